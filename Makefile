@@ -1,0 +1,143 @@
+# corral — build, deps, test, bench, install.
+#
+# Layout of build/:
+#   build/init, build/supervisor, build/svctl   release binaries (init: static, musl)
+#   build/asan/...                              the same, glibc + ASan + UBSan (used by tests)
+#   build/test/...                              test helpers (workload: static, musl) and unit tests
+#   build/rootfs/                               busybox root filesystem (make rootfs)
+# Sources are picked up by wildcard: a new file in init/, supervisor/, shared/ or
+# tests/unit/test_*.c needs no edit here.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+B       := build
+
+CC      ?= gcc
+MUSLCC  ?= musl-gcc
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CSTD    := -std=gnu11 -D_GNU_SOURCE
+CFLAGS  ?= -O2 -g
+SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
+DEFS    := -DCORRAL_VERSION='"$(VERSION)"'
+
+SHARED_SRC := $(wildcard shared/*.c)
+INIT_SRC   := $(wildcard init/*.c)
+SUP_ALL    := $(wildcard supervisor/*.c)
+SVCTL_SRC  := $(filter supervisor/svctl%.c,$(SUP_ALL))
+SUP_SRC    := $(filter-out $(SVCTL_SRC),$(SUP_ALL))
+# The supervisor's code without its main(), linked into unit tests.
+SUP_LIB    := $(filter-out supervisor/main.c,$(SUP_SRC))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+HDRS       := $(wildcard shared/*.h init/*.h supervisor/*.h)
+
+SUP_LIBS   := -luv -linih -lseccomp -lcap -lmnl
+BINS       := $(B)/init $(if $(SUP_SRC),$(B)/supervisor) $(if $(SVCTL_SRC),$(B)/svctl)
+ASAN_BINS  := $(B)/asan/init $(if $(SUP_SRC),$(B)/asan/supervisor) $(if $(SVCTL_SRC),$(B)/asan/svctl)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/test/unit/%,$(UNIT_SRC))
+
+.PHONY: all deps deps-test deps-bench test unit integration bench install lint rootfs clean asan test-build
+all: deps-build $(BINS)
+
+# ---- Debian packages ----------------------------------------------------------------------
+# Checked with dpkg first, so this costs nothing when everything is there. apt-get update runs
+# once, only when something is missing.
+BUILD_PKGS := gcc make musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libmnl-dev pkg-config
+TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 valgrind procps
+BENCH_PKGS := tini dumb-init catatonit
+LINT_PKGS  := cppcheck clang-tidy
+define apt_ensure
+	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to install:$$missing" >&2; exit 1; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+endef
+.PHONY: deps-build
+deps-build:
+	$(call apt_ensure,$(BUILD_PKGS))
+deps: deps-build
+	$(call apt_ensure,$(TEST_PKGS))
+deps-test: deps
+deps-bench: deps
+	$(call apt_ensure,$(BENCH_PKGS))
+
+# ---- init: static, musl ------------------------------------------------------------------
+# musl-gcc cannot see /usr/include, so it gets a folder holding only inih's header.
+$(B)/musl-include/ini.h: | deps-build
+	@mkdir -p $(@D)
+	cp /usr/include/ini.h $@
+
+INIT_MUSL_FLAGS := $(CSTD) $(WARN) -Os -static -ffunction-sections -fdata-sections -Wl,--gc-sections \
+                   -fno-asynchronous-unwind-tables -fno-stack-protector -I$(B)/musl-include -Ishared
+$(B)/init: $(INIT_SRC) $(SHARED_SRC) $(HDRS) $(B)/musl-include/ini.h
+	@mkdir -p $(@D)
+	$(MUSLCC) $(INIT_MUSL_FLAGS) $(DEFS) -o $@ $(INIT_SRC) $(SHARED_SRC) /usr/lib/x86_64-linux-gnu/libinih.a
+	strip $@
+
+$(B)/asan/init: $(INIT_SRC) $(SHARED_SRC) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -o $@ $(INIT_SRC) $(SHARED_SRC) -linih
+
+# A plain glibc build of init for valgrind (which cannot follow a static musl malloc).
+$(B)/test/init-vg: $(INIT_SRC) $(SHARED_SRC) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) -O1 -g $(DEFS) -Ishared -o $@ $(INIT_SRC) $(SHARED_SRC) -linih
+
+# ---- supervisor and svctl -----------------------------------------------------------------
+$(B)/supervisor: $(SUP_SRC) $(SHARED_SRC) $(HDRS) | deps-build
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SUP_SRC) $(SHARED_SRC) $(SUP_LIBS)
+$(B)/svctl: $(SVCTL_SRC) $(SHARED_SRC) $(HDRS) | deps-build
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SVCTL_SRC) $(SHARED_SRC)
+$(B)/asan/supervisor: $(SUP_SRC) $(SHARED_SRC) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SUP_SRC) $(SHARED_SRC) $(SUP_LIBS)
+$(B)/asan/svctl: $(SVCTL_SRC) $(SHARED_SRC) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SVCTL_SRC) $(SHARED_SRC)
+asan: $(ASAN_BINS)
+
+# ---- tests ----------------------------------------------------------------------------------
+# The one fake workload every test uses; static so it also runs inside the busybox rootfs.
+$(B)/test/workload: tests/helper/workload.c
+	@mkdir -p $(@D)
+	$(MUSLCC) $(CSTD) $(WARN) -O2 -static -o $@ $<
+
+$(B)/test/unit/%: tests/unit/%.c $(SUP_LIB) $(SHARED_SRC) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -Iinit -o $@ $< $(SUP_LIB) $(SHARED_SRC) $(SUP_LIBS) -lcmocka
+
+test-build: deps all asan $(B)/test/workload $(B)/test/init-vg $(UNIT_BINS) rootfs
+
+test: test-build
+	@tests/run
+
+# ---- root filesystem ------------------------------------------------------------------------
+rootfs: $(B)/rootfs/.stamp
+$(B)/rootfs/.stamp: tests/mkrootfs $(B)/test/workload | deps
+	tests/mkrootfs $(B)/rootfs $(B)/test/workload
+	@touch $@
+
+# ---- bench, lint, install ---------------------------------------------------------------------
+-include bench/bench.mk
+-include tests/vm/vm.mk
+
+lint: deps
+	$(call apt_ensure,$(LINT_PKGS))
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr -D_GNU_SOURCE -Ishared -Isupervisor init supervisor shared
+	clang-tidy --quiet $(INIT_SRC) $(SUP_SRC) $(SVCTL_SRC) $(SHARED_SRC) -- $(CSTD) -Ishared -Isupervisor
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/corral \
+	           $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 0755 $(B)/init $(DESTDIR)$(PREFIX)/libexec/corral/init
+	$(if $(SUP_SRC),install -m 0755 $(B)/supervisor $(DESTDIR)$(PREFIX)/sbin/supervisor)
+	$(if $(SVCTL_SRC),install -m 0755 $(B)/svctl $(DESTDIR)$(PREFIX)/bin/svctl)
+	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
+	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,48 @@
+/* The events line protocol: init → supervisor (or any reader of --events-fd).
+ *
+ * One event per line, at most CR_EVENT_MAX bytes including the newline:
+ *
+ *     <event> key=value key=value ... [reason=free text to the end of the line]
+ *
+ * Values contain no spaces, except `reason`, which is always last and runs to the end of
+ * the line. Keys a reader does not know must be ignored (new keys may be added; the event
+ * names and the keys below are version 1 and will not change meaning).
+ *
+ *   started     pid=PID                       the workload was exec'd (pid as init sees it)
+ *   exited      pid=PID code=N runtime_ms=MS  it exited with status N
+ *   exited      pid=PID signal=NAME runtime_ms=MS [core=1]   it was killed by a signal
+ *   restarting  delay_ms=MS attempt=N         init will start it again after MS
+ *   gave-up     code=N restarts=N             restart limit reached; init exits with code N
+ *   ready                                     the service declared itself ready
+ *   setup-failed reason=TEXT                  the container (or the exec) could not be set up
+ *   exec-failed  errno=N reason=TEXT          the command could not be executed
+ *
+ * init never blocks on the events fd: it is made non-blocking, and a line that does not fit
+ * in the pipe is dropped. */
+#ifndef CORRAL_EVENTS_H
+#define CORRAL_EVENTS_H
+
+#include <stddef.h>
+
+#define CR_EVENT_MAX 512
+#define CR_EVENTS_VERSION 1
+
+/* Writes one event line to fd (if fd >= 0). fmt holds the part after the event name, e.g.
+ * cr_event(fd, "exited", "pid=%d code=%d", ...). Never blocks, never raises SIGPIPE for the
+ * caller to see (the caller must ignore SIGPIPE it raised itself), never fails loudly. */
+void cr_event(int fd, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A parsed line. Pointers point into the caller's buffer, which is modified. */
+struct cr_event_line {
+    const char *event;
+    const char *reason;          /* NULL when absent */
+    int nkeys;
+    struct { const char *key, *value; } kv[16];
+};
+/* Parses one line (without its newline). Returns 0 or -EINVAL for an empty/garbled line. */
+int cr_event_parse(char *line, struct cr_event_line *out);
+/* The value of key in a parsed line, or NULL. */
+const char *cr_event_get(const struct cr_event_line *ev, const char *key);
+
+#endif
