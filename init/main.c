@@ -1,0 +1,294 @@
+/* init's command line and environment. Everything here runs before the workload exists, so
+ * every error is fatal and explained (exit 2). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "init.h"
+
+extern char **environ;
+
+static const char usage_text[] =
+"usage: init [OPTIONS] [--] CMD [ARGS...]\n"
+"Runs CMD as the child of a minimal PID 1: reaps zombies, forwards signals, restarts on demand.\n"
+"\n"
+"  -g, --group                forward signals to CMD's process group\n"
+"  -s, --subreaper            accepted for tini compatibility (always on when not PID 1)\n"
+"  -r, --rewrite FROM:TO      forward signal FROM as TO (repeatable), e.g. TERM:QUIT\n"
+"  -e, --remap-exit CODE      report exit status CODE as 0 (repeatable), e.g. 143\n"
+"      --grace DURATION       leftover processes get TERM, then KILL after this (5s)\n"
+"  -p, --pdeathsig SIG        receive SIG (and forward it) when init's parent dies\n"
+"  -v, --verbose              log every orphan init reaps\n"
+"      --restart POLICY       no | on-failure | always  (false | unexpected | true)\n"
+"      --exit-codes LIST      expected exit codes for on-failure (0)\n"
+"      --restart-delay D      first restart delay (100ms)\n"
+"      --restart-delay-max D  backoff cap (30s)\n"
+"      --restart-reset-after D  reset the backoff after this long up (10s)\n"
+"      --max-restarts N       give up after N restarts within --restart-window\n"
+"      --restart-window D     window for --max-restarts (forever)\n"
+"      --events-fd N          write one event line per start/exit/restart to fd N\n"
+"  -h, --help                 this text\n"
+"  -V, --version              print the version\n"
+"\n"
+"Each option can also be given as an environment variable: --restart-delay as\n"
+"INIT_RESTART_DELAY, -g as INIT_GROUP=1, repeatable ones as comma lists\n"
+"(INIT_REWRITE=TERM:QUIT,INT:QUIT). The command line wins; the variables are removed\n"
+"from CMD's environment. Exit status: CMD's, 128+N if it was killed by signal N,\n"
+"127 if CMD was not found, 126 if it could not be executed, 2 for a usage error.\n";
+
+enum {
+    OPT_GRACE = 256, OPT_RESTART, OPT_EXIT_CODES, OPT_DELAY, OPT_DELAY_MAX, OPT_RESET_AFTER,
+    OPT_MAX_RESTARTS, OPT_WINDOW, OPT_EVENTS_FD,
+};
+
+static const struct option longopts[] = {
+    {"group", no_argument, 0, 'g'},
+    {"subreaper", no_argument, 0, 's'},
+    {"rewrite", required_argument, 0, 'r'},
+    {"remap-exit", required_argument, 0, 'e'},
+    {"grace", required_argument, 0, OPT_GRACE},
+    {"pdeathsig", required_argument, 0, 'p'},
+    {"verbose", no_argument, 0, 'v'},
+    {"restart", required_argument, 0, OPT_RESTART},
+    {"exit-codes", required_argument, 0, OPT_EXIT_CODES},
+    {"restart-delay", required_argument, 0, OPT_DELAY},
+    {"restart-delay-max", required_argument, 0, OPT_DELAY_MAX},
+    {"restart-reset-after", required_argument, 0, OPT_RESET_AFTER},
+    {"max-restarts", required_argument, 0, OPT_MAX_RESTARTS},
+    {"restart-window", required_argument, 0, OPT_WINDOW},
+    {"events-fd", required_argument, 0, OPT_EVENTS_FD},
+    {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, 'V'},
+    {0, 0, 0, 0},
+};
+
+/* The environment variable of each option: INIT_ + the long name in upper snake case. */
+static void env_name(const char *longname, char *buf, size_t len)
+{
+    size_t i = 0;
+    i += (size_t)snprintf(buf, len, "INIT_");
+    for (const char *p = longname; *p && i + 1 < len; p++)
+        buf[i++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    buf[i] = 0;
+}
+
+static int bad(const char *what, const char *opt, const char *val)
+{
+    fprintf(stderr, "init: %s: invalid %s '%s'\n", opt, what, val);
+    return 2;
+}
+
+static int set_rewrite(struct init_opts *o, const char *opt, const char *val)
+{
+    char from[32];
+    const char *colon = strchr(val, ':');
+    if (!colon || (size_t)(colon - val) >= sizeof from)
+        return bad("signal mapping (want FROM:TO)", opt, val);
+    memcpy(from, val, (size_t)(colon - val));
+    from[colon - val] = 0;
+    int a = cr_parse_signal(from), b = cr_parse_signal(colon + 1);
+    if (a <= 0 || b <= 0 || a == SIGKILL || a == SIGSTOP || a == SIGCHLD)
+        return bad("signal mapping (want FROM:TO)", opt, val);
+    o->rewrite[a] = (unsigned char)b;
+    return 0;
+}
+
+/* Applies one option value; `opt` names its origin for messages (--x or INIT_X). */
+static int apply(struct init_opts *o, int id, const char *opt, const char *val)
+{
+    unsigned u;
+    int sig;
+    switch (id) {
+    case 'g':
+    case 's':
+    case 'v': {
+        bool on = true;
+        if (val && cr_parse_bool(val, &on))
+            return bad("boolean", opt, val);
+        if (id == 'g')
+            o->group = on;
+        else if (id == 'v')
+            o->verbose = on ? o->verbose + 1 : 0;
+        return 0;
+    }
+    case 'r':
+        return set_rewrite(o, opt, val);
+    case 'e': {
+        cr_codeset c;
+        if (cr_parse_codes(val, &c))
+            return bad("exit code list", opt, val);
+        for (int i = 0; i < 4; i++)
+            o->remap_exit.bits[i] |= c.bits[i];
+        return 0;
+    }
+    case 'p':
+        sig = cr_parse_signal(val);
+        if (sig <= 0)
+            return bad("signal", opt, val);
+        o->pdeathsig = sig;
+        return 0;
+    case OPT_RESTART:
+        if (!strcasecmp(val, "no") || !strcasecmp(val, "false"))
+            o->restart = RESTART_NO;
+        else if (!strcasecmp(val, "on-failure") || !strcasecmp(val, "unexpected"))
+            o->restart = RESTART_ON_FAILURE;
+        else if (!strcasecmp(val, "always") || !strcasecmp(val, "true"))
+            o->restart = RESTART_ALWAYS;
+        else
+            return bad("restart policy (no, on-failure, always)", opt, val);
+        return 0;
+    case OPT_EXIT_CODES:
+        if (cr_parse_codes(val, &o->exit_codes))
+            return bad("exit code list", opt, val);
+        return 0;
+    case OPT_GRACE:
+    case OPT_DELAY:
+    case OPT_DELAY_MAX:
+    case OPT_RESET_AFTER:
+    case OPT_WINDOW: {
+        int64_t ms;
+        if (cr_parse_duration_ms(val, &ms))
+            return bad("duration", opt, val);
+        *(id == OPT_GRACE ? &o->grace_ms : id == OPT_DELAY ? &o->restart_delay_ms
+          : id == OPT_DELAY_MAX ? &o->restart_delay_max_ms
+          : id == OPT_RESET_AFTER ? &o->restart_reset_after_ms : &o->restart_window_ms) = ms;
+        return 0;
+    }
+    case OPT_MAX_RESTARTS:
+        if (cr_parse_uint(val, 1000000, &u))
+            return bad("number", opt, val);
+        o->max_restarts = u;
+        return 0;
+    case OPT_EVENTS_FD:
+        if (cr_parse_uint(val, 1u << 20, &u))
+            return bad("file descriptor", opt, val);
+        o->events_fd = (int)u;
+        return 0;
+    }
+    return 2;
+}
+
+/* Repeatable options come from the environment as comma lists. */
+static int apply_env_list(struct init_opts *o, int id, const char *name, const char *val)
+{
+    char item[64];
+    while (*val) {
+        size_t n = strcspn(val, ",");
+        if (n >= sizeof item)
+            return bad("value", name, val);
+        memcpy(item, val, n);
+        item[n] = 0;
+        int r = apply(o, id, name, item);
+        if (r)
+            return r;
+        val += n;
+        if (*val == ',')
+            val++;
+    }
+    return 0;
+}
+
+static void defaults(struct init_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->grace_ms = 5000;
+    o->restart = RESTART_NO;
+    cr_codeset_add(&o->exit_codes, 0);
+    o->restart_delay_ms = 100;
+    o->restart_delay_max_ms = 30000;
+    o->restart_reset_after_ms = 10000;
+    o->restart_window_ms = 0;
+    o->events_fd = -1;
+}
+
+int init_parse_args(int argc, char **argv, struct init_opts *o, bool *done)
+{
+    char name[48];
+    int r;
+    bool cli_rewrite = false, cli_remap = false;
+
+    *done = false;
+    defaults(o);
+    for (const struct option *lo = longopts; lo->name; lo++) {
+        if (lo->val == 'h' || lo->val == 'V')
+            continue;
+        env_name(lo->name, name, sizeof name);
+        const char *val = getenv(name);
+        if (!val)
+            continue;
+        r = (lo->val == 'r' || lo->val == 'e') ? apply_env_list(o, lo->val, name, val)
+                                               : apply(o, lo->val, name, val);
+        if (r)
+            return r;
+        unsetenv(name);
+    }
+
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+gsr:e:p:vhV", longopts, NULL)) != -1) {
+        char optname[40];
+        const char *shown = argv[optind - 1];
+        snprintf(optname, sizeof optname, "%s", shown && shown[0] == '-' ? shown : "option");
+        char *eq = strchr(optname, '=');
+        if (eq)
+            *eq = 0;
+        switch (c) {
+        case 'h':
+            fputs(usage_text, stdout);
+            *done = true;
+            return 0;
+        case 'V':
+            printf("init (corral) %s\n", CORRAL_VERSION);
+            *done = true;
+            return 0;
+        case '?':
+        case ':':
+            if (optopt)
+                fprintf(stderr, "init: option -%c: %s\n", optopt,
+                        c == ':' ? "needs a value" : "unknown option");
+            else
+                fprintf(stderr, "init: %s: unknown option or missing value\n", argv[optind - 1]);
+            fprintf(stderr, "Try 'init --help'.\n");
+            return 2;
+        case 'r':
+            if (!cli_rewrite)
+                memset(o->rewrite, 0, sizeof o->rewrite);
+            cli_rewrite = true;
+            break;
+        case 'e':
+            if (!cli_remap)
+                memset(&o->remap_exit, 0, sizeof o->remap_exit);
+            cli_remap = true;
+            break;
+        }
+        r = apply(o, c, optname, optarg);
+        if (r)
+            return r;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "init: no command given\nTry 'init --help'.\n");
+        return 2;
+    }
+    if (o->restart_delay_max_ms < o->restart_delay_ms)
+        o->restart_delay_max_ms = o->restart_delay_ms;
+    if (o->events_fd >= 0 && o->events_fd <= 2) {
+        fprintf(stderr, "init: --events-fd %d: would mix events into stdio\n", o->events_fd);
+        return 2;
+    }
+    o->argv = argv + optind;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct init_opts o;
+    bool done;
+    int r = init_parse_args(argc, argv, &o, &done);
+    if (r || done)
+        return r;
+    return pid1_run(&o);
+}

@@ -1,0 +1,625 @@
+/* The PID-1 loop: start the workload, forward signals, reap, restart per policy, and make
+ * sure nothing it started outlives it.
+ *
+ * Reaping strategy. Orphans are reparented to us; a classic init reaps each one with
+ * waitpid(): one wake-up and one syscall per orphan, and a storm of exits leaves thousands of
+ * zombies waiting in line. Instead, while the workload runs we set SA_NOCLDWAIT on SIGCHLD:
+ * the kernel releases our children the moment they exit, with no zombie and no work for us.
+ * The workload's own status then comes from its pidfd: since Linux 6.15 the kernel keeps the
+ * exit status of a task whose pidfd is open and hands it out with PIDFD_GET_INFO
+ * (PIDFD_INFO_EXIT), even after the task was released.
+ * Where that is missing (older kernels), and whenever we must see every exit (-v logs each
+ * orphan; the final "wait until all are gone" phase), we reap classically. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "init.h"
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef __WALL
+#define __WALL 0x40000000
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef PR_SET_CHILD_SUBREAPER
+#define PR_SET_CHILD_SUBREAPER 36
+#endif
+
+struct clone3_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+/* linux/pidfd.h of Linux 6.15 (not in older headers, nor in musl's). */
+struct pidfd_info {
+    uint64_t mask, cgroupid;
+    uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+    int32_t exit_code;
+};
+#define PIDFD_INFO_EXIT (1ULL << 3)
+#define PIDFD_GET_INFO _IOWR(0xFF, 11, struct pidfd_info)
+
+enum phase { RUNNING, DRAINING };
+
+static struct {
+    const struct init_opts *o;
+    uint64_t orig_mask;     /* the kernel's view of a signal mask: one bit per signal */
+    struct sigaction orig_chld;
+    int sfd;
+    bool pid1;
+    bool pidfd_ok;          /* clone3/clone with CLONE_PIDFD works here */
+    bool exit_info;         /* the kernel keeps exit status in pidfds (6.15+) */
+    bool autoreap;          /* SA_NOCLDWAIT currently set */
+    bool tty_fg;            /* init was in the terminal's foreground when it started */
+    pid_t self;
+
+    enum phase phase;
+    pid_t wpid;             /* the workload, 0 when none */
+    int wpidfd;
+    int64_t wstart_ms;
+
+    unsigned attempt;       /* consecutive restarts since the last long run */
+    unsigned restarts;      /* restarts in total */
+    int64_t *history;       /* ring of restart times, for max_restarts/window */
+    unsigned hist_pos;
+    bool stopping;          /* a stop signal came: never start the workload again */
+    bool restart_pending;
+    int64_t next_start_ms;
+    int64_t kill_deadline_ms; /* DRAINING: when TERMed leftovers get KILL; -1: done */
+    int status;             /* the last workload status as an exit code */
+    uint64_t rnd;
+} S;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t next_random(void)
+{
+    /* xorshift64*: jitter needs spread, not secrecy. */
+    S.rnd ^= S.rnd >> 12;
+    S.rnd ^= S.rnd << 25;
+    S.rnd ^= S.rnd >> 27;
+    return S.rnd * 0x2545F4914F6CDD1DULL;
+}
+
+static const char *signame(int sig)
+{
+    static char buf[16];
+    return cr_signal_name(sig, buf, sizeof buf);
+}
+
+/* SIGCHLD's disposition decides who reaps: the kernel (autoreap) or us. */
+static void set_autoreap(bool on)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sa.sa_flags = on ? SA_NOCLDWAIT : 0;
+    sigaction(SIGCHLD, &sa, NULL);
+    S.autoreap = on;
+}
+
+int64_t init_backoff_ms(const struct init_opts *o, unsigned attempt, uint64_t rnd)
+{
+    int64_t d;
+    if (attempt <= 1) {
+        d = o->restart_delay_ms;
+    } else {
+        d = o->restart_delay_ms > 100 ? o->restart_delay_ms : 100;
+        for (unsigned i = 1; i < attempt && d < o->restart_delay_max_ms; i++)
+            d *= 2;
+        if (d > o->restart_delay_max_ms)
+            d = o->restart_delay_max_ms;
+    }
+    /* Jitter: shorten by up to 20 % so services that crash together spread out, while a
+     * delay never exceeds what the user configured. */
+    return d - (int64_t)(rnd % 1000) * (d / 5) / 1000;
+}
+
+/* ---- starting the workload ------------------------------------------------------------- */
+
+/* The child's path: restore what init changed for itself, then exec. Any failure is sent
+ * as an errno over the close-on-exec pipe; EOF on it means exec happened. */
+static void child_exec(int errpipe) __attribute__((noreturn));
+static void child_exec(int errpipe)
+{
+    pid_t me = (pid_t)syscall(SYS_getpid);
+    setpgid(0, 0);
+    if (S.tty_fg)
+        tcsetpgrp(STDIN_FILENO, me);   /* SIGTTOU is still blocked here, so this works */
+    sigaction(SIGCHLD, &S.orig_chld, NULL);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &S.orig_mask, NULL, sizeof S.orig_mask);
+    execvp(S.o->argv[0], S.o->argv);
+    int e = errno;
+    ssize_t w = write(errpipe, &e, sizeof e);
+    (void)w;
+    _exit(e == ENOENT ? 127 : 126);
+}
+
+/* clone3 (CLONE_PIDFD, exit signal 0), then legacy clone with CLONE_PIDFD, then fork. */
+static pid_t spawn_child(int *pidfd, int errpipe)
+{
+    pid_t pid = -1;
+    *pidfd = -1;
+    if (S.pidfd_ok) {
+        struct clone3_args ca;
+        memset(&ca, 0, sizeof ca);
+        ca.flags = CLONE_PIDFD;
+        ca.pidfd = (uint64_t)(uintptr_t)pidfd;
+        ca.exit_signal = SIGCHLD;
+        pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+        if (pid < 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL))
+            pid = (pid_t)syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, pidfd, NULL, NULL);
+        if (pid < 0 && (errno == ENOSYS || errno == EINVAL)) {
+            S.pidfd_ok = false;
+            set_autoreap(false);
+        }
+    }
+    if (!S.pidfd_ok)
+        pid = fork();
+    if (pid == 0)
+        child_exec(errpipe);
+    return pid;
+}
+
+/* Returns 0 when the workload runs, or an exit status when it could not be started. */
+static int start_workload(void)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        fprintf(stderr, "init: pipe: %s\n", strerror(errno));
+        return 1;
+    }
+    if (S.pidfd_ok && S.exit_info && !S.o->verbose)
+        set_autoreap(true);
+    int pidfd;
+    pid_t pid = spawn_child(&pidfd, p[1]);
+    close(p[1]);
+    if (pid < 0) {
+        int e = errno;
+        close(p[0]);
+        fprintf(stderr, "init: cannot start '%s': %s\n", S.o->argv[0], strerror(e));
+        cr_event(S.o->events_fd, "exec-failed", "errno=%d reason=fork: %s", e, strerror(e));
+        return 1;
+    }
+    setpgid(pid, pid);   /* also in the parent, so -g works before the child ran */
+    int e = 0;
+    ssize_t n;
+    do
+        n = read(p[0], &e, sizeof e);
+    while (n < 0 && errno == EINTR);
+    close(p[0]);
+    if (n == (ssize_t)sizeof e) {
+        /* exec failed: the child exits on its own; collect it so it leaves no zombie. */
+        waitpid(pid, NULL, __WALL);
+        if (pidfd >= 0)
+            close(pidfd);
+        fprintf(stderr, "init: cannot run '%s': %s\n", S.o->argv[0], strerror(e));
+        cr_event(S.o->events_fd, "exec-failed", "errno=%d reason=%s: %s", e, S.o->argv[0],
+                 strerror(e));
+        return e == ENOENT ? 127 : 126;
+    }
+    S.wpid = pid;
+    S.wpidfd = pidfd;
+    S.wstart_ms = now_ms();
+    S.phase = RUNNING;
+    cr_event(S.o->events_fd, "started", "pid=%d", (int)pid);
+    return 0;
+}
+
+/* ---- ending everything else ------------------------------------------------------------ */
+
+/* As PID 1, kill(-1) reaches every other process of the namespace. As a subreaper it would
+ * reach the whole host, so we walk /proc for our own descendants instead. */
+static void signal_descendants(int sig)
+{
+    if (S.pid1) {
+        kill(-1, sig);
+        return;
+    }
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    size_t n = 0, cap = 256;
+    pid_t (*tab)[2] = malloc(cap * sizeof *tab);
+    struct dirent *de;
+    while (tab && (de = readdir(d))) {
+        char path[300], buf[512];
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = 0;
+        char *rp = strrchr(buf, ')');
+        int ppid;
+        char state;
+        if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+            continue;
+        if (n == cap) {
+            void *t = realloc(tab, 2 * cap * sizeof *tab);
+            if (!t)
+                break;
+            tab = t;
+            cap *= 2;
+        }
+        tab[n][0] = (pid_t)atoi(de->d_name);
+        tab[n][1] = (pid_t)ppid;
+        n++;
+    }
+    closedir(d);
+    if (!tab)
+        return;
+    /* Mark descendants: a ppid of ours or of a marked process. Repeat until stable. */
+    bool changed = true;
+    char *mark = calloc(n ? n : 1, 1);
+    while (mark && changed) {
+        changed = false;
+        for (size_t i = 0; i < n; i++) {
+            if (mark[i])
+                continue;
+            bool desc = tab[i][1] == S.self;
+            for (size_t j = 0; !desc && j < n; j++)
+                desc = mark[j] && tab[j][0] == tab[i][1];
+            if (desc) {
+                mark[i] = 1;
+                changed = true;
+            }
+        }
+    }
+    for (size_t i = 0; mark && i < n; i++)
+        if (mark[i])
+            kill(tab[i][0], sig);
+    free(mark);
+    free(tab);
+}
+
+static bool have_children(void)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0;
+}
+
+/* Start the end-of-run phase: TERM (and CONT, for stopped ones) to whatever is left. */
+static void begin_drain(void)
+{
+    S.phase = DRAINING;
+    set_autoreap(false);   /* from now on we want to see every exit */
+    S.kill_deadline_ms = -1;
+    if (have_children()) {
+        signal_descendants(SIGTERM);
+        signal_descendants(SIGCONT);
+        S.kill_deadline_ms = now_ms() + S.o->grace_ms;
+    }
+}
+
+/* ---- the workload's end and the restart decision ---------------------------------------- */
+
+static int status_to_code(int st)
+{
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return 1;
+}
+
+static bool wants_restart(int st)
+{
+    if (S.stopping)
+        return false;
+    switch (S.o->restart) {
+    case RESTART_NO:
+        return false;
+    case RESTART_ALWAYS:
+        return true;
+    case RESTART_ON_FAILURE:
+        return !WIFEXITED(st) || !cr_codeset_has(&S.o->exit_codes, WEXITSTATUS(st));
+    }
+    return false;
+}
+
+/* max_restarts within restart_window: the ring holds the last max_restarts restart times. */
+static bool restart_limit_reached(int64_t now)
+{
+    unsigned n = S.o->max_restarts;
+    if (!n)
+        return false;
+    if (S.restarts < n)
+        return false;
+    int64_t oldest = S.history[S.hist_pos % n];
+    return S.o->restart_window_ms == 0 || now - oldest < S.o->restart_window_ms;
+}
+
+static void workload_ended(int st)
+{
+    int64_t now = now_ms();
+    int64_t runtime = now - S.wstart_ms;
+    if (WIFSIGNALED(st))
+        cr_event(S.o->events_fd, "exited", "pid=%d signal=%s runtime_ms=%lld%s", (int)S.wpid,
+                 signame(WTERMSIG(st)), (long long)runtime, WCOREDUMP(st) ? " core=1" : "");
+    else
+        cr_event(S.o->events_fd, "exited", "pid=%d code=%d runtime_ms=%lld", (int)S.wpid,
+                 WEXITSTATUS(st), (long long)runtime);
+    if (S.wpidfd >= 0)
+        close(S.wpidfd);
+    S.wpid = 0;
+    S.wpidfd = -1;
+    S.status = status_to_code(st);
+
+    S.restart_pending = false;
+    if (wants_restart(st)) {
+        if (runtime >= S.o->restart_reset_after_ms)
+            S.attempt = 0;
+        if (restart_limit_reached(now)) {
+            cr_event(S.o->events_fd, "gave-up", "code=%d restarts=%u", S.status, S.restarts);
+            fprintf(stderr, "init: giving up after %u restarts\n", S.restarts);
+        } else {
+            S.attempt++;
+            int64_t delay = init_backoff_ms(S.o, S.attempt, next_random());
+            S.restart_pending = true;
+            S.next_start_ms = now + delay;
+            cr_event(S.o->events_fd, "restarting", "delay_ms=%lld attempt=%u",
+                     (long long)delay, S.attempt);
+        }
+    }
+    begin_drain();
+}
+
+/* Checks the workload alone: stopped (job control) or gone. pidfd_ready: its pidfd said
+ * it exited, which in autoreap mode is the only news we get. */
+static void check_workload(bool pidfd_ready)
+{
+    int st;
+    if (!S.wpid)
+        return;
+    pid_t r = waitpid(S.wpid, &st, WNOHANG | WUNTRACED | __WALL);
+    if (r == S.wpid && WIFSTOPPED(st)) {
+        /* ^Z: when a shell runs us, stop too so the shell sees its job stopped and takes the
+         * terminal back; SIGCONT (fg) later resumes both. PID 1 cannot be stopped. */
+        int sig = WSTOPSIG(st);
+        if (!S.pid1 && (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU))
+            kill(S.self, SIGSTOP);
+        return;
+    }
+    if (r == S.wpid) {
+        workload_ended(st);
+        return;
+    }
+    if (r < 0 && errno == ECHILD && pidfd_ready && S.wpidfd >= 0) {
+        /* Released by the kernel already: its status is kept in the pidfd. */
+        struct pidfd_info info;
+        memset(&info, 0, sizeof info);
+        info.mask = PIDFD_INFO_EXIT;
+        if (ioctl(S.wpidfd, PIDFD_GET_INFO, &info) == 0 && (info.mask & PIDFD_INFO_EXIT)) {
+            workload_ended(info.exit_code);
+        } else {
+            /* The kernel said it keeps exit status and did not: never rely on it again. */
+            fprintf(stderr, "init: the workload's exit status is lost (%s)\n", strerror(errno));
+            S.exit_info = false;
+            workload_ended(255 << 8);
+        }
+    }
+}
+
+/* Collects exited children one by one (classic mode, -v, and the final phase). */
+static void reap_all(void)
+{
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG | __WALL)) > 0) {
+        if (pid == S.wpid) {
+            workload_ended(st);
+            continue;
+        }
+        if (S.o->verbose) {
+            if (WIFSIGNALED(st))
+                fprintf(stderr, "init: reaped orphan %d (signal %s)\n", (int)pid,
+                        signame(WTERMSIG(st)));
+            else
+                fprintf(stderr, "init: reaped orphan %d (exit %d)\n", (int)pid,
+                        WEXITSTATUS(st));
+        }
+    }
+}
+
+/* ---- signals ------------------------------------------------------------------------------ */
+
+static bool is_fault(int sig)
+{
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+           sig == SIGTRAP || sig == SIGSYS || sig == SIGABRT;
+}
+
+static void on_signal(const struct signalfd_siginfo *si)
+{
+    int sig = (int)si->ssi_signo;
+    if (sig == SIGCHLD) {
+        if (S.phase == DRAINING || !S.autoreap)
+            reap_all();
+        else
+            check_workload(false);
+        return;
+    }
+    /* What we caused ourselves (SIGPIPE from a closed events pipe, the SIGSTOP above) and
+     * faults the kernel raised are ours, not the workload's. */
+    if ((pid_t)si->ssi_pid == S.self && (int)si->ssi_code == SI_USER)
+        return;
+    if (is_fault(sig) && (int)si->ssi_code > 0)
+        return;
+    if (sig == SIGTERM || sig == SIGINT)
+        S.stopping = true;
+    if (!S.wpid) {
+        /* No workload (restart wait or final phase): a stop signal cancels the restart. */
+        if (S.stopping)
+            S.restart_pending = false;
+        return;
+    }
+    if (sig == SIGCONT && S.tty_fg && tcgetpgrp(STDIN_FILENO) == getpgrp())
+        tcsetpgrp(STDIN_FILENO, S.wpid);   /* fg after ^Z: the terminal goes back to it */
+    int to = S.o->rewrite[sig] ? S.o->rewrite[sig] : sig;
+    if (kill(S.o->group ? -S.wpid : S.wpid, to) < 0 && errno == ESRCH && S.o->group)
+        kill(S.wpid, to);
+}
+
+static void drain_signalfd(void)
+{
+    struct signalfd_siginfo si[16];
+    for (;;) {
+        ssize_t n = read(S.sfd, si, sizeof si);
+        if (n <= 0)
+            return;
+        for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++)
+            on_signal(&si[i]);
+    }
+}
+
+/* ---- setup and the loop -------------------------------------------------------------------- */
+
+/* PIDFD_INFO_EXIT came with Linux 6.15. A probe would cost a fork; the version is free, and
+ * check_workload() falls back for good if a kernel claims it and does not deliver. */
+static bool kernel_keeps_exit_info(void)
+{
+    struct utsname u;
+    unsigned major = 0, minor = 0;
+    if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+        return false;
+    return major > 6 || (major == 6 && minor >= 15);
+}
+
+static int setup(const struct init_opts *o)
+{
+    /* Every signal, by the kernel's numbering: libc's sigfillset leaves out the ones libc
+     * keeps for itself (32-34), and an unblocked one of those would kill us by default. */
+    uint64_t all = ~0ULL;
+    S.o = o;
+    S.self = getpid();
+    S.pid1 = S.self == 1;
+    S.wpidfd = -1;
+    S.kill_deadline_ms = -1;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &S.orig_mask, sizeof all);
+    sigaction(SIGCHLD, NULL, &S.orig_chld);
+    S.sfd = (int)syscall(SYS_signalfd4, -1, &all, sizeof all, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (S.sfd < 0) {
+        fprintf(stderr, "init: signalfd: %s\n", strerror(errno));
+        return 1;
+    }
+    if (!S.pid1)
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    if (o->pdeathsig) {
+        pid_t parent = getppid();
+        prctl(PR_SET_PDEATHSIG, o->pdeathsig, 0, 0, 0);
+        if (parent > 1 && getppid() != parent)   /* it died before prctl took effect */
+            kill(S.self, o->pdeathsig);
+    }
+    if (o->events_fd >= 0) {
+        int fl = fcntl(o->events_fd, F_GETFL);
+        if (fl < 0) {
+            fprintf(stderr, "init: --events-fd %d: %s\n", o->events_fd, strerror(errno));
+            return 2;
+        }
+        fcntl(o->events_fd, F_SETFL, fl | O_NONBLOCK);
+        fcntl(o->events_fd, F_SETFD, FD_CLOEXEC);
+    }
+    if (o->max_restarts) {
+        S.history = calloc(o->max_restarts, sizeof *S.history);
+        if (!S.history) {
+            fprintf(stderr, "init: out of memory\n");
+            return 1;
+        }
+    }
+    S.tty_fg = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+    if (getrandom(&S.rnd, sizeof S.rnd, GRND_NONBLOCK) != (ssize_t)sizeof S.rnd)
+        S.rnd = (uint64_t)now_ms() ^ ((uint64_t)S.self << 32);
+    S.rnd |= 1;
+    S.pidfd_ok = true;
+    S.exit_info = kernel_keeps_exit_info();
+    return 0;
+}
+
+int pid1_run(const struct init_opts *o)
+{
+    int r = setup(o);
+    if (r)
+        return r;
+    r = start_workload();
+    if (r)
+        return r;
+
+    /* From here on init never exits because of an error of its own: the workload's life
+     * (and, as PID 1, the whole namespace's) depends on it. */
+    for (;;) {
+        if (S.phase == DRAINING && !have_children()) {
+            if (!S.restart_pending)
+                break;
+            if (now_ms() >= S.next_start_ms) {
+                S.restarts++;
+                if (S.history)
+                    S.history[S.hist_pos++ % o->max_restarts] = now_ms();
+                int e = start_workload();
+                if (e) {
+                    S.status = e;
+                    break;
+                }
+                continue;
+            }
+        }
+        int64_t now = now_ms(), deadline = -1;
+        if (S.phase == DRAINING && S.kill_deadline_ms >= 0) {
+            if (now >= S.kill_deadline_ms) {
+                signal_descendants(SIGKILL);
+                S.kill_deadline_ms = -1;
+            } else {
+                deadline = S.kill_deadline_ms;
+            }
+        }
+        if (S.phase == DRAINING && S.restart_pending &&
+            (deadline < 0 || S.next_start_ms < deadline))
+            deadline = S.next_start_ms;
+
+        struct pollfd pfd[2] = {{S.sfd, POLLIN, 0}, {S.wpidfd, POLLIN, 0}};
+        int nfds = S.wpid && S.wpidfd >= 0 ? 2 : 1;
+        int timeout = -1;
+        if (deadline >= 0)
+            timeout = deadline > now ? (int)(deadline - now) : 0;
+        if (poll(pfd, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
+            continue;
+        if (pfd[0].revents)
+            drain_signalfd();
+        if (nfds == 2 && pfd[1].revents)
+            check_workload(true);
+        if (S.phase == DRAINING)
+            reap_all();
+    }
+    if (cr_codeset_has(&o->remap_exit, S.status))
+        return 0;
+    return S.status;
+}

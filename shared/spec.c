@@ -1,0 +1,861 @@
+#include "spec.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* ---- small helpers --------------------------------------------------------------------- */
+
+static const struct { const char *name; unsigned bit; } ns_names[] = {
+    {"pid", CR_NS_PID}, {"mount", CR_NS_MOUNT}, {"uts", CR_NS_UTS}, {"ipc", CR_NS_IPC},
+    {"net", CR_NS_NET}, {"cgroup", CR_NS_CGROUP}, {"user", CR_NS_USER},
+    {"mnt", CR_NS_MOUNT}, {"network", CR_NS_NET},
+};
+
+int cr_ns_parse(const char *s, unsigned *out, const char **bad)
+{
+    static char word[32];
+    unsigned ns = 0;
+    *bad = NULL;
+    while (*s) {
+        while (*s == ' ' || *s == '\t' || *s == ',')
+            s++;
+        size_t n = strcspn(s, ", \t");
+        if (n == 0)
+            break;
+        size_t i;
+        for (i = 0; i < sizeof ns_names / sizeof ns_names[0]; i++)
+            if (strlen(ns_names[i].name) == n && !strncasecmp(s, ns_names[i].name, n))
+                break;
+        if (i == sizeof ns_names / sizeof ns_names[0]) {
+            snprintf(word, sizeof word, "%.*s", (int)(n < 31 ? n : 31), s);
+            *bad = word;
+            return -EINVAL;
+        }
+        ns |= ns_names[i].bit;
+        s += n;
+    }
+    *out = ns;
+    return 0;
+}
+
+void cr_ns_format(unsigned ns, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < 7; i++) {
+        if (!(ns & ns_names[i].bit))
+            continue;
+        int r = snprintf(buf + used, len - used, "%s%s", used ? "," : "", ns_names[i].name);
+        if (r < 0 || (size_t)r >= len - used)
+            return;
+        used += (size_t)r;
+    }
+}
+
+int cr_restart_parse(const char *s)
+{
+    static const struct { const char *name; int v; } tab[] = {
+        {"false", CR_RESTART_NEVER}, {"no", CR_RESTART_NEVER}, {"never", CR_RESTART_NEVER},
+        {"unexpected", CR_RESTART_UNEXPECTED}, {"on-failure", CR_RESTART_UNEXPECTED},
+        {"true", CR_RESTART_ALWAYS}, {"always", CR_RESTART_ALWAYS},
+    };
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (!strcasecmp(s, tab[i].name))
+            return tab[i].v;
+    return -EINVAL;
+}
+
+const char *cr_restart_name(int r)
+{
+    return r == CR_RESTART_ALWAYS ? "true" : r == CR_RESTART_UNEXPECTED ? "unexpected" : "false";
+}
+
+void cr_spec_init(struct cr_spec *s)
+{
+    memset(s, 0, sizeof *s);
+    s->namespaces = CR_NS_DEFAULT;
+    s->umask = -1;
+    s->autorestart = CR_RESTART_UNEXPECTED;
+    cr_codeset_add(&s->exitcodes, 0);
+    s->startsecs_ms = 1000;
+    s->startretries = 3;
+    s->restart_delay_max_ms = 30000;
+    s->restart_reset_after_ms = 10000;
+    s->restart_window_ms = 60000;
+    s->stopsignal = 15;
+    s->stopwait_ms = 10000;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void cr_spec_free(struct cr_spec *s)
+{
+    free(s->name);
+    free(s->hostname);
+    free(s->rootfs);
+    for (size_t i = 0; i < s->nbinds; i++) {
+        free(s->binds[i].src);
+        free(s->binds[i].dst);
+    }
+    free(s->binds);
+    for (size_t i = 0; i < s->ntmpfs; i++)
+        free(s->tmpfs[i].dst);
+    free(s->tmpfs);
+    free(s->exec);
+    free_strv(s->argv, s->argc);
+    free(s->directory);
+    free(s->groups);
+    free_strv(s->env, s->nenv);
+    cr_spec_init(s);
+}
+
+/* Appends p to a NULL-terminated vector. */
+static int strv_push(char ***v, size_t *n, char *p)
+{
+    char **nv = realloc(*v, (*n + 2) * sizeof *nv);
+    if (!nv)
+        return -ENOMEM;
+    nv[*n] = p;
+    nv[++*n] = NULL;
+    *v = nv;
+    return 0;
+}
+
+int cr_spec_add_arg(struct cr_spec *s, const char *arg)
+{
+    char *p = strdup(arg);
+    if (!p || strv_push(&s->argv, &s->argc, p)) {
+        free(p);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int env_find(const struct cr_spec *s, const char *name, size_t nlen)
+{
+    for (size_t i = 0; i < s->nenv; i++)
+        if (!strncmp(s->env[i], name, nlen) && s->env[i][nlen] == '=')
+            return (int)i;
+    return -1;
+}
+
+int cr_spec_set_env(struct cr_spec *s, const char *name, const char *value)
+{
+    char *p;
+    if (asprintf(&p, "%s=%s", name, value) < 0)
+        return -ENOMEM;
+    int i = env_find(s, name, strlen(name));
+    if (i >= 0) {
+        free(s->env[i]);
+        s->env[i] = p;
+        return 0;
+    }
+    if (strv_push(&s->env, &s->nenv, p)) {
+        free(p);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+const char *cr_spec_get_env(const struct cr_spec *s, const char *name)
+{
+    size_t n = strlen(name);
+    int i = env_find(s, name, n);
+    return i >= 0 ? s->env[i] + n + 1 : NULL;
+}
+
+int cr_spec_add_bind(struct cr_spec *s, const char *src, const char *dst, bool ro)
+{
+    struct cr_bind *nb = realloc(s->binds, (s->nbinds + 1) * sizeof *nb);
+    if (!nb)
+        return -ENOMEM;
+    s->binds = nb;
+    nb[s->nbinds].src = strdup(src);
+    nb[s->nbinds].dst = strdup(dst);
+    nb[s->nbinds].ro = ro;
+    s->nbinds++;
+    return nb[s->nbinds - 1].src && nb[s->nbinds - 1].dst ? 0 : -ENOMEM;
+}
+
+int cr_spec_add_tmpfs(struct cr_spec *s, const char *dst, int64_t size)
+{
+    struct cr_tmpfs *nt = realloc(s->tmpfs, (s->ntmpfs + 1) * sizeof *nt);
+    if (!nt)
+        return -ENOMEM;
+    s->tmpfs = nt;
+    nt[s->ntmpfs].dst = strdup(dst);
+    nt[s->ntmpfs].size = size;
+    s->ntmpfs++;
+    return nt[s->ntmpfs - 1].dst ? 0 : -ENOMEM;
+}
+
+int cr_spec_add_group(struct cr_spec *s, gid_t gid)
+{
+    for (size_t i = 0; i < s->ngroups; i++)
+        if (s->groups[i] == gid)
+            return 0;
+    gid_t *ng = realloc(s->groups, (s->ngroups + 1) * sizeof *ng);
+    if (!ng)
+        return -ENOMEM;
+    ng[s->ngroups++] = gid;
+    s->groups = ng;
+    return 0;
+}
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+struct out {
+    char *buf;
+    size_t len, used;
+    bool full;
+};
+
+static void out_mem(struct out *o, const char *p, size_t n)
+{
+    if (o->full || o->used + n >= o->len) {
+        o->full = true;
+        return;
+    }
+    memcpy(o->buf + o->used, p, n);
+    o->used += n;
+    o->buf[o->used] = '\0';
+}
+
+static void out_str(struct out *o, const char *s)
+{
+    out_mem(o, s, strlen(s));
+}
+
+static void __attribute__((format(printf, 2, 3))) out_fmt(struct out *o, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    out_mem(o, tmp, n < 0 ? 0 : (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+#define CHUNK 120                /* encoded bytes per physical line, far below 197 */
+
+/* Appends the encoding of s to dst (which has room for 3*strlen(s)+1). extra: more bytes to
+ * escape. The blank-at-the-edges rule is applied later, per chunk. */
+static void encode(char *dst, const char *s, const char *extra)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f || c == '%' || c == ';' || (extra && strchr(extra, c))) {
+            *dst++ = '%';
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 15];
+        } else {
+            *dst++ = (char)c;
+        }
+    }
+    *dst = '\0';
+}
+
+/* "key = v" with v split into CHUNK-sized pieces on indented continuation lines. A piece
+ * never starts or ends with a blank (inih strips those) nor starts with '#'. */
+static void out_value(struct out *o, const char *key, const char *enc)
+{
+    out_str(o, key);
+    out_str(o, " =");
+    size_t n = strlen(enc), i = 0;
+    bool first = true;
+    if (n == 0) {
+        out_str(o, "\n");
+        return;
+    }
+    while (i < n) {
+        out_str(o, first ? " " : "\n  ");
+        size_t start = i, used = 0;
+        while (i < n && used < CHUNK) {
+            size_t tl = enc[i] == '%' ? 3 : 1;
+            bool edge = (i == start) || (i + tl == n) || (used + tl >= CHUNK);
+            if (tl == 1 && (enc[i] == ' ' || enc[i] == '\t') && edge) {
+                out_fmt(o, "%%%02X", (unsigned char)enc[i]);
+            } else if (tl == 1 && enc[i] == '#' && i == start) {
+                out_str(o, "%23");
+            } else {
+                out_mem(o, enc + i, tl);
+            }
+            used += tl;
+            i += tl;
+        }
+        first = false;
+    }
+    out_str(o, "\n");
+}
+
+static int out_item(struct out *o, const char *key, const char *value, const char *extra)
+{
+    size_t n = strlen(value);
+    if (n > CR_SPEC_MAX_ITEM)
+        return -EINVAL;
+    char enc[3 * CR_SPEC_MAX_ITEM + 1];
+    encode(enc, value, extra);
+    out_value(o, key, enc);
+    return 0;
+}
+
+/* A bind or tmpfs item: fields encoded with ':' escaped, joined by raw ':'. */
+static int out_fields(struct out *o, const char *key, const char *const *f, size_t nf)
+{
+    static char enc[3 * (3 * CR_SPEC_MAX_ITEM + 1) + 4];
+    size_t n = 0;
+    for (size_t i = 0; i < nf; i++) {
+        if (strlen(f[i]) > CR_SPEC_MAX_ITEM)
+            return -EINVAL;
+        if (i)
+            enc[n++] = ':';
+        encode(enc + n, f[i], ":");
+        n += strlen(enc + n);
+    }
+    enc[n] = '\0';
+    out_value(o, key, enc);
+    return 0;
+}
+
+static void out_ms(struct out *o, const char *key, int64_t ms)
+{
+    out_fmt(o, "%s = %lldms\n", key, (long long)ms);
+}
+
+ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
+{
+    struct out o = {.buf = buf, .len = len < CR_SPEC_MAX + 1 ? len : CR_SPEC_MAX + 1};
+    char tmp[64];
+    int r = 0;
+    if (!s->name || s->argc == 0)
+        return -EINVAL;
+    if (len)
+        buf[0] = '\0';
+    out_str(&o, "; corral spec, written by the supervisor for init\n[spec]\n");
+    out_fmt(&o, "version = %d\n", CR_SPEC_VERSION);
+    r |= out_item(&o, "name", s->name, NULL);
+
+    out_str(&o, "\n[container]\n");
+    if (s->hostname)
+        r |= out_item(&o, "hostname", s->hostname, NULL);
+    if (s->rootfs)
+        r |= out_item(&o, "rootfs", s->rootfs, NULL);
+    cr_ns_format(s->namespaces, tmp, sizeof tmp);
+    out_fmt(&o, "namespaces = %s\n", tmp);
+    out_fmt(&o, "read_only = %s\n", s->read_only ? "true" : "false");
+    for (size_t i = 0; i < s->nbinds; i++) {
+        const char *f[3] = {s->binds[i].src, s->binds[i].dst, "ro"};
+        r |= out_fields(&o, "bind", f, s->binds[i].ro ? 3 : 2);
+    }
+    for (size_t i = 0; i < s->ntmpfs; i++) {
+        char size[32];
+        snprintf(size, sizeof size, "%lld", (long long)s->tmpfs[i].size);
+        const char *f[2] = {s->tmpfs[i].dst, size};
+        r |= out_fields(&o, "tmpfs", f, s->tmpfs[i].size ? 2 : 1);
+    }
+
+    out_str(&o, "\n[process]\n");
+    if (s->exec)
+        r |= out_item(&o, "exec", s->exec, NULL);
+    for (size_t i = 0; i < s->argc; i++)
+        r |= out_item(&o, "argv", s->argv[i], NULL);
+    if (s->directory)
+        r |= out_item(&o, "directory", s->directory, NULL);
+    out_fmt(&o, "uid = %u\ngid = %u\ngroups =", (unsigned)s->uid, (unsigned)s->gid);
+    for (size_t i = 0; i < s->ngroups; i++)
+        out_fmt(&o, "%s%u", i ? "," : " ", (unsigned)s->groups[i]);
+    out_str(&o, "\n");
+    if (s->umask >= 0)
+        out_fmt(&o, "umask = %04o\n", (unsigned)s->umask);
+    for (size_t i = 0; i < s->nenv; i++)
+        r |= out_item(&o, "env", s->env[i], NULL);
+
+    out_str(&o, "\n[lifecycle]\n");
+    out_fmt(&o, "autorestart = %s\nexitcodes =", cr_restart_name(s->autorestart));
+    bool any = false;
+    for (int c = 0; c < 256; c++) {
+        if (cr_codeset_has(&s->exitcodes, c)) {
+            out_fmt(&o, "%s%d", any ? "," : " ", c);
+            any = true;
+        }
+    }
+    out_str(&o, "\n");
+    out_ms(&o, "startsecs", s->startsecs_ms);
+    out_fmt(&o, "startretries = %u\n", s->startretries);
+    out_ms(&o, "restart_delay", s->restart_delay_ms);
+    out_ms(&o, "restart_delay_max", s->restart_delay_max_ms);
+    out_ms(&o, "restart_reset_after", s->restart_reset_after_ms);
+    out_fmt(&o, "max_restarts = %u\n", s->max_restarts);
+    out_ms(&o, "restart_window", s->restart_window_ms);
+    out_fmt(&o, "stopsignal = %s\n", cr_signal_name(s->stopsignal, tmp, sizeof tmp));
+    out_ms(&o, "stopwaitsecs", s->stopwait_ms);
+    if (r)
+        return -EINVAL;
+    return o.full ? -ENOSPC : (ssize_t)o.used;
+}
+
+int cr_spec_write_fd(const struct cr_spec *s, int fd)
+{
+    char *buf = malloc(CR_SPEC_MAX + 1);
+    if (!buf)
+        return -ENOMEM;
+    ssize_t n = cr_spec_write(s, buf, CR_SPEC_MAX + 1);
+    if (n < 0) {
+        free(buf);
+        return (int)n;
+    }
+    size_t done = 0;
+    while (done < (size_t)n) {
+        ssize_t w = write(fd, buf + done, (size_t)n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            free(buf);
+            return -e;
+        }
+        done += (size_t)w;
+    }
+    free(buf);
+    return 0;
+}
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+enum vt {
+    V_VERSION, V_STR, V_PATH, V_HOST, V_NS, V_BOOL, V_BIND, V_TMPFS, V_ARG, V_ENV, V_ID,
+    V_GROUPS, V_UMASK, V_RESTART, V_CODES, V_MS, V_UINT, V_SIG,
+};
+
+#define F(m) offsetof(struct cr_spec, m)
+static const struct skey {
+    const char *section, *name;
+    enum vt type;
+    bool list;                   /* may repeat: each line is one more item */
+    size_t off;
+} skeys[] = {
+    {"spec", "version", V_VERSION, false, 0},
+    {"spec", "name", V_STR, false, F(name)},
+    {"container", "hostname", V_HOST, false, F(hostname)},
+    {"container", "rootfs", V_PATH, false, F(rootfs)},
+    {"container", "namespaces", V_NS, false, F(namespaces)},
+    {"container", "read_only", V_BOOL, false, F(read_only)},
+    {"container", "bind", V_BIND, true, 0},
+    {"container", "tmpfs", V_TMPFS, true, 0},
+    {"process", "exec", V_PATH, false, F(exec)},
+    {"process", "argv", V_ARG, true, 0},
+    {"process", "directory", V_PATH, false, F(directory)},
+    {"process", "uid", V_ID, false, F(uid)},
+    {"process", "gid", V_ID, false, F(gid)},
+    {"process", "groups", V_GROUPS, false, 0},
+    {"process", "umask", V_UMASK, false, F(umask)},
+    {"process", "env", V_ENV, true, 0},
+    {"lifecycle", "autorestart", V_RESTART, false, F(autorestart)},
+    {"lifecycle", "exitcodes", V_CODES, false, F(exitcodes)},
+    {"lifecycle", "startsecs", V_MS, false, F(startsecs_ms)},
+    {"lifecycle", "startretries", V_UINT, false, F(startretries)},
+    {"lifecycle", "restart_delay", V_MS, false, F(restart_delay_ms)},
+    {"lifecycle", "restart_delay_max", V_MS, false, F(restart_delay_max_ms)},
+    {"lifecycle", "restart_reset_after", V_MS, false, F(restart_reset_after_ms)},
+    {"lifecycle", "max_restarts", V_UINT, false, F(max_restarts)},
+    {"lifecycle", "restart_window", V_MS, false, F(restart_window_ms)},
+    {"lifecycle", "stopsignal", V_SIG, false, F(stopsignal)},
+    {"lifecycle", "stopwaitsecs", V_MS, false, F(stopwait_ms)},
+};
+#undef F
+#define NSKEYS (sizeof skeys / sizeof skeys[0])
+
+struct entry {
+    int key;
+    int line;
+    char *val;                   /* raw (still encoded), continuation lines appended */
+};
+
+struct reader {
+    const char *section;         /* known section name, or NULL */
+    bool section_bad;
+    struct entry *e;
+    size_t n;
+    int seen[NSKEYS];            /* line of a non-list key, 0 = not yet */
+    bool oom;
+    struct cr_ini *ini;
+};
+
+static void on_section(struct cr_ini *ini, const char *name)
+{
+    static const char *const known[] = {"spec", "container", "process", "lifecycle"};
+    struct reader *rd = ini->user;
+    rd->section = NULL;
+    rd->section_bad = false;
+    if (!name) {
+        rd->section_bad = true;  /* a broken header, already reported */
+        return;
+    }
+    for (size_t i = 0; i < 4; i++)
+        if (!strcmp(name, known[i]))
+            rd->section = known[i];
+    if (!rd->section) {
+        cr_ini_error(ini, "[%s]: unknown section", name);
+        rd->section_bad = true;
+    }
+}
+
+static void on_value(struct cr_ini *ini, const char *key, const char *value)
+{
+    struct reader *rd = ini->user;
+    if (rd->section_bad)
+        return;                  /* reported once, at the header */
+    if (!rd->section) {
+        cr_ini_error(ini, "%s: key outside of any section", key);
+        return;
+    }
+    size_t k;
+    for (k = 0; k < NSKEYS; k++)
+        if (!strcmp(skeys[k].section, rd->section) && !strcmp(skeys[k].name, key))
+            break;
+    if (k == NSKEYS) {
+        cr_ini_error(ini, "%s: unknown key in [%s]", key, rd->section);
+        return;
+    }
+    if (ini->cont) {
+        /* inih passes the continuation under the previous key; append to its last value */
+        if (!rd->n || rd->e[rd->n - 1].key != (int)k)
+            return;
+        struct entry *last = &rd->e[rd->n - 1];
+        if (!last->val)
+            return;
+        size_t a = strlen(last->val), b = strlen(value);
+        char *nv = realloc(last->val, a + b + 1);
+        if (!nv) {
+            rd->oom = true;
+            return;
+        }
+        memcpy(nv + a, value, b + 1);
+        last->val = nv;
+        return;
+    }
+    if (!skeys[k].list) {
+        if (rd->seen[k]) {
+            cr_ini_error(ini, "%s: given twice (first on line %d)", key, rd->seen[k]);
+            return;
+        }
+        rd->seen[k] = ini->lineno;
+    }
+    struct entry *ne = realloc(rd->e, (rd->n + 1) * sizeof *ne);
+    if (!ne) {
+        rd->oom = true;
+        return;
+    }
+    rd->e = ne;
+    ne[rd->n].key = (int)k;
+    ne[rd->n].line = ini->lineno;
+    ne[rd->n].val = strdup(value);
+    if (!ne[rd->n].val)
+        rd->oom = true;
+    rd->n++;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)toupper((unsigned char)c);
+    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes %XX in place, up to the raw byte stop (':' in bind/tmpfs items) or the end.
+ * Returns s, with *next pointing after the stop byte (NULL when the end was reached), or
+ * NULL with a message in *err. */
+static char *decode(char *s, char stop, char **next, const char **err)
+{
+    char *w = s, *r = s;
+    while (*r && *r != stop) {
+        if (*r == '%') {
+            int h = hexval(r[1]), l = h >= 0 ? hexval(r[2]) : -1;
+            if (h < 0 || l < 0) {
+                *err = "bad %-escape (expected %XX)";
+                return NULL;
+            }
+            if (h == 0 && l == 0) {
+                *err = "%00 (a NUL byte) is not allowed";
+                return NULL;
+            }
+            *w++ = (char)(h * 16 + l);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *next = *r ? r + 1 : NULL;
+    *w = '\0';
+    return s;
+}
+
+static bool abs_path(const char *p)
+{
+    return p[0] == '/' && strlen(p) < 4096;
+}
+
+#define SERR(fmt, ...) cr_errlist_add(errors, "%s:%d: %s: " fmt, origin, e->line, k->name, __VA_ARGS__)
+
+static void convert(struct cr_spec *s, struct entry *e, const char *origin,
+                    struct cr_errlist *errors)
+{
+    const struct skey *k = &skeys[e->key];
+    char *raw = e->val, *end = NULL;
+    const char *err = NULL;
+    void *field = (char *)s + k->off;
+
+    if (k->type == V_BIND || k->type == V_TMPFS) {
+        char *f[3] = {0};
+        int nf = 0;
+        char *p = raw;
+        while (p) {
+            if (nf == 3) {
+                SERR("%s", "too many ':' fields");
+                return;
+            }
+            f[nf++] = p;
+            if (!decode(p, ':', &p, &err)) {
+                SERR("%s", err);
+                return;
+            }
+        }
+        if (k->type == V_BIND) {
+            bool ro = false;
+            if (nf < 2 || (nf == 3 && strcmp(f[2], "ro") && strcmp(f[2], "rw"))) {
+                SERR("%s", "expected SRC:DST[:ro]");
+                return;
+            }
+            ro = nf == 3 && !strcmp(f[2], "ro");
+            if (!abs_path(f[0]) || !abs_path(f[1])) {
+                SERR("%s", "source and destination must be absolute paths");
+                return;
+            }
+            if (cr_spec_add_bind(s, f[0], f[1], ro))
+                SERR("%s", "out of memory");
+        } else {
+            int64_t size = 0;
+            if (nf > 2 || (nf == 2 && cr_parse_size(f[1], &size)) || size == INT64_MAX) {
+                SERR("%s", "expected DST[:SIZE]");
+                return;
+            }
+            if (!abs_path(f[0])) {
+                SERR("%s", "destination must be an absolute path");
+                return;
+            }
+            if (cr_spec_add_tmpfs(s, f[0], size))
+                SERR("%s", "out of memory");
+        }
+        return;
+    }
+
+    if (!decode(raw, 0, &end, &err)) {
+        (void)end;
+        SERR("%s", err);
+        return;
+    }
+    unsigned u;
+    int64_t ms;
+    switch (k->type) {
+    case V_VERSION:
+        break;                   /* checked before anything else */
+    case V_STR:
+    case V_HOST:
+    case V_PATH:
+        if (k->type == V_PATH && !abs_path(raw)) {
+            SERR("'%s' is not an absolute path", raw);
+            return;
+        }
+        if (k->type == V_HOST && (!*raw || strlen(raw) > 64)) {
+            SERR("'%s' is not a hostname of 1 to 64 bytes", raw);
+            return;
+        }
+        if (k->type == V_STR && !*raw) {
+            SERR("%s", "empty");
+            return;
+        }
+        free(*(char **)field);
+        *(char **)field = strdup(raw);
+        break;
+    case V_NS: {
+        const char *bad;
+        if (cr_ns_parse(raw, field, &bad))
+            SERR("unknown namespace '%s'", bad);
+        break;
+    }
+    case V_BOOL:
+        if (cr_parse_bool(raw, field))
+            SERR("'%s' is not a boolean", raw);
+        break;
+    case V_ARG:
+        if (cr_spec_add_arg(s, raw))
+            SERR("%s", "out of memory");
+        break;
+    case V_ENV: {
+        char *eq = strchr(raw, '=');
+        if (!eq || eq == raw) {
+            SERR("'%s' is not NAME=VALUE", raw);
+            return;
+        }
+        *eq = '\0';
+        if (cr_spec_get_env(s, raw)) {
+            SERR("%s set twice", raw);
+            return;
+        }
+        if (cr_spec_set_env(s, raw, eq + 1))
+            SERR("%s", "out of memory");
+        break;
+    }
+    case V_ID:
+        if (cr_parse_uint(raw, 0xFFFFFFFEu, &u))
+            SERR("'%s' is not a numeric id", raw);
+        else
+            *(uid_t *)field = u;
+        break;
+    case V_GROUPS: {
+        char *p = raw;
+        while (*p) {
+            size_t n = strcspn(p, ",");
+            char item[16];
+            if (n == 0 || n >= sizeof item) {
+                SERR("'%s' is not a list of numeric ids", raw);
+                return;
+            }
+            memcpy(item, p, n);
+            item[n] = '\0';
+            if (cr_parse_uint(item, 0xFFFFFFFEu, &u)) {
+                SERR("'%s' is not a numeric id", item);
+                return;
+            }
+            cr_spec_add_group(s, u);
+            p += n + (p[n] == ',');
+        }
+        break;
+    }
+    case V_UMASK: {
+        char *ep;
+        long v = strtol(raw, &ep, 8);
+        if (!*raw || *ep || v < 0 || v > 0777)
+            SERR("'%s' is not an octal umask", raw);
+        else
+            *(int *)field = (int)v;
+        break;
+    }
+    case V_RESTART: {
+        int r = cr_restart_parse(raw);
+        if (r < 0)
+            SERR("'%s' is not false, unexpected or true", raw);
+        else
+            *(int *)field = r;
+        break;
+    }
+    case V_CODES:
+        if (cr_parse_codes(raw, field))
+            SERR("'%s' is not a list of exit codes 0-255", raw);
+        break;
+    case V_MS:
+        if (cr_parse_duration_ms(raw, &ms))
+            SERR("'%s' is not a duration", raw);
+        else
+            *(int64_t *)field = ms;
+        break;
+    case V_UINT:
+        if (cr_parse_uint(raw, 1000000, &u))
+            SERR("'%s' is not a number from 0 to 1000000", raw);
+        else
+            *(unsigned *)field = u;
+        break;
+    case V_SIG: {
+        int sig = cr_parse_signal(raw);
+        if (sig < 0)
+            SERR("'%s' is not a signal", raw);
+        else
+            *(int *)field = sig;
+        break;
+    }
+    case V_BIND:
+    case V_TMPFS:
+        break;
+    }
+}
+#undef SERR
+
+int cr_spec_parse(const char *text, size_t len, const char *origin, struct cr_spec *out,
+                  struct cr_errlist *errors)
+{
+    struct reader rd = {0};
+    struct cr_ini ini = {
+        .file = origin, .buf = text, .len = len, .on_section = on_section,
+        .on_value = on_value, .errors = errors, .user = &rd,
+    };
+    size_t before = errors->n;
+    cr_spec_init(out);
+    if (len > CR_SPEC_MAX)
+        cr_errlist_add(errors, "%s: larger than %d bytes", origin, CR_SPEC_MAX);
+    else if (cr_ini_parse(&ini) < 0)
+        rd.oom = true;
+
+    /* The version comes first: a spec from another version is not read any further. */
+    bool version_ok = false;
+    for (size_t i = 0; i < rd.n; i++) {
+        if (skeys[rd.e[i].key].type != V_VERSION)
+            continue;
+        unsigned v;
+        if (rd.e[i].val && !cr_parse_uint(rd.e[i].val, 1000, &v) && v == CR_SPEC_VERSION)
+            version_ok = true;
+        else
+            cr_errlist_add(errors, "%s:%d: version: '%s' is not supported (this init reads %d)",
+                           origin, rd.e[i].line, rd.e[i].val ? rd.e[i].val : "",
+                           CR_SPEC_VERSION);
+    }
+    if (!version_ok && errors->n == before)
+        cr_errlist_add(errors, "%s: [spec] version is missing", origin);
+    if (version_ok) {
+        for (size_t i = 0; i < rd.n; i++)
+            if (rd.e[i].val)
+                convert(out, &rd.e[i], origin, errors);
+        if (!out->name)
+            cr_errlist_add(errors, "%s: [spec] name is missing", origin);
+        if (!out->argc)
+            cr_errlist_add(errors, "%s: [process] argv is missing", origin);
+        if (!(out->namespaces & CR_NS_MOUNT) && (out->rootfs || out->nbinds || out->ntmpfs ||
+                                                  out->read_only))
+            cr_errlist_add(errors, "%s: [container]: rootfs, bind, tmpfs and read_only need the "
+                           "mount namespace", origin);
+    }
+    for (size_t i = 0; i < rd.n; i++)
+        free(rd.e[i].val);
+    free(rd.e);
+    if (rd.oom)
+        cr_errlist_add(errors, "%s: out of memory", origin);
+    if (errors->n != before) {
+        cr_spec_free(out);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int cr_spec_read_fd(int fd, const char *origin, struct cr_spec *out, struct cr_errlist *errors)
+{
+    char *buf;
+    size_t len;
+    cr_spec_init(out);
+    int r = cr_ini_load_fd(fd, origin, CR_SPEC_MAX, &buf, &len, errors);
+    if (r < 0)
+        return r;
+    r = cr_spec_parse(buf, len, origin, out, errors);
+    free(buf);
+    return r;
+}

@@ -1,0 +1,152 @@
+/* The spec: the one data type that crosses from the supervisor to init.
+ *
+ * It holds everything init needs to build one container and run its workload, already
+ * resolved by the supervisor (absolute paths, numeric ids, the final environment). It travels
+ * as INI text, read with inih through shared/ini_reader.c, at most CR_SPEC_MAX bytes:
+ *
+ *   ; corral spec, written by the supervisor for init
+ *   [spec]
+ *   version = 1
+ *   name = web
+ *   [container]
+ *   hostname = web
+ *   rootfs = /srv/rootfs            ; absent: no filesystem setup (no mount namespace)
+ *   namespaces = pid,mount,uts,ipc,net,cgroup
+ *   read_only = false
+ *   bind = /srv/data:/data:ro       ; SRC:DST[:ro], repeated, in order
+ *   tmpfs = /tmp:67108864           ; DST[:BYTES], repeated, 0 or absent = kernel default
+ *   [process]
+ *   exec = /bin/httpd               ; the file to execute, resolved in the rootfs by the
+ *                                   ; supervisor; absent: argv[0] searched in env's PATH
+ *   argv = httpd                    ; one item per line, in order
+ *   argv = -f
+ *   directory = /
+ *   uid = 0
+ *   gid = 0
+ *   groups = 0,10                   ; supplementary groups, may be empty
+ *   umask = 0022                    ; absent: inherited
+ *   env = PATH=/usr/bin:/bin        ; one NAME=VALUE per line, the complete environment
+ *   [lifecycle]
+ *   autorestart = unexpected        ; false | unexpected | true
+ *   exitcodes = 0
+ *   startsecs = 1000ms
+ *   startretries = 3
+ *   restart_delay = 0ms
+ *   restart_delay_max = 30000ms
+ *   restart_reset_after = 10000ms
+ *   max_restarts = 0                ; 0: no limit
+ *   restart_window = 60000ms
+ *   stopsignal = TERM
+ *   stopwaitsecs = 10000ms
+ *
+ * Values are encoded so inih returns them unchanged: '%' ';' control bytes, and a blank at
+ * either end of a line are written %XX; in bind and tmpfs items ':' is written %3A. A value
+ * longer than one line continues on indented lines that are appended to it as they are.
+ * Unknown sections or keys, a key given twice, a bad value, a missing version or argv are
+ * errors, each reported as "ORIGIN:LINE: key: what is wrong". */
+#ifndef CORRAL_SPEC_H
+#define CORRAL_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ini_reader.h"
+#include "units.h"
+
+#define CR_SPEC_VERSION 1
+#define CR_SPEC_MAX (64 * 1024)
+#define CR_SPEC_MAX_ITEM 4096          /* longest single value (a path, an argv item) */
+
+/* Namespace bits: the kernel's CLONE_NEW* values. */
+#define CR_NS_MOUNT  0x00020000
+#define CR_NS_CGROUP 0x02000000
+#define CR_NS_UTS    0x04000000
+#define CR_NS_IPC    0x08000000
+#define CR_NS_USER   0x10000000
+#define CR_NS_PID    0x20000000
+#define CR_NS_NET    0x40000000
+#define CR_NS_DEFAULT (CR_NS_PID | CR_NS_MOUNT | CR_NS_UTS | CR_NS_IPC | CR_NS_NET | CR_NS_CGROUP)
+
+/* Parses "pid,mount,uts" (also "mnt", "network"; spaces allowed) into CR_NS_* bits. On error
+ * returns -EINVAL and points *bad at the offending word (a static copy). */
+int cr_ns_parse(const char *s, unsigned *out, const char **bad);
+/* Writes "pid,mount,..." in a fixed order. */
+void cr_ns_format(unsigned ns, char *buf, size_t len);
+
+enum cr_restart { CR_RESTART_NEVER = 0, CR_RESTART_UNEXPECTED = 1, CR_RESTART_ALWAYS = 2 };
+/* "false|unexpected|true" and the aliases "no|on-failure|always". -EINVAL if unknown. */
+int cr_restart_parse(const char *s);
+const char *cr_restart_name(int r);
+
+struct cr_bind {
+    char *src, *dst;
+    bool ro;
+};
+struct cr_tmpfs {
+    char *dst;
+    int64_t size;                /* bytes; 0 = the kernel's default (half of RAM) */
+};
+
+struct cr_spec {
+    char *name;
+    /* [container] */
+    char *hostname;
+    char *rootfs;                /* NULL: no filesystem setup */
+    unsigned namespaces;         /* CR_NS_* */
+    bool read_only;
+    struct cr_bind *binds;
+    size_t nbinds;
+    struct cr_tmpfs *tmpfs;
+    size_t ntmpfs;
+    /* [process] */
+    char *exec;                  /* path to execute; NULL: argv[0] via PATH */
+    char **argv;                 /* NULL-terminated; NULL when empty */
+    size_t argc;
+    char *directory;             /* NULL: the root of the container */
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    size_t ngroups;
+    int umask;                   /* -1: inherited */
+    char **env;                  /* NULL-terminated "NAME=VALUE"; NULL when empty */
+    size_t nenv;
+    /* [lifecycle] */
+    int autorestart;             /* enum cr_restart */
+    cr_codeset exitcodes;
+    int64_t startsecs_ms;
+    unsigned startretries;
+    int64_t restart_delay_ms, restart_delay_max_ms, restart_reset_after_ms, restart_window_ms;
+    unsigned max_restarts;       /* 0: no limit */
+    int stopsignal;
+    int64_t stopwait_ms;
+};
+
+/* Sets every field to its default (an empty, valid-but-incomplete spec). */
+void cr_spec_init(struct cr_spec *s);
+void cr_spec_free(struct cr_spec *s);
+
+/* Appenders that copy their arguments; -ENOMEM on failure. */
+int cr_spec_add_arg(struct cr_spec *s, const char *arg);
+int cr_spec_set_env(struct cr_spec *s, const char *name, const char *value); /* replaces */
+const char *cr_spec_get_env(const struct cr_spec *s, const char *name);
+int cr_spec_add_bind(struct cr_spec *s, const char *src, const char *dst, bool ro);
+int cr_spec_add_tmpfs(struct cr_spec *s, const char *dst, int64_t size);
+int cr_spec_add_group(struct cr_spec *s, gid_t gid);
+
+/* Writes the text into buf (NUL-terminated). Returns its length, -ENOSPC if it does not fit
+ * in len or in CR_SPEC_MAX, -EINVAL for a spec that could not be read back (no argv, an
+ * item over CR_SPEC_MAX_ITEM bytes). */
+ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len);
+/* The same, written in full to fd (retrying short writes). Returns 0 or a negative errno. */
+int cr_spec_write_fd(const struct cr_spec *s, int fd);
+
+/* Parses text (len bytes, need not be NUL-terminated). origin names it in messages. Returns
+ * 0 and fills *out, or -EINVAL with every problem in errors (*out is then freed). */
+int cr_spec_parse(const char *text, size_t len, const char *origin, struct cr_spec *out,
+                  struct cr_errlist *errors);
+/* Reads all of fd (at most CR_SPEC_MAX bytes) and parses it. */
+int cr_spec_read_fd(int fd, const char *origin, struct cr_spec *out, struct cr_errlist *errors);
+
+#endif

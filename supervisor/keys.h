@@ -1,0 +1,86 @@
+/* The declarative key table: one row per INI key. Parsing, defaults, validation, --check,
+ * --list-keys (the README's key reference) and the reload diff all read it. */
+#ifndef CORRAL_KEYS_H
+#define CORRAL_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cr_key_type {
+    CR_T_STRING,     /* any text */
+    CR_T_PATH,       /* an absolute path */
+    CR_T_COMMAND,    /* shell-like words, no shell; continuation lines joined with a space */
+    CR_T_BOOL,       /* true/yes/on/1, false/no/off/0 */
+    CR_T_DURATION,   /* 500ms, 10s, 2m, 1h; a bare number is seconds */
+    CR_T_SIZE,       /* bytes, K/M/G/T, KB/MB/GB (powers of 1024), or max */
+    CR_T_SIGNAL,     /* TERM, SIGTERM, 15 */
+    CR_T_CODES,      /* 0,2,143 */
+    CR_T_INT,        /* an integer in [min, max]; "max" too when max_word */
+    CR_T_RESTART,    /* false|unexpected|true, or no|on-failure|always */
+    CR_T_LIST,       /* comma-separated words; repeated keys and continuation lines add more */
+    CR_T_ITEMS,      /* one item per line (repeat the key or continue on indented lines) */
+    CR_T_ENV,        /* NAME="value",NAME2=value2; repeated and continued lines add more */
+    CR_T_NAMESPACES, /* pid,mount,uts,ipc,net,cgroup,user */
+    CR_T_UMASK,      /* octal, e.g. 022 */
+    CR_T_CPU_MAX,    /* 150%, "QUOTA PERIOD" in microseconds, or max */
+    CR_T_LOGFILE,    /* AUTO, NONE, or an absolute path */
+    CR_T_CGPATH,     /* a relative path below the cgroup hierarchy's root */
+    CR_T_NOOP,       /* a boolean that is accepted and ignored, with a notice */
+};
+
+enum {
+    CR_SEC_GLOBAL = 1,           /* [supervisor] */
+    CR_SEC_SERVICE = 2,          /* [service:NAME], [program:NAME] */
+    CR_SEC_INCLUDE = 4,          /* [include] */
+};
+
+/* Key indices: cr_keys[CR_K_x] is the row of key x. */
+enum cr_key_id {
+    /* [supervisor] */
+    CR_K_CGROUP_ROOT, CR_K_CONTROL_SOCKET, CR_K_LOG_DIR, CR_K_LOGFILE, CR_K_LOGFILE_MAXBYTES,
+    CR_K_LOGFILE_BACKUPS,
+    /* [include] */
+    CR_K_FILES,
+    /* services: what runs */
+    CR_K_COMMAND, CR_K_PROCESS_NAME, CR_K_NUMPROCS, CR_K_NUMPROCS_START, CR_K_DIRECTORY,
+    CR_K_USER, CR_K_GROUP, CR_K_GROUPS, CR_K_UMASK, CR_K_ENVIRONMENT, CR_K_ENVIRONMENT_FILE,
+    /* lifecycle */
+    CR_K_AUTOSTART, CR_K_PRIORITY, CR_K_AUTORESTART, CR_K_EXITCODES, CR_K_STARTSECS,
+    CR_K_STARTRETRIES, CR_K_RESTART_DELAY, CR_K_RESTART_DELAY_MAX, CR_K_RESTART_RESET_AFTER,
+    CR_K_MAX_RESTARTS, CR_K_RESTART_WINDOW, CR_K_STOPSIGNAL, CR_K_STOPWAITSECS,
+    CR_K_STOPASGROUP, CR_K_KILLASGROUP,
+    /* logs */
+    CR_K_REDIRECT_STDERR, CR_K_STDOUT_LOGFILE, CR_K_STDOUT_LOGFILE_MAXBYTES,
+    CR_K_STDOUT_LOGFILE_BACKUPS, CR_K_STDERR_LOGFILE, CR_K_STDERR_LOGFILE_MAXBYTES,
+    CR_K_STDERR_LOGFILE_BACKUPS, CR_K_LOG_TIMESTAMPS,
+    /* container */
+    CR_K_ROOTFS, CR_K_HOSTNAME, CR_K_NAMESPACES, CR_K_BIND, CR_K_TMPFS, CR_K_READ_ONLY,
+    /* cgroup limits */
+    CR_K_MEMORY_MAX, CR_K_MEMORY_HIGH, CR_K_MEMORY_SWAP_MAX, CR_K_CPU_MAX, CR_K_CPU_WEIGHT,
+    CR_K_PIDS_MAX, CR_K_IO_WEIGHT,
+    CR_NKEYS
+};
+
+struct cr_key {
+    const char *name;
+    const char *aliases;         /* space-separated other spellings, or NULL */
+    enum cr_key_type type;
+    const char *def;             /* default, as text read by the same parser; NULL: unset */
+    unsigned sections;           /* CR_SEC_* where the key is allowed */
+    bool restart;                /* changing it needs the service restarted (else: live) */
+    size_t off;                  /* offset of the value in struct cr_service / cr_global */
+    int64_t min, max;            /* CR_T_INT range */
+    bool max_word;               /* CR_T_INT: "max" means no limit (INT64_MAX) */
+    const char *doc;             /* one line for --list-keys and the README */
+};
+
+extern const struct cr_key cr_keys[CR_NKEYS];
+
+/* The key called name (or one of its aliases), case-insensitive, or NULL. */
+const struct cr_key *cr_key_find(const char *name);
+static inline int cr_key_id(const struct cr_key *k) { return (int)(k - cr_keys); }
+/* Human words for a type, for --list-keys ("duration", "size"...). */
+const char *cr_key_type_name(enum cr_key_type t);
+
+#endif

@@ -1,0 +1,139 @@
+/* supervisor: command line. The configuration modes (--check, --print-spec, --list-keys)
+ * live here; running services is supervisor_run(), provided by the runtime. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define DEFAULT_CONFIG "/etc/corral/services.ini"
+
+/* ---- the running supervisor --------------------------------------------------------------
+ * The runtime (libuv loop, spawn, cgroups) defines supervisor_run() in its own file; that
+ * strong definition replaces this weak stub at link time. argc/argv are what is left after
+ * the options (e.g. "run NAME -- CMD ARGS"). cfg is valid (no errors); the callee may keep it
+ * and must cr_config_free() it. Returns the process exit status. */
+int supervisor_run(struct cr_config *cfg, int argc, char **argv);
+__attribute__((weak)) int supervisor_run(struct cr_config *cfg, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    cr_config_free(cfg);
+    fprintf(stderr, "supervisor: running services is not implemented yet\n");
+    return 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: supervisor [-c FILE] [run NAME [-- CMD ARGS...]]\n"
+            "       supervisor -c FILE --check\n"
+            "       supervisor -c FILE --print-spec NAME\n"
+            "       supervisor --list-keys\n"
+            "\n"
+            "  -c, --config FILE     services file (default " DEFAULT_CONFIG ")\n"
+            "  -n, --check           validate FILE, print every error, exit 0 (valid) or 1\n"
+            "      --print-spec NAME print the spec init receives for service NAME\n"
+            "      --list-keys       print every configuration key as a markdown table\n"
+            "  -h, --help            this text\n"
+            "  -V, --version         print the version\n"
+            "\n"
+            "Exit status: 0 success, 1 invalid configuration or failure, 2 usage error.\n");
+}
+
+static void print_messages(const struct cr_config *cfg)
+{
+    for (size_t i = 0; i < cfg->notices.n; i++)
+        fprintf(stderr, "notice: %s\n", cfg->notices.v[i]);
+    for (size_t i = 0; i < cfg->errors.n; i++)
+        fprintf(stderr, "%s\n", cfg->errors.v[i]);
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS };
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 'n'},
+        {"print-spec", required_argument, NULL, OPT_PRINT_SPEC},
+        {"list-keys", no_argument, NULL, OPT_LIST_KEYS},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = DEFAULT_CONFIG, *spec_name = NULL;
+    bool check = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "+c:nhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'n':
+            check = true;
+            break;
+        case OPT_PRINT_SPEC:
+            spec_name = optarg;
+            break;
+        case OPT_LIST_KEYS:
+            cr_keys_print_markdown(stdout);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("supervisor (corral) %s\n", CORRAL_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if ((check || spec_name) && optind < argc) {
+        fprintf(stderr, "supervisor: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    struct cr_config cfg;
+    int r = cr_config_load(path, NULL, &cfg);
+    if (r == -ENOMEM) {
+        fprintf(stderr, "supervisor: out of memory\n");
+        cr_config_free(&cfg);
+        return 1;
+    }
+    print_messages(&cfg);
+    if (r < 0) {
+        fprintf(stderr, "supervisor: %s: %zu error%s\n", path, cfg.errors.n,
+                cfg.errors.n == 1 ? "" : "s");
+        cr_config_free(&cfg);
+        return 1;
+    }
+    if (check) {
+        printf("%s: OK, %zu service%s\n", path, cfg.nservices, cfg.nservices == 1 ? "" : "s");
+        cr_config_free(&cfg);
+        return 0;
+    }
+    if (spec_name) {
+        const struct cr_service *svc = cr_config_find(&cfg, spec_name);
+        if (!svc) {
+            fprintf(stderr, "supervisor: %s: no service '%s'", path, spec_name);
+            for (size_t i = 0; i < cfg.nservices; i++)
+                fprintf(stderr, "%s%s", i ? ", " : " (services: ", cfg.services[i].name);
+            fprintf(stderr, "%s\n", cfg.nservices ? ")" : "");
+            cr_config_free(&cfg);
+            return 1;
+        }
+        fflush(stdout);
+        r = cr_spec_write_fd(&svc->spec, STDOUT_FILENO);
+        if (r < 0)
+            fprintf(stderr, "supervisor: %s: cannot write the spec: %s\n", spec_name,
+                    strerror(-r));
+        cr_config_free(&cfg);
+        return r < 0 ? 1 : 0;
+    }
+    return supervisor_run(&cfg, argc - optind, argv + optind);
+}

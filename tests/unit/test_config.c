@@ -1,0 +1,1060 @@
+/* services.ini: every key type, every error message (FILE:LINE: key: text), includes, long
+ * lines, duplicates, expansions, and the checks that look at a real (temporary) rootfs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cgroup_probe.h"
+#include "config.h"
+
+static char dir[256];       /* a fresh temporary directory for the whole run */
+static struct cr_cgroup_caps caps_all = {
+    .version = 2, .memory = true, .memory_high = true, .memory_swap = true, .cpu_max = true,
+    .cpu_weight = true, .pids = true, .io_weight = true, .io_weight_file = "io.weight",
+};
+static const struct cr_cgroup_caps *caps = &caps_all;
+
+static void put(const char *rel, const char *content, mode_t mode)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(content, f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void mk(const char *rel)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    assert_int_equal(mkdir(path, 0755), 0);
+}
+
+static void ln(const char *target, const char *rel)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    assert_int_equal(symlink(target, path), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/test_config.XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    mk("rootfs");
+    mk("rootfs/bin");
+    mk("rootfs/etc");
+    mk("rootfs/usr");
+    mk("rootfs/usr/bin");
+    mk("rootfs/bin/adir");
+    put("rootfs/bin/busybox", "#!/bin/true\n", 0755);
+    put("rootfs/bin/noexec", "data\n", 0644);
+    ln("/bin/busybox", "rootfs/bin/sh");           /* absolute: must resolve in the rootfs */
+    ln("busybox", "rootfs/bin/sleep");
+    ln("../../bin/busybox", "rootfs/usr/bin/env");
+    ln("/usr/bin/python3", "rootfs/bin/hostonly");  /* exists on the host only */
+    ln("/bin/gone", "rootfs/bin/dangling");
+    put("rootfs/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"
+                             "www:x:33:33:www:/var/www:/bin/sh\n"
+                             "bad:x:notanumber:1::/:/bin/sh\n", 0644);
+    put("rootfs/etc/group", "root:x:0:\nwww:x:33:\nlog:x:4:www,other\nstaff:x:50:\n", 0644);
+    put("notadir", "", 0644);
+    mk("data");
+    mk("conf.d");
+    put("env.list", "# comment\nexport FROM_FILE=1\nQUOTED=\"a b\"\n\nSHARED=file\n", 0644);
+    put("env.bad", "GOOD=1\nnot valid\n", 0644);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[PATH_MAX + 16];
+    /* everything below dir was made by setup() and the tests */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* "$" in s becomes dir. */
+static char *subst(const char *s)
+{
+    static char out[8][4096];
+    static int slot;
+    char *o = out[slot++ % 8], *w = o;
+    for (; *s && w < o + 4000; s++) {
+        if (*s == '$') {
+            w += sprintf(w, "%s", dir);
+        } else {
+            *w++ = *s;
+        }
+    }
+    *w = '\0';
+    return o;
+}
+
+static int load(const char *text, struct cr_config *cfg)
+{
+    put("main.ini", subst(text), 0644);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/main.ini", dir);
+    struct cr_config_opts opts = {.caps = caps};
+    return cr_config_load(path, &opts, cfg);
+}
+
+static void dump(const struct cr_errlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        print_error("  got: %s\n", l->v[i]);
+}
+
+/* Loads text and checks the errors are exactly the given ones ("$" = the test dir). */
+static void expect_errors(const char *text, ...)
+{
+    struct cr_config cfg;
+    int r = load(text, &cfg);
+    va_list ap;
+    va_start(ap, text);
+    size_t n = 0;
+    for (const char *want; (want = va_arg(ap, const char *)); n++) {
+        const char *w = subst(want);
+        bool found = false;
+        for (size_t i = 0; i < cfg.errors.n; i++)
+            found |= !strcmp(cfg.errors.v[i], w);
+        if (!found) {
+            print_error("missing: %s\n", w);
+            dump(&cfg.errors);
+            fail();
+        }
+    }
+    va_end(ap);
+    if (cfg.errors.n != n)
+        dump(&cfg.errors);
+    assert_int_equal(cfg.errors.n, n);
+    assert_int_equal(r, n ? -EINVAL : 0);
+    cr_config_free(&cfg);
+}
+
+#define SVC "[service:t]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n"
+
+/* Loads text expecting no error; the caller frees cfg. */
+static const struct cr_service *load_ok(const char *text, struct cr_config *cfg)
+{
+    int r = load(text, cfg);
+    if (r)
+        dump(&cfg->errors);
+    assert_int_equal(r, 0);
+    assert_true(cfg->nservices > 0);
+    return &cfg->services[0];
+}
+
+/* ---- valid files and defaults ------------------------------------------------------------- */
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(SVC, &cfg);
+    assert_int_equal(cfg.nservices, 1);
+    assert_string_equal(s->name, "t");
+    assert_string_equal(s->program, "t");
+    assert_string_equal(s->section, "service:t");
+    assert_int_equal(s->line, 1);
+    assert_int_equal(s->key_line[CR_K_COMMAND], 3);
+    assert_int_equal(s->key_line[CR_K_AUTOSTART], 0);
+    assert_true(s->autostart);
+    assert_int_equal(s->priority, 999);
+    assert_int_equal(s->autorestart, CR_RESTART_UNEXPECTED);
+    assert_true(cr_codeset_has(&s->exitcodes, 0));
+    assert_false(cr_codeset_has(&s->exitcodes, 2));
+    assert_int_equal(s->startsecs, 1000);
+    assert_int_equal(s->startretries, 3);
+    assert_int_equal(s->stopsignal, 15);
+    assert_int_equal(s->stopwaitsecs, 10000);
+    assert_int_equal(s->restart_delay, 0);
+    assert_int_equal(s->restart_delay_max, 30000);
+    assert_int_equal(s->restart_reset_after, 10000);
+    assert_int_equal(s->max_restarts, 0);
+    assert_int_equal(s->restart_window, 60000);
+    assert_int_equal(s->numprocs, 1);
+    assert_int_equal(s->umask, -1);
+    assert_false(s->redirect_stderr);
+    assert_string_equal(s->stdout_logfile, "AUTO");
+    assert_string_equal(s->stderr_logfile, "AUTO");
+    assert_int_equal(s->stdout_logfile_maxbytes, 50 << 20);
+    assert_int_equal(s->stdout_logfile_backups, 10);
+    assert_int_equal(s->namespaces, CR_NS_DEFAULT);
+    assert_int_equal(s->memory_max, -1);
+    assert_int_equal(s->cpu_max.quota_us, -1);
+    assert_int_equal(s->pids_max, -1);
+    assert_false(s->read_only);
+    /* global defaults */
+    assert_string_equal(cfg.global.cgroup_root, "corral");
+    assert_string_equal(cfg.global.control_socket, "/run/corral/control.sock");
+    assert_string_equal(cfg.global.log_dir, "/var/log/corral");
+    assert_string_equal(cfg.global.logfile, "NONE");
+    /* the spec */
+    const struct cr_spec *sp = &s->spec;
+    assert_string_equal(sp->name, "t");
+    assert_string_equal(sp->hostname, "t");
+    assert_string_equal(sp->rootfs, subst("$/rootfs"));
+    assert_false(sp->read_only);
+    assert_string_equal(sp->exec, "/bin/sleep");
+    assert_int_equal(sp->argc, 2);
+    assert_string_equal(sp->argv[0], "sleep");
+    assert_string_equal(sp->argv[1], "1");
+    assert_int_equal(sp->uid, 0);
+    assert_int_equal(sp->gid, 0);
+    assert_int_equal(sp->ngroups, 1);
+    assert_string_equal(cr_spec_get_env(sp, "HOME"), "/root");
+    assert_non_null(cr_spec_get_env(sp, "PATH"));
+    assert_int_equal(sp->nenv, 2);
+    cr_config_free(&cfg);
+}
+
+static void test_host_root_default(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok("[program:h]\ncommand = /bin/true\n", &cfg);
+    assert_string_equal(s->section, "program:h");
+    assert_string_equal(s->spec.rootfs, "/");
+    assert_true(s->spec.read_only);             /* the host's / is bound read-only */
+    assert_string_equal(s->spec.exec, "/bin/true");
+    cr_config_free(&cfg);
+    s = load_ok("[program:h]\ncommand = true\nnamespaces = pid,net\n", &cfg);
+    assert_null(s->spec.rootfs);                 /* no mount namespace: no filesystem setup */
+    assert_null(s->spec.hostname);
+    assert_int_equal(s->spec.namespaces, CR_NS_PID | CR_NS_NET);
+    cr_config_free(&cfg);
+}
+
+static void test_every_type(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(
+        "[supervisor]\ncgroup_root = apps/corral-2\nlogfile = auto\nlogfile_maxbytes = 1KB\n"
+        "[service:all]\n"
+        "Command = \"/bin/busybox\" 'a b' c\\ d \"e\\\"f\"\n"
+        "rootfs = %(here)s/rootfs\n"
+        "autostart = no\n"                          /* bool */
+        "startsecs = 1.5s\n"                        /* duration */
+        "stopwaitsecs = 2m\n"
+        "restart_delay = 250ms\n"
+        "restart_delay_max = 1h\n"
+        "memory_max = 100MB\n"                      /* size */
+        "memory_high = 512K\n"
+        "memory_swap_max = max\n"
+        "stopsignal = SIGINT\n"                     /* signal */
+        "exitcodes = 0, 2,143\n"                    /* codes */
+        "priority = -5\n"                           /* int */
+        "pids_max = max\n"
+        "cpu_weight = 10000\n"
+        "io_weight = 1\n"
+        "restart = always\n"                        /* restart policy, by its alias */
+        "groups = log, staff\n"                     /* list */
+        "  root\n"
+        "bind = %(here)s/data:/data:ro\n"           /* items */
+        "bind = %(here)s/data:/rw\n"
+        "tmpfs = /tmp:64M\n"
+        "  /run\n"
+        "environment = A=\"1, 2\",B='x=y',C=plain  ,  D=\"q\\\"uote\"\n"   /* env */
+        "   E=5\n"
+        "environment = F=6\n"
+        "namespaces = pid, mount,uts,ipc,net,cgroup,user\n"   /* namespaces */
+        "umask = 027\n"                             /* octal */
+        "cpu_max = 150%\n"                          /* cpu quota */
+        "stdout_logfile = none\n"                   /* log file */
+        "stderr_logfile = /var/log/x.err\n"
+        "user = www\n"
+        "group = staff\n"
+        "directory = /srv\n"
+        "hostname = box\n"
+        "read_only = on\n",
+        &cfg);
+    assert_string_equal(cfg.global.cgroup_root, "apps/corral-2");
+    assert_string_equal(cfg.global.logfile, "AUTO");
+    assert_int_equal(cfg.global.logfile_maxbytes, 1024);
+    assert_int_equal(s->spec.argc, 4);
+    assert_string_equal(s->spec.argv[0], "/bin/busybox");
+    assert_string_equal(s->spec.argv[1], "a b");
+    assert_string_equal(s->spec.argv[2], "c d");
+    assert_string_equal(s->spec.argv[3], "e\"f");
+    assert_false(s->autostart);
+    assert_int_equal(s->startsecs, 1500);
+    assert_int_equal(s->stopwaitsecs, 120000);
+    assert_int_equal(s->restart_delay, 250);
+    assert_int_equal(s->restart_delay_max, 3600000);
+    assert_int_equal(s->memory_max, 100 << 20);
+    assert_int_equal(s->memory_high, 512 << 10);
+    assert_int_equal(s->memory_swap_max, INT64_MAX);
+    assert_int_equal(s->stopsignal, 2);
+    assert_true(cr_codeset_has(&s->exitcodes, 143));
+    assert_true(cr_codeset_has(&s->exitcodes, 2));
+    assert_false(cr_codeset_has(&s->exitcodes, 1));
+    assert_int_equal(s->priority, -5);
+    assert_int_equal(s->pids_max, INT64_MAX);
+    assert_int_equal(s->cpu_weight, 10000);
+    assert_int_equal(s->io_weight, 1);
+    assert_int_equal(s->autorestart, CR_RESTART_ALWAYS);
+    assert_int_equal(s->groups.n, 3);
+    assert_string_equal(s->groups.v[2], "root");
+    assert_int_equal(s->groups.line[2], 24);
+    assert_int_equal(s->bind.n, 2);
+    assert_int_equal(s->tmpfs.n, 2);
+    assert_int_equal(s->environment.n, 6);
+    assert_string_equal(s->environment.v[0], "A=1, 2");
+    assert_string_equal(s->environment.v[1], "B=x=y");
+    assert_string_equal(s->environment.v[2], "C=plain");
+    assert_string_equal(s->environment.v[3], "D=q\"uote");
+    assert_string_equal(s->environment.v[4], "E=5");
+    assert_string_equal(s->environment.v[5], "F=6");
+    assert_int_equal(s->namespaces, CR_NS_DEFAULT | CR_NS_USER);
+    assert_int_equal(s->umask, 027);
+    assert_int_equal(s->cpu_max.quota_us, 150000);
+    assert_int_equal(s->cpu_max.period_us, 100000);
+    assert_string_equal(s->stdout_logfile, "NONE");
+    assert_string_equal(s->stderr_logfile, "/var/log/x.err");
+    /* and the spec */
+    const struct cr_spec *sp = &s->spec;
+    assert_string_equal(sp->exec, "/bin/busybox");
+    assert_int_equal(sp->uid, 33);
+    assert_int_equal(sp->gid, 50);
+    assert_int_equal(sp->ngroups, 3);
+    assert_int_equal(sp->groups[0], 4);
+    assert_int_equal(sp->groups[1], 50);
+    assert_int_equal(sp->groups[2], 0);
+    assert_string_equal(cr_spec_get_env(sp, "HOME"), "/var/www");
+    assert_string_equal(cr_spec_get_env(sp, "A"), "1, 2");
+    assert_string_equal(sp->directory, "/srv");
+    assert_string_equal(sp->hostname, "box");
+    assert_true(sp->read_only);
+    assert_int_equal(sp->umask, 027);
+    assert_int_equal(sp->nbinds, 2);
+    assert_string_equal(sp->binds[0].src, subst("$/data"));
+    assert_string_equal(sp->binds[0].dst, "/data");
+    assert_true(sp->binds[0].ro);
+    assert_false(sp->binds[1].ro);
+    assert_int_equal(sp->ntmpfs, 2);
+    assert_int_equal(sp->tmpfs[0].size, 64 << 20);
+    assert_int_equal(sp->tmpfs[1].size, 0);
+    assert_int_equal(sp->autorestart, CR_RESTART_ALWAYS);
+    assert_int_equal(sp->startsecs_ms, 1500);
+    assert_int_equal(sp->stopsignal, 2);
+    cr_config_free(&cfg);
+}
+
+static void test_cpu_max_forms(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(SVC "cpu_max = 50000 200000\n", &cfg);
+    assert_int_equal(s->cpu_max.quota_us, 50000);
+    assert_int_equal(s->cpu_max.period_us, 200000);
+    cr_config_free(&cfg);
+    s = load_ok(SVC "cpu_max = max\n", &cfg);
+    assert_int_equal(s->cpu_max.quota_us, CR_CPU_UNLIMITED);
+    cr_config_free(&cfg);
+    s = load_ok(SVC "cpu_max = 12.5%\n", &cfg);
+    assert_int_equal(s->cpu_max.quota_us, 12500);
+    cr_config_free(&cfg);
+    expect_errors(SVC "cpu_max = lots\n",
+                  "$/main.ini:4: cpu_max: 'lots' is not 150%, QUOTA PERIOD (microseconds) or max",
+                  NULL);
+    expect_errors(SVC "cpu_max = 50000 10\n",
+                  "$/main.ini:4: cpu_max: period '10' is not 1000 to 1000000 microseconds", NULL);
+    expect_errors(SVC "cpu_max = 0.5%\n",
+                  "$/main.ini:4: cpu_max: '0.5%' gives a quota under 1000 microseconds", NULL);
+    expect_errors(SVC "cpu_max = 50% 100000\n",
+                  "$/main.ini:4: cpu_max: '50% 100000' is not a percentage of one CPU (150%)",
+                  NULL);
+    expect_errors(SVC "cpu_max = 1 2 3\n",
+                  "$/main.ini:4: cpu_max: '1 2 3' is not 150%, QUOTA PERIOD (microseconds) or max",
+                  NULL);
+}
+
+/* ---- every value error ---------------------------------------------------------------------- */
+
+static void test_value_errors(void **state)
+{
+    (void)state;
+    expect_errors(SVC "autostart = maybe\n",
+                  "$/main.ini:4: autostart: 'maybe' is not true/yes/on/1 or false/no/off/0", NULL);
+    expect_errors(SVC "startsecs = soon\n",
+                  "$/main.ini:4: startsecs: 'soon' is not a duration (500ms, 10s, 2m, 1h)", NULL);
+    expect_errors(SVC "memory_max = 12Q\n",
+                  "$/main.ini:4: memory_max: '12Q' is not a size (512K, 100MB, 2G, max)", NULL);
+    expect_errors(SVC "stopsignal = SIGNOPE\n",
+                  "$/main.ini:4: stopsignal: 'SIGNOPE' is not a signal (TERM, SIGINT, 9)", NULL);
+    expect_errors(SVC "exitcodes = 0,256\n",
+                  "$/main.ini:4: exitcodes: '0,256' is not a list of exit codes 0-255", NULL);
+    expect_errors(SVC "priority = 1e3\n",
+                  "$/main.ini:4: priority: '1e3' is not an integer from -100000 to 100000", NULL);
+    expect_errors(SVC "pids_max = 0\n",
+                  "$/main.ini:4: pids_max: '0' is not an integer from 1 to 4194304 or max", NULL);
+    expect_errors(SVC "cpu_weight = 10001\n",
+                  "$/main.ini:4: cpu_weight: '10001' is not an integer from 1 to 10000", NULL);
+    expect_errors(SVC "autorestart = sometimes\n",
+                  "$/main.ini:4: autorestart: 'sometimes' is not false, unexpected or true (no, "
+                  "on-failure, always)", NULL);
+    expect_errors(SVC "environment = 1A=x\n",
+                  "$/main.ini:4: environment: expected NAME=value at '1A=x'", NULL);
+    expect_errors(SVC "environment = A=\"open\n",
+                  "$/main.ini:4: environment: A: unterminated \" quote", NULL);
+    expect_errors(SVC "environment = A=\"x\"y\n",
+                  "$/main.ini:4: environment: A: expected ',' after the quoted value", NULL);
+    expect_errors(SVC "namespaces = pid,time\n",
+                  "$/main.ini:4: namespaces: unknown namespace 'time' (pid, mount, uts, ipc, net, "
+                  "cgroup, user)", NULL);
+    expect_errors(SVC "umask = 8\n", "$/main.ini:4: umask: '8' is not an octal umask (022)", NULL);
+    expect_errors(SVC "stdout_logfile = out.log\n",
+                  "$/main.ini:4: stdout_logfile: 'out.log' is not AUTO, NONE or an absolute path",
+                  NULL);
+    expect_errors(SVC "directory = srv\n",
+                  "$/main.ini:4: directory: 'srv' is not an absolute path", NULL);
+    expect_errors(SVC "user =\n", "$/main.ini:4: user: empty value", NULL);
+    expect_errors(SVC "bind =\n", "$/main.ini:4: bind: empty value", NULL);
+    expect_errors("[supervisor]\ncgroup_root = /abs\n" SVC,
+                  "$/main.ini:2: cgroup_root: '/abs' is not a relative cgroup path (words of A-Z "
+                  "a-z 0-9 _ . - joined by /)", NULL);
+    expect_errors("[supervisor]\ncgroup_root = a/../b\n" SVC,
+                  "$/main.ini:2: cgroup_root: 'a/../b' is not a relative cgroup path (words of A-Z "
+                  "a-z 0-9 _ . - joined by /)", NULL);
+    expect_errors("[supervisor]\nlogfile_backups = -1\n" SVC,
+                  "$/main.ini:2: logfile_backups: '-1' is not an integer from 0 to 1000", NULL);
+    expect_errors(SVC "stopasgroup = perhaps\n",
+                  "$/main.ini:4: stopasgroup: 'perhaps' is not true/yes/on/1 or false/no/off/0",
+                  NULL);
+    expect_errors(SVC "numprocs = 0\n",
+                  "$/main.ini:4: numprocs: '0' is not an integer from 1 to 1000", NULL);
+}
+
+static void test_command_errors(void **state)
+{
+    (void)state;
+    expect_errors("[service:t]\nrootfs = %(here)s/rootfs\n",
+                  "$/main.ini:1: [service:t]: command is missing", NULL);
+    expect_errors("[service:t]\nrootfs = %(here)s/rootfs\ncommand = sh -c 'oops\n",
+                  "$/main.ini:3: command: unterminated ' quote", NULL);
+    expect_errors("[service:t]\nrootfs = %(here)s/rootfs\ncommand = nothere -x\n",
+                  "$/main.ini:3: command: 'nothere' not found in PATH (/usr/local/sbin:"
+                  "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin) inside $/rootfs", NULL);
+    expect_errors("[service:t]\nrootfs = %(here)s/rootfs\ncommand = /bin/noexec\n",
+                  "$/main.ini:3: command: /bin/noexec: is not executable (inside $/rootfs)", NULL);
+    expect_errors("[service:t]\nrootfs = %(here)s/rootfs\ncommand = /bin/adir\n",
+                  "$/main.ini:3: command: /bin/adir: is a directory (inside $/rootfs)", NULL);
+    expect_errors("[service:t]\nrootfs = %(here)s/rootfs\ncommand = /bin/dangling\n",
+                  "$/main.ini:3: command: /bin/dangling: No such file or directory (inside "
+                  "$/rootfs)", NULL);
+    /* an absolute symlink resolves inside the rootfs, never on the host */
+    expect_errors("[service:t]\nrootfs = %(here)s/rootfs\ncommand = hostonly\n",
+                  "$/main.ini:3: command: 'hostonly' not found in PATH (/usr/local/sbin:"
+                  "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin) inside $/rootfs", NULL);
+    /* PATH comes from the service's environment */
+    expect_errors("[service:t]\nrootfs = %(here)s/rootfs\ncommand = env\nenvironment = PATH=/nope\n",
+                  "$/main.ini:3: command: 'env' not found in PATH (/nope) inside $/rootfs", NULL);
+    struct cr_config cfg;
+    const struct cr_service *s =
+        load_ok("[service:t]\nrootfs = %(here)s/rootfs\ncommand = sh -c true\n", &cfg);
+    assert_string_equal(s->spec.exec, "/bin/sh");
+    cr_config_free(&cfg);
+    s = load_ok("[service:t]\nrootfs = %(here)s/rootfs\ncommand = env\n", &cfg);
+    assert_string_equal(s->spec.exec, "/usr/bin/env");
+    cr_config_free(&cfg);
+    /* relative to directory */
+    s = load_ok("[service:t]\nrootfs = %(here)s/rootfs\ndirectory = /bin\ncommand = ./sleep 1\n",
+                &cfg);
+    assert_string_equal(s->spec.exec, "/bin/./sleep");
+    cr_config_free(&cfg);
+    /* a command that a bind mount provides */
+    s = load_ok("[service:t]\nrootfs = %(here)s/rootfs\nbind = %(here)s/rootfs/bin:/opt/tools\n"
+                "command = /opt/tools/busybox\n", &cfg);
+    assert_string_equal(s->spec.exec, "/opt/tools/busybox");
+    cr_config_free(&cfg);
+}
+
+static void test_split_command(void **state)
+{
+    (void)state;
+    char **argv;
+    size_t argc;
+    const char *err;
+    assert_int_equal(cr_split_command("  a  'b c'\"d\"\\ e '' \"x\\$y\\n\"", &argv, &argc, &err),
+                     0);
+    assert_int_equal(argc, 4);
+    assert_string_equal(argv[0], "a");
+    assert_string_equal(argv[1], "b cd e");
+    assert_string_equal(argv[2], "");
+    assert_string_equal(argv[3], "x$y\\n");
+    assert_null(argv[4]);
+    for (size_t i = 0; i < argc; i++)
+        free(argv[i]);
+    free(argv);
+    assert_int_equal(cr_split_command("   ", &argv, &argc, &err), -EINVAL);
+    assert_string_equal(err, "empty command");
+    assert_int_equal(cr_split_command("a \"b", &argv, &argc, &err), -EINVAL);
+    assert_string_equal(err, "unterminated \" quote");
+    assert_int_equal(cr_split_command("a \\", &argv, &argc, &err), -EINVAL);
+    assert_string_equal(err, "a backslash at the end");
+}
+
+/* ---- structure: sections, keys, lines -------------------------------------------------------- */
+
+static void test_structure_errors(void **state)
+{
+    (void)state;
+    expect_errors("command = x\n" SVC, "$/main.ini:1: command: outside of any section", NULL);
+    expect_errors(SVC "bogus = 1\n", "$/main.ini:4: bogus: unknown key", NULL);
+    expect_errors(SVC "cgroup_root = x\n", "$/main.ini:4: cgroup_root: not allowed in [service:t]",
+                  NULL);
+    expect_errors("[supervisor]\ncommand = x\n" SVC,
+                  "$/main.ini:2: command: not allowed in [supervisor]", NULL);
+    expect_errors(SVC "[servce:x]\ncommand = y\n", "$/main.ini:4: [servce:x]: unknown section",
+                  NULL);
+    expect_errors(SVC "[group:g]\nprograms = t\n", "$/main.ini:4: [group:g]: not supported", NULL);
+    expect_errors(SVC "[eventlistener:e]\ncommand = t\n",
+                  "$/main.ini:4: [eventlistener:e]: not supported", NULL);
+    expect_errors(SVC "[service:bad name]\ncommand = y\n",
+                  "$/main.ini:4: [service:bad name]: the name must be 1 to 40 of A-Z a-z 0-9 _ . -",
+                  NULL);
+    expect_errors(SVC "[service:]\ncommand = y\n",
+                  "$/main.ini:4: [service:]: the name must be 1 to 40 of A-Z a-z 0-9 _ . -", NULL);
+    expect_errors(SVC "[service:a234567890123456789012345678901234567890x]\n",
+                  "$/main.ini:4: [service:a234567890123456789012345678901234567890x]: the name "
+                  "must be 1 to 40 of A-Z a-z 0-9 _ . -", NULL);
+    expect_errors(SVC "[program:t]\ncommand = x\n",
+                  "$/main.ini:4: [program:t]: defined twice (first at $/main.ini:1)", NULL);
+    expect_errors("[supervisor]\n[supervisor]\n" SVC,
+                  "$/main.ini:2: [supervisor]: defined twice (first at $/main.ini:1)", NULL);
+    expect_errors(SVC "priority = 1\npriority = 2\n",
+                  "$/main.ini:5: priority: given twice in [service:t] (first on line 4)", NULL);
+    expect_errors(SVC "autorestart = true\nrestart = no\n",
+                  "$/main.ini:5: autorestart: given twice in [service:t] (first on line 4)", NULL);
+    expect_errors(SVC "priority = 1\n  2\n",
+                  "$/main.ini:5: priority: takes one value (indented lines continue only lists "
+                  "and command)", NULL);
+    expect_errors(SVC "just words\n", "$/main.ini:4: expected 'key = value', got 'just words'",
+                  NULL);
+    expect_errors(SVC "= 5\n", "$/main.ini:4: missing key name before '='", NULL);
+    expect_errors(SVC "[service:x\n", "$/main.ini:4: [service:x: section header without ']'",
+                  NULL);
+    /* the keys after a broken header belong to no section: no follow-up errors */
+    expect_errors(SVC "[service:x\ncommand = y\npriority = 1\n",
+                  "$/main.ini:4: [service:x: section header without ']'", NULL);
+    /* the continuation lines of a refused line go with it */
+    expect_errors(SVC "bad line\n  x = y\n  more\npriority = z\n",
+                  "$/main.ini:4: expected 'key = value', got 'bad line'",
+                  "$/main.ini:7: priority: 'z' is not an integer from -100000 to 100000", NULL);
+}
+
+static void test_supervisord_sections_ignored(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    load_ok("[supervisord]\nnodaemon = true\n[unix_http_server]\nfile = /tmp/s\n"
+            "[rpcinterface:supervisor]\nx = y\n" SVC "stopasgroup = true\nkillasgroup = true\n",
+            &cfg);
+    assert_int_equal(cfg.notices.n, 5);
+    assert_string_equal(cfg.notices.v[0], subst("$/main.ini:1: [supervisord]: supervisord's "
+                                                "section, ignored"));
+    assert_string_equal(cfg.notices.v[3], subst("$/main.ini:10: stopasgroup: accepted and ignored: "
+                                                "a stop always reaches every process in the "
+                                                "service's cgroup"));
+    cr_config_free(&cfg);
+}
+
+static void test_long_lines(void **state)
+{
+    (void)state;
+    char text[2048], v[400];
+    memset(v, 'x', sizeof v - 1);
+    v[sizeof v - 1] = '\0';
+    /* the long line is one error, and later lines keep their numbers */
+    snprintf(text, sizeof text, "%senvironment = A=%s\npriority = nope\n", SVC, v);
+    expect_errors(text, "$/main.ini:4: line is 415 bytes, longer than 197 (continue it on indented "
+                  "lines)", "$/main.ini:5: priority: 'nope' is not an integer from -100000 to "
+                  "100000", NULL);
+    /* 197 bytes is fine */
+    snprintf(text, sizeof text, "%senvironment = A=%.*s\n", SVC, 197 - 16, v);
+    expect_errors(text, NULL);
+    snprintf(text, sizeof text, "%senvironment = A=%s\n  B=1\n  C=2\n", SVC, v);
+    expect_errors(text, "$/main.ini:4: line is 415 bytes, longer than 197 (continue it on "
+                  "indented lines)", NULL);
+    snprintf(text, sizeof text, "%senvironment = A=%.*s\n", SVC, 198 - 16, v);
+    expect_errors(text, "$/main.ini:4: line is 198 bytes, longer than 197 (continue it on "
+                  "indented lines)", NULL);
+    /* a long command continues on indented lines, joined with a space */
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(
+        "[service:t]\nrootfs = %(here)s/rootfs\ncommand = sleep\n    100\n\n  200 ; comment\n"
+        "\tthree\n", &cfg);
+    assert_string_equal(s->command, "sleep 100 200 three");
+    assert_int_equal(s->spec.argc, 4);
+    cr_config_free(&cfg);
+}
+
+static void test_nul_and_crlf(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/nul.ini", dir);
+    static const char t[] = "[service:t]\r\nrootfs = %(here)s/rootfs\r\ncommand = sleep\0 1\r\n"
+                            "priority = x\r\n";
+    FILE *f = fopen(path, "w");
+    fwrite(t, 1, sizeof t - 1, f);
+    fclose(f);
+    struct cr_config cfg;
+    struct cr_config_opts opts = {.caps = caps};
+    assert_int_equal(cr_config_load(path, &opts, &cfg), -EINVAL);
+    assert_int_equal(cfg.errors.n, 3);
+    assert_string_equal(cfg.errors.v[0], subst("$/nul.ini:3: line holds a NUL byte"));
+    assert_string_equal(cfg.errors.v[1], subst("$/nul.ini:4: priority: 'x' is not an integer from "
+                                               "-100000 to 100000"));
+    assert_string_equal(cfg.errors.v[2], subst("$/nul.ini:1: [service:t]: command is missing"));
+    cr_config_free(&cfg);
+}
+
+static void test_file_errors(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    struct cr_config_opts opts = {.caps = caps};
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/missing.ini", dir);
+    assert_int_equal(cr_config_load(path, &opts, &cfg), -EINVAL);
+    assert_int_equal(cfg.errors.n, 1);
+    assert_string_equal(cfg.errors.v[0], subst("$/missing.ini: No such file or directory"));
+    cr_config_free(&cfg);
+    snprintf(path, sizeof path, "%s/big.ini", dir);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 40000; i++)
+        fputs("; a comment line to make the file big\n", f);
+    fclose(f);
+    assert_int_equal(cr_config_load(path, &opts, &cfg), -EINVAL);
+    assert_int_equal(cfg.errors.n, 1);
+    assert_string_equal(cfg.errors.v[0], subst("$/big.ini: larger than 1048576 bytes"));
+    cr_config_free(&cfg);
+}
+
+static void test_all_errors_reported(void **state)
+{
+    (void)state;
+    expect_errors("[supervisor]\nbogus = 1\n"
+                  "[service:a]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\npriority = x\n"
+                  "[service:b]\nrootfs = %(here)s/rootfs\ncommand = nope\nmemory_max = lots\n"
+                  "[service:a]\n",
+                  "$/main.ini:2: bogus: unknown key",
+                  "$/main.ini:6: priority: 'x' is not an integer from -100000 to 100000",
+                  "$/main.ini:10: memory_max: 'lots' is not a size (512K, 100MB, 2G, max)",
+                  "$/main.ini:9: command: 'nope' not found in PATH (/usr/local/sbin:/usr/local/bin:"
+                  "/usr/sbin:/usr/bin:/sbin:/bin) inside $/rootfs",
+                  "$/main.ini:11: [service:a]: defined twice (first at $/main.ini:3)", NULL);
+}
+
+/* ---- includes ------------------------------------------------------------------------------- */
+
+static void test_includes(void **state)
+{
+    (void)state;
+    put("conf.d/20-b.ini", "[service:b]\nrootfs = %(here)s/../rootfs\ncommand = sleep 2\n", 0644);
+    put("conf.d/10-a.ini", "[program:a]\nrootfs = %(here)s/../rootfs\ncommand = sleep 1\n", 0644);
+    put("conf.d/skip.txt", "garbage", 0644);
+    struct cr_config cfg;
+    load_ok(SVC "[include]\nfiles = conf.d/*.ini\n  nomatch/*.ini\n", &cfg);
+    assert_int_equal(cfg.nservices, 3);
+    assert_string_equal(cfg.services[0].name, "t");
+    assert_string_equal(cfg.services[1].name, "a");    /* sorted: 10-a before 20-b */
+    assert_string_equal(cfg.services[2].name, "b");
+    assert_string_equal(cfg.services[1].file, subst("$/conf.d/10-a.ini"));
+    assert_int_equal(cfg.nfiles, 3);
+    cr_config_free(&cfg);
+
+    expect_errors(SVC "[include]\nfiles = conf.d/*.ini absent.ini\n",
+                  "$/main.ini:5: files: $/absent.ini: No such file or directory", NULL);
+    expect_errors(SVC "[include]\n", "$/main.ini:4: [include]: files is missing", NULL);
+    expect_errors("[include]\nfiles = conf.d/*.ini\n[service:a]\nrootfs = %(here)s/rootfs\n"
+                  "command = sleep 1\n",
+                  "$/conf.d/10-a.ini:1: [program:a]: defined twice (first at $/main.ini:3)", NULL);
+    put("conf.d/30-nest.ini", "[include]\nfiles = x.ini\n", 0644);
+    expect_errors(SVC "[include]\nfiles = conf.d/*.ini\n",
+                  "$/conf.d/30-nest.ini:1: [include]: included files cannot include further",
+                  NULL);
+    unlink(subst("$/conf.d/30-nest.ini"));
+    put("conf.d/40-bad.ini", "[service:c]\nrootfs = %(here)s/../rootfs\ncommand = sleep 1\n"
+                             "bogus = 1\n", 0644);
+    expect_errors(SVC "[include]\nfiles = conf.d/*.ini\n", "$/conf.d/40-bad.ini:4: bogus: unknown key",
+                  NULL);
+    unlink(subst("$/conf.d/40-bad.ini"));
+    /* including the main file again, or a file twice, reads it once */
+    load_ok(SVC "[include]\nfiles = main.ini conf.d/10-a.ini conf.d/*.ini\n", &cfg);
+    assert_int_equal(cfg.nservices, 3);
+    cr_config_free(&cfg);
+    unlink(subst("$/conf.d/10-a.ini"));
+    unlink(subst("$/conf.d/20-b.ini"));
+}
+
+/* ---- expansions and numprocs ------------------------------------------------------------------ */
+
+static void test_expansions(void **state)
+{
+    (void)state;
+    setenv("CORRAL_TEST_VAR", "fromenv", 1);
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(
+        "[service:x]\nrootfs = %(here)s/rootfs\n"
+        "command = sleep %(program_name)s %(here)s %(ENV_CORRAL_TEST_VAR)s 100%% %(numprocs)d\n"
+        "  %(process_num)03d %(group_name)5s\n", &cfg);
+    assert_int_equal(s->spec.argc, 8);
+    assert_string_equal(s->spec.argv[1], "x");
+    assert_string_equal(s->spec.argv[2], dir);
+    assert_string_equal(s->spec.argv[3], "fromenv");
+    assert_string_equal(s->spec.argv[4], "100%");
+    assert_string_equal(s->spec.argv[5], "1");
+    assert_string_equal(s->spec.argv[6], "000");
+    assert_string_equal(s->spec.argv[7], "x");          /* "    x", split at blanks */
+    cr_config_free(&cfg);
+    unsetenv("CORRAL_TEST_VAR");
+    expect_errors(SVC "directory = /%(nope)s\n",
+                  "$/main.ini:4: directory: %(nope)s: unknown expansion (program_name, process_num, "
+                  "numprocs, group_name, host_node_name, here, ENV_NAME)", NULL);
+    expect_errors(SVC "directory = /%(ENV_CORRAL_TEST_VAR)s\n",
+                  "$/main.ini:4: directory: %(ENV_CORRAL_TEST_VAR)s: CORRAL_TEST_VAR is not set in "
+                  "the supervisor's environment", NULL);
+    expect_errors(SVC "directory = /%(here)x\n",
+                  "$/main.ini:4: directory: %(here) must be followed by s or d", NULL);
+    expect_errors(SVC "directory = /%(here)d\n",
+                  "$/main.ini:4: directory: %(here)d: not a number", NULL);
+    expect_errors(SVC "directory = /%(here\n",
+                  "$/main.ini:4: directory: '%(here': unterminated %(", NULL);
+}
+
+static void test_numprocs(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    load_ok("[program:w]\nrootfs = %(here)s/rootfs\ncommand = sleep %(process_num)d\n"
+            "numprocs = 3\nnumprocs_start = 7\n", &cfg);
+    assert_int_equal(cfg.nservices, 3);
+    assert_string_equal(cfg.services[0].name, "w_7");
+    assert_string_equal(cfg.services[2].name, "w_9");
+    assert_string_equal(cfg.services[2].spec.argv[1], "9");
+    assert_string_equal(cfg.services[2].spec.hostname, "w_9");
+    assert_int_equal(cfg.services[1].process_num, 8);
+    cr_config_free(&cfg);
+    load_ok("[program:w]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnumprocs = 2\n"
+            "process_name = web-%(process_num)02d\n", &cfg);
+    assert_string_equal(cfg.services[1].name, "web-01");
+    cr_config_free(&cfg);
+    expect_errors("[program:w]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnumprocs = 2\n"
+                  "process_name = same\n",
+                  "$/main.ini:5: process_name: must contain %(process_num)d when numprocs > 1",
+                  "$/main.ini:1: [program:w]: process name 'same' is already used by [program:w] "
+                  "at $/main.ini:1", NULL);
+    expect_errors(SVC "[service:u]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n"
+                  "process_name = t\n",
+                  "$/main.ini:4: [service:u]: process name 't' is already used by [service:t] at "
+                  "$/main.ini:1", NULL);
+    expect_errors(SVC "process_name = bad/name\n",
+                  "$/main.ini:4: process_name: 'bad/name' is not 1 to 40 of A-Z a-z 0-9 _ . -",
+                  NULL);
+}
+
+/* ---- checks between keys, and on the machine ------------------------------------------------- */
+
+static void test_cross_key(void **state)
+{
+    (void)state;
+    expect_errors(SVC "namespaces = pid,uts\nbind = /tmp:/x\ntmpfs = /t\nread_only = true\n",
+                  "$/main.ini:2: rootfs: needs the mount namespace (add mount to namespaces)",
+                  "$/main.ini:5: bind: needs the mount namespace (add mount to namespaces)",
+                  "$/main.ini:6: tmpfs: needs the mount namespace (add mount to namespaces)",
+                  "$/main.ini:7: read_only: needs the mount namespace (add mount to namespaces)",
+                  NULL);
+    expect_errors(SVC "namespaces = pid,mount\nhostname = h\n",
+                  "$/main.ini:5: hostname: needs the uts namespace (add uts to namespaces)", NULL);
+    expect_errors(SVC "hostname = bad/host\n",
+                  "$/main.ini:4: hostname: 'bad/host' is not a hostname (at most 64 of A-Z a-z 0-9 "
+                  "- . _)", NULL);
+    expect_errors(SVC "restart_delay = 10s\nrestart_delay_max = 1s\n",
+                  "$/main.ini:5: restart_delay_max: shorter than restart_delay", NULL);
+    expect_errors(SVC "restart_delay = 1m\n",
+                  "$/main.ini:1: [service:t]: restart_delay_max (default): shorter than "
+                  "restart_delay", NULL);
+    expect_errors(SVC "memory_max = 10M\nmemory_high = 20M\n",
+                  "$/main.ini:5: memory_high: above memory_max", NULL);
+}
+
+static void test_machine_errors(void **state)
+{
+    (void)state;
+    expect_errors("[service:t]\nrootfs = %(here)s/none\ncommand = sleep 1\n",
+                  "$/main.ini:2: rootfs: $/none: No such file or directory", NULL);
+    expect_errors("[service:t]\nrootfs = %(here)s/notadir\ncommand = sleep 1\n",
+                  "$/main.ini:2: rootfs: $/notadir: not a directory", NULL);
+    expect_errors("[service:t]\nrootfs = rel\ncommand = sleep 1\n",
+                  "$/main.ini:2: rootfs: 'rel' is not an absolute path", NULL);
+    expect_errors(SVC "user = nobody\n",
+                  "$/main.ini:4: user: no user 'nobody' in $/rootfs/etc/passwd", NULL);
+    expect_errors(SVC "user = bad\n", "$/main.ini:4: user: no user 'bad' in $/rootfs/etc/passwd",
+                  NULL);
+    expect_errors(SVC "group = wheel\n",
+                  "$/main.ini:4: group: no group 'wheel' in $/rootfs/etc/group", NULL);
+    expect_errors(SVC "groups = log,\n  wheel\n",
+                  "$/main.ini:5: groups: no group 'wheel' in $/rootfs/etc/group", NULL);
+    expect_errors(SVC "bind = %(here)s/nodata:/data\n",
+                  "$/main.ini:4: bind: $/nodata: No such file or directory", NULL);
+    expect_errors(SVC "bind = /tmp\n", "$/main.ini:4: bind: '/tmp' is not SRC:DST[:ro]", NULL);
+    expect_errors(SVC "bind = /tmp:/x:rx\n", "$/main.ini:4: bind: '/tmp:/x:rx' is not SRC:DST[:ro]",
+                  NULL);
+    expect_errors(SVC "bind = /tmp:x\n",
+                  "$/main.ini:4: bind: destination 'x' is not an absolute path", NULL);
+    expect_errors(SVC "tmpfs = tmp\n", "$/main.ini:4: tmpfs: 'tmp' is not an absolute path", NULL);
+    expect_errors(SVC "tmpfs = /tmp:huge\n", "$/main.ini:4: tmpfs: size 'huge' is not a size (64M)",
+                  NULL);
+    expect_errors(SVC "environment_file = nofile\n",
+                  "$/main.ini:4: environment_file: $/nofile: No such file or directory", NULL);
+    expect_errors(SVC "environment_file = env.bad\n",
+                  "$/main.ini:4: environment_file: $/env.bad:2: expected NAME=value", NULL);
+
+    /* numeric user without a passwd entry: its own number as group, HOME=/ */
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(SVC "user = 4242\n", &cfg);
+    assert_int_equal(s->spec.uid, 4242);
+    assert_int_equal(s->spec.gid, 4242);
+    assert_string_equal(cr_spec_get_env(&s->spec, "HOME"), "/");
+    cr_config_free(&cfg);
+    /* environment: file first, then environment; PATH and HOME can be overridden */
+    s = load_ok(SVC "environment_file = env.list\nenvironment = SHARED=key,HOME=/h\n", &cfg);
+    assert_string_equal(cr_spec_get_env(&s->spec, "FROM_FILE"), "1");
+    assert_string_equal(cr_spec_get_env(&s->spec, "QUOTED"), "a b");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SHARED"), "key");
+    assert_string_equal(cr_spec_get_env(&s->spec, "HOME"), "/h");
+    assert_int_equal(s->spec.nenv, 5);
+    cr_config_free(&cfg);
+    /* explicit empty groups: none */
+    s = load_ok(SVC "user = www\ngroups =\n", &cfg);
+    assert_int_equal(s->spec.ngroups, 0);
+    cr_config_free(&cfg);
+}
+
+static void test_no_machine_checks(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    struct cr_config_opts opts = {.caps = caps, .no_machine_checks = true};
+    char path[PATH_MAX];
+    put("nm.ini", "[service:t]\nrootfs = /does/not/exist\ncommand = nothere\nuser = ghost\n"
+                  "priority = x\n", 0644);
+    snprintf(path, sizeof path, "%s/nm.ini", dir);
+    /* only what the file alone says is checked */
+    assert_int_equal(cr_config_load(path, &opts, &cfg), -EINVAL);
+    assert_int_equal(cfg.errors.n, 1);
+    assert_string_equal(cfg.errors.v[0], subst("$/nm.ini:5: priority: 'x' is not an integer from "
+                                               "-100000 to 100000"));
+    assert_null(cfg.services[0].spec.exec);
+    cr_config_free(&cfg);
+}
+
+static void test_cgroup_errors(void **state)
+{
+    (void)state;
+    struct cr_cgroup_caps v1 = {.version = 1, .memory = true, .memory_high = true, .cpu_max = true,
+                                .cpu_weight = true, .pids = true};
+    struct cr_cgroup_caps none = {0};
+    struct cr_cgroup_caps v2 = {.version = 2, .memory = true, .memory_high = true,
+                                .memory_swap = true};
+    const char *limits = SVC "memory_max = 1G\nmemory_swap_max = 1G\nio_weight = 100\n"
+                         "pids_max = 10\ncpu_max = 50%\n";
+    caps = &v1;
+    expect_errors(limits,
+                  "$/main.ini:5: memory_swap_max: this machine's memory controller (cgroup v1) has "
+                  "no swap accounting (no memory.memsw.*; boot with swapaccount=1)",
+                  "$/main.ini:6: io_weight: cgroup v1 here has neither blkio.weight nor "
+                  "blkio.bfq.weight (the BFQ scheduler)", NULL);
+    caps = &v2;
+    expect_errors(limits,
+                  "$/main.ini:6: io_weight: the io controller is not available on this machine "
+                  "(cgroup v2)",
+                  "$/main.ini:7: pids_max: the pids controller is not available on this machine "
+                  "(cgroup v2)",
+                  "$/main.ini:8: cpu_max: the cpu controller is not available on this machine "
+                  "(cgroup v2)", NULL);
+    caps = &none;
+    expect_errors(SVC "memory_max = 1G\n",
+                  "$/main.ini:4: memory_max: no cgroup hierarchy found at /sys/fs/cgroup", NULL);
+    caps = &caps_all;
+}
+
+static void test_probe(void **state)
+{
+    (void)state;
+    char root[PATH_MAX];
+    struct cr_cgroup_caps c;
+    /* a v1 layout */
+    mk("cg1");
+    mk("cg1/memory");
+    mk("cg1/cpu");
+    mk("cg1/pids");
+    mk("cg1/blkio");
+    put("cg1/memory/memory.limit_in_bytes", "", 0644);
+    put("cg1/cpu/cpu.cfs_quota_us", "", 0644);
+    put("cg1/cpu/cpu.cfs_period_us", "", 0644);
+    put("cg1/pids/cgroup.procs", "", 0644);
+    put("cg1/blkio/blkio.bfq.io_service_bytes", "", 0644);
+    snprintf(root, sizeof root, "%s/cg1", dir);
+    cr_cgroup_probe(root, &c);
+    assert_int_equal(c.version, 1);
+    assert_true(c.memory);
+    assert_false(c.memory_high);
+    assert_false(c.memory_swap);
+    assert_true(c.cpu_max);
+    assert_false(c.cpu_weight);
+    assert_true(c.pids);
+    assert_true(c.io_weight);
+    assert_string_equal(c.io_weight_file, "blkio.bfq.weight");
+    /* a v2 root */
+    mk("cg2");
+    put("cg2/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n", 0644);
+    snprintf(root, sizeof root, "%s/cg2", dir);
+    cr_cgroup_probe(root, &c);
+    assert_int_equal(c.version, 2);
+    assert_true(c.memory && c.memory_swap && c.cpu_max && c.cpu_weight && c.pids && c.io_weight);
+    put("cg2/cgroup.controllers", "cpuset hugetlb\n", 0644);
+    cr_cgroup_probe(root, &c);
+    assert_int_equal(c.version, 2);
+    assert_false(c.memory || c.cpu_max || c.pids || c.io_weight);
+    /* nothing */
+    snprintf(root, sizeof root, "%s/data", dir);
+    cr_cgroup_probe(root, &c);
+    assert_int_equal(c.version, 0);
+    /* this machine: whatever it has, the probe does not crash and agrees with itself */
+    cr_cgroup_probe(CR_CGROUP_MOUNT, &c);
+    struct cr_cgroup_caps again;
+    cr_cgroup_probe(CR_CGROUP_MOUNT, &again);
+    assert_memory_equal(&c, &again, sizeof c);
+}
+
+/* ---- the spec a service produces, and the reload diff -------------------------------------- */
+
+static void test_spec_round_trip(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(
+        SVC "user = www\nenvironment = X=\"a;b c\",Y=100%%\nbind = %(here)s/data:/d:ro\n"
+        "tmpfs = /run:1M\nautorestart = false\nexitcodes = 0,3\nstopsignal = INT\numask = 002\n",
+        &cfg);
+    static char text[CR_SPEC_MAX + 1];
+    ssize_t n = cr_spec_write(&s->spec, text, sizeof text);
+    assert_true(n > 0);
+    struct cr_spec back;
+    struct cr_errlist errs = {0};
+    assert_int_equal(cr_spec_parse(text, (size_t)n, "spec", &back, &errs), 0);
+    assert_string_equal(cr_spec_get_env(&back, "X"), "a;b c");
+    assert_string_equal(cr_spec_get_env(&back, "Y"), "100%");
+    assert_int_equal(back.uid, 33);
+    assert_int_equal(back.autorestart, CR_RESTART_NEVER);
+    assert_true(cr_codeset_has(&back.exitcodes, 3));
+    assert_int_equal(back.stopsignal, 2);
+    assert_int_equal(back.umask, 2);
+    assert_int_equal(back.tmpfs[0].size, 1 << 20);
+    assert_true(back.binds[0].ro);
+    static char again[CR_SPEC_MAX + 1];
+    assert_int_equal(cr_spec_write(&back, again, sizeof again), n);
+    assert_string_equal(text, again);
+    cr_spec_free(&back);
+    cr_config_free(&cfg);
+}
+
+static void test_reload_diff(void **state)
+{
+    (void)state;
+    struct cr_config a, b;
+    load_ok(SVC "memory_max = 10M\npriority = 1\n", &a);
+    load_ok(SVC "memory_max = 20M\npriority = 2\nstopsignal = INT\n", &b);
+    assert_true(cr_service_key_differs(&a.services[0], &b.services[0], CR_K_MEMORY_MAX));
+    assert_false(cr_service_key_differs(&a.services[0], &b.services[0], CR_K_COMMAND));
+    assert_false(cr_service_needs_restart(&a.services[0], &b.services[0]));   /* all live */
+    cr_config_free(&b);
+    load_ok("[service:t]\nrootfs = %(here)s/rootfs\ncommand = sleep 2\nmemory_max = 10M\n"
+            "priority = 1\n", &b);
+    assert_true(cr_service_needs_restart(&a.services[0], &b.services[0]));
+    cr_config_free(&b);
+    load_ok(SVC "memory_max = 10M\npriority = 1\nenvironment = A=1\n", &b);
+    assert_true(cr_service_needs_restart(&a.services[0], &b.services[0]));
+    cr_config_free(&b);
+    cr_config_free(&a);
+}
+
+static void test_key_table(void **state)
+{
+    (void)state;
+    /* every row is complete, names and aliases are unique, defaults parse (checked by loading
+     * an empty service above), and --list-keys shows every key */
+    for (int i = 0; i < CR_NKEYS; i++) {
+        assert_non_null(cr_keys[i].name);
+        assert_non_null(cr_keys[i].doc);
+        assert_true(cr_keys[i].sections != 0);
+        assert_ptr_equal(cr_key_find(cr_keys[i].name), &cr_keys[i]);
+    }
+    assert_ptr_equal(cr_key_find("restart"), &cr_keys[CR_K_AUTORESTART]);
+    assert_ptr_equal(cr_key_find("COMMAND"), &cr_keys[CR_K_COMMAND]);
+    assert_ptr_equal(cr_key_find("stop_grace_period"), &cr_keys[CR_K_STOPWAITSECS]);
+    assert_null(cr_key_find("nope"));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_keys_print_markdown(f);
+    fclose(f);
+    for (int i = 0; i < CR_NKEYS; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "| `%s`", cr_keys[i].name);
+        assert_non_null(strstr(buf, want));
+    }
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_host_root_default),
+        cmocka_unit_test(test_every_type),
+        cmocka_unit_test(test_cpu_max_forms),
+        cmocka_unit_test(test_value_errors),
+        cmocka_unit_test(test_command_errors),
+        cmocka_unit_test(test_split_command),
+        cmocka_unit_test(test_structure_errors),
+        cmocka_unit_test(test_supervisord_sections_ignored),
+        cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_nul_and_crlf),
+        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_all_errors_reported),
+        cmocka_unit_test(test_includes),
+        cmocka_unit_test(test_expansions),
+        cmocka_unit_test(test_numprocs),
+        cmocka_unit_test(test_cross_key),
+        cmocka_unit_test(test_machine_errors),
+        cmocka_unit_test(test_no_machine_checks),
+        cmocka_unit_test(test_cgroup_errors),
+        cmocka_unit_test(test_probe),
+        cmocka_unit_test(test_spec_round_trip),
+        cmocka_unit_test(test_reload_diff),
+        cmocka_unit_test(test_key_table),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
