@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 #include "units.h"
 
@@ -23,8 +25,26 @@ struct init_opts {
     int64_t restart_delay_ms, restart_delay_max_ms, restart_reset_after_ms, restart_window_ms;
     unsigned max_restarts;      /* 0: no limit */
     int events_fd;              /* -1: none */
+    int spec_fd;                /* -1: standalone; else spec mode (the supervisor's) */
     char **argv;                /* the workload */
+    int64_t startsecs_ms;       /* a run shorter than this is a failed start */
+    unsigned startretries;      /* give up after this many failed starts in a row; 0: never */
+    int stop_signal;            /* besides TERM and INT, the signal that means "stop" */
+
+    /* Spec mode (set by init_spec_setup): who and where the workload runs. */
+    const char *exec_path;      /* execv() this; NULL: search argv[0] in PATH */
+    bool set_ids;
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t ngroups;
+    int umask;                  /* -1: inherited */
+    const char *directory;      /* NULL: stay in / */
 };
+
+/* Spec mode: reads the spec from spec_fd, builds the container (mounts, pivot_root,
+ * hostname, loopback) and fills o from it. Returns 0, or 125 after reporting setup-failed. */
+int init_spec_setup(int spec_fd, struct init_opts *o);
 
 /* Parses argv and the INIT_* environment into o (removing those variables from environ).
  * Returns 0, or an exit status (2 for usage errors, 0 after --help/--version) with a

@@ -31,6 +31,8 @@ static const char usage_text[] =
 "      --max-restarts N       give up after N restarts within --restart-window\n"
 "      --restart-window D     window for --max-restarts (forever)\n"
 "      --events-fd N          write one event line per start/exit/restart to fd N\n"
+"      --spec-fd N            container mode: read the service spec from fd N, set up\n"
+"                             the container it describes, then run its command\n"
 "  -h, --help                 this text\n"
 "  -V, --version              print the version\n"
 "\n"
@@ -42,7 +44,7 @@ static const char usage_text[] =
 
 enum {
     OPT_GRACE = 256, OPT_RESTART, OPT_EXIT_CODES, OPT_DELAY, OPT_DELAY_MAX, OPT_RESET_AFTER,
-    OPT_MAX_RESTARTS, OPT_WINDOW, OPT_EVENTS_FD,
+    OPT_MAX_RESTARTS, OPT_WINDOW, OPT_EVENTS_FD, OPT_SPEC_FD,
 };
 
 static const struct option longopts[] = {
@@ -61,6 +63,7 @@ static const struct option longopts[] = {
     {"max-restarts", required_argument, 0, OPT_MAX_RESTARTS},
     {"restart-window", required_argument, 0, OPT_WINDOW},
     {"events-fd", required_argument, 0, OPT_EVENTS_FD},
+    {"spec-fd", required_argument, 0, OPT_SPEC_FD},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'},
     {0, 0, 0, 0},
@@ -164,9 +167,10 @@ static int apply(struct init_opts *o, int id, const char *opt, const char *val)
         o->max_restarts = u;
         return 0;
     case OPT_EVENTS_FD:
+    case OPT_SPEC_FD:
         if (cr_parse_uint(val, 1u << 20, &u))
             return bad("file descriptor", opt, val);
-        o->events_fd = (int)u;
+        *(id == OPT_EVENTS_FD ? &o->events_fd : &o->spec_fd) = (int)u;
         return 0;
     }
     return 2;
@@ -203,6 +207,8 @@ static void defaults(struct init_opts *o)
     o->restart_reset_after_ms = 10000;
     o->restart_window_ms = 0;
     o->events_fd = -1;
+    o->spec_fd = -1;
+    o->umask = -1;
 }
 
 int init_parse_args(int argc, char **argv, struct init_opts *o, bool *done)
@@ -214,7 +220,7 @@ int init_parse_args(int argc, char **argv, struct init_opts *o, bool *done)
     *done = false;
     defaults(o);
     for (const struct option *lo = longopts; lo->name; lo++) {
-        if (lo->val == 'h' || lo->val == 'V')
+        if (lo->val == 'h' || lo->val == 'V' || lo->val == OPT_SPEC_FD)
             continue;
         env_name(lo->name, name, sizeof name);
         const char *val = getenv(name);
@@ -269,6 +275,13 @@ int init_parse_args(int argc, char **argv, struct init_opts *o, bool *done)
         if (r)
             return r;
     }
+    if (o->spec_fd >= 0) {
+        if (optind < argc) {
+            fprintf(stderr, "init: --spec-fd: the command comes from the spec\n");
+            return 2;
+        }
+        return 0;
+    }
     if (optind >= argc) {
         fprintf(stderr, "init: no command given\nTry 'init --help'.\n");
         return 2;
@@ -290,5 +303,10 @@ int main(int argc, char **argv)
     int r = init_parse_args(argc, argv, &o, &done);
     if (r || done)
         return r;
+    if (o.spec_fd >= 0) {
+        r = init_spec_setup(o.spec_fd, &o);
+        if (r)
+            return r;
+    }
     return pid1_run(&o);
 }

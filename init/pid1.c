@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
@@ -78,6 +80,7 @@ static struct {
 
     unsigned attempt;       /* consecutive restarts since the last long run */
     unsigned restarts;      /* restarts in total */
+    unsigned failed_starts; /* runs in a row shorter than startsecs */
     int64_t *history;       /* ring of restart times, for max_restarts/window */
     unsigned hist_pos;
     bool stopping;          /* a stop signal came: never start the workload again */
@@ -140,22 +143,53 @@ int64_t init_backoff_ms(const struct init_opts *o, unsigned attempt, uint64_t rn
 
 /* ---- starting the workload ------------------------------------------------------------- */
 
-/* The child's path: restore what init changed for itself, then exec. Any failure is sent
- * as an errno over the close-on-exec pipe; EOF on it means exec happened. */
+/* What failed in the child, sent back over the close-on-exec pipe. */
+struct child_err {
+    int err;
+    int stage;   /* enum child_stage */
+};
+enum child_stage { ST_EXEC, ST_CHDIR, ST_GROUPS, ST_GID, ST_UID };
+static const char *stage_name[] = {"exec", "chdir", "setgroups", "setgid", "setuid"};
+
+static void child_fail(int errpipe, int stage) __attribute__((noreturn));
+static void child_fail(int errpipe, int stage)
+{
+    struct child_err ce = {errno, stage};
+    ssize_t w = write(errpipe, &ce, sizeof ce);
+    (void)w;
+    _exit(stage == ST_EXEC && ce.err == ENOENT ? 127 : 126);
+}
+
+/* The child's path: restore what init changed for itself, drop identity in the safe order
+ * (groups, gid, uid), then exec. Any failure goes back over the close-on-exec pipe; EOF on
+ * it means exec happened. */
 static void child_exec(int errpipe) __attribute__((noreturn));
 static void child_exec(int errpipe)
 {
+    const struct init_opts *o = S.o;
     pid_t me = (pid_t)syscall(SYS_getpid);
     setpgid(0, 0);
     if (S.tty_fg)
         tcsetpgrp(STDIN_FILENO, me);   /* SIGTTOU is still blocked here, so this works */
+    if (o->umask >= 0)
+        umask((mode_t)o->umask);
+    if (o->directory && chdir(o->directory) < 0)
+        child_fail(errpipe, ST_CHDIR);
+    if (o->set_ids) {
+        if (setgroups(o->ngroups, o->groups) < 0)
+            child_fail(errpipe, ST_GROUPS);
+        if (setgid(o->gid) < 0)
+            child_fail(errpipe, ST_GID);
+        if (setuid(o->uid) < 0)
+            child_fail(errpipe, ST_UID);
+    }
     sigaction(SIGCHLD, &S.orig_chld, NULL);
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &S.orig_mask, NULL, sizeof S.orig_mask);
-    execvp(S.o->argv[0], S.o->argv);
-    int e = errno;
-    ssize_t w = write(errpipe, &e, sizeof e);
-    (void)w;
-    _exit(e == ENOENT ? 127 : 126);
+    if (o->exec_path)
+        execv(o->exec_path, o->argv);
+    else
+        execvp(o->argv[0], o->argv);
+    child_fail(errpipe, ST_EXEC);
 }
 
 /* clone3 (CLONE_PIDFD, exit signal 0), then legacy clone with CLONE_PIDFD, then fork. */
@@ -205,21 +239,29 @@ static int start_workload(void)
         return 1;
     }
     setpgid(pid, pid);   /* also in the parent, so -g works before the child ran */
-    int e = 0;
+    struct child_err ce;
     ssize_t n;
     do
-        n = read(p[0], &e, sizeof e);
+        n = read(p[0], &ce, sizeof ce);
     while (n < 0 && errno == EINTR);
     close(p[0]);
-    if (n == (ssize_t)sizeof e) {
-        /* exec failed: the child exits on its own; collect it so it leaves no zombie. */
+    if (n == (ssize_t)sizeof ce) {
+        /* The child failed before exec and exits on its own; collect it (no zombie). */
         waitpid(pid, NULL, __WALL);
         if (pidfd >= 0)
             close(pidfd);
-        fprintf(stderr, "init: cannot run '%s': %s\n", S.o->argv[0], strerror(e));
-        cr_event(S.o->events_fd, "exec-failed", "errno=%d reason=%s: %s", e, S.o->argv[0],
-                 strerror(e));
-        return e == ENOENT ? 127 : 126;
+        const char *what = S.o->exec_path ? S.o->exec_path : S.o->argv[0];
+        if (ce.stage == ST_EXEC) {
+            fprintf(stderr, "init: cannot run '%s': %s\n", what, strerror(ce.err));
+            cr_event(S.o->events_fd, "exec-failed", "errno=%d reason=%s: %s", ce.err, what,
+                     strerror(ce.err));
+        } else {
+            fprintf(stderr, "init: cannot start '%s': %s: %s\n", what, stage_name[ce.stage],
+                    strerror(ce.err));
+            cr_event(S.o->events_fd, "exec-failed", "errno=%d reason=%s: %s", ce.err,
+                     stage_name[ce.stage], strerror(ce.err));
+        }
+        return ce.stage == ST_EXEC && ce.err == ENOENT ? 127 : 126;
     }
     S.wpid = pid;
     S.wpidfd = pidfd;
@@ -376,10 +418,19 @@ static void workload_ended(int st)
     S.status = status_to_code(st);
 
     S.restart_pending = false;
+    if (runtime < S.o->startsecs_ms)
+        S.failed_starts++;
+    else
+        S.failed_starts = 0;
     if (wants_restart(st)) {
         if (runtime >= S.o->restart_reset_after_ms)
             S.attempt = 0;
-        if (restart_limit_reached(now)) {
+        if (S.o->startretries && S.failed_starts > S.o->startretries) {
+            cr_event(S.o->events_fd, "gave-up", "code=%d restarts=%u reason=exited too quickly "
+                     "%u times in a row", S.status, S.restarts, S.failed_starts);
+            fprintf(stderr, "init: giving up: exited too quickly %u times in a row\n",
+                    S.failed_starts);
+        } else if (restart_limit_reached(now)) {
             cr_event(S.o->events_fd, "gave-up", "code=%d restarts=%u", S.status, S.restarts);
             fprintf(stderr, "init: giving up after %u restarts\n", S.restarts);
         } else {
@@ -475,7 +526,7 @@ static void on_signal(const struct signalfd_siginfo *si)
         return;
     if (is_fault(sig) && (int)si->ssi_code > 0)
         return;
-    if (sig == SIGTERM || sig == SIGINT)
+    if (sig == SIGTERM || sig == SIGINT || (S.o->stop_signal && sig == S.o->stop_signal))
         S.stopping = true;
     if (!S.wpid) {
         /* No workload (restart wait or final phase): a stop signal cancels the restart. */

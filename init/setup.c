@@ -1,0 +1,346 @@
+/* Spec mode: init as PID 1 of a service's fresh namespaces builds the container from the
+ * spec the supervisor hands it (shared/spec.h), then runs the PID-1 loop.
+ *
+ * Order matters and is fixed here, in one place (parse → plan → apply, STYLE.md §2):
+ *   1. make every mount private, so nothing we do propagates to the host;
+ *   2. put the new root at a mount point of its own (a bind of the rootfs onto itself, or
+ *      for rootfs "/" a recursive clone of the host's tree on a private staging tmpfs);
+ *   3. create the mount points we need while the tree is still writable;
+ *   4. read_only: make the whole new tree read-only (recursively);
+ *   5. mount on top: binds, tmpfs, a minimal /dev, a fresh /proc, /sys read-only;
+ *   6. pivot_root into it and detach the old root (no chroot: it is escapable);
+ *   7. hostname, loopback up, the clean environment.
+ * Any failure is fatal before the workload exists: it is reported as one line on the events
+ * fd ("setup-failed reason=bind /srv/data: No such file or directory") and init exits 125. */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "init.h"
+#include "spec.h"
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef SYS_pivot_root
+#define SYS_pivot_root 155
+#endif
+#define OPEN_TREE_CLONE_ 1
+#define AT_RECURSIVE_ 0x8000
+#define MOVE_MOUNT_F_EMPTY_PATH_ 0x00000004
+#define MOUNT_ATTR_RDONLY_ 0x00000001
+
+struct mount_attr_ {
+    uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+extern char **environ;
+
+static char setup_err[512];
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(setup_err, sizeof setup_err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* path inside the new root: root + p (p is absolute). */
+static int in_root(char *buf, size_t len, const char *root, const char *p)
+{
+    int n = snprintf(buf, len, "%s%s", strcmp(root, "/") ? root : "", p);
+    return n < 0 || (size_t)n >= len ? fail("%s: path too long", p) : 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char tmp[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(tmp, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* A mount point of the right kind (directory, or an empty file for a file bind). */
+static int make_mountpoint(const char *path, bool dir)
+{
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return 0;
+    if (dir)
+        return mkdir_p(path, 0755);
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = 0;
+        if (mkdir_p(parent, 0755) < 0)
+            return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+static int remount_ro(const char *path, bool recursive)
+{
+    if (recursive) {
+        struct mount_attr_ a = {.attr_set = MOUNT_ATTR_RDONLY_};
+        if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE_, &a, sizeof a) == 0)
+            return 0;
+    }
+    /* Older kernels: the top mount only. A bind's flags must be given again on remount. */
+    return mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+}
+
+/* Step 2: the new root as a mount of its own at *root_out. */
+static int prepare_root(const char *rootfs, char *root_out, size_t len)
+{
+    if (strcmp(rootfs, "/")) {
+        if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+            return fail("rootfs %s: %s", rootfs, strerror(errno));
+        snprintf(root_out, len, "%s", rootfs);
+        return 0;
+    }
+    /* The host's own tree: clone it first, then park the clone on a private tmpfs. */
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, "/", OPEN_TREE_CLONE_ | AT_RECURSIVE_ | O_CLOEXEC);
+    if (tree < 0)
+        return fail("rootfs /: open_tree: %s", strerror(errno));
+    static const char *staging[] = {"/tmp", "/mnt", "/run", "/var/tmp"};
+    const char *st = NULL;
+    for (size_t i = 0; i < sizeof staging / sizeof staging[0] && !st; i++)
+        if (mount("corral-staging", staging[i], "tmpfs", MS_NOSUID | MS_NODEV, "size=16k,mode=700") == 0)
+            st = staging[i];
+    if (!st) {
+        close(tree);
+        return fail("rootfs /: no directory to stage the new root on: %s", strerror(errno));
+    }
+    snprintf(root_out, len, "%s/root", st);
+    if (mkdir(root_out, 0755) < 0 ||
+        syscall(SYS_move_mount, tree, "", AT_FDCWD, root_out, MOVE_MOUNT_F_EMPTY_PATH_) < 0) {
+        int e = errno;
+        close(tree);
+        return fail("rootfs /: move_mount: %s", strerror(e));
+    }
+    close(tree);
+    return 0;
+}
+
+/* Step 5: a minimal /dev on a fresh tmpfs: device nodes bound from the host's (works with
+ * and without a user namespace, where mknod would not), devpts, shm, the usual links. */
+static int setup_dev(const char *root)
+{
+    static const char *nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+    static const char *links[][2] = {
+        {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+        {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},
+    };
+    char dev[4096], p[4200];
+    if (in_root(dev, sizeof dev, root, "/dev"))
+        return -1;
+    if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k") < 0)
+        return fail("mount /dev: %s", strerror(errno));
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+        char host[64];
+        snprintf(host, sizeof host, "/dev/%s", nodes[i]);
+        snprintf(p, sizeof p, "%s/%s", dev, nodes[i]);
+        if (make_mountpoint(p, false) < 0 || mount(host, p, NULL, MS_BIND, NULL) < 0)
+            return fail("mount /dev/%s: %s", nodes[i], strerror(errno));
+    }
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dev, links[i][1]);
+        if (symlink(links[i][0], p) < 0)
+            return fail("/dev/%s: %s", links[i][1], strerror(errno));
+    }
+    snprintf(p, sizeof p, "%s/pts", dev);
+    if (mkdir(p, 0755) < 0 ||
+        mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620") < 0)
+        return fail("mount /dev/pts: %s", strerror(errno));
+    snprintf(p, sizeof p, "%s/shm", dev);
+    if (mkdir(p, 01777) < 0 ||
+        mount("shm", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k") < 0)
+        return fail("mount /dev/shm: %s", strerror(errno));
+    return 0;
+}
+
+static int setup_mounts(const struct cr_spec *s)
+{
+    char root[4096], p[4096];
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return fail("make / private: %s", strerror(errno));
+    if (prepare_root(s->rootfs, root, sizeof root))
+        return -1;
+
+    /* Step 3: mount points, while the tree can still be written. */
+    struct stat st;
+    for (size_t i = 0; i < s->nbinds; i++) {
+        if (stat(s->binds[i].src, &st) < 0)
+            return fail("bind %s: %s", s->binds[i].src, strerror(errno));
+        if (in_root(p, sizeof p, root, s->binds[i].dst) ||
+            make_mountpoint(p, S_ISDIR(st.st_mode)) < 0)
+            return setup_err[0] ? -1 : fail("bind %s: cannot create %s: %s", s->binds[i].src,
+                                            s->binds[i].dst, strerror(errno));
+    }
+    for (size_t i = 0; i < s->ntmpfs; i++)
+        if (in_root(p, sizeof p, root, s->tmpfs[i].dst) || make_mountpoint(p, true) < 0)
+            return setup_err[0] ? -1 : fail("tmpfs %s: %s", s->tmpfs[i].dst, strerror(errno));
+    static const char *std_dirs[] = {"/dev", "/proc", "/sys"};
+    for (size_t i = 0; i < 3; i++)
+        if (in_root(p, sizeof p, root, std_dirs[i]) || make_mountpoint(p, true) < 0)
+            return setup_err[0] ? -1 : fail("%s: %s", std_dirs[i], strerror(errno));
+
+    /* Step 4 */
+    if (s->read_only && remount_ro(root, true) < 0)
+        return fail("read_only: %s", strerror(errno));
+
+    /* Step 5 */
+    for (size_t i = 0; i < s->nbinds; i++) {
+        in_root(p, sizeof p, root, s->binds[i].dst);
+        if (mount(s->binds[i].src, p, NULL, MS_BIND | MS_REC, NULL) < 0)
+            return fail("bind %s: %s", s->binds[i].src, strerror(errno));
+        if (s->binds[i].ro && remount_ro(p, true) < 0)
+            return fail("bind %s: read-only: %s", s->binds[i].src, strerror(errno));
+    }
+    for (size_t i = 0; i < s->ntmpfs; i++) {
+        char opts[64] = "mode=1777";
+        if (s->tmpfs[i].size > 0)
+            snprintf(opts, sizeof opts, "mode=1777,size=%lld", (long long)s->tmpfs[i].size);
+        in_root(p, sizeof p, root, s->tmpfs[i].dst);
+        if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+            return fail("tmpfs %s: %s", s->tmpfs[i].dst, strerror(errno));
+    }
+    if (setup_dev(root))
+        return -1;
+    in_root(p, sizeof p, root, "/proc");
+    if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return fail("mount /proc: %s", strerror(errno));
+    in_root(p, sizeof p, root, "/sys");
+    if (mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
+        (mount("/sys", p, NULL, MS_BIND | MS_REC, NULL) < 0 || remount_ro(p, true) < 0))
+        return fail("mount /sys: %s", strerror(errno));
+
+    /* Step 6: pivot_root(".", ".") stacks the old root on the new one; detaching it leaves
+     * only the new root, with no path back to the host's tree. */
+    if (chdir(root) < 0)
+        return fail("chdir %s: %s", root, strerror(errno));
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        return fail("pivot_root %s: %s", root, strerror(errno));
+    if (umount2(".", MNT_DETACH) < 0)
+        return fail("detach the old root: %s", strerror(errno));
+    if (chdir("/") < 0)
+        return fail("chdir /: %s", strerror(errno));
+    return 0;
+}
+
+static int loopback_up(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail("loopback: socket: %s", strerror(errno));
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (r == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int e = errno;
+    close(fd);
+    return r < 0 ? fail("loopback up: %s", strerror(e)) : 0;
+}
+
+static enum init_restart restart_of(int r)
+{
+    return r == CR_RESTART_ALWAYS ? RESTART_ALWAYS
+         : r == CR_RESTART_UNEXPECTED ? RESTART_ON_FAILURE : RESTART_NO;
+}
+
+int init_spec_setup(int spec_fd, struct init_opts *o)
+{
+    static struct cr_spec spec;   /* lives as long as init: opts point into it */
+    struct cr_errlist errs = {0};
+    char origin[32];
+    snprintf(origin, sizeof origin, "spec(fd %d)", spec_fd);
+    setup_err[0] = 0;
+    if (cr_spec_read_fd(spec_fd, origin, &spec, &errs) < 0) {
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "init: %s\n", errs.v[i]);
+        fail("%s", errs.n ? errs.v[0] : "cannot read the spec");
+        cr_errlist_free(&errs);
+        goto failed;
+    }
+    cr_errlist_free(&errs);
+    close(spec_fd);
+
+    if ((spec.namespaces & CR_NS_MOUNT) && spec.rootfs && setup_mounts(&spec))
+        goto failed;
+    if ((spec.namespaces & CR_NS_UTS) && spec.hostname &&
+        sethostname(spec.hostname, strlen(spec.hostname)) < 0) {
+        fail("hostname %s: %s", spec.hostname, strerror(errno));
+        goto failed;
+    }
+    if ((spec.namespaces & CR_NS_NET) && loopback_up())
+        goto failed;
+
+    static char *empty_env[] = {NULL};
+    environ = spec.env ? spec.env : empty_env;
+    o->argv = spec.argv;
+    o->exec_path = spec.exec;
+    o->set_ids = true;
+    o->uid = spec.uid;
+    o->gid = spec.gid;
+    o->groups = spec.groups;
+    o->ngroups = spec.ngroups;
+    o->umask = spec.umask;
+    o->directory = spec.directory;
+    o->restart = restart_of(spec.autorestart);
+    o->exit_codes = spec.exitcodes;
+    o->restart_delay_ms = spec.restart_delay_ms;
+    o->restart_delay_max_ms = spec.restart_delay_max_ms > spec.restart_delay_ms
+                                  ? spec.restart_delay_max_ms : spec.restart_delay_ms;
+    o->restart_reset_after_ms = spec.restart_reset_after_ms;
+    o->max_restarts = spec.max_restarts;
+    o->restart_window_ms = spec.restart_window_ms;
+    o->startsecs_ms = spec.startsecs_ms;
+    o->startretries = spec.startretries;
+    o->stop_signal = spec.stopsignal;
+    o->grace_ms = spec.stopwait_ms;
+    return 0;
+
+failed:
+    fprintf(stderr, "init: setup failed: %s\n", setup_err);
+    cr_event(o->events_fd, "setup-failed", "reason=%s", setup_err);
+    return 125;
+}

@@ -1,0 +1,80 @@
+/* cgroups: create, limit, watch, kill, remove — one interface, two backends (v2 unified;
+ * v1 per-controller hierarchies), chosen by cr_cgroup_probe() at start-up.
+ *
+ * Layout under the hierarchy root (v2: /sys/fs/cgroup; v1: each /sys/fs/cgroup/<ctrl>):
+ *     <cgroup_root>/                 e.g. "corral" or "apps/corral-2" ([supervisor] cgroup_root)
+ *     <cgroup_root>/supervisor/      the supervisor's own leaf (it moves itself there)
+ *     <cgroup_root>/svc-<name>/      one per running container
+ *     <cgroup_root>/run-<name>-<pid>/  `supervisor run NAME` (one-shot, never touched by others)
+ * The supervisor never touches a cgroup outside its cgroup_root.
+ *
+ * Every function returns 0 or a negative errno and, on error, fills err with a message that
+ * names the file (e.g. "/sys/fs/cgroup/memory/corral/svc-web/memory.limit_in_bytes: Invalid
+ * argument"). None blocks for long: kill and remove are bounded (v1 freeze waits at most a
+ * few ms, polling). */
+#ifndef CORRAL_CGROUP_H
+#define CORRAL_CGROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cgroup_probe.h"
+
+struct cr_cg_limits {
+    int64_t memory_max, memory_high, memory_swap_max;  /* bytes; -1 unset; INT64_MAX "max" */
+    int64_t cpu_quota_us, cpu_period_us;                /* quota -1: unset */
+    int64_t cpu_weight;                                 /* 1..10000; -1 unset */
+    int64_t pids_max;                                   /* -1 unset; INT64_MAX "max" */
+    int64_t io_weight;                                  /* 1..10000; -1 unset */
+};
+void cr_cg_limits_init(struct cr_cg_limits *l);        /* all unset */
+
+struct cr_cg_stats {
+    int64_t memory_current, memory_peak;  /* bytes; -1 unknown */
+    int64_t cpu_usage_us;                 /* total CPU time; -1 unknown */
+    int64_t pids_current;                 /* -1 unknown */
+    int64_t oom_kills;                    /* OOM kills in this cgroup so far; -1 unknown */
+};
+
+struct cr_cg_root;   /* the supervisor's root: backend, paths, caps */
+struct cr_cg;        /* one container's cgroup */
+
+/* Probes the hierarchy, creates <root> (and parents) in every needed hierarchy, enables
+ * controllers in subtree_control on v2, moves the calling process into <root>/supervisor
+ * (when move_self), and first kills and removes whatever is left under <root> from an
+ * earlier supervisor that died (except run-* cgroups of live `supervisor run`s, and the
+ * supervisor leaf). mount: normally CR_CGROUP_MOUNT (tests may pass another). */
+int cr_cg_root_open(const char *mount, const char *root, bool move_self,
+                    struct cr_cg_root **out, char *err, size_t errlen);
+void cr_cg_root_close(struct cr_cg_root *r);   /* frees; removes nothing */
+const struct cr_cgroup_caps *cr_cg_root_caps(const struct cr_cg_root *r);
+
+/* Creates <root>/<leaf> (leaf like "svc-web") in every hierarchy and writes the limits.
+ * If it already exists (a leftover), it is emptied and re-used. */
+int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limits *lim,
+                 struct cr_cg **out, char *err, size_t errlen);
+/* Writes the limits again (live reload of limits). */
+int cr_cg_set_limits(struct cr_cg *cg, const struct cr_cg_limits *lim, char *err, size_t errlen);
+/* v2: an O_DIRECTORY fd for clone3's CLONE_INTO_CGROUP (owned by cg; do not close). v1: -1. */
+int cr_cg_dirfd(const struct cr_cg *cg);
+/* Moves pid into the cgroup (every hierarchy). Used on v1, and on v2 when clone3 lacks
+ * CLONE_INTO_CGROUP. */
+int cr_cg_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen);
+/* Kills every process in the cgroup with SIGKILL: v2 cgroup.kill (or a loop over
+ * cgroup.procs on kernels without it); v1 freezer: freeze, kill all, thaw; without a freezer
+ * a kill loop until empty. Returns when nothing in it can run again. */
+int cr_cg_kill(struct cr_cg *cg, char *err, size_t errlen);
+/* Signals every process in the cgroup with sig (not frozen; for stop signals to a tree). */
+int cr_cg_signal(struct cr_cg *cg, int sig);
+bool cr_cg_is_empty(struct cr_cg *cg);
+/* Reads current figures; fields it cannot read are -1. Read OOM kills before removing. */
+void cr_cg_stats(struct cr_cg *cg, struct cr_cg_stats *st);
+/* Removes the (empty) cgroup from every hierarchy and frees cg. If it is not empty, kills
+ * first. cg is freed even on error. */
+int cr_cg_destroy(struct cr_cg *cg, char *err, size_t errlen);
+/* The path of the cgroup in the first hierarchy (v2: the only one), for messages. */
+const char *cr_cg_path(const struct cr_cg *cg);
+
+#endif
