@@ -36,7 +36,7 @@ BINS       := $(B)/init $(if $(SUP_SRC),$(B)/supervisor) $(if $(SVCTL_SRC),$(B)/
 ASAN_BINS  := $(B)/asan/init $(if $(SUP_SRC),$(B)/asan/supervisor) $(if $(SVCTL_SRC),$(B)/asan/svctl)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps deps-test deps-bench test unit integration bench install lint rootfs clean asan test-build
+.PHONY: all deps deps-test deps-bench test bench install lint rootfs clean asan test-build
 all: deps-build $(BINS)
 
 # ---- Debian packages ----------------------------------------------------------------------
@@ -120,6 +120,11 @@ $(B)/rootfs/.stamp: tests/mkrootfs $(B)/test/workload | deps
 	tests/mkrootfs $(B)/rootfs $(B)/test/workload
 	@touch $@
 
+# ---- the demo: the README's run command ---------------------------------------------------
+.PHONY: demo
+demo: all rootfs
+	$(B)/supervisor -c conf/demo.ini
+
 # ---- bench, lint, install ---------------------------------------------------------------------
 -include bench/bench.mk
 -include tests/vm/vm.mk
@@ -128,7 +133,7 @@ lint: deps
 	$(call apt_ensure,$(LINT_PKGS))
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr -D_GNU_SOURCE -Ishared -Isupervisor init supervisor shared
-	clang-tidy --quiet $(INIT_SRC) $(SUP_SRC) $(SVCTL_SRC) $(SHARED_SRC) -- $(CSTD) -Ishared -Isupervisor
+	clang-tidy --quiet $(INIT_SRC) $(SUP_SRC) $(SVCTL_SRC) $(SHARED_SRC) -- $(CSTD) $(DEFS) -Ishared -Isupervisor -Iinit
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/corral \

@@ -1,0 +1,237 @@
+"""cgroup v2 and PID 1 in a VM: Debian's kernel under qemu (TCG), booted by tests/vm/run-in-vm.
+
+This machine mounts the v1 controllers; most users run pure cgroup v2. The VM boots with
+cgroup_no_v1=all, so /sys/fs/cgroup is cgroup2 with every controller, and sees the host's / (read
+only, under a tmpfs overlay), so the same binaries run there. TCG is slow (a boot is 3-7 s, more
+when the machine is busy), so the checks share boots: one for the cgroup checks
+(tests/vm/guest_checks.py), one for init as the VM's PID 1, one for the pytest selection of
+cgroup tests (only when there are some).
+
+Skipped only when qemu cannot run here at all (the reason is printed). Environment:
+  RUN_IN_VM_TIMEOUT          seconds per boot (120)
+  CORRAL_VM_PYTEST           pytest arguments for the run inside the VM
+                             (default: -m cgroup tests/integration)
+  CORRAL_VM_PYTEST_TIMEOUT   seconds for that run (900)
+"""
+import json
+import os
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_IN_VM = ROOT / "tests" / "vm" / "run-in-vm"
+GUEST_CHECKS = ROOT / "tests" / "vm" / "guest_checks.py"
+TIMEOUT = float(os.environ.get("RUN_IN_VM_TIMEOUT", "120"))
+VM_PYTEST = shlex.split(os.environ.get("CORRAL_VM_PYTEST", "-m cgroup tests/integration"))
+VM_PYTEST_TIMEOUT = float(os.environ.get("CORRAL_VM_PYTEST_TIMEOUT", "900"))
+# The guest runs under TCG: its tests get more time (conftest.T scales by CRTEST_SLOW).
+GUEST_SLOW = str(max(float(os.environ.get("CRTEST_SLOW", "1")), 1.0) * 5)
+
+TIMES = []  # (what, seconds), printed at the end of the session
+
+
+class Result:
+    def __init__(self, rc, out, err, seconds):
+        self.rc, self.out, self.err, self.seconds = rc, out, err, seconds
+
+    def __repr__(self):
+        return (f"<run-in-vm rc={self.rc} {self.seconds:.1f}s\n--- stdout\n{self.out[-3000:]}"
+                f"\n--- stderr\n{self.err[-3000:]}>")
+
+
+def run_in_vm(args, timeout=TIMEOUT, what=None):
+    """tests/vm/run-in-vm ARGS (options, then -- CMD...); its own timeout kills qemu. If it
+    overruns anyway, it gets SIGTERM (it then kills qemu by PID and removes its folder)."""
+    argv = [str(RUN_IN_VM), "--timeout", str(timeout)] + [str(a) for a in args]
+    t = time.monotonic()
+    p = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=timeout + 60)
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGTERM)
+        try:
+            out, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        err += "\n(run-in-vm overran its own timeout)"
+    r = Result(p.returncode, out, err, time.monotonic() - t)
+    if what:
+        TIMES.append((what, r.seconds))
+    return r
+
+
+def qemu_unusable():
+    """Why qemu cannot run here at all, or None."""
+    if os.environ.get("RUN_IN_VM"):
+        return "already inside the run-in-vm guest"
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu:
+        return "qemu-system-x86_64 is not installed (make deps-vm)"
+    # Start an empty, stopped machine: qemu runs when it greets on its QMP channel.
+    try:
+        p = subprocess.Popen([qemu, "-accel", "tcg", "-M", "none", "-nodefaults", "-display",
+                              "none", "-S", "-qmp", "stdio"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as e:
+        return f"qemu-system-x86_64 cannot be executed: {e}"
+    try:
+        ready, _, _ = select.select([p.stdout], [], [], 60)
+        greeting = p.stdout.readline() if ready else b""
+    finally:
+        p.kill()  # by its PID
+        _, err = p.communicate()
+    if b'"QMP"' in greeting:
+        return None
+    return (f"qemu-system-x86_64 -accel tcg does not start (status {p.returncode}): "
+            f"{err.decode(errors='replace').strip()}")
+
+
+@pytest.fixture(scope="session")
+def vm(request):
+    reason = qemu_unusable()
+    if reason:
+        pytest.skip(f"qemu cannot run here: {reason}")
+    t = time.monotonic()
+    r = subprocess.run([str(RUN_IN_VM), "--build-only"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == 0, f"building build/vm failed:\n{r.stderr}"
+    TIMES.append(("build/vm (cached after the first time)", time.monotonic() - t))
+
+    def report():
+        tr = request.config.pluginmanager.get_plugin("terminalreporter")
+        capman = request.config.pluginmanager.get_plugin("capturemanager")
+        if not (tr and capman and TIMES):
+            return
+        with capman.global_and_fixture_disabled():
+            tr.write_line("")
+            tr.write_line("VM timings (host wall clock, TCG):")
+            for what, s in TIMES:
+                tr.write_line(f"  {s:6.1f} s  {what}")
+    request.addfinalizer(report)
+    return run_in_vm
+
+
+@pytest.fixture(scope="session")
+def checks(vm):
+    """One boot: tests/vm/guest_checks.py, its JSON, and the guest's boot timestamps."""
+    with tempfile.TemporaryDirectory(prefix="vm-checks.") as d:
+        r = vm(["--share", d, "--", "/usr/bin/python3", GUEST_CHECKS],
+               what="boot + cgroup checks (one VM)")
+        assert r.rc == 0, r
+        try:
+            res = json.loads(r.out.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            pytest.fail(f"guest_checks.py printed no JSON; {r}")
+        ready = Path(d, "uptime-root-ready")
+        if ready.exists():
+            up = float(ready.read_text().split()[0])
+            res["uptime_root_ready"] = up
+            TIMES.append(("  guest uptime when its root was ready (boot to shell)", up))
+    TIMES.append(("  guest: the checks themselves", res["guest_seconds"]))
+    return res
+
+
+def test_vm_has_pure_cgroup2(checks):
+    lay = checks["layout"]
+    assert "error" not in lay, lay
+    assert lay["cgroup_mount_fstype"] == ["cgroup2"], lay
+    assert lay["v1_mounts"] == [], lay
+    assert lay["v1_memory_mount_rc"] != 0, "a v1 memory hierarchy could be mounted"
+    assert lay["self_cgroup"] == ["0::/"], lay
+    for c in ("memory", "pids", "cpu"):
+        assert c in lay["controllers"], lay
+        assert c in lay["subtree_control"], lay
+    assert "cgroup_no_v1=all" in lay["cmdline"]
+
+
+def test_vm_memory_max_oom_kills_hog(checks):
+    oom = checks["oom"]
+    assert "error" not in oom, oom
+    # The same 256 MiB hog runs without a limit and is OOM-killed under memory.max = 48 MiB.
+    assert oom["unlimited_rc"] == 0 and oom["unlimited_out"] == str(256 << 20), oom
+    assert oom["memory_max"] == str(48 << 20), oom
+    assert oom["limited_rc"] == -signal.SIGKILL, oom
+    assert int(oom["memory_events"]["oom_kill"]) >= 1, oom
+    assert oom["removed"] and not oom["exists_after"], oom
+
+
+def test_vm_pids_max_stops_forks(checks):
+    pids = checks["pids"]
+    assert "error" not in pids, pids
+    assert pids["rc"] == 0, pids
+    assert pids["forked"] == 3 and pids["eagain"] == 5, pids
+    assert int(pids["pids_events"]["max"]) >= 5, pids
+    assert pids["removed"], pids
+
+
+# The workload of init-as-PID-1: records what it sees in the shared folder, leaves an orphan
+# (sleep, whose parent shell exits at once) and waits for PID 1 to reap it, then exits 7.
+PID1_SCRIPT = r"""
+r=$RUN_IN_VM_SHARE/result
+field() { awk -v k="$1:" '$1 == k { print $2 }' /proc/$2/status 2>/dev/null; }
+{
+  echo "workload_pid=$$"
+  echo "workload_ppid=$PPID"
+  echo "pid1_exe=$(readlink /proc/1/exe)"
+  echo "pid1_comm=$(cat /proc/1/comm)"
+} >$r
+o=$(sh -c 'sleep 2 >/dev/null 2>&1 & echo $!')
+i=0
+while [ "$(field PPid $o)" != 1 ] && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.02; done
+echo "orphan_ppid=$(field PPid $o)" >>$r
+i=0
+while [ -e /proc/$o ] && [ $i -lt 200 ]; do i=$((i + 1)); sleep 0.05; done
+st=$(field State $o)
+echo "orphan_end=${st:-reaped}" >>$r
+exit 7
+"""
+
+
+def test_init_as_vm_pid1(vm, init_bin):
+    """build/init is the VM's real PID 1 (`init -- sh -c ...`): the workload is its child,
+    an orphan is re-parented to it and reaped, and the workload's status 7 becomes init's exit
+    status, which the kernel reports when PID 1 exits."""
+    with tempfile.TemporaryDirectory(prefix="vm-pid1.") as d:
+        r = vm(["--pid1", "--share", d, "--", init_bin, "--", "/bin/sh", "-c", PID1_SCRIPT],
+               what="boot + build/init as PID 1")
+        res_path = Path(d, "result")
+        text = res_path.read_text() if res_path.exists() else ""
+    res = dict(l.split("=", 1) for l in text.splitlines() if "=" in l)
+    assert res, f"the workload recorded nothing; {r}"
+    assert res["pid1_exe"] == str(Path(init_bin).resolve()), res
+    assert res["workload_ppid"] == "1", res
+    assert res["orphan_ppid"] == "1", res
+    assert res["orphan_end"] == "reaped", f"PID 1 left the orphan in state {res['orphan_end']}"
+    if r.rc == 125 and "orphan_end" in res:
+        pytest.fail(f"the workload finished, but PID 1 (build/init) did not exit; {r}")
+    assert r.rc == 7, r
+
+
+def test_cgroup_tests_in_vm(vm):
+    """The hook for the cgroup-dependent integration tests: runs the pytest selection
+    CORRAL_VM_PYTEST (tests marked `cgroup`) inside the VM, against the same binaries."""
+    collect = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                              "-p", "no:cacheprovider", *VM_PYTEST], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+    if collect.returncode == 5:
+        pytest.skip(f"no tests selected by `{shlex.join(VM_PYTEST)}` yet")
+    assert collect.returncode == 0, collect.stdout[-3000:] + collect.stderr[-3000:]
+    env = ["-e", f"CRTEST_SLOW={GUEST_SLOW}", "-e", "PYTHONDONTWRITEBYTECODE=1"]
+    if "CORRAL_TEST_RUN" in os.environ:
+        env += ["-e", "CORRAL_TEST_RUN=" + os.environ["CORRAL_TEST_RUN"]]
+    r = vm(env + ["--",
+            "/usr/bin/python3", "-m", "pytest", "-p", "no:cacheprovider", "-q", *VM_PYTEST],
+           timeout=VM_PYTEST_TIMEOUT, what=f"boot + pytest {shlex.join(VM_PYTEST)}")
+    print(r.out)
+    assert r.rc == 0, r
