@@ -286,8 +286,12 @@ static void signal_descendants(int sig)
         return;
     size_t n = 0, cap = 256;
     pid_t (*tab)[2] = malloc(cap * sizeof *tab);
+    if (!tab) {
+        closedir(d);
+        return;
+    }
     struct dirent *de;
-    while (tab && (de = readdir(d))) {
+    while ((de = readdir(d))) {
         char path[300], buf[512];
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
             continue;
@@ -317,8 +321,6 @@ static void signal_descendants(int sig)
         n++;
     }
     closedir(d);
-    if (!tab)
-        return;
     /* Mark descendants: a ppid of ours or of a marked process. Repeat until stable. */
     bool changed = true;
     char *mark = calloc(n ? n : 1, 1);

@@ -10,8 +10,8 @@
  *
  * Every function returns 0 or a negative errno and, on error, fills err with a message that
  * names the file (e.g. "/sys/fs/cgroup/memory/corral/svc-web/memory.limit_in_bytes: Invalid
- * argument"). None blocks for long: kill and remove are bounded (v1 freeze waits at most a
- * few ms, polling). */
+ * argument"). None blocks for long: kill and remove are bounded (v1 freeze waits at most
+ * 100 ms, emptying at most ~1 s, both polling in 1 ms steps; normally a few ms in all). */
 #ifndef CORRAL_CGROUP_H
 #define CORRAL_CGROUP_H
 
@@ -24,7 +24,10 @@
 
 struct cr_cg_limits {
     int64_t memory_max, memory_high, memory_swap_max;  /* bytes; -1 unset; INT64_MAX "max" */
-    int64_t cpu_quota_us, cpu_period_us;                /* quota -1: unset */
+    /* memory_swap_max is swap alone (systemd's MemorySwapMax); v1 writes memsw =
+     * memory_max + memory_swap_max, so there it needs memory_max (else -EINVAL). v1's
+     * memory_high is memory.soft_limit_in_bytes. */
+    int64_t cpu_quota_us, cpu_period_us;  /* quota -1: unset, INT64_MAX: max; period -1: 100 ms */
     int64_t cpu_weight;                                 /* 1..10000; -1 unset */
     int64_t pids_max;                                   /* -1 unset; INT64_MAX "max" */
     int64_t io_weight;                                  /* 1..10000; -1 unset */
@@ -45,7 +48,16 @@ struct cr_cg;        /* one container's cgroup */
  * controllers in subtree_control on v2, moves the calling process into <root>/supervisor
  * (when move_self), and first kills and removes whatever is left under <root> from an
  * earlier supervisor that died (except run-* cgroups of live `supervisor run`s, and the
- * supervisor leaf). mount: normally CR_CGROUP_MOUNT (tests may pass another). */
+ * supervisor leaf). mount: normally CR_CGROUP_MOUNT (tests may pass another); NULL means
+ * CR_CGROUP_MOUNT.
+ * Leftovers: a supervisor is "alive" when <root>/supervisor holds a process (the caller
+ * included: a second open by a supervisor already in its leaf sweeps nothing); then svc-*
+ * (and any other non-run-*) cgroups are its services and are left alone — so `supervisor
+ * run` (move_self false) may call this while a supervisor runs. run-NAME-PID
+ * cgroups are kept while they hold a process or PID is alive; the rest are killed (freezer
+ * on v1, cgroup.kill on v2) and removed, child cgroups included. v1 uses the memory, cpu,
+ * cpuacct, pids, blkio, freezer and cpuset hierarchies that exist (cpuset.cpus/mems are
+ * copied from the parent into every cgroup made). */
 int cr_cg_root_open(const char *mount, const char *root, bool move_self,
                     struct cr_cg_root **out, char *err, size_t errlen);
 void cr_cg_root_close(struct cr_cg_root *r);   /* frees; removes nothing */
@@ -55,7 +67,8 @@ const struct cr_cgroup_caps *cr_cg_root_caps(const struct cr_cg_root *r);
  * If it already exists (a leftover), it is emptied and re-used. */
 int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limits *lim,
                  struct cr_cg **out, char *err, size_t errlen);
-/* Writes the limits again (live reload of limits). */
+/* Writes the limits again (live reload of limits); an unset limit goes back to the kernel's
+ * default (max, weight 100), so dropping a key from the config lifts its limit. */
 int cr_cg_set_limits(struct cr_cg *cg, const struct cr_cg_limits *lim, char *err, size_t errlen);
 /* v2: an O_DIRECTORY fd for clone3's CLONE_INTO_CGROUP (owned by cg; do not close). v1: -1. */
 int cr_cg_dirfd(const struct cr_cg *cg);
@@ -64,17 +77,29 @@ int cr_cg_dirfd(const struct cr_cg *cg);
 int cr_cg_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen);
 /* Kills every process in the cgroup with SIGKILL: v2 cgroup.kill (or a loop over
  * cgroup.procs on kernels without it); v1 freezer: freeze, kill all, thaw; without a freezer
- * a kill loop until empty. Returns when nothing in it can run again. */
+ * a kill loop until empty. Returns when the cgroup is empty: it polls (1 ms steps) for at
+ * most ~1 s in all, then fails with -EBUSY (a task stuck in the kernel). Measured here:
+ * 2-6 ms for a small tree on v1 (freeze + exit of the tasks), a few ms in the v2 VM. */
 int cr_cg_kill(struct cr_cg *cg, char *err, size_t errlen);
-/* Signals every process in the cgroup with sig (not frozen; for stop signals to a tree). */
+/* Signals every process in the cgroup with sig (not frozen; for stop signals to a tree).
+ * 0, or -errno when cgroup.procs cannot be read (-ENOENT: no such cgroup). */
 int cr_cg_signal(struct cr_cg *cg, int sig);
 bool cr_cg_is_empty(struct cr_cg *cg);
 /* Reads current figures; fields it cannot read are -1. Read OOM kills before removing. */
 void cr_cg_stats(struct cr_cg *cg, struct cr_cg_stats *st);
 /* Removes the (empty) cgroup from every hierarchy and frees cg. If it is not empty, kills
- * first. cg is freed even on error. */
+ * first. Child cgroups made inside it (by the container) are removed too. cg is freed even
+ * on error. A cg is self-contained: it may outlive its root's cr_cg_root_close(). */
 int cr_cg_destroy(struct cr_cg *cg, char *err, size_t errlen);
 /* The path of the cgroup in the first hierarchy (v2: the only one), for messages. */
 const char *cr_cg_path(const struct cr_cg *cg);
+
+/* v1 conversions of the systemd-style weights (1..10000, default 100), systemd's own:
+ * proportional, so the ratio of two services' weights is kept. cpu.shares = weight*1024/100
+ * clamped to 2..262144 (100 → 1024, 1 → 10, 10000 → 102400). blkio.bfq.weight (BFQ, and
+ * v2's io.bfq.weight: default 100, range 1..1000) = weight clamped to 1..1000; the old CFQ
+ * blkio.weight (default 500, 10..1000) = weight*5 clamped. */
+int64_t cr_cg_weight_to_shares(int64_t weight);
+int64_t cr_cg_weight_to_blkio(int64_t weight, bool bfq);
 
 #endif

@@ -1,0 +1,105 @@
+/* Internal to the cgroup module (cgroup.c, cgroup_v1.c, cgroup_v2.c): the shapes of a root
+ * and a cgroup, the file helpers both backends use, and each backend's operations. */
+#ifndef CORRAL_CGROUP_INT_H
+#define CORRAL_CGROUP_INT_H
+
+#include <limits.h>
+#include <stdarg.h>
+
+#include "cgroup.h"
+
+/* The v1 controllers we use, each a bit. A hierarchy may carry several (cpu,cpuacct). */
+enum {
+    CG1_MEMORY = 1 << 0, CG1_CPU = 1 << 1, CG1_CPUACCT = 1 << 2, CG1_PIDS = 1 << 3,
+    CG1_BLKIO = 1 << 4, CG1_FREEZER = 1 << 5, CG1_CPUSET = 1 << 6,
+};
+#define CG1_MAXH 7
+/* Bound for a mount path, a cgroup_root, a leaf: their sum stays far below PATH_MAX. */
+#define CG_NAMELEN 256
+
+struct cg_hier {
+    char dir[CG_NAMELEN];   /* the hierarchy's mount, e.g. /sys/fs/cgroup/memory (v2: MOUNT) */
+    unsigned ctrls;         /* CG1_* it carries (v2: unused) */
+};
+
+struct cr_cg_root {
+    int version;
+    struct cr_cgroup_caps caps;
+    char mount[CG_NAMELEN]; /* where the probe looked, e.g. /sys/fs/cgroup */
+    char root[CG_NAMELEN];  /* relative, e.g. "corral" */
+    int nh;
+    struct cg_hier h[CG1_MAXH];
+};
+
+/* Self-contained (copies what it needs from the root), so the root may be closed first. */
+struct cr_cg {
+    int version;
+    struct cr_cgroup_caps caps;
+    int nh;
+    struct cg_hier h[CG1_MAXH];
+    char leaf[128];
+    char root[CG_NAMELEN];
+    char path[PATH_MAX];    /* its directory in the first hierarchy, for messages */
+    int dirfd;              /* v2 only */
+    bool fresh;             /* mkdir created it now (no old limits to reset) */
+};
+
+/* ---- helpers (cgroup.c) ---- */
+int cg_err(char *err, size_t errlen, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Writes val to path (one write, as the kernel wants); -errno and "path: reason". */
+int cg_write(const char *path, const char *val, char *err, size_t errlen);
+/* Reads a small file, NUL-terminated, trailing newline kept; -errno. */
+int cg_read(const char *path, char *buf, size_t len);
+/* Reads one integer (first token); -errno or -EINVAL. "max" reads as INT64_MAX. */
+int cg_read_i64(const char *path, int64_t *v);
+/* Value of "key N" in a flat keyed file (memory.events, cpu.stat, memory.oom_control). */
+int cg_read_key(const char *path, const char *key, int64_t *v);
+/* Every pid in a cgroup.procs file into *pids (malloc'd, may be NULL when empty). */
+int cg_read_pids(const char *procs_path, pid_t **pids, size_t *n);
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t cg_now_ms(void);
+void cg_sleep_ms(int ms);
+/* Kills every process under dir (recursively, by cgroup.procs; no freezer), then removes
+ * the directories depth-first, waiting up to wait_ms for them to empty. Used for leftovers
+ * and as the last resort. ENOENT is success. */
+int cg_kill_remove_tree(const char *dir, int wait_ms, char *err, size_t errlen);
+/* Kill loop over one cgroup's cgroup.procs until it reads empty or wait_ms passed. */
+int cg_kill_loop(const char *procs_path, int wait_ms, char *err, size_t errlen);
+/* True when a process named by the "-PID" suffix of a run-NAME-PID leaf is alive. */
+bool cg_run_leaf_alive(const char *name);
+
+/* ---- backends ---- */
+/* root_prepare creates <root> and <root>/supervisor (and on v2 enables controllers in the
+ * levels above); root_enter moves the caller into the leaf and, on v2, enables controllers
+ * for <root>'s children. Leftovers are removed between the two (cgroup.c). */
+int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen);
+int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen);
+int cg1_create(struct cr_cg *cg, char *err, size_t errlen);
+int cg1_set_limits(struct cr_cg *cg, const struct cr_cg_limits *lim, bool all, char *err,
+                   size_t errlen);
+int cg1_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen);
+int cg1_kill(struct cr_cg *cg, char *err, size_t errlen);
+int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len);
+void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st);
+int cg1_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
+
+int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen);
+int cg2_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen);
+int cg2_create(struct cr_cg *cg, char *err, size_t errlen);
+int cg2_set_limits(struct cr_cg *cg, const struct cr_cg_limits *lim, bool all, char *err,
+                   size_t errlen);
+int cg2_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen);
+int cg2_kill(struct cr_cg *cg, char *err, size_t errlen);
+int cg2_procs_path(const struct cr_cg *cg, char *buf, size_t len);
+void cg2_stats(struct cr_cg *cg, struct cr_cg_stats *st);
+int cg2_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
+
+/* The directory of cg (or of the root when leaf is NULL) in hierarchy i. */
+int cg_dir(const struct cg_hier *h, const char *root, const char *leaf, char *buf, size_t len);
+
+/* How long kill waits, in total, for a cgroup to empty; the v1 freeze bound. */
+#define CG_KILL_WAIT_MS 1000
+#define CG_FREEZE_WAIT_MS 100
+
+#endif

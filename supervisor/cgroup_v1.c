@@ -1,0 +1,421 @@
+/* cgroup v1: one hierarchy per controller at MOUNT/<name> (cpu and cpuacct may share one,
+ * as cpu,cpuacct with symlinks). A cgroup is the same relative directory made in each
+ * hierarchy we use; a process is attached by writing its pid into every one of them.
+ * name=systemd and the hybrid cgroup2 at MOUNT/unified are not used. */
+#include "cgroup_int.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#ifndef CGROUP_SUPER_MAGIC
+#define CGROUP_SUPER_MAGIC 0x27e0eb
+#endif
+
+static const struct { const char *name; unsigned bit; } ctrls[] = {
+    {"memory", CG1_MEMORY}, {"cpu", CG1_CPU}, {"cpuacct", CG1_CPUACCT}, {"pids", CG1_PIDS},
+    {"blkio", CG1_BLKIO}, {"freezer", CG1_FREEZER}, {"cpuset", CG1_CPUSET},
+};
+
+static const struct cg_hier *hier(const struct cr_cg *cg, unsigned bit)
+{
+    for (int i = 0; i < cg->nh; i++)
+        if (cg->h[i].ctrls & bit)
+            return &cg->h[i];
+    return NULL;
+}
+
+/* Finds the hierarchies: each MOUNT/<controller> that is a v1 cgroup mount, de-duplicated by
+ * its real path (so cpu and cpuacct co-mounted count once). */
+static int discover(struct cr_cg_root *r, const char *mount, char *err, size_t errlen)
+{
+    r->nh = 0;
+    for (size_t i = 0; i < sizeof ctrls / sizeof ctrls[0]; i++) {
+        char path[PATH_MAX], real[PATH_MAX];
+        struct statfs sfs;
+        snprintf(path, sizeof path, "%s/%s", mount, ctrls[i].name);
+        if (!realpath(path, real) || strlen(real) >= sizeof r->h[0].dir ||
+            statfs(real, &sfs) < 0 || sfs.f_type != CGROUP_SUPER_MAGIC)
+            continue;
+        int k;
+        for (k = 0; k < r->nh; k++)
+            if (!strcmp(r->h[k].dir, real))
+                break;
+        if (k == r->nh) {
+            if (r->nh == CG1_MAXH)
+                continue;
+            memcpy(r->h[k].dir, real, strlen(real) + 1);
+            r->h[k].ctrls = 0;
+            r->nh++;
+        }
+        r->h[k].ctrls |= ctrls[i].bit;
+    }
+    if (r->nh == 0)
+        return cg_err(err, errlen, -ENOENT, "%s: no cgroup v1 controller hierarchy found",
+                      mount);
+    return 0;
+}
+
+/* A new cpuset cgroup starts with empty cpus and mems and cannot take a task until they are
+ * set: copy the parent's. Only done on cgroups we made (or our own root left half-made). */
+static int cpuset_inherit(const char *dir, char *err, size_t errlen)
+{
+    static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+    for (int i = 0; i < 2; i++) {
+        char mine[PATH_MAX + 16], parent[PATH_MAX + 16], val[4096];
+        snprintf(mine, sizeof mine, "%s/%s", dir, files[i]);
+        if (cg_read(mine, val, sizeof val) == 0 && val[0] && val[0] != '\n')
+            continue;
+        snprintf(parent, sizeof parent, "%s/../%s", dir, files[i]);
+        int r = cg_read(parent, val, sizeof val);
+        if (r < 0)
+            return cg_err(err, errlen, r, "%s: %s", parent, strerror(-r));
+        r = cg_write(mine, val, err, errlen);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* mkdir dir; *created tells whether it is new. */
+static int make_dir(const char *dir, bool *created, char *err, size_t errlen)
+{
+    *created = false;
+    if (mkdir(dir, 0755) == 0) {
+        *created = true;
+        return 0;
+    }
+    if (errno == EEXIST)
+        return 0;
+    return cg_err(err, errlen, -errno, "%s: mkdir: %s", dir, strerror(errno));
+}
+
+int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
+{
+    int rc = discover(r, r->mount, err, errlen);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < r->nh; i++) {
+        const struct cg_hier *h = &r->h[i];
+        bool cpuset = h->ctrls & CG1_CPUSET;
+        char dir[PATH_MAX];
+        /* Each level of <root> ("apps/corral-2" has two), then the supervisor leaf. */
+        size_t len = strlen(r->root);
+        for (size_t end = 0; end <= len; end++) {
+            if (r->root[end] != '/' && r->root[end] != '\0')
+                continue;
+            if (snprintf(dir, sizeof dir, "%s/%.*s", h->dir, (int)end, r->root) >=
+                (int)sizeof dir)
+                return cg_err(err, errlen, -ENAMETOOLONG, "%s/%s: path too long", h->dir,
+                              r->root);
+            bool created;
+            rc = make_dir(dir, &created, err, errlen);
+            if (rc == 0 && cpuset && (created || end == len))
+                rc = cpuset_inherit(dir, err, errlen);
+            if (rc < 0)
+                return rc;
+        }
+        bool created;
+        if (cg_dir(h, r->root, "supervisor", dir, sizeof dir) < 0)
+            return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", h->dir);
+        rc = make_dir(dir, &created, err, errlen);
+        if (rc == 0 && cpuset)
+            rc = cpuset_inherit(dir, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen)
+{
+    if (!move_self)
+        return 0;
+    char pid[24];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    for (int i = 0; i < r->nh; i++) {
+        char dir[PATH_MAX], procs[PATH_MAX + 16];
+        cg_dir(&r->h[i], r->root, "supervisor", dir, sizeof dir);
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
+        int rc = cg_write(procs, pid, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int cg1_create(struct cr_cg *cg, char *err, size_t errlen)
+{
+    cg->fresh = true;
+    for (int i = 0; i < cg->nh; i++) {
+        char dir[PATH_MAX];
+        bool created;
+        if (cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir) < 0)
+            return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", cg->h[i].dir);
+        int rc = make_dir(dir, &created, err, errlen);
+        if (rc == 0 && (cg->h[i].ctrls & CG1_CPUSET))
+            rc = cpuset_inherit(dir, err, errlen);
+        if (rc < 0)
+            return rc;
+        cg->fresh &= created;
+    }
+    /* A leftover of the same name: empty it; its limits are rewritten by the caller. */
+    return cg->fresh ? 0 : cg1_kill(cg, err, errlen);
+}
+
+static int write_at(const struct cr_cg *cg, const struct cg_hier *h, const char *file,
+                    const char *val, char *err, size_t errlen)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 64];
+    cg_dir(h, cg->root, cg->leaf, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    return cg_write(path, val, err, errlen);
+}
+
+static void fmt_or(char *buf, size_t len, int64_t v, const char *unlimited)
+{
+    if (v == INT64_MAX || v < 0)
+        snprintf(buf, len, "%s", unlimited);
+    else
+        snprintf(buf, len, "%lld", (long long)v);
+}
+
+static int missing(char *err, size_t errlen, const char *key, const char *what)
+{
+    return cg_err(err, errlen, -EOPNOTSUPP, "%s: this machine's cgroup v1 has no %s", key,
+                  what);
+}
+
+static int set_memory(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, char *err,
+                      size_t errlen)
+{
+    const struct cg_hier *h = hier(cg, CG1_MEMORY);
+    bool max = l->memory_max != -1, high = l->memory_high != -1, swap = l->memory_swap_max != -1;
+    if (!h || !cg->caps.memory)
+        return max || high || swap ? missing(err, errlen, "memory_max", "memory controller") : 0;
+    if (swap && !cg->caps.memory_swap)
+        return missing(err, errlen, "memory_swap_max", "swap accounting (memory.memsw.*)");
+    /* memsw (memory + swap) may never be below limit_in_bytes: open it up first, set the
+     * memory limit, then narrow memsw to memory_max + memory_swap_max. */
+    int64_t memsw = -1;
+    if (swap && l->memory_swap_max != INT64_MAX) {
+        if (!max || l->memory_max == INT64_MAX)
+            return cg_err(err, errlen, -EINVAL, "memory_swap_max: cgroup v1 can only limit "
+                          "swap together with memory_max (memory.memsw.limit_in_bytes is "
+                          "memory + swap)");
+        if (l->memory_max > INT64_MAX - l->memory_swap_max)
+            memsw = -1;
+        else
+            memsw = l->memory_max + l->memory_swap_max;
+    }
+    char v[32];
+    int rc = 0;
+    if (cg->caps.memory_swap && (all || max || swap))
+        rc = write_at(cg, h, "memory.memsw.limit_in_bytes", "-1", err, errlen);
+    if (rc == 0 && (all || max)) {
+        fmt_or(v, sizeof v, l->memory_max, "-1");
+        rc = write_at(cg, h, "memory.limit_in_bytes", v, err, errlen);
+    }
+    if (rc == 0 && memsw != -1) {
+        fmt_or(v, sizeof v, memsw, "-1");
+        rc = write_at(cg, h, "memory.memsw.limit_in_bytes", v, err, errlen);
+    }
+    if (rc == 0 && (all || high)) {
+        if (high && !cg->caps.memory_high)
+            return missing(err, errlen, "memory_high", "memory.soft_limit_in_bytes");
+        if (cg->caps.memory_high) {
+            fmt_or(v, sizeof v, l->memory_high, "-1");
+            rc = write_at(cg, h, "memory.soft_limit_in_bytes", v, err, errlen);
+        }
+    }
+    return rc;
+}
+
+static int set_cpu(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, char *err,
+                   size_t errlen)
+{
+    const struct cg_hier *h = hier(cg, CG1_CPU);
+    bool quota = l->cpu_quota_us != -1, weight = l->cpu_weight != -1;
+    if ((quota && (!h || !cg->caps.cpu_max)) || (weight && (!h || !cg->caps.cpu_weight)))
+        return missing(err, errlen, quota ? "cpu_max" : "cpu_weight", "cpu controller");
+    char v[32];
+    int rc = 0;
+    if (h && cg->caps.cpu_max && (all || quota)) {
+        /* Lift the quota first so that no intermediate quota/period pair is refused. */
+        rc = write_at(cg, h, "cpu.cfs_quota_us", "-1", err, errlen);
+        if (rc == 0) {
+            snprintf(v, sizeof v, "%lld",
+                     (long long)(l->cpu_period_us > 0 ? l->cpu_period_us : 100000));
+            rc = write_at(cg, h, "cpu.cfs_period_us", v, err, errlen);
+        }
+        if (rc == 0 && quota && l->cpu_quota_us != INT64_MAX) {
+            snprintf(v, sizeof v, "%lld", (long long)l->cpu_quota_us);
+            rc = write_at(cg, h, "cpu.cfs_quota_us", v, err, errlen);
+        }
+    }
+    if (rc == 0 && h && cg->caps.cpu_weight && (all || weight)) {
+        snprintf(v, sizeof v, "%lld",
+                 (long long)cr_cg_weight_to_shares(weight ? l->cpu_weight : 100));
+        rc = write_at(cg, h, "cpu.shares", v, err, errlen);
+    }
+    return rc;
+}
+
+int cg1_set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, char *err,
+                   size_t errlen)
+{
+    int rc = set_memory(cg, l, all, err, errlen);
+    if (rc == 0)
+        rc = set_cpu(cg, l, all, err, errlen);
+    char v[32];
+    if (rc == 0 && (all || l->pids_max != -1)) {
+        const struct cg_hier *h = hier(cg, CG1_PIDS);
+        if (!h || !cg->caps.pids) {
+            if (l->pids_max != -1)
+                return missing(err, errlen, "pids_max", "pids controller");
+        } else {
+            fmt_or(v, sizeof v, l->pids_max, "max");
+            rc = write_at(cg, h, "pids.max", v, err, errlen);
+        }
+    }
+    if (rc == 0 && (all || l->io_weight != -1)) {
+        const struct cg_hier *h = hier(cg, CG1_BLKIO);
+        if (!h || !cg->caps.io_weight) {
+            if (l->io_weight != -1)
+                return missing(err, errlen, "io_weight", "blkio.weight or blkio.bfq.weight");
+        } else {
+            bool bfq = !strcmp(cg->caps.io_weight_file, "blkio.bfq.weight");
+            snprintf(v, sizeof v, "%lld", (long long)cr_cg_weight_to_blkio(
+                         l->io_weight != -1 ? l->io_weight : 100, bfq));
+            rc = write_at(cg, h, cg->caps.io_weight_file, v, err, errlen);
+        }
+    }
+    return rc;
+}
+
+int cg1_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen)
+{
+    char v[24];
+    snprintf(v, sizeof v, "%d", (int)pid);
+    for (int i = 0; i < cg->nh; i++) {
+        int rc = write_at(cg, &cg->h[i], "cgroup.procs", v, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len)
+{
+    const struct cg_hier *h = hier(cg, CG1_FREEZER);
+    char dir[PATH_MAX];
+    int rc = cg_dir(h ? h : &cg->h[0], cg->root, cg->leaf, dir, sizeof dir);
+    if (rc < 0)
+        return rc;
+    return snprintf(buf, len, "%s/cgroup.procs", dir) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+/* Freeze, so that nothing forks or escapes while we read the list; SIGKILL everything in
+ * every hierarchy's copy of the cgroup (a process could have been moved in one only); thaw
+ * so the kills are delivered (a v1-frozen task does not die until thawed); then wait,
+ * polling, for the cgroup to empty. Without a freezer (or when freezing does not finish in
+ * time: a task in uninterruptible sleep), the kill loop catches what forks meanwhile. */
+int cg1_kill(struct cr_cg *cg, char *err, size_t errlen)
+{
+    int64_t start = cg_now_ms();
+    const struct cg_hier *fz = hier(cg, CG1_FREEZER);
+    char state[PATH_MAX + 32];
+    if (fz) {
+        char dir[PATH_MAX];
+        cg_dir(fz, cg->root, cg->leaf, dir, sizeof dir);
+        snprintf(state, sizeof state, "%s/freezer.state", dir);
+        int rc = cg_write(state, "FROZEN", NULL, 0);
+        if (rc == -ENOENT)
+            fz = NULL; /* gone (or never made) */
+        /* FREEZING until every task reached the refrigerator; a bounded wait, as a task in
+         * uninterruptible sleep can hold it up — the kill loop below copes either way. */
+        while (fz && rc == 0) {
+            char s[32];
+            if (cg_read(state, s, sizeof s) < 0 || !strncmp(s, "FROZEN", 6) ||
+                cg_now_ms() - start >= CG_FREEZE_WAIT_MS)
+                break;
+            cg_sleep_ms(1);
+        }
+    }
+    for (int i = 0; i < cg->nh; i++) {
+        char dir[PATH_MAX], procs[PATH_MAX + 16];
+        cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir);
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
+        pid_t *pids;
+        size_t n;
+        if (cg_read_pids(procs, &pids, &n) < 0)
+            continue;
+        for (size_t k = 0; k < n; k++)
+            kill(pids[k], SIGKILL);
+        free(pids);
+    }
+    if (fz)
+        cg_write(state, "THAWED", NULL, 0);
+    int rc = 0;
+    for (int i = 0; i < cg->nh && rc == 0; i++) {
+        char dir[PATH_MAX], procs[PATH_MAX + 16];
+        cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir);
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
+        int left = CG_KILL_WAIT_MS - (int)(cg_now_ms() - start);
+        rc = cg_kill_loop(procs, left > 10 ? left : 10, err, errlen);
+    }
+    return rc;
+}
+
+static int64_t read_at(const struct cr_cg *cg, unsigned bit, const char *file, const char *key)
+{
+    const struct cg_hier *h = hier(cg, bit);
+    if (!h)
+        return -1;
+    char dir[PATH_MAX], path[PATH_MAX + 64];
+    cg_dir(h, cg->root, cg->leaf, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    int64_t v;
+    int rc = key ? cg_read_key(path, key, &v) : cg_read_i64(path, &v);
+    return rc < 0 ? -1 : v;
+}
+
+void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st)
+{
+    st->memory_current = read_at(cg, CG1_MEMORY, "memory.usage_in_bytes", NULL);
+    st->memory_peak = read_at(cg, CG1_MEMORY, "memory.max_usage_in_bytes", NULL);
+    /* The v1 oom_kill counter counts this cgroup only (no roll-up to the parent). */
+    st->oom_kills = read_at(cg, CG1_MEMORY, "memory.oom_control", "oom_kill");
+    int64_t ns = read_at(cg, CG1_CPUACCT, "cpuacct.usage", NULL);
+    st->cpu_usage_us = ns < 0 ? -1 : ns / 1000;
+    st->pids_current = read_at(cg, CG1_PIDS, "pids.current", NULL);
+}
+
+int cg1_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen)
+{
+    int ret = 0;
+    for (int i = 0; i < cg->nh; i++) {
+        char dir[PATH_MAX];
+        cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir);
+        int rc = 0;
+        if (rmdir(dir) < 0 && errno != ENOENT) {
+            /* EBUSY: a process still leaving, or child cgroups made from inside: kill and
+             * remove the subtree, retrying for a bounded time. */
+            if (errno == EBUSY || errno == ENOTEMPTY)
+                rc = cg_kill_remove_tree(dir, wait_ms, err, errlen);
+            else
+                rc = cg_err(err, errlen, -errno, "%s: rmdir: %s", dir, strerror(errno));
+        }
+        if (rc < 0 && !ret) {
+            ret = rc;
+            err = NULL;  /* keep the first message */
+            wait_ms = 0; /* and do not wait again in every other hierarchy */
+        }
+    }
+    return ret;
+}

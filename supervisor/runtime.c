@@ -1,0 +1,525 @@
+/* The running supervisor: one libuv loop, the services, signals, reload, `run`. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "cgroup.h"
+#include "cgroup_run.h"
+#include "config.h"
+#include "service.h"
+#include "spawn.h"
+
+int supervisor_run(struct cr_config *cfg, int argc, char **argv);
+
+struct sv {
+    struct cr_runtime rt;
+    struct cr_config *cfg;
+    bool cfg_heap;               /* cfg was allocated here (after a reload) */
+    struct cr_svc **svcs;
+    size_t n, cap;
+    uv_signal_t sigs[8];
+    int nsigs;
+    bool shutting_down, finished;
+    bool stepping, step_again;
+    int exit_status;
+    struct cr_svc *run_svc;
+};
+
+static struct sv *sv_of(struct cr_runtime *rt)
+{
+    return (struct sv *)rt;   /* rt is the first member */
+}
+
+static int64_t svc_priority(const struct cr_svc *svc)
+{
+    return svc->conf ? svc->conf->priority : 0;
+}
+
+static int add_svc(struct sv *sv, const struct cr_service *conf, struct cr_svc **out)
+{
+    if (sv->n == sv->cap) {
+        size_t cap = sv->cap ? sv->cap * 2 : 16;
+        struct cr_svc **v = realloc(sv->svcs, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        sv->svcs = v;
+        sv->cap = cap;
+    }
+    int r = cr_svc_new(&sv->rt, conf, out);
+    if (r < 0)
+        return r;
+    sv->svcs[sv->n++] = *out;
+    return 0;
+}
+
+static struct cr_svc *find_svc(struct sv *sv, const char *name)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (!strcmp(sv->svcs[i]->name, name))
+            return sv->svcs[i];
+    return NULL;
+}
+
+/* Services of cfg in priority order (lower first), file order among equals. */
+static int cmp_prio(const void *a, const void *b)
+{
+    const struct cr_service *x = *(const struct cr_service *const *)a;
+    const struct cr_service *y = *(const struct cr_service *const *)b;
+    if (x->priority != y->priority)
+        return x->priority < y->priority ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static const struct cr_service **by_priority(const struct cr_config *cfg)
+{
+    const struct cr_service **v = calloc(cfg->nservices + 1, sizeof *v);
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < cfg->nservices; i++)
+        v[i] = &cfg->services[i];
+    qsort(v, cfg->nservices, sizeof *v, cmp_prio);
+    return v;
+}
+
+/* ---- the end ------------------------------------------------------------------------------- */
+
+static void close_handle_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Everything is down: close every handle so the loop ends. */
+static void finish(struct sv *sv, int status)
+{
+    if (sv->finished)
+        return;
+    sv->finished = true;
+    sv->exit_status = status;
+    for (size_t i = 0; i < sv->n; i++)
+        cr_svc_free(sv->svcs[i]);
+    sv->n = 0;
+    for (int i = 0; i < sv->nsigs; i++)
+        uv_close((uv_handle_t *)&sv->sigs[i], close_handle_cb);
+    sv->nsigs = 0;
+    cr_console_close(&sv->rt.console);
+}
+
+/* Stops the services in reverse priority order: the highest priority still up is stopped
+ * first, and the next lower one only once every service of that priority is down. */
+static void shutdown_step(struct sv *sv)
+{
+    if (sv->stepping) {
+        sv->step_again = true;
+        return;
+    }
+    sv->stepping = true;
+    do {
+        sv->step_again = false;
+        bool any = false;
+        int64_t top = 0;
+        for (size_t i = 0; i < sv->n; i++) {
+            struct cr_svc *s = sv->svcs[i];
+            if (cr_svc_settled(s))
+                continue;
+            if (!any || svc_priority(s) > top)
+                top = svc_priority(s);
+            any = true;
+        }
+        if (!any) {
+            sv->stepping = false;
+            cr_log(NULL, "all services stopped");
+            finish(sv, 0);
+            return;
+        }
+        for (size_t i = 0; i < sv->n; i++) {
+            struct cr_svc *s = sv->svcs[i];
+            s->want_start = false;
+            if (!cr_svc_settled(s) && svc_priority(s) == top && s->state != CR_ST_STOPPING)
+                cr_svc_event(s, CR_EV_STOP);
+        }
+    } while (sv->step_again && !sv->finished);
+    sv->stepping = false;
+}
+
+static void remove_svc(struct sv *sv, struct cr_svc *svc)
+{
+    for (size_t i = 0; i < sv->n; i++) {
+        if (sv->svcs[i] == svc) {
+            memmove(&sv->svcs[i], &sv->svcs[i + 1], (sv->n - i - 1) * sizeof *sv->svcs);
+            sv->n--;
+            break;
+        }
+    }
+    cr_log(svc->name, "removed");
+    cr_svc_free(svc);
+}
+
+static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
+{
+    struct sv *sv = sv_of(rt);
+    if (sv->finished)
+        return;
+    if (rt->run_mode) {
+        int st = svc->exit_status;
+        finish(sv, st >= 0 ? st : 125);
+        return;
+    }
+    if (svc->removed && !svc->want_start) {
+        remove_svc(sv, svc);
+        if (!sv->shutting_down)
+            return;
+    }
+    if (sv->shutting_down)
+        shutdown_step(sv);
+}
+
+/* ---- reload -------------------------------------------------------------------------------- */
+
+static bool limits_differ(const struct cr_service *a, const struct cr_service *b)
+{
+    static const int keys[] = {CR_K_MEMORY_MAX, CR_K_MEMORY_HIGH, CR_K_MEMORY_SWAP_MAX,
+                               CR_K_CPU_MAX, CR_K_CPU_WEIGHT, CR_K_PIDS_MAX, CR_K_IO_WEIGHT};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (cr_service_key_differs(a, b, keys[i]))
+            return true;
+    return false;
+}
+
+static bool svc_active(const struct cr_svc *svc)
+{
+    return !cr_svc_settled(svc);
+}
+
+static void reload(struct sv *sv)
+{
+    cr_log(NULL, "SIGHUP: reloading %s", sv->cfg->path);
+    struct cr_config *ncfg = calloc(1, sizeof *ncfg);
+    if (!ncfg) {
+        cr_log(NULL, "reload: out of memory; nothing changed");
+        return;
+    }
+    int r = cr_config_load(sv->cfg->path, NULL, ncfg);
+    if (r < 0) {
+        for (size_t i = 0; i < ncfg->errors.n; i++)
+            cr_log(NULL, "reload: %s", ncfg->errors.v[i]);
+        cr_log(NULL, "reload: %zu error%s; nothing changed", ncfg->errors.n,
+               ncfg->errors.n == 1 ? "" : "s");
+        cr_config_free(ncfg);
+        free(ncfg);
+        return;
+    }
+    for (size_t i = 0; i < ncfg->notices.n; i++)
+        cr_log(NULL, "reload: notice: %s", ncfg->notices.v[i]);
+    size_t kept = 0, restarted = 0, added = 0, removed = 0;
+
+    /* Removed services stop (in reverse priority order); the others get their new config. */
+    struct cr_svc **old = calloc(sv->n + 1, sizeof *old);
+    size_t nold = sv->n;
+    if (!old) {
+        cr_config_free(ncfg);
+        free(ncfg);
+        cr_log(NULL, "reload: out of memory; nothing changed");
+        return;
+    }
+    memcpy(old, sv->svcs, sv->n * sizeof *old);
+    for (size_t i = 0; i < nold; i++) {
+        struct cr_svc *s = old[i];
+        const struct cr_service *nc = cr_config_find(ncfg, s->name);
+        if (!nc) {
+            removed++;
+            s->removed = true;
+            s->want_start = false;
+            cr_svc_set_conf(s, NULL);
+            cr_log(s->name, "removed from the configuration: stopping");
+            if (cr_svc_settled(s))
+                remove_svc(sv, s);
+            else
+                cr_svc_event(s, CR_EV_STOP);
+            continue;
+        }
+        const struct cr_service *oc = s->conf;
+        bool restart = !oc || cr_service_needs_restart(oc, nc);
+        bool limits = oc && limits_differ(oc, nc);
+        cr_svc_set_conf(s, nc);
+        if (restart) {
+            if (svc_active(s)) {
+                restarted++;
+                cr_log(s->name, "configuration changed: restarting");
+                cr_svc_event(s, CR_EV_STOP);
+                cr_svc_event(s, CR_EV_START);   /* STOPPING: start again once down */
+            } else if (nc->autostart && s->state == CR_ST_STOPPED) {
+                restarted++;
+                cr_svc_event(s, CR_EV_START);
+            } else {
+                kept++;
+            }
+        } else {
+            kept++;
+            if (limits && s->ct) {
+                cr_log(s->name, "applying new limits");
+                cr_svc_apply_limits(s);
+            }
+        }
+    }
+    free(old);
+
+    /* New services start in priority order. */
+    const struct cr_service **order = by_priority(ncfg);
+    for (size_t i = 0; order && i < ncfg->nservices; i++) {
+        const struct cr_service *c = order[i];
+        if (find_svc(sv, c->name))
+            continue;
+        struct cr_svc *s;
+        if (add_svc(sv, c, &s) < 0) {
+            cr_log(c->name, "out of memory");
+            continue;
+        }
+        added++;
+        cr_log(s->name, "added");
+        if (c->autostart)
+            cr_svc_event(s, CR_EV_START);
+    }
+    free(order);
+
+    /* Every service points into ncfg now (removed ones point nowhere). */
+    cr_config_free(sv->cfg);
+    if (sv->cfg_heap)
+        free(sv->cfg);
+    sv->cfg = ncfg;
+    sv->cfg_heap = true;
+    cr_log(NULL, "reloaded: %zu added, %zu removed, %zu restarted, %zu unchanged", added, removed,
+           restarted, kept);
+}
+
+/* ---- signals ------------------------------------------------------------------------------- */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct sv *sv = h->data;
+    if (sv->finished)
+        return;
+    if (sv->rt.run_mode) {
+        /* run: TERM and INT stop the service (stopsignal, then the kill after
+         * stopwaitsecs); anything else goes to init as it is. */
+        struct cr_svc *s = sv->run_svc;
+        if (!s)
+            return;
+        if (signum == SIGTERM || signum == SIGINT) {
+            if (s->state == CR_ST_STOPPING)
+                cr_svc_signal(s, signum);
+            else
+                cr_svc_event(s, CR_EV_STOP);
+        } else {
+            cr_svc_signal(s, signum);
+        }
+        return;
+    }
+    if (signum == SIGHUP) {
+        if (!sv->shutting_down)
+            reload(sv);
+        return;
+    }
+    if (sv->shutting_down) {
+        cr_log(NULL, "SIG%s: already stopping", signum == SIGINT ? "INT" : "TERM");
+        return;
+    }
+    cr_log(NULL, "SIG%s: stopping all services", signum == SIGINT ? "INT" : "TERM");
+    sv->shutting_down = true;
+    shutdown_step(sv);
+}
+
+static int watch_signals(struct sv *sv, const int *sigs, int n)
+{
+    for (int i = 0; i < n && sv->nsigs < (int)(sizeof sv->sigs / sizeof sv->sigs[0]); i++) {
+        uv_signal_t *h = &sv->sigs[sv->nsigs];
+        int r = uv_signal_init(sv->rt.loop, h);
+        if (r < 0)
+            return r;
+        h->data = sv;
+        sv->nsigs++;
+        r = uv_signal_start(h, on_signal, sigs[i]);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* ---- start-up ------------------------------------------------------------------------------ */
+
+/* `run NAME -- CMD ARGS`: the service's spec with another command, and no restarts. */
+static int run_override(struct cr_service *svc, char **cmd, int ncmd)
+{
+    struct cr_spec *s = &svc->spec;
+    s->autorestart = CR_RESTART_NEVER;
+    s->max_restarts = 0;
+    if (ncmd <= 0)
+        return 0;
+    for (size_t i = 0; i < s->argc; i++)
+        free(s->argv[i]);
+    free(s->argv);
+    s->argv = NULL;
+    s->argc = 0;
+    free(s->exec);
+    s->exec = NULL;
+    for (int i = 0; i < ncmd; i++)
+        if (cr_spec_add_arg(s, cmd[i]) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+static void usage_run(void)
+{
+    fprintf(stderr, "usage: supervisor [-c FILE] [run NAME [-- CMD ARGS...]]\n");
+}
+
+static int make_devnull(void)
+{
+    return open("/dev/null", O_RDWR | O_CLOEXEC);
+}
+
+int supervisor_run(struct cr_config *cfg, int argc, char **argv)
+{
+    struct sv *sv = calloc(1, sizeof *sv);
+    if (!sv) {
+        cr_config_free(cfg);
+        fprintf(stderr, "supervisor: out of memory\n");
+        return 1;
+    }
+    sv->cfg = cfg;
+    sv->rt.init_fd = sv->rt.devnull = -1;
+    sv->rt.console.fd = -1;
+    sv->rt.on_settled = on_settled;
+    int status = 1;
+    const char *run_name = NULL;
+    if (argc > 0) {
+        if (strcmp(argv[0], "run") || argc < 2) {
+            fprintf(stderr, "supervisor: unexpected argument '%s'\n", argv[0]);
+            usage_run();
+            status = 2;
+            goto out;
+        }
+        run_name = argv[1];
+        if (argc > 2 && strcmp(argv[2], "--")) {
+            fprintf(stderr, "supervisor: run %s: expected '--' before the command, got '%s'\n",
+                    run_name, argv[2]);
+            usage_run();
+            status = 2;
+            goto out;
+        }
+        sv->rt.run_mode = sv->rt.quiet = true;
+    }
+    struct cr_service *run_conf = NULL;
+    if (run_name) {
+        for (size_t i = 0; i < cfg->nservices; i++)
+            if (!strcmp(cfg->services[i].name, run_name))
+                run_conf = &cfg->services[i];
+        if (!run_conf) {
+            fprintf(stderr, "supervisor: %s: no service '%s'\n", cfg->path, run_name);
+            goto out;
+        }
+        if (run_override(run_conf, argv + 3, argc > 3 ? argc - 3 : 0) < 0) {
+            fprintf(stderr, "supervisor: out of memory\n");
+            goto out;
+        }
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    /* Every service holds a few pipes and a pidfd: take the hard limit for ourselves; each
+     * container gets the limit we were started with back. */
+    if (getrlimit(RLIMIT_NOFILE, &sv->rt.nofile) == 0 &&
+        sv->rt.nofile.rlim_cur < sv->rt.nofile.rlim_max) {
+        struct rlimit raised = {sv->rt.nofile.rlim_max, sv->rt.nofile.rlim_max};
+        setrlimit(RLIMIT_NOFILE, &raised);
+    }
+    char err[512], init_path[4096];
+    if (cr_init_find(init_path, sizeof init_path) < 0) {
+        fprintf(stderr, "supervisor: cannot find init (next to the supervisor, or set "
+                        "CORRAL_INIT)\n");
+        goto out;
+    }
+    sv->rt.init_fd = cr_init_memfd(init_path, err, sizeof err);
+    if (sv->rt.init_fd < 0) {
+        fprintf(stderr, "supervisor: init: %s\n", err);
+        goto out;
+    }
+    sv->rt.devnull = make_devnull();
+    int r = run_name ? cr_cg_root_open_shared(CR_CGROUP_MOUNT, cfg->global.cgroup_root,
+                                              &sv->rt.cgroot, err, sizeof err)
+                     : cr_cg_root_open(CR_CGROUP_MOUNT, cfg->global.cgroup_root, true,
+                                       &sv->rt.cgroot, err, sizeof err);
+    if (r < 0) {
+        fprintf(stderr, "supervisor: cgroup root '%s': %s\n", cfg->global.cgroup_root, err);
+        goto out;
+    }
+    sv->rt.loop = malloc(sizeof *sv->rt.loop);
+    if (!sv->rt.loop || uv_loop_init(sv->rt.loop) < 0) {
+        free(sv->rt.loop);
+        sv->rt.loop = NULL;
+        fprintf(stderr, "supervisor: cannot create the event loop\n");
+        goto out;
+    }
+    if (cr_console_open(&sv->rt.console, sv->rt.loop, STDOUT_FILENO) < 0) {
+        fprintf(stderr, "supervisor: out of memory\n");
+        goto out_loop;
+    }
+
+    if (run_name) {
+        static const int run_sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+        if (watch_signals(sv, run_sigs, 6) < 0 || add_svc(sv, run_conf, &sv->run_svc) < 0) {
+            fprintf(stderr, "supervisor: cannot set up\n");
+            finish(sv, 1);
+        } else {
+            cr_svc_event(sv->run_svc, CR_EV_START);
+        }
+    } else {
+        static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+        if (watch_signals(sv, sigs, 3) < 0) {
+            fprintf(stderr, "supervisor: cannot watch signals\n");
+            finish(sv, 1);
+        } else {
+            cr_log(NULL, "started (pid %d, %zu service%s, cgroup root %s)", (int)getpid(),
+                   cfg->nservices, cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
+            const struct cr_service **order = by_priority(cfg);
+            for (size_t i = 0; order && i < cfg->nservices && !sv->finished; i++) {
+                struct cr_svc *s;
+                if (add_svc(sv, order[i], &s) < 0) {
+                    cr_log(order[i]->name, "out of memory");
+                    continue;
+                }
+            }
+            /* Start after every service exists, lower priority first. */
+            for (size_t i = 0; i < sv->n && !sv->finished; i++)
+                if (sv->svcs[i]->conf->autostart)
+                    cr_svc_event(sv->svcs[i], CR_EV_START);
+            free(order);
+        }
+    }
+    uv_run(sv->rt.loop, UV_RUN_DEFAULT);
+    status = sv->exit_status;
+
+out_loop:
+    if (!sv->finished)
+        finish(sv, status);
+    uv_run(sv->rt.loop, UV_RUN_DEFAULT);   /* the close callbacks */
+    if (uv_loop_close(sv->rt.loop) != 0)
+        fprintf(stderr, "supervisor: warning: handles left open at exit\n");
+    free(sv->rt.loop);
+out:
+    if (sv->rt.cgroot)
+        cr_cg_root_close(sv->rt.cgroot);
+    if (sv->rt.init_fd >= 0)
+        close(sv->rt.init_fd);
+    if (sv->rt.devnull >= 0)
+        close(sv->rt.devnull);
+    free(sv->svcs);
+    cr_config_free(sv->cfg);
+    if (sv->cfg_heap)
+        free(sv->cfg);
+    free(sv);
+    return status;
+}

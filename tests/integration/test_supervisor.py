@@ -1,0 +1,504 @@
+"""The running supervisor, black-box: build/asan/supervisor with the real init (build/init,
+from its sealed memfd), real namespaces and real cgroups, the busybox rootfs and the workload
+helper inside it.
+
+Every test uses its own cgroup_root (crtest-<pid>-<n>); teardown kills what is left in it (by
+the PIDs its cgroup.procs files list: nothing else is ever in it) and removes it from every
+hierarchy. Processes are killed by PID through the harness (conftest.py)."""
+import itertools
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (ASAN_SUPERVISOR, INIT, ROOTFS, SANITIZER_RE, T, alive, gone, kill_quiet,
+                      need, read_text, wait_until)
+
+CG = Path("/sys/fs/cgroup")
+WL = "/usr/local/bin/workload"
+_seq = itertools.count()
+
+
+# ---- cgroups -------------------------------------------------------------------------------
+V2 = (CG / "cgroup.controllers").exists()
+
+
+def cg_dirs(root):
+    """Every directory of cgroup root `root` (one per hierarchy that has it)."""
+    if V2:
+        return [CG / root] if (CG / root).is_dir() else []
+    return [d for d in CG.glob(f"*/{root}") if d.is_dir()]
+
+
+def ctrl_dir(root, ctrl):
+    """The directory of root in the hierarchy holding controller ctrl (v2: the only one)."""
+    return CG / root if V2 else CG / ctrl / root
+
+
+def cg_procs(d):
+    try:
+        return [int(x) for x in (d / "cgroup.procs").read_text().split()]
+    except (FileNotFoundError, OSError):
+        return []
+
+
+def cg_tree_procs(root):
+    out = set()
+    for d in cg_dirs(root):
+        for sub in [d] + [p for p in d.rglob("*") if p.is_dir()]:
+            out.update(cg_procs(sub))
+    return out
+
+
+def cg_cleanup(root):
+    """Kills what is left under our own root and removes it, deepest first."""
+    deadline = time.monotonic() + 10
+    for d in cg_dirs(root):
+        for sub in sorted([p for p in d.rglob("*") if p.is_dir()] + [d],
+                          key=lambda p: len(p.parts), reverse=True):
+            fz = sub / "freezer.state"
+            if fz.exists():
+                try:
+                    fz.write_text("THAWED")
+                except OSError:
+                    pass
+            while time.monotonic() < deadline:
+                pids = cg_procs(sub)
+                for p in pids:
+                    kill_quiet(p)
+                try:
+                    sub.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+@pytest.fixture
+def cgroot():
+    name = f"crtest-{os.getpid()}-{next(_seq)}"
+    yield name
+    cg_cleanup(name)
+    assert not cg_dirs(name), f"cgroup root {name} left behind"
+
+
+# ---- the supervisor --------------------------------------------------------------------------
+class Sup:
+    """One supervisor process over one config file."""
+
+    def __init__(self, h, tmp, cgroot, services, name="services.ini"):
+        self.h, self.tmp, self.cgroot = h, Path(tmp), cgroot
+        self.ini = self.tmp / name
+        self.write(services)
+        self.p = None
+
+    def write(self, services):
+        text = f"[supervisor]\ncgroup_root = {self.cgroot}\n\n" + services
+        self.ini.write_text(text)
+
+    def start(self):
+        need(ASAN_SUPERVISOR)
+        need(INIT)
+        self.p, self.out_path, self.err_path = self.h.popen(
+            [ASAN_SUPERVISOR, "-c", self.ini], env={"CORRAL_INIT": str(INIT)})
+        self.pid = self.p.pid
+        return self
+
+    def run(self, *args, timeout=30, **kw):
+        """`supervisor -c INI ARGS`, waited for; returns (rc, stdout, stderr)."""
+        p, out, err = self.h.popen([ASAN_SUPERVISOR, "-c", self.ini] + list(args),
+                                   env={"CORRAL_INIT": str(INIT)}, **kw)
+        rc = p.wait(T(timeout))
+        return rc, read_text(out), read_text(err)
+
+    def log(self):
+        return read_text(self.err_path)
+
+    def out(self):
+        return read_text(self.out_path)
+
+    def wait_log(self, pattern, count=1, timeout=10):
+        rx = re.compile(pattern, re.M)
+        try:
+            return wait_until(lambda: len(rx.findall(self.log())) >= count and rx.findall(self.log()),
+                              timeout, what=f"{pattern!r} x{count} in the supervisor's log")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- log:\n{self.log()[-4000:]}")
+
+    def wait_out(self, line, timeout=10):
+        try:
+            wait_until(lambda: line in self.out().splitlines(), timeout, what=repr(line))
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- stdout:\n{self.out()[-3000:]}\n--- log:\n"
+                                 f"{self.log()[-3000:]}")
+
+    def inits(self, name):
+        """Host pids of every init started for service name, in order."""
+        return [int(x) for x in re.findall(rf"^supervisor: {re.escape(name)}: container started "
+                                           rf"\(init pid (\d+)", self.log(), re.M)]
+
+    def init(self, name, timeout=10):
+        self.wait_log(rf"^supervisor: {re.escape(name)}: started \(pid")
+        return self.inits(name)[-1]
+
+    def stop(self, timeout=30):
+        self.p.send_signal(signal.SIGTERM)
+        rc = self.p.wait(T(timeout))
+        self.check_clean()
+        return rc
+
+    def check_clean(self):
+        log = self.log()
+        assert not SANITIZER_RE.search(log), log[-4000:]
+
+
+@pytest.fixture
+def rootfs():
+    need(ROOTFS / "usr/local/bin/workload")
+    return ROOTFS
+
+
+def svc(name, command, **keys):
+    keys.setdefault("rootfs", str(ROOTFS))
+    text = f"[service:{name}]\ncommand = {command}\n"
+    for k, v in keys.items():
+        for item in (v if isinstance(v, list) else [v]):
+            text += f"{k} = {item}\n"
+    return text + "\n"
+
+
+def prefixed(out, name):
+    p = f"{name} | "
+    return [l[len(p):] for l in out.splitlines() if l.startswith(p)]
+
+
+# ---- isolation -------------------------------------------------------------------------------
+def test_container_isolation_and_prefixed_output(h, tmp, cgroot, rootfs):
+    script = ("echo pid=$$; echo host=$(hostname); ps -o pid; echo NET; cat /proc/net/dev; "
+              "echo MOUNTS; cat /proc/mounts; echo END; echo to-stderr >&2; exec sleep 1000")
+    s = Sup(h, tmp, cgroot, svc("iso", f"/bin/sh -c '{script}'", startsecs=0)).start()
+    s.wait_out("iso | END")
+    s.wait_out("iso | to-stderr")
+    out = prefixed(s.out(), "iso")
+    assert "pid=2" in out                                 # init is PID 1, the workload 2
+    assert "host=iso" in out                              # hostname = the service's name
+    pids = [int(l) for l in out[out.index("host=iso") + 2:out.index("NET")]]
+    assert 1 in pids and 2 in pids and max(pids) < 10, pids   # ps sees only the container
+    net = out[out.index("NET") + 3:out.index("MOUNTS")]
+    assert [l.split(":")[0].strip() for l in net] == ["lo"], net
+    targets = [l.split()[1] for l in out[out.index("MOUNTS") + 1:out.index("END")]]
+    host_targets = {l.split()[1] for l in Path("/proc/mounts").read_text().splitlines()}
+    assert "/work" not in targets and "/sys/fs/cgroup" not in targets, targets
+    assert all(t in ("/", "/proc", "/sys") or t.startswith(("/dev", "/proc/", "/sys/"))
+               for t in targets), targets
+    assert len(host_targets) > len(targets)
+    ipid = s.init("iso")
+    nspid = [l for l in Path(f"/proc/{ipid}/status").read_text().splitlines()
+             if l.startswith("NSpid:")][0].split()
+    assert nspid[-1] == "1" and len(nspid) == 3, nspid
+    # init runs from the sealed memfd, not from a file anyone could rewrite
+    assert os.readlink(f"/proc/{ipid}/exe").startswith("/memfd:corral-init")
+    # born in its cgroup, in every hierarchy
+    for d in cg_dirs(cgroot):
+        if (d / "svc-iso").exists() and (V2 or d.parent.name in ("memory", "pids", "freezer")):
+            assert ipid in cg_procs(d / "svc-iso"), d
+    assert s.stop() == 0
+    assert gone(ipid)
+    assert not [d for d in cg_dirs(cgroot) if (d / "svc-iso").exists()]
+
+
+def test_long_lines_split_at_4k_and_partial_flushed(h, tmp, cgroot, rootfs):
+    cmd = ("/bin/sh -c 'head -c 5000 /dev/zero | tr \\\\0 x; echo; "
+           f"{WL} spew 2 fd=2; printf no-newline'")
+    s = Sup(h, tmp, cgroot, svc("sp", cmd, startsecs=0, autorestart="false")).start()
+    s.wait_log(r"^supervisor: sp: RUNNING -> EXITED")
+    out = [l for l in prefixed(s.out(), "sp") if not l.startswith("line ")]
+    assert out == ["x" * 4096, "x" * 904, "no-newline"], [l[:20] for l in out]
+    assert "line 0" in prefixed(s.out(), "sp") and "line 1" in prefixed(s.out(), "sp")
+    assert s.stop() == 0
+
+
+# ---- lifecycle ----------------------------------------------------------------------------------
+def test_crash_restarts_with_growing_backoff(h, tmp, cgroot, rootfs):
+    s = Sup(h, tmp, cgroot, svc("crash", f"{WL} exit 3", startsecs=0, autorestart="true",
+                                restart_delay="100ms", restart_delay_max="2s")).start()
+    s.wait_log(r"^supervisor: crash: restarting in \d+ ms", count=4, timeout=20)
+    delays = [int(x) for x in re.findall(r"crash: restarting in (\d+) ms", s.log())]
+    assert delays[0] >= 50 and all(b > a for a, b in zip(delays, delays[1:4])), delays
+    assert "crash: RUNNING -> BACKOFF" in s.log()
+    ipids = s.inits("crash")
+    assert len(ipids) == 1 and alive(ipids[0])   # init restarts inside the same container
+    assert s.stop() == 0
+
+
+def test_container_restarts_with_growing_backoff_when_init_dies(h, tmp, cgroot, rootfs):
+    s = Sup(h, tmp, cgroot, svc("dies", f"{WL} sleep 1000", startsecs=0, restart_delay="200ms",
+                                restart_delay_max="2s", restart_reset_after="60s")).start()
+    for i in range(3):
+        s.wait_log(r"^supervisor: dies: started \(pid", count=i + 1)
+        ipid = s.inits("dies")[-1]
+        os.kill(ipid, signal.SIGKILL)
+        s.wait_log(r"^supervisor: dies: new container in \d+ ms", count=i + 1)
+    s.wait_log(r"^supervisor: dies: started \(pid", count=4)
+    delays = [int(x) for x in re.findall(r"dies: new container in (\d+) ms", s.log())]
+    assert delays == [200, 400, 800], delays
+    assert "dies: container killed (signal KILL)" in s.log()
+    pids = s.inits("dies")
+    assert len(set(pids)) == 4 and all(gone(p) for p in pids[:3]) and alive(pids[3])
+    assert s.stop() == 0
+
+
+def test_give_up_is_fatal(h, tmp, cgroot, rootfs):
+    s = Sup(h, tmp, cgroot, svc("bad", f"{WL} exit 3", startsecs=0, autorestart="true",
+                                restart_delay="50ms", max_restarts=2,
+                                restart_window="60s")).start()
+    s.wait_log(r"^supervisor: bad: \w+ -> FATAL", timeout=15)
+    assert re.search(r"bad: gave up after \d+ restarts \(code 3\)", s.log())
+    assert len(s.inits("bad")) == 1                       # FATAL: no new container
+    time.sleep(0.5)
+    assert len(s.inits("bad")) == 1
+    assert s.stop() == 0
+
+
+def test_setup_failure_is_reported_and_fatal_after_startretries(h, tmp, cgroot, rootfs):
+    data = Path(tmp) / "data"
+    data.mkdir()
+    s = Sup(h, tmp, cgroot, svc("web", f"{WL} sleep 1000", startsecs=0, startretries=1,
+                                bind=f"{data}:/srv/data")).start()
+    ipid = s.init("web")
+    data.rmdir()                                          # the bind source disappears
+    os.kill(ipid, signal.SIGKILL)
+    s.wait_log(r"^supervisor: web: \w+ -> FATAL", timeout=15)
+    fails = re.findall(r"^supervisor: web: setup failed: (.*)$", s.log(), re.M)
+    assert len(fails) == 2, s.log()                       # the first try and one retry
+    assert str(data) in fails[0] and "No such file or directory" in fails[0], fails
+    assert s.stop() == 0
+
+
+def test_stop_timeout_kills_the_whole_cgroup(h, tmp, cgroot, rootfs):
+    cmd = f"{WL} ignore TERM -- linger 1000 -- sleep 1000"
+    s = Sup(h, tmp, cgroot, svc("stubborn", cmd, startsecs=0, stopwaitsecs="1s")).start()
+    s.init("stubborn")
+    pids_dir = ctrl_dir(cgroot, "pids") / "svc-stubborn"
+    procs = wait_until(lambda: len(cg_procs(pids_dir)) >= 3 and cg_procs(pids_dir),
+                       what="init, workload and its setsid grandchild")
+    t0 = time.monotonic()
+    assert s.stop() == 0
+    took = time.monotonic() - t0
+    assert 0.9 <= took < T(5), took
+    assert "stubborn: still running 1000 ms after the stop signal: killing its cgroup" in s.log()
+    assert all(gone(p) for p in procs), [p for p in procs if not gone(p)]
+    assert not pids_dir.exists()
+
+
+def test_sigterm_stops_in_reverse_priority_order(h, tmp, cgroot, rootfs):
+    cmd = f"{WL} trap TERM -- waitsig TERM -- sleep 0.3 -- exit 0"
+    conf = "".join(svc(n, cmd, priority=p, startsecs=0)
+                   for n, p in [("b", 20), ("c", 30), ("a", 10)])
+    s = Sup(h, tmp, cgroot, conf).start()
+    for n in "abc":
+        s.init(n)
+    log = s.log()
+    started = [log.index(f"supervisor: {n}: container started") for n in "abc"]
+    assert started == sorted(started), "lower priority starts first"
+    assert s.stop() == 0
+    log = s.log()
+    stopping = [log.index(f"supervisor: {n}: RUNNING -> STOPPING") for n in "cba"]
+    stopped = [log.index(f"supervisor: {n}: STOPPING -> STOPPED") for n in "cba"]
+    assert stopping[1] > stopped[0] and stopping[2] > stopped[1], log
+    assert stopped == sorted(stopped)
+    assert "all services stopped" in log
+
+
+def test_reload_applies_the_diff(h, tmp, cgroot, rootfs):
+    cmd = f"{WL} sleep 1000"
+    base = dict(startsecs=0, stopwaitsecs="2s")
+    s = Sup(h, tmp, cgroot,
+            svc("keep", cmd, memory_max="100M", **base) + svc("change", cmd, **base) +
+            svc("gone", cmd, **base)).start()
+    keep, change, gone_pid = s.init("keep"), s.init("change"), s.init("gone")
+
+    # An invalid config changes nothing, and every error is logged.
+    s.write(svc("keep", cmd, bogus_key=1, **base) + svc("change", cmd, memory_max="lots", **base))
+    s.p.send_signal(signal.SIGHUP)
+    s.wait_log(r"^supervisor: reload: 2 errors; nothing changed")
+    assert re.search(r"^supervisor: reload: .*services.ini:\d+: bogus_key", s.log(), re.M)
+    assert re.search(r"^supervisor: reload: .*services.ini:\d+: memory_max", s.log(), re.M)
+    assert all(alive(p) for p in (keep, change, gone_pid))
+
+    s.write(svc("keep", cmd, memory_max="200M", **base) +
+            svc("change", f"{WL} sleep 999", **base) + svc("new", cmd, **base))
+    s.p.send_signal(signal.SIGHUP)
+    s.wait_log(r"^supervisor: reloaded: 1 added, 1 removed, 1 restarted, 1 unchanged")
+    s.wait_log(r"^supervisor: gone: removed$")
+    s.init("new")
+    s.wait_log(r"^supervisor: change: started \(pid", count=2)
+    assert alive(keep) and s.inits("keep") == [keep]               # untouched
+    assert gone(gone_pid)
+    new_change = s.inits("change")
+    assert len(new_change) == 2 and gone(change) and alive(new_change[1])
+    mem = ctrl_dir(cgroot, "memory")                               # applied live
+    limit = mem / "svc-keep" / ("memory.max" if V2 else "memory.limit_in_bytes")
+    assert int(limit.read_text()) == 200 << 20
+    assert not (mem / "svc-gone").exists()
+    assert s.stop() == 0
+
+
+def test_kill9_takes_containers_along_and_next_supervisor_cleans_up(h, tmp, cgroot, rootfs):
+    conf = svc("one", f"{WL} sleep 1000", startsecs=0) + svc("two", f"{WL} sleep 1000",
+                                                            startsecs=0)
+    s = Sup(h, tmp, cgroot, conf).start()
+    inits = [s.init("one"), s.init("two")]
+    workloads = [p for n in ("one", "two") for p in cg_procs(ctrl_dir(cgroot, "pids") / f"svc-{n}")]
+    assert len(workloads) == 4
+    s.p.kill()
+    s.p.wait(T(10))
+    wait_until(lambda: not any(alive(p) for p in inits + workloads), 5,
+               what="the containers to die with their supervisor (pdeathsig)")
+    # Something is still in a leftover cgroup (here: a process of ours put there).
+    leftover = subprocess.Popen(["sleep", "1000"])
+    h.track(leftover.pid)
+    h.popens.append(leftover)
+    for d in cg_dirs(cgroot):
+        if (d / "svc-one").exists():
+            (d / "svc-one" / "cgroup.procs").write_text(str(leftover.pid))
+    s2 = Sup(h, tmp, cgroot, svc("two", f"{WL} sleep 1000", startsecs=0), "second.ini").start()
+    s2.init("two")
+    wait_until(lambda: leftover.poll() is not None, 5, what="the leftover to be killed")
+    assert not [d for d in cg_dirs(cgroot) if (d / "svc-one").exists()]
+    assert s2.stop() == 0
+
+
+def test_memory_max_oom_kill_is_reported(h, tmp, cgroot, rootfs):
+    s = Sup(h, tmp, cgroot, svc("hog", f"{WL} alloc 200M -- sleep 1000", startsecs=0,
+                                autorestart="false", memory_max="32M",
+                                memory_swap_max="32M")).start()
+    s.wait_log(r"^supervisor: hog: \w+ -> EXITED", timeout=20)
+    assert re.search(r"^supervisor: hog: exited \(signal KILL, OOM killed", s.log(), re.M), s.log()
+    assert "OOM kill" in s.log().split("container exited")[-1] or "OOM" in s.log()
+    assert s.stop() == 0
+
+
+def test_pids_max_stops_a_fork_bomb(h, tmp, cgroot, rootfs):
+    bomb = ("/bin/sh -c 'i=0; while [ $i -lt 60 ]; do sleep 1000 & i=$((i+1)); done; "
+            "echo done; exec sleep 1000'")
+    # init keeps the container (and its cgroup) while it waits to restart the shell
+    s = Sup(h, tmp, cgroot, svc("bomb", bomb, startsecs=0, pids_max=12, autorestart="true",
+                                restart_delay="5s")).start()
+    s.init("bomb")
+    pids_dir = ctrl_dir(cgroot, "pids") / "svc-bomb"
+    peak = 0
+    def refused():
+        nonlocal peak
+        try:
+            peak = max(peak, int((pids_dir / "pids.current").read_text()))
+            return int((pids_dir / "pids.events").read_text().split()[1]) > 0
+        except (FileNotFoundError, ValueError):
+            return False
+    wait_until(refused, 20, what="a fork refused by pids.max")
+    assert peak <= 12
+    s.wait_log(r"^supervisor: bomb: restarting in")    # busybox sh gives up when fork fails
+    assert "bomb | /bin/sh: can't fork" in s.out()
+    assert "bomb | done" not in s.out()
+    assert alive(s.pid)
+    assert s.stop() == 0
+
+
+# ---- run -----------------------------------------------------------------------------------------
+def test_run_exits_with_the_workload_status(h, tmp, cgroot, rootfs):
+    s = Sup(h, tmp, cgroot, svc("job", f"{WL} exit 0"))
+    rc, out, err = s.run("run", "job", "--", "/bin/sh", "-c", "echo hi from $(hostname) $$; exit 7")
+    assert rc == 7, err
+    assert out == "hi from job 2\n"                                  # straight through, no prefix
+    assert not SANITIZER_RE.search(err), err
+    rc, out, err = s.run("run", "job")
+    assert rc == 0, err
+    rc, out, err = s.run("run", "job", "--", WL, "die", "KILL")
+    assert rc == 128 + 9, err
+    rc, out, err = s.run("run", "nosuch")
+    assert rc == 1 and "no service 'nosuch'" in err
+    assert not [d for d in cg_dirs(cgroot) if list(d.glob("run-*"))]
+
+
+def test_run_leaves_a_running_supervisor_alone(h, tmp, cgroot, rootfs):
+    s = Sup(h, tmp, cgroot, svc("web", f"{WL} sleep 1000", startsecs=0)).start()
+    ipid = s.init("web")
+    rc, out, err = s.run("run", "web", "--", "/bin/sh", "-c", "exit 3")
+    assert rc == 3, err
+    assert alive(ipid) and s.inits("web") == [ipid]
+    assert [d for d in cg_dirs(cgroot) if (d / "svc-web").exists()]
+    assert s.stop() == 0
+
+
+def test_run_reports_oom(h, tmp, cgroot, rootfs):
+    s = Sup(h, tmp, cgroot, svc("hog", f"{WL} alloc 200M", memory_max="32M",
+                                memory_swap_max="32M"))
+    rc, out, err = s.run("run", "hog")
+    assert rc == 128 + 9, err
+    assert "OOM" in err, err
+
+
+def test_run_passes_stdin_through_and_stops_on_sigterm(h, tmp, cgroot, rootfs):
+    s = Sup(h, tmp, cgroot, svc("job", f"{WL} sleep 1000", stopwaitsecs="5s"))
+    inp = Path(tmp) / "in"
+    inp.write_text("hello\n")
+    with open(inp) as f:
+        rc, out, err = s.run("run", "job", "--", "/bin/sh", "-c", "read x; echo got $x",
+                             stdin=f)
+    assert rc == 0 and out == "got hello\n", err
+    p, out, err = h.popen([ASAN_SUPERVISOR, "-c", s.ini, "run", "job"],
+                          env={"CORRAL_INIT": str(INIT)})
+    wait_until(lambda: any(d.glob("run-job-*/cgroup.procs") for d in cg_dirs(cgroot)),
+               what="the run cgroup")
+    time.sleep(0.3)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(T(10)) == 128 + signal.SIGTERM, read_text(err)
+    assert not [d for d in cg_dirs(cgroot) if list(d.glob("run-*"))]
+
+
+def test_slow_console_drops_lines_and_never_blocks_the_workload(h, tmp, cgroot, rootfs):
+    outdir = Path(tmp) / "o"
+    outdir.mkdir()
+    cmd = f"/bin/sh -c '{WL} spew 200000; touch /out/done; exec sleep 1000'"
+    s = Sup(h, tmp, cgroot, svc("chatty", cmd, startsecs=0, bind=f"{outdir}:/out"))
+    r, w = os.pipe()                       # the console: nobody reads it for now
+    try:
+        s.p, s.out_path, s.err_path = h.popen([ASAN_SUPERVISOR, "-c", s.ini],
+                                              env={"CORRAL_INIT": str(INIT)}, stdout=w)
+        s.pid = s.p.pid
+        os.close(w)
+        wait_until(lambda: (outdir / "done").exists(), 30,
+                   what="the workload to write everything without being blocked")
+        os.set_blocking(r, False)
+        got = b""
+        def drain():
+            nonlocal got
+            try:
+                while True:
+                    d = os.read(r, 1 << 16)
+                    if not d:
+                        break
+                    got += d
+            except BlockingIOError:
+                pass
+            return "console too slow" in s.log()
+        wait_until(drain, 10, what="the drop report")
+        n = int(re.search(r"console too slow: (\d+) lines? of output dropped", s.log()).group(1))
+        assert n > 0
+        lines = got.decode().splitlines()
+        assert all(l.startswith("chatty | line ") for l in lines[:-1])  # whole lines only
+        assert len(lines) + n >= 200000 - 1
+        assert alive(s.pid)
+        s.p.send_signal(signal.SIGTERM)
+        while s.p.poll() is None:
+            drain()
+            time.sleep(0.01)
+        assert s.p.returncode == 0
+        s.check_clean()
+    finally:
+        os.close(r)
