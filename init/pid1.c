@@ -447,9 +447,30 @@ static void workload_ended(int st)
     begin_drain();
 }
 
-/* Checks the workload alone: stopped (job control) or gone. pidfd_ready: its pidfd said
- * it exited, which in autoreap mode is the only news we get. */
-static void check_workload(bool pidfd_ready)
+/* The workload was released by the kernel (autoreap): its status is kept in its pidfd.
+ * SIGCHLD comes before the release is complete (the exit info is stored just before the
+ * task is unhashed, which is when the pidfd reports POLLHUP), so wait for that, briefly. */
+static bool read_exit_info(int *st)
+{
+    for (int i = 0; i < 400; i++) {
+        struct pidfd_info info;
+        memset(&info, 0, sizeof info);
+        info.mask = PIDFD_INFO_EXIT;
+        if (ioctl(S.wpidfd, PIDFD_GET_INFO, &info) == 0 && (info.mask & PIDFD_INFO_EXIT)) {
+            *st = info.exit_code;
+            return true;
+        }
+        if (errno == ENOTTY || errno == EINVAL)
+            return false;
+        struct pollfd p = {S.wpidfd, POLLHUP, 0};
+        poll(&p, 1, 5);
+    }
+    errno = ETIMEDOUT;
+    return false;
+}
+
+/* Checks the workload alone: stopped (job control) or gone. Called on SIGCHLD. */
+static void check_workload(void)
 {
     int st;
     if (!S.wpid)
@@ -467,13 +488,9 @@ static void check_workload(bool pidfd_ready)
         workload_ended(st);
         return;
     }
-    if (r < 0 && errno == ECHILD && pidfd_ready && S.wpidfd >= 0) {
-        /* Released by the kernel already: its status is kept in the pidfd. */
-        struct pidfd_info info;
-        memset(&info, 0, sizeof info);
-        info.mask = PIDFD_INFO_EXIT;
-        if (ioctl(S.wpidfd, PIDFD_GET_INFO, &info) == 0 && (info.mask & PIDFD_INFO_EXIT)) {
-            workload_ended(info.exit_code);
+    if (r < 0 && errno == ECHILD && S.autoreap && S.wpidfd >= 0) {
+        if (read_exit_info(&st)) {
+            workload_ended(st);
         } else {
             /* The kernel said it keeps exit status and did not: never rely on it again. */
             fprintf(stderr, "init: the workload's exit status is lost (%s)\n", strerror(errno));
@@ -516,10 +533,9 @@ static void on_signal(const struct signalfd_siginfo *si)
 {
     int sig = (int)si->ssi_signo;
     if (sig == SIGCHLD) {
+        check_workload();
         if (S.phase == DRAINING || !S.autoreap)
             reap_all();
-        else
-            check_workload(false);
         return;
     }
     /* What we caused ourselves (SIGPIPE from a closed events pipe, the SIGSTOP above) and
@@ -543,16 +559,13 @@ static void on_signal(const struct signalfd_siginfo *si)
         kill(S.wpid, to);
 }
 
-static void drain_signalfd(void)
+/* One read: blocks until at least one signal is queued, returns all that are (up to 16). */
+static void read_signals(void)
 {
     struct signalfd_siginfo si[16];
-    for (;;) {
-        ssize_t n = read(S.sfd, si, sizeof si);
-        if (n <= 0)
-            return;
-        for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++)
-            on_signal(&si[i]);
-    }
+    ssize_t n = read(S.sfd, si, sizeof si);
+    for (ssize_t i = 0; n > 0 && i < n / (ssize_t)sizeof si[0]; i++)
+        on_signal(&si[i]);
 }
 
 /* ---- setup and the loop -------------------------------------------------------------------- */
@@ -580,7 +593,7 @@ static int setup(const struct init_opts *o)
     S.kill_deadline_ms = -1;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &S.orig_mask, sizeof all);
     sigaction(SIGCHLD, NULL, &S.orig_chld);
-    S.sfd = (int)syscall(SYS_signalfd4, -1, &all, sizeof all, SFD_CLOEXEC | SFD_NONBLOCK);
+    S.sfd = (int)syscall(SYS_signalfd4, -1, &all, sizeof all, SFD_CLOEXEC);
     if (S.sfd < 0) {
         fprintf(stderr, "init: signalfd: %s\n", strerror(errno));
         return 1;
@@ -658,17 +671,16 @@ int pid1_run(const struct init_opts *o)
             (deadline < 0 || S.next_start_ms < deadline))
             deadline = S.next_start_ms;
 
-        struct pollfd pfd[2] = {{S.sfd, POLLIN, 0}, {S.wpidfd, POLLIN, 0}};
-        int nfds = S.wpid && S.wpidfd >= 0 ? 2 : 1;
-        int timeout = -1;
-        if (deadline >= 0)
-            timeout = deadline > now ? (int)(deadline - now) : 0;
-        if (poll(pfd, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
-            continue;
-        if (pfd[0].revents)
-            drain_signalfd();
-        if (nfds == 2 && pfd[1].revents)
-            check_workload(true);
+        /* Everything arrives as a signal (SIGCHLD included), so the loop is one blocking read
+         * of the signalfd: the shortest path from a signal to its forwarding. Only with a
+         * deadline pending does it poll first, with a timeout. */
+        if (deadline >= 0) {
+            struct pollfd pfd = {S.sfd, POLLIN, 0};
+            if (poll(&pfd, 1, deadline > now ? (int)(deadline - now) : 0) > 0)
+                read_signals();
+        } else {
+            read_signals();
+        }
         if (S.phase == DRAINING)
             reap_all();
     }
