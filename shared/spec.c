@@ -604,7 +604,7 @@ static char *decode(char *s, char stop, char **next, const char **err)
 
 static bool abs_path(const char *p)
 {
-    return p[0] == '/' && strlen(p) < 4096;
+    return p && p[0] == '/' && strlen(p) < 4096;
 }
 
 #define SERR(fmt, ...) cr_errlist_add(errors, "%s:%d: %s: " fmt, origin, e->line, k->name, __VA_ARGS__)

@@ -1,0 +1,39 @@
+# Benchmarks: `make bench` runs them all, each printing its figures beside the anchors'.
+# Included by the top Makefile. Harnesses are glibc programs built into $(B)/bench/.
+
+BENCH_INIT_SRC := $(wildcard bench/init/*.c)
+BENCH_INIT_HDR := $(wildcard bench/init/*.h)
+# Extra arguments for the init harness, e.g. BENCH_INIT_ARGS='--storm 5000 --rounds 1'.
+BENCH_INIT_ARGS ?=
+
+.PHONY: bench bench-init
+bench: deps-bench $(B)/init bench-init
+
+# Static, so exec'ing it as the workload and forking 20,000 orphans from it stay cheap.
+$(B)/bench/initbench: $(BENCH_INIT_SRC) $(BENCH_INIT_HDR) | deps-build
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) -O2 -static -o $@ $(BENCH_INIT_SRC) -lm
+
+bench-init: deps-bench $(B)/init $(B)/bench/initbench
+	$(B)/bench/initbench --ours $(B)/init --log $(B)/bench/initbench.log $(BENCH_INIT_ARGS)
+
+# ---- bench-supervisor: our supervisor against crun/runc and s6/runit/supervisord ----------
+BENCH_SUP_SRC := $(wildcard bench/supervisor/*.c)
+BENCH_SUP_HDR := $(wildcard bench/supervisor/*.h)
+BENCH_SUP_PKGS := crun runc s6 runit supervisor
+# Extra arguments for the supervisor harness, e.g. BENCH_SUP_ARGS=--quick.
+BENCH_SUP_ARGS ?=
+
+.PHONY: bench-supervisor deps-bench-supervisor
+bench: bench-supervisor
+deps-bench-supervisor: deps
+	$(call apt_ensure,$(BENCH_SUP_PKGS))
+
+# Static: it is also the run file of every s6/runit service (one exec into the workload).
+$(B)/bench/supbench: $(BENCH_SUP_SRC) $(BENCH_SUP_HDR) | deps-build
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) -O2 -static -o $@ $(BENCH_SUP_SRC) -lm
+
+bench-supervisor: deps-bench-supervisor $(B)/init $(B)/supervisor rootfs $(B)/bench/supbench
+	$(B)/bench/supbench --ours $(B)/supervisor --init $(B)/init --rootfs $(B)/rootfs \
+	  --log $(B)/bench/supbench.log $(BENCH_SUP_ARGS)

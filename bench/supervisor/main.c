@@ -1,0 +1,227 @@
+/* supbench [OPTIONS]: our supervisor against crun/runc and against s6, runit and supervisord;
+ * prints one table per benchmark.
+ *   --ours PATH (build/supervisor)  --init PATH (build/init)  --rootfs DIR (build/rootfs)
+ *   --containers N (100)   starts per runtime, sequential and two at a time
+ *   --services LIST (100,1000)  --idle SECS (10)  --kills N (5)
+ *   --only LIST            containers,services (default both)
+ *   --no-pid-only          skip the `namespaces = pid` column
+ *   --no-bare              skip the bare floor
+ *   --quick                --containers 20 --services 50 --idle 2 --kills 2
+ *   --log FILE             output of every supervisor and runtime (default /dev/null)
+ * The whole run happens in a private mount namespace where /sys/fs/cgroup/unified is unmounted
+ * and covered by an empty tmpfs (crun 1.8.1 refuses this machine's hybrid layout otherwise). */
+#include "supbench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+static struct sb_opts opts;
+
+static void on_signal(int sig)
+{
+	sb_cleanup();
+	_exit(128 + sig);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: supbench [--ours P] [--init P] [--rootfs DIR] [--containers N]\n"
+			"       [--services N,N] [--idle SECS] [--kills N] [--only containers,services]\n"
+			"       [--no-pid-only] [--no-bare] [--quick] [--log FILE]\n");
+	exit(2);
+}
+
+static int num(const char *s, long min, long max)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s == '\0' || (*end != '\0' && *end != ',') || v < min || v > max)
+		usage();
+	return (int)v;
+}
+
+static const char *absolute(const char *p)
+{
+	static char bufs[3][PATH_MAX];
+	static int i;
+	char *b = bufs[i++ % 3];
+	if (!realpath(p, b)) {
+		fprintf(stderr, "supbench: %s: %s\n", p, strerror(errno));
+		exit(1);
+	}
+	return b;
+}
+
+static void parse(int argc, char **argv, struct sb_opts *o, const char **log)
+{
+	o->ours = "build/supervisor";
+	o->init = "build/init";
+	o->rootfs = "build/rootfs";
+	o->crun = "/usr/bin/crun";
+	o->runc = "/usr/sbin/runc";
+	o->s6svscan = "/usr/bin/s6-svscan";
+	o->runsvdir = "/usr/bin/runsvdir";
+	o->supervisord = "/usr/bin/supervisord";
+	o->containers = 100;
+	o->nsizes = 2;
+	o->sizes[0] = 100;
+	o->sizes[1] = 1000;
+	o->idle_s = 10;
+	o->kills = 5;
+	o->run_containers = o->run_services = o->pid_only = o->bare = true;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--quick")) {
+			o->containers = 20;
+			o->nsizes = 1;
+			o->sizes[0] = 50;
+			o->idle_s = 2;
+			o->kills = 2;
+			continue;
+		}
+		if (!strcmp(a, "--no-pid-only")) {
+			o->pid_only = false;
+			continue;
+		}
+		if (!strcmp(a, "--no-bare")) {
+			o->bare = false;
+			continue;
+		}
+		const char *v = i + 1 < argc ? argv[++i] : NULL;
+		if (!v)
+			usage();
+		if (!strcmp(a, "--ours"))
+			o->ours = v;
+		else if (!strcmp(a, "--init"))
+			o->init = v;
+		else if (!strcmp(a, "--rootfs"))
+			o->rootfs = v;
+		else if (!strcmp(a, "--containers"))
+			o->containers = num(v, 1, 100000);
+		else if (!strcmp(a, "--idle"))
+			o->idle_s = num(v, 1, 600);
+		else if (!strcmp(a, "--kills"))
+			o->kills = num(v, 1, 32);
+		else if (!strcmp(a, "--log"))
+			*log = v;
+		else if (!strcmp(a, "--services")) {
+			o->nsizes = 0;
+			for (const char *p = v; p && *p && o->nsizes < 4; p = strchr(p, ','), p = p ? p + 1 : NULL)
+				o->sizes[o->nsizes++] = num(p, 1, 4000);
+		} else if (!strcmp(a, "--only")) {
+			o->run_containers = strstr(v, "container") != NULL;
+			o->run_services = strstr(v, "service") != NULL;
+		} else
+			usage();
+	}
+}
+
+/* crun 1.8.1 sees the cgroup2 mount at /sys/fs/cgroup/unified (which lists hugetlb) and
+ * refuses "hybrid mode": in our own mount namespace, unmount it and cover the directory with an
+ * empty tmpfs. Everything else (the v1 hierarchies, /tmp) is the host's. */
+static int private_mounts(void)
+{
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		perror("supbench: private mount namespace");
+		return -1;
+	}
+	struct stat st;
+	if (stat("/sys/fs/cgroup/unified", &st) == 0) {
+		if (umount2("/sys/fs/cgroup/unified", MNT_DETACH) < 0 && errno != EINVAL)
+			perror("supbench: umount /sys/fs/cgroup/unified");
+		if (mount("tmpfs", "/sys/fs/cgroup/unified", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  "size=1m,mode=755") < 0)
+			perror("supbench: tmpfs over /sys/fs/cgroup/unified");
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *base = strrchr(argv[0], '/');
+	if (!strcmp(base ? base + 1 : argv[0], "run"))
+		return role_run();
+
+	struct sb_opts *o = &opts;
+	const char *log = "/dev/null";
+	parse(argc, argv, o, &log);
+	if (geteuid() != 0) {
+		fprintf(stderr, "supbench: needs root (namespaces, cgroups)\n");
+		return 1;
+	}
+	ssize_t n = readlink("/proc/self/exe", o->self, sizeof(o->self) - 1);
+	if (n <= 0) {
+		perror("supbench: /proc/self/exe");
+		return 1;
+	}
+	o->self[n] = '\0';
+	o->ours = absolute(o->ours);
+	o->init = absolute(o->init);
+	o->rootfs = absolute(o->rootfs);
+	setenv("CORRAL_INIT", o->init, 1);
+	snprintf(o->cgprefix, sizeof(o->cgprefix), "%s-%d", SB_PREFIX, (int)getpid());
+	snprintf(o->tmp, sizeof(o->tmp), "/tmp/%s", o->cgprefix);
+	snprintf(o->magic, sizeof(o->magic), "%d", 900000000 + (int)getpid());
+	o->log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (o->log_fd < 0) {
+		perror(log);
+		return 1;
+	}
+	if (mkdir(o->tmp, 0755) < 0) {
+		perror(o->tmp);
+		return 1;
+	}
+	sb_cleanup_register(o);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* Orphans of a stopped supervision tree come back to us, to be reaped (and, if they should
+	 * not be there, killed by pid). */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (private_mounts() < 0) {
+		sb_cleanup();
+		return 1;
+	}
+
+	struct utsname u;
+	uname(&u);
+	printf("supbench: kernel %s, %ld CPUs; ours = %s (init %s); output of the runtimes -> %s\n",
+	       u.release, sysconf(_SC_NPROCESSORS_ONLN), o->ours, o->init, log);
+	fflush(stdout);
+
+	int failures = 0, pass = 0, miss = 0;
+	if (o->run_containers) {
+		struct sb_table seq, conc;
+		if (bench_containers(o, &seq, &conc) < 0)
+			failures++;
+		sb_table_print(&seq, &pass, &miss);
+		sb_table_print(&conc, &pass, &miss);
+	}
+	if (o->run_services)
+		for (int i = 0; i < o->nsizes; i++) {
+			struct sb_table t;
+			memset(&t, 0, sizeof(t));
+			if (bench_services(o, o->sizes[i], &t) < 0)
+				failures++;
+			sb_table_print(&t, &pass, &miss);
+		}
+	printf("\nsupbench: %d PASS, %d MISS%s\n", pass, miss,
+	       failures ? " (some measurements FAILED, see above and the log)" : "");
+	sb_cleanup();
+	return failures ? 1 : 0;
+}

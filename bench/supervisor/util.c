@@ -1,0 +1,453 @@
+/* Time, child processes, /proc readers and the cleanup of everything the harness made. */
+#include "supbench.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+int64_t sb_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void sb_sleep_ms(double ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)((ms - (time_t)(ms / 1000) * 1000) * 1e6) };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+pid_t sb_spawn(char *const argv[], char *const env[], int out, int err, const char *cwd)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none;
+	pid_t pid;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (out >= 0)
+		posix_spawn_file_actions_adddup2(&fa, out, 1);
+	else
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	if (err >= 0)
+		posix_spawn_file_actions_adddup2(&fa, err, 2);
+	else
+		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	if (cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	posix_spawnattr_init(&at);
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+	sigset_t def;
+	sigfillset(&def);
+	posix_spawnattr_setsigdefault(&at, &def);
+	int r = posix_spawn(&pid, argv[0], &fa, &at, argv, env ? env : environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (r != 0) {
+		fprintf(stderr, "supbench: %s: %s\n", argv[0], strerror(r));
+		return -1;
+	}
+	sb_track(pid);
+	return pid;
+}
+
+int sb_wait(pid_t pid, int timeout_ms, int *st)
+{
+	if (timeout_ms >= 0) {
+		int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (fd >= 0) {
+			struct pollfd p = { fd, POLLIN, 0 };
+			int r;
+			while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+				;
+			close(fd);
+			if (r == 0)
+				return 0;
+		}
+	}
+	for (;;) {
+		pid_t r = waitpid(pid, st, 0);
+		if (r == pid) {
+			sb_untrack(pid);
+			return 1;
+		}
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+void sb_kill_reap(pid_t pid)
+{
+	int st;
+	kill(pid, SIGKILL);
+	sb_wait(pid, -1, &st);
+}
+
+/* ---- tracked children (async-signal-safe to kill) ---- */
+#define MAXTRACK 64
+static volatile pid_t tracked[MAXTRACK];
+
+void sb_track(pid_t pid)
+{
+	for (int i = 0; i < MAXTRACK; i++)
+		if (tracked[i] == 0) {
+			tracked[i] = pid;
+			return;
+		}
+}
+
+void sb_untrack(pid_t pid)
+{
+	for (int i = 0; i < MAXTRACK; i++)
+		if (tracked[i] == pid)
+			tracked[i] = 0;
+}
+
+/* ---- /proc ---- */
+static ssize_t read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+int sb_is_workload(pid_t pid, const char *magic)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	ssize_t n = read_small(path, buf, sizeof(buf));
+	if (n < 0)
+		return -1;
+	if (n < 2 || buf[n - 1] != '\0')
+		return 0;
+	/* the last NUL-terminated argument */
+	ssize_t i = n - 2;
+	while (i > 0 && buf[i - 1] != '\0')
+		i--;
+	return strcmp(buf + i, magic) == 0;
+}
+
+static bool is_pid_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+int sb_scan_workloads(const char *magic, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!is_pid_name(e->d_name))
+			continue;
+		pid_t pid = atoi(e->d_name);
+		if (sb_is_workload(pid, magic) == 1) {
+			if (out && n < max)
+				out[n] = pid;
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+static pid_t ppid_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return -1;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	char state;
+	int ppid;
+	if (sscanf(p + 1, " %c %d", &state, &ppid) != 2)
+		return -1;
+	return ppid;
+}
+
+int sb_tree(pid_t root, const char *magic, pid_t *out, int max)
+{
+	/* pid -> ppid for every process, then a breadth-first walk from root. */
+	int cap = 65536, np = 0;
+	pid_t *pids = malloc(sizeof(pid_t) * cap), *ppids = malloc(sizeof(pid_t) * cap);
+	if (!pids || !ppids) {
+		free(pids);
+		free(ppids);
+		return -1;
+	}
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d)) && np < cap) {
+		if (!is_pid_name(e->d_name))
+			continue;
+		pids[np] = atoi(e->d_name);
+		ppids[np] = ppid_of(pids[np]);
+		if (ppids[np] >= 0)
+			np++;
+	}
+	if (d)
+		closedir(d);
+	int n = 0;
+	if (max > 0)
+		out[n++] = root;
+	for (int head = 0; head < n; head++)
+		for (int i = 0; i < np; i++)
+			if (ppids[i] == out[head] && n < max && sb_is_workload(pids[i], magic) == 0)
+				out[n++] = pids[i];
+	free(pids);
+	free(ppids);
+	return n;
+}
+
+static long field_kb(const char *path, const char *key)
+{
+	char buf[8192];
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return -1;
+	char *p = strstr(buf, key);
+	if (!p)
+		return -1;
+	return strtol(p + strlen(key), NULL, 10);
+}
+
+long sb_pss_kb(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	return field_kb(path, "\nPss:");
+}
+
+long sb_cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return -1;
+	char *p = strrchr(buf, ')');
+	unsigned long ut, st;
+	/* fields 3.. after the comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+	 * cmajflt utime stime */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (long)(ut + st);
+}
+
+long sb_ctxt(pid_t pid, bool voluntary)
+{
+	char path[320];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	long sum = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!is_pid_name(e->d_name))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, e->d_name);
+		long v = field_kb(path, voluntary ? "\nvoluntary_ctxt_switches:" : "\nnonvoluntary_ctxt_switches:");
+		if (v > 0)
+			sum += v;
+	}
+	closedir(d);
+	return sum;
+}
+
+pid_t sb_last_pid(void)
+{
+	char buf[32];
+	if (read_small("/proc/sys/kernel/ns_last_pid", buf, sizeof(buf)) < 0)
+		return -1;
+	return atoi(buf);
+}
+
+int sb_write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	if (fd < 0) {
+		fprintf(stderr, "supbench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	size_t len = strlen(text);
+	ssize_t w = write(fd, text, len);
+	close(fd);
+	return w == (ssize_t)len ? 0 : -1;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+int sb_rm_rf(const char *path)
+{
+	return nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+/* Depth first; a cgroup that will not go is emptied (its processes were started under a cgroup
+ * we created) and retried. */
+static int cg_remove(const char *dir)
+{
+	int removed = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	char sub[1024];
+	while ((e = readdir(d))) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+		removed += cg_remove(sub);
+	}
+	closedir(d);
+	for (int tries = 0; tries < 50; tries++) {
+		if (rmdir(dir) == 0)
+			return removed + 1;
+		if (errno != EBUSY)
+			break;
+		snprintf(sub, sizeof(sub), "%s/cgroup.procs", dir);
+		FILE *f = fopen(sub, "re");
+		int pid;
+		while (f && fscanf(f, "%d", &pid) == 1)
+			kill(pid, SIGKILL);
+		if (f)
+			fclose(f);
+		sb_sleep_ms(20);
+	}
+	fprintf(stderr, "supbench: cannot remove cgroup %s: %s\n", dir, strerror(errno));
+	return removed;
+}
+
+int sb_cgroup_sweep(const char *prefix)
+{
+	int removed = 0;
+	size_t plen = strlen(prefix);
+	DIR *top = opendir("/sys/fs/cgroup");
+	if (!top)
+		return 0;
+	struct dirent *h;
+	char path[512];
+	/* The root itself (cgroup v2) and every hierarchy below it (v1). */
+	for (int pass = 0; pass < 2; pass++) {
+		rewinddir(top);
+		while ((h = readdir(top))) {
+			const char *base;
+			if (pass == 0) {
+				if (strncmp(h->d_name, prefix, plen))
+					continue;
+				snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", h->d_name);
+				removed += cg_remove(path);
+				continue;
+			}
+			if (h->d_name[0] == '.' || h->d_type != DT_DIR || !strncmp(h->d_name, prefix, plen))
+				continue;
+			snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", h->d_name);
+			base = path;
+			/* only cgroup file systems: crun also writes into the tmpfs that covers the
+			 * cgroup2 mount in our namespace, which goes away with the namespace */
+			struct statfs sf;
+			if (statfs(base, &sf) < 0 || (sf.f_type != 0x27e0eb && sf.f_type != 0x63677270))
+				continue;
+			DIR *d = opendir(base);
+			struct dirent *e;
+			while (d && (e = readdir(d))) {
+				if (e->d_type != DT_DIR || strncmp(e->d_name, prefix, plen))
+					continue;
+				char sub[1024];
+				snprintf(sub, sizeof(sub), "%s/%s", base, e->d_name);
+				removed += cg_remove(sub);
+			}
+			if (d)
+				closedir(d);
+		}
+	}
+	closedir(top);
+	return removed;
+}
+
+static const struct sb_opts *cleanup_opts;
+
+void sb_cleanup_register(const struct sb_opts *o)
+{
+	cleanup_opts = o;
+}
+
+void sb_cleanup(void)
+{
+	for (int i = 0; i < MAXTRACK; i++)
+		if (tracked[i] > 0) {
+			pid_t p = tracked[i];
+			kill(p, SIGKILL);
+			waitpid(p, NULL, 0);
+			tracked[i] = 0;
+		}
+	if (!cleanup_opts)
+		return;
+	/* Workloads a killed supervisor left behind: only processes whose command line ends in
+	 * this run's magic number. */
+	pid_t left[4096];
+	for (int round = 0; round < 5; round++) {
+		int n = sb_scan_workloads(cleanup_opts->magic, left, 4096);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n && i < 4096; i++)
+			if (sb_is_workload(left[i], cleanup_opts->magic) == 1)
+				kill(left[i], SIGKILL);
+		sb_sleep_ms(50);
+	}
+	sb_cgroup_sweep(cleanup_opts->cgprefix);
+	if (cleanup_opts->tmp[0])
+		sb_rm_rf(cleanup_opts->tmp);
+}
+
+/* The `run` file of an s6 or runit service directory is a symlink to this binary: one exec,
+ * like our init exec'ing the workload (a shell script would add a shell's start-up). */
+int role_run(void)
+{
+	const char *magic = getenv("SUPBENCH_MAGIC");
+	if (!magic)
+		return 111;
+	char *argv[] = { "sleep", (char *)magic, NULL };
+	execv("/bin/busybox", argv);
+	return 111;
+}

@@ -1,0 +1,593 @@
+"""Fixtures and helpers for corral's black-box tests.
+
+Everything here runs the real binaries: build/init (or its ASan / valgrind builds) as PID 1 of
+a new PID namespace or as a plain child (subreaper mode), with build/test/workload as the fake
+workload. Every process a test starts is killed, by PID, at teardown: the pytest process makes
+itself a child subreaper, so even double-forked orphans of a test end up as its children and
+are found and killed.
+
+Timeouts scale with CRTEST_SLOW (a factor, default 1) for slow or loaded machines.
+"""
+import ctypes
+import errno
+import os
+import re
+import select
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build"
+# CRTEST_INIT runs the suite against another binary (e.g. to check the harness with tini).
+INIT = Path(os.environ.get("CRTEST_INIT", BUILD / "init"))
+ASAN_INIT = BUILD / "asan" / "init"
+INIT_VG = BUILD / "test" / "init-vg"
+WORKLOAD = BUILD / "test" / "workload"
+ROOTFS = BUILD / "rootfs"
+SUPERVISOR = BUILD / "supervisor"
+ASAN_SUPERVISOR = BUILD / "asan" / "supervisor"
+SVCTL = BUILD / "svctl"
+
+SLOW = float(os.environ.get("CRTEST_SLOW", "1"))
+VALGRIND = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"]
+SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:|"
+                          r"SUMMARY: (Address|Leak|Undefined)Sanitizer")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def T(seconds):
+    """A timeout, scaled for slow machines."""
+    return seconds * SLOW
+
+
+# ---- waiting ---------------------------------------------------------------------------------
+def wait_until(pred, timeout=10, interval=0.01, what="condition"):
+    """Polls pred() until it returns something true; returns it. Fails after timeout (scaled)."""
+    deadline = time.monotonic() + T(timeout)
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {T(timeout):.1f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def read_text(path):
+    try:
+        return Path(path).read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def wait_for_line(path, line, timeout=10, count=1):
+    """Waits until file path holds `line` (a whole line) at least count times."""
+    return wait_until(lambda: read_text(path).splitlines().count(line) >= count,
+                      timeout, what=f"{line!r} x{count} in {path}")
+
+
+def lines(path):
+    return read_text(path).splitlines()
+
+
+# ---- /proc -----------------------------------------------------------------------------------
+def children(pid):
+    """Direct children of pid (all threads), zombies included."""
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                out += [int(x) for x in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return out
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        for c in children(todo.pop()):
+            if c not in out:
+                out.append(c)
+                todo.append(c)
+    return out
+
+
+def proc_stat(pid):
+    """(state, ppid, pgrp, session) of a host pid, or None when gone."""
+    try:
+        s = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    f = s[s.rindex(")") + 2:].split()
+    return f[0], int(f[1]), int(f[2]), int(f[3])
+
+
+def state(pid):
+    st = proc_stat(pid)
+    return st[0] if st else None
+
+
+def alive(pid):
+    """Exists and is not a zombie."""
+    return state(pid) not in (None, "Z", "X")
+
+
+def gone(pid):
+    return state(pid) is None
+
+
+def pidns(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def ns_processes(ns):
+    """[(host pid, state)] of every process in pid namespace ns (from the host's view)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.readlink(f"/proc/{d}/ns/pid") == ns:
+                    st = state(int(d))
+                    if st:
+                        out.append((int(d), st))
+            except OSError:
+                pass
+    return out
+
+
+def host_pid(ns_pid, candidates):
+    """The host pid among candidates whose innermost pid is ns_pid."""
+    for p in candidates:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("NSpid:") and int(line.split()[-1]) == ns_pid:
+                    return p
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return None
+
+
+def kill_quiet(pid, sig=signal.SIGKILL):
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+# ---- building workload command lines --------------------------------------------------------
+def W(*steps):
+    """workload argv from step strings: W('trap USR1 report=F', 'sleep 5', 'exit 3')."""
+    argv = [str(WORKLOAD)]
+    for i, s in enumerate(steps):
+        if i:
+            argv.append("--")
+        argv += shlex.split(s) if isinstance(s, str) else [str(x) for x in s]
+    return argv
+
+
+def parse_info(text):
+    """The key=value lines of workload's `info` step (the last block if several)."""
+    d = {}
+    for line in text.splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            d[k] = v
+    return d
+
+
+# ---- events ----------------------------------------------------------------------------------
+class Event:
+    def __init__(self, line, t):
+        self.line, self.t = line, t
+        self.name, self.kv, self.reason = parse_event(line)
+
+    def __getitem__(self, k):
+        return self.kv[k]
+
+    def get(self, k, default=None):
+        return self.kv.get(k, default)
+
+    def __repr__(self):
+        return f"<{self.line} @{self.t:.3f}>"
+
+
+def parse_event(line):
+    """'exited pid=3 code=1 reason=free text' -> ('exited', {'pid': '3', ...}, 'free text')."""
+    name, _, rest = line.partition(" ")
+    kv, reason = {}, None
+    while rest:
+        rest = rest.lstrip(" ")
+        if not rest:
+            break
+        if rest.startswith("reason="):
+            reason = rest[len("reason="):]
+            break
+        tok, _, rest = rest.partition(" ")
+        k, eq, v = tok.partition("=")
+        assert eq, f"garbled event line {line!r}"
+        kv[k] = v
+    return name, kv, reason
+
+
+class EventReader:
+    """Reads event lines from a pipe in a thread, stamping each with time.monotonic()."""
+
+    def __init__(self, rfd):
+        self.rfd = rfd
+        self.events = []
+        self.raw = b""
+        self.eof = False
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        buf = b""
+        while True:
+            try:
+                data = os.read(self.rfd, 65536)
+            except OSError:
+                data = b""
+            t = time.monotonic()
+            with self.cond:
+                if not data:
+                    self.eof = True
+                    self.cond.notify_all()
+                    return
+                self.raw += data
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    self.events.append(Event(line.decode(errors="replace"), t))
+                self.cond.notify_all()
+
+    def named(self, name):
+        with self.cond:
+            return [e for e in self.events if e.name == name]
+
+    def wait(self, name, count=1, timeout=10):
+        """Waits for count events called name; returns them all."""
+        deadline = time.monotonic() + T(timeout)
+        with self.cond:
+            while True:
+                evs = [e for e in self.events if e.name == name]
+                if len(evs) >= count:
+                    return evs
+                left = deadline - time.monotonic()
+                if left <= 0 or self.eof:
+                    raise AssertionError(f"wanted {count} '{name}' events, got {self.events}"
+                                         + (" (EOF)" if self.eof else ""))
+                self.cond.wait(left)
+
+    def wait_eof(self, timeout=10):
+        self.thread.join(T(timeout))
+        return self.eof
+
+    def close(self):
+        try:
+            os.close(self.rfd)
+        except OSError:
+            pass
+
+
+# ---- running init ----------------------------------------------------------------------------
+def base_env(extra=None):
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LANG": "C"}
+    # tests/run marks every process of a run, so tests/leftovers can find what survived.
+    if "CORRAL_TEST_RUN" in os.environ:
+        env["CORRAL_TEST_RUN"] = os.environ["CORRAL_TEST_RUN"]
+    env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=98"
+    env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=98"
+    env.update(extra or {})
+    return env
+
+
+class Run:
+    """One started init (or any command): its Popen, the pid to signal, its output files."""
+
+    def __init__(self, popen, pid, out, err, events=None, pty=None):
+        self.popen, self.pid, self.out_path, self.err_path = popen, pid, out, err
+        self.events, self.pty = events, pty
+        self.started = time.monotonic()
+        self.ended = None
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def wait(self, timeout=20):
+        """Waits for the process to end; returns its exit status (negative: killed)."""
+        try:
+            rc = self.popen.wait(T(timeout))
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"init (pid {self.pid}) still running after {T(timeout):.0f}s; "
+                                 f"stderr: {self.stderr()[-2000:]!r}")
+        if self.ended is None:
+            self.ended = time.monotonic()
+        return rc
+
+    def running(self):
+        return self.popen.poll() is None
+
+    @property
+    def elapsed(self):
+        return (self.ended or time.monotonic()) - self.started
+
+    def stdout(self):
+        return read_text(self.out_path)
+
+    def stderr(self):
+        return read_text(self.err_path)
+
+    def workload(self, timeout=10):
+        """Host pid of init's first living child (the workload, once it runs)."""
+        return wait_until(lambda: next((c for c in children(self.pid) if alive(c)), None),
+                          timeout, what=f"a child of init {self.pid}")
+
+
+class Harness:
+    """Starts processes for one test and kills every one of them at teardown."""
+
+    def __init__(self, tmp):
+        self.tmp = Path(tmp)
+        self.popens = []
+        self.pids = set()
+        self.fds = []
+        self.n = 0
+
+    def track(self, pid):
+        self.pids.add(pid)
+        return pid
+
+    def popen(self, argv, env=None, stdin=subprocess.DEVNULL, stdout=None, stderr=None,
+              pass_fds=(), cwd=None, **kw):
+        """subprocess.Popen, tracked; stdout/stderr go to files in tmp unless given."""
+        self.n += 1
+        out = self.tmp / f"out.{self.n}"
+        err = self.tmp / f"err.{self.n}"
+        fo = open(out, "wb") if stdout is None else None
+        fe = open(err, "wb") if stderr is None else None
+        try:
+            p = subprocess.Popen([str(a) for a in argv], env=base_env(env), stdin=stdin,
+                                 stdout=fo if fo else stdout, stderr=fe if fe else stderr,
+                                 pass_fds=pass_fds, cwd=cwd or self.tmp, **kw)
+        finally:
+            for f in (fo, fe):
+                if f:
+                    f.close()
+        self.popens.append(p)
+        self.track(p.pid)
+        return p, out, err
+
+    def start(self, args, mode="subreaper", init=INIT, env=None, events=False, wrapper=(),
+              stdin=subprocess.DEVNULL, stdout=None, stderr=None, pass_fds=(), pty=None):
+        """Starts init with args (a list; put '--' and the workload argv in it yourself).
+
+        mode 'pid1': as PID 1 of a new PID (and mount, for /proc) namespace, via
+        `unshare --pid --fork --mount-proc --kill-child`; Run.pid is then init's host pid (the
+        unshare process is Run.popen). mode 'subreaper': as a plain child.
+        events=True adds `--events-fd N` (first) and Run.events reads it.
+        wrapper: argv put before init (e.g. VALGRIND)."""
+        argv = list(wrapper) + [init]
+        fds = list(pass_fds)
+        reader = None
+        if events:
+            r, w = os.pipe()
+            os.set_inheritable(w, True)
+            fds.append(w)
+            argv += ["--events-fd", str(w)]
+        argv += [str(a) for a in args]
+        if mode == "pid1":
+            argv = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] + argv
+        elif mode != "subreaper":
+            raise ValueError(mode)
+        try:
+            p, out, err = self.popen(argv, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+                                     pass_fds=fds)
+        finally:
+            if events:
+                os.close(w)
+        if events:
+            reader = EventReader(r)
+            self.fds.append(reader)
+        pid = p.pid
+        if mode == "pid1":
+            # A quick workload may be done before we look: then there is nothing to signal.
+            found = wait_until(lambda: _exec_child(p.pid) or (p.poll() is not None and -1), 10,
+                               what="unshare's child to exec init")
+            pid = self.track(found) if found > 0 else p.pid
+        return Run(p, pid, out, err, reader, pty)
+
+    def run(self, args, timeout=20, **kw):
+        """start() and wait; returns the Run (rc in .rc)."""
+        r = self.start(args, **kw)
+        r.rc = r.wait(timeout)
+        if r.events:
+            r.events.wait_eof(5)
+        return r
+
+    def pty_start(self, args, mode="subreaper", **kw):
+        """Starts init on a new pseudo-terminal as the session leader's process (setsid -c makes
+        the pty its controlling terminal, so init's group is the foreground). Run.pty is a Pty."""
+        t = Pty()
+        self.fds.append(t)
+        if mode == "pid1":
+            args = list(args)
+            r = self.start(args, mode="pid1", stdin=t.slave, stdout=t.slave, stderr=t.slave,
+                           wrapper=["setsid", "-c"], pty=t, **kw)
+            # unshare is the session leader; init is its child in the same (foreground) group.
+        else:
+            r = self.start(args, mode="subreaper", stdin=t.slave, stdout=t.slave,
+                           stderr=t.slave, wrapper=["setsid", "-c"], pty=t, **kw)
+        os.close(t.slave)
+        t.slave = None
+        return r
+
+    def cleanup(self):
+        # Kill every tracked process and everything below it; as a subreaper we inherit any
+        # orphan, so a final sweep over our own descendants catches what escaped.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            victims = set()
+            for pid in list(self.pids):
+                if not gone(pid):
+                    victims.add(pid)
+                    victims.update(descendants(pid))
+            victims.update(descendants(os.getpid()))
+            victims = {v for v in victims if alive(v)}
+            if not victims:
+                break
+            for v in victims:
+                kill_quiet(v)
+            self._reap()
+            time.sleep(0.02)
+        for p in self.popens:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        self._reap()
+        for f in self.fds:
+            f.close()
+
+    def _reap(self):
+        for p in self.popens:
+            p.poll()
+        known = {p.pid for p in self.popens}
+        for c in children(os.getpid()):
+            if c in known:
+                continue
+            try:
+                os.waitpid(c, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def _exec_child(unshare_pid):
+    """unshare's child once it has exec'd something other than unshare."""
+    try:
+        me = os.readlink(f"/proc/{unshare_pid}/exe")
+    except OSError:
+        return None
+    for c in children(unshare_pid):
+        try:
+            if os.readlink(f"/proc/{c}/exe") != me:
+                return c
+        except OSError:
+            pass
+    return None
+
+
+class Pty:
+    """A pseudo-terminal pair; the test holds the master."""
+
+    def __init__(self):
+        self.master, self.slave = os.openpty()
+        os.set_inheritable(self.slave, True)
+        self.buf = b""
+
+    def write(self, data):
+        os.write(self.master, data)
+
+    def read_available(self, wait=0.0):
+        while True:
+            r, _, _ = select.select([self.master], [], [], wait)
+            if not r:
+                return self.buf
+            try:
+                data = os.read(self.master, 65536)
+            except OSError as e:  # EIO: every slave end is closed
+                if e.errno == errno.EIO:
+                    return self.buf
+                raise
+            if not data:
+                return self.buf
+            self.buf += data
+            wait = 0.0
+
+    def expect(self, pattern, timeout=10):
+        """Waits for regex pattern (bytes) in everything read so far; returns the match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + T(timeout)
+        while True:
+            m = rx.search(self.buf)
+            if m:
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"pty: no {pattern!r} in {self.buf[-2000:]!r}")
+            self.read_available(min(left, 0.1))
+
+    def close(self):
+        for fd in (self.master, self.slave):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.master = self.slave = None
+
+
+# ---- fixtures --------------------------------------------------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def _subreaper():
+    """Orphans of any test become pytest's children, never the host's init's."""
+    if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    yield
+
+
+@pytest.fixture
+def tmp(tmp_path):
+    return tmp_path
+
+
+@pytest.fixture
+def h(tmp_path):
+    """The harness: h.start(...), h.run(...), h.pty_start(...), h.popen(...)."""
+    harness = Harness(tmp_path)
+    yield harness
+    harness.cleanup()
+
+
+@pytest.fixture(params=["pid1", "subreaper"])
+def mode(request):
+    """Runs a test twice: init as PID 1 of a new PID namespace, and as a subreaper child."""
+    return request.param
+
+
+def need(path):
+    """Fails (not skips) when a binary the test needs was not built."""
+    if not Path(path).exists():
+        pytest.fail(f"{path} is missing: run `make test-build` first")
+    return path
+
+
+@pytest.fixture(scope="session")
+def init_bin():
+    return need(INIT)
+
+
+@pytest.fixture(scope="session")
+def workload_bin():
+    return need(WORKLOAD)
+
+
+@pytest.fixture(scope="session")
+def rootfs():
+    need(ROOTFS / "usr/local/bin/workload")
+    return ROOTFS
