@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -243,6 +244,24 @@ int cg_kill_remove_tree(const char *dir, int wait_ms, char *err, size_t errlen)
     return 0;
 }
 
+int cg_make_dir(const char *dir, bool *created, char *err, size_t errlen)
+{
+    *created = false;
+    if (mkdir(dir, 0755) == 0) {
+        *created = true;
+        return 0;
+    }
+    if (errno == EEXIST)
+        return 0;
+    return cg_err(err, errlen, -errno, "%s: mkdir: %s", dir, strerror(errno));
+}
+
+void cg_note_made(struct cr_cg_root *r, size_t end, bool created)
+{
+    if (created && end < r->made_from)
+        r->made_from = end;
+}
+
 bool cg_run_leaf_alive(const char *name)
 {
     const char *dash = strrchr(name, '-');
@@ -432,8 +451,52 @@ static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
     return ret;
 }
 
-int cr_cg_root_open(const char *mount, const char *root, bool move_self,
-                    struct cr_cg_root **out, char *err, size_t errlen)
+/* Where the caller is now, per hierarchy, from /proc/self/cgroup ("0::/path" on v2;
+ * "N:cpu,cpuacct:/path" on v1): cr_cg_root_leave() moves it back there. */
+static void remember_origin(struct cr_cg_root *r)
+{
+    char buf[8192];
+    if (cg_read("/proc/self/cgroup", buf, sizeof buf) < 0)
+        return;
+    for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2 || c2[1] != '/' || strlen(c2 + 1) >= sizeof r->origin[0])
+            continue;
+        const char *path = c2 + 1;
+        if (r->version == 2) {
+            if (c2 == c1 + 1 && !strncmp(line, "0:", 2))
+                snprintf(r->origin[0], sizeof r->origin[0], "%s", path);
+            continue;
+        }
+        unsigned bits = cg1_ctrl_bits(c1 + 1, (size_t)(c2 - c1 - 1));
+        for (int i = 0; i < r->nh; i++)
+            if (r->h[i].ctrls & bits)
+                snprintf(r->origin[i], sizeof r->origin[i], "%s", path);
+    }
+}
+
+static int root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
+{
+    if (r->version == 2)
+        return cg2_root_prepare(r, err, errlen);
+    if (r->version == 1)
+        return cg1_root_prepare(r, err, errlen);
+    return cg_err(err, errlen, -ENOENT, "%s: no cgroup hierarchy found (neither cgroup2 nor "
+                  "v1 controllers)", r->mount);
+}
+
+static int root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen)
+{
+    return r->version == 2 ? cg2_root_enter(r, move_self, err, errlen)
+                           : cg1_root_enter(r, move_self, err, errlen);
+}
+
+/* The one way in: shared (`supervisor run`) makes no leaf, sweeps nothing, moves nothing. */
+static int root_open(const char *mount, const char *root, bool move_self, bool shared,
+                     struct cr_cg_root **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (!mount)
@@ -446,27 +509,98 @@ int cr_cg_root_open(const char *mount, const char *root, bool move_self,
         return cg_err(err, errlen, -ENOMEM, "out of memory");
     cr_cgroup_probe(mount, &r->caps);
     r->version = r->caps.version;
+    r->leaf = !shared;
+    r->made_from = SIZE_MAX;
     snprintf(r->root, sizeof r->root, "%s", root);
     snprintf(r->mount, sizeof r->mount, "%s", mount);
+    /* A supervisor or `run` that exits removes <root> when it is empty (cr_cg_root_leave):
+     * if that happens between our mkdir and our use of it, the next step sees ENOENT, and
+     * doing it all again is enough. */
     int rc;
-    if (r->version == 2)
-        rc = cg2_root_prepare(r, err, errlen);
-    else if (r->version == 1)
-        rc = cg1_root_prepare(r, err, errlen);
-    else
-        rc = cg_err(err, errlen, -ENOENT, "%s: no cgroup hierarchy found (neither cgroup2 "
-                    "nor v1 controllers)", mount);
-    if (rc == 0)
-        rc = sweep_leftovers(r, err, errlen);
-    if (rc == 0)
-        rc = r->version == 2 ? cg2_root_enter(r, move_self, err, errlen)
-                             : cg1_root_enter(r, move_self, err, errlen);
+    for (int tries = 0;; tries++) {
+        rc = root_prepare(r, err, errlen);
+        if (rc == 0 && !shared)
+            rc = sweep_leftovers(r, err, errlen);
+        if (rc == 0 && move_self)
+            remember_origin(r);
+        if (rc == 0)
+            rc = root_enter(r, move_self, err, errlen);
+        if (rc != -ENOENT || tries == 2 || r->version == 0)
+            break;
+    }
     if (rc < 0) {
         free(r);
         return rc;
     }
+    r->moved = move_self;
     *out = r;
     return 0;
+}
+
+int cr_cg_root_open(const char *mount, const char *root, bool move_self,
+                    struct cr_cg_root **out, char *err, size_t errlen)
+{
+    return root_open(mount, root, move_self, false, out, err, errlen);
+}
+
+int cr_cg_root_open_shared(const char *mount, const char *root, struct cr_cg_root **out,
+                           char *err, size_t errlen)
+{
+    return root_open(mount, root, false, true, out, err, errlen);
+}
+
+/* rmdir that counts "not there" as done; -errno otherwise. */
+static int rmdir_gone(const char *dir)
+{
+    return rmdir(dir) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
+int cr_cg_root_leave(struct cr_cg_root *r, char *err, size_t errlen)
+{
+    int ret = 0;
+    char pid[24];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    for (int i = 0; i < r->nh; i++) {
+        const struct cg_hier *h = &r->h[i];
+        char dir[PATH_MAX], procs[PATH_MAX + 16];
+        if (r->moved) {
+            /* Back where we came from; if that is gone (or refuses us), the hierarchy's
+             * root, which always takes a process. */
+            const char *o = r->origin[i][0] ? r->origin[i] : "/";
+            snprintf(procs, sizeof procs, "%s%s%scgroup.procs", h->dir, o,
+                     o[strlen(o) - 1] == '/' ? "" : "/");
+            int rc = cg_write(procs, pid, ret ? NULL : err, errlen);
+            if (rc < 0) {
+                snprintf(procs, sizeof procs, "%s/cgroup.procs", h->dir);
+                if (cg_write(procs, pid, NULL, 0) == 0)
+                    rc = 0;
+            }
+            if (rc < 0 && !ret)
+                ret = rc;
+        }
+        /* EBUSY or ENOTEMPTY: still in use (a process, a service, a `run`): it stays. */
+        int rc = 0;
+        if (r->leaf && cg_dir(h, r->root, "supervisor", dir, sizeof dir) == 0) {
+            rc = rmdir_gone(dir);
+            if (rc < 0 && rc != -EBUSY && rc != -ENOTEMPTY && !ret)
+                ret = cg_err(err, errlen, rc, "%s: rmdir: %s", dir, strerror(-rc));
+        }
+        /* <root> itself, then each level above it that this open created. */
+        for (size_t end = strlen(r->root); rc == 0 && end > 0; end--) {
+            if (r->root[end] != '/' && r->root[end] != '\0')
+                continue;
+            if (end < strlen(r->root) && end < r->made_from)
+                break;
+            if (snprintf(dir, sizeof dir, "%s/%.*s", h->dir, (int)end, r->root) >=
+                (int)sizeof dir)
+                break;
+            rc = rmdir_gone(dir);
+            if (rc < 0 && rc != -EBUSY && rc != -ENOTEMPTY && !ret)
+                ret = cg_err(err, errlen, rc, "%s: rmdir: %s", dir, strerror(-rc));
+        }
+    }
+    r->moved = false;
+    return ret;
 }
 
 void cr_cg_root_close(struct cr_cg_root *r)
@@ -502,6 +636,19 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
         return cg_err(err, errlen, -ENOMEM, "out of memory");
     cg_from_root(cg, r, leaf);
     rc = cg->version == 2 ? cg2_create(cg, err, errlen) : cg1_create(cg, err, errlen);
+    if (rc == -ENOENT) {
+        /* <root> was removed under us (an exiting supervisor or `run` saw it empty): make
+         * it again, once. */
+        backend_remove(cg, 0, NULL, 0);
+        if (cg->dirfd >= 0)
+            close(cg->dirfd);
+        cg_from_root(cg, r, leaf);
+        rc = root_prepare(r, err, errlen);
+        if (rc == 0)
+            rc = root_enter(r, false, err, errlen);
+        if (rc == 0)
+            rc = cg->version == 2 ? cg2_create(cg, err, errlen) : cg1_create(cg, err, errlen);
+    }
     if (rc == 0)
         /* A re-used leftover may carry old limits: then every limit is written. */
         rc = cg->version == 2 ? cg2_set_limits(cg, lim, !cg->fresh, err, errlen)

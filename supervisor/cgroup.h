@@ -60,11 +60,25 @@ struct cr_cg;        /* one container's cgroup */
  * copied from the parent into every cgroup made). */
 int cr_cg_root_open(const char *mount, const char *root, bool move_self,
                     struct cr_cg_root **out, char *err, size_t errlen);
+/* `supervisor run`'s way in: creates <root> where missing (and on v2 passes the controllers
+ * down to it), but makes no supervisor leaf, never sweeps leftovers and never moves the
+ * caller, so it cannot disturb a running supervisor's services (nor a dead one's, which the
+ * next supervisor cleans up). */
+int cr_cg_root_open_shared(const char *mount, const char *root, struct cr_cg_root **out,
+                           char *err, size_t errlen);
+/* Undoes the open on a clean exit, once every cgroup made with cr_cg_create() is destroyed:
+ * moves the caller back to the cgroups it was in before the open (read from
+ * /proc/self/cgroup then; the hierarchy's root if that one is gone), removes
+ * <root>/supervisor (if this open made it), then <root>, then the levels above <root> that
+ * this open created — each only when empty: one still in use (another supervisor, a `run`,
+ * a service) stays, and that is no error. Kills nothing. 0 or the first real error. */
+int cr_cg_root_leave(struct cr_cg_root *r, char *err, size_t errlen);
 void cr_cg_root_close(struct cr_cg_root *r);   /* frees; removes nothing */
 const struct cr_cgroup_caps *cr_cg_root_caps(const struct cr_cg_root *r);
 
 /* Creates <root>/<leaf> (leaf like "svc-web") in every hierarchy and writes the limits.
- * If it already exists (a leftover), it is emptied and re-used. */
+ * If it already exists (a leftover), it is emptied and re-used. If <root> itself is gone
+ * (removed by an exiting supervisor or `run` that found it empty), it is made again. */
 int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limits *lim,
                  struct cr_cg **out, char *err, size_t errlen);
 /* Writes the limits again (live reload of limits); an unset limit goes back to the kernel's

@@ -29,6 +29,13 @@ struct cr_cg_root {
     char root[CG_NAMELEN];  /* relative, e.g. "corral" */
     int nh;
     struct cg_hier h[CG1_MAXH];
+    /* What cr_cg_root_leave() undoes. */
+    bool leaf;              /* this open made (or re-used) <root>/supervisor */
+    bool moved;             /* the caller moved itself into the leaf */
+    size_t made_from;       /* length of the shortest level of <root> this open created
+                               ("apps" of "apps/corral-2": 4); SIZE_MAX when none */
+    char origin[CG1_MAXH][CG_NAMELEN];  /* per hierarchy, the caller's cgroup before the
+                                           move (from /proc/self/cgroup); "" unknown */
 };
 
 /* Self-contained (copies what it needs from the root), so the root may be closed first. */
@@ -69,10 +76,15 @@ int cg_kill_loop(const char *procs_path, int wait_ms, char *err, size_t errlen);
 /* True when a process named by the "-PID" suffix of a run-NAME-PID leaf is alive. */
 bool cg_run_leaf_alive(const char *name);
 
+/* mkdir dir; *created tells whether this call made it (false: it was there). */
+int cg_make_dir(const char *dir, bool *created, char *err, size_t errlen);
+/* Notes in r->made_from that the level of <root> ending at root[end] was created now. */
+void cg_note_made(struct cr_cg_root *r, size_t end, bool created);
+
 /* ---- backends ---- */
-/* root_prepare creates <root> and <root>/supervisor (and on v2 enables controllers in the
- * levels above); root_enter moves the caller into the leaf and, on v2, enables controllers
- * for <root>'s children. Leftovers are removed between the two (cgroup.c). */
+/* root_prepare creates <root> (and on v2 enables controllers in the levels above) and, when
+ * r->leaf, <root>/supervisor; root_enter moves the caller into the leaf and, on v2, enables
+ * controllers for <root>'s children. Leftovers are removed between the two (cgroup.c). */
 int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen);
 int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen);
 int cg1_create(struct cr_cg *cg, char *err, size_t errlen);
@@ -83,6 +95,8 @@ int cg1_kill(struct cr_cg *cg, char *err, size_t errlen);
 int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len);
 void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st);
 int cg1_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
+/* The CG1_* bits of a /proc/PID/cgroup controller list ("cpu,cpuacct"); 0 for none we use. */
+unsigned cg1_ctrl_bits(const char *list, size_t len);
 
 int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen);
 int cg2_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen);

@@ -82,17 +82,19 @@ static int cpuset_inherit(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
-/* mkdir dir; *created tells whether it is new. */
-static int make_dir(const char *dir, bool *created, char *err, size_t errlen)
+unsigned cg1_ctrl_bits(const char *list, size_t len)
 {
-    *created = false;
-    if (mkdir(dir, 0755) == 0) {
-        *created = true;
-        return 0;
+    unsigned bits = 0;
+    for (size_t start = 0; start < len;) {
+        size_t n = 0;
+        while (start + n < len && list[start + n] != ',')
+            n++;
+        for (size_t i = 0; i < sizeof ctrls / sizeof ctrls[0]; i++)
+            if (strlen(ctrls[i].name) == n && !strncmp(list + start, ctrls[i].name, n))
+                bits |= ctrls[i].bit;
+        start += n + 1;
     }
-    if (errno == EEXIST)
-        return 0;
-    return cg_err(err, errlen, -errno, "%s: mkdir: %s", dir, strerror(errno));
+    return bits;
 }
 
 int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
@@ -114,16 +116,19 @@ int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
                 return cg_err(err, errlen, -ENAMETOOLONG, "%s/%s: path too long", h->dir,
                               r->root);
             bool created;
-            rc = make_dir(dir, &created, err, errlen);
+            rc = cg_make_dir(dir, &created, err, errlen);
+            cg_note_made(r, end, created);
             if (rc == 0 && cpuset && (created || end == len))
                 rc = cpuset_inherit(dir, err, errlen);
             if (rc < 0)
                 return rc;
         }
+        if (!r->leaf)
+            continue;
         bool created;
         if (cg_dir(h, r->root, "supervisor", dir, sizeof dir) < 0)
             return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", h->dir);
-        rc = make_dir(dir, &created, err, errlen);
+        rc = cg_make_dir(dir, &created, err, errlen);
         if (rc == 0 && cpuset)
             rc = cpuset_inherit(dir, err, errlen);
         if (rc < 0)
@@ -157,7 +162,7 @@ int cg1_create(struct cr_cg *cg, char *err, size_t errlen)
         bool created;
         if (cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir) < 0)
             return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", cg->h[i].dir);
-        int rc = make_dir(dir, &created, err, errlen);
+        int rc = cg_make_dir(dir, &created, err, errlen);
         if (rc == 0 && (cg->h[i].ctrls & CG1_CPUSET))
             rc = cpuset_inherit(dir, err, errlen);
         if (rc < 0)

@@ -74,15 +74,19 @@ int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
             (int)sizeof dir)
             return cg_err(err, errlen, -ENAMETOOLONG, "%s/%s: path too long", r->mount,
                           r->root);
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-            return cg_err(err, errlen, -errno, "%s: mkdir: %s", dir, strerror(errno));
+        bool created;
+        rc = cg_make_dir(dir, &created, err, errlen);
+        cg_note_made(r, end, created);
+        if (rc < 0)
+            return rc;
         snprintf(parent, sizeof parent, "%s", dir);
     }
+    if (!r->leaf)
+        return 0;
     if (cg_dir(&r->h[0], r->root, "supervisor", dir, sizeof dir) < 0)
         return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", r->mount);
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return cg_err(err, errlen, -errno, "%s: mkdir: %s", dir, strerror(errno));
-    return 0;
+    bool created;
+    return cg_make_dir(dir, &created, err, errlen);
 }
 
 int cg2_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen)

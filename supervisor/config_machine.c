@@ -438,6 +438,14 @@ static void check_cgroups(struct ctx *c, const struct cr_cgroup_caps *caps)
             cr_service_error(c->errors, svc, k, "the %s controller is not available on this "
                              "machine (cgroup v%d)", need[i].controller, caps->version);
     }
+    /* v1 has no swap-only limit: memory.memsw.limit_in_bytes is memory + swap, written as
+     * memory_max + memory_swap_max, so a swap limit needs a memory limit beside it. */
+    if (caps->version == 1 && caps->memory_swap && svc->key_line[CR_K_MEMORY_SWAP_MAX] &&
+        svc->memory_swap_max != INT64_MAX &&
+        (!svc->key_line[CR_K_MEMORY_MAX] || svc->memory_max == INT64_MAX))
+        cr_service_error(c->errors, svc, CR_K_MEMORY_SWAP_MAX, "cgroup v1 limits swap only "
+                         "together with memory_max (memory.memsw.limit_in_bytes is memory + "
+                         "swap): set memory_max too");
 }
 
 void cr_service_resolve(struct cr_service *svc, const char *here,

@@ -1,12 +1,20 @@
-/* Workload output → the supervisor's own stdout, one `NAME | line` per line.
+/* Workload output → log files (logs.h) and the supervisor's own stdout, one `NAME | line` per
+ * line (in colour on a terminal).
  *
  * Each service has a stdout pipe and a stderr pipe (or one, with redirect_stderr) whose read
- * ends the supervisor holds for the service's whole life, so a restart loses nothing. Lines
- * are assembled per stream; a partial line is flushed at CR_OUT_LINE_MAX bytes and when the
- * container exits. The supervisor never blocks on its console: writes are non-blocking, a
- * bounded queue absorbs bursts, and when that is full whole lines are dropped and counted
- * (reported once the console drains). The workload therefore never waits for a slow console
- * beyond the pipe's own buffer, and never gets SIGPIPE: the read ends stay open. */
+ * ends the supervisor holds for the service's whole life, so a restart loses nothing. Reads
+ * are large (CR_OUT_CHUNK) from a pipe enlarged to CR_OUT_PIPE_SIZE; each chunk's whole lines
+ * go to the log file in one write (stamped with log_timestamps) and to the console queue, so
+ * nothing costs a syscall or an allocation per line. A partial line waits for its end in the
+ * stream; one longer than CR_OUT_PART_MAX is cut there, and the rest of a line is flushed
+ * when the container exits. Files receive whole lines only, so two streams (or services)
+ * sharing a file never split each other's lines.
+ *
+ * The supervisor never blocks on its console: writes are non-blocking, a bounded queue
+ * absorbs bursts, and when that is full whole lines are dropped and counted (reported once
+ * the console drains). A console that is /dev/null costs nothing. The workload therefore
+ * never waits for the supervisor beyond the pipe's own buffer, and never gets SIGPIPE: the
+ * read ends stay open. */
 #ifndef CORRAL_OUTPUT_H
 #define CORRAL_OUTPUT_H
 
@@ -15,27 +23,37 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define CR_OUT_LINE_MAX 4096
+#define CR_OUT_LINE_MAX 4096                 /* console lines are cut at this length */
+#define CR_OUT_PART_MAX (16 * 1024)          /* log lines are cut at this length */
+#define CR_OUT_CHUNK (256 * 1024)            /* one read */
+#define CR_OUT_PIPE_SIZE (1024 * 1024)       /* asked for with F_SETPIPE_SZ */
 #define CR_CONSOLE_QUEUE (256 * 1024)
 
-/* The supervisor's stdout. */
+struct cr_logfile;
+
+/* The supervisor's stdout, and the scratch buffers every stream shares (one loop, one
+ * thread: a stream uses them only within one callback). */
 struct cr_console {
     uv_loop_t *loop;
-    int fd;                      /* non-blocking where the kind of file allows it */
+    int fd;                      /* non-blocking where the kind of file allows it; -1: none */
     bool is_socket;              /* written with send(MSG_DONTWAIT) */
     bool pollable;               /* pipe, tty, socket: wait for POLLOUT when full */
     bool polling;
+    bool color;                  /* a terminal, and NO_COLOR unset */
     uv_poll_t poll;
     bool poll_init;
     char *q;                     /* bytes not yet written */
     size_t qlen;
     uint64_t dropped, dropped_reported;
+    char *rbuf;                  /* a partial line + one read: CR_OUT_PART_MAX + CR_OUT_CHUNK */
+    char *sbuf;                  /* stamped lines for a file: see output.c */
 };
 
 int cr_console_open(struct cr_console *c, uv_loop_t *loop, int fd);
-/* Writes "name | text\n" (text without its newline), or drops it and counts. */
+/* Queues "name | text\n" (text without its newline; cut into CR_OUT_LINE_MAX pieces), or
+ * drops it and counts. Written by cr_console_flush() (or when the queue fills). */
 void cr_console_line(struct cr_console *c, const char *name, const char *text, size_t len);
-/* Tries once more to write what is queued (without blocking). */
+/* Writes what is queued, as far as the console takes it without blocking. */
 void cr_console_flush(struct cr_console *c);
 void cr_console_close(struct cr_console *c);
 
@@ -46,8 +64,16 @@ struct cr_out_stream {
     int rfd, wfd;                /* rfd non-blocking; wfd is what the container gets */
     uv_poll_t poll;
     bool poll_init;
-    char buf[CR_OUT_LINE_MAX];
-    size_t len;
+    struct cr_logfile *file;     /* NULL: not logged to a file (logs.c attaches it) */
+    bool timestamps;             /* prefix each logged line with its RFC 3339 time */
+    uint64_t log_dropped;        /* lines the file could not take (disk full...) */
+    size_t len;                  /* bytes in part */
+    char part[CR_OUT_PART_MAX];  /* the start of a line whose end has not come yet */
+    /* Also sees the output (the crash history's ring, `svctl logs -f`): called with whole
+     * lines, many at once, each ending in '\n' (a cut or final partial line may lack it).
+     * Set after cr_out_open(); NULL: none. */
+    void (*tap)(void *arg, const char *lines, size_t len);
+    void *tap_arg;
 };
 
 /* Creates the pipe and starts reading it. Returns 0 or a negative errno. */
@@ -56,7 +82,8 @@ int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
 /* Reads what is in the pipe now, then writes a partial line if one is buffered (a container
  * exited: its last line may have no newline). */
 void cr_out_drain(struct cr_out_stream *s);
-/* Closes both ends; the uv handle is closed asynchronously (done(arg) once it is). */
+/* Closes both ends and lets go of its log file; the uv handle is closed asynchronously
+ * (done(arg) once it is). */
 void cr_out_close(struct cr_out_stream *s, void (*done)(void *arg), void *arg);
 
 #endif

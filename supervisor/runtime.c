@@ -9,7 +9,6 @@
 #include <uv.h>
 
 #include "cgroup.h"
-#include "cgroup_run.h"
 #include "config.h"
 #include "service.h"
 #include "spawn.h"
@@ -330,6 +329,7 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     cr_log(NULL, "SIG%s: stopping all services", signum == SIGINT ? "INT" : "TERM");
     sv->shutting_down = true;
+    sv->rt.stopping_all = true;
     shutdown_step(sv);
 }
 
@@ -394,7 +394,9 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->rt.init_fd = sv->rt.devnull = -1;
     sv->rt.console.fd = -1;
     sv->rt.on_settled = on_settled;
+    cr_runtime_seed(&sv->rt);
     int status = 1;
+    char err[512];
     const char *run_name = NULL;
     if (argc > 0) {
         if (strcmp(argv[0], "run") || argc < 2) {
@@ -436,7 +438,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         struct rlimit raised = {sv->rt.nofile.rlim_max, sv->rt.nofile.rlim_max};
         setrlimit(RLIMIT_NOFILE, &raised);
     }
-    char err[512], init_path[4096];
+    char init_path[4096];
     if (cr_init_find(init_path, sizeof init_path) < 0) {
         fprintf(stderr, "supervisor: cannot find init (next to the supervisor, or set "
                         "CORRAL_INIT)\n");
@@ -510,8 +512,14 @@ out_loop:
         fprintf(stderr, "supervisor: warning: handles left open at exit\n");
     free(sv->rt.loop);
 out:
-    if (sv->rt.cgroot)
+    if (sv->rt.cgroot) {
+        /* Every service's cgroup is gone by now (each container's on its exit, the rest in
+         * finish()): remove what is left of ours — the leaf we live in, and <root> — so a
+         * clean exit leaves no cgroup behind. */
+        if (cr_cg_root_leave(sv->rt.cgroot, err, sizeof err) < 0)
+            fprintf(stderr, "supervisor: leaving the cgroup root: %s\n", err);
         cr_cg_root_close(sv->rt.cgroot);
+    }
     if (sv->rt.init_fd >= 0)
         close(sv->rt.init_fd);
     if (sv->rt.devnull >= 0)

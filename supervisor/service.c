@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spawn.h"
@@ -46,6 +48,29 @@ void cr_log(const char *name, const char *fmt, ...)
 }
 
 /* ---- small helpers ------------------------------------------------------------------------ */
+
+void cr_runtime_seed(struct cr_runtime *rt)
+{
+    if (getrandom(&rt->rnd, sizeof rt->rnd, GRND_NONBLOCK) != (ssize_t)sizeof rt->rnd) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        rt->rnd = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
+                  ((uint64_t)getpid() << 40);
+    }
+    rt->rnd |= 1;   /* xorshift never leaves 0 */
+}
+
+int64_t cr_jitter_ms(struct cr_runtime *rt, int64_t d)
+{
+    if (!rt->rnd)
+        cr_runtime_seed(rt);
+    /* xorshift64*, as init's: jitter needs spread, not secrecy. */
+    rt->rnd ^= rt->rnd >> 12;
+    rt->rnd ^= rt->rnd << 25;
+    rt->rnd ^= rt->rnd >> 27;
+    uint64_t r = rt->rnd * 0x2545F4914F6CDD1DULL;
+    return d - (int64_t)(r % 1000) * (d / 5) / 1000;
+}
 
 static uint64_t now_ms(const struct cr_svc *svc)
 {
@@ -292,6 +317,7 @@ static int svc_spawn(struct cr_svc *svc)
         .cg = cg,
         .events_fd = ev[1],
         .nofile = &rt->nofile,
+        .own_pgrp = !rt->run_mode,
     };
     if (rt->run_mode) {
         req.stdio[0] = STDIN_FILENO;
@@ -340,8 +366,8 @@ static int svc_spawn(struct cr_svc *svc)
     uv_poll_start(&ct->pid_poll, UV_READABLE, on_pidfd);
     svc->ct = ct;
     if (!rt->quiet)
-        cr_log(svc->name, "container started (init pid %d, cgroup %s)", (int)sp.pid,
-               cr_cg_path(cg));
+        cr_log(svc->name, "container started (init pid %d, cgroup %s%s)", (int)sp.pid,
+               cr_cg_path(cg), sp.into_cgroup ? ", born in it" : "");
     return 0;
 }
 
@@ -450,11 +476,13 @@ static void schedule_restart(struct cr_svc *svc, uint64_t ran_ms)
     const struct cr_service *c = svc->conf;
     if (ran_ms >= (uint64_t)c->restart_reset_after)
         svc->delay_ms = c->restart_delay;
-    int64_t delay = svc->delay_ms;
-    int64_t next = delay * 2;
+    int64_t base = svc->delay_ms;
+    int64_t next = base * 2;
     svc->delay_ms = next > c->restart_delay_max ? c->restart_delay_max : next;
+    int64_t delay = cr_jitter_ms(svc->rt, base);
     if (!svc->rt->quiet)
-        cr_log(svc->name, "new container in %lld ms", (long long)delay);
+        cr_log(svc->name, "new container in %lld ms (backoff %lld ms less jitter)",
+               (long long)delay, (long long)base);
     set_state(svc, CR_ST_BACKOFF);
     arm(svc, delay);
 }
@@ -472,6 +500,11 @@ static void container_gone(struct cr_svc *svc)
     const struct cr_service *c = svc->conf;
     if (svc->rt->run_mode || !c) {
         settle(svc, CR_ST_EXITED);
+        return;
+    }
+    if (svc->rt->stopping_all) {
+        /* Its turn to be stopped may not have come yet, but it is down: it stays down. */
+        settle(svc, CR_ST_STOPPED);
         return;
     }
     if (svc->gave_up) {

@@ -11,7 +11,8 @@
  * `restarting` events show here as BACKOFF, its `started` as STARTING → RUNNING), and the
  * supervisor starts a new container when init itself exits, per the same policy, with the
  * delay doubling from restart_delay up to restart_delay_max (reset after a container ran
- * restart_reset_after), unless init gave up (FATAL) or the service was stopped. */
+ * restart_reset_after) and shortened by a random 0-20 % like init's, unless init gave up
+ * (FATAL) or the service was stopped. */
 #ifndef CORRAL_SERVICE_H
 #define CORRAL_SERVICE_H
 
@@ -47,6 +48,7 @@ enum cr_svc_event {
 const char *cr_state_name(enum cr_state s);
 
 struct cr_svc;
+struct cr_hist;
 
 /* What every service shares: the loop, the cgroup root, init, the console. */
 struct cr_runtime {
@@ -56,8 +58,11 @@ struct cr_runtime {
     int devnull;
     bool run_mode;               /* `supervisor run`: one service, once, on the terminal */
     bool quiet;                  /* log only problems (run mode) */
+    bool stopping_all;           /* SIGTERM/SIGINT: a container that exits is not replaced */
     struct cr_console console;
     struct rlimit nofile;        /* RLIMIT_NOFILE as the supervisor was started with */
+    uint64_t rnd;                /* xorshift state for the restart jitter; seed with
+                                    cr_runtime_seed() */
     /* Called when a service settles in STOPPED, EXITED or FATAL (no container, no timer). */
     void (*on_settled)(struct cr_runtime *rt, struct cr_svc *svc);
 };
@@ -105,7 +110,14 @@ struct cr_svc {
     uint64_t ran_ms;                 /* how long the last container lived */
     int exit_status;                 /* init's last status: code, or 128+signal; -1 none */
     bool last_oom;
+    struct cr_hist *hist;            /* exits and recent output (history.h); may be NULL */
 };
+
+/* Seeds rt->rnd (getrandom, else the clock and the pid). */
+void cr_runtime_seed(struct cr_runtime *rt);
+/* A container restart delay with init's jitter: d shortened by a random 0-20 %, so services
+ * that die together spread out, and never longer than configured. Advances rt->rnd. */
+int64_t cr_jitter_ms(struct cr_runtime *rt, int64_t d);
 
 /* Creates the service (pipes for its output, its timer) in STOPPED. */
 int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_svc **out);

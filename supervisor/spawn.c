@@ -209,6 +209,8 @@ static void child_main(const struct child_args *a)
      * call, the read below sees EOF instead of its go-ahead byte. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         child_report(evfd, "prctl(PR_SET_PDEATHSIG)", errno);
+    if (req->own_pgrp && setpgid(0, 0) < 0)
+        child_report(evfd, "setpgid", errno);
     char go = 0;
     ssize_t n;
     do

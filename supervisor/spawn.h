@@ -12,6 +12,7 @@
 #ifndef CORRAL_SPAWN_H
 #define CORRAL_SPAWN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -33,6 +34,10 @@ struct cr_spawn_req {
     int events_fd;               /* write end of the events pipe: the child's fd 4 */
     const struct rlimit *nofile; /* RLIMIT_NOFILE to give init (the supervisor raises its
                                     own for its many pipes); NULL: inherit */
+    bool own_pgrp;               /* init leads a process group of its own, so a terminal's
+                                    ^C reaches only the supervisor, which then stops the
+                                    services in reverse priority order (not for `run`,
+                                    whose init takes the terminal) */
 };
 
 struct cr_spawned {

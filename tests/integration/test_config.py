@@ -294,7 +294,7 @@ def test_cgroup_limits_on_this_machine(ini):
             assert any(f": {key}: " in e for e in errors(p)) == (not have[ctrl])
     if not v2.exists() and Path("/sys/fs/cgroup/memory").exists():
         swap = Path("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
-        path = ini("[service:t]\nrootfs = {rootfs}\ncommand = sleep 1\nmemory_swap_max = 1G\n")
+        path = ini("[service:t]\nrootfs = {rootfs}\ncommand = sleep 1\nmemory_max = 2G\nmemory_swap_max = 1G\n")
         p = sup("-c", path, "--check")
         assert (p.returncode == 0) == swap, p.stderr
 

@@ -22,6 +22,9 @@ CG = Path("/sys/fs/cgroup")
 WL = "/usr/local/bin/workload"
 _seq = itertools.count()
 
+# Every test here runs services in real cgroups: tests/vm runs them again under pure cgroup v2.
+pytestmark = pytest.mark.cgroup
+
 
 # ---- cgroups -------------------------------------------------------------------------------
 V2 = (CG / "cgroup.controllers").exists()
@@ -196,7 +199,10 @@ def test_container_isolation_and_prefixed_output(h, tmp, cgroot, rootfs):
     assert "/work" not in targets and "/sys/fs/cgroup" not in targets, targets
     assert all(t in ("/", "/proc", "/sys") or t.startswith(("/dev", "/proc/", "/sys/"))
                for t in targets), targets
-    assert len(host_targets) > len(targets)
+    # the host's own mounts (its /sys/fs/cgroup at least) are not there
+    hidden = {t for t in host_targets if t not in ("/", "/proc", "/sys") and
+              not t.startswith("/dev")}
+    assert "/sys/fs/cgroup" in hidden and not hidden & set(targets), (hidden, targets)
     ipid = s.init("iso")
     nspid = [l for l in Path(f"/proc/{ipid}/status").read_text().splitlines()
              if l.startswith("NSpid:")][0].split()
@@ -207,6 +213,8 @@ def test_container_isolation_and_prefixed_output(h, tmp, cgroot, rootfs):
     for d in cg_dirs(cgroot):
         if (d / "svc-iso").exists() and (V2 or d.parent.name in ("memory", "pids", "freezer")):
             assert ipid in cg_procs(d / "svc-iso"), d
+    # v2: clone3(CLONE_INTO_CGROUP), not attached after the clone
+    assert (", born in it)" in s.log()) == V2, s.log()
     assert s.stop() == 0
     assert gone(ipid)
     assert not [d for d in cg_dirs(cgroot) if (d / "svc-iso").exists()]
@@ -245,8 +253,12 @@ def test_container_restarts_with_growing_backoff_when_init_dies(h, tmp, cgroot, 
         os.kill(ipid, signal.SIGKILL)
         s.wait_log(r"^supervisor: dies: new container in \d+ ms", count=i + 1)
     s.wait_log(r"^supervisor: dies: started \(pid", count=4)
-    delays = [int(x) for x in re.findall(r"dies: new container in (\d+) ms", s.log())]
-    assert delays == [200, 400, 800], delays
+    found = re.findall(r"dies: new container in (\d+) ms \(backoff (\d+) ms", s.log())
+    bases = [int(b) for _, b in found]
+    assert bases == [200, 400, 800], found
+    # shortened by a random 0-20 %, as init's own backoff, so a crowd spreads out
+    assert all(0.8 * int(b) <= int(d) <= int(b) for d, b in found), found
+    assert any(int(d) < int(b) for d, b in found), found   # all three unjittered: p < 2e-5
     assert "dies: container killed (signal KILL)" in s.log()
     pids = s.inits("dies")
     assert len(set(pids)) == 4 and all(gone(p) for p in pids[:3]) and alive(pids[3])
@@ -409,6 +421,139 @@ def test_pids_max_stops_a_fork_bomb(h, tmp, cgroot, rootfs):
     assert s.stop() == 0
 
 
+# ---- the supervisor's own cgroups ----------------------------------------------------------------
+def self_cgroups(pid):
+    """{hierarchy: path} from /proc/PID/cgroup: v2 '' for the unified one, v1 each controller."""
+    out = {}
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        for c in (ctrls.split(",") if ctrls else [""]):
+            out[c] = path
+    return out
+
+
+def freeze(d, on):
+    if V2:
+        (d / "cgroup.freeze").write_text("1" if on else "0")
+    else:
+        (d / "freezer.state").write_text("FROZEN" if on else "THAWED")
+
+
+def test_clean_exit_removes_its_leaf_and_root_and_moves_back(h, tmp, cgroot, rootfs):
+    """It lives in <root>/supervisor, and on SIGTERM goes back to the cgroups it came from,
+    then removes its leaf and <root> (here two levels, both made by it). Where it came from
+    is a cgroup of ours, frozen before the exit: moving back there freezes it, so we can see
+    where it went before it goes on and exits."""
+    nested = f"{cgroot}/inner"
+    origin = f"{cgroot}-origin"
+    homes = [CG / origin] if V2 else [CG / c / origin for c in ("freezer", "pids")]
+    try:
+        for d in homes:
+            d.mkdir()
+        def enter_origin():                       # in the child, before exec
+            for d in homes:
+                (d / "cgroup.procs").write_text("0")
+        s = Sup(h, tmp, nested, svc("web", f"{WL} sleep 1000", startsecs=0, memory_max="64M",
+                                    pids_max=50))
+        need(ASAN_SUPERVISOR)
+        s.p, s.out_path, s.err_path = h.popen([ASAN_SUPERVISOR, "-c", s.ini],
+                                              env={"CORRAL_INIT": str(INIT)},
+                                              preexec_fn=enter_origin)
+        s.pid = s.p.pid
+        ipid = s.init("web")
+        mine = self_cgroups(s.pid)
+        used = [""] if V2 else ["memory", "pids", "freezer", "cpu", "cpuacct", "blkio"]
+        assert all(mine[c] == f"/{nested}/supervisor" for c in used), mine   # its own leaf
+        assert not any(cg_procs(d) for d in homes)
+        if V2:
+            # the controllers are passed down to the services, level by level
+            for level in (CG / cgroot, CG / nested):
+                on = (level / "cgroup.subtree_control").read_text().split()
+                assert {"memory", "pids", "cpu"} <= set(on), (level, on)
+            assert (CG / nested / "svc-web" / "memory.max").read_text().strip() == str(64 << 20)
+            assert not cg_procs(CG / nested)              # no process in an inner node
+        assert ipid in cg_procs(ctrl_dir(nested, "pids") / "svc-web")
+
+        for d in homes[:1]:
+            freeze(d, True)
+        s.p.send_signal(signal.SIGTERM)
+        wait_until(lambda: s.pid in cg_procs(homes[0]), 10, what="the supervisor back home")
+        back = self_cgroups(s.pid)
+        expect = self_cgroups(os.getpid())               # where its parent is
+        for c in ([""] if V2 else ["freezer", "pids"]):
+            expect[c] = f"/{origin}"
+        assert {c: back[c] for c in used} == {c: expect[c] for c in used}, back
+        assert gone(ipid)                                # services first, then home
+        for d in homes[:1]:
+            freeze(d, False)
+        assert s.p.wait(T(10)) == 0
+        s.check_clean()
+        assert not cg_dirs(nested) and not cg_dirs(cgroot), "a clean exit leaves no cgroup"
+    finally:
+        for d in homes:
+            try:
+                freeze(d, False) if d == homes[0] else None
+            except OSError:
+                pass
+        cg_cleanup(origin)
+
+
+def test_ctrl_c_to_the_process_group_leaves_nothing(h, tmp, cgroot, rootfs):
+    """`make demo` then ^C: the terminal sends SIGINT to its foreground process group. Each
+    init leads a group of its own, so only the supervisor gets it and stops the services in
+    reverse priority order; then it removes every cgroup it made."""
+    conf = (svc("tick", "/bin/sh -c 'while true; do echo tick; sleep 0.2; done'", startsecs=0,
+                priority=30) +
+            svc("crash", f"{WL} sleep 0.2 -- exit 3", startsecs=0, autorestart="true",
+                restart_delay="100ms", priority=20) +
+            svc("hog", f"{WL} alloc 200M -- sleep 1000", startsecs=0, memory_max="32M",
+                memory_swap_max="0", autorestart="true", restart_delay="100ms", priority=10))
+    s = Sup(h, tmp, cgroot, conf)
+    need(ASAN_SUPERVISOR)
+    s.p, s.out_path, s.err_path = h.popen([ASAN_SUPERVISOR, "-c", s.ini],
+                                          env={"CORRAL_INIT": str(INIT)},
+                                          start_new_session=True)
+    s.pid = s.p.pid
+    s.wait_out("tick | tick")
+    s.wait_log(r"^supervisor: crash: restarting in", timeout=10)
+    s.wait_log(r"^supervisor: hog: exited \(signal KILL, OOM killed", timeout=20)
+    inits = [p for n in ("tick", "crash", "hog") for p in s.inits(n)]
+    os.killpg(s.pid, signal.SIGINT)                      # our own group: the supervisor's pid
+    assert s.p.wait(T(30)) == 0, s.log()[-3000:]
+    s.check_clean()
+    log = s.log()
+    assert "SIGINT: stopping all services" in log
+    assert "signal INT" not in log and "new container in" not in log, log[-3000:]
+    stopped = [log.index(f"supervisor: {n}: stopping (SIGTERM to init)") for n in
+               ("tick", "crash", "hog")]
+    assert stopped == sorted(stopped), log[-3000:]
+    assert all(gone(p) for p in inits)
+    assert not cg_dirs(cgroot), [str(p) for d in cg_dirs(cgroot) for p in d.rglob("*")
+                                 if p.is_dir()]
+
+
+# ---- configuration that depends on the machine ---------------------------------------------------
+def test_swap_limit_without_memory_limit(h, tmp, cgroot, rootfs):
+    """cgroup v1 has no swap-only limit (memsw is memory + swap): a config error at its line;
+    v2 has memory.swap.max and takes it."""
+    s = Sup(h, tmp, cgroot, svc("s", f"{WL} sleep 1000", memory_swap_max="16M"))
+    line = s.ini.read_text().splitlines().index("memory_swap_max = 16M") + 1
+    rc, out, err = s.run("--check")
+    if V2:
+        assert rc == 0, err
+        return
+    assert rc == 1, err
+    assert re.search(rf"^.*{re.escape(str(s.ini))}:{line}: memory_swap_max: cgroup v1 limits "
+                     r"swap only together with memory_max", err + out, re.M), err + out
+    s.write(svc("s", f"{WL} sleep 1000", memory_swap_max="16M", memory_max="32M"))
+    rc, out, err = s.run("--check")
+    assert rc == 0, err
+    s.write(svc("s", f"{WL} sleep 1000", memory_swap_max="max"))
+    rc, out, err = s.run("--check")
+    assert rc == 0, err
+    assert not cg_dirs(cgroot)                           # --check makes no cgroup
+
+
 # ---- run -----------------------------------------------------------------------------------------
 def test_run_exits_with_the_workload_status(h, tmp, cgroot, rootfs):
     s = Sup(h, tmp, cgroot, svc("job", f"{WL} exit 0"))
@@ -422,7 +567,7 @@ def test_run_exits_with_the_workload_status(h, tmp, cgroot, rootfs):
     assert rc == 128 + 9, err
     rc, out, err = s.run("run", "nosuch")
     assert rc == 1 and "no service 'nosuch'" in err
-    assert not [d for d in cg_dirs(cgroot) if list(d.glob("run-*"))]
+    assert not cg_dirs(cgroot), "run removes its cgroup, and the root it made"
 
 
 def test_run_leaves_a_running_supervisor_alone(h, tmp, cgroot, rootfs):
@@ -432,7 +577,10 @@ def test_run_leaves_a_running_supervisor_alone(h, tmp, cgroot, rootfs):
     assert rc == 3, err
     assert alive(ipid) and s.inits("web") == [ipid]
     assert [d for d in cg_dirs(cgroot) if (d / "svc-web").exists()]
+    assert all((d / "supervisor").is_dir() for d in cg_dirs(cgroot))
+    assert not [d for d in cg_dirs(cgroot) if list(d.glob("run-*"))]
     assert s.stop() == 0
+    assert not cg_dirs(cgroot)
 
 
 def test_run_reports_oom(h, tmp, cgroot, rootfs):
