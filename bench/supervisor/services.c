@@ -4,7 +4,7 @@
  *   start:   spawn of the tree's root -> every workload exists (exec'd)
  *   memory:  PSS (smaps_rollup) of the root and every descendant that is not a workload
  *   idle:    CPU ticks and context switches of that tree over a window, after a settle time
- *   restart: SIGKILL one workload -> a new workload runs (new pids found via ns_last_pid)
+ *   restart: SIGKILL one workload -> a new child of its parent runs the workload
  *   stop:    the root's stop signal -> the root is reaped and no workload is left */
 #include "supbench.h"
 
@@ -26,7 +26,7 @@ enum { S_OURS, S_OURS_PID, S_S6, S_RUNIT, S_SUPD, NSYS };
 static const char *sys_name[NSYS] = { "ours", "ours-pid", "s6", "runit", "supervisord" };
 
 struct sys_result {
-	double start_ms, pss_kb, cpu_ms, vcs, nvcs, restart_p50, restart_max, stop_ms, tree_n;
+	double start_ms, pss_kb, cpu_ms, vcs, nvcs, restart_p50, restart_max, restart_missed, stop_ms, tree_n;
 };
 
 #define SETTLE_MS 2000
@@ -166,6 +166,21 @@ static long starttime(pid_t pid)
 	return (long)st;
 }
 
+/* Alive (not a zombie) and the same process as when start time st0 was read. */
+static bool alive_same(pid_t pid, long st0)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	return p && p[2] != 'Z' && p[2] != 'X' && starttime(pid) == st0;
+}
+
 static void reap_orphans(void)
 {
 	/* The harness is a child subreaper: whatever a stopped tree orphaned ends up here. */
@@ -173,40 +188,33 @@ static void reap_orphans(void)
 		;
 }
 
-static int pid_max(void)
+static int cmp_pid(const void *a, const void *b)
 {
-	FILE *f = fopen("/proc/sys/kernel/pid_max", "re");
-	int v = 32768;
-	if (f) {
-		if (fscanf(f, "%d", &v) != 1)
-			v = 32768;
-		fclose(f);
-	}
-	return v;
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
 }
 
-/* SIGKILL victim; returns ms until a process that did not exist before runs the workload. */
+/* SIGKILL victim; returns ms until a new child of its parent (init, s6-supervise, runsv,
+ * supervisord) runs the workload. */
 static double restart_once(const struct sb_opts *o, pid_t victim)
 {
-	static pid_t pending[4096];
-	int np = 0, pmax = pid_max();
-	pid_t last = sb_last_pid();
+	static pid_t before[MAXPIDS], now[MAXPIDS];
+	pid_t parent = sb_ppid(victim);
+	int nb = parent > 1 ? sb_children(parent, before, MAXPIDS) : -1;
+	if (nb < 0)
+		return NAN;
+	qsort(before, (size_t)nb, sizeof(pid_t), cmp_pid);
 	int64_t t0 = sb_now_ns();
 	if (kill(victim, SIGKILL) < 0)
 		return NAN;
 	while (sb_now_ns() - t0 < 5000000000LL) {
-		pid_t cur = sb_last_pid();
-		while (last != cur && np < 4096) {
-			last = last + 1 >= pmax ? 300 : last + 1;
-			pending[np++] = last;
-		}
-		for (int i = 0; i < np; i++) {
-			int w = sb_is_workload(pending[i], o->magic);
-			if (w == 1)
+		int nn = sb_children(parent, now, MAXPIDS);
+		if (nn < 0)
+			return NAN;   /* the parent itself went away */
+		for (int i = 0; i < nn; i++)
+			if (!bsearch(&now[i], before, (size_t)nb, sizeof(pid_t), cmp_pid) &&
+			    sb_is_workload(now[i], o->magic) == 1)
 				return (sb_now_ns() - t0) / 1e6;
-			if (w < 0)
-				pending[i--] = pending[--np];
-		}
 		sb_sleep_ms(0.05);
 	}
 	return NAN;
@@ -215,7 +223,7 @@ static double restart_once(const struct sb_opts *o, pid_t victim)
 static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result *res)
 {
 	struct run r = { .o = o, .sys = sys, .n = n };
-	struct sys_result x = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
+	struct sys_result x = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
 	*res = x;
 	if (prepare(&r) < 0)
 		return -1;
@@ -273,7 +281,7 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 	x.tree_n = nt;
 	long cpu0 = 0, v0 = 0, nv0 = 0, cpu1 = 0, v1 = 0, nv1 = 0;
 	for (int i = 0; i < nt; i++) {
-		cpu0 += sb_cpu_ticks(pids[i]);
+		cpu0 += sb_cpu_ns(pids[i]);
 		v0 += sb_ctxt(pids[i], true);
 		nv0 += sb_ctxt(pids[i], false);
 		st0[i] = starttime(pids[i]);
@@ -281,7 +289,7 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 	sb_sleep_ms(o->idle_s * 1000.0);
 	int gone = 0;
 	for (int i = 0; i < nt; i++) {
-		long c = sb_cpu_ticks(pids[i]);
+		long c = sb_cpu_ns(pids[i]);
 		if (c < 0) {
 			gone++;
 			continue;
@@ -292,7 +300,7 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 	}
 	if (gone)
 		fprintf(stderr, "supbench: %s: %d tree processes exited during the idle window\n", sys_name[sys], gone);
-	x.cpu_ms = (double)(cpu1 - cpu0) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+	x.cpu_ms = (double)(cpu1 - cpu0) / 1e6;
 	x.vcs = (double)(v1 - v0);
 	x.nvcs = (double)(nv1 - nv0);
 
@@ -309,10 +317,11 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 			lat[nl++] = ms;
 		sb_sleep_ms(200);
 	}
-	if (nl == o->kills && nl > 0) {
+	if (nl > 0) {
 		x.restart_max = sb_pct(lat, nl, 100);
 		x.restart_p50 = sb_pct(lat, nl, 50);
 	}
+	x.restart_missed = o->kills - nl;
 	/* the tree again: restarts may have changed it (e.g. a new container) */
 	nt = sb_tree(root, o->magic, pids, MAXPIDS);
 	for (int i = 0; i < nt; i++)
@@ -322,17 +331,25 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 	t0 = sb_now_ns();
 	kill(root, r.stop_sig);
 	bool reaped = false;
+	int k = 0, alive = 0;
 	for (;;) {
-		if (!reaped && sb_wait(root, 0, &st) == 1)
-			reaped = true;
-		int k = sb_scan_workloads(o->magic, NULL, 0);
-		if (reaped && k == 0) {
+		pid_t p;
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			if (p == root) {
+				reaped = true;
+				sb_untrack(root);
+			}
+		k = sb_scan_workloads(o->magic, NULL, 0);
+		alive = 0;
+		for (int i = 1; i < nt; i++)
+			alive += st0[i] >= 0 && alive_same(pids[i], st0[i]);
+		if (reaped && k == 0 && alive == 0) {
 			x.stop_ms = (sb_now_ns() - t0) / 1e6;
 			break;
 		}
 		if (sb_now_ns() - t0 > 60000000000LL) {
-			fprintf(stderr, "supbench: %s: not stopped after 60 s (%s, %d workloads left)\n", sys_name[sys],
-				reaped ? "root exited" : "root running", k);
+			fprintf(stderr, "supbench: %s: not stopped after 60 s (%s, %d supervision processes and %d workloads"
+				" left: killed)\n", sys_name[sys], reaped ? "root exited" : "root running", alive, k);
 			break;
 		}
 		sb_sleep_ms(1);
@@ -340,15 +357,9 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 	if (reaped)
 		root = -1;
 	rc = isnan(x.stop_ms) ? -1 : 0;
-	/* anything of the tree still alive (same pid, same start time) is a leftover */
-	int left = 0;
-	for (int i = 1; i < nt; i++)
-		if (st0[i] >= 0 && starttime(pids[i]) == st0[i]) {
-			left++;
+	for (int i = 1; i < nt && alive; i++)
+		if (st0[i] >= 0 && alive_same(pids[i], st0[i]))
 			kill(pids[i], SIGKILL);
-		}
-	if (left)
-		fprintf(stderr, "supbench: %s: %d supervision processes outlived the stop (killed)\n", sys_name[sys], left);
 out:
 	if (root > 0)
 		sb_kill_reap(root);
@@ -356,8 +367,8 @@ out:
 	reap_orphans();
 	if (sb_scan_workloads(o->magic, work, MAXPIDS) > 0) {
 		fprintf(stderr, "supbench: %s: workloads left after the stop; killing them\n", sys_name[sys]);
-		int k = sb_scan_workloads(o->magic, work, MAXPIDS);
-		for (int i = 0; i < k && i < MAXPIDS; i++)
+		int left = sb_scan_workloads(o->magic, work, MAXPIDS);
+		for (int i = 0; i < left && i < MAXPIDS; i++)
 			if (sb_is_workload(work[i], o->magic) == 1)
 				kill(work[i], SIGKILL);
 		sb_sleep_ms(50);
@@ -379,7 +390,7 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 	const char *bins[NSYS] = { o->ours, o->ours, o->s6svscan, o->runsvdir, o->supervisord };
 	int failed = 0;
 	for (int s = 0; s < NSYS; s++) {
-		struct sys_result none = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
+		struct sys_result none = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
 		res[s] = none;
 		if (s == S_OURS_PID && !o->pid_only)
 			continue;
@@ -447,7 +458,7 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 	FILL(tree_n, 1);
 	row++;
 	snprintf(lab_cpu[n >= 1000], 64, "idle CPU in %d s (ms)", o->idle_s);
-	*row = (struct sb_row){ lab_cpu[n >= 1000], {0}, T_NONE, 0, 0, 0 };
+	*row = (struct sb_row){ lab_cpu[n >= 1000], {0}, T_NONE, 0, 0, 2 };
 	FILL(cpu_ms, 1);
 	row++;
 	snprintf(lab_wake[n >= 1000], 64, "idle wakeups in %d s", o->idle_s);
@@ -462,6 +473,9 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 	row++;
 	*row = (struct sb_row){ "restart after SIGKILL max (ms)", {0}, T_NONE, 0, 0, 2 };
 	FILL(restart_max, 1);
+	row++;
+	*row = (struct sb_row){ "  kills not restarted in 5 s", {0}, T_NONE, 0, 0, 0 };
+	FILL(restart_missed, 1);
 	row++;
 	*row = (struct sb_row){ "stop all (ms)", {0}, T_NONE, 0, 0, 0 };
 	FILL(stop_ms, 1);

@@ -48,9 +48,10 @@ int sb_scan_workloads(const char *magic, pid_t *out, int max);
 /* The supervision tree: root and every descendant that is not a workload (nor below one). */
 int sb_tree(pid_t root, const char *magic, pid_t *out, int max);
 long sb_pss_kb(pid_t pid);             /* smaps_rollup Pss, -1 if gone */
-long sb_cpu_ticks(pid_t pid);          /* utime + stime of the whole process, -1 if gone */
+long sb_cpu_ns(pid_t pid);             /* schedstat run time summed over threads, -1 if gone */
 long sb_ctxt(pid_t pid, bool voluntary); /* summed over its threads, -1 if gone */
-pid_t sb_last_pid(void);               /* /proc/sys/kernel/ns_last_pid */
+pid_t sb_ppid(pid_t pid);               /* -1 if gone */
+int sb_children(pid_t pid, pid_t *out, int max);  /* /proc/PID/task/ * /children; -1 if gone */
 int sb_write_file(const char *path, const char *text);
 int sb_rm_rf(const char *path);
 /* Removes every cgroup named prefix* at the top of every v1/v2 hierarchy (killing what is
@@ -81,7 +82,7 @@ struct sb_table {
 	const char *title;
 	int ncol, nours;        /* columns 0..nours-1 are ours (targets judge column 0), the rest anchors */
 	const char *cols[SB_MAXCOL];
-	struct sb_row rows[12];
+	struct sb_row rows[16];
 	int nrows;
 };
 void sb_table_print(const struct sb_table *t, int *pass, int *miss);

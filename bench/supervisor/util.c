@@ -182,7 +182,7 @@ int sb_scan_workloads(const char *magic, pid_t *out, int max)
 	return n;
 }
 
-static pid_t ppid_of(pid_t pid)
+pid_t sb_ppid(pid_t pid)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -214,7 +214,7 @@ int sb_tree(pid_t root, const char *magic, pid_t *out, int max)
 		if (!is_pid_name(e->d_name))
 			continue;
 		pids[np] = atoi(e->d_name);
-		ppids[np] = ppid_of(pids[np]);
+		ppids[np] = sb_ppid(pids[np]);
 		if (ppids[np] >= 0)
 			np++;
 	}
@@ -250,19 +250,25 @@ long sb_pss_kb(pid_t pid)
 	return field_kb(path, "\nPss:");
 }
 
-long sb_cpu_ticks(pid_t pid)
+/* Sum over its threads of the first field of schedstat: time on a CPU, in ns. */
+long sb_cpu_ns(pid_t pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) < 0)
+	char path[320], buf[256];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
 		return -1;
-	char *p = strrchr(buf, ')');
-	unsigned long ut, st;
-	/* fields 3.. after the comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt
-	 * cmajflt utime stime */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (long)(ut + st);
+	long sum = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!is_pid_name(e->d_name))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
+		if (read_small(path, buf, sizeof(buf)) > 0)
+			sum += strtol(buf, NULL, 10);
+	}
+	closedir(d);
+	return sum;
 }
 
 long sb_ctxt(pid_t pid, bool voluntary)
@@ -286,12 +292,28 @@ long sb_ctxt(pid_t pid, bool voluntary)
 	return sum;
 }
 
-pid_t sb_last_pid(void)
+int sb_children(pid_t pid, pid_t *out, int max)
 {
-	char buf[32];
-	if (read_small("/proc/sys/kernel/ns_last_pid", buf, sizeof(buf)) < 0)
+	char path[320];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
 		return -1;
-	return atoi(buf);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!is_pid_name(e->d_name))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)pid, e->d_name);
+		FILE *f = fopen(path, "re");
+		int c;
+		while (f && n < max && fscanf(f, "%d", &c) == 1)
+			out[n++] = c;
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	return n;
 }
 
 int sb_write_file(const char *path, const char *text)
@@ -423,16 +445,22 @@ void sb_cleanup(void)
 		}
 	if (!cleanup_opts)
 		return;
-	/* Workloads a killed supervisor left behind: only processes whose command line ends in
-	 * this run's magic number. */
-	pid_t left[4096];
-	for (int round = 0; round < 5; round++) {
-		int n = sb_scan_workloads(cleanup_opts->magic, left, 4096);
-		if (n <= 0)
-			break;
-		for (int i = 0; i < n && i < 4096; i++)
+	/* Supervision processes orphaned by the kill come to us (we are a child subreaper): kill
+	 * our children until none is left, and the workloads they left behind: only processes whose
+	 * command line ends in this run's magic number. */
+	static pid_t left[8192];
+	for (int round = 0; round < 20; round++) {
+		int nk = sb_children(getpid(), left, 8192);
+		for (int i = 0; i < nk; i++)
+			kill(left[i], SIGKILL);
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		int nw = sb_scan_workloads(cleanup_opts->magic, left, 8192);
+		for (int i = 0; i < nw && i < 8192; i++)
 			if (sb_is_workload(left[i], cleanup_opts->magic) == 1)
 				kill(left[i], SIGKILL);
+		if (nk <= 0 && nw <= 0)
+			break;
 		sb_sleep_ms(50);
 	}
 	sb_cgroup_sweep(cleanup_opts->cgprefix);
