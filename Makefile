@@ -90,13 +90,13 @@ $(B)/supervisor: $(SUP_SRC) $(SHARED_SRC) $(HDRS) | deps-build
 	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SUP_SRC) $(SHARED_SRC) $(SUP_LIBS)
 $(B)/svctl: $(SVCTL_SRC) $(SHARED_SRC) $(HDRS) | deps-build
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SVCTL_SRC) $(SHARED_SRC)
+	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SVCTL_SRC) $(SHARED_SRC) -linih
 $(B)/asan/supervisor: $(SUP_SRC) $(SHARED_SRC) $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SUP_SRC) $(SHARED_SRC) $(SUP_LIBS)
 $(B)/asan/svctl: $(SVCTL_SRC) $(SHARED_SRC) $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SVCTL_SRC) $(SHARED_SRC)
+	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SVCTL_SRC) $(SHARED_SRC) -linih
 asan: $(ASAN_BINS)
 
 # ---- tests ----------------------------------------------------------------------------------
@@ -141,6 +141,8 @@ install: all
 	install -m 0755 $(B)/init $(DESTDIR)$(PREFIX)/libexec/corral/init
 	$(if $(SUP_SRC),install -m 0755 $(B)/supervisor $(DESTDIR)$(PREFIX)/sbin/supervisor)
 	$(if $(SVCTL_SRC),install -m 0755 $(B)/svctl $(DESTDIR)$(PREFIX)/bin/svctl)
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 contrib/bash-completion/svctl $(DESTDIR)$(PREFIX)/share/bash-completion/completions/svctl
 	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 

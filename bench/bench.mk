@@ -37,3 +37,23 @@ $(B)/bench/supbench: $(BENCH_SUP_SRC) $(BENCH_SUP_HDR) | deps-build
 bench-supervisor: deps-bench-supervisor $(B)/init $(B)/supervisor rootfs $(B)/bench/supbench
 	$(B)/bench/supbench --ours $(B)/supervisor --init $(B)/init --rootfs $(B)/rootfs \
 	  --log $(B)/bench/supbench.log $(BENCH_SUP_ARGS)
+
+# ---- bench-logs: log throughput against supervisord, s6-log and svlogd ----------------------
+BENCH_LOGS_SRC := $(wildcard bench/logs/*.c)
+BENCH_LOGS_PKGS := supervisor s6 runit
+# Extra arguments for the log harness, e.g. BENCH_LOGS_ARGS=--quick (256 MiB, one round).
+BENCH_LOGS_ARGS ?=
+
+.PHONY: bench-logs deps-bench-logs
+bench: bench-logs
+deps-bench-logs: deps
+	$(call apt_ensure,$(BENCH_LOGS_PKGS))
+
+# Static: it is also the writer, run inside our container and under supervisord.
+$(B)/bench/logbench: $(BENCH_LOGS_SRC) | deps-build
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) -O2 -static -o $@ $(BENCH_LOGS_SRC) -lm
+
+bench-logs: deps-bench-logs $(B)/init $(B)/supervisor $(B)/bench/logbench
+	$(B)/bench/logbench --ours $(B)/supervisor --init $(B)/init --log $(B)/bench/logbench.log \
+	  $(BENCH_LOGS_ARGS)

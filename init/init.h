@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -40,6 +41,18 @@ struct init_opts {
     size_t ngroups;
     int umask;                  /* -1: inherited */
     const char *directory;      /* NULL: stay in / */
+
+    /* Readiness and health checks (spec mode; ready.c, health.c). */
+    int ready;                  /* enum cr_ready (shared/spec.h); 0: none */
+    int ready_arg;              /* fd:N → N, tcp:PORT → PORT */
+    char **ready_argv;          /* exec: the probe */
+    int64_t ready_timeout_ms;   /* 0: no limit */
+    char **health_argv;         /* NULL: no health checks */
+    int64_t health_interval_ms, health_timeout_ms, health_start_period_ms;
+    unsigned health_retries;
+    int health_action;          /* enum cr_health_action */
+    const char *notify_dir;     /* a directory only this container sees (on init's /dev
+                                   tmpfs) for the NOTIFY_SOCKET; NULL: an abstract socket */
 };
 
 /* Spec mode: reads the spec from spec_fd, builds the container (mounts, pivot_root,
@@ -53,6 +66,53 @@ int init_parse_args(int argc, char **argv, struct init_opts *o, bool *done);
 
 /* The PID-1 loop: runs the workload per policy, reaps, forwards. Returns init's exit status. */
 int pid1_run(const struct init_opts *o);
+
+/* pid1.c, for ready.c and health.c: the workload's host of probes. */
+enum pid1_stop_why { PID1_FAILED_START, PID1_RESTART, PID1_STOP };
+/* Sends the stop signal to the workload (then KILL after the grace), and decides what its
+ * exit means: a failed start (restarted as one), a restart, or the end (init exits). */
+void pid1_stop_workload(enum pid1_stop_why why);
+int64_t pid1_now_ms(void);
+
+/* An exec probe: a child in its own process group, as the workload's user, its output
+ * captured (the last line explains a failure). */
+struct init_probe {
+    pid_t pid;                  /* 0: none running */
+    int out;                    /* read end of its stdout+stderr, -1 */
+    int64_t started_ms, deadline_ms;
+    bool timed_out;
+};
+/* Starts argv (searched in PATH) bounded by timeout_ms. 0, or a negative errno. */
+int probe_start(struct init_probe *p, const struct init_opts *o, char *const *argv,
+                int64_t timeout_ms, int64_t now);
+/* KILLs its process group at the deadline; call when now >= p->deadline_ms. */
+void probe_expire(struct init_probe *p);
+/* If pid is p's: collects the result (true: success; else why holds the reason), resets p,
+ * returns 1; else 0. */
+int probe_reaped(struct init_probe *p, pid_t pid, int st, bool *ok, char *why, size_t len);
+/* Kills it and forgets it (its zombie is reaped as any orphan). */
+void probe_cancel(struct init_probe *p);
+
+/* ready.c: readiness detection. ready_init binds the notify socket (before any workload;
+ * 0 or an exit status after reporting setup-failed). The rest follow the workload's life. */
+int ready_init(const struct init_opts *o);
+int ready_before_fork(void);              /* fd:N: the pipe; 0 or -errno */
+void ready_in_child(void);                /* the workload's side, before exec */
+void ready_started(int64_t now);          /* the workload runs: start detecting */
+void ready_stopped(void);                 /* it ended: stop everything */
+bool ready_is_ready(void);
+int ready_pollfds(struct pollfd *p, int max);
+void ready_on_poll(const struct pollfd *p, int n, int64_t now);
+int64_t ready_deadline(void);             /* -1: none */
+void ready_tick(int64_t now);
+bool ready_reaped(pid_t pid, int st, int64_t now);
+
+/* health.c: health checks, from readiness on. */
+void health_begin(const struct init_opts *o, int64_t now);
+void health_stopped(void);
+int64_t health_deadline(void);
+void health_tick(int64_t now);
+bool health_reaped(pid_t pid, int st, int64_t now);
 
 /* Durations/back-off policy, kept apart from the loop so the rules are readable in one place. */
 int64_t init_backoff_ms(const struct init_opts *o, unsigned attempt, uint64_t rnd);

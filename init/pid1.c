@@ -32,6 +32,7 @@
 
 #include "events.h"
 #include "init.h"
+#include "spec.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -87,6 +88,10 @@ static struct {
     bool restart_pending;
     int64_t next_start_ms;
     int64_t kill_deadline_ms; /* DRAINING: when TERMed leftovers get KILL; -1: done */
+    int64_t term_deadline_ms; /* RUNNING: init stopped the workload (readiness, health);
+                                 KILL at this time; -1: not stopping it */
+    bool ready_failed;      /* it was stopped as a failed start (ready_timeout) */
+    bool force_restart;     /* it was stopped to be restarted (unhealthy) */
     int status;             /* the last workload status as an exit code */
     uint64_t rnd;
 } S;
@@ -96,6 +101,18 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t pid1_now_ms(void)
+{
+    return now_ms();
+}
+
+/* Probes (readiness exec, health checks) are init's children whose status matters: with
+ * any configured, init reaps classically instead of letting the kernel autoreap. */
+static bool probes_used(const struct init_opts *o)
+{
+    return o->health_argv || o->ready == CR_READY_EXEC;
 }
 
 static uint64_t next_random(void)
@@ -185,6 +202,7 @@ static void child_exec(int errpipe)
     }
     sigaction(SIGCHLD, &S.orig_chld, NULL);
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &S.orig_mask, NULL, sizeof S.orig_mask);
+    ready_in_child();
     if (o->exec_path)
         execv(o->exec_path, o->argv);
     else
@@ -226,7 +244,14 @@ static int start_workload(void)
         fprintf(stderr, "init: pipe: %s\n", strerror(errno));
         return 1;
     }
-    if (S.pidfd_ok && S.exit_info && !S.o->verbose)
+    int rfe = ready_before_fork();
+    if (rfe < 0) {
+        close(p[0]);
+        close(p[1]);
+        fprintf(stderr, "init: ready = fd: pipe: %s\n", strerror(-rfe));
+        return 1;
+    }
+    if (S.pidfd_ok && S.exit_info && !S.o->verbose && !probes_used(S.o))
         set_autoreap(true);
     int pidfd;
     pid_t pid = spawn_child(&pidfd, p[1]);
@@ -267,7 +292,10 @@ static int start_workload(void)
     S.wpidfd = pidfd;
     S.wstart_ms = now_ms();
     S.phase = RUNNING;
+    S.term_deadline_ms = -1;
+    S.ready_failed = S.force_restart = false;
     cr_event(S.o->events_fd, "started", "pid=%d", (int)pid);
+    ready_started(S.wstart_ms);
     return 0;
 }
 
@@ -380,6 +408,8 @@ static bool wants_restart(int st)
 {
     if (S.stopping)
         return false;
+    if (S.ready_failed || S.force_restart)
+        return true;            /* a failed start is retried; unhealthy means restart */
     switch (S.o->restart) {
     case RESTART_NO:
         return false;
@@ -418,9 +448,16 @@ static void workload_ended(int st)
     S.wpid = 0;
     S.wpidfd = -1;
     S.status = status_to_code(st);
+    S.term_deadline_ms = -1;
+    /* With a readiness check, a start failed when the workload was never ready; without,
+     * when it ran less than startsecs. */
+    bool failed = S.o->ready != CR_READY_NONE ? !ready_is_ready() || S.ready_failed
+                                              : runtime < S.o->startsecs_ms;
+    ready_stopped();
+    health_stopped();
 
     S.restart_pending = false;
-    if (runtime < S.o->startsecs_ms)
+    if (failed)
         S.failed_starts++;
     else
         S.failed_starts = 0;
@@ -510,6 +547,8 @@ static void reap_all(void)
             workload_ended(st);
             continue;
         }
+        if (ready_reaped(pid, st, now_ms()) || health_reaped(pid, st, now_ms()))
+            continue;
         if (S.o->verbose) {
             if (WIFSIGNALED(st))
                 fprintf(stderr, "init: reaped orphan %d (signal %s)\n", (int)pid,
@@ -591,6 +630,7 @@ static int setup(const struct init_opts *o)
     S.pid1 = S.self == 1;
     S.wpidfd = -1;
     S.kill_deadline_ms = -1;
+    S.term_deadline_ms = -1;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &S.orig_mask, sizeof all);
     sigaction(SIGCHLD, NULL, &S.orig_chld);
     S.sfd = (int)syscall(SYS_signalfd4, -1, &all, sizeof all, SFD_CLOEXEC);
@@ -628,7 +668,25 @@ static int setup(const struct init_opts *o)
     S.rnd |= 1;
     S.pidfd_ok = true;
     S.exit_info = kernel_keeps_exit_info();
-    return 0;
+    return ready_init(o);
+}
+
+void pid1_stop_workload(enum pid1_stop_why why)
+{
+    if (!S.wpid || S.phase != RUNNING)
+        return;
+    if (why == PID1_STOP)
+        S.stopping = true;
+    else if (why == PID1_RESTART)
+        S.force_restart = true;
+    else
+        S.ready_failed = true;
+    if (S.term_deadline_ms >= 0)
+        return;                 /* already on its way out */
+    int sig = S.o->stop_signal > 0 ? S.o->stop_signal : SIGTERM;
+    if (kill(S.o->group ? -S.wpid : S.wpid, sig) < 0 && S.o->group)
+        kill(S.wpid, sig);
+    S.term_deadline_ms = now_ms() + S.o->grace_ms;
 }
 
 int pid1_run(const struct init_opts *o)
@@ -659,6 +717,24 @@ int pid1_run(const struct init_opts *o)
             }
         }
         int64_t now = now_ms(), deadline = -1;
+        if (S.phase == RUNNING) {
+            /* Readiness and health act on their deadlines (they may stop the workload) */
+            ready_tick(now);
+            health_tick(now);
+            int64_t d[2] = {ready_deadline(), health_deadline()};
+            for (int i = 0; i < 2; i++)
+                if (d[i] >= 0 && (deadline < 0 || d[i] < deadline))
+                    deadline = d[i];
+        }
+        if (S.phase == RUNNING && S.term_deadline_ms >= 0) {
+            if (now >= S.term_deadline_ms) {
+                kill(-S.wpid, SIGKILL);
+                kill(S.wpid, SIGKILL);
+                S.term_deadline_ms = -1;
+            } else if (deadline < 0 || S.term_deadline_ms < deadline) {
+                deadline = S.term_deadline_ms;
+            }
+        }
         if (S.phase == DRAINING && S.kill_deadline_ms >= 0) {
             if (now >= S.kill_deadline_ms) {
                 signal_descendants(SIGKILL);
@@ -673,11 +749,17 @@ int pid1_run(const struct init_opts *o)
 
         /* Everything arrives as a signal (SIGCHLD included), so the loop is one blocking read
          * of the signalfd: the shortest path from a signal to its forwarding. Only with a
-         * deadline pending does it poll first, with a timeout. */
-        if (deadline >= 0) {
-            struct pollfd pfd = {S.sfd, POLLIN, 0};
-            if (poll(&pfd, 1, deadline > now ? (int)(deadline - now) : 0) > 0)
-                read_signals();
+         * deadline pending, or a readiness fd to watch (notify socket, notification pipe, a
+         * connect), does it poll first, with a timeout. */
+        struct pollfd pfd[4] = {{S.sfd, POLLIN, 0}};
+        int nfd = 1 + ready_pollfds(pfd + 1, 3);
+        if (deadline >= 0 || nfd > 1) {
+            int timeout = deadline < 0 ? -1 : deadline > now ? (int)(deadline - now) : 0;
+            if (poll(pfd, (nfds_t)nfd, timeout) > 0) {
+                ready_on_poll(pfd + 1, nfd - 1, now_ms());
+                if (pfd[0].revents & POLLIN)
+                    read_signals();
+            }
         } else {
             read_signals();
         }

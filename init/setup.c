@@ -97,7 +97,13 @@ static int make_mountpoint(const char *path, bool dir)
     if (stat(path, &st) == 0)
         return 0;
     if (dir)
-        return mkdir_p(path, 0755);
+        return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : mkdir_p(path, 0755);
+    /* Most mount points' parents exist (the /dev nodes always do): try the file first. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
     char parent[4096];
     snprintf(parent, sizeof parent, "%s", path);
     char *slash = strrchr(parent, '/');
@@ -106,7 +112,7 @@ static int make_mountpoint(const char *path, bool dir)
         if (mkdir_p(parent, 0755) < 0)
             return -1;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
     close(fd);
@@ -337,6 +343,19 @@ int init_spec_setup(int spec_fd, struct init_opts *o)
     o->startretries = spec.startretries;
     o->stop_signal = spec.stopsignal;
     o->grace_ms = spec.stopwait_ms;
+    o->ready = spec.ready;
+    o->ready_arg = spec.ready_arg;
+    o->ready_argv = spec.ready_argv;
+    o->ready_timeout_ms = spec.ready_timeout_ms;
+    o->health_argv = spec.health_argv;
+    o->health_interval_ms = spec.health_interval_ms;
+    o->health_timeout_ms = spec.health_timeout_ms;
+    o->health_start_period_ms = spec.health_start_period_ms;
+    o->health_retries = spec.health_retries;
+    o->health_action = spec.health_action;
+    /* Our own /dev tmpfs, seen by this container only: the NOTIFY_SOCKET's home. */
+    if ((spec.namespaces & CR_NS_MOUNT) && spec.rootfs)
+        o->notify_dir = "/dev/.corral";
     return 0;
 
 failed:

@@ -13,7 +13,18 @@
  *   exited      pid=PID signal=NAME runtime_ms=MS [core=1]   it was killed by a signal
  *   restarting  delay_ms=MS attempt=N         init will start it again after MS
  *   gave-up     code=N restarts=N             restart limit reached; init exits with code N
- *   ready                                     the service declared itself ready
+ *   ready       kind=KIND                     the workload is ready, as its spec's [readiness]
+ *                                             kind (notify, fd:N, exec, tcp:PORT) detected;
+ *                                             again after each start (never for kind none)
+ *   ready-timeout timeout_ms=MS kind=KIND     not ready in time: init stops it (stop signal,
+ *                                             then KILL after the grace) as a failed start
+ *   status      pid=PID reason=TEXT           STATUS=TEXT sent on the notify socket
+ *   healthy                                   a health check passed (the first, or the first
+ *                                             after the workload was unhealthy)
+ *   unhealthy   failures=N action=ACTION reason=TEXT
+ *                                             N checks failed in a row (the last one's reason:
+ *                                             "exit 1: <its last output line>", "timed out
+ *                                             after MS ms"); ACTION (restart, stop, none) follows
  *   setup-failed reason=TEXT                  the container (or the exec) could not be set up
  *   exec-failed  errno=N reason=TEXT          the command could not be executed
  *

@@ -75,6 +75,69 @@ const char *cr_restart_name(int r)
     return r == CR_RESTART_ALWAYS ? "true" : r == CR_RESTART_UNEXPECTED ? "unexpected" : "false";
 }
 
+int cr_ready_parse(const char *s, int *arg, const char **cmd)
+{
+    unsigned u;
+    *arg = 0;
+    *cmd = NULL;
+    if (!strcasecmp(s, "none"))
+        return CR_READY_NONE;
+    if (!strcasecmp(s, "notify"))
+        return CR_READY_NOTIFY;
+    if (!strcasecmp(s, "exec"))
+        return CR_READY_EXEC;
+    if (!strncasecmp(s, "exec:", 5)) {
+        *cmd = s + 5;
+        return CR_READY_EXEC;
+    }
+    if (!strncasecmp(s, "fd:", 3) && !cr_parse_uint(s + 3, 1023, &u) && u >= 3) {
+        *arg = (int)u;
+        return CR_READY_FD;
+    }
+    if (!strncasecmp(s, "tcp:", 4) && !cr_parse_uint(s + 4, 65535, &u) && u >= 1) {
+        *arg = (int)u;
+        return CR_READY_TCP;
+    }
+    return -EINVAL;
+}
+
+void cr_ready_format(int kind, int arg, char *buf, size_t len)
+{
+    switch (kind) {
+    case CR_READY_NOTIFY:
+        snprintf(buf, len, "notify");
+        break;
+    case CR_READY_FD:
+        snprintf(buf, len, "fd:%d", arg);
+        break;
+    case CR_READY_TCP:
+        snprintf(buf, len, "tcp:%d", arg);
+        break;
+    case CR_READY_EXEC:
+        snprintf(buf, len, "exec");
+        break;
+    default:
+        snprintf(buf, len, "none");
+        break;
+    }
+}
+
+int cr_health_action_parse(const char *s)
+{
+    if (!strcasecmp(s, "restart"))
+        return CR_HEALTH_RESTART;
+    if (!strcasecmp(s, "stop"))
+        return CR_HEALTH_STOP;
+    if (!strcasecmp(s, "none"))
+        return CR_HEALTH_NONE;
+    return -EINVAL;
+}
+
+const char *cr_health_action_name(int a)
+{
+    return a == CR_HEALTH_STOP ? "stop" : a == CR_HEALTH_NONE ? "none" : "restart";
+}
+
 void cr_spec_init(struct cr_spec *s)
 {
     memset(s, 0, sizeof *s);
@@ -89,6 +152,10 @@ void cr_spec_init(struct cr_spec *s)
     s->restart_window_ms = 60000;
     s->stopsignal = 15;
     s->stopwait_ms = 10000;
+    s->ready_timeout_ms = 90000;
+    s->health_interval_ms = 30000;
+    s->health_timeout_ms = 30000;
+    s->health_retries = 3;
 }
 
 static void free_strv(char **v, size_t n)
@@ -116,6 +183,8 @@ void cr_spec_free(struct cr_spec *s)
     free(s->directory);
     free(s->groups);
     free_strv(s->env, s->nenv);
+    free_strv(s->ready_argv, s->ready_argc);
+    free_strv(s->health_argv, s->health_argc);
     cr_spec_init(s);
 }
 
@@ -135,6 +204,26 @@ int cr_spec_add_arg(struct cr_spec *s, const char *arg)
 {
     char *p = strdup(arg);
     if (!p || strv_push(&s->argv, &s->argc, p)) {
+        free(p);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int cr_spec_add_ready_arg(struct cr_spec *s, const char *arg)
+{
+    char *p = strdup(arg);
+    if (!p || strv_push(&s->ready_argv, &s->ready_argc, p)) {
+        free(p);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int cr_spec_add_health_arg(struct cr_spec *s, const char *arg)
+{
+    char *p = strdup(arg);
+    if (!p || strv_push(&s->health_argv, &s->health_argc, p)) {
         free(p);
         return -ENOMEM;
     }
@@ -338,7 +427,7 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
     struct out o = {.buf = buf, .len = len < CR_SPEC_MAX + 1 ? len : CR_SPEC_MAX + 1};
     char tmp[64];
     int r = 0;
-    if (!s->name || s->argc == 0)
+    if (!s->name || s->argc == 0 || (s->ready == CR_READY_EXEC) != (s->ready_argc > 0))
         return -EINVAL;
     if (len)
         buf[0] = '\0';
@@ -400,6 +489,22 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
     out_ms(&o, "restart_window", s->restart_window_ms);
     out_fmt(&o, "stopsignal = %s\n", cr_signal_name(s->stopsignal, tmp, sizeof tmp));
     out_ms(&o, "stopwaitsecs", s->stopwait_ms);
+
+    out_str(&o, "\n[readiness]\n");
+    cr_ready_format(s->ready, s->ready_arg, tmp, sizeof tmp);
+    out_fmt(&o, "kind = %s\n", tmp);
+    for (size_t i = 0; i < s->ready_argc; i++)
+        r |= out_item(&o, "argv", s->ready_argv[i], NULL);
+    out_ms(&o, "timeout", s->ready_timeout_ms);
+
+    out_str(&o, "\n[health]\n");
+    for (size_t i = 0; i < s->health_argc; i++)
+        r |= out_item(&o, "argv", s->health_argv[i], NULL);
+    out_ms(&o, "interval", s->health_interval_ms);
+    out_ms(&o, "timeout", s->health_timeout_ms);
+    out_fmt(&o, "retries = %u\n", s->health_retries);
+    out_ms(&o, "start_period", s->health_start_period_ms);
+    out_fmt(&o, "action = %s\n", cr_health_action_name(s->health_action));
     if (r)
         return -EINVAL;
     return o.full ? -ENOSPC : (ssize_t)o.used;
@@ -435,7 +540,8 @@ int cr_spec_write_fd(const struct cr_spec *s, int fd)
 
 enum vt {
     V_VERSION, V_STR, V_PATH, V_HOST, V_NS, V_BOOL, V_BIND, V_TMPFS, V_ARG, V_ENV, V_ID,
-    V_GROUPS, V_UMASK, V_RESTART, V_CODES, V_MS, V_UINT, V_SIG,
+    V_GROUPS, V_UMASK, V_RESTART, V_CODES, V_MS, V_UINT, V_SIG, V_READY, V_RARG, V_HARG,
+    V_ACTION,
 };
 
 #define F(m) offsetof(struct cr_spec, m)
@@ -472,6 +578,15 @@ static const struct skey {
     {"lifecycle", "restart_window", V_MS, false, F(restart_window_ms)},
     {"lifecycle", "stopsignal", V_SIG, false, F(stopsignal)},
     {"lifecycle", "stopwaitsecs", V_MS, false, F(stopwait_ms)},
+    {"readiness", "kind", V_READY, false, F(ready)},
+    {"readiness", "argv", V_RARG, true, 0},
+    {"readiness", "timeout", V_MS, false, F(ready_timeout_ms)},
+    {"health", "argv", V_HARG, true, 0},
+    {"health", "interval", V_MS, false, F(health_interval_ms)},
+    {"health", "timeout", V_MS, false, F(health_timeout_ms)},
+    {"health", "retries", V_UINT, false, F(health_retries)},
+    {"health", "start_period", V_MS, false, F(health_start_period_ms)},
+    {"health", "action", V_ACTION, false, F(health_action)},
 };
 #undef F
 #define NSKEYS (sizeof skeys / sizeof skeys[0])
@@ -494,7 +609,8 @@ struct reader {
 
 static void on_section(struct cr_ini *ini, const char *name)
 {
-    static const char *const known[] = {"spec", "container", "process", "lifecycle"};
+    static const char *const known[] = {"spec", "container", "process", "lifecycle",
+                                        "readiness", "health"};
     struct reader *rd = ini->user;
     rd->section = NULL;
     rd->section_bad = false;
@@ -502,7 +618,7 @@ static void on_section(struct cr_ini *ini, const char *name)
         rd->section_bad = true;  /* a broken header, already reported */
         return;
     }
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (!strcmp(name, known[i]))
             rd->section = known[i];
     if (!rd->section) {
@@ -785,6 +901,30 @@ static void convert(struct cr_spec *s, struct entry *e, const char *origin,
             *(int *)field = sig;
         break;
     }
+    case V_READY: {
+        const char *cmd;
+        int arg, kind = cr_ready_parse(raw, &arg, &cmd);
+        if (kind < 0 || cmd)
+            SERR("'%s' is not none, notify, fd:N, tcp:PORT or exec", raw);
+        else {
+            s->ready = kind;
+            s->ready_arg = arg;
+        }
+        break;
+    }
+    case V_RARG:
+    case V_HARG:
+        if ((k->type == V_RARG ? cr_spec_add_ready_arg : cr_spec_add_health_arg)(s, raw))
+            SERR("%s", "out of memory");
+        break;
+    case V_ACTION: {
+        int a = cr_health_action_parse(raw);
+        if (a < 0)
+            SERR("'%s' is not restart, stop or none", raw);
+        else
+            s->health_action = a;
+        break;
+    }
     case V_BIND:
     case V_TMPFS:
         break;
@@ -830,6 +970,9 @@ int cr_spec_parse(const char *text, size_t len, const char *origin, struct cr_sp
             cr_errlist_add(errors, "%s: [spec] name is missing", origin);
         if (!out->argc)
             cr_errlist_add(errors, "%s: [process] argv is missing", origin);
+        if ((out->ready == CR_READY_EXEC) != (out->ready_argc > 0))
+            cr_errlist_add(errors, "%s: [readiness]: argv goes with kind = exec, and only "
+                           "with it", origin);
         if (!(out->namespaces & CR_NS_MOUNT) && (out->rootfs || out->nbinds || out->ntmpfs ||
                                                   out->read_only))
             cr_errlist_add(errors, "%s: [container]: rootfs, bind, tmpfs and read_only need the "

@@ -38,6 +38,17 @@
  *   restart_window = 60000ms
  *   stopsignal = TERM
  *   stopwaitsecs = 10000ms
+ *   [readiness]                     ; detected by init, reported as the `ready` event
+ *   kind = none                     ; none | notify | fd:N | tcp:PORT | exec
+ *   argv = /bin/check               ; exec: the probe, one item per line
+ *   timeout = 90000ms               ; not ready by then: a failed start
+ *   [health]
+ *   argv = /bin/check               ; the check, one item per line; absent: no checks
+ *   interval = 30000ms
+ *   timeout = 30000ms
+ *   retries = 3
+ *   start_period = 0ms
+ *   action = restart                ; restart | stop | none
  *
  * Values are encoded so inih returns them unchanged: '%' ';' control bytes, and a blank at
  * either end of a line are written %XX; in bind and tmpfs items ':' is written %3A. A value
@@ -80,6 +91,26 @@ enum cr_restart { CR_RESTART_NEVER = 0, CR_RESTART_UNEXPECTED = 1, CR_RESTART_AL
 int cr_restart_parse(const char *s);
 const char *cr_restart_name(int r);
 
+/* How init learns that the workload is ready. */
+enum cr_ready {
+    CR_READY_NONE = 0,    /* the supervisor's startsecs decides; init reports nothing */
+    CR_READY_NOTIFY,      /* sd_notify: READY=1 on $NOTIFY_SOCKET */
+    CR_READY_FD,          /* s6: a newline on fd N (ready_arg) */
+    CR_READY_EXEC,        /* a probe (ready_argv) exits 0 */
+    CR_READY_TCP,         /* connect(127.0.0.1:ready_arg) succeeds */
+};
+/* "none", "notify", "fd:N" (N 3-1023), "tcp:PORT" (1-65535), "exec" or "exec:CMD". Returns
+ * the kind, sets *arg (N or PORT, else 0) and *cmd (what follows "exec:", else NULL), or
+ * returns -EINVAL. */
+int cr_ready_parse(const char *s, int *arg, const char **cmd);
+/* Writes "none", "notify", "fd:N", "tcp:PORT" or "exec". */
+void cr_ready_format(int kind, int arg, char *buf, size_t len);
+
+enum cr_health_action { CR_HEALTH_RESTART = 0, CR_HEALTH_STOP, CR_HEALTH_NONE };
+/* "restart|stop|none" → the action, or -EINVAL. */
+int cr_health_action_parse(const char *s);
+const char *cr_health_action_name(int a);
+
 struct cr_bind {
     char *src, *dst;
     bool ro;
@@ -121,6 +152,18 @@ struct cr_spec {
     unsigned max_restarts;       /* 0: no limit */
     int stopsignal;
     int64_t stopwait_ms;
+    /* [readiness] */
+    int ready;                   /* enum cr_ready */
+    int ready_arg;               /* CR_READY_FD: the fd; CR_READY_TCP: the port */
+    char **ready_argv;           /* CR_READY_EXEC: the probe, NULL-terminated */
+    size_t ready_argc;
+    int64_t ready_timeout_ms;    /* 0: no limit */
+    /* [health] */
+    char **health_argv;          /* NULL: no health checks */
+    size_t health_argc;
+    int64_t health_interval_ms, health_timeout_ms, health_start_period_ms;
+    unsigned health_retries;
+    int health_action;           /* enum cr_health_action */
 };
 
 /* Sets every field to its default (an empty, valid-but-incomplete spec). */
@@ -129,6 +172,8 @@ void cr_spec_free(struct cr_spec *s);
 
 /* Appenders that copy their arguments; -ENOMEM on failure. */
 int cr_spec_add_arg(struct cr_spec *s, const char *arg);
+int cr_spec_add_ready_arg(struct cr_spec *s, const char *arg);
+int cr_spec_add_health_arg(struct cr_spec *s, const char *arg);
 int cr_spec_set_env(struct cr_spec *s, const char *name, const char *value); /* replaces */
 const char *cr_spec_get_env(const struct cr_spec *s, const char *name);
 int cr_spec_add_bind(struct cr_spec *s, const char *src, const char *dst, bool ro);

@@ -399,6 +399,62 @@ static void free_service(struct cr_service *svc)
     cr_spec_free(&svc->spec);
 }
 
+/* ready, ready_timeout and the health_* keys → the spec's [readiness] and [health]. */
+static void check_readiness(struct cr_service *svc, struct cr_errlist *errors)
+{
+    struct cr_spec *sp = &svc->spec;
+    char **argv;
+    size_t argc;
+    const char *err, *cmd;
+    int arg;
+    int kind = svc->ready ? cr_ready_parse(svc->ready, &arg, &cmd) : CR_READY_NONE;
+    if (kind < 0) {
+        cr_service_error(errors, svc, CR_K_READY, "'%s' is not none, notify, fd:N (N from 3 "
+                         "to 1023), exec:CMD or tcp:PORT", svc->ready);
+    } else if (kind == CR_READY_EXEC && (!cmd || cr_split_command(cmd, &argv, &argc, &err) < 0)) {
+        cr_service_error(errors, svc, CR_K_READY, "exec:CMD: %s", cmd ? err : "no command");
+    } else {
+        sp->ready = kind;
+        sp->ready_arg = arg;
+        for (size_t i = 0; kind == CR_READY_EXEC && i < argc; i++) {
+            if (cr_spec_add_ready_arg(sp, argv[i]))
+                errors->oom = true;
+            free(argv[i]);
+        }
+        if (kind == CR_READY_EXEC)
+            free(argv);
+    }
+    if (svc->ready_timeout >= 0)
+        sp->ready_timeout_ms = svc->ready_timeout;
+    if (svc->health_cmd) {
+        if (cr_split_command(svc->health_cmd, &argv, &argc, &err) < 0) {
+            cr_service_error(errors, svc, CR_K_HEALTH_CMD, "%s", err);
+        } else {
+            for (size_t i = 0; i < argc; i++) {
+                if (cr_spec_add_health_arg(sp, argv[i]))
+                    errors->oom = true;
+                free(argv[i]);
+            }
+            free(argv);
+        }
+    }
+    static const int positive[] = {CR_K_HEALTH_INTERVAL, CR_K_HEALTH_TIMEOUT};
+    for (size_t i = 0; i < 2; i++)
+        if (*(int64_t *)((char *)svc + cr_keys[positive[i]].off) == 0)
+            cr_service_error(errors, svc, positive[i], "must be longer than 0");
+    sp->health_interval_ms = svc->health_interval;
+    sp->health_timeout_ms = svc->health_timeout;
+    sp->health_start_period_ms = svc->health_start_period;
+    sp->health_retries = svc->health_retries > 0 ? (unsigned)svc->health_retries : 3;
+    int action = svc->health_action ? cr_health_action_parse(svc->health_action)
+                                    : CR_HEALTH_RESTART;
+    if (action < 0)
+        cr_service_error(errors, svc, CR_K_HEALTH_ACTION, "'%s' is not restart, stop or none",
+                         svc->health_action);
+    else
+        sp->health_action = action;
+}
+
 /* Checks between keys, needing nothing but the service itself. */
 static void check_service(struct cr_service *svc, struct cr_errlist *errors)
 {
@@ -446,6 +502,80 @@ static void check_service(struct cr_service *svc, struct cr_errlist *errors)
     if (svc->memory_high > 0 && svc->memory_max > 0 && svc->memory_high != INT64_MAX &&
         svc->memory_high > svc->memory_max)
         cr_service_error(errors, svc, CR_K_MEMORY_HIGH, "above memory_max");
+    check_readiness(svc, errors);
+}
+
+/* ---- depends_on: the graph ------------------------------------------------------------------ */
+
+bool cr_service_matches(const struct cr_service *svc, const char *name)
+{
+    return (svc->name && !strcmp(svc->name, name)) ||
+           (svc->program && !strcmp(svc->program, name));
+}
+
+struct dep_walk {
+    struct cr_config *cfg;
+    char *color;                 /* 0 not seen, 1 on the path, 2 done */
+    size_t *path;
+    size_t depth;
+};
+
+static void dep_visit(struct dep_walk *w, size_t i)
+{
+    struct cr_service *svc = &w->cfg->services[i];
+    w->color[i] = 1;
+    w->path[w->depth++] = i;
+    for (size_t k = 0; k < svc->depends_on.n; k++) {
+        for (size_t j = 0; j < w->cfg->nservices; j++) {
+            if (!cr_service_matches(&w->cfg->services[j], svc->depends_on.v[k]))
+                continue;
+            if (w->color[j] == 0) {
+                dep_visit(w, j);
+                continue;
+            }
+            if (w->color[j] != 1)
+                continue;
+            /* j is on the path: path[from..] -> j closes a cycle */
+            char text[1024];
+            size_t from = 0, used = 0;
+            while (w->path[from] != j)
+                from++;
+            for (size_t p = from; p < w->depth && used < sizeof text - 64; p++)
+                used += (size_t)snprintf(text + used, sizeof text - used, "%s -> ",
+                                         w->cfg->services[w->path[p]].name);
+            snprintf(text + used, sizeof text - used, "%s", w->cfg->services[j].name);
+            cr_errlist_add(&w->cfg->errors, "%s:%d: depends_on: dependency cycle: %s",
+                           svc->file, svc->depends_on.line[k], text);
+        }
+    }
+    w->depth--;
+    w->color[i] = 2;
+}
+
+/* Every name must be a service; the graph must have no cycle. */
+static void check_dependencies(struct cr_config *cfg)
+{
+    size_t n = cfg->nservices;
+    for (size_t i = 0; i < n; i++) {
+        struct cr_service *svc = &cfg->services[i];
+        for (size_t k = 0; k < svc->depends_on.n; k++) {
+            bool found = false;
+            for (size_t j = 0; j < n && !found; j++)
+                found = cr_service_matches(&cfg->services[j], svc->depends_on.v[k]);
+            if (!found)
+                cr_errlist_add(&cfg->errors, "%s:%d: depends_on: no service '%s'", svc->file,
+                               svc->depends_on.line[k], svc->depends_on.v[k]);
+        }
+    }
+    struct dep_walk w = {.cfg = cfg, .color = calloc(n + 1, 1),
+                         .path = calloc(n + 1, sizeof(size_t))};
+    if (!w.color || !w.path)
+        cfg->errors.oom = true;
+    for (size_t i = 0; w.color && w.path && i < n; i++)
+        if (!w.color[i])
+            dep_visit(&w, i);
+    free(w.color);
+    free(w.path);
 }
 
 static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int64_t num,
@@ -602,6 +732,7 @@ int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
             break;
         }
     }
+    check_dependencies(cfg);
     for (size_t i = 0; i < L.nsecs; i++) {
         for (size_t j = 0; j < L.secs[i].n; j++)
             free(L.secs[i].v[j].value);

@@ -42,6 +42,7 @@ struct cr_global {
     char *logfile;
     int64_t logfile_maxbytes;
     int64_t logfile_backups;
+    char *metrics_listen;        /* ADDRESS:PORT, or NULL: no metrics server */
 };
 
 struct cr_service {
@@ -73,6 +74,12 @@ struct cr_service {
     int stopsignal;
     int64_t stopwaitsecs;
     bool stopasgroup, killasgroup;
+    struct cr_strv depends_on;   /* names: a process name, or a program (all its copies) */
+    char *ready;                 /* none|notify|fd:N|exec:CMD|tcp:PORT (in spec: parsed) */
+    int64_t ready_timeout;
+    char *health_cmd;
+    int64_t health_interval, health_timeout, health_retries, health_start_period;
+    char *health_action;         /* restart|stop|none (in spec: parsed) */
     bool redirect_stderr;
     char *stdout_logfile, *stderr_logfile;
     int64_t stdout_logfile_maxbytes, stdout_logfile_backups;
@@ -115,6 +122,8 @@ int cr_config_load(const char *path, const struct cr_config_opts *opts, struct c
 void cr_config_free(struct cr_config *cfg);
 
 const struct cr_service *cr_config_find(const struct cr_config *cfg, const char *name);
+/* True when a depends_on name means svc: its process name, or its program (every copy). */
+bool cr_service_matches(const struct cr_service *svc, const char *name);
 
 /* Splits a command line into words like a POSIX shell would, without running one: blanks
  * separate words, '...' is literal, "..." allows \" \\ \$ \`, a backslash outside quotes

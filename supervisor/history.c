@@ -149,8 +149,10 @@ static struct cr_exit *new_exit(struct cr_svc *svc)
     e->code = -1;
     e->mem_peak = -1;
     e->stopped = svc->stop_requested;
+    /* Its own lines only: those since the previous exit was recorded. */
     char *acc = calloc(1, 1);
-    cr_hist_tail(h, CR_HIST_LINES, join_line, &acc);
+    cr_hist_tail(h, h->nlines - h->lines_mark, join_line, &acc);
+    h->lines_mark = h->nlines;
     if (acc && !*acc) {
         free(acc);
         acc = NULL;
@@ -192,6 +194,11 @@ void cr_hist_exited(struct cr_svc *svc, const char *code, const char *sig, const
     struct cr_hist *h = svc->hist;
     if (!h)
         return;
+    /* What it wrote just before it died may still be in the pipes. */
+    if (svc->out_open)
+        cr_out_drain(&svc->out);
+    if (svc->err_open)
+        cr_out_drain(&svc->err);
     uint64_t started = h->started_mono;
     struct cr_exit *e = new_exit(svc);
     if (code)
@@ -229,7 +236,7 @@ void cr_hist_setup_failed(struct cr_svc *svc, const char *reason)
     h->reason = strdup(reason ? reason : "(no reason given)");
 }
 
-void cr_hist_container_exit(struct cr_svc *svc, struct cr_cg *cg, int si_code, int si_status,
+void cr_hist_container_exit(struct cr_svc *svc, struct cr_cg *cg, int wait_code, int wait_status,
                             uint64_t ran_ms, bool oom)
 {
     struct cr_hist *h = svc->hist;
@@ -252,10 +259,10 @@ void cr_hist_container_exit(struct cr_svc *svc, struct cr_cg *cg, int si_code, i
     uint64_t started = h->started_mono;
     struct cr_exit *e = new_exit(svc);
     e->container = true;
-    if (si_code == CLD_EXITED)
-        e->code = si_status;
+    if (wait_code == CLD_EXITED)
+        e->code = wait_status;
     else
-        e->sig = si_status;
+        e->sig = wait_status;
     e->runtime_ms = started ? (int64_t)(e->mono_ms - started) : (int64_t)ran_ms;
     e->oom = oom;
     if (oom)

@@ -48,6 +48,7 @@ struct cr_hist {
     size_t nexits;               /* total recorded (the ring holds the last CR_HIST_EXITS) */
     char *lines[CR_HIST_LINES];  /* ring of output lines */
     size_t nlines;               /* total seen */
+    size_t lines_mark;           /* nlines when the last exit was recorded */
     uint64_t restarts;           /* workload or container restarts, in the supervisor's life */
     uint64_t oom_kills;          /* OOM kills seen in its cgroups, summed over containers */
     uint64_t started_mono;       /* when the current workload started; 0 none */
@@ -74,8 +75,8 @@ void cr_hist_exited(struct cr_svc *svc, const char *code, const char *sig, const
 /* A restart is scheduled (init's or the supervisor's), delay_ms from now. */
 void cr_hist_restart(struct cr_svc *svc, int64_t delay_ms);
 void cr_hist_setup_failed(struct cr_svc *svc, const char *reason);
-/* init is gone (its wait status in si_code/si_status); called before its cgroup is removed. */
-void cr_hist_container_exit(struct cr_svc *svc, struct cr_cg *cg, int si_code, int si_status,
+/* init is gone (wait_code: CLD_EXITED or not; wait_status: the code or signal); called before its cgroup is removed. */
+void cr_hist_container_exit(struct cr_svc *svc, struct cr_cg *cg, int wait_code, int wait_status,
                             uint64_t ran_ms, bool oom);
 
 /* The ring in order, oldest first: n records at *first (through cr_hist_at). */

@@ -28,6 +28,9 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         GL(logfile_maxbytes), .doc = "rotate the supervisor's log at this size; 0: never"},
     [CR_K_LOGFILE_BACKUPS] = {"logfile_backups", NULL, CR_T_INT, "10", G, false,
         GL(logfile_backups), 0, 1000, .doc = "rotated supervisor logs kept"},
+    [CR_K_METRICS_LISTEN] = {"metrics_listen", NULL, CR_T_STRING, NULL, G, true,
+        GL(metrics_listen), .doc = "serve Prometheus metrics over HTTP at ADDRESS:PORT "
+               "(e.g. 127.0.0.1:9100, [::1]:9100); unset: off"},
 
     /* ---- [include] ---- */
     [CR_K_FILES] = {"files", NULL, CR_T_STRING, NULL, CR_SEC_INCLUDE, true, 0,
@@ -74,7 +77,7 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_EXITCODES] = {"exitcodes", NULL, CR_T_CODES, "0", S, true, SV(exitcodes),
         .doc = "expected exit codes, for autorestart=unexpected"},
     [CR_K_STARTSECS] = {"startsecs", NULL, CR_T_DURATION, "1", S, true, SV(startsecs),
-        .doc = "how long it must run to count as started"},
+        .doc = "how long it must run to count as started (RUNNING) with ready = none"},
     [CR_K_STARTRETRIES] = {"startretries", NULL, CR_T_INT, "3", S, true, SV(startretries),
         0, 1000, .doc = "failed starts in a row before FATAL"},
     [CR_K_RESTART_DELAY] = {"restart_delay", "restart_sec", CR_T_DURATION, "0", S, true,
@@ -100,6 +103,33 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_KILLASGROUP] = {"killasgroup", NULL, CR_T_NOOP, "false", S, false, SV(killasgroup),
         .doc = "accepted for supervisord files and ignored: the kill always reaches the whole "
                "cgroup"},
+
+    /* ---- dependencies, readiness, health checks ---- */
+    [CR_K_DEPENDS_ON] = {"depends_on", NULL, CR_T_LIST, NULL, S, false, SV(depends_on),
+        .doc = "services (process or program names) that must be ready before this one starts; "
+               "it stops before them; unknown names and cycles are errors"},
+    [CR_K_READY] = {"ready", NULL, CR_T_STRING, "none", S, true, SV(ready),
+        .doc = "when it counts as ready (RUNNING): none (after startsecs), notify (sd_notify "
+               "READY=1 on $NOTIFY_SOCKET), fd:N (a newline on fd N), exec:CMD (CMD exits 0, "
+               "run in the container every 100 ms), tcp:PORT (127.0.0.1:PORT accepts)"},
+    [CR_K_READY_TIMEOUT] = {"ready_timeout", "timeout_start_sec", CR_T_DURATION, "90s", S, true,
+        SV(ready_timeout), .doc = "not ready by then (ready other than none): a failed start; "
+               "0: wait forever"},
+    [CR_K_HEALTH_CMD] = {"health_cmd", "healthcheck", CR_T_COMMAND, NULL, S, true,
+        SV(health_cmd), .doc = "health check run inside the container (as the service's user) "
+               "every health_interval once it is ready; exit 0 means healthy"},
+    [CR_K_HEALTH_INTERVAL] = {"health_interval", NULL, CR_T_DURATION, "30s", S, true,
+        SV(health_interval), .doc = "time between the end of a check and the next"},
+    [CR_K_HEALTH_TIMEOUT] = {"health_timeout", NULL, CR_T_DURATION, "30s", S, true,
+        SV(health_timeout), .doc = "a check running longer fails (its process group is killed)"},
+    [CR_K_HEALTH_RETRIES] = {"health_retries", NULL, CR_T_INT, "3", S, true, SV(health_retries),
+        1, 1000, .doc = "failed checks in a row that make it unhealthy"},
+    [CR_K_HEALTH_START_PERIOD] = {"health_start_period", NULL, CR_T_DURATION, "0", S, true,
+        SV(health_start_period), .doc = "failures of checks started this soon after it became "
+               "ready do not count"},
+    [CR_K_HEALTH_ACTION] = {"health_action", NULL, CR_T_STRING, "restart", S, true,
+        SV(health_action), .doc = "when unhealthy: restart (stop signal, stopwaitsecs, start "
+               "again; counts as a restart), stop (stop it, no restart) or none (report only)"},
 
     /* ---- logs ---- */
     [CR_K_REDIRECT_STDERR] = {"redirect_stderr", NULL, CR_T_BOOL, "false", S, true,

@@ -35,6 +35,7 @@ struct cr_logfile {
     char *path;
     char *who;                   /* the first service that opened it, for messages */
     int fd;                      /* -1: could not be opened (retried) */
+    bool regular;                /* a regular file: rotated (a FIFO or a terminal is not) */
     uint64_t size;               /* bytes in the current file */
     int64_t maxbytes;            /* 0: never rotate */
     int64_t backups;
@@ -56,7 +57,7 @@ int cr_logs_rotate_all(void);
 uint64_t cr_logs_dropped(const struct cr_svc *svc);
 /* The current file of one of svc's streams, or NULL (NONE, or run mode). With redirect_stderr
  * both streams answer stdout's file. The string lives until the next cr_logs_attach(). */
-const char *cr_logs_path(const struct cr_svc *svc, enum cr_log_stream stream);
+const char *cr_logs_path(const struct cr_svc *svc, int stream);
 /* The last n lines of the file at path (and of path.1 when path has fewer), oldest first, in
  * *out (malloc'ed, *len bytes, NUL-terminated). Returns 0 or a negative errno. */
 int cr_logs_tail(const char *path, size_t n, char **out, size_t *len);

@@ -1,4 +1,4 @@
-/* Workload output → `NAME | line` on the supervisor's stdout, never blocking. */
+/* Workload output → log files and `NAME | line` on the supervisor's stdout, never blocking. */
 #include "output.h"
 
 #include <errno.h>
@@ -8,7 +8,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include "logs.h"
+
+/* Stamped lines are gathered here before one write: the longest line a chunk can hold, with
+ * its stamp, always fits. */
+#define SBUF_SIZE (CR_OUT_PART_MAX + CR_OUT_CHUNK + CR_LOG_STAMP_MAX + 1)
 
 /* ---- the console --------------------------------------------------------------------------- */
 
@@ -18,13 +25,21 @@ int cr_console_open(struct cr_console *c, uv_loop_t *loop, int fd)
     c->loop = loop;
     c->fd = -1;
     c->q = malloc(CR_CONSOLE_QUEUE);
-    if (!c->q)
+    /* +1: a line cut at the end of the data gets its newline in place (stream_cut) */
+    c->rbuf = malloc(CR_OUT_PART_MAX + CR_OUT_CHUNK + 1);
+    c->sbuf = malloc(SBUF_SIZE);
+    if (!c->q || !c->rbuf || !c->sbuf) {
+        free(c->q);
+        free(c->rbuf);
+        free(c->sbuf);
+        c->q = c->rbuf = c->sbuf = NULL;
         return -ENOMEM;
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        c->fd = -1;   /* closed stdout: everything is dropped silently */
-        return 0;
     }
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return 0;   /* closed stdout: everything is dropped silently */
+    if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3))
+        return 0;   /* /dev/null: do not even format the lines */
     if (S_ISSOCK(st.st_mode)) {
         c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         c->is_socket = c->pollable = true;
@@ -37,6 +52,7 @@ int cr_console_open(struct cr_console *c, uv_loop_t *loop, int fd)
         if (c->fd < 0)
             c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);   /* blocking, the best we can do */
         c->pollable = true;
+        c->color = isatty(fd) && !getenv("NO_COLOR");
     } else {
         c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);       /* a regular file never blocks long */
     }
@@ -75,20 +91,23 @@ static void console_wait(struct cr_console *c, bool on)
 
 void cr_console_flush(struct cr_console *c)
 {
-    while (c->qlen) {
-        ssize_t w = console_write(c, c->q, c->qlen);
+    size_t off = 0;
+    while (off < c->qlen) {
+        ssize_t w = console_write(c, c->q + off, c->qlen - off);
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            memmove(c->q, c->q + off, c->qlen - off);
+            c->qlen -= off;
             console_wait(c, true);
             return;
         }
         if (w <= 0) {   /* EPIPE, EIO...: the console is gone; count what we lose */
             c->dropped++;
-            c->qlen = 0;
+            off = c->qlen;
             break;
         }
-        memmove(c->q, c->q + w, c->qlen - (size_t)w);
-        c->qlen -= (size_t)w;
+        off += (size_t)w;
     }
+    c->qlen = 0;
     console_wait(c, false);
     if (c->dropped != c->dropped_reported) {
         fprintf(stderr, "supervisor: console too slow: %llu line%s of output dropped\n",
@@ -105,26 +124,64 @@ static void on_console_writable(uv_poll_t *h, int status, int events)
     cr_console_flush(h->data);
 }
 
-void cr_console_line(struct cr_console *c, const char *name, const char *text, size_t len)
+/* A colour per name, the same on every run. */
+static const char *name_color(const char *name)
 {
-    if (c->fd < 0)
-        return;
-    size_t nl = strlen(name), need = nl + 3 + len + 1;
+    static const char *const palette[] = {"36", "33", "32", "35", "34", "96", "93", "92", "95",
+                                          "94"};
+    unsigned h = 5381;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = h * 33 + *p;
+    return palette[h % (sizeof palette / sizeof palette[0])];
+}
+
+static void console_piece(struct cr_console *c, const char *name, size_t nl, const char *text,
+                          size_t len)
+{
+    const char *col = c->color ? name_color(name) : NULL;
+    /* "\e[36m" name " |\e[0m " text "\n" */
+    size_t need = nl + 3 + len + 1 + (col ? 5 + strlen(col) + 4 : 0);
     if (c->qlen + need > CR_CONSOLE_QUEUE) {
-        cr_console_flush(c);
+        if (!c->polling)
+            cr_console_flush(c);
         if (c->qlen + need > CR_CONSOLE_QUEUE) {
             c->dropped++;
             return;
         }
     }
     char *p = c->q + c->qlen;
+    if (col) {
+        size_t cl = strlen(col);
+        memcpy(p, "\033[", 2);
+        memcpy(p + 2, col, cl);
+        p[2 + cl] = 'm';
+        p += 3 + cl;
+    }
     memcpy(p, name, nl);
-    memcpy(p + nl, " | ", 3);
-    memcpy(p + nl + 3, text, len);
-    p[need - 1] = '\n';
+    p += nl;
+    if (col) {
+        memcpy(p, " |\033[0m ", 7);
+        p += 7;
+    } else {
+        memcpy(p, " | ", 3);
+        p += 3;
+    }
+    memcpy(p, text, len);
+    p[len] = '\n';
     c->qlen += need;
-    if (!c->polling)
-        cr_console_flush(c);
+}
+
+void cr_console_line(struct cr_console *c, const char *name, const char *text, size_t len)
+{
+    if (c->fd < 0)
+        return;
+    size_t nl = strlen(name);
+    do {
+        size_t n = len > CR_OUT_LINE_MAX ? CR_OUT_LINE_MAX : len;
+        console_piece(c, name, nl, text, n);
+        text += n;
+        len -= n;
+    } while (len);
 }
 
 void cr_console_close(struct cr_console *c)
@@ -149,61 +206,129 @@ void cr_console_close(struct cr_console *c)
         c->fd = -1;
     }
     free(c->q);
-    c->q = NULL;
+    free(c->rbuf);
+    free(c->sbuf);
+    c->q = c->rbuf = c->sbuf = NULL;
 }
 
 /* ---- one stream ---------------------------------------------------------------------------- */
 
-static void stream_emit(struct cr_out_stream *s, const char *p, size_t n)
+/* Whole lines p[0..n) with a stamp each, gathered into writes as large as the chunk. */
+static void stream_stamped(struct cr_out_stream *s, const char *p, size_t n)
 {
-    if (n && p[n - 1] == '\r')
-        n--;
-    cr_console_line(s->console, s->name, p, n);
-}
-
-/* Cuts s->buf into lines; keeps a partial tail unless it fills the buffer. */
-static void stream_lines(struct cr_out_stream *s)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < s->len; i++) {
-        if (s->buf[i] == '\n') {
-            stream_emit(s, s->buf + start, i - start);
-            start = i + 1;
+    char stamp[CR_LOG_STAMP_MAX], *b = s->console->sbuf;
+    size_t sl = cr_log_stamp(stamp), bl = 0;
+    const char *e = p + n;
+    while (p < e) {
+        const char *nl = memchr(p, '\n', (size_t)(e - p));
+        size_t len = (size_t)(nl - p) + 1;
+        if (bl + sl + len > SBUF_SIZE) {
+            s->log_dropped += cr_logfile_write(s->file, b, bl);
+            bl = 0;
         }
+        memcpy(b + bl, stamp, sl);
+        memcpy(b + bl + sl, p, len);
+        bl += sl + len;
+        p = nl + 1;
     }
-    if (start == 0 && s->len == sizeof s->buf) {
-        stream_emit(s, s->buf, s->len);   /* 4 KiB without a newline: flush it as a line */
-        start = s->len;
-    }
-    memmove(s->buf, s->buf + start, s->len - start);
-    s->len -= start;
+    if (bl)
+        s->log_dropped += cr_logfile_write(s->file, b, bl);
 }
 
-/* Reads at most a few buffers per call, so one chatty service cannot starve the loop. */
-static void stream_read(struct cr_out_stream *s, int rounds)
+/* Whole lines p[0..n) (n == 0 or p[n-1] == '\n') → the file (one write) and the console. */
+static void stream_lines(struct cr_out_stream *s, const char *p, size_t n)
 {
-    while (rounds-- > 0) {
-        ssize_t n = read(s->rfd, s->buf + s->len, sizeof s->buf - s->len);
+    if (!n)
+        return;
+    if (s->tap)
+        s->tap(s->tap_arg, p, n);
+    if (s->file) {
+        if (s->timestamps)
+            stream_stamped(s, p, n);
+        else
+            s->log_dropped += cr_logfile_write(s->file, p, n);
+    }
+    struct cr_console *c = s->console;
+    if (c->fd < 0)
+        return;
+    for (const char *e = p + n; p < e;) {
+        const char *nl = memchr(p, '\n', (size_t)(e - p));
+        size_t len = (size_t)(nl - p);
+        if (len && p[len - 1] == '\r')
+            len--;
+        cr_console_line(c, s->name, p, len);
+        p = nl + 1;
+    }
+}
+
+/* A line without its end (too long, or the container is gone): p[0..n) as a whole line, its
+ * newline put in place for the moment (p[n] is inside the buffer: see cr_console_open). */
+static void stream_cut(struct cr_out_stream *s, char *p, size_t n)
+{
+    char save = p[n];
+    p[n] = '\n';
+    stream_lines(s, p, n + 1);
+    p[n] = save;
+}
+
+/* b[0..len): the whole lines go out, a tail of CR_OUT_PART_MAX is cut; what is left of a
+ * line moves to the front. Returns its length. */
+static size_t stream_chunk(struct cr_out_stream *s, char *b, size_t len)
+{
+    const char *nl = memrchr(b, '\n', len);
+    size_t whole = nl ? (size_t)(nl - b) + 1 : 0;
+    stream_lines(s, b, whole);
+    char *t = b + whole;
+    size_t rest = len - whole;
+    while (rest >= CR_OUT_PART_MAX) {
+        stream_cut(s, t, CR_OUT_PART_MAX);
+        t += CR_OUT_PART_MAX;
+        rest -= CR_OUT_PART_MAX;
+    }
+    memmove(b, t, rest);
+    return rest;
+}
+
+/* Reads at most a few chunks per call, so one chatty service cannot starve the loop. With
+ * flush_tail, a line without its newline goes out too. */
+static void stream_read(struct cr_out_stream *s, int rounds, bool flush_tail)
+{
+    struct cr_console *c = s->console;
+    char *b = c->rbuf;
+    size_t len = s->len;
+    memcpy(b, s->part, len);
+    while (rounds > 0) {
+        ssize_t n = read(s->rfd, b + len, CR_OUT_CHUNK);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return;
-        s->len += (size_t)n;
-        stream_lines(s);
+            break;
+        rounds--;
+        len = stream_chunk(s, b, len + (size_t)n);
+        if ((size_t)n < CR_OUT_CHUNK / 2)
+            break;   /* the pipe is (nearly) empty: poll says when there is more */
     }
+    if (flush_tail && len) {
+        stream_cut(s, b, len);
+        len = 0;
+    }
+    memcpy(s->part, b, len);
+    s->len = len;
+    if (c->qlen && !c->polling)
+        cr_console_flush(c);
 }
 
 static void on_stream_readable(uv_poll_t *h, int status, int events)
 {
     (void)status;
     (void)events;
-    stream_read(h->data, 16);
+    stream_read(h->data, 16, false);
 }
 
 int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
                 const char *name)
 {
-    memset(s, 0, sizeof *s);
+    memset(s, 0, offsetof(struct cr_out_stream, part));
     s->console = c;
     s->name = name;
     int p[2];
@@ -212,8 +337,12 @@ int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
     s->rfd = p[0];
     s->wfd = p[1];
     /* Only our end is non-blocking: the write end is the workload's, and it must block as
-     * usual when the pipe is full (we drain it promptly). */
+     * usual when the pipe is full (we drain it promptly). A larger pipe lets a burst through
+     * while we write; it costs pages only while full. Unprivileged, it would count against
+     * the user's pipe quota, so only root asks. */
     fcntl(s->rfd, F_SETFL, fcntl(s->rfd, F_GETFL) | O_NONBLOCK);
+    if (geteuid() == 0)
+        fcntl(s->rfd, F_SETPIPE_SZ, CR_OUT_PIPE_SIZE);
     int r = uv_poll_init(loop, &s->poll, s->rfd);
     if (r < 0) {
         close(p[0]);
@@ -231,11 +360,7 @@ void cr_out_drain(struct cr_out_stream *s)
 {
     if (s->rfd < 0)
         return;
-    stream_read(s, 64);
-    if (s->len) {
-        stream_emit(s, s->buf, s->len);
-        s->len = 0;
-    }
+    stream_read(s, 64, true);
 }
 
 struct close_ctx {
@@ -256,6 +381,10 @@ static void on_stream_closed(uv_handle_t *h)
 void cr_out_close(struct cr_out_stream *s, void (*done)(void *arg), void *arg)
 {
     cr_out_drain(s);
+    if (s->file) {
+        cr_logfile_release(s->file);
+        s->file = NULL;
+    }
     if (s->wfd >= 0)
         close(s->wfd);
     s->wfd = -1;

@@ -10,6 +10,9 @@
 
 #include "cgroup.h"
 #include "config.h"
+#include "control.h"
+#include "logs.h"
+#include "metrics.h"
 #include "service.h"
 #include "spawn.h"
 
@@ -27,6 +30,8 @@ struct sv {
     bool stepping, step_again;
     int exit_status;
     struct cr_svc *run_svc;
+    struct cr_control *ctl;      /* the control socket (control.h); NULL when not open */
+    struct cr_metrics *metrics;  /* metrics_listen's HTTP server (metrics.h); NULL: off */
 };
 
 static struct sv *sv_of(struct cr_runtime *rt)
@@ -64,6 +69,110 @@ static struct cr_svc *find_svc(struct sv *sv, const char *name)
     return NULL;
 }
 
+/* ---- dependencies ---------------------------------------------------------------------------- */
+
+/* a depends on b (a service removed by a reload has no config: matched by its name). */
+static bool svc_depends_on(const struct cr_svc *a, const struct cr_svc *b)
+{
+    if (!a->conf || a == b)
+        return false;
+    for (size_t k = 0; k < a->conf->depends_on.n; k++) {
+        const char *name = a->conf->depends_on.v[k];
+        if (b->conf ? cr_service_matches(b->conf, name) : !strcmp(b->name, name))
+            return true;
+    }
+    return false;
+}
+
+/* A dependency is met by a service that is ready (RUNNING), or that ran and exited with an
+ * expected code (a one-shot job: a migration, a fetch). */
+static bool dep_met(const struct cr_svc *d)
+{
+    if (d->state == CR_ST_RUNNING)
+        return true;
+    int st = d->exit_status;
+    return d->state == CR_ST_EXITED && d->conf && st >= 0 && st < 128 &&
+           cr_codeset_has(&d->conf->exitcodes, st);
+}
+
+/* 1: every dependency is met; 0: waiting (why says for what); -1: one is FATAL. */
+static int deps_state(struct sv *sv, const struct cr_svc *s, char *why, size_t len)
+{
+    int r = 1;
+    why[0] = 0;
+    for (size_t i = 0; i < sv->n; i++) {
+        const struct cr_svc *d = sv->svcs[i];
+        if (!svc_depends_on(s, d) || dep_met(d))
+            continue;
+        if (d->state == CR_ST_FATAL) {
+            snprintf(why, len, "not started: its dependency %s is FATAL", d->name);
+            return -1;
+        }
+        if (r == 1)
+            snprintf(why, len, "waiting for %s to be ready (%s)", d->name,
+                     cr_state_name(d->state));
+        r = 0;
+    }
+    return r;
+}
+
+/* Starts every service whose start waits (start_pending) and whose dependencies are met;
+ * the others keep waiting, and say why once. Runs whenever a service becomes ready or
+ * settles. */
+static void schedule_starts(struct sv *sv)
+{
+    if (sv->shutting_down || sv->finished || sv->rt.run_mode)
+        return;
+    /* First every start that may happen, then the reasons of those that wait (so they name
+     * the state their dependencies are in after this round). */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < sv->n && !sv->finished; i++) {
+            struct cr_svc *s = sv->svcs[i];
+            if (!s->start_pending)
+                continue;
+            if (!s->conf) {
+                s->start_pending = false;
+                continue;
+            }
+            char why[sizeof s->why];
+            int r = deps_state(sv, s, why, sizeof why);
+            if (r > 0 && pass == 0) {
+                s->start_pending = false;
+                s->why[0] = 0;
+                cr_svc_event(s, CR_EV_START);
+            } else if (r <= 0 && pass == 1 && strcmp(why, s->why)) {
+                snprintf(s->why, sizeof s->why, "%s", why);
+                cr_log(s->name, "%s", why);
+            }
+        }
+    }
+}
+
+/* Asks for a start that honours depends_on. */
+static void want_start(struct sv *sv, struct cr_svc *s)
+{
+    s->start_pending = true;
+    s->why[0] = 0;
+    (void)sv;
+}
+
+void cr_rt_request_start(struct cr_runtime *rt, struct cr_svc *svc)
+{
+    struct sv *sv = sv_of(rt);
+    if (!cr_svc_settled(svc)) {
+        cr_svc_event(svc, CR_EV_START);   /* STOPPING: again once down; else a no-op */
+        return;
+    }
+    want_start(sv, svc);
+    schedule_starts(sv);
+}
+
+static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
+{
+    (void)svc;
+    schedule_starts(sv_of(rt));
+}
+
 /* Services of cfg in priority order (lower first), file order among equals. */
 static int cmp_prio(const void *a, const void *b)
 {
@@ -99,6 +208,10 @@ static void finish(struct sv *sv, int status)
         return;
     sv->finished = true;
     sv->exit_status = status;
+    cr_control_close(sv->ctl);
+    sv->ctl = NULL;
+    cr_metrics_close(sv->metrics);
+    sv->metrics = NULL;
     for (size_t i = 0; i < sv->n; i++)
         cr_svc_free(sv->svcs[i]);
     sv->n = 0;
@@ -108,8 +221,19 @@ static void finish(struct sv *sv, int status)
     cr_console_close(&sv->rt.console);
 }
 
-/* Stops the services in reverse priority order: the highest priority still up is stopped
- * first, and the next lower one only once every service of that priority is down. */
+/* True when a service that depends on s is still up: s must wait for it to stop. */
+static bool has_active_dependent(struct sv *sv, const struct cr_svc *s)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (!cr_svc_settled(sv->svcs[i]) && svc_depends_on(sv->svcs[i], s))
+            return true;
+    return false;
+}
+
+/* Stops the services in reverse dependency order, then reverse priority order: a service
+ * stops only once every service depending on it is down; among those that may stop, the
+ * highest priority still up is stopped first, and the next lower one only once every
+ * service of that priority is down. */
 static void shutdown_step(struct sv *sv)
 {
     if (sv->stepping) {
@@ -119,17 +243,21 @@ static void shutdown_step(struct sv *sv)
     sv->stepping = true;
     do {
         sv->step_again = false;
-        bool any = false;
+        bool any = false, up = false;
         int64_t top = 0;
         for (size_t i = 0; i < sv->n; i++) {
             struct cr_svc *s = sv->svcs[i];
+            s->start_pending = false;     /* nothing starts any more */
             if (cr_svc_settled(s))
+                continue;
+            up = true;
+            if (has_active_dependent(sv, s))
                 continue;
             if (!any || svc_priority(s) > top)
                 top = svc_priority(s);
             any = true;
         }
-        if (!any) {
+        if (!up) {
             sv->stepping = false;
             cr_log(NULL, "all services stopped");
             finish(sv, 0);
@@ -138,7 +266,8 @@ static void shutdown_step(struct sv *sv)
         for (size_t i = 0; i < sv->n; i++) {
             struct cr_svc *s = sv->svcs[i];
             s->want_start = false;
-            if (!cr_svc_settled(s) && svc_priority(s) == top && s->state != CR_ST_STOPPING)
+            if (!cr_svc_settled(s) && any && svc_priority(s) == top &&
+                s->state != CR_ST_STOPPING && !has_active_dependent(sv, s))
                 cr_svc_event(s, CR_EV_STOP);
         }
     } while (sv->step_again && !sv->finished);
@@ -175,6 +304,8 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
     }
     if (sv->shutting_down)
         shutdown_step(sv);
+    else
+        schedule_starts(sv);
 }
 
 /* ---- reload -------------------------------------------------------------------------------- */
@@ -194,26 +325,38 @@ static bool svc_active(const struct cr_svc *svc)
     return !cr_svc_settled(svc);
 }
 
-static void reload(struct sv *sv)
+/* Reads the config again and works out the plan (into plan, when given); with apply, acts
+ * on it. `svctl check` is the same without apply. */
+static int reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
 {
-    cr_log(NULL, "SIGHUP: reloading %s", sv->cfg->path);
+    if (apply)
+        cr_log(NULL, "%s: reloading %s", why, sv->cfg->path);
     struct cr_config *ncfg = calloc(1, sizeof *ncfg);
     if (!ncfg) {
         cr_log(NULL, "reload: out of memory; nothing changed");
-        return;
+        return -ENOMEM;
     }
     int r = cr_config_load(sv->cfg->path, NULL, ncfg);
     if (r < 0) {
-        for (size_t i = 0; i < ncfg->errors.n; i++)
-            cr_log(NULL, "reload: %s", ncfg->errors.v[i]);
-        cr_log(NULL, "reload: %zu error%s; nothing changed", ncfg->errors.n,
-               ncfg->errors.n == 1 ? "" : "s");
+        for (size_t i = 0; i < ncfg->errors.n; i++) {
+            if (apply)
+                cr_log(NULL, "reload: %s", ncfg->errors.v[i]);
+            if (plan)
+                cr_errlist_add(&plan->errors, "%s", ncfg->errors.v[i]);
+        }
+        if (apply)
+            cr_log(NULL, "reload: %zu error%s; nothing changed", ncfg->errors.n,
+                   ncfg->errors.n == 1 ? "" : "s");
         cr_config_free(ncfg);
         free(ncfg);
-        return;
+        return r == -ENOMEM ? -ENOMEM : -EINVAL;
     }
-    for (size_t i = 0; i < ncfg->notices.n; i++)
-        cr_log(NULL, "reload: notice: %s", ncfg->notices.v[i]);
+    for (size_t i = 0; i < ncfg->notices.n; i++) {
+        if (apply)
+            cr_log(NULL, "reload: notice: %s", ncfg->notices.v[i]);
+        if (plan)
+            cr_errlist_add(&plan->notices, "%s", ncfg->notices.v[i]);
+    }
     size_t kept = 0, restarted = 0, added = 0, removed = 0;
 
     /* Removed services stop (in reverse priority order); the others get their new config. */
@@ -223,7 +366,7 @@ static void reload(struct sv *sv)
         cr_config_free(ncfg);
         free(ncfg);
         cr_log(NULL, "reload: out of memory; nothing changed");
-        return;
+        return -ENOMEM;
     }
     memcpy(old, sv->svcs, sv->n * sizeof *old);
     for (size_t i = 0; i < nold; i++) {
@@ -231,6 +374,10 @@ static void reload(struct sv *sv)
         const struct cr_service *nc = cr_config_find(ncfg, s->name);
         if (!nc) {
             removed++;
+            if (plan)
+                cr_plan_add(plan, s->name, CR_PLAN_STOP, s->conf, NULL);
+            if (!apply)
+                continue;
             s->removed = true;
             s->want_start = false;
             cr_svc_set_conf(s, NULL);
@@ -244,6 +391,18 @@ static void reload(struct sv *sv)
         const struct cr_service *oc = s->conf;
         bool restart = !oc || cr_service_needs_restart(oc, nc);
         bool limits = oc && limits_differ(oc, nc);
+        if (plan) {
+            enum cr_plan_action a = CR_PLAN_KEEP;
+            if (restart)
+                a = svc_active(s) ? CR_PLAN_RESTART
+                    : nc->autostart && s->state == CR_ST_STOPPED ? CR_PLAN_START
+                                                                 : CR_PLAN_UPDATE;
+            else if (cr_plan_differs(oc, nc))
+                a = svc_active(s) ? CR_PLAN_LIVE : CR_PLAN_UPDATE;
+            cr_plan_add(plan, s->name, a, oc, nc);
+        }
+        if (!apply)
+            continue;
         cr_svc_set_conf(s, nc);
         if (restart) {
             if (svc_active(s)) {
@@ -253,7 +412,7 @@ static void reload(struct sv *sv)
                 cr_svc_event(s, CR_EV_START);   /* STOPPING: start again once down */
             } else if (nc->autostart && s->state == CR_ST_STOPPED) {
                 restarted++;
-                cr_svc_event(s, CR_EV_START);
+                want_start(sv, s);
             } else {
                 kept++;
             }
@@ -273,6 +432,10 @@ static void reload(struct sv *sv)
         const struct cr_service *c = order[i];
         if (find_svc(sv, c->name))
             continue;
+        if (plan)
+            cr_plan_add(plan, c->name, c->autostart ? CR_PLAN_START : CR_PLAN_ADD, NULL, c);
+        if (!apply)
+            continue;
         struct cr_svc *s;
         if (add_svc(sv, c, &s) < 0) {
             cr_log(c->name, "out of memory");
@@ -281,9 +444,14 @@ static void reload(struct sv *sv)
         added++;
         cr_log(s->name, "added");
         if (c->autostart)
-            cr_svc_event(s, CR_EV_START);
+            want_start(sv, s);
     }
     free(order);
+    if (!apply) {
+        cr_config_free(ncfg);
+        free(ncfg);
+        return 0;
+    }
 
     /* Every service points into ncfg now (removed ones point nowhere). */
     cr_config_free(sv->cfg);
@@ -293,6 +461,8 @@ static void reload(struct sv *sv)
     sv->cfg_heap = true;
     cr_log(NULL, "reloaded: %zu added, %zu removed, %zu restarted, %zu unchanged", added, removed,
            restarted, kept);
+    schedule_starts(sv);          /* new and stopped services start as depends_on allows */
+    return 0;
 }
 
 /* ---- signals ------------------------------------------------------------------------------- */
@@ -318,19 +488,54 @@ static void on_signal(uv_signal_t *h, int signum)
         }
         return;
     }
+    if (signum == SIGUSR2) {
+        cr_logs_rotate_all();
+        return;
+    }
     if (signum == SIGHUP) {
         if (!sv->shutting_down)
-            reload(sv);
+            reload(sv, "SIGHUP", true, NULL);
         return;
     }
+    cr_rt_shutdown(&sv->rt, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* ---- what the control socket acts on (control.h) --------------------------------------------- */
+
+size_t cr_rt_services(struct cr_runtime *rt, struct cr_svc *const **v)
+{
+    struct sv *sv = sv_of(rt);
+    *v = sv->svcs;
+    return sv->n;
+}
+
+int cr_rt_reload(struct cr_runtime *rt, bool apply, struct cr_plan *plan)
+{
+    struct sv *sv = sv_of(rt);
+    if (sv->shutting_down || sv->finished)
+        return -ESHUTDOWN;
+    return reload(sv, "svctl reload", apply, plan);
+}
+
+void cr_rt_shutdown(struct cr_runtime *rt, const char *why)
+{
+    struct sv *sv = sv_of(rt);
+    if (sv->finished)
+        return;
     if (sv->shutting_down) {
-        cr_log(NULL, "SIG%s: already stopping", signum == SIGINT ? "INT" : "TERM");
+        cr_log(NULL, "%s: already stopping", why);
         return;
     }
-    cr_log(NULL, "SIG%s: stopping all services", signum == SIGINT ? "INT" : "TERM");
+    cr_log(NULL, "%s: stopping all services", why);
     sv->shutting_down = true;
     sv->rt.stopping_all = true;
     shutdown_step(sv);
+}
+
+bool cr_rt_shutting_down(struct cr_runtime *rt)
+{
+    struct sv *sv = sv_of(rt);
+    return sv->shutting_down || sv->finished;
 }
 
 static int watch_signals(struct sv *sv, const int *sigs, int n)
@@ -394,6 +599,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->rt.init_fd = sv->rt.devnull = -1;
     sv->rt.console.fd = -1;
     sv->rt.on_settled = on_settled;
+    sv->rt.on_ready = on_ready;
     cr_runtime_seed(&sv->rt);
     int status = 1;
     char err[512];
@@ -479,13 +685,23 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
             cr_svc_event(sv->run_svc, CR_EV_START);
         }
     } else {
-        static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
-        if (watch_signals(sv, sigs, 3) < 0) {
+        static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
+        if (watch_signals(sv, sigs, 4) < 0) {
             fprintf(stderr, "supervisor: cannot watch signals\n");
             finish(sv, 1);
         } else {
             cr_log(NULL, "started (pid %d, %zu service%s, cgroup root %s)", (int)getpid(),
                    cfg->nservices, cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
+            cr_logs_set_dir(cfg->global.log_dir);
+            /* Neither is needed to run services: a failure is reported, not fatal. */
+            if (cr_control_open(&sv->rt, cfg->global.control_socket, &sv->ctl, err,
+                                sizeof err) < 0)
+                cr_log(NULL, "control socket %s: %s (svctl cannot reach this supervisor)",
+                       cfg->global.control_socket, err);
+            if (cfg->global.metrics_listen &&
+                cr_metrics_open(&sv->rt, cfg->global.metrics_listen, &sv->metrics, err,
+                                sizeof err) < 0)
+                cr_log(NULL, "metrics_listen %s: %s", cfg->global.metrics_listen, err);
             const struct cr_service **order = by_priority(cfg);
             for (size_t i = 0; order && i < cfg->nservices && !sv->finished; i++) {
                 struct cr_svc *s;
@@ -494,10 +710,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                     continue;
                 }
             }
-            /* Start after every service exists, lower priority first. */
+            /* Start after every service exists, lower priority first, each once its
+             * dependencies are ready. */
             for (size_t i = 0; i < sv->n && !sv->finished; i++)
                 if (sv->svcs[i]->conf->autostart)
-                    cr_svc_event(sv->svcs[i], CR_EV_START);
+                    want_start(sv, sv->svcs[i]);
+            schedule_starts(sv);
             free(order);
         }
     }

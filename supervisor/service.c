@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "history.h"
+#include "logs.h"
 #include "spawn.h"
 
 #ifndef P_PIDFD
@@ -99,6 +101,10 @@ static void set_state(struct cr_svc *svc, enum cr_state s)
     if (!svc->rt->quiet)
         cr_log(svc->name, "%s -> %s", cr_state_name(svc->state), cr_state_name(s));
     svc->state = s;
+    /* RUNNING is ready: after startsecs, or when init saw the `ready` key's signal. */
+    svc->ready = s == CR_ST_RUNNING;
+    if (svc->ready && svc->rt->on_ready)
+        svc->rt->on_ready(svc->rt, svc);
 }
 
 static void settle(struct cr_svc *svc, enum cr_state s)
@@ -166,6 +172,8 @@ static void handle_event_line(struct cr_svc *svc, char *line)
     if (!strcmp(ev.event, "started")) {
         if (!quiet)
             cr_log(n, "started (pid %s in the container)", cr_event_get(&ev, "pid") ?: "?");
+        svc->healthy = -1;      /* a new workload: not checked yet */
+        cr_hist_started(svc);
         cr_svc_event(svc, CR_EV_STARTED);
     } else if (!strcmp(ev.event, "exited")) {
         const char *code = cr_event_get(&ev, "code"), *sig = cr_event_get(&ev, "signal");
@@ -177,11 +185,13 @@ static void handle_event_line(struct cr_svc *svc, char *line)
             cr_log(n, "exited (%s %s%s, after %s ms)", code ? "code" : "signal",
                    code ? code : sig ? sig : "?", svc->last_oom ? ", OOM killed" : "",
                    rt ? rt : "?");
+        cr_hist_exited(svc, code, sig, rt);
         cr_svc_event(svc, CR_EV_EXITED);
     } else if (!strcmp(ev.event, "restarting")) {
         if (!quiet)
             cr_log(n, "restarting in %s ms (attempt %s)", cr_event_get(&ev, "delay_ms") ?: "?",
                    cr_event_get(&ev, "attempt") ?: "?");
+        cr_hist_restart(svc, atoll(cr_event_get(&ev, "delay_ms") ?: "0"));
         cr_svc_event(svc, CR_EV_RESTARTING);
     } else if (!strcmp(ev.event, "gave-up")) {
         cr_log(n, "gave up after %s restarts (code %s)", cr_event_get(&ev, "restarts") ?: "?",
@@ -189,13 +199,34 @@ static void handle_event_line(struct cr_svc *svc, char *line)
         cr_svc_event(svc, CR_EV_GAVE_UP);
     } else if (!strcmp(ev.event, "setup-failed")) {
         cr_log(n, "setup failed: %s", ev.reason ? ev.reason : "(no reason given)");
+        cr_hist_setup_failed(svc, ev.reason);
         cr_svc_event(svc, CR_EV_SETUP_FAILED);
     } else if (!strcmp(ev.event, "exec-failed")) {
         cr_log(n, "exec failed: %s", ev.reason ? ev.reason : "(no reason given)");
+        cr_hist_setup_failed(svc, ev.reason);
         cr_svc_event(svc, CR_EV_SETUP_FAILED);
     } else if (!strcmp(ev.event, "ready")) {
         if (!quiet)
-            cr_log(n, "ready");
+            cr_log(n, "ready (%s)", cr_event_get(&ev, "kind") ?: "?");
+        cr_hist_ready(svc);
+        cr_svc_event(svc, CR_EV_READY);
+    } else if (!strcmp(ev.event, "ready-timeout")) {
+        cr_log(n, "not ready within %s ms (ready = %s): a failed start",
+               cr_event_get(&ev, "timeout_ms") ?: "?", cr_event_get(&ev, "kind") ?: "?");
+    } else if (!strcmp(ev.event, "status")) {
+        snprintf(svc->status_text, sizeof svc->status_text, "%s", ev.reason ? ev.reason : "");
+        if (!quiet)
+            cr_log(n, "status: %s", svc->status_text);
+    } else if (!strcmp(ev.event, "healthy")) {
+        svc->healthy = 1;
+        cr_log(n, "healthy");
+    } else if (!strcmp(ev.event, "unhealthy")) {
+        const char *action = cr_event_get(&ev, "action") ?: "none";
+        svc->healthy = 0;
+        svc->health_stop = !strcmp(action, "stop");
+        cr_log(n, "unhealthy after %s failed checks (%s); health_action = %s",
+               cr_event_get(&ev, "failures") ?: "?", ev.reason ? ev.reason : "no reason given",
+               action);
     }
 }
 
@@ -252,6 +283,8 @@ static void ct_exited(struct cr_container *ct)
     svc->last_oom = false;
     check_oom(svc, ct);
     bool oom = svc->last_oom || oom_before;
+    cr_hist_container_exit(svc, ct->cg, si.si_code, si.si_status,
+                           now_ms(svc) - ct->spawned_ms, oom);
     char err[256];
     /* With a PID namespace nothing is left once init is gone; without one, orphans may be. */
     if (cr_cg_kill(ct->cg, err, sizeof err) < 0)
@@ -383,6 +416,8 @@ static void ignore(struct cr_svc *svc)
 
 static void new_container(struct cr_svc *svc)
 {
+    svc->health_stop = false;
+    svc->healthy = -1;
     svc->setup_failed = false;
     svc->gave_up = false;
     svc->reached_running = false;
@@ -411,6 +446,10 @@ static void workload_started(struct cr_svc *svc)
 {
     set_state(svc, CR_ST_STARTING);
     int64_t secs = svc->conf ? svc->conf->startsecs : 0;
+    if (svc->conf && svc->conf->spec.ready != CR_READY_NONE && !svc->rt->run_mode) {
+        disarm(svc);            /* RUNNING when init reports it ready (or ready-timeout) */
+        return;
+    }
     if (secs <= 0 || svc->rt->run_mode) {
         disarm(svc);
         svc->reached_running = true;
@@ -419,6 +458,15 @@ static void workload_started(struct cr_svc *svc)
         return;
     }
     arm(svc, secs);
+}
+
+/* STARTING + ready: init saw it ready (ready = notify, fd:N, exec:CMD, tcp:PORT). */
+static void workload_ready(struct cr_svc *svc)
+{
+    disarm(svc);
+    svc->reached_running = true;
+    svc->failed_starts = 0;
+    set_state(svc, CR_ST_RUNNING);
 }
 
 /* STARTING + timer: it stayed up for startsecs. */
@@ -480,6 +528,7 @@ static void schedule_restart(struct cr_svc *svc, uint64_t ran_ms)
     int64_t next = base * 2;
     svc->delay_ms = next > c->restart_delay_max ? c->restart_delay_max : next;
     int64_t delay = cr_jitter_ms(svc->rt, base);
+    cr_hist_restart(svc, delay);
     if (!svc->rt->quiet)
         cr_log(svc->name, "new container in %lld ms (backoff %lld ms less jitter)",
                (long long)delay, (long long)base);
@@ -505,6 +554,11 @@ static void container_gone(struct cr_svc *svc)
     if (svc->rt->stopping_all) {
         /* Its turn to be stopped may not have come yet, but it is down: it stays down. */
         settle(svc, CR_ST_STOPPED);
+        return;
+    }
+    if (svc->health_stop) {
+        cr_log(svc->name, "stopped for being unhealthy (health_action = stop): not restarted");
+        settle(svc, CR_ST_EXITED);
         return;
     }
     if (svc->gave_up) {
@@ -607,17 +661,19 @@ typedef void (*cr_svc_action)(struct cr_svc *svc);
 
 #define X ignore
 static const cr_svc_action table[CR_NSTATES][CR_NEVENTS] = {
-    /*                START  STOP  STARTED  EXITED  RESTARTING  GAVE_UP  SETUP_FAILED  INIT_EXITED  TIMER */
-    [CR_ST_STOPPED]  = {start, X, X, X, X, X, X, X, X},
+    /*                START  STOP  STARTED  EXITED  RESTARTING  GAVE_UP  SETUP_FAILED  INIT_EXITED  TIMER
+     *                READY */
+    [CR_ST_STOPPED]  = {start, X, X, X, X, X, X, X, X, X},
     [CR_ST_STARTING] = {X, stop, workload_started, workload_exited, workload_restarting,
-                        init_gave_up, container_setup_failed, container_gone, workload_up},
+                        init_gave_up, container_setup_failed, container_gone, workload_up,
+                        workload_ready},
     [CR_ST_RUNNING]  = {X, stop, workload_started, workload_exited, workload_restarting,
-                        init_gave_up, container_setup_failed, container_gone, X},
+                        init_gave_up, container_setup_failed, container_gone, X, X},
     [CR_ST_BACKOFF]  = {X, stop, workload_started, workload_exited, workload_restarting,
-                        init_gave_up, container_setup_failed, container_gone, backoff_over},
-    [CR_ST_STOPPING] = {start_after_stop, X, X, X, X, X, X, stopped, stop_timeout},
-    [CR_ST_EXITED]   = {start, forget, X, X, X, X, X, X, X},
-    [CR_ST_FATAL]    = {start, forget, X, X, X, X, X, X, X},
+                        init_gave_up, container_setup_failed, container_gone, backoff_over, X},
+    [CR_ST_STOPPING] = {start_after_stop, X, X, X, X, X, X, stopped, stop_timeout, X},
+    [CR_ST_EXITED]   = {start, forget, X, X, X, X, X, X, X, X},
+    [CR_ST_FATAL]    = {start, forget, X, X, X, X, X, X, X, X},
 };
 #undef X
 
@@ -640,6 +696,7 @@ void cr_svc_set_conf(struct cr_svc *svc, const struct cr_service *conf)
     svc->restarts = conf->max_restarts > 0 ? calloc((size_t)conf->max_restarts, sizeof(uint64_t))
                                            : NULL;
     svc->nrestarts = 0;
+    cr_logs_attach(svc);   /* the log keys apply live (a no-op until the pipes exist) */
 }
 
 int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_svc **out)
@@ -650,6 +707,7 @@ int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_s
     svc->rt = rt;
     svc->name = strdup(conf->name);
     svc->exit_status = -1;
+    svc->healthy = -1;
     if (!svc->name) {
         free(svc);
         return -ENOMEM;
@@ -672,6 +730,10 @@ int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_s
                 svc->err_open = true;
         }
     }
+    cr_logs_attach(svc);
+    svc->hist = cr_hist_new();
+    svc->out.tap = svc->err.tap = cr_hist_line;
+    svc->out.tap_arg = svc->err.tap_arg = svc;
     svc->state = CR_ST_STOPPED;
     *out = svc;
     return 0;
@@ -688,6 +750,7 @@ static void svc_part_closed(void *arg)
 {
     struct cr_svc *svc = arg;
     if (--svc->closing == 0) {
+        cr_hist_free(svc->hist);
         free(svc->restarts);
         free(svc->name);
         free(svc);

@@ -42,6 +42,7 @@ enum cr_svc_event {
     CR_EV_SETUP_FAILED, /* init: the container (or the exec) could not be set up */
     CR_EV_INIT_EXITED,  /* the pidfd: init is gone, and with it the container */
     CR_EV_TIMER,        /* the current deadline passed */
+    CR_EV_READY,        /* init: the workload is ready (its `ready` key; none: startsecs) */
     CR_NEVENTS
 };
 
@@ -65,6 +66,8 @@ struct cr_runtime {
                                     cr_runtime_seed() */
     /* Called when a service settles in STOPPED, EXITED or FATAL (no container, no timer). */
     void (*on_settled)(struct cr_runtime *rt, struct cr_svc *svc);
+    /* Called when a service becomes ready (enters RUNNING): its dependents may start. */
+    void (*on_ready)(struct cr_runtime *rt, struct cr_svc *svc);
 };
 
 /* A running container: init, its pidfd, its events pipe, its cgroup. */
@@ -111,6 +114,14 @@ struct cr_svc {
     int exit_status;                 /* init's last status: code, or 128+signal; -1 none */
     bool last_oom;
     struct cr_hist *hist;            /* exits and recent output (history.h); may be NULL */
+
+    /* Dependencies, readiness, health (runtime.c orders starts and stops by depends_on). */
+    bool start_pending;              /* start once every dependency is ready */
+    char why[160];                   /* why a pending start waits or cannot happen; "" */
+    bool ready;                      /* RUNNING: ready (its `ready` key), or up startsecs */
+    int healthy;                     /* -1 not known (no checks, or none done yet), 0, 1 */
+    bool health_stop;                /* init stopped it (health_action = stop): stays down */
+    char status_text[128];           /* the last STATUS= it sent (sd_notify), or "" */
 };
 
 /* Seeds rt->rnd (getrandom, else the clock and the pid). */
@@ -135,6 +146,10 @@ void cr_svc_limits(const struct cr_service *conf, struct cr_cg_limits *lim);
 int cr_svc_apply_limits(struct cr_svc *svc);
 /* Sends sig to init, if a container runs. */
 int cr_svc_signal(struct cr_svc *svc, int sig);
+
+/* runtime.c: a start that honours depends_on (svctl start should use it): a settled service
+ * starts once its dependencies are ready, and says what it waits for in svc->why. */
+void cr_rt_request_start(struct cr_runtime *rt, struct cr_svc *svc);
 
 /* The supervisor's own log: "supervisor: NAME: text" on stderr. */
 void cr_log(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

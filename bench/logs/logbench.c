@@ -96,11 +96,43 @@ static int rm_rf(const char *path)
 	return unlink(path);
 }
 
-/* Kills what we started, removes our cgroup root (if the supervisor left it) and temp dir. */
+/* Removes a cgroup directory and everything below it, deepest first (processes in it are
+ * killed first; only ever our own root). */
+static void cg_remove(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		char sub[1024];
+		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		cg_remove(sub);
+	}
+	closedir(d);
+	char procs[1100];
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
+	FILE *f = fopen(procs, "r");
+	int pid;
+	while (f && fscanf(f, "%d", &pid) == 1)
+		kill(pid, SIGKILL);
+	if (f)
+		fclose(f);
+	for (int i = 0; i < 100 && rmdir(path) < 0 && errno == EBUSY; i++)
+		usleep(10000);
+}
+
+/* Stops what we started (a supervisor gets SIGTERM and a moment to clean up its cgroups),
+ * removes what is left of our cgroup root and the temp dir. */
 static void cleanup(void)
 {
 	for (int i = 0; i < 8; i++)
 		if (tracked[i] > 0) {
+			kill(tracked[i], SIGTERM);
+			for (int k = 0; k < 500 && waitpid(tracked[i], NULL, WNOHANG) == 0; k++)
+				usleep(10000);
 			kill(tracked[i], SIGKILL);
 			waitpid(tracked[i], NULL, 0);
 			tracked[i] = 0;
@@ -110,12 +142,12 @@ static void cleanup(void)
 		struct dirent *e;
 		char p[512];
 		snprintf(p, sizeof(p), "/sys/fs/cgroup/%s", cg_name);
-		rmdir(p);
+		cg_remove(p);
 		while (d && (e = readdir(d))) {
 			if (e->d_name[0] == '.')
 				continue;
 			snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/%s", e->d_name, cg_name);
-			rmdir(p);
+			cg_remove(p);
 		}
 		if (d)
 			closedir(d);
@@ -263,6 +295,7 @@ static double measure(struct opts *o, int sys, int round)
 		fprintf(stderr, "logbench: %s: %s\n", dir, strerror(errno));
 		return NAN;
 	}
+	sync();   /* everyone starts with no dirty pages of the one before */
 	int devnull = open("/dev/null", O_RDWR);
 	pid_t sup = -1, writer = -1;
 	int pfd[2] = {-1, -1};
@@ -275,7 +308,7 @@ static double measure(struct opts *o, int sys, int round)
 			 "[supervisor]\ncgroup_root = %s\nlog_dir = %s\ncontrol_socket = %s/ctl.sock\n\n"
 			 "[service:w]\ncommand = %s --role-writer %s %s\nbind = %s:%s\n"
 			 "stdout_logfile = %s/w.log\nstdout_logfile_maxbytes = %lld\n"
-			 "stdout_logfile_backups = 20\nstderr_logfile = NONE\nlog_timestamps = %s\n"
+			 "stdout_logfile_backups = 40\nstderr_logfile = NONE\nlog_timestamps = %s\n"
 			 "autorestart = false\nstartsecs = 0\n",
 			 cg_name, dir, dir, o->self, bytes, go, dir, dir, dir, ROTATE,
 			 sys == S_OURS_TS ? "true" : "false");
@@ -293,7 +326,7 @@ static double measure(struct opts *o, int sys, int round)
 			 "[supervisord]\nnodaemon = true\nlogfile = %s/supervisord.log\n"
 			 "pidfile = %s/supervisord.pid\nchildlogdir = %s\nloglevel = warn\n\n"
 			 "[program:w]\ncommand = %s --role-writer %s %s\nstdout_logfile = %s/w.log\n"
-			 "stdout_logfile_maxbytes = %lld\nstdout_logfile_backups = 20\n"
+			 "stdout_logfile_maxbytes = %lld\nstdout_logfile_backups = 40\n"
 			 "stderr_logfile = NONE\nautorestart = false\nstartsecs = 0\n",
 			 dir, dir, dir, o->self, bytes, go, dir, ROTATE);
 		if (write_file(conf, text) < 0)
@@ -312,11 +345,11 @@ static double measure(struct opts *o, int sys, int round)
 		char size[32];
 		snprintf(size, sizeof(size), "s%lld", ROTATE);
 		if (sys == S_S6) {
-			char *argv[] = {(char *)o->bin[sys], "n20", size, dir, NULL};
+			char *argv[] = {(char *)o->bin[sys], "n40", size, dir, NULL};
 			sup = spawn(argv, pfd[0], devnull, o->log_fd);
 		} else {
 			snprintf(conf, sizeof(conf), "%s/config", dir);
-			snprintf(text, sizeof(text), "%s\nn20\n", size);
+			snprintf(text, sizeof(text), "%s\nn40\n", size);
 			write_file(conf, text);
 			char *argv[] = {(char *)o->bin[sys], dir, NULL};
 			sup = spawn(argv, pfd[0], devnull, o->log_fd);
@@ -345,7 +378,7 @@ static double measure(struct opts *o, int sys, int round)
 	long long expect = o->bytes;
 	if (sys == S_OURS_TS)
 		expect += o->bytes / LINE * stamp_len();
-	int64_t limit = t0 + (int64_t)(o->bytes / (1 << 20) + 60) * 1000000000;
+	int64_t limit = t0 + (60 + (int64_t)(o->bytes / (20 << 20))) * 1000000000;   /* 20 MiB/s */
 	int64_t t1 = 0;
 	while (now_ns() < limit) {
 		long long got = landed(dir, NULL);
@@ -449,6 +482,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	for (int s = S_SUPD; s < NSYS; s++)
+		if (o.bin[s] && access(o.bin[s], X_OK) < 0) {
+			fprintf(stderr, "logbench: %s: %s: skipped\n", sys_name[s], strerror(errno));
+			o.bin[s] = NULL;
+		}
 	if (!o.bin[S_OURS] || !o.init) {
 		fprintf(stderr, "logbench: --ours and --init are required\n");
 		return 2;

@@ -67,6 +67,18 @@ static void full_spec(struct cr_spec *s)
     s->restart_window_ms = 120000;
     s->stopsignal = 2;
     s->stopwait_ms = 3500;
+    s->ready = CR_READY_EXEC;
+    cr_spec_add_ready_arg(s, "/bin/sh");
+    cr_spec_add_ready_arg(s, "-c");
+    cr_spec_add_ready_arg(s, "test -e /tmp/up; echo 100% # ok");
+    s->ready_timeout_ms = 4500;
+    cr_spec_add_health_arg(s, "wget");
+    cr_spec_add_health_arg(s, " -q ");
+    s->health_interval_ms = 700;
+    s->health_timeout_ms = 300;
+    s->health_retries = 5;
+    s->health_start_period_ms = 2000;
+    s->health_action = CR_HEALTH_STOP;
 }
 
 static void assert_str_or_null(const char *a, const char *b)
@@ -124,6 +136,24 @@ static void assert_same(const struct cr_spec *a, const struct cr_spec *b)
     assert_int_equal(a->restart_window_ms, b->restart_window_ms);
     assert_int_equal(a->stopsignal, b->stopsignal);
     assert_int_equal(a->stopwait_ms, b->stopwait_ms);
+    assert_int_equal(a->ready, b->ready);
+    assert_int_equal(a->ready_arg, b->ready_arg);
+    assert_int_equal(a->ready_argc, b->ready_argc);
+    for (size_t i = 0; i < a->ready_argc; i++)
+        assert_string_equal(a->ready_argv[i], b->ready_argv[i]);
+    if (b->ready_argv)
+        assert_null(b->ready_argv[b->ready_argc]);
+    assert_int_equal(a->ready_timeout_ms, b->ready_timeout_ms);
+    assert_int_equal(a->health_argc, b->health_argc);
+    for (size_t i = 0; i < a->health_argc; i++)
+        assert_string_equal(a->health_argv[i], b->health_argv[i]);
+    if (b->health_argv)
+        assert_null(b->health_argv[b->health_argc]);
+    assert_int_equal(a->health_interval_ms, b->health_interval_ms);
+    assert_int_equal(a->health_timeout_ms, b->health_timeout_ms);
+    assert_int_equal(a->health_retries, b->health_retries);
+    assert_int_equal(a->health_start_period_ms, b->health_start_period_ms);
+    assert_int_equal(a->health_action, b->health_action);
 }
 
 static void test_round_trip(void **state)
@@ -176,6 +206,49 @@ static void test_round_trip_minimal(void **state)
     assert_int_equal(b.umask, -1);
     cr_spec_free(&a);
     cr_spec_free(&b);
+}
+
+/* Each readiness kind survives the trip; the defaults are what the header says. */
+static void test_round_trip_readiness(void **state)
+{
+    (void)state;
+    static const struct { int kind, arg; const char *text; } kinds[] = {
+        {CR_READY_NONE, 0, "kind = none\n"}, {CR_READY_NOTIFY, 0, "kind = notify\n"},
+        {CR_READY_FD, 3, "kind = fd:3\n"}, {CR_READY_FD, 1023, "kind = fd:1023\n"},
+        {CR_READY_TCP, 8080, "kind = tcp:8080\n"},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        struct cr_spec a, b;
+        struct cr_errlist errs = {0};
+        cr_spec_init(&a);
+        assert_int_equal(a.ready_timeout_ms, 90000);
+        assert_int_equal(a.health_interval_ms, 30000);
+        assert_int_equal(a.health_timeout_ms, 30000);
+        assert_int_equal(a.health_retries, 3);
+        assert_int_equal(a.health_start_period_ms, 0);
+        assert_int_equal(a.health_action, CR_HEALTH_RESTART);
+        a.name = strdup("r");
+        cr_spec_add_arg(&a, "true");
+        a.ready = kinds[i].kind;
+        a.ready_arg = kinds[i].arg;
+        a.ready_timeout_ms = 0;
+        ssize_t n = cr_spec_write(&a, text, sizeof text);
+        assert_true(n > 0);
+        assert_non_null(strstr(text, kinds[i].text));
+        assert_int_equal(cr_spec_parse(text, (size_t)n, "spec", &b, &errs), 0);
+        assert_same(&a, &b);
+        assert_null(b.health_argv);
+        cr_spec_free(&a);
+        cr_spec_free(&b);
+    }
+    /* exec without its probe cannot be written (it could not be read back) */
+    struct cr_spec a;
+    cr_spec_init(&a);
+    a.name = strdup("r");
+    cr_spec_add_arg(&a, "true");
+    a.ready = CR_READY_EXEC;
+    assert_int_equal(cr_spec_write(&a, text, sizeof text), -EINVAL);
+    cr_spec_free(&a);
 }
 
 static void test_fd_round_trip(void **state)
@@ -374,6 +447,24 @@ static void test_bad_values(void **state)
                   "spec:7: startretries: '-1' is not a number from 0 to 1000000", NULL);
     expect_errors(HEAD "[lifecycle]\nstopsignal = SIGFOO\n",
                   "spec:7: stopsignal: 'SIGFOO' is not a signal", NULL);
+    expect_errors(HEAD "[readiness]\nkind = fd:2\n",
+                  "spec:7: kind: 'fd:2' is not none, notify, fd:N, tcp:PORT or exec", NULL);
+    expect_errors(HEAD "[readiness]\nkind = tcp:65536\n",
+                  "spec:7: kind: 'tcp:65536' is not none, notify, fd:N, tcp:PORT or exec", NULL);
+    expect_errors(HEAD "[readiness]\nkind = exec:true\n",
+                  "spec:7: kind: 'exec:true' is not none, notify, fd:N, tcp:PORT or exec", NULL);
+    expect_errors(HEAD "[readiness]\nkind = exec\n",
+                  "spec: [readiness]: argv goes with kind = exec, and only with it", NULL);
+    expect_errors(HEAD "[readiness]\nargv = x\n",
+                  "spec: [readiness]: argv goes with kind = exec, and only with it", NULL);
+    expect_errors(HEAD "[readiness]\ntimeout = never\n",
+                  "spec:7: timeout: 'never' is not a duration", NULL);
+    expect_errors(HEAD "[health]\naction = reboot\n",
+                  "spec:7: action: 'reboot' is not restart, stop or none", NULL);
+    expect_errors(HEAD "[health]\nretries = x\n",
+                  "spec:7: retries: 'x' is not a number from 0 to 1000000", NULL);
+    expect_errors(HEAD "[health]\nkind = notify\n", "spec:7: kind: unknown key in [health]",
+                  NULL);
     expect_errors(HEAD "[container]\nnamespaces = pid\nbind = /a:/b\n",
                   "spec: [container]: rootfs, bind, tmpfs and read_only need the mount namespace",
                   NULL);
@@ -417,6 +508,23 @@ static void test_helpers(void **state)
     assert_int_equal(cr_restart_parse("ALWAYS"), CR_RESTART_ALWAYS);
     assert_int_equal(cr_restart_parse("no"), CR_RESTART_NEVER);
     assert_int_equal(cr_restart_parse("sometimes"), -EINVAL);
+    int arg;
+    const char *cmd;
+    assert_int_equal(cr_ready_parse("NOTIFY", &arg, &cmd), CR_READY_NOTIFY);
+    assert_int_equal(cr_ready_parse("fd:7", &arg, &cmd), CR_READY_FD);
+    assert_int_equal(arg, 7);
+    assert_int_equal(cr_ready_parse("tcp:1", &arg, &cmd), CR_READY_TCP);
+    assert_int_equal(arg, 1);
+    assert_int_equal(cr_ready_parse("exec:pg_isready -q", &arg, &cmd), CR_READY_EXEC);
+    assert_string_equal(cmd, "pg_isready -q");
+    assert_int_equal(cr_ready_parse("fd:x", &arg, &cmd), -EINVAL);
+    assert_int_equal(cr_ready_parse("tcp:0", &arg, &cmd), -EINVAL);
+    assert_int_equal(cr_ready_parse("socket", &arg, &cmd), -EINVAL);
+    cr_ready_format(CR_READY_TCP, 443, buf, sizeof buf);
+    assert_string_equal(buf, "tcp:443");
+    assert_int_equal(cr_health_action_parse("Stop"), CR_HEALTH_STOP);
+    assert_int_equal(cr_health_action_parse("kill"), -EINVAL);
+    assert_string_equal(cr_health_action_name(CR_HEALTH_NONE), "none");
     struct cr_spec s;
     cr_spec_init(&s);
     cr_spec_set_env(&s, "A", "1");
@@ -436,6 +544,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_minimal),
+        cmocka_unit_test(test_round_trip_readiness),
         cmocka_unit_test(test_fd_round_trip),
         cmocka_unit_test(test_write_limits),
         cmocka_unit_test(test_valid_minimal),

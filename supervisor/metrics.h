@@ -1,0 +1,28 @@
+/* `[supervisor] metrics_listen = ADDRESS:PORT`: Prometheus text exposition (format 0.0.4)
+ * over a minimal HTTP/1.0 server on the supervisor's libuv loop.
+ *
+ * GET /metrics answers with one sample per service and metric (see metrics.c and svctl(8));
+ * anything else gets 404 or 405. Each connection has CR_METRICS_TIMEOUT_MS to send its request
+ * head (at most CR_METRICS_HEAD_MAX bytes), gets one response and is closed; at most
+ * CR_METRICS_CLIENTS_MAX are served at once. Nothing here blocks: a scraper that does not
+ * read its response is closed at the deadline. */
+#ifndef CORRAL_METRICS_H
+#define CORRAL_METRICS_H
+
+#include <stddef.h>
+
+#define CR_METRICS_TIMEOUT_MS 5000
+#define CR_METRICS_HEAD_MAX 8192
+#define CR_METRICS_CLIENTS_MAX 64
+
+struct cr_runtime;
+struct cr_metrics;
+
+/* Parses listen ("127.0.0.1:9100", "[::1]:9100", "0.0.0.0:9100"), binds and listens. */
+int cr_metrics_open(struct cr_runtime *rt, const char *listen, struct cr_metrics **out,
+                    char *err, size_t errlen);
+void cr_metrics_close(struct cr_metrics *m);
+/* The exposition text for rt's services (heap; *len its length), or NULL. */
+char *cr_metrics_render(struct cr_runtime *rt, size_t *len);
+
+#endif

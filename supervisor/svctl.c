@@ -1,0 +1,882 @@
+/* svctl: the supervisor's command-line client. It speaks the control protocol
+ * (shared/ctl_proto.h) over the control socket and turns the records into tables, or JSON
+ * with --json. Exit codes are stable (svctl(8)):
+ *   0 ok, 1 the command failed, 2 usage error, 3 cannot connect (or the connection broke),
+ *   4 no such service, 5 permission denied (not root), 6 the configuration has errors. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_proto.h"
+
+#define DEFAULT_CONFIG "/etc/corral/services.ini"
+#define DEFAULT_SOCKET "/run/corral/control.sock"
+#define READ_MAX (64 * 1024)
+
+static bool json;
+static const char *prog = "svctl";
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: svctl [-c FILE | -s SOCKET] [--json] COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  status [NAME...]        state, pid, uptime, restarts, last exit, resources\n"
+            "  start NAME...           start services\n"
+            "  stop NAME...            stop services\n"
+            "  restart NAME...         stop (if running), then start\n"
+            "  signal SIG NAME...      send SIG to each service (through its init)\n"
+            "  logs [-f] [-n N] NAME   the last N lines (default 10); -f: keep following\n"
+            "  reload                  re-read the configuration and apply it; prints the plan\n"
+            "  check                   the plan a reload would apply, without applying it\n"
+            "  history NAME            the service's last exits and what it logged before\n"
+            "  shutdown                stop every service; the supervisor exits\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE       read control_socket from FILE's [supervisor] section\n"
+            "                          (default " DEFAULT_CONFIG " when it exists)\n"
+            "  -s, --socket PATH       the control socket (default " DEFAULT_SOCKET ")\n"
+            "  -j, --json              machine-readable output (status, logs, reload, check,\n"
+            "                          history)\n"
+            "  -h, --help, -V, --version\n"
+            "\n"
+            "exit status: 0 ok, 1 command failed, 2 usage, 3 cannot connect, 4 no such service,\n"
+            "             5 permission denied, 6 configuration errors\n");
+}
+
+static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(code);
+}
+
+/* ---- the socket path from a config file ---------------------------------------------------- */
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = 0;
+    return s;
+}
+
+/* control_socket from FILE's [supervisor] section; NULL when not set there. */
+static char *socket_from_config(const char *path, bool must_exist)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        if (must_exist)
+            die(CR_CTL_EXIT_USAGE, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char line[4096];
+    bool in_sup = false;
+    char *found = NULL;
+    while (fgets(line, sizeof line, f)) {
+        char *s = trim(line);
+        if (*s == ';' || *s == '#' || !*s)
+            continue;
+        if (*s == '[') {
+            char *e = strchr(s, ']');
+            if (e)
+                *e = 0;
+            in_sup = !strcasecmp(trim(s + 1), "supervisor");
+            continue;
+        }
+        char *eq = strpbrk(s, "=:");
+        if (!in_sup || !eq)
+            continue;
+        *eq = 0;
+        if (strcasecmp(trim(s), "control_socket"))
+            continue;
+        char *v = trim(eq + 1);
+        char *c = strstr(v, " ;");
+        if (c)
+            *c = 0;
+        free(found);
+        found = strdup(trim(v));
+    }
+    fclose(f);
+    return found;
+}
+
+/* ---- the connection ------------------------------------------------------------------------ */
+
+struct conn {
+    int fd;
+    char *buf;
+    size_t len, off;
+};
+
+static int conn_open(struct conn *c, const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path)
+        die(CR_CTL_EXIT_USAGE, "%s: socket path too long", path);
+    strcpy(sa.sun_path, path);
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        die(CR_CTL_EXIT_CONNECT, "socket: %s", strerror(errno));
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int e = errno;
+        if (e == EACCES || e == EPERM)
+            die(CR_CTL_EXIT_DENIED, "%s: %s (svctl needs root)", path, strerror(e));
+        die(CR_CTL_EXIT_CONNECT, "cannot connect to %s: %s (is the supervisor running?)", path,
+            strerror(e));
+    }
+    c->buf = malloc(READ_MAX);
+    if (!c->buf)
+        die(CR_CTL_EXIT_FAILED, "out of memory");
+    c->len = c->off = 0;
+    return 0;
+}
+
+static void conn_timeout(struct conn *c, int secs)
+{
+    struct timeval tv = {secs, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+static void conn_send(struct conn *c, const char *line)
+{
+    size_t n = strlen(line);
+    while (n) {
+        ssize_t w = send(c->fd, line, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            die(CR_CTL_EXIT_CONNECT, "sending the request: %s", strerror(errno));
+        line += w;
+        n -= (size_t)w;
+    }
+}
+
+/* The next response line (NUL-terminated, without its newline); a line longer than the buffer
+ * is cut. NULL on EOF. */
+static char *conn_line(struct conn *c)
+{
+    for (;;) {
+        char *nl = memchr(c->buf + c->off, '\n', c->len - c->off);
+        if (nl) {
+            *nl = 0;
+            char *line = c->buf + c->off;
+            c->off = (size_t)(nl - c->buf) + 1;
+            return line;
+        }
+        if (c->off) {
+            memmove(c->buf, c->buf + c->off, c->len - c->off);
+            c->len -= c->off;
+            c->off = 0;
+        }
+        if (c->len == READ_MAX - 1) {   /* an over-long line: deliver what we have */
+            c->buf[c->len] = 0;
+            c->len = 0;
+            return c->buf;
+        }
+        ssize_t r = recv(c->fd, c->buf + c->len, READ_MAX - 1 - c->len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            die(CR_CTL_EXIT_CONNECT, "no answer from the supervisor");
+        if (r <= 0)
+            return NULL;
+        c->len += (size_t)r;
+    }
+}
+
+/* A whole response: its lines (copies), and how it ended. */
+struct reply {
+    char **lines;                /* data lines as received */
+    size_t n, cap;
+    bool ok;
+    int err;                     /* enum cr_ctl_err, or -1 */
+    char *text;                  /* the terminator's text */
+};
+
+static void reply_add(struct reply *r, const char *line)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 32;
+        r->lines = realloc(r->lines, r->cap * sizeof *r->lines);
+        if (!r->lines)
+            die(CR_CTL_EXIT_FAILED, "out of memory");
+    }
+    r->lines[r->n] = strdup(line);
+    if (!r->lines[r->n])
+        die(CR_CTL_EXIT_FAILED, "out of memory");
+    r->n++;
+}
+
+/* Reads up to the terminator. fn, when given, sees each data line as it comes (then it is not
+ * kept). */
+static void read_reply(struct conn *c, struct reply *r, void (*fn)(char *line))
+{
+    memset(r, 0, sizeof *r);
+    r->err = -1;
+    for (;;) {
+        char *line = conn_line(c);
+        if (!line)
+            die(CR_CTL_EXIT_CONNECT, "the supervisor closed the connection");
+        char copy[256];
+        snprintf(copy, sizeof copy, "%s", line);
+        struct cr_ctl_resp p;
+        if (!strncmp(line, "ok", 2) && (line[2] == ' ' || !line[2])) {
+            cr_ctl_parse_response(copy, &p);
+            r->ok = true;
+            r->text = strdup(p.text);
+            return;
+        }
+        if (!strncmp(line, "error ", 6)) {
+            char *full = strdup(line);
+            if (!full || cr_ctl_parse_response(full, &p) < 0)
+                die(CR_CTL_EXIT_CONNECT, "garbled answer: %s", line);
+            r->err = p.err;
+            r->text = strdup(p.text);
+            free(full);
+            return;
+        }
+        if (fn)
+            fn(line);
+        else
+            reply_add(r, line);
+    }
+}
+
+static void reply_free(struct reply *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->lines[i]);
+    free(r->lines);
+    free(r->text);
+    memset(r, 0, sizeof *r);
+}
+
+static int reply_exit(const struct reply *r)
+{
+    if (r->ok)
+        return CR_CTL_EXIT_OK;
+    fprintf(stderr, "%s: %s\n", prog, r->text && *r->text ? r->text : "failed");
+    return cr_ctl_err_exit(r->err);
+}
+
+/* Connects, says hello, sends the request; the caller reads the reply. */
+static void request(struct conn *c, const char *sock, int argc, char **argv, int timeout)
+{
+    char line[CR_CTL_LINE_MAX];
+    size_t len = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!*a)
+            die(CR_CTL_EXIT_USAGE, "empty argument");
+        for (const char *p = a; *p; p++)
+            if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+                die(CR_CTL_EXIT_USAGE, "'%s': only printable ASCII without spaces", a);
+        size_t al = strlen(a);
+        if (len + al + 2 > sizeof line)
+            die(CR_CTL_EXIT_USAGE, "request too long");
+        if (i)
+            line[len++] = ' ';
+        memcpy(line + len, a, al);
+        len += al;
+    }
+    line[len++] = '\n';
+    line[len] = 0;
+    conn_open(c, sock);
+    if (timeout)
+        conn_timeout(c, timeout);
+    char hello[32];
+    snprintf(hello, sizeof hello, "hello %d\n", CR_CTL_PROTO_VERSION);
+    conn_send(c, hello);
+    struct reply r;
+    read_reply(c, &r, NULL);
+    if (!r.ok)
+        exit(reply_exit(&r));
+    reply_free(&r);
+    conn_send(c, line);
+}
+
+/* ---- output helpers -------------------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static bool is_int(const char *s)
+{
+    const char *p = s + (*s == '-');
+    if (!*p || strlen(p) > 18 || (p[0] == '0' && p[1]))
+        return false;
+    for (; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return false;
+    return true;
+}
+
+/* Keys whose values are always strings, even when they look like numbers. */
+static bool string_key(const char *k)
+{
+    static const char *const keys[] = {"name", "state", "exit", "last_exit", "summary", "reason",
+                                       "file", "keys", "action", "notice", "signal",
+                                       "last_signal", "version", NULL};
+    for (int i = 0; keys[i]; i++)
+        if (!strcmp(k, keys[i]))
+            return true;
+    return false;
+}
+
+static void json_rec(FILE *f, const struct cr_ctl_resp *p)
+{
+    fputc('{', f);
+    for (int i = 0; i < p->nkv; i++) {
+        if (i)
+            fputs(", ", f);
+        json_str(f, p->kv[i].key);
+        fputs(": ", f);
+        const char *v = p->kv[i].value;
+        if (!strcmp(p->kv[i].key, "lines")) {
+            /* The last lines it logged: an array. */
+            fputc('[', f);
+            char *copy = strdup(v), *save = NULL;
+            bool first = true;
+            for (char *l = copy ? strtok_r(copy, "\n", &save) : NULL; l;
+                 l = strtok_r(NULL, "\n", &save)) {
+                if (!first)
+                    fputs(", ", f);
+                first = false;
+                json_str(f, l);
+            }
+            free(copy);
+            fputc(']', f);
+        } else if (!string_key(p->kv[i].key) && is_int(v)) {
+            fputs(v, f);
+        } else {
+            json_str(f, v);
+        }
+    }
+    fputc('}', f);
+}
+
+static const char *human_bytes(const char *v, char *buf, size_t len)
+{
+    if (!v)
+        return "-";
+    double b = (double)strtoll(v, NULL, 10);
+    const char *u = "BKMGT";
+    while (b >= 1024 && u[1]) {
+        b /= 1024;
+        u++;
+    }
+    if (*u == 'B')
+        snprintf(buf, len, "%.0fB", b);
+    else
+        snprintf(buf, len, b < 10 ? "%.1f%c" : "%.0f%c", b, *u);
+    return buf;
+}
+
+static const char *human_ms(const char *v, char *buf, size_t len)
+{
+    if (!v)
+        return "-";
+    long long ms = strtoll(v, NULL, 10);
+    if (ms < 0)
+        return "-";
+    long long s = ms / 1000;
+    if (ms < 10000)
+        snprintf(buf, len, "%.1fs", (double)ms / 1000);
+    else if (s < 3600)
+        snprintf(buf, len, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, len, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, len, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+    return buf;
+}
+
+static const char *human_cpu(const char *v, char *buf, size_t len)
+{
+    if (!v)
+        return "-";
+    long long us = strtoll(v, NULL, 10);
+    char ms[32];
+    snprintf(ms, sizeof ms, "%lld", us / 1000);
+    return human_ms(ms, buf, len);
+}
+
+static const char *or_dash(const char *v)
+{
+    return v && *v ? v : "-";
+}
+
+/* Parses a copy of a kept line (parsing cuts the line up; a reply's lines are parsed more
+ * than once). The copy lives in a buffer owned by the caller. */
+static int parse_copy(const char *line, struct cr_ctl_resp *p, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", line);
+    return cr_ctl_parse_response(buf, p);
+}
+#define PARSE(line, p) parse_copy((line), (p), pbuf, sizeof pbuf)
+
+/* ---- commands ------------------------------------------------------------------------------ */
+
+#define NCOLS 10
+static int cmd_status(const struct reply *r)
+{
+    static char pbuf[READ_MAX];
+    int rc = reply_exit(r);
+    if (rc)
+        return rc;
+    if (json) {
+        fputc('[', stdout);
+        for (size_t i = 0; i < r->n; i++) {
+            struct cr_ctl_resp p;
+            if (PARSE(r->lines[i], &p) < 0 || p.kind != CR_CTL_R_REC)
+                continue;
+            fputs(i ? ",\n " : "", stdout);
+            json_rec(stdout, &p);
+        }
+        fputs("]\n", stdout);
+        return 0;
+    }
+    static const char *const head[NCOLS] = {"NAME", "STATE", "PID", "UPTIME", "RESTARTS",
+                                            "LAST EXIT", "NEXT", "MEM", "CPU", "PIDS"};
+    size_t n = r->n;
+    char (*cells)[NCOLS][64] = calloc(n + 1, sizeof *cells);
+    char **notes = calloc(n + 1, sizeof *notes);
+    if (!cells || !notes)
+        die(CR_CTL_EXIT_FAILED, "out of memory");
+    int w[NCOLS];
+    for (int k = 0; k < NCOLS; k++)
+        w[k] = (int)strlen(head[k]);
+    size_t rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct cr_ctl_resp p;
+        if (PARSE(r->lines[i], &p) < 0 || p.kind != CR_CTL_R_REC)
+            continue;
+        char t[64];
+        char (*row)[64] = cells[rows];
+        const char *last = cr_ctl_get(&p, "last_exit");
+        const char *lrun = cr_ctl_get(&p, "last_runtime_ms");
+        snprintf(row[0], 64, "%s", or_dash(cr_ctl_get(&p, "name")));
+        const char *hl = cr_ctl_get(&p, "healthy");
+        snprintf(row[1], 64, "%s%s", or_dash(cr_ctl_get(&p, "state")),
+                 !hl ? "" : strcmp(hl, "1") ? " (unhealthy)" : " (healthy)");
+        snprintf(row[2], 64, "%s", or_dash(cr_ctl_get(&p, "pid")));
+        snprintf(row[3], 64, "%s", human_ms(cr_ctl_get(&p, "uptime_ms"), t, sizeof t));
+        snprintf(row[4], 64, "%s", or_dash(cr_ctl_get(&p, "restarts")));
+        if (last)
+            snprintf(row[5], 64, "%s after %s", last, human_ms(lrun, t, sizeof t));
+        else
+            snprintf(row[5], 64, "-");
+        const char *next = cr_ctl_get(&p, "next_try_ms");
+        if (next)
+            snprintf(row[6], 64, "in %s", human_ms(next, t, sizeof t));
+        else
+            snprintf(row[6], 64, "-");
+        snprintf(row[7], 64, "%s", human_bytes(cr_ctl_get(&p, "mem"), t, sizeof t));
+        snprintf(row[8], 64, "%s", human_cpu(cr_ctl_get(&p, "cpu_us"), t, sizeof t));
+        snprintf(row[9], 64, "%s", or_dash(cr_ctl_get(&p, "pids")));
+        /* One line of notes under the row: the crash-loop summary, a setup failure, what a
+         * pending start waits for, the service's own STATUS=, dropped log lines. */
+        const char *sum = cr_ctl_get(&p, "summary"), *why = cr_ctl_get(&p, "reason");
+        const char *wait = cr_ctl_get(&p, "why"), *st = cr_ctl_get(&p, "status");
+        const char *drop = cr_ctl_get(&p, "log_dropped");
+        char note[1024];
+        size_t nl = 0;
+#define NOTE(...) (nl += (size_t)snprintf(note + nl, nl < sizeof note ? sizeof note - nl : 0, \
+                                          "%s", nl ? "; " : ""), \
+                   nl += (size_t)snprintf(note + nl, nl < sizeof note ? sizeof note - nl : 0, \
+                                          __VA_ARGS__))
+        if (sum)
+            NOTE("%s", sum);
+        if (why)
+            NOTE("setup failed: %s", why);
+        if (wait)
+            NOTE("%s", wait);
+        if (st)
+            NOTE("status: %s", st);
+        if (drop)
+            NOTE("%s log lines dropped (log files could not take them)", drop);
+#undef NOTE
+        if (nl)
+            notes[rows] = strdup(note);
+        for (int k = 0; k < NCOLS; k++)
+            if ((int)strlen(row[k]) > w[k])
+                w[k] = (int)strlen(row[k]);
+        rows++;
+    }
+    for (int k = 0; k < NCOLS; k++)
+        printf("%-*s%s", k == NCOLS - 1 ? 0 : w[k], head[k], k == NCOLS - 1 ? "\n" : "  ");
+    for (size_t i = 0; i < rows; i++) {
+        for (int k = 0; k < NCOLS; k++)
+            printf("%-*s%s", k == NCOLS - 1 ? 0 : w[k], cells[i][k], k == NCOLS - 1 ? "\n" : "  ");
+        if (notes[i])
+            printf("  %s: %s\n", cells[i][0], notes[i]);
+        free(notes[i]);
+    }
+    free(cells);
+    free(notes);
+    return 0;
+}
+
+/* start, stop, restart, signal: "NAME: STATE" or "NAME: RESULT" per service. */
+static int cmd_act(const struct reply *r)
+{
+    static char pbuf[READ_MAX];
+    for (size_t i = 0; i < r->n; i++) {
+        struct cr_ctl_resp p;
+        if (PARSE(r->lines[i], &p) < 0 || p.kind != CR_CTL_R_REC)
+            continue;
+        const char *v = cr_ctl_get(&p, "state");
+        if (!v)
+            v = cr_ctl_get(&p, "result");
+        if (json) {
+            json_rec(stdout, &p);
+            fputc('\n', stdout);
+        } else {
+            printf("%s: %s\n", or_dash(cr_ctl_get(&p, "name")), or_dash(v));
+        }
+    }
+    return reply_exit(r);
+}
+
+static void print_log_line(char *line)
+{
+    struct cr_ctl_resp p;
+    if (cr_ctl_parse_response(line, &p) < 0)
+        return;
+    if (p.kind == CR_CTL_R_LINE) {
+        if (json) {
+            json_str(stdout, p.text);
+            fputc('\n', stdout);
+        } else {
+            puts(p.text);
+        }
+    } else if (p.kind == CR_CTL_R_REC) {
+        const char *file = cr_ctl_get(&p, "file"), *dropped = cr_ctl_get(&p, "dropped");
+        if (json) {
+            json_rec(stdout, &p);
+            fputc('\n', stdout);
+        } else if (file) {
+            printf("==> %s <==\n", file);
+        } else if (dropped) {
+            fprintf(stderr, "%s: %s lines dropped (svctl reads too slowly)\n", prog, dropped);
+        }
+    }
+    fflush(stdout);
+}
+
+static int cmd_logs(const struct reply *r)
+{
+    return reply_exit(r);
+}
+
+static int cmd_plan(const struct reply *r, bool apply)
+{
+    static char pbuf[READ_MAX];
+    size_t counts[8] = {0};
+    static const char *const order[] = {"start", "stop", "restart", "live", "update", "add",
+                                        "keep"};
+    if (json) {
+        printf("{\"applied\": %s, \"ok\": %s, \"plan\": [", r->ok && apply ? "true" : "false",
+               r->ok ? "true" : "false");
+        bool first = true;
+        for (size_t i = 0; i < r->n; i++) {
+            struct cr_ctl_resp p;
+            if (PARSE(r->lines[i], &p) < 0 || p.kind != CR_CTL_R_REC ||
+                !cr_ctl_get(&p, "action"))
+                continue;
+            fputs(first ? "" : ", ", stdout);
+            first = false;
+            json_rec(stdout, &p);
+        }
+        fputs("], \"notices\": [", stdout);
+        first = true;
+        for (size_t i = 0; i < r->n; i++) {
+            struct cr_ctl_resp p;
+            if (PARSE(r->lines[i], &p) < 0 || p.kind != CR_CTL_R_REC ||
+                !cr_ctl_get(&p, "notice"))
+                continue;
+            fputs(first ? "" : ", ", stdout);
+            first = false;
+            json_str(stdout, cr_ctl_get(&p, "notice"));
+        }
+        fputs("], \"errors\": [", stdout);
+        first = true;
+        for (size_t i = 0; i < r->n; i++) {
+            struct cr_ctl_resp p;
+            if (PARSE(r->lines[i], &p) < 0 || p.kind != CR_CTL_R_LINE)
+                continue;
+            fputs(first ? "" : ", ", stdout);
+            first = false;
+            json_str(stdout, p.text);
+        }
+        fputs("]}\n", stdout);
+        return r->ok ? 0 : cr_ctl_err_exit(r->err);
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        struct cr_ctl_resp p;
+        if (PARSE(r->lines[i], &p) < 0)
+            continue;
+        if (p.kind == CR_CTL_R_LINE) {
+            fprintf(stderr, "%s\n", p.text);
+            continue;
+        }
+        if (p.kind != CR_CTL_R_REC)
+            continue;
+        const char *notice = cr_ctl_get(&p, "notice");
+        if (notice) {
+            fprintf(stderr, "notice: %s\n", notice);
+            continue;
+        }
+        const char *a = cr_ctl_get(&p, "action"), *keys = cr_ctl_get(&p, "keys");
+        if (!a)
+            continue;
+        for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+            if (!strcmp(a, order[k]))
+                counts[k]++;
+        if (!strcmp(a, "keep"))
+            continue;
+        printf("%-8s %s%s%s%s\n", a, or_dash(cr_ctl_get(&p, "name")), keys ? " (" : "",
+               keys ? keys : "", keys ? ")" : "");
+    }
+    if (!r->ok)
+        return reply_exit(r);
+    printf("%s: %zu to start, %zu to stop, %zu to restart, %zu changed live, %zu updated, "
+           "%zu added stopped, %zu unchanged\n",
+           apply ? "applied" : "plan (not applied)", counts[0], counts[1], counts[2], counts[3],
+           counts[4], counts[5], counts[6]);
+    return 0;
+}
+
+static int cmd_history(const struct reply *r)
+{
+    static char pbuf[READ_MAX];
+    int rc = reply_exit(r);
+    if (rc)
+        return rc;
+    if (json) {
+        fputs("{\"exits\": [", stdout);
+        bool first = true;
+        for (size_t i = 0; i < r->n; i++) {
+            struct cr_ctl_resp p;
+            if (PARSE(r->lines[i], &p) < 0 || p.kind != CR_CTL_R_REC)
+                continue;
+            fputs(first ? "" : ",\n ", stdout);
+            first = false;
+            json_rec(stdout, &p);
+        }
+        fputs("], \"summary\": ", stdout);
+        json_str(stdout, r->text ? r->text : "");
+        fputs("}\n", stdout);
+        return 0;
+    }
+    if (!r->n)
+        printf("no exits recorded\n");
+    for (size_t i = 0; i < r->n; i++) {
+        struct cr_ctl_resp p;
+        if (PARSE(r->lines[i], &p) < 0 || p.kind != CR_CTL_R_REC)
+            continue;
+        char when[64] = "?", t[32], m[32];
+        const char *tm = cr_ctl_get(&p, "time_ms");
+        if (tm) {
+            time_t s = (time_t)(strtoll(tm, NULL, 10) / 1000);
+            struct tm lt;
+            localtime_r(&s, &lt);
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &lt);
+        }
+        const char *peak = cr_ctl_get(&p, "mem_peak");
+        printf("%s  %-22s after %-8s%s%s%s%s\n", when, or_dash(cr_ctl_get(&p, "exit")),
+               human_ms(cr_ctl_get(&p, "runtime_ms"), t, sizeof t), peak ? "  peak " : "",
+               peak ? human_bytes(peak, m, sizeof m) : "",
+               strcmp(or_dash(cr_ctl_get(&p, "stopped")), "1") ? "" : "  (stop requested)",
+               strcmp(or_dash(cr_ctl_get(&p, "container")), "1") ? "" : "  (container)");
+        const char *why = cr_ctl_get(&p, "reason");
+        if (why)
+            printf("    reason: %s\n", why);
+        const char *lines = cr_ctl_get(&p, "lines");
+        if (lines) {
+            char *copy = strdup(lines), *save = NULL;
+            for (char *l = copy ? strtok_r(copy, "\n", &save) : NULL; l;
+                 l = strtok_r(NULL, "\n", &save))
+                printf("    | %s\n", l);
+            free(copy);
+        }
+    }
+    if (r->text && *r->text)
+        printf("%s\n", r->text);
+    return 0;
+}
+
+static int cmd_simple(const struct reply *r)
+{
+    if (r->ok && r->text && *r->text && !json)
+        printf("%s\n", r->text);
+    return reply_exit(r);
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *sock = NULL;
+    int o;
+    while ((o = getopt_long(argc, argv, "+c:s:jhV", longopts, NULL)) != -1) {
+        switch (o) {
+        case 'c': config = optarg; break;
+        case 's': sock = optarg; break;
+        case 'j': json = true; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("svctl (corral) %s\n", CORRAL_VERSION); return 0;
+        default: usage(stderr); return CR_CTL_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return CR_CTL_EXIT_USAGE;
+    }
+    if (config && sock)
+        die(CR_CTL_EXIT_USAGE, "-c and -s exclude each other");
+    static char *from_cfg;   /* static: reachable on every early exit */
+    if (!sock) {
+        from_cfg = socket_from_config(config ? config : DEFAULT_CONFIG, config != NULL);
+        sock = from_cfg ? from_cfg : DEFAULT_SOCKET;
+    }
+
+    const char *cmd = argv[optind];
+    /* The command's own words, with --json (anywhere) and logs' -f/-n taken out. */
+    char *words[CR_CTL_ARGS_MAX + 4];
+    int nw = 0;
+    bool follow = false;
+    const char *nlines = NULL;
+    for (int i = optind; i < argc; i++) {
+        const char *a = argv[i];
+        if (i > optind && (!strcmp(a, "--json") || !strcmp(a, "-j"))) {
+            json = true;
+            continue;
+        }
+        if (i > optind && !strcmp(cmd, "logs")) {
+            if (!strcmp(a, "-f") || !strcmp(a, "--follow")) {
+                follow = true;
+                continue;
+            }
+            if (!strcmp(a, "-n") || !strcmp(a, "--lines")) {
+                if (i + 1 >= argc)
+                    die(CR_CTL_EXIT_USAGE, "logs: -n needs a number");
+                nlines = argv[++i];
+                continue;
+            }
+            if (!strncmp(a, "-n", 2) && isdigit((unsigned char)a[2])) {
+                nlines = a + 2;
+                continue;
+            }
+        }
+        if (i > optind && a[0] == '-' && a[1] && !(!strcmp(cmd, "signal") && i == optind + 1))
+            die(CR_CTL_EXIT_USAGE, "%s: unknown option '%s'", cmd, a);
+        if (nw >= CR_CTL_ARGS_MAX + 1)
+            die(CR_CTL_EXIT_USAGE, "too many arguments");
+        words[nw++] = (char *)a;
+    }
+    struct {
+        const char *name;
+        int min, max;            /* words after the command */
+    } const cmds[] = {
+        {"status", 0, CR_CTL_ARGS_MAX}, {"start", 1, CR_CTL_ARGS_MAX},
+        {"stop", 1, CR_CTL_ARGS_MAX},   {"restart", 1, CR_CTL_ARGS_MAX},
+        {"signal", 2, CR_CTL_ARGS_MAX}, {"logs", 1, 1},
+        {"reload", 0, 0},               {"check", 0, 0},
+        {"history", 1, 1},              {"shutdown", 0, 0},
+    };
+    int which = -1;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(cmd, cmds[i].name))
+            which = (int)i;
+    if (which < 0) {
+        fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
+        usage(stderr);
+        return CR_CTL_EXIT_USAGE;
+    }
+    if (nw - 1 < cmds[which].min || nw - 1 > cmds[which].max)
+        die(CR_CTL_EXIT_USAGE, "%s: %s arguments (see svctl --help)", cmd,
+            nw - 1 < cmds[which].min ? "missing" : "too many");
+
+    struct conn c;
+    struct reply r;
+    int rc;
+    if (!strcmp(cmd, "logs")) {
+        char n[32] = "10";
+        if (nlines) {
+            char *e;
+            long v = strtol(nlines, &e, 10);
+            if (*e || v < 0 || v > 10000)
+                die(CR_CTL_EXIT_USAGE, "logs: -n wants a number from 0 to 10000");
+            snprintf(n, sizeof n, "%ld", v);
+        }
+        char *req[] = {"logs", words[1], n, "follow"};
+        request(&c, sock, follow ? 4 : 3, req, 30);
+        if (follow)
+            conn_timeout(&c, 0);   /* lines come when they come */
+        read_reply(&c, &r, print_log_line);
+        rc = cmd_logs(&r);
+    } else {
+        request(&c, sock, nw, words, 60);
+        read_reply(&c, &r, NULL);
+        if (!strcmp(cmd, "status"))
+            rc = cmd_status(&r);
+        else if (!strcmp(cmd, "reload") || !strcmp(cmd, "check"))
+            rc = cmd_plan(&r, !strcmp(cmd, "reload"));
+        else if (!strcmp(cmd, "history"))
+            rc = cmd_history(&r);
+        else if (!strcmp(cmd, "shutdown"))
+            rc = cmd_simple(&r);
+        else
+            rc = cmd_act(&r);
+    }
+    reply_free(&r);
+    close(c.fd);
+    free(c.buf);
+    free(from_cfg);
+    if (fflush(stdout) != 0 && rc == 0)
+        rc = CR_CTL_EXIT_FAILED;
+    return rc;
+}
