@@ -5,6 +5,7 @@
  *   4 no such service, 5 permission denied (not root), 6 the configuration has errors. */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -81,6 +82,39 @@ static char *trim(char *s)
     return s;
 }
 
+/* The value as the supervisor reads it: %(here)s is the config file's directory, %% a '%',
+ * and a relative path is relative to that directory. Takes and returns malloc'd strings. */
+static char *expand_here(char *v, const char *cfgpath)
+{
+    char real[PATH_MAX], here[PATH_MAX];
+    snprintf(here, sizeof here, "%s", realpath(cfgpath, real) ? real : cfgpath);
+    char *slash = strrchr(here, '/');
+    if (slash)
+        *(slash == here ? slash + 1 : slash) = 0;
+    else
+        snprintf(here, sizeof here, ".");
+    size_t cap = strlen(v) * 2 + strlen(here) * 4 + 8, n = 0;
+    char *out = malloc(cap + PATH_MAX);
+    if (!out)
+        die(CR_CTL_EXIT_FAILED, "out of memory");
+    if (v[0] != '/' && strncmp(v, "%(here)s", 8))
+        n += (size_t)snprintf(out, cap, "%s/", here);
+    for (const char *p = v; *p && n < cap; ) {
+        if (!strncmp(p, "%(here)s", 8)) {
+            n += (size_t)snprintf(out + n, cap - n, "%s", here);
+            p += 8;
+        } else if (!strncmp(p, "%%", 2)) {
+            out[n++] = '%';
+            p += 2;
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    out[n < cap ? n : cap - 1] = 0;
+    free(v);
+    return out;
+}
+
 /* control_socket from FILE's [supervisor] section; NULL when not set there. */
 static char *socket_from_config(const char *path, bool must_exist)
 {
@@ -118,7 +152,7 @@ static char *socket_from_config(const char *path, bool must_exist)
         found = strdup(trim(v));
     }
     fclose(f);
-    return found;
+    return found ? expand_here(found, path) : NULL;
 }
 
 /* ---- the connection ------------------------------------------------------------------------ */

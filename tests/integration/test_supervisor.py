@@ -101,7 +101,8 @@ class Sup:
         self.p = None
 
     def write(self, services):
-        text = f"[supervisor]\ncgroup_root = {self.cgroot}\n\n" + services
+        text = (f"[supervisor]\ncgroup_root = {self.cgroot}\nlog_dir = {self.tmp}/logs\n\n"
+                + services)
         self.ini.write_text(text)
 
     def start(self):

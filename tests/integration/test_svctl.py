@@ -545,3 +545,19 @@ def test_status_and_metrics_show_health_and_what_a_start_waits_for(h, tmp, cgroo
     assert m['corral_service_healthy{service="sick"}'] == 0
     assert m['corral_service_ready{service="late"}'] == 0
     assert s.stop() == 0
+
+
+def test_svctl_reads_the_socket_path_as_the_supervisor_does(h, tmp, cgroot, rootfs):
+    """control_socket = %(here)s/... (as in conf/demo.ini) means the same file to svctl -c,
+    from any working directory."""
+    s = CtlSup(h, tmp, cgroot, sleeper(), sock=Path(tmp) / "here" / "ctl.sock")
+    s.write = lambda services: s.ini.write_text(
+        f"[supervisor]\ncgroup_root = {cgroot}\ncontrol_socket = %(here)s/here/ctl.sock\n"
+        f"log_dir = {s.logdir}\n\n" + services)
+    s.write(sleeper())
+    s.start()
+    p = subprocess.run([str(ASAN_SVCTL), "-c", str(s.ini), "status", "--json"], cwd="/",
+                       env=base_env(), capture_output=True, text=True, timeout=T(20))
+    assert p.returncode == 0, p.stderr
+    assert [r["name"] for r in json.loads(p.stdout)] == ["web"]
+    assert s.stop() == 0
