@@ -338,10 +338,12 @@ static void __attribute__((format(printf, 2, 3))) out_fmt(struct out *o, const c
 #define CHUNK 120                /* encoded bytes per physical line, far below 197 */
 
 /* Appends the encoding of s to dst (which has room for 3*strlen(s)+1). extra: more bytes to
- * escape. The blank-at-the-edges rule is applied later, per chunk. */
-static void encode(char *dst, const char *s, const char *extra)
+ * escape. The blank-at-the-edges rule is applied later, per chunk. Returns the length
+ * written (without the '\0'). */
+static size_t encode(char *dst, const char *s, const char *extra)
 {
     static const char hex[] = "0123456789ABCDEF";
+    char *const start = dst;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c < 0x20 || c == 0x7f || c == '%' || c == ';' || (extra && strchr(extra, c))) {
@@ -353,15 +355,16 @@ static void encode(char *dst, const char *s, const char *extra)
         }
     }
     *dst = '\0';
+    return (size_t)(dst - start);
 }
 
 /* "key = v" with v split into CHUNK-sized pieces on indented continuation lines. A piece
  * never starts or ends with a blank (inih strips those) nor starts with '#'. */
-static void out_value(struct out *o, const char *key, const char *enc)
+static void out_value(struct out *o, const char *key, const char *enc, size_t n)
 {
     out_str(o, key);
     out_str(o, " =");
-    size_t n = strlen(enc), i = 0;
+    size_t i = 0;
     bool first = true;
     if (n == 0) {
         out_str(o, "\n");
@@ -394,8 +397,7 @@ static int out_item(struct out *o, const char *key, const char *value, const cha
     if (n > CR_SPEC_MAX_ITEM)
         return -EINVAL;
     char enc[3 * CR_SPEC_MAX_ITEM + 1];
-    encode(enc, value, extra);
-    out_value(o, key, enc);
+    out_value(o, key, enc, encode(enc, value, extra));
     return 0;
 }
 
@@ -409,11 +411,10 @@ static int out_fields(struct out *o, const char *key, const char *const *f, size
             return -EINVAL;
         if (i)
             enc[n++] = ':';
-        encode(enc + n, f[i], ":");
-        n += strlen(enc + n);
+        n += encode(enc + n, f[i], ":");
     }
     enc[n] = '\0';
-    out_value(o, key, enc);
+    out_value(o, key, enc, n);
     return 0;
 }
 

@@ -45,6 +45,8 @@ int cg_write(const char *path, const char *val, char *err, size_t errlen)
 
 int cg_read(const char *path, char *buf, size_t len)
 {
+    if (len)
+        buf[0] = '\0';                  /* a string on every path, failures included */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
@@ -144,16 +146,18 @@ int cg_read_pids(const char *procs_path, pid_t **pids, size_t *n)
     }
     close(fd);
     buf[got] = '\0';
-    size_t count = 0;
+    size_t count = 0;                   /* lines, a last one without '\n' included */
     for (size_t i = 0; i < got; i++)
         count += buf[i] == '\n';
+    if (got && buf[got - 1] != '\n')
+        count++;
     pid_t *out = count ? calloc(count + 1, sizeof *out) : NULL;
     if (count && !out) {
         free(buf);
         return -ENOMEM;
     }
     size_t k = 0;
-    for (char *p = buf; *p && k <= count; ) {
+    for (char *p = buf; *p && k < count; ) {
         char *end;
         long v = strtol(p, &end, 10);
         if (end == p)

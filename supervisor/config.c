@@ -405,8 +405,8 @@ static void check_readiness(struct cr_service *svc, struct cr_errlist *errors)
     struct cr_spec *sp = &svc->spec;
     char **argv;
     size_t argc;
-    const char *err, *cmd;
-    int arg;
+    const char *err, *cmd = NULL;
+    int arg = 0;                        /* what cr_ready_parse gives "none" */
     int kind = svc->ready ? cr_ready_parse(svc->ready, &arg, &cmd) : CR_READY_NONE;
     if (kind < 0) {
         cr_service_error(errors, svc, CR_K_READY, "'%s' is not none, notify, fd:N (N from 3 "
@@ -859,5 +859,74 @@ void cr_keys_print_markdown(FILE *out)
                     k->restart ? "restart" : "live", k->doc);
         }
         fprintf(out, "\n");
+    }
+}
+
+/* Writes n bytes of s as roff text: backslashes and minus signs escaped, a leading . or '
+ * made literal. */
+static void roff_putn(FILE *out, const char *s, size_t n)
+{
+    if (n && (*s == '.' || *s == '\''))
+        fputs("\\&", out);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\')
+            fputs("\\e", out);
+        else if (s[i] == '-')
+            fputs("\\-", out);
+        else
+            fputc(s[i], out);
+    }
+}
+
+static void roff_puts(FILE *out, const char *s) { roff_putn(out, s, strlen(s)); }
+
+/* The same table as roff for services.ini(5)'s KEYS section (supervisor --list-keys=man). */
+void cr_keys_print_man(FILE *out)
+{
+    static const struct { unsigned sec; const char *title; } groups[] = {
+        {CR_SEC_GLOBAL, "[supervisor]"},
+        {CR_SEC_SERVICE, "[service:NAME] and [program:NAME]"},
+        {CR_SEC_INCLUDE, "[include]"},
+    };
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        fprintf(out, ".SS %s\n", groups[g].title);
+        for (int i = 0; i < CR_NKEYS; i++) {
+            const struct cr_key *k = &cr_keys[i];
+            if (!(k->sections & groups[g].sec))
+                continue;
+            fputs(".TP\n\\fB", out);
+            roff_puts(out, k->name);
+            fputs("\\fR = \\fI", out);
+            roff_puts(out, cr_key_type_name(k->type));
+            fputs("\\fR", out);
+            if (k->aliases) {
+                fputs(" (also ", out);
+                for (const char *a = k->aliases; *a;) {
+                    size_t len = strcspn(a, " ");
+                    fprintf(out, "%s\\fB", a == k->aliases ? "" : ", ");
+                    roff_putn(out, a, len);
+                    fputs("\\fR", out);
+                    a += len;
+                    while (*a == ' ')
+                        a++;
+                }
+                fputs(")", out);
+            }
+            fputs("\n", out);
+            roff_puts(out, k->doc);
+            fputs(".\n.br\n", out);
+            if (k->def) {
+                fputs("Default: \\fB", out);
+                roff_puts(out, k->def);
+                fputs("\\fR. ", out);
+            }
+            if (k->sections == CR_SEC_INCLUDE)   /* a reload reads every file again */
+                fputs("On reload: read again.\n", out);
+            else
+                fprintf(out, "On reload: \\fB%s\\fR%s.\n", k->restart ? "restart" : "live",
+                        !k->restart ? "" : k->sections & CR_SEC_SERVICE
+                                               ? " (the service restarts)"
+                                               : " (read when the supervisor starts)");
+        }
     }
 }

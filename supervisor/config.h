@@ -146,5 +146,7 @@ void cr_service_error(struct cr_errlist *errors, const struct cr_service *svc, i
 
 /* Prints the key table as markdown (supervisor --list-keys). */
 void cr_keys_print_markdown(FILE *out);
+/* Prints it as roff, services.ini(5)'s KEYS section (supervisor --list-keys=man). */
+void cr_keys_print_man(FILE *out);
 
 #endif

@@ -25,7 +25,7 @@ static void sb_add(struct sbuf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
-    if (b->n + n + 1 > b->cap) {
+    if (!b->p || b->n + n + 1 > b->cap) {
         size_t cap = (b->n + n + 1) * 2;
         char *np = realloc(b->p, cap);
         if (!np) {

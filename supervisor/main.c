@@ -32,12 +32,13 @@ static void usage(FILE *out)
             "usage: supervisor [-c FILE] [run NAME [-- CMD ARGS...]]\n"
             "       supervisor -c FILE --check\n"
             "       supervisor -c FILE --print-spec NAME\n"
-            "       supervisor --list-keys\n"
+            "       supervisor --list-keys[=man]\n"
             "\n"
             "  -c, --config FILE     services file (default " DEFAULT_CONFIG ")\n"
             "  -n, --check           validate FILE, print every error, exit 0 (valid) or 1\n"
             "      --print-spec NAME print the spec init receives for service NAME\n"
-            "      --list-keys       print every configuration key as a markdown table\n"
+            "      --list-keys[=man] print every configuration key as a markdown table\n"
+            "                        (=man: as roff, for services.ini(5))\n"
             "  -h, --help            this text\n"
             "  -V, --version         print the version\n"
             "\n"
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"check", no_argument, NULL, 'n'},
         {"print-spec", required_argument, NULL, OPT_PRINT_SPEC},
-        {"list-keys", no_argument, NULL, OPT_LIST_KEYS},
+        {"list-keys", optional_argument, NULL, OPT_LIST_KEYS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -79,7 +80,15 @@ int main(int argc, char **argv)
             spec_name = optarg;
             break;
         case OPT_LIST_KEYS:
-            cr_keys_print_markdown(stdout);
+            if (!optarg || !strcmp(optarg, "markdown"))
+                cr_keys_print_markdown(stdout);
+            else if (!strcmp(optarg, "man"))
+                cr_keys_print_man(stdout);
+            else {
+                fprintf(stderr, "supervisor: --list-keys: unknown format '%s' "
+                                "(markdown, man)\n", optarg);
+                return 2;
+            }
             return 0;
         case 'h':
             usage(stdout);

@@ -271,7 +271,8 @@ static void respond(struct mclient *c, int code, const char *reason, const char 
         return;
     }
     memcpy(c->resp, head, (size_t)hl);
-    memcpy(c->resp + hl, body, blen);
+    if (blen)                           /* body is NULL when strdup failed */
+        memcpy(c->resp + hl, body, blen);
     free(body);
     c->len = (size_t)hl + blen;
     uv_buf_t b = uv_buf_init(c->resp, (unsigned)c->len);

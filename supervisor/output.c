@@ -102,7 +102,6 @@ void cr_console_flush(struct cr_console *c)
         }
         if (w <= 0) {   /* EPIPE, EIO...: the console is gone; count what we lose */
             c->dropped++;
-            off = c->qlen;
             break;
         }
         off += (size_t)w;

@@ -166,9 +166,10 @@ struct conn {
 static int conn_open(struct conn *c, const char *path)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof sa.sun_path)
+    size_t pl = strlen(path);
+    if (pl >= sizeof sa.sun_path)
         die(CR_CTL_EXIT_USAGE, "%s: socket path too long", path);
-    strcpy(sa.sun_path, path);
+    memcpy(sa.sun_path, path, pl + 1);
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
         die(CR_CTL_EXIT_CONNECT, "socket: %s", strerror(errno));
