@@ -21,6 +21,7 @@ static const struct {
     [CR_CTL_CHECK] = {"check", 0, 0},
     [CR_CTL_HISTORY] = {"history", 1, 1},
     [CR_CTL_SHUTDOWN] = {"shutdown", 0, 0},
+    [CR_CTL_ROTATE] = {"rotate", 0, 0},
 };
 
 static const struct {

@@ -34,6 +34,10 @@
  *   check                      the same plan, not applied
  *   history NAME               one rec per remembered exit, oldest first
  *   shutdown                   stops every service, then the supervisor exits
+ *   rotate                     rotates every non-empty log file now, the supervisor's own
+ *                              log included (as SIGUSR2 does): `ok rotated N files`
+ *                              (added within version 1: an older supervisor answers
+ *                              `error usage unknown command`)
  *
  * A client that sends nothing, or trickles a line slower than CR_CTL_TIMEOUT_MS, or does not
  * read its responses, is disconnected; the supervisor never waits for one. */
@@ -51,7 +55,8 @@
 
 enum cr_ctl_verb {
     CR_CTL_HELLO, CR_CTL_STATUS, CR_CTL_START, CR_CTL_STOP, CR_CTL_RESTART, CR_CTL_SIGNAL,
-    CR_CTL_LOGS, CR_CTL_RELOAD, CR_CTL_CHECK, CR_CTL_HISTORY, CR_CTL_SHUTDOWN, CR_CTL_NVERBS
+    CR_CTL_LOGS, CR_CTL_RELOAD, CR_CTL_CHECK, CR_CTL_HISTORY, CR_CTL_SHUTDOWN, CR_CTL_ROTATE,
+    CR_CTL_NVERBS
 };
 
 /* Error codes on the wire (the word after `error`) and what svctl exits with. */

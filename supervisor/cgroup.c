@@ -688,6 +688,11 @@ int cr_cg_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen)
                             : cg1_attach(cg, pid, err, errlen);
 }
 
+int cr_cg_self_attach_open(const struct cr_cg *cg, int *fds, int max, char *err, size_t errlen)
+{
+    return cg->version == 2 ? 0 : cg1_self_attach_open(cg, fds, max, err, errlen);
+}
+
 int cr_cg_kill(struct cr_cg *cg, char *err, size_t errlen)
 {
     return backend_kill(cg, err, errlen);

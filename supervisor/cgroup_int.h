@@ -91,6 +91,7 @@ int cg1_create(struct cr_cg *cg, char *err, size_t errlen);
 int cg1_set_limits(struct cr_cg *cg, const struct cr_cg_limits *lim, bool all, char *err,
                    size_t errlen);
 int cg1_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen);
+int cg1_self_attach_open(const struct cr_cg *cg, int *fds, int max, char *err, size_t errlen);
 int cg1_kill(struct cr_cg *cg, char *err, size_t errlen);
 int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len);
 void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st);

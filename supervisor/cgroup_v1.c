@@ -5,6 +5,7 @@
 #include "cgroup_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,6 +314,25 @@ int cg1_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen)
             return rc;
     }
     return 0;
+}
+
+int cg1_self_attach_open(const struct cr_cg *cg, int *fds, int max, char *err, size_t errlen)
+{
+    if (cg->nh > max)
+        return cg_err(err, errlen, -E2BIG, "%s: too many hierarchies", cg->path);
+    for (int i = 0; i < cg->nh; i++) {
+        char dir[PATH_MAX], path[PATH_MAX + 16];
+        cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir);
+        snprintf(path, sizeof path, "%s/tasks", dir);
+        fds[i] = open(path, O_WRONLY | O_CLOEXEC);
+        if (fds[i] < 0) {
+            int e = errno;
+            while (i--)
+                close(fds[i]);
+            return cg_err(err, errlen, -e, "%s: %s", path, strerror(e));
+        }
+    }
+    return cg->nh;
 }
 
 int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len)

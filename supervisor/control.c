@@ -719,6 +719,11 @@ static int on_line(void *arg, char *line, size_t len)
         case CR_CTL_SHUTDOWN:
             ob_printf(&o, "ok stopping every service\n");
             break;
+        case CR_CTL_ROTATE: {
+            int n = cr_logs_rotate_all();
+            ob_printf(&o, "ok rotated %d file%s\n", n, n == 1 ? "" : "s");
+            break;
+        }
         default: ob_error(&o, CR_CTL_E_USAGE, "unknown command"); break;
         }
     }

@@ -291,6 +291,52 @@ size_t cr_log_stamp(char *buf)
     return n > 0 && n < CR_LOG_STAMP_MAX ? (size_t)n : 0;
 }
 
+/* ---- the supervisor's own log --------------------------------------------------------------- */
+
+static struct cr_logfile *own;
+static bool own_busy;   /* cr_logfile_write() may cr_log() about its file: no recursion */
+
+void cr_logs_own_open(const char *spec, int64_t maxbytes, int64_t backups)
+{
+    char *path = NULL;
+    if (spec && strcmp(spec, "NONE")) {
+        if (strcmp(spec, "AUTO"))
+            path = strdup(spec);
+        else if (log_dir && asprintf(&path, "%s/supervisor.log", log_dir) < 0)
+            path = NULL;
+        if (!path)
+            cr_log(NULL, "logfile %s: %s", spec,
+                   strcmp(spec, "AUTO") || log_dir ? "out of memory" : "no log_dir");
+    }
+    if (own && path && !strcmp(own->path, path)) {
+        own->maxbytes = maxbytes;
+        own->backups = backups;
+        free(path);
+        return;
+    }
+    struct cr_logfile *old = own;
+    own = NULL;
+    cr_logfile_release(old);
+    if (path)
+        own = cr_logfile_get(path, "logfile", maxbytes, backups);
+    free(path);
+}
+
+void cr_logs_own_write(const char *msg, size_t n)
+{
+    if (!own || own_busy || !n)
+        return;
+    char buf[CR_LOG_STAMP_MAX + 2048];
+    size_t k = cr_log_stamp(buf);
+    if (n > sizeof buf - k)
+        n = sizeof buf - k;
+    memcpy(buf + k, msg, n);
+    buf[k + n - 1] = '\n';   /* whole lines only, even when cut */
+    own_busy = true;
+    cr_logfile_write(own, buf, k + n);
+    own_busy = false;
+}
+
 /* ---- per service ---------------------------------------------------------------------------- */
 
 static void attach(struct cr_svc *svc, struct cr_out_stream *s, const char *spec,

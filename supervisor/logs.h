@@ -53,6 +53,16 @@ int cr_logs_set_dir(const char *dir);
 void cr_logs_attach(struct cr_svc *svc);
 /* Rotates every open, non-empty log file now. Returns how many were rotated. */
 int cr_logs_rotate_all(void);
+/* The supervisor's own log ([supervisor] logfile): AUTO is <log_dir>/supervisor.log (call
+ * cr_logs_set_dir() first), a path is used as it is, NONE or NULL closes it. The file is one
+ * of the registry's, so it rotates by size like a service's and with cr_logs_rotate_all().
+ * Calling it again applies new maxbytes/backups (or switches files). */
+void cr_logs_own_open(const char *spec, int64_t maxbytes, int64_t backups);
+/* Appends one of cr_log's lines (msg[n-1] == '\n'), prefixed with an RFC 3339 timestamp.
+ * Never blocks for long (a write to a regular file), never fails: a line the file cannot take
+ * is dropped and counted. Does nothing when no own log is open, or from within itself (a
+ * message about the file's own troubles goes to stderr only). */
+void cr_logs_own_write(const char *msg, size_t n);
 /* Lines of svc's output its log files could not take (disk full...), since it was created. */
 uint64_t cr_logs_dropped(const struct cr_svc *svc);
 /* The current file of one of svc's streams, or NULL (NONE, or run mode). With redirect_stderr

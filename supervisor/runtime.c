@@ -453,6 +453,9 @@ static int reload(struct sv *sv, const char *why, bool apply, struct cr_plan *pl
         return 0;
     }
 
+    /* logfile itself needs a restart (as log_dir does); its limits apply now. */
+    cr_logs_own_open(sv->cfg->global.logfile, ncfg->global.logfile_maxbytes,
+                     ncfg->global.logfile_backups);
     /* Every service points into ncfg now (removed ones point nowhere). */
     cr_config_free(sv->cfg);
     if (sv->cfg_heap)
@@ -690,9 +693,11 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
             fprintf(stderr, "supervisor: cannot watch signals\n");
             finish(sv, 1);
         } else {
+            cr_logs_set_dir(cfg->global.log_dir);
+            cr_logs_own_open(cfg->global.logfile, cfg->global.logfile_maxbytes,
+                             cfg->global.logfile_backups);
             cr_log(NULL, "started (pid %d, %zu service%s, cgroup root %s)", (int)getpid(),
                    cfg->nservices, cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
-            cr_logs_set_dir(cfg->global.log_dir);
             /* Neither is needed to run services: a failure is reported, not fatal. */
             if (cr_control_open(&sv->rt, cfg->global.control_socket, &sv->ctl, err,
                                 sizeof err) < 0)
@@ -738,6 +743,7 @@ out:
             fprintf(stderr, "supervisor: leaving the cgroup root: %s\n", err);
         cr_cg_root_close(sv->rt.cgroot);
     }
+    cr_logs_own_open(NULL, 0, 0);   /* after the last cr_log */
     if (sv->rt.init_fd >= 0)
         close(sv->rt.init_fd);
     if (sv->rt.devnull >= 0)

@@ -47,6 +47,9 @@ void cr_log(const char *name, const char *fmt, ...)
     do
         w = write(STDERR_FILENO, buf, (size_t)n);
     while (w < 0 && errno == EINTR);
+    /* [supervisor] logfile gets the line without "supervisor: " (and with a timestamp) */
+    size_t skip = sizeof "supervisor: " - 1;
+    cr_logs_own_write(buf + skip, (size_t)n - skip);
 }
 
 /* ---- small helpers ------------------------------------------------------------------------ */

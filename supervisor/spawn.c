@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -186,6 +188,10 @@ static int child_place_fds(const int *fds, int n)
 struct child_args {
     const struct cr_spawn_req *req;
     int spec_fd, sync_fd;
+    int cg_fds[8];               /* v1: the cgroup's `tasks` files, to join by writing "0" */
+    int ncg;
+    bool vforked;                /* CLONE_VM|CLONE_VFORK: the supervisor waits for our exec */
+    int sync_wr;                 /* the write end of the sync pipe (our copy, vforked) */
 };
 
 static void child_main(const struct child_args *a) __attribute__((noreturn));
@@ -211,13 +217,27 @@ static void child_main(const struct child_args *a)
         child_report(evfd, "prctl(PR_SET_PDEATHSIG)", errno);
     if (req->own_pgrp && setpgid(0, 0) < 0)
         child_report(evfd, "setpgid", errno);
-    char go = 0;
-    ssize_t n;
-    do
-        n = read(a->sync_fd, &go, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1)
-        _exit(127);   /* the supervisor died or gave up on us: nobody to report to */
+    if (a->vforked) {
+        /* The supervisor is suspended until we exec (there is no go-ahead byte): if it died
+         * before the prctl above, no write end of the sync pipe is left once ours is closed,
+         * and poll sees the hang-up. */
+        syscall(SYS_close, a->sync_wr);
+        struct pollfd pfd = {.fd = a->sync_fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) != 0)
+            _exit(127);
+    } else {
+        char go = 0;
+        ssize_t n;
+        do
+            n = read(a->sync_fd, &go, 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1)
+            _exit(127);   /* the supervisor died or gave up on us: nobody to report to */
+    }
+    /* v1: join the cgroup ourselves, while single-threaded (see cr_cg_self_attach_open). */
+    for (int i = 0; i < a->ncg; i++)
+        if (syscall(SYS_write, a->cg_fds[i], "0", 1) != 1)
+            child_report(evfd, "joining its cgroup", errno);
 
     if (req->nofile)
         setrlimit(RLIMIT_NOFILE, req->nofile);
@@ -245,6 +265,36 @@ static void child_main(const struct child_args *a)
     envp[ne] = NULL;
     syscall(SYS_execveat, CHILD_INIT_FD, "", argv, envp, AT_EMPTY_PATH);
     child_report(evfd, "exec init", errno);
+}
+
+/* The vforked child's stack (one spawn at a time: the loop is single-threaded, and the
+ * supervisor waits in clone until the child has exec'd or exited). */
+static char vfork_stack[256 * 1024] __attribute__((aligned(64)));
+
+static int child_vfork_main(void *arg)
+{
+    child_main(arg);
+}
+
+/* Namespaces that legacy clone()'s int flags can carry. */
+#define VFORK_NS (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | \
+                  CLONE_NEWPID | CLONE_NEWNET)
+
+/* posix_spawn's way (CLONE_VM|CLONE_VFORK): nothing of the supervisor's memory is copied or
+ * made copy-on-write, which a fork pays per page of the supervisor (tens of MB with 1,000
+ * services: fork time grew with their number). Signals stay blocked across the clone so no
+ * handler of the supervisor runs on the child's side; the child resets them. */
+static pid_t vfork_child(struct child_args *a, uint64_t ns, int *pidfd)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone(child_vfork_main, vfork_stack + sizeof vfork_stack,
+                      CLONE_VM | CLONE_VFORK | CLONE_PIDFD | (int)ns | SIGCHLD, a, pidfd);
+    int e = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return pid;
 }
 
 /* clone3 with CLONE_PIDFD (+ CLONE_INTO_CGROUP when cgfd >= 0); falls back to clone3 without
@@ -290,22 +340,38 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
         close(spec_fd);
         return -e;
     }
-    struct child_args a = {req, spec_fd, sync[0]};
+    struct child_args a = {.req = req, .spec_fd = spec_fd, .sync_fd = sync[0]};
+    a.ncg = cr_cg_self_attach_open(req->cg, a.cg_fds, 8, err, errlen);
+    if (a.ncg < 0) {
+        int r = a.ncg;
+        close(spec_fd);
+        close(sync[0]);
+        close(sync[1]);
+        return r;
+    }
     int pidfd = -1;
     bool into = false;
-    pid_t pid = clone_child(req->spec->namespaces, cr_cg_dirfd(req->cg), &pidfd, &into);
+    uint64_t ns = req->spec->namespaces;
+    /* v1 (the child joins its cgroup itself): no need to wait for the child's clone. */
+    a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & ~(uint64_t)VFORK_NS);
+    a.sync_wr = sync[1];
+    pid_t pid = a.vforked ? vfork_child(&a, ns, &pidfd)
+                          : clone_child(ns, cr_cg_dirfd(req->cg), &pidfd, &into);
     if (pid == 0)
         child_main(&a);
     int e = errno;
     close(sync[0]);
     close(spec_fd);
+    for (int i = 0; i < a.ncg; i++)
+        close(a.cg_fds[i]);
     if (pid < 0) {
-        snprintf(err, errlen, "clone3: %s", strerror(e));
+        snprintf(err, errlen, "%s: %s", a.vforked ? "clone" : "clone3", strerror(e));
         close(sync[1]);
         return -e;
     }
-    /* Not born in the cgroup: move it there before it may exec (it waits for our byte). */
-    if (!into) {
+    /* Not born in the cgroup and not joining it itself (v2 without CLONE_INTO_CGROUP): move
+     * it there before it may exec (it waits for our byte). */
+    if (!into && a.ncg == 0) {
         char cgerr[256];
         int r = cr_cg_attach(req->cg, pid, cgerr, sizeof cgerr);
         if (r < 0) {
@@ -319,10 +385,10 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
             return r;
         }
     }
-    ssize_t w;
-    do
-        w = write(sync[1], "g", 1);
-    while (w < 0 && errno == EINTR);
+    ssize_t w = 0;
+    while (!a.vforked && (w = write(sync[1], "g", 1)) < 0 && errno == EINTR)
+        ;
+    (void)w;
     close(sync[1]);
     out->pid = pid;
     out->pidfd = pidfd;

@@ -41,6 +41,8 @@ static void usage(FILE *out)
             "  restart NAME...         stop (if running), then start\n"
             "  signal SIG NAME...      send SIG to each service (through its init)\n"
             "  logs [-f] [-n N] NAME   the last N lines (default 10); -f: keep following\n"
+            "  logs --rotate           rotate every log file now, the supervisor's own too\n"
+            "                          (as SIGUSR2 does)\n"
             "  reload                  re-read the configuration and apply it; prints the plan\n"
             "  check                   the plan a reload would apply, without applying it\n"
             "  history NAME            the service's last exits and what it logged before\n"
@@ -201,6 +203,10 @@ static void conn_send(struct conn *c, const char *line)
         ssize_t w = send(c->fd, line, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
+        /* A supervisor that refuses us (denied, busy) answers and closes at once, maybe
+         * before our line is sent: its answer is still there to read. */
+        if (w < 0 && (errno == EPIPE || errno == ECONNRESET))
+            return;
         if (w <= 0)
             die(CR_CTL_EXIT_CONNECT, "sending the request: %s", strerror(errno));
         line += w;
@@ -822,7 +828,7 @@ int main(int argc, char **argv)
     /* The command's own words, with --json (anywhere) and logs' -f/-n taken out. */
     char *words[CR_CTL_ARGS_MAX + 4];
     int nw = 0;
-    bool follow = false;
+    bool follow = false, rotate = false;
     const char *nlines = NULL;
     for (int i = optind; i < argc; i++) {
         const char *a = argv[i];
@@ -833,6 +839,10 @@ int main(int argc, char **argv)
         if (i > optind && !strcmp(cmd, "logs")) {
             if (!strcmp(a, "-f") || !strcmp(a, "--follow")) {
                 follow = true;
+                continue;
+            }
+            if (!strcmp(a, "--rotate")) {
+                rotate = true;
                 continue;
             }
             if (!strcmp(a, "-n") || !strcmp(a, "--lines")) {
@@ -871,14 +881,24 @@ int main(int argc, char **argv)
         usage(stderr);
         return CR_CTL_EXIT_USAGE;
     }
-    if (nw - 1 < cmds[which].min || nw - 1 > cmds[which].max)
+    if (rotate) {
+        /* logs --rotate: every file at once, so no NAME (and nothing to tail) */
+        if (nw > 1 || follow || nlines)
+            die(CR_CTL_EXIT_USAGE, "logs --rotate takes no NAME, -f or -n");
+    } else if (nw - 1 < cmds[which].min || nw - 1 > cmds[which].max) {
         die(CR_CTL_EXIT_USAGE, "%s: %s arguments (see svctl --help)", cmd,
             nw - 1 < cmds[which].min ? "missing" : "too many");
+    }
 
     struct conn c;
     struct reply r;
     int rc;
-    if (!strcmp(cmd, "logs")) {
+    if (rotate) {
+        char *req[] = {"rotate"};
+        request(&c, sock, 1, req, 60);
+        read_reply(&c, &r, NULL);
+        rc = cmd_simple(&r);
+    } else if (!strcmp(cmd, "logs")) {
         char n[32] = "10";
         if (nlines) {
             char *e;

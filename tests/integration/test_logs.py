@@ -38,13 +38,14 @@ def cgroot():
 class LogSup(Sup):
     """A supervisor whose log_dir (and control socket) live in the test's tmp dir."""
 
-    def __init__(self, h, tmp, cgroot, services, log_dir=None):
+    def __init__(self, h, tmp, cgroot, services, log_dir=None, glob=""):
         self.log_dir = Path(log_dir or Path(tmp) / "logs")
+        self.glob = glob                                # more [supervisor] keys
         super().__init__(h, tmp, cgroot, services)
 
     def write(self, services):
         self.ini.write_text(f"[supervisor]\ncgroup_root = {self.cgroot}\nlog_dir = {self.log_dir}\n"
-                            f"control_socket = {self.tmp}/ctl.sock\n\n" + services)
+                            f"control_socket = {self.tmp}/ctl.sock\n{self.glob}\n" + services)
 
     def logfile(self, name, kind="out"):
         return self.log_dir / f"{name}.{kind}.log"
@@ -213,6 +214,71 @@ def test_log_timestamps_rfc3339_with_microseconds(h, tmp, cgroot, rootfs):
     assert s.stop() == 0
 
 
+# ---- the supervisor's own log -------------------------------------------------------------------
+def test_supervisor_logfile_auto_stamped_rotated_by_size_and_sigusr2(h, tmp, cgroot, rootfs):
+    # A crash loop makes the supervisor talk: a few lines per exit, ~100 bytes each.
+    before = time.time()
+    s = LogSup(h, tmp, cgroot, svc("loop", "/bin/sh -c 'echo hi; exit 3'", startsecs=0,
+                                   autorestart="true", restart_delay="50ms",
+                                   restart_delay_max="50ms"),
+               glob="logfile = AUTO\nlogfile_maxbytes = 2K\nlogfile_backups = 2\n").start()
+    path = s.log_dir / "supervisor.log"
+    wait_until(lambda: Path(f"{path}.2").exists(), 30, what="two rotated supervisor logs")
+    s.p.send_signal(signal.SIGSTOP)                     # hold still while we look
+    try:
+        files = rotated(path, 2)
+        assert [f.name for f in files] == ["supervisor.log.2", "supervisor.log.1",
+                                           "supervisor.log"], files
+        assert not Path(f"{path}.3").exists()          # logfile_backups = 2
+        assert all(f.stat().st_size <= 2048 for f in files), [f.stat().st_size for f in files]
+        assert all(f.stat().st_size > 1024 for f in files[:-1])
+        got = []
+        for f in files:
+            got += file_lines(f)
+        after = time.time()
+        for line in got:
+            m = STAMP.match(line)
+            assert m, line
+            zone = m.group(2)
+            t = datetime.fromisoformat(m.group(1) + ("+00:00" if zone == "Z" else zone))
+            assert before - 1 <= t.timestamp() <= after + 1, (line, before, after)
+        msgs = [STAMP.match(l).group(3) for l in got]
+        # The same lines as on stderr, which keeps its own form (no stamp, a prefix).
+        err = s.log().splitlines()
+        assert msgs and all(f"supervisor: {m}" in err for m in msgs), (msgs[:5], err[:5])
+        assert any(re.fullmatch(r"loop: \S+ -> \S+.*", m) for m in msgs), msgs[:10]
+        assert re.match(r"^supervisor: started \(pid \d+", s.log())
+    finally:
+        s.p.send_signal(signal.SIGCONT)
+    # SIGUSR2 rotates it as well, and the fresh file starts with what came after.
+    old = file_lines(path)
+    s.p.send_signal(signal.SIGUSR2)
+    m = s.wait_log(r"^supervisor: rotated (\d+) log files?$")
+    assert int(m[0]) >= 2                               # loop.out.log and supervisor.log
+    wait_until(lambda: file_lines(path), 5, what="the new supervisor.log")
+    assert file_lines(Path(f"{path}.1"))[:len(old)] == old
+    assert s.stop() == 0
+    # Written to the end: the file's last line is stderr's last.
+    last = [l for l in s.log().splitlines() if l.startswith("supervisor: ")][-1]
+    assert "supervisor: " + STAMP.match(file_lines(path)[-1]).group(3) == last
+
+
+def test_supervisor_logfile_default_none_and_a_path(h, tmp, cgroot, rootfs):
+    cmd = f"/bin/sh -c 'echo x; exec sleep 1000'"
+    s = LogSup(h, tmp, cgroot, svc("a", cmd, startsecs=0)).start()
+    s.init("a")
+    assert s.stop() == 0
+    assert not (s.log_dir / "supervisor.log").exists()  # NONE by default: stderr only
+    mine = Path(tmp) / "own" / "sup.log"                # its directory is made on demand
+    s = LogSup(h, tmp, cgroot, svc("a", cmd, startsecs=0), glob=f"logfile = {mine}\n").start()
+    s.init("a")
+    got = wait_until(lambda: [STAMP.match(l).group(3) for l in file_lines(mine)
+                              if re.search(r"a: started \(pid", l)], 10, what="the file")
+    assert got and STAMP.match(file_lines(mine)[0]).group(3).startswith("started (pid ")
+    assert not (s.log_dir / "supervisor.log").exists()
+    assert s.stop() == 0
+
+
 # ---- disk full -----------------------------------------------------------------------------------
 @pytest.fixture
 def small_tmpfs(tmp):
@@ -291,3 +357,33 @@ def test_console_colours_names_on_a_terminal(h, tmp, cgroot, rootfs):
         assert p.wait(T(30)) == 0, read_text(err)
     finally:
         t.close()
+
+
+def test_supervisor_logfile_on_a_full_disk_drops_lines_and_resumes(h, tmp, cgroot, rootfs,
+                                                                    small_tmpfs):
+    filler = small_tmpfs / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while os.write(fd, b"\0" * 4096):            # to the last block: ENOSPC
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    cmd = f"/bin/sh -c 'echo x; exec sleep 1000'"
+    s = LogSup(h, tmp, cgroot, svc("a", cmd, startsecs=0, stdout_logfile="NONE",
+                                   stderr_logfile="NONE"),
+               log_dir=small_tmpfs, glob="logfile = AUTO\n").start()
+    s.init("a")
+    s.wait_log(r"^supervisor: logfile: log \S+supervisor\.log: No space left on device: "
+               r"dropping lines until it can be written$")
+    filler.unlink()
+    s.p.send_signal(signal.SIGUSR2)                     # something to say: it is written
+    s.wait_log(r"^supervisor: rotated \d+ log files?$")
+    path = small_tmpfs / "supervisor.log"
+    wait_until(lambda: any(re.search(r" rotated \d+ log files?$", l) for l in
+                           file_lines(path) + file_lines(f"{path}.1")), 10, what="a line again")
+    assert s.p.poll() is None
+    assert s.stop() == 0
+    assert re.search(r"^supervisor: logfile: log \S+: writing again; \d+ lines? dropped$",
+                     s.log(), re.M)

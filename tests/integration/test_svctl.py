@@ -213,6 +213,48 @@ def test_logs_tail_and_follow(h, tmp, cgroot, rootfs):
     assert s.stop() == 0
 
 
+def test_logs_rotate(h, tmp, cgroot, rootfs):
+    """svctl logs --rotate: every log file now, as SIGUSR2 does (and the same count)."""
+    go = Path(tmp) / "o"
+    go.mkdir()
+    cmd = ("/bin/sh -c 'echo one; echo two; while [ ! -e /o/go ]; do sleep 0.05; done; "
+           "echo three; exec sleep 1000'")
+    s = CtlSup(h, tmp, cgroot, svc("rot", cmd, startsecs=0, bind=f"{go}:/o")).start()
+    out = s.logdir / "rot.out.log"
+    wait_until(lambda: read_text(out).splitlines() == ["one", "two"], 10, what="two lines")
+    rc, text, _ = s.ctl("logs", "--rotate", check=0)
+    assert text == "rotated 1 file\n", text       # rot.err.log is empty: left alone
+    s.wait_log(r"^supervisor: rotated 1 log file$")
+    assert read_text(f"{out}.1").splitlines() == ["one", "two"]
+    assert out.exists() and out.stat().st_size == 0
+    (go / "go").touch()
+    wait_until(lambda: read_text(out).splitlines() == ["three"], 10, what="the fresh file")
+    assert read_text(f"{out}.1").splitlines() == ["one", "two"]
+    rc, text, _ = s.ctl("logs", "--rotate", check=0)
+    assert text == "rotated 1 file\n" and read_text(f"{out}.2").splitlines() == ["one", "two"]
+    # It takes no NAME (nor -f/-n); an old-style `logs` still wants one.
+    assert s.ctl("logs", "--rotate", "rot")[0] == 2
+    assert s.ctl("logs", "--rotate", "-f")[0] == 2
+    assert s.ctl("logs")[0] == 2
+    # The verb on the wire, as any client sends it; it takes no arguments.
+    c = s.raw()
+    c.sendall(b"hello 1\nrotate\nrotate\nrotate x\n")
+    got = b""
+    while got.count(b"\n") < 5:
+        r = c.recv(4096)
+        assert r, got
+        got += r
+    c.close()
+    lines = got.decode().splitlines()
+    assert lines[0].startswith("rec proto=1 ") and lines[1] == "ok", lines
+    # Every file is empty since the last rotation: nothing moves.
+    assert lines[2:4] == ["ok rotated 0 files", "ok rotated 0 files"], lines
+    assert lines[4] == "error usage too many arguments", lines
+    assert read_text(f"{out}.1").splitlines() == ["three"]
+    assert s.p.poll() is None
+    assert s.stop() == 0
+
+
 # ---- history ------------------------------------------------------------------------------------
 def test_history_and_crash_loop_line(h, tmp, cgroot, rootfs):
     s = CtlSup(h, tmp, cgroot, crasher()).start()
