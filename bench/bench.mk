@@ -1,8 +1,11 @@
 # Benchmarks: `make bench` runs them all, each printing its figures beside the anchors'.
 # Included by the top Makefile. Harnesses are glibc programs built into $(B)/bench/.
 
-BENCH_INIT_SRC := $(wildcard bench/init/*.c)
-BENCH_INIT_HDR := $(wildcard bench/init/*.h)
+# bench/common/: helpers both the init and the supervisor harness compile in.
+BENCH_COMMON_SRC := $(wildcard bench/common/*.c)
+BENCH_COMMON_HDR := $(wildcard bench/common/*.h)
+BENCH_INIT_SRC := $(wildcard bench/init/*.c) $(BENCH_COMMON_SRC)
+BENCH_INIT_HDR := $(wildcard bench/init/*.h) $(BENCH_COMMON_HDR)
 # Extra arguments for the init harness, e.g. BENCH_INIT_ARGS='--storm 5000 --rounds 1'.
 BENCH_INIT_ARGS ?=
 
@@ -18,8 +21,8 @@ bench-init: deps-bench $(B)/init $(B)/bench/initbench
 	$(B)/bench/initbench --ours $(B)/init --log $(B)/bench/initbench.log $(BENCH_INIT_ARGS)
 
 # ---- bench-supervisor: our supervisor against crun/runc and s6/runit/supervisord ----------
-BENCH_SUP_SRC := $(wildcard bench/supervisor/*.c)
-BENCH_SUP_HDR := $(wildcard bench/supervisor/*.h)
+BENCH_SUP_SRC := $(wildcard bench/supervisor/*.c) $(BENCH_COMMON_SRC)
+BENCH_SUP_HDR := $(wildcard bench/supervisor/*.h) $(BENCH_COMMON_HDR)
 BENCH_SUP_PKGS := crun runc s6 runit supervisor
 # Extra arguments for the supervisor harness, e.g. BENCH_SUP_ARGS=--quick.
 BENCH_SUP_ARGS ?=

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../common/common.h"   /* bc_now_ns, bc_pct, bc_cell, ... */
+
 /* Columns of every table, in this order. */
 enum { C_OURS, C_TINI, C_DUMB, C_CATA, NCFG };
 
@@ -51,7 +53,6 @@ int bench_stop(pid_t pid, int grace_ms);
 int bench_wait_ms(pid_t pid, int timeout_ms, int *st);
 long bench_vm_hwm_kb(pid_t pid);
 int64_t bench_cpu_ns(pid_t pid);
-int64_t bench_now_ns(void);
 void bench_sleep_us(long us);
 /* Every PID-1 process the harness has running, so an interrupted run kills them all. */
 void bench_track(pid_t pid);
@@ -59,7 +60,6 @@ void bench_untrack(pid_t pid);
 void bench_kill_tracked(void);
 
 /* stats.c */
-double bench_pct(double *v, int n, double p);  /* sorts v; p in [0,100] */
 enum target { T_NONE, T_LE_BEST, T_LE_BEST_10, T_LE_HALF_CATA };
 struct row {
 	const char *label;

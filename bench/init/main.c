@@ -204,12 +204,8 @@ int main(int argc, char **argv)
 	parse(argc, argv, &o, &log);
 	results_init(&r);
 
-	ssize_t n = readlink("/proc/self/exe", o.self, sizeof(o.self) - 1);
-	if (n <= 0) {
-		perror("initbench: /proc/self/exe");
+	if (bc_self_exe(o.self, sizeof(o.self), "initbench") < 0)
 		return 1;
-	}
-	o.self[n] = '\0';
 	o.log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (o.log_fd < 0) {
 		perror(log);
@@ -221,13 +217,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "initbench: %s (%s) is missing: its column is n/a\n",
 				o.cfg[c].name, o.cfg[c].path);
 	}
+	bc_on_stop_signals(on_signal);
+	/* Only interrupts a blocking wait (no SA_RESTART); see start.c. */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	/* Only interrupts a blocking wait (no SA_RESTART); see start.c. */
 	sa.sa_handler = on_alarm;
 	sigaction(SIGALRM, &sa, NULL);
 	/* Replies and releases go through pipes; a dead reader must not kill the harness. */

@@ -99,7 +99,7 @@ static int block(const struct bench_opts *o, struct sig_run *s, int nsig, int de
 			if (s->rfd[c] < 0)
 				continue;
 			char ch;
-			int64_t t0 = bench_now_ns();
+			int64_t t0 = bc_now_ns();
 			kill(s->pid[c], SIGUSR1);
 			if (!read_byte(s->rfd[c], &ch)) {
 				fprintf(stderr, "initbench: signal: no reply through %s within %d ms:"
@@ -108,7 +108,7 @@ static int block(const struct bench_opts *o, struct sig_run *s, int nsig, int de
 				ret = -1;
 				continue;
 			}
-			int64_t t1 = bench_now_ns();
+			int64_t t1 = bc_now_ns();
 			if (i >= WARMUP)
 				s->t[c][s->cnt[c]++] = (double)(t1 - t0) / 1e3;
 		}
@@ -139,11 +139,11 @@ int bench_signal(const struct bench_opts *o, struct results *r)
 	for (int b = 0; b < BLOCKS; b++)
 		if (block(o, &s, per_block, devnull) < 0)
 			ret = -1;
-	r->bare_sig_p50_us = s.cnt[NCFG] ? bench_pct(s.t[NCFG], s.cnt[NCFG], 50) : NAN;
-	r->bare_sig_p99_us = s.cnt[NCFG] ? bench_pct(s.t[NCFG], s.cnt[NCFG], 99) : NAN;
+	r->bare_sig_p50_us = s.cnt[NCFG] ? bc_pct(s.t[NCFG], s.cnt[NCFG], 50) : NAN;
+	r->bare_sig_p99_us = s.cnt[NCFG] ? bc_pct(s.t[NCFG], s.cnt[NCFG], 99) : NAN;
 	for (int c = 0; c < NCFG; c++) {
-		r->sig_p50_us[c] = s.cnt[c] ? bench_pct(s.t[c], s.cnt[c], 50) : NAN;
-		r->sig_p99_us[c] = s.cnt[c] ? bench_pct(s.t[c], s.cnt[c], 99) : NAN;
+		r->sig_p50_us[c] = s.cnt[c] ? bc_pct(s.t[c], s.cnt[c], 50) : NAN;
+		r->sig_p99_us[c] = s.cnt[c] ? bc_pct(s.t[c], s.cnt[c], 99) : NAN;
 		r->rss_kb[c] = s.cnt[c] && s.hwm[c] >= 0 ? s.hwm[c] : NAN;
 	}
 	for (int c = 0; c < N; c++)

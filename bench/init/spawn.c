@@ -2,7 +2,6 @@
 #include "bench.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,13 +13,6 @@
 #include <unistd.h>
 
 static char *const bench_env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
-
-int64_t bench_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 void bench_sleep_us(long us)
 {
@@ -64,14 +56,14 @@ int bench_argv(const struct init_cfg *cfg, char *const cmd[], char *out[16])
 
 int bench_wait_ms(pid_t pid, int timeout_ms, int *st)
 {
-	int64_t end = bench_now_ns() + (int64_t)timeout_ms * 1000000;
+	int64_t end = bc_now_ns() + (int64_t)timeout_ms * 1000000;
 	for (;;) {
 		pid_t r = waitpid(pid, st, WNOHANG);
 		if (r == pid || (r < 0 && errno == ECHILD)) {
 			bench_untrack(pid);
 			return 1;
 		}
-		if (bench_now_ns() >= end)
+		if (bc_now_ns() >= end)
 			return 0;
 		bench_sleep_us(1000);
 	}
@@ -92,15 +84,7 @@ static int read_proc(pid_t pid, const char *file, char *buf, size_t len)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
+	return bc_read_small(path, buf, len) < 0 ? -1 : 0;
 }
 
 long bench_vm_hwm_kb(pid_t pid)

@@ -36,7 +36,7 @@ int bench_start(const struct bench_opts *o, struct results *r)
 			const char *name = c < NCFG ? o->cfg[c].name : "bare";
 			if (dropped[c])
 				continue;
-			int64_t t0 = bench_now_ns();
+			int64_t t0 = bc_now_ns();
 			pid_t pid = bench_spawn_pid1(argv[c], &fds);
 			if (pid < 0) {
 				perror("initbench: start: clone");
@@ -48,7 +48,7 @@ int bench_start(const struct bench_opts *o, struct results *r)
 			int st;
 			pid_t w = waitpid(pid, &st, 0);
 			alarm(0);
-			int64_t t1 = bench_now_ns();
+			int64_t t1 = bc_now_ns();
 			if (w != pid) {
 				fprintf(stderr, "initbench: start: %s -- /bin/true still running after"
 					" %d s: killed, column dropped\n", name, HANG_S);
@@ -69,11 +69,11 @@ int bench_start(const struct bench_opts *o, struct results *r)
 				t[c][cnt[c]++] = (double)(t1 - t0) / 1e6;
 		}
 	}
-	r->bare_p50_ms = cnt[NCFG] ? bench_pct(t[NCFG], cnt[NCFG], 50) : NAN;
-	r->bare_p90_ms = cnt[NCFG] ? bench_pct(t[NCFG], cnt[NCFG], 90) : NAN;
+	r->bare_p50_ms = cnt[NCFG] ? bc_pct(t[NCFG], cnt[NCFG], 50) : NAN;
+	r->bare_p90_ms = cnt[NCFG] ? bc_pct(t[NCFG], cnt[NCFG], 90) : NAN;
 	for (int c = 0; c < NCFG; c++) {
-		r->start_p50_ms[c] = cnt[c] ? bench_pct(t[c], cnt[c], 50) : NAN;
-		r->start_p90_ms[c] = cnt[c] ? bench_pct(t[c], cnt[c], 90) : NAN;
+		r->start_p50_ms[c] = cnt[c] ? bc_pct(t[c], cnt[c], 50) : NAN;
+		r->start_p90_ms[c] = cnt[c] ? bc_pct(t[c], cnt[c], 90) : NAN;
 	}
 out:
 	for (int c = 0; c <= NCFG; c++)

@@ -1,28 +1,8 @@
-/* Percentiles and the result tables. */
+/* The result tables (percentiles and cells: ../common/common.c). */
 #include "bench.h"
 
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* Linear interpolation between the closest ranks. */
-double bench_pct(double *v, int n, double p)
-{
-	if (n <= 0)
-		return NAN;
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	double pos = p / 100.0 * (n - 1);
-	int lo = (int)pos;
-	if (lo >= n - 1)
-		return v[n - 1];
-	return v[lo] + (v[lo + 1] - v[lo]) * (pos - lo);
-}
 
 static const char *target_text(enum target t)
 {
@@ -32,14 +12,6 @@ static const char *target_text(enum target t)
 	case T_LE_HALF_CATA: return "<= cata/2";
 	default: return "-";
 	}
-}
-
-static void cell(double v, int decimals, int width)
-{
-	if (isnan(v))
-		printf(" %*s", width, "n/a");
-	else
-		printf(" %*.*f", width, decimals, v);
 }
 
 int bench_table(const char *title, const struct init_cfg *cfg, const struct row *rows, int n,
@@ -61,9 +33,9 @@ int bench_table(const char *title, const struct init_cfg *cfg, const struct row 
 		double ratio = (!isnan(ours) && !isnan(best) && best > 0) ? ours / best : NAN;
 		printf("%-26s", r->label);
 		for (int c = 0; c < NCFG; c++)
-			cell(r->v[c], r->decimals, 10);
-		cell(best, r->decimals, 11);
-		cell(ratio, 2, 9);
+			bc_cell(r->v[c], r->decimals, 10);
+		bc_cell(best, r->decimals, 11);
+		bc_cell(ratio, 2, 9);
 		printf(" %-11s ", target_text(r->target));
 		if (r->target == T_NONE) {
 			printf("\n");

@@ -101,7 +101,7 @@ static int storm_once(const struct bench_opts *o, const struct storm_env *e,
 	}
 
 	/* Ready: all orphans made and counted, the middle processes reaped by the maker. */
-	int64_t deadline = bench_now_ns() + (int64_t)SETUP_TIMEOUT_S * 1000000000;
+	int64_t deadline = bc_now_ns() + (int64_t)SETUP_TIMEOUT_S * 1000000000;
 	for (;;) {
 		if (ld(&e->shm->failed)) {
 			fprintf(stderr, "initbench: storm via %s: fork: %s\n", cfg->name,
@@ -118,7 +118,7 @@ static int storm_once(const struct bench_opts *o, const struct storm_env *e,
 			pid = -1;
 			goto out;
 		}
-		if (bench_now_ns() > deadline) {
+		if (bc_now_ns() > deadline) {
 			fprintf(stderr, "initbench: storm via %s: setup timed out (%d of %d ready)\n",
 				cfg->name, ld(&e->shm->ready), n);
 			goto out;
@@ -136,19 +136,19 @@ static int storm_once(const struct bench_opts *o, const struct storm_env *e,
 	int rt_err = is_rt ? 0 : errno;
 	int64_t cpu0 = bench_cpu_ns(pid);
 	long peak = 0, cur = 0;
-	int64_t t0 = bench_now_ns(), t1, t_exited = 0;
+	int64_t t0 = bc_now_ns(), t1, t_exited = 0;
 	int samples = 0;
 	close(rel[1]);
 	rel[1] = -1;
 	int64_t next_zsample = t0;
 	for (;;) {
 		int exited = ld(&e->shm->exited);
-		t1 = bench_now_ns();
+		t1 = bc_now_ns();
 		if (zmode && t1 >= next_zsample) {
 			/* Listing 20,000 tasks takes a few ms and contends with the exits and reaps
 			 * for the cgroup locks: space these samples out (<= ~10 % of the time). */
 			long z = zombies(e, &cur);
-			int64_t cost = bench_now_ns() - t1;
+			int64_t cost = bc_now_ns() - t1;
 			next_zsample = t1 + (10 * cost > ZSAMPLE_MIN_NS ? 10 * cost : ZSAMPLE_MIN_NS);
 			samples++;
 			if (z > peak)
@@ -284,10 +284,10 @@ int bench_storm(const struct bench_opts *o, struct results *r)
 		}
 	}
 	for (int c = 0; c < NCFG; c++) {
-		r->storm_ms[c] = cnt[c] ? bench_pct(ms[c], cnt[c], 50) : NAN;
-		r->storm_tail_ms[c] = cnt[c] ? bench_pct(tail[c], cnt[c], 50) : NAN;
-		r->storm_cpu_ms[c] = cnt[c] ? bench_pct(cpu[c], cnt[c], 50) : NAN;
-		r->storm_zombies[c] = zcnt[c] ? bench_pct(zb[c], zcnt[c], 50) : NAN;
+		r->storm_ms[c] = cnt[c] ? bc_pct(ms[c], cnt[c], 50) : NAN;
+		r->storm_tail_ms[c] = cnt[c] ? bc_pct(tail[c], cnt[c], 50) : NAN;
+		r->storm_cpu_ms[c] = cnt[c] ? bc_pct(cpu[c], cnt[c], 50) : NAN;
+		r->storm_zombies[c] = zcnt[c] ? bc_pct(zb[c], zcnt[c], 50) : NAN;
 		r->rss_storm_kb[c] = hwm[c];
 	}
 	ret = 0;

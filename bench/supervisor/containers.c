@@ -235,7 +235,7 @@ static double check(int rt, int st, double ms)
 /* One sequential start; returns ms or NaN. */
 static double run_seq(struct ctx *c, int rt)
 {
-	int64_t t0 = sb_now_ns();
+	int64_t t0 = bc_now_ns();
 	pid_t pid = start_one(c, rt, 0);
 	if (pid < 0)
 		return NAN;
@@ -244,17 +244,17 @@ static double run_seq(struct ctx *c, int rt)
 		sb_kill_reap(pid);
 		return check(rt, -1, NAN);
 	}
-	return check(rt, st, (sb_now_ns() - t0) / 1e6);
+	return check(rt, st, (bc_now_ns() - t0) / 1e6);
 }
 
 /* n starts, two at a time: the next starts as soon as one of the two exits. */
 static int run_conc(struct ctx *c, int rt, int n, double *lat, double *wall_ms)
 {
 	pid_t slot[2] = { -1, -1 };
-	int64_t t0[2], start = sb_now_ns();
+	int64_t t0[2], start = bc_now_ns();
 	int started = 0, done = 0, ok = 0;
 	for (int s = 0; s < 2 && started < n; s++, started++) {
-		t0[s] = sb_now_ns();
+		t0[s] = bc_now_ns();
 		slot[s] = start_one(c, rt, s);
 	}
 	while (done < started) {
@@ -265,7 +265,7 @@ static int run_conc(struct ctx *c, int rt, int n, double *lat, double *wall_ms)
 				continue;
 			break;
 		}
-		int64_t t = sb_now_ns();
+		int64_t t = bc_now_ns();
 		int s = pid == slot[0] ? 0 : pid == slot[1] ? 1 : -1;
 		if (s < 0)
 			continue;
@@ -276,13 +276,22 @@ static int run_conc(struct ctx *c, int rt, int n, double *lat, double *wall_ms)
 		done++;
 		slot[s] = -1;
 		if (started < n) {
-			t0[s] = sb_now_ns();
+			t0[s] = bc_now_ns();
 			slot[s] = start_one(c, rt, s);
 			started++;
 		}
 	}
-	*wall_ms = (sb_now_ns() - start) / 1e6;
+	*wall_ms = (bc_now_ns() - start) / 1e6;
 	return ok;
+}
+
+/* proto with its columns (ours, crun, runc) filled from v[R_*] / div. */
+static struct sb_row table_row(struct sb_row proto, const double v[NRT], double div)
+{
+	static const int cols[3] = { R_OURS, R_CRUN, R_RUNC };
+	for (int i = 0; i < 3; i++)
+		proto.v[i] = v[cols[i]] / div;
+	return proto;
 }
 
 int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_table *conc)
@@ -334,8 +343,8 @@ int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_ta
 		for (int i = 0; i < cnt[r]; i++)
 			sum += lat[r][i];
 		smean[r] = cnt[r] ? sum / cnt[r] : NAN;
-		sp50[r] = cnt[r] == n ? sb_pct(lat[r], cnt[r], 50) : NAN;
-		sp90[r] = cnt[r] == n ? sb_pct(lat[r], cnt[r], 90) : NAN;
+		sp50[r] = cnt[r] == n ? bc_pct(lat[r], cnt[r], 50) : NAN;
+		sp90[r] = cnt[r] == n ? bc_pct(lat[r], cnt[r], 90) : NAN;
 		if (cnt[r] != n)
 			smean[r] = NAN;
 	}
@@ -345,8 +354,8 @@ int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_ta
 			continue;
 		int k = run_conc(&c, r, n, lat[r], &wall[r]);
 		if (k == n) {
-			cp50[r] = sb_pct(lat[r], k, 50);
-			cp90[r] = sb_pct(lat[r], k, 90);
+			cp50[r] = bc_pct(lat[r], k, 50);
+			cp90[r] = bc_pct(lat[r], k, 90);
 			cwall[r] = wall[r] / n;
 		}
 	}
@@ -366,24 +375,12 @@ int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_ta
 		 "   Issue's anchors: crun ~8 ms, runc ~2.1x crun, bare ~0.27x crun.",
 		 n, bare);
 	*seq = (struct sb_table){ .title = t1, .ncol = 3, .nours = 1, .cols = { "ours", "crun", "runc" } };
-	int cols[3] = { R_OURS, R_CRUN, R_RUNC };
 	struct sb_row *row = seq->rows;
-	*row = (struct sb_row){ "start to exit, p50 (ms)", {0}, T_LE_FRAC, 1, 0.5, 2 };
-	for (int i = 0; i < 3; i++)
-		row->v[i] = sp50[cols[i]];
-	row++;
-	*row = (struct sb_row){ "start to exit, p90 (ms)", {0}, T_NONE, 0, 0, 2 };
-	for (int i = 0; i < 3; i++)
-		row->v[i] = sp90[cols[i]];
-	row++;
-	*row = (struct sb_row){ "start to exit, mean (ms)", {0}, T_NONE, 0, 0, 2 };
-	for (int i = 0; i < 3; i++)
-		row->v[i] = smean[cols[i]];
-	row++;
-	*row = (struct sb_row){ "p50 / bare floor p50 (stretch)", {0}, T_LE_ABS, 0, 1.5, 2 };
-	for (int i = 0; i < 3; i++)
-		row->v[i] = sp50[cols[i]] / bare;
-	row++;
+	*row++ = table_row((struct sb_row){ "start to exit, p50 (ms)", {0}, T_LE_FRAC, 1, 0.5, 2 }, sp50, 1);
+	*row++ = table_row((struct sb_row){ "start to exit, p90 (ms)", {0}, T_NONE, 0, 0, 2 }, sp90, 1);
+	*row++ = table_row((struct sb_row){ "start to exit, mean (ms)", {0}, T_NONE, 0, 0, 2 }, smean, 1);
+	*row++ = table_row((struct sb_row){ "p50 / bare floor p50 (stretch)", {0}, T_LE_ABS, 0, 1.5, 2 },
+			   sp50, bare);
 	seq->nrows = (int)(row - seq->rows);
 
 	snprintf(t2, sizeof(t2),
@@ -392,18 +389,9 @@ int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_ta
 		 n, cp50[R_BARE], cwall[R_BARE], n);
 	*conc = (struct sb_table){ .title = t2, .ncol = 3, .nours = 1, .cols = { "ours", "crun", "runc" } };
 	row = conc->rows;
-	*row = (struct sb_row){ "start to exit, p50 (ms)", {0}, T_LE_FRAC, 1, 0.5, 2 };
-	for (int i = 0; i < 3; i++)
-		row->v[i] = cp50[cols[i]];
-	row++;
-	*row = (struct sb_row){ "start to exit, p90 (ms)", {0}, T_NONE, 0, 0, 2 };
-	for (int i = 0; i < 3; i++)
-		row->v[i] = cp90[cols[i]];
-	row++;
-	*row = (struct sb_row){ "wall / container (ms)", {0}, T_LE_FRAC, 1, 0.5, 2 };
-	for (int i = 0; i < 3; i++)
-		row->v[i] = cwall[cols[i]];
-	row++;
+	*row++ = table_row((struct sb_row){ "start to exit, p50 (ms)", {0}, T_LE_FRAC, 1, 0.5, 2 }, cp50, 1);
+	*row++ = table_row((struct sb_row){ "start to exit, p90 (ms)", {0}, T_NONE, 0, 0, 2 }, cp90, 1);
+	*row++ = table_row((struct sb_row){ "wall / container (ms)", {0}, T_LE_FRAC, 1, 0.5, 2 }, cwall, 1);
 	conc->nrows = (int)(row - conc->rows);
 	return failures ? -1 : 0;
 }

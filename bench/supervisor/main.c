@@ -160,12 +160,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "supbench: needs root (namespaces, cgroups)\n");
 		return 1;
 	}
-	ssize_t n = readlink("/proc/self/exe", o->self, sizeof(o->self) - 1);
-	if (n <= 0) {
-		perror("supbench: /proc/self/exe");
+	if (bc_self_exe(o->self, sizeof(o->self), "supbench") < 0)
 		return 1;
-	}
-	o->self[n] = '\0';
 	o->ours = absolute(o->ours);
 	o->init = absolute(o->init);
 	o->rootfs = absolute(o->rootfs);
@@ -183,12 +179,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	sb_cleanup_register(o);
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	bc_on_stop_signals(on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	/* Orphans of a stopped supervision tree come back to us, to be reaped (and, if they should
 	 * not be there, killed by pid). */

@@ -204,17 +204,17 @@ static double restart_once(const struct sb_opts *o, pid_t victim)
 	if (nb < 0)
 		return NAN;
 	qsort(before, (size_t)nb, sizeof(pid_t), cmp_pid);
-	int64_t t0 = sb_now_ns();
+	int64_t t0 = bc_now_ns();
 	if (kill(victim, SIGKILL) < 0)
 		return NAN;
-	while (sb_now_ns() - t0 < 5000000000LL) {
+	while (bc_now_ns() - t0 < 5000000000LL) {
 		int nn = sb_children(parent, now, MAXPIDS);
 		if (nn < 0)
 			return NAN;   /* the parent itself went away */
 		for (int i = 0; i < nn; i++)
 			if (!bsearch(&now[i], before, (size_t)nb, sizeof(pid_t), cmp_pid) &&
 			    sb_is_workload(now[i], o->magic) == 1)
-				return (sb_now_ns() - t0) / 1e6;
+				return (bc_now_ns() - t0) / 1e6;
 		sb_sleep_ms(0.05);
 	}
 	return NAN;
@@ -245,14 +245,14 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 	}
 
 	/* start */
-	int64_t t0 = sb_now_ns();
+	int64_t t0 = bc_now_ns();
 	pid_t root = sb_spawn(r.argv, env, o->log_fd, o->log_fd, r.dir);
 	if (root < 0)
 		goto out;
 	for (;;) {
 		int k = sb_scan_workloads(o->magic, NULL, 0);
 		if (k >= n) {
-			x.start_ms = (sb_now_ns() - t0) / 1e6;
+			x.start_ms = (bc_now_ns() - t0) / 1e6;
 			break;
 		}
 		if (sb_wait(root, 0, &st) == 1) {
@@ -261,7 +261,7 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 			root = -1;
 			goto out;
 		}
-		if (sb_now_ns() - t0 > 180000000000LL) {
+		if (bc_now_ns() - t0 > 180000000000LL) {
 			fprintf(stderr, "supbench: %s: only %d of %d services running after 180 s\n", sys_name[sys], k, n);
 			goto out;
 		}
@@ -318,8 +318,8 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 		sb_sleep_ms(200);
 	}
 	if (nl > 0) {
-		x.restart_max = sb_pct(lat, nl, 100);
-		x.restart_p50 = sb_pct(lat, nl, 50);
+		x.restart_max = bc_pct(lat, nl, 100);
+		x.restart_p50 = bc_pct(lat, nl, 50);
 	}
 	x.restart_missed = o->kills - nl;
 	/* the tree again: restarts may have changed it (e.g. a new container) */
@@ -328,7 +328,7 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 		st0[i] = starttime(pids[i]);
 
 	/* stop */
-	t0 = sb_now_ns();
+	t0 = bc_now_ns();
 	kill(root, r.stop_sig);
 	bool reaped = false;
 	int k = 0, alive = 0;
@@ -344,10 +344,10 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 		for (int i = 1; i < nt; i++)
 			alive += st0[i] >= 0 && alive_same(pids[i], st0[i]);
 		if (reaped && k == 0 && alive == 0) {
-			x.stop_ms = (sb_now_ns() - t0) / 1e6;
+			x.stop_ms = (bc_now_ns() - t0) / 1e6;
 			break;
 		}
-		if (sb_now_ns() - t0 > 60000000000LL) {
+		if (bc_now_ns() - t0 > 60000000000LL) {
 			fprintf(stderr, "supbench: %s: not stopped after 60 s (%s, %d supervision processes and %d workloads"
 				" left: killed)\n", sys_name[sys], reaped ? "root exited" : "root running", alive, k);
 			break;

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../common/common.h"   /* bc_now_ns, bc_pct, bc_cell, bc_read_small, ... */
+
 #define SB_PREFIX "crbench-sup"   /* every cgroup and temp dir we make starts with PREFIX-PID */
 
 struct sb_opts {
@@ -29,7 +31,6 @@ struct sb_opts {
 };
 
 /* util.c: time, processes, /proc */
-int64_t sb_now_ns(void);
 void sb_sleep_ms(double ms);
 /* Spawns argv (PATH not searched) with stdin /dev/null, stdout/stderr to out/err (-1: /dev/null),
  * in cwd (NULL: ours), environment env (NULL: ours). Returns the pid or -1. */
@@ -61,8 +62,7 @@ void sb_cleanup(void);                 /* tracked children, workloads, cgroups, 
 void sb_cleanup_register(const struct sb_opts *o);
 int role_run(void);                    /* the s6/runit run "script": exec busybox sleep MAGIC */
 
-/* stats/table.c */
-double sb_pct(double *v, int n, double p);    /* sorts v */
+/* table.c */
 #define SB_MAXCOL 6
 enum sb_target {
 	T_NONE,

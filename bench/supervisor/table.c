@@ -1,35 +1,9 @@
-/* Percentiles and the result tables: ours, each anchor, the best anchor, ours/best, target. */
+/* The result tables: ours, each anchor, the best anchor, ours/best, target (percentiles and
+ * cells: ../common/common.c). */
 #include "supbench.h"
 
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-double sb_pct(double *v, int n, double p)
-{
-	if (n <= 0)
-		return NAN;
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	double pos = p / 100.0 * (n - 1);
-	int lo = (int)pos;
-	if (lo >= n - 1)
-		return v[n - 1];
-	return v[lo] + (v[lo + 1] - v[lo]) * (pos - lo);
-}
-
-static void cell(double v, int decimals, int width)
-{
-	if (isnan(v))
-		printf(" %*s", width, "n/a");
-	else
-		printf(" %*.*f", width, decimals, v);
-}
 
 static void target_text(const struct sb_table *t, const struct sb_row *r, char *buf, size_t len)
 {
@@ -70,9 +44,9 @@ void sb_table_print(const struct sb_table *t, int *pass, int *miss)
 		target_text(t, r, tt, sizeof(tt));
 		printf("%-30s", r->label);
 		for (int c = 0; c < t->ncol; c++)
-			cell(r->v[c], r->decimals, 11);
-		cell(best, r->decimals, 11);
-		cell(ratio, 2, 9);
+			bc_cell(r->v[c], r->decimals, 11);
+		bc_cell(best, r->decimals, 11);
+		bc_cell(ratio, 2, 9);
 		printf(" %-17s ", tt);
 		if (r->target == T_NONE) {
 			printf("\n");

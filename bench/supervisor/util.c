@@ -19,13 +19,6 @@
 
 extern char **environ;
 
-int64_t sb_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void sb_sleep_ms(double ms)
 {
 	struct timespec ts = { (time_t)(ms / 1000), (long)((ms - (time_t)(ms / 1000) * 1000) * 1e6) };
@@ -122,24 +115,11 @@ void sb_untrack(pid_t pid)
 }
 
 /* ---- /proc ---- */
-static ssize_t read_small(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return n;
-}
-
 int sb_is_workload(pid_t pid, const char *magic)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	ssize_t n = read_small(path, buf, sizeof(buf));
+	ssize_t n = bc_read_small(path, buf, sizeof(buf));
 	if (n < 0)
 		return -1;
 	if (n < 2 || buf[n - 1] != '\0')
@@ -186,7 +166,7 @@ pid_t sb_ppid(pid_t pid)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) < 0)
+	if (bc_read_small(path, buf, sizeof(buf)) < 0)
 		return -1;
 	char *p = strrchr(buf, ')');
 	if (!p)
@@ -235,7 +215,7 @@ int sb_tree(pid_t root, const char *magic, pid_t *out, int max)
 static long field_kb(const char *path, const char *key)
 {
 	char buf[8192];
-	if (read_small(path, buf, sizeof(buf)) < 0)
+	if (bc_read_small(path, buf, sizeof(buf)) < 0)
 		return -1;
 	char *p = strstr(buf, key);
 	if (!p)
@@ -250,70 +230,73 @@ long sb_pss_kb(pid_t pid)
 	return field_kb(path, "\nPss:");
 }
 
-/* Sum over its threads of the first field of schedstat: time on a CPU, in ns. */
-long sb_cpu_ns(pid_t pid)
+/* Calls fn(path of FILE of the thread, ctx) for every thread of pid; -1 if pid is gone. */
+static int each_thread(pid_t pid, const char *file, void (*fn)(const char *path, void *ctx),
+		       void *ctx)
 {
-	char path[320], buf[256];
+	char path[320];
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	DIR *d = opendir(path);
 	if (!d)
 		return -1;
-	long sum = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		if (!is_pid_name(e->d_name))
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
-		if (read_small(path, buf, sizeof(buf)) > 0)
-			sum += strtol(buf, NULL, 10);
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/%s", (int)pid, e->d_name, file);
+		fn(path, ctx);
 	}
 	closedir(d);
-	return sum;
+	return 0;
+}
+
+static void add_schedstat(const char *path, void *ctx)
+{
+	char buf[256];
+	if (bc_read_small(path, buf, sizeof(buf)) > 0)
+		*(long *)ctx += strtol(buf, NULL, 10);
+}
+
+/* Sum over its threads of the first field of schedstat: time on a CPU, in ns. */
+long sb_cpu_ns(pid_t pid)
+{
+	long sum = 0;
+	return each_thread(pid, "schedstat", add_schedstat, &sum) < 0 ? -1 : sum;
+}
+
+struct ctxt_sum { const char *key; long sum; };
+
+static void add_ctxt(const char *path, void *ctx)
+{
+	struct ctxt_sum *c = ctx;
+	long v = field_kb(path, c->key);
+	if (v > 0)
+		c->sum += v;
 }
 
 long sb_ctxt(pid_t pid, bool voluntary)
 {
-	char path[320];
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	long sum = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (!is_pid_name(e->d_name))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, e->d_name);
-		long v = field_kb(path, voluntary ? "\nvoluntary_ctxt_switches:" : "\nnonvoluntary_ctxt_switches:");
-		if (v > 0)
-			sum += v;
-	}
-	closedir(d);
-	return sum;
+	struct ctxt_sum c = { voluntary ? "\nvoluntary_ctxt_switches:" : "\nnonvoluntary_ctxt_switches:", 0 };
+	return each_thread(pid, "status", add_ctxt, &c) < 0 ? -1 : c.sum;
+}
+
+struct child_list { pid_t *out; int n, max; };
+
+static void add_children(const char *path, void *ctx)
+{
+	struct child_list *l = ctx;
+	FILE *f = fopen(path, "re");
+	int c;
+	while (f && l->n < l->max && fscanf(f, "%d", &c) == 1)
+		l->out[l->n++] = c;
+	if (f)
+		fclose(f);
 }
 
 int sb_children(pid_t pid, pid_t *out, int max)
 {
-	char path[320];
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (!is_pid_name(e->d_name))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)pid, e->d_name);
-		FILE *f = fopen(path, "re");
-		int c;
-		while (f && n < max && fscanf(f, "%d", &c) == 1)
-			out[n++] = c;
-		if (f)
-			fclose(f);
-	}
-	closedir(d);
-	return n;
+	struct child_list l = { out, 0, max };
+	return each_thread(pid, "children", add_children, &l) < 0 ? -1 : l.n;
 }
 
 int sb_write_file(const char *path, const char *text)

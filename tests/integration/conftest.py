@@ -79,6 +79,22 @@ def lines(path):
     return read_text(path).splitlines()
 
 
+def first_seen(s, patterns, timeout=15):
+    """Polls s.log() (a supervisor's log); returns {pattern: monotonic time it first appeared}."""
+    seen = {}
+    deadline = time.monotonic() + T(timeout)
+    while len(seen) < len(patterns):
+        log = s.log()
+        for p in patterns:
+            if p not in seen and re.search(p, log, re.M):
+                seen[p] = time.monotonic()
+        if time.monotonic() > deadline:
+            missing = [p for p in patterns if p not in seen]
+            raise AssertionError(f"never saw {missing} in the log:\n{log[-4000:]}")
+        time.sleep(0.01)
+    return seen
+
+
 # ---- /proc -----------------------------------------------------------------------------------
 def children(pid):
     """Direct children of pid (all threads), zombies included."""

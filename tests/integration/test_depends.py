@@ -9,26 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ASAN_SUPERVISOR, INIT, T, read_text, wait_until
+from conftest import ASAN_SUPERVISOR, INIT, T, first_seen, read_text, wait_until
 from test_supervisor import WL, Sup, cgroot, rootfs, svc  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.cgroup
-
-
-def first_seen(s, patterns, timeout=15):
-    """Polls the supervisor's log; returns {pattern: monotonic time it first appeared}."""
-    seen = {}
-    deadline = time.monotonic() + T(timeout)
-    while len(seen) < len(patterns):
-        log = s.log()
-        for p in patterns:
-            if p not in seen and re.search(p, log, re.M):
-                seen[p] = time.monotonic()
-        if time.monotonic() > deadline:
-            missing = [p for p in patterns if p not in seen]
-            raise AssertionError(f"never saw {missing} in the log:\n{log[-4000:]}")
-        time.sleep(0.01)
-    return seen
 
 
 def test_starts_after_its_dependency_is_ready(h, tmp, cgroot, rootfs):

@@ -169,6 +169,21 @@ def test_remap_exit_repeatable_and_others_kept(h, mode):
 
 
 # ---- -p --------------------------------------------------------------------------------------------
+def kill_the_parent_shell(h, p, rep, pidf, sig):
+    """Once the workload reported "ready" in rep, SIGKILLs the shell p that started init in the
+    background (init's pid in pidf); waits for the workload to report sig and for init to exit.
+    init is then our child (pytest is a subreaper): returns its wait status."""
+    wait_for_line(rep, "ready")
+    init_pid = int(read_text(pidf))
+    h.track(init_pid)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(10)
+    wait_for_line(rep, sig)
+    wait_until(lambda: not alive(init_pid), what="init to exit")
+    _, st = os.waitpid(init_pid, 0)
+    return st
+
+
 @pytest.mark.parametrize("opt", ["-p", "--pdeathsig"])
 def test_pdeathsig(h, tmp, opt):
     rep = tmp / "rep"
@@ -179,15 +194,7 @@ def test_pdeathsig(h, tmp, opt):
     p, _, err = h.popen(["/bin/sh", "-c", script, "sh", INIT, opt, "USR1", "--"]
                         + W(f"trap USR1 report={rep}", "mark ready", "waitsig USR1 30",
                             "exit 6"))
-    wait_for_line(rep, "ready")
-    init_pid = int(read_text(pidf))
-    h.track(init_pid)
-    os.kill(p.pid, signal.SIGKILL)
-    p.wait(10)
-    wait_for_line(rep, "USR1")
-    # init (now our child: pytest is a subreaper) exits with the workload's status.
-    wait_until(lambda: not alive(init_pid), what="init to exit")
-    _, st = os.waitpid(init_pid, 0)
+    st = kill_the_parent_shell(h, p, rep, pidf, "USR1")
     assert os.waitstatus_to_exitcode(st) == 6
 
 
@@ -198,14 +205,7 @@ def test_pdeathsig_env(h, tmp):
     p, _, err = h.popen(["/bin/sh", "-c", script, "sh", INIT, "--"]
                         + W(f"trap HUP report={rep}", "mark ready", "waitsig HUP 30", "exit 0"),
                         env={"INIT_PDEATHSIG": "HUP"})
-    wait_for_line(rep, "ready")
-    init_pid = int(read_text(pidf))
-    h.track(init_pid)
-    os.kill(p.pid, signal.SIGKILL)
-    p.wait(10)
-    wait_for_line(rep, "HUP")
-    wait_until(lambda: not alive(init_pid), what="init to exit")
-    os.waitpid(init_pid, 0)
+    kill_the_parent_shell(h, p, rep, pidf, "HUP")
 
 
 def test_fault_signals_sent_with_kill_are_forwarded(h, mode, tmp):

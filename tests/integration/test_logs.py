@@ -7,7 +7,6 @@ Checked: files per stream, AUTO names, NONE, redirect_stderr and a file shared b
 (no line split), rotation under load (sizes, backup count, no line lost or split), RFC 3339
 timestamps, SIGUSR2 rotation, disk full (lines dropped and counted, the service runs on,
 writing resumes), and the console's `NAME | line` beside all of it."""
-import itertools
 import os
 import re
 import signal
@@ -19,20 +18,11 @@ from pathlib import Path
 import pytest
 
 from conftest import T, read_text, wait_until
-from test_supervisor import Sup, cg_cleanup, cg_dirs, prefixed, svc
+from test_supervisor import Sup, cgroot, prefixed, svc  # noqa: F401 (cgroot: a fixture)
 
 WL = "/usr/local/bin/workload"
-_seq = itertools.count(1000)   # test_supervisor.py counts from 0: never the same root
 
 pytestmark = pytest.mark.cgroup
-
-
-@pytest.fixture
-def cgroot():
-    name = f"crtest-{os.getpid()}-{next(_seq)}"
-    yield name
-    cg_cleanup(name)
-    assert not cg_dirs(name), f"cgroup root {name} left behind"
 
 
 class LogSup(Sup):

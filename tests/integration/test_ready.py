@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import T, alive, gone, wait_until
+from conftest import T, alive, first_seen, gone, wait_until
 from test_supervisor import WL, Sup, cgroot, rootfs  # noqa: F401 (fixtures)
 from test_supervisor import svc as _svc
 
@@ -26,20 +26,12 @@ def svc(name, command, **keys):
 pytestmark = pytest.mark.cgroup
 
 
-def first_seen(s, patterns, timeout=15):
-    """Polls the supervisor's log; returns {pattern: monotonic time it first appeared}."""
-    seen = {}
-    deadline = time.monotonic() + T(timeout)
-    while len(seen) < len(patterns):
-        log = s.log()
-        for p in patterns:
-            if p not in seen and re.search(p, log, re.M):
-                seen[p] = time.monotonic()
-        if time.monotonic() > deadline:
-            missing = [p for p in patterns if p not in seen]
-            raise AssertionError(f"never saw {missing} in the log:\n{log[-4000:]}")
-        time.sleep(0.01)
-    return seen
+def ready_gap(s, name, kind):
+    """Seconds from `NAME: started (pid` to `NAME: ready (KIND)` in the supervisor's log."""
+    started = rf"^supervisor: {name}: started \(pid"
+    ready = rf"^supervisor: {name}: ready \({re.escape(kind)}\)$"
+    t = first_seen(s, [started, ready])
+    return t[ready] - t[started]
 
 
 def workload_pid(ipid):
@@ -115,8 +107,7 @@ def test_notify_from_outside_the_container_is_dropped(h, tmp, cgroot, rootfs):
 def test_notification_fd(h, tmp, cgroot, rootfs):
     cmd = f"{WL} info -- sleep 0.8 -- notify-fd 5 -- sleep 1000"
     s = Sup(h, tmp, cgroot, svc("s6", cmd, ready="fd:5")).start()
-    t = first_seen(s, [r"^supervisor: s6: started \(pid", r"^supervisor: s6: ready \(fd:5\)$"])
-    gap = t[r"^supervisor: s6: ready \(fd:5\)$"] - t[r"^supervisor: s6: started \(pid"]
+    gap = ready_gap(s, "s6", "fd:5")
     assert gap >= 0.7, gap
     fds = [l for l in s.out().splitlines() if l.startswith("s6 | fds=")]
     assert fds and "5" in fds[0].split("=", 1)[1].split(","), fds   # fd 5 is open in it
@@ -142,8 +133,7 @@ def test_exec_probe_runs_inside_as_the_user(h, tmp, cgroot, rootfs):
     cmd = "/bin/sh -c 'sleep 1; touch /tmp/up; exec sleep 1000'"
     s = Sup(h, tmp, cgroot, svc("probed", cmd, ready=probe, user="nobody", tmpfs="/tmp",
                                 startsecs=0)).start()
-    t = first_seen(s, [r"^supervisor: probed: started \(pid", r"^supervisor: probed: ready \(exec\)$"])
-    gap = t[r"^supervisor: probed: ready \(exec\)$"] - t[r"^supervisor: probed: started \(pid"]
+    gap = ready_gap(s, "probed", "exec")
     assert 0.9 <= gap < T(3), gap
     s.wait_log(r"^supervisor: probed: STARTING -> RUNNING$")
     assert s.stop() == 0
@@ -168,8 +158,7 @@ def test_tcp_port(h, tmp, cgroot, rootfs):
     # Inside its own network namespace: a listener on the host's 127.0.0.1:8080 would not do.
     cmd = "/bin/sh -c 'sleep 1; exec httpd -f -p 127.0.0.1:8080 -h /'"
     s = Sup(h, tmp, cgroot, svc("web", cmd, ready="tcp:8080")).start()
-    t = first_seen(s, [r"^supervisor: web: started \(pid", r"^supervisor: web: ready \(tcp:8080\)$"])
-    gap = t[r"^supervisor: web: ready \(tcp:8080\)$"] - t[r"^supervisor: web: started \(pid"]
+    gap = ready_gap(s, "web", "tcp:8080")
     assert 0.9 <= gap < T(3), gap
     s.wait_log(r"^supervisor: web: STARTING -> RUNNING$")
     assert s.stop() == 0
