@@ -750,6 +750,21 @@ void cr_cg_stats(struct cr_cg *cg, struct cr_cg_stats *st)
         cg1_stats(cg, st);
 }
 
+int64_t cr_cg_oom_kills(struct cr_cg *cg)
+{
+    if (cg->version != 2)
+        return cg1_oom_kills(cg);
+    char path[PATH_MAX + 32];
+    int64_t v;
+    snprintf(path, sizeof path, "%s/memory.events", cg->path);
+    return cg_read_key(path, "oom_kill", &v) < 0 ? -1 : v;
+}
+
+bool cr_cg_is_fresh(const struct cr_cg *cg)
+{
+    return cg->fresh;
+}
+
 int cr_cg_destroy(struct cr_cg *cg, char *err, size_t errlen)
 {
     if (!cg)

@@ -107,6 +107,10 @@ int cr_cg_signal(struct cr_cg *cg, int sig);
 bool cr_cg_is_empty(struct cr_cg *cg);
 /* Reads current figures; fields it cannot read are -1. Read OOM kills before removing. */
 void cr_cg_stats(struct cr_cg *cg, struct cr_cg_stats *st);
+/* cr_cg_stats()'s oom_kills alone (one file read instead of five); -1 unknown. */
+int64_t cr_cg_oom_kills(struct cr_cg *cg);
+/* True when cr_cg_create() made the cgroup now (not a re-used leftover): nothing counted yet. */
+bool cr_cg_is_fresh(const struct cr_cg *cg);
 /* Removes the (empty) cgroup from every hierarchy and frees cg. If it is not empty, kills
  * first. Child cgroups made inside it (by the container) are removed too. cg is freed even
  * on error. A cg is self-contained: it may outlive its root's cr_cg_root_close(). */

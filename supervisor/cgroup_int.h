@@ -95,6 +95,7 @@ int cg1_self_attach_open(const struct cr_cg *cg, int *fds, int max, char *err, s
 int cg1_kill(struct cr_cg *cg, char *err, size_t errlen);
 int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len);
 void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st);
+int64_t cg1_oom_kills(struct cr_cg *cg);
 int cg1_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
 /* The CG1_* bits of a /proc/PID/cgroup controller list ("cpu,cpuacct"); 0 for none we use. */
 unsigned cg1_ctrl_bits(const char *list, size_t len);

@@ -100,6 +100,8 @@ static int deps_state(struct sv *sv, const struct cr_svc *s, char *why, size_t l
 {
     int r = 1;
     why[0] = 0;
+    if (!s->conf || s->conf->depends_on.n == 0)
+        return 1;          /* O(1) for the common case: a start pass stays O(n), not O(n^2) */
     for (size_t i = 0; i < sv->n; i++) {
         const struct cr_svc *d = sv->svcs[i];
         if (!svc_depends_on(s, d) || dep_met(d))
@@ -222,6 +224,15 @@ static void finish(struct sv *sv, int status)
 }
 
 /* True when a service that depends on s is still up: s must wait for it to stop. */
+/* True when some service (with a config) has depends_on: else no scan is needed. */
+static bool any_depends(const struct sv *sv)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (sv->svcs[i]->conf && sv->svcs[i]->conf->depends_on.n)
+            return true;
+    return false;
+}
+
 static bool has_active_dependent(struct sv *sv, const struct cr_svc *s)
 {
     for (size_t i = 0; i < sv->n; i++)
@@ -245,13 +256,15 @@ static void shutdown_step(struct sv *sv)
         sv->step_again = false;
         bool any = false, up = false;
         int64_t top = 0;
+        /* Without depends_on a step is O(n), not O(n^2) (n steps in a shutdown). */
+        bool deps = any_depends(sv);
         for (size_t i = 0; i < sv->n; i++) {
             struct cr_svc *s = sv->svcs[i];
             s->start_pending = false;     /* nothing starts any more */
             if (cr_svc_settled(s))
                 continue;
             up = true;
-            if (has_active_dependent(sv, s))
+            if (deps && has_active_dependent(sv, s))
                 continue;
             if (!any || svc_priority(s) > top)
                 top = svc_priority(s);
@@ -267,7 +280,7 @@ static void shutdown_step(struct sv *sv)
             struct cr_svc *s = sv->svcs[i];
             s->want_start = false;
             if (!cr_svc_settled(s) && any && svc_priority(s) == top &&
-                s->state != CR_ST_STOPPING && !has_active_dependent(sv, s))
+                s->state != CR_ST_STOPPING && !(deps && has_active_dependent(sv, s)))
                 cr_svc_event(s, CR_EV_STOP);
         }
     } while (sv->step_again && !sv->finished);
@@ -659,6 +672,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         goto out;
     }
     sv->rt.devnull = make_devnull();
+    cr_spawn_reserve_fds();
     int r = run_name ? cr_cg_root_open_shared(CR_CGROUP_MOUNT, cfg->global.cgroup_root,
                                               &sv->rt.cgroot, err, sizeof err)
                      : cr_cg_root_open(CR_CGROUP_MOUNT, cfg->global.cgroup_root, true,

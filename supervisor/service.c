@@ -157,11 +157,10 @@ static void ct_release(struct cr_container *ct)
 
 static void check_oom(struct cr_svc *svc, struct cr_container *ct)
 {
-    struct cr_cg_stats st;
-    cr_cg_stats(ct->cg, &st);
-    if (st.oom_kills > ct->oom_seen) {
+    int64_t oom = cr_cg_oom_kills(ct->cg);
+    if (oom > ct->oom_seen) {
         svc->last_oom = true;
-        ct->oom_seen = st.oom_kills;
+        ct->oom_seen = oom;
     }
 }
 
@@ -289,8 +288,10 @@ static void ct_exited(struct cr_container *ct)
     cr_hist_container_exit(svc, ct->cg, si.si_code, si.si_status,
                            now_ms(svc) - ct->spawned_ms, oom);
     char err[256];
-    /* With a PID namespace nothing is left once init is gone; without one, orphans may be. */
-    if (cr_cg_kill(ct->cg, err, sizeof err) < 0)
+    /* With a PID namespace nothing is left once init is gone; without one, orphans may be.
+     * An empty cgroup is not frozen and thawed for nothing (on v1 a freeze flips a kernel
+     * static key: text patching and IPIs on every CPU). */
+    if (!cr_cg_is_empty(ct->cg) && cr_cg_kill(ct->cg, err, sizeof err) < 0)
         cr_log(svc->name, "%s", err);
     if (cr_cg_destroy(ct->cg, err, sizeof err) < 0)
         cr_log(svc->name, "%s", err);
@@ -391,9 +392,9 @@ static int svc_spawn(struct cr_svc *svc)
     ct->ev_fd = ev[0];
     ct->cg = cg;
     ct->spawned_ms = now_ms(svc);
-    struct cr_cg_stats st;
-    cr_cg_stats(cg, &st);
-    ct->oom_seen = st.oom_kills > 0 ? st.oom_kills : 0;
+    /* A cgroup made now has counted nothing; a re-used leftover may have. */
+    int64_t oom = cr_cg_is_fresh(cg) ? 0 : cr_cg_oom_kills(cg);
+    ct->oom_seen = oom > 0 ? oom : 0;
     uv_poll_init(rt->loop, &ct->pid_poll, ct->pidfd);
     uv_poll_init(rt->loop, &ct->ev_poll, ct->ev_fd);
     ct->pid_poll.data = ct->ev_poll.data = ct;

@@ -29,6 +29,10 @@
 #define P_PIDFD 3
 #endif
 
+/* The child's functions run on vfork_stack, beside a suspended supervisor: not instrumented
+ * by ASan (whose stack bookkeeping would take that stack for a corrupted one). */
+#define CHILD_SIDE __attribute__((no_sanitize_address))
+
 /* fds in the child (the contract's numbering) */
 enum { CHILD_SPEC_FD = 3, CHILD_EVENTS_FD = 4, CHILD_INIT_FD = 5, CHILD_FIRST_FREE = 6 };
 
@@ -143,7 +147,7 @@ static int spec_memfd(const struct cr_spec *spec, char *err, size_t errlen)
  * async-signal-safe calls; every failure is reported on the events pipe (the supervisor's
  * normal channel for "this container could not be set up") and ends in _exit. */
 static void child_report(int fd, const char *what, int e) __attribute__((noreturn));
-static void child_report(int fd, const char *what, int e)
+CHILD_SIDE static void child_report(int fd, const char *what, int e)
 {
     char line[160];
     size_t n = 0;
@@ -171,7 +175,7 @@ static void child_report(int fd, const char *what, int e)
 
 /* Moves fds[i] to fd i for every i (any overlap allowed): first everything above the targets,
  * then into place. dup2 clears close-on-exec on the copies. */
-static int child_place_fds(const int *fds, int n)
+CHILD_SIDE static int child_place_fds(const int *fds, int n)
 {
     int tmp[8];
     for (int i = 0; i < n; i++) {
@@ -192,13 +196,22 @@ struct child_args {
     int ncg;
     bool vforked;                /* CLONE_VM|CLONE_VFORK: the supervisor waits for our exec */
     int sync_wr;                 /* the write end of the sync pipe (our copy, vforked) */
+    int fd[6];                   /* stdio, spec, events, init: as the child finds them */
+    unsigned unshare_cut;        /* CLONE_FILES: keep only fds below this one (0: no) */
 };
 
 static void child_main(const struct child_args *a) __attribute__((noreturn));
-static void child_main(const struct child_args *a)
+CHILD_SIDE static void child_main(const struct child_args *a)
 {
     const struct cr_spawn_req *req = a->req;
-    int evfd = req->events_fd;
+    int evfd = a->fd[4];
+
+    /* Sharing the supervisor's fd table (CLONE_FILES): first a table of our own holding
+     * only the low fds we need, instead of a copy of thousands to close again. */
+    if (a->unshare_cut &&
+        syscall(SYS_close_range, a->unshare_cut, ~0U, CLOSE_RANGE_UNSHARE) < 0 &&
+        syscall(SYS_unshare, CLONE_FILES) < 0)
+        child_report(evfd, "unshare(CLONE_FILES)", errno);
 
     /* Dispositions the supervisor set (SIGPIPE ignored, libuv's handlers) and the mask must
      * not reach init: ignored signals stay ignored across exec. */
@@ -241,8 +254,7 @@ static void child_main(const struct child_args *a)
 
     if (req->nofile)
         setrlimit(RLIMIT_NOFILE, req->nofile);
-    int fds[6] = {req->stdio[0], req->stdio[1], req->stdio[2], a->spec_fd, evfd, req->init_fd};
-    if (child_place_fds(fds, 6) < 0)
+    if (child_place_fds(a->fd, 6) < 0)
         child_report(evfd, "arranging fds", errno);
     evfd = CHILD_EVENTS_FD;
     /* init is executed through fd 5, which must not survive into init itself. */
@@ -267,11 +279,77 @@ static void child_main(const struct child_args *a)
     child_report(evfd, "exec init", errno);
 }
 
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+
+/* Low fd numbers held (on /dev/null) for a vforked child's fds, so that it can take a new fd
+ * table of only those (CLOSE_RANGE_UNSHARE) rather than copy and close every pipe of every
+ * service: that cost grew with the number of services. */
+#define NSLOTS 16
+static int slot_fd[NSLOTS], slot_ph = -1, nslots;
+
+void cr_spawn_reserve_fds(void)
+{
+    if (nslots)
+        return;
+    slot_ph = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (slot_ph < 0)
+        return;
+    for (int i = 0; i < NSLOTS; i++) {
+        slot_fd[i] = fcntl(slot_ph, F_DUPFD_CLOEXEC, 3);
+        if (slot_fd[i] < 0) {
+            while (i--)
+                close(slot_fd[i]);
+            close(slot_ph);
+            slot_ph = -1;
+            return;
+        }
+    }
+    nslots = NSLOTS;
+}
+
+/* Moves every fd the child uses that is not below the slots into a slot; returns the cut (1 +
+ * the highest slot) or 0 when not worth it (a small table: the plain copy is cheap). */
+static unsigned use_slots(struct child_args *a, int *used)
+{
+    int *v[6 + 2 + 8];
+    int n = 0, top = 0, cut = 0;
+    for (int i = 0; i < 6; i++)
+        v[n++] = &a->fd[i];
+    v[n++] = &a->sync_fd;
+    v[n++] = &a->sync_wr;
+    for (int i = 0; i < a->ncg; i++)
+        v[n++] = &a->cg_fds[i];
+    for (int i = 0; i < n; i++)
+        top = *v[i] > top ? *v[i] : top;
+    for (int i = 0; i < nslots; i++)
+        cut = slot_fd[i] >= cut ? slot_fd[i] + 1 : cut;
+    *used = 0;
+    if (!nslots || top < 64 || n > nslots)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (*v[i] < cut)
+            continue;
+        if (dup3(*v[i], slot_fd[*used], O_CLOEXEC) < 0)
+            return 0;           /* the fds are unchanged: the plain copy */
+        *v[i] = slot_fd[(*used)++];
+    }
+    return (unsigned)cut;
+}
+
+/* The slots back on /dev/null (not holding a pipe end open). */
+static void free_slots(int used)
+{
+    for (int i = 0; i < used; i++)
+        dup3(slot_ph, slot_fd[i], O_CLOEXEC);
+}
+
 /* The vforked child's stack (one spawn at a time: the loop is single-threaded, and the
  * supervisor waits in clone until the child has exec'd or exited). */
 static char vfork_stack[256 * 1024] __attribute__((aligned(64)));
 
-static int child_vfork_main(void *arg)
+CHILD_SIDE static int child_vfork_main(void *arg)
 {
     child_main(arg);
 }
@@ -289,9 +367,13 @@ static pid_t vfork_child(struct child_args *a, uint64_t ns, int *pidfd)
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
+    int used;
+    a->unshare_cut = use_slots(a, &used);
     pid_t pid = clone(child_vfork_main, vfork_stack + sizeof vfork_stack,
-                      CLONE_VM | CLONE_VFORK | CLONE_PIDFD | (int)ns | SIGCHLD, a, pidfd);
+                      CLONE_VM | CLONE_VFORK | CLONE_PIDFD | (a->unshare_cut ? CLONE_FILES : 0) |
+                      (int)ns | SIGCHLD, a, pidfd);
     int e = errno;
+    free_slots(used);
     sigprocmask(SIG_SETMASK, &old, NULL);
     errno = e;
     return pid;
@@ -340,7 +422,9 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
         close(spec_fd);
         return -e;
     }
-    struct child_args a = {.req = req, .spec_fd = spec_fd, .sync_fd = sync[0]};
+    struct child_args a = {.req = req, .spec_fd = spec_fd, .sync_fd = sync[0],
+                           .fd = {req->stdio[0], req->stdio[1], req->stdio[2], spec_fd,
+                                  req->events_fd, req->init_fd}};
     a.ncg = cr_cg_self_attach_open(req->cg, a.cg_fds, 8, err, errlen);
     if (a.ncg < 0) {
         int r = a.ncg;
@@ -355,6 +439,8 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     /* v1 (the child joins its cgroup itself): no need to wait for the child's clone. */
     a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & ~(uint64_t)VFORK_NS);
     a.sync_wr = sync[1];
+    int cg_fds[8];
+    memcpy(cg_fds, a.cg_fds, sizeof cg_fds);   /* vfork_child may point a's at the slots */
     pid_t pid = a.vforked ? vfork_child(&a, ns, &pidfd)
                           : clone_child(ns, cr_cg_dirfd(req->cg), &pidfd, &into);
     if (pid == 0)
@@ -363,7 +449,7 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     close(sync[0]);
     close(spec_fd);
     for (int i = 0; i < a.ncg; i++)
-        close(a.cg_fds[i]);
+        close(cg_fds[i]);
     if (pid < 0) {
         snprintf(err, errlen, "%s: %s", a.vforked ? "clone" : "clone3", strerror(e));
         close(sync[1]);

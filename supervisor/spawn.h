@@ -50,6 +50,10 @@ struct cr_spawned {
  * about to report why it cannot). Never blocks on the child. */
 int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, size_t errlen);
 
+/* Holds a few low fd numbers for the children's fds: call once, early (before the services'
+ * pipes exist). Without it spawning works the same, copying the whole fd table. */
+void cr_spawn_reserve_fds(void);
+
 /* pidfd_send_signal(); returns 0 or a negative errno. */
 int cr_pidfd_signal(int pidfd, int sig);
 
