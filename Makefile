@@ -143,7 +143,9 @@ install: all
 	$(if $(SVCTL_SRC),install -m 0755 $(B)/svctl $(DESTDIR)$(PREFIX)/bin/svctl)
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0644 contrib/bash-completion/svctl $(DESTDIR)$(PREFIX)/share/bash-completion/completions/svctl
-	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
+	# init.8 is installed as corral-init.8: the system's own init has an init.8.
+	for m in man/*.8; do n=$$(basename "$$m"); [ "$$n" = init.8 ] && n=corral-init.8; \
+	  install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/$$n; done
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 
 clean:

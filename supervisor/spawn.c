@@ -36,6 +36,31 @@
 /* fds in the child (the contract's numbering) */
 enum { CHILD_SPEC_FD = 3, CHILD_EVENTS_FD = 4, CHILD_INIT_FD = 5, CHILD_FIRST_FREE = 6 };
 
+/* True when path is corral's init (its version text is in the binary): next to an installed
+ * supervisor, "init" may well be the system's own init, which must never become a container's
+ * PID 1 by accident. */
+static bool is_corral_init(const char *path)
+{
+    static const char mark[] = "init (corral)";
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[65536 + sizeof mark];
+    size_t keep = 0;
+    bool found = false;
+    ssize_t n;
+    while (!found && (n = read(fd, buf + keep, sizeof buf - keep)) > 0) {
+        size_t have = keep + (size_t)n;
+        found = memmem(buf, have, mark, sizeof mark - 1) != NULL;
+        keep = have < sizeof mark ? have : sizeof mark - 1;
+        memmove(buf, buf + have - keep, keep);
+    }
+    close(fd);
+    return found;
+}
+
+/* $CORRAL_INIT, else <dir of the supervisor>/../libexec/corral/init (make install), else
+ * <dir of the supervisor>/init (the build tree) when it is corral's init. */
 int cr_init_find(char *buf, size_t len)
 {
     const char *env = getenv("CORRAL_INIT");
@@ -52,8 +77,11 @@ int cr_init_find(char *buf, size_t len)
     if (!slash)
         return -ENOENT;
     *slash = 0;
+    snprintf(buf, len, "%s/../libexec/corral/init", self);
+    if (access(buf, X_OK) == 0 && is_corral_init(buf))
+        return 0;
     snprintf(buf, len, "%s/init", self);
-    return access(buf, X_OK) == 0 ? 0 : -ENOENT;
+    return access(buf, X_OK) == 0 && is_corral_init(buf) ? 0 : -ENOENT;
 }
 
 int cr_init_memfd(const char *path, char *err, size_t errlen)
