@@ -409,9 +409,12 @@ static int backend_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errle
  * and removed. */
 static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
 {
+    /* v1: only where every service has its own cgroup; in cpu or blkio, a service without
+     * such a limit stays in the supervisor leaf it was forked from, after its end too. */
     bool live_sup = false;
     for (int i = 0; i < r->nh; i++)
-        live_sup |= has_procs(&r->h[i], r->root, "supervisor");
+        if (r->version == 2 || (r->h[i].ctrls & CG1_BASE))
+            live_sup |= has_procs(&r->h[i], r->root, "supervisor");
     int ret = 0;
     for (int i = 0; i < r->nh; i++) {
         char dir[PATH_MAX];
@@ -639,6 +642,8 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
     if (!cg)
         return cg_err(err, errlen, -ENOMEM, "out of memory");
     cg_from_root(cg, r, leaf);
+    if (cg->version == 1)
+        cg1_select(cg, cg1_needs(lim));
     rc = cg->version == 2 ? cg2_create(cg, err, errlen) : cg1_create(cg, err, errlen);
     if (rc == -ENOENT) {
         /* <root> was removed under us (an exiting supervisor or `run` saw it empty): make
@@ -647,6 +652,8 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
         if (cg->dirfd >= 0)
             close(cg->dirfd);
         cg_from_root(cg, r, leaf);
+        if (cg->version == 1)
+            cg1_select(cg, cg1_needs(lim));
         rc = root_prepare(r, err, errlen);
         if (rc == 0)
             rc = root_enter(r, false, err, errlen);

@@ -56,8 +56,8 @@ struct cr_cg;        /* one container's cgroup */
  * run` (move_self false) may call this while a supervisor runs. run-NAME-PID
  * cgroups are kept while they hold a process or PID is alive; the rest are killed (freezer
  * on v1, cgroup.kill on v2) and removed, child cgroups included. v1 uses the memory, cpu,
- * cpuacct, pids, blkio, freezer and cpuset hierarchies that exist (cpuset.cpus/mems are
- * copied from the parent into every cgroup made). */
+ * cpuacct, pids, blkio and freezer hierarchies that exist (never cpuset or devices): <root>
+ * and the supervisor leaf in each; a service only where it needs to be (cr_cg_create). */
 int cr_cg_root_open(const char *mount, const char *root, bool move_self,
                     struct cr_cg_root **out, char *err, size_t errlen);
 /* `supervisor run`'s way in: creates <root> where missing (and on v2 passes the controllers
@@ -76,13 +76,17 @@ int cr_cg_root_leave(struct cr_cg_root *r, char *err, size_t errlen);
 void cr_cg_root_close(struct cr_cg_root *r);   /* frees; removes nothing */
 const struct cr_cgroup_caps *cr_cg_root_caps(const struct cr_cg_root *r);
 
-/* Creates <root>/<leaf> (leaf like "svc-web") in every hierarchy and writes the limits.
+/* Creates <root>/<leaf> (leaf like "svc-web") and writes the limits. v1: in the freezer,
+ * memory, pids and cpuacct hierarchies; in cpu only with cpu_max/cpu_weight, in blkio only
+ * with io_weight.
  * If it already exists (a leftover), it is emptied and re-used. If <root> itself is gone
  * (removed by an exiting supervisor or `run` that found it empty), it is made again. */
 int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limits *lim,
                  struct cr_cg **out, char *err, size_t errlen);
 /* Writes the limits again (live reload of limits); an unset limit goes back to the kernel's
- * default (max, weight 100), so dropping a key from the config lifts its limit. */
+ * default (max, weight 100), so dropping a key from the config lifts its limit. v1: a cpu
+ * or io limit on a cgroup made without that hierarchy makes it there, then moves the
+ * cgroup's processes in (each pid of the freezer's cgroup.procs, until none is missing). */
 int cr_cg_set_limits(struct cr_cg *cg, const struct cr_cg_limits *lim, char *err, size_t errlen);
 /* v2: an O_DIRECTORY fd for clone3's CLONE_INTO_CGROUP (owned by cg; do not close). v1: -1. */
 int cr_cg_dirfd(const struct cr_cg *cg);

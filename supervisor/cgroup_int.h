@@ -11,9 +11,13 @@
 /* The v1 controllers we use, each a bit. A hierarchy may carry several (cpu,cpuacct). */
 enum {
     CG1_MEMORY = 1 << 0, CG1_CPU = 1 << 1, CG1_CPUACCT = 1 << 2, CG1_PIDS = 1 << 3,
-    CG1_BLKIO = 1 << 4, CG1_FREEZER = 1 << 5, CG1_CPUSET = 1 << 6,
+    CG1_BLKIO = 1 << 4, CG1_FREEZER = 1 << 5,
 };
-#define CG1_MAXH 7
+/* What every v1 service cgroup is made in: freezer (kill), memory (stats, OOM), pids and
+ * cpuacct (stats). cpu only with cpu_max/cpu_weight, blkio only with io_weight (cg1_needs);
+ * cpuset and devices never. <root> and the supervisor leaf are made in all of these. */
+#define CG1_BASE (CG1_FREEZER | CG1_MEMORY | CG1_PIDS | CG1_CPUACCT)
+#define CG1_MAXH 6
 /* Bound for a mount path, a cgroup_root, a leaf: their sum stays far below PATH_MAX. */
 #define CG_NAMELEN 256
 
@@ -47,6 +51,8 @@ struct cr_cg {
     char leaf[128];
     char root[CG_NAMELEN];
     char path[PATH_MAX];    /* its directory in the first hierarchy, for messages */
+    int nu;                 /* v1: the root's hierarchies this cgroup is not made in (yet): */
+    struct cg_hier unused[CG1_MAXH];  /* a reload that sets a cpu/io limit makes it there */
     int dirfd;              /* v2 only */
     bool fresh;             /* mkdir created it now (no old limits to reset) */
 };
@@ -87,6 +93,10 @@ void cg_note_made(struct cr_cg_root *r, size_t end, bool created);
  * controllers for <root>'s children. Leftovers are removed between the two (cgroup.c). */
 int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen);
 int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen);
+/* The CG1_* hierarchies a cgroup with these limits needs (CG1_BASE and more). */
+unsigned cg1_needs(const struct cr_cg_limits *lim);
+/* Keeps in cg->h only the hierarchies carrying a controller of want; the rest go to unused. */
+void cg1_select(struct cr_cg *cg, unsigned want);
 int cg1_create(struct cr_cg *cg, char *err, size_t errlen);
 int cg1_set_limits(struct cr_cg *cg, const struct cr_cg_limits *lim, bool all, char *err,
                    size_t errlen);

@@ -1,6 +1,7 @@
 /* cgroup v1: one hierarchy per controller at MOUNT/<name> (cpu and cpuacct may share one,
  * as cpu,cpuacct with symlinks). A cgroup is the same relative directory made in each
- * hierarchy we use; a process is attached by writing its pid into every one of them.
+ * hierarchy it needs (CG1_BASE, plus cpu or blkio only when a limit there is set; cpuset
+ * is never used); a process is attached by writing its pid into every one of them.
  * name=systemd and the hybrid cgroup2 at MOUNT/unified are not used. */
 #include "cgroup_int.h"
 
@@ -20,7 +21,7 @@
 
 static const struct { const char *name; unsigned bit; } ctrls[] = {
     {"memory", CG1_MEMORY}, {"cpu", CG1_CPU}, {"cpuacct", CG1_CPUACCT}, {"pids", CG1_PIDS},
-    {"blkio", CG1_BLKIO}, {"freezer", CG1_FREEZER}, {"cpuset", CG1_CPUSET},
+    {"blkio", CG1_BLKIO}, {"freezer", CG1_FREEZER},
 };
 
 static const struct cg_hier *hier(const struct cr_cg *cg, unsigned bit)
@@ -62,27 +63,6 @@ static int discover(struct cr_cg_root *r, const char *mount, char *err, size_t e
     return 0;
 }
 
-/* A new cpuset cgroup starts with empty cpus and mems and cannot take a task until they are
- * set: copy the parent's. Only done on cgroups we made (or our own root left half-made). */
-static int cpuset_inherit(const char *dir, char *err, size_t errlen)
-{
-    static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
-    for (int i = 0; i < 2; i++) {
-        char mine[PATH_MAX + 16], parent[PATH_MAX + 16], val[4096];
-        snprintf(mine, sizeof mine, "%s/%s", dir, files[i]);
-        if (cg_read(mine, val, sizeof val) == 0 && val[0] && val[0] != '\n')
-            continue;
-        snprintf(parent, sizeof parent, "%s/../%s", dir, files[i]);
-        int r = cg_read(parent, val, sizeof val);
-        if (r < 0)
-            return cg_err(err, errlen, r, "%s: %s", parent, strerror(-r));
-        r = cg_write(mine, val, err, errlen);
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
 unsigned cg1_ctrl_bits(const char *list, size_t len)
 {
     unsigned bits = 0;
@@ -105,7 +85,6 @@ int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
         return rc;
     for (int i = 0; i < r->nh; i++) {
         const struct cg_hier *h = &r->h[i];
-        bool cpuset = h->ctrls & CG1_CPUSET;
         char dir[PATH_MAX];
         /* Each level of <root> ("apps/corral-2" has two), then the supervisor leaf. */
         size_t len = strlen(r->root);
@@ -119,15 +98,6 @@ int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
             bool created;
             rc = cg_make_dir(dir, &created, err, errlen);
             cg_note_made(r, end, created);
-            if (rc == 0 && cpuset && (created || end == len))
-                rc = cpuset_inherit(dir, err, errlen);
-            /* Cgroups made below <root> copy its cpus and mems at mkdir: cpuset_inherit()
-             * then finds them set (two reads instead of four reads and two writes each). */
-            if (rc == 0 && cpuset && end == len) {
-                char cc[PATH_MAX + 32];
-                snprintf(cc, sizeof cc, "%s/cgroup.clone_children", dir);
-                cg_write(cc, "1", NULL, 0);
-            }
             if (rc < 0)
                 return rc;
         }
@@ -137,8 +107,6 @@ int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
         if (cg_dir(h, r->root, "supervisor", dir, sizeof dir) < 0)
             return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", h->dir);
         rc = cg_make_dir(dir, &created, err, errlen);
-        if (rc == 0 && cpuset)
-            rc = cpuset_inherit(dir, err, errlen);
         if (rc < 0)
             return rc;
     }
@@ -162,6 +130,31 @@ int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errle
     return 0;
 }
 
+unsigned cg1_needs(const struct cr_cg_limits *lim)
+{
+    unsigned want = CG1_BASE;
+    if (lim->cpu_quota_us != -1 || lim->cpu_weight != -1)
+        want |= CG1_CPU;
+    if (lim->io_weight != -1)
+        want |= CG1_BLKIO;
+    return want;
+}
+
+void cg1_select(struct cr_cg *cg, unsigned want)
+{
+    int n = 0;
+    cg->nu = 0;
+    for (int i = 0; i < cg->nh; i++) {
+        if (cg->h[i].ctrls & want)
+            cg->h[n++] = cg->h[i];
+        else
+            cg->unused[cg->nu++] = cg->h[i];
+    }
+    cg->nh = n;
+    if (n > 0)
+        cg_dir(&cg->h[0], cg->root, cg->leaf, cg->path, sizeof cg->path);
+}
+
 int cg1_create(struct cr_cg *cg, char *err, size_t errlen)
 {
     cg->fresh = true;
@@ -171,8 +164,6 @@ int cg1_create(struct cr_cg *cg, char *err, size_t errlen)
         if (cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir) < 0)
             return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", cg->h[i].dir);
         int rc = cg_make_dir(dir, &created, err, errlen);
-        if (rc == 0 && (cg->h[i].ctrls & CG1_CPUSET))
-            rc = cpuset_inherit(dir, err, errlen);
         if (rc < 0)
             return rc;
         cg->fresh &= created;
@@ -279,8 +270,80 @@ static int set_cpu(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, cha
     return rc;
 }
 
-int cg1_set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, char *err,
-                   size_t errlen)
+/* A reload that sets a cpu or io limit on a cgroup made without that hierarchy: make the
+ * directory there (at the end of cg->h); its limits are then written by the caller and
+ * move_in() brings the processes in. 0 when there is nothing to add (or no such hierarchy:
+ * the limit then reports the missing controller). */
+static int add_hier(struct cr_cg *cg, unsigned bit, bool *added, char *err, size_t errlen)
+{
+    if (hier(cg, bit))
+        return 0;
+    for (int i = 0; i < cg->nu; i++) {
+        if (!(cg->unused[i].ctrls & bit))
+            continue;
+        char dir[PATH_MAX];
+        bool created;
+        if (cg_dir(&cg->unused[i], cg->root, cg->leaf, dir, sizeof dir) < 0)
+            return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", cg->unused[i].dir);
+        int rc = cg_make_dir(dir, &created, err, errlen);
+        if (rc < 0)
+            return rc;
+        cg->h[cg->nh++] = cg->unused[i];
+        cg->unused[i] = cg->unused[--cg->nu];
+        *added = true;
+        return 0;
+    }
+    return 0;
+}
+
+static bool has_pid(const pid_t *pids, size_t n, pid_t p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (pids[i] == p)
+            return true;
+    return false;
+}
+
+/* Writes each process of the cgroup (the freezer's cgroup.procs, else the first
+ * hierarchy's) into its directory in hierarchy h, again until a pass finds them all there
+ * (a fork meanwhile leaves the child behind). A process that exits meanwhile is no error. */
+static int move_in(struct cr_cg *cg, const struct cg_hier *h, char *err, size_t errlen)
+{
+    char from[PATH_MAX + 16], dir[PATH_MAX], to[PATH_MAX + 16];
+    int rc = cg1_procs_path(cg, from, sizeof from);
+    if (rc < 0)
+        return cg_err(err, errlen, rc, "%s: path too long", cg->path);
+    cg_dir(h, cg->root, cg->leaf, dir, sizeof dir);
+    snprintf(to, sizeof to, "%s/cgroup.procs", dir);
+    for (int pass = 0; pass < 10; pass++) {
+        pid_t *src = NULL, *dst = NULL;
+        size_t ns = 0, nd = 0;
+        rc = cg_read_pids(from, &src, &ns);
+        if (rc < 0)
+            return cg_err(err, errlen, rc, "%s: %s", from, strerror(-rc));
+        if (cg_read_pids(to, &dst, &nd) < 0)
+            nd = 0;
+        bool moved = false;
+        for (size_t k = 0; k < ns && rc == 0; k++) {
+            if (has_pid(dst, nd, src[k]))
+                continue;
+            char v[24];
+            snprintf(v, sizeof v, "%d", (int)src[k]);
+            rc = cg_write(to, v, err, errlen);
+            if (rc == -ESRCH)
+                rc = 0;
+            moved = true;
+        }
+        free(src);
+        free(dst);
+        if (rc < 0 || !moved)
+            return rc;
+    }
+    return cg_err(err, errlen, -EAGAIN, "%s: processes keep forking while moved", to);
+}
+
+static int set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, char *err,
+                      size_t errlen)
 {
     int rc = set_memory(cg, l, all, err, errlen);
     if (rc == 0)
@@ -308,6 +371,26 @@ int cg1_set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, cha
             rc = write_at(cg, h, cg->caps.io_weight_file, v, err, errlen);
         }
     }
+    return rc;
+}
+
+int cg1_set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, char *err,
+                   size_t errlen)
+{
+    /* Where the cgroup's processes must follow (a reload adding a cpu or io limit). */
+    bool add_cpu = false, add_io = false;
+    unsigned want = cg1_needs(l);
+    int rc = 0;
+    if (want & CG1_CPU)
+        rc = add_hier(cg, CG1_CPU, &add_cpu, err, errlen);
+    if (rc == 0 && (want & CG1_BLKIO))
+        rc = add_hier(cg, CG1_BLKIO, &add_io, err, errlen);
+    if (rc == 0)
+        rc = set_limits(cg, l, all, err, errlen);
+    if (rc == 0 && add_cpu)
+        rc = move_in(cg, hier(cg, CG1_CPU), err, errlen);
+    if (rc == 0 && add_io)
+        rc = move_in(cg, hier(cg, CG1_BLKIO), err, errlen);
     return rc;
 }
 
@@ -436,9 +519,12 @@ void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st)
 int cg1_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen)
 {
     int ret = 0;
-    for (int i = 0; i < cg->nh; i++) {
+    /* The hierarchies it is not made in too: a leftover of an earlier cgroup of the same
+     * name (made with a cpu or io limit) is removed with it (normally ENOENT, cheap). */
+    for (int i = 0; i < cg->nh + cg->nu; i++) {
+        const struct cg_hier *h = i < cg->nh ? &cg->h[i] : &cg->unused[i - cg->nh];
         char dir[PATH_MAX];
-        cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir);
+        cg_dir(h, cg->root, cg->leaf, dir, sizeof dir);
         int rc = 0;
         if (rmdir(dir) < 0 && errno != ENOENT) {
             /* EBUSY: a process still leaving, or child cgroups made from inside: kill and

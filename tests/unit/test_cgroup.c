@@ -99,18 +99,19 @@ static bool exists(const char *path)
     return access(path, F_OK) == 0;
 }
 
-/* Every hierarchy directory the test root can be in (v1: each controller; v2: one). */
+/* Every hierarchy directory the test root can be in (v1: each controller we use, never
+ * cpuset; v2: one). */
+static const char *const v1_ctrls[] = {"memory", "cpu", "cpuacct", "pids", "blkio", "freezer"};
+
 static int hierarchies(char out[][256], int max)
 {
     if (caps.version == 2) {
         snprintf(out[0], 256, "%s", MNT);
         return 1;
     }
-    static const char *const c[] = {"memory", "cpu", "cpuacct", "pids", "blkio", "freezer",
-                                    "cpuset"};
     int n = 0;
-    for (size_t i = 0; i < sizeof c / sizeof c[0] && n < max; i++) {
-        snprintf(out[n], 256, "%s/%s", MNT, c[i]);
+    for (size_t i = 0; i < sizeof v1_ctrls / sizeof v1_ctrls[0] && n < max; i++) {
+        snprintf(out[n], 256, "%s/%s", MNT, v1_ctrls[i]);
         if (exists(out[n]))
             n++;
     }
@@ -126,6 +127,42 @@ static bool in_all_hierarchies(const char *leaf, bool want)
         snprintf(p, sizeof p, "%s/%s%s%s", h[i], root, leaf ? "/" : "", leaf ? leaf : "");
         if (exists(p) != want) {
             print_error("%s: %s\n", p, want ? "missing" : "still there");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* v1: leaf is made exactly where it is needed: always memory, cpuacct, pids and freezer;
+ * cpu only when cpu (or when cpu is co-mounted with cpuacct), blkio only when blkio; never
+ * cpuset. The parent of leaf (the test root) is in every hierarchy but cpuset. v2: the one
+ * hierarchy. */
+static bool placed(const char *leaf, bool cpu, bool blkio)
+{
+    if (caps.version == 2)
+        return in_all_hierarchies(leaf, true);
+    char acct[PATH_MAX] = "", cpuh[PATH_MAX] = "";
+    if (!realpath(MNT "/cpuacct", acct) || !realpath(MNT "/cpu", cpuh))
+        acct[0] = cpuh[0] = '\0';
+    bool comount = acct[0] && !strcmp(acct, cpuh);
+    static const char *const c[] = {"memory", "cpu", "cpuacct", "pids", "blkio", "freezer",
+                                    "cpuset"};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        char h[256], p[600];
+        snprintf(h, sizeof h, "%s/%s", MNT, c[i]);
+        if (!exists(h))
+            continue;
+        bool want = !strcmp(c[i], "cpu") ? cpu || comount
+                    : !strcmp(c[i], "blkio") ? blkio
+                    : strcmp(c[i], "cpuset") != 0;
+        snprintf(p, sizeof p, "%s/%s/%s", h, root, leaf);
+        if (exists(p) != want) {
+            print_error("%s: %s\n", p, want ? "missing" : "there, but not needed");
+            return false;
+        }
+        snprintf(p, sizeof p, "%s/%s", h, root);
+        if (exists(p) != !!strcmp(c[i], "cpuset")) {
+            print_error("%s: root %s\n", p, exists(p) ? "in cpuset" : "missing");
             return false;
         }
     }
@@ -387,14 +424,8 @@ static void test_root_layout(void **state)
     const struct cr_cgroup_caps *c = cr_cg_root_caps(r);
     assert_int_equal(c->version, caps.version);
     assert_true(in_all_hierarchies(NULL, true));
-    assert_true(in_all_hierarchies("supervisor", true));
-    if (caps.version == 1) {
-        if (exists(MNT "/cpuset")) {
-            const char *cpus = slurp(cgpath("supervisor", "cpuset.cpus"));
-            assert_non_null(cpus);
-            assert_true(cpus[0] != '\0');
-        }
-    } else {
+    assert_true(placed("supervisor", true, true));
+    if (caps.version == 2) {
         const char *on = slurp(cgpath(NULL, "cgroup.subtree_control"));
         assert_non_null(on);
         if (caps.memory)
@@ -426,7 +457,7 @@ static void test_limits_readback(void **state)
     if (caps.io_weight)
         l.io_weight = 300;
     struct cr_cg *cg = create(r, "svc-lim", &l);
-    assert_true(in_all_hierarchies("svc-lim", true));
+    assert_true(placed("svc-lim", true, caps.io_weight));
     assert_string_equal(cr_cg_path(cg), cgpath("svc-lim", NULL));
     if (caps.version == 1) {
         assert_int_equal(cr_cg_dirfd(cg), -1);
@@ -500,12 +531,13 @@ static void test_limits_readback(void **state)
     assert_int_equal(cr_cg_destroy(cg, err, sizeof err), 0);
     assert_true(in_all_hierarchies("svc-lim", false));
     cg = create(r, "svc-lim", NULL);
+    assert_true(placed("svc-lim", false, false));
     char dirs[8][256];
     int n = hierarchies(dirs, 8);
     for (int i = 0; i < n; i++) {
         char p[600];
         snprintf(p, sizeof p, "%s/%s/svc-lim", dirs[i], root);
-        assert_int_equal(rmdir(p), 0);
+        assert_true(rmdir(p) == 0 || errno == ENOENT);
     }
     l.memory_max = 1 << 30;
     int rc = cr_cg_set_limits(cg, &l, err, sizeof err);
@@ -749,6 +781,62 @@ static void test_destroy_nonempty_and_reuse(void **state)
     cr_cg_root_close(r);
 }
 
+/* v1: a reload that sets a cpu (and io) limit on a cgroup made without one makes the
+ * directory in that hierarchy and moves the cgroup's processes there; destroy removes it. */
+static void test_reload_adds_hierarchy(void **state)
+{
+    (void)state;
+    struct cr_cg_root *r = open_root();
+    struct cr_cg *cg = create(r, "svc-rl", NULL);
+    assert_true(placed("svc-rl", false, false));
+    struct kid k = spawn_kid(k_pause, NULL);
+    attach(cg, k.pid);
+    release(&k);
+    assert_int_equal(kid_report(&k), k.pid);
+    struct cr_cg_limits l;
+    cr_cg_limits_init(&l);
+    l.cpu_weight = 200;
+    if (caps.io_weight)
+        l.io_weight = 300;
+    assert_int_equal(cr_cg_set_limits(cg, &l, err, sizeof err), 0);
+    assert_true(placed("svc-rl", true, caps.io_weight));
+    if (caps.version == 1) {
+        char p[600], me[32];
+        snprintf(me, sizeof me, "%d", (int)k.pid);
+        expect_file("svc-rl", "cpu.shares", "2048");
+        snprintf(p, sizeof p, "%s/cpu/%s/svc-rl/cgroup.procs", MNT, root);
+        assert_string_equal(slurp(p), me);
+        if (caps.io_weight) {
+            snprintf(p, sizeof p, "%s/blkio/%s/svc-rl/cgroup.procs", MNT, root);
+            assert_string_equal(slurp(p), me);
+        }
+        /* Stats still read, and kill reaches it. */
+        struct cr_cg_stats st;
+        cr_cg_stats(cg, &st);
+        assert_true(st.pids_current == 1 && st.memory_current >= 0 && st.cpu_usage_us >= 0);
+    }
+    /* Lifting the limit keeps the directory (defaults written), and adds nothing. */
+    cr_cg_limits_init(&l);
+    assert_int_equal(cr_cg_set_limits(cg, &l, err, sizeof err), 0);
+    if (caps.version == 1)
+        expect_file("svc-rl", "cpu.shares", "1024");
+    assert_int_equal(cr_cg_destroy(cg, err, sizeof err), 0);
+    int s = wait_status(k.pid, 2000);
+    assert_true(WIFSIGNALED(s) && WTERMSIG(s) == SIGKILL);
+    assert_true(in_all_hierarchies("svc-rl", false));
+
+    /* A leftover of the same name made with a cpu limit, re-used without one: destroy
+     * removes its cpu directory as well. */
+    l.cpu_quota_us = 50000;
+    cg = create(r, "svc-rl", &l);
+    struct cr_cg *again = create(r, "svc-rl", NULL);
+    assert_true(placed("svc-rl", true, false));
+    cr_cg_destroy(cg, err, sizeof err); /* frees; the directory may be gone or not */
+    assert_int_equal(cr_cg_destroy(again, err, sizeof err), 0);
+    assert_true(in_all_hierarchies("svc-rl", false));
+    cr_cg_root_close(r);
+}
+
 /* Forks until it fails; reports how many forks succeeded and whether the failure was
  * EAGAIN; the children wait. */
 static void k_forker(int fd, void *arg)
@@ -886,7 +974,7 @@ static void k_supervisor(int fd, void *arg)
         for (int i = 0; i < n; i++) {
             char p[600];
             snprintf(p, sizeof p, "%s/%s/%s/inner", dirs[i], root, a->leaf);
-            if (mkdir(p, 0755) < 0)
+            if (mkdir(p, 0755) < 0 && errno != ENOENT) /* ENOENT: leaf not made there */
                 _exit(93);
         }
         snprintf(name, sizeof name, "run-x-%d", (int)a->dead_pid);
@@ -926,8 +1014,8 @@ static void test_root_open_sweeps_leftovers(void **state)
     int s = wait_status(sup.pid, 5000);
     assert_true(WIFEXITED(s) && WEXITSTATUS(s) == 0);
     close(sup.back);
-    assert_true(in_all_hierarchies("svc-a/inner", true));
-    assert_true(in_all_hierarchies(run_dead, true));
+    assert_true(placed("svc-a/inner", false, false));
+    assert_true(placed(run_dead, false, false));
 
     int64_t t0 = now_ms();
     struct cr_cg_root *r = open_root();
@@ -937,10 +1025,10 @@ static void test_root_open_sweeps_leftovers(void **state)
     assert_true(in_all_hierarchies("svc-a", false));
     assert_true(in_all_hierarchies("svc-b", false));
     assert_true(in_all_hierarchies(run_dead, false));
-    assert_true(in_all_hierarchies("run-y-1", true));
-    assert_true(in_all_hierarchies("run-z-999999999", true));
+    assert_true(placed("run-y-1", false, false));
+    assert_true(placed("run-z-999999999", false, false));
     assert_int_equal(kill(busy, 0), 0);
-    assert_true(in_all_hierarchies("supervisor", true));
+    assert_true(placed("supervisor", true, true));
     cr_cg_root_close(r);
 
     /* A live supervisor: its services stay when someone else (a `supervisor run`) opens
@@ -952,7 +1040,7 @@ static void test_root_open_sweeps_leftovers(void **state)
     assert_true(svc_c > 0);
     track(svc_c);
     r = open_root();
-    assert_true(in_all_hierarchies("svc-c", true));
+    assert_true(placed("svc-c", false, false));
     assert_int_equal(kill(svc_c, 0), 0);
     cr_cg_root_close(r);
     kill(sup.pid, SIGKILL);
@@ -1026,8 +1114,8 @@ static void test_move_self(void **state)
     assert_true(WIFEXITED(s) && WEXITSTATUS(s) == 0);
 }
 
-/* A cgroup_root of several levels ("apps/corral-2"): every level is made (and on v1 gets
- * cpuset.cpus/mems, on v2 the controllers), and a service below it can take a process. */
+/* A cgroup_root of several levels ("apps/corral-2"): every level is made (on v2 with the
+ * controllers enabled), and a service below it can take a process. */
 static void test_nested_root(void **state)
 {
     (void)state;
@@ -1049,8 +1137,9 @@ static void test_nested_root(void **state)
         expect_file("apps/c2/svc-deep", "memory.max", "67108864");
     } else {
         expect_file("apps/c2/svc-deep", "memory.limit_in_bytes", "67108864");
-        if (exists(MNT "/cpuset"))
-            assert_true(slurp(cgpath("apps", "cpuset.cpus"))[0] != '\0');
+        char cs[600];
+        snprintf(cs, sizeof cs, "%s/cpuset/%s", MNT, root);
+        assert_false(exists(cs)); /* cpuset is never used */
     }
     struct kid k = spawn_kid(k_pause, NULL);
     attach(cg, k.pid);
@@ -1064,7 +1153,7 @@ static void test_nested_root(void **state)
     int s = wait_status(k.pid, 2000);
     assert_true(WIFSIGNALED(s) && WTERMSIG(s) == SIGKILL);
     assert_true(in_all_hierarchies("apps/c2/svc-deep", false));
-    assert_true(in_all_hierarchies("apps/c2/supervisor", true));
+    assert_true(placed("apps/c2/supervisor", true, true));
     cr_cg_root_close(r);
 }
 
@@ -1128,6 +1217,7 @@ int main(void)
         T(test_oom_counted),
         T(test_kill_tree),
         T(test_destroy_nonempty_and_reuse),
+        T(test_reload_adds_hierarchy),
         T(test_pids_max),
         T(test_cpu_max_throttles),
         T(test_root_open_sweeps_leftovers),
