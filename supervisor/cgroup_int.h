@@ -84,8 +84,10 @@ bool cg_run_leaf_alive(const char *name);
 
 /* mkdir dir; *created tells whether this call made it (false: it was there). */
 int cg_make_dir(const char *dir, bool *created, char *err, size_t errlen);
-/* Notes in r->made_from that the level of <root> ending at root[end] was created now. */
-void cg_note_made(struct cr_cg_root *r, size_t end, bool created);
+/* Makes the level of <root> that ends at root[end] (e.g. "apps" of "apps/corral-2") under
+ * base, its path left in dir, and notes in r->made_from when this call created it. */
+int cg_make_root_level(struct cr_cg_root *r, const char *base, size_t end, char *dir,
+                       size_t dirlen, char *err, size_t errlen);
 
 /* ---- backends ---- */
 /* root_prepare creates <root> (and on v2 enables controllers in the levels above) and, when

@@ -12,8 +12,7 @@ static bool exists(const char *mount, const char *rel)
     return access(path, F_OK) == 0;
 }
 
-/* True when the space-separated list holds word. */
-static bool has_word(const char *list, const char *word)
+bool cr_cgroup_list_has(const char *list, const char *word)
 {
     size_t n = strlen(word);
     for (const char *p = list; (p = strstr(p, word)); p += n)
@@ -33,14 +32,14 @@ void cr_cgroup_probe(const char *mount, struct cr_cgroup_caps *c)
         close(fd);
         list[n > 0 ? n : 0] = '\0';
         c->version = 2;
-        c->memory = c->memory_high = has_word(list, "memory");
+        c->memory = c->memory_high = cr_cgroup_list_has(list, "memory");
         /* memory.swap.max exists in every non-root cgroup once the memory controller is on
          * (unless the kernel was booted with swapaccount=0, which is rare and shows at write
          * time). */
         c->memory_swap = c->memory;
-        c->cpu_max = c->cpu_weight = has_word(list, "cpu");
-        c->pids = has_word(list, "pids");
-        c->io_weight = has_word(list, "io");
+        c->cpu_max = c->cpu_weight = cr_cgroup_list_has(list, "cpu");
+        c->pids = cr_cgroup_list_has(list, "pids");
+        c->io_weight = cr_cgroup_list_has(list, "io");
         if (c->io_weight)
             snprintf(c->io_weight_file, sizeof c->io_weight_file, "io.weight");
         return;

@@ -28,4 +28,8 @@ struct cr_cgroup_caps {
  * cannot find is reported as absent. */
 void cr_cgroup_probe(const char *mount, struct cr_cgroup_caps *caps);
 
+/* True when a space-separated controller list (cgroup.controllers, subtree_control) holds
+ * word as a whole word. */
+bool cr_cgroup_list_has(const char *list, const char *word);
+
 #endif

@@ -91,13 +91,7 @@ int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
         for (size_t end = 0; end <= len; end++) {
             if (r->root[end] != '/' && r->root[end] != '\0')
                 continue;
-            if (snprintf(dir, sizeof dir, "%s/%.*s", h->dir, (int)end, r->root) >=
-                (int)sizeof dir)
-                return cg_err(err, errlen, -ENAMETOOLONG, "%s/%s: path too long", h->dir,
-                              r->root);
-            bool created;
-            rc = cg_make_dir(dir, &created, err, errlen);
-            cg_note_made(r, end, created);
+            rc = cg_make_root_level(r, h->dir, end, dir, sizeof dir, err, errlen);
             if (rc < 0)
                 return rc;
         }

@@ -14,14 +14,7 @@
 
 static const char *const wanted[] = {"memory", "cpu", "pids", "io"};
 
-static bool has_word(const char *list, const char *word)
-{
-    size_t n = strlen(word);
-    for (const char *p = list; (p = strstr(p, word)); p += n)
-        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\n' || p[n] == '\0'))
-            return true;
-    return false;
-}
+
 
 /* Enables in dir's cgroup.subtree_control each wanted controller that dir has (its
  * cgroup.controllers) and has not enabled yet. Writes nothing when all are on already. */
@@ -37,7 +30,7 @@ static int enable_controllers(const char *dir, char *err, size_t errlen)
     if (rc < 0)
         return cg_err(err, errlen, rc, "%s: %s", path, strerror(-rc));
     for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
-        if (!has_word(have, wanted[i]) || has_word(on, wanted[i]))
+        if (!cr_cgroup_list_has(have, wanted[i]) || cr_cgroup_list_has(on, wanted[i]))
             continue;
         char v[32];
         snprintf(v, sizeof v, "+%s", wanted[i]);
@@ -70,13 +63,7 @@ int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
         int rc = enable_controllers(parent, err, errlen);
         if (rc < 0)
             return rc;
-        if (snprintf(dir, sizeof dir, "%s/%.*s", r->mount, (int)end, r->root) >=
-            (int)sizeof dir)
-            return cg_err(err, errlen, -ENAMETOOLONG, "%s/%s: path too long", r->mount,
-                          r->root);
-        bool created;
-        rc = cg_make_dir(dir, &created, err, errlen);
-        cg_note_made(r, end, created);
+        rc = cg_make_root_level(r, r->mount, end, dir, sizeof dir, err, errlen);
         if (rc < 0)
             return rc;
         snprintf(parent, sizeof parent, "%s", dir);
@@ -113,10 +100,10 @@ int cg2_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errle
     snprintf(path, sizeof path, "%s/cgroup.subtree_control", dir);
     if (cg_read(path, on, sizeof on) == 0) {
         struct cr_cgroup_caps *c = &r->caps;
-        c->memory = c->memory_high = c->memory_swap = has_word(on, "memory");
-        c->cpu_max = c->cpu_weight = has_word(on, "cpu");
-        c->pids = has_word(on, "pids");
-        c->io_weight = has_word(on, "io");
+        c->memory = c->memory_high = c->memory_swap = cr_cgroup_list_has(on, "memory");
+        c->cpu_max = c->cpu_weight = cr_cgroup_list_has(on, "cpu");
+        c->pids = cr_cgroup_list_has(on, "pids");
+        c->io_weight = cr_cgroup_list_has(on, "io");
         if (!c->io_weight)
             c->io_weight_file[0] = '\0';
     }

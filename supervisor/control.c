@@ -352,6 +352,23 @@ static int64_t next_try_ms(struct cr_svc *svc)
     return h->next_start_mono > now ? (int64_t)(h->next_start_mono - now) : 0;
 }
 
+/* One exit's fields, as status (prefix "last_") and history ("") both show them. */
+static void exit_kv(struct obuf *o, const struct cr_exit *e, const char *prefix)
+{
+    char what[64], sname[32], key[32];
+#define KEY(k) (snprintf(key, sizeof key, "%s%s", prefix, k), key)
+    cr_exit_describe(e, what, sizeof what);
+    ob_kv(o, KEY("exit"), what);
+    if (e->sig)
+        ob_kv(o, KEY("signal"), cr_signal_name(e->sig, sname, sizeof sname));
+    else
+        ob_kvi(o, KEY("code"), e->code);
+    ob_kvi(o, KEY("oom"), e->oom);
+    ob_kvi(o, KEY("runtime_ms"), e->runtime_ms);
+    ob_kvi(o, KEY("time_ms"), e->when_ms);
+#undef KEY
+}
+
 static void status_rec(struct obuf *o, struct cr_svc *svc)
 {
     struct cr_hist *h = svc->hist;
@@ -365,18 +382,8 @@ static void status_rec(struct obuf *o, struct cr_svc *svc)
     ob_kvi(o, "restarts", h ? (int64_t)h->restarts : 0);
     ob_kvi(o, "exits", h ? (int64_t)h->nexits : 0);
     const struct cr_exit *e = cr_hist_last(h);
-    if (e) {
-        char what[64], sname[32];
-        cr_exit_describe(e, what, sizeof what);
-        ob_kv(o, "last_exit", what);
-        if (e->sig)
-            ob_kv(o, "last_signal", cr_signal_name(e->sig, sname, sizeof sname));
-        else
-            ob_kvi(o, "last_code", e->code);
-        ob_kvi(o, "last_oom", e->oom);
-        ob_kvi(o, "last_runtime_ms", e->runtime_ms);
-        ob_kvi(o, "last_time_ms", e->when_ms);
-    }
+    if (e)
+        exit_kv(o, e, "last_");
     int64_t next = next_try_ms(svc);
     if (next >= 0)
         ob_kvi(o, "next_try_ms", next);
@@ -647,19 +654,10 @@ static void do_history(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
         ob_error(o, CR_CTL_E_NOSUCH, "no such service: %s", rq->argv[0]);
         return;
     }
-    char sname[32], what[64];
     for (size_t i = 0; i < cr_hist_count(s->hist); i++) {
         const struct cr_exit *e = cr_hist_at(s->hist, i);
-        cr_exit_describe(e, what, sizeof what);
         ob_put(o, "rec", 3);
-        ob_kvi(o, "time_ms", e->when_ms);
-        ob_kv(o, "exit", what);
-        if (e->sig)
-            ob_kv(o, "signal", cr_signal_name(e->sig, sname, sizeof sname));
-        else
-            ob_kvi(o, "code", e->code);
-        ob_kvi(o, "runtime_ms", e->runtime_ms);
-        ob_kvi(o, "oom", e->oom);
+        exit_kv(o, e, "");
         ob_kvi(o, "container", e->container);
         ob_kvi(o, "stopped", e->stopped);
         if (e->mem_peak >= 0)
