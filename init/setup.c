@@ -2,6 +2,11 @@
  * spec the supervisor hands it (shared/spec.h), then runs the PID-1 loop.
  *
  * Order matters and is fixed here, in one place (parse → plan → apply, STYLE.md §2):
+ *   0. create the container's other namespaces (mount, uts, ipc, net, cgroup): the supervisor's
+ *      clone makes only the pid (and user) namespace, so that the costly ones (a network
+ *      namespace is ~0.3 ms of kernel work) are built here, beside the supervisor, which goes
+ *      on with the next service instead of waiting; the cgroup namespace is made after the
+ *      cgroup was joined, so the container sees its own cgroup as its root;
  *   1. make every mount private, so nothing we do propagates to the host;
  *   2. put the new root at a mount point of its own (a bind of the rootfs onto itself, or
  *      for rootfs "/" a recursive clone of the host's tree on a private staging tmpfs);
@@ -15,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +29,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -163,11 +170,14 @@ static int prepare_root(const char *rootfs, char *root_out, size_t len)
     return 0;
 }
 
-/* Step 5: a minimal /dev on a fresh tmpfs: device nodes bound from the host's (works with
- * and without a user namespace, where mknod would not), devpts, shm, the usual links. */
+/* Step 5: a minimal /dev on a fresh tmpfs: the six device nodes made with mknod (as runc
+ * does; six bind mounts cost ~80 us more, each taking the kernel's global mount lock), or
+ * bound from the host's where mknod is refused (a user namespace); devpts, shm, the usual
+ * links. */
 static int setup_dev(const char *root)
 {
     static const char *nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+    static const unsigned dev_nr[][2] = {{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}};
     static const char *links[][2] = {
         {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
         {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},
@@ -177,13 +187,23 @@ static int setup_dev(const char *root)
         return -1;
     if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k") < 0)
         return fail("mount /dev: %s", strerror(errno));
+    mode_t old_umask = umask(0);
+    bool can_mknod = true;
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
         char host[64];
         snprintf(host, sizeof host, "/dev/%s", nodes[i]);
         snprintf(p, sizeof p, "%s/%s", dev, nodes[i]);
-        if (make_mountpoint(p, false) < 0 || mount(host, p, NULL, MS_BIND, NULL) < 0)
-            return fail("mount /dev/%s: %s", nodes[i], strerror(errno));
+        if (can_mknod &&
+            mknod(p, S_IFCHR | 0666, makedev(dev_nr[i][0], dev_nr[i][1])) == 0)
+            continue;
+        can_mknod = false;
+        if (make_mountpoint(p, false) < 0 || mount(host, p, NULL, MS_BIND, NULL) < 0) {
+            int e = errno;
+            umask(old_umask);
+            return fail("mount /dev/%s: %s", nodes[i], strerror(e));
+        }
     }
+    umask(old_umask);
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", dev, links[i][1]);
         if (symlink(links[i][0], p) < 0)
@@ -310,6 +330,12 @@ int init_spec_setup(int spec_fd, struct init_opts *o)
     cr_errlist_free(&errs);
     close(spec_fd);
 
+    /* CR_NS_* are the CLONE_NEW* bits. */
+    unsigned later = spec.namespaces & ~(unsigned)(CR_NS_PID | CR_NS_USER);
+    if (later && unshare((int)later) < 0) {
+        fail("creating its namespaces: %s", strerror(errno));
+        goto failed;
+    }
     if ((spec.namespaces & CR_NS_MOUNT) && spec.rootfs && setup_mounts(&spec))
         goto failed;
     if ((spec.namespaces & CR_NS_UTS) && spec.hostname &&

@@ -509,7 +509,8 @@ static int root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t er
 
 /* The one way in: shared (`supervisor run`) makes no leaf, sweeps nothing, moves nothing. */
 static int root_open(const char *mount, const char *root, bool move_self, bool shared,
-                     struct cr_cg_root **out, char *err, size_t errlen)
+                     const struct cr_cg_limits *lim, struct cr_cg_root **out, char *err,
+                     size_t errlen)
 {
     *out = NULL;
     if (!mount)
@@ -523,6 +524,7 @@ static int root_open(const char *mount, const char *root, bool move_self, bool s
     cr_cgroup_probe(mount, &r->caps);
     r->version = r->caps.version;
     r->leaf = !shared;
+    r->only = lim && r->version == 1 ? cg1_needs(lim) : 0;
     r->made_from = SIZE_MAX;
     snprintf(r->root, sizeof r->root, "%s", root);
     snprintf(r->mount, sizeof r->mount, "%s", mount);
@@ -553,13 +555,13 @@ static int root_open(const char *mount, const char *root, bool move_self, bool s
 int cr_cg_root_open(const char *mount, const char *root, bool move_self,
                     struct cr_cg_root **out, char *err, size_t errlen)
 {
-    return root_open(mount, root, move_self, false, out, err, errlen);
+    return root_open(mount, root, move_self, false, NULL, out, err, errlen);
 }
 
-int cr_cg_root_open_shared(const char *mount, const char *root, struct cr_cg_root **out,
-                           char *err, size_t errlen)
+int cr_cg_root_open_shared(const char *mount, const char *root, const struct cr_cg_limits *lim,
+                           struct cr_cg_root **out, char *err, size_t errlen)
 {
-    return root_open(mount, root, false, true, out, err, errlen);
+    return root_open(mount, root, false, true, lim, out, err, errlen);
 }
 
 /* rmdir that counts "not there" as done; -errno otherwise. */
@@ -771,6 +773,16 @@ int64_t cr_cg_oom_kills(struct cr_cg *cg)
     int64_t v;
     snprintf(path, sizeof path, "%s/memory.events", cg->path);
     return cg_read_key(path, "oom_kill", &v) < 0 ? -1 : v;
+}
+
+int64_t cr_cg_memory_peak(struct cr_cg *cg)
+{
+    if (cg->version != 2)
+        return cg1_memory_peak(cg);
+    char path[PATH_MAX + 32];
+    int64_t v;
+    snprintf(path, sizeof path, "%s/memory.peak", cg->path);
+    return cg_read_i64(path, &v) < 0 ? -1 : v;
 }
 
 bool cr_cg_is_fresh(const struct cr_cg *cg)

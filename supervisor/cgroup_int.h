@@ -35,6 +35,7 @@ struct cr_cg_root {
     struct cg_hier h[CG1_MAXH];
     /* What cr_cg_root_leave() undoes. */
     bool leaf;              /* this open made (or re-used) <root>/supervisor */
+    unsigned only;          /* v1: CG1_* hierarchies to make <root> in; 0: all of them */
     bool moved;             /* the caller moved itself into the leaf */
     size_t made_from;       /* length of the shortest level of <root> this open created
                                ("apps" of "apps/corral-2": 4); SIZE_MAX when none */
@@ -107,6 +108,7 @@ int cg1_self_attach_open(const struct cr_cg *cg, int *fds, int max, char *err, s
 int cg1_kill(struct cr_cg *cg, char *err, size_t errlen);
 int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len);
 void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st);
+int64_t cg1_memory_peak(struct cr_cg *cg);
 int64_t cg1_oom_kills(struct cr_cg *cg);
 int cg1_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
 /* The CG1_* bits of a /proc/PID/cgroup controller list ("cpu,cpuacct"); 0 for none we use. */

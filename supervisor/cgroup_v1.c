@@ -86,6 +86,8 @@ int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
     for (int i = 0; i < r->nh; i++) {
         const struct cg_hier *h = &r->h[i];
         char dir[PATH_MAX];
+        if (r->only && !(h->ctrls & r->only))
+            continue;
         /* Each level of <root> ("apps/corral-2" has two), then the supervisor leaf. */
         size_t len = strlen(r->root);
         for (size_t end = 0; end <= len; end++) {
@@ -497,6 +499,11 @@ static int64_t read_at(const struct cr_cg *cg, unsigned bit, const char *file, c
 int64_t cg1_oom_kills(struct cr_cg *cg)
 {
     return read_at(cg, CG1_MEMORY, "memory.oom_control", "oom_kill");
+}
+
+int64_t cg1_memory_peak(struct cr_cg *cg)
+{
+    return read_at(cg, CG1_MEMORY, "memory.max_usage_in_bytes", NULL);
 }
 
 void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st)

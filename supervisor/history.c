@@ -166,11 +166,8 @@ static struct cr_exit *new_exit(struct cr_svc *svc)
 
 static void fill_stats(struct cr_svc *svc, struct cr_exit *e, struct cr_cg *cg)
 {
-    if (!cg)
-        return;
-    struct cr_cg_stats st;
-    cr_cg_stats(cg, &st);
-    e->mem_peak = st.memory_peak;
+    if (cg)
+        e->mem_peak = cr_cg_memory_peak(cg);
 }
 
 void cr_hist_started(struct cr_svc *svc)

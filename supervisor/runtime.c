@@ -672,9 +672,14 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         goto out;
     }
     sv->rt.devnull = make_devnull();
-    cr_spawn_reserve_fds();
+    if (!run_name)
+        cr_spawn_reserve_fds();   /* for thousands of fds; `run` has a handful */
+    struct cr_cg_limits run_lim;
+    cr_cg_limits_init(&run_lim);
+    if (run_conf)
+        cr_svc_limits(run_conf, &run_lim);
     int r = run_name ? cr_cg_root_open_shared(CR_CGROUP_MOUNT, cfg->global.cgroup_root,
-                                              &sv->rt.cgroot, err, sizeof err)
+                                              &run_lim, &sv->rt.cgroot, err, sizeof err)
                      : cr_cg_root_open(CR_CGROUP_MOUNT, cfg->global.cgroup_root, true,
                                        &sv->rt.cgroot, err, sizeof err);
     if (r < 0) {

@@ -463,7 +463,9 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     }
     int pidfd = -1;
     bool into = false;
-    uint64_t ns = req->spec->namespaces;
+    /* Only the pid (and user) namespace here: init creates the others itself (init/setup.c),
+     * in parallel with our next start rather than inside our clone. */
+    uint64_t ns = req->spec->namespaces & (uint64_t)(CR_NS_PID | CR_NS_USER);
     /* v1 (the child joins its cgroup itself): no need to wait for the child's clone. */
     a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & ~(uint64_t)VFORK_NS);
     a.sync_wr = sync[1];

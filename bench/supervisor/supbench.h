@@ -46,6 +46,11 @@ void sb_untrack(pid_t pid);
 int sb_is_workload(pid_t pid, const char *magic);
 /* Every live workload (full /proc scan); returns the count, fills up to max pids. */
 int sb_scan_workloads(const char *magic, pid_t *out, int max);
+/* Exec events: a socket (-1: not available here), and the number of workloads (cmdline
+ * ending in magic) that exec'd since the last call, waiting up to wait_ms for the first
+ * event; -1 when events were lost. */
+int sb_execwatch_open(void);
+int sb_execwatch_read(int fd, const char *magic, int wait_ms);
 /* The supervision tree: root and every descendant that is not a workload (nor below one). */
 int sb_tree(pid_t root, const char *magic, pid_t *out, int max);
 long sb_pss_kb(pid_t pid);             /* smaps_rollup Pss, -1 if gone */
