@@ -35,6 +35,8 @@ struct init_opts {
     /* Spec mode (set by init_spec_setup): who and where the workload runs. */
     const char *exec_path;      /* execv() this; NULL: search argv[0] in PATH */
     bool set_ids;
+    bool empty_mask;            /* spec mode: the supervisor starts us with every signal
+                                   blocked; the workload gets an empty mask, not that one */
     uid_t uid;
     gid_t gid;
     const gid_t *groups;

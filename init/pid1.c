@@ -632,6 +632,8 @@ static int setup(const struct init_opts *o)
     S.kill_deadline_ms = -1;
     S.term_deadline_ms = -1;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &S.orig_mask, sizeof all);
+    if (o->empty_mask)
+        S.orig_mask = 0;
     sigaction(SIGCHLD, NULL, &S.orig_chld);
     S.sfd = (int)syscall(SYS_signalfd4, -1, &all, sizeof all, SFD_CLOEXEC);
     if (S.sfd < 0) {

@@ -351,6 +351,7 @@ int init_spec_setup(int spec_fd, struct init_opts *o)
     o->argv = spec.argv;
     o->exec_path = spec.exec;
     o->set_ids = true;
+    o->empty_mask = true;
     o->uid = spec.uid;
     o->gid = spec.gid;
     o->groups = spec.groups;

@@ -521,10 +521,11 @@ static int root_open(const char *mount, const char *root, bool move_self, bool s
     struct cr_cg_root *r = calloc(1, sizeof *r);
     if (!r)
         return cg_err(err, errlen, -ENOMEM, "out of memory");
-    cr_cgroup_probe(mount, &r->caps);
+    cr_cgroup_probe_last(mount, &r->caps);
     r->version = r->caps.version;
     r->leaf = !shared;
-    r->only = lim && r->version == 1 ? cg1_needs(lim) : 0;
+    r->lean = shared;
+    r->only = lim && r->version == 1 ? cg1_needs(lim, r->lean) : 0;
     r->made_from = SIZE_MAX;
     snprintf(r->root, sizeof r->root, "%s", root);
     snprintf(r->mount, sizeof r->mount, "%s", mount);
@@ -578,6 +579,8 @@ int cr_cg_root_leave(struct cr_cg_root *r, char *err, size_t errlen)
     for (int i = 0; i < r->nh; i++) {
         const struct cg_hier *h = &r->h[i];
         char dir[PATH_MAX], procs[PATH_MAX + 16];
+        if (r->only && !(h->ctrls & r->only))
+            continue;             /* not made there by this open */
         if (r->moved) {
             /* Back where we came from; if that is gone (or refuses us), the hierarchy's
              * root, which always takes a process. */
@@ -650,8 +653,11 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
     if (!cg)
         return cg_err(err, errlen, -ENOMEM, "out of memory");
     cg_from_root(cg, r, leaf);
-    if (cg->version == 1)
-        cg1_select(cg, cg1_needs(lim));
+    if (cg->version == 1) {
+        cg1_select(cg, cg1_needs(lim, r->lean));
+        if (r->lean)
+            cg->nu = 0;   /* a `run` leaf's name is its own: no leftover to look for */
+    }
     rc = cg->version == 2 ? cg2_create(cg, err, errlen) : cg1_create(cg, err, errlen);
     if (rc == -ENOENT) {
         /* <root> was removed under us (an exiting supervisor or `run` saw it empty): make
@@ -661,7 +667,7 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
             close(cg->dirfd);
         cg_from_root(cg, r, leaf);
         if (cg->version == 1)
-            cg1_select(cg, cg1_needs(lim));
+            cg1_select(cg, cg1_needs(lim, r->lean));
         rc = root_prepare(r, err, errlen);
         if (rc == 0)
             rc = root_enter(r, false, err, errlen);

@@ -36,6 +36,7 @@ struct cr_cg_root {
     /* What cr_cg_root_leave() undoes. */
     bool leaf;              /* this open made (or re-used) <root>/supervisor */
     unsigned only;          /* v1: CG1_* hierarchies to make <root> in; 0: all of them */
+    bool lean;              /* v1: cgroups only where their limits need them (`run`) */
     bool moved;             /* the caller moved itself into the leaf */
     size_t made_from;       /* length of the shortest level of <root> this open created
                                ("apps" of "apps/corral-2": 4); SIZE_MAX when none */
@@ -96,8 +97,9 @@ int cg_make_root_level(struct cr_cg_root *r, const char *base, size_t end, char 
  * controllers for <root>'s children. Leftovers are removed between the two (cgroup.c). */
 int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen);
 int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen);
-/* The CG1_* hierarchies a cgroup with these limits needs (CG1_BASE and more). */
-unsigned cg1_needs(const struct cr_cg_limits *lim);
+/* The CG1_* hierarchies a cgroup with these limits needs (CG1_BASE and more). lean (`run`,
+ * whose statistics nobody reads): freezer and the hierarchies of its limits only. */
+unsigned cg1_needs(const struct cr_cg_limits *lim, bool lean);
 /* Keeps in cg->h only the hierarchies carrying a controller of want; the rest go to unused. */
 void cg1_select(struct cr_cg *cg, unsigned want);
 int cg1_create(struct cr_cg *cg, char *err, size_t errlen);

@@ -21,7 +21,33 @@ bool cr_cgroup_list_has(const char *list, const char *word)
     return false;
 }
 
+static struct {
+    bool valid;
+    char mount[256];
+    struct cr_cgroup_caps caps;
+} last;
+
+static void probe(const char *mount, struct cr_cgroup_caps *c);
+
 void cr_cgroup_probe(const char *mount, struct cr_cgroup_caps *c)
+{
+    probe(mount, c);
+    last.valid = strlen(mount) < sizeof last.mount;
+    if (last.valid) {
+        memcpy(last.mount, mount, strlen(mount) + 1);
+        last.caps = *c;
+    }
+}
+
+void cr_cgroup_probe_last(const char *mount, struct cr_cgroup_caps *c)
+{
+    if (last.valid && !strcmp(last.mount, mount))
+        *c = last.caps;
+    else
+        cr_cgroup_probe(mount, c);
+}
+
+static void probe(const char *mount, struct cr_cgroup_caps *c)
 {
     char path[512], list[512] = "";
     memset(c, 0, sizeof *c);

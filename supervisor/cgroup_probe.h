@@ -27,6 +27,10 @@ struct cr_cgroup_caps {
 /* Probes the hierarchy mounted at mount (normally CR_CGROUP_MOUNT). Never fails: what it
  * cannot find is reported as absent. */
 void cr_cgroup_probe(const char *mount, struct cr_cgroup_caps *caps);
+/* The last cr_cgroup_probe() of the same mount in this process, if there was one (the cgroup
+ * root opened right after the config was read and checked: ~20 syscalls saved); else a new
+ * probe. */
+void cr_cgroup_probe_last(const char *mount, struct cr_cgroup_caps *caps);
 
 /* True when a space-separated controller list (cgroup.controllers, subtree_control) holds
  * word as a whole word. */

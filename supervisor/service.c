@@ -233,7 +233,8 @@ static void handle_event_line(struct cr_svc *svc, char *line)
 }
 
 /* Reads init's events; each whole line drives the state machine. */
-static void ct_read_events(struct cr_container *ct)
+/* Returns true at end of file (init and everything that held the pipe are gone). */
+static bool ct_read_events(struct cr_container *ct)
 {
     for (;;) {
         if (ct->evlen == sizeof ct->evbuf)
@@ -242,7 +243,7 @@ static void ct_read_events(struct cr_container *ct)
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
-            break;
+            return r == 0;
         ct->evlen += (size_t)r;
         size_t start = 0;
         for (size_t i = 0; i < ct->evlen; i++) {
@@ -263,7 +264,10 @@ static void on_events(uv_poll_t *h, int status, int events)
     (void)status;
     (void)events;
     struct cr_container *ct = h->data;
-    ct_read_events(ct);
+    /* At end of file the pipe stays readable: stop watching it, or the loop would spin
+     * until the pidfd says init is gone (its namespaces' teardown comes first). */
+    if (ct_read_events(ct))
+        uv_poll_stop(h);
 }
 
 /* init is gone: collect it, read what it said last, record why, remove its cgroup. */
