@@ -51,6 +51,9 @@ int sb_scan_workloads(const char *magic, pid_t *out, int max);
  * event; -1 when events were lost. */
 int sb_execwatch_open(void);
 int sb_execwatch_read(int fd, const char *magic, int wait_ms);
+/* 2a/2b's floor (barefloor.c): ms for the harness itself to start n sleeping containers
+ * with ours' default isolation; -1 when it could not. */
+double sb_bare_services(const struct sb_opts *o, int n);
 /* The supervision tree: root and every descendant that is not a workload (nor below one). */
 int sb_tree(pid_t root, const char *magic, pid_t *out, int max);
 long sb_pss_kb(pid_t pid);             /* smaps_rollup Pss, -1 if gone */
