@@ -11,6 +11,8 @@
  * Where that is missing (older kernels), and whenever we must see every exit (-v logs each
  * orphan; the final "wait until all are gone" phase), we reap classically. */
 #include <dirent.h>
+#include <sched.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -210,11 +213,45 @@ static void child_exec(int errpipe)
     child_fail(errpipe, ST_EXEC);
 }
 
-/* clone3 (CLONE_PIDFD, exit signal 0), then legacy clone with CLONE_PIDFD, then fork. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SPAWN_VFORK 0   /* a sanitizer's interceptors must not run on a child sharing our memory */
+#else
+#define SPAWN_VFORK 1
+#endif
+
+#if SPAWN_VFORK
+/* posix_spawn's way: the child shares our memory (CLONE_VM) and we wait until it exec'd or
+ * failed (CLONE_VFORK), so nothing of init is copied or made copy-on-write; its stack is this
+ * buffer. Safe here: init has no signal handlers (signals come through the signalfd, and
+ * stay blocked in the child until just before exec), and the child writes no memory of ours
+ * but errno. */
+static char spawn_stack[64 * 1024] __attribute__((aligned(4096)));
+
+static int child_vfork_main(void *arg)
+{
+    child_exec((int)(intptr_t)arg);
+}
+#endif
+
+/* clone (CLONE_VM|CLONE_VFORK|CLONE_PIDFD) where allowed, clone3 (CLONE_PIDFD), legacy clone
+ * with CLONE_PIDFD, then fork. */
 static pid_t spawn_child(int *pidfd, int errpipe)
 {
     pid_t pid = -1;
     *pidfd = -1;
+#if SPAWN_VFORK
+    if (S.pidfd_ok) {
+        pid = clone(child_vfork_main, spawn_stack + sizeof spawn_stack,
+                    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, (void *)(intptr_t)errpipe,
+                    pidfd);
+        /* The child has exec'd or exited: the pages its frames dirtied go back (init lives
+         * as long as the container, and there is one per service). Page-aligned: nothing
+         * else shares them. */
+        madvise(spawn_stack, sizeof spawn_stack, MADV_DONTNEED);
+        if (pid >= 0)
+            return pid;
+    }
+#endif
     if (S.pidfd_ok) {
         struct clone3_args ca;
         memset(&ca, 0, sizeof ca);

@@ -284,11 +284,42 @@ bool cg_run_leaf_alive(const char *name)
     return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
+const char *cg_intern(const char *s)
+{
+    static char **tab;
+    static size_t n, cap;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(tab[i], s))
+            return tab[i];
+    if (n == cap) {
+        size_t ncap = cap ? 2 * cap : 8;
+        char **t = realloc(tab, ncap * sizeof *t);
+        if (!t)
+            return NULL;
+        tab = t;
+        cap = ncap;
+    }
+    char *c = strdup(s);
+    if (c)
+        tab[n++] = c;
+    return c;
+}
+
 int cg_dir(const struct cg_hier *h, const char *root, const char *leaf, char *buf, size_t len)
 {
-    int n = leaf ? snprintf(buf, len, "%s/%s/%s", h->dir, root, leaf)
-                 : snprintf(buf, len, "%s/%s", h->dir, root);
-    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+    const char *part[3] = {h->dir, root, leaf};
+    size_t at = 0;
+    for (int i = 0; i < 3 && part[i]; i++) {
+        size_t n = strlen(part[i]);
+        if (at + (i > 0) + n + 1 > len)
+            return -ENAMETOOLONG;
+        if (i > 0)
+            buf[at++] = '/';
+        memcpy(buf + at, part[i], n);
+        at += n;
+    }
+    buf[at] = '\0';
+    return 0;
 }
 
 /* ---- weights ------------------------------------------------------------------------------- */

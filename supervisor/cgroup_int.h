@@ -20,9 +20,14 @@ enum {
 #define CG1_MAXH 6
 /* Bound for a mount path, a cgroup_root, a leaf: their sum stays far below PATH_MAX. */
 #define CG_NAMELEN 256
+/* A cgroup's directory: a mount, a root and a leaf (each below CG_NAMELEN) joined. Not
+ * PATH_MAX: there is one struct cr_cg per service (thousands), and 4 KiB each added up. */
+#define CG_PATHLEN (3 * CG_NAMELEN + 8)
 
 struct cg_hier {
-    char dir[CG_NAMELEN];   /* the hierarchy's mount, e.g. /sys/fs/cgroup/memory (v2: MOUNT) */
+    const char *dir;        /* the hierarchy's mount, e.g. /sys/fs/cgroup/memory (v2: MOUNT):
+                               cg_intern()'s copy, so that a cgroup's copy of its hierarchies
+                               costs 16 bytes each, not CG_NAMELEN */
     unsigned ctrls;         /* CG1_* it carries (v2: unused) */
 };
 
@@ -52,7 +57,7 @@ struct cr_cg {
     struct cg_hier h[CG1_MAXH];
     char leaf[128];
     char root[CG_NAMELEN];
-    char path[PATH_MAX];    /* its directory in the first hierarchy, for messages */
+    char path[CG_PATHLEN];  /* its directory in the first hierarchy, for messages */
     int nu;                 /* v1: the root's hierarchies this cgroup is not made in (yet): */
     struct cg_hier unused[CG1_MAXH];  /* a reload that sets a cpu/io limit makes it there */
     int dirfd;              /* v2 only */
@@ -129,6 +134,9 @@ int cg2_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
 
 /* The directory of cg (or of the root when leaf is NULL) in hierarchy i. */
 int cg_dir(const struct cg_hier *h, const char *root, const char *leaf, char *buf, size_t len);
+/* A copy of s kept for the life of the process (one per hierarchy mount seen: a handful),
+ * the same pointer for the same text; NULL without memory. */
+const char *cg_intern(const char *s);
 
 /* How long kill waits, in total, for a cgroup to empty; the v1 freeze bound. */
 #define CG_KILL_WAIT_MS 1000

@@ -44,7 +44,7 @@ static int discover(struct cr_cg_root *r, const char *mount, char *err, size_t e
         struct statfs sfs;
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", mount, ctrls[i].name);
-        if (strlen(path) >= sizeof r->h[0].dir || statfs(path, &sfs) < 0 ||
+        if (strlen(path) >= CG_NAMELEN || statfs(path, &sfs) < 0 ||
             sfs.f_type != CGROUP_SUPER_MAGIC || stat(path, &st) < 0)
             continue;
         int k;
@@ -54,8 +54,9 @@ static int discover(struct cr_cg_root *r, const char *mount, char *err, size_t e
         if (k == r->nh) {
             if (r->nh == CG1_MAXH)
                 continue;
+            if (!(r->h[k].dir = cg_intern(path)))
+                return cg_err(err, errlen, -ENOMEM, "out of memory");
             dev[k] = st.st_dev;
-            memcpy(r->h[k].dir, path, strlen(path) + 1);
             r->h[k].ctrls = 0;
             r->nh++;
         }

@@ -48,7 +48,8 @@ static int enable_controllers(const char *dir, char *err, size_t errlen)
 int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
 {
     r->nh = 1;
-    snprintf(r->h[0].dir, sizeof r->h[0].dir, "%s", r->mount);
+    if (!(r->h[0].dir = cg_intern(r->mount)))
+        return cg_err(err, errlen, -ENOMEM, "out of memory");
     r->h[0].ctrls = 0;
     /* For every level of <root> ("apps/corral-2" has two), its parent must pass the
      * controllers down. This is the only change made to cgroups we did not create — the

@@ -295,7 +295,8 @@ static void stream_read(struct cr_out_stream *s, int rounds, bool flush_tail)
     struct cr_console *c = s->console;
     char *b = c->rbuf;
     size_t len = s->len;
-    memcpy(b, s->part, len);
+    if (len)
+        memcpy(b, s->part, len);
     while (rounds > 0) {
         ssize_t n = read(s->rfd, b + len, CR_OUT_CHUNK);
         if (n < 0 && errno == EINTR)
@@ -307,11 +308,18 @@ static void stream_read(struct cr_out_stream *s, int rounds, bool flush_tail)
         if ((size_t)n < CR_OUT_CHUNK / 2)
             break;   /* the pipe is (nearly) empty: poll says when there is more */
     }
+    if (len && !s->part && !(s->part = malloc(CR_OUT_PART_MAX)))
+        flush_tail = true;   /* no memory to keep it in: out it goes, as a line */
     if (flush_tail && len) {
         stream_cut(s, b, len);
         len = 0;
     }
-    memcpy(s->part, b, len);
+    if (len) {
+        memcpy(s->part, b, len);
+    } else {
+        free(s->part);
+        s->part = NULL;
+    }
     s->len = len;
     if (c->qlen && !c->polling)
         cr_console_flush(c);
@@ -327,7 +335,7 @@ static void on_stream_readable(uv_poll_t *h, int status, int events)
 int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
                 const char *name)
 {
-    memset(s, 0, offsetof(struct cr_out_stream, part));
+    memset(s, 0, sizeof *s);
     s->console = c;
     s->name = name;
     int p[2];
@@ -405,4 +413,7 @@ void cr_out_close(struct cr_out_stream *s, void (*done)(void *arg), void *arg)
     if (s->rfd >= 0)
         close(s->rfd);
     s->rfd = -1;
+    free(s->part);
+    s->part = NULL;
+    s->len = 0;
 }

@@ -68,7 +68,9 @@ struct cr_out_stream {
     bool timestamps;             /* prefix each logged line with its RFC 3339 time */
     uint64_t log_dropped;        /* lines the file could not take (disk full...) */
     size_t len;                  /* bytes in part */
-    char part[CR_OUT_PART_MAX];  /* the start of a line whose end has not come yet */
+    char *part;                  /* the start of a line whose end has not come yet: malloc'd
+                                    (CR_OUT_PART_MAX) while there is one, NULL otherwise, so
+                                    an idle service costs no 16 KiB per stream */
     /* Also sees the output (the crash history's ring, `svctl logs -f`): called with whole
      * lines, many at once, each ending in '\n' (a cut or final partial line may lack it).
      * Set after cr_out_open(); NULL: none. */
