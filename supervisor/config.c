@@ -396,6 +396,8 @@ static void free_service(struct cr_service *svc)
     free(svc->name);
     free(svc->program);
     free(svc->section);
+    free(svc->uid_map_text);
+    free(svc->gid_map_text);
     cr_spec_free(&svc->spec);
 }
 
@@ -455,6 +457,69 @@ static void check_readiness(struct cr_service *svc, struct cr_errlist *errors)
         sp->health_action = action;
 }
 
+/* uid_map / gid_map: "C:H:N" lines, each a range of container ids C..C+N-1 seen as host ids
+ * H..H+N-1; ranges may not overlap on either side (the kernel refuses that), and container id
+ * 0 must be mapped (init runs as root inside, and keeps its capabilities only then). Returns
+ * the text /proc/PID/uid_map takes, or NULL after reporting what is wrong. */
+static char *id_map_text(struct cr_service *svc, int key, const struct cr_strv *v,
+                         struct cr_errlist *errors)
+{
+    enum { MAXR = 340 };         /* the kernel's limit of lines */
+    unsigned long long r[MAXR][3];
+    size_t n = 0;
+    bool bad = false, zero = false;
+    const char *what = key == CR_K_UID_MAP ? "uid" : "gid";
+    for (size_t i = 0; i < v->n; i++) {
+        const char *item = v->v[i];
+        unsigned long long c, h, cnt;
+        int used = -1;
+        if (n == MAXR) {
+            cr_errlist_add(errors, "%s:%d: %s: more than %d ranges", svc->file, v->line[i],
+                           cr_keys[key].name, MAXR);
+            bad = true;
+            break;
+        }
+        if (sscanf(item, "%llu:%llu:%llu%n", &c, &h, &cnt, &used) != 3 ||
+            used != (int)strlen(item) || strchr(item, '-') || cnt == 0 ||
+            c + cnt > 1ULL << 32 || h + cnt > 1ULL << 32) {
+            cr_errlist_add(errors, "%s:%d: %s: '%s' is not CONTAINER:HOST:COUNT (e.g. "
+                           "0:100000:65536)", svc->file, v->line[i], cr_keys[key].name, item);
+            bad = true;
+            continue;
+        }
+        for (size_t j = 0; j < n; j++)
+            if ((c < r[j][0] + r[j][2] && r[j][0] < c + cnt) ||
+                (h < r[j][1] + r[j][2] && r[j][1] < h + cnt)) {
+                cr_errlist_add(errors, "%s:%d: %s: '%s' overlaps an earlier range", svc->file,
+                               v->line[i], cr_keys[key].name, item);
+                bad = true;
+            }
+        zero |= c == 0;
+        r[n][0] = c;
+        r[n][1] = h;
+        r[n][2] = cnt;
+        n++;
+    }
+    if (bad)
+        return NULL;
+    if (!zero) {
+        cr_service_error(errors, svc, key, "container %s 0 is not mapped (init runs as root "
+                         "inside the user namespace)", what);
+        return NULL;
+    }
+    size_t len = 0, cap = n * 36 + 1;
+    char *text = malloc(cap);
+    if (!text) {
+        errors->oom = true;
+        return NULL;
+    }
+    text[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%llu %llu %llu\n", r[i][0], r[i][1],
+                                r[i][2]);
+    return text;
+}
+
 /* Checks between keys, needing nothing but the service itself. */
 static void check_service(struct cr_service *svc, struct cr_errlist *errors)
 {
@@ -477,6 +542,21 @@ static void check_service(struct cr_service *svc, struct cr_errlist *errors)
         }
     }
     unsigned ns = svc->namespaces;
+    if (ns & CR_NS_USER) {
+        if (!svc->uid_map.n || !svc->gid_map.n) {
+            cr_service_error(errors, svc, CR_K_NAMESPACES, "the user namespace needs uid_map "
+                             "and gid_map (e.g. uid_map = 0:100000:65536)");
+        } else {
+            svc->uid_map_text = id_map_text(svc, CR_K_UID_MAP, &svc->uid_map, errors);
+            svc->gid_map_text = id_map_text(svc, CR_K_GID_MAP, &svc->gid_map, errors);
+        }
+    } else {
+        static const int need_user[] = {CR_K_UID_MAP, CR_K_GID_MAP};
+        for (size_t i = 0; i < 2; i++)
+            if (svc->key_line[need_user[i]])
+                cr_service_error(errors, svc, need_user[i], "needs the user namespace (add user "
+                                 "to namespaces)");
+    }
     static const int need_mount[] = {CR_K_ROOTFS, CR_K_BIND, CR_K_TMPFS, CR_K_READ_ONLY};
     for (size_t i = 0; i < sizeof need_mount / sizeof need_mount[0]; i++) {
         int k = need_mount[i];

@@ -88,6 +88,10 @@ struct cr_service {
     char *rootfs;
     char *hostname;
     unsigned namespaces;         /* CR_NS_* */
+    struct cr_strv uid_map, gid_map;  /* "C:H:N" lines of the user namespace */
+    /* The same as /proc/PID/uid_map and gid_map want them ("C H N\n" lines); NULL without a
+     * user namespace. */
+    char *uid_map_text, *gid_map_text;
     struct cr_strv bind, tmpfs;
     bool read_only;
     int64_t memory_max, memory_high, memory_swap_max;   /* bytes, INT64_MAX = max */

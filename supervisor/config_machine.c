@@ -277,6 +277,38 @@ static void build_env(struct ctx *c, const char *home)
     }
 }
 
+/* True when map (uid_map text: "C H N" lines) gives container id a host id. */
+static bool id_mapped(const char *map, unsigned long long id)
+{
+    unsigned long long c, h, n;
+    int used;
+    for (const char *p = map; p && *p; p += used)
+        if (sscanf(p, "%llu %llu %llu\n%n", &c, &h, &n, &used) != 3)
+            return false;
+        else if (id >= c && id - c < n)
+            return true;
+    return false;
+}
+
+/* In a user namespace, the ids the workload switches to must be mapped, or setuid fails. */
+static void check_ids_mapped(struct ctx *c)
+{
+    struct cr_service *svc = c->svc;
+    const struct cr_spec *sp = &svc->spec;
+    if (!svc->uid_map_text || !svc->gid_map_text)
+        return;
+    if (!id_mapped(svc->uid_map_text, sp->uid))
+        cr_service_error(c->errors, svc, CR_K_UID_MAP, "uid %lu (of user) is not mapped",
+                         (unsigned long)sp->uid);
+    if (!id_mapped(svc->gid_map_text, sp->gid))
+        cr_service_error(c->errors, svc, CR_K_GID_MAP, "gid %lu (of group) is not mapped",
+                         (unsigned long)sp->gid);
+    for (size_t i = 0; i < sp->ngroups; i++)
+        if (!id_mapped(svc->gid_map_text, sp->groups[i]))
+            cr_service_error(c->errors, svc, CR_K_GID_MAP, "gid %lu (of groups) is not mapped",
+                             (unsigned long)sp->groups[i]);
+}
+
 static void build_mounts(struct ctx *c)
 {
     struct cr_service *svc = c->svc;
@@ -492,6 +524,7 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
 
     build_mounts(&c);
     resolve_identity(&c, home, sizeof home);
+    check_ids_mapped(&c);
     build_env(&c, home);
     if (sp->argc && c.checks && c.rootfd >= 0)
         resolve_command(&c);

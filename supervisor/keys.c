@@ -157,6 +157,11 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_NAMESPACES] = {"namespaces", NULL, CR_T_NAMESPACES, "pid,mount,uts,ipc,net,cgroup", S,
         true, SV(namespaces), .doc = "namespaces to create: pid, mount, uts, ipc, net, cgroup, "
                "user"},
+    [CR_K_UID_MAP] = {"uid_map", NULL, CR_T_ITEMS, NULL, S, true, SV(uid_map),
+        .doc = "CONTAINER:HOST:COUNT user ids of the user namespace (repeatable; needs user in "
+               "namespaces, and must map uid 0), e.g. 0:100000:65536"},
+    [CR_K_GID_MAP] = {"gid_map", NULL, CR_T_ITEMS, NULL, S, true, SV(gid_map),
+        .doc = "CONTAINER:HOST:COUNT group ids of the user namespace, as uid_map"},
     [CR_K_BIND] = {"bind", NULL, CR_T_ITEMS, NULL, S, true, SV(bind),
         .doc = "SRC:DST[:ro] bind mount from the host (repeatable); SRC must exist"},
     [CR_K_TMPFS] = {"tmpfs", NULL, CR_T_ITEMS, NULL, S, true, SV(tmpfs),

@@ -359,6 +359,8 @@ static int svc_spawn(struct cr_svc *svc)
         .events_fd = ev[1],
         .nofile = &rt->nofile,
         .own_pgrp = !rt->run_mode,
+        .uid_map = conf->uid_map_text,
+        .gid_map = conf->gid_map_text,
     };
     if (rt->run_mode) {
         req.stdio[0] = STDIN_FILENO;

@@ -273,6 +273,17 @@ CHILD_SIDE static void child_main(const struct child_args *a)
         if (n != 1)
             _exit(127);   /* the supervisor died or gave up on us: nobody to report to */
     }
+    /* In a user namespace (its maps written now): become its root, whose host uid is the
+     * map's, so that exec keeps init's capabilities there. A change of ids clears the
+     * parent-death signal: set again (if the supervisor dies in between, the next one
+     * clears its cgroups, as after any crash). */
+    if (req->spec->namespaces & CR_NS_USER) {
+        if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setgroups, 0, NULL) < 0 ||
+            syscall(SYS_setresuid, 0, 0, 0) < 0)
+            child_report(evfd, "becoming root of its user namespace", errno);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+            child_report(evfd, "prctl(PR_SET_PDEATHSIG)", errno);
+    }
     /* v1: join the cgroup ourselves, while single-threaded (see cr_cg_self_attach_open). */
     for (int i = 0; i < a->ncg; i++)
         if (syscall(SYS_write, a->cg_fds[i], "0", 1) != 1)
@@ -431,6 +442,36 @@ static pid_t clone_child(uint64_t ns, int cgfd, int *pidfd, bool *into)
                           NULL, NULL);
 }
 
+static int write_proc(pid_t pid, const char *file, const char *text, char *err, size_t errlen)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    ssize_t n = -1;
+    if (fd >= 0) {
+        n = write(fd, text, strlen(text));
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    if (n == (ssize_t)strlen(text))
+        return 0;
+    int e = errno ? errno : EIO;
+    snprintf(err, errlen, "writing %s: %s", file, strerror(e));
+    return -e;
+}
+
+/* The user namespace's maps, by us (root outside it), while the child waits for its byte. */
+static int write_id_maps(pid_t pid, const struct cr_spawn_req *req, char *err, size_t errlen)
+{
+    if (!req->uid_map || !req->gid_map) {
+        snprintf(err, errlen, "user namespace without uid_map and gid_map");
+        return -EINVAL;
+    }
+    int r = write_proc(pid, "uid_map", req->uid_map, err, errlen);
+    return r < 0 ? r : write_proc(pid, "gid_map", req->gid_map, err, errlen);
+}
+
 int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, size_t errlen)
 {
     int spec_fd = spec_memfd(req->spec, err, errlen);
@@ -459,8 +500,11 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     /* Only the pid (and user) namespace here: init creates the others itself (init/setup.c),
      * in parallel with our next start rather than inside our clone. */
     uint64_t ns = req->spec->namespaces & (uint64_t)(CR_NS_PID | CR_NS_USER);
-    /* v1 (the child joins its cgroup itself): no need to wait for the child's clone. */
-    a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & ~(uint64_t)VFORK_NS);
+    /* v1 (the child joins its cgroup itself): no need to wait for the child's clone. A user
+     * namespace's maps are written while the child waits (before its exec, so that init keeps
+     * its capabilities in the namespace): no vfork then. */
+    a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & ~(uint64_t)VFORK_NS) &&
+                !(ns & CR_NS_USER);
     a.sync_wr = sync[1];
     int cg_fds[8];
     memcpy(cg_fds, a.cg_fds, sizeof cg_fds);   /* vfork_child may point a's at the slots */
@@ -485,10 +529,12 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
         return -e;
     }
     /* Not born in the cgroup and not joining it itself (v2 without CLONE_INTO_CGROUP): move
-     * it there before it may exec (it waits for our byte). */
-    if (!into && a.ncg == 0) {
+     * it there before it may exec (it waits for our byte). Then a user namespace's maps. */
+    if (!a.vforked) {
         char cgerr[256];
-        int r = cr_cg_attach(req->cg, pid, cgerr, sizeof cgerr);
+        int r = !into && a.ncg == 0 ? cr_cg_attach(req->cg, pid, cgerr, sizeof cgerr) : 0;
+        if (r == 0 && (ns & CR_NS_USER))
+            r = write_id_maps(pid, req, cgerr, sizeof cgerr);
         if (r < 0) {
             snprintf(err, errlen, "%s", cgerr);
             close(sync[1]);   /* EOF: the child exits without running anything */

@@ -202,6 +202,26 @@ def test_each_error_message(ini, rootfs, tmp_path):
          ["FILE:3: expected 'key = value', got 'noequals'"]),
         ("[service:t]\n", ["FILE:1: [service:t]: command is missing"]),
         ("[services:t]\n", ["FILE:1: [services:t]: unknown section"]),
+        ("[service:t]\ncommand = sleep 1\nrootfs = {rootfs}\nnamespaces = pid,mount,user\n",
+         ["FILE:4: namespaces: the user namespace needs uid_map and gid_map (e.g. uid_map = "
+          "0:100000:65536)"]),
+        ("[service:t]\ncommand = sleep 1\nrootfs = {rootfs}\nuid_map = 0:100000:65536\n",
+         ["FILE:4: uid_map: needs the user namespace (add user to namespaces)"]),
+        ("[service:t]\ncommand = sleep 1\nrootfs = {rootfs}\nnamespaces = pid,mount,user\n"
+         "uid_map = 0:100000\nuid_map = 0:-5:1\ngid_map = 1:100000:65536\n",
+         ["FILE:5: uid_map: '0:100000' is not CONTAINER:HOST:COUNT (e.g. 0:100000:65536)",
+          "FILE:6: uid_map: '0:-5:1' is not CONTAINER:HOST:COUNT (e.g. 0:100000:65536)",
+          "FILE:7: gid_map: container gid 0 is not mapped (init runs as root inside the user "
+          "namespace)"]),
+        ("[service:t]\ncommand = sleep 1\nrootfs = {rootfs}\nnamespaces = pid,mount,user\n"
+         "uid_map = 0:100000:10\nuid_map = 5:200000:10\ngid_map = 0:100000:100\n"
+         "user = 65534\n",
+         ["FILE:6: uid_map: '5:200000:10' overlaps an earlier range"]),
+        ("[service:t]\ncommand = sleep 1\nrootfs = {rootfs}\nnamespaces = pid,mount,user\n"
+         "uid_map = 0:100000:10\ngid_map = 0:100000:10\nuser = 65534\n",
+         ["FILE:5: uid_map: uid 65534 (of user) is not mapped",
+          "FILE:6: gid_map: gid 65534 (of group) is not mapped",
+          "FILE:6: gid_map: gid 65534 (of groups) is not mapped"]),
     ]
     for text, want in cases:
         path = ini(text)

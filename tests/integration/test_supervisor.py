@@ -221,6 +221,42 @@ def test_container_isolation_and_prefixed_output(h, tmp, cgroot, rootfs):
     assert not [d for d in cg_dirs(cgroot) if (d / "svc-iso").exists()]
 
 
+def test_user_namespace_maps_root_to_an_unprivileged_host_range(h, tmp, cgroot, rootfs):
+    """namespaces + user: the supervisor writes uid_map/gid_map before init runs; inside, the
+    workload is root with the full container setup (hostname, /proc, /sys, lo); on the host
+    it is uid 100000, with no privilege there."""
+    script = ("id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; hostname; "
+              "cat /proc/net/dev | tail -n +3 | cut -d: -f1; ls /sys/class/net; echo END; "
+              "exec sleep 1000")
+    s = Sup(h, tmp, cgroot, svc("un", f"/bin/sh -c '{script}'", startsecs=0,
+                                namespaces="pid,mount,uts,ipc,net,cgroup,user",
+                                uid_map="0:100000:65536", gid_map="0:100000:65536")).start()
+    s.wait_out("un | END")
+    out = prefixed(s.out(), "un")
+    assert out[:2] == ["0", "0"], out
+    assert [l.split() for l in out[2:4]] == [["0", "100000", "65536"]] * 2, out
+    assert out[4] == "un" and [l.strip() for l in out[5:7]] == ["lo", "lo"], out
+    ipid = s.init("un")
+    wl = wait_until(lambda: [c for c in children_of(ipid)], what="the workload")[0]
+    ids = {l.split(":")[0]: l.split()[1:] for l in
+           Path(f"/proc/{wl}/status").read_text().splitlines() if l.startswith(("Uid", "Gid"))}
+    assert ids == {"Uid": ["100000"] * 4, "Gid": ["100000"] * 4}, ids
+    # init too: root of the namespace is host uid 100000
+    assert Path(f"/proc/{ipid}/status").read_text().count("100000") >= 2
+    rc, out, err = s.run("run", "un", "--", "/bin/sh", "-c", "id -u; cat /proc/self/uid_map")
+    assert rc == 0 and out.split() == ["0", "0", "100000", "65536"], (rc, out, err)
+    assert s.stop() == 0
+    assert gone(ipid)
+
+
+def children_of(pid):
+    try:
+        return [int(x) for x in
+                Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def test_long_lines_split_at_4k_and_partial_flushed(h, tmp, cgroot, rootfs):
     cmd = ("/bin/sh -c 'head -c 5000 /dev/zero | tr \\\\0 x; echo; "
            f"{WL} spew 2 fd=2; printf no-newline'")

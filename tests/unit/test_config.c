@@ -276,6 +276,9 @@ static void test_every_type(void **state)
         "   E=5\n"
         "environment = F=6\n"
         "namespaces = pid, mount,uts,ipc,net,cgroup,user\n"   /* namespaces */
+        "uid_map = 0:100000:65536\n"                /* id maps (items) */
+        "  70000:300000:10\n"
+        "gid_map = 0:100000:65536\n"
         "umask = 027\n"                             /* octal */
         "cpu_max = 150%\n"                          /* cpu quota */
         "stdout_logfile = none\n"                   /* log file */
@@ -324,6 +327,8 @@ static void test_every_type(void **state)
     assert_string_equal(s->environment.v[4], "E=5");
     assert_string_equal(s->environment.v[5], "F=6");
     assert_int_equal(s->namespaces, CR_NS_DEFAULT | CR_NS_USER);
+    assert_string_equal(s->uid_map_text, "0 100000 65536\n70000 300000 10\n");
+    assert_string_equal(s->gid_map_text, "0 100000 65536\n");
     assert_int_equal(s->umask, 027);
     assert_int_equal(s->cpu_max.quota_us, 150000);
     assert_int_equal(s->cpu_max.period_us, 100000);
