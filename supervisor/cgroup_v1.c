@@ -38,7 +38,7 @@ static const struct cg_hier *hier(const struct cr_cg *cg, unsigned bit)
 static int discover(struct cr_cg_root *r, const char *mount, char *err, size_t errlen)
 {
     r->nh = 0;
-    dev_t dev[CG1_MAXH];
+    dev_t dev[CG1_MAXH] = {0};
     for (size_t i = 0; i < sizeof ctrls / sizeof ctrls[0]; i++) {
         char path[PATH_MAX];
         struct statfs sfs;
