@@ -804,22 +804,12 @@ void cr_cg_stats(struct cr_cg *cg, struct cr_cg_stats *st)
 
 int64_t cr_cg_oom_kills(struct cr_cg *cg)
 {
-    if (cg->version != 2)
-        return cg1_oom_kills(cg);
-    char path[PATH_MAX + 32];
-    int64_t v;
-    snprintf(path, sizeof path, "%s/memory.events", cg->path);
-    return cg_read_key(path, "oom_kill", &v) < 0 ? -1 : v;
+    return cg->version == 2 ? cg2_read(cg, "memory.events", "oom_kill") : cg1_oom_kills(cg);
 }
 
 int64_t cr_cg_memory_peak(struct cr_cg *cg)
 {
-    if (cg->version != 2)
-        return cg1_memory_peak(cg);
-    char path[PATH_MAX + 32];
-    int64_t v;
-    snprintf(path, sizeof path, "%s/memory.peak", cg->path);
-    return cg_read_i64(path, &v) < 0 ? -1 : v;
+    return cg->version == 2 ? cg2_read(cg, "memory.peak", NULL) : cg1_memory_peak(cg);
 }
 
 bool cr_cg_is_fresh(const struct cr_cg *cg)

@@ -130,6 +130,8 @@ int cg2_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen);
 int cg2_kill(struct cr_cg *cg, char *err, size_t errlen);
 int cg2_procs_path(const struct cr_cg *cg, char *buf, size_t len);
 void cg2_stats(struct cr_cg *cg, struct cr_cg_stats *st);
+/* One number of the cgroup's file (key: of a "key value" line; NULL: the whole file); -1. */
+int64_t cg2_read(const struct cr_cg *cg, const char *file, const char *key);
 int cg2_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
 
 /* The directory of cg (or of the root when leaf is NULL) in hierarchy i. */

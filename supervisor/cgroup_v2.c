@@ -256,7 +256,7 @@ int cg2_kill(struct cr_cg *cg, char *err, size_t errlen)
     }
 }
 
-static int64_t read_file(const struct cr_cg *cg, const char *file, const char *key)
+int64_t cg2_read(const struct cr_cg *cg, const char *file, const char *key)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", cg->path, file);
@@ -267,11 +267,11 @@ static int64_t read_file(const struct cr_cg *cg, const char *file, const char *k
 
 void cg2_stats(struct cr_cg *cg, struct cr_cg_stats *st)
 {
-    st->memory_current = read_file(cg, "memory.current", NULL);
-    st->memory_peak = read_file(cg, "memory.peak", NULL); /* 5.19+ */
-    st->oom_kills = read_file(cg, "memory.events", "oom_kill");
-    st->cpu_usage_us = read_file(cg, "cpu.stat", "usage_usec"); /* there without cpu too */
-    st->pids_current = read_file(cg, "pids.current", NULL);
+    st->memory_current = cg2_read(cg, "memory.current", NULL);
+    st->memory_peak = cg2_read(cg, "memory.peak", NULL); /* 5.19+ */
+    st->oom_kills = cg2_read(cg, "memory.events", "oom_kill");
+    st->cpu_usage_us = cg2_read(cg, "cpu.stat", "usage_usec"); /* there without cpu too */
+    st->pids_current = cg2_read(cg, "pids.current", NULL);
 }
 
 int cg2_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen)

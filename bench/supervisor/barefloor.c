@@ -36,30 +36,13 @@ static void leaf_dir(char *buf, size_t len, const struct sb_opts *o, int c, int 
  * calls only). */
 static void floor_child(const struct sb_opts *o, const int *tasks)
 {
-	char p[600];
 	for (int c = 0; c < NFLOOR; c++)
 		if (write(tasks[c], "0", 1) != 1)
 			_exit(120);
 	if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP) < 0)
 		_exit(121);
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-	    mount(o->rootfs, o->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-		_exit(122);
-	snprintf(p, sizeof(p), "%s/proc", o->rootfs);
-	if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		_exit(123);
-	snprintf(p, sizeof(p), "%s/dev", o->rootfs);
-	if (mount("tmpfs", p, "tmpfs", MS_NOSUID, "mode=755,size=64k") < 0)
-		_exit(124);
-	if (chdir(o->rootfs) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
-	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
-		_exit(125);
-	if (sethostname("c", 1) < 0)
-		_exit(126);
 	char *argv[] = { "/bin/busybox", "sleep", (char *)o->magic, NULL };
-	char *envp[] = { NULL };
-	execve(argv[0], argv, envp);
-	_exit(127);
+	_exit(121 + sb_bare_enter(o->rootfs, argv));
 }
 
 double sb_bare_services(const struct sb_opts *o, int n)
@@ -107,27 +90,8 @@ double sb_bare_services(const struct sb_opts *o, int n)
 		}
 	}
 	while (started == n) {
-		int k;
-		if (ew >= 0) {
-			int got = sb_execwatch_read(ew, o->magic, 2);
-			if (got < 0) {
-				close(ew);
-				ew = -1;
-				continue;
-			}
-			k = seen += got;
-		} else {
-			k = sb_scan_workloads(o->magic, NULL, 0);
-		}
-		if (k >= n) {
-			double at = (bc_now_ns() - t0) / 1e6;
-			int really = ew >= 0 ? sb_scan_workloads(o->magic, NULL, 0) : k;
-			if (really >= n) {
-				ms = at;
-				break;
-			}
-			seen = really;
-		}
+		if (sb_started_step(&ew, o->magic, n, &seen, t0, &ms))
+			break;
 		int st;
 		if (waitpid(-1, &st, WNOHANG) > 0) {
 			fprintf(stderr, "supbench: bare floor: a container exited while starting (status 0x%x)\n", st);
@@ -135,8 +99,6 @@ double sb_bare_services(const struct sb_opts *o, int n)
 		}
 		if (bc_now_ns() - t0 > 60000000000LL)
 			break;
-		if (ew < 0)
-			sb_sleep_ms(1);
 	}
 	if (ew >= 0)
 		close(ew);

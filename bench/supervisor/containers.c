@@ -146,27 +146,12 @@ static int bare_container(const struct sb_opts *o, int id)
 	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
 				   CLONE_NEWNET | SIGCHLD, NULL, NULL, NULL, 0);
 	if (pid == 0) {
-		char c, p[600];
+		char c;
 		close(sync[1]);
 		if (read(sync[0], &c, 1) != 1)
 			_exit(122);
-		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-		    mount(o->rootfs, o->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-			_exit(123);
-		snprintf(p, sizeof(p), "%s/proc", o->rootfs);
-		if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-			_exit(124);
-		snprintf(p, sizeof(p), "%s/dev", o->rootfs);
-		if (mount("tmpfs", p, "tmpfs", MS_NOSUID, "mode=755,size=64k") < 0)
-			_exit(125);
-		if (chdir(o->rootfs) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
-		    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
-			_exit(126);
-		if (sethostname("c", 1) < 0)
-			_exit(127);
 		char *argv[] = { "/bin/true", NULL };
-		execv(argv[0], argv);
-		_exit(128);
+		_exit(122 + sb_bare_enter(o->rootfs, argv));
 	}
 	close(sync[0]);
 	if (pid < 0)

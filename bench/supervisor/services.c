@@ -256,27 +256,9 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 		goto out;
 	}
 	for (;;) {
-		int k;
-		if (ew >= 0) {
-			int got = sb_execwatch_read(ew, o->magic, 2);
-			if (got < 0) {
-				close(ew);
-				ew = -1;
-				continue;
-			}
-			k = seen += got;
-		} else {
-			k = sb_scan_workloads(o->magic, NULL, 0);
-		}
-		if (k >= n) {
-			double at = (bc_now_ns() - t0) / 1e6;
-			int really = ew >= 0 ? sb_scan_workloads(o->magic, NULL, 0) : k;
-			if (really >= n) {
-				x.start_ms = at;
-				break;
-			}
-			seen = really;
-		}
+		if (sb_started_step(&ew, o->magic, n, &seen, t0, &x.start_ms))
+			break;
+		int k = seen;
 		if (sb_wait(root, 0, &st) == 1) {
 			fprintf(stderr, "supbench: %s: exited while starting (status 0x%x), %d of %d running; see the log\n",
 				sys_name[sys], st, k, n);
@@ -291,8 +273,6 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 				close(ew);
 			goto out;
 		}
-		if (ew < 0)
-			sb_sleep_ms(1);
 	}
 	if (ew >= 0)
 		close(ew);

@@ -54,6 +54,10 @@ int sb_execwatch_read(int fd, const char *magic, int wait_ms);
 /* 2a/2b's floor (barefloor.c): ms for the harness itself to start n sleeping containers
  * with ours' default isolation; -1 when it could not. */
 double sb_bare_services(const struct sb_opts *o, int n);
+/* The bare floors' container side (util.c): returns only on failure, the step that failed. */
+int sb_bare_enter(const char *rootfs, char *const argv[]);
+/* One step of waiting for n workloads to exec (util.c); 1 with *at_ms when all run. */
+int sb_started_step(int *ew, const char *magic, int n, int *seen, int64_t t0, double *at_ms);
 /* The supervision tree: root and every descendant that is not a workload (nor below one). */
 int sb_tree(pid_t root, const char *magic, pid_t *out, int max);
 long sb_pss_kb(pid_t pid);             /* smaps_rollup Pss, -1 if gone */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -527,4 +528,59 @@ int sb_execwatch_read(int fd, const char *magic, int wait_ms)
 				found++;
 		}
 	}
+}
+
+/* ---- the bare floors' container side ----
+ * In a new mount namespace: the rootfs bound and pivot_root'ed into, /proc, a /dev tmpfs,
+ * hostname "c", then exec argv. Only returns on failure: the step that failed (1..5). */
+int sb_bare_enter(const char *rootfs, char *const argv[])
+{
+	char p[600];
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return 1;
+	snprintf(p, sizeof(p), "%s/proc", rootfs);
+	if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return 2;
+	snprintf(p, sizeof(p), "%s/dev", rootfs);
+	if (mount("tmpfs", p, "tmpfs", MS_NOSUID, "mode=755,size=64k") < 0)
+		return 3;
+	if (chdir(rootfs) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
+	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+		return 4;
+	if (sethostname("c", 1) < 0)
+		return 5;
+	char *envp[] = { NULL };
+	execve(argv[0], argv, envp);
+	return 6;
+}
+
+/* One step of waiting for n workloads to exec: reads exec events (ew; on lost events it
+ * closes it and sets it to -1, then full scans are used), and when n are counted confirms
+ * them with a full scan. Returns 1 with *at_ms (since t0) when all n run, else 0. */
+int sb_started_step(int *ew, const char *magic, int n, int *seen, int64_t t0, double *at_ms)
+{
+	int k;
+	if (*ew >= 0) {
+		int got = sb_execwatch_read(*ew, magic, 2);
+		if (got < 0) {
+			close(*ew);
+			*ew = -1;
+			return 0;
+		}
+		k = *seen += got;
+	} else {
+		k = sb_scan_workloads(magic, NULL, 0);
+		sb_sleep_ms(1);
+	}
+	if (k < n)
+		return 0;
+	double at = (bc_now_ns() - t0) / 1e6;
+	int really = *ew >= 0 ? sb_scan_workloads(magic, NULL, 0) : k;
+	if (really < n) {
+		*seen = really;
+		return 0;
+	}
+	*at_ms = at;
+	return 1;
 }
