@@ -412,17 +412,40 @@ static bool has_procs(const struct cg_hier *h, const char *root, const char *lea
     return n > 0;
 }
 
+/* (Re)fills a cgroup made by cg_new() from its root. */
 static void cg_from_root(struct cr_cg *cg, const struct cr_cg_root *r, const char *leaf)
 {
+    size_t pathlen = cg->pathlen;
+    const char *root = cg->root;
     memset(cg, 0, sizeof *cg);
+    cg->pathlen = pathlen;
+    cg->root = root;
     cg->version = r->version;
     cg->caps = r->caps;
     cg->nh = r->nh;
     memcpy(cg->h, r->h, sizeof r->h);
     snprintf(cg->leaf, sizeof cg->leaf, "%s", leaf);
-    snprintf(cg->root, sizeof cg->root, "%s", r->root);
-    cg_dir(&cg->h[0], cg->root, cg->leaf, cg->path, sizeof cg->path);
+    cg_dir(&cg->h[0], cg->root, cg->leaf, cg->path, cg->pathlen);
     cg->dirfd = -1;
+}
+
+/* A cgroup named leaf under r, with room for its path in any of r's hierarchies; NULL
+ * without memory. */
+static struct cr_cg *cg_new(const struct cr_cg_root *r, const char *leaf)
+{
+    size_t dir = 0;
+    for (int i = 0; i < r->nh; i++)
+        if (strlen(r->h[i].dir) > dir)
+            dir = strlen(r->h[i].dir);
+    const char *root = cg_intern(r->root);
+    size_t pathlen = dir + strlen(r->root) + strlen(leaf) + 3;
+    struct cr_cg *cg = root ? malloc(sizeof *cg + pathlen) : NULL;
+    if (!cg)
+        return NULL;
+    cg->pathlen = pathlen;
+    cg->root = root;
+    cg_from_root(cg, r, leaf);
+    return cg;
 }
 
 static int backend_kill(struct cr_cg *cg, char *err, size_t errlen)
@@ -476,12 +499,11 @@ static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
             } else if (live_sup) {
                 continue;
             }
-            struct cr_cg *cg = malloc(sizeof *cg);
+            struct cr_cg *cg = cg_new(r, name);
             if (!cg) {
                 ret = -ENOMEM;
                 break;
             }
-            cg_from_root(cg, r, name);
             /* The leftover is removed from every hierarchy at once, so later hierarchies
              * simply no longer list it. */
             int k = backend_kill(cg, err, errlen);
@@ -680,10 +702,9 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
     int rc = check_limits(lim, err, errlen);
     if (rc < 0)
         return rc;
-    struct cr_cg *cg = malloc(sizeof *cg);
+    struct cr_cg *cg = cg_new(r, leaf);
     if (!cg)
         return cg_err(err, errlen, -ENOMEM, "out of memory");
-    cg_from_root(cg, r, leaf);
     if (cg->version == 1) {
         cg1_select(cg, cg1_needs(lim, r->lean));
         if (r->lean)

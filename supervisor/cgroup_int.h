@@ -20,9 +20,6 @@ enum {
 #define CG1_MAXH 6
 /* Bound for a mount path, a cgroup_root, a leaf: their sum stays far below PATH_MAX. */
 #define CG_NAMELEN 256
-/* A cgroup's directory: a mount, a root and a leaf (each below CG_NAMELEN) joined. Not
- * PATH_MAX: there is one struct cr_cg per service (thousands), and 4 KiB each added up. */
-#define CG_PATHLEN (3 * CG_NAMELEN + 8)
 
 struct cg_hier {
     const char *dir;        /* the hierarchy's mount, e.g. /sys/fs/cgroup/memory (v2: MOUNT):
@@ -56,12 +53,13 @@ struct cr_cg {
     int nh;
     struct cg_hier h[CG1_MAXH];
     char leaf[128];
-    char root[CG_NAMELEN];
-    char path[CG_PATHLEN];  /* its directory in the first hierarchy, for messages */
+    const char *root;       /* cg_intern()'s copy of the root's name */
     int nu;                 /* v1: the root's hierarchies this cgroup is not made in (yet): */
     struct cg_hier unused[CG1_MAXH];  /* a reload that sets a cpu/io limit makes it there */
     int dirfd;              /* v2 only */
     bool fresh;             /* mkdir created it now (no old limits to reset) */
+    size_t pathlen;         /* room in path: one per service, so not PATH_MAX */
+    char path[];            /* its directory in the first hierarchy (v2: the only one) */
 };
 
 /* ---- helpers (cgroup.c) ---- */

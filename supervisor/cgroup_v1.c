@@ -161,7 +161,7 @@ void cg1_select(struct cr_cg *cg, unsigned want)
     }
     cg->nh = n;
     if (n > 0)
-        cg_dir(&cg->h[0], cg->root, cg->leaf, cg->path, sizeof cg->path);
+        cg_dir(&cg->h[0], cg->root, cg->leaf, cg->path, cg->pathlen);
 }
 
 int cg1_create(struct cr_cg *cg, char *err, size_t errlen)

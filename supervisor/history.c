@@ -45,8 +45,9 @@ void cr_hist_free(struct cr_hist *h)
         l->next = NULL;
         l->fn(l->arg, NULL, 0);
     }
-    for (size_t i = 0; i < CR_HIST_EXITS; i++)
+    for (size_t i = 0; h->exits && i < CR_HIST_EXITS; i++)
         exit_clear(&h->exits[i]);
+    free(h->exits);
     for (size_t i = 0; i < CR_HIST_LINES; i++)
         free(h->lines[i]);
     free(h->reason);
@@ -140,9 +141,13 @@ static void join_line(void *arg, const char *line)
 static struct cr_exit *new_exit(struct cr_svc *svc)
 {
     struct cr_hist *h = svc->hist;
-    struct cr_exit *e = &h->exits[h->nexits % CR_HIST_EXITS];
+    static struct cr_exit scratch;   /* no memory for the ring: filled, and kept nowhere */
+    if (!h->exits)
+        h->exits = calloc(CR_HIST_EXITS, sizeof *h->exits);
+    struct cr_exit *e = h->exits ? &h->exits[h->nexits % CR_HIST_EXITS] : &scratch;
     exit_clear(e);
-    h->nexits++;
+    if (h->exits)
+        h->nexits++;
     e->when_ms = (int64_t)clock_ms(CLOCK_REALTIME);
     e->mono_ms = clock_ms(CLOCK_MONOTONIC);
     e->runtime_ms = -1;

@@ -44,7 +44,8 @@ struct cr_hist_listener {
 };
 
 struct cr_hist {
-    struct cr_exit exits[CR_HIST_EXITS];
+    struct cr_exit *exits;       /* CR_HIST_EXITS, allocated at the first exit (most services
+                                    of a large set never exit) */
     size_t nexits;               /* total recorded (the ring holds the last CR_HIST_EXITS) */
     char *lines[CR_HIST_LINES];  /* ring of output lines */
     size_t nlines;               /* total seen */

@@ -140,8 +140,10 @@ void cr_svc_limits(const struct cr_service *c, struct cr_cg_limits *lim)
 static void ct_handle_closed(uv_handle_t *h)
 {
     struct cr_container *ct = h->data;
-    if (--ct->open_handles == 0)
+    if (--ct->open_handles == 0) {
+        free(ct->evpart);
         free(ct);
+    }
 }
 
 static void ct_release(struct cr_container *ct)
@@ -236,27 +238,40 @@ static void handle_event_line(struct cr_svc *svc, char *line)
 /* Returns true at end of file (init and everything that held the pipe are gone). */
 static bool ct_read_events(struct cr_container *ct)
 {
+    char buf[2 * CR_EVENT_MAX];
+    size_t len = ct->evlen;
+    bool eof = false;
+    if (len)
+        memcpy(buf, ct->evpart, len);
     for (;;) {
-        if (ct->evlen == sizeof ct->evbuf)
-            ct->evlen = 0;   /* an over-long line: garbage, drop it */
-        ssize_t r = read(ct->ev_fd, ct->evbuf + ct->evlen, sizeof ct->evbuf - ct->evlen);
+        if (len == sizeof buf)
+            len = 0;   /* an over-long line: garbage, drop it */
+        ssize_t r = read(ct->ev_fd, buf + len, sizeof buf - len);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
-            return r == 0;
-        ct->evlen += (size_t)r;
+        if (r <= 0) {
+            eof = r == 0;
+            break;
+        }
+        len += (size_t)r;
         size_t start = 0;
-        for (size_t i = 0; i < ct->evlen; i++) {
-            if (ct->evbuf[i] != '\n')
+        for (size_t i = 0; i < len; i++) {
+            if (buf[i] != '\n')
                 continue;
-            ct->evbuf[i] = 0;
+            buf[i] = 0;
             if (ct->svc)
-                handle_event_line(ct->svc, ct->evbuf + start);
+                handle_event_line(ct->svc, buf + start);
             start = i + 1;
         }
-        memmove(ct->evbuf, ct->evbuf + start, ct->evlen - start);
-        ct->evlen -= start;
+        memmove(buf, buf + start, len - start);
+        len -= start;
     }
+    if (len && !ct->evpart && !(ct->evpart = malloc(sizeof buf)))
+        len = 0;       /* no memory to keep half a line in: it is lost */
+    if (len)
+        memcpy(ct->evpart, buf, len);
+    ct->evlen = len;
+    return eof;
 }
 
 static void on_events(uv_poll_t *h, int status, int events)

@@ -79,7 +79,8 @@ struct cr_container {
     int ev_fd;
     uv_poll_t ev_poll;
     int open_handles;
-    char evbuf[2 * CR_EVENT_MAX];
+    char *evpart;                /* the start of an event line whose end has not come yet
+                                    (malloc'd while there is one: most reads end in '\n') */
     size_t evlen;
     struct cr_cg *cg;
     uint64_t spawned_ms;
