@@ -47,7 +47,7 @@ all: deps-build $(BINS)
 # ---- Debian packages ----------------------------------------------------------------------
 # Checked with dpkg first, so this costs nothing when everything is there. apt-get update runs
 # once, only when something is missing.
-BUILD_PKGS := gcc make musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libmnl-dev pkg-config
+BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libmnl-dev pkg-config
 TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 valgrind procps
 BENCH_PKGS := tini dumb-init catatonit
 LINT_PKGS  := cppcheck clang-tidy
