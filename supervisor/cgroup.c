@@ -429,6 +429,17 @@ static void cg_from_root(struct cr_cg *cg, const struct cr_cg_root *r, const cha
     cg->dirfd = -1;
 }
 
+/* v1: the hierarchies a cgroup with limits lim is made in (r's policy: lean for `run`, whose
+ * leaf's name is its own, so it has no leftover to look for in the others). */
+static void cg_pick(struct cr_cg *cg, const struct cr_cg_root *r, const struct cr_cg_limits *lim)
+{
+    if (cg->version != 1)
+        return;
+    cg1_select(cg, cg1_needs(lim, r->lean));
+    if (r->lean)
+        cg->nu = 0;
+}
+
 /* A cgroup named leaf under r, with room for its path in any of r's hierarchies; NULL
  * without memory. */
 static struct cr_cg *cg_new(const struct cr_cg_root *r, const char *leaf)
@@ -705,11 +716,7 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
     struct cr_cg *cg = cg_new(r, leaf);
     if (!cg)
         return cg_err(err, errlen, -ENOMEM, "out of memory");
-    if (cg->version == 1) {
-        cg1_select(cg, cg1_needs(lim, r->lean));
-        if (r->lean)
-            cg->nu = 0;   /* a `run` leaf's name is its own: no leftover to look for */
-    }
+    cg_pick(cg, r, lim);
     rc = cg->version == 2 ? cg2_create(cg, err, errlen) : cg1_create(cg, err, errlen);
     if (rc == -ENOENT) {
         /* <root> was removed under us (an exiting supervisor or `run` saw it empty): make
@@ -718,8 +725,7 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
         if (cg->dirfd >= 0)
             close(cg->dirfd);
         cg_from_root(cg, r, leaf);
-        if (cg->version == 1)
-            cg1_select(cg, cg1_needs(lim, r->lean));
+        cg_pick(cg, r, lim);
         rc = root_prepare(r, err, errlen);
         if (rc == 0)
             rc = root_enter(r, false, err, errlen);

@@ -288,6 +288,19 @@ static size_t stream_chunk(struct cr_out_stream *s, char *b, size_t len)
     return rest;
 }
 
+bool cr_keep_partial(char **slot, size_t cap, const char *buf, size_t len)
+{
+    if (!len) {
+        free(*slot);
+        *slot = NULL;
+        return true;
+    }
+    if (!*slot && !(*slot = malloc(cap)))
+        return false;
+    memcpy(*slot, buf, len);
+    return true;
+}
+
 /* Reads at most a few chunks per call, so one chatty service cannot starve the loop. With
  * flush_tail, a line without its newline goes out too. */
 static void stream_read(struct cr_out_stream *s, int rounds, bool flush_tail)
@@ -308,17 +321,11 @@ static void stream_read(struct cr_out_stream *s, int rounds, bool flush_tail)
         if ((size_t)n < CR_OUT_CHUNK / 2)
             break;   /* the pipe is (nearly) empty: poll says when there is more */
     }
-    if (len && !s->part && !(s->part = malloc(CR_OUT_PART_MAX)))
-        flush_tail = true;   /* no memory to keep it in: out it goes, as a line */
-    if (flush_tail && len) {
+    /* Without memory to keep a partial line in, out it goes, as a line. */
+    if ((flush_tail && len) || !cr_keep_partial(&s->part, CR_OUT_PART_MAX, b, len)) {
         stream_cut(s, b, len);
         len = 0;
-    }
-    if (len) {
-        memcpy(s->part, b, len);
-    } else {
-        free(s->part);
-        s->part = NULL;
+        cr_keep_partial(&s->part, CR_OUT_PART_MAX, b, 0);
     }
     s->len = len;
     if (c->qlen && !c->polling)

@@ -78,6 +78,11 @@ struct cr_out_stream {
     void *tap_arg;
 };
 
+/* Keeps buf's len bytes (the start of a line whose end has not come yet) in *slot, a
+ * cap-byte buffer malloc'd only while it holds something (len 0 frees it). False when there
+ * was no memory to keep them. */
+bool cr_keep_partial(char **slot, size_t cap, const char *buf, size_t len);
+
 /* Creates the pipe and starts reading it. Returns 0 or a negative errno. */
 int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
                 const char *name);

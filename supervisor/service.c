@@ -266,10 +266,8 @@ static bool ct_read_events(struct cr_container *ct)
         memmove(buf, buf + start, len - start);
         len -= start;
     }
-    if (len && !ct->evpart && !(ct->evpart = malloc(sizeof buf)))
+    if (!cr_keep_partial(&ct->evpart, sizeof buf, buf, len))
         len = 0;       /* no memory to keep half a line in: it is lost */
-    if (len)
-        memcpy(ct->evpart, buf, len);
     ct->evlen = len;
     return eof;
 }

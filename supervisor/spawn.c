@@ -391,10 +391,6 @@ CHILD_SIDE static int child_vfork_main(void *arg)
     child_main(arg);
 }
 
-/* Namespaces that legacy clone()'s int flags can carry. */
-#define VFORK_NS (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | \
-                  CLONE_NEWPID | CLONE_NEWNET)
-
 /* posix_spawn's way (CLONE_VM|CLONE_VFORK): nothing of the supervisor's memory is copied or
  * made copy-on-write, which a fork pays per page of the supervisor (tens of MB with 1,000
  * services: fork time grew with their number). */
@@ -503,8 +499,7 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     /* v1 (the child joins its cgroup itself): no need to wait for the child's clone. A user
      * namespace's maps are written while the child waits (before its exec, so that init keeps
      * its capabilities in the namespace): no vfork then. */
-    a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & ~(uint64_t)VFORK_NS) &&
-                !(ns & CR_NS_USER);
+    a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & CR_NS_USER);
     a.sync_wr = sync[1];
     int cg_fds[8];
     memcpy(cg_fds, a.cg_fds, sizeof cg_fds);   /* vfork_child may point a's at the slots */
