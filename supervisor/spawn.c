@@ -216,6 +216,15 @@ CHILD_SIDE static int child_place_fds(const int *fds, int n)
     return 0;
 }
 
+/* The kernel's struct sigaction: libc's sigaction() refuses the signals libc keeps for
+ * itself (32, 33), which a parent may still have left ignored. */
+struct ksigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
+
 struct child_args {
     const struct cr_spawn_req *req;
     int spec_fd, sync_fd;
@@ -225,6 +234,7 @@ struct child_args {
     int sync_wr;                 /* the write end of the sync pipe (our copy, vforked) */
     int fd[6];                   /* stdio, spec, events, init: as the child finds them */
     unsigned unshare_cut;        /* CLONE_FILES: keep only fds below this one (0: no) */
+    uint64_t ignored;            /* signals (bit s-1) the supervisor ignores */
 };
 
 static void child_main(const struct child_args *a) __attribute__((noreturn));
@@ -242,13 +252,14 @@ CHILD_SIDE static void child_main(const struct child_args *a)
 
     /* Every signal stays blocked until exec, which resets the supervisor's handlers (no
      * handler of the supervisor ever runs here); init then takes the mask over, and gives
-     * its workload an empty one. An ignored signal stays ignored across exec: the
-     * supervisor ignores SIGPIPE only. (Resetting all 64 dispositions cost ~60 syscalls
-     * per start, with the supervisor suspended.) */
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigaction(SIGPIPE, &dfl, NULL);
+     * its workload an empty one. An ignored signal would stay ignored across exec: those
+     * (SIGPIPE, and whatever the supervisor was started with ignored, as under nohup) go
+     * back to the default. (Resetting all 64 dispositions cost ~60 syscalls per start, with
+     * the supervisor suspended.) */
+    struct ksigaction dfl = {.handler = SIG_DFL};
+    for (int s = 1; s < 65; s++)
+        if (a->ignored & (1ULL << (s - 1)))
+            syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof dfl.mask);
 
     /* Die with the supervisor. Set before the sync read: if the supervisor died before this
      * call, the read below sees EOF instead of its go-ahead byte. */
@@ -468,6 +479,24 @@ static int write_id_maps(pid_t pid, const struct cr_spawn_req *req, char *err, s
     return r < 0 ? r : write_proc(pid, "gid_map", req->gid_map, err, errlen);
 }
 
+/* The signals (bit s-1) ignored in the supervisor, looked up at its first start of a
+ * container: SIGPIPE, and those it inherited ignored. Nothing here ignores one later. */
+static uint64_t ignored_signals(void)
+{
+    static uint64_t mask;
+    static bool known;
+    if (!known) {
+        for (int s = 1; s < 65; s++) {
+            struct ksigaction cur;
+            if (syscall(SYS_rt_sigaction, s, NULL, &cur, sizeof cur.mask) == 0 &&
+                cur.handler == SIG_IGN)
+                mask |= 1ULL << (s - 1);
+        }
+        known = true;
+    }
+    return mask;
+}
+
 int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, size_t errlen)
 {
     int spec_fd = spec_memfd(req->spec, err, errlen);
@@ -501,6 +530,7 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
      * its capabilities in the namespace): no vfork then. */
     a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & CR_NS_USER);
     a.sync_wr = sync[1];
+    a.ignored = ignored_signals();
     int cg_fds[8];
     memcpy(cg_fds, a.cg_fds, sizeof cg_fds);   /* vfork_child may point a's at the slots */
     /* Every signal (by the kernel's numbering: libc's sigfillset leaves out its own) stays

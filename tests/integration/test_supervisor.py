@@ -225,9 +225,9 @@ def test_user_namespace_maps_root_to_an_unprivileged_host_range(h, tmp, cgroot, 
     """namespaces + user: the supervisor writes uid_map/gid_map before init runs; inside, the
     workload is root with the full container setup (hostname, /proc, /sys, lo); on the host
     it is uid 100000, with no privilege there."""
-    script = ("id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; hostname; "
-              "cat /proc/net/dev | tail -n +3 | cut -d: -f1; ls /sys/class/net; echo END; "
-              "exec sleep 1000")
+    script = ("id -u; id -g; cat /proc/self/[ug]id_map; hostname; "
+              "tail -n +3 /proc/net/dev | cut -d: -f1; ls /sys/class/net; "
+              ">/dev/null && echo DEVOK; echo END; exec sleep 1000")
     s = Sup(h, tmp, cgroot, svc("un", f"/bin/sh -c '{script}'", startsecs=0,
                                 namespaces="pid,mount,uts,ipc,net,cgroup,user",
                                 uid_map="0:100000:65536", gid_map="0:100000:65536")).start()
@@ -236,6 +236,7 @@ def test_user_namespace_maps_root_to_an_unprivileged_host_range(h, tmp, cgroot, 
     assert out[:2] == ["0", "0"], out
     assert [l.split() for l in out[2:4]] == [["0", "100000", "65536"]] * 2, out
     assert out[4] == "un" and [l.strip() for l in out[5:7]] == ["lo", "lo"], out
+    assert out[7] == "DEVOK", out                       # mknod refused: nodes bound instead
     ipid = s.init("un")
     wl = wait_until(lambda: [c for c in children_of(ipid)], what="the workload")[0]
     ids = {l.split(":")[0]: l.split()[1:] for l in
@@ -247,6 +248,47 @@ def test_user_namespace_maps_root_to_an_unprivileged_host_range(h, tmp, cgroot, 
     assert rc == 0 and out.split() == ["0", "0", "100000", "65536"], (rc, out, err)
     assert s.stop() == 0
     assert gone(ipid)
+
+
+def test_container_dev_nodes_signal_state_and_cgroup_view(h, tmp, cgroot, rootfs):
+    """Inside: /dev's nodes are real device nodes made in its tmpfs (not mounts) and work;
+    the workload starts with no signal blocked or ignored (the spawned child keeps every
+    signal blocked through exec, init hands over an empty mask); the cgroup namespace is made
+    after the cgroup was joined, so every hierarchy shows the container at /."""
+    s = Sup(h, tmp, cgroot, svc("look", f"{WL} exit 0", memory_max="64M"))
+    # started with a signal ignored (as nohup does): ignored in the supervisor, not inside
+    p, o, e = h.popen(["/bin/sh", "-c", "trap '' ALRM; exec \"$@\"", "sh", ASAN_SUPERVISOR,
+                       "-c", s.ini, "run", "look", "--", "/bin/cat", "/proc/self/status"],
+                      env={"CORRAL_INIT": str(INIT)})
+    rc, out, err = p.wait(T(30)), read_text(o), read_text(e)
+    assert rc == 0, err
+    sig = dict(l.split(":\t") for l in out.splitlines() if l.startswith(("SigBlk", "SigIgn")))
+    assert sig == {"SigBlk": "0" * 16, "SigIgn": "0" * 16}, sig
+    script = ("for n in null zero full random urandom tty; do test -c /dev/$n || echo no-$n; "
+              "done; echo x > /dev/null && head -c 4 /dev/zero | wc -c; "
+              "grep -cE ' /dev/(null|zero|full|random|urandom|tty) ' /proc/self/mountinfo; "
+              "cat /proc/self/cgroup")
+    rc, out, err = s.run("run", "look", "--", "/bin/sh", "-c", script)
+    assert rc == 0, err
+    lines = out.split()
+    assert lines[:2] == ["4", "0"], out               # no node is missing, none is a mount
+    cg = [l.split(":", 2) for l in lines[2:]]
+    assert cg and all(path == "/" for _, _, path in cg), cg
+
+
+def test_run_v1_cgroup_only_where_its_limits_need_one(h, tmp, cgroot, rootfs):
+    if V2:
+        pytest.skip("cgroup v2 has one hierarchy")
+    s = Sup(h, tmp, cgroot, svc("job", f"{WL} sleep 1000", memory_max="64M"))
+    p, out, err = h.popen([ASAN_SUPERVISOR, "-c", s.ini, "run", "job"],
+                          env={"CORRAL_INIT": str(INIT)})
+    wait_until(lambda: list((CG / "freezer" / cgroot).glob("run-job-*/cgroup.procs")),
+               what="the run cgroup")
+    made = sorted(d.parent.name for d in cg_dirs(cgroot) if list(d.glob("run-job-*")))
+    assert made == ["freezer", "memory"], made      # limits need memory; freezer kills all
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(T(10)) == 128 + signal.SIGTERM, read_text(err)
+    assert not cg_dirs(cgroot)                      # and its root only where it made it
 
 
 def children_of(pid):
