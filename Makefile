@@ -31,12 +31,12 @@ SUP_LIB    := $(filter-out supervisor/main.c,$(SUP_SRC))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 HDRS       := $(wildcard shared/*.h init/*.h supervisor/*.h)
 
-SUP_LIBS   := -luv -linih -lseccomp -lcap -lmnl
+SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl
 # The released supervisor is a static PIE (libuv and inih from their Debian .a files): a
 # dynamic one spent ~0.4 ms of every `supervisor run` in the loader (measured, bench 1a).
 # ld warns that libuv's uv_os_get_passwd would need glibc's NSS at run time: we never call it.
 SUP_STATIC := -static-pie -fPIE
-SUP_STATIC_LIBS := -l:libuv_a.a -l:libinih.a -lpthread
+SUP_STATIC_LIBS := -l:libuv_a.a -l:libinih.a -l:libseccomp.a -l:libcap.a -l:libjson-c.a -lpthread
 BINS       := $(B)/init $(if $(SUP_SRC),$(B)/supervisor) $(if $(SVCTL_SRC),$(B)/svctl)
 ASAN_BINS  := $(B)/asan/init $(if $(SUP_SRC),$(B)/asan/supervisor) $(if $(SVCTL_SRC),$(B)/asan/svctl)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/test/unit/%,$(UNIT_SRC))
@@ -47,8 +47,9 @@ all: deps-build $(BINS)
 # ---- Debian packages ----------------------------------------------------------------------
 # Checked with dpkg first, so this costs nothing when everything is there. apt-get update runs
 # once, only when something is missing.
-BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libmnl-dev pkg-config
-TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 valgrind procps
+BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev pkg-config
+TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 valgrind procps \
+              golang-github-containers-common
 BENCH_PKGS := tini dumb-init catatonit
 LINT_PKGS  := cppcheck clang-tidy
 define apt_ensure
@@ -111,11 +112,16 @@ $(B)/test/workload: tests/helper/workload.c
 	@mkdir -p $(@D)
 	$(MUSLCC) $(CSTD) $(WARN) -O2 -static -o $@ $<
 
+# The escape suite's attacker (tests/security): static, so it runs in any rootfs.
+$(B)/test/probe: tests/security/probe.c
+	@mkdir -p $(@D)
+	$(MUSLCC) $(CSTD) $(WARN) -O2 -static -o $@ $<
+
 $(B)/test/unit/%: tests/unit/%.c $(SUP_LIB) $(SHARED_SRC) $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -Iinit -o $@ $< $(SUP_LIB) $(SHARED_SRC) $(SUP_LIBS) -lcmocka
 
-test-build: deps all asan $(B)/test/workload $(B)/test/init-vg $(UNIT_BINS) rootfs
+test-build: deps all asan $(B)/test/workload $(B)/test/probe $(B)/test/init-vg $(UNIT_BINS) rootfs
 
 test: test-build
 	@tests/run

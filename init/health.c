@@ -45,9 +45,10 @@ static void probe_child(const struct init_opts *o, char *const *argv, int out)
         dprintf(STDERR_FILENO, "chdir %s: %s\n", o->directory, strerror(errno));
         _exit(126);
     }
-    if (o->set_ids && (setgroups(o->ngroups, o->groups) < 0 || setgid(o->gid) < 0 ||
-                       setuid(o->uid) < 0)) {
-        dprintf(STDERR_FILENO, "cannot take the service's user: %s\n", strerror(errno));
+    int stage = confine_child(o);
+    if (stage) {
+        dprintf(STDERR_FILENO, "cannot take the service's user: %s: %s\n",
+                confine_stage_name(stage), strerror(errno));
         _exit(126);
     }
     struct sigaction sa;

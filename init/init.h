@@ -55,7 +55,27 @@ struct init_opts {
     int health_action;          /* enum cr_health_action */
     const char *notify_dir;     /* a directory only this container sees (on init's /dev
                                    tmpfs) for the NOTIFY_SOCKET; NULL: an abstract socket */
+
+    /* Confinement of every child (spec mode; confine.c). */
+    bool confine;               /* the spec's [security] applies */
+    uint64_t caps, ambient;     /* bounding/permitted set (CR_CAPS_ALL: unchanged); ambient */
+    bool no_new_privs;
+    const void *seccomp;        /* struct sock_fprog, NULL: no filter */
 };
+
+/* confine.c. confine_paths: masked and read-only paths, inside the new root. confine_self:
+ * init's own bounding set, capabilities and non-dumpable state, and o's confinement from
+ * the spec (reads the seccomp program). Both return 0, or -1 with a reason in err. */
+struct cr_spec;
+int confine_paths(const struct cr_spec *s, char *err, size_t len);
+int confine_self(const struct cr_spec *s, struct init_opts *o, char *err, size_t len);
+/* In a child before exec: groups, gid, uid (when o->set_ids), then capabilities, ambient
+ * capabilities, no_new_privs and the seccomp filter. Returns 0, or the stage that failed
+ * (errno set). */
+enum { CONFINE_GROUPS = 1, CONFINE_GID, CONFINE_UID, CONFINE_CAPS, CONFINE_NNP,
+       CONFINE_SECCOMP };
+int confine_child(const struct init_opts *o);
+const char *confine_stage_name(int stage);
 
 /* Spec mode: reads the spec from spec_fd, builds the container (mounts, pivot_root,
  * hostname, loopback) and fills o from it. Returns 0, or 125 after reporting setup-failed. */

@@ -168,8 +168,13 @@ struct child_err {
     int err;
     int stage;   /* enum child_stage */
 };
-enum child_stage { ST_EXEC, ST_CHDIR, ST_GROUPS, ST_GID, ST_UID };
-static const char *stage_name[] = {"exec", "chdir", "setgroups", "setgid", "setuid"};
+/* ST_EXEC, ST_CHDIR, then confine_child()'s stages (CONFINE_GROUPS...) from 2 on. */
+enum child_stage { ST_EXEC, ST_CHDIR, ST_CONFINE };
+static const char *stage_name(int stage)
+{
+    return stage == ST_EXEC ? "exec" : stage == ST_CHDIR ? "chdir"
+                                     : confine_stage_name(stage - ST_CONFINE + 1);
+}
 
 static void child_fail(int errpipe, int stage) __attribute__((noreturn));
 static void child_fail(int errpipe, int stage)
@@ -195,14 +200,9 @@ static void child_exec(int errpipe)
         umask((mode_t)o->umask);
     if (o->directory && chdir(o->directory) < 0)
         child_fail(errpipe, ST_CHDIR);
-    if (o->set_ids) {
-        if (setgroups(o->ngroups, o->groups) < 0)
-            child_fail(errpipe, ST_GROUPS);
-        if (setgid(o->gid) < 0)
-            child_fail(errpipe, ST_GID);
-        if (setuid(o->uid) < 0)
-            child_fail(errpipe, ST_UID);
-    }
+    int stage = confine_child(o);
+    if (stage)
+        child_fail(errpipe, ST_CONFINE + stage - 1);
     sigaction(SIGCHLD, &S.orig_chld, NULL);
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &S.orig_mask, NULL, sizeof S.orig_mask);
     ready_in_child();
@@ -318,10 +318,10 @@ static int start_workload(void)
             cr_event(S.o->events_fd, "exec-failed", "errno=%d reason=%s: %s", ce.err, what,
                      strerror(ce.err));
         } else {
-            fprintf(stderr, "init: cannot start '%s': %s: %s\n", what, stage_name[ce.stage],
+            fprintf(stderr, "init: cannot start '%s': %s: %s\n", what, stage_name(ce.stage),
                     strerror(ce.err));
             cr_event(S.o->events_fd, "exec-failed", "errno=%d reason=%s: %s", ce.err,
-                     stage_name[ce.stage], strerror(ce.err));
+                     stage_name(ce.stage), strerror(ce.err));
         }
         return ce.stage == ST_EXEC && ce.err == ENOENT ? 127 : 126;
     }

@@ -14,7 +14,10 @@
  *   4. read_only: make the whole new tree read-only (recursively);
  *   5. mount on top: binds, tmpfs, a minimal /dev, a fresh /proc, /sys read-only;
  *   6. pivot_root into it and detach the old root (no chroot: it is escapable);
- *   7. hostname, loopback up, the clean environment.
+ *   6b. masked and read-only paths (/proc/kcore, /proc/sys, ...: confine.c);
+ *   7. hostname, loopback up, the clean environment;
+ *   8. init confines itself (bounding set, its own capabilities, not dumpable) and keeps
+ *      the workload's confinement (capabilities, no_new_privs, seccomp) for each child.
  * Any failure is fatal before the workload exists: it is reported as one line on the events
  * fd ("setup-failed reason=bind /srv/data: No such file or directory") and init exits 125. */
 #include <errno.h>
@@ -220,62 +223,41 @@ static int setup_dev(const char *root)
     return 0;
 }
 
+/* The bind sources, held open (O_PATH) from before the new root is staged: staging the host's
+ * own tree parks a tmpfs on /tmp (or /mnt, /run, /var/tmp), which would hide a source below
+ * it. Mounted later through /proc/self/fd/N. */
+static int open_bind_sources(const struct cr_spec *s, int *fds)
+{
+    for (size_t i = 0; i < s->nbinds; i++) {
+        fds[i] = open(s->binds[i].src, O_PATH | O_CLOEXEC);
+        if (fds[i] < 0)
+            return fail("bind %s: %s", s->binds[i].src, strerror(errno));
+    }
+    return 0;
+}
+
+static int setup_tree(const struct cr_spec *s, const int *src, char *root, size_t rlen, char *p,
+                      size_t plen);
+
 static int setup_mounts(const struct cr_spec *s)
 {
     char root[4096], p[4096];
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return fail("make / private: %s", strerror(errno));
-    if (prepare_root(s->rootfs, root, sizeof root))
-        return -1;
-
-    /* Step 3: mount points, while the tree can still be written. */
-    struct stat st;
-    for (size_t i = 0; i < s->nbinds; i++) {
-        if (stat(s->binds[i].src, &st) < 0)
-            return fail("bind %s: %s", s->binds[i].src, strerror(errno));
-        if (in_root(p, sizeof p, root, s->binds[i].dst) ||
-            make_mountpoint(p, S_ISDIR(st.st_mode)) < 0)
-            return setup_err[0] ? -1 : fail("bind %s: cannot create %s: %s", s->binds[i].src,
-                                            s->binds[i].dst, strerror(errno));
-    }
-    for (size_t i = 0; i < s->ntmpfs; i++)
-        if (in_root(p, sizeof p, root, s->tmpfs[i].dst) || make_mountpoint(p, true) < 0)
-            return setup_err[0] ? -1 : fail("tmpfs %s: %s", s->tmpfs[i].dst, strerror(errno));
-    static const char *std_dirs[] = {"/dev", "/proc", "/sys"};
-    for (size_t i = 0; i < 3; i++)
-        if (in_root(p, sizeof p, root, std_dirs[i]) || make_mountpoint(p, true) < 0)
-            return setup_err[0] ? -1 : fail("%s: %s", std_dirs[i], strerror(errno));
-
-    /* Step 4 */
-    if (s->read_only && remount_ro(root, true) < 0)
-        return fail("read_only: %s", strerror(errno));
-
-    /* Step 5 */
-    for (size_t i = 0; i < s->nbinds; i++) {
-        in_root(p, sizeof p, root, s->binds[i].dst);
-        if (mount(s->binds[i].src, p, NULL, MS_BIND | MS_REC, NULL) < 0)
-            return fail("bind %s: %s", s->binds[i].src, strerror(errno));
-        if (s->binds[i].ro && remount_ro(p, true) < 0)
-            return fail("bind %s: read-only: %s", s->binds[i].src, strerror(errno));
-    }
-    for (size_t i = 0; i < s->ntmpfs; i++) {
-        char opts[64] = "mode=1777";
-        if (s->tmpfs[i].size > 0)
-            snprintf(opts, sizeof opts, "mode=1777,size=%lld", (long long)s->tmpfs[i].size);
-        in_root(p, sizeof p, root, s->tmpfs[i].dst);
-        if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
-            return fail("tmpfs %s: %s", s->tmpfs[i].dst, strerror(errno));
-    }
-    if (setup_dev(root))
-        return -1;
-    in_root(p, sizeof p, root, "/proc");
-    if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-        return fail("mount /proc: %s", strerror(errno));
-    in_root(p, sizeof p, root, "/sys");
-    if (mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
-        (mount("/sys", p, NULL, MS_BIND | MS_REC, NULL) < 0 || remount_ro(p, true) < 0))
-        return fail("mount /sys: %s", strerror(errno));
-
+    int *src = calloc(s->nbinds + 1, sizeof *src);
+    if (!src)
+        return fail("out of memory");
+    for (size_t i = 0; i < s->nbinds; i++)
+        src[i] = -1;
+    int r = open_bind_sources(s, src);
+    if (r == 0)
+        r = setup_tree(s, src, root, sizeof root, p, sizeof p);
+    for (size_t i = 0; i < s->nbinds; i++)
+        if (src[i] >= 0)
+            close(src[i]);
+    free(src);
+    if (r)
+        return r;
     /* Step 6: pivot_root(".", ".") stacks the old root on the new one; detaching it leaves
      * only the new root, with no path back to the host's tree. */
     if (chdir(root) < 0)
@@ -286,6 +268,67 @@ static int setup_mounts(const struct cr_spec *s)
         return fail("detach the old root: %s", strerror(errno));
     if (chdir("/") < 0)
         return fail("chdir /: %s", strerror(errno));
+    /* Step 6b: masked and read-only paths, now that the paths are the container's. */
+    return confine_paths(s, setup_err, sizeof setup_err);
+}
+
+/* Steps 2-5: the new root at root, everything mounted in it. */
+static int setup_tree(const struct cr_spec *s, const int *src, char *root, size_t rlen, char *p,
+                      size_t plen)
+{
+    char fdpath[64];
+    if (prepare_root(s->rootfs, root, rlen))
+        return -1;
+
+    /* Step 3: mount points, while the tree can still be written. */
+    struct stat st;
+    for (size_t i = 0; i < s->nbinds; i++) {
+        if (fstat(src[i], &st) < 0)
+            return fail("bind %s: %s", s->binds[i].src, strerror(errno));
+        if (in_root(p, plen, root, s->binds[i].dst) ||
+            make_mountpoint(p, S_ISDIR(st.st_mode)) < 0)
+            return setup_err[0] ? -1 : fail("bind %s: cannot create %s: %s", s->binds[i].src,
+                                            s->binds[i].dst, strerror(errno));
+    }
+    for (size_t i = 0; i < s->ntmpfs; i++)
+        if (in_root(p, plen, root, s->tmpfs[i].dst) || make_mountpoint(p, true) < 0)
+            return setup_err[0] ? -1 : fail("tmpfs %s: %s", s->tmpfs[i].dst, strerror(errno));
+    static const char *std_dirs[] = {"/dev", "/proc", "/sys"};
+    for (size_t i = 0; i < 3; i++)
+        if (in_root(p, plen, root, std_dirs[i]) || make_mountpoint(p, true) < 0)
+            return setup_err[0] ? -1 : fail("%s: %s", std_dirs[i], strerror(errno));
+
+    /* Step 4 */
+    if (s->read_only && remount_ro(root, true) < 0)
+        return fail("read_only: %s", strerror(errno));
+
+    /* Step 5 */
+    for (size_t i = 0; i < s->nbinds; i++) {
+        in_root(p, plen, root, s->binds[i].dst);
+        snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", src[i]);
+        if (mount(fdpath, p, NULL, MS_BIND | MS_REC, NULL) < 0)
+            return fail("bind %s: %s", s->binds[i].src, strerror(errno));
+        if (s->binds[i].ro && remount_ro(p, true) < 0)
+            return fail("bind %s: read-only: %s", s->binds[i].src, strerror(errno));
+    }
+    for (size_t i = 0; i < s->ntmpfs; i++) {
+        char opts[64] = "mode=1777";
+        if (s->tmpfs[i].size > 0)
+            snprintf(opts, sizeof opts, "mode=1777,size=%lld", (long long)s->tmpfs[i].size);
+        in_root(p, plen, root, s->tmpfs[i].dst);
+        if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+            return fail("tmpfs %s: %s", s->tmpfs[i].dst, strerror(errno));
+    }
+    if (setup_dev(root))
+        return -1;
+    in_root(p, plen, root, "/proc");
+    if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return fail("mount /proc: %s", strerror(errno));
+    in_root(p, plen, root, "/sys");
+    if (mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
+        (mount("/sys", p, NULL, MS_BIND | MS_REC, NULL) < 0 || remount_ro(p, true) < 0))
+        return fail("mount /sys: %s", strerror(errno));
+
     return 0;
 }
 
@@ -380,6 +423,8 @@ int init_spec_setup(int spec_fd, struct init_opts *o)
     o->health_start_period_ms = spec.health_start_period_ms;
     o->health_retries = spec.health_retries;
     o->health_action = spec.health_action;
+    if (confine_self(&spec, o, setup_err, sizeof setup_err) < 0)
+        goto failed;
     /* Our own /dev tmpfs, seen by this container only: the NOTIFY_SOCKET's home. */
     if ((spec.namespaces & CR_NS_MOUNT) && spec.rootfs)
         o->notify_dir = "/dev/.corral";

@@ -156,6 +156,8 @@ void cr_spec_init(struct cr_spec *s)
     s->health_interval_ms = 30000;
     s->health_timeout_ms = 30000;
     s->health_retries = 3;
+    s->caps = CR_CAPS_ALL;
+    s->seccomp_fd = -1;
 }
 
 static void free_strv(char **v, size_t n)
@@ -185,6 +187,8 @@ void cr_spec_free(struct cr_spec *s)
     free_strv(s->env, s->nenv);
     free_strv(s->ready_argv, s->ready_argc);
     free_strv(s->health_argv, s->health_argc);
+    free_strv(s->masked, s->nmasked);
+    free_strv(s->readonly, s->nreadonly);
     cr_spec_init(s);
 }
 
@@ -228,6 +232,30 @@ int cr_spec_add_health_arg(struct cr_spec *s, const char *arg)
         return -ENOMEM;
     }
     return 0;
+}
+
+/* Appends a path once (a repeat is a no-op). */
+static int path_push(char ***v, size_t *n, const char *path)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp((*v)[i], path))
+            return 0;
+    char *p = strdup(path);
+    if (!p || strv_push(v, n, p)) {
+        free(p);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int cr_spec_add_masked(struct cr_spec *s, const char *path)
+{
+    return path_push(&s->masked, &s->nmasked, path);
+}
+
+int cr_spec_add_readonly(struct cr_spec *s, const char *path)
+{
+    return path_push(&s->readonly, &s->nreadonly, path);
 }
 
 static int env_find(const struct cr_spec *s, const char *name, size_t nlen)
@@ -506,6 +534,17 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
     out_fmt(&o, "retries = %u\n", s->health_retries);
     out_ms(&o, "start_period", s->health_start_period_ms);
     out_fmt(&o, "action = %s\n", cr_health_action_name(s->health_action));
+
+    out_str(&o, "\n[security]\n");
+    out_fmt(&o, "capabilities = 0x%016llx\n", (unsigned long long)s->caps);
+    out_fmt(&o, "ambient = 0x%016llx\n", (unsigned long long)s->ambient);
+    out_fmt(&o, "no_new_privs = %s\n", s->no_new_privs ? "true" : "false");
+    if (s->seccomp_fd >= 0)
+        out_fmt(&o, "seccomp_fd = %d\n", s->seccomp_fd);
+    for (size_t i = 0; i < s->nmasked; i++)
+        r |= out_item(&o, "masked", s->masked[i], NULL);
+    for (size_t i = 0; i < s->nreadonly; i++)
+        r |= out_item(&o, "readonly", s->readonly[i], NULL);
     if (r)
         return -EINVAL;
     return o.full ? -ENOSPC : (ssize_t)o.used;
@@ -542,7 +581,7 @@ int cr_spec_write_fd(const struct cr_spec *s, int fd)
 enum vt {
     V_VERSION, V_STR, V_PATH, V_HOST, V_NS, V_BOOL, V_BIND, V_TMPFS, V_ARG, V_ENV, V_ID,
     V_GROUPS, V_UMASK, V_RESTART, V_CODES, V_MS, V_UINT, V_SIG, V_READY, V_RARG, V_HARG,
-    V_ACTION,
+    V_ACTION, V_HEX, V_FD, V_MASKED, V_READONLY,
 };
 
 #define F(m) offsetof(struct cr_spec, m)
@@ -588,6 +627,12 @@ static const struct skey {
     {"health", "retries", V_UINT, false, F(health_retries)},
     {"health", "start_period", V_MS, false, F(health_start_period_ms)},
     {"health", "action", V_ACTION, false, F(health_action)},
+    {"security", "capabilities", V_HEX, false, F(caps)},
+    {"security", "ambient", V_HEX, false, F(ambient)},
+    {"security", "no_new_privs", V_BOOL, false, F(no_new_privs)},
+    {"security", "seccomp_fd", V_FD, false, F(seccomp_fd)},
+    {"security", "masked", V_MASKED, true, 0},
+    {"security", "readonly", V_READONLY, true, 0},
 };
 #undef F
 #define NSKEYS (sizeof skeys / sizeof skeys[0])
@@ -611,7 +656,7 @@ struct reader {
 static void on_section(struct cr_ini *ini, const char *name)
 {
     static const char *const known[] = {"spec", "container", "process", "lifecycle",
-                                        "readiness", "health"};
+                                        "readiness", "health", "security"};
     struct reader *rd = ini->user;
     rd->section = NULL;
     rd->section_bad = false;
@@ -926,6 +971,29 @@ static void convert(struct cr_spec *s, struct entry *e, const char *origin,
             s->health_action = a;
         break;
     }
+    case V_HEX: {
+        char *ep;
+        errno = 0;
+        unsigned long long v = strtoull(raw, &ep, 16);
+        if (strncmp(raw, "0x", 2) || !raw[2] || *ep || errno)
+            SERR("'%s' is not a 64-bit hex mask (0x...)", raw);
+        else
+            *(uint64_t *)field = v;
+        break;
+    }
+    case V_FD:
+        if (cr_parse_uint(raw, 1023, &u) || u < 3)
+            SERR("'%s' is not a file descriptor from 3 to 1023", raw);
+        else
+            *(int *)field = (int)u;
+        break;
+    case V_MASKED:
+    case V_READONLY:
+        if (!abs_path(raw))
+            SERR("'%s' is not an absolute path", raw);
+        else if ((k->type == V_MASKED ? cr_spec_add_masked : cr_spec_add_readonly)(s, raw))
+            SERR("%s", "out of memory");
+        break;
     case V_BIND:
     case V_TMPFS:
         break;
@@ -978,6 +1046,9 @@ int cr_spec_parse(const char *text, size_t len, const char *origin, struct cr_sp
                                                   out->read_only))
             cr_errlist_add(errors, "%s: [container]: rootfs, bind, tmpfs and read_only need the "
                            "mount namespace", origin);
+        if (out->ambient & ~out->caps)
+            cr_errlist_add(errors, "%s: [security]: ambient holds capabilities outside "
+                           "capabilities", origin);
     }
     for (size_t i = 0; i < rd.n; i++)
         free(rd.e[i].val);

@@ -49,6 +49,16 @@
  *   retries = 3
  *   start_period = 0ms
  *   action = restart                ; restart | stop | none
+ *   [security]                      ; absent: nothing confined (init used by hand)
+ *   capabilities = 0x00000000a80425fb ; bounding set; permitted/effective for uid 0 (hex,
+ *                                   ; bit N = capability N)
+ *   ambient = 0x0000000000000400    ; raised for a non-root user (a subset of the above)
+ *   no_new_privs = true
+ *   seccomp_fd = 6                  ; a BPF program (struct sock_filter[]) on this fd,
+ *                                   ; installed last before exec; absent: none
+ *   masked = /proc/kcore            ; hidden (an empty read-only tmpfs on a directory,
+ *                                   ; /dev/null on a file), repeated
+ *   readonly = /proc/sys            ; made read-only, repeated
  *
  * Values are encoded so inih returns them unchanged: '%' ';' control bytes, and a blank at
  * either end of a line are written %XX; in bind and tmpfs items ':' is written %3A. A value
@@ -164,7 +174,18 @@ struct cr_spec {
     int64_t health_interval_ms, health_timeout_ms, health_start_period_ms;
     unsigned health_retries;
     int health_action;           /* enum cr_health_action */
+    /* [security] */
+    uint64_t caps;               /* capability bounding set (CR_CAPS_ALL: left as it is) */
+    uint64_t ambient;            /* ambient set for a non-root workload */
+    bool no_new_privs;
+    int seccomp_fd;              /* -1: no seccomp filter */
+    char **masked;               /* NULL-terminated paths inside the container */
+    size_t nmasked;
+    char **readonly;
+    size_t nreadonly;
 };
+
+#define CR_CAPS_ALL UINT64_MAX
 
 /* Sets every field to its default (an empty, valid-but-incomplete spec). */
 void cr_spec_init(struct cr_spec *s);
@@ -179,6 +200,8 @@ const char *cr_spec_get_env(const struct cr_spec *s, const char *name);
 int cr_spec_add_bind(struct cr_spec *s, const char *src, const char *dst, bool ro);
 int cr_spec_add_tmpfs(struct cr_spec *s, const char *dst, int64_t size);
 int cr_spec_add_group(struct cr_spec *s, gid_t gid);
+int cr_spec_add_masked(struct cr_spec *s, const char *path);
+int cr_spec_add_readonly(struct cr_spec *s, const char *path);
 
 /* Writes the text into buf (NUL-terminated). Returns its length, -ENOSPC if it does not fit
  * in len or in CR_SPEC_MAX, -EINVAL for a spec that could not be read back (no argv, an

@@ -717,6 +717,7 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
                          "0-9 _ . -", svc->name, CR_NAME_MAX);
     check_service(svc, &cfg->errors);
     cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->errors);
+    cr_security_resolve(svc, &cfg->global, &cfg->errors);
 }
 
 static void build_section(struct cr_config *cfg, const struct raw_sec *rs,

@@ -97,6 +97,10 @@ struct cr_service {
     int64_t memory_max, memory_high, memory_swap_max;   /* bytes, INT64_MAX = max */
     struct cr_cpu_max { int64_t quota_us, period_us; } cpu_max; /* quota -1: unset */
     int64_t cpu_weight, pids_max, io_weight;
+    struct cr_strv cap_add, cap_drop, ambient_capabilities;
+    bool no_new_privileges;
+    char *seccomp;               /* default | unconfined */
+    struct cr_strv masked_paths, readonly_paths, unmask;
 
     /* What init receives, complete: argv resolved, ids numeric, environment final. */
     struct cr_spec spec;
@@ -144,6 +148,9 @@ bool cr_service_needs_restart(const struct cr_service *a, const struct cr_servic
 void cr_service_resolve(struct cr_service *svc, const char *here,
                         const struct cr_config_opts *opts, const struct cr_cgroup_caps *caps,
                         struct cr_errlist *errors);
+/* The security keys → the spec's [security] (config_security.c). */
+void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,
+                         struct cr_errlist *errors);
 /* Adds "FILE:LINE: key: ..." for svc's key (its section header line when key is a default). */
 void cr_service_error(struct cr_errlist *errors, const struct cr_service *svc, int key,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -452,6 +452,9 @@ static void check_cgroups(struct ctx *c, const struct cr_cgroup_caps *caps)
         {CR_K_PIDS_MAX, offsetof(struct cr_cgroup_caps, pids), "pids"},
         {CR_K_IO_WEIGHT, offsetof(struct cr_cgroup_caps, io_weight), "io"},
     };
+    /* The default pids_max only where the pids controller is. */
+    if (!svc->key_line[CR_K_PIDS_MAX] && !caps->pids)
+        svc->pids_max = -1;
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
         int k = need[i].key;
         if (!svc->key_line[k] || *(const bool *)((const char *)caps + need[i].cap))

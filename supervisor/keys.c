@@ -169,6 +169,32 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_READ_ONLY] = {"read_only", NULL, CR_T_BOOL, "false", S, true, SV(read_only),
         .doc = "mount the root read-only (binds and tmpfs keep their own mode)"},
 
+    /* ---- security: every default confines, every key relaxes one thing ---- */
+    [CR_K_CAP_ADD] = {"cap_add", NULL, CR_T_LIST, NULL, S, true, SV(cap_add),
+        .doc = "capabilities added to the default 11 (CHOWN DAC_OVERRIDE FOWNER FSETID KILL "
+               "SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT SETFCAP): NET_RAW or "
+               "CAP_NET_RAW, any case; ALL for every one"},
+    [CR_K_CAP_DROP] = {"cap_drop", NULL, CR_T_LIST, NULL, S, true, SV(cap_drop),
+        .doc = "capabilities taken away (ALL: start from none, then cap_add)"},
+    [CR_K_AMBIENT_CAPABILITIES] = {"ambient_capabilities", NULL, CR_T_LIST, NULL, S, true,
+        SV(ambient_capabilities), .doc = "capabilities a non-root user keeps through exec "
+               "(e.g. NET_BIND_SERVICE to bind port 80); each must be among the service's"},
+    [CR_K_NO_NEW_PRIVILEGES] = {"no_new_privileges", "no_new_privs", CR_T_BOOL, "true", S,
+        true, SV(no_new_privileges), .doc = "no exec can gain privileges (setuid and file "
+               "capabilities have no effect); false allows setuid binaries"},
+    [CR_K_SECCOMP] = {"seccomp", "seccomp_profile", CR_T_STRING, "default", S, true,
+        SV(seccomp), .doc = "system call filter: default (denies keyrings, bpf, perf, "
+               "mount and namespace calls, modules, clock setting, io_uring, userfaultfd, ... "
+               "with EPERM) or unconfined"},
+    [CR_K_MASKED_PATHS] = {"masked_paths", NULL, CR_T_LIST, NULL, S, true, SV(masked_paths),
+        .doc = "more paths hidden inside (besides /proc/kcore, /proc/keys, /proc/timer_list, "
+               "/sys/firmware and the other OCI defaults)"},
+    [CR_K_READONLY_PATHS] = {"readonly_paths", NULL, CR_T_LIST, NULL, S, true,
+        SV(readonly_paths), .doc = "more paths made read-only inside (besides /proc/sys, "
+               "/proc/sysrq-trigger, /proc/bus, /proc/fs, /proc/irq)"},
+    [CR_K_UNMASK] = {"unmask", NULL, CR_T_LIST, NULL, S, true, SV(unmask),
+        .doc = "default masked or read-only paths to leave alone, or ALL"},
+
     /* ---- cgroup limits: applied live on reload ---- */
     [CR_K_MEMORY_MAX] = {"memory_max", "mem_limit", CR_T_SIZE, NULL, S, false, SV(memory_max),
         .doc = "hard memory limit (OOM kill above it), or max"},
@@ -180,8 +206,9 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "CPU bandwidth: 150% (of one CPU), QUOTA PERIOD in microseconds, or max"},
     [CR_K_CPU_WEIGHT] = {"cpu_weight", NULL, CR_T_INT, NULL, S, false, SV(cpu_weight), 1,
         10000, .doc = "relative CPU share, 1-10000 (100 is normal)"},
-    [CR_K_PIDS_MAX] = {"pids_max", "tasks_max", CR_T_INT, NULL, S, false, SV(pids_max), 1,
-        4194304, true, .doc = "most processes and threads at once, or max"},
+    [CR_K_PIDS_MAX] = {"pids_max", "tasks_max", CR_T_INT, "2048", S, false, SV(pids_max), 1,
+        4194304, true, .doc = "most processes and threads at once, or max (the default holds "
+               "a fork bomb inside its service; dropped where there is no pids controller)"},
     [CR_K_IO_WEIGHT] = {"io_weight", NULL, CR_T_INT, NULL, S, false, SV(io_weight), 1, 10000,
         .doc = "relative IO share, 1-10000 (100 is normal)"},
 };

@@ -14,6 +14,7 @@
 #include "logs.h"
 #include "metrics.h"
 #include "service.h"
+#include "syscall_filter.h"
 #include "spawn.h"
 
 int supervisor_run(struct cr_config *cfg, int argc, char **argv);
@@ -765,6 +766,7 @@ out:
     cr_logs_own_open(NULL, 0, 0);   /* after the last cr_log */
     if (sv->rt.init_fd >= 0)
         close(sv->rt.init_fd);
+    cr_seccomp_cache_free();
     if (sv->rt.devnull >= 0)
         close(sv->rt.devnull);
     free(sv->svcs);

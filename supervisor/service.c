@@ -15,6 +15,7 @@
 
 #include "history.h"
 #include "logs.h"
+#include "syscall_filter.h"
 #include "spawn.h"
 
 #ifndef P_PIDFD
@@ -374,7 +375,19 @@ static int svc_spawn(struct cr_svc *svc)
         .own_pgrp = !rt->run_mode,
         .uid_map = conf->uid_map_text,
         .gid_map = conf->gid_map_text,
+        .seccomp_fd = -1,
     };
+    if (conf->spec.seccomp_fd >= 0) {
+        req.seccomp_fd = cr_seccomp_fd(conf->seccomp, conf->spec.caps, err, sizeof err);
+        if (req.seccomp_fd < 0) {
+            r = req.seccomp_fd;
+            cr_log(svc->name, "cannot start its container: %s", err);
+            close(ev[0]);
+            close(ev[1]);
+            cr_cg_destroy(cg, err, sizeof err);
+            return r;
+        }
+    }
     if (rt->run_mode) {
         req.stdio[0] = STDIN_FILENO;
         req.stdio[1] = STDOUT_FILENO;

@@ -34,7 +34,8 @@
 #define CHILD_SIDE __attribute__((no_sanitize_address))
 
 /* fds in the child (the contract's numbering) */
-enum { CHILD_SPEC_FD = 3, CHILD_EVENTS_FD = 4, CHILD_INIT_FD = 5, CHILD_FIRST_FREE = 6 };
+enum { CHILD_SPEC_FD = 3, CHILD_EVENTS_FD = 4, CHILD_INIT_FD = 5, CHILD_SECCOMP_FD = 6,
+       CHILD_NFDS = 7 };
 
 /* True when path is corral's init (its version text is in the binary): next to an installed
  * supervisor, "init" may well be the system's own init, which must never become a container's
@@ -232,7 +233,9 @@ struct child_args {
     int ncg;
     bool vforked;                /* CLONE_VM|CLONE_VFORK: the supervisor waits for our exec */
     int sync_wr;                 /* the write end of the sync pipe (our copy, vforked) */
-    int fd[6];                   /* stdio, spec, events, init: as the child finds them */
+    int fd[CHILD_NFDS];          /* stdio, spec, events, init, seccomp: as the child finds
+                                    them */
+    int nfd;                     /* 6, or 7 with a seccomp program */
     unsigned unshare_cut;        /* CLONE_FILES: keep only fds below this one (0: no) */
     uint64_t ignored;            /* signals (bit s-1) the supervisor ignores */
 };
@@ -302,14 +305,14 @@ CHILD_SIDE static void child_main(const struct child_args *a)
 
     if (req->nofile)
         setrlimit(RLIMIT_NOFILE, req->nofile);
-    if (child_place_fds(a->fd, 6) < 0)
+    if (child_place_fds(a->fd, a->nfd) < 0)
         child_report(evfd, "arranging fds", errno);
     evfd = CHILD_EVENTS_FD;
     /* init is executed through fd 5, which must not survive into init itself. */
     if (syscall(SYS_fcntl, CHILD_INIT_FD, F_SETFD, FD_CLOEXEC) < 0)
         child_report(evfd, "fcntl", errno);
-    if (syscall(SYS_close_range, CHILD_FIRST_FREE, ~0U, 0) < 0) {
-        for (int fd = CHILD_FIRST_FREE; fd < 1024; fd++)
+    if (syscall(SYS_close_range, (unsigned)a->nfd, ~0U, 0) < 0) {
+        for (int fd = a->nfd; fd < 1024; fd++)
             syscall(SYS_close, fd);
     }
     char *argv[] = {"init", "--spec-fd", "3", "--events-fd", "4", NULL};
@@ -361,9 +364,9 @@ void cr_spawn_reserve_fds(void)
  * the highest slot) or 0 when not worth it (a small table: the plain copy is cheap). */
 static unsigned use_slots(struct child_args *a, int *used)
 {
-    int *v[6 + 2 + 8];
+    int *v[CHILD_NFDS + 2 + 8];
     int n = 0, top = 0, cut = 0;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < a->nfd; i++)
         v[n++] = &a->fd[i];
     v[n++] = &a->sync_fd;
     v[n++] = &a->sync_wr;
@@ -511,7 +514,8 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     }
     struct child_args a = {.req = req, .spec_fd = spec_fd, .sync_fd = sync[0],
                            .fd = {req->stdio[0], req->stdio[1], req->stdio[2], spec_fd,
-                                  req->events_fd, req->init_fd}};
+                                  req->events_fd, req->init_fd, req->seccomp_fd},
+                           .nfd = req->seccomp_fd >= 0 ? CHILD_NFDS : CHILD_NFDS - 1};
     a.ncg = cr_cg_self_attach_open(req->cg, a.cg_fds, 8, err, errlen);
     if (a.ncg < 0) {
         int r = a.ncg;

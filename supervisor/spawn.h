@@ -34,6 +34,8 @@ struct cr_spawn_req {
     int events_fd;               /* write end of the events pipe: the child's fd 4 */
     const struct rlimit *nofile; /* RLIMIT_NOFILE to give init (the supervisor raises its
                                     own for its many pipes); NULL: inherit */
+    int seccomp_fd;              /* the compiled filter (cr_seccomp_fd): the child's fd 6;
+                                    -1: none (must match the spec's seccomp_fd) */
     const char *uid_map, *gid_map;  /* with CR_NS_USER: written to /proc/PID/{uid,gid}_map
                                        before init runs ("C H N" lines) */
     bool own_pgrp;               /* init leads a process group of its own, so a terminal's

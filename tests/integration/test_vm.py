@@ -10,7 +10,7 @@ cgroup tests (only when there are some).
 Skipped only when qemu cannot run here at all (the reason is printed). Environment:
   RUN_IN_VM_TIMEOUT          seconds per boot (120)
   CORRAL_VM_PYTEST           pytest arguments for the run inside the VM
-                             (default: -m cgroup tests/integration)
+                             (default: -m cgroup tests/integration tests/security)
   CORRAL_VM_PYTEST_TIMEOUT   seconds for that run (900)
 """
 import json
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_IN_VM = ROOT / "tests" / "vm" / "run-in-vm"
 GUEST_CHECKS = ROOT / "tests" / "vm" / "guest_checks.py"
 TIMEOUT = float(os.environ.get("RUN_IN_VM_TIMEOUT", "120"))
-VM_PYTEST = shlex.split(os.environ.get("CORRAL_VM_PYTEST", "-m cgroup tests/integration"))
+VM_PYTEST = shlex.split(os.environ.get("CORRAL_VM_PYTEST", "-m cgroup tests/integration tests/security"))
 VM_PYTEST_TIMEOUT = float(os.environ.get("CORRAL_VM_PYTEST_TIMEOUT", "900"))
 # The guest runs under TCG: its tests get more time (conftest.T scales by CRTEST_SLOW).
 GUEST_SLOW = str(max(float(os.environ.get("CRTEST_SLOW", "1")), 1.0) * 5)

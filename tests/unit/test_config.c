@@ -199,8 +199,18 @@ static void test_defaults(void **state)
     assert_int_equal(s->namespaces, CR_NS_DEFAULT);
     assert_int_equal(s->memory_max, -1);
     assert_int_equal(s->cpu_max.quota_us, -1);
-    assert_int_equal(s->pids_max, -1);
+    assert_int_equal(s->pids_max, 2048);      /* podman's: a fork bomb stays inside */
     assert_false(s->read_only);
+    /* security defaults: podman's 11 capabilities, no_new_privs, the default filter, the
+     * OCI masked and read-only paths */
+    assert_int_equal(s->spec.caps, 0x800405fbULL);
+    assert_int_equal(s->spec.ambient, 0);
+    assert_true(s->spec.no_new_privs);
+    assert_int_equal(s->spec.seccomp_fd, 6);
+    assert_int_equal(s->spec.nmasked, 12);
+    assert_string_equal(s->spec.masked[3], "/proc/kcore");
+    assert_int_equal(s->spec.nreadonly, 5);
+    assert_string_equal(s->spec.readonly[3], "/proc/sys");
     /* global defaults */
     assert_string_equal(cfg.global.cgroup_root, "corral");
     assert_string_equal(cfg.global.control_socket, "/run/corral/control.sock");
@@ -1033,10 +1043,114 @@ static void test_key_table(void **state)
     free(buf);
 }
 
+/* The security keys: capability names in every spelling, ALL, the order of add and drop,
+ * ambient within the set, the filter's name, extra and unmasked paths. */
+static void test_security_keys(void **state)
+{
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(SVC "cap_add = net_raw, CAP_SYS_TIME\n"
+                                         "cap_drop = chown,SETFCAP\n"
+                                         "ambient_capabilities = NET_BIND_SERVICE\n"
+                                         "no_new_privileges = false\nseccomp = unconfined\n"
+                                         "masked_paths = /etc/secret\nreadonly_paths = /data\n"
+                                         "unmask = /proc/sys, /proc/kcore\n", &cfg);
+    uint64_t want = (0x800405fbULL | (1ULL << 13) | (1ULL << 25)) & ~(1ULL | (1ULL << 31));
+    assert_int_equal(s->spec.caps, want);
+    assert_int_equal(s->spec.ambient, 1ULL << 10);
+    assert_false(s->spec.no_new_privs);
+    assert_int_equal(s->spec.seccomp_fd, -1);
+    assert_int_equal(s->spec.nmasked, 12);          /* 12 - kcore + /etc/secret */
+    assert_string_equal(s->spec.masked[11], "/etc/secret");
+    assert_int_equal(s->spec.nreadonly, 5);         /* 5 - /proc/sys + /data */
+    for (size_t i = 0; i < s->spec.nmasked; i++)
+        assert_string_not_equal(s->spec.masked[i], "/proc/kcore");
+    cr_config_free(&cfg);
+
+    s = load_ok(SVC "cap_add = ALL\n", &cfg);
+    assert_true((s->spec.caps & (1ULL << 21)) && (s->spec.caps & (1ULL << 38)));
+    cr_config_free(&cfg);
+    s = load_ok(SVC "cap_drop = all\ncap_add = KILL\nunmask = ALL\n", &cfg);
+    assert_int_equal(s->spec.caps, 1ULL << 5);
+    assert_int_equal(s->spec.nmasked, 0);
+    assert_int_equal(s->spec.nreadonly, 0);
+    cr_config_free(&cfg);
+
+    expect_errors(SVC "cap_add = NET_RAW,CAP_FLY\n",
+                  "$/main.ini:4: cap_add: 'CAP_FLY' is not a capability (e.g. NET_RAW, "
+                  "CAP_SYS_TIME, ALL)", NULL);
+    expect_errors(SVC "cap_add = NET_RAW\ncap_drop = net_raw\n",
+                  "$/main.ini:5: cap_drop: a capability is both added and dropped", NULL);
+    expect_errors(SVC "ambient_capabilities = NET_ADMIN\n",
+                  "$/main.ini:4: ambient_capabilities: holds capabilities the service does "
+                  "not have (add them with cap_add)", NULL);
+    expect_errors(SVC "seccomp = strict\n",
+                  "$/main.ini:4: seccomp: 'strict' is not default, unconfined or the absolute path of a "
+                  "profile", NULL);
+    expect_errors(SVC "masked_paths = relative\nunmask = proc\n",
+                  "$/main.ini:5: unmask: 'proc' is neither ALL nor an absolute path",
+                  "$/main.ini:4: masked_paths: 'relative' is not an absolute path", NULL);
+}
+
+/* With the host's / as the root, the supervisor's socket and log directories are hidden. */
+static void test_security_host_root(void **state)
+{
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok("[supervisor]\ncontrol_socket = /run/x/ctl.sock\n"
+                                         "log_dir = /var/log/x\n"
+                                         "[service:t]\ncommand = /bin/true\n", &cfg);
+    bool sock = false, logs = false;
+    for (size_t i = 0; i < s->spec.nmasked; i++) {
+        sock |= !strcmp(s->spec.masked[i], "/run/x");
+        logs |= !strcmp(s->spec.masked[i], "/var/log/x");
+    }
+    assert_true(sock && logs);
+    cr_config_free(&cfg);
+}
+
+/* seccomp = PATH: a Docker/OCI JSON profile, compiled at load; its errors name the profile's
+ * line and column (syntax) or JSON path (meaning) behind the key's own file:line. */
+static void test_seccomp_profile_file(void **state)
+{
+    struct cr_config cfg;
+    put("ok.json", "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [\n"
+        "  {\"names\": [\"uname\", \"no_such_call\"], \"action\": \"SCMP_ACT_ERRNO\","
+        " \"errnoRet\": 13},\n"
+        "  {\"names\": [\"socket\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [\n"
+        "    {\"index\": 0, \"value\": 40, \"op\": \"SCMP_CMP_EQ\"}]}]}\n", 0644);
+    const struct cr_service *s = load_ok(SVC "seccomp = $/ok.json\n", &cfg);
+    assert_int_equal(s->spec.seccomp_fd, 6);
+    cr_config_free(&cfg);
+
+    put("bad.json", "{\n \"defaultAction\": \"SCMP_ACT_ALLOW\",\n \"syscalls\": [ {\"names\": "
+        "[\"x\"] \"action\": 1}]}", 0644);
+    expect_errors(SVC "seccomp = $/bad.json\n",
+                  "$/main.ini:4: seccomp: $/bad.json:3:32: object value separator ',' expected",
+                  NULL);
+    put("bad.json", "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": "
+        "[\"x\"], \"action\": \"SCMP_ACT_NOPE\"}]}", 0644);
+    expect_errors(SVC "seccomp = $/bad.json\n",
+                  "$/main.ini:4: seccomp: $/bad.json: syscalls[0].action: 'SCMP_ACT_NOPE' is "
+                  "not a supported SCMP_ACT_* action", NULL);
+    put("bad.json", "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": "
+        "[\"uname\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\": 9, "
+        "\"op\": \"SCMP_CMP_EQ\"}]}]}", 0644);
+    expect_errors(SVC "seccomp = $/bad.json\n",
+                  "$/main.ini:4: seccomp: $/bad.json: syscalls[0].args[0].index: not from 0 to 5",
+                  NULL);
+    put("bad.json", "[1, 2]", 0644);
+    expect_errors(SVC "seccomp = $/bad.json\n", "$/main.ini:4: seccomp: $/bad.json: not a JSON "
+                  "object", NULL);
+    expect_errors(SVC "seccomp = $/missing.json\n",
+                  "$/main.ini:4: seccomp: $/missing.json: No such file or directory", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_security_keys),
+        cmocka_unit_test(test_security_host_root),
+        cmocka_unit_test(test_seccomp_profile_file),
         cmocka_unit_test(test_host_root_default),
         cmocka_unit_test(test_every_type),
         cmocka_unit_test(test_cpu_max_forms),

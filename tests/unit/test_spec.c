@@ -79,6 +79,14 @@ static void full_spec(struct cr_spec *s)
     s->health_retries = 5;
     s->health_start_period_ms = 2000;
     s->health_action = CR_HEALTH_STOP;
+    s->caps = 0x800405fbULL;
+    s->ambient = 1ULL << 10;
+    s->no_new_privs = true;
+    s->seccomp_fd = 6;
+    cr_spec_add_masked(s, "/proc/kcore");
+    cr_spec_add_masked(s, "/odd path;%");
+    cr_spec_add_masked(s, "/proc/kcore");            /* a repeat is kept once */
+    cr_spec_add_readonly(s, "/proc/sys");
 }
 
 static void assert_str_or_null(const char *a, const char *b)
@@ -136,6 +144,16 @@ static void assert_same(const struct cr_spec *a, const struct cr_spec *b)
     assert_int_equal(a->restart_window_ms, b->restart_window_ms);
     assert_int_equal(a->stopsignal, b->stopsignal);
     assert_int_equal(a->stopwait_ms, b->stopwait_ms);
+    assert_int_equal(a->caps, b->caps);
+    assert_int_equal(a->ambient, b->ambient);
+    assert_int_equal(a->no_new_privs, b->no_new_privs);
+    assert_int_equal(a->seccomp_fd, b->seccomp_fd);
+    assert_int_equal(a->nmasked, b->nmasked);
+    for (size_t i = 0; i < a->nmasked; i++)
+        assert_string_equal(a->masked[i], b->masked[i]);
+    assert_int_equal(a->nreadonly, b->nreadonly);
+    for (size_t i = 0; i < a->nreadonly; i++)
+        assert_string_equal(a->readonly[i], b->readonly[i]);
     assert_int_equal(a->ready, b->ready);
     assert_int_equal(a->ready_arg, b->ready_arg);
     assert_int_equal(a->ready_argc, b->ready_argc);
@@ -427,6 +445,16 @@ static void test_bad_values(void **state)
     expect_errors(HEAD "[container]\nrootfs = relative\n",
                   "spec:7: rootfs: 'relative' is not an absolute path", NULL);
     expect_errors(HEAD "[container]\nbind = /a\n", "spec:7: bind: expected SRC:DST[:ro]", NULL);
+    expect_errors(HEAD "[security]\ncapabilities = 12\n",
+                  "spec:7: capabilities: '12' is not a 64-bit hex mask (0x...)", NULL);
+    expect_errors(HEAD "[security]\nambient = 0x1ffffffffffffffff\n",
+                  "spec:7: ambient: '0x1ffffffffffffffff' is not a 64-bit hex mask (0x...)", NULL);
+    expect_errors(HEAD "[security]\nseccomp_fd = 2\n",
+                  "spec:7: seccomp_fd: '2' is not a file descriptor from 3 to 1023", NULL);
+    expect_errors(HEAD "[security]\nmasked = proc\n",
+                  "spec:7: masked: 'proc' is not an absolute path", NULL);
+    expect_errors(HEAD "[security]\ncapabilities = 0x1\nambient = 0x2\n",
+                  "spec: [security]: ambient holds capabilities outside capabilities", NULL);
     expect_errors(HEAD "[container]\nbind = /a:/b:rx\n", "spec:7: bind: expected SRC:DST[:ro]",
                   NULL);
     expect_errors(HEAD "[container]\nbind = /a:/b:ro:x\n", "spec:7: bind: too many ':' fields",

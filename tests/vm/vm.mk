@@ -12,7 +12,7 @@
 # tests: test_vm.py then skips (qemu missing) or fails with the reason.
 
 VM_PKGS   := qemu-system-x86 busybox-static python3
-VM_PYTEST ?= -m cgroup tests/integration
+VM_PYTEST ?= -m cgroup tests/integration tests/security
 VM_PYTEST_TIMEOUT ?= 900
 
 .PHONY: deps-vm vm vm-try test-vm vm-pytest

@@ -1,0 +1,231 @@
+"""The escape suite: an attacker's probes (tests/security/probe.c, build/test/probe) run as the
+root workload of real containers started by the real supervisor. Every probe must be BLOCKED
+under the defaults; and every probe has a negative control: the same probe EXPOSED once the
+protection it tests is relaxed in the service's keys, so no test passes vacuously. A probe
+this kernel cannot run (ABSENT, e.g. no module support) is checked for not being EXPOSED and
+its control is skipped with the reason.
+
+The probes run all at once (`probe all`, each in a child of its own) in one container per
+configuration; the results are cached per configuration for the module."""
+import os
+import shutil
+import tempfile
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from conftest import BUILD, _subreaper, h, need, read_text, tmp, wait_until  # noqa: E402,F401
+from test_supervisor import Sup, cgroot, svc  # noqa: E402,F401
+
+PROBE = BUILD / "test" / "probe"
+pytestmark = pytest.mark.cgroup
+
+# Relaxations: service keys that take one protection away.
+RELAX = {
+    "defaults": {},
+    "cap_add=ALL": {"cap_add": "ALL"},
+    "seccomp=unconfined": {"seccomp": "unconfined"},
+    "cap_add=ALL, seccomp=unconfined": {"cap_add": "ALL", "seccomp": "unconfined"},
+    "unmask=ALL": {"unmask": "ALL"},
+    "cap_add=MKNOD": {"cap_add": "MKNOD"},
+    "cap_add=MKNOD,SYSLOG": {"cap_add": "MKNOD,SYSLOG"},
+    "cap_add=SYS_PTRACE": {"cap_add": "SYS_PTRACE"},
+}
+
+# Each probe of `probe all`, and the relaxation that must expose it.
+CAPS_AND_FILTER = "cap_add=ALL, seccomp=unconfined"
+PROBES = {
+    "caps": "cap_add=ALL",
+    "keyctl": "seccomp=unconfined",
+    "io_uring": "seccomp=unconfined",
+    "userfaultfd": "seccomp=unconfined",
+    **{p: CAPS_AND_FILTER for p in (
+        "bpf", "perf_event_open", "open_by_handle_at", "init_module", "kexec_load", "clock",
+        "reboot", "swapon", "syslog", "acct", "ioperm", "mount", "umount", "sys_remount",
+        "pivot_root", "unshare", "setns", "clone_ns", "clone3_ns", "cgroup_mount")},
+    "core_pattern": "unmask=ALL",
+    "sysrq": "unmask=ALL",
+    "kcore": "unmask=ALL",
+    "keys": "unmask=ALL",
+    "timer_list": "unmask=ALL",
+    "kmsg": "cap_add=MKNOD,SYSLOG",
+    "mknod": "cap_add=MKNOD",
+    "ptrace_init": "cap_add=SYS_PTRACE",
+    "init_fds": "cap_add=SYS_PTRACE",
+}
+# The system calls the default filter denies by itself: still BLOCKED with every capability.
+FILTERED = ["keyctl", "io_uring", "userfaultfd", "bpf", "perf_event_open", "open_by_handle_at",
+            "clock", "reboot", "swapon", "syslog", "acct", "mount", "umount", "sys_remount",
+            "pivot_root", "unshare", "setns", "clone_ns", "clone3_ns", "cgroup_mount"]
+
+_cache = {}
+
+
+def host_svc(name, command, **keys):
+    """A service on the default root: the host's / read-only (where the probe binary sits
+    at its own path)."""
+    return svc(name, command, rootfs=None, **keys).replace("rootfs = None\n", "")
+
+
+def probe_all(h, tmp, cgroot, relax):
+    """{probe: (verdict, detail)} from one container with the relaxation applied."""
+    if relax in _cache:
+        return _cache[relax]
+    need(PROBE)
+    d = Path(tmp) / ("m-" + str(len(_cache)))
+    d.mkdir()
+    s = Sup(h, d, cgroot, host_svc("attacker", "/bin/true", **RELAX[relax]))
+    rc, out, err = s.run("run", "attacker", "--", str(PROBE), "all")
+    assert rc == 0, f"{relax}: rc {rc}\n{out}\n{err}"
+    res = {}
+    for line in out.splitlines():
+        name, _, rest = line.partition(": ")
+        verdict, _, detail = rest.partition(" ")
+        res[name] = (verdict, detail)
+    assert set(PROBES) <= set(res), f"{relax}: missing {set(PROBES) - set(res)}\n{out}"
+    _cache[relax] = res
+    return res
+
+
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_blocked_by_default(h, tmp, cgroot, probe):
+    verdict, detail = probe_all(h, tmp, cgroot, "defaults")[probe]
+    assert verdict in ("BLOCKED", "ABSENT"), f"{probe}: {verdict} {detail}"
+
+
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_negative_control(h, tmp, cgroot, probe):
+    base = probe_all(h, tmp, cgroot, "defaults")[probe]
+    verdict, detail = probe_all(h, tmp, cgroot, PROBES[probe])[probe]
+    if base[0] == "ABSENT" or verdict == "ABSENT":
+        pytest.skip(f"{probe}: not on this kernel ({base[1]})")
+    assert verdict == "EXPOSED", f"{probe} with {PROBES[probe]}: {verdict} {detail}"
+
+
+@pytest.mark.parametrize("probe", FILTERED)
+def test_filter_holds_with_every_capability(h, tmp, cgroot, probe):
+    """Defence in depth: the default filter alone stops these, even for a service given
+    every capability."""
+    verdict, detail = probe_all(h, tmp, cgroot, "cap_add=ALL")[probe]
+    assert verdict in ("BLOCKED", "ABSENT"), f"{probe} with cap_add=ALL: {verdict} {detail}"
+
+
+def _setuid_run(h, tmp, cgroot, nnp):
+    """A setuid-root copy of the probe, run by `user = nobody`: its effective uid."""
+    d = Path(tmp) / f"suid-{nnp}"
+    d.mkdir()
+    # pytest's tmp is root's alone (0700): the binary goes where nobody can reach it.
+    bindir = Path(tempfile.mkdtemp(prefix="suid-", dir=BUILD / "test"))
+    os.chmod(bindir, 0o755)
+    request_cleanup.append(bindir)
+    suid = bindir / "probe-suid"
+    shutil.copy(PROBE, suid)
+    os.chown(suid, 0, 0)
+    os.chmod(suid, 0o4755)
+    s = Sup(h, d, cgroot, host_svc("nobody", "/bin/true", user="nobody",
+                                   no_new_privileges=nnp))
+    rc, out, err = s.run("run", "nobody", "--", str(suid), "setuid", str(suid))
+    assert rc == 0, out + err
+    return out.strip()
+
+
+request_cleanup = []
+
+
+@pytest.fixture
+def suid_dirs():
+    yield
+    while request_cleanup:
+        shutil.rmtree(request_cleanup.pop(), ignore_errors=True)
+
+
+def test_setuid_binary_blocked_by_no_new_privs(h, tmp, cgroot, suid_dirs):
+    need(PROBE)
+    assert _setuid_run(h, tmp, cgroot, "true").startswith("BLOCKED"), "no_new_privileges"
+    out = _setuid_run(h, tmp, cgroot, "false")
+    assert out.startswith("EXPOSED"), f"negative control (no_new_privileges = false): {out}"
+
+
+def _fork_bomb(h, tmp, cgroot, **keys):
+    d = Path(tmp) / f"bomb-{len(keys)}"
+    d.mkdir()
+    s = Sup(h, d, cgroot, host_svc("bomb", "/bin/true", **keys))
+    rc, out, err = s.run("run", "bomb", "--", str(PROBE), "fork_bomb", "3000", timeout=60)
+    assert rc == 0, out + err
+    return out.strip()
+
+
+def test_fork_bomb_stays_inside(h, tmp, cgroot):
+    need(PROBE)
+    if not (Path("/sys/fs/cgroup/pids").is_dir() or
+            "pids" in read_text("/sys/fs/cgroup/cgroup.controllers").split()):
+        pytest.skip("no pids controller here")
+    out = _fork_bomb(h, tmp, cgroot)
+    assert out.startswith("BLOCKED"), out
+    n = int(out.split("after ")[1].split(":")[0])
+    assert 2000 <= n < 2048, out                   # the default pids_max, podman's 2048
+    out = _fork_bomb(h, tmp, cgroot, pids_max="max")
+    assert out.startswith("EXPOSED"), f"negative control (pids_max = max): {out}"
+
+
+def test_control_socket_unreachable_from_the_default_root(h, tmp, cgroot):
+    """With the host's / as its root, a service cannot reach the supervisor's control socket
+    (its directory is hidden); a bind of that directory (the negative control) can."""
+    need(PROBE)
+    sock = Path(tmp) / "run" / "ctl.sock"
+    common = dict(autorestart="false", startsecs=0)
+    services = (host_svc("spy", f"{PROBE} control_socket {sock}",
+                         stdout_logfile=f"{tmp}/spy.out", **common) +
+                host_svc("spy2", f"{PROBE} control_socket /ctl/ctl.sock",
+                         stdout_logfile=f"{tmp}/spy2.out", bind=f"{sock.parent}:/ctl", **common))
+    s = Sup(h, tmp, cgroot, services)
+    s.ini.write_text(s.ini.read_text().replace("[supervisor]\n",
+                                               f"[supervisor]\ncontrol_socket = {sock}\n", 1))
+    sock.parent.mkdir()
+    s.start()
+    spy, spy2 = (lambda: read_text(f"{tmp}/spy.out")), (lambda: read_text(f"{tmp}/spy2.out"))
+    wait_until(lambda: spy().strip() and spy2().strip(), 20, what="both probes' results")
+    assert sock.exists()
+    assert spy().startswith("BLOCKED"), spy()
+    assert spy2().startswith("EXPOSED"), spy2()
+    s.stop()
+
+
+# ---- seccomp profiles in the Docker/OCI JSON format ----------------------------------------
+def test_json_profile_denies_with_its_errno(h, tmp, cgroot):
+    prof = Path(tmp) / "profile.json"
+    prof.write_text('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": ['
+                    '{"names": ["uname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}')
+    s = Sup(h, tmp, cgroot, host_svc("u", "/bin/uname -s", seccomp=str(prof)))
+    rc, out, err = s.run("run", "u")
+    assert rc != 0 and "Permission denied" in err, (rc, out, err)    # EACCES, the profile's
+    prof.write_text('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}')
+    rc, out, err = s.run("run", "u")
+    assert rc == 0 and out.strip() == "Linux", (rc, out, err)        # the file is read anew
+
+
+PODMAN_PROFILE = Path("/usr/share/containers/seccomp.json")   # golang-github-containers-common
+
+
+def test_podman_default_profile_loads_and_confines(h, tmp, cgroot):
+    """The profile podman ships (moby's format and rules, Debian's package) works unchanged:
+    an ordinary program runs, the calls it denies are denied, and its capability-conditional
+    rules follow the service's capabilities as under Docker."""
+    need(PROBE)
+    if not PODMAN_PROFILE.exists():
+        pytest.skip(f"{PODMAN_PROFILE} missing (make deps installs it)")
+    s = Sup(h, tmp, cgroot, host_svc("p", "/bin/true", seccomp=str(PODMAN_PROFILE)))
+    rc, out, err = s.run("run", "p", "--", "/bin/sh", "-c", "echo ok; ls / >/dev/null")
+    assert rc == 0 and out == "ok\n", (rc, out, err)
+    rc, out, err = s.run("run", "p", "--", str(PROBE), "all")
+    res = dict(l.split(": ", 1) for l in out.splitlines())
+    for probe in ("bpf", "mount", "unshare", "clone_ns", "perf_event_open", "open_by_handle_at",
+                  "reboot", "clock", "syslog", "acct", "setns", "umount", "pivot_root"):
+        assert res[probe].split()[0] in ("BLOCKED", "ABSENT"), (probe, res[probe])
+    (Path(tmp) / "all").mkdir()
+    s2 = Sup(h, Path(tmp) / "all", cgroot, host_svc("p", "/bin/true", seccomp=str(PODMAN_PROFILE),
+                                                     cap_add="ALL"))
+    rc, out, err = s2.run("run", "p", "--", str(PROBE), "mount")
+    assert out.startswith("EXPOSED"), (out, err)                     # includes.caps SYS_ADMIN
