@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "syscall_filter.h"
 
 #define DEFAULT_CONFIG "/etc/corral/services.ini"
 
@@ -33,12 +34,14 @@ static void usage(FILE *out)
             "       supervisor -c FILE --check\n"
             "       supervisor -c FILE --print-spec NAME\n"
             "       supervisor --list-keys[=man]\n"
+            "       supervisor --print-seccomp\n"
             "\n"
             "  -c, --config FILE     services file (default " DEFAULT_CONFIG ")\n"
             "  -n, --check           validate FILE, print every error, exit 0 (valid) or 1\n"
             "      --print-spec NAME print the spec init receives for service NAME\n"
             "      --list-keys[=man] print every configuration key as a markdown table\n"
             "                        (=man: as roff, for services.ini(5))\n"
+            "      --print-seccomp   print the default seccomp profile as Docker/OCI JSON\n"
             "  -h, --help            this text\n"
             "  -V, --version         print the version\n"
             "\n"
@@ -55,12 +58,13 @@ static void print_messages(const struct cr_config *cfg)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS };
+    enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS, OPT_PRINT_SECCOMP };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check", no_argument, NULL, 'n'},
         {"print-spec", required_argument, NULL, OPT_PRINT_SPEC},
         {"list-keys", optional_argument, NULL, OPT_LIST_KEYS},
+        {"print-seccomp", no_argument, NULL, OPT_PRINT_SECCOMP},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -89,6 +93,9 @@ int main(int argc, char **argv)
                                 "(markdown, man)\n", optarg);
                 return 2;
             }
+            return 0;
+        case OPT_PRINT_SECCOMP:
+            cr_seccomp_print_default(stdout);
             return 0;
         case 'h':
             usage(stdout);

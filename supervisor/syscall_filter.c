@@ -239,6 +239,25 @@ static int compile_cached(const char *profile, uint64_t caps, char *err, size_t 
     return fd;
 }
 
+void cr_seccomp_print_default(FILE *out)
+{
+    /* "architectures" (OCI's spelling, which Docker reads too): the same text serves as an
+     * OCI config's linux.seccomp (the benchmark gives it to crun). */
+    fprintf(out, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n"
+                 "  \"architectures\": [\"SCMP_ARCH_X86_64\", \"SCMP_ARCH_X86\", "
+                 "\"SCMP_ARCH_X32\"],\n  \"syscalls\": [\n    {\"names\": [");
+    for (size_t i = 0; i < sizeof denied / sizeof *denied; i++)
+        fprintf(out, "%s\"%s\"", i ? ", " : "", denied[i]);
+    fprintf(out, "],\n     \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": %d},\n", EPERM);
+    for (size_t i = 0; i < sizeof ns_flags / sizeof *ns_flags; i++)
+        fprintf(out, "    {\"names\": [\"clone\"], \"action\": \"SCMP_ACT_ERRNO\", "
+                     "\"errnoRet\": %d, \"args\": [{\"index\": 0, \"value\": %lu, "
+                     "\"valueTwo\": %lu, \"op\": \"SCMP_CMP_MASKED_EQ\"}]},\n",
+                EPERM, ns_flags[i], ns_flags[i]);
+    fprintf(out, "    {\"names\": [\"clone3\"], \"action\": \"SCMP_ACT_ERRNO\", "
+                 "\"errnoRet\": %d}\n  ]\n}\n", ENOSYS);
+}
+
 int cr_seccomp_check(const char *profile, uint64_t caps, char *err, size_t len)
 {
     int k = kind_of(profile, err, len);

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define CR_SECCOMP_CHILD_FD 6
 
@@ -30,6 +31,10 @@ int cr_seccomp_fd(const char *profile, uint64_t caps, char *err, size_t len);
 /* Writes the compiled program to fd (the cache's compiler, for tests and tools). Returns 0
  * or a negative errno with the reason in err. */
 int cr_seccomp_export(const char *profile, uint64_t caps, int fd, char *err, size_t len);
+
+/* Prints the default profile in the Docker/OCI JSON format (a start for a profile of one's
+ * own; `seccomp = FILE` of that output behaves as `seccomp = default`). */
+void cr_seccomp_print_default(FILE *out);
 
 /* Closes the cached memfds. */
 void cr_seccomp_cache_free(void);

@@ -1,6 +1,8 @@
 /* 1. Container start-to-exit: `supervisor -c FILE run c` against `crun run` and `runc run` of an
  * OCI bundle for the same container (pid, mount, uts, ipc and net namespaces, pivot_root into
- * the busybox rootfs, /proc, /dev, /sys, hostname, memory limit 100 MB, /bin/true), and a bare
+ * the busybox rootfs, /proc, /dev, /sys, hostname, memory limit 100 MB, /bin/true; the same
+ * hardening: 11 capabilities, no_new_privs, masked and read-only paths, pids 2048, our seccomp
+ * filter), and a bare
  * floor: a forked copy of this harness doing the same namespaces, cgroups and pivot_root with
  * raw syscalls. Each start is timed from spawn to reaped, the runtime's own clean-up included. */
 #include "supbench.h"
@@ -28,9 +30,34 @@ struct ctx {
 	int seq_id;
 };
 
+/* Our default seccomp profile as OCI JSON (`supervisor --print-seccomp`), so crun and runc
+ * install the same filter as ours: like-for-like hardening. */
+static const char *default_seccomp(const struct sb_opts *o)
+{
+	static char text[8192];
+	if (text[0])
+		return text;
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "%s --print-seccomp", o->ours);
+	FILE *p = popen(cmd, "r");
+	size_t n = p ? fread(text, 1, sizeof(text) - 1, p) : 0;
+	if (p)
+		pclose(p);
+	text[n] = '\0';
+	if (n == 0 || n == sizeof(text) - 1)
+		snprintf(text, sizeof(text), "null");
+	return text;
+}
+
+/* The hardening ours applies by default, in OCI terms: podman's 11 capabilities,
+ * no_new_privs, the OCI masked and read-only paths, pids 2048, our seccomp filter. */
+#define OCI_CAPS "[\"CAP_CHOWN\", \"CAP_DAC_OVERRIDE\", \"CAP_FOWNER\", \"CAP_FSETID\", " \
+	"\"CAP_KILL\", \"CAP_SETGID\", \"CAP_SETUID\", \"CAP_SETPCAP\", \"CAP_NET_BIND_SERVICE\", " \
+	"\"CAP_SYS_CHROOT\", \"CAP_SETFCAP\"]"
+
 static int write_bundle(const struct ctx *c, int w)
 {
-	char path[600], json[4096];
+	char path[600], json[16384];
 	if (mkdir(c->bundle[w], 0755) < 0 && errno != EEXIST)
 		return -1;
 	snprintf(json, sizeof(json),
@@ -38,7 +65,9 @@ static int write_bundle(const struct ctx *c, int w)
 		 " \"ociVersion\": \"1.0.2\",\n"
 		 " \"process\": {\"terminal\": false, \"user\": {\"uid\": 0, \"gid\": 0},\n"
 		 "   \"args\": [\"/bin/true\"], \"env\": [\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\", \"HOME=/root\"],\n"
-		 "   \"cwd\": \"/\"},\n"
+		 "   \"cwd\": \"/\", \"noNewPrivileges\": true,\n"
+		 "   \"capabilities\": {\"bounding\": " OCI_CAPS ", \"effective\": " OCI_CAPS ",\n"
+		 "    \"permitted\": " OCI_CAPS "}},\n"
 		 " \"root\": {\"path\": \"%s\", \"readonly\": false},\n"
 		 " \"hostname\": \"c\",\n"
 		 " \"mounts\": [\n"
@@ -55,11 +84,18 @@ static int write_bundle(const struct ctx *c, int w)
 		 " \"linux\": {\n"
 		 "  \"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"mount\"}, {\"type\": \"uts\"},"
 		 " {\"type\": \"ipc\"}, {\"type\": \"network\"}],\n"
-		 "  \"resources\": {\"memory\": {\"limit\": 104857600}},\n"
+		 "  \"resources\": {\"memory\": {\"limit\": 104857600}, \"pids\": {\"limit\": 2048}},\n"
+		 "  \"maskedPaths\": [\"/proc/acpi\", \"/proc/asound\", \"/proc/interrupts\",\n"
+		 "   \"/proc/kcore\", \"/proc/keys\", \"/proc/latency_stats\", \"/proc/timer_list\",\n"
+		 "   \"/proc/timer_stats\", \"/proc/sched_debug\", \"/proc/scsi\", \"/sys/firmware\",\n"
+		 "   \"/sys/devices/virtual/powercap\"],\n"
+		 "  \"readonlyPaths\": [\"/proc/bus\", \"/proc/fs\", \"/proc/irq\", \"/proc/sys\",\n"
+		 "   \"/proc/sysrq-trigger\"],\n"
+		 "  \"seccomp\": %s,\n"
 		 "  \"cgroupsPath\": \"/%s-oci/w%d\"\n"
 		 " }\n"
 		 "}\n",
-		 c->o->rootfs, c->o->cgprefix, w);
+		 c->o->rootfs, default_seccomp(c->o), c->o->cgprefix, w);
 	snprintf(path, sizeof(path), "%s/config.json", c->bundle[w]);
 	return sb_write_file(path, json);
 }

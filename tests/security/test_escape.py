@@ -29,6 +29,7 @@ RELAX = {
     "seccomp=unconfined": {"seccomp": "unconfined"},
     "cap_add=ALL, seccomp=unconfined": {"cap_add": "ALL", "seccomp": "unconfined"},
     "unmask=ALL": {"unmask": "ALL"},
+    "unmask=ALL, cap_add=SYS_RAWIO": {"unmask": "ALL", "cap_add": "SYS_RAWIO"},
     "cap_add=MKNOD": {"cap_add": "MKNOD"},
     "cap_add=MKNOD,SYSLOG": {"cap_add": "MKNOD,SYSLOG"},
     "cap_add=SYS_PTRACE": {"cap_add": "SYS_PTRACE"},
@@ -47,7 +48,7 @@ PROBES = {
         "pivot_root", "unshare", "setns", "clone_ns", "clone3_ns", "cgroup_mount")},
     "core_pattern": "unmask=ALL",
     "sysrq": "unmask=ALL",
-    "kcore": "unmask=ALL",
+    "kcore": "unmask=ALL, cap_add=SYS_RAWIO",
     "keys": "unmask=ALL",
     "timer_list": "unmask=ALL",
     "kmsg": "cap_add=MKNOD,SYSLOG",
@@ -229,3 +230,21 @@ def test_podman_default_profile_loads_and_confines(h, tmp, cgroot):
                                                      cap_add="ALL"))
     rc, out, err = s2.run("run", "p", "--", str(PROBE), "mount")
     assert out.startswith("EXPOSED"), (out, err)                     # includes.caps SYS_ADMIN
+
+
+def test_printed_default_profile_is_the_default(h, tmp, cgroot):
+    """`supervisor --print-seccomp` prints the default filter as a Docker/OCI profile; loaded
+    as `seccomp = FILE`, it blocks exactly what the default blocks."""
+    need(PROBE)
+    prof = Path(tmp) / "default.json"
+    s = Sup(h, tmp, cgroot, "")
+    rc, out, err = s.run("--print-seccomp")
+    assert rc == 0, err
+    prof.write_text(out)
+    (Path(tmp) / "f").mkdir()
+    s2 = Sup(h, Path(tmp) / "f", cgroot, host_svc("p", "/bin/true", seccomp=str(prof),
+                                                   cap_add="ALL"))
+    rc, out, err = s2.run("run", "p", "--", str(PROBE), "all")
+    from_file = {l.split(": ", 1)[0]: l.split(": ", 1)[1].split()[0] for l in out.splitlines()}
+    builtin = {k: v[0] for k, v in probe_all(h, tmp, cgroot, "cap_add=ALL").items()}
+    assert from_file == builtin
