@@ -177,7 +177,33 @@ static int prepare_root(const char *rootfs, char *root_out, size_t len)
  * does; six bind mounts cost ~80 us more, each taking the kernel's global mount lock), or
  * bound from the host's where mknod is refused (a user namespace); devpts, shm, the usual
  * links. */
-static int setup_dev(const char *root)
+/* The service's `device` nodes, below /dev: made with mknod, or bound from the host's node
+ * where mknod is refused (a user namespace). */
+static int setup_devices(const char *dev, const struct cr_spec *s)
+{
+    char p[4200];
+    for (size_t i = 0; i < s->ndevices; i++) {
+        const struct cr_devnode *d = &s->devices[i];
+        snprintf(p, sizeof p, "%s/%s", dev, d->dst + 5);
+        char *slash = strrchr(p, '/');
+        if (slash > p + strlen(dev)) {
+            *slash = '\0';
+            int r = mkdir_p(p, 0755);
+            *slash = '/';
+            if (r < 0)
+                return fail("device %s: %s", d->dst, strerror(errno));
+        }
+        mode_t type = d->type == 'b' ? S_IFBLK : S_IFCHR;
+        if (mknod(p, type | d->mode, makedev(d->major, d->minor)) == 0)
+            continue;
+        if (errno != EPERM || make_mountpoint(p, false) < 0 ||
+            mount(d->host, p, NULL, MS_BIND, NULL) < 0)
+            return fail("device %s: %s", d->dst, strerror(errno));
+    }
+    return 0;
+}
+
+static int setup_dev(const char *root, const struct cr_spec *s)
 {
     static const char *nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
     static const unsigned dev_nr[][2] = {{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}};
@@ -206,7 +232,10 @@ static int setup_dev(const char *root)
             return fail("mount /dev/%s: %s", nodes[i], strerror(e));
         }
     }
+    int r = setup_devices(dev, s);
     umask(old_umask);
+    if (r < 0)
+        return -1;
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", dev, links[i][1]);
         if (symlink(links[i][0], p) < 0)
@@ -319,7 +348,7 @@ static int setup_tree(const struct cr_spec *s, const int *src, char *root, size_
         if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
             return fail("tmpfs %s: %s", s->tmpfs[i].dst, strerror(errno));
     }
-    if (setup_dev(root))
+    if (setup_dev(root, s))
         return -1;
     in_root(p, plen, root, "/proc");
     if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)

@@ -180,6 +180,11 @@ void cr_spec_free(struct cr_spec *s)
     for (size_t i = 0; i < s->ntmpfs; i++)
         free(s->tmpfs[i].dst);
     free(s->tmpfs);
+    for (size_t i = 0; i < s->ndevices; i++) {
+        free(s->devices[i].host);
+        free(s->devices[i].dst);
+    }
+    free(s->devices);
     free(s->exec);
     free_strv(s->argv, s->argc);
     free(s->directory);
@@ -314,6 +319,19 @@ int cr_spec_add_tmpfs(struct cr_spec *s, const char *dst, int64_t size)
     nt[s->ntmpfs].size = size;
     s->ntmpfs++;
     return nt[s->ntmpfs - 1].dst ? 0 : -ENOMEM;
+}
+
+int cr_spec_add_device(struct cr_spec *s, const struct cr_devnode *d)
+{
+    struct cr_devnode *nd = realloc(s->devices, (s->ndevices + 1) * sizeof *nd);
+    if (!nd)
+        return -ENOMEM;
+    s->devices = nd;
+    nd[s->ndevices] = *d;
+    nd[s->ndevices].host = strdup(d->host);
+    nd[s->ndevices].dst = strdup(d->dst);
+    s->ndevices++;
+    return nd[s->ndevices - 1].host && nd[s->ndevices - 1].dst ? 0 : -ENOMEM;
 }
 
 int cr_spec_add_group(struct cr_spec *s, gid_t gid)
@@ -482,6 +500,15 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
         const char *f[2] = {s->tmpfs[i].dst, size};
         r |= out_fields(&o, "tmpfs", f, s->tmpfs[i].size ? 2 : 1);
     }
+    for (size_t i = 0; i < s->ndevices; i++) {
+        const struct cr_devnode *d = &s->devices[i];
+        char type[2] = {d->type, 0}, maj[16], min[16], mode[16];
+        snprintf(maj, sizeof maj, "%u", d->major);
+        snprintf(min, sizeof min, "%u", d->minor);
+        snprintf(mode, sizeof mode, "%04o", d->mode);
+        const char *f[6] = {d->host, d->dst, type, maj, min, mode};
+        r |= out_fields(&o, "device", f, 6);
+    }
 
     out_str(&o, "\n[process]\n");
     if (s->exec)
@@ -581,7 +608,7 @@ int cr_spec_write_fd(const struct cr_spec *s, int fd)
 enum vt {
     V_VERSION, V_STR, V_PATH, V_HOST, V_NS, V_BOOL, V_BIND, V_TMPFS, V_ARG, V_ENV, V_ID,
     V_GROUPS, V_UMASK, V_RESTART, V_CODES, V_MS, V_UINT, V_SIG, V_READY, V_RARG, V_HARG,
-    V_ACTION, V_HEX, V_FD, V_MASKED, V_READONLY,
+    V_ACTION, V_HEX, V_FD, V_MASKED, V_READONLY, V_DEVICE,
 };
 
 #define F(m) offsetof(struct cr_spec, m)
@@ -599,6 +626,7 @@ static const struct skey {
     {"container", "read_only", V_BOOL, false, F(read_only)},
     {"container", "bind", V_BIND, true, 0},
     {"container", "tmpfs", V_TMPFS, true, 0},
+    {"container", "device", V_DEVICE, true, 0},
     {"process", "exec", V_PATH, false, F(exec)},
     {"process", "argv", V_ARG, true, 0},
     {"process", "directory", V_PATH, false, F(directory)},
@@ -771,6 +799,33 @@ static bool abs_path(const char *p)
 
 #define SERR(fmt, ...) cr_errlist_add(errors, "%s:%d: %s: " fmt, origin, e->line, k->name, __VA_ARGS__)
 
+/* HOST:DST:TYPE:MAJOR:MINOR:MODE, DST below /dev. */
+static void convert_device(struct cr_spec *s, char **f, int nf, const struct entry *e,
+                           const char *origin, struct cr_errlist *errors)
+{
+    const struct skey *k = &skeys[e->key];
+    unsigned maj, min, mode = 0;
+    char *end = NULL;
+    if (nf != 6 || (strcmp(f[2], "c") && strcmp(f[2], "b")) ||
+        cr_parse_uint(f[3], 4095, &maj) || cr_parse_uint(f[4], 1048575, &min)) {
+        SERR("%s", "expected HOST:DST:c|b:MAJOR:MINOR:MODE");
+        return;
+    }
+    errno = 0;
+    mode = (unsigned)strtoul(f[5], &end, 8);
+    if (!*f[5] || *end || mode > 0777 || errno) {
+        SERR("'%s' is not an octal mode", f[5]);
+        return;
+    }
+    if (!abs_path(f[0]) || strncmp(f[1], "/dev/", 5) || !abs_path(f[1]) || strstr(f[1], "/..")) {
+        SERR("%s", "HOST must be an absolute path, DST a path below /dev");
+        return;
+    }
+    struct cr_devnode d = {f[0], f[1], f[2][0], maj, min, mode};
+    if (cr_spec_add_device(s, &d))
+        SERR("%s", "out of memory");
+}
+
 static void convert(struct cr_spec *s, struct entry *e, const char *origin,
                     struct cr_errlist *errors)
 {
@@ -779,12 +834,12 @@ static void convert(struct cr_spec *s, struct entry *e, const char *origin,
     const char *err = NULL;
     void *field = (char *)s + k->off;
 
-    if (k->type == V_BIND || k->type == V_TMPFS) {
-        char *f[3] = {0};
-        int nf = 0;
+    if (k->type == V_BIND || k->type == V_TMPFS || k->type == V_DEVICE) {
+        char *f[6] = {0};
+        int nf = 0, maxf = k->type == V_DEVICE ? 6 : 3;
         char *p = raw;
         while (p) {
-            if (nf == 3) {
+            if (nf == maxf) {
                 SERR("%s", "too many ':' fields");
                 return;
             }
@@ -793,6 +848,10 @@ static void convert(struct cr_spec *s, struct entry *e, const char *origin,
                 SERR("%s", err);
                 return;
             }
+        }
+        if (k->type == V_DEVICE) {
+            convert_device(s, f, nf, e, origin, errors);
+            return;
         }
         if (k->type == V_BIND) {
             bool ro = false;
@@ -996,6 +1055,7 @@ static void convert(struct cr_spec *s, struct entry *e, const char *origin,
         break;
     case V_BIND:
     case V_TMPFS:
+    case V_DEVICE:
         break;
     }
 }
@@ -1043,9 +1103,9 @@ int cr_spec_parse(const char *text, size_t len, const char *origin, struct cr_sp
             cr_errlist_add(errors, "%s: [readiness]: argv goes with kind = exec, and only "
                            "with it", origin);
         if (!(out->namespaces & CR_NS_MOUNT) && (out->rootfs || out->nbinds || out->ntmpfs ||
-                                                  out->read_only))
-            cr_errlist_add(errors, "%s: [container]: rootfs, bind, tmpfs and read_only need the "
-                           "mount namespace", origin);
+                                                  out->read_only || out->ndevices))
+            cr_errlist_add(errors, "%s: [container]: rootfs, bind, tmpfs, device and read_only "
+                           "need the mount namespace", origin);
         if (out->ambient & ~out->caps)
             cr_errlist_add(errors, "%s: [security]: ambient holds capabilities outside "
                            "capabilities", origin);

@@ -15,6 +15,9 @@
  *   read_only = false
  *   bind = /srv/data:/data:ro       ; SRC:DST[:ro], repeated, in order
  *   tmpfs = /tmp:67108864           ; DST[:BYTES], repeated, 0 or absent = kernel default
+ *   device = /dev/fuse:/dev/fuse:c:10:229:0666 ; HOST:DST:TYPE:MAJOR:MINOR:MODE, repeated: a
+ *                                   ; node made in the container's /dev (bound from HOST
+ *                                   ; where mknod is refused: a user namespace)
  *   [process]
  *   exec = /bin/httpd               ; the file to execute, resolved in the rootfs by the
  *                                   ; supervisor; absent: argv[0] searched in env's PATH
@@ -130,6 +133,13 @@ struct cr_tmpfs {
     int64_t size;                /* bytes; 0 = the kernel's default (half of RAM) */
 };
 
+struct cr_devnode {
+    char *host, *dst;            /* the host's node; where it appears (below /dev) */
+    char type;                   /* 'c' or 'b' */
+    unsigned major, minor;
+    unsigned mode;               /* permission bits */
+};
+
 struct cr_spec {
     char *name;
     /* [container] */
@@ -141,6 +151,8 @@ struct cr_spec {
     size_t nbinds;
     struct cr_tmpfs *tmpfs;
     size_t ntmpfs;
+    struct cr_devnode *devices;
+    size_t ndevices;
     /* [process] */
     char *exec;                  /* path to execute; NULL: argv[0] via PATH */
     char **argv;                 /* NULL-terminated; NULL when empty */
@@ -199,6 +211,7 @@ int cr_spec_set_env(struct cr_spec *s, const char *name, const char *value); /* 
 const char *cr_spec_get_env(const struct cr_spec *s, const char *name);
 int cr_spec_add_bind(struct cr_spec *s, const char *src, const char *dst, bool ro);
 int cr_spec_add_tmpfs(struct cr_spec *s, const char *dst, int64_t size);
+int cr_spec_add_device(struct cr_spec *s, const struct cr_devnode *d);
 int cr_spec_add_group(struct cr_spec *s, gid_t gid);
 int cr_spec_add_masked(struct cr_spec *s, const char *path);
 int cr_spec_add_readonly(struct cr_spec *s, const char *path);

@@ -398,6 +398,7 @@ static void free_service(struct cr_service *svc)
     free(svc->section);
     free(svc->uid_map_text);
     free(svc->gid_map_text);
+    free(svc->dev_rules);
     cr_spec_free(&svc->spec);
 }
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cgroup_devices.h"
 #include "cgroup_probe.h"
 #include "ini_reader.h"
 #include "keys.h"
@@ -101,6 +102,10 @@ struct cr_service {
     bool no_new_privileges;
     char *seccomp;               /* default | unconfined */
     struct cr_strv masked_paths, readonly_paths, unmask;
+    struct cr_strv device;       /* HOST[:CONTAINER][:rwm] */
+    /* The cgroup's device rules beside the defaults, one per `device` (cgroup_devices.h). */
+    struct cr_device *dev_rules;
+    size_t ndev_rules;
 
     /* What init receives, complete: argv resolved, ids numeric, environment final. */
     struct cr_spec spec;

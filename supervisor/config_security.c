@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "config.h"
 #include "syscall_filter.h"
@@ -138,6 +140,76 @@ static void resolve_paths(struct cr_service *svc, const struct cr_global *g,
         errors->oom = true;
 }
 
+/* device = HOST[:CONTAINER][:rwm]: the host's node gives its type and numbers. */
+static void resolve_devices(struct cr_service *svc, struct cr_errlist *errors)
+{
+    if (!svc->device.n)
+        return;
+    if (svc->device.n > CR_DEVICES_MAX) {
+        cr_service_error(errors, svc, CR_K_DEVICE, "more than %d devices", CR_DEVICES_MAX);
+        return;
+    }
+    if (!(svc->spec.namespaces & CR_NS_MOUNT) || !svc->spec.rootfs) {
+        cr_service_error(errors, svc, CR_K_DEVICE, "needs the mount namespace");
+        return;
+    }
+    svc->dev_rules = calloc(svc->device.n, sizeof *svc->dev_rules);
+    if (!svc->dev_rules) {
+        errors->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < svc->device.n; i++) {
+        const char *item = svc->device.v[i];
+        int line = svc->device.line[i] ? svc->device.line[i] : svc->key_line[CR_K_DEVICE];
+        char host[4096], dst[4096];
+        const char *acc = NULL;
+        /* Split on ':' from the left: HOST, then CONTAINER if it starts with '/', then rwm. */
+        const char *c1 = strchr(item, ':');
+        size_t hn = c1 ? (size_t)(c1 - item) : strlen(item);
+        snprintf(host, sizeof host, "%.*s", (int)hn, item);
+        snprintf(dst, sizeof dst, "%s", host);
+        if (c1 && c1[1] == '/') {
+            const char *c2 = strchr(c1 + 1, ':');
+            size_t dn = c2 ? (size_t)(c2 - c1 - 1) : strlen(c1 + 1);
+            snprintf(dst, sizeof dst, "%.*s", (int)dn, c1 + 1);
+            acc = c2 ? c2 + 1 : NULL;
+        } else if (c1) {
+            acc = c1 + 1;
+        }
+        struct cr_device *d = &svc->dev_rules[svc->ndev_rules];
+        char spec_form[8200], path[4096];
+        snprintf(spec_form, sizeof spec_form, "%s%s%s", dst, acc ? ":" : "", acc ? acc : "");
+        struct stat st;
+        if (cr_device_parse(spec_form, d, path, sizeof path) < 0 || host[0] != '/') {
+            cr_errlist_add(errors, "%s:%d: device: '%s' is not HOST[:CONTAINER][:rwm] (absolute "
+                           "paths, access of r, w, m)", svc->file, line, item);
+            continue;
+        }
+        if (stat(host, &st) < 0) {
+            cr_errlist_add(errors, "%s:%d: device: %s: %s", svc->file, line, host,
+                           strerror(errno));
+            continue;
+        }
+        if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+            cr_errlist_add(errors, "%s:%d: device: %s: not a device node", svc->file, line, host);
+            continue;
+        }
+        if (strncmp(dst, "/dev/", 5) || strstr(dst, "/..")) {
+            cr_errlist_add(errors, "%s:%d: device: %s: the container's path must be below /dev",
+                           svc->file, line, dst);
+            continue;
+        }
+        d->type = S_ISBLK(st.st_mode) ? 'b' : 'c';
+        d->major = (int)major(st.st_rdev);
+        d->minor = (int)minor(st.st_rdev);
+        struct cr_devnode node = {host, dst, d->type, (unsigned)d->major, (unsigned)d->minor,
+                                  st.st_mode & 0777};
+        if (cr_spec_add_device(&svc->spec, &node))
+            errors->oom = true;
+        svc->ndev_rules++;
+    }
+}
+
 void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,
                          struct cr_errlist *errors)
 {
@@ -150,4 +222,5 @@ void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,
         cr_service_error(errors, svc, CR_K_SECCOMP, "%s", err);
     sp->seccomp_fd = r > 0 ? CR_SECCOMP_CHILD_FD : -1;
     resolve_paths(svc, g, errors);
+    resolve_devices(svc, errors);
 }

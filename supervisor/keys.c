@@ -194,6 +194,10 @@ const struct cr_key cr_keys[CR_NKEYS] = {
                "/proc/sysrq-trigger, /proc/bus, /proc/fs, /proc/irq)"},
     [CR_K_UNMASK] = {"unmask", NULL, CR_T_LIST, NULL, S, true, SV(unmask),
         .doc = "default masked or read-only paths to leave alone, or ALL"},
+    [CR_K_DEVICE] = {"device", "devices", CR_T_ITEMS, NULL, S, true, SV(device),
+        .doc = "HOST[:CONTAINER][:rwm] a host device node passed in (repeatable, as Docker's "
+               "--device): made in the container's /dev and allowed by its cgroup; every other "
+               "device is refused"},
 
     /* ---- cgroup limits: applied live on reload ---- */
     [CR_K_MEMORY_MAX] = {"memory_max", "mem_limit", CR_T_SIZE, NULL, S, false, SV(memory_max),

@@ -1144,6 +1144,30 @@ static void test_seccomp_profile_file(void **state)
                   "$/main.ini:4: seccomp: $/missing.json: No such file or directory", NULL);
 }
 
+/* device = HOST[:CONTAINER][:rwm]: the node's numbers from the host, a cgroup rule each. */
+static void test_device_key(void **state)
+{
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(SVC "device = /dev/null\n"
+                                         "device = /dev/zero:/dev/sub/z:r\n", &cfg);
+    assert_int_equal(s->spec.ndevices, 2);
+    assert_string_equal(s->spec.devices[1].dst, "/dev/sub/z");
+    assert_int_equal(s->spec.devices[1].major, 1);
+    assert_int_equal(s->spec.devices[1].minor, 5);
+    assert_int_equal(s->ndev_rules, 2);
+    assert_int_equal(s->dev_rules[0].access, CR_DEV_RWM);
+    assert_int_equal(s->dev_rules[1].access, CR_DEV_READ);
+    assert_int_equal(s->dev_rules[1].type, 'c');
+    cr_config_free(&cfg);
+    expect_errors(SVC "device = /etc/passwd\ndevice = /dev/nope-corral\n"
+                  "device = /dev/null:/etc/null\ndevice = /dev/null:rwx\n",
+                  "$/main.ini:4: device: /etc/passwd: not a device node",
+                  "$/main.ini:5: device: /dev/nope-corral: No such file or directory",
+                  "$/main.ini:6: device: /etc/null: the container's path must be below /dev",
+                  "$/main.ini:7: device: '/dev/null:rwx' is not HOST[:CONTAINER][:rwm] "
+                  "(absolute paths, access of r, w, m)", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1151,6 +1175,7 @@ int main(void)
         cmocka_unit_test(test_security_keys),
         cmocka_unit_test(test_security_host_root),
         cmocka_unit_test(test_seccomp_profile_file),
+        cmocka_unit_test(test_device_key),
         cmocka_unit_test(test_host_root_default),
         cmocka_unit_test(test_every_type),
         cmocka_unit_test(test_cpu_max_forms),

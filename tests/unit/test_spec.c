@@ -28,6 +28,10 @@ static void full_spec(struct cr_spec *s)
     cr_spec_add_bind(s, "/a b", "/c%d", false);
     cr_spec_add_tmpfs(s, "/tmp", 64 << 20);
     cr_spec_add_tmpfs(s, "/run", 0);
+    struct cr_devnode fuse = {"/dev/fuse", "/dev/fuse", 'c', 10, 229, 0666};
+    struct cr_devnode disk = {"/dev/disk:odd", "/dev/xvdc", 'b', 254, 16, 0660};
+    cr_spec_add_device(s, &fuse);
+    cr_spec_add_device(s, &disk);
     s->exec = strdup("/bin/busybox");
     cr_spec_add_arg(s, "sh");
     cr_spec_add_arg(s, "-c");
@@ -110,6 +114,15 @@ static void assert_same(const struct cr_spec *a, const struct cr_spec *b)
         assert_string_equal(a->binds[i].src, b->binds[i].src);
         assert_string_equal(a->binds[i].dst, b->binds[i].dst);
         assert_int_equal(a->binds[i].ro, b->binds[i].ro);
+    }
+    assert_int_equal(a->ndevices, b->ndevices);
+    for (size_t i = 0; i < a->ndevices; i++) {
+        assert_string_equal(a->devices[i].host, b->devices[i].host);
+        assert_string_equal(a->devices[i].dst, b->devices[i].dst);
+        assert_int_equal(a->devices[i].type, b->devices[i].type);
+        assert_int_equal(a->devices[i].major, b->devices[i].major);
+        assert_int_equal(a->devices[i].minor, b->devices[i].minor);
+        assert_int_equal(a->devices[i].mode, b->devices[i].mode);
     }
     assert_int_equal(a->ntmpfs, b->ntmpfs);
     for (size_t i = 0; i < a->ntmpfs; i++) {
@@ -445,6 +458,12 @@ static void test_bad_values(void **state)
     expect_errors(HEAD "[container]\nrootfs = relative\n",
                   "spec:7: rootfs: 'relative' is not an absolute path", NULL);
     expect_errors(HEAD "[container]\nbind = /a\n", "spec:7: bind: expected SRC:DST[:ro]", NULL);
+    expect_errors(HEAD "[container]\ndevice = /dev/fuse:/dev/fuse:c:10:229\n",
+                  "spec:7: device: expected HOST:DST:c|b:MAJOR:MINOR:MODE", NULL);
+    expect_errors(HEAD "[container]\ndevice = /dev/fuse:/etc/fuse:c:10:229:0666\n",
+                  "spec:7: device: HOST must be an absolute path, DST a path below /dev", NULL);
+    expect_errors(HEAD "[container]\ndevice = /dev/fuse:/dev/fuse:c:10:229:0999\n",
+                  "spec:7: device: '0999' is not an octal mode", NULL);
     expect_errors(HEAD "[security]\ncapabilities = 12\n",
                   "spec:7: capabilities: '12' is not a 64-bit hex mask (0x...)", NULL);
     expect_errors(HEAD "[security]\nambient = 0x1ffffffffffffffff\n",
@@ -494,7 +513,8 @@ static void test_bad_values(void **state)
     expect_errors(HEAD "[health]\nkind = notify\n", "spec:7: kind: unknown key in [health]",
                   NULL);
     expect_errors(HEAD "[container]\nnamespaces = pid\nbind = /a:/b\n",
-                  "spec: [container]: rootfs, bind, tmpfs and read_only need the mount namespace",
+                  "spec: [container]: rootfs, bind, tmpfs, device and read_only need the mount "
+                  "namespace",
                   NULL);
 }
 
