@@ -457,6 +457,37 @@ static void check_readiness(struct cr_service *svc, struct cr_errlist *errors)
         sp->health_action = action;
 }
 
+/* One id of a map line: 1 to 10 digits, at most 2^32 - 1, then sep. Plain digits only, so no
+ * sign, blank or overflowing value (which sscanf's %llu would wrap or clamp) gets through. */
+static bool id_map_number(const char **p, char sep, unsigned long long *out)
+{
+    unsigned long long v = 0;
+    const char *s = *p;
+    size_t n = 0;
+    for (; s[n] >= '0' && s[n] <= '9'; n++) {
+        if (n == 10)
+            return false;
+        v = v * 10 + (unsigned)(s[n] - '0');
+    }
+    if (n == 0 || v > 0xFFFFFFFFULL || s[n] != sep)
+        return false;
+    *out = v;
+    *p = s + n + (sep ? 1 : 0);
+    return true;
+}
+
+/* "C:H:N" with ids of 32 bits, N >= 1 and neither range reaching id 2^32 - 1 ((uid_t)-1 is
+ * no id; the kernel refuses a range whose end wraps a u32). All in 64-bit values below 2^33,
+ * so nothing here can wrap. */
+static bool id_map_range(const char *item, unsigned long long r[3])
+{
+    const char *p = item;
+    if (!id_map_number(&p, ':', &r[0]) || !id_map_number(&p, ':', &r[1]) ||
+        !id_map_number(&p, '\0', &r[2]))
+        return false;
+    return r[2] >= 1 && r[0] + r[2] <= 0xFFFFFFFFULL && r[1] + r[2] <= 0xFFFFFFFFULL;
+}
+
 /* uid_map / gid_map: "C:H:N" lines, each a range of container ids C..C+N-1 seen as host ids
  * H..H+N-1; ranges may not overlap on either side (the kernel refuses that), and container id
  * 0 must be mapped (init runs as root inside, and keeps its capabilities only then). Returns
@@ -471,22 +502,19 @@ static char *id_map_text(struct cr_service *svc, int key, const struct cr_strv *
     const char *what = key == CR_K_UID_MAP ? "uid" : "gid";
     for (size_t i = 0; i < v->n; i++) {
         const char *item = v->v[i];
-        unsigned long long c, h, cnt;
-        int used = -1;
         if (n == MAXR) {
             cr_errlist_add(errors, "%s:%d: %s: more than %d ranges", svc->file, v->line[i],
                            cr_keys[key].name, MAXR);
             bad = true;
             break;
         }
-        if (sscanf(item, "%llu:%llu:%llu%n", &c, &h, &cnt, &used) != 3 ||
-            used != (int)strlen(item) || strchr(item, '-') || cnt == 0 ||
-            c + cnt > 1ULL << 32 || h + cnt > 1ULL << 32) {
+        if (!id_map_range(item, r[n])) {
             cr_errlist_add(errors, "%s:%d: %s: '%s' is not CONTAINER:HOST:COUNT (e.g. "
                            "0:100000:65536)", svc->file, v->line[i], cr_keys[key].name, item);
             bad = true;
             continue;
         }
+        unsigned long long c = r[n][0], h = r[n][1], cnt = r[n][2];
         for (size_t j = 0; j < n; j++)
             if ((c < r[j][0] + r[j][2] && r[j][0] < c + cnt) ||
                 (h < r[j][1] + r[j][2] && r[j][1] < h + cnt)) {
@@ -495,9 +523,6 @@ static char *id_map_text(struct cr_service *svc, int key, const struct cr_strv *
                 bad = true;
             }
         zero |= c == 0;
-        r[n][0] = c;
-        r[n][1] = h;
-        r[n][2] = cnt;
         n++;
     }
     if (bad)

@@ -778,6 +778,45 @@ static void test_numprocs(void **state)
                   NULL);
 }
 
+/* Finding of the fuzzing review: the ranges were checked in wrapping 64-bit arithmetic, so
+ * huge ids passed and the map text (36 bytes a line) overran its buffer. */
+static void test_id_map_ranges(void **state)
+{
+    (void)state;
+#define USERNS SVC "namespaces = pid,mount,user\ngid_map = 0:100000:65536\n"
+#define HUGE "18446744073709551615:18446744073709551615:4294967297"
+#define HUGE_ERR(line) "$/main.ini:" line ": uid_map: '" HUGE "' is not CONTAINER:HOST:COUNT " \
+                       "(e.g. 0:100000:65536)"
+    /* six such lines (53 bytes of text each) after a valid one overran the text's
+     * 7 * 36 + 1 bytes (ASan: heap-buffer-overflow in snprintf) */
+    expect_errors(USERNS "uid_map = 0:100000:65536\n  " HUGE "\n  " HUGE "\n  " HUGE "\n  "
+                  HUGE "\n  " HUGE "\n  " HUGE "\n", HUGE_ERR("7"), HUGE_ERR("8"), HUGE_ERR("9"),
+                  HUGE_ERR("10"), HUGE_ERR("11"), HUGE_ERR("12"), NULL);
+#undef HUGE_ERR
+#undef HUGE
+    const char *bad[] = {"0:4294967296:1", "4294967296:0:1", "0:0:4294967296", "0:0:0",
+                         "0:4294967295:1", "0:1:4294967295", "0:00000000001:1", "0: 1:1",
+                         "+0:1:1", "0:1:1 ", "0:1:1:", "0::1", "4294967294:0:2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[512], want[512];
+        snprintf(text, sizeof text, "%s%s\n", USERNS "uid_map = 0:100000:65536\n  ", bad[i]);
+        snprintf(want, sizeof want, "$/main.ini:7: uid_map: '%s' is not CONTAINER:HOST:COUNT "
+                 "(e.g. 0:100000:65536)", bad[i]);
+        if (!strcmp(bad[i], "0:1:1 "))       /* inih trims the blank */
+            continue;
+        expect_errors(text, want, NULL);
+    }
+    /* the largest ranges the kernel takes: up to id 4294967294 on both sides */
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(USERNS "uid_map = 0:1:4294967294\n", &cfg);
+    assert_string_equal(s->uid_map_text, "0 1 4294967294\n");
+    cr_config_free(&cfg);
+    s = load_ok(USERNS "uid_map = 0:4294967293:1\n  4294967293:0:1\n", &cfg);
+    assert_string_equal(s->uid_map_text, "0 4294967293 1\n4294967293 0 1\n");
+    cr_config_free(&cfg);
+#undef USERNS
+}
+
 /* ---- checks between keys, and on the machine ------------------------------------------------- */
 
 static void test_cross_key(void **state)
@@ -1052,6 +1091,7 @@ int main(void)
         cmocka_unit_test(test_includes),
         cmocka_unit_test(test_expansions),
         cmocka_unit_test(test_numprocs),
+        cmocka_unit_test(test_id_map_ranges),
         cmocka_unit_test(test_cross_key),
         cmocka_unit_test(test_machine_errors),
         cmocka_unit_test(test_no_machine_checks),
