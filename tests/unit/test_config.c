@@ -817,6 +817,25 @@ static void test_id_map_ranges(void **state)
 #undef USERNS
 }
 
+/* Finding of the fuzzing review: 16-digit values wrapped in the decimal reader. */
+static void test_too_large_values(void **state)
+{
+    (void)state;
+    expect_errors(SVC "stopwaitsecs = 9223372036854776\n",
+                  "$/main.ini:4: stopwaitsecs: '9223372036854776' is too large a duration", NULL);
+    expect_errors(SVC "startsecs = 9999999999999999\n",
+                  "$/main.ini:4: startsecs: '9999999999999999' is too large a duration", NULL);
+    expect_errors(SVC "restart_delay = 2562047788016h\n",
+                  "$/main.ini:4: restart_delay: '2562047788016h' is too large a duration", NULL);
+    expect_errors(SVC "memory_max = 9223372036854776\n",
+                  "$/main.ini:4: memory_max: '9223372036854776' is too large a size (largest: max)",
+                  NULL);
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(SVC "stopwaitsecs = 9223372036854s\n", &cfg);
+    assert_int_equal(s->spec.stopwait_ms, 9223372036854000LL);
+    cr_config_free(&cfg);
+}
+
 /* ---- checks between keys, and on the machine ------------------------------------------------- */
 
 static void test_cross_key(void **state)
@@ -1092,6 +1111,7 @@ int main(void)
         cmocka_unit_test(test_expansions),
         cmocka_unit_test(test_numprocs),
         cmocka_unit_test(test_id_map_ranges),
+        cmocka_unit_test(test_too_large_values),
         cmocka_unit_test(test_cross_key),
         cmocka_unit_test(test_machine_errors),
         cmocka_unit_test(test_no_machine_checks),

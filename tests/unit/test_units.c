@@ -117,6 +117,30 @@ static void test_size_rejects(void **state)
     assert_int_not_equal(cr_parse_size("99999999999T", &v), 0);
 }
 
+/* 16 digits: the whole part scaled by 1000 once wrapped (signed overflow), so
+ * 9223372036854776 s became 192 ms. The largest whole part that fits is 9223372036854774. */
+static void test_duration_overflow(void **state)
+{
+    (void)state;
+    duration_bad("9223372036854776", -ERANGE);
+    duration_bad("9223372036854775", -ERANGE);
+    duration_bad("9223372036854775.999ms", -ERANGE);
+    duration_bad("9999999999999999.9", -ERANGE);
+    duration_ok("9223372036854774ms", 9223372036854774);
+    duration_ok("9223372036854774.999ms", 9223372036854774);
+    duration_ok("9223372036854s", 9223372036854000);
+    duration_bad("9223372036855s", -ERANGE);       /* the unit's product overflows */
+    duration_bad("153722867280913m", -ERANGE);
+    duration_ok("153722867280m", 153722867280 * 60000LL);
+    duration_bad("2562047788016h", -ERANGE);
+    int64_t v = 7;
+    assert_int_equal(cr_parse_size("9223372036854776", &v), -ERANGE);
+    assert_int_equal(cr_parse_size("9223372036854774T", &v), -ERANGE);
+    assert_int_equal(cr_parse_size("8389T", &v), -ERANGE);
+    assert_int_equal(v, 7);
+    size_ok("8388T", 8388LL << 40);
+}
+
 /* ---- signals -------------------------------------------------------------------------------- */
 static void test_signal_names(void **state)
 {
@@ -380,6 +404,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration_units),
         cmocka_unit_test(test_duration_rejects),
+        cmocka_unit_test(test_duration_overflow),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_size_rejects),
         cmocka_unit_test(test_signal_names),
