@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -106,12 +107,14 @@ static char *subst(const char *s)
     return o;
 }
 
+static bool no_machine;      /* what --check does without the machine's checks (fast) */
+
 static int load(const char *text, struct cr_config *cfg)
 {
     put("main.ini", subst(text), 0644);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/main.ini", dir);
-    struct cr_config_opts opts = {.caps = caps};
+    struct cr_config_opts opts = {.caps = caps, .no_machine_checks = no_machine};
     return cr_config_load(path, &opts, cfg);
 }
 
@@ -836,6 +839,70 @@ static void test_too_large_values(void **state)
     cr_config_free(&cfg);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Finding of the fuzzing review: numprocs copies that depend on their own program close
+ * ~N^2 / 2 back edges, each reported (and compared with every earlier message): N = 300 took
+ * 6.6 s, N = 1000 over a minute. Now one depends_on line reports one cycle. */
+static void test_dependency_cycle_numprocs(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    no_machine = true;
+    double t0 = now_s();
+    int r = load("[program:w]\ncommand = sleep 1\nnumprocs = 500\n"
+                 "process_name = w_%(process_num)d\ndepends_on = w\n", &cfg);
+    double took = now_s() - t0;
+    assert_int_equal(r, -EINVAL);
+    if (cfg.errors.n != 1)
+        fail_msg("%zu errors for one depends_on line", cfg.errors.n);
+    assert_string_equal(cfg.errors.v[0], subst("$/main.ini:5: depends_on: dependency cycle: "
+                                               "w_0 -> w_0"));
+    cr_config_free(&cfg);
+    /* the old code took minutes here under the sanitizers; this is generous for a busy box */
+    if (took > 15.0)
+        fail_msg("loading took %.1f s", took);
+    /* a plain cycle is still named in full, once */
+    expect_errors(SVC "depends_on = u\n[service:u]\ncommand = sleep 1\n"
+                  "rootfs = %(here)s/rootfs\ndepends_on = v\n[service:v]\ncommand = sleep 1\n"
+                  "rootfs = %(here)s/rootfs\ndepends_on = t, u\n",
+                  "$/main.ini:12: depends_on: dependency cycle: t -> u -> v -> t", NULL);
+    no_machine = false;
+}
+
+/* ... and numprocs had no total: ten sections of 1000 made 10,000 services from 490 bytes. */
+static void test_services_cap(void **state)
+{
+    (void)state;
+    char text[4096] = "";
+    no_machine = true;
+    for (int i = 0; i < 5; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text),
+                 "[program:p%d]\ncommand = sleep 1\nnumprocs = 1000\n"
+                 "process_name = p%d_%%(process_num)d\n", i, i);
+    expect_errors(text, "$/main.ini:19: numprocs: more than 4096 services in all (4000 before "
+                  "this section, 1000 in it)", NULL);
+    snprintf(text + strlen(text), sizeof text - strlen(text), "[service:last]\ncommand = sleep 1\n");
+    expect_errors(text, "$/main.ini:19: numprocs: more than 4096 services in all (4000 before "
+                  "this section, 1000 in it)", NULL);
+    /* exactly 4096 is fine */
+    snprintf(text, sizeof text, "[program:p]\ncommand = sleep 1\nnumprocs = 1000\n"
+             "process_name = p_%%(process_num)d\n[program:q]\ncommand = sleep 1\n"
+             "numprocs = 1000\nprocess_name = q_%%(process_num)d\n[program:r]\n"
+             "command = sleep 1\nnumprocs = 1000\nprocess_name = r_%%(process_num)d\n"
+             "[program:s]\ncommand = sleep 1\nnumprocs = 1000\n"
+             "process_name = s_%%(process_num)d\n[program:t]\ncommand = sleep 1\n"
+             "numprocs = 96\nprocess_name = t_%%(process_num)d\n[service:one]\ncommand = sleep 1\n");
+    expect_errors(text, "$/main.ini:21: [service:one]: more than 4096 services in all (4096 "
+                  "before this section, 1 in it)", NULL);
+    no_machine = false;
+}
+
 /* ---- checks between keys, and on the machine ------------------------------------------------- */
 
 static void test_cross_key(void **state)
@@ -1112,6 +1179,8 @@ int main(void)
         cmocka_unit_test(test_numprocs),
         cmocka_unit_test(test_id_map_ranges),
         cmocka_unit_test(test_too_large_values),
+        cmocka_unit_test(test_dependency_cycle_numprocs),
+        cmocka_unit_test(test_services_cap),
         cmocka_unit_test(test_cross_key),
         cmocka_unit_test(test_machine_errors),
         cmocka_unit_test(test_no_machine_checks),
