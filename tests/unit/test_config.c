@@ -71,8 +71,12 @@ static int setup(void **state)
     ln("/bin/gone", "rootfs/bin/dangling");
     put("rootfs/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"
                              "www:x:33:33:www:/var/www:/bin/sh\n"
-                             "bad:x:notanumber:1::/:/bin/sh\n", 0644);
-    put("rootfs/etc/group", "root:x:0:\nwww:x:33:\nlog:x:4:www,other\nstaff:x:50:\n", 0644);
+                             "bad:x:notanumber:1::/:/bin/sh\n"
+                             "huge:x:4294967296:1::/:/bin/sh\n"
+                             "big:x:77:4294967296::/:/bin/sh\n"
+                             "member:x:78:78::/:/bin/sh\n", 0644);
+    put("rootfs/etc/group", "root:x:0:\nwww:x:33:\nlog:x:4:www,other\nstaff:x:50:\n"
+                            "hugegrp:x:4294967296:member\n", 0644);
     put("notadir", "", 0644);
     mk("data");
     mk("conf.d");
@@ -93,10 +97,10 @@ static int teardown(void **state)
 /* "$" in s becomes dir. */
 static char *subst(const char *s)
 {
-    static char out[8][4096];
+    static char out[8][24576];
     static int slot;
     char *o = out[slot++ % 8], *w = o;
-    for (; *s && w < o + 4000; s++) {
+    for (; *s && w < o + 24000; s++) {
         if (*s == '$') {
             w += sprintf(w, "%s", dir);
         } else {
@@ -903,6 +907,92 @@ static void test_services_cap(void **state)
     no_machine = false;
 }
 
+/* Finding of the fuzzing review: --check accepted what init refuses or silently wraps.
+ * Numeric ids were cast from strtoul (group = 4294967296 became gid 0, root's group); ids in
+ * the rootfs's passwd and group too; and a path init refuses (PATH_MAX bytes) passed. */
+static void test_values_init_refuses(void **state)
+{
+    (void)state;
+    expect_errors(SVC "group = 4294967296\n",
+                  "$/main.ini:4: group: '4294967296' is too large a gid (at most 4294967294)", NULL);
+    expect_errors(SVC "group = 4294967295\n",
+                  "$/main.ini:4: group: '4294967295' is too large a gid (at most 4294967294)", NULL);
+    expect_errors(SVC "groups = 10,\n  18446744073709551616\n",
+                  "$/main.ini:5: groups: '18446744073709551616' is too large a gid (at most "
+                  "4294967294)", NULL);
+    expect_errors(SVC "user = 4294967295\n",
+                  "$/main.ini:4: user: '4294967295' is too large a uid (at most 4294967294)", NULL);
+    expect_errors(SVC "user = huge\n",
+                  "$/main.ini:4: user: user 'huge' in $/rootfs/etc/passwd has uid 4294967296 and "
+                  "gid 1: above 4294967294", NULL);
+    expect_errors(SVC "user = big\n",
+                  "$/main.ini:4: user: user 'big' in $/rootfs/etc/passwd has uid 77 and gid "
+                  "4294967296: above 4294967294", NULL);
+    expect_errors(SVC "group = hugegrp\n",
+                  "$/main.ini:4: group: group 'hugegrp' in $/rootfs/etc/group has gid 4294967296, "
+                  "above 4294967294", NULL);
+    expect_errors(SVC "user = member\n",
+                  "$/main.ini:4: user: a group of 'member' in $/rootfs/etc/group has gid "
+                  "4294967296, above 4294967294", NULL);
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(SVC "group = 4294967294\ngroups = 0,4294967294\n", &cfg);
+    assert_int_equal(s->spec.gid, 4294967294u);
+    assert_int_equal(s->spec.ngroups, 2);
+    assert_int_equal(s->spec.groups[1], 4294967294u);
+    cr_config_free(&cfg);
+
+    /* 4096 bytes: one more than a path init takes (a line has at most 197 bytes, an
+     * expansion has none) */
+    static char text[3 * 8192], longp[8192];
+    memset(longp, 'a', 4096);
+    longp[0] = '/';
+    longp[4096] = '\0';
+    setenv("CR_TEST_PATH", longp, 1);
+    expect_errors(SVC "directory = %(ENV_CR_TEST_PATH)s\n",
+                  "$/main.ini:4: directory: a path of 4096 bytes: init takes at most 4095", NULL);
+    expect_errors(SVC "tmpfs = %(ENV_CR_TEST_PATH)s:1M\n",
+                  "$/main.ini:4: tmpfs: a path longer than 4095 bytes", NULL);
+    expect_errors(SVC "bind = /tmp:%(ENV_CR_TEST_PATH)s\n",
+                  "$/main.ini:4: bind: a path longer than 4095 bytes", NULL);
+    longp[4095] = '\0';
+    setenv("CR_TEST_PATH", longp, 1);
+    load_ok(SVC "directory = %(ENV_CR_TEST_PATH)s\n", &cfg);
+    cr_config_free(&cfg);
+    unsetenv("CR_TEST_PATH");
+    /* an argument or variable over CR_SPEC_MAX_ITEM (4096) bytes: via %(ENV_X)s, which
+     * expands to one word of any length */
+    char big[4098];
+    memset(big, 'x', 4097);
+    big[4097] = '\0';
+    setenv("CR_TEST_BIG", big, 1);
+    expect_errors(SVC "environment = A=%(ENV_CR_TEST_BIG)s\n",
+                  "$/main.ini:4: environment: a value of 4099 bytes: init takes at most 4096", NULL);
+    expect_errors("[service:t]\nrootfs = %(here)s/rootfs\ncommand = sleep %(ENV_CR_TEST_BIG)s\n",
+                  "$/main.ini:3: command: a value of 4097 bytes: init takes at most 4096", NULL);
+    big[4096] = '\0';
+    setenv("CR_TEST_BIG", big, 1);
+    load_ok("[service:t]\nrootfs = %(here)s/rootfs\ncommand = sleep %(ENV_CR_TEST_BIG)s\n",
+            &cfg);
+    cr_config_free(&cfg);
+    unsetenv("CR_TEST_BIG");
+    /* the whole spec over CR_SPEC_MAX (64 KiB): 20 variables of 4000 bytes */
+    put("big.env", "", 0644);
+    {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/big.env", dir);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        memset(big, 'y', 4000);
+        big[4000] = '\0';
+        for (int i = 0; i < 20; i++)
+            fprintf(f, "E%d=%s\n", i, big);
+        fclose(f);
+    }
+    snprintf(text, sizeof text, "%senvironment_file = big.env\n", SVC);
+    expect_errors(text, "$/main.ini:1: [service:t]: the spec init receives would be larger than "
+                  "65536 bytes (environment, binds, command)", NULL);
+}
+
 /* ---- checks between keys, and on the machine ------------------------------------------------- */
 
 static void test_cross_key(void **state)
@@ -1181,6 +1271,7 @@ int main(void)
         cmocka_unit_test(test_too_large_values),
         cmocka_unit_test(test_dependency_cycle_numprocs),
         cmocka_unit_test(test_services_cap),
+        cmocka_unit_test(test_values_init_refuses),
         cmocka_unit_test(test_cross_key),
         cmocka_unit_test(test_machine_errors),
         cmocka_unit_test(test_no_machine_checks),
