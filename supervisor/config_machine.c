@@ -244,13 +244,12 @@ static void resolve_identity(struct ctx *c, char *home, size_t homelen)
     free(group);
 }
 
-/* A path relative to the config file's directory made absolute. */
-static void host_path(const char *here, const char *p, char *out, size_t len)
+/* A path relative to the config file's directory made absolute. Returns false when it did not
+ * fit in len (it is then cut; callers that can see that check the lengths first). */
+static bool host_path(const char *here, const char *p, char *out, size_t len)
 {
-    if (p[0] == '/')
-        snprintf(out, len, "%s", p);
-    else
-        snprintf(out, len, "%s/%s", here, p);
+    int n = p[0] == '/' ? snprintf(out, len, "%s", p) : snprintf(out, len, "%s/%s", here, p);
+    return n >= 0 && (size_t)n < len;
 }
 
 static void read_env_file(struct ctx *c)

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "events.h"
+#include "text.h"
 #include "units.h"
 
 /* ---- durations ---------------------------------------------------------------------------- */
@@ -139,6 +140,29 @@ static void test_duration_overflow(void **state)
     assert_int_equal(cr_parse_size("8389T", &v), -ERANGE);
     assert_int_equal(v, 7);
     size_ok("8388T", 8388LL << 40);
+}
+
+/* shared/text.c: what svctl and the supervisor's log show of a container's words. */
+static void test_text_escape(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(cr_text_escape(out, sizeof out, "a\033]0;t\007\033[2Jb", false), 21);
+    assert_string_equal(out, "a\\x1b]0;t\\x07\\x1b[2Jb");
+    cr_text_escape(out, sizeof out, "x\ny\tz\177", false);
+    assert_string_equal(out, "x\\x0ay\\x09z\\x7f");
+    cr_text_escape(out, sizeof out, "x\ny\r", true);
+    assert_string_equal(out, "x\ny\\x0d");
+    cr_text_escape(out, sizeof out, "caf\xc3\xa9", false);      /* UTF-8 passes */
+    assert_string_equal(out, "caf\xc3\xa9");
+    /* cut only at a whole escape, always terminated */
+    assert_int_equal(cr_text_escape(out, 7, "ab\033cd", false), 6);
+    assert_string_equal(out, "ab\\x1b");
+    assert_int_equal(cr_text_escape(out, 6, "ab\033cd", false), 2);
+    assert_string_equal(out, "ab");
+    assert_true(cr_text_needs_escape("\033", false));
+    assert_false(cr_text_needs_escape("a\nb", true));
+    assert_true(cr_text_needs_escape("a\nb", false));
 }
 
 /* ---- signals -------------------------------------------------------------------------------- */
@@ -405,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_duration_units),
         cmocka_unit_test(test_duration_rejects),
         cmocka_unit_test(test_duration_overflow),
+        cmocka_unit_test(test_text_escape),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_size_rejects),
         cmocka_unit_test(test_signal_names),
