@@ -140,6 +140,7 @@ demo: all rootfs
 # ---- bench, lint, install ---------------------------------------------------------------------
 -include bench/bench.mk
 -include tests/vm/vm.mk
+-include tests/fuzz/fuzz.mk
 
 lint: deps
 	$(call apt_ensure,$(LINT_PKGS))

@@ -8,7 +8,11 @@
 #include <string.h>
 #include <strings.h>
 
-/* Reads "123" or "1.5" into an integer scaled by 1000, so "1.5s" stays exact. */
+/* The largest whole part whose value scaled by 1000, plus a fraction up to .999, fits. */
+#define CR_MILLI_WHOLE_MAX ((INT64_MAX - 999) / 1000)
+
+/* Reads "123" or "1.5" into an integer scaled by 1000, so "1.5s" stays exact. A whole part
+ * beyond CR_MILLI_WHOLE_MAX is -ERANGE, checked before each step so nothing ever wraps. */
 static int parse_decimal_milli(const char *s, const char **end, int64_t *milli)
 {
     int64_t whole = 0, frac = 0, scale = 1000;
@@ -16,9 +20,10 @@ static int parse_decimal_milli(const char *s, const char **end, int64_t *milli)
     if (!isdigit((unsigned char)*p))
         return -EINVAL;
     for (; isdigit((unsigned char)*p); p++) {
-        if (whole > (INT64_MAX / 10000))
+        int d = *p - '0';
+        if (whole > (CR_MILLI_WHOLE_MAX - d) / 10)
             return -ERANGE;
-        whole = whole * 10 + (*p - '0');
+        whole = whole * 10 + d;
     }
     if (*p == '.') {
         p++;

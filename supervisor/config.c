@@ -458,6 +458,37 @@ static void check_readiness(struct cr_service *svc, struct cr_errlist *errors)
         sp->health_action = action;
 }
 
+/* One id of a map line: 1 to 10 digits, at most 2^32 - 1, then sep. Plain digits only, so no
+ * sign, blank or overflowing value (which sscanf's %llu would wrap or clamp) gets through. */
+static bool id_map_number(const char **p, char sep, unsigned long long *out)
+{
+    unsigned long long v = 0;
+    const char *s = *p;
+    size_t n = 0;
+    for (; s[n] >= '0' && s[n] <= '9'; n++) {
+        if (n == 10)
+            return false;
+        v = v * 10 + (unsigned)(s[n] - '0');
+    }
+    if (n == 0 || v > 0xFFFFFFFFULL || s[n] != sep)
+        return false;
+    *out = v;
+    *p = s + n + (sep ? 1 : 0);
+    return true;
+}
+
+/* "C:H:N" with ids of 32 bits, N >= 1 and neither range reaching id 2^32 - 1 ((uid_t)-1 is
+ * no id; the kernel refuses a range whose end wraps a u32). All in 64-bit values below 2^33,
+ * so nothing here can wrap. */
+static bool id_map_range(const char *item, unsigned long long r[3])
+{
+    const char *p = item;
+    if (!id_map_number(&p, ':', &r[0]) || !id_map_number(&p, ':', &r[1]) ||
+        !id_map_number(&p, '\0', &r[2]))
+        return false;
+    return r[2] >= 1 && r[0] + r[2] <= 0xFFFFFFFFULL && r[1] + r[2] <= 0xFFFFFFFFULL;
+}
+
 /* uid_map / gid_map: "C:H:N" lines, each a range of container ids C..C+N-1 seen as host ids
  * H..H+N-1; ranges may not overlap on either side (the kernel refuses that), and container id
  * 0 must be mapped (init runs as root inside, and keeps its capabilities only then). Returns
@@ -472,22 +503,19 @@ static char *id_map_text(struct cr_service *svc, int key, const struct cr_strv *
     const char *what = key == CR_K_UID_MAP ? "uid" : "gid";
     for (size_t i = 0; i < v->n; i++) {
         const char *item = v->v[i];
-        unsigned long long c, h, cnt;
-        int used = -1;
         if (n == MAXR) {
             cr_errlist_add(errors, "%s:%d: %s: more than %d ranges", svc->file, v->line[i],
                            cr_keys[key].name, MAXR);
             bad = true;
             break;
         }
-        if (sscanf(item, "%llu:%llu:%llu%n", &c, &h, &cnt, &used) != 3 ||
-            used != (int)strlen(item) || strchr(item, '-') || cnt == 0 ||
-            c + cnt > 1ULL << 32 || h + cnt > 1ULL << 32) {
+        if (!id_map_range(item, r[n])) {
             cr_errlist_add(errors, "%s:%d: %s: '%s' is not CONTAINER:HOST:COUNT (e.g. "
                            "0:100000:65536)", svc->file, v->line[i], cr_keys[key].name, item);
             bad = true;
             continue;
         }
+        unsigned long long c = r[n][0], h = r[n][1], cnt = r[n][2];
         for (size_t j = 0; j < n; j++)
             if ((c < r[j][0] + r[j][2] && r[j][0] < c + cnt) ||
                 (h < r[j][1] + r[j][2] && r[j][1] < h + cnt)) {
@@ -496,9 +524,6 @@ static char *id_map_text(struct cr_service *svc, int key, const struct cr_strv *
                 bad = true;
             }
         zero |= c == 0;
-        r[n][0] = c;
-        r[n][1] = h;
-        r[n][2] = cnt;
         n++;
     }
     if (bad)
@@ -597,9 +622,46 @@ bool cr_service_matches(const struct cr_service *svc, const char *name)
 struct dep_walk {
     struct cr_config *cfg;
     char *color;                 /* 0 not seen, 1 on the path, 2 done */
+    bool *in_cycle;              /* already named in a reported cycle */
     size_t *path;
     size_t depth;
+    struct { const char *file; int line; } said[8];   /* depends_on lines already reported */
+    size_t nsaid;
 };
+
+/* Reports the cycle path[from..] -> j once: every service on it is marked, and a later edge
+ * back to a marked service is the same knot again; so is another cycle closed by a
+ * depends_on line already reported (numprocs copies of one section share their lines, and
+ * copies that depend on their own program close N^2 / 2 back edges: each reported, that was
+ * seconds of errors). At most 8 lines are remembered: past that each is said once per
+ * service, which is still linear. */
+static void dep_report_cycle(struct dep_walk *w, const struct cr_service *svc, size_t k,
+                             size_t j)
+{
+    if (w->in_cycle[j])
+        return;
+    int line = svc->depends_on.line[k];
+    for (size_t s = 0; s < w->nsaid; s++)
+        if (w->said[s].file == svc->file && w->said[s].line == line)
+            return;
+    if (w->nsaid < sizeof w->said / sizeof w->said[0]) {
+        w->said[w->nsaid].file = svc->file;
+        w->said[w->nsaid++].line = line;
+    }
+    char text[1024];
+    size_t from = 0, used = 0;
+    while (w->path[from] != j)
+        from++;
+    for (size_t p = from; p < w->depth; p++) {
+        w->in_cycle[w->path[p]] = true;
+        if (used < sizeof text - 64)
+            used += (size_t)snprintf(text + used, sizeof text - used, "%s -> ",
+                                     w->cfg->services[w->path[p]].name);
+    }
+    snprintf(text + used, sizeof text - used, "%s", w->cfg->services[j].name);
+    cr_errlist_add(&w->cfg->errors, "%s:%d: depends_on: dependency cycle: %s", svc->file,
+                   svc->depends_on.line[k], text);
+}
 
 static void dep_visit(struct dep_walk *w, size_t i)
 {
@@ -614,19 +676,8 @@ static void dep_visit(struct dep_walk *w, size_t i)
                 dep_visit(w, j);
                 continue;
             }
-            if (w->color[j] != 1)
-                continue;
-            /* j is on the path: path[from..] -> j closes a cycle */
-            char text[1024];
-            size_t from = 0, used = 0;
-            while (w->path[from] != j)
-                from++;
-            for (size_t p = from; p < w->depth && used < sizeof text - 64; p++)
-                used += (size_t)snprintf(text + used, sizeof text - used, "%s -> ",
-                                         w->cfg->services[w->path[p]].name);
-            snprintf(text + used, sizeof text - used, "%s", w->cfg->services[j].name);
-            cr_errlist_add(&w->cfg->errors, "%s:%d: depends_on: dependency cycle: %s",
-                           svc->file, svc->depends_on.line[k], text);
+            if (w->color[j] == 1)   /* j is on the path: path[from..] -> j closes a cycle */
+                dep_report_cycle(w, svc, k, j);
         }
     }
     w->depth--;
@@ -649,13 +700,15 @@ static void check_dependencies(struct cr_config *cfg)
         }
     }
     struct dep_walk w = {.cfg = cfg, .color = calloc(n + 1, 1),
+                         .in_cycle = calloc(n + 1, sizeof(bool)),
                          .path = calloc(n + 1, sizeof(size_t))};
-    if (!w.color || !w.path)
+    if (!w.color || !w.path || !w.in_cycle)
         cfg->errors.oom = true;
-    for (size_t i = 0; w.color && w.path && i < n; i++)
+    for (size_t i = 0; w.color && w.path && w.in_cycle && i < n; i++)
         if (!w.color[i])
             dep_visit(&w, i);
     free(w.color);
+    free(w.in_cycle);
     free(w.path);
 }
 
@@ -663,12 +716,18 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
                            int64_t numprocs, const struct cr_config_opts *opts,
                            const char *host)
 {
-    struct cr_service *ns = realloc(cfg->services, (cfg->nservices + 1) * sizeof *ns);
-    if (!ns) {
-        cfg->errors.oom = true;
-        return;
+    /* The array doubles when nservices reaches a power of two: growing it by one each time
+     * copied it whole for every service (seconds for 4096 services under ASan). */
+    size_t n = cfg->nservices;
+    struct cr_service *ns = cfg->services;
+    if ((n & (n - 1)) == 0) {
+        ns = realloc(cfg->services, (n ? 2 * n : 1) * sizeof *ns);
+        if (!ns) {
+            cfg->errors.oom = true;
+            return;
+        }
+        cfg->services = ns;
     }
-    cfg->services = ns;
     struct cr_service *svc = &ns[cfg->nservices++];
     memset(svc, 0, sizeof *svc);
     cr_spec_init(&svc->spec);
@@ -744,6 +803,21 @@ static void build_section(struct cr_config *cfg, const struct raw_sec *rs,
             !strstr(rs->v[j].value, "%(process_num)"))
             cr_errlist_add(&cfg->errors, "%s:%d: process_name: must contain %%(process_num)d "
                            "when numprocs > 1", rs->file, rs->v[j].line);
+    if (cfg->nservices + (size_t)tmp.numprocs > CR_SERVICES_MAX) {
+        /* Checked before building: 10 sections of numprocs = 1000 took seconds to load. */
+        int line = rs->line;
+        char what[300];
+        snprintf(what, sizeof what, "[%s]", rs->header);
+        for (size_t j = 0; j < rs->n; j++)
+            if (rs->v[j].key == CR_K_NUMPROCS) {
+                line = rs->v[j].line;
+                snprintf(what, sizeof what, "numprocs");
+            }
+        cr_errlist_add(&cfg->errors, "%s:%d: %s: more than %d services in all (%zu before "
+                       "this section, %lld in it)", rs->file, line, what, CR_SERVICES_MAX,
+                       cfg->nservices, (long long)tmp.numprocs);
+        return;
+    }
     for (int64_t i = 0; i < tmp.numprocs; i++)
         build_instance(cfg, rs, tmp.numprocs_start + i, tmp.numprocs, opts, host);
 }

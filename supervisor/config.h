@@ -24,6 +24,9 @@
 #define CR_CONFIG_MAX_FILES 256             /* the main file and its includes */
 #define CR_NAME_MAX 40
 #define CR_NUMPROCS_MAX 1000
+/* All services of a config, numprocs copies counted: each costs memory, a control slot and
+ * checks across all the others; beyond this a config is an error. */
+#define CR_SERVICES_MAX 4096
 
 /* Items of a list key, each with the line it came from. */
 struct cr_strv {

@@ -104,6 +104,44 @@ static const char *db_find(const char *db, const char *key, bool by_id)
     return NULL;
 }
 
+/* An id the spec can carry: plain digits, at most 4294967294 ((uid_t)-1 means "no id" to
+ * setresuid and chown, and 2^32 cast to a gid was 0: root's group). */
+static bool id_value(const char *s, unsigned *out)
+{
+    return is_number(s) && cr_parse_uint(s, 0xFFFFFFFEu, out) == 0;
+}
+
+/* The numeric gid of name (a number, or a group of the rootfs's /etc/group) as text in f, or
+ * NULL after reporting at file:line of key what is wrong. A name is looked up only with the
+ * machine checks on; without them NULL, silently. */
+static const char *group_id(struct ctx *c, const char *group, const char *name,
+                            const char *where, int key, int line, char *f, size_t flen)
+{
+    unsigned id;
+    const char *gid = NULL;
+    if (is_number(name)) {
+        gid = name;
+    } else if (c->checks) {
+        const char *gr = group ? db_find(group, name, false) : NULL;
+        if (!gr || !field(gr, 2, f, flen) || !is_number(f)) {
+            cr_errlist_add(c->errors, "%s:%d: %s: no group '%s' in %s", c->svc->file, line,
+                           cr_keys[key].name, name, where);
+            return NULL;
+        }
+        gid = f;
+    }
+    if (gid && !id_value(gid, &id)) {
+        if (gid == name)
+            cr_errlist_add(c->errors, "%s:%d: %s: '%s' is too large a gid (at most 4294967294)",
+                           c->svc->file, line, cr_keys[key].name, name);
+        else
+            cr_errlist_add(c->errors, "%s:%d: %s: group '%s' in %s has gid %s, above "
+                           "4294967294", c->svc->file, line, cr_keys[key].name, name, where, gid);
+        return NULL;
+    }
+    return gid;
+}
+
 static void resolve_identity(struct ctx *c, char *home, size_t homelen)
 {
     struct cr_service *svc = c->svc;
@@ -115,6 +153,7 @@ static void resolve_identity(struct ctx *c, char *home, size_t homelen)
              "/etc/passwd");
     char f[256], uname[256] = "root";
     const char *pw;
+    unsigned id = 0;
     snprintf(home, homelen, "/");
 
     if (!svc->user) {
@@ -125,28 +164,36 @@ static void resolve_identity(struct ctx *c, char *home, size_t homelen)
             field(pw, 5, home, homelen);
         }
     } else if (is_number(svc->user)) {
-        unsigned long id = strtoul(svc->user, NULL, 10);
-        if (id > 0xFFFFFFFEul)
-            cr_service_error(c->errors, svc, CR_K_USER, "'%s' is too large a uid", svc->user);
+        if (!id_value(svc->user, &id))
+            cr_service_error(c->errors, svc, CR_K_USER, "'%s' is too large a uid (at most "
+                             "4294967294)", svc->user);
         sp->uid = (uid_t)id;
         sp->gid = (gid_t)id;    /* no passwd entry: the group of the same number */
         uname[0] = '\0';
         if ((pw = passwd ? db_find(passwd, svc->user, true) : NULL)) {
             field(pw, 0, uname, sizeof uname);
-            if (field(pw, 3, f, sizeof f) && is_number(f))
-                sp->gid = (gid_t)strtoul(f, NULL, 10);
+            if (field(pw, 3, f, sizeof f) && is_number(f)) {
+                if (!id_value(f, &id))
+                    cr_service_error(c->errors, svc, CR_K_USER, "uid %s in %s has gid %s, "
+                                     "above 4294967294", svc->user, where, f);
+                sp->gid = (gid_t)id;
+            }
             field(pw, 5, home, homelen);
         }
     } else if (c->checks) {
         pw = passwd ? db_find(passwd, svc->user, false) : NULL;
         char uid[32] = "", gid[32] = "";
+        unsigned u, g;
         if (!pw || !field(pw, 2, uid, sizeof uid) || !field(pw, 3, gid, sizeof gid) ||
             !is_number(uid) || !is_number(gid)) {
             cr_service_error(c->errors, svc, CR_K_USER, "no user '%s' in %s", svc->user, where);
+        } else if (!id_value(uid, &u) || !id_value(gid, &g)) {
+            cr_service_error(c->errors, svc, CR_K_USER, "user '%s' in %s has uid %s and gid "
+                             "%s: above 4294967294", svc->user, where, uid, gid);
         } else {
             snprintf(uname, sizeof uname, "%s", svc->user);
-            sp->uid = (uid_t)strtoul(uid, NULL, 10);
-            sp->gid = (gid_t)strtoul(gid, NULL, 10);
+            sp->uid = (uid_t)u;
+            sp->gid = (gid_t)g;
             field(pw, 5, home, homelen);
         }
     }
@@ -155,33 +202,19 @@ static void resolve_identity(struct ctx *c, char *home, size_t homelen)
 
     snprintf(where, sizeof where, "%s%s", strcmp(c->rootname, "/") ? c->rootname : "",
              "/etc/group");
-    const char *gr;
     if (svc->group) {
-        if (is_number(svc->group)) {
-            sp->gid = (gid_t)strtoul(svc->group, NULL, 10);
-        } else if (c->checks) {
-            gr = group ? db_find(group, svc->group, false) : NULL;
-            if (!gr || !field(gr, 2, f, sizeof f) || !is_number(f))
-                cr_service_error(c->errors, svc, CR_K_GROUP, "no group '%s' in %s", svc->group,
-                                 where);
-            else
-                sp->gid = (gid_t)strtoul(f, NULL, 10);
-        }
+        const char *gid = group_id(c, group, svc->group, where, CR_K_GROUP,
+                                   svc->key_line[CR_K_GROUP], f, sizeof f);
+        if (gid && id_value(gid, &id))
+            sp->gid = (gid_t)id;
     }
     if (svc->key_line[CR_K_GROUPS]) {
         /* exactly the groups listed */
         for (size_t i = 0; i < svc->groups.n; i++) {
-            const char *g = svc->groups.v[i];
-            if (is_number(g)) {
-                cr_spec_add_group(sp, (gid_t)strtoul(g, NULL, 10));
-            } else if (c->checks) {
-                gr = group ? db_find(group, g, false) : NULL;
-                if (!gr || !field(gr, 2, f, sizeof f) || !is_number(f))
-                    cr_errlist_add(c->errors, "%s:%d: groups: no group '%s' in %s", svc->file,
-                                   svc->groups.line[i], g, where);
-                else
-                    cr_spec_add_group(sp, (gid_t)strtoul(f, NULL, 10));
-            }
+            const char *gid = group_id(c, group, svc->groups.v[i], where, CR_K_GROUPS,
+                                       svc->groups.line[i], f, sizeof f);
+            if (gid && id_value(gid, &id))
+                cr_spec_add_group(sp, (gid_t)id);
         }
     } else if (group && uname[0]) {
         /* as initgroups(3): the primary group and every group listing the user */
@@ -191,9 +224,15 @@ static void resolve_identity(struct ctx *c, char *home, size_t homelen)
             if (field(line, 3, members, sizeof members) && field(line, 2, f, sizeof f) &&
                 is_number(f)) {
                 for (char *save = NULL, *m = strtok_r(members, ",", &save); m;
-                     m = strtok_r(NULL, ",", &save))
-                    if (!strcmp(m, uname))
-                        cr_spec_add_group(sp, (gid_t)strtoul(f, NULL, 10));
+                     m = strtok_r(NULL, ",", &save)) {
+                    if (strcmp(m, uname))
+                        continue;
+                    if (id_value(f, &id))
+                        cr_spec_add_group(sp, (gid_t)id);
+                    else
+                        cr_service_error(c->errors, svc, CR_K_USER, "a group of '%s' in %s has "
+                                         "gid %s, above 4294967294", uname, where, f);
+                }
             }
             const char *nl = strchr(line, '\n');
             if (!nl)
@@ -205,13 +244,12 @@ static void resolve_identity(struct ctx *c, char *home, size_t homelen)
     free(group);
 }
 
-/* A path relative to the config file's directory made absolute. */
-static void host_path(const char *here, const char *p, char *out, size_t len)
+/* A path relative to the config file's directory made absolute. Returns false when it did not
+ * fit in len (it is then cut; callers that can see that check the lengths first). */
+static bool host_path(const char *here, const char *p, char *out, size_t len)
 {
-    if (p[0] == '/')
-        snprintf(out, len, "%s", p);
-    else
-        snprintf(out, len, "%s/%s", here, p);
+    int n = p[0] == '/' ? snprintf(out, len, "%s", p) : snprintf(out, len, "%s/%s", here, p);
+    return n >= 0 && (size_t)n < len;
 }
 
 static void read_env_file(struct ctx *c)
@@ -329,6 +367,10 @@ static void build_mounts(struct ctx *c)
         } else if (f[1][0] != '/') {
             cr_errlist_add(c->errors, "%s:%d: bind: destination '%s' is not an absolute path",
                            svc->file, line, f[1]);
+        } else if (strlen(c->here) + strlen(f[0]) + 1 >= PATH_MAX || strlen(f[1]) >= PATH_MAX) {
+            /* src[] below would cut it, and init refuses paths of PATH_MAX bytes */
+            cr_errlist_add(c->errors, "%s:%d: bind: a path longer than %d bytes", svc->file,
+                           line, PATH_MAX - 1);
         } else {
             char src[PATH_MAX], real[PATH_MAX];
             struct stat st;
@@ -347,8 +389,12 @@ static void build_mounts(struct ctx *c)
         const char *colon = strchr(item, ':');
         char dst[PATH_MAX];
         int64_t size = 0;
-        snprintf(dst, sizeof dst, "%.*s", colon ? (int)(colon - item) : (int)strlen(item), item);
-        if (dst[0] != '/')
+        size_t dlen = colon ? (size_t)(colon - item) : strlen(item);
+        snprintf(dst, sizeof dst, "%.*s", (int)(dlen < PATH_MAX ? dlen : 0), item);
+        if (dlen >= PATH_MAX)
+            cr_errlist_add(c->errors, "%s:%d: tmpfs: a path longer than %d bytes", svc->file,
+                           line, PATH_MAX - 1);
+        else if (dst[0] != '/')
             cr_errlist_add(c->errors, "%s:%d: tmpfs: '%s' is not an absolute path", svc->file,
                            line, dst);
         else if (colon && (cr_parse_size(colon + 1, &size) || size == INT64_MAX || size == 0))
@@ -483,6 +529,53 @@ static void check_cgroups(struct ctx *c, const struct cr_cgroup_caps *caps)
                          "swap): set memory_max too");
 }
 
+/* Reports key's value when init would refuse it in the spec: a path of PATH_MAX bytes or more,
+ * an item over CR_SPEC_MAX_ITEM bytes. Returns true when it fits. */
+static bool spec_value_fits(struct ctx *c, int key, const char *v, bool path)
+{
+    size_t n = v ? strlen(v) : 0;
+    size_t max = path ? PATH_MAX - 1 : CR_SPEC_MAX_ITEM;
+    if (n <= max)
+        return true;
+    cr_service_error(c->errors, c->svc, key, "%s of %zu bytes: init takes at most %zu",
+                     path ? "a path" : "a value", n, max);
+    return false;
+}
+
+static bool spec_list_fits(struct ctx *c, int key, char *const *v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        if (!spec_value_fits(c, key, v[i], false))
+            return false;
+    return true;
+}
+
+/* Everything init would refuse, found here with the key that holds it: --check must accept
+ * nothing that fails at start (a 4096-byte directory passed, and init rejected the spec). */
+static void check_spec_fits(struct ctx *c)
+{
+    const struct cr_spec *sp = &c->svc->spec;
+    bool ok = spec_value_fits(c, CR_K_ROOTFS, sp->rootfs, true);
+    ok &= spec_value_fits(c, CR_K_DIRECTORY, sp->directory, true);
+    ok &= spec_value_fits(c, CR_K_COMMAND, sp->exec, true);
+    ok &= spec_list_fits(c, CR_K_COMMAND, sp->argv);
+    ok &= spec_list_fits(c, CR_K_ENVIRONMENT, sp->env);
+    ok &= spec_list_fits(c, CR_K_READY, sp->ready_argv);
+    ok &= spec_list_fits(c, CR_K_HEALTH_CMD, sp->health_argv);
+    if (!ok || !sp->argc)
+        return;                  /* it would not write at all; the reason is reported */
+    char *buf = malloc(CR_SPEC_MAX + 1);
+    if (!buf) {
+        c->errors->oom = true;
+        return;
+    }
+    ssize_t n = cr_spec_write(sp, buf, CR_SPEC_MAX + 1);
+    if (n == -ENOSPC)
+        cr_service_error(c->errors, c->svc, -1, "the spec init receives would be larger than "
+                         "%d bytes (environment, binds, command)", CR_SPEC_MAX);
+    free(buf);
+}
+
 void cr_service_resolve(struct cr_service *svc, const char *here,
                         const struct cr_config_opts *opts, const struct cr_cgroup_caps *caps,
                         struct cr_errlist *errors)
@@ -545,6 +638,7 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
     sp->restart_window_ms = svc->restart_window;
     sp->stopsignal = svc->stopsignal;
     sp->stopwait_ms = svc->stopwaitsecs;
+    check_spec_fits(&c);
     if (c.rootfd >= 0)
         close(c.rootfd);
 }

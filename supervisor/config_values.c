@@ -354,13 +354,17 @@ int cr_cfg_parse_value(const struct cr_key *k, const char *v, void *base, int li
             *(bool *)field = b;
         break;
     case CR_T_DURATION:
-        if (cr_parse_duration_ms(t, &i64))
+        if ((x = cr_parse_duration_ms(t, &i64)) == -ERANGE)
+            r = bad(err, errlen, "'%s' is too large a duration", t);
+        else if (x)
             r = bad(err, errlen, "'%s' is not a duration (500ms, 10s, 2m, 1h)", t);
         else
             *(int64_t *)field = i64;
         break;
     case CR_T_SIZE:
-        if (cr_parse_size(t, &i64))
+        if ((x = cr_parse_size(t, &i64)) == -ERANGE)
+            r = bad(err, errlen, "'%s' is too large a size (largest: max)", t);
+        else if (x)
             r = bad(err, errlen, "'%s' is not a size (512K, 100MB, 2G, max)", t);
         else
             *(int64_t *)field = i64;

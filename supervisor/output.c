@@ -138,8 +138,9 @@ static void console_piece(struct cr_console *c, const char *name, size_t nl, con
                           size_t len)
 {
     const char *col = c->color ? name_color(name) : NULL;
-    /* "\e[36m" name " |\e[0m " text "\n" */
-    size_t need = nl + 3 + len + 1 + (col ? 5 + strlen(col) + 4 : 0);
+    /* "\e[36m" name " |\e[0m " text "\n": the colour adds "\e[" col "m" (3 + its length)
+     * and "\e[0m" (4). Counting more queued stale bytes after every line. */
+    size_t need = nl + 3 + len + 1 + (col ? 3 + strlen(col) + 4 : 0);
     if (c->qlen + need > CR_CONSOLE_QUEUE) {
         if (!c->polling)
             cr_console_flush(c);

@@ -1,5 +1,6 @@
 /* One service: its state machine (a table), its containers, its timer. */
 #include "service.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,14 +36,18 @@ const char *cr_state_name(enum cr_state s)
 
 void cr_log(const char *name, const char *fmt, ...)
 {
-    char buf[1024];
-    int n = snprintf(buf, sizeof buf, "supervisor: %s%s", name ? name : "", name ? ": " : "");
+    /* The message often carries a container's words (STATUS=, a failure reason): formatted
+     * first, then written with its control bytes as \xHH (shared/text.h), so no escape
+     * sequence from a workload reaches the terminal or the log file. */
+    char msg[1024], buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    n += vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    int n = snprintf(buf, sizeof buf, "supervisor: %s%s", name ? name : "", name ? ": " : "");
     if (n > (int)sizeof buf - 2)
         n = (int)sizeof buf - 2;
+    n += (int)cr_text_escape(buf + n, sizeof buf - (size_t)n - 1, msg, false);
     buf[n++] = '\n';
     ssize_t w;
     do

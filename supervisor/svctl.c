@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ctl_proto.h"
+#include "text.h"
 
 #define DEFAULT_CONFIG "/etc/corral/services.ini"
 #define DEFAULT_SOCKET "/run/corral/control.sock"
@@ -484,12 +485,45 @@ static const char *or_dash(const char *v)
     return v && *v ? v : "-";
 }
 
+/* Text output: every value a container could have written (STATUS=, failure reasons, the
+ * lines before an exit) with its control bytes as \xHH (shared/text.h), so none reaches the
+ * terminal raw; "lines" keeps its newlines, which separate the lines. The escaped values live
+ * in one arena, valid until the next parse (each command holds one parsed line at a time). */
+static void escape_resp(struct cr_ctl_resp *p)
+{
+    static char arena[4 * READ_MAX + CR_CTL_KV_MAX + 8];
+    size_t used = 0;
+    if (p->text && cr_text_needs_escape(p->text, false)) {
+        used += cr_text_escape(arena, sizeof arena, p->text, false) + 1;
+        p->text = arena;
+    }
+    for (int i = 0; i < p->nkv; i++) {
+        bool keep_nl = !strcmp(p->kv[i].key, "lines");
+        if (!cr_text_needs_escape(p->kv[i].value, keep_nl))
+            continue;
+        char *dst = arena + used;
+        used += cr_text_escape(dst, sizeof arena - used, p->kv[i].value, keep_nl) + 1;
+        p->kv[i].value = dst;
+    }
+}
+
+/* Text output of a summary or message line: escaped as the values are. */
+static void print_text_line(const char *text)
+{
+    static char buf[4 * READ_MAX];
+    cr_text_escape(buf, sizeof buf, text, false);
+    printf("%s\n", buf);
+}
+
 /* Parses a copy of a kept line (parsing cuts the line up; a reply's lines are parsed more
  * than once). The copy lives in a buffer owned by the caller. */
 static int parse_copy(const char *line, struct cr_ctl_resp *p, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s", line);
-    return cr_ctl_parse_response(buf, p);
+    int r = cr_ctl_parse_response(buf, p);
+    if (r == 0 && !json)
+        escape_resp(p);
+    return r;
 }
 #define PARSE(line, p) parse_copy((line), (p), pbuf, sizeof pbuf)
 
@@ -780,14 +814,14 @@ static int cmd_history(const struct reply *r)
         }
     }
     if (r->text && *r->text)
-        printf("%s\n", r->text);
+        print_text_line(r->text);
     return 0;
 }
 
 static int cmd_simple(const struct reply *r)
 {
     if (r->ok && r->text && *r->text && !json)
-        printf("%s\n", r->text);
+        print_text_line(r->text);
     return reply_exit(r);
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -70,8 +71,12 @@ static int setup(void **state)
     ln("/bin/gone", "rootfs/bin/dangling");
     put("rootfs/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"
                              "www:x:33:33:www:/var/www:/bin/sh\n"
-                             "bad:x:notanumber:1::/:/bin/sh\n", 0644);
-    put("rootfs/etc/group", "root:x:0:\nwww:x:33:\nlog:x:4:www,other\nstaff:x:50:\n", 0644);
+                             "bad:x:notanumber:1::/:/bin/sh\n"
+                             "huge:x:4294967296:1::/:/bin/sh\n"
+                             "big:x:77:4294967296::/:/bin/sh\n"
+                             "member:x:78:78::/:/bin/sh\n", 0644);
+    put("rootfs/etc/group", "root:x:0:\nwww:x:33:\nlog:x:4:www,other\nstaff:x:50:\n"
+                            "hugegrp:x:4294967296:member\n", 0644);
     put("notadir", "", 0644);
     mk("data");
     mk("conf.d");
@@ -92,10 +97,10 @@ static int teardown(void **state)
 /* "$" in s becomes dir. */
 static char *subst(const char *s)
 {
-    static char out[8][4096];
+    static char out[8][24576];
     static int slot;
     char *o = out[slot++ % 8], *w = o;
-    for (; *s && w < o + 4000; s++) {
+    for (; *s && w < o + 24000; s++) {
         if (*s == '$') {
             w += sprintf(w, "%s", dir);
         } else {
@@ -106,12 +111,14 @@ static char *subst(const char *s)
     return o;
 }
 
+static bool no_machine;      /* what --check does without the machine's checks (fast) */
+
 static int load(const char *text, struct cr_config *cfg)
 {
     put("main.ini", subst(text), 0644);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/main.ini", dir);
-    struct cr_config_opts opts = {.caps = caps};
+    struct cr_config_opts opts = {.caps = caps, .no_machine_checks = no_machine};
     return cr_config_load(path, &opts, cfg);
 }
 
@@ -788,6 +795,214 @@ static void test_numprocs(void **state)
                   NULL);
 }
 
+/* Finding of the fuzzing review: the ranges were checked in wrapping 64-bit arithmetic, so
+ * huge ids passed and the map text (36 bytes a line) overran its buffer. */
+static void test_id_map_ranges(void **state)
+{
+    (void)state;
+#define USERNS SVC "namespaces = pid,mount,user\ngid_map = 0:100000:65536\n"
+#define HUGE "18446744073709551615:18446744073709551615:4294967297"
+#define HUGE_ERR(line) "$/main.ini:" line ": uid_map: '" HUGE "' is not CONTAINER:HOST:COUNT " \
+                       "(e.g. 0:100000:65536)"
+    /* six such lines (53 bytes of text each) after a valid one overran the text's
+     * 7 * 36 + 1 bytes (ASan: heap-buffer-overflow in snprintf) */
+    expect_errors(USERNS "uid_map = 0:100000:65536\n  " HUGE "\n  " HUGE "\n  " HUGE "\n  "
+                  HUGE "\n  " HUGE "\n  " HUGE "\n", HUGE_ERR("7"), HUGE_ERR("8"), HUGE_ERR("9"),
+                  HUGE_ERR("10"), HUGE_ERR("11"), HUGE_ERR("12"), NULL);
+#undef HUGE_ERR
+#undef HUGE
+    const char *bad[] = {"0:4294967296:1", "4294967296:0:1", "0:0:4294967296", "0:0:0",
+                         "0:4294967295:1", "0:1:4294967295", "0:00000000001:1", "0: 1:1",
+                         "+0:1:1", "0:1:1 ", "0:1:1:", "0::1", "4294967294:0:2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[512], want[512];
+        snprintf(text, sizeof text, "%s%s\n", USERNS "uid_map = 0:100000:65536\n  ", bad[i]);
+        snprintf(want, sizeof want, "$/main.ini:7: uid_map: '%s' is not CONTAINER:HOST:COUNT "
+                 "(e.g. 0:100000:65536)", bad[i]);
+        if (!strcmp(bad[i], "0:1:1 "))       /* inih trims the blank */
+            continue;
+        expect_errors(text, want, NULL);
+    }
+    /* the largest ranges the kernel takes: up to id 4294967294 on both sides */
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(USERNS "uid_map = 0:1:4294967294\n", &cfg);
+    assert_string_equal(s->uid_map_text, "0 1 4294967294\n");
+    cr_config_free(&cfg);
+    s = load_ok(USERNS "uid_map = 0:4294967293:1\n  4294967293:0:1\n", &cfg);
+    assert_string_equal(s->uid_map_text, "0 4294967293 1\n4294967293 0 1\n");
+    cr_config_free(&cfg);
+#undef USERNS
+}
+
+/* Finding of the fuzzing review: 16-digit values wrapped in the decimal reader. */
+static void test_too_large_values(void **state)
+{
+    (void)state;
+    expect_errors(SVC "stopwaitsecs = 9223372036854776\n",
+                  "$/main.ini:4: stopwaitsecs: '9223372036854776' is too large a duration", NULL);
+    expect_errors(SVC "startsecs = 9999999999999999\n",
+                  "$/main.ini:4: startsecs: '9999999999999999' is too large a duration", NULL);
+    expect_errors(SVC "restart_delay = 2562047788016h\n",
+                  "$/main.ini:4: restart_delay: '2562047788016h' is too large a duration", NULL);
+    expect_errors(SVC "memory_max = 9223372036854776\n",
+                  "$/main.ini:4: memory_max: '9223372036854776' is too large a size (largest: max)",
+                  NULL);
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(SVC "stopwaitsecs = 9223372036854s\n", &cfg);
+    assert_int_equal(s->spec.stopwait_ms, 9223372036854000LL);
+    cr_config_free(&cfg);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Finding of the fuzzing review: numprocs copies that depend on their own program close
+ * ~N^2 / 2 back edges, each reported (and compared with every earlier message): N = 300 took
+ * 6.6 s, N = 1000 over a minute. Now one depends_on line reports one cycle. */
+static void test_dependency_cycle_numprocs(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    no_machine = true;
+    double t0 = now_s();
+    int r = load("[program:w]\ncommand = sleep 1\nnumprocs = 500\n"
+                 "process_name = w_%(process_num)d\ndepends_on = w\n", &cfg);
+    double took = now_s() - t0;
+    assert_int_equal(r, -EINVAL);
+    if (cfg.errors.n != 1)
+        fail_msg("%zu errors for one depends_on line", cfg.errors.n);
+    assert_string_equal(cfg.errors.v[0], subst("$/main.ini:5: depends_on: dependency cycle: "
+                                               "w_0 -> w_0"));
+    cr_config_free(&cfg);
+    /* the old code took minutes here under the sanitizers; this is generous for a busy box */
+    if (took > 15.0)
+        fail_msg("loading took %.1f s", took);
+    /* a plain cycle is still named in full, once */
+    expect_errors(SVC "depends_on = u\n[service:u]\ncommand = sleep 1\n"
+                  "rootfs = %(here)s/rootfs\ndepends_on = v\n[service:v]\ncommand = sleep 1\n"
+                  "rootfs = %(here)s/rootfs\ndepends_on = t, u\n",
+                  "$/main.ini:12: depends_on: dependency cycle: t -> u -> v -> t", NULL);
+    no_machine = false;
+}
+
+/* ... and numprocs had no total: ten sections of 1000 made 10,000 services from 490 bytes. */
+static void test_services_cap(void **state)
+{
+    (void)state;
+    char text[4096] = "";
+    no_machine = true;
+    for (int i = 0; i < 5; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text),
+                 "[program:p%d]\ncommand = sleep 1\nnumprocs = 1000\n"
+                 "process_name = p%d_%%(process_num)d\n", i, i);
+    expect_errors(text, "$/main.ini:19: numprocs: more than 4096 services in all (4000 before "
+                  "this section, 1000 in it)", NULL);
+    snprintf(text + strlen(text), sizeof text - strlen(text), "[service:last]\ncommand = sleep 1\n");
+    expect_errors(text, "$/main.ini:19: numprocs: more than 4096 services in all (4000 before "
+                  "this section, 1000 in it)", NULL);
+    /* exactly 4096 is fine */
+    snprintf(text, sizeof text, "[program:p]\ncommand = sleep 1\nnumprocs = 1000\n"
+             "process_name = p_%%(process_num)d\n[program:q]\ncommand = sleep 1\n"
+             "numprocs = 1000\nprocess_name = q_%%(process_num)d\n[program:r]\n"
+             "command = sleep 1\nnumprocs = 1000\nprocess_name = r_%%(process_num)d\n"
+             "[program:s]\ncommand = sleep 1\nnumprocs = 1000\n"
+             "process_name = s_%%(process_num)d\n[program:t]\ncommand = sleep 1\n"
+             "numprocs = 96\nprocess_name = t_%%(process_num)d\n[service:one]\ncommand = sleep 1\n");
+    expect_errors(text, "$/main.ini:21: [service:one]: more than 4096 services in all (4096 "
+                  "before this section, 1 in it)", NULL);
+    no_machine = false;
+}
+
+/* Finding of the fuzzing review: --check accepted what init refuses or silently wraps.
+ * Numeric ids were cast from strtoul (group = 4294967296 became gid 0, root's group); ids in
+ * the rootfs's passwd and group too; and a path init refuses (PATH_MAX bytes) passed. */
+static void test_values_init_refuses(void **state)
+{
+    (void)state;
+    expect_errors(SVC "group = 4294967296\n",
+                  "$/main.ini:4: group: '4294967296' is too large a gid (at most 4294967294)", NULL);
+    expect_errors(SVC "group = 4294967295\n",
+                  "$/main.ini:4: group: '4294967295' is too large a gid (at most 4294967294)", NULL);
+    expect_errors(SVC "groups = 10,\n  18446744073709551616\n",
+                  "$/main.ini:5: groups: '18446744073709551616' is too large a gid (at most "
+                  "4294967294)", NULL);
+    expect_errors(SVC "user = 4294967295\n",
+                  "$/main.ini:4: user: '4294967295' is too large a uid (at most 4294967294)", NULL);
+    expect_errors(SVC "user = huge\n",
+                  "$/main.ini:4: user: user 'huge' in $/rootfs/etc/passwd has uid 4294967296 and "
+                  "gid 1: above 4294967294", NULL);
+    expect_errors(SVC "user = big\n",
+                  "$/main.ini:4: user: user 'big' in $/rootfs/etc/passwd has uid 77 and gid "
+                  "4294967296: above 4294967294", NULL);
+    expect_errors(SVC "group = hugegrp\n",
+                  "$/main.ini:4: group: group 'hugegrp' in $/rootfs/etc/group has gid 4294967296, "
+                  "above 4294967294", NULL);
+    expect_errors(SVC "user = member\n",
+                  "$/main.ini:4: user: a group of 'member' in $/rootfs/etc/group has gid "
+                  "4294967296, above 4294967294", NULL);
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(SVC "group = 4294967294\ngroups = 0,4294967294\n", &cfg);
+    assert_int_equal(s->spec.gid, 4294967294u);
+    assert_int_equal(s->spec.ngroups, 2);
+    assert_int_equal(s->spec.groups[1], 4294967294u);
+    cr_config_free(&cfg);
+
+    /* 4096 bytes: one more than a path init takes (a line has at most 197 bytes, an
+     * expansion has none) */
+    static char text[3 * 8192], longp[8192];
+    memset(longp, 'a', 4096);
+    longp[0] = '/';
+    longp[4096] = '\0';
+    setenv("CR_TEST_PATH", longp, 1);
+    expect_errors(SVC "directory = %(ENV_CR_TEST_PATH)s\n",
+                  "$/main.ini:4: directory: a path of 4096 bytes: init takes at most 4095", NULL);
+    expect_errors(SVC "tmpfs = %(ENV_CR_TEST_PATH)s:1M\n",
+                  "$/main.ini:4: tmpfs: a path longer than 4095 bytes", NULL);
+    expect_errors(SVC "bind = /tmp:%(ENV_CR_TEST_PATH)s\n",
+                  "$/main.ini:4: bind: a path longer than 4095 bytes", NULL);
+    longp[4095] = '\0';
+    setenv("CR_TEST_PATH", longp, 1);
+    load_ok(SVC "directory = %(ENV_CR_TEST_PATH)s\n", &cfg);
+    cr_config_free(&cfg);
+    unsetenv("CR_TEST_PATH");
+    /* an argument or variable over CR_SPEC_MAX_ITEM (4096) bytes: via %(ENV_X)s, which
+     * expands to one word of any length */
+    char big[4098];
+    memset(big, 'x', 4097);
+    big[4097] = '\0';
+    setenv("CR_TEST_BIG", big, 1);
+    expect_errors(SVC "environment = A=%(ENV_CR_TEST_BIG)s\n",
+                  "$/main.ini:4: environment: a value of 4099 bytes: init takes at most 4096", NULL);
+    expect_errors("[service:t]\nrootfs = %(here)s/rootfs\ncommand = sleep %(ENV_CR_TEST_BIG)s\n",
+                  "$/main.ini:3: command: a value of 4097 bytes: init takes at most 4096", NULL);
+    big[4096] = '\0';
+    setenv("CR_TEST_BIG", big, 1);
+    load_ok("[service:t]\nrootfs = %(here)s/rootfs\ncommand = sleep %(ENV_CR_TEST_BIG)s\n",
+            &cfg);
+    cr_config_free(&cfg);
+    unsetenv("CR_TEST_BIG");
+    /* the whole spec over CR_SPEC_MAX (64 KiB): 20 variables of 4000 bytes */
+    put("big.env", "", 0644);
+    {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/big.env", dir);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        memset(big, 'y', 4000);
+        big[4000] = '\0';
+        for (int i = 0; i < 20; i++)
+            fprintf(f, "E%d=%s\n", i, big);
+        fclose(f);
+    }
+    snprintf(text, sizeof text, "%senvironment_file = big.env\n", SVC);
+    expect_errors(text, "$/main.ini:1: [service:t]: the spec init receives would be larger than "
+                  "65536 bytes (environment, binds, command)", NULL);
+}
+
 /* ---- checks between keys, and on the machine ------------------------------------------------- */
 
 static void test_cross_key(void **state)
@@ -1191,6 +1406,11 @@ int main(void)
         cmocka_unit_test(test_includes),
         cmocka_unit_test(test_expansions),
         cmocka_unit_test(test_numprocs),
+        cmocka_unit_test(test_id_map_ranges),
+        cmocka_unit_test(test_too_large_values),
+        cmocka_unit_test(test_dependency_cycle_numprocs),
+        cmocka_unit_test(test_services_cap),
+        cmocka_unit_test(test_values_init_refuses),
         cmocka_unit_test(test_cross_key),
         cmocka_unit_test(test_machine_errors),
         cmocka_unit_test(test_no_machine_checks),

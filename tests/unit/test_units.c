@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "events.h"
+#include "text.h"
 #include "units.h"
 
 /* ---- durations ---------------------------------------------------------------------------- */
@@ -115,6 +116,53 @@ static void test_size_rejects(void **state)
     int64_t v;
     assert_int_equal(cr_parse_size(NULL, &v), -EINVAL);
     assert_int_not_equal(cr_parse_size("99999999999T", &v), 0);
+}
+
+/* 16 digits: the whole part scaled by 1000 once wrapped (signed overflow), so
+ * 9223372036854776 s became 192 ms. The largest whole part that fits is 9223372036854774. */
+static void test_duration_overflow(void **state)
+{
+    (void)state;
+    duration_bad("9223372036854776", -ERANGE);
+    duration_bad("9223372036854775", -ERANGE);
+    duration_bad("9223372036854775.999ms", -ERANGE);
+    duration_bad("9999999999999999.9", -ERANGE);
+    duration_ok("9223372036854774ms", 9223372036854774);
+    duration_ok("9223372036854774.999ms", 9223372036854774);
+    duration_ok("9223372036854s", 9223372036854000);
+    duration_bad("9223372036855s", -ERANGE);       /* the unit's product overflows */
+    duration_bad("153722867280913m", -ERANGE);
+    duration_ok("153722867280m", 153722867280 * 60000LL);
+    duration_bad("2562047788016h", -ERANGE);
+    int64_t v = 7;
+    assert_int_equal(cr_parse_size("9223372036854776", &v), -ERANGE);
+    assert_int_equal(cr_parse_size("9223372036854774T", &v), -ERANGE);
+    assert_int_equal(cr_parse_size("8389T", &v), -ERANGE);
+    assert_int_equal(v, 7);
+    size_ok("8388T", 8388LL << 40);
+}
+
+/* shared/text.c: what svctl and the supervisor's log show of a container's words. */
+static void test_text_escape(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(cr_text_escape(out, sizeof out, "a\033]0;t\007\033[2Jb", false), 21);
+    assert_string_equal(out, "a\\x1b]0;t\\x07\\x1b[2Jb");
+    cr_text_escape(out, sizeof out, "x\ny\tz\177", false);
+    assert_string_equal(out, "x\\x0ay\\x09z\\x7f");
+    cr_text_escape(out, sizeof out, "x\ny\r", true);
+    assert_string_equal(out, "x\ny\\x0d");
+    cr_text_escape(out, sizeof out, "caf\xc3\xa9", false);      /* UTF-8 passes */
+    assert_string_equal(out, "caf\xc3\xa9");
+    /* cut only at a whole escape, always terminated */
+    assert_int_equal(cr_text_escape(out, 7, "ab\033cd", false), 6);
+    assert_string_equal(out, "ab\\x1b");
+    assert_int_equal(cr_text_escape(out, 6, "ab\033cd", false), 2);
+    assert_string_equal(out, "ab");
+    assert_true(cr_text_needs_escape("\033", false));
+    assert_false(cr_text_needs_escape("a\nb", true));
+    assert_true(cr_text_needs_escape("a\nb", false));
 }
 
 /* ---- signals -------------------------------------------------------------------------------- */
@@ -380,6 +428,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration_units),
         cmocka_unit_test(test_duration_rejects),
+        cmocka_unit_test(test_duration_overflow),
+        cmocka_unit_test(test_text_escape),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_size_rejects),
         cmocka_unit_test(test_signal_names),
