@@ -353,6 +353,9 @@ void cr_cg_limits_init(struct cr_cg_limits *l)
     l->cpu_weight = -1;
     l->pids_max = -1;
     l->io_weight = -1;
+    l->confine_devices = false;
+    l->devices = NULL;
+    l->ndevices = 0;
 }
 
 /* A cgroup_root: relative, '/'-separated words of [A-Za-z0-9_.-], no "." or "..". */
@@ -697,6 +700,16 @@ const struct cr_cgroup_caps *cr_cg_root_caps(const struct cr_cg_root *r)
 
 /* ---- one cgroup ------------------------------------------------------------------------------ */
 
+/* The device rules, before anything runs in the cgroup. */
+static int cg_devices(struct cr_cg *cg, const struct cr_cg_limits *lim, char *err, size_t errlen)
+{
+    if (cg->version == 1)
+        return cg1_devices(cg, lim, err, errlen);
+    char why[256];
+    int rc = cr_cg_devices_v2(cg->dirfd, lim->devices, lim->ndevices, why, sizeof why);
+    return rc < 0 ? cg_err(err, errlen, rc, "%s: %s", cg->path, why) : 0;
+}
+
 int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limits *lim,
                  struct cr_cg **out, char *err, size_t errlen)
 {
@@ -736,6 +749,8 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
         /* A re-used leftover may carry old limits: then every limit is written. */
         rc = cg->version == 2 ? cg2_set_limits(cg, lim, !cg->fresh, err, errlen)
                               : cg1_set_limits(cg, lim, !cg->fresh, err, errlen);
+    if (rc == 0 && lim->confine_devices)
+        rc = cg_devices(cg, lim, err, errlen);
     if (rc < 0) {
         backend_remove(cg, CG_KILL_WAIT_MS, NULL, 0);
         if (cg->dirfd >= 0)

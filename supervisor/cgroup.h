@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cgroup_devices.h"
 #include "cgroup_probe.h"
 
 struct cr_cg_limits {
@@ -31,6 +32,12 @@ struct cr_cg_limits {
     int64_t cpu_weight;                                 /* 1..10000; -1 unset */
     int64_t pids_max;                                   /* -1 unset; INT64_MAX "max" */
     int64_t io_weight;                                  /* 1..10000; -1 unset */
+    /* Device access (cgroup_devices.c): when confine_devices, every device but the usual
+     * nodes and these is refused (v1: the devices controller; v2: a BPF device program).
+     * Applied when the cgroup is made; a reload does not change it. */
+    bool confine_devices;
+    const struct cr_device *devices;
+    size_t ndevices;
 };
 void cr_cg_limits_init(struct cr_cg_limits *l);        /* all unset */
 

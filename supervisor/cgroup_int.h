@@ -11,13 +11,13 @@
 /* The v1 controllers we use, each a bit. A hierarchy may carry several (cpu,cpuacct). */
 enum {
     CG1_MEMORY = 1 << 0, CG1_CPU = 1 << 1, CG1_CPUACCT = 1 << 2, CG1_PIDS = 1 << 3,
-    CG1_BLKIO = 1 << 4, CG1_FREEZER = 1 << 5,
+    CG1_BLKIO = 1 << 4, CG1_FREEZER = 1 << 5, CG1_DEVICES = 1 << 6,
 };
 /* What every v1 service cgroup is made in: freezer (kill), memory (stats, OOM), pids and
  * cpuacct (stats). cpu only with cpu_max/cpu_weight, blkio only with io_weight (cg1_needs);
- * cpuset and devices never. <root> and the supervisor leaf are made in all of these. */
+ * devices for every confined service (its device rules); cpuset never. <root> and the supervisor leaf are made in all of these. */
 #define CG1_BASE (CG1_FREEZER | CG1_MEMORY | CG1_PIDS | CG1_CPUACCT)
-#define CG1_MAXH 6
+#define CG1_MAXH 7
 /* Bound for a mount path, a cgroup_root, a leaf: their sum stays far below PATH_MAX. */
 #define CG_NAMELEN 256
 
@@ -103,6 +103,8 @@ int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errle
 /* The CG1_* hierarchies a cgroup with these limits needs (CG1_BASE and more). lean (`run`,
  * whose statistics nobody reads): freezer and the hierarchies of its limits only. */
 unsigned cg1_needs(const struct cr_cg_limits *lim, bool lean);
+/* The device rules of a new cgroup (lim->confine_devices): v1 in its devices hierarchy. */
+int cg1_devices(struct cr_cg *cg, const struct cr_cg_limits *lim, char *err, size_t errlen);
 /* Keeps in cg->h only the hierarchies carrying a controller of want; the rest go to unused. */
 void cg1_select(struct cr_cg *cg, unsigned want);
 int cg1_create(struct cr_cg *cg, char *err, size_t errlen);

@@ -21,8 +21,10 @@
 
 static const struct { const char *name; unsigned bit; } ctrls[] = {
     {"memory", CG1_MEMORY}, {"cpu", CG1_CPU}, {"cpuacct", CG1_CPUACCT}, {"pids", CG1_PIDS},
-    {"blkio", CG1_BLKIO}, {"freezer", CG1_FREEZER},
+    {"blkio", CG1_BLKIO}, {"freezer", CG1_FREEZER}, {"devices", CG1_DEVICES},
 };
+
+static int missing(char *err, size_t errlen, const char *key, const char *what);
 
 static const struct cg_hier *hier(const struct cr_cg *cg, unsigned bit)
 {
@@ -146,7 +148,26 @@ unsigned cg1_needs(const struct cr_cg_limits *lim, bool lean)
         want |= CG1_CPU;
     if (lim->io_weight != -1)
         want |= CG1_BLKIO;
+    if (lim->confine_devices)
+        want |= CG1_DEVICES;
     return want;
+}
+
+int cg1_devices(struct cr_cg *cg, const struct cr_cg_limits *l, char *err, size_t errlen)
+{
+    const struct cg_hier *h = hier(cg, CG1_DEVICES);
+    char dir[PATH_MAX];
+    if (!h)
+        return missing(err, errlen, "device confinement", "devices controller");
+    if (cg_dir(h, cg->root, cg->leaf, dir, sizeof dir) < 0)
+        return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", h->dir);
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return cg_err(err, errlen, -errno, "%s: %s", dir, strerror(errno));
+    char why[256];
+    int rc = cr_cg_devices_v1(fd, l->devices, l->ndevices, why, sizeof why);
+    close(fd);
+    return rc < 0 ? cg_err(err, errlen, rc, "%s: %s", dir, why) : 0;
 }
 
 void cg1_select(struct cr_cg *cg, unsigned want)

@@ -139,6 +139,9 @@ void cr_svc_limits(const struct cr_service *c, struct cr_cg_limits *lim)
     lim->cpu_weight = c->cpu_weight;
     lim->pids_max = c->pids_max;
     lim->io_weight = c->io_weight;
+    lim->confine_devices = true;
+    lim->devices = c->dev_rules;
+    lim->ndevices = c->ndev_rules;
 }
 
 /* ---- the container ------------------------------------------------------------------------- */

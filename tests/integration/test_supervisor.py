@@ -285,8 +285,9 @@ def test_run_v1_cgroup_only_where_its_limits_need_one(h, tmp, cgroot, rootfs):
     wait_until(lambda: list((CG / "freezer" / cgroot).glob("run-job-*/cgroup.procs")),
                what="the run cgroup")
     made = sorted(d.parent.name for d in cg_dirs(cgroot) if list(d.glob("run-job-*")))
-    # limits need memory (and pids: pids_max defaults to 2048); freezer kills all
-    assert made == ["freezer", "memory", "pids"], made
+    # limits need memory (and pids: pids_max defaults to 2048), devices its device rules;
+    # freezer kills all
+    assert made == ["devices", "freezer", "memory", "pids"], made
     p.send_signal(signal.SIGTERM)
     assert p.wait(T(10)) == 128 + signal.SIGTERM, read_text(err)
     assert not cg_dirs(cgroot)                      # and its root only where it made it

@@ -379,11 +379,11 @@ static int p_read(const char *path)
             return verdict("ABSENT", "%s: not on this kernel", path);
         return verdict("BLOCKED", "%s: %s", path, strerror(errno));
     }
-    char c;
-    ssize_t n = read(fd, &c, 1);
+    static char buf[8192];       /* /dev/kmsg wants room for a whole record */
+    ssize_t n = read(fd, buf, sizeof buf);
     int e = errno;
     close(fd);
-    if (n == 1)
+    if (n > 0 || (n < 0 && e == EAGAIN))
         return verdict("EXPOSED", "%s readable", path);
     return verdict("BLOCKED", "%s: %s", path, n == 0 ? "empty" : strerror(e));
 }
@@ -396,14 +396,16 @@ static int p_mknod(const char *arg);
 static int p_kmsg(const char *a)
 {
     return access("/dev/kmsg", F_OK) == 0 ? p_read("/dev/kmsg") : p_mknod("c:1:11");
+    /* (p_mknod with an argument opens read-only: reading the log is what this probe tries) */
 }
 
-/* mknod a device node, then open it (read-only, never read or used): ARG "c:MAJ:MIN" or
- * "b:MAJ:MIN", by default /dev/fuse (c 10:229: opening it only makes an unused connection),
- * which no container gets unless given it. */
+/* mknod a device node, then open it (never read or written): ARG "c:MAJ:MIN" or "b:MAJ:MIN",
+ * by default /dev/kmsg (c 1:11) opened write-only (which needs no CAP_SYSLOG), a node no
+ * container gets unless given it. */
 static int p_mknod(const char *arg)
 {
-    unsigned maj = 10, min = 229;
+    unsigned maj = 1, min = 11;
+    int mode = arg && *arg ? O_RDONLY : O_WRONLY;
     mode_t type = S_IFCHR;
     char t = 'c';
     if (arg && *arg && sscanf(arg, "%c:%u:%u", &t, &maj, &min) == 3)
@@ -412,7 +414,7 @@ static int p_mknod(const char *arg)
     unlink(node);
     if (mknod(node, type | 0600, makedev(maj, min)) < 0)
         return judge("mknod", -1, errno);
-    int fd = open(node, O_RDONLY | O_NONBLOCK);
+    int fd = open(node, mode | O_NONBLOCK);
     int e = errno;
     unlink(node);
     /* No driver behind the number (ENODEV, ENXIO): the open got past every permission check. */

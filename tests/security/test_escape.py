@@ -31,7 +31,8 @@ RELAX = {
     "unmask=ALL": {"unmask": "ALL"},
     "unmask=ALL, cap_add=SYS_RAWIO": {"unmask": "ALL", "cap_add": "SYS_RAWIO"},
     "cap_add=MKNOD": {"cap_add": "MKNOD"},
-    "cap_add=MKNOD,SYSLOG": {"cap_add": "MKNOD,SYSLOG"},
+    "cap_add=MKNOD, device=/dev/kmsg": {"cap_add": "MKNOD", "device": "/dev/kmsg"},
+    "cap_add=MKNOD,SYSLOG, device=/dev/kmsg": {"cap_add": "MKNOD,SYSLOG", "device": "/dev/kmsg"},
     "cap_add=SYS_PTRACE": {"cap_add": "SYS_PTRACE"},
 }
 
@@ -51,11 +52,13 @@ PROBES = {
     "kcore": "unmask=ALL, cap_add=SYS_RAWIO",
     "keys": "unmask=ALL",
     "timer_list": "unmask=ALL",
-    "kmsg": "cap_add=MKNOD,SYSLOG",
-    "mknod": "cap_add=MKNOD",
+    "kmsg": "cap_add=MKNOD,SYSLOG, device=/dev/kmsg",
+    "mknod": "cap_add=MKNOD, device=/dev/kmsg",
     "ptrace_init": "cap_add=SYS_PTRACE",
     "init_fds": "cap_add=SYS_PTRACE",
 }
+# Stopped by the device rules alone: still BLOCKED with the capability to make the node.
+DEVICE_RULES = ["mknod", "kmsg"]
 # The system calls the default filter denies by itself: still BLOCKED with every capability.
 FILTERED = ["keyctl", "io_uring", "userfaultfd", "bpf", "perf_event_open", "open_by_handle_at",
             "clock", "reboot", "swapon", "syslog", "acct", "mount", "umount", "sys_remount",
@@ -111,6 +114,15 @@ def test_filter_holds_with_every_capability(h, tmp, cgroot, probe):
     every capability."""
     verdict, detail = probe_all(h, tmp, cgroot, "cap_add=ALL")[probe]
     assert verdict in ("BLOCKED", "ABSENT"), f"{probe} with cap_add=ALL: {verdict} {detail}"
+
+
+@pytest.mark.parametrize("probe", DEVICE_RULES)
+def test_device_rules_hold_with_cap_mknod(h, tmp, cgroot, probe):
+    """The cgroup's device rules (v1 devices controller, v2 device program) refuse a node the
+    service made itself with CAP_MKNOD; only a `device` key lets one through."""
+    verdict, detail = probe_all(h, tmp, cgroot, "cap_add=MKNOD")[probe]
+    assert verdict == "BLOCKED", f"{probe} with cap_add=MKNOD: {verdict} {detail}"
+    assert "worked, open" in detail or "mknod" in detail, detail
 
 
 def _setuid_run(h, tmp, cgroot, nnp):
