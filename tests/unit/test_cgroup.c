@@ -101,7 +101,8 @@ static bool exists(const char *path)
 
 /* Every hierarchy directory the test root can be in (v1: each controller we use, never
  * cpuset; v2: one). */
-static const char *const v1_ctrls[] = {"memory", "cpu", "cpuacct", "pids", "blkio", "freezer"};
+static const char *const v1_ctrls[] = {"memory", "cpu", "cpuacct", "pids", "blkio", "freezer",
+                                        "devices"};
 
 static int hierarchies(char out[][256], int max)
 {
