@@ -5,7 +5,7 @@
 #   build/asan/...                              the same, glibc + ASan + UBSan (used by tests)
 #   build/test/...                              test helpers (workload: static, musl) and unit tests
 #   build/rootfs/                               busybox root filesystem (make rootfs)
-# Sources are picked up by wildcard: a new file in init/, supervisor/, shared/ or
+# Sources are picked up by wildcard: a new file in init/, supervisor/ (or a folder of it), shared/ or
 # tests/unit/test_*.c needs no edit here.
 
 PREFIX  ?= /usr/local
@@ -23,13 +23,13 @@ DEFS    := -DCORRAL_VERSION='"$(VERSION)"'
 
 SHARED_SRC := $(wildcard shared/*.c)
 INIT_SRC   := $(wildcard init/*.c)
-SUP_ALL    := $(wildcard supervisor/*.c)
-SVCTL_SRC  := $(filter supervisor/svctl%.c,$(SUP_ALL))
+SUP_ALL    := $(wildcard supervisor/*.c supervisor/*/*.c)
+SVCTL_SRC  := $(wildcard supervisor/svctl/*.c)
 SUP_SRC    := $(filter-out $(SVCTL_SRC),$(SUP_ALL))
 # The supervisor's code without its main(), linked into unit tests.
 SUP_LIB    := $(filter-out supervisor/main.c,$(SUP_SRC))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
-HDRS       := $(wildcard shared/*.h init/*.h supervisor/*.h)
+HDRS       := $(wildcard shared/*.h init/*.h supervisor/*.h supervisor/*/*.h)
 
 SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl
 # The released supervisor is a static PIE (libuv and inih from their Debian .a files): a

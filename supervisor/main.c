@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "syscall_filter.h"
+#include "config/config.h"
+#include "policy/syscall_filter.h"
 
 #define DEFAULT_CONFIG "/etc/corral/services.ini"
 

@@ -31,7 +31,7 @@ FUZZ_SRC_events := $(SHARED_SRC)
 FUZZ_LIB_events := -linih
 FUZZ_SRC_ctl    := $(SHARED_SRC)
 FUZZ_LIB_ctl    := -linih
-FUZZ_SRC_seccomp := supervisor/seccomp_profile.c supervisor/caps.c
+FUZZ_SRC_seccomp := supervisor/policy/seccomp_profile.c supervisor/policy/caps.c
 FUZZ_LIB_seccomp := -lseccomp -lcap -ljson-c
 
 FUZZ_BINS   := $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_ALL))

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cgroup_probe.h"
-#include "config.h"
+#include "cgroup/probe.h"
+#include "config/config.h"
 
 static char dir[64];
 static const char *names[] = {"main.ini", "inc1.ini", "inc2.ini", "inc3.ini"};

@@ -1,4 +1,4 @@
-/* libFuzzer target: init's event lines as the supervisor takes them (supervisor/service.c,
+/* libFuzzer target: init's event lines as the supervisor takes them (supervisor/service/service.c,
  * ct_read_events and handle_event_line): a byte stream from a pipe the workload may reach,
  * cut at newlines, each line parsed and every key the supervisor asks for looked up. */
 #include <stdint.h>

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "syscall_filter_int.h"
+#include "policy/internal.h"
 
 static void one(const uint8_t *data, size_t size, uint64_t caps)
 {

@@ -2,7 +2,7 @@
 
 man/services.ini.5's KEYS section is the output of `supervisor --list-keys=man`, committed
 between two marker comments; README.md's key reference is `supervisor --list-keys` (markdown)
-between <!-- keys:begin --> and <!-- keys:end -->. A key added to supervisor/keys.c without
+between <!-- keys:begin --> and <!-- keys:end -->. A key added to supervisor/config/keys.c without
 regenerating the page fails here.
 
 Regenerate the man page's KEYS section (after `make asan`):

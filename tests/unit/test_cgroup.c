@@ -1,4 +1,4 @@
-/* Tests of supervisor/cgroup.c against the real cgroups of the machine it runs on: v1 here,
+/* Tests of supervisor/cgroup/ against the real cgroups of the machine it runs on: v1 here,
  * v2 in the VM (tests/vm/run-in-vm -- build/test/unit/test_cgroup). The backend is probed;
  * every case runs on both, checking the backend's own files. Everything is made under one
  * root, crtest-<pid>, which each test's teardown kills and removes even after a failure.
@@ -26,7 +26,7 @@
 
 #include <cmocka.h>
 
-#include "cgroup.h"
+#include "cgroup/cgroup.h"
 
 #define MNT CR_CGROUP_MOUNT
 static char root[64];                /* crtest-<pid> */

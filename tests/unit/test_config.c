@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "cgroup_probe.h"
-#include "config.h"
+#include "cgroup/probe.h"
+#include "config/config.h"
 
 static char dir[256];       /* a fresh temporary directory for the whole run */
 static struct cr_cgroup_caps caps_all = {

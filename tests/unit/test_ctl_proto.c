@@ -1,6 +1,6 @@
 /* Unit tests for the control protocol (shared/ctl_proto.c) — including a fuzz run of random
  * and mutated input through the line splitter and both parsers, under ASan/UBSan — and for
- * the crash history's line ring and summary (supervisor/history.c). */
+ * the crash history's line ring and summary (supervisor/service/history.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,8 +14,8 @@
 #include <cmocka.h>
 
 #include "ctl_proto.h"
-#include "history.h"
-#include "service.h"
+#include "service/history.h"
+#include "service/service.h"
 
 /* ---- requests ------------------------------------------------------------------------------- */
 

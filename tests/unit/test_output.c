@@ -1,4 +1,4 @@
-/* The prefixed console (supervisor/output.c): the exact bytes written for each line, with and
+/* The prefixed console (supervisor/io/output.c): the exact bytes written for each line, with and
  * without colour. */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "output.h"
+#include "io/output.h"
 
 /* Writes lines through a console on a pipe and returns what came out of the pipe. */
 static size_t through_console(bool color, char *out, size_t cap)

@@ -1,0 +1,976 @@
+/* The control socket: accept, check the peer, read request lines with bounds and a deadline,
+ * answer from the runtime's state, never wait for a client. Protocol: shared/ctl_proto.h. */
+#include "api/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "cgroup/cgroup.h"
+#include "ctl_proto.h"
+#include "service/history.h"
+#include "io/logs.h"
+#include "service/service.h"
+#include "units.h"
+
+/* ---- the reload plan ------------------------------------------------------------------------ */
+
+const char *cr_plan_action_name(enum cr_plan_action a)
+{
+    static const char *const names[] = {
+        [CR_PLAN_KEEP] = "keep", [CR_PLAN_START] = "start", [CR_PLAN_ADD] = "add",
+        [CR_PLAN_STOP] = "stop", [CR_PLAN_RESTART] = "restart", [CR_PLAN_LIVE] = "live",
+        [CR_PLAN_UPDATE] = "update",
+    };
+    return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "?";
+}
+
+bool cr_plan_differs(const struct cr_service *a, const struct cr_service *b)
+{
+    if (!a || !b)
+        return a != b;
+    for (int k = 0; k < CR_NKEYS; k++)
+        if ((cr_keys[k].sections & CR_SEC_SERVICE) && cr_service_key_differs(a, b, k))
+            return true;
+    return false;
+}
+
+void cr_plan_add(struct cr_plan *p, const char *name, enum cr_plan_action a,
+                 const struct cr_service *a_conf, const struct cr_service *b_conf)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        struct cr_plan_item *v = realloc(p->v, cap * sizeof *v);
+        if (!v)
+            return;
+        p->v = v;
+        p->cap = cap;
+    }
+    struct cr_plan_item *it = &p->v[p->n];
+    memset(it, 0, sizeof *it);
+    it->name = strdup(name);
+    if (!it->name)
+        return;
+    it->action = a;
+    if (a_conf && b_conf) {
+        size_t len = 0;
+        for (int k = 0; k < CR_NKEYS; k++) {
+            if (!(cr_keys[k].sections & CR_SEC_SERVICE) ||
+                !cr_service_key_differs(a_conf, b_conf, k))
+                continue;
+            size_t kl = strlen(cr_keys[k].name);
+            if (len + kl + 5 >= sizeof it->keys) {
+                snprintf(it->keys + len, sizeof it->keys - len, "%s...", len ? "," : "");
+                break;
+            }
+            len += (size_t)snprintf(it->keys + len, sizeof it->keys - len, "%s%s",
+                                    len ? "," : "", cr_keys[k].name);
+        }
+    }
+    p->n++;
+}
+
+void cr_plan_free(struct cr_plan *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i].name);
+    free(p->v);
+    cr_errlist_free(&p->errors);
+    cr_errlist_free(&p->notices);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- the server and its clients ----------------------------------------------------------- */
+
+struct cr_control {
+    struct cr_runtime *rt;
+    uv_pipe_t server;
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    bool bound;
+    int refs;                    /* the server handle + every client */
+    struct client *clients;
+    size_t nclients;
+    bool closing;
+};
+
+struct client {
+    struct cr_control *ctl;
+    uv_pipe_t pipe;
+    uv_timer_t timer;
+    int open_handles;
+    bool closing;
+    bool linger;                 /* close once the queued response is written */
+    int writes;                  /* uv_write requests not yet called back */
+    struct cr_ctl_lines lb;
+    char line[CR_CTL_LINE_MAX];
+    char rbuf[4096];
+    /* logs -f */
+    struct cr_svc *follow;
+    struct cr_hist_listener listener;
+    uint64_t dropped;
+    struct client *next, **pprev;
+};
+
+/* A response being built: grows on the heap; out of memory makes it an `error failed`. */
+struct obuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void ob_put(struct obuf *o, const char *s, size_t n)
+{
+    if (o->oom)
+        return;
+    if (o->len + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 1024;
+        while (cap < o->len + n + 1)
+            cap *= 2;
+        char *p = realloc(o->p, cap);
+        if (!p) {
+            o->oom = true;
+            return;
+        }
+        o->p = p;
+        o->cap = cap;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = 0;
+}
+
+static void ob_printf(struct obuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ob_printf(struct obuf *o, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    ob_put(o, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+/* " key=value" with value %-encoded. */
+static void ob_kv(struct obuf *o, const char *key, const char *value)
+{
+    char enc[3 * CR_HIST_LINE_MAX * 2];
+    size_t n = strlen(value);
+    ob_printf(o, " %s=", key);
+    /* Long values (joined log lines) are encoded piecewise. */
+    while (n) {
+        size_t take = n < CR_HIST_LINE_MAX ? n : CR_HIST_LINE_MAX;
+        size_t e = cr_ctl_encode(enc, sizeof enc, value, take);
+        ob_put(o, enc, e);
+        value += take;
+        n -= take;
+    }
+}
+
+static void ob_kvi(struct obuf *o, const char *key, int64_t v)
+{
+    ob_printf(o, " %s=%lld", key, (long long)v);
+}
+
+/* "line TEXT\n"; TEXT has no newline (a '\r' or other control byte stays as it is). */
+static void ob_line(struct obuf *o, const char *s, size_t n)
+{
+    ob_put(o, "line ", 5);
+    ob_put(o, s, n);
+    ob_put(o, "\n", 1);
+}
+
+static void ob_error(struct obuf *o, enum cr_ctl_err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void ob_error(struct obuf *o, enum cr_ctl_err e, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    for (char *p = buf; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    ob_printf(o, "error %s %s\n", cr_ctl_err_name(e), buf);
+}
+
+static void client_close(struct client *c);
+
+static void ctl_unref(struct cr_control *ctl)
+{
+    if (--ctl->refs == 0) {
+        free(ctl->path);
+        free(ctl);
+    }
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+    struct client *c = h->data;
+    if (--c->open_handles)
+        return;
+    struct cr_control *ctl = c->ctl;
+    free(c);
+    ctl_unref(ctl);
+}
+
+static void client_unfollow(struct client *c)
+{
+    if (c->follow) {
+        cr_hist_unlisten(c->follow->hist, &c->listener);
+        c->follow = NULL;
+    }
+}
+
+static void client_close(struct client *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    client_unfollow(c);
+    *c->pprev = c->next;
+    if (c->next)
+        c->next->pprev = c->pprev;
+    c->ctl->nclients--;
+    uv_close((uv_handle_t *)&c->pipe, on_client_closed);
+    uv_close((uv_handle_t *)&c->timer, on_client_closed);
+}
+
+struct wreq {
+    uv_write_t req;
+    struct client *c;
+    char data[];
+};
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct wreq *w = (struct wreq *)req;
+    struct client *c = w->c;
+    free(w);
+    c->writes--;
+    if (c->closing)
+        return;
+    if (status < 0 || (c->linger && c->writes == 0))
+        client_close(c);
+}
+
+/* Queues bytes for the client. A client that does not read what it asked for is dropped. */
+static int client_send(struct client *c, const char *p, size_t n, size_t limit)
+{
+    if (c->closing || !n)
+        return 0;
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+    if (queued + n > limit)
+        return -ENOBUFS;
+    struct wreq *w = malloc(sizeof *w + n);
+    if (!w)
+        return -ENOMEM;
+    memcpy(w->data, p, n);
+    w->c = c;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    int r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, on_written);
+    if (r < 0) {
+        free(w);
+        return r;
+    }
+    c->writes++;
+    return 0;
+}
+
+static void client_send_ob(struct client *c, struct obuf *o)
+{
+    if (o->oom) {
+        static const char msg[] = "error failed out of memory\n";
+        client_send(c, msg, sizeof msg - 1, CR_CTL_OUTQ_MAX);
+    } else if (client_send(c, o->p, o->len, CR_CTL_OUTQ_MAX) == -ENOBUFS) {
+        client_close(c);   /* it does not read its answers */
+    }
+    free(o->p);
+    memset(o, 0, sizeof *o);
+}
+
+/* Sends what is queued, then closes. */
+static void client_linger(struct client *c)
+{
+    if (c->closing)
+        return;
+    c->linger = true;
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    client_unfollow(c);
+    if (c->writes == 0)
+        client_close(c);
+}
+
+static void arm_deadline(struct client *c);
+
+/* ---- requests ------------------------------------------------------------------------------- */
+
+static struct cr_svc *find(struct cr_control *ctl, const char *name)
+{
+    struct cr_svc *const *v;
+    size_t n = cr_rt_services(ctl->rt, &v);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i]->name, name))
+            return v[i];
+    return NULL;
+}
+
+/* Every name exists, or `error nosuch` is in o and false returned. */
+static bool check_names(struct cr_control *ctl, char **names, int n, struct obuf *o)
+{
+    for (int i = 0; i < n; i++) {
+        if (!find(ctl, names[i])) {
+            ob_error(o, CR_CTL_E_NOSUCH, "no such service: %s", names[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+static int64_t next_try_ms(struct cr_svc *svc)
+{
+    if (svc->state != CR_ST_BACKOFF)
+        return -1;
+    if (!svc->ct)
+        return (int64_t)uv_timer_get_due_in(&svc->timer);
+    struct cr_hist *h = svc->hist;
+    if (!h || !h->next_start_mono)
+        return -1;
+    uint64_t now = cr_hist_now_mono();
+    return h->next_start_mono > now ? (int64_t)(h->next_start_mono - now) : 0;
+}
+
+/* One exit's fields, as status (prefix "last_") and history ("") both show them. */
+static void exit_kv(struct obuf *o, const struct cr_exit *e, const char *prefix)
+{
+    char what[64], sname[32], key[32];
+#define KEY(k) (snprintf(key, sizeof key, "%s%s", prefix, k), key)
+    cr_exit_describe(e, what, sizeof what);
+    ob_kv(o, KEY("exit"), what);
+    if (e->sig)
+        ob_kv(o, KEY("signal"), cr_signal_name(e->sig, sname, sizeof sname));
+    else
+        ob_kvi(o, KEY("code"), e->code);
+    ob_kvi(o, KEY("oom"), e->oom);
+    ob_kvi(o, KEY("runtime_ms"), e->runtime_ms);
+    ob_kvi(o, KEY("time_ms"), e->when_ms);
+#undef KEY
+}
+
+static void status_rec(struct obuf *o, struct cr_svc *svc)
+{
+    struct cr_hist *h = svc->hist;
+    ob_put(o, "rec", 3);
+    ob_kv(o, "name", svc->name);
+    ob_kv(o, "state", cr_state_name(svc->state));
+    if (svc->ct)
+        ob_kvi(o, "pid", svc->ct->pid);
+    if (h && h->workload_up && h->started_mono)
+        ob_kvi(o, "uptime_ms", (int64_t)(cr_hist_now_mono() - h->started_mono));
+    ob_kvi(o, "restarts", h ? (int64_t)h->restarts : 0);
+    ob_kvi(o, "exits", h ? (int64_t)h->nexits : 0);
+    const struct cr_exit *e = cr_hist_last(h);
+    if (e)
+        exit_kv(o, e, "last_");
+    int64_t next = next_try_ms(svc);
+    if (next >= 0)
+        ob_kvi(o, "next_try_ms", next);
+    bool up = svc->state == CR_ST_RUNNING;
+    ob_kvi(o, "ready", svc->ready || (h && h->ready) ? 1 : up);
+    if (svc->healthy >= 0)
+        ob_kvi(o, "healthy", svc->healthy);
+    if (svc->why[0])
+        ob_kv(o, "why", svc->why);
+    if (svc->status_text[0])
+        ob_kv(o, "status", svc->status_text);
+    if (svc->ct && svc->ct->cg) {
+        struct cr_cg_stats st;
+        cr_cg_stats(svc->ct->cg, &st);
+        if (st.memory_current >= 0)
+            ob_kvi(o, "mem", st.memory_current);
+        if (st.memory_peak >= 0)
+            ob_kvi(o, "mem_peak", st.memory_peak);
+        if (st.cpu_usage_us >= 0)
+            ob_kvi(o, "cpu_us", st.cpu_usage_us);
+        if (st.pids_current >= 0)
+            ob_kvi(o, "pids", st.pids_current);
+    }
+    ob_kvi(o, "oom_kills", h ? (int64_t)h->oom_kills : 0);
+    uint64_t dropped = cr_logs_dropped(svc);
+    if (dropped)
+        ob_kvi(o, "log_dropped", (int64_t)dropped);
+    if (h && h->reason && (svc->setup_failed || svc->state == CR_ST_FATAL))
+        ob_kv(o, "reason", h->reason);
+    char sum[256];
+    int64_t window = svc->conf && svc->conf->restart_window > 0 ? svc->conf->restart_window
+                                                                 : 60000;
+    cr_hist_summary(h, window, next, sum, sizeof sum);
+    if (*sum)
+        ob_kv(o, "summary", sum);
+    if (!svc->conf)
+        ob_kvi(o, "removed", 1);
+    ob_put(o, "\n", 1);
+}
+
+static void do_status(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
+{
+    struct cr_control *ctl = c->ctl;
+    if (!check_names(ctl, rq->argv, rq->argc, o))
+        return;
+    if (rq->argc) {
+        for (int i = 0; i < rq->argc; i++)
+            status_rec(o, find(ctl, rq->argv[i]));
+    } else {
+        struct cr_svc *const *v;
+        size_t n = cr_rt_services(ctl->rt, &v);
+        for (size_t i = 0; i < n; i++)
+            status_rec(o, v[i]);
+    }
+    ob_put(o, "ok\n", 3);
+}
+
+static void do_lifecycle(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
+{
+    struct cr_control *ctl = c->ctl;
+    if (!check_names(ctl, rq->argv, rq->argc, o))
+        return;
+    if (rq->verb != CR_CTL_STOP && cr_rt_shutting_down(ctl->rt)) {
+        ob_error(o, CR_CTL_E_BUSY, "the supervisor is shutting down");
+        return;
+    }
+    for (int i = 0; i < rq->argc; i++) {
+        struct cr_svc *s = find(ctl, rq->argv[i]);
+        if (rq->verb != CR_CTL_STOP && !s->conf) {
+            ob_error(o, CR_CTL_E_FAILED, "%s was removed from the configuration", s->name);
+            return;
+        }
+    }
+    for (int i = 0; i < rq->argc; i++) {
+        struct cr_svc *s = find(ctl, rq->argv[i]);
+        if (!s)
+            continue;   /* a stop settled and removed it */
+        cr_log(s->name, "svctl %s", rq->name);
+        switch (rq->verb) {
+        case CR_CTL_START:
+            cr_rt_request_start(ctl->rt, s);   /* waits for its dependencies, like start-up */
+            break;
+        case CR_CTL_STOP:
+            s->want_start = false;
+            cr_svc_event(s, CR_EV_STOP);
+            break;
+        default:   /* restart */
+            if (!cr_svc_settled(s))
+                cr_svc_event(s, CR_EV_STOP);
+            cr_svc_event(s, CR_EV_START);   /* STOPPING: starts again once down */
+            break;
+        }
+    }
+    for (int i = 0; i < rq->argc; i++) {
+        struct cr_svc *s = find(ctl, rq->argv[i]);
+        ob_put(o, "rec", 3);
+        ob_kv(o, "name", rq->argv[i]);
+        ob_kv(o, "state", s ? cr_state_name(s->state) : "REMOVED");
+        ob_put(o, "\n", 1);
+    }
+    ob_put(o, "ok\n", 3);
+}
+
+static void do_signal(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
+{
+    struct cr_control *ctl = c->ctl;
+    int sig = cr_parse_signal(rq->argv[0]);
+    if (sig <= 0 || sig >= 65) {
+        ob_error(o, CR_CTL_E_USAGE, "bad signal: %s", rq->argv[0]);
+        return;
+    }
+    if (!check_names(ctl, rq->argv + 1, rq->argc - 1, o))
+        return;
+    int failed = 0;
+    char first[128] = "";
+    for (int i = 1; i < rq->argc; i++) {
+        struct cr_svc *s = find(ctl, rq->argv[i]);
+        int r = cr_svc_signal(s, sig);
+        ob_put(o, "rec", 3);
+        ob_kv(o, "name", s->name);
+        ob_kv(o, "result", r == 0 ? "sent" : r == -ESRCH ? "not running" : strerror(-r));
+        ob_put(o, "\n", 1);
+        if (r < 0 && !failed++)
+            snprintf(first, sizeof first, "%s: %s", s->name,
+                     r == -ESRCH ? "not running" : strerror(-r));
+    }
+    if (failed)
+        ob_error(o, CR_CTL_E_FAILED, "%s", first);
+    else
+        ob_put(o, "ok\n", 3);
+}
+
+static void tail_line(void *arg, const char *line)
+{
+    ob_line(arg, line, strlen(line));
+}
+
+/* A chunk of the followed service's output (whole lines), or NULL: the service is gone. */
+static void on_follow(void *arg, const char *data, size_t len)
+{
+    struct client *c = arg;
+    if (!data) {
+        static const char msg[] = "ok the service was removed\n";
+        c->follow = NULL;   /* the history is going away: nothing to unlisten */
+        client_send(c, msg, sizeof msg - 1, CR_CTL_OUTQ_MAX + CR_CTL_FOLLOW_MAX);
+        client_linger(c);
+        return;
+    }
+    struct obuf o = {0};
+    if (c->dropped) {
+        ob_printf(&o, "rec dropped=%llu\n", (unsigned long long)c->dropped);
+    }
+    const char *end = data + len;
+    while (data < end) {
+        const char *nl = memchr(data, '\n', (size_t)(end - data));
+        size_t n = nl ? (size_t)(nl - data) : (size_t)(end - data);
+        ob_line(&o, data, n);
+        data += n + (nl ? 1 : 0);
+    }
+    if (o.oom) {
+        c->dropped++;
+    } else if (client_send(c, o.p, o.len, CR_CTL_FOLLOW_MAX) < 0) {
+        c->dropped++;   /* a slow reader loses lines, never holds the supervisor up */
+    } else {
+        c->dropped = 0;
+    }
+    free(o.p);
+}
+
+static void do_logs(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
+{
+    struct cr_svc *s = find(c->ctl, rq->argv[0]);
+    if (!s) {
+        ob_error(o, CR_CTL_E_NOSUCH, "no such service: %s", rq->argv[0]);
+        return;
+    }
+    unsigned n = 10;
+    bool follow = false;
+    for (int i = 1; i < rq->argc; i++) {
+        if (!strcmp(rq->argv[i], "follow"))
+            follow = true;
+        else if (cr_parse_uint(rq->argv[i], 10000, &n) < 0) {
+            ob_error(o, CR_CTL_E_USAGE, "bad line count (0-10000): %s", rq->argv[i]);
+            return;
+        }
+    }
+    /* From the log files when it has them (each announced by a `rec file=`), else from the
+     * ring of recent lines kept in memory. */
+    const char *files[2] = {cr_logs_path(s, CR_LOG_STDOUT), cr_logs_path(s, CR_LOG_STDERR)};
+    if (files[1] && files[0] && !strcmp(files[0], files[1]))
+        files[1] = NULL;
+    if (files[0] || files[1]) {
+        for (int i = 0; i < 2; i++) {
+            if (!files[i])
+                continue;
+            char *text = NULL;
+            size_t tl = 0;
+            ob_put(o, "rec", 3);
+            ob_kv(o, "file", files[i]);
+            ob_put(o, "\n", 1);
+            if (cr_logs_tail(files[i], n, &text, &tl) == 0) {
+                for (char *p = text, *e = text + tl; p < e;) {
+                    char *nl = memchr(p, '\n', (size_t)(e - p));
+                    size_t ll = nl ? (size_t)(nl - p) : (size_t)(e - p);
+                    ob_line(o, p, ll);
+                    p += ll + 1;
+                }
+            }
+            free(text);
+        }
+    } else {
+        cr_hist_tail(s->hist, n, tail_line, o);
+    }
+    if (!follow) {
+        ob_put(o, "ok\n", 3);
+        return;
+    }
+    if (!s->hist) {
+        ob_error(o, CR_CTL_E_FAILED, "out of memory");
+        return;
+    }
+    client_unfollow(c);
+    c->follow = s;
+    c->listener.fn = on_follow;
+    c->listener.arg = c;
+    cr_hist_listen(s->hist, &c->listener);
+    uv_timer_stop(&c->timer);   /* a follower may stay as long as it likes */
+}
+
+static void do_reload(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
+{
+    struct cr_plan plan;
+    memset(&plan, 0, sizeof plan);
+    bool apply = rq->verb == CR_CTL_RELOAD;
+    int r = cr_rt_reload(c->ctl->rt, apply, &plan);
+    if (r == -ESHUTDOWN) {
+        ob_error(o, CR_CTL_E_BUSY, "the supervisor is shutting down");
+    } else if (r == -EINVAL) {
+        for (size_t i = 0; i < plan.errors.n; i++)
+            ob_line(o, plan.errors.v[i], strlen(plan.errors.v[i]));
+        ob_error(o, CR_CTL_E_CONFIG, "%zu error%s in the configuration; nothing %s",
+                 plan.errors.n, plan.errors.n == 1 ? "" : "s", apply ? "changed" : "would change");
+    } else if (r < 0) {
+        ob_error(o, CR_CTL_E_FAILED, "%s", strerror(-r));
+    } else {
+        for (size_t i = 0; i < plan.notices.n; i++) {
+            ob_put(o, "rec", 3);
+            ob_kv(o, "notice", plan.notices.v[i]);
+            ob_put(o, "\n", 1);
+        }
+        for (size_t i = 0; i < plan.n; i++) {
+            ob_put(o, "rec", 3);
+            ob_kv(o, "name", plan.v[i].name);
+            ob_kv(o, "action", cr_plan_action_name(plan.v[i].action));
+            if (plan.v[i].keys[0])
+                ob_kv(o, "keys", plan.v[i].keys);
+            ob_put(o, "\n", 1);
+        }
+        ob_printf(o, "ok %s\n", apply ? "applied" : "not applied");
+    }
+    cr_plan_free(&plan);
+}
+
+static void do_history(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
+{
+    struct cr_svc *s = find(c->ctl, rq->argv[0]);
+    if (!s) {
+        ob_error(o, CR_CTL_E_NOSUCH, "no such service: %s", rq->argv[0]);
+        return;
+    }
+    for (size_t i = 0; i < cr_hist_count(s->hist); i++) {
+        const struct cr_exit *e = cr_hist_at(s->hist, i);
+        ob_put(o, "rec", 3);
+        exit_kv(o, e, "");
+        ob_kvi(o, "container", e->container);
+        ob_kvi(o, "stopped", e->stopped);
+        if (e->mem_peak >= 0)
+            ob_kvi(o, "mem_peak", e->mem_peak);
+        if (e->reason)
+            ob_kv(o, "reason", e->reason);
+        if (e->lines)
+            ob_kv(o, "lines", e->lines);
+        ob_put(o, "\n", 1);
+    }
+    char sum[256];
+    int64_t window = s->conf && s->conf->restart_window > 0 ? s->conf->restart_window : 60000;
+    cr_hist_summary(s->hist, window, next_try_ms(s), sum, sizeof sum);
+    ob_printf(o, "ok %s\n", sum);
+}
+
+static void do_hello(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
+{
+    (void)c;
+    unsigned v;
+    if (cr_parse_uint(rq->argv[0], 1000000, &v) < 0 || v < 1) {
+        ob_error(o, CR_CTL_E_VERSION, "protocol version %s not supported (this is %d)",
+                 rq->argv[0], CR_CTL_PROTO_VERSION);
+        return;
+    }
+    /* A newer client speaks our version, if it can; it sees ours here. */
+    ob_printf(o, "rec proto=%d version=%s pid=%d\nok\n", CR_CTL_PROTO_VERSION, CORRAL_VERSION,
+              (int)getpid());
+}
+
+/* One request line. Returns non-zero to stop reading this client's buffer. */
+static int on_line(void *arg, char *line, size_t len)
+{
+    struct client *c = arg;
+    if (c->closing || c->linger)
+        return 1;
+    if (c->follow)
+        return 0;   /* a follower's input is ignored; closing the connection ends it */
+    struct cr_ctl_req rq;
+    const char *why = NULL;
+    struct obuf o = {0};
+    int e = cr_ctl_parse_request(line, len, &rq, &why);
+    if (e) {
+        ob_error(&o, (enum cr_ctl_err)e, "%s", why);
+    } else {
+        switch (rq.verb) {
+        case CR_CTL_HELLO: do_hello(c, &rq, &o); break;
+        case CR_CTL_STATUS: do_status(c, &rq, &o); break;
+        case CR_CTL_START:
+        case CR_CTL_STOP:
+        case CR_CTL_RESTART: do_lifecycle(c, &rq, &o); break;
+        case CR_CTL_SIGNAL: do_signal(c, &rq, &o); break;
+        case CR_CTL_LOGS: do_logs(c, &rq, &o); break;
+        case CR_CTL_RELOAD:
+        case CR_CTL_CHECK: do_reload(c, &rq, &o); break;
+        case CR_CTL_HISTORY: do_history(c, &rq, &o); break;
+        case CR_CTL_SHUTDOWN:
+            ob_printf(&o, "ok stopping every service\n");
+            break;
+        case CR_CTL_ROTATE: {
+            int n = cr_logs_rotate_all();
+            ob_printf(&o, "ok rotated %d file%s\n", n, n == 1 ? "" : "s");
+            break;
+        }
+        default: ob_error(&o, CR_CTL_E_USAGE, "unknown command"); break;
+        }
+    }
+    if (c->closing)
+        return 1;
+    client_send_ob(c, &o);
+    if (c->closing)
+        return 1;
+    if (!e && rq.verb == CR_CTL_SHUTDOWN) {
+        cr_rt_shutdown(c->ctl->rt, "svctl shutdown");
+        return c->closing;
+    }
+    if (!c->follow)
+        arm_deadline(c);
+    return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct client *c = h->data;
+    *buf = uv_buf_init(c->rbuf, sizeof c->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct client *c = s->data;
+    if (nread < 0) {
+        client_close(c);   /* EOF or error: whatever is queued for it is dropped */
+        return;
+    }
+    if (nread == 0 || c->closing || c->linger)
+        return;
+    size_t used;
+    int r = cr_ctl_lines_feed(&c->lb, buf->base, (size_t)nread, on_line, c, &used);
+    if (r == -E2BIG && !c->closing) {
+        char msg[96];
+        int n = snprintf(msg, sizeof msg, "error %s request line longer than %d bytes\n",
+                         cr_ctl_err_name(CR_CTL_E_TOOLONG), CR_CTL_LINE_MAX);
+        client_send(c, msg, (size_t)n, CR_CTL_OUTQ_MAX);
+        client_linger(c);
+    }
+    /* Bytes after a line that stopped the reading (linger, follow) are dropped. */
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct client *c = t->data;
+    if (c->linger) {
+        client_close(c);   /* it does not read even the last answer */
+        return;
+    }
+    static const char msg[] = "error usage timed out waiting for a request\n";
+    client_send(c, msg, sizeof msg - 1, CR_CTL_OUTQ_MAX);
+    client_linger(c);
+    /* Give the goodbye a moment, but no more. */
+    if (!c->closing)
+        uv_timer_start(&c->timer, on_deadline, 1000, 0);
+}
+
+static void arm_deadline(struct client *c)
+{
+    uv_timer_start(&c->timer, on_deadline, CR_CTL_TIMEOUT_MS, 0);
+}
+
+static bool peer_allowed(uv_pipe_t *p, uid_t *uid)
+{
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (uv_fileno((uv_handle_t *)p, &fd) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof cred) {
+        *uid = (uid_t)-1;
+        return false;
+    }
+    *uid = cred.uid;
+    return cred.uid == 0 || cred.uid == geteuid();
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct cr_control *ctl = server->data;
+    if (status < 0 || ctl->closing)
+        return;
+    struct client *c = calloc(1, sizeof *c);
+    if (!c) {
+        /* Accept and drop it, or it stays in the backlog and wakes us again and again. */
+        uv_pipe_t tmp;
+        if (uv_pipe_init(server->loop, &tmp, 0) == 0) {
+            uv_accept(server, (uv_stream_t *)&tmp);
+            uv_close((uv_handle_t *)&tmp, NULL);
+        }
+        return;
+    }
+    c->ctl = ctl;
+    c->lb.buf = c->line;
+    c->lb.cap = sizeof c->line;
+    uv_pipe_init(server->loop, &c->pipe, 0);
+    uv_timer_init(server->loop, &c->timer);
+    c->pipe.data = c->timer.data = c;
+    c->open_handles = 2;
+    ctl->refs++;
+    c->next = ctl->clients;
+    if (c->next)
+        c->next->pprev = &c->next;
+    c->pprev = &ctl->clients;
+    ctl->clients = c;
+    ctl->nclients++;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+        client_close(c);
+        return;
+    }
+    uid_t uid;
+    if (!peer_allowed(&c->pipe, &uid)) {
+        cr_log(NULL, "control socket: refused a client with uid %d", (int)uid);
+        static const char msg[] = "error denied only root may use the control socket\n";
+        client_send(c, msg, sizeof msg - 1, CR_CTL_OUTQ_MAX);
+        client_linger(c);
+        return;
+    }
+    if (ctl->nclients > CR_CTL_CLIENTS_MAX) {
+        static const char msg[] = "error busy too many clients\n";
+        client_send(c, msg, sizeof msg - 1, CR_CTL_OUTQ_MAX);
+        client_linger(c);
+        return;
+    }
+    arm_deadline(c);
+    if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) < 0)
+        client_close(c);
+}
+
+/* ---- the socket file ------------------------------------------------------------------------- */
+
+/* mkdir -p of path's directory; directories made here are 0700. */
+static int make_dirs(const char *path, char *err, size_t errlen)
+{
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = 0;
+    for (char *p = dir + 1;; p++) {
+        if (*p && *p != '/')
+            continue;
+        char save = *p;
+        *p = 0;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+            int e = errno;
+            snprintf(err, errlen, "mkdir %s: %s", dir, strerror(e));
+            return -e;
+        }
+        *p = save;
+        if (!save)
+            break;
+    }
+    return 0;
+}
+
+/* Is a server answering at path? (A leftover socket file of a dead supervisor is not.) */
+static bool someone_listens(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    int r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    bool live = r == 0 || errno == EAGAIN || errno == EINPROGRESS;
+    close(fd);
+    return live;
+}
+
+static void on_server_closed(uv_handle_t *h)
+{
+    ctl_unref(h->data);
+}
+
+int cr_control_open(struct cr_runtime *rt, const char *path, struct cr_control **out, char *err,
+                    size_t errlen)
+{
+    *out = NULL;
+    struct sockaddr_un sa;
+    if (!path || !*path) {
+        snprintf(err, errlen, "no path");
+        return -EINVAL;
+    }
+    if (strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "path longer than %zu bytes", sizeof sa.sun_path - 1);
+        return -ENAMETOOLONG;
+    }
+    int r = make_dirs(path, err, errlen);
+    if (r < 0)
+        return r;
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "exists and is not a socket");
+            return -EEXIST;
+        }
+        if (someone_listens(path)) {
+            snprintf(err, errlen, "another supervisor answers there");
+            return -EADDRINUSE;
+        }
+        unlink(path);
+    }
+    struct cr_control *ctl = calloc(1, sizeof *ctl);
+    if (!ctl || !(ctl->path = strdup(path))) {
+        free(ctl);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    ctl->rt = rt;
+    ctl->refs = 1;
+    uv_pipe_init(rt->loop, &ctl->server, 0);
+    ctl->server.data = ctl;
+    /* Born 0600: there is no moment when another user could connect. */
+    mode_t old = umask(0177);
+    r = uv_pipe_bind(&ctl->server, path);
+    umask(old);
+    if (r == 0 && chmod(path, 0600) < 0)
+        r = -errno;
+    if (r == 0) {
+        ctl->bound = true;
+        if (stat(path, &st) == 0) {
+            ctl->dev = st.st_dev;
+            ctl->ino = st.st_ino;
+        }
+        r = uv_listen((uv_stream_t *)&ctl->server, 128, on_connection);
+    }
+    if (r < 0) {
+        snprintf(err, errlen, "%s", uv_strerror(r));
+        cr_control_close(ctl);
+        return r;
+    }
+    *out = ctl;
+    return 0;
+}
+
+void cr_control_close(struct cr_control *ctl)
+{
+    if (!ctl || ctl->closing)
+        return;
+    ctl->closing = true;
+    while (ctl->clients)
+        client_close(ctl->clients);
+    struct stat st;
+    if (ctl->bound && stat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
+        st.st_ino == ctl->ino)
+        unlink(ctl->path);
+    uv_close((uv_handle_t *)&ctl->server, on_server_closed);
+}

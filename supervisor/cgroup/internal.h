@@ -1,0 +1,147 @@
+/* Internal to the cgroup module (cgroup.c, cgroup_v1.c, cgroup_v2.c): the shapes of a root
+ * and a cgroup, the file helpers both backends use, and each backend's operations. */
+#ifndef CORRAL_CGROUP_INT_H
+#define CORRAL_CGROUP_INT_H
+
+#include <limits.h>
+#include <stdarg.h>
+
+#include "cgroup/cgroup.h"
+
+/* The v1 controllers we use, each a bit. A hierarchy may carry several (cpu,cpuacct). */
+enum {
+    CG1_MEMORY = 1 << 0, CG1_CPU = 1 << 1, CG1_CPUACCT = 1 << 2, CG1_PIDS = 1 << 3,
+    CG1_BLKIO = 1 << 4, CG1_FREEZER = 1 << 5, CG1_DEVICES = 1 << 6,
+};
+/* What every v1 service cgroup is made in: freezer (kill), memory (stats, OOM), pids and
+ * cpuacct (stats). cpu only with cpu_max/cpu_weight, blkio only with io_weight (cg1_needs);
+ * devices for every confined service (its device rules); cpuset never. <root> and the supervisor leaf are made in all of these. */
+#define CG1_BASE (CG1_FREEZER | CG1_MEMORY | CG1_PIDS | CG1_CPUACCT)
+#define CG1_MAXH 7
+/* Bound for a mount path, a cgroup_root, a leaf: their sum stays far below PATH_MAX. */
+#define CG_NAMELEN 256
+
+struct cg_hier {
+    const char *dir;        /* the hierarchy's mount, e.g. /sys/fs/cgroup/memory (v2: MOUNT):
+                               cg_intern()'s copy, so that a cgroup's copy of its hierarchies
+                               costs 16 bytes each, not CG_NAMELEN */
+    unsigned ctrls;         /* CG1_* it carries (v2: unused) */
+};
+
+struct cr_cg_root {
+    int version;
+    struct cr_cgroup_caps caps;
+    char mount[CG_NAMELEN]; /* where the probe looked, e.g. /sys/fs/cgroup */
+    char root[CG_NAMELEN];  /* relative, e.g. "corral" */
+    int nh;
+    struct cg_hier h[CG1_MAXH];
+    /* What cr_cg_root_leave() undoes. */
+    bool leaf;              /* this open made (or re-used) <root>/supervisor */
+    unsigned only;          /* v1: CG1_* hierarchies to make <root> in; 0: all of them */
+    bool lean;              /* v1: cgroups only where their limits need them (`run`) */
+    bool moved;             /* the caller moved itself into the leaf */
+    size_t made_from;       /* length of the shortest level of <root> this open created
+                               ("apps" of "apps/corral-2": 4); SIZE_MAX when none */
+    char origin[CG1_MAXH][CG_NAMELEN];  /* per hierarchy, the caller's cgroup before the
+                                           move (from /proc/self/cgroup); "" unknown */
+};
+
+/* Self-contained (copies what it needs from the root), so the root may be closed first. */
+struct cr_cg {
+    int version;
+    struct cr_cgroup_caps caps;
+    int nh;
+    struct cg_hier h[CG1_MAXH];
+    char leaf[128];
+    const char *root;       /* cg_intern()'s copy of the root's name */
+    int nu;                 /* v1: the root's hierarchies this cgroup is not made in (yet): */
+    struct cg_hier unused[CG1_MAXH];  /* a reload that sets a cpu/io limit makes it there */
+    int dirfd;              /* v2 only */
+    bool fresh;             /* mkdir created it now (no old limits to reset) */
+    size_t pathlen;         /* room in path: one per service, so not PATH_MAX */
+    char path[];            /* its directory in the first hierarchy (v2: the only one) */
+};
+
+/* ---- helpers (cgroup.c) ---- */
+int cg_err(char *err, size_t errlen, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Writes val to path (one write, as the kernel wants); -errno and "path: reason". */
+int cg_write(const char *path, const char *val, char *err, size_t errlen);
+/* Reads a small file, NUL-terminated, trailing newline kept; -errno. */
+int cg_read(const char *path, char *buf, size_t len);
+/* Reads one integer (first token); -errno or -EINVAL. "max" reads as INT64_MAX. */
+int cg_read_i64(const char *path, int64_t *v);
+/* Value of "key N" in a flat keyed file (memory.events, cpu.stat, memory.oom_control). */
+int cg_read_key(const char *path, const char *key, int64_t *v);
+/* Every pid in a cgroup.procs file into *pids (malloc'd, may be NULL when empty). */
+int cg_read_pids(const char *procs_path, pid_t **pids, size_t *n);
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t cg_now_ms(void);
+void cg_sleep_ms(int ms);
+/* Kills every process under dir (recursively, by cgroup.procs; no freezer), then removes
+ * the directories depth-first, waiting up to wait_ms for them to empty. Used for leftovers
+ * and as the last resort. ENOENT is success. */
+int cg_kill_remove_tree(const char *dir, int wait_ms, char *err, size_t errlen);
+/* Kill loop over one cgroup's cgroup.procs until it reads empty or wait_ms passed. */
+int cg_kill_loop(const char *procs_path, int wait_ms, char *err, size_t errlen);
+/* True when a process named by the "-PID" suffix of a run-NAME-PID leaf is alive. */
+bool cg_run_leaf_alive(const char *name);
+
+/* mkdir dir; *created tells whether this call made it (false: it was there). */
+int cg_make_dir(const char *dir, bool *created, char *err, size_t errlen);
+/* Makes the level of <root> that ends at root[end] (e.g. "apps" of "apps/corral-2") under
+ * base, its path left in dir, and notes in r->made_from when this call created it. */
+int cg_make_root_level(struct cr_cg_root *r, const char *base, size_t end, char *dir,
+                       size_t dirlen, char *err, size_t errlen);
+
+/* ---- backends ---- */
+/* root_prepare creates <root> (and on v2 enables controllers in the levels above) and, when
+ * r->leaf, <root>/supervisor; root_enter moves the caller into the leaf and, on v2, enables
+ * controllers for <root>'s children. Leftovers are removed between the two (cgroup.c). */
+int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen);
+int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen);
+/* The CG1_* hierarchies a cgroup with these limits needs (CG1_BASE and more). lean (`run`,
+ * whose statistics nobody reads): freezer and the hierarchies of its limits only. */
+unsigned cg1_needs(const struct cr_cg_limits *lim, bool lean);
+/* The device rules of a new cgroup (lim->confine_devices): v1 in its devices hierarchy. */
+int cg1_devices(struct cr_cg *cg, const struct cr_cg_limits *lim, char *err, size_t errlen);
+/* Keeps in cg->h only the hierarchies carrying a controller of want; the rest go to unused. */
+void cg1_select(struct cr_cg *cg, unsigned want);
+int cg1_create(struct cr_cg *cg, char *err, size_t errlen);
+int cg1_set_limits(struct cr_cg *cg, const struct cr_cg_limits *lim, bool all, char *err,
+                   size_t errlen);
+int cg1_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen);
+int cg1_self_attach_open(const struct cr_cg *cg, int *fds, int max, char *err, size_t errlen);
+int cg1_kill(struct cr_cg *cg, char *err, size_t errlen);
+int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len);
+void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st);
+int64_t cg1_memory_peak(struct cr_cg *cg);
+int64_t cg1_oom_kills(struct cr_cg *cg);
+int cg1_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
+/* The CG1_* bits of a /proc/PID/cgroup controller list ("cpu,cpuacct"); 0 for none we use. */
+unsigned cg1_ctrl_bits(const char *list, size_t len);
+
+int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen);
+int cg2_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen);
+int cg2_create(struct cr_cg *cg, char *err, size_t errlen);
+int cg2_set_limits(struct cr_cg *cg, const struct cr_cg_limits *lim, bool all, char *err,
+                   size_t errlen);
+int cg2_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen);
+int cg2_kill(struct cr_cg *cg, char *err, size_t errlen);
+int cg2_procs_path(const struct cr_cg *cg, char *buf, size_t len);
+void cg2_stats(struct cr_cg *cg, struct cr_cg_stats *st);
+/* One number of the cgroup's file (key: of a "key value" line; NULL: the whole file); -1. */
+int64_t cg2_read(const struct cr_cg *cg, const char *file, const char *key);
+int cg2_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
+
+/* The directory of cg (or of the root when leaf is NULL) in hierarchy i. */
+int cg_dir(const struct cg_hier *h, const char *root, const char *leaf, char *buf, size_t len);
+/* A copy of s kept for the life of the process (one per hierarchy mount seen: a handful),
+ * the same pointer for the same text; NULL without memory. */
+const char *cg_intern(const char *s);
+
+/* How long kill waits, in total, for a cgroup to empty; the v1 freeze bound. */
+#define CG_KILL_WAIT_MS 1000
+#define CG_FREEZE_WAIT_MS 100
+
+#endif

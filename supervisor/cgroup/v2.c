@@ -1,0 +1,284 @@
+/* cgroup v2: one unified hierarchy at MOUNT. A child only gets a controller that its parent
+ * lists in cgroup.subtree_control, and a cgroup that enables controllers for its children may
+ * hold no process itself (the "no internal processes" rule; the hierarchy root is exempt):
+ * that is why the supervisor lives in the leaf <root>/supervisor and services beside it. */
+#include "cgroup/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const wanted[] = {"memory", "cpu", "pids", "io"};
+
+
+
+/* Enables in dir's cgroup.subtree_control each wanted controller that dir has (its
+ * cgroup.controllers) and has not enabled yet. Writes nothing when all are on already. */
+static int enable_controllers(const char *dir, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 32], have[512], on[512];
+    snprintf(path, sizeof path, "%s/cgroup.controllers", dir);
+    int rc = cg_read(path, have, sizeof have);
+    if (rc < 0)
+        return cg_err(err, errlen, rc, "%s: %s", path, strerror(-rc));
+    snprintf(path, sizeof path, "%s/cgroup.subtree_control", dir);
+    rc = cg_read(path, on, sizeof on);
+    if (rc < 0)
+        return cg_err(err, errlen, rc, "%s: %s", path, strerror(-rc));
+    for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+        if (!cr_cgroup_list_has(have, wanted[i]) || cr_cgroup_list_has(on, wanted[i]))
+            continue;
+        char v[32];
+        snprintf(v, sizeof v, "+%s", wanted[i]);
+        rc = cg_write(path, v, err, errlen);
+        if (rc == -EBUSY)
+            return cg_err(err, errlen, rc, "%s: writing '%s': the cgroup holds processes of "
+                          "its own (cgroup v2 allows controllers for children only in a "
+                          "cgroup without processes)", path, v);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
+{
+    r->nh = 1;
+    if (!(r->h[0].dir = cg_intern(r->mount)))
+        return cg_err(err, errlen, -ENOMEM, "out of memory");
+    r->h[0].ctrls = 0;
+    /* For every level of <root> ("apps/corral-2" has two), its parent must pass the
+     * controllers down. This is the only change made to cgroups we did not create — the
+     * hierarchy root and pre-existing levels above <root> — and cannot be avoided: without
+     * it no limit can be set below them. Nothing else of theirs is touched. */
+    char parent[PATH_MAX], dir[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", r->mount);
+    size_t len = strlen(r->root);
+    for (size_t end = 0; end <= len; end++) {
+        if (r->root[end] != '/' && r->root[end] != '\0')
+            continue;
+        int rc = enable_controllers(parent, err, errlen);
+        if (rc < 0)
+            return rc;
+        rc = cg_make_root_level(r, r->mount, end, dir, sizeof dir, err, errlen);
+        if (rc < 0)
+            return rc;
+        snprintf(parent, sizeof parent, "%s", dir);
+    }
+    if (!r->leaf)
+        return 0;
+    if (cg_dir(&r->h[0], r->root, "supervisor", dir, sizeof dir) < 0)
+        return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", r->mount);
+    bool created;
+    return cg_make_dir(dir, &created, err, errlen);
+}
+
+int cg2_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32];
+    if (move_self) {
+        char pid[24];
+        snprintf(pid, sizeof pid, "%d", (int)getpid());
+        cg_dir(&r->h[0], r->root, "supervisor", dir, sizeof dir);
+        snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+        int rc = cg_write(path, pid, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    /* Now that <root> holds no process (we are in its leaf), pass the controllers on to
+     * the services. */
+    cg_dir(&r->h[0], r->root, NULL, dir, sizeof dir);
+    int rc = enable_controllers(dir, err, errlen);
+    if (rc < 0)
+        return rc;
+    /* What the services really get is what <root> passes down, which may be less than
+     * the hierarchy root has: report that. */
+    char on[512];
+    snprintf(path, sizeof path, "%s/cgroup.subtree_control", dir);
+    if (cg_read(path, on, sizeof on) == 0) {
+        struct cr_cgroup_caps *c = &r->caps;
+        c->memory = c->memory_high = c->memory_swap = cr_cgroup_list_has(on, "memory");
+        c->cpu_max = c->cpu_weight = cr_cgroup_list_has(on, "cpu");
+        c->pids = cr_cgroup_list_has(on, "pids");
+        c->io_weight = cr_cgroup_list_has(on, "io");
+        if (!c->io_weight)
+            c->io_weight_file[0] = '\0';
+    }
+    return 0;
+}
+
+int cg2_create(struct cr_cg *cg, char *err, size_t errlen)
+{
+    cg->fresh = true;
+    if (mkdir(cg->path, 0755) < 0) {
+        if (errno != EEXIST)
+            return cg_err(err, errlen, -errno, "%s: mkdir: %s", cg->path, strerror(errno));
+        cg->fresh = false;
+    }
+    /* For clone3(CLONE_INTO_CGROUP): an O_PATH fd is not accepted, a read-only one is. */
+    cg->dirfd = open(cg->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cg->dirfd < 0)
+        return cg_err(err, errlen, -errno, "%s: open: %s", cg->path, strerror(errno));
+    return cg->fresh ? 0 : cg2_kill(cg, err, errlen);
+}
+
+static int write_file(const struct cr_cg *cg, const char *file, const char *val, char *err,
+                      size_t errlen)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", cg->path, file);
+    return cg_write(path, val, err, errlen);
+}
+
+static bool file_exists(const struct cr_cg *cg, const char *file)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", cg->path, file);
+    return access(path, F_OK) == 0;
+}
+
+static void fmt_max(char *buf, size_t len, int64_t v)
+{
+    if (v == INT64_MAX || v < 0)
+        snprintf(buf, len, "max");
+    else
+        snprintf(buf, len, "%lld", (long long)v);
+}
+
+/* One row per limit: its value, the controller it needs, and the file. */
+int cg2_set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, char *err,
+                   size_t errlen)
+{
+    const struct cr_cgroup_caps *c = &cg->caps;
+    const struct { const char *key, *file; int64_t v; bool cap; } rows[] = {
+        {"memory_max", "memory.max", l->memory_max, c->memory},
+        {"memory_high", "memory.high", l->memory_high, c->memory_high},
+        {"memory_swap_max", "memory.swap.max", l->memory_swap_max, c->memory_swap},
+        {"pids_max", "pids.max", l->pids_max, c->pids},
+    };
+    char v[64];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        bool set = rows[i].v != -1;
+        if (!set && !all)
+            continue;
+        if (!rows[i].cap) {
+            if (set)
+                return cg_err(err, errlen, -EOPNOTSUPP, "%s: its controller is not enabled "
+                              "for %s", rows[i].key, cg->path);
+            continue;
+        }
+        /* Resetting to the default: skip a file this kernel lacks (memory.swap.max without
+         * swap support). A limit that is set is written, and fails naming the file. */
+        if (!set && !file_exists(cg, rows[i].file))
+            continue;
+        fmt_max(v, sizeof v, rows[i].v);
+        int rc = write_file(cg, rows[i].file, v, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    bool quota = l->cpu_quota_us != -1, weight = l->cpu_weight != -1;
+    if ((quota || weight) && !c->cpu_max)
+        return cg_err(err, errlen, -EOPNOTSUPP, "%s: the cpu controller is not enabled in %s",
+                      quota ? "cpu_max" : "cpu_weight", cg->path);
+    if (c->cpu_max && (all || quota)) {
+        char q[32];
+        fmt_max(q, sizeof q, l->cpu_quota_us);
+        snprintf(v, sizeof v, "%s %lld", q,
+                 (long long)(l->cpu_period_us > 0 ? l->cpu_period_us : 100000));
+        int rc = write_file(cg, "cpu.max", v, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    if (c->cpu_weight && (all || weight)) {
+        snprintf(v, sizeof v, "%lld", (long long)(weight ? l->cpu_weight : 100));
+        int rc = write_file(cg, "cpu.weight", v, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    bool io = l->io_weight != -1;
+    if (all || io) {
+        int64_t w = io ? l->io_weight : 100;
+        /* io.weight needs the iocost controller; BFQ has its own file with range 1..1000. */
+        if (c->io_weight && file_exists(cg, "io.weight")) {
+            snprintf(v, sizeof v, "default %lld", (long long)w);
+            return write_file(cg, "io.weight", v, err, errlen);
+        }
+        if (c->io_weight && file_exists(cg, "io.bfq.weight")) {
+            snprintf(v, sizeof v, "%lld", (long long)cr_cg_weight_to_blkio(w, true));
+            return write_file(cg, "io.bfq.weight", v, err, errlen);
+        }
+        if (io)
+            return cg_err(err, errlen, -EOPNOTSUPP, "io_weight: %s has neither io.weight nor "
+                          "io.bfq.weight", cg->path);
+    }
+    return 0;
+}
+
+int cg2_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen)
+{
+    char v[24];
+    snprintf(v, sizeof v, "%d", (int)pid);
+    return write_file(cg, "cgroup.procs", v, err, errlen);
+}
+
+int cg2_procs_path(const struct cr_cg *cg, char *buf, size_t len)
+{
+    return snprintf(buf, len, "%s/cgroup.procs", cg->path) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+/* cgroup.kill (5.14+) kills the whole subtree at once, racing no fork. Then wait, polling,
+ * until cgroup.events says nothing is left. Older kernels: a kill loop over cgroup.procs. */
+int cg2_kill(struct cr_cg *cg, char *err, size_t errlen)
+{
+    int rc = write_file(cg, "cgroup.kill", "1", NULL, 0);
+    if (rc == -ENOENT && access(cg->path, F_OK) < 0)
+        return 0; /* no such cgroup: nothing to kill */
+    if (rc < 0) {
+        char procs[PATH_MAX + 16];
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", cg->path);
+        return cg_kill_loop(procs, CG_KILL_WAIT_MS, err, errlen);
+    }
+    char events[PATH_MAX + 16];
+    snprintf(events, sizeof events, "%s/cgroup.events", cg->path);
+    int64_t deadline = cg_now_ms() + CG_KILL_WAIT_MS;
+    for (int round = 0;; round++) {
+        int64_t pop = 0;
+        if (cg_read_key(events, "populated", &pop) < 0 || pop == 0)
+            return 0;
+        if (cg_now_ms() >= deadline)
+            return cg_err(err, errlen, -EBUSY, "%s: still populated %d ms after cgroup.kill",
+                          events, CG_KILL_WAIT_MS);
+        cg_sleep_ms(round < 20 ? 1 : 5);
+    }
+}
+
+int64_t cg2_read(const struct cr_cg *cg, const char *file, const char *key)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", cg->path, file);
+    int64_t v;
+    int rc = key ? cg_read_key(path, key, &v) : cg_read_i64(path, &v);
+    return rc < 0 ? -1 : v;
+}
+
+void cg2_stats(struct cr_cg *cg, struct cr_cg_stats *st)
+{
+    st->memory_current = cg2_read(cg, "memory.current", NULL);
+    st->memory_peak = cg2_read(cg, "memory.peak", NULL); /* 5.19+ */
+    st->oom_kills = cg2_read(cg, "memory.events", "oom_kill");
+    st->cpu_usage_us = cg2_read(cg, "cpu.stat", "usage_usec"); /* there without cpu too */
+    st->pids_current = cg2_read(cg, "pids.current", NULL);
+}
+
+int cg2_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen)
+{
+    if (rmdir(cg->path) == 0 || errno == ENOENT)
+        return 0;
+    if (errno == EBUSY || errno == ENOTEMPTY)
+        return cg_kill_remove_tree(cg->path, wait_ms, err, errlen);
+    return cg_err(err, errlen, -errno, "%s: rmdir: %s", cg->path, strerror(errno));
+}

@@ -1,0 +1,171 @@
+/* services.ini → a validated, immutable table of services (parse → plan → apply: this is
+ * the "parse" step; the spec inside each service is what init receives).
+ *
+ * cr_config_load() reads the file and its includes with inih, checks every key against the
+ * key table (keys.h), expands %(...)s, checks what needs the machine (rootfs, the command
+ * inside it, users and groups, cgroup controllers) and builds each service's spec. Every
+ * problem is reported, as "FILE:LINE: key: what is wrong" or "FILE:LINE: [section]: ...";
+ * the config is usable only when cfg->errors.n == 0. */
+#ifndef CORRAL_CONFIG_H
+#define CORRAL_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cgroup/devices.h"
+#include "cgroup/probe.h"
+#include "ini_reader.h"
+#include "config/keys.h"
+#include "spec.h"
+#include "units.h"
+
+#define CR_CONFIG_MAX_BYTES (1024 * 1024)   /* per file */
+#define CR_CONFIG_MAX_FILES 256             /* the main file and its includes */
+#define CR_NAME_MAX 40
+#define CR_NUMPROCS_MAX 1000
+/* All services of a config, numprocs copies counted: each costs memory, a control slot and
+ * checks across all the others; beyond this a config is an error. */
+#define CR_SERVICES_MAX 4096
+
+/* Items of a list key, each with the line it came from. */
+struct cr_strv {
+    char **v;
+    int *line;
+    size_t n;
+};
+
+#define CR_CPU_UNLIMITED INT64_MAX
+
+struct cr_global {
+    int key_line[CR_NKEYS];      /* line of each key in its file, 0 = default */
+    const char *file;            /* the file holding [supervisor] (or the main file) */
+    char *cgroup_root;
+    char *control_socket;
+    char *log_dir;
+    char *logfile;
+    int64_t logfile_maxbytes;
+    int64_t logfile_backups;
+    char *metrics_listen;        /* ADDRESS:PORT, or NULL: no metrics server */
+};
+
+struct cr_service {
+    char *name;                  /* the process name: unique, used everywhere */
+    char *program;               /* the section's NAME */
+    char *section;               /* "service:NAME" or "program:NAME", as written */
+    int process_num;             /* numprocs_start .. numprocs_start+numprocs-1 */
+    const char *file;            /* where the section is */
+    int line;
+    int key_line[CR_NKEYS];      /* line of each key in file, 0 = default */
+
+    /* One field per key row (keys.c holds their offsets). -1 / NULL: not set. */
+    char *command;
+    char *process_name;
+    int64_t numprocs, numprocs_start;
+    char *directory;
+    char *user, *group;
+    struct cr_strv groups;
+    int umask;
+    struct cr_strv environment;  /* "NAME=VALUE" */
+    char *environment_file;
+    bool autostart;
+    int64_t priority;
+    int autorestart;             /* enum cr_restart */
+    cr_codeset exitcodes;
+    int64_t startsecs, startretries;
+    int64_t restart_delay, restart_delay_max, restart_reset_after, max_restarts,
+        restart_window;
+    int stopsignal;
+    int64_t stopwaitsecs;
+    bool stopasgroup, killasgroup;
+    struct cr_strv depends_on;   /* names: a process name, or a program (all its copies) */
+    char *ready;                 /* none|notify|fd:N|exec:CMD|tcp:PORT (in spec: parsed) */
+    int64_t ready_timeout;
+    char *health_cmd;
+    int64_t health_interval, health_timeout, health_retries, health_start_period;
+    char *health_action;         /* restart|stop|none (in spec: parsed) */
+    bool redirect_stderr;
+    char *stdout_logfile, *stderr_logfile;
+    int64_t stdout_logfile_maxbytes, stdout_logfile_backups;
+    int64_t stderr_logfile_maxbytes, stderr_logfile_backups;
+    bool log_timestamps;
+    char *rootfs;
+    char *hostname;
+    unsigned namespaces;         /* CR_NS_* */
+    struct cr_strv uid_map, gid_map;  /* "C:H:N" lines of the user namespace */
+    /* The same as /proc/PID/uid_map and gid_map want them ("C H N\n" lines); NULL without a
+     * user namespace. */
+    char *uid_map_text, *gid_map_text;
+    struct cr_strv bind, tmpfs;
+    bool read_only;
+    int64_t memory_max, memory_high, memory_swap_max;   /* bytes, INT64_MAX = max */
+    struct cr_cpu_max { int64_t quota_us, period_us; } cpu_max; /* quota -1: unset */
+    int64_t cpu_weight, pids_max, io_weight;
+    struct cr_strv cap_add, cap_drop, ambient_capabilities;
+    bool no_new_privileges;
+    char *seccomp;               /* default | unconfined */
+    struct cr_strv masked_paths, readonly_paths, unmask;
+    struct cr_strv device;       /* HOST[:CONTAINER][:rwm] */
+    /* The cgroup's device rules beside the defaults, one per `device` (cgroup_devices.h). */
+    struct cr_device *dev_rules;
+    size_t ndev_rules;
+
+    /* What init receives, complete: argv resolved, ids numeric, environment final. */
+    struct cr_spec spec;
+};
+
+struct cr_config {
+    char *path;                  /* the main file */
+    char **files;                /* every file read (main first), kept for messages */
+    size_t nfiles;
+    struct cr_global global;
+    struct cr_service *services; /* in file order (includes after the main file) */
+    size_t nservices;
+    struct cr_errlist errors;    /* "FILE:LINE: key: what is wrong", all of them */
+    struct cr_errlist notices;   /* accepted but worth saying (ignored keys/sections) */
+};
+
+struct cr_config_opts {
+    /* The cgroup hierarchy to check limits against; NULL: probe CR_CGROUP_MOUNT. */
+    const struct cr_cgroup_caps *caps;
+    /* Skip the checks that look at the machine (rootfs, command, users, cgroups). */
+    bool no_machine_checks;
+};
+
+/* Loads path. Returns 0 when the config is valid, -EINVAL when cfg->errors holds errors
+ * (the config is then only good for printing them), -ENOMEM. Always cr_config_free(). */
+int cr_config_load(const char *path, const struct cr_config_opts *opts, struct cr_config *cfg);
+void cr_config_free(struct cr_config *cfg);
+
+const struct cr_service *cr_config_find(const struct cr_config *cfg, const char *name);
+/* True when a depends_on name means svc: its process name, or its program (every copy). */
+bool cr_service_matches(const struct cr_service *svc, const char *name);
+
+/* Splits a command line into words like a POSIX shell would, without running one: blanks
+ * separate words, '...' is literal, "..." allows \" \\ \$ \`, a backslash outside quotes
+ * escapes the next byte. Returns 0 with a NULL-terminated argv, or -EINVAL with *err. */
+int cr_split_command(const char *s, char ***argv, size_t *argc, const char **err);
+
+/* Reload support: true when key differs between a and b (compared as parsed values). */
+bool cr_service_key_differs(const struct cr_service *a, const struct cr_service *b, int key);
+/* True when any key whose row says restart=true differs, or the spec differs. */
+bool cr_service_needs_restart(const struct cr_service *a, const struct cr_service *b);
+
+/* Internal to config*.c: the checks that look at the machine (rootfs, the command inside
+ * it, users and groups, bind sources, environment_file, cgroup controllers), then the spec. */
+void cr_service_resolve(struct cr_service *svc, const char *here,
+                        const struct cr_config_opts *opts, const struct cr_cgroup_caps *caps,
+                        struct cr_errlist *errors);
+/* The security keys → the spec's [security] (config_security.c). */
+void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,
+                         struct cr_errlist *errors);
+/* Adds "FILE:LINE: key: ..." for svc's key (its section header line when key is a default). */
+void cr_service_error(struct cr_errlist *errors, const struct cr_service *svc, int key,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Prints the key table as markdown (supervisor --list-keys). */
+void cr_keys_print_markdown(FILE *out);
+/* Prints it as roff, services.ini(5)'s KEYS section (supervisor --list-keys=man). */
+void cr_keys_print_man(FILE *out);
+
+#endif

@@ -1,0 +1,1088 @@
+/* services.ini → validated services. Reading happens in two passes: inih (through the
+ * line-counting reader) collects each section's raw values with their lines; then every
+ * service (and each numprocs copy) is built from the table in keys.c: defaults, %(...)s
+ * expansion, typed parsing, cross-key checks, and the machine checks in config_machine.c. */
+#include "config/config.h"
+#include "config/values.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <glob.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+/* ---- raw sections, as read ------------------------------------------------------------- */
+
+enum sec_kind { SEC_GLOBAL, SEC_SERVICE, SEC_INCLUDE, SEC_IGNORED, SEC_BAD };
+
+struct raw_val {
+    int key;
+    int line;
+    char *value;
+};
+
+struct raw_sec {
+    enum sec_kind kind;
+    char *header;                /* as written, e.g. "program:web" */
+    char *name;                  /* the service NAME */
+    const char *file;            /* one of cfg->files */
+    char *here;                  /* its directory, for %(here)s and relative paths */
+    int line;
+    struct raw_val *v;
+    size_t n;
+    int seen[CR_NKEYS];
+};
+
+struct loader {
+    struct cr_config *cfg;
+    struct raw_sec *secs;
+    size_t nsecs;
+    long cur;                    /* index of the section being read, -1 before any */
+    bool included;               /* reading an included file */
+    bool last_rejected;          /* the last key line was refused: skip its continuations */
+    bool oom;
+};
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > CR_NAME_MAX)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
+            return false;
+    return true;
+}
+
+static struct raw_sec *cur_sec(struct loader *L)
+{
+    return L->cur >= 0 ? &L->secs[L->cur] : NULL;
+}
+
+static void on_section(struct cr_ini *ini, const char *header)
+{
+    static const char *const ignored[] = {
+        "supervisord", "supervisorctl", "unix_http_server", "inet_http_server",
+    };
+    static const char *const unsupported[] = {"group:", "eventlistener:", "fcgi-program:"};
+    struct loader *L = ini->user;
+    bool broken = !header;       /* a broken header (reported): its keys are ignored */
+    if (broken)
+        header = "";
+    struct raw_sec *ns = realloc(L->secs, (L->nsecs + 1) * sizeof *ns);
+    if (!ns) {
+        L->oom = true;
+        L->cur = -1;
+        return;
+    }
+    L->secs = ns;
+    struct raw_sec *s = &ns[L->nsecs];
+    memset(s, 0, sizeof *s);
+    s->file = ini->file;
+    s->line = ini->lineno;
+    s->header = strdup(header);
+    /* %(here)s and relative paths: the file's directory, absolute */
+    char *dir = strdup(ini->file), real[PATH_MAX];
+    if (dir)
+        s->here = strdup(realpath(dirname(dir), real) ? real : ".");
+    free(dir);
+    L->cur = (long)L->nsecs++;
+    if (!s->header || !s->here) {
+        L->oom = true;
+        s->kind = SEC_BAD;
+        return;
+    }
+
+    s->kind = SEC_BAD;
+    if (broken)
+        return;
+    if (!strcmp(header, "supervisor")) {
+        s->kind = SEC_GLOBAL;
+    } else if (!strcmp(header, "include")) {
+        if (L->included)
+            cr_ini_error(ini, "[include]: included files cannot include further");
+        else
+            s->kind = SEC_INCLUDE;
+    } else if (!strncmp(header, "service:", 8) || !strncmp(header, "program:", 8)) {
+        if (!valid_name(header + 8))
+            cr_ini_error(ini, "[%s]: the name must be 1 to %d of A-Z a-z 0-9 _ . -", header,
+                         CR_NAME_MAX);
+        else if (!(s->name = strdup(header + 8)))
+            L->oom = true;
+        else
+            s->kind = SEC_SERVICE;
+    } else {
+        for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+            if (!strcmp(header, ignored[i]))
+                s->kind = SEC_IGNORED;
+        if (!strncmp(header, "rpcinterface:", 13))
+            s->kind = SEC_IGNORED;
+        if (s->kind == SEC_IGNORED) {
+            cr_errlist_add(&L->cfg->notices, "%s:%d: [%s]: supervisord's section, ignored",
+                           ini->file, ini->lineno, header);
+            return;
+        }
+        bool known = false;
+        for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+            if (!strncmp(header, unsupported[i], strlen(unsupported[i])))
+                known = true;
+        cr_ini_error(ini, "[%s]: %s", header, known ? "not supported" : "unknown section");
+        return;
+    }
+    if (s->kind == SEC_BAD)
+        return;
+    /* One [supervisor], one [include], one section per service name. */
+    for (size_t i = 0; i + 1 < L->nsecs; i++) {
+        struct raw_sec *o = &L->secs[i];
+        if (o->kind != s->kind || (s->kind == SEC_SERVICE && strcmp(o->name, s->name)))
+            continue;
+        cr_ini_error(ini, "[%s]: defined twice (first at %s:%d)", header, o->file, o->line);
+        s->kind = SEC_BAD;
+        return;
+    }
+}
+
+static bool is_list(enum cr_key_type t)
+{
+    return t == CR_T_LIST || t == CR_T_ITEMS || t == CR_T_ENV;
+}
+
+static const char *kind_name(const struct raw_sec *s)
+{
+    return s->header;
+}
+
+static void on_value(struct cr_ini *ini, const char *key, const char *value)
+{
+    struct loader *L = ini->user;
+    struct raw_sec *s = cur_sec(L);
+    if (ini->cont && L->last_rejected)
+        return;
+    L->last_rejected = true;
+    if (!s) {
+        cr_ini_error(ini, "%s: outside of any section", key);
+        return;
+    }
+    if (s->kind == SEC_BAD || s->kind == SEC_IGNORED)
+        return;
+    const struct cr_key *k = cr_key_find(key);
+    if (!k) {
+        cr_ini_error(ini, "%s: unknown key", key);
+        return;
+    }
+    unsigned bit = s->kind == SEC_GLOBAL ? CR_SEC_GLOBAL
+                 : s->kind == SEC_INCLUDE ? CR_SEC_INCLUDE : CR_SEC_SERVICE;
+    if (!(k->sections & bit)) {
+        cr_ini_error(ini, "%s: not allowed in [%s]", k->name, kind_name(s));
+        return;
+    }
+    int id = cr_key_id(k);
+    if (ini->cont) {
+        /* inih hands an indented line over under the previous key's name */
+        struct raw_val *last = s->n ? &s->v[s->n - 1] : NULL;
+        if (!last || last->key != id)
+            return;
+        if (k->type == CR_T_COMMAND || id == CR_K_FILES) {
+            size_t a = strlen(last->value), b = strlen(value);
+            char *nv = realloc(last->value, a + b + 2);
+            if (!nv) {
+                L->oom = true;
+                return;
+            }
+            nv[a] = ' ';
+            memcpy(nv + a + 1, value, b + 1);
+            last->value = nv;
+            L->last_rejected = false;
+            return;
+        }
+        if (!is_list(k->type)) {
+            cr_ini_error(ini, "%s: takes one value (indented lines continue only lists and "
+                         "command)", k->name);
+            return;
+        }
+    } else if (s->seen[id] && !is_list(k->type)) {
+        cr_ini_error(ini, "%s: given twice in [%s] (first on line %d)", k->name, kind_name(s),
+                     s->seen[id]);
+        return;
+    }
+    if (!s->seen[id])
+        s->seen[id] = ini->lineno;
+    struct raw_val *nv = realloc(s->v, (s->n + 1) * sizeof *nv);
+    if (!nv) {
+        L->oom = true;
+        return;
+    }
+    s->v = nv;
+    nv[s->n].key = id;
+    nv[s->n].line = ini->lineno;
+    nv[s->n].value = strdup(value);
+    if (!nv[s->n].value) {
+        L->oom = true;
+        return;
+    }
+    s->n++;
+    L->last_rejected = false;
+    if (k->type == CR_T_NOOP && !ini->cont)
+        cr_errlist_add(&L->cfg->notices, "%s:%d: %s: accepted and ignored: a stop always "
+                       "reaches every process in the service's cgroup", ini->file,
+                       ini->lineno, k->name);
+}
+
+/* ---- files and includes ------------------------------------------------------------------ */
+
+static const char *keep_file(struct loader *L, const char *path)
+{
+    struct cr_config *cfg = L->cfg;
+    char **nf = realloc(cfg->files, (cfg->nfiles + 1) * sizeof *nf);
+    if (!nf)
+        return NULL;
+    cfg->files = nf;
+    if (!(nf[cfg->nfiles] = strdup(path)))
+        return NULL;
+    return nf[cfg->nfiles++];
+}
+
+static void read_file(struct loader *L, const char *path)
+{
+    char *buf;
+    size_t len;
+    const char *file = keep_file(L, path);
+    if (!file) {
+        L->oom = true;
+        return;
+    }
+    if (cr_ini_load(file, CR_CONFIG_MAX_BYTES, &buf, &len, &L->cfg->errors) < 0)
+        return;
+    struct cr_ini ini = {
+        .file = file, .buf = buf, .len = len, .on_section = on_section, .on_value = on_value,
+        .errors = &L->cfg->errors, .user = L,
+    };
+    L->cur = -1;
+    L->last_rejected = false;
+    if (cr_ini_parse(&ini) < 0)
+        L->oom = true;
+    free(buf);
+}
+
+static bool has_glob_magic(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
+/* Adds the words of an [include] files value, made absolute against here. */
+static void add_patterns(struct loader *L, char *value, int line, const char *here,
+                         char ***patterns, int **lines, size_t *np)
+{
+    char *save = NULL;
+    for (char *w = strtok_r(value, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+        char *p;
+        if (asprintf(&p, "%s%s%s", w[0] == '/' ? "" : here, w[0] == '/' ? "" : "/", w) < 0) {
+            L->oom = true;
+            continue;
+        }
+        char **np2 = realloc(*patterns, (*np + 1) * sizeof *np2);
+        if (np2)
+            *patterns = np2;
+        int *nl = realloc(*lines, (*np + 1) * sizeof *nl);
+        if (nl)
+            *lines = nl;
+        if (!np2 || !nl) {
+            free(p);
+            L->oom = true;
+            continue;
+        }
+        (*patterns)[*np] = p;
+        (*lines)[(*np)++] = line;
+    }
+}
+
+static bool already_read(struct loader *L, const char *path)
+{
+    char real[PATH_MAX], other[PATH_MAX];
+    if (!realpath(path, real))
+        return false;
+    for (size_t f = 0; f < L->cfg->nfiles; f++)
+        if (realpath(L->cfg->files[f], other) && !strcmp(other, real))
+            return true;
+    return false;
+}
+
+/* [include] files = a.ini conf.d/x*.ini: relative to the including file, each glob's matches
+ * in sorted order, each file once; included files cannot include further. */
+static void read_includes(struct loader *L, size_t main_secs)
+{
+    char **patterns = NULL;
+    int *lines = NULL;
+    size_t np = 0;
+    const char *file = NULL;
+    /* L->secs moves while included files are read: collect the patterns first */
+    for (size_t i = 0; i < main_secs; i++) {
+        struct raw_sec *s = &L->secs[i];
+        if (s->kind != SEC_INCLUDE)
+            continue;
+        file = s->file;
+        if (s->n == 0)
+            cr_errlist_add(&L->cfg->errors, "%s:%d: [include]: files is missing", s->file,
+                           s->line);
+        for (size_t j = 0; j < s->n; j++)
+            add_patterns(L, s->v[j].value, s->v[j].line, s->here, &patterns, &lines, &np);
+    }
+    for (size_t j = 0; j < np; j++) {
+        glob_t g;
+        int r = glob(patterns[j], 0, NULL, &g);
+        if (r == GLOB_NOMATCH) {
+            if (!has_glob_magic(patterns[j]))
+                cr_errlist_add(&L->cfg->errors, "%s:%d: files: %s: No such file or directory",
+                               file, lines[j], patterns[j]);
+        } else if (r != 0) {
+            cr_errlist_add(&L->cfg->errors, "%s:%d: files: %s: cannot be read", file, lines[j],
+                           patterns[j]);
+        } else {
+            for (size_t m = 0; m < g.gl_pathc; m++) {
+                if (already_read(L, g.gl_pathv[m]))
+                    continue;
+                if (L->cfg->nfiles >= CR_CONFIG_MAX_FILES) {
+                    cr_errlist_add(&L->cfg->errors, "%s:%d: files: more than %d files", file,
+                                   lines[j], CR_CONFIG_MAX_FILES);
+                    break;
+                }
+                L->included = true;
+                read_file(L, g.gl_pathv[m]);
+                L->included = false;
+            }
+        }
+        if (r == 0 || r == GLOB_NOMATCH)
+            globfree(&g);
+        free(patterns[j]);
+    }
+    free(patterns);
+    free(lines);
+}
+
+/* ---- errors --------------------------------------------------------------------------------- */
+
+void cr_service_error(struct cr_errlist *errors, const struct cr_service *svc, int key,
+                      const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (key >= 0 && svc->key_line[key])
+        cr_errlist_add(errors, "%s:%d: %s: %s", svc->file, svc->key_line[key],
+                       cr_keys[key].name, text);
+    else if (key >= 0)
+        cr_errlist_add(errors, "%s:%d: [%s]: %s (default): %s", svc->file, svc->line,
+                       svc->section, cr_keys[key].name, text);
+    else
+        cr_errlist_add(errors, "%s:%d: [%s]: %s", svc->file, svc->line, svc->section, text);
+}
+
+/* ---- building services ------------------------------------------------------------------------ */
+
+static void free_service(struct cr_service *svc)
+{
+    for (int i = 0; i < CR_NKEYS; i++)
+        if (cr_keys[i].sections & CR_SEC_SERVICE)
+            cr_cfg_free_field(&cr_keys[i], (char *)svc + cr_keys[i].off);
+    free(svc->name);
+    free(svc->program);
+    free(svc->section);
+    free(svc->uid_map_text);
+    free(svc->gid_map_text);
+    free(svc->dev_rules);
+    cr_spec_free(&svc->spec);
+}
+
+/* ready, ready_timeout and the health_* keys → the spec's [readiness] and [health]. */
+static void check_readiness(struct cr_service *svc, struct cr_errlist *errors)
+{
+    struct cr_spec *sp = &svc->spec;
+    char **argv;
+    size_t argc;
+    const char *err, *cmd = NULL;
+    int arg = 0;                        /* what cr_ready_parse gives "none" */
+    int kind = svc->ready ? cr_ready_parse(svc->ready, &arg, &cmd) : CR_READY_NONE;
+    if (kind < 0) {
+        cr_service_error(errors, svc, CR_K_READY, "'%s' is not none, notify, fd:N (N from 3 "
+                         "to 1023), exec:CMD or tcp:PORT", svc->ready);
+    } else if (kind == CR_READY_EXEC && (!cmd || cr_split_command(cmd, &argv, &argc, &err) < 0)) {
+        cr_service_error(errors, svc, CR_K_READY, "exec:CMD: %s", cmd ? err : "no command");
+    } else {
+        sp->ready = kind;
+        sp->ready_arg = arg;
+        for (size_t i = 0; kind == CR_READY_EXEC && i < argc; i++) {
+            if (cr_spec_add_ready_arg(sp, argv[i]))
+                errors->oom = true;
+            free(argv[i]);
+        }
+        if (kind == CR_READY_EXEC)
+            free(argv);
+    }
+    if (svc->ready_timeout >= 0)
+        sp->ready_timeout_ms = svc->ready_timeout;
+    if (svc->health_cmd) {
+        if (cr_split_command(svc->health_cmd, &argv, &argc, &err) < 0) {
+            cr_service_error(errors, svc, CR_K_HEALTH_CMD, "%s", err);
+        } else {
+            for (size_t i = 0; i < argc; i++) {
+                if (cr_spec_add_health_arg(sp, argv[i]))
+                    errors->oom = true;
+                free(argv[i]);
+            }
+            free(argv);
+        }
+    }
+    static const int positive[] = {CR_K_HEALTH_INTERVAL, CR_K_HEALTH_TIMEOUT};
+    for (size_t i = 0; i < 2; i++)
+        if (*(int64_t *)((char *)svc + cr_keys[positive[i]].off) == 0)
+            cr_service_error(errors, svc, positive[i], "must be longer than 0");
+    sp->health_interval_ms = svc->health_interval;
+    sp->health_timeout_ms = svc->health_timeout;
+    sp->health_start_period_ms = svc->health_start_period;
+    sp->health_retries = svc->health_retries > 0 ? (unsigned)svc->health_retries : 3;
+    int action = svc->health_action ? cr_health_action_parse(svc->health_action)
+                                    : CR_HEALTH_RESTART;
+    if (action < 0)
+        cr_service_error(errors, svc, CR_K_HEALTH_ACTION, "'%s' is not restart, stop or none",
+                         svc->health_action);
+    else
+        sp->health_action = action;
+}
+
+/* One id of a map line: 1 to 10 digits, at most 2^32 - 1, then sep. Plain digits only, so no
+ * sign, blank or overflowing value (which sscanf's %llu would wrap or clamp) gets through. */
+static bool id_map_number(const char **p, char sep, unsigned long long *out)
+{
+    unsigned long long v = 0;
+    const char *s = *p;
+    size_t n = 0;
+    for (; s[n] >= '0' && s[n] <= '9'; n++) {
+        if (n == 10)
+            return false;
+        v = v * 10 + (unsigned)(s[n] - '0');
+    }
+    if (n == 0 || v > 0xFFFFFFFFULL || s[n] != sep)
+        return false;
+    *out = v;
+    *p = s + n + (sep ? 1 : 0);
+    return true;
+}
+
+/* "C:H:N" with ids of 32 bits, N >= 1 and neither range reaching id 2^32 - 1 ((uid_t)-1 is
+ * no id; the kernel refuses a range whose end wraps a u32). All in 64-bit values below 2^33,
+ * so nothing here can wrap. */
+static bool id_map_range(const char *item, unsigned long long r[3])
+{
+    const char *p = item;
+    if (!id_map_number(&p, ':', &r[0]) || !id_map_number(&p, ':', &r[1]) ||
+        !id_map_number(&p, '\0', &r[2]))
+        return false;
+    return r[2] >= 1 && r[0] + r[2] <= 0xFFFFFFFFULL && r[1] + r[2] <= 0xFFFFFFFFULL;
+}
+
+/* uid_map / gid_map: "C:H:N" lines, each a range of container ids C..C+N-1 seen as host ids
+ * H..H+N-1; ranges may not overlap on either side (the kernel refuses that), and container id
+ * 0 must be mapped (init runs as root inside, and keeps its capabilities only then). Returns
+ * the text /proc/PID/uid_map takes, or NULL after reporting what is wrong. */
+static char *id_map_text(struct cr_service *svc, int key, const struct cr_strv *v,
+                         struct cr_errlist *errors)
+{
+    enum { MAXR = 340 };         /* the kernel's limit of lines */
+    unsigned long long r[MAXR][3];
+    size_t n = 0;
+    bool bad = false, zero = false;
+    const char *what = key == CR_K_UID_MAP ? "uid" : "gid";
+    for (size_t i = 0; i < v->n; i++) {
+        const char *item = v->v[i];
+        if (n == MAXR) {
+            cr_errlist_add(errors, "%s:%d: %s: more than %d ranges", svc->file, v->line[i],
+                           cr_keys[key].name, MAXR);
+            bad = true;
+            break;
+        }
+        if (!id_map_range(item, r[n])) {
+            cr_errlist_add(errors, "%s:%d: %s: '%s' is not CONTAINER:HOST:COUNT (e.g. "
+                           "0:100000:65536)", svc->file, v->line[i], cr_keys[key].name, item);
+            bad = true;
+            continue;
+        }
+        unsigned long long c = r[n][0], h = r[n][1], cnt = r[n][2];
+        for (size_t j = 0; j < n; j++)
+            if ((c < r[j][0] + r[j][2] && r[j][0] < c + cnt) ||
+                (h < r[j][1] + r[j][2] && r[j][1] < h + cnt)) {
+                cr_errlist_add(errors, "%s:%d: %s: '%s' overlaps an earlier range", svc->file,
+                               v->line[i], cr_keys[key].name, item);
+                bad = true;
+            }
+        zero |= c == 0;
+        n++;
+    }
+    if (bad)
+        return NULL;
+    if (!zero) {
+        cr_service_error(errors, svc, key, "container %s 0 is not mapped (init runs as root "
+                         "inside the user namespace)", what);
+        return NULL;
+    }
+    size_t len = 0, cap = n * 36 + 1;
+    char *text = malloc(cap);
+    if (!text) {
+        errors->oom = true;
+        return NULL;
+    }
+    text[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%llu %llu %llu\n", r[i][0], r[i][1],
+                                r[i][2]);
+    return text;
+}
+
+/* Checks between keys, needing nothing but the service itself. */
+static void check_service(struct cr_service *svc, struct cr_errlist *errors)
+{
+    if (!svc->command) {
+        if (!svc->key_line[CR_K_COMMAND])        /* else its bad value was reported */
+            cr_service_error(errors, svc, -1, "command is missing");
+    } else {
+        char **argv;
+        size_t argc;
+        const char *err;
+        if (cr_split_command(svc->command, &argv, &argc, &err) < 0) {
+            cr_service_error(errors, svc, CR_K_COMMAND, "%s", err);
+        } else {
+            for (size_t i = 0; i < argc; i++) {
+                if (cr_spec_add_arg(&svc->spec, argv[i]))
+                    errors->oom = true;
+                free(argv[i]);
+            }
+            free(argv);
+        }
+    }
+    unsigned ns = svc->namespaces;
+    if (ns & CR_NS_USER) {
+        if (!svc->uid_map.n || !svc->gid_map.n) {
+            cr_service_error(errors, svc, CR_K_NAMESPACES, "the user namespace needs uid_map "
+                             "and gid_map (e.g. uid_map = 0:100000:65536)");
+        } else {
+            svc->uid_map_text = id_map_text(svc, CR_K_UID_MAP, &svc->uid_map, errors);
+            svc->gid_map_text = id_map_text(svc, CR_K_GID_MAP, &svc->gid_map, errors);
+        }
+    } else {
+        static const int need_user[] = {CR_K_UID_MAP, CR_K_GID_MAP};
+        for (size_t i = 0; i < 2; i++)
+            if (svc->key_line[need_user[i]])
+                cr_service_error(errors, svc, need_user[i], "needs the user namespace (add user "
+                                 "to namespaces)");
+    }
+    static const int need_mount[] = {CR_K_ROOTFS, CR_K_BIND, CR_K_TMPFS, CR_K_READ_ONLY};
+    for (size_t i = 0; i < sizeof need_mount / sizeof need_mount[0]; i++) {
+        int k = need_mount[i];
+        bool used = svc->key_line[k] && (k != CR_K_READ_ONLY || svc->read_only);
+        if (used && !(ns & CR_NS_MOUNT))
+            cr_service_error(errors, svc, k, "needs the mount namespace (add mount to "
+                             "namespaces)");
+    }
+    if (svc->hostname) {
+        if (!(ns & CR_NS_UTS))
+            cr_service_error(errors, svc, CR_K_HOSTNAME, "needs the uts namespace (add uts to "
+                             "namespaces)");
+        bool ok = strlen(svc->hostname) <= 64;
+        for (const char *p = svc->hostname; *p; p++)
+            if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' && *p != '_')
+                ok = false;
+        if (!ok)
+            cr_service_error(errors, svc, CR_K_HOSTNAME, "'%s' is not a hostname (at most 64 of "
+                             "A-Z a-z 0-9 - . _)", svc->hostname);
+    }
+    if (svc->restart_delay_max < svc->restart_delay)
+        cr_service_error(errors, svc, CR_K_RESTART_DELAY_MAX, "shorter than restart_delay");
+    if (svc->memory_high > 0 && svc->memory_max > 0 && svc->memory_high != INT64_MAX &&
+        svc->memory_high > svc->memory_max)
+        cr_service_error(errors, svc, CR_K_MEMORY_HIGH, "above memory_max");
+    check_readiness(svc, errors);
+}
+
+/* ---- depends_on: the graph ------------------------------------------------------------------ */
+
+bool cr_service_matches(const struct cr_service *svc, const char *name)
+{
+    return (svc->name && !strcmp(svc->name, name)) ||
+           (svc->program && !strcmp(svc->program, name));
+}
+
+struct dep_walk {
+    struct cr_config *cfg;
+    char *color;                 /* 0 not seen, 1 on the path, 2 done */
+    bool *in_cycle;              /* already named in a reported cycle */
+    size_t *path;
+    size_t depth;
+    struct { const char *file; int line; } said[8];   /* depends_on lines already reported */
+    size_t nsaid;
+};
+
+/* Reports the cycle path[from..] -> j once: every service on it is marked, and a later edge
+ * back to a marked service is the same knot again; so is another cycle closed by a
+ * depends_on line already reported (numprocs copies of one section share their lines, and
+ * copies that depend on their own program close N^2 / 2 back edges: each reported, that was
+ * seconds of errors). At most 8 lines are remembered: past that each is said once per
+ * service, which is still linear. */
+static void dep_report_cycle(struct dep_walk *w, const struct cr_service *svc, size_t k,
+                             size_t j)
+{
+    if (w->in_cycle[j])
+        return;
+    int line = svc->depends_on.line[k];
+    for (size_t s = 0; s < w->nsaid; s++)
+        if (w->said[s].file == svc->file && w->said[s].line == line)
+            return;
+    if (w->nsaid < sizeof w->said / sizeof w->said[0]) {
+        w->said[w->nsaid].file = svc->file;
+        w->said[w->nsaid++].line = line;
+    }
+    char text[1024];
+    size_t from = 0, used = 0;
+    while (w->path[from] != j)
+        from++;
+    for (size_t p = from; p < w->depth; p++) {
+        w->in_cycle[w->path[p]] = true;
+        if (used < sizeof text - 64)
+            used += (size_t)snprintf(text + used, sizeof text - used, "%s -> ",
+                                     w->cfg->services[w->path[p]].name);
+    }
+    snprintf(text + used, sizeof text - used, "%s", w->cfg->services[j].name);
+    cr_errlist_add(&w->cfg->errors, "%s:%d: depends_on: dependency cycle: %s", svc->file,
+                   svc->depends_on.line[k], text);
+}
+
+static void dep_visit(struct dep_walk *w, size_t i)
+{
+    struct cr_service *svc = &w->cfg->services[i];
+    w->color[i] = 1;
+    w->path[w->depth++] = i;
+    for (size_t k = 0; k < svc->depends_on.n; k++) {
+        for (size_t j = 0; j < w->cfg->nservices; j++) {
+            if (!cr_service_matches(&w->cfg->services[j], svc->depends_on.v[k]))
+                continue;
+            if (w->color[j] == 0) {
+                dep_visit(w, j);
+                continue;
+            }
+            if (w->color[j] == 1)   /* j is on the path: path[from..] -> j closes a cycle */
+                dep_report_cycle(w, svc, k, j);
+        }
+    }
+    w->depth--;
+    w->color[i] = 2;
+}
+
+/* Every name must be a service; the graph must have no cycle. */
+static void check_dependencies(struct cr_config *cfg)
+{
+    size_t n = cfg->nservices;
+    for (size_t i = 0; i < n; i++) {
+        struct cr_service *svc = &cfg->services[i];
+        for (size_t k = 0; k < svc->depends_on.n; k++) {
+            bool found = false;
+            for (size_t j = 0; j < n && !found; j++)
+                found = cr_service_matches(&cfg->services[j], svc->depends_on.v[k]);
+            if (!found)
+                cr_errlist_add(&cfg->errors, "%s:%d: depends_on: no service '%s'", svc->file,
+                               svc->depends_on.line[k], svc->depends_on.v[k]);
+        }
+    }
+    struct dep_walk w = {.cfg = cfg, .color = calloc(n + 1, 1),
+                         .in_cycle = calloc(n + 1, sizeof(bool)),
+                         .path = calloc(n + 1, sizeof(size_t))};
+    if (!w.color || !w.path || !w.in_cycle)
+        cfg->errors.oom = true;
+    for (size_t i = 0; w.color && w.path && w.in_cycle && i < n; i++)
+        if (!w.color[i])
+            dep_visit(&w, i);
+    free(w.color);
+    free(w.in_cycle);
+    free(w.path);
+}
+
+static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int64_t num,
+                           int64_t numprocs, const struct cr_config_opts *opts,
+                           const char *host)
+{
+    /* The array doubles when nservices reaches a power of two: growing it by one each time
+     * copied it whole for every service (seconds for 4096 services under ASan). */
+    size_t n = cfg->nservices;
+    struct cr_service *ns = cfg->services;
+    if ((n & (n - 1)) == 0) {
+        ns = realloc(cfg->services, (n ? 2 * n : 1) * sizeof *ns);
+        if (!ns) {
+            cfg->errors.oom = true;
+            return;
+        }
+        cfg->services = ns;
+    }
+    struct cr_service *svc = &ns[cfg->nservices++];
+    memset(svc, 0, sizeof *svc);
+    cr_spec_init(&svc->spec);
+    svc->program = strdup(rs->name);
+    svc->section = strdup(rs->header);
+    svc->file = rs->file;
+    svc->line = rs->line;
+    svc->process_num = (int)num;
+    struct cr_xctx x = {.program = rs->name, .here = rs->here, .host = host, .process_num = num,
+                     .numprocs = numprocs};
+    char err[1024];
+
+    for (int i = 0; i < CR_NKEYS; i++) {
+        const struct cr_key *k = &cr_keys[i];
+        if (!(k->sections & CR_SEC_SERVICE))
+            continue;
+        cr_cfg_set_unset(k, svc);
+        const char *def = k->def;
+        if (i == CR_K_PROCESS_NAME && numprocs > 1)
+            def = "%(program_name)s_%(process_num)d";
+        /* defaults first, even for keys the file sets: a value that fails to parse leaves
+         * the default in place, so later checks do not trip over an empty field */
+        if (!def)
+            continue;
+        char *v = cr_cfg_expand(def, &x, err, sizeof err);
+        if (!v || cr_cfg_parse_value(k, v, svc, rs->line, err, sizeof err))
+            cr_service_error(&cfg->errors, svc, i, "bad default: %s", err);
+        free(v);
+    }
+    for (size_t j = 0; j < rs->n; j++) {
+        const struct raw_val *rv = &rs->v[j];
+        const struct cr_key *k = &cr_keys[rv->key];
+        if (!svc->key_line[rv->key])
+            svc->key_line[rv->key] = rv->line;
+        char *v = cr_cfg_expand(rv->value, &x, err, sizeof err);
+        if (!v || cr_cfg_parse_value(k, v, svc, rv->line, err, sizeof err))
+            cr_errlist_add(&cfg->errors, "%s:%d: %s: %s", rs->file, rv->line, k->name, err);
+        free(v);
+    }
+    svc->name = strdup(svc->process_name ? svc->process_name : rs->name);
+    if (!svc->program || !svc->section || !svc->name) {
+        cfg->errors.oom = true;
+        return;
+    }
+    if (!valid_name(svc->name))
+        cr_service_error(&cfg->errors, svc, CR_K_PROCESS_NAME, "'%s' is not 1 to %d of A-Z a-z "
+                         "0-9 _ . -", svc->name, CR_NAME_MAX);
+    check_service(svc, &cfg->errors);
+    cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->errors);
+    cr_security_resolve(svc, &cfg->global, &cfg->errors);
+}
+
+static void build_section(struct cr_config *cfg, const struct raw_sec *rs,
+                          const struct cr_config_opts *opts, const char *host)
+{
+    struct cr_service tmp;
+    tmp.numprocs = 1;
+    tmp.numprocs_start = 0;
+    /* numprocs and numprocs_start decide how many copies there are: read them first. */
+    for (size_t j = 0; j < rs->n; j++) {
+        const struct raw_val *rv = &rs->v[j];
+        if (rv->key != CR_K_NUMPROCS && rv->key != CR_K_NUMPROCS_START)
+            continue;
+        char err[256];
+        if (cr_cfg_parse_value(&cr_keys[rv->key], rv->value, &tmp, rv->line, err, sizeof err)) {
+            cr_errlist_add(&cfg->errors, "%s:%d: %s: %s", rs->file, rv->line,
+                           cr_keys[rv->key].name, err);
+            return;
+        }
+    }
+    for (size_t j = 0; j < rs->n; j++)
+        if (tmp.numprocs > 1 && rs->v[j].key == CR_K_PROCESS_NAME &&
+            !strstr(rs->v[j].value, "%(process_num)"))
+            cr_errlist_add(&cfg->errors, "%s:%d: process_name: must contain %%(process_num)d "
+                           "when numprocs > 1", rs->file, rs->v[j].line);
+    if (cfg->nservices + (size_t)tmp.numprocs > CR_SERVICES_MAX) {
+        /* Checked before building: 10 sections of numprocs = 1000 took seconds to load. */
+        int line = rs->line;
+        char what[300];
+        snprintf(what, sizeof what, "[%s]", rs->header);
+        for (size_t j = 0; j < rs->n; j++)
+            if (rs->v[j].key == CR_K_NUMPROCS) {
+                line = rs->v[j].line;
+                snprintf(what, sizeof what, "numprocs");
+            }
+        cr_errlist_add(&cfg->errors, "%s:%d: %s: more than %d services in all (%zu before "
+                       "this section, %lld in it)", rs->file, line, what, CR_SERVICES_MAX,
+                       cfg->nservices, (long long)tmp.numprocs);
+        return;
+    }
+    for (int64_t i = 0; i < tmp.numprocs; i++)
+        build_instance(cfg, rs, tmp.numprocs_start + i, tmp.numprocs, opts, host);
+}
+
+static void build_global(struct cr_config *cfg, const struct raw_sec *rs)
+{
+    struct cr_global *g = &cfg->global;
+    char err[1024];
+    g->file = rs ? rs->file : cfg->path;
+    for (int i = 0; i < CR_NKEYS; i++) {
+        const struct cr_key *k = &cr_keys[i];
+        if (!(k->sections & CR_SEC_GLOBAL))
+            continue;
+        cr_cfg_set_unset(k, g);
+        if (k->def && (!rs || !rs->seen[i]) && cr_cfg_parse_value(k, k->def, g, 0, err, sizeof err))
+            cr_errlist_add(&cfg->errors, "%s: bad default: %s", k->name, err);
+    }
+    if (!rs)
+        return;
+    struct cr_xctx x = {.program = "supervisor", .here = rs->here, .host = ""};
+    for (size_t j = 0; j < rs->n; j++) {
+        const struct raw_val *rv = &rs->v[j];
+        const struct cr_key *k = &cr_keys[rv->key];
+        g->key_line[rv->key] = rv->line;
+        char *v = cr_cfg_expand(rv->value, &x, err, sizeof err);
+        if (!v || cr_cfg_parse_value(k, v, g, rv->line, err, sizeof err))
+            cr_errlist_add(&cfg->errors, "%s:%d: %s: %s", rs->file, rv->line, k->name, err);
+        free(v);
+    }
+}
+
+int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
+                   struct cr_config *cfg)
+{
+    struct cr_config_opts opts = opts_in ? *opts_in : (struct cr_config_opts){0};
+    struct cr_cgroup_caps probed;
+    memset(cfg, 0, sizeof *cfg);
+    if (!(cfg->path = strdup(path)))
+        return -ENOMEM;
+    if (!opts.caps) {
+        cr_cgroup_probe(CR_CGROUP_MOUNT, &probed);
+        opts.caps = &probed;
+    }
+    struct loader L = {.cfg = cfg, .cur = -1};
+    read_file(&L, path);
+    read_includes(&L, L.nsecs);
+
+    struct utsname u;
+    const char *host = uname(&u) == 0 ? u.nodename : "localhost";
+    const struct raw_sec *global = NULL;
+    for (size_t i = 0; i < L.nsecs; i++)
+        if (L.secs[i].kind == SEC_GLOBAL)
+            global = &L.secs[i];
+    build_global(cfg, global);
+    for (size_t i = 0; i < L.nsecs; i++)
+        if (L.secs[i].kind == SEC_SERVICE)
+            build_section(cfg, &L.secs[i], &opts, host);
+
+    /* Process names are the services' identity: unique across all sections. */
+    for (size_t i = 0; i < cfg->nservices; i++) {
+        struct cr_service *a = &cfg->services[i];
+        for (size_t j = 0; j < i; j++) {
+            struct cr_service *b = &cfg->services[j];
+            if (!a->name || !b->name || strcmp(a->name, b->name))
+                continue;
+            cr_service_error(&cfg->errors, a, -1, "process name '%s' is already used by [%s] at "
+                             "%s:%d", a->name, b->section, b->file, b->line);
+            break;
+        }
+    }
+    check_dependencies(cfg);
+    for (size_t i = 0; i < L.nsecs; i++) {
+        for (size_t j = 0; j < L.secs[i].n; j++)
+            free(L.secs[i].v[j].value);
+        free(L.secs[i].v);
+        free(L.secs[i].header);
+        free(L.secs[i].name);
+        free(L.secs[i].here);
+    }
+    free(L.secs);
+    if (L.oom || cfg->errors.oom)
+        return -ENOMEM;
+    return cfg->errors.n ? -EINVAL : 0;
+}
+
+void cr_config_free(struct cr_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nservices; i++)
+        free_service(&cfg->services[i]);
+    free(cfg->services);
+    for (int i = 0; i < CR_NKEYS; i++)
+        if (cr_keys[i].sections & CR_SEC_GLOBAL)
+            cr_cfg_free_field(&cr_keys[i], (char *)&cfg->global + cr_keys[i].off);
+    for (size_t i = 0; i < cfg->nfiles; i++)
+        free(cfg->files[i]);
+    free(cfg->files);
+    free(cfg->path);
+    cr_errlist_free(&cfg->errors);
+    cr_errlist_free(&cfg->notices);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+const struct cr_service *cr_config_find(const struct cr_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nservices; i++)
+        if (cfg->services[i].name && !strcmp(cfg->services[i].name, name))
+            return &cfg->services[i];
+    return NULL;
+}
+
+/* ---- reload diff ---------------------------------------------------------------------------- */
+
+static bool str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+bool cr_service_key_differs(const struct cr_service *a, const struct cr_service *b, int key)
+{
+    const struct cr_key *k = &cr_keys[key];
+    if (!(k->sections & CR_SEC_SERVICE))
+        return false;
+    const void *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
+    switch (k->type) {
+    case CR_T_STRING: case CR_T_COMMAND: case CR_T_PATH: case CR_T_LOGFILE: case CR_T_CGPATH:
+        return str_differs(*(char *const *)fa, *(char *const *)fb);
+    case CR_T_BOOL: case CR_T_NOOP:
+        return *(const bool *)fa != *(const bool *)fb;
+    case CR_T_DURATION: case CR_T_SIZE: case CR_T_INT:
+        return *(const int64_t *)fa != *(const int64_t *)fb;
+    case CR_T_SIGNAL: case CR_T_RESTART: case CR_T_UMASK:
+        return *(const int *)fa != *(const int *)fb;
+    case CR_T_NAMESPACES:
+        return *(const unsigned *)fa != *(const unsigned *)fb;
+    case CR_T_CODES:
+        return memcmp(fa, fb, sizeof(cr_codeset)) != 0;
+    case CR_T_CPU_MAX:
+        return memcmp(fa, fb, sizeof(struct cr_cpu_max)) != 0;
+    case CR_T_LIST: case CR_T_ITEMS: case CR_T_ENV: {
+        const struct cr_strv *x = fa, *y = fb;
+        if (x->n != y->n)
+            return true;
+        for (size_t i = 0; i < x->n; i++)
+            if (strcmp(x->v[i], y->v[i]))
+                return true;
+        return false;
+    }
+    }
+    return true;
+}
+
+bool cr_service_needs_restart(const struct cr_service *a, const struct cr_service *b)
+{
+    for (int i = 0; i < CR_NKEYS; i++)
+        if (cr_keys[i].restart && cr_service_key_differs(a, b, i))
+            return true;
+    /* The spec also holds what was resolved on the machine (ids from /etc/passwd, the path
+     * of the command): compare it too, minus the stop settings the supervisor applies. */
+    struct cr_spec sa = a->spec, sb = b->spec;
+    sb.stopsignal = sa.stopsignal;
+    sb.stopwait_ms = sa.stopwait_ms;
+    char *ta = malloc(CR_SPEC_MAX + 1), *tb = malloc(CR_SPEC_MAX + 1);
+    bool differs = true;
+    if (ta && tb) {
+        ssize_t na = cr_spec_write(&sa, ta, CR_SPEC_MAX + 1);
+        ssize_t nb = cr_spec_write(&sb, tb, CR_SPEC_MAX + 1);
+        differs = na < 0 || nb < 0 || na != nb || memcmp(ta, tb, (size_t)na);
+    }
+    free(ta);
+    free(tb);
+    return differs;
+}
+
+/* ---- docs ----------------------------------------------------------------------------------- */
+
+void cr_keys_print_markdown(FILE *out)
+{
+    static const struct { unsigned sec; const char *title; } groups[] = {
+        {CR_SEC_GLOBAL, "`[supervisor]`"},
+        {CR_SEC_SERVICE, "`[service:NAME]` (or `[program:NAME]`)"},
+        {CR_SEC_INCLUDE, "`[include]`"},
+    };
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        fprintf(out, "### %s\n\n| key | type | default | on reload | meaning |\n"
+                     "|---|---|---|---|---|\n", groups[g].title);
+        for (int i = 0; i < CR_NKEYS; i++) {
+            const struct cr_key *k = &cr_keys[i];
+            if (!(k->sections & groups[g].sec))
+                continue;
+            fprintf(out, "| `%s`", k->name);
+            if (k->aliases)
+                fprintf(out, " (also `%s`)", k->aliases);
+            fprintf(out, " | %s | %s%s%s | %s | %s |\n", cr_key_type_name(k->type),
+                    k->def ? "`" : "", k->def ? k->def : "—", k->def ? "`" : "",
+                    k->restart ? "restart" : "live", k->doc);
+        }
+        fprintf(out, "\n");
+    }
+}
+
+/* Writes n bytes of s as roff text: backslashes and minus signs escaped, a leading . or '
+ * made literal. */
+static void roff_putn(FILE *out, const char *s, size_t n)
+{
+    if (n && (*s == '.' || *s == '\''))
+        fputs("\\&", out);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\')
+            fputs("\\e", out);
+        else if (s[i] == '-')
+            fputs("\\-", out);
+        else
+            fputc(s[i], out);
+    }
+}
+
+static void roff_puts(FILE *out, const char *s) { roff_putn(out, s, strlen(s)); }
+
+/* The same table as roff for services.ini(5)'s KEYS section (supervisor --list-keys=man). */
+void cr_keys_print_man(FILE *out)
+{
+    static const struct { unsigned sec; const char *title; } groups[] = {
+        {CR_SEC_GLOBAL, "[supervisor]"},
+        {CR_SEC_SERVICE, "[service:NAME] and [program:NAME]"},
+        {CR_SEC_INCLUDE, "[include]"},
+    };
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        fprintf(out, ".SS %s\n", groups[g].title);
+        for (int i = 0; i < CR_NKEYS; i++) {
+            const struct cr_key *k = &cr_keys[i];
+            if (!(k->sections & groups[g].sec))
+                continue;
+            fputs(".TP\n\\fB", out);
+            roff_puts(out, k->name);
+            fputs("\\fR = \\fI", out);
+            roff_puts(out, cr_key_type_name(k->type));
+            fputs("\\fR", out);
+            if (k->aliases) {
+                fputs(" (also ", out);
+                for (const char *a = k->aliases; *a;) {
+                    size_t len = strcspn(a, " ");
+                    fprintf(out, "%s\\fB", a == k->aliases ? "" : ", ");
+                    roff_putn(out, a, len);
+                    fputs("\\fR", out);
+                    a += len;
+                    while (*a == ' ')
+                        a++;
+                }
+                fputs(")", out);
+            }
+            fputs("\n", out);
+            roff_puts(out, k->doc);
+            fputs(".\n.br\n", out);
+            if (k->def) {
+                fputs("Default: \\fB", out);
+                roff_puts(out, k->def);
+                fputs("\\fR. ", out);
+            }
+            if (k->sections == CR_SEC_INCLUDE)   /* a reload reads every file again */
+                fputs("On reload: read again.\n", out);
+            else
+                fprintf(out, "On reload: \\fB%s\\fR%s.\n", k->restart ? "restart" : "live",
+                        !k->restart ? "" : k->sections & CR_SEC_SERVICE
+                                               ? " (the service restarts)"
+                                               : " (read when the supervisor starts)");
+        }
+    }
+}

@@ -1,0 +1,28 @@
+/* Internal to supervisor/config*.c: %(...)s expansion and the typed value parsers the key
+ * table (keys.c) names. */
+#ifndef CORRAL_CONFIG_VALUES_H
+#define CORRAL_CONFIG_VALUES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/keys.h"
+
+/* What %(...)s expands to in one section (and one numprocs copy). */
+struct cr_xctx {
+    const char *program, *here, *host;
+    int64_t process_num, numprocs;
+};
+
+/* Returns the expanded heap string, or NULL with a message in err. */
+char *cr_cfg_expand(const char *in, const struct cr_xctx *x, char *err, size_t errlen);
+/* Parses v into key k's field at base (a cr_service or cr_global); lists append. Returns 0,
+ * or -EINVAL with a message (without the key name) in err. */
+int cr_cfg_parse_value(const struct cr_key *k, const char *v, void *base, int line, char *err,
+                       size_t errlen);
+/* Sets k's field to "not set" (-1, NULL, empty). */
+void cr_cfg_set_unset(const struct cr_key *k, void *base);
+/* Frees what k's field holds. */
+void cr_cfg_free_field(const struct cr_key *k, void *field);
+
+#endif

@@ -1,0 +1,427 @@
+/* Workload output → log files and `NAME | line` on the supervisor's stdout, never blocking. */
+#include "io/output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "io/logs.h"
+
+/* Stamped lines are gathered here before one write: the longest line a chunk can hold, with
+ * its stamp, always fits. */
+#define SBUF_SIZE (CR_OUT_PART_MAX + CR_OUT_CHUNK + CR_LOG_STAMP_MAX + 1)
+
+/* ---- the console --------------------------------------------------------------------------- */
+
+int cr_console_open(struct cr_console *c, uv_loop_t *loop, int fd)
+{
+    memset(c, 0, sizeof *c);
+    c->loop = loop;
+    c->fd = -1;
+    c->q = malloc(CR_CONSOLE_QUEUE);
+    /* +1: a line cut at the end of the data gets its newline in place (stream_cut) */
+    c->rbuf = malloc(CR_OUT_PART_MAX + CR_OUT_CHUNK + 1);
+    c->sbuf = malloc(SBUF_SIZE);
+    if (!c->q || !c->rbuf || !c->sbuf) {
+        free(c->q);
+        free(c->rbuf);
+        free(c->sbuf);
+        c->q = c->rbuf = c->sbuf = NULL;
+        return -ENOMEM;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return 0;   /* closed stdout: everything is dropped silently */
+    if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3))
+        return 0;   /* /dev/null: do not even format the lines */
+    if (S_ISSOCK(st.st_mode)) {
+        c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        c->is_socket = c->pollable = true;
+    } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+        /* A new open file description of the same pipe or terminal, so O_NONBLOCK is ours
+         * alone and does not surprise whoever shares our stdout. */
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        c->fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (c->fd < 0)
+            c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);   /* blocking, the best we can do */
+        c->pollable = true;
+        c->color = isatty(fd) && !getenv("NO_COLOR");
+    } else {
+        c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);       /* a regular file never blocks long */
+    }
+    return 0;
+}
+
+static ssize_t console_write(struct cr_console *c, const char *p, size_t n)
+{
+    ssize_t w;
+    do
+        w = c->is_socket ? send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL) : write(c->fd, p, n);
+    while (w < 0 && errno == EINTR);
+    return w;
+}
+
+static void on_console_writable(uv_poll_t *h, int status, int events);
+
+static void console_wait(struct cr_console *c, bool on)
+{
+    if (!c->pollable || c->polling == on)
+        return;
+    if (!c->poll_init) {
+        if (uv_poll_init(c->loop, &c->poll, c->fd) < 0) {
+            c->pollable = false;
+            return;
+        }
+        c->poll.data = c;
+        c->poll_init = true;
+    }
+    if (on)
+        uv_poll_start(&c->poll, UV_WRITABLE, on_console_writable);
+    else
+        uv_poll_stop(&c->poll);
+    c->polling = on;
+}
+
+void cr_console_flush(struct cr_console *c)
+{
+    size_t off = 0;
+    while (off < c->qlen) {
+        ssize_t w = console_write(c, c->q + off, c->qlen - off);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            memmove(c->q, c->q + off, c->qlen - off);
+            c->qlen -= off;
+            console_wait(c, true);
+            return;
+        }
+        if (w <= 0) {   /* EPIPE, EIO...: the console is gone; count what we lose */
+            c->dropped++;
+            break;
+        }
+        off += (size_t)w;
+    }
+    c->qlen = 0;
+    console_wait(c, false);
+    if (c->dropped != c->dropped_reported) {
+        fprintf(stderr, "supervisor: console too slow: %llu line%s of output dropped\n",
+                (unsigned long long)(c->dropped - c->dropped_reported),
+                c->dropped - c->dropped_reported == 1 ? "" : "s");
+        c->dropped_reported = c->dropped;
+    }
+}
+
+static void on_console_writable(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    cr_console_flush(h->data);
+}
+
+/* A colour per name, the same on every run. */
+static const char *name_color(const char *name)
+{
+    static const char *const palette[] = {"36", "33", "32", "35", "34", "96", "93", "92", "95",
+                                          "94"};
+    unsigned h = 5381;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = h * 33 + *p;
+    return palette[h % (sizeof palette / sizeof palette[0])];
+}
+
+static void console_piece(struct cr_console *c, const char *name, size_t nl, const char *text,
+                          size_t len)
+{
+    const char *col = c->color ? name_color(name) : NULL;
+    /* "\e[36m" name " |\e[0m " text "\n": the colour adds "\e[" col "m" (3 + its length)
+     * and "\e[0m" (4). Counting more queued stale bytes after every line. */
+    size_t need = nl + 3 + len + 1 + (col ? 3 + strlen(col) + 4 : 0);
+    if (c->qlen + need > CR_CONSOLE_QUEUE) {
+        if (!c->polling)
+            cr_console_flush(c);
+        if (c->qlen + need > CR_CONSOLE_QUEUE) {
+            c->dropped++;
+            return;
+        }
+    }
+    char *p = c->q + c->qlen;
+    if (col) {
+        size_t cl = strlen(col);
+        memcpy(p, "\033[", 2);
+        memcpy(p + 2, col, cl);
+        p[2 + cl] = 'm';
+        p += 3 + cl;
+    }
+    memcpy(p, name, nl);
+    p += nl;
+    if (col) {
+        memcpy(p, " |\033[0m ", 7);
+        p += 7;
+    } else {
+        memcpy(p, " | ", 3);
+        p += 3;
+    }
+    memcpy(p, text, len);
+    p[len] = '\n';
+    c->qlen += need;
+}
+
+void cr_console_line(struct cr_console *c, const char *name, const char *text, size_t len)
+{
+    if (c->fd < 0)
+        return;
+    size_t nl = strlen(name);
+    do {
+        size_t n = len > CR_OUT_LINE_MAX ? CR_OUT_LINE_MAX : len;
+        console_piece(c, name, nl, text, n);
+        text += n;
+        len -= n;
+    } while (len);
+}
+
+void cr_console_close(struct cr_console *c)
+{
+    if (c->poll_init) {
+        uv_poll_stop(&c->poll);
+        uv_close((uv_handle_t *)&c->poll, NULL);
+        c->poll_init = false;
+    }
+    if (c->fd >= 0) {
+        /* Last chance for queued lines, still without blocking: a console nobody reads
+         * must not keep the supervisor from exiting. What it cannot take is lost. */
+        c->polling = false;
+        c->pollable = false;
+        cr_console_flush(c);
+        if (c->qlen) {
+            fprintf(stderr, "supervisor: console blocked at exit: %zu bytes of output lost\n",
+                    c->qlen);
+            c->qlen = 0;
+        }
+        close(c->fd);
+        c->fd = -1;
+    }
+    free(c->q);
+    free(c->rbuf);
+    free(c->sbuf);
+    c->q = c->rbuf = c->sbuf = NULL;
+}
+
+/* ---- one stream ---------------------------------------------------------------------------- */
+
+/* Whole lines p[0..n) with a stamp each, gathered into writes as large as the chunk. */
+static void stream_stamped(struct cr_out_stream *s, const char *p, size_t n)
+{
+    char stamp[CR_LOG_STAMP_MAX], *b = s->console->sbuf;
+    size_t sl = cr_log_stamp(stamp), bl = 0;
+    const char *e = p + n;
+    while (p < e) {
+        const char *nl = memchr(p, '\n', (size_t)(e - p));
+        size_t len = (size_t)(nl - p) + 1;
+        if (bl + sl + len > SBUF_SIZE) {
+            s->log_dropped += cr_logfile_write(s->file, b, bl);
+            bl = 0;
+        }
+        memcpy(b + bl, stamp, sl);
+        memcpy(b + bl + sl, p, len);
+        bl += sl + len;
+        p = nl + 1;
+    }
+    if (bl)
+        s->log_dropped += cr_logfile_write(s->file, b, bl);
+}
+
+/* Whole lines p[0..n) (n == 0 or p[n-1] == '\n') → the file (one write) and the console. */
+static void stream_lines(struct cr_out_stream *s, const char *p, size_t n)
+{
+    if (!n)
+        return;
+    if (s->tap)
+        s->tap(s->tap_arg, p, n);
+    if (s->file) {
+        if (s->timestamps)
+            stream_stamped(s, p, n);
+        else
+            s->log_dropped += cr_logfile_write(s->file, p, n);
+    }
+    struct cr_console *c = s->console;
+    if (c->fd < 0)
+        return;
+    for (const char *e = p + n; p < e;) {
+        const char *nl = memchr(p, '\n', (size_t)(e - p));
+        size_t len = (size_t)(nl - p);
+        if (len && p[len - 1] == '\r')
+            len--;
+        cr_console_line(c, s->name, p, len);
+        p = nl + 1;
+    }
+}
+
+/* A line without its end (too long, or the container is gone): p[0..n) as a whole line, its
+ * newline put in place for the moment (p[n] is inside the buffer: see cr_console_open). */
+static void stream_cut(struct cr_out_stream *s, char *p, size_t n)
+{
+    char save = p[n];
+    p[n] = '\n';
+    stream_lines(s, p, n + 1);
+    p[n] = save;
+}
+
+/* b[0..len): the whole lines go out, a tail of CR_OUT_PART_MAX is cut; what is left of a
+ * line moves to the front. Returns its length. */
+static size_t stream_chunk(struct cr_out_stream *s, char *b, size_t len)
+{
+    const char *nl = memrchr(b, '\n', len);
+    size_t whole = nl ? (size_t)(nl - b) + 1 : 0;
+    stream_lines(s, b, whole);
+    char *t = b + whole;
+    size_t rest = len - whole;
+    while (rest >= CR_OUT_PART_MAX) {
+        stream_cut(s, t, CR_OUT_PART_MAX);
+        t += CR_OUT_PART_MAX;
+        rest -= CR_OUT_PART_MAX;
+    }
+    memmove(b, t, rest);
+    return rest;
+}
+
+bool cr_keep_partial(char **slot, size_t cap, const char *buf, size_t len)
+{
+    if (!len) {
+        free(*slot);
+        *slot = NULL;
+        return true;
+    }
+    if (!*slot && !(*slot = malloc(cap)))
+        return false;
+    memcpy(*slot, buf, len);
+    return true;
+}
+
+/* Reads at most a few chunks per call, so one chatty service cannot starve the loop. With
+ * flush_tail, a line without its newline goes out too. */
+static void stream_read(struct cr_out_stream *s, int rounds, bool flush_tail)
+{
+    struct cr_console *c = s->console;
+    char *b = c->rbuf;
+    size_t len = s->len;
+    if (len)
+        memcpy(b, s->part, len);
+    while (rounds > 0) {
+        ssize_t n = read(s->rfd, b + len, CR_OUT_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        rounds--;
+        len = stream_chunk(s, b, len + (size_t)n);
+        if ((size_t)n < CR_OUT_CHUNK / 2)
+            break;   /* the pipe is (nearly) empty: poll says when there is more */
+    }
+    /* Without memory to keep a partial line in, out it goes, as a line. */
+    if ((flush_tail && len) || !cr_keep_partial(&s->part, CR_OUT_PART_MAX, b, len)) {
+        stream_cut(s, b, len);
+        len = 0;
+        cr_keep_partial(&s->part, CR_OUT_PART_MAX, b, 0);
+    }
+    s->len = len;
+    if (c->qlen && !c->polling)
+        cr_console_flush(c);
+}
+
+static void on_stream_readable(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    stream_read(h->data, 16, false);
+}
+
+int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
+                const char *name)
+{
+    memset(s, 0, sizeof *s);
+    s->console = c;
+    s->name = name;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    s->rfd = p[0];
+    s->wfd = p[1];
+    /* Only our end is non-blocking: the write end is the workload's, and it must block as
+     * usual when the pipe is full (we drain it promptly). A larger pipe lets a burst through
+     * while we write; it costs pages only while full. Unprivileged, it would count against
+     * the user's pipe quota, so only root asks. */
+    fcntl(s->rfd, F_SETFL, fcntl(s->rfd, F_GETFL) | O_NONBLOCK);
+    if (geteuid() == 0)
+        fcntl(s->rfd, F_SETPIPE_SZ, CR_OUT_PIPE_SIZE);
+    int r = uv_poll_init(loop, &s->poll, s->rfd);
+    if (r < 0) {
+        close(p[0]);
+        close(p[1]);
+        s->rfd = s->wfd = -1;
+        return r;
+    }
+    s->poll.data = s;
+    s->poll_init = true;
+    uv_poll_start(&s->poll, UV_READABLE, on_stream_readable);
+    return 0;
+}
+
+void cr_out_drain(struct cr_out_stream *s)
+{
+    if (s->rfd < 0)
+        return;
+    stream_read(s, 64, true);
+}
+
+struct close_ctx {
+    void (*done)(void *);
+    void *arg;
+};
+
+static void on_stream_closed(uv_handle_t *h)
+{
+    struct close_ctx *cc = h->data;
+    if (cc) {
+        if (cc->done)
+            cc->done(cc->arg);
+        free(cc);
+    }
+}
+
+void cr_out_close(struct cr_out_stream *s, void (*done)(void *arg), void *arg)
+{
+    cr_out_drain(s);
+    if (s->file) {
+        cr_logfile_release(s->file);
+        s->file = NULL;
+    }
+    if (s->wfd >= 0)
+        close(s->wfd);
+    s->wfd = -1;
+    if (s->poll_init) {
+        struct close_ctx *cc = malloc(sizeof *cc);
+        if (cc) {
+            cc->done = done;
+            cc->arg = arg;
+        }
+        s->poll.data = cc;
+        uv_poll_stop(&s->poll);
+        uv_close((uv_handle_t *)&s->poll, on_stream_closed);
+        s->poll_init = false;
+        if (!cc && done)
+            done(arg);
+    } else if (done) {
+        done(arg);
+    }
+    if (s->rfd >= 0)
+        close(s->rfd);
+    s->rfd = -1;
+    free(s->part);
+    s->part = NULL;
+    s->len = 0;
+}

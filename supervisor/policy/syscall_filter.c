@@ -1,0 +1,310 @@
+/* seccomp profiles → BPF programs in sealed memfds (see syscall_filter.h). */
+#include "policy/syscall_filter.h"
+#include "policy/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef F_SEAL_SEAL
+#define F_SEAL_SEAL 0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#define F_SEAL_WRITE 0x0008
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+/* The default profile denies (EPERM) at least what Docker's default profile denies: kernel
+ * keyrings, BPF and perf, file handles (the "shocker" escape), modules and kexec, clock
+ * setting, every mount and namespace call, io_uring, userfaultfd, reboot, swap, the kernel
+ * log, process accounting, raw port I/O, quotas, and the obsolete calls. Everything else is
+ * allowed: a capability check still guards most of it (the default set holds 11). */
+static const char *const denied[] = {
+    "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
+    "delete_module", "fanotify_init", "finit_module", "fsconfig", "fsmount", "fsopen",
+    "fspick", "get_kernel_syms", "init_module", "io_uring_enter", "io_uring_register",
+    "io_uring_setup", "ioperm", "iopl", "kexec_file_load", "kexec_load", "keyctl",
+    "lookup_dcookie", "mount", "mount_setattr", "move_mount", "name_to_handle_at",
+    "nfsservctl", "open_by_handle_at", "open_tree", "perf_event_open", "pivot_root",
+    "query_module", "quotactl", "quotactl_fd", "reboot", "request_key", "setns",
+    "settimeofday", "stime", "swapoff", "swapon", "_sysctl", "sysfs", "syslog", "umount",
+    "umount2", "unshare", "uselib", "userfaultfd", "ustat", "vhangup", "vm86", "vm86old",
+};
+
+/* clone with any of these makes a namespace: denied, as unshare is. */
+static const unsigned long ns_flags[] = {
+    CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
+    CLONE_NEWCGROUP,
+};
+
+static int build_default(scmp_filter_ctx ctx, char *err, size_t len)
+{
+    int r;
+    for (size_t i = 0; i < sizeof denied / sizeof *denied; i++) {
+        int nr = seccomp_syscall_resolve_name(denied[i]);
+        if (nr == __NR_SCMP_ERROR)
+            continue;            /* unknown to this libseccomp on every architecture */
+        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+        if (r < 0 && r != -EDOM) {
+            snprintf(err, len, "seccomp rule for %s: %s", denied[i], strerror(-r));
+            return r;
+        }
+    }
+    for (size_t i = 0; i < sizeof ns_flags / sizeof *ns_flags; i++) {
+        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                             SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
+        if (r < 0) {
+            snprintf(err, len, "seccomp rule for clone: %s", strerror(-r));
+            return r;
+        }
+    }
+    /* clone3 passes its flags in memory, out of a filter's reach: ENOSYS makes libc fall
+     * back to clone (Docker's answer too). */
+    r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    if (r < 0) {
+        snprintf(err, len, "seccomp rule for clone3: %s", strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
+#define CR_PROFILE_MAX (1024 * 1024)
+
+/* A profile file's text and identity (device, inode, size, mtime: a changed file is compiled
+ * anew). */
+static int read_profile(const char *path, char **text, size_t *tlen, char *id, size_t idlen,
+                        char *err, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int e = errno;
+        snprintf(err, len, "%s: %s", path, strerror(e));
+        if (fd >= 0)
+            close(fd);
+        return -e;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > CR_PROFILE_MAX) {
+        snprintf(err, len, "%s: not a regular file of at most 1 MiB", path);
+        close(fd);
+        return -EINVAL;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    ssize_t n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
+    int e = errno;
+    close(fd);
+    if (n != st.st_size) {
+        free(buf);
+        snprintf(err, len, "%s: %s", path, n < 0 ? strerror(e) : "short read");
+        return -EIO;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *tlen = (size_t)n;
+    snprintf(id, idlen, "%llx:%llx:%lld:%lld.%ld", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+             st.st_mtim.tv_nsec);
+    return 0;
+}
+
+static int kind_of(const char *profile, char *err, size_t len)
+{
+    if (!profile || !strcmp(profile, "unconfined"))
+        return 0;
+    if (!strcmp(profile, "default") || profile[0] == '/')
+        return 1;
+    snprintf(err, len, "'%s' is not default, unconfined or the absolute path of a profile",
+             profile);
+    return -EINVAL;
+}
+
+/* The filter of profile, built (default) or read and compiled (a file); *id names the file's
+ * version ("" for default). */
+static int build(const char *profile, uint64_t caps, scmp_filter_ctx *out, char *id,
+                 size_t idlen, char *err, size_t len)
+{
+    *out = NULL;
+    id[0] = '\0';
+    if (profile[0] == '/') {
+        char *text = NULL;
+        size_t tlen = 0;
+        int r = read_profile(profile, &text, &tlen, id, idlen, err, len);
+        if (r < 0)
+            return r;
+        r = cr_seccomp_json(profile, text, tlen, caps, out, err, len);
+        free(text);
+        return r;
+    }
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx) {
+        snprintf(err, len, "seccomp_init failed");
+        return -ENOMEM;
+    }
+    /* 32-bit and x32 programs get the same rules (otherwise they would be killed at their
+     * first call, the filter's default for a foreign architecture). */
+    seccomp_arch_add(ctx, SCMP_ARCH_X86);
+    seccomp_arch_add(ctx, SCMP_ARCH_X32);
+    int r = build_default(ctx, err, len);
+    if (r < 0) {
+        seccomp_release(ctx);
+        return r;
+    }
+    *out = ctx;
+    return 0;
+}
+
+/* ---- the cache: one sealed memfd per profile, capability set and file version ---------------- */
+
+static struct cached {
+    char *profile;
+    uint64_t caps;
+    char id[96];
+    int fd;
+} *cache;
+static size_t ncache;
+
+static int cache_lookup(const char *profile, uint64_t caps, const char *id)
+{
+    for (size_t i = 0; i < ncache; i++)
+        if (!strcmp(cache[i].profile, profile) && cache[i].caps == caps &&
+            !strcmp(cache[i].id, id))
+            return cache[i].fd;
+    return -1;
+}
+
+/* Exports ctx into a new sealed memfd and caches it. Returns the fd or -errno. */
+static int cache_add(const char *profile, uint64_t caps, const char *id, scmp_filter_ctx ctx,
+                     char *err, size_t len)
+{
+    int fd = memfd_create("corral-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, len, "memfd_create: %s", strerror(e));
+        return -e;
+    }
+    int r = seccomp_export_bpf(ctx, fd);
+    if (r < 0)
+        snprintf(err, len, "exporting the seccomp program: %s", strerror(-r));
+    else if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+        r = -errno, snprintf(err, len, "sealing the seccomp program: %s", strerror(errno));
+    struct cached *nc = r == 0 ? realloc(cache, (ncache + 1) * sizeof *nc) : NULL;
+    if (nc)
+        cache = nc;
+    char *name = nc ? strdup(profile) : NULL;
+    if (r == 0 && !name) {
+        r = -ENOMEM;
+        snprintf(err, len, "out of memory");
+    }
+    if (r < 0) {
+        free(name);
+        close(fd);
+        return r;
+    }
+    cache[ncache].profile = name;
+    cache[ncache].caps = caps;
+    snprintf(cache[ncache].id, sizeof cache[ncache].id, "%s", id);
+    cache[ncache++].fd = fd;
+    return fd;
+}
+
+/* Compiles into the cache unless the same profile, caps and file version is there. */
+static int compile_cached(const char *profile, uint64_t caps, char *err, size_t len)
+{
+    char id[96] = "";
+    struct stat st;
+    if (profile[0] == '/' && stat(profile, &st) == 0)
+        snprintf(id, sizeof id, "%llx:%llx:%lld:%lld.%ld", (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino, (long long)st.st_size,
+                 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    int fd = cache_lookup(profile, caps, id);
+    if (fd >= 0)
+        return fd;
+    scmp_filter_ctx ctx;
+    int r = build(profile, caps, &ctx, id, sizeof id, err, len);
+    if (r < 0)
+        return r;
+    fd = cache_lookup(profile, caps, id);
+    if (fd < 0)
+        fd = cache_add(profile, caps, id, ctx, err, len);
+    seccomp_release(ctx);
+    return fd;
+}
+
+void cr_seccomp_print_default(FILE *out)
+{
+    /* "architectures" (OCI's spelling, which Docker reads too): the same text serves as an
+     * OCI config's linux.seccomp (the benchmark gives it to crun). */
+    fprintf(out, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n"
+                 "  \"architectures\": [\"SCMP_ARCH_X86_64\", \"SCMP_ARCH_X86\", "
+                 "\"SCMP_ARCH_X32\"],\n  \"syscalls\": [\n    {\"names\": [");
+    for (size_t i = 0; i < sizeof denied / sizeof *denied; i++)
+        fprintf(out, "%s\"%s\"", i ? ", " : "", denied[i]);
+    fprintf(out, "],\n     \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": %d},\n", EPERM);
+    for (size_t i = 0; i < sizeof ns_flags / sizeof *ns_flags; i++)
+        fprintf(out, "    {\"names\": [\"clone\"], \"action\": \"SCMP_ACT_ERRNO\", "
+                     "\"errnoRet\": %d, \"args\": [{\"index\": 0, \"value\": %lu, "
+                     "\"valueTwo\": %lu, \"op\": \"SCMP_CMP_MASKED_EQ\"}]},\n",
+                EPERM, ns_flags[i], ns_flags[i]);
+    fprintf(out, "    {\"names\": [\"clone3\"], \"action\": \"SCMP_ACT_ERRNO\", "
+                 "\"errnoRet\": %d}\n  ]\n}\n", ENOSYS);
+}
+
+int cr_seccomp_check(const char *profile, uint64_t caps, char *err, size_t len)
+{
+    int k = kind_of(profile, err, len);
+    if (k <= 0 || profile[0] != '/')
+        return k;
+    int r = compile_cached(profile, caps, err, len);
+    return r < 0 ? r : 1;
+}
+
+int cr_seccomp_fd(const char *profile, uint64_t caps, char *err, size_t len)
+{
+    int k = kind_of(profile, err, len);
+    if (k <= 0) {
+        if (k == 0)
+            snprintf(err, len, "profile %s has no filter", profile ? profile : "(none)");
+        return k ? k : -EINVAL;
+    }
+    return compile_cached(profile, caps, err, len);
+}
+
+int cr_seccomp_export(const char *profile, uint64_t caps, int fd, char *err, size_t len)
+{
+    int k = kind_of(profile, err, len);
+    if (k <= 0) {
+        if (k == 0)
+            snprintf(err, len, "profile %s has no filter", profile ? profile : "(none)");
+        return k ? k : -EINVAL;
+    }
+    scmp_filter_ctx ctx;
+    char id[96];
+    int r = build(profile, caps, &ctx, id, sizeof id, err, len);
+    if (r < 0)
+        return r;
+    r = seccomp_export_bpf(ctx, fd);
+    if (r < 0)
+        snprintf(err, len, "exporting the seccomp program: %s", strerror(-r));
+    seccomp_release(ctx);
+    return r;
+}
+
+void cr_seccomp_cache_free(void)
+{
+    for (size_t i = 0; i < ncache; i++) {
+        free(cache[i].profile);
+        close(cache[i].fd);
+    }
+    free(cache);
+    cache = NULL;
+    ncache = 0;
+}

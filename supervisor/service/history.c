@@ -1,0 +1,381 @@
+/* Crash history and the per-service ring of recent output lines. */
+#include "service/history.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "service/service.h"
+#include "units.h"
+
+static uint64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t cr_hist_now_mono(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+struct cr_hist *cr_hist_new(void)
+{
+    return calloc(1, sizeof(struct cr_hist));
+}
+
+static void exit_clear(struct cr_exit *e)
+{
+    free(e->reason);
+    free(e->lines);
+    memset(e, 0, sizeof *e);
+}
+
+void cr_hist_free(struct cr_hist *h)
+{
+    if (!h)
+        return;
+    /* A listener may unlisten (and free itself) from its callback. */
+    while (h->listeners) {
+        struct cr_hist_listener *l = h->listeners;
+        h->listeners = l->next;
+        l->next = NULL;
+        l->fn(l->arg, NULL, 0);
+    }
+    for (size_t i = 0; h->exits && i < CR_HIST_EXITS; i++)
+        exit_clear(&h->exits[i]);
+    free(h->exits);
+    for (size_t i = 0; i < CR_HIST_LINES; i++)
+        free(h->lines[i]);
+    free(h->reason);
+    free(h);
+}
+
+/* ---- output lines ------------------------------------------------------------------------- */
+
+static void keep_line(struct cr_hist *h, const char *line, size_t len)
+{
+    if (len && line[len - 1] == '\r')
+        len--;
+    size_t keep = len < CR_HIST_LINE_MAX ? len : CR_HIST_LINE_MAX;
+    char *copy = malloc(keep + 1);
+    if (!copy)
+        return;
+    memcpy(copy, line, keep);
+    copy[keep] = 0;
+    size_t slot = h->nlines % CR_HIST_LINES;
+    free(h->lines[slot]);
+    h->lines[slot] = copy;
+    h->nlines++;
+}
+
+/* Only the last CR_HIST_LINES lines of a chunk are copied: the cost per chunk is bounded, so
+ * a service writing millions of short lines pays nothing per line here. */
+void cr_hist_line(void *arg, const char *data, size_t len)
+{
+    struct cr_svc *svc = arg;
+    struct cr_hist *h = svc ? svc->hist : NULL;
+    if (!h || !len)
+        return;
+    size_t end = len, start = len, found = 0;
+    if (data[end - 1] == '\n')
+        end--;
+    /* Walk back over at most CR_HIST_LINES line starts. */
+    size_t i = end;
+    while (found < CR_HIST_LINES) {
+        while (i > 0 && data[i - 1] != '\n')
+            i--;
+        start = i;
+        found++;
+        if (i == 0)
+            break;
+        i--;
+    }
+    for (size_t p = start; p <= end;) {
+        const char *nl = memchr(data + p, '\n', end - p);
+        size_t e = nl ? (size_t)(nl - data) : end;
+        keep_line(h, data + p, e - p);
+        p = e + 1;
+    }
+    for (struct cr_hist_listener *l = h->listeners, *next; l; l = next) {
+        next = l->next;
+        l->fn(l->arg, data, len);
+    }
+}
+
+void cr_hist_tail(const struct cr_hist *h, size_t n, void (*fn)(void *arg, const char *line),
+                  void *arg)
+{
+    if (!h)
+        return;
+    size_t have = h->nlines < CR_HIST_LINES ? h->nlines : CR_HIST_LINES;
+    if (n > have)
+        n = have;
+    for (size_t i = h->nlines - n; i < h->nlines; i++)
+        fn(arg, h->lines[i % CR_HIST_LINES] ? h->lines[i % CR_HIST_LINES] : "");
+}
+
+static void join_line(void *arg, const char *line)
+{
+    char **acc = arg;
+    if (!*acc)
+        return;
+    size_t a = strlen(*acc), b = strlen(line);
+    char *p = realloc(*acc, a + b + 2);
+    if (!p) {
+        free(*acc);
+        *acc = NULL;
+        return;
+    }
+    memcpy(p + a, line, b);
+    p[a + b] = '\n';
+    p[a + b + 1] = 0;
+    *acc = p;
+}
+
+/* ---- exits -------------------------------------------------------------------------------- */
+
+static struct cr_exit *new_exit(struct cr_svc *svc)
+{
+    struct cr_hist *h = svc->hist;
+    static struct cr_exit scratch;   /* no memory for the ring: filled, and kept nowhere */
+    if (!h->exits)
+        h->exits = calloc(CR_HIST_EXITS, sizeof *h->exits);
+    struct cr_exit *e = h->exits ? &h->exits[h->nexits % CR_HIST_EXITS] : &scratch;
+    exit_clear(e);
+    if (h->exits)
+        h->nexits++;
+    e->when_ms = (int64_t)clock_ms(CLOCK_REALTIME);
+    e->mono_ms = clock_ms(CLOCK_MONOTONIC);
+    e->runtime_ms = -1;
+    e->code = -1;
+    e->mem_peak = -1;
+    e->stopped = svc->stop_requested;
+    /* Its own lines only: those since the previous exit was recorded. */
+    char *acc = calloc(1, 1);
+    cr_hist_tail(h, h->nlines - h->lines_mark, join_line, &acc);
+    h->lines_mark = h->nlines;
+    if (acc && !*acc) {
+        free(acc);
+        acc = NULL;
+    }
+    e->lines = acc;
+    h->workload_up = false;
+    h->started_mono = 0;
+    h->ready = false;
+    return e;
+}
+
+static void fill_stats(struct cr_svc *svc, struct cr_exit *e, struct cr_cg *cg)
+{
+    if (cg)
+        e->mem_peak = cr_cg_memory_peak(cg);
+}
+
+void cr_hist_started(struct cr_svc *svc)
+{
+    struct cr_hist *h = svc->hist;
+    if (!h)
+        return;
+    h->workload_up = true;
+    h->started_mono = cr_hist_now_mono();
+    h->next_start_mono = 0;
+}
+
+void cr_hist_ready(struct cr_svc *svc)
+{
+    if (svc->hist)
+        svc->hist->ready = true;
+}
+
+void cr_hist_exited(struct cr_svc *svc, const char *code, const char *sig, const char *runtime)
+{
+    struct cr_hist *h = svc->hist;
+    if (!h)
+        return;
+    /* What it wrote just before it died may still be in the pipes. */
+    if (svc->out_open)
+        cr_out_drain(&svc->out);
+    if (svc->err_open)
+        cr_out_drain(&svc->err);
+    uint64_t started = h->started_mono;
+    struct cr_exit *e = new_exit(svc);
+    if (code)
+        e->code = atoi(code);
+    if (sig) {
+        e->sig = cr_parse_signal(sig);
+        if (e->sig < 0)
+            e->sig = 0;
+    }
+    if (runtime)
+        e->runtime_ms = strtoll(runtime, NULL, 10);
+    else if (started)
+        e->runtime_ms = (int64_t)(e->mono_ms - started);
+    e->oom = svc->last_oom;
+    if (e->oom)
+        h->oom_kills++;
+    fill_stats(svc, e, svc->ct ? svc->ct->cg : NULL);
+}
+
+void cr_hist_restart(struct cr_svc *svc, int64_t delay_ms)
+{
+    struct cr_hist *h = svc->hist;
+    if (!h)
+        return;
+    h->restarts++;
+    h->next_start_mono = cr_hist_now_mono() + (uint64_t)(delay_ms > 0 ? delay_ms : 0);
+}
+
+void cr_hist_setup_failed(struct cr_svc *svc, const char *reason)
+{
+    struct cr_hist *h = svc->hist;
+    if (!h)
+        return;
+    free(h->reason);
+    h->reason = strdup(reason ? reason : "(no reason given)");
+}
+
+void cr_hist_container_exit(struct cr_svc *svc, struct cr_cg *cg, int wait_code, int wait_status,
+                            uint64_t ran_ms, bool oom)
+{
+    struct cr_hist *h = svc->hist;
+    if (!h)
+        return;
+    /* A workload exit was already recorded for this container unless the workload was up
+     * when init went, or the container never got as far as a workload. */
+    bool record = h->workload_up || svc->setup_failed;
+    if (!record) {
+        /* An OOM kill seen only now still belongs to the last exit. */
+        if (oom && h->nexits) {
+            struct cr_exit *last = &h->exits[(h->nexits - 1) % CR_HIST_EXITS];
+            if (!last->oom) {
+                last->oom = true;
+                h->oom_kills++;
+            }
+        }
+        return;
+    }
+    uint64_t started = h->started_mono;
+    struct cr_exit *e = new_exit(svc);
+    e->container = true;
+    if (wait_code == CLD_EXITED)
+        e->code = wait_status;
+    else
+        e->sig = wait_status;
+    e->runtime_ms = started ? (int64_t)(e->mono_ms - started) : (int64_t)ran_ms;
+    e->oom = oom;
+    if (oom)
+        h->oom_kills++;
+    if (svc->setup_failed) {
+        e->setup_failed = true;
+        e->reason = h->reason ? strdup(h->reason) : NULL;
+    }
+    fill_stats(svc, e, cg);
+}
+
+size_t cr_hist_count(const struct cr_hist *h)
+{
+    if (!h)
+        return 0;
+    return h->nexits < CR_HIST_EXITS ? h->nexits : CR_HIST_EXITS;
+}
+
+const struct cr_exit *cr_hist_at(const struct cr_hist *h, size_t i)
+{
+    size_t n = cr_hist_count(h);
+    if (i >= n)
+        return NULL;
+    return &h->exits[(h->nexits - n + i) % CR_HIST_EXITS];
+}
+
+const struct cr_exit *cr_hist_last(const struct cr_hist *h)
+{
+    size_t n = cr_hist_count(h);
+    return n ? cr_hist_at(h, n - 1) : NULL;
+}
+
+void cr_exit_describe(const struct cr_exit *e, char *buf, size_t len)
+{
+    char sname[32];
+    if (e->setup_failed)
+        snprintf(buf, len, "setup failed");
+    else if (e->sig)
+        snprintf(buf, len, "signal %s%s", cr_signal_name(e->sig, sname, sizeof sname),
+                 e->oom ? " (OOM)" : "");
+    else
+        snprintf(buf, len, "exit %d%s", e->code, e->oom ? " (OOM)" : "");
+}
+
+/* 0.4 s, 12 s, 3 min, 2 h */
+static void human_ms(int64_t ms, char *buf, size_t len)
+{
+    if (ms < 0)
+        snprintf(buf, len, "?");
+    else if (ms < 10000)
+        snprintf(buf, len, "%.1f s", (double)ms / 1000);
+    else if (ms < 120000)
+        snprintf(buf, len, "%lld s", (long long)(ms / 1000));
+    else if (ms < 7200000)
+        snprintf(buf, len, "%lld min", (long long)(ms / 60000));
+    else
+        snprintf(buf, len, "%lld h", (long long)(ms / 3600000));
+}
+
+void cr_hist_summary(const struct cr_hist *h, int64_t window_ms, int64_t next_ms, char *buf,
+                     size_t len)
+{
+    buf[0] = 0;
+    size_t n = cr_hist_count(h);
+    if (n < 2)
+        return;
+    uint64_t now = cr_hist_now_mono();
+    size_t recent = 0;
+    uint64_t first = now;
+    for (size_t i = 0; i < n; i++) {
+        const struct cr_exit *e = cr_hist_at(h, i);
+        if (e->stopped || now - e->mono_ms > (uint64_t)window_ms)
+            continue;
+        recent++;
+        if (e->mono_ms < first)
+            first = e->mono_ms;
+    }
+    if (recent < 2)
+        return;
+    const struct cr_exit *last = cr_hist_last(h);
+    char what[64], span[32], ran[32], next[48] = "";
+    cr_exit_describe(last, what, sizeof what);
+    human_ms((int64_t)(now - first), span, sizeof span);
+    human_ms(last->runtime_ms, ran, sizeof ran);
+    if (next_ms >= 0) {
+        char t[32];
+        human_ms(next_ms, t, sizeof t);
+        snprintf(next, sizeof next, ", next try in %s", t);
+    }
+    snprintf(buf, len, "%s%zu exits in %s, last: %s after %s%s",
+             recent == CR_HIST_EXITS ? ">=" : "", recent, span, what, ran, next);
+}
+
+int cr_hist_listen(struct cr_hist *h, struct cr_hist_listener *l)
+{
+    if (!h)
+        return -ENOENT;
+    l->next = h->listeners;
+    h->listeners = l;
+    return 0;
+}
+
+void cr_hist_unlisten(struct cr_hist *h, struct cr_hist_listener *l)
+{
+    if (!h)
+        return;
+    for (struct cr_hist_listener **p = &h->listeners; *p; p = &(*p)->next) {
+        if (*p == l) {
+            *p = l->next;
+            l->next = NULL;
+            return;
+        }
+    }
+}
