@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "log.h"
 #include "cgroup/cgroup.h"
 #include "config/config.h"
 #include "api/control.h"
@@ -618,6 +619,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->rt.on_settled = on_settled;
     sv->rt.on_ready = on_ready;
     cr_runtime_seed(&sv->rt);
+    cr_log_set_sink(cr_logs_own_write);
     int status = 1;
     char err[512];
     const char *run_name = NULL;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "log.h"
 #include "cgroup/cgroup.h"
 #include "ctl_proto.h"
 #include "service/history.h"
@@ -408,7 +409,7 @@ static void status_rec(struct obuf *o, struct cr_svc *svc)
             ob_kvi(o, "pids", st.pids_current);
     }
     ob_kvi(o, "oom_kills", h ? (int64_t)h->oom_kills : 0);
-    uint64_t dropped = cr_logs_dropped(svc);
+    uint64_t dropped = cr_svc_log_dropped(svc);
     if (dropped)
         ob_kvi(o, "log_dropped", (int64_t)dropped);
     if (h && h->reason && (svc->setup_failed || svc->state == CR_ST_FATAL))
@@ -572,7 +573,7 @@ static void do_logs(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
     }
     /* From the log files when it has them (each announced by a `rec file=`), else from the
      * ring of recent lines kept in memory. */
-    const char *files[2] = {cr_logs_path(s, CR_LOG_STDOUT), cr_logs_path(s, CR_LOG_STDERR)};
+    const char *files[2] = {cr_svc_log_path(s, CR_LOG_STDOUT), cr_svc_log_path(s, CR_LOG_STDERR)};
     if (files[1] && files[0] && !strcmp(files[0], files[1]))
         files[1] = NULL;
     if (files[0] || files[1]) {

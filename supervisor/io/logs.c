@@ -11,7 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "service/service.h"
+#include "log.h"
+#include "io/output.h"
 
 /* Every open log file, so streams naming the same path share it and SIGUSR2 finds them. */
 static struct cr_logfile *files;
@@ -337,19 +338,19 @@ void cr_logs_own_write(const char *msg, size_t n)
     own_busy = false;
 }
 
-/* ---- per service ---------------------------------------------------------------------------- */
+/* ---- per stream ----------------------------------------------------------------------------- */
 
-static void attach(struct cr_svc *svc, struct cr_out_stream *s, const char *spec,
-                   const char *kind, int64_t maxbytes, int64_t backups, bool stamps)
+void cr_logs_attach(struct cr_out_stream *s, const char *who, const char *spec,
+                    const char *kind, int64_t maxbytes, int64_t backups, bool stamps)
 {
     char *path = NULL;
     if (spec && strcmp(spec, "NONE")) {
         if (strcmp(spec, "AUTO"))
             path = strdup(spec);
-        else if (log_dir && asprintf(&path, "%s/%s.%s.log", log_dir, svc->name, kind) < 0)
+        else if (log_dir && asprintf(&path, "%s/%s.%s.log", log_dir, who, kind) < 0)
             path = NULL;
         if (!path)
-            cr_log(svc->name, "%s log: %s", kind,
+            cr_log(who, "%s log: %s", kind,
                    strcmp(spec, "AUTO") || log_dir ? "out of memory" : "no log_dir");
     }
     s->timestamps = stamps;
@@ -360,36 +361,8 @@ static void attach(struct cr_svc *svc, struct cr_out_stream *s, const char *spec
         return;
     }
     cr_logfile_release(s->file);
-    s->file = path ? cr_logfile_get(path, svc->name, maxbytes, backups) : NULL;
+    s->file = path ? cr_logfile_get(path, who, maxbytes, backups) : NULL;
     free(path);
-}
-
-void cr_logs_attach(struct cr_svc *svc)
-{
-    const struct cr_service *c = svc->conf;
-    if (!c)
-        return;   /* removed by a reload: keeps its files until it is freed */
-    if (svc->out_open)
-        attach(svc, &svc->out, c->stdout_logfile, "out", c->stdout_logfile_maxbytes,
-               c->stdout_logfile_backups, c->log_timestamps);
-    if (svc->err_open)
-        attach(svc, &svc->err, c->stderr_logfile, "err", c->stderr_logfile_maxbytes,
-               c->stderr_logfile_backups, c->log_timestamps);
-}
-
-uint64_t cr_logs_dropped(const struct cr_svc *svc)
-{
-    return (svc->out_open ? svc->out.log_dropped : 0) + (svc->err_open ? svc->err.log_dropped : 0);
-}
-
-const char *cr_logs_path(const struct cr_svc *svc, int stream)
-{
-    /* Without its own pipe, stderr goes where stdout goes (redirect_stderr). */
-    const struct cr_out_stream *s = stream == CR_LOG_STDERR && svc->err_open ? &svc->err
-                                                                             : &svc->out;
-    if (!svc->out_open || !s->file)
-        return NULL;
-    return s->file->path;
 }
 
 /* ---- tail ----------------------------------------------------------------------------------- */

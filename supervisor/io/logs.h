@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct cr_svc;
+struct cr_out_stream;
 
 enum cr_log_stream { CR_LOG_STDOUT = 1, CR_LOG_STDERR = 2 };
 
@@ -47,10 +47,12 @@ struct cr_logfile {
 
 /* The directory of AUTO files ([supervisor] log_dir); copied. Call before cr_logs_attach(). */
 int cr_logs_set_dir(const char *dir);
-/* (Re)applies svc->conf's log keys to its streams: opens, switches or closes files, takes new
- * maxbytes, backups and log_timestamps. Called when the service is created and on reload (the
- * log keys apply live). Never fails: a file it cannot open is retried, and said so. */
-void cr_logs_attach(struct cr_svc *svc);
+/* (Re)applies one stream's log keys: opens, switches or closes its file (spec: AUTO, NONE or a
+ * path; AUTO is <log_dir>/<who>.<kind>.log), takes new maxbytes, backups and timestamps.
+ * Called when a service is created and on reload (the log keys apply live). Never fails: a
+ * file it cannot open is retried, and said so (as who's). */
+void cr_logs_attach(struct cr_out_stream *s, const char *who, const char *spec,
+                    const char *kind, int64_t maxbytes, int64_t backups, bool stamps);
 /* Rotates every open, non-empty log file now. Returns how many were rotated. */
 int cr_logs_rotate_all(void);
 /* The supervisor's own log ([supervisor] logfile): AUTO is <log_dir>/supervisor.log (call
@@ -63,11 +65,6 @@ void cr_logs_own_open(const char *spec, int64_t maxbytes, int64_t backups);
  * is dropped and counted. Does nothing when no own log is open, or from within itself (a
  * message about the file's own troubles goes to stderr only). */
 void cr_logs_own_write(const char *msg, size_t n);
-/* Lines of svc's output its log files could not take (disk full...), since it was created. */
-uint64_t cr_logs_dropped(const struct cr_svc *svc);
-/* The current file of one of svc's streams, or NULL (NONE, or run mode). With redirect_stderr
- * both streams answer stdout's file. The string lives until the next cr_logs_attach(). */
-const char *cr_logs_path(const struct cr_svc *svc, int stream);
 /* The last n lines of the file at path (and of path.1 when path has fewer), oldest first, in
  * *out (malloc'ed, *len bytes, NUL-terminated). Returns 0 or a negative errno. */
 int cr_logs_tail(const char *path, size_t n, char **out, size_t *len);

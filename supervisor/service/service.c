@@ -1,6 +1,5 @@
 /* One service: its state machine (a table), its containers, its timer. */
 #include "service/service.h"
-#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "service/history.h"
 #include "io/logs.h"
 #include "policy/syscall_filter.h"
@@ -32,30 +32,6 @@ static const char *const state_names[CR_NSTATES] = {
 const char *cr_state_name(enum cr_state s)
 {
     return (unsigned)s < CR_NSTATES ? state_names[s] : "?";
-}
-
-void cr_log(const char *name, const char *fmt, ...)
-{
-    /* The message often carries a container's words (STATUS=, a failure reason): formatted
-     * first, then written with its control bytes as \xHH (shared/text.h), so no escape
-     * sequence from a workload reaches the terminal or the log file. */
-    char msg[1024], buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    int n = snprintf(buf, sizeof buf, "supervisor: %s%s", name ? name : "", name ? ": " : "");
-    if (n > (int)sizeof buf - 2)
-        n = (int)sizeof buf - 2;
-    n += (int)cr_text_escape(buf + n, sizeof buf - (size_t)n - 1, msg, false);
-    buf[n++] = '\n';
-    ssize_t w;
-    do
-        w = write(STDERR_FILENO, buf, (size_t)n);
-    while (w < 0 && errno == EINTR);
-    /* [supervisor] logfile gets the line without "supervisor: " (and with a timestamp) */
-    size_t skip = sizeof "supervisor: " - 1;
-    cr_logs_own_write(buf + skip, (size_t)n - skip);
 }
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -727,6 +703,36 @@ void cr_svc_event(struct cr_svc *svc, enum cr_svc_event ev)
         table[svc->state][ev](svc);
 }
 
+/* ---- its log files (io/logs.c takes the streams) ------------------------------------------- */
+
+static void logs_attach(struct cr_svc *svc)
+{
+    const struct cr_service *c = svc->conf;
+    if (!c)
+        return;   /* removed by a reload: keeps its files until it is freed */
+    if (svc->out_open)
+        cr_logs_attach(&svc->out, svc->name, c->stdout_logfile, "out",
+                       c->stdout_logfile_maxbytes, c->stdout_logfile_backups, c->log_timestamps);
+    if (svc->err_open)
+        cr_logs_attach(&svc->err, svc->name, c->stderr_logfile, "err",
+                       c->stderr_logfile_maxbytes, c->stderr_logfile_backups, c->log_timestamps);
+}
+
+uint64_t cr_svc_log_dropped(const struct cr_svc *svc)
+{
+    return (svc->out_open ? svc->out.log_dropped : 0) + (svc->err_open ? svc->err.log_dropped : 0);
+}
+
+const char *cr_svc_log_path(const struct cr_svc *svc, int stream)
+{
+    /* Without its own pipe, stderr goes where stdout goes (redirect_stderr). */
+    const struct cr_out_stream *s = stream == CR_LOG_STDERR && svc->err_open ? &svc->err
+                                                                             : &svc->out;
+    if (!svc->out_open || !s->file)
+        return NULL;
+    return s->file->path;
+}
+
 /* ---- life of a service -------------------------------------------------------------------- */
 
 void cr_svc_set_conf(struct cr_svc *svc, const struct cr_service *conf)
@@ -740,7 +746,7 @@ void cr_svc_set_conf(struct cr_svc *svc, const struct cr_service *conf)
     svc->restarts = conf->max_restarts > 0 ? calloc((size_t)conf->max_restarts, sizeof(uint64_t))
                                            : NULL;
     svc->nrestarts = 0;
-    cr_logs_attach(svc);   /* the log keys apply live (a no-op until the pipes exist) */
+    logs_attach(svc);   /* the log keys apply live (a no-op until the pipes exist) */
 }
 
 int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_svc **out)
@@ -774,7 +780,7 @@ int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_s
                 svc->err_open = true;
         }
     }
-    cr_logs_attach(svc);
+    logs_attach(svc);
     svc->hist = cr_hist_new();
     svc->out.tap = svc->err.tap = cr_hist_line;
     svc->out.tap_arg = svc->err.tap_arg = svc;

@@ -147,12 +147,15 @@ void cr_svc_limits(const struct cr_service *conf, struct cr_cg_limits *lim);
 int cr_svc_apply_limits(struct cr_svc *svc);
 /* Sends sig to init, if a container runs. */
 int cr_svc_signal(struct cr_svc *svc, int sig);
+/* Lines of its output its log files could not take (disk full...), since it was created. */
+uint64_t cr_svc_log_dropped(const struct cr_svc *svc);
+/* The current file of one of its streams (CR_LOG_STDOUT, CR_LOG_STDERR), or NULL (NONE, or
+ * run mode). With redirect_stderr both answer stdout's file. The string lives until the next
+ * reload. */
+const char *cr_svc_log_path(const struct cr_svc *svc, int stream);
 
 /* runtime.c: a start that honours depends_on (svctl start should use it): a settled service
  * starts once its dependencies are ready, and says what it waits for in svc->why. */
 void cr_rt_request_start(struct cr_runtime *rt, struct cr_svc *svc);
-
-/* The supervisor's own log: "supervisor: NAME: text" on stderr. */
-void cr_log(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
