@@ -1,5 +1,5 @@
-/* Internal to the cgroup module (cgroup.c, cgroup_v1.c, cgroup_v2.c): the shapes of a root
- * and a cgroup, the file helpers both backends use, and each backend's operations. */
+/* Internal to the cgroup module (cgroup.c, fs.c, v1.c, v2.c): the shapes of a root and a
+ * cgroup, the file helpers both backends use (fs.c), and the table each backend fills. */
 #ifndef CORRAL_CGROUP_INT_H
 #define CORRAL_CGROUP_INT_H
 
@@ -62,7 +62,7 @@ struct cr_cg {
     char path[];            /* its directory in the first hierarchy (v2: the only one) */
 };
 
-/* ---- helpers (cgroup.c) ---- */
+/* ---- helpers (fs.c) ---- */
 int cg_err(char *err, size_t errlen, int r, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Writes val to path (one write, as the kernel wants); -errno and "path: reason". */
@@ -94,45 +94,49 @@ int cg_make_dir(const char *dir, bool *created, char *err, size_t errlen);
 int cg_make_root_level(struct cr_cg_root *r, const char *base, size_t end, char *dir,
                        size_t dirlen, char *err, size_t errlen);
 
-/* ---- backends ---- */
-/* root_prepare creates <root> (and on v2 enables controllers in the levels above) and, when
- * r->leaf, <root>/supervisor; root_enter moves the caller into the leaf and, on v2, enables
- * controllers for <root>'s children. Leftovers are removed between the two (cgroup.c). */
-int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen);
-int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen);
-/* The CG1_* hierarchies a cgroup with these limits needs (CG1_BASE and more). lean (`run`,
- * whose statistics nobody reads): freezer and the hierarchies of its limits only. */
-unsigned cg1_needs(const struct cr_cg_limits *lim, bool lean);
-/* The device rules of a new cgroup (lim->confine_devices): v1 in its devices hierarchy. */
-int cg1_devices(struct cr_cg *cg, const struct cr_cg_limits *lim, char *err, size_t errlen);
-/* Keeps in cg->h only the hierarchies carrying a controller of want; the rest go to unused. */
-void cg1_select(struct cr_cg *cg, unsigned want);
-int cg1_create(struct cr_cg *cg, char *err, size_t errlen);
-int cg1_set_limits(struct cr_cg *cg, const struct cr_cg_limits *lim, bool all, char *err,
-                   size_t errlen);
-int cg1_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen);
-int cg1_self_attach_open(const struct cr_cg *cg, int *fds, int max, char *err, size_t errlen);
-int cg1_kill(struct cr_cg *cg, char *err, size_t errlen);
-int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len);
-void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st);
-int64_t cg1_memory_peak(struct cr_cg *cg);
-int64_t cg1_oom_kills(struct cr_cg *cg);
-int cg1_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
-/* The CG1_* bits of a /proc/PID/cgroup controller list ("cpu,cpuacct"); 0 for none we use. */
-unsigned cg1_ctrl_bits(const char *list, size_t len);
+/* ---- backends: each fills one table (v1.c, v2.c); cgroup.c knows only the tables ---- */
+struct cg_ops {
+    /* root_prepare creates <root> (and on v2 enables controllers in the levels above) and,
+     * when r->leaf, <root>/supervisor; root_enter moves the caller into the leaf and, on v2,
+     * enables controllers for <root>'s children. Leftovers are removed between the two
+     * (cgroup.c). */
+    int (*root_prepare)(struct cr_cg_root *r, char *err, size_t errlen);
+    int (*root_enter)(struct cr_cg_root *r, bool move_self, char *err, size_t errlen);
+    /* v1: the CG1_* hierarchies a cgroup with these limits needs (CG1_BASE and more). lean
+     * (`run`, whose statistics nobody reads): freezer and the hierarchies of its limits
+     * only. v2: 0. */
+    unsigned (*needs)(const struct cr_cg_limits *lim, bool lean);
+    /* v1: keeps in cg->h only the hierarchies carrying a controller of want; the rest go to
+     * unused. v2: nothing. */
+    void (*select)(struct cr_cg *cg, unsigned want);
+    /* v1: the CG1_* bits of a /proc/PID/cgroup controller list ("cpu,cpuacct"); 0 for none
+     * we use. v2: 0. */
+    unsigned (*ctrl_bits)(const char *list, size_t len);
+    int (*create)(struct cr_cg *cg, char *err, size_t errlen);
+    int (*set_limits)(struct cr_cg *cg, const struct cr_cg_limits *lim, bool all, char *err,
+                      size_t errlen);
+    /* The device rules of a new cgroup (lim->confine_devices): v1 in its devices hierarchy,
+     * v2 a BPF device program on its directory. */
+    int (*devices)(struct cr_cg *cg, const struct cr_cg_limits *lim, char *err, size_t errlen);
+    int (*attach)(struct cr_cg *cg, pid_t pid, char *err, size_t errlen);
+    /* v1: the cgroup.procs fds a child writes itself into; v2: none (0). */
+    int (*self_attach_open)(const struct cr_cg *cg, int *fds, int max, char *err,
+                            size_t errlen);
+    int (*kill)(struct cr_cg *cg, char *err, size_t errlen);
+    int (*procs_path)(const struct cr_cg *cg, char *buf, size_t len);
+    void (*stats)(struct cr_cg *cg, struct cr_cg_stats *st);
+    int64_t (*oom_kills)(struct cr_cg *cg);
+    int64_t (*memory_peak)(struct cr_cg *cg);
+    /* wait_ms bounds the wait for a cgroup that will not empty (a task stuck in the
+     * kernel). */
+    int (*remove)(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
+};
+extern const struct cg_ops cg1_ops, cg2_ops;
 
-int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen);
-int cg2_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen);
-int cg2_create(struct cr_cg *cg, char *err, size_t errlen);
-int cg2_set_limits(struct cr_cg *cg, const struct cr_cg_limits *lim, bool all, char *err,
-                   size_t errlen);
-int cg2_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen);
-int cg2_kill(struct cr_cg *cg, char *err, size_t errlen);
-int cg2_procs_path(const struct cr_cg *cg, char *buf, size_t len);
-void cg2_stats(struct cr_cg *cg, struct cr_cg_stats *st);
-/* One number of the cgroup's file (key: of a "key value" line; NULL: the whole file); -1. */
-int64_t cg2_read(const struct cr_cg *cg, const char *file, const char *key);
-int cg2_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
+static inline const struct cg_ops *cg_ops(int version)
+{
+    return version == 2 ? &cg2_ops : &cg1_ops;
+}
 
 /* The directory of cg (or of the root when leaf is NULL) in hierarchy i. */
 int cg_dir(const struct cg_hier *h, const char *root, const char *leaf, char *buf, size_t len);

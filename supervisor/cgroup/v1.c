@@ -70,7 +70,10 @@ static int discover(struct cr_cg_root *r, const char *mount, char *err, size_t e
     return 0;
 }
 
-unsigned cg1_ctrl_bits(const char *list, size_t len)
+static int cg1_kill(struct cr_cg *cg, char *err, size_t errlen);
+static int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len);
+
+static unsigned cg1_ctrl_bits(const char *list, size_t len)
 {
     unsigned bits = 0;
     for (size_t start = 0; start < len;) {
@@ -85,7 +88,7 @@ unsigned cg1_ctrl_bits(const char *list, size_t len)
     return bits;
 }
 
-int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
+static int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
 {
     int rc = discover(r, r->mount, err, errlen);
     if (rc < 0)
@@ -116,7 +119,7 @@ int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
     return 0;
 }
 
-int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen)
+static int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen)
 {
     if (!move_self)
         return 0;
@@ -133,7 +136,7 @@ int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errle
     return 0;
 }
 
-unsigned cg1_needs(const struct cr_cg_limits *lim, bool lean)
+static unsigned cg1_needs(const struct cr_cg_limits *lim, bool lean)
 {
     unsigned want = CG1_BASE;
     if (lean) {
@@ -153,7 +156,7 @@ unsigned cg1_needs(const struct cr_cg_limits *lim, bool lean)
     return want;
 }
 
-int cg1_devices(struct cr_cg *cg, const struct cr_cg_limits *l, char *err, size_t errlen)
+static int cg1_devices(struct cr_cg *cg, const struct cr_cg_limits *l, char *err, size_t errlen)
 {
     const struct cg_hier *h = hier(cg, CG1_DEVICES);
     char dir[PATH_MAX];
@@ -170,7 +173,7 @@ int cg1_devices(struct cr_cg *cg, const struct cr_cg_limits *l, char *err, size_
     return rc < 0 ? cg_err(err, errlen, rc, "%s: %s", dir, why) : 0;
 }
 
-void cg1_select(struct cr_cg *cg, unsigned want)
+static void cg1_select(struct cr_cg *cg, unsigned want)
 {
     int n = 0;
     cg->nu = 0;
@@ -185,7 +188,7 @@ void cg1_select(struct cr_cg *cg, unsigned want)
         cg_dir(&cg->h[0], cg->root, cg->leaf, cg->path, cg->pathlen);
 }
 
-int cg1_create(struct cr_cg *cg, char *err, size_t errlen)
+static int cg1_create(struct cr_cg *cg, char *err, size_t errlen)
 {
     cg->fresh = true;
     for (int i = 0; i < cg->nh; i++) {
@@ -404,7 +407,7 @@ static int set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, 
     return rc;
 }
 
-int cg1_set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, char *err,
+static int cg1_set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, char *err,
                    size_t errlen)
 {
     /* Where the cgroup's processes must follow (a reload adding a cpu or io limit). */
@@ -424,7 +427,7 @@ int cg1_set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, cha
     return rc;
 }
 
-int cg1_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen)
+static int cg1_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen)
 {
     char v[24];
     snprintf(v, sizeof v, "%d", (int)pid);
@@ -436,7 +439,7 @@ int cg1_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen)
     return 0;
 }
 
-int cg1_self_attach_open(const struct cr_cg *cg, int *fds, int max, char *err, size_t errlen)
+static int cg1_self_attach_open(const struct cr_cg *cg, int *fds, int max, char *err, size_t errlen)
 {
     if (cg->nh > max)
         return cg_err(err, errlen, -E2BIG, "%s: too many hierarchies", cg->path);
@@ -455,7 +458,7 @@ int cg1_self_attach_open(const struct cr_cg *cg, int *fds, int max, char *err, s
     return cg->nh;
 }
 
-int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len)
+static int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len)
 {
     const struct cg_hier *h = hier(cg, CG1_FREEZER);
     char dir[PATH_MAX];
@@ -470,7 +473,7 @@ int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len)
  * so the kills are delivered (a v1-frozen task does not die until thawed); then wait,
  * polling, for the cgroup to empty. Without a freezer (or when freezing does not finish in
  * time: a task in uninterruptible sleep), the kill loop catches what forks meanwhile. */
-int cg1_kill(struct cr_cg *cg, char *err, size_t errlen)
+static int cg1_kill(struct cr_cg *cg, char *err, size_t errlen)
 {
     int64_t start = cg_now_ms();
     const struct cg_hier *fz = hier(cg, CG1_FREEZER);
@@ -530,17 +533,17 @@ static int64_t read_at(const struct cr_cg *cg, unsigned bit, const char *file, c
     return rc < 0 ? -1 : v;
 }
 
-int64_t cg1_oom_kills(struct cr_cg *cg)
+static int64_t cg1_oom_kills(struct cr_cg *cg)
 {
     return read_at(cg, CG1_MEMORY, "memory.oom_control", "oom_kill");
 }
 
-int64_t cg1_memory_peak(struct cr_cg *cg)
+static int64_t cg1_memory_peak(struct cr_cg *cg)
 {
     return read_at(cg, CG1_MEMORY, "memory.max_usage_in_bytes", NULL);
 }
 
-void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st)
+static void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st)
 {
     st->memory_current = read_at(cg, CG1_MEMORY, "memory.usage_in_bytes", NULL);
     st->memory_peak = read_at(cg, CG1_MEMORY, "memory.max_usage_in_bytes", NULL);
@@ -551,7 +554,7 @@ void cg1_stats(struct cr_cg *cg, struct cr_cg_stats *st)
     st->pids_current = read_at(cg, CG1_PIDS, "pids.current", NULL);
 }
 
-int cg1_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen)
+static int cg1_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen)
 {
     int ret = 0;
     /* The hierarchies it is not made in too: a leftover of an earlier cgroup of the same
@@ -577,3 +580,22 @@ int cg1_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen)
     }
     return ret;
 }
+
+const struct cg_ops cg1_ops = {
+    .root_prepare = cg1_root_prepare,
+    .root_enter = cg1_root_enter,
+    .needs = cg1_needs,
+    .select = cg1_select,
+    .ctrl_bits = cg1_ctrl_bits,
+    .create = cg1_create,
+    .set_limits = cg1_set_limits,
+    .devices = cg1_devices,
+    .attach = cg1_attach,
+    .self_attach_open = cg1_self_attach_open,
+    .kill = cg1_kill,
+    .procs_path = cg1_procs_path,
+    .stats = cg1_stats,
+    .oom_kills = cg1_oom_kills,
+    .memory_peak = cg1_memory_peak,
+    .remove = cg1_remove,
+};

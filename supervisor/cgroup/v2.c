@@ -45,7 +45,9 @@ static int enable_controllers(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
-int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
+static int cg2_kill(struct cr_cg *cg, char *err, size_t errlen);
+
+static int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
 {
     r->nh = 1;
     if (!(r->h[0].dir = cg_intern(r->mount)))
@@ -77,7 +79,7 @@ int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
     return cg_make_dir(dir, &created, err, errlen);
 }
 
-int cg2_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen)
+static int cg2_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen)
 {
     char dir[PATH_MAX], path[PATH_MAX + 32];
     if (move_self) {
@@ -111,7 +113,7 @@ int cg2_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errle
     return 0;
 }
 
-int cg2_create(struct cr_cg *cg, char *err, size_t errlen)
+static int cg2_create(struct cr_cg *cg, char *err, size_t errlen)
 {
     cg->fresh = true;
     if (mkdir(cg->path, 0755) < 0) {
@@ -150,7 +152,7 @@ static void fmt_max(char *buf, size_t len, int64_t v)
 }
 
 /* One row per limit: its value, the controller it needs, and the file. */
-int cg2_set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, char *err,
+static int cg2_set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, char *err,
                    size_t errlen)
 {
     const struct cr_cgroup_caps *c = &cg->caps;
@@ -218,21 +220,21 @@ int cg2_set_limits(struct cr_cg *cg, const struct cr_cg_limits *l, bool all, cha
     return 0;
 }
 
-int cg2_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen)
+static int cg2_attach(struct cr_cg *cg, pid_t pid, char *err, size_t errlen)
 {
     char v[24];
     snprintf(v, sizeof v, "%d", (int)pid);
     return write_file(cg, "cgroup.procs", v, err, errlen);
 }
 
-int cg2_procs_path(const struct cr_cg *cg, char *buf, size_t len)
+static int cg2_procs_path(const struct cr_cg *cg, char *buf, size_t len)
 {
     return snprintf(buf, len, "%s/cgroup.procs", cg->path) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
 /* cgroup.kill (5.14+) kills the whole subtree at once, racing no fork. Then wait, polling,
  * until cgroup.events says nothing is left. Older kernels: a kill loop over cgroup.procs. */
-int cg2_kill(struct cr_cg *cg, char *err, size_t errlen)
+static int cg2_kill(struct cr_cg *cg, char *err, size_t errlen)
 {
     int rc = write_file(cg, "cgroup.kill", "1", NULL, 0);
     if (rc == -ENOENT && access(cg->path, F_OK) < 0)
@@ -256,7 +258,7 @@ int cg2_kill(struct cr_cg *cg, char *err, size_t errlen)
     }
 }
 
-int64_t cg2_read(const struct cr_cg *cg, const char *file, const char *key)
+static int64_t cg2_read(const struct cr_cg *cg, const char *file, const char *key)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", cg->path, file);
@@ -265,7 +267,7 @@ int64_t cg2_read(const struct cr_cg *cg, const char *file, const char *key)
     return rc < 0 ? -1 : v;
 }
 
-void cg2_stats(struct cr_cg *cg, struct cr_cg_stats *st)
+static void cg2_stats(struct cr_cg *cg, struct cr_cg_stats *st)
 {
     st->memory_current = cg2_read(cg, "memory.current", NULL);
     st->memory_peak = cg2_read(cg, "memory.peak", NULL); /* 5.19+ */
@@ -274,7 +276,7 @@ void cg2_stats(struct cr_cg *cg, struct cr_cg_stats *st)
     st->pids_current = cg2_read(cg, "pids.current", NULL);
 }
 
-int cg2_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen)
+static int cg2_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen)
 {
     if (rmdir(cg->path) == 0 || errno == ENOENT)
         return 0;
@@ -282,3 +284,62 @@ int cg2_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen)
         return cg_kill_remove_tree(cg->path, wait_ms, err, errlen);
     return cg_err(err, errlen, -errno, "%s: rmdir: %s", cg->path, strerror(errno));
 }
+
+/* What only v1 has. */
+static unsigned cg2_needs(const struct cr_cg_limits *lim, bool lean)
+{
+    return 0;
+}
+
+static void cg2_select(struct cr_cg *cg, unsigned want)
+{
+}
+
+static unsigned cg2_ctrl_bits(const char *list, size_t len)
+{
+    return 0;
+}
+
+static int cg2_self_attach_open(const struct cr_cg *cg, int *fds, int max, char *err,
+                                size_t errlen)
+{
+    return 0;   /* none needed: the child is born there (CLONE_INTO_CGROUP) or attached by pid */
+}
+
+static int64_t cg2_oom_kills(struct cr_cg *cg)
+{
+    return cg2_read(cg, "memory.events", "oom_kill");
+}
+
+static int64_t cg2_memory_peak(struct cr_cg *cg)
+{
+    return cg2_read(cg, "memory.peak", NULL);
+}
+
+/* The device rules, before anything runs in the cgroup: a BPF device program. */
+static int cg2_devices(struct cr_cg *cg, const struct cr_cg_limits *lim, char *err,
+                       size_t errlen)
+{
+    char why[256];
+    int rc = cr_cg_devices_v2(cg->dirfd, lim->devices, lim->ndevices, why, sizeof why);
+    return rc < 0 ? cg_err(err, errlen, rc, "%s: %s", cg->path, why) : 0;
+}
+
+const struct cg_ops cg2_ops = {
+    .root_prepare = cg2_root_prepare,
+    .root_enter = cg2_root_enter,
+    .needs = cg2_needs,
+    .select = cg2_select,
+    .ctrl_bits = cg2_ctrl_bits,
+    .create = cg2_create,
+    .set_limits = cg2_set_limits,
+    .devices = cg2_devices,
+    .attach = cg2_attach,
+    .self_attach_open = cg2_self_attach_open,
+    .kill = cg2_kill,
+    .procs_path = cg2_procs_path,
+    .stats = cg2_stats,
+    .oom_kills = cg2_oom_kills,
+    .memory_peak = cg2_memory_peak,
+    .remove = cg2_remove,
+};
