@@ -8,9 +8,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "daemon.h"
 #include "log.h"
 #include "cgroup/cgroup.h"
 #include "config/config.h"
+#include "config/diff.h"
 #include "api/control.h"
 #include "io/logs.h"
 #include "api/metrics.h"
@@ -18,7 +20,6 @@
 #include "policy/syscall_filter.h"
 #include "spawn/spawn.h"
 
-int supervisor_run(struct cr_config *cfg, int argc, char **argv);
 
 struct sv {
     struct cr_runtime rt;
@@ -34,6 +35,7 @@ struct sv {
     struct cr_svc *run_svc;
     struct cr_control *ctl;      /* the control socket (control.h); NULL when not open */
     struct cr_metrics *metrics;  /* metrics_listen's HTTP server (metrics.h); NULL: off */
+    struct cr_api_host api;      /* what both act on (api/host.h) */
 };
 
 static struct sv *sv_of(struct cr_runtime *rt)
@@ -160,7 +162,7 @@ static void want_start(struct sv *sv, struct cr_svc *s)
     (void)sv;
 }
 
-void cr_rt_request_start(struct cr_runtime *rt, struct cr_svc *svc)
+static void request_start(struct cr_runtime *rt, struct cr_svc *svc)
 {
     struct sv *sv = sv_of(rt);
     if (!cr_svc_settled(svc)) {
@@ -485,6 +487,8 @@ static int reload(struct sv *sv, const char *why, bool apply, struct cr_plan *pl
 
 /* ---- signals ------------------------------------------------------------------------------- */
 
+static void api_shutdown(struct cr_runtime *rt, const char *why);
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct sv *sv = h->data;
@@ -515,19 +519,19 @@ static void on_signal(uv_signal_t *h, int signum)
             reload(sv, "SIGHUP", true, NULL);
         return;
     }
-    cr_rt_shutdown(&sv->rt, signum == SIGINT ? "SIGINT" : "SIGTERM");
+    api_shutdown(&sv->rt, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-/* ---- what the control socket acts on (control.h) --------------------------------------------- */
+/* ---- what the control socket and the metrics act on (api/host.h) --------------------------------------------- */
 
-size_t cr_rt_services(struct cr_runtime *rt, struct cr_svc *const **v)
+static size_t api_services(struct cr_runtime *rt, struct cr_svc *const **v)
 {
     struct sv *sv = sv_of(rt);
     *v = sv->svcs;
     return sv->n;
 }
 
-int cr_rt_reload(struct cr_runtime *rt, bool apply, struct cr_plan *plan)
+static int api_reload(struct cr_runtime *rt, bool apply, struct cr_plan *plan)
 {
     struct sv *sv = sv_of(rt);
     if (sv->shutting_down || sv->finished)
@@ -535,7 +539,7 @@ int cr_rt_reload(struct cr_runtime *rt, bool apply, struct cr_plan *plan)
     return reload(sv, "svctl reload", apply, plan);
 }
 
-void cr_rt_shutdown(struct cr_runtime *rt, const char *why)
+static void api_shutdown(struct cr_runtime *rt, const char *why)
 {
     struct sv *sv = sv_of(rt);
     if (sv->finished)
@@ -550,10 +554,17 @@ void cr_rt_shutdown(struct cr_runtime *rt, const char *why)
     shutdown_step(sv);
 }
 
-bool cr_rt_shutting_down(struct cr_runtime *rt)
+static bool api_shutting_down(struct cr_runtime *rt)
 {
     struct sv *sv = sv_of(rt);
     return sv->shutting_down || sv->finished;
+}
+
+static void api_request_stop(struct cr_runtime *rt, struct cr_svc *svc)
+{
+    (void)rt;
+    svc->want_start = false;
+    cr_svc_event(svc, CR_EV_STOP);
 }
 
 static int watch_signals(struct sv *sv, const int *sigs, int n)
@@ -618,6 +629,11 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->rt.console.fd = -1;
     sv->rt.on_settled = on_settled;
     sv->rt.on_ready = on_ready;
+    sv->api = (struct cr_api_host){
+        .rt = &sv->rt, .services = api_services, .reload = api_reload,
+        .shutdown = api_shutdown, .shutting_down = api_shutting_down,
+        .request_start = request_start, .request_stop = api_request_stop,
+    };
     cr_runtime_seed(&sv->rt);
     cr_log_set_sink(cr_logs_own_write);
     int status = 1;
@@ -721,12 +737,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
             cr_log(NULL, "started (pid %d, %zu service%s, cgroup root %s)", (int)getpid(),
                    cfg->nservices, cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
             /* Neither is needed to run services: a failure is reported, not fatal. */
-            if (cr_control_open(&sv->rt, cfg->global.control_socket, &sv->ctl, err,
+            if (cr_control_open(&sv->api, cfg->global.control_socket, &sv->ctl, err,
                                 sizeof err) < 0)
                 cr_log(NULL, "control socket %s: %s (svctl cannot reach this supervisor)",
                        cfg->global.control_socket, err);
             if (cfg->global.metrics_listen &&
-                cr_metrics_open(&sv->rt, cfg->global.metrics_listen, &sv->metrics, err,
+                cr_metrics_open(&sv->api, cfg->global.metrics_listen, &sv->metrics, err,
                                 sizeof err) < 0)
                 cr_log(NULL, "metrics_listen %s: %s", cfg->global.metrics_listen, err);
             const struct cr_service **order = by_priority(cfg);

@@ -1,5 +1,5 @@
 /* supervisor: command line. The configuration modes (--check, --print-spec, --list-keys)
- * live here; running services is supervisor_run(), provided by the runtime. */
+ * live here; running services is supervisor_run() (daemon.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -7,25 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "config/config.h"
 #include "policy/syscall_filter.h"
 
 #define DEFAULT_CONFIG "/etc/corral/services.ini"
-
-/* ---- the running supervisor --------------------------------------------------------------
- * The runtime (libuv loop, spawn, cgroups) defines supervisor_run() in its own file; that
- * strong definition replaces this weak stub at link time. argc/argv are what is left after
- * the options (e.g. "run NAME -- CMD ARGS"). cfg is valid (no errors); the callee may keep it
- * and must cr_config_free() it. Returns the process exit status. */
-int supervisor_run(struct cr_config *cfg, int argc, char **argv);
-__attribute__((weak)) int supervisor_run(struct cr_config *cfg, int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    cr_config_free(cfg);
-    fprintf(stderr, "supervisor: running services is not implemented yet\n");
-    return 1;
-}
 
 static void usage(FILE *out)
 {

@@ -22,76 +22,10 @@
 #include "service/service.h"
 #include "units.h"
 
-/* ---- the reload plan ------------------------------------------------------------------------ */
-
-const char *cr_plan_action_name(enum cr_plan_action a)
-{
-    static const char *const names[] = {
-        [CR_PLAN_KEEP] = "keep", [CR_PLAN_START] = "start", [CR_PLAN_ADD] = "add",
-        [CR_PLAN_STOP] = "stop", [CR_PLAN_RESTART] = "restart", [CR_PLAN_LIVE] = "live",
-        [CR_PLAN_UPDATE] = "update",
-    };
-    return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "?";
-}
-
-bool cr_plan_differs(const struct cr_service *a, const struct cr_service *b)
-{
-    if (!a || !b)
-        return a != b;
-    for (int k = 0; k < CR_NKEYS; k++)
-        if ((cr_keys[k].sections & CR_SEC_SERVICE) && cr_service_key_differs(a, b, k))
-            return true;
-    return false;
-}
-
-void cr_plan_add(struct cr_plan *p, const char *name, enum cr_plan_action a,
-                 const struct cr_service *a_conf, const struct cr_service *b_conf)
-{
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        struct cr_plan_item *v = realloc(p->v, cap * sizeof *v);
-        if (!v)
-            return;
-        p->v = v;
-        p->cap = cap;
-    }
-    struct cr_plan_item *it = &p->v[p->n];
-    memset(it, 0, sizeof *it);
-    it->name = strdup(name);
-    if (!it->name)
-        return;
-    it->action = a;
-    if (a_conf && b_conf) {
-        size_t len = 0;
-        for (int k = 0; k < CR_NKEYS; k++) {
-            if (!(cr_keys[k].sections & CR_SEC_SERVICE) ||
-                !cr_service_key_differs(a_conf, b_conf, k))
-                continue;
-            size_t kl = strlen(cr_keys[k].name);
-            if (len + kl + 5 >= sizeof it->keys) {
-                snprintf(it->keys + len, sizeof it->keys - len, "%s...", len ? "," : "");
-                break;
-            }
-            len += (size_t)snprintf(it->keys + len, sizeof it->keys - len, "%s%s",
-                                    len ? "," : "", cr_keys[k].name);
-        }
-    }
-    p->n++;
-}
-
-void cr_plan_free(struct cr_plan *p)
-{
-    for (size_t i = 0; i < p->n; i++)
-        free(p->v[i].name);
-    free(p->v);
-    cr_errlist_free(&p->errors);
-    cr_errlist_free(&p->notices);
-    memset(p, 0, sizeof *p);
-}
-
 /* ---- the server and its clients ----------------------------------------------------------- */
 
 struct cr_control {
+    const struct cr_api_host *host;
     struct cr_runtime *rt;
     uv_pipe_t server;
     char *path;
@@ -321,7 +255,7 @@ static void arm_deadline(struct client *c);
 static struct cr_svc *find(struct cr_control *ctl, const char *name)
 {
     struct cr_svc *const *v;
-    size_t n = cr_rt_services(ctl->rt, &v);
+    size_t n = ctl->host->services(ctl->rt, &v);
     for (size_t i = 0; i < n; i++)
         if (!strcmp(v[i]->name, name))
             return v[i];
@@ -435,7 +369,7 @@ static void do_status(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
             status_rec(o, find(ctl, rq->argv[i]));
     } else {
         struct cr_svc *const *v;
-        size_t n = cr_rt_services(ctl->rt, &v);
+        size_t n = ctl->host->services(ctl->rt, &v);
         for (size_t i = 0; i < n; i++)
             status_rec(o, v[i]);
     }
@@ -447,7 +381,7 @@ static void do_lifecycle(struct client *c, struct cr_ctl_req *rq, struct obuf *o
     struct cr_control *ctl = c->ctl;
     if (!check_names(ctl, rq->argv, rq->argc, o))
         return;
-    if (rq->verb != CR_CTL_STOP && cr_rt_shutting_down(ctl->rt)) {
+    if (rq->verb != CR_CTL_STOP && ctl->host->shutting_down(ctl->rt)) {
         ob_error(o, CR_CTL_E_BUSY, "the supervisor is shutting down");
         return;
     }
@@ -465,11 +399,10 @@ static void do_lifecycle(struct client *c, struct cr_ctl_req *rq, struct obuf *o
         cr_log(s->name, "svctl %s", rq->name);
         switch (rq->verb) {
         case CR_CTL_START:
-            cr_rt_request_start(ctl->rt, s);   /* waits for its dependencies, like start-up */
+            ctl->host->request_start(ctl->rt, s);   /* waits for its dependencies, like start-up */
             break;
         case CR_CTL_STOP:
-            s->want_start = false;
-            cr_svc_event(s, CR_EV_STOP);
+            ctl->host->request_stop(ctl->rt, s);
             break;
         default:   /* restart */
             if (!cr_svc_settled(s))
@@ -619,7 +552,7 @@ static void do_reload(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
     struct cr_plan plan;
     memset(&plan, 0, sizeof plan);
     bool apply = rq->verb == CR_CTL_RELOAD;
-    int r = cr_rt_reload(c->ctl->rt, apply, &plan);
+    int r = c->ctl->host->reload(c->ctl->rt, apply, &plan);
     if (r == -ESHUTDOWN) {
         ob_error(o, CR_CTL_E_BUSY, "the supervisor is shutting down");
     } else if (r == -EINVAL) {
@@ -732,7 +665,7 @@ static int on_line(void *arg, char *line, size_t len)
     if (c->closing)
         return 1;
     if (!e && rq.verb == CR_CTL_SHUTDOWN) {
-        cr_rt_shutdown(c->ctl->rt, "svctl shutdown");
+        c->ctl->host->shutdown(c->ctl->rt, "svctl shutdown");
         return c->closing;
     }
     if (!c->follow)
@@ -901,9 +834,10 @@ static void on_server_closed(uv_handle_t *h)
     ctl_unref(h->data);
 }
 
-int cr_control_open(struct cr_runtime *rt, const char *path, struct cr_control **out, char *err,
-                    size_t errlen)
+int cr_control_open(const struct cr_api_host *host, const char *path, struct cr_control **out,
+                    char *err, size_t errlen)
 {
+    struct cr_runtime *rt = host->rt;
     *out = NULL;
     struct sockaddr_un sa;
     if (!path || !*path) {
@@ -935,6 +869,7 @@ int cr_control_open(struct cr_runtime *rt, const char *path, struct cr_control *
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    ctl->host = host;
     ctl->rt = rt;
     ctl->refs = 1;
     uv_pipe_init(rt->loop, &ctl->server, 0);

@@ -10,12 +10,12 @@
 #include <uv.h>
 
 #include "cgroup/cgroup.h"
-#include "api/control.h"
+#include "api/host.h"
 #include "service/history.h"
 #include "service/service.h"
 
 struct cr_metrics {
-    struct cr_runtime *rt;
+    const struct cr_api_host *api;
     uv_tcp_t server;
     int refs;
     int nclients;
@@ -183,14 +183,14 @@ static void render_one(struct text *t, int metric, struct cr_svc *svc, const cha
     }
 }
 
-char *cr_metrics_render(struct cr_runtime *rt, size_t *len)
+char *cr_metrics_render(const struct cr_api_host *api, size_t *len)
 {
     struct text t = {malloc(4096), 0, 4096, false};
     if (!t.p)
         return NULL;
     t.p[0] = 0;
     struct cr_svc *const *v;
-    size_t n = cr_rt_services(rt, &v);
+    size_t n = api->services(api->rt, &v);
     tprintf(&t, "# HELP corral_supervisor_info the running supervisor\n"
                 "# TYPE corral_supervisor_info gauge\n"
                 "corral_supervisor_info{version=\"%s\"} 1\n"
@@ -312,7 +312,7 @@ static void handle_request(struct mclient *c)
         return;
     }
     size_t len = 0;
-    char *body = cr_metrics_render(c->m->rt, &len);
+    char *body = cr_metrics_render(c->m->api, &len);
     if (!body) {
         respond_text(c, 500, "Internal Server Error", "out of memory\n");
         return;
@@ -406,7 +406,7 @@ static void on_mserver_closed(uv_handle_t *h)
     m_unref(h->data);
 }
 
-int cr_metrics_open(struct cr_runtime *rt, const char *listen, struct cr_metrics **out,
+int cr_metrics_open(const struct cr_api_host *api, const char *listen, struct cr_metrics **out,
                     char *err, size_t errlen)
 {
     *out = NULL;
@@ -446,9 +446,9 @@ int cr_metrics_open(struct cr_runtime *rt, const char *listen, struct cr_metrics
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    m->rt = rt;
+    m->api = api;
     m->refs = 1;
-    uv_tcp_init(rt->loop, &m->server);
+    uv_tcp_init(api->rt->loop, &m->server);
     m->server.data = m;
     r = uv_tcp_bind(&m->server, (struct sockaddr *)&ss, 0);
     if (r == 0)

@@ -15,14 +15,15 @@
 #define CR_METRICS_HEAD_MAX 8192
 #define CR_METRICS_CLIENTS_MAX 64
 
-struct cr_runtime;
+struct cr_api_host;
 struct cr_metrics;
 
-/* Parses listen ("127.0.0.1:9100", "[::1]:9100", "0.0.0.0:9100"), binds and listens. */
-int cr_metrics_open(struct cr_runtime *rt, const char *listen, struct cr_metrics **out,
+/* Parses listen ("127.0.0.1:9100", "[::1]:9100", "0.0.0.0:9100"), binds and listens on
+ * api->rt's loop; api must outlive it. */
+int cr_metrics_open(const struct cr_api_host *api, const char *listen, struct cr_metrics **out,
                     char *err, size_t errlen);
 void cr_metrics_close(struct cr_metrics *m);
-/* The exposition text for rt's services (heap; *len its length), or NULL. */
-char *cr_metrics_render(struct cr_runtime *rt, size_t *len);
+/* The exposition text for the host's services (heap; *len its length), or NULL. */
+char *cr_metrics_render(const struct cr_api_host *api, size_t *len);
 
 #endif

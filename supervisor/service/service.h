@@ -154,8 +154,4 @@ uint64_t cr_svc_log_dropped(const struct cr_svc *svc);
  * reload. */
 const char *cr_svc_log_path(const struct cr_svc *svc, int stream);
 
-/* runtime.c: a start that honours depends_on (svctl start should use it): a settled service
- * starts once its dependencies are ready, and says what it waits for in svc->why. */
-void cr_rt_request_start(struct cr_runtime *rt, struct cr_svc *svc);
-
 #endif
