@@ -6,23 +6,27 @@
 #include <errno.h>
 #include <string.h>
 
+#define ANY CR_CTL_ARGS_MAX
 static const struct {
     const char *name;
     int min, max;                /* arguments after the verb */
+    bool cli;                    /* an svctl command, */
+    int cli_max;                 /* taking min to cli_max words there */
 } verbs[CR_CTL_NVERBS] = {
-    [CR_CTL_HELLO] = {"hello", 1, 1},
-    [CR_CTL_STATUS] = {"status", 0, CR_CTL_ARGS_MAX},
-    [CR_CTL_START] = {"start", 1, CR_CTL_ARGS_MAX},
-    [CR_CTL_STOP] = {"stop", 1, CR_CTL_ARGS_MAX},
-    [CR_CTL_RESTART] = {"restart", 1, CR_CTL_ARGS_MAX},
-    [CR_CTL_SIGNAL] = {"signal", 2, CR_CTL_ARGS_MAX},
-    [CR_CTL_LOGS] = {"logs", 1, 3},
-    [CR_CTL_RELOAD] = {"reload", 0, 0},
-    [CR_CTL_CHECK] = {"check", 0, 0},
-    [CR_CTL_HISTORY] = {"history", 1, 1},
-    [CR_CTL_SHUTDOWN] = {"shutdown", 0, 0},
-    [CR_CTL_ROTATE] = {"rotate", 0, 0},
+    [CR_CTL_HELLO] = {"hello", 1, 1, false, 0},
+    [CR_CTL_STATUS] = {"status", 0, ANY, true, ANY},
+    [CR_CTL_START] = {"start", 1, ANY, true, ANY},
+    [CR_CTL_STOP] = {"stop", 1, ANY, true, ANY},
+    [CR_CTL_RESTART] = {"restart", 1, ANY, true, ANY},
+    [CR_CTL_SIGNAL] = {"signal", 2, ANY, true, ANY},
+    [CR_CTL_LOGS] = {"logs", 1, 3, true, 1},
+    [CR_CTL_RELOAD] = {"reload", 0, 0, true, 0},
+    [CR_CTL_CHECK] = {"check", 0, 0, true, 0},
+    [CR_CTL_HISTORY] = {"history", 1, 1, true, 1},
+    [CR_CTL_SHUTDOWN] = {"shutdown", 0, 0, true, 0},
+    [CR_CTL_ROTATE] = {"rotate", 0, 0, false, 0},   /* svctl logs --rotate */
 };
+#undef ANY
 
 static const struct {
     const char *name;
@@ -41,6 +45,23 @@ static const struct {
 const char *cr_ctl_verb_name(enum cr_ctl_verb v)
 {
     return (unsigned)v < CR_CTL_NVERBS ? verbs[v].name : "?";
+}
+
+int cr_ctl_verb_find(const char *name)
+{
+    for (int v = 0; v < CR_CTL_NVERBS; v++)
+        if (!strcmp(name, verbs[v].name))
+            return v;
+    return -1;
+}
+
+bool cr_ctl_verb_cli(enum cr_ctl_verb v, int *min, int *max)
+{
+    if ((unsigned)v >= CR_CTL_NVERBS || !verbs[v].cli)
+        return false;
+    *min = verbs[v].min;
+    *max = verbs[v].cli_max;
+    return true;
 }
 
 const char *cr_ctl_err_name(enum cr_ctl_err e)
@@ -100,9 +121,8 @@ int cr_ctl_parse_request(char *line, size_t len, struct cr_ctl_req *req, const c
         *why = "empty request";
         return CR_CTL_E_USAGE;
     }
-    for (int v = 0; v < CR_CTL_NVERBS; v++) {
-        if (strcmp(words[0], verbs[v].name))
-            continue;
+    int v = cr_ctl_verb_find(words[0]);
+    if (v >= 0) {
         int argc = n - 1;
         if (argc < verbs[v].min || argc > verbs[v].max) {
             *why = argc < verbs[v].min ? "missing arguments" : "too many arguments";

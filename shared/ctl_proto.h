@@ -53,6 +53,11 @@
 #define CR_CTL_TIMEOUT_MS 5000          /* to send a whole request line */
 #define CR_CTL_RESP_LINE_MAX 16384      /* a response line a client must accept */
 
+/* Where both ends look when told nothing: the supervisor's config file (its [supervisor]
+ * control_socket names the socket) and the socket itself. */
+#define CR_DEFAULT_CONFIG "/etc/corral/services.ini"
+#define CR_CTL_DEFAULT_SOCKET "/run/corral/control.sock"
+
 enum cr_ctl_verb {
     CR_CTL_HELLO, CR_CTL_STATUS, CR_CTL_START, CR_CTL_STOP, CR_CTL_RESTART, CR_CTL_SIGNAL,
     CR_CTL_LOGS, CR_CTL_RELOAD, CR_CTL_CHECK, CR_CTL_HISTORY, CR_CTL_SHUTDOWN, CR_CTL_ROTATE,
@@ -94,6 +99,12 @@ struct cr_ctl_req {
  * static explanation. Never touches bytes outside line[0..len]. */
 int cr_ctl_parse_request(char *line, size_t len, struct cr_ctl_req *req, const char **why);
 const char *cr_ctl_verb_name(enum cr_ctl_verb v);
+/* The verb called name, or -1. */
+int cr_ctl_verb_find(const char *name);
+/* svctl's commands are the verbs with a command-line form; *min and *max are the words a
+ * command takes there (logs: NAME only, its N and follow come from options). False for a
+ * verb svctl does not offer as a command (hello, rotate). */
+bool cr_ctl_verb_cli(enum cr_ctl_verb v, int *min, int *max);
 
 /* Cuts a byte stream into lines with a bounded buffer. Feed it whatever arrives; each whole
  * line (newline removed, NUL-terminated) goes to fn, which returns 0 to go on or non-zero to

@@ -9,9 +9,10 @@
 
 #include "daemon.h"
 #include "config/config.h"
+#include "ctl_proto.h"
 #include "policy/syscall_filter.h"
 
-#define DEFAULT_CONFIG "/etc/corral/services.ini"
+#define DEFAULT_CONFIG CR_DEFAULT_CONFIG
 
 static void usage(FILE *out)
 {

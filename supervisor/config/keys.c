@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "ctl_proto.h"
 
 #define SV(field) offsetof(struct cr_service, field)
 #define GL(field) offsetof(struct cr_global, field)
@@ -17,7 +18,7 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     /* ---- [supervisor] ---- */
     [CR_K_CGROUP_ROOT] = {"cgroup_root", NULL, CR_T_CGPATH, "corral", G, true, GL(cgroup_root),
         .doc = "cgroup below the hierarchy's root that holds the supervisor and its services"},
-    [CR_K_CONTROL_SOCKET] = {"control_socket", NULL, CR_T_PATH, "/run/corral/control.sock", G,
+    [CR_K_CONTROL_SOCKET] = {"control_socket", NULL, CR_T_PATH, CR_CTL_DEFAULT_SOCKET, G,
         true, GL(control_socket), .doc = "unix socket svctl talks to"},
     [CR_K_LOG_DIR] = {"log_dir", "childlogdir", CR_T_PATH, "/var/log/corral", G, true,
         GL(log_dir), .doc = "directory of the AUTO log files"},

@@ -21,10 +21,12 @@
 #include <unistd.h>
 
 #include "ctl_proto.h"
+#include "ini_reader.h"
 #include "text.h"
 
-#define DEFAULT_CONFIG "/etc/corral/services.ini"
-#define DEFAULT_SOCKET "/run/corral/control.sock"
+#define DEFAULT_CONFIG CR_DEFAULT_CONFIG
+#define DEFAULT_SOCKET CR_CTL_DEFAULT_SOCKET
+#define CONFIG_MAX (16 << 20)    /* a config file read for its control_socket */
 #define READ_MAX (64 * 1024)
 
 static bool json;
@@ -75,16 +77,6 @@ static void die(int code, const char *fmt, ...)
 
 /* ---- the socket path from a config file ---------------------------------------------------- */
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1]))
-        s[--n] = 0;
-    return s;
-}
-
 /* The value as the supervisor reads it: %(here)s is the config file's directory, %% a '%',
  * and a relative path is relative to that directory. Takes and returns malloc'd strings. */
 static char *expand_here(char *v, const char *cfgpath)
@@ -118,44 +110,54 @@ static char *expand_here(char *v, const char *cfgpath)
     return out;
 }
 
-/* control_socket from FILE's [supervisor] section; NULL when not set there. */
+/* control_socket from FILE's [supervisor] section (read as the supervisor reads it,
+ * shared/ini_reader.h; its other keys and any errors are the supervisor's business); NULL when
+ * not set there. */
+struct sock_search {
+    bool in_sup;
+    char *found;
+};
+
+static void sock_section(struct cr_ini *ini, const char *name)
+{
+    struct sock_search *q = ini->user;
+    q->in_sup = name && !strcasecmp(name, "supervisor");
+}
+
+static void sock_value(struct cr_ini *ini, const char *key, const char *value)
+{
+    struct sock_search *q = ini->user;
+    if (!q->in_sup || strcasecmp(key, "control_socket"))
+        return;
+    free(q->found);
+    q->found = strdup(value);
+    if (!q->found)
+        die(CR_CTL_EXIT_FAILED, "out of memory");
+}
+
 static char *socket_from_config(const char *path, bool must_exist)
 {
-    FILE *f = fopen(path, "re");
-    if (!f) {
+    struct cr_errlist errors = {0};
+    char *buf;
+    size_t len;
+    int r = cr_ini_load(path, CONFIG_MAX, &buf, &len, &errors);
+    cr_errlist_free(&errors);
+    if (r < 0) {
         if (must_exist)
-            die(CR_CTL_EXIT_USAGE, "%s: %s", path, strerror(errno));
+            die(CR_CTL_EXIT_USAGE, "%s: %s", path, strerror(-r));
         return NULL;
     }
-    char line[4096];
-    bool in_sup = false;
-    char *found = NULL;
-    while (fgets(line, sizeof line, f)) {
-        char *s = trim(line);
-        if (*s == ';' || *s == '#' || !*s)
-            continue;
-        if (*s == '[') {
-            char *e = strchr(s, ']');
-            if (e)
-                *e = 0;
-            in_sup = !strcasecmp(trim(s + 1), "supervisor");
-            continue;
-        }
-        char *eq = strpbrk(s, "=:");
-        if (!in_sup || !eq)
-            continue;
-        *eq = 0;
-        if (strcasecmp(trim(s), "control_socket"))
-            continue;
-        char *v = trim(eq + 1);
-        char *c = strstr(v, " ;");
-        if (c)
-            *c = 0;
-        free(found);
-        found = strdup(trim(v));
-    }
-    fclose(f);
-    return found ? expand_here(found, path) : NULL;
+    struct sock_search q = {0};
+    struct cr_ini ini = {
+        .file = path, .buf = buf, .len = len, .on_section = sock_section,
+        .on_value = sock_value, .errors = &errors, .user = &q,
+    };
+    r = cr_ini_parse(&ini);
+    cr_errlist_free(&errors);
+    free(buf);
+    if (r < 0)
+        die(CR_CTL_EXIT_FAILED, "out of memory");
+    return q.found ? expand_here(q.found, path) : NULL;
 }
 
 /* ---- the connection ------------------------------------------------------------------------ */
@@ -896,21 +898,8 @@ int main(int argc, char **argv)
             die(CR_CTL_EXIT_USAGE, "too many arguments");
         words[nw++] = (char *)a;
     }
-    struct {
-        const char *name;
-        int min, max;            /* words after the command */
-    } const cmds[] = {
-        {"status", 0, CR_CTL_ARGS_MAX}, {"start", 1, CR_CTL_ARGS_MAX},
-        {"stop", 1, CR_CTL_ARGS_MAX},   {"restart", 1, CR_CTL_ARGS_MAX},
-        {"signal", 2, CR_CTL_ARGS_MAX}, {"logs", 1, 1},
-        {"reload", 0, 0},               {"check", 0, 0},
-        {"history", 1, 1},              {"shutdown", 0, 0},
-    };
-    int which = -1;
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (!strcmp(cmd, cmds[i].name))
-            which = (int)i;
-    if (which < 0) {
+    int verb = cr_ctl_verb_find(cmd), min, max;
+    if (verb < 0 || !cr_ctl_verb_cli(verb, &min, &max)) {
         fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
         usage(stderr);
         return CR_CTL_EXIT_USAGE;
@@ -919,9 +908,9 @@ int main(int argc, char **argv)
         /* logs --rotate: every file at once, so no NAME (and nothing to tail) */
         if (nw > 1 || follow || nlines)
             die(CR_CTL_EXIT_USAGE, "logs --rotate takes no NAME, -f or -n");
-    } else if (nw - 1 < cmds[which].min || nw - 1 > cmds[which].max) {
+    } else if (nw - 1 < min || nw - 1 > max) {
         die(CR_CTL_EXIT_USAGE, "%s: %s arguments (see svctl --help)", cmd,
-            nw - 1 < cmds[which].min ? "missing" : "too many");
+            nw - 1 < min ? "missing" : "too many");
     }
 
     struct conn c;
@@ -932,7 +921,7 @@ int main(int argc, char **argv)
         request(&c, sock, 1, req, 60);
         read_reply(&c, &r, NULL);
         rc = cmd_simple(&r);
-    } else if (!strcmp(cmd, "logs")) {
+    } else if (verb == CR_CTL_LOGS) {
         char n[32] = "10";
         if (nlines) {
             char *e;
@@ -950,16 +939,14 @@ int main(int argc, char **argv)
     } else {
         request(&c, sock, nw, words, 60);
         read_reply(&c, &r, NULL);
-        if (!strcmp(cmd, "status"))
-            rc = cmd_status(&r);
-        else if (!strcmp(cmd, "reload") || !strcmp(cmd, "check"))
-            rc = cmd_plan(&r, !strcmp(cmd, "reload"));
-        else if (!strcmp(cmd, "history"))
-            rc = cmd_history(&r);
-        else if (!strcmp(cmd, "shutdown"))
-            rc = cmd_simple(&r);
-        else
-            rc = cmd_act(&r);
+        switch (verb) {
+        case CR_CTL_STATUS: rc = cmd_status(&r); break;
+        case CR_CTL_RELOAD: rc = cmd_plan(&r, true); break;
+        case CR_CTL_CHECK: rc = cmd_plan(&r, false); break;
+        case CR_CTL_HISTORY: rc = cmd_history(&r); break;
+        case CR_CTL_SHUTDOWN: rc = cmd_simple(&r); break;
+        default: rc = cmd_act(&r); break;   /* start, stop, restart, signal */
+        }
     }
     reply_free(&r);
     close(c.fd);
