@@ -18,8 +18,8 @@
 #include <sys/sysmacros.h>
 
 #include "config/config.h"
+#include "policy/caps.h"
 #include "policy/syscall_filter.h"
-#include "policy/internal.h"
 
 /* CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT
  * SETFCAP: podman's default set. */

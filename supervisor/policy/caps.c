@@ -1,11 +1,11 @@
 /* Capability names (libcap's table) and this kernel's set. */
+#include "policy/caps.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/capability.h>
-
-#include "policy/internal.h"
 
 uint64_t cr_caps_all(void)
 {
