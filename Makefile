@@ -2,11 +2,12 @@
 #
 # Layout of build/:
 #   build/init, build/supervisor, build/svctl   release binaries (init: static, musl)
+#   build/obj/..., build/lib/LAYER.a            the supervisor's objects, one archive per layer
 #   build/asan/...                              the same, glibc + ASan + UBSan (used by tests)
 #   build/test/...                              test helpers (workload: static, musl) and unit tests
 #   build/rootfs/                               busybox root filesystem (make rootfs)
 # Sources are picked up by wildcard: a new file in init/, supervisor/ (or a folder of it), shared/ or
-# tests/unit/test_*.c needs no edit here.
+# tests/unit/test_*.c needs no edit here (a new folder of supervisor/ is a new layer: see LAYERS).
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -26,10 +27,36 @@ INIT_SRC   := $(wildcard init/*.c)
 SUP_ALL    := $(wildcard supervisor/*.c supervisor/*/*.c)
 SVCTL_SRC  := $(wildcard supervisor/svctl/*.c)
 SUP_SRC    := $(filter-out $(SVCTL_SRC),$(SUP_ALL))
-# The supervisor's code without its main(), linked into unit tests.
-SUP_LIB    := $(filter-out supervisor/main.c,$(SUP_SRC))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 HDRS       := $(wildcard shared/*.h init/*.h supervisor/*.h supervisor/*/*.h)
+
+# ---- the supervisor's layers ----------------------------------------------------------------
+# Each folder of supervisor/ is a static archive, build/lib/LAYER.a (build/asan/lib/ for the
+# sanitizer build); the files at the top of supervisor/ are supervisor.a (but main.c, and
+# log.c, which is log.a: every layer may log). shared/ is shared.a. LINK_<layer> is a layer
+# with everything it uses, in link order: an archive that calls one listed before it does not
+# link, so the order is the dependency rule (`make check-layers` checks the includes).
+LAYERS := supervisor api service spawn io config policy cgroup log
+LAYER_SRC_supervisor := $(filter-out supervisor/main.c supervisor/log.c,$(wildcard supervisor/*.c))
+LAYER_SRC_log        := supervisor/log.c
+$(foreach l,api service spawn io config policy cgroup,$(eval LAYER_SRC_$(l) := $(wildcard supervisor/$(l)/*.c)))
+LINK_log        := log
+LINK_cgroup     := cgroup
+LINK_policy     := policy
+LINK_config     := config policy cgroup
+LINK_io         := io log
+LINK_spawn      := spawn cgroup
+LINK_service    := service spawn io config policy cgroup log
+LINK_api        := api $(LINK_service)
+LINK_supervisor := supervisor $(LINK_api)
+# What each unit test links besides shared.a; a test not named here links every layer.
+UNIT_LINK_test_cgroup    := $(LINK_cgroup)
+UNIT_LINK_test_config    := $(LINK_config)
+UNIT_LINK_test_ctl_proto := $(LINK_service)
+UNIT_LINK_test_output    := $(LINK_io)
+UNIT_LINK_test_spec      :=
+UNIT_LINK_test_units     :=
+unit_link = $(if $(filter undefined,$(origin UNIT_LINK_$(1))),$(LINK_supervisor),$(UNIT_LINK_$(1)))
 
 SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl
 # The released supervisor is a static PIE (libuv and inih from their Debian .a files): a
@@ -91,19 +118,44 @@ $(B)/test/init-vg: $(INIT_SRC) $(SHARED_SRC) $(HDRS)
 	$(CC) $(CSTD) $(WARN) -O1 -g $(DEFS) -Ishared -o $@ $(INIT_SRC) $(SHARED_SRC) -linih
 
 # ---- supervisor and svctl -----------------------------------------------------------------
-$(B)/supervisor: $(SUP_SRC) $(SHARED_SRC) $(HDRS) | deps-build
+# Objects: build/obj/... (release: PIE, for the static-pie supervisor) and build/asan/obj/...
+OBJ_FLAGS      := $(CSTD) $(WARN) $(CFLAGS) -fPIE $(DEFS)
+ASAN_OBJ_FLAGS := $(CSTD) $(WARN) $(SANFLAGS) $(DEFS)
+$(B)/obj/%.o: %.c $(HDRS) | deps-build
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(SUP_STATIC) $(DEFS) -Ishared -Isupervisor -o $@ $(SUP_SRC) \
-	  $(SHARED_SRC) $(SUP_STATIC_LIBS)
-$(B)/svctl: $(SVCTL_SRC) $(SHARED_SRC) $(HDRS) | deps-build
+	$(CC) $(OBJ_FLAGS) -Ishared -Isupervisor -c -o $@ $<
+$(B)/asan/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SVCTL_SRC) $(SHARED_SRC) -linih
-$(B)/asan/supervisor: $(SUP_SRC) $(SHARED_SRC) $(HDRS)
+	$(CC) $(ASAN_OBJ_FLAGS) -Ishared -Isupervisor -c -o $@ $<
+# svctl sees shared/ only: the client includes nothing of the supervisor.
+$(B)/obj/supervisor/svctl/%.o: supervisor/svctl/%.c $(HDRS) | deps-build
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SUP_SRC) $(SHARED_SRC) $(SUP_LIBS)
-$(B)/asan/svctl: $(SVCTL_SRC) $(SHARED_SRC) $(HDRS)
+	$(CC) $(OBJ_FLAGS) -Ishared -c -o $@ $<
+$(B)/asan/obj/supervisor/svctl/%.o: supervisor/svctl/%.c $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -o $@ $(SVCTL_SRC) $(SHARED_SRC) -linih
+	$(CC) $(ASAN_OBJ_FLAGS) -Ishared -c -o $@ $<
+
+# $(call archive,DIR,NAME,SOURCES): DIR/lib/NAME.a from DIR/obj/SOURCES.
+define archive
+$(1)/lib/$(2).a: $(patsubst %.c,$(1)/obj/%.o,$(3))
+	@mkdir -p $$(@D)
+	rm -f $$@
+	ar rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call archive,$(B),$(l),$(LAYER_SRC_$(l)))))
+$(foreach l,$(LAYERS),$(eval $(call archive,$(B)/asan,$(l),$(LAYER_SRC_$(l)))))
+$(eval $(call archive,$(B),shared,$(SHARED_SRC)))
+$(eval $(call archive,$(B)/asan,shared,$(SHARED_SRC)))
+libs = $(patsubst %,$(1)/lib/%.a,$(2)) $(1)/lib/shared.a
+
+$(B)/supervisor: $(B)/obj/supervisor/main.o $(call libs,$(B),$(LINK_supervisor))
+	$(CC) $(CFLAGS) $(SUP_STATIC) -o $@ $^ $(SUP_STATIC_LIBS)
+$(B)/svctl: $(patsubst %.c,$(B)/obj/%.o,$(SVCTL_SRC)) $(B)/lib/shared.a
+	$(CC) $(CFLAGS) -o $@ $^ -linih
+$(B)/asan/supervisor: $(B)/asan/obj/supervisor/main.o $(call libs,$(B)/asan,$(LINK_supervisor))
+	$(CC) $(SANFLAGS) -o $@ $^ $(SUP_LIBS)
+$(B)/asan/svctl: $(patsubst %.c,$(B)/asan/obj/%.o,$(SVCTL_SRC)) $(B)/asan/lib/shared.a
+	$(CC) $(SANFLAGS) -o $@ $^ -linih
 asan: $(ASAN_BINS)
 
 # ---- tests ----------------------------------------------------------------------------------
@@ -117,14 +169,22 @@ $(B)/test/probe: tests/security/probe.c
 	@mkdir -p $(@D)
 	$(MUSLCC) $(CSTD) $(WARN) -O2 -static -o $@ $<
 
-$(B)/test/unit/%: tests/unit/%.c $(SUP_LIB) $(SHARED_SRC) $(HDRS)
+# A unit test links only the archives of the layers it tests (unit_link above).
+.SECONDEXPANSION:
+$(B)/test/unit/%: tests/unit/%.c $$(call libs,$(B)/asan,$$(call unit_link,$$*)) $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -Iinit -o $@ $< $(SUP_LIB) $(SHARED_SRC) $(SUP_LIBS) -lcmocka
+	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -Iinit -o $@ $< \
+	  $(call libs,$(B)/asan,$(call unit_link,$*)) -Wl,--as-needed $(SUP_LIBS) -lcmocka
 
 test-build: deps all asan $(B)/test/workload $(B)/test/probe $(B)/test/init-vg $(UNIT_BINS) rootfs
 
 test: test-build
 	@tests/run
+
+# The include rules of DESIGN.md's Layout (tests/run counts it as one test too).
+.PHONY: check-layers
+check-layers:
+	@tests/check-layers
 
 # ---- root filesystem ------------------------------------------------------------------------
 rootfs: $(B)/rootfs/.stamp

@@ -22,8 +22,9 @@ FUZZ_TARGETS  ?= $(FUZZ_ALL)
 FUZZ_CC       ?= clang
 FUZZ_FLAGS    := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                  -fno-sanitize-recover=all
-# What each target links: the config loader needs the supervisor's code, the rest shared/ only.
-FUZZ_SRC_config := $(SUP_LIB) $(SHARED_SRC)
+# What each target links: the config loader needs the sources of its layers (LINK_config in the
+# Makefile; compiled here, as the fuzzer's flags differ from the archives'), the rest shared/ only.
+FUZZ_SRC_config := $(foreach l,$(LINK_config),$(LAYER_SRC_$(l))) $(SHARED_SRC)
 FUZZ_LIB_config := $(SUP_LIBS)
 FUZZ_SRC_spec   := $(SHARED_SRC)
 FUZZ_LIB_spec   := -linih
