@@ -169,11 +169,6 @@ static struct cr_exit *new_exit(struct cr_svc *svc)
     return e;
 }
 
-static void fill_stats(struct cr_svc *svc, struct cr_exit *e, struct cr_cg *cg)
-{
-    if (cg)
-        e->mem_peak = cr_cg_memory_peak(cg);
-}
 
 void cr_hist_started(struct cr_svc *svc)
 {
@@ -191,7 +186,8 @@ void cr_hist_ready(struct cr_svc *svc)
         svc->hist->ready = true;
 }
 
-void cr_hist_exited(struct cr_svc *svc, const char *code, const char *sig, const char *runtime)
+void cr_hist_exited(struct cr_svc *svc, const char *code, const char *sig, const char *runtime,
+                    int64_t mem_peak)
 {
     struct cr_hist *h = svc->hist;
     if (!h)
@@ -217,7 +213,7 @@ void cr_hist_exited(struct cr_svc *svc, const char *code, const char *sig, const
     e->oom = svc->last_oom;
     if (e->oom)
         h->oom_kills++;
-    fill_stats(svc, e, svc->ct ? svc->ct->cg : NULL);
+    e->mem_peak = mem_peak;
 }
 
 void cr_hist_restart(struct cr_svc *svc, int64_t delay_ms)
@@ -238,7 +234,7 @@ void cr_hist_setup_failed(struct cr_svc *svc, const char *reason)
     h->reason = strdup(reason ? reason : "(no reason given)");
 }
 
-void cr_hist_container_exit(struct cr_svc *svc, struct cr_cg *cg, int wait_code, int wait_status,
+void cr_hist_container_exit(struct cr_svc *svc, int64_t mem_peak, int wait_code, int wait_status,
                             uint64_t ran_ms, bool oom)
 {
     struct cr_hist *h = svc->hist;
@@ -273,7 +269,7 @@ void cr_hist_container_exit(struct cr_svc *svc, struct cr_cg *cg, int wait_code,
         e->setup_failed = true;
         e->reason = h->reason ? strdup(h->reason) : NULL;
     }
-    fill_stats(svc, e, cg);
+    e->mem_peak = mem_peak;
 }
 
 size_t cr_hist_count(const struct cr_hist *h)

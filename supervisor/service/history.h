@@ -15,7 +15,6 @@
 #include <signal.h>
 
 struct cr_svc;
-struct cr_cg;
 
 #define CR_HIST_EXITS 10
 #define CR_HIST_LINES 20
@@ -71,13 +70,16 @@ void cr_hist_line(void *svc, const char *line, size_t len);
 /* init said `started`. */
 void cr_hist_started(struct cr_svc *svc);
 void cr_hist_ready(struct cr_svc *svc);
-/* init said `exited`: code (or -1), signal name (or NULL), runtime_ms (or NULL). */
-void cr_hist_exited(struct cr_svc *svc, const char *code, const char *sig, const char *runtime);
+/* init said `exited`: code (or -1), signal name (or NULL), runtime_ms (or NULL); the
+ * cgroup's memory peak in bytes (-1 unknown). */
+void cr_hist_exited(struct cr_svc *svc, const char *code, const char *sig, const char *runtime,
+                    int64_t mem_peak);
 /* A restart is scheduled (init's or the supervisor's), delay_ms from now. */
 void cr_hist_restart(struct cr_svc *svc, int64_t delay_ms);
 void cr_hist_setup_failed(struct cr_svc *svc, const char *reason);
-/* init is gone (wait_code: CLD_EXITED or not; wait_status: the code or signal); called before its cgroup is removed. */
-void cr_hist_container_exit(struct cr_svc *svc, struct cr_cg *cg, int wait_code, int wait_status,
+/* init is gone (wait_code: CLD_EXITED or not; wait_status: the code or signal; mem_peak:
+ * its cgroup's, read before the cgroup is removed, -1 unknown). */
+void cr_hist_container_exit(struct cr_svc *svc, int64_t mem_peak, int wait_code, int wait_status,
                             uint64_t ran_ms, bool oom);
 
 /* The ring in order, oldest first: n records at *first (through cr_hist_at). */

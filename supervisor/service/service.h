@@ -1,4 +1,5 @@
-/* One state machine per service, written as a table (STYLE.md §1).
+/* One state machine per service, written as a table (STYLE.md §1): fsm.c; its container:
+ * container.c; its life (creation, config, logs, freeing): service.c.
  *
  * States are supervisord's: STOPPED, STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL.
  * Events come from the user (start, stop), from init's events pipe (started, exited,
@@ -22,7 +23,6 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#include "cgroup/cgroup.h"
 #include "config/config.h"
 #include "events.h"
 #include "io/output.h"
@@ -50,6 +50,12 @@ const char *cr_state_name(enum cr_state s);
 
 struct cr_svc;
 struct cr_hist;
+struct cr_cg;
+struct cr_cg_root;
+struct cr_cg_limits;
+
+/* How a container reports an event to the service that owns it (cr_svc_event). */
+typedef void (*cr_container_report)(struct cr_svc *svc, enum cr_svc_event ev);
 
 /* What every service shares: the loop, the cgroup root, init, the console. */
 struct cr_runtime {
@@ -73,6 +79,7 @@ struct cr_runtime {
 /* A running container: init, its pidfd, its events pipe, its cgroup. */
 struct cr_container {
     struct cr_svc *svc;
+    cr_container_report report;
     pid_t pid;
     int pidfd;
     uv_poll_t pid_poll;

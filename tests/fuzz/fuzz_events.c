@@ -1,6 +1,7 @@
-/* libFuzzer target: init's event lines as the supervisor takes them (supervisor/service/service.c,
- * ct_read_events and handle_event_line): a byte stream from a pipe the workload may reach,
- * cut at newlines, each line parsed and every key the supervisor asks for looked up. */
+/* libFuzzer target: init's event lines as the supervisor takes them
+ * (supervisor/service/container.c, ct_read_events and handle_event_line): a byte stream from a
+ * pipe the workload may reach, cut at newlines, each line parsed and every key the supervisor
+ * asks for looked up. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

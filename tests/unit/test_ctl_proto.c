@@ -362,16 +362,16 @@ static void test_history_lines_and_summary(void **state)
 
     /* Three quick exits: a crash loop, explained in one line. */
     cr_hist_started(svc);
-    cr_hist_exited(svc, "1", NULL, "400");
+    cr_hist_exited(svc, "1", NULL, "400", -1);
     cr_hist_started(svc);
     cr_hist_line(svc, "dying\n", 6);
-    cr_hist_exited(svc, NULL, "KILL", "1200");
+    cr_hist_exited(svc, NULL, "KILL", "1200", -1);
     const struct cr_exit *e = cr_hist_last(svc->hist);
     assert_non_null(e);
     assert_int_equal(e->sig, 9);
     assert_string_equal(e->lines, "dying\n");   /* only what it wrote since the last exit */
     cr_hist_started(svc);
-    cr_hist_exited(svc, "1", NULL, "400");
+    cr_hist_exited(svc, "1", NULL, "400", -1);
     assert_null(cr_hist_last(svc->hist)->lines);
     char sum[256];
     cr_hist_summary(svc->hist, 60000, 16000, sum, sizeof sum);
@@ -384,7 +384,7 @@ static void test_history_lines_and_summary(void **state)
     assert_string_equal(what, "signal KILL");
     /* The ring keeps the last CR_HIST_EXITS. */
     for (int i = 0; i < 25; i++)
-        cr_hist_exited(svc, "2", NULL, "5");
+        cr_hist_exited(svc, "2", NULL, "5", -1);
     assert_int_equal(cr_hist_count(svc->hist), CR_HIST_EXITS);
     assert_int_equal(svc->hist->nexits, 28);
     cr_hist_free(svc->hist);

@@ -1,0 +1,403 @@
+/* A service's container: spawns it (its cgroup, then init), reads init's events and its
+ * pidfd, and reports what happened to the state machine (fsm.c) through the function it was
+ * given; collects init, drains the output, removes the cgroup. The only file of service/
+ * that touches cgroup/ and spawn/. */
+#include "service/container.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "cgroup/cgroup.h"
+#include "policy/syscall_filter.h"
+#include "service/history.h"
+#include "spawn/spawn.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+static uint64_t now_ms(const struct cr_svc *svc)
+{
+    return uv_now(svc->rt->loop);
+}
+
+void cr_svc_limits(const struct cr_service *c, struct cr_cg_limits *lim)
+{
+    cr_cg_limits_init(lim);
+    if (!c)
+        return;
+    lim->memory_max = c->memory_max;
+    lim->memory_high = c->memory_high;
+    lim->memory_swap_max = c->memory_swap_max;
+    if (c->cpu_max.quota_us != -1) {
+        lim->cpu_quota_us = c->cpu_max.quota_us;
+        lim->cpu_period_us = c->cpu_max.period_us;
+    }
+    lim->cpu_weight = c->cpu_weight;
+    lim->pids_max = c->pids_max;
+    lim->io_weight = c->io_weight;
+    lim->confine_devices = true;
+    lim->devices = c->dev_rules;
+    lim->ndevices = c->ndev_rules;
+}
+
+static void ct_handle_closed(uv_handle_t *h)
+{
+    struct cr_container *ct = h->data;
+    if (--ct->open_handles == 0) {
+        free(ct->evpart);
+        free(ct);
+    }
+}
+
+void cr_container_release(struct cr_container *ct)
+{
+    ct->svc = NULL;
+    uv_poll_stop(&ct->pid_poll);
+    uv_poll_stop(&ct->ev_poll);
+    uv_close((uv_handle_t *)&ct->pid_poll, ct_handle_closed);
+    uv_close((uv_handle_t *)&ct->ev_poll, ct_handle_closed);
+    close(ct->pidfd);
+    close(ct->ev_fd);
+}
+
+static void check_oom(struct cr_svc *svc, struct cr_container *ct)
+{
+    int64_t oom = cr_cg_oom_kills(ct->cg);
+    if (oom > ct->oom_seen) {
+        svc->last_oom = true;
+        ct->oom_seen = oom;
+    }
+}
+
+static void handle_event_line(struct cr_container *ct, char *line)
+{
+    struct cr_svc *svc = ct->svc;
+    struct cr_event_line ev;
+    if (cr_event_parse(line, &ev) < 0)
+        return;
+    const char *n = svc->name;
+    bool quiet = svc->rt->quiet;
+    if (!strcmp(ev.event, "started")) {
+        if (!quiet)
+            cr_log(n, "started (pid %s in the container)", cr_event_get(&ev, "pid") ?: "?");
+        svc->healthy = -1;      /* a new workload: not checked yet */
+        cr_hist_started(svc);
+        ct->report(svc, CR_EV_STARTED);
+    } else if (!strcmp(ev.event, "exited")) {
+        const char *code = cr_event_get(&ev, "code"), *sig = cr_event_get(&ev, "signal");
+        const char *rt = cr_event_get(&ev, "runtime_ms");
+        svc->last_oom = false;
+        if (svc->ct)
+            check_oom(svc, svc->ct);
+        if (!quiet || svc->last_oom)
+            cr_log(n, "exited (%s %s%s, after %s ms)", code ? "code" : "signal",
+                   code ? code : sig ? sig : "?", svc->last_oom ? ", OOM killed" : "",
+                   rt ? rt : "?");
+        cr_hist_exited(svc, code, sig, rt, svc->ct ? cr_cg_memory_peak(svc->ct->cg) : -1);
+        ct->report(svc, CR_EV_EXITED);
+    } else if (!strcmp(ev.event, "restarting")) {
+        if (!quiet)
+            cr_log(n, "restarting in %s ms (attempt %s)", cr_event_get(&ev, "delay_ms") ?: "?",
+                   cr_event_get(&ev, "attempt") ?: "?");
+        cr_hist_restart(svc, atoll(cr_event_get(&ev, "delay_ms") ?: "0"));
+        ct->report(svc, CR_EV_RESTARTING);
+    } else if (!strcmp(ev.event, "gave-up")) {
+        cr_log(n, "gave up after %s restarts (code %s)", cr_event_get(&ev, "restarts") ?: "?",
+               cr_event_get(&ev, "code") ?: "?");
+        ct->report(svc, CR_EV_GAVE_UP);
+    } else if (!strcmp(ev.event, "setup-failed")) {
+        cr_log(n, "setup failed: %s", ev.reason ? ev.reason : "(no reason given)");
+        cr_hist_setup_failed(svc, ev.reason);
+        ct->report(svc, CR_EV_SETUP_FAILED);
+    } else if (!strcmp(ev.event, "exec-failed")) {
+        cr_log(n, "exec failed: %s", ev.reason ? ev.reason : "(no reason given)");
+        cr_hist_setup_failed(svc, ev.reason);
+        ct->report(svc, CR_EV_SETUP_FAILED);
+    } else if (!strcmp(ev.event, "ready")) {
+        if (!quiet)
+            cr_log(n, "ready (%s)", cr_event_get(&ev, "kind") ?: "?");
+        cr_hist_ready(svc);
+        ct->report(svc, CR_EV_READY);
+    } else if (!strcmp(ev.event, "ready-timeout")) {
+        cr_log(n, "not ready within %s ms (ready = %s): a failed start",
+               cr_event_get(&ev, "timeout_ms") ?: "?", cr_event_get(&ev, "kind") ?: "?");
+    } else if (!strcmp(ev.event, "status")) {
+        snprintf(svc->status_text, sizeof svc->status_text, "%s", ev.reason ? ev.reason : "");
+        if (!quiet)
+            cr_log(n, "status: %s", svc->status_text);
+    } else if (!strcmp(ev.event, "healthy")) {
+        svc->healthy = 1;
+        cr_log(n, "healthy");
+    } else if (!strcmp(ev.event, "unhealthy")) {
+        const char *action = cr_event_get(&ev, "action") ?: "none";
+        svc->healthy = 0;
+        svc->health_stop = !strcmp(action, "stop");
+        cr_log(n, "unhealthy after %s failed checks (%s); health_action = %s",
+               cr_event_get(&ev, "failures") ?: "?", ev.reason ? ev.reason : "no reason given",
+               action);
+    }
+}
+
+/* Reads init's events; each whole line drives the state machine. */
+/* Returns true at end of file (init and everything that held the pipe are gone). */
+static bool ct_read_events(struct cr_container *ct)
+{
+    char buf[2 * CR_EVENT_MAX];
+    size_t len = ct->evlen;
+    bool eof = false;
+    if (len)
+        memcpy(buf, ct->evpart, len);
+    for (;;) {
+        if (len == sizeof buf)
+            len = 0;   /* an over-long line: garbage, drop it */
+        ssize_t r = read(ct->ev_fd, buf + len, sizeof buf - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            eof = r == 0;
+            break;
+        }
+        len += (size_t)r;
+        size_t start = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (buf[i] != '\n')
+                continue;
+            buf[i] = 0;
+            if (ct->svc)
+                handle_event_line(ct, buf + start);
+            start = i + 1;
+        }
+        memmove(buf, buf + start, len - start);
+        len -= start;
+    }
+    if (!cr_keep_partial(&ct->evpart, sizeof buf, buf, len))
+        len = 0;       /* no memory to keep half a line in: it is lost */
+    ct->evlen = len;
+    return eof;
+}
+
+static void on_events(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct cr_container *ct = h->data;
+    /* At end of file the pipe stays readable: stop watching it, or the loop would spin
+     * until the pidfd says init is gone (its namespaces' teardown comes first). */
+    if (ct_read_events(ct))
+        uv_poll_stop(h);
+}
+
+/* init is gone: collect it, read what it said last, record why, remove its cgroup. */
+static void ct_exited(struct cr_container *ct)
+{
+    struct cr_svc *svc = ct->svc;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid((idtype_t)P_PIDFD, (id_t)ct->pidfd, &si, WEXITED | WNOHANG) < 0 ||
+        si.si_pid == 0)
+        return;   /* not yet (spurious wakeup) */
+    ct->exited = true;
+    ct_read_events(ct);
+    if (svc->out_open)
+        cr_out_drain(&svc->out);
+    if (svc->err_open)
+        cr_out_drain(&svc->err);
+    bool oom_before = svc->last_oom;
+    svc->last_oom = false;
+    check_oom(svc, ct);
+    bool oom = svc->last_oom || oom_before;
+    cr_hist_container_exit(svc, cr_cg_memory_peak(ct->cg), si.si_code, si.si_status,
+                           now_ms(svc) - ct->spawned_ms, oom);
+    char err[256];
+    /* With a PID namespace nothing is left once init is gone; without one, orphans may be.
+     * An empty cgroup is not frozen and thawed for nothing (on v1 a freeze flips a kernel
+     * static key: text patching and IPIs on every CPU). */
+    if (!cr_cg_is_empty(ct->cg) && cr_cg_kill(ct->cg, err, sizeof err) < 0)
+        cr_log(svc->name, "%s", err);
+    if (cr_cg_destroy(ct->cg, err, sizeof err) < 0)
+        cr_log(svc->name, "%s", err);
+    ct->cg = NULL;
+    char sname[32];
+    if (si.si_code == CLD_EXITED) {
+        svc->exit_status = si.si_status;
+        if (!svc->rt->quiet || oom)
+            cr_log(svc->name, "container exited (code %d%s)", si.si_status,
+                   oom ? ", OOM kill in the container" : "");
+    } else {
+        svc->exit_status = 128 + si.si_status;
+        cr_log(svc->name, "container killed (signal %s%s)",
+               cr_signal_name(si.si_status, sname, sizeof sname), oom ? ", OOM kill" : "");
+    }
+    svc->last_oom = oom;
+    svc->ran_ms = now_ms(svc) - ct->spawned_ms;
+    svc->ct = NULL;
+    cr_container_report report = ct->report;
+    cr_container_release(ct);
+    report(svc, CR_EV_INIT_EXITED);
+}
+
+static void on_pidfd(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct cr_container *ct = h->data;
+    if (ct->svc && !ct->exited)
+        ct_exited(ct);
+}
+
+int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
+{
+    struct cr_runtime *rt = svc->rt;
+    const struct cr_service *conf = svc->conf;
+    char err[512], leaf[96];
+    if (rt->run_mode)
+        snprintf(leaf, sizeof leaf, "run-%s-%d", svc->name, (int)getpid());
+    else
+        snprintf(leaf, sizeof leaf, "svc-%s", svc->name);
+    struct cr_cg_limits lim;
+    cr_svc_limits(conf, &lim);
+    struct cr_cg *cg = NULL;
+    int r = cr_cg_create(rt->cgroot, leaf, &lim, &cg, err, sizeof err);
+    if (r < 0) {
+        cr_log(svc->name, "cannot create its cgroup: %s", err);
+        return r;
+    }
+    int ev[2];
+    if (pipe2(ev, O_CLOEXEC) < 0) {
+        r = -errno;
+        cr_log(svc->name, "pipe: %s", strerror(-r));
+        cr_cg_destroy(cg, err, sizeof err);
+        return r;
+    }
+    fcntl(ev[0], F_SETFL, fcntl(ev[0], F_GETFL) | O_NONBLOCK);
+    struct cr_spawn_req req = {
+        .spec = &conf->spec,
+        .init_fd = rt->init_fd,
+        .cg = cg,
+        .events_fd = ev[1],
+        .nofile = &rt->nofile,
+        .own_pgrp = !rt->run_mode,
+        .uid_map = conf->uid_map_text,
+        .gid_map = conf->gid_map_text,
+        .seccomp_fd = -1,
+    };
+    if (conf->spec.seccomp_fd >= 0) {
+        req.seccomp_fd = cr_seccomp_fd(conf->seccomp, conf->spec.caps, err, sizeof err);
+        if (req.seccomp_fd < 0) {
+            r = req.seccomp_fd;
+            cr_log(svc->name, "cannot start its container: %s", err);
+            close(ev[0]);
+            close(ev[1]);
+            cr_cg_destroy(cg, err, sizeof err);
+            return r;
+        }
+    }
+    if (rt->run_mode) {
+        req.stdio[0] = STDIN_FILENO;
+        req.stdio[1] = STDOUT_FILENO;
+        req.stdio[2] = STDERR_FILENO;
+    } else {
+        req.stdio[0] = rt->devnull;
+        req.stdio[1] = svc->out.wfd;
+        req.stdio[2] = svc->err_open ? svc->err.wfd : svc->out.wfd;
+    }
+    struct cr_spawned sp;
+    r = cr_spawn(&req, &sp, err, sizeof err);
+    close(ev[1]);
+    if (r < 0) {
+        cr_log(svc->name, "cannot start its container: %s", err);
+        close(ev[0]);
+        cr_cg_destroy(cg, err, sizeof err);
+        return r;
+    }
+    struct cr_container *ct = calloc(1, sizeof *ct);
+    if (!ct) {
+        /* Without memory we cannot watch it: take it down again. */
+        cr_pidfd_signal(sp.pidfd, SIGKILL);
+        siginfo_t si;
+        waitid((idtype_t)P_PIDFD, (id_t)sp.pidfd, &si, WEXITED);
+        close(sp.pidfd);
+        close(ev[0]);
+        cr_cg_destroy(cg, err, sizeof err);
+        cr_log(svc->name, "out of memory");
+        return -ENOMEM;
+    }
+    ct->svc = svc;
+    ct->report = report;
+    ct->pid = sp.pid;
+    ct->pidfd = sp.pidfd;
+    ct->ev_fd = ev[0];
+    ct->cg = cg;
+    ct->spawned_ms = now_ms(svc);
+    /* A cgroup made now has counted nothing; a re-used leftover may have. */
+    int64_t oom = cr_cg_is_fresh(cg) ? 0 : cr_cg_oom_kills(cg);
+    ct->oom_seen = oom > 0 ? oom : 0;
+    uv_poll_init(rt->loop, &ct->pid_poll, ct->pidfd);
+    uv_poll_init(rt->loop, &ct->ev_poll, ct->ev_fd);
+    ct->pid_poll.data = ct->ev_poll.data = ct;
+    ct->open_handles = 2;
+    uv_poll_start(&ct->ev_poll, UV_READABLE, on_events);
+    uv_poll_start(&ct->pid_poll, UV_READABLE, on_pidfd);
+    svc->ct = ct;
+    if (!rt->quiet)
+        cr_log(svc->name, "container started (init pid %d, cgroup %s%s)", (int)sp.pid,
+               cr_cg_path(cg), sp.into_cgroup ? ", born in it" : "");
+    return 0;
+}
+
+int cr_svc_apply_limits(struct cr_svc *svc)
+{
+    if (!svc->ct || !svc->ct->cg)
+        return 0;
+    struct cr_cg_limits lim;
+    cr_svc_limits(svc->conf, &lim);
+    char err[256];
+    int r = cr_cg_set_limits(svc->ct->cg, &lim, err, sizeof err);
+    if (r < 0)
+        cr_log(svc->name, "cannot apply the new limits: %s", err);
+    return r;
+}
+
+int cr_svc_signal(struct cr_svc *svc, int sig)
+{
+    if (!svc->ct)
+        return -ESRCH;
+    return cr_pidfd_signal(svc->ct->pidfd, sig);
+}
+
+void cr_container_discard(struct cr_svc *svc)
+{
+    struct cr_container *ct = svc->ct;
+    if (!ct)
+        return;
+    char err[256];
+    cr_pidfd_signal(ct->pidfd, SIGKILL);
+    siginfo_t si;
+    waitid((idtype_t)P_PIDFD, (id_t)ct->pidfd, &si, WEXITED);
+    if (ct->cg)
+        cr_cg_destroy(ct->cg, err, sizeof err);
+    svc->ct = NULL;
+    cr_container_release(ct);
+}
+
+int cr_container_stop_signal(struct cr_svc *svc, int sig)
+{
+    return cr_pidfd_signal(svc->ct->pidfd, sig);
+}
+
+void cr_container_kill(struct cr_svc *svc)
+{
+    char err[256];
+    if (cr_cg_kill(svc->ct->cg, err, sizeof err) < 0) {
+        cr_log(svc->name, "%s", err);
+        cr_pidfd_signal(svc->ct->pidfd, SIGKILL);
+    }
+}

@@ -1,0 +1,366 @@
+/* A service's state machine: the table of states × events (STYLE.md §1), a small named
+ * function per cell, and the one timer that carries its current deadline. What it does to a
+ * container goes through container.h; it never touches cgroup/ or spawn/ itself. */
+#include "service/service.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "service/container.h"
+#include "service/history.h"
+
+static const char *const state_names[CR_NSTATES] = {
+    [CR_ST_STOPPED] = "STOPPED", [CR_ST_STARTING] = "STARTING", [CR_ST_RUNNING] = "RUNNING",
+    [CR_ST_BACKOFF] = "BACKOFF", [CR_ST_STOPPING] = "STOPPING", [CR_ST_EXITED] = "EXITED",
+    [CR_ST_FATAL] = "FATAL",
+};
+
+const char *cr_state_name(enum cr_state s)
+{
+    return (unsigned)s < CR_NSTATES ? state_names[s] : "?";
+}
+
+void cr_runtime_seed(struct cr_runtime *rt)
+{
+    if (getrandom(&rt->rnd, sizeof rt->rnd, GRND_NONBLOCK) != (ssize_t)sizeof rt->rnd) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        rt->rnd = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
+                  ((uint64_t)getpid() << 40);
+    }
+    rt->rnd |= 1;   /* xorshift never leaves 0 */
+}
+
+int64_t cr_jitter_ms(struct cr_runtime *rt, int64_t d)
+{
+    if (!rt->rnd)
+        cr_runtime_seed(rt);
+    /* xorshift64*, as init's: jitter needs spread, not secrecy. */
+    rt->rnd ^= rt->rnd >> 12;
+    rt->rnd ^= rt->rnd << 25;
+    rt->rnd ^= rt->rnd >> 27;
+    uint64_t r = rt->rnd * 0x2545F4914F6CDD1DULL;
+    return d - (int64_t)(r % 1000) * (d / 5) / 1000;
+}
+
+static uint64_t now_ms(const struct cr_svc *svc)
+{
+    return uv_now(svc->rt->loop);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    cr_svc_event(t->data, CR_EV_TIMER);
+}
+
+static void arm(struct cr_svc *svc, int64_t ms)
+{
+    uv_timer_start(&svc->timer, on_timer, ms < 0 ? 0 : (uint64_t)ms, 0);
+}
+
+static void disarm(struct cr_svc *svc)
+{
+    uv_timer_stop(&svc->timer);
+}
+
+static void set_state(struct cr_svc *svc, enum cr_state s)
+{
+    if (svc->state == s)
+        return;
+    if (!svc->rt->quiet)
+        cr_log(svc->name, "%s -> %s", cr_state_name(svc->state), cr_state_name(s));
+    svc->state = s;
+    /* RUNNING is ready: after startsecs, or when init saw the `ready` key's signal. */
+    svc->ready = s == CR_ST_RUNNING;
+    if (svc->ready && svc->rt->on_ready)
+        svc->rt->on_ready(svc->rt, svc);
+}
+
+static void settle(struct cr_svc *svc, enum cr_state s)
+{
+    disarm(svc);
+    set_state(svc, s);
+    if (svc->rt->on_settled)
+        svc->rt->on_settled(svc->rt, svc);
+}
+
+/* ---- the actions: one per cell of the table ------------------------------------------------ */
+
+static void container_gone(struct cr_svc *svc);
+
+/* Nothing to do: the pair cannot happen, or changes nothing. */
+static void ignore(struct cr_svc *svc)
+{
+    (void)svc;
+}
+
+static void new_container(struct cr_svc *svc)
+{
+    svc->health_stop = false;
+    svc->healthy = -1;
+    svc->setup_failed = false;
+    svc->gave_up = false;
+    svc->reached_running = false;
+    svc->last_oom = false;
+    svc->ran_ms = 0;
+    if (!svc->conf || cr_container_spawn(svc, cr_svc_event) < 0) {
+        container_gone(svc);   /* a failed start, like a container that died at once */
+        return;
+    }
+    set_state(svc, CR_ST_STARTING);
+}
+
+/* STOPPED, EXITED, FATAL + start: a fresh start, counters reset. */
+static void start(struct cr_svc *svc)
+{
+    svc->stop_requested = false;
+    svc->failed_starts = 0;
+    svc->nrestarts = 0;
+    svc->delay_ms = svc->conf ? svc->conf->restart_delay : 0;
+    svc->exit_status = -1;
+    new_container(svc);
+}
+
+/* The workload runs: it counts as started after startsecs. */
+static void workload_started(struct cr_svc *svc)
+{
+    set_state(svc, CR_ST_STARTING);
+    int64_t secs = svc->conf ? svc->conf->startsecs : 0;
+    if (svc->conf && svc->conf->spec.ready != CR_READY_NONE && !svc->rt->run_mode) {
+        disarm(svc);            /* RUNNING when init reports it ready (or ready-timeout) */
+        return;
+    }
+    if (secs <= 0 || svc->rt->run_mode) {
+        disarm(svc);
+        svc->reached_running = true;
+        svc->failed_starts = 0;
+        set_state(svc, CR_ST_RUNNING);
+        return;
+    }
+    arm(svc, secs);
+}
+
+/* STARTING + ready: init saw it ready (ready = notify, fd:N, exec:CMD, tcp:PORT). */
+static void workload_ready(struct cr_svc *svc)
+{
+    disarm(svc);
+    svc->reached_running = true;
+    svc->failed_starts = 0;
+    set_state(svc, CR_ST_RUNNING);
+}
+
+/* STARTING + timer: it stayed up for startsecs. */
+static void workload_up(struct cr_svc *svc)
+{
+    svc->reached_running = true;
+    svc->failed_starts = 0;
+    set_state(svc, CR_ST_RUNNING);
+}
+
+/* The workload exited; init decides what comes next (restarting, gave-up, or it exits). */
+static void workload_exited(struct cr_svc *svc)
+{
+    disarm(svc);
+}
+
+/* init waits before starting the workload again: shown as BACKOFF, init keeps the time. */
+static void workload_restarting(struct cr_svc *svc)
+{
+    disarm(svc);
+    set_state(svc, CR_ST_BACKOFF);
+}
+
+static void init_gave_up(struct cr_svc *svc)
+{
+    svc->gave_up = true;
+}
+
+static void container_setup_failed(struct cr_svc *svc)
+{
+    svc->setup_failed = true;
+}
+
+static bool restart_window_full(struct cr_svc *svc)
+{
+    const struct cr_service *c = svc->conf;
+    if (!c || c->max_restarts <= 0 || !svc->restarts)
+        return false;
+    size_t max = (size_t)c->max_restarts;
+    uint64_t now = now_ms(svc);
+    size_t recent = 0;
+    for (size_t i = 0; i < svc->nrestarts && i < max; i++)
+        if (now - svc->restarts[i] < (uint64_t)c->restart_window)
+            recent++;
+    if (recent >= max)
+        return true;
+    svc->restarts[svc->nrestarts % max] = now;
+    svc->nrestarts++;
+    return false;
+}
+
+/* BACKOFF for the next container, with the delay doubling up to restart_delay_max. */
+static void schedule_restart(struct cr_svc *svc, uint64_t ran_ms)
+{
+    const struct cr_service *c = svc->conf;
+    if (ran_ms >= (uint64_t)c->restart_reset_after)
+        svc->delay_ms = c->restart_delay;
+    int64_t base = svc->delay_ms;
+    int64_t next = base * 2;
+    svc->delay_ms = next > c->restart_delay_max ? c->restart_delay_max : next;
+    int64_t delay = cr_jitter_ms(svc->rt, base);
+    cr_hist_restart(svc, delay);
+    if (!svc->rt->quiet)
+        cr_log(svc->name, "new container in %lld ms (backoff %lld ms less jitter)",
+               (long long)delay, (long long)base);
+    set_state(svc, CR_ST_BACKOFF);
+    arm(svc, delay);
+}
+
+static bool exit_expected(const struct cr_svc *svc)
+{
+    int st = svc->exit_status;
+    return st >= 0 && st < 128 && svc->conf && cr_codeset_has(&svc->conf->exitcodes, st);
+}
+
+/* STARTING, RUNNING, BACKOFF + init exited (also: a container that could not be started). */
+static void container_gone(struct cr_svc *svc)
+{
+    disarm(svc);
+    const struct cr_service *c = svc->conf;
+    if (svc->rt->run_mode || !c) {
+        settle(svc, CR_ST_EXITED);
+        return;
+    }
+    if (svc->rt->stopping_all) {
+        /* Its turn to be stopped may not have come yet, but it is down: it stays down. */
+        settle(svc, CR_ST_STOPPED);
+        return;
+    }
+    if (svc->health_stop) {
+        cr_log(svc->name, "stopped for being unhealthy (health_action = stop): not restarted");
+        settle(svc, CR_ST_EXITED);
+        return;
+    }
+    if (svc->gave_up) {
+        settle(svc, CR_ST_FATAL);
+        return;
+    }
+    if (!svc->reached_running) {
+        svc->failed_starts++;
+        if (svc->failed_starts > (unsigned)c->startretries) {
+            cr_log(svc->name, "%u failed start%s in a row: giving up", svc->failed_starts,
+                   svc->failed_starts == 1 ? "" : "s");
+            settle(svc, CR_ST_FATAL);
+            return;
+        }
+        schedule_restart(svc, svc->ran_ms);
+        return;
+    }
+    bool restart = c->autorestart == CR_RESTART_ALWAYS ||
+                   (c->autorestart == CR_RESTART_UNEXPECTED && !exit_expected(svc));
+    if (!restart) {
+        settle(svc, CR_ST_EXITED);
+        return;
+    }
+    if (restart_window_full(svc)) {
+        cr_log(svc->name, "%lld restarts within %lld ms: giving up", (long long)c->max_restarts,
+               (long long)c->restart_window);
+        settle(svc, CR_ST_FATAL);
+        return;
+    }
+    schedule_restart(svc, svc->ran_ms);
+}
+
+/* BACKOFF + timer: the delay before a new container is over (if init's own backoff is what
+ * BACKOFF shows, the container still exists and init keeps the time). */
+static void backoff_over(struct cr_svc *svc)
+{
+    if (!svc->ct)
+        new_container(svc);
+}
+
+/* STARTING, RUNNING, BACKOFF + stop. */
+static void stop(struct cr_svc *svc)
+{
+    svc->stop_requested = true;
+    disarm(svc);
+    if (!svc->ct) {
+        settle(svc, CR_ST_STOPPED);
+        return;
+    }
+    char sname[32];
+    int r = cr_container_stop_signal(svc, svc->stopsignal);
+    if (!svc->rt->quiet || r < 0)
+        cr_log(svc->name, "stopping (SIG%s to init%s%s)",
+               cr_signal_name(svc->stopsignal, sname, sizeof sname), r < 0 ? ": " : "",
+               r < 0 ? strerror(-r) : "");
+    set_state(svc, CR_ST_STOPPING);
+    arm(svc, svc->stopwait_ms);
+}
+
+/* STOPPING + timer: stopwaitsecs passed; kill everything in the cgroup. */
+static void stop_timeout(struct cr_svc *svc)
+{
+    if (!svc->ct)
+        return;
+    cr_log(svc->name, "still running %lld ms after the stop signal: killing its cgroup",
+           (long long)svc->stopwait_ms);
+    cr_container_kill(svc);
+}
+
+/* STOPPING + init exited. */
+static void stopped(struct cr_svc *svc)
+{
+    disarm(svc);
+    if (svc->want_start && svc->conf && !svc->removed) {
+        svc->want_start = false;
+        set_state(svc, CR_ST_STOPPED);
+        start(svc);
+        return;
+    }
+    settle(svc, CR_ST_STOPPED);
+}
+
+/* STOPPING + start: start again once it is down (a reload restart). */
+static void start_after_stop(struct cr_svc *svc)
+{
+    svc->want_start = true;
+}
+
+/* EXITED, FATAL + stop: nothing runs; it is now simply stopped. */
+static void forget(struct cr_svc *svc)
+{
+    settle(svc, CR_ST_STOPPED);
+}
+
+typedef void (*cr_svc_action)(struct cr_svc *svc);
+
+#define X ignore
+static const cr_svc_action table[CR_NSTATES][CR_NEVENTS] = {
+    /*                START  STOP  STARTED  EXITED  RESTARTING  GAVE_UP  SETUP_FAILED  INIT_EXITED  TIMER
+     *                READY */
+    [CR_ST_STOPPED]  = {start, X, X, X, X, X, X, X, X, X},
+    [CR_ST_STARTING] = {X, stop, workload_started, workload_exited, workload_restarting,
+                        init_gave_up, container_setup_failed, container_gone, workload_up,
+                        workload_ready},
+    [CR_ST_RUNNING]  = {X, stop, workload_started, workload_exited, workload_restarting,
+                        init_gave_up, container_setup_failed, container_gone, X, X},
+    [CR_ST_BACKOFF]  = {X, stop, workload_started, workload_exited, workload_restarting,
+                        init_gave_up, container_setup_failed, container_gone, backoff_over, X},
+    [CR_ST_STOPPING] = {start_after_stop, X, X, X, X, X, X, stopped, stop_timeout, X},
+    [CR_ST_EXITED]   = {start, forget, X, X, X, X, X, X, X, X},
+    [CR_ST_FATAL]    = {start, forget, X, X, X, X, X, X, X, X},
+};
+#undef X
+
+void cr_svc_event(struct cr_svc *svc, enum cr_svc_event ev)
+{
+    if ((unsigned)ev < CR_NEVENTS && (unsigned)svc->state < CR_NSTATES)
+        table[svc->state][ev](svc);
+}
