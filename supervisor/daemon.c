@@ -1,4 +1,5 @@
-/* The running supervisor: one libuv loop, the services, signals, reload, `run`. */
+/* The running supervisor: one libuv loop, the services, signals, start-up and shutdown. The
+ * order of starts and stops is service/order.c's, reload is reload.c's, `run` oneshot.c's. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,157 +10,50 @@
 #include <uv.h>
 
 #include "daemon.h"
+#include "daemon_int.h"
 #include "log.h"
 #include "cgroup/cgroup.h"
 #include "config/config.h"
-#include "config/diff.h"
 #include "api/control.h"
 #include "io/logs.h"
 #include "api/metrics.h"
+#include "service/order.h"
 #include "service/service.h"
 #include "policy/syscall_filter.h"
 #include "spawn/spawn.h"
 
-
-struct sv {
-    struct cr_runtime rt;
-    struct cr_config *cfg;
-    bool cfg_heap;               /* cfg was allocated here (after a reload) */
-    struct cr_svc **svcs;
-    size_t n, cap;
-    uv_signal_t sigs[8];
-    int nsigs;
-    bool shutting_down, finished;
-    bool stepping, step_again;
-    int exit_status;
-    struct cr_svc *run_svc;
-    struct cr_control *ctl;      /* the control socket (control.h); NULL when not open */
-    struct cr_metrics *metrics;  /* metrics_listen's HTTP server (metrics.h); NULL: off */
-    struct cr_api_host api;      /* what both act on (api/host.h) */
-};
-
-static struct sv *sv_of(struct cr_runtime *rt)
+int sv_add(struct sv *sv, const struct cr_service *conf, struct cr_svc **out)
 {
-    return (struct sv *)rt;   /* rt is the first member */
-}
-
-static int64_t svc_priority(const struct cr_svc *svc)
-{
-    return svc->conf ? svc->conf->priority : 0;
-}
-
-static int add_svc(struct sv *sv, const struct cr_service *conf, struct cr_svc **out)
-{
-    if (sv->n == sv->cap) {
-        size_t cap = sv->cap ? sv->cap * 2 : 16;
-        struct cr_svc **v = realloc(sv->svcs, cap * sizeof *v);
+    if (sv->all.n == sv->all.cap) {
+        size_t cap = sv->all.cap ? sv->all.cap * 2 : 16;
+        struct cr_svc **v = realloc(sv->all.v, cap * sizeof *v);
         if (!v)
             return -ENOMEM;
-        sv->svcs = v;
-        sv->cap = cap;
+        sv->all.v = v;
+        sv->all.cap = cap;
     }
     int r = cr_svc_new(&sv->rt, conf, out);
     if (r < 0)
         return r;
-    sv->svcs[sv->n++] = *out;
+    sv->all.v[sv->all.n++] = *out;
     return 0;
 }
 
-static struct cr_svc *find_svc(struct sv *sv, const char *name)
+struct cr_svc *sv_find(struct sv *sv, const char *name)
 {
-    for (size_t i = 0; i < sv->n; i++)
-        if (!strcmp(sv->svcs[i]->name, name))
-            return sv->svcs[i];
+    for (size_t i = 0; i < sv->all.n; i++)
+        if (!strcmp(sv->all.v[i]->name, name))
+            return sv->all.v[i];
     return NULL;
 }
 
-/* ---- dependencies ---------------------------------------------------------------------------- */
-
-/* a depends on b (a service removed by a reload has no config: matched by its name). */
-static bool svc_depends_on(const struct cr_svc *a, const struct cr_svc *b)
-{
-    if (!a->conf || a == b)
-        return false;
-    for (size_t k = 0; k < a->conf->depends_on.n; k++) {
-        const char *name = a->conf->depends_on.v[k];
-        if (b->conf ? cr_service_matches(b->conf, name) : !strcmp(b->name, name))
-            return true;
-    }
-    return false;
-}
-
-/* A dependency is met by a service that is ready (RUNNING), or that ran and exited with an
- * expected code (a one-shot job: a migration, a fetch). */
-static bool dep_met(const struct cr_svc *d)
-{
-    if (d->state == CR_ST_RUNNING)
-        return true;
-    int st = d->exit_status;
-    return d->state == CR_ST_EXITED && d->conf && st >= 0 && st < 128 &&
-           cr_codeset_has(&d->conf->exitcodes, st);
-}
-
-/* 1: every dependency is met; 0: waiting (why says for what); -1: one is FATAL. */
-static int deps_state(struct sv *sv, const struct cr_svc *s, char *why, size_t len)
-{
-    int r = 1;
-    why[0] = 0;
-    if (!s->conf || s->conf->depends_on.n == 0)
-        return 1;          /* O(1) for the common case: a start pass stays O(n), not O(n^2) */
-    for (size_t i = 0; i < sv->n; i++) {
-        const struct cr_svc *d = sv->svcs[i];
-        if (!svc_depends_on(s, d) || dep_met(d))
-            continue;
-        if (d->state == CR_ST_FATAL) {
-            snprintf(why, len, "not started: its dependency %s is FATAL", d->name);
-            return -1;
-        }
-        if (r == 1)
-            snprintf(why, len, "waiting for %s to be ready (%s)", d->name,
-                     cr_state_name(d->state));
-        r = 0;
-    }
-    return r;
-}
-
-/* Starts every service whose start waits (start_pending) and whose dependencies are met;
- * the others keep waiting, and say why once. Runs whenever a service becomes ready or
- * settles. */
-static void schedule_starts(struct sv *sv)
+/* Starts what waits for a start and may start now (service/order.c). Runs whenever a
+ * service becomes ready or settles. */
+void sv_schedule_starts(struct sv *sv)
 {
     if (sv->shutting_down || sv->finished || sv->rt.run_mode)
         return;
-    /* First every start that may happen, then the reasons of those that wait (so they name
-     * the state their dependencies are in after this round). */
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < sv->n && !sv->finished; i++) {
-            struct cr_svc *s = sv->svcs[i];
-            if (!s->start_pending)
-                continue;
-            if (!s->conf) {
-                s->start_pending = false;
-                continue;
-            }
-            char why[sizeof s->why];
-            int r = deps_state(sv, s, why, sizeof why);
-            if (r > 0 && pass == 0) {
-                s->start_pending = false;
-                s->why[0] = 0;
-                cr_svc_event(s, CR_EV_START);
-            } else if (r <= 0 && pass == 1 && strcmp(why, s->why)) {
-                snprintf(s->why, sizeof s->why, "%s", why);
-                cr_log(s->name, "%s", why);
-            }
-        }
-    }
-}
-
-/* Asks for a start that honours depends_on. */
-static void want_start(struct sv *sv, struct cr_svc *s)
-{
-    s->start_pending = true;
-    s->why[0] = 0;
-    (void)sv;
+    cr_order_start_pending(&sv->all);
 }
 
 static void request_start(struct cr_runtime *rt, struct cr_svc *svc)
@@ -169,35 +63,14 @@ static void request_start(struct cr_runtime *rt, struct cr_svc *svc)
         cr_svc_event(svc, CR_EV_START);   /* STOPPING: again once down; else a no-op */
         return;
     }
-    want_start(sv, svc);
-    schedule_starts(sv);
+    cr_order_want_start(svc);
+    sv_schedule_starts(sv);
 }
 
 static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
 {
     (void)svc;
-    schedule_starts(sv_of(rt));
-}
-
-/* Services of cfg in priority order (lower first), file order among equals. */
-static int cmp_prio(const void *a, const void *b)
-{
-    const struct cr_service *x = *(const struct cr_service *const *)a;
-    const struct cr_service *y = *(const struct cr_service *const *)b;
-    if (x->priority != y->priority)
-        return x->priority < y->priority ? -1 : 1;
-    return x < y ? -1 : x > y;
-}
-
-static const struct cr_service **by_priority(const struct cr_config *cfg)
-{
-    const struct cr_service **v = calloc(cfg->nservices + 1, sizeof *v);
-    if (!v)
-        return NULL;
-    for (size_t i = 0; i < cfg->nservices; i++)
-        v[i] = &cfg->services[i];
-    qsort(v, cfg->nservices, sizeof *v, cmp_prio);
-    return v;
+    sv_schedule_starts(sv_of(rt));
 }
 
 /* ---- the end ------------------------------------------------------------------------------- */
@@ -208,7 +81,7 @@ static void close_handle_cb(uv_handle_t *h)
 }
 
 /* Everything is down: close every handle so the loop ends. */
-static void finish(struct sv *sv, int status)
+void sv_finish(struct sv *sv, int status)
 {
     if (sv->finished)
         return;
@@ -218,37 +91,17 @@ static void finish(struct sv *sv, int status)
     sv->ctl = NULL;
     cr_metrics_close(sv->metrics);
     sv->metrics = NULL;
-    for (size_t i = 0; i < sv->n; i++)
-        cr_svc_free(sv->svcs[i]);
-    sv->n = 0;
+    for (size_t i = 0; i < sv->all.n; i++)
+        cr_svc_free(sv->all.v[i]);
+    sv->all.n = 0;
     for (int i = 0; i < sv->nsigs; i++)
         uv_close((uv_handle_t *)&sv->sigs[i], close_handle_cb);
     sv->nsigs = 0;
     cr_console_close(&sv->rt.console);
 }
 
-/* True when a service that depends on s is still up: s must wait for it to stop. */
-/* True when some service (with a config) has depends_on: else no scan is needed. */
-static bool any_depends(const struct sv *sv)
-{
-    for (size_t i = 0; i < sv->n; i++)
-        if (sv->svcs[i]->conf && sv->svcs[i]->conf->depends_on.n)
-            return true;
-    return false;
-}
-
-static bool has_active_dependent(struct sv *sv, const struct cr_svc *s)
-{
-    for (size_t i = 0; i < sv->n; i++)
-        if (!cr_svc_settled(sv->svcs[i]) && svc_depends_on(sv->svcs[i], s))
-            return true;
-    return false;
-}
-
-/* Stops the services in reverse dependency order, then reverse priority order: a service
- * stops only once every service depending on it is down; among those that may stop, the
- * highest priority still up is stopped first, and the next lower one only once every
- * service of that priority is down. */
+/* Stops the services one step at a time (service/order.c); the last one down ends it. A
+ * step that settles a service asks for the next step from within: it runs after this one. */
 static void shutdown_step(struct sv *sv)
 {
     if (sv->stepping) {
@@ -258,45 +111,22 @@ static void shutdown_step(struct sv *sv)
     sv->stepping = true;
     do {
         sv->step_again = false;
-        bool any = false, up = false;
-        int64_t top = 0;
-        /* Without depends_on a step is O(n), not O(n^2) (n steps in a shutdown). */
-        bool deps = any_depends(sv);
-        for (size_t i = 0; i < sv->n; i++) {
-            struct cr_svc *s = sv->svcs[i];
-            s->start_pending = false;     /* nothing starts any more */
-            if (cr_svc_settled(s))
-                continue;
-            up = true;
-            if (deps && has_active_dependent(sv, s))
-                continue;
-            if (!any || svc_priority(s) > top)
-                top = svc_priority(s);
-            any = true;
-        }
-        if (!up) {
+        if (!cr_order_stop_next(&sv->all)) {
             sv->stepping = false;
             cr_log(NULL, "all services stopped");
-            finish(sv, 0);
+            sv_finish(sv, 0);
             return;
-        }
-        for (size_t i = 0; i < sv->n; i++) {
-            struct cr_svc *s = sv->svcs[i];
-            s->want_start = false;
-            if (!cr_svc_settled(s) && any && svc_priority(s) == top &&
-                s->state != CR_ST_STOPPING && !(deps && has_active_dependent(sv, s)))
-                cr_svc_event(s, CR_EV_STOP);
         }
     } while (sv->step_again && !sv->finished);
     sv->stepping = false;
 }
 
-static void remove_svc(struct sv *sv, struct cr_svc *svc)
+void sv_remove(struct sv *sv, struct cr_svc *svc)
 {
-    for (size_t i = 0; i < sv->n; i++) {
-        if (sv->svcs[i] == svc) {
-            memmove(&sv->svcs[i], &sv->svcs[i + 1], (sv->n - i - 1) * sizeof *sv->svcs);
-            sv->n--;
+    for (size_t i = 0; i < sv->all.n; i++) {
+        if (sv->all.v[i] == svc) {
+            memmove(&sv->all.v[i], &sv->all.v[i + 1], (sv->all.n - i - 1) * sizeof *sv->all.v);
+            sv->all.n--;
             break;
         }
     }
@@ -311,178 +141,18 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
         return;
     if (rt->run_mode) {
         int st = svc->exit_status;
-        finish(sv, st >= 0 ? st : 125);
+        sv_finish(sv, st >= 0 ? st : 125);
         return;
     }
     if (svc->removed && !svc->want_start) {
-        remove_svc(sv, svc);
+        sv_remove(sv, svc);
         if (!sv->shutting_down)
             return;
     }
     if (sv->shutting_down)
         shutdown_step(sv);
     else
-        schedule_starts(sv);
-}
-
-/* ---- reload -------------------------------------------------------------------------------- */
-
-static bool limits_differ(const struct cr_service *a, const struct cr_service *b)
-{
-    static const int keys[] = {CR_K_MEMORY_MAX, CR_K_MEMORY_HIGH, CR_K_MEMORY_SWAP_MAX,
-                               CR_K_CPU_MAX, CR_K_CPU_WEIGHT, CR_K_PIDS_MAX, CR_K_IO_WEIGHT};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (cr_service_key_differs(a, b, keys[i]))
-            return true;
-    return false;
-}
-
-static bool svc_active(const struct cr_svc *svc)
-{
-    return !cr_svc_settled(svc);
-}
-
-/* Reads the config again and works out the plan (into plan, when given); with apply, acts
- * on it. `svctl check` is the same without apply. */
-static int reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
-{
-    if (apply)
-        cr_log(NULL, "%s: reloading %s", why, sv->cfg->path);
-    struct cr_config *ncfg = calloc(1, sizeof *ncfg);
-    if (!ncfg) {
-        cr_log(NULL, "reload: out of memory; nothing changed");
-        return -ENOMEM;
-    }
-    int r = cr_config_load(sv->cfg->path, NULL, ncfg);
-    if (r < 0) {
-        for (size_t i = 0; i < ncfg->errors.n; i++) {
-            if (apply)
-                cr_log(NULL, "reload: %s", ncfg->errors.v[i]);
-            if (plan)
-                cr_errlist_add(&plan->errors, "%s", ncfg->errors.v[i]);
-        }
-        if (apply)
-            cr_log(NULL, "reload: %zu error%s; nothing changed", ncfg->errors.n,
-                   ncfg->errors.n == 1 ? "" : "s");
-        cr_config_free(ncfg);
-        free(ncfg);
-        return r == -ENOMEM ? -ENOMEM : -EINVAL;
-    }
-    for (size_t i = 0; i < ncfg->notices.n; i++) {
-        if (apply)
-            cr_log(NULL, "reload: notice: %s", ncfg->notices.v[i]);
-        if (plan)
-            cr_errlist_add(&plan->notices, "%s", ncfg->notices.v[i]);
-    }
-    size_t kept = 0, restarted = 0, added = 0, removed = 0;
-
-    /* Removed services stop (in reverse priority order); the others get their new config. */
-    struct cr_svc **old = calloc(sv->n + 1, sizeof *old);
-    size_t nold = sv->n;
-    if (!old) {
-        cr_config_free(ncfg);
-        free(ncfg);
-        cr_log(NULL, "reload: out of memory; nothing changed");
-        return -ENOMEM;
-    }
-    memcpy(old, sv->svcs, sv->n * sizeof *old);
-    for (size_t i = 0; i < nold; i++) {
-        struct cr_svc *s = old[i];
-        const struct cr_service *nc = cr_config_find(ncfg, s->name);
-        if (!nc) {
-            removed++;
-            if (plan)
-                cr_plan_add(plan, s->name, CR_PLAN_STOP, s->conf, NULL);
-            if (!apply)
-                continue;
-            s->removed = true;
-            s->want_start = false;
-            cr_svc_set_conf(s, NULL);
-            cr_log(s->name, "removed from the configuration: stopping");
-            if (cr_svc_settled(s))
-                remove_svc(sv, s);
-            else
-                cr_svc_event(s, CR_EV_STOP);
-            continue;
-        }
-        const struct cr_service *oc = s->conf;
-        bool restart = !oc || cr_service_needs_restart(oc, nc);
-        bool limits = oc && limits_differ(oc, nc);
-        if (plan) {
-            enum cr_plan_action a = CR_PLAN_KEEP;
-            if (restart)
-                a = svc_active(s) ? CR_PLAN_RESTART
-                    : nc->autostart && s->state == CR_ST_STOPPED ? CR_PLAN_START
-                                                                 : CR_PLAN_UPDATE;
-            else if (cr_plan_differs(oc, nc))
-                a = svc_active(s) ? CR_PLAN_LIVE : CR_PLAN_UPDATE;
-            cr_plan_add(plan, s->name, a, oc, nc);
-        }
-        if (!apply)
-            continue;
-        cr_svc_set_conf(s, nc);
-        if (restart) {
-            if (svc_active(s)) {
-                restarted++;
-                cr_log(s->name, "configuration changed: restarting");
-                cr_svc_event(s, CR_EV_STOP);
-                cr_svc_event(s, CR_EV_START);   /* STOPPING: start again once down */
-            } else if (nc->autostart && s->state == CR_ST_STOPPED) {
-                restarted++;
-                want_start(sv, s);
-            } else {
-                kept++;
-            }
-        } else {
-            kept++;
-            if (limits && s->ct) {
-                cr_log(s->name, "applying new limits");
-                cr_svc_apply_limits(s);
-            }
-        }
-    }
-    free(old);
-
-    /* New services start in priority order. */
-    const struct cr_service **order = by_priority(ncfg);
-    for (size_t i = 0; order && i < ncfg->nservices; i++) {
-        const struct cr_service *c = order[i];
-        if (find_svc(sv, c->name))
-            continue;
-        if (plan)
-            cr_plan_add(plan, c->name, c->autostart ? CR_PLAN_START : CR_PLAN_ADD, NULL, c);
-        if (!apply)
-            continue;
-        struct cr_svc *s;
-        if (add_svc(sv, c, &s) < 0) {
-            cr_log(c->name, "out of memory");
-            continue;
-        }
-        added++;
-        cr_log(s->name, "added");
-        if (c->autostart)
-            want_start(sv, s);
-    }
-    free(order);
-    if (!apply) {
-        cr_config_free(ncfg);
-        free(ncfg);
-        return 0;
-    }
-
-    /* logfile itself needs a restart (as log_dir does); its limits apply now. */
-    cr_logs_own_open(sv->cfg->global.logfile, ncfg->global.logfile_maxbytes,
-                     ncfg->global.logfile_backups);
-    /* Every service points into ncfg now (removed ones point nowhere). */
-    cr_config_free(sv->cfg);
-    if (sv->cfg_heap)
-        free(sv->cfg);
-    sv->cfg = ncfg;
-    sv->cfg_heap = true;
-    cr_log(NULL, "reloaded: %zu added, %zu removed, %zu restarted, %zu unchanged", added, removed,
-           restarted, kept);
-    schedule_starts(sv);          /* new and stopped services start as depends_on allows */
-    return 0;
+        sv_schedule_starts(sv);
 }
 
 /* ---- signals ------------------------------------------------------------------------------- */
@@ -495,19 +165,7 @@ static void on_signal(uv_signal_t *h, int signum)
     if (sv->finished)
         return;
     if (sv->rt.run_mode) {
-        /* run: TERM and INT stop the service (stopsignal, then the kill after
-         * stopwaitsecs); anything else goes to init as it is. */
-        struct cr_svc *s = sv->run_svc;
-        if (!s)
-            return;
-        if (signum == SIGTERM || signum == SIGINT) {
-            if (s->state == CR_ST_STOPPING)
-                cr_svc_signal(s, signum);
-            else
-                cr_svc_event(s, CR_EV_STOP);
-        } else {
-            cr_svc_signal(s, signum);
-        }
+        sv_oneshot_signal(sv, signum);
         return;
     }
     if (signum == SIGUSR2) {
@@ -516,19 +174,19 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     if (signum == SIGHUP) {
         if (!sv->shutting_down)
-            reload(sv, "SIGHUP", true, NULL);
+            sv_reload(sv, "SIGHUP", true, NULL);
         return;
     }
     api_shutdown(&sv->rt, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-/* ---- what the control socket and the metrics act on (api/host.h) --------------------------------------------- */
+/* ---- what the control socket and the metrics act on (api/host.h) -------------------------- */
 
 static size_t api_services(struct cr_runtime *rt, struct cr_svc *const **v)
 {
     struct sv *sv = sv_of(rt);
-    *v = sv->svcs;
-    return sv->n;
+    *v = sv->all.v;
+    return sv->all.n;
 }
 
 static int api_reload(struct cr_runtime *rt, bool apply, struct cr_plan *plan)
@@ -536,7 +194,7 @@ static int api_reload(struct cr_runtime *rt, bool apply, struct cr_plan *plan)
     struct sv *sv = sv_of(rt);
     if (sv->shutting_down || sv->finished)
         return -ESHUTDOWN;
-    return reload(sv, "svctl reload", apply, plan);
+    return sv_reload(sv, "svctl reload", apply, plan);
 }
 
 static void api_shutdown(struct cr_runtime *rt, const char *why)
@@ -567,7 +225,7 @@ static void api_request_stop(struct cr_runtime *rt, struct cr_svc *svc)
     cr_svc_event(svc, CR_EV_STOP);
 }
 
-static int watch_signals(struct sv *sv, const int *sigs, int n)
+int sv_watch_signals(struct sv *sv, const int *sigs, int n)
 {
     for (int i = 0; i < n && sv->nsigs < (int)(sizeof sv->sigs / sizeof sv->sigs[0]); i++) {
         uv_signal_t *h = &sv->sigs[sv->nsigs];
@@ -584,32 +242,6 @@ static int watch_signals(struct sv *sv, const int *sigs, int n)
 }
 
 /* ---- start-up ------------------------------------------------------------------------------ */
-
-/* `run NAME -- CMD ARGS`: the service's spec with another command, and no restarts. */
-static int run_override(struct cr_service *svc, char **cmd, int ncmd)
-{
-    struct cr_spec *s = &svc->spec;
-    s->autorestart = CR_RESTART_NEVER;
-    s->max_restarts = 0;
-    if (ncmd <= 0)
-        return 0;
-    for (size_t i = 0; i < s->argc; i++)
-        free(s->argv[i]);
-    free(s->argv);
-    s->argv = NULL;
-    s->argc = 0;
-    free(s->exec);
-    s->exec = NULL;
-    for (int i = 0; i < ncmd; i++)
-        if (cr_spec_add_arg(s, cmd[i]) < 0)
-            return -ENOMEM;
-    return 0;
-}
-
-static void usage_run(void)
-{
-    fprintf(stderr, "usage: supervisor [-c FILE] [run NAME [-- CMD ARGS...]]\n");
-}
 
 static int make_devnull(void)
 {
@@ -636,40 +268,14 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     };
     cr_runtime_seed(&sv->rt);
     cr_log_set_sink(cr_logs_own_write);
-    int status = 1;
     char err[512];
-    const char *run_name = NULL;
-    if (argc > 0) {
-        if (strcmp(argv[0], "run") || argc < 2) {
-            fprintf(stderr, "supervisor: unexpected argument '%s'\n", argv[0]);
-            usage_run();
-            status = 2;
-            goto out;
-        }
-        run_name = argv[1];
-        if (argc > 2 && strcmp(argv[2], "--")) {
-            fprintf(stderr, "supervisor: run %s: expected '--' before the command, got '%s'\n",
-                    run_name, argv[2]);
-            usage_run();
-            status = 2;
-            goto out;
-        }
-        sv->rt.run_mode = sv->rt.quiet = true;
-    }
     struct cr_service *run_conf = NULL;
-    if (run_name) {
-        for (size_t i = 0; i < cfg->nservices; i++)
-            if (!strcmp(cfg->services[i].name, run_name))
-                run_conf = &cfg->services[i];
-        if (!run_conf) {
-            fprintf(stderr, "supervisor: %s: no service '%s'\n", cfg->path, run_name);
-            goto out;
-        }
-        if (run_override(run_conf, argv + 3, argc > 3 ? argc - 3 : 0) < 0) {
-            fprintf(stderr, "supervisor: out of memory\n");
-            goto out;
-        }
-    }
+    int status = sv_oneshot_args(cfg, argc, argv, &run_conf);
+    if (status != 0)
+        goto out;
+    status = 1;
+    const char *run_name = run_conf ? run_conf->name : NULL;
+    sv->rt.run_mode = sv->rt.quiet = run_conf != NULL;
 
     signal(SIGPIPE, SIG_IGN);
     /* Every service holds a few pipes and a pidfd: take the hard limit for ourselves; each
@@ -718,18 +324,15 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     }
 
     if (run_name) {
-        static const int run_sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-        if (watch_signals(sv, run_sigs, 6) < 0 || add_svc(sv, run_conf, &sv->run_svc) < 0) {
+        if (sv_oneshot_start(sv, run_conf) < 0) {
             fprintf(stderr, "supervisor: cannot set up\n");
-            finish(sv, 1);
-        } else {
-            cr_svc_event(sv->run_svc, CR_EV_START);
+            sv_finish(sv, 1);
         }
     } else {
         static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
-        if (watch_signals(sv, sigs, 4) < 0) {
+        if (sv_watch_signals(sv, sigs, 4) < 0) {
             fprintf(stderr, "supervisor: cannot watch signals\n");
-            finish(sv, 1);
+            sv_finish(sv, 1);
         } else {
             cr_logs_set_dir(cfg->global.log_dir);
             cr_logs_own_open(cfg->global.logfile, cfg->global.logfile_maxbytes,
@@ -745,20 +348,20 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                 cr_metrics_open(&sv->api, cfg->global.metrics_listen, &sv->metrics, err,
                                 sizeof err) < 0)
                 cr_log(NULL, "metrics_listen %s: %s", cfg->global.metrics_listen, err);
-            const struct cr_service **order = by_priority(cfg);
+            const struct cr_service **order = cr_order_by_priority(cfg);
             for (size_t i = 0; order && i < cfg->nservices && !sv->finished; i++) {
                 struct cr_svc *s;
-                if (add_svc(sv, order[i], &s) < 0) {
+                if (sv_add(sv, order[i], &s) < 0) {
                     cr_log(order[i]->name, "out of memory");
                     continue;
                 }
             }
             /* Start after every service exists, lower priority first, each once its
              * dependencies are ready. */
-            for (size_t i = 0; i < sv->n && !sv->finished; i++)
-                if (sv->svcs[i]->conf->autostart)
-                    want_start(sv, sv->svcs[i]);
-            schedule_starts(sv);
+            for (size_t i = 0; i < sv->all.n && !sv->finished; i++)
+                if (sv->all.v[i]->conf->autostart)
+                    cr_order_want_start(sv->all.v[i]);
+            sv_schedule_starts(sv);
             free(order);
         }
     }
@@ -767,7 +370,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
 
 out_loop:
     if (!sv->finished)
-        finish(sv, status);
+        sv_finish(sv, status);
     uv_run(sv->rt.loop, UV_RUN_DEFAULT);   /* the close callbacks */
     if (uv_loop_close(sv->rt.loop) != 0)
         fprintf(stderr, "supervisor: warning: handles left open at exit\n");
@@ -787,7 +390,7 @@ out:
     cr_seccomp_cache_free();
     if (sv->rt.devnull >= 0)
         close(sv->rt.devnull);
-    free(sv->svcs);
+    free(sv->all.v);
     cr_config_free(sv->cfg);
     if (sv->cfg_heap)
         free(sv->cfg);

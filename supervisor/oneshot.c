@@ -1,0 +1,95 @@
+/* `supervisor run NAME [-- CMD ARGS...]`: one service, once, on the terminal. Its command may
+ * be replaced, it is never restarted, its output is the supervisor's own stdout and stderr,
+ * signals go to it, and the supervisor exits with its status. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon_int.h"
+
+static void usage_run(void)
+{
+    fprintf(stderr, "usage: supervisor [-c FILE] [run NAME [-- CMD ARGS...]]\n");
+}
+
+/* `run NAME -- CMD ARGS`: the service's spec with another command, and no restarts. */
+static int run_override(struct cr_service *svc, char **cmd, int ncmd)
+{
+    struct cr_spec *s = &svc->spec;
+    s->autorestart = CR_RESTART_NEVER;
+    s->max_restarts = 0;
+    if (ncmd <= 0)
+        return 0;
+    for (size_t i = 0; i < s->argc; i++)
+        free(s->argv[i]);
+    free(s->argv);
+    s->argv = NULL;
+    s->argc = 0;
+    free(s->exec);
+    s->exec = NULL;
+    for (int i = 0; i < ncmd; i++)
+        if (cr_spec_add_arg(s, cmd[i]) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+int sv_oneshot_args(struct cr_config *cfg, int argc, char **argv, struct cr_service **conf)
+{
+    *conf = NULL;
+    if (argc == 0)
+        return 0;
+    if (strcmp(argv[0], "run") || argc < 2) {
+        fprintf(stderr, "supervisor: unexpected argument '%s'\n", argv[0]);
+        usage_run();
+        return 2;
+    }
+    const char *name = argv[1];
+    if (argc > 2 && strcmp(argv[2], "--")) {
+        fprintf(stderr, "supervisor: run %s: expected '--' before the command, got '%s'\n",
+                name, argv[2]);
+        usage_run();
+        return 2;
+    }
+    struct cr_service *c = NULL;
+    for (size_t i = 0; i < cfg->nservices; i++)
+        if (!strcmp(cfg->services[i].name, name))
+            c = &cfg->services[i];
+    if (!c) {
+        fprintf(stderr, "supervisor: %s: no service '%s'\n", cfg->path, name);
+        return 1;
+    }
+    if (run_override(c, argv + 3, argc > 3 ? argc - 3 : 0) < 0) {
+        fprintf(stderr, "supervisor: out of memory\n");
+        return 1;
+    }
+    *conf = c;
+    return 0;
+}
+
+int sv_oneshot_start(struct sv *sv, struct cr_service *conf)
+{
+    static const int run_sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    if (sv_watch_signals(sv, run_sigs, 6) < 0 || sv_add(sv, conf, &sv->run_svc) < 0)
+        return -1;
+    cr_svc_event(sv->run_svc, CR_EV_START);
+    return 0;
+}
+
+void sv_oneshot_signal(struct sv *sv, int signum)
+{
+    /* TERM and INT stop the service (stopsignal, then the kill after stopwaitsecs); anything
+     * else goes to init as it is. */
+    struct cr_svc *s = sv->run_svc;
+    if (!s)
+        return;
+    if (signum == SIGTERM || signum == SIGINT) {
+        if (s->state == CR_ST_STOPPING)
+            cr_svc_signal(s, signum);
+        else
+            cr_svc_event(s, CR_EV_STOP);
+    } else {
+        cr_svc_signal(s, signum);
+    }
+}

@@ -1,0 +1,34 @@
+/* The order of starts and stops across services: depends_on, then priority.
+ *
+ * A start asked for with cr_order_want_start() waits (svc->start_pending) until every service
+ * it depends on is ready (RUNNING, or EXITED with an expected code: a one-shot job); one
+ * whose dependency is FATAL is not started; either way svc->why says so. A shutdown stops a
+ * service only once everything depending on it is down, highest priority first. */
+#ifndef CORRAL_SERVICE_ORDER_H
+#define CORRAL_SERVICE_ORDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "service/service.h"
+
+/* The services of one supervisor, in its order (the daemon owns the array; these functions
+ * read v and n afresh at every step, since a start or stop may change them). */
+struct cr_svcs {
+    struct cr_svc **v;
+    size_t n, cap;
+};
+
+/* Asks for a start that honours depends_on (started by cr_order_start_pending()). */
+void cr_order_want_start(struct cr_svc *svc);
+/* Starts every service whose start waits and whose dependencies are met; the others keep
+ * waiting, and say why once (in the log and svc->why). */
+void cr_order_start_pending(struct cr_svcs *s);
+/* One step of a shutdown: no start waits any more, and the services that may stop now are
+ * sent CR_EV_STOP. False when every service is down. */
+bool cr_order_stop_next(struct cr_svcs *s);
+/* cfg's services in priority order (lower first), file order among equals; NULL-terminated,
+ * malloc'd; NULL without memory. */
+const struct cr_service **cr_order_by_priority(const struct cr_config *cfg);
+
+#endif
