@@ -22,34 +22,9 @@
 #include "policy/syscall_filter.h"
 #include "spawn/spawn.h"
 
-int sv_add(struct sv *sv, const struct cr_service *conf, struct cr_svc **out)
-{
-    if (sv->all.n == sv->all.cap) {
-        size_t cap = sv->all.cap ? sv->all.cap * 2 : 16;
-        struct cr_svc **v = realloc(sv->all.v, cap * sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        sv->all.v = v;
-        sv->all.cap = cap;
-    }
-    int r = cr_svc_new(&sv->rt, conf, out);
-    if (r < 0)
-        return r;
-    sv->all.v[sv->all.n++] = *out;
-    return 0;
-}
-
-struct cr_svc *sv_find(struct sv *sv, const char *name)
-{
-    for (size_t i = 0; i < sv->all.n; i++)
-        if (!strcmp(sv->all.v[i]->name, name))
-            return sv->all.v[i];
-    return NULL;
-}
-
 /* Starts what waits for a start and may start now (service/order.c). Runs whenever a
  * service becomes ready or settles. */
-void sv_schedule_starts(struct sv *sv)
+static void schedule_starts(struct sv *sv)
 {
     if (sv->shutting_down || sv->finished || sv->rt.run_mode)
         return;
@@ -64,13 +39,13 @@ static void request_start(struct cr_runtime *rt, struct cr_svc *svc)
         return;
     }
     cr_order_want_start(svc);
-    sv_schedule_starts(sv);
+    schedule_starts(sv);
 }
 
 static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
 {
     (void)svc;
-    sv_schedule_starts(sv_of(rt));
+    schedule_starts(sv_of(rt));
 }
 
 /* ---- the end ------------------------------------------------------------------------------- */
@@ -81,7 +56,7 @@ static void close_handle_cb(uv_handle_t *h)
 }
 
 /* Everything is down: close every handle so the loop ends. */
-void sv_finish(struct sv *sv, int status)
+static void finish(struct sv *sv, int status)
 {
     if (sv->finished)
         return;
@@ -114,24 +89,11 @@ static void shutdown_step(struct sv *sv)
         if (!cr_order_stop_next(&sv->all)) {
             sv->stepping = false;
             cr_log(NULL, "all services stopped");
-            sv_finish(sv, 0);
+            finish(sv, 0);
             return;
         }
     } while (sv->step_again && !sv->finished);
     sv->stepping = false;
-}
-
-void sv_remove(struct sv *sv, struct cr_svc *svc)
-{
-    for (size_t i = 0; i < sv->all.n; i++) {
-        if (sv->all.v[i] == svc) {
-            memmove(&sv->all.v[i], &sv->all.v[i + 1], (sv->all.n - i - 1) * sizeof *sv->all.v);
-            sv->all.n--;
-            break;
-        }
-    }
-    cr_log(svc->name, "removed");
-    cr_svc_free(svc);
 }
 
 static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
@@ -141,18 +103,18 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
         return;
     if (rt->run_mode) {
         int st = svc->exit_status;
-        sv_finish(sv, st >= 0 ? st : 125);
+        finish(sv, st >= 0 ? st : 125);
         return;
     }
     if (svc->removed && !svc->want_start) {
-        sv_remove(sv, svc);
+        cr_svcs_remove(&sv->all, svc);
         if (!sv->shutting_down)
             return;
     }
     if (sv->shutting_down)
         shutdown_step(sv);
     else
-        sv_schedule_starts(sv);
+        schedule_starts(sv);
 }
 
 /* ---- signals ------------------------------------------------------------------------------- */
@@ -225,7 +187,7 @@ static void api_request_stop(struct cr_runtime *rt, struct cr_svc *svc)
     cr_svc_event(svc, CR_EV_STOP);
 }
 
-int sv_watch_signals(struct sv *sv, const int *sigs, int n)
+static int watch_signals(struct sv *sv, const int *sigs, int n)
 {
     for (int i = 0; i < n && sv->nsigs < (int)(sizeof sv->sigs / sizeof sv->sigs[0]); i++) {
         uv_signal_t *h = &sv->sigs[sv->nsigs];
@@ -324,15 +286,16 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     }
 
     if (run_name) {
-        if (sv_oneshot_start(sv, run_conf) < 0) {
+        static const int run_sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+        if (watch_signals(sv, run_sigs, 6) < 0 || sv_oneshot_start(sv, run_conf) < 0) {
             fprintf(stderr, "supervisor: cannot set up\n");
-            sv_finish(sv, 1);
+            finish(sv, 1);
         }
     } else {
         static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
-        if (sv_watch_signals(sv, sigs, 4) < 0) {
+        if (watch_signals(sv, sigs, 4) < 0) {
             fprintf(stderr, "supervisor: cannot watch signals\n");
-            sv_finish(sv, 1);
+            finish(sv, 1);
         } else {
             cr_logs_set_dir(cfg->global.log_dir);
             cr_logs_own_open(cfg->global.logfile, cfg->global.logfile_maxbytes,
@@ -351,7 +314,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
             const struct cr_service **order = cr_order_by_priority(cfg);
             for (size_t i = 0; order && i < cfg->nservices && !sv->finished; i++) {
                 struct cr_svc *s;
-                if (sv_add(sv, order[i], &s) < 0) {
+                if (cr_svcs_add(&sv->all, &sv->rt, order[i], &s) < 0) {
                     cr_log(order[i]->name, "out of memory");
                     continue;
                 }
@@ -361,7 +324,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
             for (size_t i = 0; i < sv->all.n && !sv->finished; i++)
                 if (sv->all.v[i]->conf->autostart)
                     cr_order_want_start(sv->all.v[i]);
-            sv_schedule_starts(sv);
+            schedule_starts(sv);
             free(order);
         }
     }
@@ -370,7 +333,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
 
 out_loop:
     if (!sv->finished)
-        sv_finish(sv, status);
+        finish(sv, status);
     uv_run(sv->rt.loop, UV_RUN_DEFAULT);   /* the close callbacks */
     if (uv_loop_close(sv->rt.loop) != 0)
         fprintf(stderr, "supervisor: warning: handles left open at exit\n");

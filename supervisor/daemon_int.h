@@ -36,28 +36,16 @@ static inline struct sv *sv_of(struct cr_runtime *rt)
     return (struct sv *)rt;   /* rt is the first member */
 }
 
-/* A service for conf, appended to sv->all (in STOPPED). 0 or -ENOMEM. */
-int sv_add(struct sv *sv, const struct cr_service *conf, struct cr_svc **out);
-struct cr_svc *sv_find(struct sv *sv, const char *name);
-/* Takes a settled service out of sv->all and frees it. */
-void sv_remove(struct sv *sv, struct cr_svc *svc);
-/* Starts what waits for a start and may start now (not while shutting down). */
-void sv_schedule_starts(struct sv *sv);
-/* Watches these signals on the loop (daemon.c's handler). 0 or a negative errno. */
-int sv_watch_signals(struct sv *sv, const int *sigs, int n);
-/* Everything is down: closes every handle so that the loop ends, with this exit status. */
-void sv_finish(struct sv *sv, int status);
-
 /* reload.c: reads the config again and works out the plan (into plan, when given); with
  * apply, acts on it. 0, -EINVAL (the new config has errors: nothing changes), -ENOMEM. */
 int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan);
 
-
-/* oneshot.c: `supervisor run NAME [-- CMD ARGS...]`. sv_oneshot_args() reads what follows
- * the options (nothing: *conf NULL, not this mode) and gives the service to run, its command
- * replaced and its restarts off; returns 0, 2 (usage, said) or 1 (failure, said). */
+/* oneshot.c: `supervisor run NAME [-- CMD ARGS...]` (its signals are watched by daemon.c).
+ * sv_oneshot_args() reads what follows the options (nothing: *conf NULL, not this mode)
+ * and gives the service to run, its command replaced and its restarts off; returns 0, 2
+ * (usage, said) or 1 (failure, said). */
 int sv_oneshot_args(struct cr_config *cfg, int argc, char **argv, struct cr_service **conf);
-/* Watches its signals, adds the service and starts it. 0 or -1. */
+/* Adds the service and starts it. 0 or -1. */
 int sv_oneshot_start(struct sv *sv, struct cr_service *conf);
 /* A signal to the supervisor in this mode: TERM and INT stop the service, others go to it. */
 void sv_oneshot_signal(struct sv *sv, int signum);

@@ -70,8 +70,7 @@ int sv_oneshot_args(struct cr_config *cfg, int argc, char **argv, struct cr_serv
 
 int sv_oneshot_start(struct sv *sv, struct cr_service *conf)
 {
-    static const int run_sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-    if (sv_watch_signals(sv, run_sigs, 6) < 0 || sv_add(sv, conf, &sv->run_svc) < 0)
+    if (cr_svcs_add(&sv->all, &sv->rt, conf, &sv->run_svc) < 0)
         return -1;
     cr_svc_event(sv->run_svc, CR_EV_START);
     return 0;

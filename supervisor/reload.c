@@ -81,7 +81,7 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
             cr_svc_set_conf(s, NULL);
             cr_log(s->name, "removed from the configuration: stopping");
             if (cr_svc_settled(s))
-                sv_remove(sv, s);
+                cr_svcs_remove(&sv->all, s);
             else
                 cr_svc_event(s, CR_EV_STOP);
             continue;
@@ -128,14 +128,14 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
     const struct cr_service **order = cr_order_by_priority(ncfg);
     for (size_t i = 0; order && i < ncfg->nservices; i++) {
         const struct cr_service *c = order[i];
-        if (sv_find(sv, c->name))
+        if (cr_svcs_find(&sv->all, c->name))
             continue;
         if (plan)
             cr_plan_add(plan, c->name, c->autostart ? CR_PLAN_START : CR_PLAN_ADD, NULL, c);
         if (!apply)
             continue;
         struct cr_svc *s;
-        if (sv_add(sv, c, &s) < 0) {
+        if (cr_svcs_add(&sv->all, &sv->rt, c, &s) < 0) {
             cr_log(c->name, "out of memory");
             continue;
         }
@@ -162,6 +162,6 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
     sv->cfg_heap = true;
     cr_log(NULL, "reloaded: %zu added, %zu removed, %zu restarted, %zu unchanged", added, removed,
            restarted, kept);
-    sv_schedule_starts(sv);          /* new and stopped services start as depends_on allows */
+    cr_order_start_pending(&sv->all);   /* new and stopped services start as depends_on allows */
     return 0;
 }

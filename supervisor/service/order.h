@@ -10,14 +10,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "service/list.h"
 #include "service/service.h"
 
-/* The services of one supervisor, in its order (the daemon owns the array; these functions
- * read v and n afresh at every step, since a start or stop may change them). */
-struct cr_svcs {
-    struct cr_svc **v;
-    size_t n, cap;
-};
+/* These read the list's v and n afresh at every step: a start or a stop may change them. */
 
 /* Asks for a start that honours depends_on (started by cr_order_start_pending()). */
 void cr_order_want_start(struct cr_svc *svc);
