@@ -55,6 +55,7 @@ UNIT_LINK_test_config    := $(LINK_config)
 UNIT_LINK_test_ctl_proto := $(LINK_service)
 UNIT_LINK_test_output    := $(LINK_io)
 UNIT_LINK_test_spec      :=
+UNIT_LINK_test_restart   :=
 UNIT_LINK_test_units     :=
 unit_link = $(if $(filter undefined,$(origin UNIT_LINK_$(1))),$(LINK_supervisor),$(UNIT_LINK_$(1)))
 

@@ -136,7 +136,4 @@ int64_t health_deadline(void);
 void health_tick(int64_t now);
 bool health_reaped(pid_t pid, int st, int64_t now);
 
-/* Durations/back-off policy, kept apart from the loop so the rules are readable in one place. */
-int64_t init_backoff_ms(const struct init_opts *o, unsigned attempt, uint64_t rnd);
-
 #endif

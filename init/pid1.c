@@ -35,6 +35,7 @@
 
 #include "events.h"
 #include "init.h"
+#include "restart.h"
 #include "spec.h"
 
 #ifndef CLONE_PIDFD
@@ -86,7 +87,7 @@ static struct {
     unsigned restarts;      /* restarts in total */
     unsigned failed_starts; /* runs in a row shorter than startsecs */
     int64_t *history;       /* ring of restart times, for max_restarts/window */
-    unsigned hist_pos;
+    struct cr_restart_policy policy;   /* the options' restart keys (shared/restart.h) */
     bool stopping;          /* a stop signal came: never start the workload again */
     bool restart_pending;
     int64_t next_start_ms;
@@ -120,11 +121,7 @@ static bool probes_used(const struct init_opts *o)
 
 static uint64_t next_random(void)
 {
-    /* xorshift64*: jitter needs spread, not secrecy. */
-    S.rnd ^= S.rnd >> 12;
-    S.rnd ^= S.rnd << 25;
-    S.rnd ^= S.rnd >> 27;
-    return S.rnd * 0x2545F4914F6CDD1DULL;
+    return cr_restart_random(&S.rnd);
 }
 
 static const char *signame(int sig)
@@ -142,23 +139,6 @@ static void set_autoreap(bool on)
     sa.sa_flags = on ? SA_NOCLDWAIT : 0;
     sigaction(SIGCHLD, &sa, NULL);
     S.autoreap = on;
-}
-
-int64_t init_backoff_ms(const struct init_opts *o, unsigned attempt, uint64_t rnd)
-{
-    int64_t d;
-    if (attempt <= 1) {
-        d = o->restart_delay_ms;
-    } else {
-        d = o->restart_delay_ms > 100 ? o->restart_delay_ms : 100;
-        for (unsigned i = 1; i < attempt && d < o->restart_delay_max_ms; i++)
-            d *= 2;
-        if (d > o->restart_delay_max_ms)
-            d = o->restart_delay_max_ms;
-    }
-    /* Jitter: shorten by up to 20 % so services that crash together spread out, while a
-     * delay never exceeds what the user configured. */
-    return d - (int64_t)(rnd % 1000) * (d / 5) / 1000;
 }
 
 /* ---- starting the workload ------------------------------------------------------------- */
@@ -461,13 +441,7 @@ static bool wants_restart(int st)
 /* max_restarts within restart_window: the ring holds the last max_restarts restart times. */
 static bool restart_limit_reached(int64_t now)
 {
-    unsigned n = S.o->max_restarts;
-    if (!n)
-        return false;
-    if (S.restarts < n)
-        return false;
-    int64_t oldest = S.history[S.hist_pos % n];
-    return S.o->restart_window_ms == 0 || now - oldest < S.o->restart_window_ms;
+    return cr_restart_limit_reached(&S.policy, S.history, S.restarts, now);
 }
 
 static void workload_ended(int st)
@@ -499,8 +473,6 @@ static void workload_ended(int st)
     else
         S.failed_starts = 0;
     if (wants_restart(st)) {
-        if (runtime >= S.o->restart_reset_after_ms)
-            S.attempt = 0;
         if (S.o->startretries && S.failed_starts > S.o->startretries) {
             cr_event(S.o->events_fd, "gave-up", "code=%d restarts=%u reason=exited too quickly "
                      "%u times in a row", S.status, S.restarts, S.failed_starts);
@@ -510,8 +482,9 @@ static void workload_ended(int st)
             cr_event(S.o->events_fd, "gave-up", "code=%d restarts=%u", S.status, S.restarts);
             fprintf(stderr, "init: giving up after %u restarts\n", S.restarts);
         } else {
-            S.attempt++;
-            int64_t delay = init_backoff_ms(S.o, S.attempt, next_random());
+            S.attempt = cr_restart_next_attempt(&S.policy, S.attempt, runtime);
+            int64_t delay = cr_restart_jitter(cr_restart_backoff(&S.policy, S.attempt),
+                                              next_random());
             S.restart_pending = true;
             S.next_start_ms = now + delay;
             cr_event(S.o->events_fd, "restarting", "delay_ms=%lld attempt=%u",
@@ -694,6 +667,11 @@ static int setup(const struct init_opts *o)
         fcntl(o->events_fd, F_SETFL, fl | O_NONBLOCK);
         fcntl(o->events_fd, F_SETFD, FD_CLOEXEC);
     }
+    S.policy = (struct cr_restart_policy){
+        .delay_ms = o->restart_delay_ms, .delay_max_ms = o->restart_delay_max_ms,
+        .reset_after_ms = o->restart_reset_after_ms, .window_ms = o->restart_window_ms,
+        .max_restarts = o->max_restarts,
+    };
     if (o->max_restarts) {
         S.history = calloc(o->max_restarts, sizeof *S.history);
         if (!S.history) {
@@ -744,9 +722,7 @@ int pid1_run(const struct init_opts *o)
             if (!S.restart_pending)
                 break;
             if (now_ms() >= S.next_start_ms) {
-                S.restarts++;
-                if (S.history)
-                    S.history[S.hist_pos++ % o->max_restarts] = now_ms();
+                cr_restart_record(&S.policy, S.history, &S.restarts, now_ms());
                 int e = start_workload();
                 if (e) {
                     S.status = e;

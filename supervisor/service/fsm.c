@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "restart.h"
 #include "service/container.h"
 #include "service/history.h"
 
@@ -35,18 +36,6 @@ void cr_runtime_seed(struct cr_runtime *rt)
                   ((uint64_t)getpid() << 40);
     }
     rt->rnd |= 1;   /* xorshift never leaves 0 */
-}
-
-int64_t cr_jitter_ms(struct cr_runtime *rt, int64_t d)
-{
-    if (!rt->rnd)
-        cr_runtime_seed(rt);
-    /* xorshift64*, as init's: jitter needs spread, not secrecy. */
-    rt->rnd ^= rt->rnd >> 12;
-    rt->rnd ^= rt->rnd << 25;
-    rt->rnd ^= rt->rnd >> 27;
-    uint64_t r = rt->rnd * 0x2545F4914F6CDD1DULL;
-    return d - (int64_t)(r % 1000) * (d / 5) / 1000;
 }
 
 static uint64_t now_ms(const struct cr_svc *svc)
@@ -122,7 +111,7 @@ static void start(struct cr_svc *svc)
     svc->stop_requested = false;
     svc->failed_starts = 0;
     svc->nrestarts = 0;
-    svc->delay_ms = svc->conf ? svc->conf->restart_delay : 0;
+    svc->attempt = 0;
     svc->exit_status = -1;
     new_container(svc);
 }
@@ -186,34 +175,36 @@ static void container_setup_failed(struct cr_svc *svc)
     svc->setup_failed = true;
 }
 
+/* The service's restart keys as the shared policy (init reads the same keys from its spec). */
+static struct cr_restart_policy policy_of(const struct cr_service *c)
+{
+    return (struct cr_restart_policy){
+        .delay_ms = c->restart_delay, .delay_max_ms = c->restart_delay_max,
+        .reset_after_ms = c->restart_reset_after, .window_ms = c->restart_window,
+        .max_restarts = c->max_restarts > 0 ? (unsigned)c->max_restarts : 0,
+    };
+}
+
+/* max_restarts within restart_window reached; else this restart is counted. */
 static bool restart_window_full(struct cr_svc *svc)
 {
-    const struct cr_service *c = svc->conf;
-    if (!c || c->max_restarts <= 0 || !svc->restarts)
-        return false;
-    size_t max = (size_t)c->max_restarts;
-    uint64_t now = now_ms(svc);
-    size_t recent = 0;
-    for (size_t i = 0; i < svc->nrestarts && i < max; i++)
-        if (now - svc->restarts[i] < (uint64_t)c->restart_window)
-            recent++;
-    if (recent >= max)
+    const struct cr_restart_policy p = policy_of(svc->conf);
+    int64_t now = (int64_t)now_ms(svc);
+    if (cr_restart_limit_reached(&p, svc->restarts, svc->nrestarts, now))
         return true;
-    svc->restarts[svc->nrestarts % max] = now;
-    svc->nrestarts++;
+    cr_restart_record(&p, svc->restarts, &svc->nrestarts, now);
     return false;
 }
 
-/* BACKOFF for the next container, with the delay doubling up to restart_delay_max. */
+/* BACKOFF for the next container, the delay growing as init's does (shared/restart.h). */
 static void schedule_restart(struct cr_svc *svc, uint64_t ran_ms)
 {
-    const struct cr_service *c = svc->conf;
-    if (ran_ms >= (uint64_t)c->restart_reset_after)
-        svc->delay_ms = c->restart_delay;
-    int64_t base = svc->delay_ms;
-    int64_t next = base * 2;
-    svc->delay_ms = next > c->restart_delay_max ? c->restart_delay_max : next;
-    int64_t delay = cr_jitter_ms(svc->rt, base);
+    const struct cr_restart_policy p = policy_of(svc->conf);
+    if (!svc->rt->rnd)
+        cr_runtime_seed(svc->rt);
+    svc->attempt = cr_restart_next_attempt(&p, svc->attempt, (int64_t)ran_ms);
+    int64_t base = cr_restart_backoff(&p, svc->attempt);
+    int64_t delay = cr_restart_jitter(base, cr_restart_random(&svc->rt->rnd));
     cr_hist_restart(svc, delay);
     if (!svc->rt->quiet)
         cr_log(svc->name, "new container in %lld ms (backoff %lld ms less jitter)",

@@ -54,7 +54,7 @@ void cr_svc_set_conf(struct cr_svc *svc, const struct cr_service *conf)
     svc->stopsignal = conf->stopsignal > 0 ? conf->stopsignal : SIGTERM;
     svc->stopwait_ms = conf->stopwaitsecs;
     free(svc->restarts);
-    svc->restarts = conf->max_restarts > 0 ? calloc((size_t)conf->max_restarts, sizeof(uint64_t))
+    svc->restarts = conf->max_restarts > 0 ? calloc((size_t)conf->max_restarts, sizeof(int64_t))
                                            : NULL;
     svc->nrestarts = 0;
     logs_attach(svc);   /* the log keys apply live (a no-op until the pipes exist) */

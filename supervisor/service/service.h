@@ -10,10 +10,11 @@
  *
  * Restarts happen at two levels: init restarts the workload inside the container (its
  * `restarting` events show here as BACKOFF, its `started` as STARTING → RUNNING), and the
- * supervisor starts a new container when init itself exits, per the same policy, with the
- * delay doubling from restart_delay up to restart_delay_max (reset after a container ran
- * restart_reset_after) and shortened by a random 0-20 % like init's, unless init gave up
- * (FATAL) or the service was stopped. */
+ * supervisor starts a new container when init itself exits, per the same policy
+ * (shared/restart.h: the delay doubling from restart_delay, or its 100 ms floor, up to
+ * restart_delay_max, reset after a container ran restart_reset_after, shortened by a random
+ * 0-20 %; max_restarts within restart_window), unless init gave up (FATAL) or the service
+ * was stopped. */
 #ifndef CORRAL_SERVICE_H
 #define CORRAL_SERVICE_H
 
@@ -109,10 +110,10 @@ struct cr_svc {
     int stopsignal;
     int64_t stopwait_ms;
 
-    int64_t delay_ms;                /* the next container restart's delay */
+    unsigned attempt;                /* container restarts since a start or a long run */
     unsigned failed_starts;          /* containers in a row that never reached RUNNING */
-    uint64_t *restarts;              /* ring of container restart times (max_restarts) */
-    size_t nrestarts;
+    int64_t *restarts;               /* ring of container restart times (max_restarts) */
+    unsigned nrestarts;
     bool reached_running;            /* this container's workload reached RUNNING */
     bool stop_requested, gave_up, setup_failed;
     bool want_start;                 /* start again once stopped (reload restart) */
@@ -134,9 +135,6 @@ struct cr_svc {
 
 /* Seeds rt->rnd (getrandom, else the clock and the pid). */
 void cr_runtime_seed(struct cr_runtime *rt);
-/* A container restart delay with init's jitter: d shortened by a random 0-20 %, so services
- * that die together spread out, and never longer than configured. Advances rt->rnd. */
-int64_t cr_jitter_ms(struct cr_runtime *rt, int64_t d);
 
 /* Creates the service (pipes for its output, its timer) in STOPPED. */
 int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_svc **out);

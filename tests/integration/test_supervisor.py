@@ -325,6 +325,23 @@ def test_crash_restarts_with_growing_backoff(h, tmp, cgroot, rootfs):
     assert s.stop() == 0
 
 
+def test_container_restart_backoff_has_inits_floor(h, tmp, cgroot, rootfs):
+    """restart_delay = 0 (the default): the first new container comes at once, the next ones
+    back off from the 100 ms floor, doubling, as init's own restarts do (shared/restart.c);
+    not "new container in 0 ms" again and again."""
+    s = Sup(h, tmp, cgroot, svc("dies", f"{WL} sleep 1000", startsecs=0,
+                                restart_delay_max="2s", restart_reset_after="60s")).start()
+    for i in range(3):
+        s.wait_log(r"^supervisor: dies: started \(pid", count=i + 1)
+        os.kill(s.inits("dies")[-1], signal.SIGKILL)
+        s.wait_log(r"^supervisor: dies: new container in \d+ ms", count=i + 1)
+    s.wait_log(r"^supervisor: dies: started \(pid", count=4)
+    found = re.findall(r"dies: new container in (\d+) ms \(backoff (\d+) ms", s.log())
+    assert [int(b) for _, b in found] == [0, 200, 400], found
+    assert all(0.8 * int(b) <= int(d) <= int(b) for d, b in found), found
+    assert s.stop() == 0
+
+
 def test_container_restarts_with_growing_backoff_when_init_dies(h, tmp, cgroot, rootfs):
     s = Sup(h, tmp, cgroot, svc("dies", f"{WL} sleep 1000", startsecs=0, restart_delay="200ms",
                                 restart_delay_max="2s", restart_reset_after="60s")).start()
