@@ -222,7 +222,7 @@ bool health_reaped(pid_t pid, int st, int64_t now)
     if (ok) {
         H.failures = 0;
         if (H.healthy != 1)
-            cr_event(o->events_fd, "healthy", NULL);
+            cr_event(o->events_fd, CR_EVT_HEALTHY, NULL);
         H.healthy = 1;
         return true;
     }
@@ -233,7 +233,7 @@ bool health_reaped(pid_t pid, int st, int64_t now)
     if (H.failures < retries || H.healthy == 0)
         return true;
     H.healthy = 0;
-    cr_event(o->events_fd, "unhealthy", "failures=%u action=%s reason=%s", H.failures,
+    cr_event(o->events_fd, CR_EVT_UNHEALTHY, "failures=%u action=%s reason=%s", H.failures,
              cr_health_action_name(o->health_action), why);
     fprintf(stderr, "init: unhealthy after %u failed checks (%s)%s\n", H.failures, why,
             o->health_action == CR_HEALTH_RESTART ? ": restarting it"

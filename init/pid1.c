@@ -277,7 +277,7 @@ static int start_workload(void)
         int e = errno;
         close(p[0]);
         fprintf(stderr, "init: cannot start '%s': %s\n", S.o->argv[0], strerror(e));
-        cr_event(S.o->events_fd, "exec-failed", "errno=%d reason=fork: %s", e, strerror(e));
+        cr_event(S.o->events_fd, CR_EVT_EXEC_FAILED, "errno=%d reason=fork: %s", e, strerror(e));
         return 1;
     }
     setpgid(pid, pid);   /* also in the parent, so -g works before the child ran */
@@ -295,12 +295,12 @@ static int start_workload(void)
         const char *what = S.o->exec_path ? S.o->exec_path : S.o->argv[0];
         if (ce.stage == ST_EXEC) {
             fprintf(stderr, "init: cannot run '%s': %s\n", what, strerror(ce.err));
-            cr_event(S.o->events_fd, "exec-failed", "errno=%d reason=%s: %s", ce.err, what,
+            cr_event(S.o->events_fd, CR_EVT_EXEC_FAILED, "errno=%d reason=%s: %s", ce.err, what,
                      strerror(ce.err));
         } else {
             fprintf(stderr, "init: cannot start '%s': %s: %s\n", what, stage_name(ce.stage),
                     strerror(ce.err));
-            cr_event(S.o->events_fd, "exec-failed", "errno=%d reason=%s: %s", ce.err,
+            cr_event(S.o->events_fd, CR_EVT_EXEC_FAILED, "errno=%d reason=%s: %s", ce.err,
                      stage_name(ce.stage), strerror(ce.err));
         }
         return ce.stage == ST_EXEC && ce.err == ENOENT ? 127 : 126;
@@ -311,7 +311,7 @@ static int start_workload(void)
     S.phase = RUNNING;
     S.term_deadline_ms = -1;
     S.ready_failed = S.force_restart = false;
-    cr_event(S.o->events_fd, "started", "pid=%d", (int)pid);
+    cr_event(S.o->events_fd, CR_EVT_STARTED, "pid=%d", (int)pid);
     ready_started(S.wstart_ms);
     return 0;
 }
@@ -449,10 +449,10 @@ static void workload_ended(int st)
     int64_t now = now_ms();
     int64_t runtime = now - S.wstart_ms;
     if (WIFSIGNALED(st))
-        cr_event(S.o->events_fd, "exited", "pid=%d signal=%s runtime_ms=%lld%s", (int)S.wpid,
+        cr_event(S.o->events_fd, CR_EVT_EXITED, "pid=%d signal=%s runtime_ms=%lld%s", (int)S.wpid,
                  signame(WTERMSIG(st)), (long long)runtime, WCOREDUMP(st) ? " core=1" : "");
     else
-        cr_event(S.o->events_fd, "exited", "pid=%d code=%d runtime_ms=%lld", (int)S.wpid,
+        cr_event(S.o->events_fd, CR_EVT_EXITED, "pid=%d code=%d runtime_ms=%lld", (int)S.wpid,
                  WEXITSTATUS(st), (long long)runtime);
     if (S.wpidfd >= 0)
         close(S.wpidfd);
@@ -474,12 +474,12 @@ static void workload_ended(int st)
         S.failed_starts = 0;
     if (wants_restart(st)) {
         if (S.o->startretries && S.failed_starts > S.o->startretries) {
-            cr_event(S.o->events_fd, "gave-up", "code=%d restarts=%u reason=exited too quickly "
-                     "%u times in a row", S.status, S.restarts, S.failed_starts);
+            cr_event(S.o->events_fd, CR_EVT_GAVE_UP, "code=%d restarts=%u reason=exited too "
+                     "quickly %u times in a row", S.status, S.restarts, S.failed_starts);
             fprintf(stderr, "init: giving up: exited too quickly %u times in a row\n",
                     S.failed_starts);
         } else if (restart_limit_reached(now)) {
-            cr_event(S.o->events_fd, "gave-up", "code=%d restarts=%u", S.status, S.restarts);
+            cr_event(S.o->events_fd, CR_EVT_GAVE_UP, "code=%d restarts=%u", S.status, S.restarts);
             fprintf(stderr, "init: giving up after %u restarts\n", S.restarts);
         } else {
             S.attempt = cr_restart_next_attempt(&S.policy, S.attempt, runtime);
@@ -487,7 +487,7 @@ static void workload_ended(int st)
                                               next_random());
             S.restart_pending = true;
             S.next_start_ms = now + delay;
-            cr_event(S.o->events_fd, "restarting", "delay_ms=%lld attempt=%u",
+            cr_event(S.o->events_fd, CR_EVT_RESTARTING, "delay_ms=%lld attempt=%u",
                      (long long)delay, S.attempt);
         }
     }

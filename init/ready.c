@@ -78,7 +78,7 @@ static void became_ready(int64_t now)
     close_fd(&R.pipe_r);
     close_fd(&R.tcp);
     probe_cancel(&R.probe);
-    cr_event(R.o->events_fd, "ready", "kind=%s", kind_name());
+    cr_event(R.o->events_fd, CR_EVT_READY, "kind=%s", kind_name());
     health_begin(R.o, now);
 }
 
@@ -131,7 +131,7 @@ int ready_init(const struct init_opts *o)
     int fd = bind_notify(o, path, sizeof path);
     if (fd < 0) {
         fprintf(stderr, "init: notify socket: %s\n", strerror(-fd));
-        cr_event(o->events_fd, "setup-failed", "reason=ready = notify: cannot bind the notify "
+        cr_event(o->events_fd, CR_EVT_SETUP_FAILED, "reason=ready = notify: cannot bind the notify "
                  "socket: %s", strerror(-fd));
         return 125;
     }
@@ -248,7 +248,7 @@ static void on_notify(int64_t now)
             if (!strcmp(line, "READY=1"))
                 became_ready(now);
             else if (!strncmp(line, "STATUS=", 7))
-                cr_event(R.o->events_fd, "status", "pid=%d reason=%s", (int)cred->pid,
+                cr_event(R.o->events_fd, CR_EVT_STATUS, "pid=%d reason=%s", (int)cred->pid,
                          line + 7);
         }
     }
@@ -383,7 +383,7 @@ void ready_tick(int64_t now)
         close_fd(&R.tcp);
         close_fd(&R.pipe_r);
         probe_cancel(&R.probe);
-        cr_event(R.o->events_fd, "ready-timeout", "timeout_ms=%lld kind=%s",
+        cr_event(R.o->events_fd, CR_EVT_READY_TIMEOUT, "timeout_ms=%lld kind=%s",
                  (long long)R.o->ready_timeout_ms, kind_name());
         fprintf(stderr, "init: not ready within %lld ms (ready = %s): a failed start\n",
                 (long long)R.o->ready_timeout_ms, kind_name());

@@ -461,6 +461,6 @@ int init_spec_setup(int spec_fd, struct init_opts *o)
 
 failed:
     fprintf(stderr, "init: setup failed: %s\n", setup_err);
-    cr_event(o->events_fd, "setup-failed", "reason=%s", setup_err);
+    cr_event(o->events_fd, CR_EVT_SETUP_FAILED, "reason=%s", setup_err);
     return 125;
 }

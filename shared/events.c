@@ -1,3 +1,4 @@
+/* The events line protocol (events.h): its table, the writer, the parser. */
 #include "events.h"
 
 #include <errno.h>
@@ -6,12 +7,34 @@
 #include <string.h>
 #include <unistd.h>
 
-void cr_event(int fd, const char *event, const char *fmt, ...)
+const struct cr_event_def cr_event_defs[CR_EVT_N] = {
+    [CR_EVT_STARTED] = {"started", "pid"},
+    [CR_EVT_EXITED] = {"exited", "pid code signal runtime_ms core"},
+    [CR_EVT_RESTARTING] = {"restarting", "delay_ms attempt"},
+    [CR_EVT_GAVE_UP] = {"gave-up", "code restarts reason"},
+    [CR_EVT_READY] = {"ready", "kind"},
+    [CR_EVT_READY_TIMEOUT] = {"ready-timeout", "timeout_ms kind"},
+    [CR_EVT_STATUS] = {"status", "pid reason"},
+    [CR_EVT_HEALTHY] = {"healthy", ""},
+    [CR_EVT_UNHEALTHY] = {"unhealthy", "failures action reason"},
+    [CR_EVT_SETUP_FAILED] = {"setup-failed", "reason"},
+    [CR_EVT_EXEC_FAILED] = {"exec-failed", "errno reason"},
+};
+
+int cr_event_kind(const char *name)
+{
+    for (int k = 0; k < CR_EVT_N; k++)
+        if (!strcmp(name, cr_event_defs[k].name))
+            return k;
+    return -1;
+}
+
+void cr_event(int fd, enum cr_event_kind kind, const char *fmt, ...)
 {
     char buf[CR_EVENT_MAX];
-    if (fd < 0)
+    if (fd < 0 || (unsigned)kind >= CR_EVT_N)
         return;
-    int n = snprintf(buf, sizeof buf, "%s", event);
+    int n = snprintf(buf, sizeof buf, "%s", cr_event_defs[kind].name);
     if (fmt && *fmt) {
         va_list ap;
         va_start(ap, fmt);
@@ -36,6 +59,7 @@ void cr_event(int fd, const char *event, const char *fmt, ...)
 int cr_event_parse(char *line, struct cr_event_line *out)
 {
     memset(out, 0, sizeof *out);
+    out->kind = -1;
     char *p = line;
     while (*p == ' ')
         p++;
@@ -43,6 +67,10 @@ int cr_event_parse(char *line, struct cr_event_line *out)
         return -EINVAL;
     out->event = p;
     p += strcspn(p, " ");
+    char end = *p;
+    *p = 0;
+    out->kind = cr_event_kind(out->event);
+    *p = end;
     while (*p) {
         *p++ = 0;
         while (*p == ' ')

@@ -38,14 +38,31 @@
 #define CR_EVENT_MAX 512
 #define CR_EVENTS_VERSION 1
 
+/* The events, in the order of the list above; their names and keys are cr_event_defs[],
+ * the one place both ends take them from (events.c). */
+enum cr_event_kind {
+    CR_EVT_STARTED, CR_EVT_EXITED, CR_EVT_RESTARTING, CR_EVT_GAVE_UP, CR_EVT_READY,
+    CR_EVT_READY_TIMEOUT, CR_EVT_STATUS, CR_EVT_HEALTHY, CR_EVT_UNHEALTHY, CR_EVT_SETUP_FAILED,
+    CR_EVT_EXEC_FAILED, CR_EVT_N
+};
+struct cr_event_def {
+    const char *name;            /* on the wire */
+    const char *keys;            /* the keys it may carry, space-separated ("reason" last) */
+};
+extern const struct cr_event_def cr_event_defs[CR_EVT_N];
+/* The kind called name, or -1 (an event this version does not know: ignore it). */
+int cr_event_kind(const char *name);
+
 /* Writes one event line to fd (if fd >= 0). fmt holds the part after the event name, e.g.
- * cr_event(fd, "exited", "pid=%d code=%d", ...). Never blocks, never raises SIGPIPE for the
- * caller to see (the caller must ignore SIGPIPE it raised itself), never fails loudly. */
-void cr_event(int fd, const char *event, const char *fmt, ...)
+ * cr_event(fd, CR_EVT_EXITED, "pid=%d code=%d", ...). Never blocks, never raises SIGPIPE
+ * for the caller to see (the caller must ignore SIGPIPE it raised itself), never fails
+ * loudly. */
+void cr_event(int fd, enum cr_event_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* A parsed line. Pointers point into the caller's buffer, which is modified. */
 struct cr_event_line {
+    int kind;                    /* enum cr_event_kind, or -1: not one this version knows */
     const char *event;
     const char *reason;          /* NULL when absent */
     int nkeys;

@@ -77,73 +77,125 @@ static void check_oom(struct cr_svc *svc, struct cr_container *ct)
     }
 }
 
-static void handle_event_line(struct cr_container *ct, char *line)
+/* ---- init's events: one handler per kind of shared/events.h ---------------------------------- */
+
+typedef void (*event_fn)(struct cr_container *ct, const struct cr_event_line *ev);
+
+static const char *get(const struct cr_event_line *ev, const char *key)
+{
+    return cr_event_get(ev, key) ?: "?";
+}
+
+static void ev_started(struct cr_container *ct, const struct cr_event_line *ev)
 {
     struct cr_svc *svc = ct->svc;
+    if (!svc->rt->quiet)
+        cr_log(svc->name, "started (pid %s in the container)", get(ev, "pid"));
+    svc->healthy = -1;      /* a new workload: not checked yet */
+    cr_hist_started(svc);
+    ct->report(svc, CR_EV_STARTED);
+}
+
+static void ev_exited(struct cr_container *ct, const struct cr_event_line *ev)
+{
+    struct cr_svc *svc = ct->svc;
+    const char *code = cr_event_get(ev, "code"), *sig = cr_event_get(ev, "signal");
+    const char *rt = cr_event_get(ev, "runtime_ms");
+    svc->last_oom = false;
+    if (svc->ct)
+        check_oom(svc, svc->ct);
+    if (!svc->rt->quiet || svc->last_oom)
+        cr_log(svc->name, "exited (%s %s%s, after %s ms)", code ? "code" : "signal",
+               code ? code : sig ? sig : "?", svc->last_oom ? ", OOM killed" : "",
+               rt ? rt : "?");
+    cr_hist_exited(svc, code, sig, rt, svc->ct ? cr_cg_memory_peak(svc->ct->cg) : -1);
+    ct->report(svc, CR_EV_EXITED);
+}
+
+static void ev_restarting(struct cr_container *ct, const struct cr_event_line *ev)
+{
+    struct cr_svc *svc = ct->svc;
+    if (!svc->rt->quiet)
+        cr_log(svc->name, "restarting in %s ms (attempt %s)", get(ev, "delay_ms"),
+               get(ev, "attempt"));
+    cr_hist_restart(svc, atoll(cr_event_get(ev, "delay_ms") ?: "0"));
+    ct->report(svc, CR_EV_RESTARTING);
+}
+
+static void ev_gave_up(struct cr_container *ct, const struct cr_event_line *ev)
+{
+    struct cr_svc *svc = ct->svc;
+    cr_log(svc->name, "gave up after %s restarts (code %s)", get(ev, "restarts"),
+           get(ev, "code"));
+    ct->report(svc, CR_EV_GAVE_UP);
+}
+
+static void ev_setup_failed(struct cr_container *ct, const struct cr_event_line *ev)
+{
+    struct cr_svc *svc = ct->svc;
+    cr_log(svc->name, "%s failed: %s", ev->kind == CR_EVT_EXEC_FAILED ? "exec" : "setup",
+           ev->reason ? ev->reason : "(no reason given)");
+    cr_hist_setup_failed(svc, ev->reason);
+    ct->report(svc, CR_EV_SETUP_FAILED);
+}
+
+static void ev_ready(struct cr_container *ct, const struct cr_event_line *ev)
+{
+    struct cr_svc *svc = ct->svc;
+    if (!svc->rt->quiet)
+        cr_log(svc->name, "ready (%s)", get(ev, "kind"));
+    cr_hist_ready(svc);
+    ct->report(svc, CR_EV_READY);
+}
+
+static void ev_ready_timeout(struct cr_container *ct, const struct cr_event_line *ev)
+{
+    struct cr_svc *svc = ct->svc;
+    cr_log(svc->name, "not ready within %s ms (ready = %s): a failed start",
+           get(ev, "timeout_ms"), get(ev, "kind"));
+}
+
+static void ev_status(struct cr_container *ct, const struct cr_event_line *ev)
+{
+    struct cr_svc *svc = ct->svc;
+    snprintf(svc->status_text, sizeof svc->status_text, "%s", ev->reason ? ev->reason : "");
+    if (!svc->rt->quiet)
+        cr_log(svc->name, "status: %s", svc->status_text);
+}
+
+static void ev_healthy(struct cr_container *ct, const struct cr_event_line *ev)
+{
+    struct cr_svc *svc = ct->svc;
+    svc->healthy = 1;
+    cr_log(svc->name, "healthy");
+}
+
+static void ev_unhealthy(struct cr_container *ct, const struct cr_event_line *ev)
+{
+    struct cr_svc *svc = ct->svc;
+    const char *action = cr_event_get(ev, "action") ?: "none";
+    svc->healthy = 0;
+    svc->health_stop = !strcmp(action, "stop");
+    cr_log(svc->name, "unhealthy after %s failed checks (%s); health_action = %s",
+           get(ev, "failures"), ev->reason ? ev->reason : "no reason given", action);
+}
+
+static const event_fn on_event[CR_EVT_N] = {
+    [CR_EVT_STARTED] = ev_started,           [CR_EVT_EXITED] = ev_exited,
+    [CR_EVT_RESTARTING] = ev_restarting,     [CR_EVT_GAVE_UP] = ev_gave_up,
+    [CR_EVT_READY] = ev_ready,               [CR_EVT_READY_TIMEOUT] = ev_ready_timeout,
+    [CR_EVT_STATUS] = ev_status,             [CR_EVT_HEALTHY] = ev_healthy,
+    [CR_EVT_UNHEALTHY] = ev_unhealthy,       [CR_EVT_SETUP_FAILED] = ev_setup_failed,
+    [CR_EVT_EXEC_FAILED] = ev_setup_failed,
+};
+
+/* One line from init: a kind this version does not know is ignored (events.h). */
+static void handle_event_line(struct cr_container *ct, char *line)
+{
     struct cr_event_line ev;
-    if (cr_event_parse(line, &ev) < 0)
+    if (cr_event_parse(line, &ev) < 0 || ev.kind < 0 || !on_event[ev.kind])
         return;
-    const char *n = svc->name;
-    bool quiet = svc->rt->quiet;
-    if (!strcmp(ev.event, "started")) {
-        if (!quiet)
-            cr_log(n, "started (pid %s in the container)", cr_event_get(&ev, "pid") ?: "?");
-        svc->healthy = -1;      /* a new workload: not checked yet */
-        cr_hist_started(svc);
-        ct->report(svc, CR_EV_STARTED);
-    } else if (!strcmp(ev.event, "exited")) {
-        const char *code = cr_event_get(&ev, "code"), *sig = cr_event_get(&ev, "signal");
-        const char *rt = cr_event_get(&ev, "runtime_ms");
-        svc->last_oom = false;
-        if (svc->ct)
-            check_oom(svc, svc->ct);
-        if (!quiet || svc->last_oom)
-            cr_log(n, "exited (%s %s%s, after %s ms)", code ? "code" : "signal",
-                   code ? code : sig ? sig : "?", svc->last_oom ? ", OOM killed" : "",
-                   rt ? rt : "?");
-        cr_hist_exited(svc, code, sig, rt, svc->ct ? cr_cg_memory_peak(svc->ct->cg) : -1);
-        ct->report(svc, CR_EV_EXITED);
-    } else if (!strcmp(ev.event, "restarting")) {
-        if (!quiet)
-            cr_log(n, "restarting in %s ms (attempt %s)", cr_event_get(&ev, "delay_ms") ?: "?",
-                   cr_event_get(&ev, "attempt") ?: "?");
-        cr_hist_restart(svc, atoll(cr_event_get(&ev, "delay_ms") ?: "0"));
-        ct->report(svc, CR_EV_RESTARTING);
-    } else if (!strcmp(ev.event, "gave-up")) {
-        cr_log(n, "gave up after %s restarts (code %s)", cr_event_get(&ev, "restarts") ?: "?",
-               cr_event_get(&ev, "code") ?: "?");
-        ct->report(svc, CR_EV_GAVE_UP);
-    } else if (!strcmp(ev.event, "setup-failed")) {
-        cr_log(n, "setup failed: %s", ev.reason ? ev.reason : "(no reason given)");
-        cr_hist_setup_failed(svc, ev.reason);
-        ct->report(svc, CR_EV_SETUP_FAILED);
-    } else if (!strcmp(ev.event, "exec-failed")) {
-        cr_log(n, "exec failed: %s", ev.reason ? ev.reason : "(no reason given)");
-        cr_hist_setup_failed(svc, ev.reason);
-        ct->report(svc, CR_EV_SETUP_FAILED);
-    } else if (!strcmp(ev.event, "ready")) {
-        if (!quiet)
-            cr_log(n, "ready (%s)", cr_event_get(&ev, "kind") ?: "?");
-        cr_hist_ready(svc);
-        ct->report(svc, CR_EV_READY);
-    } else if (!strcmp(ev.event, "ready-timeout")) {
-        cr_log(n, "not ready within %s ms (ready = %s): a failed start",
-               cr_event_get(&ev, "timeout_ms") ?: "?", cr_event_get(&ev, "kind") ?: "?");
-    } else if (!strcmp(ev.event, "status")) {
-        snprintf(svc->status_text, sizeof svc->status_text, "%s", ev.reason ? ev.reason : "");
-        if (!quiet)
-            cr_log(n, "status: %s", svc->status_text);
-    } else if (!strcmp(ev.event, "healthy")) {
-        svc->healthy = 1;
-        cr_log(n, "healthy");
-    } else if (!strcmp(ev.event, "unhealthy")) {
-        const char *action = cr_event_get(&ev, "action") ?: "none";
-        svc->healthy = 0;
-        svc->health_stop = !strcmp(action, "stop");
-        cr_log(n, "unhealthy after %s failed checks (%s); health_action = %s",
-               cr_event_get(&ev, "failures") ?: "?", ev.reason ? ev.reason : "no reason given",
-               action);
-    }
+    on_event[ev.kind](ct, &ev);
 }
 
 /* Reads init's events; each whole line drives the state machine. */

@@ -300,17 +300,17 @@ static void test_event_write(void **state)
     int p[2];
     char buf[2 * CR_EVENT_MAX];
     assert_int_equal(pipe(p), 0);
-    cr_event(p[1], "exited", "pid=%d code=%d runtime_ms=%lld", 42, 3, 1500LL);
+    cr_event(p[1], CR_EVT_EXITED, "pid=%d code=%d runtime_ms=%lld", 42, 3, 1500LL);
     read_all(p[0], buf, sizeof buf);
     assert_string_equal(buf, "exited pid=42 code=3 runtime_ms=1500\n");
-    cr_event(p[1], "ready", NULL);
+    cr_event(p[1], CR_EVT_READY, NULL);
     read_all(p[0], buf, sizeof buf);
     assert_string_equal(buf, "ready\n");
     /* A newline inside a reason must not split the event. */
-    cr_event(p[1], "setup-failed", "reason=%s", "bad\nthing\rhere");
+    cr_event(p[1], CR_EVT_SETUP_FAILED, "reason=%s", "bad\nthing\rhere");
     read_all(p[0], buf, sizeof buf);
     assert_string_equal(buf, "setup-failed reason=bad thing here\n");
-    cr_event(-1, "started", "pid=%d", 1); /* no fd: nothing, no crash */
+    cr_event(-1, CR_EVT_STARTED, "pid=%d", 1); /* no fd: nothing, no crash */
     close(p[0]);
     close(p[1]);
 }
@@ -323,7 +323,7 @@ static void test_event_truncated_to_one_line(void **state)
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = 0;
     assert_int_equal(pipe(p), 0);
-    cr_event(p[1], "setup-failed", "reason=%s", big);
+    cr_event(p[1], CR_EVT_SETUP_FAILED, "reason=%s", big);
     int n = read_all(p[0], buf, sizeof buf);
     assert_true(n > 0 && n <= CR_EVENT_MAX);
     assert_int_equal(buf[n - 1], '\n');
@@ -341,9 +341,9 @@ static void test_event_never_blocks(void **state)
     /* Fill the pipe, then write more: lines are dropped, the call returns. */
     signal(SIGPIPE, SIG_IGN);
     for (int i = 0; i < 100000; i++)
-        cr_event(p[1], "started", "pid=%d", i);
+        cr_event(p[1], CR_EVT_STARTED, "pid=%d", i);
     close(p[0]);
-    cr_event(p[1], "started", "pid=%d", 1); /* reader gone: EPIPE, no death */
+    cr_event(p[1], CR_EVT_STARTED, "pid=%d", 1); /* reader gone: EPIPE, no death */
     close(p[1]);
     signal(SIGPIPE, SIG_DFL);
 }
@@ -412,13 +412,45 @@ static void test_event_roundtrip(void **state)
     char buf[CR_EVENT_MAX + 1];
     struct cr_event_line ev;
     assert_int_equal(pipe(p), 0);
-    cr_event(p[1], "restarting", "delay_ms=%d attempt=%d", 800, 3);
+    cr_event(p[1], CR_EVT_RESTARTING, "delay_ms=%d attempt=%d", 800, 3);
     int n = read_all(p[0], buf, sizeof buf);
     buf[n - 1] = 0; /* the newline */
     assert_int_equal(cr_event_parse(buf, &ev), 0);
     assert_string_equal(ev.event, "restarting");
     assert_string_equal(cr_event_get(&ev, "delay_ms"), "800");
     assert_string_equal(cr_event_get(&ev, "attempt"), "3");
+    close(p[0]);
+    close(p[1]);
+}
+
+/* Every event of the table: written by init's writer, read back as the same kind by the
+ * supervisor's parser; an unknown name reads as -1 (ignored), never as a known kind. */
+static void test_event_table_roundtrip(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    for (int k = 0; k < CR_EVT_N; k++) {
+        assert_non_null(cr_event_defs[k].name);
+        assert_int_equal(cr_event_kind(cr_event_defs[k].name), k);
+        cr_event(p[1], (enum cr_event_kind)k, "pid=%d reason=r %d", 7, k);
+        char buf[CR_EVENT_MAX + 1];
+        ssize_t n = read(p[0], buf, sizeof buf - 1);
+        assert_true(n > 0 && buf[n - 1] == '\n');
+        buf[n - 1] = 0;
+        struct cr_event_line ev;
+        assert_int_equal(cr_event_parse(buf, &ev), 0);
+        assert_int_equal(ev.kind, k);
+        assert_string_equal(ev.event, cr_event_defs[k].name);
+        assert_string_equal(cr_event_get(&ev, "pid"), "7");
+        for (int j = 0; j < k; j++)
+            assert_true(strcmp(cr_event_defs[j].name, cr_event_defs[k].name) != 0);
+    }
+    char line[] = "restarted-twice pid=1";
+    struct cr_event_line ev;
+    assert_int_equal(cr_event_parse(line, &ev), 0);
+    assert_int_equal(ev.kind, -1);
+    assert_int_equal(cr_event_kind("ready-"), -1);
     close(p[0]);
     close(p[1]);
 }
@@ -444,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_event_parse),
         cmocka_unit_test(test_event_parse_rejects),
         cmocka_unit_test(test_event_roundtrip),
+        cmocka_unit_test(test_event_table_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
