@@ -32,7 +32,7 @@ struct cr_cg_limits {
     int64_t cpu_weight;                                 /* 1..10000; -1 unset */
     int64_t pids_max;                                   /* -1 unset; INT64_MAX "max" */
     int64_t io_weight;                                  /* 1..10000; -1 unset */
-    /* Device access (cgroup_devices.c): when confine_devices, every device but the usual
+    /* Device access (devices.c): when confine_devices, every device but the usual
      * nodes and these is refused (v1: the devices controller; v2: a BPF device program).
      * Applied when the cgroup is made; a reload does not change it. */
     bool confine_devices;

@@ -1,4 +1,4 @@
-/* Device access of a service's cgroup (cgroup_devices.c): deny by default, the usual nodes
+/* Device access of a service's cgroup (devices.c): deny by default, the usual nodes
  * allowed, plus the service's `device` keys. */
 #ifndef CORRAL_CGROUP_DEVICES_H
 #define CORRAL_CGROUP_DEVICES_H

@@ -106,7 +106,7 @@ struct cr_service {
     char *seccomp;               /* default | unconfined */
     struct cr_strv masked_paths, readonly_paths, unmask;
     struct cr_strv device;       /* HOST[:CONTAINER][:rwm] */
-    /* The cgroup's device rules beside the defaults, one per `device` (cgroup_devices.h). */
+    /* The cgroup's device rules beside the defaults, one per `device` (cgroup/devices.h). */
     struct cr_device *dev_rules;
     size_t ndev_rules;
 
@@ -156,7 +156,7 @@ bool cr_service_needs_restart(const struct cr_service *a, const struct cr_servic
 void cr_service_resolve(struct cr_service *svc, const char *here,
                         const struct cr_config_opts *opts, const struct cr_cgroup_caps *caps,
                         struct cr_errlist *errors);
-/* The security keys → the spec's [security] (config_security.c). */
+/* The security keys → the spec's [security] (security.c). */
 void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,
                          struct cr_errlist *errors);
 /* Adds "FILE:LINE: key: ..." for svc's key (its section header line when key is a default). */

@@ -1,7 +1,7 @@
 /* services.ini → validated services. Reading happens in two passes: inih (through the
  * line-counting reader) collects each section's raw values with their lines; then every
  * service (and each numprocs copy) is built from the table in keys.c: defaults, %(...)s
- * expansion, typed parsing, cross-key checks, and the machine checks in config_machine.c. */
+ * expansion, typed parsing, cross-key checks, and the machine checks in machine.c. */
 #include "config/config.h"
 #include "config/values.h"
 

@@ -124,7 +124,7 @@ struct cr_svc {
     bool last_oom;
     struct cr_hist *hist;            /* exits and recent output (history.h); may be NULL */
 
-    /* Dependencies, readiness, health (runtime.c orders starts and stops by depends_on). */
+    /* Dependencies, readiness, health (order.c orders starts and stops by depends_on). */
     bool start_pending;              /* start once every dependency is ready */
     char why[160];                   /* why a pending start waits or cannot happen; "" */
     bool ready;                      /* RUNNING: ready (its `ready` key), or up startsecs */
