@@ -11,13 +11,15 @@
 /* The v1 controllers we use, each a bit. A hierarchy may carry several (cpu,cpuacct). */
 enum {
     CG1_MEMORY = 1 << 0, CG1_CPU = 1 << 1, CG1_CPUACCT = 1 << 2, CG1_PIDS = 1 << 3,
-    CG1_BLKIO = 1 << 4, CG1_FREEZER = 1 << 5, CG1_DEVICES = 1 << 6,
+    CG1_BLKIO = 1 << 4, CG1_FREEZER = 1 << 5, CG1_DEVICES = 1 << 6, CG1_CPUSET = 1 << 7,
+    CG1_NAMED = 1 << 8,             /* name=systemd, mounted at MOUNT/systemd */
 };
 /* What every v1 service cgroup is made in: freezer (kill), memory (stats, OOM), pids and
  * cpuacct (stats). cpu only with cpu_max/cpu_weight, blkio only with io_weight (cg1_needs);
- * devices for every confined service (its device rules); cpuset never. <root> and the supervisor leaf are made in all of these. */
+ * a service's container (confine_devices) also devices (its device rules), cpuset and
+ * name=systemd. <root> and the supervisor leaf are made in all of these. */
 #define CG1_BASE (CG1_FREEZER | CG1_MEMORY | CG1_PIDS | CG1_CPUACCT)
-#define CG1_MAXH 7
+#define CG1_MAXH 9
 /* Bound for a mount path, a cgroup_root, a leaf: their sum stays far below PATH_MAX. */
 #define CG_NAMELEN 256
 

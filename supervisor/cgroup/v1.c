@@ -1,8 +1,9 @@
 /* cgroup v1: one hierarchy per controller at MOUNT/<name> (cpu and cpuacct may share one,
  * as cpu,cpuacct with symlinks). A cgroup is the same relative directory made in each
- * hierarchy it needs (CG1_BASE, plus cpu or blkio only when a limit there is set; cpuset
- * is never used); a process is attached by writing its pid into every one of them.
- * name=systemd and the hybrid cgroup2 at MOUNT/unified are not used. */
+ * hierarchy it needs (CG1_BASE, plus cpu or blkio only when a limit there is set; a
+ * service's container also devices, cpuset and name=systemd, so that its cgroup namespace's
+ * root is its own cgroup there); a process is attached by writing its pid into every one of
+ * them. The hybrid cgroup2 at MOUNT/unified is not used. */
 #include "cgroup/internal.h"
 
 #include <errno.h>
@@ -22,7 +23,34 @@
 static const struct { const char *name; unsigned bit; } ctrls[] = {
     {"memory", CG1_MEMORY}, {"cpu", CG1_CPU}, {"cpuacct", CG1_CPUACCT}, {"pids", CG1_PIDS},
     {"blkio", CG1_BLKIO}, {"freezer", CG1_FREEZER}, {"devices", CG1_DEVICES},
+    {"cpuset", CG1_CPUSET}, {"systemd", CG1_NAMED},
 };
+
+/* A new cpuset cgroup starts with no CPUs and no memory nodes (nothing could run in it):
+ * it gets its parent's. Done for the directories we make, never by setting the parent's
+ * cgroup.clone_children (the hierarchy's root is not ours). */
+static int cpuset_inherit(const char *dir, char *err, size_t errlen)
+{
+    static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[PATH_MAX + 32], parent[PATH_MAX + 32], val[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        snprintf(parent, sizeof parent, "%s", dir);
+        char *slash = strrchr(parent, '/');
+        if (!slash)
+            return cg_err(err, errlen, -EINVAL, "%s: no parent", dir);
+        snprintf(slash, sizeof parent - (size_t)(slash - parent), "/%s", files[i]);
+        if (cg_read(path, val, sizeof val) == 0 && val[0] != '\n' && val[0])
+            continue;            /* set already (a directory we did not just make) */
+        int rc = cg_read(parent, val, sizeof val);
+        if (rc < 0)
+            return cg_err(err, errlen, rc, "%s: %s", parent, strerror(-rc));
+        rc = cg_write(path, val, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
 
 static int missing(char *err, size_t errlen, const char *key, const char *what);
 
@@ -83,6 +111,8 @@ static unsigned cg1_ctrl_bits(const char *list, size_t len)
         for (size_t i = 0; i < sizeof ctrls / sizeof ctrls[0]; i++)
             if (strlen(ctrls[i].name) == n && !strncmp(list + start, ctrls[i].name, n))
                 bits |= ctrls[i].bit;
+        if (n == 12 && !strncmp(list + start, "name=systemd", 12))
+            bits |= CG1_NAMED;
         start += n + 1;
     }
     return bits;
@@ -104,6 +134,8 @@ static int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
             if (r->root[end] != '/' && r->root[end] != '\0')
                 continue;
             rc = cg_make_root_level(r, h->dir, end, dir, sizeof dir, err, errlen);
+            if (rc == 0 && (h->ctrls & CG1_CPUSET))
+                rc = cpuset_inherit(dir, err, errlen);
             if (rc < 0)
                 return rc;
         }
@@ -113,6 +145,8 @@ static int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
         if (cg_dir(h, r->root, "supervisor", dir, sizeof dir) < 0)
             return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", h->dir);
         rc = cg_make_dir(dir, &created, err, errlen);
+        if (rc == 0 && (h->ctrls & CG1_CPUSET))
+            rc = cpuset_inherit(dir, err, errlen);
         if (rc < 0)
             return rc;
     }
@@ -151,8 +185,10 @@ static unsigned cg1_needs(const struct cr_cg_limits *lim, bool lean)
         want |= CG1_CPU;
     if (lim->io_weight != -1)
         want |= CG1_BLKIO;
+    /* A service's container: in its own cgroup in every hierarchy (its cgroup namespace's
+     * root is then its own cgroup everywhere, not the host's), with its device rules. */
     if (lim->confine_devices)
-        want |= CG1_DEVICES;
+        want |= CG1_DEVICES | CG1_CPUSET | CG1_NAMED;
     return want;
 }
 
@@ -197,6 +233,8 @@ static int cg1_create(struct cr_cg *cg, char *err, size_t errlen)
         if (cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir) < 0)
             return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", cg->h[i].dir);
         int rc = cg_make_dir(dir, &created, err, errlen);
+        if (rc == 0 && (cg->h[i].ctrls & CG1_CPUSET))
+            rc = cpuset_inherit(dir, err, errlen);
         if (rc < 0)
             return rc;
         cg->fresh &= created;

@@ -286,8 +286,8 @@ def test_run_v1_cgroup_only_where_its_limits_need_one(h, tmp, cgroot, rootfs):
                what="the run cgroup")
     made = sorted(d.parent.name for d in cg_dirs(cgroot) if list(d.glob("run-job-*")))
     # limits need memory (and pids: pids_max defaults to 2048), devices its device rules;
-    # freezer kills all
-    assert made == ["devices", "freezer", "memory", "pids"], made
+    # freezer kills all; cpuset and name=systemd make its cgroup namespace's root its own
+    assert made == ["cpuset", "devices", "freezer", "memory", "pids", "systemd"], made
     p.send_signal(signal.SIGTERM)
     assert p.wait(T(10)) == 128 + signal.SIGTERM, read_text(err)
     assert not cg_dirs(cgroot)                      # and its root only where it made it

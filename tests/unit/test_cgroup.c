@@ -99,10 +99,10 @@ static bool exists(const char *path)
     return access(path, F_OK) == 0;
 }
 
-/* Every hierarchy directory the test root can be in (v1: each controller we use, never
- * cpuset; v2: one). */
+/* Every hierarchy directory the test root can be in (v1: each controller we use, cpuset and
+ * name=systemd included; v2: one). */
 static const char *const v1_ctrls[] = {"memory", "cpu", "cpuacct", "pids", "blkio", "freezer",
-                                        "devices"};
+                                        "devices", "cpuset", "systemd"};
 
 static int hierarchies(char out[][256], int max)
 {
@@ -121,8 +121,8 @@ static int hierarchies(char out[][256], int max)
 
 static bool in_all_hierarchies(const char *leaf, bool want)
 {
-    char h[8][256];
-    int n = hierarchies(h, 8);
+    char h[12][256];
+    int n = hierarchies(h, 12);
     for (int i = 0; i < n; i++) {
         char p[600];
         snprintf(p, sizeof p, "%s/%s%s%s", h[i], root, leaf ? "/" : "", leaf ? leaf : "");
@@ -135,9 +135,9 @@ static bool in_all_hierarchies(const char *leaf, bool want)
 }
 
 /* v1: leaf is made exactly where it is needed: always memory, cpuacct, pids and freezer;
- * cpu only when cpu (or when cpu is co-mounted with cpuacct), blkio only when blkio; never
- * cpuset. The parent of leaf (the test root) is in every hierarchy but cpuset. v2: the one
- * hierarchy. */
+ * cpu only when cpu (or when cpu is co-mounted with cpuacct), blkio only when blkio; cpuset
+ * only for a service's container (confine_devices: not these cgroups). The parent of leaf
+ * (the test root) is in every hierarchy. v2: the one hierarchy. */
 static bool placed(const char *leaf, bool cpu, bool blkio)
 {
     if (caps.version == 2)
@@ -155,15 +155,15 @@ static bool placed(const char *leaf, bool cpu, bool blkio)
             continue;
         bool want = !strcmp(c[i], "cpu") ? cpu || comount
                     : !strcmp(c[i], "blkio") ? blkio
-                    : strcmp(c[i], "cpuset") != 0;
+                    : strcmp(c[i], "cpuset") != 0 || strstr(leaf, "supervisor");
         snprintf(p, sizeof p, "%s/%s/%s", h, root, leaf);
         if (exists(p) != want) {
             print_error("%s: %s\n", p, want ? "missing" : "there, but not needed");
             return false;
         }
         snprintf(p, sizeof p, "%s/%s", h, root);
-        if (exists(p) != !!strcmp(c[i], "cpuset")) {
-            print_error("%s: root %s\n", p, exists(p) ? "in cpuset" : "missing");
+        if (!exists(p)) {               /* <root> is in every hierarchy, cpuset too */
+            print_error("%s: root missing\n", p);
             return false;
         }
     }
@@ -235,8 +235,8 @@ static int teardown(void **state)
         if (kids[i] > 0)
             kill(kids[i], SIGKILL);
     nkids = 0;
-    char h[8][256];
-    int n = hierarchies(h, 8);
+    char h[12][256];
+    int n = hierarchies(h, 12);
     for (int i = 0; i < n; i++) {
         char p[600];
         snprintf(p, sizeof p, "%s/%s", h[i], root);
@@ -533,8 +533,8 @@ static void test_limits_readback(void **state)
     assert_true(in_all_hierarchies("svc-lim", false));
     cg = create(r, "svc-lim", NULL);
     assert_true(placed("svc-lim", false, false));
-    char dirs[8][256];
-    int n = hierarchies(dirs, 8);
+    char dirs[12][256];
+    int n = hierarchies(dirs, 12);
     for (int i = 0; i < n; i++) {
         char p[600];
         snprintf(p, sizeof p, "%s/%s/svc-lim", dirs[i], root);
@@ -722,8 +722,8 @@ static void test_kill_tree(void **state)
     assert_int_equal(cr_cg_kill(cg, err, sizeof err), 0);
     print_message("kill of a 4-process tree took %lld ms\n", (long long)(now_ms() - t0));
     if (!cr_cg_is_empty(cg)) {
-        char dirs[8][256];
-        int n = hierarchies(dirs, 8);
+        char dirs[12][256];
+        int n = hierarchies(dirs, 12);
         for (int i = 0; i < n; i++) {
             char p[600];
             snprintf(p, sizeof p, "%s/%s/svc-tree/cgroup.procs", dirs[i], root);
@@ -970,8 +970,8 @@ static void k_supervisor(int fd, void *arg)
     }
     report(fd, sup_leaf_with_process(r, a->leaf));
     if (a->extra) {
-        char dirs[8][256], name[64];
-        int n = hierarchies(dirs, 8);
+        char dirs[12][256], name[64];
+        int n = hierarchies(dirs, 12);
         for (int i = 0; i < n; i++) {
             char p[600];
             snprintf(p, sizeof p, "%s/%s/%s/inner", dirs[i], root, a->leaf);
@@ -1138,9 +1138,13 @@ static void test_nested_root(void **state)
         expect_file("apps/c2/svc-deep", "memory.max", "67108864");
     } else {
         expect_file("apps/c2/svc-deep", "memory.limit_in_bytes", "67108864");
+        /* <root> is in cpuset too (a service's container joins it), with its parent's CPUs
+         * and memory nodes at every level this open made. */
         char cs[600];
-        snprintf(cs, sizeof cs, "%s/cpuset/%s", MNT, root);
-        assert_false(exists(cs)); /* cpuset is never used */
+        snprintf(cs, sizeof cs, "%s/cpuset/%s/apps/c2/cpuset.cpus", MNT, root);
+        const char *cpus = slurp(cs);
+        assert_non_null(cpus);
+        assert_true(cpus[0] >= '0' && cpus[0] <= '9');
     }
     struct kid k = spawn_kid(k_pause, NULL);
     attach(cg, k.pid);
