@@ -161,8 +161,9 @@ static int load_filter(int fd, char *err, size_t len)
 
 int confine_self(const struct cr_spec *s, struct init_opts *o, char *err, size_t len)
 {
+    uint64_t own = own_permitted();
     o->confine = true;
-    o->caps = s->caps == CR_CAPS_ALL ? s->caps : s->caps & own_permitted();
+    o->caps = s->caps == CR_CAPS_ALL ? s->caps : s->caps & own;
     o->ambient = s->ambient & o->caps;
     o->no_new_privs = s->no_new_privs;
     if (s->seccomp_fd >= 0 && load_filter(s->seccomp_fd, err, len) < 0)
@@ -186,7 +187,7 @@ int confine_self(const struct cr_spec *s, struct init_opts *o, char *err, size_t
         uint64_t keep = o->caps | cap_bit(CAP_KILL_) | cap_bit(CAP_SETUID_) | cap_bit(CAP_SETGID_);
         if (o->seccomp && !s->no_new_privs)
             keep |= cap_bit(CAP_SYS_ADMIN_);
-        keep &= own_permitted();
+        keep &= own;
         if (capset64(keep, keep, 0) < 0) {
             snprintf(err, len, "capabilities: %s", strerror(errno));
             return -1;

@@ -79,8 +79,15 @@ static int build_default(scmp_filter_ctx ctx, char *err, size_t len)
 
 #define CR_PROFILE_MAX (1024 * 1024)
 
-/* A profile file's text and identity (device, inode, size, mtime: a changed file is compiled
- * anew). */
+/* A profile file's version: device, inode, size, mtime (a changed file is compiled anew). */
+static void file_id(const struct stat *st, char *id, size_t idlen)
+{
+    snprintf(id, idlen, "%llx:%llx:%lld:%lld.%ld", (unsigned long long)st->st_dev,
+             (unsigned long long)st->st_ino, (long long)st->st_size,
+             (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+}
+
+/* A profile file's text and version (file_id). */
 static int read_profile(const char *path, char **text, size_t *tlen, char *id, size_t idlen,
                         char *err, size_t len)
 {
@@ -110,9 +117,7 @@ static int read_profile(const char *path, char **text, size_t *tlen, char *id, s
     buf[n] = '\0';
     *text = buf;
     *tlen = (size_t)n;
-    snprintf(id, idlen, "%llx:%llx:%lld:%lld.%ld", (unsigned long long)st.st_dev,
-             (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-             st.st_mtim.tv_nsec);
+    file_id(&st, id, idlen);
     return 0;
 }
 
@@ -222,9 +227,7 @@ static int compile_cached(const char *profile, uint64_t caps, char *err, size_t 
     char id[96] = "";
     struct stat st;
     if (profile[0] == '/' && stat(profile, &st) == 0)
-        snprintf(id, sizeof id, "%llx:%llx:%lld:%lld.%ld", (unsigned long long)st.st_dev,
-                 (unsigned long long)st.st_ino, (long long)st.st_size,
-                 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        file_id(&st, id, sizeof id);
     int fd = cache_lookup(profile, caps, id);
     if (fd >= 0)
         return fd;
@@ -267,28 +270,28 @@ int cr_seccomp_check(const char *profile, uint64_t caps, char *err, size_t len)
     return r < 0 ? r : 1;
 }
 
-int cr_seccomp_fd(const char *profile, uint64_t caps, char *err, size_t len)
+/* 0 when profile means a filter, else -EINVAL with the reason in err. */
+static int need_filter(const char *profile, char *err, size_t len)
 {
     int k = kind_of(profile, err, len);
-    if (k <= 0) {
-        if (k == 0)
-            snprintf(err, len, "profile %s has no filter", profile ? profile : "(none)");
-        return k ? k : -EINVAL;
-    }
-    return compile_cached(profile, caps, err, len);
+    if (k == 0)
+        snprintf(err, len, "profile %s has no filter", profile ? profile : "(none)");
+    return k > 0 ? 0 : -EINVAL;
+}
+
+int cr_seccomp_fd(const char *profile, uint64_t caps, char *err, size_t len)
+{
+    int r = need_filter(profile, err, len);
+    return r < 0 ? r : compile_cached(profile, caps, err, len);
 }
 
 int cr_seccomp_export(const char *profile, uint64_t caps, int fd, char *err, size_t len)
 {
-    int k = kind_of(profile, err, len);
-    if (k <= 0) {
-        if (k == 0)
-            snprintf(err, len, "profile %s has no filter", profile ? profile : "(none)");
-        return k ? k : -EINVAL;
-    }
     scmp_filter_ctx ctx;
     char id[96];
-    int r = build(profile, caps, &ctx, id, sizeof id, err, len);
+    int r = need_filter(profile, err, len);
+    if (r == 0)
+        r = build(profile, caps, &ctx, id, sizeof id, err, len);
     if (r < 0)
         return r;
     r = seccomp_export_bpf(ctx, fd);

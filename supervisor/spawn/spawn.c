@@ -1,5 +1,6 @@
 /* Spawning a container: sealed init memfd, clone3 + pidfd, the child's short path. */
 #include "spawn/spawn.h"
+#include "policy/syscall_filter.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +35,7 @@
 #define CHILD_SIDE __attribute__((no_sanitize_address))
 
 /* fds in the child (the contract's numbering) */
-enum { CHILD_SPEC_FD = 3, CHILD_EVENTS_FD = 4, CHILD_INIT_FD = 5, CHILD_SECCOMP_FD = 6,
+enum { CHILD_SPEC_FD = 3, CHILD_EVENTS_FD = 4, CHILD_INIT_FD = 5, CHILD_SECCOMP_FD = CR_SECCOMP_CHILD_FD,
        CHILD_NFDS = 7 };
 
 /* True when path is corral's init (its version text is in the binary): next to an installed

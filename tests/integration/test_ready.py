@@ -15,13 +15,7 @@ import pytest
 
 from conftest import T, alive, first_seen, gone, wait_until
 from test_supervisor import WL, Sup, cgroot, rootfs  # noqa: F401 (fixtures)
-from test_supervisor import svc as _svc
-
-
-def svc(name, command, **keys):
-    """test_supervisor.svc, where rootfs=None means no rootfs key (the host's / read-only)."""
-    text = _svc(name, command, **keys)
-    return "".join(l + "\n" for l in text.splitlines() if l != "rootfs = None") + "\n"
+from test_supervisor import svc  # rootfs=None: no rootfs key (the host's / read-only)
 
 pytestmark = pytest.mark.cgroup
 

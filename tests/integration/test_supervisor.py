@@ -168,9 +168,13 @@ def rootfs():
 
 
 def svc(name, command, **keys):
+    """A service section; rootfs defaults to the busybox rootfs, and a key given as None is
+    left out (rootfs=None: the default root, the host's / read-only)."""
     keys.setdefault("rootfs", str(ROOTFS))
     text = f"[service:{name}]\ncommand = {command}\n"
     for k, v in keys.items():
+        if v is None:
+            continue
         for item in (v if isinstance(v, list) else [v]):
             text += f"{k} = {item}\n"
     return text + "\n"

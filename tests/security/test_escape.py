@@ -70,7 +70,7 @@ _cache = {}
 def host_svc(name, command, **keys):
     """A service on the default root: the host's / read-only (where the probe binary sits
     at its own path)."""
-    return svc(name, command, rootfs=None, **keys).replace("rootfs = None\n", "")
+    return svc(name, command, rootfs=None, **keys)
 
 
 def probe_all(h, tmp, cgroot, relax):
