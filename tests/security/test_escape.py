@@ -260,3 +260,18 @@ def test_printed_default_profile_is_the_default(h, tmp, cgroot):
     from_file = {l.split(": ", 1)[0]: l.split(": ", 1)[1].split()[0] for l in out.splitlines()}
     builtin = {k: v[0] for k, v in probe_all(h, tmp, cgroot, "cap_add=ALL").items()}
     assert from_file == builtin
+
+
+def test_ambient_capabilities_reach_a_non_root_workload(h, tmp, cgroot):
+    """ambient_capabilities: a `user = nobody` workload keeps NET_BIND_SERVICE through exec
+    (its CapAmb and CapEff), and has no capability without the key."""
+    def caps(**keys):
+        d = Path(tmp) / f"amb-{len(keys)}"
+        d.mkdir()
+        s = Sup(h, d, cgroot, host_svc("a", "/bin/true", user="nobody", **keys))
+        rc, out, err = s.run("run", "a", "--", "/bin/grep", "-E", "^Cap(Amb|Eff)", "/proc/self/status")
+        assert rc == 0, out + err
+        return dict(l.split(":\t") for l in out.splitlines())
+    assert caps(ambient_capabilities="NET_BIND_SERVICE") == {"CapEff": "0000000000000400",
+                                                            "CapAmb": "0000000000000400"}
+    assert caps() == {"CapEff": "0000000000000000", "CapAmb": "0000000000000000"}
