@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -40,24 +41,66 @@ static const char *const denied[] = {
     "umount2", "unshare", "uselib", "userfaultfd", "ustat", "vhangup", "vm86", "vm86old",
 };
 
+/* Reading and comparing other processes' memory and kernel objects without ptrace: allowed
+ * only with CAP_SYS_PTRACE, as Docker does (a debugger needs them along with ptrace). */
+static const char *const ptrace_like[] = {"kcmp", "process_vm_readv", "process_vm_writev"};
+
+/* personality(2): only the plain personalities Docker allows (0, PER_LINUX32, UNAME26, both,
+ * and 0xffffffff, the query), so nothing can turn off address-space randomisation
+ * (ADDR_NO_RANDOMIZE) or make data executable (READ_IMPLIES_EXEC) for what it execs. Written
+ * as one-comparison rules, which is all libseccomp allows per argument: with bit 31 clear any
+ * bit but 3 and 17 is denied; with bit 31 set any clear bit is (only 0xffffffff is left). */
+static int deny_personalities(scmp_filter_ctx ctx)
+{
+    const uint64_t allowed = 0x0008 | 0x20000, top = 0x80000000UL;
+    for (int b = 0; b < 31; b++) {
+        uint64_t bit = 1ULL << b;
+        int r = 0;
+        if (!(bit & allowed))
+            r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
+                                 SCMP_A0(SCMP_CMP_MASKED_EQ, bit | top, bit));
+        if (r == 0)
+            r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
+                                 SCMP_A0(SCMP_CMP_MASKED_EQ, bit | top, top));
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 /* clone with any of these makes a namespace: denied, as unshare is. */
 static const unsigned long ns_flags[] = {
     CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
     CLONE_NEWCGROUP,
 };
 
-static int build_default(scmp_filter_ctx ctx, char *err, size_t len)
+static int deny_names(scmp_filter_ctx ctx, const char *const *names, size_t n, char *err,
+                      size_t len)
 {
-    int r;
-    for (size_t i = 0; i < sizeof denied / sizeof *denied; i++) {
-        int nr = seccomp_syscall_resolve_name(denied[i]);
+    for (size_t i = 0; i < n; i++) {
+        int nr = seccomp_syscall_resolve_name(names[i]);
         if (nr == __NR_SCMP_ERROR)
             continue;            /* unknown to this libseccomp on every architecture */
-        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+        int r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
         if (r < 0 && r != -EDOM) {
-            snprintf(err, len, "seccomp rule for %s: %s", denied[i], strerror(-r));
+            snprintf(err, len, "seccomp rule for %s: %s", names[i], strerror(-r));
             return r;
         }
+    }
+    return 0;
+}
+
+static int build_default(scmp_filter_ctx ctx, uint64_t caps, char *err, size_t len)
+{
+    int r = deny_names(ctx, denied, sizeof denied / sizeof *denied, err, len);
+    if (r == 0 && !(caps & (1ULL << CAP_SYS_PTRACE)))
+        r = deny_names(ctx, ptrace_like, sizeof ptrace_like / sizeof *ptrace_like, err, len);
+    if (r < 0)
+        return r;
+    r = deny_personalities(ctx);
+    if (r < 0) {
+        snprintf(err, len, "seccomp rule for personality: %s", strerror(-r));
+        return r;
     }
     for (size_t i = 0; i < sizeof ns_flags / sizeof *ns_flags; i++) {
         r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
@@ -158,7 +201,7 @@ static int build(const char *profile, uint64_t caps, scmp_filter_ctx *out, char 
      * first call, the filter's default for a foreign architecture). */
     seccomp_arch_add(ctx, SCMP_ARCH_X86);
     seccomp_arch_add(ctx, SCMP_ARCH_X32);
-    int r = build_default(ctx, err, len);
+    int r = build_default(ctx, caps, err, len);
     if (r < 0) {
         seccomp_release(ctx);
         return r;
@@ -252,6 +295,22 @@ void cr_seccomp_print_default(FILE *out)
     for (size_t i = 0; i < sizeof denied / sizeof *denied; i++)
         fprintf(out, "%s\"%s\"", i ? ", " : "", denied[i]);
     fprintf(out, "],\n     \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": %d},\n", EPERM);
+    fprintf(out, "    {\"names\": [");
+    for (size_t i = 0; i < sizeof ptrace_like / sizeof *ptrace_like; i++)
+        fprintf(out, "%s\"%s\"", i ? ", " : "", ptrace_like[i]);
+    fprintf(out, "], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": %d,\n"
+                 "     \"excludes\": {\"caps\": [\"CAP_SYS_PTRACE\"]}},\n", EPERM);
+    /* The personality rules of deny_personalities(), one entry each. */
+    const unsigned long allowed = 0x0008 | 0x20000, top = 0x80000000UL;
+    for (int b = 0; b < 31; b++) {
+        unsigned long bit = 1UL << b;
+        for (int set = 0; set < 2; set++)
+            if (set || !(bit & allowed))
+                fprintf(out, "    {\"names\": [\"personality\"], \"action\": \"SCMP_ACT_ERRNO\", "
+                             "\"errnoRet\": %d, \"args\": [{\"index\": 0, \"value\": %lu, "
+                             "\"valueTwo\": %lu, \"op\": \"SCMP_CMP_MASKED_EQ\"}]},\n",
+                        EPERM, bit | top, set ? top : bit);
+    }
     for (size_t i = 0; i < sizeof ns_flags / sizeof *ns_flags; i++)
         fprintf(out, "    {\"names\": [\"clone\"], \"action\": \"SCMP_ACT_ERRNO\", "
                      "\"errnoRet\": %d, \"args\": [{\"index\": 0, \"value\": %lu, "

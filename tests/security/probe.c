@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -428,6 +429,59 @@ static int p_mknod(const char *arg)
     return verdict("EXPOSED", "mknod %c %u:%u and open", type == S_IFBLK ? 'b' : 'c', maj, min);
 }
 
+/* ---- other processes' memory, kernel pointers, address-space layout ---------------------- */
+
+/* quotactl(Q_SYNC, NULL) needs no privilege of its own: only the filter stops it. */
+static int p_quotactl(const char *arg)
+{
+    long r = syscall(SYS_quotactl, 0x800001 /* QCMD(Q_SYNC, USRQUOTA) */, NULL, 0, NULL);
+    return judge("quotactl(Q_SYNC)", r, errno);
+}
+
+/* ADDR_NO_RANDOMIZE turns off ASLR for what this process execs next (Docker allows only the
+ * plain personalities). The probe is a child of its own: nothing to restore. */
+static int p_personality(const char *arg)
+{
+    long r = syscall(SYS_personality, 0x0040000 /* ADDR_NO_RANDOMIZE */);
+    int e = errno;
+    if (r >= 0 && (syscall(SYS_personality, 0xffffffffUL) & 0x0040000) == 0)
+        return verdict("BLOCKED", "personality(ADDR_NO_RANDOMIZE) returned but did not stick");
+    return judge("personality(ADDR_NO_RANDOMIZE)", r, e);
+}
+
+/* Reading another process's memory without ptrace: a child of ours, same uid. */
+static int p_process_vm(const char *arg)
+{
+    static char secret[16] = "secret";
+    int pfd[2];
+    if (pipe(pfd) < 0)
+        return verdict("ERROR", "pipe: %s", strerror(errno));
+    pid_t c = fork();
+    if (c == 0) {
+        close(pfd[1]);
+        char x;
+        (void)!read(pfd[0], &x, 1);
+        _exit(0);
+    }
+    char buf[16] = "";
+    struct iovec l = {buf, sizeof buf}, rm = {(void *)secret, sizeof buf};
+    long r = syscall(SYS_process_vm_readv, c, &l, 1, &rm, 1, 0);
+    int e = errno;
+    close(pfd[1]);
+    close(pfd[0]);
+    waitpid(c, NULL, 0);
+    if (r > 0 && strcmp(buf, "secret"))
+        return verdict("BLOCKED", "process_vm_readv read something else");
+    return judge("process_vm_readv(child)", r, e);
+}
+
+/* kcmp orders kernel objects by address: a pointer leak (and checkpoint/restore's tool). */
+static int p_kcmp(const char *arg)
+{
+    long r = syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, 1, 1);
+    return judge("kcmp(self, FILE)", r, errno);
+}
+
 /* ---- init -------------------------------------------------------------------------------------- */
 
 static int p_ptrace_init(const char *arg)
@@ -519,6 +573,8 @@ static const struct probe {
     {"cgroup_mount", p_cgroup_mount}, {"cgroup_write", p_cgroup_write},
     {"core_pattern", p_core_pattern}, {"sysrq", p_sysrq}, {"kcore", p_kcore},
     {"keys", p_keys}, {"timer_list", p_timer_list}, {"kmsg", p_kmsg}, {"mknod", p_mknod},
+    {"quotactl", p_quotactl}, {"personality", p_personality},
+    {"process_vm", p_process_vm}, {"kcmp", p_kcmp},
     {"ptrace_init", p_ptrace_init}, {"init_fds", p_init_fds},
     {"control_socket", p_control_socket}, {"fork_bomb", p_fork_bomb},
 };

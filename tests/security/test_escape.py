@@ -43,6 +43,10 @@ PROBES = {
     "keyctl": "seccomp=unconfined",
     "io_uring": "seccomp=unconfined",
     "userfaultfd": "seccomp=unconfined",
+    "quotactl": "seccomp=unconfined",
+    "personality": "seccomp=unconfined",
+    "process_vm": "seccomp=unconfined",
+    "kcmp": "seccomp=unconfined",
     **{p: CAPS_AND_FILTER for p in (
         "bpf", "perf_event_open", "open_by_handle_at", "init_module", "kexec_load", "clock",
         "reboot", "swapon", "syslog", "acct", "ioperm", "mount", "umount", "sys_remount",
@@ -60,7 +64,7 @@ PROBES = {
 # Stopped by the device rules alone: still BLOCKED with the capability to make the node.
 DEVICE_RULES = ["mknod", "kmsg"]
 # The system calls the default filter denies by itself: still BLOCKED with every capability.
-FILTERED = ["keyctl", "io_uring", "userfaultfd", "bpf", "perf_event_open", "open_by_handle_at",
+FILTERED = ["keyctl", "io_uring", "userfaultfd", "quotactl", "personality", "bpf", "perf_event_open", "open_by_handle_at",
             "clock", "reboot", "swapon", "syslog", "acct", "mount", "umount", "sys_remount",
             "pivot_root", "unshare", "setns", "clone_ns", "clone3_ns", "cgroup_mount"]
 
@@ -242,6 +246,16 @@ def test_podman_default_profile_loads_and_confines(h, tmp, cgroot):
                                                      cap_add="ALL"))
     rc, out, err = s2.run("run", "p", "--", str(PROBE), "mount")
     assert out.startswith("EXPOSED"), (out, err)                     # includes.caps SYS_ADMIN
+
+
+@pytest.mark.parametrize("probe", ["process_vm", "kcmp"])
+def test_ptrace_like_calls_follow_cap_sys_ptrace(h, tmp, cgroot, probe):
+    """As in Docker, reading another process's memory (process_vm_readv) and kcmp are denied
+    unless the service holds CAP_SYS_PTRACE, which a debugger needs with ptrace anyway."""
+    verdict, detail = probe_all(h, tmp, cgroot, "cap_add=SYS_PTRACE")[probe]
+    if verdict == "ABSENT":
+        pytest.skip(f"{probe}: not on this kernel ({detail})")
+    assert verdict == "EXPOSED", f"{probe} with cap_add=SYS_PTRACE: {verdict} {detail}"
 
 
 def test_printed_default_profile_is_the_default(h, tmp, cgroot):
