@@ -39,11 +39,27 @@ static const char *const denied[] = {
     "query_module", "quotactl", "quotactl_fd", "reboot", "request_key", "setns",
     "settimeofday", "stime", "swapoff", "swapon", "_sysctl", "sysfs", "syslog", "umount",
     "umount2", "unshare", "uselib", "userfaultfd", "ustat", "vhangup", "vm86", "vm86old",
+    /* never implemented on x86, named so that a kernel that gains one does not open it */
+    "afs_syscall", "getpmsg", "putpmsg", "security", "tuxcall", "vserver",
 };
 
-/* Reading and comparing other processes' memory and kernel objects without ptrace: allowed
- * only with CAP_SYS_PTRACE, as Docker does (a debugger needs them along with ptrace). */
-static const char *const ptrace_like[] = {"kcmp", "process_vm_readv", "process_vm_writev"};
+/* Calls Docker allows only with a capability: reaching into other processes without ptrace
+ * (a debugger needs them along with ptrace: CAP_SYS_PTRACE), and NUMA memory placement
+ * (CAP_SYS_NICE). Denied unless the service holds the capability. */
+static const struct {
+    int cap;
+    const char *capname;
+    const char *const names[8];
+} by_cap[] = {
+    {CAP_SYS_PTRACE, "CAP_SYS_PTRACE",
+     {"kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev"}},
+    {CAP_SYS_NICE, "CAP_SYS_NICE",
+     {"get_mempolicy", "mbind", "migrate_pages", "move_pages", "set_mempolicy",
+      "set_mempolicy_home_node"}},
+};
+
+/* Sockets of the host-guest transport (AF_VSOCK), as Docker. */
+#define CR_AF_VSOCK 40
 
 /* personality(2): only the plain personalities Docker allows (0, PER_LINUX32, UNAME26, both,
  * and 0xffffffff, the query), so nothing can turn off address-space randomisation
@@ -93,10 +109,21 @@ static int deny_names(scmp_filter_ctx ctx, const char *const *names, size_t n, c
 static int build_default(scmp_filter_ctx ctx, uint64_t caps, char *err, size_t len)
 {
     int r = deny_names(ctx, denied, sizeof denied / sizeof *denied, err, len);
-    if (r == 0 && !(caps & (1ULL << CAP_SYS_PTRACE)))
-        r = deny_names(ctx, ptrace_like, sizeof ptrace_like / sizeof *ptrace_like, err, len);
+    for (size_t i = 0; r == 0 && i < sizeof by_cap / sizeof *by_cap; i++) {
+        size_t n = 0;
+        while (n < 8 && by_cap[i].names[n])
+            n++;
+        if (!(caps & (1ULL << by_cap[i].cap)))
+            r = deny_names(ctx, by_cap[i].names, n, err, len);
+    }
     if (r < 0)
         return r;
+    r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
+                         SCMP_A0(SCMP_CMP_EQ, CR_AF_VSOCK));
+    if (r < 0) {
+        snprintf(err, len, "seccomp rule for socket: %s", strerror(-r));
+        return r;
+    }
     r = deny_personalities(ctx);
     if (r < 0) {
         snprintf(err, len, "seccomp rule for personality: %s", strerror(-r));
@@ -295,11 +322,16 @@ void cr_seccomp_print_default(FILE *out)
     for (size_t i = 0; i < sizeof denied / sizeof *denied; i++)
         fprintf(out, "%s\"%s\"", i ? ", " : "", denied[i]);
     fprintf(out, "],\n     \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": %d},\n", EPERM);
-    fprintf(out, "    {\"names\": [");
-    for (size_t i = 0; i < sizeof ptrace_like / sizeof *ptrace_like; i++)
-        fprintf(out, "%s\"%s\"", i ? ", " : "", ptrace_like[i]);
-    fprintf(out, "], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": %d,\n"
-                 "     \"excludes\": {\"caps\": [\"CAP_SYS_PTRACE\"]}},\n", EPERM);
+    for (size_t i = 0; i < sizeof by_cap / sizeof *by_cap; i++) {
+        fprintf(out, "    {\"names\": [");
+        for (size_t n = 0; n < 8 && by_cap[i].names[n]; n++)
+            fprintf(out, "%s\"%s\"", n ? ", " : "", by_cap[i].names[n]);
+        fprintf(out, "], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": %d,\n"
+                     "     \"excludes\": {\"caps\": [\"%s\"]}},\n", EPERM, by_cap[i].capname);
+    }
+    fprintf(out, "    {\"names\": [\"socket\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": %d, "
+                 "\"args\": [{\"index\": 0, \"value\": %d, \"op\": \"SCMP_CMP_EQ\"}]},\n",
+            EPERM, CR_AF_VSOCK);
     /* The personality rules of deny_personalities(), one entry each. */
     const unsigned long allowed = 0x0008 | 0x20000, top = 0x80000000UL;
     for (int b = 0; b < 31; b++) {

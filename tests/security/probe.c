@@ -482,6 +482,14 @@ static int p_kcmp(const char *arg)
     return judge("kcmp(self, FILE)", r, errno);
 }
 
+/* NUMA placement calls: Docker allows them only with CAP_SYS_NICE. */
+static int p_mempolicy(const char *arg)
+{
+    int mode = 0;
+    long r = syscall(SYS_get_mempolicy, &mode, NULL, 0, NULL, 0);
+    return judge("get_mempolicy", r, errno);
+}
+
 /* ---- init -------------------------------------------------------------------------------------- */
 
 static int p_ptrace_init(const char *arg)
@@ -574,7 +582,7 @@ static const struct probe {
     {"core_pattern", p_core_pattern}, {"sysrq", p_sysrq}, {"kcore", p_kcore},
     {"keys", p_keys}, {"timer_list", p_timer_list}, {"kmsg", p_kmsg}, {"mknod", p_mknod},
     {"quotactl", p_quotactl}, {"personality", p_personality},
-    {"process_vm", p_process_vm}, {"kcmp", p_kcmp},
+    {"process_vm", p_process_vm}, {"kcmp", p_kcmp}, {"mempolicy", p_mempolicy},
     {"ptrace_init", p_ptrace_init}, {"init_fds", p_init_fds},
     {"control_socket", p_control_socket}, {"fork_bomb", p_fork_bomb},
 };

@@ -34,6 +34,7 @@ RELAX = {
     "cap_add=MKNOD, device=/dev/kmsg": {"cap_add": "MKNOD", "device": "/dev/kmsg"},
     "cap_add=MKNOD,SYSLOG, device=/dev/kmsg": {"cap_add": "MKNOD,SYSLOG", "device": "/dev/kmsg"},
     "cap_add=SYS_PTRACE": {"cap_add": "SYS_PTRACE"},
+    "cap_add=SYS_NICE": {"cap_add": "SYS_NICE"},
 }
 
 # Each probe of `probe all`, and the relaxation that must expose it.
@@ -47,6 +48,7 @@ PROBES = {
     "personality": "seccomp=unconfined",
     "process_vm": "seccomp=unconfined",
     "kcmp": "seccomp=unconfined",
+    "mempolicy": "seccomp=unconfined",
     **{p: CAPS_AND_FILTER for p in (
         "bpf", "perf_event_open", "open_by_handle_at", "init_module", "kexec_load", "clock",
         "reboot", "swapon", "syslog", "acct", "ioperm", "mount", "umount", "sys_remount",
@@ -248,14 +250,17 @@ def test_podman_default_profile_loads_and_confines(h, tmp, cgroot):
     assert out.startswith("EXPOSED"), (out, err)                     # includes.caps SYS_ADMIN
 
 
-@pytest.mark.parametrize("probe", ["process_vm", "kcmp"])
-def test_ptrace_like_calls_follow_cap_sys_ptrace(h, tmp, cgroot, probe):
+@pytest.mark.parametrize("probe,relax", [("process_vm", "cap_add=SYS_PTRACE"),
+                                         ("kcmp", "cap_add=SYS_PTRACE"),
+                                         ("mempolicy", "cap_add=SYS_NICE")])
+def test_calls_docker_ties_to_a_capability_follow_it(h, tmp, cgroot, probe, relax):
     """As in Docker, reading another process's memory (process_vm_readv) and kcmp are denied
-    unless the service holds CAP_SYS_PTRACE, which a debugger needs with ptrace anyway."""
-    verdict, detail = probe_all(h, tmp, cgroot, "cap_add=SYS_PTRACE")[probe]
+    unless the service holds CAP_SYS_PTRACE (a debugger needs it with ptrace anyway), and the
+    NUMA placement calls unless it holds CAP_SYS_NICE."""
+    verdict, detail = probe_all(h, tmp, cgroot, relax)[probe]
     if verdict == "ABSENT":
         pytest.skip(f"{probe}: not on this kernel ({detail})")
-    assert verdict == "EXPOSED", f"{probe} with cap_add=SYS_PTRACE: {verdict} {detail}"
+    assert verdict == "EXPOSED", f"{probe} with {relax}: {verdict} {detail}"
 
 
 def test_printed_default_profile_is_the_default(h, tmp, cgroot):
