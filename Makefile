@@ -52,6 +52,7 @@ LINK_supervisor := supervisor $(LINK_api)
 # What each unit test links besides shared.a; a test not named here links every layer.
 UNIT_LINK_test_cgroup    := $(LINK_cgroup)
 UNIT_LINK_test_config    := $(LINK_config)
+UNIT_LINK_test_plan      := $(LINK_config)
 UNIT_LINK_test_ctl_proto := $(LINK_service)
 UNIT_LINK_test_output    := $(LINK_io)
 UNIT_LINK_test_spec      :=

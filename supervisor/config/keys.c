@@ -13,208 +13,213 @@
 #define GL(field) offsetof(struct cr_global, field)
 #define G CR_SEC_GLOBAL
 #define S CR_SEC_SERVICE
+/* On reload (enum cr_key_reload). */
+#define RESTART CR_RELOAD_RESTART
+#define LIVE CR_RELOAD_LIVE
+#define NONE CR_RELOAD_NONE
 
 const struct cr_key cr_keys[CR_NKEYS] = {
     /* ---- [supervisor] ---- */
-    [CR_K_CGROUP_ROOT] = {"cgroup_root", NULL, CR_T_CGPATH, "corral", G, true, GL(cgroup_root),
+    [CR_K_CGROUP_ROOT] = {"cgroup_root", NULL, CR_T_CGPATH, "corral", G, RESTART, GL(cgroup_root),
         .doc = "cgroup below the hierarchy's root that holds the supervisor and its services"},
     [CR_K_CONTROL_SOCKET] = {"control_socket", NULL, CR_T_PATH, CR_CTL_DEFAULT_SOCKET, G,
-        true, GL(control_socket), .doc = "unix socket svctl talks to"},
-    [CR_K_LOG_DIR] = {"log_dir", "childlogdir", CR_T_PATH, "/var/log/corral", G, true,
+        RESTART, GL(control_socket), .doc = "unix socket svctl talks to"},
+    [CR_K_LOG_DIR] = {"log_dir", "childlogdir", CR_T_PATH, "/var/log/corral", G, RESTART,
         GL(log_dir), .doc = "directory of the AUTO log files"},
-    [CR_K_LOGFILE] = {"logfile", NULL, CR_T_LOGFILE, "NONE", G, true, GL(logfile),
+    [CR_K_LOGFILE] = {"logfile", NULL, CR_T_LOGFILE, "NONE", G, RESTART, GL(logfile),
         .doc = "the supervisor's own log: a path, AUTO (log_dir/supervisor.log) or NONE "
                "(standard error only)"},
-    [CR_K_LOGFILE_MAXBYTES] = {"logfile_maxbytes", NULL, CR_T_SIZE, "50MB", G, false,
+    [CR_K_LOGFILE_MAXBYTES] = {"logfile_maxbytes", NULL, CR_T_SIZE, "50MB", G, LIVE,
         GL(logfile_maxbytes), .doc = "rotate the supervisor's log at this size; 0: never"},
-    [CR_K_LOGFILE_BACKUPS] = {"logfile_backups", NULL, CR_T_INT, "10", G, false,
+    [CR_K_LOGFILE_BACKUPS] = {"logfile_backups", NULL, CR_T_INT, "10", G, LIVE,
         GL(logfile_backups), 0, 1000, .doc = "rotated supervisor logs kept"},
-    [CR_K_METRICS_LISTEN] = {"metrics_listen", NULL, CR_T_STRING, NULL, G, true,
+    [CR_K_METRICS_LISTEN] = {"metrics_listen", NULL, CR_T_STRING, NULL, G, RESTART,
         GL(metrics_listen), .doc = "serve Prometheus metrics over HTTP at ADDRESS:PORT "
                "(e.g. 127.0.0.1:9100, [::1]:9100); unset: off"},
 
     /* ---- [include] ---- */
-    [CR_K_FILES] = {"files", NULL, CR_T_STRING, NULL, CR_SEC_INCLUDE, true, 0,
+    [CR_K_FILES] = {"files", NULL, CR_T_STRING, NULL, CR_SEC_INCLUDE, NONE, 0,
         .doc = "space-separated globs, relative to the including file, read in sorted order; "
                "included files cannot include"},
 
     /* ---- services: what runs ---- */
-    [CR_K_COMMAND] = {"command", NULL, CR_T_COMMAND, NULL, S, true, SV(command),
+    [CR_K_COMMAND] = {"command", NULL, CR_T_COMMAND, NULL, S, RESTART, SV(command),
         .doc = "the program and its arguments, split like a shell (no shell runs); found via "
                "PATH inside the rootfs; required"},
-    [CR_K_PROCESS_NAME] = {"process_name", NULL, CR_T_STRING, "%(program_name)s", S, true,
+    [CR_K_PROCESS_NAME] = {"process_name", NULL, CR_T_STRING, "%(program_name)s", S, RESTART,
         SV(process_name), .doc = "name of each process; default NAME, or NAME_N when "
                "numprocs > 1"},
-    [CR_K_NUMPROCS] = {"numprocs", NULL, CR_T_INT, "1", S, true, SV(numprocs), 1,
+    [CR_K_NUMPROCS] = {"numprocs", NULL, CR_T_INT, "1", S, RESTART, SV(numprocs), 1,
         CR_NUMPROCS_MAX, .doc = "run this many copies, numbered from numprocs_start "
                "(%(process_num)d)"},
-    [CR_K_NUMPROCS_START] = {"numprocs_start", NULL, CR_T_INT, "0", S, true,
+    [CR_K_NUMPROCS_START] = {"numprocs_start", NULL, CR_T_INT, "0", S, RESTART,
         SV(numprocs_start), 0, 100000, .doc = "first process_num"},
-    [CR_K_DIRECTORY] = {"directory", "working_dir", CR_T_PATH, NULL, S, true, SV(directory),
+    [CR_K_DIRECTORY] = {"directory", "working_dir", CR_T_PATH, NULL, S, RESTART, SV(directory),
         .doc = "working directory inside the container; default /"},
-    [CR_K_USER] = {"user", NULL, CR_T_STRING, NULL, S, true, SV(user),
+    [CR_K_USER] = {"user", NULL, CR_T_STRING, NULL, S, RESTART, SV(user),
         .doc = "user name or uid, looked up in the rootfs's /etc/passwd; default root"},
-    [CR_K_GROUP] = {"group", NULL, CR_T_STRING, NULL, S, true, SV(group),
+    [CR_K_GROUP] = {"group", NULL, CR_T_STRING, NULL, S, RESTART, SV(group),
         .doc = "group name or gid (rootfs's /etc/group); default the user's group"},
-    [CR_K_GROUPS] = {"groups", "supplementary_groups", CR_T_LIST, NULL, S, true, SV(groups),
+    [CR_K_GROUPS] = {"groups", "supplementary_groups", CR_T_LIST, NULL, S, RESTART, SV(groups),
         .doc = "supplementary groups; default the user's groups in /etc/group"},
-    [CR_K_UMASK] = {"umask", NULL, CR_T_UMASK, NULL, S, true, SV(umask),
+    [CR_K_UMASK] = {"umask", NULL, CR_T_UMASK, NULL, S, RESTART, SV(umask),
         .doc = "octal umask; default inherited"},
-    [CR_K_ENVIRONMENT] = {"environment", NULL, CR_T_ENV, NULL, S, true, SV(environment),
+    [CR_K_ENVIRONMENT] = {"environment", NULL, CR_T_ENV, NULL, S, RESTART, SV(environment),
         .doc = "NAME=\"value\",NAME2=value2 (repeat or continue for more); the environment "
                "starts clean with PATH and HOME"},
-    [CR_K_ENVIRONMENT_FILE] = {"environment_file", "env_file", CR_T_STRING, NULL, S, true,
+    [CR_K_ENVIRONMENT_FILE] = {"environment_file", "env_file", CR_T_STRING, NULL, S, RESTART,
         SV(environment_file), .doc = "file of NAME=value lines (on the host, relative to "
                "this file), read before environment"},
 
     /* ---- lifecycle ---- */
-    [CR_K_AUTOSTART] = {"autostart", NULL, CR_T_BOOL, "true", S, false, SV(autostart),
+    [CR_K_AUTOSTART] = {"autostart", NULL, CR_T_BOOL, "true", S, NONE, SV(autostart),
         .doc = "start when the supervisor starts"},
-    [CR_K_PRIORITY] = {"priority", NULL, CR_T_INT, "999", S, false, SV(priority), -100000,
+    [CR_K_PRIORITY] = {"priority", NULL, CR_T_INT, "999", S, NONE, SV(priority), -100000,
         100000, .doc = "lower starts first and stops last"},
-    [CR_K_AUTORESTART] = {"autorestart", "restart", CR_T_RESTART, "unexpected", S, true,
+    [CR_K_AUTORESTART] = {"autorestart", "restart", CR_T_RESTART, "unexpected", S, RESTART,
         SV(autorestart), .doc = "false|unexpected|true (or no|on-failure|always): restart "
                "after an exit, after an exit code not in exitcodes, or always"},
-    [CR_K_EXITCODES] = {"exitcodes", NULL, CR_T_CODES, "0", S, true, SV(exitcodes),
+    [CR_K_EXITCODES] = {"exitcodes", NULL, CR_T_CODES, "0", S, RESTART, SV(exitcodes),
         .doc = "expected exit codes, for autorestart=unexpected"},
-    [CR_K_STARTSECS] = {"startsecs", NULL, CR_T_DURATION, "1", S, true, SV(startsecs),
+    [CR_K_STARTSECS] = {"startsecs", NULL, CR_T_DURATION, "1", S, RESTART, SV(startsecs),
         .doc = "how long it must run to count as started (RUNNING) with ready = none"},
-    [CR_K_STARTRETRIES] = {"startretries", NULL, CR_T_INT, "3", S, true, SV(startretries),
+    [CR_K_STARTRETRIES] = {"startretries", NULL, CR_T_INT, "3", S, RESTART, SV(startretries),
         0, 1000, .doc = "failed starts in a row before FATAL"},
-    [CR_K_RESTART_DELAY] = {"restart_delay", "restart_sec", CR_T_DURATION, "0", S, true,
+    [CR_K_RESTART_DELAY] = {"restart_delay", "restart_sec", CR_T_DURATION, "0", S, RESTART,
         SV(restart_delay), .doc = "first delay before a restart; doubles (with jitter) up to "
                "restart_delay_max"},
-    [CR_K_RESTART_DELAY_MAX] = {"restart_delay_max", NULL, CR_T_DURATION, "30s", S, true,
+    [CR_K_RESTART_DELAY_MAX] = {"restart_delay_max", NULL, CR_T_DURATION, "30s", S, RESTART,
         SV(restart_delay_max), .doc = "longest delay before a restart"},
-    [CR_K_RESTART_RESET_AFTER] = {"restart_reset_after", NULL, CR_T_DURATION, "10s", S, true,
-        SV(restart_reset_after), .doc = "a run this long resets the delay to restart_delay"},
-    [CR_K_MAX_RESTARTS] = {"max_restarts", NULL, CR_T_INT, "0", S, true, SV(max_restarts), 0,
+    [CR_K_RESTART_RESET_AFTER] = {"restart_reset_after", NULL, CR_T_DURATION, "10s", S,
+        RESTART, SV(restart_reset_after),
+        .doc = "a run this long resets the delay to restart_delay"},
+    [CR_K_MAX_RESTARTS] = {"max_restarts", NULL, CR_T_INT, "0", S, RESTART, SV(max_restarts), 0,
         1000000, .doc = "give up (FATAL) after this many restarts within restart_window; 0: "
                "never"},
-    [CR_K_RESTART_WINDOW] = {"restart_window", NULL, CR_T_DURATION, "60s", S, true,
+    [CR_K_RESTART_WINDOW] = {"restart_window", NULL, CR_T_DURATION, "60s", S, RESTART,
         SV(restart_window), .doc = "the window max_restarts counts in"},
-    [CR_K_STOPSIGNAL] = {"stopsignal", "stop_signal", CR_T_SIGNAL, "TERM", S, false,
+    [CR_K_STOPSIGNAL] = {"stopsignal", "stop_signal", CR_T_SIGNAL, "TERM", S, NONE,
         SV(stopsignal), .doc = "signal that asks the service to stop"},
-    [CR_K_STOPWAITSECS] = {"stopwaitsecs", "stop_grace_period", CR_T_DURATION, "10", S, false,
+    [CR_K_STOPWAITSECS] = {"stopwaitsecs", "stop_grace_period", CR_T_DURATION, "10", S, NONE,
         SV(stopwaitsecs), .doc = "wait this long after stopsignal, then kill everything in the "
                "service's cgroup"},
-    [CR_K_STOPASGROUP] = {"stopasgroup", NULL, CR_T_NOOP, "false", S, false, SV(stopasgroup),
+    [CR_K_STOPASGROUP] = {"stopasgroup", NULL, CR_T_NOOP, "false", S, NONE, SV(stopasgroup),
         .doc = "accepted for supervisord files and ignored: stop always reaches the whole "
                "cgroup"},
-    [CR_K_KILLASGROUP] = {"killasgroup", NULL, CR_T_NOOP, "false", S, false, SV(killasgroup),
+    [CR_K_KILLASGROUP] = {"killasgroup", NULL, CR_T_NOOP, "false", S, NONE, SV(killasgroup),
         .doc = "accepted for supervisord files and ignored: the kill always reaches the whole "
                "cgroup"},
 
     /* ---- dependencies, readiness, health checks ---- */
-    [CR_K_DEPENDS_ON] = {"depends_on", NULL, CR_T_LIST, NULL, S, false, SV(depends_on),
+    [CR_K_DEPENDS_ON] = {"depends_on", NULL, CR_T_LIST, NULL, S, NONE, SV(depends_on),
         .doc = "services (process or program names) that must be ready before this one starts; "
                "it stops before them; unknown names and cycles are errors"},
-    [CR_K_READY] = {"ready", NULL, CR_T_STRING, "none", S, true, SV(ready),
+    [CR_K_READY] = {"ready", NULL, CR_T_STRING, "none", S, RESTART, SV(ready),
         .doc = "when it counts as ready (RUNNING): none (after startsecs), notify (sd_notify "
                "READY=1 on $NOTIFY_SOCKET), fd:N (a newline on fd N), exec:CMD (CMD exits 0, "
                "run in the container every 100 ms), tcp:PORT (127.0.0.1:PORT accepts)"},
-    [CR_K_READY_TIMEOUT] = {"ready_timeout", "timeout_start_sec", CR_T_DURATION, "90s", S, true,
+    [CR_K_READY_TIMEOUT] = {"ready_timeout", "timeout_start_sec", CR_T_DURATION, "90s", S, RESTART,
         SV(ready_timeout), .doc = "not ready by then (ready other than none): a failed start; "
                "0: wait forever"},
-    [CR_K_HEALTH_CMD] = {"health_cmd", "healthcheck", CR_T_COMMAND, NULL, S, true,
+    [CR_K_HEALTH_CMD] = {"health_cmd", "healthcheck", CR_T_COMMAND, NULL, S, RESTART,
         SV(health_cmd), .doc = "health check run inside the container (as the service's user) "
                "every health_interval once it is ready; exit 0 means healthy"},
-    [CR_K_HEALTH_INTERVAL] = {"health_interval", NULL, CR_T_DURATION, "30s", S, true,
+    [CR_K_HEALTH_INTERVAL] = {"health_interval", NULL, CR_T_DURATION, "30s", S, RESTART,
         SV(health_interval), .doc = "time between the end of a check and the next"},
-    [CR_K_HEALTH_TIMEOUT] = {"health_timeout", NULL, CR_T_DURATION, "30s", S, true,
+    [CR_K_HEALTH_TIMEOUT] = {"health_timeout", NULL, CR_T_DURATION, "30s", S, RESTART,
         SV(health_timeout), .doc = "a check running longer fails (its process group is killed)"},
-    [CR_K_HEALTH_RETRIES] = {"health_retries", NULL, CR_T_INT, "3", S, true, SV(health_retries),
+    [CR_K_HEALTH_RETRIES] = {"health_retries", NULL, CR_T_INT, "3", S, RESTART, SV(health_retries),
         1, 1000, .doc = "failed checks in a row that make it unhealthy"},
-    [CR_K_HEALTH_START_PERIOD] = {"health_start_period", NULL, CR_T_DURATION, "0", S, true,
+    [CR_K_HEALTH_START_PERIOD] = {"health_start_period", NULL, CR_T_DURATION, "0", S, RESTART,
         SV(health_start_period), .doc = "failures of checks started this soon after it became "
                "ready do not count"},
-    [CR_K_HEALTH_ACTION] = {"health_action", NULL, CR_T_STRING, "restart", S, true,
+    [CR_K_HEALTH_ACTION] = {"health_action", NULL, CR_T_STRING, "restart", S, RESTART,
         SV(health_action), .doc = "when unhealthy: restart (stop signal, stopwaitsecs, start "
                "again; counts as a restart), stop (stop it, no restart) or none (report only)"},
 
     /* ---- logs ---- */
-    [CR_K_REDIRECT_STDERR] = {"redirect_stderr", NULL, CR_T_BOOL, "false", S, true,
+    [CR_K_REDIRECT_STDERR] = {"redirect_stderr", NULL, CR_T_BOOL, "false", S, RESTART,
         SV(redirect_stderr), .doc = "send stderr into stdout's pipe (2>&1)"},
-    [CR_K_STDOUT_LOGFILE] = {"stdout_logfile", NULL, CR_T_LOGFILE, "AUTO", S, false,
+    [CR_K_STDOUT_LOGFILE] = {"stdout_logfile", NULL, CR_T_LOGFILE, "AUTO", S, NONE,
         SV(stdout_logfile), .doc = "file for stdout: a path, AUTO (in log_dir) or NONE"},
     [CR_K_STDOUT_LOGFILE_MAXBYTES] = {"stdout_logfile_maxbytes", NULL, CR_T_SIZE, "50MB", S,
-        false, SV(stdout_logfile_maxbytes), .doc = "rotate at this size; 0: never"},
-    [CR_K_STDOUT_LOGFILE_BACKUPS] = {"stdout_logfile_backups", NULL, CR_T_INT, "10", S, false,
+        NONE, SV(stdout_logfile_maxbytes), .doc = "rotate at this size; 0: never"},
+    [CR_K_STDOUT_LOGFILE_BACKUPS] = {"stdout_logfile_backups", NULL, CR_T_INT, "10", S, NONE,
         SV(stdout_logfile_backups), 0, 1000, .doc = "rotated files kept"},
-    [CR_K_STDERR_LOGFILE] = {"stderr_logfile", NULL, CR_T_LOGFILE, "AUTO", S, false,
+    [CR_K_STDERR_LOGFILE] = {"stderr_logfile", NULL, CR_T_LOGFILE, "AUTO", S, NONE,
         SV(stderr_logfile), .doc = "file for stderr: a path, AUTO (in log_dir) or NONE"},
     [CR_K_STDERR_LOGFILE_MAXBYTES] = {"stderr_logfile_maxbytes", NULL, CR_T_SIZE, "50MB", S,
-        false, SV(stderr_logfile_maxbytes), .doc = "rotate at this size; 0: never"},
-    [CR_K_STDERR_LOGFILE_BACKUPS] = {"stderr_logfile_backups", NULL, CR_T_INT, "10", S, false,
+        NONE, SV(stderr_logfile_maxbytes), .doc = "rotate at this size; 0: never"},
+    [CR_K_STDERR_LOGFILE_BACKUPS] = {"stderr_logfile_backups", NULL, CR_T_INT, "10", S, NONE,
         SV(stderr_logfile_backups), 0, 1000, .doc = "rotated files kept"},
     [CR_K_LOG_TIMESTAMPS] = {"log_timestamps", "stdout_logfile_timestamps", CR_T_BOOL, "false",
-        S, false, SV(log_timestamps), .doc = "prefix each logged line with the time"},
+        S, NONE, SV(log_timestamps), .doc = "prefix each logged line with the time"},
 
     /* ---- container ---- */
-    [CR_K_ROOTFS] = {"rootfs", "root_directory", CR_T_PATH, NULL, S, true, SV(rootfs),
+    [CR_K_ROOTFS] = {"rootfs", "root_directory", CR_T_PATH, NULL, S, RESTART, SV(rootfs),
         .doc = "root directory of the container; default the host's / bound read-only"},
-    [CR_K_HOSTNAME] = {"hostname", NULL, CR_T_STRING, NULL, S, true, SV(hostname),
+    [CR_K_HOSTNAME] = {"hostname", NULL, CR_T_STRING, NULL, S, RESTART, SV(hostname),
         .doc = "hostname inside (needs uts); default the process name"},
     [CR_K_NAMESPACES] = {"namespaces", NULL, CR_T_NAMESPACES, "pid,mount,uts,ipc,net,cgroup", S,
-        true, SV(namespaces), .doc = "namespaces to create: pid, mount, uts, ipc, net, cgroup, "
+        RESTART, SV(namespaces), .doc = "namespaces to create: pid, mount, uts, ipc, net, cgroup, "
                "user"},
-    [CR_K_UID_MAP] = {"uid_map", NULL, CR_T_ITEMS, NULL, S, true, SV(uid_map),
+    [CR_K_UID_MAP] = {"uid_map", NULL, CR_T_ITEMS, NULL, S, RESTART, SV(uid_map),
         .doc = "CONTAINER:HOST:COUNT user ids of the user namespace (repeatable; needs user in "
                "namespaces, and must map uid 0), e.g. 0:100000:65536"},
-    [CR_K_GID_MAP] = {"gid_map", NULL, CR_T_ITEMS, NULL, S, true, SV(gid_map),
+    [CR_K_GID_MAP] = {"gid_map", NULL, CR_T_ITEMS, NULL, S, RESTART, SV(gid_map),
         .doc = "CONTAINER:HOST:COUNT group ids of the user namespace, as uid_map"},
-    [CR_K_BIND] = {"bind", NULL, CR_T_ITEMS, NULL, S, true, SV(bind),
+    [CR_K_BIND] = {"bind", NULL, CR_T_ITEMS, NULL, S, RESTART, SV(bind),
         .doc = "SRC:DST[:ro] bind mount from the host (repeatable); SRC must exist"},
-    [CR_K_TMPFS] = {"tmpfs", NULL, CR_T_ITEMS, NULL, S, true, SV(tmpfs),
+    [CR_K_TMPFS] = {"tmpfs", NULL, CR_T_ITEMS, NULL, S, RESTART, SV(tmpfs),
         .doc = "DST[:SIZE] tmpfs inside (repeatable)"},
-    [CR_K_READ_ONLY] = {"read_only", NULL, CR_T_BOOL, "false", S, true, SV(read_only),
+    [CR_K_READ_ONLY] = {"read_only", NULL, CR_T_BOOL, "false", S, RESTART, SV(read_only),
         .doc = "mount the root read-only (binds and tmpfs keep their own mode)"},
 
     /* ---- security: every default confines, every key relaxes one thing ---- */
-    [CR_K_CAP_ADD] = {"cap_add", NULL, CR_T_LIST, NULL, S, true, SV(cap_add),
+    [CR_K_CAP_ADD] = {"cap_add", NULL, CR_T_LIST, NULL, S, RESTART, SV(cap_add),
         .doc = "capabilities added to the default 11 (CHOWN DAC_OVERRIDE FOWNER FSETID KILL "
                "SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT SETFCAP): NET_RAW or "
                "CAP_NET_RAW, any case; ALL for every one"},
-    [CR_K_CAP_DROP] = {"cap_drop", NULL, CR_T_LIST, NULL, S, true, SV(cap_drop),
+    [CR_K_CAP_DROP] = {"cap_drop", NULL, CR_T_LIST, NULL, S, RESTART, SV(cap_drop),
         .doc = "capabilities taken away (ALL: start from none, then cap_add)"},
-    [CR_K_AMBIENT_CAPABILITIES] = {"ambient_capabilities", NULL, CR_T_LIST, NULL, S, true,
+    [CR_K_AMBIENT_CAPABILITIES] = {"ambient_capabilities", NULL, CR_T_LIST, NULL, S, RESTART,
         SV(ambient_capabilities), .doc = "capabilities a non-root user keeps through exec "
                "(e.g. NET_BIND_SERVICE to bind port 80); each must be among the service's"},
     [CR_K_NO_NEW_PRIVILEGES] = {"no_new_privileges", "no_new_privs", CR_T_BOOL, "true", S,
-        true, SV(no_new_privileges), .doc = "no exec can gain privileges (setuid and file "
+        RESTART, SV(no_new_privileges), .doc = "no exec can gain privileges (setuid and file "
                "capabilities have no effect); false allows setuid binaries"},
-    [CR_K_SECCOMP] = {"seccomp", "seccomp_profile", CR_T_STRING, "default", S, true,
+    [CR_K_SECCOMP] = {"seccomp", "seccomp_profile", CR_T_STRING, "default", S, RESTART,
         SV(seccomp), .doc = "system call filter: default (denies keyrings, bpf, perf, "
                "mount and namespace calls, modules, clock setting, io_uring, userfaultfd, ... "
                "with EPERM) or unconfined"},
-    [CR_K_MASKED_PATHS] = {"masked_paths", NULL, CR_T_LIST, NULL, S, true, SV(masked_paths),
+    [CR_K_MASKED_PATHS] = {"masked_paths", NULL, CR_T_LIST, NULL, S, RESTART, SV(masked_paths),
         .doc = "more paths hidden inside (besides /proc/kcore, /proc/keys, /proc/timer_list, "
                "/sys/firmware and the other OCI defaults)"},
-    [CR_K_READONLY_PATHS] = {"readonly_paths", NULL, CR_T_LIST, NULL, S, true,
+    [CR_K_READONLY_PATHS] = {"readonly_paths", NULL, CR_T_LIST, NULL, S, RESTART,
         SV(readonly_paths), .doc = "more paths made read-only inside (besides /proc/sys, "
                "/proc/sysrq-trigger, /proc/bus, /proc/fs, /proc/irq)"},
-    [CR_K_UNMASK] = {"unmask", NULL, CR_T_LIST, NULL, S, true, SV(unmask),
+    [CR_K_UNMASK] = {"unmask", NULL, CR_T_LIST, NULL, S, RESTART, SV(unmask),
         .doc = "default masked or read-only paths to leave alone, or ALL"},
-    [CR_K_DEVICE] = {"device", "devices", CR_T_ITEMS, NULL, S, true, SV(device),
+    [CR_K_DEVICE] = {"device", "devices", CR_T_ITEMS, NULL, S, RESTART, SV(device),
         .doc = "HOST[:CONTAINER][:rwm] a host device node passed in (repeatable, as Docker's "
                "--device): made in the container's /dev and allowed by its cgroup; every other "
                "device is refused"},
 
     /* ---- cgroup limits: applied live on reload ---- */
-    [CR_K_MEMORY_MAX] = {"memory_max", "mem_limit", CR_T_SIZE, NULL, S, false, SV(memory_max),
+    [CR_K_MEMORY_MAX] = {"memory_max", "mem_limit", CR_T_SIZE, NULL, S, LIVE, SV(memory_max),
         .doc = "hard memory limit (OOM kill above it), or max"},
-    [CR_K_MEMORY_HIGH] = {"memory_high", NULL, CR_T_SIZE, NULL, S, false, SV(memory_high),
+    [CR_K_MEMORY_HIGH] = {"memory_high", NULL, CR_T_SIZE, NULL, S, LIVE, SV(memory_high),
         .doc = "memory throttling point (cgroup v1: the soft limit), or max"},
-    [CR_K_MEMORY_SWAP_MAX] = {"memory_swap_max", NULL, CR_T_SIZE, NULL, S, false,
+    [CR_K_MEMORY_SWAP_MAX] = {"memory_swap_max", NULL, CR_T_SIZE, NULL, S, LIVE,
         SV(memory_swap_max), .doc = "swap limit (v1: needs memory.memsw.*), or max"},
-    [CR_K_CPU_MAX] = {"cpu_max", "cpu_quota", CR_T_CPU_MAX, NULL, S, false, SV(cpu_max),
+    [CR_K_CPU_MAX] = {"cpu_max", "cpu_quota", CR_T_CPU_MAX, NULL, S, LIVE, SV(cpu_max),
         .doc = "CPU bandwidth: 150% (of one CPU), QUOTA PERIOD in microseconds, or max"},
-    [CR_K_CPU_WEIGHT] = {"cpu_weight", NULL, CR_T_INT, NULL, S, false, SV(cpu_weight), 1,
+    [CR_K_CPU_WEIGHT] = {"cpu_weight", NULL, CR_T_INT, NULL, S, LIVE, SV(cpu_weight), 1,
         10000, .doc = "relative CPU share, 1-10000 (100 is normal)"},
-    [CR_K_PIDS_MAX] = {"pids_max", "tasks_max", CR_T_INT, "2048", S, false, SV(pids_max), 1,
+    [CR_K_PIDS_MAX] = {"pids_max", "tasks_max", CR_T_INT, "2048", S, LIVE, SV(pids_max), 1,
         4194304, true, .doc = "most processes and threads at once, or max (the default holds "
                "a fork bomb inside its service; dropped where there is no pids controller)"},
-    [CR_K_IO_WEIGHT] = {"io_weight", NULL, CR_T_INT, NULL, S, false, SV(io_weight), 1, 10000,
+    [CR_K_IO_WEIGHT] = {"io_weight", NULL, CR_T_INT, NULL, S, LIVE, SV(io_weight), 1, 10000,
         .doc = "relative IO share, 1-10000 (100 is normal)"},
 };
 

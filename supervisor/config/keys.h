@@ -35,6 +35,15 @@ enum {
     CR_SEC_INCLUDE = 4,          /* [include] */
 };
 
+/* What changing a key's value means to a reload. */
+enum cr_key_reload {
+    CR_RELOAD_RESTART,   /* the service restarts (a [supervisor] key: read when it starts) */
+    CR_RELOAD_LIVE,      /* written to the running service's cgroup (limits); [supervisor]:
+                            applied to the supervisor's own log */
+    CR_RELOAD_NONE,      /* the running service just takes the new value (stop settings, log
+                            files, order, autostart): used when it next matters */
+};
+
 /* Key indices: cr_keys[CR_K_x] is the row of key x. */
 enum cr_key_id {
     /* [supervisor] */
@@ -75,7 +84,8 @@ struct cr_key {
     enum cr_key_type type;
     const char *def;             /* default, as text read by the same parser; NULL: unset */
     unsigned sections;           /* CR_SEC_* where the key is allowed */
-    bool restart;                /* changing it needs the service restarted (else: live) */
+    enum cr_key_reload reload;   /* what a reload does when the value changes (the one place
+                                    that decides: config/diff.c reads it) */
     size_t off;                  /* offset of the value in struct cr_service / cr_global */
     int64_t min, max;            /* CR_T_INT range */
     bool max_word;               /* CR_T_INT: "max" means no limit (INT64_MAX) */

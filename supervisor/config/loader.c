@@ -908,69 +908,6 @@ const struct cr_service *cr_config_find(const struct cr_config *cfg, const char 
     return NULL;
 }
 
-/* ---- reload diff ---------------------------------------------------------------------------- */
-
-static bool str_differs(const char *a, const char *b)
-{
-    return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
-}
-
-bool cr_service_key_differs(const struct cr_service *a, const struct cr_service *b, int key)
-{
-    const struct cr_key *k = &cr_keys[key];
-    if (!(k->sections & CR_SEC_SERVICE))
-        return false;
-    const void *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
-    switch (k->type) {
-    case CR_T_STRING: case CR_T_COMMAND: case CR_T_PATH: case CR_T_LOGFILE: case CR_T_CGPATH:
-        return str_differs(*(char *const *)fa, *(char *const *)fb);
-    case CR_T_BOOL: case CR_T_NOOP:
-        return *(const bool *)fa != *(const bool *)fb;
-    case CR_T_DURATION: case CR_T_SIZE: case CR_T_INT:
-        return *(const int64_t *)fa != *(const int64_t *)fb;
-    case CR_T_SIGNAL: case CR_T_RESTART: case CR_T_UMASK:
-        return *(const int *)fa != *(const int *)fb;
-    case CR_T_NAMESPACES:
-        return *(const unsigned *)fa != *(const unsigned *)fb;
-    case CR_T_CODES:
-        return memcmp(fa, fb, sizeof(cr_codeset)) != 0;
-    case CR_T_CPU_MAX:
-        return memcmp(fa, fb, sizeof(struct cr_cpu_max)) != 0;
-    case CR_T_LIST: case CR_T_ITEMS: case CR_T_ENV: {
-        const struct cr_strv *x = fa, *y = fb;
-        if (x->n != y->n)
-            return true;
-        for (size_t i = 0; i < x->n; i++)
-            if (strcmp(x->v[i], y->v[i]))
-                return true;
-        return false;
-    }
-    }
-    return true;
-}
-
-bool cr_service_needs_restart(const struct cr_service *a, const struct cr_service *b)
-{
-    for (int i = 0; i < CR_NKEYS; i++)
-        if (cr_keys[i].restart && cr_service_key_differs(a, b, i))
-            return true;
-    /* The spec also holds what was resolved on the machine (ids from /etc/passwd, the path
-     * of the command): compare it too, minus the stop settings the supervisor applies. */
-    struct cr_spec sa = a->spec, sb = b->spec;
-    sb.stopsignal = sa.stopsignal;
-    sb.stopwait_ms = sa.stopwait_ms;
-    char *ta = malloc(CR_SPEC_MAX + 1), *tb = malloc(CR_SPEC_MAX + 1);
-    bool differs = true;
-    if (ta && tb) {
-        ssize_t na = cr_spec_write(&sa, ta, CR_SPEC_MAX + 1);
-        ssize_t nb = cr_spec_write(&sb, tb, CR_SPEC_MAX + 1);
-        differs = na < 0 || nb < 0 || na != nb || memcmp(ta, tb, (size_t)na);
-    }
-    free(ta);
-    free(tb);
-    return differs;
-}
-
 /* ---- docs ----------------------------------------------------------------------------------- */
 
 void cr_keys_print_markdown(FILE *out)
@@ -992,7 +929,9 @@ void cr_keys_print_markdown(FILE *out)
                 fprintf(out, " (also `%s`)", k->aliases);
             fprintf(out, " | %s | %s%s%s | %s | %s |\n", cr_key_type_name(k->type),
                     k->def ? "`" : "", k->def ? k->def : "—", k->def ? "`" : "",
-                    k->restart ? "restart" : "live", k->doc);
+                    k->sections == CR_SEC_INCLUDE       ? "read again"
+                    : k->reload == CR_RELOAD_RESTART ? "restart"
+                                                     : "live", k->doc);
         }
         fprintf(out, "\n");
     }
@@ -1056,11 +995,12 @@ void cr_keys_print_man(FILE *out)
                 roff_puts(out, k->def);
                 fputs("\\fR. ", out);
             }
+            bool restart = k->reload == CR_RELOAD_RESTART;
             if (k->sections == CR_SEC_INCLUDE)   /* a reload reads every file again */
                 fputs("On reload: read again.\n", out);
             else
-                fprintf(out, "On reload: \\fB%s\\fR%s.\n", k->restart ? "restart" : "live",
-                        !k->restart ? "" : k->sections & CR_SEC_SERVICE
+                fprintf(out, "On reload: \\fB%s\\fR%s.\n", restart ? "restart" : "live",
+                        !restart ? "" : k->sections & CR_SEC_SERVICE
                                                ? " (the service restarts)"
                                                : " (read when the supervisor starts)");
         }
