@@ -97,22 +97,16 @@ static bool global_key_differs(const struct cr_global *a, const struct cr_global
 
 /* The spec also holds what was resolved on the machine (ids from the rootfs's /etc/passwd,
  * the command's path, environment_file's contents): a change there restarts too. The stop
- * settings in it are the supervisor's, taken as it runs. */
-static bool spec_differs(const struct cr_service *a, const struct cr_service *b)
+ * settings in it are the supervisor's, taken as it runs. buf: 2 * (CR_SPEC_MAX + 1) bytes. */
+static bool spec_differs(const struct cr_service *a, const struct cr_service *b, char *buf)
 {
     struct cr_spec sa = a->spec, sb = b->spec;
     sb.stopsignal = sa.stopsignal;
     sb.stopwait_ms = sa.stopwait_ms;
-    char *ta = malloc(CR_SPEC_MAX + 1), *tb = malloc(CR_SPEC_MAX + 1);
-    bool differs = true;
-    if (ta && tb) {
-        ssize_t na = cr_spec_write(&sa, ta, CR_SPEC_MAX + 1);
-        ssize_t nb = cr_spec_write(&sb, tb, CR_SPEC_MAX + 1);
-        differs = na < 0 || nb < 0 || na != nb || memcmp(ta, tb, (size_t)na);
-    }
-    free(ta);
-    free(tb);
-    return differs;
+    char *ta = buf, *tb = buf + CR_SPEC_MAX + 1;
+    ssize_t na = cr_spec_write(&sa, ta, CR_SPEC_MAX + 1);
+    ssize_t nb = cr_spec_write(&sb, tb, CR_SPEC_MAX + 1);
+    return na < 0 || nb < 0 || na != nb || memcmp(ta, tb, (size_t)na);
 }
 
 /* Which classes of keys (1 << enum cr_key_reload) differ between a and b. */
@@ -127,7 +121,12 @@ static unsigned service_changes(const struct cr_service *a, const struct cr_serv
 
 bool cr_service_needs_restart(const struct cr_service *a, const struct cr_service *b)
 {
-    return (service_changes(a, b) & 1u << CR_RELOAD_RESTART) || spec_differs(a, b);
+    if (service_changes(a, b) & 1u << CR_RELOAD_RESTART)
+        return true;
+    char *buf = malloc(2 * (CR_SPEC_MAX + 1));
+    bool differs = !buf || spec_differs(a, b, buf);
+    free(buf);
+    return differs;
 }
 
 /* ---- the plan ------------------------------------------------------------------------------ */
@@ -222,10 +221,11 @@ static int cmp_ranked(const void *a, const void *b)
 /* The item of a service that exists (oc: its config in use; NULL when it was removed and
  * still stops) and is in the new config (nc, index ni). */
 static int plan_existing(struct cr_plan *p, const struct cr_service *oc,
-                         const struct cr_service *nc, ssize_t ni, enum cr_plan_state st)
+                         const struct cr_service *nc, ssize_t ni, enum cr_plan_state st,
+                         char *specbuf)
 {
     unsigned changes = oc ? service_changes(oc, nc) : 1u << CR_RELOAD_RESTART;
-    bool spec = oc && !(changes & 1u << CR_RELOAD_RESTART) && spec_differs(oc, nc);
+    bool spec = oc && !(changes & 1u << CR_RELOAD_RESTART) && spec_differs(oc, nc, specbuf);
     bool restart = (changes & 1u << CR_RELOAD_RESTART) || spec;
     enum cr_plan_action a = CR_PLAN_KEEP;
     if (restart)
@@ -281,7 +281,8 @@ int cr_plan_compute(const struct cr_config *old, const struct cr_config *new,
     struct named *by_old = index_of_config(old), *by_new = index_of_config(new);
     size_t nrank = nsvcs > new->nservices ? nsvcs : new->nservices;
     struct ranked *rank = calloc(nrank + 1, sizeof *rank);
-    if (!by_svc || !by_old || !by_new || !rank)
+    char *specbuf = malloc(2 * (CR_SPEC_MAX + 1));
+    if (!by_svc || !by_old || !by_new || !rank || !specbuf)
         goto out;
 
     /* Services gone from the new config stop, highest priority first (one removed earlier
@@ -316,7 +317,7 @@ int cr_plan_compute(const struct cr_config *old, const struct cr_config *new,
         }
         ssize_t o = find(by_old, old->nservices, nc->name);
         if (plan_existing(plan, o >= 0 ? &old->services[o] : NULL, nc, (ssize_t)rank[i].i,
-                          svcs[s].state) < 0)
+                          svcs[s].state, specbuf) < 0)
             goto out;
     }
     r = plan_global(plan, &old->global, &new->global);
@@ -325,6 +326,7 @@ out:
     free(by_old);
     free(by_new);
     free(rank);
+    free(specbuf);
     return r;
 }
 
