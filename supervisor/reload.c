@@ -102,9 +102,11 @@ static void walk(struct sv *sv, const struct cr_plan_item *it, struct cr_config 
         walk_global(sv, it, ncfg);
         return;
     }
+    /* Every item but a stop has its new config (diff.h). */
     const struct cr_service *nc = it->conf >= 0 ? &ncfg->services[it->conf] : NULL;
     if (it->create) {
-        svc_create(sv, nc, it->action == CR_PLAN_START);
+        if (nc)
+            svc_create(sv, nc, it->action == CR_PLAN_START);
         c->added++;
         return;
     }
