@@ -179,16 +179,16 @@ def test_service_put_back_while_it_stops_starts_again(h, tmp, cgroot, rootfs):
     """Removed, still stopping (it ignores TERM), then back in the config: the plan says
     restart, and once the old container is killed a new one runs (it stayed STOPPED before
     the plan walk: its removed flag was never cleared)."""
-    slow = svc("slow", f"{WL} ignore TERM -- sleep 1000", startsecs=0, stopwaitsecs="2s")
+    slow = svc("slow", f"{WL} ignore TERM -- sleep 1000", startsecs=0, stopwaitsecs="5s")
     s = GlobalSup(h, tmp, cgroot, slow + svc("a", SLEEP, **BASE)).start()
     first = s.wait_state("slow", "RUNNING")["pid"]
     s.write(svc("a", SLEEP, **BASE))
     assert json_plan(s, "reload") == {("slow", "stop", ""), ("a", "keep", "")}
-    s.wait_state("slow", "STOPPING")
+    s.wait_log(r"^supervisor: slow: RUNNING -> STOPPING$")
     s.write(slow + svc("a", SLEEP, **BASE))
     assert text_plan(s) == {("slow", "restart", "")}
     assert json_plan(s, "reload") == {("slow", "restart", ""), ("a", "keep", "")}
     st = wait_until(lambda: (lambda r: r["state"] == "RUNNING" and r.get("pid") != first and r)(
-        s.status("slow")["slow"]), 15, what="slow running a new init")
+        s.status("slow")["slow"]), 20, what="slow running a new init")
     assert "removed" not in st
     assert s.stop() == 0
