@@ -320,6 +320,15 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     }
     log_loop = sv->rt.loop;
     cr_log_nonblocking(log_want_write);
+    if (!run_name) {
+        const struct cr_cg_sweep *sw = cr_cg_root_swept(sv->rt.cgroot);
+        if (sw->cgroups)
+            cr_log(NULL, "swept %d leftover cgroup%s (%d process%s) in %lld ms%s", sw->cgroups,
+                   sw->cgroups == 1 ? "" : "s", sw->procs, sw->procs == 1 ? "" : "es",
+                   (long long)sw->ms, sw->failed ? " (some could not be removed)" : "");
+        if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop) < 0)
+            cr_log(NULL, "no cgroup reaper: kills and removals will wait");
+    }
     if (cr_console_open(&sv->rt.console, sv->rt.loop, STDOUT_FILENO) < 0) {
         fprintf(stderr, "supervisor: out of memory\n");
         goto out_loop;
@@ -374,7 +383,9 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
 out_loop:
     if (!sv->finished)
         finish(sv, status);
-    uv_run(sv->rt.loop, UV_RUN_DEFAULT);   /* the close callbacks */
+    uv_run(sv->rt.loop, UV_RUN_DEFAULT);   /* the reaper's last jobs, the close callbacks */
+    cr_cg_reaper_stop(sv->rt.cgroot);
+    uv_run(sv->rt.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(sv->rt.loop) != 0)
         fprintf(stderr, "supervisor: warning: handles left open at exit\n");
     free(sv->rt.loop);
