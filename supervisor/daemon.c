@@ -321,11 +321,6 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     log_loop = sv->rt.loop;
     cr_log_nonblocking(log_want_write);
     if (!run_name) {
-        const struct cr_cg_sweep *sw = cr_cg_root_swept(sv->rt.cgroot);
-        if (sw->cgroups)
-            cr_log(NULL, "swept %d leftover cgroup%s (%d process%s) in %lld ms%s", sw->cgroups,
-                   sw->cgroups == 1 ? "" : "s", sw->procs, sw->procs == 1 ? "" : "es",
-                   (long long)sw->ms, sw->failed ? " (some could not be removed)" : "");
         if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop) < 0)
             cr_log(NULL, "no cgroup reaper: kills and removals will wait");
     }
@@ -351,6 +346,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                              cfg->global.logfile_backups);
             cr_log(NULL, "started (pid %d, %zu service%s, cgroup root %s)", (int)getpid(),
                    cfg->nservices, cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
+            const struct cr_cg_sweep *sw = cr_cg_root_swept(sv->rt.cgroot);
+            if (sw->cgroups)
+                cr_log(NULL, "swept %d leftover cgroup%s (%d process%s) in %lld ms%s",
+                       sw->cgroups, sw->cgroups == 1 ? "" : "s", sw->procs,
+                       sw->procs == 1 ? "" : "es", (long long)sw->ms,
+                       sw->failed ? " (some could not be removed)" : "");
             /* Neither is needed to run services: a failure is reported, not fatal. */
             if (cr_control_open(&sv->api, cfg->global.control_socket, &sv->ctl, err,
                                 sizeof err) < 0)

@@ -644,7 +644,8 @@ static int cg1_frozen(struct cr_cg *cg)
     return !strncmp(s, "FROZEN", 6);
 }
 
-/* Every hierarchy's copy: a process could have been moved in one only. */
+/* Every hierarchy's copy: a process could have been moved in one only. Returns the largest
+ * count of one hierarchy. */
 static int cg1_kill_pass(struct cr_cg *cg)
 {
     int total = 0;
@@ -661,7 +662,8 @@ static int cg1_kill_pass(struct cr_cg *cg)
         for (size_t k = 0; k < n; k++)
             kill(pids[k], SIGKILL);
         free(pids);
-        total += (int)n;
+        if ((int)n > total)
+            total = (int)n;   /* the same processes in each: counted once */
     }
     return any ? total : -ENOENT;
 }
