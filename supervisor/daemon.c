@@ -48,6 +48,43 @@ static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
     schedule_starts(sv_of(rt));
 }
 
+/* ---- our own stderr, never blocking the loop (log.h) ---------------------------------------- */
+
+static uv_loop_t *log_loop;
+static uv_poll_t log_poll;
+static bool log_poll_init;
+
+static void on_log_writable(uv_poll_t *h, int status, int events)
+{
+    (void)h;
+    (void)status;
+    (void)events;
+    cr_log_flush();
+}
+
+static void log_want_write(int fd, bool on)
+{
+    if (!log_poll_init) {
+        if (!on || uv_poll_init(log_loop, &log_poll, fd) < 0)
+            return;
+        log_poll_init = true;
+    }
+    if (on)
+        uv_poll_start(&log_poll, UV_WRITABLE, on_log_writable);
+    else
+        uv_poll_stop(&log_poll);
+}
+
+static void log_unwatch(void)
+{
+    cr_log_unwatch();
+    if (log_poll_init) {
+        uv_poll_stop(&log_poll);
+        uv_close((uv_handle_t *)&log_poll, NULL);
+        log_poll_init = false;
+    }
+}
+
 /* ---- the end ------------------------------------------------------------------------------- */
 
 static void close_handle_cb(uv_handle_t *h)
@@ -73,6 +110,7 @@ static void finish(struct sv *sv, int status)
         uv_close((uv_handle_t *)&sv->sigs[i], close_handle_cb);
     sv->nsigs = 0;
     cr_console_close(&sv->rt.console);
+    log_unwatch();
 }
 
 /* Stops the services one step at a time (service/order.c); the last one down ends it. A
@@ -280,6 +318,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         fprintf(stderr, "supervisor: cannot create the event loop\n");
         goto out;
     }
+    log_loop = sv->rt.loop;
+    cr_log_nonblocking(log_want_write);
+    if (!run_name) {
+        if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop) < 0)
+            cr_log(NULL, "no cgroup reaper: kills and removals will wait");
+    }
     if (cr_console_open(&sv->rt.console, sv->rt.loop, STDOUT_FILENO) < 0) {
         fprintf(stderr, "supervisor: out of memory\n");
         goto out_loop;
@@ -302,6 +346,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                              cfg->global.logfile_backups);
             cr_log(NULL, "started (pid %d, %zu service%s, cgroup root %s)", (int)getpid(),
                    cfg->nservices, cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
+            const struct cr_cg_sweep *sw = cr_cg_root_swept(sv->rt.cgroot);
+            if (sw->cgroups)
+                cr_log(NULL, "swept %d leftover cgroup%s (%d process%s) in %lld ms%s",
+                       sw->cgroups, sw->cgroups == 1 ? "" : "s", sw->procs,
+                       sw->procs == 1 ? "" : "es", (long long)sw->ms,
+                       sw->failed ? " (some could not be removed)" : "");
             /* Neither is needed to run services: a failure is reported, not fatal. */
             if (cr_control_open(&sv->api, cfg->global.control_socket, &sv->ctl, err,
                                 sizeof err) < 0)
@@ -334,7 +384,9 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
 out_loop:
     if (!sv->finished)
         finish(sv, status);
-    uv_run(sv->rt.loop, UV_RUN_DEFAULT);   /* the close callbacks */
+    uv_run(sv->rt.loop, UV_RUN_DEFAULT);   /* the reaper's last jobs, the close callbacks */
+    cr_cg_reaper_stop(sv->rt.cgroot);
+    uv_run(sv->rt.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(sv->rt.loop) != 0)
         fprintf(stderr, "supervisor: warning: handles left open at exit\n");
     free(sv->rt.loop);
@@ -348,6 +400,7 @@ out:
         cr_cg_root_close(sv->rt.cgroot);
     }
     cr_logs_own_open(NULL, 0, 0);   /* after the last cr_log */
+    cr_log_blocking();
     if (sv->rt.init_fd >= 0)
         close(sv->rt.init_fd);
     cr_seccomp_cache_free();

@@ -247,6 +247,14 @@ static void on_events(uv_poll_t *h, int status, int events)
         uv_poll_stop(h);
 }
 
+/* The reaper removed a container's cgroup (arg: the service's name, malloc'd). */
+static void on_cgroup_gone(void *arg, int rc, const char *err)
+{
+    if (rc < 0)
+        cr_log(arg, "%s", err ? err : strerror(-rc));
+    free(arg);
+}
+
 /* init is gone: collect it, read what it said last, record why, remove its cgroup. */
 static void ct_exited(struct cr_container *ct)
 {
@@ -268,14 +276,10 @@ static void ct_exited(struct cr_container *ct)
     bool oom = svc->last_oom || oom_before;
     cr_hist_container_exit(svc, cr_cg_memory_peak(ct->cg), si.si_code, si.si_status,
                            now_ms(svc) - ct->spawned_ms, oom);
-    char err[256];
     /* With a PID namespace nothing is left once init is gone; without one, orphans may be.
-     * An empty cgroup is not frozen and thawed for nothing (on v1 a freeze flips a kernel
-     * static key: text patching and IPIs on every CPU). */
-    if (!cr_cg_is_empty(ct->cg) && cr_cg_kill(ct->cg, err, sizeof err) < 0)
-        cr_log(svc->name, "%s", err);
-    if (cr_cg_destroy(ct->cg, err, sizeof err) < 0)
-        cr_log(svc->name, "%s", err);
+     * Whatever is left is killed and the cgroup removed on the reaper's timer (cgroup.h):
+     * the loop goes on meanwhile, and many containers gone at once are one batch. */
+    cr_cg_destroy_async(ct->cg, on_cgroup_gone, strdup(svc->name));
     ct->cg = NULL;
     char sname[32];
     if (si.si_code == CLD_EXITED) {
@@ -445,11 +449,21 @@ int cr_container_stop_signal(struct cr_svc *svc, int sig)
     return cr_pidfd_signal(svc->ct->pidfd, sig);
 }
 
+/* The stop timeout's kill is over (the cgroup is empty, or the reaper gave up). arg: the
+ * container, alive until its cgroup is handed to cr_cg_destroy_async(), which takes the job
+ * over (then this is not called). */
+static void on_killed(void *arg, int rc, const char *err)
+{
+    struct cr_container *ct = arg;
+    if (rc < 0 && ct->svc) {
+        cr_log(ct->svc->name, "%s", err ? err : strerror(-rc));
+        cr_pidfd_signal(ct->pidfd, SIGKILL);
+    }
+}
+
 void cr_container_kill(struct cr_svc *svc)
 {
-    char err[256];
-    if (cr_cg_kill(svc->ct->cg, err, sizeof err) < 0) {
-        cr_log(svc->name, "%s", err);
-        cr_pidfd_signal(svc->ct->pidfd, SIGKILL);
-    }
+    /* On the reaper's timer: every service whose stopwaitsecs ends in this turn of the loop
+     * is killed in the same batch, none waits for another. */
+    cr_cg_kill_async(svc->ct->cg, on_killed, svc->ct);
 }
