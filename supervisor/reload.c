@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "daemon_int.h"
+#include "fd_budget.h"
 #include "log.h"
 #include "config/keys.h"
 #include "io/logs.h"
@@ -48,6 +49,17 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
         cr_config_free(ncfg);
         free(ncfg);
         return r == -ENOMEM ? -ENOMEM : -EINVAL;
+    }
+    /* A file too large for our fd limit is refused whole, as a start-up would be. */
+    char fdmsg[256];
+    if (cr_fd_budget(ncfg, sv->fd_inherited, fdmsg, sizeof fdmsg) < 0) {
+        if (apply)
+            cr_log(NULL, "reload: %s; nothing changed", fdmsg);
+        if (plan)
+            cr_errlist_add(&plan->errors, "%s", fdmsg);
+        cr_config_free(ncfg);
+        free(ncfg);
+        return -EINVAL;
     }
     for (size_t i = 0; i < ncfg->notices.n; i++) {
         if (apply)
