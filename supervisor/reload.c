@@ -98,6 +98,10 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
                 cr_svc_event(s, CR_EV_STOP);
             continue;
         }
+        /* Removed by an earlier reload and back before it was down: it is kept, and
+         * starts again once down. */
+        if (apply)
+            s->removed = false;
         const struct cr_service *oc = s->conf;
         bool restart = !oc || cr_service_needs_restart(oc, nc);
         bool limits = oc && limits_differ(oc, nc);

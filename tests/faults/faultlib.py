@@ -29,11 +29,19 @@ class FaultSup(CtlSup):
         super().__init__(h, tmp, cgroot, services, **kw)
 
     def write(self, services):
-        super().write(services)
-        if self.log_dir_override:
-            text = self.ini.read_text().replace(f"log_dir = {self.logdir}\n",
-                                                f"log_dir = {self.log_dir_override}\n", 1)
-            self.ini.write_text(text)
+        """Writes the file as an editor saves it: a new file renamed over the old one (a
+        reload never reads half a file)."""
+        real = self.ini
+        self.ini = real.with_name(real.name + ".new")
+        try:
+            super().write(services)
+            if self.log_dir_override:
+                text = self.ini.read_text().replace(f"log_dir = {self.logdir}\n",
+                                                    f"log_dir = {self.log_dir_override}\n", 1)
+                self.ini.write_text(text)
+            os.replace(self.ini, real)
+        finally:
+            self.ini = real
 
     def _limits(self):
         if self.nofile:
