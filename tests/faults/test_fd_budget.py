@@ -102,3 +102,16 @@ def test_a_start_out_of_fds_is_retried_until_fds_are_free(h, tmp, cgroot, rootfs
     s.wait_all_running(names)
     assert "FATAL" not in s.log()
     assert s.stop() == 0
+
+
+@pytest.mark.slow
+def test_400_services_run_under_4096_and_600_are_refused(h, tmp, cgroot, rootfs):
+    """The issue's numbers: with 4,096 fds, 600 services used to leave 373 FATAL; now 600 are
+    refused whole, and 400 (which fit) all run."""
+    rc, err = refused(h, tmp, cgroot, 600, 4096)
+    assert rc == 1 and "600 services need ~" in err, err
+    names = [f"f{i}" for i in range(400)]
+    s = FaultSup(h, tmp, cgroot, sleepers(names), nofile=(4096, 4096), name="fits.ini").start()
+    s.wait_all_running(names, timeout=300)
+    assert "FATAL" not in s.log() and "out of file descriptors" not in s.log()
+    assert s.stop(timeout=180) == 0
