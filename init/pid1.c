@@ -407,14 +407,88 @@ static bool descends(struct proc_link *t, size_t n, struct proc_link *e)
     return answer == 1;
 }
 
+/* Appends the children of every thread of pid (/proc/PID/task/TID/children) to *v. -1 when
+ * the kernel has no such files (CONFIG_PROC_CHILDREN). */
+static int add_children(pid_t pid, pid_t **v, size_t *n, size_t *cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;   /* gone */
+    struct dirent *de;
+    int r = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char cpath[300], buf[4096];
+        snprintf(cpath, sizeof cpath, "/proc/%d/task/%s/children", (int)pid, de->d_name);
+        int fd = open(cpath, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT && !S.pid1) {
+                struct stat st;
+                snprintf(cpath, sizeof cpath, "/proc/%d/task/%s", (int)pid, de->d_name);
+                if (stat(cpath, &st) == 0)
+                    r = -1;   /* the thread is there, its children file is not */
+            }
+            continue;
+        }
+        ssize_t len;
+        size_t have = 0;
+        while ((len = read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+            have += (size_t)len;
+            buf[have] = 0;
+            char *p = buf, *end;
+            for (long c; (c = strtol(p, &end, 10)) > 0 && (*end == ' ' || *end == '\n');
+                 p = end + 1) {
+                if (*n == *cap) {
+                    size_t ncap = *cap ? 2 * *cap : 64;
+                    pid_t *t = realloc(*v, ncap * sizeof *t);
+                    if (!t)
+                        break;
+                    *v = t;
+                    *cap = ncap;
+                }
+                (*v)[(*n)++] = (pid_t)c;
+            }
+            have = strlen(p);   /* a number cut by the buffer's end waits for the rest */
+            memmove(buf, p, have);
+        }
+        close(fd);
+    }
+    closedir(d);
+    return r;
+}
+
+/* Our tree, top down, through the children files: costs what the tree holds, not what the
+ * host runs. A process is signalled before its children are looked up (with SIGKILL, a dead
+ * parent forks no more; what it forked meanwhile is reparented to us and found next time).
+ * -1: no children files here. */
+static int signal_tree(int sig)
+{
+    pid_t *v = NULL;
+    size_t n = 0, cap = 0;
+    int r = add_children(S.self, &v, &n, &cap);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        kill(v[i], sig);
+        if (add_children(v[i], &v, &n, &cap) < 0)
+            r = -1;
+    }
+    free(v);
+    return r;
+}
+
 /* As PID 1, kill(-1) reaches every other process of the namespace. As a subreaper it would
- * reach the whole host, so we walk /proc for our own descendants instead. */
+ * reach the whole host, so we walk our own tree instead (or, without children files, all of
+ * /proc for our descendants). */
 static void signal_descendants(int sig)
 {
     if (S.pid1) {
         kill(-1, sig);
         return;
     }
+    if (signal_tree(sig) == 0)
+        return;
     size_t n;
     struct proc_link *tab = read_proc_links(&n);
     for (size_t i = 0; tab && i < n; i++)
@@ -450,9 +524,14 @@ static void end_with_parent(void)
             ;
         if (!have_children())
             break;
-        /* Something is still dying (or was forked just before its parent's end): wait a
-         * little, then look again. */
-        poll(NULL, 0, 5);
+        /* Something is still dying (or was forked just before its parent's end): look again
+         * at the next exit (SIGCHLD on the signalfd), or after a little while. */
+        struct pollfd p = {S.sfd, POLLIN, 0};
+        if (poll(&p, 1, 20) > 0) {
+            struct signalfd_siginfo si[16];
+            ssize_t r = read(S.sfd, si, sizeof si);
+            (void)r;
+        }
     }
     _exit(128 + SIGKILL);
 }
