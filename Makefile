@@ -183,6 +183,14 @@ test-build: deps all asan $(B)/test/workload $(B)/test/probe $(B)/test/init-vg $
 test: test-build
 	@tests/run
 
+# The fault-injection suite (tests/faults) whole, slow runs included (make test runs the quick
+# ones): here on this machine's cgroups, then its cgroup tests again in the cgroup v2 VM.
+FAULTS_PYTEST ?=
+.PHONY: test-faults
+test-faults: test-build
+	/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/faults $(FAULTS_PYTEST)
+	$(MAKE) --no-print-directory vm-pytest VM_PYTEST='-m cgroup tests/faults -q $(FAULTS_PYTEST)'
+
 # The include rules of DESIGN.md's Layout (tests/run counts it as one test too).
 .PHONY: check-layers
 check-layers:

@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "daemon_int.h"
+#include "fd_budget.h"
 #include "log.h"
 #include "cgroup/cgroup.h"
 #include "config/config.h"
@@ -279,11 +280,17 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     /* Every service holds a few pipes and a pidfd: take the hard limit for ourselves; each
-     * container gets the limit we were started with back. */
+     * container gets the limit we were started with back. A file that needs more than that
+     * is refused before anything is made (fd_budget.h). */
+    sv->fd_inherited = cr_fd_count_open();
     if (getrlimit(RLIMIT_NOFILE, &sv->rt.nofile) == 0 &&
         sv->rt.nofile.rlim_cur < sv->rt.nofile.rlim_max) {
         struct rlimit raised = {sv->rt.nofile.rlim_max, sv->rt.nofile.rlim_max};
         setrlimit(RLIMIT_NOFILE, &raised);
+    }
+    if (!run_name && cr_fd_budget(cfg, sv->fd_inherited, err, sizeof err) < 0) {
+        fprintf(stderr, "supervisor: %s: %s; nothing started\n", cfg->path, err);
+        goto out;
     }
     char init_path[4096];
     if (cr_init_find(init_path, sizeof init_path) < 0) {

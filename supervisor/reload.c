@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "daemon_int.h"
+#include "fd_budget.h"
 #include "log.h"
 #include "io/logs.h"
 
@@ -139,6 +140,12 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
         r = cr_config_load(sv->cfg->path, NULL, ncfg);
         if (r != -ENOMEM)
             r = cr_plan_compute(sv->cfg, ncfg, in, sv->all.n, plan);
+        /* A file too large for our fd limit is refused whole, as a start-up would be. */
+        char fdmsg[256];
+        if (r == 0 && cr_fd_budget(ncfg, sv->fd_inherited, fdmsg, sizeof fdmsg) < 0) {
+            cr_errlist_add(&plan->errors, "%s", fdmsg);
+            r = -EINVAL;
+        }
     }
     free(in);
     if (apply && r == -EINVAL) {

@@ -346,6 +346,7 @@ int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
     memset(s, 0, sizeof *s);
     s->console = c;
     s->name = name;
+    s->rfd = s->wfd = -1;
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return -errno;

@@ -318,10 +318,17 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         snprintf(leaf, sizeof leaf, "run-%s-%d", svc->name, (int)getpid());
     else
         snprintf(leaf, sizeof leaf, "svc-%s", svc->name);
+    /* Its output pipes, if they could not be made before (out of fds): no container
+     * without them. */
+    int r = cr_svc_open_output(svc);
+    if (r < 0) {
+        cr_log(svc->name, "cannot start its container: output pipe: %s", strerror(-r));
+        return r;
+    }
     struct cr_cg_limits lim;
     cr_svc_limits(conf, &lim);
     struct cr_cg *cg = NULL;
-    int r = cr_cg_create(rt->cgroot, leaf, &lim, &cg, err, sizeof err);
+    r = cr_cg_create(rt->cgroot, leaf, &lim, &cg, err, sizeof err);
     if (r < 0) {
         cr_log(svc->name, "cannot create its cgroup: %s", err);
         return r;

@@ -3,6 +3,7 @@
  * container goes through container.h; it never touches cgroup/ or spawn/ itself. */
 #include "service/service.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,22 @@ static void ignore(struct cr_svc *svc)
     (void)svc;
 }
 
+static void schedule_restart(struct cr_svc *svc, uint64_t ran_ms);
+
+/* No fd for its container (EMFILE: ours; ENFILE: the system's): the service did nothing
+ * wrong, so this is not a failed start that counts towards FATAL; it is tried again with the
+ * usual backoff, and starts once fds are free again. */
+static void out_of_fds(struct cr_svc *svc, int err)
+{
+    struct rlimit rl;
+    if (err == -EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        cr_log(svc->name, "cannot start: the supervisor is out of file descriptors (limit %llu;"
+               " raise LimitNOFILE / ulimit -n): trying again", (unsigned long long)rl.rlim_cur);
+    else
+        cr_log(svc->name, "cannot start: %s: trying again", strerror(-err));
+    schedule_restart(svc, 0);
+}
+
 static void new_container(struct cr_svc *svc)
 {
     svc->health_stop = false;
@@ -98,7 +115,12 @@ static void new_container(struct cr_svc *svc)
     svc->reached_running = false;
     svc->last_oom = false;
     svc->ran_ms = 0;
-    if (!svc->conf || cr_container_spawn(svc, cr_svc_event) < 0) {
+    int r = svc->conf ? cr_container_spawn(svc, cr_svc_event) : -EINVAL;
+    if (r == -EMFILE || r == -ENFILE) {
+        out_of_fds(svc, r);
+        return;
+    }
+    if (r < 0) {
         container_gone(svc);   /* a failed start, like a container that died at once */
         return;
     }

@@ -60,6 +60,26 @@ void cr_svc_set_conf(struct cr_svc *svc, const struct cr_service *conf)
     logs_attach(svc);   /* the log keys apply live (a no-op until the pipes exist) */
 }
 
+int cr_svc_open_output(struct cr_svc *svc)
+{
+    struct cr_runtime *rt = svc->rt;
+    int r = 0;
+    if (rt->run_mode || !svc->conf)
+        return 0;
+    if (!svc->out_open) {
+        r = cr_out_open(&svc->out, rt->loop, &rt->console, svc->name);
+        svc->out_open = r == 0;
+    }
+    if (r == 0 && !svc->err_open && !svc->conf->redirect_stderr) {
+        r = cr_out_open(&svc->err, rt->loop, &rt->console, svc->name);
+        svc->err_open = r == 0;
+    }
+    svc->out.tap = svc->err.tap = cr_hist_line;
+    svc->out.tap_arg = svc->err.tap_arg = svc;
+    logs_attach(svc);
+    return r;
+}
+
 int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_svc **out)
 {
     struct cr_svc *svc = calloc(1, sizeof *svc);
@@ -77,21 +97,10 @@ int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_s
     uv_timer_init(rt->loop, &svc->timer);
     svc->timer.data = svc;
     if (!rt->run_mode) {
-        int r = cr_out_open(&svc->out, rt->loop, &rt->console, svc->name);
-        if (r < 0) {
-            cr_log(svc->name, "output pipe: %s", strerror(-r));
-        } else {
-            svc->out_open = true;
-        }
-        if (r == 0 && !conf->redirect_stderr) {
-            r = cr_out_open(&svc->err, rt->loop, &rt->console, svc->name);
-            if (r < 0)
-                cr_log(svc->name, "output pipe: %s", strerror(-r));
-            else
-                svc->err_open = true;
-        }
+        int r = cr_svc_open_output(svc);
+        if (r < 0)
+            cr_log(svc->name, "output pipe: %s (tried again at its start)", strerror(-r));
     }
-    logs_attach(svc);
     svc->hist = cr_hist_new();
     svc->out.tap = svc->err.tap = cr_hist_line;
     svc->out.tap_arg = svc->err.tap_arg = svc;

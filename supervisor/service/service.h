@@ -138,6 +138,9 @@ void cr_runtime_seed(struct cr_runtime *rt);
 
 /* Creates the service (pipes for its output, its timer) in STOPPED. */
 int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_svc **out);
+/* Opens the output pipes it lacks (they could not be made at its creation: out of fds, say);
+ * 0 or -errno. A container starts only with them. */
+int cr_svc_open_output(struct cr_svc *svc);
 /* Frees a settled service once its handles are closed. */
 void cr_svc_free(struct cr_svc *svc);
 /* Feeds one event to the state machine. */

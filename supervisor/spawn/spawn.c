@@ -304,8 +304,6 @@ CHILD_SIDE static void child_main(const struct child_args *a)
         if (syscall(SYS_write, a->cg_fds[i], "0", 1) != 1)
             child_report(evfd, "joining its cgroup", errno);
 
-    if (req->nofile)
-        setrlimit(RLIMIT_NOFILE, req->nofile);
     if (child_place_fds(a->fd, a->nfd) < 0)
         child_report(evfd, "arranging fds", errno);
     evfd = CHILD_EVENTS_FD;
@@ -316,6 +314,11 @@ CHILD_SIDE static void child_main(const struct child_args *a)
         for (int fd = a->nfd; fd < 1024; fd++)
             syscall(SYS_close, fd);
     }
+    /* The limit the supervisor was started with, for init and the workload: only now that
+     * the fds are in place, as the supervisor's own table may hold fds above it (a copy of
+     * it could not be arranged under the lower limit). */
+    if (req->nofile)
+        setrlimit(RLIMIT_NOFILE, req->nofile);
     char *argv[] = {"init", "--spec-fd", "3", "--events-fd", "4", NULL};
     /* init gets no environment from the supervisor (the spec carries the workload's), except
      * the sanitizer settings of a test build. */
