@@ -175,7 +175,7 @@ def test_a_service_removed_and_added_back_while_stopping_runs_again(h, tmp, cgro
     s.wait_all_running(["slow", "web"])
     s.write(sleeper("web"))
     s.p.send_signal(signal.SIGHUP)
-    s.wait_log(r"^supervisor: slow: removed from the configuration: stopping")
+    s.wait_log(r"^supervisor: reload: slow: stop$")
     assert s.status()["slow"]["state"] == "STOPPING"
     s.write(slow + sleeper("web"))
     s.p.send_signal(signal.SIGHUP)

@@ -106,7 +106,7 @@ def test_kill9_at_each_point_leaves_nothing_and_recovers(h, tmp, cgroot, rootfs,
         s.write("".join(ns(n, environment="X=2") if i % 2 else ns(n)
                         for i, n in enumerate(new)))
         s.p.send_signal(signal.SIGHUP)
-        s.wait_log(r"^supervisor: k\d: configuration changed: restarting", timeout=30)
+        s.wait_log(r"^supervisor: reload: k\d: restart", timeout=30)
         names = new
     elif point == "stop":
         s.p.send_signal(signal.SIGTERM)
