@@ -34,7 +34,8 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
         cr_log(NULL, "reload: out of memory; nothing changed");
         return -ENOMEM;
     }
-    int r = cr_config_load(sv->cfg->path, NULL, ncfg);
+    struct cr_config_opts opts = {.userns_persist = apply};
+    int r = cr_config_load(sv->cfg->path, &opts, ncfg);
     if (r < 0) {
         for (size_t i = 0; i < ncfg->errors.n; i++) {
             if (apply)
