@@ -300,11 +300,13 @@ CHILD_SIDE static void child_main(const struct child_args *a)
         child_report(evfd, "prctl(PR_SET_PDEATHSIG)", errno);
     if (req->own_pgrp && setpgid(0, 0) < 0)
         child_report(evfd, "setpgid", errno);
+    /* Our copy of the sync channel's write end: without it, the supervisor closing its own
+     * (it gave up on us, or died) is EOF here rather than a wait forever. */
+    syscall(SYS_close, a->sync_wr);
     if (a->vforked) {
         /* The supervisor is suspended until we exec (there is no go-ahead byte): if it died
          * before the prctl above, no write end of the sync pipe is left once ours is closed,
          * and poll sees the hang-up. */
-        syscall(SYS_close, a->sync_wr);
         struct pollfd pfd = {.fd = a->sync_fd, .events = POLLIN};
         if (poll(&pfd, 1, 0) != 0)
             _exit(127);
