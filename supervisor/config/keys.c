@@ -174,7 +174,8 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         SV(user_namespace), .doc = "auto: a user namespace whose ids 0-65535 are a range of "
                "65536 of subid_user's subordinate ids, the same for this name every time "
                "(implies user in namespaces; not with uid_map/gid_map; an explicit rootfs is "
-               "idmapped so its files keep their owners inside); none: no user namespace; "
+               "idmapped where its filesystem allows, so its files keep their owners inside); "
+               "none: no user namespace; "
                "unset: one only with user in namespaces"},
     [CR_K_UID_MAP] = {"uid_map", NULL, CR_T_ITEMS, NULL, S, true, SV(uid_map),
         .doc = "CONTAINER:HOST:COUNT user ids of the user namespace (repeatable; needs user in "

@@ -975,6 +975,10 @@ bool cr_service_needs_restart(const struct cr_service *a, const struct cr_servic
     for (int i = 0; i < CR_NKEYS; i++)
         if (cr_keys[i].restart && cr_service_key_differs(a, b, i))
             return true;
+    /* user_namespace = auto's maps come from userns_state, not from a key */
+    if (str_differs(a->uid_map_text, b->uid_map_text) ||
+        str_differs(a->gid_map_text, b->gid_map_text))
+        return true;
     /* The spec also holds what was resolved on the machine (ids from /etc/passwd, the path
      * of the command): compare it too, minus the stop settings the supervisor applies. */
     struct cr_spec sa = a->spec, sb = b->spec;

@@ -427,11 +427,13 @@ void cr_userns_assign(struct cr_config *cfg, bool persist)
             }
             u = e->uid;
             gg = e->gid;
-        } else if (!free_slot(&uids, &t, false, &xu, &u) || !free_slot(&gids, &t, true, &xg, &gg)) {
+        } else if (!free_slot(&uids, &t, false, &xu, &u) ||
+                   !free_slot(&gids, &t, true, &xg, &gg)) {
             cr_service_error(&cfg->errors, svc, CR_K_USER_NAMESPACE, "no free range of 65536 "
-                             "ids left for '%s' in %s and %s of '%s' (%zu ranges given, in %s): add ids "
-                             "with usermod --add-subuids/--add-subgids, or remove the lines of "
-                             "services no longer used from %s", svc->name, g->subuid_file,
+                             "ids left for '%s' in %s and %s of '%s' (%zu ranges given, in "
+                             "%s): add ids with usermod --add-subuids/--add-subgids, or remove "
+                             "the lines of services no longer used from %s", svc->name,
+                             g->subuid_file,
                              g->subgid_file, g->subid_user, t.n, g->userns_state,
                              g->userns_state);
             continue;

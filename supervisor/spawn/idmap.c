@@ -11,6 +11,7 @@
 #include "spawn/spawn.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,9 +33,11 @@ struct mount_attr_ {
     uint64_t attr_set, attr_clr, propagation, userns_fd;
 };
 
-/* A detached, idmapped clone of src's tree (recursive, as a bind's MS_REC), or -errno. */
-static int idmapped_clone(const char *what, const char *src, int userns, char *err,
-                          size_t errlen)
+/* A detached, idmapped clone of src's tree (recursive, as a bind's MS_REC), or -errno. With
+ * *plain (the rootfs), a filesystem without idmapped mounts gives the clone as it is, and
+ * *plain says so: the root then works as without idmapping (its owners unmapped inside). */
+static int idmapped_clone(const char *what, const char *src, int userns, bool *plain,
+                          char *err, size_t errlen)
 {
     int fd = (int)syscall(SYS_open_tree, AT_FDCWD, src,
                           OPEN_TREE_CLONE_ | AT_RECURSIVE_ | O_CLOEXEC);
@@ -46,6 +49,10 @@ static int idmapped_clone(const char *what, const char *src, int userns, char *e
     struct mount_attr_ a = {.attr_set = MOUNT_ATTR_IDMAP_, .userns_fd = (uint64_t)userns};
     if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE_, &a, sizeof a) < 0) {
         int e = errno;
+        if (plain && (e == EINVAL || e == ENOSYS)) {
+            *plain = true;
+            return fd;
+        }
         if (e == EINVAL || e == ENOSYS)
             snprintf(err, errlen, "%s %s: cannot be idmapped: its filesystem (or one mounted "
                      "below it) does not support idmapped mounts (%s)", what, src,
@@ -58,7 +65,8 @@ static int idmapped_clone(const char *what, const char *src, int userns, char *e
     return fd;
 }
 
-int cr_idmap_mounts(pid_t pid, const struct cr_spec *spec, int *fds, char *err, size_t errlen)
+int cr_idmap_mounts(pid_t pid, const struct cr_spec *spec, int *fds, bool *root_plain, char *err,
+                    size_t errlen)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
@@ -70,14 +78,14 @@ int cr_idmap_mounts(pid_t pid, const struct cr_spec *spec, int *fds, char *err, 
     }
     int n = 0, r = 0;
     if (spec->rootfs_idmap) {
-        r = idmapped_clone("rootfs", spec->rootfs, userns, err, errlen);
+        r = idmapped_clone("rootfs", spec->rootfs, userns, root_plain, err, errlen);
         if (r >= 0)
             fds[n++] = r;
     }
     for (size_t i = 0; r >= 0 && i < spec->nbinds; i++) {
         if (!spec->binds[i].idmap)
             continue;
-        r = idmapped_clone("bind", spec->binds[i].src, userns, err, errlen);
+        r = idmapped_clone("bind", spec->binds[i].src, userns, NULL, err, errlen);
         if (r >= 0)
             fds[n++] = r;
     }

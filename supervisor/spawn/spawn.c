@@ -522,11 +522,11 @@ static int write_id_maps(pid_t pid, const struct cr_spawn_req *req, char *err, s
 
 /* The go-ahead byte with the idmapped mounts, made now that the user namespace has its maps
  * (idmap.c). */
-static int send_idmapped(pid_t pid, const struct cr_spec *spec, int sock, char *err,
-                         size_t errlen)
+static int send_idmapped(pid_t pid, const struct cr_spec *spec, int sock, bool *root_plain,
+                         char *err, size_t errlen)
 {
     int fds[CR_IDMAP_MAX];
-    int n = cr_idmap_mounts(pid, spec, fds, err, errlen);
+    int n = cr_idmap_mounts(pid, spec, fds, root_plain, err, errlen);
     if (n < 0)
         return n;
     union {
@@ -608,6 +608,7 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     }
     int pidfd = -1;
     bool into = false;
+    out->rootfs_plain = false;
     /* Only the pid (and user) namespace here: init creates the others itself (init/setup.c),
      * in parallel with our next start rather than inside our clone. */
     uint64_t ns = req->spec->namespaces & (uint64_t)(CR_NS_PID | CR_NS_USER);
@@ -647,7 +648,7 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
         if (r == 0 && (ns & CR_NS_USER))
             r = write_id_maps(pid, req, cgerr, sizeof cgerr);
         if (r == 0 && nidmap)
-            r = send_idmapped(pid, req->spec, sync[1], cgerr, sizeof cgerr);
+            r = send_idmapped(pid, req->spec, sync[1], &out->rootfs_plain, cgerr, sizeof cgerr);
         if (r < 0) {
             snprintf(err, errlen, "%s", cgerr);
             close(sync[1]);   /* EOF: the child exits without running anything */

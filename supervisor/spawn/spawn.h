@@ -49,6 +49,8 @@ struct cr_spawned {
     pid_t pid;                   /* host pid of init */
     int pidfd;                   /* close-on-exec */
     bool into_cgroup;            /* born in its cgroup (clone3 CLONE_INTO_CGROUP) */
+    bool rootfs_plain;           /* rootfs_idmap asked, but its filesystem has no idmapped
+                                    mounts: bound as it is */
 };
 
 /* Returns 0 or a negative errno with a message in err. On success the child runs (or is
@@ -62,8 +64,10 @@ void cr_spawn_reserve_fds(void);
 /* idmap.c: for a spec with idmapped mounts (cr_spec_nidmap), a detached clone of each source
  * (the rootfs first, then the idmap binds in order), idmapped with the user namespace of pid
  * (its maps written), into fds (CR_IDMAP_MAX of them). Returns how many, or a negative errno
- * with a message naming the mount in err. */
-int cr_idmap_mounts(pid_t pid, const struct cr_spec *spec, int *fds, char *err, size_t errlen);
+ * with a message naming the mount in err. A rootfs whose filesystem has no idmapped mounts is
+ * passed as a plain clone, with *root_plain set; an idmap bind there is an error. */
+int cr_idmap_mounts(pid_t pid, const struct cr_spec *spec, int *fds, bool *root_plain, char *err,
+                    size_t errlen);
 
 /* pidfd_send_signal(); returns 0 or a negative errno. */
 int cr_pidfd_signal(int pidfd, int sig);
