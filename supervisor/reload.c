@@ -137,7 +137,8 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
     struct cr_plan_svc *in = plan_input(&sv->all);
     int r = -ENOMEM;
     if (ncfg && in) {
-        r = cr_config_load(sv->cfg->path, NULL, ncfg);
+        struct cr_config_opts opts = {.userns_persist = apply};
+        r = cr_config_load(sv->cfg->path, &opts, ncfg);
         if (r != -ENOMEM)
             r = cr_plan_compute(sv->cfg, ncfg, in, sv->all.n, plan);
         /* A file too large for our fd limit is refused whole, as a start-up would be. */

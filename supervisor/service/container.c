@@ -381,6 +381,11 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         cr_cg_destroy(cg, err, sizeof err);
         return r;
     }
+    if (sp.rootfs_plain && !svc->said_rootfs_plain) {
+        cr_log(svc->name, "rootfs %s: not idmapped (its filesystem has no idmapped mounts): "
+               "host root's files are nobody's inside", conf->spec.rootfs);
+        svc->said_rootfs_plain = true;
+    }
     struct cr_container *ct = calloc(1, sizeof *ct);
     if (!ct) {
         /* Without memory we cannot watch it: take it down again. */

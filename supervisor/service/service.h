@@ -122,6 +122,7 @@ struct cr_svc {
     uint64_t ran_ms;                 /* how long the last container lived */
     int exit_status;                 /* init's last status: code, or 128+signal; -1 none */
     bool last_oom;
+    bool said_rootfs_plain;          /* logged that its rootfs could not be idmapped */
     struct cr_hist *hist;            /* exits and recent output (history.h); may be NULL */
 
     /* Dependencies, readiness, health (order.c orders starts and stops by depends_on). */
