@@ -32,15 +32,11 @@ static void schedule_starts(struct sv *sv)
     cr_order_start_pending(&sv->all);
 }
 
-static void request_start(struct cr_runtime *rt, struct cr_svc *svc)
+/* A request (api/host.h): a start waits for its dependencies, as at start-up. */
+static void api_request(struct cr_runtime *rt, struct cr_svc *svc, enum cr_svc_req req)
 {
-    struct sv *sv = sv_of(rt);
-    if (!cr_svc_settled(svc)) {
-        cr_svc_event(svc, CR_EV_START);   /* STOPPING: again once down; else a no-op */
-        return;
-    }
-    cr_order_want_start(svc);
-    schedule_starts(sv);
+    cr_svc_request(svc, req);
+    schedule_starts(sv_of(rt));
 }
 
 static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
@@ -140,12 +136,13 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
     struct sv *sv = sv_of(rt);
     if (sv->finished)
         return;
+    struct cr_svc_view v;
+    cr_svc_view(svc, &v);
     if (rt->run_mode) {
-        int st = svc->exit_status;
-        finish(sv, st >= 0 ? st : 125);
+        finish(sv, v.exit_status >= 0 ? v.exit_status : 125);
         return;
     }
-    if (svc->removed && !svc->want_start) {
+    if (v.removed) {
         cr_svcs_remove(&sv->all, svc);
         if (!sv->shutting_down)
             return;
@@ -219,13 +216,6 @@ static bool api_shutting_down(struct cr_runtime *rt)
     return sv->shutting_down || sv->finished;
 }
 
-static void api_request_stop(struct cr_runtime *rt, struct cr_svc *svc)
-{
-    (void)rt;
-    svc->want_start = false;
-    cr_svc_event(svc, CR_EV_STOP);
-}
-
 static int watch_signals(struct sv *sv, const int *sigs, int n)
 {
     for (int i = 0; i < n && sv->nsigs < (int)(sizeof sv->sigs / sizeof sv->sigs[0]); i++) {
@@ -265,7 +255,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->api = (struct cr_api_host){
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,
-        .request_start = request_start, .request_stop = api_request_stop,
+        .request = api_request,
     };
     cr_runtime_seed(&sv->rt);
     cr_log_set_sink(cr_logs_own_write);
@@ -379,8 +369,8 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
             /* Start after every service exists, lower priority first, each once its
              * dependencies are ready. */
             for (size_t i = 0; i < sv->all.n && !sv->finished; i++)
-                if (sv->all.v[i]->conf->autostart)
-                    cr_order_want_start(sv->all.v[i]);
+                if (cr_svc_conf(sv->all.v[i])->autostart)
+                    cr_svc_request(sv->all.v[i], CR_REQ_START);
             schedule_starts(sv);
             free(order);
         }

@@ -98,45 +98,44 @@ enum { UP, STATE, READY, HEALTHY, RESTARTS, EXITS, LAST_EXIT, UPTIME, MEM, MEM_P
 
 static void render_one(struct text *t, int metric, struct cr_svc *svc, const char *lname)
 {
-    struct cr_hist *h = svc->hist;
+    struct cr_svc_view v;
+    cr_svc_view(svc, &v);
     struct cr_cg_stats st = {-1, -1, -1, -1, -1};
-    if (svc->ct && svc->ct->cg && metric >= MEM && metric <= PIDS)
-        cr_cg_stats(svc->ct->cg, &st);
+    if (metric >= MEM && metric <= PIDS)
+        cr_svc_stats(svc, &st);
     const char *n = M[metric].name;
     switch (metric) {
     case UP:
-        tprintf(t, "%s{service=\"%s\"} %d\n", n, lname, svc->state == CR_ST_RUNNING);
+        tprintf(t, "%s{service=\"%s\"} %d\n", n, lname, v.state == CR_ST_RUNNING);
         break;
     case STATE:
         for (int s = 0; s < CR_NSTATES; s++)
             tprintf(t, "%s{service=\"%s\",state=\"%s\"} %d\n", n, lname,
-                    cr_state_name((enum cr_state)s), svc->state == (enum cr_state)s);
+                    cr_state_name((enum cr_state)s), v.state == (enum cr_state)s);
         break;
     case READY:
-        tprintf(t, "%s{service=\"%s\"} %d\n", n, lname,
-                svc->state == CR_ST_RUNNING || svc->ready || (h && h->ready && svc->ct));
+        tprintf(t, "%s{service=\"%s\"} %d\n", n, lname, v.ready);
         break;
     case HEALTHY:
-        tprintf(t, "%s{service=\"%s\"} %d\n", n, lname, svc->healthy == 1);
+        tprintf(t, "%s{service=\"%s\"} %d\n", n, lname, v.healthy == 1);
         break;
     case RESTARTS:
         tprintf(t, "%s{service=\"%s\"} %llu\n", n, lname,
-                (unsigned long long)(h ? h->restarts : 0));
+                (unsigned long long)v.restarts);
         break;
     case EXITS:
         tprintf(t, "%s{service=\"%s\"} %llu\n", n, lname,
-                (unsigned long long)(h ? h->nexits : 0));
+                (unsigned long long)v.exits);
         break;
     case LAST_EXIT: {
-        const struct cr_exit *e = cr_hist_last(h);
+        const struct cr_exit *e = v.last_exit;
         if (e)
             tprintf(t, "%s{service=\"%s\"} %d\n", n, lname, e->sig ? 128 + e->sig : e->code);
         break;
     }
     case UPTIME:
-        if (h && h->workload_up && h->started_mono)
-            tprintf(t, "%s{service=\"%s\"} %.3f\n", n, lname,
-                    (double)(cr_hist_now_mono() - h->started_mono) / 1000);
+        if (v.uptime_ms >= 0)
+            tprintf(t, "%s{service=\"%s\"} %.3f\n", n, lname, (double)v.uptime_ms / 1000);
         break;
     case MEM:
         if (st.memory_current >= 0)
@@ -156,7 +155,7 @@ static void render_one(struct text *t, int metric, struct cr_svc *svc, const cha
         break;
     case OOM:
         tprintf(t, "%s{service=\"%s\"} %llu\n", n, lname,
-                (unsigned long long)(h ? h->oom_kills : 0));
+                (unsigned long long)v.oom_kills);
         break;
     }
 }
@@ -181,7 +180,7 @@ char *cr_metrics_render(const struct cr_api_host *api, size_t *len)
                 M[m].type == GAUGE ? "gauge" : "counter");
         for (size_t i = 0; i < n; i++) {
             char lname[3 * CR_NAME_MAX + 16];
-            render_one(&t, m, v[i], label(v[i]->name, lname, sizeof lname));
+            render_one(&t, m, v[i], label(cr_svc_name(v[i]), lname, sizeof lname));
         }
     }
     if (t.oom) {

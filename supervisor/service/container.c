@@ -19,6 +19,12 @@
 #include "service/history.h"
 #include "spawn/spawn.h"
 
+const struct cr_container_ops cr_container_ops_real = {
+    .spawn = cr_container_spawn,
+    .stop_signal = cr_container_stop_signal,
+    .kill = cr_container_kill,
+};
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -92,7 +98,7 @@ static void ev_started(struct cr_container *ct, const struct cr_event_line *ev)
     if (!svc->rt->quiet)
         cr_log(svc->name, "started (pid %s in the container)", get(ev, "pid"));
     svc->healthy = -1;      /* a new workload: not checked yet */
-    cr_hist_started(svc);
+    svc->wl = (struct cr_workload){.up = true, .started_mono = cr_hist_now_mono()};
     ct->report(svc, CR_EV_STARTED);
 }
 
@@ -109,6 +115,7 @@ static void ev_exited(struct cr_container *ct, const struct cr_event_line *ev)
                code ? code : sig ? sig : "?", svc->last_oom ? ", OOM killed" : "",
                rt ? rt : "?");
     cr_hist_exited(svc, code, sig, rt, svc->ct ? cr_cg_memory_peak(svc->ct->cg) : -1);
+    svc->wl = (struct cr_workload){0};
     ct->report(svc, CR_EV_EXITED);
 }
 
@@ -118,7 +125,9 @@ static void ev_restarting(struct cr_container *ct, const struct cr_event_line *e
     if (!svc->rt->quiet)
         cr_log(svc->name, "restarting in %s ms (attempt %s)", get(ev, "delay_ms"),
                get(ev, "attempt"));
-    cr_hist_restart(svc, atoll(cr_event_get(ev, "delay_ms") ?: "0"));
+    long long delay = atoll(cr_event_get(ev, "delay_ms") ?: "0");
+    svc->wl.next_start_mono = cr_hist_now_mono() + (uint64_t)(delay > 0 ? delay : 0);
+    cr_hist_restart(svc);
     ct->report(svc, CR_EV_RESTARTING);
 }
 
@@ -144,7 +153,7 @@ static void ev_ready(struct cr_container *ct, const struct cr_event_line *ev)
     struct cr_svc *svc = ct->svc;
     if (!svc->rt->quiet)
         cr_log(svc->name, "ready (%s)", get(ev, "kind"));
-    cr_hist_ready(svc);
+    svc->wl.ready = true;
     ct->report(svc, CR_EV_READY);
 }
 
@@ -276,6 +285,7 @@ static void ct_exited(struct cr_container *ct)
     bool oom = svc->last_oom || oom_before;
     cr_hist_container_exit(svc, cr_cg_memory_peak(ct->cg), si.si_code, si.si_status,
                            now_ms(svc) - ct->spawned_ms, oom);
+    svc->wl = (struct cr_workload){0};   /* no container, no workload */
     /* With a PID namespace nothing is left once init is gone; without one, orphans may be.
      * Whatever is left is killed and the cgroup removed on the reaper's timer (cgroup.h):
      * the loop goes on meanwhile, and many containers gone at once are one batch. */
@@ -432,6 +442,13 @@ int cr_svc_apply_limits(struct cr_svc *svc)
     if (r < 0)
         cr_log(svc->name, "cannot apply the new limits: %s", err);
     return r;
+}
+
+void cr_svc_stats(const struct cr_svc *svc, struct cr_cg_stats *st)
+{
+    *st = (struct cr_cg_stats){-1, -1, -1, -1, -1};
+    if (svc->ct && svc->ct->cg)
+        cr_cg_stats(svc->ct->cg, st);
 }
 
 int cr_svc_signal(struct cr_svc *svc, int sig)
