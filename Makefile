@@ -54,6 +54,9 @@ UNIT_LINK_test_cgroup    := $(LINK_cgroup)
 UNIT_LINK_test_config    := $(LINK_config)
 UNIT_LINK_test_plan      := $(LINK_config)
 UNIT_LINK_test_ctl_proto := $(LINK_service)
+# The lifecycle table with a fake container: service/ without cgroup/ or spawn/ (it would not
+# link if fsm.c reached for them).
+UNIT_LINK_test_fsm       := service io log
 UNIT_LINK_test_output    := $(LINK_io)
 UNIT_LINK_test_spec      :=
 UNIT_LINK_test_restart   :=
