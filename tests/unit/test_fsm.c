@@ -96,6 +96,7 @@ enum {
     P_READY_KEY = 1 << 11,       /* ready = notify: RUNNING when init says ready */
     P_STARTSECS_0 = 1 << 12,     /* startsecs = 0 */
     P_RUN_MODE = 1 << 13,        /* `supervisor run` */
+    P_SPAWN_EMFILE = 1 << 14,    /* spawn returns -EMFILE: not the service's failure */
 };
 
 #define SENTINEL 777777          /* a deadline no cell computes */
@@ -182,6 +183,11 @@ static const struct cell cells[] = {
     {CR_ST_BACKOFF, CR_EV_TIMER, P_NO_CT, CR_ST_STARTING, O_SPAWN, SAME, 0, 0},
     {CR_ST_BACKOFF, CR_EV_TIMER, P_NO_CT | P_SPAWN_FAILS, CR_ST_BACKOFF, O_SPAWN,
      BACKOFF_DELAY, 0, 0},
+    /* with startretries used up, a failed spawn is FATAL; running out of fds is not */
+    {CR_ST_BACKOFF, CR_EV_TIMER, P_NO_CT | P_SPAWN_FAILS | P_RETRIES_USED, CR_ST_FATAL,
+     O_SPAWN, OFF, 1, 0},
+    {CR_ST_BACKOFF, CR_EV_TIMER, P_NO_CT | P_SPAWN_EMFILE | P_RETRIES_USED, CR_ST_BACKOFF,
+     O_SPAWN, BACKOFF_DELAY, 0, 0},
     NOP(CR_ST_BACKOFF, CR_EV_READY),
 
     /* STOPPING: only init's end and the stop deadline count; a start waits as a request's
@@ -293,7 +299,9 @@ static void run_cell(uv_loop_t *loop, const struct cell *c, size_t row)
     uint64_t due_before = uv_timer_get_due_in(&svc.timer);
 
     memset(&F, 0, sizeof F);
-    F.spawn_result = (c->pre & P_SPAWN_FAILS) ? -EAGAIN : 0;
+    F.spawn_result = (c->pre & P_SPAWN_FAILS)    ? -EAGAIN
+                     : (c->pre & P_SPAWN_EMFILE) ? -EMFILE
+                                                 : 0;
     cr_svc_event(&svc, c->ev);
 
     if (svc.state != c->to)
