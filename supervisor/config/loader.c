@@ -438,22 +438,12 @@ static void check_readiness(struct cr_service *svc, struct cr_errlist *errors)
         sp->health_action = action;
 }
 
-/* One id of a map line: 1 to 10 digits, at most 2^32 - 1, then sep. Plain digits only, so no
- * sign, blank or overflowing value (which sscanf's %llu would wrap or clamp) gets through. */
+/* One id of a map line, then sep ('\0': the end). */
 static bool id_map_number(const char **p, char sep, unsigned long long *out)
 {
-    unsigned long long v = 0;
-    const char *s = *p;
-    size_t n = 0;
-    for (; s[n] >= '0' && s[n] <= '9'; n++) {
-        if (n == 10)
-            return false;
-        v = v * 10 + (unsigned)(s[n] - '0');
-    }
-    if (n == 0 || v > 0xFFFFFFFFULL || s[n] != sep)
+    if (!cr_cfg_id32(p, sep ? (char[]){sep, '\0'} : "", out))
         return false;
-    *out = v;
-    *p = s + n + (sep ? 1 : 0);
+    *p += sep ? 1 : 0;
     return true;
 }
 

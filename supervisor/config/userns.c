@@ -13,6 +13,7 @@
  * out one range twice. Without persist (--check, --print-spec, svctl check) new names are
  * given the ranges they would get, and nothing is written. */
 #include "config/config.h"
+#include "config/values.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,25 +71,6 @@ static void global_error(struct ctx *c, int key, const char *fmt, ...)
         cr_errlist_add(&c->cfg->errors, "%s: %s: %s", c->g->file, cr_keys[key].name, msg);
 }
 
-/* A decimal id of at most 2^32 - 1 at *p, ending at one of stops. */
-static bool number(const char **p, const char *stops, unsigned long long *out)
-{
-    unsigned long long v = 0;
-    const char *s = *p;
-    size_t n = 0;
-    for (; s[n] >= '0' && s[n] <= '9'; n++) {
-        if (n == 10)
-            return false;
-        v = v * 10 + (unsigned)(s[n] - '0');
-    }
-    bool at_stop = stops[0] ? s[n] && strchr(stops, s[n]) : !s[n];
-    if (n == 0 || v > 0xFFFFFFFFULL || !at_stop)
-        return false;
-    *out = v;
-    *p = s + n;
-    return true;
-}
-
 /* The uid of user in the host's /etc/passwd as text (or, for a numeric user, the name of
  * that uid): the other spelling subid lines may use. Empty when there is none. */
 static void other_spelling(const char *user, char *out, size_t len)
@@ -116,21 +98,30 @@ static void other_spelling(const char *user, char *out, size_t len)
     fclose(f);
 }
 
+/* path's text into *buf (malloc'd); false (nothing to free) when the file is missing or
+ * cannot be read, the latter reported under key. */
+static bool load(struct ctx *c, int key, const char *path, char **buf)
+{
+    size_t len;
+    struct cr_errlist errs = {0};
+    if (access(path, F_OK) < 0 && errno == ENOENT)
+        return false;
+    if (cr_ini_load(path, STATE_MAX_BYTES, buf, &len, &errs) < 0) {
+        for (size_t i = 0; i < errs.n; i++)
+            global_error(c, key, "%s", errs.v[i]);
+        cr_errlist_free(&errs);
+        return false;
+    }
+    return true;
+}
+
 /* The ranges path gives user (by name or uid). A missing file gives none. */
 static void read_subids(struct ctx *c, int key, const char *path, const char *user,
                         const char *alt, struct ranges *out)
 {
     char *buf;
-    size_t len;
-    struct cr_errlist errs = {0};
-    if (access(path, F_OK) < 0 && errno == ENOENT)
+    if (!load(c, key, path, &buf))
         return;
-    if (cr_ini_load(path, STATE_MAX_BYTES, &buf, &len, &errs) < 0) {
-        for (size_t i = 0; i < errs.n; i++)
-            global_error(c, key, "%s", errs.v[i]);
-        cr_errlist_free(&errs);
-        return;
-    }
     int lineno = 0;
     for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
@@ -143,7 +134,7 @@ static void read_subids(struct ctx *c, int key, const char *path, const char *us
             continue;
         const char *p = colon + 1;
         struct range r;
-        if (!number(&p, ":", &r.start) || (p++, !number(&p, "", &r.count)) ||
+        if (!cr_cfg_id32(&p, ":", &r.start) || (p++, !cr_cfg_id32(&p, "", &r.count)) ||
             r.start + r.count > 0xFFFFFFFFULL) {
             global_error(c, key, "%s:%d: '%s:%s' is not NAME:START:COUNT", path, lineno, line,
                          colon + 1);
@@ -222,16 +213,8 @@ static void table_free(struct table *t)
 static void read_state(struct ctx *c, const char *path, struct table *t)
 {
     char *buf;
-    size_t len;
-    struct cr_errlist errs = {0};
-    if (access(path, F_OK) < 0 && errno == ENOENT)
+    if (!load(c, CR_K_USERNS_STATE, path, &buf))
         return;
-    if (cr_ini_load(path, STATE_MAX_BYTES, &buf, &len, &errs) < 0) {
-        for (size_t i = 0; i < errs.n; i++)
-            global_error(c, CR_K_USERNS_STATE, "%s", errs.v[i]);
-        cr_errlist_free(&errs);
-        return;
-    }
     int lineno = 0;
     char *save = NULL;
     for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -242,8 +225,8 @@ static void read_state(struct ctx *c, const char *path, struct table *t)
         size_t n = strcspn(line, " ");
         const char *p = line + n + 1;
         unsigned long long uid, gid;
-        if (n == 0 || n > CR_NAME_MAX || line[n] != ' ' || !number(&p, " ", &uid) ||
-            (p++, !number(&p, "", &gid))) {
+        if (n == 0 || n > CR_NAME_MAX || line[n] != ' ' || !cr_cfg_id32(&p, " ", &uid) ||
+            (p++, !cr_cfg_id32(&p, "", &gid))) {
             global_error(c, CR_K_USERNS_STATE, "%s:%d: '%s' is not NAME UID GID", path, lineno,
                          line);
             continue;
