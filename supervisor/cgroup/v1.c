@@ -507,6 +507,8 @@ static int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len)
     return snprintf(buf, len, "%s/cgroup.procs", dir) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
+static int cg1_kill_pass(struct cr_cg *cg);
+
 /* Freeze, so that nothing forks or escapes while we read the list; SIGKILL everything in
  * every hierarchy's copy of the cgroup (a process could have been moved in one only); thaw
  * so the kills are delivered (a v1-frozen task does not die until thawed); then wait,
@@ -534,18 +536,7 @@ static int cg1_kill(struct cr_cg *cg, char *err, size_t errlen)
             cg_sleep_ms(1);
         }
     }
-    for (int i = 0; i < cg->nh; i++) {
-        char dir[PATH_MAX], procs[PATH_MAX + 16];
-        cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir);
-        snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
-        pid_t *pids;
-        size_t n;
-        if (cg_read_pids(procs, &pids, &n) < 0)
-            continue;
-        for (size_t k = 0; k < n; k++)
-            kill(pids[k], SIGKILL);
-        free(pids);
-    }
+    cg1_kill_pass(cg);
     if (fz)
         cg_write(state, "THAWED", NULL, 0);
     int rc = 0;
