@@ -463,15 +463,24 @@ static void on_follow(void *arg, const char *data, size_t len)
     free(o.p);
 }
 
+/* The service called name with its view, or NULL with an error answer. */
+static struct cr_svc *view_named(struct client *c, const char *name, struct obuf *o,
+                                 struct cr_svc_view *v)
+{
+    struct cr_svc *s = find(c->ctl, name);
+    if (!s)
+        ob_error(o, CR_CTL_E_NOSUCH, "no such service: %s", name);
+    else
+        cr_svc_view(s, v);
+    return s;
+}
+
 static void do_logs(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
 {
-    struct cr_svc *s = find(c->ctl, rq->argv[0]);
-    if (!s) {
-        ob_error(o, CR_CTL_E_NOSUCH, "no such service: %s", rq->argv[0]);
-        return;
-    }
     struct cr_svc_view v;
-    cr_svc_view(s, &v);
+    struct cr_svc *s = view_named(c, rq->argv[0], o, &v);
+    if (!s)
+        return;
     struct cr_hist *hist = v.hist;
     unsigned n = 10;
     bool follow = false;
@@ -562,13 +571,10 @@ static void do_reload(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
 
 static void do_history(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
 {
-    struct cr_svc *s = find(c->ctl, rq->argv[0]);
-    if (!s) {
-        ob_error(o, CR_CTL_E_NOSUCH, "no such service: %s", rq->argv[0]);
-        return;
-    }
     struct cr_svc_view v;
-    cr_svc_view(s, &v);
+    struct cr_svc *s = view_named(c, rq->argv[0], o, &v);
+    if (!s)
+        return;
     for (size_t i = 0; i < cr_hist_count(v.hist); i++) {
         const struct cr_exit *e = cr_hist_at(v.hist, i);
         ob_put(o, "rec", 3);
