@@ -14,4 +14,19 @@
 int cr_seccomp_json(const char *file, const char *text, size_t tlen, uint64_t caps,
                     scmp_filter_ctx *out, char *err, size_t len);
 
+/* The default profile's programs, one per variant of the capabilities it depends on
+ * (CAP_SYS_PTRACE, CAP_SYS_NICE), compiled at build time by policy/gen/seccomp_gen.c from this
+ * layer's own rules (build/gen/seccomp_default.c): a `supervisor run` then spends no time in
+ * libseccomp. The generator's own build has none (every len 0) and compiles them. */
+#define CR_SECCOMP_VARIANTS 4
+struct cr_bpf_image {
+    const unsigned char *code;
+    size_t len;
+};
+extern const struct cr_bpf_image cr_seccomp_builtin[CR_SECCOMP_VARIANTS];
+
+/* The variant of capability set caps, and the capability set a variant stands for. */
+unsigned cr_seccomp_variant(uint64_t caps);
+uint64_t cr_seccomp_variant_caps(unsigned variant);
+
 #endif

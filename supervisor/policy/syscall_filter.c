@@ -58,6 +58,27 @@ static const struct {
       "set_mempolicy_home_node"}},
 };
 
+unsigned cr_seccomp_variant(uint64_t caps)
+{
+    unsigned v = 0;
+    for (size_t i = 0; i < sizeof by_cap / sizeof *by_cap; i++)
+        if (caps & (1ULL << by_cap[i].cap))
+            v |= 1u << i;
+    return v;
+}
+
+uint64_t cr_seccomp_variant_caps(unsigned variant)
+{
+    uint64_t caps = 0;
+    for (size_t i = 0; i < sizeof by_cap / sizeof *by_cap; i++)
+        if (variant & (1u << i))
+            caps |= 1ULL << by_cap[i].cap;
+    return caps;
+}
+
+_Static_assert(1u << (sizeof by_cap / sizeof *by_cap) == CR_SECCOMP_VARIANTS,
+               "one precompiled default program per subset of by_cap");
+
 /* Sockets of the host-guest transport (AF_VSOCK), as Docker. */
 #define CR_AF_VSOCK 40
 
@@ -256,9 +277,10 @@ static int cache_lookup(const char *profile, uint64_t caps, const char *id)
     return -1;
 }
 
-/* Exports ctx into a new sealed memfd and caches it. Returns the fd or -errno. */
+/* Writes the program (ctx exported, or the precompiled image) into a new sealed memfd and
+ * caches it. Returns the fd or -errno. */
 static int cache_add(const char *profile, uint64_t caps, const char *id, scmp_filter_ctx ctx,
-                     char *err, size_t len)
+                     const struct cr_bpf_image *image, char *err, size_t len)
 {
     int fd = memfd_create("corral-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) {
@@ -266,7 +288,11 @@ static int cache_add(const char *profile, uint64_t caps, const char *id, scmp_fi
         snprintf(err, len, "memfd_create: %s", strerror(e));
         return -e;
     }
-    int r = seccomp_export_bpf(ctx, fd);
+    int r = 0;
+    if (ctx)
+        r = seccomp_export_bpf(ctx, fd);
+    else if (write(fd, image->code, image->len) != (ssize_t)image->len)
+        r = -(errno ? errno : EIO);
     if (r < 0)
         snprintf(err, len, "exporting the seccomp program: %s", strerror(-r));
     else if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
@@ -301,13 +327,16 @@ static int compile_cached(const char *profile, uint64_t caps, char *err, size_t 
     int fd = cache_lookup(profile, caps, id);
     if (fd >= 0)
         return fd;
+    const struct cr_bpf_image *image = &cr_seccomp_builtin[cr_seccomp_variant(caps)];
+    if (!strcmp(profile, "default") && image->len)
+        return cache_add(profile, caps, id, NULL, image, err, len);
     scmp_filter_ctx ctx;
     int r = build(profile, caps, &ctx, id, sizeof id, err, len);
     if (r < 0)
         return r;
     fd = cache_lookup(profile, caps, id);
     if (fd < 0)
-        fd = cache_add(profile, caps, id, ctx, err, len);
+        fd = cache_add(profile, caps, id, ctx, NULL, err, len);
     seccomp_release(ctx);
     return fd;
 }
