@@ -63,11 +63,14 @@ UNIT_LINK_test_units     :=
 unit_link = $(if $(filter undefined,$(origin UNIT_LINK_$(1))),$(LINK_supervisor),$(UNIT_LINK_$(1)))
 
 SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl
-# The released supervisor is a static PIE (libuv and inih from their Debian .a files): a
-# dynamic one spent ~0.4 ms of every `supervisor run` in the loader (measured, bench 1a).
-# ld warns that libuv's uv_os_get_passwd would need glibc's NSS at run time: we never call it.
-SUP_STATIC := -static-pie -fPIE
-SUP_STATIC_LIBS := -l:libuv_a.a -l:libinih.a -l:libseccomp.a -l:libcap.a -l:libjson-c.a -lpthread
+# The released supervisor links libuv, inih, libseccomp, libcap and json-c from their Debian .a
+# files. It was a static PIE (a fully dynamic one spent ~0.4 ms of every `supervisor run` in
+# the loader, bench 1a); networking needs libmnl, which Debian ships only as a shared library,
+# and libnftables (shared only too; dlopen'ed on first use, net/nft.c), so it is a PIE linked
+# against glibc and libmnl alone.
+SUP_STATIC := -pie -fPIE
+SUP_STATIC_LIBS := -l:libuv_a.a -l:libinih.a -l:libseccomp.a -l:libcap.a -l:libjson-c.a -lpthread \
+                   -lmnl
 BINS       := $(B)/init $(if $(SUP_SRC),$(B)/supervisor) $(if $(SVCTL_SRC),$(B)/svctl)
 ASAN_BINS  := $(B)/asan/init $(if $(SUP_SRC),$(B)/asan/supervisor) $(if $(SVCTL_SRC),$(B)/asan/svctl)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/test/unit/%,$(UNIT_SRC))
@@ -78,7 +81,7 @@ all: deps-build $(BINS)
 # ---- Debian packages ----------------------------------------------------------------------
 # Checked with dpkg first, so this costs nothing when everything is there. apt-get update runs
 # once, only when something is missing.
-BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev pkg-config
+BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev libnftables-dev pkg-config
 TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 valgrind procps \
               golang-github-containers-common
 BENCH_PKGS := tini dumb-init catatonit

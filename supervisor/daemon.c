@@ -273,6 +273,24 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         fprintf(stderr, "supervisor: cgroup root '%s': %s\n", cfg->global.cgroup_root, err);
         goto out;
     }
+    sv->rt.run_dir = strdup(cfg->global.run_dir);
+    sv->rt.cgroup_root = strdup(cfg->global.cgroup_root);
+    if (!sv->rt.run_dir || !sv->rt.cgroup_root) {
+        fprintf(stderr, "supervisor: out of memory\n");
+        goto out;
+    }
+    /* The networks' host side (and a sweep of what a killed supervisor left). `run` shares
+     * its root with other runs: it owns no bridges, its container gets lo only. */
+    if (!run_name &&
+        cr_net_open(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net, err,
+                    sizeof err) < 0) {
+        bool needed = false;
+        for (size_t i = 0; i < cfg->nservices; i++)
+            needed |= cfg->services[i].net_mode == CR_NETMODE_BRIDGE;
+        fprintf(stderr, "supervisor: networking: %s\n", err);
+        if (needed)
+            goto out;
+    }
     sv->rt.loop = malloc(sizeof *sv->rt.loop);
     if (!sv->rt.loop || uv_loop_init(sv->rt.loop) < 0) {
         free(sv->rt.loop);
@@ -339,6 +357,9 @@ out_loop:
         fprintf(stderr, "supervisor: warning: handles left open at exit\n");
     free(sv->rt.loop);
 out:
+    cr_net_close(sv->rt.net);   /* every container is gone: the bridges and the table */
+    free(sv->rt.run_dir);
+    free(sv->rt.cgroup_root);
     if (sv->rt.cgroot) {
         /* Every service's cgroup is gone by now (each container's on its exit, the rest in
          * finish()): remove what is left of ours — the leaf we live in, and <root> — so a

@@ -772,6 +772,7 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
     cr_network_service_check(svc, !strncmp(rs->header, "program:", 8), &cfg->errors);
     cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->errors);
     cr_security_resolve(svc, &cfg->global, &cfg->errors);
+    cr_network_spec(svc, &cfg->global, &cfg->errors);
 }
 
 static void build_section(struct cr_config *cfg, const struct raw_sec *rs,

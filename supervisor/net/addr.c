@@ -251,3 +251,26 @@ bool cr_ifname_valid(const char *s)
             return false;
     return true;
 }
+
+static void root_name(const char *root, char sep, char *out, size_t len)
+{
+    size_t n = 0;
+    for (; *root && n + 1 < len; root++)
+        out[n++] = *root == '/' ? sep : *root;
+    out[n] = '\0';
+}
+
+void cr_net_state_dir(const char *run_dir, const char *cgroup_root, const char *svc, char *buf,
+                      size_t len)
+{
+    char r[256];
+    root_name(cgroup_root, '_', r, sizeof r);
+    snprintf(buf, len, "%s/%s%s%s", run_dir, r, svc ? "/" : "", svc ? svc : "");
+}
+
+void cr_net_table(const char *cgroup_root, char *buf, size_t len)
+{
+    char r[200];
+    root_name(cgroup_root, '-', r, sizeof r);
+    snprintf(buf, len, "corral-%s", r);
+}

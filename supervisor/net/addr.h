@@ -73,6 +73,12 @@ void cr_port_format(const struct cr_port *p, char *buf, size_t len);
 void cr_net_ifprefix(const char *cgroup_root, char out[CR_IFNAME_MAX + 1]);
 void cr_net_ifname(const char *cgroup_root, char kind, uint32_t item,
                    char out[CR_IFNAME_MAX + 1]);
+/* The runtime folder of one supervisor: RUN_DIR/ROOT with '/' in ROOT written '_'. A
+ * service's files (hosts, resolv.conf) are in its folder SVC below it. */
+void cr_net_state_dir(const char *run_dir, const char *cgroup_root, const char *svc, char *buf,
+                      size_t len);
+/* The nftables table of one supervisor: "corral-ROOT" ('/' written '-'), family inet. */
+void cr_net_table(const char *cgroup_root, char *buf, size_t len);
 /* A name the kernel takes for an interface: 1-15 bytes, no '/', ':', blank or control. */
 bool cr_ifname_valid(const char *s);
 

@@ -19,6 +19,31 @@
 #include "service/history.h"
 #include "spawn/spawn.h"
 
+/* While init waits: the container's network namespace (cloned by spawn) connected to its
+ * networks, or with lo only in run mode. */
+static int net_before_exec(void *arg, pid_t pid, char *err, size_t errlen)
+{
+    struct cr_svc *svc = arg;
+    const struct cr_service *conf = svc->conf;
+    struct cr_runtime *rt = svc->rt;
+    if (!rt->net)
+        return cr_net_isolated(rt->cgroup_root, rt->run_dir, svc->name, pid, err, errlen);
+    struct cr_net_def defs[8];
+    size_t n = conf->nnets < 8 ? conf->nnets : 8;
+    for (size_t i = 0; i < n; i++) {
+        const struct cr_network *nw = conf->nets[i];
+        defs[i] = (struct cr_net_def){.name = nw->name, .bridge = nw->bridge, .net4 = nw->net4,
+                                      .net6 = nw->net6, .internal = nw->internal};
+    }
+    return cr_net_attach(rt->net, svc->name, defs, n, pid, err, errlen);
+}
+
+static void net_detach(struct cr_svc *svc)
+{
+    if (svc->rt->net && svc->conf && svc->conf->net_mode == CR_NETMODE_BRIDGE)
+        cr_net_detach(svc->rt->net, svc->name);
+}
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -277,6 +302,7 @@ static void ct_exited(struct cr_container *ct)
     if (cr_cg_destroy(ct->cg, err, sizeof err) < 0)
         cr_log(svc->name, "%s", err);
     ct->cg = NULL;
+    net_detach(svc);
     char sname[32];
     if (si.si_code == CLD_EXITED) {
         svc->exit_status = si.si_status;
@@ -340,6 +366,9 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         .uid_map = conf->uid_map_text,
         .gid_map = conf->gid_map_text,
         .seccomp_fd = -1,
+        .new_netns = conf->net_mode == CR_NETMODE_BRIDGE,
+        .before_exec = conf->net_mode == CR_NETMODE_BRIDGE ? net_before_exec : NULL,
+        .before_arg = svc,
     };
     if (conf->spec.seccomp_fd >= 0) {
         req.seccomp_fd = cr_seccomp_fd(conf->seccomp, conf->spec.caps, err, sizeof err);
@@ -365,6 +394,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     r = cr_spawn(&req, &sp, err, sizeof err);
     close(ev[1]);
     if (r < 0) {
+        if (req.new_netns)
+            net_detach(svc);
         cr_log(svc->name, "cannot start its container: %s", err);
         close(ev[0]);
         cr_cg_destroy(cg, err, sizeof err);
@@ -436,6 +467,7 @@ void cr_container_discard(struct cr_svc *svc)
     waitid((idtype_t)P_PIDFD, (id_t)ct->pidfd, &si, WEXITED);
     if (ct->cg)
         cr_cg_destroy(ct->cg, err, sizeof err);
+    net_detach(svc);
     svc->ct = NULL;
     cr_container_release(ct);
 }

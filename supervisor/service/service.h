@@ -27,6 +27,7 @@
 #include "config/config.h"
 #include "events.h"
 #include "io/output.h"
+#include "net/host.h"
 
 enum cr_state {
     CR_ST_STOPPED, CR_ST_STARTING, CR_ST_RUNNING, CR_ST_BACKOFF, CR_ST_STOPPING, CR_ST_EXITED,
@@ -62,6 +63,9 @@ typedef void (*cr_container_report)(struct cr_svc *svc, enum cr_svc_event ev);
 struct cr_runtime {
     uv_loop_t *loop;
     struct cr_cg_root *cgroot;
+    struct cr_net *net;          /* the host side of the bridge networks; NULL in run mode */
+    char *run_dir;               /* [supervisor] run_dir, as the supervisor started */
+    char *cgroup_root;           /* [supervisor] cgroup_root, likewise */
     int init_fd;                 /* the sealed init memfd */
     int devnull;
     bool run_mode;               /* `supervisor run`: one service, once, on the terminal */

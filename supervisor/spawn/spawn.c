@@ -280,6 +280,9 @@ CHILD_SIDE static void child_main(const struct child_args *a)
         if (poll(&pfd, 1, 0) != 0)
             _exit(127);
     } else {
+        /* Our copy of the write end must go, or a supervisor that gives up on us (closing
+         * its end) would wait for our exit while we wait for its byte. */
+        syscall(SYS_close, a->sync_wr);
         char go = 0;
         ssize_t n;
         do
@@ -530,10 +533,13 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     /* Only the pid (and user) namespace here: init creates the others itself (init/setup.c),
      * in parallel with our next start rather than inside our clone. */
     uint64_t ns = req->spec->namespaces & (uint64_t)(CR_NS_PID | CR_NS_USER);
+    if (req->new_netns)
+        ns |= CR_NS_NET;          /* the caller's before_exec sets it up */
     /* v1 (the child joins its cgroup itself): no need to wait for the child's clone. A user
      * namespace's maps are written while the child waits (before its exec, so that init keeps
      * its capabilities in the namespace): no vfork then. */
-    a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & CR_NS_USER);
+    a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & CR_NS_USER) &&
+                !req->before_exec;
     a.sync_wr = sync[1];
     a.ignored = ignored_signals();
     int cg_fds[8];
@@ -565,6 +571,8 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
         int r = !into && a.ncg == 0 ? cr_cg_attach(req->cg, pid, cgerr, sizeof cgerr) : 0;
         if (r == 0 && (ns & CR_NS_USER))
             r = write_id_maps(pid, req, cgerr, sizeof cgerr);
+        if (r == 0 && req->before_exec)
+            r = req->before_exec(req->before_arg, pid, cgerr, sizeof cgerr);
         if (r < 0) {
             snprintf(err, errlen, "%s", cgerr);
             close(sync[1]);   /* EOF: the child exits without running anything */

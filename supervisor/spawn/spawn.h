@@ -38,6 +38,12 @@ struct cr_spawn_req {
                                     -1: none (must match the spec's seccomp_fd) */
     const char *uid_map, *gid_map;  /* with CR_NS_USER: written to /proc/PID/{uid,gid}_map
                                        before init runs ("C H N" lines) */
+    /* The child is cloned into a new network namespace (CLONE_NEWNET) that the caller sets
+     * up: before_exec runs while the child waits for its go-ahead (after its cgroup and id
+     * maps), with its pid; an error there ends the child before it runs anything. */
+    bool new_netns;
+    int (*before_exec)(void *arg, pid_t pid, char *err, size_t errlen);
+    void *before_arg;
     bool own_pgrp;               /* init leads a process group of its own, so a terminal's
                                     ^C reaches only the supervisor, which then stops the
                                     services in reverse priority order (not for `run`,
