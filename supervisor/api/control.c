@@ -343,6 +343,14 @@ static void status_rec(struct obuf *o, struct cr_svc *svc)
             ob_kvi(o, "pids", st.pids_current);
     }
     ob_kvi(o, "oom_kills", h ? (int64_t)h->oom_kills : 0);
+    uint64_t rx, tx;
+    if (svc->ct && cr_net_traffic(svc->rt->net, svc->name, &rx, &tx) == 0) {
+        char addr[256];
+        cr_net_addresses(svc->rt->net, svc->name, addr, sizeof addr);
+        ob_kv(o, "addr", addr);
+        ob_kvi(o, "net_rx_bytes", (int64_t)rx);
+        ob_kvi(o, "net_tx_bytes", (int64_t)tx);
+    }
     uint64_t dropped = cr_svc_log_dropped(svc);
     if (dropped)
         ob_kvi(o, "log_dropped", (int64_t)dropped);

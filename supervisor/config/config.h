@@ -207,7 +207,7 @@ void cr_network_service_check(struct cr_service *svc, bool program, struct cr_er
  * names, service: targets and cycles, port clashes. */
 void cr_network_config_check(struct cr_config *cfg, bool machine_checks);
 /* The spec of a bridge service: no net in what init creates (the supervisor clones the
- * namespace and sets it up), /etc/hosts and /etc/resolv.conf bound from run_dir. */
+ * namespace and sets it up before init runs). */
 void cr_network_spec(struct cr_service *svc, const struct cr_global *g, struct cr_errlist *errors);
 const struct cr_network *cr_config_network(const struct cr_config *cfg, const char *name);
 void cr_network_free(struct cr_network *n);

@@ -38,10 +38,11 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_METRICS_LISTEN] = {"metrics_listen", NULL, CR_T_STRING, NULL, G, RESTART,
         GL(metrics_listen), .doc = "serve Prometheus metrics over HTTP at ADDRESS:PORT "
                "(e.g. 127.0.0.1:9100, [::1]:9100); unset: off"},
-    [CR_K_RUN_DIR] = {"run_dir", NULL, CR_T_PATH, "/run/corral", G, RESTART, GL(run_dir),
+    [CR_K_RUN_DIR] = {"run_dir", NULL, CR_T_PATH, "/run/corral-net", G, RESTART, GL(run_dir),
         .doc = "the supervisor's runtime files, in a folder per cgroup_root: the services' "
                "addresses (kept across restarts), each container's /etc/hosts and "
-               "/etc/resolv.conf"},
+               "/etc/resolv.conf (readable from every container, so not the control socket's 0700 "
+               "folder)"},
 
     /* ---- [network:NAME] ---- */
     [CR_K_SUBNET] = {"subnet", NULL, CR_T_STRING, NULL, N, RESTART, NW(subnet),

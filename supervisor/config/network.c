@@ -319,22 +319,11 @@ void cr_network_config_check(struct cr_config *cfg, bool machine_checks)
 
 void cr_network_spec(struct cr_service *svc, const struct cr_global *g, struct cr_errlist *errors)
 {
-    if (svc->net_mode != CR_NETMODE_BRIDGE || !svc->name)
-        return;
-    struct cr_spec *sp = &svc->spec;
-    sp->namespaces &= ~(unsigned)CR_NS_NET;
-    if (!(sp->namespaces & CR_NS_MOUNT) || !sp->rootfs || !g->run_dir || !g->cgroup_root)
-        return;
-    static const char *const files[] = {"hosts", "resolv.conf"};
-    for (size_t i = 0; i < 2; i++) {
-        char src[4096 + 64], dst[32];
-        cr_net_state_dir(g->run_dir, g->cgroup_root, svc->name, src, sizeof src - 16);
-        snprintf(src + strlen(src), 16, "/%s", files[i]);
-        snprintf(dst, sizeof dst, "/etc/%s", files[i]);
-        bool bound = false;             /* the user's own bind wins */
-        for (size_t b = 0; b < sp->nbinds; b++)
-            bound |= !strcmp(sp->binds[b].dst, dst);
-        if (!bound && cr_spec_add_bind(sp, src, dst, true))
-            errors->oom = true;
-    }
+    (void)g;
+    (void)errors;
+    /* /etc/hosts and /etc/resolv.conf are bound at each start (service/container.c), from
+     * the run_dir the supervisor started with: a reload that changes run_dir (read only at
+     * start-up) leaves the services alone. */
+    if (svc->net_mode == CR_NETMODE_BRIDGE)
+        svc->spec.namespaces &= ~(unsigned)CR_NS_NET;
 }

@@ -177,7 +177,10 @@ static int mkdirs(const char *path)
             return -errno;
         *s = '/';
     }
-    return mkdir(p, 0755) < 0 && errno != EEXIST ? -errno : 0;
+    if (mkdir(p, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    /* whatever our umask: a container in a user namespace reads its files through here */
+    return chmod(p, 0755) < 0 ? -errno : 0;
 }
 
 /* ---- sysctl ---------------------------------------------------------------------------------- */
@@ -447,7 +450,7 @@ static struct attach *attach_of(struct cr_net *n, const char *svc)
 static void put_file(const char *path, const char *text, size_t len)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+    if (fd < 0 || fchmod(fd, 0644) < 0 || write(fd, text, len) != (ssize_t)len)
         cr_log(NULL, "writing %s: %s", path, strerror(errno));
     if (fd >= 0)
         close(fd);

@@ -38,6 +38,39 @@ static int net_before_exec(void *arg, pid_t pid, char *err, size_t errlen)
     return cr_net_attach(rt->net, svc->name, defs, n, pid, err, errlen);
 }
 
+/* A bridge service's spec as init gets it: /etc/hosts and /etc/resolv.conf bound read-only
+ * from the supervisor's run_dir (unless the service binds its own), when it has a root of its
+ * own. *copy borrows everything of spec but its binds array (free it). */
+static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct cr_spec *copy,
+                    char paths[2][4200])
+{
+    static const char *const files[] = {"hosts", "resolv.conf"};
+    static const char *const dst[] = {"/etc/hosts", "/etc/resolv.conf"};
+    *copy = *spec;
+    if (!(spec->namespaces & CR_NS_MOUNT) || !spec->rootfs)
+        return 0;
+    struct cr_bind *b = malloc((spec->nbinds + 2) * sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    if (spec->nbinds)
+        memcpy(b, spec->binds, spec->nbinds * sizeof *b);
+    size_t n = spec->nbinds;
+    for (size_t i = 0; i < 2; i++) {
+        bool own = false;
+        for (size_t k = 0; k < spec->nbinds; k++)
+            own |= !strcmp(spec->binds[k].dst, dst[i]);
+        if (own)
+            continue;
+        char dir[4096];
+        cr_net_state_dir(svc->rt->run_dir, svc->rt->cgroup_root, svc->name, dir, sizeof dir);
+        snprintf(paths[i], 4200, "%s/%s", dir, files[i]);
+        b[n++] = (struct cr_bind){.src = paths[i], .dst = (char *)dst[i], .ro = true};
+    }
+    copy->binds = b;
+    copy->nbinds = n;
+    return 0;
+}
+
 static void net_detach(struct cr_svc *svc)
 {
     if (svc->rt->net && svc->conf && svc->conf->net_mode == CR_NETMODE_BRIDGE)
@@ -356,8 +389,18 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         return r;
     }
     fcntl(ev[0], F_SETFL, fcntl(ev[0], F_GETFL) | O_NONBLOCK);
+    struct cr_spec netspec;
+    char netpaths[2][4200];
+    bool bridge = conf->net_mode == CR_NETMODE_BRIDGE;
+    if (bridge && net_spec(svc, &conf->spec, &netspec, netpaths) < 0) {
+        cr_log(svc->name, "out of memory");
+        close(ev[0]);
+        close(ev[1]);
+        cr_cg_destroy(cg, err, sizeof err);
+        return -ENOMEM;
+    }
     struct cr_spawn_req req = {
-        .spec = &conf->spec,
+        .spec = bridge ? &netspec : &conf->spec,
         .init_fd = rt->init_fd,
         .cg = cg,
         .events_fd = ev[1],
@@ -375,6 +418,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         if (req.seccomp_fd < 0) {
             r = req.seccomp_fd;
             cr_log(svc->name, "cannot start its container: %s", err);
+            if (bridge && netspec.binds != conf->spec.binds)
+                free(netspec.binds);
             close(ev[0]);
             close(ev[1]);
             cr_cg_destroy(cg, err, sizeof err);
@@ -393,6 +438,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     struct cr_spawned sp;
     r = cr_spawn(&req, &sp, err, sizeof err);
     close(ev[1]);
+    if (bridge && netspec.binds != conf->spec.binds)
+        free(netspec.binds);
     if (r < 0) {
         if (req.new_netns)
             net_detach(svc);

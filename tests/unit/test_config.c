@@ -271,7 +271,8 @@ static void test_network_modes(void **state)
     assert_string_equal(s->nets[0]->name, "default");
     assert_null(s->nets[0]->file);               /* implicit */
     assert_int_equal(s->nets[0]->net4.prefix, -1);  /* chosen when first set up */
-    assert_true(s->spec.namespaces & CR_NS_NET);
+    assert_true(s->namespaces & CR_NS_NET);
+    assert_false(s->spec.namespaces & CR_NS_NET);   /* the supervisor makes it, not init */
     cr_config_free(&cfg);
     s = load_ok("[program:t]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n", &cfg);
     assert_int_equal(s->net_mode, CR_NETMODE_NONE);
