@@ -274,3 +274,21 @@ void cr_net_table(const char *cgroup_root, char *buf, size_t len)
     root_name(cgroup_root, '-', r, sizeof r);
     snprintf(buf, len, "corral-%s", r);
 }
+
+void cr_net_hosts_file(const char *run_dir, const char *cgroup_root, const char *svc,
+                       const char *only_net, char *buf, size_t len)
+{
+    char dir[4096];
+    cr_net_state_dir(run_dir, cgroup_root, NULL, dir, sizeof dir);
+    if (only_net)
+        snprintf(buf, len, "%s/hosts.%s", dir, only_net);
+    else
+        snprintf(buf, len, "%s/%s/hosts", dir, svc);
+}
+
+void cr_net_resolv_file(const char *run_dir, const char *cgroup_root, char *buf, size_t len)
+{
+    char dir[4096];
+    cr_net_state_dir(run_dir, cgroup_root, NULL, dir, sizeof dir);
+    snprintf(buf, len, "%s/resolv.conf", dir);
+}

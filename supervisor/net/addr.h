@@ -77,6 +77,12 @@ void cr_net_ifname(const char *cgroup_root, char kind, uint32_t item,
  * service's files (hosts, resolv.conf) are in its folder SVC below it. */
 void cr_net_state_dir(const char *run_dir, const char *cgroup_root, const char *svc, char *buf,
                       size_t len);
+/* A service's /etc/hosts on the host: the file every service of only network only_net shares
+ * (STATE/hosts.NET), else its own (STATE/SVC/hosts). Its /etc/resolv.conf: one for all
+ * (STATE/resolv.conf). */
+void cr_net_hosts_file(const char *run_dir, const char *cgroup_root, const char *svc,
+                       const char *only_net, char *buf, size_t len);
+void cr_net_resolv_file(const char *run_dir, const char *cgroup_root, char *buf, size_t len);
 /* The nftables table of one supervisor: "corral-ROOT" ('/' written '-'), family inet. */
 void cr_net_table(const char *cgroup_root, char *buf, size_t len);
 /* A name the kernel takes for an interface: 1-15 bytes, no '/', ':', blank or control. */

@@ -65,6 +65,8 @@ struct cr_net {
     size_t nsub;
     struct attach *at;
     size_t nat;
+    struct cr_net_job *jobs;     /* attachments under way (cr_net_prepare .. cr_net_finish) */
+    uint32_t gen;                /* veth names: see veth_name() */
 };
 
 /* ---- the state file: automatic subnets, addresses, whether ip_forward is ours ---------- */
@@ -456,51 +458,74 @@ static void put_file(const char *path, const char *text, size_t len)
         close(fd);
 }
 
-static void write_hosts(struct cr_net *n, const struct attach *a)
+#define HOSTS_HEAD "# written by corral: the services on this container's networks\n" \
+                   "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+/* o's lines in a hosts file: its address on br (v4, v6). */
+static size_t hosts_lines(char *b, size_t cap, size_t len, const struct attach *o,
+                          const struct bridge *br)
 {
-    size_t cap = 256 + n->nat * 100, len = 0;
-    char *b = malloc(cap), path[sizeof n->dir + NAME_LEN + 16], ip[INET6_ADDRSTRLEN];
-    if (!b)
-        return;
-#define ADD(...) (len += (size_t)snprintf(b + len, len < cap ? cap - len : 0, __VA_ARGS__))
-    ADD("# written by corral: the services on this container's networks\n"
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    for (size_t k = 0; k < a->n; k++) {
-        cr_ip4_format(a->ls[k].a4, ip, sizeof ip);
-        ADD("%s\t%s\n", ip, a->svc);
-    }
-    for (size_t i = 0; i < n->nat; i++) {
-        const struct attach *o = &n->at[i];
-        if (o == a)
+    char ip[INET6_ADDRSTRLEN];
+    for (size_t k = 0; k < o->n; k++) {
+        if (o->br[k] != br)
             continue;
-        /* o's address on the first network they share */
-        for (size_t k = 0; k < o->n; k++) {
-            bool shared = false;
-            for (size_t j = 0; j < a->n; j++)
-                shared |= a->br[j] == o->br[k];
-            if (!shared)
-                continue;
-            cr_ip4_format(o->ls[k].a4, ip, sizeof ip);
-            ADD("%s\t%s\n", ip, o->svc);
-            if (o->ls[k].has6) {
-                inet_ntop(AF_INET6, o->ls[k].a6, ip, sizeof ip);
-                ADD("%s\t%s\n", ip, o->svc);
-            }
-            break;
+        cr_ip4_format(o->ls[k].a4, ip, sizeof ip);
+        len += (size_t)snprintf(b + len, len < cap ? cap - len : 0, "%s\t%s\n", ip, o->svc);
+        if (o->ls[k].has6) {
+            inet_ntop(AF_INET6, o->ls[k].a6, ip, sizeof ip);
+            len += (size_t)snprintf(b + len, len < cap ? cap - len : 0, "%s\t%s\n", ip, o->svc);
         }
     }
-#undef ADD
-    snprintf(path, sizeof path, "%s/%s/hosts", n->dir, a->svc);
+    return len;
+}
+
+/* The hosts file every service of only this network shares (one file to write when a service
+ * comes or goes, not one per service): each attached service's address on it. */
+static void write_net_hosts(struct cr_net *n, const struct bridge *br)
+{
+    size_t cap = 256 + n->nat * 120, len = 0;
+    char *b = malloc(cap), path[sizeof n->dir + NAME_LEN + 16];
+    if (!b)
+        return;
+    len += (size_t)snprintf(b, cap, HOSTS_HEAD);
+    for (size_t i = 0; i < n->nat; i++)
+        len = hosts_lines(b, cap, len, &n->at[i], br);
+    cr_net_hosts_file(n->run_dir, n->root, NULL, br->net, path, sizeof path);
+    if (len < cap)
+        put_file(path, b, len);
+    free(b);
+}
+
+/* The own hosts file of a service on several networks (or none): itself, then each other
+ * service on a network it is on, at its address there. */
+static void write_hosts(struct cr_net *n, const struct attach *a)
+{
+    size_t cap = 256 + (n->nat + 1) * MAX_NETS * 120, len = 0;
+    char *b = malloc(cap), path[sizeof n->dir + NAME_LEN + 16];
+    if (!b)
+        return;
+    len += (size_t)snprintf(b, cap, HOSTS_HEAD);
+    for (size_t k = 0; k < a->n; k++)
+        len = hosts_lines(b, cap, len, a, a->br[k]);
+    if (!a->n)
+        len += (size_t)snprintf(b + len, len < cap ? cap - len : 0, "127.0.1.1\t%s\n", a->svc);
+    for (size_t i = 0; i < n->nat; i++) {
+        const struct attach *o = &n->at[i];
+        if (strcmp(o->svc, a->svc))
+            for (size_t k = 0; k < a->n; k++)
+                len = hosts_lines(b, cap, len, o, a->br[k]);
+    }
+    cr_net_hosts_file(n->run_dir, n->root, a->svc, NULL, path, sizeof path);
     if (len < cap)
         put_file(path, b, len);
     free(b);
 }
 
 /* The host's resolv.conf without loopback name servers (a resolver on the host's 127.0.0.x
- * is out of reach from a container's namespace). */
-static void write_resolv(struct cr_net *n, const char *svc)
+ * is out of reach from a container's namespace): one file, every container's. */
+static void write_resolv(struct cr_net *n)
 {
-    char path[sizeof n->dir + NAME_LEN + 16], out[4096], line[512];
+    char path[sizeof n->dir + 32], out[4096], line[512];
     size_t len = 0;
     FILE *f = fopen("/etc/resolv.conf", "re");
     len += (size_t)snprintf(out, sizeof out, "# written by corral from the host's\n");
@@ -517,16 +542,21 @@ static void write_resolv(struct cr_net *n, const char *svc)
     }
     if (f)
         fclose(f);
-    snprintf(path, sizeof path, "%s/%s/resolv.conf", n->dir, svc);
+    cr_net_resolv_file(n->run_dir, n->root, path, sizeof path);
     put_file(path, out, len);
 }
 
-/* Every attached container sharing a network with a (and a itself) gets its hosts again. */
+/* After a came or went: the shared files of its networks, and the own files of the services
+ * on several networks that share one with it. */
 static void hosts_refresh(struct cr_net *n, const struct attach *a)
 {
+    for (size_t k = 0; k < a->n; k++)
+        write_net_hosts(n, a->br[k]);
     for (size_t i = 0; i < n->nat; i++) {
         const struct attach *o = &n->at[i];
-        bool shared = o == a;
+        if (o->n == 1)
+            continue;
+        bool shared = !strcmp(o->svc, a->svc);
         for (size_t k = 0; k < o->n && !shared; k++)
             for (size_t j = 0; j < a->n; j++)
                 shared |= a->br[j] == o->br[k];
@@ -537,12 +567,15 @@ static void hosts_refresh(struct cr_net *n, const struct attach *a)
 
 /* ---- containers ------------------------------------------------------------------------------ */
 
-static void veth_name(struct cr_net *n, const char *net, const char *svc,
+/* A veth's host end: the network and service's hash, moved by a counter of this supervisor so
+ * that a new container never meets its predecessor's pair, which goes away with that one's
+ * namespace (the kernel's cleanup, a little after the container is gone). */
+static void veth_name(struct cr_net *n, const char *net, const char *svc, uint32_t gen,
                       char out[CR_IFNAME_MAX + 1])
 {
     char key[2 * NAME_LEN + 2];
     snprintf(key, sizeof key, "%s/%s", net, svc);
-    cr_net_ifname(n->root, 'v', cr_net_hash(key), out);
+    cr_net_ifname(n->root, 'v', cr_net_hash(key) + gen * 7919u, out);
 }
 
 /* The container's side, through a socket of its namespace. */
@@ -587,75 +620,129 @@ static int setup_inside(const struct attach *a, int nsfd, char *err, size_t errl
     return r;
 }
 
-int cr_net_attach(struct cr_net *n, const char *svc, const struct cr_net_def *defs, size_t ndefs,
-                  pid_t pid, char *err, size_t errlen)
+struct cr_net_job {
+    struct cr_net_job *next;     /* in n->jobs */
+    struct attach a;             /* the bridges' entries are read, never moved (MAX_BRIDGES) */
+    int master[MAX_NETS];
+    int nsfd;
+    bool cancelled;              /* the container went before the job was finished */
+    int r;
+    char err[256];
+};
+
+int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *defs,
+                   size_t ndefs, pid_t pid, struct cr_net_job **out, char *err, size_t errlen)
 {
     if (ndefs > MAX_NETS || strlen(svc) >= NAME_LEN) {
         snprintf(err, errlen, "more than %d networks", MAX_NETS);
         return -E2BIG;
     }
     cr_net_detach(n, svc);
-    struct attach a = {.n = 0};
-    snprintf(a.svc, NAME_LEN, "%s", svc);
+    struct cr_net_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    snprintf(j->a.svc, NAME_LEN, "%s", svc);
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
-    int nsfd = open(path, O_RDONLY | O_CLOEXEC);
-    if (nsfd < 0) {
+    if ((j->nsfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         int e = errno;
         snprintf(err, errlen, "%s: %s", path, strerror(e));
+        free(j);
         return -e;
     }
-    int r = 0;
-    for (size_t k = 0; k < ndefs && r == 0; k++) {
+    for (size_t k = 0; k < ndefs; k++) {
         const struct bridge *br = ensure_bridge(n, &defs[k], err, errlen);
         const struct lease *l = br ? lease_of(n, br, svc) : NULL;
         if (!br || !l) {
             if (br)
                 snprintf(err, errlen, "network %s: no free address", br->net);
-            r = -ENOSPC;
-            break;
+            close(j->nsfd);
+            free(j);
+            return -ENOSPC;
         }
-        a.br[k] = br;
-        a.ls[k] = *l;
-        veth_name(n, br->net, svc, a.veth[k]);
+        j->a.br[k] = br;
+        j->a.ls[k] = *l;
+        j->master[k] = cr_nl_ifindex(&n->nl, br->name);
+        veth_name(n, br->net, svc, n->gen++, j->a.veth[k]);
+    }
+    j->a.n = ndefs;
+    j->next = n->jobs;
+    n->jobs = j;
+    *out = j;
+    return 0;
+}
+
+void cr_net_job_run(struct cr_net_job *j)
+{
+    struct cr_nl nl;
+    size_t made = 0;
+    j->r = cr_nl_open(&nl, -1, j->err, sizeof j->err);
+    for (size_t k = 0; j->r == 0 && k < j->a.n; k++) {
         char eth[32];
         snprintf(eth, sizeof eth, "eth%zu", k);
-        int master = cr_nl_ifindex(&n->nl, br->name);
-        r = cr_nl_veth_add(&n->nl, a.veth[k], master, eth, nsfd, err, errlen);
-        if (r == -EEXIST) {
-            /* the pair of a container killed with an earlier supervisor, still going */
-            cr_nl_link_del(&n->nl, a.veth[k], NULL, 0);
-            r = cr_nl_veth_add(&n->nl, a.veth[k], master, eth, nsfd, err, errlen);
+        j->r = cr_nl_veth_add(&nl, j->a.veth[k], j->master[k], eth, j->nsfd, j->err,
+                              sizeof j->err);
+        if (j->r == 0)
+            made = k + 1;
+    }
+    if (j->r == 0)
+        j->r = setup_inside(&j->a, j->nsfd, j->err, sizeof j->err);
+    if (j->r < 0)
+        for (size_t k = 0; k < made; k++)
+            cr_nl_link_del(&nl, j->a.veth[k], NULL, 0);
+    if (nl.sock)
+        cr_nl_close(&nl);
+}
+
+int cr_net_finish(struct cr_net *n, struct cr_net_job *j, char *err, size_t errlen)
+{
+    for (struct cr_net_job **p = &n->jobs; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            break;
         }
-        if (r == 0)
-            a.n = k + 1;
-    }
-    if (r == 0)
-        r = setup_inside(&a, nsfd, err, errlen);
-    close(nsfd);
+    close(j->nsfd);
+    int r = j->r;
+    if (r < 0)
+        snprintf(err, errlen, "%s", j->err);
     char dir[sizeof n->dir + NAME_LEN + 2];
-    snprintf(dir, sizeof dir, "%s/%s", n->dir, svc);
-    if (r == 0 && (r = mkdirs(dir)) < 0)
+    snprintf(dir, sizeof dir, "%s/%s", n->dir, j->a.svc);
+    if (r == 0 && !j->cancelled && j->a.n != 1 && (r = mkdirs(dir)) < 0)
         snprintf(err, errlen, "%s: %s", dir, strerror(-r));
-    struct attach *v = r == 0 ? realloc(n->at, (n->nat + 1) * sizeof *v) : NULL;
-    if (r == 0 && !v)
+    struct attach *v = r == 0 && !j->cancelled ? realloc(n->at, (n->nat + 1) * sizeof *v)
+                                                 : NULL;
+    if (r == 0 && !j->cancelled && !v)
         r = -ENOMEM;
-    if (r < 0) {
-        for (size_t k = 0; k < a.n; k++)
-            cr_nl_link_del(&n->nl, a.veth[k], NULL, 0);
-        return r;
+    if (v) {
+        n->at = v;
+        n->at[n->nat++] = j->a;
+        hosts_refresh(n, &n->at[n->nat - 1]);
     }
-    n->at = v;
-    n->at[n->nat++] = a;
-    write_resolv(n, svc);
-    hosts_refresh(n, &n->at[n->nat - 1]);
-    return 0;
+    if (r == 0 && j->cancelled) {
+        snprintf(err, errlen, "the container is gone");
+        r = -ESRCH;
+    }
+    free(j);
+    return r;
+}
+
+int cr_net_attach(struct cr_net *n, const char *svc, const struct cr_net_def *defs, size_t ndefs,
+                  pid_t pid, char *err, size_t errlen)
+{
+    struct cr_net_job *j;
+    int r = cr_net_prepare(n, svc, defs, ndefs, pid, &j, err, errlen);
+    if (r < 0)
+        return r;
+    cr_net_job_run(j);
+    return cr_net_finish(n, j, err, errlen);
 }
 
 int cr_net_isolated(const char *cgroup_root, const char *run_dir, const char *svc, pid_t pid,
                     char *err, size_t errlen)
 {
     struct cr_net n = {.nat = 0};
+    snprintf(n.root, sizeof n.root, "%s", cgroup_root);
+    snprintf(n.run_dir, sizeof n.run_dir, "%s", run_dir);
     cr_net_state_dir(run_dir, cgroup_root, NULL, n.dir, sizeof n.dir);
     char path[sizeof n.dir + NAME_LEN + 2];
     snprintf(path, sizeof path, "%s/%s", n.dir, svc);
@@ -677,18 +764,21 @@ int cr_net_isolated(const char *cgroup_root, const char *run_dir, const char *sv
     close(nsfd);
     if (r == 0) {
         write_hosts(&n, &a);
-        write_resolv(&n, svc);
+        write_resolv(&n);
     }
     return r;
 }
 
 void cr_net_detach(struct cr_net *n, const char *svc)
 {
+    for (struct cr_net_job *j = n->jobs; j; j = j->next)
+        if (!strcmp(j->a.svc, svc))
+            j->cancelled = true;
     struct attach *a = attach_of(n, svc);
     if (!a)
         return;
-    for (size_t k = 0; k < a->n; k++)
-        cr_nl_link_del(&n->nl, a->veth[k], NULL, 0);
+    /* Its veth pairs go with its namespace: deleting one here took ~20 ms of the loop (the
+     * kernel waits for an RCU grace period), for nothing. */
     struct attach gone = *a;
     *a = n->at[--n->nat];
     /* the others that shared a network with it: without it */
@@ -755,6 +845,7 @@ int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **ou
         return r;
     }
     state_load(n);
+    write_resolv(n);
     /* What a killed supervisor of this root left: its links (by prefix, and the bridges
      * named in its state) and its table. libnftables is loaded only when there is one. */
     cr_nl_links(&n->nl, n->prefix, sweep_link, n);

@@ -19,23 +19,82 @@
 #include "service/history.h"
 #include "spawn/spawn.h"
 
-/* While init waits: the container's network namespace (cloned by spawn) connected to its
- * networks, or with lo only in run mode. */
-static int net_before_exec(void *arg, pid_t pid, char *err, size_t errlen)
+/* Connecting a bridge service's container while init waits for its go-ahead: prepared in
+ * the loop, the veth pairs made on libuv's thread pool (milliseconds of the kernel's time
+ * each), finished in the loop, which then lets init go (or closes the go-ahead: the child
+ * exits 127 without running anything, reported as any container exit). */
+struct net_work {
+    uv_work_t req;
+    struct cr_runtime *rt;
+    struct cr_net_job *job;
+    int go_fd;
+    char name[64];
+};
+
+static void net_work_run(uv_work_t *req)
 {
-    struct cr_svc *svc = arg;
+    cr_net_job_run(((struct net_work *)req)->job);
+}
+
+static void net_work_done(uv_work_t *req, int status)
+{
+    struct net_work *w = (struct net_work *)req;
+    char err[512];
+    int r = cr_net_finish(w->rt->net, w->job, err, sizeof err);
+    if (r == 0 && status == 0) {
+        ssize_t n;
+        while ((n = write(w->go_fd, "g", 1)) < 0 && errno == EINTR)
+            ;
+    } else if (r != -ESRCH) {
+        cr_log(w->name, "cannot connect its container to its networks: %s",
+               r < 0 ? err : "cancelled");
+    }
+    close(w->go_fd);
+    free(w);
+}
+
+static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
+{
     const struct cr_service *conf = svc->conf;
     struct cr_runtime *rt = svc->rt;
-    if (!rt->net)
-        return cr_net_isolated(rt->cgroup_root, rt->run_dir, svc->name, pid, err, errlen);
+    char err[512];
+    ssize_t n;
+    if (!rt->net) {
+        /* `supervisor run`: lo only, at once */
+        int r = cr_net_isolated(rt->cgroup_root, rt->run_dir, svc->name, pid, err, sizeof err);
+        if (r < 0)
+            cr_log(svc->name, "cannot set up its network namespace: %s", err);
+        while (r == 0 && (n = write(go_fd, "g", 1)) < 0 && errno == EINTR)
+            ;
+        close(go_fd);
+        return r;
+    }
     struct cr_net_def defs[8];
-    size_t n = conf->nnets < 8 ? conf->nnets : 8;
-    for (size_t i = 0; i < n; i++) {
+    size_t nd = conf->nnets < 8 ? conf->nnets : 8;
+    for (size_t i = 0; i < nd; i++) {
         const struct cr_network *nw = conf->nets[i];
         defs[i] = (struct cr_net_def){.name = nw->name, .bridge = nw->bridge, .net4 = nw->net4,
                                       .net6 = nw->net6, .internal = nw->internal};
     }
-    return cr_net_attach(rt->net, svc->name, defs, n, pid, err, errlen);
+    struct net_work *w = calloc(1, sizeof *w);
+    int r = w ? cr_net_prepare(rt->net, svc->name, defs, nd, pid, &w->job, err, sizeof err)
+              : -ENOMEM;
+    if (r == 0) {
+        w->rt = rt;
+        w->go_fd = go_fd;
+        snprintf(w->name, sizeof w->name, "%s", svc->name);
+        r = uv_queue_work(rt->loop, &w->req, net_work_run, net_work_done);
+        if (r == 0)
+            return 0;
+        cr_net_job_run(w->job);             /* no thread pool: here, then */
+        net_work_done(&w->req, 0);
+        return 0;
+    }
+    cr_log(svc->name, "cannot connect its container to its networks: %s",
+           r == -ENOMEM ? "out of memory" : err);
+    free(w);
+    close(go_fd);
+    return r;
 }
 
 /* A bridge service's spec as init gets it: /etc/hosts and /etc/resolv.conf bound read-only
@@ -44,7 +103,6 @@ static int net_before_exec(void *arg, pid_t pid, char *err, size_t errlen)
 static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct cr_spec *copy,
                     char paths[2][4200])
 {
-    static const char *const files[] = {"hosts", "resolv.conf"};
     static const char *const dst[] = {"/etc/hosts", "/etc/resolv.conf"};
     *copy = *spec;
     if (!(spec->namespaces & CR_NS_MOUNT) || !spec->rootfs)
@@ -55,16 +113,16 @@ static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct
     if (spec->nbinds)
         memcpy(b, spec->binds, spec->nbinds * sizeof *b);
     size_t n = spec->nbinds;
+    /* `supervisor run` (no rt->net): a file of its own */
+    const char *only = svc->rt->net && svc->conf->nnets == 1 ? svc->conf->nets[0]->name : NULL;
+    cr_net_hosts_file(svc->rt->run_dir, svc->rt->cgroup_root, svc->name, only, paths[0], 4200);
+    cr_net_resolv_file(svc->rt->run_dir, svc->rt->cgroup_root, paths[1], 4200);
     for (size_t i = 0; i < 2; i++) {
         bool own = false;
         for (size_t k = 0; k < spec->nbinds; k++)
             own |= !strcmp(spec->binds[k].dst, dst[i]);
-        if (own)
-            continue;
-        char dir[4096];
-        cr_net_state_dir(svc->rt->run_dir, svc->rt->cgroup_root, svc->name, dir, sizeof dir);
-        snprintf(paths[i], 4200, "%s/%s", dir, files[i]);
-        b[n++] = (struct cr_bind){.src = paths[i], .dst = (char *)dst[i], .ro = true};
+        if (!own)
+            b[n++] = (struct cr_bind){.src = paths[i], .dst = (char *)dst[i], .ro = true};
     }
     copy->binds = b;
     copy->nbinds = n;
@@ -409,9 +467,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         .uid_map = conf->uid_map_text,
         .gid_map = conf->gid_map_text,
         .seccomp_fd = -1,
-        .new_netns = conf->net_mode == CR_NETMODE_BRIDGE,
-        .before_exec = conf->net_mode == CR_NETMODE_BRIDGE ? net_before_exec : NULL,
-        .before_arg = svc,
+        .new_netns = bridge,
+        .defer_go = bridge,
     };
     if (conf->spec.seccomp_fd >= 0) {
         req.seccomp_fd = cr_seccomp_fd(conf->seccomp, conf->spec.caps, err, sizeof err);
@@ -441,8 +498,6 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     if (bridge && netspec.binds != conf->spec.binds)
         free(netspec.binds);
     if (r < 0) {
-        if (req.new_netns)
-            net_detach(svc);
         cr_log(svc->name, "cannot start its container: %s", err);
         close(ev[0]);
         cr_cg_destroy(cg, err, sizeof err);
@@ -452,6 +507,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     if (!ct) {
         /* Without memory we cannot watch it: take it down again. */
         cr_pidfd_signal(sp.pidfd, SIGKILL);
+        if (sp.go_fd >= 0)
+            close(sp.go_fd);
         siginfo_t si;
         waitid((idtype_t)P_PIDFD, (id_t)sp.pidfd, &si, WEXITED);
         close(sp.pidfd);
@@ -477,6 +534,9 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     uv_poll_start(&ct->ev_poll, UV_READABLE, on_events);
     uv_poll_start(&ct->pid_poll, UV_READABLE, on_pidfd);
     svc->ct = ct;
+    /* A failure here closes the go-ahead: the child exits, seen as the container's exit. */
+    if (sp.go_fd >= 0)
+        net_connect(svc, sp.pid, sp.go_fd);
     if (!rt->quiet)
         cr_log(svc->name, "container started (init pid %d, cgroup %s%s)", (int)sp.pid,
                cr_cg_path(cg), sp.into_cgroup ? ", born in it" : "");

@@ -534,12 +534,12 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
      * in parallel with our next start rather than inside our clone. */
     uint64_t ns = req->spec->namespaces & (uint64_t)(CR_NS_PID | CR_NS_USER);
     if (req->new_netns)
-        ns |= CR_NS_NET;          /* the caller's before_exec sets it up */
+        ns |= CR_NS_NET;          /* the caller sets it up (defer_go) */
     /* v1 (the child joins its cgroup itself): no need to wait for the child's clone. A user
      * namespace's maps are written while the child waits (before its exec, so that init keeps
      * its capabilities in the namespace): no vfork then. */
     a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & CR_NS_USER) &&
-                !req->before_exec;
+                !req->defer_go;
     a.sync_wr = sync[1];
     a.ignored = ignored_signals();
     int cg_fds[8];
@@ -571,8 +571,6 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
         int r = !into && a.ncg == 0 ? cr_cg_attach(req->cg, pid, cgerr, sizeof cgerr) : 0;
         if (r == 0 && (ns & CR_NS_USER))
             r = write_id_maps(pid, req, cgerr, sizeof cgerr);
-        if (r == 0 && req->before_exec)
-            r = req->before_exec(req->before_arg, pid, cgerr, sizeof cgerr);
         if (r < 0) {
             snprintf(err, errlen, "%s", cgerr);
             close(sync[1]);   /* EOF: the child exits without running anything */
@@ -584,11 +582,16 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
             return r;
         }
     }
-    ssize_t w = 0;
-    while (!a.vforked && (w = write(sync[1], "g", 1)) < 0 && errno == EINTR)
-        ;
-    (void)w;
-    close(sync[1]);
+    out->go_fd = -1;
+    if (req->defer_go && !a.vforked) {
+        out->go_fd = sync[1];
+    } else {
+        ssize_t w = 0;
+        while (!a.vforked && (w = write(sync[1], "g", 1)) < 0 && errno == EINTR)
+            ;
+        (void)w;
+        close(sync[1]);
+    }
     out->pid = pid;
     out->pidfd = pidfd;
     out->into_cgroup = into;

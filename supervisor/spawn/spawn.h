@@ -39,11 +39,12 @@ struct cr_spawn_req {
     const char *uid_map, *gid_map;  /* with CR_NS_USER: written to /proc/PID/{uid,gid}_map
                                        before init runs ("C H N" lines) */
     /* The child is cloned into a new network namespace (CLONE_NEWNET) that the caller sets
-     * up: before_exec runs while the child waits for its go-ahead (after its cgroup and id
-     * maps), with its pid; an error there ends the child before it runs anything. */
+     * up before init runs: with defer_go, cr_spawn returns with the child waiting (in its
+     * cgroup, its id maps written) and hands over the go-ahead (cr_spawned.go_fd): one byte
+     * written there lets the child exec init; closing it without one ends the child before
+     * it runs anything (it exits 127). */
     bool new_netns;
-    int (*before_exec)(void *arg, pid_t pid, char *err, size_t errlen);
-    void *before_arg;
+    bool defer_go;
     bool own_pgrp;               /* init leads a process group of its own, so a terminal's
                                     ^C reaches only the supervisor, which then stops the
                                     services in reverse priority order (not for `run`,
@@ -54,6 +55,7 @@ struct cr_spawned {
     pid_t pid;                   /* host pid of init */
     int pidfd;                   /* close-on-exec */
     bool into_cgroup;            /* born in its cgroup (clone3 CLONE_INTO_CGROUP) */
+    int go_fd;                   /* defer_go: the go-ahead's write end (close-on-exec); else -1 */
 };
 
 /* Returns 0 or a negative errno with a message in err. On success the child runs (or is

@@ -130,7 +130,7 @@ def test_services_reach_each_other_by_name_over_the_default_bridge(h, net_env, c
     assert cli and cli.startswith("10.89."), s.state()
     # the server saw the client's own address: bridged, not NATed
     assert answer == f"hello from srv to {cli}", answer
-    hosts = read_text(net_env / "run" / cgroot / "cli" / "hosts")
+    hosts = read_text(net_env / "run" / cgroot / "hosts.default")   # shared by the network
     assert f"{s.addr('srv')}\tsrv" in hosts and f"{cli}\tcli" in hosts, hosts
     prefix = ifprefix(cgroot)
     assert len(links(prefix)) == 3, links(prefix)       # the bridge and two veths
@@ -143,8 +143,16 @@ def test_services_reach_each_other_by_name_over_the_default_bridge(h, net_env, c
     text = subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "status"],
                           capture_output=True, text=True, timeout=T(10)).stdout
     assert f"address {cli}" in text, text
+    # hosts kept current: cli gone from it once stopped
+    subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "stop", "cli"],
+                   capture_output=True, timeout=T(30))
+    hosts_file = net_env / "run" / cgroot / "hosts.default"
+    wait_until(lambda: "\tcli\n" not in read_text(hosts_file), what="cli out of hosts")
+    assert f"{s.addr('srv')}\tsrv" in read_text(hosts_file)
     assert s.stop() == 0
-    assert links(prefix) == [] and f"corral-{cgroot}" not in nft_tables()
+    assert f"corral-{cgroot}" not in nft_tables()
+    # the veths go with the containers' namespaces (the kernel's cleanup, soon after)
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
 
 
 def test_addresses_are_stable_across_restarts(h, net_env, cgroot):
@@ -235,5 +243,6 @@ def test_nothing_left_after_kill9_and_restart(h, net_env, cgroot):
     s.wait_log(r"removed the nftables table corral-")
     assert s.result("cli").startswith("hello from srv")
     assert s.stop() == 0
-    # ...and the next one takes them away, and gives ip_forward back (net_env checks)
-    assert links(prefix) == [] and f"corral-{cgroot}" not in nft_tables()
+    # ...and the next one takes them away, and gives ip_forward back (NetSup.stop checks)
+    assert f"corral-{cgroot}" not in nft_tables()
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
