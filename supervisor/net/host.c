@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +46,8 @@ struct attach {
     char veth[MAX_NETS][CR_IFNAME_MAX + 1];
     const struct bridge *br[MAX_NETS];   /* into n->br: never moved (MAX_BRIDGES) */
     struct lease ls[MAX_NETS];           /* copies */
+    struct cr_port *port;                /* published (malloc'd), at ls[pnet]'s address */
+    size_t nport, pnet;
 };
 
 #define MAX_BRIDGES 64
@@ -218,7 +222,10 @@ static int apply_rules(struct cr_net *n, char *err, size_t errlen)
 {
     if (!n->nft && cr_nft_open(&n->nft, err, errlen) < 0)
         return -ENOENT;
-    size_t cap = 1024 + n->nbr * (n->nbr + 4) * 160, len = 0;
+    size_t nports = 0;
+    for (size_t i = 0; i < n->nat; i++)
+        nports += n->at[i].nport;
+    size_t cap = 2048 + n->nbr * (n->nbr + 4) * 160 + nports * 2 * 200, len = 0;
     char *b = malloc(cap);
     if (!b)
         return -ENOMEM;
@@ -227,6 +234,32 @@ static int apply_rules(struct cr_net *n, char *err, size_t errlen)
     ADD("add chain inet %s postrouting { type nat hook postrouting priority srcnat; }\n",
         n->table);
     ADD("add chain inet %s forward { type filter hook forward priority filter; }\n", n->table);
+    /* Published ports (as netavark does it): DNAT of what comes to one of the host's own
+     * addresses, from outside (prerouting: the client's address stays) and from the host
+     * itself (output; 127.0.0.1 needs route_localnet on the bridge, and a masquerade so the
+     * container can answer). */
+    ADD("add chain inet %s prerouting { type nat hook prerouting priority dstnat; }\n",
+        n->table);
+    ADD("add chain inet %s output { type nat hook output priority -100; }\n", n->table);
+    for (size_t i = 0; i < n->nat; i++) {
+        const struct attach *a = &n->at[i];
+        for (size_t k = 0; k < a->nport; k++) {
+            const struct cr_port *pt = &a->port[k];
+            char to[16], ip[40] = "";
+            cr_ip4_format(a->ls[a->pnet].a4, to, sizeof to);
+            if (pt->ip) {
+                char h[16];
+                cr_ip4_format(pt->ip, h, sizeof h);
+                snprintf(ip, sizeof ip, "ip daddr %s ", h);
+            }
+            const char *proto = pt->proto == CR_PROTO_UDP ? "udp" : "tcp";
+            for (int hook = 0; hook < 2; hook++)
+                ADD("add rule inet %s %s meta nfproto ipv4 fib daddr type local %s%s dport %u dnat ip to "
+                    "%s:%u\n",
+                    n->table, hook ? "output" : "prerouting", ip, proto, pt->host, to,
+                    pt->container);
+        }
+    }
     for (size_t i = 0; i < n->nbr; i++) {
         const struct bridge *br = &n->br[i];
         if (br->internal) {
@@ -240,6 +273,8 @@ static int apply_rules(struct cr_net *n, char *err, size_t errlen)
         cr_cidr4_format(&br->net4, c, sizeof c);
         ADD("add rule inet %s postrouting ip saddr %s oifname != \"%s\" masquerade\n",
             n->table, c, br->name);
+        ADD("add rule inet %s postrouting ip saddr 127.0.0.0/8 oifname \"%s\" masquerade\n",
+            n->table, br->name);
         if (br->net6.prefix >= 0) {
             char a6[INET6_ADDRSTRLEN];
             inet_ntop(AF_INET6, br->net6.addr, a6, sizeof a6);
@@ -364,6 +399,17 @@ static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_
         } else {
             snprintf(err, errlen, "setting net.ipv4.ip_forward: %s", strerror(-r));
         }
+    }
+    if (r == 0 && !br->internal) {
+        /* published ports reached at 127.0.0.1: our bridge's own setting, gone with it */
+        char path[128];
+        snprintf(path, sizeof path, "/proc/sys/net/ipv4/conf/%s/route_localnet", br->name);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "1\n", 2) != 2)
+            cr_log(NULL, "%s: %s (published ports will not answer at 127.0.0.1)", path,
+                   strerror(errno));
+        if (fd >= 0)
+            close(fd);
     }
     if (r == 0)
         r = apply_rules(n, err, errlen);
@@ -630,9 +676,35 @@ struct cr_net_job {
     char err[256];
 };
 
-int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *defs,
-                   size_t ndefs, pid_t pid, struct cr_net_job **out, char *err, size_t errlen)
+/* A port another program of the host holds: a clear error now, rather than a rule that
+ * would take its traffic. */
+static int port_free(const struct cr_port *p, char *err, size_t errlen)
 {
+    int fd = socket(AF_INET, (p->proto == CR_PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC,
+                    0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(p->host),
+                             .sin_addr.s_addr = htonl(p->ip)};
+    int r = bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ? -errno : 0;
+    close(fd);
+    if (r == -EADDRINUSE) {
+        char t[64];
+        cr_port_format(p, t, sizeof t);
+        snprintf(err, errlen, "ports: %s: port %u/%s is already in use on the host", t,
+                 p->host, p->proto == CR_PROTO_UDP ? "udp" : "tcp");
+        return r;
+    }
+    return 0;
+}
+
+int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *defs,
+                   size_t ndefs, const struct cr_port *ports, size_t nports, pid_t pid,
+                   struct cr_net_job **out, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < nports; i++)
+        if (port_free(&ports[i], err, errlen) < 0)
+            return -EADDRINUSE;
     if (ndefs > MAX_NETS || strlen(svc) >= NAME_LEN) {
         snprintf(err, errlen, "more than %d networks", MAX_NETS);
         return -E2BIG;
@@ -666,6 +738,19 @@ int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *d
         veth_name(n, br->net, svc, n->gen++, j->a.veth[k]);
     }
     j->a.n = ndefs;
+    for (size_t k = 0; k < ndefs; k++)
+        if (!j->a.br[k]->internal) {
+            j->a.pnet = k;
+            break;
+        }
+    if (nports && !(j->a.port = malloc(nports * sizeof *ports))) {
+        close(j->nsfd);
+        free(j);
+        return -ENOMEM;
+    }
+    if (nports)
+        memcpy(j->a.port, ports, nports * sizeof *ports);
+    j->a.nport = nports;
     j->next = n->jobs;
     n->jobs = j;
     *out = j;
@@ -716,8 +801,16 @@ int cr_net_finish(struct cr_net *n, struct cr_net_job *j, char *err, size_t errl
     if (v) {
         n->at = v;
         n->at[n->nat++] = j->a;
+        j->a.port = NULL;                   /* the attachment's now */
         hosts_refresh(n, &n->at[n->nat - 1]);
+        if (n->at[n->nat - 1].nport && (r = apply_rules(n, err, errlen)) < 0) {
+            char keep[256];
+            snprintf(keep, sizeof keep, "publishing its ports: %s", err);
+            snprintf(err, errlen, "%s", keep);
+            cr_net_detach(n, n->at[n->nat - 1].svc);
+        }
     }
+    free(j->a.port);
     if (r == 0 && j->cancelled) {
         snprintf(err, errlen, "the container is gone");
         r = -ESRCH;
@@ -730,7 +823,7 @@ int cr_net_attach(struct cr_net *n, const char *svc, const struct cr_net_def *de
                   pid_t pid, char *err, size_t errlen)
 {
     struct cr_net_job *j;
-    int r = cr_net_prepare(n, svc, defs, ndefs, pid, &j, err, errlen);
+    int r = cr_net_prepare(n, svc, defs, ndefs, NULL, 0, pid, &j, err, errlen);
     if (r < 0)
         return r;
     cr_net_job_run(j);
@@ -781,6 +874,12 @@ void cr_net_detach(struct cr_net *n, const char *svc)
      * kernel waits for an RCU grace period), for nothing. */
     struct attach gone = *a;
     *a = n->at[--n->nat];
+    if (gone.nport) {
+        char err[256];
+        free(gone.port);
+        if (apply_rules(n, err, sizeof err) < 0)
+            cr_log(NULL, "%s", err);
+    }
     /* the others that shared a network with it: without it */
     gone.svc[0] = '\0';
     hosts_refresh(n, &gone);

@@ -37,14 +37,16 @@ void cr_net_close(struct cr_net *n);
  * container on those networks gets svc in its hosts. */
 int cr_net_attach(struct cr_net *n, const char *svc, const struct cr_net_def *defs, size_t ndefs,
                   pid_t pid, char *err, size_t errlen);
-/* The same in three steps, so that the slow part (the kernel takes milliseconds to make a
+/* The same in three steps (with ports: published at its address on its first network that
+ * is not internal; a port another program holds is an error here), so that the slow part (the kernel takes milliseconds to make a
  * veth pair) runs on another thread while the loop goes on: cr_net_prepare (the loop: the
  * bridges, addresses and names), cr_net_job_run (any thread: the veth pairs, the container's
  * side; touches nothing of n), cr_net_finish (the loop: records it, writes the files; frees
  * the job; -ESRCH when the service was detached meanwhile). */
 struct cr_net_job;
 int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *defs,
-                   size_t ndefs, pid_t pid, struct cr_net_job **out, char *err, size_t errlen);
+                   size_t ndefs, const struct cr_port *ports, size_t nports, pid_t pid,
+                   struct cr_net_job **out, char *err, size_t errlen);
 void cr_net_job_run(struct cr_net_job *j);
 int cr_net_finish(struct cr_net *n, struct cr_net_job *j, char *err, size_t errlen);
 /* For `supervisor run` (which shares its cgroup root with other runs and owns no bridges):

@@ -77,7 +77,8 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
                                       .net6 = nw->net6, .internal = nw->internal};
     }
     struct net_work *w = calloc(1, sizeof *w);
-    int r = w ? cr_net_prepare(rt->net, svc->name, defs, nd, pid, &w->job, err, sizeof err)
+    int r = w ? cr_net_prepare(rt->net, svc->name, defs, nd, conf->port, conf->nport, pid,
+                               &w->job, err, sizeof err)
               : -ENOMEM;
     if (r == 0) {
         w->rt = rt;

@@ -9,6 +9,7 @@ net.ipv4.ip_forward is read before each test and must be the same after it."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import textwrap
 import time
@@ -227,6 +228,62 @@ def test_outbound_nat_and_internal_networks(h, net_env, cgroot, outside):
     assert s.result("shut") == "error OSError 101", s.result("shut")   # ENETUNREACH
     assert s.result("near").startswith("hello from peer"), s.result("near")
     assert s.stop() == 0
+
+
+def outside_client(ns, host, port):
+    """connects from the outside namespace; returns the answer (or the error)."""
+    code = ("import socket,sys\ntry:\n c=socket.create_connection((sys.argv[1],int(sys.argv[2])),"
+            "timeout=3); print(c.recv(200).decode().strip())\nexcept OSError as e: print('error',e)")
+    p = subprocess.run(["ip", "netns", "exec", ns, PY, "-c", code, host, str(port)],
+                       capture_output=True, text=True, timeout=T(20))
+    return p.stdout.strip()
+
+
+def host_client(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=3) as c:
+            return c.recv(200).decode().strip()
+    except OSError as e:
+        return f"error {e}"
+
+
+def test_published_ports(h, net_env, cgroot, outside):
+    port = 20000 + os.getpid() % 20000
+    s = NetSup(h, net_env, cgroot, server("web", ports=f"{port}:8000")
+               + server("udpless", port=8001, ports=f"127.0.0.1:{port + 1}:8001")).start()
+    s.wait_log(r"^supervisor: udpless: started \(pid")
+    web = s.addr("web")
+    # from the host at 127.0.0.1 (masqueraded: the container sees its gateway), at a host
+    # address (seen as itself), from the outside namespace (its own address preserved)
+    r = wait_until(lambda: host_client("127.0.0.1", port).startswith("hello") and
+                   host_client("127.0.0.1", port), what="127.0.0.1 answers")
+    gw = web.rsplit(".", 1)[0] + ".1"
+    assert r == f"hello from web to {gw}", r
+    assert host_client("198.51.100.1", port) == "hello from web to 198.51.100.1"
+    ns = f"crtest-{os.getpid() % 100000}-out"
+    assert outside_client(ns, "198.51.100.1", port) == "hello from web to 198.51.100.2"
+    # bound to 127.0.0.1 only: not from outside
+    assert host_client("127.0.0.1", port + 1).startswith("hello from udpless")
+    assert outside_client(ns, "198.51.100.1", port + 1).startswith("error")
+    assert s.stop() == 0
+    assert host_client("127.0.0.1", port).startswith("error")     # gone with the table
+
+
+def test_published_port_in_use_is_that_services_error(h, net_env, cgroot):
+    taken = socket.socket()
+    taken.bind(("0.0.0.0", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        s = NetSup(h, net_env, cgroot, server("clash", ports=f"{port}:8000",
+                                              startretries=0)
+                   + server("fine")).start()
+        s.wait_log(rf"clash: cannot connect its container to its networks: ports: "
+                   rf"{port}->8000/tcp: port {port}/tcp is already in use on the host")
+        s.wait_log(r"^supervisor: fine: started \(pid")
+        assert s.stop() == 0
+    finally:
+        taken.close()
 
 
 def test_nothing_left_after_kill9_and_restart(h, net_env, cgroot):
