@@ -31,6 +31,11 @@ static void schedule_starts(struct sv *sv)
     cr_order_start_pending(&sv->all);
 }
 
+static struct cr_svc *find_svc(struct cr_runtime *rt, const char *name)
+{
+    return cr_svcs_find(&sv_of(rt)->all, name);
+}
+
 static void request_start(struct cr_runtime *rt, struct cr_svc *svc)
 {
     struct sv *sv = sv_of(rt);
@@ -223,6 +228,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->rt.console.fd = -1;
     sv->rt.on_settled = on_settled;
     sv->rt.on_ready = on_ready;
+    sv->rt.find = find_svc;
     sv->api = (struct cr_api_host){
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,

@@ -276,6 +276,28 @@ static void check_service_refs(struct cr_config *cfg, struct cr_service *svc)
         if (p && p->net_mode == CR_NETMODE_HOST)
             cr_service_error(&cfg->errors, svc, CR_K_NETWORK, "service:%s: %s has no net "
                              "namespace of its own (network = host)", svc->join, p->name);
+        if (svc->namespaces & CR_NS_USER)
+            cr_service_error(&cfg->errors, svc, CR_K_NETWORK, "service:%s: not with a user "
+                             "namespace of its own (it could not enter %s's network namespace)",
+                             svc->join, svc->join);
+        /* Implicit: OTHER starts (and is ready) first, and stops after it. */
+        bool listed = false;
+        for (size_t k = 0; k < svc->depends_on.n; k++)
+            listed |= cr_service_matches(o, svc->depends_on.v[k]);
+        if (!listed) {
+            char **v = realloc(svc->depends_on.v, (svc->depends_on.n + 1) * sizeof *v);
+            int *l = v ? realloc(svc->depends_on.line, (svc->depends_on.n + 1) * sizeof *l)
+                       : NULL;
+            if (v)
+                svc->depends_on.v = v;
+            if (l)
+                svc->depends_on.line = l;
+            if (!v || !l || !(v[svc->depends_on.n] = strdup(o->name))) {
+                cfg->errors.oom = true;
+                return;
+            }
+            l[svc->depends_on.n++] = svc->key_line[CR_K_NETWORK];
+        }
     }
 }
 
@@ -324,6 +346,6 @@ void cr_network_spec(struct cr_service *svc, const struct cr_global *g, struct c
     /* /etc/hosts and /etc/resolv.conf are bound at each start (service/container.c), from
      * the run_dir the supervisor started with: a reload that changes run_dir (read only at
      * start-up) leaves the services alone. */
-    if (svc->net_mode == CR_NETMODE_BRIDGE)
+    if (svc->net_mode == CR_NETMODE_BRIDGE || svc->net_mode == CR_NETMODE_SERVICE)
         svc->spec.namespaces &= ~(unsigned)CR_NS_NET;
 }

@@ -458,7 +458,26 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         cr_cg_destroy(cg, err, sizeof err);
         return -ENOMEM;
     }
+    /* network = service:OTHER: OTHER's namespace, from its running container's init */
+    int join_fd = -1;
+    if (conf->net_mode == CR_NETMODE_SERVICE) {
+        struct cr_svc *o = rt->find ? rt->find(rt, conf->join) : NULL;
+        char path[64];
+        if (o && o->ct && !o->ct->exited) {
+            snprintf(path, sizeof path, "/proc/%d/ns/net", (int)o->ct->pid);
+            join_fd = open(path, O_RDONLY | O_CLOEXEC);
+        }
+        if (join_fd < 0) {
+            cr_log(svc->name, "cannot start its container: network = service:%s: %s has no "
+                   "container running", conf->join, conf->join);
+            close(ev[0]);
+            close(ev[1]);
+            cr_cg_destroy(cg, err, sizeof err);
+            return -ESRCH;
+        }
+    }
     struct cr_spawn_req req = {
+        .join_netns_fd = join_fd,
         .spec = bridge ? &netspec : &conf->spec,
         .init_fd = rt->init_fd,
         .cg = cg,
@@ -478,6 +497,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
             cr_log(svc->name, "cannot start its container: %s", err);
             if (bridge && netspec.binds != conf->spec.binds)
                 free(netspec.binds);
+            if (join_fd >= 0)
+                close(join_fd);
             close(ev[0]);
             close(ev[1]);
             cr_cg_destroy(cg, err, sizeof err);
@@ -496,6 +517,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     struct cr_spawned sp;
     r = cr_spawn(&req, &sp, err, sizeof err);
     close(ev[1]);
+    if (join_fd >= 0)
+        close(join_fd);
     if (bridge && netspec.binds != conf->spec.binds)
         free(netspec.binds);
     if (r < 0) {

@@ -79,6 +79,8 @@ struct cr_runtime {
     void (*on_settled)(struct cr_runtime *rt, struct cr_svc *svc);
     /* Called when a service becomes ready (enters RUNNING): its dependents may start. */
     void (*on_ready)(struct cr_runtime *rt, struct cr_svc *svc);
+    /* The service of that name, or NULL (network = service:OTHER finds OTHER's container). */
+    struct cr_svc *(*find)(struct cr_runtime *rt, const char *name);
 };
 
 /* A running container: init, its pidfd, its events pipe, its cgroup. */

@@ -291,6 +291,8 @@ CHILD_SIDE static void child_main(const struct child_args *a)
         if (n != 1)
             _exit(127);   /* the supervisor died or gave up on us: nobody to report to */
     }
+    if (req->join_netns_fd >= 0 && syscall(SYS_setns, req->join_netns_fd, CLONE_NEWNET) < 0)
+        child_report(evfd, "joining the network namespace of network = service:", errno);
     /* In a user namespace (its maps written now): become its root, whose host uid is the
      * map's, so that exec keeps init's capabilities there. A change of ids clears the
      * parent-death signal: set again (if the supervisor dies in between, the next one
@@ -539,7 +541,7 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
      * namespace's maps are written while the child waits (before its exec, so that init keeps
      * its capabilities in the namespace): no vfork then. */
     a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & CR_NS_USER) &&
-                !req->defer_go;
+                !req->defer_go && req->join_netns_fd < 0;
     a.sync_wr = sync[1];
     a.ignored = ignored_signals();
     int cg_fds[8];

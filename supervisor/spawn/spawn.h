@@ -45,6 +45,9 @@ struct cr_spawn_req {
      * it runs anything (it exits 127). */
     bool new_netns;
     bool defer_go;
+    /* >= 0: the child joins this network namespace (setns) before it executes init: a
+     * service's network = service:OTHER, OTHER's namespace. -1: none (0 is an fd). */
+    int join_netns_fd;
     bool own_pgrp;               /* init leads a process group of its own, so a terminal's
                                     ^C reaches only the supervisor, which then stops the
                                     services in reverse priority order (not for `run`,

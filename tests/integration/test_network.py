@@ -286,6 +286,18 @@ def test_published_port_in_use_is_that_services_error(h, net_env, cgroot):
         taken.close()
 
 
+def test_service_network_shares_localhost(h, net_env, cgroot):
+    """network = service:srv: the sidecar is in srv's namespace (srv starts first, implicit),
+    so srv's 127.0.0.1:8000 is its own."""
+    s = NetSup(h, net_env, cgroot, client("side", "127.0.0.1", network="service:srv")
+               + server("srv")).start()
+    assert s.result("side") == "hello from srv to 127.0.0.1", s.result("side")
+    sp = s.init("side")
+    so = s.init("srv")
+    assert os.readlink(f"/proc/{sp}/ns/net") == os.readlink(f"/proc/{so}/ns/net")
+    assert s.stop() == 0
+
+
 def test_nothing_left_after_kill9_and_restart(h, net_env, cgroot):
     s = NetSup(h, net_env, cgroot, server("srv") + client("cli", "srv")).start()
     s.result("cli")

@@ -307,6 +307,9 @@ static void test_network_modes(void **state)
     const struct cr_service *u = cr_config_find(&cfg, "u");
     assert_int_equal(u->net_mode, CR_NETMODE_SERVICE);
     assert_string_equal(u->join, "t");
+    assert_int_equal(u->depends_on.n, 1);                 /* implicit: t first */
+    assert_string_equal(u->depends_on.v[0], "t");
+    assert_false(u->spec.namespaces & CR_NS_NET);         /* joins, creates none */
     const struct cr_service *c = cr_config_find(&cfg, "c");
     assert_int_equal(c->net_mode, CR_NETMODE_CNI);
     assert_string_equal(c->join, "mynet");
@@ -347,6 +350,11 @@ static void test_network_errors(void **state)
                   "which leads back)",
                   "$/main.ini:8: network: service:t: a cycle of service: networks (u joins t, "
                   "which leads back)", NULL);
+    expect_errors(SVC "network = service:u\nnamespaces = pid,mount,net,user\n"
+                  "uid_map = 0:100000:65536\ngid_map = 0:100000:65536\n"
+                  "[service:u]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n",
+                  "$/main.ini:4: network: service:u: not with a user namespace of its own (it "
+                  "could not enter u's network namespace)", NULL);
     expect_errors(SVC "network = service:u\n"
                   "[service:u]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnetwork = host\n",
                   "$/main.ini:4: network: service:u: u has no net namespace of its own (network "
