@@ -55,6 +55,9 @@ UNIT_LINK_test_cgroup    := $(LINK_cgroup)
 UNIT_LINK_test_config    := $(LINK_config)
 UNIT_LINK_test_plan      := $(LINK_config)
 UNIT_LINK_test_ctl_proto := $(LINK_service)
+# The lifecycle table with a fake container: service/ without cgroup/ or spawn/ (it would not
+# link if fsm.c reached for them).
+UNIT_LINK_test_fsm       := service io log
 UNIT_LINK_test_output    := $(LINK_io)
 UNIT_LINK_test_net       := $(LINK_net)
 UNIT_LINK_test_spec      :=
@@ -187,6 +190,14 @@ test-build: deps all asan $(B)/test/workload $(B)/test/probe $(B)/test/init-vg $
 
 test: test-build
 	@tests/run
+
+# The fault-injection suite (tests/faults) whole, slow runs included (make test runs the quick
+# ones): here on this machine's cgroups, then its cgroup tests again in the cgroup v2 VM.
+FAULTS_PYTEST ?=
+.PHONY: test-faults
+test-faults: test-build
+	/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/faults $(FAULTS_PYTEST)
+	$(MAKE) --no-print-directory vm-pytest VM_PYTEST='-m cgroup tests/faults -q $(FAULTS_PYTEST)'
 
 # The include rules of DESIGN.md's Layout (tests/run counts it as one test too).
 .PHONY: check-layers

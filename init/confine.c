@@ -83,12 +83,19 @@ static uint64_t cap_bit(int c)
 /* ---- paths ----------------------------------------------------------------------------------- */
 
 /* Hides path: a directory under an empty read-only tmpfs, anything else under /dev/null (as
- * runc does). A path that does not exist in this container needs no hiding. */
+ * runc does). A path that does not exist in this container needs no hiding, nor one its root
+ * cannot reach (EACCES: in a user namespace, below a directory of an unmapped owner, such as
+ * the supervisor's log_dir under a 0700 directory of host root's). */
 static int mask_one(const char *path, char *err, size_t len)
 {
     struct stat st;
-    if (stat(path, &st) < 0)
-        return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+    if (stat(path, &st) < 0) {
+        int e = errno;
+        if (e == ENOENT || e == ENOTDIR || e == EACCES)
+            return 0;
+        snprintf(err, len, "masked %s: %s", path, strerror(e));
+        return -e;
+    }
     int r = S_ISDIR(st.st_mode)
                 ? mount("corral-masked", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                         "size=0,nr_inodes=1,mode=555")

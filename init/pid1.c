@@ -77,6 +77,7 @@ static struct {
     bool autoreap;          /* SA_NOCLDWAIT currently set */
     bool tty_fg;            /* init was in the terminal's foreground when it started */
     pid_t self;
+    pid_t parent;           /* spec mode without a pid namespace: the supervisor; else 0 */
 
     enum phase phase;
     pid_t wpid;             /* the workload, 0 when none */
@@ -318,25 +319,35 @@ static int start_workload(void)
 
 /* ---- ending everything else ------------------------------------------------------------ */
 
-/* As PID 1, kill(-1) reaches every other process of the namespace. As a subreaper it would
- * reach the whole host, so we walk /proc for our own descendants instead. */
-static void signal_descendants(int sig)
+/* (pid, ppid) of one process, from /proc/PID/stat. */
+struct proc_link {
+    pid_t pid, ppid;
+    signed char desc;       /* 1: a descendant of ours, 0: not, -1: not known yet */
+};
+
+static int by_pid(const void *a, const void *b)
 {
-    if (S.pid1) {
-        kill(-1, sig);
-        return;
-    }
+    pid_t x = ((const struct proc_link *)a)->pid, y = ((const struct proc_link *)b)->pid;
+    return (x > y) - (x < y);
+}
+
+static struct proc_link *find_pid(struct proc_link *t, size_t n, pid_t pid)
+{
+    struct proc_link key = {.pid = pid};
+    return bsearch(&key, t, n, sizeof *t, by_pid);
+}
+
+/* Every process of /proc with its parent; *n entries, sorted by pid. NULL: none readable. */
+static struct proc_link *read_proc_links(size_t *n)
+{
+    *n = 0;
     DIR *d = opendir("/proc");
     if (!d)
-        return;
-    size_t n = 0, cap = 256;
-    pid_t (*tab)[2] = malloc(cap * sizeof *tab);
-    if (!tab) {
-        closedir(d);
-        return;
-    }
+        return NULL;
+    size_t cap = 512;
+    struct proc_link *tab = malloc(cap * sizeof *tab);
     struct dirent *de;
-    while ((de = readdir(d))) {
+    while (tab && (de = readdir(d))) {
         char path[300], buf[512];
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
             continue;
@@ -354,39 +365,135 @@ static void signal_descendants(int sig)
         char state;
         if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
             continue;
-        if (n == cap) {
+        if (*n == cap) {
             void *t = realloc(tab, 2 * cap * sizeof *tab);
             if (!t)
                 break;
             tab = t;
             cap *= 2;
         }
-        tab[n][0] = (pid_t)atoi(de->d_name);
-        tab[n][1] = (pid_t)ppid;
-        n++;
+        tab[*n] = (struct proc_link){(pid_t)atoi(de->d_name), (pid_t)ppid, -1};
+        (*n)++;
     }
     closedir(d);
-    /* Mark descendants: a ppid of ours or of a marked process. Repeat until stable. */
-    bool changed = true;
-    char *mark = calloc(n ? n : 1, 1);
-    while (mark && changed) {
-        changed = false;
-        for (size_t i = 0; i < n; i++) {
-            if (mark[i])
-                continue;
-            bool desc = tab[i][1] == S.self;
-            for (size_t j = 0; !desc && j < n; j++)
-                desc = mark[j] && tab[j][0] == tab[i][1];
-            if (desc) {
-                mark[i] = 1;
-                changed = true;
-            }
+    if (tab)
+        qsort(tab, *n, sizeof *tab, by_pid);
+    return tab;
+}
+
+/* Whether e descends from us: up its chain of parents until we, a known answer or the top
+ * (each answer found is kept, so the whole table costs about one pass). */
+static bool descends(struct proc_link *t, size_t n, struct proc_link *e)
+{
+    struct proc_link *chain[64];
+    int depth = 0;
+    signed char answer = 0;
+    while (e && depth < 64) {
+        if (e->desc >= 0) {
+            answer = e->desc;
+            break;
         }
+        chain[depth++] = e;
+        if (e->ppid == S.self) {
+            answer = 1;
+            break;
+        }
+        if (e->ppid <= 1)
+            break;
+        e = find_pid(t, n, e->ppid);
     }
-    for (size_t i = 0; mark && i < n; i++)
-        if (mark[i])
-            kill(tab[i][0], sig);
-    free(mark);
+    while (depth)
+        chain[--depth]->desc = answer;
+    return answer == 1;
+}
+
+/* Appends the children of every thread of pid (/proc/PID/task/TID/children) to *v. -1 when
+ * the kernel has no such files (CONFIG_PROC_CHILDREN). */
+static int add_children(pid_t pid, pid_t **v, size_t *n, size_t *cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;   /* gone */
+    struct dirent *de;
+    int r = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char cpath[300], buf[4096];
+        snprintf(cpath, sizeof cpath, "/proc/%d/task/%s/children", (int)pid, de->d_name);
+        int fd = open(cpath, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT && !S.pid1) {
+                struct stat st;
+                snprintf(cpath, sizeof cpath, "/proc/%d/task/%s", (int)pid, de->d_name);
+                if (stat(cpath, &st) == 0)
+                    r = -1;   /* the thread is there, its children file is not */
+            }
+            continue;
+        }
+        ssize_t len;
+        size_t have = 0;
+        while ((len = read(fd, buf + have, sizeof buf - 1 - have)) > 0) {
+            have += (size_t)len;
+            buf[have] = 0;
+            char *p = buf, *end;
+            for (long c; (c = strtol(p, &end, 10)) > 0 && (*end == ' ' || *end == '\n');
+                 p = end + 1) {
+                if (*n == *cap) {
+                    size_t ncap = *cap ? 2 * *cap : 64;
+                    pid_t *t = realloc(*v, ncap * sizeof *t);
+                    if (!t)
+                        break;
+                    *v = t;
+                    *cap = ncap;
+                }
+                (*v)[(*n)++] = (pid_t)c;
+            }
+            have = strlen(p);   /* a number cut by the buffer's end waits for the rest */
+            memmove(buf, p, have);
+        }
+        close(fd);
+    }
+    closedir(d);
+    return r;
+}
+
+/* Our tree, top down, through the children files: costs what the tree holds, not what the
+ * host runs. A process is signalled before its children are looked up (with SIGKILL, a dead
+ * parent forks no more; what it forked meanwhile is reparented to us and found next time).
+ * -1: no children files here. */
+static int signal_tree(int sig)
+{
+    pid_t *v = NULL;
+    size_t n = 0, cap = 0;
+    int r = add_children(S.self, &v, &n, &cap);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        kill(v[i], sig);
+        if (add_children(v[i], &v, &n, &cap) < 0)
+            r = -1;
+    }
+    free(v);
+    return r;
+}
+
+/* As PID 1, kill(-1) reaches every other process of the namespace. As a subreaper it would
+ * reach the whole host, so we walk our own tree instead (or, without children files, all of
+ * /proc for our descendants). */
+static void signal_descendants(int sig)
+{
+    if (S.pid1) {
+        kill(-1, sig);
+        return;
+    }
+    if (signal_tree(sig) == 0)
+        return;
+    size_t n;
+    struct proc_link *tab = read_proc_links(&n);
+    for (size_t i = 0; tab && i < n; i++)
+        if (tab[i].pid != S.self && descends(tab, n, &tab[i]))
+            kill(tab[i].pid, sig);
     free(tab);
 }
 
@@ -395,6 +502,47 @@ static bool have_children(void)
     siginfo_t si;
     memset(&si, 0, sizeof si);
     return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0;
+}
+
+/* ---- the supervisor's death ---------------------------------------------------------------
+ * In spec mode init's parent is the supervisor, and its containers die with it. In a pid
+ * namespace the kernel does that: spawn gave init a parent-death SIGKILL, and PID 1's death
+ * ends the namespace. Without one (namespaces without pid) init's death alone would leave
+ * the workload running, reparented to the host. So there init trades the SIGKILL for a
+ * signal it reads (at once after exec: until then no workload exists, and the SIGKILL still
+ * covers that time) and, when its parent is gone, kills every descendant itself: as a
+ * subreaper it inherits every orphan of the tree, so no children left means no descendants
+ * left. Then it exits. */
+#define PDEATH_SIG 64   /* SIGRTMAX, by the kernel's numbering */
+
+static void end_with_parent(void) __attribute__((noreturn));
+static void end_with_parent(void)
+{
+    for (;;) {
+        signal_descendants(SIGKILL);
+        while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
+            ;
+        if (!have_children())
+            break;
+        /* Something is still dying (or was forked just before its parent's end): look again
+         * at the next exit (SIGCHLD on the signalfd), or after a little while. */
+        struct pollfd p = {S.sfd, POLLIN, 0};
+        if (poll(&p, 1, 20) > 0) {
+            struct signalfd_siginfo si[16];
+            ssize_t r = read(S.sfd, si, sizeof si);
+            (void)r;
+        }
+    }
+    _exit(128 + SIGKILL);
+}
+
+/* Spec mode without a pid namespace: the parent-death signal above; false when the parent
+ * is gone already. */
+static bool watch_parent(void)
+{
+    S.parent = getppid();
+    prctl(PR_SET_PDEATHSIG, PDEATH_SIG, 0, 0, 0);
+    return getppid() == S.parent;
 }
 
 /* Start the end-of-run phase: TERM (and CONT, for stopped ones) to whatever is left. */
@@ -581,6 +729,8 @@ static bool is_fault(int sig)
 static void on_signal(const struct signalfd_siginfo *si)
 {
     int sig = (int)si->ssi_signo;
+    if (sig == PDEATH_SIG && S.parent && getppid() != S.parent)
+        end_with_parent();
     if (sig == SIGCHLD) {
         check_workload();
         if (S.phase == DRAINING || !S.autoreap)
@@ -652,7 +802,10 @@ static int setup(const struct init_opts *o)
     }
     if (!S.pid1)
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    if (o->pdeathsig) {
+    if (o->spec_fd >= 0 && !S.pid1) {
+        if (!watch_parent())
+            return 1;   /* the supervisor died while we were setting up: nothing ran */
+    } else if (o->pdeathsig) {
         pid_t parent = getppid();
         prctl(PR_SET_PDEATHSIG, o->pdeathsig, 0, 0, 0);
         if (parent > 1 && getppid() != parent)   /* it died before prctl took effect */

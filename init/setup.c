@@ -140,9 +140,22 @@ static int remount_ro(const char *path, bool recursive)
     return mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
 }
 
-/* Step 2: the new root as a mount of its own at *root_out. */
-static int prepare_root(const char *rootfs, char *root_out, size_t len)
+/* Step 2: the new root as a mount of its own at *root_out. An idmapped root (rootfs_idmap)
+ * arrives from the supervisor as a detached mount on CR_IDMAP_CHILD_FD: attached over the
+ * rootfs's own path. */
+static int prepare_root(const struct cr_spec *s, char *root_out, size_t len)
 {
+    const char *rootfs = s->rootfs;
+    if (s->rootfs_idmap) {
+        int r = (int)syscall(SYS_move_mount, CR_IDMAP_CHILD_FD, "", AT_FDCWD, rootfs,
+                             MOVE_MOUNT_F_EMPTY_PATH_);
+        int e = errno;
+        close(CR_IDMAP_CHILD_FD);
+        if (r < 0)
+            return fail("rootfs %s: attaching its idmapped mount: %s", rootfs, strerror(e));
+        snprintf(root_out, len, "%s", rootfs);
+        return 0;
+    }
     if (strcmp(rootfs, "/")) {
         if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
             return fail("rootfs %s: %s", rootfs, strerror(errno));
@@ -254,10 +267,16 @@ static int setup_dev(const char *root, const struct cr_spec *s)
 
 /* The bind sources, held open (O_PATH) from before the new root is staged: staging the host's
  * own tree parks a tmpfs on /tmp (or /mnt, /run, /var/tmp), which would hide a source below
- * it. Mounted later through /proc/self/fd/N. */
+ * it. Mounted later through /proc/self/fd/N. An idmap bind's source is the detached mount the
+ * supervisor passed (from CR_IDMAP_CHILD_FD up, after the root's), attached with move_mount. */
 static int open_bind_sources(const struct cr_spec *s, int *fds)
 {
+    int next = CR_IDMAP_CHILD_FD + (s->rootfs_idmap ? 1 : 0);
     for (size_t i = 0; i < s->nbinds; i++) {
+        if (s->binds[i].idmap) {
+            fds[i] = next++;
+            continue;
+        }
         fds[i] = open(s->binds[i].src, O_PATH | O_CLOEXEC);
         if (fds[i] < 0)
             return fail("bind %s: %s", s->binds[i].src, strerror(errno));
@@ -306,7 +325,7 @@ static int setup_tree(const struct cr_spec *s, const int *src, char *root, size_
                       size_t plen)
 {
     char fdpath[64];
-    if (prepare_root(s->rootfs, root, rlen))
+    if (prepare_root(s, root, rlen))
         return -1;
 
     /* Step 3: mount points, while the tree can still be written. */
@@ -335,7 +354,9 @@ static int setup_tree(const struct cr_spec *s, const int *src, char *root, size_
     for (size_t i = 0; i < s->nbinds; i++) {
         in_root(p, plen, root, s->binds[i].dst);
         snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", src[i]);
-        if (mount(fdpath, p, NULL, MS_BIND | MS_REC, NULL) < 0)
+        if (s->binds[i].idmap
+                ? syscall(SYS_move_mount, src[i], "", AT_FDCWD, p, MOVE_MOUNT_F_EMPTY_PATH_) < 0
+                : mount(fdpath, p, NULL, MS_BIND | MS_REC, NULL) < 0)
             return fail("bind %s: %s", s->binds[i].src, strerror(errno));
         if (s->binds[i].ro && remount_ro(p, true) < 0)
             return fail("bind %s: read-only: %s", s->binds[i].src, strerror(errno));

@@ -296,6 +296,37 @@ const char *cr_spec_get_env(const struct cr_spec *s, const char *name)
     return i >= 0 ? s->env[i] + n + 1 : NULL;
 }
 
+int cr_bind_opts_parse(const char *s, bool *ro, bool *idmap)
+{
+    bool seen_mode = false;
+    *ro = *idmap = false;
+    if (!*s)
+        return -EINVAL;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        if (n == 2 && !strncmp(s, "ro", 2) && !seen_mode)
+            *ro = seen_mode = true;
+        else if (n == 2 && !strncmp(s, "rw", 2) && !seen_mode)
+            seen_mode = true;
+        else if (n == 5 && !strncmp(s, "idmap", 5) && !*idmap)
+            *idmap = true;
+        else
+            return -EINVAL;
+        s += n;
+        if (*s == ',' && *++s == '\0')
+            return -EINVAL;
+    }
+    return 0;
+}
+
+size_t cr_spec_nidmap(const struct cr_spec *s)
+{
+    size_t n = s->rootfs_idmap ? 1 : 0;
+    for (size_t i = 0; i < s->nbinds; i++)
+        n += s->binds[i].idmap;
+    return n;
+}
+
 int cr_spec_add_bind(struct cr_spec *s, const char *src, const char *dst, bool ro)
 {
     struct cr_bind *nb = realloc(s->binds, (s->nbinds + 1) * sizeof *nb);
@@ -305,6 +336,7 @@ int cr_spec_add_bind(struct cr_spec *s, const char *src, const char *dst, bool r
     nb[s->nbinds].src = strdup(src);
     nb[s->nbinds].dst = strdup(dst);
     nb[s->nbinds].ro = ro;
+    nb[s->nbinds].idmap = false;
     s->nbinds++;
     return nb[s->nbinds - 1].src && nb[s->nbinds - 1].dst ? 0 : -ENOMEM;
 }
@@ -490,9 +522,13 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
     cr_ns_format(s->namespaces, tmp, sizeof tmp);
     out_fmt(&o, "namespaces = %s\n", tmp);
     out_fmt(&o, "read_only = %s\n", s->read_only ? "true" : "false");
+    if (s->rootfs_idmap)
+        out_str(&o, "rootfs_idmap = true\n");
     for (size_t i = 0; i < s->nbinds; i++) {
-        const char *f[3] = {s->binds[i].src, s->binds[i].dst, "ro"};
-        r |= out_fields(&o, "bind", f, s->binds[i].ro ? 3 : 2);
+        const struct cr_bind *b = &s->binds[i];
+        const char *opts = b->ro && b->idmap ? "ro,idmap" : b->ro ? "ro" : "idmap";
+        const char *f[3] = {b->src, b->dst, opts};
+        r |= out_fields(&o, "bind", f, b->ro || b->idmap ? 3 : 2);
     }
     for (size_t i = 0; i < s->ntmpfs; i++) {
         char size[32];
@@ -624,6 +660,7 @@ static const struct skey {
     {"container", "rootfs", V_PATH, false, F(rootfs)},
     {"container", "namespaces", V_NS, false, F(namespaces)},
     {"container", "read_only", V_BOOL, false, F(read_only)},
+    {"container", "rootfs_idmap", V_BOOL, false, F(rootfs_idmap)},
     {"container", "bind", V_BIND, true, 0},
     {"container", "tmpfs", V_TMPFS, true, 0},
     {"container", "device", V_DEVICE, true, 0},
@@ -854,18 +891,19 @@ static void convert(struct cr_spec *s, struct entry *e, const char *origin,
             return;
         }
         if (k->type == V_BIND) {
-            bool ro = false;
-            if (nf < 2 || (nf == 3 && strcmp(f[2], "ro") && strcmp(f[2], "rw"))) {
-                SERR("%s", "expected SRC:DST[:ro]");
+            bool ro = false, idmap = false;
+            if (nf < 2 || (nf == 3 && cr_bind_opts_parse(f[2], &ro, &idmap) < 0)) {
+                SERR("%s", "expected SRC:DST[:ro|rw|idmap|ro,idmap]");
                 return;
             }
-            ro = nf == 3 && !strcmp(f[2], "ro");
             if (!abs_path(f[0]) || !abs_path(f[1])) {
                 SERR("%s", "source and destination must be absolute paths");
                 return;
             }
             if (cr_spec_add_bind(s, f[0], f[1], ro))
                 SERR("%s", "out of memory");
+            else
+                s->binds[s->nbinds - 1].idmap = idmap;
         } else {
             int64_t size = 0;
             if (nf > 2 || (nf == 2 && cr_parse_size(f[1], &size)) || size == INT64_MAX) {
@@ -1106,6 +1144,12 @@ int cr_spec_parse(const char *text, size_t len, const char *origin, struct cr_sp
                                                   out->read_only || out->ndevices))
             cr_errlist_add(errors, "%s: [container]: rootfs, bind, tmpfs, device and read_only "
                            "need the mount namespace", origin);
+        if (cr_spec_nidmap(out) && !(out->namespaces & CR_NS_USER))
+            cr_errlist_add(errors, "%s: [container]: idmap binds and rootfs_idmap need the "
+                           "user namespace", origin);
+        if (cr_spec_nidmap(out) > CR_IDMAP_MAX)
+            cr_errlist_add(errors, "%s: [container]: more than %d idmapped mounts", origin,
+                           CR_IDMAP_MAX);
         if (out->ambient & ~out->caps)
             cr_errlist_add(errors, "%s: [security]: ambient holds capabilities outside "
                            "capabilities", origin);

@@ -13,7 +13,12 @@
  *   rootfs = /srv/rootfs            ; absent: no filesystem setup (no mount namespace)
  *   namespaces = pid,mount,uts,ipc,net,cgroup
  *   read_only = false
- *   bind = /srv/data:/data:ro       ; SRC:DST[:ro], repeated, in order
+ *   rootfs_idmap = false            ; true: the rootfs arrives idmapped (see idmap below)
+ *   bind = /srv/data:/data:ro       ; SRC:DST[:OPTS], repeated, in order; OPTS: ro, idmap or
+ *                                   ; ro,idmap. idmap: the supervisor passes a detached,
+ *                                   ; idmapped clone of SRC (and of rootfs, with rootfs_idmap),
+ *                                   ; one fd each from CR_IDMAP_CHILD_FD up: the root first,
+ *                                   ; then the idmap binds in order; init moves it into place
  *   tmpfs = /tmp:67108864           ; DST[:BYTES], repeated, 0 or absent = kernel default
  *   device = /dev/fuse:/dev/fuse:c:10:229:0666 ; HOST:DST:TYPE:MAJOR:MINOR:MODE, repeated: a
  *                                   ; node made in the container's /dev (bound from HOST
@@ -127,7 +132,13 @@ const char *cr_health_action_name(int a);
 struct cr_bind {
     char *src, *dst;
     bool ro;
+    bool idmap;                  /* an idmapped clone of src arrives on an fd (see above) */
 };
+
+/* The first fd of the idmapped mounts the supervisor passes to init (after the seccomp
+ * program's 6), and how many there may be. */
+#define CR_IDMAP_CHILD_FD 7
+#define CR_IDMAP_MAX 32
 struct cr_tmpfs {
     char *dst;
     int64_t size;                /* bytes; 0 = the kernel's default (half of RAM) */
@@ -145,6 +156,7 @@ struct cr_spec {
     /* [container] */
     char *hostname;
     char *rootfs;                /* NULL: no filesystem setup */
+    bool rootfs_idmap;           /* the rootfs arrives idmapped on fd CR_IDMAP_CHILD_FD */
     unsigned namespaces;         /* CR_NS_* */
     bool read_only;
     struct cr_bind *binds;
@@ -210,6 +222,11 @@ int cr_spec_add_health_arg(struct cr_spec *s, const char *arg);
 int cr_spec_set_env(struct cr_spec *s, const char *name, const char *value); /* replaces */
 const char *cr_spec_get_env(const struct cr_spec *s, const char *name);
 int cr_spec_add_bind(struct cr_spec *s, const char *src, const char *dst, bool ro);
+/* A bind's options, comma-separated: ro or rw (the default), idmap (as podman's). -EINVAL
+ * for anything else, or one given twice. */
+int cr_bind_opts_parse(const char *s, bool *ro, bool *idmap);
+/* The idmapped mounts init receives: the rootfs (with rootfs_idmap) and each idmap bind. */
+size_t cr_spec_nidmap(const struct cr_spec *s);
 int cr_spec_add_tmpfs(struct cr_spec *s, const char *dst, int64_t size);
 int cr_spec_add_device(struct cr_spec *s, const struct cr_devnode *d);
 int cr_spec_add_group(struct cr_spec *s, gid_t gid);

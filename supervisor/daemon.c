@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "daemon_int.h"
+#include "fd_budget.h"
 #include "log.h"
 #include "cgroup/cgroup.h"
 #include "config/config.h"
@@ -36,21 +37,54 @@ static struct cr_svc *find_svc(struct cr_runtime *rt, const char *name)
     return cr_svcs_find(&sv_of(rt)->all, name);
 }
 
-static void request_start(struct cr_runtime *rt, struct cr_svc *svc)
+/* A request (api/host.h): a start waits for its dependencies, as at start-up. */
+static void api_request(struct cr_runtime *rt, struct cr_svc *svc, enum cr_svc_req req)
 {
-    struct sv *sv = sv_of(rt);
-    if (!cr_svc_settled(svc)) {
-        cr_svc_event(svc, CR_EV_START);   /* STOPPING: again once down; else a no-op */
-        return;
-    }
-    cr_order_want_start(svc);
-    schedule_starts(sv);
+    cr_svc_request(svc, req);
+    schedule_starts(sv_of(rt));
 }
 
 static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
 {
     (void)svc;
     schedule_starts(sv_of(rt));
+}
+
+/* ---- our own stderr, never blocking the loop (log.h) ---------------------------------------- */
+
+static uv_loop_t *log_loop;
+static uv_poll_t log_poll;
+static bool log_poll_init;
+
+static void on_log_writable(uv_poll_t *h, int status, int events)
+{
+    (void)h;
+    (void)status;
+    (void)events;
+    cr_log_flush();
+}
+
+static void log_want_write(int fd, bool on)
+{
+    if (!log_poll_init) {
+        if (!on || uv_poll_init(log_loop, &log_poll, fd) < 0)
+            return;
+        log_poll_init = true;
+    }
+    if (on)
+        uv_poll_start(&log_poll, UV_WRITABLE, on_log_writable);
+    else
+        uv_poll_stop(&log_poll);
+}
+
+static void log_unwatch(void)
+{
+    cr_log_unwatch();
+    if (log_poll_init) {
+        uv_poll_stop(&log_poll);
+        uv_close((uv_handle_t *)&log_poll, NULL);
+        log_poll_init = false;
+    }
 }
 
 /* ---- the end ------------------------------------------------------------------------------- */
@@ -78,6 +112,7 @@ static void finish(struct sv *sv, int status)
         uv_close((uv_handle_t *)&sv->sigs[i], close_handle_cb);
     sv->nsigs = 0;
     cr_console_close(&sv->rt.console);
+    log_unwatch();
 }
 
 /* Stops the services one step at a time (service/order.c); the last one down ends it. A
@@ -106,12 +141,13 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
     struct sv *sv = sv_of(rt);
     if (sv->finished)
         return;
+    struct cr_svc_view v;
+    cr_svc_view(svc, &v);
     if (rt->run_mode) {
-        int st = svc->exit_status;
-        finish(sv, st >= 0 ? st : 125);
+        finish(sv, v.exit_status >= 0 ? v.exit_status : 125);
         return;
     }
-    if (svc->removed && !svc->want_start) {
+    if (v.removed) {
         cr_svcs_remove(&sv->all, svc);
         if (!sv->shutting_down)
             return;
@@ -185,13 +221,6 @@ static bool api_shutting_down(struct cr_runtime *rt)
     return sv->shutting_down || sv->finished;
 }
 
-static void api_request_stop(struct cr_runtime *rt, struct cr_svc *svc)
-{
-    (void)rt;
-    svc->want_start = false;
-    cr_svc_event(svc, CR_EV_STOP);
-}
-
 static int watch_signals(struct sv *sv, const int *sigs, int n)
 {
     for (int i = 0; i < n && sv->nsigs < (int)(sizeof sv->sigs / sizeof sv->sigs[0]); i++) {
@@ -232,7 +261,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->api = (struct cr_api_host){
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,
-        .request_start = request_start, .request_stop = api_request_stop,
+        .request = api_request,
     };
     cr_runtime_seed(&sv->rt);
     cr_log_set_sink(cr_logs_own_write);
@@ -247,11 +276,17 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     /* Every service holds a few pipes and a pidfd: take the hard limit for ourselves; each
-     * container gets the limit we were started with back. */
+     * container gets the limit we were started with back. A file that needs more than that
+     * is refused before anything is made (fd_budget.h). */
+    sv->fd_inherited = cr_fd_count_open();
     if (getrlimit(RLIMIT_NOFILE, &sv->rt.nofile) == 0 &&
         sv->rt.nofile.rlim_cur < sv->rt.nofile.rlim_max) {
         struct rlimit raised = {sv->rt.nofile.rlim_max, sv->rt.nofile.rlim_max};
         setrlimit(RLIMIT_NOFILE, &raised);
+    }
+    if (!run_name && cr_fd_budget(cfg, sv->fd_inherited, err, sizeof err) < 0) {
+        fprintf(stderr, "supervisor: %s: %s; nothing started\n", cfg->path, err);
+        goto out;
     }
     char init_path[4096];
     if (cr_init_find(init_path, sizeof init_path) < 0) {
@@ -304,6 +339,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         fprintf(stderr, "supervisor: cannot create the event loop\n");
         goto out;
     }
+    log_loop = sv->rt.loop;
+    cr_log_nonblocking(log_want_write);
+    if (!run_name) {
+        if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop) < 0)
+            cr_log(NULL, "no cgroup reaper: kills and removals will wait");
+    }
     if (cr_console_open(&sv->rt.console, sv->rt.loop, STDOUT_FILENO) < 0) {
         fprintf(stderr, "supervisor: out of memory\n");
         goto out_loop;
@@ -326,6 +367,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                              cfg->global.logfile_backups);
             cr_log(NULL, "started (pid %d, %zu service%s, cgroup root %s)", (int)getpid(),
                    cfg->nservices, cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
+            const struct cr_cg_sweep *sw = cr_cg_root_swept(sv->rt.cgroot);
+            if (sw->cgroups)
+                cr_log(NULL, "swept %d leftover cgroup%s (%d process%s) in %lld ms%s",
+                       sw->cgroups, sw->cgroups == 1 ? "" : "s", sw->procs,
+                       sw->procs == 1 ? "" : "es", (long long)sw->ms,
+                       sw->failed ? " (some could not be removed)" : "");
             /* Neither is needed to run services: a failure is reported, not fatal. */
             if (cr_control_open(&sv->api, cfg->global.control_socket, &sv->ctl, err,
                                 sizeof err) < 0)
@@ -346,8 +393,8 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
             /* Start after every service exists, lower priority first, each once its
              * dependencies are ready. */
             for (size_t i = 0; i < sv->all.n && !sv->finished; i++)
-                if (sv->all.v[i]->conf->autostart)
-                    cr_order_want_start(sv->all.v[i]);
+                if (cr_svc_conf(sv->all.v[i])->autostart)
+                    cr_svc_request(sv->all.v[i], CR_REQ_START);
             schedule_starts(sv);
             free(order);
         }
@@ -358,7 +405,9 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
 out_loop:
     if (!sv->finished)
         finish(sv, status);
-    uv_run(sv->rt.loop, UV_RUN_DEFAULT);   /* the close callbacks */
+    uv_run(sv->rt.loop, UV_RUN_DEFAULT);   /* the reaper's last jobs, the close callbacks */
+    cr_cg_reaper_stop(sv->rt.cgroot);
+    uv_run(sv->rt.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(sv->rt.loop) != 0)
         fprintf(stderr, "supervisor: warning: handles left open at exit\n");
     free(sv->rt.loop);
@@ -375,6 +424,7 @@ out:
         cr_cg_root_close(sv->rt.cgroot);
     }
     cr_logs_own_open(NULL, 0, 0);   /* after the last cr_log */
+    cr_log_blocking();
     if (sv->rt.init_fd >= 0)
         close(sv->rt.init_fd);
     cr_seccomp_cache_free();

@@ -43,6 +43,16 @@ static void print_messages(const struct cr_config *cfg)
         fprintf(stderr, "%s\n", cfg->errors.v[i]);
 }
 
+/* "; uid_map = C H N" for each line of a map (/proc/PID/uid_map's text). */
+static void print_map(const char *name, const char *text)
+{
+    for (const char *p = text; p && *p;) {
+        size_t n = strcspn(p, "\n");
+        printf("; %s = %.*s\n", name, (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+}
+
 int main(int argc, char **argv)
 {
     enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS, OPT_PRINT_SECCOMP };
@@ -102,7 +112,9 @@ int main(int argc, char **argv)
     }
 
     struct cr_config cfg;
-    int r = cr_config_load(path, NULL, &cfg);
+    /* Running (or `run`) keeps the id ranges given to new user_namespace = auto names. */
+    struct cr_config_opts opts = {.userns_persist = !check && !spec_name};
+    int r = cr_config_load(path, &opts, &cfg);
     if (r == -ENOMEM) {
         fprintf(stderr, "supervisor: out of memory\n");
         cr_config_free(&cfg);
@@ -130,6 +142,10 @@ int main(int argc, char **argv)
             cr_config_free(&cfg);
             return 1;
         }
+        /* The user namespace's maps are the supervisor's to write, not init's: shown as
+         * comments, which the spec's reader skips. */
+        print_map("uid_map", svc->uid_map_text);
+        print_map("gid_map", svc->gid_map_text);
         fflush(stdout);
         r = cr_spec_write_fd(&svc->spec, STDOUT_FILENO);
         if (r < 0)

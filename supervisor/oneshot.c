@@ -72,7 +72,9 @@ int sv_oneshot_start(struct sv *sv, struct cr_service *conf)
 {
     if (cr_svcs_add(&sv->all, &sv->rt, conf, &sv->run_svc) < 0)
         return -1;
-    cr_svc_event(sv->run_svc, CR_EV_START);
+    /* The only service here: nothing it depends on is in the list, so it starts now. */
+    cr_svc_request(sv->run_svc, CR_REQ_START);
+    cr_order_start_pending(&sv->all);
     return 0;
 }
 
@@ -84,10 +86,10 @@ void sv_oneshot_signal(struct sv *sv, int signum)
     if (!s)
         return;
     if (signum == SIGTERM || signum == SIGINT) {
-        if (s->state == CR_ST_STOPPING)
+        if (cr_svc_state(s) == CR_ST_STOPPING)
             cr_svc_signal(s, signum);
         else
-            cr_svc_event(s, CR_EV_STOP);
+            cr_svc_request(s, CR_REQ_STOP);
     } else {
         cr_svc_signal(s, signum);
     }

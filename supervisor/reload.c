@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "daemon_int.h"
+#include "fd_budget.h"
 #include "log.h"
 #include "io/logs.h"
 
@@ -16,9 +17,9 @@ static struct cr_plan_svc *plan_input(const struct cr_svcs *all)
     struct cr_plan_svc *v = calloc(all->n + 1, sizeof *v);
     for (size_t i = 0; v && i < all->n; i++) {
         const struct cr_svc *s = all->v[i];
-        v[i].name = s->name;
+        v[i].name = cr_svc_name(s);
         v[i].state = !cr_svc_settled(s) ? CR_PLAN_ACTIVE
-                     : s->state == CR_ST_STOPPED ? CR_PLAN_STOPPED
+                     : cr_svc_state(s) == CR_ST_STOPPED ? CR_PLAN_STOPPED
                                                  : CR_PLAN_DOWN;
     }
     return v;
@@ -29,33 +30,29 @@ static struct cr_plan_svc *plan_input(const struct cr_svcs *all)
 /* Gone from the config: stops, and is dropped once settled. */
 static void svc_remove(struct sv *sv, struct cr_svc *s)
 {
-    s->removed = true;
-    s->want_start = false;
-    cr_svc_set_conf(s, NULL);
+    cr_svc_set_removed(s);
     if (cr_svc_settled(s))
         cr_svcs_remove(&sv->all, s);
     else
-        cr_svc_event(s, CR_EV_STOP);
+        cr_svc_request(s, CR_REQ_STOP);
 }
 
 /* Takes the new config (every service that stays: its old config is freed after the walk). */
 static void svc_take(struct cr_svc *s, const struct cr_service *nc)
 {
-    s->removed = false;   /* one removed earlier, still stopping, is in the config again */
-    cr_svc_set_conf(s, nc);
+    cr_svc_set_conf(s, nc);   /* also one removed earlier, still stopping, put back */
 }
 
 static void svc_restart(struct cr_svc *s, const struct cr_service *nc)
 {
     svc_take(s, nc);
-    cr_svc_event(s, CR_EV_STOP);
-    cr_svc_event(s, CR_EV_START);   /* STOPPING: start again once down */
+    cr_svc_request(s, CR_REQ_RESTART);   /* starts again once down, as depends_on allows */
 }
 
 static void svc_start(struct cr_svc *s, const struct cr_service *nc)
 {
     svc_take(s, nc);
-    cr_order_want_start(s);         /* as depends_on allows, after the walk */
+    cr_svc_request(s, CR_REQ_START);   /* as depends_on allows, after the walk */
 }
 
 static void svc_live(struct cr_svc *s, const struct cr_service *nc, bool limits)
@@ -73,7 +70,7 @@ static void svc_create(struct sv *sv, const struct cr_service *nc, bool start)
         return;
     }
     if (start)
-        cr_order_want_start(s);
+        cr_svc_request(s, CR_REQ_START);
 }
 
 /* ---- the walk ------------------------------------------------------------------------------ */
@@ -136,9 +133,16 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
     struct cr_plan_svc *in = plan_input(&sv->all);
     int r = -ENOMEM;
     if (ncfg && in) {
-        r = cr_config_load(sv->cfg->path, NULL, ncfg);
+        struct cr_config_opts opts = {.userns_persist = apply};
+        r = cr_config_load(sv->cfg->path, &opts, ncfg);
         if (r != -ENOMEM)
             r = cr_plan_compute(sv->cfg, ncfg, in, sv->all.n, plan);
+        /* A file too large for our fd limit is refused whole, as a start-up would be. */
+        char fdmsg[256];
+        if (r == 0 && cr_fd_budget(ncfg, sv->fd_inherited, fdmsg, sizeof fdmsg) < 0) {
+            cr_errlist_add(&plan->errors, "%s", fdmsg);
+            r = -EINVAL;
+        }
     }
     free(in);
     if (apply && r == -EINVAL) {

@@ -2,7 +2,7 @@
  * OCI bundle for the same container (pid, mount, uts, ipc and net namespaces, pivot_root into
  * the busybox rootfs, /proc, /dev, /sys, hostname, memory limit 100 MB, /bin/true; the same
  * hardening: 11 capabilities, no_new_privs, masked and read-only paths, pids 2048, our seccomp
- * filter), and a bare
+ * filter), the same container with user_namespace = auto (and with an idmap bind), and a bare
  * floor: a forked copy of this harness doing the same namespaces, cgroups and pivot_root with
  * raw syscalls. Each start is timed from spawn to reaped, the runtime's own clean-up included. */
 #include "supbench.h"
@@ -20,12 +20,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { R_OURS, R_CRUN, R_RUNC, R_BARE, NRT };
-static const char *rt_name[NRT] = { "ours", "crun", "runc", "bare" };
+enum { R_OURS, R_USERNS, R_IDMAP, R_CRUN, R_RUNC, R_BARE, NRT };
+static const char *rt_name[NRT] = { "ours", "ours userns", "ours idmap", "crun", "runc", "bare" };
 
 struct ctx {
 	const struct sb_opts *o;
-	char ini[512], bundle[2][512], crun_root[512], runc_root[512];
+	/* ini[R_OURS]: the container of the bundles; ini[R_USERNS]: the same with
+	 * user_namespace = auto (an idmapped rootfs); ini[R_IDMAP]: and an idmap bind */
+	char ini[3][512], bundle[2][512], crun_root[512], runc_root[512];
 	bool present[NRT];
 	int seq_id;
 };
@@ -102,16 +104,40 @@ static int write_bundle(const struct ctx *c, int w)
 
 static int write_ini(struct ctx *c)
 {
-	char text[2048];
-	snprintf(c->ini, sizeof(c->ini), "%s/run.ini", c->o->tmp);
-	snprintf(text, sizeof(text),
-		 "; the container of the crun/runc bundles, for `supervisor -c FILE run c`\n"
-		 "[supervisor]\ncgroup_root = %s-run\nlog_dir = %s\n\n"
-		 "[service:c]\ncommand = /bin/true\nrootfs = %s\nhostname = c\n"
-		 "namespaces = pid,mount,uts,ipc,net\nmemory_max = 100M\nautorestart = false\n"
-		 "startsecs = 0\n",
-		 c->o->cgprefix, c->o->tmp, c->o->rootfs);
-	return sb_write_file(c->ini, text);
+	static const char *const extra[3] = {
+		"",
+		"user_namespace = auto\n",
+		"user_namespace = auto\nbind = %s/idmap-data:/data:idmap\n",
+	};
+	static const char *const file[3] = { "run.ini", "run-userns.ini", "run-idmap.ini" };
+	char text[4096], keys[1024], path[600];
+	const char *t = c->o->tmp;
+	/* user_namespace = auto: subordinate ids of a name of the bench's own, in its tmp */
+	snprintf(path, sizeof(path), "%s/subuid", t);
+	if (sb_write_file(path, "crbench:2000000000:655360\n") < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/subgid", t);
+	if (sb_write_file(path, "crbench:2000000000:655360\n") < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/idmap-data", t);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -1;
+	for (int v = 0; v < 3; v++) {
+		snprintf(c->ini[v], sizeof(c->ini[v]), "%s/%s", t, file[v]);
+		snprintf(keys, sizeof(keys), extra[v], t);
+		snprintf(text, sizeof(text),
+			 "; the container of the crun/runc bundles, for `supervisor -c FILE run c`\n"
+			 "[supervisor]\ncgroup_root = %s-run\nlog_dir = %s\n"
+			 "subid_user = crbench\nsubuid_file = %s/subuid\nsubgid_file = %s/subgid\n"
+			 "userns_state = %s/userns\n\n"
+			 "[service:c]\ncommand = /bin/true\nrootfs = %s\nhostname = c\n"
+			 "namespaces = pid,mount,uts,ipc,net\nmemory_max = 100M\nautorestart = false\n"
+			 "startsecs = 0\n%s",
+			 c->o->cgprefix, t, t, t, t, c->o->rootfs, keys);
+		if (sb_write_file(c->ini[v], text) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* ---- the bare floor: what any runtime has to do, with nothing else ---- */
@@ -217,8 +243,10 @@ static pid_t start_one(struct ctx *c, int rt, int w)
 	int n = c->seq_id++;
 	snprintf(id, sizeof(id), "%s-w%d-%d", o->cgprefix, w, n);
 	switch (rt) {
-	case R_OURS: {
-		char *argv[] = { (char *)o->ours, "-c", c->ini, "run", "c", NULL };
+	case R_OURS:
+	case R_USERNS:
+	case R_IDMAP: {
+		char *argv[] = { (char *)o->ours, "-c", c->ini[rt], "run", "c", NULL };
 		return sb_spawn(argv, NULL, o->log_fd, o->log_fd, NULL);
 	}
 	case R_CRUN: {
@@ -306,11 +334,11 @@ static int run_conc(struct ctx *c, int rt, int n, double *lat, double *wall_ms)
 	return ok;
 }
 
-/* proto with its columns (ours, crun, runc) filled from v[R_*] / div. */
+/* proto with its columns (ours, ours userns, ours idmap, crun, runc) filled from v[R_*] / div. */
 static struct sb_row table_row(struct sb_row proto, const double v[NRT], double div)
 {
-	static const int cols[3] = { R_OURS, R_CRUN, R_RUNC };
-	for (int i = 0; i < 3; i++)
+	static const int cols[5] = { R_OURS, R_USERNS, R_IDMAP, R_CRUN, R_RUNC };
+	for (int i = 0; i < 5; i++)
 		proto.v[i] = v[cols[i]] / div;
 	return proto;
 }
@@ -330,6 +358,7 @@ int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_ta
 	if (write_ini(&c) < 0)
 		return -1;
 	c.present[R_OURS] = access(o->ours, X_OK) == 0;
+	c.present[R_USERNS] = c.present[R_IDMAP] = c.present[R_OURS] && o->userns;
 	c.present[R_CRUN] = access(o->crun, X_OK) == 0;
 	c.present[R_RUNC] = access(o->runc, X_OK) == 0;
 	c.present[R_BARE] = o->bare && bare_prepare(o) == 0;
@@ -384,7 +413,7 @@ int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_ta
 		free(lat[r]);
 	sb_cgroup_sweep(o->cgprefix);   /* crun/runc/ours leave their parents (PREFIX-oci, -run) */
 
-	static char t1[512], t2[512];
+	static char t1[1024], t2[512];
 	double bare = sp50[R_BARE];
 	snprintf(t1, sizeof(t1),
 		 "== 1a. Container start to exit, %d sequential: pid+mount+uts+ipc+net namespaces, busybox rootfs"
@@ -393,11 +422,14 @@ int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_ta
 		 " without the cgroup2 mount.\n"
 		 "   bare floor (a fork of the harness: same clone flags, 7 v1 cgroups, /proc, /dev, pivot_root,"
 		 " hostname): p50 %.2f ms.\n"
-		 "   Issue's anchors: crun ~8 ms, runc ~2.1x crun, bare ~0.27x crun.",
+		 "   Issue's anchors: crun ~8 ms, runc ~2.1x crun, bare ~0.27x crun.\n"
+		 "   ours userns: the same with user_namespace = auto (its rootfs idmapped); ours idmap: and"
+		 " one idmap bind.",
 		 n, bare);
-	*seq = (struct sb_table){ .title = t1, .ncol = 3, .nours = 1, .cols = { "ours", "crun", "runc" } };
+	*seq = (struct sb_table){ .title = t1, .ncol = 5, .nours = 3,
+				  .cols = { "ours", "ours userns", "ours idmap", "crun", "runc" } };
 	struct sb_row *row = seq->rows;
-	*row++ = table_row((struct sb_row){ "start to exit, p50 (ms)", {0}, T_LE_FRAC, 1, 0.5, 2 }, sp50, 1);
+	*row++ = table_row((struct sb_row){ "start to exit, p50 (ms)", {0}, T_LE_FRAC, 3, 0.5, 2 }, sp50, 1);
 	*row++ = table_row((struct sb_row){ "start to exit, p90 (ms)", {0}, T_NONE, 0, 0, 2 }, sp90, 1);
 	*row++ = table_row((struct sb_row){ "start to exit, mean (ms)", {0}, T_NONE, 0, 0, 2 }, smean, 1);
 	*row++ = table_row((struct sb_row){ "p50 / bare floor p50 (stretch)", {0}, T_LE_ABS, 0, 1.5, 2 },
@@ -408,11 +440,12 @@ int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_ta
 		 "== 1b. Container start to exit, %d starts two at a time (the next starts when one exits) ==\n"
 		 "   bare floor: p50 %.2f ms, wall/container %.2f ms. 'wall / container' = total wall time / %d.",
 		 n, cp50[R_BARE], cwall[R_BARE], n);
-	*conc = (struct sb_table){ .title = t2, .ncol = 3, .nours = 1, .cols = { "ours", "crun", "runc" } };
+	*conc = (struct sb_table){ .title = t2, .ncol = 5, .nours = 3,
+				   .cols = { "ours", "ours userns", "ours idmap", "crun", "runc" } };
 	row = conc->rows;
-	*row++ = table_row((struct sb_row){ "start to exit, p50 (ms)", {0}, T_LE_FRAC, 1, 0.5, 2 }, cp50, 1);
+	*row++ = table_row((struct sb_row){ "start to exit, p50 (ms)", {0}, T_LE_FRAC, 3, 0.5, 2 }, cp50, 1);
 	*row++ = table_row((struct sb_row){ "start to exit, p90 (ms)", {0}, T_NONE, 0, 0, 2 }, cp90, 1);
-	*row++ = table_row((struct sb_row){ "wall / container (ms)", {0}, T_LE_FRAC, 1, 0.5, 2 }, cwall, 1);
+	*row++ = table_row((struct sb_row){ "wall / container (ms)", {0}, T_LE_FRAC, 3, 0.5, 2 }, cwall, 1);
 	conc->nrows = (int)(row - conc->rows);
 	return failures ? -1 : 0;
 }

@@ -6,6 +6,7 @@
  *   --only LIST            containers,services (default both)
  *   --no-pid-only          skip the `namespaces = pid` column
  *   --no-bare              skip the bare floor
+ *   --no-userns            skip the user_namespace = auto columns of the container starts
  *   --quick                --containers 20 --services 50 --idle 2 --kills 2
  *   --log FILE             output of every supervisor and runtime (default /dev/null)
  * The whole run happens in a private mount namespace where /sys/fs/cgroup/unified is unmounted
@@ -38,7 +39,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: supbench [--ours P] [--init P] [--rootfs DIR] [--containers N]\n"
 			"       [--services N,N] [--idle SECS] [--kills N] [--only containers,services]\n"
-			"       [--no-pid-only] [--no-bare] [--quick] [--log FILE]\n");
+			"       [--no-pid-only] [--no-bare] [--no-userns] [--quick] [--log FILE]\n");
 	exit(2);
 }
 
@@ -79,7 +80,7 @@ static void parse(int argc, char **argv, struct sb_opts *o, const char **log)
 	o->sizes[1] = 1000;
 	o->idle_s = 10;
 	o->kills = 5;
-	o->run_containers = o->run_services = o->pid_only = o->bare = true;
+	o->run_containers = o->run_services = o->pid_only = o->bare = o->userns = true;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--quick")) {
@@ -92,6 +93,10 @@ static void parse(int argc, char **argv, struct sb_opts *o, const char **log)
 		}
 		if (!strcmp(a, "--no-pid-only")) {
 			o->pid_only = false;
+			continue;
+		}
+		if (!strcmp(a, "--no-userns")) {
+			o->userns = false;
 			continue;
 		}
 		if (!strcmp(a, "--no-bare")) {

@@ -27,7 +27,7 @@ struct sb_opts {
 	int idle_s;                /* idle window */
 	int kills;                 /* restart measurements per system and size */
 	int log_fd;
-	bool run_containers, run_services, pid_only, bare;
+	bool run_containers, run_services, pid_only, bare, userns;
 };
 
 /* util.c: time, processes, /proc */

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "log.h"
+#include "api/host.h"
 #include "cgroup/cgroup.h"
 #include "ctl_proto.h"
 #include "service/history.h"
@@ -49,8 +50,8 @@ struct client {
     struct cr_ctl_lines lb;
     char line[CR_CTL_LINE_MAX];
     char rbuf[4096];
-    /* logs -f */
-    struct cr_svc *follow;
+    /* logs -f: the followed service's history */
+    struct cr_hist *follow;
     struct cr_hist_listener listener;
     uint64_t dropped;
     struct client *next, **pprev;
@@ -164,7 +165,7 @@ static void on_client_closed(uv_handle_t *h)
 static void client_unfollow(struct client *c)
 {
     if (c->follow) {
-        cr_hist_unlisten(c->follow->hist, &c->listener);
+        cr_hist_unlisten(c->follow, &c->listener);
         c->follow = NULL;
     }
 }
@@ -257,7 +258,7 @@ static struct cr_svc *find(struct cr_control *ctl, const char *name)
     struct cr_svc *const *v;
     size_t n = ctl->host->services(ctl->rt, &v);
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(v[i]->name, name))
+        if (!strcmp(cr_svc_name(v[i]), name))
             return v[i];
     return NULL;
 }
@@ -272,19 +273,6 @@ static bool check_names(struct cr_control *ctl, char **names, int n, struct obuf
         }
     }
     return true;
-}
-
-static int64_t next_try_ms(struct cr_svc *svc)
-{
-    if (svc->state != CR_ST_BACKOFF)
-        return -1;
-    if (!svc->ct)
-        return (int64_t)uv_timer_get_due_in(&svc->timer);
-    struct cr_hist *h = svc->hist;
-    if (!h || !h->next_start_mono)
-        return -1;
-    uint64_t now = cr_hist_now_mono();
-    return h->next_start_mono > now ? (int64_t)(h->next_start_mono - now) : 0;
 }
 
 /* One exit's fields, as status (prefix "last_") and history ("") both show them. */
@@ -306,33 +294,31 @@ static void exit_kv(struct obuf *o, const struct cr_exit *e, const char *prefix)
 
 static void status_rec(struct obuf *o, struct cr_svc *svc)
 {
-    struct cr_hist *h = svc->hist;
+    struct cr_svc_view v;
+    cr_svc_view(svc, &v);
     ob_put(o, "rec", 3);
-    ob_kv(o, "name", svc->name);
-    ob_kv(o, "state", cr_state_name(svc->state));
-    if (svc->ct)
-        ob_kvi(o, "pid", svc->ct->pid);
-    if (h && h->workload_up && h->started_mono)
-        ob_kvi(o, "uptime_ms", (int64_t)(cr_hist_now_mono() - h->started_mono));
-    ob_kvi(o, "restarts", h ? (int64_t)h->restarts : 0);
-    ob_kvi(o, "exits", h ? (int64_t)h->nexits : 0);
-    const struct cr_exit *e = cr_hist_last(h);
-    if (e)
-        exit_kv(o, e, "last_");
-    int64_t next = next_try_ms(svc);
-    if (next >= 0)
-        ob_kvi(o, "next_try_ms", next);
-    bool up = svc->state == CR_ST_RUNNING;
-    ob_kvi(o, "ready", svc->ready || (h && h->ready) ? 1 : up);
-    if (svc->healthy >= 0)
-        ob_kvi(o, "healthy", svc->healthy);
-    if (svc->why[0])
-        ob_kv(o, "why", svc->why);
-    if (svc->status_text[0])
-        ob_kv(o, "status", svc->status_text);
-    if (svc->ct && svc->ct->cg) {
+    ob_kv(o, "name", v.name);
+    ob_kv(o, "state", cr_state_name(v.state));
+    if (v.pid)
+        ob_kvi(o, "pid", v.pid);
+    if (v.uptime_ms >= 0)
+        ob_kvi(o, "uptime_ms", v.uptime_ms);
+    ob_kvi(o, "restarts", (int64_t)v.restarts);
+    ob_kvi(o, "exits", (int64_t)v.exits);
+    if (v.last_exit)
+        exit_kv(o, v.last_exit, "last_");
+    if (v.next_try_ms >= 0)
+        ob_kvi(o, "next_try_ms", v.next_try_ms);
+    ob_kvi(o, "ready", v.ready);
+    if (v.healthy >= 0)
+        ob_kvi(o, "healthy", v.healthy);
+    if (v.why[0])
+        ob_kv(o, "why", v.why);
+    if (v.status_text[0])
+        ob_kv(o, "status", v.status_text);
+    if (v.pid) {
         struct cr_cg_stats st;
-        cr_cg_stats(svc->ct->cg, &st);
+        cr_svc_stats(svc, &st);
         if (st.memory_current >= 0)
             ob_kvi(o, "mem", st.memory_current);
         if (st.memory_peak >= 0)
@@ -342,27 +328,23 @@ static void status_rec(struct obuf *o, struct cr_svc *svc)
         if (st.pids_current >= 0)
             ob_kvi(o, "pids", st.pids_current);
     }
-    ob_kvi(o, "oom_kills", h ? (int64_t)h->oom_kills : 0);
+    ob_kvi(o, "oom_kills", (int64_t)v.oom_kills);
+    char addr[256];
     uint64_t rx, tx;
-    if (svc->ct && cr_net_traffic(svc->rt->net, svc->name, &rx, &tx) == 0) {
-        char addr[256];
-        cr_net_addresses(svc->rt->net, svc->name, addr, sizeof addr);
+    if (cr_svc_net(svc, addr, sizeof addr, &rx, &tx) == 0) {
         ob_kv(o, "addr", addr);
         ob_kvi(o, "net_rx_bytes", (int64_t)rx);
         ob_kvi(o, "net_tx_bytes", (int64_t)tx);
     }
-    uint64_t dropped = cr_svc_log_dropped(svc);
-    if (dropped)
-        ob_kvi(o, "log_dropped", (int64_t)dropped);
-    if (h && h->reason && (svc->setup_failed || svc->state == CR_ST_FATAL))
-        ob_kv(o, "reason", h->reason);
+    if (v.log_dropped)
+        ob_kvi(o, "log_dropped", (int64_t)v.log_dropped);
+    if (v.reason)
+        ob_kv(o, "reason", v.reason);
     char sum[256];
-    int64_t window = svc->conf && svc->conf->restart_window > 0 ? svc->conf->restart_window
-                                                                 : 60000;
-    cr_hist_summary(h, window, next, sum, sizeof sum);
+    cr_hist_summary(v.hist, v.window_ms, v.next_try_ms, sum, sizeof sum);
     if (*sum)
         ob_kv(o, "summary", sum);
-    if (!svc->conf)
+    if (v.removed)
         ob_kvi(o, "removed", 1);
     ob_put(o, "\n", 1);
 }
@@ -395,8 +377,9 @@ static void do_lifecycle(struct client *c, struct cr_ctl_req *rq, struct obuf *o
     }
     for (int i = 0; i < rq->argc; i++) {
         struct cr_svc *s = find(ctl, rq->argv[i]);
-        if (rq->verb != CR_CTL_STOP && !s->conf) {
-            ob_error(o, CR_CTL_E_FAILED, "%s was removed from the configuration", s->name);
+        if (rq->verb != CR_CTL_STOP && !cr_svc_conf(s)) {
+            ob_error(o, CR_CTL_E_FAILED, "%s was removed from the configuration",
+                     cr_svc_name(s));
             return;
         }
     }
@@ -404,26 +387,18 @@ static void do_lifecycle(struct client *c, struct cr_ctl_req *rq, struct obuf *o
         struct cr_svc *s = find(ctl, rq->argv[i]);
         if (!s)
             continue;   /* a stop settled and removed it */
-        cr_log(s->name, "svctl %s", rq->name);
-        switch (rq->verb) {
-        case CR_CTL_START:
-            ctl->host->request_start(ctl->rt, s);   /* waits for its dependencies, like start-up */
-            break;
-        case CR_CTL_STOP:
-            ctl->host->request_stop(ctl->rt, s);
-            break;
-        default:   /* restart */
-            if (!cr_svc_settled(s))
-                cr_svc_event(s, CR_EV_STOP);
-            cr_svc_event(s, CR_EV_START);   /* STOPPING: starts again once down */
-            break;
-        }
+        cr_log(cr_svc_name(s), "svctl %s", rq->name);
+        /* A start waits for its dependencies, like start-up; a restart is a stop, then
+         * that start. */
+        ctl->host->request(ctl->rt, s, rq->verb == CR_CTL_START  ? CR_REQ_START
+                                       : rq->verb == CR_CTL_STOP ? CR_REQ_STOP
+                                                                 : CR_REQ_RESTART);
     }
     for (int i = 0; i < rq->argc; i++) {
         struct cr_svc *s = find(ctl, rq->argv[i]);
         ob_put(o, "rec", 3);
         ob_kv(o, "name", rq->argv[i]);
-        ob_kv(o, "state", s ? cr_state_name(s->state) : "REMOVED");
+        ob_kv(o, "state", s ? cr_state_name(cr_svc_state(s)) : "REMOVED");
         ob_put(o, "\n", 1);
     }
     ob_put(o, "ok\n", 3);
@@ -445,11 +420,11 @@ static void do_signal(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
         struct cr_svc *s = find(ctl, rq->argv[i]);
         int r = cr_svc_signal(s, sig);
         ob_put(o, "rec", 3);
-        ob_kv(o, "name", s->name);
+        ob_kv(o, "name", cr_svc_name(s));
         ob_kv(o, "result", r == 0 ? "sent" : r == -ESRCH ? "not running" : strerror(-r));
         ob_put(o, "\n", 1);
         if (r < 0 && !failed++)
-            snprintf(first, sizeof first, "%s: %s", s->name,
+            snprintf(first, sizeof first, "%s: %s", cr_svc_name(s),
                      r == -ESRCH ? "not running" : strerror(-r));
     }
     if (failed)
@@ -495,13 +470,25 @@ static void on_follow(void *arg, const char *data, size_t len)
     free(o.p);
 }
 
+/* The service called name with its view, or NULL with an error answer. */
+static struct cr_svc *view_named(struct client *c, const char *name, struct obuf *o,
+                                 struct cr_svc_view *v)
+{
+    struct cr_svc *s = find(c->ctl, name);
+    if (!s)
+        ob_error(o, CR_CTL_E_NOSUCH, "no such service: %s", name);
+    else
+        cr_svc_view(s, v);
+    return s;
+}
+
 static void do_logs(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
 {
-    struct cr_svc *s = find(c->ctl, rq->argv[0]);
-    if (!s) {
-        ob_error(o, CR_CTL_E_NOSUCH, "no such service: %s", rq->argv[0]);
+    struct cr_svc_view v;
+    struct cr_svc *s = view_named(c, rq->argv[0], o, &v);
+    if (!s)
         return;
-    }
+    struct cr_hist *hist = v.hist;
     unsigned n = 10;
     bool follow = false;
     for (int i = 1; i < rq->argc; i++) {
@@ -537,21 +524,21 @@ static void do_logs(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
             free(text);
         }
     } else {
-        cr_hist_tail(s->hist, n, tail_line, o);
+        cr_hist_tail(hist, n, tail_line, o);
     }
     if (!follow) {
         ob_put(o, "ok\n", 3);
         return;
     }
-    if (!s->hist) {
+    if (!hist) {
         ob_error(o, CR_CTL_E_FAILED, "out of memory");
         return;
     }
     client_unfollow(c);
-    c->follow = s;
+    c->follow = hist;
     c->listener.fn = on_follow;
     c->listener.arg = c;
-    cr_hist_listen(s->hist, &c->listener);
+    cr_hist_listen(hist, &c->listener);
     uv_timer_stop(&c->timer);   /* a follower may stay as long as it likes */
 }
 
@@ -591,13 +578,12 @@ static void do_reload(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
 
 static void do_history(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
 {
-    struct cr_svc *s = find(c->ctl, rq->argv[0]);
-    if (!s) {
-        ob_error(o, CR_CTL_E_NOSUCH, "no such service: %s", rq->argv[0]);
+    struct cr_svc_view v;
+    struct cr_svc *s = view_named(c, rq->argv[0], o, &v);
+    if (!s)
         return;
-    }
-    for (size_t i = 0; i < cr_hist_count(s->hist); i++) {
-        const struct cr_exit *e = cr_hist_at(s->hist, i);
+    for (size_t i = 0; i < cr_hist_count(v.hist); i++) {
+        const struct cr_exit *e = cr_hist_at(v.hist, i);
         ob_put(o, "rec", 3);
         exit_kv(o, e, "");
         ob_kvi(o, "container", e->container);
@@ -611,8 +597,7 @@ static void do_history(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
         ob_put(o, "\n", 1);
     }
     char sum[256];
-    int64_t window = s->conf && s->conf->restart_window > 0 ? s->conf->restart_window : 60000;
-    cr_hist_summary(s->hist, window, next_try_ms(s), sum, sizeof sum);
+    cr_hist_summary(v.hist, v.window_ms, v.next_try_ms, sum, sizeof sum);
     ob_printf(o, "ok %s\n", sum);
 }
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "config/diff.h"
+#include "service/service.h"
 
 struct cr_runtime;
 struct cr_svc;
@@ -23,11 +24,9 @@ struct cr_api_host {
     /* Stops every service (reverse priority), then the supervisor exits: SIGTERM's path. */
     void (*shutdown)(struct cr_runtime *rt, const char *why);
     bool (*shutting_down)(struct cr_runtime *rt);
-    /* A start that honours depends_on: a settled service starts once its dependencies are
-     * ready, and says what it waits for. */
-    void (*request_start)(struct cr_runtime *rt, struct cr_svc *svc);
-    /* A stop that also cancels a start asked for after it (a reload's restart). */
-    void (*request_stop)(struct cr_runtime *rt, struct cr_svc *svc);
+    /* Asks a service to start, stop or restart (cr_svc_request, service.h): a start waits
+     * for its dependencies as at start-up and says what it waits for; a stop cancels it. */
+    void (*request)(struct cr_runtime *rt, struct cr_svc *svc, enum cr_svc_req req);
 };
 
 #endif

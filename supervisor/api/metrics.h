@@ -1,19 +1,12 @@
 /* `[supervisor] metrics_listen = ADDRESS:PORT`: Prometheus text exposition (format 0.0.4)
- * over a minimal HTTP/1.0 server on the supervisor's libuv loop.
+ * over api/http.c's HTTP/1.0 server on the supervisor's libuv loop (its limits: http.h).
  *
- * GET /metrics answers with one sample per service and metric (see metrics.c and svctl(8));
- * anything else gets 404 or 405. Each connection has CR_METRICS_TIMEOUT_MS to send its request
- * head (at most CR_METRICS_HEAD_MAX bytes), gets one response and is closed; at most
- * CR_METRICS_CLIENTS_MAX are served at once. Nothing here blocks: a scraper that does not
- * read its response is closed at the deadline. */
+ * GET /metrics answers with one sample per service and metric (see metrics.c and svctl(8)),
+ * and the HTTP server's own counters; anything else gets 404 or 405. */
 #ifndef CORRAL_METRICS_H
 #define CORRAL_METRICS_H
 
 #include <stddef.h>
-
-#define CR_METRICS_TIMEOUT_MS 5000
-#define CR_METRICS_HEAD_MAX 8192
-#define CR_METRICS_CLIENTS_MAX 64
 
 struct cr_api_host;
 struct cr_metrics;

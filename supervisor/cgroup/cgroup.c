@@ -101,6 +101,7 @@ static void cg_from_root(struct cr_cg *cg, const struct cr_cg_root *r, const cha
     snprintf(cg->leaf, sizeof cg->leaf, "%s", leaf);
     cg_dir(&cg->h[0], cg->root, cg->leaf, cg->path, cg->pathlen);
     cg->dirfd = -1;
+    cg->rp = r->reaper;
 }
 
 /* v1: the hierarchies a cgroup with limits lim is made in (r's policy: lean for `run`, whose
@@ -116,7 +117,7 @@ static void cg_pick(struct cr_cg *cg, const struct cr_cg_root *r, const struct c
 
 /* A cgroup named leaf under r, with room for its path in any of r's hierarchies; NULL
  * without memory. */
-static struct cr_cg *cg_new(const struct cr_cg_root *r, const char *leaf)
+struct cr_cg *cg_new(const struct cr_cg_root *r, const char *leaf)
 {
     size_t dir = 0;
     for (int i = 0; i < r->nh; i++)
@@ -139,16 +140,26 @@ static struct cr_cg *cg_new(const struct cr_cg_root *r, const char *leaf)
  * running supervisor alone; and a supervisor that opens its root a second time, being in
  * the leaf itself, does not sweep its own services). run-NAME-PID cgroups belong to `supervisor run`
  * instances: kept while they hold a process or their PID lives. Everything else is killed
- * and removed. */
-static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
+ * and removed: an empty one is simply removed; the others are killed as one batch (v1:
+ * every one frozen before any is thawed), then removed as each empties. */
+static bool sweep_wanted(struct cr_cg_root *r, const char *name, bool live_sup)
 {
-    /* v1: only where every service has its own cgroup; in cpu or blkio, a service without
-     * such a limit stays in the supervisor leaf it was forked from, after its end too. */
-    bool live_sup = false;
-    for (int i = 0; i < r->nh; i++)
-        if (r->version == 2 || (r->h[i].ctrls & CG1_BASE))
-            live_sup |= has_procs(&r->h[i], r->root, "supervisor");
-    int ret = 0;
+    if (name[0] == '.' || !strcmp(name, "supervisor") ||
+        strlen(name) >= sizeof ((struct cr_cg *)0)->leaf)
+        return false;
+    if (strncmp(name, "run-", 4))
+        return !live_sup;
+    for (int j = 0; j < r->nh; j++)
+        if (has_procs(&r->h[j], r->root, name))
+            return false;
+    return !cg_run_leaf_alive(name);
+}
+
+/* Every leftover to sweep, once each (a cgroup is listed in every hierarchy it is in). */
+static int sweep_list(struct cr_cg_root *r, bool live_sup, struct cr_cg ***out, size_t *nout)
+{
+    struct cr_cg **v = NULL;
+    size_t n = 0, cap = 0;
     for (int i = 0; i < r->nh; i++) {
         char dir[PATH_MAX];
         if (cg_dir(&r->h[i], r->root, NULL, dir, sizeof dir) < 0)
@@ -157,37 +168,115 @@ static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
         if (!d)
             continue;
         struct dirent *e;
+        size_t before = n;   /* names seen in earlier hierarchies: v[0..before) */
         while ((e = readdir(d))) {
-            const char *name = e->d_name;
-            if (e->d_type != DT_DIR || name[0] == '.' || !strcmp(name, "supervisor") ||
-                strlen(name) >= sizeof ((struct cr_cg *)0)->leaf)
+            if (e->d_type != DT_DIR || !sweep_wanted(r, e->d_name, live_sup))
                 continue;
-            bool run = !strncmp(name, "run-", 4);
-            if (run) {
-                bool busy = false;
-                for (int j = 0; j < r->nh; j++)
-                    busy |= has_procs(&r->h[j], r->root, name);
-                if (busy || cg_run_leaf_alive(name))
-                    continue;
-            } else if (live_sup) {
+            bool dup = false;
+            for (size_t k = 0; k < before && !dup; k++)
+                dup = !strcmp(v[k]->leaf, e->d_name);
+            if (dup)
                 continue;
+            if (n == cap) {
+                size_t ncap = cap ? 2 * cap : 64;
+                struct cr_cg **nv = realloc(v, ncap * sizeof *nv);
+                if (!nv)
+                    break;
+                v = nv;
+                cap = ncap;
             }
-            struct cr_cg *cg = cg_new(r, name);
-            if (!cg) {
-                ret = -ENOMEM;
+            if (!(v[n] = cg_new(r, e->d_name)))
                 break;
-            }
-            /* The leftover is removed from every hierarchy at once, so later hierarchies
-             * simply no longer list it. */
-            int k = cg_ops(cg->version)->kill(cg, err, errlen);
-            int m = cg_ops(cg->version)->remove(cg, k < 0 ? 0 : CG_KILL_WAIT_MS, err, errlen);
-            if ((k < 0 || m < 0) && !ret)
-                ret = k < 0 ? k : m;
-            free(cg);
+            n++;
         }
         closedir(d);
     }
+    *out = v;
+    *nout = n;
+    return 0;
+}
+
+static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
+{
+    int64_t t0 = cg_now_ms();
+    memset(&r->swept, 0, sizeof r->swept);
+    /* v1: only where every service has its own cgroup; in cpu or blkio, a service without
+     * such a limit stays in the supervisor leaf it was forked from, after its end too. */
+    bool live_sup = false;
+    for (int i = 0; i < r->nh; i++)
+        if (r->version == 2 || (r->h[i].ctrls & CG1_BASE))
+            live_sup |= has_procs(&r->h[i], r->root, "supervisor");
+    struct cr_cg **v;
+    size_t n;
+    sweep_list(r, live_sup, &v, &n);
+    if (!n) {
+        free(v);
+        return 0;
+    }
+    const struct cg_ops *ops = cg_ops(r->version);
+    /* SIGKILL to what is there and a freeze, for every busy one; then, once they are frozen
+     * (bounded), what forked meanwhile is killed too and all are thawed. */
+    bool *busy = calloc(n, sizeof *busy);
+    int procs = 0;
+    size_t nbusy = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k = ops->kill_pass(v[i]);
+        if (k > 0 && busy) {
+            procs += k;
+            busy[i] = true;
+            nbusy++;
+            ops->freeze(v[i], true);
+        }
+    }
+    if (nbusy) {
+        for (size_t i = 0; i < n; i++)
+            while (busy[i] && !ops->frozen(v[i]) && cg_now_ms() - t0 < CG_FREEZE_WAIT_MS)
+                cg_sleep_ms(1);
+        for (size_t i = 0; i < n; i++)
+            if (busy[i])
+                ops->kill_pass(v[i]);
+        for (size_t i = 0; i < n; i++)
+            if (busy[i])
+                ops->freeze(v[i], false);
+    }
+    /* Removed as each empties: the kills above run in parallel in the kernel. */
+    int ret = 0;
+    size_t left = n;
+    int64_t deadline = cg_now_ms() + CG_KILL_WAIT_MS;
+    for (int round = 0; left; round++) {
+        bool last = cg_now_ms() >= deadline;
+        for (size_t i = 0; i < n; i++) {
+            if (!v[i])
+                continue;
+            int rc = ops->kill_pass(v[i]) > 0 ? -EBUSY : ops->remove(v[i], 0, err, errlen);
+            if ((rc == -EBUSY || rc == -ENOTEMPTY) && !last)
+                continue;
+            if (rc < 0) {
+                if (rc == -EBUSY)
+                    cg_err(err, errlen, rc, "%s: still populated %d ms after SIGKILL",
+                           v[i]->path, CG_KILL_WAIT_MS);
+                if (!ret)
+                    ret = rc;
+                r->swept.failed++;
+            }
+            free(v[i]);
+            v[i] = NULL;
+            left--;
+        }
+        if (left)
+            cg_sleep_ms(round < 20 ? 1 : 5);
+    }
+    r->swept.cgroups = (int)n;
+    r->swept.procs = procs;
+    r->swept.ms = cg_now_ms() - t0;
+    free(busy);
+    free(v);
     return ret;
+}
+
+const struct cr_cg_sweep *cr_cg_root_swept(const struct cr_cg_root *r)
+{
+    return &r->swept;
 }
 
 /* Where the caller is now, per hierarchy, from /proc/self/cgroup ("0::/path" on v2;
@@ -372,6 +461,8 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
     int rc = check_limits(lim, err, errlen);
     if (rc < 0)
         return rc;
+    /* The reaper may still be removing an earlier cgroup of this name: that is done now. */
+    cg_reap_claim(r->reaper, leaf);
     struct cr_cg *cg = cg_new(r, leaf);
     if (!cg)
         return cg_err(err, errlen, -ENOMEM, "out of memory");
@@ -503,6 +594,7 @@ int cr_cg_destroy(struct cr_cg *cg, char *err, size_t errlen)
 {
     if (!cg)
         return 0;
+    cg_reap_unlink(cg);
     int rc = 0;
     if (!cr_cg_is_empty(cg))
         rc = cg_ops(cg->version)->kill(cg, err, errlen);

@@ -133,6 +133,42 @@ int cr_cg_destroy(struct cr_cg *cg, char *err, size_t errlen);
 /* The path of the cgroup in the first hierarchy (v2: the only one), for messages. */
 const char *cr_cg_path(const struct cr_cg *cg);
 
+/* ---- without blocking: kill and remove on the loop's timer (reap.c) ----
+ * A reaper belongs to a root and drives every kill and removal handed to it from one timer:
+ * a cgroup is killed (v2: cgroup.kill; v1: frozen, killed, thawed), checked again with a
+ * growing delay (1, 2, 4 ... 50 ms) until empty, killing what is left each time, then
+ * removed. Jobs handed over in one turn of the loop are one batch: on v1 all of them are
+ * frozen before any is thawed (each freeze flips a kernel static key, text patching and
+ * IPIs on every CPU, only when the first cgroup freezes and the last thaws). A job gives up
+ * after CG_REAP_WAIT_MS (a task stuck in the kernel) with -EBUSY. Without a reaper (none
+ * started, or a `run`), the same calls do the work at once and wait, as cr_cg_kill and
+ * cr_cg_destroy. */
+#define CG_REAP_WAIT_MS 10000
+typedef void (*cr_cg_reap_done)(void *arg, int rc, const char *err);
+struct uv_loop_s;
+int cr_cg_reaper_start(struct cr_cg_root *r, struct uv_loop_s *loop);
+/* After the loop ran out (its timer keeps the loop alive while a job is queued): finishes
+ * what is still queued by waiting, and closes the timer's handle (run the loop once more for
+ * its close callback). Call it once every cgroup made under r is destroyed. */
+void cr_cg_reaper_stop(struct cr_cg_root *r);
+/* Kills everything in cg; done(arg, rc, err) once it is empty (rc 0) or the reaper gave up.
+ * cg stays the caller's; a later cr_cg_destroy_async() takes the job over (done is then not
+ * called). */
+void cr_cg_kill_async(struct cr_cg *cg, cr_cg_reap_done done, void *arg);
+/* Takes cg: kills what is left in it, removes it and frees it; then done(arg, rc, err)
+ * (done may be NULL). */
+void cr_cg_destroy_async(struct cr_cg *cg, cr_cg_reap_done done, void *arg);
+/* Jobs queued now. */
+int cr_cg_reaper_pending(const struct cr_cg_root *r);
+
+/* What cr_cg_root_open() swept: leftover cgroups removed (empty ones included), the
+ * processes killed in them, and how long it took. */
+struct cr_cg_sweep {
+    int cgroups, procs, failed;
+    int64_t ms;
+};
+const struct cr_cg_sweep *cr_cg_root_swept(const struct cr_cg_root *r);
+
 /* v1 conversions of the systemd-style weights (1..10000, default 100), systemd's own:
  * proportional, so the ratio of two services' weights is kept. cpu.shares = weight*1024/100
  * clamped to 2..262144 (100 → 1024, 1 → 10, 10000 → 102400). blkio.bfq.weight (BFQ, and

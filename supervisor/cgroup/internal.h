@@ -44,6 +44,8 @@ struct cr_cg_root {
     bool moved;             /* the caller moved itself into the leaf */
     size_t made_from;       /* length of the shortest level of <root> this open created
                                ("apps" of "apps/corral-2": 4); SIZE_MAX when none */
+    struct cr_cg_reaper *reaper;        /* reap.c's, once started; NULL: kills wait */
+    struct cr_cg_sweep swept;           /* what root_open's sweep found */
     char origin[CG1_MAXH][CG_NAMELEN];  /* per hierarchy, the caller's cgroup before the
                                            move (from /proc/self/cgroup); "" unknown */
 };
@@ -60,6 +62,16 @@ struct cr_cg {
     struct cg_hier unused[CG1_MAXH];  /* a reload that sets a cpu/io limit makes it there */
     int dirfd;              /* v2 only */
     bool fresh;             /* mkdir created it now (no old limits to reset) */
+    /* While the reaper (reap.c) kills or removes it: */
+    struct cr_cg_reaper *rp;        /* the reaper of its root, if it has one */
+    struct cr_cg *rnext;            /* in rp's list */
+    bool rqueued, rremove;          /* queued; removed (and freed) when empty */
+    int rstate;
+    int rprocs;                     /* processes it held when killed */
+    int64_t rstart, rnext_ms;       /* when the job began; its next check */
+    int rchecks;
+    cr_cg_reap_done rdone;
+    void *rarg;
     size_t pathlen;         /* room in path: one per service, so not PATH_MAX */
     char path[];            /* its directory in the first hierarchy (v2: the only one) */
 };
@@ -132,6 +144,14 @@ struct cg_ops {
     /* wait_ms bounds the wait for a cgroup that will not empty (a task stuck in the
      * kernel). */
     int (*remove)(struct cr_cg *cg, int wait_ms, char *err, size_t errlen);
+    /* Without waiting, for the batched kills (reap.c, the sweep): freeze (on) or thaw the
+     * cgroup: 0, -ENOTSUP (v2, or no freezer: kill_pass alone), -ENOENT (gone); frozen: 1
+     * when frozen (or it cannot tell), 0 while freezing; kill_pass: SIGKILL to every
+     * process in it now (v2: cgroup.kill), returning how many there were (0: empty;
+     * -ENOENT: gone). */
+    int (*freeze)(struct cr_cg *cg, bool on);
+    int (*frozen)(struct cr_cg *cg);
+    int (*kill_pass)(struct cr_cg *cg);
 };
 extern const struct cg_ops cg1_ops, cg2_ops;
 
@@ -139,6 +159,14 @@ static inline const struct cg_ops *cg_ops(int version)
 {
     return version == 2 ? &cg2_ops : &cg1_ops;
 }
+
+/* The reaper's: a queued job for <root>/leaf is finished now, synchronously (a new cgroup of
+ * the same name is about to be made). */
+void cg_reap_claim(struct cr_cg_reaper *rp, const char *leaf);
+/* cg leaves its reaper's list (it is destroyed now, by the caller); done is not called. */
+void cg_reap_unlink(struct cr_cg *cg);
+/* A cgroup named leaf under r (cgroup.c); NULL without memory. */
+struct cr_cg *cg_new(const struct cr_cg_root *r, const char *leaf);
 
 /* The directory of cg (or of the root when leaf is NULL) in hierarchy i. */
 int cg_dir(const struct cg_hier *h, const char *root, const char *leaf, char *buf, size_t len);

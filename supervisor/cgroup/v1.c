@@ -239,8 +239,9 @@ static int cg1_create(struct cr_cg *cg, char *err, size_t errlen)
             return rc;
         cg->fresh &= created;
     }
-    /* A leftover of the same name: empty it; its limits are rewritten by the caller. */
-    return cg->fresh ? 0 : cg1_kill(cg, err, errlen);
+    /* A leftover of the same name: empty it (if anything is in it: an empty one is not
+     * frozen and thawed for nothing); its limits are rewritten by the caller. */
+    return cg->fresh || cg_ops(1)->kill_pass(cg) == 0 ? 0 : cg1_kill(cg, err, errlen);
 }
 
 static int write_at(const struct cr_cg *cg, const struct cg_hier *h, const char *file,
@@ -506,6 +507,8 @@ static int cg1_procs_path(const struct cr_cg *cg, char *buf, size_t len)
     return snprintf(buf, len, "%s/cgroup.procs", dir) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
+static int cg1_kill_pass(struct cr_cg *cg);
+
 /* Freeze, so that nothing forks or escapes while we read the list; SIGKILL everything in
  * every hierarchy's copy of the cgroup (a process could have been moved in one only); thaw
  * so the kills are delivered (a v1-frozen task does not die until thawed); then wait,
@@ -533,18 +536,7 @@ static int cg1_kill(struct cr_cg *cg, char *err, size_t errlen)
             cg_sleep_ms(1);
         }
     }
-    for (int i = 0; i < cg->nh; i++) {
-        char dir[PATH_MAX], procs[PATH_MAX + 16];
-        cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir);
-        snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
-        pid_t *pids;
-        size_t n;
-        if (cg_read_pids(procs, &pids, &n) < 0)
-            continue;
-        for (size_t k = 0; k < n; k++)
-            kill(pids[k], SIGKILL);
-        free(pids);
-    }
+    cg1_kill_pass(cg);
     if (fz)
         cg_write(state, "THAWED", NULL, 0);
     int rc = 0;
@@ -619,7 +611,58 @@ static int cg1_remove(struct cr_cg *cg, int wait_ms, char *err, size_t errlen)
     return ret;
 }
 
+static int freezer_state_path(const struct cr_cg *cg, char *buf, size_t len)
+{
+    const struct cg_hier *fz = hier(cg, CG1_FREEZER);
+    char dir[PATH_MAX];
+    if (!fz || cg_dir(fz, cg->root, cg->leaf, dir, sizeof dir) < 0)
+        return -ENOTSUP;
+    return snprintf(buf, len, "%s/freezer.state", dir) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+static int cg1_freeze(struct cr_cg *cg, bool on)
+{
+    char state[PATH_MAX + 32];
+    int rc = freezer_state_path(cg, state, sizeof state);
+    return rc < 0 ? rc : cg_write(state, on ? "FROZEN" : "THAWED", NULL, 0);
+}
+
+static int cg1_frozen(struct cr_cg *cg)
+{
+    char state[PATH_MAX + 32], s[32];
+    if (freezer_state_path(cg, state, sizeof state) < 0 || cg_read(state, s, sizeof s) < 0)
+        return 1;
+    return !strncmp(s, "FROZEN", 6);
+}
+
+/* Every hierarchy's copy: a process could have been moved in one only. Returns the largest
+ * count of one hierarchy. */
+static int cg1_kill_pass(struct cr_cg *cg)
+{
+    int total = 0;
+    bool any = false;
+    for (int i = 0; i < cg->nh; i++) {
+        char dir[PATH_MAX], procs[PATH_MAX + 16];
+        cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir);
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
+        pid_t *pids;
+        size_t n;
+        if (cg_read_pids(procs, &pids, &n) < 0)
+            continue;
+        any = true;
+        for (size_t k = 0; k < n; k++)
+            kill(pids[k], SIGKILL);
+        free(pids);
+        if ((int)n > total)
+            total = (int)n;   /* the same processes in each: counted once */
+    }
+    return any ? total : -ENOENT;
+}
+
 const struct cg_ops cg1_ops = {
+    .freeze = cg1_freeze,
+    .frozen = cg1_frozen,
+    .kill_pass = cg1_kill_pass,
     .root_prepare = cg1_root_prepare,
     .root_enter = cg1_root_enter,
     .needs = cg1_needs,

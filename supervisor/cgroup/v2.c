@@ -5,6 +5,7 @@
 #include "cgroup/internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,7 +126,7 @@ static int cg2_create(struct cr_cg *cg, char *err, size_t errlen)
     cg->dirfd = open(cg->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (cg->dirfd < 0)
         return cg_err(err, errlen, -errno, "%s: open: %s", cg->path, strerror(errno));
-    return cg->fresh ? 0 : cg2_kill(cg, err, errlen);
+    return cg->fresh || cg_ops(2)->kill_pass(cg) == 0 ? 0 : cg2_kill(cg, err, errlen);
 }
 
 static int write_file(const struct cr_cg *cg, const char *file, const char *val, char *err,
@@ -325,7 +326,40 @@ static int cg2_devices(struct cr_cg *cg, const struct cr_cg_limits *lim, char *e
     return rc < 0 ? cg_err(err, errlen, rc, "%s: %s", cg->path, why) : 0;
 }
 
+static int cg2_freeze(struct cr_cg *cg, bool on)
+{
+    return -ENOTSUP;   /* cgroup.kill races no fork: nothing to freeze */
+}
+
+static int cg2_frozen(struct cr_cg *cg)
+{
+    return 1;
+}
+
+static int cg2_kill_pass(struct cr_cg *cg)
+{
+    char path[PATH_MAX + 16];
+    int64_t pop;
+    snprintf(path, sizeof path, "%s/cgroup.events", cg->path);
+    if (cg_read_key(path, "populated", &pop) < 0)
+        return access(cg->path, F_OK) < 0 ? -ENOENT : 0;
+    if (!pop)
+        return 0;
+    snprintf(path, sizeof path, "%s/cgroup.procs", cg->path);
+    pid_t *pids = NULL;
+    size_t n = 0;
+    cg_read_pids(path, &pids, &n);
+    if (write_file(cg, "cgroup.kill", "1", NULL, 0) < 0)
+        for (size_t k = 0; k < n; k++)
+            kill(pids[k], SIGKILL);
+    free(pids);
+    return n ? (int)n : 1;   /* populated below it (a child cgroup): counts as one */
+}
+
 const struct cg_ops cg2_ops = {
+    .freeze = cg2_freeze,
+    .frozen = cg2_frozen,
+    .kill_pass = cg2_kill_pass,
     .root_prepare = cg2_root_prepare,
     .root_enter = cg2_root_enter,
     .needs = cg2_needs,

@@ -49,6 +49,9 @@ struct cr_global {
     int64_t logfile_backups;
     char *metrics_listen;        /* ADDRESS:PORT, or NULL: no metrics server */
     char *run_dir;
+    char *subid_user;            /* user_namespace = auto: whose subordinate ids */
+    char *subuid_file, *subgid_file;
+    char *userns_state;          /* NAME UID GID of each auto service (userns.c) */
 };
 
 /* A [network:NAME] section, or the implicit "default" network (file NULL). */
@@ -117,6 +120,8 @@ struct cr_service {
     char *rootfs;
     char *hostname;
     unsigned namespaces;         /* CR_NS_* */
+    char *user_namespace;        /* auto | none | NULL */
+    bool userns_auto;            /* user_namespace = auto: the maps come from userns.c */
     struct cr_strv uid_map, gid_map;  /* "C:H:N" lines of the user namespace */
     /* The same as /proc/PID/uid_map and gid_map want them ("C H N\n" lines); NULL without a
      * user namespace. */
@@ -166,6 +171,9 @@ struct cr_config_opts {
     const struct cr_cgroup_caps *caps;
     /* Skip the checks that look at the machine (rootfs, command, users, cgroups). */
     bool no_machine_checks;
+    /* user_namespace = auto: write the ranges given to new names into userns_state (running
+     * or reloading); else they are only shown (--check, --print-spec, svctl check). */
+    bool userns_persist;
 };
 
 /* Loads path. Returns 0 when the config is valid, -EINVAL when cfg->errors holds errors
@@ -196,6 +204,9 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
 /* The security keys → the spec's [security] (security.c). */
 void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,
                          struct cr_errlist *errors);
+/* user_namespace = auto: each such service's range of subordinate ids, from userns_state or
+ * newly carved (userns.c); fills uid_map_text and gid_map_text. */
+void cr_userns_assign(struct cr_config *cfg, bool persist);
 /* Adds "FILE:LINE: key: ..." for svc's key (its section header line when key is a default). */
 void cr_service_error(struct cr_errlist *errors, const struct cr_service *svc, int key,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -43,6 +43,18 @@ const struct cr_key cr_keys[CR_NKEYS] = {
                "addresses (kept across restarts), each container's /etc/hosts and "
                "/etc/resolv.conf (readable from every container, so not the control socket's 0700 "
                "folder)"},
+    [CR_K_SUBID_USER] = {"subid_user", NULL, CR_T_STRING, "corral", G, NONE, GL(subid_user),
+        .doc = "user (name or uid) whose subuid_file and subgid_file ranges user_namespace = "
+               "auto carves into 65536-id ranges"},
+    [CR_K_SUBUID_FILE] = {"subuid_file", NULL, CR_T_PATH, "/etc/subuid", G, NONE,
+        GL(subuid_file), .doc = "subordinate user ids, in shadow's NAME_OR_UID:START:COUNT "
+               "lines"},
+    [CR_K_SUBGID_FILE] = {"subgid_file", NULL, CR_T_PATH, "/etc/subgid", G, NONE,
+        GL(subgid_file), .doc = "subordinate group ids, as subuid_file"},
+    [CR_K_USERNS_STATE] = {"userns_state", NULL, CR_T_PATH, "/var/lib/corral/userns", G, NONE,
+        GL(userns_state), .doc = "file remembering which id range each user_namespace = auto "
+               "service has (NAME UID GID lines, replaced atomically): a name keeps its range "
+               "across restarts, reloads and reboots; no two names share one"},
 
     /* ---- [network:NAME] ---- */
     [CR_K_SUBNET] = {"subnet", NULL, CR_T_STRING, NULL, N, RESTART, NW(subnet),
@@ -184,13 +196,22 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_NAMESPACES] = {"namespaces", NULL, CR_T_NAMESPACES, "pid,mount,uts,ipc,net,cgroup", S,
         RESTART, SV(namespaces), .doc = "namespaces to create: pid, mount, uts, ipc, net, cgroup, "
                "user"},
+    [CR_K_USER_NAMESPACE] = {"user_namespace", "userns", CR_T_STRING, NULL, S, RESTART,
+        SV(user_namespace), .doc = "auto: a user namespace whose ids 0-65535 are a range of "
+               "65536 of subid_user's subordinate ids, the same for this name every time "
+               "(implies user in namespaces; not with uid_map/gid_map; an explicit rootfs is "
+               "idmapped where its filesystem allows, so its files keep their owners inside); "
+               "none: no user namespace; "
+               "unset: one only with user in namespaces"},
     [CR_K_UID_MAP] = {"uid_map", NULL, CR_T_ITEMS, NULL, S, RESTART, SV(uid_map),
         .doc = "CONTAINER:HOST:COUNT user ids of the user namespace (repeatable; needs user in "
                "namespaces, and must map uid 0), e.g. 0:100000:65536"},
     [CR_K_GID_MAP] = {"gid_map", NULL, CR_T_ITEMS, NULL, S, RESTART, SV(gid_map),
         .doc = "CONTAINER:HOST:COUNT group ids of the user namespace, as uid_map"},
     [CR_K_BIND] = {"bind", NULL, CR_T_ITEMS, NULL, S, RESTART, SV(bind),
-        .doc = "SRC:DST[:ro] bind mount from the host (repeatable); SRC must exist"},
+        .doc = "SRC:DST[:OPTS] bind mount from the host (repeatable); SRC must exist; OPTS: "
+               "ro, rw, idmap or ro,idmap (idmap, with a user namespace: files show inside with "
+               "their host owners, and what root inside creates belongs to host root)"},
     [CR_K_TMPFS] = {"tmpfs", NULL, CR_T_ITEMS, NULL, S, RESTART, SV(tmpfs),
         .doc = "DST[:SIZE] tmpfs inside (repeatable)"},
     [CR_K_READ_ONLY] = {"read_only", NULL, CR_T_BOOL, "false", S, RESTART, SV(read_only),

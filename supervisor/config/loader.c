@@ -451,22 +451,12 @@ static void check_readiness(struct cr_service *svc, struct cr_errlist *errors)
         sp->health_action = action;
 }
 
-/* One id of a map line: 1 to 10 digits, at most 2^32 - 1, then sep. Plain digits only, so no
- * sign, blank or overflowing value (which sscanf's %llu would wrap or clamp) gets through. */
+/* One id of a map line, then sep ('\0': the end). */
 static bool id_map_number(const char **p, char sep, unsigned long long *out)
 {
-    unsigned long long v = 0;
-    const char *s = *p;
-    size_t n = 0;
-    for (; s[n] >= '0' && s[n] <= '9'; n++) {
-        if (n == 10)
-            return false;
-        v = v * 10 + (unsigned)(s[n] - '0');
-    }
-    if (n == 0 || v > 0xFFFFFFFFULL || s[n] != sep)
+    if (!cr_cfg_id32(p, sep ? (char[]){sep, '\0'} : "", out))
         return false;
-    *out = v;
-    *p = s + n + (sep ? 1 : 0);
+    *p += sep ? 1 : 0;
     return true;
 }
 
@@ -560,8 +550,26 @@ static void check_service(struct cr_service *svc, struct cr_errlist *errors)
             free(argv);
         }
     }
+    if (svc->user_namespace && !strcmp(svc->user_namespace, "auto")) {
+        svc->userns_auto = true;
+        svc->namespaces |= CR_NS_USER;
+        static const int manual[] = {CR_K_UID_MAP, CR_K_GID_MAP};
+        for (size_t i = 0; i < 2; i++)
+            if (svc->key_line[manual[i]])
+                cr_service_error(errors, svc, manual[i], "not with user_namespace = auto (line "
+                                 "%d), which computes the maps", svc->key_line[CR_K_USER_NAMESPACE]);
+    } else if (svc->user_namespace && !strcmp(svc->user_namespace, "none")) {
+        if (svc->namespaces & CR_NS_USER)
+            cr_service_error(errors, svc, CR_K_USER_NAMESPACE, "none, but namespaces has user "
+                             "(line %d)", svc->key_line[CR_K_NAMESPACES]);
+    } else if (svc->user_namespace) {
+        cr_service_error(errors, svc, CR_K_USER_NAMESPACE, "'%s' is not auto or none",
+                         svc->user_namespace);
+    }
     unsigned ns = svc->namespaces;
-    if (ns & CR_NS_USER) {
+    if (svc->userns_auto) {
+        /* ids 0-65535 inside; their host ids are given once every service is known */
+    } else if (ns & CR_NS_USER) {
         if (!svc->uid_map.n || !svc->gid_map.n) {
             cr_service_error(errors, svc, CR_K_NAMESPACES, "the user namespace needs uid_map "
                              "and gid_map (e.g. uid_map = 0:100000:65536)");
@@ -933,6 +941,9 @@ int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
     }
     check_dependencies(cfg);
     cr_network_config_check(cfg, !opts.no_machine_checks);
+    /* The ranges of user_namespace = auto, once the services are known to be valid. */
+    if (!opts.no_machine_checks && !cfg->errors.n)
+        cr_userns_assign(cfg, opts.userns_persist);
     for (size_t i = 0; i < L.nsecs; i++) {
         for (size_t j = 0; j < L.secs[i].n; j++)
             free(L.secs[i].v[j].value);

@@ -333,6 +333,19 @@ static void check_ids_mapped(struct ctx *c)
 {
     struct cr_service *svc = c->svc;
     const struct cr_spec *sp = &svc->spec;
+    if (svc->userns_auto) {      /* ids 0-65535 are mapped */
+        if (sp->uid > 65535)
+            cr_service_error(c->errors, svc, CR_K_USER_NAMESPACE, "uid %lu (of user) is not "
+                             "mapped (auto maps 0-65535)", (unsigned long)sp->uid);
+        if (sp->gid > 65535)
+            cr_service_error(c->errors, svc, CR_K_USER_NAMESPACE, "gid %lu (of group) is not "
+                             "mapped (auto maps 0-65535)", (unsigned long)sp->gid);
+        for (size_t i = 0; i < sp->ngroups; i++)
+            if (sp->groups[i] > 65535)
+                cr_service_error(c->errors, svc, CR_K_USER_NAMESPACE, "gid %lu (of groups) is "
+                                 "not mapped (auto maps 0-65535)", (unsigned long)sp->groups[i]);
+        return;
+    }
     if (!svc->uid_map_text || !svc->gid_map_text)
         return;
     if (!id_mapped(svc->uid_map_text, sp->uid))
@@ -360,10 +373,13 @@ static void build_mounts(struct ctx *c)
         for (char *save = NULL, *w = strtok_r(item, ":", &save); w && nf < 4;
              w = strtok_r(NULL, ":", &save))
             f[nf++] = w;
-        bool ro = nf == 3 && !strcmp(f[2], "ro");
-        if (nf < 2 || nf > 3 || (nf == 3 && !ro && strcmp(f[2], "rw"))) {
-            cr_errlist_add(c->errors, "%s:%d: bind: '%s' is not SRC:DST[:ro]", svc->file, line,
-                           svc->bind.v[i]);
+        bool ro = false, idmap = false;
+        if (nf < 2 || nf > 3 || (nf == 3 && cr_bind_opts_parse(f[2], &ro, &idmap) < 0)) {
+            cr_errlist_add(c->errors, "%s:%d: bind: '%s' is not SRC:DST[:OPTS] (OPTS: ro, rw, "
+                           "idmap, ro,idmap)", svc->file, line, svc->bind.v[i]);
+        } else if (idmap && !(svc->namespaces & CR_NS_USER)) {
+            cr_errlist_add(c->errors, "%s:%d: bind: idmap needs a user namespace (user_namespace "
+                           "= auto, or user in namespaces)", svc->file, line);
         } else if (f[1][0] != '/') {
             cr_errlist_add(c->errors, "%s:%d: bind: destination '%s' is not an absolute path",
                            svc->file, line, f[1]);
@@ -378,11 +394,16 @@ static void build_mounts(struct ctx *c)
             if (c->checks && stat(src, &st) < 0)
                 cr_errlist_add(c->errors, "%s:%d: bind: %s: %s", svc->file, line, src,
                                strerror(errno));
+            else if (cr_spec_add_bind(&svc->spec, realpath(src, real) ? real : src, f[1], ro))
+                c->errors->oom = true;
             else
-                cr_spec_add_bind(&svc->spec, realpath(src, real) ? real : src, f[1], ro);
+                svc->spec.binds[svc->spec.nbinds - 1].idmap = idmap;
         }
         free(item);
     }
+    if (cr_spec_nidmap(&svc->spec) > CR_IDMAP_MAX)
+        cr_service_error(c->errors, svc, CR_K_BIND, "more than %d idmapped mounts (the rootfs "
+                         "counts as one)", CR_IDMAP_MAX);
     for (size_t i = 0; i < svc->tmpfs.n; i++) {
         const char *item = svc->tmpfs.v[i];
         int line = svc->tmpfs.line[i];
@@ -604,6 +625,9 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
             root_ok = false;
         }
         sp->rootfs = strdup(realpath(svc->rootfs, real) ? real : svc->rootfs);
+        /* Its files keep their owners inside (root's are root's), as without a user
+         * namespace; the host's own / (no rootfs) is never idmapped. */
+        sp->rootfs_idmap = svc->userns_auto && sp->rootfs && strcmp(sp->rootfs, "/");
         if (sp->rootfs)
             c.rootname = sp->rootfs;
         sp->read_only = svc->read_only;

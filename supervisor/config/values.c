@@ -562,3 +562,20 @@ int cr_split_command(const char *s, char ***argvp, size_t *argcp, const char **e
     return 0;
 }
 
+bool cr_cfg_id32(const char **p, const char *stops, unsigned long long *out)
+{
+    unsigned long long v = 0;
+    const char *s = *p;
+    size_t n = 0;
+    for (; s[n] >= '0' && s[n] <= '9'; n++) {
+        if (n == 10)
+            return false;
+        v = v * 10 + (unsigned)(s[n] - '0');
+    }
+    bool at_stop = stops[0] ? s[n] && strchr(stops, s[n]) : !s[n];
+    if (n == 0 || v > 0xFFFFFFFFULL || !at_stop)
+        return false;
+    *out = v;
+    *p = s + n;
+    return true;
+}

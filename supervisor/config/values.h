@@ -3,6 +3,7 @@
 #ifndef CORRAL_CONFIG_VALUES_H
 #define CORRAL_CONFIG_VALUES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,5 +25,9 @@ int cr_cfg_parse_value(const struct cr_key *k, const char *v, void *base, int li
 void cr_cfg_set_unset(const struct cr_key *k, void *base);
 /* Frees what k's field holds. */
 void cr_cfg_free_field(const struct cr_key *k, void *field);
+/* A decimal id of 32 bits at *p (1 to 10 plain digits, at most 2^32 - 1: no sign, blank or
+ * overflowing value gets through), ending at one of stops ("" : the string's end); *p is
+ * left on the stop. */
+bool cr_cfg_id32(const char **p, const char *stops, unsigned long long *out);
 
 #endif

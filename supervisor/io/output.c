@@ -11,6 +11,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "io/logs.h"
 
 /* Stamped lines are gathered here before one write: the longest line a chunk can hold, with
@@ -109,9 +110,9 @@ void cr_console_flush(struct cr_console *c)
     c->qlen = 0;
     console_wait(c, false);
     if (c->dropped != c->dropped_reported) {
-        fprintf(stderr, "supervisor: console too slow: %llu line%s of output dropped\n",
-                (unsigned long long)(c->dropped - c->dropped_reported),
-                c->dropped - c->dropped_reported == 1 ? "" : "s");
+        cr_log(NULL, "console too slow: %llu line%s of output dropped",
+               (unsigned long long)(c->dropped - c->dropped_reported),
+               c->dropped - c->dropped_reported == 1 ? "" : "s");
         c->dropped_reported = c->dropped;
     }
 }
@@ -198,8 +199,7 @@ void cr_console_close(struct cr_console *c)
         c->pollable = false;
         cr_console_flush(c);
         if (c->qlen) {
-            fprintf(stderr, "supervisor: console blocked at exit: %zu bytes of output lost\n",
-                    c->qlen);
+            cr_log(NULL, "console blocked at exit: %zu bytes of output lost", c->qlen);
             c->qlen = 0;
         }
         close(c->fd);
@@ -346,6 +346,7 @@ int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
     memset(s, 0, sizeof *s);
     s->console = c;
     s->name = name;
+    s->rfd = s->wfd = -1;
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return -errno;

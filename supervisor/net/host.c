@@ -494,11 +494,13 @@ static struct attach *attach_of(struct cr_net *n, const char *svc)
     return NULL;
 }
 
-/* Written in place (the same inode: the container has it bound on /etc/hosts). */
+/* Written in place (the same inode: the container has it bound on /etc/hosts), over the old
+ * text and then cut to length, so that a reader never finds it empty. */
 static void put_file(const char *path, const char *text, size_t len)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || fchmod(fd, 0644) < 0 || write(fd, text, len) != (ssize_t)len)
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || fchmod(fd, 0644) < 0 || pwrite(fd, text, len, 0) != (ssize_t)len ||
+        ftruncate(fd, (off_t)len) < 0)
         cr_log(NULL, "writing %s: %s", path, strerror(errno));
     if (fd >= 0)
         close(fd);

@@ -119,7 +119,7 @@ static int build_default(scmp_filter_ctx ctx, uint64_t caps, char *err, size_t l
     if (r < 0)
         return r;
     r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
-                         SCMP_A0(SCMP_CMP_EQ, CR_AF_VSOCK));
+                         SCMP_A0(SCMP_CMP_EQ, CR_AF_VSOCK, 0));
     if (r < 0) {
         snprintf(err, len, "seccomp rule for socket: %s", strerror(-r));
         return r;

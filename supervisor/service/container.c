@@ -136,6 +136,12 @@ static void net_detach(struct cr_svc *svc)
         cr_net_detach(svc->rt->net, svc->name);
 }
 
+const struct cr_container_ops cr_container_ops_real = {
+    .spawn = cr_container_spawn,
+    .stop_signal = cr_container_stop_signal,
+    .kill = cr_container_kill,
+};
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -209,7 +215,7 @@ static void ev_started(struct cr_container *ct, const struct cr_event_line *ev)
     if (!svc->rt->quiet)
         cr_log(svc->name, "started (pid %s in the container)", get(ev, "pid"));
     svc->healthy = -1;      /* a new workload: not checked yet */
-    cr_hist_started(svc);
+    svc->wl = (struct cr_workload){.up = true, .started_mono = cr_hist_now_mono()};
     ct->report(svc, CR_EV_STARTED);
 }
 
@@ -226,6 +232,7 @@ static void ev_exited(struct cr_container *ct, const struct cr_event_line *ev)
                code ? code : sig ? sig : "?", svc->last_oom ? ", OOM killed" : "",
                rt ? rt : "?");
     cr_hist_exited(svc, code, sig, rt, svc->ct ? cr_cg_memory_peak(svc->ct->cg) : -1);
+    svc->wl = (struct cr_workload){0};
     ct->report(svc, CR_EV_EXITED);
 }
 
@@ -235,7 +242,9 @@ static void ev_restarting(struct cr_container *ct, const struct cr_event_line *e
     if (!svc->rt->quiet)
         cr_log(svc->name, "restarting in %s ms (attempt %s)", get(ev, "delay_ms"),
                get(ev, "attempt"));
-    cr_hist_restart(svc, atoll(cr_event_get(ev, "delay_ms") ?: "0"));
+    long long delay = atoll(cr_event_get(ev, "delay_ms") ?: "0");
+    svc->wl.next_start_mono = cr_hist_now_mono() + (uint64_t)(delay > 0 ? delay : 0);
+    cr_hist_restart(svc);
     ct->report(svc, CR_EV_RESTARTING);
 }
 
@@ -261,7 +270,7 @@ static void ev_ready(struct cr_container *ct, const struct cr_event_line *ev)
     struct cr_svc *svc = ct->svc;
     if (!svc->rt->quiet)
         cr_log(svc->name, "ready (%s)", get(ev, "kind"));
-    cr_hist_ready(svc);
+    svc->wl.ready = true;
     ct->report(svc, CR_EV_READY);
 }
 
@@ -364,6 +373,14 @@ static void on_events(uv_poll_t *h, int status, int events)
         uv_poll_stop(h);
 }
 
+/* The reaper removed a container's cgroup (arg: the service's name, malloc'd). */
+static void on_cgroup_gone(void *arg, int rc, const char *err)
+{
+    if (rc < 0)
+        cr_log(arg, "%s", err ? err : strerror(-rc));
+    free(arg);
+}
+
 /* init is gone: collect it, read what it said last, record why, remove its cgroup. */
 static void ct_exited(struct cr_container *ct)
 {
@@ -385,14 +402,11 @@ static void ct_exited(struct cr_container *ct)
     bool oom = svc->last_oom || oom_before;
     cr_hist_container_exit(svc, cr_cg_memory_peak(ct->cg), si.si_code, si.si_status,
                            now_ms(svc) - ct->spawned_ms, oom);
-    char err[256];
+    svc->wl = (struct cr_workload){0};   /* no container, no workload */
     /* With a PID namespace nothing is left once init is gone; without one, orphans may be.
-     * An empty cgroup is not frozen and thawed for nothing (on v1 a freeze flips a kernel
-     * static key: text patching and IPIs on every CPU). */
-    if (!cr_cg_is_empty(ct->cg) && cr_cg_kill(ct->cg, err, sizeof err) < 0)
-        cr_log(svc->name, "%s", err);
-    if (cr_cg_destroy(ct->cg, err, sizeof err) < 0)
-        cr_log(svc->name, "%s", err);
+     * Whatever is left is killed and the cgroup removed on the reaper's timer (cgroup.h):
+     * the loop goes on meanwhile, and many containers gone at once are one batch. */
+    cr_cg_destroy_async(ct->cg, on_cgroup_gone, strdup(svc->name));
     ct->cg = NULL;
     net_detach(svc);
     char sname[32];
@@ -432,10 +446,17 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         snprintf(leaf, sizeof leaf, "run-%s-%d", svc->name, (int)getpid());
     else
         snprintf(leaf, sizeof leaf, "svc-%s", svc->name);
+    /* Its output pipes, if they could not be made before (out of fds): no container
+     * without them. */
+    int r = cr_svc_open_output(svc);
+    if (r < 0) {
+        cr_log(svc->name, "cannot start its container: output pipe: %s", strerror(-r));
+        return r;
+    }
     struct cr_cg_limits lim;
     cr_svc_limits(conf, &lim);
     struct cr_cg *cg = NULL;
-    int r = cr_cg_create(rt->cgroot, leaf, &lim, &cg, err, sizeof err);
+    r = cr_cg_create(rt->cgroot, leaf, &lim, &cg, err, sizeof err);
     if (r < 0) {
         cr_log(svc->name, "cannot create its cgroup: %s", err);
         return r;
@@ -527,6 +548,11 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         cr_cg_destroy(cg, err, sizeof err);
         return r;
     }
+    if (sp.rootfs_plain && !svc->said_rootfs_plain) {
+        cr_log(svc->name, "rootfs %s: not idmapped (its filesystem has no idmapped mounts): "
+               "host root's files are nobody's inside", conf->spec.rootfs);
+        svc->said_rootfs_plain = true;
+    }
     struct cr_container *ct = calloc(1, sizeof *ct);
     if (!ct) {
         /* Without memory we cannot watch it: take it down again. */
@@ -580,6 +606,13 @@ int cr_svc_apply_limits(struct cr_svc *svc)
     return r;
 }
 
+void cr_svc_stats(const struct cr_svc *svc, struct cr_cg_stats *st)
+{
+    *st = (struct cr_cg_stats){-1, -1, -1, -1, -1};
+    if (svc->ct && svc->ct->cg)
+        cr_cg_stats(svc->ct->cg, st);
+}
+
 int cr_svc_signal(struct cr_svc *svc, int sig)
 {
     if (!svc->ct)
@@ -608,11 +641,21 @@ int cr_container_stop_signal(struct cr_svc *svc, int sig)
     return cr_pidfd_signal(svc->ct->pidfd, sig);
 }
 
+/* The stop timeout's kill is over (the cgroup is empty, or the reaper gave up). arg: the
+ * container, alive until its cgroup is handed to cr_cg_destroy_async(), which takes the job
+ * over (then this is not called). */
+static void on_killed(void *arg, int rc, const char *err)
+{
+    struct cr_container *ct = arg;
+    if (rc < 0 && ct->svc) {
+        cr_log(ct->svc->name, "%s", err ? err : strerror(-rc));
+        cr_pidfd_signal(ct->pidfd, SIGKILL);
+    }
+}
+
 void cr_container_kill(struct cr_svc *svc)
 {
-    char err[256];
-    if (cr_cg_kill(svc->ct->cg, err, sizeof err) < 0) {
-        cr_log(svc->name, "%s", err);
-        cr_pidfd_signal(svc->ct->pidfd, SIGKILL);
-    }
+    /* On the reaper's timer: every service whose stopwaitsecs ends in this turn of the loop
+     * is killed in the same batch, none waits for another. */
+    cr_cg_kill_async(svc->ct->cg, on_killed, svc->ct);
 }

@@ -1,10 +1,11 @@
 /* A service's container (container.c): the only part of service/ that touches cgroup/ and
- * spawn/. The state machine (fsm.c) asks through these functions; the container reports
- * back through the function it was spawned with. */
+ * spawn/. The state machine (fsm.c) asks through the function table it holds
+ * (cr_container_ops_real, service/internal.h); the container reports back through the
+ * function it was spawned with. */
 #ifndef CORRAL_SERVICE_CONTAINER_H
 #define CORRAL_SERVICE_CONTAINER_H
 
-#include "service/service.h"
+#include "service/internal.h"
 
 /* Makes the cgroup, spawns init in it and watches its events and pidfd; every event (the
  * workload's, and CR_EV_INIT_EXITED once init is gone and collected) goes to report.

@@ -1,8 +1,11 @@
 /* A service's state machine: the table of states × events (STYLE.md §1), a small named
  * function per cell, and the one timer that carries its current deadline. What it does to a
- * container goes through container.h; it never touches cgroup/ or spawn/ itself. */
-#include "service/service.h"
+ * container goes through the service's function table (svc->ops: container.c's, or a unit
+ * test's fake); it never touches cgroup/ or spawn/ itself. Starts come from a request's
+ * pending start (order.c), never from here: a stop always ends in a settled state. */
+#include "service/internal.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +16,6 @@
 
 #include "log.h"
 #include "restart.h"
-#include "service/container.h"
 #include "service/history.h"
 
 static const char *const state_names[CR_NSTATES] = {
@@ -25,6 +27,18 @@ static const char *const state_names[CR_NSTATES] = {
 const char *cr_state_name(enum cr_state s)
 {
     return (unsigned)s < CR_NSTATES ? state_names[s] : "?";
+}
+
+static const char *const event_names[CR_NEVENTS] = {
+    [CR_EV_START] = "start", [CR_EV_STOP] = "stop", [CR_EV_STARTED] = "started",
+    [CR_EV_EXITED] = "exited", [CR_EV_RESTARTING] = "restarting", [CR_EV_GAVE_UP] = "gave-up",
+    [CR_EV_SETUP_FAILED] = "setup-failed", [CR_EV_INIT_EXITED] = "init-exited",
+    [CR_EV_TIMER] = "timer", [CR_EV_READY] = "ready",
+};
+
+const char *cr_svc_event_name(enum cr_svc_event ev)
+{
+    return (unsigned)ev < CR_NEVENTS ? event_names[ev] : "?";
 }
 
 void cr_runtime_seed(struct cr_runtime *rt)
@@ -66,8 +80,7 @@ static void set_state(struct cr_svc *svc, enum cr_state s)
         cr_log(svc->name, "%s -> %s", cr_state_name(svc->state), cr_state_name(s));
     svc->state = s;
     /* RUNNING is ready: after startsecs, or when init saw the `ready` key's signal. */
-    svc->ready = s == CR_ST_RUNNING;
-    if (svc->ready && svc->rt->on_ready)
+    if (s == CR_ST_RUNNING && svc->rt->on_ready)
         svc->rt->on_ready(svc->rt, svc);
 }
 
@@ -89,6 +102,22 @@ static void ignore(struct cr_svc *svc)
     (void)svc;
 }
 
+static void schedule_restart(struct cr_svc *svc, uint64_t ran_ms);
+
+/* No fd for its container (EMFILE: ours; ENFILE: the system's): the service did nothing
+ * wrong, so this is not a failed start that counts towards FATAL; it is tried again with the
+ * usual backoff, and starts once fds are free again. */
+static void out_of_fds(struct cr_svc *svc, int err)
+{
+    struct rlimit rl;
+    if (err == -EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        cr_log(svc->name, "cannot start: the supervisor is out of file descriptors (limit %llu;"
+               " raise LimitNOFILE / ulimit -n): trying again", (unsigned long long)rl.rlim_cur);
+    else
+        cr_log(svc->name, "cannot start: %s: trying again", strerror(-err));
+    schedule_restart(svc, 0);
+}
+
 static void new_container(struct cr_svc *svc)
 {
     svc->health_stop = false;
@@ -98,7 +127,12 @@ static void new_container(struct cr_svc *svc)
     svc->reached_running = false;
     svc->last_oom = false;
     svc->ran_ms = 0;
-    if (!svc->conf || cr_container_spawn(svc, cr_svc_event) < 0) {
+    int r = svc->conf ? svc->ops->spawn(svc, cr_svc_event) : -EINVAL;
+    if (r == -EMFILE || r == -ENFILE) {
+        out_of_fds(svc, r);
+        return;
+    }
+    if (r < 0) {
         container_gone(svc);   /* a failed start, like a container that died at once */
         return;
     }
@@ -205,7 +239,7 @@ static void schedule_restart(struct cr_svc *svc, uint64_t ran_ms)
     svc->attempt = cr_restart_next_attempt(&p, svc->attempt, (int64_t)ran_ms);
     int64_t base = cr_restart_backoff(&p, svc->attempt);
     int64_t delay = cr_restart_jitter(base, cr_restart_random(&svc->rt->rnd));
-    cr_hist_restart(svc, delay);
+    cr_hist_restart(svc);
     if (!svc->rt->quiet)
         cr_log(svc->name, "new container in %lld ms (backoff %lld ms less jitter)",
                (long long)delay, (long long)base);
@@ -286,7 +320,7 @@ static void stop(struct cr_svc *svc)
         return;
     }
     char sname[32];
-    int r = cr_container_stop_signal(svc, svc->stopsignal);
+    int r = svc->ops->stop_signal(svc, svc->stopsignal);
     if (!svc->rt->quiet || r < 0)
         cr_log(svc->name, "stopping (SIG%s to init%s%s)",
                cr_signal_name(svc->stopsignal, sname, sizeof sname), r < 0 ? ": " : "",
@@ -302,26 +336,14 @@ static void stop_timeout(struct cr_svc *svc)
         return;
     cr_log(svc->name, "still running %lld ms after the stop signal: killing its cgroup",
            (long long)svc->stopwait_ms);
-    cr_container_kill(svc);
+    svc->ops->kill(svc);
 }
 
-/* STOPPING + init exited. */
+/* STOPPING + init exited: down. A start asked for meanwhile is pending (cr_svc_request):
+ * the owner's on_settled hands it to order.c, which honours depends_on. */
 static void stopped(struct cr_svc *svc)
 {
-    disarm(svc);
-    if (svc->want_start && svc->conf && !svc->removed) {
-        svc->want_start = false;
-        set_state(svc, CR_ST_STOPPED);
-        start(svc);
-        return;
-    }
     settle(svc, CR_ST_STOPPED);
-}
-
-/* STOPPING + start: start again once it is down (a reload restart). */
-static void start_after_stop(struct cr_svc *svc)
-{
-    svc->want_start = true;
 }
 
 /* EXITED, FATAL + stop: nothing runs; it is now simply stopped. */
@@ -344,7 +366,7 @@ static const cr_svc_action table[CR_NSTATES][CR_NEVENTS] = {
                         init_gave_up, container_setup_failed, container_gone, X, X},
     [CR_ST_BACKOFF]  = {X, stop, workload_started, workload_exited, workload_restarting,
                         init_gave_up, container_setup_failed, container_gone, backoff_over, X},
-    [CR_ST_STOPPING] = {start_after_stop, X, X, X, X, X, X, stopped, stop_timeout, X},
+    [CR_ST_STOPPING] = {X, X, X, X, X, X, X, stopped, stop_timeout, X},
     [CR_ST_EXITED]   = {start, forget, X, X, X, X, X, X, X, X},
     [CR_ST_FATAL]    = {start, forget, X, X, X, X, X, X, X, X},
 };

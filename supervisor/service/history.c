@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "service/service.h"
+#include "service/internal.h"
 #include "units.h"
 
 static uint64_t clock_ms(clockid_t id)
@@ -163,27 +163,7 @@ static struct cr_exit *new_exit(struct cr_svc *svc)
         acc = NULL;
     }
     e->lines = acc;
-    h->workload_up = false;
-    h->started_mono = 0;
-    h->ready = false;
     return e;
-}
-
-
-void cr_hist_started(struct cr_svc *svc)
-{
-    struct cr_hist *h = svc->hist;
-    if (!h)
-        return;
-    h->workload_up = true;
-    h->started_mono = cr_hist_now_mono();
-    h->next_start_mono = 0;
-}
-
-void cr_hist_ready(struct cr_svc *svc)
-{
-    if (svc->hist)
-        svc->hist->ready = true;
 }
 
 void cr_hist_exited(struct cr_svc *svc, const char *code, const char *sig, const char *runtime,
@@ -197,7 +177,7 @@ void cr_hist_exited(struct cr_svc *svc, const char *code, const char *sig, const
         cr_out_drain(&svc->out);
     if (svc->err_open)
         cr_out_drain(&svc->err);
-    uint64_t started = h->started_mono;
+    uint64_t started = svc->wl.started_mono;
     struct cr_exit *e = new_exit(svc);
     if (code)
         e->code = atoi(code);
@@ -216,13 +196,10 @@ void cr_hist_exited(struct cr_svc *svc, const char *code, const char *sig, const
     e->mem_peak = mem_peak;
 }
 
-void cr_hist_restart(struct cr_svc *svc, int64_t delay_ms)
+void cr_hist_restart(struct cr_svc *svc)
 {
-    struct cr_hist *h = svc->hist;
-    if (!h)
-        return;
-    h->restarts++;
-    h->next_start_mono = cr_hist_now_mono() + (uint64_t)(delay_ms > 0 ? delay_ms : 0);
+    if (svc->hist)
+        svc->hist->restarts++;
 }
 
 void cr_hist_setup_failed(struct cr_svc *svc, const char *reason)
@@ -242,7 +219,7 @@ void cr_hist_container_exit(struct cr_svc *svc, int64_t mem_peak, int wait_code,
         return;
     /* A workload exit was already recorded for this container unless the workload was up
      * when init went, or the container never got as far as a workload. */
-    bool record = h->workload_up || svc->setup_failed;
+    bool record = svc->wl.up || svc->setup_failed;
     if (!record) {
         /* An OOM kill seen only now still belongs to the last exit. */
         if (oom && h->nexits) {
@@ -254,7 +231,7 @@ void cr_hist_container_exit(struct cr_svc *svc, int64_t mem_peak, int wait_code,
         }
         return;
     }
-    uint64_t started = h->started_mono;
+    uint64_t started = svc->wl.started_mono;
     struct cr_exit *e = new_exit(svc);
     e->container = true;
     if (wait_code == CLD_EXITED)

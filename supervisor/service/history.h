@@ -51,10 +51,6 @@ struct cr_hist {
     size_t lines_mark;           /* nlines when the last exit was recorded */
     uint64_t restarts;           /* workload or container restarts, in the supervisor's life */
     uint64_t oom_kills;          /* OOM kills seen in its cgroups, summed over containers */
-    uint64_t started_mono;       /* when the current workload started; 0 none */
-    uint64_t next_start_mono;    /* when the next start is due (BACKOFF); 0 none */
-    bool workload_up;            /* a `started` not yet matched by an `exited` */
-    bool ready;
     char *reason;                /* last setup failure */
     struct cr_hist_listener *listeners;
 };
@@ -67,15 +63,13 @@ uint64_t cr_hist_now_mono(void);
 
 /* The output tap (struct cr_out_stream.tap): one line of the service's output. */
 void cr_hist_line(void *svc, const char *line, size_t len);
-/* init said `started`. */
-void cr_hist_started(struct cr_svc *svc);
-void cr_hist_ready(struct cr_svc *svc);
-/* init said `exited`: code (or -1), signal name (or NULL), runtime_ms (or NULL); the
- * cgroup's memory peak in bytes (-1 unknown). */
+/* init said `exited` (of the workload the service's struct cr_workload says is up): code
+ * (or -1), signal name (or NULL), runtime_ms (or NULL); the cgroup's memory peak in bytes
+ * (-1 unknown). */
 void cr_hist_exited(struct cr_svc *svc, const char *code, const char *sig, const char *runtime,
                     int64_t mem_peak);
-/* A restart is scheduled (init's or the supervisor's), delay_ms from now. */
-void cr_hist_restart(struct cr_svc *svc, int64_t delay_ms);
+/* A restart is scheduled (init's or the supervisor's): counted. */
+void cr_hist_restart(struct cr_svc *svc);
 void cr_hist_setup_failed(struct cr_svc *svc, const char *reason);
 /* init is gone (wait_code: CLD_EXITED or not; wait_status: the code or signal; mem_peak:
  * its cgroup's, read before the cgroup is removed, -1 unknown). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "service/internal.h"
 
 int cr_svcs_add(struct cr_svcs *s, struct cr_runtime *rt, const struct cr_service *conf,
                 struct cr_svc **out)

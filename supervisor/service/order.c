@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "service/internal.h"
 
 static int64_t svc_priority(const struct cr_svc *svc)
 {
@@ -66,16 +67,16 @@ void cr_order_start_pending(struct cr_svcs *all)
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < all->n; i++) {
             struct cr_svc *s = all->v[i];
-            if (!s->start_pending)
-                continue;
+            if (!s->pending || !cr_svc_settled(s))
+                continue;    /* one still stopping starts once down (its on_settled) */
             if (!s->conf) {
-                s->start_pending = false;
+                s->pending = false;
                 continue;
             }
             char why[sizeof s->why];
             int r = deps_state(all, s, why, sizeof why);
             if (r > 0 && pass == 0) {
-                s->start_pending = false;
+                s->pending = false;
                 s->why[0] = 0;
                 cr_svc_event(s, CR_EV_START);
             } else if (r <= 0 && pass == 1 && strcmp(why, s->why)) {
@@ -84,12 +85,6 @@ void cr_order_start_pending(struct cr_svcs *all)
             }
         }
     }
-}
-
-void cr_order_want_start(struct cr_svc *svc)
-{
-    svc->start_pending = true;
-    svc->why[0] = 0;
 }
 
 /* True when some service (with a config) has depends_on: else no scan is needed. */
@@ -122,7 +117,8 @@ bool cr_order_stop_next(struct cr_svcs *all)
     bool deps = any_depends(all);
     for (size_t i = 0; i < all->n; i++) {
         struct cr_svc *s = all->v[i];
-        s->start_pending = false;     /* nothing starts any more */
+        s->pending = false;           /* nothing starts any more */
+        s->why[0] = 0;
         if (cr_svc_settled(s))
             continue;
         up = true;
@@ -136,7 +132,6 @@ bool cr_order_stop_next(struct cr_svcs *all)
         return false;
     for (size_t i = 0; i < all->n; i++) {
         struct cr_svc *s = all->v[i];
-        s->want_start = false;
         if (!cr_svc_settled(s) && any && svc_priority(s) == top &&
             s->state != CR_ST_STOPPING && !(deps && has_active_dependent(all, s)))
             cr_svc_event(s, CR_EV_STOP);

@@ -1,9 +1,10 @@
 /* The order of starts and stops across services: depends_on, then priority.
  *
- * A start asked for with cr_order_want_start() waits (svc->start_pending) until every service
- * it depends on is ready (RUNNING, or EXITED with an expected code: a one-shot job); one
- * whose dependency is FATAL is not started; either way svc->why says so. A shutdown stops a
- * service only once everything depending on it is down, highest priority first. */
+ * A start asked for with cr_svc_request(CR_REQ_START) is pending until the service is
+ * settled and every service it depends on is ready (RUNNING, or EXITED with an expected
+ * code: a one-shot job); one whose dependency is FATAL is not started; either way its view's
+ * why says so. A shutdown stops a service only once everything depending on it is down,
+ * highest priority first. */
 #ifndef CORRAL_SERVICE_ORDER_H
 #define CORRAL_SERVICE_ORDER_H
 
@@ -15,10 +16,8 @@
 
 /* These read the list's v and n afresh at every step: a start or a stop may change them. */
 
-/* Asks for a start that honours depends_on (started by cr_order_start_pending()). */
-void cr_order_want_start(struct cr_svc *svc);
-/* Starts every service whose start waits and whose dependencies are met; the others keep
- * waiting, and say why once (in the log and svc->why). */
+/* Starts every settled service whose start is pending and whose dependencies are met; the
+ * others keep waiting, and say why once (in the log and their view's why). */
 void cr_order_start_pending(struct cr_svcs *s);
 /* One step of a shutdown: no start waits any more, and the services that may stop now are
  * sent CR_EV_STOP. False when every service is down. */

@@ -1,6 +1,6 @@
 /* A service's life: created with its output pipes, its log files and its timer; a new
- * config on reload; freed once settled and closed. Its state machine is fsm.c, its
- * container container.c. */
+ * config on reload; freed once settled and closed. What others may ask of it (requests) and
+ * read (its view). Its state machine is fsm.c, its container container.c. */
 #include "service/service.h"
 
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include "io/logs.h"
 #include "service/container.h"
 #include "service/history.h"
+#include "service/internal.h"
 
 /* ---- its log files (io/logs.c takes the streams) ------------------------------------------- */
 
@@ -29,11 +30,6 @@ static void logs_attach(struct cr_svc *svc)
                        c->stderr_logfile_maxbytes, c->stderr_logfile_backups, c->log_timestamps);
 }
 
-uint64_t cr_svc_log_dropped(const struct cr_svc *svc)
-{
-    return (svc->out_open ? svc->out.log_dropped : 0) + (svc->err_open ? svc->err.log_dropped : 0);
-}
-
 const char *cr_svc_log_path(const struct cr_svc *svc, int stream)
 {
     /* Without its own pipe, stderr goes where stdout goes (redirect_stderr). */
@@ -44,11 +40,113 @@ const char *cr_svc_log_path(const struct cr_svc *svc, int stream)
     return s->file->path;
 }
 
+/* ---- requests ------------------------------------------------------------------------------ */
+
+static void cancel_pending(struct cr_svc *svc)
+{
+    svc->pending = false;
+    svc->why[0] = 0;
+}
+
+void cr_svc_request(struct cr_svc *svc, enum cr_svc_req req)
+{
+    switch (req) {
+    case CR_REQ_START:
+        /* Up already: nothing to do. Down or going down: order.c starts it once it is
+         * settled and its dependencies are ready. */
+        if (svc->conf && !svc->removed &&
+            (cr_svc_settled(svc) || svc->state == CR_ST_STOPPING) && !svc->pending) {
+            svc->pending = true;
+            svc->why[0] = 0;
+        }
+        break;
+    case CR_REQ_STOP:
+        cancel_pending(svc);
+        cr_svc_event(svc, CR_EV_STOP);
+        break;
+    case CR_REQ_RESTART:
+        cr_svc_request(svc, CR_REQ_STOP);
+        cr_svc_request(svc, CR_REQ_START);
+        break;
+    }
+}
+
+/* ---- the view -------------------------------------------------------------------------------- */
+
+/* BACKOFF: when the next start comes (the service's timer before a new container; init's
+ * own restart of the workload otherwise). -1: none due. */
+static int64_t next_try_ms(const struct cr_svc *svc)
+{
+    if (svc->state != CR_ST_BACKOFF)
+        return -1;
+    if (!svc->ct)
+        return (int64_t)uv_timer_get_due_in(&svc->timer);
+    if (!svc->wl.next_start_mono)
+        return -1;
+    uint64_t now = cr_hist_now_mono();
+    return svc->wl.next_start_mono > now ? (int64_t)(svc->wl.next_start_mono - now) : 0;
+}
+
+void cr_svc_view(const struct cr_svc *svc, struct cr_svc_view *v)
+{
+    const struct cr_hist *h = svc->hist;
+    *v = (struct cr_svc_view){
+        .name = svc->name,
+        .state = svc->state,
+        .removed = svc->removed || !svc->conf,
+        .pid = svc->ct ? svc->ct->pid : 0,
+        .ready = svc->state == CR_ST_RUNNING || (svc->wl.ready && svc->ct),
+        .healthy = svc->healthy,
+        .uptime_ms = -1,
+        .next_try_ms = next_try_ms(svc),
+        .restarts = h ? h->restarts : 0,
+        .exits = h ? h->nexits : 0,
+        .oom_kills = h ? h->oom_kills : 0,
+        .last_exit = cr_hist_last(h),
+        .exit_status = svc->exit_status,
+        .why = svc->pending ? svc->why : "",
+        .status_text = svc->status_text,
+        .log_dropped = (svc->out_open ? svc->out.log_dropped : 0) +
+                       (svc->err_open ? svc->err.log_dropped : 0),
+        .window_ms = svc->conf && svc->conf->restart_window > 0 ? svc->conf->restart_window
+                                                                  : 60000,
+        .hist = svc->hist,
+    };
+    if (svc->wl.up && svc->wl.started_mono)
+        v->uptime_ms = (int64_t)(cr_hist_now_mono() - svc->wl.started_mono);
+    if (h && h->reason && (svc->setup_failed || svc->state == CR_ST_FATAL))
+        v->reason = h->reason;
+}
+
+int cr_svc_net(const struct cr_svc *svc, char *addr, size_t len, uint64_t *rx, uint64_t *tx)
+{
+    if (!svc->ct || cr_net_traffic(svc->rt->net, svc->name, rx, tx) < 0)
+        return -ENOENT;
+    cr_net_addresses(svc->rt->net, svc->name, addr, len);
+    return 0;
+}
+
+const char *cr_svc_name(const struct cr_svc *svc)
+{
+    return svc->name;
+}
+
+enum cr_state cr_svc_state(const struct cr_svc *svc)
+{
+    return svc->state;
+}
+
+const struct cr_service *cr_svc_conf(const struct cr_svc *svc)
+{
+    return svc->conf;
+}
+
 /* ---- life of a service -------------------------------------------------------------------- */
 
 void cr_svc_set_conf(struct cr_svc *svc, const struct cr_service *conf)
 {
     svc->conf = conf;
+    svc->removed = !conf;   /* one removed while it stops may be put back by the next reload */
     if (!conf)
         return;
     svc->stopsignal = conf->stopsignal > 0 ? conf->stopsignal : SIGTERM;
@@ -60,12 +158,39 @@ void cr_svc_set_conf(struct cr_svc *svc, const struct cr_service *conf)
     logs_attach(svc);   /* the log keys apply live (a no-op until the pipes exist) */
 }
 
+int cr_svc_open_output(struct cr_svc *svc)
+{
+    struct cr_runtime *rt = svc->rt;
+    int r = 0;
+    if (rt->run_mode || !svc->conf)
+        return 0;
+    if (!svc->out_open) {
+        r = cr_out_open(&svc->out, rt->loop, &rt->console, svc->name);
+        svc->out_open = r == 0;
+    }
+    if (r == 0 && !svc->err_open && !svc->conf->redirect_stderr) {
+        r = cr_out_open(&svc->err, rt->loop, &rt->console, svc->name);
+        svc->err_open = r == 0;
+    }
+    svc->out.tap = svc->err.tap = cr_hist_line;
+    svc->out.tap_arg = svc->err.tap_arg = svc;
+    logs_attach(svc);
+    return r;
+}
+
+void cr_svc_set_removed(struct cr_svc *svc)
+{
+    cancel_pending(svc);
+    cr_svc_set_conf(svc, NULL);
+}
+
 int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_svc **out)
 {
     struct cr_svc *svc = calloc(1, sizeof *svc);
     if (!svc)
         return -ENOMEM;
     svc->rt = rt;
+    svc->ops = &cr_container_ops_real;
     svc->name = strdup(conf->name);
     svc->exit_status = -1;
     svc->healthy = -1;
@@ -77,21 +202,10 @@ int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_s
     uv_timer_init(rt->loop, &svc->timer);
     svc->timer.data = svc;
     if (!rt->run_mode) {
-        int r = cr_out_open(&svc->out, rt->loop, &rt->console, svc->name);
-        if (r < 0) {
-            cr_log(svc->name, "output pipe: %s", strerror(-r));
-        } else {
-            svc->out_open = true;
-        }
-        if (r == 0 && !conf->redirect_stderr) {
-            r = cr_out_open(&svc->err, rt->loop, &rt->console, svc->name);
-            if (r < 0)
-                cr_log(svc->name, "output pipe: %s", strerror(-r));
-            else
-                svc->err_open = true;
-        }
+        int r = cr_svc_open_output(svc);
+        if (r < 0)
+            cr_log(svc->name, "output pipe: %s (tried again at its start)", strerror(-r));
     }
-    logs_attach(svc);
     svc->hist = cr_hist_new();
     svc->out.tap = svc->err.tap = cr_hist_line;
     svc->out.tap_arg = svc->err.tap_arg = svc;

@@ -1,5 +1,7 @@
-/* One state machine per service, written as a table (STYLE.md §1): fsm.c; its container:
- * container.c; its life (creation, config, logs, freeing): service.c.
+/* The opaque service: the rest of the supervisor asks (cr_svc_request) and reads
+ * (cr_svc_view); its fields are service/internal.h's. One state machine per service, written
+ * as a table (STYLE.md §1): fsm.c; its container: container.c; its life (creation, config,
+ * logs, freeing, its view): service.c; the order of starts and stops: order.c.
  *
  * States are supervisord's: STOPPED, STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL.
  * Events come from the user (start, stop), from init's events pipe (started, exited,
@@ -34,30 +36,14 @@ enum cr_state {
     CR_ST_FATAL, CR_NSTATES
 };
 
-enum cr_svc_event {
-    CR_EV_START,        /* start requested (autostart, reload) */
-    CR_EV_STOP,         /* stop requested (shutdown, reload, run mode's signal) */
-    CR_EV_STARTED,      /* init: the workload was exec'd */
-    CR_EV_EXITED,       /* init: the workload exited */
-    CR_EV_RESTARTING,   /* init: it will start it again after a delay */
-    CR_EV_GAVE_UP,      /* init: restart limit reached, init exits */
-    CR_EV_SETUP_FAILED, /* init: the container (or the exec) could not be set up */
-    CR_EV_INIT_EXITED,  /* the pidfd: init is gone, and with it the container */
-    CR_EV_TIMER,        /* the current deadline passed */
-    CR_EV_READY,        /* init: the workload is ready (its `ready` key; none: startsecs) */
-    CR_NEVENTS
-};
-
 const char *cr_state_name(enum cr_state s);
 
 struct cr_svc;
 struct cr_hist;
-struct cr_cg;
-struct cr_cg_root;
+struct cr_exit;
 struct cr_cg_limits;
-
-/* How a container reports an event to the service that owns it (cr_svc_event). */
-typedef void (*cr_container_report)(struct cr_svc *svc, enum cr_svc_event ev);
+struct cr_cg_root;
+struct cr_cg_stats;
 
 /* What every service shares: the loop, the cgroup root, init, the console. */
 struct cr_runtime {
@@ -83,83 +69,85 @@ struct cr_runtime {
     struct cr_svc *(*find)(struct cr_runtime *rt, const char *name);
 };
 
-/* A running container: init, its pidfd, its events pipe, its cgroup. */
-struct cr_container {
-    struct cr_svc *svc;
-    cr_container_report report;
-    pid_t pid;
-    int pidfd;
-    uv_poll_t pid_poll;
-    int ev_fd;
-    uv_poll_t ev_poll;
-    int open_handles;
-    char *evpart;                /* the start of an event line whose end has not come yet
-                                    (malloc'd while there is one: most reads end in '\n') */
-    size_t evlen;
-    struct cr_cg *cg;
-    uint64_t spawned_ms;
-    int64_t oom_seen;            /* OOM kills counted in the cgroup so far */
-    bool exited;                 /* init reaped */
-};
-
-struct cr_svc {
-    struct cr_runtime *rt;
-    char *name;
-    const struct cr_service *conf;   /* the current config's; NULL once removed from it */
-    enum cr_state state;
-    uv_timer_t timer;
-    struct cr_out_stream out, err;   /* err unused with redirect_stderr or in run mode */
-    bool out_open, err_open;
-    struct cr_container *ct;         /* NULL when no container exists */
-
-    /* Copies of the lifecycle keys, so a service removed by a reload can still be stopped. */
-    int stopsignal;
-    int64_t stopwait_ms;
-
-    unsigned attempt;                /* container restarts since a start or a long run */
-    unsigned failed_starts;          /* containers in a row that never reached RUNNING */
-    int64_t *restarts;               /* ring of container restart times (max_restarts) */
-    unsigned nrestarts;
-    bool reached_running;            /* this container's workload reached RUNNING */
-    bool stop_requested, gave_up, setup_failed;
-    bool want_start;                 /* start again once stopped (reload restart) */
-    bool removed;                    /* drop once settled (reload removed it) */
-    int closing;                     /* handles being closed; freed when the last is */
-    uint64_t ran_ms;                 /* how long the last container lived */
-    int exit_status;                 /* init's last status: code, or 128+signal; -1 none */
-    bool last_oom;
-    struct cr_hist *hist;            /* exits and recent output (history.h); may be NULL */
-
-    /* Dependencies, readiness, health (order.c orders starts and stops by depends_on). */
-    bool start_pending;              /* start once every dependency is ready */
-    char why[160];                   /* why a pending start waits or cannot happen; "" */
-    bool ready;                      /* RUNNING: ready (its `ready` key), or up startsecs */
-    int healthy;                     /* -1 not known (no checks, or none done yet), 0, 1 */
-    bool health_stop;                /* init stopped it (health_action = stop): stays down */
-    char status_text[128];           /* the last STATUS= it sent (sd_notify), or "" */
-};
-
 /* Seeds rt->rnd (getrandom, else the clock and the pid). */
 void cr_runtime_seed(struct cr_runtime *rt);
 
+/* ---- asking: the one way to start and stop a service ---------------------------------------- */
+
+enum cr_svc_req {
+    /* A start that honours depends_on: a settled (or stopping) service is marked to start;
+     * cr_order_start_pending() starts it once it is down and every dependency is ready, and
+     * until then its view says why it waits. A service that is up is left alone. */
+    CR_REQ_START,
+    /* Cancels a pending start, and stops it if it is up. */
+    CR_REQ_STOP,
+    /* CR_REQ_STOP, then CR_REQ_START: exactly `svctl stop` then `svctl start`. */
+    CR_REQ_RESTART,
+};
+void cr_svc_request(struct cr_svc *svc, enum cr_svc_req req);
+
+/* ---- reading: everything the API shows, computed in one place -------------------------------- */
+
+struct cr_svc_view {
+    const char *name;
+    enum cr_state state;
+    bool removed;                /* a reload took it out of the config (it stops, then goes) */
+    pid_t pid;                   /* init's pid on the host; 0: no container */
+    bool ready;                  /* RUNNING, or its workload said it is ready (`ready` key) */
+    int healthy;                 /* -1 not known (no checks, or none done yet), 0, 1 */
+    int64_t uptime_ms;           /* how long the current workload has run; -1: none runs */
+    int64_t next_try_ms;         /* BACKOFF: time to the next start; -1: none due */
+    uint64_t restarts;           /* workload or container restarts, in the supervisor's life */
+    uint64_t exits;              /* exits recorded (its workload's, or its container's) */
+    uint64_t oom_kills;
+    const struct cr_exit *last_exit;   /* NULL: none yet */
+    int exit_status;             /* init's last: its code, or 128 + signal; -1 none */
+    const char *why;             /* why a pending start waits or cannot happen, or "" */
+    const char *status_text;     /* the last STATUS= it sent (sd_notify), or "" */
+    const char *reason;          /* the setup failure that keeps it down (its container's
+                                    setup failed, or it is FATAL), or NULL */
+    uint64_t log_dropped;        /* output lines its log files could not take (disk full) */
+    int64_t window_ms;           /* the window of its crash-loop summary (restart_window) */
+    struct cr_hist *hist;        /* its exits and recent output (history.h), to read or to
+                                    follow; NULL when there was no memory for it */
+};
+/* Fills v; the strings and pointers live until the service next changes. */
+void cr_svc_view(const struct cr_svc *svc, struct cr_svc_view *v);
+/* Its cgroup's figures (cgroup.h); every field -1 without a container. */
+void cr_svc_stats(const struct cr_svc *svc, struct cr_cg_stats *st);
+/* Its container's network (a bridge service's): its addresses ("10.89.0.2 fd00::2", and
+ * per network with several) into addr, its received and sent bytes. 0, or -ENOENT: no
+ * container or no network of the supervisor's making. */
+int cr_svc_net(const struct cr_svc *svc, char *addr, size_t len, uint64_t *rx, uint64_t *tx);
+const char *cr_svc_name(const struct cr_svc *svc);
+enum cr_state cr_svc_state(const struct cr_svc *svc);
+/* The config it runs with; NULL once a reload removed it. */
+const struct cr_service *cr_svc_conf(const struct cr_svc *svc);
+/* Settled: no container, no pending deadline (STOPPED, EXITED or FATAL). */
+bool cr_svc_settled(const struct cr_svc *svc);
+
+/* ---- its life ---------------------------------------------------------------------------------- */
+
 /* Creates the service (pipes for its output, its timer) in STOPPED. */
 int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_svc **out);
+/* Opens the output pipes it lacks (they could not be made at its creation: out of fds, say);
+ * 0 or -errno. A container starts only with them. */
+int cr_svc_open_output(struct cr_svc *svc);
 /* Frees a settled service once its handles are closed. */
 void cr_svc_free(struct cr_svc *svc);
-/* Feeds one event to the state machine. */
-void cr_svc_event(struct cr_svc *svc, enum cr_svc_event ev);
-/* A new config for the same service (reload): future starts use it. */
+/* A new config for the same service (reload): future starts use it (one removed while it
+ * stops is put back). */
 void cr_svc_set_conf(struct cr_svc *svc, const struct cr_service *conf);
-/* Settled: no container, no pending deadline. */
-bool cr_svc_settled(const struct cr_svc *svc);
+/* A reload removed it from the config: no start waits any more; stopped (CR_REQ_STOP), it
+ * is dropped once settled (the owner's on_settled sees view.removed). */
+void cr_svc_set_removed(struct cr_svc *svc);
 /* The limits the config asks for. */
 void cr_svc_limits(const struct cr_service *conf, struct cr_cg_limits *lim);
-/* Writes the config's limits to the running container's cgroup (reload, live keys). */
+/* Writes the config's limits to the running container's cgroup (reload, live keys). 0 (also:
+ * no container) or a negative errno. */
 int cr_svc_apply_limits(struct cr_svc *svc);
-/* Sends sig to init, if a container runs. */
+/* Sends sig to init, if a container runs; -ESRCH if none. */
 int cr_svc_signal(struct cr_svc *svc, int sig);
-/* Lines of its output its log files could not take (disk full...), since it was created. */
-uint64_t cr_svc_log_dropped(const struct cr_svc *svc);
 /* The current file of one of its streams (CR_LOG_STDOUT, CR_LOG_STDERR), or NULL (NONE, or
  * run mode). With redirect_stderr both answer stdout's file. The string lives until the next
  * reload. */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -36,7 +37,8 @@
 
 /* fds in the child (the contract's numbering) */
 enum { CHILD_SPEC_FD = 3, CHILD_EVENTS_FD = 4, CHILD_INIT_FD = 5, CHILD_SECCOMP_FD = CR_SECCOMP_CHILD_FD,
-       CHILD_NFDS = 7 };
+       CHILD_NFDS = 7, CHILD_MAXFDS = CR_IDMAP_CHILD_FD + CR_IDMAP_MAX };
+_Static_assert(CR_IDMAP_CHILD_FD == CHILD_NFDS, "the idmapped mounts follow the seccomp fd");
 
 /* True when path is corral's init (its version text is in the binary): next to an installed
  * supervisor, "init" may well be the system's own init, which must never become a container's
@@ -203,19 +205,43 @@ CHILD_SIDE static void child_report(int fd, const char *what, int e)
 }
 
 /* Moves fds[i] to fd i for every i (any overlap allowed): first everything above the targets,
- * then into place. dup2 clears close-on-exec on the copies. */
+ * then into place; fds[i] < 0 leaves fd i closed. dup2 clears close-on-exec on the copies. */
 CHILD_SIDE static int child_place_fds(const int *fds, int n)
 {
-    int tmp[8];
+    int tmp[CHILD_MAXFDS];
     for (int i = 0; i < n; i++) {
-        tmp[i] = (int)syscall(SYS_fcntl, fds[i], F_DUPFD_CLOEXEC, 16);
-        if (tmp[i] < 0)
+        tmp[i] = fds[i] < 0 ? -1 : (int)syscall(SYS_fcntl, fds[i], F_DUPFD_CLOEXEC, 64);
+        if (tmp[i] < 0 && fds[i] >= 0)
             return -1;
     }
     for (int i = 0; i < n; i++)
-        if (syscall(SYS_dup2, tmp[i], i) < 0)
+        if (tmp[i] < 0 ? syscall(SYS_close, i) < 0 && errno != EBADF
+                       : syscall(SYS_dup2, tmp[i], i) < 0)
             return -1;
     return 0;
+}
+
+/* The go-ahead byte with the idmapped mounts (SCM_RIGHTS) into fds[0..n-1]; returns the byte
+ * count (1) or -1. */
+CHILD_SIDE static ssize_t child_recv_fds(int sock, int *fds, int n)
+{
+    char go;
+    struct iovec iov = {.iov_base = &go, .iov_len = 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * CR_IDMAP_MAX)];
+        struct cmsghdr align;
+    } u;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf};
+    ssize_t r;
+    do
+        r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    while (r < 0 && errno == EINTR);
+    struct cmsghdr *c = r == 1 ? CMSG_FIRSTHDR(&mh) : NULL;
+    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int) * (size_t)n))
+        return -1;
+    memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)n);
+    return r;
 }
 
 /* The kernel's struct sigaction: libc's sigaction() refuses the signals libc keeps for
@@ -237,6 +263,7 @@ struct child_args {
     int fd[CHILD_NFDS];          /* stdio, spec, events, init, seccomp: as the child finds
                                     them */
     int nfd;                     /* 6, or 7 with a seccomp program */
+    int nidmap;                  /* idmapped mounts, sent with the go-ahead byte */
     unsigned unshare_cut;        /* CLONE_FILES: keep only fds below this one (0: no) */
     uint64_t ignored;            /* signals (bit s-1) the supervisor ignores */
 };
@@ -246,6 +273,8 @@ CHILD_SIDE static void child_main(const struct child_args *a)
 {
     const struct cr_spawn_req *req = a->req;
     int evfd = a->fd[4];
+    int fds[CHILD_MAXFDS], nfd = a->nfd;
+    memcpy(fds, a->fd, sizeof a->fd);
 
     /* Sharing the supervisor's fd table (CLONE_FILES): first a table of our own holding
      * only the low fds we need, instead of a copy of thousands to close again. */
@@ -271,18 +300,25 @@ CHILD_SIDE static void child_main(const struct child_args *a)
         child_report(evfd, "prctl(PR_SET_PDEATHSIG)", errno);
     if (req->own_pgrp && setpgid(0, 0) < 0)
         child_report(evfd, "setpgid", errno);
+    /* Our copy of the sync channel's write end: without it, the supervisor closing its own
+     * (it gave up on us, or died) is EOF here rather than a wait forever. */
+    syscall(SYS_close, a->sync_wr);
     if (a->vforked) {
         /* The supervisor is suspended until we exec (there is no go-ahead byte): if it died
          * before the prctl above, no write end of the sync pipe is left once ours is closed,
          * and poll sees the hang-up. */
-        syscall(SYS_close, a->sync_wr);
         struct pollfd pfd = {.fd = a->sync_fd, .events = POLLIN};
         if (poll(&pfd, 1, 0) != 0)
             _exit(127);
-    } else {
-        /* Our copy of the write end must go, or a supervisor that gives up on us (closing
-         * its end) would wait for our exit while we wait for its byte. */
-        syscall(SYS_close, a->sync_wr);
+    } else if (a->nidmap) {
+        if (child_recv_fds(a->sync_fd, fds + CHILD_NFDS, a->nidmap) != 1)
+            _exit(127);
+        if (nfd == CHILD_NFDS - 1)
+            fds[nfd++] = -1;     /* no seccomp program: fd 6 stays closed */
+        nfd += a->nidmap;
+    }
+    if (!a->vforked && (!a->nidmap || req->defer_go)) {
+        /* The go-ahead (after the idmapped mounts, defer_go's own byte). */
         char go = 0;
         ssize_t n;
         do
@@ -309,18 +345,21 @@ CHILD_SIDE static void child_main(const struct child_args *a)
         if (syscall(SYS_write, a->cg_fds[i], "0", 1) != 1)
             child_report(evfd, "joining its cgroup", errno);
 
-    if (req->nofile)
-        setrlimit(RLIMIT_NOFILE, req->nofile);
-    if (child_place_fds(a->fd, a->nfd) < 0)
+    if (child_place_fds(fds, nfd) < 0)
         child_report(evfd, "arranging fds", errno);
     evfd = CHILD_EVENTS_FD;
     /* init is executed through fd 5, which must not survive into init itself. */
     if (syscall(SYS_fcntl, CHILD_INIT_FD, F_SETFD, FD_CLOEXEC) < 0)
         child_report(evfd, "fcntl", errno);
-    if (syscall(SYS_close_range, (unsigned)a->nfd, ~0U, 0) < 0) {
-        for (int fd = a->nfd; fd < 1024; fd++)
+    if (syscall(SYS_close_range, (unsigned)nfd, ~0U, 0) < 0) {
+        for (int fd = nfd; fd < 1024; fd++)
             syscall(SYS_close, fd);
     }
+    /* The limit the supervisor was started with, for init and the workload: only now that
+     * the fds are in place, as the supervisor's own table may hold fds above it (a copy of
+     * it could not be arranged under the lower limit). */
+    if (req->nofile)
+        setrlimit(RLIMIT_NOFILE, req->nofile);
     char *argv[] = {"init", "--spec-fd", "3", "--events-fd", "4", NULL};
     /* init gets no environment from the supervisor (the spec carries the workload's), except
      * the sanitizer settings of a test build. */
@@ -488,6 +527,40 @@ static int write_id_maps(pid_t pid, const struct cr_spawn_req *req, char *err, s
     return r < 0 ? r : write_proc(pid, "gid_map", req->gid_map, err, errlen);
 }
 
+/* The go-ahead byte with the idmapped mounts, made now that the user namespace has its maps
+ * (idmap.c). */
+static int send_idmapped(pid_t pid, const struct cr_spec *spec, int sock, bool *root_plain,
+                         char *err, size_t errlen)
+{
+    int fds[CR_IDMAP_MAX];
+    int n = cr_idmap_mounts(pid, spec, fds, root_plain, err, errlen);
+    if (n < 0)
+        return n;
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * CR_IDMAP_MAX)];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct iovec iov = {.iov_base = "g", .iov_len = 1};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n);
+    ssize_t w;
+    while ((w = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    int e = errno;
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    if (w == 1)
+        return 0;
+    snprintf(err, errlen, "passing the idmapped mounts: %s", strerror(e));
+    return -e;
+}
+
 /* The signals (bit s-1) ignored in the supervisor, looked up at its first start of a
  * container: SIGPIPE, and those it inherited ignored. Nothing here ignores one later. */
 static uint64_t ignored_signals(void)
@@ -511,8 +584,17 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     int spec_fd = spec_memfd(req->spec, err, errlen);
     if (spec_fd < 0)
         return spec_fd;
-    int sync[2];
-    if (pipe2(sync, O_CLOEXEC) < 0) {
+    /* The child waits for a byte on sync[0]; with idmapped mounts they come with it, so then
+     * the channel is a socket (SCM_RIGHTS). */
+    int nidmap = (int)cr_spec_nidmap(req->spec), sync[2];
+    if (nidmap > CR_IDMAP_MAX || (nidmap && !(req->spec->namespaces & CR_NS_USER))) {
+        snprintf(err, errlen, "idmapped mounts need a user namespace (and at most %d)",
+                 CR_IDMAP_MAX);
+        close(spec_fd);
+        return -EINVAL;
+    }
+    if (nidmap ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0
+               : pipe2(sync, O_CLOEXEC) < 0) {
         int e = errno;
         snprintf(err, errlen, "pipe: %s", strerror(e));
         close(spec_fd);
@@ -521,7 +603,8 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     struct child_args a = {.req = req, .spec_fd = spec_fd, .sync_fd = sync[0],
                            .fd = {req->stdio[0], req->stdio[1], req->stdio[2], spec_fd,
                                   req->events_fd, req->init_fd, req->seccomp_fd},
-                           .nfd = req->seccomp_fd >= 0 ? CHILD_NFDS : CHILD_NFDS - 1};
+                           .nfd = req->seccomp_fd >= 0 ? CHILD_NFDS : CHILD_NFDS - 1,
+                           .nidmap = nidmap};
     a.ncg = cr_cg_self_attach_open(req->cg, a.cg_fds, 8, err, errlen);
     if (a.ncg < 0) {
         int r = a.ncg;
@@ -532,6 +615,7 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     }
     int pidfd = -1;
     bool into = false;
+    out->rootfs_plain = false;
     /* Only the pid (and user) namespace here: init creates the others itself (init/setup.c),
      * in parallel with our next start rather than inside our clone. */
     uint64_t ns = req->spec->namespaces & (uint64_t)(CR_NS_PID | CR_NS_USER);
@@ -573,6 +657,8 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
         int r = !into && a.ncg == 0 ? cr_cg_attach(req->cg, pid, cgerr, sizeof cgerr) : 0;
         if (r == 0 && (ns & CR_NS_USER))
             r = write_id_maps(pid, req, cgerr, sizeof cgerr);
+        if (r == 0 && nidmap)
+            r = send_idmapped(pid, req->spec, sync[1], &out->rootfs_plain, cgerr, sizeof cgerr);
         if (r < 0) {
             snprintf(err, errlen, "%s", cgerr);
             close(sync[1]);   /* EOF: the child exits without running anything */
@@ -584,12 +670,15 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
             return r;
         }
     }
+    /* The go-ahead: one byte now (with idmapped mounts, send_idmapped sent it with them),
+     * or, with defer_go, the write end for the caller (a second byte after the idmapped
+     * mounts' one). */
     out->go_fd = -1;
     if (req->defer_go && !a.vforked) {
         out->go_fd = sync[1];
     } else {
         ssize_t w = 0;
-        while (!a.vforked && (w = write(sync[1], "g", 1)) < 0 && errno == EINTR)
+        while (!a.vforked && !nidmap && (w = write(sync[1], "g", 1)) < 0 && errno == EINTR)
             ;
         (void)w;
         close(sync[1]);

@@ -6,7 +6,8 @@
  * cr_spawn() clones a child into the service's namespaces (clone3 with CLONE_PIDFD, and
  * CLONE_INTO_CGROUP on cgroup v2; legacy clone with CLONE_PIDFD on older kernels), makes sure it
  * is in its cgroup and has a parent-death signal before it runs anything, and execs init from
- * the memfd with the spec on fd 3 and the events pipe on fd 4. It never waits for the child:
+ * the memfd with the spec on fd 3 and the events pipe on fd 4 (the seccomp program on 6, the
+ * idmapped mounts from CR_IDMAP_CHILD_FD up). It never waits for the child:
  * a failure in the child is reported as a `setup-failed` line on the events pipe, and the
  * child exits 127. */
 #ifndef CORRAL_SPAWN_H
@@ -59,6 +60,8 @@ struct cr_spawned {
     int pidfd;                   /* close-on-exec */
     bool into_cgroup;            /* born in its cgroup (clone3 CLONE_INTO_CGROUP) */
     int go_fd;                   /* defer_go: the go-ahead's write end (close-on-exec); else -1 */
+    bool rootfs_plain;           /* rootfs_idmap asked, but its filesystem has no idmapped
+                                    mounts: bound as it is */
 };
 
 /* Returns 0 or a negative errno with a message in err. On success the child runs (or is
@@ -68,6 +71,14 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
 /* Holds a few low fd numbers for the children's fds: call once, early (before the services'
  * pipes exist). Without it spawning works the same, copying the whole fd table. */
 void cr_spawn_reserve_fds(void);
+
+/* idmap.c: for a spec with idmapped mounts (cr_spec_nidmap), a detached clone of each source
+ * (the rootfs first, then the idmap binds in order), idmapped with the user namespace of pid
+ * (its maps written), into fds (CR_IDMAP_MAX of them). Returns how many, or a negative errno
+ * with a message naming the mount in err. A rootfs whose filesystem has no idmapped mounts is
+ * passed as a plain clone, with *root_plain set; an idmap bind there is an error. */
+int cr_idmap_mounts(pid_t pid, const struct cr_spec *spec, int *fds, bool *root_plain, char *err,
+                    size_t errlen);
 
 /* pidfd_send_signal(); returns 0 or a negative errno. */
 int cr_pidfd_signal(int pidfd, int sig);

@@ -7,6 +7,7 @@
 #       tests/fuzz/seeds/TARGET (and conf/*.ini for config). A crash leaves its input in
 #       build/fuzz/crash/TARGET/; once fixed, copy it to tests/fuzz/regress/TARGET/.
 #   make test  replays every file in tests/fuzz/regress/TARGET/ through build/test/fuzz/replay_TARGET
+#       and runs each build/fuzz/fuzz_TARGET for 3 s from its seeds (test_fuzz_briefly);
 #       (the same target with a main() that reads files; gcc, ASan + UBSan), from
 #       tests/integration/test_fuzz_regress.py.
 #
@@ -68,4 +69,5 @@ fuzz: fuzz-build
 	  if ls $(B)/fuzz/crash/$$t/ | grep -q .; then echo "fuzz_$$t: crash inputs in $(B)/fuzz/crash/$$t/"; fi; \
 	done
 
-test-build: $(REPLAY_BINS)
+# make test replays the reproducers and fuzzes each target for a few seconds (CI's short run).
+test-build: $(REPLAY_BINS) $(FUZZ_BINS)

@@ -134,3 +134,69 @@ def test_reload_starts_new_services_in_dependency_order(h, tmp, cgroot, rootfs):
     assert log.index("cache: STARTING -> RUNNING") < log.index("api: container started")
     assert "reloaded: 2 added, 0 removed" in log
     assert s.stop() == 0
+
+
+# ---- svctl and pending starts (issue 13, bugs (a) and (b)) -------------------------------------
+def _why(s, name):
+    return s.status(name)[name].get("why", "")
+
+
+def test_restart_waits_for_a_stopped_dependency_as_stop_then_start_does(h, tmp, cgroot, rootfs):
+    """`svctl restart app` with db STOPPED is `svctl stop app; svctl start app`: app stops and
+    its start waits for db (db is not started for it), then happens once db is ready."""
+    from test_svctl import CtlSup
+    conf = (svc("db", f"{WL} sleep 1000", startsecs=0) +
+            svc("app", f"{WL} sleep 1000", startsecs=0, depends_on="db"))
+    s = CtlSup(h, tmp, cgroot, conf).start()
+    s.wait_log(r"^supervisor: app: STARTING -> RUNNING$")
+    s.ctl("stop", "db", check=0)
+    s.wait_state("db", "STOPPED")
+
+    # stop then start: app is down and says what its start waits for
+    s.ctl("stop", "app", check=0)
+    s.ctl("start", "app", check=0)
+    s.wait_log(r"^supervisor: app: STOPPING -> STOPPED$")
+    first = s.status("app")["app"]
+    assert first["state"] == "STOPPED" and "waiting for db" in first.get("why", ""), first
+    s.ctl("start", "db", check=0)
+    s.wait_log(r"^supervisor: app: STARTING -> RUNNING$", count=2)
+    assert _why(s, "app") == ""
+
+    # restart does the same
+    s.ctl("stop", "db", check=0)
+    s.wait_state("db", "STOPPED")
+    s.ctl("restart", "app", check=0)
+    s.wait_log(r"^supervisor: app: STOPPING -> STOPPED$", count=2)
+    again = s.status("app")["app"]
+    assert (again["state"], again.get("why")) == (first["state"], first["why"]), again
+    assert s.status("db")["db"]["state"] == "STOPPED"       # not started for app
+    assert len(s.inits("app")) == 2
+    s.ctl("start", "db", check=0)
+    s.wait_log(r"^supervisor: app: STARTING -> RUNNING$", count=3)
+    assert _why(s, "app") == ""
+    assert s.stop() == 0
+
+
+def test_stop_cancels_a_start_that_waits_for_a_dependency(h, tmp, cgroot, rootfs):
+    """`svctl stop app` while app's start waits for db cancels that start: status no longer
+    says it waits, and db becoming ready does not start it."""
+    from test_svctl import CtlSup
+    conf = (svc("db", f"{WL} sleep 1000", startsecs=0, autostart="false") +
+            svc("app", f"{WL} sleep 1000", startsecs=0, depends_on="db"))
+    s = CtlSup(h, tmp, cgroot, conf).start()
+    s.wait_log(r"^supervisor: app: waiting for db to be ready \(STOPPED\)$")
+    assert "waiting for db" in _why(s, "app")
+    s.ctl("stop", "app", check=0)
+    st = s.status("app")["app"]
+    assert st["state"] == "STOPPED" and "why" not in st, st
+    s.ctl("start", "db", check=0)
+    s.wait_state("db", "RUNNING")
+    # db's becoming RUNNING starts what waits for it in the same turn of the loop, before
+    # this status is answered: app must still be down.
+    st = s.status("app")["app"]
+    assert st["state"] == "STOPPED" and "why" not in st, st
+    assert "app: container started" not in s.log()
+    # and a later start works as usual
+    s.ctl("start", "app", check=0)
+    s.wait_state("app", "RUNNING")
+    assert s.stop() == 0

@@ -26,3 +26,20 @@ def test_replay(target):
     assert not SANITIZER_RE.search(p.stderr), p.stderr[-4000:]
     assert p.returncode == 0, (p.returncode, p.stderr[-4000:])
     assert p.stdout.count("\nok ") + p.stdout.startswith("ok ") == len(files), p.stdout
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_fuzz_briefly(target, tmp_path):
+    """Each libFuzzer target (clang, build/fuzz/fuzz_TARGET, made by `make test-build`) fuzzes
+    for a few seconds from its seeds, in a corpus of the test's own: CI's short run of
+    `make fuzz`. A crash or a sanitizer report fails, its input left in tmp_path."""
+    binary = BUILD / "fuzz" / f"fuzz_{target}"
+    assert binary.exists(), f"{binary} is missing: make test-build"
+    seeds = ROOT / "tests" / "fuzz" / "seeds" / target
+    p = subprocess.run([str(binary), "-max_total_time=3", "-max_len=8192", "-timeout=10",
+                        f"-artifact_prefix={tmp_path}/", "-print_final_stats=1",
+                        str(tmp_path), str(seeds)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=T(120))
+    assert p.returncode == 0, p.stderr[-4000:]
+    assert "stat::number_of_executed_units" in p.stderr, p.stderr[-2000:]
+    assert not list(tmp_path.glob("crash-*")), p.stderr[-4000:]

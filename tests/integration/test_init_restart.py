@@ -133,13 +133,18 @@ def test_backoff_grows_and_is_capped(h, mode):
     nominal = [100, 200, 400, 400, 400]
     for d, n in zip(delays, nominal):
         assert 0.8 * n - 1 <= d <= n, (delays, nominal)
-    # The measured gap between an exit and the next start is at least the announced delay.
+    # The run lasts at least the announced delays together (the workload itself exits at
+    # once), and each measured gap between an exit and the next start is at least its delay.
+    # The gaps are stamped by the test's reader thread: two lines it read in one go (a loaded
+    # machine kept it from running meanwhile) carry one stamp, and say nothing of the gap.
+    assert r.elapsed * 1000 >= sum(delays) - 20 * len(delays), (r.elapsed, delays)
     evs = r.events.events
     for i, e in enumerate(evs):
         if e.name == "restarting":
             nxt = next(x for x in evs[i:] if x.name == "started")
             gap = (nxt.t - e.t) * 1000
-            assert gap >= int(e["delay_ms"]) - 20, (gap, e)
+            if nxt.t != e.t:
+                assert gap >= int(e["delay_ms"]) - 20, (gap, e)
             assert gap < int(e["delay_ms"]) + 3000, (gap, e)
 
 

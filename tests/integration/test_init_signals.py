@@ -169,12 +169,21 @@ def test_remap_exit_repeatable_and_others_kept(h, mode):
 
 
 # ---- -p --------------------------------------------------------------------------------------------
+def pid_to(pidf):
+    """Shell: the last background job's pid into pidf, whole or not at all (a rename)."""
+    return f'echo $! > {pidf}.tmp && mv {pidf}.tmp {pidf}'
+
+
 def kill_the_parent_shell(h, p, rep, pidf, sig):
     """Once the workload reported "ready" in rep, SIGKILLs the shell p that started init in the
     background (init's pid in pidf); waits for the workload to report sig and for init to exit.
-    init is then our child (pytest is a subreaper): returns its wait status."""
+    init is then our child (pytest is a subreaper): returns its wait status.
+    The shell may write pidf after the workload is ready: it writes another file and renames
+    it (pid_to), and the pid is read once the file holds a whole line."""
     wait_for_line(rep, "ready")
-    init_pid = int(read_text(pidf))
+    text = wait_until(lambda: (t := read_text(pidf)).endswith("\n") and t,
+                      what=f"init's pid in {pidf}")
+    init_pid = int(text)
     h.track(init_pid)
     os.kill(p.pid, signal.SIGKILL)
     p.wait(10)
@@ -190,7 +199,7 @@ def test_pdeathsig(h, tmp, opt):
     pidf = tmp / "init.pid"
     # A parent shell starts init in the background and waits; when the shell dies, init gets
     # USR1 from the kernel and forwards it to the workload.
-    script = f'echo $$ > {pidf}.sh; "$@" & echo $! > {pidf}; wait'
+    script = f'echo $$ > {pidf}.sh; "$@" & {pid_to(pidf)}; wait'
     p, _, err = h.popen(["/bin/sh", "-c", script, "sh", INIT, opt, "USR1", "--"]
                         + W(f"trap USR1 report={rep}", "mark ready", "waitsig USR1 30",
                             "exit 6"))
@@ -201,7 +210,7 @@ def test_pdeathsig(h, tmp, opt):
 def test_pdeathsig_env(h, tmp):
     rep = tmp / "rep"
     pidf = tmp / "init.pid"
-    script = f'"$@" & echo $! > {pidf}; wait'
+    script = f'"$@" & {pid_to(pidf)}; wait'
     p, _, err = h.popen(["/bin/sh", "-c", script, "sh", INIT, "--"]
                         + W(f"trap HUP report={rep}", "mark ready", "waitsig HUP 30", "exit 0"),
                         env={"INIT_PDEATHSIG": "HUP"})

@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from conftest import BUILD, _subreaper, h, need, read_text, tmp, wait_until  # noqa: E402,F401
 from test_supervisor import Sup, cgroot, svc  # noqa: E402,F401
+from test_userns import subids  # noqa: E402
 
 PROBE = BUILD / "test" / "probe"
 pytestmark = pytest.mark.cgroup
@@ -35,6 +36,9 @@ RELAX = {
     "cap_add=MKNOD,SYSLOG, device=/dev/kmsg": {"cap_add": "MKNOD,SYSLOG", "device": "/dev/kmsg"},
     "cap_add=SYS_PTRACE": {"cap_add": "SYS_PTRACE"},
     "cap_add=SYS_NICE": {"cap_add": "SYS_NICE"},
+    # not a relaxation: the defaults inside a user namespace of its own (its root an
+    # unprivileged host id)
+    "user_namespace=auto": {"user_namespace": "auto"},
 }
 
 # Each probe of `probe all`, and the relaxation that must expose it.
@@ -86,7 +90,10 @@ def probe_all(h, tmp, cgroot, relax):
     need(PROBE)
     d = Path(tmp) / ("m-" + str(len(_cache)))
     d.mkdir()
-    s = Sup(h, d, cgroot, host_svc("attacker", "/bin/true", **RELAX[relax]))
+    keys = RELAX[relax]
+    # user_namespace = auto takes its ids from subid files of the test's own (test_userns.py)
+    s = Sup(h, d, cgroot, (subids(d) if "user_namespace" in keys else "") +
+            host_svc("attacker", "/bin/true", **keys))
     rc, out, err = s.run("run", "attacker", "--", str(PROBE), "all")
     assert rc == 0, f"{relax}: rc {rc}\n{out}\n{err}"
     res = {}
@@ -112,6 +119,14 @@ def test_negative_control(h, tmp, cgroot, probe):
     if base[0] == "ABSENT" or verdict == "ABSENT":
         pytest.skip(f"{probe}: not on this kernel ({base[1]})")
     assert verdict == "EXPOSED", f"{probe} with {PROBES[probe]}: {verdict} {detail}"
+
+
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_blocked_in_a_user_namespace(h, tmp, cgroot, probe):
+    """user_namespace = auto changes none of the defaults: every probe is still blocked (and
+    what got through would act as an unprivileged host id)."""
+    verdict, detail = probe_all(h, tmp, cgroot, "user_namespace=auto")[probe]
+    assert verdict in ("BLOCKED", "ABSENT"), f"{probe} with user_namespace=auto: {verdict} {detail}"
 
 
 @pytest.mark.parametrize("probe", FILTERED)

@@ -1195,6 +1195,18 @@ static void test_cross_key(void **state)
                   "restart_delay", NULL);
     expect_errors(SVC "memory_max = 10M\nmemory_high = 20M\n",
                   "$/main.ini:5: memory_high: above memory_max", NULL);
+    /* user_namespace = auto computes the maps: explicit ones are a contradiction */
+    expect_errors(SVC "user_namespace = auto\nuid_map = 0:100000:65536\ngid_map = 0:1:1\n",
+                  "$/main.ini:5: uid_map: not with user_namespace = auto (line 4), which "
+                  "computes the maps",
+                  "$/main.ini:6: gid_map: not with user_namespace = auto (line 4), which "
+                  "computes the maps", NULL);
+    expect_errors(SVC "namespaces = pid,mount,user\nuser_namespace = none\n",
+                  "$/main.ini:5: user_namespace: none, but namespaces has user (line 4)",
+                  "$/main.ini:4: namespaces: the user namespace needs uid_map and gid_map (e.g. "
+                  "uid_map = 0:100000:65536)", NULL);
+    expect_errors(SVC "user_namespace = keep-id\n",
+                  "$/main.ini:4: user_namespace: 'keep-id' is not auto or none", NULL);
 }
 
 static void test_machine_errors(void **state)
@@ -1216,9 +1228,14 @@ static void test_machine_errors(void **state)
                   "$/main.ini:5: groups: no group 'wheel' in $/rootfs/etc/group", NULL);
     expect_errors(SVC "bind = %(here)s/nodata:/data\n",
                   "$/main.ini:4: bind: $/nodata: No such file or directory", NULL);
-    expect_errors(SVC "bind = /tmp\n", "$/main.ini:4: bind: '/tmp' is not SRC:DST[:ro]", NULL);
-    expect_errors(SVC "bind = /tmp:/x:rx\n", "$/main.ini:4: bind: '/tmp:/x:rx' is not SRC:DST[:ro]",
-                  NULL);
+#define OPTS " is not SRC:DST[:OPTS] (OPTS: ro, rw, idmap, ro,idmap)"
+    expect_errors(SVC "bind = /tmp\n", "$/main.ini:4: bind: '/tmp'" OPTS, NULL);
+    expect_errors(SVC "bind = /tmp:/x:rx\n", "$/main.ini:4: bind: '/tmp:/x:rx'" OPTS, NULL);
+    expect_errors(SVC "bind = /tmp:/x:idmap,rw,ro\n", "$/main.ini:4: bind: '/tmp:/x:idmap,rw,ro'"
+                  OPTS, NULL);
+    expect_errors(SVC "bind = /tmp:/x:ro,idmap\n", "$/main.ini:4: bind: idmap needs a user "
+                  "namespace (user_namespace = auto, or user in namespaces)", NULL);
+#undef OPTS
     expect_errors(SVC "bind = /tmp:x\n",
                   "$/main.ini:4: bind: destination 'x' is not an absolute path", NULL);
     expect_errors(SVC "tmpfs = tmp\n", "$/main.ini:4: tmpfs: 'tmp' is not an absolute path", NULL);

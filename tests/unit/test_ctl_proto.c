@@ -15,6 +15,7 @@
 
 #include "ctl_proto.h"
 #include "service/history.h"
+#include "service/internal.h"
 #include "service/service.h"
 
 /* ---- requests ------------------------------------------------------------------------------- */
@@ -338,6 +339,12 @@ static void collect_tail(void *arg, const char *line)
     c->n++;
 }
 
+/* What container.c does when init says `started`. */
+static void workload_started(struct cr_svc *svc)
+{
+    svc->wl = (struct cr_workload){.up = true, .started_mono = cr_hist_now_mono()};
+}
+
 static void test_history_lines_and_summary(void **state)
 {
     (void)state;
@@ -361,16 +368,16 @@ static void test_history_lines_and_summary(void **state)
     assert_string_equal(c.lines[2], "crlf");
 
     /* Three quick exits: a crash loop, explained in one line. */
-    cr_hist_started(svc);
+    workload_started(svc);
     cr_hist_exited(svc, "1", NULL, "400", -1);
-    cr_hist_started(svc);
+    workload_started(svc);
     cr_hist_line(svc, "dying\n", 6);
     cr_hist_exited(svc, NULL, "KILL", "1200", -1);
     const struct cr_exit *e = cr_hist_last(svc->hist);
     assert_non_null(e);
     assert_int_equal(e->sig, 9);
     assert_string_equal(e->lines, "dying\n");   /* only what it wrote since the last exit */
-    cr_hist_started(svc);
+    workload_started(svc);
     cr_hist_exited(svc, "1", NULL, "400", -1);
     assert_null(cr_hist_last(svc->hist)->lines);
     char sum[256];

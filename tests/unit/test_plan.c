@@ -148,6 +148,11 @@ static const struct change {
     {"logfile_maxbytes", NULL, "1MB", NULL, 'L'},
     {"logfile_backups", NULL, "2", NULL, 'L'},
     {"metrics_listen", NULL, "127.0.0.1:9100", NULL, 'R'},
+    /* (N: used by the next user_namespace = auto assignment, which the load makes) */
+    {"subid_user", NULL, "nobody", NULL, 'N'},
+    {"subuid_file", NULL, "%(here)s/subuid", NULL, 'N'},
+    {"subgid_file", NULL, "%(here)s/subgid", NULL, 'N'},
+    {"userns_state", NULL, "%(here)s/userns", NULL, 'N'},
     /* services */
     {"command", "sleep 1", "sleep 2", NULL, 'R'},
     {"process_name", NULL, "u", NULL, 'R'},   /* a rename: stop t, start u */
@@ -195,6 +200,7 @@ static const struct change {
     {"rootfs", "%(here)s/rootfs", "%(here)s/rootfs2", NULL, 'R'},
     {"hostname", NULL, "h1", NULL, 'R'},
     {"namespaces", NULL, "pid,mount,uts,ipc,net", NULL, 'R'},
+    {"user_namespace", NULL, "none", NULL, 'R'},
     {"uid_map", "0:100000:65536", "0:200000:65536",
      "namespaces = pid,mount,uts,ipc,net,cgroup,user\ngid_map = 0:100000:65536\n", 'R'},
     {"gid_map", "0:100000:65536", "0:200000:65536",

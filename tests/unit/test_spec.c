@@ -26,6 +26,11 @@ static void full_spec(struct cr_spec *s)
     s->read_only = true;
     cr_spec_add_bind(s, "/host:with:colons", "/data", true);
     cr_spec_add_bind(s, "/a b", "/c%d", false);
+    cr_spec_add_bind(s, "/owned", "/o", true);
+    s->binds[2].idmap = true;
+    cr_spec_add_bind(s, "/owned2", "/o2", false);
+    s->binds[3].idmap = true;
+    s->rootfs_idmap = true;
     cr_spec_add_tmpfs(s, "/tmp", 64 << 20);
     cr_spec_add_tmpfs(s, "/run", 0);
     struct cr_devnode fuse = {"/dev/fuse", "/dev/fuse", 'c', 10, 229, 0666};
@@ -109,11 +114,13 @@ static void assert_same(const struct cr_spec *a, const struct cr_spec *b)
     assert_str_or_null(a->rootfs, b->rootfs);
     assert_int_equal(a->namespaces, b->namespaces);
     assert_int_equal(a->read_only, b->read_only);
+    assert_int_equal(a->rootfs_idmap, b->rootfs_idmap);
     assert_int_equal(a->nbinds, b->nbinds);
     for (size_t i = 0; i < a->nbinds; i++) {
         assert_string_equal(a->binds[i].src, b->binds[i].src);
         assert_string_equal(a->binds[i].dst, b->binds[i].dst);
         assert_int_equal(a->binds[i].ro, b->binds[i].ro);
+        assert_int_equal(a->binds[i].idmap, b->binds[i].idmap);
     }
     assert_int_equal(a->ndevices, b->ndevices);
     for (size_t i = 0; i < a->ndevices; i++) {
@@ -457,7 +464,21 @@ static void test_bad_values(void **state)
                   "01234567890123456789012345' is not a hostname of 1 to 64 bytes", NULL);
     expect_errors(HEAD "[container]\nrootfs = relative\n",
                   "spec:7: rootfs: 'relative' is not an absolute path", NULL);
-    expect_errors(HEAD "[container]\nbind = /a\n", "spec:7: bind: expected SRC:DST[:ro]", NULL);
+    expect_errors(HEAD "[container]\nbind = /a\n",
+                  "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap]", NULL);
+    /* idmap only with a user namespace (the supervisor passes its mounts then) */
+    expect_errors(HEAD "[container]\nbind = /a:/b:idmap\n",
+                  "spec: [container]: idmap binds and rootfs_idmap need the user namespace", NULL);
+    expect_errors(HEAD "[container]\nrootfs_idmap = true\n",
+                  "spec: [container]: idmap binds and rootfs_idmap need the user namespace", NULL);
+    static const char *const bad_opts[] = {"rx", "ro,ro", "ro,rw", "idmap,idmap", "ro,", ",ro",
+                                           "idmap,", "ro,,idmap"};
+    for (size_t i = 0; i < sizeof bad_opts / sizeof bad_opts[0]; i++) {
+        char t[256], want[128];
+        snprintf(t, sizeof t, HEAD "[container]\nbind = /a:/b:%s\n", bad_opts[i]);
+        snprintf(want, sizeof want, "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap]");
+        expect_errors(t, want, NULL);
+    }
     expect_errors(HEAD "[container]\ndevice = /dev/fuse:/dev/fuse:c:10:229\n",
                   "spec:7: device: expected HOST:DST:c|b:MAJOR:MINOR:MODE", NULL);
     expect_errors(HEAD "[container]\ndevice = /dev/fuse:/etc/fuse:c:10:229:0666\n",
@@ -474,8 +495,8 @@ static void test_bad_values(void **state)
                   "spec:7: masked: 'proc' is not an absolute path", NULL);
     expect_errors(HEAD "[security]\ncapabilities = 0x1\nambient = 0x2\n",
                   "spec: [security]: ambient holds capabilities outside capabilities", NULL);
-    expect_errors(HEAD "[container]\nbind = /a:/b:rx\n", "spec:7: bind: expected SRC:DST[:ro]",
-                  NULL);
+    expect_errors(HEAD "[container]\nbind = /a:/b:rx\n",
+                  "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap]", NULL);
     expect_errors(HEAD "[container]\nbind = /a:/b:ro:x\n", "spec:7: bind: too many ':' fields",
                   NULL);
     expect_errors(HEAD "[container]\nbind = a:/b\n",
