@@ -32,6 +32,11 @@ static void schedule_starts(struct sv *sv)
     cr_order_start_pending(&sv->all);
 }
 
+static struct cr_svc *find_svc(struct cr_runtime *rt, const char *name)
+{
+    return cr_svcs_find(&sv_of(rt)->all, name);
+}
+
 /* A request (api/host.h): a start waits for its dependencies, as at start-up. */
 static void api_request(struct cr_runtime *rt, struct cr_svc *svc, enum cr_svc_req req)
 {
@@ -252,6 +257,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->rt.console.fd = -1;
     sv->rt.on_settled = on_settled;
     sv->rt.on_ready = on_ready;
+    sv->rt.find = find_svc;
     sv->api = (struct cr_api_host){
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,
@@ -307,6 +313,24 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     if (r < 0) {
         fprintf(stderr, "supervisor: cgroup root '%s': %s\n", cfg->global.cgroup_root, err);
         goto out;
+    }
+    sv->rt.run_dir = strdup(cfg->global.run_dir);
+    sv->rt.cgroup_root = strdup(cfg->global.cgroup_root);
+    if (!sv->rt.run_dir || !sv->rt.cgroup_root) {
+        fprintf(stderr, "supervisor: out of memory\n");
+        goto out;
+    }
+    /* The networks' host side (and a sweep of what a killed supervisor left). `run` shares
+     * its root with other runs: it owns no bridges, its container gets lo only. */
+    if (!run_name &&
+        cr_net_open(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net, err,
+                    sizeof err) < 0) {
+        bool needed = false;
+        for (size_t i = 0; i < cfg->nservices; i++)
+            needed |= cfg->services[i].net_mode == CR_NETMODE_BRIDGE;
+        fprintf(stderr, "supervisor: networking: %s\n", err);
+        if (needed)
+            goto out;
     }
     sv->rt.loop = malloc(sizeof *sv->rt.loop);
     if (!sv->rt.loop || uv_loop_init(sv->rt.loop) < 0) {
@@ -388,6 +412,9 @@ out_loop:
         fprintf(stderr, "supervisor: warning: handles left open at exit\n");
     free(sv->rt.loop);
 out:
+    cr_net_close(sv->rt.net);   /* every container is gone: the bridges and the table */
+    free(sv->rt.run_dir);
+    free(sv->rt.cgroup_root);
     if (sv->rt.cgroot) {
         /* Every service's cgroup is gone by now (each container's on its exit, the rest in
          * finish()): remove what is left of ours — the leaf we live in, and <root> — so a

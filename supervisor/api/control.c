@@ -329,6 +329,13 @@ static void status_rec(struct obuf *o, struct cr_svc *svc)
             ob_kvi(o, "pids", st.pids_current);
     }
     ob_kvi(o, "oom_kills", (int64_t)v.oom_kills);
+    char addr[256];
+    uint64_t rx, tx;
+    if (cr_svc_net(svc, addr, sizeof addr, &rx, &tx) == 0) {
+        ob_kv(o, "addr", addr);
+        ob_kvi(o, "net_rx_bytes", (int64_t)rx);
+        ob_kvi(o, "net_tx_bytes", (int64_t)tx);
+    }
     if (v.log_dropped)
         ob_kvi(o, "log_dropped", (int64_t)v.log_dropped);
     if (v.reason)

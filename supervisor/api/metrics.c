@@ -92,9 +92,13 @@ static const struct metric M[] = {
     {"corral_service_cpu_seconds_total", "CPU time of the service's current cgroup", COUNTER},
     {"corral_service_pids", "processes and threads in the service's cgroup", GAUGE},
     {"corral_service_oom_kills_total", "OOM kills in the service's cgroups", COUNTER},
+    {"corral_service_network_receive_bytes_total",
+     "bytes its container received over its bridge networks (its current container)", COUNTER},
+    {"corral_service_network_transmit_bytes_total",
+     "bytes its container sent over its bridge networks (its current container)", COUNTER},
 };
 enum { UP, STATE, READY, HEALTHY, RESTARTS, EXITS, LAST_EXIT, UPTIME, MEM, MEM_PEAK, CPU, PIDS,
-       OOM, NMETRICS };
+       OOM, NET_RX, NET_TX, NMETRICS };
 
 static void render_one(struct text *t, int metric, struct cr_svc *svc, const char *lname)
 {
@@ -149,6 +153,15 @@ static void render_one(struct text *t, int metric, struct cr_svc *svc, const cha
         if (st.cpu_usage_us >= 0)
             tprintf(t, "%s{service=\"%s\"} %.6f\n", n, lname, (double)st.cpu_usage_us / 1e6);
         break;
+    case NET_RX:
+    case NET_TX: {
+        uint64_t rx, tx;
+        char addr[256];
+        if (cr_svc_net(svc, addr, sizeof addr, &rx, &tx) == 0)
+            tprintf(t, "%s{service=\"%s\"} %llu\n", n, lname,
+                    (unsigned long long)(metric == NET_RX ? rx : tx));
+        break;
+    }
     case PIDS:
         if (st.pids_current >= 0)
             tprintf(t, "%s{service=\"%s\"} %lld\n", n, lname, (long long)st.pids_current);

@@ -17,6 +17,7 @@
 #include "cgroup/probe.h"
 #include "ini_reader.h"
 #include "config/keys.h"
+#include "net/addr.h"
 #include "spec.h"
 #include "units.h"
 
@@ -47,9 +48,33 @@ struct cr_global {
     int64_t logfile_maxbytes;
     int64_t logfile_backups;
     char *metrics_listen;        /* ADDRESS:PORT, or NULL: no metrics server */
+    char *run_dir;
     char *subid_user;            /* user_namespace = auto: whose subordinate ids */
     char *subuid_file, *subgid_file;
     char *userns_state;          /* NAME UID GID of each auto service (userns.c) */
+};
+
+/* A [network:NAME] section, or the implicit "default" network (file NULL). */
+struct cr_network {
+    char *name;
+    const char *file;            /* NULL: the implicit default network */
+    int line;
+    int key_line[CR_NKEYS];
+    /* One field per key row. */
+    char *subnet, *subnet6, *bridge;
+    bool internal;
+    /* Parsed: prefix -1 when unset (subnet: chosen when first set up; subnet6: none). */
+    struct cr_cidr4 net4;
+    struct cr_cidr6 net6;
+};
+
+/* What `network` says for a service (config/network.c). */
+enum cr_net_mode {
+    CR_NETMODE_HOST,             /* no net namespace */
+    CR_NETMODE_NONE,             /* its own, with lo only */
+    CR_NETMODE_BRIDGE,           /* veths to the bridges of nets[] */
+    CR_NETMODE_SERVICE,          /* the net namespace of join */
+    CR_NETMODE_CNI,              /* the conflist named cni */
 };
 
 struct cr_service {
@@ -111,6 +136,15 @@ struct cr_service {
     char *seccomp;               /* default | unconfined */
     struct cr_strv masked_paths, readonly_paths, unmask;
     struct cr_strv device;       /* HOST[:CONTAINER][:rwm] */
+    struct cr_strv network;      /* as written: bridge, bridge:NAME, none, host, service:X... */
+    struct cr_strv ports;        /* as written */
+    /* Parsed network and ports (config/network.c). */
+    int net_mode;                /* enum cr_net_mode */
+    const struct cr_network **nets;  /* BRIDGE: into cfg->networks, in the order given */
+    size_t nnets;
+    char *join;                  /* SERVICE: the other service's name; CNI: the conflist */
+    struct cr_port *port;
+    size_t nport;
     /* The cgroup's device rules beside the defaults, one per `device` (cgroup/devices.h). */
     struct cr_device *dev_rules;
     size_t ndev_rules;
@@ -126,6 +160,8 @@ struct cr_config {
     struct cr_global global;
     struct cr_service *services; /* in file order (includes after the main file) */
     size_t nservices;
+    struct cr_network *networks; /* [network:NAME] in file order, then "default" if not given */
+    size_t nnetworks;
     struct cr_errlist errors;    /* "FILE:LINE: key: what is wrong", all of them */
     struct cr_errlist notices;   /* accepted but worth saying (ignored keys/sections) */
 };
@@ -154,7 +190,8 @@ bool cr_service_matches(const struct cr_service *svc, const char *name);
  * escapes the next byte. Returns 0 with a NULL-terminated argv, or -EINVAL with *err. */
 int cr_split_command(const char *s, char ***argv, size_t *argc, const char **err);
 
-/* Reload support: true when key differs between a and b (compared as parsed values). */
+/* Reload support: true when key differs between a and b (compared as parsed values; a
+ * [network:] key: in any of the services' networks). */
 bool cr_service_key_differs(const struct cr_service *a, const struct cr_service *b, int key);
 /* True when any key whose row says restart=true differs, or the spec differs. */
 bool cr_service_needs_restart(const struct cr_service *a, const struct cr_service *b);
@@ -173,6 +210,18 @@ void cr_userns_assign(struct cr_config *cfg, bool persist);
 /* Adds "FILE:LINE: key: ..." for svc's key (its section header line when key is a default). */
 void cr_service_error(struct cr_errlist *errors, const struct cr_service *svc, int key,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* config/network.c: a service's network and ports, alone (before its spec is made: `host`
+ * takes net out of its namespaces)... */
+void cr_network_service_check(struct cr_service *svc, bool program, struct cr_errlist *errors);
+/* ... and across the config: the networks' subnets (overlaps, host routes when checks),
+ * names, service: targets and cycles, port clashes. */
+void cr_network_config_check(struct cr_config *cfg, bool machine_checks);
+/* The spec of a bridge service: no net in what init creates (the supervisor clones the
+ * namespace and sets it up before init runs). */
+void cr_network_spec(struct cr_service *svc, const struct cr_global *g, struct cr_errlist *errors);
+const struct cr_network *cr_config_network(const struct cr_config *cfg, const char *name);
+void cr_network_free(struct cr_network *n);
 
 /* Prints the key table as markdown (supervisor --list-keys). */
 void cr_keys_print_markdown(FILE *out);

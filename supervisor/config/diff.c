@@ -82,6 +82,16 @@ static size_t field_size(enum cr_key_type t)
 bool cr_service_key_differs(const struct cr_service *a, const struct cr_service *b, int key)
 {
     const struct cr_key *k = &cr_keys[key];
+    if (k->sections & CR_SEC_NETWORK) {
+        /* The networks themselves differ: `network` says so */
+        if (a->nnets != b->nnets)
+            return false;
+        for (size_t i = 0; i < a->nnets; i++)
+            if (field_differs(k, (const char *)a->nets[i] + k->off,
+                              (const char *)b->nets[i] + k->off))
+                return true;
+        return false;
+    }
     if (!(k->sections & CR_SEC_SERVICE))
         return false;
     return field_differs(k, (const char *)a + k->off, (const char *)b + k->off);

@@ -11,7 +11,9 @@
 
 #define SV(field) offsetof(struct cr_service, field)
 #define GL(field) offsetof(struct cr_global, field)
+#define NW(field) offsetof(struct cr_network, field)
 #define G CR_SEC_GLOBAL
+#define N CR_SEC_NETWORK
 #define S CR_SEC_SERVICE
 /* On reload (enum cr_key_reload). */
 #define RESTART CR_RELOAD_RESTART
@@ -36,6 +38,11 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_METRICS_LISTEN] = {"metrics_listen", NULL, CR_T_STRING, NULL, G, RESTART,
         GL(metrics_listen), .doc = "serve Prometheus metrics over HTTP at ADDRESS:PORT "
                "(e.g. 127.0.0.1:9100, [::1]:9100); unset: off"},
+    [CR_K_RUN_DIR] = {"run_dir", NULL, CR_T_PATH, "/run/corral-net", G, RESTART, GL(run_dir),
+        .doc = "the supervisor's runtime files, in a folder per cgroup_root: the services' "
+               "addresses (kept across restarts), each container's /etc/hosts and "
+               "/etc/resolv.conf (readable from every container, so not the control socket's 0700 "
+               "folder)"},
     [CR_K_SUBID_USER] = {"subid_user", NULL, CR_T_STRING, "corral", G, NONE, GL(subid_user),
         .doc = "user (name or uid) whose subuid_file and subgid_file ranges user_namespace = "
                "auto carves into 65536-id ranges"},
@@ -48,6 +55,20 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         GL(userns_state), .doc = "file remembering which id range each user_namespace = auto "
                "service has (NAME UID GID lines, replaced atomically): a name keeps its range "
                "across restarts, reloads and reboots; no two names share one"},
+
+    /* ---- [network:NAME] ---- */
+    [CR_K_SUBNET] = {"subnet", NULL, CR_T_STRING, NULL, N, RESTART, NW(subnet),
+        .doc = "IPv4 subnet of the network, e.g. 10.89.1.0/24 (prefix 8 to 30); the gateway "
+               "(the bridge) is its first address. Unset: the first /24 of 10.89.0.0/16 that no "
+               "host route uses, chosen when the network is first set up and kept"},
+    [CR_K_SUBNET6] = {"subnet6", NULL, CR_T_STRING, NULL, N, RESTART, NW(subnet6),
+        .doc = "IPv6 subnet as well (dual stack), e.g. fd00:89:1::/64; unset: IPv4 only"},
+    [CR_K_INTERNAL] = {"internal", NULL, CR_T_BOOL, "false", N, RESTART, NW(internal),
+        .doc = "no way out: no default route, no NAT, no published ports; its services reach "
+               "only each other"},
+    [CR_K_BRIDGE] = {"bridge", NULL, CR_T_STRING, NULL, N, RESTART, NW(bridge),
+        .doc = "the host's bridge interface (at most 15 characters); default a name made of "
+               "the cgroup_root and the network's name"},
 
     /* ---- [include] ---- */
     [CR_K_FILES] = {"files", NULL, CR_T_STRING, NULL, CR_SEC_INCLUDE, NONE, 0,
@@ -195,6 +216,16 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "DST[:SIZE] tmpfs inside (repeatable)"},
     [CR_K_READ_ONLY] = {"read_only", NULL, CR_T_BOOL, "false", S, RESTART, SV(read_only),
         .doc = "mount the root read-only (binds and tmpfs keep their own mode)"},
+    [CR_K_NETWORK] = {"network", "networks", CR_T_LIST, NULL, S, RESTART, SV(network),
+        .doc = "bridge (the default network), bridge:NAME (a [network:NAME]; a list joins "
+               "several), none (a net namespace with lo only), host (no net namespace), "
+               "service:OTHER (OTHER's net namespace; OTHER starts first) or cni:NAME. "
+               "Default: bridge for [service:], none for [program:], host when namespaces "
+               "leaves out net"},
+    [CR_K_PORTS] = {"ports", "publish", CR_T_LIST, NULL, S, RESTART, SV(ports),
+        .doc = "[IP:]HOST:CONTAINER[/tcp|/udp] published on the host (repeatable; needs a "
+               "bridge network that is not internal): reachable at 127.0.0.1:HOST, the "
+               "host's addresses and from outside, the client's address preserved"},
 
     /* ---- security: every default confines, every key relaxes one thing ---- */
     [CR_K_CAP_ADD] = {"cap_add", NULL, CR_T_LIST, NULL, S, RESTART, SV(cap_add),

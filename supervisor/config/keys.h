@@ -33,6 +33,7 @@ enum {
     CR_SEC_GLOBAL = 1,           /* [supervisor] */
     CR_SEC_SERVICE = 2,          /* [service:NAME], [program:NAME] */
     CR_SEC_INCLUDE = 4,          /* [include] */
+    CR_SEC_NETWORK = 8,          /* [network:NAME] */
 };
 
 /* What changing a key's value means to a reload. */
@@ -48,8 +49,10 @@ enum cr_key_reload {
 enum cr_key_id {
     /* [supervisor] */
     CR_K_CGROUP_ROOT, CR_K_CONTROL_SOCKET, CR_K_LOG_DIR, CR_K_LOGFILE, CR_K_LOGFILE_MAXBYTES,
-    CR_K_LOGFILE_BACKUPS, CR_K_METRICS_LISTEN, CR_K_SUBID_USER, CR_K_SUBUID_FILE,
+    CR_K_LOGFILE_BACKUPS, CR_K_METRICS_LISTEN, CR_K_RUN_DIR, CR_K_SUBID_USER, CR_K_SUBUID_FILE,
     CR_K_SUBGID_FILE, CR_K_USERNS_STATE,
+    /* [network:NAME] */
+    CR_K_SUBNET, CR_K_SUBNET6, CR_K_INTERNAL, CR_K_BRIDGE,
     /* [include] */
     CR_K_FILES,
     /* services: what runs */
@@ -68,8 +71,8 @@ enum cr_key_id {
     CR_K_STDOUT_LOGFILE_BACKUPS, CR_K_STDERR_LOGFILE, CR_K_STDERR_LOGFILE_MAXBYTES,
     CR_K_STDERR_LOGFILE_BACKUPS, CR_K_LOG_TIMESTAMPS,
     /* container */
-    CR_K_ROOTFS, CR_K_HOSTNAME, CR_K_NAMESPACES, CR_K_USER_NAMESPACE, CR_K_UID_MAP, CR_K_GID_MAP, CR_K_BIND,
-    CR_K_TMPFS, CR_K_READ_ONLY,
+    CR_K_ROOTFS, CR_K_HOSTNAME, CR_K_NAMESPACES, CR_K_USER_NAMESPACE, CR_K_UID_MAP,
+    CR_K_GID_MAP, CR_K_BIND, CR_K_TMPFS, CR_K_READ_ONLY, CR_K_NETWORK, CR_K_PORTS,
     /* security */
     CR_K_CAP_ADD, CR_K_CAP_DROP, CR_K_AMBIENT_CAPABILITIES, CR_K_NO_NEW_PRIVILEGES, CR_K_SECCOMP,
     CR_K_MASKED_PATHS, CR_K_READONLY_PATHS, CR_K_UNMASK, CR_K_DEVICE,
@@ -87,7 +90,8 @@ struct cr_key {
     unsigned sections;           /* CR_SEC_* where the key is allowed */
     enum cr_key_reload reload;   /* what a reload does when the value changes (the one place
                                     that decides: config/diff.c reads it) */
-    size_t off;                  /* offset of the value in struct cr_service / cr_global */
+    size_t off;                  /* offset of the value in struct cr_service / cr_global /
+                                    cr_network */
     int64_t min, max;            /* CR_T_INT range */
     bool max_word;               /* CR_T_INT: "max" means no limit (INT64_MAX) */
     const char *doc;             /* one line for --list-keys and the README */

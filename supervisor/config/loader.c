@@ -20,7 +20,7 @@
 
 /* ---- raw sections, as read ------------------------------------------------------------- */
 
-enum sec_kind { SEC_GLOBAL, SEC_SERVICE, SEC_INCLUDE, SEC_IGNORED, SEC_BAD };
+enum sec_kind { SEC_GLOBAL, SEC_SERVICE, SEC_INCLUDE, SEC_NETWORK, SEC_IGNORED, SEC_BAD };
 
 struct raw_val {
     int key;
@@ -31,7 +31,7 @@ struct raw_val {
 struct raw_sec {
     enum sec_kind kind;
     char *header;                /* as written, e.g. "program:web" */
-    char *name;                  /* the service NAME */
+    char *name;                  /* the service (or network) NAME */
     const char *file;            /* one of cfg->files */
     char *here;                  /* its directory, for %(here)s and relative paths */
     int line;
@@ -118,6 +118,14 @@ static void on_section(struct cr_ini *ini, const char *header)
             L->oom = true;
         else
             s->kind = SEC_SERVICE;
+    } else if (!strncmp(header, "network:", 8)) {
+        if (!valid_name(header + 8))
+            cr_ini_error(ini, "[%s]: the name must be 1 to %d of A-Z a-z 0-9 _ . -", header,
+                         CR_NAME_MAX);
+        else if (!(s->name = strdup(header + 8)))
+            L->oom = true;
+        else
+            s->kind = SEC_NETWORK;
     } else {
         for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
             if (!strcmp(header, ignored[i]))
@@ -141,7 +149,8 @@ static void on_section(struct cr_ini *ini, const char *header)
     /* One [supervisor], one [include], one section per service name. */
     for (size_t i = 0; i + 1 < L->nsecs; i++) {
         struct raw_sec *o = &L->secs[i];
-        if (o->kind != s->kind || (s->kind == SEC_SERVICE && strcmp(o->name, s->name)))
+        if (o->kind != s->kind ||
+            ((s->kind == SEC_SERVICE || s->kind == SEC_NETWORK) && strcmp(o->name, s->name)))
             continue;
         cr_ini_error(ini, "[%s]: defined twice (first at %s:%d)", header, o->file, o->line);
         s->kind = SEC_BAD;
@@ -178,7 +187,8 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
         return;
     }
     unsigned bit = s->kind == SEC_GLOBAL ? CR_SEC_GLOBAL
-                 : s->kind == SEC_INCLUDE ? CR_SEC_INCLUDE : CR_SEC_SERVICE;
+                 : s->kind == SEC_INCLUDE ? CR_SEC_INCLUDE
+                 : s->kind == SEC_NETWORK ? CR_SEC_NETWORK : CR_SEC_SERVICE;
     if (!(k->sections & bit)) {
         cr_ini_error(ini, "%s: not allowed in [%s]", k->name, kind_name(s));
         return;
@@ -379,6 +389,9 @@ static void free_service(struct cr_service *svc)
     free(svc->uid_map_text);
     free(svc->gid_map_text);
     free(svc->dev_rules);
+    free(svc->nets);
+    free(svc->join);
+    free(svc->port);
     cr_spec_free(&svc->spec);
 }
 
@@ -764,8 +777,10 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
         cr_service_error(&cfg->errors, svc, CR_K_PROCESS_NAME, "'%s' is not 1 to %d of A-Z a-z "
                          "0-9 _ . -", svc->name, CR_NAME_MAX);
     check_service(svc, &cfg->errors);
+    cr_network_service_check(svc, !strncmp(rs->header, "program:", 8), &cfg->errors);
     cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->errors);
     cr_security_resolve(svc, &cfg->global, &cfg->errors);
+    cr_network_spec(svc, &cfg->global, &cfg->errors);
 }
 
 static void build_section(struct cr_config *cfg, const struct raw_sec *rs,
@@ -837,6 +852,45 @@ static void build_global(struct cr_config *cfg, const struct raw_sec *rs)
     }
 }
 
+static void build_network(struct cr_config *cfg, const struct raw_sec *rs)
+{
+    struct cr_network *nv = realloc(cfg->networks, (cfg->nnetworks + 1) * sizeof *nv);
+    if (!nv) {
+        cfg->errors.oom = true;
+        return;
+    }
+    cfg->networks = nv;
+    struct cr_network *n = &nv[cfg->nnetworks++];
+    memset(n, 0, sizeof *n);
+    n->name = strdup(rs ? rs->name : "default");
+    n->file = rs ? rs->file : NULL;
+    n->line = rs ? rs->line : 0;
+    n->net4.prefix = n->net6.prefix = -1;
+    if (!n->name)
+        cfg->errors.oom = true;
+    char err[1024];
+    for (int i = 0; i < CR_NKEYS; i++) {
+        const struct cr_key *k = &cr_keys[i];
+        if (!(k->sections & CR_SEC_NETWORK))
+            continue;
+        cr_cfg_set_unset(k, n);
+        if (k->def && cr_cfg_parse_value(k, k->def, n, 0, err, sizeof err))
+            cr_errlist_add(&cfg->errors, "%s: bad default: %s", k->name, err);
+    }
+    if (!rs)
+        return;
+    struct cr_xctx x = {.program = rs->name, .here = rs->here, .host = ""};
+    for (size_t j = 0; j < rs->n; j++) {
+        const struct raw_val *rv = &rs->v[j];
+        const struct cr_key *k = &cr_keys[rv->key];
+        n->key_line[rv->key] = rv->line;
+        char *v = cr_cfg_expand(rv->value, &x, err, sizeof err);
+        if (!v || cr_cfg_parse_value(k, v, n, rv->line, err, sizeof err))
+            cr_errlist_add(&cfg->errors, "%s:%d: %s: %s", rs->file, rv->line, k->name, err);
+        free(v);
+    }
+}
+
 int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
                    struct cr_config *cfg)
 {
@@ -860,6 +914,15 @@ int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
         if (L.secs[i].kind == SEC_GLOBAL)
             global = &L.secs[i];
     build_global(cfg, global);
+    /* Networks before services: a service's `network` names them. */
+    bool have_default = false;
+    for (size_t i = 0; i < L.nsecs; i++)
+        if (L.secs[i].kind == SEC_NETWORK) {
+            build_network(cfg, &L.secs[i]);
+            have_default |= !strcmp(L.secs[i].name, "default");
+        }
+    if (!have_default)
+        build_network(cfg, NULL);
     for (size_t i = 0; i < L.nsecs; i++)
         if (L.secs[i].kind == SEC_SERVICE)
             build_section(cfg, &L.secs[i], &opts, host);
@@ -877,6 +940,7 @@ int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
         }
     }
     check_dependencies(cfg);
+    cr_network_config_check(cfg, !opts.no_machine_checks);
     /* The ranges of user_namespace = auto, once the services are known to be valid. */
     if (!opts.no_machine_checks && !cfg->errors.n)
         cr_userns_assign(cfg, opts.userns_persist);
@@ -899,6 +963,9 @@ void cr_config_free(struct cr_config *cfg)
     for (size_t i = 0; i < cfg->nservices; i++)
         free_service(&cfg->services[i]);
     free(cfg->services);
+    for (size_t i = 0; i < cfg->nnetworks; i++)
+        cr_network_free(&cfg->networks[i]);
+    free(cfg->networks);
     for (int i = 0; i < CR_NKEYS; i++)
         if (cr_keys[i].sections & CR_SEC_GLOBAL)
             cr_cfg_free_field(&cr_keys[i], (char *)&cfg->global + cr_keys[i].off);
@@ -926,6 +993,7 @@ void cr_keys_print_markdown(FILE *out)
     static const struct { unsigned sec; const char *title; } groups[] = {
         {CR_SEC_GLOBAL, "`[supervisor]`"},
         {CR_SEC_SERVICE, "`[service:NAME]` (or `[program:NAME]`)"},
+        {CR_SEC_NETWORK, "`[network:NAME]`"},
         {CR_SEC_INCLUDE, "`[include]`"},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
@@ -972,6 +1040,7 @@ void cr_keys_print_man(FILE *out)
     static const struct { unsigned sec; const char *title; } groups[] = {
         {CR_SEC_GLOBAL, "[supervisor]"},
         {CR_SEC_SERVICE, "[service:NAME] and [program:NAME]"},
+        {CR_SEC_NETWORK, "[network:NAME]"},
         {CR_SEC_INCLUDE, "[include]"},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
@@ -1013,6 +1082,8 @@ void cr_keys_print_man(FILE *out)
                 fprintf(out, "On reload: \\fB%s\\fR%s.\n", restart ? "restart" : "live",
                         !restart ? "" : k->sections & CR_SEC_SERVICE
                                                ? " (the service restarts)"
+                                               : k->sections & CR_SEC_NETWORK
+                                               ? " (its services restart)"
                                                : " (read when the supervisor starts)");
         }
     }

@@ -19,6 +19,123 @@
 #include "service/history.h"
 #include "spawn/spawn.h"
 
+/* Connecting a bridge service's container while init waits for its go-ahead: prepared in
+ * the loop, the veth pairs made on libuv's thread pool (milliseconds of the kernel's time
+ * each), finished in the loop, which then lets init go (or closes the go-ahead: the child
+ * exits 127 without running anything, reported as any container exit). */
+struct net_work {
+    uv_work_t req;
+    struct cr_runtime *rt;
+    struct cr_net_job *job;
+    int go_fd;
+    char name[64];
+};
+
+static void net_work_run(uv_work_t *req)
+{
+    cr_net_job_run(((struct net_work *)req)->job);
+}
+
+static void net_work_done(uv_work_t *req, int status)
+{
+    struct net_work *w = (struct net_work *)req;
+    char err[512];
+    int r = cr_net_finish(w->rt->net, w->job, err, sizeof err);
+    if (r == 0 && status == 0) {
+        ssize_t n;
+        while ((n = write(w->go_fd, "g", 1)) < 0 && errno == EINTR)
+            ;
+    } else if (r != -ESRCH) {
+        cr_log(w->name, "cannot connect its container to its networks: %s",
+               r < 0 ? err : "cancelled");
+    }
+    close(w->go_fd);
+    free(w);
+}
+
+static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
+{
+    const struct cr_service *conf = svc->conf;
+    struct cr_runtime *rt = svc->rt;
+    char err[512];
+    ssize_t n;
+    if (!rt->net) {
+        /* `supervisor run`: lo only, at once */
+        int r = cr_net_isolated(rt->cgroup_root, rt->run_dir, svc->name, pid, err, sizeof err);
+        if (r < 0)
+            cr_log(svc->name, "cannot set up its network namespace: %s", err);
+        while (r == 0 && (n = write(go_fd, "g", 1)) < 0 && errno == EINTR)
+            ;
+        close(go_fd);
+        return r;
+    }
+    struct cr_net_def defs[8];
+    size_t nd = conf->nnets < 8 ? conf->nnets : 8;
+    for (size_t i = 0; i < nd; i++) {
+        const struct cr_network *nw = conf->nets[i];
+        defs[i] = (struct cr_net_def){.name = nw->name, .bridge = nw->bridge, .net4 = nw->net4,
+                                      .net6 = nw->net6, .internal = nw->internal};
+    }
+    struct net_work *w = calloc(1, sizeof *w);
+    int r = w ? cr_net_prepare(rt->net, svc->name, defs, nd, conf->port, conf->nport, pid,
+                               &w->job, err, sizeof err)
+              : -ENOMEM;
+    if (r == 0) {
+        w->rt = rt;
+        w->go_fd = go_fd;
+        snprintf(w->name, sizeof w->name, "%s", svc->name);
+        r = uv_queue_work(rt->loop, &w->req, net_work_run, net_work_done);
+        if (r == 0)
+            return 0;
+        cr_net_job_run(w->job);             /* no thread pool: here, then */
+        net_work_done(&w->req, 0);
+        return 0;
+    }
+    cr_log(svc->name, "cannot connect its container to its networks: %s",
+           r == -ENOMEM ? "out of memory" : err);
+    free(w);
+    close(go_fd);
+    return r;
+}
+
+/* A bridge service's spec as init gets it: /etc/hosts and /etc/resolv.conf bound read-only
+ * from the supervisor's run_dir (unless the service binds its own), when it has a root of its
+ * own. *copy borrows everything of spec but its binds array (free it). */
+static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct cr_spec *copy,
+                    char paths[2][4200])
+{
+    static const char *const dst[] = {"/etc/hosts", "/etc/resolv.conf"};
+    *copy = *spec;
+    if (!(spec->namespaces & CR_NS_MOUNT) || !spec->rootfs)
+        return 0;
+    struct cr_bind *b = malloc((spec->nbinds + 2) * sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    if (spec->nbinds)
+        memcpy(b, spec->binds, spec->nbinds * sizeof *b);
+    size_t n = spec->nbinds;
+    /* `supervisor run` (no rt->net): a file of its own */
+    const char *only = svc->rt->net && svc->conf->nnets == 1 ? svc->conf->nets[0]->name : NULL;
+    cr_net_hosts_file(svc->rt->run_dir, svc->rt->cgroup_root, svc->name, only, paths[0], 4200);
+    cr_net_resolv_file(svc->rt->run_dir, svc->rt->cgroup_root, paths[1], 4200);
+    for (size_t i = 0; i < 2; i++) {
+        bool own = false;
+        for (size_t k = 0; k < spec->nbinds; k++)
+            own |= !strcmp(spec->binds[k].dst, dst[i]);
+        if (!own)
+            b[n++] = (struct cr_bind){.src = paths[i], .dst = (char *)dst[i], .ro = true};
+    }
+    copy->binds = b;
+    copy->nbinds = n;
+    return 0;
+}
+
+static void net_detach(struct cr_svc *svc)
+{
+    if (svc->rt->net && svc->conf && svc->conf->net_mode == CR_NETMODE_BRIDGE)
+        cr_net_detach(svc->rt->net, svc->name);
+}
+
 const struct cr_container_ops cr_container_ops_real = {
     .spawn = cr_container_spawn,
     .stop_signal = cr_container_stop_signal,
@@ -291,6 +408,7 @@ static void ct_exited(struct cr_container *ct)
      * the loop goes on meanwhile, and many containers gone at once are one batch. */
     cr_cg_destroy_async(ct->cg, on_cgroup_gone, strdup(svc->name));
     ct->cg = NULL;
+    net_detach(svc);
     char sname[32];
     if (si.si_code == CLD_EXITED) {
         svc->exit_status = si.si_status;
@@ -351,8 +469,37 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         return r;
     }
     fcntl(ev[0], F_SETFL, fcntl(ev[0], F_GETFL) | O_NONBLOCK);
+    struct cr_spec netspec;
+    char netpaths[2][4200];
+    bool bridge = conf->net_mode == CR_NETMODE_BRIDGE;
+    if (bridge && net_spec(svc, &conf->spec, &netspec, netpaths) < 0) {
+        cr_log(svc->name, "out of memory");
+        close(ev[0]);
+        close(ev[1]);
+        cr_cg_destroy(cg, err, sizeof err);
+        return -ENOMEM;
+    }
+    /* network = service:OTHER: OTHER's namespace, from its running container's init */
+    int join_fd = -1;
+    if (conf->net_mode == CR_NETMODE_SERVICE) {
+        struct cr_svc *o = rt->find ? rt->find(rt, conf->join) : NULL;
+        char path[64];
+        if (o && o->ct && !o->ct->exited) {
+            snprintf(path, sizeof path, "/proc/%d/ns/net", (int)o->ct->pid);
+            join_fd = open(path, O_RDONLY | O_CLOEXEC);
+        }
+        if (join_fd < 0) {
+            cr_log(svc->name, "cannot start its container: network = service:%s: %s has no "
+                   "container running", conf->join, conf->join);
+            close(ev[0]);
+            close(ev[1]);
+            cr_cg_destroy(cg, err, sizeof err);
+            return -ESRCH;
+        }
+    }
     struct cr_spawn_req req = {
-        .spec = &conf->spec,
+        .join_netns_fd = join_fd,
+        .spec = bridge ? &netspec : &conf->spec,
         .init_fd = rt->init_fd,
         .cg = cg,
         .events_fd = ev[1],
@@ -361,12 +508,18 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         .uid_map = conf->uid_map_text,
         .gid_map = conf->gid_map_text,
         .seccomp_fd = -1,
+        .new_netns = bridge,
+        .defer_go = bridge,
     };
     if (conf->spec.seccomp_fd >= 0) {
         req.seccomp_fd = cr_seccomp_fd(conf->seccomp, conf->spec.caps, err, sizeof err);
         if (req.seccomp_fd < 0) {
             r = req.seccomp_fd;
             cr_log(svc->name, "cannot start its container: %s", err);
+            if (bridge && netspec.binds != conf->spec.binds)
+                free(netspec.binds);
+            if (join_fd >= 0)
+                close(join_fd);
             close(ev[0]);
             close(ev[1]);
             cr_cg_destroy(cg, err, sizeof err);
@@ -385,6 +538,10 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     struct cr_spawned sp;
     r = cr_spawn(&req, &sp, err, sizeof err);
     close(ev[1]);
+    if (join_fd >= 0)
+        close(join_fd);
+    if (bridge && netspec.binds != conf->spec.binds)
+        free(netspec.binds);
     if (r < 0) {
         cr_log(svc->name, "cannot start its container: %s", err);
         close(ev[0]);
@@ -400,6 +557,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     if (!ct) {
         /* Without memory we cannot watch it: take it down again. */
         cr_pidfd_signal(sp.pidfd, SIGKILL);
+        if (sp.go_fd >= 0)
+            close(sp.go_fd);
         siginfo_t si;
         waitid((idtype_t)P_PIDFD, (id_t)sp.pidfd, &si, WEXITED);
         close(sp.pidfd);
@@ -425,6 +584,9 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     uv_poll_start(&ct->ev_poll, UV_READABLE, on_events);
     uv_poll_start(&ct->pid_poll, UV_READABLE, on_pidfd);
     svc->ct = ct;
+    /* A failure here closes the go-ahead: the child exits, seen as the container's exit. */
+    if (sp.go_fd >= 0)
+        net_connect(svc, sp.pid, sp.go_fd);
     if (!rt->quiet)
         cr_log(svc->name, "container started (init pid %d, cgroup %s%s)", (int)sp.pid,
                cr_cg_path(cg), sp.into_cgroup ? ", born in it" : "");
@@ -469,6 +631,7 @@ void cr_container_discard(struct cr_svc *svc)
     waitid((idtype_t)P_PIDFD, (id_t)ct->pidfd, &si, WEXITED);
     if (ct->cg)
         cr_cg_destroy(ct->cg, err, sizeof err);
+    net_detach(svc);
     svc->ct = NULL;
     cr_container_release(ct);
 }

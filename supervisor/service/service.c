@@ -118,6 +118,14 @@ void cr_svc_view(const struct cr_svc *svc, struct cr_svc_view *v)
         v->reason = h->reason;
 }
 
+int cr_svc_net(const struct cr_svc *svc, char *addr, size_t len, uint64_t *rx, uint64_t *tx)
+{
+    if (!svc->ct || cr_net_traffic(svc->rt->net, svc->name, rx, tx) < 0)
+        return -ENOENT;
+    cr_net_addresses(svc->rt->net, svc->name, addr, len);
+    return 0;
+}
+
 const char *cr_svc_name(const struct cr_svc *svc)
 {
     return svc->name;

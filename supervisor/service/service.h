@@ -29,6 +29,7 @@
 #include "config/config.h"
 #include "events.h"
 #include "io/output.h"
+#include "net/host.h"
 
 enum cr_state {
     CR_ST_STOPPED, CR_ST_STARTING, CR_ST_RUNNING, CR_ST_BACKOFF, CR_ST_STOPPING, CR_ST_EXITED,
@@ -48,6 +49,9 @@ struct cr_cg_stats;
 struct cr_runtime {
     uv_loop_t *loop;
     struct cr_cg_root *cgroot;
+    struct cr_net *net;          /* the host side of the bridge networks; NULL in run mode */
+    char *run_dir;               /* [supervisor] run_dir, as the supervisor started */
+    char *cgroup_root;           /* [supervisor] cgroup_root, likewise */
     int init_fd;                 /* the sealed init memfd */
     int devnull;
     bool run_mode;               /* `supervisor run`: one service, once, on the terminal */
@@ -61,6 +65,8 @@ struct cr_runtime {
     void (*on_settled)(struct cr_runtime *rt, struct cr_svc *svc);
     /* Called when a service becomes ready (enters RUNNING): its dependents may start. */
     void (*on_ready)(struct cr_runtime *rt, struct cr_svc *svc);
+    /* The service of that name, or NULL (network = service:OTHER finds OTHER's container). */
+    struct cr_svc *(*find)(struct cr_runtime *rt, const char *name);
 };
 
 /* Seeds rt->rnd (getrandom, else the clock and the pid). */
@@ -109,6 +115,10 @@ struct cr_svc_view {
 void cr_svc_view(const struct cr_svc *svc, struct cr_svc_view *v);
 /* Its cgroup's figures (cgroup.h); every field -1 without a container. */
 void cr_svc_stats(const struct cr_svc *svc, struct cr_cg_stats *st);
+/* Its container's network (a bridge service's): its addresses ("10.89.0.2 fd00::2", and
+ * per network with several) into addr, its received and sent bytes. 0, or -ENOENT: no
+ * container or no network of the supervisor's making. */
+int cr_svc_net(const struct cr_svc *svc, char *addr, size_t len, uint64_t *rx, uint64_t *tx);
 const char *cr_svc_name(const struct cr_svc *svc);
 enum cr_state cr_svc_state(const struct cr_svc *svc);
 /* The config it runs with; NULL once a reload removed it. */

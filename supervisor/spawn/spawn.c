@@ -316,7 +316,9 @@ CHILD_SIDE static void child_main(const struct child_args *a)
         if (nfd == CHILD_NFDS - 1)
             fds[nfd++] = -1;     /* no seccomp program: fd 6 stays closed */
         nfd += a->nidmap;
-    } else {
+    }
+    if (!a->vforked && (!a->nidmap || req->defer_go)) {
+        /* The go-ahead (after the idmapped mounts, defer_go's own byte). */
         char go = 0;
         ssize_t n;
         do
@@ -325,6 +327,8 @@ CHILD_SIDE static void child_main(const struct child_args *a)
         if (n != 1)
             _exit(127);   /* the supervisor died or gave up on us: nobody to report to */
     }
+    if (req->join_netns_fd >= 0 && syscall(SYS_setns, req->join_netns_fd, CLONE_NEWNET) < 0)
+        child_report(evfd, "joining the network namespace of network = service:", errno);
     /* In a user namespace (its maps written now): become its root, whose host uid is the
      * map's, so that exec keeps init's capabilities there. A change of ids clears the
      * parent-death signal: set again (if the supervisor dies in between, the next one
@@ -615,10 +619,13 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     /* Only the pid (and user) namespace here: init creates the others itself (init/setup.c),
      * in parallel with our next start rather than inside our clone. */
     uint64_t ns = req->spec->namespaces & (uint64_t)(CR_NS_PID | CR_NS_USER);
+    if (req->new_netns)
+        ns |= CR_NS_NET;          /* the caller sets it up (defer_go) */
     /* v1 (the child joins its cgroup itself): no need to wait for the child's clone. A user
      * namespace's maps are written while the child waits (before its exec, so that init keeps
      * its capabilities in the namespace): no vfork then. */
-    a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & CR_NS_USER);
+    a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & CR_NS_USER) &&
+                !req->defer_go && req->join_netns_fd < 0;
     a.sync_wr = sync[1];
     a.ignored = ignored_signals();
     int cg_fds[8];
@@ -663,11 +670,19 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
             return r;
         }
     }
-    ssize_t w = 0;
-    while (!a.vforked && !nidmap && (w = write(sync[1], "g", 1)) < 0 && errno == EINTR)
-        ;
-    (void)w;
-    close(sync[1]);
+    /* The go-ahead: one byte now (with idmapped mounts, send_idmapped sent it with them),
+     * or, with defer_go, the write end for the caller (a second byte after the idmapped
+     * mounts' one). */
+    out->go_fd = -1;
+    if (req->defer_go && !a.vforked) {
+        out->go_fd = sync[1];
+    } else {
+        ssize_t w = 0;
+        while (!a.vforked && !nidmap && (w = write(sync[1], "g", 1)) < 0 && errno == EINTR)
+            ;
+        (void)w;
+        close(sync[1]);
+    }
     out->pid = pid;
     out->pidfd = pidfd;
     out->into_cgroup = into;

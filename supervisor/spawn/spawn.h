@@ -39,6 +39,16 @@ struct cr_spawn_req {
                                     -1: none (must match the spec's seccomp_fd) */
     const char *uid_map, *gid_map;  /* with CR_NS_USER: written to /proc/PID/{uid,gid}_map
                                        before init runs ("C H N" lines) */
+    /* The child is cloned into a new network namespace (CLONE_NEWNET) that the caller sets
+     * up before init runs: with defer_go, cr_spawn returns with the child waiting (in its
+     * cgroup, its id maps written) and hands over the go-ahead (cr_spawned.go_fd): one byte
+     * written there lets the child exec init; closing it without one ends the child before
+     * it runs anything (it exits 127). */
+    bool new_netns;
+    bool defer_go;
+    /* >= 0: the child joins this network namespace (setns) before it executes init: a
+     * service's network = service:OTHER, OTHER's namespace. -1: none (0 is an fd). */
+    int join_netns_fd;
     bool own_pgrp;               /* init leads a process group of its own, so a terminal's
                                     ^C reaches only the supervisor, which then stops the
                                     services in reverse priority order (not for `run`,
@@ -49,6 +59,7 @@ struct cr_spawned {
     pid_t pid;                   /* host pid of init */
     int pidfd;                   /* close-on-exec */
     bool into_cgroup;            /* born in its cgroup (clone3 CLONE_INTO_CGROUP) */
+    int go_fd;                   /* defer_go: the go-ahead's write end (close-on-exec); else -1 */
     bool rootfs_plain;           /* rootfs_idmap asked, but its filesystem has no idmapped
                                     mounts: bound as it is */
 };

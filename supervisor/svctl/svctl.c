@@ -592,7 +592,7 @@ static int cmd_status(const struct reply *r)
          * pending start waits for, the service's own STATUS=, dropped log lines. */
         const char *sum = cr_ctl_get(&p, "summary"), *why = cr_ctl_get(&p, "reason");
         const char *wait = cr_ctl_get(&p, "why"), *st = cr_ctl_get(&p, "status");
-        const char *drop = cr_ctl_get(&p, "log_dropped");
+        const char *drop = cr_ctl_get(&p, "log_dropped"), *addr = cr_ctl_get(&p, "addr");
         char note[1024];
         size_t nl = 0;
 #define NOTE(...) (nl += (size_t)snprintf(note + nl, nl < sizeof note ? sizeof note - nl : 0, \
@@ -609,6 +609,8 @@ static int cmd_status(const struct reply *r)
             NOTE("status: %s", st);
         if (drop)
             NOTE("%s log lines dropped (log files could not take them)", drop);
+        if (addr && *addr)
+            NOTE("address %s", addr);
 #undef NOTE
         if (nl)
             notes[rows] = strdup(note);

@@ -558,7 +558,55 @@ class Pty:
         self.master = self.slave = None
 
 
+# ---- networking leftovers -------------------------------------------------------------------
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+def net_prefix(root):
+    """The interface prefix of a supervisor with cgroup_root root (supervisor/net/addr.c,
+    cr_net_ifprefix): up to 6 of its last component's letters and digits, then 4 base-36
+    digits of the root's FNV-1a hash."""
+    last = root.rsplit("/", 1)[-1]
+    head = "".join(c.lower() for c in last if c.isalnum())[:6] or "c"
+    h = 2166136261
+    for b in root.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    h %= 36 ** 4
+    digits = ""
+    for _ in range(4):
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[h % 36] + digits
+        h //= 36
+    return head + digits
+
+
+def net_cleanup(root):
+    """Removes the bridges and veths and the nftables table a supervisor of root left (one
+    killed by a test, or by the harness at its end). Returns what it removed."""
+    prefix = net_prefix(root)
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    gone = []
+    for m in re.finditer(r"^\d+: ([^:@]+)", out, re.M):
+        if m.group(1).startswith(prefix):
+            subprocess.run(["ip", "link", "del", m.group(1)], capture_output=True)
+            gone.append(m.group(1))
+    table = "corral-" + root.replace("/", "-")
+    if subprocess.run(["nft", "delete", "table", "inet", table],
+                      capture_output=True).returncode == 0:
+        gone.append(table)
+    return gone
+
+
 # ---- fixtures --------------------------------------------------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def _ip_forward():
+    """A supervisor with a bridge network sets net.ipv4.ip_forward when it is 0, and gives it
+    back at its clean exit; one killed cannot: the run gives it back in any case."""
+    before = IP_FORWARD.read_text()
+    yield
+    if IP_FORWARD.read_text() != before:
+        IP_FORWARD.write_text(before)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _subreaper():
     """Orphans of any test become pytest's children, never the host's init's."""

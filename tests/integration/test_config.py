@@ -353,7 +353,7 @@ def test_list_keys_markdown():
                   "### `[include]`"]:
         assert title in out
     rows = [l for l in out.splitlines() if l.startswith("| `")]
-    names = [re.match(r"\| `([a-z_]+)`", r).group(1) for r in rows]
+    names = [re.match(r"\| `([a-z_0-9]+)`", r).group(1) for r in rows]
     assert len(names) == len(set(names))
     for key in ["command", "autorestart", "numprocs", "rootfs", "namespaces", "memory_max",
                 "cpu_max", "bind", "tmpfs", "restart_delay_max", "environment_file",

@@ -41,7 +41,7 @@ def markdown_keys():
     """{name: [aliases]} from the markdown table, in table order."""
     keys = {}
     for line in list_keys().splitlines():
-        m = re.match(r"\| `([a-z_]+)`(?: \(also `([^`]*)`\))? \|", line)
+        m = re.match(r"\| `([a-z_0-9]+)`(?: \(also `([^`]*)`\))? \|", line)
         if m:
             keys[m.group(1)] = m.group(2).split() if m.group(2) else []
     assert len(keys) > 50, "the markdown table has changed shape: fix markdown_keys()"
@@ -73,8 +73,9 @@ def test_list_keys_man_covers_every_key():
     man = list_keys("man")
     keys = markdown_keys()
     assert [l for l in man.splitlines() if l.startswith(".SS ")] == [
-        ".SS [supervisor]", ".SS [service:NAME] and [program:NAME]", ".SS [include]"]
-    tags = re.findall(r"^\.TP\n\\fB([a-z_]+)\\fR = \\fI([^\\]+)\\fR(.*)$", man, re.M)
+        ".SS [supervisor]", ".SS [service:NAME] and [program:NAME]", ".SS [network:NAME]",
+        ".SS [include]"]
+    tags = re.findall(r"^\.TP\n\\fB([a-z_0-9]+)\\fR = \\fI([^\\]+)\\fR(.*)$", man, re.M)
     assert [t[0] for t in tags] == list(keys)
     for name, typ, rest in tags:
         for alias in keys[name]:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ASAN_SUPERVISOR, INIT, ROOTFS, SANITIZER_RE, T, alive, gone, kill_quiet,
-                      need, read_text, wait_until)
+from conftest import (ASAN_SUPERVISOR, INIT, IP_FORWARD, ROOTFS, SANITIZER_RE, T, alive, gone,
+                      kill_quiet, need, net_cleanup, read_text, wait_until)
 
 CG = Path("/sys/fs/cgroup")
 WL = "/usr/local/bin/workload"
@@ -85,8 +85,14 @@ def cg_cleanup(root):
 @pytest.fixture
 def cgroot():
     name = f"crtest-{os.getpid()}-{next(_seq)}"
+    forward = IP_FORWARD.read_text()
     yield name
     cg_cleanup(name)
+    # a supervisor killed by the test or the harness leaves its bridge and its table, and
+    # net.ipv4.ip_forward as it set it
+    net_cleanup(name)
+    if IP_FORWARD.read_text() != forward:
+        IP_FORWARD.write_text(forward)
     assert not cg_dirs(name), f"cgroup root {name} left behind"
 
 
@@ -198,14 +204,17 @@ def test_container_isolation_and_prefixed_output(h, tmp, cgroot, rootfs):
     pids = [int(l) for l in out[out.index("host=iso") + 2:out.index("NET")]]
     assert 1 in pids and 2 in pids and max(pids) < 10, pids   # ps sees only the container
     net = out[out.index("NET") + 3:out.index("MOUNTS")]
-    assert [l.split(":")[0].strip() for l in net] == ["lo"], net
+    # its own net namespace: lo and the default bridge network's eth0, none of the host's
+    assert sorted(l.split(":")[0].strip() for l in net) == ["eth0", "lo"], net
     targets = [l.split()[1] for l in out[out.index("MOUNTS") + 1:out.index("END")]]
     host_targets = {l.split()[1] for l in Path("/proc/mounts").read_text().splitlines()}
     assert "/work" not in targets and "/sys/fs/cgroup" not in targets, targets
-    assert all(t in ("/", "/proc", "/sys") or t.startswith(("/dev", "/proc/", "/sys/"))
-               for t in targets), targets
+    # /etc/hosts and /etc/resolv.conf: the bridge network's, bound from the supervisor's run_dir
+    assert all(t in ("/", "/proc", "/sys", "/etc/hosts", "/etc/resolv.conf") or
+               t.startswith(("/dev", "/proc/", "/sys/")) for t in targets), targets
     # the host's own mounts (its /sys/fs/cgroup at least) are not there
-    hidden = {t for t in host_targets if t not in ("/", "/proc", "/sys") and
+    hidden = {t for t in host_targets if t not in ("/", "/proc", "/sys", "/etc/hosts",
+                                                   "/etc/resolv.conf") and
               not t.startswith("/dev")}
     assert "/sys/fs/cgroup" in hidden and not hidden & set(targets), (hidden, targets)
     ipid = s.init("iso")
@@ -239,8 +248,11 @@ def test_user_namespace_maps_root_to_an_unprivileged_host_range(h, tmp, cgroot, 
     out = prefixed(s.out(), "un")
     assert out[:2] == ["0", "0"], out
     assert [l.split() for l in out[2:4]] == [["0", "100000", "65536"]] * 2, out
-    assert out[4] == "un" and [l.strip() for l in out[5:7]] == ["lo", "lo"], out
-    assert out[7] == "DEVOK", out                       # mknod refused: nodes bound instead
+    # lo and the bridge network's eth0, in /proc/net/dev and /sys/class/net (the supervisor
+    # made the net namespace, owned by the user namespace, and set it up)
+    assert out[4] == "un" and sorted(l.strip() for l in out[5:7]) == ["eth0", "lo"], out
+    assert sorted(out[7:9]) == ["eth0", "lo"], out
+    assert out[9] == "DEVOK", out                       # mknod refused: nodes bound instead
     ipid = s.init("un")
     wl = wait_until(lambda: [c for c in children_of(ipid)], what="the workload")[0]
     ids = {l.split(":")[0]: l.split()[1:] for l in

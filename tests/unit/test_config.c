@@ -259,6 +259,175 @@ static void test_host_root_default(void **state)
     cr_config_free(&cfg);
 }
 
+
+/* network and namespaces say one thing; [program:] keeps its net namespace with lo only. */
+static void test_network_modes(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    const struct cr_service *s = load_ok(SVC, &cfg);
+    assert_int_equal(s->net_mode, CR_NETMODE_BRIDGE);
+    assert_int_equal(s->nnets, 1);
+    assert_string_equal(s->nets[0]->name, "default");
+    assert_null(s->nets[0]->file);               /* implicit */
+    assert_int_equal(s->nets[0]->net4.prefix, -1);  /* chosen when first set up */
+    assert_true(s->namespaces & CR_NS_NET);
+    assert_false(s->spec.namespaces & CR_NS_NET);   /* the supervisor makes it, not init */
+    cr_config_free(&cfg);
+    s = load_ok("[program:t]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n", &cfg);
+    assert_int_equal(s->net_mode, CR_NETMODE_NONE);
+    assert_true(s->spec.namespaces & CR_NS_NET);
+    cr_config_free(&cfg);
+    s = load_ok(SVC "namespaces = pid,mount\n", &cfg);
+    assert_int_equal(s->net_mode, CR_NETMODE_HOST);
+    assert_false(s->spec.namespaces & CR_NS_NET);
+    cr_config_free(&cfg);
+    s = load_ok(SVC "network = host\n", &cfg);
+    assert_int_equal(s->net_mode, CR_NETMODE_HOST);
+    assert_false(s->spec.namespaces & CR_NS_NET);
+    assert_true(s->spec.namespaces & CR_NS_MOUNT);
+    cr_config_free(&cfg);
+    s = load_ok("[network:front]\nsubnet = 10.201.1.0/24\nsubnet6 = fd00:201:1::/64\n"
+                "[network:back]\ninternal = yes\nbridge = sxn-back\n"
+                SVC "network = bridge:front, bridge:back\nports = 18080:80, 127.0.0.1:15353:53/udp\n"
+                "[service:u]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnetwork = service:t\n"
+                "[service:c]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnetwork = cni:mynet\n",
+                &cfg);
+    assert_int_equal(s->nnets, 2);
+    assert_string_equal(s->nets[0]->name, "front");
+    assert_int_equal(s->nets[0]->net4.addr, 0x0AC90100u);
+    assert_int_equal(s->nets[0]->net6.prefix, 64);
+    assert_string_equal(s->nets[1]->name, "back");
+    assert_true(s->nets[1]->internal);
+    assert_string_equal(s->nets[1]->bridge, "sxn-back");
+    assert_int_equal(s->nport, 2);
+    assert_int_equal(s->port[1].proto, CR_PROTO_UDP);
+    assert_int_equal(s->port[1].ip, 0x7F000001u);
+    assert_int_equal(cfg.nnetworks, 3);          /* front, back, the implicit default */
+    const struct cr_service *u = cr_config_find(&cfg, "u");
+    assert_int_equal(u->net_mode, CR_NETMODE_SERVICE);
+    assert_string_equal(u->join, "t");
+    assert_int_equal(u->depends_on.n, 1);                 /* implicit: t first */
+    assert_string_equal(u->depends_on.v[0], "t");
+    assert_false(u->spec.namespaces & CR_NS_NET);         /* joins, creates none */
+    const struct cr_service *c = cr_config_find(&cfg, "c");
+    assert_int_equal(c->net_mode, CR_NETMODE_CNI);
+    assert_string_equal(c->join, "mynet");
+    cr_config_free(&cfg);
+    /* [network:default] replaces the implicit one */
+    s = load_ok("[network:default]\nsubnet = 10.201.2.0/24\n" SVC, &cfg);
+    assert_int_equal(cfg.nnetworks, 1);
+    assert_int_equal(s->nets[0]->net4.addr, 0x0AC90200u);
+    cr_config_free(&cfg);
+}
+
+static void test_network_errors(void **state)
+{
+    (void)state;
+    expect_errors(SVC "network = bridge:nope\n",
+                  "$/main.ini:4: network: no network 'nope' (add a [network:nope] section)", NULL);
+    expect_errors(SVC "network = bridged\n",
+                  "$/main.ini:4: network: 'bridged' is not bridge, bridge:NAME, none, host, "
+                  "service:NAME or cni:NAME", NULL);
+    expect_errors(SVC "network = host, bridge\n",
+                  "$/main.ini:4: network: 'bridge' cannot be combined with host (only bridge "
+                  "networks make a list)", NULL);
+    expect_errors(SVC "network = bridge, bridge:default\n",
+                  "$/main.ini:4: network: 'default' is given twice", NULL);
+    expect_errors(SVC "namespaces = pid,mount,net\nnetwork = host\n",
+                  "$/main.ini:5: network: host means no net namespace, but namespaces has net "
+                  "(take net out of namespaces, or drop network = host)", NULL);
+    expect_errors(SVC "namespaces = pid,mount\nnetwork = bridge\n",
+                  "$/main.ini:5: network: bridge needs the net namespace (add net to "
+                  "namespaces)", NULL);
+    expect_errors(SVC "network = service:t\n",
+                  "$/main.ini:4: network: a service cannot join its own network namespace", NULL);
+    expect_errors(SVC "network = service:nobody\n",
+                  "$/main.ini:4: network: service:nobody: no service 'nobody'", NULL);
+    expect_errors(SVC "network = service:u\n"
+                  "[service:u]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnetwork = service:t\n",
+                  "$/main.ini:4: network: service:u: a cycle of service: networks (t joins u, "
+                  "which leads back)",
+                  "$/main.ini:8: network: service:t: a cycle of service: networks (u joins t, "
+                  "which leads back)", NULL);
+    expect_errors(SVC "network = service:u\nnamespaces = pid,mount,net,user\n"
+                  "uid_map = 0:100000:65536\ngid_map = 0:100000:65536\n"
+                  "[service:u]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n",
+                  "$/main.ini:4: network: service:u: not with a user namespace of its own (it "
+                  "could not enter u's network namespace)", NULL);
+    expect_errors(SVC "network = service:u\n"
+                  "[service:u]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnetwork = host\n",
+                  "$/main.ini:4: network: service:u: u has no net namespace of its own (network "
+                  "= host)", NULL);
+    expect_errors("[network:a]\nsubnet = 10.201.0.0/16\n[network:b]\nsubnet = 10.201.3.0/24\n"
+                  "subnet6 = fd00::/64\nbridge = a/b\n[network:c]\nsubnet = 10.201.3.4/24\n"
+                  "subnet6 = fd00:0:0:0:1::/80\n[network:d]\nsubnet6 = fd00::/8\n",
+                  "$/main.ini:4: subnet: overlaps the subnet of [network:a] at $/main.ini:1",
+                  "$/main.ini:6: bridge: 'a/b' is not an interface name (1 to 15 characters, no "
+                  "'/', ':' or blank)",
+                  "$/main.ini:8: subnet: '10.201.3.4/24' has host bits set (the subnet starts "
+                  "at a multiple of 2^8)",
+                  "$/main.ini:9: subnet6: overlaps the subnet6 of [network:b] at $/main.ini:3",
+                  "$/main.ini:11: subnet6: 'fd00::/8': the prefix length must be 16 to 120",
+                  NULL);
+    expect_errors("[network:a]\nbridge = sxnbr\n[network:b]\nbridge = sxnbr\n",
+                  "$/main.ini:4: bridge: 'sxnbr' is the bridge of [network:a] too", NULL);
+    expect_errors("[network:a]\n[network:a]\n",
+                  "$/main.ini:2: [network:a]: defined twice (first at $/main.ini:1)", NULL);
+    expect_errors("[network:a]\ncommand = x\n",
+                  "$/main.ini:2: command: not allowed in [network:a]", NULL);
+    /* ports */
+    expect_errors(SVC "ports = 8080\n",
+                  "$/main.ini:4: ports: '8080' is not [IP:]HOST:CONTAINER[/tcp|/udp] (e.g. "
+                  "8080:80, 127.0.0.1:5353:53/udp)", NULL);
+    expect_errors(SVC "network = none\nports = 8080:80\n",
+                  "$/main.ini:5: ports: needs a bridge network (network = none)", NULL);
+    expect_errors("[network:i]\ninternal = true\n" SVC "network = bridge:i\nports = 8080:80\n",
+                  "$/main.ini:7: ports: its networks are all internal: nothing can reach a "
+                  "published port", NULL);
+    expect_errors(SVC "ports = 8080:80\nports = 127.0.0.1:8080:81\n"
+                  "[service:u]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nports = 8080:82/udp,"
+                  " 8080:83\n",
+                  "$/main.ini:5: ports: '127.0.0.1:8080:81' clashes with 8080->80/tcp of t (the "
+                  "same service)",
+                  "$/main.ini:9: ports: '8080:83' clashes with 8080->80/tcp of t", NULL);
+    expect_errors("[service:w]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnumprocs = 2\n"
+                  "process_name = w%(process_num)d\nports = 8080:80\n",
+                  "$/main.ini:6: ports: '8080:80' clashes with 8080->80/tcp of w0 (another copy "
+                  "of numprocs: publish one port per copy, e.g. 808%(process_num)d:80)", NULL);
+    expect_errors("[service:w]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnumprocs = 2\n"
+                  "process_name = w%(process_num)d\nports = 808%(process_num)d:80\n", NULL);
+}
+
+static void test_network_host_route(void **state)
+{
+    (void)state;
+    /* A route of the host (one that exists here: each line of /proc/net/route with a mask)
+     * makes an error of a subnet on it; with --check's quick mode nothing is looked at. */
+    FILE *f = fopen("/proc/net/route", "r");
+    assert_non_null(f);
+    char line[512], dev[64];
+    unsigned dst = 0, mask = 0;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = sscanf(line, "%63s %x %*x %*x %*d %*d %*d %x", dev, &dst, &mask) == 3 && mask &&
+                __builtin_popcount(mask) >= 8 && __builtin_popcount(mask) <= 30;
+    fclose(f);
+    if (!found)
+        skip();
+    uint32_t a = __builtin_bswap32(dst);
+    char text[512], want[512];
+    snprintf(text, sizeof text, "[network:n]\nsubnet = %u.%u.%u.%u/%d\n", a >> 24,
+             (a >> 16) & 255, (a >> 8) & 255, a & 255, __builtin_popcount(mask));
+    snprintf(want, sizeof want, "$/main.ini:2: subnet: collides with the host's route to "
+             "%u.%u.%u.%u/%d on %s (choose another subnet)", a >> 24, (a >> 16) & 255,
+             (a >> 8) & 255, a & 255, __builtin_popcount(mask), dev);
+    expect_errors(text, want, NULL);
+    no_machine = true;
+    expect_errors(text, NULL);
+    no_machine = false;
+}
+
 static void test_every_type(void **state)
 {
     (void)state;
@@ -1409,6 +1578,9 @@ int main(void)
         cmocka_unit_test(test_seccomp_profile_file),
         cmocka_unit_test(test_device_key),
         cmocka_unit_test(test_host_root_default),
+        cmocka_unit_test(test_network_modes),
+        cmocka_unit_test(test_network_errors),
+        cmocka_unit_test(test_network_host_route),
         cmocka_unit_test(test_every_type),
         cmocka_unit_test(test_cpu_max_forms),
         cmocka_unit_test(test_value_errors),

@@ -138,6 +138,12 @@ static const struct change {
     {"cgroup_root", NULL, "sxr-plan/x", NULL, 'R'},
     {"control_socket", NULL, "/tmp/sxr-plan.sock", NULL, 'R'},
     {"log_dir", NULL, "%(here)s/data", NULL, 'R'},
+    {"run_dir", NULL, "%(here)s/data", NULL, 'R'},
+    /* [network:n], service t on it: its services restart */
+    {"subnet", NULL, "10.201.7.0/24", NULL, 'R'},
+    {"subnet6", NULL, "fd00:201:7::/64", NULL, 'R'},
+    {"internal", NULL, "true", NULL, 'R'},
+    {"bridge", NULL, "sxrplanbr0", NULL, 'R'},
     {"logfile", NULL, "AUTO", NULL, 'R'},
     {"logfile_maxbytes", NULL, "1MB", NULL, 'L'},
     {"logfile_backups", NULL, "2", NULL, 'L'},
@@ -211,6 +217,8 @@ static const struct change {
     {"readonly_paths", NULL, "/data", NULL, 'R'},
     {"unmask", NULL, "/proc/kcore", NULL, 'R'},
     {"device", NULL, "/dev/zero:/dev/z", NULL, 'R'},
+    {"network", NULL, "none", NULL, 'R'},
+    {"ports", NULL, "18080:80", NULL, 'R'},
     {"memory_max", NULL, "64M", NULL, 'L'},
     {"memory_high", NULL, "32M", NULL, 'L'},
     {"memory_swap_max", NULL, "16M", NULL, 'L'},
@@ -238,6 +246,8 @@ static void write_conf(char *buf, size_t len, const struct cr_key *k, const stru
     const char *with = c->with ? c->with : "";
     if (k->sections & CR_SEC_GLOBAL)
         snprintf(buf, len, "[supervisor]\n%s\n%s%s", line, BASE, OTHER);
+    else if (k->sections & CR_SEC_NETWORK)
+        snprintf(buf, len, "%snetwork = bridge:n\n%s\n[network:n]\n%s", BASE, OTHER, line);
     else if (!strcmp(k->name, "rootfs") || !strcmp(k->name, "command"))
         snprintf(buf, len, "[service:t]\n%s%s%s\n%s",
                  !strcmp(k->name, "rootfs") ? "command = sleep 1\n"
@@ -501,7 +511,7 @@ static void test_long_key_list(void **state)
         const struct cr_key *k = cr_key_find(c->key);
         if (!(k->sections & CR_SEC_SERVICE) || c->with || c->from || k->type == CR_T_NOOP ||
             !strcmp(c->key, "depends_on") || !strcmp(c->key, "ambient_capabilities") ||
-            !strcmp(c->key, "process_name"))
+            !strcmp(c->key, "process_name") || !strcmp(c->key, "ports"))
             continue;
         n += snprintf(text + n, sizeof text - (size_t)n, "%s = %s\n", c->key, c->to);
     }

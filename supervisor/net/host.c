@@ -1,0 +1,1002 @@
+/* The host side of networking; see host.h. */
+#include "net/host.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "net/netlink.h"
+#include "net/nft.h"
+
+#define NAME_LEN 64
+#define MAX_NETS 8
+
+struct bridge {
+    char net[NAME_LEN];
+    char name[CR_IFNAME_MAX + 1];
+    struct cr_cidr4 net4;
+    struct cr_cidr6 net6;
+    bool internal;
+};
+
+struct lease {                   /* kept in the state file */
+    char net[NAME_LEN], svc[NAME_LEN];
+    uint32_t a4;
+    uint8_t a6[16];
+    bool has6;
+};
+
+struct subnet {                  /* an automatic subnet, kept in the state file */
+    char net[NAME_LEN];
+    struct cr_cidr4 c;
+};
+
+struct attach {
+    char svc[NAME_LEN];
+    size_t n;
+    char veth[MAX_NETS][CR_IFNAME_MAX + 1];
+    const struct bridge *br[MAX_NETS];   /* into n->br: never moved (MAX_BRIDGES) */
+    struct lease ls[MAX_NETS];           /* copies */
+    struct cr_port *port;                /* published (malloc'd), at ls[pnet]'s address */
+    size_t nport, pnet;
+};
+
+#define MAX_BRIDGES 64
+
+struct cr_net {
+    char root[256], run_dir[PATH_MAX], dir[PATH_MAX + 300], prefix[CR_IFNAME_MAX + 1],
+        table[300];
+    struct cr_nl nl;
+    struct cr_nft *nft;
+    bool forward_ours;           /* we set net.ipv4.ip_forward to 1: give back 0 at close */
+    bool table_made;             /* our nftables table exists */
+    char (*left)[CR_IFNAME_MAX + 1];  /* bridges a killed supervisor left (from the state) */
+    size_t nleft;
+    struct bridge br[MAX_BRIDGES];
+    size_t nbr;
+    struct lease *ls;
+    size_t nls, capls;
+    struct subnet *sub;
+    size_t nsub;
+    struct attach *at;
+    size_t nat;
+    struct cr_net_job *jobs;     /* attachments under way (cr_net_prepare .. cr_net_finish) */
+    uint32_t gen;                /* veth names: see veth_name() */
+};
+
+/* ---- the state file: automatic subnets, addresses, whether ip_forward is ours ---------- */
+
+static void state_save(struct cr_net *n)
+{
+    char path[sizeof n->dir + 16], tmp[sizeof n->dir + 16];
+    snprintf(path, sizeof path, "%s/state", n->dir);
+    snprintf(tmp, sizeof tmp, "%s/state.new", n->dir);
+    FILE *f = fopen(tmp, "we");
+    if (!f) {
+        cr_log(NULL, "network state %s: %s", tmp, strerror(errno));
+        return;
+    }
+    fprintf(f, "# corral: the networks' automatic subnets and the services' addresses\n");
+    if (n->forward_ours)
+        fprintf(f, "forward-was 0\n");
+    if (n->table_made)
+        fprintf(f, "table %s\n", n->table);
+    for (size_t i = 0; i < n->nbr; i++)
+        fprintf(f, "bridge %s\n", n->br[i].name);
+    for (size_t i = 0; i < n->nsub; i++) {
+        char c[32];
+        cr_cidr4_format(&n->sub[i].c, c, sizeof c);
+        fprintf(f, "subnet %s %s\n", n->sub[i].net, c);
+    }
+    for (size_t i = 0; i < n->nls; i++) {
+        char a[16], a6[INET6_ADDRSTRLEN] = "";
+        cr_ip4_format(n->ls[i].a4, a, sizeof a);
+        if (n->ls[i].has6)
+            inet_ntop(AF_INET6, n->ls[i].a6, a6, sizeof a6);
+        fprintf(f, "addr %s %s %s%s%s\n", n->ls[i].net, n->ls[i].svc, a, *a6 ? " " : "", a6);
+    }
+    if (fclose(f) != 0 || rename(tmp, path) < 0)
+        cr_log(NULL, "network state %s: %s", path, strerror(errno));
+}
+
+static struct lease *lease_new(struct cr_net *n)
+{
+    if (n->nls == n->capls) {
+        size_t cap = n->capls ? 2 * n->capls : 32;
+        struct lease *v = realloc(n->ls, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        n->ls = v;
+        n->capls = cap;
+    }
+    struct lease *l = &n->ls[n->nls++];
+    memset(l, 0, sizeof *l);
+    return l;
+}
+
+static void state_load(struct cr_net *n)
+{
+    char path[sizeof n->dir + 16], line[512];
+    snprintf(path, sizeof path, "%s/state", n->dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        char a[NAME_LEN], b[NAME_LEN], c[64], d[64];
+        int k = sscanf(line, "%63s %63s %63s %63s %63s", a, b, c, d, d);
+        if (k >= 2 && !strcmp(a, "forward-was") && !strcmp(b, "0")) {
+            n->forward_ours = true;
+        } else if (k == 2 && !strcmp(a, "table")) {
+            n->table_made = true;
+        } else if (k == 2 && !strcmp(a, "bridge") && cr_ifname_valid(b)) {
+            void *v = realloc(n->left, (n->nleft + 1) * sizeof *n->left);
+            if (!v)
+                break;
+            n->left = v;
+            memcpy(n->left[n->nleft++], b, strlen(b) + 1);   /* valid: at most 15 */
+        } else if (k == 3 && !strcmp(a, "subnet")) {
+            struct subnet *v = realloc(n->sub, (n->nsub + 1) * sizeof *v);
+            char e[128];
+            if (!v)
+                break;
+            n->sub = v;
+            snprintf(v[n->nsub].net, NAME_LEN, "%s", b);
+            if (cr_cidr4_parse(c, &v[n->nsub].c, e, sizeof e) == 0)
+                n->nsub++;
+        } else if (k >= 4 && !strcmp(a, "addr")) {
+            char svc[NAME_LEN], a4[64], a6[64] = "";
+            if (sscanf(line, "addr %63s %63s %63s %63s", b, svc, a4, a6) < 3)
+                continue;
+            struct in_addr in;
+            if (inet_pton(AF_INET, a4, &in) != 1)
+                continue;
+            struct lease *l = lease_new(n);
+            if (!l)
+                break;
+            snprintf(l->net, NAME_LEN, "%s", b);
+            snprintf(l->svc, NAME_LEN, "%s", svc);
+            l->a4 = ntohl(in.s_addr);
+            l->has6 = *a6 && inet_pton(AF_INET6, a6, l->a6) == 1;
+        }
+    }
+    fclose(f);
+}
+
+static int mkdirs(const char *path)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *s = '/';
+    }
+    if (mkdir(p, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    /* whatever our umask: a container in a user namespace reads its files through here */
+    return chmod(p, 0755) < 0 ? -errno : 0;
+}
+
+/* ---- sysctl ---------------------------------------------------------------------------------- */
+
+static int read_forward(void)
+{
+    char c = '?';
+    int fd = open("/proc/sys/net/ipv4/ip_forward", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t r = read(fd, &c, 1);
+    close(fd);
+    return r == 1 ? c - '0' : -1;
+}
+
+static int write_forward(int v)
+{
+    int fd = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t r = write(fd, v ? "1\n" : "0\n", 2);
+    int e = errno;
+    close(fd);
+    return r == 2 ? 0 : -e;
+}
+
+/* ---- nftables -------------------------------------------------------------------------------- */
+
+/* The whole table, made again from the bridges up now (one transaction): NAT out of every
+ * network that is not internal, nothing forwarded between two networks, nothing in or out of
+ * an internal one. */
+static int apply_rules(struct cr_net *n, char *err, size_t errlen)
+{
+    if (!n->nft && cr_nft_open(&n->nft, err, errlen) < 0)
+        return -ENOENT;
+    size_t nports = 0;
+    for (size_t i = 0; i < n->nat; i++)
+        nports += n->at[i].nport;
+    size_t cap = 2048 + n->nbr * (n->nbr + 4) * 160 + nports * 2 * 200, len = 0;
+    char *b = malloc(cap);
+    if (!b)
+        return -ENOMEM;
+#define ADD(...) (len += (size_t)snprintf(b + len, cap - len, __VA_ARGS__))
+    ADD("add table inet %s\nflush table inet %s\n", n->table, n->table);
+    ADD("add chain inet %s postrouting { type nat hook postrouting priority srcnat; }\n",
+        n->table);
+    ADD("add chain inet %s forward { type filter hook forward priority filter; }\n", n->table);
+    /* Published ports (as netavark does it): DNAT of what comes to one of the host's own
+     * addresses, from outside (prerouting: the client's address stays) and from the host
+     * itself (output; 127.0.0.1 needs route_localnet on the bridge, and a masquerade so the
+     * container can answer). */
+    ADD("add chain inet %s prerouting { type nat hook prerouting priority dstnat; }\n",
+        n->table);
+    ADD("add chain inet %s output { type nat hook output priority -100; }\n", n->table);
+    for (size_t i = 0; i < n->nat; i++) {
+        const struct attach *a = &n->at[i];
+        for (size_t k = 0; k < a->nport; k++) {
+            const struct cr_port *pt = &a->port[k];
+            char to[16], ip[40] = "";
+            cr_ip4_format(a->ls[a->pnet].a4, to, sizeof to);
+            if (pt->ip) {
+                char h[16];
+                cr_ip4_format(pt->ip, h, sizeof h);
+                snprintf(ip, sizeof ip, "ip daddr %s ", h);
+            }
+            const char *proto = pt->proto == CR_PROTO_UDP ? "udp" : "tcp";
+            for (int hook = 0; hook < 2; hook++)
+                ADD("add rule inet %s %s meta nfproto ipv4 fib daddr type local %s%s dport %u dnat ip to "
+                    "%s:%u\n",
+                    n->table, hook ? "output" : "prerouting", ip, proto, pt->host, to,
+                    pt->container);
+        }
+    }
+    for (size_t i = 0; i < n->nbr; i++) {
+        const struct bridge *br = &n->br[i];
+        if (br->internal) {
+            ADD("add rule inet %s forward iifname \"%s\" oifname != \"%s\" drop\n", n->table,
+                br->name, br->name);
+            ADD("add rule inet %s forward oifname \"%s\" iifname != \"%s\" drop\n", n->table,
+                br->name, br->name);
+            continue;
+        }
+        char c[32];
+        cr_cidr4_format(&br->net4, c, sizeof c);
+        ADD("add rule inet %s postrouting ip saddr %s oifname != \"%s\" masquerade\n",
+            n->table, c, br->name);
+        ADD("add rule inet %s postrouting ip saddr 127.0.0.0/8 oifname \"%s\" masquerade\n",
+            n->table, br->name);
+        if (br->net6.prefix >= 0) {
+            char a6[INET6_ADDRSTRLEN];
+            inet_ntop(AF_INET6, br->net6.addr, a6, sizeof a6);
+            ADD("add rule inet %s postrouting ip6 saddr %s/%d oifname != \"%s\" masquerade\n",
+                n->table, a6, br->net6.prefix, br->name);
+        }
+        for (size_t j = 0; j < n->nbr; j++)
+            if (j != i && !n->br[j].internal)
+                ADD("add rule inet %s forward iifname \"%s\" oifname \"%s\" drop\n", n->table,
+                    br->name, n->br[j].name);
+    }
+#undef ADD
+    int r = len < cap ? cr_nft_run(n->nft, b, err, errlen) : -E2BIG;
+    free(b);
+    if (r == 0 && !n->table_made) {
+        n->table_made = true;
+        state_save(n);
+    }
+    return r;
+}
+
+/* ---- bridges --------------------------------------------------------------------------------- */
+
+static bool route_collides(struct cr_net *n, const struct cr_cidr4 *c)
+{
+    FILE *f = fopen("/proc/net/route", "re");
+    if (!f)
+        return false;
+    char line[512];
+    bool hit = false;
+    while (!hit && fgets(line, sizeof line, f)) {
+        char dev[64];
+        unsigned dst, mask;
+        if (sscanf(line, "%63s %x %*x %*x %*d %*d %*d %x", dev, &dst, &mask) != 3 || !mask ||
+            !strncmp(dev, n->prefix, strlen(n->prefix)))
+            continue;
+        struct cr_cidr4 r = {.addr = __builtin_bswap32(dst), .prefix = __builtin_popcount(mask)};
+        hit = cr_cidr4_overlap(&r, c);
+    }
+    fclose(f);
+    return hit;
+}
+
+/* The kept automatic subnet of a network, or the first free /24 of 10.89.0.0/16. */
+static int auto_subnet(struct cr_net *n, const char *net, struct cr_cidr4 *out, char *err,
+                       size_t errlen)
+{
+    for (size_t i = 0; i < n->nsub; i++)
+        if (!strcmp(n->sub[i].net, net)) {
+            *out = n->sub[i].c;
+            return 0;
+        }
+    for (uint32_t k = 0; k < 256; k++) {
+        struct cr_cidr4 c = {.addr = 0x0A590000u | (k << 8), .prefix = 24};
+        bool used = route_collides(n, &c);
+        for (size_t i = 0; i < n->nsub && !used; i++)
+            used = cr_cidr4_overlap(&n->sub[i].c, &c);
+        for (size_t i = 0; i < n->nbr && !used; i++)
+            used = cr_cidr4_overlap(&n->br[i].net4, &c);
+        if (used)
+            continue;
+        struct subnet *v = realloc(n->sub, (n->nsub + 1) * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        n->sub = v;
+        snprintf(v[n->nsub].net, NAME_LEN, "%s", net);
+        v[n->nsub++].c = c;
+        *out = c;
+        state_save(n);
+        return 0;
+    }
+    snprintf(err, errlen, "network %s: no free /24 in 10.89.0.0/16 (set its subnet)", net);
+    return -ENOSPC;
+}
+
+static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_def *d,
+                                          char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n->nbr; i++)
+        if (!strcmp(n->br[i].net, d->name))
+            return &n->br[i];
+    if (n->nbr == MAX_BRIDGES) {
+        snprintf(err, errlen, "more than %d networks", MAX_BRIDGES);
+        return NULL;
+    }
+    struct bridge b = {.net6 = d->net6, .internal = d->internal};
+    snprintf(b.net, NAME_LEN, "%s", d->name);
+    if (d->bridge)
+        snprintf(b.name, sizeof b.name, "%s", d->bridge);
+    else
+        cr_net_ifname(n->root, 'b', cr_net_hash(d->name), b.name);
+    b.net4 = d->net4;
+    if (b.net4.prefix < 0 && auto_subnet(n, d->name, &b.net4, err, errlen) < 0)
+        return NULL;
+    int r = cr_nl_bridge_add(&n->nl, b.name, err, errlen);
+    if (r == -EEXIST) {
+        /* an explicit bridge name left over by a supervisor killed before: ours again */
+        cr_nl_link_del(&n->nl, b.name, NULL, 0);
+        r = cr_nl_bridge_add(&n->nl, b.name, err, errlen);
+    }
+    if (r < 0)
+        return NULL;
+    n->br[n->nbr++] = b;
+    struct bridge *br = &n->br[n->nbr - 1];
+    int idx = cr_nl_ifindex(&n->nl, br->name);
+    uint32_t gw = htonl(cr_gateway4(&br->net4));
+    r = idx > 0 ? cr_nl_addr_add(&n->nl, idx, AF_INET, &gw, br->net4.prefix, err, errlen)
+                : -ENODEV;
+    if (r == 0 && br->net6.prefix >= 0) {
+        uint8_t g6[16];
+        memcpy(g6, br->net6.addr, 16);
+        g6[15] |= 1;
+        r = cr_nl_addr_add(&n->nl, idx, AF_INET6, g6, br->net6.prefix, err, errlen);
+    }
+    if (r == 0 && !br->internal && !n->forward_ours && read_forward() == 0) {
+        r = write_forward(1);
+        if (r == 0) {
+            n->forward_ours = true;
+            state_save(n);
+            cr_log(NULL, "net.ipv4.ip_forward was 0: set to 1 for network %s (0 again when "
+                   "the supervisor exits)", br->net);
+        } else {
+            snprintf(err, errlen, "setting net.ipv4.ip_forward: %s", strerror(-r));
+        }
+    }
+    if (r == 0 && !br->internal) {
+        /* published ports reached at 127.0.0.1: our bridge's own setting, gone with it */
+        char path[128];
+        snprintf(path, sizeof path, "/proc/sys/net/ipv4/conf/%s/route_localnet", br->name);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "1\n", 2) != 2)
+            cr_log(NULL, "%s: %s (published ports will not answer at 127.0.0.1)", path,
+                   strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    if (r == 0)
+        r = apply_rules(n, err, errlen);
+    if (r < 0) {
+        cr_nl_link_del(&n->nl, br->name, NULL, 0);
+        n->nbr--;
+        return NULL;
+    }
+    state_save(n);
+    char c[32];
+    cr_cidr4_format(&br->net4, c, sizeof c);
+    cr_log(NULL, "network %s: bridge %s, %s%s", br->net, br->name, c,
+           br->internal ? ", internal" : "");
+    return br;
+}
+
+/* ---- addresses --------------------------------------------------------------------------------- */
+
+struct taken {
+    struct cr_net *n;
+    const char *net;
+};
+
+static bool taken4(uint32_t a, void *arg)
+{
+    const struct taken *tk = arg;
+    for (size_t i = 0; i < tk->n->nls; i++)
+        if (tk->n->ls[i].a4 == a && !strcmp(tk->n->ls[i].net, tk->net))
+            return true;
+    return false;
+}
+
+static bool taken6(const uint8_t a[16], void *arg)
+{
+    const struct taken *tk = arg;
+    for (size_t i = 0; i < tk->n->nls; i++)
+        if (tk->n->ls[i].has6 && !memcmp(tk->n->ls[i].a6, a, 16) &&
+            !strcmp(tk->n->ls[i].net, tk->net))
+            return true;
+    return false;
+}
+
+/* The address of svc on br: kept, or picked (and kept). */
+static const struct lease *lease_of(struct cr_net *n, const struct bridge *br, const char *svc)
+{
+    for (size_t i = 0; i < n->nls; i++)
+        if (!strcmp(n->ls[i].net, br->net) && !strcmp(n->ls[i].svc, svc)) {
+            struct lease *l = &n->ls[i];
+            /* kept from an older subnet: a new one */
+            if ((l->a4 & cr_mask4(br->net4.prefix)) == br->net4.addr &&
+                (br->net6.prefix < 0) == !l->has6)
+                return l;
+            n->ls[i] = n->ls[--n->nls];
+            break;
+        }
+    struct taken t = {n, br->net};
+    uint32_t a4;
+    uint8_t a6[16];
+    if (cr_net_pick4(&br->net4, svc, taken4, &t, &a4) < 0)
+        return NULL;
+    if (br->net6.prefix >= 0 && cr_net_pick6(&br->net6, svc, taken6, &t, a6) < 0)
+        return NULL;
+    struct lease *l = lease_new(n);
+    if (!l)
+        return NULL;
+    snprintf(l->net, NAME_LEN, "%s", br->net);
+    snprintf(l->svc, NAME_LEN, "%s", svc);
+    l->a4 = a4;
+    if ((l->has6 = br->net6.prefix >= 0))
+        memcpy(l->a6, a6, 16);
+    state_save(n);
+    return l;
+}
+
+/* ---- each container's hosts and resolv.conf ------------------------------------------------ */
+
+static struct attach *attach_of(struct cr_net *n, const char *svc)
+{
+    for (size_t i = 0; i < n->nat; i++)
+        if (!strcmp(n->at[i].svc, svc))
+            return &n->at[i];
+    return NULL;
+}
+
+/* Written in place (the same inode: the container has it bound on /etc/hosts), over the old
+ * text and then cut to length, so that a reader never finds it empty. */
+static void put_file(const char *path, const char *text, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || fchmod(fd, 0644) < 0 || pwrite(fd, text, len, 0) != (ssize_t)len ||
+        ftruncate(fd, (off_t)len) < 0)
+        cr_log(NULL, "writing %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
+
+#define HOSTS_HEAD "# written by corral: the services on this container's networks\n" \
+                   "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+/* o's lines in a hosts file: its address on br (v4, v6). */
+static size_t hosts_lines(char *b, size_t cap, size_t len, const struct attach *o,
+                          const struct bridge *br)
+{
+    char ip[INET6_ADDRSTRLEN];
+    for (size_t k = 0; k < o->n; k++) {
+        if (o->br[k] != br)
+            continue;
+        cr_ip4_format(o->ls[k].a4, ip, sizeof ip);
+        len += (size_t)snprintf(b + len, len < cap ? cap - len : 0, "%s\t%s\n", ip, o->svc);
+        if (o->ls[k].has6) {
+            inet_ntop(AF_INET6, o->ls[k].a6, ip, sizeof ip);
+            len += (size_t)snprintf(b + len, len < cap ? cap - len : 0, "%s\t%s\n", ip, o->svc);
+        }
+    }
+    return len;
+}
+
+/* The hosts file every service of only this network shares (one file to write when a service
+ * comes or goes, not one per service): each attached service's address on it. */
+static void write_net_hosts(struct cr_net *n, const struct bridge *br)
+{
+    size_t cap = 256 + n->nat * 120, len = 0;
+    char *b = malloc(cap), path[sizeof n->dir + NAME_LEN + 16];
+    if (!b)
+        return;
+    len += (size_t)snprintf(b, cap, HOSTS_HEAD);
+    for (size_t i = 0; i < n->nat; i++)
+        len = hosts_lines(b, cap, len, &n->at[i], br);
+    cr_net_hosts_file(n->run_dir, n->root, NULL, br->net, path, sizeof path);
+    if (len < cap)
+        put_file(path, b, len);
+    free(b);
+}
+
+/* The own hosts file of a service on several networks (or none): itself, then each other
+ * service on a network it is on, at its address there. */
+static void write_hosts(struct cr_net *n, const struct attach *a)
+{
+    size_t cap = 256 + (n->nat + 1) * MAX_NETS * 120, len = 0;
+    char *b = malloc(cap), path[sizeof n->dir + NAME_LEN + 16];
+    if (!b)
+        return;
+    len += (size_t)snprintf(b, cap, HOSTS_HEAD);
+    for (size_t k = 0; k < a->n; k++)
+        len = hosts_lines(b, cap, len, a, a->br[k]);
+    if (!a->n)
+        len += (size_t)snprintf(b + len, len < cap ? cap - len : 0, "127.0.1.1\t%s\n", a->svc);
+    for (size_t i = 0; i < n->nat; i++) {
+        const struct attach *o = &n->at[i];
+        if (strcmp(o->svc, a->svc))
+            for (size_t k = 0; k < a->n; k++)
+                len = hosts_lines(b, cap, len, o, a->br[k]);
+    }
+    cr_net_hosts_file(n->run_dir, n->root, a->svc, NULL, path, sizeof path);
+    if (len < cap)
+        put_file(path, b, len);
+    free(b);
+}
+
+/* The host's resolv.conf without loopback name servers (a resolver on the host's 127.0.0.x
+ * is out of reach from a container's namespace): one file, every container's. */
+static void write_resolv(struct cr_net *n)
+{
+    char path[sizeof n->dir + 32], out[4096], line[512];
+    size_t len = 0;
+    FILE *f = fopen("/etc/resolv.conf", "re");
+    len += (size_t)snprintf(out, sizeof out, "# written by corral from the host's\n");
+    while (f && fgets(line, sizeof line, f)) {
+        char a[64];
+        if (sscanf(line, " nameserver %63s", a) == 1 &&
+            (!strncmp(a, "127.", 4) || !strcmp(a, "::1")))
+            continue;
+        size_t l = strlen(line);
+        if (len + l < sizeof out) {
+            memcpy(out + len, line, l);
+            len += l;
+        }
+    }
+    if (f)
+        fclose(f);
+    cr_net_resolv_file(n->run_dir, n->root, path, sizeof path);
+    put_file(path, out, len);
+}
+
+/* After a came or went: the shared files of its networks, and the own files of the services
+ * on several networks that share one with it. */
+static void hosts_refresh(struct cr_net *n, const struct attach *a)
+{
+    for (size_t k = 0; k < a->n; k++)
+        write_net_hosts(n, a->br[k]);
+    for (size_t i = 0; i < n->nat; i++) {
+        const struct attach *o = &n->at[i];
+        if (o->n == 1)
+            continue;
+        bool shared = !strcmp(o->svc, a->svc);
+        for (size_t k = 0; k < o->n && !shared; k++)
+            for (size_t j = 0; j < a->n; j++)
+                shared |= a->br[j] == o->br[k];
+        if (shared)
+            write_hosts(n, o);
+    }
+}
+
+/* ---- containers ------------------------------------------------------------------------------ */
+
+/* A veth's host end: the network and service's hash, moved by a counter of this supervisor so
+ * that a new container never meets its predecessor's pair, which goes away with that one's
+ * namespace (the kernel's cleanup, a little after the container is gone). */
+static void veth_name(struct cr_net *n, const char *net, const char *svc, uint32_t gen,
+                      char out[CR_IFNAME_MAX + 1])
+{
+    char key[2 * NAME_LEN + 2];
+    snprintf(key, sizeof key, "%s/%s", net, svc);
+    cr_net_ifname(n->root, 'v', cr_net_hash(key) + gen * 7919u, out);
+}
+
+/* The container's side, through a socket of its namespace. */
+static int setup_inside(const struct attach *a, int nsfd, char *err, size_t errlen)
+{
+    struct cr_nl in;
+    int r = cr_nl_open(&in, nsfd, err, errlen);
+    if (r < 0)
+        return r;
+    r = cr_nl_link_up(&in, 1, err, errlen);           /* lo is 1 in every namespace */
+    bool routed4 = false, routed6 = false;
+    for (size_t k = 0; r == 0 && k < a->n; k++) {
+        char eth[32];
+        snprintf(eth, sizeof eth, "eth%zu", k);
+        int idx = cr_nl_ifindex(&in, eth);
+        if (idx <= 0) {
+            snprintf(err, errlen, "%s is missing in the container", eth);
+            r = -ENODEV;
+            break;
+        }
+        const struct bridge *br = a->br[k];
+        uint32_t a4 = htonl(a->ls[k].a4);
+        r = cr_nl_addr_add(&in, idx, AF_INET, &a4, br->net4.prefix, err, errlen);
+        if (r == 0 && a->ls[k].has6)
+            r = cr_nl_addr_add(&in, idx, AF_INET6, a->ls[k].a6, br->net6.prefix, err, errlen);
+        if (r == 0)
+            r = cr_nl_link_up(&in, idx, err, errlen);
+        if (r == 0 && !br->internal && !routed4) {
+            uint32_t gw = htonl(cr_gateway4(&br->net4));
+            r = cr_nl_route_default(&in, AF_INET, &gw, err, errlen);
+            routed4 = true;
+        }
+        if (r == 0 && !br->internal && a->ls[k].has6 && !routed6) {
+            uint8_t g6[16];
+            memcpy(g6, br->net6.addr, 16);
+            g6[15] |= 1;
+            r = cr_nl_route_default(&in, AF_INET6, g6, err, errlen);
+            routed6 = true;
+        }
+    }
+    cr_nl_close(&in);
+    return r;
+}
+
+struct cr_net_job {
+    struct cr_net_job *next;     /* in n->jobs */
+    struct attach a;             /* the bridges' entries are read, never moved (MAX_BRIDGES) */
+    int master[MAX_NETS];
+    int nsfd;
+    bool cancelled;              /* the container went before the job was finished */
+    int r;
+    char err[256];
+};
+
+/* A port another program of the host holds: a clear error now, rather than a rule that
+ * would take its traffic. */
+static int port_free(const struct cr_port *p, char *err, size_t errlen)
+{
+    int fd = socket(AF_INET, (p->proto == CR_PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC,
+                    0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(p->host),
+                             .sin_addr.s_addr = htonl(p->ip)};
+    int r = bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ? -errno : 0;
+    close(fd);
+    if (r == -EADDRINUSE) {
+        char t[64];
+        cr_port_format(p, t, sizeof t);
+        snprintf(err, errlen, "ports: %s: port %u/%s is already in use on the host", t,
+                 p->host, p->proto == CR_PROTO_UDP ? "udp" : "tcp");
+        return r;
+    }
+    return 0;
+}
+
+int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *defs,
+                   size_t ndefs, const struct cr_port *ports, size_t nports, pid_t pid,
+                   struct cr_net_job **out, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < nports; i++)
+        if (port_free(&ports[i], err, errlen) < 0)
+            return -EADDRINUSE;
+    if (ndefs > MAX_NETS || strlen(svc) >= NAME_LEN) {
+        snprintf(err, errlen, "more than %d networks", MAX_NETS);
+        return -E2BIG;
+    }
+    cr_net_detach(n, svc);
+    struct cr_net_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    snprintf(j->a.svc, NAME_LEN, "%s", svc);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
+    if ((j->nsfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        free(j);
+        return -e;
+    }
+    for (size_t k = 0; k < ndefs; k++) {
+        const struct bridge *br = ensure_bridge(n, &defs[k], err, errlen);
+        const struct lease *l = br ? lease_of(n, br, svc) : NULL;
+        if (!br || !l) {
+            if (br)
+                snprintf(err, errlen, "network %s: no free address", br->net);
+            close(j->nsfd);
+            free(j);
+            return -ENOSPC;
+        }
+        j->a.br[k] = br;
+        j->a.ls[k] = *l;
+        j->master[k] = cr_nl_ifindex(&n->nl, br->name);
+        veth_name(n, br->net, svc, n->gen++, j->a.veth[k]);
+    }
+    j->a.n = ndefs;
+    for (size_t k = 0; k < ndefs; k++)
+        if (!j->a.br[k]->internal) {
+            j->a.pnet = k;
+            break;
+        }
+    if (nports && !(j->a.port = malloc(nports * sizeof *ports))) {
+        close(j->nsfd);
+        free(j);
+        return -ENOMEM;
+    }
+    if (nports)
+        memcpy(j->a.port, ports, nports * sizeof *ports);
+    j->a.nport = nports;
+    j->next = n->jobs;
+    n->jobs = j;
+    *out = j;
+    return 0;
+}
+
+void cr_net_job_run(struct cr_net_job *j)
+{
+    struct cr_nl nl;
+    size_t made = 0;
+    j->r = cr_nl_open(&nl, -1, j->err, sizeof j->err);
+    for (size_t k = 0; j->r == 0 && k < j->a.n; k++) {
+        char eth[32];
+        snprintf(eth, sizeof eth, "eth%zu", k);
+        j->r = cr_nl_veth_add(&nl, j->a.veth[k], j->master[k], eth, j->nsfd, j->err,
+                              sizeof j->err);
+        if (j->r == 0)
+            made = k + 1;
+    }
+    if (j->r == 0)
+        j->r = setup_inside(&j->a, j->nsfd, j->err, sizeof j->err);
+    if (j->r < 0)
+        for (size_t k = 0; k < made; k++)
+            cr_nl_link_del(&nl, j->a.veth[k], NULL, 0);
+    if (nl.sock)
+        cr_nl_close(&nl);
+}
+
+int cr_net_finish(struct cr_net *n, struct cr_net_job *j, char *err, size_t errlen)
+{
+    for (struct cr_net_job **p = &n->jobs; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
+    close(j->nsfd);
+    int r = j->r;
+    if (r < 0)
+        snprintf(err, errlen, "%s", j->err);
+    char dir[sizeof n->dir + NAME_LEN + 2];
+    snprintf(dir, sizeof dir, "%s/%s", n->dir, j->a.svc);
+    if (r == 0 && !j->cancelled && j->a.n != 1 && (r = mkdirs(dir)) < 0)
+        snprintf(err, errlen, "%s: %s", dir, strerror(-r));
+    struct attach *v = r == 0 && !j->cancelled ? realloc(n->at, (n->nat + 1) * sizeof *v)
+                                                 : NULL;
+    if (r == 0 && !j->cancelled && !v)
+        r = -ENOMEM;
+    if (v) {
+        n->at = v;
+        n->at[n->nat++] = j->a;
+        j->a.port = NULL;                   /* the attachment's now */
+        hosts_refresh(n, &n->at[n->nat - 1]);
+        if (n->at[n->nat - 1].nport && (r = apply_rules(n, err, errlen)) < 0) {
+            char keep[256];
+            snprintf(keep, sizeof keep, "publishing its ports: %s", err);
+            snprintf(err, errlen, "%s", keep);
+            cr_net_detach(n, n->at[n->nat - 1].svc);
+        }
+    }
+    free(j->a.port);
+    if (r == 0 && j->cancelled) {
+        snprintf(err, errlen, "the container is gone");
+        r = -ESRCH;
+    }
+    free(j);
+    return r;
+}
+
+int cr_net_attach(struct cr_net *n, const char *svc, const struct cr_net_def *defs, size_t ndefs,
+                  pid_t pid, char *err, size_t errlen)
+{
+    struct cr_net_job *j;
+    int r = cr_net_prepare(n, svc, defs, ndefs, NULL, 0, pid, &j, err, errlen);
+    if (r < 0)
+        return r;
+    cr_net_job_run(j);
+    return cr_net_finish(n, j, err, errlen);
+}
+
+int cr_net_isolated(const char *cgroup_root, const char *run_dir, const char *svc, pid_t pid,
+                    char *err, size_t errlen)
+{
+    struct cr_net n = {.nat = 0};
+    snprintf(n.root, sizeof n.root, "%s", cgroup_root);
+    snprintf(n.run_dir, sizeof n.run_dir, "%s", run_dir);
+    cr_net_state_dir(run_dir, cgroup_root, NULL, n.dir, sizeof n.dir);
+    char path[sizeof n.dir + NAME_LEN + 2];
+    snprintf(path, sizeof path, "%s/%s", n.dir, svc);
+    int r = mkdirs(path);
+    if (r < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(-r));
+        return r;
+    }
+    snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
+    int nsfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (nsfd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    struct attach a = {.n = 0};
+    snprintf(a.svc, NAME_LEN, "%s", svc);
+    r = setup_inside(&a, nsfd, err, errlen);
+    close(nsfd);
+    if (r == 0) {
+        write_hosts(&n, &a);
+        write_resolv(&n);
+    }
+    return r;
+}
+
+void cr_net_detach(struct cr_net *n, const char *svc)
+{
+    for (struct cr_net_job *j = n->jobs; j; j = j->next)
+        if (!strcmp(j->a.svc, svc))
+            j->cancelled = true;
+    struct attach *a = attach_of(n, svc);
+    if (!a)
+        return;
+    /* Its veth pairs go with its namespace: deleting one here took ~20 ms of the loop (the
+     * kernel waits for an RCU grace period), for nothing. */
+    struct attach gone = *a;
+    *a = n->at[--n->nat];
+    if (gone.nport) {
+        char err[256];
+        free(gone.port);
+        if (apply_rules(n, err, sizeof err) < 0)
+            cr_log(NULL, "%s", err);
+    }
+    /* the others that shared a network with it: without it */
+    gone.svc[0] = '\0';
+    hosts_refresh(n, &gone);
+}
+
+void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len)
+{
+    const struct attach *a = n ? attach_of(n, svc) : NULL;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; a && k < a->n && used < len; k++) {
+        char ip[16];
+        cr_ip4_format(a->ls[k].a4, ip, sizeof ip);
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", k ? ", " : "", ip);
+    }
+}
+
+int cr_net_traffic(struct cr_net *n, const char *svc, uint64_t *rx, uint64_t *tx)
+{
+    const struct attach *a = n ? attach_of(n, svc) : NULL;
+    if (!a)
+        return -ENOENT;
+    *rx = *tx = 0;
+    for (size_t k = 0; k < a->n; k++) {
+        uint64_t r, t;
+        if (cr_nl_link_stats(&n->nl, a->veth[k], &r, &t) == 0) {
+            *rx += r;
+            *tx += t;
+        }
+    }
+    return 0;
+}
+
+/* ---- the supervisor's networking, whole --------------------------------------------------- */
+
+static void sweep_link(const char *name, void *arg)
+{
+    struct cr_net *n = arg;
+    if (cr_nl_link_del(&n->nl, name, NULL, 0) == 0)
+        cr_log(NULL, "removed %s, left by an earlier supervisor", name);
+}
+
+int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **out, char *err,
+                size_t errlen)
+{
+    struct cr_net *n = calloc(1, sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    snprintf(n->root, sizeof n->root, "%s", cgroup_root);
+    snprintf(n->run_dir, sizeof n->run_dir, "%s", run_dir);
+    cr_net_state_dir(run_dir, cgroup_root, NULL, n->dir, sizeof n->dir);
+    cr_net_ifprefix(cgroup_root, n->prefix);
+    cr_net_table(cgroup_root, n->table, sizeof n->table);
+    int r = mkdirs(n->dir);
+    if (r < 0) {
+        snprintf(err, errlen, "%s: %s", n->dir, strerror(-r));
+        free(n);
+        return r;
+    }
+    if ((r = cr_nl_open(&n->nl, -1, err, errlen)) < 0) {
+        free(n);
+        return r;
+    }
+    state_load(n);
+    write_resolv(n);
+    /* What a killed supervisor of this root left: its links (by prefix, and the bridges
+     * named in its state) and its table. libnftables is loaded only when there is one. */
+    cr_nl_links(&n->nl, n->prefix, sweep_link, n);
+    for (size_t i = 0; i < n->nleft; i++)
+        sweep_link(n->left[i], n);
+    free(n->left);
+    n->left = NULL;
+    if (n->table_made) {
+        char cmd[sizeof n->table * 2 + 64];
+        snprintf(cmd, sizeof cmd, "add table inet %s\ndelete table inet %s\n", n->table,
+                 n->table);
+        if (cr_nft_open(&n->nft, err, errlen) == 0 && cr_nft_run(n->nft, cmd, err, errlen) == 0)
+            cr_log(NULL, "removed the nftables table %s, left by an earlier supervisor",
+                   n->table);
+        n->table_made = false;
+        state_save(n);
+    }
+    *out = n;
+    return 0;
+}
+
+void cr_net_close(struct cr_net *n)
+{
+    if (!n)
+        return;
+    char err[256];
+    while (n->nat)
+        cr_net_detach(n, n->at[n->nat - 1].svc);
+    for (size_t i = 0; i < n->nbr; i++)
+        if (cr_nl_link_del(&n->nl, n->br[i].name, err, sizeof err) < 0)
+            cr_log(NULL, "%s", err);
+    if (n->nft) {
+        char cmd[sizeof n->table + 64];
+        snprintf(cmd, sizeof cmd, "delete table inet %s\n", n->table);
+        if (n->table_made && cr_nft_run(n->nft, cmd, err, sizeof err) < 0)
+            cr_log(NULL, "%s", err);
+        n->table_made = false;
+    }
+    n->nbr = 0;
+    if (n->forward_ours) {
+        int r = write_forward(0);
+        if (r < 0)
+            cr_log(NULL, "giving net.ipv4.ip_forward back its 0: %s", strerror(-r));
+        n->forward_ours = false;
+    }
+    state_save(n);
+    cr_nft_close(n->nft);
+    cr_nl_close(&n->nl);
+    free(n->ls);
+    free(n->sub);
+    free(n->at);
+    free(n);
+}

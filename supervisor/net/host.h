@@ -1,0 +1,66 @@
+/* The host side of a supervisor's networks: bridges, each container's veth pair, addresses
+ * and routes (netlink), outbound NAT and isolation between networks (one nftables table of
+ * its own, "corral-ROOT"), the addresses kept across restarts, and each container's hosts and
+ * resolv.conf files. Knows nothing of services or config: the caller describes networks with
+ * struct cr_net_def.
+ *
+ * Lifetime: cr_net_open() sweeps what a killed supervisor of the same cgroup root left (links
+ * named with its prefix, its table) and reads the kept addresses; cr_net_close() removes the
+ * bridges and the table, and gives net.ipv4.ip_forward back if it was 0 before. */
+#ifndef CORRAL_NET_HOST_H
+#define CORRAL_NET_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "net/addr.h"
+
+struct cr_net;
+
+struct cr_net_def {
+    const char *name;
+    const char *bridge;          /* NULL: cr_net_ifname(root, 'b', hash(name)) */
+    struct cr_cidr4 net4;        /* prefix -1: the first free /24 of 10.89.0.0/16, kept */
+    struct cr_cidr6 net6;        /* prefix -1: none */
+    bool internal;
+};
+
+int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **out, char *err,
+                size_t errlen);
+void cr_net_close(struct cr_net *n);
+
+/* Connects the container whose init (waiting, not yet exec'd) is pid to the networks defs
+ * (eth0, eth1, ... inside, in that order), sets up its lo, addresses and default route, and
+ * writes its hosts and resolv.conf (cr_net_state_dir(run_dir, root, svc)). Every other
+ * container on those networks gets svc in its hosts. */
+int cr_net_attach(struct cr_net *n, const char *svc, const struct cr_net_def *defs, size_t ndefs,
+                  pid_t pid, char *err, size_t errlen);
+/* The same in three steps (with ports: published at its address on its first network that
+ * is not internal; a port another program holds is an error here), so that the slow part (the kernel takes milliseconds to make a
+ * veth pair) runs on another thread while the loop goes on: cr_net_prepare (the loop: the
+ * bridges, addresses and names), cr_net_job_run (any thread: the veth pairs, the container's
+ * side; touches nothing of n), cr_net_finish (the loop: records it, writes the files; frees
+ * the job; -ESRCH when the service was detached meanwhile). */
+struct cr_net_job;
+int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *defs,
+                   size_t ndefs, const struct cr_port *ports, size_t nports, pid_t pid,
+                   struct cr_net_job **out, char *err, size_t errlen);
+void cr_net_job_run(struct cr_net_job *j);
+int cr_net_finish(struct cr_net *n, struct cr_net_job *j, char *err, size_t errlen);
+/* For `supervisor run` (which shares its cgroup root with other runs and owns no bridges):
+ * the container's own namespace with lo only, and its hosts and resolv.conf. */
+int cr_net_isolated(const char *cgroup_root, const char *run_dir, const char *svc, pid_t pid,
+                    char *err, size_t errlen);
+/* After the container is gone: others' hosts without it (its veth pairs go with its
+ * namespace); a job under way for it is cancelled. */
+void cr_net_detach(struct cr_net *n, const char *svc);
+/* "10.89.0.7" (with ", " between several networks' addresses) of an attached service; "" when
+ * it is not attached. */
+void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len);
+/* Bytes the service's container received and sent over all its veths; -ENOENT when not
+ * attached. */
+int cr_net_traffic(struct cr_net *n, const char *svc, uint64_t *rx, uint64_t *tx);
+
+#endif

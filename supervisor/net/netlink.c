@@ -1,0 +1,301 @@
+/* rtnetlink with libmnl; see netlink.h. */
+#include "net/netlink.h"
+
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/if.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define BUF 8192
+
+static int fail(char *err, size_t errlen, int e, const char *what, const char *name)
+{
+    if (err)
+        snprintf(err, errlen, "%s%s%s: %s", what, name ? " " : "", name ? name : "",
+                 strerror(e));
+    return -e;
+}
+
+static int open_here(struct cr_nl *nl)
+{
+    nl->sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+    if (!nl->sock)
+        return -errno;
+    if (mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
+        int e = errno;
+        mnl_socket_close(nl->sock);
+        nl->sock = NULL;
+        return -e;
+    }
+    nl->portid = mnl_socket_get_portid(nl->sock);
+    nl->seq = 1;
+    return 0;
+}
+
+struct ns_open {
+    struct cr_nl *nl;
+    int fd, r;
+};
+
+/* The thread ends after this: its namespace goes with it, the socket stays in it. */
+static void *ns_thread(void *p)
+{
+    struct ns_open *a = p;
+    a->r = setns(a->fd, CLONE_NEWNET) < 0 ? -errno : open_here(a->nl);
+    return NULL;
+}
+
+int cr_nl_open(struct cr_nl *nl, int netns_fd, char *err, size_t errlen)
+{
+    memset(nl, 0, sizeof *nl);
+    int r;
+    if (netns_fd < 0) {
+        r = open_here(nl);
+    } else {
+        struct ns_open a = {.nl = nl, .fd = netns_fd, .r = -EIO};
+        pthread_t t;
+        r = -pthread_create(&t, NULL, ns_thread, &a);
+        if (r == 0) {
+            pthread_join(t, NULL);
+            r = a.r;
+        }
+    }
+    return r < 0 ? fail(err, errlen, -r, "netlink socket", netns_fd >= 0 ? "in the container"
+                                                                           : NULL) : 0;
+}
+
+void cr_nl_close(struct cr_nl *nl)
+{
+    if (nl->sock)
+        mnl_socket_close(nl->sock);
+    nl->sock = NULL;
+}
+
+/* Sends one request and reads until its ACK (or DONE of a dump); cb sees each answer. */
+static int talk(struct cr_nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+    nlh->nlmsg_seq = ++nl->seq;
+    if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
+        return -errno;
+    char buf[BUF * 4];
+    int r;
+    do {
+        ssize_t n = mnl_socket_recvfrom(nl->sock, buf, sizeof buf);
+        if (n < 0)
+            return -errno;
+        r = mnl_cb_run(buf, (size_t)n, nl->seq, nl->portid, cb, data);
+    } while (r > MNL_CB_STOP);
+    return r < 0 ? -errno : 0;
+}
+
+static struct nlmsghdr *request(char *buf, int type, int flags)
+{
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = (uint16_t)type;
+    nlh->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
+    return nlh;
+}
+
+static int link_index_cb(const struct nlmsghdr *nlh, void *data)
+{
+    const struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
+    *(int *)data = ifm->ifi_index;
+    return MNL_CB_OK;
+}
+
+int cr_nl_ifindex(struct cr_nl *nl, const char *name)
+{
+    char buf[BUF];
+    struct nlmsghdr *nlh = request(buf, RTM_GETLINK, NLM_F_ACK);
+    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+    ifm->ifi_family = AF_UNSPEC;
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+    int idx = 0;
+    return talk(nl, nlh, link_index_cb, &idx) < 0 ? 0 : idx;
+}
+
+static struct ifinfomsg *new_link(struct nlmsghdr *nlh, const char *name, bool up)
+{
+    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+    ifm->ifi_family = AF_UNSPEC;
+    if (up)
+        ifm->ifi_flags = ifm->ifi_change = IFF_UP;
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+    return ifm;
+}
+
+int cr_nl_bridge_add(struct cr_nl *nl, const char *name, char *err, size_t errlen)
+{
+    char buf[BUF];
+    struct nlmsghdr *nlh = request(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+    new_link(nlh, name, true);
+    struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+    mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
+    mnl_attr_nest_end(nlh, info);
+    int r = talk(nl, nlh, NULL, NULL);
+    return r < 0 && r != -EEXIST ? fail(err, errlen, -r, "creating the bridge", name) : r;
+}
+
+/* One request: the host end enslaved and up, the peer made in the container's namespace
+ * (down: the kernel would open it before pairing it, ENOTCONN; setup_inside brings it up). */
+int cr_nl_veth_add(struct cr_nl *nl, const char *host, int master, const char *peer,
+                   int netns_fd, char *err, size_t errlen)
+{
+    char buf[BUF];
+    struct nlmsghdr *nlh = request(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+    new_link(nlh, host, true);
+    if (master > 0)
+        mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)master);
+    struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+    mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
+    struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+    struct nlattr *p = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
+    /* The peer's attributes follow an ifinfomsg of its own inside the nest. */
+    struct ifinfomsg *pifm = mnl_nlmsg_get_payload_tail(nlh);
+    memset(pifm, 0, MNL_ALIGN(sizeof *pifm));
+    pifm->ifi_family = AF_UNSPEC;
+    nlh->nlmsg_len += MNL_ALIGN(sizeof *pifm);
+    mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)netns_fd);
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, peer);
+    mnl_attr_nest_end(nlh, p);
+    mnl_attr_nest_end(nlh, data);
+    mnl_attr_nest_end(nlh, info);
+    int r = talk(nl, nlh, NULL, NULL);
+    return r < 0 ? fail(err, errlen, -r, "creating the veth pair", host) : 0;
+}
+
+int cr_nl_link_del(struct cr_nl *nl, const char *name, char *err, size_t errlen)
+{
+    char buf[BUF];
+    struct nlmsghdr *nlh = request(buf, RTM_DELLINK, NLM_F_ACK);
+    new_link(nlh, name, false);
+    int r = talk(nl, nlh, NULL, NULL);
+    return r < 0 && r != -ENODEV ? fail(err, errlen, -r, "deleting", name) : r;
+}
+
+int cr_nl_link_up(struct cr_nl *nl, int ifindex, char *err, size_t errlen)
+{
+    char buf[BUF];
+    struct nlmsghdr *nlh = request(buf, RTM_NEWLINK, NLM_F_ACK);
+    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+    ifm->ifi_family = AF_UNSPEC;
+    ifm->ifi_index = ifindex;
+    ifm->ifi_flags = ifm->ifi_change = IFF_UP;
+    int r = talk(nl, nlh, NULL, NULL);
+    return r < 0 ? fail(err, errlen, -r, "setting a link up", NULL) : 0;
+}
+
+int cr_nl_addr_add(struct cr_nl *nl, int ifindex, int family, const void *addr, int prefix,
+                   char *err, size_t errlen)
+{
+    char buf[BUF];
+    struct nlmsghdr *nlh = request(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+    struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof *ifa);
+    ifa->ifa_family = (uint8_t)family;
+    ifa->ifa_prefixlen = (uint8_t)prefix;
+    ifa->ifa_index = (uint32_t)ifindex;
+    size_t len = family == AF_INET ? 4 : 16;
+    mnl_attr_put(nlh, IFA_LOCAL, len, addr);
+    mnl_attr_put(nlh, IFA_ADDRESS, len, addr);
+    /* IPv6: usable at once, no duplicate detection (the supervisor hands out addresses) */
+    if (family == AF_INET6)
+        mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD);
+    int r = talk(nl, nlh, NULL, NULL);
+    return r < 0 && r != -EEXIST ? fail(err, errlen, -r, "adding an address", NULL) : 0;
+}
+
+int cr_nl_route_default(struct cr_nl *nl, int family, const void *gw, char *err,
+                        size_t errlen)
+{
+    char buf[BUF];
+    struct nlmsghdr *nlh = request(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+    struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof *rtm);
+    rtm->rtm_family = (uint8_t)family;
+    rtm->rtm_table = RT_TABLE_MAIN;
+    rtm->rtm_protocol = RTPROT_BOOT;
+    rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+    rtm->rtm_type = RTN_UNICAST;
+    mnl_attr_put(nlh, RTA_GATEWAY, family == AF_INET ? 4 : 16, gw);
+    int r = talk(nl, nlh, NULL, NULL);
+    return r < 0 ? fail(err, errlen, -r, "adding the default route", NULL) : 0;
+}
+
+struct names {
+    const char *prefix;
+    char (*v)[IFNAMSIZ];
+    size_t n, cap;
+};
+
+static int names_cb(const struct nlmsghdr *nlh, void *data)
+{
+    struct names *l = data;
+    struct nlattr *a;
+    mnl_attr_for_each(a, nlh, sizeof(struct ifinfomsg)) {
+        if (mnl_attr_get_type(a) != IFLA_IFNAME)
+            continue;
+        const char *name = mnl_attr_get_str(a);
+        if (strncmp(name, l->prefix, strlen(l->prefix)) || strlen(name) >= IFNAMSIZ)
+            continue;
+        if (l->n == l->cap) {
+            size_t cap = l->cap ? 2 * l->cap : 16;
+            void *nv = realloc(l->v, cap * sizeof *l->v);
+            if (!nv)
+                return MNL_CB_ERROR;
+            l->v = nv;
+            l->cap = cap;
+        }
+        strcpy(l->v[l->n++], name);
+    }
+    return MNL_CB_OK;
+}
+
+int cr_nl_links(struct cr_nl *nl, const char *prefix, void (*fn)(const char *name, void *arg),
+                void *arg)
+{
+    char buf[BUF];
+    struct nlmsghdr *nlh = request(buf, RTM_GETLINK, NLM_F_DUMP);
+    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+    ifm->ifi_family = AF_UNSPEC;
+    struct names l = {.prefix = prefix};
+    int r = talk(nl, nlh, names_cb, &l);
+    /* after the dump: fn may talk on the same socket */
+    for (size_t i = 0; r == 0 && i < l.n; i++)
+        fn(l.v[i], arg);
+    free(l.v);
+    return r;
+}
+
+static int stats_cb(const struct nlmsghdr *nlh, void *data)
+{
+    struct nlattr *a;
+    mnl_attr_for_each(a, nlh, sizeof(struct ifinfomsg)) {
+        if (mnl_attr_get_type(a) == IFLA_STATS64 &&
+            mnl_attr_get_payload_len(a) >= sizeof(struct rtnl_link_stats64))
+            memcpy(data, mnl_attr_get_payload(a), sizeof(struct rtnl_link_stats64));
+    }
+    return MNL_CB_OK;
+}
+
+int cr_nl_link_stats(struct cr_nl *nl, const char *name, uint64_t *rx, uint64_t *tx)
+{
+    char buf[BUF];
+    struct nlmsghdr *nlh = request(buf, RTM_GETLINK, NLM_F_ACK);
+    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+    ifm->ifi_family = AF_UNSPEC;
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+    struct rtnl_link_stats64 st;
+    memset(&st, 0, sizeof st);
+    int r = talk(nl, nlh, stats_cb, &st);
+    /* the host end: what it receives the container sent */
+    *rx = st.tx_bytes;
+    *tx = st.rx_bytes;
+    return r;
+}

@@ -1,0 +1,46 @@
+/* rtnetlink through libmnl: links (bridges, veth pairs), addresses, routes. One request at a
+ * time on a socket, each acknowledged (NLM_F_ACK) before the next. Errors: negative errno and
+ * a message naming the operation. Internal to net/. */
+#ifndef CORRAL_NET_NETLINK_H
+#define CORRAL_NET_NETLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mnl_socket;
+
+struct cr_nl {
+    struct mnl_socket *sock;
+    uint32_t seq, portid;
+};
+
+/* A socket of the caller's network namespace; or (netns_fd >= 0) of that namespace, opened
+ * by a short-lived thread that enters it (a netlink socket stays in the namespace it was
+ * made in; the supervisor's own threads never change namespace). */
+int cr_nl_open(struct cr_nl *nl, int netns_fd, char *err, size_t errlen);
+void cr_nl_close(struct cr_nl *nl);
+
+/* The index of a link, 0 when there is none. */
+int cr_nl_ifindex(struct cr_nl *nl, const char *name);
+/* A bridge, up. -EEXIST when it exists. */
+int cr_nl_bridge_add(struct cr_nl *nl, const char *name, char *err, size_t errlen);
+/* A veth pair: host end `host` (enslaved to master, up) and its peer `peer` moved into the
+ * network namespace netns_fd. */
+int cr_nl_veth_add(struct cr_nl *nl, const char *host, int master, const char *peer,
+                   int netns_fd, char *err, size_t errlen);
+int cr_nl_link_del(struct cr_nl *nl, const char *name, char *err, size_t errlen);
+int cr_nl_link_up(struct cr_nl *nl, int ifindex, char *err, size_t errlen);
+/* family AF_INET (addr: 4 bytes, network order) or AF_INET6 (16 bytes). */
+int cr_nl_addr_add(struct cr_nl *nl, int ifindex, int family, const void *addr, int prefix,
+                   char *err, size_t errlen);
+/* The default route through gw. */
+int cr_nl_route_default(struct cr_nl *nl, int family, const void *gw, char *err,
+                        size_t errlen);
+/* Calls fn for every link whose name starts with prefix. */
+int cr_nl_links(struct cr_nl *nl, const char *prefix, void (*fn)(const char *name, void *arg),
+                void *arg);
+/* rx and tx bytes of a link (IFLA_STATS64). */
+int cr_nl_link_stats(struct cr_nl *nl, const char *name, uint64_t *rx, uint64_t *tx);
+
+#endif

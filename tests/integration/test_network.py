@@ -1,0 +1,317 @@
+"""Networking, black-box: the default bridge network and named ones, between real services
+(python3 from the host's root, bound read-only), with real TCP; outbound NAT to an "outside"
+network namespace this test makes itself (198.51.100.0/24, TEST-NET-2: never a real address);
+and what is left after a stop and after kill -9 plus a restart: nothing.
+
+Names: every cgroup root here is crtest-<pid>-<n>, so the supervisor's bridges and veths are
+crtestXXXX... and its nftables table corral-crtest-<pid>-<n> (tests/leftovers checks both).
+net.ipv4.ip_forward is read before each test and must be the same after it."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import json
+
+from conftest import SVCTL, T, read_text, wait_until
+from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
+
+pytestmark = pytest.mark.cgroup
+
+PY = "/usr/bin/python3"
+FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+SERVER = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen()
+while True:
+    c, a = s.accept(); c.sendall(("hello from %s to %s\\n" % (sys.argv[2], a[0])).encode()); c.close()
+"""
+# client HOST PORT OUT: one answer (or the error) into OUT, retried for a while
+CLIENT = """
+import socket, sys, time
+host, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+end = time.time() + float(sys.argv[4] if len(sys.argv) > 4 else 10)
+while True:
+    try:
+        c = socket.create_connection((host, port), timeout=2)
+        r = c.recv(200).decode().strip() or "empty"
+    except OSError as e:
+        r = "error %s %s" % (type(e).__name__, e.errno)
+        if time.time() < end:
+            time.sleep(0.1); continue
+    break
+open(out + ".tmp", "w").write(r + "\\n"); __import__("os").rename(out + ".tmp", out)
+time.sleep(1000)
+"""
+
+
+def forward():
+    return FORWARD.read_text().strip()
+
+
+@pytest.fixture
+def net_env(tmp_path):
+    """tmp/x (the scripts, bound on /x), tmp/out (bound on /out), tmp/run (run_dir)."""
+    x = tmp_path / "x"
+    x.mkdir()
+    (x / "server.py").write_text(SERVER)
+    (x / "client.py").write_text(CLIENT)
+    (tmp_path / "out").mkdir()
+    return tmp_path
+
+
+def links(prefix):
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    names = [m.group(1).split("@")[0] for m in re.finditer(r"^\d+: ([^:]+):", out, re.M)]
+    return [n for n in names if n.startswith(prefix)]
+
+
+def nft_tables():
+    p = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    return p.stdout.split()
+
+
+def ifprefix(cgroot):
+    """The supervisor's interface prefix starts with the root's first 6 letters/digits."""
+    return re.sub(r"[^a-z0-9]", "", cgroot.lower())[:6]
+
+
+def server(name, port=8000, **keys):
+    return svc(name, f"{PY} /x/server.py {port} {name}", rootfs=None, bind="%(here)s/x:/x",
+               startsecs=0, **keys)
+
+
+def client(name, host, port=8000, wait=10, **keys):
+    return svc(name, f"{PY} /x/client.py {host} {port} /out/{name} {wait}", rootfs=None,
+               bind=["%(here)s/x:/x", "%(here)s/out:/out"], startsecs=0, **keys)
+
+
+class NetSup(Sup):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.forward = forward()
+
+    def stop(self, timeout=30):
+        rc = super().stop(timeout)
+        # given back by the supervisor itself at its clean exit
+        assert forward() == self.forward, "net.ipv4.ip_forward was not given back"
+        return rc
+
+    def write(self, services):
+        text = (f"[supervisor]\ncgroup_root = {self.cgroot}\nlog_dir = {self.tmp}/logs\n"
+                f"run_dir = {self.tmp}/run\ncontrol_socket = {self.tmp}/ctl.sock\n\n"
+                + services)
+        self.ini.write_text(text)
+
+    def result(self, name, timeout=20):
+        path = self.tmp / "out" / name
+        wait_until(path.exists, timeout=T(timeout), what=f"{name}'s answer")
+        return path.read_text().strip()
+
+    def state(self):
+        return read_text(self.tmp / "run" / self.cgroot / "state")
+
+    def addr(self, svc_name, net="default"):
+        m = re.search(rf"^addr {net} {svc_name} (\S+)", self.state(), re.M)
+        return m.group(1) if m else None
+
+
+def test_services_reach_each_other_by_name_over_the_default_bridge(h, net_env, cgroot):
+    s = NetSup(h, net_env, cgroot, server("srv") + client("cli", "srv")).start()
+    answer = s.result("cli")
+    cli = s.addr("cli")
+    assert cli and cli.startswith("10.89."), s.state()
+    # the server saw the client's own address: bridged, not NATed
+    assert answer == f"hello from srv to {cli}", answer
+    hosts = read_text(net_env / "run" / cgroot / "hosts.default")   # shared by the network
+    assert f"{s.addr('srv')}\tsrv" in hosts and f"{cli}\tcli" in hosts, hosts
+    prefix = ifprefix(cgroot)
+    assert len(links(prefix)) == 3, links(prefix)       # the bridge and two veths
+    # svctl status: each service's address and its traffic
+    p = subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "--json", "status"],
+                       capture_output=True, text=True, timeout=T(10))
+    recs = {r["name"]: r for r in json.loads(p.stdout)}
+    assert recs["cli"]["addr"] == cli and recs["srv"]["addr"] == s.addr("srv"), p.stdout
+    assert int(recs["srv"]["net_tx_bytes"]) > len(answer), recs["srv"]   # its answer at least
+    text = subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "status"],
+                          capture_output=True, text=True, timeout=T(10)).stdout
+    assert f"address {cli}" in text, text
+    # hosts kept current: cli gone from it once stopped
+    subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "stop", "cli"],
+                   capture_output=True, timeout=T(30))
+    hosts_file = net_env / "run" / cgroot / "hosts.default"
+    wait_until(lambda: "\tcli\n" not in read_text(hosts_file), what="cli out of hosts")
+    assert f"{s.addr('srv')}\tsrv" in read_text(hosts_file)
+    assert s.stop() == 0
+    assert f"corral-{cgroot}" not in nft_tables()
+    # the veths go with the containers' namespaces (the kernel's cleanup, soon after)
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+
+
+def test_addresses_are_stable_across_restarts(h, net_env, cgroot):
+    s = NetSup(h, net_env, cgroot, server("a") + server("b") + server("c")).start()
+    s.wait_log(r"^supervisor: c: started \(pid")
+    first = {n: s.addr(n) for n in "abc"}
+    assert len(set(first.values())) == 3 and all(first.values()), first
+    assert s.stop() == 0
+    s.write(server("c") + server("b"))                   # another order, a gone
+    s.start()
+    s.wait_log(r"^supervisor: b: started \(pid")
+    assert s.addr("b") == first["b"] and s.addr("c") == first["c"]
+    assert s.stop() == 0
+
+
+def test_networks_cannot_reach_each_other(h, net_env, cgroot):
+    conf = ("[network:one]\n\n[network:two]\n\n" + server("srv", network="bridge:one")
+            + client("same", "srv", network="bridge:one")
+            + client("other", "srv", network="bridge:two", wait=2))
+    s = NetSup(h, net_env, cgroot, conf).start()
+    assert s.result("same").startswith("hello from srv"), s.result("same")
+    # `other` does not even know the name; by address it is dropped between the bridges
+    assert s.result("other").startswith("error gaierror"), s.result("other")
+    srv = s.addr("srv", "one")
+    s.write(conf.replace("client.py srv 8000 /out/other", f"client.py {srv} 8000 /out/other2"))
+    (net_env / "out" / "other").unlink()
+    assert s.run("--check")[0] == 0
+    s.p.send_signal(signal.SIGHUP)
+    r = s.result("other2", timeout=30)
+    assert r.startswith("error") and "hello" not in r, r      # dropped: a time-out
+    assert s.stop() == 0
+
+
+@pytest.fixture
+def outside(net_env):
+    """A network namespace on a host veth: the "outside" (198.51.100.2, the host's end .1),
+    with a server that answers with the address it sees."""
+    tag = f"{os.getpid() % 100000}"
+    ns, hostend = f"crtest-{tag}-out", f"crtest{tag}o"
+    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True)
+    run("ip", "netns", "add", ns)
+    p = None
+    try:
+        run("ip", "link", "add", hostend, "type", "veth", "peer", "name", "o0", "netns", ns)
+        run("ip", "addr", "add", "198.51.100.1/24", "dev", hostend)
+        run("ip", "link", "set", hostend, "up")
+        run("ip", "-n", ns, "addr", "add", "198.51.100.2/24", "dev", "o0")
+        run("ip", "-n", ns, "link", "set", "o0", "up")
+        run("ip", "-n", ns, "link", "set", "lo", "up")
+        p = subprocess.Popen(["ip", "netns", "exec", ns, PY, str(net_env / "x" / "server.py"),
+                              "9000", "outside"])
+        yield "198.51.100.2"
+    finally:
+        if p:
+            p.kill()
+            p.wait()
+        subprocess.run(["ip", "link", "del", hostend], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_outbound_nat_and_internal_networks(h, net_env, cgroot, outside):
+    conf = ("[network:closed]\ninternal = true\n\n"
+            + client("out", outside, port=9000)
+            + client("shut", outside, port=9000, network="bridge:closed", wait=1)
+            + server("peer", network="bridge:closed")
+            + client("near", "peer", network="bridge:closed"))
+    s = NetSup(h, net_env, cgroot, conf).start()
+    # masqueraded: the outside sees the host's address on its link, not the container's
+    assert s.result("out") == "hello from outside to 198.51.100.1", s.result("out")
+    assert forward() == "1"
+    # an internal network has no way out (no route), but its members reach each other
+    assert s.result("shut") == "error OSError 101", s.result("shut")   # ENETUNREACH
+    assert s.result("near").startswith("hello from peer"), s.result("near")
+    assert s.stop() == 0
+
+
+def outside_client(ns, host, port):
+    """connects from the outside namespace; returns the answer (or the error)."""
+    code = ("import socket,sys\ntry:\n c=socket.create_connection((sys.argv[1],int(sys.argv[2])),"
+            "timeout=3); print(c.recv(200).decode().strip())\nexcept OSError as e: print('error',e)")
+    p = subprocess.run(["ip", "netns", "exec", ns, PY, "-c", code, host, str(port)],
+                       capture_output=True, text=True, timeout=T(20))
+    return p.stdout.strip()
+
+
+def host_client(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=3) as c:
+            return c.recv(200).decode().strip()
+    except OSError as e:
+        return f"error {e}"
+
+
+def test_published_ports(h, net_env, cgroot, outside):
+    port = 20000 + os.getpid() % 20000
+    s = NetSup(h, net_env, cgroot, server("web", ports=f"{port}:8000")
+               + server("udpless", port=8001, ports=f"127.0.0.1:{port + 1}:8001")).start()
+    s.wait_log(r"^supervisor: udpless: started \(pid")
+    web = s.addr("web")
+    # from the host at 127.0.0.1 (masqueraded: the container sees its gateway), at a host
+    # address (seen as itself), from the outside namespace (its own address preserved)
+    r = wait_until(lambda: host_client("127.0.0.1", port).startswith("hello") and
+                   host_client("127.0.0.1", port), what="127.0.0.1 answers")
+    gw = web.rsplit(".", 1)[0] + ".1"
+    assert r == f"hello from web to {gw}", r
+    assert host_client("198.51.100.1", port) == "hello from web to 198.51.100.1"
+    ns = f"crtest-{os.getpid() % 100000}-out"
+    assert outside_client(ns, "198.51.100.1", port) == "hello from web to 198.51.100.2"
+    # bound to 127.0.0.1 only: not from outside
+    assert host_client("127.0.0.1", port + 1).startswith("hello from udpless")
+    assert outside_client(ns, "198.51.100.1", port + 1).startswith("error")
+    assert s.stop() == 0
+    assert host_client("127.0.0.1", port).startswith("error")     # gone with the table
+
+
+def test_published_port_in_use_is_that_services_error(h, net_env, cgroot):
+    taken = socket.socket()
+    taken.bind(("0.0.0.0", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        s = NetSup(h, net_env, cgroot, server("clash", ports=f"{port}:8000",
+                                              startretries=0)
+                   + server("fine")).start()
+        s.wait_log(rf"clash: cannot connect its container to its networks: ports: "
+                   rf"{port}->8000/tcp: port {port}/tcp is already in use on the host")
+        s.wait_log(r"^supervisor: fine: started \(pid")
+        assert s.stop() == 0
+    finally:
+        taken.close()
+
+
+def test_service_network_shares_localhost(h, net_env, cgroot):
+    """network = service:srv: the sidecar is in srv's namespace (srv starts first, implicit),
+    so srv's 127.0.0.1:8000 is its own."""
+    s = NetSup(h, net_env, cgroot, client("side", "127.0.0.1", network="service:srv")
+               + server("srv")).start()
+    assert s.result("side") == "hello from srv to 127.0.0.1", s.result("side")
+    sp = s.init("side")
+    so = s.init("srv")
+    assert os.readlink(f"/proc/{sp}/ns/net") == os.readlink(f"/proc/{so}/ns/net")
+    assert s.stop() == 0
+
+
+def test_nothing_left_after_kill9_and_restart(h, net_env, cgroot):
+    s = NetSup(h, net_env, cgroot, server("srv") + client("cli", "srv")).start()
+    s.result("cli")
+    prefix = ifprefix(cgroot)
+    assert links(prefix)
+    s.p.send_signal(signal.SIGKILL)
+    s.p.wait(T(10))
+    # the bridge and the table stay behind the killed supervisor...
+    assert any(n for n in links(prefix)) and f"corral-{cgroot}" in nft_tables()
+    (net_env / "out" / "cli").unlink()
+    s.start()
+    s.wait_log(r"removed the nftables table corral-")
+    assert s.result("cli").startswith("hello from srv")
+    assert s.stop() == 0
+    # ...and the next one takes them away, and gives ip_forward back (NetSup.stop checks)
+    assert f"corral-{cgroot}" not in nft_tables()
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
