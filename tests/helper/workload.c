@@ -539,17 +539,25 @@ static void st_linger(char **a, int n)
     const char *pidfile = opt(a + 1, n - 1, "pidfile");
     pid_t mid = xfork();
     if (mid == 0) {
+        int ready[2];
+        if (pipe(ready) < 0)
+            _exit(1);
         pid_t pid = xfork();
         if (pid == 0) {
+            close(ready[0]);
             setsid();
             if (pidfile)
                 append_pid(pidfile, getpid());
+            close(ready[1]);
             sleep_secs(secs);
             _exit(0);
         }
-        /* Leave only once the grandchild is in its session, so tests need not poll. */
-        for (int i = 0; i < 2000 && getsid(pid) != pid; i++)
-            sleep_secs(0.001);
+        /* Leave only once the grandchild is in its session and its pid is written (it closes
+         * the pipe then), so tests need not poll, however slow the machine. */
+        close(ready[1]);
+        char c;
+        while (read(ready[0], &c, 1) < 0 && errno == EINTR)
+            ;
         _exit(pid < 0);
     }
     int st;
