@@ -22,6 +22,7 @@
 
 #define CR_CONFIG_MAX_BYTES (1024 * 1024)   /* per file */
 #define CR_CONFIG_MAX_FILES 256             /* the main file and its includes */
+#define CR_CONFIG_MAX_LINE (64 * 1024)      /* bytes in one line */
 #define CR_NAME_MAX 40
 #define CR_NUMPROCS_MAX 1000
 /* All services of a config, numprocs copies counted: each costs memory, a control slot and
@@ -50,6 +51,12 @@ struct cr_global {
     char *subid_user;            /* user_namespace = auto: whose subordinate ids */
     char *subuid_file, *subgid_file;
     char *userns_state;          /* NAME UID GID of each auto service (userns.c) */
+    /* supervisord's [supervisord] keys */
+    struct cr_strv environment;  /* "NAME=VALUE", given to every [program:] */
+    int umask;                   /* -1: unset */
+    int64_t minfds, minprocs;
+    bool nodaemon, strip_ansi, nocleanup, silent;
+    char *identity, *pidfile, *loglevel, *user, *directory;
 };
 
 struct cr_service {
@@ -92,6 +99,10 @@ struct cr_service {
     int64_t stdout_logfile_maxbytes, stdout_logfile_backups;
     int64_t stderr_logfile_maxbytes, stderr_logfile_backups;
     bool log_timestamps;
+    /* supervisord keys accepted with a notice (keys.c says what corral does instead) */
+    int64_t stdout_capture_maxbytes, stderr_capture_maxbytes;
+    bool stdout_events_enabled, stderr_events_enabled, stdout_syslog, stderr_syslog;
+    char *serverurl;
     char *rootfs;
     char *hostname;
     unsigned namespaces;         /* CR_NS_* */

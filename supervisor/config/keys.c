@@ -2,6 +2,7 @@
  * struct cr_service (config.h); parsing, defaults, --check and --list-keys follow. */
 #include "config/keys.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <strings.h>
 #include <string.h>
@@ -17,6 +18,10 @@
 #define RESTART CR_RELOAD_RESTART
 #define LIVE CR_RELOAD_LIVE
 #define NONE CR_RELOAD_NONE
+#define WHOLE_CGROUP "accepted and ignored: a stop always reaches every process in the " \
+    "service's cgroup"
+#define NOT_YET "accepted and ignored: not honoured by corral yet"
+#define NO_LISTENERS "accepted and ignored: corral runs no event listeners yet"
 
 const struct cr_key cr_keys[CR_NKEYS] = {
     /* ---- [supervisor] ---- */
@@ -48,6 +53,44 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         GL(userns_state), .doc = "file remembering which id range each user_namespace = auto "
                "service has (NAME UID GID lines, replaced atomically): a name keeps its range "
                "across restarts, reloads and reboots; no two names share one"},
+
+    /* ---- [supervisord]: supervisord's own keys ---- */
+    [CR_K_SUP_ENVIRONMENT] = {"environment", NULL, CR_T_ENV, NULL, G, RESTART,
+        GL(environment), .doc = "supervisord's environment for every program",
+        .notice = NOT_YET},
+    [CR_K_SUP_UMASK] = {"umask", NULL, CR_T_UMASK, NULL, G, RESTART, GL(umask),
+        .doc = "the supervisor's umask (octal)", .notice = NOT_YET},
+    [CR_K_MINFDS] = {"minfds", NULL, CR_T_INT, "1024", G, RESTART, GL(minfds), 0, 1 << 30,
+        .doc = "open files the supervisor needs (its RLIMIT_NOFILE is raised to it)",
+        .notice = NOT_YET},
+    [CR_K_MINPROCS] = {"minprocs", NULL, CR_T_INT, "200", G, RESTART, GL(minprocs), 0, 1 << 30,
+        .doc = "processes the supervisor's user may have (RLIMIT_NPROC is raised to it)",
+        .notice = NOT_YET},
+    [CR_K_NODAEMON] = {"nodaemon", NULL, CR_T_BOOL, "true", G, NONE, GL(nodaemon),
+        .doc = "accepted for supervisord files: the supervisor always runs in the foreground",
+        .notice = "accepted: the supervisor always runs in the foreground"},
+    [CR_K_IDENTITY] = {"identity", NULL, CR_T_STRING, "supervisor", G, RESTART, GL(identity),
+        .doc = "the name the supervisor gives itself", .notice = NOT_YET},
+    [CR_K_PIDFILE] = {"pidfile", NULL, CR_T_PATH, NULL, G, RESTART, GL(pidfile),
+        .doc = "file the supervisor writes its pid to", .notice = NOT_YET},
+    [CR_K_LOGLEVEL] = {"loglevel", NULL, CR_T_STRING, "info", G, NONE, GL(loglevel),
+        .doc = "supervisord's log level; accepted, with a notice: the supervisor logs every "
+               "event", .notice = "accepted and ignored: the supervisor logs every event"},
+    [CR_K_SUP_USER] = {"user", NULL, CR_T_STRING, NULL, G, NONE, GL(user),
+        .doc = "supervisord's user to switch to; accepted, with a notice: the supervisor "
+               "stays who started it", .notice = "accepted and ignored: the supervisor stays "
+               "the user who started it (it needs root for cgroups and namespaces)"},
+    [CR_K_SUP_DIRECTORY] = {"directory", NULL, CR_T_PATH, NULL, G, NONE, GL(directory),
+        .doc = "supervisord's directory when daemonizing; accepted, with a notice",
+        .notice = "accepted and ignored: the supervisor does not daemonize"},
+    [CR_K_STRIP_ANSI] = {"strip_ansi", NULL, CR_T_BOOL, "false", G, NONE, GL(strip_ansi),
+        .doc = "accepted, with a notice, and ignored", .notice = "accepted and ignored: "
+               "log files keep the bytes as written"},
+    [CR_K_NOCLEANUP] = {"nocleanup", NULL, CR_T_BOOL, "false", G, NONE, GL(nocleanup),
+        .doc = "accepted, with a notice, and ignored", .notice = "accepted and ignored: "
+               "AUTO log files are kept"},
+    [CR_K_SILENT] = {"silent", NULL, CR_T_BOOL, "false", G, NONE, GL(silent),
+        .doc = "accepted, with a notice, and ignored", .notice = "accepted and ignored"},
 
     /* ---- [include] ---- */
     [CR_K_FILES] = {"files", NULL, CR_T_STRING, NULL, CR_SEC_INCLUDE, NONE, 0,
@@ -117,10 +160,10 @@ const struct cr_key cr_keys[CR_NKEYS] = {
                "service's cgroup"},
     [CR_K_STOPASGROUP] = {"stopasgroup", NULL, CR_T_NOOP, "false", S, NONE, SV(stopasgroup),
         .doc = "accepted for supervisord files and ignored: stop always reaches the whole "
-               "cgroup"},
+               "cgroup", .notice = WHOLE_CGROUP},
     [CR_K_KILLASGROUP] = {"killasgroup", NULL, CR_T_NOOP, "false", S, NONE, SV(killasgroup),
         .doc = "accepted for supervisord files and ignored: the kill always reaches the whole "
-               "cgroup"},
+               "cgroup", .notice = WHOLE_CGROUP},
 
     /* ---- dependencies, readiness, health checks ---- */
     [CR_K_DEPENDS_ON] = {"depends_on", NULL, CR_T_LIST, NULL, S, NONE, SV(depends_on),
@@ -166,6 +209,28 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         SV(stderr_logfile_backups), 0, 1000, .doc = "rotated files kept"},
     [CR_K_LOG_TIMESTAMPS] = {"log_timestamps", "stdout_logfile_timestamps", CR_T_BOOL, "false",
         S, NONE, SV(log_timestamps), .doc = "prefix each logged line with the time"},
+    [CR_K_STDOUT_CAPTURE_MAXBYTES] = {"stdout_capture_maxbytes", NULL, CR_T_SIZE, "0", S, NONE,
+        SV(stdout_capture_maxbytes), .doc = "supervisord's capture mode (for event listeners); "
+               "accepted, with a notice, and ignored", .notice = NO_LISTENERS},
+    [CR_K_STDERR_CAPTURE_MAXBYTES] = {"stderr_capture_maxbytes", NULL, CR_T_SIZE, "0", S, NONE,
+        SV(stderr_capture_maxbytes), .doc = "as stdout_capture_maxbytes",
+        .notice = NO_LISTENERS},
+    [CR_K_STDOUT_EVENTS_ENABLED] = {"stdout_events_enabled", NULL, CR_T_BOOL, "false", S, NONE,
+        SV(stdout_events_enabled), .doc = "supervisord's PROCESS_LOG events (for event "
+               "listeners); accepted, with a notice, and ignored", .notice = NO_LISTENERS},
+    [CR_K_STDERR_EVENTS_ENABLED] = {"stderr_events_enabled", NULL, CR_T_BOOL, "false", S, NONE,
+        SV(stderr_events_enabled), .doc = "as stdout_events_enabled", .notice = NO_LISTENERS},
+    [CR_K_STDOUT_SYSLOG] = {"stdout_syslog", NULL, CR_T_BOOL, "false", S, NONE,
+        SV(stdout_syslog), .doc = "supervisord's copy of the output to syslog; accepted, with "
+               "a notice, and ignored", .notice = "accepted and ignored: output goes to the "
+               "log files and svctl logs, not to syslog"},
+    [CR_K_STDERR_SYSLOG] = {"stderr_syslog", NULL, CR_T_BOOL, "false", S, NONE,
+        SV(stderr_syslog), .doc = "as stdout_syslog", .notice = "accepted and ignored: output "
+               "goes to the log files and svctl logs, not to syslog"},
+    [CR_K_SERVERURL] = {"serverurl", NULL, CR_T_STRING, NULL, S, NONE, SV(serverurl),
+        .doc = "supervisord's SUPERVISOR_SERVER_URL for the program; accepted, with a notice, "
+               "and ignored", .notice = "accepted and ignored: corral serves no XML-RPC yet, "
+               "SUPERVISOR_SERVER_URL is not set"},
 
     /* ---- container ---- */
     [CR_K_ROOTFS] = {"rootfs", "root_directory", CR_T_PATH, NULL, S, RESTART, SV(rootfs),
@@ -244,25 +309,102 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "relative IO share, 1-10000 (100 is normal)"},
 };
 
-const struct cr_key *cr_key_find(const char *name)
+static bool key_named(const struct cr_key *k, const char *name)
 {
+    if (!strcasecmp(k->name, name))
+        return true;
+    size_t n = strlen(name);
+    for (const char *a = k->aliases; a && *a;) {
+        size_t len = strcspn(a, " ");
+        if (len == n && !strncasecmp(a, name, n))
+            return true;
+        a += len;
+        while (*a == ' ')
+            a++;
+    }
+    return false;
+}
+
+const struct cr_key *cr_key_find(const char *name, unsigned sections)
+{
+    const struct cr_key *any = NULL;
     for (size_t i = 0; i < CR_NKEYS; i++) {
         const struct cr_key *k = &cr_keys[i];
-        if (!strcasecmp(k->name, name))
-            return k;
-        if (!k->aliases)
+        if (!key_named(k, name))
             continue;
-        size_t n = strlen(name);
-        for (const char *a = k->aliases; *a;) {
+        if (k->sections & sections)
+            return k;
+        if (!any)
+            any = k;
+    }
+    return any;
+}
+
+int cr_edit_distance(const char *a, const char *b)
+{
+    /* optimal string alignment over three rows; names here are short */
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 63 || nb > 63)
+        return 64;
+    int rows[3][64];
+    int *pp = rows[0], *p = rows[1], *c = rows[2];
+    for (size_t j = 0; j <= nb; j++)
+        p[j] = (int)j;
+    for (size_t i = 1; i <= na; i++) {
+        c[0] = (int)i;
+        for (size_t j = 1; j <= nb; j++) {
+            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+            int d = p[j - 1] + (ca != cb);
+            if (p[j] + 1 < d)
+                d = p[j] + 1;
+            if (c[j - 1] + 1 < d)
+                d = c[j - 1] + 1;
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == cb && pp[j - 2] + 1 < d)
+                d = pp[j - 2] + 1;
+            c[j] = d;
+        }
+        int *t = pp;
+        pp = p;
+        p = c;
+        c = t;
+    }
+    return p[nb];
+}
+
+static void suggest_one(const char *name, const char *cand, size_t len, const char **best,
+                        int *bestd, char *buf)
+{
+    char word[64];
+    if (len >= sizeof word)
+        return;
+    memcpy(word, cand, len);
+    word[len] = '\0';
+    int d = cr_edit_distance(name, word);
+    if (d < *bestd) {
+        *bestd = d;
+        memcpy(buf, word, len + 1);
+        *best = buf;
+    }
+}
+
+const char *cr_key_suggest(const char *name)
+{
+    static char buf[64];
+    const char *best = NULL;
+    int limit = strlen(name) <= 4 ? 1 : 2, bestd = limit + 1;
+    for (size_t i = 0; i < CR_NKEYS; i++) {
+        const struct cr_key *k = &cr_keys[i];
+        suggest_one(name, k->name, strlen(k->name), &best, &bestd, buf);
+        for (const char *a = k->aliases; a && *a;) {
             size_t len = strcspn(a, " ");
-            if (len == n && !strncasecmp(a, name, n))
-                return k;
+            suggest_one(name, a, len, &best, &bestd, buf);
             a += len;
             while (*a == ' ')
                 a++;
         }
     }
-    return NULL;
+    return best;
 }
 
 const char *cr_key_type_name(enum cr_key_type t)

@@ -50,6 +50,10 @@ enum cr_key_id {
     CR_K_CGROUP_ROOT, CR_K_CONTROL_SOCKET, CR_K_LOG_DIR, CR_K_LOGFILE, CR_K_LOGFILE_MAXBYTES,
     CR_K_LOGFILE_BACKUPS, CR_K_METRICS_LISTEN, CR_K_SUBID_USER, CR_K_SUBUID_FILE,
     CR_K_SUBGID_FILE, CR_K_USERNS_STATE,
+    /* [supervisord]'s own keys (also allowed in [supervisor]) */
+    CR_K_SUP_ENVIRONMENT, CR_K_SUP_UMASK, CR_K_MINFDS, CR_K_MINPROCS, CR_K_NODAEMON,
+    CR_K_IDENTITY, CR_K_PIDFILE, CR_K_LOGLEVEL, CR_K_SUP_USER, CR_K_SUP_DIRECTORY,
+    CR_K_STRIP_ANSI, CR_K_NOCLEANUP, CR_K_SILENT,
     /* [include] */
     CR_K_FILES,
     /* services: what runs */
@@ -66,7 +70,9 @@ enum cr_key_id {
     /* logs */
     CR_K_REDIRECT_STDERR, CR_K_STDOUT_LOGFILE, CR_K_STDOUT_LOGFILE_MAXBYTES,
     CR_K_STDOUT_LOGFILE_BACKUPS, CR_K_STDERR_LOGFILE, CR_K_STDERR_LOGFILE_MAXBYTES,
-    CR_K_STDERR_LOGFILE_BACKUPS, CR_K_LOG_TIMESTAMPS,
+    CR_K_STDERR_LOGFILE_BACKUPS, CR_K_LOG_TIMESTAMPS, CR_K_STDOUT_CAPTURE_MAXBYTES,
+    CR_K_STDERR_CAPTURE_MAXBYTES, CR_K_STDOUT_EVENTS_ENABLED, CR_K_STDERR_EVENTS_ENABLED,
+    CR_K_STDOUT_SYSLOG, CR_K_STDERR_SYSLOG, CR_K_SERVERURL,
     /* container */
     CR_K_ROOTFS, CR_K_HOSTNAME, CR_K_NAMESPACES, CR_K_USER_NAMESPACE, CR_K_UID_MAP, CR_K_GID_MAP, CR_K_BIND,
     CR_K_TMPFS, CR_K_READ_ONLY,
@@ -91,12 +97,21 @@ struct cr_key {
     int64_t min, max;            /* CR_T_INT range */
     bool max_word;               /* CR_T_INT: "max" means no limit (INT64_MAX) */
     const char *doc;             /* one line for --list-keys and the README */
+    const char *notice;          /* said (FILE:LINE: key: notice) whenever a file sets it: a
+                                    supervisord key corral accepts but does not honour */
 };
 
 extern const struct cr_key cr_keys[CR_NKEYS];
 
-/* The key called name (or one of its aliases), case-insensitive, or NULL. */
-const struct cr_key *cr_key_find(const char *name);
+/* The key called name (or one of its aliases), case-insensitive, or NULL. Two rows may share
+ * a name in different sections ([supervisord] environment and a service's): the row allowed
+ * in sections (CR_SEC_*) wins, else any row of that name (for "not allowed in"). */
+const struct cr_key *cr_key_find(const char *name, unsigned sections);
+/* The key name or alias closest to name (a typo: at most 1 edit for names up to 4 bytes,
+ * 2 beyond; a swap of neighbours is one edit), or NULL. */
+const char *cr_key_suggest(const char *name);
+/* Edit distance between a and b (case-insensitive; insert, delete, change, swap). */
+int cr_edit_distance(const char *a, const char *b);
 static inline int cr_key_id(const struct cr_key *k) { return (int)(k - cr_keys); }
 /* Human words for a type, for --list-keys ("duration", "size"...). */
 const char *cr_key_type_name(enum cr_key_type t);

@@ -35,6 +35,9 @@ struct raw_sec {
     const char *file;            /* one of cfg->files */
     char *here;                  /* its directory, for %(here)s and relative paths */
     int line;
+    bool lenient;                /* supervisord's own section ([program:x], [supervisord]):
+                                    an unknown key that is no typo is a notice, as supervisord
+                                    ignores it */
     struct raw_val *v;
     size_t n;
     int seen[CR_NKEYS];
@@ -66,12 +69,46 @@ static struct raw_sec *cur_sec(struct loader *L)
     return L->cur >= 0 ? &L->secs[L->cur] : NULL;
 }
 
+/* Sections of supervisord's files that corral reads past, each with what it does instead. */
+static const struct { const char *name; const char *notice; } ignored_sections[] = {
+    {"supervisorctl", "supervisorctl's settings; svctl reads this file's control_socket"},
+    {"unix_http_server", "corral serves no XML-RPC yet; svctl talks to control_socket"},
+    {"inet_http_server", "corral serves no XML-RPC yet; svctl talks to control_socket"},
+    {"rpcinterface:", "corral serves no XML-RPC yet"},
+    {"group:", "groups are not supported yet; its programs run on their own"},
+    {"eventlistener:", "corral runs no event listeners yet"},
+    {"fcgi-program:", "corral runs no FastCGI programs yet"},
+};
+
+/* "did you mean" for a section header: the closest known name (or prefix, for NAME:x). */
+static const char *suggest_section(const char *header)
+{
+    static const char *const known[] = {
+        "supervisor", "supervisord", "include", "service:", "program:", "supervisorctl",
+        "unix_http_server", "inet_http_server", "rpcinterface:", "group:", "eventlistener:",
+        "fcgi-program:",
+    };
+    char head[64];
+    size_t n = strcspn(header, ":");
+    if (n >= sizeof head - 1)
+        return NULL;
+    memcpy(head, header, n);
+    head[n] = header[n] == ':' ? ':' : '\0';
+    head[n + 1] = '\0';
+    const char *best = NULL;
+    int bestd = n <= 4 ? 2 : 3;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        int d = cr_edit_distance(head, known[i]);
+        if (d < bestd) {
+            bestd = d;
+            best = known[i];
+        }
+    }
+    return best;
+}
+
 static void on_section(struct cr_ini *ini, const char *header)
 {
-    static const char *const ignored[] = {
-        "supervisord", "supervisorctl", "unix_http_server", "inet_http_server",
-    };
-    static const char *const unsupported[] = {"group:", "eventlistener:", "fcgi-program:"};
     struct loader *L = ini->user;
     bool broken = !header;       /* a broken header (reported): its keys are ignored */
     if (broken)
@@ -103,8 +140,9 @@ static void on_section(struct cr_ini *ini, const char *header)
     s->kind = SEC_BAD;
     if (broken)
         return;
-    if (!strcmp(header, "supervisor")) {
+    if (!strcmp(header, "supervisor") || !strcmp(header, "supervisord")) {
         s->kind = SEC_GLOBAL;
+        s->lenient = header[10] == 'd';
     } else if (!strcmp(header, "include")) {
         if (L->included)
             cr_ini_error(ini, "[include]: included files cannot include further");
@@ -118,27 +156,30 @@ static void on_section(struct cr_ini *ini, const char *header)
             L->oom = true;
         else
             s->kind = SEC_SERVICE;
+        s->lenient = header[0] == 'p';
     } else {
-        for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
-            if (!strcmp(header, ignored[i]))
-                s->kind = SEC_IGNORED;
-        if (!strncmp(header, "rpcinterface:", 13))
+        for (size_t i = 0; i < sizeof ignored_sections / sizeof ignored_sections[0]; i++) {
+            const char *n = ignored_sections[i].name;
+            size_t len = strlen(n);
+            if (n[len - 1] == ':' ? strncmp(header, n, len) : strcmp(header, n))
+                continue;
             s->kind = SEC_IGNORED;
-        if (s->kind == SEC_IGNORED) {
-            cr_errlist_add(&L->cfg->notices, "%s:%d: [%s]: supervisord's section, ignored",
-                           ini->file, ini->lineno, header);
+            cr_errlist_add(&L->cfg->notices, "%s:%d: [%s]: supervisord's section, accepted and "
+                           "ignored: %s", ini->file, ini->lineno, header,
+                           ignored_sections[i].notice);
             return;
         }
-        bool known = false;
-        for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-            if (!strncmp(header, unsupported[i], strlen(unsupported[i])))
-                known = true;
-        cr_ini_error(ini, "[%s]: %s", header, known ? "not supported" : "unknown section");
+        const char *hint = suggest_section(header);
+        if (hint)
+            cr_ini_error(ini, "[%s]: unknown section (did you mean [%s%s]?)", header, hint,
+                         hint[strlen(hint) - 1] == ':' ? "NAME" : "");
+        else
+            cr_ini_error(ini, "[%s]: unknown section", header);
         return;
     }
     if (s->kind == SEC_BAD)
         return;
-    /* One [supervisor], one [include], one section per service name. */
+    /* One [supervisor] (or [supervisord]), one [include], one section per service name. */
     for (size_t i = 0; i + 1 < L->nsecs; i++) {
         struct raw_sec *o = &L->secs[i];
         if (o->kind != s->kind || (s->kind == SEC_SERVICE && strcmp(o->name, s->name)))
@@ -172,15 +213,25 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
     }
     if (s->kind == SEC_BAD || s->kind == SEC_IGNORED)
         return;
-    const struct cr_key *k = cr_key_find(key);
-    if (!k) {
-        cr_ini_error(ini, "%s: unknown key", key);
-        return;
-    }
     unsigned bit = s->kind == SEC_GLOBAL ? CR_SEC_GLOBAL
                  : s->kind == SEC_INCLUDE ? CR_SEC_INCLUDE : CR_SEC_SERVICE;
-    if (!(k->sections & bit)) {
-        cr_ini_error(ini, "%s: not allowed in [%s]", k->name, kind_name(s));
+    const struct cr_key *k = cr_key_find(key, bit);
+    if (!k || !(k->sections & bit)) {
+        const char *hint = k ? NULL : cr_key_suggest(key);
+        if (ini->cont)
+            return;
+        if (hint)
+            cr_ini_error(ini, "%s: unknown key (did you mean %s?)", key, hint);
+        else if (s->lenient && k)
+            cr_errlist_add(&L->cfg->notices, "%s:%d: %s: not a key of [%s]; ignored",
+                           ini->file, ini->lineno, k->name, kind_name(s));
+        else if (s->lenient)
+            cr_errlist_add(&L->cfg->notices, "%s:%d: %s: unknown key; ignored (as supervisord "
+                           "ignores it)", ini->file, ini->lineno, key);
+        else if (k)
+            cr_ini_error(ini, "%s: not allowed in [%s]", k->name, kind_name(s));
+        else
+            cr_ini_error(ini, "%s: unknown key", key);
         return;
     }
     int id = cr_key_id(k);
@@ -208,12 +259,20 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
             return;
         }
     } else if (s->seen[id] && !is_list(k->type)) {
-        cr_ini_error(ini, "%s: given twice in [%s] (first on line %d)", k->name, kind_name(s),
-                     s->seen[id]);
-        return;
+        /* supervisord (Python's configparser, strict=False) keeps the last value */
+        cr_errlist_add(&L->cfg->notices, "%s:%d: %s: given twice in [%s] (first on line %d); "
+                       "the last value counts", ini->file, ini->lineno, k->name, kind_name(s),
+                       s->seen[id]);
+        size_t kept = 0;
+        for (size_t j = 0; j < s->n; j++) {
+            if (s->v[j].key == id)
+                free(s->v[j].value);
+            else
+                s->v[kept++] = s->v[j];
+        }
+        s->n = kept;
     }
-    if (!s->seen[id])
-        s->seen[id] = ini->lineno;
+    s->seen[id] = ini->lineno;
     struct raw_val *nv = realloc(s->v, (s->n + 1) * sizeof *nv);
     if (!nv) {
         L->oom = true;
@@ -229,10 +288,9 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
     }
     s->n++;
     L->last_rejected = false;
-    if (k->type == CR_T_NOOP && !ini->cont)
-        cr_errlist_add(&L->cfg->notices, "%s:%d: %s: accepted and ignored: a stop always "
-                       "reaches every process in the service's cgroup", ini->file,
-                       ini->lineno, k->name);
+    if (k->notice && !ini->cont)
+        cr_errlist_add(&L->cfg->notices, "%s:%d: %s: %s", ini->file, ini->lineno, k->name,
+                       k->notice);
 }
 
 /* ---- files and includes ------------------------------------------------------------------ */
@@ -262,7 +320,8 @@ static void read_file(struct loader *L, const char *path)
         return;
     struct cr_ini ini = {
         .file = file, .buf = buf, .len = len, .on_section = on_section, .on_value = on_value,
-        .errors = &L->cfg->errors, .user = L,
+        .errors = &L->cfg->errors, .user = L, .max_line = CR_CONFIG_MAX_LINE,
+        .comment_chars = ";#",   /* supervisord's inline comments: " ;" and " #" */
     };
     L->cur = -1;
     L->last_rejected = false;
@@ -331,8 +390,18 @@ static void read_includes(struct loader *L, size_t main_secs)
         if (s->n == 0)
             cr_errlist_add(&L->cfg->errors, "%s:%d: [include]: files is missing", s->file,
                            s->line);
-        for (size_t j = 0; j < s->n; j++)
-            add_patterns(L, s->v[j].value, s->v[j].line, s->here, &patterns, &lines, &np);
+        for (size_t j = 0; j < s->n; j++) {
+            /* %(here)s and %(ENV_X)s work here too, as in supervisord */
+            char err[512];
+            struct cr_xctx x = {.program = "include", .here = s->here, .host = "", .numprocs = 1};
+            char *v = cr_cfg_expand(s->v[j].value, &x, err, sizeof err);
+            if (!v) {
+                cr_errlist_add(&L->cfg->errors, "%s:%d: files: %s", s->file, s->v[j].line, err);
+                continue;
+            }
+            add_patterns(L, v, s->v[j].line, s->here, &patterns, &lines, &np);
+            free(v);
+        }
     }
     for (size_t j = 0; j < np; j++) {
         glob_t g;
@@ -780,7 +849,12 @@ static void build_section(struct cr_config *cfg, const struct raw_sec *rs,
         if (rv->key != CR_K_NUMPROCS && rv->key != CR_K_NUMPROCS_START)
             continue;
         char err[256];
-        if (cr_cfg_parse_value(&cr_keys[rv->key], rv->value, &tmp, rv->line, err, sizeof err)) {
+        struct cr_xctx x = {.program = rs->name, .here = rs->here, .host = host, .numprocs = 1};
+        char *v = cr_cfg_expand(rv->value, &x, err, sizeof err);
+        int r = v ? cr_cfg_parse_value(&cr_keys[rv->key], v, &tmp, rv->line, err, sizeof err)
+                  : -EINVAL;
+        free(v);
+        if (r) {
             cr_errlist_add(&cfg->errors, "%s:%d: %s: %s", rs->file, rv->line,
                            cr_keys[rv->key].name, err);
             return;
