@@ -78,6 +78,8 @@ struct cr_service {
     int umask;
     struct cr_strv environment;  /* "NAME=VALUE" */
     char *environment_file;
+    bool inherit_environment;    /* start from the supervisor's environment */
+    char *stdin_mode;            /* null | pipe */
     bool autostart;
     int64_t priority;
     int autorestart;             /* enum cr_restart */
@@ -122,6 +124,7 @@ struct cr_service {
     char *seccomp;               /* default | unconfined */
     struct cr_strv masked_paths, readonly_paths, unmask;
     struct cr_strv device;       /* HOST[:CONTAINER][:rwm] */
+    bool confine_devices;        /* false: the cgroup allows every device */
     /* The cgroup's device rules beside the defaults, one per `device` (cgroup/devices.h). */
     struct cr_device *dev_rules;
     size_t ndev_rules;
@@ -174,7 +177,7 @@ bool cr_service_needs_restart(const struct cr_service *a, const struct cr_servic
  * it, users and groups, bind sources, environment_file, cgroup controllers), then the spec. */
 void cr_service_resolve(struct cr_service *svc, const char *here,
                         const struct cr_config_opts *opts, const struct cr_cgroup_caps *caps,
-                        struct cr_errlist *errors);
+                        const struct cr_global *g, struct cr_errlist *errors);
 /* The security keys → the spec's [security] (security.c). */
 void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,
                          struct cr_errlist *errors);

@@ -20,7 +20,6 @@
 #define NONE CR_RELOAD_NONE
 #define WHOLE_CGROUP "accepted and ignored: a stop always reaches every process in the " \
     "service's cgroup"
-#define NOT_YET "accepted and ignored: not honoured by corral yet"
 #define NO_LISTENERS "accepted and ignored: corral runs no event listeners yet"
 
 const struct cr_key cr_keys[CR_NKEYS] = {
@@ -56,23 +55,25 @@ const struct cr_key cr_keys[CR_NKEYS] = {
 
     /* ---- [supervisord]: supervisord's own keys ---- */
     [CR_K_SUP_ENVIRONMENT] = {"environment", NULL, CR_T_ENV, NULL, G, RESTART,
-        GL(environment), .doc = "supervisord's environment for every program",
-        .notice = NOT_YET},
+        GL(environment), .doc = "NAME=\"value\",... added to the supervisor's environment for "
+               "every service with inherit_environment (every [program:] by default)"},
     [CR_K_SUP_UMASK] = {"umask", NULL, CR_T_UMASK, NULL, G, RESTART, GL(umask),
-        .doc = "the supervisor's umask (octal)", .notice = NOT_YET},
+        .doc = "the supervisor's umask (octal), inherited by services without their own; "
+               "default: left as it is"},
     [CR_K_MINFDS] = {"minfds", NULL, CR_T_INT, "1024", G, RESTART, GL(minfds), 0, 1 << 30,
-        .doc = "open files the supervisor needs (its RLIMIT_NOFILE is raised to it)",
-        .notice = NOT_YET},
+        .doc = "RLIMIT_NOFILE of the supervisor and its services is raised to at least this "
+               "(the hard limit too as root); if it cannot be, nothing starts"},
     [CR_K_MINPROCS] = {"minprocs", NULL, CR_T_INT, "200", G, RESTART, GL(minprocs), 0, 1 << 30,
-        .doc = "processes the supervisor's user may have (RLIMIT_NPROC is raised to it)",
-        .notice = NOT_YET},
+        .doc = "RLIMIT_NPROC raised to at least this, as minfds"},
     [CR_K_NODAEMON] = {"nodaemon", NULL, CR_T_BOOL, "true", G, NONE, GL(nodaemon),
         .doc = "accepted for supervisord files: the supervisor always runs in the foreground",
         .notice = "accepted: the supervisor always runs in the foreground"},
     [CR_K_IDENTITY] = {"identity", NULL, CR_T_STRING, "supervisor", G, RESTART, GL(identity),
-        .doc = "the name the supervisor gives itself", .notice = NOT_YET},
+        .doc = "the name the supervisor gives itself (supervisorctl's getIdentification)",
+        .notice = "accepted: kept for supervisord's XML-RPC API, which corral does not serve "
+                  "yet"},
     [CR_K_PIDFILE] = {"pidfile", NULL, CR_T_PATH, NULL, G, RESTART, GL(pidfile),
-        .doc = "file the supervisor writes its pid to", .notice = NOT_YET},
+        .doc = "file the supervisor writes its pid to once it runs, removed when it exits"},
     [CR_K_LOGLEVEL] = {"loglevel", NULL, CR_T_STRING, "info", G, NONE, GL(loglevel),
         .doc = "supervisord's log level; accepted, with a notice: the supervisor logs every "
                "event", .notice = "accepted and ignored: the supervisor logs every event"},
@@ -120,11 +121,19 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_UMASK] = {"umask", NULL, CR_T_UMASK, NULL, S, RESTART, SV(umask),
         .doc = "octal umask; default inherited"},
     [CR_K_ENVIRONMENT] = {"environment", NULL, CR_T_ENV, NULL, S, RESTART, SV(environment),
-        .doc = "NAME=\"value\",NAME2=value2 (repeat or continue for more); the environment "
-               "starts clean with PATH and HOME"},
+        .doc = "NAME=\"value\",NAME2=value2 (repeat or continue for more), set last; the "
+               "environment starts clean with PATH and HOME, or see inherit_environment"},
     [CR_K_ENVIRONMENT_FILE] = {"environment_file", "env_file", CR_T_STRING, NULL, S, RESTART,
         SV(environment_file), .doc = "file of NAME=value lines (on the host, relative to "
                "this file), read before environment"},
+    [CR_K_INHERIT_ENVIRONMENT] = {"inherit_environment", NULL, CR_T_BOOL, "false", S, RESTART,
+        SV(inherit_environment), .doc = "start from the supervisor's own environment and "
+               "[supervisord] environment (as supervisord does), plus SUPERVISOR_ENABLED, "
+               "SUPERVISOR_PROCESS_NAME and SUPERVISOR_GROUP_NAME; false: a clean one (PATH and "
+               "HOME)", .def_program = "true"},
+    [CR_K_STDIN] = {"stdin", NULL, CR_T_STRING, "null", S, RESTART, SV(stdin_mode),
+        .doc = "null (/dev/null) or pipe (a pipe whose other end the supervisor holds, as "
+               "supervisord gives)", .def_program = "pipe"},
 
     /* ---- lifecycle ---- */
     [CR_K_AUTOSTART] = {"autostart", NULL, CR_T_BOOL, "true", S, NONE, SV(autostart),
@@ -239,7 +248,7 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "hostname inside (needs uts); default the process name"},
     [CR_K_NAMESPACES] = {"namespaces", NULL, CR_T_NAMESPACES, "pid,mount,uts,ipc,net,cgroup", S,
         RESTART, SV(namespaces), .doc = "namespaces to create: pid, mount, uts, ipc, net, cgroup, "
-               "user"},
+               "user, or none (the host's, and the host's / as it is)", .def_program = "none"},
     [CR_K_USER_NAMESPACE] = {"user_namespace", "userns", CR_T_STRING, NULL, S, RESTART,
         SV(user_namespace), .doc = "auto: a user namespace whose ids 0-65535 are a range of "
                "65536 of subid_user's subordinate ids, the same for this name every time "
@@ -265,7 +274,7 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_CAP_ADD] = {"cap_add", NULL, CR_T_LIST, NULL, S, RESTART, SV(cap_add),
         .doc = "capabilities added to the default 11 (CHOWN DAC_OVERRIDE FOWNER FSETID KILL "
                "SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT SETFCAP): NET_RAW or "
-               "CAP_NET_RAW, any case; ALL for every one"},
+               "CAP_NET_RAW, any case; ALL for every one", .def_program = "ALL"},
     [CR_K_CAP_DROP] = {"cap_drop", NULL, CR_T_LIST, NULL, S, RESTART, SV(cap_drop),
         .doc = "capabilities taken away (ALL: start from none, then cap_add)"},
     [CR_K_AMBIENT_CAPABILITIES] = {"ambient_capabilities", NULL, CR_T_LIST, NULL, S, RESTART,
@@ -273,11 +282,11 @@ const struct cr_key cr_keys[CR_NKEYS] = {
                "(e.g. NET_BIND_SERVICE to bind port 80); each must be among the service's"},
     [CR_K_NO_NEW_PRIVILEGES] = {"no_new_privileges", "no_new_privs", CR_T_BOOL, "true", S,
         RESTART, SV(no_new_privileges), .doc = "no exec can gain privileges (setuid and file "
-               "capabilities have no effect); false allows setuid binaries"},
+               "capabilities have no effect); false allows setuid binaries", .def_program = "false"},
     [CR_K_SECCOMP] = {"seccomp", "seccomp_profile", CR_T_STRING, "default", S, RESTART,
         SV(seccomp), .doc = "system call filter: default (denies keyrings, bpf, perf, "
                "mount and namespace calls, modules, clock setting, io_uring, userfaultfd, ... "
-               "with EPERM) or unconfined"},
+               "with EPERM) or unconfined", .def_program = "unconfined"},
     [CR_K_MASKED_PATHS] = {"masked_paths", NULL, CR_T_LIST, NULL, S, RESTART, SV(masked_paths),
         .doc = "more paths hidden inside (besides /proc/kcore, /proc/keys, /proc/timer_list, "
                "/sys/firmware and the other OCI defaults)"},
@@ -290,6 +299,9 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "HOST[:CONTAINER][:rwm] a host device node passed in (repeatable, as Docker's "
                "--device): made in the container's /dev and allowed by its cgroup; every other "
                "device is refused"},
+    [CR_K_CONFINE_DEVICES] = {"confine_devices", NULL, CR_T_BOOL, "true", S, RESTART,
+        SV(confine_devices), .doc = "the cgroup allows only the default device nodes and "
+               "those of device; false: every device, as on the host", .def_program = "false"},
 
     /* ---- cgroup limits: applied live on reload ---- */
     [CR_K_MEMORY_MAX] = {"memory_max", "mem_limit", CR_T_SIZE, NULL, S, LIVE, SV(memory_max),

@@ -59,6 +59,7 @@ enum cr_key_id {
     /* services: what runs */
     CR_K_COMMAND, CR_K_PROCESS_NAME, CR_K_NUMPROCS, CR_K_NUMPROCS_START, CR_K_DIRECTORY,
     CR_K_USER, CR_K_GROUP, CR_K_GROUPS, CR_K_UMASK, CR_K_ENVIRONMENT, CR_K_ENVIRONMENT_FILE,
+    CR_K_INHERIT_ENVIRONMENT, CR_K_STDIN,
     /* lifecycle */
     CR_K_AUTOSTART, CR_K_PRIORITY, CR_K_AUTORESTART, CR_K_EXITCODES, CR_K_STARTSECS,
     CR_K_STARTRETRIES, CR_K_RESTART_DELAY, CR_K_RESTART_DELAY_MAX, CR_K_RESTART_RESET_AFTER,
@@ -78,7 +79,7 @@ enum cr_key_id {
     CR_K_TMPFS, CR_K_READ_ONLY,
     /* security */
     CR_K_CAP_ADD, CR_K_CAP_DROP, CR_K_AMBIENT_CAPABILITIES, CR_K_NO_NEW_PRIVILEGES, CR_K_SECCOMP,
-    CR_K_MASKED_PATHS, CR_K_READONLY_PATHS, CR_K_UNMASK, CR_K_DEVICE,
+    CR_K_MASKED_PATHS, CR_K_READONLY_PATHS, CR_K_UNMASK, CR_K_DEVICE, CR_K_CONFINE_DEVICES,
     /* cgroup limits */
     CR_K_MEMORY_MAX, CR_K_MEMORY_HIGH, CR_K_MEMORY_SWAP_MAX, CR_K_CPU_MAX, CR_K_CPU_WEIGHT,
     CR_K_PIDS_MAX, CR_K_IO_WEIGHT,
@@ -99,6 +100,8 @@ struct cr_key {
     const char *doc;             /* one line for --list-keys and the README */
     const char *notice;          /* said (FILE:LINE: key: notice) whenever a file sets it: a
                                     supervisord key corral accepts but does not honour */
+    const char *def_program;     /* the default in [program:x] when it differs from def:
+                                    supervisord's meaning (no namespaces, the host as it is) */
 };
 
 extern const struct cr_key cr_keys[CR_NKEYS];

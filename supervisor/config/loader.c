@@ -606,6 +606,8 @@ static void check_service(struct cr_service *svc, struct cr_errlist *errors)
             free(argv);
         }
     }
+    if (svc->stdin_mode && strcmp(svc->stdin_mode, "null") && strcmp(svc->stdin_mode, "pipe"))
+        cr_service_error(errors, svc, CR_K_STDIN, "'%s' is not null or pipe", svc->stdin_mode);
     if (svc->user_namespace && !strcmp(svc->user_namespace, "auto")) {
         svc->userns_auto = true;
         svc->namespaces |= CR_NS_USER;
@@ -769,6 +771,23 @@ static void check_dependencies(struct cr_config *cfg)
     free(w.path);
 }
 
+/* A [program:x] section keeps supervisord's meaning (the defaults of def_program: no
+ * namespaces, the host as it is) unless it asks for a container with one of these keys; then
+ * it is a [service:x]. */
+static bool supervisord_meaning(const struct raw_sec *rs)
+{
+    static const int container_keys[] = {
+        CR_K_ROOTFS, CR_K_NAMESPACES, CR_K_BIND, CR_K_TMPFS, CR_K_READ_ONLY, CR_K_HOSTNAME,
+        CR_K_USER_NAMESPACE, CR_K_UID_MAP, CR_K_GID_MAP,
+    };
+    if (strncmp(rs->header, "program:", 8))
+        return false;
+    for (size_t i = 0; i < sizeof container_keys / sizeof container_keys[0]; i++)
+        if (rs->seen[container_keys[i]])
+            return false;
+    return true;
+}
+
 static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int64_t num,
                            int64_t numprocs, const struct cr_config_opts *opts,
                            const char *host)
@@ -796,6 +815,7 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
     struct cr_xctx x = {.program = rs->name, .here = rs->here, .host = host, .process_num = num,
                      .numprocs = numprocs};
     char err[1024];
+    bool program = supervisord_meaning(rs);
 
     for (int i = 0; i < CR_NKEYS; i++) {
         const struct cr_key *k = &cr_keys[i];
@@ -803,6 +823,8 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
             continue;
         cr_cfg_set_unset(k, svc);
         const char *def = k->def;
+        if (program && k->def_program)
+            def = k->def_program;
         if (i == CR_K_PROCESS_NAME && numprocs > 1)
             def = "%(program_name)s_%(process_num)d";
         /* defaults first, even for keys the file sets: a value that fails to parse leaves
@@ -833,7 +855,7 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
         cr_service_error(&cfg->errors, svc, CR_K_PROCESS_NAME, "'%s' is not 1 to %d of A-Z a-z "
                          "0-9 _ . -", svc->name, CR_NAME_MAX);
     check_service(svc, &cfg->errors);
-    cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->errors);
+    cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->global, &cfg->errors);
     cr_security_resolve(svc, &cfg->global, &cfg->errors);
 }
 
@@ -1012,8 +1034,11 @@ void cr_keys_print_markdown(FILE *out)
             fprintf(out, "| `%s`", k->name);
             if (k->aliases)
                 fprintf(out, " (also `%s`)", k->aliases);
-            fprintf(out, " | %s | %s%s%s | %s | %s |\n", cr_key_type_name(k->type),
-                    k->def ? "`" : "", k->def ? k->def : "—", k->def ? "`" : "",
+            char prog[96] = "";
+            if (k->def_program)
+                snprintf(prog, sizeof prog, " (`[program:]`: `%s`)", k->def_program);
+            fprintf(out, " | %s | %s%s%s%s | %s | %s |\n", cr_key_type_name(k->type),
+                    k->def ? "`" : "", k->def ? k->def : "—", k->def ? "`" : "", prog,
                     k->sections == CR_SEC_INCLUDE       ? "read again"
                     : k->reload == CR_RELOAD_RESTART ? "restart"
                                                      : "live", k->doc);
@@ -1078,7 +1103,13 @@ void cr_keys_print_man(FILE *out)
             if (k->def) {
                 fputs("Default: \\fB", out);
                 roff_puts(out, k->def);
-                fputs("\\fR. ", out);
+                fputs("\\fR", out);
+                if (k->def_program) {
+                    fputs(" (in [program:NAME]: \\fB", out);
+                    roff_puts(out, k->def_program);
+                    fputs("\\fR)", out);
+                }
+                fputs(". ", out);
             }
             bool restart = k->reload == CR_RELOAD_RESTART;
             if (k->sections == CR_SEC_INCLUDE)   /* a reload reads every file again */

@@ -127,7 +127,11 @@ def test_supervisord_style_notices(conf_dir):
     assert p.returncode == 0
     lines = p.stdout.splitlines()
     assert "env = GREETING=hello" in lines and "env = TARGET=world, again" in lines
-    assert "rootfs = /" in lines and "read_only = true" in lines   # the host's /, read-only
+    # supervisord's meaning: no namespaces, the host's / as it is, its environment
+    assert "namespaces = " in lines and "read_only = false" in lines
+    assert not [l for l in lines if l.startswith("rootfs = ")]
+    assert "env = SUPERVISOR_ENABLED=1" in lines and "env = SUPERVISOR_PROCESS_NAME=worker_01" \
+        in lines
     assert "exec = /bin/sleep" in lines or "exec = /usr/bin/sleep" in lines
 
 

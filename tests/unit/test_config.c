@@ -246,11 +246,52 @@ static void test_host_root_default(void **state)
 {
     (void)state;
     struct cr_config cfg;
-    const struct cr_service *s = load_ok("[program:h]\ncommand = /bin/true\n", &cfg);
-    assert_string_equal(s->section, "program:h");
+    const struct cr_service *s = load_ok("[service:h]\ncommand = /bin/true\n", &cfg);
+    assert_string_equal(s->section, "service:h");
     assert_string_equal(s->spec.rootfs, "/");
     assert_true(s->spec.read_only);             /* the host's / is bound read-only */
     assert_string_equal(s->spec.exec, "/bin/true");
+    assert_int_equal(s->spec.namespaces, CR_NS_DEFAULT);
+    cr_config_free(&cfg);
+    /* [program:x] means what it means to supervisord: the host as it is, the supervisor's
+     * environment, stdin a pipe, no seccomp filter, every capability, every device */
+    setenv("SXD_FROM_HOST", "yes", 1);
+    s = load_ok("[supervisord]\nenvironment = SXD_GLOBAL=\"g 1\",SXD_FROM_HOST=over\n"
+                "[program:h]\ncommand = /bin/true\nenvironment = SXD_OWN=o\n", &cfg);
+    unsetenv("SXD_FROM_HOST");
+    assert_null(s->spec.rootfs);
+    assert_false(s->spec.read_only);
+    assert_int_equal(s->spec.namespaces, 0);
+    assert_null(s->spec.hostname);
+    assert_string_equal(s->stdin_mode, "pipe");
+    assert_true(s->inherit_environment);
+    assert_false(s->confine_devices);
+    assert_false(s->no_new_privileges);
+    assert_string_equal(s->seccomp, "unconfined");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SXD_GLOBAL"), "g 1");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SXD_FROM_HOST"), "over");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SXD_OWN"), "o");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_ENABLED"), "1");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_PROCESS_NAME"), "h");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_GROUP_NAME"), "h");
+    assert_string_equal(cr_spec_get_env(&s->spec, "PATH"), getenv("PATH"));
+    cr_config_free(&cfg);
+    /* [service:x] starts clean and keeps every default confinement */
+    s = load_ok("[supervisord]\nenvironment = SXD_GLOBAL=g\n[service:h]\ncommand = /bin/true\n",
+                &cfg);
+    assert_null(cr_spec_get_env(&s->spec, "SXD_GLOBAL"));
+    assert_null(cr_spec_get_env(&s->spec, "SUPERVISOR_ENABLED"));
+    assert_string_equal(s->stdin_mode, "null");
+    assert_true(s->confine_devices);
+    assert_true(s->no_new_privileges);
+    assert_string_equal(s->seccomp, "default");
+    cr_config_free(&cfg);
+    /* a [program:x] that asks for a container is a [service:x] */
+    s = load_ok("[program:h]\ncommand = /bin/true\nread_only = false\n", &cfg);
+    assert_string_equal(s->spec.rootfs, "/");
+    assert_int_equal(s->spec.namespaces, CR_NS_DEFAULT);
+    assert_string_equal(s->seccomp, "default");
+    assert_string_equal(s->stdin_mode, "null");
     cr_config_free(&cfg);
     s = load_ok("[program:h]\ncommand = true\nnamespaces = pid,net\n", &cfg);
     assert_null(s->spec.rootfs);                 /* no mount namespace: no filesystem setup */
