@@ -63,6 +63,8 @@ struct cr_service {
     char *name;                  /* the process name: unique, used everywhere */
     char *program;               /* the section's NAME */
     char *section;               /* "service:NAME" or "program:NAME", as written */
+    char *sd_group;              /* supervisord's group: a [group:G] listing it, else its
+                                    program; svctl's G:* and G:NAME */
     int process_num;             /* numprocs_start .. numprocs_start+numprocs-1 */
     const char *file;            /* where the section is */
     int line;

@@ -98,6 +98,13 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "space-separated globs, relative to the including file, read in sorted order; "
                "included files cannot include"},
 
+    /* ---- [group:NAME] (read by the loader itself, as [include]) ---- */
+    [CR_K_GROUP_PROGRAMS] = {"programs", NULL, CR_T_LIST, NULL, CR_SEC_GROUP, NONE, 0,
+        .doc = "the [program:] (or [service:]) sections of the group, comma-separated; svctl "
+               "takes NAME:* for all their processes and NAME:PROCESS for one"},
+    [CR_K_GROUP_PRIORITY] = {"priority", NULL, CR_T_INT, "999", CR_SEC_GROUP, NONE, 0,
+        -100000, 100000, .doc = "the priority of the group's programs that set none"},
+
     /* ---- services: what runs ---- */
     [CR_K_COMMAND] = {"command", NULL, CR_T_COMMAND, NULL, S, RESTART, SV(command),
         .doc = "the program and its arguments, split like a shell (no shell runs); found via "

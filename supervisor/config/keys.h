@@ -33,6 +33,7 @@ enum {
     CR_SEC_GLOBAL = 1,           /* [supervisor] */
     CR_SEC_SERVICE = 2,          /* [service:NAME], [program:NAME] */
     CR_SEC_INCLUDE = 4,          /* [include] */
+    CR_SEC_GROUP = 8,            /* [group:NAME] (supervisord's) */
 };
 
 /* What changing a key's value means to a reload. */
@@ -56,6 +57,8 @@ enum cr_key_id {
     CR_K_STRIP_ANSI, CR_K_NOCLEANUP, CR_K_SILENT,
     /* [include] */
     CR_K_FILES,
+    /* [group:NAME] */
+    CR_K_GROUP_PROGRAMS, CR_K_GROUP_PRIORITY,
     /* services: what runs */
     CR_K_COMMAND, CR_K_PROCESS_NAME, CR_K_NUMPROCS, CR_K_NUMPROCS_START, CR_K_DIRECTORY,
     CR_K_USER, CR_K_GROUP, CR_K_GROUPS, CR_K_UMASK, CR_K_ENVIRONMENT, CR_K_ENVIRONMENT_FILE,

@@ -20,7 +20,7 @@
 
 /* ---- raw sections, as read ------------------------------------------------------------- */
 
-enum sec_kind { SEC_GLOBAL, SEC_SERVICE, SEC_INCLUDE, SEC_IGNORED, SEC_BAD };
+enum sec_kind { SEC_GLOBAL, SEC_SERVICE, SEC_INCLUDE, SEC_GROUP, SEC_IGNORED, SEC_BAD };
 
 struct raw_val {
     int key;
@@ -41,6 +41,9 @@ struct raw_sec {
     struct raw_val *v;
     size_t n;
     int seen[CR_NKEYS];
+    /* a service section listed by a [group:G] */
+    const struct raw_sec *group;
+    int64_t group_priority;
 };
 
 struct loader {
@@ -75,7 +78,6 @@ static const struct { const char *name; const char *notice; } ignored_sections[]
     {"unix_http_server", "corral serves no XML-RPC yet; svctl talks to control_socket"},
     {"inet_http_server", "corral serves no XML-RPC yet; svctl talks to control_socket"},
     {"rpcinterface:", "corral serves no XML-RPC yet"},
-    {"group:", "groups are not supported yet; its programs run on their own"},
     {"eventlistener:", "corral runs no event listeners yet"},
     {"fcgi-program:", "corral runs no FastCGI programs yet"},
 };
@@ -148,6 +150,15 @@ static void on_section(struct cr_ini *ini, const char *header)
             cr_ini_error(ini, "[include]: included files cannot include further");
         else
             s->kind = SEC_INCLUDE;
+    } else if (!strncmp(header, "group:", 6)) {
+        if (!valid_name(header + 6))
+            cr_ini_error(ini, "[%s]: the name must be 1 to %d of A-Z a-z 0-9 _ . -", header,
+                         CR_NAME_MAX);
+        else if (!(s->name = strdup(header + 6)))
+            L->oom = true;
+        else
+            s->kind = SEC_GROUP;
+        s->lenient = true;
     } else if (!strncmp(header, "service:", 8) || !strncmp(header, "program:", 8)) {
         if (!valid_name(header + 8))
             cr_ini_error(ini, "[%s]: the name must be 1 to %d of A-Z a-z 0-9 _ . -", header,
@@ -182,7 +193,8 @@ static void on_section(struct cr_ini *ini, const char *header)
     /* One [supervisor] (or [supervisord]), one [include], one section per service name. */
     for (size_t i = 0; i + 1 < L->nsecs; i++) {
         struct raw_sec *o = &L->secs[i];
-        if (o->kind != s->kind || (s->kind == SEC_SERVICE && strcmp(o->name, s->name)))
+        if (o->kind != s->kind ||
+            ((s->kind == SEC_SERVICE || s->kind == SEC_GROUP) && strcmp(o->name, s->name)))
             continue;
         cr_ini_error(ini, "[%s]: defined twice (first at %s:%d)", header, o->file, o->line);
         s->kind = SEC_BAD;
@@ -214,7 +226,8 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
     if (s->kind == SEC_BAD || s->kind == SEC_IGNORED)
         return;
     unsigned bit = s->kind == SEC_GLOBAL ? CR_SEC_GLOBAL
-                 : s->kind == SEC_INCLUDE ? CR_SEC_INCLUDE : CR_SEC_SERVICE;
+                 : s->kind == SEC_INCLUDE ? CR_SEC_INCLUDE
+                 : s->kind == SEC_GROUP ? CR_SEC_GROUP : CR_SEC_SERVICE;
     const struct cr_key *k = cr_key_find(key, bit);
     if (!k || !(k->sections & bit)) {
         const char *hint = k ? NULL : cr_key_suggest(key);
@@ -445,6 +458,7 @@ static void free_service(struct cr_service *svc)
     free(svc->name);
     free(svc->program);
     free(svc->section);
+    free(svc->sd_group);
     free(svc->uid_map_text);
     free(svc->gid_map_text);
     free(svc->dev_rules);
@@ -771,6 +785,65 @@ static void check_dependencies(struct cr_config *cfg)
     free(w.path);
 }
 
+/* [group:G] programs = a,b and priority: each listed section learns its group. */
+static void read_groups(struct loader *L)
+{
+    struct cr_config *cfg = L->cfg;
+    for (size_t i = 0; i < L->nsecs; i++) {
+        struct raw_sec *g = &L->secs[i];
+        if (g->kind != SEC_GROUP)
+            continue;
+        int64_t prio = 999;
+        bool listed = false;
+        for (size_t j = 0; j < g->n; j++) {
+            const struct raw_val *rv = &g->v[j];
+            if (rv->key != CR_K_GROUP_PRIORITY)
+                continue;
+            char *end;
+            long long v = strtoll(rv->value, &end, 10);
+            while (*end == ' ' || *end == '\t')
+                end++;
+            if (end == rv->value || *end || v < -100000 || v > 100000)
+                cr_errlist_add(&cfg->errors, "%s:%d: priority: '%s' is not an integer from "
+                               "-100000 to 100000", g->file, rv->line, rv->value);
+            else
+                prio = v;
+        }
+        for (size_t j = 0; j < g->n; j++) {
+            const struct raw_val *rv = &g->v[j];
+            if (rv->key != CR_K_GROUP_PROGRAMS)
+                continue;
+            char *list = strdup(rv->value), *save = NULL;
+            if (!list) {
+                L->oom = true;
+                return;
+            }
+            for (char *w = strtok_r(list, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
+                struct raw_sec *p = NULL;
+                listed = true;
+                for (size_t k = 0; k < L->nsecs && !p; k++)
+                    if (L->secs[k].kind == SEC_SERVICE && !strcmp(L->secs[k].name, w))
+                        p = &L->secs[k];
+                if (!p)
+                    cr_errlist_add(&cfg->errors, "%s:%d: programs: no [program:%s]", g->file,
+                                   rv->line, w);
+                else if (p->group && p->group != g)
+                    cr_errlist_add(&cfg->errors, "%s:%d: programs: %s is in [%s] already "
+                                   "(%s:%d)", g->file, rv->line, w, p->group->header,
+                                   p->group->file, p->group->line);
+                else {
+                    p->group = g;
+                    p->group_priority = prio;
+                }
+            }
+            free(list);
+        }
+        if (!listed)
+            cr_errlist_add(&cfg->errors, "%s:%d: [%s]: programs is missing", g->file, g->line,
+                           g->header);
+    }
+}
+
 /* A [program:x] section keeps supervisord's meaning (the defaults of def_program: no
  * namespaces, the host as it is) unless it asks for a container with one of these keys; then
  * it is a [service:x]. */
@@ -847,7 +920,10 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
         free(v);
     }
     svc->name = strdup(svc->process_name ? svc->process_name : rs->name);
-    if (!svc->program || !svc->section || !svc->name) {
+    svc->sd_group = strdup(rs->group ? rs->group->name : rs->name);
+    if (rs->group && !rs->seen[CR_K_PRIORITY])
+        svc->priority = rs->group_priority;
+    if (!svc->program || !svc->section || !svc->name || !svc->sd_group) {
         cfg->errors.oom = true;
         return;
     }
@@ -956,6 +1032,7 @@ int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
         if (L.secs[i].kind == SEC_GLOBAL)
             global = &L.secs[i];
     build_global(cfg, global);
+    read_groups(&L);
     for (size_t i = 0; i < L.nsecs; i++)
         if (L.secs[i].kind == SEC_SERVICE)
             build_section(cfg, &L.secs[i], &opts, host);
@@ -1023,6 +1100,7 @@ void cr_keys_print_markdown(FILE *out)
         {CR_SEC_GLOBAL, "`[supervisor]`"},
         {CR_SEC_SERVICE, "`[service:NAME]` (or `[program:NAME]`)"},
         {CR_SEC_INCLUDE, "`[include]`"},
+        {CR_SEC_GROUP, "`[group:NAME]`"},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         fprintf(out, "### %s\n\n| key | type | default | on reload | meaning |\n"
@@ -1072,6 +1150,7 @@ void cr_keys_print_man(FILE *out)
         {CR_SEC_GLOBAL, "[supervisor]"},
         {CR_SEC_SERVICE, "[service:NAME] and [program:NAME]"},
         {CR_SEC_INCLUDE, "[include]"},
+        {CR_SEC_GROUP, "[group:NAME]"},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         fprintf(out, ".SS %s\n", groups[g].title);

@@ -375,7 +375,7 @@ def test_list_keys_markdown():
     assert p.returncode == 0
     out = p.stdout
     for title in ["### `[supervisor]`", "### `[service:NAME]` (or `[program:NAME]`)",
-                  "### `[include]`"]:
+                  "### `[include]`", "### `[group:NAME]`"]:
         assert title in out
     names = []
     for part in out.split("### ")[1:]:    # unique within a section ([supervisord]'s

@@ -74,7 +74,8 @@ def test_list_keys_man_covers_every_key():
     man = list_keys("man")
     keys = markdown_keys()
     assert [l for l in man.splitlines() if l.startswith(".SS ")] == [
-        ".SS [supervisor]", ".SS [service:NAME] and [program:NAME]", ".SS [include]"]
+        ".SS [supervisor]", ".SS [service:NAME] and [program:NAME]", ".SS [include]",
+        ".SS [group:NAME]"]
     tags = re.findall(r"^\.TP\n\\fB([a-z_]+)\\fR = \\fI([^\\]+)\\fR(.*)$", man, re.M)
     assert [t[0] for t in tags] == [k[0] for k in keys]
     for (name, typ, rest), (_, aliases) in zip(tags, keys):

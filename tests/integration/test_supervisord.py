@@ -5,7 +5,8 @@ Checked: a [program:x] means what it means to supervisord (the supervisor's name
 host's filesystem writable, the supervisor's environment plus [supervisord] environment and
 SUPERVISOR_*, stdin a pipe a reader waits on); stdout_logfile=/dev/stdout and /dev/stderr
 reach the supervisor's own stdout and stderr once, as written; [supervisord] umask, minfds
-and pidfile; a [service:x] beside it keeps its isolation."""
+and pidfile; a [service:x] beside it keeps its isolation; [group:G] as a unit for svctl
+(G:*, G:NAME)."""
 import os
 import re
 import resource
@@ -90,3 +91,32 @@ def test_program_runs_as_under_supervisord(h, tmp, cgroot):
         iso[2] == "stdin=/dev/null", iso
     assert s.stop() == 0
     assert not pidfile.exists()
+
+
+def test_group_is_a_unit_for_svctl(h, tmp, cgroot):
+    from test_svctl import CtlSup
+    sections = ("[group:web]\nprograms = front,worker\npriority = 10\n\n"
+                "[program:front]\ncommand = /bin/sleep 1000\nstartsecs = 0\n\n"
+                "[program:worker]\ncommand = /bin/sleep 1000\nstartsecs = 0\nnumprocs = 2\n"
+                "process_name = worker_%(process_num)d\n\n"
+                "[program:other]\ncommand = /bin/sleep 1000\nstartsecs = 0\n")
+    s = CtlSup(h, tmp, cgroot, sections).start()
+    names = ["front", "worker_0", "worker_1", "other"]
+    for n in names:
+        s.wait_state(n, "RUNNING")
+    first = {n: s.inits(n) for n in names}
+    # supervisorctl's forms: G:* every process of the group, G:NAME one of them
+    rc, out, err = s.ctl("restart", "web:*", check=0)
+    for n in ["front", "worker_0", "worker_1"]:
+        wait_until(lambda: len(s.inits(n)) == len(first[n]) + 1, 20, what=f"{n} restarted")
+        s.wait_state(n, "RUNNING")
+    assert s.inits("other") == first["other"]
+    s.ctl("stop", "web:worker_1", check=0)
+    s.wait_state("worker_1", "STOPPED")
+    assert s.status("worker_0")["worker_0"]["state"] == "RUNNING"
+    # a program in no group is its own: other:* is it
+    s.ctl("stop", "other:*", check=0)
+    s.wait_state("other", "STOPPED")
+    rc, out, err = s.ctl("status", "nogroup:*")
+    assert rc != 0 and "no such service: nogroup:*" in err, (rc, out, err)
+    assert s.stop() == 0

@@ -646,8 +646,6 @@ static void test_supervisord_sections_ignored(void **state)
         "in the service's cgroup",
         "$/main.ini:11: killasgroup: accepted and ignored: a stop always reaches every process "
         "in the service's cgroup",
-        "$/main.ini:12: [group:g]: supervisord's section, accepted and ignored: groups are not "
-        "supported yet; its programs run on their own",
         "$/main.ini:14: [eventlistener:e]: supervisord's section, accepted and ignored: corral "
         "runs no event listeners yet",
         "$/main.ini:17: [fcgi-program:f]: supervisord's section, accepted and ignored: corral "
@@ -702,6 +700,36 @@ static int load_raw(const char *text, struct cr_config *cfg)
     snprintf(path, sizeof path, "%s/main.ini", dir);
     struct cr_config_opts opts = {.caps = caps, .no_machine_checks = no_machine};
     return cr_config_load(path, &opts, cfg);
+}
+
+static void test_groups(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    /* [group:G]: its programs learn G (svctl's G:*), and its priority where they set none;
+     * a program in no group is its own group, as in supervisord */
+    load_ok("[group:web]\nprograms = a, b\npriority = 5\n"
+            "[program:a]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n"
+            "[program:b]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnumprocs = 2\n"
+            "process_name = b%(process_num)d\npriority = 7\n"
+            "[program:c]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n", &cfg);
+    assert_int_equal(cfg.nservices, 4);
+    assert_string_equal(cfg.services[0].sd_group, "web");
+    assert_int_equal(cfg.services[0].priority, 5);
+    assert_string_equal(cfg.services[1].sd_group, "web");
+    assert_string_equal(cfg.services[2].name, "b1");
+    assert_int_equal(cfg.services[2].priority, 7);
+    assert_string_equal(cfg.services[3].sd_group, "c");
+    assert_int_equal(cfg.notices.n, 0);
+    cr_config_free(&cfg);
+    expect_errors("[group:web]\nprograms = a,nope\npriority = soon\n"
+                  "[program:a]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n"
+                  "[group:api]\nprograms = a\n[group:empty]\nprogramz = a\n",
+                  "$/main.ini:3: priority: 'soon' is not an integer from -100000 to 100000",
+                  "$/main.ini:2: programs: no [program:nope]",
+                  "$/main.ini:8: programs: a is in [group:web] already ($/main.ini:1)",
+                  "$/main.ini:10: programz: unknown key (did you mean programs?)",
+                  "$/main.ini:9: [group:empty]: programs is missing", NULL);
 }
 
 static void test_long_lines(void **state)
@@ -1627,6 +1655,7 @@ int main(void)
         cmocka_unit_test(test_split_command),
         cmocka_unit_test(test_structure_errors),
         cmocka_unit_test(test_supervisord_sections_ignored),
+        cmocka_unit_test(test_groups),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_supervisord_parsing),
         cmocka_unit_test(test_nul_and_crlf),
