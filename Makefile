@@ -81,6 +81,7 @@ all: deps-build $(BINS)
 # once, only when something is missing.
 BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev pkg-config
 TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 valgrind procps \
+              supervisor \
               golang-github-containers-common
 BENCH_PKGS := tini dumb-init catatonit
 LINT_PKGS  := cppcheck clang-tidy

@@ -25,6 +25,7 @@ enum sec_kind { SEC_GLOBAL, SEC_SERVICE, SEC_INCLUDE, SEC_GROUP, SEC_IGNORED, SE
 struct raw_val {
     int key;
     int line;
+    const char *file;            /* its file (a merged [supervisord] spans two) */
     char *value;
 };
 
@@ -196,6 +197,18 @@ static void on_section(struct cr_ini *ini, const char *header)
         if (o->kind != s->kind ||
             ((s->kind == SEC_SERVICE || s->kind == SEC_GROUP) && strcmp(o->name, s->name)))
             continue;
+        if (s->kind == SEC_GLOBAL && (s->lenient || o->lenient)) {
+            /* supervisord reads its files into one parser: a second [supervisord] (often
+             * in an included file) adds to the first, the last value of a key counting */
+            cr_errlist_add(&L->cfg->notices, "%s:%d: [%s]: given again (first at %s:%d); its "
+                           "keys join the first", ini->file, ini->lineno, header, o->file,
+                           o->line);
+            free(s->header);
+            free(s->here);
+            L->nsecs--;
+            L->cur = (long)i;
+            return;
+        }
         cr_ini_error(ini, "[%s]: defined twice (first at %s:%d)", header, o->file, o->line);
         s->kind = SEC_BAD;
         return;
@@ -294,6 +307,7 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
     s->v = nv;
     nv[s->n].key = id;
     nv[s->n].line = ini->lineno;
+    nv[s->n].file = ini->file;
     nv[s->n].value = strdup(value);
     if (!nv[s->n].value) {
         L->oom = true;
@@ -1004,7 +1018,7 @@ static void build_global(struct cr_config *cfg, const struct raw_sec *rs)
         g->key_line[rv->key] = rv->line;
         char *v = cr_cfg_expand(rv->value, &x, err, sizeof err);
         if (!v || cr_cfg_parse_value(k, v, g, rv->line, err, sizeof err))
-            cr_errlist_add(&cfg->errors, "%s:%d: %s: %s", rs->file, rv->line, k->name, err);
+            cr_errlist_add(&cfg->errors, "%s:%d: %s: %s", rv->file, rv->line, k->name, err);
         free(v);
     }
 }

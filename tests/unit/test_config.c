@@ -823,6 +823,17 @@ static void test_supervisord_parsing(void **state)
     expect_errors("[program:w]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n"
                   "numprocs = %(ENV_SXD_UNSET_X)s\n", "$/main.ini:4: numprocs: %(ENV_SXD_UNSET_X)s: "
                   "SXD_UNSET_X is not set in the supervisor's environment", NULL);
+    /* a second [supervisord] (an included file's, as in Supervisor's own fixtures) joins the
+     * first; errors name the file and line of the key */
+    mk("sd.d");
+    put("sd.d/more.conf", "[supervisord]\nminfds = lots\numask = 022\n", 0644);
+    expect_errors("[supervisord]\numask = 077\n[include]\nfiles = sd.d/*.conf\n" SVC,
+                  "$/sd.d/more.conf:2: minfds: 'lots' is not an integer from 0 to 1073741824",
+                  NULL);
+    put("sd.d/more.conf", "[supervisord]\numask = 022\n", 0644);
+    load_ok("[supervisord]\numask = 077\n[include]\nfiles = sd.d/*.conf\n" SVC, &cfg);
+    assert_int_equal(cfg.global.umask, 022);
+    cr_config_free(&cfg);
     /* [include] files too */
     mk("env.d");
     put("env.d/a.conf", "[program:a]\nrootfs = %(here)s/../rootfs\ncommand = sleep 1\n", 0644);
