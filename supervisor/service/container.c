@@ -118,6 +118,7 @@ static void ev_exited(struct cr_container *ct, const struct cr_event_line *ev)
                rt ? rt : "?");
     cr_hist_exited(svc, code, sig, rt, svc->ct ? cr_cg_memory_peak(svc->ct->cg) : -1);
     svc->wl = (struct cr_workload){0};
+    svc->healthy = -1;      /* no workload, no health: not the last check's verdict */
     ct->report(svc, CR_EV_EXITED);
 }
 
@@ -288,6 +289,7 @@ static void ct_exited(struct cr_container *ct)
     cr_hist_container_exit(svc, cr_cg_memory_peak(ct->cg), si.si_code, si.si_status,
                            now_ms(svc) - ct->spawned_ms, oom);
     svc->wl = (struct cr_workload){0};   /* no container, no workload */
+    svc->healthy = -1;                   /* ... and no health */
     /* With a PID namespace nothing is left once init is gone; without one, orphans may be.
      * Whatever is left is killed and the cgroup removed on the reaper's timer (cgroup.h):
      * the loop goes on meanwhile, and many containers gone at once are one batch. */
