@@ -25,6 +25,7 @@ static const char usage_text[] =
 "      --grace DURATION       leftover processes get TERM, then KILL after this (5s)\n"
 "  -p, --pdeathsig SIG        receive SIG (and forward it) when init's parent dies\n"
 "  -v, --verbose              log every orphan init reaps\n"
+"  -w, --warn-on-reap         the same (tini's spelling)\n"
 "      --restart POLICY       no | on-failure | always  (false | unexpected | true)\n"
 "      --exit-codes LIST      expected exit codes for on-failure (0)\n"
 "      --restart-delay D      first restart delay (100ms)\n"
@@ -37,11 +38,14 @@ static const char usage_text[] =
 "                             the container it describes, then run its command\n"
 "  -h, --help                 this text\n"
 "  -V, --version              print the version\n"
+"  -l, --license              print the version and license\n"
 "\n"
 "Each option can also be given as an environment variable: --restart-delay as\n"
 "INIT_RESTART_DELAY, -g as INIT_GROUP=1, repeatable ones as comma lists\n"
 "(INIT_REWRITE=TERM:QUIT,INT:QUIT). The command line wins; the variables are removed\n"
-"from CMD's environment. Exit status: CMD's, 128+N if it was killed by signal N,\n"
+"from CMD's environment. tini's variables work too: TINI_SUBREAPER (accepted),\n"
+"TINI_KILL_PROCESS_GROUP (as -g), TINI_VERBOSITY=N (2 and up: as -v).\n"
+"Exit status: CMD's, 128+N if it was killed by signal N,\n"
 "127 if CMD was not found, 126 if it could not be executed, 2 for a usage error.\n";
 
 enum {
@@ -57,6 +61,7 @@ static const struct option longopts[] = {
     {"grace", required_argument, 0, OPT_GRACE},
     {"pdeathsig", required_argument, 0, 'p'},
     {"verbose", no_argument, 0, 'v'},
+    {"warn-on-reap", no_argument, 0, 'w'},
     {"restart", required_argument, 0, OPT_RESTART},
     {"exit-codes", required_argument, 0, OPT_EXIT_CODES},
     {"restart-delay", required_argument, 0, OPT_DELAY},
@@ -68,6 +73,7 @@ static const struct option longopts[] = {
     {"spec-fd", required_argument, 0, OPT_SPEC_FD},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'},
+    {"license", no_argument, 0, 'l'},
     {0, 0, 0, 0},
 };
 
@@ -110,13 +116,14 @@ static int apply(struct init_opts *o, int id, const char *opt, const char *val)
     switch (id) {
     case 'g':
     case 's':
-    case 'v': {
+    case 'v':
+    case 'w': {
         bool on = true;
         if (val && cr_parse_bool(val, &on))
             return bad("boolean", opt, val);
         if (id == 'g')
             o->group = on;
-        else if (id == 'v')
+        else if (id == 'v' || id == 'w')
             o->verbose = on ? o->verbose + 1 : 0;
         return 0;
     }
@@ -221,8 +228,21 @@ int init_parse_args(int argc, char **argv, struct init_opts *o, bool *done)
 
     *done = false;
     defaults(o);
+    /* tini's variables, with tini's meaning (set to anything; left in CMD's environment, as
+     * tini leaves them): read first, so INIT_* and the command line win */
+    if (getenv("TINI_KILL_PROCESS_GROUP"))
+        o->group = true;
+    const char *tv = getenv("TINI_VERBOSITY");
+    if (tv) {
+        unsigned level;
+        if (cr_parse_uint(tv, 3, &level))
+            return bad("verbosity (0 to 3)", "TINI_VERBOSITY", tv);
+        o->verbose = level >= 2 ? (int)level - 1 : 0;
+    }
+    /* TINI_SUBREAPER: init is a subreaper whenever it is not PID 1 */
     for (const struct option *lo = longopts; lo->name; lo++) {
-        if (lo->val == 'h' || lo->val == 'V' || lo->val == OPT_SPEC_FD)
+        if (lo->val == 'h' || lo->val == 'V' || lo->val == 'l' || lo->val == 'w' ||
+            lo->val == OPT_SPEC_FD)
             continue;
         env_name(lo->name, name, sizeof name);
         const char *val = getenv(name);
@@ -237,7 +257,12 @@ int init_parse_args(int argc, char **argv, struct init_opts *o, bool *done)
 
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+gsr:e:p:vhV", longopts, NULL)) != -1) {
+    if (argc <= 1) {
+        /* as tini: no arguments at all is a usage error that shows the usage */
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    while ((c = getopt_long(argc, argv, "+gsr:e:p:vwhVl", longopts, NULL)) != -1) {
         char optname[40];
         const char *shown = argv[optind - 1];
         snprintf(optname, sizeof optname, "%s", shown && shown[0] == '-' ? shown : "option");
@@ -251,6 +276,11 @@ int init_parse_args(int argc, char **argv, struct init_opts *o, bool *done)
             return 0;
         case 'V':
             printf("init (corral) %s\n", CORRAL_VERSION);
+            *done = true;
+            return 0;
+        case 'l':
+            printf("init (corral) %s\nPart of corral; distributed under the terms of the "
+                   "license in its sources.\n", CORRAL_VERSION);
             *done = true;
             return 0;
         case '?':

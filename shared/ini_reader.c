@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,14 +67,19 @@ static bool is_blank(char c)
     return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
 }
 
-/* The first of chars in s, stopping (like inih) at an inline ';' comment after a blank. */
-static const char *find_before_comment(const char *s, const char *chars)
+static const char *comment_chars(const struct cr_ini *ini)
+{
+    return ini->comment_chars ? ini->comment_chars : ";";
+}
+
+/* The first of chars in s, stopping (like inih) at an inline comment after a blank. */
+static const char *find_before_comment(const struct cr_ini *ini, const char *s, const char *chars)
 {
     bool was_blank = false;
     for (; *s; s++) {
         if (strchr(chars, *s))
             return s;
-        if (*s == ';' && was_blank)
+        if (was_blank && strchr(comment_chars(ini), *s))
             return NULL;
         was_blank = is_blank(*s);
     }
@@ -97,7 +103,7 @@ static bool classify(struct cr_ini *ini, char *line)
         /* inih passes it under the previous key; r55 keeps an inline comment there, so it
          * is cut here: " ;" starts a comment on every line */
         for (char *q = p + 1; *q; q++)
-            if (*q == ';' && is_blank(q[-1])) {
+            if (strchr(comment_chars(ini), *q) && is_blank(q[-1])) {
                 *q = '\0';
                 break;
             }
@@ -105,29 +111,32 @@ static bool classify(struct cr_ini *ini, char *line)
         return true;
     }
     if (*p == '[') {
-        const char *end = find_before_comment(p + 1, "]");
+        const char *end = find_before_comment(ini, p + 1, "]");
         if (!end) {
             cr_ini_error(ini, "%s: section header without ']'", p);
             if (ini->on_section)
                 ini->on_section(ini, NULL);
             return false;
         }
-        char name[CR_INI_LINE_MAX + 1];
         const char *s = p + 1;
         while (s < end && is_blank(*s))
             s++;
         size_t n = (size_t)(end - s);
         while (n && is_blank(s[n - 1]))
             n--;
-        memcpy(name, s, n);
-        name[n] = '\0';
+        char *name = strndup(s, n);
+        if (!name) {
+            ini->errors->oom = true;
+            return false;
+        }
         ini->have_prev = false;
         ini->section_line = ini->lineno;
         if (ini->on_section)
             ini->on_section(ini, name);
+        free(name);
         return true;
     }
-    const char *eq = find_before_comment(p, "=:");
+    const char *eq = find_before_comment(ini, p, "=:");
     if (!eq) {
         cr_ini_error(ini, "expected 'key = value', got '%s'", p);
         ini->have_prev = false;
@@ -162,8 +171,9 @@ static char *reader(char *str, int num, void *stream)
         n -= 3;
     }
     size_t max = num > 3 ? (size_t)num - 3 : 0;
-    if (max > CR_INI_LINE_MAX)
-        max = CR_INI_LINE_MAX;
+    size_t want = ini->max_line ? ini->max_line : CR_INI_LINE_MAX;
+    if (max > want)
+        max = want;
     if (memchr(start, '\0', n)) {
         cr_ini_error(ini, "line holds a NUL byte");
     } else if (n > max) {
@@ -203,9 +213,28 @@ int cr_ini_parse(struct cr_ini *ini)
     ini->section_line = 0;
     ini->have_prev = false;
     ini->skip_cont = false;
-    /* Debian's inih has these as run-time globals; they hold the defaults we rely on
-     * (multiline on, keep going after an error), so they are not touched. */
+    /* Debian's inih has its options as run-time globals (upstream has them as macros): the
+     * line buffer goes to the heap, sized for max_line plus "\r\n" and the terminator, and
+     * inline comments start with the caller's characters. Multiline on and keep going after
+     * an error are the defaults we rely on. Restored after, for the next caller. */
+    size_t max = ini->max_line ? ini->max_line : CR_INI_LINE_MAX;
+    if (max > (size_t)INT32_MAX - 3)
+        max = (size_t)INT32_MAX - 3;
+    int saved_max = ini_max_line, saved_alloc = ini_initial_alloc;
+    bool saved_stack = ini_use_stack, saved_realloc = ini_allow_realloc;
+    char *saved_prefixes = ini_inline_comment_prefixes;
+    char prefixes[8];
+    snprintf(prefixes, sizeof prefixes, "%s", comment_chars(ini));
+    ini_max_line = ini_initial_alloc = (int)max + 3;
+    ini_use_stack = false;
+    ini_allow_realloc = false;
+    ini_inline_comment_prefixes = prefixes;
     int r = ini_parse_stream(reader, ini, handler, ini);
+    ini_max_line = saved_max;
+    ini_initial_alloc = saved_alloc;
+    ini_use_stack = saved_stack;
+    ini_allow_realloc = saved_realloc;
+    ini_inline_comment_prefixes = saved_prefixes;
     if (r == -2)
         return -ENOMEM;
     /* r > 0 would be inih's own syntax error on a line the reader let through; the reader

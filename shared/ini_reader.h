@@ -17,7 +17,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* inih r55's buffer is 200 bytes: room for 197 bytes, "\r\n" and the terminator. */
+/* inih r55's default buffer is 200 bytes: room for 197 bytes, "\r\n" and the terminator.
+ * A caller may ask for longer lines (struct cr_ini's max_line): Debian's inih has its
+ * options as run-time variables, and cr_ini_parse() sizes inih's heap line buffer to fit. */
 #define CR_INI_LINE_MAX 197
 
 /* A list of messages, each already formatted ("FILE:LINE: key: what is wrong"). Identical
@@ -48,6 +50,8 @@ struct cr_ini {
     cr_ini_value_fn on_value;
     struct cr_errlist *errors;
     void *user;
+    size_t max_line;             /* longest line in bytes; 0: CR_INI_LINE_MAX */
+    const char *comment_chars;   /* what starts an inline comment after a blank; NULL: ";" */
     /* state, readable from the callbacks */
     int lineno;                  /* physical line being handled (1-based) */
     bool cont;                   /* that line is an indented continuation of the last key */

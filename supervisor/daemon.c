@@ -13,6 +13,7 @@
 #include "daemon_int.h"
 #include "fd_budget.h"
 #include "log.h"
+#include "own_process.h"
 #include "cgroup/cgroup.h"
 #include "config/config.h"
 #include "api/control.h"
@@ -112,6 +113,7 @@ static void finish(struct sv *sv, int status)
         uv_close((uv_handle_t *)&sv->sigs[i], close_handle_cb);
     sv->nsigs = 0;
     cr_console_close(&sv->rt.console);
+    cr_console_close(&sv->rt.console_err);
     log_unwatch();
 }
 
@@ -279,8 +281,14 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
      * container gets the limit we were started with back. A file that needs more than that
      * is refused before anything is made (fd_budget.h). */
     sv->fd_inherited = cr_fd_count_open();
-    if (getrlimit(RLIMIT_NOFILE, &sv->rt.nofile) == 0 &&
-        sv->rt.nofile.rlim_cur < sv->rt.nofile.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &sv->rt.nofile) < 0)
+        sv->rt.nofile = (struct rlimit){1024, 1024};
+    /* [supervisord] umask, minfds, minprocs: for us and (inherited) the containers */
+    if (cr_own_process_apply(&cfg->global, &sv->rt.nofile, err, sizeof err) < 0) {
+        fprintf(stderr, "supervisor: %s: %s; nothing started\n", cfg->path, err);
+        goto out;
+    }
+    if (sv->rt.nofile.rlim_cur < sv->rt.nofile.rlim_max) {
         struct rlimit raised = {sv->rt.nofile.rlim_max, sv->rt.nofile.rlim_max};
         setrlimit(RLIMIT_NOFILE, &raised);
     }
@@ -345,7 +353,8 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop) < 0)
             cr_log(NULL, "no cgroup reaper: kills and removals will wait");
     }
-    if (cr_console_open(&sv->rt.console, sv->rt.loop, STDOUT_FILENO) < 0) {
+    if (cr_console_open(&sv->rt.console, sv->rt.loop, STDOUT_FILENO) < 0 ||
+        cr_console_open(&sv->rt.console_err, sv->rt.loop, STDERR_FILENO) < 0) {
         fprintf(stderr, "supervisor: out of memory\n");
         goto out_loop;
     }
@@ -367,6 +376,8 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                              cfg->global.logfile_backups);
             cr_log(NULL, "started (pid %d, %zu service%s, cgroup root %s)", (int)getpid(),
                    cfg->nservices, cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
+            if (cfg->global.pidfile && (sv->pidfile = strdup(cfg->global.pidfile)))
+                cr_own_pidfile_write(sv->pidfile);
             const struct cr_cg_sweep *sw = cr_cg_root_swept(sv->rt.cgroot);
             if (sw->cgroups)
                 cr_log(NULL, "swept %d leftover cgroup%s (%d process%s) in %lld ms%s",
@@ -423,6 +434,9 @@ out:
             fprintf(stderr, "supervisor: leaving the cgroup root: %s\n", err);
         cr_cg_root_close(sv->rt.cgroot);
     }
+    if (sv->pidfile)
+        cr_own_pidfile_remove(sv->pidfile);
+    free(sv->pidfile);
     cr_logs_own_open(NULL, 0, 0);   /* after the last cr_log */
     cr_log_blocking();
     if (sv->rt.init_fd >= 0)

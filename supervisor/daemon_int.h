@@ -30,6 +30,8 @@ struct sv {
     struct cr_metrics *metrics;  /* metrics_listen's HTTP server (metrics.h); NULL: off */
     struct cr_api_host api;      /* what both act on (api/host.h) */
     unsigned long fd_inherited;  /* fds open when it started (fd_budget.h) */
+    char *pidfile;               /* [supervisord] pidfile as written at start (a reload does
+                                    not move it), removed at exit; NULL: none */
 };
 
 static inline struct sv *sv_of(struct cr_runtime *rt)

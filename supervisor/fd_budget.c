@@ -32,6 +32,8 @@ unsigned long cr_fd_service_cost(const struct cr_service *c)
     unsigned long n = 2 + logged(c->stdout_logfile);              /* stdout pipe, its file */
     if (!c->redirect_stderr)
         n += 2 + logged(c->stderr_logfile);                       /* stderr pipe, its file */
+    if (c->stdin_mode && !strcmp(c->stdin_mode, "pipe"))
+        n++;                                                      /* stdin pipe's write end */
     return n + 3;                                /* init's pidfd, events pipe, cgroup dir */
 }
 

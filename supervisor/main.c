@@ -18,13 +18,16 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: supervisor [-c FILE] [run NAME [-- CMD ARGS...]]\n"
-            "       supervisor -c FILE --check\n"
+            "       supervisor -c FILE --check [--syntax-only]\n"
             "       supervisor -c FILE --print-spec NAME\n"
             "       supervisor --list-keys[=man]\n"
             "       supervisor --print-seccomp\n"
             "\n"
             "  -c, --config FILE     services file (default " DEFAULT_CONFIG ")\n"
             "  -n, --check           validate FILE, print every error, exit 0 (valid) or 1\n"
+            "      --syntax-only     with --check: the file alone, not the checks that look at\n"
+            "                        this machine (commands, users, rootfs, cgroups): for a\n"
+            "                        file meant for another machine or image\n"
             "      --print-spec NAME print the spec init receives for service NAME\n"
             "      --list-keys[=man] print every configuration key as a markdown table\n"
             "                        (=man: as roff, for services.ini(5))\n"
@@ -55,10 +58,11 @@ static void print_map(const char *name, const char *text)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS, OPT_PRINT_SECCOMP };
+    enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS, OPT_PRINT_SECCOMP, OPT_SYNTAX_ONLY };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check", no_argument, NULL, 'n'},
+        {"syntax-only", no_argument, NULL, OPT_SYNTAX_ONLY},
         {"print-spec", required_argument, NULL, OPT_PRINT_SPEC},
         {"list-keys", optional_argument, NULL, OPT_LIST_KEYS},
         {"print-seccomp", no_argument, NULL, OPT_PRINT_SECCOMP},
@@ -67,7 +71,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *path = DEFAULT_CONFIG, *spec_name = NULL;
-    bool check = false;
+    bool check = false, syntax_only = false;
     int c;
     while ((c = getopt_long(argc, argv, "+c:nhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -79,6 +83,9 @@ int main(int argc, char **argv)
             break;
         case OPT_PRINT_SPEC:
             spec_name = optarg;
+            break;
+        case OPT_SYNTAX_ONLY:
+            syntax_only = true;
             break;
         case OPT_LIST_KEYS:
             if (!optarg || !strcmp(optarg, "markdown"))
@@ -105,6 +112,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (syntax_only && !check) {
+        fprintf(stderr, "supervisor: --syntax-only goes with --check\n");
+        usage(stderr);
+        return 2;
+    }
     if ((check || spec_name) && optind < argc) {
         fprintf(stderr, "supervisor: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
@@ -113,7 +125,8 @@ int main(int argc, char **argv)
 
     struct cr_config cfg;
     /* Running (or `run`) keeps the id ranges given to new user_namespace = auto names. */
-    struct cr_config_opts opts = {.userns_persist = !check && !spec_name};
+    struct cr_config_opts opts = {.userns_persist = !check && !spec_name,
+                                  .no_machine_checks = syntax_only};
     int r = cr_config_load(path, &opts, &cfg);
     if (r == -ENOMEM) {
         fprintf(stderr, "supervisor: out of memory\n");

@@ -349,14 +349,72 @@ static void status_rec(struct obuf *o, struct cr_svc *svc)
     ob_put(o, "\n", 1);
 }
 
-static void do_status(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
+/* The names of a request with supervisorctl's group forms expanded: G:* is every process of
+ * group G ([group:G], or a program's own numprocs copies), G:NAME one of them. Other names
+ * pass as they are (an unknown one is reported by check_names). */
+struct names {
+    int argc;
+    char **argv;
+};
+
+static void names_free(struct names *nm)
+{
+    for (int i = 0; i < nm->argc; i++)
+        free(nm->argv[i]);
+    free(nm->argv);
+    nm->argv = NULL;
+    nm->argc = 0;
+}
+
+static int names_add(struct names *nm, const char *name)
+{
+    for (int i = 0; i < nm->argc; i++)
+        if (!strcmp(nm->argv[i], name))
+            return 0;
+    char **v = realloc(nm->argv, (size_t)(nm->argc + 1) * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    nm->argv = v;
+    if (!(v[nm->argc] = strdup(name)))
+        return -ENOMEM;
+    nm->argc++;
+    return 0;
+}
+
+static int names_expand(struct cr_control *ctl, char **argv, int argc, struct names *nm)
+{
+    struct cr_svc *const *v;
+    size_t n = ctl->host->services(ctl->rt, &v);
+    for (int i = 0; i < argc; i++) {
+        const char *colon = strchr(argv[i], ':');
+        bool matched = false;
+        for (size_t j = 0; colon && j < n; j++) {
+            const struct cr_service *conf = cr_svc_conf(v[j]);
+            const char *group = conf && conf->sd_group ? conf->sd_group : NULL;
+            if (!group || strlen(group) != (size_t)(colon - argv[i]) ||
+                strncmp(group, argv[i], (size_t)(colon - argv[i])))
+                continue;
+            if (strcmp(colon + 1, "*") && strcmp(colon + 1, cr_svc_name(v[j])))
+                continue;
+            matched = true;
+            if (names_add(nm, cr_svc_name(v[j])) < 0)
+                return -ENOMEM;
+        }
+        if (!matched && names_add(nm, argv[i]) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static void do_status(struct client *c, struct cr_ctl_req *rq, struct names *nm,
+                      struct obuf *o)
 {
     struct cr_control *ctl = c->ctl;
-    if (!check_names(ctl, rq->argv, rq->argc, o))
+    if (!check_names(ctl, nm->argv, nm->argc, o))
         return;
-    if (rq->argc) {
-        for (int i = 0; i < rq->argc; i++)
-            status_rec(o, find(ctl, rq->argv[i]));
+    if (nm->argc) {
+        for (int i = 0; i < nm->argc; i++)
+            status_rec(o, find(ctl, nm->argv[i]));
     } else {
         struct cr_svc *const *v;
         size_t n = ctl->host->services(ctl->rt, &v);
@@ -366,25 +424,26 @@ static void do_status(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
     ob_put(o, "ok\n", 3);
 }
 
-static void do_lifecycle(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
+static void do_lifecycle(struct client *c, struct cr_ctl_req *rq, struct names *nm,
+                      struct obuf *o)
 {
     struct cr_control *ctl = c->ctl;
-    if (!check_names(ctl, rq->argv, rq->argc, o))
+    if (!check_names(ctl, nm->argv, nm->argc, o))
         return;
     if (rq->verb != CR_CTL_STOP && ctl->host->shutting_down(ctl->rt)) {
         ob_error(o, CR_CTL_E_BUSY, "the supervisor is shutting down");
         return;
     }
-    for (int i = 0; i < rq->argc; i++) {
-        struct cr_svc *s = find(ctl, rq->argv[i]);
+    for (int i = 0; i < nm->argc; i++) {
+        struct cr_svc *s = find(ctl, nm->argv[i]);
         if (rq->verb != CR_CTL_STOP && !cr_svc_conf(s)) {
             ob_error(o, CR_CTL_E_FAILED, "%s was removed from the configuration",
                      cr_svc_name(s));
             return;
         }
     }
-    for (int i = 0; i < rq->argc; i++) {
-        struct cr_svc *s = find(ctl, rq->argv[i]);
+    for (int i = 0; i < nm->argc; i++) {
+        struct cr_svc *s = find(ctl, nm->argv[i]);
         if (!s)
             continue;   /* a stop settled and removed it */
         cr_log(cr_svc_name(s), "svctl %s", rq->name);
@@ -394,30 +453,31 @@ static void do_lifecycle(struct client *c, struct cr_ctl_req *rq, struct obuf *o
                                        : rq->verb == CR_CTL_STOP ? CR_REQ_STOP
                                                                  : CR_REQ_RESTART);
     }
-    for (int i = 0; i < rq->argc; i++) {
-        struct cr_svc *s = find(ctl, rq->argv[i]);
+    for (int i = 0; i < nm->argc; i++) {
+        struct cr_svc *s = find(ctl, nm->argv[i]);
         ob_put(o, "rec", 3);
-        ob_kv(o, "name", rq->argv[i]);
+        ob_kv(o, "name", nm->argv[i]);
         ob_kv(o, "state", s ? cr_state_name(cr_svc_state(s)) : "REMOVED");
         ob_put(o, "\n", 1);
     }
     ob_put(o, "ok\n", 3);
 }
 
-static void do_signal(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
+static void do_signal(struct client *c, struct cr_ctl_req *rq, struct names *nm,
+                      struct obuf *o)
 {
     struct cr_control *ctl = c->ctl;
-    int sig = cr_parse_signal(rq->argv[0]);
+    int sig = cr_parse_signal(nm->argv[0]);
     if (sig <= 0 || sig >= 65) {
-        ob_error(o, CR_CTL_E_USAGE, "bad signal: %s", rq->argv[0]);
+        ob_error(o, CR_CTL_E_USAGE, "bad signal: %s", nm->argv[0]);
         return;
     }
-    if (!check_names(ctl, rq->argv + 1, rq->argc - 1, o))
+    if (!check_names(ctl, nm->argv + 1, nm->argc - 1, o))
         return;
     int failed = 0;
     char first[128] = "";
-    for (int i = 1; i < rq->argc; i++) {
-        struct cr_svc *s = find(ctl, rq->argv[i]);
+    for (int i = 1; i < nm->argc; i++) {
+        struct cr_svc *s = find(ctl, nm->argv[i]);
         int r = cr_svc_signal(s, sig);
         ob_put(o, "rec", 3);
         ob_kv(o, "name", cr_svc_name(s));
@@ -632,11 +692,26 @@ static int on_line(void *arg, char *line, size_t len)
     } else {
         switch (rq.verb) {
         case CR_CTL_HELLO: do_hello(c, &rq, &o); break;
-        case CR_CTL_STATUS: do_status(c, &rq, &o); break;
+        case CR_CTL_STATUS:
         case CR_CTL_START:
         case CR_CTL_STOP:
-        case CR_CTL_RESTART: do_lifecycle(c, &rq, &o); break;
-        case CR_CTL_SIGNAL: do_signal(c, &rq, &o); break;
+        case CR_CTL_RESTART:
+        case CR_CTL_SIGNAL: {
+            /* the signal's name stays first */
+            int skip = rq.verb == CR_CTL_SIGNAL && rq.argc > 0 ? 1 : 0;
+            struct names nm = {0};
+            if ((skip && names_add(&nm, rq.argv[0]) < 0) ||
+                names_expand(c->ctl, rq.argv + skip, rq.argc - skip, &nm) < 0)
+                ob_error(&o, CR_CTL_E_FAILED, "out of memory");
+            else if (rq.verb == CR_CTL_STATUS)
+                do_status(c, &rq, &nm, &o);
+            else if (rq.verb == CR_CTL_SIGNAL)
+                do_signal(c, &rq, &nm, &o);
+            else
+                do_lifecycle(c, &rq, &nm, &o);
+            names_free(&nm);
+            break;
+        }
         case CR_CTL_LOGS: do_logs(c, &rq, &o); break;
         case CR_CTL_RELOAD:
         case CR_CTL_CHECK: do_reload(c, &rq, &o); break;

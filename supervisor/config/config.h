@@ -23,6 +23,7 @@
 
 #define CR_CONFIG_MAX_BYTES (1024 * 1024)   /* per file */
 #define CR_CONFIG_MAX_FILES 256             /* the main file and its includes */
+#define CR_CONFIG_MAX_LINE (64 * 1024)      /* bytes in one line */
 #define CR_NAME_MAX 40
 #define CR_NUMPROCS_MAX 1000
 /* All services of a config, numprocs copies counted: each costs memory, a control slot and
@@ -52,6 +53,12 @@ struct cr_global {
     char *subid_user;            /* user_namespace = auto: whose subordinate ids */
     char *subuid_file, *subgid_file;
     char *userns_state;          /* NAME UID GID of each auto service (userns.c) */
+    /* supervisord's [supervisord] keys */
+    struct cr_strv environment;  /* "NAME=VALUE", given to every [program:] */
+    int umask;                   /* -1: unset */
+    int64_t minfds, minprocs;
+    bool nodaemon, strip_ansi, nocleanup, silent;
+    char *identity, *pidfile, *loglevel, *user, *directory;
 };
 
 /* A [network:NAME] section, or the implicit "default" network (file NULL). */
@@ -81,6 +88,8 @@ struct cr_service {
     char *name;                  /* the process name: unique, used everywhere */
     char *program;               /* the section's NAME */
     char *section;               /* "service:NAME" or "program:NAME", as written */
+    char *sd_group;              /* supervisord's group: a [group:G] listing it, else its
+                                    program; svctl's G:* and G:NAME */
     int process_num;             /* numprocs_start .. numprocs_start+numprocs-1 */
     const char *file;            /* where the section is */
     int line;
@@ -96,6 +105,8 @@ struct cr_service {
     int umask;
     struct cr_strv environment;  /* "NAME=VALUE" */
     char *environment_file;
+    bool inherit_environment;    /* start from the supervisor's environment */
+    char *stdin_mode;            /* null | pipe */
     bool autostart;
     int64_t priority;
     int autorestart;             /* enum cr_restart */
@@ -117,6 +128,10 @@ struct cr_service {
     int64_t stdout_logfile_maxbytes, stdout_logfile_backups;
     int64_t stderr_logfile_maxbytes, stderr_logfile_backups;
     bool log_timestamps;
+    /* supervisord keys accepted with a notice (keys.c says what corral does instead) */
+    int64_t stdout_capture_maxbytes, stderr_capture_maxbytes;
+    bool stdout_events_enabled, stderr_events_enabled, stdout_syslog, stderr_syslog;
+    char *serverurl;
     char *rootfs;
     char *hostname;
     unsigned namespaces;         /* CR_NS_* */
@@ -145,6 +160,7 @@ struct cr_service {
     char *join;                  /* SERVICE: the other service's name; CNI: the conflist */
     struct cr_port *port;
     size_t nport;
+    bool confine_devices;        /* false: the cgroup allows every device */
     /* The cgroup's device rules beside the defaults, one per `device` (cgroup/devices.h). */
     struct cr_device *dev_rules;
     size_t ndev_rules;
@@ -200,7 +216,7 @@ bool cr_service_needs_restart(const struct cr_service *a, const struct cr_servic
  * it, users and groups, bind sources, environment_file, cgroup controllers), then the spec. */
 void cr_service_resolve(struct cr_service *svc, const char *here,
                         const struct cr_config_opts *opts, const struct cr_cgroup_caps *caps,
-                        struct cr_errlist *errors);
+                        const struct cr_global *g, struct cr_errlist *errors);
 /* The security keys → the spec's [security] (security.c). */
 void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,
                          struct cr_errlist *errors);

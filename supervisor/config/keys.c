@@ -2,6 +2,7 @@
  * struct cr_service (config.h); parsing, defaults, --check and --list-keys follow. */
 #include "config/keys.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <strings.h>
 #include <string.h>
@@ -19,6 +20,9 @@
 #define RESTART CR_RELOAD_RESTART
 #define LIVE CR_RELOAD_LIVE
 #define NONE CR_RELOAD_NONE
+#define WHOLE_CGROUP "accepted and ignored: a stop always reaches every process in the " \
+    "service's cgroup"
+#define NO_LISTENERS "accepted and ignored: corral runs no event listeners yet"
 
 const struct cr_key cr_keys[CR_NKEYS] = {
     /* ---- [supervisor] ---- */
@@ -70,10 +74,57 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "the host's bridge interface (at most 15 characters); default a name made of "
                "the cgroup_root and the network's name"},
 
+    /* ---- [supervisord]: supervisord's own keys ---- */
+    [CR_K_SUP_ENVIRONMENT] = {"environment", NULL, CR_T_ENV, NULL, G, RESTART,
+        GL(environment), .doc = "NAME=\"value\",... added to the supervisor's environment for "
+               "every service with inherit_environment (every [program:] by default)"},
+    [CR_K_SUP_UMASK] = {"umask", NULL, CR_T_UMASK, NULL, G, RESTART, GL(umask),
+        .doc = "the supervisor's umask (octal), inherited by services without their own; "
+               "default: left as it is"},
+    [CR_K_MINFDS] = {"minfds", NULL, CR_T_INT, "1024", G, RESTART, GL(minfds), 0, 1 << 30,
+        .doc = "RLIMIT_NOFILE of the supervisor and its services is raised to at least this "
+               "(the hard limit too as root); if it cannot be, nothing starts"},
+    [CR_K_MINPROCS] = {"minprocs", NULL, CR_T_INT, "200", G, RESTART, GL(minprocs), 0, 1 << 30,
+        .doc = "RLIMIT_NPROC raised to at least this, as minfds"},
+    [CR_K_NODAEMON] = {"nodaemon", NULL, CR_T_BOOL, "true", G, NONE, GL(nodaemon),
+        .doc = "accepted for supervisord files: the supervisor always runs in the foreground",
+        .notice = "accepted: the supervisor always runs in the foreground"},
+    [CR_K_IDENTITY] = {"identity", NULL, CR_T_STRING, "supervisor", G, RESTART, GL(identity),
+        .doc = "the name the supervisor gives itself (supervisorctl's getIdentification)",
+        .notice = "accepted: kept for supervisord's XML-RPC API, which corral does not serve "
+                  "yet"},
+    [CR_K_PIDFILE] = {"pidfile", NULL, CR_T_PATH, NULL, G, RESTART, GL(pidfile),
+        .doc = "file the supervisor writes its pid to once it runs, removed when it exits"},
+    [CR_K_LOGLEVEL] = {"loglevel", NULL, CR_T_STRING, "info", G, NONE, GL(loglevel),
+        .doc = "supervisord's log level; accepted, with a notice: the supervisor logs every "
+               "event", .notice = "accepted and ignored: the supervisor logs every event"},
+    [CR_K_SUP_USER] = {"user", NULL, CR_T_STRING, NULL, G, NONE, GL(user),
+        .doc = "supervisord's user to switch to; accepted, with a notice: the supervisor "
+               "stays who started it", .notice = "accepted and ignored: the supervisor stays "
+               "the user who started it (it needs root for cgroups and namespaces)"},
+    [CR_K_SUP_DIRECTORY] = {"directory", NULL, CR_T_PATH, NULL, G, NONE, GL(directory),
+        .doc = "supervisord's directory when daemonizing; accepted, with a notice",
+        .notice = "accepted and ignored: the supervisor does not daemonize"},
+    [CR_K_STRIP_ANSI] = {"strip_ansi", NULL, CR_T_BOOL, "false", G, NONE, GL(strip_ansi),
+        .doc = "accepted, with a notice, and ignored", .notice = "accepted and ignored: "
+               "log files keep the bytes as written"},
+    [CR_K_NOCLEANUP] = {"nocleanup", NULL, CR_T_BOOL, "false", G, NONE, GL(nocleanup),
+        .doc = "accepted, with a notice, and ignored", .notice = "accepted and ignored: "
+               "AUTO log files are kept"},
+    [CR_K_SILENT] = {"silent", NULL, CR_T_BOOL, "false", G, NONE, GL(silent),
+        .doc = "accepted, with a notice, and ignored", .notice = "accepted and ignored"},
+
     /* ---- [include] ---- */
     [CR_K_FILES] = {"files", NULL, CR_T_STRING, NULL, CR_SEC_INCLUDE, NONE, 0,
         .doc = "space-separated globs, relative to the including file, read in sorted order; "
                "included files cannot include"},
+
+    /* ---- [group:NAME] (read by the loader itself, as [include]) ---- */
+    [CR_K_GROUP_PROGRAMS] = {"programs", NULL, CR_T_LIST, NULL, CR_SEC_GROUP, NONE, 0,
+        .doc = "the [program:] (or [service:]) sections of the group, comma-separated; svctl "
+               "takes NAME:* for all their processes and NAME:PROCESS for one"},
+    [CR_K_GROUP_PRIORITY] = {"priority", NULL, CR_T_INT, "999", CR_SEC_GROUP, NONE, 0,
+        -100000, 100000, .doc = "the priority of the group's programs that set none"},
 
     /* ---- services: what runs ---- */
     [CR_K_COMMAND] = {"command", NULL, CR_T_COMMAND, NULL, S, RESTART, SV(command),
@@ -98,11 +149,19 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_UMASK] = {"umask", NULL, CR_T_UMASK, NULL, S, RESTART, SV(umask),
         .doc = "octal umask; default inherited"},
     [CR_K_ENVIRONMENT] = {"environment", NULL, CR_T_ENV, NULL, S, RESTART, SV(environment),
-        .doc = "NAME=\"value\",NAME2=value2 (repeat or continue for more); the environment "
-               "starts clean with PATH and HOME"},
+        .doc = "NAME=\"value\",NAME2=value2 (repeat or continue for more), set last; the "
+               "environment starts clean with PATH and HOME, or see inherit_environment"},
     [CR_K_ENVIRONMENT_FILE] = {"environment_file", "env_file", CR_T_STRING, NULL, S, RESTART,
         SV(environment_file), .doc = "file of NAME=value lines (on the host, relative to "
                "this file), read before environment"},
+    [CR_K_INHERIT_ENVIRONMENT] = {"inherit_environment", NULL, CR_T_BOOL, "false", S, RESTART,
+        SV(inherit_environment), .doc = "start from the supervisor's own environment and "
+               "[supervisord] environment (as supervisord does), plus SUPERVISOR_ENABLED, "
+               "SUPERVISOR_PROCESS_NAME and SUPERVISOR_GROUP_NAME; false: a clean one (PATH and "
+               "HOME)", .def_program = "true"},
+    [CR_K_STDIN] = {"stdin", NULL, CR_T_STRING, "null", S, RESTART, SV(stdin_mode),
+        .doc = "null (/dev/null) or pipe (a pipe whose other end the supervisor holds, as "
+               "supervisord gives)", .def_program = "pipe"},
 
     /* ---- lifecycle ---- */
     [CR_K_AUTOSTART] = {"autostart", NULL, CR_T_BOOL, "true", S, NONE, SV(autostart),
@@ -138,10 +197,10 @@ const struct cr_key cr_keys[CR_NKEYS] = {
                "service's cgroup"},
     [CR_K_STOPASGROUP] = {"stopasgroup", NULL, CR_T_NOOP, "false", S, NONE, SV(stopasgroup),
         .doc = "accepted for supervisord files and ignored: stop always reaches the whole "
-               "cgroup"},
+               "cgroup", .notice = WHOLE_CGROUP},
     [CR_K_KILLASGROUP] = {"killasgroup", NULL, CR_T_NOOP, "false", S, NONE, SV(killasgroup),
         .doc = "accepted for supervisord files and ignored: the kill always reaches the whole "
-               "cgroup"},
+               "cgroup", .notice = WHOLE_CGROUP},
 
     /* ---- dependencies, readiness, health checks ---- */
     [CR_K_DEPENDS_ON] = {"depends_on", NULL, CR_T_LIST, NULL, S, NONE, SV(depends_on),
@@ -187,6 +246,28 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         SV(stderr_logfile_backups), 0, 1000, .doc = "rotated files kept"},
     [CR_K_LOG_TIMESTAMPS] = {"log_timestamps", "stdout_logfile_timestamps", CR_T_BOOL, "false",
         S, NONE, SV(log_timestamps), .doc = "prefix each logged line with the time"},
+    [CR_K_STDOUT_CAPTURE_MAXBYTES] = {"stdout_capture_maxbytes", NULL, CR_T_SIZE, "0", S, NONE,
+        SV(stdout_capture_maxbytes), .doc = "supervisord's capture mode (for event listeners); "
+               "accepted, with a notice, and ignored", .notice = NO_LISTENERS},
+    [CR_K_STDERR_CAPTURE_MAXBYTES] = {"stderr_capture_maxbytes", NULL, CR_T_SIZE, "0", S, NONE,
+        SV(stderr_capture_maxbytes), .doc = "as stdout_capture_maxbytes",
+        .notice = NO_LISTENERS},
+    [CR_K_STDOUT_EVENTS_ENABLED] = {"stdout_events_enabled", NULL, CR_T_BOOL, "false", S, NONE,
+        SV(stdout_events_enabled), .doc = "supervisord's PROCESS_LOG events (for event "
+               "listeners); accepted, with a notice, and ignored", .notice = NO_LISTENERS},
+    [CR_K_STDERR_EVENTS_ENABLED] = {"stderr_events_enabled", NULL, CR_T_BOOL, "false", S, NONE,
+        SV(stderr_events_enabled), .doc = "as stdout_events_enabled", .notice = NO_LISTENERS},
+    [CR_K_STDOUT_SYSLOG] = {"stdout_syslog", NULL, CR_T_BOOL, "false", S, NONE,
+        SV(stdout_syslog), .doc = "supervisord's copy of the output to syslog; accepted, with "
+               "a notice, and ignored", .notice = "accepted and ignored: output goes to the "
+               "log files and svctl logs, not to syslog"},
+    [CR_K_STDERR_SYSLOG] = {"stderr_syslog", NULL, CR_T_BOOL, "false", S, NONE,
+        SV(stderr_syslog), .doc = "as stdout_syslog", .notice = "accepted and ignored: output "
+               "goes to the log files and svctl logs, not to syslog"},
+    [CR_K_SERVERURL] = {"serverurl", NULL, CR_T_STRING, NULL, S, NONE, SV(serverurl),
+        .doc = "supervisord's SUPERVISOR_SERVER_URL for the program; accepted, with a notice, "
+               "and ignored", .notice = "accepted and ignored: corral serves no XML-RPC yet, "
+               "SUPERVISOR_SERVER_URL is not set"},
 
     /* ---- container ---- */
     [CR_K_ROOTFS] = {"rootfs", "root_directory", CR_T_PATH, NULL, S, RESTART, SV(rootfs),
@@ -195,7 +276,7 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "hostname inside (needs uts); default the process name"},
     [CR_K_NAMESPACES] = {"namespaces", NULL, CR_T_NAMESPACES, "pid,mount,uts,ipc,net,cgroup", S,
         RESTART, SV(namespaces), .doc = "namespaces to create: pid, mount, uts, ipc, net, cgroup, "
-               "user"},
+               "user, or none (the host's, and the host's / as it is)", .def_program = "none"},
     [CR_K_USER_NAMESPACE] = {"user_namespace", "userns", CR_T_STRING, NULL, S, RESTART,
         SV(user_namespace), .doc = "auto: a user namespace whose ids 0-65535 are a range of "
                "65536 of subid_user's subordinate ids, the same for this name every time "
@@ -231,7 +312,7 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_CAP_ADD] = {"cap_add", NULL, CR_T_LIST, NULL, S, RESTART, SV(cap_add),
         .doc = "capabilities added to the default 11 (CHOWN DAC_OVERRIDE FOWNER FSETID KILL "
                "SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT SETFCAP): NET_RAW or "
-               "CAP_NET_RAW, any case; ALL for every one"},
+               "CAP_NET_RAW, any case; ALL for every one", .def_program = "ALL"},
     [CR_K_CAP_DROP] = {"cap_drop", NULL, CR_T_LIST, NULL, S, RESTART, SV(cap_drop),
         .doc = "capabilities taken away (ALL: start from none, then cap_add)"},
     [CR_K_AMBIENT_CAPABILITIES] = {"ambient_capabilities", NULL, CR_T_LIST, NULL, S, RESTART,
@@ -239,11 +320,11 @@ const struct cr_key cr_keys[CR_NKEYS] = {
                "(e.g. NET_BIND_SERVICE to bind port 80); each must be among the service's"},
     [CR_K_NO_NEW_PRIVILEGES] = {"no_new_privileges", "no_new_privs", CR_T_BOOL, "true", S,
         RESTART, SV(no_new_privileges), .doc = "no exec can gain privileges (setuid and file "
-               "capabilities have no effect); false allows setuid binaries"},
+               "capabilities have no effect); false allows setuid binaries", .def_program = "false"},
     [CR_K_SECCOMP] = {"seccomp", "seccomp_profile", CR_T_STRING, "default", S, RESTART,
         SV(seccomp), .doc = "system call filter: default (denies keyrings, bpf, perf, "
                "mount and namespace calls, modules, clock setting, io_uring, userfaultfd, ... "
-               "with EPERM) or unconfined"},
+               "with EPERM) or unconfined", .def_program = "unconfined"},
     [CR_K_MASKED_PATHS] = {"masked_paths", NULL, CR_T_LIST, NULL, S, RESTART, SV(masked_paths),
         .doc = "more paths hidden inside (besides /proc/kcore, /proc/keys, /proc/timer_list, "
                "/sys/firmware and the other OCI defaults)"},
@@ -256,6 +337,9 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "HOST[:CONTAINER][:rwm] a host device node passed in (repeatable, as Docker's "
                "--device): made in the container's /dev and allowed by its cgroup; every other "
                "device is refused"},
+    [CR_K_CONFINE_DEVICES] = {"confine_devices", NULL, CR_T_BOOL, "true", S, RESTART,
+        SV(confine_devices), .doc = "the cgroup allows only the default device nodes and "
+               "those of device; false: every device, as on the host", .def_program = "false"},
 
     /* ---- cgroup limits: applied live on reload ---- */
     [CR_K_MEMORY_MAX] = {"memory_max", "mem_limit", CR_T_SIZE, NULL, S, LIVE, SV(memory_max),
@@ -275,25 +359,102 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "relative IO share, 1-10000 (100 is normal)"},
 };
 
-const struct cr_key *cr_key_find(const char *name)
+static bool key_named(const struct cr_key *k, const char *name)
 {
+    if (!strcasecmp(k->name, name))
+        return true;
+    size_t n = strlen(name);
+    for (const char *a = k->aliases; a && *a;) {
+        size_t len = strcspn(a, " ");
+        if (len == n && !strncasecmp(a, name, n))
+            return true;
+        a += len;
+        while (*a == ' ')
+            a++;
+    }
+    return false;
+}
+
+const struct cr_key *cr_key_find(const char *name, unsigned sections)
+{
+    const struct cr_key *any = NULL;
     for (size_t i = 0; i < CR_NKEYS; i++) {
         const struct cr_key *k = &cr_keys[i];
-        if (!strcasecmp(k->name, name))
-            return k;
-        if (!k->aliases)
+        if (!key_named(k, name))
             continue;
-        size_t n = strlen(name);
-        for (const char *a = k->aliases; *a;) {
+        if (k->sections & sections)
+            return k;
+        if (!any)
+            any = k;
+    }
+    return any;
+}
+
+int cr_edit_distance(const char *a, const char *b)
+{
+    /* optimal string alignment over three rows; names here are short */
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 63 || nb > 63)
+        return 64;
+    int rows[3][64];
+    int *pp = rows[0], *p = rows[1], *c = rows[2];
+    for (size_t j = 0; j <= nb; j++)
+        p[j] = (int)j;
+    for (size_t i = 1; i <= na; i++) {
+        c[0] = (int)i;
+        for (size_t j = 1; j <= nb; j++) {
+            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+            int d = p[j - 1] + (ca != cb);
+            if (p[j] + 1 < d)
+                d = p[j] + 1;
+            if (c[j - 1] + 1 < d)
+                d = c[j - 1] + 1;
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == cb && pp[j - 2] + 1 < d)
+                d = pp[j - 2] + 1;
+            c[j] = d;
+        }
+        int *t = pp;
+        pp = p;
+        p = c;
+        c = t;
+    }
+    return p[nb];
+}
+
+static void suggest_one(const char *name, const char *cand, size_t len, const char **best,
+                        int *bestd, char *buf)
+{
+    char word[64];
+    if (len >= sizeof word)
+        return;
+    memcpy(word, cand, len);
+    word[len] = '\0';
+    int d = cr_edit_distance(name, word);
+    if (d < *bestd) {
+        *bestd = d;
+        memcpy(buf, word, len + 1);
+        *best = buf;
+    }
+}
+
+const char *cr_key_suggest(const char *name)
+{
+    static char buf[64];
+    const char *best = NULL;
+    int limit = strlen(name) <= 4 ? 1 : 2, bestd = limit + 1;
+    for (size_t i = 0; i < CR_NKEYS; i++) {
+        const struct cr_key *k = &cr_keys[i];
+        suggest_one(name, k->name, strlen(k->name), &best, &bestd, buf);
+        for (const char *a = k->aliases; a && *a;) {
             size_t len = strcspn(a, " ");
-            if (len == n && !strncasecmp(a, name, n))
-                return k;
+            suggest_one(name, a, len, &best, &bestd, buf);
             a += len;
             while (*a == ' ')
                 a++;
         }
     }
-    return NULL;
+    return best;
 }
 
 const char *cr_key_type_name(enum cr_key_type t)

@@ -34,6 +34,7 @@ enum {
     CR_SEC_SERVICE = 2,          /* [service:NAME], [program:NAME] */
     CR_SEC_INCLUDE = 4,          /* [include] */
     CR_SEC_NETWORK = 8,          /* [network:NAME] */
+    CR_SEC_GROUP = 16,           /* [group:NAME] (supervisord's) */
 };
 
 /* What changing a key's value means to a reload. */
@@ -53,11 +54,18 @@ enum cr_key_id {
     CR_K_SUBGID_FILE, CR_K_USERNS_STATE,
     /* [network:NAME] */
     CR_K_SUBNET, CR_K_SUBNET6, CR_K_INTERNAL, CR_K_BRIDGE,
+    /* [supervisord]'s own keys (also allowed in [supervisor]) */
+    CR_K_SUP_ENVIRONMENT, CR_K_SUP_UMASK, CR_K_MINFDS, CR_K_MINPROCS, CR_K_NODAEMON,
+    CR_K_IDENTITY, CR_K_PIDFILE, CR_K_LOGLEVEL, CR_K_SUP_USER, CR_K_SUP_DIRECTORY,
+    CR_K_STRIP_ANSI, CR_K_NOCLEANUP, CR_K_SILENT,
     /* [include] */
     CR_K_FILES,
+    /* [group:NAME] */
+    CR_K_GROUP_PROGRAMS, CR_K_GROUP_PRIORITY,
     /* services: what runs */
     CR_K_COMMAND, CR_K_PROCESS_NAME, CR_K_NUMPROCS, CR_K_NUMPROCS_START, CR_K_DIRECTORY,
     CR_K_USER, CR_K_GROUP, CR_K_GROUPS, CR_K_UMASK, CR_K_ENVIRONMENT, CR_K_ENVIRONMENT_FILE,
+    CR_K_INHERIT_ENVIRONMENT, CR_K_STDIN,
     /* lifecycle */
     CR_K_AUTOSTART, CR_K_PRIORITY, CR_K_AUTORESTART, CR_K_EXITCODES, CR_K_STARTSECS,
     CR_K_STARTRETRIES, CR_K_RESTART_DELAY, CR_K_RESTART_DELAY_MAX, CR_K_RESTART_RESET_AFTER,
@@ -69,13 +77,15 @@ enum cr_key_id {
     /* logs */
     CR_K_REDIRECT_STDERR, CR_K_STDOUT_LOGFILE, CR_K_STDOUT_LOGFILE_MAXBYTES,
     CR_K_STDOUT_LOGFILE_BACKUPS, CR_K_STDERR_LOGFILE, CR_K_STDERR_LOGFILE_MAXBYTES,
-    CR_K_STDERR_LOGFILE_BACKUPS, CR_K_LOG_TIMESTAMPS,
+    CR_K_STDERR_LOGFILE_BACKUPS, CR_K_LOG_TIMESTAMPS, CR_K_STDOUT_CAPTURE_MAXBYTES,
+    CR_K_STDERR_CAPTURE_MAXBYTES, CR_K_STDOUT_EVENTS_ENABLED, CR_K_STDERR_EVENTS_ENABLED,
+    CR_K_STDOUT_SYSLOG, CR_K_STDERR_SYSLOG, CR_K_SERVERURL,
     /* container */
     CR_K_ROOTFS, CR_K_HOSTNAME, CR_K_NAMESPACES, CR_K_USER_NAMESPACE, CR_K_UID_MAP,
     CR_K_GID_MAP, CR_K_BIND, CR_K_TMPFS, CR_K_READ_ONLY, CR_K_NETWORK, CR_K_PORTS,
     /* security */
     CR_K_CAP_ADD, CR_K_CAP_DROP, CR_K_AMBIENT_CAPABILITIES, CR_K_NO_NEW_PRIVILEGES, CR_K_SECCOMP,
-    CR_K_MASKED_PATHS, CR_K_READONLY_PATHS, CR_K_UNMASK, CR_K_DEVICE,
+    CR_K_MASKED_PATHS, CR_K_READONLY_PATHS, CR_K_UNMASK, CR_K_DEVICE, CR_K_CONFINE_DEVICES,
     /* cgroup limits */
     CR_K_MEMORY_MAX, CR_K_MEMORY_HIGH, CR_K_MEMORY_SWAP_MAX, CR_K_CPU_MAX, CR_K_CPU_WEIGHT,
     CR_K_PIDS_MAX, CR_K_IO_WEIGHT,
@@ -95,12 +105,23 @@ struct cr_key {
     int64_t min, max;            /* CR_T_INT range */
     bool max_word;               /* CR_T_INT: "max" means no limit (INT64_MAX) */
     const char *doc;             /* one line for --list-keys and the README */
+    const char *notice;          /* said (FILE:LINE: key: notice) whenever a file sets it: a
+                                    supervisord key corral accepts but does not honour */
+    const char *def_program;     /* the default in [program:x] when it differs from def:
+                                    supervisord's meaning (no namespaces, the host as it is) */
 };
 
 extern const struct cr_key cr_keys[CR_NKEYS];
 
-/* The key called name (or one of its aliases), case-insensitive, or NULL. */
-const struct cr_key *cr_key_find(const char *name);
+/* The key called name (or one of its aliases), case-insensitive, or NULL. Two rows may share
+ * a name in different sections ([supervisord] environment and a service's): the row allowed
+ * in sections (CR_SEC_*) wins, else any row of that name (for "not allowed in"). */
+const struct cr_key *cr_key_find(const char *name, unsigned sections);
+/* The key name or alias closest to name (a typo: at most 1 edit for names up to 4 bytes,
+ * 2 beyond; a swap of neighbours is one edit), or NULL. */
+const char *cr_key_suggest(const char *name);
+/* Edit distance between a and b (case-insensitive; insert, delete, change, swap). */
+int cr_edit_distance(const char *a, const char *b);
 static inline int cr_key_id(const struct cr_key *k) { return (int)(k - cr_keys); }
 /* Human words for a type, for --list-keys ("duration", "size"...). */
 const char *cr_key_type_name(enum cr_key_type t);

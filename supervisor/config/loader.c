@@ -20,11 +20,13 @@
 
 /* ---- raw sections, as read ------------------------------------------------------------- */
 
-enum sec_kind { SEC_GLOBAL, SEC_SERVICE, SEC_INCLUDE, SEC_NETWORK, SEC_IGNORED, SEC_BAD };
+enum sec_kind { SEC_GLOBAL, SEC_SERVICE, SEC_INCLUDE, SEC_NETWORK, SEC_GROUP, SEC_IGNORED,
+                SEC_BAD };
 
 struct raw_val {
     int key;
     int line;
+    const char *file;            /* its file (a merged [supervisord] spans two) */
     char *value;
 };
 
@@ -35,9 +37,15 @@ struct raw_sec {
     const char *file;            /* one of cfg->files */
     char *here;                  /* its directory, for %(here)s and relative paths */
     int line;
+    bool lenient;                /* supervisord's own section ([program:x], [supervisord]):
+                                    an unknown key that is no typo is a notice, as supervisord
+                                    ignores it */
     struct raw_val *v;
     size_t n;
     int seen[CR_NKEYS];
+    /* a service section listed by a [group:G] */
+    const struct raw_sec *group;
+    int64_t group_priority;
 };
 
 struct loader {
@@ -66,12 +74,45 @@ static struct raw_sec *cur_sec(struct loader *L)
     return L->cur >= 0 ? &L->secs[L->cur] : NULL;
 }
 
+/* Sections of supervisord's files that corral reads past, each with what it does instead. */
+static const struct { const char *name; const char *notice; } ignored_sections[] = {
+    {"supervisorctl", "supervisorctl's settings; svctl reads this file's control_socket"},
+    {"unix_http_server", "corral serves no XML-RPC yet; svctl talks to control_socket"},
+    {"inet_http_server", "corral serves no XML-RPC yet; svctl talks to control_socket"},
+    {"rpcinterface:", "corral serves no XML-RPC yet"},
+    {"eventlistener:", "corral runs no event listeners yet"},
+    {"fcgi-program:", "corral runs no FastCGI programs yet"},
+};
+
+/* "did you mean" for a section header: the closest known name (or prefix, for NAME:x). */
+static const char *suggest_section(const char *header)
+{
+    static const char *const known[] = {
+        "supervisor", "supervisord", "include", "service:", "program:", "supervisorctl",
+        "unix_http_server", "inet_http_server", "rpcinterface:", "group:", "eventlistener:",
+        "fcgi-program:",
+    };
+    char head[64];
+    size_t n = strcspn(header, ":");
+    if (n >= sizeof head - 1)
+        return NULL;
+    memcpy(head, header, n);
+    head[n] = header[n] == ':' ? ':' : '\0';
+    head[n + 1] = '\0';
+    const char *best = NULL;
+    int bestd = n <= 4 ? 2 : 3;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        int d = cr_edit_distance(head, known[i]);
+        if (d < bestd) {
+            bestd = d;
+            best = known[i];
+        }
+    }
+    return best;
+}
+
 static void on_section(struct cr_ini *ini, const char *header)
 {
-    static const char *const ignored[] = {
-        "supervisord", "supervisorctl", "unix_http_server", "inet_http_server",
-    };
-    static const char *const unsupported[] = {"group:", "eventlistener:", "fcgi-program:"};
     struct loader *L = ini->user;
     bool broken = !header;       /* a broken header (reported): its keys are ignored */
     if (broken)
@@ -103,13 +144,23 @@ static void on_section(struct cr_ini *ini, const char *header)
     s->kind = SEC_BAD;
     if (broken)
         return;
-    if (!strcmp(header, "supervisor")) {
+    if (!strcmp(header, "supervisor") || !strcmp(header, "supervisord")) {
         s->kind = SEC_GLOBAL;
+        s->lenient = header[10] == 'd';
     } else if (!strcmp(header, "include")) {
         if (L->included)
             cr_ini_error(ini, "[include]: included files cannot include further");
         else
             s->kind = SEC_INCLUDE;
+    } else if (!strncmp(header, "group:", 6)) {
+        if (!valid_name(header + 6))
+            cr_ini_error(ini, "[%s]: the name must be 1 to %d of A-Z a-z 0-9 _ . -", header,
+                         CR_NAME_MAX);
+        else if (!(s->name = strdup(header + 6)))
+            L->oom = true;
+        else
+            s->kind = SEC_GROUP;
+        s->lenient = true;
     } else if (!strncmp(header, "service:", 8) || !strncmp(header, "program:", 8)) {
         if (!valid_name(header + 8))
             cr_ini_error(ini, "[%s]: the name must be 1 to %d of A-Z a-z 0-9 _ . -", header,
@@ -118,6 +169,7 @@ static void on_section(struct cr_ini *ini, const char *header)
             L->oom = true;
         else
             s->kind = SEC_SERVICE;
+        s->lenient = header[0] == 'p';
     } else if (!strncmp(header, "network:", 8)) {
         if (!valid_name(header + 8))
             cr_ini_error(ini, "[%s]: the name must be 1 to %d of A-Z a-z 0-9 _ . -", header,
@@ -127,31 +179,46 @@ static void on_section(struct cr_ini *ini, const char *header)
         else
             s->kind = SEC_NETWORK;
     } else {
-        for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
-            if (!strcmp(header, ignored[i]))
-                s->kind = SEC_IGNORED;
-        if (!strncmp(header, "rpcinterface:", 13))
+        for (size_t i = 0; i < sizeof ignored_sections / sizeof ignored_sections[0]; i++) {
+            const char *n = ignored_sections[i].name;
+            size_t len = strlen(n);
+            if (n[len - 1] == ':' ? strncmp(header, n, len) : strcmp(header, n))
+                continue;
             s->kind = SEC_IGNORED;
-        if (s->kind == SEC_IGNORED) {
-            cr_errlist_add(&L->cfg->notices, "%s:%d: [%s]: supervisord's section, ignored",
-                           ini->file, ini->lineno, header);
+            cr_errlist_add(&L->cfg->notices, "%s:%d: [%s]: supervisord's section, accepted and "
+                           "ignored: %s", ini->file, ini->lineno, header,
+                           ignored_sections[i].notice);
             return;
         }
-        bool known = false;
-        for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-            if (!strncmp(header, unsupported[i], strlen(unsupported[i])))
-                known = true;
-        cr_ini_error(ini, "[%s]: %s", header, known ? "not supported" : "unknown section");
+        const char *hint = suggest_section(header);
+        if (hint)
+            cr_ini_error(ini, "[%s]: unknown section (did you mean [%s%s]?)", header, hint,
+                         hint[strlen(hint) - 1] == ':' ? "NAME" : "");
+        else
+            cr_ini_error(ini, "[%s]: unknown section", header);
         return;
     }
     if (s->kind == SEC_BAD)
         return;
-    /* One [supervisor], one [include], one section per service name. */
+    /* One [supervisor] (or [supervisord]), one [include], one section per service name. */
     for (size_t i = 0; i + 1 < L->nsecs; i++) {
         struct raw_sec *o = &L->secs[i];
         if (o->kind != s->kind ||
-            ((s->kind == SEC_SERVICE || s->kind == SEC_NETWORK) && strcmp(o->name, s->name)))
+            ((s->kind == SEC_SERVICE || s->kind == SEC_NETWORK || s->kind == SEC_GROUP) &&
+             strcmp(o->name, s->name)))
             continue;
+        if (s->kind == SEC_GLOBAL && (s->lenient || o->lenient)) {
+            /* supervisord reads its files into one parser: a second [supervisord] (often
+             * in an included file) adds to the first, the last value of a key counting */
+            cr_errlist_add(&L->cfg->notices, "%s:%d: [%s]: given again (first at %s:%d); its "
+                           "keys join the first", ini->file, ini->lineno, header, o->file,
+                           o->line);
+            free(s->header);
+            free(s->here);
+            L->nsecs--;
+            L->cur = (long)i;
+            return;
+        }
         cr_ini_error(ini, "[%s]: defined twice (first at %s:%d)", header, o->file, o->line);
         s->kind = SEC_BAD;
         return;
@@ -181,16 +248,27 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
     }
     if (s->kind == SEC_BAD || s->kind == SEC_IGNORED)
         return;
-    const struct cr_key *k = cr_key_find(key);
-    if (!k) {
-        cr_ini_error(ini, "%s: unknown key", key);
-        return;
-    }
     unsigned bit = s->kind == SEC_GLOBAL ? CR_SEC_GLOBAL
                  : s->kind == SEC_INCLUDE ? CR_SEC_INCLUDE
-                 : s->kind == SEC_NETWORK ? CR_SEC_NETWORK : CR_SEC_SERVICE;
-    if (!(k->sections & bit)) {
-        cr_ini_error(ini, "%s: not allowed in [%s]", k->name, kind_name(s));
+                 : s->kind == SEC_NETWORK ? CR_SEC_NETWORK
+                 : s->kind == SEC_GROUP ? CR_SEC_GROUP : CR_SEC_SERVICE;
+    const struct cr_key *k = cr_key_find(key, bit);
+    if (!k || !(k->sections & bit)) {
+        const char *hint = k ? NULL : cr_key_suggest(key);
+        if (ini->cont)
+            return;
+        if (hint)
+            cr_ini_error(ini, "%s: unknown key (did you mean %s?)", key, hint);
+        else if (s->lenient && k)
+            cr_errlist_add(&L->cfg->notices, "%s:%d: %s: not a key of [%s]; ignored",
+                           ini->file, ini->lineno, k->name, kind_name(s));
+        else if (s->lenient)
+            cr_errlist_add(&L->cfg->notices, "%s:%d: %s: unknown key; ignored (as supervisord "
+                           "ignores it)", ini->file, ini->lineno, key);
+        else if (k)
+            cr_ini_error(ini, "%s: not allowed in [%s]", k->name, kind_name(s));
+        else
+            cr_ini_error(ini, "%s: unknown key", key);
         return;
     }
     int id = cr_key_id(k);
@@ -218,12 +296,20 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
             return;
         }
     } else if (s->seen[id] && !is_list(k->type)) {
-        cr_ini_error(ini, "%s: given twice in [%s] (first on line %d)", k->name, kind_name(s),
-                     s->seen[id]);
-        return;
+        /* supervisord (Python's configparser, strict=False) keeps the last value */
+        cr_errlist_add(&L->cfg->notices, "%s:%d: %s: given twice in [%s] (first on line %d); "
+                       "the last value counts", ini->file, ini->lineno, k->name, kind_name(s),
+                       s->seen[id]);
+        size_t kept = 0;
+        for (size_t j = 0; j < s->n; j++) {
+            if (s->v[j].key == id)
+                free(s->v[j].value);
+            else
+                s->v[kept++] = s->v[j];
+        }
+        s->n = kept;
     }
-    if (!s->seen[id])
-        s->seen[id] = ini->lineno;
+    s->seen[id] = ini->lineno;
     struct raw_val *nv = realloc(s->v, (s->n + 1) * sizeof *nv);
     if (!nv) {
         L->oom = true;
@@ -232,6 +318,7 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
     s->v = nv;
     nv[s->n].key = id;
     nv[s->n].line = ini->lineno;
+    nv[s->n].file = ini->file;
     nv[s->n].value = strdup(value);
     if (!nv[s->n].value) {
         L->oom = true;
@@ -239,10 +326,9 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
     }
     s->n++;
     L->last_rejected = false;
-    if (k->type == CR_T_NOOP && !ini->cont)
-        cr_errlist_add(&L->cfg->notices, "%s:%d: %s: accepted and ignored: a stop always "
-                       "reaches every process in the service's cgroup", ini->file,
-                       ini->lineno, k->name);
+    if (k->notice && !ini->cont)
+        cr_errlist_add(&L->cfg->notices, "%s:%d: %s: %s", ini->file, ini->lineno, k->name,
+                       k->notice);
 }
 
 /* ---- files and includes ------------------------------------------------------------------ */
@@ -272,7 +358,8 @@ static void read_file(struct loader *L, const char *path)
         return;
     struct cr_ini ini = {
         .file = file, .buf = buf, .len = len, .on_section = on_section, .on_value = on_value,
-        .errors = &L->cfg->errors, .user = L,
+        .errors = &L->cfg->errors, .user = L, .max_line = CR_CONFIG_MAX_LINE,
+        .comment_chars = ";#",   /* supervisord's inline comments: " ;" and " #" */
     };
     L->cur = -1;
     L->last_rejected = false;
@@ -341,8 +428,18 @@ static void read_includes(struct loader *L, size_t main_secs)
         if (s->n == 0)
             cr_errlist_add(&L->cfg->errors, "%s:%d: [include]: files is missing", s->file,
                            s->line);
-        for (size_t j = 0; j < s->n; j++)
-            add_patterns(L, s->v[j].value, s->v[j].line, s->here, &patterns, &lines, &np);
+        for (size_t j = 0; j < s->n; j++) {
+            /* %(here)s and %(ENV_X)s work here too, as in supervisord */
+            char err[512];
+            struct cr_xctx x = {.program = "include", .here = s->here, .host = "", .numprocs = 1};
+            char *v = cr_cfg_expand(s->v[j].value, &x, err, sizeof err);
+            if (!v) {
+                cr_errlist_add(&L->cfg->errors, "%s:%d: files: %s", s->file, s->v[j].line, err);
+                continue;
+            }
+            add_patterns(L, v, s->v[j].line, s->here, &patterns, &lines, &np);
+            free(v);
+        }
     }
     for (size_t j = 0; j < np; j++) {
         glob_t g;
@@ -386,6 +483,7 @@ static void free_service(struct cr_service *svc)
     free(svc->name);
     free(svc->program);
     free(svc->section);
+    free(svc->sd_group);
     free(svc->uid_map_text);
     free(svc->gid_map_text);
     free(svc->dev_rules);
@@ -550,6 +648,8 @@ static void check_service(struct cr_service *svc, struct cr_errlist *errors)
             free(argv);
         }
     }
+    if (svc->stdin_mode && strcmp(svc->stdin_mode, "null") && strcmp(svc->stdin_mode, "pipe"))
+        cr_service_error(errors, svc, CR_K_STDIN, "'%s' is not null or pipe", svc->stdin_mode);
     if (svc->user_namespace && !strcmp(svc->user_namespace, "auto")) {
         svc->userns_auto = true;
         svc->namespaces |= CR_NS_USER;
@@ -713,6 +813,82 @@ static void check_dependencies(struct cr_config *cfg)
     free(w.path);
 }
 
+/* [group:G] programs = a,b and priority: each listed section learns its group. */
+static void read_groups(struct loader *L)
+{
+    struct cr_config *cfg = L->cfg;
+    for (size_t i = 0; i < L->nsecs; i++) {
+        struct raw_sec *g = &L->secs[i];
+        if (g->kind != SEC_GROUP)
+            continue;
+        int64_t prio = 999;
+        bool listed = false;
+        for (size_t j = 0; j < g->n; j++) {
+            const struct raw_val *rv = &g->v[j];
+            if (rv->key != CR_K_GROUP_PRIORITY)
+                continue;
+            char *end;
+            long long v = strtoll(rv->value, &end, 10);
+            while (*end == ' ' || *end == '\t')
+                end++;
+            if (end == rv->value || *end || v < -100000 || v > 100000)
+                cr_errlist_add(&cfg->errors, "%s:%d: priority: '%s' is not an integer from "
+                               "-100000 to 100000", g->file, rv->line, rv->value);
+            else
+                prio = v;
+        }
+        for (size_t j = 0; j < g->n; j++) {
+            const struct raw_val *rv = &g->v[j];
+            if (rv->key != CR_K_GROUP_PROGRAMS)
+                continue;
+            char *list = strdup(rv->value), *save = NULL;
+            if (!list) {
+                L->oom = true;
+                return;
+            }
+            for (char *w = strtok_r(list, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
+                struct raw_sec *p = NULL;
+                listed = true;
+                for (size_t k = 0; k < L->nsecs && !p; k++)
+                    if (L->secs[k].kind == SEC_SERVICE && !strcmp(L->secs[k].name, w))
+                        p = &L->secs[k];
+                if (!p)
+                    cr_errlist_add(&cfg->errors, "%s:%d: programs: no [program:%s]", g->file,
+                                   rv->line, w);
+                else if (p->group && p->group != g)
+                    cr_errlist_add(&cfg->errors, "%s:%d: programs: %s is in [%s] already "
+                                   "(%s:%d)", g->file, rv->line, w, p->group->header,
+                                   p->group->file, p->group->line);
+                else {
+                    p->group = g;
+                    p->group_priority = prio;
+                }
+            }
+            free(list);
+        }
+        if (!listed)
+            cr_errlist_add(&cfg->errors, "%s:%d: [%s]: programs is missing", g->file, g->line,
+                           g->header);
+    }
+}
+
+/* A [program:x] section keeps supervisord's meaning (the defaults of def_program: no
+ * namespaces, the host as it is) unless it asks for a container with one of these keys; then
+ * it is a [service:x]. */
+static bool supervisord_meaning(const struct raw_sec *rs)
+{
+    static const int container_keys[] = {
+        CR_K_ROOTFS, CR_K_NAMESPACES, CR_K_BIND, CR_K_TMPFS, CR_K_READ_ONLY, CR_K_HOSTNAME,
+        CR_K_USER_NAMESPACE, CR_K_UID_MAP, CR_K_GID_MAP,
+    };
+    if (strncmp(rs->header, "program:", 8))
+        return false;
+    for (size_t i = 0; i < sizeof container_keys / sizeof container_keys[0]; i++)
+        if (rs->seen[container_keys[i]])
+            return false;
+    return true;
+}
+
 static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int64_t num,
                            int64_t numprocs, const struct cr_config_opts *opts,
                            const char *host)
@@ -740,6 +916,7 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
     struct cr_xctx x = {.program = rs->name, .here = rs->here, .host = host, .process_num = num,
                      .numprocs = numprocs};
     char err[1024];
+    bool program = supervisord_meaning(rs);
 
     for (int i = 0; i < CR_NKEYS; i++) {
         const struct cr_key *k = &cr_keys[i];
@@ -747,6 +924,8 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
             continue;
         cr_cfg_set_unset(k, svc);
         const char *def = k->def;
+        if (program && k->def_program)
+            def = k->def_program;
         if (i == CR_K_PROCESS_NAME && numprocs > 1)
             def = "%(program_name)s_%(process_num)d";
         /* defaults first, even for keys the file sets: a value that fails to parse leaves
@@ -769,7 +948,10 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
         free(v);
     }
     svc->name = strdup(svc->process_name ? svc->process_name : rs->name);
-    if (!svc->program || !svc->section || !svc->name) {
+    svc->sd_group = strdup(rs->group ? rs->group->name : rs->name);
+    if (rs->group && !rs->seen[CR_K_PRIORITY])
+        svc->priority = rs->group_priority;
+    if (!svc->program || !svc->section || !svc->name || !svc->sd_group) {
         cfg->errors.oom = true;
         return;
     }
@@ -778,7 +960,7 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
                          "0-9 _ . -", svc->name, CR_NAME_MAX);
     check_service(svc, &cfg->errors);
     cr_network_service_check(svc, !strncmp(rs->header, "program:", 8), &cfg->errors);
-    cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->errors);
+    cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->global, &cfg->errors);
     cr_security_resolve(svc, &cfg->global, &cfg->errors);
     cr_network_spec(svc, &cfg->global, &cfg->errors);
 }
@@ -795,7 +977,12 @@ static void build_section(struct cr_config *cfg, const struct raw_sec *rs,
         if (rv->key != CR_K_NUMPROCS && rv->key != CR_K_NUMPROCS_START)
             continue;
         char err[256];
-        if (cr_cfg_parse_value(&cr_keys[rv->key], rv->value, &tmp, rv->line, err, sizeof err)) {
+        struct cr_xctx x = {.program = rs->name, .here = rs->here, .host = host, .numprocs = 1};
+        char *v = cr_cfg_expand(rv->value, &x, err, sizeof err);
+        int r = v ? cr_cfg_parse_value(&cr_keys[rv->key], v, &tmp, rv->line, err, sizeof err)
+                  : -EINVAL;
+        free(v);
+        if (r) {
             cr_errlist_add(&cfg->errors, "%s:%d: %s: %s", rs->file, rv->line,
                            cr_keys[rv->key].name, err);
             return;
@@ -847,7 +1034,7 @@ static void build_global(struct cr_config *cfg, const struct raw_sec *rs)
         g->key_line[rv->key] = rv->line;
         char *v = cr_cfg_expand(rv->value, &x, err, sizeof err);
         if (!v || cr_cfg_parse_value(k, v, g, rv->line, err, sizeof err))
-            cr_errlist_add(&cfg->errors, "%s:%d: %s: %s", rs->file, rv->line, k->name, err);
+            cr_errlist_add(&cfg->errors, "%s:%d: %s: %s", rv->file, rv->line, k->name, err);
         free(v);
     }
 }
@@ -923,6 +1110,7 @@ int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
         }
     if (!have_default)
         build_network(cfg, NULL);
+    read_groups(&L);
     for (size_t i = 0; i < L.nsecs; i++)
         if (L.secs[i].kind == SEC_SERVICE)
             build_section(cfg, &L.secs[i], &opts, host);
@@ -995,6 +1183,7 @@ void cr_keys_print_markdown(FILE *out)
         {CR_SEC_SERVICE, "`[service:NAME]` (or `[program:NAME]`)"},
         {CR_SEC_NETWORK, "`[network:NAME]`"},
         {CR_SEC_INCLUDE, "`[include]`"},
+        {CR_SEC_GROUP, "`[group:NAME]`"},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         fprintf(out, "### %s\n\n| key | type | default | on reload | meaning |\n"
@@ -1006,8 +1195,11 @@ void cr_keys_print_markdown(FILE *out)
             fprintf(out, "| `%s`", k->name);
             if (k->aliases)
                 fprintf(out, " (also `%s`)", k->aliases);
-            fprintf(out, " | %s | %s%s%s | %s | %s |\n", cr_key_type_name(k->type),
-                    k->def ? "`" : "", k->def ? k->def : "—", k->def ? "`" : "",
+            char prog[96] = "";
+            if (k->def_program)
+                snprintf(prog, sizeof prog, " (`[program:]`: `%s`)", k->def_program);
+            fprintf(out, " | %s | %s%s%s%s | %s | %s |\n", cr_key_type_name(k->type),
+                    k->def ? "`" : "", k->def ? k->def : "—", k->def ? "`" : "", prog,
                     k->sections == CR_SEC_INCLUDE       ? "read again"
                     : k->reload == CR_RELOAD_RESTART ? "restart"
                                                      : "live", k->doc);
@@ -1042,6 +1234,7 @@ void cr_keys_print_man(FILE *out)
         {CR_SEC_SERVICE, "[service:NAME] and [program:NAME]"},
         {CR_SEC_NETWORK, "[network:NAME]"},
         {CR_SEC_INCLUDE, "[include]"},
+        {CR_SEC_GROUP, "[group:NAME]"},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         fprintf(out, ".SS %s\n", groups[g].title);
@@ -1073,7 +1266,13 @@ void cr_keys_print_man(FILE *out)
             if (k->def) {
                 fputs("Default: \\fB", out);
                 roff_puts(out, k->def);
-                fputs("\\fR. ", out);
+                fputs("\\fR", out);
+                if (k->def_program) {
+                    fputs(" (in [program:NAME]: \\fB", out);
+                    roff_puts(out, k->def_program);
+                    fputs("\\fR)", out);
+                }
+                fputs(". ", out);
             }
             bool restart = k->reload == CR_RELOAD_RESTART;
             if (k->sections == CR_SEC_INCLUDE)   /* a reload reads every file again */

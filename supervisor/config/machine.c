@@ -300,11 +300,58 @@ static void read_env_file(struct ctx *c)
     free(buf);
 }
 
-static void build_env(struct ctx *c, const char *home)
+/* Names of the supervisor's environment a program does not inherit: they speak of the
+ * supervisor's own sockets and fds (systemd's notify socket and socket activation). */
+static bool not_inherited(const char *item)
+{
+    static const char *const names[] = {"NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
+                                        "LISTEN_FDNAMES="};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strncmp(item, names[i], strlen(names[i])))
+            return true;
+    return false;
+}
+
+static void set_env_item(struct cr_spec *sp, char *item)
+{
+    char *eq = strchr(item, '=');
+    if (!eq || eq == item)
+        return;
+    *eq = '\0';
+    cr_spec_set_env(sp, item, eq + 1);
+    *eq = '=';
+}
+
+/* The environment: clean (PATH, HOME), or with inherit_environment supervisord's: the
+ * supervisor's own, then [supervisord] environment, then SUPERVISOR_* (HOME is the user's
+ * when user is set); then environment_file and environment. */
+static void build_env(struct ctx *c, const struct cr_global *g, const char *home)
 {
     struct cr_service *svc = c->svc;
-    cr_spec_set_env(&svc->spec, "PATH", DEFAULT_PATH);
-    cr_spec_set_env(&svc->spec, "HOME", home);
+    if (svc->inherit_environment) {
+        for (char **e = environ; *e; e++)
+            if (!not_inherited(*e)) {
+                char *item = strdup(*e);
+                if (!item) {
+                    c->errors->oom = true;
+                    break;
+                }
+                set_env_item(&svc->spec, item);
+                free(item);
+            }
+        for (size_t i = 0; g && i < g->environment.n; i++)
+            set_env_item(&svc->spec, g->environment.v[i]);
+        cr_spec_set_env(&svc->spec, "SUPERVISOR_ENABLED", "1");
+        cr_spec_set_env(&svc->spec, "SUPERVISOR_PROCESS_NAME", svc->name);
+        cr_spec_set_env(&svc->spec, "SUPERVISOR_GROUP_NAME", svc->program);
+        if (!cr_spec_get_env(&svc->spec, "PATH"))
+            cr_spec_set_env(&svc->spec, "PATH", DEFAULT_PATH);
+        if (svc->user || !cr_spec_get_env(&svc->spec, "HOME"))
+            cr_spec_set_env(&svc->spec, "HOME", home);
+    } else {
+        cr_spec_set_env(&svc->spec, "PATH", DEFAULT_PATH);
+        cr_spec_set_env(&svc->spec, "HOME", home);
+    }
     if (svc->environment_file)
         read_env_file(c);
     for (size_t i = 0; i < svc->environment.n; i++) {
@@ -599,7 +646,7 @@ static void check_spec_fits(struct ctx *c)
 
 void cr_service_resolve(struct cr_service *svc, const char *here,
                         const struct cr_config_opts *opts, const struct cr_cgroup_caps *caps,
-                        struct cr_errlist *errors)
+                        const struct cr_global *g, struct cr_errlist *errors)
 {
     struct cr_spec *sp = &svc->spec;
     struct ctx c = {.svc = svc, .errors = errors, .here = here, .rootname = "/", .rootfd = -1,
@@ -645,7 +692,7 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
     build_mounts(&c);
     resolve_identity(&c, home, sizeof home);
     check_ids_mapped(&c);
-    build_env(&c, home);
+    build_env(&c, g, home);
     if (sp->argc && c.checks && c.rootfd >= 0)
         resolve_command(&c);
     if (c.checks)

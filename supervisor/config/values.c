@@ -423,7 +423,9 @@ int cr_cfg_parse_value(const struct cr_key *k, const char *v, void *base, int li
     case CR_T_NAMESPACES: {
         const char *word;
         unsigned ns;
-        if (cr_ns_parse(t, &ns, &word))
+        if (!strcasecmp(t, "none"))
+            *(unsigned *)field = 0;
+        else if (cr_ns_parse(t, &ns, &word))
             r = bad(err, errlen, "unknown namespace '%s' (pid, mount, uts, ipc, net, cgroup, "
                     "user)", word);
         else

@@ -185,6 +185,23 @@ void cr_console_line(struct cr_console *c, const char *name, const char *text, s
     } while (len);
 }
 
+void cr_console_raw(struct cr_console *c, const char *text, size_t len)
+{
+    if (c->fd < 0)
+        return;
+    if (c->qlen + len + 1 > CR_CONSOLE_QUEUE) {
+        if (!c->polling)
+            cr_console_flush(c);
+        if (c->qlen + len + 1 > CR_CONSOLE_QUEUE) {
+            c->dropped++;
+            return;
+        }
+    }
+    memcpy(c->q + c->qlen, text, len);
+    c->q[c->qlen + len] = '\n';
+    c->qlen += len + 1;
+}
+
 void cr_console_close(struct cr_console *c)
 {
     if (c->poll_init) {
@@ -242,6 +259,23 @@ static void stream_lines(struct cr_out_stream *s, const char *p, size_t n)
         return;
     if (s->tap)
         s->tap(s->tap_arg, p, n);
+    if (s->direct) {
+        for (const char *e = p + n; p < e;) {
+            const char *nl = memchr(p, '\n', (size_t)(e - p));
+            size_t len = (size_t)(nl - p);
+            /* a line longer than the whole queue could never go: cut as the console does */
+            size_t off = 0;
+            do {
+                size_t k = len - off > CR_OUT_LINE_MAX ? CR_OUT_LINE_MAX : len - off;
+                cr_console_raw(s->direct, p + off, k);
+                off += k;
+            } while (off < len);
+            p = nl + 1;
+        }
+        if (!s->direct->polling)
+            cr_console_flush(s->direct);
+        return;
+    }
     if (s->file) {
         if (s->timestamps)
             stream_stamped(s, p, n);

@@ -53,6 +53,9 @@ int cr_console_open(struct cr_console *c, uv_loop_t *loop, int fd);
 /* Queues "name | text\n" (text without its newline; cut into CR_OUT_LINE_MAX pieces), or
  * drops it and counts. Written by cr_console_flush() (or when the queue fills). */
 void cr_console_line(struct cr_console *c, const char *name, const char *text, size_t len);
+/* Queues text and a newline as they are (no name): a stream whose log file is the
+ * supervisor's own stdout or stderr (supervisord's stdout_logfile=/dev/stdout). */
+void cr_console_raw(struct cr_console *c, const char *text, size_t len);
 /* Writes what is queued, as far as the console takes it without blocking. */
 void cr_console_flush(struct cr_console *c);
 void cr_console_close(struct cr_console *c);
@@ -65,6 +68,8 @@ struct cr_out_stream {
     uv_poll_t poll;
     bool poll_init;
     struct cr_logfile *file;     /* NULL: not logged to a file (logs.c attaches it) */
+    struct cr_console *direct;   /* set: each line goes there as it is, once, instead of to a
+                                    file and the NAME | console (stdout_logfile=/dev/stdout) */
     bool timestamps;             /* prefix each logged line with its RFC 3339 time */
     uint64_t log_dropped;        /* lines the file could not take (disk full...) */
     size_t len;                  /* bytes in part */

@@ -271,15 +271,19 @@ static int apply_rules(struct cr_net *n, char *err, size_t errlen)
         }
         char c[32];
         cr_cidr4_format(&br->net4, c, sizeof c);
-        ADD("add rule inet %s postrouting ip saddr %s oifname != \"%s\" masquerade\n",
-            n->table, c, br->name);
+        /* "ip daddr != SUBNET" too, as netavark: with br_netfilter loaded (bridge-nf-call-
+         * iptables, as on Docker hosts) traffic between two services of the bridge passes
+         * the IP hooks without the bridge as its oifname, and must keep its source. */
+        ADD("add rule inet %s postrouting ip saddr %s ip daddr != %s oifname != \"%s\" "
+            "masquerade\n", n->table, c, c, br->name);
         ADD("add rule inet %s postrouting ip saddr 127.0.0.0/8 oifname \"%s\" masquerade\n",
             n->table, br->name);
         if (br->net6.prefix >= 0) {
             char a6[INET6_ADDRSTRLEN];
             inet_ntop(AF_INET6, br->net6.addr, a6, sizeof a6);
-            ADD("add rule inet %s postrouting ip6 saddr %s/%d oifname != \"%s\" masquerade\n",
-                n->table, a6, br->net6.prefix, br->name);
+            ADD("add rule inet %s postrouting ip6 saddr %s/%d ip6 daddr != %s/%d oifname != "
+                "\"%s\" masquerade\n", n->table, a6, br->net6.prefix, a6, br->net6.prefix,
+                br->name);
         }
         for (size_t j = 0; j < n->nbr; j++)
             if (j != i && !n->br[j].internal)

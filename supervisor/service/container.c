@@ -166,7 +166,7 @@ void cr_svc_limits(const struct cr_service *c, struct cr_cg_limits *lim)
     lim->cpu_weight = c->cpu_weight;
     lim->pids_max = c->pids_max;
     lim->io_weight = c->io_weight;
-    lim->confine_devices = true;
+    lim->confine_devices = c->confine_devices;
     lim->devices = c->dev_rules;
     lim->ndevices = c->ndev_rules;
 }
@@ -189,6 +189,8 @@ void cr_container_release(struct cr_container *ct)
     uv_close((uv_handle_t *)&ct->ev_poll, ct_handle_closed);
     close(ct->pidfd);
     close(ct->ev_fd);
+    if (ct->stdin_wfd >= 0)
+        close(ct->stdin_wfd);
 }
 
 static void check_oom(struct cr_svc *svc, struct cr_container *ct)
@@ -233,6 +235,7 @@ static void ev_exited(struct cr_container *ct, const struct cr_event_line *ev)
                rt ? rt : "?");
     cr_hist_exited(svc, code, sig, rt, svc->ct ? cr_cg_memory_peak(svc->ct->cg) : -1);
     svc->wl = (struct cr_workload){0};
+    svc->healthy = -1;      /* no workload, no health: not the last check's verdict */
     ct->report(svc, CR_EV_EXITED);
 }
 
@@ -403,6 +406,7 @@ static void ct_exited(struct cr_container *ct)
     cr_hist_container_exit(svc, cr_cg_memory_peak(ct->cg), si.si_code, si.si_status,
                            now_ms(svc) - ct->spawned_ms, oom);
     svc->wl = (struct cr_workload){0};   /* no container, no workload */
+    svc->healthy = -1;                   /* ... and no health */
     /* With a PID namespace nothing is left once init is gone; without one, orphans may be.
      * Whatever is left is killed and the cgroup removed on the reaper's timer (cgroup.h):
      * the loop goes on meanwhile, and many containers gone at once are one batch. */
@@ -461,7 +465,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         cr_log(svc->name, "cannot create its cgroup: %s", err);
         return r;
     }
-    int ev[2];
+    int ev[2], in[2] = {-1, -1};
     if (pipe2(ev, O_CLOEXEC) < 0) {
         r = -errno;
         cr_log(svc->name, "pipe: %s", strerror(-r));
@@ -531,7 +535,20 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         req.stdio[1] = STDOUT_FILENO;
         req.stdio[2] = STDERR_FILENO;
     } else {
+        /* stdin = pipe: as supervisord, a pipe whose write end the supervisor holds (a
+         * program reading stdin waits instead of seeing EOF) */
         req.stdio[0] = rt->devnull;
+        if (conf->stdin_mode && !strcmp(conf->stdin_mode, "pipe")) {
+            if (pipe2(in, O_CLOEXEC) < 0) {
+                r = -errno;
+                cr_log(svc->name, "pipe: %s", strerror(-r));
+                close(ev[0]);
+                close(ev[1]);
+                cr_cg_destroy(cg, err, sizeof err);
+                return r;
+            }
+            req.stdio[0] = in[0];
+        }
         req.stdio[1] = svc->out.wfd;
         req.stdio[2] = svc->err_open ? svc->err.wfd : svc->out.wfd;
     }
@@ -542,8 +559,12 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         close(join_fd);
     if (bridge && netspec.binds != conf->spec.binds)
         free(netspec.binds);
+    if (in[0] >= 0)
+        close(in[0]);
     if (r < 0) {
         cr_log(svc->name, "cannot start its container: %s", err);
+        if (in[1] >= 0)
+            close(in[1]);
         close(ev[0]);
         cr_cg_destroy(cg, err, sizeof err);
         return r;
@@ -559,6 +580,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         cr_pidfd_signal(sp.pidfd, SIGKILL);
         if (sp.go_fd >= 0)
             close(sp.go_fd);
+        if (in[1] >= 0)
+            close(in[1]);
         siginfo_t si;
         waitid((idtype_t)P_PIDFD, (id_t)sp.pidfd, &si, WEXITED);
         close(sp.pidfd);
@@ -572,6 +595,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     ct->pid = sp.pid;
     ct->pidfd = sp.pidfd;
     ct->ev_fd = ev[0];
+    ct->stdin_wfd = in[1];
     ct->cg = cg;
     ct->spawned_ms = now_ms(svc);
     /* A cgroup made now has counted nothing; a re-used leftover may have. */

@@ -50,6 +50,7 @@ struct cr_container {
     int pidfd;
     uv_poll_t pid_poll;
     int ev_fd;
+    int stdin_wfd;               /* stdin = pipe: the write end of its stdin, else -1 */
     uv_poll_t ev_poll;
     int open_handles;
     char *evpart;                /* the start of an event line whose end has not come yet

@@ -17,17 +17,40 @@
 
 /* ---- its log files (io/logs.c takes the streams) ------------------------------------------- */
 
+/* supervisord's stdout_logfile = /dev/stdout (or /dev/stderr): the supervisor's own
+ * stdout or stderr, written once, as the lines are; not a file opened again. */
+static struct cr_console *own_stdio(struct cr_runtime *rt, const char *path)
+{
+    static const char *const out[] = {"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"};
+    static const char *const err[] = {"/dev/stderr", "/dev/fd/2", "/proc/self/fd/2"};
+    for (size_t i = 0; path && i < 3; i++) {
+        if (!strcmp(path, out[i]))
+            return &rt->console;
+        if (!strcmp(path, err[i]))
+            return &rt->console_err;
+    }
+    return NULL;
+}
+
+static void logs_attach_one(struct cr_svc *svc, struct cr_out_stream *s, const char *spec,
+                            const char *kind, int64_t maxbytes, int64_t backups)
+{
+    s->direct = own_stdio(svc->rt, spec);
+    cr_logs_attach(s, svc->name, s->direct ? "NONE" : spec, kind, maxbytes, backups,
+                   svc->conf->log_timestamps);
+}
+
 static void logs_attach(struct cr_svc *svc)
 {
     const struct cr_service *c = svc->conf;
     if (!c)
         return;   /* removed by a reload: keeps its files until it is freed */
     if (svc->out_open)
-        cr_logs_attach(&svc->out, svc->name, c->stdout_logfile, "out",
-                       c->stdout_logfile_maxbytes, c->stdout_logfile_backups, c->log_timestamps);
+        logs_attach_one(svc, &svc->out, c->stdout_logfile, "out", c->stdout_logfile_maxbytes,
+                        c->stdout_logfile_backups);
     if (svc->err_open)
-        cr_logs_attach(&svc->err, svc->name, c->stderr_logfile, "err",
-                       c->stderr_logfile_maxbytes, c->stderr_logfile_backups, c->log_timestamps);
+        logs_attach_one(svc, &svc->err, c->stderr_logfile, "err", c->stderr_logfile_maxbytes,
+                        c->stderr_logfile_backups);
 }
 
 const char *cr_svc_log_path(const struct cr_svc *svc, int stream)

@@ -58,6 +58,7 @@ struct cr_runtime {
     bool quiet;                  /* log only problems (run mode) */
     bool stopping_all;           /* SIGTERM/SIGINT: a container that exits is not replaced */
     struct cr_console console;
+    struct cr_console console_err;   /* the supervisor's stderr, for stderr_logfile=/dev/stderr */
     struct rlimit nofile;        /* RLIMIT_NOFILE as the supervisor was started with */
     uint64_t rnd;                /* xorshift state for the restart jitter; seed with
                                     cr_runtime_seed() */

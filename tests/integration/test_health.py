@@ -143,3 +143,26 @@ def test_checks_start_once_ready(h, tmp, cgroot, rootfs):
     assert log.index("order: ready (notify)") < log.index("order: healthy")
     assert "order: unhealthy" not in log
     assert s.stop() == 0
+
+
+def test_health_is_forgotten_when_the_workload_exits(h, tmp, cgroot, rootfs):
+    # issue 10 item 7: after an exit (an OOM kill, here a SIGKILL) status said
+    # "BACKOFF (healthy)": the verdict was the dead workload's
+    import signal
+    from test_svctl import CtlSup
+    s = CtlSup(h, tmp, cgroot, svc("hk", f"{WL} sleep 1000", startsecs=0, tmpfs="/tmp",
+                                   health_cmd=CHECK, health_interval="100ms",
+                                   autorestart="true", restart_delay="60s",
+                                   restart_delay_max="60s")).start()
+    ipid = s.init("hk")
+    w = workload(ipid)
+    flag(w).touch()
+    s.wait_log(r"^supervisor: hk: healthy$")
+    assert s.status("hk")["hk"].get("healthy") == 1
+    os.kill(w, signal.SIGKILL)
+    s.wait_log(r"^supervisor: hk: exited \(signal KILL")
+    st = s.wait_state("hk", "BACKOFF")
+    assert "healthy" not in st, st
+    rc, out, err = s.ctl("status", "hk", check=0)
+    assert "healthy" not in out, out
+    assert s.stop() == 0

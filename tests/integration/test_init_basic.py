@@ -311,3 +311,45 @@ def test_events_fd_not_leaked_and_closed_at_exit(h, mode):
     assert raw.endswith("\n")
     for line in raw.splitlines():
         assert len(line) < 512
+
+
+# ---- tini's flags and variables (issue 10 item 5) ------------------------------------------------
+def test_no_arguments_prints_the_usage(h):
+    r = h.run([])
+    assert r.rc == 2
+    assert r.stderr().startswith("usage: init [OPTIONS] [--] CMD [ARGS...]")
+    assert "--restart" in r.stderr()
+
+
+def test_tini_flags_accepted(h, mode, tmp):
+    # a Dockerfile's `tini -s -g -w --` or `-p SIGKILL` starts unchanged
+    r = h.run(["-s", "-g", "-w", "-p", "SIGKILL", "-e", "143", "--"] + W("exit 143"), mode=mode)
+    assert r.rc == 0
+    r = h.run(["-l"])
+    assert r.rc == 0 and "corral" in r.stdout()
+    # -w logs each orphan reaped, as -v does
+    pidf = tmp / "pids"
+    r = h.run(["-w", "--"] + W(f"orphans 1 0 pidfile={pidf}", "sleep 0.5", "exit 0"), mode=mode)
+    assert r.rc == 0
+    pid = int(read_text(pidf).split()[0])
+    assert f"init: reaped orphan {pid} (exit 0)" in r.stderr()
+
+
+def test_tini_variables(h, mode, tmp):
+    pidf = tmp / "pids"
+    r = h.run(["--"] + W(f"orphans 1 0 pidfile={pidf}", "sleep 0.5", "exit 0"), mode=mode,
+              env={"TINI_VERBOSITY": "2", "TINI_SUBREAPER": "1"})
+    assert r.rc == 0
+    pid = int(read_text(pidf).split()[0])
+    assert f"init: reaped orphan {pid} (exit 0)" in r.stderr()
+    r = h.run(["--"] + W("exit 0"), mode=mode, env={"TINI_VERBOSITY": "lots"})
+    assert r.rc == 2 and "TINI_VERBOSITY" in r.stderr()
+    # TINI_KILL_PROCESS_GROUP: signals reach the workload's whole process group (as -g)
+    rep = tmp / "rep"
+    r = h.start(["--"] + W(f"trap USR1 report={rep}", "children 2", "mark ready",
+                           "waitsig USR1 30", "exit 0"),
+                mode=mode, env={"TINI_KILL_PROCESS_GROUP": "1"})
+    wait_for_line(rep, "ready")
+    r.signal(signal.SIGUSR1)
+    wait_for_line(rep, "USR1", count=3)
+    assert r.wait() == 0

@@ -246,11 +246,52 @@ static void test_host_root_default(void **state)
 {
     (void)state;
     struct cr_config cfg;
-    const struct cr_service *s = load_ok("[program:h]\ncommand = /bin/true\n", &cfg);
-    assert_string_equal(s->section, "program:h");
+    const struct cr_service *s = load_ok("[service:h]\ncommand = /bin/true\n", &cfg);
+    assert_string_equal(s->section, "service:h");
     assert_string_equal(s->spec.rootfs, "/");
     assert_true(s->spec.read_only);             /* the host's / is bound read-only */
     assert_string_equal(s->spec.exec, "/bin/true");
+    assert_int_equal(s->spec.namespaces, CR_NS_DEFAULT);
+    cr_config_free(&cfg);
+    /* [program:x] means what it means to supervisord: the host as it is, the supervisor's
+     * environment, stdin a pipe, no seccomp filter, every capability, every device */
+    setenv("SXD_FROM_HOST", "yes", 1);
+    s = load_ok("[supervisord]\nenvironment = SXD_GLOBAL=\"g 1\",SXD_FROM_HOST=over\n"
+                "[program:h]\ncommand = /bin/true\nenvironment = SXD_OWN=o\n", &cfg);
+    unsetenv("SXD_FROM_HOST");
+    assert_null(s->spec.rootfs);
+    assert_false(s->spec.read_only);
+    assert_int_equal(s->spec.namespaces, 0);
+    assert_null(s->spec.hostname);
+    assert_string_equal(s->stdin_mode, "pipe");
+    assert_true(s->inherit_environment);
+    assert_false(s->confine_devices);
+    assert_false(s->no_new_privileges);
+    assert_string_equal(s->seccomp, "unconfined");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SXD_GLOBAL"), "g 1");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SXD_FROM_HOST"), "over");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SXD_OWN"), "o");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_ENABLED"), "1");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_PROCESS_NAME"), "h");
+    assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_GROUP_NAME"), "h");
+    assert_string_equal(cr_spec_get_env(&s->spec, "PATH"), getenv("PATH"));
+    cr_config_free(&cfg);
+    /* [service:x] starts clean and keeps every default confinement */
+    s = load_ok("[supervisord]\nenvironment = SXD_GLOBAL=g\n[service:h]\ncommand = /bin/true\n",
+                &cfg);
+    assert_null(cr_spec_get_env(&s->spec, "SXD_GLOBAL"));
+    assert_null(cr_spec_get_env(&s->spec, "SUPERVISOR_ENABLED"));
+    assert_string_equal(s->stdin_mode, "null");
+    assert_true(s->confine_devices);
+    assert_true(s->no_new_privileges);
+    assert_string_equal(s->seccomp, "default");
+    cr_config_free(&cfg);
+    /* a [program:x] that asks for a container is a [service:x] */
+    s = load_ok("[program:h]\ncommand = /bin/true\nread_only = false\n", &cfg);
+    assert_string_equal(s->spec.rootfs, "/");
+    assert_int_equal(s->spec.namespaces, CR_NS_DEFAULT);
+    assert_string_equal(s->seccomp, "default");
+    assert_string_equal(s->stdin_mode, "null");
     cr_config_free(&cfg);
     s = load_ok("[program:h]\ncommand = true\nnamespaces = pid,net\n", &cfg);
     assert_null(s->spec.rootfs);                 /* no mount namespace: no filesystem setup */
@@ -714,11 +755,18 @@ static void test_structure_errors(void **state)
                   NULL);
     expect_errors("[supervisor]\ncommand = x\n" SVC,
                   "$/main.ini:2: command: not allowed in [supervisor]", NULL);
-    expect_errors(SVC "[servce:x]\ncommand = y\n", "$/main.ini:4: [servce:x]: unknown section",
+    expect_errors(SVC "[servce:x]\ncommand = y\n", "$/main.ini:4: [servce:x]: unknown section "
+                  "(did you mean [service:NAME]?)", NULL);
+    expect_errors(SVC "[supervisorr]\n", "$/main.ini:4: [supervisorr]: unknown section (did you "
+                  "mean [supervisor]?)", NULL);
+    expect_errors(SVC "[wat]\n", "$/main.ini:4: [wat]: unknown section", NULL);
+    /* typos are errors everywhere, with the key meant */
+    expect_errors(SVC "comand = x\n", "$/main.ini:4: comand: unknown key (did you mean command?)",
                   NULL);
-    expect_errors(SVC "[group:g]\nprograms = t\n", "$/main.ini:4: [group:g]: not supported", NULL);
-    expect_errors(SVC "[eventlistener:e]\ncommand = t\n",
-                  "$/main.ini:4: [eventlistener:e]: not supported", NULL);
+    expect_errors("[program:t]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nautorestrat = 1\n",
+                  "$/main.ini:4: autorestrat: unknown key (did you mean autorestart?)", NULL);
+    expect_errors("[supervisord]\nnodaemonn = true\n" SVC,
+                  "$/main.ini:2: nodaemonn: unknown key (did you mean nodaemon?)", NULL);
     expect_errors(SVC "[service:bad name]\ncommand = y\n",
                   "$/main.ini:4: [service:bad name]: the name must be 1 to 40 of A-Z a-z 0-9 _ . -",
                   NULL);
@@ -731,10 +779,6 @@ static void test_structure_errors(void **state)
                   "$/main.ini:4: [program:t]: defined twice (first at $/main.ini:1)", NULL);
     expect_errors("[supervisor]\n[supervisor]\n" SVC,
                   "$/main.ini:2: [supervisor]: defined twice (first at $/main.ini:1)", NULL);
-    expect_errors(SVC "priority = 1\npriority = 2\n",
-                  "$/main.ini:5: priority: given twice in [service:t] (first on line 4)", NULL);
-    expect_errors(SVC "autorestart = true\nrestart = no\n",
-                  "$/main.ini:5: autorestart: given twice in [service:t] (first on line 4)", NULL);
     expect_errors(SVC "priority = 1\n  2\n",
                   "$/main.ini:5: priority: takes one value (indented lines continue only lists "
                   "and command)", NULL);
@@ -757,45 +801,219 @@ static void test_supervisord_sections_ignored(void **state)
     (void)state;
     struct cr_config cfg;
     load_ok("[supervisord]\nnodaemon = true\n[unix_http_server]\nfile = /tmp/s\n"
-            "[rpcinterface:supervisor]\nx = y\n" SVC "stopasgroup = true\nkillasgroup = true\n",
+            "[rpcinterface:supervisor]\nx = y\n" SVC "stopasgroup = true\nkillasgroup = true\n"
+            "[group:g]\nprograms = t\n[eventlistener:e]\ncommand = x\nevents = TICK_5\n"
+            "[fcgi-program:f]\nsocket = unix:///tmp/f.sock\n",
             &cfg);
-    assert_int_equal(cfg.notices.n, 5);
-    assert_string_equal(cfg.notices.v[0], subst("$/main.ini:1: [supervisord]: supervisord's "
-                                                "section, ignored"));
-    assert_string_equal(cfg.notices.v[3], subst("$/main.ini:10: stopasgroup: accepted and ignored: "
-                                                "a stop always reaches every process in the "
-                                                "service's cgroup"));
+    static const char *const want[] = {
+        "$/main.ini:2: nodaemon: accepted: the supervisor always runs in the foreground",
+        "$/main.ini:3: [unix_http_server]: supervisord's section, accepted and ignored: corral "
+        "serves no XML-RPC yet; svctl talks to control_socket",
+        "$/main.ini:5: [rpcinterface:supervisor]: supervisord's section, accepted and ignored: "
+        "corral serves no XML-RPC yet",
+        "$/main.ini:10: stopasgroup: accepted and ignored: a stop always reaches every process "
+        "in the service's cgroup",
+        "$/main.ini:11: killasgroup: accepted and ignored: a stop always reaches every process "
+        "in the service's cgroup",
+        "$/main.ini:14: [eventlistener:e]: supervisord's section, accepted and ignored: corral "
+        "runs no event listeners yet",
+        "$/main.ini:17: [fcgi-program:f]: supervisord's section, accepted and ignored: corral "
+        "runs no FastCGI programs yet",
+    };
+    assert_int_equal(cfg.notices.n, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < cfg.notices.n; i++)
+        assert_string_equal(cfg.notices.v[i], subst(want[i]));
     cr_config_free(&cfg);
+
+    /* supervisord ignores keys it does not know: in its own sections so does corral, with a
+     * notice; a key of another section too. [service:x] stays strict. */
+    load_ok("[supervisord]\nuser = root\ncommand = x\n[program:t]\nrootfs = %(here)s/rootfs\n"
+            "command = sleep 1\npidfile = /run/x.pid\nstdout_events_enabled = true\n"
+            "stderr_capture_maxbytes = 1MB\nserverurl = AUTO\n", &cfg);
+    static const char *const want2[] = {
+        "$/main.ini:2: user: accepted and ignored: the supervisor stays the user who started it "
+        "(it needs root for cgroups and namespaces)",
+        "$/main.ini:3: command: not a key of [supervisord]; ignored",
+        "$/main.ini:7: pidfile: not a key of [program:t]; ignored",
+        "$/main.ini:8: stdout_events_enabled: accepted and ignored: corral runs no event "
+        "listeners yet",
+        "$/main.ini:9: stderr_capture_maxbytes: accepted and ignored: corral runs no event "
+        "listeners yet",
+        "$/main.ini:10: serverurl: accepted and ignored: corral serves no XML-RPC yet, "
+        "SUPERVISOR_SERVER_URL is not set",
+    };
+    assert_int_equal(cfg.notices.n, sizeof want2 / sizeof want2[0]);
+    for (size_t i = 0; i < cfg.notices.n; i++)
+        assert_string_equal(cfg.notices.v[i], subst(want2[i]));
+    cr_config_free(&cfg);
+    load_ok("[program:t]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nfrobnicate_level = 3\n",
+            &cfg);
+    assert_int_equal(cfg.notices.n, 1);
+    assert_string_equal(cfg.notices.v[0], subst("$/main.ini:4: frobnicate_level: unknown key; "
+                                                "ignored (as supervisord ignores it)"));
+    cr_config_free(&cfg);
+    expect_errors(SVC "frobnicate_level = 3\n", "$/main.ini:4: frobnicate_level: unknown key",
+                  NULL);
+    expect_errors(SVC "pidfile = /x\n", "$/main.ini:4: pidfile: not allowed in [service:t]", NULL);
+    /* still checked: the value of a noticed key */
+    expect_errors("[program:t]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n"
+                  "stdout_capture_maxbytes = lots\n", "$/main.ini:4: stdout_capture_maxbytes: "
+                  "'lots' is not a size (512K, 100MB, 2G, max)", NULL);
+}
+
+/* Loads text as it is (no "$" substitution: the text may be longer than subst's buffer). */
+static int load_raw(const char *text, struct cr_config *cfg)
+{
+    put("main.ini", text, 0644);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/main.ini", dir);
+    struct cr_config_opts opts = {.caps = caps, .no_machine_checks = no_machine};
+    return cr_config_load(path, &opts, cfg);
+}
+
+static void test_groups(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    /* [group:G]: its programs learn G (svctl's G:*), and its priority where they set none;
+     * a program in no group is its own group, as in supervisord */
+    load_ok("[group:web]\nprograms = a, b\npriority = 5\n"
+            "[program:a]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n"
+            "[program:b]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnumprocs = 2\n"
+            "process_name = b%(process_num)d\npriority = 7\n"
+            "[program:c]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n", &cfg);
+    assert_int_equal(cfg.nservices, 4);
+    assert_string_equal(cfg.services[0].sd_group, "web");
+    assert_int_equal(cfg.services[0].priority, 5);
+    assert_string_equal(cfg.services[1].sd_group, "web");
+    assert_string_equal(cfg.services[2].name, "b1");
+    assert_int_equal(cfg.services[2].priority, 7);
+    assert_string_equal(cfg.services[3].sd_group, "c");
+    assert_int_equal(cfg.notices.n, 0);
+    cr_config_free(&cfg);
+    expect_errors("[group:web]\nprograms = a,nope\npriority = soon\n"
+                  "[program:a]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n"
+                  "[group:api]\nprograms = a\n[group:empty]\nprogramz = a\n",
+                  "$/main.ini:3: priority: 'soon' is not an integer from -100000 to 100000",
+                  "$/main.ini:2: programs: no [program:nope]",
+                  "$/main.ini:8: programs: a is in [group:web] already ($/main.ini:1)",
+                  "$/main.ini:10: programz: unknown key (did you mean programs?)",
+                  "$/main.ini:9: [group:empty]: programs is missing", NULL);
 }
 
 static void test_long_lines(void **state)
 {
     (void)state;
-    char text[2048], v[400];
-    memset(v, 'x', sizeof v - 1);
-    v[sizeof v - 1] = '\0';
-    /* the long line is one error, and later lines keep their numbers */
-    snprintf(text, sizeof text, "%senvironment = A=%s\npriority = nope\n", SVC, v);
-    expect_errors(text, "$/main.ini:4: line is 415 bytes, longer than 197 (continue it on indented "
-                  "lines)", "$/main.ini:5: priority: 'nope' is not an integer from -100000 to "
-                  "100000", NULL);
-    /* 197 bytes is fine */
-    snprintf(text, sizeof text, "%senvironment = A=%.*s\n", SVC, 197 - 16, v);
-    expect_errors(text, NULL);
-    snprintf(text, sizeof text, "%senvironment = A=%s\n  B=1\n  C=2\n", SVC, v);
-    expect_errors(text, "$/main.ini:4: line is 415 bytes, longer than 197 (continue it on "
-                  "indented lines)", NULL);
-    snprintf(text, sizeof text, "%senvironment = A=%.*s\n", SVC, 198 - 16, v);
-    expect_errors(text, "$/main.ini:4: line is 198 bytes, longer than 197 (continue it on "
-                  "indented lines)", NULL);
+    /* supervisord has no line limit: 64 KiB lines are read whole (inih's buffer is sized for
+     * them), a longer one is one error and later lines keep their numbers */
+    static const char head[] = "[program:t]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n";
+    size_t max = CR_CONFIG_MAX_LINE, cap = sizeof head + max + 64;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    for (size_t len = max - 1; len <= max + 1; len++) {
+        int n = snprintf(text, cap, "%sserverurl = http://", head);
+        size_t fill = len - strlen("serverurl = http://");
+        memset(text + n, 'x', fill);
+        snprintf(text + n + fill, cap - n - fill, "\npriority = nope\n");
+        struct cr_config cfg;
+        assert_int_equal(load_raw(text, &cfg), -EINVAL);
+        if (len <= max) {
+            assert_int_equal(cfg.errors.n, 1);
+            assert_int_equal(strlen(cfg.services[0].serverurl), len - strlen("serverurl = "));
+        } else {
+            assert_int_equal(cfg.errors.n, 2);
+            char want[256];
+            snprintf(want, sizeof want, "$/main.ini:4: line is %zu bytes, longer than %zu "
+                     "(continue it on indented lines)", len, max);
+            assert_string_equal(cfg.errors.v[0], subst(want));
+        }
+        assert_string_equal(cfg.errors.v[cfg.errors.n - 1], subst(
+            "$/main.ini:5: priority: 'nope' is not an integer from -100000 to 100000"));
+        cr_config_free(&cfg);
+    }
+    free(text);
     /* a long command continues on indented lines, joined with a space */
     struct cr_config cfg;
     const struct cr_service *s = load_ok(
         "[service:t]\nrootfs = %(here)s/rootfs\ncommand = sleep\n    100\n\n  200 ; comment\n"
-        "\tthree\n", &cfg);
+        "\tthree # comment\n", &cfg);
     assert_string_equal(s->command, "sleep 100 200 three");
     assert_int_equal(s->spec.argc, 4);
     cr_config_free(&cfg);
+}
+
+/* What supervisord's parser (Python's configparser: inline_comment_prefixes ; and #,
+ * strict=False) makes of a file, corral makes too. */
+static void test_supervisord_parsing(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    /* " ;" and " #" start a comment, quotes or not; "a#b" and "a;b" do not */
+    const struct cr_service *s = load_ok(
+        "[program:t]\nrootfs = %(here)s/rootfs\ncommand = sleep hello # note\n"
+        "directory = /tmp  # dir\nenvironment = A=1,B=c#d ;x\n", &cfg);
+    assert_string_equal(s->command, "sleep hello");
+    assert_string_equal(s->directory, "/tmp");
+    assert_int_equal(s->environment.n, 2);
+    assert_string_equal(s->environment.v[1], "B=c#d");
+    cr_config_free(&cfg);
+    expect_errors("[program:t]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n"
+                  "environment = A=\"x ; y\"\n", "$/main.ini:4: environment: A: unterminated \" "
+                  "quote", NULL);
+    s = load_ok("[program:t]\nrootfs = %(here)s/rootfs\ncommand = sleep a#b a;b\n", &cfg);
+    assert_string_equal(s->command, "sleep a#b a;b");
+    cr_config_free(&cfg);
+    /* a key given twice: the last counts, with a notice (aliases are the same key) */
+    s = load_ok("[program:t]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\npriority = 1\n"
+                "command = sleep\n  2\npriority = 7\nautorestart = true\nrestart = no\n", &cfg);
+    assert_int_equal(s->priority, 7);
+    assert_string_equal(s->command, "sleep 2");
+    assert_int_equal(s->key_line[CR_K_PRIORITY], 7);
+    assert_int_equal(s->autorestart, CR_RESTART_NEVER);
+    assert_int_equal(cfg.notices.n, 3);
+    assert_string_equal(cfg.notices.v[0], subst("$/main.ini:5: command: given twice in "
+                                                "[program:t] (first on line 3); the last value "
+                                                "counts"));
+    assert_string_equal(cfg.notices.v[2], subst("$/main.ini:9: autorestart: given twice in "
+                                                "[program:t] (first on line 8); the last value "
+                                                "counts"));
+    cr_config_free(&cfg);
+    /* %(ENV_X)s everywhere, numprocs and numprocs_start included */
+    setenv("SXD_WORKERS", "3", 1);
+    setenv("SXD_FIRST", "5", 1);
+    load_ok("[program:w]\nrootfs = %(here)s/rootfs\ncommand = sleep %(ENV_SXD_WORKERS)s\n"
+            "numprocs = %(ENV_SXD_WORKERS)s\nnumprocs_start = %(ENV_SXD_FIRST)s\n"
+            "process_name = w_%(process_num)d\n", &cfg);
+    assert_int_equal(cfg.nservices, 3);
+    assert_string_equal(cfg.services[0].name, "w_5");
+    assert_string_equal(cfg.services[2].name, "w_7");
+    assert_string_equal(cfg.services[2].command, "sleep 3");
+    cr_config_free(&cfg);
+    expect_errors("[program:w]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n"
+                  "numprocs = %(ENV_SXD_UNSET_X)s\n", "$/main.ini:4: numprocs: %(ENV_SXD_UNSET_X)s: "
+                  "SXD_UNSET_X is not set in the supervisor's environment", NULL);
+    /* a second [supervisord] (an included file's, as in Supervisor's own fixtures) joins the
+     * first; errors name the file and line of the key */
+    mk("sd.d");
+    put("sd.d/more.conf", "[supervisord]\nminfds = lots\numask = 022\n", 0644);
+    expect_errors("[supervisord]\numask = 077\n[include]\nfiles = sd.d/*.conf\n" SVC,
+                  "$/sd.d/more.conf:2: minfds: 'lots' is not an integer from 0 to 1073741824",
+                  NULL);
+    put("sd.d/more.conf", "[supervisord]\numask = 022\n", 0644);
+    load_ok("[supervisord]\numask = 077\n[include]\nfiles = sd.d/*.conf\n" SVC, &cfg);
+    assert_int_equal(cfg.global.umask, 022);
+    cr_config_free(&cfg);
+    /* [include] files too */
+    mk("env.d");
+    put("env.d/a.conf", "[program:a]\nrootfs = %(here)s/../rootfs\ncommand = sleep 1\n", 0644);
+    setenv("SXD_CONFD", "env.d", 1);
+    load_ok("[include]\nfiles = %(here)s/%(ENV_SXD_CONFD)s/*.conf\n", &cfg);
+    assert_int_equal(cfg.nservices, 1);
+    assert_string_equal(cfg.services[0].name, "a");
+    cr_config_free(&cfg);
+    unsetenv("SXD_WORKERS");
+    unsetenv("SXD_FIRST");
+    unsetenv("SXD_CONFD");
 }
 
 static void test_nul_and_crlf(void **state)
@@ -1425,12 +1643,44 @@ static void test_key_table(void **state)
         assert_non_null(cr_keys[i].name);
         assert_non_null(cr_keys[i].doc);
         assert_true(cr_keys[i].sections != 0);
-        assert_ptr_equal(cr_key_find(cr_keys[i].name), &cr_keys[i]);
+        assert_ptr_equal(cr_key_find(cr_keys[i].name, cr_keys[i].sections), &cr_keys[i]);
     }
-    assert_ptr_equal(cr_key_find("restart"), &cr_keys[CR_K_AUTORESTART]);
-    assert_ptr_equal(cr_key_find("COMMAND"), &cr_keys[CR_K_COMMAND]);
-    assert_ptr_equal(cr_key_find("stop_grace_period"), &cr_keys[CR_K_STOPWAITSECS]);
-    assert_null(cr_key_find("nope"));
+    assert_ptr_equal(cr_key_find("restart", CR_SEC_SERVICE), &cr_keys[CR_K_AUTORESTART]);
+    assert_ptr_equal(cr_key_find("COMMAND", CR_SEC_SERVICE), &cr_keys[CR_K_COMMAND]);
+    assert_ptr_equal(cr_key_find("stop_grace_period", CR_SEC_SERVICE),
+                     &cr_keys[CR_K_STOPWAITSECS]);
+    assert_null(cr_key_find("nope", CR_SEC_SERVICE));
+    /* one name, two rows: the section decides; else any row, for "not allowed in" */
+    assert_ptr_equal(cr_key_find("environment", CR_SEC_GLOBAL), &cr_keys[CR_K_SUP_ENVIRONMENT]);
+    assert_ptr_equal(cr_key_find("environment", CR_SEC_SERVICE), &cr_keys[CR_K_ENVIRONMENT]);
+    assert_ptr_equal(cr_key_find("command", CR_SEC_GLOBAL), &cr_keys[CR_K_COMMAND]);
+    /* typos: one edit up to 4 bytes, two beyond; a swap is one */
+    assert_string_equal(cr_key_suggest("comand"), "command");
+    assert_string_equal(cr_key_suggest("autorestrat"), "autorestart");
+    assert_string_equal(cr_key_suggest("Stopwaitsec"), "stopwaitsecs");
+    assert_null(cr_key_suggest("bogus"));
+    assert_null(cr_key_suggest("xsr"));
+    assert_int_equal(cr_edit_distance("ab", "ba"), 1);
+    assert_int_equal(cr_edit_distance("", "abc"), 3);
+    /* every supervisord key of [program:x] and [supervisord] is a row */
+    static const char *const sd_program[] = {
+        "command", "process_name", "numprocs", "numprocs_start", "priority", "autostart",
+        "startsecs", "startretries", "autorestart", "exitcodes", "stopsignal", "stopwaitsecs",
+        "stopasgroup", "killasgroup", "user", "redirect_stderr", "stdout_logfile",
+        "stdout_logfile_maxbytes", "stdout_logfile_backups", "stdout_capture_maxbytes",
+        "stdout_events_enabled", "stdout_syslog", "stderr_logfile", "stderr_logfile_maxbytes",
+        "stderr_logfile_backups", "stderr_capture_maxbytes", "stderr_events_enabled",
+        "stderr_syslog", "environment", "directory", "umask", "serverurl",
+    };
+    static const char *const sd_global[] = {
+        "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "umask",
+        "nodaemon", "silent", "minfds", "minprocs", "nocleanup", "childlogdir", "user",
+        "directory", "strip_ansi", "environment", "identity",
+    };
+    for (size_t i = 0; i < sizeof sd_program / sizeof sd_program[0]; i++)
+        assert_true(cr_key_find(sd_program[i], CR_SEC_SERVICE)->sections & CR_SEC_SERVICE);
+    for (size_t i = 0; i < sizeof sd_global / sizeof sd_global[0]; i++)
+        assert_true(cr_key_find(sd_global[i], CR_SEC_GLOBAL)->sections & CR_SEC_GLOBAL);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -1588,7 +1838,9 @@ int main(void)
         cmocka_unit_test(test_split_command),
         cmocka_unit_test(test_structure_errors),
         cmocka_unit_test(test_supervisord_sections_ignored),
+        cmocka_unit_test(test_groups),
         cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_supervisord_parsing),
         cmocka_unit_test(test_nul_and_crlf),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_all_errors_reported),

@@ -153,6 +153,20 @@ static const struct change {
     {"subuid_file", NULL, "%(here)s/subuid", NULL, 'N'},
     {"subgid_file", NULL, "%(here)s/subgid", NULL, 'N'},
     {"userns_state", NULL, "%(here)s/userns", NULL, 'N'},
+    /* [supervisord]'s keys ("global:" where a service key has the same name) */
+    {"global:environment", NULL, "A=1", NULL, 'R'},
+    {"global:umask", NULL, "077", NULL, 'R'},
+    {"minfds", NULL, "4096", NULL, 'R'},
+    {"minprocs", NULL, "400", NULL, 'R'},
+    {"nodaemon", NULL, "false", NULL, 'N'},
+    {"identity", NULL, "other", NULL, 'R'},
+    {"pidfile", NULL, "/run/sxr-plan.pid", NULL, 'R'},
+    {"loglevel", NULL, "debug", NULL, 'N'},
+    {"global:user", NULL, "nobody", NULL, 'N'},
+    {"global:directory", NULL, "/tmp", NULL, 'N'},
+    {"strip_ansi", NULL, "true", NULL, 'N'},
+    {"nocleanup", NULL, "true", NULL, 'N'},
+    {"silent", NULL, "true", NULL, 'N'},
     /* services */
     {"command", "sleep 1", "sleep 2", NULL, 'R'},
     {"process_name", NULL, "u", NULL, 'R'},   /* a rename: stop t, start u */
@@ -165,6 +179,8 @@ static const struct change {
     {"umask", NULL, "077", NULL, 'R'},
     {"environment", NULL, "A=1", NULL, 'R'},
     {"environment_file", NULL, "env.list", NULL, 'R'},
+    {"inherit_environment", NULL, "true", NULL, 'R'},
+    {"stdin", NULL, "pipe", NULL, 'R'},
     {"autostart", NULL, "false", NULL, 'N'},
     {"priority", NULL, "5", NULL, 'N'},
     {"autorestart", NULL, "true", NULL, 'R'},
@@ -197,6 +213,13 @@ static const struct change {
     {"stderr_logfile_maxbytes", NULL, "1MB", NULL, 'N'},
     {"stderr_logfile_backups", NULL, "2", NULL, 'N'},
     {"log_timestamps", NULL, "true", NULL, 'N'},
+    {"stdout_capture_maxbytes", NULL, "1MB", NULL, 'N'},
+    {"stderr_capture_maxbytes", NULL, "1MB", NULL, 'N'},
+    {"stdout_events_enabled", NULL, "true", NULL, 'N'},
+    {"stderr_events_enabled", NULL, "true", NULL, 'N'},
+    {"stdout_syslog", NULL, "true", NULL, 'N'},
+    {"stderr_syslog", NULL, "true", NULL, 'N'},
+    {"serverurl", NULL, "AUTO", NULL, 'N'},
     {"rootfs", "%(here)s/rootfs", "%(here)s/rootfs2", NULL, 'R'},
     {"hostname", NULL, "h1", NULL, 'R'},
     {"namespaces", NULL, "pid,mount,uts,ipc,net", NULL, 'R'},
@@ -219,6 +242,7 @@ static const struct change {
     {"device", NULL, "/dev/zero:/dev/z", NULL, 'R'},
     {"network", NULL, "none", NULL, 'R'},
     {"ports", NULL, "18080:80", NULL, 'R'},
+    {"confine_devices", NULL, "false", NULL, 'R'},
     {"memory_max", NULL, "64M", NULL, 'L'},
     {"memory_high", NULL, "32M", NULL, 'L'},
     {"memory_swap_max", NULL, "16M", NULL, 'L'},
@@ -228,10 +252,17 @@ static const struct change {
     {"io_weight", NULL, "200", NULL, 'L'},
 };
 
-static const struct change *change_of(const char *key)
+/* The key of a change: "global:NAME" is NAME's [supervisor] row. */
+static const struct cr_key *key_of(const struct change *c)
+{
+    bool global = !strncmp(c->key, "global:", 7);
+    return cr_key_find(c->key + (global ? 7 : 0), global ? CR_SEC_GLOBAL : CR_SEC_SERVICE);
+}
+
+static const struct change *change_of(const struct cr_key *k)
 {
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++)
-        if (!strcmp(changes[i].key, key))
+        if (key_of(&changes[i]) == k)
             return &changes[i];
     return NULL;
 }
@@ -261,7 +292,7 @@ static void plan_key(int key, enum cr_plan_state st, struct cr_config *a, struct
                      struct cr_plan *p)
 {
     const struct cr_key *k = &cr_keys[key];
-    const struct change *c = change_of(k->name);
+    const struct change *c = change_of(k);
     char text[4096];
     write_conf(text, sizeof text, k, c, c->from);
     load_ok(text, a);
@@ -279,9 +310,10 @@ static void test_every_key(void **state)
     static const enum cr_plan_state states[] = {CR_PLAN_ACTIVE, CR_PLAN_STOPPED, CR_PLAN_DOWN};
     for (int key = 0; key < CR_NKEYS; key++) {
         const struct cr_key *k = &cr_keys[key];
-        if (k->sections == CR_SEC_INCLUDE)
-            continue;   /* [include] files: a reload reads them all again (test_include) */
-        const struct change *c = change_of(k->name);
+        if (k->sections == CR_SEC_INCLUDE || k->sections == CR_SEC_GROUP)
+            continue;   /* read by the loader itself, as [include]: a [group:]'s priority
+                           becomes its programs' own (compared as theirs) */   /* [include] files: a reload reads them all again (test_include) */
+        const struct change *c = change_of(k);
         if (!c)
             fail_msg("key %s: add it to changes[] with what a reload should do", k->name);
         char want_class = k->reload == CR_RELOAD_RESTART ? 'R'
@@ -345,7 +377,7 @@ static void test_every_key(void **state)
     }
     /* and every entry here is a key */
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++)
-        assert_non_null(cr_key_find(changes[i].key));
+        assert_non_null(key_of(&changes[i]));
 }
 
 /* ---- the rest ------------------------------------------------------------------------------ */
@@ -508,7 +540,7 @@ static void test_long_key_list(void **state)
     int n = snprintf(text, sizeof text, "%s", BASE);
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
         const struct change *c = &changes[i];
-        const struct cr_key *k = cr_key_find(c->key);
+        const struct cr_key *k = key_of(c);
         if (!(k->sections & CR_SEC_SERVICE) || c->with || c->from || k->type == CR_T_NOOP ||
             !strcmp(c->key, "depends_on") || !strcmp(c->key, "ambient_capabilities") ||
             !strcmp(c->key, "process_name") || !strcmp(c->key, "ports"))

@@ -1,0 +1,79 @@
+#include "own_process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Raises limit res to at least want (soft, and hard when it is lower). */
+static int raise_limit(int res, rlim_t want, const char *key, char *err, size_t len)
+{
+    struct rlimit rl;
+    if (getrlimit(res, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return 0;
+    struct rlimit nl = {want, rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? rl.rlim_max
+                                                                                  : want};
+    if (setrlimit(res, &nl) == 0)
+        return 0;
+    snprintf(err, len, "%s: cannot raise the limit from %llu (hard %llu) to %llu: %s", key,
+             (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+             (unsigned long long)want, strerror(errno));
+    return -1;
+}
+
+int cr_own_process_apply(const struct cr_global *g, struct rlimit *nofile, char *err,
+                         size_t len)
+{
+    if (g->umask >= 0)
+        umask((mode_t)g->umask);
+    if (g->minfds > 0) {
+        if (raise_limit(RLIMIT_NOFILE, (rlim_t)g->minfds, "minfds", err, len) < 0)
+            return -1;
+        /* the containers' own limit (what we were started with) is raised the same way */
+        if (nofile->rlim_cur != RLIM_INFINITY && nofile->rlim_cur < (rlim_t)g->minfds) {
+            nofile->rlim_cur = (rlim_t)g->minfds;
+            if (nofile->rlim_max != RLIM_INFINITY && nofile->rlim_max < nofile->rlim_cur)
+                nofile->rlim_max = nofile->rlim_cur;
+        }
+    }
+    if (g->minprocs > 0 && raise_limit(RLIMIT_NPROC, (rlim_t)g->minprocs, "minprocs", err,
+                                       len) < 0)
+        return -1;
+    return 0;
+}
+
+void cr_own_pidfile_write(const char *path)
+{
+    char tmp[4096 + 16];
+    snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        cr_log(NULL, "pidfile %s: %s", path, strerror(errno));
+        return;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    bool ok = write(fd, pid, (size_t)n) == n;
+    ok &= close(fd) == 0;
+    if (!ok || rename(tmp, path) < 0) {
+        cr_log(NULL, "pidfile %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+}
+
+void cr_own_pidfile_remove(const char *path)
+{
+    char buf[32] = "";
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n > 0 && atoi(buf) == (int)getpid())
+        unlink(path);
+}
