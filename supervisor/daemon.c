@@ -321,12 +321,16 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         goto out;
     }
     /* The networks' host side (and a sweep of what a killed supervisor left). `run` shares
-     * its root with other runs: it owns no bridges, its container gets lo only. */
-    if (!run_name &&
-        cr_net_open(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net, err,
-                    sizeof err) < 0) {
-        bool needed = false;
-        for (size_t i = 0; i < cfg->nservices; i++)
+     * its root with the supervisor and other runs: a guest's (net/host.h), and only when its
+     * service is on a bridge network. */
+    bool run_bridge = run_conf && run_conf->net_mode == CR_NETMODE_BRIDGE;
+    if ((!run_name || run_bridge) &&
+        (run_name ? cr_net_open_run(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net,
+                                    err, sizeof err)
+                  : cr_net_open(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net, err,
+                                sizeof err)) < 0) {
+        bool needed = run_bridge;
+        for (size_t i = 0; !run_name && i < cfg->nservices; i++)
             needed |= cfg->services[i].net_mode == CR_NETMODE_BRIDGE;
         fprintf(stderr, "supervisor: networking: %s\n", err);
         if (needed)

@@ -30,6 +30,19 @@ struct cr_net_def {
 int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **out, char *err,
                 size_t errlen);
 void cr_net_close(struct cr_net *n);
+/* A `supervisor run`'s networking, beside the supervisor of the same root and other runs: it
+ * sweeps nothing; it uses the bridges that are up as they are, and makes (and removes at
+ * close) only those that are missing, with a table of its own (corral-ROOT-rPID) for their
+ * NAT. Its container's address is leased in the shared state file as SVC.run-PID (under the
+ * file's lock: the supervisor never hands it out meanwhile) and given back at close; its
+ * hosts file (STATE/SVC.run-PID/hosts, see cr_net_files_name) lists the services of its
+ * networks at their kept addresses. No published ports. */
+int cr_net_open_run(const char *cgroup_root, const char *run_dir, struct cr_net **out,
+                    char *err, size_t errlen);
+/* The name of svc's own files in the state folder: svc, or a run's SVC.run-PID. */
+void cr_net_files_name(const struct cr_net *n, const char *svc, char *buf, size_t len);
+/* Whether n is a run's (cr_net_open_run): its container's hosts file is its own. */
+bool cr_net_is_run(const struct cr_net *n);
 
 /* Connects the container whose init (waiting, not yet exec'd) is pid to the networks defs
  * (eth0, eth1, ... inside, in that order), sets up its lo, addresses and default route, and
@@ -49,10 +62,6 @@ int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *d
                    struct cr_net_job **out, char *err, size_t errlen);
 void cr_net_job_run(struct cr_net_job *j);
 int cr_net_finish(struct cr_net *n, struct cr_net_job *j, char *err, size_t errlen);
-/* For `supervisor run` (which shares its cgroup root with other runs and owns no bridges):
- * the container's own namespace with lo only, and its hosts and resolv.conf. */
-int cr_net_isolated(const char *cgroup_root, const char *run_dir, const char *svc, pid_t pid,
-                    char *err, size_t errlen);
 /* After the container is gone: others' hosts without it (its veth pairs go with its
  * namespace); a job under way for it is cancelled. */
 void cr_net_detach(struct cr_net *n, const char *svc);

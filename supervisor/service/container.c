@@ -58,16 +58,10 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
     const struct cr_service *conf = svc->conf;
     struct cr_runtime *rt = svc->rt;
     char err[512];
-    ssize_t n;
     if (!rt->net) {
-        /* `supervisor run`: lo only, at once */
-        int r = cr_net_isolated(rt->cgroup_root, rt->run_dir, svc->name, pid, err, sizeof err);
-        if (r < 0)
-            cr_log(svc->name, "cannot set up its network namespace: %s", err);
-        while (r == 0 && (n = write(go_fd, "g", 1)) < 0 && errno == EINTR)
-            ;
+        cr_log(svc->name, "cannot connect its container to its networks: no networking");
         close(go_fd);
-        return r;
+        return -ENODEV;
     }
     struct cr_net_def defs[8];
     size_t nd = conf->nnets < 8 ? conf->nnets : 8;
@@ -77,7 +71,9 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
                                       .net6 = nw->net6, .internal = nw->internal};
     }
     struct net_work *w = calloc(1, sizeof *w);
-    int r = w ? cr_net_prepare(rt->net, svc->name, defs, nd, conf->port, conf->nport, pid,
+    /* `supervisor run` publishes no ports (the service may run beside it, holding them) */
+    size_t nport = cr_net_is_run(rt->net) ? 0 : conf->nport;
+    int r = w ? cr_net_prepare(rt->net, svc->name, defs, nd, conf->port, nport, pid,
                                &w->job, err, sizeof err)
               : -ENOMEM;
     if (r == 0) {
@@ -114,9 +110,12 @@ static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct
     if (spec->nbinds)
         memcpy(b, spec->binds, spec->nbinds * sizeof *b);
     size_t n = spec->nbinds;
-    /* `supervisor run` (no rt->net): a file of its own */
-    const char *only = svc->rt->net && svc->conf->nnets == 1 ? svc->conf->nets[0]->name : NULL;
-    cr_net_hosts_file(svc->rt->run_dir, svc->rt->cgroup_root, svc->name, only, paths[0], 4200);
+    /* `supervisor run`: a file of its own (SVC.run-PID) */
+    bool run = cr_net_is_run(svc->rt->net);
+    const char *only = !run && svc->conf->nnets == 1 ? svc->conf->nets[0]->name : NULL;
+    char files[128];
+    cr_net_files_name(svc->rt->net, svc->name, files, sizeof files);
+    cr_net_hosts_file(svc->rt->run_dir, svc->rt->cgroup_root, files, only, paths[0], 4200);
     cr_net_resolv_file(svc->rt->run_dir, svc->rt->cgroup_root, paths[1], 4200);
     for (size_t i = 0; i < 2; i++) {
         bool own = false;

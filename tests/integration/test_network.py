@@ -315,3 +315,59 @@ def test_nothing_left_after_kill9_and_restart(h, net_env, cgroot):
     # ...and the next one takes them away, and gives ip_forward back (NetSup.stop checks)
     assert f"corral-{cgroot}" not in nft_tables()
     wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+
+
+# `supervisor run NAME`: the service's networks, beside the supervisor of the same root
+ASK = ("import socket, sys\n"
+       "c = socket.create_connection((sys.argv[1], 8000), timeout=5)\n"
+       "print(c.recv(200).decode().strip())\n"
+       "print('route', ' '.join(l.split()[0] for l in open('/proc/net/route').readlines()[1:]"
+       " if l.split()[1] == '00000000'))\n"
+       "print('hosts', ' '.join(l.split()[1] for l in open('/etc/hosts') if l[0].isdigit()))\n")
+
+
+def test_run_gets_the_services_network(h, net_env, cgroot):
+    """A `run` of a bridge service beside its supervisor: an address of its own on the
+    service's network (leased as NAME.run-PID, given back after), the default route, the
+    services by name; no published port; the supervisor's bridge and table untouched."""
+    (net_env / "x" / "ask.py").write_text(ASK)
+    s = NetSup(h, net_env, cgroot, server("srv") + svc(
+        "cli", "/bin/true", rootfs=None, bind="%(here)s/x:/x", autostart="false",
+        ports="18391:8000")).start()
+    s.wait_log(r"^supervisor: srv: started")
+    prefix = ifprefix(cgroot)
+    before = sorted(links(prefix))
+    rc, out, err = s.run("run", "cli", "--", PY, "/x/ask.py", "srv")
+    assert rc == 0, (out, err)
+    lines = out.splitlines()
+    m = re.fullmatch(r"hello from srv to (10\.89\.\d+\.\d+)", lines[0])
+    assert m, out
+    assert m.group(1) not in (s.addr("srv"), s.addr("cli")), (out, s.state())
+    assert lines[1] == "route eth0" and "srv" in lines[2].split(), out
+    # its lease and files given back; the supervisor's bridge still there, its table alone
+    assert ".run-" not in s.state(), s.state()
+    assert not [p for p in (net_env / "run" / cgroot).iterdir() if ".run-" in p.name]
+    wait_until(lambda: sorted(links(prefix)) == before, what="the run's veth gone")
+    assert [t for t in nft_tables() if t.startswith(f"corral-{cgroot}")] == [f"corral-{cgroot}"]
+    # srv still answers its own clients: nothing of the supervisor's was changed
+    assert s.stop() == 0
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+
+
+def test_run_alone_makes_and_removes_its_network(h, net_env, cgroot):
+    """No supervisor of the root runs: the run makes the bridge (and its NAT table) for its
+    container, and removes both when it ends."""
+    (net_env / "x" / "ask.py").write_text(ASK)
+    s = NetSup(h, net_env, cgroot, server("srv"))
+    s.write(server("srv"))
+    before = forward()
+    rc, out, err = s.run("run", "srv", "--", "/bin/sh", "-c",
+                         f"{PY} /x/server.py 8000 srv & sleep 0.3; {PY} /x/ask.py 127.0.0.1")
+    assert rc == 0, (out, err)
+    assert out.splitlines()[1] == "route eth0", out
+    assert re.match(r"hello from srv to 127\.0\.0\.1", out), out
+    prefix = ifprefix(cgroot)
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+    assert not [t for t in nft_tables() if t.startswith(f"corral-{cgroot}")]
+    assert forward() == before
+    assert ".run-" not in s.state()
