@@ -1211,6 +1211,34 @@ void cr_net_files_name(const struct cr_net *n, const char *svc, char *buf, size_
     snprintf(buf, len, "%s%s", svc, n ? n->tag : "");
 }
 
+int cr_net_bind_files(const char *run_dir, const char *cgroup_root, const char *files_name,
+                      const char *only_net, const struct cr_spec *spec, struct cr_spec *copy,
+                      char paths[2][4200])
+{
+    static const char *const dst[] = {"/etc/hosts", "/etc/resolv.conf"};
+    *copy = *spec;
+    if (!(spec->namespaces & CR_NS_MOUNT) || !spec->rootfs)
+        return 0;
+    struct cr_bind *b = malloc((spec->nbinds + 2) * sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    if (spec->nbinds)
+        memcpy(b, spec->binds, spec->nbinds * sizeof *b);
+    size_t n = spec->nbinds;
+    cr_net_hosts_file(run_dir, cgroup_root, files_name, only_net, paths[0], 4200);
+    cr_net_resolv_file(run_dir, cgroup_root, paths[1], 4200);
+    for (size_t i = 0; i < 2; i++) {
+        bool own = false;
+        for (size_t k = 0; k < spec->nbinds; k++)
+            own |= !strcmp(spec->binds[k].dst, dst[i]);
+        if (!own)
+            b[n++] = (struct cr_bind){.src = paths[i], .dst = (char *)dst[i], .ro = true};
+    }
+    copy->binds = b;
+    copy->nbinds = n;
+    return 0;
+}
+
 bool cr_net_is_run(const struct cr_net *n)
 {
     return n && n->guest;

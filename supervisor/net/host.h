@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "net/addr.h"
+#include "spec.h"
 
 struct cr_net;
 
@@ -41,6 +42,14 @@ int cr_net_open_run(const char *cgroup_root, const char *run_dir, struct cr_net 
                     char *err, size_t errlen);
 /* The name of svc's own files in the state folder: svc, or a run's SVC.run-PID. */
 void cr_net_files_name(const struct cr_net *n, const char *svc, char *buf, size_t len);
+/* spec with /etc/hosts and /etc/resolv.conf bound read-only from the run_dir files of
+ * files_name (only_net: the shared file of that one network; cr_net_hosts_file), unless it
+ * binds its own, when it has a root of its own: into *copy, which borrows everything of spec
+ * but its binds array (free copy->binds when it differs from spec->binds). paths: the
+ * sources' room. 0 or -ENOMEM. */
+int cr_net_bind_files(const char *run_dir, const char *cgroup_root, const char *files_name,
+                      const char *only_net, const struct cr_spec *spec, struct cr_spec *copy,
+                      char paths[2][4200]);
 /* Whether n is a run's (cr_net_open_run): its container's hosts file is its own. */
 bool cr_net_is_run(const struct cr_net *n);
 

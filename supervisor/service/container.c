@@ -94,39 +94,17 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
     return r;
 }
 
-/* A bridge service's spec as init gets it: /etc/hosts and /etc/resolv.conf bound read-only
- * from the supervisor's run_dir (unless the service binds its own), when it has a root of its
- * own. *copy borrows everything of spec but its binds array (free it). */
+/* A bridge service's spec as init gets it (net/host.h cr_net_bind_files); a run's hosts
+ * file is its own (SVC.run-PID). *copy borrows everything of spec but its binds array. */
 static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct cr_spec *copy,
                     char paths[2][4200])
 {
-    static const char *const dst[] = {"/etc/hosts", "/etc/resolv.conf"};
-    *copy = *spec;
-    if (!(spec->namespaces & CR_NS_MOUNT) || !spec->rootfs)
-        return 0;
-    struct cr_bind *b = malloc((spec->nbinds + 2) * sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    if (spec->nbinds)
-        memcpy(b, spec->binds, spec->nbinds * sizeof *b);
-    size_t n = spec->nbinds;
-    /* `supervisor run`: a file of its own (SVC.run-PID) */
     bool run = cr_net_is_run(svc->rt->net);
     const char *only = !run && svc->conf->nnets == 1 ? svc->conf->nets[0]->name : NULL;
     char files[128];
     cr_net_files_name(svc->rt->net, svc->name, files, sizeof files);
-    cr_net_hosts_file(svc->rt->run_dir, svc->rt->cgroup_root, files, only, paths[0], 4200);
-    cr_net_resolv_file(svc->rt->run_dir, svc->rt->cgroup_root, paths[1], 4200);
-    for (size_t i = 0; i < 2; i++) {
-        bool own = false;
-        for (size_t k = 0; k < spec->nbinds; k++)
-            own |= !strcmp(spec->binds[k].dst, dst[i]);
-        if (!own)
-            b[n++] = (struct cr_bind){.src = paths[i], .dst = (char *)dst[i], .ro = true};
-    }
-    copy->binds = b;
-    copy->nbinds = n;
-    return 0;
+    return cr_net_bind_files(svc->rt->run_dir, svc->rt->cgroup_root, files, only, spec, copy,
+                             paths);
 }
 
 static void net_detach(struct cr_svc *svc)

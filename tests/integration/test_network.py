@@ -371,3 +371,34 @@ def test_run_alone_makes_and_removes_its_network(h, net_env, cgroot):
     assert not [t for t in nft_tables() if t.startswith(f"corral-{cgroot}")]
     assert forward() == before
     assert ".run-" not in s.state()
+
+
+def test_print_spec_shows_the_network(h, net_env, cgroot):
+    """--print-spec: the network as comments (the supervisor's to set up), the hosts and
+    resolv.conf binds init gets (the file of the network, shared by its single-network
+    services; one of its own for a service on two); nothing set up or written."""
+    sleep = "/bin/sleep 1000"
+    s = NetSup(h, net_env, cgroot, svc("one", sleep)
+               + svc("two", sleep, network="bridge:front,bridge", ports="127.0.0.1:18392:8000")
+               + svc("lo", sleep, network="none")
+               + "[network:front]\nsubnet = 10.123.5.0/24\nsubnet6 = fd00:123::/64\n")
+    run = net_env / "run" / cgroot
+    p = re.escape(ifprefix(cgroot))
+    rc, out, err = s.run("--print-spec", "two")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == ("; network: a namespace the supervisor makes and connects before init "
+                        "runs"), out
+    assert re.fullmatch(rf"; eth0: network front, bridge {p}\w+, subnet 10\.123\.5\.0/24, "
+                        r"subnet6 fd00:123::/64", lines[1]), out
+    assert re.fullmatch(rf"; eth1: network default, bridge {p}\w+, subnet a /24 of "
+                        r"10\.89\.0\.0/16, chosen and kept", lines[2]), out
+    assert lines[3] == "; ports = 127.0.0.1:18392->8000/tcp", out
+    assert f"bind = {run}/two/hosts:/etc/hosts:ro" in lines, out
+    assert f"bind = {run}/resolv.conf:/etc/resolv.conf:ro" in lines, out
+    rc, out, err = s.run("--print-spec", "one")
+    assert f"bind = {run}/hosts.default:/etc/hosts:ro" in out.splitlines(), out
+    rc, out, err = s.run("--print-spec", "lo")
+    assert out.startswith("; network = none: a network namespace with lo only\n"), out
+    assert "/etc/hosts" not in out
+    assert not run.exists()
