@@ -44,6 +44,21 @@ static void api_request(struct cr_runtime *rt, struct cr_svc *svc, enum cr_svc_r
     schedule_starts(sv_of(rt));
 }
 
+static bool lease_wanted(const char *svc, const char *net, void *arg)
+{
+    const struct cr_service *c = cr_config_find(arg, svc);
+    for (size_t i = 0; c && c->net_mode == CR_NETMODE_BRIDGE && i < c->nnets; i++)
+        if (!strcmp(c->nets[i]->name, net))
+            return true;
+    return false;
+}
+
+void sv_net_reclaim(struct sv *sv)
+{
+    if (!sv->rt.run_mode)
+        cr_net_reclaim(sv->rt.net, lease_wanted, sv->cfg);
+}
+
 static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
 {
     (void)svc;
@@ -336,6 +351,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         if (needed)
             goto out;
     }
+    sv_net_reclaim(sv);   /* the addresses of services gone from the file meanwhile */
     sv->rt.loop = malloc(sizeof *sv->rt.loop);
     if (!sv->rt.loop || uv_loop_init(sv->rt.loop) < 0) {
         free(sv->rt.loop);

@@ -52,6 +52,7 @@ struct attach {
     struct lease ls[MAX_NETS];           /* copies */
     struct cr_port *port;                /* published (malloc'd), at ls[pnet]'s address */
     size_t nport, pnet;
+    bool release;                        /* gone from the config: its leases go with it */
 };
 
 #define MAX_BRIDGES 64
@@ -1046,6 +1047,16 @@ int cr_net_attach(struct cr_net *n, const char *svc, const struct cr_net_def *de
     return cr_net_finish(n, j, err, errlen);
 }
 
+/* svc's leases (on net, or every one): gone. */
+static void drop_leases(struct cr_net *n, const char *svc, const char *net)
+{
+    for (size_t i = 0; i < n->nls;)
+        if (!strcmp(n->ls[i].svc, svc) && (!net || !strcmp(n->ls[i].net, net)))
+            n->ls[i] = n->ls[--n->nls];
+        else
+            i++;
+}
+
 void cr_net_detach(struct cr_net *n, const char *svc)
 {
     for (struct cr_net_job *j = n->jobs; j; j = j->next)
@@ -1064,9 +1075,40 @@ void cr_net_detach(struct cr_net *n, const char *svc)
         if (apply_rules(n, err, sizeof err) < 0)
             cr_log(NULL, "%s", err);
     }
+    if (gone.release) {
+        drop_leases(n, gone.svc, NULL);
+        state_save(n);
+    }
     /* the others that shared a network with it: without it */
     gone.svc[0] = '\0';
     hosts_refresh(n, &gone);
+}
+
+void cr_net_reclaim(struct cr_net *n, bool (*wanted)(const char *svc, const char *net, void *arg),
+                    void *arg)
+{
+    if (!n || n->guest)
+        return;
+    int fd = state_lock(n);
+    runs_refresh(n);
+    size_t before = n->nls;
+    for (size_t i = 0; i < n->nls;) {
+        struct lease *l = &n->ls[i];
+        struct attach *a = attach_of(n, l->svc);
+        if (run_pid(l->svc) || wanted(l->svc, l->net, arg)) {
+            i++;
+        } else if (a) {
+            a->release = true;   /* still up (stopping): when it is gone */
+            i++;
+        } else {
+            cr_log(NULL, "network %s: address of %s given back (no longer in the config)",
+                   l->net, l->svc);
+            *l = n->ls[--n->nls];
+        }
+    }
+    if (n->nls != before)
+        state_write(n);
+    state_unlock(fd);
 }
 
 void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len)

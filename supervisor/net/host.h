@@ -74,6 +74,11 @@ int cr_net_finish(struct cr_net *n, struct cr_net_job *j, char *err, size_t errl
 /* After the container is gone: others' hosts without it (its veth pairs go with its
  * namespace); a job under way for it is cancelled. */
 void cr_net_detach(struct cr_net *n, const char *svc);
+/* Gives back the kept addresses that wanted() says no to (the service is gone from the config,
+ * or no longer on that network): at once, or, for a container still up, when it is
+ * detached. A run's leases are its own. */
+void cr_net_reclaim(struct cr_net *n, bool (*wanted)(const char *svc, const char *net, void *arg),
+                    void *arg);
 /* "10.89.0.7" (with ", " between several networks' addresses) of an attached service; "" when
  * it is not attached. */
 void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len);

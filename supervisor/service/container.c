@@ -109,7 +109,8 @@ static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct
 
 static void net_detach(struct cr_svc *svc)
 {
-    if (svc->rt->net && svc->conf && svc->conf->net_mode == CR_NETMODE_BRIDGE)
+    /* also when a reload removed it (no conf any more): a no-op unless attached */
+    if (svc->rt->net)
         cr_net_detach(svc->rt->net, svc->name);
 }
 

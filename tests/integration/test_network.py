@@ -166,6 +166,16 @@ def test_addresses_are_stable_across_restarts(h, net_env, cgroot):
     s.start()
     s.wait_log(r"^supervisor: b: started \(pid")
     assert s.addr("b") == first["b"] and s.addr("c") == first["c"]
+    # a, gone from the file, had its address given back at the start
+    assert s.addr("a") is None, s.state()
+    assert "network default: address of a given back (no longer in the config)" in s.log()
+    # a reload removing b (running): its address goes once it is down, c's stays
+    s.write(server("c"))
+    subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "reload"], check=True,
+                   capture_output=True, timeout=T(30))
+    wait_until(lambda: s.addr("b") is None, what="b's address given back")
+    assert "\tb\n" not in read_text(net_env / "run" / s.cgroot / "hosts.default")
+    assert s.addr("c") == first["c"]
     assert s.stop() == 0
 
 
@@ -318,8 +328,14 @@ def test_nothing_left_after_kill9_and_restart(h, net_env, cgroot):
 
 
 # `supervisor run NAME`: the service's networks, beside the supervisor of the same root
-ASK = ("import socket, sys\n"
-       "c = socket.create_connection((sys.argv[1], 8000), timeout=5)\n"
+ASK = ("import socket, sys, time\n"
+       "end = time.time() + 30\n"
+       "while True:\n"
+       "    try:\n"
+       "        c = socket.create_connection((sys.argv[1], 8000), timeout=5); break\n"
+       "    except ConnectionRefusedError:\n"
+       "        if time.time() > end: raise\n"
+       "        time.sleep(0.05)\n"
        "print(c.recv(200).decode().strip())\n"
        "print('route', ' '.join(l.split()[0] for l in open('/proc/net/route').readlines()[1:]"
        " if l.split()[1] == '00000000'))\n"
@@ -347,7 +363,7 @@ def test_run_gets_the_services_network(h, net_env, cgroot):
     # its lease and files given back; the supervisor's bridge still there, its table alone
     assert ".run-" not in s.state(), s.state()
     assert not [p for p in (net_env / "run" / cgroot).iterdir() if ".run-" in p.name]
-    wait_until(lambda: sorted(links(prefix)) == before, what="the run's veth gone")
+    wait_until(lambda: sorted(links(prefix)) == before, 30, what="the run's veth gone")
     assert [t for t in nft_tables() if t.startswith(f"corral-{cgroot}")] == [f"corral-{cgroot}"]
     # srv still answers its own clients: nothing of the supervisor's was changed
     assert s.stop() == 0
@@ -362,7 +378,7 @@ def test_run_alone_makes_and_removes_its_network(h, net_env, cgroot):
     s.write(server("srv"))
     before = forward()
     rc, out, err = s.run("run", "srv", "--", "/bin/sh", "-c",
-                         f"{PY} /x/server.py 8000 srv & sleep 0.3; {PY} /x/ask.py 127.0.0.1")
+                         f"{PY} /x/server.py 8000 srv & {PY} /x/ask.py 127.0.0.1")
     assert rc == 0, (out, err)
     assert out.splitlines()[1] == "route eth0", out
     assert re.match(r"hello from srv to 127\.0\.0\.1", out), out
@@ -371,6 +387,8 @@ def test_run_alone_makes_and_removes_its_network(h, net_env, cgroot):
     assert not [t for t in nft_tables() if t.startswith(f"corral-{cgroot}")]
     assert forward() == before
     assert ".run-" not in s.state()
+    # the run's pick of the network's subnet is kept, for the supervisor and later runs
+    assert re.search(r"^subnet default 10\.89\.\d+\.0/24$", s.state(), re.M), s.state()
 
 
 def test_print_spec_shows_the_network(h, net_env, cgroot):
