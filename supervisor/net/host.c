@@ -1117,9 +1117,12 @@ void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len)
     size_t used = 0;
     buf[0] = '\0';
     for (size_t k = 0; a && k < a->n && used < len; k++) {
-        char ip[16];
+        char ip[16], ip6[INET6_ADDRSTRLEN] = "";
         cr_ip4_format(a->ls[k].a4, ip, sizeof ip);
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", k ? ", " : "", ip);
+        if (a->ls[k].has6)
+            inet_ntop(AF_INET6, a->ls[k].a6, ip6, sizeof ip6);
+        used += (size_t)snprintf(buf + used, len - used, "%s%s%s%s", k ? ", " : "", ip,
+                                 *ip6 ? " " : "", ip6);
     }
 }
 

@@ -79,8 +79,8 @@ void cr_net_detach(struct cr_net *n, const char *svc);
  * detached. A run's leases are its own. */
 void cr_net_reclaim(struct cr_net *n, bool (*wanted)(const char *svc, const char *net, void *arg),
                     void *arg);
-/* "10.89.0.7" (with ", " between several networks' addresses) of an attached service; "" when
- * it is not attached. */
+/* "10.89.0.7" (and " fd00:89::7" on a dual-stack network; ", " between several networks')
+ * of an attached service; "" when it is not attached. */
 void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len);
 /* Bytes the service's container received and sent over all its veths; -ENOENT when not
  * attached. */

@@ -80,8 +80,18 @@ def nft_tables():
 
 
 def ifprefix(cgroot):
-    """The supervisor's interface prefix starts with the root's first 6 letters/digits."""
-    return re.sub(r"[^a-z0-9]", "", cgroot.lower())[:6]
+    """The supervisor's interface prefix: the last part of the root's first 6 letters/digits,
+    then 4 base-36 digits of the root's FNV-1a hash (net/addr.c), so that a colleague's
+    crtest-... root running at the same time is not counted."""
+    h = 2166136261
+    for b in cgroot.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    v, tail = h % 36 ** 4, ""
+    for _ in range(4):
+        v, d = divmod(v, 36)
+        tail = "0123456789abcdefghijklmnopqrstuvwxyz"[d] + tail
+    head = re.sub(r"[^a-z0-9]", "", cgroot.rsplit("/", 1)[-1].lower())[:6] or "c"
+    return head + tail
 
 
 def server(name, port=8000, **keys):
@@ -420,3 +430,62 @@ def test_print_spec_shows_the_network(h, net_env, cgroot):
     assert out.startswith("; network = none: a network namespace with lo only\n"), out
     assert "/etc/hosts" not in out
     assert not run.exists()
+
+
+SERVER6 = """
+import socket, sys
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1]))); s.listen()
+while True:
+    c, a = s.accept(); c.sendall(("hello from %s to %s\\n" % (sys.argv[2], a[0])).encode()); c.close()
+"""
+# client6 NAME PORT OUT: NAME resolved for IPv6 only (/etc/hosts), one answer into OUT
+CLIENT6 = """
+import socket, sys, time
+end = time.time() + 30
+while True:
+    try:
+        a = socket.getaddrinfo(sys.argv[1], int(sys.argv[2]), socket.AF_INET6, socket.SOCK_STREAM)
+        c = socket.create_connection(a[0][4][:2], timeout=2); r = c.recv(200).decode().strip()
+    except OSError as e:
+        r = "error %s %s" % (type(e).__name__, e.errno)
+        if time.time() < end:
+            time.sleep(0.1); continue
+    break
+open(sys.argv[3] + ".tmp", "w").write(r + "\\n"); __import__("os").rename(sys.argv[3] + ".tmp", sys.argv[3])
+time.sleep(1000)
+"""
+
+
+def test_ipv6_dual_stack(h, net_env, cgroot):
+    """subnet6: each service has an IPv6 address as well (kept in the state), its name in the
+    hosts files for both, the bridge its IPv6 gateway; a service reaches another by name over
+    IPv6 and sees its own address; the host reaches a service at its IPv6 address."""
+    (net_env / "x" / "server6.py").write_text(SERVER6)
+    (net_env / "x" / "client6.py").write_text(CLIENT6)
+    sub6 = f"fd00:89:{os.getpid() % 65536:x}::"
+    conf = (f"[network:six]\nsubnet = 10.231.{os.getpid() % 200}.0/24\nsubnet6 = {sub6}/64\n\n"
+            + svc("srv6", f"{PY} /x/server6.py 8000 srv6", rootfs=None, bind="%(here)s/x:/x",
+                  startsecs=0, network="bridge:six")
+            + svc("cli6", f"{PY} /x/client6.py srv6 8000 /out/cli6", rootfs=None,
+                  bind=["%(here)s/x:/x", "%(here)s/out:/out"], startsecs=0,
+                  network="bridge:six"))
+    s = NetSup(h, net_env, cgroot, conf).start()
+    answer = s.result("cli6")
+    st = s.state()
+    m = {n: re.search(rf"^addr six {n} (\S+) ({re.escape(sub6)}\S+)$", st, re.M)
+         for n in ("srv6", "cli6")}
+    assert all(m.values()), st
+    assert answer == f"hello from srv6 to {m['cli6'].group(2)}", answer
+    hosts = read_text(net_env / "run" / cgroot / "hosts.six")
+    for n in ("srv6", "cli6"):
+        assert f"{m[n].group(1)}\t{n}\n" in hosts and f"{m[n].group(2)}\t{n}\n" in hosts, hosts
+    # the host, on the bridge (its gateway fd00:...::1), reaches srv6 at its IPv6 address
+    assert host_client(m["srv6"].group(2), 8000) == f"hello from srv6 to {sub6}1"
+    # svctl status: both addresses
+    p = subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "--json", "status"],
+                       capture_output=True, text=True, timeout=T(10))
+    recs = {r["name"]: r for r in json.loads(p.stdout)}
+    assert recs["srv6"]["addr"] == f"{m['srv6'].group(1)} {m['srv6'].group(2)}", p.stdout
+    assert s.stop() == 0
