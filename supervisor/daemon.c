@@ -331,7 +331,10 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     }
     sv->rt.run_dir = strdup(cfg->global.run_dir);
     sv->rt.cgroup_root = strdup(cfg->global.cgroup_root);
-    if (!sv->rt.run_dir || !sv->rt.cgroup_root) {
+    sv->rt.cni_config_dir = strdup(cfg->global.cni_config_dir);
+    sv->rt.cni_plugin_dir = strdup(cfg->global.cni_plugin_dir);
+    if (!sv->rt.run_dir || !sv->rt.cgroup_root || !sv->rt.cni_config_dir ||
+        !sv->rt.cni_plugin_dir) {
         fprintf(stderr, "supervisor: out of memory\n");
         goto out;
     }
@@ -435,6 +438,8 @@ out:
     cr_net_close(sv->rt.net);   /* every container is gone: the bridges and the table */
     free(sv->rt.run_dir);
     free(sv->rt.cgroup_root);
+    free(sv->rt.cni_config_dir);
+    free(sv->rt.cni_plugin_dir);
     if (sv->rt.cgroot) {
         /* Every service's cgroup is gone by now (each container's on its exit, the rest in
          * finish()): remove what is left of ours — the leaf we live in, and <root> — so a

@@ -4,6 +4,7 @@
  * that touches cgroup/ and spawn/. */
 #include "service/container.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include "policy/syscall_filter.h"
 #include "service/history.h"
 #include "spawn/spawn.h"
+#include "net/cni.h"
 
 /* Connecting a bridge service's container while init waits for its go-ahead: prepared in
  * the loop, the veth pairs made on libuv's thread pool (milliseconds of the kernel's time
@@ -107,8 +109,161 @@ static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct
                              paths);
 }
 
+/* ---- network = cni:NAME: the plugins' ADD while init waits, their DEL once it is gone, both
+ * on libuv's thread pool (a plugin may take seconds) ---- */
+struct cni_work {
+    uv_work_t req;
+    struct cr_runtime *rt;
+    char name[64];               /* the service's: found again when the work is done */
+    pid_t pid;                   /* its container's init */
+    int go_fd;                   /* ADD: the go-ahead; DEL: -1 */
+    bool del;
+    char conf_dir[4096], plugin_dir[4096], list[256], id[320], netns[64];
+    char *result;                /* ADD's (out), DEL's prevResult (in) */
+    int nsfd;                    /* the container's network namespace, held from ADD to DEL:
+                                    the plugins' DEL needs it (the bridge plugin takes its
+                                    masquerade rules out only there), after init is gone */
+    char addrs[128];
+    int r;
+    char err[512];
+};
+
+static struct cr_cni cni_of(struct cni_work *w)
+{
+    return (struct cr_cni){.conf_dir = w->conf_dir, .plugin_dir = w->plugin_dir, .name = w->list,
+                           .container_id = w->id, .netns = w->netns, .ifname = "eth0"};
+}
+
+static void cni_run(uv_work_t *req)
+{
+    struct cni_work *w = (struct cni_work *)req;
+    struct cr_cni c = cni_of(w);
+    w->r = w->del ? cr_cni_del(&c, w->result, w->err, sizeof w->err)
+                  : cr_cni_add(&c, &w->result, w->addrs, sizeof w->addrs, w->err, sizeof w->err);
+}
+
+static void cni_queue(struct cni_work *w);
+
+static void cni_done(uv_work_t *req, int status)
+{
+    struct cni_work *w = (struct cni_work *)req;
+    if (w->del) {
+        if (w->r < 0)
+            cr_log(w->name, "%s", w->err);
+        if (w->nsfd >= 0)
+            close(w->nsfd);
+        free(w->result);
+        free(w);
+        return;
+    }
+    struct cr_svc *svc = w->rt->find ? w->rt->find(w->rt, w->name) : NULL;
+    bool here = svc && svc->ct && svc->ct->pid == w->pid && !svc->ct->exited;
+    if (w->r == 0 && status == 0 && here) {
+        free(svc->cni_id);
+        free(svc->cni_result);
+        free(svc->cni_list);
+        svc->cni_list = strdup(w->list);
+        svc->cni_id = strdup(w->id);
+        svc->cni_nsfd = w->nsfd;
+        svc->cni_result = w->result;
+        snprintf(svc->cni_addrs, sizeof svc->cni_addrs, "%s", w->addrs);
+        ssize_t n;
+        while ((n = write(w->go_fd, "g", 1)) < 0 && errno == EINTR)
+            ;
+        close(w->go_fd);
+        free(w);
+        return;
+    }
+    if (w->r < 0)
+        cr_log(w->name, "cannot connect its container to its network: %s", w->err);
+    close(w->go_fd);   /* the child exits without running anything */
+    if (w->r == 0) {
+        w->del = true;   /* added for a container gone meanwhile: taken back */
+        snprintf(w->netns, sizeof w->netns, "/proc/%d/fd/%d", (int)getpid(), w->nsfd);
+        cni_queue(w);
+        return;
+    }
+    if (w->nsfd >= 0)
+        close(w->nsfd);
+    free(w->result);
+    free(w);
+}
+
+static void cni_queue(struct cni_work *w)
+{
+    if (uv_queue_work(w->rt->loop, &w->req, cni_run, cni_done) < 0) {
+        cni_run(&w->req);   /* no thread pool: here, then */
+        cni_done(&w->req, 0);
+    }
+}
+
+static struct cni_work *cni_work_new(struct cr_svc *svc, pid_t pid)
+{
+    struct cni_work *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->rt = svc->rt;
+    w->pid = pid;
+    w->go_fd = -1;
+    w->nsfd = -1;
+    snprintf(w->name, sizeof w->name, "%s", svc->name);
+    snprintf(w->conf_dir, sizeof w->conf_dir, "%s", svc->rt->cni_config_dir);
+    snprintf(w->plugin_dir, sizeof w->plugin_dir, "%s", svc->rt->cni_plugin_dir);
+    return w;
+}
+
+static int cni_connect(struct cr_svc *svc, pid_t pid, int go_fd)
+{
+    struct cni_work *w = cni_work_new(svc, pid);
+    if (!w) {
+        cr_log(svc->name, "out of memory");
+        close(go_fd);
+        return -ENOMEM;
+    }
+    w->go_fd = go_fd;
+    snprintf(w->list, sizeof w->list, "%s", svc->conf->join);
+    snprintf(w->netns, sizeof w->netns, "/proc/%d/ns/net", (int)pid);
+    w->nsfd = open(w->netns, O_RDONLY | O_CLOEXEC);
+    /* unique per container (host-local keeps its leases by it), CNI's characters only */
+    int n = snprintf(w->id, sizeof w->id, "corral-%s-%s-%d", svc->rt->cgroup_root, svc->name,
+                     (int)pid);
+    for (int i = 0; i < n && i < (int)sizeof w->id; i++)
+        if (!(isalnum((unsigned char)w->id[i]) || strchr("_.-", w->id[i])))
+            w->id[i] = '-';
+    cni_queue(w);
+    return 0;
+}
+
+/* Its container is gone: the plugins' DEL. */
+static void cni_detach(struct cr_svc *svc)
+{
+    if (!svc->cni_id)
+        return;
+    struct cni_work *w = cni_work_new(svc, 0);
+    if (w) {
+        w->del = true;
+        snprintf(w->list, sizeof w->list, "%s", svc->cni_list ? svc->cni_list : "");
+        snprintf(w->id, sizeof w->id, "%s", svc->cni_id);
+        w->result = svc->cni_result;
+        svc->cni_result = NULL;
+        w->nsfd = svc->cni_nsfd;   /* the namespace outlives init until the DEL */
+        svc->cni_nsfd = -1;
+        snprintf(w->netns, sizeof w->netns, "/proc/%d/fd/%d", (int)getpid(), w->nsfd);
+        if (*w->list)
+            cni_queue(w);
+        else
+            cni_done(&w->req, 0);
+    }
+    free(svc->cni_id);
+    free(svc->cni_result);
+    free(svc->cni_list);
+    svc->cni_id = svc->cni_result = svc->cni_list = NULL;
+    svc->cni_addrs[0] = '\0';
+}
+
 static void net_detach(struct cr_svc *svc)
 {
+    cni_detach(svc);
     /* also when a reload removed it (no conf any more): a no-op unless attached */
     if (svc->rt->net)
         cr_net_detach(svc->rt->net, svc->name);
@@ -449,7 +604,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     fcntl(ev[0], F_SETFL, fcntl(ev[0], F_GETFL) | O_NONBLOCK);
     struct cr_spec netspec;
     char netpaths[2][4200];
-    bool bridge = conf->net_mode == CR_NETMODE_BRIDGE;
+    bool bridge = conf->net_mode == CR_NETMODE_BRIDGE, cni = conf->net_mode == CR_NETMODE_CNI;
     if (bridge && net_spec(svc, &conf->spec, &netspec, netpaths) < 0) {
         cr_log(svc->name, "out of memory");
         close(ev[0]);
@@ -486,8 +641,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         .uid_map = conf->uid_map_text,
         .gid_map = conf->gid_map_text,
         .seccomp_fd = -1,
-        .new_netns = bridge,
-        .defer_go = bridge,
+        .new_netns = bridge || cni,
+        .defer_go = bridge || cni,
     };
     if (conf->spec.seccomp_fd >= 0) {
         req.seccomp_fd = cr_seccomp_fd(conf->seccomp, conf->spec.caps, err, sizeof err);
@@ -563,7 +718,9 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     uv_poll_start(&ct->pid_poll, UV_READABLE, on_pidfd);
     svc->ct = ct;
     /* A failure here closes the go-ahead: the child exits, seen as the container's exit. */
-    if (sp.go_fd >= 0)
+    if (sp.go_fd >= 0 && cni)
+        cni_connect(svc, sp.pid, sp.go_fd);
+    else if (sp.go_fd >= 0)
         net_connect(svc, sp.pid, sp.go_fd);
     if (!rt->quiet)
         cr_log(svc->name, "container started (init pid %d, cgroup %s%s)", (int)sp.pid,

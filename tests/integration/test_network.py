@@ -184,7 +184,8 @@ def test_addresses_are_stable_across_restarts(h, net_env, cgroot):
     subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "reload"], check=True,
                    capture_output=True, timeout=T(30))
     wait_until(lambda: s.addr("b") is None, what="b's address given back")
-    assert "\tb\n" not in read_text(net_env / "run" / s.cgroot / "hosts.default")
+    wait_until(lambda: "\tb\n" not in read_text(net_env / "run" / s.cgroot / "hosts.default"),
+               what="b out of the hosts file")
     assert s.addr("c") == first["c"]
     assert s.stop() == 0
 
@@ -488,4 +489,51 @@ def test_ipv6_dual_stack(h, net_env, cgroot):
                        capture_output=True, text=True, timeout=T(10))
     recs = {r["name"]: r for r in json.loads(p.stdout)}
     assert recs["srv6"]["addr"] == f"{m['srv6'].group(1)} {m['srv6'].group(2)}", p.stdout
+    assert s.stop() == 0
+
+
+def test_cni_bridge_host_local_portmap(h, net_env, cgroot, request):
+    """network = cni:NAME with Debian's containernetworking-plugins (bridge + host-local +
+    portmap): ADD before init runs (eth0 with host-local's address, lo up, a default route),
+    the address in svctl status, reachable from the host; DEL at the stop, while the
+    namespace is still held: the lease and the plugins' masquerade rules are gone."""
+    plugins = Path("/usr/lib/cni")
+    if not (plugins / "bridge").exists():
+        pytest.skip("containernetworking-plugins is not installed")
+    tag = os.getpid() % 100000
+    br, sub = f"crtest{tag}c", f"10.242.{os.getpid() % 200}"
+    request.addfinalizer(lambda: subprocess.run(["ip", "link", "del", br], capture_output=True))
+    cni = net_env / "cni"
+    cni.mkdir()
+    (cni / "tnet.conflist").write_text(json.dumps({
+        "cniVersion": "0.4.0", "name": f"crtest-{tag}",
+        "plugins": [
+            {"type": "bridge", "bridge": br, "isGateway": True, "ipMasq": True,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": f"{sub}.0/24"}]],
+                      "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(net_env / "ipam")}},
+            {"type": "portmap", "capabilities": {"portMappings": True}}]}))
+    s = NetSup(h, net_env, cgroot, server("web", network="cni:tnet"))
+    s.ini.write_text(s.ini.read_text().replace("[supervisor]\n",
+                                               f"[supervisor]\ncni_config_dir = {cni}\n", 1))
+    s.start()
+    s.wait_log(r"^supervisor: web: started \(pid")
+    p = subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "--json", "status"],
+                       capture_output=True, text=True, timeout=T(10))
+    addr = json.loads(p.stdout)[0]["addr"]
+    assert re.fullmatch(rf"{re.escape(sub)}\.\d+/24", addr), p.stdout
+    ip = addr.split("/")[0]
+    leases = net_env / "ipam" / f"crtest-{tag}"
+    assert (leases / ip).exists(), list(leases.iterdir())
+    ans = wait_until(lambda: (lambda a: a if a.startswith("hello") else None)(host_client(ip, 8000)),
+                     what="web answering at its CNI address")
+    assert ans == f"hello from web to {sub}.1", ans            # the host, through the bridge
+    cid = (leases / ip).read_text().split()[0]
+    assert cid.startswith(f"corral-{cgroot}-web-"), cid
+    subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "stop", "web"],
+                   capture_output=True, timeout=T(30))
+    wait_until(lambda: not (leases / ip).exists(), what="host-local's lease given back")
+    # the bridge plugin takes its masquerade out after the lease, in the same DEL
+    nat = lambda: subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True,
+                                 text=True).stdout
+    wait_until(lambda: cid not in nat(), what="the plugins' rules gone")
     assert s.stop() == 0
