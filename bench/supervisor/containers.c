@@ -131,7 +131,8 @@ static int write_ini(struct ctx *c)
 			 "subid_user = crbench\nsubuid_file = %s/subuid\nsubgid_file = %s/subgid\n"
 			 "userns_state = %s/userns\n\n"
 			 "[service:c]\ncommand = /bin/true\nrootfs = %s\nhostname = c\n"
-			 "namespaces = pid,mount,uts,ipc,net\nmemory_max = 100M\nautorestart = false\n"
+			 "namespaces = pid,mount,uts,ipc,net\nnetwork = none\nmemory_max = 100M\n"
+			 "autorestart = false\n"
 			 "startsecs = 0\n%s",
 			 c->o->cgprefix, t, t, t, t, c->o->rootfs, keys);
 		if (sb_write_file(c->ini[v], text) < 0)
