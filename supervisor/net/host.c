@@ -836,8 +836,10 @@ static void hosts_refresh(struct cr_net *n, const struct attach *a)
 static void veth_name(struct cr_net *n, const char *net, const char *svc, uint32_t gen,
                       char out[CR_IFNAME_MAX + 1])
 {
-    char key[2 * NAME_LEN + 2];
-    snprintf(key, sizeof key, "%s/%s", net, svc);
+    char key[2 * NAME_LEN + 32];
+    /* a run's: its own (the supervisor's container of that service may be up, and an earlier
+     * run's pair may still be going away with its namespace) */
+    snprintf(key, sizeof key, "%s/%s%s", net, svc, n->tag);
     cr_net_ifname(n->root, 'v', cr_net_hash(key) + gen * 7919u, out);
 }
 
