@@ -45,6 +45,21 @@ static void api_request(struct cr_runtime *rt, struct cr_svc *svc, enum cr_svc_r
     schedule_starts(sv_of(rt));
 }
 
+static bool lease_wanted(const char *svc, const char *net, void *arg)
+{
+    const struct cr_service *c = cr_config_find(arg, svc);
+    for (size_t i = 0; c && c->net_mode == CR_NETMODE_BRIDGE && i < c->nnets; i++)
+        if (!strcmp(c->nets[i]->name, net))
+            return true;
+    return false;
+}
+
+void sv_net_reclaim(struct sv *sv)
+{
+    if (!sv->rt.run_mode)
+        cr_net_reclaim(sv->rt.net, lease_wanted, sv->cfg);
+}
+
 static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
 {
     (void)svc;
@@ -324,22 +339,30 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     }
     sv->rt.run_dir = strdup(cfg->global.run_dir);
     sv->rt.cgroup_root = strdup(cfg->global.cgroup_root);
-    if (!sv->rt.run_dir || !sv->rt.cgroup_root) {
+    sv->rt.cni_config_dir = strdup(cfg->global.cni_config_dir);
+    sv->rt.cni_plugin_dir = strdup(cfg->global.cni_plugin_dir);
+    if (!sv->rt.run_dir || !sv->rt.cgroup_root || !sv->rt.cni_config_dir ||
+        !sv->rt.cni_plugin_dir) {
         fprintf(stderr, "supervisor: out of memory\n");
         goto out;
     }
     /* The networks' host side (and a sweep of what a killed supervisor left). `run` shares
-     * its root with other runs: it owns no bridges, its container gets lo only. */
-    if (!run_name &&
-        cr_net_open(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net, err,
-                    sizeof err) < 0) {
-        bool needed = false;
-        for (size_t i = 0; i < cfg->nservices; i++)
+     * its root with the supervisor and other runs: a guest's (net/host.h), and only when its
+     * service is on a bridge network. */
+    bool run_bridge = run_conf && run_conf->net_mode == CR_NETMODE_BRIDGE;
+    if ((!run_name || run_bridge) &&
+        (run_name ? cr_net_open_run(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net,
+                                    err, sizeof err)
+                  : cr_net_open(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net, err,
+                                sizeof err)) < 0) {
+        bool needed = run_bridge;
+        for (size_t i = 0; !run_name && i < cfg->nservices; i++)
             needed |= cfg->services[i].net_mode == CR_NETMODE_BRIDGE;
         fprintf(stderr, "supervisor: networking: %s\n", err);
         if (needed)
             goto out;
     }
+    sv_net_reclaim(sv);   /* the addresses of services gone from the file meanwhile */
     sv->rt.loop = malloc(sizeof *sv->rt.loop);
     if (!sv->rt.loop || uv_loop_init(sv->rt.loop) < 0) {
         free(sv->rt.loop);
@@ -426,6 +449,8 @@ out:
     cr_net_close(sv->rt.net);   /* every container is gone: the bridges and the table */
     free(sv->rt.run_dir);
     free(sv->rt.cgroup_root);
+    free(sv->rt.cni_config_dir);
+    free(sv->rt.cni_plugin_dir);
     if (sv->rt.cgroot) {
         /* Every service's cgroup is gone by now (each container's on its exit, the rest in
          * finish()): remove what is left of ours — the leaf we live in, and <root> — so a

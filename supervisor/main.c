@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "config/config.h"
 #include "ctl_proto.h"
+#include "net/host.h"
 #include "policy/syscall_filter.h"
 
 #define DEFAULT_CONFIG CR_DEFAULT_CONFIG
@@ -54,6 +55,66 @@ static void print_map(const char *name, const char *text)
         printf("; %s = %.*s\n", name, (int)n, p);
         p += n + (p[n] == '\n');
     }
+}
+
+/* The network as comments (the supervisor sets it up, init never sees it), and the spec as
+ * init gets it: a bridge service's /etc/hosts and /etc/resolv.conf binds included. */
+static int print_spec(const struct cr_config *cfg, const struct cr_service *svc)
+{
+    const struct cr_global *g = &cfg->global;
+    char a[64];
+    switch (svc->net_mode) {
+    case CR_NETMODE_HOST:
+        printf("; network = host: no network namespace\n");
+        break;
+    case CR_NETMODE_NONE:
+        printf("; network = none: a network namespace with lo only\n");
+        break;
+    case CR_NETMODE_SERVICE:
+        printf("; network = service:%s: %s's network namespace, joined before init runs\n",
+               svc->join, svc->join);
+        break;
+    case CR_NETMODE_CNI:
+        printf("; network = cni:%s: the plugins of conflist %s, ADD before init runs\n",
+               svc->join, svc->join);
+        break;
+    case CR_NETMODE_BRIDGE:
+        printf("; network: a namespace the supervisor makes and connects before init runs\n");
+        for (size_t i = 0; i < svc->nnets; i++) {
+            const struct cr_network *nw = svc->nets[i];
+            char br[CR_IFNAME_MAX + 1];
+            if (nw->bridge)
+                snprintf(br, sizeof br, "%s", nw->bridge);
+            else
+                cr_net_ifname(g->cgroup_root, 'b', cr_net_hash(nw->name), br);
+            if (nw->net4.prefix >= 0)
+                cr_cidr4_format(&nw->net4, a, sizeof a);
+            else
+                snprintf(a, sizeof a, "a /24 of 10.89.0.0/16, chosen and kept");
+            printf("; eth%zu: network %s, bridge %s, subnet %s%s%s%s\n", i, nw->name, br, a,
+                   nw->subnet6 ? ", subnet6 " : "", nw->subnet6 ? nw->subnet6 : "",
+                   nw->internal ? ", internal" : "");
+        }
+        for (size_t i = 0; i < svc->nport; i++) {
+            cr_port_format(&svc->port[i], a, sizeof a);
+            printf("; ports = %s\n", a);
+        }
+        break;
+    }
+    print_map("uid_map", svc->uid_map_text);
+    print_map("gid_map", svc->gid_map_text);
+    fflush(stdout);
+    struct cr_spec spec = svc->spec;
+    char paths[2][4200];
+    if (svc->net_mode == CR_NETMODE_BRIDGE &&
+        cr_net_bind_files(g->run_dir, g->cgroup_root, svc->name,
+                          svc->nnets == 1 ? svc->nets[0]->name : NULL, &svc->spec, &spec,
+                          paths) < 0)
+        return -ENOMEM;
+    int r = cr_spec_write_fd(&spec, STDOUT_FILENO);
+    if (spec.binds != svc->spec.binds)
+        free(spec.binds);
+    return r;
 }
 
 int main(int argc, char **argv)
@@ -155,12 +216,9 @@ int main(int argc, char **argv)
             cr_config_free(&cfg);
             return 1;
         }
-        /* The user namespace's maps are the supervisor's to write, not init's: shown as
-         * comments, which the spec's reader skips. */
-        print_map("uid_map", svc->uid_map_text);
-        print_map("gid_map", svc->gid_map_text);
-        fflush(stdout);
-        r = cr_spec_write_fd(&svc->spec, STDOUT_FILENO);
+        /* The user namespace's maps and the network are the supervisor's to set up, not
+         * init's: shown as comments, which the spec's reader skips. */
+        r = print_spec(&cfg, svc);
         if (r < 0)
             fprintf(stderr, "supervisor: %s: cannot write the spec: %s\n", spec_name,
                     strerror(-r));

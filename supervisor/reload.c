@@ -172,6 +172,7 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
         free(sv->cfg);
     sv->cfg = ncfg;
     sv->cfg_heap = true;
+    sv_net_reclaim(sv);
     cr_log(NULL, "reloaded: %zu added, %zu removed, %zu restarted, %zu unchanged", c.added,
            c.removed, c.restarted, c.kept);
     cr_plan_free(&own);

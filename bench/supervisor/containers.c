@@ -131,7 +131,8 @@ static int write_ini(struct ctx *c)
 			 "subid_user = crbench\nsubuid_file = %s/subuid\nsubgid_file = %s/subgid\n"
 			 "userns_state = %s/userns\n\n"
 			 "[service:c]\ncommand = /bin/true\nrootfs = %s\nhostname = c\n"
-			 "namespaces = pid,mount,uts,ipc,net\nnetwork = none\nmemory_max = 100M\nautorestart = false\n"
+			 "namespaces = pid,mount,uts,ipc,net\nnetwork = none\nmemory_max = 100M\n"
+			 "autorestart = false\n"
 			 "startsecs = 0\n%s",
 			 c->o->cgprefix, t, t, t, t, c->o->rootfs, keys);
 		if (sb_write_file(c->ini[v], text) < 0)
@@ -416,7 +417,7 @@ int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_ta
 	static char t1[1024], t2[512];
 	double bare = sp50[R_BARE];
 	snprintf(t1, sizeof(t1),
-		 "== 1a. Container start to exit, %d sequential: pid+mount+uts+ipc+net namespaces (lo only), busybox rootfs"
+		 "== 1a. Container start to exit, %d sequential: pid+mount+uts+ipc+net namespaces, busybox rootfs"
 		 " (pivot_root), /proc, hostname, memory limit 100M, /bin/true ==\n"
 		 "   ours: supervisor -c FILE run c; crun/runc: run --bundle (OCI) in a private mount namespace"
 		 " without the cgroup2 mount.\n"

@@ -97,9 +97,7 @@ static int prepare(struct run *r)
 		for (int i = 0; i < r->n; i++) {
 			fprintf(f, "\n[service:s%04d]\ncommand = /bin/busybox sleep %s\nautorestart = true\n"
 				"restart_delay = 0\n", i, o->magic);
-			/* A network namespace with lo only (as before bridges became the default):
-			 * what a bridge adds is measured on its own. */
-			if (r->sys == S_OURS)
+			if (r->sys == S_OURS)   /* a net namespace with lo only, as before bridges */
 				fprintf(f, "rootfs = %s\nnetwork = none\n", o->rootfs);
 			else
 				fprintf(f, "namespaces = pid\n");

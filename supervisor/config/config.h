@@ -50,6 +50,7 @@ struct cr_global {
     int64_t logfile_backups;
     char *metrics_listen;        /* ADDRESS:PORT, or NULL: no metrics server */
     char *run_dir;
+    char *cni_config_dir, *cni_plugin_dir;   /* network = cni:NAME */
     char *subid_user;            /* user_namespace = auto: whose subordinate ids */
     char *subuid_file, *subgid_file;
     char *userns_state;          /* NAME UID GID of each auto service (userns.c) */

@@ -47,6 +47,11 @@ const struct cr_key cr_keys[CR_NKEYS] = {
                "addresses (kept across restarts), each container's /etc/hosts and "
                "/etc/resolv.conf (readable from every container, so not the control socket's 0700 "
                "folder)"},
+    [CR_K_CNI_CONFIG_DIR] = {"cni_config_dir", NULL, CR_T_PATH, "/etc/cni/net.d", G, RESTART,
+        GL(cni_config_dir), .doc = "where network = cni:NAME finds NAME.conflist"},
+    [CR_K_CNI_PLUGIN_DIR] = {"cni_plugin_dir", NULL, CR_T_PATH, "/usr/lib/cni", G, RESTART,
+        GL(cni_plugin_dir), .doc = "the CNI plugins (CNI_PATH); Debian's containernetworking-"
+               "plugins puts them in /usr/lib/cni"},
     [CR_K_SUBID_USER] = {"subid_user", NULL, CR_T_STRING, "corral", G, NONE, GL(subid_user),
         .doc = "user (name or uid) whose subuid_file and subgid_file ranges user_namespace = "
                "auto carves into 65536-id ranges"},

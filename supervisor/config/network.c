@@ -346,6 +346,7 @@ void cr_network_spec(struct cr_service *svc, const struct cr_global *g, struct c
     /* /etc/hosts and /etc/resolv.conf are bound at each start (service/container.c), from
      * the run_dir the supervisor started with: a reload that changes run_dir (read only at
      * start-up) leaves the services alone. */
-    if (svc->net_mode == CR_NETMODE_BRIDGE || svc->net_mode == CR_NETMODE_SERVICE)
+    if (svc->net_mode == CR_NETMODE_BRIDGE || svc->net_mode == CR_NETMODE_SERVICE ||
+        svc->net_mode == CR_NETMODE_CNI)   /* the supervisor's (cloned, or joined) */
         svc->spec.namespaces &= ~(unsigned)CR_NS_NET;
 }

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +29,7 @@ struct bridge {
     struct cr_cidr4 net4;
     struct cr_cidr6 net6;
     bool internal;
+    bool adopted;                /* a `run`'s: the supervisor's bridge, used, never changed */
 };
 
 struct lease {                   /* kept in the state file */
@@ -48,6 +52,7 @@ struct attach {
     struct lease ls[MAX_NETS];           /* copies */
     struct cr_port *port;                /* published (malloc'd), at ls[pnet]'s address */
     size_t nport, pnet;
+    bool release;                        /* gone from the config: its leases go with it */
 };
 
 #define MAX_BRIDGES 64
@@ -71,11 +76,147 @@ struct cr_net {
     size_t nat;
     struct cr_net_job *jobs;     /* attachments under way (cr_net_prepare .. cr_net_finish) */
     uint32_t gen;                /* veth names: see veth_name() */
+    /* `supervisor run` (cr_net_open_run): a guest beside the supervisor of its root. Its
+     * leases and files are named SVC.run-PID (tag); it edits the state file's lines of its
+     * own and leaves the rest to that supervisor. */
+    bool guest;
+    char tag[24];
 };
 
 /* ---- the state file: automatic subnets, addresses, whether ip_forward is ours ---------- */
 
+/* The state file is shared with `supervisor run`s of the same root: each change is made
+ * under an flock of STATE/lock (held for a file's read and write, never longer). */
+static int state_lock(const struct cr_net *n)
+{
+    char path[sizeof n->dir + 16];
+    snprintf(path, sizeof path, "%s/lock", n->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+        ;
+    return fd;
+}
+
+static void state_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);   /* releases the lock */
+}
+
+/* A run's lease ("SVC.run-PID"): its pid; 0 for a service's own. */
+static pid_t run_pid(const char *svc)
+{
+    const char *p = strstr(svc, ".run-");
+    return p ? (pid_t)atoi(p + 5) : 0;
+}
+
+static bool run_alive(const char *svc)
+{
+    pid_t p = run_pid(svc);
+    return p > 0 && (kill(p, 0) == 0 || errno == EPERM);
+}
+
+/* "addr NET SVC A4 [A6]" into l; false if it is not one. */
+static bool parse_addr(const char *line, struct lease *l)
+{
+    char net[NAME_LEN], svc[NAME_LEN], a4[64], a6[64] = "";
+    struct in_addr in;
+    if (sscanf(line, "addr %63s %63s %63s %63s", net, svc, a4, a6) < 3 ||
+        inet_pton(AF_INET, a4, &in) != 1)
+        return false;
+    memset(l, 0, sizeof *l);
+    snprintf(l->net, NAME_LEN, "%s", net);
+    snprintf(l->svc, NAME_LEN, "%s", svc);
+    l->a4 = ntohl(in.s_addr);
+    l->has6 = *a6 && inet_pton(AF_INET6, a6, l->a6) == 1;
+    return true;
+}
+
+static struct lease *lease_new(struct cr_net *n);
+
+/* Under the lock: the runs' leases as the file has them now (those of live runs), and the
+ * automatic subnets a run chose for networks we have not set up. Ours stay as they are. */
+static void runs_refresh(struct cr_net *n)
+{
+    for (size_t i = 0; i < n->nls;)
+        if (run_pid(n->ls[i].svc))
+            n->ls[i] = n->ls[--n->nls];
+        else
+            i++;
+    char path[sizeof n->dir + 16], line[512];
+    snprintf(path, sizeof path, "%s/state", n->dir);
+    FILE *f = fopen(path, "re");
+    while (f && fgets(line, sizeof line, f)) {
+        struct lease l;
+        char a[16], net[NAME_LEN], c[64];
+        if (parse_addr(line, &l)) {
+            struct lease *v;
+            if (run_pid(l.svc) && run_alive(l.svc) && (v = lease_new(n)))
+                *v = l;
+        } else if (sscanf(line, "%15s %63s %63s", a, net, c) == 3 && !strcmp(a, "subnet")) {
+            bool known = false;
+            for (size_t i = 0; i < n->nsub && !known; i++)
+                known = !strcmp(n->sub[i].net, net);
+            struct subnet *v = known ? NULL : realloc(n->sub, (n->nsub + 1) * sizeof *v);
+            char e[128];
+            if (v) {
+                n->sub = v;
+                snprintf(v[n->nsub].net, NAME_LEN, "%s", net);
+                if (cr_cidr4_parse(c, &v[n->nsub].c, e, sizeof e) == 0)
+                    n->nsub++;
+            }
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+/* A run's change of the file: every line as it is but those of its own tag (drop_own), plus
+ * add (a line, or NULL). */
+static void guest_edit(struct cr_net *n, const char *add, bool drop_own)
+{
+    char path[sizeof n->dir + 16], tmp[sizeof n->dir + 32], line[512];
+    snprintf(path, sizeof path, "%s/state", n->dir);
+    snprintf(tmp, sizeof tmp, "%s/state.%d", n->dir, (int)getpid());
+    FILE *in = fopen(path, "re"), *out = fopen(tmp, "we");
+    if (!out) {
+        cr_log(NULL, "network state %s: %s", tmp, strerror(errno));
+        if (in)
+            fclose(in);
+        return;
+    }
+    if (!in)
+        fprintf(out, "# corral: the networks' automatic subnets and the services' addresses\n");
+    while (in && fgets(line, sizeof line, in)) {
+        struct lease l;
+        if (drop_own && parse_addr(line, &l) && strstr(l.svc, n->tag))
+            continue;
+        fputs(line, out);
+    }
+    if (add)
+        fputs(add, out);
+    if (in)
+        fclose(in);
+    if (fclose(out) != 0 || rename(tmp, path) < 0)
+        cr_log(NULL, "network state %s: %s", path, strerror(errno));
+}
+
+static void state_write(struct cr_net *n);
+
+/* The supervisor's whole state, written under the lock with the runs' leases kept. */
 static void state_save(struct cr_net *n)
+{
+    if (n->guest)
+        return;   /* a run writes its own lines only (guest_edit) */
+    int fd = state_lock(n);
+    runs_refresh(n);
+    state_write(n);
+    state_unlock(fd);
+}
+
+static void state_write(struct cr_net *n)
 {
     char path[sizeof n->dir + 16], tmp[sizeof n->dir + 16];
     snprintf(path, sizeof path, "%s/state", n->dir);
@@ -133,6 +274,8 @@ static void state_load(struct cr_net *n)
     while (fgets(line, sizeof line, f)) {
         char a[NAME_LEN], b[NAME_LEN], c[64], d[64];
         int k = sscanf(line, "%63s %63s %63s %63s %63s", a, b, c, d, d);
+        if (n->guest && strcmp(a, "subnet") && strcmp(a, "addr"))
+            continue;   /* the supervisor's own */
         if (k >= 2 && !strcmp(a, "forward-was") && !strcmp(b, "0")) {
             n->forward_ours = true;
         } else if (k == 2 && !strcmp(a, "table")) {
@@ -153,19 +296,12 @@ static void state_load(struct cr_net *n)
             if (cr_cidr4_parse(c, &v[n->nsub].c, e, sizeof e) == 0)
                 n->nsub++;
         } else if (k >= 4 && !strcmp(a, "addr")) {
-            char svc[NAME_LEN], a4[64], a6[64] = "";
-            if (sscanf(line, "addr %63s %63s %63s %63s", b, svc, a4, a6) < 3)
-                continue;
-            struct in_addr in;
-            if (inet_pton(AF_INET, a4, &in) != 1)
-                continue;
-            struct lease *l = lease_new(n);
-            if (!l)
+            struct lease t, *l;
+            if (!parse_addr(line, &t) || (run_pid(t.svc) && !run_alive(t.svc)))
+                continue;   /* a run that is gone: its address is free again */
+            if (!(l = lease_new(n)))
                 break;
-            snprintf(l->net, NAME_LEN, "%s", b);
-            snprintf(l->svc, NAME_LEN, "%s", svc);
-            l->a4 = ntohl(in.s_addr);
-            l->has6 = *a6 && inet_pton(AF_INET6, a6, l->a6) == 1;
+            *l = t;
         }
     }
     fclose(f);
@@ -262,6 +398,8 @@ static int apply_rules(struct cr_net *n, char *err, size_t errlen)
     }
     for (size_t i = 0; i < n->nbr; i++) {
         const struct bridge *br = &n->br[i];
+        if (br->adopted)
+            continue;   /* a run's use of the supervisor's: its rules are the supervisor's */
         if (br->internal) {
             ADD("add rule inet %s forward iifname \"%s\" oifname != \"%s\" drop\n", n->table,
                 br->name, br->name);
@@ -286,7 +424,7 @@ static int apply_rules(struct cr_net *n, char *err, size_t errlen)
                 br->name);
         }
         for (size_t j = 0; j < n->nbr; j++)
-            if (j != i && !n->br[j].internal)
+            if (j != i && !n->br[j].internal && !n->br[j].adopted)
                 ADD("add rule inet %s forward iifname \"%s\" oifname \"%s\" drop\n", n->table,
                     br->name, n->br[j].name);
     }
@@ -347,6 +485,14 @@ static int auto_subnet(struct cr_net *n, const char *net, struct cr_cidr4 *out, 
         snprintf(v[n->nsub].net, NAME_LEN, "%s", net);
         v[n->nsub++].c = c;
         *out = c;
+        if (n->guest) {
+            char line[160], t[32];
+            cr_cidr4_format(&c, t, sizeof t);
+            snprintf(line, sizeof line, "subnet %s %s\n", net, t);
+            int fd = state_lock(n);
+            guest_edit(n, line, false);
+            state_unlock(fd);
+        }
         state_save(n);
         return 0;
     }
@@ -373,7 +519,15 @@ static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_
     b.net4 = d->net4;
     if (b.net4.prefix < 0 && auto_subnet(n, d->name, &b.net4, err, errlen) < 0)
         return NULL;
-    int r = cr_nl_bridge_add(&n->nl, b.name, err, errlen);
+    /* A run on a network whose bridge the supervisor has up: that one, as it is. */
+    int r = n->guest && cr_nl_ifindex(&n->nl, b.name) > 0 ? -EEXIST
+                                                           : cr_nl_bridge_add(&n->nl, b.name,
+                                                                              err, errlen);
+    if (r == -EEXIST && n->guest) {
+        b.adopted = true;
+        n->br[n->nbr++] = b;
+        return &n->br[n->nbr - 1];
+    }
     if (r == -EEXIST) {
         /* an explicit bridge name left over by a supervisor killed before: ours again */
         cr_nl_link_del(&n->nl, b.name, NULL, 0);
@@ -404,7 +558,7 @@ static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_
             snprintf(err, errlen, "setting net.ipv4.ip_forward: %s", strerror(-r));
         }
     }
-    if (r == 0 && !br->internal) {
+    if (r == 0 && !br->internal && !n->guest) {
         /* published ports reached at 127.0.0.1: our bridge's own setting, gone with it */
         char path[128];
         snprintf(path, sizeof path, "/proc/sys/net/ipv4/conf/%s/route_localnet", br->name);
@@ -456,8 +610,50 @@ static bool taken6(const uint8_t a[16], void *arg)
     return false;
 }
 
-/* The address of svc on br: kept, or picked (and kept). */
+static const struct lease *lease_pick(struct cr_net *n, const struct bridge *br,
+                                      const char *svc);
+
+/* The address of svc on br: kept, or picked (and kept), under the state file's lock (a run
+ * may be picking one too). A run's is SVC.run-PID's, given back when it ends. */
 static const struct lease *lease_of(struct cr_net *n, const struct bridge *br, const char *svc)
+{
+    char key[NAME_LEN];
+    snprintf(key, sizeof key, "%s%s", svc, n->tag);
+    int fd = state_lock(n);
+    if (n->guest) {
+        /* every address taken now: the file's */
+        n->nls = 0;
+        char path[sizeof n->dir + 16], line[512];
+        snprintf(path, sizeof path, "%s/state", n->dir);
+        FILE *f = fopen(path, "re");
+        struct lease t, *v;
+        while (f && fgets(line, sizeof line, f))
+            if (parse_addr(line, &t) && (!run_pid(t.svc) || run_alive(t.svc)) &&
+                (v = lease_new(n)))
+                *v = t;
+        if (f)
+            fclose(f);
+    } else {
+        runs_refresh(n);
+    }
+    const struct lease *l = lease_pick(n, br, key);
+    if (l && n->guest) {
+        char line[256], a4[16], a6[INET6_ADDRSTRLEN] = "";
+        cr_ip4_format(l->a4, a4, sizeof a4);
+        if (l->has6)
+            inet_ntop(AF_INET6, l->a6, a6, sizeof a6);
+        snprintf(line, sizeof line, "addr %s %s %s%s%s\n", l->net, l->svc, a4, *a6 ? " " : "",
+                 a6);
+        guest_edit(n, line, false);
+    } else if (l) {
+        state_write(n);
+    }
+    state_unlock(fd);
+    return l;
+}
+
+static const struct lease *lease_pick(struct cr_net *n, const struct bridge *br,
+                                      const char *svc)
 {
     for (size_t i = 0; i < n->nls; i++)
         if (!strcmp(n->ls[i].net, br->net) && !strcmp(n->ls[i].svc, svc)) {
@@ -484,7 +680,6 @@ static const struct lease *lease_of(struct cr_net *n, const struct bridge *br, c
     l->a4 = a4;
     if ((l->has6 = br->net6.prefix >= 0))
         memcpy(l->a6, a6, 16);
-    state_save(n);
     return l;
 }
 
@@ -552,7 +747,7 @@ static void write_net_hosts(struct cr_net *n, const struct bridge *br)
  * service on a network it is on, at its address there. */
 static void write_hosts(struct cr_net *n, const struct attach *a)
 {
-    size_t cap = 256 + (n->nat + 1) * MAX_NETS * 120, len = 0;
+    size_t cap = 256 + (n->nat + 1) * MAX_NETS * 120 + (n->guest ? n->nls * 120 : 0), len = 0;
     char *b = malloc(cap), path[sizeof n->dir + NAME_LEN + 16];
     if (!b)
         return;
@@ -567,7 +762,22 @@ static void write_hosts(struct cr_net *n, const struct attach *a)
             for (size_t k = 0; k < a->n; k++)
                 len = hosts_lines(b, cap, len, o, a->br[k]);
     }
-    cr_net_hosts_file(n->run_dir, n->root, a->svc, NULL, path, sizeof path);
+    /* A run: the services of its networks, at the addresses the supervisor keeps for them
+     * (stable: whether they run now or not) */
+    for (size_t i = 0; n->guest && i < n->nls; i++) {
+        const struct lease *l = &n->ls[i];
+        char ip[INET6_ADDRSTRLEN];
+        bool on = false;
+        for (size_t k = 0; k < a->n && !on; k++)
+            on = !strcmp(a->br[k]->net, l->net);
+        if (!on || run_pid(l->svc) || len >= cap)
+            continue;
+        cr_ip4_format(l->a4, ip, sizeof ip);
+        len += (size_t)snprintf(b + len, cap - len, "%s\t%s\n", ip, l->svc);
+    }
+    char key[NAME_LEN + 24];
+    snprintf(key, sizeof key, "%s%s", a->svc, n->tag);
+    cr_net_hosts_file(n->run_dir, n->root, key, NULL, path, sizeof path);
     if (len < cap)
         put_file(path, b, len);
     free(b);
@@ -602,6 +812,11 @@ static void write_resolv(struct cr_net *n)
  * on several networks that share one with it. */
 static void hosts_refresh(struct cr_net *n, const struct attach *a)
 {
+    if (n->guest) {
+        if (*a->svc)
+            write_hosts(n, a);   /* a run's own; the supervisor's files are the supervisor's */
+        return;
+    }
     for (size_t k = 0; k < a->n; k++)
         write_net_hosts(n, a->br[k]);
     for (size_t i = 0; i < n->nat; i++) {
@@ -625,8 +840,10 @@ static void hosts_refresh(struct cr_net *n, const struct attach *a)
 static void veth_name(struct cr_net *n, const char *net, const char *svc, uint32_t gen,
                       char out[CR_IFNAME_MAX + 1])
 {
-    char key[2 * NAME_LEN + 2];
-    snprintf(key, sizeof key, "%s/%s", net, svc);
+    char key[2 * NAME_LEN + 32];
+    /* a run's: its own (the supervisor's container of that service may be up, and an earlier
+     * run's pair may still be going away with its namespace) */
+    snprintf(key, sizeof key, "%s/%s%s", net, svc, n->tag);
     cr_net_ifname(n->root, 'v', cr_net_hash(key) + gen * 7919u, out);
 }
 
@@ -796,9 +1013,9 @@ int cr_net_finish(struct cr_net *n, struct cr_net_job *j, char *err, size_t errl
     int r = j->r;
     if (r < 0)
         snprintf(err, errlen, "%s", j->err);
-    char dir[sizeof n->dir + NAME_LEN + 2];
-    snprintf(dir, sizeof dir, "%s/%s", n->dir, j->a.svc);
-    if (r == 0 && !j->cancelled && j->a.n != 1 && (r = mkdirs(dir)) < 0)
+    char dir[sizeof n->dir + NAME_LEN + 26];
+    snprintf(dir, sizeof dir, "%s/%s%s", n->dir, j->a.svc, n->tag);
+    if (r == 0 && !j->cancelled && (j->a.n != 1 || n->guest) && (r = mkdirs(dir)) < 0)
         snprintf(err, errlen, "%s: %s", dir, strerror(-r));
     struct attach *v = r == 0 && !j->cancelled ? realloc(n->at, (n->nat + 1) * sizeof *v)
                                                  : NULL;
@@ -836,36 +1053,14 @@ int cr_net_attach(struct cr_net *n, const char *svc, const struct cr_net_def *de
     return cr_net_finish(n, j, err, errlen);
 }
 
-int cr_net_isolated(const char *cgroup_root, const char *run_dir, const char *svc, pid_t pid,
-                    char *err, size_t errlen)
+/* svc's leases (on net, or every one): gone. */
+static void drop_leases(struct cr_net *n, const char *svc, const char *net)
 {
-    struct cr_net n = {.nat = 0};
-    snprintf(n.root, sizeof n.root, "%s", cgroup_root);
-    snprintf(n.run_dir, sizeof n.run_dir, "%s", run_dir);
-    cr_net_state_dir(run_dir, cgroup_root, NULL, n.dir, sizeof n.dir);
-    char path[sizeof n.dir + NAME_LEN + 2];
-    snprintf(path, sizeof path, "%s/%s", n.dir, svc);
-    int r = mkdirs(path);
-    if (r < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(-r));
-        return r;
-    }
-    snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
-    int nsfd = open(path, O_RDONLY | O_CLOEXEC);
-    if (nsfd < 0) {
-        int e = errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(e));
-        return -e;
-    }
-    struct attach a = {.n = 0};
-    snprintf(a.svc, NAME_LEN, "%s", svc);
-    r = setup_inside(&a, nsfd, err, errlen);
-    close(nsfd);
-    if (r == 0) {
-        write_hosts(&n, &a);
-        write_resolv(&n);
-    }
-    return r;
+    for (size_t i = 0; i < n->nls;)
+        if (!strcmp(n->ls[i].svc, svc) && (!net || !strcmp(n->ls[i].net, net)))
+            n->ls[i] = n->ls[--n->nls];
+        else
+            i++;
 }
 
 void cr_net_detach(struct cr_net *n, const char *svc)
@@ -886,9 +1081,40 @@ void cr_net_detach(struct cr_net *n, const char *svc)
         if (apply_rules(n, err, sizeof err) < 0)
             cr_log(NULL, "%s", err);
     }
+    if (gone.release) {
+        drop_leases(n, gone.svc, NULL);
+        state_save(n);
+    }
     /* the others that shared a network with it: without it */
     gone.svc[0] = '\0';
     hosts_refresh(n, &gone);
+}
+
+void cr_net_reclaim(struct cr_net *n, bool (*wanted)(const char *svc, const char *net, void *arg),
+                    void *arg)
+{
+    if (!n || n->guest)
+        return;
+    int fd = state_lock(n);
+    runs_refresh(n);
+    size_t before = n->nls;
+    for (size_t i = 0; i < n->nls;) {
+        struct lease *l = &n->ls[i];
+        struct attach *a = attach_of(n, l->svc);
+        if (run_pid(l->svc) || wanted(l->svc, l->net, arg)) {
+            i++;
+        } else if (a) {
+            a->release = true;   /* still up (stopping): when it is gone */
+            i++;
+        } else {
+            cr_log(NULL, "network %s: address of %s given back (no longer in the config)",
+                   l->net, l->svc);
+            *l = n->ls[--n->nls];
+        }
+    }
+    if (n->nls != before)
+        state_write(n);
+    state_unlock(fd);
 }
 
 void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len)
@@ -897,9 +1123,12 @@ void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len)
     size_t used = 0;
     buf[0] = '\0';
     for (size_t k = 0; a && k < a->n && used < len; k++) {
-        char ip[16];
+        char ip[16], ip6[INET6_ADDRSTRLEN] = "";
         cr_ip4_format(a->ls[k].a4, ip, sizeof ip);
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", k ? ", " : "", ip);
+        if (a->ls[k].has6)
+            inet_ntop(AF_INET6, a->ls[k].a6, ip6, sizeof ip6);
+        used += (size_t)snprintf(buf + used, len - used, "%s%s%s%s", k ? ", " : "", ip,
+                                 *ip6 ? " " : "", ip6);
     }
 }
 
@@ -972,6 +1201,100 @@ int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **ou
     return 0;
 }
 
+int cr_net_open_run(const char *cgroup_root, const char *run_dir, struct cr_net **out,
+                    char *err, size_t errlen)
+{
+    struct cr_net *n = calloc(1, sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    n->guest = true;
+    snprintf(n->tag, sizeof n->tag, ".run-%d", (int)getpid());
+    snprintf(n->root, sizeof n->root, "%s", cgroup_root);
+    snprintf(n->run_dir, sizeof n->run_dir, "%s", run_dir);
+    cr_net_state_dir(run_dir, cgroup_root, NULL, n->dir, sizeof n->dir);
+    cr_net_ifprefix(cgroup_root, n->prefix);
+    char t[300];
+    cr_net_table(cgroup_root, t, sizeof t);
+    snprintf(n->table, sizeof n->table, "%.280s-r%d", t, (int)getpid());
+    int r = mkdirs(n->dir);
+    if (r < 0) {
+        snprintf(err, errlen, "%s: %s", n->dir, strerror(-r));
+        free(n);
+        return r;
+    }
+    if ((r = cr_nl_open(&n->nl, -1, err, errlen)) < 0) {
+        free(n);
+        return r;
+    }
+    int fd = state_lock(n);
+    state_load(n);   /* the automatic subnets and the addresses taken */
+    state_unlock(fd);
+    write_resolv(n);
+    *out = n;
+    return 0;
+}
+
+/* A run's end: its lines of the state file and its own files. */
+static void guest_close(struct cr_net *n)
+{
+    int fd = state_lock(n);
+    guest_edit(n, NULL, true);
+    state_unlock(fd);
+    DIR *d = opendir(n->dir);
+    struct dirent *e;
+    size_t tl = strlen(n->tag);
+    while (d && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l <= tl || strcmp(e->d_name + l - tl, n->tag))
+            continue;
+        char p[sizeof n->dir + 600];
+        snprintf(p, sizeof p, "%s/%s/hosts", n->dir, e->d_name);
+        unlink(p);
+        snprintf(p, sizeof p, "%s/%s", n->dir, e->d_name);
+        rmdir(p);
+    }
+    if (d)
+        closedir(d);
+}
+
+void cr_net_files_name(const struct cr_net *n, const char *svc, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s", svc, n ? n->tag : "");
+}
+
+int cr_net_bind_files(const char *run_dir, const char *cgroup_root, const char *files_name,
+                      const char *only_net, const struct cr_spec *spec, struct cr_spec *copy,
+                      char paths[2][4200])
+{
+    static const char *const dst[] = {"/etc/hosts", "/etc/resolv.conf"};
+    *copy = *spec;
+    if (!(spec->namespaces & CR_NS_MOUNT) || !spec->rootfs)
+        return 0;
+    struct cr_bind *b = malloc((spec->nbinds + 2) * sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    if (spec->nbinds)
+        memcpy(b, spec->binds, spec->nbinds * sizeof *b);
+    size_t n = spec->nbinds;
+    cr_net_hosts_file(run_dir, cgroup_root, files_name, only_net, paths[0], 4200);
+    cr_net_resolv_file(run_dir, cgroup_root, paths[1], 4200);
+    for (size_t i = 0; i < 2; i++) {
+        bool own = false;
+        for (size_t k = 0; k < spec->nbinds; k++)
+            own |= !strcmp(spec->binds[k].dst, dst[i]);
+        if (!own)
+            b[n++] = (struct cr_bind){.src = paths[i], .dst = (char *)dst[i], .ro = true};
+    }
+    copy->binds = b;
+    copy->nbinds = n;
+    return 0;
+}
+
+bool cr_net_is_run(const struct cr_net *n)
+{
+    return n && n->guest;
+}
+
 void cr_net_close(struct cr_net *n)
 {
     if (!n)
@@ -979,8 +1302,10 @@ void cr_net_close(struct cr_net *n)
     char err[256];
     while (n->nat)
         cr_net_detach(n, n->at[n->nat - 1].svc);
+    if (n->guest)
+        guest_close(n);
     for (size_t i = 0; i < n->nbr; i++)
-        if (cr_nl_link_del(&n->nl, n->br[i].name, err, sizeof err) < 0)
+        if (!n->br[i].adopted && cr_nl_link_del(&n->nl, n->br[i].name, err, sizeof err) < 0)
             cr_log(NULL, "%s", err);
     if (n->nft) {
         char cmd[sizeof n->table + 64];

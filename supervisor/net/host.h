@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "net/addr.h"
+#include "spec.h"
 
 struct cr_net;
 
@@ -30,6 +31,27 @@ struct cr_net_def {
 int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **out, char *err,
                 size_t errlen);
 void cr_net_close(struct cr_net *n);
+/* A `supervisor run`'s networking, beside the supervisor of the same root and other runs: it
+ * sweeps nothing; it uses the bridges that are up as they are, and makes (and removes at
+ * close) only those that are missing, with a table of its own (corral-ROOT-rPID) for their
+ * NAT. Its container's address is leased in the shared state file as SVC.run-PID (under the
+ * file's lock: the supervisor never hands it out meanwhile) and given back at close; its
+ * hosts file (STATE/SVC.run-PID/hosts, see cr_net_files_name) lists the services of its
+ * networks at their kept addresses. No published ports. */
+int cr_net_open_run(const char *cgroup_root, const char *run_dir, struct cr_net **out,
+                    char *err, size_t errlen);
+/* The name of svc's own files in the state folder: svc, or a run's SVC.run-PID. */
+void cr_net_files_name(const struct cr_net *n, const char *svc, char *buf, size_t len);
+/* spec with /etc/hosts and /etc/resolv.conf bound read-only from the run_dir files of
+ * files_name (only_net: the shared file of that one network; cr_net_hosts_file), unless it
+ * binds its own, when it has a root of its own: into *copy, which borrows everything of spec
+ * but its binds array (free copy->binds when it differs from spec->binds). paths: the
+ * sources' room. 0 or -ENOMEM. */
+int cr_net_bind_files(const char *run_dir, const char *cgroup_root, const char *files_name,
+                      const char *only_net, const struct cr_spec *spec, struct cr_spec *copy,
+                      char paths[2][4200]);
+/* Whether n is a run's (cr_net_open_run): its container's hosts file is its own. */
+bool cr_net_is_run(const struct cr_net *n);
 
 /* Connects the container whose init (waiting, not yet exec'd) is pid to the networks defs
  * (eth0, eth1, ... inside, in that order), sets up its lo, addresses and default route, and
@@ -49,15 +71,16 @@ int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *d
                    struct cr_net_job **out, char *err, size_t errlen);
 void cr_net_job_run(struct cr_net_job *j);
 int cr_net_finish(struct cr_net *n, struct cr_net_job *j, char *err, size_t errlen);
-/* For `supervisor run` (which shares its cgroup root with other runs and owns no bridges):
- * the container's own namespace with lo only, and its hosts and resolv.conf. */
-int cr_net_isolated(const char *cgroup_root, const char *run_dir, const char *svc, pid_t pid,
-                    char *err, size_t errlen);
 /* After the container is gone: others' hosts without it (its veth pairs go with its
  * namespace); a job under way for it is cancelled. */
 void cr_net_detach(struct cr_net *n, const char *svc);
-/* "10.89.0.7" (with ", " between several networks' addresses) of an attached service; "" when
- * it is not attached. */
+/* Gives back the kept addresses that wanted() says no to (the service is gone from the config,
+ * or no longer on that network): at once, or, for a container still up, when it is
+ * detached. A run's leases are its own. */
+void cr_net_reclaim(struct cr_net *n, bool (*wanted)(const char *svc, const char *net, void *arg),
+                    void *arg);
+/* "10.89.0.7" (and " fd00:89::7" on a dual-stack network; ", " between several networks')
+ * of an attached service; "" when it is not attached. */
 void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len);
 /* Bytes the service's container received and sent over all its veths; -ENOENT when not
  * attached. */

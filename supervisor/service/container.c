@@ -4,6 +4,7 @@
  * that touches cgroup/ and spawn/. */
 #include "service/container.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include "policy/syscall_filter.h"
 #include "service/history.h"
 #include "spawn/spawn.h"
+#include "net/cni.h"
 
 /* Connecting a bridge service's container while init waits for its go-ahead: prepared in
  * the loop, the veth pairs made on libuv's thread pool (milliseconds of the kernel's time
@@ -58,16 +60,10 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
     const struct cr_service *conf = svc->conf;
     struct cr_runtime *rt = svc->rt;
     char err[512];
-    ssize_t n;
     if (!rt->net) {
-        /* `supervisor run`: lo only, at once */
-        int r = cr_net_isolated(rt->cgroup_root, rt->run_dir, svc->name, pid, err, sizeof err);
-        if (r < 0)
-            cr_log(svc->name, "cannot set up its network namespace: %s", err);
-        while (r == 0 && (n = write(go_fd, "g", 1)) < 0 && errno == EINTR)
-            ;
+        cr_log(svc->name, "cannot connect its container to its networks: no networking");
         close(go_fd);
-        return r;
+        return -ENODEV;
     }
     struct cr_net_def defs[8];
     size_t nd = conf->nnets < 8 ? conf->nnets : 8;
@@ -77,7 +73,9 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
                                       .net6 = nw->net6, .internal = nw->internal};
     }
     struct net_work *w = calloc(1, sizeof *w);
-    int r = w ? cr_net_prepare(rt->net, svc->name, defs, nd, conf->port, conf->nport, pid,
+    /* `supervisor run` publishes no ports (the service may run beside it, holding them) */
+    size_t nport = cr_net_is_run(rt->net) ? 0 : conf->nport;
+    int r = w ? cr_net_prepare(rt->net, svc->name, defs, nd, conf->port, nport, pid,
                                &w->job, err, sizeof err)
               : -ENOMEM;
     if (r == 0) {
@@ -98,41 +96,176 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
     return r;
 }
 
-/* A bridge service's spec as init gets it: /etc/hosts and /etc/resolv.conf bound read-only
- * from the supervisor's run_dir (unless the service binds its own), when it has a root of its
- * own. *copy borrows everything of spec but its binds array (free it). */
+/* A bridge service's spec as init gets it (net/host.h cr_net_bind_files); a run's hosts
+ * file is its own (SVC.run-PID). *copy borrows everything of spec but its binds array. */
 static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct cr_spec *copy,
                     char paths[2][4200])
 {
-    static const char *const dst[] = {"/etc/hosts", "/etc/resolv.conf"};
-    *copy = *spec;
-    if (!(spec->namespaces & CR_NS_MOUNT) || !spec->rootfs)
-        return 0;
-    struct cr_bind *b = malloc((spec->nbinds + 2) * sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    if (spec->nbinds)
-        memcpy(b, spec->binds, spec->nbinds * sizeof *b);
-    size_t n = spec->nbinds;
-    /* `supervisor run` (no rt->net): a file of its own */
-    const char *only = svc->rt->net && svc->conf->nnets == 1 ? svc->conf->nets[0]->name : NULL;
-    cr_net_hosts_file(svc->rt->run_dir, svc->rt->cgroup_root, svc->name, only, paths[0], 4200);
-    cr_net_resolv_file(svc->rt->run_dir, svc->rt->cgroup_root, paths[1], 4200);
-    for (size_t i = 0; i < 2; i++) {
-        bool own = false;
-        for (size_t k = 0; k < spec->nbinds; k++)
-            own |= !strcmp(spec->binds[k].dst, dst[i]);
-        if (!own)
-            b[n++] = (struct cr_bind){.src = paths[i], .dst = (char *)dst[i], .ro = true};
+    bool run = cr_net_is_run(svc->rt->net);
+    const char *only = !run && svc->conf->nnets == 1 ? svc->conf->nets[0]->name : NULL;
+    char files[128];
+    cr_net_files_name(svc->rt->net, svc->name, files, sizeof files);
+    return cr_net_bind_files(svc->rt->run_dir, svc->rt->cgroup_root, files, only, spec, copy,
+                             paths);
+}
+
+/* ---- network = cni:NAME: the plugins' ADD while init waits, their DEL once it is gone, both
+ * on libuv's thread pool (a plugin may take seconds) ---- */
+struct cni_work {
+    uv_work_t req;
+    struct cr_runtime *rt;
+    char name[64];               /* the service's: found again when the work is done */
+    pid_t pid;                   /* its container's init */
+    int go_fd;                   /* ADD: the go-ahead; DEL: -1 */
+    bool del;
+    char conf_dir[4096], plugin_dir[4096], list[256], id[320], netns[64];
+    char *result;                /* ADD's (out), DEL's prevResult (in) */
+    int nsfd;                    /* the container's network namespace, held from ADD to DEL:
+                                    the plugins' DEL needs it (the bridge plugin takes its
+                                    masquerade rules out only there), after init is gone */
+    char addrs[128];
+    int r;
+    char err[512];
+};
+
+static struct cr_cni cni_of(struct cni_work *w)
+{
+    return (struct cr_cni){.conf_dir = w->conf_dir, .plugin_dir = w->plugin_dir, .name = w->list,
+                           .container_id = w->id, .netns = w->netns, .ifname = "eth0"};
+}
+
+static void cni_run(uv_work_t *req)
+{
+    struct cni_work *w = (struct cni_work *)req;
+    struct cr_cni c = cni_of(w);
+    w->r = w->del ? cr_cni_del(&c, w->result, w->err, sizeof w->err)
+                  : cr_cni_add(&c, &w->result, w->addrs, sizeof w->addrs, w->err, sizeof w->err);
+}
+
+static void cni_queue(struct cni_work *w);
+
+static void cni_done(uv_work_t *req, int status)
+{
+    struct cni_work *w = (struct cni_work *)req;
+    if (w->del) {
+        if (w->r < 0)
+            cr_log(w->name, "%s", w->err);
+        if (w->nsfd >= 0)
+            close(w->nsfd);
+        free(w->result);
+        free(w);
+        return;
     }
-    copy->binds = b;
-    copy->nbinds = n;
+    struct cr_svc *svc = w->rt->find ? w->rt->find(w->rt, w->name) : NULL;
+    bool here = svc && svc->ct && svc->ct->pid == w->pid && !svc->ct->exited;
+    if (w->r == 0 && status == 0 && here) {
+        free(svc->cni_id);
+        free(svc->cni_result);
+        free(svc->cni_list);
+        svc->cni_list = strdup(w->list);
+        svc->cni_id = strdup(w->id);
+        svc->cni_nsfd = w->nsfd;
+        svc->cni_result = w->result;
+        snprintf(svc->cni_addrs, sizeof svc->cni_addrs, "%s", w->addrs);
+        ssize_t n;
+        while ((n = write(w->go_fd, "g", 1)) < 0 && errno == EINTR)
+            ;
+        close(w->go_fd);
+        free(w);
+        return;
+    }
+    if (w->r < 0)
+        cr_log(w->name, "cannot connect its container to its network: %s", w->err);
+    close(w->go_fd);   /* the child exits without running anything */
+    if (w->r == 0) {
+        w->del = true;   /* added for a container gone meanwhile: taken back */
+        snprintf(w->netns, sizeof w->netns, "/proc/%d/fd/%d", (int)getpid(), w->nsfd);
+        cni_queue(w);
+        return;
+    }
+    if (w->nsfd >= 0)
+        close(w->nsfd);
+    free(w->result);
+    free(w);
+}
+
+static void cni_queue(struct cni_work *w)
+{
+    if (uv_queue_work(w->rt->loop, &w->req, cni_run, cni_done) < 0) {
+        cni_run(&w->req);   /* no thread pool: here, then */
+        cni_done(&w->req, 0);
+    }
+}
+
+static struct cni_work *cni_work_new(struct cr_svc *svc, pid_t pid)
+{
+    struct cni_work *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->rt = svc->rt;
+    w->pid = pid;
+    w->go_fd = -1;
+    w->nsfd = -1;
+    snprintf(w->name, sizeof w->name, "%s", svc->name);
+    snprintf(w->conf_dir, sizeof w->conf_dir, "%s", svc->rt->cni_config_dir);
+    snprintf(w->plugin_dir, sizeof w->plugin_dir, "%s", svc->rt->cni_plugin_dir);
+    return w;
+}
+
+static int cni_connect(struct cr_svc *svc, pid_t pid, int go_fd)
+{
+    struct cni_work *w = cni_work_new(svc, pid);
+    if (!w) {
+        cr_log(svc->name, "out of memory");
+        close(go_fd);
+        return -ENOMEM;
+    }
+    w->go_fd = go_fd;
+    snprintf(w->list, sizeof w->list, "%s", svc->conf->join);
+    snprintf(w->netns, sizeof w->netns, "/proc/%d/ns/net", (int)pid);
+    w->nsfd = open(w->netns, O_RDONLY | O_CLOEXEC);
+    /* unique per container (host-local keeps its leases by it), CNI's characters only */
+    int n = snprintf(w->id, sizeof w->id, "corral-%s-%s-%d", svc->rt->cgroup_root, svc->name,
+                     (int)pid);
+    for (int i = 0; i < n && i < (int)sizeof w->id; i++)
+        if (!(isalnum((unsigned char)w->id[i]) || strchr("_.-", w->id[i])))
+            w->id[i] = '-';
+    cni_queue(w);
     return 0;
+}
+
+/* Its container is gone: the plugins' DEL. */
+static void cni_detach(struct cr_svc *svc)
+{
+    if (!svc->cni_id)
+        return;
+    struct cni_work *w = cni_work_new(svc, 0);
+    if (w) {
+        w->del = true;
+        snprintf(w->list, sizeof w->list, "%s", svc->cni_list ? svc->cni_list : "");
+        snprintf(w->id, sizeof w->id, "%s", svc->cni_id);
+        w->result = svc->cni_result;
+        svc->cni_result = NULL;
+        w->nsfd = svc->cni_nsfd;   /* the namespace outlives init until the DEL */
+        svc->cni_nsfd = -1;
+        snprintf(w->netns, sizeof w->netns, "/proc/%d/fd/%d", (int)getpid(), w->nsfd);
+        if (*w->list)
+            cni_queue(w);
+        else
+            cni_done(&w->req, 0);
+    }
+    free(svc->cni_id);
+    free(svc->cni_result);
+    free(svc->cni_list);
+    svc->cni_id = svc->cni_result = svc->cni_list = NULL;
+    svc->cni_addrs[0] = '\0';
 }
 
 static void net_detach(struct cr_svc *svc)
 {
-    if (svc->rt->net && svc->conf && svc->conf->net_mode == CR_NETMODE_BRIDGE)
+    cni_detach(svc);
+    /* also when a reload removed it (no conf any more): a no-op unless attached */
+    if (svc->rt->net)
         cr_net_detach(svc->rt->net, svc->name);
 }
 
@@ -475,7 +608,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     fcntl(ev[0], F_SETFL, fcntl(ev[0], F_GETFL) | O_NONBLOCK);
     struct cr_spec netspec;
     char netpaths[2][4200];
-    bool bridge = conf->net_mode == CR_NETMODE_BRIDGE;
+    bool bridge = conf->net_mode == CR_NETMODE_BRIDGE, cni = conf->net_mode == CR_NETMODE_CNI;
     if (bridge && net_spec(svc, &conf->spec, &netspec, netpaths) < 0) {
         cr_log(svc->name, "out of memory");
         close(ev[0]);
@@ -512,8 +645,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         .uid_map = conf->uid_map_text,
         .gid_map = conf->gid_map_text,
         .seccomp_fd = -1,
-        .new_netns = bridge,
-        .defer_go = bridge,
+        .new_netns = bridge || cni,
+        .defer_go = bridge || cni,
     };
     if (conf->spec.seccomp_fd >= 0) {
         req.seccomp_fd = cr_seccomp_fd(conf->seccomp, conf->spec.caps, err, sizeof err);
@@ -609,7 +742,9 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     uv_poll_start(&ct->pid_poll, UV_READABLE, on_pidfd);
     svc->ct = ct;
     /* A failure here closes the go-ahead: the child exits, seen as the container's exit. */
-    if (sp.go_fd >= 0)
+    if (sp.go_fd >= 0 && cni)
+        cni_connect(svc, sp.pid, sp.go_fd);
+    else if (sp.go_fd >= 0)
         net_connect(svc, sp.pid, sp.go_fd);
     if (!rt->quiet)
         cr_log(svc->name, "container started (init pid %d, cgroup %s%s)", (int)sp.pid,

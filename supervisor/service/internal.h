@@ -97,6 +97,11 @@ struct cr_svc {
     uint64_t ran_ms;                 /* how long the last container lived */
     int exit_status;                 /* init's last status: code, or 128+signal; -1 none */
     bool last_oom;
+    /* network = cni:NAME: the container's CNI id and its ADD result (for the DEL when it is
+     * gone), and the result's addresses; NULL / "" when none */
+    char *cni_id, *cni_result, *cni_list;
+    int cni_nsfd;                    /* its namespace, held until the DEL; -1 */
+    char cni_addrs[128];
     bool said_rootfs_plain;          /* logged that its rootfs could not be idmapped */
     struct cr_hist *hist;            /* exits and recent output (history.h); may be NULL */
 

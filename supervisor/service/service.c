@@ -143,6 +143,11 @@ void cr_svc_view(const struct cr_svc *svc, struct cr_svc_view *v)
 
 int cr_svc_net(const struct cr_svc *svc, char *addr, size_t len, uint64_t *rx, uint64_t *tx)
 {
+    if (svc->ct && *svc->cni_addrs) {
+        snprintf(addr, len, "%s", svc->cni_addrs);   /* the plugins' (no traffic figures) */
+        *rx = *tx = 0;
+        return 0;
+    }
     if (!svc->ct || cr_net_traffic(svc->rt->net, svc->name, rx, tx) < 0)
         return -ENOENT;
     cr_net_addresses(svc->rt->net, svc->name, addr, len);
@@ -216,6 +221,7 @@ int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_s
     svc->ops = &cr_container_ops_real;
     svc->name = strdup(conf->name);
     svc->exit_status = -1;
+    svc->cni_nsfd = -1;
     svc->healthy = -1;
     if (!svc->name) {
         free(svc);

@@ -52,6 +52,7 @@ struct cr_runtime {
     struct cr_net *net;          /* the host side of the bridge networks; NULL in run mode */
     char *run_dir;               /* [supervisor] run_dir, as the supervisor started */
     char *cgroup_root;           /* [supervisor] cgroup_root, likewise */
+    char *cni_config_dir, *cni_plugin_dir;   /* [supervisor]'s, likewise */
     int init_fd;                 /* the sealed init memfd */
     int devnull;
     bool run_mode;               /* `supervisor run`: one service, once, on the terminal */

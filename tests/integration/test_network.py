@@ -80,8 +80,18 @@ def nft_tables():
 
 
 def ifprefix(cgroot):
-    """The supervisor's interface prefix starts with the root's first 6 letters/digits."""
-    return re.sub(r"[^a-z0-9]", "", cgroot.lower())[:6]
+    """The supervisor's interface prefix: the last part of the root's first 6 letters/digits,
+    then 4 base-36 digits of the root's FNV-1a hash (net/addr.c), so that a colleague's
+    crtest-... root running at the same time is not counted."""
+    h = 2166136261
+    for b in cgroot.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    v, tail = h % 36 ** 4, ""
+    for _ in range(4):
+        v, d = divmod(v, 36)
+        tail = "0123456789abcdefghijklmnopqrstuvwxyz"[d] + tail
+    head = re.sub(r"[^a-z0-9]", "", cgroot.rsplit("/", 1)[-1].lower())[:6] or "c"
+    return head + tail
 
 
 def server(name, port=8000, **keys):
@@ -166,6 +176,17 @@ def test_addresses_are_stable_across_restarts(h, net_env, cgroot):
     s.start()
     s.wait_log(r"^supervisor: b: started \(pid")
     assert s.addr("b") == first["b"] and s.addr("c") == first["c"]
+    # a, gone from the file, had its address given back at the start
+    assert s.addr("a") is None, s.state()
+    assert "network default: address of a given back (no longer in the config)" in s.log()
+    # a reload removing b (running): its address goes once it is down, c's stays
+    s.write(server("c"))
+    subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "reload"], check=True,
+                   capture_output=True, timeout=T(30))
+    wait_until(lambda: s.addr("b") is None, what="b's address given back")
+    wait_until(lambda: "\tb\n" not in read_text(net_env / "run" / s.cgroot / "hosts.default"),
+               what="b out of the hosts file")
+    assert s.addr("c") == first["c"]
     assert s.stop() == 0
 
 
@@ -315,3 +336,204 @@ def test_nothing_left_after_kill9_and_restart(h, net_env, cgroot):
     # ...and the next one takes them away, and gives ip_forward back (NetSup.stop checks)
     assert f"corral-{cgroot}" not in nft_tables()
     wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+
+
+# `supervisor run NAME`: the service's networks, beside the supervisor of the same root
+ASK = ("import socket, sys, time\n"
+       "end = time.time() + 30\n"
+       "while True:\n"
+       "    try:\n"
+       "        c = socket.create_connection((sys.argv[1], 8000), timeout=5); break\n"
+       "    except ConnectionRefusedError:\n"
+       "        if time.time() > end: raise\n"
+       "        time.sleep(0.05)\n"
+       "print(c.recv(200).decode().strip())\n"
+       "print('route', ' '.join(l.split()[0] for l in open('/proc/net/route').readlines()[1:]"
+       " if l.split()[1] == '00000000'))\n"
+       "print('hosts', ' '.join(l.split()[1] for l in open('/etc/hosts') if l[0].isdigit()))\n")
+
+
+def test_run_gets_the_services_network(h, net_env, cgroot):
+    """A `run` of a bridge service beside its supervisor: an address of its own on the
+    service's network (leased as NAME.run-PID, given back after), the default route, the
+    services by name; no published port; the supervisor's bridge and table untouched."""
+    (net_env / "x" / "ask.py").write_text(ASK)
+    s = NetSup(h, net_env, cgroot, server("srv") + svc(
+        "cli", "/bin/true", rootfs=None, bind="%(here)s/x:/x", autostart="false",
+        ports="18391:8000")).start()
+    s.wait_log(r"^supervisor: srv: started")
+    prefix = ifprefix(cgroot)
+    before = sorted(links(prefix))
+    rc, out, err = s.run("run", "cli", "--", PY, "/x/ask.py", "srv")
+    assert rc == 0, (out, err)
+    lines = out.splitlines()
+    m = re.fullmatch(r"hello from srv to (10\.89\.\d+\.\d+)", lines[0])
+    assert m, out
+    assert m.group(1) not in (s.addr("srv"), s.addr("cli")), (out, s.state())
+    assert lines[1] == "route eth0" and "srv" in lines[2].split(), out
+    # its lease and files given back; the supervisor's bridge still there, its table alone
+    assert ".run-" not in s.state(), s.state()
+    assert not [p for p in (net_env / "run" / cgroot).iterdir() if ".run-" in p.name]
+    wait_until(lambda: sorted(links(prefix)) == before, 30, what="the run's veth gone")
+    assert [t for t in nft_tables() if t.startswith(f"corral-{cgroot}")] == [f"corral-{cgroot}"]
+    # srv still answers its own clients: nothing of the supervisor's was changed
+    assert s.stop() == 0
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+
+
+def test_run_alone_makes_and_removes_its_network(h, net_env, cgroot):
+    """No supervisor of the root runs: the run makes the bridge (and its NAT table) for its
+    container, and removes both when it ends."""
+    (net_env / "x" / "ask.py").write_text(ASK)
+    s = NetSup(h, net_env, cgroot, server("srv"))
+    s.write(server("srv"))
+    before = forward()
+    rc, out, err = s.run("run", "srv", "--", "/bin/sh", "-c",
+                         f"{PY} /x/server.py 8000 srv & {PY} /x/ask.py 127.0.0.1")
+    assert rc == 0, (out, err)
+    assert out.splitlines()[1] == "route eth0", out
+    assert re.match(r"hello from srv to 127\.0\.0\.1", out), out
+    prefix = ifprefix(cgroot)
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+    assert not [t for t in nft_tables() if t.startswith(f"corral-{cgroot}")]
+    assert forward() == before
+    assert ".run-" not in s.state()
+    # the run's pick of the network's subnet is kept, for the supervisor and later runs
+    assert re.search(r"^subnet default 10\.89\.\d+\.0/24$", s.state(), re.M), s.state()
+
+
+def test_print_spec_shows_the_network(h, net_env, cgroot):
+    """--print-spec: the network as comments (the supervisor's to set up), the hosts and
+    resolv.conf binds init gets (the file of the network, shared by its single-network
+    services; one of its own for a service on two); nothing set up or written."""
+    sleep = "/bin/sleep 1000"
+    s = NetSup(h, net_env, cgroot, svc("one", sleep)
+               + svc("two", sleep, network="bridge:front,bridge", ports="127.0.0.1:18392:8000")
+               + svc("lo", sleep, network="none")
+               + "[network:front]\nsubnet = 10.123.5.0/24\nsubnet6 = fd00:123::/64\n")
+    run = net_env / "run" / cgroot
+    p = re.escape(ifprefix(cgroot))
+    rc, out, err = s.run("--print-spec", "two")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == ("; network: a namespace the supervisor makes and connects before init "
+                        "runs"), out
+    assert re.fullmatch(rf"; eth0: network front, bridge {p}\w+, subnet 10\.123\.5\.0/24, "
+                        r"subnet6 fd00:123::/64", lines[1]), out
+    assert re.fullmatch(rf"; eth1: network default, bridge {p}\w+, subnet a /24 of "
+                        r"10\.89\.0\.0/16, chosen and kept", lines[2]), out
+    assert lines[3] == "; ports = 127.0.0.1:18392->8000/tcp", out
+    assert f"bind = {run}/two/hosts:/etc/hosts:ro" in lines, out
+    assert f"bind = {run}/resolv.conf:/etc/resolv.conf:ro" in lines, out
+    rc, out, err = s.run("--print-spec", "one")
+    assert f"bind = {run}/hosts.default:/etc/hosts:ro" in out.splitlines(), out
+    rc, out, err = s.run("--print-spec", "lo")
+    assert out.startswith("; network = none: a network namespace with lo only\n"), out
+    assert "/etc/hosts" not in out
+    assert not run.exists()
+
+
+SERVER6 = """
+import socket, sys
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1]))); s.listen()
+while True:
+    c, a = s.accept(); c.sendall(("hello from %s to %s\\n" % (sys.argv[2], a[0])).encode()); c.close()
+"""
+# client6 NAME PORT OUT: NAME resolved for IPv6 only (/etc/hosts), one answer into OUT
+CLIENT6 = """
+import socket, sys, time
+end = time.time() + 30
+while True:
+    try:
+        a = socket.getaddrinfo(sys.argv[1], int(sys.argv[2]), socket.AF_INET6, socket.SOCK_STREAM)
+        c = socket.create_connection(a[0][4][:2], timeout=2); r = c.recv(200).decode().strip()
+    except OSError as e:
+        r = "error %s %s" % (type(e).__name__, e.errno)
+        if time.time() < end:
+            time.sleep(0.1); continue
+    break
+open(sys.argv[3] + ".tmp", "w").write(r + "\\n"); __import__("os").rename(sys.argv[3] + ".tmp", sys.argv[3])
+time.sleep(1000)
+"""
+
+
+def test_ipv6_dual_stack(h, net_env, cgroot):
+    """subnet6: each service has an IPv6 address as well (kept in the state), its name in the
+    hosts files for both, the bridge its IPv6 gateway; a service reaches another by name over
+    IPv6 and sees its own address; the host reaches a service at its IPv6 address."""
+    (net_env / "x" / "server6.py").write_text(SERVER6)
+    (net_env / "x" / "client6.py").write_text(CLIENT6)
+    sub6 = f"fd00:89:{os.getpid() % 65536:x}::"
+    conf = (f"[network:six]\nsubnet = 10.231.{os.getpid() % 200}.0/24\nsubnet6 = {sub6}/64\n\n"
+            + svc("srv6", f"{PY} /x/server6.py 8000 srv6", rootfs=None, bind="%(here)s/x:/x",
+                  startsecs=0, network="bridge:six")
+            + svc("cli6", f"{PY} /x/client6.py srv6 8000 /out/cli6", rootfs=None,
+                  bind=["%(here)s/x:/x", "%(here)s/out:/out"], startsecs=0,
+                  network="bridge:six"))
+    s = NetSup(h, net_env, cgroot, conf).start()
+    answer = s.result("cli6")
+    st = s.state()
+    m = {n: re.search(rf"^addr six {n} (\S+) ({re.escape(sub6)}\S+)$", st, re.M)
+         for n in ("srv6", "cli6")}
+    assert all(m.values()), st
+    assert answer == f"hello from srv6 to {m['cli6'].group(2)}", answer
+    hosts = read_text(net_env / "run" / cgroot / "hosts.six")
+    for n in ("srv6", "cli6"):
+        assert f"{m[n].group(1)}\t{n}\n" in hosts and f"{m[n].group(2)}\t{n}\n" in hosts, hosts
+    # the host, on the bridge (its gateway fd00:...::1), reaches srv6 at its IPv6 address
+    assert host_client(m["srv6"].group(2), 8000) == f"hello from srv6 to {sub6}1"
+    # svctl status: both addresses
+    p = subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "--json", "status"],
+                       capture_output=True, text=True, timeout=T(10))
+    recs = {r["name"]: r for r in json.loads(p.stdout)}
+    assert recs["srv6"]["addr"] == f"{m['srv6'].group(1)} {m['srv6'].group(2)}", p.stdout
+    assert s.stop() == 0
+
+
+def test_cni_bridge_host_local_portmap(h, net_env, cgroot, request):
+    """network = cni:NAME with Debian's containernetworking-plugins (bridge + host-local +
+    portmap): ADD before init runs (eth0 with host-local's address, lo up, a default route),
+    the address in svctl status, reachable from the host; DEL at the stop, while the
+    namespace is still held: the lease and the plugins' masquerade rules are gone."""
+    plugins = Path("/usr/lib/cni")
+    if not (plugins / "bridge").exists():
+        pytest.skip("containernetworking-plugins is not installed")
+    tag = os.getpid() % 100000
+    br, sub = f"crtest{tag}c", f"10.242.{os.getpid() % 200}"
+    request.addfinalizer(lambda: subprocess.run(["ip", "link", "del", br], capture_output=True))
+    cni = net_env / "cni"
+    cni.mkdir()
+    (cni / "tnet.conflist").write_text(json.dumps({
+        "cniVersion": "0.4.0", "name": f"crtest-{tag}",
+        "plugins": [
+            {"type": "bridge", "bridge": br, "isGateway": True, "ipMasq": True,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": f"{sub}.0/24"}]],
+                      "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(net_env / "ipam")}},
+            {"type": "portmap", "capabilities": {"portMappings": True}}]}))
+    s = NetSup(h, net_env, cgroot, server("web", network="cni:tnet"))
+    s.ini.write_text(s.ini.read_text().replace("[supervisor]\n",
+                                               f"[supervisor]\ncni_config_dir = {cni}\n", 1))
+    s.start()
+    s.wait_log(r"^supervisor: web: started \(pid")
+    p = subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "--json", "status"],
+                       capture_output=True, text=True, timeout=T(10))
+    addr = json.loads(p.stdout)[0]["addr"]
+    assert re.fullmatch(rf"{re.escape(sub)}\.\d+/24", addr), p.stdout
+    ip = addr.split("/")[0]
+    leases = net_env / "ipam" / f"crtest-{tag}"
+    assert (leases / ip).exists(), list(leases.iterdir())
+    ans = wait_until(lambda: (lambda a: a if a.startswith("hello") else None)(host_client(ip, 8000)),
+                     what="web answering at its CNI address")
+    assert ans == f"hello from web to {sub}.1", ans            # the host, through the bridge
+    cid = (leases / ip).read_text().split()[0]
+    assert cid.startswith(f"corral-{cgroot}-web-"), cid
+    subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "stop", "web"],
+                   capture_output=True, timeout=T(30))
+    wait_until(lambda: not (leases / ip).exists(), what="host-local's lease given back")
+    # the bridge plugin takes its masquerade out after the lease, in the same DEL
+    nat = lambda: subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True,
+                                 text=True).stdout
+    wait_until(lambda: cid not in nat(), what="the plugins' rules gone")
+    assert s.stop() == 0

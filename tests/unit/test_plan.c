@@ -139,6 +139,8 @@ static const struct change {
     {"control_socket", NULL, "/tmp/sxr-plan.sock", NULL, 'R'},
     {"log_dir", NULL, "%(here)s/data", NULL, 'R'},
     {"run_dir", NULL, "%(here)s/data", NULL, 'R'},
+    {"cni_config_dir", NULL, "%(here)s/data", NULL, 'R'},
+    {"cni_plugin_dir", NULL, "%(here)s/data", NULL, 'R'},
     /* [network:n], service t on it: its services restart */
     {"subnet", NULL, "10.201.7.0/24", NULL, 'R'},
     {"subnet6", NULL, "fd00:201:7::/64", NULL, 'R'},
