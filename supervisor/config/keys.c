@@ -306,8 +306,9 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "bridge (the default network), bridge:NAME (a [network:NAME]; a list joins "
                "several), none (a net namespace with lo only), host (no net namespace), "
                "service:OTHER (OTHER's net namespace; OTHER starts first) or cni:NAME. "
-               "Default: bridge for [service:], none for [program:], host when namespaces "
-               "leaves out net"},
+               "Default: bridge for [service:]; host without a net namespace ([program:]'s "
+               "default, or namespaces without net); none for a [program:] given namespaces "
+               "with net"},
     [CR_K_PORTS] = {"ports", "publish", CR_T_LIST, NULL, S, RESTART, SV(ports),
         .doc = "[IP:]HOST:CONTAINER[/tcp|/udp] published on the host (repeatable; needs a "
                "bridge network that is not internal): reachable at 127.0.0.1:HOST, the "

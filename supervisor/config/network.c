@@ -85,7 +85,7 @@ void cr_network_service_check(struct cr_service *svc, bool program, struct cr_er
     if (mode < 0 && svc->network.n)
         return;                          /* reported */
     if (mode < 0)
-        mode = ns_given && !has_net ? CR_NETMODE_HOST
+        mode = !has_net ? CR_NETMODE_HOST              /* a [program:]'s default too */
              : program ? CR_NETMODE_NONE : CR_NETMODE_BRIDGE;
     svc->net_mode = mode;
     if (mode == CR_NETMODE_HOST) {

@@ -251,7 +251,7 @@ static void test_host_root_default(void **state)
     assert_string_equal(s->spec.rootfs, "/");
     assert_true(s->spec.read_only);             /* the host's / is bound read-only */
     assert_string_equal(s->spec.exec, "/bin/true");
-    assert_int_equal(s->spec.namespaces, CR_NS_DEFAULT);
+    assert_int_equal(s->namespaces, CR_NS_DEFAULT);
     cr_config_free(&cfg);
     /* [program:x] means what it means to supervisord: the host as it is, the supervisor's
      * environment, stdin a pipe, no seccomp filter, every capability, every device */
@@ -289,7 +289,7 @@ static void test_host_root_default(void **state)
     /* a [program:x] that asks for a container is a [service:x] */
     s = load_ok("[program:h]\ncommand = /bin/true\nread_only = false\n", &cfg);
     assert_string_equal(s->spec.rootfs, "/");
-    assert_int_equal(s->spec.namespaces, CR_NS_DEFAULT);
+    assert_int_equal(s->namespaces, CR_NS_DEFAULT);
     assert_string_equal(s->seccomp, "default");
     assert_string_equal(s->stdin_mode, "null");
     cr_config_free(&cfg);
