@@ -36,17 +36,18 @@ HDRS       := $(wildcard shared/*.h init/*.h supervisor/*.h supervisor/*/*.h)
 # log.c, which is log.a: every layer may log). shared/ is shared.a. LINK_<layer> is a layer
 # with everything it uses, in link order: an archive that calls one listed before it does not
 # link, so the order is the dependency rule (`make check-layers` checks the includes).
-LAYERS := supervisor api service spawn io config policy cgroup log
+LAYERS := supervisor api service spawn io config image policy cgroup log
 LAYER_SRC_supervisor := $(filter-out supervisor/main.c supervisor/log.c,$(wildcard supervisor/*.c))
 LAYER_SRC_log        := supervisor/log.c
-$(foreach l,api service spawn io config policy cgroup,$(eval LAYER_SRC_$(l) := $(wildcard supervisor/$(l)/*.c)))
+$(foreach l,api service spawn io config image policy cgroup,$(eval LAYER_SRC_$(l) := $(wildcard supervisor/$(l)/*.c)))
 LINK_log        := log
 LINK_cgroup     := cgroup
 LINK_policy     := policy
-LINK_config     := config policy cgroup
+LINK_image      := image
+LINK_config     := config image policy cgroup
 LINK_io         := io log
 LINK_spawn      := spawn cgroup
-LINK_service    := service spawn io config policy cgroup log
+LINK_service    := service spawn io config image policy cgroup log
 LINK_api        := api $(LINK_service)
 LINK_supervisor := supervisor $(LINK_api)
 # What each unit test links besides shared.a; a test not named here links every layer.
@@ -63,12 +64,14 @@ UNIT_LINK_test_restart   :=
 UNIT_LINK_test_units     :=
 unit_link = $(if $(filter undefined,$(origin UNIT_LINK_$(1))),$(LINK_supervisor),$(UNIT_LINK_$(1)))
 
-SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl
+SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl -larchive -lnettle
 # The released supervisor is a static PIE (libuv and inih from their Debian .a files): a
 # dynamic one spent ~0.4 ms of every `supervisor run` in the loader (measured, bench 1a).
 # ld warns that libuv's uv_os_get_passwd would need glibc's NSS at run time: we never call it.
 SUP_STATIC := -static-pie -fPIE
-SUP_STATIC_LIBS := -l:libuv_a.a -l:libinih.a -l:libseccomp.a -l:libcap.a -l:libjson-c.a -lpthread
+# image/: libarchive (tar, gzip, zstd) with what its objects we use call; nettle's sha256.
+SUP_STATIC_LIBS := -l:libuv_a.a -l:libinih.a -l:libseccomp.a -l:libcap.a -l:libjson-c.a \
+                   -l:libarchive.a -l:libnettle.a -l:libacl.a -l:libzstd.a -l:libz.a -lpthread
 BINS       := $(B)/init $(if $(SUP_SRC),$(B)/supervisor) $(if $(SVCTL_SRC),$(B)/svctl)
 ASAN_BINS  := $(B)/asan/init $(if $(SUP_SRC),$(B)/asan/supervisor) $(if $(SVCTL_SRC),$(B)/asan/svctl)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/test/unit/%,$(UNIT_SRC))
@@ -79,9 +82,10 @@ all: deps-build $(BINS)
 # ---- Debian packages ----------------------------------------------------------------------
 # Checked with dpkg first, so this costs nothing when everything is there. apt-get update runs
 # once, only when something is missing.
-BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev pkg-config
+BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev pkg-config \
+              libarchive-dev nettle-dev libzstd-dev libacl1-dev zlib1g-dev
 TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 valgrind procps \
-              golang-github-containers-common
+              golang-github-containers-common umoci skopeo
 BENCH_PKGS := tini dumb-init catatonit
 LINT_PKGS  := cppcheck clang-tidy
 define apt_ensure

@@ -50,6 +50,7 @@ struct cr_global {
     char *subid_user;            /* user_namespace = auto: whose subordinate ids */
     char *subuid_file, *subgid_file;
     char *userns_state;          /* NAME UID GID of each auto service (userns.c) */
+    char *image_store;           /* image/image.h's store */
 };
 
 struct cr_service {
@@ -103,6 +104,11 @@ struct cr_service {
     char *uid_map_text, *gid_map_text;
     struct cr_strv bind, tmpfs;
     bool read_only;
+    char *image;                 /* oci:PATH[:TAG] | docker-archive:FILE[:REF] */
+    char *entrypoint;
+    bool rootfs_persist;
+    struct cr_image *img;        /* the image read (image.c); NULL without one or on error */
+    const char *image_store;     /* the global image_store, with an image */
     int64_t memory_max, memory_high, memory_swap_max;   /* bytes, INT64_MAX = max */
     struct cr_cpu_max { int64_t quota_us, period_us; } cpu_max; /* quota -1: unset */
     int64_t cpu_weight, pids_max, io_weight;
@@ -164,6 +170,13 @@ bool cr_service_needs_restart(const struct cr_service *a, const struct cr_servic
 void cr_service_resolve(struct cr_service *svc, const char *here,
                         const struct cr_config_opts *opts, const struct cr_cgroup_caps *caps,
                         struct cr_errlist *errors);
+/* image, entrypoint and command → the spec's argv; the image's config fills directory, user,
+ * group and stopsignal left unset (image.c). Before the machine checks. */
+void cr_service_image(struct cr_service *svc, const struct cr_global *g,
+                      struct cr_errlist *errors);
+/* With an image: the spec's rootfs (the overlay's mount point), layers, upper and work; returns
+ * an fd of the top unpacked layer holding /etc/passwd for the user lookups, or -1. */
+int cr_service_image_root(struct cr_service *svc, struct cr_errlist *errors);
 /* The security keys → the spec's [security] (security.c). */
 void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,
                          struct cr_errlist *errors);

@@ -10,6 +10,7 @@
  * so absolute symlinks (busybox applets: /bin/sh -> /bin/busybox) resolve as they will in
  * the container and can never escape to the host. */
 #include "config/config.h"
+#include "image/image.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -305,6 +306,14 @@ static void build_env(struct ctx *c, const char *home)
     struct cr_service *svc = c->svc;
     cr_spec_set_env(&svc->spec, "PATH", DEFAULT_PATH);
     cr_spec_set_env(&svc->spec, "HOME", home);
+    for (size_t i = 0; svc->img && svc->img->env && svc->img->env[i]; i++) {
+        char *item = svc->img->env[i], *eq = strchr(item, '=');
+        if (!eq || eq == item)
+            continue;
+        *eq = '\0';
+        cr_spec_set_env(&svc->spec, item, eq + 1);
+        *eq = '=';
+    }
     if (svc->environment_file)
         read_env_file(c);
     for (size_t i = 0; i < svc->environment.n; i++) {
@@ -611,7 +620,13 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
     sp->namespaces = svc->namespaces;
     if (svc->namespaces & CR_NS_UTS)
         sp->hostname = strdup(svc->hostname ? svc->hostname : svc->name);
-    if (svc->key_line[CR_K_ROOTFS] && !svc->rootfs) {
+    if (svc->image) {
+        /* The layers may not be unpacked yet: no command check (init searches PATH), users
+         * from the topmost unpacked layer with an /etc/passwd. */
+        c.rootname = svc->image;
+        c.rootfd = cr_service_image_root(svc, errors);
+        root_ok = false;
+    } else if (svc->key_line[CR_K_ROOTFS] && !svc->rootfs) {
         root_ok = false;         /* its value was refused: nothing to look into */
         c.rootname = "(invalid rootfs)";
     } else if (svc->rootfs) {
@@ -646,7 +661,7 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
     resolve_identity(&c, home, sizeof home);
     check_ids_mapped(&c);
     build_env(&c, home);
-    if (sp->argc && c.checks && c.rootfd >= 0)
+    if (sp->argc && c.checks && c.rootfd >= 0 && !svc->image)
         resolve_command(&c);
     if (c.checks)
         check_cgroups(&c, caps);
