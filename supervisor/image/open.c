@@ -418,16 +418,23 @@ out:
     return r;
 }
 
-/* True when tags (RepoTags) holds want, or want:latest. */
+/* True when tags (RepoTags) holds want as written, or as docker normalizes it (docker.io/,
+ * docker.io/library/ in front; :latest when it has no tag). */
 static bool has_tag(json_object *tags, const char *want)
 {
+    static const char *const prefix[] = {"", "docker.io/", "docker.io/library/"};
+    const char *slash = strrchr(want, '/');
+    bool tagged = strchr(slash ? slash : want, ':') != NULL;
     size_t n = tags ? json_object_array_length(tags) : 0;
     for (size_t i = 0; i < n; i++) {
         json_object *t = json_object_array_get_idx(tags, i);
         const char *s = json_object_is_type(t, json_type_string) ? json_object_get_string(t) : "";
-        size_t wl = strlen(want);
-        if (!strcmp(s, want) || (!strncmp(s, want, wl) && !strcmp(s + wl, ":latest")))
-            return true;
+        for (size_t p = 0; p < 3; p++) {
+            char full[1024];
+            snprintf(full, sizeof full, "%s%s%s", prefix[p], want, tagged ? "" : ":latest");
+            if (!strcmp(s, full))
+                return true;
+        }
     }
     return false;
 }

@@ -292,26 +292,43 @@ static int unpack_entries(struct archive *a, const char *tmp, int root, const ch
     return r;
 }
 
-/* docker-archive: outer positioned at member (ARCHIVE_OK), or an error. */
-static int seek_member(struct archive *outer, const char *path, const char *member, char *err,
-                       size_t errlen)
+/* docker-archive: *outer (a new reader) positioned at member, or an error. docker save's
+ * ID/layer.tar may be a symlink to ../HEX.tar: followed, once, to a member at the top. */
+static int seek_member(struct archive **outer, const char *path, const char *member,
+                       bool follow, char *err, size_t errlen)
 {
-    archive_read_support_format_tar(outer);
-    if (archive_read_open_filename(outer, path, 65536) != ARCHIVE_OK) {
-        snprintf(err, errlen, "%s: %s", path, archive_error_string(outer));
+    if (!(*outer = archive_read_new()))
+        return -ENOMEM;
+    archive_read_support_format_tar(*outer);
+    if (archive_read_open_filename(*outer, path, 65536) != ARCHIVE_OK) {
+        snprintf(err, errlen, "%s: %s", path, archive_error_string(*outer));
         return -EIO;
     }
     struct archive_entry *e;
     int ar;
-    while ((ar = archive_read_next_header(outer, &e)) == ARCHIVE_OK) {
+    while ((ar = archive_read_next_header(*outer, &e)) == ARCHIVE_OK) {
         const char *name = archive_entry_pathname(e);
         if (!strncmp(name, "./", 2))
             name += 2;
-        if (!strcmp(name, member))
+        if (strcmp(name, member))
+            continue;
+        if (archive_entry_filetype(e) != AE_IFLNK)
             return 0;
+        const char *to = archive_entry_symlink(e);
+        const char *base = to && !strncmp(to, "../", 3) ? to + 3 : NULL;
+        if (follow || !base || !*base || strchr(base, '/') || strchr(member, '/') !=
+                                                             strrchr(member, '/')) {
+            snprintf(err, errlen, "%s: layer %s: a symlink to '%s' (only ../FILE is followed)",
+                     path, member, to ? to : "");
+            return -EINVAL;
+        }
+        char target[256];
+        snprintf(target, sizeof target, "%s", base);
+        archive_read_free(*outer);
+        return seek_member(outer, path, target, true, err, errlen);
     }
     snprintf(err, errlen, "%s: layer %s: %s", path, member,
-             ar == ARCHIVE_EOF ? "no such member" : archive_error_string(outer));
+             ar == ARCHIVE_EOF ? "no such member" : archive_error_string(*outer));
     return ar == ARCHIVE_EOF ? -ENOENT : -EIO;
 }
 
@@ -364,12 +381,7 @@ int cr_image_unpack(const char *store, const struct cr_image *img, size_t i, cha
             goto out;
         }
     } else {
-        s->outer = archive_read_new();
-        if (!s->outer) {
-            r = -ENOMEM;
-            goto out;
-        }
-        r = seek_member(s->outer, img->path, l->blob, err, errlen);
+        r = seek_member(&s->outer, img->path, l->blob, false, err, errlen);
         if (r < 0)
             goto out;
     }
