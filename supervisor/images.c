@@ -79,7 +79,7 @@ int sv_images(const struct cr_config *cfg, bool prune)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.' || strlen(e->d_name) != 64)
             continue;               /* ., .., and unpacks under way (.tmp-*) */
-        char path[4500];
+        char path[4800];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         int64_t b = cr_image_tree_size(path);
         users_of(cfg, e->d_name, users, sizeof users);
