@@ -85,7 +85,7 @@ all: deps-build $(BINS)
 BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev pkg-config \
               libarchive-dev nettle-dev libzstd-dev libacl1-dev zlib1g-dev
 TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 valgrind procps \
-              golang-github-containers-common umoci skopeo
+              golang-github-containers-common umoci skopeo zstd
 BENCH_PKGS := tini dumb-init catatonit
 LINT_PKGS  := cppcheck clang-tidy
 define apt_ensure

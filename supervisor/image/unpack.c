@@ -11,7 +11,9 @@
  * made (an absolute symlink to /etc, then etc/x/passwd). A hard link's target must resolve
  * below the layer without any symlink. OCI whiteouts become overlayfs ones: .wh.NAME a 0:0
  * character device NAME, .wh..wh..opq the trusted.overlay.opaque xattr on its directory; a
- * layer's own trusted.* xattrs are dropped (they would be overlayfs' instructions). */
+ * layer's own trusted.* xattrs are dropped (they would be overlayfs' instructions).
+ * libarchive's warnings count as errors: a failed write(2) (ENOSPC) is only ARCHIVE_WARN to
+ * it, and a layer missing a file, an owner or a mode is not the image. */
 #include "image/image.h"
 
 #include <archive.h>
@@ -185,6 +187,21 @@ static void filter_xattrs(struct archive_entry *e)
     }
 }
 
+/* "BLOB: entry 'NAME': what libarchive said (the errno's text, which it leaves out)";
+ * returns the negative errno. */
+static int write_failed(struct archive *w, const char *blob, const char *name, char *err,
+                        size_t errlen)
+{
+    int en = archive_errno(w);
+    const char *msg = archive_error_string(w);
+    const char *sys = en > 0 ? strerror(en) : NULL;
+    snprintf(err, errlen, "%s: entry '%s': %s%s%s%s", blob, name, msg ? msg : "failed",
+             sys && (!msg || !strstr(msg, sys)) ? " (" : "",
+             sys && (!msg || !strstr(msg, sys)) ? sys : "",
+             sys && (!msg || !strstr(msg, sys)) ? ")" : "");
+    return en > 0 ? -en : -EIO;
+}
+
 /* Every entry of the tar in a into tmp (whose fd is root). */
 static int unpack_entries(struct archive *a, const char *tmp, int root, const char *blob,
                           char *err, size_t errlen)
@@ -210,6 +227,14 @@ static int unpack_entries(struct archive *a, const char *tmp, int root, const ch
         }
         if (!*name || !strcmp(name, ".") || !strcmp(name, "./"))
             continue;                    /* the root itself: ours */
+        /* Our own copy: the entry's pathname is rewritten below (and its buffer with it). */
+        char rel[4096];
+        if ((size_t)snprintf(rel, sizeof rel, "%s", name) >= sizeof rel) {
+            snprintf(err, errlen, "%s: entry '%.200s...': path too long", blob, name);
+            r = -ENAMETOOLONG;
+            break;
+        }
+        name = rel;
         const char *slash = strrchr(name, '/');
         const char *base = slash && slash[1] ? slash + 1 : name;
         if (!strncmp(base, ".wh.", 4)) {
@@ -244,10 +269,8 @@ static int unpack_entries(struct archive *a, const char *tmp, int root, const ch
         }
         archive_entry_copy_pathname(e, full);
         filter_xattrs(e);
-        if (archive_write_header(w, e) < ARCHIVE_WARN) {
-            int en = archive_errno(w);
-            snprintf(err, errlen, "%s: entry '%s': %s", blob, name, archive_error_string(w));
-            r = en > 0 ? -en : -EIO;
+        if (archive_write_header(w, e) != ARCHIVE_OK) {
+            r = write_failed(w, blob, name, err, errlen);
             break;
         }
         const void *p;
@@ -255,12 +278,9 @@ static int unpack_entries(struct archive *a, const char *tmp, int root, const ch
         la_int64_t off;
         int dr;
         while ((dr = archive_read_data_block(a, &p, &n, &off)) == ARCHIVE_OK) {
-            if (archive_write_data_block(w, p, n, off) < ARCHIVE_WARN) {
+            if (archive_write_data_block(w, p, n, off) != ARCHIVE_OK) {
                 dr = ARCHIVE_FATAL;
-                int en = archive_errno(w);
-                snprintf(err, errlen, "%s: entry '%s': %s", blob, name,
-                         archive_error_string(w));
-                r = en > 0 ? -en : -EIO;
+                r = write_failed(w, blob, name, err, errlen);
                 break;
             }
         }
@@ -269,11 +289,8 @@ static int unpack_entries(struct archive *a, const char *tmp, int root, const ch
                      archive_error_string(a));
             r = -EIO;
         }
-        if (!r && archive_write_finish_entry(w) < ARCHIVE_WARN) {
-            int en = archive_errno(w);
-            snprintf(err, errlen, "%s: entry '%s': %s", blob, name, archive_error_string(w));
-            r = en > 0 ? -en : -EIO;
-        }
+        if (!r && archive_write_finish_entry(w) != ARCHIVE_OK)
+            r = write_failed(w, blob, name, err, errlen);
         if (r)
             break;
     }
@@ -283,11 +300,8 @@ static int unpack_entries(struct archive *a, const char *tmp, int root, const ch
         r = -EIO;
     }
     /* Closing sets the deferred directory modes and times; a failure there counts too. */
-    if (archive_write_close(w) != ARCHIVE_OK && !r) {
-        int en = archive_errno(w);
-        snprintf(err, errlen, "%s: %s", blob, archive_error_string(w));
-        r = en > 0 ? -en : -EIO;
-    }
+    if (archive_write_close(w) != ARCHIVE_OK && !r)
+        r = write_failed(w, blob, "(directory modes and times)", err, errlen);
     archive_write_free(w);
     return r;
 }

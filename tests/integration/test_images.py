@@ -185,7 +185,7 @@ def test_oci_image_layers_whiteouts_and_config(h, tmp, cgroot, images):
     rc, out, err = s.run("run", "app")
     assert rc == 0, err
     lines = out.splitlines()
-    assert lines[:5] == ["cwd=/opq g=hello-from-config", "hello from layer 2", "zstd layer",
+    assert lines[:4] == ["cwd=/opq g=hello-from-config", "hello from layer 2", "zstd layer",
                          "c"], lines
     assert "removed-still-there" not in out
     assert lines[4].startswith("overlay on / type overlay"), lines
@@ -265,7 +265,7 @@ def test_daemon_unpacks_off_the_loop_and_other_services_run(h, tmp, cgroot, imag
     data = bytearray(victim.read_bytes())
     victim.write_bytes(data[: len(data) // 2])   # truncated
     s = ImgSup(h, tmp, cgroot,
-               isvc("good", f"oci:{lay}:app", "/bin/sh -c 'echo up; exec sleep 1000'",
+               isvc("good", f"oci:{lay}:base", "/bin/sh -c 'echo up; exec sleep 1000'",
                     startsecs="0") +
                isvc("bad", f"oci:{bad}:app", "/bin/true", startretries="0") +
                svc("plain", "/bin/sh -c 'echo plain; exec sleep 1000'", startsecs=0)).start()
@@ -293,11 +293,18 @@ def test_missing_tag_and_bad_refs(h, tmp, cgroot, images):
                isvc("w", f"tarball:{lay}", "/bin/true"))
     rc, err = check_errors(s)
     assert rc == 1
-    ini = s.ini
-    assert f"{ini}:7: image: {lay}: no image tagged 'nope' in its index.json" in err, err
-    assert f"{ini}:11: image: {lay}: 3 images in its index.json: name one" in err, err
-    assert f"{ini}:15: image: {images}/app.tar: no image tagged 'other:v9'" in err, err
-    assert f"{ini}:19: image: tarball:{lay}: expected oci:PATH[:TAG]" in err, err
+    ini, text = s.ini, s.ini.read_text().splitlines()
+
+    def at(value):
+        return text.index(f"image = {value}") + 1
+    assert f"{ini}:{at(f'oci:{lay}:nope')}: image: {lay}: no image tagged 'nope' in its " \
+           "index.json" in err, err
+    assert f"{ini}:{at(f'oci:{lay}')}: image: {lay}: 3 images in its index.json: name " \
+           "one" in err, err
+    assert f"{ini}:{at(f'docker-archive:{images}/app.tar:other:v9')}: image: " \
+           f"{images}/app.tar: no image tagged 'other:v9'" in err, err
+    assert f"{ini}:{at(f'tarball:{lay}')}: image: tarball:{lay}: expected " \
+           "oci:PATH[:TAG]" in err, err
 
 
 def hostile(images, tmp, tag, tar_bytes, compress="gzip"):
@@ -356,12 +363,12 @@ def test_digest_mismatch(h, tmp, cgroot, images):
 def test_disk_full_while_unpacking(h, tmp, cgroot, images):
     """The store on a 600 KB tmpfs: the busybox layer (2 MB) does not fit. The error names the
     blob and the store keeps nothing of it."""
-    store = tmp / "small"
-    store.mkdir()
-    sh("mount", "-t", "tmpfs", "-o", "size=600k", "corral-test-small", store)
+    small = tmp / "small"
+    small.mkdir()
+    sh("mount", "-t", "tmpfs", "-o", "size=600k", "crtest-img-small", small)
     try:
         s = ImgSup(h, tmp, cgroot, isvc("f", f"oci:{images}/layout:base", "/bin/true"),
-                   store=store)
+                   store=small / "store")
         rc, out, err = s.run("run", "f")
         assert rc != 0
         _, _, man = manifest_of(images / "layout", "base")
@@ -369,4 +376,4 @@ def test_disk_full_while_unpacking(h, tmp, cgroot, images):
         assert s.layers() == []
         assert_store_clean(s)
     finally:
-        sh("umount", store)
+        sh("umount", small)
