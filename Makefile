@@ -6,6 +6,7 @@
 #   build/asan/...                              the same, glibc + ASan + UBSan (used by tests)
 #   build/test/...                              test helpers (workload: static, musl) and unit tests
 #   build/rootfs/                               busybox root filesystem (make rootfs)
+#   build/image/                                an OCI image layout of it (make image)
 # Sources are picked up by wildcard: a new file in init/, supervisor/ (or a folder of it), shared/ or
 # tests/unit/test_*.c needs no edit here (a new folder of supervisor/ is a new layer: see LAYERS).
 
@@ -76,7 +77,7 @@ BINS       := $(B)/init $(if $(SUP_SRC),$(B)/supervisor) $(if $(SVCTL_SRC),$(B)/
 ASAN_BINS  := $(B)/asan/init $(if $(SUP_SRC),$(B)/asan/supervisor) $(if $(SVCTL_SRC),$(B)/asan/svctl)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps deps-test deps-bench test bench install lint rootfs clean asan test-build
+.PHONY: all deps deps-test deps-bench test bench install lint rootfs image clean asan test-build
 all: deps-build $(BINS)
 
 # ---- Debian packages ----------------------------------------------------------------------
@@ -185,7 +186,8 @@ $(B)/test/unit/%: tests/unit/%.c $$(call libs,$(B)/asan,$$(call unit_link,$$*)) 
 	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -Iinit -o $@ $< \
 	  $(call libs,$(B)/asan,$(call unit_link,$*)) -Wl,--as-needed $(SUP_LIBS) -lcmocka
 
-test-build: deps all asan $(B)/test/workload $(B)/test/probe $(B)/test/init-vg $(UNIT_BINS) rootfs
+test-build: deps all asan $(B)/test/workload $(B)/test/probe $(B)/test/init-vg $(UNIT_BINS) rootfs \
+            image
 
 test: test-build
 	@tests/run
@@ -208,6 +210,11 @@ rootfs: $(B)/rootfs/.stamp
 $(B)/rootfs/.stamp: tests/mkrootfs $(B)/test/workload | deps
 	tests/mkrootfs $(B)/rootfs $(B)/test/workload
 	@touch $@
+
+# The same root as an OCI image (umoci), for conf/image.ini.
+image: $(B)/image/index.json
+$(B)/image/index.json: tests/mkimage $(B)/rootfs/.stamp | deps
+	tests/mkimage $(B)/rootfs $(B)/image
 
 # ---- the demo: the README's run command ---------------------------------------------------
 .PHONY: demo

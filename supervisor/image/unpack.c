@@ -20,6 +20,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
@@ -362,15 +363,21 @@ int cr_image_unpack(const char *store, const struct cr_image *img, size_t i, cha
         snprintf(blob, sizeof blob, "layer blob %s", l->blob);
     else
         snprintf(blob, sizeof blob, "%s: layer %s (%s)", img->path, l->blob, l->digest);
-    snprintf(tmp, sizeof tmp, "%s/layers/sha256/.tmp-%s-%ld", store, l->digest + 7,
-             (long)syscall(SYS_gettid));
-    /* STORE/layers/sha256 itself, then a fresh tmp dir. */
-    char parent[4200];
+    /* STORE/layers/sha256 itself, then a fresh tmp dir, named by its real path: libarchive
+     * refuses an entry path holding ".." or a symlink, the store's own part included. */
+    char parent[4200], real[4096];
     snprintf(parent, sizeof parent, "%s/layers", store);
     mkdir(store, 0700);
     mkdir(parent, 0700);
     snprintf(parent, sizeof parent, "%s/layers/sha256", store);
     mkdir(parent, 0700);
+    if (!realpath(parent, real)) {
+        r = -errno;
+        snprintf(err, errlen, "%s: %s", parent, strerror(-r));
+        return r;
+    }
+    snprintf(tmp, sizeof tmp, "%s/.tmp-%s-%ld", real, l->digest + 7,
+             (long)syscall(SYS_gettid));
     cr_image_rmtree(tmp);
     if (mkdir(tmp, 0755) < 0) {
         r = -errno;

@@ -13,6 +13,7 @@
 #include "image/image.h"
 #include "log.h"
 #include "service/internal.h"
+#include "service/list.h"
 #include "service/order.h"
 
 struct cr_image_job {
@@ -89,6 +90,16 @@ bool cr_svc_image_wait(struct cr_svcs *all, struct cr_svc *svc)
     if (svc->image_tried) {
         svc->image_tried = false;    /* this start takes the result; the next looks again */
         return false;
+    }
+    /* Another service unpacking the same image: wait for it (its end runs the start pass
+     * again), rather than unpack the same layers twice side by side. */
+    for (size_t i = 0; i < all->n; i++) {
+        const struct cr_svc *o = all->v[i];
+        if (o != svc && o->image_job && !strcmp(o->image_job->ref, c->image)) {
+            snprintf(svc->why, sizeof svc->why, "waiting for %s, unpacking the same image",
+                     o->name);
+            return true;
+        }
     }
     svc->image_err[0] = 0;
     size_t missing = 0;
