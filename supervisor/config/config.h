@@ -174,8 +174,8 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
  * group and stopsignal left unset (image.c). Before the machine checks. */
 void cr_service_image(struct cr_service *svc, const struct cr_global *g,
                       struct cr_errlist *errors);
-/* With an image: the spec's rootfs (the overlay's mount point), layers, upper and work; returns
- * an fd of the top unpacked layer holding /etc/passwd for the user lookups, or -1. */
+/* With an image: the spec's rootfs (the overlay's mount point), layers, upper and work. Returns
+ * -1 (no root directory to look into: the users come from cr_image_read_file). */
 int cr_service_image_root(struct cr_service *svc, struct cr_errlist *errors);
 /* The security keys → the spec's [security] (security.c). */
 void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,

@@ -8,13 +8,9 @@
 #include "config/config.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "image/image.h"
 
@@ -140,25 +136,12 @@ int cr_service_image_root(struct cr_service *svc, struct cr_errlist *errors)
     }
     if (!img)
         return -1;
-    int passwd_fd = -1;
     for (size_t i = img->nlayers; i-- > 0;) {
         if (cr_image_layer_dir(store, &img->layers[i], p, sizeof p) < 0 ||
             cr_spec_add_layer(sp, p) < 0) {
             cr_service_error(errors, svc, CR_K_IMAGE, "layer dir %s: too long, or holds ':' "
                              "or ','", p);
             return -1;
-        }
-        /* The users are read from the topmost unpacked layer that has /etc/passwd. */
-        if (passwd_fd < 0) {
-            struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT};
-            int dfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
-            int f = dfd < 0 ? -1 : (int)syscall(SYS_openat2, dfd, "etc/passwd", &how, sizeof how);
-            if (f >= 0) {
-                close(f);
-                passwd_fd = dfd;
-            } else if (dfd >= 0) {
-                close(dfd);
-            }
         }
     }
     if (!svc->read_only) {
@@ -169,5 +152,5 @@ int cr_service_image_root(struct cr_service *svc, struct cr_errlist *errors)
         if (!sp->upper || !sp->work)
             errors->oom = true;
     }
-    return passwd_fd;
+    return -1;
 }

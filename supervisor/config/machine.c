@@ -143,12 +143,26 @@ static const char *group_id(struct ctx *c, const char *group, const char *name,
     return gid;
 }
 
+/* A small file of the container's root: the rootfs's, or the image's (its layers, unpacked
+ * or not); NULL if absent. */
+static char *root_file(struct ctx *c, const char *path)
+{
+    if (c->rootfd >= 0)
+        return read_in_root(c->rootfd, path);
+    if (!c->svc->img || !c->checks)
+        return NULL;
+    char *buf = NULL;
+    size_t len;
+    return cr_image_read_file(c->svc->img, c->svc->image_store, path + 1, &buf, &len) == 0
+               ? buf : NULL;
+}
+
 static void resolve_identity(struct ctx *c, char *home, size_t homelen)
 {
     struct cr_service *svc = c->svc;
     struct cr_spec *sp = &svc->spec;
-    char *passwd = c->rootfd >= 0 ? read_in_root(c->rootfd, "/etc/passwd") : NULL;
-    char *group = c->rootfd >= 0 ? read_in_root(c->rootfd, "/etc/group") : NULL;
+    char *passwd = root_file(c, "/etc/passwd");
+    char *group = root_file(c, "/etc/group");
     char where[PATH_MAX + 32];
     snprintf(where, sizeof where, "%s%s", strcmp(c->rootname, "/") ? c->rootname : "",
              "/etc/passwd");

@@ -56,6 +56,13 @@ int cr_image_ref_parse(const char *ref, enum cr_image_kind *kind, char **path, c
 int cr_image_open(const char *ref, struct cr_image *img, char *err, size_t errlen);
 void cr_image_free(struct cr_image *img);
 
+/* A small file of the image's root (path relative, e.g. "etc/passwd": at most 4 MB) into
+ * *buf (NUL-terminated), read from the topmost layer that has it: from the store where the
+ * layer is unpacked, else from its blob (streamed, not unpacked). A whiteout or an opaque
+ * directory above hides it. -ENOENT when no layer has it. For the config's user lookups. */
+int cr_image_read_file(const struct cr_image *img, const char *store, const char *path,
+                       char **buf, size_t *len);
+
 /* STORE/layers/sha256/HEX of a layer (-ENAMETOOLONG when it does not fit). */
 int cr_image_layer_dir(const char *store, const struct cr_image_layer *l, char *out,
                        size_t len);

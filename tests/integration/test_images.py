@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOTFS, read_text, wait_until
+from test_svctl import ASAN_SVCTL
 from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 
 pytestmark = pytest.mark.cgroup
@@ -101,6 +102,7 @@ def tar_of(*entries):
 def images(tmp_path_factory):
     """layout:base  the busybox root plus /etc/removed and /opq/{a,b} (umoci), its config
                     (Cmd, Env, WorkingDir, StopSignal) set with umoci config;
+       layout:user  base, run as nobody, with an Entrypoint and a Cmd;
        layout:app   + a layer from umoci (removes /etc/removed: a whiteout; adds /app/hello)
                     + an opaque /opq holding only c (gzip);
        layout:zapp  layout:app + /app/z (zstd);
@@ -121,6 +123,9 @@ def images(tmp_path_factory):
        "--config.env", "GREETING=hello-from-config", "--config.workingdir", "/opq",
        "--config.stopsignal", "SIGQUIT")
     shutil.rmtree(b)
+    sh("umoci", "config", "--image", f"{lay}:base", "--tag", "user", "--config.user", "nobody",
+       "--config.entrypoint", "/bin/sh", "--config.entrypoint", "-c",
+       "--config.cmd", "echo id=$(id -u):$(id -g) home=$HOME")
     sh("umoci", "tag", "--image", f"{lay}:base", "app")
     sh("umoci", "unpack", "--image", f"{lay}:app", b)
     (b / "rootfs/etc/removed").unlink()
@@ -218,6 +223,45 @@ def test_each_container_starts_from_the_image(h, tmp, cgroot, images):
     assert_store_clean(s)
 
 
+def test_entrypoint_and_user_from_the_image(h, tmp, cgroot, images):
+    """Docker's rules: command replaces Cmd after the Entrypoint; the entrypoint key replaces
+    the Entrypoint and drops Cmd; the image's User is looked up in its /etc/passwd."""
+    lay = images / "layout"
+    s = ImgSup(h, tmp, cgroot, isvc("u", f"oci:{lay}:user"))
+    rc, out, err = s.run("run", "u")
+    assert (rc, out) == (0, "id=65534:65534 home=/nonexistent\n"), err
+    s.write(isvc("u", f"oci:{lay}:user", "'echo replaced cmd'"))
+    rc, out, err = s.run("run", "u")
+    assert (rc, out) == (0, "replaced cmd\n"), err
+    s.write(isvc("u", f"oci:{lay}:user", entrypoint="/bin/echo", user="0"))
+    spec = s.run("--print-spec", "u")[1]
+    assert [l for l in spec.splitlines() if l.startswith("argv")] == ["argv = /bin/echo"], spec
+    assert "uid = 0" in spec
+    assert_store_clean(s)
+
+
+def test_rootfs_persist_keeps_the_upper_across_containers(h, tmp, cgroot, images):
+    """A new container (svctl restart) starts from the image, unless rootfs_persist."""
+    lay = images / "layout"
+    cmd = "/bin/sh -c 'echo x >> /starts; echo n=$(wc -l < /starts); exec sleep 1000'"
+    s = ImgSup(h, tmp, cgroot, isvc("keep", f"oci:{lay}:base", cmd, rootfs_persist="true",
+                                   startsecs="0") +
+               isvc("drop", f"oci:{lay}:base", cmd, startsecs="0")).start()
+    s.wait_out("keep | n=1")
+    s.wait_out("drop | n=1")
+    wait_until(lambda: (tmp / "ctl.sock").exists(), 10, what="the control socket")
+    p = subprocess.run([str(ASAN_SVCTL), "-c", str(s.ini), "restart", "keep", "drop"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    s.wait_out("keep | n=2")
+    wait_until(lambda: s.out().splitlines().count("drop | n=1") == 2, 20, what="drop again")
+    s.stop()
+    assert sorted(p.name for p in (s.store / "containers").iterdir()) == ["keep"]
+    assert (s.store / "containers/keep/upper/starts").read_text() == "x\nx\n"
+    shutil.rmtree(s.store / "containers/keep")
+    assert_store_clean(s)
+
+
 def test_docker_archive_from_skopeo(h, tmp, cgroot, images):
     s = ImgSup(h, tmp, cgroot, isvc("d", f"docker-archive:{images}/app.tar:corral/app:v1",
                                    "/bin/sh -c 'cat /app/hello; ls /opq'"))
@@ -299,7 +343,8 @@ def test_missing_tag_and_bad_refs(h, tmp, cgroot, images):
         return text.index(f"image = {value}") + 1
     assert f"{ini}:{at(f'oci:{lay}:nope')}: image: {lay}: no image tagged 'nope' in its " \
            "index.json" in err, err
-    assert f"{ini}:{at(f'oci:{lay}')}: image: {lay}: 3 images in its index.json: name " \
+    n = len(json.loads((lay / "index.json").read_text())["manifests"])
+    assert f"{ini}:{at(f'oci:{lay}')}: image: {lay}: {n} images in its index.json: name " \
            "one" in err, err
     assert f"{ini}:{at(f'docker-archive:{images}/app.tar:other:v9')}: image: " \
            f"{images}/app.tar: no image tagged 'other:v9'" in err, err
