@@ -110,3 +110,56 @@ int sv_images(const struct cr_config *cfg, bool prune)
     printf("\n");
     return rc;
 }
+
+int sv_volumes(const struct cr_config *cfg, bool prune)
+{
+    const char *store = cfg->global.image_store;
+    char dir[4400], size[32], users[1024];
+    snprintf(dir, sizeof dir, "%s/volumes", store);
+    DIR *d = opendir(dir);
+    if (!d) {
+        printf("store %s: no volumes%s%s\n", store, errno == ENOENT ? "" : ": ",
+               errno == ENOENT ? "" : strerror(errno));
+        return errno == ENOENT ? 0 : 1;
+    }
+    printf("%-40s %10s  %s\n", "VOLUME", "SIZE", "USED BY (at)");
+    struct dirent *e;
+    int rc = 0;
+    size_t nv = 0, nfree = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;               /* ., .., and volumes being made (.tmp-*) */
+        size_t n = 0;
+        users[0] = 0;
+        for (size_t i = 0; i < cfg->nservices; i++)
+            for (size_t k = 0; k < cfg->services[i].volume.n; k++) {
+                const char *item = cfg->services[i].volume.v[k];
+                char name[128];
+                cr_volume_name(item, name, sizeof name);
+                if (strcmp(name, e->d_name))
+                    continue;
+                const char *at = item + strlen(name) + (item[strlen(name)] == ':');
+                n += (size_t)snprintf(users + n, n < sizeof users ? sizeof users - n : 0,
+                                      "%s%s (%s)", n ? ", " : "", cfg->services[i].name, at);
+            }
+        char path[4800];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        human(cr_image_tree_size(path), size, sizeof size);
+        printf("%-40s %10s  %s", e->d_name, size, users[0] ? users : "-");
+        nv++;
+        if (prune && !users[0]) {
+            int r = cr_image_rmtree(path);
+            printf("%s%s%s", r < 0 ? "  (prune failed: " : "  (removed)",
+                   r < 0 ? strerror(-r) : "", r < 0 ? ")" : "");
+            rc |= r < 0;
+            nfree += r == 0;
+        }
+        printf("\n");
+    }
+    closedir(d);
+    printf("store %s: %zu volume%s", store, nv, nv == 1 ? "" : "s");
+    if (prune)
+        printf("; removed %zu unused", nfree);
+    printf("\n");
+    return rc;
+}

@@ -21,7 +21,7 @@ static void usage(FILE *out)
             "usage: supervisor [-c FILE] [run NAME [-- CMD ARGS...]]\n"
             "       supervisor -c FILE --check\n"
             "       supervisor -c FILE --print-spec NAME\n"
-            "       supervisor -c FILE images [--prune]\n"
+            "       supervisor -c FILE images|volumes [--prune]\n"
             "       supervisor --list-keys[=man]\n"
             "       supervisor --print-seccomp\n"
             "\n"
@@ -33,6 +33,8 @@ static void usage(FILE *out)
             "      --print-seccomp   print the default seccomp profile as Docker/OCI JSON\n"
             "  images [--prune]      the images of FILE's services, the store's layers with\n"
             "                        their sizes and users; --prune removes unused layers\n"
+            "  volumes [--prune]     the named volumes, their sizes and users; --prune\n"
+            "                        removes those no service of FILE names\n"
             "  -h, --help            this text\n"
             "  -V, --version         print the version\n"
             "\n"
@@ -115,10 +117,11 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    bool images = optind < argc && !strcmp(argv[optind], "images");
+    bool images = optind < argc && (!strcmp(argv[optind], "images") ||
+                                    !strcmp(argv[optind], "volumes"));
     bool prune = images && optind + 1 < argc && !strcmp(argv[optind + 1], "--prune");
     if (images && optind + 1 + prune < argc) {
-        fprintf(stderr, "supervisor: images: unexpected argument '%s'\n",
+        fprintf(stderr, "supervisor: %s: unexpected argument '%s'\n", argv[optind],
                 argv[optind + 1 + prune]);
         usage(stderr);
         return 2;
@@ -142,7 +145,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (images) {
-        r = sv_images(&cfg, prune);
+        r = strcmp(argv[optind], "images") ? sv_volumes(&cfg, prune) : sv_images(&cfg, prune);
         cr_config_free(&cfg);
         return r;
     }

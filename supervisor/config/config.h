@@ -107,8 +107,9 @@ struct cr_service {
     char *image;                 /* oci:PATH[:TAG] | docker-archive:FILE[:REF] */
     char *entrypoint;
     bool rootfs_persist;
+    struct cr_strv volume;       /* NAME:/path[:ro] */
     struct cr_image *img;        /* the image read (image.c); NULL without one or on error */
-    const char *image_store;     /* the global image_store, with an image */
+    const char *image_store;     /* the global image_store (images, volumes) */
     int64_t memory_max, memory_high, memory_swap_max;   /* bytes, INT64_MAX = max */
     struct cr_cpu_max { int64_t quota_us, period_us; } cpu_max; /* quota -1: unset */
     int64_t cpu_weight, pids_max, io_weight;
@@ -177,6 +178,10 @@ void cr_service_image(struct cr_service *svc, const struct cr_global *g,
 /* With an image: the spec's rootfs (the overlay's mount point), layers, upper and work. Returns
  * -1 (no root directory to look into: the users come from cr_image_read_file). */
 int cr_service_image_root(struct cr_service *svc, struct cr_errlist *errors);
+/* volume = NAME:/path[:ro] → binds of image_store/volumes/NAME (image.c). */
+void cr_service_volumes(struct cr_service *svc, struct cr_errlist *errors);
+/* The volume name of a volume item (its text before the first ':') into out. */
+void cr_volume_name(const char *item, char *out, size_t len);
 /* The security keys → the spec's [security] (security.c). */
 void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,
                          struct cr_errlist *errors);

@@ -8,6 +8,7 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +54,11 @@ static void fill(struct cr_service *svc, int key, char **field, const char *valu
 void cr_service_image(struct cr_service *svc, const struct cr_global *g,
                       struct cr_errlist *errors)
 {
+    svc->image_store = g->image_store;
     if (!svc->image && !svc->entrypoint)
         return;
     const struct cr_image *img = NULL;
     if (svc->image) {
-        svc->image_store = g->image_store;
         struct cr_image *im = calloc(1, sizeof *im);
         char err[1024];
         if (!im) {
@@ -153,4 +154,58 @@ int cr_service_image_root(struct cr_service *svc, struct cr_errlist *errors)
             errors->oom = true;
     }
     return -1;
+}
+
+void cr_volume_name(const char *item, char *out, size_t len)
+{
+    size_t n = strcspn(item, ":");
+    snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), item);
+}
+
+static bool volume_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return false;
+    return true;
+}
+
+void cr_service_volumes(struct cr_service *svc, struct cr_errlist *errors)
+{
+    for (size_t i = 0; i < svc->volume.n; i++) {
+        const char *item = svc->volume.v[i];
+        int line = svc->volume.line[i];
+        char name[128], dst[4096], src[4400];
+        cr_volume_name(item, name, sizeof name);
+        const char *rest = item + strlen(name);
+        rest += *rest == ':';
+        const char *colon = strchr(rest, ':');
+        snprintf(dst, sizeof dst, "%.*s", (int)(colon ? (size_t)(colon - rest) : strlen(rest)),
+                 rest);
+        bool ro = colon && !strcmp(colon + 1, "ro");
+        if (!volume_name_ok(name) || dst[0] != '/' || (colon && !ro && strcmp(colon + 1, "rw"))) {
+            cr_errlist_add(errors, "%s:%d: volume: '%s' is not NAME:/path[:ro] (NAME: 1 to 64 of "
+                           "A-Z a-z 0-9 _ . -, not starting with . or -)", svc->file, line, item);
+            continue;
+        }
+        if (!svc->image_store || strpbrk(svc->image_store, ":,")) {
+            cr_errlist_add(errors, "%s:%d: volume: image_store '%s' cannot hold ':' or ','",
+                           svc->file, line, svc->image_store ? svc->image_store : "");
+            continue;
+        }
+        for (size_t k = 0; k < i; k++) {
+            char other[128];
+            cr_volume_name(svc->volume.v[k], other, sizeof other);
+            if (!strcmp(other, name))
+                cr_errlist_add(errors, "%s:%d: volume: '%s' twice (line %d)", svc->file, line,
+                               name, svc->volume.line[k]);
+        }
+        snprintf(src, sizeof src, "%s/volumes/%s", svc->image_store, name);
+        if (cr_spec_add_bind(&svc->spec, src, dst, ro))
+            errors->oom = true;
+    }
 }

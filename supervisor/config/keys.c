@@ -211,6 +211,11 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_ROOTFS_PERSIST] = {"rootfs_persist", NULL, CR_T_BOOL, "false", S, RESTART,
         SV(rootfs_persist), .doc = "with an image: keep what the container wrote (its upper "
                "dir) for the next container; false: each container starts from the image"},
+    [CR_K_VOLUME] = {"volume", NULL, CR_T_ITEMS, NULL, S, RESTART, SV(volume),
+        .doc = "NAME:/path[:ro] a named volume (image_store/volumes/NAME) bound at /path "
+               "(repeatable): made at the first start, seeded then from the image's content "
+               "at /path, kept across restarts, reloads and services; removed only by "
+               "supervisor -c FILE volumes --prune"},
 
     /* ---- security: every default confines, every key relaxes one thing ---- */
     [CR_K_CAP_ADD] = {"cap_add", NULL, CR_T_LIST, NULL, S, RESTART, SV(cap_add),

@@ -672,6 +672,7 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
     sp->umask = svc->umask;
 
     build_mounts(&c);
+    cr_service_volumes(svc, errors);
     resolve_identity(&c, home, sizeof home);
     check_ids_mapped(&c);
     build_env(&c, home);

@@ -11,6 +11,7 @@
  *                                     docker-archive layer: its diff_id)
  *   STORE/layers/sha256/.tmp-HEX-…    a layer being unpacked (renamed into place when whole)
  *   STORE/containers/NAME/{upper,work,root}   a container's overlay upper, work dir, mount point
+ *   STORE/volumes/NAME                a named volume (volume.c)
  *
  * Nothing here knows services, configs or the event loop: cr_image_open() reads and checks the
  * small blobs (index, manifest, config); cr_image_unpack() is a blocking call meant for a
@@ -79,6 +80,13 @@ int cr_image_unpack(const char *store, const struct cr_image *img, size_t i, cha
 int cr_image_container_dirs(const char *ctdir, bool fresh, char *err, size_t errlen);
 /* Removes a container's dir (its container is gone, and rootfs_persist is not set). */
 int cr_image_container_remove(const char *ctdir, char *err, size_t errlen);
+
+/* Named volumes: STORE/volumes/NAME. _make creates it unless it is there, seeded with a copy
+ * of the image's directory at path (img may be NULL: empty). Blocking: run it off the loop. */
+int cr_image_volume_dir(const char *store, const char *name, char *out, size_t len);
+bool cr_image_volume_present(const char *store, const char *name);
+int cr_image_volume_make(const char *store, const char *name, const struct cr_image *img,
+                         const char *path, char *err, size_t errlen);
 
 /* Removes a directory tree without following symlinks or crossing mount points; -errno. */
 int cr_image_rmtree(const char *path);

@@ -337,13 +337,14 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
 }
 
 /* An image service's root: every layer there (unpacked before the start: image.c), a fresh
- * upper dir unless rootfs_persist. */
+ * upper dir unless rootfs_persist; its volumes there (made then too). */
 static int image_root(struct cr_svc *svc)
 {
     const struct cr_service *conf = svc->conf;
     char err[1200], dir[4096];
     if (svc->image_err[0]) {
-        cr_log(svc->name, "cannot start its container: image %s", svc->image_err);
+        cr_log(svc->name, "cannot start its container: %s%s", conf->image ? "image " : "",
+               svc->image_err);
         return -EIO;
     }
     for (size_t i = 0; conf->img && i < conf->img->nlayers; i++)
@@ -353,6 +354,17 @@ static int image_root(struct cr_svc *svc)
                    conf->img->layers[i].digest, conf->image_store);
             return -ENOENT;
         }
+    for (size_t i = 0; i < conf->volume.n; i++) {
+        char name[128];
+        cr_volume_name(conf->volume.v[i], name, sizeof name);
+        if (!cr_image_volume_present(conf->image_store, name)) {
+            cr_log(svc->name, "cannot start its container: volume %s is not in %s (removed "
+                   "since?); a new start makes it", name, conf->image_store);
+            return -ENOENT;
+        }
+    }
+    if (!conf->image)
+        return 0;
     ct_dir(conf, dir, sizeof dir);
     int r = cr_image_container_dirs(dir, !conf->rootfs_persist, err, sizeof err);
     if (r < 0)
@@ -376,7 +388,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         cr_log(svc->name, "cannot start its container: output pipe: %s", strerror(-r));
         return r;
     }
-    if (conf->image && (r = image_root(svc)) < 0)
+    if ((conf->image || conf->volume.n) && (r = image_root(svc)) < 0)
         return r;
     struct cr_cg_limits lim;
     cr_svc_limits(conf, &lim);

@@ -111,7 +111,7 @@ struct cr_svc {
     struct cr_image_job *image_job;
     bool image_tried;
     uint64_t image_t0;
-    char image_err[1024];
+    char image_err[1200];
 };
 
 /* Feeds one event to the state machine (fsm.c). */

@@ -245,6 +245,7 @@ static const struct change {
     {"image", NULL, "oci:%(here)s/img:v1", NULL, 'R'},
     {"entrypoint", NULL, "sleep", NULL, 'R'},
     {"rootfs_persist", NULL, "true", NULL, 'R'},
+    {"volume", NULL, "data:/data", NULL, 'R'},
     {"cap_add", NULL, "NET_RAW", NULL, 'R'},
     {"cap_drop", NULL, "KILL", NULL, 'R'},
     {"ambient_capabilities", NULL, "NET_BIND_SERVICE", "user = www\n", 'R'},
