@@ -8,6 +8,7 @@
 #include "image/image.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -53,27 +54,47 @@ static int image_view(const char *store, const struct cr_image *img, char *err, 
             snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         return fd < 0 ? -errno : fd;
     }
-    static __thread char opt[4096];
+    /* fsconfig takes strings of at most 256 bytes: each layer is named by an fd of ours,
+     * /proc/self/fd/N, all in one "lowerdir" where that fits, else one "lowerdir+" each
+     * (Linux 6.8 and later). */
+    int fds[CR_IMAGE_MAX_LAYERS];
+    size_t nfd = 0;
+    char opt[256], one[32];
     size_t n = 0;
-    for (size_t i = img->nlayers; i-- > 0;) {
+    int r = 0;
+    for (size_t i = img->nlayers; i-- > 0 && !r;) {
         cr_image_layer_dir(store, &img->layers[i], dir, sizeof dir);
-        n += (size_t)snprintf(opt + n, n < sizeof opt ? sizeof opt - n : 0, "%s%s",
-                              n ? ":" : "", dir);
+        int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            r = -errno;
+            snprintf(err, errlen, "%s: %s", dir, strerror(-r));
+            break;
+        }
+        fds[nfd++] = fd;
+        n += (size_t)snprintf(opt + n, n < sizeof opt ? sizeof opt - n : 0, "%s/proc/self/fd/%d",
+                              n ? ":" : "", fd);
     }
-    if (n >= sizeof opt) {
-        snprintf(err, errlen, "the image's %zu layers do not fit in one page of overlay "
-                 "options", img->nlayers);
-        return -E2BIG;
+    int fs = r ? -1 : (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC_), mnt = -1;
+    bool set = fs >= 0 && n < sizeof opt &&
+               syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING_, "lowerdir", opt, 0) == 0;
+    for (size_t i = 0; fs >= 0 && n >= sizeof opt && i < nfd; i++) {
+        snprintf(one, sizeof one, "/proc/self/fd/%d", fds[i]);
+        set = syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING_, "lowerdir+", one, 0) == 0;
+        if (!set)
+            break;
     }
-    int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC_), mnt = -1;
-    if (fs >= 0 && syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING_, "lowerdir", opt, 0) == 0 &&
-        syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE_, NULL, NULL, 0) == 0)
+    if (set && syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE_, NULL, NULL, 0) == 0)
         mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC_, MOUNT_ATTR_RDONLY_);
     int e = errno;
     if (fs >= 0)
         close(fs);
+    for (size_t i = 0; i < nfd; i++)
+        close(fds[i]);
+    if (r)
+        return r;
     if (mnt < 0)
-        snprintf(err, errlen, "overlay of the image's layers: %s", strerror(e));
+        snprintf(err, errlen, "overlay of the image's %zu layers: %s", img->nlayers,
+                 strerror(e));
     return mnt < 0 ? -e : mnt;
 }
 

@@ -422,3 +422,43 @@ def test_disk_full_while_unpacking(h, tmp, cgroot, images):
         assert_store_clean(s)
     finally:
         sh("umount", small)
+
+
+# ---- named volumes --------------------------------------------------------------------------
+def test_named_volumes_seeded_kept_shared_and_pruned(h, tmp, cgroot, images):
+    """A volume is seeded once from the image's content at its path (the overlay's view:
+    /opq of zapp is opaque, only c), kept across runs, shared by name, read-only where asked;
+    `volumes --prune` removes the ones no service names."""
+    lay = images / "layout"
+    s = ImgSup(h, tmp, cgroot,
+               isvc("v", f"oci:{lay}:zapp",
+                    "/bin/sh -c 'ls /opq; echo x >> /opq/log; wc -l < /opq/log; "
+                    "echo y > /ro/f || echo ro-refused'",
+                    volume="data:/opq\nvolume = other:/ro:ro") +
+               isvc("w", f"oci:{lay}:base", "/bin/cat /shared/log", volume="data:/shared"))
+    rc, out, err = s.run("run", "v")
+    assert rc == 0, err
+    assert out.splitlines()[:3] == ["c", "1", "ro-refused"], (out, err)
+    rc, out, err = s.run("run", "v")
+    assert rc == 0 and out.splitlines()[:4] == ["c", "log", "2", "ro-refused"], (out, err)
+    rc, out, err = s.run("run", "w")
+    assert (rc, out) == (0, "x\nx\n"), err
+    vols = s.store / "volumes"
+    assert sorted(p.name for p in vols.iterdir()) == ["data", "other"]
+    rc, out, err = s.run("volumes")
+    assert rc == 0 and "v (/opq), w (/shared)" in out, out
+    s.write(isvc("w", f"oci:{lay}:base", "/bin/true", volume="data:/shared"))
+    rc, out, err = s.run("volumes", "--prune")
+    assert rc == 0 and "removed 1 unused" in out, out
+    assert sorted(p.name for p in vols.iterdir()) == ["data"]
+    assert_store_clean(s)
+
+
+def test_bad_volume_items(h, tmp, cgroot, images):
+    s = ImgSup(h, tmp, cgroot, isvc("b", f"oci:{images}/layout:base", "/bin/true",
+                                   volume="../x:/data\nvolume = ok:relative\n"
+                                          "volume = ok2:/a:rx"))
+    rc, err = check_errors(s)
+    assert rc == 1
+    for item in ("../x:/data", "ok:relative", "ok2:/a:rx"):
+        assert f"volume: '{item}' is not NAME:/path[:ro]" in err, err
