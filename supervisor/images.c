@@ -47,7 +47,7 @@ int sv_images(const struct cr_config *cfg, bool prune)
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++)
             seen = cfg->services[j].image && s->image && !strcmp(cfg->services[j].image, s->image);
-        if (!s->img || seen)
+        if (!s->img || !s->image || seen)
             continue;
         size_t n = 0;
         users[0] = 0;

@@ -327,7 +327,7 @@ static int add_layer(struct cr_image *img, const char *digest, const char *blob,
 static int open_oci(struct cr_image *img, char *err, size_t errlen)
 {
     char path[4096], *buf = NULL;
-    size_t len;
+    size_t len = 0;
     snprintf(path, sizeof path, "%s/index.json", img->path);
     int r = read_small(path, &buf, &len, err, errlen);
     if (r < 0)
@@ -455,7 +455,7 @@ static const char *hex_in(const char *name)
 static int open_docker_archive(struct cr_image *img, char *err, size_t errlen)
 {
     char *buf = NULL, what[4200];
-    size_t len;
+    size_t len = 0;
     int r = read_member(img->path, "manifest.json", &buf, &len, err, errlen);
     if (r < 0)
         return r;

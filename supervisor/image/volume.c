@@ -209,6 +209,7 @@ int cr_image_volume_make(const char *store, const char *name, const struct cr_im
             copy_errlen = errlen;
             if (nftw(src, copy_one, 16, FTW_PHYS) != 0)
                 r = errno ? -errno : -EIO;
+            copy_to = NULL;
         }
     } else if (mkdir(tmp, 0755) < 0) {
         r = -errno;

@@ -183,7 +183,7 @@ bool cr_svc_image_wait(struct cr_svcs *all, struct cr_svc *svc)
     }
     svc->image_job = j;
     svc->image_t0 = mono_ms();
-    if (layers) {
+    if (layers && c->img) {
         snprintf(svc->why, sizeof svc->why, "unpacking its image (%zu of %zu layers)", layers,
                  c->img->nlayers);
         cr_log(svc->name, "image %s: unpacking %zu of its %zu layers (%lld KB)", c->image,
