@@ -6,6 +6,7 @@
 #   build/asan/...                              the same, glibc + ASan + UBSan (used by tests)
 #   build/test/...                              test helpers (workload: static, musl) and unit tests
 #   build/rootfs/                               busybox root filesystem (make rootfs)
+#   build/image/                                an OCI image layout of it (make image)
 # Sources are picked up by wildcard: a new file in init/, supervisor/ (or a folder of it), shared/ or
 # tests/unit/test_*.c needs no edit here (a new folder of supervisor/ is a new layer: see LAYERS).
 
@@ -36,20 +37,21 @@ HDRS       := $(wildcard shared/*.h init/*.h supervisor/*.h supervisor/*/*.h)
 # log.c, which is log.a: every layer may log). shared/ is shared.a. LINK_<layer> is a layer
 # with everything it uses, in link order: an archive that calls one listed before it does not
 # link, so the order is the dependency rule (`make check-layers` checks the includes).
-LAYERS := supervisor api service spawn io config net policy cgroup log
+LAYERS := supervisor api service spawn io config net image policy cgroup log
 LAYER_SRC_supervisor := $(filter-out supervisor/main.c supervisor/log.c,$(wildcard supervisor/*.c))
 LAYER_SRC_log        := supervisor/log.c
-$(foreach l,api service spawn io config net policy cgroup,$(eval LAYER_SRC_$(l) := $(wildcard supervisor/$(l)/*.c)))
+$(foreach l,api service spawn io config net image policy cgroup,$(eval LAYER_SRC_$(l) := $(wildcard supervisor/$(l)/*.c)))
 # policy/ also holds the default seccomp programs, compiled at build time (see below).
 LAYER_SRC_policy += $(B)/gen/seccomp_default.c
 LINK_log        := log
 LINK_cgroup     := cgroup
 LINK_policy     := policy
 LINK_net        := net log
-LINK_config     := config net policy cgroup log
+LINK_image      := image
+LINK_config     := config net image policy cgroup log
 LINK_io         := io log
 LINK_spawn      := spawn cgroup
-LINK_service    := service spawn io config net policy cgroup log
+LINK_service    := service spawn io config net image policy cgroup log
 LINK_api        := api $(LINK_service)
 LINK_supervisor := supervisor $(LINK_api)
 # What each unit test links besides shared.a; a test not named here links every layer.
@@ -68,29 +70,32 @@ UNIT_LINK_test_units     :=
 UNIT_LINK_test_seccomp   := $(LINK_policy)
 unit_link = $(if $(filter undefined,$(origin UNIT_LINK_$(1))),$(LINK_supervisor),$(UNIT_LINK_$(1)))
 
-SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl
-# The released supervisor links libuv, inih, libseccomp, libcap and json-c from their Debian .a
-# files. It was a static PIE (a fully dynamic one spent ~0.4 ms of every `supervisor run` in
-# the loader, bench 1a); networking needs libmnl, which Debian ships only as a shared library,
-# and libnftables (shared only too; dlopen'ed on first use, net/nft.c), so it is a PIE linked
+SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl -larchive -lnettle
+# The released supervisor links libuv, inih, libseccomp, libcap, json-c and image/'s libarchive
+# (tar, gzip, zstd, with what its objects call) and nettle (sha256) from their Debian .a files.
+# It was a static PIE (a fully dynamic one spent ~0.4 ms of every `supervisor run` in the
+# loader, bench 1a); networking needs libmnl, which Debian ships only as a shared library, and
+# libnftables (shared only too; dlopen'ed on first use, net/nft.c), so it is a PIE linked
 # against glibc and libmnl alone.
 SUP_STATIC := -pie -fPIE
-SUP_STATIC_LIBS := -l:libuv_a.a -l:libinih.a -l:libseccomp.a -l:libcap.a -l:libjson-c.a -lpthread \
+SUP_STATIC_LIBS := -l:libuv_a.a -l:libinih.a -l:libseccomp.a -l:libcap.a -l:libjson-c.a \
+                   -l:libarchive.a -l:libnettle.a -l:libacl.a -l:libzstd.a -l:libz.a -lpthread \
                    -lmnl
 BINS       := $(B)/init $(if $(SUP_SRC),$(B)/supervisor) $(if $(SVCTL_SRC),$(B)/svctl)
 ASAN_BINS  := $(B)/asan/init $(if $(SUP_SRC),$(B)/asan/supervisor) $(if $(SVCTL_SRC),$(B)/asan/svctl)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps deps-test deps-bench test bench install lint rootfs clean asan test-build
+.PHONY: all deps deps-test deps-bench test bench install lint rootfs image clean asan test-build
 all: deps-build $(BINS)
 
 # ---- Debian packages ----------------------------------------------------------------------
 # Checked with dpkg first, so this costs nothing when everything is there. apt-get update runs
 # once, only when something is missing.
-BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev libnftables-dev pkg-config
+BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev libnftables-dev pkg-config \
+              libarchive-dev nettle-dev libzstd-dev libacl1-dev zlib1g-dev
 TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 nftables valgrind procps \
               supervisor \
-              golang-github-containers-common
+              golang-github-containers-common umoci skopeo zstd
 BENCH_PKGS := tini dumb-init catatonit
 LINT_PKGS  := cppcheck clang-tidy
 define apt_ensure
@@ -207,7 +212,8 @@ $(B)/test/unit/%: tests/unit/%.c $$(call libs,$(B)/asan,$$(call unit_link,$$*)) 
 	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -Iinit -o $@ $< \
 	  $(call libs,$(B)/asan,$(call unit_link,$*)) -Wl,--as-needed $(SUP_LIBS) -lcmocka
 
-test-build: deps all asan $(B)/test/workload $(B)/test/probe $(B)/test/init-vg $(UNIT_BINS) rootfs
+test-build: deps all asan $(B)/test/workload $(B)/test/probe $(B)/test/init-vg $(UNIT_BINS) rootfs \
+            image
 
 test: test-build
 	@tests/run
@@ -230,6 +236,11 @@ rootfs: $(B)/rootfs/.stamp
 $(B)/rootfs/.stamp: tests/mkrootfs $(B)/test/workload | deps
 	tests/mkrootfs $(B)/rootfs $(B)/test/workload
 	@touch $@
+
+# The same root as an OCI image (umoci), for conf/image.ini.
+image: $(B)/image/index.json
+$(B)/image/index.json: tests/mkimage $(B)/rootfs/.stamp | deps
+	tests/mkimage $(B)/rootfs $(B)/image
 
 # ---- the demo: the README's run command ---------------------------------------------------
 .PHONY: demo

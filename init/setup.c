@@ -140,12 +140,66 @@ static int remount_ro(const char *path, bool recursive)
     return mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
 }
 
+/* Step 2 for an image: an overlay of its layers (top first) at the rootfs mount point, with
+ * the container's upper and work dirs (none: read-only). mount(2) takes one page of options:
+ * the layers, all in one store folder, are named relative to it (65 bytes each), so 60 fit. */
+static int mount_overlay(const struct cr_spec *s, char *root_out, size_t len)
+{
+    static char opts[4096];
+    const char *l0 = s->layers[0], *slash = strrchr(l0, '/');
+    size_t dl = (size_t)(slash - l0);
+    char dir[4096];
+    if (dl >= sizeof dir)
+        return fail("layer %s: path too long", l0);
+    memcpy(dir, l0, dl);
+    dir[dl] = 0;
+    int n = snprintf(opts, sizeof opts, "lowerdir=");
+    for (size_t i = 0; i < s->nlayers; i++) {
+        const char *l = s->layers[i];
+        bool same = !strncmp(l, dir, dl) && l[dl] == '/' && !strchr(l + dl + 1, '/');
+        n += snprintf(opts + n, sizeof opts - (size_t)n, "%s%s", i ? ":" : "",
+                      same ? l + dl + 1 : l);
+        if ((size_t)n >= sizeof opts)
+            return fail("overlay: %zu layers do not fit in one page of mount options",
+                        s->nlayers);
+    }
+    if (s->upper)
+        n += snprintf(opts + n, sizeof opts - (size_t)n, ",upperdir=%s,workdir=%s", s->upper,
+                      s->work);
+    if ((size_t)n >= sizeof opts)
+        return fail("overlay: its options do not fit in one page");
+    /* Relative lower dirs resolve against the working directory at mount time. */
+    int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (chdir(dir) < 0) {
+        int e = errno;
+        if (cwd >= 0)
+            close(cwd);
+        return fail("layers %s: %s", dir, strerror(e));
+    }
+    /* A single layer without an upper is not an overlay overlayfs takes: bind it. */
+    int r = s->nlayers == 1 && !s->upper
+                ? mount(l0, s->rootfs, NULL, MS_BIND, NULL)
+                : mount("overlay", s->rootfs, "overlay", 0, opts);
+    int e = errno;
+    if (cwd >= 0) {
+        if (fchdir(cwd) < 0)
+            e = e ? e : errno;
+        close(cwd);
+    }
+    if (r < 0)
+        return fail("overlay of %zu layers at %s: %s", s->nlayers, s->rootfs, strerror(e));
+    snprintf(root_out, len, "%s", s->rootfs);
+    return 0;
+}
+
 /* Step 2: the new root as a mount of its own at *root_out. An idmapped root (rootfs_idmap)
  * arrives from the supervisor as a detached mount on CR_IDMAP_CHILD_FD: attached over the
  * rootfs's own path. */
 static int prepare_root(const struct cr_spec *s, char *root_out, size_t len)
 {
     const char *rootfs = s->rootfs;
+    if (s->nlayers)
+        return mount_overlay(s, root_out, len);
     if (s->rootfs_idmap) {
         int r = (int)syscall(SYS_move_mount, CR_IDMAP_CHILD_FD, "", AT_FDCWD, rootfs,
                              MOVE_MOUNT_F_EMPTY_PATH_);

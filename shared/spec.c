@@ -180,6 +180,9 @@ void cr_spec_free(struct cr_spec *s)
     for (size_t i = 0; i < s->ntmpfs; i++)
         free(s->tmpfs[i].dst);
     free(s->tmpfs);
+    free_strv(s->layers, s->nlayers);
+    free(s->upper);
+    free(s->work);
     for (size_t i = 0; i < s->ndevices; i++) {
         free(s->devices[i].host);
         free(s->devices[i].dst);
@@ -247,6 +250,18 @@ static int path_push(char ***v, size_t *n, const char *path)
             return 0;
     char *p = strdup(path);
     if (!p || strv_push(v, n, p)) {
+        free(p);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int cr_spec_add_layer(struct cr_spec *s, const char *path)
+{
+    if (path[0] != '/' || strpbrk(path, ":,"))
+        return -EINVAL;
+    char *p = strdup(path);
+    if (!p || strv_push(&s->layers, &s->nlayers, p)) {
         free(p);
         return -ENOMEM;
     }
@@ -524,6 +539,12 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
     out_fmt(&o, "read_only = %s\n", s->read_only ? "true" : "false");
     if (s->rootfs_idmap)
         out_str(&o, "rootfs_idmap = true\n");
+    for (size_t i = 0; i < s->nlayers; i++)
+        r |= out_item(&o, "layer", s->layers[i], NULL);
+    if (s->upper)
+        r |= out_item(&o, "upper", s->upper, NULL);
+    if (s->work)
+        r |= out_item(&o, "work", s->work, NULL);
     for (size_t i = 0; i < s->nbinds; i++) {
         const struct cr_bind *b = &s->binds[i];
         const char *opts = b->ro && b->idmap ? "ro,idmap" : b->ro ? "ro" : "idmap";
@@ -644,7 +665,7 @@ int cr_spec_write_fd(const struct cr_spec *s, int fd)
 enum vt {
     V_VERSION, V_STR, V_PATH, V_HOST, V_NS, V_BOOL, V_BIND, V_TMPFS, V_ARG, V_ENV, V_ID,
     V_GROUPS, V_UMASK, V_RESTART, V_CODES, V_MS, V_UINT, V_SIG, V_READY, V_RARG, V_HARG,
-    V_ACTION, V_HEX, V_FD, V_MASKED, V_READONLY, V_DEVICE,
+    V_ACTION, V_HEX, V_FD, V_MASKED, V_READONLY, V_DEVICE, V_LAYER,
 };
 
 #define F(m) offsetof(struct cr_spec, m)
@@ -661,6 +682,9 @@ static const struct skey {
     {"container", "namespaces", V_NS, false, F(namespaces)},
     {"container", "read_only", V_BOOL, false, F(read_only)},
     {"container", "rootfs_idmap", V_BOOL, false, F(rootfs_idmap)},
+    {"container", "layer", V_LAYER, true, 0},
+    {"container", "upper", V_PATH, false, F(upper)},
+    {"container", "work", V_PATH, false, F(work)},
     {"container", "bind", V_BIND, true, 0},
     {"container", "tmpfs", V_TMPFS, true, 0},
     {"container", "device", V_DEVICE, true, 0},
@@ -1091,6 +1115,14 @@ static void convert(struct cr_spec *s, struct entry *e, const char *origin,
         else if ((k->type == V_MASKED ? cr_spec_add_masked : cr_spec_add_readonly)(s, raw))
             SERR("%s", "out of memory");
         break;
+    case V_LAYER: {
+        int lr = cr_spec_add_layer(s, raw);
+        if (lr == -EINVAL)
+            SERR("'%s' is not an absolute path without ':' and ','", raw);
+        else if (lr)
+            SERR("%s", "out of memory");
+        break;
+    }
     case V_BIND:
     case V_TMPFS:
     case V_DEVICE:
@@ -1144,6 +1176,15 @@ int cr_spec_parse(const char *text, size_t len, const char *origin, struct cr_sp
                                                   out->read_only || out->ndevices))
             cr_errlist_add(errors, "%s: [container]: rootfs, bind, tmpfs, device and read_only "
                            "need the mount namespace", origin);
+        if ((out->nlayers || out->upper || out->work) && !out->rootfs)
+            cr_errlist_add(errors, "%s: [container]: layer, upper and work need rootfs (the "
+                           "overlay's mount point)", origin);
+        if (!out->upper != !out->work || (out->upper && !out->nlayers))
+            cr_errlist_add(errors, "%s: [container]: upper and work go together, with at "
+                           "least one layer", origin);
+        if ((out->upper && strpbrk(out->upper, ":,")) || (out->work && strpbrk(out->work, ":,")))
+            cr_errlist_add(errors, "%s: [container]: upper and work cannot hold ':' or ','",
+                           origin);
         if (cr_spec_nidmap(out) && !(out->namespaces & CR_NS_USER))
             cr_errlist_add(errors, "%s: [container]: idmap binds and rootfs_idmap need the "
                            "user namespace", origin);

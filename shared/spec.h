@@ -19,6 +19,11 @@
  *                                   ; idmapped clone of SRC (and of rootfs, with rootfs_idmap),
  *                                   ; one fd each from CR_IDMAP_CHILD_FD up: the root first,
  *                                   ; then the idmap binds in order; init moves it into place
+ *   layer = /var/lib/corral/layers/sha256/ab12… ; an image's unpacked layer, repeated, top
+ *                                   ; first: rootfs is then the mount point of an overlay of
+ *                                   ; them (no ':' or ',' in these paths)
+ *   upper = /var/lib/corral/containers/web/upper ; the overlay's upper dir (and work, its
+ *   work = /var/lib/corral/containers/web/work   ; work dir); absent: a read-only overlay
  *   tmpfs = /tmp:67108864           ; DST[:BYTES], repeated, 0 or absent = kernel default
  *   device = /dev/fuse:/dev/fuse:c:10:229:0666 ; HOST:DST:TYPE:MAJOR:MINOR:MODE, repeated: a
  *                                   ; node made in the container's /dev (bound from HOST
@@ -159,6 +164,9 @@ struct cr_spec {
     bool rootfs_idmap;           /* the rootfs arrives idmapped on fd CR_IDMAP_CHILD_FD */
     unsigned namespaces;         /* CR_NS_* */
     bool read_only;
+    char **layers;               /* an image's layers, top first: rootfs is an overlay of them */
+    size_t nlayers;
+    char *upper, *work;          /* the overlay's upper and work dirs; NULL: read-only */
     struct cr_bind *binds;
     size_t nbinds;
     struct cr_tmpfs *tmpfs;
@@ -227,6 +235,9 @@ int cr_spec_add_bind(struct cr_spec *s, const char *src, const char *dst, bool r
 int cr_bind_opts_parse(const char *s, bool *ro, bool *idmap);
 /* The idmapped mounts init receives: the rootfs (with rootfs_idmap) and each idmap bind. */
 size_t cr_spec_nidmap(const struct cr_spec *s);
+/* An overlay lower layer (appended below those before it): -EINVAL for a path overlayfs'
+ * options cannot carry (':', ',', not absolute). */
+int cr_spec_add_layer(struct cr_spec *s, const char *path);
 int cr_spec_add_tmpfs(struct cr_spec *s, const char *dst, int64_t size);
 int cr_spec_add_device(struct cr_spec *s, const struct cr_devnode *d);
 int cr_spec_add_group(struct cr_spec *s, gid_t gid);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "images.h"
 #include "config/config.h"
 #include "ctl_proto.h"
 #include "net/host.h"
@@ -21,6 +22,7 @@ static void usage(FILE *out)
             "usage: supervisor [-c FILE] [run NAME [-- CMD ARGS...]]\n"
             "       supervisor -c FILE --check [--syntax-only]\n"
             "       supervisor -c FILE --print-spec NAME\n"
+            "       supervisor -c FILE images|volumes [--prune]\n"
             "       supervisor --list-keys[=man]\n"
             "       supervisor --print-seccomp\n"
             "\n"
@@ -33,6 +35,10 @@ static void usage(FILE *out)
             "      --list-keys[=man] print every configuration key as a markdown table\n"
             "                        (=man: as roff, for services.ini(5))\n"
             "      --print-seccomp   print the default seccomp profile as Docker/OCI JSON\n"
+            "  images [--prune]      the images of FILE's services, the store's layers with\n"
+            "                        their sizes and users; --prune removes unused layers\n"
+            "  volumes [--prune]     the named volumes, their sizes and users; --prune\n"
+            "                        removes those no service of FILE names\n"
             "  -h, --help            this text\n"
             "  -V, --version         print the version\n"
             "\n"
@@ -184,6 +190,17 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    bool images = optind < argc && (!strcmp(argv[optind], "images") ||
+                                    !strcmp(argv[optind], "volumes"));
+    bool prune = images && optind + 1 < argc && !strcmp(argv[optind + 1], "--prune");
+    if (images && optind + 1 + prune < argc) {
+        fprintf(stderr, "supervisor: %s: unexpected argument '%s'\n", argv[optind],
+                argv[optind + 1 + prune]);
+        usage(stderr);
+        return 2;
+    }
+    if (images)
+        check = true;            /* read-only, as --check: nothing is persisted */
     struct cr_config cfg;
     /* Running (or `run`) keeps the id ranges given to new user_namespace = auto names. */
     struct cr_config_opts opts = {.userns_persist = !check && !spec_name,
@@ -200,6 +217,11 @@ int main(int argc, char **argv)
                 cfg.errors.n == 1 ? "" : "s");
         cr_config_free(&cfg);
         return 1;
+    }
+    if (images) {
+        r = strcmp(argv[optind], "images") ? sv_volumes(&cfg, prune) : sv_images(&cfg, prune);
+        cr_config_free(&cfg);
+        return r;
     }
     if (check) {
         printf("%s: OK, %zu service%s\n", path, cfg.nservices, cfg.nservices == 1 ? "" : "s");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon_int.h"
 
@@ -14,12 +15,31 @@ static void usage_run(void)
     fprintf(stderr, "usage: supervisor [-c FILE] [run NAME [-- CMD ARGS...]]\n");
 }
 
+/* An image service's container dir in run mode: containers/run-NAME-PID, beside the running
+ * supervisor's containers/NAME, whose upper it must not share. */
+static int run_dir(char **path, const char *name)
+{
+    char key[128], *p = *path, *at, *out;
+    snprintf(key, sizeof key, "/containers/%s/", name);
+    if (!p || !(at = strstr(p, key)))
+        return 0;
+    if (asprintf(&out, "%.*s/containers/run-%s-%d/%s", (int)(at - p), p, name, (int)getpid(),
+                 at + strlen(key)) < 0)
+        return -ENOMEM;
+    free(p);
+    *path = out;
+    return 0;
+}
+
 /* `run NAME -- CMD ARGS`: the service's spec with another command, and no restarts. */
 static int run_override(struct cr_service *svc, char **cmd, int ncmd)
 {
     struct cr_spec *s = &svc->spec;
     s->autorestart = CR_RESTART_NEVER;
     s->max_restarts = 0;
+    if (s->nlayers && (run_dir(&s->rootfs, svc->name) || run_dir(&s->upper, svc->name) ||
+                       run_dir(&s->work, svc->name)))
+        return -ENOMEM;
     if (ncmd <= 0)
         return 0;
     for (size_t i = 0; i < s->argc; i++)

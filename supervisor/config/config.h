@@ -60,6 +60,7 @@ struct cr_global {
     int64_t minfds, minprocs;
     bool nodaemon, strip_ansi, nocleanup, silent;
     char *identity, *pidfile, *loglevel, *user, *directory;
+    char *image_store;           /* image/image.h's store */
 };
 
 /* A [network:NAME] section, or the implicit "default" network (file NULL). */
@@ -144,6 +145,12 @@ struct cr_service {
     char *uid_map_text, *gid_map_text;
     struct cr_strv bind, tmpfs;
     bool read_only;
+    char *image;                 /* oci:PATH[:TAG] | docker-archive:FILE[:REF] */
+    char *entrypoint;
+    bool rootfs_persist;
+    struct cr_strv volume;       /* NAME:/path[:ro] */
+    struct cr_image *img;        /* the image read (image.c); NULL without one or on error */
+    const char *image_store;     /* the global image_store (images, volumes) */
     int64_t memory_max, memory_high, memory_swap_max;   /* bytes, INT64_MAX = max */
     struct cr_cpu_max { int64_t quota_us, period_us; } cpu_max; /* quota -1: unset */
     int64_t cpu_weight, pids_max, io_weight;
@@ -218,6 +225,17 @@ bool cr_service_needs_restart(const struct cr_service *a, const struct cr_servic
 void cr_service_resolve(struct cr_service *svc, const char *here,
                         const struct cr_config_opts *opts, const struct cr_cgroup_caps *caps,
                         const struct cr_global *g, struct cr_errlist *errors);
+/* image, entrypoint and command → the spec's argv; the image's config fills directory, user,
+ * group and stopsignal left unset (image.c). Before the machine checks. */
+void cr_service_image(struct cr_service *svc, const struct cr_global *g,
+                      struct cr_errlist *errors);
+/* With an image: the spec's rootfs (the overlay's mount point), layers, upper and work. Returns
+ * -1 (no root directory to look into: the users come from cr_image_read_file). */
+int cr_service_image_root(struct cr_service *svc, struct cr_errlist *errors);
+/* volume = NAME:/path[:ro] → binds of image_store/volumes/NAME (image.c). */
+void cr_service_volumes(struct cr_service *svc, struct cr_errlist *errors);
+/* The volume name of a volume item (its text before the first ':') into out. */
+void cr_volume_name(const char *item, char *out, size_t len);
 /* The security keys → the spec's [security] (security.c). */
 void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,
                          struct cr_errlist *errors);

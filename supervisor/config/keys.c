@@ -64,6 +64,9 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         GL(userns_state), .doc = "file remembering which id range each user_namespace = auto "
                "service has (NAME UID GID lines, replaced atomically): a name keeps its range "
                "across restarts, reloads and reboots; no two names share one"},
+    [CR_K_IMAGE_STORE] = {"image_store", NULL, CR_T_PATH, "/var/lib/corral", G, RESTART,
+        GL(image_store), .doc = "where image layers are unpacked (layers/sha256/DIGEST, once "
+               "each) and containers' overlay upper dirs live (containers/NAME); no ':' or ','"},
 
     /* ---- [network:NAME] ---- */
     [CR_K_SUBNET] = {"subnet", NULL, CR_T_STRING, NULL, N, RESTART, NW(subnet),
@@ -301,7 +304,8 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_TMPFS] = {"tmpfs", NULL, CR_T_ITEMS, NULL, S, RESTART, SV(tmpfs),
         .doc = "DST[:SIZE] tmpfs inside (repeatable)"},
     [CR_K_READ_ONLY] = {"read_only", NULL, CR_T_BOOL, "false", S, RESTART, SV(read_only),
-        .doc = "mount the root read-only (binds and tmpfs keep their own mode)"},
+        .doc = "mount the root read-only (binds and tmpfs keep their own mode); with an "
+               "image: an overlay without an upper dir"},
     [CR_K_NETWORK] = {"network", "networks", CR_T_LIST, NULL, S, RESTART, SV(network),
         .doc = "bridge (the default network), bridge:NAME (a [network:NAME]; a list joins "
                "several), none (a net namespace with lo only), host (no net namespace), "
@@ -313,6 +317,23 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "[IP:]HOST:CONTAINER[/tcp|/udp] published on the host (repeatable; needs a "
                "bridge network that is not internal): reachable at 127.0.0.1:HOST, the "
                "host's addresses and from outside, the client's address preserved"},
+    [CR_K_IMAGE] = {"image", NULL, CR_T_STRING, NULL, S, RESTART, SV(image),
+        .doc = "oci:PATH[:TAG] (an OCI image layout) or docker-archive:FILE[:REF] (a docker "
+               "save tarball): the root is an overlay of its layers (digest-checked, unpacked "
+               "once into image_store) with a per-container upper dir; its config fills "
+               "command, entrypoint, environment, directory, user and stopsignal left unset; "
+               "not with rootfs or a user namespace"},
+    [CR_K_ENTRYPOINT] = {"entrypoint", NULL, CR_T_COMMAND, NULL, S, RESTART, SV(entrypoint),
+        .doc = "words put before command (as Docker's: it replaces the image's Entrypoint, and "
+               "then the image's Cmd is not used)"},
+    [CR_K_ROOTFS_PERSIST] = {"rootfs_persist", NULL, CR_T_BOOL, "false", S, RESTART,
+        SV(rootfs_persist), .doc = "with an image: keep what the container wrote (its upper "
+               "dir) for the next container; false: each container starts from the image"},
+    [CR_K_VOLUME] = {"volume", NULL, CR_T_ITEMS, NULL, S, RESTART, SV(volume),
+        .doc = "NAME:/path[:ro] a named volume (image_store/volumes/NAME) bound at /path "
+               "(repeatable): made at the first start, seeded then from the image's content "
+               "at /path, kept across restarts, reloads and services; removed only by "
+               "supervisor -c FILE volumes --prune"},
 
     /* ---- security: every default confines, every key relaxes one thing ---- */
     [CR_K_CAP_ADD] = {"cap_add", NULL, CR_T_LIST, NULL, S, RESTART, SV(cap_add),

@@ -4,6 +4,7 @@
  * expansion, typed parsing, cross-key checks, and the machine checks in machine.c. */
 #include "config/config.h"
 #include "config/values.h"
+#include "image/image.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -490,6 +491,10 @@ static void free_service(struct cr_service *svc)
     free(svc->nets);
     free(svc->join);
     free(svc->port);
+    if (svc->img) {
+        cr_image_free(svc->img);
+        free(svc->img);
+    }
     cr_spec_free(&svc->spec);
 }
 
@@ -630,7 +635,13 @@ static char *id_map_text(struct cr_service *svc, int key, const struct cr_strv *
 /* Checks between keys, needing nothing but the service itself. */
 static void check_service(struct cr_service *svc, struct cr_errlist *errors)
 {
-    if (!svc->command) {
+    if (svc->image || svc->entrypoint) {
+        if (!svc->spec.argc && !(svc->image && !svc->img) &&
+            !(svc->key_line[CR_K_COMMAND] && !svc->command) &&
+            !(svc->key_line[CR_K_ENTRYPOINT] && !svc->entrypoint))
+            cr_service_error(errors, svc, -1, "command is missing (neither command, entrypoint "
+                             "nor the image's Entrypoint or Cmd)");
+    } else if (!svc->command) {
         if (!svc->key_line[CR_K_COMMAND])        /* else its bad value was reported */
             cr_service_error(errors, svc, -1, "command is missing");
     } else {
@@ -958,6 +969,7 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
     if (!valid_name(svc->name))
         cr_service_error(&cfg->errors, svc, CR_K_PROCESS_NAME, "'%s' is not 1 to %d of A-Z a-z "
                          "0-9 _ . -", svc->name, CR_NAME_MAX);
+    cr_service_image(svc, &cfg->global, &cfg->errors);
     check_service(svc, &cfg->errors);
     cr_network_service_check(svc, !strncmp(rs->header, "program:", 8), &cfg->errors);
     cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->global, &cfg->errors);

@@ -10,6 +10,7 @@
  * so absolute symlinks (busybox applets: /bin/sh -> /bin/busybox) resolve as they will in
  * the container and can never escape to the host. */
 #include "config/config.h"
+#include "image/image.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -142,12 +143,26 @@ static const char *group_id(struct ctx *c, const char *group, const char *name,
     return gid;
 }
 
+/* A small file of the container's root: the rootfs's, or the image's (its layers, unpacked
+ * or not); NULL if absent. */
+static char *root_file(struct ctx *c, const char *path)
+{
+    if (c->rootfd >= 0)
+        return read_in_root(c->rootfd, path);
+    if (!c->svc->img || !c->checks)
+        return NULL;
+    char *buf = NULL;
+    size_t len;
+    return cr_image_read_file(c->svc->img, c->svc->image_store, path + 1, &buf, &len) == 0
+               ? buf : NULL;
+}
+
 static void resolve_identity(struct ctx *c, char *home, size_t homelen)
 {
     struct cr_service *svc = c->svc;
     struct cr_spec *sp = &svc->spec;
-    char *passwd = c->rootfd >= 0 ? read_in_root(c->rootfd, "/etc/passwd") : NULL;
-    char *group = c->rootfd >= 0 ? read_in_root(c->rootfd, "/etc/group") : NULL;
+    char *passwd = root_file(c, "/etc/passwd");
+    char *group = root_file(c, "/etc/group");
     char where[PATH_MAX + 32];
     snprintf(where, sizeof where, "%s%s", strcmp(c->rootname, "/") ? c->rootname : "",
              "/etc/passwd");
@@ -352,6 +367,9 @@ static void build_env(struct ctx *c, const struct cr_global *g, const char *home
         cr_spec_set_env(&svc->spec, "PATH", DEFAULT_PATH);
         cr_spec_set_env(&svc->spec, "HOME", home);
     }
+    /* an image's Env (as Docker: over the defaults, under environment_file and environment) */
+    for (size_t i = 0; svc->img && svc->img->env && svc->img->env[i]; i++)
+        set_env_item(&svc->spec, svc->img->env[i]);
     if (svc->environment_file)
         read_env_file(c);
     for (size_t i = 0; i < svc->environment.n; i++) {
@@ -658,7 +676,13 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
     sp->namespaces = svc->namespaces;
     if (svc->namespaces & CR_NS_UTS)
         sp->hostname = strdup(svc->hostname ? svc->hostname : svc->name);
-    if (svc->key_line[CR_K_ROOTFS] && !svc->rootfs) {
+    if (svc->image) {
+        /* The layers may not be unpacked yet: no command check (init searches PATH), users
+         * from the topmost unpacked layer with an /etc/passwd. */
+        c.rootname = svc->image;
+        c.rootfd = cr_service_image_root(svc, errors);
+        root_ok = false;
+    } else if (svc->key_line[CR_K_ROOTFS] && !svc->rootfs) {
         root_ok = false;         /* its value was refused: nothing to look into */
         c.rootname = "(invalid rootfs)";
     } else if (svc->rootfs) {
@@ -690,10 +714,11 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
     sp->umask = svc->umask;
 
     build_mounts(&c);
+    cr_service_volumes(svc, errors);
     resolve_identity(&c, home, sizeof home);
     check_ids_mapped(&c);
     build_env(&c, g, home);
-    if (sp->argc && c.checks && c.rootfd >= 0)
+    if (sp->argc && c.checks && c.rootfd >= 0 && !svc->image)
         resolve_command(&c);
     if (c.checks)
         check_cgroups(&c, caps);

@@ -18,6 +18,7 @@
 #include "cgroup/cgroup.h"
 #include "policy/syscall_filter.h"
 #include "service/history.h"
+#include "image/image.h"
 #include "spawn/spawn.h"
 #include "net/cni.h"
 
@@ -278,6 +279,15 @@ const struct cr_container_ops cr_container_ops_real = {
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
+
+/* The container's dir of an image service: the parent of its spec's rootfs. */
+static void ct_dir(const struct cr_service *conf, char *out, size_t len)
+{
+    snprintf(out, len, "%s", conf->spec.rootfs);
+    char *slash = strrchr(out, '/');
+    if (slash && slash != out)
+        *slash = 0;
+}
 
 static uint64_t now_ms(const struct cr_svc *svc)
 {
@@ -560,6 +570,13 @@ static void ct_exited(struct cr_container *ct)
     svc->last_oom = oom;
     svc->ran_ms = now_ms(svc) - ct->spawned_ms;
     svc->ct = NULL;
+    /* What the container wrote goes with it, unless rootfs_persist. */
+    if (svc->conf && svc->conf->image && !svc->conf->rootfs_persist) {
+        char dir[4096], err[4200];
+        ct_dir(svc->conf, dir, sizeof dir);
+        if (cr_image_container_remove(dir, err, sizeof err) < 0)
+            cr_log(svc->name, "%s", err);
+    }
     cr_container_report report = ct->report;
     cr_container_release(ct);
     report(svc, CR_EV_INIT_EXITED);
@@ -572,6 +589,42 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
     struct cr_container *ct = h->data;
     if (ct->svc && !ct->exited)
         ct_exited(ct);
+}
+
+/* An image service's root: every layer there (unpacked before the start: image.c), a fresh
+ * upper dir unless rootfs_persist; its volumes there (made then too). */
+static int image_root(struct cr_svc *svc)
+{
+    const struct cr_service *conf = svc->conf;
+    char err[1200], dir[4096];
+    if (svc->image_err[0]) {
+        cr_log(svc->name, "cannot start its container: %s%s", conf->image ? "image " : "",
+               svc->image_err);
+        return -EIO;
+    }
+    for (size_t i = 0; conf->img && i < conf->img->nlayers; i++)
+        if (!cr_image_layer_present(conf->image_store, &conf->img->layers[i])) {
+            cr_log(svc->name, "cannot start its container: image %s: layer %s is not in %s "
+                   "(removed since?); a new start unpacks it", conf->image,
+                   conf->img->layers[i].digest, conf->image_store);
+            return -ENOENT;
+        }
+    for (size_t i = 0; i < conf->volume.n; i++) {
+        char name[128];
+        cr_volume_name(conf->volume.v[i], name, sizeof name);
+        if (!cr_image_volume_present(conf->image_store, name)) {
+            cr_log(svc->name, "cannot start its container: volume %s is not in %s (removed "
+                   "since?); a new start makes it", name, conf->image_store);
+            return -ENOENT;
+        }
+    }
+    if (!conf->image)
+        return 0;
+    ct_dir(conf, dir, sizeof dir);
+    int r = cr_image_container_dirs(dir, !conf->rootfs_persist, err, sizeof err);
+    if (r < 0)
+        cr_log(svc->name, "cannot start its container: %s", err);
+    return r;
 }
 
 int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
@@ -590,6 +643,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         cr_log(svc->name, "cannot start its container: output pipe: %s", strerror(-r));
         return r;
     }
+    if ((conf->image || conf->volume.n) && (r = image_root(svc)) < 0)
+        return r;
     struct cr_cg_limits lim;
     cr_svc_limits(conf, &lim);
     struct cr_cg *cg = NULL;

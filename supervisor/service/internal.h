@@ -112,6 +112,12 @@ struct cr_svc {
     int healthy;                     /* -1 not known (no checks, or none done yet), 0, 1 */
     bool health_stop;                /* init stopped it (health_action = stop): stays down */
     char status_text[128];           /* the last STATUS= it sent (sd_notify), or "" */
+    /* Its image (image.c): the unpack under way, whether one ended since the last start
+     * looked, and how (an error: its container is not started). */
+    struct cr_image_job *image_job;
+    bool image_tried;
+    uint64_t image_t0;
+    char image_err[1200];
 };
 
 /* Feeds one event to the state machine (fsm.c). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "service/image.h"
 #include "service/internal.h"
 
 static int64_t svc_priority(const struct cr_svc *svc)
@@ -75,6 +76,8 @@ void cr_order_start_pending(struct cr_svcs *all)
             }
             char why[sizeof s->why];
             int r = deps_state(all, s, why, sizeof why);
+            if (r > 0 && pass == 0 && cr_svc_image_wait(all, s))
+                continue;            /* its layers are being unpacked: why says so */
             if (r > 0 && pass == 0) {
                 s->pending = false;
                 s->why[0] = 0;

@@ -13,6 +13,7 @@
 #include "io/logs.h"
 #include "service/container.h"
 #include "service/history.h"
+#include "service/image.h"
 #include "service/internal.h"
 
 /* ---- its log files (io/logs.c takes the streams) ------------------------------------------- */
@@ -270,6 +271,7 @@ void cr_svc_free(struct cr_svc *svc)
 {
     /* A service is freed settled; a container that is somehow still there is killed. */
     cr_container_discard(svc);
+    cr_svc_image_forget(svc);
     svc->closing = 1 + svc->out_open + svc->err_open;
     uv_timer_stop(&svc->timer);
     uv_close((uv_handle_t *)&svc->timer, on_timer_closed);

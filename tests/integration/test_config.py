@@ -55,6 +55,9 @@ def conf_dir(rootfs, tmp_path_factory):
     shutil.copytree(CONF, top / "conf")
     (top / "build").mkdir()
     (top / "build" / "rootfs").symlink_to(rootfs)
+    # conf/image.ini's image: the same root as an OCI layout (umoci)
+    subprocess.run([str(ROOT / "tests" / "mkimage"), str(rootfs), str(top / "build" / "image")],
+                   check=True, capture_output=True)
     return top / "conf"
 
 

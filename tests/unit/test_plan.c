@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <nettle/sha2.h>
 
 #include "cgroup/probe.h"
 #include "config/config.h"
@@ -62,6 +63,43 @@ static void mkroot(const char *name)
     put(p, "root:x:0:\nwww:x:33:\nstaff:x:50:\n", 0644);
 }
 
+/* A file of the OCI layout img/ named by its content's sha256; its digest into out. */
+static void put_blob(const char *content, char out[72])
+{
+    struct sha256_ctx c;
+    uint8_t d[SHA256_DIGEST_SIZE];
+    sha256_init(&c);
+    sha256_update(&c, strlen(content), (const uint8_t *)content);
+    sha256_digest(&c, sizeof d, d);
+    int n = snprintf(out, 72, "sha256:");
+    for (size_t i = 0; i < sizeof d; i++)
+        n += snprintf(out + n, 72 - (size_t)n, "%02x", d[i]);
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "img/blobs/sha256/%s", out + 7);
+    put(p, content, 0644);
+}
+
+/* A one-layer OCI image layout, tagged v1 (its layer is never unpacked here). */
+static void mkimage(void)
+{
+    char layer[72], config[72], manifest[72], text[1024];
+    mk("img");
+    mk("img/blobs");
+    mk("img/blobs/sha256");
+    put("img/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 0644);
+    put_blob("not unpacked in this test", layer);
+    snprintf(text, sizeof text, "{\"config\":{\"Cmd\":[\"sleep\",\"1\"]},\"rootfs\":"
+             "{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}", layer);
+    put_blob(text, config);
+    snprintf(text, sizeof text, "{\"schemaVersion\":2,\"config\":{\"digest\":\"%s\"},"
+             "\"layers\":[{\"digest\":\"%s\"}]}", config, layer);
+    put_blob(text, manifest);
+    snprintf(text, sizeof text, "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"%s\","
+             "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}}]}",
+             manifest);
+    put("img/index.json", text, 0644);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -72,6 +110,7 @@ static int setup(void **state)
     mkroot("rootfs2");
     mk("data");
     put("env.list", "FROM_FILE=1\n", 0644);
+    mkimage();
     return 0;
 }
 
@@ -169,6 +208,7 @@ static const struct change {
     {"strip_ansi", NULL, "true", NULL, 'N'},
     {"nocleanup", NULL, "true", NULL, 'N'},
     {"silent", NULL, "true", NULL, 'N'},
+    {"image_store", NULL, "%(here)s/store", NULL, 'R'},
     /* services */
     {"command", "sleep 1", "sleep 2", NULL, 'R'},
     {"process_name", NULL, "u", NULL, 'R'},   /* a rename: stop t, start u */
@@ -233,6 +273,10 @@ static const struct change {
     {"bind", NULL, "%(here)s/data:/data", NULL, 'R'},
     {"tmpfs", NULL, "/tmp", NULL, 'R'},
     {"read_only", NULL, "true", NULL, 'R'},
+    {"image", NULL, "oci:%(here)s/img:v1", NULL, 'R'},
+    {"entrypoint", NULL, "sleep", NULL, 'R'},
+    {"rootfs_persist", NULL, "true", NULL, 'R'},
+    {"volume", NULL, "data:/data", NULL, 'R'},
     {"cap_add", NULL, "NET_RAW", NULL, 'R'},
     {"cap_drop", NULL, "KILL", NULL, 'R'},
     {"ambient_capabilities", NULL, "NET_BIND_SERVICE", "user = www\n", 'R'},
@@ -281,6 +325,8 @@ static void write_conf(char *buf, size_t len, const struct cr_key *k, const stru
         snprintf(buf, len, "[supervisor]\n%s\n%s%s", line, BASE, OTHER);
     else if (k->sections & CR_SEC_NETWORK)
         snprintf(buf, len, "%snetwork = bridge:n\n%s\n[network:n]\n%s", BASE, OTHER, line);
+    else if (!strcmp(k->name, "image"))      /* an image is the root: no rootfs */
+        snprintf(buf, len, "[service:t]\ncommand = sleep 1\n%s%s\n%s", with, line, OTHER);
     else if (!strcmp(k->name, "rootfs") || !strcmp(k->name, "command"))
         snprintf(buf, len, "[service:t]\n%s%s%s\n%s",
                  !strcmp(k->name, "rootfs") ? "command = sleep 1\n"
@@ -545,7 +591,8 @@ static void test_long_key_list(void **state)
         const struct cr_key *k = key_of(c);
         if (!(k->sections & CR_SEC_SERVICE) || c->with || c->from || k->type == CR_T_NOOP ||
             !strcmp(c->key, "depends_on") || !strcmp(c->key, "ambient_capabilities") ||
-            !strcmp(c->key, "process_name") || !strcmp(c->key, "ports"))
+            !strcmp(c->key, "process_name") || !strcmp(c->key, "ports") ||
+            !strcmp(c->key, "image"))
             continue;
         n += snprintf(text + n, sizeof text - (size_t)n, "%s = %s\n", c->key, c->to);
     }

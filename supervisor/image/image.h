@@ -1,0 +1,99 @@
+/* Images: an OCI image layout or a docker-archive tarball → digest-checked layers, unpacked
+ * once each into a content-addressed store, stacked as a container's overlay lower dirs.
+ *
+ *   image = oci:PATH[:TAG]            an OCI image layout (skopeo copy … oci:PATH:TAG, umoci)
+ *   image = docker-archive:FILE[:REF] a `docker save` / `podman save` / skopeo tarball
+ * As skopeo's references: the first ':' ends the path.
+ *
+ * The store ([supervisor] image_store):
+ *   STORE/layers/sha256/HEX/          one unpacked layer; HEX is the sha256 of its blob, checked
+ *                                     while unpacking (an OCI layer: the manifest's digest; a
+ *                                     docker-archive layer: its diff_id)
+ *   STORE/layers/sha256/.tmp-HEX-…    a layer being unpacked (renamed into place when whole)
+ *   STORE/containers/NAME/{upper,work,root}   a container's overlay upper, work dir, mount point
+ *   STORE/volumes/NAME                a named volume (volume.c)
+ *
+ * Nothing here knows services, configs or the event loop: cr_image_open() reads and checks the
+ * small blobs (index, manifest, config); cr_image_unpack() is a blocking call meant for a
+ * worker thread (it never changes the working directory or any process-wide state). Every
+ * function returns 0 or a negative errno and fills err with a message naming the blob. */
+#ifndef CORRAL_IMAGE_H
+#define CORRAL_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CR_IMAGE_STORE_DEFAULT "/var/lib/corral"
+#define CR_IMAGE_MAX_LAYERS 64
+#define CR_IMAGE_DIGEST_LEN 72           /* "sha256:" + 64 hex + NUL, rounded */
+
+enum cr_image_kind { CR_IMAGE_OCI, CR_IMAGE_DOCKER_ARCHIVE };
+
+struct cr_image_layer {
+    char digest[CR_IMAGE_DIGEST_LEN];   /* "sha256:HEX" of the blob's bytes */
+    char *blob;                          /* OCI: the blob's path; docker-archive: its member */
+    int64_t size;                        /* bytes of the blob; -1: not known */
+};
+
+struct cr_image {
+    enum cr_image_kind kind;
+    char *path;                          /* the layout directory or the archive */
+    char *tag;                           /* NULL: the only image there */
+    char config_digest[CR_IMAGE_DIGEST_LEN];
+    struct cr_image_layer *layers;       /* bottom first */
+    size_t nlayers;
+    /* From the image's config (each NULL / 0 when absent). */
+    char **entrypoint, **cmd, **env;     /* NULL-terminated */
+    size_t nentrypoint, ncmd, nenv;
+    char *workdir, *user, *stopsignal;
+};
+
+/* Splits "oci:PATH[:TAG]" or "docker-archive:FILE[:REF]". -EINVAL with err otherwise. */
+int cr_image_ref_parse(const char *ref, enum cr_image_kind *kind, char **path, char **tag,
+                       char *err, size_t errlen);
+/* Reads the image ref names: its index (or manifest.json), manifest and config, each checked
+ * against its digest. */
+int cr_image_open(const char *ref, struct cr_image *img, char *err, size_t errlen);
+void cr_image_free(struct cr_image *img);
+
+/* A small file of the image's root (path relative, e.g. "etc/passwd": at most 4 MB) into
+ * *buf (NUL-terminated), read from the topmost layer that has it: from the store where the
+ * layer is unpacked, else from its blob (streamed, not unpacked). A whiteout or an opaque
+ * directory above hides it. -ENOENT when no layer has it. For the config's user lookups. */
+int cr_image_read_file(const struct cr_image *img, const char *store, const char *path,
+                       char **buf, size_t *len);
+
+/* STORE/layers/sha256/HEX of a layer (-ENAMETOOLONG when it does not fit). */
+int cr_image_layer_dir(const char *store, const struct cr_image_layer *l, char *out,
+                       size_t len);
+bool cr_image_layer_present(const char *store, const struct cr_image_layer *l);
+/* Unpacks layer i of img into the store unless it is there. Blocking: run it off the loop.
+ * The blob's digest is checked on the bytes unpacked; a mismatch, a corrupt or truncated
+ * blob, a path escaping the root, a full disk: nothing is left of it, err names the blob. */
+int cr_image_unpack(const char *store, const struct cr_image *img, size_t i, char *err,
+                    size_t errlen);
+
+/* A container's dir (STORE/containers/NAME: the parent of its spec's rootfs) and its upper,
+ * work and root, made if missing (with the folders above it); with fresh, the upper and work
+ * dirs are emptied first (a new container of a service without rootfs_persist). */
+int cr_image_container_dirs(const char *ctdir, bool fresh, char *err, size_t errlen);
+/* Removes a container's dir (its container is gone, and rootfs_persist is not set). */
+int cr_image_container_remove(const char *ctdir, char *err, size_t errlen);
+
+/* Named volumes: STORE/volumes/NAME. _make creates it unless it is there, seeded with a copy
+ * of the image's directory at path (img may be NULL: empty). Blocking: run it off the loop. */
+int cr_image_volume_dir(const char *store, const char *name, char *out, size_t len);
+bool cr_image_volume_present(const char *store, const char *name);
+int cr_image_volume_make(const char *store, const char *name, const struct cr_image *img,
+                         const char *path, char *err, size_t errlen);
+
+/* Removes a directory tree without following symlinks or crossing mount points; -errno. */
+int cr_image_rmtree(const char *path);
+/* Bytes in a directory tree (not following symlinks). */
+int64_t cr_image_tree_size(const char *path);
+
+/* sha256 of a whole file as "sha256:HEX". */
+int cr_image_file_digest(const char *path, char out[CR_IMAGE_DIGEST_LEN]);
+
+#endif

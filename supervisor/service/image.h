@@ -1,0 +1,17 @@
+/* A service's image layers, unpacked off the loop before its container starts (image.c). */
+#ifndef CORRAL_SERVICE_IMAGE_H
+#define CORRAL_SERVICE_IMAGE_H
+
+#include <stdbool.h>
+
+#include "service/service.h"
+
+struct cr_svcs;
+/* For a pending start: true while its image's layers are being unpacked (a job is queued the
+ * first time; cr_order_start_pending(all) runs again when it ends). False when there is no
+ * image, every layer is there, or the last unpack ended (its error, if any, in image_err). */
+bool cr_svc_image_wait(struct cr_svcs *all, struct cr_svc *svc);
+/* The service is freed: a running job forgets it. */
+void cr_svc_image_forget(struct cr_svc *svc);
+
+#endif

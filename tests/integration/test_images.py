@@ -1,0 +1,464 @@
+"""image = oci:PATH[:TAG] and docker-archive:FILE[:REF]: layers checked and unpacked once into
+image_store, the root an overlay of them with a per-container upper dir.
+
+The images are built here from the busybox root (build/rootfs) with umoci (a layout, its first
+layers, the image config) and skopeo (the docker-archive); layers umoci cannot make (an opaque
+directory, a zstd layer, the hostile ones) are tar files written by Python and appended to a
+copy of the layout the way `umoci raw add-layer` would: a blob, a new config with its diff_id,
+a new manifest, a tag in index.json. No registry is ever contacted."""
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOTFS, read_text, wait_until
+from test_svctl import ASAN_SVCTL
+from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
+
+pytestmark = pytest.mark.cgroup
+
+
+# ---- building images ------------------------------------------------------------------------
+def sh(*argv):
+    p = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
+    assert p.returncode == 0, (argv, p.stdout, p.stderr)
+    return p.stdout
+
+
+def blob(layout, data):
+    d = "sha256:" + hashlib.sha256(data).hexdigest()
+    (Path(layout) / "blobs/sha256" / d[7:]).write_bytes(data)
+    return d
+
+
+def read_blob(layout, digest):
+    return json.loads((Path(layout) / "blobs/sha256" / digest[7:]).read_bytes())
+
+
+def manifest_of(layout, tag):
+    index = json.loads((Path(layout) / "index.json").read_text())
+    for m in index["manifests"]:
+        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag:
+            return index, m, read_blob(layout, m["digest"])
+    raise KeyError(tag)
+
+
+def add_layer(layout, src, dst, tar_bytes, compress="gzip"):
+    """Tag dst: the image src with one more layer (tar_bytes, compressed as asked)."""
+    index, _, man = manifest_of(layout, src)
+    cfg = read_blob(layout, man["config"]["digest"])
+    if compress == "gzip":
+        data, mt = gzip.compress(tar_bytes), "application/vnd.oci.image.layer.v1.tar+gzip"
+    elif compress == "zstd":
+        data = subprocess.run(["zstd", "-q", "-c"], input=tar_bytes, capture_output=True,
+                              check=True).stdout
+        mt = "application/vnd.oci.image.layer.v1.tar+zstd"
+    else:
+        data, mt = tar_bytes, "application/vnd.oci.image.layer.v1.tar"
+    ld = blob(layout, data)
+    cfg["rootfs"]["diff_ids"].append("sha256:" + hashlib.sha256(tar_bytes).hexdigest())
+    cb = json.dumps(cfg).encode()
+    man = dict(man, config=dict(man["config"], digest=blob(layout, cb), size=len(cb)),
+               layers=man["layers"] + [{"mediaType": mt, "digest": ld, "size": len(data)}])
+    mb = json.dumps(man).encode()
+    index["manifests"] = [m for m in index["manifests"]
+                          if m.get("annotations", {}).get("org.opencontainers.image.ref.name")
+                          != dst]
+    index["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "digest": blob(layout, mb), "size": len(mb),
+                               "annotations": {"org.opencontainers.image.ref.name": dst}})
+    (Path(layout) / "index.json").write_text(json.dumps(index))
+    return ld
+
+
+def tar_of(*entries):
+    """A tar from (name, kind, payload): kind 'f' file (payload: bytes), 'd' dir, 'l' symlink
+    (payload: target), 'h' hard link (payload: target)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, payload in entries:
+            ti = tarfile.TarInfo(name)
+            ti.mtime = 1
+            if kind == "f":
+                ti.size, ti.mode = len(payload), 0o644
+                t.addfile(ti, io.BytesIO(payload))
+                continue
+            ti.type = {"d": tarfile.DIRTYPE, "l": tarfile.SYMTYPE, "h": tarfile.LNKTYPE}[kind]
+            ti.mode = 0o755
+            if kind in "lh":
+                ti.linkname = payload
+            t.addfile(ti)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """layout:base  the busybox root plus /etc/removed and /opq/{a,b} (umoci), its config
+                    (Cmd, Env, WorkingDir, StopSignal) set with umoci config;
+       layout:user  base, run as nobody, with an Entrypoint and a Cmd;
+       layout:app   + a layer from umoci (removes /etc/removed: a whiteout; adds /app/hello)
+                    + an opaque /opq holding only c (gzip);
+       layout:zapp  layout:app + /app/z (zstd);
+       app.tar      layout:app as a docker-archive (skopeo: no zstd there), corral/app:v1."""
+    d = tmp_path_factory.mktemp("images")
+    lay, b = d / "layout", d / "bundle"
+    sh("umoci", "init", "--layout", lay)
+    sh("umoci", "new", "--image", f"{lay}:base")
+    sh("umoci", "unpack", "--image", f"{lay}:base", b)
+    sh("cp", "-a", f"{ROOTFS}/.", b / "rootfs")
+    (b / "rootfs/etc/removed").write_text("gone in app\n")
+    (b / "rootfs/opq").mkdir()
+    (b / "rootfs/opq/a").write_text("a\n")
+    (b / "rootfs/opq/b").write_text("b\n")
+    sh("umoci", "repack", "--image", f"{lay}:base", b)
+    sh("umoci", "config", "--image", f"{lay}:base", "--config.cmd", "/bin/sh",
+       "--config.cmd", "-c", "--config.cmd", "echo cmd $GREETING; pwd",
+       "--config.env", "GREETING=hello-from-config", "--config.workingdir", "/opq",
+       "--config.stopsignal", "SIGQUIT")
+    shutil.rmtree(b)
+    sh("umoci", "config", "--image", f"{lay}:base", "--tag", "user", "--config.user", "nobody",
+       "--config.entrypoint", "/bin/sh", "--config.entrypoint", "-c",
+       "--config.cmd", "echo id=$(id -u):$(id -g) home=$HOME")
+    sh("umoci", "tag", "--image", f"{lay}:base", "app")
+    sh("umoci", "unpack", "--image", f"{lay}:app", b)
+    (b / "rootfs/etc/removed").unlink()
+    (b / "rootfs/app").mkdir()
+    (b / "rootfs/app/hello").write_text("hello from layer 2\n")
+    sh("umoci", "repack", "--image", f"{lay}:app", b)
+    shutil.rmtree(b)
+    add_layer(lay, "app", "app", tar_of(("opq", "d", None), ("opq/.wh..wh..opq", "f", b""),
+                                        ("opq/c", "f", b"c\n")))
+    add_layer(lay, "app", "zapp", tar_of(("app/z", "f", b"zstd layer\n")), compress="zstd")
+    sh("skopeo", "copy", "-q", f"oci:{lay}:app", f"docker-archive:{d}/app.tar:corral/app:v1")
+    return d
+
+
+class ImgSup(Sup):
+    """A supervisor whose image_store is its own."""
+
+    def __init__(self, h, tmp, cgroot, services, store=None):
+        self.store = Path(store) if store else Path(tmp) / "store"
+        super().__init__(h, tmp, cgroot, services)
+
+    def write(self, services):
+        self.ini.write_text(f"[supervisor]\ncgroup_root = {self.cgroot}\nlog_dir = "
+                            f"{self.tmp}/logs\nimage_store = {self.store}\ncontrol_socket = "
+                            f"{self.tmp}/ctl.sock\n\n" + services)
+
+    def layers(self):
+        d = self.store / "layers/sha256"
+        return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+def isvc(name, image, command=None, **keys):
+    text = f"[service:{name}]\nimage = {image}\n"
+    if command:
+        text += f"command = {command}\n"
+    for k, v in keys.items():
+        text += f"{k} = {v}\n"
+    return text + "\n"
+
+
+def store_mounts(store):
+    return [l for l in read_text("/proc/self/mountinfo").splitlines() if str(store) in l]
+
+
+def assert_store_clean(s):
+    """No container dir left (none persists here), no .tmp unpack, nothing mounted."""
+    ct = s.store / "containers"
+    assert not ct.exists() or not list(ct.iterdir()), list(ct.iterdir())
+    assert not [n for n in s.layers() if n.startswith(".")], s.layers()
+    assert not store_mounts(s.store)
+
+
+# ---- running images -------------------------------------------------------------------------
+def test_oci_image_layers_whiteouts_and_config(h, tmp, cgroot, images):
+    lay = images / "layout"
+    probe = ("echo cwd=$(pwd) g=$GREETING; cat /app/hello /app/z; ls /opq; "
+             "test -e /etc/removed && echo removed-still-there; mount | grep \"on / type\"")
+    s = ImgSup(h, tmp, cgroot, isvc("app", f"oci:{lay}:zapp", f"/bin/sh -c '{probe}'"))
+    spec = s.run("--print-spec", "app")[1]
+    assert "stopsignal = QUIT" in spec and "directory = /opq" in spec, spec
+    assert spec.count("layer = ") == 4, spec
+    rc, out, err = s.run("run", "app")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[:4] == ["cwd=/opq g=hello-from-config", "hello from layer 2", "zstd layer",
+                         "c"], lines
+    assert "removed-still-there" not in out
+    assert lines[4].startswith("overlay on / type overlay"), lines
+    # each layer once in the store, keyed by its blob's digest
+    _, _, man = manifest_of(lay, "zapp")
+    assert s.layers() == sorted(l["digest"][7:] for l in man["layers"])
+    assert "4 layers unpacked" in err
+    assert_store_clean(s)
+    # the image's Cmd when command is unset, in another run: the layers are not unpacked again
+    s.write(isvc("app", f"oci:{lay}:zapp"))
+    rc, out, err = s.run("run", "app")
+    assert (rc, out) == (0, "cmd hello-from-config\n/opq\n"), err
+    assert "unpacking" not in err
+    assert_store_clean(s)
+
+
+def test_each_container_starts_from_the_image(h, tmp, cgroot, images):
+    """What a container writes goes with it (its upper dir); read_only: no upper at all."""
+    lay = images / "layout"
+    s = ImgSup(h, tmp, cgroot, isvc("w", f"oci:{lay}:base",
+                                   "/bin/sh -c 'cat /mark 2>/dev/null; echo x > /mark; echo ok'"))
+    for _ in range(2):
+        rc, out, err = s.run("run", "w")
+        assert (rc, out) == (0, "ok\n"), err
+    s.write(isvc("w", f"oci:{lay}:base", "/bin/sh -c 'echo x > /mark || echo refused'",
+                 read_only="true"))
+    assert "upper" not in s.run("--print-spec", "w")[1]
+    rc, out, err = s.run("run", "w")
+    assert rc == 0 and out.endswith("refused\n"), (out, err)
+    assert_store_clean(s)
+
+
+def test_entrypoint_and_user_from_the_image(h, tmp, cgroot, images):
+    """Docker's rules: command replaces Cmd after the Entrypoint; the entrypoint key replaces
+    the Entrypoint and drops Cmd; the image's User is looked up in its /etc/passwd."""
+    lay = images / "layout"
+    s = ImgSup(h, tmp, cgroot, isvc("u", f"oci:{lay}:user"))
+    rc, out, err = s.run("run", "u")
+    assert (rc, out) == (0, "id=65534:65534 home=/nonexistent\n"), err
+    s.write(isvc("u", f"oci:{lay}:user", "'echo replaced cmd'"))
+    rc, out, err = s.run("run", "u")
+    assert (rc, out) == (0, "replaced cmd\n"), err
+    s.write(isvc("u", f"oci:{lay}:user", entrypoint="/bin/echo", user="0"))
+    spec = s.run("--print-spec", "u")[1]
+    assert [l for l in spec.splitlines() if l.startswith("argv")] == ["argv = /bin/echo"], spec
+    assert "uid = 0" in spec
+    assert_store_clean(s)
+
+
+def test_rootfs_persist_keeps_the_upper_across_containers(h, tmp, cgroot, images):
+    """A new container (svctl restart) starts from the image, unless rootfs_persist."""
+    lay = images / "layout"
+    cmd = "/bin/sh -c 'echo x >> /starts; echo n=$(wc -l < /starts); exec sleep 1000'"
+    s = ImgSup(h, tmp, cgroot, isvc("keep", f"oci:{lay}:base", cmd, rootfs_persist="true",
+                                   startsecs="0") +
+               isvc("drop", f"oci:{lay}:base", cmd, startsecs="0")).start()
+    s.wait_out("keep | n=1")
+    s.wait_out("drop | n=1")
+    wait_until(lambda: (tmp / "ctl.sock").exists(), 10, what="the control socket")
+    p = subprocess.run([str(ASAN_SVCTL), "-c", str(s.ini), "restart", "keep", "drop"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    s.wait_out("keep | n=2")
+    wait_until(lambda: s.out().splitlines().count("drop | n=1") == 2, 20, what="drop again")
+    s.stop()
+    assert sorted(p.name for p in (s.store / "containers").iterdir()) == ["keep"]
+    assert (s.store / "containers/keep/upper/starts").read_text() == "x\nx\n"
+    shutil.rmtree(s.store / "containers/keep")
+    assert_store_clean(s)
+
+
+def test_docker_archive_from_skopeo(h, tmp, cgroot, images):
+    s = ImgSup(h, tmp, cgroot, isvc("d", f"docker-archive:{images}/app.tar:corral/app:v1",
+                                   "/bin/sh -c 'cat /app/hello; ls /opq'"))
+    rc, out, err = s.run("run", "d")
+    assert rc == 0, err
+    assert out == "hello from layer 2\nc\n", (out, err)
+    # docker-archive layers are keyed by their diff_ids (uncompressed): 3 of them
+    assert len(s.layers()) == 3
+    assert_store_clean(s)
+
+
+def test_shared_layers_images_listing_and_prune(h, tmp, cgroot, images):
+    """Two services on images sharing their base layer: one copy of it; `images` lists the
+    users of each layer; --prune removes only what no service uses."""
+    lay = images / "layout"
+    both = (isvc("one", f"oci:{lay}:base", "/bin/true") +
+            isvc("two", f"oci:{lay}:zapp", "/bin/true"))
+    s = ImgSup(h, tmp, cgroot, both)
+    for name in ("one", "two"):
+        rc, out, err = s.run("run", name)
+        assert rc == 0, err
+    _, _, base = manifest_of(lay, "base")
+    _, _, app = manifest_of(lay, "zapp")
+    shared = base["layers"][0]["digest"]
+    assert shared == app["layers"][0]["digest"]
+    assert len(s.layers()) == 4                  # base's one layer is app's first
+    rc, out, err = s.run("images")
+    assert rc == 0, err
+    row = [l for l in out.splitlines() if l.startswith(shared + " ")]
+    assert row and row[0].endswith("one, two"), out
+    s.write(isvc("one", f"oci:{lay}:base", "/bin/true"))
+    rc, out, err = s.run("images", "--prune")
+    assert rc == 0, err
+    assert s.layers() == [shared[7:]], out
+    assert "removed 3 unused" in out, out
+
+
+def test_daemon_unpacks_off_the_loop_and_other_services_run(h, tmp, cgroot, images):
+    """A bad image keeps its own service down (FATAL, the blob named); the others start."""
+    lay = images / "layout"
+    bad = tmp / "bad"
+    shutil.copytree(lay, bad)
+    _, _, man = manifest_of(bad, "app")
+    victim = bad / "blobs/sha256" / man["layers"][1]["digest"][7:]
+    data = bytearray(victim.read_bytes())
+    victim.write_bytes(data[: len(data) // 2])   # truncated
+    s = ImgSup(h, tmp, cgroot,
+               isvc("good", f"oci:{lay}:base", "/bin/sh -c 'echo up; exec sleep 1000'",
+                    startsecs="0") +
+               isvc("bad", f"oci:{bad}:app", "/bin/true", startretries="0") +
+               svc("plain", "/bin/sh -c 'echo plain; exec sleep 1000'", startsecs=0)).start()
+    s.wait_out("good | up")
+    s.wait_out("plain | plain")
+    s.wait_log(r"bad: image oci:.*: layer blob .*" + victim.name + r".*truncated or corrupt")
+    s.wait_log(r"bad: .*FATAL")
+    assert victim.name not in s.layers()
+    s.stop()
+    assert_store_clean(s)
+
+
+# ---- bad input ------------------------------------------------------------------------------
+def check_errors(s):
+    p = subprocess.run([str(a) for a in ["build/supervisor", "-c", s.ini, "--check"]],
+                       capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    return p.returncode, p.stderr
+
+
+def test_missing_tag_and_bad_refs(h, tmp, cgroot, images):
+    lay = images / "layout"
+    s = ImgSup(h, tmp, cgroot, isvc("t", f"oci:{lay}:nope", "/bin/true") +
+               isvc("u", f"oci:{lay}", "/bin/true") +
+               isvc("v", f"docker-archive:{images}/app.tar:other:v9", "/bin/true") +
+               isvc("w", f"tarball:{lay}", "/bin/true"))
+    rc, err = check_errors(s)
+    assert rc == 1
+    ini, text = s.ini, s.ini.read_text().splitlines()
+
+    def at(value):
+        return text.index(f"image = {value}") + 1
+    assert f"{ini}:{at(f'oci:{lay}:nope')}: image: {lay}: no image tagged 'nope' in its " \
+           "index.json" in err, err
+    n = len(json.loads((lay / "index.json").read_text())["manifests"])
+    assert f"{ini}:{at(f'oci:{lay}')}: image: {lay}: {n} images in its index.json: name " \
+           "one" in err, err
+    assert f"{ini}:{at(f'docker-archive:{images}/app.tar:other:v9')}: image: " \
+           f"{images}/app.tar: no image tagged 'other:v9'" in err, err
+    assert f"{ini}:{at(f'tarball:{lay}')}: image: tarball:{lay}: expected " \
+           "oci:PATH[:TAG]" in err, err
+
+
+def hostile(images, tmp, tag, tar_bytes, compress="gzip"):
+    lay = tmp / ("h-" + tag)
+    shutil.copytree(images / "layout", lay)
+    digest = add_layer(lay, "base", tag, tar_bytes, compress)
+    return lay, digest
+
+
+@pytest.mark.parametrize("case", ["dotdot", "symlink", "hardlink", "whiteout-symlink"])
+def test_layers_escaping_the_root(h, tmp, cgroot, images, case):
+    """Nothing lands outside the layer; the error names the blob; nothing is left in the
+    store of the refused layer."""
+    target = tmp / "target"
+    target.mkdir()
+    entries = {
+        "dotdot": [("../../../../../../../..%s/pwned" % target, "f", b"x")],
+        "symlink": [("evil", "l", str(target)), ("evil/pwned", "f", b"x")],
+        "hardlink": [("evil", "l", str(target)), ("pw", "h", "evil/../evil/pwned")],
+        "whiteout-symlink": [("evil", "l", str(target)), ("evil/.wh.x", "f", b""),
+                             ("evil/.wh..wh..opq", "f", b"")],
+    }[case]
+    (target / "x").write_text("keep\n")
+    lay, digest = hostile(images, tmp, "evil", tar_of(*entries))
+    s = ImgSup(h, tmp, cgroot, isvc("e", f"oci:{lay}:evil", "/bin/true"))
+    rc, out, err = s.run("run", "e")
+    assert rc != 0
+    assert digest[7:] in err, err
+    assert sorted(p.name for p in target.iterdir()) == ["x"], list(target.iterdir())
+    assert (target / "x").read_text() == "keep\n"
+    assert not os.listxattr(target), os.listxattr(target)
+    assert digest[7:] not in s.layers()
+    assert_store_clean(s)
+
+
+def test_digest_mismatch(h, tmp, cgroot, images):
+    """A layer blob replaced by another valid one: it unpacks, but its digest is not the
+    manifest's: refused, not kept."""
+    lay, digest = hostile(images, tmp, "swap", tar_of(("a", "f", b"one\n")))
+    (lay / "blobs/sha256" / digest[7:]).write_bytes(gzip.compress(tar_of(("a", "f", b"two\n"))))
+    s = ImgSup(h, tmp, cgroot, isvc("m", f"oci:{lay}:swap", "/bin/cat /a"))
+    rc, out, err = s.run("run", "m")
+    assert rc != 0 and out == ""
+    assert f"layer blob {lay}/blobs/sha256/{digest[7:]}: digest mismatch: expected {digest}" \
+        in err, err
+    assert digest[7:] not in s.layers()
+    assert_store_clean(s)
+    # a manifest blob that does not match its digest: --check says so
+    index, m, _ = manifest_of(lay, "swap")
+    mpath = lay / "blobs/sha256" / m["digest"][7:]
+    mpath.write_bytes(mpath.read_bytes() + b" ")
+    rc, err = check_errors(s)
+    assert rc == 1 and f"manifest blob {m['digest']}: digest mismatch" in err, err
+
+
+def test_disk_full_while_unpacking(h, tmp, cgroot, images):
+    """The store on a 600 KB tmpfs: the busybox layer (2 MB) does not fit. The error names the
+    blob and the store keeps nothing of it."""
+    small = tmp / "small"
+    small.mkdir()
+    sh("mount", "-t", "tmpfs", "-o", "size=600k", "crtest-img-small", small)
+    try:
+        s = ImgSup(h, tmp, cgroot, isvc("f", f"oci:{images}/layout:base", "/bin/true"),
+                   store=small / "store")
+        rc, out, err = s.run("run", "f")
+        assert rc != 0
+        _, _, man = manifest_of(images / "layout", "base")
+        assert man["layers"][0]["digest"][7:] in err and "No space left on device" in err, err
+        assert s.layers() == []
+        assert_store_clean(s)
+    finally:
+        sh("umount", small)
+
+
+# ---- named volumes --------------------------------------------------------------------------
+def test_named_volumes_seeded_kept_shared_and_pruned(h, tmp, cgroot, images):
+    """A volume is seeded once from the image's content at its path (the overlay's view:
+    /opq of zapp is opaque, only c), kept across runs, shared by name, read-only where asked;
+    `volumes --prune` removes the ones no service names."""
+    lay = images / "layout"
+    s = ImgSup(h, tmp, cgroot,
+               isvc("v", f"oci:{lay}:zapp",
+                    "/bin/sh -c 'ls /opq; echo x >> /opq/log; wc -l < /opq/log; "
+                    "echo y > /ro/f || echo ro-refused'",
+                    volume="data:/opq\nvolume = other:/ro:ro") +
+               isvc("w", f"oci:{lay}:base", "/bin/cat /shared/log", volume="data:/shared"))
+    rc, out, err = s.run("run", "v")
+    assert rc == 0, err
+    assert out.splitlines()[:3] == ["c", "1", "ro-refused"], (out, err)
+    rc, out, err = s.run("run", "v")
+    assert rc == 0 and out.splitlines()[:4] == ["c", "log", "2", "ro-refused"], (out, err)
+    rc, out, err = s.run("run", "w")
+    assert (rc, out) == (0, "x\nx\n"), err
+    vols = s.store / "volumes"
+    assert sorted(p.name for p in vols.iterdir()) == ["data", "other"]
+    rc, out, err = s.run("volumes")
+    assert rc == 0 and "v (/opq), w (/shared)" in out, out
+    s.write(isvc("w", f"oci:{lay}:base", "/bin/true", volume="data:/shared"))
+    rc, out, err = s.run("volumes", "--prune")
+    assert rc == 0 and "removed 1 unused" in out, out
+    assert sorted(p.name for p in vols.iterdir()) == ["data"]
+    assert_store_clean(s)
+
+
+def test_bad_volume_items(h, tmp, cgroot, images):
+    s = ImgSup(h, tmp, cgroot, isvc("b", f"oci:{images}/layout:base", "/bin/true",
+                                   volume="../x:/data\nvolume = ok:relative\n"
+                                          "volume = ok2:/a:rx"))
+    rc, err = check_errors(s)
+    assert rc == 1
+    for item in ("../x:/data", "ok:relative", "ok2:/a:rx"):
+        assert f"volume: '{item}' is not NAME:/path[:ro]" in err, err
