@@ -125,6 +125,78 @@ def freezer_dir(cgroot, leaf):
             else ctrl_dir(cgroot, "freezer") / leaf)
 
 
+def test_a_log_file_that_stalls_holds_neither_the_loop_nor_other_logs(h, tmp, cgroot, rootfs):
+    """A service's stdout_logfile is a FIFO whose reader does not read: the pipe fills and the
+    write blocks, as on a hung NFS or FUSE mount. Meanwhile svctl answers, another service's
+    lines reach its own file, a crasher's restarts are handled without a gap; once the reader
+    reads again, every line is either delivered whole or counted as dropped (issue 13 item 6).
+    Before: the loop itself blocked in write(2) and nothing answered until the reader read."""
+    n = 100000                                   # 10 MB: more than the file's queue holds
+    fifo = Path(tmp) / "stall.fifo"
+    os.mkfifo(fifo)
+    r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)   # a reader that does not read (yet)
+    conf = (svc("stall", f"/bin/sh -c '{WL} spew {n} bytes=100; exec sleep 1000'",
+                startsecs=0, stdout_logfile=fifo) +
+            svc("tick", "/bin/sh -c 'i=0; while :; do echo tick $i; i=$((i+1)); "
+                "sleep 0.05; done'", startsecs=0) +
+            svc("crash", f"{WL} exit 1", startsecs=0, autorestart="always",
+                restart_delay="0", restart_delay_max="100ms"))
+    s = LogSup(h, tmp, cgroot, conf)
+    got = bytearray()
+
+    def drain():
+        try:
+            while True:
+                d = os.read(r, 1 << 20)
+                if not d:
+                    break
+                got.extend(d)
+        except BlockingIOError:
+            pass
+        return got.count(b"\n")
+
+    try:
+        s.start()
+        # 2 s into the stall the service reads on and what its file cannot queue is dropped.
+        s.wait_log(r"^supervisor: stall: log \S+: writes are not keeping up: dropping lines",
+                   timeout=30)
+        t_stalled = datetime.now().astimezone()
+        tick = s.logdir / "tick.out.log"
+        before = len(read_text(tick).splitlines())
+        crashes = s.status("crash")["crash"]["restarts"]
+        t = time.monotonic()
+        st = s.status()
+        worst = time.monotonic() - t
+        assert st["stall"]["state"] == "RUNNING" and st["stall"].get("log_dropped", 0) > 0, st
+        wait_until(lambda: len(read_text(tick).splitlines()) >= before + 10, 10,
+                   what="10 more lines in tick's log")
+        wait_until(lambda: s.status("crash")["crash"]["restarts"] >= crashes + 5, 10,
+                   what="5 more restarts of crash")
+        s.ctl("restart", "tick", check=0)
+        s.wait_state("tick", "RUNNING")
+        restarts = [t for t, _ in stamps(s.logfile, r"crash: exited \(") if t >= t_stalled]
+        gaps = [(b - a).total_seconds() for a, b in zip(restarts, restarts[1:])]
+        assert len(restarts) >= 5 and max(gaps) < T(0.5), gaps
+        assert worst < T(2), worst
+        # The reader reads again: everything is written or was counted, and lines are whole.
+        wait_until(lambda: drain() + s.status("stall")["stall"].get("log_dropped", 0) >= n,
+                   60, what=f"{n} lines delivered or counted")
+        s.wait_log(r"^supervisor: stall: log \S+: writing again; \d+ lines? dropped$")
+        dropped = s.status("stall")["stall"]["log_dropped"]
+        lines = bytes(got).split(b"\n")
+        assert lines[-1] == b"" and all(l == b"x" * 99 for l in lines[:-1])
+        assert len(lines) - 1 + dropped == n, (len(lines) - 1, dropped)
+        assert s.stop() == 0
+    finally:
+        if s.p and s.p.poll() is None:   # a failed run: let a blocked writer go, then stop
+            s.p.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + T(30)
+            while s.p.poll() is None and time.monotonic() < deadline:
+                drain()
+                time.sleep(0.01)
+        os.close(r)
+
+
 @pytest.mark.skipif(V2, reason="v1's freezer: a self-frozen child stays frozen when its parent "
                     "thaws; v2's cgroup.kill kills frozen tasks")
 def test_a_cgroup_that_empties_late_does_not_stall_the_loop(h, tmp, cgroot, rootfs):
