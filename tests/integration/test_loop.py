@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ASAN_SUPERVISOR, INIT, T, alive, children, need, read_text,
-                      wait_until)
+from conftest import (ASAN_SUPERVISOR, INIT, T, alive, children, drain_until_exit, need,
+                      read_available, read_text, wait_until)
 from test_supervisor import V2, WL, cg_dirs, cg_procs, cgroot, ctrl_dir, rootfs, svc  # noqa: F401
 from test_svctl import CtlSup
 
@@ -73,21 +73,9 @@ def test_stderr_nobody_reads_never_blocks_the_loop(h, tmp, cgroot, rootfs):
                    what="50 restarts of crash0")
         assert alive(s.pid)
         # Now read: what waited comes out, then how many lines were lost.
-        os.set_blocking(r, False)
-        got = b""
-
-        def drain():
-            nonlocal got
-            try:
-                while True:
-                    d = os.read(r, 1 << 16)
-                    if not d:
-                        break
-                    got += d
-            except BlockingIOError:
-                pass
-            return b"stderr too slow" in got
-        wait_until(drain, 10, what="the drop report on stderr")
+        got = bytearray()
+        wait_until(lambda: read_available(r, got) >= 0 and b"stderr too slow" in got, 10,
+                   what="the drop report on stderr")
         text = got.decode(errors="replace")
         m = re.search(r"supervisor: stderr too slow: (\d+) lines? of the supervisor's log "
                       r"dropped", text)
@@ -96,10 +84,7 @@ def test_stderr_nobody_reads_never_blocks_the_loop(h, tmp, cgroot, rootfs):
         ours = text.lstrip("x").splitlines()
         assert ours and all(l.startswith("supervisor: ") for l in ours), ours[:5]
         s.p.send_signal(signal.SIGTERM)
-        while s.p.poll() is None:
-            drain()
-            time.sleep(0.01)
-        assert s.p.returncode == 0
+        assert drain_until_exit(s.p, r, got) == 0
     finally:
         if w >= 0:
             os.close(w)
@@ -145,14 +130,7 @@ def test_a_log_file_that_stalls_holds_neither_the_loop_nor_other_logs(h, tmp, cg
     got = bytearray()
 
     def drain():
-        try:
-            while True:
-                d = os.read(r, 1 << 20)
-                if not d:
-                    break
-                got.extend(d)
-        except BlockingIOError:
-            pass
+        read_available(r, got)
         return got.count(b"\n")
 
     try:
@@ -190,10 +168,7 @@ def test_a_log_file_that_stalls_holds_neither_the_loop_nor_other_logs(h, tmp, cg
     finally:
         if s.p and s.p.poll() is None:   # a failed run: let a blocked writer go, then stop
             s.p.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + T(30)
-            while s.p.poll() is None and time.monotonic() < deadline:
-                drain()
-                time.sleep(0.01)
+            drain_until_exit(s.p, r, got)
         os.close(r)
 
 
