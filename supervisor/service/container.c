@@ -18,6 +18,7 @@
 #include "policy/syscall_filter.h"
 #include "service/history.h"
 #include "spawn/spawn.h"
+#include "cleanup.h"
 
 const struct cr_container_ops cr_container_ops_real = {
     .spawn = cr_container_spawn,
@@ -319,6 +320,13 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
         ct_exited(ct);
 }
 
+static void cg_drop(struct cr_cg **cg)
+{
+    char err[256];
+    if (*cg)
+        cr_cg_destroy(*cg, err, sizeof err);
+}
+
 int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
 {
     struct cr_runtime *rt = svc->rt;
@@ -337,7 +345,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     }
     struct cr_cg_limits lim;
     cr_svc_limits(conf, &lim);
-    struct cr_cg *cg = NULL;
+    /* Until the container holds them, a failed start removes the cgroup and closes the pipe. */
+    CR_CLEANUP(cg_drop) struct cr_cg *cg = NULL;
     r = cr_cg_create(rt->cgroot, leaf, &lim, &cg, err, sizeof err);
     if (r < 0) {
         cr_log(svc->name, "cannot create its cgroup: %s", err);
@@ -347,15 +356,16 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     if (pipe2(ev, O_CLOEXEC) < 0) {
         r = -errno;
         cr_log(svc->name, "pipe: %s", strerror(-r));
-        cr_cg_destroy(cg, err, sizeof err);
         return r;
     }
-    fcntl(ev[0], F_SETFL, fcntl(ev[0], F_GETFL) | O_NONBLOCK);
+    CR_AUTOFD int ev_rd = ev[0];   /* ours: init's events */
+    CR_AUTOFD int ev_wr = ev[1];   /* init's */
+    fcntl(ev_rd, F_SETFL, fcntl(ev_rd, F_GETFL) | O_NONBLOCK);
     struct cr_spawn_req req = {
         .spec = &conf->spec,
         .init_fd = rt->init_fd,
         .cg = cg,
-        .events_fd = ev[1],
+        .events_fd = ev_wr,
         .nofile = &rt->nofile,
         .own_pgrp = !rt->run_mode,
         .uid_map = conf->uid_map_text,
@@ -367,9 +377,6 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         if (req.seccomp_fd < 0) {
             r = req.seccomp_fd;
             cr_log(svc->name, "cannot start its container: %s", err);
-            close(ev[0]);
-            close(ev[1]);
-            cr_cg_destroy(cg, err, sizeof err);
             return r;
         }
     }
@@ -384,11 +391,9 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     }
     struct cr_spawned sp;
     r = cr_spawn(&req, &sp, err, sizeof err);
-    close(ev[1]);
+    cr_closep(&ev_wr);   /* init's copy only: EOF when init is gone */
     if (r < 0) {
         cr_log(svc->name, "cannot start its container: %s", err);
-        close(ev[0]);
-        cr_cg_destroy(cg, err, sizeof err);
         return r;
     }
     if (sp.rootfs_plain && !svc->said_rootfs_plain) {
@@ -403,8 +408,6 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         siginfo_t si;
         waitid((idtype_t)P_PIDFD, (id_t)sp.pidfd, &si, WEXITED);
         close(sp.pidfd);
-        close(ev[0]);
-        cr_cg_destroy(cg, err, sizeof err);
         cr_log(svc->name, "out of memory");
         return -ENOMEM;
     }
@@ -412,11 +415,11 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     ct->report = report;
     ct->pid = sp.pid;
     ct->pidfd = sp.pidfd;
-    ct->ev_fd = ev[0];
-    ct->cg = cg;
+    ct->ev_fd = cr_steal_fd(&ev_rd);
+    ct->cg = cr_steal_ptr(&cg);
     ct->spawned_ms = now_ms(svc);
     /* A cgroup made now has counted nothing; a re-used leftover may have. */
-    int64_t oom = cr_cg_is_fresh(cg) ? 0 : cr_cg_oom_kills(cg);
+    int64_t oom = cr_cg_is_fresh(ct->cg) ? 0 : cr_cg_oom_kills(ct->cg);
     ct->oom_seen = oom > 0 ? oom : 0;
     uv_poll_init(rt->loop, &ct->pid_poll, ct->pidfd);
     uv_poll_init(rt->loop, &ct->ev_poll, ct->ev_fd);
@@ -427,7 +430,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     svc->ct = ct;
     if (!rt->quiet)
         cr_log(svc->name, "container started (init pid %d, cgroup %s%s)", (int)sp.pid,
-               cr_cg_path(cg), sp.into_cgroup ? ", born in it" : "");
+               cr_cg_path(ct->cg), sp.into_cgroup ? ", born in it" : "");
     return 0;
 }
 
