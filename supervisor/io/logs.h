@@ -70,7 +70,7 @@ struct cr_logfile {
     struct cr_logfile *jnext;    /* in the writers' lists */
     /* the hand-over: what to write and how (set by the loop before, read back after) */
     char *jbuf;
-    size_t jlen;
+    size_t jlen, jcap;
     bool jrotate;
     int64_t jmax, jbackups;
     uint64_t jdropped;
