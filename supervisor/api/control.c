@@ -64,27 +64,7 @@ struct obuf {
     bool oom;
 };
 
-static void ob_put(struct obuf *o, const char *s, size_t n)
-{
-    if (o->oom)
-        return;
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 1024;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        char *p = realloc(o->p, cap);
-        if (!p) {
-            o->oom = true;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    o->p[o->len] = 0;
-}
-
+/* Room for n bytes in all. */
 static void ob_reserve(struct obuf *o, size_t n)
 {
     if (o->oom || o->cap >= n)
@@ -96,6 +76,21 @@ static void ob_reserve(struct obuf *o, size_t n)
     }
     o->p = p;
     o->cap = n;
+}
+
+static void ob_put(struct obuf *o, const char *s, size_t n)
+{
+    if (o->len + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 1024;
+        while (cap < o->len + n + 1)
+            cap *= 2;
+        ob_reserve(o, cap);
+    }
+    if (o->oom)
+        return;
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = 0;
 }
 
 static void ob_printf(struct obuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

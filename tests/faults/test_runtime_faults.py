@@ -225,7 +225,8 @@ def test_flood_with_followers_that_never_read(h, tmp, cgroot, rootfs):
     backlog stays bounded (it is told how many chunks it lost, not sent them all later)."""
     s = FaultSup(h, tmp, cgroot,
                  svc("flood", f"/bin/sh -c 'while :; do {WL} spew 100000 bytes=200; done'",
-                     startsecs=0, stopwaitsecs="2s") +
+                     startsecs=0, stopwaitsecs="2s", stdout_logfile_maxbytes="16M",
+                     stdout_logfile_backups=1) +   # at most 32 MB on disk (the VM's is small)
                  svc("calm", f"{WL} sleep 1000", startsecs=0)).start()
     s.wait_all_running(["calm", "flood"])
     idle = [status_rtt(s.sock) for _ in range(10)]
