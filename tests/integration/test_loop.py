@@ -154,7 +154,10 @@ def test_a_log_file_that_stalls_holds_neither_the_loop_nor_other_logs(h, tmp, cg
         s.wait_state("tick", "RUNNING")
         restarts = [t for t, _ in stamps(s.logfile, r"crash: exited \(") if t >= t_stalled]
         gaps = [(b - a).total_seconds() for a, b in zip(restarts, restarts[1:])]
-        assert len(restarts) >= 5 and max(gaps) < T(0.5), gaps
+        # init restarts crash every ~100 ms: no gap near the stall's seconds (before: no
+        # event at all until the reader read). 1 s: an ASan supervisor reading and dropping
+        # the stalled service's megabytes on a loaded machine saw a 0.65 s gap once.
+        assert len(restarts) >= 5 and max(gaps) < T(1.0), gaps
         assert worst < T(2), worst
         # The reader reads again: everything is written or was counted, and lines are whole.
         wait_until(lambda: drain() + s.status("stall")["stall"].get("log_dropped", 0) >= n,
