@@ -207,7 +207,7 @@ $(B)/test/probe: tests/security/probe.c
 
 # A unit test links only the archives of the layers it tests (unit_link above).
 .SECONDEXPANSION:
-$(B)/test/unit/%: tests/unit/%.c $$(call libs,$(B)/asan,$$(call unit_link,$$*)) $(HDRS)
+$(B)/test/unit/%: tests/unit/%.c $$(call libs,$(B)/asan,$$(call unit_link,$$*)) $(HDRS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -Iinit -o $@ $< \
 	  $(call libs,$(B)/asan,$(call unit_link,$*)) -Wl,--as-needed $(SUP_LIBS) -lcmocka

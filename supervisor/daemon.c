@@ -372,6 +372,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     }
     log_loop = sv->rt.loop;
     cr_log_nonblocking(log_want_write);
+    cr_logs_set_loop(sv->rt.loop);   /* log files on writer threads from here on */
     if (!run_name) {
         if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop) < 0)
             cr_log(NULL, "no cgroup reaper: kills and removals will wait");
@@ -442,6 +443,7 @@ out_loop:
     uv_run(sv->rt.loop, UV_RUN_DEFAULT);   /* the reaper's last jobs, the close callbacks */
     cr_cg_reaper_stop(sv->rt.cgroot);
     uv_run(sv->rt.loop, UV_RUN_DEFAULT);
+    cr_logs_finish(2000);   /* the log lines still being written, then back to writing inline */
     if (uv_loop_close(sv->rt.loop) != 0)
         fprintf(stderr, "supervisor: warning: handles left open at exit\n");
     free(sv->rt.loop);

@@ -64,22 +64,30 @@ struct obuf {
     bool oom;
 };
 
+/* Room for n bytes in all. */
+static void ob_reserve(struct obuf *o, size_t n)
+{
+    if (o->oom || o->cap >= n)
+        return;
+    char *p = realloc(o->p, n);
+    if (!p) {
+        o->oom = true;
+        return;
+    }
+    o->p = p;
+    o->cap = n;
+}
+
 static void ob_put(struct obuf *o, const char *s, size_t n)
 {
-    if (o->oom)
-        return;
     if (o->len + n + 1 > o->cap) {
         size_t cap = o->cap ? o->cap : 1024;
         while (cap < o->len + n + 1)
             cap *= 2;
-        char *p = realloc(o->p, cap);
-        if (!p) {
-            o->oom = true;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
+        ob_reserve(o, cap);
     }
+    if (o->oom)
+        return;
     memcpy(o->p + o->len, s, n);
     o->len += n;
     o->p[o->len] = 0;
@@ -202,13 +210,16 @@ static void on_written(uv_write_t *req, int status)
         client_close(c);
 }
 
-/* Queues bytes for the client. A client that does not read what it asked for is dropped. */
+/* Queues bytes for the client, unless more than limit would wait: then -ENOBUFS (a client
+ * that does not read what it asked for is dropped, a follower loses lines). One answer is
+ * always taken when nothing waits, however long: a follower's chunk of lines is often
+ * larger than its limit (256 KiB of lines, plus "line " on each). */
 static int client_send(struct client *c, const char *p, size_t n, size_t limit)
 {
     if (c->closing || !n)
         return 0;
     size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
-    if (queued + n > limit)
+    if (queued && queued + n > limit)
         return -ENOBUFS;
     struct wreq *w = malloc(sizeof *w + n);
     if (!w)
@@ -509,7 +520,14 @@ static void on_follow(void *arg, const char *data, size_t len)
         client_linger(c);
         return;
     }
+    /* A follower that has not read what it has is not sent more: counting the loss costs
+     * nothing, formatting every chunk for it only to throw it away cost the loop dearly. */
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) >= CR_CTL_FOLLOW_MAX) {
+        c->dropped++;
+        return;
+    }
     struct obuf o = {0};
+    ob_reserve(&o, len + len / 8 + 64);   /* "line " per line: one allocation, mostly */
     if (c->dropped) {
         ob_printf(&o, "rec dropped=%llu\n", (unsigned long long)c->dropped);
     }

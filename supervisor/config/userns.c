@@ -26,6 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cleanup.h"
+
 #define SLOT 65536ULL
 #define STATE_MAX_BYTES (4 << 20)
 
@@ -209,6 +211,11 @@ static void table_free(struct table *t)
     free(t->v);
 }
 
+static void ranges_free(struct ranges *r)
+{
+    free(r->v);
+}
+
 /* The state file's ranges; a missing file is an empty table. */
 static void read_state(struct ctx *c, const char *path, struct table *t)
 {
@@ -336,30 +343,21 @@ static void explicit_ranges(struct ctx *c, bool gid, struct ranges *out)
     }
 }
 
-void cr_userns_assign(struct cr_config *cfg, bool persist)
+/* The ranges of every auto service (cr_userns_assign); c->oom when memory ran out. */
+static void assign(struct ctx *c, struct cr_service *first, bool persist)
 {
-    struct ctx c = {.cfg = cfg, .g = &cfg->global};
-    const struct cr_global *g = &cfg->global;
-    struct cr_service *first = NULL;
-    size_t nauto = 0;
-    for (size_t i = 0; i < cfg->nservices; i++)
-        if (cfg->services[i].userns_auto && cfg->services[i].name) {
-            first = first ? first : &cfg->services[i];
-            nauto++;
-        }
-    if (!nauto || !g->subid_user || !g->subuid_file || !g->subgid_file || !g->userns_state)
-        return;
-
+    struct cr_config *cfg = c->cfg;
+    const struct cr_global *g = c->g;
     char alt[256];
     other_spelling(g->subid_user, alt, sizeof alt);
-    struct ranges uids = {0}, gids = {0}, xu = {0}, xg = {0};
-    struct table t = {0};
-    int lock = -1;
+    CR_CLEANUP(ranges_free) struct ranges uids = {0}, gids = {0}, xu = {0}, xg = {0};
+    CR_CLEANUP(table_free) struct table t = {0};
+    CR_AUTOFD int lock = -1;   /* held (flock) while the state file is read and replaced */
     size_t before = cfg->errors.n, added = 0;
-    read_subids(&c, CR_K_SUBUID_FILE, g->subuid_file, g->subid_user, alt, &uids);
-    read_subids(&c, CR_K_SUBGID_FILE, g->subgid_file, g->subid_user, alt, &gids);
+    read_subids(c, CR_K_SUBUID_FILE, g->subuid_file, g->subid_user, alt, &uids);
+    read_subids(c, CR_K_SUBGID_FILE, g->subgid_file, g->subid_user, alt, &gids);
     if (cfg->errors.n != before)
-        goto out;
+        return;
     if (!uids.n || !gids.n) {
         bool nouser = !alt[0] && strspn(g->subid_user, "0123456789") != strlen(g->subid_user);
         char files[2 * PATH_MAX + 8];
@@ -373,7 +371,7 @@ void cr_userns_assign(struct cr_config *cfg, bool persist)
                          "'%s' (subid_user): e.g. `%s%s%susermod %s %s`", files, g->subid_user,
                          nouser ? "useradd --system --no-create-home " : "",
                          nouser ? g->subid_user : "", nouser ? "; " : "", add, g->subid_user);
-        goto out;
+        return;
     }
     if (persist) {
         int r = mkdir_parents(g->userns_state);
@@ -384,15 +382,15 @@ void cr_userns_assign(struct cr_config *cfg, bool persist)
             r = lock < 0 || flock(lock, LOCK_EX) < 0 ? -errno : 0;
         }
         if (r < 0) {
-            global_error(&c, CR_K_USERNS_STATE, "%s: %s", lockpath, strerror(-r));
-            goto out;
+            global_error(c, CR_K_USERNS_STATE, "%s: %s", lockpath, strerror(-r));
+            return;
         }
     }
-    read_state(&c, g->userns_state, &t);
-    explicit_ranges(&c, false, &xu);
-    explicit_ranges(&c, true, &xg);
-    if (cfg->errors.n != before || c.oom)
-        goto out;
+    read_state(c, g->userns_state, &t);
+    explicit_ranges(c, false, &xu);
+    explicit_ranges(c, true, &xg);
+    if (cfg->errors.n != before || c->oom)
+        return;
     for (size_t i = 0; i < cfg->nservices; i++) {
         struct cr_service *svc = &cfg->services[i];
         if (!svc->userns_auto || !svc->name)
@@ -421,7 +419,7 @@ void cr_userns_assign(struct cr_config *cfg, bool persist)
                              g->userns_state);
             continue;
         } else if (!table_add(&t, svc->name, u, gg, 0)) {
-            c.oom = true;
+            c->oom = true;
             break;
         } else {
             added++;
@@ -431,25 +429,33 @@ void cr_userns_assign(struct cr_config *cfg, bool persist)
         svc->uid_map_text = map_text(u);
         svc->gid_map_text = map_text(gg);
         if (!svc->uid_map_text || !svc->gid_map_text)
-            c.oom = true;
+            c->oom = true;
     }
-    if (persist && added && cfg->errors.n == before && !c.oom) {
+    if (persist && added && cfg->errors.n == before && !c->oom) {
         int r = write_state(g->userns_state, &t);
         if (r < 0)
-            global_error(&c, CR_K_USERNS_STATE, "cannot write %s: %s", g->userns_state,
+            global_error(c, CR_K_USERNS_STATE, "cannot write %s: %s", g->userns_state,
                          strerror(-r));
         else
             cr_errlist_add(&cfg->notices, "user_namespace: %zu new range%s of host ids kept in "
                            "%s", added, added == 1 ? "" : "s", g->userns_state);
     }
-out:
-    if (lock >= 0)
-        close(lock);
+}
+
+void cr_userns_assign(struct cr_config *cfg, bool persist)
+{
+    struct ctx c = {.cfg = cfg, .g = &cfg->global};
+    const struct cr_global *g = &cfg->global;
+    struct cr_service *first = NULL;
+    size_t nauto = 0;
+    for (size_t i = 0; i < cfg->nservices; i++)
+        if (cfg->services[i].userns_auto && cfg->services[i].name) {
+            first = first ? first : &cfg->services[i];
+            nauto++;
+        }
+    if (!nauto || !g->subid_user || !g->subuid_file || !g->subgid_file || !g->userns_state)
+        return;
+    assign(&c, first, persist);
     if (c.oom)
         cfg->errors.oom = true;
-    free(uids.v);
-    free(gids.v);
-    free(xu.v);
-    free(xg.v);
-    table_free(&t);
 }

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,24 +62,54 @@ static size_t count_lines(const char *p, size_t n)
     return k;
 }
 
+/* What happened to a file while it was written, said by the loop afterwards (a writer
+ * thread never logs: cr_log belongs to the loop). */
+static void note(struct cr_logfile *f, enum cr_log_note kind, int err, uint64_t n)
+{
+    if (f->nnotes < CR_LOG_NOTES)
+        f->notes[f->nnotes++] = (struct cr_log_noted){kind, err, n};
+}
+
+static void say_notes(struct cr_logfile *f)
+{
+    for (int i = 0; i < f->nnotes; i++) {
+        const struct cr_log_noted *x = &f->notes[i];
+        switch (x->kind) {
+        case CR_NOTE_DROPPING:
+            cr_log(f->who, "log %s: %s: dropping lines until it can be written", f->path,
+                   strerror(x->err));
+            break;
+        case CR_NOTE_RESUMED:
+            cr_log(f->who, "log %s: writing again; %llu line%s dropped", f->path,
+                   (unsigned long long)x->n, x->n == 1 ? "" : "s");
+            break;
+        case CR_NOTE_NO_OPEN:
+            cr_log(f->who, "log %s: cannot open: %s; retrying every second", f->path,
+                   strerror(x->err));
+            break;
+        case CR_NOTE_NO_ROTATE:
+            cr_log(f->who, "log %s: cannot rotate: %s", f->path, strerror(x->err));
+            break;
+        }
+    }
+    f->nnotes = 0;
+}
+
 /* Lines p[0..n) are lost: count them, and say so when this starts a run of losses. */
 static uint64_t drop(struct cr_logfile *f, const char *p, size_t n, int err)
 {
     uint64_t k = count_lines(p, n);
     if (!f->err) {
         f->err = err ? err : EIO;
-        cr_log(f->who, "log %s: %s: dropping lines until it can be written", f->path,
-               strerror(f->err));
+        note(f, CR_NOTE_DROPPING, f->err, 0);
     }
     f->dropped += k;
-    f->dropped_total += k;
     return k;
 }
 
 static void resumed(struct cr_logfile *f)
 {
-    cr_log(f->who, "log %s: writing again; %llu line%s dropped", f->path,
-           (unsigned long long)f->dropped, f->dropped == 1 ? "" : "s");
+    note(f, CR_NOTE_RESUMED, 0, f->dropped);
     f->err = 0;
     f->dropped = 0;
 }
@@ -92,8 +124,7 @@ static int open_file(struct cr_logfile *f)
     if (fd < 0) {
         int e = errno;
         if (f->err != e)
-            cr_log(f->who, "log %s: cannot open: %s; retrying every second", f->path,
-                   strerror(e));
+            note(f, CR_NOTE_NO_OPEN, e, 0);
         f->err = e;
         f->retry_ms = mono_ms() + 1000;
         return -e;
@@ -105,63 +136,14 @@ static int open_file(struct cr_logfile *f)
     return 0;
 }
 
-struct cr_logfile *cr_logfile_get(const char *path, const char *who, int64_t maxbytes,
-                                  int64_t backups)
-{
-    for (struct cr_logfile *f = files; f; f = f->next) {
-        if (!strcmp(f->path, path)) {
-            f->refs++;
-            f->maxbytes = maxbytes;
-            f->backups = backups;
-            return f;
-        }
-    }
-    struct cr_logfile *f = calloc(1, sizeof *f);
-    if (!f)
-        return NULL;
-    f->path = strdup(path);
-    f->who = strdup(who);
-    if (!f->path || !f->who) {
-        free(f->path);
-        free(f->who);
-        free(f);
-        return NULL;
-    }
-    f->refs = 1;
-    f->fd = -1;
-    f->maxbytes = maxbytes;
-    f->backups = backups;
-    open_file(f);
-    f->next = files;
-    files = f;
-    return f;
-}
+/* ---- writing (a writer thread's side, or the caller's without a loop) ---------------------- */
 
-void cr_logfile_release(struct cr_logfile *f)
-{
-    if (!f || --f->refs > 0)
-        return;
-    for (struct cr_logfile **pp = &files; *pp; pp = &(*pp)->next) {
-        if (*pp == f) {
-            *pp = f->next;
-            break;
-        }
-    }
-    if (f->err && f->dropped)
-        cr_log(f->who, "log %s: closed; %llu line%s dropped", f->path,
-               (unsigned long long)f->dropped, f->dropped == 1 ? "" : "s");
-    if (f->fd >= 0)
-        close(f->fd);
-    free(f->path);
-    free(f->who);
-    free(f);
-}
-
-int cr_logfile_rotate(struct cr_logfile *f)
+/* Rotates now (even when empty). Returns 0 or a negative errno. */
+static int rotate_now(struct cr_logfile *f)
 {
     if (f->fd >= 0 && !f->regular)
         return 0;   /* a FIFO, a terminal, /dev/stdout: nothing to rotate */
-    if (f->backups <= 0) {
+    if (f->jbackups <= 0) {
         if (f->fd >= 0 && ftruncate(f->fd, 0) < 0)
             return -errno;
         f->size = 0;
@@ -171,7 +153,7 @@ int cr_logfile_rotate(struct cr_logfile *f)
     if (n + 24 > PATH_MAX)
         return -ENAMETOOLONG;
     char from[PATH_MAX], to[PATH_MAX];
-    for (int64_t i = f->backups - 1; i >= 1; i--) {
+    for (int64_t i = f->jbackups - 1; i >= 1; i--) {
         snprintf(from, sizeof from, "%s.%lld", f->path, (long long)i);
         snprintf(to, sizeof to, "%s.%lld", f->path, (long long)i + 1);
         rename(from, to);   /* ENOENT: fewer backups so far */
@@ -204,14 +186,17 @@ static size_t write_all(int fd, const char *p, size_t n, int *err)
     return off;
 }
 
-uint64_t cr_logfile_write(struct cr_logfile *f, const char *p, size_t n)
+/* Appends n bytes of whole lines, rotating between lines as needed (by f->jmax and
+ * f->jbackups). Returns how many lines were dropped. Touches only the file and its notes: no
+ * allocation, no cr_log, so a writer thread can run it. */
+static uint64_t file_write(struct cr_logfile *f, const char *p, size_t n)
 {
     uint64_t dropped = 0;
     while (n) {
         if (f->fd < 0 && (mono_ms() < f->retry_ms || open_file(f) < 0))
             return dropped + drop(f, p, n, f->err);
         size_t take = n;
-        uint64_t max = f->maxbytes > 0 ? (uint64_t)f->maxbytes : 0;
+        uint64_t max = f->jmax > 0 ? (uint64_t)f->jmax : 0;
         if (max && f->regular && f->size + n > max) {
             /* Up to the last whole line that fits; rotate when not even one does. */
             uint64_t room = f->size < max ? max - f->size : 0;
@@ -219,9 +204,9 @@ uint64_t cr_logfile_write(struct cr_logfile *f, const char *p, size_t n)
             if (nl) {
                 take = (size_t)(nl - p) + 1;
             } else if (f->size > 0) {
-                int r = cr_logfile_rotate(f);
+                int r = rotate_now(f);
                 if (r < 0) {
-                    cr_log(f->who, "log %s: cannot rotate: %s", f->path, strerror(-r));
+                    note(f, CR_NOTE_NO_ROTATE, -r, 0);
                     return dropped + drop(f, p, n, -r);
                 }
                 continue;
@@ -253,13 +238,414 @@ uint64_t cr_logfile_write(struct cr_logfile *f, const char *p, size_t n)
     return dropped;
 }
 
+/* One hand-over: rotate first when asked, then write the queue taken at hand-over. */
+static void run_job(struct cr_logfile *f)
+{
+    if (f->jrotate && !(f->fd >= 0 && f->regular && f->size == 0)) {
+        int r = rotate_now(f);
+        if (r < 0)
+            note(f, CR_NOTE_NO_ROTATE, -r, 0);
+    }
+    if (f->jlen)
+        f->jdropped = file_write(f, f->jbuf, f->jlen);
+    else if (f->fd < 0 && mono_ms() >= f->retry_ms)
+        open_file(f);   /* a new file: open it now, as the caller would have */
+}
+
+/* ---- writer threads -------------------------------------------------------------------------- */
+
+/* With a loop (cr_logs_set_loop), the loop only appends to a file's queue; a writer thread
+ * takes the whole queue when nobody is writing that file, and hands the file back through an
+ * async handle. A file is written by one thread at a time, in order; a file whose disk stalls
+ * holds one thread while the others go on, and threads are made as needed, up to
+ * WRITERS_MAX. Without a loop (start-up, exit, unit tests) files are written by the caller. */
+#define WRITERS_MAX 8
+#define FILE_QUEUE_MAX (4u << 20)       /* bytes waiting for one file */
+#define ALL_QUEUES_MAX (64u << 20)      /* bytes waiting or being written, all files */
+#define WRITER_STACK (256u << 10)
+#define FILE_QUEUE_HIGH (1u << 20)      /* readers wait past this */
+#define REUSE_MIN (64u << 10)         /* a hand-over this big keeps its buffer for the next */
+#define STALL_MS 2000                   /* a write stuck this long: readers read (and drop) */
+
+static struct {
+    uv_loop_t *loop;
+    uv_async_t async;
+    uv_timer_t deadline;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct cr_logfile *todo, **todo_tail;   /* handed over, waiting for a thread (mu) */
+    struct cr_logfile *done;                /* written, waiting for the loop (mu) */
+    int ntodo, threads, idle;               /* (mu) */
+    bool abandoned;                         /* (mu) at exit, past the deadline */
+    int busy;                               /* files handed over (loop) */
+    int waiting;                            /* files with waiters (loop) */
+    uv_timer_t tick;                        /* while waiting: looks for stalled writes */
+    size_t queued;                          /* bytes queued or being written (loop) */
+} wr = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .todo_tail = &wr.todo};
+
+static void *writer(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&wr.mu);
+    for (;;) {
+        while (!wr.todo) {
+            wr.idle++;
+            pthread_cond_wait(&wr.cv, &wr.mu);
+            wr.idle--;
+        }
+        struct cr_logfile *f = wr.todo;
+        wr.todo = f->jnext;
+        if (!wr.todo)
+            wr.todo_tail = &wr.todo;
+        wr.ntodo--;
+        pthread_mutex_unlock(&wr.mu);
+        run_job(f);
+        pthread_mutex_lock(&wr.mu);
+        if (wr.abandoned)
+            continue;   /* the loop is gone: the file is left as it is */
+        f->jnext = wr.done;
+        wr.done = f;
+        uv_async_send(&wr.async);
+    }
+    return NULL;
+}
+
+/* Called with mu held. Signals stay with the loop's thread. */
+static int spawn_writer(void)
+{
+    pthread_attr_t a;
+    pthread_t t;
+    sigset_t all, old;
+    if (pthread_attr_init(&a))
+        return -1;
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, WRITER_STACK);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int r = pthread_create(&t, &a, writer, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&a);
+    if (r)
+        return -1;
+    wr.threads++;
+    return 0;
+}
+
+static void submit(struct cr_logfile *f)
+{
+    f->jbuf = f->q;
+    f->jlen = f->qlen;
+    f->jcap = f->qcap;
+    f->q = NULL;
+    f->qlen = f->qcap = 0;
+    f->jrotate = f->rotate_req;
+    f->rotate_req = false;
+    f->jmax = f->maxbytes;
+    f->jbackups = f->backups;
+    f->jnonempty = f->fd < 0 || f->size > 0;   /* the thread owns both from here */
+    f->jstart_ms = mono_ms();
+    f->busy = true;
+    wr.busy++;
+    pthread_mutex_lock(&wr.mu);
+    f->jnext = NULL;
+    *wr.todo_tail = f;
+    wr.todo_tail = &f->jnext;
+    wr.ntodo++;
+    if (wr.ntodo > wr.idle && wr.threads < WRITERS_MAX)
+        spawn_writer();   /* failing that, the threads there are take it in turn */
+    pthread_cond_signal(&wr.cv);
+    pthread_mutex_unlock(&wr.mu);
+}
+
+static void file_free(struct cr_logfile *f)
+{
+    for (struct cr_logfile **pp = &files; *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    if (f->err && f->dropped)
+        cr_log(f->who, "log %s: closed; %llu line%s dropped", f->path,
+               (unsigned long long)f->dropped, f->dropped == 1 ? "" : "s");
+    if (f->fd >= 0)
+        close(f->fd);
+    free(f->q);
+    free(f->path);
+    free(f->who);
+    free(f);
+}
+
+static void wake_all(struct cr_logfile *f)
+{
+    struct cr_log_waiter *w = f->waiters;
+    if (!w)
+        return;
+    f->waiters = NULL;
+    if (--wr.waiting == 0)
+        uv_timer_stop(&wr.tick);
+    while (w) {
+        struct cr_log_waiter *next = w->next;
+        w->next = NULL;
+        w->wake(w);
+        w = next;
+    }
+}
+
+static bool stalled(const struct cr_logfile *f)
+{
+    return f->busy && mono_ms() - f->jstart_ms >= STALL_MS;
+}
+
+bool cr_logfile_congested(const struct cr_logfile *f)
+{
+    return wr.loop && f->qlen >= FILE_QUEUE_HIGH && !stalled(f);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+    for (struct cr_logfile *f = files; f; f = f->next)
+        if (f->waiters && stalled(f))
+            wake_all(f);   /* the rest is dropped and counted by cr_logfile_write() */
+}
+
+void cr_logfile_wait(struct cr_logfile *f, struct cr_log_waiter *w)
+{
+    if (!f->waiters && wr.waiting++ == 0)
+        uv_timer_start(&wr.tick, on_tick, STALL_MS / 4, STALL_MS / 4);
+    w->next = f->waiters;
+    f->waiters = w;
+}
+
+void cr_logfile_unwait(struct cr_logfile *f, struct cr_log_waiter *w)
+{
+    for (struct cr_log_waiter **pp = &f->waiters; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            w->next = NULL;
+            if (!f->waiters && --wr.waiting == 0)
+                uv_timer_stop(&wr.tick);
+            return;
+        }
+    }
+}
+
+static void job_done(struct cr_logfile *f)
+{
+    f->busy = false;
+    wr.busy--;
+    wr.queued -= f->jlen;
+    if (!f->q && f->jlen >= REUSE_MIN) {
+        /* A busy stream: its buffer takes the next lines (no allocation, no page faults) */
+        f->q = f->jbuf;
+        f->qcap = f->jcap;
+    } else {
+        free(f->jbuf);   /* a quiet one keeps no memory */
+    }
+    f->jbuf = NULL;
+    f->jlen = f->jcap = 0;
+    f->dropped_total += f->jdropped;
+    f->jdropped = 0;
+    say_notes(f);
+    if (f->qlen || f->rotate_req)
+        submit(f);   /* takes the whole queue: its readers may read again */
+    wake_all(f);
+    if (!f->busy && f->refs == 0)
+        file_free(f);
+}
+
+static void on_written(uv_async_t *h)
+{
+    (void)h;
+    pthread_mutex_lock(&wr.mu);
+    struct cr_logfile *f = wr.done;
+    wr.done = NULL;
+    pthread_mutex_unlock(&wr.mu);
+    while (f) {
+        struct cr_logfile *next = f->jnext;
+        job_done(f);
+        f = next;
+    }
+    if (wr.busy == 0 && uv_is_active((uv_handle_t *)&wr.deadline)) {
+        uv_timer_stop(&wr.deadline);   /* cr_logs_finish(): everything is written */
+        uv_unref((uv_handle_t *)&wr.async);
+    }
+}
+
+int cr_logs_set_loop(uv_loop_t *loop)
+{
+    if (wr.loop || uv_async_init(loop, &wr.async, on_written) < 0)
+        return wr.loop ? 0 : -1;
+    uv_timer_init(loop, &wr.deadline);
+    uv_timer_init(loop, &wr.tick);
+    uv_unref((uv_handle_t *)&wr.tick);
+    /* Neither keeps the loop alive: the loop ends when the services are done, and
+     * cr_logs_finish() waits for what is still being written. */
+    uv_unref((uv_handle_t *)&wr.async);
+    uv_unref((uv_handle_t *)&wr.deadline);
+    pthread_mutex_lock(&wr.mu);
+    int r = wr.threads ? 0 : spawn_writer();
+    pthread_mutex_unlock(&wr.mu);
+    wr.loop = loop;
+    if (r < 0) {
+        cr_logs_finish(0);
+        cr_log(NULL, "log files: no writer thread; writing them from the loop");
+    }
+    return r;
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    (void)t;
+    pthread_mutex_lock(&wr.mu);
+    wr.abandoned = true;
+    pthread_mutex_unlock(&wr.mu);
+    for (struct cr_logfile *f = files; f; f = f->next)
+        if (f->busy)
+            cr_log(f->who, "log %s: still not written at exit: %zu bytes lost", f->path,
+                   f->jlen + f->qlen);
+    uv_unref((uv_handle_t *)&wr.async);
+}
+
+void cr_logs_finish(unsigned deadline_ms)
+{
+    if (!wr.loop)
+        return;
+    if (wr.busy) {
+        uv_ref((uv_handle_t *)&wr.async);
+        uv_timer_start(&wr.deadline, on_deadline, deadline_ms, 0);
+        uv_run(wr.loop, UV_RUN_DEFAULT);
+    }
+    uv_timer_stop(&wr.deadline);
+    uv_close((uv_handle_t *)&wr.async, NULL);
+    uv_close((uv_handle_t *)&wr.deadline, NULL);
+    uv_close((uv_handle_t *)&wr.tick, NULL);
+    uv_run(wr.loop, UV_RUN_NOWAIT);
+    wr.loop = NULL;
+    /* From here on the caller writes; a file a thread still holds takes nothing more. */
+}
+
+/* ---- the loop's side ----------------------------------------------------------------------- */
+
+struct cr_logfile *cr_logfile_get(const char *path, const char *who, int64_t maxbytes,
+                                  int64_t backups)
+{
+    for (struct cr_logfile *f = files; f; f = f->next) {
+        if (!strcmp(f->path, path)) {
+            f->refs++;   /* also one being closed whose last lines are still written */
+            f->maxbytes = maxbytes;
+            f->backups = backups;
+            return f;
+        }
+    }
+    struct cr_logfile *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->path = strdup(path);
+    f->who = strdup(who);
+    if (!f->path || !f->who) {
+        free(f->path);
+        free(f->who);
+        free(f);
+        return NULL;
+    }
+    f->refs = 1;
+    f->fd = -1;
+    f->maxbytes = maxbytes;
+    f->backups = backups;
+    f->next = files;
+    files = f;
+    if (wr.loop) {
+        submit(f);   /* a writer opens it: opening may stall as much as writing */
+    } else {
+        open_file(f);
+        say_notes(f);
+    }
+    return f;
+}
+
+void cr_logfile_release(struct cr_logfile *f)
+{
+    if (!f || --f->refs > 0)
+        return;
+    if (!f->busy)
+        file_free(f);
+    /* else job_done() frees it once its last lines are written */
+}
+
+static bool queue_room(struct cr_logfile *f, size_t n)
+{
+    if (f->qlen + n > FILE_QUEUE_MAX || wr.queued + n > ALL_QUEUES_MAX)
+        return false;
+    if (f->qlen + n <= f->qcap)
+        return true;
+    size_t cap = f->qcap ? f->qcap : 65536;
+    while (cap < f->qlen + n)
+        cap *= 2;
+    char *q = realloc(f->q, cap);
+    if (!q)
+        return false;
+    f->q = q;
+    f->qcap = cap;
+    return true;
+}
+
+void cr_logfile_write(struct cr_logfile *f, const char *p, size_t n)
+{
+    if (!n)
+        return;
+    if (!wr.loop) {
+        if (f->busy) {   /* a thread abandoned at exit still holds it */
+            f->dropped_total += count_lines(p, n);
+            return;
+        }
+        f->jmax = f->maxbytes;
+        f->jbackups = f->backups;
+        f->dropped_total += file_write(f, p, n);
+        say_notes(f);
+        return;
+    }
+    if (!queue_room(f, n)) {
+        uint64_t k = count_lines(p, n);
+        if (!f->qdropped)
+            cr_log(f->who, "log %s: writes are not keeping up: dropping lines until they do",
+                   f->path);
+        f->qdropped += k;
+        f->dropped_total += k;
+        return;
+    }
+    if (f->qdropped) {
+        cr_log(f->who, "log %s: writing again; %llu line%s dropped", f->path,
+               (unsigned long long)f->qdropped, f->qdropped == 1 ? "" : "s");
+        f->qdropped = 0;
+    }
+    memcpy(f->q + f->qlen, p, n);
+    f->qlen += n;
+    wr.queued += n;
+    if (!f->busy)
+        submit(f);
+}
+
 int cr_logs_rotate_all(void)
 {
     int n = 0;
     for (struct cr_logfile *f = files; f; f = f->next) {
+        if (f->refs == 0)
+            continue;   /* being closed */
+        if (f->busy) {
+            /* A thread is writing it: it rotates before the next lines (now queued). */
+            if (f->jlen || f->qlen || f->jnonempty) {
+                f->rotate_req = true;
+                n++;
+            }
+            continue;
+        }
         if (f->fd >= 0 && f->regular && f->size == 0)
             continue;
-        int r = cr_logfile_rotate(f);
+        f->jbackups = f->backups;
+        int r = rotate_now(f);
+        say_notes(f);
         if (r < 0)
             cr_log(f->who, "log %s: cannot rotate: %s", f->path, strerror(-r));
         else
@@ -360,8 +746,11 @@ void cr_logs_attach(struct cr_out_stream *s, const char *who, const char *spec,
         free(path);
         return;
     }
+    cr_out_unwait(s);
+    s->log_dropped = cr_out_log_dropped(s);
     cr_logfile_release(s->file);
     s->file = path ? cr_logfile_get(path, who, maxbytes, backups) : NULL;
+    s->file_dropped0 = s->file ? s->file->dropped_total : 0;
     free(path);
 }
 
@@ -373,7 +762,8 @@ void cr_logs_attach(struct cr_out_stream *s, const char *who, const char *spec,
 static int tail_one(const char *path, size_t n, char **out, size_t *len, size_t *got)
 {
     *got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO as a log file must not hold the loop until a writer comes */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -errno;
     struct stat st;

@@ -16,34 +16,82 @@
  * its last whole line, the chunk's lines are dropped and counted (per stream, see
  * cr_logs_dropped()), and every later chunk tries again, so writing resumes by itself when
  * space returns; the supervisor's log says when dropping starts and how many lines were lost
- * once it stops. A file that cannot be opened is retried at most once a second. */
+ * once it stops. A file that cannot be opened is retried at most once a second.
+ *
+ * Files are opened, written and rotated by size on writer threads (cr_logs_set_loop), never
+ * on the loop: a log on a disk that stalls (a hung NFS or FUSE mount, a FIFO nobody reads)
+ * holds one thread, never the supervisor nor the other services' logs. Each file has a
+ * bounded queue. Past 1 MiB its readers stop reading their pipes until it drains, so a
+ * workload faster than the disk waits, as a program writing to a file would, and loses
+ * nothing; but once a write has been stuck for 2 s they read on, and what the queue cannot
+ * take (past 4 MiB, or 64 MiB for all files together) is dropped and counted as for a full
+ * disk. */
 #ifndef CORRAL_LOGS_H
 #define CORRAL_LOGS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 struct cr_out_stream;
 
+struct cr_log_waiter;   /* output.h */
+
+enum cr_log_note { CR_NOTE_DROPPING = 1, CR_NOTE_RESUMED, CR_NOTE_NO_OPEN, CR_NOTE_NO_ROTATE };
+struct cr_log_noted {
+    enum cr_log_note kind;
+    int err;
+    uint64_t n;
+};
+#define CR_LOG_NOTES 8
+
 enum cr_log_stream { CR_LOG_STDOUT = 1, CR_LOG_STDERR = 2 };
 
-/* One open log file, shared by every stream writing to its path (a registry in logs.c). */
+/* One open log file, shared by every stream writing to its path (a registry in logs.c).
+ * While busy, a writer thread owns the fields from fd to the notes (and jbuf); the loop
+ * touches only the queue and the fields above fd. */
 struct cr_logfile {
     struct cr_logfile *next;
-    int refs;
+    int refs;                    /* 0: closed, freed once its last lines are written */
     char *path;
     char *who;                   /* the first service that opened it, for messages */
+    int64_t maxbytes;            /* 0: never rotate */
+    int64_t backups;
+    uint64_t dropped_total;      /* every line lost: full disk, full queue */
+    char *q;                     /* lines waiting for the writer: qlen of qcap bytes */
+    size_t qlen, qcap;
+    uint64_t qdropped;           /* lines lost to a full queue since it last took some */
+    bool busy;                   /* handed to a writer thread */
+    bool rotate_req;             /* rotate before the queued lines */
+    bool jnonempty;              /* at hand-over: not open, or not empty */
+    uint64_t jstart_ms;          /* when the thread got it (CLOCK_MONOTONIC) */
+    struct cr_log_waiter *waiters;
+    struct cr_logfile *jnext;    /* in the writers' lists */
+    /* the hand-over: what to write and how (set by the loop before, read back after) */
+    char *jbuf;
+    size_t jlen, jcap;
+    bool jrotate;
+    int64_t jmax, jbackups;
+    uint64_t jdropped;
+    /* the writer's side */
     int fd;                      /* -1: could not be opened (retried) */
     bool regular;                /* a regular file: rotated (a FIFO or a terminal is not) */
     uint64_t size;               /* bytes in the current file */
-    int64_t maxbytes;            /* 0: never rotate */
-    int64_t backups;
     int err;                     /* errno of the failure we are dropping lines for; 0: none */
     uint64_t dropped;            /* lines dropped since err was set */
-    uint64_t dropped_total;
     uint64_t retry_ms;           /* CLOCK_MONOTONIC ms of the next open attempt */
+    struct cr_log_noted notes[CR_LOG_NOTES];   /* said by the loop once the thread is done */
+    int nnotes;
 };
+
+/* From now on files are written by writer threads, their results taken on loop. Without it
+ * (or when no thread can be made: -1, said once) writes happen in the caller. */
+int cr_logs_set_loop(uv_loop_t *loop);
+/* After the loop's last run: waits (running the loop) up to deadline_ms for what the threads
+ * still write, says which files could not be written in time, and goes back to writing in
+ * the caller. Then the loop can be closed. */
+void cr_logs_finish(unsigned deadline_ms);
 
 /* The directory of AUTO files ([supervisor] log_dir); copied. Call before cr_logs_attach(). */
 int cr_logs_set_dir(const char *dir);
@@ -53,7 +101,8 @@ int cr_logs_set_dir(const char *dir);
  * file it cannot open is retried, and said so (as who's). */
 void cr_logs_attach(struct cr_out_stream *s, const char *who, const char *spec,
                     const char *kind, int64_t maxbytes, int64_t backups, bool stamps);
-/* Rotates every open, non-empty log file now. Returns how many were rotated. */
+/* Rotates every open, non-empty log file now: on the loop when no thread is writing it (a
+ * few renames and an open), else by its writer before the next lines. Returns how many. */
 int cr_logs_rotate_all(void);
 /* The supervisor's own log ([supervisor] logfile): AUTO is <log_dir>/supervisor.log (call
  * cr_logs_set_dir() first), a path is used as it is, NONE or NULL closes it. The file is one
@@ -61,8 +110,8 @@ int cr_logs_rotate_all(void);
  * Calling it again applies new maxbytes/backups (or switches files). */
 void cr_logs_own_open(const char *spec, int64_t maxbytes, int64_t backups);
 /* Appends one of cr_log's lines (msg[n-1] == '\n'), prefixed with an RFC 3339 timestamp.
- * Never blocks for long (a write to a regular file), never fails: a line the file cannot take
- * is dropped and counted. Does nothing when no own log is open, or from within itself (a
+ * Never blocks (queued for a writer thread), never fails: a line the file cannot take is
+ * dropped and counted. Does nothing when no own log is open, or from within itself (a
  * message about the file's own troubles goes to stderr only). */
 void cr_logs_own_write(const char *msg, size_t n);
 /* The last n lines of the file at path (and of path.1 when path has fewer), oldest first, in
@@ -74,11 +123,15 @@ int cr_logs_tail(const char *path, size_t n, char **out, size_t *len);
 struct cr_logfile *cr_logfile_get(const char *path, const char *who, int64_t maxbytes,
                                   int64_t backups);
 void cr_logfile_release(struct cr_logfile *f);
-/* Appends n bytes of whole lines (p[n-1] == '\n'), rotating between lines as needed.
- * Returns how many lines were dropped (0 unless a write failed). */
-uint64_t cr_logfile_write(struct cr_logfile *f, const char *p, size_t n);
-/* Rotates now (even when empty). Returns 0 or a negative errno. */
-int cr_logfile_rotate(struct cr_logfile *f);
+/* Appends n bytes of whole lines (p[n-1] == '\n'), rotating between lines as needed: queues
+ * them for a writer thread, or writes them now without a loop. Lines lost (a full disk, a
+ * full queue) are counted in f->dropped_total. */
+void cr_logfile_write(struct cr_logfile *f, const char *p, size_t n);
+/* True when a reader should stop reading for f: its queue is long and its writer is not
+ * stuck. Then cr_logfile_wait() calls w->wake() once the queue drained or the writer stalls. */
+bool cr_logfile_congested(const struct cr_logfile *f);
+void cr_logfile_wait(struct cr_logfile *f, struct cr_log_waiter *w);
+void cr_logfile_unwait(struct cr_logfile *f, struct cr_log_waiter *w);
 /* Writes the time as "2024-05-01T12:34:56.123456+02:00 " into buf (CR_LOG_STAMP_MAX bytes);
  * returns its length. */
 #define CR_LOG_STAMP_MAX 40

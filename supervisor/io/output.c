@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,7 +241,7 @@ static void stream_stamped(struct cr_out_stream *s, const char *p, size_t n)
         const char *nl = memchr(p, '\n', (size_t)(e - p));
         size_t len = (size_t)(nl - p) + 1;
         if (bl + sl + len > SBUF_SIZE) {
-            s->log_dropped += cr_logfile_write(s->file, b, bl);
+            cr_logfile_write(s->file, b, bl);
             bl = 0;
         }
         memcpy(b + bl, stamp, sl);
@@ -249,7 +250,7 @@ static void stream_stamped(struct cr_out_stream *s, const char *p, size_t n)
         p = nl + 1;
     }
     if (bl)
-        s->log_dropped += cr_logfile_write(s->file, b, bl);
+        cr_logfile_write(s->file, b, bl);
 }
 
 /* Whole lines p[0..n) (n == 0 or p[n-1] == '\n') → the file (one write) and the console. */
@@ -280,7 +281,7 @@ static void stream_lines(struct cr_out_stream *s, const char *p, size_t n)
         if (s->timestamps)
             stream_stamped(s, p, n);
         else
-            s->log_dropped += cr_logfile_write(s->file, p, n);
+            cr_logfile_write(s->file, p, n);
     }
     struct cr_console *c = s->console;
     if (c->fd < 0)
@@ -336,8 +337,41 @@ bool cr_keep_partial(char **slot, size_t cap, const char *buf, size_t len)
     return true;
 }
 
+static void on_stream_readable(uv_poll_t *h, int status, int events);
+
+static void on_file_drained(struct cr_log_waiter *w)
+{
+    struct cr_out_stream *s = (struct cr_out_stream *)((char *)w - offsetof(struct cr_out_stream,
+                                                                             waiter));
+    s->waiting = false;
+    if (s->poll_init)
+        uv_poll_start(&s->poll, UV_READABLE, on_stream_readable);
+}
+
+void cr_out_unwait(struct cr_out_stream *s)
+{
+    if (!s->waiting)
+        return;
+    cr_logfile_unwait(s->file, &s->waiter);
+    on_file_drained(&s->waiter);
+}
+
+/* The log file's writer is behind: leave the lines in the pipe (the workload waits, as it
+ * would writing to a slow file itself) until its queue drains. */
+static bool stream_hold(struct cr_out_stream *s)
+{
+    if (!s->file || !s->poll_init || !cr_logfile_congested(s->file))
+        return false;
+    uv_poll_stop(&s->poll);
+    s->waiter.wake = on_file_drained;
+    cr_logfile_wait(s->file, &s->waiter);
+    s->waiting = true;
+    return true;
+}
+
 /* Reads at most a few chunks per call, so one chatty service cannot starve the loop. With
- * flush_tail, a line without its newline goes out too. */
+ * flush_tail (the container is gone), a line without its newline goes out too, and the pipe
+ * is read however long the log file's queue is. */
 static void stream_read(struct cr_out_stream *s, int rounds, bool flush_tail)
 {
     struct cr_console *c = s->console;
@@ -346,6 +380,8 @@ static void stream_read(struct cr_out_stream *s, int rounds, bool flush_tail)
     if (len)
         memcpy(b, s->part, len);
     while (rounds > 0) {
+        if (!flush_tail && stream_hold(s))
+            break;
         ssize_t n = read(s->rfd, b + len, CR_OUT_CHUNK);
         if (n < 0 && errno == EINTR)
             continue;
@@ -428,10 +464,17 @@ static void on_stream_closed(uv_handle_t *h)
     }
 }
 
+uint64_t cr_out_log_dropped(const struct cr_out_stream *s)
+{
+    return s->log_dropped + (s->file ? s->file->dropped_total - s->file_dropped0 : 0);
+}
+
 void cr_out_close(struct cr_out_stream *s, void (*done)(void *arg), void *arg)
 {
     cr_out_drain(s);
+    cr_out_unwait(s);
     if (s->file) {
+        s->log_dropped = cr_out_log_dropped(s);
         cr_logfile_release(s->file);
         s->file = NULL;
     }

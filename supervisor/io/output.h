@@ -31,6 +31,12 @@
 
 struct cr_logfile;
 
+/* A reader that stopped reading its pipe until a log file's queue drains (cr_logfile_wait). */
+struct cr_log_waiter {
+    struct cr_log_waiter *next;
+    void (*wake)(struct cr_log_waiter *w);
+};
+
 /* The supervisor's stdout, and the scratch buffers every stream shares (one loop, one
  * thread: a stream uses them only within one callback). */
 struct cr_console {
@@ -71,7 +77,10 @@ struct cr_out_stream {
     struct cr_console *direct;   /* set: each line goes there as it is, once, instead of to a
                                     file and the NAME | console (stdout_logfile=/dev/stdout) */
     bool timestamps;             /* prefix each logged line with its RFC 3339 time */
-    uint64_t log_dropped;        /* lines the file could not take (disk full...) */
+    uint64_t log_dropped;        /* lines earlier files could not take: cr_out_log_dropped() */
+    uint64_t file_dropped0;      /* file->dropped_total when it was attached */
+    struct cr_log_waiter waiter; /* the pipe is not read until the file's queue drains */
+    bool waiting;
     size_t len;                  /* bytes in part */
     char *part;                  /* the start of a line whose end has not come yet: malloc'd
                                     (CR_OUT_PART_MAX) while there is one, NULL otherwise, so
@@ -88,6 +97,10 @@ struct cr_out_stream {
  * was no memory to keep them. */
 bool cr_keep_partial(char **slot, size_t cap, const char *buf, size_t len);
 
+/* Stops waiting for the log file (it is being switched or closed) and reads again. */
+void cr_out_unwait(struct cr_out_stream *s);
+/* Lines this stream's log files could not take (a full disk, a stalled one), all told. */
+uint64_t cr_out_log_dropped(const struct cr_out_stream *s);
 /* Creates the pipe and starts reading it. Returns 0 or a negative errno. */
 int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
                 const char *name);

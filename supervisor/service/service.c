@@ -130,8 +130,11 @@ void cr_svc_view(const struct cr_svc *svc, struct cr_svc_view *v)
         .exit_status = svc->exit_status,
         .why = svc->pending ? svc->why : "",
         .status_text = svc->status_text,
-        .log_dropped = (svc->out_open ? svc->out.log_dropped : 0) +
-                       (svc->err_open ? svc->err.log_dropped : 0),
+        .log_dropped = (svc->out_open ? cr_out_log_dropped(&svc->out) : 0) +
+                       (svc->err_open && !(svc->out_open && svc->err.file &&
+                                           svc->err.file == svc->out.file)
+                            ? cr_out_log_dropped(&svc->err)
+                            : 0),
         .window_ms = svc->conf && svc->conf->restart_window > 0 ? svc->conf->restart_window
                                                                   : 60000,
         .hist = svc->hist,

@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cleanup.h"
+
 #ifndef F_SEAL_SEAL
 #define F_SEAL_SEAL 0x0001
 #define F_SEAL_SHRINK 0x0002
@@ -46,7 +48,7 @@ _Static_assert(CR_IDMAP_CHILD_FD == CHILD_NFDS, "the idmapped mounts follow the 
 static bool is_corral_init(const char *path)
 {
     static const char mark[] = "init (corral)";
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CR_AUTOFD int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
     struct stat st;
@@ -58,7 +60,6 @@ static bool is_corral_init(const char *path)
             munmap(m, (size_t)st.st_size);
         }
     }
-    close(fd);
     return found;
 }
 
@@ -89,17 +90,16 @@ int cr_init_find(char *buf, size_t len)
 
 int cr_init_memfd(const char *path, char *err, size_t errlen)
 {
-    int src = open(path, O_RDONLY | O_CLOEXEC);
+    CR_AUTOFD int src = open(path, O_RDONLY | O_CLOEXEC);
     if (src < 0) {
         int e = errno;
         snprintf(err, errlen, "%s: %s", path, strerror(e));
         return -e;
     }
-    int fd = memfd_create("corral-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    CR_AUTOFD int fd = memfd_create("corral-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) {
         int e = errno;
         snprintf(err, errlen, "memfd_create: %s", strerror(e));
-        close(src);
         return -e;
     }
     char buf[65536];
@@ -110,8 +110,6 @@ int cr_init_memfd(const char *path, char *err, size_t errlen)
         if (n < 0) {
             int e = errno;
             snprintf(err, errlen, "%s: %s", path, strerror(e));
-            close(src);
-            close(fd);
             return -e;
         }
         if (n == 0)
@@ -123,22 +121,18 @@ int cr_init_memfd(const char *path, char *err, size_t errlen)
             if (w < 0) {
                 int e = errno;
                 snprintf(err, errlen, "memfd: %s", strerror(e));
-                close(src);
-                close(fd);
                 return -e;
             }
             off += w;
         }
     }
-    close(src);
     if (fchmod(fd, 0555) < 0 ||
         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
         int e = errno;
         snprintf(err, errlen, "sealing the copy of %s: %s", path, strerror(e));
-        close(fd);
         return -e;
     }
-    return fd;
+    return cr_steal_fd(&fd);
 }
 
 int cr_pidfd_signal(int pidfd, int sig)
@@ -151,7 +145,7 @@ int cr_pidfd_signal(int pidfd, int sig)
 /* The spec, as text, in its own sealed memfd: init reads it from fd 3. */
 static int spec_memfd(const struct cr_spec *spec, char *err, size_t errlen)
 {
-    int fd = memfd_create("corral-spec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    CR_AUTOFD int fd = memfd_create("corral-spec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) {
         int e = errno;
         snprintf(err, errlen, "memfd_create: %s", strerror(e));
@@ -160,17 +154,15 @@ static int spec_memfd(const struct cr_spec *spec, char *err, size_t errlen)
     int r = cr_spec_write_fd(spec, fd);
     if (r < 0) {
         snprintf(err, errlen, "writing the spec: %s", strerror(-r));
-        close(fd);
         return r;
     }
     if (lseek(fd, 0, SEEK_SET) < 0) {
         int e = errno;
         snprintf(err, errlen, "lseek: %s", strerror(e));
-        close(fd);
         return -e;
     }
     fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-    return fd;
+    return cr_steal_fd(&fd);
 }
 
 /* ---- the child ------------------------------------------------------------------------------
@@ -581,7 +573,7 @@ static uint64_t ignored_signals(void)
 
 int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, size_t errlen)
 {
-    int spec_fd = spec_memfd(req->spec, err, errlen);
+    CR_AUTOFD int spec_fd = spec_memfd(req->spec, err, errlen);
     if (spec_fd < 0)
         return spec_fd;
     /* The child waits for a byte on sync[0]; with idmapped mounts they come with it, so then
@@ -590,30 +582,25 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     if (nidmap > CR_IDMAP_MAX || (nidmap && !(req->spec->namespaces & CR_NS_USER))) {
         snprintf(err, errlen, "idmapped mounts need a user namespace (and at most %d)",
                  CR_IDMAP_MAX);
-        close(spec_fd);
         return -EINVAL;
     }
     if (nidmap ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0
                : pipe2(sync, O_CLOEXEC) < 0) {
         int e = errno;
         snprintf(err, errlen, "pipe: %s", strerror(e));
-        close(spec_fd);
         return -e;
     }
-    struct child_args a = {.req = req, .spec_fd = spec_fd, .sync_fd = sync[0],
+    CR_AUTOFD int sync_rd = sync[0];   /* the child's end */
+    CR_AUTOFD int sync_wr = sync[1];
+    struct child_args a = {.req = req, .spec_fd = spec_fd, .sync_fd = sync_rd,
                            .fd = {req->stdio[0], req->stdio[1], req->stdio[2], spec_fd,
                                   req->events_fd, req->init_fd, req->seccomp_fd},
                            .nfd = req->seccomp_fd >= 0 ? CHILD_NFDS : CHILD_NFDS - 1,
                            .nidmap = nidmap};
     a.ncg = cr_cg_self_attach_open(req->cg, a.cg_fds, 8, err, errlen);
-    if (a.ncg < 0) {
-        int r = a.ncg;
-        close(spec_fd);
-        close(sync[0]);
-        close(sync[1]);
-        return r;
-    }
-    int pidfd = -1;
+    if (a.ncg < 0)
+        return a.ncg;
+    CR_AUTOFD int pidfd = -1;
     bool into = false;
     out->rootfs_plain = false;
     /* Only the pid (and user) namespace here: init creates the others itself (init/setup.c),
@@ -626,7 +613,7 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
      * its capabilities in the namespace): no vfork then. */
     a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & CR_NS_USER) &&
                 !req->defer_go && req->join_netns_fd < 0;
-    a.sync_wr = sync[1];
+    a.sync_wr = sync_wr;
     a.ignored = ignored_signals();
     int cg_fds[8];
     memcpy(cg_fds, a.cg_fds, sizeof cg_fds);   /* vfork_child may point a's at the slots */
@@ -641,13 +628,11 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
         child_main(&a);
     int e = errno;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
-    close(sync[0]);
-    close(spec_fd);
+    cr_closep(&sync_rd);   /* now: the child's EOF must not wait for our return */
     for (int i = 0; i < a.ncg; i++)
         close(cg_fds[i]);
     if (pid < 0) {
         snprintf(err, errlen, "%s: %s", a.vforked ? "clone" : "clone3", strerror(e));
-        close(sync[1]);
         return -e;
     }
     /* Not born in the cgroup and not joining it itself (v2 without CLONE_INTO_CGROUP): move
@@ -658,15 +643,14 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
         if (r == 0 && (ns & CR_NS_USER))
             r = write_id_maps(pid, req, cgerr, sizeof cgerr);
         if (r == 0 && nidmap)
-            r = send_idmapped(pid, req->spec, sync[1], &out->rootfs_plain, cgerr, sizeof cgerr);
+            r = send_idmapped(pid, req->spec, sync_wr, &out->rootfs_plain, cgerr, sizeof cgerr);
         if (r < 0) {
             snprintf(err, errlen, "%s", cgerr);
-            close(sync[1]);   /* EOF: the child exits without running anything */
+            cr_closep(&sync_wr);   /* EOF: the child exits without running anything */
             siginfo_t si;
             /* It exits at once (it only waited for us); collect it so no zombie stays. */
             while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
                 ;
-            close(pidfd);
             return r;
         }
     }
@@ -675,16 +659,15 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
      * mounts' one). */
     out->go_fd = -1;
     if (req->defer_go && !a.vforked) {
-        out->go_fd = sync[1];
+        out->go_fd = cr_steal_fd(&sync_wr);
     } else {
         ssize_t w = 0;
-        while (!a.vforked && !nidmap && (w = write(sync[1], "g", 1)) < 0 && errno == EINTR)
+        while (!a.vforked && !nidmap && (w = write(sync_wr, "g", 1)) < 0 && errno == EINTR)
             ;
         (void)w;
-        close(sync[1]);
     }
     out->pid = pid;
-    out->pidfd = pidfd;
+    out->pidfd = cr_steal_fd(&pidfd);
     out->into_cgroup = into;
     return 0;
 }

@@ -4,14 +4,16 @@ Each checks outcomes: which services run, exact counts, nothing left behind."""
 import os
 import re
 import signal
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from faultlib import (WL, FaultSup, _subreaper, alive, cg_dirs, cg_procs, cgroot, ctrl_dir,  # noqa: F401
-                      gone, h, procs_left, read_text, rootfs, svc, tmp, wait_until)
+                      T, gone, h, procs_left, read_text, rootfs, svc, tmp, wait_until)
 
 pytestmark = pytest.mark.cgroup
 
@@ -202,3 +204,88 @@ def test_log_flood_never_stalls_the_supervisor(h, tmp, cgroot, rootfs):
     wait_until(lambda: read_text(s.logdir / "calm.out.log").count("calm-up") >= 4, 30,
                what="calm's lines through the flood")
     assert s.stop() == 0
+
+
+def status_rtt(sock):
+    """One `status` request on a fresh connection, timed from send to the final ok."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.settimeout(T(10))
+        c.connect(str(sock))
+        t = time.monotonic()
+        c.sendall(b"status\n")
+        got = b""
+        while not got.endswith(b"\nok\n"):
+            d = c.recv(65536)
+            assert d, got[-200:]
+            got += d
+        return time.monotonic() - t
+
+
+def test_flood_with_followers_that_never_read(h, tmp, cgroot, rootfs):
+    """A log flood, ten `svctl logs -f` clients that never read and one that does: svctl
+    status keeps answering, the reading follower keeps getting lines, and a non-reader's
+    backlog stays bounded (it is told how many chunks it lost, not sent them all later)."""
+    s = FaultSup(h, tmp, cgroot,
+                 svc("flood", f"/bin/sh -c 'while :; do {WL} spew 100000 bytes=200; done'",
+                     startsecs=0, stopwaitsecs="2s", stdout_logfile_maxbytes="16M",
+                     stdout_logfile_backups=1) +   # at most 32 MB on disk (the VM's is small)
+                 svc("calm", f"{WL} sleep 1000", startsecs=0)).start()
+    s.wait_all_running(["calm", "flood"])
+    idle = [status_rtt(s.sock) for _ in range(10)]
+    stuck = []
+    for _ in range(10):
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.connect(str(s.sock))
+        c.sendall(b"logs flood 0 follow\n")
+        stuck.append(c)
+    reader = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    reader.settimeout(T(10))
+    reader.connect(str(s.sock))
+    reader.sendall(b"logs flood 0 follow\n")
+    got = [0]
+
+    def read_all():
+        try:
+            while True:
+                d = reader.recv(1 << 20)
+                if not d:
+                    return
+                got[0] += d.count(b"\n")
+        except OSError:
+            return
+    t = threading.Thread(target=read_all, daemon=True)
+    t.start()
+    try:
+        rtts = []
+        # Through 30,000 lines (6 MB) of flood, as the reading follower sees them: status
+        # is timed meanwhile.
+        wait_until(lambda: got[0] > 0, 10, what="the reading follower's first lines")
+        seen, deadline = got[0], time.monotonic() + T(120)
+        while got[0] < seen + 30_000:
+            rtts.append(status_rtt(s.sock))
+            assert time.monotonic() < deadline, (got[0] - seen, "lines in 120 s")
+        seen = got[0]
+        wait_until(lambda: got[0] > seen + 1000, 10, what="the reading follower's next lines")
+        rtts.sort()
+        print(f"status p50 {sorted(idle)[5] * 1000:.1f} ms before the followers; with 10 stuck "
+              f"followers: n={len(rtts)} p50 {rtts[len(rtts) // 2] * 1000:.1f} ms, "
+              f"p95 {rtts[int(len(rtts) * 0.95)] * 1000:.1f} ms, max {rtts[-1] * 1000:.1f} ms")
+        assert rtts[-1] < T(3.0), rtts[-5:]   # an ASan supervisor, under load
+        # A stuck follower's backlog: what it gets before its first loss report is bounded
+        # (socket buffer + the supervisor's 256 KiB), though 50 MB went by.
+        c = stuck[0]
+        c.settimeout(T(10))
+        backlog = b""
+        while b"rec dropped=" not in backlog:
+            d = c.recv(1 << 16)
+            assert d, backlog[-200:]
+            backlog += d
+            assert len(backlog) < 4 << 20, len(backlog)
+        assert int(re.search(rb"rec dropped=(\d+)", backlog).group(1)) > 0
+        assert s.status("calm")["calm"]["state"] == "RUNNING"
+        assert s.stop() == 0
+    finally:
+        for c in stuck:
+            c.close()
+        reader.close()

@@ -95,6 +95,36 @@ def first_seen(s, patterns, timeout=15):
     return seen
 
 
+# ---- pipes nobody reads until the test says so ------------------------------------------------
+def read_available(fd, into):
+    """Appends what fd (made non-blocking) holds now to the bytearray into; returns the number
+    of bytes added."""
+    os.set_blocking(fd, False)
+    n0 = len(into)
+    try:
+        while True:
+            d = os.read(fd, 1 << 20)
+            if not d:
+                break
+            into.extend(d)
+    except BlockingIOError:
+        pass
+    return len(into) - n0
+
+
+def drain_until_exit(p, fd, into, timeout=30):
+    """Reads fd into the bytearray into until process p has exited (it may be blocked writing
+    to fd), waiting on fd rather than sleeping; returns p's exit status."""
+    deadline = time.monotonic() + T(timeout)
+    while p.poll() is None:
+        read_available(fd, into)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pid {p.pid} did not exit within {T(timeout):.1f}s")
+        select.select([fd], [], [], 0.05)
+    read_available(fd, into)
+    return p.returncode
+
+
 # ---- /proc -----------------------------------------------------------------------------------
 def children(pid):
     """Direct children of pid (all threads), zombies included."""

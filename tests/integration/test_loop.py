@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ASAN_SUPERVISOR, INIT, T, alive, children, need, read_text,
-                      wait_until)
+from conftest import (ASAN_SUPERVISOR, INIT, T, alive, children, drain_until_exit, need,
+                      read_available, read_text, wait_until)
 from test_supervisor import V2, WL, cg_dirs, cg_procs, cgroot, ctrl_dir, rootfs, svc  # noqa: F401
 from test_svctl import CtlSup
 
@@ -73,21 +73,9 @@ def test_stderr_nobody_reads_never_blocks_the_loop(h, tmp, cgroot, rootfs):
                    what="50 restarts of crash0")
         assert alive(s.pid)
         # Now read: what waited comes out, then how many lines were lost.
-        os.set_blocking(r, False)
-        got = b""
-
-        def drain():
-            nonlocal got
-            try:
-                while True:
-                    d = os.read(r, 1 << 16)
-                    if not d:
-                        break
-                    got += d
-            except BlockingIOError:
-                pass
-            return b"stderr too slow" in got
-        wait_until(drain, 10, what="the drop report on stderr")
+        got = bytearray()
+        wait_until(lambda: read_available(r, got) >= 0 and b"stderr too slow" in got, 10,
+                   what="the drop report on stderr")
         text = got.decode(errors="replace")
         m = re.search(r"supervisor: stderr too slow: (\d+) lines? of the supervisor's log "
                       r"dropped", text)
@@ -96,10 +84,7 @@ def test_stderr_nobody_reads_never_blocks_the_loop(h, tmp, cgroot, rootfs):
         ours = text.lstrip("x").splitlines()
         assert ours and all(l.startswith("supervisor: ") for l in ours), ours[:5]
         s.p.send_signal(signal.SIGTERM)
-        while s.p.poll() is None:
-            drain()
-            time.sleep(0.01)
-        assert s.p.returncode == 0
+        assert drain_until_exit(s.p, r, got) == 0
     finally:
         if w >= 0:
             os.close(w)
@@ -123,6 +108,71 @@ class LogSup(CtlSup):
 def freezer_dir(cgroot, leaf):
     return (Path("/sys/fs/cgroup") / cgroot / leaf if V2
             else ctrl_dir(cgroot, "freezer") / leaf)
+
+
+def test_a_log_file_that_stalls_holds_neither_the_loop_nor_other_logs(h, tmp, cgroot, rootfs):
+    """A service's stdout_logfile is a FIFO whose reader does not read: the pipe fills and the
+    write blocks, as on a hung NFS or FUSE mount. Meanwhile svctl answers, another service's
+    lines reach its own file, a crasher's restarts are handled without a gap; once the reader
+    reads again, every line is either delivered whole or counted as dropped (issue 13 item 6).
+    Before: the loop itself blocked in write(2) and nothing answered until the reader read."""
+    n = 100000                                   # 10 MB: more than the file's queue holds
+    fifo = Path(tmp) / "stall.fifo"
+    os.mkfifo(fifo)
+    r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)   # a reader that does not read (yet)
+    conf = (svc("stall", f"/bin/sh -c '{WL} spew {n} bytes=100; exec sleep 1000'",
+                startsecs=0, stdout_logfile=fifo) +
+            svc("tick", "/bin/sh -c 'i=0; while :; do echo tick $i; i=$((i+1)); "
+                "sleep 0.05; done'", startsecs=0) +
+            svc("crash", f"{WL} exit 1", startsecs=0, autorestart="always",
+                restart_delay="0", restart_delay_max="100ms"))
+    s = LogSup(h, tmp, cgroot, conf)
+    got = bytearray()
+
+    def drain():
+        read_available(r, got)
+        return got.count(b"\n")
+
+    try:
+        s.start()
+        # 2 s into the stall the service reads on and what its file cannot queue is dropped.
+        s.wait_log(r"^supervisor: stall: log \S+: writes are not keeping up: dropping lines",
+                   timeout=30)
+        t_stalled = datetime.now().astimezone()
+        tick = s.logdir / "tick.out.log"
+        before = len(read_text(tick).splitlines())
+        crashes = s.status("crash")["crash"]["restarts"]
+        t = time.monotonic()
+        st = s.status()
+        worst = time.monotonic() - t
+        assert st["stall"]["state"] == "RUNNING" and st["stall"].get("log_dropped", 0) > 0, st
+        wait_until(lambda: len(read_text(tick).splitlines()) >= before + 10, 10,
+                   what="10 more lines in tick's log")
+        wait_until(lambda: s.status("crash")["crash"]["restarts"] >= crashes + 5, 10,
+                   what="5 more restarts of crash")
+        s.ctl("restart", "tick", check=0)
+        s.wait_state("tick", "RUNNING")
+        restarts = [t for t, _ in stamps(s.logfile, r"crash: exited \(") if t >= t_stalled]
+        gaps = [(b - a).total_seconds() for a, b in zip(restarts, restarts[1:])]
+        # init restarts crash every ~100 ms: no gap near the stall's seconds (before: no
+        # event at all until the reader read). 1 s: an ASan supervisor reading and dropping
+        # the stalled service's megabytes on a loaded machine saw a 0.65 s gap once.
+        assert len(restarts) >= 5 and max(gaps) < T(1.0), gaps
+        assert worst < T(2), worst
+        # The reader reads again: everything is written or was counted, and lines are whole.
+        wait_until(lambda: drain() + s.status("stall")["stall"].get("log_dropped", 0) >= n,
+                   60, what=f"{n} lines delivered or counted")
+        s.wait_log(r"^supervisor: stall: log \S+: writing again; \d+ lines? dropped$")
+        dropped = s.status("stall")["stall"]["log_dropped"]
+        lines = bytes(got).split(b"\n")
+        assert lines[-1] == b"" and all(l == b"x" * 99 for l in lines[:-1])
+        assert len(lines) - 1 + dropped == n, (len(lines) - 1, dropped)
+        assert s.stop() == 0
+    finally:
+        if s.p and s.p.poll() is None:   # a failed run: let a blocked writer go, then stop
+            s.p.send_signal(signal.SIGTERM)
+            drain_until_exit(s.p, r, got)
+        os.close(r)
 
 
 @pytest.mark.skipif(V2, reason="v1's freezer: a self-frozen child stays frozen when its parent "

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ASAN_SUPERVISOR, INIT, IP_FORWARD, ROOTFS, SANITIZER_RE, T, alive, gone,
-                      kill_quiet, need, net_cleanup, read_text, wait_until)
+from conftest import (ASAN_SUPERVISOR, INIT, IP_FORWARD, ROOTFS, SANITIZER_RE, T, alive,
+                      drain_until_exit, gone, kill_quiet, need, net_cleanup, read_available,
+                      read_text, wait_until)
 
 CG = Path("/sys/fs/cgroup")
 WL = "/usr/local/bin/workload"
@@ -736,20 +737,9 @@ def test_slow_console_drops_lines_and_never_blocks_the_workload(h, tmp, cgroot, 
         os.close(w)
         wait_until(lambda: (outdir / "done").exists(), 30,
                    what="the workload to write everything without being blocked")
-        os.set_blocking(r, False)
-        got = b""
-        def drain():
-            nonlocal got
-            try:
-                while True:
-                    d = os.read(r, 1 << 16)
-                    if not d:
-                        break
-                    got += d
-            except BlockingIOError:
-                pass
-            return "console too slow" in s.log()
-        wait_until(drain, 10, what="the drop report")
+        got = bytearray()
+        wait_until(lambda: read_available(r, got) >= 0 and "console too slow" in s.log(), 10,
+                   what="the drop report")
         n = int(re.search(r"console too slow: (\d+) lines? of output dropped", s.log()).group(1))
         assert n > 0
         lines = got.decode().splitlines()
@@ -757,10 +747,7 @@ def test_slow_console_drops_lines_and_never_blocks_the_workload(h, tmp, cgroot, 
         assert len(lines) + n >= 200000 - 1
         assert alive(s.pid)
         s.p.send_signal(signal.SIGTERM)
-        while s.p.poll() is None:
-            drain()
-            time.sleep(0.01)
-        assert s.p.returncode == 0
+        assert drain_until_exit(s.p, r, got) == 0
         s.check_clean()
     finally:
         os.close(r)

@@ -295,6 +295,43 @@ def test_supervisor_backoff_shows_next_try(h, tmp, cgroot, rootfs):
     assert s.stop() == 0
 
 
+def test_nothing_starts_while_the_supervisor_drains(h, tmp, cgroot, rootfs):
+    """Once a shutdown has begun, nothing starts again: svctl start and restart are refused
+    (busy, exit 1; stop still works), a service in BACKOFF does not get its new container when
+    its delay runs out, a start waiting for a dependency is dropped; the services still
+    stopping finish, and the supervisor exits 0 (issue 14's start-while-draining)."""
+    go = Path(tmp) / "o"
+    go.mkdir()
+    slow = "/bin/sh -c 'trap \"\" TERM; while [ ! -e /o/go ]; do sleep 0.05; done'"
+    s = CtlSup(h, tmp, cgroot,
+               svc("slow", slow, startsecs=0, stopwaitsecs="60s", bind=f"{go}:/o") +
+               sleeper("flappy", restart_delay="1s", restart_delay_max="1s") +
+               sleeper("db", autostart="false") + sleeper("app", depends_on="db")).start()
+    s.init("slow")
+    os.kill(s.init("flappy"), signal.SIGKILL)             # init dies: the supervisor's BACKOFF
+    st = s.wait_state("flappy", "BACKOFF")
+    due = time.monotonic() + st["next_try_ms"] / 1000
+    assert s.status("app")["app"]["state"] == "STOPPED"   # waits for db, which is not started
+    s.p.send_signal(signal.SIGTERM)
+    s.wait_log(r"^supervisor: SIGTERM: stopping all services$")
+    s.wait_state("slow", "STOPPING")                      # ignores TERM: the drain lasts
+    for verb, names in (("start", ["flappy", "app", "db"]), ("restart", ["slow"])):
+        rc, out, err = s.ctl(verb, *names)
+        assert rc == 1 and "shutting down" in err, (verb, rc, out, err)
+    assert s.ctl("stop", "flappy")[0] == 0
+    # flappy's delay runs out while slow is still stopping: no container for it.
+    wait_until(lambda: time.monotonic() > due + 0.5, 5, what="flappy's backoff to run out")
+    st = s.status()
+    assert st["slow"]["state"] == "STOPPING", st["slow"]
+    assert all(st[n]["state"] == "STOPPED" for n in ("flappy", "app", "db")), st
+    (go / "go").touch()
+    assert s.p.wait(T(30)) == 0
+    log = s.log()
+    after = log[log.index("SIGTERM: stopping all services"):]
+    assert not re.search(r"container started|STOPPED -> STARTING|BACKOFF -> STARTING", after), after
+    s.check_clean()
+
+
 # ---- reload and check ---------------------------------------------------------------------------
 def test_reload_and_check_plans(h, tmp, cgroot, rootfs):
     base = dict(startsecs=0, stopwaitsecs="2s")

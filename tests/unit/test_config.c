@@ -15,46 +15,21 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "cgroup/probe.h"
 #include "config/config.h"
 
-static char dir[256];       /* a fresh temporary directory for the whole run */
 static struct cr_cgroup_caps caps_all = {
     .version = 2, .memory = true, .memory_high = true, .memory_swap = true, .cpu_max = true,
     .cpu_weight = true, .pids = true, .io_weight = true, .io_weight_file = "io.weight",
 };
 static const struct cr_cgroup_caps *caps = &caps_all;
 
-static void put(const char *rel, const char *content, mode_t mode)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(content, f);
-    fclose(f);
-    assert_int_equal(chmod(path, mode), 0);
-}
-
-static void mk(const char *rel)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    assert_int_equal(mkdir(path, 0755), 0);
-}
-
-static void ln(const char *target, const char *rel)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    assert_int_equal(symlink(target, path), 0);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/test_config.XXXXXX");
-    if (!mkdtemp(dir))
+    if (tmpdir_make("test_config") < 0)
         return -1;
     mk("rootfs");
     mk("rootfs/bin");
@@ -88,10 +63,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[PATH_MAX + 16];
-    /* everything below dir was made by setup() and the tests */
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove();
 }
 
 /* "$" in s becomes dir. */

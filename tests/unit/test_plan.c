@@ -18,33 +18,16 @@
 #include <cmocka.h>
 #include <nettle/sha2.h>
 
+#include "tmpdir.h"
+
 #include "cgroup/probe.h"
 #include "config/config.h"
 #include "config/diff.h"
 
-static char dir[256];
 static const struct cr_cgroup_caps caps = {
     .version = 2, .memory = true, .memory_high = true, .memory_swap = true, .cpu_max = true,
     .cpu_weight = true, .pids = true, .io_weight = true, .io_weight_file = "io.weight",
 };
-
-static void put(const char *rel, const char *content, mode_t mode)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(content, f);
-    fclose(f);
-    assert_int_equal(chmod(path, mode), 0);
-}
-
-static void mk(const char *rel)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    assert_int_equal(mkdir(path, 0755), 0);
-}
 
 static void mkroot(const char *name)
 {
@@ -103,8 +86,7 @@ static void mkimage(void)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/test_plan.XXXXXX");
-    if (!mkdtemp(dir))
+    if (tmpdir_make("test_plan") < 0)
         return -1;
     mkroot("rootfs");
     mkroot("rootfs2");
@@ -117,9 +99,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);   /* all of it made by setup and tests */
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove();
 }
 
 /* Loads text as the file main.ini of the test dir ("%(here)s" is that dir). */
