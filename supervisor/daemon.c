@@ -45,6 +45,13 @@ static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
     schedule_starts(sv_of(rt));
 }
 
+/* Any change of state: an svctl start/stop/restart may be waiting for it. */
+static void on_change(struct cr_runtime *rt, struct cr_svc *svc)
+{
+    (void)svc;
+    cr_control_changed(sv_of(rt)->ctl);
+}
+
 /* ---- our own stderr, never blocking the loop (log.h) ---------------------------------------- */
 
 static uv_loop_t *log_loop;
@@ -144,13 +151,17 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
     }
     if (v.removed) {
         cr_svcs_remove(&sv->all, svc);
-        if (!sv->shutting_down)
+        if (!sv->shutting_down) {
+            cr_control_changed(sv->ctl);
             return;
+        }
     }
     if (sv->shutting_down)
         shutdown_step(sv);
     else
         schedule_starts(sv);
+    /* A pending start may have become impossible (a dependency FATAL), a service gone. */
+    cr_control_changed(sv->ctl);
 }
 
 /* ---- signals ------------------------------------------------------------------------------- */
@@ -252,6 +263,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->rt.console.fd = -1;
     sv->rt.on_settled = on_settled;
     sv->rt.on_ready = on_ready;
+    sv->rt.on_change = on_change;
     sv->api = (struct cr_api_host){
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,
