@@ -19,7 +19,9 @@
  *
  * Verbs (arguments in brackets are optional):
  *   hello 1                    rec proto=1 version=V pid=P
- *   status [NAME ...]          one rec per service (all when no NAME)
+ *   status [NAME ...]          one rec per service (all when no NAME); `ok degraded: TEXT`
+ *                              when the supervisor lacks guarantees where it runs (no
+ *                              cgroups: TEXT says what is missing and why)
  *   start|stop|restart [wait=MS] NAME ...
  *                              one rec name=N state=S per service, after acting. With
  *                              wait=MS (added within version 1) the answer comes once each

@@ -20,6 +20,7 @@
 #include "api/metrics.h"
 #include "service/order.h"
 #include "service/service.h"
+#include "orphans.h"
 #include "policy/syscall_filter.h"
 #include "spawn/spawn.h"
 
@@ -103,6 +104,7 @@ static void finish(struct sv *sv, int status)
         return;
     sv->finished = true;
     sv->exit_status = status;
+    sv_orphans_stop();
     cr_control_close(sv->ctl);
     sv->ctl = NULL;
     cr_metrics_close(sv->metrics);
@@ -143,6 +145,7 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
     struct sv *sv = sv_of(rt);
     if (sv->finished)
         return;
+    sv_orphans_sweep();
     struct cr_svc_view v;
     cr_svc_view(svc, &v);
     if (rt->run_mode) {
@@ -221,6 +224,12 @@ static void api_shutdown(struct cr_runtime *rt, const char *why)
     shutdown_step(sv);
 }
 
+static const char *api_missing(struct cr_runtime *rt)
+{
+    struct sv *sv = sv_of(rt);
+    return sv->missing[0] ? sv->missing : NULL;
+}
+
 static bool api_shutting_down(struct cr_runtime *rt)
 {
     struct sv *sv = sv_of(rt);
@@ -267,7 +276,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->api = (struct cr_api_host){
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,
-        .request = api_request,
+        .request = api_request, .missing = api_missing,
     };
     cr_runtime_seed(&sv->rt);
     cr_log_set_sink(cr_logs_own_write);
@@ -320,6 +329,11 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         fprintf(stderr, "supervisor: cgroup root '%s': %s\n", cfg->global.cgroup_root, err);
         goto out;
     }
+    const char *none = cr_cg_root_none(sv->rt.cgroot);
+    if (none && !run_name)
+        snprintf(sv->missing, sizeof sv->missing, "no cgroups (%s): no limits, no memory/CPU "
+                 "figures, no device rules, no OOM reports; a stop reaches each container's "
+                 "pid namespace and process group", none);
     sv->rt.loop = malloc(sizeof *sv->rt.loop);
     if (!sv->rt.loop || uv_loop_init(sv->rt.loop) < 0) {
         free(sv->rt.loop);
@@ -330,6 +344,9 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     log_loop = sv->rt.loop;
     cr_log_nonblocking(log_want_write);
     if (!run_name) {
+        /* A container's PID 1 reaps what is re-parented to it; without cgroups the
+         * supervisor is a subreaper too, so nothing a container leaves escapes it. */
+        sv_orphans_start(sv, none != NULL);
         if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop) < 0)
             cr_log(NULL, "no cgroup reaper: kills and removals will wait");
     }
@@ -355,6 +372,8 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                              cfg->global.logfile_backups);
             cr_log(NULL, "started (pid %d, %zu service%s, cgroup root %s)", (int)getpid(),
                    cfg->nservices, cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
+            if (sv->missing[0])
+                cr_log(NULL, "%s", sv->missing);
             const struct cr_cg_sweep *sw = cr_cg_root_swept(sv->rt.cgroot);
             if (sw->cgroups)
                 cr_log(NULL, "swept %d leftover cgroup%s (%d process%s) in %lld ms%s",

@@ -30,6 +30,7 @@ struct sv {
     struct cr_metrics *metrics;  /* metrics_listen's HTTP server (metrics.h); NULL: off */
     struct cr_api_host api;      /* what both act on (api/host.h) */
     unsigned long fd_inherited;  /* fds open when it started (fd_budget.h) */
+    char missing[384];           /* the guarantees this place lacks (no cgroups), or "" */
 };
 
 static inline struct sv *sv_of(struct cr_runtime *rt)

@@ -361,7 +361,11 @@ static void do_status(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
         for (size_t i = 0; i < n; i++)
             status_rec(o, v[i]);
     }
-    ob_put(o, "ok\n", 3);
+    const char *missing = ctl->host->missing ? ctl->host->missing(ctl->rt) : NULL;
+    if (missing)
+        ob_printf(o, "ok degraded: %s\n", missing);
+    else
+        ob_put(o, "ok\n", 3);
 }
 
 /* ---- waiting: start/stop/restart wait=MS ---------------------------------------------------- */

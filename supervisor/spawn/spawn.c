@@ -638,6 +638,16 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     close(spec_fd);
     for (int i = 0; i < a.ncg; i++)
         close(cg_fds[i]);
+    if (pid < 0 && e == EPERM && (ns & (CR_NS_PID | CR_NS_USER))) {
+        /* An unprivileged container (Docker's default): say what is missing. */
+        snprintf(err, errlen, "creating its %s namespace was refused (EPERM): the supervisor "
+                 "lacks CAP_SYS_ADMIN here (in a container: --privileged, or --cap-add "
+                 "SYS_ADMIN with a seccomp profile that allows it); or leave %s out of "
+                 "namespaces", ns & CR_NS_USER ? "user" : "pid", ns & CR_NS_USER ? "user"
+                                                                             : "pid");
+        close(sync[1]);
+        return -e;
+    }
     if (pid < 0) {
         snprintf(err, errlen, "%s: %s", a.vforked ? "clone" : "clone3", strerror(e));
         close(sync[1]);

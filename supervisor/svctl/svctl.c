@@ -634,6 +634,8 @@ static int cmd_status(const struct reply *r)
     }
     free(cells);
     free(notes);
+    if (r->text && *r->text)
+        print_text_line(r->text);   /* what the supervisor cannot guarantee here */
     return 0;
 }
 
