@@ -81,7 +81,7 @@ all: deps-build $(BINS)
 # once, only when something is missing.
 BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev pkg-config
 TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 valgrind procps \
-              golang-github-containers-common
+              golang-github-containers-common podman runc
 BENCH_PKGS := tini dumb-init catatonit
 LINT_PKGS  := cppcheck clang-tidy
 define apt_ensure
@@ -155,8 +155,9 @@ libs = $(patsubst %,$(1)/lib/%.a,$(2)) $(1)/lib/shared.a
 
 $(B)/supervisor: $(B)/obj/supervisor/main.o $(call libs,$(B),$(LINK_supervisor))
 	$(CC) $(CFLAGS) $(SUP_STATIC) -o $@ $^ $(SUP_STATIC_LIBS)
+# static-pie like the supervisor: both run in any image (a busybox container has no glibc)
 $(B)/svctl: $(patsubst %.c,$(B)/obj/%.o,$(SVCTL_SRC)) $(B)/lib/shared.a
-	$(CC) $(CFLAGS) -o $@ $^ -linih
+	$(CC) $(CFLAGS) $(SUP_STATIC) -o $@ $^ -linih
 $(B)/asan/supervisor: $(B)/asan/obj/supervisor/main.o $(call libs,$(B)/asan,$(LINK_supervisor))
 	$(CC) $(SANFLAGS) -o $@ $^ $(SUP_LIBS)
 $(B)/asan/svctl: $(patsubst %.c,$(B)/asan/obj/%.o,$(SVCTL_SRC)) $(B)/asan/lib/shared.a

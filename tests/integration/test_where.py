@@ -6,11 +6,15 @@ empty tmpfs hides /sys/fs/cgroup (`unshare -m`, private propagation: the host's 
 untouched); the podman cases are further down."""
 import os
 import re
+import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 
-from conftest import ASAN_SUPERVISOR, INIT, gone, need, read_text, wait_until
+from conftest import (ASAN_SUPERVISOR, BUILD, INIT, ROOTFS, T, gone, need, read_text,
+                      wait_until)
 from test_supervisor import WL, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 from test_svctl import ASAN_SVCTL, CtlSup
 
@@ -97,3 +101,114 @@ def test_no_cgroups_services_run_and_stops_reach_everything(h, tmp, cgroot, root
     assert s.status("boxed")["boxed"]["state"] == "RUNNING"
     assert s.stop() == 0
     assert all(gone(p) for p in trees["boxed"]), [p for p in trees["boxed"] if not gone(p)]
+
+
+# ---- as the PID 1 of a podman container ---------------------------------------------------------
+# On this hybrid-cgroup machine podman runs with runc (crun refuses hybrid cgroups) and with
+# explicit limits (its raised defaults are refused); its cgroups are mounted read-only, so the
+# supervisor runs in its no-cgroups mode. Image and container are named crtest-<pid>-where
+# and removed by those names.
+PODMAN_RUN = ["--runtime", "runc", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=8192:8192"]
+
+IMAGE_INI = """[supervisor]
+log_dir = /var/log/corral
+
+[program:db]
+command = /bin/sh -c 'echo db up; trap "echo db stopping; exit 0" TERM; while :; do sleep 1; done'
+namespaces =
+priority = 10
+startsecs = 0
+
+[program:web]
+command = /bin/sh -c 'echo web up; trap "echo web stopping; exit 0" TERM; while :; do sleep 1; done'
+namespaces =
+priority = 20
+startsecs = 0
+depends_on = db
+
+[service:boxed]
+command = /bin/sleep 1000
+startsecs = 0
+startretries = 0
+"""
+
+
+def podman(*args, timeout=120, check=True):
+    p = subprocess.run(["podman"] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=T(timeout))
+    if check:
+        assert p.returncode == 0, (args, p.returncode, p.stdout, p.stderr)
+    return p
+
+
+def podman_usable():
+    """None when podman can run a container here, else why not."""
+    if not shutil.which("podman"):
+        return "podman is not installed (apt-get install podman)"
+    if not shutil.which("runc"):
+        return "runc is not installed"
+    p = subprocess.run(["podman", "info"], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        return f"podman info fails: {p.stderr.strip()[-300:]}"
+    return None
+
+
+@pytest.fixture
+def image(tmp):
+    """An image from a tarball (no registry): the busybox root, corral's release binaries
+    (static) at their installed paths, and /etc/corral/services.ini."""
+    why = podman_usable()
+    if why:
+        pytest.skip(why)
+    for b in ("supervisor", "svctl", "init"):
+        need(BUILD / b)
+    need(ROOTFS / "bin/busybox")
+    name = f"crtest-{os.getpid()}-where"
+    ini = Path(tmp) / "services.ini"
+    ini.write_text(IMAGE_INI)
+    tar = Path(tmp) / "image.tar"
+    with tarfile.open(tar, "w") as t:
+        t.add(ROOTFS, arcname=".")
+        t.add(BUILD / "supervisor", arcname="usr/sbin/supervisor")
+        t.add(BUILD / "svctl", arcname="usr/bin/svctl")
+        t.add(BUILD / "init", arcname="usr/libexec/corral/init")
+        t.add(ini, arcname="etc/corral/services.ini")
+    podman("import", tar, f"localhost/{name}:latest")
+    try:
+        yield name
+    finally:
+        podman("rm", "-f", "-t", "0", name, check=False)
+        podman("rmi", "-f", f"localhost/{name}:latest", check=False)
+
+
+def test_podman_pid1_services_status_and_ordered_stop(image):
+    """The supervisor as the container's PID 1: services come up, `podman exec svctl status`
+    works and shows the degraded mode (read-only cgroups), a [service:] that needs a pid
+    namespace fails naming the missing privilege, and `podman stop` stops web before db
+    (depends_on) and the container exits 0."""
+    name = image
+    podman("run", "-d", "--name", name, *PODMAN_RUN, f"localhost/{name}:latest",
+           "/usr/sbin/supervisor")
+    def logs():
+        p = podman("logs", name)
+        return p.stdout + p.stderr
+    wait_until(lambda: "supervisor: web: STARTING -> RUNNING" in logs(), 60, interval=0.2,
+               what="web RUNNING in the container")
+    st = podman("exec", name, "svctl", "status", check=False)
+    assert st.returncode == 0, (st.stdout, st.stderr)
+    rows = {l.split()[0]: l.split()[1] for l in st.stdout.splitlines()[1:] if l and l[0] != " "
+            and not l.startswith("degraded")}
+    assert rows["db"] == rows["web"] == "RUNNING", st.stdout
+    assert re.search(r"^degraded: no cgroups \(/sys/fs/cgroup/\S+ is read-only\)", st.stdout,
+                     re.M), st.stdout
+    wait_until(lambda: "boxed: BACKOFF -> FATAL" in logs() or "boxed: STOPPED -> FATAL" in logs()
+               or "boxed: STARTING -> FATAL" in logs(), 30, interval=0.2, what="boxed FATAL")
+    assert ("boxed: cannot start its container: creating its pid namespace was refused (EPERM): "
+            "the supervisor lacks CAP_SYS_ADMIN here") in logs()
+
+    podman("stop", "-t", "20", name)
+    code = podman("inspect", name, "--format", "{{.State.ExitCode}}").stdout.strip()
+    log = logs()
+    assert code == "0", log[-3000:]
+    assert log.index("web | web stopping") < log.index("db: stopping (SIGTERM to init)"), log
+    assert "supervisor: all services stopped" in log
