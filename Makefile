@@ -91,7 +91,7 @@ define apt_ensure
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 endef
-.PHONY: deps-build
+.PHONY: deps-build deb
 deps-build:
 	$(call apt_ensure,$(BUILD_PKGS))
 deps: deps-build
@@ -234,6 +234,28 @@ install: all
 	for m in man/*.8; do n=$$(basename "$$m"); [ "$$n" = init.8 ] && n=corral-init.8; \
 	  install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/$$n; done
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
+
+# A Debian package built with dpkg-deb: `make install` into a staging root (PREFIX=/usr), the
+# systemd unit, an example /etc/corral/services.ini (a conffile), /var/lib/corral and
+# /var/log/corral, maintainer scripts from contrib/debian/. Output: build/corral_V_ARCH.deb.
+DEB_ROOT := $(B)/deb/root
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_FILE = $(B)/corral_$(shell cat VERSION)_$(DEB_ARCH).deb
+deb: all
+	rm -rf $(B)/deb
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr
+	install -D -m 0644 contrib/systemd/corral.service $(DEB_ROOT)/lib/systemd/system/corral.service
+	install -D -m 0644 contrib/debian/services.ini $(DEB_ROOT)/etc/corral/services.ini
+	install -D -m 0644 contrib/debian/copyright $(DEB_ROOT)/usr/share/doc/corral/copyright
+	install -d -m 0755 $(DEB_ROOT)/var/lib/corral $(DEB_ROOT)/var/log/corral $(DEB_ROOT)/DEBIAN
+	gzip -9n $(DEB_ROOT)/usr/share/man/man*/*
+	install -m 0644 contrib/debian/conffiles $(DEB_ROOT)/DEBIAN/conffiles
+	install -m 0755 contrib/debian/postinst contrib/debian/prerm contrib/debian/postrm $(DEB_ROOT)/DEBIAN/
+	sed -e "s/@VERSION@/$$(cat VERSION)/" -e "s/@ARCH@/$(DEB_ARCH)/" \
+	    -e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" \
+	    contrib/debian/control.in > $(DEB_ROOT)/DEBIAN/control
+	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE)
+	@echo "built $(DEB_FILE)"
 
 clean:
 	rm -rf $(B)

@@ -20,6 +20,7 @@
 #include "api/metrics.h"
 #include "service/order.h"
 #include "service/service.h"
+#include "notify.h"
 #include "orphans.h"
 #include "policy/syscall_filter.h"
 #include "spawn/spawn.h"
@@ -46,11 +47,50 @@ static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
     schedule_starts(sv_of(rt));
 }
 
-/* Any change of state: an svctl start/stop/restart may be waiting for it. */
+/* systemd (notify.h): READY=1 once start-up is over (every autostart service RUNNING, or
+ * failed: BACKOFF, EXITED, FATAL; none still starting or waiting for a dependency), then a
+ * STATUS= line whenever the counts change. */
+static void notify_status(struct sv *sv)
+{
+    if (sv->shutting_down || sv->finished || sv->rt.run_mode)
+        return;
+    size_t up = 0, failed = 0, down = 0, busy = 0;
+    for (size_t i = 0; i < sv->all.n; i++) {
+        struct cr_svc_view v;
+        cr_svc_view(sv->all.v[i], &v);
+        if (v.start_pending && !v.start_blocked)
+            busy++;
+        else if (v.state == CR_ST_RUNNING)
+            up++;
+        else if (v.state == CR_ST_STARTING || v.state == CR_ST_STOPPING)
+            busy++;
+        else if (v.state == CR_ST_BACKOFF || v.state == CR_ST_FATAL || v.start_blocked ||
+                 (v.state == CR_ST_EXITED && v.exit_status != 0))
+            failed++;
+        else
+            down++;
+    }
+    char status[160];
+    snprintf(status, sizeof status, "%zu running, %zu failed, %zu starting or stopping, "
+             "%zu stopped", up, failed, busy, down);
+    if (!sv->notified_ready && busy)
+        return;
+    if (!sv->notified_ready) {
+        sv->notified_ready = true;
+        sv_notify("READY=1\nSTATUS=%s", status);
+    } else if (strcmp(status, sv->notified_status)) {
+        sv_notify("STATUS=%s", status);
+    }
+    snprintf(sv->notified_status, sizeof sv->notified_status, "%s", status);
+}
+
+/* Any change of state: an svctl start/stop/restart may be waiting for it; systemd may want
+ * to know. */
 static void on_change(struct cr_runtime *rt, struct cr_svc *svc)
 {
     (void)svc;
     cr_control_changed(sv_of(rt)->ctl);
+    notify_status(sv_of(rt));
 }
 
 /* ---- our own stderr, never blocking the loop (log.h) ---------------------------------------- */
@@ -105,6 +145,7 @@ static void finish(struct sv *sv, int status)
     sv->finished = true;
     sv->exit_status = status;
     sv_orphans_stop();
+    sv_notify_close();
     cr_control_close(sv->ctl);
     sv->ctl = NULL;
     cr_metrics_close(sv->metrics);
@@ -165,6 +206,7 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
         schedule_starts(sv);
     /* A pending start may have become impossible (a dependency FATAL), a service gone. */
     cr_control_changed(sv->ctl);
+    notify_status(sv);
 }
 
 /* ---- signals ------------------------------------------------------------------------------- */
@@ -219,6 +261,7 @@ static void api_shutdown(struct cr_runtime *rt, const char *why)
         return;
     }
     cr_log(NULL, "%s: stopping all services", why);
+    sv_notify("STOPPING=1\nSTATUS=stopping every service (%s)", why);
     sv->shutting_down = true;
     sv->rt.stopping_all = true;
     shutdown_step(sv);
@@ -344,6 +387,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     log_loop = sv->rt.loop;
     cr_log_nonblocking(log_want_write);
     if (!run_name) {
+        sv_notify_open(sv->rt.loop);
         /* A container's PID 1 reaps what is re-parented to it; without cgroups the
          * supervisor is a subreaper too, so nothing a container leaves escapes it. */
         sv_orphans_start(sv, none != NULL);
@@ -404,6 +448,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                     cr_svc_request(sv->all.v[i], CR_REQ_START);
             schedule_starts(sv);
             free(order);
+            notify_status(sv);   /* nothing to start: ready at once */
         }
     }
     uv_run(sv->rt.loop, UV_RUN_DEFAULT);

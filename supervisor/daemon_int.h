@@ -30,6 +30,8 @@ struct sv {
     struct cr_metrics *metrics;  /* metrics_listen's HTTP server (metrics.h); NULL: off */
     struct cr_api_host api;      /* what both act on (api/host.h) */
     unsigned long fd_inherited;  /* fds open when it started (fd_budget.h) */
+    bool notified_ready;         /* READY=1 went to systemd (notify.h) */
+    char notified_status[160];   /* the last STATUS= sent */
     char missing[384];           /* the guarantees this place lacks (no cgroups), or "" */
 };
 

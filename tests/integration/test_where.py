@@ -7,8 +7,11 @@ untouched); the podman cases are further down."""
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -212,3 +215,71 @@ def test_podman_pid1_services_status_and_ordered_stop(image):
     assert code == "0", log[-3000:]
     assert log.index("web | web stopping") < log.index("db: stopping (SIGTERM to init)"), log
     assert "supervisor: all services stopped" in log
+
+
+# ---- under systemd: sd_notify -------------------------------------------------------------------
+class NotifySup(CtlSup):
+    """A supervisor started as systemd would start a Type=notify service: NOTIFY_SOCKET (ours,
+    a datagram socket in tmp) and WATCHDOG_USEC."""
+
+    def start(self, watchdog_usec):
+        need(ASAN_SUPERVISOR)
+        need(INIT)
+        self.nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        path = Path(self.tmp) / "notify.sock"
+        self.nsock.bind(str(path))
+        self.p, self.out_path, self.err_path = self.h.popen(
+            [ASAN_SUPERVISOR, "-c", self.ini],
+            env={"CORRAL_INIT": str(INIT), "NOTIFY_SOCKET": str(path),
+                 "WATCHDOG_USEC": str(watchdog_usec)})
+        self.pid = self.p.pid
+        return self
+
+    def next_msg(self, timeout=20):
+        self.nsock.settimeout(T(timeout))
+        return self.nsock.recv(4096).decode()
+
+    def until(self, pred, timeout=20):
+        """Messages up to the first that pred accepts (that one last)."""
+        seen = []
+        while True:
+            seen.append(self.next_msg(timeout))
+            if pred(seen[-1]):
+                return seen
+
+
+@pytest.mark.cgroup
+def test_sd_notify_ready_status_watchdog_reload_stopping(h, tmp, cgroot, rootfs):
+    """READY=1 only once every autostart service is ready (slow says READY=1 itself after
+    1 s), with a STATUS= of counts; WATCHDOG=1 every half WATCHDOG_USEC; SIGHUP is
+    RELOADING=1 (with MONOTONIC_USEC) then READY=1; SIGTERM sends STOPPING=1."""
+    s = NotifySup(h, tmp, cgroot,
+                  svc("slow", f"{WL} sleep 1 -- notify -- sleep 1000", ready="notify") +
+                  svc("quick", f"{WL} sleep 1000", startsecs=0) +
+                  svc("later", f"{WL} sleep 1000", autostart="false"))
+    t0 = time.monotonic()
+    s.start(watchdog_usec=400000)
+    try:
+        msgs = s.until(lambda m: "READY=1" in m.split("\n"))
+        assert time.monotonic() - t0 >= 1.0
+        ready = msgs[-1].split("\n")
+        assert "STATUS=2 running, 0 failed, 0 starting or stopping, 1 stopped" in ready, msgs
+        assert s.status("slow")["slow"]["state"] == "RUNNING"
+        # the watchdog keeps coming (200 ms apart), and nothing else while nothing changes
+        for _ in range(4):
+            assert s.next_msg(5) == "WATCHDOG=1"
+        # a state change: a new STATUS= line
+        s.ctl("start", "later", check=0)
+        msgs = s.until(lambda m: m.startswith("STATUS=3 running"))
+        assert set(msgs[:-1]) <= {"WATCHDOG=1", "STATUS=2 running, 0 failed, 1 starting or "
+                                  "stopping, 0 stopped"}, msgs
+        s.p.send_signal(signal.SIGHUP)
+        msgs = s.until(lambda m: m.startswith("RELOADING=1"))
+        assert re.match(r"RELOADING=1\nMONOTONIC_USEC=\d+\nSTATUS=reloading$", msgs[-1]), msgs
+        msgs = s.until(lambda m: m.startswith("READY=1"))
+        assert "STATUS=reloaded; 3 running" in msgs[-1], msgs
+        assert s.stop() == 0
+        msgs = s.until(lambda m: m.startswith("STOPPING=1"), timeout=5)
+        assert msgs[-1] == "STOPPING=1\nSTATUS=stopping every service (SIGTERM)", msgs
+    finally:
+        s.nsock.close()
