@@ -95,7 +95,7 @@ BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-de
               libarchive-dev nettle-dev libzstd-dev libacl1-dev zlib1g-dev
 TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 nftables valgrind procps \
               supervisor \
-              golang-github-containers-common umoci skopeo zstd
+              golang-github-containers-common umoci skopeo zstd podman runc
 BENCH_PKGS := tini dumb-init catatonit
 LINT_PKGS  := cppcheck clang-tidy
 define apt_ensure
@@ -110,7 +110,7 @@ define apt_ensure
 endef
 # (policy-rc.d, only for the install and only if the machine has none: packages such as
 # supervisor must not start their daemons here; the tests start what they need themselves.)
-.PHONY: deps-build
+.PHONY: deps-build deb
 deps-build:
 	$(call apt_ensure,$(BUILD_PKGS))
 deps: deps-build
@@ -186,8 +186,9 @@ libs = $(patsubst %,$(1)/lib/%.a,$(2)) $(1)/lib/shared.a
 
 $(B)/supervisor: $(B)/obj/supervisor/main.o $(call libs,$(B),$(LINK_supervisor))
 	$(CC) $(CFLAGS) $(SUP_STATIC) -o $@ $^ $(SUP_STATIC_LIBS)
+# static-pie like the supervisor: both run in any image (a busybox container has no glibc)
 $(B)/svctl: $(patsubst %.c,$(B)/obj/%.o,$(SVCTL_SRC)) $(B)/lib/shared.a
-	$(CC) $(CFLAGS) -o $@ $^ -linih
+	$(CC) $(CFLAGS) $(SUP_STATIC) -o $@ $^ -linih
 $(B)/asan/supervisor: $(B)/asan/obj/supervisor/main.o $(call libs,$(B)/asan,$(LINK_supervisor))
 	$(CC) $(SANFLAGS) -o $@ $^ $(SUP_LIBS)
 $(B)/asan/svctl: $(patsubst %.c,$(B)/asan/obj/%.o,$(SVCTL_SRC)) $(B)/asan/lib/shared.a
@@ -270,6 +271,28 @@ install: all
 	for m in man/*.8; do n=$$(basename "$$m"); [ "$$n" = init.8 ] && n=corral-init.8; \
 	  install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/$$n; done
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
+
+# A Debian package built with dpkg-deb: `make install` into a staging root (PREFIX=/usr), the
+# systemd unit, an example /etc/corral/services.ini (a conffile), /var/lib/corral and
+# /var/log/corral, maintainer scripts from contrib/debian/. Output: build/corral_V_ARCH.deb.
+DEB_ROOT := $(B)/deb/root
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_FILE = $(B)/corral_$(shell cat VERSION)_$(DEB_ARCH).deb
+deb: all
+	rm -rf $(B)/deb
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr
+	install -D -m 0644 contrib/systemd/corral.service $(DEB_ROOT)/lib/systemd/system/corral.service
+	install -D -m 0644 contrib/debian/services.ini $(DEB_ROOT)/etc/corral/services.ini
+	install -D -m 0644 contrib/debian/copyright $(DEB_ROOT)/usr/share/doc/corral/copyright
+	install -d -m 0755 $(DEB_ROOT)/var/lib/corral $(DEB_ROOT)/var/log/corral $(DEB_ROOT)/DEBIAN
+	gzip -9n $(DEB_ROOT)/usr/share/man/man*/*
+	install -m 0644 contrib/debian/conffiles $(DEB_ROOT)/DEBIAN/conffiles
+	install -m 0755 contrib/debian/postinst contrib/debian/prerm contrib/debian/postrm $(DEB_ROOT)/DEBIAN/
+	sed -e "s/@VERSION@/$$(cat VERSION)/" -e "s/@ARCH@/$(DEB_ARCH)/" \
+	    -e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" \
+	    contrib/debian/control.in > $(DEB_ROOT)/DEBIAN/control
+	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE)
+	@echo "built $(DEB_FILE)"
 
 clean:
 	rm -rf $(B)

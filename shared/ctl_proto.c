@@ -40,6 +40,7 @@ static const struct {
     [CR_CTL_E_BUSY] = {"busy", CR_CTL_EXIT_FAILED},
     [CR_CTL_E_CONFIG] = {"config", CR_CTL_EXIT_CONFIG},
     [CR_CTL_E_VERSION] = {"version", CR_CTL_EXIT_CONNECT},
+    [CR_CTL_E_TIMEOUT] = {"timeout", CR_CTL_EXIT_TIMEOUT},
 };
 
 const char *cr_ctl_verb_name(enum cr_ctl_verb v)

@@ -19,8 +19,19 @@
  *
  * Verbs (arguments in brackets are optional):
  *   hello 1                    rec proto=1 version=V pid=P
- *   status [NAME ...]          one rec per service (all when no NAME)
- *   start|stop|restart NAME ...  one rec name=N state=S per service, after acting
+ *   status [NAME ...]          one rec per service (all when no NAME); `ok degraded: TEXT`
+ *                              when the supervisor lacks guarantees where it runs (no
+ *                              cgroups: TEXT says what is missing and why)
+ *   start|stop|restart [wait=MS] NAME ...
+ *                              one rec name=N state=S per service, after acting. With
+ *                              wait=MS (added within version 1) the answer comes once each
+ *                              service is RUNNING (start, restart: ready) or settled (stop),
+ *                              or failed (BACKOFF, EXITED, FATAL, stopped meanwhile, a
+ *                              dependency FATAL), or MS ran out (0: no bound): one
+ *                              rec name=N state=S result=done|failed|timeout elapsed_ms=T
+ *                              [exit=E runtime_ms=R reason=R why=W] per service, each made
+ *                              when its result was decided, then `ok`, `error failed` (one
+ *                              failed) or `error timeout`. Input sent meanwhile is ignored.
  *   signal SIG NAME ...        sends SIG to each service's init (which forwards it)
  *   logs NAME [N] [follow]     for each log file: rec file=PATH, then its last N (default
  *                              10) lines as `line`; without files, the last N (at most 20)
@@ -74,6 +85,7 @@ enum cr_ctl_err {
     CR_CTL_E_BUSY,       /* "busy"     shutting down, or too many clients   exit 1 */
     CR_CTL_E_CONFIG,     /* "config"   the configuration has errors         exit 6 */
     CR_CTL_E_VERSION,    /* "version"  protocol version not supported       exit 3 */
+    CR_CTL_E_TIMEOUT,    /* "timeout"  a wait ran out of time               exit 7 */
     CR_CTL_NERRS
 };
 
@@ -81,6 +93,7 @@ enum cr_ctl_err {
 enum {
     CR_CTL_EXIT_OK = 0, CR_CTL_EXIT_FAILED = 1, CR_CTL_EXIT_USAGE = 2, CR_CTL_EXIT_CONNECT = 3,
     CR_CTL_EXIT_NOSUCH = 4, CR_CTL_EXIT_DENIED = 5, CR_CTL_EXIT_CONFIG = 6,
+    CR_CTL_EXIT_TIMEOUT = 7,
 };
 
 const char *cr_ctl_err_name(enum cr_ctl_err e);

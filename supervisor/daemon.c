@@ -21,6 +21,8 @@
 #include "api/metrics.h"
 #include "service/order.h"
 #include "service/service.h"
+#include "notify.h"
+#include "orphans.h"
 #include "policy/syscall_filter.h"
 #include "spawn/spawn.h"
 
@@ -64,6 +66,52 @@ static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
 {
     (void)svc;
     schedule_starts(sv_of(rt));
+}
+
+/* systemd (notify.h): READY=1 once start-up is over (every autostart service RUNNING, or
+ * failed: BACKOFF, EXITED, FATAL; none still starting or waiting for a dependency), then a
+ * STATUS= line whenever the counts change. */
+static void notify_status(struct sv *sv)
+{
+    if (sv->shutting_down || sv->finished || sv->rt.run_mode)
+        return;
+    size_t up = 0, failed = 0, down = 0, busy = 0;
+    for (size_t i = 0; i < sv->all.n; i++) {
+        struct cr_svc_view v;
+        cr_svc_view(sv->all.v[i], &v);
+        if (v.start_pending && !v.start_blocked)
+            busy++;
+        else if (v.state == CR_ST_RUNNING)
+            up++;
+        else if (v.state == CR_ST_STARTING || v.state == CR_ST_STOPPING)
+            busy++;
+        else if (v.state == CR_ST_BACKOFF || v.state == CR_ST_FATAL || v.start_blocked ||
+                 (v.state == CR_ST_EXITED && v.exit_status != 0))
+            failed++;
+        else
+            down++;
+    }
+    char status[160];
+    snprintf(status, sizeof status, "%zu running, %zu failed, %zu starting or stopping, "
+             "%zu stopped", up, failed, busy, down);
+    if (!sv->notified_ready && busy)
+        return;
+    if (!sv->notified_ready) {
+        sv->notified_ready = true;
+        sv_notify("READY=1\nSTATUS=%s", status);
+    } else if (strcmp(status, sv->notified_status)) {
+        sv_notify("STATUS=%s", status);
+    }
+    snprintf(sv->notified_status, sizeof sv->notified_status, "%s", status);
+}
+
+/* Any change of state: an svctl start/stop/restart may be waiting for it; systemd may want
+ * to know. */
+static void on_change(struct cr_runtime *rt, struct cr_svc *svc)
+{
+    (void)svc;
+    cr_control_changed(sv_of(rt)->ctl);
+    notify_status(sv_of(rt));
 }
 
 /* ---- our own stderr, never blocking the loop (log.h) ---------------------------------------- */
@@ -117,6 +165,8 @@ static void finish(struct sv *sv, int status)
         return;
     sv->finished = true;
     sv->exit_status = status;
+    sv_orphans_stop();
+    sv_notify_close();
     cr_control_close(sv->ctl);
     sv->ctl = NULL;
     cr_metrics_close(sv->metrics);
@@ -158,6 +208,7 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
     struct sv *sv = sv_of(rt);
     if (sv->finished)
         return;
+    sv_orphans_sweep();
     struct cr_svc_view v;
     cr_svc_view(svc, &v);
     if (rt->run_mode) {
@@ -166,13 +217,18 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
     }
     if (v.removed) {
         cr_svcs_remove(&sv->all, svc);
-        if (!sv->shutting_down)
+        if (!sv->shutting_down) {
+            cr_control_changed(sv->ctl);
             return;
+        }
     }
     if (sv->shutting_down)
         shutdown_step(sv);
     else
         schedule_starts(sv);
+    /* A pending start may have become impossible (a dependency FATAL), a service gone. */
+    cr_control_changed(sv->ctl);
+    notify_status(sv);
 }
 
 /* ---- signals ------------------------------------------------------------------------------- */
@@ -227,9 +283,16 @@ static void api_shutdown(struct cr_runtime *rt, const char *why)
         return;
     }
     cr_log(NULL, "%s: stopping all services", why);
+    sv_notify("STOPPING=1\nSTATUS=stopping every service (%s)", why);
     sv->shutting_down = true;
     sv->rt.stopping_all = true;
     shutdown_step(sv);
+}
+
+static const char *api_missing(struct cr_runtime *rt)
+{
+    struct sv *sv = sv_of(rt);
+    return sv->missing[0] ? sv->missing : NULL;
 }
 
 static bool api_shutting_down(struct cr_runtime *rt)
@@ -275,10 +338,11 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->rt.on_settled = on_settled;
     sv->rt.on_ready = on_ready;
     sv->rt.find = find_svc;
+    sv->rt.on_change = on_change;
     sv->api = (struct cr_api_host){
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,
-        .request = api_request,
+        .request = api_request, .missing = api_missing,
     };
     cr_runtime_seed(&sv->rt);
     cr_log_set_sink(cr_logs_own_write);
@@ -363,6 +427,11 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
             goto out;
     }
     sv_net_reclaim(sv);   /* the addresses of services gone from the file meanwhile */
+    const char *none = cr_cg_root_none(sv->rt.cgroot);
+    if (none && !run_name)
+        snprintf(sv->missing, sizeof sv->missing, "no cgroups (%s): no limits, no memory/CPU "
+                 "figures, no device rules, no OOM reports; a stop reaches each container's "
+                 "pid namespace and process group", none);
     sv->rt.loop = malloc(sizeof *sv->rt.loop);
     if (!sv->rt.loop || uv_loop_init(sv->rt.loop) < 0) {
         free(sv->rt.loop);
@@ -374,6 +443,10 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     cr_log_nonblocking(log_want_write);
     cr_logs_set_loop(sv->rt.loop);   /* log files on writer threads from here on */
     if (!run_name) {
+        sv_notify_open(sv->rt.loop);
+        /* A container's PID 1 reaps what is re-parented to it; without cgroups the
+         * supervisor is a subreaper too, so nothing a container leaves escapes it. */
+        sv_orphans_start(sv, none != NULL);
         if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop) < 0)
             cr_log(NULL, "no cgroup reaper: kills and removals will wait");
     }
@@ -402,6 +475,8 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                    cfg->nservices, cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
             if (cfg->global.pidfile && (sv->pidfile = strdup(cfg->global.pidfile)))
                 cr_own_pidfile_write(sv->pidfile);
+            if (sv->missing[0])
+                cr_log(NULL, "%s", sv->missing);
             const struct cr_cg_sweep *sw = cr_cg_root_swept(sv->rt.cgroot);
             if (sw->cgroups)
                 cr_log(NULL, "swept %d leftover cgroup%s (%d process%s) in %lld ms%s",
@@ -432,6 +507,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                     cr_svc_request(sv->all.v[i], CR_REQ_START);
             schedule_starts(sv);
             free(order);
+            notify_status(sv);   /* nothing to start: ready at once */
         }
     }
     uv_run(sv->rt.loop, UV_RUN_DEFAULT);

@@ -8,6 +8,7 @@
 #include "daemon_int.h"
 #include "fd_budget.h"
 #include "log.h"
+#include "notify.h"
 #include "io/logs.h"
 
 /* ---- what the plan needs to know of the services ------------------------------------------- */
@@ -127,8 +128,10 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
     struct cr_plan own = {0};
     if (!plan)
         plan = &own;
-    if (apply)
+    if (apply) {
         cr_log(NULL, "%s: reloading %s", why, sv->cfg->path);
+        sv_notify_reloading();
+    }
     struct cr_config *ncfg = calloc(1, sizeof *ncfg);
     struct cr_plan_svc *in = plan_input(&sv->all);
     int r = -ENOMEM;
@@ -153,6 +156,8 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
     } else if (apply && r < 0) {
         cr_log(NULL, "reload: %s; nothing changed", strerror(-r));
     }
+    if (apply && r < 0)
+        sv_notify("READY=1\nSTATUS=reload failed, nothing changed; %s", sv->notified_status);
     if (r < 0 || !apply) {
         if (ncfg)
             cr_config_free(ncfg);
@@ -177,5 +182,6 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
            c.removed, c.restarted, c.kept);
     cr_plan_free(&own);
     cr_order_start_pending(&sv->all);   /* new and stopped services start as depends_on allows */
+    sv_notify("READY=1\nSTATUS=reloaded; %s", sv->notified_status);
     return 0;
 }

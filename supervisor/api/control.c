@@ -50,6 +50,8 @@ struct client {
     struct cr_ctl_lines lb;
     char line[CR_CTL_LINE_MAX];
     char rbuf[4096];
+    /* start/stop/restart with wait=MS: what it waits for (input is ignored meanwhile) */
+    struct waiter *wait;
     /* logs -f: the followed service's history */
     struct cr_hist *follow;
     struct cr_hist_listener listener;
@@ -151,6 +153,8 @@ static void ob_error(struct obuf *o, enum cr_ctl_err e, const char *fmt, ...)
 }
 
 static void client_close(struct client *c);
+static void waiter_free(struct client *c);
+static void arm_deadline(struct client *c);
 
 static void ctl_unref(struct cr_control *ctl)
 {
@@ -184,6 +188,7 @@ static void client_close(struct client *c)
         return;
     c->closing = true;
     client_unfollow(c);
+    waiter_free(c);
     *c->pprev = c->next;
     if (c->next)
         c->next->pprev = c->pprev;
@@ -432,13 +437,217 @@ static void do_status(struct client *c, struct cr_ctl_req *rq, struct names *nm,
         for (size_t i = 0; i < n; i++)
             status_rec(o, v[i]);
     }
-    ob_put(o, "ok\n", 3);
+    const char *missing = ctl->host->missing ? ctl->host->missing(ctl->rt) : NULL;
+    if (missing)
+        ob_printf(o, "ok degraded: %s\n", missing);
+    else
+        ob_put(o, "ok\n", 3);
+}
+
+/* ---- waiting: start/stop/restart wait=MS ---------------------------------------------------- */
+
+/* What one connection waits for: each named service RUNNING (start, restart) or settled
+ * (stop). A name's result is decided once, when it first gets there or fails (a start that
+ * fell into BACKOFF failed, even if a later try succeeds), and its record is made then, so
+ * the answer shows the moment it was decided. */
+struct waiter {
+    bool up;
+    int n, left;
+    uint64_t t0;                 /* uv_now when it began */
+    struct {
+        char *name;
+        int result;              /* 0 undecided, 1 got there, -1 failed */
+        char *rec;               /* the record line, once decided */
+    } v[];
+};
+
+static void waiter_free(struct client *c)
+{
+    struct waiter *w = c->wait;
+    if (!w)
+        return;
+    for (int i = 0; i < w->n; i++) {
+        free(w->v[i].name);
+        free(w->v[i].rec);
+    }
+    free(w);
+    c->wait = NULL;
+}
+
+/* 1: the service got where it was sent; -1: it cannot (now); 0: not yet. */
+static int wait_judge(struct cr_control *ctl, const char *name, bool up)
+{
+    struct cr_svc *s = find(ctl, name);
+    if (!s)
+        return up ? -1 : 1;            /* a reload removed it meanwhile */
+    if (!up)
+        return cr_svc_settled(s) ? 1 : 0;
+    struct cr_svc_view v;
+    cr_svc_view(s, &v);
+    if (v.start_blocked)
+        return -1;
+    if (v.start_pending)
+        return 0;                      /* still stopping, or waiting for a dependency */
+    switch (v.state) {
+    case CR_ST_RUNNING: return 1;
+    case CR_ST_STARTING: return 0;
+    default: return -1;                /* BACKOFF, EXITED, FATAL; stopped by someone else */
+    }
+}
+
+static void wait_record(struct client *c, int i, const char *result)
+{
+    struct waiter *w = c->wait;
+    struct obuf o = {0};
+    struct cr_svc *s = find(c->ctl, w->v[i].name);
+    ob_put(&o, "rec", 3);
+    ob_kv(&o, "name", w->v[i].name);
+    ob_kv(&o, "state", s ? cr_state_name(cr_svc_state(s)) : "REMOVED");
+    ob_kv(&o, "result", result);
+    ob_kvi(&o, "elapsed_ms", (int64_t)(uv_now(c->ctl->rt->loop) - w->t0));
+    if (s && strcmp(result, "done")) {
+        struct cr_svc_view v;
+        cr_svc_view(s, &v);
+        if (v.last_exit) {
+            char what[64];
+            cr_exit_describe(v.last_exit, what, sizeof what);
+            ob_kv(&o, "exit", what);
+            ob_kvi(&o, "runtime_ms", v.last_exit->runtime_ms);
+        }
+        if (v.reason)
+            ob_kv(&o, "reason", v.reason);
+        if (v.why[0])
+            ob_kv(&o, "why", v.why);
+    }
+    ob_put(&o, "\n", 1);
+    w->v[i].rec = o.oom ? NULL : o.p;
+    if (o.oom)
+        free(o.p);
+}
+
+/* Sends the answer (those still undecided ran out of time), ends the wait
+ * and goes back to reading requests. */
+static void wait_finish(struct client *c)
+{
+    struct waiter *w = c->wait;
+    struct obuf o = {0};
+    int failed = 0, late = 0;
+    const char *first = NULL;
+    for (int i = 0; i < w->n; i++) {
+        if (w->v[i].result == 0) {
+            wait_record(c, i, "timeout");
+            late++;
+            first = first ? first : w->v[i].name;
+        } else if (w->v[i].result < 0) {
+            failed++;
+        }
+        if (w->v[i].rec)
+            ob_put(&o, w->v[i].rec, strlen(w->v[i].rec));
+    }
+    if (failed) {
+        for (int i = 0; i < w->n && !first; i++)
+            if (w->v[i].result < 0)
+                first = w->v[i].name;
+        ob_error(&o, CR_CTL_E_FAILED, "%d of %d did not %s (%s first)", failed, w->n,
+                 w->up ? "start" : "stop", first);
+    } else if (late) {
+        ob_error(&o, CR_CTL_E_TIMEOUT, "%d of %d not %s after %llu ms (%s first)", late, w->n,
+                 w->up ? "ready" : "stopped",
+                 (unsigned long long)(uv_now(c->ctl->rt->loop) - w->t0), first);
+    } else {
+        ob_put(&o, "ok\n", 3);
+    }
+    waiter_free(c);
+    client_send_ob(c, &o);
+    if (!c->closing)
+        arm_deadline(c);
+}
+
+/* Decides what can be decided; the last decision sends the answer. */
+static void wait_check(struct client *c)
+{
+    struct waiter *w = c->wait;
+    for (int i = 0; i < w->n && w->left; i++) {
+        if (w->v[i].result)
+            continue;
+        int r = wait_judge(c->ctl, w->v[i].name, w->up);
+        if (!r)
+            continue;
+        w->v[i].result = r;
+        wait_record(c, i, r > 0 ? "done" : "failed");
+        w->left--;
+    }
+    if (!w->left)
+        wait_finish(c);
+}
+
+static void on_wait_timeout(uv_timer_t *t)
+{
+    struct client *c = t->data;
+    if (c->wait)
+        wait_finish(c);
+}
+
+static void waiter_start(struct client *c, enum cr_ctl_verb verb, int argc, char **argv,
+                         int64_t ms, struct obuf *o)
+{
+    struct waiter *w = calloc(1, sizeof *w + (size_t)argc * sizeof w->v[0]);
+    if (!w) {
+        ob_error(o, CR_CTL_E_FAILED, "out of memory");
+        return;
+    }
+    w->up = verb != CR_CTL_STOP;
+    w->n = w->left = argc;
+    w->t0 = uv_now(c->ctl->rt->loop);
+    for (int i = 0; i < argc; i++) {
+        if (!(w->v[i].name = strdup(argv[i]))) {
+            for (int k = 0; k < i; k++)
+                free(w->v[k].name);
+            free(w);
+            ob_error(o, CR_CTL_E_FAILED, "out of memory");
+            return;
+        }
+    }
+    c->wait = w;
+    /* The per-request deadline becomes the wait's. */
+    uv_timer_stop(&c->timer);
+    if (ms > 0)
+        uv_timer_start(&c->timer, on_wait_timeout, (uint64_t)ms, 0);
+    wait_check(c);
+}
+
+void cr_control_changed(struct cr_control *ctl)
+{
+    if (!ctl || ctl->closing)
+        return;
+    for (struct client *c = ctl->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->wait && !c->closing)
+            wait_check(c);
+    }
 }
 
 static void do_lifecycle(struct client *c, struct cr_ctl_req *rq, struct names *nm,
                       struct obuf *o)
 {
     struct cr_control *ctl = c->ctl;
+    int64_t wait_ms = -1;
+    if (nm->argc && !strncmp(nm->argv[0], "wait=", 5)) {
+        /* wait=MS (0: no bound): answer once every service got where it was sent */
+        unsigned v;
+        if (cr_parse_uint(nm->argv[0] + 5, UINT32_MAX, &v) < 0) {
+            ob_error(o, CR_CTL_E_USAGE, "bad wait (milliseconds): %s", nm->argv[0] + 5);
+            return;
+        }
+        wait_ms = v;
+        free(nm->argv[0]);
+        nm->argc--;
+        memmove(nm->argv, nm->argv + 1, (size_t)nm->argc * sizeof *nm->argv);
+        if (!nm->argc) {
+            ob_error(o, CR_CTL_E_USAGE, "%s: no service named", rq->name);
+            return;
+        }
+    }
     if (!check_names(ctl, nm->argv, nm->argc, o))
         return;
     if (rq->verb != CR_CTL_STOP && ctl->host->shutting_down(ctl->rt)) {
@@ -463,6 +672,10 @@ static void do_lifecycle(struct client *c, struct cr_ctl_req *rq, struct names *
         ctl->host->request(ctl->rt, s, rq->verb == CR_CTL_START  ? CR_REQ_START
                                        : rq->verb == CR_CTL_STOP ? CR_REQ_STOP
                                                                  : CR_REQ_RESTART);
+    }
+    if (wait_ms >= 0) {
+        waiter_start(c, rq->verb, nm->argc, nm->argv, wait_ms, o);   /* it copies the names */
+        return;
     }
     for (int i = 0; i < nm->argc; i++) {
         struct cr_svc *s = find(ctl, nm->argv[i]);
@@ -699,8 +912,8 @@ static int on_line(void *arg, char *line, size_t len)
     struct client *c = arg;
     if (c->closing || c->linger)
         return 1;
-    if (c->follow)
-        return 0;   /* a follower's input is ignored; closing the connection ends it */
+    if (c->follow || c->wait)
+        return 0;   /* a follower's (a waiter's) input is ignored; closing the connection ends it */
     struct cr_ctl_req rq;
     const char *why = NULL;
     struct obuf o = {0};
@@ -715,8 +928,11 @@ static int on_line(void *arg, char *line, size_t len)
         case CR_CTL_STOP:
         case CR_CTL_RESTART:
         case CR_CTL_SIGNAL: {
-            /* the signal's name stays first */
-            int skip = rq.verb == CR_CTL_SIGNAL && rq.argc > 0 ? 1 : 0;
+            /* the signal's name stays first, as does a start/stop/restart's wait=MS */
+            bool lifecycle = rq.verb == CR_CTL_START || rq.verb == CR_CTL_STOP ||
+                             rq.verb == CR_CTL_RESTART;
+            int skip = rq.argc > 0 && (rq.verb == CR_CTL_SIGNAL ||
+                                       (lifecycle && !strncmp(rq.argv[0], "wait=", 5))) ? 1 : 0;
             struct names nm = {0};
             if ((skip && names_add(&nm, rq.argv[0]) < 0) ||
                 names_expand(c->ctl, rq.argv + skip, rq.argc - skip, &nm) < 0)
@@ -754,7 +970,7 @@ static int on_line(void *arg, char *line, size_t len)
         c->ctl->host->shutdown(c->ctl->rt, "svctl shutdown");
         return c->closing;
     }
-    if (!c->follow)
+    if (!c->follow && !c->wait)
         arm_deadline(c);
     return 0;
 }

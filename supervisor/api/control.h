@@ -29,6 +29,9 @@ struct cr_control;
  * replaced. */
 int cr_control_open(const struct cr_api_host *host, const char *path, struct cr_control **out,
                     char *err, size_t errlen);
+/* A service changed (its state, a pending start): answers the start/stop/restart requests
+ * that waited for it (wait=MS). */
+void cr_control_changed(struct cr_control *c);
 /* Closes every client and the socket, and removes the socket file (if still ours). */
 void cr_control_close(struct cr_control *c);
 

@@ -27,6 +27,9 @@ struct cr_api_host {
     /* Asks a service to start, stop or restart (cr_svc_request, service.h): a start waits
      * for its dependencies as at start-up and says what it waits for; a stop cancels it. */
     void (*request)(struct cr_runtime *rt, struct cr_svc *svc, enum cr_svc_req req);
+    /* The guarantees the supervisor cannot give where it runs, and why (no cgroups in a
+     * container with a read-only /sys/fs/cgroup), or NULL: every one holds. */
+    const char *(*missing)(struct cr_runtime *rt);
 };
 
 #endif

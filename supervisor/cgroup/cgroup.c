@@ -99,7 +99,10 @@ static void cg_from_root(struct cr_cg *cg, const struct cr_cg_root *r, const cha
     cg->nh = r->nh;
     memcpy(cg->h, r->h, sizeof r->h);
     snprintf(cg->leaf, sizeof cg->leaf, "%s", leaf);
-    cg_dir(&cg->h[0], cg->root, cg->leaf, cg->path, cg->pathlen);
+    if (cg->nh)
+        cg_dir(&cg->h[0], cg->root, cg->leaf, cg->path, cg->pathlen);
+    else
+        snprintf(cg->path, cg->pathlen, "none");   /* no cgroups: a process group */
     cg->dirfd = -1;
     cg->rp = r->reaper;
 }
@@ -124,7 +127,7 @@ struct cr_cg *cg_new(const struct cr_cg_root *r, const char *leaf)
         if (strlen(r->h[i].dir) > dir)
             dir = strlen(r->h[i].dir);
     const char *root = cg_intern(r->root);
-    size_t pathlen = dir + strlen(r->root) + strlen(leaf) + 3;
+    size_t pathlen = dir + strlen(r->root) + strlen(leaf) + 8;
     struct cr_cg *cg = root ? malloc(sizeof *cg + pathlen) : NULL;
     if (!cg)
         return NULL;
@@ -308,10 +311,7 @@ static void remember_origin(struct cr_cg_root *r)
 
 static int root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
 {
-    if (r->version == 1 || r->version == 2)
-        return cg_ops(r->version)->root_prepare(r, err, errlen);
-    return cg_err(err, errlen, -ENOENT, "%s: no cgroup hierarchy found (neither cgroup2 nor "
-                  "v1 controllers)", r->mount);
+    return cg_ops(r->version)->root_prepare(r, err, errlen);
 }
 
 static int root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen)
@@ -443,6 +443,11 @@ const struct cr_cgroup_caps *cr_cg_root_caps(const struct cr_cg_root *r)
     return &r->caps;
 }
 
+const char *cr_cg_root_none(const struct cr_cg_root *r)
+{
+    return r->version == 0 ? r->caps.none_why : NULL;
+}
+
 /* ---- one cgroup ------------------------------------------------------------------------------ */
 
 int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limits *lim,
@@ -550,6 +555,8 @@ int cr_cg_signal(struct cr_cg *cg, int sig)
 
 bool cr_cg_is_empty(struct cr_cg *cg)
 {
+    if (cg->version == 0)
+        return cg0_ops.remove(cg, 0, NULL, 0) == 0;
     if (cg->version == 2) {
         char path[PATH_MAX + 16];
         int64_t pop;

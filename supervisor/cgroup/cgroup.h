@@ -1,6 +1,9 @@
 /* cgroups: create, limit, watch, kill, remove — one interface, two backends (v2 unified;
  * v1 per-controller hierarchies), chosen by cr_cgroup_probe() at start-up.
  *
+ * Without a usable hierarchy (cr_cgroup_caps.version 0) the same calls work without cgroups
+ * (none.c).
+ *
  * Layout under the hierarchy root (v2: /sys/fs/cgroup; v1: each /sys/fs/cgroup/<ctrl>):
  *     <cgroup_root>/                 e.g. "corral" or "apps/corral-2" ([supervisor] cgroup_root)
  *     <cgroup_root>/supervisor/      the supervisor's own leaf (it moves itself there)
@@ -84,6 +87,11 @@ int cr_cg_root_open_shared(const char *mount, const char *root, const struct cr_
 int cr_cg_root_leave(struct cr_cg_root *r, char *err, size_t errlen);
 void cr_cg_root_close(struct cr_cg_root *r);   /* frees; removes nothing */
 const struct cr_cgroup_caps *cr_cg_root_caps(const struct cr_cg_root *r);
+/* Without cgroups (no usable hierarchy: read-only, absent, not ours), why; else NULL. Then
+ * every cgroup is the process group of the service's init (none.c): no limits, no
+ * statistics, no device rules, and kills reach init's group (and, with a pid namespace,
+ * everything in it). */
+const char *cr_cg_root_none(const struct cr_cg_root *r);
 
 /* Creates <root>/<leaf> (leaf like "svc-web") and writes the limits. v1: in the freezer,
  * memory, pids and cpuacct hierarchies; in cpu only with cpu_max/cpu_weight, in blkio only

@@ -61,6 +61,7 @@ struct cr_cg {
     int nu;                 /* v1: the root's hierarchies this cgroup is not made in (yet): */
     struct cg_hier unused[CG1_MAXH];  /* a reload that sets a cpu/io limit makes it there */
     int dirfd;              /* v2 only */
+    pid_t pgid;             /* no cgroups (none.c): init's process group; 0 none or gone */
     bool fresh;             /* mkdir created it now (no old limits to reset) */
     /* While the reaper (reap.c) kills or removes it: */
     struct cr_cg_reaper *rp;        /* the reaper of its root, if it has one */
@@ -153,11 +154,12 @@ struct cg_ops {
     int (*frozen)(struct cr_cg *cg);
     int (*kill_pass)(struct cr_cg *cg);
 };
-extern const struct cg_ops cg1_ops, cg2_ops;
+extern const struct cg_ops cg0_ops, cg1_ops, cg2_ops;
 
+/* 0: no cgroups (none.c: a container whose /sys/fs/cgroup is read-only or absent). */
 static inline const struct cg_ops *cg_ops(int version)
 {
-    return version == 2 ? &cg2_ops : &cg1_ops;
+    return version == 2 ? &cg2_ops : version == 1 ? &cg1_ops : &cg0_ops;
 }
 
 /* The reaper's: a queued job for <root>/leaf is finished now, synchronously (a new cgroup of

@@ -1,5 +1,6 @@
 #include "cgroup/probe.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,9 +30,29 @@ static struct {
 
 static void probe(const char *mount, struct cr_cgroup_caps *c);
 
+/* A hierarchy we cannot write is none at all: no cgroup of ours could be made there. */
+static void writable(const char *mount, const char *sub, struct cr_cgroup_caps *c)
+{
+    char dir[96];
+    snprintf(dir, sizeof dir, "%.80s%s%s", mount, sub ? "/" : "", sub ? sub : "");
+    if (access(dir, W_OK) == 0)
+        return;
+    int e = errno;
+    memset(c, 0, sizeof *c);
+    snprintf(c->none_why, sizeof c->none_why, "%s is %s", dir,
+             e == EROFS ? "read-only" : e == EACCES || e == EPERM ? "not writable for us"
+                                                                 : strerror(e));
+}
+
 void cr_cgroup_probe(const char *mount, struct cr_cgroup_caps *c)
 {
     probe(mount, c);
+    if (c->version == 2)
+        writable(mount, NULL, c);
+    else if (c->version == 1)
+        writable(mount, exists(mount, "freezer/freezer.state") ? "freezer" : "memory", c);
+    else
+        snprintf(c->none_why, sizeof c->none_why, "no cgroup hierarchy at %s", mount);
     last.valid = strlen(mount) < sizeof last.mount;
     if (last.valid) {
         memcpy(last.mount, mount, strlen(mount) + 1);

@@ -14,6 +14,7 @@
 
 struct cr_cgroup_caps {
     int version;                 /* 2, 1, or 0 when no usable hierarchy was found */
+    char none_why[128];          /* version 0: why (absent, read-only, not writable) */
     bool memory;                 /* memory_max: memory.max / memory.limit_in_bytes */
     bool memory_high;            /* v2 memory.high; v1 memory.soft_limit_in_bytes */
     bool memory_swap;            /* v2 memory.swap.max; v1 memory.memsw.limit_in_bytes */
@@ -25,7 +26,9 @@ struct cr_cgroup_caps {
 };
 
 /* Probes the hierarchy mounted at mount (normally CR_CGROUP_MOUNT). Never fails: what it
- * cannot find is reported as absent. */
+ * cannot find is reported as absent. A hierarchy this process cannot write (mounted
+ * read-only, as in a Docker container by default; or not ours) counts as none: version 0,
+ * none_why says which. */
 void cr_cgroup_probe(const char *mount, struct cr_cgroup_caps *caps);
 /* The last cr_cgroup_probe() of the same mount in this process, if there was one (the cgroup
  * root opened right after the config was read and checked: ~20 syscalls saved); else a new

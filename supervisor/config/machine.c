@@ -592,8 +592,12 @@ static void check_cgroups(struct ctx *c, const struct cr_cgroup_caps *caps)
         if (!svc->key_line[k] || *(const bool *)((const char *)caps + need[i].cap))
             continue;
         if (caps->version == 0)
-            cr_service_error(c->errors, svc, k, "no cgroup hierarchy found at %s",
-                             CR_CGROUP_MOUNT);
+            cr_service_error(c->errors, svc, k, "no cgroups to enforce it: %s (in a "
+                             "container, give it a writable /sys/fs/cgroup of its own: "
+                             "--cgroupns=private on cgroup v2, podman's and Kubernetes' "
+                             "default; or drop the key)",
+                             caps->none_why[0] ? caps->none_why
+                                               : "no cgroup hierarchy at " CR_CGROUP_MOUNT);
         else if (k == CR_K_MEMORY_SWAP_MAX && caps->memory && caps->version == 1)
             cr_service_error(c->errors, svc, k, "this machine's memory controller (cgroup v1) "
                              "has no swap accounting (no memory.memsw.*; boot with "

@@ -82,6 +82,8 @@ static void set_state(struct cr_svc *svc, enum cr_state s)
     /* RUNNING is ready: after startsecs, or when init saw the `ready` key's signal. */
     if (s == CR_ST_RUNNING && svc->rt->on_ready)
         svc->rt->on_ready(svc->rt, svc);
+    if (svc->rt->on_change)
+        svc->rt->on_change(svc->rt, svc);
 }
 
 static void settle(struct cr_svc *svc, enum cr_state s)

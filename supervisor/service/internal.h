@@ -108,6 +108,7 @@ struct cr_svc {
     /* A requested start (cr_svc_request), taken by order.c once the service is settled and
      * every dependency is ready; why says what it waits for, or why it cannot happen. */
     bool pending;
+    bool blocked;                    /* pending, but a dependency is FATAL: it cannot happen */
     char why[160];
     int healthy;                     /* -1 not known (no checks, or none done yet), 0, 1 */
     bool health_stop;                /* init stopped it (health_action = stop): stays down */

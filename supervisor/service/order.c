@@ -76,10 +76,13 @@ void cr_order_start_pending(struct cr_svcs *all)
             }
             char why[sizeof s->why];
             int r = deps_state(all, s, why, sizeof why);
+            if (pass == 1)
+                s->blocked = r < 0;
             if (r > 0 && pass == 0 && cr_svc_image_wait(all, s))
                 continue;            /* its layers are being unpacked: why says so */
             if (r > 0 && pass == 0) {
                 s->pending = false;
+                s->blocked = false;
                 s->why[0] = 0;
                 cr_svc_event(s, CR_EV_START);
             } else if (r <= 0 && pass == 1 && strcmp(why, s->why)) {
@@ -121,6 +124,7 @@ bool cr_order_stop_next(struct cr_svcs *all)
     for (size_t i = 0; i < all->n; i++) {
         struct cr_svc *s = all->v[i];
         s->pending = false;           /* nothing starts any more */
+        s->blocked = false;
         s->why[0] = 0;
         if (cr_svc_settled(s))
             continue;

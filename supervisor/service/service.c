@@ -69,6 +69,7 @@ const char *cr_svc_log_path(const struct cr_svc *svc, int stream)
 static void cancel_pending(struct cr_svc *svc)
 {
     svc->pending = false;
+    svc->blocked = false;
     svc->why[0] = 0;
 }
 
@@ -129,6 +130,8 @@ void cr_svc_view(const struct cr_svc *svc, struct cr_svc_view *v)
         .last_exit = cr_hist_last(h),
         .exit_status = svc->exit_status,
         .why = svc->pending ? svc->why : "",
+        .start_pending = svc->pending,
+        .start_blocked = svc->pending && svc->blocked,
         .status_text = svc->status_text,
         .log_dropped = (svc->out_open ? cr_out_log_dropped(&svc->out) : 0) +
                        (svc->err_open && !(svc->out_open && svc->err.file &&

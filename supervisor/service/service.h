@@ -69,6 +69,8 @@ struct cr_runtime {
     void (*on_ready)(struct cr_runtime *rt, struct cr_svc *svc);
     /* The service of that name, or NULL (network = service:OTHER finds OTHER's container). */
     struct cr_svc *(*find)(struct cr_runtime *rt, const char *name);
+    /* Called after every change of state (after on_ready; before on_settled). */
+    void (*on_change)(struct cr_runtime *rt, struct cr_svc *svc);
 };
 
 /* Seeds rt->rnd (getrandom, else the clock and the pid). */
@@ -105,6 +107,8 @@ struct cr_svc_view {
     const struct cr_exit *last_exit;   /* NULL: none yet */
     int exit_status;             /* init's last: its code, or 128 + signal; -1 none */
     const char *why;             /* why a pending start waits or cannot happen, or "" */
+    bool start_pending;          /* a start was asked for and waits (order.c takes it) */
+    bool start_blocked;          /* ... and cannot happen: a dependency is FATAL */
     const char *status_text;     /* the last STATUS= it sent (sd_notify), or "" */
     const char *reason;          /* the setup failure that keeps it down (its container's
                                     setup failed, or it is FATAL), or NULL */

@@ -631,6 +631,16 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     cr_closep(&sync_rd);   /* now: the child's EOF must not wait for our return */
     for (int i = 0; i < a.ncg; i++)
         close(cg_fds[i]);
+    if (pid < 0 && e == EPERM && (ns & (CR_NS_PID | CR_NS_USER))) {
+        /* An unprivileged container (Docker's default): say what is missing. */
+        snprintf(err, errlen, "creating its %s namespace was refused (EPERM): the supervisor "
+                 "lacks CAP_SYS_ADMIN here (in a container: --privileged, or --cap-add "
+                 "SYS_ADMIN with a seccomp profile that allows it); or leave %s out of "
+                 "namespaces", ns & CR_NS_USER ? "user" : "pid", ns & CR_NS_USER ? "user"
+                                                                             : "pid");
+        close(sync[1]);
+        return -e;
+    }
     if (pid < 0) {
         snprintf(err, errlen, "%s: %s", a.vforked ? "clone" : "clone3", strerror(e));
         return -e;

@@ -2,7 +2,8 @@
  * (shared/ctl_proto.h) over the control socket and turns the records into tables, or JSON
  * with --json. Exit codes are stable (svctl(8)):
  *   0 ok, 1 the command failed, 2 usage error, 3 cannot connect (or the connection broke),
- *   4 no such service, 5 permission denied (not root), 6 the configuration has errors. */
+ *   4 no such service, 5 permission denied (not root), 6 the configuration has errors,
+ *   7 start/stop/restart ran out of --timeout. */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -23,6 +24,7 @@
 #include "ctl_proto.h"
 #include "ini_reader.h"
 #include "text.h"
+#include "units.h"
 
 #define DEFAULT_CONFIG CR_DEFAULT_CONFIG
 #define DEFAULT_SOCKET CR_CTL_DEFAULT_SOCKET
@@ -39,9 +41,9 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  status [NAME...]        state, pid, uptime, restarts, last exit, resources\n"
-            "  start NAME...           start services\n"
-            "  stop NAME...            stop services\n"
-            "  restart NAME...         stop (if running), then start\n"
+            "  start NAME...           start services; waits until each is RUNNING (ready)\n"
+            "  stop NAME...            stop services; waits until each is down\n"
+            "  restart NAME...         stop (if running), then start; waits as start does\n"
             "  signal SIG NAME...      send SIG to each service (through its init)\n"
             "  logs [-f] [-n N] NAME   the last N lines (default 10); -f: keep following\n"
             "  logs --rotate           rotate every log file now, the supervisor's own too\n"
@@ -55,12 +57,16 @@ static void usage(FILE *out)
             "  -c, --config FILE       read control_socket from FILE's [supervisor] section\n"
             "                          (default " DEFAULT_CONFIG " when it exists)\n"
             "  -s, --socket PATH       the control socket (default " DEFAULT_SOCKET ")\n"
-            "  -j, --json              machine-readable output (status, logs, reload, check,\n"
-            "                          history)\n"
+            "  -j, --json              machine-readable output (status, start, stop, restart,\n"
+            "                          logs, reload, check, history)\n"
+            "      --no-block          start, stop, restart: return at once, not waiting\n"
+            "      --timeout T         start, stop, restart: wait at most T (e.g. 30s, 500ms;\n"
+            "                          default: no bound)\n"
             "  -h, --help, -V, --version\n"
             "\n"
-            "exit status: 0 ok, 1 command failed, 2 usage, 3 cannot connect, 4 no such service,\n"
-            "             5 permission denied, 6 configuration errors\n");
+            "exit status: 0 ok, 1 command failed (a start or stop failed), 2 usage, 3 cannot\n"
+            "             connect, 4 no such service, 5 permission denied, 6 configuration\n"
+            "             errors, 7 --timeout ran out\n");
 }
 
 static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -630,6 +636,8 @@ static int cmd_status(const struct reply *r)
     }
     free(cells);
     free(notes);
+    if (r->text && *r->text)
+        print_text_line(r->text);   /* what the supervisor cannot guarantee here */
     return 0;
 }
 
@@ -641,12 +649,28 @@ static int cmd_act(const struct reply *r)
         struct cr_ctl_resp p;
         if (PARSE(r->lines[i], &p) < 0 || p.kind != CR_CTL_R_REC)
             continue;
-        const char *v = cr_ctl_get(&p, "state");
+        const char *v = cr_ctl_get(&p, "state"), *res = cr_ctl_get(&p, "result");
         if (!v)
-            v = cr_ctl_get(&p, "result");
+            v = res;
         if (json) {
             json_rec(stdout, &p);
             fputc('\n', stdout);
+        } else if (cr_ctl_get(&p, "state") && res && strcmp(res, "done")) {
+            /* A waited start or stop that failed or ran out of time: what it came to. */
+            char t[32], rt[32];
+            const char *ex = cr_ctl_get(&p, "exit"), *why = cr_ctl_get(&p, "reason");
+            const char *wait = cr_ctl_get(&p, "why");
+            printf("%s: %s %s after %s", or_dash(cr_ctl_get(&p, "name")),
+                   strcmp(res, "timeout") ? "failed:" : "timed out:", v,
+                   human_ms(cr_ctl_get(&p, "elapsed_ms"), t, sizeof t));
+            if (ex)
+                printf("; last exit: %s after %s", ex,
+                       human_ms(cr_ctl_get(&p, "runtime_ms"), rt, sizeof rt));
+            if (why)
+                printf("; setup failed: %s", why);
+            if (wait)
+                printf("; %s", wait);
+            putchar('\n');
         } else {
             printf("%s: %s\n", or_dash(cr_ctl_get(&p, "name")), or_dash(v));
         }
@@ -836,15 +860,19 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},      {"no-block", no_argument, NULL, 'B'},
+        {"timeout", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *sock = NULL;
+    const char *config = NULL, *sock = NULL, *timeout = NULL;
+    bool no_block = false;
     int o;
     while ((o = getopt_long(argc, argv, "+c:s:jhV", longopts, NULL)) != -1) {
         switch (o) {
         case 'c': config = optarg; break;
         case 's': sock = optarg; break;
         case 'j': json = true; break;
+        case 'B': no_block = true; break;
+        case 'T': timeout = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("svctl (corral) %s\n", CORRAL_VERSION); return 0;
         default: usage(stderr); return CR_CTL_EXIT_USAGE;
@@ -894,6 +922,20 @@ int main(int argc, char **argv)
                 continue;
             }
         }
+        bool acts = !strcmp(cmd, "start") || !strcmp(cmd, "stop") || !strcmp(cmd, "restart");
+        if (i > optind && acts && !strcmp(a, "--no-block")) {
+            no_block = true;
+            continue;
+        }
+        if (i > optind && acts && (!strcmp(a, "--timeout") || !strncmp(a, "--timeout=", 10))) {
+            if (a[9] == '=')
+                timeout = a + 10;
+            else if (i + 1 < argc)
+                timeout = argv[++i];
+            else
+                die(CR_CTL_EXIT_USAGE, "%s: --timeout needs a duration", cmd);
+            continue;
+        }
         if (i > optind && a[0] == '-' && a[1] && !(!strcmp(cmd, "signal") && i == optind + 1))
             die(CR_CTL_EXIT_USAGE, "%s: unknown option '%s'", cmd, a);
         if (nw >= CR_CTL_ARGS_MAX + 1)
@@ -914,6 +956,18 @@ int main(int argc, char **argv)
         die(CR_CTL_EXIT_USAGE, "%s: %s arguments (see svctl --help)", cmd,
             nw - 1 < min ? "missing" : "too many");
     }
+
+    int64_t wait_ms = 0;
+    if (timeout && (cr_parse_duration_ms(timeout, &wait_ms) < 0 || wait_ms <= 0 ||
+                    wait_ms > UINT32_MAX))
+        die(CR_CTL_EXIT_USAGE, "--timeout: '%s' is not a duration (e.g. 30s, 500ms, 2m)",
+            timeout);
+    if (timeout && no_block)
+        die(CR_CTL_EXIT_USAGE, "--timeout and --no-block exclude each other");
+    if ((timeout || no_block) && verb != CR_CTL_START && verb != CR_CTL_STOP &&
+        verb != CR_CTL_RESTART)
+        die(CR_CTL_EXIT_USAGE, "%s: --no-block and --timeout are for start, stop and restart",
+            cmd);
 
     struct conn c;
     struct reply r;
@@ -938,6 +992,25 @@ int main(int argc, char **argv)
             conn_timeout(&c, 0);   /* lines come when they come */
         read_reply(&c, &r, print_log_line);
         rc = cmd_logs(&r);
+    } else if ((verb == CR_CTL_START || verb == CR_CTL_STOP || verb == CR_CTL_RESTART) &&
+               !no_block) {
+        /* Wait as systemctl does: the supervisor answers once each service is RUNNING (ready)
+         * or down, or failed, or the time ran out (ctl_proto.h: wait=MS). */
+        if (nw - 1 >= CR_CTL_ARGS_MAX)
+            die(CR_CTL_EXIT_USAGE, "%s: at most %d services at once (or --no-block)", cmd,
+                CR_CTL_ARGS_MAX - 1);
+        char wait[40];
+        snprintf(wait, sizeof wait, "wait=%lld", (long long)wait_ms);
+        char *req[CR_CTL_ARGS_MAX + 2];
+        req[0] = words[0];
+        req[1] = wait;
+        for (int i = 1; i < nw && i <= CR_CTL_ARGS_MAX; i++)
+            req[i + 1] = words[i];
+        request(&c, sock, nw + 1, req, 60);
+        /* The supervisor keeps the time: svctl only guards against one that never answers. */
+        conn_timeout(&c, wait_ms ? (int)(wait_ms / 1000) + 60 : 0);
+        read_reply(&c, &r, NULL);
+        rc = cmd_act(&r);
     } else {
         request(&c, sock, nw, words, 60);
         read_reply(&c, &r, NULL);

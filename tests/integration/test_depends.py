@@ -154,7 +154,7 @@ def test_restart_waits_for_a_stopped_dependency_as_stop_then_start_does(h, tmp, 
 
     # stop then start: app is down and says what its start waits for
     s.ctl("stop", "app", check=0)
-    s.ctl("start", "app", check=0)
+    s.ctl("start", "--no-block", "app", check=0)   # it waits for db: svctl would too
     s.wait_log(r"^supervisor: app: STOPPING -> STOPPED$")
     first = s.status("app")["app"]
     assert first["state"] == "STOPPED" and "waiting for db" in first.get("why", ""), first
@@ -165,7 +165,7 @@ def test_restart_waits_for_a_stopped_dependency_as_stop_then_start_does(h, tmp, 
     # restart does the same
     s.ctl("stop", "db", check=0)
     s.wait_state("db", "STOPPED")
-    s.ctl("restart", "app", check=0)
+    s.ctl("restart", "--no-block", "app", check=0)
     s.wait_log(r"^supervisor: app: STOPPING -> STOPPED$", count=2)
     again = s.status("app")["app"]
     assert (again["state"], again.get("why")) == (first["state"], first["why"]), again

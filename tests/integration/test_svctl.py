@@ -182,6 +182,79 @@ def test_start_stop_restart_signal(h, tmp, cgroot, rootfs):
     assert s.stop() == 0
 
 
+def test_start_stop_restart_wait_like_systemctl(h, tmp, cgroot, rootfs):
+    """start/stop/restart answer once each service is RUNNING (ready) or down: exit 0; a start
+    that fails (it exited before startsecs, its dependency is FATAL) exits 1 saying what it
+    came to; --timeout that runs out exits 7 and leaves the start going; --no-block returns
+    at once."""
+    conf = (svc("slow", f"{WL} sleep 1 -- notify -- sleep 1000", ready="notify",
+                autostart="false") +
+            svc("bad", "/bin/sh -c 'echo nope; exit 3'", autostart="false", autorestart="false",
+                startretries=0) +
+            svc("app", f"{WL} sleep 1000", autostart="false", startsecs=0, depends_on="bad") +
+            svc("never", f"{WL} sleep 1000", ready="notify", autostart="false") +
+            svc("stubborn", f"{WL} trap TERM report=- -- sleep 1000", startsecs=0,
+                stopwaitsecs="1s") +
+            sleeper("web", autostart="false"))
+    s = CtlSup(h, tmp, cgroot, conf).start()
+    s.wait_state("stubborn", "RUNNING")
+
+    # A start returns once the service said READY=1 (1 s in), not before.
+    t0 = time.monotonic()
+    rc, out, err = s.ctl("start", "slow", check=0)
+    assert time.monotonic() - t0 >= 1.0, (out, err)
+    assert out == "slow: RUNNING\n", out
+    assert s.status("slow")["slow"]["state"] == "RUNNING"
+
+    # A start that fails: exit 1, the state it fell into and its exit.
+    rc, out, err = s.ctl("start", "bad", check=1)
+    assert re.match(r"^bad: failed: FATAL after [\d.]+s; last exit: exit 3 after", out), out
+    assert "1 of 1 did not start (bad first)" in err, err
+    # ... and one whose dependency is FATAL cannot start: said at once
+    rc, out, err = s.ctl("start", "app", check=1)
+    assert "app: failed: STOPPED" in out and "its dependency bad is FATAL" in out, out
+    s.ctl("stop", "app", check=0)   # cancel that start
+
+    # --timeout: exit 7, and the start goes on (as `systemctl start --no-block` would)
+    t0 = time.monotonic()
+    rc, out, err = s.ctl("start", "--timeout", "400ms", "never", check=7)
+    assert time.monotonic() - t0 >= 0.4
+    assert re.match(r"^never: timed out: STARTING after [\d.]+s$", out), out
+    assert "not ready after" in err, err
+    assert s.status("never")["never"]["state"] == "STARTING"
+
+    # A stop returns once the service is down: stubborn ignores TERM, so after stopwaitsecs.
+    t0 = time.monotonic()
+    rc, out, _ = s.ctl("stop", "stubborn", "never", check=0)
+    assert time.monotonic() - t0 >= 1.0
+    assert out == "stubborn: STOPPED\nnever: STOPPED\n", out
+    st = s.status()
+    assert st["stubborn"]["state"] == st["never"]["state"] == "STOPPED"
+
+    # restart: stopped and RUNNING again when it returns; several names, JSON records
+    first = s.status("slow")["slow"]["pid"]
+    rc, out, _ = s.ctl("--json", "restart", "slow", check=0)
+    rec = json.loads(out)
+    assert (rec["name"], rec["state"], rec["result"]) == ("slow", "RUNNING", "done"), rec
+    assert rec["elapsed_ms"] >= 1000, rec
+    assert s.status("slow")["slow"]["pid"] not in (None, first)
+    assert gone(first)
+
+    # --no-block: the old way, the state right after asking
+    rc, out, _ = s.ctl("start", "--no-block", "web", check=0)
+    assert out in ("web: STARTING\n", "web: RUNNING\n"), out
+    s.wait_state("web", "RUNNING")
+    rc, out, _ = s.ctl("stop", "web", "--no-block", check=0)
+    assert out in ("web: STOPPING\n", "web: STOPPED\n"), out
+    s.wait_state("web", "STOPPED")
+
+    # usage
+    assert s.ctl("start", "--timeout", "soon", "web")[0] == 2
+    assert s.ctl("start", "--timeout", "1s", "--no-block", "web")[0] == 2
+    assert s.ctl("status", "--no-block")[0] == 2
+    assert s.stop() == 0
+
+
 # ---- logs ---------------------------------------------------------------------------------------
 def test_logs_tail_and_follow(h, tmp, cgroot, rootfs):
     cmd = "/bin/sh -c 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done'"

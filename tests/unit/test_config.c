@@ -1501,7 +1501,10 @@ static void test_cgroup_errors(void **state)
                   "(cgroup v2)", NULL);
     caps = &none;
     expect_errors(SVC "memory_max = 1G\n",
-                  "$/main.ini:4: memory_max: no cgroup hierarchy found at /sys/fs/cgroup", NULL);
+                  "$/main.ini:4: memory_max: no cgroups to enforce it: no cgroup hierarchy at "
+                  "/sys/fs/cgroup (in a container, give it a writable /sys/fs/cgroup of its own: "
+                  "--cgroupns=private on cgroup v2, podman's and Kubernetes' default; or drop the "
+                  "key)", NULL);
     caps = &caps_all;
 }
 

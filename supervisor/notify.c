@@ -1,0 +1,102 @@
+/* sd_notify by hand (notify.h): one SOCK_DGRAM send per message to $NOTIFY_SOCKET (a path,
+ * or "@name" in the abstract namespace), and the watchdog's keep-alive from the loop. */
+#include "notify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int fd = -1;
+static struct sockaddr_un addr;
+static socklen_t addrlen;
+static uv_timer_t watchdog;
+static bool watchdog_on;
+
+static void on_watchdog(uv_timer_t *t)
+{
+    (void)t;
+    sv_notify("WATCHDOG=1");
+}
+
+bool sv_notify_open(uv_loop_t *loop)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    const char *usec = getenv("WATCHDOG_USEC"), *wpid = getenv("WATCHDOG_PID");
+    bool ours = !wpid || strtol(wpid, NULL, 10) == (long)getpid();
+    uint64_t period = usec && ours ? strtoull(usec, NULL, 10) : 0;
+    size_t n = path ? strlen(path) : 0;
+    if (!path || n < 2 || n >= sizeof addr.sun_path || (path[0] != '/' && path[0] != '@')) {
+        unsetenv("NOTIFY_SOCKET");
+        return false;
+    }
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path, n);
+    if (path[0] == '@')
+        addr.sun_path[0] = 0;   /* abstract */
+    addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '/'));
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("WATCHDOG_PID");
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        cr_log(NULL, "NOTIFY_SOCKET: socket: %s", strerror(errno));
+        return false;
+    }
+    if (period >= 2000 && uv_timer_init(loop, &watchdog) == 0) {
+        watchdog_on = true;
+        uint64_t every = period / 2000;   /* half the period, in ms */
+        uv_timer_start(&watchdog, on_watchdog, every, every);
+        uv_unref((uv_handle_t *)&watchdog);
+        cr_log(NULL, "systemd watchdog: WATCHDOG=1 every %llu ms",
+               (unsigned long long)every);
+    }
+    return true;
+}
+
+void sv_notify(const char *fmt, ...)
+{
+    if (fd < 0)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof msg)
+        n = sizeof msg - 1;
+    if (sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&addr, addrlen) < 0 &&
+        errno != EAGAIN)
+        cr_log(NULL, "NOTIFY_SOCKET: %s", strerror(errno));
+}
+
+void sv_notify_reloading(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sv_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+              (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+}
+
+void sv_notify_close(void)
+{
+    if (watchdog_on) {
+        uv_timer_stop(&watchdog);
+        uv_close((uv_handle_t *)&watchdog, NULL);
+        watchdog_on = false;
+    }
+    if (fd >= 0)
+        close(fd);
+    fd = -1;
+}

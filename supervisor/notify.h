@@ -1,0 +1,23 @@
+/* Telling systemd (Type=notify) how the supervisor is doing: sd_notify's datagrams on
+ * $NOTIFY_SOCKET, sent by hand (notify.c). libsystemd is not used: Debian ships it only as a
+ * shared library, and the supervisor is one static binary. Without $NOTIFY_SOCKET every call
+ * does nothing. */
+#ifndef CORRAL_NOTIFY_H
+#define CORRAL_NOTIFY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* Reads (and removes from our environment) NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID;
+ * with a watchdog for us, WATCHDOG=1 goes out from loop every half period. True when systemd
+ * listens. */
+bool sv_notify_open(uv_loop_t *loop);
+/* Sends one message, e.g. "READY=1\nSTATUS=3 services running". Never blocks; a message
+ * the socket does not take is dropped. */
+void sv_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* RELOADING=1 with MONOTONIC_USEC (systemd 253's reload protocol; older ones ignore it). */
+void sv_notify_reloading(void);
+void sv_notify_close(void);
+
+#endif

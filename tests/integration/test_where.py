@@ -1,0 +1,288 @@
+"""Where users run it (issue 12): without cgroups (a container whose /sys/fs/cgroup is
+read-only or absent), black-box with the real build/asan/supervisor, build/init and svctl.
+
+The no-cgroups cases run the supervisor in a mount namespace of its own where a read-only,
+empty tmpfs hides /sys/fs/cgroup (`unshare -m`, private propagation: the host's mounts are
+untouched); the podman cases are further down."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (ASAN_SUPERVISOR, BUILD, INIT, ROOTFS, T, gone, need, read_text,
+                      wait_until)
+from test_supervisor import WL, cgroot, svc  # noqa: F401  (cgroot is a fixture)
+from test_svctl import ASAN_SVCTL, CtlSup
+
+NO_CGROUPS = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+              'mount -t tmpfs -o ro sxw-none /sys/fs/cgroup && exec "$@"', "sh"]
+
+
+class NoCgroupSup(CtlSup):
+    """A supervisor that finds no cgroup hierarchy (same pid: sh execs it)."""
+
+    def start(self):
+        need(ASAN_SVCTL)
+        need(ASAN_SUPERVISOR)
+        need(INIT)
+        self.p, self.out_path, self.err_path = self.h.popen(
+            NO_CGROUPS + [ASAN_SUPERVISOR, "-c", self.ini], env={"CORRAL_INIT": str(INIT)})
+        self.pid = self.p.pid
+        wait_until(lambda: self.sock.exists(), 10, what="the control socket")
+        return self
+
+    def run(self, *args, timeout=30, **kw):
+        p, out, err = self.h.popen(NO_CGROUPS + [ASAN_SUPERVISOR, "-c", self.ini] + list(args),
+                                   env={"CORRAL_INIT": str(INIT)}, **kw)
+        return p.wait(timeout), read_text(out), read_text(err)
+
+
+def descendants(pid):
+    """Every live descendant of pid (from /proc's ppid fields)."""
+    kids = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                f = read_text(d / "stat").rsplit(")", 1)[1].split()
+                kids.setdefault(int(f[1]), []).append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+@pytest.mark.cgroup
+def test_no_cgroups_limits_are_check_errors(h, tmp, cgroot, rootfs):
+    s = NoCgroupSup(h, tmp, cgroot, svc("web", f"{WL} sleep 1000", memory_max="64M",
+                                        cpu_max="50%") + svc("plain", f"{WL} sleep 1000"))
+    rc, out, err = s.run("--check")
+    assert rc == 1, (out, err)
+    for key, line in (("memory_max", 8), ("cpu_max", 9)):
+        assert re.search(rf"^{re.escape(str(s.ini))}:{line}: {key}: no cgroups to enforce it: "
+                         r"no cgroup hierarchy at /sys/fs/cgroup \(in a container, give it a "
+                         r"writable /sys/fs/cgroup of its own: --cgroupns=private", err, re.M), err
+    assert "2 errors" in err and "plain" not in err, err   # the default pids_max is no error
+
+
+@pytest.mark.cgroup
+def test_no_cgroups_services_run_and_stops_reach_everything(h, tmp, cgroot, rootfs):
+    """Without cgroups services still run (status says what is missing and why); a stop
+    reaches the whole tree: with a pid namespace through it, without one through init's
+    process group and the supervisor as subreaper, setsid grandchildren included."""
+    stubborn = f"{WL} ignore TERM -- linger 1000 -- sleep 1000"
+    s = NoCgroupSup(h, tmp, cgroot,
+                    svc("flat", stubborn, namespaces="mount", startsecs=0, stopwaitsecs="1s") +
+                    svc("boxed", stubborn, startsecs=0, stopwaitsecs="1s")).start()
+    s.wait_log(r"^supervisor: no cgroups \(no cgroup hierarchy at /sys/fs/cgroup\): no limits")
+    trees = {}
+    for name in ("flat", "boxed"):
+        st = s.wait_state(name, "RUNNING")
+        init = st["pid"]
+        trees[name] = [init] + wait_until(lambda: len(descendants(init)) >= 2 and
+                                          descendants(init), what=f"{name}'s tree")
+        assert "mem" not in st and "pids" not in st, st       # nothing measured
+    rc, out, _ = s.ctl("status", check=0)
+    assert "degraded: no cgroups (no cgroup hierarchy at /sys/fs/cgroup): no limits" in out, out
+    assert "container started (init pid %d, cgroup none)" % trees["flat"][0] in s.log()
+
+    # TERM is ignored: after stopwaitsecs everything is killed, the setsid grandchild too
+    rc, out, _ = s.ctl("stop", "flat", check=0)
+    assert out == "flat: STOPPED\n", out
+    assert "flat: still running 1000 ms after the stop signal" in s.log()
+    wait_until(lambda: all(gone(p) for p in trees["flat"]), 5, what="flat's whole tree gone")
+    assert s.status("boxed")["boxed"]["state"] == "RUNNING"
+    assert s.stop() == 0
+    assert all(gone(p) for p in trees["boxed"]), [p for p in trees["boxed"] if not gone(p)]
+
+
+# ---- as the PID 1 of a podman container ---------------------------------------------------------
+# On this hybrid-cgroup machine podman runs with runc (crun refuses hybrid cgroups) and with
+# explicit limits (its raised defaults are refused); its cgroups are mounted read-only, so the
+# supervisor runs in its no-cgroups mode. Image and container are named crtest-<pid>-where
+# and removed by those names.
+PODMAN_RUN = ["--runtime", "runc", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=8192:8192"]
+
+IMAGE_INI = """[supervisor]
+log_dir = /var/log/corral
+
+[program:db]
+command = /bin/sh -c 'echo db up; trap "echo db stopping; exit 0" TERM; while :; do sleep 1; done'
+namespaces =
+priority = 10
+startsecs = 0
+
+[program:web]
+command = /bin/sh -c 'echo web up; trap "echo web stopping; exit 0" TERM; while :; do sleep 1; done'
+namespaces =
+priority = 20
+startsecs = 0
+depends_on = db
+
+[service:boxed]
+command = /bin/sleep 1000
+startsecs = 0
+startretries = 0
+"""
+
+
+def podman(*args, timeout=120, check=True):
+    p = subprocess.run(["podman"] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=T(timeout))
+    if check:
+        assert p.returncode == 0, (args, p.returncode, p.stdout, p.stderr)
+    return p
+
+
+def podman_usable():
+    """None when podman can run a container here, else why not."""
+    if os.environ.get("RUN_IN_VM"):
+        return "not in the test VM (no network, no storage for podman; a minimal initramfs)"
+    if not shutil.which("podman"):
+        return "podman is not installed (apt-get install podman)"
+    if not shutil.which("runc"):
+        return "runc is not installed"
+    p = subprocess.run(["podman", "info"], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        return f"podman info fails: {p.stderr.strip()[-300:]}"
+    return None
+
+
+@pytest.fixture
+def image(tmp):
+    """An image from a tarball (no registry): the busybox root, corral's release binaries
+    (static) at their installed paths, and /etc/corral/services.ini."""
+    why = podman_usable()
+    if why:
+        pytest.skip(why)
+    for b in ("supervisor", "svctl", "init"):
+        need(BUILD / b)
+    need(ROOTFS / "bin/busybox")
+    name = f"crtest-{os.getpid()}-where"
+    ini = Path(tmp) / "services.ini"
+    ini.write_text(IMAGE_INI)
+    tar = Path(tmp) / "image.tar"
+    with tarfile.open(tar, "w") as t:
+        t.add(ROOTFS, arcname=".")
+        t.add(BUILD / "supervisor", arcname="usr/sbin/supervisor")
+        t.add(BUILD / "svctl", arcname="usr/bin/svctl")
+        t.add(BUILD / "init", arcname="usr/libexec/corral/init")
+        t.add(ini, arcname="etc/corral/services.ini")
+    podman("import", tar, f"localhost/{name}:latest")
+    try:
+        yield name
+    finally:
+        podman("rm", "-f", "-t", "0", name, check=False)
+        podman("rmi", "-f", f"localhost/{name}:latest", check=False)
+
+
+def test_podman_pid1_services_status_and_ordered_stop(image):
+    """The supervisor as the container's PID 1: services come up, `podman exec svctl status`
+    works and shows the degraded mode (read-only cgroups), a [service:] that needs a pid
+    namespace fails naming the missing privilege, and `podman stop` stops web before db
+    (depends_on) and the container exits 0."""
+    name = image
+    podman("run", "-d", "--name", name, *PODMAN_RUN, f"localhost/{name}:latest",
+           "/usr/sbin/supervisor")
+    def logs():
+        p = podman("logs", name)
+        return p.stdout + p.stderr
+    wait_until(lambda: "supervisor: web: STARTING -> RUNNING" in logs(), 60, interval=0.2,
+               what="web RUNNING in the container")
+    st = podman("exec", name, "svctl", "status", check=False)
+    assert st.returncode == 0, (st.stdout, st.stderr)
+    rows = {l.split()[0]: l.split()[1] for l in st.stdout.splitlines()[1:] if l and l[0] != " "
+            and not l.startswith("degraded")}
+    assert rows["db"] == rows["web"] == "RUNNING", st.stdout
+    assert re.search(r"^degraded: no cgroups \(/sys/fs/cgroup/\S+ is read-only\)", st.stdout,
+                     re.M), st.stdout
+    wait_until(lambda: "boxed: BACKOFF -> FATAL" in logs() or "boxed: STOPPED -> FATAL" in logs()
+               or "boxed: STARTING -> FATAL" in logs(), 30, interval=0.2, what="boxed FATAL")
+    assert ("boxed: cannot start its container: creating its pid namespace was refused (EPERM): "
+            "the supervisor lacks CAP_SYS_ADMIN here") in logs()
+
+    podman("stop", "-t", "20", name)
+    code = podman("inspect", name, "--format", "{{.State.ExitCode}}").stdout.strip()
+    log = logs()
+    assert code == "0", log[-3000:]
+    assert log.index("web | web stopping") < log.index("db: stopping (SIGTERM to init)"), log
+    assert "supervisor: all services stopped" in log
+
+
+# ---- under systemd: sd_notify -------------------------------------------------------------------
+class NotifySup(CtlSup):
+    """A supervisor started as systemd would start a Type=notify service: NOTIFY_SOCKET (ours,
+    a datagram socket in tmp) and WATCHDOG_USEC."""
+
+    def start(self, watchdog_usec):
+        need(ASAN_SUPERVISOR)
+        need(INIT)
+        self.nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        path = Path(self.tmp) / "notify.sock"
+        self.nsock.bind(str(path))
+        self.p, self.out_path, self.err_path = self.h.popen(
+            [ASAN_SUPERVISOR, "-c", self.ini],
+            env={"CORRAL_INIT": str(INIT), "NOTIFY_SOCKET": str(path),
+                 "WATCHDOG_USEC": str(watchdog_usec)})
+        self.pid = self.p.pid
+        return self
+
+    def next_msg(self, timeout=20):
+        self.nsock.settimeout(T(timeout))
+        return self.nsock.recv(4096).decode()
+
+    def until(self, pred, timeout=20):
+        """Messages up to the first that pred accepts (that one last)."""
+        seen = []
+        while True:
+            seen.append(self.next_msg(timeout))
+            if pred(seen[-1]):
+                return seen
+
+
+# Not marked cgroup: not yet run in the v2 VM (a VM run of this file timed out after the
+# no-cgroups tests; this test or the v2 placement ones, branch where-v2, were not told apart).
+def test_sd_notify_ready_status_watchdog_reload_stopping(h, tmp, cgroot, rootfs):
+    """READY=1 only once every autostart service is ready (slow says READY=1 itself after
+    1 s), with a STATUS= of counts; WATCHDOG=1 every half WATCHDOG_USEC; SIGHUP is
+    RELOADING=1 (with MONOTONIC_USEC) then READY=1; SIGTERM sends STOPPING=1."""
+    s = NotifySup(h, tmp, cgroot,
+                  svc("slow", f"{WL} sleep 1 -- notify -- sleep 1000", ready="notify") +
+                  svc("quick", f"{WL} sleep 1000", startsecs=0) +
+                  svc("later", f"{WL} sleep 1000", autostart="false"))
+    t0 = time.monotonic()
+    s.start(watchdog_usec=400000)
+    try:
+        msgs = s.until(lambda m: "READY=1" in m.split("\n"))
+        assert time.monotonic() - t0 >= 1.0
+        ready = msgs[-1].split("\n")
+        assert "STATUS=2 running, 0 failed, 0 starting or stopping, 1 stopped" in ready, msgs
+        assert s.status("slow")["slow"]["state"] == "RUNNING"
+        # the watchdog keeps coming (200 ms apart), and nothing else while nothing changes
+        for _ in range(4):
+            assert s.next_msg(5) == "WATCHDOG=1"
+        # a state change: a new STATUS= line
+        s.ctl("start", "later", check=0)
+        msgs = s.until(lambda m: m.startswith("STATUS=3 running"))
+        assert set(msgs[:-1]) <= {"WATCHDOG=1", "STATUS=2 running, 0 failed, 1 starting or "
+                                  "stopping, 0 stopped"}, msgs
+        s.p.send_signal(signal.SIGHUP)
+        msgs = s.until(lambda m: m.startswith("RELOADING=1"))
+        assert re.match(r"RELOADING=1\nMONOTONIC_USEC=\d+\nSTATUS=reloading$", msgs[-1]), msgs
+        msgs = s.until(lambda m: m.startswith("READY=1"))
+        assert "STATUS=reloaded; 3 running" in msgs[-1], msgs
+        assert s.stop() == 0
+        msgs = s.until(lambda m: m.startswith("STOPPING=1"), timeout=5)
+        assert msgs[-1] == "STOPPING=1\nSTATUS=stopping every service (SIGTERM)", msgs
+    finally:
+        s.nsock.close()
