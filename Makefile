@@ -187,8 +187,9 @@ libs = $(patsubst %,$(1)/lib/%.a,$(2)) $(1)/lib/shared.a
 $(B)/supervisor: $(B)/obj/supervisor/main.o $(call libs,$(B),$(LINK_supervisor))
 	$(CC) $(CFLAGS) $(SUP_STATIC) -o $@ $^ $(SUP_STATIC_LIBS)
 # static-pie like the supervisor: both run in any image (a busybox container has no glibc)
+# svctl stays a static PIE (it links inih alone): it runs in any image.
 $(B)/svctl: $(patsubst %.c,$(B)/obj/%.o,$(SVCTL_SRC)) $(B)/lib/shared.a
-	$(CC) $(CFLAGS) $(SUP_STATIC) -o $@ $^ -linih
+	$(CC) $(CFLAGS) -static-pie -fPIE -o $@ $^ -l:libinih.a
 $(B)/asan/supervisor: $(B)/asan/obj/supervisor/main.o $(call libs,$(B)/asan,$(LINK_supervisor))
 	$(CC) $(SANFLAGS) -o $@ $^ $(SUP_LIBS)
 $(B)/asan/svctl: $(patsubst %.c,$(B)/asan/obj/%.o,$(SVCTL_SRC)) $(B)/asan/lib/shared.a

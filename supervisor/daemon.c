@@ -419,11 +419,15 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                                     err, sizeof err)
                   : cr_net_open(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net, err,
                                 sizeof err)) < 0) {
-        bool needed = run_bridge;
+        /* A run on a bridge cannot go on; a supervisor runs what needs no bridge (inside a
+         * container without CAP_NET_ADMIN, say), and each bridge service's start fails
+         * saying "no networking". */
+        bool needed = false;
         for (size_t i = 0; !run_name && i < cfg->nservices; i++)
             needed |= cfg->services[i].net_mode == CR_NETMODE_BRIDGE;
-        fprintf(stderr, "supervisor: networking: %s\n", err);
-        if (needed)
+        fprintf(stderr, "supervisor: networking: %s%s\n", err,
+                needed ? " (services on a bridge network cannot start)" : "");
+        if (run_bridge)
             goto out;
     }
     sv_net_reclaim(sv);   /* the addresses of services gone from the file meanwhile */

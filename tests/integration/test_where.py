@@ -158,6 +158,12 @@ def podman_usable():
     return None
 
 
+def shared_libs(binary):
+    """The paths of the shared objects binary loads, as ldd names them (the loader too)."""
+    out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout
+    return sorted(set(re.findall(r"(/\S+) \(0x", out)))
+
+
 @pytest.fixture
 def image(tmp):
     """An image from a tarball (no registry): the busybox root, corral's release binaries
@@ -178,6 +184,10 @@ def image(tmp):
         t.add(BUILD / "svctl", arcname="usr/bin/svctl")
         t.add(BUILD / "init", arcname="usr/libexec/corral/init")
         t.add(ini, arcname="etc/corral/services.ini")
+        # The supervisor links glibc and libmnl dynamically (Debian ships no static libmnl):
+        # an image needs them, as a Debian-based one with libmnl0 has them.
+        for lib in shared_libs(BUILD / "supervisor"):
+            t.add(os.path.realpath(lib), arcname=lib.lstrip("/"))
     podman("import", tar, f"localhost/{name}:latest")
     try:
         yield name
