@@ -156,6 +156,7 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
 /* ---- signals ------------------------------------------------------------------------------- */
 
 static void api_shutdown(struct cr_runtime *rt, const char *why);
+static int api_power(struct cr_runtime *rt, const char *action, const char *why, bool check);
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -166,13 +167,24 @@ static void on_signal(uv_signal_t *h, int signum)
         sv_oneshot_signal(sv, signum);
         return;
     }
-    if (signum == SIGUSR2) {
-        cr_logs_rotate_all();
+    if (signum == SIGCHLD) {
+        cr_pid1_reap_orphans();
         return;
     }
     if (signum == SIGHUP) {
         if (!sv->shutting_down)
             sv_reload(sv, "SIGHUP", true, NULL);
+        return;
+    }
+    if (sv->pid1) {
+        /* busybox's halt/poweroff/reboot, ctrl-alt-del (SIGINT), a UPS daemon (SIGPWR) */
+        char why[32];
+        snprintf(why, sizeof why, "SIG%s", sigabbrev_np(signum));
+        api_power(&sv->rt, cr_power_name(cr_power_of_signal(signum)), why, false);
+        return;
+    }
+    if (signum == SIGUSR2) {
+        cr_logs_rotate_all();
         return;
     }
     api_shutdown(&sv->rt, signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -204,10 +216,33 @@ static void api_shutdown(struct cr_runtime *rt, const char *why)
         cr_log(NULL, "%s: already stopping", why);
         return;
     }
-    cr_log(NULL, "%s: stopping all services", why);
+    if (sv->pid1 && sv->power == CR_POWER_NONE)
+        sv->power = CR_POWER_POWEROFF;   /* PID 1 cannot just exit */
+    if (sv->pid1)
+        cr_log(NULL, "%s: stopping all services, then %s", why, cr_power_name(sv->power));
+    else
+        cr_log(NULL, "%s: stopping all services", why);
     sv->shutting_down = true;
     sv->rt.stopping_all = true;
     shutdown_step(sv);
+}
+
+static int api_power(struct cr_runtime *rt, const char *action, const char *why, bool check)
+{
+    struct sv *sv = sv_of(rt);
+    enum cr_power p = cr_power_parse(action);
+    if (!sv->pid1 || p == CR_POWER_NONE)
+        return -EPERM;
+    if (sv->shutting_down || sv->finished) {
+        if (!check)
+            cr_log(NULL, "%s: already stopping (then %s)", why, cr_power_name(sv->power));
+        return -ESHUTDOWN;
+    }
+    if (check)
+        return 0;
+    sv->power = p;
+    api_shutdown(rt, why);
+    return 0;
 }
 
 static bool api_shutting_down(struct cr_runtime *rt)
@@ -239,7 +274,7 @@ static int make_devnull(void)
     return open("/dev/null", O_RDWR | O_CLOEXEC);
 }
 
-int supervisor_run(struct cr_config *cfg, int argc, char **argv)
+int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode *mode)
 {
     struct sv *sv = calloc(1, sizeof *sv);
     if (!sv) {
@@ -248,6 +283,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         return 1;
     }
     sv->cfg = cfg;
+    sv->pid1 = mode->pid1;
     sv->rt.init_fd = sv->rt.devnull = -1;
     sv->rt.console.fd = -1;
     sv->rt.on_settled = on_settled;
@@ -255,7 +291,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->api = (struct cr_api_host){
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,
-        .request = api_request,
+        .request = api_request, .power = api_power,
     };
     cr_runtime_seed(&sv->rt);
     cr_log_set_sink(cr_logs_own_write);
@@ -267,6 +303,10 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     status = 1;
     const char *run_name = run_conf ? run_conf->name : NULL;
     sv->rt.run_mode = sv->rt.quiet = run_conf != NULL;
+    if (run_conf && sv->pid1) {
+        fprintf(stderr, "supervisor: `run` is not for the machine's PID 1\n");
+        goto out;
+    }
 
     signal(SIGPIPE, SIG_IGN);
     /* Every service holds a few pipes and a pidfd: take the hard limit for ourselves; each
@@ -334,15 +374,19 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         }
     } else {
         static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
-        if (watch_signals(sv, sigs, 4) < 0) {
+        static const int pid1_sigs[] = {SIGUSR1, SIGPWR, SIGCHLD};
+        if (watch_signals(sv, sigs, 4) < 0 || (sv->pid1 && watch_signals(sv, pid1_sigs, 3) < 0)) {
             fprintf(stderr, "supervisor: cannot watch signals\n");
             finish(sv, 1);
         } else {
             cr_logs_set_dir(cfg->global.log_dir);
             cr_logs_own_open(cfg->global.logfile, cfg->global.logfile_maxbytes,
                              cfg->global.logfile_backups);
-            cr_log(NULL, "started (pid %d, %zu service%s, cgroup root %s)", (int)getpid(),
-                   cfg->nservices, cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
+            cr_log(NULL, "started (pid %d%s, %zu service%s, cgroup root %s)", (int)getpid(),
+                   sv->pid1 ? ", the machine's init" : "", cfg->nservices,
+                   cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
+            if (sv->pid1)
+                cr_pid1_reap_orphans();   /* any left by whoever ran before us */
             const struct cr_cg_sweep *sw = cr_cg_root_swept(sv->rt.cgroot);
             if (sw->cgroups)
                 cr_log(NULL, "swept %d leftover cgroup%s (%d process%s) in %lld ms%s",
@@ -407,6 +451,7 @@ out:
     cr_config_free(sv->cfg);
     if (sv->cfg_heap)
         free(sv->cfg);
+    mode->power = sv->power;
     free(sv);
     return status;
 }

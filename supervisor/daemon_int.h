@@ -9,6 +9,7 @@
 #include "api/host.h"
 #include "config/config.h"
 #include "config/diff.h"
+#include "pid1/pid1.h"
 #include "service/order.h"
 #include "service/service.h"
 
@@ -20,7 +21,7 @@ struct sv {
     struct cr_config *cfg;
     bool cfg_heap;               /* cfg was allocated here (after a reload) */
     struct cr_svcs all;          /* the services (service/order.h) */
-    uv_signal_t sigs[8];
+    uv_signal_t sigs[10];
     int nsigs;
     bool shutting_down, finished;
     bool stepping, step_again;
@@ -30,6 +31,8 @@ struct sv {
     struct cr_metrics *metrics;  /* metrics_listen's HTTP server (metrics.h); NULL: off */
     struct cr_api_host api;      /* what both act on (api/host.h) */
     unsigned long fd_inherited;  /* fds open when it started (fd_budget.h) */
+    bool pid1;                   /* the machine's PID 1 (pid1/pid1.h) */
+    enum cr_power power;         /* as PID 1: what follows the stop of every service */
 };
 
 static inline struct sv *sv_of(struct cr_runtime *rt)

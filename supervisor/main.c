@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "log.h"
 #include "config/config.h"
 #include "ctl_proto.h"
+#include "pid1/pid1.h"
 #include "policy/syscall_filter.h"
 
 #define DEFAULT_CONFIG CR_DEFAULT_CONFIG
@@ -24,6 +26,9 @@ static void usage(FILE *out)
             "       supervisor --print-seccomp\n"
             "\n"
             "  -c, --config FILE     services file (default " DEFAULT_CONFIG ")\n"
+            "      --pid1            run as the machine's init (the default when the pid is 1):\n"
+            "                        mount /proc, /sys, /dev, /run, /tmp, cgroup2; hostname; lo;\n"
+            "                        the kernel command line's corral.conf=PATH overrides -c\n"
             "  -n, --check           validate FILE, print every error, exit 0 (valid) or 1\n"
             "      --print-spec NAME print the spec init receives for service NAME\n"
             "      --list-keys[=man] print every configuration key as a markdown table\n"
@@ -55,19 +60,20 @@ static void print_map(const char *name, const char *text)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS, OPT_PRINT_SECCOMP };
+    enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS, OPT_PRINT_SECCOMP, OPT_PID1 };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check", no_argument, NULL, 'n'},
         {"print-spec", required_argument, NULL, OPT_PRINT_SPEC},
         {"list-keys", optional_argument, NULL, OPT_LIST_KEYS},
         {"print-seccomp", no_argument, NULL, OPT_PRINT_SECCOMP},
+        {"pid1", no_argument, NULL, OPT_PID1},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *path = DEFAULT_CONFIG, *spec_name = NULL;
-    bool check = false;
+    bool check = false, pid1_opt = false;
     int c;
     while ((c = getopt_long(argc, argv, "+c:nhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -94,6 +100,9 @@ int main(int argc, char **argv)
         case OPT_PRINT_SECCOMP:
             cr_seccomp_print_default(stdout);
             return 0;
+        case OPT_PID1:
+            pid1_opt = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -111,6 +120,23 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* The machine's init: never exits (pid1_main). */
+    struct sv_mode mode = {.pid1 = !check && !spec_name && (pid1_opt || getpid() == 1)};
+    if (mode.pid1 && getpid() != 1) {
+        fprintf(stderr, "supervisor: --pid1: this is pid %d, not the machine's PID 1 (it would "
+                        "stop every process of the machine on its way down)\n", (int)getpid());
+        return 2;
+    }
+    char cmdline_conf[4096];
+    if (mode.pid1) {
+        char err[512];
+        if (cr_pid1_setup(err, sizeof err) < 0)
+            cr_pid1_fatal(err, 10);
+        if (cr_pid1_cmdline_conf(cmdline_conf, sizeof cmdline_conf))
+            path = cmdline_conf;
+        cr_log(NULL, "configuration %s", path);
+    }
+
     struct cr_config cfg;
     /* Running (or `run`) keeps the id ranges given to new user_namespace = auto names. */
     struct cr_config_opts opts = {.userns_persist = !check && !spec_name};
@@ -118,12 +144,21 @@ int main(int argc, char **argv)
     if (r == -ENOMEM) {
         fprintf(stderr, "supervisor: out of memory\n");
         cr_config_free(&cfg);
+        if (mode.pid1)
+            cr_pid1_fatal("out of memory reading the configuration", 10);
         return 1;
     }
     print_messages(&cfg);
     if (r < 0) {
         fprintf(stderr, "supervisor: %s: %zu error%s\n", path, cfg.errors.n,
                 cfg.errors.n == 1 ? "" : "s");
+        if (mode.pid1) {
+            char why[4200];
+            snprintf(why, sizeof why, "%s: %zu error%s in the configuration (above); nothing "
+                     "started", path, cfg.errors.n, cfg.errors.n == 1 ? "" : "s");
+            cr_config_free(&cfg);
+            cr_pid1_fatal(why, 10);
+        }
         cr_config_free(&cfg);
         return 1;
     }
@@ -154,5 +189,15 @@ int main(int argc, char **argv)
         cr_config_free(&cfg);
         return r < 0 ? 1 : 0;
     }
-    return supervisor_run(&cfg, argc - optind, argv + optind);
+    if (mode.pid1)
+        cr_pid1_machine(cfg.global.hostname);
+    int status = supervisor_run(&cfg, argc - optind, argv + optind, &mode);
+    if (!mode.pid1)
+        return status;
+    if (mode.power == CR_POWER_NONE) {
+        char why[64];
+        snprintf(why, sizeof why, "the supervisor stopped (status %d)", status);
+        cr_pid1_fatal(why, 10);
+    }
+    cr_pid1_power(mode.power, 5000);
 }

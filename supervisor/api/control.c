@@ -637,6 +637,21 @@ static int on_line(void *arg, char *line, size_t len)
         case CR_CTL_SHUTDOWN:
             ob_printf(&o, "ok stopping every service\n");
             break;
+        case CR_CTL_POWEROFF:
+        case CR_CTL_REBOOT:
+        case CR_CTL_HALT: {
+            int r = c->ctl->host->power(c->ctl->rt, rq.name, NULL, true);
+            if (r == -EPERM)
+                ob_error(&o, CR_CTL_E_FAILED, "%s: the supervisor is not the machine's PID 1",
+                         rq.name);
+            else if (r < 0)
+                ob_error(&o, CR_CTL_E_BUSY, "%s: already stopping", rq.name);
+            else
+                ob_printf(&o, "ok %s: stopping every service\n", rq.name);
+            if (r < 0)
+                e = -1;   /* not acted on below */
+            break;
+        }
         case CR_CTL_ROTATE: {
             int n = cr_logs_rotate_all();
             ob_printf(&o, "ok rotated %d file%s\n", n, n == 1 ? "" : "s");
@@ -652,6 +667,12 @@ static int on_line(void *arg, char *line, size_t len)
         return 1;
     if (!e && rq.verb == CR_CTL_SHUTDOWN) {
         c->ctl->host->shutdown(c->ctl->rt, "svctl shutdown");
+        return c->closing;
+    }
+    if (!e && (rq.verb == CR_CTL_POWEROFF || rq.verb == CR_CTL_REBOOT || rq.verb == CR_CTL_HALT)) {
+        char what[32];
+        snprintf(what, sizeof what, "svctl %s", rq.name);
+        c->ctl->host->power(c->ctl->rt, rq.name, what, false);
         return c->closing;
     }
     if (!c->follow)

@@ -50,6 +50,7 @@ struct cr_global {
     char *subid_user;            /* user_namespace = auto: whose subordinate ids */
     char *subuid_file, *subgid_file;
     char *userns_state;          /* NAME UID GID of each auto service (userns.c) */
+    char *hostname;              /* the machine's, as its PID 1 (pid1/); NULL: unset */
 };
 
 struct cr_service {

@@ -48,6 +48,9 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         GL(userns_state), .doc = "file remembering which id range each user_namespace = auto "
                "service has (NAME UID GID lines, replaced atomically): a name keeps its range "
                "across restarts, reloads and reboots; no two names share one"},
+    [CR_K_MACHINE_HOSTNAME] = {"hostname", NULL, CR_T_STRING, NULL, G, RESTART,
+        GL(hostname), .doc = "the machine's hostname, set when the supervisor is its PID 1 "
+               "(appliance mode); unset: left as it is"},
 
     /* ---- [include] ---- */
     [CR_K_FILES] = {"files", NULL, CR_T_STRING, NULL, CR_SEC_INCLUDE, NONE, 0,
@@ -263,6 +266,17 @@ const struct cr_key *cr_key_find(const char *name)
         }
     }
     return NULL;
+}
+
+const struct cr_key *cr_key_find_in(const char *name, unsigned section)
+{
+    const struct cr_key *first = cr_key_find(name);
+    if (!first || (first->sections & section))
+        return first;
+    for (const struct cr_key *k = first + 1; k < cr_keys + CR_NKEYS; k++)
+        if (!strcasecmp(k->name, name) && (k->sections & section))
+            return k;
+    return first;
 }
 
 const char *cr_key_type_name(enum cr_key_type t)

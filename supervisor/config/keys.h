@@ -49,7 +49,7 @@ enum cr_key_id {
     /* [supervisor] */
     CR_K_CGROUP_ROOT, CR_K_CONTROL_SOCKET, CR_K_LOG_DIR, CR_K_LOGFILE, CR_K_LOGFILE_MAXBYTES,
     CR_K_LOGFILE_BACKUPS, CR_K_METRICS_LISTEN, CR_K_SUBID_USER, CR_K_SUBUID_FILE,
-    CR_K_SUBGID_FILE, CR_K_USERNS_STATE,
+    CR_K_SUBGID_FILE, CR_K_USERNS_STATE, CR_K_MACHINE_HOSTNAME,
     /* [include] */
     CR_K_FILES,
     /* services: what runs */
@@ -97,6 +97,10 @@ extern const struct cr_key cr_keys[CR_NKEYS];
 
 /* The key called name (or one of its aliases), case-insensitive, or NULL. */
 const struct cr_key *cr_key_find(const char *name);
+/* The same for a section (CR_SEC_*): a name may be two keys, one per section ([supervisor]
+ * hostname is the machine's, a service's is its container's). When no key of that name is
+ * allowed there, the first of that name (so that the caller can say where it belongs). */
+const struct cr_key *cr_key_find_in(const char *name, unsigned section);
 static inline int cr_key_id(const struct cr_key *k) { return (int)(k - cr_keys); }
 /* Human words for a type, for --list-keys ("duration", "size"...). */
 const char *cr_key_type_name(enum cr_key_type t);

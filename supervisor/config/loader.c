@@ -172,13 +172,13 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
     }
     if (s->kind == SEC_BAD || s->kind == SEC_IGNORED)
         return;
-    const struct cr_key *k = cr_key_find(key);
+    unsigned bit = s->kind == SEC_GLOBAL ? CR_SEC_GLOBAL
+                 : s->kind == SEC_INCLUDE ? CR_SEC_INCLUDE : CR_SEC_SERVICE;
+    const struct cr_key *k = cr_key_find_in(key, bit);
     if (!k) {
         cr_ini_error(ini, "%s: unknown key", key);
         return;
     }
-    unsigned bit = s->kind == SEC_GLOBAL ? CR_SEC_GLOBAL
-                 : s->kind == SEC_INCLUDE ? CR_SEC_INCLUDE : CR_SEC_SERVICE;
     if (!(k->sections & bit)) {
         cr_ini_error(ini, "%s: not allowed in [%s]", k->name, kind_name(s));
         return;

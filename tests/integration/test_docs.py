@@ -38,12 +38,13 @@ def list_keys(fmt=None):
 
 
 def markdown_keys():
-    """{name: [aliases]} from the markdown table, in table order."""
-    keys = {}
+    """[(name, [aliases])] from the markdown table, in table order (a name may be two keys,
+    one per section: [supervisor] hostname and a service's)."""
+    keys = []
     for line in list_keys().splitlines():
         m = re.match(r"\| `([a-z_]+)`(?: \(also `([^`]*)`\))? \|", line)
         if m:
-            keys[m.group(1)] = m.group(2).split() if m.group(2) else []
+            keys.append((m.group(1), m.group(2).split() if m.group(2) else []))
     assert len(keys) > 50, "the markdown table has changed shape: fix markdown_keys()"
     return keys
 
@@ -75,9 +76,9 @@ def test_list_keys_man_covers_every_key():
     assert [l for l in man.splitlines() if l.startswith(".SS ")] == [
         ".SS [supervisor]", ".SS [service:NAME] and [program:NAME]", ".SS [include]"]
     tags = re.findall(r"^\.TP\n\\fB([a-z_]+)\\fR = \\fI([^\\]+)\\fR(.*)$", man, re.M)
-    assert [t[0] for t in tags] == list(keys)
-    for name, typ, rest in tags:
-        for alias in keys[name]:
+    assert [t[0] for t in tags] == [k[0] for k in keys]
+    for (name, typ, rest), (_, aliases) in zip(tags, keys):
+        for alias in aliases:
             assert f"\\fB{alias}\\fR" in rest, (name, alias)
     # every entry ends with what a reload does
     assert man.count("On reload: ") == len(keys)
@@ -107,7 +108,7 @@ def test_readme_lists_every_key():
     assert text.count(README_BEGIN) == 1 and text.count(README_END) == 1
     block = text.split(README_BEGIN)[1].split(README_END)[0]
     missing = [f"{name} (also {a})" if a else name
-               for name, aliases in markdown_keys().items()
+               for name, aliases in markdown_keys()
                for a in [None] + aliases
                if f"`{a or name}`" not in block]
     assert not missing, f"README.md's key table lacks: {', '.join(missing)} " \

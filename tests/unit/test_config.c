@@ -1256,8 +1256,13 @@ static void test_key_table(void **state)
         assert_non_null(cr_keys[i].name);
         assert_non_null(cr_keys[i].doc);
         assert_true(cr_keys[i].sections != 0);
-        assert_ptr_equal(cr_key_find(cr_keys[i].name), &cr_keys[i]);
+        assert_ptr_equal(cr_key_find_in(cr_keys[i].name, cr_keys[i].sections), &cr_keys[i]);
     }
+    /* one name, two keys: the machine's hostname and a container's */
+    assert_ptr_equal(cr_key_find_in("hostname", CR_SEC_GLOBAL), &cr_keys[CR_K_MACHINE_HOSTNAME]);
+    assert_ptr_equal(cr_key_find_in("hostname", CR_SEC_SERVICE), &cr_keys[CR_K_HOSTNAME]);
+    /* allowed in neither: the first of the name, for "not allowed in [include]" */
+    assert_ptr_equal(cr_key_find_in("hostname", CR_SEC_INCLUDE), cr_key_find("hostname"));
     assert_ptr_equal(cr_key_find("restart"), &cr_keys[CR_K_AUTORESTART]);
     assert_ptr_equal(cr_key_find("COMMAND"), &cr_keys[CR_K_COMMAND]);
     assert_ptr_equal(cr_key_find("stop_grace_period"), &cr_keys[CR_K_STOPWAITSECS]);
