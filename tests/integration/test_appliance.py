@@ -7,19 +7,23 @@ written here into the shared folder ($RUN_IN_VM_SHARE, /run/vm-share in the gues
   orphans   in the machine's pid namespace: kills its own init, so its processes are handed
             to PID 1 and must be collected by it
   ctl       in the machine's pid namespace and mount namespace: records what it sees, waits
-            for the orphans to be collected, then asks for the power action
-The VM ends by itself: qemu runs with -no-reboot, so a poweroff and a reboot both end it, and
+            for the orphans to be collected, then asks for the power action (or says it is
+            ready for the test's ctrl-alt-del)
+ctrl-alt-del is the real key press (qemu's monitor, sendkey). The VM ends by itself: qemu runs with -no-reboot, so a poweroff and a reboot both end it, and
 the kernel's last line says which. Skipped only when qemu cannot run here.
 """
 import os
 import re
 import shlex
+import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from test_vm import qemu_unusable, run_in_vm, TIMEOUT
+from test_vm import qemu_unusable, run_in_vm, TIMEOUT, TIMES
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPERVISOR = ROOT / "build" / "supervisor"
@@ -77,6 +81,7 @@ field() {{ awk -v k="$1:" '$1 == k {{ print $2 }}' /proc/$2/status 2>/dev/null; 
   echo "lo_flags=$(cat /sys/class/net/lo/flags)"
   echo "mounts=$(awk '{{ print $2 ":" $3 }}' /proc/mounts | tr '\\n' ' ')"
   echo "subtree_control=$(cat /sys/fs/cgroup/cgroup.subtree_control)"
+  echo "uptime_ready=$(cut -d' ' -f1 /proc/uptime)"
 }} >$r
 i=0
 while [ ! -s $s/orphan.pid ] && [ $i -lt 600 ]; do i=$((i + 1)); sleep 0.05; done
@@ -92,24 +97,39 @@ done
 echo "zombies_of_pid1=$z" >>$r
 {svctl} -s /run/corral/control.sock status >$s/status 2>&1
 echo "status_rc=$?" >>$r
+echo "pid1_rss_kb=$(awk '$1 == "VmRSS:" {{ print $2 }}' /proc/1/status)" >>$r
+echo "uptime_action=$(cut -d' ' -f1 /proc/uptime)" >>$r
 {action}
 echo "action_rc=$?" >>$r
 """
 
 
 @pytest.fixture(scope="module")
-def vm():
+def vm(request):
     reason = qemu_unusable()
     if reason:
         pytest.skip(f"qemu cannot run here: {reason}")
     for p in (SUPERVISOR, SVCTL, ROOTFS / "bin" / "sh"):
         assert p.exists(), f"{p} is missing (make test-build)"
+    first = len(TIMES)
+
+    def report():
+        tr = request.config.pluginmanager.get_plugin("terminalreporter")
+        capman = request.config.pluginmanager.get_plugin("capturemanager")
+        if not (tr and capman and len(TIMES) > first):
+            return
+        with capman.global_and_fixture_disabled():
+            tr.write_line("")
+            tr.write_line("appliance VM timings (seconds, TCG; host wall clock unless 'guest'):")
+            for what, v in TIMES[first:]:
+                tr.write_line(f"  {v:7.2f}  {what}")
+    request.addfinalizer(report)
     return run_in_vm
 
 
-def boot(vm, d, action):
+def boot(vm, d, what, action, on_ready=None):
     """Boots the VM with the supervisor as PID 1; returns (run-in-vm result, result dict,
-    console text)."""
+    console text). on_ready(share) runs (in a thread) once ctl has written the file `ready`."""
     share = Path(d)
     (share / "app.ini").write_text(CONFIG.format(rootfs=ROOTFS, share=SHARE))
     (share / "ctl.sh").write_text(CTL.format(share=SHARE, svctl=SVCTL, action=action))
@@ -118,8 +138,27 @@ def boot(vm, d, action):
     # then execs the supervisor: it is PID 1 and must mount them again.
     job = (f"umount /dev/pts /dev/shm && exec {shlex.quote(str(SUPERVISOR))} "
            f"-c {SHARE}/app.ini")
-    r = vm(["--pid1", "--share", d, "--console", str(console), "--", "/bin/sh", "-c", job],
-           timeout=max(TIMEOUT, 180), what=f"boot + supervisor as PID 1 ({action.split()[-1]})")
+    args = ["--pid1", "--share", d, "--console", str(console)]
+    done = threading.Event()
+    waiter = None
+    if on_ready:
+        args += ["--monitor", str(share / "monitor.sock")]
+
+        def wait_ready():
+            while not done.is_set():
+                if (share / "ready").exists():
+                    on_ready(share)
+                    return
+                time.sleep(0.1)
+        waiter = threading.Thread(target=wait_ready, daemon=True)
+        waiter.start()
+    try:
+        r = vm(args + ["--", "/bin/sh", "-c", job], timeout=max(TIMEOUT, 180),
+               what=f"boot + supervisor as PID 1, then {what}")
+    finally:
+        done.set()
+        if waiter:
+            waiter.join()
     res = {}
     text = (share / "result").read_text() if (share / "result").exists() else ""
     for line in text.splitlines():
@@ -129,7 +168,25 @@ def boot(vm, d, action):
     res["mounts"] = res.get("mounts", "").split()
     res["status"] = (share / "status").read_text() if (share / "status").exists() else ""
     con = console.read_text(errors="replace").replace("\r", "") if console.exists() else ""
+    figures(share, res, con)
     return r, res, con
+
+
+def figures(share, res, con):
+    """Guest-clock figures (uptime, TCG), printed with the VM timings at the end."""
+    try:
+        root = float((share / "uptime-root-ready").read_text().split()[0])
+        ready = float(res["uptime_ready"])
+        TIMES.append(("  guest: supervisor exec'd -> db, web ready, ctl started", ready - root))
+        TIMES.append(("  guest: supervisor (PID 1) RSS with 4 services, MiB",
+                      int(res["pid1_rss_kb"]) / 1024))
+        m = re.search(r"\[\s*(\d+\.\d+)\] reboot: ", con)
+        if m and "uptime_action" in res:
+            TIMES.append(("  guest: power request -> reboot(2) (stop, kill, unmount; "
+                          "ctrl-alt-del: from ctl's ready, the host's key press included)",
+                          float(m.group(1)) - float(res["uptime_action"])))
+    except (OSError, KeyError, ValueError, IndexError):
+        pass
 
 
 def in_order(text, patterns):
@@ -178,7 +235,8 @@ def test_poweroff_from_svctl(vm):
     """svctl poweroff: every service stops in dependency order, then every process, the file
     systems, and the kernel powers the machine off (qemu exits by itself, status 0)."""
     with tempfile.TemporaryDirectory(prefix="vm-appliance.") as d:
-        r, res, con = boot(vm, d, f"{SVCTL} -s /run/corral/control.sock poweroff")
+        r, res, con = boot(vm, d, "svctl poweroff",
+                           f"{SVCTL} -s /run/corral/control.sock poweroff")
     check_machine(res, con, r)
     assert r.rc == 0, f"{r}\n{con[-4000:]}"
     assert r.out.rstrip().endswith("reboot: Power down"), r
@@ -188,11 +246,23 @@ def test_poweroff_from_svctl(vm):
     assert missing is None, f"console lacks, in order: {missing}\n{con[-4000:]}"
 
 
+def sendkey_ctrl_alt_del(share):
+    """qemu's monitor: the keyboard's ctrl-alt-del, as a user at the console would press it."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(share / "monitor.sock"))
+        s.sendall(b"sendkey ctrl-alt-delete\n")
+        time.sleep(0.5)   # let the monitor read it before the connection closes
+    (share / "key-sent").write_text("1")
+
+
 def test_ctrl_alt_del_reboots(vm):
-    """SIGINT to PID 1 (what the kernel sends on ctrl-alt-del once PID 1 disabled CAD) stops
-    everything in order and reboots (qemu -no-reboot exits by itself)."""
+    """Ctrl-alt-del on the VM's keyboard (qemu's monitor: sendkey): PID 1 turned the kernel's
+    immediate reboot into a SIGINT, so everything stops in order and the machine reboots
+    (qemu -no-reboot exits by itself)."""
     with tempfile.TemporaryDirectory(prefix="vm-appliance.") as d:
-        r, res, con = boot(vm, d, "kill -INT 1")
+        r, res, con = boot(vm, d, "ctrl-alt-del", f"echo > {SHARE}/ready; exec sleep 600",
+                           on_ready=sendkey_ctrl_alt_del)
+        assert Path(d, "key-sent").exists(), f"ctl never said ready; {r}\n{con[-4000:]}"
     check_machine(res, con, r)
     assert r.rc == 0, f"{r}\n{con[-4000:]}"
     assert r.out.rstrip().endswith("reboot: Restarting system"), r
