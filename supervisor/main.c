@@ -26,7 +26,8 @@ static void usage(FILE *out)
             "       supervisor --print-seccomp\n"
             "\n"
             "  -c, --config FILE     services file (default " DEFAULT_CONFIG ")\n"
-            "      --pid1            run as the machine's init (the default when the pid is 1):\n"
+            "      --pid1            run as the machine's init (the default as pid 1 of the\n"
+            "                        initial pid namespace; as a container's pid 1: with --pid1):\n"
             "                        mount /proc, /sys, /dev, /run, /tmp, cgroup2; hostname; lo;\n"
             "                        the kernel command line's corral.conf=PATH overrides -c\n"
             "  -n, --check           validate FILE, print every error, exit 0 (valid) or 1\n"
@@ -121,7 +122,8 @@ int main(int argc, char **argv)
     }
 
     /* The machine's init: never exits (pid1_main). */
-    struct sv_mode mode = {.pid1 = !check && !spec_name && (pid1_opt || getpid() == 1)};
+    struct sv_mode mode = {.pid1 = !check && !spec_name &&
+                                   (pid1_opt || (getpid() == 1 && cr_pid1_is_machine()))};
     if (mode.pid1 && getpid() != 1) {
         fprintf(stderr, "supervisor: --pid1: this is pid %d, not the machine's PID 1 (it would "
                         "stop every process of the machine on its way down)\n", (int)getpid());

@@ -101,6 +101,17 @@ static void dev_links(void)
             cr_log(NULL, "%s: %s", links[i][1], strerror(errno));
 }
 
+/* The initial pid namespace's inode number (PROC_PID_INIT_INO in the kernel). */
+#define CR_PID_INIT_INO 0xEFFFFFFCU
+
+bool cr_pid1_is_machine(void)
+{
+    struct stat st;
+    if (stat("/proc/self/ns/pid", &st) < 0)
+        return true;   /* no /proc yet: a container runtime would have mounted one */
+    return st.st_ino == CR_PID_INIT_INO;
+}
+
 int cr_pid1_setup(char *err, size_t errlen)
 {
     console_fds();

@@ -29,6 +29,10 @@ enum cr_power cr_power_parse(const char *name);
  * these): TERM reboot, INT reboot (ctrl-alt-del), USR1 halt, USR2 and PWR poweroff. */
 enum cr_power cr_power_of_signal(int signum);
 
+/* Whether pid 1 is the machine's: true unless /proc (when mounted) shows a pid namespace
+ * other than the initial one (PID 1 of a container, where appliance mode needs --pid1). */
+bool cr_pid1_is_machine(void);
+
 /* Stage 1, before the configuration is read: fds 0-2 on /dev/console when closed; /proc,
  * /sys, /dev (devtmpfs, /dev/pts, /dev/shm), /run, /tmp and cgroup2 on /sys/fs/cgroup with
  * every controller enabled for the root's children; each one only when nothing is mounted
