@@ -59,6 +59,7 @@ UNIT_LINK_test_ctl_proto := $(LINK_service)
 # link if fsm.c reached for them).
 UNIT_LINK_test_fsm       := service io log
 UNIT_LINK_test_output    := $(LINK_io)
+UNIT_LINK_test_pid1      := $(LINK_pid1)
 UNIT_LINK_test_spec      :=
 UNIT_LINK_test_restart   :=
 UNIT_LINK_test_units     :=

@@ -148,9 +148,30 @@ int cr_pid1_setup(char *err, size_t errlen)
     return 0;
 }
 
-const char *cr_pid1_cmdline_conf(char *buf, size_t len)
+const char *cr_pid1_conf_from_cmdline(const char *line, char *buf, size_t len)
 {
     static const char key[] = "corral.conf=";
+    const char *found = NULL;
+    size_t flen = 0;
+    /* Words split on blanks; the last corral.conf= wins, as the kernel's own parameters do. */
+    for (const char *p = line; *p;) {
+        p += strspn(p, " \t\n");
+        size_t w = strcspn(p, " \t\n");
+        if (w >= sizeof key - 1 && !strncmp(p, key, sizeof key - 1)) {
+            found = p + sizeof key - 1;
+            flen = w - (sizeof key - 1);
+        }
+        p += w;
+    }
+    if (!found || flen == 0 || flen + 1 > len)
+        return NULL;
+    memcpy(buf, found, flen);
+    buf[flen] = 0;
+    return buf;
+}
+
+const char *cr_pid1_cmdline_conf(char *buf, size_t len)
+{
     char line[4096];
     int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
     ssize_t n = fd >= 0 ? read(fd, line, sizeof line - 1) : -1;
@@ -159,23 +180,7 @@ const char *cr_pid1_cmdline_conf(char *buf, size_t len)
     if (n <= 0)
         return NULL;
     line[n] = 0;
-    const char *found = NULL;
-    size_t flen = 0;
-    /* Words split on blanks; the last corral.conf= wins, as the kernel's own parameters do. */
-    for (char *p = line; *p;) {
-        p += strspn(p, " \t\n");
-        size_t w = strcspn(p, " \t\n");
-        if (w > sizeof key - 1 && !strncmp(p, key, sizeof key - 1)) {
-            found = p + sizeof key - 1;
-            flen = w - (sizeof key - 1);
-        }
-        p += w;
-    }
-    if (!found || flen + 1 > len)
-        return NULL;
-    memcpy(buf, found, flen);
-    buf[flen] = 0;
-    return buf;
+    return cr_pid1_conf_from_cmdline(line, buf, len);
 }
 
 static void lo_up(void)

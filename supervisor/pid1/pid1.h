@@ -44,6 +44,9 @@ int cr_pid1_setup(char *err, size_t errlen);
  * (The kernel keeps dotted parameters from init's arguments and environment, so it is read
  * from /proc/cmdline.) Returns buf or NULL. */
 const char *cr_pid1_cmdline_conf(char *buf, size_t len);
+/* The same from a command line's text: the value of its last corral.conf= word, or NULL (none,
+ * empty, or longer than len-1). */
+const char *cr_pid1_conf_from_cmdline(const char *line, char *buf, size_t len);
 
 /* After the configuration: the hostname (NULL: left as it is) and lo up. Failures are said
  * on the console and are not fatal. */

@@ -127,18 +127,21 @@ def vm(request):
     return run_in_vm
 
 
-def boot(vm, d, what, action, on_ready=None):
+def boot(vm, d, what, action, on_ready=None, cmdline=False):
     """Boots the VM with the supervisor as PID 1; returns (run-in-vm result, result dict,
-    console text). on_ready(share) runs (in a thread) once ctl has written the file `ready`."""
+    console text). on_ready(share) runs (in a thread) once ctl has written the file `ready`.
+    cmdline: the configuration is named by the kernel command line (corral.conf=), not -c."""
     share = Path(d)
     (share / "app.ini").write_text(CONFIG.format(rootfs=ROOTFS, share=SHARE))
     (share / "ctl.sh").write_text(CTL.format(share=SHARE, svctl=SVCTL, action=action))
     console = share / "console.log"
     # The job's sh takes /dev/pts and /dev/shm away first (run-in-vm's guest mounted them),
     # then execs the supervisor: it is PID 1 and must mount them again.
-    job = (f"umount /dev/pts /dev/shm && exec {shlex.quote(str(SUPERVISOR))} "
-           f"-c {SHARE}/app.ini")
+    job = (f"umount /dev/pts /dev/shm && exec {shlex.quote(str(SUPERVISOR))}" +
+           ("" if cmdline else f" -c {SHARE}/app.ini"))
     args = ["--pid1", "--share", d, "--console", str(console)]
+    if cmdline:
+        args += ["--append", f"corral.conf={SHARE}/app.ini"]
     done = threading.Event()
     waiter = None
     if on_ready:
@@ -233,10 +236,12 @@ STOP_STEPS = [
 
 def test_poweroff_from_svctl(vm):
     """svctl poweroff: every service stops in dependency order, then every process, the file
-    systems, and the kernel powers the machine off (qemu exits by itself, status 0)."""
+    systems, and the kernel powers the machine off (qemu exits by itself, status 0). The
+    configuration comes from the kernel command line (corral.conf=; no -c)."""
     with tempfile.TemporaryDirectory(prefix="vm-appliance.") as d:
         r, res, con = boot(vm, d, "svctl poweroff",
-                           f"{SVCTL} -s /run/corral/control.sock poweroff")
+                           f"{SVCTL} -s /run/corral/control.sock poweroff", cmdline=True)
+    assert f"supervisor: configuration {SHARE}/app.ini\n" in con, con[-4000:]
     check_machine(res, con, r)
     assert r.rc == 0, f"{r}\n{con[-4000:]}"
     assert r.out.rstrip().endswith("reboot: Power down"), r
