@@ -177,10 +177,15 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     if (sv->pid1) {
-        /* busybox's halt/poweroff/reboot, ctrl-alt-del (SIGINT), a UPS daemon (SIGPWR) */
+        /* s6-linux-init's meanings: ctrl-alt-del (INT), USR1/USR2, a UPS daemon (PWR) */
         char why[32];
         snprintf(why, sizeof why, "SIG%s", sigabbrev_np(signum));
-        api_power(&sv->rt, cr_power_name(cr_power_of_signal(signum)), why, false);
+        enum cr_power p = cr_power_of_signal(signum);
+        if (p == CR_POWER_NONE)
+            cr_log(NULL, "%s ignored: PID 1 powers off on SIGUSR1 or SIGPWR, halts on SIGUSR2, "
+                         "reboots on SIGINT (or svctl poweroff|halt|reboot)", why);
+        else
+            api_power(&sv->rt, cr_power_name(p), why, false);
         return;
     }
     if (signum == SIGUSR2) {

@@ -36,14 +36,17 @@ enum cr_power cr_power_parse(const char *name)
     return CR_POWER_NONE;
 }
 
+/* s6-linux-init's meanings (the .s6-svscan/SIG* scripts its maker writes): INT reboots, USR1
+ * and PWR power off, USR2 halts; TERM means nothing to PID 1 (a stray `kill -TERM 1` must not
+ * take the machine down). busybox's halt/poweroff send USR1/USR2 the other way round and its
+ * reboot sends TERM: the README says so. */
 enum cr_power cr_power_of_signal(int signum)
 {
     switch (signum) {
-    case SIGTERM:
     case SIGINT: return CR_POWER_REBOOT;
-    case SIGUSR1: return CR_POWER_HALT;
-    case SIGUSR2:
+    case SIGUSR1:
     case SIGPWR: return CR_POWER_POWEROFF;
+    case SIGUSR2: return CR_POWER_HALT;
     default: return CR_POWER_NONE;
     }
 }

@@ -37,12 +37,14 @@ static void test_power_names_and_signals(void **state)
         assert_int_equal(cr_power_parse(cr_power_name((enum cr_power)p)), p);
     assert_int_equal(cr_power_parse("shutdown"), CR_POWER_NONE);
     assert_int_equal(cr_power_parse(""), CR_POWER_NONE);
-    /* busybox's reboot, halt, poweroff; the kernel's ctrl-alt-del; a UPS daemon */
-    assert_int_equal(cr_power_of_signal(SIGTERM), CR_POWER_REBOOT);
+    /* s6-linux-init's: ctrl-alt-del reboots, USR1 and a UPS daemon's PWR power off, USR2
+     * halts; TERM (busybox's reboot) and the rest mean nothing to PID 1 */
     assert_int_equal(cr_power_of_signal(SIGINT), CR_POWER_REBOOT);
-    assert_int_equal(cr_power_of_signal(SIGUSR1), CR_POWER_HALT);
-    assert_int_equal(cr_power_of_signal(SIGUSR2), CR_POWER_POWEROFF);
+    assert_int_equal(cr_power_of_signal(SIGUSR1), CR_POWER_POWEROFF);
     assert_int_equal(cr_power_of_signal(SIGPWR), CR_POWER_POWEROFF);
+    assert_int_equal(cr_power_of_signal(SIGUSR2), CR_POWER_HALT);
+    assert_int_equal(cr_power_of_signal(SIGTERM), CR_POWER_NONE);
+    assert_int_equal(cr_power_of_signal(SIGQUIT), CR_POWER_NONE);
     assert_int_equal(cr_power_of_signal(SIGHUP), CR_POWER_NONE);
 }
 
