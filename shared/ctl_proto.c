@@ -28,6 +28,7 @@ static const struct {
     [CR_CTL_POWEROFF] = {"poweroff", 0, 0, true, 0},
     [CR_CTL_REBOOT] = {"reboot", 0, 0, true, 0},
     [CR_CTL_HALT] = {"halt", 0, 0, true, 0},
+    [CR_CTL_REEXEC] = {"reexec", 0, 1, true, 1},
 };
 #undef ANY
 

@@ -103,6 +103,9 @@ static void finish(struct sv *sv, int status)
     for (size_t i = 0; i < sv->all.n; i++)
         cr_svc_free(sv->all.v[i]);
     sv->all.n = 0;
+    if (sv->reexec_timer_init)
+        uv_close((uv_handle_t *)&sv->reexec_timer, close_handle_cb);
+    sv->reexec_timer_init = false;
     for (int i = 0; i < sv->nsigs; i++)
         uv_close((uv_handle_t *)&sv->sigs[i], close_handle_cb);
     sv->nsigs = 0;
@@ -296,8 +299,10 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     sv->api = (struct cr_api_host){
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,
-        .request = api_request, .power = api_power,
+        .request = api_request, .power = api_power, .reexec = sv_reexec,
     };
+    sv->config_path = mode->config_path ? mode->config_path : cfg->path;
+    sv->log_want_write = log_want_write;
     cr_runtime_seed(&sv->rt);
     cr_log_set_sink(cr_logs_own_write);
     char err[512];
@@ -387,7 +392,15 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
             cr_logs_set_dir(cfg->global.log_dir);
             cr_logs_own_open(cfg->global.logfile, cfg->global.logfile_maxbytes,
                              cfg->global.logfile_backups);
-            cr_log(NULL, "started (pid %d%s, %zu service%s, cgroup root %s)", (int)getpid(),
+            char *state = mode->resume_fd >= 0 ? sv_resume_read(mode->resume_fd) : NULL;
+            if (mode->resume_fd >= 0 && !state) {
+                /* Starting anew would re-use (so empty) the cgroups of containers that run */
+                cr_log(NULL, "cannot resume: the state is not one this supervisor reads");
+                finish(sv, 1);
+                goto run;
+            }
+            cr_log(NULL, "%s (pid %d%s, %zu service%s, cgroup root %s)",
+                   state ? "resumed after reexec" : "started", (int)getpid(),
                    sv->pid1 ? ", the machine's init" : "", cfg->nservices,
                    cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
             if (sv->pid1)
@@ -399,8 +412,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                        sw->procs == 1 ? "" : "es", (long long)sw->ms,
                        sw->failed ? " (some could not be removed)" : "");
             /* Neither is needed to run services: a failure is reported, not fatal. */
-            if (cr_control_open(&sv->api, cfg->global.control_socket, &sv->ctl, err,
-                                sizeof err) < 0)
+            const char *ctl_line = state ? strstr(state, "\ncontrol ") : NULL;
+            int r2 = ctl_line ? cr_control_adopt(&sv->api, cfg->global.control_socket,
+                                                 atoi(ctl_line + 9), &sv->ctl, err, sizeof err)
+                              : cr_control_open(&sv->api, cfg->global.control_socket,
+                                                &sv->ctl, err, sizeof err);
+            if (r2 < 0)
                 cr_log(NULL, "control socket %s: %s (svctl cannot reach this supervisor)",
                        cfg->global.control_socket, err);
             if (cfg->global.metrics_listen &&
@@ -408,6 +425,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                                 sizeof err) < 0)
                 cr_log(NULL, "metrics_listen %s: %s", cfg->global.metrics_listen, err);
             const struct cr_service **order = cr_order_by_priority(cfg);
+            sv->rt.resuming = state != NULL;
             for (size_t i = 0; order && i < cfg->nservices && !sv->finished; i++) {
                 struct cr_svc *s;
                 if (cr_svcs_add(&sv->all, &sv->rt, order[i], &s) < 0) {
@@ -415,15 +433,52 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                     continue;
                 }
             }
+            sv->rt.resuming = false;
+            /* After a re-exec, each service takes its state line: its container runs on. */
+            bool *resumed = calloc(sv->all.n + 1, sizeof *resumed);
+            size_t adopted = 0;
+            for (char *line = state, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                    *next++ = 0;
+                else
+                    next = line + strlen(line);
+                char name[128];
+                if (!cr_svc_state_name(line, name, sizeof name))
+                    continue;
+                struct cr_svc *s = cr_svcs_find(&sv->all, name);
+                size_t k = 0;
+                while (s && k < sv->all.n && sv->all.v[k] != s)
+                    k++;
+                if (!s || !resumed || resumed[k]) {
+                    cr_svc_state_discard(line);
+                    continue;
+                }
+                resumed[k] = true;
+                struct cr_svc_view v;
+                if (cr_svc_resume(s, line) == 0 && (cr_svc_view(s, &v), v.pid > 0))
+                    adopted++;
+            }
+            if (state)
+                cr_log(NULL, "took over %zu running container%s", adopted,
+                       adopted == 1 ? "" : "s");
             /* Start after every service exists, lower priority first, each once its
-             * dependencies are ready. */
-            for (size_t i = 0; i < sv->all.n && !sv->finished; i++)
+             * dependencies are ready; after a re-exec only those that had no state. */
+            for (size_t i = 0; i < sv->all.n && !sv->finished; i++) {
+                if (state && resumed && resumed[i])
+                    continue;
+                if (state)
+                    cr_svc_open_output(sv->all.v[i]);
                 if (cr_svc_conf(sv->all.v[i])->autostart)
                     cr_svc_request(sv->all.v[i], CR_REQ_START);
+            }
+            free(resumed);
+            free(state);
             schedule_starts(sv);
             free(order);
         }
     }
+run:
     uv_run(sv->rt.loop, UV_RUN_DEFAULT);
     status = sv->exit_status;
 

@@ -14,6 +14,8 @@ struct cr_config;
 struct sv_mode {
     bool pid1;
     enum cr_power power;
+    int resume_fd;               /* live re-exec: the state memfd (--resume FD); -1: none */
+    const char *config_path;     /* what a re-exec passes on as -c */
 };
 
 /* Runs the services of cfg (valid: no errors) until they are stopped. argc/argv are what is

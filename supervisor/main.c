@@ -1,6 +1,7 @@
 /* supervisor: command line. The configuration modes (--check, --print-spec, --list-keys)
  * live here; running services is supervisor_run() (daemon.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ static void usage(FILE *out)
             "                        initial pid namespace; as a container's pid 1: with --pid1):\n"
             "                        mount /proc, /sys, /dev, /run, /tmp, cgroup2; hostname; lo;\n"
             "                        the kernel command line's corral.conf=PATH overrides -c\n"
+            "      --resume FD       (svctl reexec's) take over the services and running\n"
+            "                        containers that the state memfd FD describes\n"
             "  -n, --check           validate FILE, print every error, exit 0 (valid) or 1\n"
             "      --print-spec NAME print the spec init receives for service NAME\n"
             "      --list-keys[=man] print every configuration key as a markdown table\n"
@@ -61,7 +64,7 @@ static void print_map(const char *name, const char *text)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS, OPT_PRINT_SECCOMP, OPT_PID1 };
+    enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS, OPT_PRINT_SECCOMP, OPT_PID1, OPT_RESUME };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check", no_argument, NULL, 'n'},
@@ -69,12 +72,14 @@ int main(int argc, char **argv)
         {"list-keys", optional_argument, NULL, OPT_LIST_KEYS},
         {"print-seccomp", no_argument, NULL, OPT_PRINT_SECCOMP},
         {"pid1", no_argument, NULL, OPT_PID1},
+        {"resume", required_argument, NULL, OPT_RESUME},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *path = DEFAULT_CONFIG, *spec_name = NULL;
     bool check = false, pid1_opt = false;
+    int resume_fd = -1;
     int c;
     while ((c = getopt_long(argc, argv, "+c:nhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -104,6 +109,18 @@ int main(int argc, char **argv)
         case OPT_PID1:
             pid1_opt = true;
             break;
+        case OPT_RESUME: {
+            /* svctl reexec's: the state memfd the supervisor before the execve left open */
+            char *e;
+            long v = strtol(optarg, &e, 10);
+            if (*e || v < 3 || v > 1 << 20 || fcntl((int)v, F_GETFD) < 0) {
+                fprintf(stderr, "supervisor: --resume: '%s' is not an open fd\n", optarg);
+                return 2;
+            }
+            resume_fd = (int)v;
+            fcntl(resume_fd, F_SETFD, FD_CLOEXEC);
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -123,14 +140,15 @@ int main(int argc, char **argv)
 
     /* The machine's init: never exits (pid1_main). */
     struct sv_mode mode = {.pid1 = !check && !spec_name &&
-                                   (pid1_opt || (getpid() == 1 && cr_pid1_is_machine()))};
+                                   (pid1_opt || (getpid() == 1 && cr_pid1_is_machine())),
+                           .resume_fd = resume_fd};
     if (mode.pid1 && getpid() != 1) {
         fprintf(stderr, "supervisor: --pid1: this is pid %d, not the machine's PID 1 (it would "
                         "stop every process of the machine on its way down)\n", (int)getpid());
         return 2;
     }
     char cmdline_conf[4096];
-    if (mode.pid1) {
+    if (mode.pid1 && resume_fd < 0) {
         char err[512];
         if (cr_pid1_setup(err, sizeof err) < 0)
             cr_pid1_fatal(err, 10);
@@ -191,8 +209,9 @@ int main(int argc, char **argv)
         cr_config_free(&cfg);
         return r < 0 ? 1 : 0;
     }
-    if (mode.pid1)
+    if (mode.pid1 && resume_fd < 0)
         cr_pid1_machine(cfg.global.hostname);
+    mode.config_path = path;
     int status = supervisor_run(&cfg, argc - optind, argv + optind, &mode);
     if (!mode.pid1)
         return status;

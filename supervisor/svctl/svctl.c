@@ -50,6 +50,8 @@ static void usage(FILE *out)
             "  check                   the plan a reload would apply, without applying it\n"
             "  history NAME            the service's last exits and what it logged before\n"
             "  shutdown                stop every service; the supervisor exits\n"
+            "  reexec [PATH]           replace the supervisor's program with PATH (default:\n"
+            "                          its own) in place; running containers are kept\n"
             "  poweroff|reboot|halt    (supervisor as the machine's PID 1) stop every service\n"
             "                          and process, unmount, then power off, reboot or halt\n"
             "\n"
@@ -949,7 +951,8 @@ int main(int argc, char **argv)
         case CR_CTL_SHUTDOWN:
         case CR_CTL_POWEROFF:
         case CR_CTL_REBOOT:
-        case CR_CTL_HALT: rc = cmd_simple(&r); break;
+        case CR_CTL_HALT:
+        case CR_CTL_REEXEC: rc = cmd_simple(&r); break;
         default: rc = cmd_act(&r); break;   /* start, stop, restart, signal */
         }
     }
