@@ -508,6 +508,8 @@ void cr_container_discard(struct cr_svc *svc)
         return;
     char err[256];
     cr_pidfd_signal(ct->pidfd, SIGKILL);
+    /* libuv's poll made the pidfd non-blocking: waitid would not wait for the exit. */
+    fcntl(ct->pidfd, F_SETFL, fcntl(ct->pidfd, F_GETFL) & ~O_NONBLOCK);
     siginfo_t si;
     waitid((idtype_t)P_PIDFD, (id_t)ct->pidfd, &si, WEXITED);
     if (ct->cg)

@@ -117,6 +117,17 @@ static void close_fd(int fd)
         close(fd);
 }
 
+/* SIGKILL, then collect it. The pidfd is non-blocking (libuv's poll made it so): waitid
+ * would say EAGAIN instead of waiting. */
+static void kill_and_collect(int pidfd)
+{
+    cr_pidfd_signal(pidfd, SIGKILL);
+    fcntl(pidfd, F_SETFL, fcntl(pidfd, F_GETFL) & ~O_NONBLOCK);
+    siginfo_t si;
+    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
+        ;
+}
+
 static int state_of(const char *name)
 {
     for (int s = 0; s < CR_NSTATES; s++)
@@ -166,9 +177,7 @@ int cr_svc_resume(struct cr_svc *svc, const char *line)
         /* A container we cannot watch is one we cannot stop: it goes now. */
         cr_log(svc->name, "resume: cannot take over its container (init pid %d): killing it",
                s.pid);
-        cr_pidfd_signal(s.pidfd, SIGKILL);
-        siginfo_t si;
-        waitid((idtype_t)P_PIDFD, (id_t)s.pidfd, &si, WEXITED);
+        kill_and_collect(s.pidfd);
         close_fd(s.pidfd);
         close_fd(s.ev);
         return r;
@@ -188,9 +197,7 @@ void cr_svc_state_discard(const char *line)
     if (s.pidfd >= 0) {
         cr_log(s.name, "not in the configuration any more: killing its container (init pid %d)",
                s.pid);
-        cr_pidfd_signal(s.pidfd, SIGKILL);
-        siginfo_t si;
-        waitid((idtype_t)P_PIDFD, (id_t)s.pidfd, &si, WEXITED);
+        kill_and_collect(s.pidfd);
     }
     close_fd(s.pidfd);
     close_fd(s.ev);

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from conftest import alive, descendants, gone, wait_until
+from conftest import alive, descendants, gone, wait_for_line, wait_until
 from test_supervisor import cg_dirs, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 from test_svctl import CtlSup, sleeper
 
@@ -39,6 +39,11 @@ def test_reexec_keeps_containers_and_stops_after(h, tmp, cgroot):
     for n in ("web", "db"):
         assert len(s.inits(n)) == 1, s.log()
 
+    # The adopted output pipe is read by the new supervisor: web's workload answers USR1 on
+    # its stdout, which lands in web's log file.
+    s.ctl("signal", "USR1", "web", check=0)
+    wait_for_line(s.logdir / "web.out.log", "USR1")
+
     # What a container says after the handover still reaches the new supervisor: a stop is
     # seen through the adopted pidfd and events pipe, and everything goes.
     s.ctl("stop", "db", check=0)
@@ -62,4 +67,30 @@ def test_reexec_to_a_missing_binary_is_refused(h, tmp, cgroot):
     assert rc == 1 and "not an absolute path" in err, (rc, out, err)
     assert s.status("web")["web"]["pid"] == pid
     assert "resumed" not in s.log()
+    assert s.stop() == 0
+
+
+def test_reexec_waits_for_a_settled_state(h, tmp, cgroot):
+    # startsecs keeps slow in STARTING with its deadline armed: no handover then.
+    s = CtlSup(h, tmp, cgroot, sleeper("web") + sleeper("slow", startsecs="60s")).start()
+    s.wait_state("web", "RUNNING")
+    s.wait_state("slow", "STARTING")
+    rc, out, err = s.ctl("reexec")
+    assert rc == 1 and "slow is STARTING" in err and "try again" in err, (rc, out, err)
+    assert "resumed" not in s.log()
+    assert s.stop() == 0
+
+
+def test_reexec_kills_a_container_whose_service_left_the_file(h, tmp, cgroot):
+    s = CtlSup(h, tmp, cgroot, sleeper("web") + sleeper("db")).start()
+    web = s.wait_state("web", "RUNNING")["pid"]
+    db = s.wait_state("db", "RUNNING")["pid"]
+    s.write(sleeper("web"))   # the file changed on disk, not reloaded
+    s.ctl("reexec", check=0)
+    s.wait_log(r"^supervisor: db: not in the configuration any more: killing its container "
+               r"\(init pid %d\)$" % db)
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    assert gone(db)
+    st = s.status()
+    assert list(st) == ["web"] and st["web"]["pid"] == web, st
     assert s.stop() == 0
