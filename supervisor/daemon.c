@@ -451,7 +451,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                 while (s && k < sv->all.n && sv->all.v[k] != s)
                     k++;
                 if (!s || !resumed || resumed[k]) {
-                    cr_svc_state_discard(line);
+                    cr_svc_state_discard(&sv->rt, line);
                     continue;
                 }
                 resumed[k] = true;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "cgroup/cgroup.h"
 #include "service/container.h"
 #include "service/internal.h"
 #include "spawn/spawn.h"
@@ -189,7 +190,7 @@ int cr_svc_resume(struct cr_svc *svc, const char *line)
     return 0;
 }
 
-void cr_svc_state_discard(const char *line)
+void cr_svc_state_discard(struct cr_runtime *rt, const char *line)
 {
     struct saved s;
     if (parse(line, &s) < 0)
@@ -198,6 +199,17 @@ void cr_svc_state_discard(const char *line)
         cr_log(s.name, "not in the configuration any more: killing its container (init pid %d)",
                s.pid);
         kill_and_collect(s.pidfd);
+        char leaf[160], err[256];
+        snprintf(leaf, sizeof leaf, "svc-%s", s.name);
+        /* Limits unknown (its config is gone): on v1, look in every hierarchy a service
+         * may be made in, cpu and blkio included. */
+        struct cr_cg_limits any;
+        cr_cg_limits_init(&any);
+        any.cpu_weight = any.io_weight = 100;
+        struct cr_cg *cg;
+        if (cr_cg_adopt(rt->cgroot, leaf, &any, &cg, err, sizeof err) == 0 &&
+            cr_cg_destroy(cg, err, sizeof err) < 0)
+            cr_log(s.name, "%s", err);
     }
     close_fd(s.pidfd);
     close_fd(s.ev);

@@ -165,8 +165,7 @@ bool cr_svc_state_name(const char *line, char *name, size_t len);
  * the line names are closed, and its container, if any, is killed). */
 int cr_svc_resume(struct cr_svc *svc, const char *line);
 /* A state line no service takes (the configuration read after the execve lacks it): its
- * container is killed and collected, the fds the line names closed. (Its cgroup is removed
- * by the next start's sweep.) */
-void cr_svc_state_discard(const char *line);
+ * container is killed and collected, its cgroup removed, the fds the line names closed. */
+void cr_svc_state_discard(struct cr_runtime *rt, const char *line);
 
 #endif

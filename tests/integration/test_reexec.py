@@ -94,3 +94,4 @@ def test_reexec_kills_a_container_whose_service_left_the_file(h, tmp, cgroot):
     st = s.status()
     assert list(st) == ["web"] and st["web"]["pid"] == web, st
     assert s.stop() == 0
+    assert not cg_dirs(cgroot), cg_dirs(cgroot)   # db's cgroup went with its container
