@@ -37,13 +37,14 @@ HDRS       := $(wildcard shared/*.h init/*.h supervisor/*.h supervisor/*/*.h)
 # log.c, which is log.a: every layer may log). shared/ is shared.a. LINK_<layer> is a layer
 # with everything it uses, in link order: an archive that calls one listed before it does not
 # link, so the order is the dependency rule (`make check-layers` checks the includes).
-LAYERS := supervisor api service spawn io config net image policy cgroup log
+LAYERS := supervisor api service spawn io config net image policy cgroup pid1 log
 LAYER_SRC_supervisor := $(filter-out supervisor/main.c supervisor/log.c,$(wildcard supervisor/*.c))
 LAYER_SRC_log        := supervisor/log.c
-$(foreach l,api service spawn io config net image policy cgroup,$(eval LAYER_SRC_$(l) := $(wildcard supervisor/$(l)/*.c)))
+$(foreach l,api service spawn io config net image policy cgroup pid1,$(eval LAYER_SRC_$(l) := $(wildcard supervisor/$(l)/*.c)))
 # policy/ also holds the default seccomp programs, compiled at build time (see below).
 LAYER_SRC_policy += $(B)/gen/seccomp_default.c
 LINK_log        := log
+LINK_pid1       := pid1 log
 LINK_cgroup     := cgroup
 LINK_policy     := policy
 LINK_net        := net log
@@ -53,7 +54,7 @@ LINK_io         := io log
 LINK_spawn      := spawn cgroup
 LINK_service    := service spawn io config net image policy cgroup log
 LINK_api        := api $(LINK_service)
-LINK_supervisor := supervisor $(LINK_api)
+LINK_supervisor := supervisor pid1 $(LINK_api)
 # What each unit test links besides shared.a; a test not named here links every layer.
 UNIT_LINK_test_cgroup    := $(LINK_cgroup)
 UNIT_LINK_test_config    := $(LINK_config)
@@ -64,6 +65,7 @@ UNIT_LINK_test_ctl_proto := $(LINK_service)
 UNIT_LINK_test_fsm       := service io log
 UNIT_LINK_test_output    := $(LINK_io)
 UNIT_LINK_test_net       := $(LINK_net)
+UNIT_LINK_test_pid1      := $(LINK_pid1)
 UNIT_LINK_test_spec      :=
 UNIT_LINK_test_restart   :=
 UNIT_LINK_test_units     :=

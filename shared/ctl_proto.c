@@ -25,6 +25,10 @@ static const struct {
     [CR_CTL_HISTORY] = {"history", 1, 1, true, 1},
     [CR_CTL_SHUTDOWN] = {"shutdown", 0, 0, true, 0},
     [CR_CTL_ROTATE] = {"rotate", 0, 0, false, 0},   /* svctl logs --rotate */
+    [CR_CTL_POWEROFF] = {"poweroff", 0, 0, true, 0},
+    [CR_CTL_REBOOT] = {"reboot", 0, 0, true, 0},
+    [CR_CTL_HALT] = {"halt", 0, 0, true, 0},
+    [CR_CTL_REEXEC] = {"reexec", 0, 1, true, 1},
 };
 #undef ANY
 

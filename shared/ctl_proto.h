@@ -49,6 +49,10 @@
  *                              log included (as SIGUSR2 does): `ok rotated N files`
  *                              (added within version 1: an older supervisor answers
  *                              `error usage unknown command`)
+ *   poweroff|reboot|halt       only when the supervisor is the machine's PID 1: stops every
+ *                              service, then every process, unmounts, and powers off, reboots
+ *                              or halts; `ok ...` first, or `error failed` when it is not
+ *                              PID 1 (added within version 1, as rotate)
  *
  * A client that sends nothing, or trickles a line slower than CR_CTL_TIMEOUT_MS, or does not
  * read its responses, is disconnected; the supervisor never waits for one. */
@@ -72,7 +76,7 @@
 enum cr_ctl_verb {
     CR_CTL_HELLO, CR_CTL_STATUS, CR_CTL_START, CR_CTL_STOP, CR_CTL_RESTART, CR_CTL_SIGNAL,
     CR_CTL_LOGS, CR_CTL_RELOAD, CR_CTL_CHECK, CR_CTL_HISTORY, CR_CTL_SHUTDOWN, CR_CTL_ROTATE,
-    CR_CTL_NVERBS
+    CR_CTL_POWEROFF, CR_CTL_REBOOT, CR_CTL_HALT, CR_CTL_REEXEC, CR_CTL_NVERBS
 };
 
 /* Error codes on the wire (the word after `error`) and what svctl exits with. */

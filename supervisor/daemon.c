@@ -174,6 +174,9 @@ static void finish(struct sv *sv, int status)
     for (size_t i = 0; i < sv->all.n; i++)
         cr_svc_free(sv->all.v[i]);
     sv->all.n = 0;
+    if (sv->reexec_timer_init)
+        uv_close((uv_handle_t *)&sv->reexec_timer, close_handle_cb);
+    sv->reexec_timer_init = false;
     for (int i = 0; i < sv->nsigs; i++)
         uv_close((uv_handle_t *)&sv->sigs[i], close_handle_cb);
     sv->nsigs = 0;
@@ -234,6 +237,7 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
 /* ---- signals ------------------------------------------------------------------------------- */
 
 static void api_shutdown(struct cr_runtime *rt, const char *why);
+static int api_power(struct cr_runtime *rt, const char *action, const char *why, bool check);
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -244,13 +248,29 @@ static void on_signal(uv_signal_t *h, int signum)
         sv_oneshot_signal(sv, signum);
         return;
     }
-    if (signum == SIGUSR2) {
-        cr_logs_rotate_all();
+    if (signum == SIGCHLD) {
+        cr_pid1_reap_orphans();
         return;
     }
     if (signum == SIGHUP) {
         if (!sv->shutting_down)
             sv_reload(sv, "SIGHUP", true, NULL);
+        return;
+    }
+    if (sv->pid1) {
+        /* s6-linux-init's meanings: ctrl-alt-del (INT), USR1/USR2, a UPS daemon (PWR) */
+        char why[32];
+        snprintf(why, sizeof why, "SIG%s", sigabbrev_np(signum));
+        enum cr_power p = cr_power_of_signal(signum);
+        if (p == CR_POWER_NONE)
+            cr_log(NULL, "%s ignored: PID 1 powers off on SIGUSR1 or SIGPWR, halts on SIGUSR2, "
+                         "reboots on SIGINT (or svctl poweroff|halt|reboot)", why);
+        else
+            api_power(&sv->rt, cr_power_name(p), why, false);
+        return;
+    }
+    if (signum == SIGUSR2) {
+        cr_logs_rotate_all();
         return;
     }
     api_shutdown(&sv->rt, signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -282,7 +302,12 @@ static void api_shutdown(struct cr_runtime *rt, const char *why)
         cr_log(NULL, "%s: already stopping", why);
         return;
     }
-    cr_log(NULL, "%s: stopping all services", why);
+    if (sv->pid1 && sv->power == CR_POWER_NONE)
+        sv->power = CR_POWER_POWEROFF;   /* PID 1 cannot just exit */
+    if (sv->pid1)
+        cr_log(NULL, "%s: stopping all services, then %s", why, cr_power_name(sv->power));
+    else
+        cr_log(NULL, "%s: stopping all services", why);
     sv_notify("STOPPING=1\nSTATUS=stopping every service (%s)", why);
     sv->shutting_down = true;
     sv->rt.stopping_all = true;
@@ -293,6 +318,24 @@ static const char *api_missing(struct cr_runtime *rt)
 {
     struct sv *sv = sv_of(rt);
     return sv->missing[0] ? sv->missing : NULL;
+}
+
+static int api_power(struct cr_runtime *rt, const char *action, const char *why, bool check)
+{
+    struct sv *sv = sv_of(rt);
+    enum cr_power p = cr_power_parse(action);
+    if (!sv->pid1 || p == CR_POWER_NONE)
+        return -EPERM;
+    if (sv->shutting_down || sv->finished) {
+        if (!check)
+            cr_log(NULL, "%s: already stopping (then %s)", why, cr_power_name(sv->power));
+        return -ESHUTDOWN;
+    }
+    if (check)
+        return 0;
+    sv->power = p;
+    api_shutdown(rt, why);
+    return 0;
 }
 
 static bool api_shutting_down(struct cr_runtime *rt)
@@ -324,7 +367,7 @@ static int make_devnull(void)
     return open("/dev/null", O_RDWR | O_CLOEXEC);
 }
 
-int supervisor_run(struct cr_config *cfg, int argc, char **argv)
+int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode *mode)
 {
     struct sv *sv = calloc(1, sizeof *sv);
     if (!sv) {
@@ -333,6 +376,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         return 1;
     }
     sv->cfg = cfg;
+    sv->pid1 = mode->pid1;
     sv->rt.init_fd = sv->rt.devnull = -1;
     sv->rt.console.fd = -1;
     sv->rt.on_settled = on_settled;
@@ -342,8 +386,11 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     sv->api = (struct cr_api_host){
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,
-        .request = api_request, .missing = api_missing,
+        .request = api_request, .missing = api_missing, .power = api_power,
+        .reexec = sv_reexec,
     };
+    sv->config_path = mode->config_path ? mode->config_path : cfg->path;
+    sv->log_want_write = log_want_write;
     cr_runtime_seed(&sv->rt);
     cr_log_set_sink(cr_logs_own_write);
     char err[512];
@@ -354,6 +401,10 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
     status = 1;
     const char *run_name = run_conf ? run_conf->name : NULL;
     sv->rt.run_mode = sv->rt.quiet = run_conf != NULL;
+    if (run_conf && sv->pid1) {
+        fprintf(stderr, "supervisor: `run` is not for the machine's PID 1\n");
+        goto out;
+    }
 
     signal(SIGPIPE, SIG_IGN);
     /* Every service holds a few pipes and a pidfd: take the hard limit for ourselves; each
@@ -468,19 +519,31 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
         }
     } else {
         static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
-        if (watch_signals(sv, sigs, 4) < 0) {
+        static const int pid1_sigs[] = {SIGUSR1, SIGPWR, SIGCHLD};
+        if (watch_signals(sv, sigs, 4) < 0 || (sv->pid1 && watch_signals(sv, pid1_sigs, 3) < 0)) {
             fprintf(stderr, "supervisor: cannot watch signals\n");
             finish(sv, 1);
         } else {
             cr_logs_set_dir(cfg->global.log_dir);
             cr_logs_own_open(cfg->global.logfile, cfg->global.logfile_maxbytes,
                              cfg->global.logfile_backups);
-            cr_log(NULL, "started (pid %d, %zu service%s, cgroup root %s)", (int)getpid(),
-                   cfg->nservices, cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
+            char *state = mode->resume_fd >= 0 ? sv_resume_read(mode->resume_fd) : NULL;
+            if (mode->resume_fd >= 0 && !state) {
+                /* Starting anew would re-use (so empty) the cgroups of containers that run */
+                cr_log(NULL, "cannot resume: the state is not one this supervisor reads");
+                finish(sv, 1);
+                goto run;
+            }
+            cr_log(NULL, "%s (pid %d%s, %zu service%s, cgroup root %s)",
+                   state ? "resumed after reexec" : "started", (int)getpid(),
+                   sv->pid1 ? ", the machine's init" : "", cfg->nservices,
+                   cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
             if (cfg->global.pidfile && (sv->pidfile = strdup(cfg->global.pidfile)))
                 cr_own_pidfile_write(sv->pidfile);
             if (sv->missing[0])
                 cr_log(NULL, "%s", sv->missing);
+            if (sv->pid1)
+                cr_pid1_reap_orphans();   /* any left by whoever ran before us */
             const struct cr_cg_sweep *sw = cr_cg_root_swept(sv->rt.cgroot);
             if (sw->cgroups)
                 cr_log(NULL, "swept %d leftover cgroup%s (%d process%s) in %lld ms%s",
@@ -488,8 +551,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                        sw->procs == 1 ? "" : "es", (long long)sw->ms,
                        sw->failed ? " (some could not be removed)" : "");
             /* Neither is needed to run services: a failure is reported, not fatal. */
-            if (cr_control_open(&sv->api, cfg->global.control_socket, &sv->ctl, err,
-                                sizeof err) < 0)
+            const char *ctl_line = state ? strstr(state, "\ncontrol ") : NULL;
+            int r2 = ctl_line ? cr_control_adopt(&sv->api, cfg->global.control_socket,
+                                                 atoi(ctl_line + 9), &sv->ctl, err, sizeof err)
+                              : cr_control_open(&sv->api, cfg->global.control_socket,
+                                                &sv->ctl, err, sizeof err);
+            if (r2 < 0)
                 cr_log(NULL, "control socket %s: %s (svctl cannot reach this supervisor)",
                        cfg->global.control_socket, err);
             if (cfg->global.metrics_listen &&
@@ -497,6 +564,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                                 sizeof err) < 0)
                 cr_log(NULL, "metrics_listen %s: %s", cfg->global.metrics_listen, err);
             const struct cr_service **order = cr_order_by_priority(cfg);
+            sv->rt.resuming = state != NULL;
             for (size_t i = 0; order && i < cfg->nservices && !sv->finished; i++) {
                 struct cr_svc *s;
                 if (cr_svcs_add(&sv->all, &sv->rt, order[i], &s) < 0) {
@@ -504,16 +572,53 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv)
                     continue;
                 }
             }
+            sv->rt.resuming = false;
+            /* After a re-exec, each service takes its state line: its container runs on. */
+            bool *resumed = calloc(sv->all.n + 1, sizeof *resumed);
+            size_t adopted = 0;
+            for (char *line = state, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                    *next++ = 0;
+                else
+                    next = line + strlen(line);
+                char name[128];
+                if (!cr_svc_state_name(line, name, sizeof name))
+                    continue;
+                struct cr_svc *s = cr_svcs_find(&sv->all, name);
+                size_t k = 0;
+                while (s && k < sv->all.n && sv->all.v[k] != s)
+                    k++;
+                if (!s || !resumed || resumed[k]) {
+                    cr_svc_state_discard(&sv->rt, line);
+                    continue;
+                }
+                resumed[k] = true;
+                struct cr_svc_view v;
+                if (cr_svc_resume(s, line) == 0 && (cr_svc_view(s, &v), v.pid > 0))
+                    adopted++;
+            }
+            if (state)
+                cr_log(NULL, "took over %zu running container%s", adopted,
+                       adopted == 1 ? "" : "s");
             /* Start after every service exists, lower priority first, each once its
-             * dependencies are ready. */
-            for (size_t i = 0; i < sv->all.n && !sv->finished; i++)
+             * dependencies are ready; after a re-exec only those that had no state. */
+            for (size_t i = 0; i < sv->all.n && !sv->finished; i++) {
+                if (state && resumed && resumed[i])
+                    continue;
+                if (state)
+                    cr_svc_open_output(sv->all.v[i]);
                 if (cr_svc_conf(sv->all.v[i])->autostart)
                     cr_svc_request(sv->all.v[i], CR_REQ_START);
+            }
+            free(resumed);
+            free(state);
             schedule_starts(sv);
             free(order);
             notify_status(sv);   /* nothing to start: ready at once */
         }
     }
+run:
     uv_run(sv->rt.loop, UV_RUN_DEFAULT);
     status = sv->exit_status;
 
@@ -555,6 +660,7 @@ out:
     cr_config_free(sv->cfg);
     if (sv->cfg_heap)
         free(sv->cfg);
+    mode->power = sv->power;
     free(sv);
     return status;
 }

@@ -9,6 +9,7 @@
 #include "api/host.h"
 #include "config/config.h"
 #include "config/diff.h"
+#include "pid1/pid1.h"
 #include "service/order.h"
 #include "service/service.h"
 
@@ -20,7 +21,7 @@ struct sv {
     struct cr_config *cfg;
     bool cfg_heap;               /* cfg was allocated here (after a reload) */
     struct cr_svcs all;          /* the services (service/order.h) */
-    uv_signal_t sigs[8];
+    uv_signal_t sigs[10];
     int nsigs;
     bool shutting_down, finished;
     bool stepping, step_again;
@@ -35,7 +36,22 @@ struct sv {
     bool notified_ready;         /* READY=1 went to systemd (notify.h) */
     char notified_status[160];   /* the last STATUS= sent */
     char missing[384];           /* the guarantees this place lacks (no cgroups), or "" */
+    bool pid1;                   /* the machine's PID 1 (pid1/pid1.h) */
+    enum cr_power power;         /* as PID 1: what follows the stop of every service */
+    /* Live re-exec (reexec.c): the program asked for, and the timer that runs the execve
+     * once the reply to svctl is sent. */
+    const char *config_path;
+    char reexec_path[4096];
+    uv_timer_t reexec_timer;
+    bool reexec_timer_init;
+    void (*log_want_write)(int fd, bool on);   /* daemon.c's, for cr_log_nonblocking() */
 };
+
+/* reexec.c: the api host's reexec (api/host.h). */
+int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, size_t whylen);
+/* reexec.c: the state a --resume FD gives, read into a malloc'd string (NULL: unreadable,
+ * said on stderr); the fd is closed. */
+char *sv_resume_read(int fd);
 
 static inline struct sv *sv_of(struct cr_runtime *rt)
 {

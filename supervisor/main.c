@@ -1,6 +1,7 @@
 /* supervisor: command line. The configuration modes (--check, --print-spec, --list-keys)
  * live here; running services is supervisor_run() (daemon.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +10,11 @@
 
 #include "daemon.h"
 #include "images.h"
+#include "log.h"
 #include "config/config.h"
 #include "ctl_proto.h"
 #include "net/host.h"
+#include "pid1/pid1.h"
 #include "policy/syscall_filter.h"
 
 #define DEFAULT_CONFIG CR_DEFAULT_CONFIG
@@ -27,6 +30,12 @@ static void usage(FILE *out)
             "       supervisor --print-seccomp\n"
             "\n"
             "  -c, --config FILE     services file (default " DEFAULT_CONFIG ")\n"
+            "      --pid1            run as the machine's init (the default as pid 1 of the\n"
+            "                        initial pid namespace; as a container's pid 1: with --pid1):\n"
+            "                        mount /proc, /sys, /dev, /run, /tmp, cgroup2; hostname; lo;\n"
+            "                        the kernel command line's corral.conf=PATH overrides -c\n"
+            "      --resume FD       (svctl reexec's) take over the services and running\n"
+            "                        containers that the state memfd FD describes\n"
             "  -n, --check           validate FILE, print every error, exit 0 (valid) or 1\n"
             "      --syntax-only     with --check: the file alone, not the checks that look at\n"
             "                        this machine (commands, users, rootfs, cgroups): for a\n"
@@ -125,7 +134,8 @@ static int print_spec(const struct cr_config *cfg, const struct cr_service *svc)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS, OPT_PRINT_SECCOMP, OPT_SYNTAX_ONLY };
+    enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS, OPT_PRINT_SECCOMP, OPT_SYNTAX_ONLY, OPT_PID1,
+           OPT_RESUME };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check", no_argument, NULL, 'n'},
@@ -133,12 +143,15 @@ int main(int argc, char **argv)
         {"print-spec", required_argument, NULL, OPT_PRINT_SPEC},
         {"list-keys", optional_argument, NULL, OPT_LIST_KEYS},
         {"print-seccomp", no_argument, NULL, OPT_PRINT_SECCOMP},
+        {"pid1", no_argument, NULL, OPT_PID1},
+        {"resume", required_argument, NULL, OPT_RESUME},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *path = DEFAULT_CONFIG, *spec_name = NULL;
-    bool check = false, syntax_only = false;
+    bool check = false, syntax_only = false, pid1_opt = false;
+    int resume_fd = -1;
     int c;
     while ((c = getopt_long(argc, argv, "+c:nhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -168,6 +181,21 @@ int main(int argc, char **argv)
         case OPT_PRINT_SECCOMP:
             cr_seccomp_print_default(stdout);
             return 0;
+        case OPT_PID1:
+            pid1_opt = true;
+            break;
+        case OPT_RESUME: {
+            /* svctl reexec's: the state memfd the supervisor before the execve left open */
+            char *e;
+            long v = strtol(optarg, &e, 10);
+            if (*e || v < 3 || v > 1 << 20 || fcntl((int)v, F_GETFD) < 0) {
+                fprintf(stderr, "supervisor: --resume: '%s' is not an open fd\n", optarg);
+                return 2;
+            }
+            resume_fd = (int)v;
+            fcntl(resume_fd, F_SETFD, FD_CLOEXEC);
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -201,6 +229,26 @@ int main(int argc, char **argv)
     }
     if (images)
         check = true;            /* read-only, as --check: nothing is persisted */
+
+    /* The machine's init: never exits (pid1_main). */
+    struct sv_mode mode = {.pid1 = !check && !spec_name &&
+                                   (pid1_opt || (getpid() == 1 && cr_pid1_is_machine())),
+                           .resume_fd = resume_fd};
+    if (mode.pid1 && getpid() != 1) {
+        fprintf(stderr, "supervisor: --pid1: this is pid %d, not the machine's PID 1 (it would "
+                        "stop every process of the machine on its way down)\n", (int)getpid());
+        return 2;
+    }
+    char cmdline_conf[4096];
+    if (mode.pid1 && resume_fd < 0) {
+        char err[512];
+        if (cr_pid1_setup(err, sizeof err) < 0)
+            cr_pid1_fatal(err, 10);
+        if (cr_pid1_cmdline_conf(cmdline_conf, sizeof cmdline_conf))
+            path = cmdline_conf;
+        cr_log(NULL, "configuration %s", path);
+    }
+
     struct cr_config cfg;
     /* Running (or `run`) keeps the id ranges given to new user_namespace = auto names. */
     struct cr_config_opts opts = {.userns_persist = !check && !spec_name,
@@ -209,12 +257,21 @@ int main(int argc, char **argv)
     if (r == -ENOMEM) {
         fprintf(stderr, "supervisor: out of memory\n");
         cr_config_free(&cfg);
+        if (mode.pid1)
+            cr_pid1_fatal("out of memory reading the configuration", 10);
         return 1;
     }
     print_messages(&cfg);
     if (r < 0) {
         fprintf(stderr, "supervisor: %s: %zu error%s\n", path, cfg.errors.n,
                 cfg.errors.n == 1 ? "" : "s");
+        if (mode.pid1) {
+            char why[4200];
+            snprintf(why, sizeof why, "%s: %zu error%s in the configuration (above); nothing "
+                     "started", path, cfg.errors.n, cfg.errors.n == 1 ? "" : "s");
+            cr_config_free(&cfg);
+            cr_pid1_fatal(why, 10);
+        }
         cr_config_free(&cfg);
         return 1;
     }
@@ -247,5 +304,16 @@ int main(int argc, char **argv)
         cr_config_free(&cfg);
         return r < 0 ? 1 : 0;
     }
-    return supervisor_run(&cfg, argc - optind, argv + optind);
+    if (mode.pid1 && resume_fd < 0)
+        cr_pid1_machine(cfg.global.hostname);
+    mode.config_path = path;
+    int status = supervisor_run(&cfg, argc - optind, argv + optind, &mode);
+    if (!mode.pid1)
+        return status;
+    if (mode.power == CR_POWER_NONE) {
+        char why[64];
+        snprintf(why, sizeof why, "the supervisor stopped (status %d)", status);
+        cr_pid1_fatal(why, 10);
+    }
+    cr_pid1_power(mode.power, 5000);
 }

@@ -953,6 +953,34 @@ static int on_line(void *arg, char *line, size_t len)
         case CR_CTL_SHUTDOWN:
             ob_printf(&o, "ok stopping every service\n");
             break;
+        case CR_CTL_POWEROFF:
+        case CR_CTL_REBOOT:
+        case CR_CTL_HALT: {
+            int r = c->ctl->host->power(c->ctl->rt, rq.name, NULL, true);
+            if (r == -EPERM)
+                ob_error(&o, CR_CTL_E_FAILED, "%s: the supervisor is not the machine's PID 1",
+                         rq.name);
+            else if (r < 0)
+                ob_error(&o, CR_CTL_E_BUSY, "%s: already stopping", rq.name);
+            else
+                ob_printf(&o, "ok %s: stopping every service\n", rq.name);
+            if (r < 0)
+                e = -1;   /* not acted on below */
+            break;
+        }
+        case CR_CTL_REEXEC: {
+            char said[512];
+            const char *path = rq.argc ? rq.argv[0] : NULL;
+            int r = c->ctl->host->reexec(c->ctl->rt, path, true, said, sizeof said);
+            if (r < 0) {
+                ob_error(&o, r == -ESHUTDOWN ? CR_CTL_E_BUSY : CR_CTL_E_FAILED, "reexec: %s",
+                         said);
+                e = -1;
+            } else {
+                ob_printf(&o, "ok re-executing %s\n", said);
+            }
+            break;
+        }
         case CR_CTL_ROTATE: {
             int n = cr_logs_rotate_all();
             ob_printf(&o, "ok rotated %d file%s\n", n, n == 1 ? "" : "s");
@@ -968,6 +996,17 @@ static int on_line(void *arg, char *line, size_t len)
         return 1;
     if (!e && rq.verb == CR_CTL_SHUTDOWN) {
         c->ctl->host->shutdown(c->ctl->rt, "svctl shutdown");
+        return c->closing;
+    }
+    if (!e && (rq.verb == CR_CTL_POWEROFF || rq.verb == CR_CTL_REBOOT || rq.verb == CR_CTL_HALT)) {
+        char what[32];
+        snprintf(what, sizeof what, "svctl %s", rq.name);
+        c->ctl->host->power(c->ctl->rt, rq.name, what, false);
+        return c->closing;
+    }
+    if (!e && rq.verb == CR_CTL_REEXEC) {
+        char said[512];
+        c->ctl->host->reexec(c->ctl->rt, rq.argc ? rq.argv[0] : NULL, false, said, sizeof said);
         return c->closing;
     }
     if (!c->follow && !c->wait)
@@ -1197,6 +1236,50 @@ int cr_control_open(const struct cr_api_host *host, const char *path, struct cr_
     }
     *out = ctl;
     return 0;
+}
+
+int cr_control_adopt(const struct cr_api_host *host, const char *path, int fd,
+                     struct cr_control **out, char *err, size_t errlen)
+{
+    struct cr_runtime *rt = host->rt;
+    *out = NULL;
+    struct cr_control *ctl = calloc(1, sizeof *ctl);
+    if (!ctl || !(ctl->path = strdup(path))) {
+        free(ctl);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    ctl->host = host;
+    ctl->rt = rt;
+    ctl->refs = 1;
+    uv_pipe_init(rt->loop, &ctl->server, 0);
+    ctl->server.data = ctl;
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    int r = uv_pipe_open(&ctl->server, fd);
+    struct stat st;
+    if (r == 0) {
+        ctl->bound = true;
+        if (stat(path, &st) == 0) {
+            ctl->dev = st.st_dev;
+            ctl->ino = st.st_ino;
+        }
+        r = uv_listen((uv_stream_t *)&ctl->server, 128, on_connection);
+    }
+    if (r < 0) {
+        snprintf(err, errlen, "%s", uv_strerror(r));
+        cr_control_close(ctl);
+        return r;
+    }
+    *out = ctl;
+    return 0;
+}
+
+int cr_control_fd(const struct cr_control *ctl)
+{
+    uv_os_fd_t fd;
+    if (!ctl || ctl->closing || uv_fileno((const uv_handle_t *)&ctl->server, &fd) < 0)
+        return -1;
+    return fd;
 }
 
 void cr_control_close(struct cr_control *ctl)

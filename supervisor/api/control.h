@@ -32,6 +32,12 @@ int cr_control_open(const struct cr_api_host *host, const char *path, struct cr_
 /* A service changed (its state, a pending start): answers the start/stop/restart requests
  * that waited for it (wait=MS). */
 void cr_control_changed(struct cr_control *c);
+/* Live re-exec: serves the listening socket fd (bound at path) that the supervisor before
+ * the execve made; 0 or a negative errno (fd left to the caller). */
+int cr_control_adopt(const struct cr_api_host *host, const char *path, int fd,
+                     struct cr_control **out, char *err, size_t errlen);
+/* The listening socket's fd, to pass on through an execve; -1 when none. */
+int cr_control_fd(const struct cr_control *c);
 /* Closes every client and the socket, and removes the socket file (if still ours). */
 void cr_control_close(struct cr_control *c);
 

@@ -24,6 +24,16 @@ struct cr_api_host {
     /* Stops every service (reverse priority), then the supervisor exits: SIGTERM's path. */
     void (*shutdown)(struct cr_runtime *rt, const char *why);
     bool (*shutting_down)(struct cr_runtime *rt);
+    /* As the machine's PID 1: stops every service, then every process, and powers the machine
+     * off, reboots or halts it (action: "poweroff", "reboot", "halt"). With check, only says
+     * whether it would: 0, -EPERM (not the machine's PID 1), -ESHUTDOWN (already stopping). */
+    int (*power)(struct cr_runtime *rt, const char *action, const char *why, bool check);
+    /* Live re-exec: replaces the supervisor's program with path (NULL: its own) in the same
+     * process, the running containers kept. With check, only says whether it can now: 0,
+     * or a negative errno with why (a sentence) filled; without, it happens once this turn
+     * of the loop is over (a failed execve is logged, and the supervisor goes on). */
+    int (*reexec)(struct cr_runtime *rt, const char *path, bool check, char *why,
+                  size_t whylen);
     /* Asks a service to start, stop or restart (cr_svc_request, service.h): a start waits
      * for its dependencies as at start-up and says what it waits for; a stop cancels it. */
     void (*request)(struct cr_runtime *rt, struct cr_svc *svc, enum cr_svc_req req);

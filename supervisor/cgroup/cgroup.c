@@ -297,6 +297,12 @@ static void remember_origin(struct cr_cg_root *r)
         if (!c2 || c2[1] != '/' || strlen(c2 + 1) >= sizeof r->origin[0])
             continue;
         const char *path = c2 + 1;
+        /* Already in our own leaf (a supervisor after a live re-exec): where it was before
+         * is not known, so leaving goes to the hierarchy's root. */
+        size_t rl = strlen(r->root);
+        if (path[0] == '/' && !strncmp(path + 1, r->root, rl) &&
+            !strcmp(path + 1 + rl, "/supervisor"))
+            continue;
         if (r->version == 2) {
             if (c2 == c1 + 1 && !strncmp(line, "0:", 2))
                 snprintf(r->origin[0], sizeof r->origin[0], "%s", path);
@@ -499,6 +505,37 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
         free(cg);
         return rc;
     }
+    *out = cg;
+    return 0;
+}
+
+int cr_cg_adopt(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limits *lim,
+                struct cr_cg **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!leaf || !valid_rel_path(leaf, false) || strlen(leaf) >= sizeof ((struct cr_cg *)0)->leaf)
+        return cg_err(err, errlen, -EINVAL, "cgroup name '%s' is not valid", leaf ? leaf : "");
+    struct cr_cg_limits none;
+    if (!lim) {
+        cr_cg_limits_init(&none);
+        lim = &none;
+    }
+    struct cr_cg *cg = cg_new(r, leaf);
+    if (!cg)
+        return cg_err(err, errlen, -ENOMEM, "out of memory");
+    cg_pick(cg, r, lim);
+    /* v2: the same read-only directory fd cr_cg_create() keeps; v1: its first directory. */
+    int fd = open(cg->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        cg_err(err, errlen, -e, "%s: %s", cg->path, strerror(e));
+        free(cg);
+        return -e;
+    }
+    if (cg->version == 2)
+        cg->dirfd = fd;
+    else
+        close(fd);
     *out = cg;
     return 0;
 }

@@ -61,6 +61,7 @@ struct cr_global {
     bool nodaemon, strip_ansi, nocleanup, silent;
     char *identity, *pidfile, *loglevel, *user, *directory;
     char *image_store;           /* image/image.h's store */
+    char *hostname;              /* the machine's, as its PID 1 (pid1/); NULL: unset */
 };
 
 /* A [network:NAME] section, or the implicit "default" network (file NULL). */

@@ -121,6 +121,9 @@ const struct cr_key cr_keys[CR_NKEYS] = {
                "AUTO log files are kept"},
     [CR_K_SILENT] = {"silent", NULL, CR_T_BOOL, "false", G, NONE, GL(silent),
         .doc = "accepted, with a notice, and ignored", .notice = "accepted and ignored"},
+    [CR_K_MACHINE_HOSTNAME] = {"hostname", NULL, CR_T_STRING, NULL, G, RESTART,
+        GL(hostname), .doc = "the machine's hostname, set when the supervisor is its PID 1 "
+               "(appliance mode); unset: left as it is"},
 
     /* ---- [include] ---- */
     [CR_K_FILES] = {"files", NULL, CR_T_STRING, NULL, CR_SEC_INCLUDE, NONE, 0,

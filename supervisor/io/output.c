@@ -410,36 +410,45 @@ static void on_stream_readable(uv_poll_t *h, int status, int events)
     stream_read(h->data, 16, false);
 }
 
-int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
-                const char *name)
+int cr_out_adopt(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
+                 const char *name, int rfd, int wfd)
 {
     memset(s, 0, sizeof *s);
     s->console = c;
     s->name = name;
     s->rfd = s->wfd = -1;
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return -errno;
-    s->rfd = p[0];
-    s->wfd = p[1];
     /* Only our end is non-blocking: the write end is the workload's, and it must block as
-     * usual when the pipe is full (we drain it promptly). A larger pipe lets a burst through
-     * while we write; it costs pages only while full. Unprivileged, it would count against
-     * the user's pipe quota, so only root asks. */
-    fcntl(s->rfd, F_SETFL, fcntl(s->rfd, F_GETFL) | O_NONBLOCK);
-    if (geteuid() == 0)
-        fcntl(s->rfd, F_SETPIPE_SZ, CR_OUT_PIPE_SIZE);
-    int r = uv_poll_init(loop, &s->poll, s->rfd);
-    if (r < 0) {
-        close(p[0]);
-        close(p[1]);
-        s->rfd = s->wfd = -1;
+     * usual when the pipe is full (we drain it promptly). */
+    fcntl(rfd, F_SETFL, fcntl(rfd, F_GETFL) | O_NONBLOCK);
+    fcntl(rfd, F_SETFD, FD_CLOEXEC);
+    fcntl(wfd, F_SETFD, FD_CLOEXEC);
+    int r = uv_poll_init(loop, &s->poll, rfd);
+    if (r < 0)
         return r;
-    }
+    s->rfd = rfd;
+    s->wfd = wfd;
     s->poll.data = s;
     s->poll_init = true;
     uv_poll_start(&s->poll, UV_READABLE, on_stream_readable);
     return 0;
+}
+
+int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
+                const char *name)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    /* A larger pipe lets a burst through while we write; it costs pages only while full.
+     * Unprivileged, it would count against the user's pipe quota, so only root asks. */
+    if (geteuid() == 0)
+        fcntl(p[0], F_SETPIPE_SZ, CR_OUT_PIPE_SIZE);
+    int r = cr_out_adopt(s, loop, c, name, p[0], p[1]);
+    if (r < 0) {
+        close(p[0]);
+        close(p[1]);
+    }
+    return r;
 }
 
 void cr_out_drain(struct cr_out_stream *s)

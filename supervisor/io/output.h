@@ -104,6 +104,10 @@ uint64_t cr_out_log_dropped(const struct cr_out_stream *s);
 /* Creates the pipe and starts reading it. Returns 0 or a negative errno. */
 int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
                 const char *name);
+/* Live re-exec: the same, with the pipe (rfd, wfd) an earlier supervisor made and passed on;
+ * on failure the fds are left to the caller. */
+int cr_out_adopt(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
+                 const char *name, int rfd, int wfd);
 /* Reads what is in the pipe now, then writes a partial line if one is buffered (a container
  * exited: its last line may have no newline). */
 void cr_out_drain(struct cr_out_stream *s);

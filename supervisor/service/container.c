@@ -807,6 +807,49 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     return 0;
 }
 
+int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid, int pidfd,
+                       int ev_fd)
+{
+    struct cr_runtime *rt = svc->rt;
+    char err[512], leaf[96];
+    snprintf(leaf, sizeof leaf, "svc-%s", svc->name);
+    struct cr_cg_limits lim;
+    cr_svc_limits(svc->conf, &lim);
+    struct cr_cg *cg = NULL;
+    int r = cr_cg_adopt(rt->cgroot, leaf, &lim, &cg, err, sizeof err);
+    if (r < 0) {
+        cr_log(svc->name, "cannot adopt its container's cgroup: %s", err);
+        return r;
+    }
+    struct cr_container *ct = calloc(1, sizeof *ct);
+    if (!ct) {
+        cr_cg_destroy(cg, err, sizeof err);
+        return -ENOMEM;
+    }
+    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    fcntl(ev_fd, F_SETFD, FD_CLOEXEC);
+    fcntl(ev_fd, F_SETFL, fcntl(ev_fd, F_GETFL) | O_NONBLOCK);
+    ct->svc = svc;
+    ct->report = report;
+    ct->pid = pid;
+    ct->pidfd = pidfd;
+    ct->ev_fd = ev_fd;
+    ct->cg = cg;
+    ct->spawned_ms = now_ms(svc);
+    int64_t oom = cr_cg_oom_kills(cg);
+    ct->oom_seen = oom > 0 ? oom : 0;
+    uv_poll_init(rt->loop, &ct->pid_poll, ct->pidfd);
+    uv_poll_init(rt->loop, &ct->ev_poll, ct->ev_fd);
+    ct->pid_poll.data = ct->ev_poll.data = ct;
+    ct->open_handles = 2;
+    /* What init said while no supervisor listened waits in the pipe: read on the first turn
+     * of the loop, like any event. */
+    uv_poll_start(&ct->ev_poll, UV_READABLE, on_events);
+    uv_poll_start(&ct->pid_poll, UV_READABLE, on_pidfd);
+    svc->ct = ct;
+    return 0;
+}
+
 int cr_svc_apply_limits(struct cr_svc *svc)
 {
     if (!svc->ct || !svc->ct->cg)
@@ -841,6 +884,8 @@ void cr_container_discard(struct cr_svc *svc)
         return;
     char err[256];
     cr_pidfd_signal(ct->pidfd, SIGKILL);
+    /* libuv's poll made the pidfd non-blocking: waitid would not wait for the exit. */
+    fcntl(ct->pidfd, F_SETFL, fcntl(ct->pidfd, F_GETFL) & ~O_NONBLOCK);
     siginfo_t si;
     waitid((idtype_t)P_PIDFD, (id_t)ct->pidfd, &si, WEXITED);
     if (ct->cg)

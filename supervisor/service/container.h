@@ -11,6 +11,12 @@
  * workload's, and CR_EV_INIT_EXITED once init is gone and collected) goes to report.
  * Returns 0 (svc->ct set) or a negative errno (said in the log; nothing is left over). */
 int cr_container_spawn(struct cr_svc *svc, cr_container_report report);
+/* Live re-exec: takes over a running container from the supervisor that ran before this
+ * one in the same process (its init pid, pidfd and events pipe; its cgroup svc-NAME as it
+ * is) and watches it as cr_container_spawn() does. 0 (svc->ct set) or a negative errno
+ * (the fds are left to the caller). */
+int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid, int pidfd,
+                       int ev_fd);
 /* Sends sig to init (the stop signal); 0 or a negative errno. */
 int cr_container_stop_signal(struct cr_svc *svc, int sig);
 /* stopwaitsecs passed: kills everything in the cgroup (init by SIGKILL if that fails). */

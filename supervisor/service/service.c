@@ -237,7 +237,7 @@ int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_s
     cr_svc_set_conf(svc, conf);
     uv_timer_init(rt->loop, &svc->timer);
     svc->timer.data = svc;
-    if (!rt->run_mode) {
+    if (!rt->run_mode && !rt->resuming) {
         int r = cr_svc_open_output(svc);
         if (r < 0)
             cr_log(svc->name, "output pipe: %s (tried again at its start)", strerror(-r));

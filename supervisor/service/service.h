@@ -58,6 +58,8 @@ struct cr_runtime {
     bool run_mode;               /* `supervisor run`: one service, once, on the terminal */
     bool quiet;                  /* log only problems (run mode) */
     bool stopping_all;           /* SIGTERM/SIGINT: a container that exits is not replaced */
+    bool resuming;               /* live re-exec: cr_svc_new() makes no output pipes (the
+                                    earlier supervisor's come with cr_svc_resume()) */
     struct cr_console console;
     struct cr_console console_err;   /* the supervisor's stderr, for stderr_logfile=/dev/stderr */
     struct rlimit nofile;        /* RLIMIT_NOFILE as the supervisor was started with */
@@ -158,5 +160,28 @@ int cr_svc_signal(struct cr_svc *svc, int sig);
  * run mode). With redirect_stderr both answer stdout's file. The string lives until the next
  * reload. */
 const char *cr_svc_log_path(const struct cr_svc *svc, int stream);
+
+/* ---- live re-exec: a service's state across execve ---------------------------------------- */
+
+/* Whether the service can be handed over now: settled, or RUNNING with its workload up and no
+ * deadline pending. False with why set (a sentence) otherwise. */
+bool cr_svc_handover_ok(const struct cr_svc *svc, char *why, size_t whylen);
+/* Writes its state as one line (ending in '\n', at most CR_SVC_STATE_MAX bytes) into buf and
+ * clears FD_CLOEXEC on the fds the line names (its output pipes, its container's pidfd and
+ * events pipe); cr_svc_handover_undo() sets it again (a failed execve). Returns the length,
+ * or -ENOSPC. */
+#define CR_SVC_STATE_MAX 512
+int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len);
+void cr_svc_handover_undo(struct cr_svc *svc);
+/* The name a state line is for (copied into name), or false for a line that is not one. */
+bool cr_svc_state_name(const char *line, char *name, size_t len);
+/* Takes the state a line gives (made by cr_svc_handover() in the supervisor before the
+ * execve) for a service just made with rt->resuming: its output pipes, and its running
+ * container (adopted, not restarted). 0 or a negative errno (said in the log; the fds
+ * the line names are closed, and its container, if any, is killed). */
+int cr_svc_resume(struct cr_svc *svc, const char *line);
+/* A state line no service takes (the configuration read after the execve lacks it): its
+ * container is killed and collected, its cgroup removed, the fds the line names closed. */
+void cr_svc_state_discard(struct cr_runtime *rt, const char *line);
 
 #endif

@@ -52,6 +52,10 @@ static void usage(FILE *out)
             "  check                   the plan a reload would apply, without applying it\n"
             "  history NAME            the service's last exits and what it logged before\n"
             "  shutdown                stop every service; the supervisor exits\n"
+            "  reexec [PATH]           replace the supervisor's program with PATH (default:\n"
+            "                          its own) in place; running containers are kept\n"
+            "  poweroff|reboot|halt    (supervisor as the machine's PID 1) stop every service\n"
+            "                          and process, unmount, then power off, reboot or halt\n"
             "\n"
             "options:\n"
             "  -c, --config FILE       read control_socket from FILE's [supervisor] section\n"
@@ -1019,7 +1023,11 @@ int main(int argc, char **argv)
         case CR_CTL_RELOAD: rc = cmd_plan(&r, true); break;
         case CR_CTL_CHECK: rc = cmd_plan(&r, false); break;
         case CR_CTL_HISTORY: rc = cmd_history(&r); break;
-        case CR_CTL_SHUTDOWN: rc = cmd_simple(&r); break;
+        case CR_CTL_SHUTDOWN:
+        case CR_CTL_POWEROFF:
+        case CR_CTL_REBOOT:
+        case CR_CTL_HALT:
+        case CR_CTL_REEXEC: rc = cmd_simple(&r); break;
         default: rc = cmd_act(&r); break;   /* start, stop, restart, signal */
         }
     }

@@ -388,6 +388,8 @@ def test_list_keys_markdown():
         part_names = [re.match(r"\| `([a-z_0-9]+)`", r).group(1) for r in rows]  # a service's)
         assert len(part_names) == len(set(part_names))
         names += part_names
+    # one name, two rows: [supervisor] hostname is the machine's, a service's its own
+    assert names.count("hostname") == 2
     for key in ["command", "autorestart", "numprocs", "rootfs", "namespaces", "memory_max",
                 "cpu_max", "bind", "tmpfs", "restart_delay_max", "environment_file",
                 "cgroup_root", "files", "stopasgroup"]:

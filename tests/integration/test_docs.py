@@ -39,7 +39,8 @@ def list_keys(fmt=None):
 
 def markdown_keys():
     """[(name, [aliases])] from the markdown table, in table order (a name may be in two
-    sections: [supervisord]'s environment and a service's)."""
+    sections: [supervisord]'s environment and a service's, [supervisor] hostname and a
+    service's)."""
     keys = []
     for line in list_keys().splitlines():
         m = re.match(r"\| `([a-z_0-9]+)`(?: \(also `([^`]*)`\))? \|", line)

@@ -460,6 +460,21 @@ def test_shutdown(h, tmp, cgroot, rootfs):
     assert not s.sock.exists()                            # it removed its socket
 
 
+def test_power_verbs_refused_unless_pid1(h, tmp, cgroot, rootfs):
+    """poweroff, reboot and halt are for the machine's PID 1 (appliance mode, tested in the
+    VM by test_appliance.py): a supervisor that is not says so, and nothing stops."""
+    s = CtlSup(h, tmp, cgroot, sleeper()).start()
+    ipid = s.init("web")
+    for verb in ("poweroff", "reboot", "halt"):
+        rc, out, err = s.ctl(verb, check=None)
+        assert rc == 1 and f"{verb}: the supervisor is not the machine's PID 1" in err, (rc, err)
+    rc, out, err = s.ctl("poweroff", "now", check=None)
+    assert rc == 2, (rc, err)
+    assert s.init("web") == ipid and alive(ipid)
+    assert s.p.poll() is None
+    s.stop()
+
+
 # ---- the socket: who may connect ----------------------------------------------------------------
 def test_socket_modes_and_non_root_refused(h, tmp, cgroot, rootfs):
     s = CtlSup(h, tmp, cgroot, sleeper()).start()

@@ -1629,6 +1629,11 @@ static void test_key_table(void **state)
     assert_ptr_equal(cr_key_find("environment", CR_SEC_GLOBAL), &cr_keys[CR_K_SUP_ENVIRONMENT]);
     assert_ptr_equal(cr_key_find("environment", CR_SEC_SERVICE), &cr_keys[CR_K_ENVIRONMENT]);
     assert_ptr_equal(cr_key_find("command", CR_SEC_GLOBAL), &cr_keys[CR_K_COMMAND]);
+    /* the machine's hostname and a container's */
+    assert_ptr_equal(cr_key_find("hostname", CR_SEC_GLOBAL), &cr_keys[CR_K_MACHINE_HOSTNAME]);
+    assert_ptr_equal(cr_key_find("hostname", CR_SEC_SERVICE), &cr_keys[CR_K_HOSTNAME]);
+    /* allowed in neither: the first row of the name, for "not allowed in [include]" */
+    assert_ptr_equal(cr_key_find("hostname", CR_SEC_INCLUDE), &cr_keys[CR_K_MACHINE_HOSTNAME]);
     /* typos: one edit up to 4 bytes, two beyond; a swap is one */
     assert_string_equal(cr_key_suggest("comand"), "command");
     assert_string_equal(cr_key_suggest("autorestrat"), "autorestart");

@@ -174,6 +174,8 @@ static const struct change {
     {"subuid_file", NULL, "%(here)s/subuid", NULL, 'N'},
     {"subgid_file", NULL, "%(here)s/subgid", NULL, 'N'},
     {"userns_state", NULL, "%(here)s/userns", NULL, 'N'},
+    /* the machine's hostname as its PID 1 (a service's hostname is its container's) */
+    {"global:hostname", NULL, "box1", NULL, 'R'},
     /* [supervisord]'s keys ("global:" where a service key has the same name) */
     {"global:environment", NULL, "A=1", NULL, 'R'},
     {"global:umask", NULL, "077", NULL, 'R'},

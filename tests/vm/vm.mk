@@ -6,6 +6,8 @@
 #   make test-vm     tests/integration/test_vm.py (cgroup v2 checks, init as the VM's PID 1, and
 #                    the pytest selection below inside the VM)
 #   make vm-pytest   only the pytest selection inside the VM: VM_PYTEST='-m cgroup tests/integration'
+#   make test-appliance  the supervisor as the VM's PID 1: boot, services, poweroff, reboot
+#                    (tests/integration/test_appliance.py, pytest -m appliance)
 #   tests/vm/run-in-vm [--timeout S] [--pid1] -- CMD ARGS...   anything else
 #
 # `make test` builds the VM too (test-build: vm-try), but a machine where that fails still
@@ -15,7 +17,7 @@ VM_PKGS   := qemu-system-x86 busybox-static python3
 VM_PYTEST ?= -m cgroup tests/integration tests/security
 VM_PYTEST_TIMEOUT ?= 900
 
-.PHONY: deps-vm vm vm-try test-vm vm-pytest
+.PHONY: deps-vm vm vm-try test-vm vm-pytest test-appliance
 deps-vm:
 	$(call apt_ensure,$(VM_PKGS))
 
@@ -34,3 +36,6 @@ test-vm: vm $(B)/init
 vm-pytest: vm test-build
 	tests/vm/run-in-vm --timeout $(VM_PYTEST_TIMEOUT) -e CRTEST_SLOW=$${CRTEST_SLOW:-5} -- \
 	  /usr/bin/python3 -m pytest -p no:cacheprovider $(VM_PYTEST)
+
+test-appliance: vm all rootfs
+	/usr/bin/python3 -m pytest -p no:cacheprovider -v -m appliance tests/integration/test_appliance.py

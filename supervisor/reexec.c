@@ -1,0 +1,197 @@
+/* Live re-exec (daemon_int.h): `svctl reexec [PATH]` replaces the supervisor's program in the
+ * same process, so its pid, its children (the containers' inits) and its cgroup leaf stay.
+ * What the new program needs goes through execve as open fds (their close-on-exec flag
+ * cleared only for the call) and one memfd of text naming them: a line per service
+ * (service.h's cr_svc_handover) and the control socket's listening fd. The new program is
+ * `PATH -c CONFIG [--pid1] --resume FD`; daemon.c reads the state back (sv_resume_read) and
+ * gives each service its line. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "daemon_int.h"
+#include "log.h"
+#include "api/control.h"
+
+#define STATE_MAGIC "corral-state 1\n"
+
+int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, size_t whylen);
+
+static int resolve(const char *path, char *out, size_t len, char *why, size_t whylen)
+{
+    if (!path) {
+        ssize_t n = readlink("/proc/self/exe", out, len - 1);
+        if (n < 0) {
+            snprintf(why, whylen, "/proc/self/exe: %s", strerror(errno));
+            return -errno;
+        }
+        out[n] = 0;
+        /* The binary may have been replaced on disk (an upgrade): the new one is meant. */
+        char *del = strstr(out, " (deleted)");
+        if (del && !del[10])
+            *del = 0;
+    } else if (snprintf(out, len, "%s", path) >= (int)len) {
+        snprintf(why, whylen, "path too long");
+        return -ENAMETOOLONG;
+    }
+    if (out[0] != '/') {
+        snprintf(why, whylen, "%s: not an absolute path", out);
+        return -EINVAL;
+    }
+    if (access(out, X_OK) < 0) {
+        int e = errno;
+        snprintf(why, whylen, "%s: %s", out, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+static void keep_all(struct sv *sv, bool keep)
+{
+    int fd = cr_control_fd(sv->ctl);
+    if (fd >= 0)
+        fcntl(fd, F_SETFD, keep ? 0 : FD_CLOEXEC);
+    if (!keep)
+        for (size_t i = 0; i < sv->all.n; i++)
+            cr_svc_handover_undo(sv->all.v[i]);
+}
+
+/* The state memfd (without close-on-exec), or -1 (said in the log, nothing kept open). */
+static int write_state(struct sv *sv)
+{
+    int mfd = memfd_create("corral-state", 0);
+    if (mfd < 0) {
+        cr_log(NULL, "reexec: memfd_create: %s", strerror(errno));
+        return -1;
+    }
+    FILE *f = fdopen(dup(mfd), "w");
+    if (!f) {
+        close(mfd);
+        cr_log(NULL, "reexec: out of memory");
+        return -1;
+    }
+    fputs(STATE_MAGIC, f);
+    int cfd = cr_control_fd(sv->ctl);
+    if (cfd >= 0)
+        fprintf(f, "control %d\n", cfd);
+    char line[CR_SVC_STATE_MAX];
+    for (size_t i = 0; i < sv->all.n; i++) {
+        int n = cr_svc_handover(sv->all.v[i], line, sizeof line);
+        if (n > 0)
+            fwrite(line, 1, (size_t)n, f);
+    }
+    keep_all(sv, true);
+    if (fclose(f) != 0) {
+        keep_all(sv, false);
+        close(mfd);
+        cr_log(NULL, "reexec: cannot write the state: %s", strerror(errno));
+        return -1;
+    }
+    lseek(mfd, 0, SEEK_SET);
+    return mfd;
+}
+
+static void do_reexec(uv_timer_t *t)
+{
+    struct sv *sv = t->data;
+    char why[512];
+    /* Checked again: the services may have moved since the reply. */
+    if (sv_reexec(&sv->rt, sv->reexec_path, true, why, sizeof why) < 0) {
+        cr_log(NULL, "reexec: not now: %s", why);
+        return;
+    }
+    int mfd = write_state(sv);
+    if (mfd < 0)
+        return;
+    char fdarg[16];
+    snprintf(fdarg, sizeof fdarg, "%d", mfd);
+    char *argv[8];
+    int n = 0;
+    argv[n++] = sv->reexec_path;
+    argv[n++] = "-c";
+    argv[n++] = (char *)sv->config_path;
+    if (sv->pid1)
+        argv[n++] = "--pid1";
+    argv[n++] = "--resume";
+    argv[n++] = fdarg;
+    argv[n] = NULL;
+    cr_log(NULL, "reexec: %s (%zu service%s handed over)", sv->reexec_path, sv->all.n,
+           sv->all.n == 1 ? "" : "s");
+    cr_log_blocking();   /* every line queued so far is written before the execve */
+    execv(sv->reexec_path, argv);
+    int e = errno;
+    keep_all(sv, false);
+    close(mfd);
+    cr_log_nonblocking(sv->log_want_write);
+    cr_log(NULL, "reexec: %s: %s; this supervisor goes on", sv->reexec_path, strerror(e));
+}
+
+int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, size_t whylen)
+{
+    struct sv *sv = sv_of(rt);
+    if (sv->shutting_down || sv->finished) {
+        snprintf(why, whylen, "the supervisor is stopping");
+        return -ESHUTDOWN;
+    }
+    if (rt->run_mode) {
+        snprintf(why, whylen, "not in `supervisor run`");
+        return -EPERM;
+    }
+    char resolved[sizeof sv->reexec_path];
+    int r = resolve(path, resolved, sizeof resolved, why, whylen);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < sv->all.n; i++)
+        if (!cr_svc_handover_ok(sv->all.v[i], why, whylen))
+            return -EBUSY;
+    if (check) {
+        snprintf(why, whylen, "%s", resolved);
+        return 0;
+    }
+    memcpy(sv->reexec_path, resolved, sizeof resolved);
+    if (!sv->reexec_timer_init) {
+        uv_timer_init(rt->loop, &sv->reexec_timer);
+        sv->reexec_timer.data = sv;
+        sv->reexec_timer_init = true;
+    }
+    uv_timer_start(&sv->reexec_timer, do_reexec, 0, 0);
+    return 0;
+}
+
+char *sv_resume_read(int fd)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf)
+            break;
+        if (len + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    if (!buf || strncmp(buf, STATE_MAGIC, strlen(STATE_MAGIC))) {
+        fprintf(stderr, "supervisor: --resume: not a state this supervisor reads\n");
+        free(buf);
+        return NULL;
+    }
+    buf[len] = 0;
+    return buf;
+}

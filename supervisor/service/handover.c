@@ -1,0 +1,220 @@
+/* Live re-exec, the service's part (service.h): its state as one line of text across execve,
+ * and the fds that line names kept open through it. The daemon collects the lines into the
+ * state memfd; the supervisor after the execve gives each line back to the service of that
+ * name, which adopts its pipes and its running container instead of starting one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "cgroup/cgroup.h"
+#include "service/container.h"
+#include "service/internal.h"
+#include "spawn/spawn.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+bool cr_svc_handover_ok(const struct cr_svc *svc, char *why, size_t whylen)
+{
+    const char *no = NULL;
+    if (svc->pending)
+        no = "waits to start";
+    else if (uv_is_active((const uv_handle_t *)&svc->timer))
+        no = "has a deadline pending";
+    else if (svc->ct && (svc->state != CR_ST_RUNNING || !svc->wl.up))
+        no = "is between states";
+    else if (svc->ct && svc->ct->evlen)
+        no = "has half an event line from its init";
+    else if (!svc->ct && !cr_svc_settled(svc))
+        no = "is between states";
+    if (no)
+        snprintf(why, whylen, "%s is %s and %s: try again when it settles", svc->name,
+                 cr_state_name(svc->state), no);
+    return !no;
+}
+
+static void keep_open(int fd, bool keep)
+{
+    if (fd >= 0)
+        fcntl(fd, F_SETFD, keep ? 0 : FD_CLOEXEC);
+}
+
+static void keep_fds(struct cr_svc *svc, bool keep)
+{
+    if (svc->out_open) {
+        keep_open(svc->out.rfd, keep);
+        keep_open(svc->out.wfd, keep);
+    }
+    if (svc->err_open) {
+        keep_open(svc->err.rfd, keep);
+        keep_open(svc->err.wfd, keep);
+    }
+    if (svc->ct) {
+        keep_open(svc->ct->pidfd, keep);
+        keep_open(svc->ct->ev_fd, keep);
+    }
+}
+
+int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len)
+{
+    /* A partial output line is written out now: it would not survive the execve. */
+    if (svc->out_open)
+        cr_out_drain(&svc->out);
+    if (svc->err_open)
+        cr_out_drain(&svc->err);
+    const struct cr_container *ct = svc->ct;
+    int n = snprintf(buf, len,
+                     "svc %s %s pid=%d pidfd=%d ev=%d out=%d,%d err=%d,%d up=%d ready=%d "
+                     "started=%" PRIu64 " spawned=%" PRIu64 " status=%d\n",
+                     svc->name, cr_state_name(svc->state), ct ? (int)ct->pid : 0,
+                     ct ? ct->pidfd : -1, ct ? ct->ev_fd : -1,
+                     svc->out_open ? svc->out.rfd : -1, svc->out_open ? svc->out.wfd : -1,
+                     svc->err_open ? svc->err.rfd : -1, svc->err_open ? svc->err.wfd : -1,
+                     svc->wl.up, svc->wl.ready, svc->wl.started_mono,
+                     ct ? ct->spawned_ms : (uint64_t)0, svc->exit_status);
+    if (n < 0 || (size_t)n >= len)
+        return -ENOSPC;
+    keep_fds(svc, true);
+    return n;
+}
+
+void cr_svc_handover_undo(struct cr_svc *svc)
+{
+    keep_fds(svc, false);
+}
+
+bool cr_svc_state_name(const char *line, char *name, size_t len)
+{
+    return sscanf(line, "svc %127s", name) == 1 && strlen(name) < len;
+}
+
+struct saved {
+    char name[128], state[16];
+    int pid, pidfd, ev, outr, outw, errr, errw, up, ready, status;
+    uint64_t started, spawned;
+};
+
+static int parse(const char *line, struct saved *s)
+{
+    int n = sscanf(line,
+                   "svc %127s %15s pid=%d pidfd=%d ev=%d out=%d,%d err=%d,%d up=%d ready=%d "
+                   "started=%" SCNu64 " spawned=%" SCNu64 " status=%d",
+                   s->name, s->state, &s->pid, &s->pidfd, &s->ev, &s->outr, &s->outw, &s->errr,
+                   &s->errw, &s->up, &s->ready, &s->started, &s->spawned, &s->status);
+    return n == 14 ? 0 : -EINVAL;
+}
+
+static void close_fd(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+/* SIGKILL, then collect it. The pidfd is non-blocking (libuv's poll made it so): waitid
+ * would say EAGAIN instead of waiting. */
+static void kill_and_collect(int pidfd)
+{
+    cr_pidfd_signal(pidfd, SIGKILL);
+    fcntl(pidfd, F_SETFL, fcntl(pidfd, F_GETFL) & ~O_NONBLOCK);
+    siginfo_t si;
+    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
+        ;
+}
+
+static int state_of(const char *name)
+{
+    for (int s = 0; s < CR_NSTATES; s++)
+        if (!strcmp(name, cr_state_name((enum cr_state)s)))
+            return s;
+    return -1;
+}
+
+int cr_svc_resume(struct cr_svc *svc, const char *line)
+{
+    struct saved s;
+    if (parse(line, &s) < 0) {
+        cr_log(svc->name, "resume: cannot read its state: %s", line);
+        return -EINVAL;
+    }
+    int st = state_of(s.state);
+    int r = 0;
+    if (s.outr >= 0 && s.outw >= 0) {
+        r = cr_out_adopt(&svc->out, svc->rt->loop, &svc->rt->console, svc->name, s.outr, s.outw);
+        svc->out_open = r == 0;
+        if (r < 0) {
+            close_fd(s.outr);
+            close_fd(s.outw);
+        }
+    }
+    if (s.errr >= 0 && s.errw >= 0) {
+        int e = cr_out_adopt(&svc->err, svc->rt->loop, &svc->rt->console, svc->name, s.errr,
+                             s.errw);
+        svc->err_open = e == 0;
+        if (e < 0) {
+            close_fd(s.errr);
+            close_fd(s.errw);
+        }
+    }
+    cr_svc_open_output(svc);   /* what was not passed on, and the taps and log files */
+    svc->exit_status = s.status;
+    if (s.pidfd < 0) {
+        svc->state = st == CR_ST_EXITED || st == CR_ST_FATAL ? (enum cr_state)st : CR_ST_STOPPED;
+        return 0;
+    }
+    if (st != CR_ST_RUNNING || !svc->conf) {
+        r = -EINVAL;
+    } else {
+        r = cr_container_adopt(svc, cr_svc_event, s.pid, s.pidfd, s.ev);
+    }
+    if (r < 0) {
+        /* A container we cannot watch is one we cannot stop: it goes now. */
+        cr_log(svc->name, "resume: cannot take over its container (init pid %d): killing it",
+               s.pid);
+        kill_and_collect(s.pidfd);
+        close_fd(s.pidfd);
+        close_fd(s.ev);
+        return r;
+    }
+    svc->ct->spawned_ms = s.spawned;
+    svc->state = CR_ST_RUNNING;
+    svc->reached_running = true;
+    svc->wl = (struct cr_workload){.up = s.up, .ready = s.ready, .started_mono = s.started};
+    return 0;
+}
+
+void cr_svc_state_discard(struct cr_runtime *rt, const char *line)
+{
+    struct saved s;
+    if (parse(line, &s) < 0)
+        return;
+    if (s.pidfd >= 0) {
+        cr_log(s.name, "not in the configuration any more: killing its container (init pid %d)",
+               s.pid);
+        kill_and_collect(s.pidfd);
+        char leaf[160], err[256];
+        snprintf(leaf, sizeof leaf, "svc-%s", s.name);
+        /* Limits unknown (its config is gone): on v1, look in every hierarchy a service
+         * may be made in, cpu and blkio included. */
+        struct cr_cg_limits any;
+        cr_cg_limits_init(&any);
+        any.cpu_weight = any.io_weight = 100;
+        struct cr_cg *cg;
+        if (cr_cg_adopt(rt->cgroot, leaf, &any, &cg, err, sizeof err) == 0 &&
+            cr_cg_destroy(cg, err, sizeof err) < 0)
+            cr_log(s.name, "%s", err);
+    }
+    close_fd(s.pidfd);
+    close_fd(s.ev);
+    close_fd(s.outr);
+    close_fd(s.outw);
+    close_fd(s.errr);
+    close_fd(s.errw);
+}

@@ -1,0 +1,277 @@
+"""Appliance mode: build/supervisor as the PID 1 of a VM (issue 11), booted by tests/vm/run-in-vm.
+
+The VM is tests/vm's (Debian's kernel under qemu TCG, the host's / read-only under a tmpfs
+overlay); its job execs the supervisor, so it is the machine's PID 1, with a configuration
+written here into the shared folder ($RUN_IN_VM_SHARE, /run/vm-share in the guest):
+  db, web   containers over build/rootfs; web depends on db (so it stops first)
+  orphans   in the machine's pid namespace: kills its own init, so its processes are handed
+            to PID 1 and must be collected by it
+  ctl       in the machine's pid namespace and mount namespace: records what it sees, waits
+            for the orphans to be collected, then asks for the power action (or says it is
+            ready for the test's ctrl-alt-del)
+ctrl-alt-del is the real key press (qemu's monitor, sendkey). The VM ends by itself: qemu runs with -no-reboot, so a poweroff and a reboot both end it, and
+the kernel's last line says which. Skipped only when qemu cannot run here.
+"""
+import os
+import re
+import shlex
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from test_vm import qemu_unusable, run_in_vm, TIMEOUT, TIMES
+
+ROOT = Path(__file__).resolve().parents[2]
+SUPERVISOR = ROOT / "build" / "supervisor"
+SVCTL = ROOT / "build" / "svctl"
+ROOTFS = ROOT / "build" / "rootfs"
+SHARE = "/run/vm-share"
+
+pytestmark = pytest.mark.appliance
+
+CONFIG = """\
+[supervisor]
+hostname = appliance
+cgroup_root = corral
+control_socket = /run/corral/control.sock
+log_dir = /run/corral/logs
+
+[service:db]
+command = /bin/sh -c 'echo db up; exec sleep 3600'
+rootfs = {rootfs}
+priority = 10
+stopwaitsecs = 10s
+
+[service:web]
+command = /bin/sh -c 'echo web up; exec sleep 3600'
+rootfs = {rootfs}
+depends_on = db
+priority = 20
+
+[service:orphans]
+; its init dies: the shell and its sleeps are handed to the machine's PID 1, killed with the
+; service's cgroup, and must be collected by PID 1 (no zombie with parent 1 may stay)
+command = /bin/sh -c 'sleep 600 & echo $! > {share}/orphan.pid; kill -9 $PPID; exec sleep 600'
+namespaces = ipc
+autorestart = false
+startsecs = 0
+priority = 5
+
+[service:ctl]
+command = /bin/sh {share}/ctl.sh
+namespaces = ipc
+depends_on = web
+autorestart = false
+startsecs = 0
+priority = 30
+"""
+
+# Runs in the machine's pid and mount namespaces; writes key=value lines to result.
+CTL = """\
+s={share}
+r=$s/result
+field() {{ awk -v k="$1:" '$1 == k {{ print $2 }}' /proc/$2/status 2>/dev/null; }}
+{{
+  echo "hostname=$(hostname)"
+  echo "pid1_argv0=$(tr '\\0' '\\n' </proc/1/cmdline | head -1)"
+  echo "lo_flags=$(cat /sys/class/net/lo/flags)"
+  echo "mounts=$(awk '{{ print $2 ":" $3 }}' /proc/mounts | tr '\\n' ' ')"
+  echo "subtree_control=$(cat /sys/fs/cgroup/cgroup.subtree_control)"
+  echo "uptime_ready=$(cut -d' ' -f1 /proc/uptime)"
+}} >$r
+i=0
+while [ ! -s $s/orphan.pid ] && [ $i -lt 600 ]; do i=$((i + 1)); sleep 0.05; done
+o=$(cat $s/orphan.pid 2>/dev/null)
+i=0
+while [ -n "$o" ] && [ -e /proc/$o ] && [ $i -lt 600 ]; do i=$((i + 1)); sleep 0.05; done
+st=$(field State $o)
+printf 'orphan=%s\norphan_end=%s\n' "${{o:-none}}" "${{st:-collected}}" >>$r
+z=0
+for p in /proc/[0-9]*; do
+  [ "$(field PPid ${{p#/proc/}})" = 1 ] && [ "$(field State ${{p#/proc/}})" = Z ] && z=$((z + 1))
+done
+echo "zombies_of_pid1=$z" >>$r
+{svctl} -s /run/corral/control.sock status >$s/status 2>&1
+echo "status_rc=$?" >>$r
+echo "pid1_rss_kb=$(awk '$1 == "VmRSS:" {{ print $2 }}' /proc/1/status)" >>$r
+echo "uptime_action=$(cut -d' ' -f1 /proc/uptime)" >>$r
+{action}
+echo "action_rc=$?" >>$r
+"""
+
+
+@pytest.fixture(scope="module")
+def vm(request):
+    reason = qemu_unusable()
+    if reason:
+        pytest.skip(f"qemu cannot run here: {reason}")
+    for p in (SUPERVISOR, SVCTL, ROOTFS / "bin" / "sh"):
+        assert p.exists(), f"{p} is missing (make test-build)"
+    first = len(TIMES)
+
+    def report():
+        tr = request.config.pluginmanager.get_plugin("terminalreporter")
+        capman = request.config.pluginmanager.get_plugin("capturemanager")
+        if not (tr and capman and len(TIMES) > first):
+            return
+        with capman.global_and_fixture_disabled():
+            tr.write_line("")
+            tr.write_line("appliance VM timings (seconds, TCG; host wall clock unless 'guest'):")
+            for what, v in TIMES[first:]:
+                tr.write_line(f"  {v:7.2f}  {what}")
+    request.addfinalizer(report)
+    return run_in_vm
+
+
+def boot(vm, d, what, action, on_ready=None, cmdline=False):
+    """Boots the VM with the supervisor as PID 1; returns (run-in-vm result, result dict,
+    console text). on_ready(share) runs (in a thread) once ctl has written the file `ready`.
+    cmdline: the configuration is named by the kernel command line (corral.conf=), not -c."""
+    share = Path(d)
+    (share / "app.ini").write_text(CONFIG.format(rootfs=ROOTFS, share=SHARE))
+    (share / "ctl.sh").write_text(CTL.format(share=SHARE, svctl=SVCTL, action=action))
+    console = share / "console.log"
+    # The job's sh takes /dev/pts and /dev/shm away first (run-in-vm's guest mounted them),
+    # then execs the supervisor: it is PID 1 and must mount them again.
+    job = (f"umount /dev/pts /dev/shm && exec {shlex.quote(str(SUPERVISOR))}" +
+           ("" if cmdline else f" -c {SHARE}/app.ini"))
+    args = ["--pid1", "--share", d, "--console", str(console)]
+    if cmdline:
+        args += ["--append", f"corral.conf={SHARE}/app.ini"]
+    done = threading.Event()
+    waiter = None
+    if on_ready:
+        args += ["--monitor", str(share / "monitor.sock")]
+
+        def wait_ready():
+            while not done.is_set():
+                if (share / "ready").exists():
+                    on_ready(share)
+                    return
+                time.sleep(0.1)
+        waiter = threading.Thread(target=wait_ready, daemon=True)
+        waiter.start()
+    try:
+        r = vm(args + ["--", "/bin/sh", "-c", job], timeout=max(TIMEOUT, 180),
+               what=f"boot + supervisor as PID 1, then {what}")
+    finally:
+        done.set()
+        if waiter:
+            waiter.join()
+    res = {}
+    text = (share / "result").read_text() if (share / "result").exists() else ""
+    for line in text.splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            res[k] = v
+    res["mounts"] = res.get("mounts", "").split()
+    res["status"] = (share / "status").read_text() if (share / "status").exists() else ""
+    con = console.read_text(errors="replace").replace("\r", "") if console.exists() else ""
+    figures(share, res, con)
+    return r, res, con
+
+
+def figures(share, res, con):
+    """Guest-clock figures (uptime, TCG), printed with the VM timings at the end."""
+    try:
+        root = float((share / "uptime-root-ready").read_text().split()[0])
+        ready = float(res["uptime_ready"])
+        TIMES.append(("  guest: supervisor exec'd -> db, web ready, ctl started", ready - root))
+        TIMES.append(("  guest: supervisor (PID 1) RSS with 4 services, MiB",
+                      int(res["pid1_rss_kb"]) / 1024))
+        m = re.search(r"\[\s*(\d+\.\d+)\] reboot: ", con)
+        if m and "uptime_action" in res:
+            TIMES.append(("  guest: power request -> reboot(2) (stop, kill, unmount; "
+                          "ctrl-alt-del: from ctl's ready, the host's key press included)",
+                          float(m.group(1)) - float(res["uptime_action"])))
+    except (OSError, KeyError, ValueError, IndexError):
+        pass
+
+
+def in_order(text, patterns):
+    """Each pattern is found after the previous one; returns the first missing one, or None."""
+    pos = 0
+    for p in patterns:
+        m = re.compile(p).search(text, pos)
+        if not m:
+            return p
+        pos = m.end()
+    return None
+
+
+def check_machine(res, con, r):
+    assert res, f"ctl recorded nothing; {r}\n{con[-4000:]}"
+    assert res["hostname"] == "appliance", res
+    assert res["pid1_argv0"] == str(SUPERVISOR), res
+    assert int(res["lo_flags"], 16) & 1, res   # IFF_UP
+    for m in ("/proc:proc", "/sys:sysfs", "/dev:devtmpfs", "/dev/pts:devpts", "/dev/shm:tmpfs",
+              "/run:tmpfs", "/tmp:tmpfs", "/sys/fs/cgroup:cgroup2"):
+        assert m in res["mounts"], (m, res["mounts"])
+    assert "supervisor: mounted /dev/pts /dev/shm" in con, con[-4000:]
+    for c in ("memory", "pids", "cpu"):
+        assert c in res["subtree_control"].split(), res
+    # The orphans were collected by PID 1 (gone, not zombies), and none is left.
+    assert res["orphan"] != "none", res
+    assert res["orphan_end"] == "collected", res
+    assert res["zombies_of_pid1"] == "0", res
+    assert res["status_rc"] == "0", res
+    for name in ("db", "web"):
+        assert re.search(rf"(?m)^{name}\s+RUNNING", res["status"]), res["status"]
+
+
+STOP_STEPS = [
+    r"supervisor: web: RUNNING -> STOPPING",      # web depends on db: it stops first
+    r"supervisor: db: RUNNING -> STOPPING",
+    r"supervisor: all services stopped",
+    r"supervisor: {p}: sending SIGTERM to every process",
+    r"supervisor: {p}: every process is gone \(\d+ ms\); syncing",
+    r"supervisor: file systems: \d+ unmounted, \d+ remounted read-only",
+    r"supervisor: {p}: {verb} now",
+]
+
+
+def test_poweroff_from_svctl(vm):
+    """svctl poweroff: every service stops in dependency order, then every process, the file
+    systems, and the kernel powers the machine off (qemu exits by itself, status 0). The
+    configuration comes from the kernel command line (corral.conf=; no -c)."""
+    with tempfile.TemporaryDirectory(prefix="vm-appliance.") as d:
+        r, res, con = boot(vm, d, "svctl poweroff",
+                           f"{SVCTL} -s /run/corral/control.sock poweroff", cmdline=True)
+    assert f"supervisor: configuration {SHARE}/app.ini\n" in con, con[-4000:]
+    check_machine(res, con, r)
+    assert r.rc == 0, f"{r}\n{con[-4000:]}"
+    assert r.out.rstrip().endswith("reboot: Power down"), r
+    missing = in_order(con, [r"svctl poweroff: stopping all services, then poweroff"] +
+                       [s.format(p="poweroff", verb="powering off") for s in STOP_STEPS] +
+                       [r"reboot: Power down"])
+    assert missing is None, f"console lacks, in order: {missing}\n{con[-4000:]}"
+
+
+def sendkey_ctrl_alt_del(share):
+    """qemu's monitor: the keyboard's ctrl-alt-del, as a user at the console would press it."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(share / "monitor.sock"))
+        s.sendall(b"sendkey ctrl-alt-delete\n")
+        time.sleep(0.5)   # let the monitor read it before the connection closes
+    (share / "key-sent").write_text("1")
+
+
+def test_ctrl_alt_del_reboots(vm):
+    """Ctrl-alt-del on the VM's keyboard (qemu's monitor: sendkey): PID 1 turned the kernel's
+    immediate reboot into a SIGINT, so everything stops in order and the machine reboots
+    (qemu -no-reboot exits by itself)."""
+    with tempfile.TemporaryDirectory(prefix="vm-appliance.") as d:
+        r, res, con = boot(vm, d, "ctrl-alt-del", f"echo > {SHARE}/ready; exec sleep 600",
+                           on_ready=sendkey_ctrl_alt_del)
+        assert Path(d, "key-sent").exists(), f"ctl never said ready; {r}\n{con[-4000:]}"
+    check_machine(res, con, r)
+    assert r.rc == 0, f"{r}\n{con[-4000:]}"
+    assert r.out.rstrip().endswith("reboot: Restarting system"), r
+    missing = in_order(con, [r"SIGINT: stopping all services, then reboot"] +
+                       [s.format(p="reboot", verb="rebooting") for s in STOP_STEPS] +
+                       [r"reboot: Restarting system"])
+    assert missing is None, f"console lacks, in order: {missing}\n{con[-4000:]}"

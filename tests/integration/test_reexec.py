@@ -1,0 +1,97 @@
+"""Live re-exec (`svctl reexec [PATH]`), black-box on the host (it does not need PID 1): the
+supervisor execs its own binary in place, hands over its services through a memfd, and the new
+program adopts the running containers instead of starting them again."""
+import os
+import re
+import signal
+
+import pytest
+
+from conftest import alive, descendants, gone, wait_for_line, wait_until
+from test_supervisor import cg_dirs, cgroot, svc  # noqa: F401  (cgroot is a fixture)
+from test_svctl import CtlSup, sleeper
+
+pytestmark = pytest.mark.cgroup
+
+
+def test_reexec_keeps_containers_and_stops_after(h, tmp, cgroot):
+    s = CtlSup(h, tmp, cgroot, sleeper("web") + sleeper("db") +
+               svc("idle", "/bin/true", autostart="false")).start()
+    before = {n: s.wait_state(n, "RUNNING") for n in ("web", "db")}
+    inits = {n: before[n]["pid"] for n in before}
+    work = {n: set(descendants(inits[n])) for n in inits}
+    assert all(inits.values()) and all(work.values()), (inits, work)
+
+    rc, out, err = s.ctl("reexec", check=0)
+    assert "re-executing" in out, out
+    s.wait_log(r"^supervisor: resumed after reexec \(pid %d" % s.pid)
+    s.wait_log(r"^supervisor: took over 2 running containers$")
+    assert s.p.poll() is None, "the supervisor's process is the same one"
+
+    after = s.status()
+    for n in ("web", "db"):
+        assert after[n]["state"] == "RUNNING", after[n]
+        assert after[n]["pid"] == inits[n], (n, after[n], inits[n])
+        assert set(descendants(inits[n])) == work[n], n
+        assert all(alive(p) for p in work[n]), n
+    assert after["idle"]["state"] == "STOPPED", after["idle"]
+    # Started once each: no container was made again.
+    for n in ("web", "db"):
+        assert len(s.inits(n)) == 1, s.log()
+
+    # The adopted output pipe is read by the new supervisor: web's workload answers USR1 on
+    # its stdout, which lands in web's log file.
+    s.ctl("signal", "USR1", "web", check=0)
+    wait_for_line(s.logdir / "web.out.log", "USR1")
+
+    # What a container says after the handover still reaches the new supervisor: a stop is
+    # seen through the adopted pidfd and events pipe, and everything goes.
+    s.ctl("stop", "db", check=0)
+    s.wait_state("db", "STOPPED")
+    wait_until(lambda: all(gone(p) for p in work["db"] | {inits["db"]}), 10,
+               what="db's processes gone")
+    assert s.stop() == 0
+    assert all(gone(p) for p in work["web"] | {inits["web"]})
+    assert "all services stopped" in s.log()
+    # The supervisor after the execve knew its own leaf as where it came from: leaving, it
+    # removes the cgroup root all the same.
+    assert not cg_dirs(cgroot), cg_dirs(cgroot)
+
+
+def test_reexec_to_a_missing_binary_is_refused(h, tmp, cgroot):
+    s = CtlSup(h, tmp, cgroot, sleeper("web")).start()
+    pid = s.wait_state("web", "RUNNING")["pid"]
+    rc, out, err = s.ctl("reexec", os.path.join(str(tmp), "nothing-here"))
+    assert rc == 1 and "No such file" in err, (rc, out, err)
+    rc, out, err = s.ctl("reexec", "relative/path")
+    assert rc == 1 and "not an absolute path" in err, (rc, out, err)
+    assert s.status("web")["web"]["pid"] == pid
+    assert "resumed" not in s.log()
+    assert s.stop() == 0
+
+
+def test_reexec_waits_for_a_settled_state(h, tmp, cgroot):
+    # startsecs keeps slow in STARTING with its deadline armed: no handover then.
+    s = CtlSup(h, tmp, cgroot, sleeper("web") + sleeper("slow", startsecs="60s")).start()
+    s.wait_state("web", "RUNNING")
+    s.wait_state("slow", "STARTING")
+    rc, out, err = s.ctl("reexec")
+    assert rc == 1 and "slow is STARTING" in err and "try again" in err, (rc, out, err)
+    assert "resumed" not in s.log()
+    assert s.stop() == 0
+
+
+def test_reexec_kills_a_container_whose_service_left_the_file(h, tmp, cgroot):
+    s = CtlSup(h, tmp, cgroot, sleeper("web") + sleeper("db")).start()
+    web = s.wait_state("web", "RUNNING")["pid"]
+    db = s.wait_state("db", "RUNNING")["pid"]
+    s.write(sleeper("web"))   # the file changed on disk, not reloaded
+    s.ctl("reexec", check=0)
+    s.wait_log(r"^supervisor: db: not in the configuration any more: killing its container "
+               r"\(init pid %d\)$" % db)
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    assert gone(db)
+    st = s.status()
+    assert list(st) == ["web"] and st["web"]["pid"] == web, st
+    assert s.stop() == 0
+    assert not cg_dirs(cgroot), cg_dirs(cgroot)   # db's cgroup went with its container
