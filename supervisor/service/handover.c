@@ -35,10 +35,23 @@ bool cr_svc_handover_ok(const struct cr_svc *svc, char *why, size_t whylen)
         no = "has half an event line from its init";
     else if (!svc->ct && !cr_svc_settled(svc))
         no = "is between states";
-    if (no)
+    if (no) {
         snprintf(why, whylen, "%s is %s and %s: try again when it settles", svc->name,
                  cr_state_name(svc->state), no);
-    return !no;
+        return false;
+    }
+    /* A container's host side of networking is the old program's memory (net/: its veths,
+     * leases and nftables rules; a CNI result for the DEL), which the state line does not
+     * carry, and the new program's cr_net_open() would sweep the links and the table as a
+     * killed supervisor's. */
+    enum cr_net_mode m = svc->ct ? cr_svc_conf(svc)->net_mode : CR_NETMODE_HOST;
+    if (m == CR_NETMODE_BRIDGE || m == CR_NETMODE_CNI) {
+        snprintf(why, whylen, "%s is %s on a %s network, which a re-exec cannot hand over "
+                 "yet: stop it first", svc->name, cr_state_name(svc->state),
+                 m == CR_NETMODE_CNI ? "CNI" : "bridge");
+        return false;
+    }
+    return true;
 }
 
 static void keep_open(int fd, bool keep)

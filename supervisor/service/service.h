@@ -164,7 +164,8 @@ const char *cr_svc_log_path(const struct cr_svc *svc, int stream);
 /* ---- live re-exec: a service's state across execve ---------------------------------------- */
 
 /* Whether the service can be handed over now: settled, or RUNNING with its workload up and no
- * deadline pending. False with why set (a sentence) otherwise. */
+ * deadline pending, and its container on no bridge or CNI network (their host side is not
+ * handed over). False with why set (a sentence) otherwise. */
 bool cr_svc_handover_ok(const struct cr_svc *svc, char *why, size_t whylen);
 /* Writes its state as one line (ending in '\n', at most CR_SVC_STATE_MAX bytes) into buf and
  * clears FD_CLOEXEC on the fds the line names (its output pipes, its container's pidfd and

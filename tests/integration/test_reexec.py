@@ -11,11 +11,14 @@ from conftest import alive, descendants, gone, wait_for_line, wait_until
 from test_supervisor import cg_dirs, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 from test_svctl import CtlSup, sleeper
 
+# The services here have network = none: a container on a bridge (the default for
+# [service:]) is not handed over (test_reexec_is_refused_while_a_container_is_on_a_bridge).
+
 pytestmark = pytest.mark.cgroup
 
 
 def test_reexec_keeps_containers_and_stops_after(h, tmp, cgroot):
-    s = CtlSup(h, tmp, cgroot, sleeper("web") + sleeper("db") +
+    s = CtlSup(h, tmp, cgroot, sleeper("web", network="none") + sleeper("db", network="none") +
                svc("idle", "/bin/true", autostart="false")).start()
     before = {n: s.wait_state(n, "RUNNING") for n in ("web", "db")}
     inits = {n: before[n]["pid"] for n in before}
@@ -59,7 +62,7 @@ def test_reexec_keeps_containers_and_stops_after(h, tmp, cgroot):
 
 
 def test_reexec_to_a_missing_binary_is_refused(h, tmp, cgroot):
-    s = CtlSup(h, tmp, cgroot, sleeper("web")).start()
+    s = CtlSup(h, tmp, cgroot, sleeper("web", network="none")).start()
     pid = s.wait_state("web", "RUNNING")["pid"]
     rc, out, err = s.ctl("reexec", os.path.join(str(tmp), "nothing-here"))
     assert rc == 1 and "No such file" in err, (rc, out, err)
@@ -72,7 +75,8 @@ def test_reexec_to_a_missing_binary_is_refused(h, tmp, cgroot):
 
 def test_reexec_waits_for_a_settled_state(h, tmp, cgroot):
     # startsecs keeps slow in STARTING with its deadline armed: no handover then.
-    s = CtlSup(h, tmp, cgroot, sleeper("web") + sleeper("slow", startsecs="60s")).start()
+    s = CtlSup(h, tmp, cgroot, sleeper("web", network="none") +
+               sleeper("slow", startsecs="60s", network="none")).start()
     s.wait_state("web", "RUNNING")
     s.wait_state("slow", "STARTING")
     rc, out, err = s.ctl("reexec")
@@ -82,10 +86,11 @@ def test_reexec_waits_for_a_settled_state(h, tmp, cgroot):
 
 
 def test_reexec_kills_a_container_whose_service_left_the_file(h, tmp, cgroot):
-    s = CtlSup(h, tmp, cgroot, sleeper("web") + sleeper("db")).start()
+    s = CtlSup(h, tmp, cgroot,
+               sleeper("web", network="none") + sleeper("db", network="none")).start()
     web = s.wait_state("web", "RUNNING")["pid"]
     db = s.wait_state("db", "RUNNING")["pid"]
-    s.write(sleeper("web"))   # the file changed on disk, not reloaded
+    s.write(sleeper("web", network="none"))   # the file changed on disk, not reloaded
     s.ctl("reexec", check=0)
     s.wait_log(r"^supervisor: db: not in the configuration any more: killing its container "
                r"\(init pid %d\)$" % db)
@@ -95,3 +100,30 @@ def test_reexec_kills_a_container_whose_service_left_the_file(h, tmp, cgroot):
     assert list(st) == ["web"] and st["web"]["pid"] == web, st
     assert s.stop() == 0
     assert not cg_dirs(cgroot), cg_dirs(cgroot)   # db's cgroup went with its container
+
+
+def test_reexec_is_refused_while_a_container_is_on_a_bridge(h, tmp, cgroot):
+    # A bridge container's veths, address and nftables rules are the old program's memory,
+    # and the new one would sweep them as a killed supervisor's: no handover then.
+    class NetCtlSup(CtlSup):
+        def write(self, services):   # the network's state under tmp, not the default run_dir
+            super().write(services)
+            self.ini.write_text(self.ini.read_text().replace(
+                "[supervisor]\n", f"[supervisor]\nrun_dir = {tmp}/run\n", 1))
+
+    s = NetCtlSup(h, tmp, cgroot, sleeper("web", network="none") + sleeper("br")).start()
+    web = s.wait_state("web", "RUNNING")["pid"]
+    br = s.wait_state("br", "RUNNING")["pid"]
+    rc, out, err = s.ctl("reexec")
+    assert rc == 1 and "br is RUNNING on a bridge network" in err, (rc, out, err)
+    assert "resumed" not in s.log()
+    st = s.status()
+    assert st["web"]["pid"] == web and st["br"]["pid"] == br, st
+    # Once it is stopped, the rest is handed over.
+    s.ctl("stop", "br", check=0)
+    s.wait_state("br", "STOPPED")
+    s.ctl("reexec", check=0)
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    assert s.status("web")["web"]["pid"] == web
+    assert s.stop() == 0
+    assert not cg_dirs(cgroot), cg_dirs(cgroot)
