@@ -21,6 +21,8 @@ static struct sockaddr_un addr;
 static socklen_t addrlen;
 static uv_timer_t watchdog;
 static bool watchdog_on;
+static char env_socket[sizeof addr.sun_path + 1];   /* as $NOTIFY_SOCKET said, for a re-exec */
+static uint64_t env_usec;                            /* our WATCHDOG_USEC, or 0 */
 
 static void on_watchdog(uv_timer_t *t)
 {
@@ -44,6 +46,8 @@ bool sv_notify_open(uv_loop_t *loop)
     if (path[0] == '@')
         addr.sun_path[0] = 0;   /* abstract */
     addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '/'));
+    memcpy(env_socket, path, n + 1);
+    env_usec = period;
     unsetenv("NOTIFY_SOCKET");
     unsetenv("WATCHDOG_USEC");
     unsetenv("WATCHDOG_PID");
@@ -81,12 +85,33 @@ void sv_notify(const char *fmt, ...)
         cr_log(NULL, "NOTIFY_SOCKET: %s", strerror(errno));
 }
 
-void sv_notify_reloading(void)
+void sv_notify_reloading(const char *status)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    sv_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
-              (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+    sv_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=%s",
+              (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000,
+              status);
+}
+
+void sv_notify_pass_on(bool on)
+{
+    if (fd < 0)
+        return;
+    if (!on) {
+        unsetenv("NOTIFY_SOCKET");
+        unsetenv("WATCHDOG_USEC");
+        unsetenv("WATCHDOG_PID");
+        return;
+    }
+    setenv("NOTIFY_SOCKET", env_socket, 1);
+    if (env_usec) {
+        char v[32];
+        snprintf(v, sizeof v, "%llu", (unsigned long long)env_usec);
+        setenv("WATCHDOG_USEC", v, 1);
+        snprintf(v, sizeof v, "%d", (int)getpid());
+        setenv("WATCHDOG_PID", v, 1);
+    }
 }
 
 void sv_notify_close(void)

@@ -16,8 +16,14 @@ bool sv_notify_open(uv_loop_t *loop);
 /* Sends one message, e.g. "READY=1\nSTATUS=3 services running". Never blocks; a message
  * the socket does not take is dropped. */
 void sv_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* RELOADING=1 with MONOTONIC_USEC (systemd 253's reload protocol; older ones ignore it). */
-void sv_notify_reloading(void);
+/* RELOADING=1 with MONOTONIC_USEC (systemd 253's reload protocol; older ones ignore it) and
+ * STATUS=status. */
+void sv_notify_reloading(const char *status);
+/* Live re-exec (reexec.c): on puts NOTIFY_SOCKET (and WATCHDOG_USEC, WATCHDOG_PID: this pid,
+ * which the execve keeps) back into the environment for the next program, which reads them
+ * as sv_notify_open() does; off removes them again (the execve failed). Nothing without
+ * NOTIFY_SOCKET. */
+void sv_notify_pass_on(bool on);
 void sv_notify_close(void);
 
 #endif

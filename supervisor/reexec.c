@@ -15,6 +15,7 @@
 
 #include "daemon_int.h"
 #include "log.h"
+#include "notify.h"
 #include "api/control.h"
 
 #define STATE_MAGIC "corral-state 1\n"
@@ -121,9 +122,15 @@ static void do_reexec(uv_timer_t *t)
     argv[n] = NULL;
     cr_log(NULL, "reexec: %s (%zu service%s handed over)", sv->reexec_path, sv->all.n,
            sv->all.n == 1 ? "" : "s");
+    /* Under systemd: reloading until the new program's READY=1, and its NOTIFY_SOCKET (the
+     * watchdog's too) so that it goes on telling systemd. */
+    sv_notify_reloading("re-executing");
+    sv_notify_pass_on(true);
     cr_log_blocking();   /* every line queued so far is written before the execve */
     execv(sv->reexec_path, argv);
     int e = errno;
+    sv_notify_pass_on(false);
+    sv_notify("READY=1\nSTATUS=%s", sv->notified_status);   /* the old program goes on */
     keep_all(sv, false);
     close(mfd);
     cr_log_nonblocking(sv->log_want_write);

@@ -130,7 +130,7 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
         plan = &own;
     if (apply) {
         cr_log(NULL, "%s: reloading %s", why, sv->cfg->path);
-        sv_notify_reloading();
+        sv_notify_reloading("reloading");
     }
     struct cr_config *ncfg = calloc(1, sizeof *ncfg);
     struct cr_plan_svc *in = plan_input(&sv->all);
