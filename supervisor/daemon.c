@@ -501,7 +501,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
         sv_notify_open(sv->rt.loop);
         /* A container's PID 1 reaps what is re-parented to it; without cgroups the
          * supervisor is a subreaper too, so nothing a container leaves escapes it. */
-        sv_orphans_start(sv, none != NULL);
+        sv_orphans_start(sv, none != NULL, mode->resume_fd >= 0);
         if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop) < 0)
             cr_log(NULL, "no cgroup reaper: kills and removals will wait");
     }
@@ -598,9 +598,11 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                 if (cr_svc_resume(s, line) == 0 && (cr_svc_view(s, &v), v.pid > 0))
                     adopted++;
             }
-            if (state)
+            if (state) {
                 cr_log(NULL, "took over %zu running container%s", adopted,
                        adopted == 1 ? "" : "s");
+                sv_orphans_sweep();   /* now that the inits are known (orphans.h) */
+            }
             /* Start after every service exists, lower priority first, each once its
              * dependencies are ready; after a re-exec only those that had no state. */
             for (size_t i = 0; i < sv->all.n && !sv->finished; i++) {

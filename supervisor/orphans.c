@@ -78,7 +78,7 @@ static void on_sigchld(uv_signal_t *h, int signum)
         reap_orphans(owner);
 }
 
-bool sv_orphans_start(struct sv *sv, bool subreaper)
+bool sv_orphans_start(struct sv *sv, bool subreaper, bool resuming)
 {
     if (getpid() != 1) {
         if (!subreaper || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
@@ -94,7 +94,8 @@ bool sv_orphans_start(struct sv *sv, bool subreaper)
         return false;
     }
     uv_unref((uv_handle_t *)&chld);   /* it never keeps the loop alive by itself */
-    reap_orphans(sv);
+    if (!resuming)
+        reap_orphans(sv);
     return true;
 }
 

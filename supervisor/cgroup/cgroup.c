@@ -510,7 +510,7 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
 }
 
 int cr_cg_adopt(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limits *lim,
-                struct cr_cg **out, char *err, size_t errlen)
+                pid_t init_pid, struct cr_cg **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (!leaf || !valid_rel_path(leaf, false) || strlen(leaf) >= sizeof ((struct cr_cg *)0)->leaf)
@@ -524,6 +524,15 @@ int cr_cg_adopt(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limit
     if (!cg)
         return cg_err(err, errlen, -ENOMEM, "out of memory");
     cg_pick(cg, r, lim);
+    if (cg->version == 0) {       /* no cgroups: nothing to open, init's group is the cgroup */
+        int rc = cg_ops(0)->attach(cg, init_pid, err, errlen);
+        if (rc < 0) {
+            free(cg);
+            return rc;
+        }
+        *out = cg;
+        return 0;
+    }
     /* v2: the same read-only directory fd cr_cg_create() keeps; v1: its first directory. */
     int fd = open(cg->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {

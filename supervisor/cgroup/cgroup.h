@@ -102,9 +102,9 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
                  struct cr_cg **out, char *err, size_t errlen);
 /* Live re-exec: the existing <root>/<leaf> of a running container, taken as it is (nothing
  * created, emptied or written; the limits are the ones it runs with). -ENOENT when it is not
- * there. */
+ * there. Without cgroups (cr_cg_root_none) it is init's process group: init_pid's. */
 int cr_cg_adopt(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limits *lim,
-                struct cr_cg **out, char *err, size_t errlen);
+                pid_t init_pid, struct cr_cg **out, char *err, size_t errlen);
 /* Writes the limits again (live reload of limits); an unset limit goes back to the kernel's
  * default (max, weight 100), so dropping a key from the config lifts its limit. v1: a cpu
  * or io limit on a cgroup made without that hierarchy makes it there, then moves the

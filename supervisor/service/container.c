@@ -816,7 +816,7 @@ int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid
     struct cr_cg_limits lim;
     cr_svc_limits(svc->conf, &lim);
     struct cr_cg *cg = NULL;
-    int r = cr_cg_adopt(rt->cgroot, leaf, &lim, &cg, err, sizeof err);
+    int r = cr_cg_adopt(rt->cgroot, leaf, &lim, pid, &cg, err, sizeof err);
     if (r < 0) {
         cr_log(svc->name, "cannot adopt its container's cgroup: %s", err);
         return r;

@@ -220,7 +220,7 @@ void cr_svc_state_discard(struct cr_runtime *rt, const char *line)
         cr_cg_limits_init(&any);
         any.cpu_weight = any.io_weight = 100;
         struct cr_cg *cg;
-        if (cr_cg_adopt(rt->cgroot, leaf, &any, &cg, err, sizeof err) == 0 &&
+        if (cr_cg_adopt(rt->cgroot, leaf, &any, s.pid, &cg, err, sizeof err) == 0 &&
             cr_cg_destroy(cg, err, sizeof err) < 0)
             cr_log(s.name, "%s", err);
     }

@@ -10,7 +10,7 @@ import pytest
 from conftest import alive, descendants, gone, wait_for_line, wait_until
 from test_supervisor import cg_dirs, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 from test_svctl import CtlSup, sleeper
-from test_where import NotifySup
+from test_where import NoCgroupSup, NotifySup
 
 # The services here have network = none: a container on a bridge (the default for
 # [service:]) is not handed over (test_reexec_is_refused_while_a_container_is_on_a_bridge).
@@ -153,3 +153,17 @@ def test_reexec_under_systemd_goes_on_notifying(h, tmp, cgroot):
         msgs = s.until(lambda m: m.startswith("STOPPING=1"), timeout=5)
     finally:
         s.nsock.close()
+
+
+def test_reexec_without_cgroups(h, tmp, cgroot):
+    """No cgroup hierarchy (a container's read-only /sys/fs/cgroup): the containers are
+    handed over all the same, and a stop after it still reaches each one's whole tree."""
+    s = NoCgroupSup(h, tmp, cgroot, sleeper("web", network="none")).start()
+    init = s.wait_state("web", "RUNNING")["pid"]
+    tree = [init] + wait_until(lambda: descendants(init), what="web's workload")
+    s.ctl("reexec", check=0)
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    assert s.status("web")["web"]["pid"] == init
+    assert all(alive(p) for p in tree)
+    assert s.stop() == 0
+    assert all(gone(p) for p in tree), [p for p in tree if not gone(p)]
