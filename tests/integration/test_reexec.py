@@ -10,7 +10,8 @@ import pytest
 from conftest import alive, descendants, gone, wait_for_line, wait_until
 from test_supervisor import cg_dirs, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 from test_svctl import CtlSup, sleeper
-from test_where import NoCgroupSup, NotifySup
+from test_images import ImgSup, assert_store_clean, images, isvc  # noqa: F401
+from test_where import NoCgroupSup
 
 # The services here have network = none: a container on a bridge (the default for
 # [service:]) is not handed over (test_reexec_is_refused_while_a_container_is_on_a_bridge).
@@ -130,31 +131,6 @@ def test_reexec_is_refused_while_a_container_is_on_a_bridge(h, tmp, cgroot):
     assert not cg_dirs(cgroot), cg_dirs(cgroot)
 
 
-def test_reexec_under_systemd_goes_on_notifying(h, tmp, cgroot):
-    """Under a Type=notify unit with WatchdogSec: the old program says RELOADING=1, the new
-    one gets NOTIFY_SOCKET and the watchdog back, says READY=1 and keeps WATCHDOG=1 coming
-    (without it systemd would kill the supervisor once the watchdog ran out)."""
-    s = NotifySup(h, tmp, cgroot, sleeper("web", network="none"))
-    s.start(watchdog_usec=400000)
-    try:
-        s.until(lambda m: "READY=1" in m.split("\n"))
-        web = s.wait_state("web", "RUNNING")["pid"]
-        s.ctl("reexec", check=0)
-        msgs = s.until(lambda m: m.startswith("RELOADING=1"))
-        assert re.match(r"RELOADING=1\nMONOTONIC_USEC=\d+\nSTATUS=re-executing$", msgs[-1]), msgs
-        msgs = s.until(lambda m: m.startswith("READY=1"))
-        assert msgs[-1] == "READY=1\nSTATUS=1 running, 0 failed, 0 starting or stopping, " \
-                          "0 stopped", msgs
-        s.wait_log(r"^supervisor: resumed after reexec \(pid %d" % s.pid)
-        for _ in range(3):   # the new program's watchdog, 200 ms apart
-            assert s.next_msg(5) == "WATCHDOG=1"
-        assert s.status("web")["web"]["pid"] == web
-        assert s.stop() == 0
-        msgs = s.until(lambda m: m.startswith("STOPPING=1"), timeout=5)
-    finally:
-        s.nsock.close()
-
-
 def test_reexec_without_cgroups(h, tmp, cgroot):
     """No cgroup hierarchy (a container's read-only /sys/fs/cgroup): the containers are
     handed over all the same, and a stop after it still reaches each one's whole tree."""
@@ -167,3 +143,26 @@ def test_reexec_without_cgroups(h, tmp, cgroot):
     assert all(alive(p) for p in tree)
     assert s.stop() == 0
     assert all(gone(p) for p in tree), [p for p in tree if not gone(p)]
+
+
+def test_reexec_keeps_an_image_container(h, tmp, cgroot, images):
+    """A container on an image (its overlay of the store's layers, its upper dir) is handed
+    over; its stop after the re-exec removes its upper dir as always."""
+    class ImgCtlSup(CtlSup):
+        store = tmp / "store"
+        layers = ImgSup.layers
+
+        def write(self, services):
+            super().write(services)
+            self.ini.write_text(self.ini.read_text().replace(
+                "[supervisor]\n", f"[supervisor]\nimage_store = {self.store}\n", 1))
+
+    lay = images / "layout"
+    s = ImgCtlSup(h, tmp, cgroot, isvc("app", f"oci:{lay}:base", "/bin/sh -c 'echo up; exec "
+                                       "sleep 1000'", network="none", startsecs=0)).start()
+    init = s.wait_state("app", "RUNNING")["pid"]
+    s.ctl("reexec", check=0)
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    assert s.status("app")["app"]["pid"] == init
+    assert s.stop() == 0
+    assert_store_clean(s)

@@ -19,7 +19,7 @@ import pytest
 from conftest import (ASAN_SUPERVISOR, BUILD, INIT, ROOTFS, T, gone, need, read_text,
                       wait_until)
 from test_supervisor import WL, cgroot, svc  # noqa: F401  (cgroot is a fixture)
-from test_svctl import ASAN_SVCTL, CtlSup
+from test_svctl import ASAN_SVCTL, CtlSup, sleeper
 
 NO_CGROUPS = ["unshare", "-m", "--propagation", "private", "sh", "-c",
               'mount -t tmpfs -o ro sxw-none /sys/fs/cgroup && exec "$@"', "sh"]
@@ -294,5 +294,31 @@ def test_sd_notify_ready_status_watchdog_reload_stopping(h, tmp, cgroot, rootfs)
         assert s.stop() == 0
         msgs = s.until(lambda m: m.startswith("STOPPING=1"), timeout=5)
         assert msgs[-1] == "STOPPING=1\nSTATUS=stopping every service (SIGTERM)", msgs
+    finally:
+        s.nsock.close()
+
+
+def test_reexec_under_systemd_goes_on_notifying(h, tmp, cgroot):
+    """svctl reexec under a Type=notify unit with WatchdogSec: the old program says
+    RELOADING=1, the new one gets NOTIFY_SOCKET and the watchdog back, says READY=1 and keeps
+    WATCHDOG=1 coming (without it systemd would kill the supervisor once the watchdog ran
+    out)."""
+    s = NotifySup(h, tmp, cgroot, sleeper("web", network="none"))
+    s.start(watchdog_usec=400000)
+    try:
+        s.until(lambda m: "READY=1" in m.split("\n"))
+        web = s.wait_state("web", "RUNNING")["pid"]
+        s.ctl("reexec", check=0)
+        msgs = s.until(lambda m: m.startswith("RELOADING=1"))
+        assert re.match(r"RELOADING=1\nMONOTONIC_USEC=\d+\nSTATUS=re-executing$", msgs[-1]), msgs
+        msgs = s.until(lambda m: m.startswith("READY=1"))
+        assert msgs[-1] == "READY=1\nSTATUS=1 running, 0 failed, 0 starting or stopping, " \
+                          "0 stopped", msgs
+        s.wait_log(r"^supervisor: resumed after reexec \(pid %d" % s.pid)
+        for _ in range(3):   # the new program's watchdog, 200 ms apart
+            assert s.next_msg(5) == "WATCHDOG=1"
+        assert s.status("web")["web"]["pid"] == web
+        assert s.stop() == 0
+        s.until(lambda m: m.startswith("STOPPING=1"), timeout=5)
     finally:
         s.nsock.close()
