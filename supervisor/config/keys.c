@@ -89,11 +89,12 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_SUP_UMASK] = {"umask", NULL, CR_T_UMASK, NULL, G, RESTART, GL(umask),
         .doc = "the supervisor's umask (octal), inherited by services without their own; "
                "default: left as it is"},
-    [CR_K_MINFDS] = {"minfds", NULL, CR_T_INT, "1024", G, RESTART, GL(minfds), 0, 1 << 30,
+    [CR_K_MINFDS] = {"minfds", NULL, CR_T_INT, NULL, G, RESTART, GL(minfds), 0, 1 << 30,
         .doc = "RLIMIT_NOFILE of the supervisor and its services is raised to at least this "
-               "(the hard limit too as root); if it cannot be, nothing starts"},
-    [CR_K_MINPROCS] = {"minprocs", NULL, CR_T_INT, "200", G, RESTART, GL(minprocs), 0, 1 << 30,
-        .doc = "RLIMIT_NPROC raised to at least this, as minfds"},
+               "(the hard limit too as root); if it cannot be, nothing starts. Unset: the "
+               "limit stays as it is (supervisord's 1024 is not assumed)"},
+    [CR_K_MINPROCS] = {"minprocs", NULL, CR_T_INT, NULL, G, RESTART, GL(minprocs), 0, 1 << 30,
+        .doc = "RLIMIT_NPROC raised to at least this, as minfds; unset: left as it is"},
     [CR_K_NODAEMON] = {"nodaemon", NULL, CR_T_BOOL, "true", G, NONE, GL(nodaemon),
         .doc = "accepted for supervisord files: the supervisor always runs in the foreground",
         .notice = "accepted: the supervisor always runs in the foreground"},

@@ -448,6 +448,12 @@ static void job_done(struct cr_logfile *f)
     f->dropped_total += f->jdropped;
     f->jdropped = 0;
     say_notes(f);
+    if (f->qdropped && !f->qlen) {
+        /* drained after drops: said now, not only when a next line comes (there may be none) */
+        cr_log(f->who, "log %s: writing again; %llu line%s dropped", f->path,
+               (unsigned long long)f->qdropped, f->qdropped == 1 ? "" : "s");
+        f->qdropped = 0;
+    }
     if (f->qlen || f->rotate_req)
         submit(f);   /* takes the whole queue: its readers may read again */
     wake_all(f);

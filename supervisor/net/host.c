@@ -1157,8 +1157,10 @@ static void sweep_link(const char *name, void *arg)
         cr_log(NULL, "removed %s, left by an earlier supervisor", name);
 }
 
-int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **out, char *err,
-                size_t errlen)
+/* What a supervisor's and a run's host side share: names, the state folder, netlink. run_pid:
+ * a run's (its table is TABLE-rPID, its leases NAME.run-PID), 0 for a supervisor. */
+static int net_new(const char *cgroup_root, const char *run_dir, pid_t run_pid,
+                   struct cr_net **out, char *err, size_t errlen)
 {
     struct cr_net *n = calloc(1, sizeof *n);
     if (!n)
@@ -1168,6 +1170,13 @@ int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **ou
     cr_net_state_dir(run_dir, cgroup_root, NULL, n->dir, sizeof n->dir);
     cr_net_ifprefix(cgroup_root, n->prefix);
     cr_net_table(cgroup_root, n->table, sizeof n->table);
+    if (run_pid) {
+        char t[sizeof n->table];
+        snprintf(t, sizeof t, "%s", n->table);
+        n->guest = true;
+        snprintf(n->tag, sizeof n->tag, ".run-%d", (int)run_pid);
+        snprintf(n->table, sizeof n->table, "%.280s-r%d", t, (int)run_pid);
+    }
     int r = mkdirs(n->dir);
     if (r < 0) {
         snprintf(err, errlen, "%s: %s", n->dir, strerror(-r));
@@ -1178,6 +1187,17 @@ int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **ou
         free(n);
         return r;
     }
+    *out = n;
+    return 0;
+}
+
+int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **out, char *err,
+                size_t errlen)
+{
+    struct cr_net *n;
+    int r = net_new(cgroup_root, run_dir, 0, &n, err, errlen);
+    if (r < 0)
+        return r;
     state_load(n);
     write_resolv(n);
     /* What a killed supervisor of this root left: its links (by prefix, and the bridges
@@ -1204,28 +1224,10 @@ int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **ou
 int cr_net_open_run(const char *cgroup_root, const char *run_dir, struct cr_net **out,
                     char *err, size_t errlen)
 {
-    struct cr_net *n = calloc(1, sizeof *n);
-    if (!n)
-        return -ENOMEM;
-    n->guest = true;
-    snprintf(n->tag, sizeof n->tag, ".run-%d", (int)getpid());
-    snprintf(n->root, sizeof n->root, "%s", cgroup_root);
-    snprintf(n->run_dir, sizeof n->run_dir, "%s", run_dir);
-    cr_net_state_dir(run_dir, cgroup_root, NULL, n->dir, sizeof n->dir);
-    cr_net_ifprefix(cgroup_root, n->prefix);
-    char t[300];
-    cr_net_table(cgroup_root, t, sizeof t);
-    snprintf(n->table, sizeof n->table, "%.280s-r%d", t, (int)getpid());
-    int r = mkdirs(n->dir);
-    if (r < 0) {
-        snprintf(err, errlen, "%s: %s", n->dir, strerror(-r));
-        free(n);
+    struct cr_net *n;
+    int r = net_new(cgroup_root, run_dir, getpid(), &n, err, errlen);
+    if (r < 0)
         return r;
-    }
-    if ((r = cr_nl_open(&n->nl, -1, err, errlen)) < 0) {
-        free(n);
-        return r;
-    }
     int fd = state_lock(n);
     state_load(n);   /* the automatic subnets and the addresses taken */
     state_unlock(fd);

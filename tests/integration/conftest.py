@@ -620,9 +620,14 @@ def net_cleanup(root):
             subprocess.run(["ip", "link", "del", m.group(1)], capture_output=True)
             gone.append(m.group(1))
     table = "corral-" + root.replace("/", "-")
-    if subprocess.run(["nft", "delete", "table", "inet", table],
-                      capture_output=True).returncode == 0:
-        gone.append(table)
+    # its own, and those of its runs (TABLE-rPID: a run killed before its end leaves one)
+    tables = subprocess.run(["nft", "list", "tables", "inet"], capture_output=True,
+                            text=True).stdout
+    for t in re.findall(r"^table inet (\S+)$", tables, re.M):
+        if t == table or re.fullmatch(re.escape(table) + r"-r\d+", t):
+            if subprocess.run(["nft", "delete", "table", "inet", t],
+                              capture_output=True).returncode == 0:
+                gone.append(t)
     return gone
 
 

@@ -500,6 +500,9 @@ def test_cni_bridge_host_local_portmap(h, net_env, cgroot, request):
     plugins = Path("/usr/lib/cni")
     if not (plugins / "bridge").exists():
         pytest.skip("containernetworking-plugins is not installed")
+    if os.environ.get("RUN_IN_VM"):
+        pytest.skip("the test VM's kernel lacks the iptables nat/comment modules the CNI "
+                    "bridge plugin uses (it runs on the host)")
     tag = os.getpid() % 100000
     br, sub = f"crtest{tag}c", f"10.242.{os.getpid() % 200}"
     request.addfinalizer(lambda: subprocess.run(["ip", "link", "del", br], capture_output=True))
