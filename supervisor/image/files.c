@@ -86,13 +86,18 @@ static int from_dir(const char *layer, const char *path, char **buf, size_t *len
 }
 
 /* The inner archive's bytes: the outer archive's current member. */
+struct outer {
+    struct archive *a;
+    char buf[65536];
+};
+
 static la_ssize_t outer_read(struct archive *a, void *arg, const void **out)
 {
-    static __thread char b[65536];
-    la_ssize_t n = archive_read_data(arg, b, sizeof b);
+    struct outer *o = arg;
+    la_ssize_t n = archive_read_data(o->a, o->buf, sizeof o->buf);
     if (n < 0)
-        archive_set_error(a, EIO, "%s", archive_error_string(arg));
-    *out = b;
+        archive_set_error(a, EIO, "%s", archive_error_string(o->a));
+    *out = o->buf;
     return n;
 }
 
@@ -101,6 +106,7 @@ static int from_blob(const struct cr_image *img, const struct cr_image_layer *l,
                      const char *path, char **buf, size_t *len)
 {
     struct archive *outer = NULL, *a = archive_read_new();
+    struct outer *o = NULL;
     if (!a)
         return ABSENT;
     archive_read_support_filter_gzip(a);
@@ -124,9 +130,11 @@ static int from_blob(const struct cr_image *img, const struct cr_image_layer *l,
             at = !strcmp(n + (strncmp(n, "./", 2) ? 0 : 2), l->blob) &&
                  archive_entry_filetype(e) == AE_IFREG;
         }
-        ok = ok && at;
-        if (ok)
-            ok = archive_read_open(a, outer, NULL, outer_read, NULL) == ARCHIVE_OK;
+        ok = ok && at && (o = malloc(sizeof *o)) != NULL;
+        if (ok) {
+            o->a = outer;
+            ok = archive_read_open(a, o, NULL, outer_read, NULL) == ARCHIVE_OK;
+        }
     }
     char dir[4096], wh[4200], opq[4200];
     const char *base;
@@ -158,6 +166,7 @@ static int from_blob(const struct cr_image *img, const struct cr_image_layer *l,
     archive_read_free(a);
     if (outer)
         archive_read_free(outer);
+    free(o);
     return r;
 }
 

@@ -44,14 +44,20 @@ int cr_image_file_digest(const char *path, char out[CR_IMAGE_DIGEST_LEN])
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    enum { BUFSZ = 65536 };       /* on the heap: a __thread buffer is copied into every thread */
+    uint8_t *buf = malloc(BUFSZ);
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
     struct sha256_ctx c;
     sha256_init(&c);
-    static __thread uint8_t buf[65536];
     ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0)
+    while ((n = read(fd, buf, BUFSZ)) > 0)
         sha256_update(&c, (size_t)n, buf);
     int e = n < 0 ? errno : 0;
     close(fd);
+    free(buf);
     if (e)
         return -e;
     hex_digest(&c, out);

@@ -120,10 +120,17 @@ static int copy_file(const char *src, const char *dst, const struct stat *st)
         close(in);
         return copy_fail("creating", dst);
     }
-    static __thread char buf[65536];
+    enum { BUFSZ = 65536 };       /* on the heap: a __thread buffer is copied into every thread */
+    char *buf = malloc(BUFSZ);
+    if (!buf) {
+        close(in);
+        close(out);
+        errno = ENOMEM;
+        return copy_fail("copying", src);
+    }
     ssize_t n;
     int r = 0;
-    while ((n = read(in, buf, sizeof buf)) > 0)
+    while ((n = read(in, buf, BUFSZ)) > 0)
         if (write(out, buf, (size_t)n) != n) {
             r = copy_fail("writing", dst);
             break;
@@ -132,6 +139,7 @@ static int copy_file(const char *src, const char *dst, const struct stat *st)
         r = copy_fail("reading", src);
     if (!r && (fchown(out, st->st_uid, st->st_gid) < 0 || fchmod(out, st->st_mode & 07777) < 0))
         r = copy_fail("owner or mode of", dst);
+    free(buf);
     close(in);
     if (close(out) < 0 && !r)
         r = copy_fail("writing", dst);
