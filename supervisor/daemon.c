@@ -248,10 +248,6 @@ static void on_signal(uv_signal_t *h, int signum)
         sv_oneshot_signal(sv, signum);
         return;
     }
-    if (signum == SIGCHLD) {
-        cr_pid1_reap_orphans();
-        return;
-    }
     if (signum == SIGHUP) {
         if (!sv->shutting_down)
             sv_reload(sv, "SIGHUP", true, NULL);
@@ -499,8 +495,10 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     cr_logs_set_loop(sv->rt.loop);   /* log files on writer threads from here on */
     if (!run_name) {
         sv_notify_open(sv->rt.loop);
-        /* A container's PID 1 reaps what is re-parented to it; without cgroups the
-         * supervisor is a subreaper too, so nothing a container leaves escapes it. */
+        /* PID 1 (of a machine or a container) reaps what is re-parented to it; without
+         * cgroups the supervisor is a subreaper too, so nothing a container leaves escapes
+         * it. orphans.c is the one reaper: its first sweep takes what whoever ran before us
+         * left (after a re-exec, once the inits are adopted). */
         sv_orphans_start(sv, none != NULL, mode->resume_fd >= 0);
         if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop) < 0)
             cr_log(NULL, "no cgroup reaper: kills and removals will wait");
@@ -519,8 +517,8 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
         }
     } else {
         static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
-        static const int pid1_sigs[] = {SIGUSR1, SIGPWR, SIGCHLD};
-        if (watch_signals(sv, sigs, 4) < 0 || (sv->pid1 && watch_signals(sv, pid1_sigs, 3) < 0)) {
+        static const int pid1_sigs[] = {SIGUSR1, SIGPWR};
+        if (watch_signals(sv, sigs, 4) < 0 || (sv->pid1 && watch_signals(sv, pid1_sigs, 2) < 0)) {
             fprintf(stderr, "supervisor: cannot watch signals\n");
             finish(sv, 1);
         } else {
@@ -542,8 +540,6 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                 cr_own_pidfile_write(sv->pidfile);
             if (sv->missing[0])
                 cr_log(NULL, "%s", sv->missing);
-            if (sv->pid1)
-                cr_pid1_reap_orphans();   /* any left by whoever ran before us */
             const struct cr_cg_sweep *sw = cr_cg_root_swept(sv->rt.cgroot);
             if (sw->cgroups)
                 cr_log(NULL, "swept %d leftover cgroup%s (%d process%s) in %lld ms%s",
