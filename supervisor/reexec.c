@@ -17,8 +17,11 @@
 #include "log.h"
 #include "notify.h"
 #include "api/control.h"
+#include "io/logs.h"
+#include "io/output.h"
 
 #define STATE_MAGIC "corral-state 1\n"
+#define REEXEC_LOG_WAIT_MS 2000   /* for log files and the console, before the execve */
 
 int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, size_t whylen);
 
@@ -79,12 +82,19 @@ static int write_state(struct sv *sv)
     int cfd = cr_control_fd(sv->ctl);
     if (cfd >= 0)
         fprintf(f, "control %d\n", cfd);
-    char line[CR_SVC_STATE_MAX];
-    for (size_t i = 0; i < sv->all.n; i++) {
-        int n = cr_svc_handover(sv->all.v[i], line, sizeof line);
+    char *line = malloc(CR_SVC_STATE_MAX);
+    for (size_t i = 0; line && i < sv->all.n; i++) {
+        int n = cr_svc_handover(sv->all.v[i], line, CR_SVC_STATE_MAX);
         if (n > 0)
             fwrite(line, 1, (size_t)n, f);
     }
+    if (!line) {
+        fclose(f);
+        close(mfd);
+        cr_log(NULL, "reexec: out of memory");
+        return -1;
+    }
+    free(line);
     keep_all(sv, true);
     if (fclose(f) != 0) {
         keep_all(sv, false);
@@ -122,6 +132,16 @@ static void do_reexec(uv_timer_t *t)
     argv[n] = NULL;
     cr_log(NULL, "reexec: %s (%zu service%s handed over)", sv->reexec_path, sv->all.n,
            sv->all.n == 1 ? "" : "s");
+    /* Every line read so far is written before the execve ends the writer threads and the
+     * console's queue: the next program starts with the bytes still in the pipes. */
+    if (cr_logs_quiesce(REEXEC_LOG_WAIT_MS, why, sizeof why) < 0) {
+        keep_all(sv, false);
+        close(mfd);
+        cr_log(NULL, "reexec: not now: %s (its lines would be lost)", why);
+        return;
+    }
+    cr_console_flush_wait(&sv->rt.console, REEXEC_LOG_WAIT_MS);
+    cr_console_flush_wait(&sv->rt.console_err, REEXEC_LOG_WAIT_MS);
     /* Under systemd: reloading until the new program's READY=1, and its NOTIFY_SOCKET (the
      * watchdog's too) so that it goes on telling systemd. */
     sv_notify_reloading("re-executing");
