@@ -4,12 +4,15 @@ program adopts the running containers instead of starting them again."""
 import os
 import re
 import signal
+import socket
+import subprocess
+import threading
 
 import pytest
 
-from conftest import alive, descendants, gone, wait_for_line, wait_until
+from conftest import SUPERVISOR, base_env, alive, descendants, gone, wait_for_line, wait_until
 from test_supervisor import cg_dirs, cgroot, svc  # noqa: F401  (cgroot is a fixture)
-from test_svctl import CtlSup, sleeper
+from test_svctl import ASAN_SVCTL, CtlSup, sleeper
 from test_images import ImgSup, assert_store_clean, images, isvc  # noqa: F401
 from test_where import NoCgroupSup
 
@@ -63,15 +66,59 @@ def test_reexec_keeps_containers_and_stops_after(h, tmp, cgroot):
     assert not cg_dirs(cgroot), cg_dirs(cgroot)
 
 
-def test_reexec_to_a_missing_binary_is_refused(h, tmp, cgroot):
+def test_reexec_to_a_missing_or_broken_binary_is_refused(h, tmp, cgroot):
+    """The new program is tried (--version) before anything is handed over: a missing one, a
+    truncated one, one that fails and one that is not a supervisor are refused, svctl says
+    why, and the old supervisor goes on with its services."""
     s = CtlSup(h, tmp, cgroot, sleeper("web", network="none")).start()
     pid = s.wait_state("web", "RUNNING")["pid"]
     rc, out, err = s.ctl("reexec", os.path.join(str(tmp), "nothing-here"))
     assert rc == 1 and "No such file" in err, (rc, out, err)
     rc, out, err = s.ctl("reexec", "relative/path")
     assert rc == 1 and "not an absolute path" in err, (rc, out, err)
+    truncated = tmp / "truncated"
+    truncated.write_bytes(SUPERVISOR.read_bytes()[:8192])
+    failing = tmp / "failing"
+    failing.write_text("#!/bin/sh\necho cannot start >&2\nexit 3\n")
+    other = tmp / "other"
+    other.write_text("#!/bin/sh\necho something 1.0\n")
+    for p in (truncated, failing, other):
+        p.chmod(0o755)
+    rc, out, err = s.ctl("reexec", truncated)
+    assert rc == 1 and f"{truncated}" in err and "not re-executing" in err, (rc, out, err)
+    rc, out, err = s.ctl("reexec", failing)
+    assert rc == 1 and "--version: exit 3: cannot start: a broken binary" in err, (rc, out, err)
+    rc, out, err = s.ctl("reexec", other)
+    assert rc == 1 and "says 'something 1.0': not corral's supervisor" in err, (rc, out, err)
     assert s.status("web")["web"]["pid"] == pid
-    assert "resumed" not in s.log()
+    assert "resumed" not in s.log() and "reexec:" not in s.log(), s.log()
+    assert s.p.poll() is None
+    assert s.stop() == 0
+
+
+def test_reexec_ends_a_log_follower_saying_so(h, tmp, cgroot):
+    """`svctl logs -f` follows the program it is connected to: at a re-exec it ends, saying
+    that the supervisor re-executed itself, and a new one follows the new program."""
+    s = CtlSup(h, tmp, cgroot, sleeper("web", network="none")).start()
+    s.wait_state("web", "RUNNING")
+    f = subprocess.Popen([str(ASAN_SVCTL), "-c", str(s.ini), "logs", "-f", "web"],
+                         env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert "web.out.log" in f.stdout.readline()   # following from here on
+        s.ctl("signal", "USR1", "web", check=0)
+        while "USR1" not in f.stdout.readline():
+            pass
+        s.ctl("reexec", check=0)
+        out, err = f.communicate(timeout=20)
+    finally:
+        if f.poll() is None:
+            f.kill()
+            f.wait()
+    assert f.returncode == 1 and "re-executed itself: follow again" in err, (f.returncode, err)
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    rc, out, err = s.ctl("logs", "web", check=0)
+    assert "USR1" in out
     assert s.stop() == 0
 
 
@@ -222,3 +269,95 @@ def test_reexec_loses_and_doubles_no_line_of_a_continuous_writer(h, tmp, cgroot)
                         r"writer \| line (\d+)-end")
     assert cnums == list(range(len(cnums))) and len(cnums) >= len(nums) - 1, len(cnums)
     assert len(re.findall(r"(?m)^supervisor: resumed after reexec", s.log())) == 3
+
+
+def test_svctl_keeps_answering_across_reexecs(h, tmp, cgroot):
+    """svctl clients run all the time across re-execs: each one is answered (the listening
+    socket is the same one; a connection the old program had accepted and not answered ends
+    unanswered, and svctl makes it again: the next test makes that happen every time)."""
+    s = CtlSup(h, tmp, cgroot, sleeper("web", network="none")).start()
+    pid = s.wait_state("web", "RUNNING")["pid"]
+    results, stop = [], threading.Event()
+
+    def client():
+        while not stop.is_set():
+            rc, out, err = s.ctl("status", "web")
+            results.append((rc, "RUNNING" in out, err))
+    t = threading.Thread(target=client)
+    t.start()
+    try:
+        for k in range(1, 6):
+            n = len(results)
+            wait_until(lambda: len(results) > n, 10, what="a status answered")
+            s.ctl("reexec", check=0)
+            s.wait_log(r"^supervisor: took over 1 running container$", count=k)
+        n = len(results)
+        wait_until(lambda: len(results) > n + 2, 10, what="statuses after the last re-exec")
+    finally:
+        stop.set()
+        t.join()
+    failed = [r for r in results if r[0] != 0 or not r[1]]
+    assert not failed, (len(results), failed[:3])
+    assert s.status("web")["web"]["pid"] == pid
+    assert s.stop() == 0
+
+
+def test_svctl_makes_again_a_connection_closed_unanswered(h, tmp, cgroot):
+    """What a re-exec does to a connection it had accepted (closed, nothing answered), made
+    to happen every time: a relay before the real socket closes svctl's first connection
+    after its hello, the second after its request (the hello answered by the supervisor),
+    and relays the third. svctl connects again and gets its answer; a supervisor that is
+    gone is still said at once (exit 3)."""
+    s = CtlSup(h, tmp, cgroot, sleeper("web", network="none")).start()
+    s.wait_state("web", "RUNNING")
+    relay = tmp / "relay.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(relay))
+    srv.listen(8)
+    seen = []
+
+    def pipe(a, b):
+        while (d := a.recv(65536)):
+            b.sendall(d)
+        b.shutdown(socket.SHUT_WR)
+
+    def serve():
+        for k in range(3):
+            c, _ = srv.accept()
+            f = c.makefile("rb")
+            up = socket.socket(socket.AF_UNIX)
+            up.connect(str(s.sock))
+            if k == 0:
+                seen.append([f.readline()])
+            elif k == 1:
+                hello = f.readline()
+                up.sendall(hello)
+                uf = up.makefile("rb")
+                while True:   # the hello's answer: records, then ok
+                    ln = uf.readline()
+                    c.sendall(ln)
+                    if not ln or ln.startswith((b"ok", b"error")):
+                        break
+                uf.close()
+                seen.append([hello, f.readline()])
+            else:
+                th = threading.Thread(target=pipe, args=(up, c))
+                th.start()
+                pipe(c, up)
+                th.join()
+            f.close()
+            c.close()
+            up.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    p = subprocess.run([str(ASAN_SVCTL), "-s", str(relay), "status", "web"], env=base_env(),
+                       capture_output=True, text=True, timeout=30)
+    t.join(10)
+    srv.close()
+    relay.unlink()
+    assert p.returncode == 0 and "RUNNING" in p.stdout, (p.returncode, p.stdout, p.stderr)
+    assert [[ln.split()[0] for ln in x] for x in seen] == [[b"hello"], [b"hello", b"status"]], seen
+    assert s.stop() == 0
+    p = subprocess.run([str(ASAN_SVCTL), "-s", str(s.sock), "status"], env=base_env(),
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 3, (p.returncode, p.stderr)
