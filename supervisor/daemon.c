@@ -548,6 +548,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                        sw->failed ? " (some could not be removed)" : "");
             /* Neither is needed to run services: a failure is reported, not fatal. */
             const char *ctl_line = state ? strstr(state, "\ncontrol ") : NULL;
+            uint64_t since = state ? sv_resume_since(state) : 0;
             int r2 = ctl_line ? cr_control_adopt(&sv->api, cfg->global.control_socket,
                                                  atoi(ctl_line + 9), &sv->ctl, err, sizeof err)
                               : cr_control_open(&sv->api, cfg->global.control_socket,
@@ -610,10 +611,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                     cr_svc_request(sv->all.v[i], CR_REQ_START);
             }
             free(resumed);
-            free(state);
             schedule_starts(sv);
             free(order);
             notify_status(sv);   /* nothing to start: ready at once */
+            free(state);
+            if (since)
+                sv_resume_gap(since);
         }
     }
 run:

@@ -166,6 +166,7 @@ static int write_state(struct sv *sv)
         return -1;
     }
     fputs(STATE_MAGIC, f);
+    fprintf(f, "since %llu\n", (unsigned long long)sv->reexec_since_us);
     int cfd = cr_control_fd(sv->ctl);
     if (cfd >= 0)
         fprintf(f, "control %d\n", cfd);
@@ -200,6 +201,10 @@ static void do_reexec(uv_timer_t *t)
 {
     struct sv *sv = t->data;
     char why[512];
+    /* From here no event is handled until the new program's loop runs (sv_resume_gap). */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sv->reexec_since_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     /* Checked again: the services may have moved since the reply. */
     char resolved[sizeof sv->reexec_path];
     if (reexec_ok(sv, sv->reexec_path, resolved, sizeof resolved, why, sizeof why) < 0) {
@@ -292,6 +297,23 @@ int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, si
     }
     uv_timer_start(&sv->reexec_timer, do_reexec, 0, 0);
     return 0;
+}
+
+uint64_t sv_resume_since(const char *state)
+{
+    const char *p = strstr(state, "\nsince ");
+    return p ? strtoull(p + 7, NULL, 10) : 0;
+}
+
+void sv_resume_gap(uint64_t since)
+{
+    if (!since)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    cr_log(NULL, "reexec: no event handled for %.2f ms (from the old program's last to the "
+           "new one's loop)", (double)(now - since) / 1000.0);
 }
 
 char *sv_resume_read(int fd)

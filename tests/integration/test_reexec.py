@@ -34,6 +34,9 @@ def test_reexec_keeps_containers_and_stops_after(h, tmp, cgroot):
     assert "re-executing" in out, out
     s.wait_log(r"^supervisor: resumed after reexec \(pid %d" % s.pid)
     s.wait_log(r"^supervisor: took over 2 running containers$")
+    # The new program says how long no event was handled (bench/supervisor/reexec_gap.py)
+    s.wait_log(r"^supervisor: reexec: no event handled for \d+\.\d\d ms \(from the old "
+               r"program's last to the new one's loop\)$")
     assert s.p.poll() is None, "the supervisor's process is the same one"
 
     after = s.status()
