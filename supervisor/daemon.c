@@ -248,6 +248,17 @@ static void on_signal(uv_signal_t *h, int signum)
         sv_oneshot_signal(sv, signum);
         return;
     }
+    if (signum == sv->reexec_signal) {
+        /* an appliance's upgrade: as `svctl reexec` with no path (the binary on disk) */
+        char why[512];
+        char name[32];
+        snprintf(name, sizeof name, "SIG%s", sigabbrev_np(signum) ? sigabbrev_np(signum) : "?");
+        if (sv_reexec(&sv->rt, NULL, true, why, sizeof why) < 0)
+            cr_log(NULL, "%s (reexec_signal): not re-executing: %s", name, why);
+        else if (sv_reexec(&sv->rt, NULL, false, why, sizeof why) == 0)
+            cr_log(NULL, "%s (reexec_signal): re-executing %s", name, sv->reexec_path);
+        return;
+    }
     if (signum == SIGHUP) {
         if (!sv->shutting_down)
             sv_reload(sv, "SIGHUP", true, NULL);
@@ -374,6 +385,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     sv->cfg = cfg;
     sv->pid1 = mode->pid1;
     sv->rt.init_fd = sv->rt.devnull = -1;
+    sv->reexec_signal = -1;
     sv->rt.console.fd = -1;
     sv->rt.on_settled = on_settled;
     sv->rt.on_ready = on_ready;
@@ -518,7 +530,9 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     } else {
         static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
         static const int pid1_sigs[] = {SIGUSR1, SIGPWR};
-        if (watch_signals(sv, sigs, 4) < 0 || (sv->pid1 && watch_signals(sv, pid1_sigs, 2) < 0)) {
+        int rsig = sv->reexec_signal = cfg->global.reexec_signal;   /* a reload keeps it */
+        if (watch_signals(sv, sigs, 4) < 0 || (sv->pid1 && watch_signals(sv, pid1_sigs, 2) < 0) ||
+            (rsig > 0 && watch_signals(sv, &rsig, 1) < 0)) {
             fprintf(stderr, "supervisor: cannot watch signals\n");
             finish(sv, 1);
         } else {

@@ -364,3 +364,31 @@ def test_svctl_makes_again_a_connection_closed_unanswered(h, tmp, cgroot):
     p = subprocess.run([str(ASAN_SVCTL), "-s", str(s.sock), "status"], env=base_env(),
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 3, (p.returncode, p.stderr)
+
+
+def test_reexec_signal(h, tmp, cgroot):
+    """[supervisor] reexec_signal: the signal re-executes the supervisor as `svctl reexec`
+    does; a signal the supervisor uses already is a configuration error naming file, line
+    and key."""
+    class SigSup(CtlSup):
+        def write(self, services):
+            super().write(services)
+            self.ini.write_text(self.ini.read_text().replace(
+                "[supervisor]\n", f"[supervisor]\nreexec_signal = {self.sig}\n", 1))
+
+    SigSup.sig = "HUP"
+    bad = SigSup(h, tmp, cgroot, sleeper("web", network="none"))
+    p = subprocess.run([str(SUPERVISOR), "-c", str(bad.ini), "--check"], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode != 0 and (f"{bad.ini}:2: reexec_signal: 'HUP': the supervisor uses "
+                                  "SIGHUP already (to reload)") in p.stderr, p.stderr
+    SigSup.sig = "QUIT"
+    s = SigSup(h, tmp, cgroot, sleeper("web", network="none")).start()
+    pid = s.wait_state("web", "RUNNING")["pid"]
+    s.p.send_signal(signal.SIGQUIT)
+    s.wait_log(r"^supervisor: SIGQUIT \(reexec_signal\): re-executing /")
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    assert s.status("web")["web"]["pid"] == pid
+    s.p.send_signal(signal.SIGQUIT)   # the new program watches it too
+    s.wait_log(r"^supervisor: took over 1 running container$", count=2)
+    assert s.stop() == 0
