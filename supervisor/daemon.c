@@ -248,8 +248,15 @@ static void on_signal(uv_signal_t *h, int signum)
         sv_oneshot_signal(sv, signum);
         return;
     }
-    if (signum == SIGCHLD) {
-        cr_pid1_reap_orphans();
+    if (signum == sv->reexec_signal) {
+        /* an appliance's upgrade: as `svctl reexec` with no path (the binary on disk) */
+        char why[512];
+        char name[32];
+        snprintf(name, sizeof name, "SIG%s", sigabbrev_np(signum) ? sigabbrev_np(signum) : "?");
+        if (sv_reexec(&sv->rt, NULL, true, why, sizeof why) < 0)
+            cr_log(NULL, "%s (reexec_signal): not re-executing: %s", name, why);
+        else if (sv_reexec(&sv->rt, NULL, false, why, sizeof why) == 0)
+            cr_log(NULL, "%s (reexec_signal): re-executing %s", name, sv->reexec_path);
         return;
     }
     if (signum == SIGHUP) {
@@ -378,6 +385,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     sv->cfg = cfg;
     sv->pid1 = mode->pid1;
     sv->rt.init_fd = sv->rt.devnull = -1;
+    sv->reexec_signal = -1;
     sv->rt.console.fd = -1;
     sv->rt.on_settled = on_settled;
     sv->rt.on_ready = on_ready;
@@ -499,8 +507,10 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     cr_logs_set_loop(sv->rt.loop);   /* log files on writer threads from here on */
     if (!run_name) {
         sv_notify_open(sv->rt.loop);
-        /* A container's PID 1 reaps what is re-parented to it; without cgroups the
-         * supervisor is a subreaper too, so nothing a container leaves escapes it. */
+        /* PID 1 (of a machine or a container) reaps what is re-parented to it; without
+         * cgroups the supervisor is a subreaper too, so nothing a container leaves escapes
+         * it. orphans.c is the one reaper: its first sweep takes what whoever ran before us
+         * left (after a re-exec, once the inits are adopted). */
         sv_orphans_start(sv, none != NULL, mode->resume_fd >= 0);
         if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop) < 0)
             cr_log(NULL, "no cgroup reaper: kills and removals will wait");
@@ -519,8 +529,10 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
         }
     } else {
         static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
-        static const int pid1_sigs[] = {SIGUSR1, SIGPWR, SIGCHLD};
-        if (watch_signals(sv, sigs, 4) < 0 || (sv->pid1 && watch_signals(sv, pid1_sigs, 3) < 0)) {
+        static const int pid1_sigs[] = {SIGUSR1, SIGPWR};
+        int rsig = sv->reexec_signal = cfg->global.reexec_signal;   /* a reload keeps it */
+        if (watch_signals(sv, sigs, 4) < 0 || (sv->pid1 && watch_signals(sv, pid1_sigs, 2) < 0) ||
+            (rsig > 0 && watch_signals(sv, &rsig, 1) < 0)) {
             fprintf(stderr, "supervisor: cannot watch signals\n");
             finish(sv, 1);
         } else {
@@ -542,8 +554,6 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                 cr_own_pidfile_write(sv->pidfile);
             if (sv->missing[0])
                 cr_log(NULL, "%s", sv->missing);
-            if (sv->pid1)
-                cr_pid1_reap_orphans();   /* any left by whoever ran before us */
             const struct cr_cg_sweep *sw = cr_cg_root_swept(sv->rt.cgroot);
             if (sw->cgroups)
                 cr_log(NULL, "swept %d leftover cgroup%s (%d process%s) in %lld ms%s",
@@ -552,6 +562,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                        sw->failed ? " (some could not be removed)" : "");
             /* Neither is needed to run services: a failure is reported, not fatal. */
             const char *ctl_line = state ? strstr(state, "\ncontrol ") : NULL;
+            uint64_t since = state ? sv_resume_since(state) : 0;
             int r2 = ctl_line ? cr_control_adopt(&sv->api, cfg->global.control_socket,
                                                  atoi(ctl_line + 9), &sv->ctl, err, sizeof err)
                               : cr_control_open(&sv->api, cfg->global.control_socket,
@@ -614,10 +625,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                     cr_svc_request(sv->all.v[i], CR_REQ_START);
             }
             free(resumed);
-            free(state);
             schedule_starts(sv);
             free(order);
             notify_status(sv);   /* nothing to start: ready at once */
+            free(state);
+            if (since)
+                sv_resume_gap(since);
         }
     }
 run:

@@ -4,6 +4,7 @@
 #define CORRAL_DAEMON_INT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "api/host.h"
@@ -44,6 +45,8 @@ struct sv {
     char reexec_path[4096];
     uv_timer_t reexec_timer;
     bool reexec_timer_init;
+    uint64_t reexec_since_us;
+    int reexec_signal;           /* [supervisor] reexec_signal as watched since the start; -1 */    /* CLOCK_MONOTONIC when the handover began (the gap's start) */
     void (*log_want_write)(int fd, bool on);   /* daemon.c's, for cr_log_nonblocking() */
 };
 
@@ -52,6 +55,11 @@ int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, si
 /* reexec.c: the state a --resume FD gives, read into a malloc'd string (NULL: unreadable,
  * said on stderr); the fd is closed. */
 char *sv_resume_read(int fd);
+/* reexec.c: when the old program's handover began (the state's "since" line; 0: none), and
+ * the log line saying how long no event was handled since, called just before the new
+ * program's loop runs. */
+uint64_t sv_resume_since(const char *state);
+void sv_resume_gap(uint64_t since);
 
 static inline struct sv *sv_of(struct cr_runtime *rt)
 {

@@ -1,5 +1,8 @@
-/* Orphans: as a container's PID 1, or as a subreaper without cgroups (none.c), processes
- * the services' inits leave behind are re-parented to the supervisor. Each SIGCHLD, every
+/* Orphans: as PID 1 (a container's, or the machine's in appliance mode), or as a subreaper
+ * without cgroups (none.c), processes the services' inits leave behind, and as the machine's
+ * PID 1 every orphan of the machine, are re-parented to the supervisor. This file is the one
+ * reaper while services run (pid1/power.c collects with waitpid(-1) only on the way down,
+ * once no container is held any more). Each SIGCHLD, every
  * child that is not a running container's init is reaped (never waitpid(-1): an init is
  * waited for through its pidfd by service/container.c, which needs its status). Without
  * cgroups such a child is what a container killed with SIGKILL left (init, its subreaper,
@@ -45,27 +48,23 @@ static void reap_orphans(struct sv *sv)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        char path[64], buf[4096];
+        char path[64];
         snprintf(path, sizeof path, "/proc/self/task/%.20s/children", e->d_name);
         FILE *f = fopen(path, "re");
         if (!f)
             continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = 0;
-        for (char *p = buf, *end; *p; p = end) {
-            long pid = strtol(p, &end, 10);
-            if (end == p)
-                break;
+        long pid;
+        while (fscanf(f, "%ld", &pid) == 1) {   /* any number of them: an orphan storm */
             int st;
             if (pid <= 0 || is_init(sv, (pid_t)pid))
                 continue;
-            if (kill_orphans && waitpid((pid_t)pid, &st, WNOHANG) == 0) {
+            if (kill_orphans && waitpid((pid_t)pid, &st, WNOHANG | __WALL) == 0) {
                 kill((pid_t)pid, SIGKILL);   /* its own children come to us in turn */
                 cr_log(NULL, "killed pid %ld, left by a container that is gone", pid);
             }
-            waitpid((pid_t)pid, &st, WNOHANG);
+            waitpid((pid_t)pid, &st, WNOHANG | __WALL);
         }
+        fclose(f);
     }
     closedir(d);
 }

@@ -10,17 +10,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon_int.h"
 #include "log.h"
 #include "notify.h"
 #include "api/control.h"
+#include "io/logs.h"
+#include "io/output.h"
+
+extern char **environ;
 
 #define STATE_MAGIC "corral-state 1\n"
-
-int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, size_t whylen);
+#define REEXEC_LOG_WAIT_MS 2000   /* for log files and the console, before the execve */
 
 static int resolve(const char *path, char *out, size_t len, char *why, size_t whylen)
 {
@@ -51,6 +59,88 @@ static int resolve(const char *path, char *out, size_t len, char *why, size_t wh
     return 0;
 }
 
+/* The new program runs once with --version before anything is handed over, and must say it
+ * is a supervisor: a broken binary (truncated, another architecture, a missing library, a
+ * script that fails) is refused while this one still runs, since after the execve nothing
+ * would be left to go back to (as PID 1: a kernel panic). */
+#define PREFLIGHT_MS 5000
+
+static int preflight(const char *path, char *why, size_t whylen)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        snprintf(why, whylen, "pipe: %s", strerror(errno));
+        return -errno;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+    char *argv[] = {(char *)path, "--version", NULL};
+    pid_t pid;
+    int r = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    if (r != 0) {
+        close(p[0]);
+        snprintf(why, whylen, "%s: %s", path, strerror(r));
+        return -r;
+    }
+    char out[256];
+    size_t n = 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool late = false;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long left = PREFLIGHT_MS - ((t.tv_sec - t0.tv_sec) * 1000 +
+                                    (t.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+        if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+            late = true;
+            break;
+        }
+        ssize_t k = read(p[0], out + n, sizeof out - 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        if (n == sizeof out - 1)
+            break;
+    }
+    close(p[0]);
+    out[n] = 0;
+    out[strcspn(out, "\n")] = 0;
+    if (late)
+        kill(pid, SIGKILL);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (late) {
+        snprintf(why, whylen, "%s --version did not end within %d ms: not re-executing", path,
+                 PREFLIGHT_MS);
+        return -ETIMEDOUT;
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        char how[48];
+        if (WIFSIGNALED(st))
+            snprintf(how, sizeof how, "killed by SIG%s", sigabbrev_np(WTERMSIG(st)));
+        else
+            snprintf(how, sizeof how, "exit %d", WEXITSTATUS(st));
+        snprintf(why, whylen, "%s --version: %s%s%s: a broken binary, not re-executing", path,
+                 how, out[0] ? ": " : "", out);
+        return -ENOEXEC;
+    }
+    if (strncmp(out, "supervisor (corral) ", 20)) {
+        snprintf(why, whylen, "%s --version says '%s': not corral's supervisor, not "
+                 "re-executing", path, out);
+        return -ENOEXEC;
+    }
+    return 0;
+}
+
 static void keep_all(struct sv *sv, bool keep)
 {
     int fd = cr_control_fd(sv->ctl);
@@ -76,15 +166,23 @@ static int write_state(struct sv *sv)
         return -1;
     }
     fputs(STATE_MAGIC, f);
+    fprintf(f, "since %llu\n", (unsigned long long)sv->reexec_since_us);
     int cfd = cr_control_fd(sv->ctl);
     if (cfd >= 0)
         fprintf(f, "control %d\n", cfd);
-    char line[CR_SVC_STATE_MAX];
-    for (size_t i = 0; i < sv->all.n; i++) {
-        int n = cr_svc_handover(sv->all.v[i], line, sizeof line);
+    char *line = malloc(CR_SVC_STATE_MAX);
+    for (size_t i = 0; line && i < sv->all.n; i++) {
+        int n = cr_svc_handover(sv->all.v[i], line, CR_SVC_STATE_MAX);
         if (n > 0)
             fwrite(line, 1, (size_t)n, f);
     }
+    if (!line) {
+        fclose(f);
+        close(mfd);
+        cr_log(NULL, "reexec: out of memory");
+        return -1;
+    }
+    free(line);
     keep_all(sv, true);
     if (fclose(f) != 0) {
         keep_all(sv, false);
@@ -96,12 +194,20 @@ static int write_state(struct sv *sv)
     return mfd;
 }
 
+static int reexec_ok(struct sv *sv, const char *path, char *resolved, size_t len, char *why,
+                     size_t whylen);
+
 static void do_reexec(uv_timer_t *t)
 {
     struct sv *sv = t->data;
     char why[512];
+    /* From here no event is handled until the new program's loop runs (sv_resume_gap). */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sv->reexec_since_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     /* Checked again: the services may have moved since the reply. */
-    if (sv_reexec(&sv->rt, sv->reexec_path, true, why, sizeof why) < 0) {
+    char resolved[sizeof sv->reexec_path];
+    if (reexec_ok(sv, sv->reexec_path, resolved, sizeof resolved, why, sizeof why) < 0) {
         cr_log(NULL, "reexec: not now: %s", why);
         return;
     }
@@ -122,6 +228,17 @@ static void do_reexec(uv_timer_t *t)
     argv[n] = NULL;
     cr_log(NULL, "reexec: %s (%zu service%s handed over)", sv->reexec_path, sv->all.n,
            sv->all.n == 1 ? "" : "s");
+    /* Every line read so far is written before the execve ends the writer threads and the
+     * console's queue: the next program starts with the bytes still in the pipes. */
+    if (cr_logs_quiesce(REEXEC_LOG_WAIT_MS, why, sizeof why) < 0) {
+        keep_all(sv, false);
+        close(mfd);
+        cr_log(NULL, "reexec: not now: %s (its lines would be lost)", why);
+        return;
+    }
+    cr_control_reexec_notice(sv->ctl);
+    cr_console_flush_wait(&sv->rt.console, REEXEC_LOG_WAIT_MS);
+    cr_console_flush_wait(&sv->rt.console_err, REEXEC_LOG_WAIT_MS);
     /* Under systemd: reloading until the new program's READY=1, and its NOTIFY_SOCKET (the
      * watchdog's too) so that it goes on telling systemd. */
     sv_notify_reloading("re-executing");
@@ -137,27 +254,40 @@ static void do_reexec(uv_timer_t *t)
     cr_log(NULL, "reexec: %s: %s; this supervisor goes on", sv->reexec_path, strerror(e));
 }
 
-int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, size_t whylen)
+/* Whether a re-exec to path can happen now; resolved is the program. */
+static int reexec_ok(struct sv *sv, const char *path, char *resolved, size_t len, char *why,
+                     size_t whylen)
 {
-    struct sv *sv = sv_of(rt);
     if (sv->shutting_down || sv->finished) {
         snprintf(why, whylen, "the supervisor is stopping");
         return -ESHUTDOWN;
     }
-    if (rt->run_mode) {
+    if (sv->rt.run_mode) {
         snprintf(why, whylen, "not in `supervisor run`");
         return -EPERM;
     }
-    char resolved[sizeof sv->reexec_path];
-    int r = resolve(path, resolved, sizeof resolved, why, whylen);
+    int r = resolve(path, resolved, len, why, whylen);
     if (r < 0)
         return r;
     for (size_t i = 0; i < sv->all.n; i++)
         if (!cr_svc_handover_ok(sv->all.v[i], why, whylen))
             return -EBUSY;
+    return 0;
+}
+
+int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, size_t whylen)
+{
+    struct sv *sv = sv_of(rt);
+    char resolved[sizeof sv->reexec_path];
+    int r = reexec_ok(sv, path, resolved, sizeof resolved, why, whylen);
+    if (r < 0)
+        return r;
     if (check) {
-        snprintf(why, whylen, "%s", resolved);
-        return 0;
+        /* before the answer, so that svctl hears why a binary is refused */
+        r = preflight(resolved, why, whylen);
+        if (r == 0)
+            snprintf(why, whylen, "%s", resolved);
+        return r;
     }
     memcpy(sv->reexec_path, resolved, sizeof resolved);
     if (!sv->reexec_timer_init) {
@@ -167,6 +297,23 @@ int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, si
     }
     uv_timer_start(&sv->reexec_timer, do_reexec, 0, 0);
     return 0;
+}
+
+uint64_t sv_resume_since(const char *state)
+{
+    const char *p = strstr(state, "\nsince ");
+    return p ? strtoull(p + 7, NULL, 10) : 0;
+}
+
+void sv_resume_gap(uint64_t since)
+{
+    if (!since)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    cr_log(NULL, "reexec: no event handled for %.2f ms (from the old program's last to the "
+           "new one's loop)", (double)(now - since) / 1000.0);
 }
 
 char *sv_resume_read(int fd)

@@ -1282,6 +1282,17 @@ int cr_control_fd(const struct cr_control *ctl)
     return fd;
 }
 
+void cr_control_reexec_notice(struct cr_control *ctl)
+{
+    static const char msg[] = "error busy the supervisor re-executed itself: follow again\n";
+    for (struct client *c = ctl ? ctl->clients : NULL; c; c = c->next) {
+        if (!c->follow)
+            continue;
+        uv_buf_t b = uv_buf_init((char *)msg, sizeof msg - 1);
+        uv_try_write((uv_stream_t *)&c->pipe, &b, 1);   /* after what it was sent, or lost */
+    }
+}
+
 void cr_control_close(struct cr_control *ctl)
 {
     if (!ctl || ctl->closing)

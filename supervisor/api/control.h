@@ -40,5 +40,8 @@ int cr_control_adopt(const struct cr_api_host *host, const char *path, int fd,
 int cr_control_fd(const struct cr_control *c);
 /* Closes every client and the socket, and removes the socket file (if still ours). */
 void cr_control_close(struct cr_control *c);
+/* Live re-exec, just before the execve: each `logs -f` follower is told that its following
+ * ends here (its connection goes with the old program; a new one follows the new program). */
+void cr_control_reexec_notice(struct cr_control *c);
 
 #endif

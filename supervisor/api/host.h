@@ -29,7 +29,8 @@ struct cr_api_host {
      * whether it would: 0, -EPERM (not the machine's PID 1), -ESHUTDOWN (already stopping). */
     int (*power)(struct cr_runtime *rt, const char *action, const char *why, bool check);
     /* Live re-exec: replaces the supervisor's program with path (NULL: its own) in the same
-     * process, the running containers kept. With check, only says whether it can now: 0,
+     * process, the running containers kept. With check, only says whether it can now (path
+     * is run once with --version and must answer as a supervisor): 0,
      * or a negative errno with why (a sentence) filled; without, it happens once this turn
      * of the loop is over (a failed execve is logged, and the supervisor goes on). */
     int (*reexec)(struct cr_runtime *rt, const char *path, bool check, char *why,

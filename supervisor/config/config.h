@@ -62,6 +62,7 @@ struct cr_global {
     char *identity, *pidfile, *loglevel, *user, *directory;
     char *image_store;           /* image/image.h's store */
     char *hostname;              /* the machine's, as its PID 1 (pid1/); NULL: unset */
+    int reexec_signal;           /* re-executes the supervisor (reexec.c); -1: none */
 };
 
 /* A [network:NAME] section, or the implicit "default" network (file NULL). */
@@ -244,6 +245,9 @@ void cr_security_resolve(struct cr_service *svc, const struct cr_global *g,
  * newly carved (userns.c); fills uid_map_text and gid_map_text. */
 void cr_userns_assign(struct cr_config *cfg, bool persist);
 /* Adds "FILE:LINE: key: ..." for svc's key (its section header line when key is a default). */
+/* Why the supervisor cannot take sig for [supervisor] reexec_signal (it uses it already, or
+ * it is a fault signal), or NULL: free. */
+const char *cr_reexec_signal_taken(int sig);
 void cr_service_error(struct cr_errlist *errors, const struct cr_service *svc, int key,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

@@ -125,6 +125,11 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_MACHINE_HOSTNAME] = {"hostname", NULL, CR_T_STRING, NULL, G, RESTART,
         GL(hostname), .doc = "the machine's hostname, set when the supervisor is its PID 1 "
                "(appliance mode); unset: left as it is"},
+    [CR_K_REEXEC_SIGNAL] = {"reexec_signal", NULL, CR_T_SIGNAL, NULL, G, RESTART,
+        GL(reexec_signal), .doc = "a signal that makes the supervisor re-execute its own "
+               "binary as `svctl reexec` does (an appliance's upgrade without svctl), e.g. "
+               "QUIT or RTMIN+1; not one it already uses (TERM, INT, HUP, USR2, CHLD; as PID 1 "
+               "USR1 and PWR too). A change applies at the next start or re-exec; unset: none"},
 
     /* ---- [include] ---- */
     [CR_K_FILES] = {"files", NULL, CR_T_STRING, NULL, CR_SEC_INCLUDE, NONE, 0,

@@ -53,6 +53,7 @@ enum cr_key_id {
     CR_K_LOGFILE_BACKUPS, CR_K_METRICS_LISTEN, CR_K_RUN_DIR, CR_K_CNI_CONFIG_DIR,
     CR_K_CNI_PLUGIN_DIR, CR_K_SUBID_USER, CR_K_SUBUID_FILE,
     CR_K_SUBGID_FILE, CR_K_USERNS_STATE, CR_K_IMAGE_STORE, CR_K_MACHINE_HOSTNAME,
+    CR_K_REEXEC_SIGNAL,
     /* [network:NAME] */
     CR_K_SUBNET, CR_K_SUBNET6, CR_K_INTERNAL, CR_K_BRIDGE,
     /* [supervisord]'s own keys (also allowed in [supervisor]) */

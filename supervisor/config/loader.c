@@ -12,6 +12,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1047,7 +1048,30 @@ static void build_global(struct cr_config *cfg, const struct raw_sec *rs)
         char *v = cr_cfg_expand(rv->value, &x, err, sizeof err);
         if (!v || cr_cfg_parse_value(k, v, g, rv->line, err, sizeof err))
             cr_errlist_add(&cfg->errors, "%s:%d: %s: %s", rv->file, rv->line, k->name, err);
+        else if (rv->key == CR_K_REEXEC_SIGNAL && cr_reexec_signal_taken(g->reexec_signal))
+            cr_errlist_add(&cfg->errors, "%s:%d: %s: '%s': the supervisor uses SIG%s already "
+                           "(%s)", rv->file, rv->line, k->name, v,
+                           sigabbrev_np(g->reexec_signal) ? sigabbrev_np(g->reexec_signal)
+                                                          : "?",
+                           cr_reexec_signal_taken(g->reexec_signal));
         free(v);
+    }
+}
+
+const char *cr_reexec_signal_taken(int sig)
+{
+    switch (sig) {
+    case SIGTERM: case SIGINT: return "to stop every service";
+    case SIGHUP: return "to reload";
+    case SIGUSR2: return "to rotate log files; as PID 1, to power off";
+    case SIGUSR1: return "as PID 1, to halt";
+    case SIGPWR: return "as PID 1, to power off";
+    case SIGCHLD: return "to collect orphans";
+    case SIGKILL: case SIGSTOP: return "it cannot be caught";
+    case SIGPIPE: return "it is ignored";
+    case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGABRT: case SIGTRAP:
+    case SIGSYS: return "a fault signal";
+    default: return NULL;
     }
 }
 

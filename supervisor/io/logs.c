@@ -273,6 +273,7 @@ static struct {
     uv_timer_t deadline;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t done_cv;                 /* a job was done: cr_logs_quiesce() waits on it */
     struct cr_logfile *todo, **todo_tail;   /* handed over, waiting for a thread (mu) */
     struct cr_logfile *done;                /* written, waiting for the loop (mu) */
     int ntodo, threads, idle;               /* (mu) */
@@ -281,7 +282,8 @@ static struct {
     int waiting;                            /* files with waiters (loop) */
     uv_timer_t tick;                        /* while waiting: looks for stalled writes */
     size_t queued;                          /* bytes queued or being written (loop) */
-} wr = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .todo_tail = &wr.todo};
+} wr = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+        .done_cv = PTHREAD_COND_INITIALIZER, .todo_tail = &wr.todo};
 
 static void *writer(void *arg)
 {
@@ -306,6 +308,7 @@ static void *writer(void *arg)
         f->jnext = wr.done;
         wr.done = f;
         uv_async_send(&wr.async);
+        pthread_cond_broadcast(&wr.done_cv);
     }
     return NULL;
 }
@@ -461,9 +464,8 @@ static void job_done(struct cr_logfile *f)
         file_free(f);
 }
 
-static void on_written(uv_async_t *h)
+static void take_done(void)
 {
-    (void)h;
     pthread_mutex_lock(&wr.mu);
     struct cr_logfile *f = wr.done;
     wr.done = NULL;
@@ -473,6 +475,12 @@ static void on_written(uv_async_t *h)
         job_done(f);
         f = next;
     }
+}
+
+static void on_written(uv_async_t *h)
+{
+    (void)h;
+    take_done();
     if (wr.busy == 0 && uv_is_active((uv_handle_t *)&wr.deadline)) {
         uv_timer_stop(&wr.deadline);   /* cr_logs_finish(): everything is written */
         uv_unref((uv_handle_t *)&wr.async);
@@ -530,6 +538,40 @@ void cr_logs_finish(unsigned deadline_ms)
     uv_run(wr.loop, UV_RUN_NOWAIT);
     wr.loop = NULL;
     /* From here on the caller writes; a file a thread still holds takes nothing more. */
+}
+
+int cr_logs_quiesce(unsigned deadline_ms, char *why, size_t whylen)
+{
+    if (!wr.loop)
+        return 0;   /* written inline: nothing is queued */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);   /* pthread_cond_timedwait's clock */
+    until.tv_sec += deadline_ms / 1000;
+    until.tv_nsec += (long)(deadline_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    for (;;) {
+        take_done();   /* a file done with more queued is handed over again (job_done) */
+        if (wr.busy == 0)
+            return 0;
+        pthread_mutex_lock(&wr.mu);
+        int r = wr.done ? 0 : pthread_cond_timedwait(&wr.done_cv, &wr.mu, &until);
+        pthread_mutex_unlock(&wr.mu);
+        if (r == ETIMEDOUT) {
+            take_done();
+            if (wr.busy == 0)
+                return 0;
+            for (struct cr_logfile *f = files; f; f = f->next)
+                if (f->busy) {
+                    snprintf(why, whylen, "log %s: %zu bytes not written after %u ms", f->path,
+                             f->jlen + f->qlen, deadline_ms);
+                    break;
+                }
+            return -ETIMEDOUT;
+        }
+    }
 }
 
 /* ---- the loop's side ----------------------------------------------------------------------- */

@@ -92,6 +92,11 @@ int cr_logs_set_loop(uv_loop_t *loop);
  * still write, says which files could not be written in time, and goes back to writing in
  * the caller. Then the loop can be closed. */
 void cr_logs_finish(unsigned deadline_ms);
+/* Live re-exec: writes everything queued for every file now, on the writer threads, waiting
+ * for them (without running the loop) up to deadline_ms, so that nothing queued is lost with
+ * the threads at the execve. 0, or -ETIMEDOUT with why set (a file whose disk stalls: its
+ * lines are still queued and go on being written). */
+int cr_logs_quiesce(unsigned deadline_ms, char *why, size_t whylen);
 
 /* The directory of AUTO files ([supervisor] log_dir); copied. Call before cr_logs_attach(). */
 int cr_logs_set_dir(const char *dir);

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -115,6 +117,24 @@ void cr_console_flush(struct cr_console *c)
                (unsigned long long)(c->dropped - c->dropped_reported),
                c->dropped - c->dropped_reported == 1 ? "" : "s");
         c->dropped_reported = c->dropped;
+    }
+}
+
+void cr_console_flush_wait(struct cr_console *c, unsigned ms)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        cr_console_flush(c);
+        if (!c->qlen || !c->pollable)
+            return;
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long spent = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (spent >= (long)ms)
+            return;
+        struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+        poll(&pfd, 1, (int)(ms - spent));
     }
 }
 
@@ -449,6 +469,20 @@ int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
         close(p[1]);
     }
     return r;
+}
+
+size_t cr_out_partial(const struct cr_out_stream *s, const char **p)
+{
+    *p = s->part;
+    return s->part ? s->len : 0;
+}
+
+int cr_out_set_partial(struct cr_out_stream *s, const char *p, size_t n)
+{
+    if (n >= CR_OUT_PART_MAX || !cr_keep_partial(&s->part, CR_OUT_PART_MAX, p, n))
+        return -ENOMEM;
+    s->len = n;
+    return 0;
 }
 
 void cr_out_drain(struct cr_out_stream *s)

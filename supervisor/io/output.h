@@ -65,6 +65,8 @@ void cr_console_raw(struct cr_console *c, const char *text, size_t len);
 /* Writes what is queued, as far as the console takes it without blocking. */
 void cr_console_flush(struct cr_console *c);
 void cr_console_close(struct cr_console *c);
+/* Live re-exec: writes what is queued, waiting up to ms for a console that is full. */
+void cr_console_flush_wait(struct cr_console *c, unsigned ms);
 
 /* One pipe from the containers of one service. */
 struct cr_out_stream {
@@ -108,6 +110,11 @@ int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
  * on failure the fds are left to the caller. */
 int cr_out_adopt(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
                  const char *name, int rfd, int wfd);
+/* Live re-exec: the start of a line whose end has not come yet (read from the pipe, so kept
+ * by the caller across the execve), and the adopting side's way to take it back (n below
+ * CR_OUT_PART_MAX; 0 or -ENOMEM). What is still in the pipe stays there for the next reader. */
+size_t cr_out_partial(const struct cr_out_stream *s, const char **p);
+int cr_out_set_partial(struct cr_out_stream *s, const char *p, size_t n);
 /* Reads what is in the pipe now, then writes a partial line if one is buffered (a container
  * exited: its last line may have no newline). */
 void cr_out_drain(struct cr_out_stream *s);

@@ -1,13 +1,14 @@
 /* Appliance mode: the supervisor as the machine's PID 1 (issue 11).
  *
  * The machine's side of being init, and nothing of services: the file systems a system needs
- * before anything runs (machine.c), the hostname and lo (machine.c), the orphans the kernel
- * hands to PID 1 (reap.c), and the way down — every process killed, file systems unmounted,
+ * before anything runs (machine.c), the hostname and lo (machine.c), and the way down — every process killed, file systems unmounted,
  * reboot(2) — or, on a fatal error, an emergency shell or a delayed reboot (power.c).
  * Each step says what it did on the console (stderr, through log.h), prefixed "supervisor: ".
  *
  * This layer includes only log.h: the daemon (supervisor/daemon.c) stops the services in
- * dependency order first, then hands the machine to cr_pid1_power(). */
+ * dependency order first, then hands the machine to cr_pid1_power(). The orphans the kernel
+ * hands to PID 1 while services run are collected by supervisor/orphans.c, the one owner of
+ * that rule (it knows which children are containers' inits, held by service/). */
 #ifndef CORRAL_PID1_H
 #define CORRAL_PID1_H
 
@@ -51,11 +52,6 @@ const char *cr_pid1_conf_from_cmdline(const char *line, char *buf, size_t len);
 /* After the configuration: the hostname (NULL: left as it is) and lo up. Failures are said
  * on the console and are not fatal. */
 void cr_pid1_machine(const char *hostname);
-
-/* Collects every exited child that no pidfd of this process names: orphans re-parented to
- * PID 1. A child held by a pidfd (a container's init) is left to whoever holds it. Call it on
- * SIGCHLD. Returns how many were collected. */
-int cr_pid1_reap_orphans(void);
 
 /* The machine's way down once the services are stopped: SIGTERM to every process, then
  * (after at most grace_ms) SIGKILL, sync, unmount what can be unmounted and remount the rest

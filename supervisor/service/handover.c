@@ -2,6 +2,7 @@
  * and the fds that line names kept open through it. The daemon collects the lines into the
  * state memfd; the supervisor after the execve gives each line back to the service of that
  * name, which adopts its pipes and its running container instead of starting one. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -76,17 +77,28 @@ static void keep_fds(struct cr_svc *svc, bool keep)
     }
 }
 
+/* " key=HEX" of a stream's partial line ("-" for none) at buf[n...]; the new length. */
+static int put_partial(char *buf, size_t len, int n, const char *key, bool open,
+                       const struct cr_out_stream *s)
+{
+    const char *p = NULL;
+    size_t k = open ? cr_out_partial(s, &p) : 0;
+    if (n < 0 || (size_t)n + strlen(key) + 3 + 2 * k >= len)
+        return -1;
+    n += sprintf(buf + n, " %s=%s", key, k ? "" : "-");
+    for (size_t i = 0; i < k; i++)
+        n += sprintf(buf + n, "%02x", (unsigned char)p[i]);
+    return n;
+}
+
 int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len)
 {
-    /* A partial output line is written out now: it would not survive the execve. */
-    if (svc->out_open)
-        cr_out_drain(&svc->out);
-    if (svc->err_open)
-        cr_out_drain(&svc->err);
+    /* Nothing more is read from the output pipes (the loop does not run again before the
+     * execve): the bytes in them are the next program's to read, in order. */
     const struct cr_container *ct = svc->ct;
     int n = snprintf(buf, len,
                      "svc %s %s pid=%d pidfd=%d ev=%d out=%d,%d err=%d,%d up=%d ready=%d "
-                     "started=%" PRIu64 " spawned=%" PRIu64 " status=%d\n",
+                     "started=%" PRIu64 " spawned=%" PRIu64 " status=%d",
                      svc->name, cr_state_name(svc->state), ct ? (int)ct->pid : 0,
                      ct ? ct->pidfd : -1, ct ? ct->ev_fd : -1,
                      svc->out_open ? svc->out.rfd : -1, svc->out_open ? svc->out.wfd : -1,
@@ -95,6 +107,12 @@ int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len)
                      ct ? ct->spawned_ms : (uint64_t)0, svc->exit_status);
     if (n < 0 || (size_t)n >= len)
         return -ENOSPC;
+    n = put_partial(buf, len, n, "outpart", svc->out_open, &svc->out);
+    n = put_partial(buf, len, n, "errpart", svc->err_open, &svc->err);
+    if (n < 0 || (size_t)n + 2 > len)
+        return -ENOSPC;
+    buf[n++] = '\n';
+    buf[n] = 0;
     keep_fds(svc, true);
     return n;
 }
@@ -123,6 +141,36 @@ static int parse(const char *line, struct saved *s)
                    s->name, s->state, &s->pid, &s->pidfd, &s->ev, &s->outr, &s->outw, &s->errr,
                    &s->errw, &s->up, &s->ready, &s->started, &s->spawned, &s->status);
     return n == 14 ? 0 : -EINVAL;
+}
+
+/* The partial line after " key=" in line, decoded into out (CR_OUT_PART_MAX bytes); its
+ * length, 0 for none ("-", or an older program's line without it). */
+static size_t get_partial(const char *line, const char *key, char *out)
+{
+    char pat[16];
+    snprintf(pat, sizeof pat, " %s=", key);
+    const char *p = strstr(line, pat);
+    size_t n = 0;
+    if (!p)
+        return 0;
+    for (p += strlen(pat); n + 1 < CR_OUT_PART_MAX && isxdigit((unsigned char)p[0]) &&
+                           isxdigit((unsigned char)p[1]); p += 2) {
+        unsigned v;
+        sscanf(p, "%2x", &v);
+        out[n++] = (char)v;
+    }
+    return n;
+}
+
+/* The stream takes back the start of its line (cr_out_partial in the earlier program). */
+static void adopt_partial(struct cr_svc *svc, struct cr_out_stream *s, const char *line,
+                          const char *key)
+{
+    char *b = malloc(CR_OUT_PART_MAX);
+    size_t n = b ? get_partial(line, key, b) : 0;
+    if (n && cr_out_set_partial(s, b, n) < 0)
+        cr_log(svc->name, "resume: out of memory: %zu bytes of a line lost", n);
+    free(b);
 }
 
 static void close_fd(int fd)
@@ -162,6 +210,8 @@ int cr_svc_resume(struct cr_svc *svc, const char *line)
     if (s.outr >= 0 && s.outw >= 0) {
         r = cr_out_adopt(&svc->out, svc->rt->loop, &svc->rt->console, svc->name, s.outr, s.outw);
         svc->out_open = r == 0;
+        if (r == 0)
+            adopt_partial(svc, &svc->out, line, "outpart");
         if (r < 0) {
             close_fd(s.outr);
             close_fd(s.outw);
@@ -171,6 +221,8 @@ int cr_svc_resume(struct cr_svc *svc, const char *line)
         int e = cr_out_adopt(&svc->err, svc->rt->loop, &svc->rt->console, svc->name, s.errr,
                              s.errw);
         svc->err_open = e == 0;
+        if (e == 0)
+            adopt_partial(svc, &svc->err, line, "errpart");
         if (e < 0) {
             close_fd(s.errr);
             close_fd(s.errw);

@@ -169,9 +169,10 @@ const char *cr_svc_log_path(const struct cr_svc *svc, int stream);
 bool cr_svc_handover_ok(const struct cr_svc *svc, char *why, size_t whylen);
 /* Writes its state as one line (ending in '\n', at most CR_SVC_STATE_MAX bytes) into buf and
  * clears FD_CLOEXEC on the fds the line names (its output pipes, its container's pidfd and
- * events pipe); cr_svc_handover_undo() sets it again (a failed execve). Returns the length,
- * or -ENOSPC. */
-#define CR_SVC_STATE_MAX 512
+ * events pipe); cr_svc_handover_undo() sets it again (a failed execve). The output pipes are
+ * not read any more: what is in them stays for the next program, and the start of a line
+ * already read goes in the line (hex). Returns the length, or -ENOSPC. */
+#define CR_SVC_STATE_MAX (4 * 16384 + 1024)   /* two partial lines (io/output.h), in hex */
 int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len);
 void cr_svc_handover_undo(struct cr_svc *svc);
 /* The name a state line is for (copied into name), or false for a line that is not one. */

@@ -335,6 +335,43 @@ static int reply_exit(const struct reply *r)
     return cr_ctl_err_exit(r->err);
 }
 
+/* A supervisor that re-executes itself (svctl reexec) drops the connections it had accepted
+ * and not answered yet, while its listening socket lives on into the next program, which
+ * answers. So a connection that ends before the first byte of an answer is made again, for
+ * up to RETRY_MS: such a request was never read (an answered one has its answer on the way,
+ * and a supervisor that is gone refuses the next connect). */
+#define RETRY_MS 5000
+
+static bool closed_unanswered(struct conn *c)
+{
+    if (c->off < c->len)
+        return false;   /* an answer is here already */
+    char b;
+    for (;;) {
+        ssize_t r = recv(c->fd, &b, 1, MSG_PEEK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            die(CR_CTL_EXIT_CONNECT, "no answer from the supervisor");
+        return r == 0 || (r < 0 && errno == ECONNRESET);
+    }
+}
+
+static void conn_close(struct conn *c)
+{
+    close(c->fd);
+    free(c->buf);
+    c->fd = -1;
+    c->buf = NULL;
+}
+
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 /* Connects, says hello, sends the request; the caller reads the reply. */
 static void request(struct conn *c, const char *sock, int argc, char **argv, int timeout)
 {
@@ -357,18 +394,29 @@ static void request(struct conn *c, const char *sock, int argc, char **argv, int
     }
     line[len++] = '\n';
     line[len] = 0;
-    conn_open(c, sock);
-    if (timeout)
-        conn_timeout(c, timeout);
-    char hello[32];
-    snprintf(hello, sizeof hello, "hello %d\n", CR_CTL_PROTO_VERSION);
-    conn_send(c, hello);
-    struct reply r;
-    read_reply(c, &r, NULL);
-    if (!r.ok)
-        exit(reply_exit(&r));
-    reply_free(&r);
-    conn_send(c, line);
+    long long until = now_ms() + RETRY_MS;
+    for (;;) {
+        conn_open(c, sock);
+        if (timeout)
+            conn_timeout(c, timeout);
+        char hello[32];
+        snprintf(hello, sizeof hello, "hello %d\n", CR_CTL_PROTO_VERSION);
+        conn_send(c, hello);
+        bool retry = closed_unanswered(c);
+        if (!retry) {
+            struct reply r;
+            read_reply(c, &r, NULL);
+            if (!r.ok)
+                exit(reply_exit(&r));
+            reply_free(&r);
+            conn_send(c, line);
+            retry = closed_unanswered(c);
+        }
+        if (!retry || now_ms() >= until)
+            return;   /* read_reply says it when the connection is closed */
+        conn_close(c);
+        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+    }
 }
 
 /* ---- output helpers -------------------------------------------------------------------------- */

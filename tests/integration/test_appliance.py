@@ -43,12 +43,14 @@ log_dir = /run/corral/logs
 [service:db]
 command = /bin/sh -c 'echo db up; exec sleep 3600'
 rootfs = {rootfs}
+network = none
 priority = 10
 stopwaitsecs = 10s
 
 [service:web]
 command = /bin/sh -c 'echo web up; exec sleep 3600'
 rootfs = {rootfs}
+network = none
 depends_on = db
 priority = 20
 
@@ -61,7 +63,7 @@ autorestart = false
 startsecs = 0
 priority = 5
 
-[service:ctl]
+{extra}[service:ctl]
 command = /bin/sh {share}/ctl.sh
 namespaces = ipc
 depends_on = web
@@ -132,7 +134,10 @@ def boot(vm, d, what, action, on_ready=None, cmdline=False):
     console text). on_ready(share) runs (in a thread) once ctl has written the file `ready`.
     cmdline: the configuration is named by the kernel command line (corral.conf=), not -c."""
     share = Path(d)
-    (share / "app.ini").write_text(CONFIG.format(rootfs=ROOTFS, share=SHARE))
+    # six more containers, so that the supervisor's memory is the one of 10 services
+    extra = "".join(f"[service:idle{i}]\ncommand = /bin/sh -c 'exec sleep 3600'\n"
+                    f"rootfs = {ROOTFS}\nnetwork = none\npriority = 15\n\n" for i in range(6))
+    (share / "app.ini").write_text(CONFIG.format(rootfs=ROOTFS, share=SHARE, extra=extra))
     (share / "ctl.sh").write_text(CTL.format(share=SHARE, svctl=SVCTL, action=action))
     console = share / "console.log"
     # The job's sh takes /dev/pts and /dev/shm away first (run-in-vm's guest mounted them),
@@ -181,8 +186,11 @@ def figures(share, res, con):
         root = float((share / "uptime-root-ready").read_text().split()[0])
         ready = float(res["uptime_ready"])
         TIMES.append(("  guest: supervisor exec'd -> db, web ready, ctl started", ready - root))
-        TIMES.append(("  guest: supervisor (PID 1) RSS with 4 services, MiB",
+        TIMES.append(("  guest: supervisor (PID 1) RSS with 10 services, MiB",
                       int(res["pid1_rss_kb"]) / 1024))
+        g = re.search(r"supervisor: reexec: no event handled for ([\d.]+) ms", con)
+        if g:
+            TIMES.append(("  guest: re-exec gap as PID 1 with 10 services, ms", float(g.group(1))))
         m = re.search(r"\[\s*(\d+\.\d+)\] reboot: ", con)
         if m and "uptime_action" in res:
             TIMES.append(("  guest: power request -> reboot(2) (stop, kill, unmount; "
@@ -274,4 +282,53 @@ def test_ctrl_alt_del_reboots(vm):
     missing = in_order(con, [r"SIGINT: stopping all services, then reboot"] +
                        [s.format(p="reboot", verb="rebooting") for s in STOP_STEPS] +
                        [r"reboot: Restarting system"])
+    assert missing is None, f"console lacks, in order: {missing}\n{con[-4000:]}"
+
+
+REEXEC = """\
+S="{svctl} -s /run/corral/control.sock"
+$S status >{share}/status-before 2>&1
+$S reexec >{share}/reexec.out 2>&1
+echo "reexec_rc=$?" >>$r
+i=0
+until tr '\\0' ' ' </proc/1/cmdline | grep -q -- '--resume' || [ $i -ge 600 ]; do
+  i=$((i + 1)); sleep 0.05
+done
+echo "pid1_cmdline=$(tr '\\0' ' ' </proc/1/cmdline)" >>$r
+$S status >{share}/status-after 2>&1
+echo "status_after_rc=$?" >>$r
+$S poweroff"""
+
+
+def pids(text):
+    """NAME -> the pid column of `svctl status` (its third word), for running services."""
+    out = {}
+    for line in text.splitlines():
+        w = line.split()
+        if len(w) >= 3 and w[1] == "RUNNING":
+            out[w[0]] = w[2]
+    return out
+
+
+def test_reexec_as_pid1(vm):
+    """svctl reexec with the supervisor as the machine's PID 1: the new program is PID 1 with
+    --resume, every container is the same one (same init pids), svctl answers after it, and
+    the machine then powers off in order."""
+    with tempfile.TemporaryDirectory(prefix="vm-appliance.") as d:
+        r, res, con = boot(vm, d, "svctl reexec, then poweroff",
+                           REEXEC.format(svctl=SVCTL, share=SHARE))
+        before = Path(d, "status-before").read_text() if Path(d, "status-before").exists() else ""
+        after = Path(d, "status-after").read_text() if Path(d, "status-after").exists() else ""
+        said = Path(d, "reexec.out").read_text() if Path(d, "reexec.out").exists() else ""
+    check_machine(res, con, r)
+    assert res.get("reexec_rc") == "0", (res, said)
+    assert "--pid1 --resume" in res.get("pid1_cmdline", ""), res
+    assert res.get("status_after_rc") == "0", (res, after)
+    b, a = pids(before), pids(after)
+    assert {"db", "web", "idle0", "idle5"} <= set(b) and a == b, (before, after)
+    assert re.search(r"supervisor: took over 9 running containers", con), con[-4000:]
+    assert re.search(r"supervisor: reexec: no event handled for [\d.]+ ms", con), con[-4000:]
+    assert r.rc == 0 and r.out.rstrip().endswith("reboot: Power down"), f"{r}\n{con[-4000:]}"
+    missing = in_order(con, [r"svctl poweroff: stopping all services, then poweroff"] +
+                       [s.format(p="poweroff", verb="powering off") for s in STOP_STEPS])
     assert missing is None, f"console lacks, in order: {missing}\n{con[-4000:]}"

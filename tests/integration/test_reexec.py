@@ -4,12 +4,15 @@ program adopts the running containers instead of starting them again."""
 import os
 import re
 import signal
+import socket
+import subprocess
+import threading
 
 import pytest
 
-from conftest import alive, descendants, gone, wait_for_line, wait_until
+from conftest import SUPERVISOR, base_env, alive, descendants, gone, wait_for_line, wait_until
 from test_supervisor import cg_dirs, cgroot, svc  # noqa: F401  (cgroot is a fixture)
-from test_svctl import CtlSup, sleeper
+from test_svctl import ASAN_SVCTL, CtlSup, sleeper
 from test_images import ImgSup, assert_store_clean, images, isvc  # noqa: F401
 from test_where import NoCgroupSup
 
@@ -31,6 +34,9 @@ def test_reexec_keeps_containers_and_stops_after(h, tmp, cgroot):
     assert "re-executing" in out, out
     s.wait_log(r"^supervisor: resumed after reexec \(pid %d" % s.pid)
     s.wait_log(r"^supervisor: took over 2 running containers$")
+    # The new program says how long no event was handled (bench/supervisor/reexec_gap.py)
+    s.wait_log(r"^supervisor: reexec: no event handled for \d+\.\d\d ms \(from the old "
+               r"program's last to the new one's loop\)$")
     assert s.p.poll() is None, "the supervisor's process is the same one"
 
     after = s.status()
@@ -63,15 +69,59 @@ def test_reexec_keeps_containers_and_stops_after(h, tmp, cgroot):
     assert not cg_dirs(cgroot), cg_dirs(cgroot)
 
 
-def test_reexec_to_a_missing_binary_is_refused(h, tmp, cgroot):
+def test_reexec_to_a_missing_or_broken_binary_is_refused(h, tmp, cgroot):
+    """The new program is tried (--version) before anything is handed over: a missing one, a
+    truncated one, one that fails and one that is not a supervisor are refused, svctl says
+    why, and the old supervisor goes on with its services."""
     s = CtlSup(h, tmp, cgroot, sleeper("web", network="none")).start()
     pid = s.wait_state("web", "RUNNING")["pid"]
     rc, out, err = s.ctl("reexec", os.path.join(str(tmp), "nothing-here"))
     assert rc == 1 and "No such file" in err, (rc, out, err)
     rc, out, err = s.ctl("reexec", "relative/path")
     assert rc == 1 and "not an absolute path" in err, (rc, out, err)
+    truncated = tmp / "truncated"
+    truncated.write_bytes(SUPERVISOR.read_bytes()[:8192])
+    failing = tmp / "failing"
+    failing.write_text("#!/bin/sh\necho cannot start >&2\nexit 3\n")
+    other = tmp / "other"
+    other.write_text("#!/bin/sh\necho something 1.0\n")
+    for p in (truncated, failing, other):
+        p.chmod(0o755)
+    rc, out, err = s.ctl("reexec", truncated)
+    assert rc == 1 and f"{truncated}" in err and "not re-executing" in err, (rc, out, err)
+    rc, out, err = s.ctl("reexec", failing)
+    assert rc == 1 and "--version: exit 3: cannot start: a broken binary" in err, (rc, out, err)
+    rc, out, err = s.ctl("reexec", other)
+    assert rc == 1 and "says 'something 1.0': not corral's supervisor" in err, (rc, out, err)
     assert s.status("web")["web"]["pid"] == pid
-    assert "resumed" not in s.log()
+    assert "resumed" not in s.log() and "reexec:" not in s.log(), s.log()
+    assert s.p.poll() is None
+    assert s.stop() == 0
+
+
+def test_reexec_ends_a_log_follower_saying_so(h, tmp, cgroot):
+    """`svctl logs -f` follows the program it is connected to: at a re-exec it ends, saying
+    that the supervisor re-executed itself, and a new one follows the new program."""
+    s = CtlSup(h, tmp, cgroot, sleeper("web", network="none")).start()
+    s.wait_state("web", "RUNNING")
+    f = subprocess.Popen([str(ASAN_SVCTL), "-c", str(s.ini), "logs", "-f", "web"],
+                         env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert "web.out.log" in f.stdout.readline()   # following from here on
+        s.ctl("signal", "USR1", "web", check=0)
+        while "USR1" not in f.stdout.readline():
+            pass
+        s.ctl("reexec", check=0)
+        out, err = f.communicate(timeout=20)
+    finally:
+        if f.poll() is None:
+            f.kill()
+            f.wait()
+    assert f.returncode == 1 and "re-executed itself: follow again" in err, (f.returncode, err)
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    rc, out, err = s.ctl("logs", "web", check=0)
+    assert "USR1" in out
     assert s.stop() == 0
 
 
@@ -166,3 +216,179 @@ def test_reexec_keeps_an_image_container(h, tmp, cgroot, images):
     assert s.status("app")["app"]["pid"] == init
     assert s.stop() == 0
     assert_store_clean(s)
+
+
+# Each line is written in two write(2)s, so the supervisor often holds the start of one when
+# it re-executes; stderr gets a line of its own each round.
+WRITER = ("/bin/sh -c 'i=0; while :; do printf \"line %d-\" $i; printf \"end\\n\"; "
+          "echo \"err $i\" >&2; i=$((i+1)); done'")
+
+
+def numbered(lines, fmt):
+    """The numbers of lines matching fmt (a regex with one group), and the lines that do not."""
+    rx = re.compile(fmt)
+    nums, bad = [], []
+    for ln in lines:
+        m = rx.fullmatch(ln)
+        (nums.append(int(m.group(1))) if m else bad.append(ln))
+    return nums, bad
+
+
+def test_reexec_loses_and_doubles_no_line_of_a_continuous_writer(h, tmp, cgroot):
+    """A service writes lines as fast as it can, on stdout and stderr, across three re-execs:
+    its log files and the console have every line once, in order, none cut in two (the start
+    of a line read before the execve is handed over; the rest stays in the pipe)."""
+    s = CtlSup(h, tmp, cgroot, svc("writer", WRITER, network="none", startsecs=0,
+                                   stdout_logfile_maxbytes=0, stderr_logfile_maxbytes=0)).start()
+    s.wait_state("writer", "RUNNING")
+    out_log, err_log = s.logdir / "writer.out.log", s.logdir / "writer.err.log"
+
+    def count():
+        try:
+            return out_log.stat().st_size
+        except FileNotFoundError:
+            return 0
+    for k in range(1, 4):
+        before = count()
+        wait_until(lambda: count() > before + 20000, 10, what="the writer's lines")
+        s.ctl("reexec", check=0)
+        s.wait_log(r"^supervisor: took over 1 running container$", count=k)
+    before = count()
+    wait_until(lambda: count() > before + 20000, 10, what="lines after the last re-exec")
+    s.ctl("stop", "writer", check=0)
+    s.wait_state("writer", "STOPPED")
+    assert s.stop() == 0
+
+    out = out_log.read_text().splitlines()
+    nums, bad = numbered(out, r"line (\d+)-end")
+    # The writer is killed at its stop: only its very last line may be cut.
+    assert bad in ([], [out[-1]]), bad[:5]
+    assert nums == list(range(len(nums))), next(
+        (i, n) for i, n in enumerate(nums) if n != i)
+    enums, ebad = numbered(err_log.read_text().splitlines(), r"err (\d+)")
+    assert not ebad and enums == list(range(len(enums))), (ebad[:5], len(enums))
+    # The console (the supervisor's stdout, here a file) has the same lines, once each.
+    cnums, _ = numbered([ln for ln in s.out().splitlines() if ln.startswith("writer | line")],
+                        r"writer \| line (\d+)-end")
+    assert cnums == list(range(len(cnums))) and len(cnums) >= len(nums) - 1, len(cnums)
+    assert len(re.findall(r"(?m)^supervisor: resumed after reexec", s.log())) == 3
+
+
+def test_svctl_keeps_answering_across_reexecs(h, tmp, cgroot):
+    """svctl clients run all the time across re-execs: each one is answered (the listening
+    socket is the same one; a connection the old program had accepted and not answered ends
+    unanswered, and svctl makes it again: the next test makes that happen every time)."""
+    s = CtlSup(h, tmp, cgroot, sleeper("web", network="none")).start()
+    pid = s.wait_state("web", "RUNNING")["pid"]
+    results, stop = [], threading.Event()
+
+    def client():
+        while not stop.is_set():
+            rc, out, err = s.ctl("status", "web")
+            results.append((rc, "RUNNING" in out, err))
+    t = threading.Thread(target=client)
+    t.start()
+    try:
+        for k in range(1, 6):
+            n = len(results)
+            wait_until(lambda: len(results) > n, 10, what="a status answered")
+            s.ctl("reexec", check=0)
+            s.wait_log(r"^supervisor: took over 1 running container$", count=k)
+        n = len(results)
+        wait_until(lambda: len(results) > n + 2, 10, what="statuses after the last re-exec")
+    finally:
+        stop.set()
+        t.join()
+    failed = [r for r in results if r[0] != 0 or not r[1]]
+    assert not failed, (len(results), failed[:3])
+    assert s.status("web")["web"]["pid"] == pid
+    assert s.stop() == 0
+
+
+def test_svctl_makes_again_a_connection_closed_unanswered(h, tmp, cgroot):
+    """What a re-exec does to a connection it had accepted (closed, nothing answered), made
+    to happen every time: a relay before the real socket closes svctl's first connection
+    after its hello, the second after its request (the hello answered by the supervisor),
+    and relays the third. svctl connects again and gets its answer; a supervisor that is
+    gone is still said at once (exit 3)."""
+    s = CtlSup(h, tmp, cgroot, sleeper("web", network="none")).start()
+    s.wait_state("web", "RUNNING")
+    relay = tmp / "relay.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(relay))
+    srv.listen(8)
+    seen = []
+
+    def pipe(a, b):
+        while (d := a.recv(65536)):
+            b.sendall(d)
+        b.shutdown(socket.SHUT_WR)
+
+    def serve():
+        for k in range(3):
+            c, _ = srv.accept()
+            f = c.makefile("rb")
+            up = socket.socket(socket.AF_UNIX)
+            up.connect(str(s.sock))
+            if k == 0:
+                seen.append([f.readline()])
+            elif k == 1:
+                hello = f.readline()
+                up.sendall(hello)
+                uf = up.makefile("rb")
+                while True:   # the hello's answer: records, then ok
+                    ln = uf.readline()
+                    c.sendall(ln)
+                    if not ln or ln.startswith((b"ok", b"error")):
+                        break
+                uf.close()
+                seen.append([hello, f.readline()])
+            else:
+                th = threading.Thread(target=pipe, args=(up, c))
+                th.start()
+                pipe(c, up)
+                th.join()
+            f.close()
+            c.close()
+            up.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    p = subprocess.run([str(ASAN_SVCTL), "-s", str(relay), "status", "web"], env=base_env(),
+                       capture_output=True, text=True, timeout=30)
+    t.join(10)
+    srv.close()
+    relay.unlink()
+    assert p.returncode == 0 and "RUNNING" in p.stdout, (p.returncode, p.stdout, p.stderr)
+    assert [[ln.split()[0] for ln in x] for x in seen] == [[b"hello"], [b"hello", b"status"]], seen
+    assert s.stop() == 0
+    p = subprocess.run([str(ASAN_SVCTL), "-s", str(s.sock), "status"], env=base_env(),
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 3, (p.returncode, p.stderr)
+
+
+def test_reexec_signal(h, tmp, cgroot):
+    """[supervisor] reexec_signal: the signal re-executes the supervisor as `svctl reexec`
+    does; a signal the supervisor uses already is a configuration error naming file, line
+    and key."""
+    class SigSup(CtlSup):
+        def write(self, services):
+            super().write(services)
+            self.ini.write_text(self.ini.read_text().replace(
+                "[supervisor]\n", f"[supervisor]\nreexec_signal = {self.sig}\n", 1))
+
+    SigSup.sig = "HUP"
+    bad = SigSup(h, tmp, cgroot, sleeper("web", network="none"))
+    p = subprocess.run([str(SUPERVISOR), "-c", str(bad.ini), "--check"], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode != 0 and (f"{bad.ini}:2: reexec_signal: 'HUP': the supervisor uses "
+                                  "SIGHUP already (to reload)") in p.stderr, p.stderr
+    SigSup.sig = "QUIT"
+    s = SigSup(h, tmp, cgroot, sleeper("web", network="none")).start()
+    pid = s.wait_state("web", "RUNNING")["pid"]
+    s.p.send_signal(signal.SIGQUIT)
+    s.wait_log(r"^supervisor: SIGQUIT \(reexec_signal\): re-executing /")
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    assert s.status("web")["web"]["pid"] == pid
+    s.p.send_signal(signal.SIGQUIT)   # the new program watches it too
+    s.wait_log(r"^supervisor: took over 1 running container$", count=2)
+    assert s.stop() == 0

@@ -246,6 +246,7 @@ static const struct change {
     {"serverurl", NULL, "AUTO", NULL, 'N'},
     {"rootfs", "%(here)s/rootfs", "%(here)s/rootfs2", NULL, 'R'},
     {"hostname", NULL, "h1", NULL, 'R'},
+    {"reexec_signal", NULL, "QUIT", NULL, 'R'},
     {"namespaces", NULL, "pid,mount,uts,ipc,net", NULL, 'R'},
     {"user_namespace", NULL, "none", NULL, 'R'},
     {"uid_map", "0:100000:65536", "0:200000:65536",
