@@ -163,6 +163,14 @@ static void member_bool(struct cr_xw *w, const char *name, bool b)
     cr_xw_member_end(w);
 }
 
+/* Its container could not be set up (supervisord's spawn error), as opposed to a workload
+ * that ran and exited. */
+static bool setup_failed(const struct cr_svc_view *v)
+{
+    return (v->state == CR_ST_FATAL || v->state == CR_ST_BACKOFF) && v->reason && *v->reason &&
+           v->last_exit && v->last_exit->setup_failed;
+}
+
 /* supervisord's getProcessInfo struct, and its description ("pid N, uptime H:MM:SS"). */
 static void process_info(struct cr_xw *w, const struct cr_svc *s)
 {
@@ -188,12 +196,12 @@ static void process_info(struct cr_xw *w, const struct cr_svc *s)
                  (long long)(up % 86400 / 3600), (long long)(up % 3600 / 60),
                  (long long)(up % 60));
     } else if (v.state == CR_ST_FATAL || v.state == CR_ST_BACKOFF) {
-        if (v.reason && *v.reason)
+        /* supervisord's spawnerr: why it could not start; a workload that exited too
+         * soon has none, and says so */
+        if (setup_failed(&v))
             snprintf(desc, sizeof desc, "%s", v.reason);
-        else if (v.state == CR_ST_BACKOFF)
-            snprintf(desc, sizeof desc, "Exited too quickly (process log may have details)");
         else
-            snprintf(desc, sizeof desc, "unknown error (try \"tail %s\")", v.name);
+            snprintf(desc, sizeof desc, "Exited too quickly (process log may have details)");
     } else if (v.state == CR_ST_STOPPED || v.state == CR_ST_EXITED) {
         if (stop) {
             time_t t = (time_t)stop;
@@ -219,8 +227,7 @@ static void process_info(struct cr_xw *w, const struct cr_svc *s)
     member_int(w, "now", now / 1000);
     member_int(w, "state", state_code[v.state]);
     member_str(w, "statename", cr_state_name(v.state));
-    member_str(w, "spawnerr", v.state == CR_ST_FATAL || v.state == CR_ST_BACKOFF
-                                  ? (v.reason ? v.reason : "") : "");
+    member_str(w, "spawnerr", v.state == CR_ST_FATAL || v.state == CR_ST_BACKOFF ? desc : "");
     member_int(w, "exitstatus", v.last_exit ? (v.last_exit->sig ? 128 + v.last_exit->sig
                                                                 : v.last_exit->code)
                                             : 0);
@@ -327,16 +334,32 @@ static void m_pid(struct call *c)
         cr_xw_int(c->w, getpid());
 }
 
+static int cmp_lexical(const void *a, const void *b)
+{
+    const struct cr_svc *x = *(struct cr_svc *const *)a, *y = *(struct cr_svc *const *)b;
+    int r = strcmp(group_of(x), group_of(y));
+    return r ? r : strcmp(cr_svc_name(x), cr_svc_name(y));
+}
+
+/* As supervisord lists them: by group, then name. */
 static void m_all_info(struct call *c)
 {
     if (!args(c, ""))
         return;
     struct cr_svc *const *v;
     size_t n = all(c->srv->r, &v);
+    struct cr_svc **sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted) {
+        fault(c, F_FAILED, "out of memory");
+        return;
+    }
+    memcpy(sorted, v, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_lexical);
     cr_xw_array_begin(c->w);
     for (size_t i = 0; i < n; i++)
-        process_info(c->w, v[i]);
+        process_info(c->w, sorted[i]);
     cr_xw_array_end(c->w);
+    free(sorted);
 }
 
 static void m_info(struct call *c)
@@ -374,7 +397,9 @@ static int judge(struct cr_rpc *r, const char *name, bool up)
         return F_SUCCESS;
     if (v.state == CR_ST_STARTING)
         return 0;
-    return v.reason ? F_SPAWN_ERROR : F_ABNORMAL_TERMINATION;
+    /* supervisord sets spawnerr on a failed start, an exit before startsecs included */
+    return v.state == CR_ST_BACKOFF || v.state == CR_ST_FATAL ? F_SPAWN_ERROR
+                                                               : F_ABNORMAL_TERMINATION;
 }
 
 static void wait_free(struct wait *wt)
@@ -427,8 +452,12 @@ static bool wait_check(struct cr_rpc *r, struct wait *wt)
 {
     bool done = true;
     for (size_t i = 0; i < wt->n; i++) {
-        if (!wt->v[i].result)
+        if (!wt->v[i].result) {
             wt->v[i].result = judge(r, wt->v[i].name, wt->up);
+            /* supervisord's group and all starts say abnormal termination for both */
+            if (wt->multi && wt->v[i].result == F_SPAWN_ERROR)
+                wt->v[i].result = F_ABNORMAL_TERMINATION;
+        }
         done &= wt->v[i].result != 0;
     }
     return done;
