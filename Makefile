@@ -70,6 +70,7 @@ UNIT_LINK_test_spec      :=
 UNIT_LINK_test_restart   :=
 UNIT_LINK_test_units     :=
 UNIT_LINK_test_seccomp   := $(LINK_policy)
+UNIT_LINK_test_xmlrpc    := api log
 unit_link = $(if $(filter undefined,$(origin UNIT_LINK_$(1))),$(LINK_supervisor),$(UNIT_LINK_$(1)))
 
 SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl -larchive -lnettle -lexpat
