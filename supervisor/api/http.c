@@ -44,6 +44,7 @@ struct hclient {
     int open_handles;
     bool closing, answered, got_byte;
     bool pending;                /* the handler answers later (cr_http_reply) */
+    bool streaming;              /* a chunked answer that goes on (cr_http_stream_write) */
     bool in_body;                /* the head is read; the body comes */
     size_t hlen;                 /* bytes in head */
     char *body;                  /* body_len + 1 bytes */
@@ -116,6 +117,9 @@ static void on_written(uv_write_t *req, int status)
     client_close(req->data);
 }
 
+int cr_http_stream_begin(struct cr_http_conn *conn, const char *ctype);
+int cr_http_stream_write(struct cr_http_conn *conn, const char *data, size_t len);
+
 static void answer(struct hclient *c, struct cr_http_answer *a)
 {
     c->answered = true;
@@ -125,6 +129,10 @@ static void answer(struct hclient *c, struct cr_http_answer *a)
         c->pending = true;
         c->since = uv_now(c->u.h.loop);
         deadline(c, CR_HTTP_PENDING_MS);
+        if (a->stream_ctype && cr_http_stream_begin((struct cr_http_conn *)c,
+                                                    a->stream_ctype) == 0)
+            cr_http_stream_write((struct cr_http_conn *)c, a->body, a->blen);
+        free(a->body);
         return;
     }
     c->pending = false;
@@ -158,10 +166,101 @@ static void answer(struct hclient *c, struct cr_http_answer *a)
         client_close(c);
 }
 
+/* ---- streaming: a chunked answer without an end -------------------------------------------- */
+
+struct chunk_req {
+    uv_write_t req;
+    char data[];
+};
+
+static void on_chunk_written(uv_write_t *req, int status)
+{
+    struct hclient *c = req->data;
+    free(req);
+    if (status < 0)
+        client_close(c);
+}
+
+/* Only EOF (or an error) matters once a stream runs: the client went away. */
+static void on_stream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct hclient *c = h->data;
+    *buf = uv_buf_init(c->head, sizeof c->head);
+}
+
+static void on_stream_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    if (nread < 0)
+        client_close(st->data);
+}
+
+static int stream_put(struct hclient *c, const char *data, size_t len)
+{
+    if (c->closing)
+        return -EPIPE;
+    if (uv_stream_get_write_queue_size(&c->u.st) + len > CR_HTTP_STREAM_QUEUE_MAX) {
+        client_close(c);           /* a client that does not read is dropped */
+        return -ENOBUFS;
+    }
+    struct chunk_req *r = malloc(sizeof *r + len);
+    if (!r) {
+        client_close(c);
+        return -ENOMEM;
+    }
+    memcpy(r->data, data, len);
+    r->req.data = c;
+    uv_buf_t b = uv_buf_init(r->data, (unsigned)len);
+    if (uv_write(&r->req, &c->u.st, &b, 1, on_chunk_written) < 0) {
+        free(r);
+        client_close(c);
+        return -EPIPE;
+    }
+    return 0;
+}
+
+int cr_http_stream_begin(struct cr_http_conn *conn, const char *ctype)
+{
+    struct hclient *c = (struct hclient *)conn;
+    if (!c->pending || c->closing || c->streaming)
+        return -EINVAL;
+    c->streaming = true;
+    uv_timer_stop(&c->timer);      /* it lasts as long as the client reads */
+    char head[256];
+    int hl = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+                      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n", ctype);
+    if (uv_read_start(&c->u.st, on_stream_alloc, on_stream_read) < 0) {
+        client_close(c);
+        return -EPIPE;
+    }
+    return stream_put(c, head, (size_t)hl);
+}
+
+int cr_http_stream_write(struct cr_http_conn *conn, const char *data, size_t len)
+{
+    struct hclient *c = (struct hclient *)conn;
+    if (!c->streaming)
+        return -EINVAL;
+    if (!len)
+        return 0;                  /* a chunk of 0 would end the answer */
+    char *buf = malloc(len + 32);
+    if (!buf) {
+        client_close(c);
+        return -ENOMEM;
+    }
+    int hl = snprintf(buf, 32, "%zx\r\n", len);
+    memcpy(buf + hl, data, len);
+    memcpy(buf + hl + len, "\r\n", 2);
+    int r = stream_put(c, buf, (size_t)hl + len + 2);
+    free(buf);
+    return r;
+}
+
 void cr_http_reply(struct cr_http_conn *conn, struct cr_http_answer *a)
 {
     struct hclient *c = (struct hclient *)conn;
-    if (!c->pending || c->closing) {
+    if (!c->pending || c->closing || c->streaming) {
         free(a->body);
         return;
     }
@@ -171,7 +270,7 @@ void cr_http_reply(struct cr_http_conn *conn, struct cr_http_answer *a)
 static void answer_text(struct hclient *c, int code, const char *reason, const char *msg)
 {
     struct cr_http_answer a = {code, reason, "text/plain; charset=utf-8", strdup(msg), 0,
-                               NULL};
+                               NULL, NULL};
     a.blen = a.body ? strlen(a.body) : 0;
     answer(c, &a);
 }
@@ -221,7 +320,7 @@ static void handle_request(struct hclient *c)
         .conn = (struct cr_http_conn *)c,
     };
     struct cr_http_answer a = {500, "Internal Server Error", "text/plain; charset=utf-8", NULL,
-                               0, NULL};
+                               0, NULL, NULL};
     c->s->o.handler(c->s->o.arg, &req, &a);
     answer(c, &a);
 }
@@ -247,6 +346,9 @@ static void head_done(struct hclient *c, size_t end)
             return;
         }
     }
+    /* a client's stray line end after a bodiless request (supervisorctl's tail -f) */
+    for (char ch; surplus > n && ((ch = c->head[end + surplus - 1]) == '\r' || ch == '\n');)
+        surplus--;
     if (n > c->s->o.body_max || surplus > n) {
         answer_text(c, 413, "Payload Too Large", "request body too large\n");
         return;

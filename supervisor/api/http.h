@@ -43,6 +43,9 @@ struct cr_http_answer {
     char *body;
     size_t blen;
     const char *headers;
+    /* with code 0: the answer is a stream of this type (cr_http_stream_begin), body (if any)
+     * its first chunk */
+    const char *stream_ctype;
 };
 
 /* One request, valid during the handler's call. */
@@ -80,6 +83,14 @@ int cr_http_open(uv_loop_t *loop, const char *listen, const struct cr_http_opts 
 int cr_http_open_unix(uv_loop_t *loop, const char *path, unsigned mode, uid_t uid, gid_t gid,
                       const struct cr_http_opts *o, struct cr_http **out, char *err,
                       size_t errlen);
+/* A request its handler deferred can instead be answered by a stream that has no end
+ * (supervisorctl's tail -f): 200, chunked, then each cr_http_stream_write() one chunk. The
+ * connection then has no deadline; it closes when the client goes away (then `aborted` is
+ * called) or lets more than CR_HTTP_STREAM_QUEUE_MAX bytes wait. 0 or a negative errno (the
+ * connection is then closed: `aborted` follows). */
+#define CR_HTTP_STREAM_QUEUE_MAX (256 * 1024)
+int cr_http_stream_begin(struct cr_http_conn *conn, const char *ctype);
+int cr_http_stream_write(struct cr_http_conn *conn, const char *data, size_t len);
 /* Answers a request its handler deferred (ans as the handler's; code not 0). */
 void cr_http_reply(struct cr_http_conn *conn, struct cr_http_answer *ans);
 void cr_http_close(struct cr_http *s);

@@ -78,11 +78,24 @@ struct wait {
     struct wait *next;
 };
 
+/* A log followed for supervisorctl's tail -f (GET /logtail/NAME[/stderr], /mainlogtail): its
+ * file is polled (uv_fs_poll: a rotated or truncated file is read from its start) while the
+ * client reads; nothing polls when nobody follows. */
+struct follow {
+    struct cr_rpc *r;
+    struct cr_http_conn *conn;
+    uv_fs_poll_t poll;
+    char *path;
+    int64_t off;
+    struct follow *next;
+};
+
 struct cr_rpc {
     const struct cr_api_host *host;
     struct srv unix_srv, inet_srv;
     char *identity, *logfile;
     struct wait *waits;
+    struct follow *follows;
     /* what the last applied reload added and changed, which supervisorctl's `update` then
      * asks to add (addProcessGroup) one group at a time */
     char **added;
@@ -292,7 +305,10 @@ static bool args(struct call *c, const char *types)
     return true;
 }
 
-static const char *arg_s(struct call *c, size_t i) { return c->params->v[i]->s ? c->params->v[i]->s : ""; }
+static const char *arg_s(struct call *c, size_t i)
+{
+    return c->params->v[i]->s ? c->params->v[i]->s : "";
+}
 static int64_t arg_i(struct call *c, size_t i) { return c->params->v[i]->i; }
 static bool arg_b(struct call *c, size_t i, bool def)
 {
@@ -1235,10 +1251,11 @@ static void answer_xml(struct cr_http_answer *a, struct cr_xw *w)
 {
     if (w->oom) {
         free(w->p);
-        *a = (struct cr_http_answer){500, "Internal Server Error", "text/plain", NULL, 0, NULL};
+        *a = (struct cr_http_answer){500, "Internal Server Error", "text/plain", NULL, 0, NULL,
+                                     NULL};
         return;
     }
-    *a = (struct cr_http_answer){200, "OK", "text/xml", w->p, w->len, NULL};
+    *a = (struct cr_http_answer){200, "OK", "text/xml", w->p, w->len, NULL, NULL};
 }
 
 static void answer_text(struct cr_http_answer *a, int code, const char *reason,
@@ -1246,7 +1263,7 @@ static void answer_text(struct cr_http_answer *a, int code, const char *reason,
 {
     char *b = strdup(msg);
     *a = (struct cr_http_answer){code, reason, "text/plain; charset=utf-8", b,
-                                 b ? strlen(b) : 0, headers};
+                                 b ? strlen(b) : 0, headers, NULL};
 }
 
 /* Basic authentication as the section sets it; true when none is asked for. */
@@ -1289,12 +1306,123 @@ static bool authorized(const struct srv *sv, const struct cr_http_req *req)
     return !strcmp(pw, sv->pass);
 }
 
+/* ---- tail -f ------------------------------------------------------------------------------ */
+
+#define FOLLOW_POLL_MS 250
+#define FOLLOW_FIRST 1024        /* bytes of the log the tail starts with, as supervisord */
+
+static void follow_closed(uv_handle_t *h)
+{
+    struct follow *f = h->data;
+    free(f->path);
+    free(f);
+}
+
+static void follow_drop(struct follow *f)
+{
+    for (struct follow **p = &f->r->follows; *p; p = &(*p)->next)
+        if (*p == f) {
+            *p = f->next;
+            break;
+        }
+    uv_fs_poll_stop(&f->poll);
+    uv_close((uv_handle_t *)&f->poll, follow_closed);
+}
+
+static void on_log_changed(uv_fs_poll_t *h, int status, const uv_stat_t *prev,
+                           const uv_stat_t *curr)
+{
+    struct follow *f = h->data;
+    if (status < 0)
+        return;                  /* not there (yet): wait for it */
+    if ((int64_t)curr->st_size < f->off || (prev && curr->st_ino != prev->st_ino))
+        f->off = 0;              /* truncated, or rotated: a new file */
+    while (f->off < (int64_t)curr->st_size) {
+        int64_t size = 0;
+        size_t got = 0;
+        int64_t want = (int64_t)curr->st_size - f->off;
+        char *buf = read_range(f->path, f->off, want > 65536 ? 65536 : want, &size, &got);
+        if (!buf || !got) {
+            free(buf);
+            return;
+        }
+        f->off += (int64_t)got;
+        int r = cr_http_stream_write(f->conn, buf, got);
+        free(buf);
+        if (r < 0)
+            return;              /* the connection is gone: aborted() dropped f */
+    }
+}
+
+/* GET /logtail/NAME[/stdout|/stderr] or /mainlogtail: the answer follows the file. */
+static void tail_follow(struct srv *sv, const struct cr_http_req *req, struct cr_http_answer *a)
+{
+    struct cr_rpc *r = sv->r;
+    char target[512];
+    snprintf(target, sizeof target, "%.*s", (int)strcspn(req->target, "?"), req->target);
+    const char *path = NULL;
+    if (!strcmp(target, "/mainlogtail")) {
+        path = r->logfile;
+    } else {
+        char *name = target + strlen("/logtail/");
+        char *slash = strchr(name, '/');
+        int stream = CR_LOG_STDOUT;
+        if (slash) {
+            *slash = 0;
+            if (!strcmp(slash + 1, "stderr"))
+                stream = CR_LOG_STDERR;
+            else if (strcmp(slash + 1, "stdout")) {
+                answer_text(a, 404, "Not Found", "no such channel\n", NULL);
+                return;
+            }
+        }
+        struct cr_svc *s = find(r, name);
+        if (!s) {
+            answer_text(a, 404, "Not Found", "no such process\n", NULL);
+            return;
+        }
+        path = cr_svc_log_path(s, stream);
+    }
+    if (!path) {
+        answer_text(a, 410, "Gone", "no log file\n", NULL);
+        return;
+    }
+    struct follow *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        answer_text(a, 503, "Service Unavailable", "out of memory\n", NULL);
+        return;
+    }
+    f->r = r;
+    f->conn = req->conn;
+    struct stat st;
+    int64_t size = 0;
+    size_t got = 0;
+    char *first = NULL;
+    if (stat(path, &st) == 0) {
+        f->off = st.st_size > FOLLOW_FIRST ? st.st_size - FOLLOW_FIRST : 0;
+        first = read_range(path, f->off, st.st_size - f->off, &size, &got);
+        f->off += (int64_t)got;
+    }
+    uv_fs_poll_init(r->host->rt->loop, &f->poll);
+    f->poll.data = f;
+    uv_fs_poll_start(&f->poll, on_log_changed, f->path, FOLLOW_POLL_MS);
+    f->next = r->follows;
+    r->follows = f;
+    *a = (struct cr_http_answer){0, NULL, NULL, first, got, NULL, "text/plain;charset=utf-8"};
+}
+
 static void on_request(void *arg, const struct cr_http_req *req, struct cr_http_answer *a)
 {
     struct srv *sv = arg;
     if (!authorized(sv, req)) {
         answer_text(a, 401, "Unauthorized", "authentication required\n",
                     "WWW-Authenticate: Basic realm=\"corral\"\r\n");
+        return;
+    }
+    if (!strcmp(req->method, "GET") && (!strncmp(req->target, "/logtail/", 9) ||
+                                         !strncmp(req->target, "/mainlogtail", 12))) {
+        tail_follow(sv, req, a);
         return;
     }
     size_t tl = strcspn(req->target, "?");
@@ -1353,6 +1481,11 @@ static void unlink_wait(struct cr_rpc *r, struct wait *wt)
 static void on_aborted(void *arg, struct cr_http_conn *conn)
 {
     struct srv *sv = arg;
+    for (struct follow *f = sv->r->follows; f; f = f->next)
+        if (f->conn == conn) {
+            follow_drop(f);
+            return;
+        }
     for (struct wait *wt = sv->r->waits; wt; wt = wt->next)
         if (wt->conn == conn) {
             unlink_wait(sv->r, wt);
@@ -1504,6 +1637,8 @@ void cr_rpc_close(struct cr_rpc *r)
     /* closing a server aborts its waiting calls (on_aborted frees them) */
     cr_http_close(r->unix_srv.http);
     cr_http_close(r->inet_srv.http);
+    while (r->follows)
+        follow_drop(r->follows);
     while (r->waits) {
         struct wait *wt = r->waits;
         r->waits = wt->next;

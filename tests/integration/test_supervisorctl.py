@@ -323,3 +323,28 @@ def test_bad_requests_get_errors_and_change_nothing(h, tmp, cgroot):
     assert d.ctl("pid", "sleeper")[1] == before
     d.wait_state(UP)
     assert d.stop() == 0
+
+
+def test_tail_f_follows_the_log_until_the_client_goes(h, tmp, cgroot):
+    d = Daemon(h, Path(tmp) / "corral", cgroot, programs=(
+        "[program:pinger]\ncommand = /bin/sh -c 'trap \"echo ping\" USR1; echo start; "
+        "while :; do sleep 1 & wait; done'\nstdout_logfile = {d}/pinger.out\n")).start()
+    d.wait_state({"pinger": "RUNNING"})
+    fds = lambda: len(os.listdir(f"/proc/{d.p.pid}/fd"))  # noqa: E731
+    before = fds()
+    p, out, _ = h.popen([SUPERVISORCTL, "-c", d.conf, "tail", "-f", "pinger"])
+    wait_until(lambda: read_text(out).splitlines()[-1:] == ["start"], 20,
+               what="tail -f's first lines")
+    assert read_text(out).splitlines() == ["==> Press Ctrl-C to exit <==", "start"]
+    for n in (1, 2):
+        assert d.ctl("signal", "USR1", "pinger")[0] == 0
+        wait_until(lambda: read_text(out).splitlines().count("ping") == n, 20,
+                   what=f"ping {n} through tail -f")
+    # the client goes: its connection and the file's poll go with it
+    p.send_signal(signal.SIGTERM)
+    p.wait(T(20))
+    wait_until(lambda: fds() == before, 10, what=f"the supervisor's fds back to {before}")
+    # a name it does not know: 404, which supervisorctl reports
+    rc, text = d.ctl("tail", "-f", "nosuch")
+    assert "Cannot read, status code 404" in text, text
+    assert d.stop() == 0
