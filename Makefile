@@ -70,18 +70,20 @@ UNIT_LINK_test_spec      :=
 UNIT_LINK_test_restart   :=
 UNIT_LINK_test_units     :=
 UNIT_LINK_test_seccomp   := $(LINK_policy)
+UNIT_LINK_test_xmlrpc    := api log
 unit_link = $(if $(filter undefined,$(origin UNIT_LINK_$(1))),$(LINK_supervisor),$(UNIT_LINK_$(1)))
 
-SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl -larchive -lnettle
+SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl -larchive -lnettle -lexpat
 # The released supervisor links libuv, inih, libseccomp, libcap, json-c and image/'s libarchive
-# (tar, gzip, zstd, with what its objects call) and nettle (sha256) from their Debian .a files.
+# (tar, gzip, zstd, with what its objects call), nettle (sha256, sha1, base64) and expat (api/'s
+# XML-RPC requests) from their Debian .a files.
 # It was a static PIE (a fully dynamic one spent ~0.4 ms of every `supervisor run` in the
 # loader, bench 1a); networking needs libmnl, which Debian ships only as a shared library, and
 # libnftables (shared only too; dlopen'ed on first use, net/nft.c), so it is a PIE linked
 # against glibc and libmnl alone.
 SUP_STATIC := -pie -fPIE
 SUP_STATIC_LIBS := -l:libuv_a.a -l:libinih.a -l:libseccomp.a -l:libcap.a -l:libjson-c.a \
-                   -l:libarchive.a -l:libnettle.a -l:libacl.a -l:libzstd.a -l:libz.a -lpthread \
+                   -l:libarchive.a -l:libnettle.a -l:libacl.a -l:libzstd.a -l:libz.a -l:libexpat.a -lpthread \
                    -lmnl
 BINS       := $(B)/init $(if $(SUP_SRC),$(B)/supervisor) $(if $(SVCTL_SRC),$(B)/svctl)
 ASAN_BINS  := $(B)/asan/init $(if $(SUP_SRC),$(B)/asan/supervisor) $(if $(SVCTL_SRC),$(B)/asan/svctl)
@@ -94,7 +96,7 @@ all: deps-build $(BINS)
 # Checked with dpkg first, so this costs nothing when everything is there. apt-get update runs
 # once, only when something is missing.
 BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev libnftables-dev pkg-config \
-              libarchive-dev nettle-dev libzstd-dev libacl1-dev zlib1g-dev
+              libarchive-dev nettle-dev libzstd-dev libacl1-dev zlib1g-dev libexpat1-dev
 TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 nftables valgrind procps \
               supervisor \
               golang-github-containers-common umoci skopeo zstd podman runc

@@ -60,3 +60,12 @@ $(B)/bench/logbench: $(BENCH_LOGS_SRC) | deps-build
 bench-logs: deps-bench-logs $(B)/init $(B)/supervisor $(B)/bench/logbench
 	$(B)/bench/logbench --ours $(B)/supervisor --init $(B)/init --log $(B)/bench/logbench.log \
 	  $(BENCH_LOGS_ARGS)
+
+# ---- bench-rpc: supervisorctl status (and its XML-RPC call) against corral and supervisord ---
+# Extra arguments, e.g. BENCH_RPC_ARGS='--programs 100 --rounds 10'.
+BENCH_RPC_ARGS ?=
+
+.PHONY: bench-rpc
+bench: bench-rpc
+bench-rpc: deps-bench-supervisor $(B)/init $(B)/supervisor
+	/usr/bin/python3 bench/rpc/rpcbench.py --ours $(B)/supervisor --init $(B)/init $(BENCH_RPC_ARGS)

@@ -19,6 +19,7 @@
 #include "api/control.h"
 #include "io/logs.h"
 #include "api/metrics.h"
+#include "api/rpc.h"
 #include "service/order.h"
 #include "service/service.h"
 #include "notify.h"
@@ -111,6 +112,7 @@ static void on_change(struct cr_runtime *rt, struct cr_svc *svc)
 {
     (void)svc;
     cr_control_changed(sv_of(rt)->ctl);
+    cr_rpc_changed(sv_of(rt)->rpc);
     notify_status(sv_of(rt));
 }
 
@@ -171,6 +173,8 @@ static void finish(struct sv *sv, int status)
     sv->ctl = NULL;
     cr_metrics_close(sv->metrics);
     sv->metrics = NULL;
+    cr_rpc_close(sv->rpc);
+    sv->rpc = NULL;
     for (size_t i = 0; i < sv->all.n; i++)
         cr_svc_free(sv->all.v[i]);
     sv->all.n = 0;
@@ -222,6 +226,7 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
         cr_svcs_remove(&sv->all, svc);
         if (!sv->shutting_down) {
             cr_control_changed(sv->ctl);
+            cr_rpc_changed(sv->rpc);
             return;
         }
     }
@@ -231,6 +236,7 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
         schedule_starts(sv);
     /* A pending start may have become impossible (a dependency FATAL), a service gone. */
     cr_control_changed(sv->ctl);
+    cr_rpc_changed(sv->rpc);
     notify_status(sv);
 }
 
@@ -574,6 +580,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                 cr_metrics_open(&sv->api, cfg->global.metrics_listen, &sv->metrics, err,
                                 sizeof err) < 0)
                 cr_log(NULL, "metrics_listen %s: %s", cfg->global.metrics_listen, err);
+            if (cr_rpc_open(&sv->api, &cfg->global, &sv->rpc, err, sizeof err) < 0)
+                cr_log(NULL, "%s:%d: %s (supervisorctl cannot reach this supervisor)",
+                       cfg->global.rpc_unix_line ? cfg->global.rpc_unix_file_of
+                                                 : cfg->global.rpc_inet_file_of,
+                       cfg->global.rpc_unix_line ? cfg->global.rpc_unix_line
+                                                 : cfg->global.rpc_inet_line, err);
             const struct cr_service **order = cr_order_by_priority(cfg);
             sv->rt.resuming = state != NULL;
             for (size_t i = 0; order && i < cfg->nservices && !sv->finished; i++) {

@@ -16,6 +16,7 @@
 
 struct cr_control;
 struct cr_metrics;
+struct cr_rpc;
 
 struct sv {
     struct cr_runtime rt;
@@ -30,6 +31,7 @@ struct sv {
     struct cr_svc *run_svc;
     struct cr_control *ctl;      /* the control socket (control.h); NULL when not open */
     struct cr_metrics *metrics;  /* metrics_listen's HTTP server (metrics.h); NULL: off */
+    struct cr_rpc *rpc;          /* supervisord's XML-RPC servers (rpc.h); NULL: none */
     struct cr_api_host api;      /* what both act on (api/host.h) */
     unsigned long fd_inherited;  /* fds open when it started (fd_budget.h) */
     char *pidfile;               /* [supervisord] pidfile as written at start (a reload does

@@ -42,6 +42,10 @@ unsigned long cr_fd_need(const struct cr_config *cfg, unsigned long inherited)
     unsigned long n = inherited + CR_FD_FIXED + CR_FD_CONTROL_RESERVE;
     if (cfg->global.metrics_listen)
         n += 1 + CR_HTTP_CLIENTS_MAX;
+    if (cfg->global.rpc_unix_file)
+        n += 1 + CR_HTTP_CLIENTS_MAX;
+    if (cfg->global.rpc_inet_port)
+        n += 1 + CR_HTTP_CLIENTS_MAX;
     for (size_t i = 0; i < cfg->nservices; i++)
         n += cr_fd_service_cost(&cfg->services[i]);
     return n;

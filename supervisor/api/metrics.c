@@ -218,26 +218,26 @@ static char *dup_text(const char *msg, size_t *len)
     return p;
 }
 
-static void on_request(void *arg, const char *method, const char *target,
-                       struct cr_http_answer *a)
+static void on_request(void *arg, const struct cr_http_req *req, struct cr_http_answer *a)
 {
     struct cr_metrics *m = arg;
+    const char *method = req->method, *target = req->target;
     a->ctype = "text/plain; charset=utf-8";
     if (strcmp(method, "GET")) {
-        *a = (struct cr_http_answer){405, "Method Not Allowed", a->ctype, NULL, 0};
+        *a = (struct cr_http_answer){405, "Method Not Allowed", a->ctype, NULL, 0, NULL, NULL};
         a->body = dup_text("only GET\n", &a->blen);
         return;
     }
     size_t tl = strcspn(target, "?");
     if (tl != 8 || strncmp(target, "/metrics", 8)) {
-        *a = (struct cr_http_answer){404, "Not Found", a->ctype, NULL, 0};
+        *a = (struct cr_http_answer){404, "Not Found", a->ctype, NULL, 0, NULL, NULL};
         a->body = dup_text("try /metrics\n", &a->blen);
         return;
     }
     size_t len = 0;
     char *body = cr_metrics_render(m->api, &len);
     if (!body) {
-        *a = (struct cr_http_answer){500, "Internal Server Error", a->ctype, NULL, 0};
+        *a = (struct cr_http_answer){500, "Internal Server Error", a->ctype, NULL, 0, NULL, NULL};
         a->body = dup_text("out of memory\n", &a->blen);
         return;
     }
@@ -254,12 +254,12 @@ static void on_request(void *arg, const char *method, const char *target,
             st.evicted, st.refused, st.timed_out);
     if (t.oom) {
         free(t.p);
-        *a = (struct cr_http_answer){500, "Internal Server Error", a->ctype, NULL, 0};
+        *a = (struct cr_http_answer){500, "Internal Server Error", a->ctype, NULL, 0, NULL, NULL};
         a->body = dup_text("out of memory\n", &a->blen);
         return;
     }
     *a = (struct cr_http_answer){200, "OK", "text/plain; version=0.0.4; charset=utf-8", t.p,
-                                 t.len};
+                                 t.len, NULL, NULL};
 }
 
 int cr_metrics_open(const struct cr_api_host *api, const char *listen, struct cr_metrics **out,
@@ -272,7 +272,8 @@ int cr_metrics_open(const struct cr_api_host *api, const char *listen, struct cr
         return -ENOMEM;
     }
     m->api = api;
-    int r = cr_http_open(api->rt->loop, listen, on_request, m, &m->http, err, errlen);
+    struct cr_http_opts o = {.handler = on_request, .arg = m};
+    int r = cr_http_open(api->rt->loop, listen, &o, &m->http, err, errlen);
     if (r < 0) {
         free(m);
         return r;

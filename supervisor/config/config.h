@@ -63,6 +63,12 @@ struct cr_global {
     char *image_store;           /* image/image.h's store */
     char *hostname;              /* the machine's, as its PID 1 (pid1/); NULL: unset */
     int reexec_signal;           /* re-executes the supervisor (reexec.c); -1: none */
+    /* [unix_http_server] and [inet_http_server] (api/rpc.h); file/port NULL: not served */
+    char *rpc_unix_file, *rpc_unix_chown, *rpc_unix_user, *rpc_unix_pass;
+    int rpc_unix_chmod;
+    char *rpc_inet_port, *rpc_inet_user, *rpc_inet_pass;
+    int rpc_unix_line, rpc_inet_line;   /* the sections' lines (0: absent) */
+    const char *rpc_unix_file_of, *rpc_inet_file_of;   /* ... and files */
 };
 
 /* A [network:NAME] section, or the implicit "default" network (file NULL). */

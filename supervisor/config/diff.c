@@ -100,7 +100,7 @@ bool cr_service_key_differs(const struct cr_service *a, const struct cr_service 
 static bool global_key_differs(const struct cr_global *a, const struct cr_global *b, int key)
 {
     const struct cr_key *k = &cr_keys[key];
-    if (!(k->sections & CR_SEC_GLOBAL))
+    if (!(k->sections & CR_SEC_GLOBALS))
         return false;
     return field_differs(k, (const char *)a + k->off, (const char *)b + k->off);
 }
@@ -176,6 +176,12 @@ static struct cr_plan_item *item_add(struct cr_plan *p, const char *name,
     return it;
 }
 
+/* supervisord's group of the item's service (its own name when it has none). */
+static void group_set(struct cr_plan_item *it, const struct cr_service *c)
+{
+    snprintf(it->group, sizeof it->group, "%s", c && c->sd_group ? c->sd_group : it->name);
+}
+
 /* Names, sorted, to find things by name in O(log n) (configs may hold thousands). */
 struct named {
     const char *name;
@@ -247,6 +253,7 @@ static int plan_existing(struct cr_plan *p, const struct cr_service *oc,
     struct cr_plan_item *it = item_add(p, nc->name, a, ni);
     if (!it)
         return -ENOMEM;
+    group_set(it, nc);
     it->limits = a == CR_PLAN_LIVE && (changes & 1u << CR_RELOAD_LIVE);
     for (int k = 0; oc && k < CR_NKEYS; k++)
         if (cr_service_key_differs(oc, nc, k))
@@ -305,9 +312,13 @@ int cr_plan_compute(const struct cr_config *old, const struct cr_config *new,
         rank[n++] = (struct ranked){o >= 0 ? -old->services[o].priority : INT64_MIN, i};
     }
     qsort(rank, n, sizeof *rank, cmp_ranked);
-    for (size_t i = 0; i < n; i++)
-        if (!item_add(plan, svcs[rank[i].i].name, CR_PLAN_STOP, -1))
+    for (size_t i = 0; i < n; i++) {
+        struct cr_plan_item *it = item_add(plan, svcs[rank[i].i].name, CR_PLAN_STOP, -1);
+        if (!it)
             goto out;
+        ssize_t o = find(by_old, old->nservices, it->name);
+        group_set(it, o >= 0 ? &old->services[o] : NULL);
+    }
 
     /* Every service of the new config, in the order they start. */
     for (size_t i = 0; i < new->nservices; i++)
@@ -322,6 +333,7 @@ int cr_plan_compute(const struct cr_config *old, const struct cr_config *new,
                                                (ssize_t)rank[i].i);
             if (!it)
                 goto out;
+            group_set(it, nc);
             it->create = true;
             continue;
         }
@@ -360,7 +372,7 @@ void cr_config_keep_running_globals(struct cr_config *new, struct cr_config *old
 {
     for (int k = 0; k < CR_NKEYS; k++) {
         const struct cr_key *key = &cr_keys[k];
-        if (!(key->sections & CR_SEC_GLOBAL) || key->reload != CR_RELOAD_RESTART)
+        if (!(key->sections & CR_SEC_GLOBALS) || key->reload != CR_RELOAD_RESTART)
             continue;
         /* Swapped: old is freed next, and with it the value that is not in use. */
         char tmp[64];

@@ -44,6 +44,7 @@ struct cr_plan_svc {
 
 struct cr_plan_item {
     char *name;                  /* a service, or CR_PLAN_GLOBAL */
+    char group[CR_NAME_MAX + 1]; /* its supervisord group ([group:G], else its program) */
     enum cr_plan_action action;
     bool create;                 /* no such service yet: made from the new config */
     bool limits;                 /* LIVE: a limit changed, written to the running cgroup */

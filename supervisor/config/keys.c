@@ -99,9 +99,7 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "accepted for supervisord files: the supervisor always runs in the foreground",
         .notice = "accepted: the supervisor always runs in the foreground"},
     [CR_K_IDENTITY] = {"identity", NULL, CR_T_STRING, "supervisor", G, RESTART, GL(identity),
-        .doc = "the name the supervisor gives itself (supervisorctl's getIdentification)",
-        .notice = "accepted: kept for supervisord's XML-RPC API, which corral does not serve "
-                  "yet"},
+        .doc = "the name the supervisor gives itself (supervisorctl's getIdentification)"},
     [CR_K_PIDFILE] = {"pidfile", NULL, CR_T_PATH, NULL, G, RESTART, GL(pidfile),
         .doc = "file the supervisor writes its pid to once it runs, removed when it exits"},
     [CR_K_LOGLEVEL] = {"loglevel", NULL, CR_T_STRING, "info", G, NONE, GL(loglevel),
@@ -130,6 +128,29 @@ const struct cr_key cr_keys[CR_NKEYS] = {
                "binary as `svctl reexec` does (an appliance's upgrade without svctl), e.g. "
                "QUIT or RTMIN+1; not one it already uses (TERM, INT, HUP, USR2, CHLD; as PID 1 "
                "USR1 and PWR too). A change applies at the next start or re-exec; unset: none"},
+
+    /* ---- [unix_http_server], [inet_http_server]: supervisorctl's XML-RPC (api/rpc.h) ---- */
+    [CR_K_UNIX_FILE] = {"file", NULL, CR_T_PATH, NULL, CR_SEC_UNIX_HTTP, RESTART,
+        GL(rpc_unix_file), .doc = "the unix socket serving supervisord's XML-RPC API at /RPC2 "
+               "(supervisorctl's serverurl = unix://FILE); a live server's socket is left "
+               "alone, a stale one replaced"},
+    [CR_K_UNIX_CHMOD] = {"chmod", NULL, CR_T_UMASK, "0700", CR_SEC_UNIX_HTTP, RESTART,
+        GL(rpc_unix_chmod), .doc = "the socket's mode (octal)"},
+    [CR_K_UNIX_CHOWN] = {"chown", NULL, CR_T_STRING, NULL, CR_SEC_UNIX_HTTP, RESTART,
+        GL(rpc_unix_chown), .doc = "USER or USER:GROUP owning the socket; unset: the "
+               "supervisor's"},
+    [CR_K_UNIX_USERNAME] = {"username", NULL, CR_T_STRING, NULL, CR_SEC_UNIX_HTTP, RESTART,
+        GL(rpc_unix_user), .doc = "with password: HTTP basic authentication for every "
+               "request; unset: none"},
+    [CR_K_UNIX_PASSWORD] = {"password", NULL, CR_T_STRING, NULL, CR_SEC_UNIX_HTTP, RESTART,
+        GL(rpc_unix_pass), .doc = "the password, as text or {SHA}HEX (its SHA-1)"},
+    [CR_K_INET_PORT] = {"port", NULL, CR_T_STRING, NULL, CR_SEC_INET_HTTP, RESTART,
+        GL(rpc_inet_port), .doc = "HOST:PORT serving the XML-RPC API over TCP (:PORT, "
+               "*:PORT or PORT: every address; [::1]:PORT for IPv6)"},
+    [CR_K_INET_USERNAME] = {"username", NULL, CR_T_STRING, NULL, CR_SEC_INET_HTTP, RESTART,
+        GL(rpc_inet_user), .doc = "with password: HTTP basic authentication; unset: none"},
+    [CR_K_INET_PASSWORD] = {"password", NULL, CR_T_STRING, NULL, CR_SEC_INET_HTTP, RESTART,
+        GL(rpc_inet_pass), .doc = "the password, as text or {SHA}HEX (its SHA-1)"},
 
     /* ---- [include] ---- */
     [CR_K_FILES] = {"files", NULL, CR_T_STRING, NULL, CR_SEC_INCLUDE, NONE, 0,

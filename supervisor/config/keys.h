@@ -35,7 +35,11 @@ enum {
     CR_SEC_INCLUDE = 4,          /* [include] */
     CR_SEC_NETWORK = 8,          /* [network:NAME] */
     CR_SEC_GROUP = 16,           /* [group:NAME] (supervisord's) */
+    CR_SEC_UNIX_HTTP = 32,       /* [unix_http_server] (supervisord's XML-RPC) */
+    CR_SEC_INET_HTTP = 64,       /* [inet_http_server] */
 };
+/* The sections whose keys are struct cr_global's. */
+#define CR_SEC_GLOBALS (CR_SEC_GLOBAL | CR_SEC_UNIX_HTTP | CR_SEC_INET_HTTP)
 
 /* What changing a key's value means to a reload. */
 enum cr_key_reload {
@@ -60,6 +64,9 @@ enum cr_key_id {
     CR_K_SUP_ENVIRONMENT, CR_K_SUP_UMASK, CR_K_MINFDS, CR_K_MINPROCS, CR_K_NODAEMON,
     CR_K_IDENTITY, CR_K_PIDFILE, CR_K_LOGLEVEL, CR_K_SUP_USER, CR_K_SUP_DIRECTORY,
     CR_K_STRIP_ANSI, CR_K_NOCLEANUP, CR_K_SILENT,
+    /* [unix_http_server], [inet_http_server] */
+    CR_K_UNIX_FILE, CR_K_UNIX_CHMOD, CR_K_UNIX_CHOWN, CR_K_UNIX_USERNAME, CR_K_UNIX_PASSWORD,
+    CR_K_INET_PORT, CR_K_INET_USERNAME, CR_K_INET_PASSWORD,
     /* [include] */
     CR_K_FILES,
     /* [group:NAME] */

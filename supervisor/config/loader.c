@@ -22,8 +22,8 @@
 
 /* ---- raw sections, as read ------------------------------------------------------------- */
 
-enum sec_kind { SEC_GLOBAL, SEC_SERVICE, SEC_INCLUDE, SEC_NETWORK, SEC_GROUP, SEC_IGNORED,
-                SEC_BAD };
+enum sec_kind { SEC_GLOBAL, SEC_SERVICE, SEC_INCLUDE, SEC_NETWORK, SEC_GROUP, SEC_UNIX_HTTP,
+                SEC_INET_HTTP, SEC_IGNORED, SEC_BAD };
 
 struct raw_val {
     int key;
@@ -79,9 +79,8 @@ static struct raw_sec *cur_sec(struct loader *L)
 /* Sections of supervisord's files that corral reads past, each with what it does instead. */
 static const struct { const char *name; const char *notice; } ignored_sections[] = {
     {"supervisorctl", "supervisorctl's settings; svctl reads this file's control_socket"},
-    {"unix_http_server", "corral serves no XML-RPC yet; svctl talks to control_socket"},
-    {"inet_http_server", "corral serves no XML-RPC yet; svctl talks to control_socket"},
-    {"rpcinterface:", "corral serves no XML-RPC yet"},
+    {"rpcinterface:", "corral's XML-RPC API ([unix_http_server], [inet_http_server]) is "
+                      "supervisord's supervisor namespace, always on"},
     {"eventlistener:", "corral runs no event listeners yet"},
     {"fcgi-program:", "corral runs no FastCGI programs yet"},
 };
@@ -149,6 +148,9 @@ static void on_section(struct cr_ini *ini, const char *header)
     if (!strcmp(header, "supervisor") || !strcmp(header, "supervisord")) {
         s->kind = SEC_GLOBAL;
         s->lenient = header[10] == 'd';
+    } else if (!strcmp(header, "unix_http_server") || !strcmp(header, "inet_http_server")) {
+        s->kind = header[0] == 'u' ? SEC_UNIX_HTTP : SEC_INET_HTTP;
+        s->lenient = true;
     } else if (!strcmp(header, "include")) {
         if (L->included)
             cr_ini_error(ini, "[include]: included files cannot include further");
@@ -253,7 +255,9 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
     unsigned bit = s->kind == SEC_GLOBAL ? CR_SEC_GLOBAL
                  : s->kind == SEC_INCLUDE ? CR_SEC_INCLUDE
                  : s->kind == SEC_NETWORK ? CR_SEC_NETWORK
-                 : s->kind == SEC_GROUP ? CR_SEC_GROUP : CR_SEC_SERVICE;
+                 : s->kind == SEC_GROUP ? CR_SEC_GROUP
+                 : s->kind == SEC_UNIX_HTTP ? CR_SEC_UNIX_HTTP
+                 : s->kind == SEC_INET_HTTP ? CR_SEC_INET_HTTP : CR_SEC_SERVICE;
     const struct cr_key *k = cr_key_find(key, bit);
     if (!k || !(k->sections & bit)) {
         const char *hint = k ? NULL : cr_key_suggest(key);
@@ -1025,21 +1029,11 @@ static void build_section(struct cr_config *cfg, const struct raw_sec *rs,
         build_instance(cfg, rs, tmp.numprocs_start + i, tmp.numprocs, opts, host);
 }
 
-static void build_global(struct cr_config *cfg, const struct raw_sec *rs)
+/* The values of one section whose keys are struct cr_global's. */
+static void global_values(struct cr_config *cfg, const struct raw_sec *rs)
 {
     struct cr_global *g = &cfg->global;
     char err[1024];
-    g->file = rs ? rs->file : cfg->path;
-    for (int i = 0; i < CR_NKEYS; i++) {
-        const struct cr_key *k = &cr_keys[i];
-        if (!(k->sections & CR_SEC_GLOBAL))
-            continue;
-        cr_cfg_set_unset(k, g);
-        if (k->def && (!rs || !rs->seen[i]) && cr_cfg_parse_value(k, k->def, g, 0, err, sizeof err))
-            cr_errlist_add(&cfg->errors, "%s: bad default: %s", k->name, err);
-    }
-    if (!rs)
-        return;
     struct cr_xctx x = {.program = "supervisor", .here = rs->here, .host = ""};
     for (size_t j = 0; j < rs->n; j++) {
         const struct raw_val *rv = &rs->v[j];
@@ -1055,6 +1049,51 @@ static void build_global(struct cr_config *cfg, const struct raw_sec *rs)
                                                           : "?",
                            cr_reexec_signal_taken(g->reexec_signal));
         free(v);
+    }
+}
+
+/* [supervisor] (rs), then [unix_http_server] and [inet_http_server] (among secs). */
+static void build_global(struct cr_config *cfg, const struct raw_sec *rs,
+                         const struct raw_sec *secs, size_t nsecs)
+{
+    struct cr_global *g = &cfg->global;
+    char err[1024];
+    g->file = rs ? rs->file : cfg->path;
+    for (int i = 0; i < CR_NKEYS; i++) {
+        const struct cr_key *k = &cr_keys[i];
+        if (!(k->sections & CR_SEC_GLOBALS))
+            continue;
+        cr_cfg_set_unset(k, g);
+        if (k->def && !(rs && rs->seen[i]) && cr_cfg_parse_value(k, k->def, g, 0, err, sizeof err))
+            cr_errlist_add(&cfg->errors, "%s: bad default: %s", k->name, err);
+    }
+    if (rs)
+        global_values(cfg, rs);
+    for (size_t i = 0; i < nsecs; i++) {
+        const struct raw_sec *h = &secs[i];
+        if (h->kind != SEC_UNIX_HTTP && h->kind != SEC_INET_HTTP)
+            continue;
+        global_values(cfg, h);
+        bool unix_sec = h->kind == SEC_UNIX_HTTP;
+        *(unix_sec ? &g->rpc_unix_line : &g->rpc_inet_line) = h->line;
+        *(unix_sec ? &g->rpc_unix_file_of : &g->rpc_inet_file_of) = h->file;
+        if (unix_sec ? !g->rpc_unix_file : !g->rpc_inet_port)
+            cr_errlist_add(&cfg->errors, "%s:%d: [%s]: %s is missing (supervisord requires "
+                           "it too)", h->file, h->line, h->header, unix_sec ? "file" : "port");
+        if ((unix_sec ? !g->rpc_unix_user : !g->rpc_inet_user) !=
+            (unix_sec ? !g->rpc_unix_pass : !g->rpc_inet_pass))
+            cr_errlist_add(&cfg->errors, "%s:%d: [%s]: username and password go together",
+                           h->file, h->line, h->header);
+        if (!unix_sec && g->rpc_inet_port) {
+            const char *colon = strrchr(g->rpc_inet_port, ':');
+            const char *num = colon ? colon + 1 : g->rpc_inet_port;
+            char *e;
+            long port = strtol(num, &e, 10);
+            if (!*num || *e || port < 1 || port > 65535)
+                cr_errlist_add(&cfg->errors, "%s:%d: port: '%s' is not [HOST:]PORT (a port "
+                               "of 1 to 65535)", h->file, g->key_line[CR_K_INET_PORT],
+                               g->rpc_inet_port);
+        }
     }
 }
 
@@ -1136,7 +1175,7 @@ int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
     for (size_t i = 0; i < L.nsecs; i++)
         if (L.secs[i].kind == SEC_GLOBAL)
             global = &L.secs[i];
-    build_global(cfg, global);
+    build_global(cfg, global, L.secs, L.nsecs);
     /* Networks before services: a service's `network` names them. */
     bool have_default = false;
     for (size_t i = 0; i < L.nsecs; i++)
@@ -1191,7 +1230,7 @@ void cr_config_free(struct cr_config *cfg)
         cr_network_free(&cfg->networks[i]);
     free(cfg->networks);
     for (int i = 0; i < CR_NKEYS; i++)
-        if (cr_keys[i].sections & CR_SEC_GLOBAL)
+        if (cr_keys[i].sections & CR_SEC_GLOBALS)
             cr_cfg_free_field(&cr_keys[i], (char *)&cfg->global + cr_keys[i].off);
     for (size_t i = 0; i < cfg->nfiles; i++)
         free(cfg->files[i]);
@@ -1220,6 +1259,8 @@ void cr_keys_print_markdown(FILE *out)
         {CR_SEC_NETWORK, "`[network:NAME]`"},
         {CR_SEC_INCLUDE, "`[include]`"},
         {CR_SEC_GROUP, "`[group:NAME]`"},
+        {CR_SEC_UNIX_HTTP, "`[unix_http_server]`"},
+        {CR_SEC_INET_HTTP, "`[inet_http_server]`"},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         fprintf(out, "### %s\n\n| key | type | default | on reload | meaning |\n"
@@ -1271,6 +1312,8 @@ void cr_keys_print_man(FILE *out)
         {CR_SEC_NETWORK, "[network:NAME]"},
         {CR_SEC_INCLUDE, "[include]"},
         {CR_SEC_GROUP, "[group:NAME]"},
+        {CR_SEC_UNIX_HTTP, "[unix_http_server]"},
+        {CR_SEC_INET_HTTP, "[inet_http_server]"},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         fprintf(out, ".SS %s\n", groups[g].title);

@@ -14,11 +14,12 @@
 # Targets: config (the loader with includes, no machine checks), spec (init's spec reader,
 # and the writer's round trip), events (init's event lines as the supervisor reads them),
 # ctl (the control protocol, requests and responses), seccomp (a Docker/OCI JSON profile, as
-# `seccomp = FILE` is compiled).
+# `seccomp = FILE` is compiled), xmlrpc (an XML-RPC request as /RPC2 reads it, and the writer's
+# round trip).
 
 FUZZ_PKGS     := clang
 FUZZ_SECONDS  ?= 60
-FUZZ_ALL      := config spec events ctl seccomp
+FUZZ_ALL      := config spec events ctl seccomp xmlrpc
 FUZZ_TARGETS  ?= $(FUZZ_ALL)
 FUZZ_CC       ?= clang
 FUZZ_FLAGS    := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
@@ -35,6 +36,8 @@ FUZZ_SRC_ctl    := $(SHARED_SRC)
 FUZZ_LIB_ctl    := -linih
 FUZZ_SRC_seccomp := supervisor/policy/seccomp_profile.c supervisor/policy/caps.c
 FUZZ_LIB_seccomp := -lseccomp -lcap -ljson-c
+FUZZ_SRC_xmlrpc := supervisor/api/xmlrpc.c
+FUZZ_LIB_xmlrpc := -lexpat
 
 FUZZ_BINS   := $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_ALL))
 REPLAY_BINS := $(patsubst %,$(B)/test/fuzz/replay_%,$(FUZZ_ALL))

@@ -123,7 +123,7 @@ def test_supervisord_style_notices(conf_dir):
     p = sup("-c", conf_dir / "supervisord-style.ini", "--check")
     assert p.returncode == 0
     notices = [l for l in p.stderr.splitlines() if l.startswith("notice: ")]
-    assert any("[unix_http_server]: supervisord's section, accepted and ignored" in n
+    assert any("[rpcinterface:supervisor]: supervisord's section, accepted and ignored" in n
                for n in notices)
     assert any("nodaemon: accepted: the supervisor always runs in the foreground" in n
                for n in notices)

@@ -11,7 +11,7 @@ import pytest
 from conftest import BUILD, SANITIZER_RE, T, base_env
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGETS = ["config", "spec", "events", "ctl", "seccomp"]
+TARGETS = ["config", "spec", "events", "ctl", "seccomp", "xmlrpc"]
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -779,10 +779,9 @@ static void test_supervisord_sections_ignored(void **state)
             &cfg);
     static const char *const want[] = {
         "$/main.ini:2: nodaemon: accepted: the supervisor always runs in the foreground",
-        "$/main.ini:3: [unix_http_server]: supervisord's section, accepted and ignored: corral "
-        "serves no XML-RPC yet; svctl talks to control_socket",
         "$/main.ini:5: [rpcinterface:supervisor]: supervisord's section, accepted and ignored: "
-        "corral serves no XML-RPC yet",
+        "corral's XML-RPC API ([unix_http_server], [inet_http_server]) is supervisord's "
+        "supervisor namespace, always on",
         "$/main.ini:10: stopasgroup: accepted and ignored: a stop always reaches every process "
         "in the service's cgroup",
         "$/main.ini:11: killasgroup: accepted and ignored: a stop always reaches every process "
@@ -795,6 +794,10 @@ static void test_supervisord_sections_ignored(void **state)
     assert_int_equal(cfg.notices.n, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < cfg.notices.n; i++)
         assert_string_equal(cfg.notices.v[i], subst(want[i]));
+    /* [unix_http_server] is served (api/rpc.h) */
+    assert_string_equal(cfg.global.rpc_unix_file, "/tmp/s");
+    assert_int_equal(cfg.global.rpc_unix_chmod, 0700);
+    assert_null(cfg.global.rpc_inet_port);
     cr_config_free(&cfg);
 
     /* supervisord ignores keys it does not know: in its own sections so does corral, with a

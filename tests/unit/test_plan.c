@@ -183,6 +183,15 @@ static const struct change {
     {"minprocs", NULL, "400", NULL, 'R'},
     {"nodaemon", NULL, "false", NULL, 'N'},
     {"identity", NULL, "other", NULL, 'R'},
+    /* [unix_http_server] and [inet_http_server] (R: opened when the supervisor starts) */
+    {"unix:file", "/tmp/sxr-plan-a.sock", "/tmp/sxr-plan-b.sock", NULL, 'R'},
+    {"unix:chmod", NULL, "0770", NULL, 'R'},
+    {"unix:chown", NULL, "nobody", NULL, 'R'},
+    {"unix:username", "u", "v", NULL, 'R'},
+    {"unix:password", "p", "q", NULL, 'R'},
+    {"inet:port", "127.0.0.1:19690", "127.0.0.1:19691", NULL, 'R'},
+    {"inet:username", "u", "v", NULL, 'R'},
+    {"inet:password", "p", "q", NULL, 'R'},
     {"pidfile", NULL, "/run/sxr-plan.pid", NULL, 'R'},
     {"loglevel", NULL, "debug", NULL, 'N'},
     {"global:user", NULL, "nobody", NULL, 'N'},
@@ -281,9 +290,14 @@ static const struct change {
     {"io_weight", NULL, "200", NULL, 'L'},
 };
 
-/* The key of a change: "global:NAME" is NAME's [supervisor] row. */
+/* The key of a change: "global:NAME" is NAME's [supervisor] row, "unix:NAME" and
+ * "inet:NAME" [unix_http_server]'s and [inet_http_server]'s. */
 static const struct cr_key *key_of(const struct change *c)
 {
+    if (!strncmp(c->key, "unix:", 5))
+        return cr_key_find(c->key + 5, CR_SEC_UNIX_HTTP);
+    if (!strncmp(c->key, "inet:", 5))
+        return cr_key_find(c->key + 5, CR_SEC_INET_HTTP);
     bool global = !strncmp(c->key, "global:", 7);
     return cr_key_find(c->key + (global ? 7 : 0), global ? CR_SEC_GLOBAL : CR_SEC_SERVICE);
 }
@@ -304,7 +318,17 @@ static void write_conf(char *buf, size_t len, const struct cr_key *k, const stru
     if (value)
         snprintf(line, sizeof line, "%s = %s\n", k->name, value);
     const char *with = c->with ? c->with : "";
-    if (k->sections & CR_SEC_GLOBAL)
+    if (k->sections & (CR_SEC_UNIX_HTTP | CR_SEC_INET_HTTP)) {
+        /* the section's other keys, so that it is valid */
+        bool unix_sec = k->sections & CR_SEC_UNIX_HTTP;
+        const char *name = k->name;
+        snprintf(buf, len, "[%s]\n%s%s%s%s\n%s%s", unix_sec ? "unix_http_server"
+                                                        : "inet_http_server", line,
+                 !strcmp(name, unix_sec ? "file" : "port") ? ""
+                 : unix_sec ? "file = /tmp/sxr-plan.sock\n" : "port = 127.0.0.1:19692\n",
+                 !strcmp(name, "username") ? "password = p\n" : "",
+                 !strcmp(name, "password") ? "username = u\n" : "", BASE, OTHER);
+    } else if (k->sections & CR_SEC_GLOBAL)
         snprintf(buf, len, "[supervisor]\n%s\n%s%s", line, BASE, OTHER);
     else if (k->sections & CR_SEC_NETWORK)
         snprintf(buf, len, "%snetwork = bridge:n\n%s\n[network:n]\n%s", BASE, OTHER, line);
@@ -356,7 +380,7 @@ static void test_every_key(void **state)
             struct cr_config a, b;
             struct cr_plan p;
             plan_key(key, states[s], &a, &b, &p);
-            if (k->sections & CR_SEC_GLOBAL) {
+            if (k->sections & CR_SEC_GLOBALS) {
                 const struct cr_plan_item *g = item(&p, CR_PLAN_GLOBAL);
                 assert_non_null(g);
                 assert_true(g->global);
