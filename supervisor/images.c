@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "image/image.h"
 
@@ -149,6 +150,10 @@ int sv_volumes(const struct cr_config *cfg, bool prune)
         nv++;
         if (prune && !users[0]) {
             int r = cr_image_rmtree(path);
+            char ids[4900];
+            snprintf(ids, sizeof ids, "%s/.%s.ids", dir, e->d_name);
+            if (r == 0)
+                unlink(ids);     /* whose ids its files had (image/volume.c) */
             printf("%s%s%s", r < 0 ? "  (prune failed: " : "  (removed)",
                    r < 0 ? strerror(-r) : "", r < 0 ? ")" : "");
             rc |= r < 0;

@@ -621,7 +621,11 @@ static int image_root(struct cr_svc *svc)
     if (!conf->image)
         return 0;
     ct_dir(conf, dir, sizeof dir);
-    int r = cr_image_container_dirs(dir, !conf->rootfs_persist, err, sizeof err);
+    bool userns = conf->namespaces & CR_NS_USER;
+    int r = cr_image_container_dirs(dir, !conf->rootfs_persist,
+                                    userns ? cr_image_map_id(conf->uid_map_text, 0) : -1,
+                                    userns ? cr_image_map_id(conf->gid_map_text, 0) : -1, err,
+                                    sizeof err);
     if (r < 0)
         cr_log(svc->name, "cannot start its container: %s", err);
     return r;

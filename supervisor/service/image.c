@@ -23,6 +23,7 @@ struct cr_image_job {
     struct cr_svc *svc;          /* NULL once the service is freed */
     char *ref, *store;           /* ref: NULL without an image */
     char **volumes;              /* "NAME:/path[:ro]" items, NULL-terminated */
+    char *uidmap, *gidmap;       /* a user namespace's maps: its volumes are owned to fit */
     size_t unpacked, made;
     int64_t bytes;               /* of the blobs unpacked */
     int rc;
@@ -41,6 +42,8 @@ static void job_free(struct cr_image_job *j)
     for (size_t i = 0; j->volumes && j->volumes[i]; i++)
         free(j->volumes[i]);
     free(j->volumes);
+    free(j->uidmap);
+    free(j->gidmap);
     free(j->ref);
     free(j->store);
     free(j);
@@ -74,11 +77,14 @@ static void job_run(uv_work_t *w)
         char dst[4096];
         snprintf(dst, sizeof dst, "%.*s", (int)strcspn(path ? path + 1 : "/", ":"),
                  path ? path + 1 : "/");
-        if (cr_image_volume_present(j->store, name))
-            continue;
-        j->rc = cr_image_volume_make(j->store, name, have ? &img : NULL, dst, j->err,
-                                     sizeof j->err);
-        j->made++;
+        if (!cr_image_volume_present(j->store, name)) {
+            j->rc = cr_image_volume_make(j->store, name, have ? &img : NULL, dst, j->err,
+                                         sizeof j->err);
+            j->made++;
+        }
+        if (j->rc == 0 && j->uidmap)
+            j->rc = cr_image_volume_own(j->store, name, j->uidmap, j->gidmap, j->err,
+                                        sizeof j->err);
     }
     if (have)
         cr_image_free(&img);
@@ -106,7 +112,8 @@ static void job_done(uv_work_t *w, int status)
                    j->made ? ", volumes made" : "",
                    (unsigned long long)(mono_ms() - svc->image_t0));
         else
-            cr_log(svc->name, "%zu volume%s made", j->made, j->made == 1 ? "" : "s");
+            cr_log(svc->name, "%zu volume%s made%s", j->made, j->made == 1 ? "" : "s",
+                   j->uidmap ? ", owned for its user namespace" : "");
         svc->why[0] = 0;
         cr_order_start_pending(j->all);
     }
@@ -125,10 +132,14 @@ static size_t missing_parts(const struct cr_service *c, size_t *layers, int64_t 
             *bytes += c->img->layers[i].size > 0 ? c->img->layers[i].size : 0;
         }
     n += *layers;
+    bool userns = c->namespaces & CR_NS_USER;
+    long ru = userns ? cr_image_map_id(c->uid_map_text, 0) : -1,
+         rg = userns ? cr_image_map_id(c->gid_map_text, 0) : -1;
     for (size_t i = 0; i < c->volume.n; i++) {
         char name[128];
         cr_volume_name(c->volume.v[i], name, sizeof name);
-        if (!cr_image_volume_present(c->image_store, name))
+        if (!cr_image_volume_present(c->image_store, name) ||
+            (userns && !cr_image_volume_owned(c->image_store, name, ru, rg)))
             n++;
     }
     return n;
@@ -168,6 +179,11 @@ bool cr_svc_image_wait(struct cr_svcs *all, struct cr_svc *svc)
         j->store = strdup(c->image_store);
         j->volumes = calloc(c->volume.n + 1, sizeof *j->volumes);
         oom = (c->image && c->img && !j->ref) || !j->store || !j->volumes;
+        if (!oom && c->namespaces & CR_NS_USER && c->uid_map_text && c->gid_map_text) {
+            j->uidmap = strdup(c->uid_map_text);
+            j->gidmap = strdup(c->gid_map_text);
+            oom = !j->uidmap || !j->gidmap;
+        }
         for (size_t i = 0; !oom && i < c->volume.n; i++)
             oom = !(j->volumes[i] = strdup(c->volume.v[i]));
         j->all = all;

@@ -462,3 +462,75 @@ def test_bad_volume_items(h, tmp, cgroot, images):
     assert rc == 1
     for item in ("../x:/data", "ok:relative", "ok2:/a:rx"):
         assert f"volume: '{item}' is not NAME:/path[:ro]" in err, err
+
+
+# ---- user namespaces ------------------------------------------------------------------------
+def tar_owned(*entries):
+    """A tar from (name, kind, payload, uid): 'f' file or 'd' dir, owned uid:uid."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, payload, uid in entries:
+            ti = tarfile.TarInfo(name)
+            ti.mtime, ti.uid, ti.gid = 1, uid, uid
+            if kind == "f":
+                ti.size, ti.mode = len(payload), 0o644
+                t.addfile(ti, io.BytesIO(payload))
+            else:
+                ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(ti)
+    return buf.getvalue()
+
+
+def test_image_in_a_user_namespace_keeps_its_owners(h, tmp, cgroot, images):
+    """user_namespace = auto: the layers (owned by host ids as the image gives them) are
+    idmapped under the overlay, so the image's uid 1000 is 1000 inside and its root's files
+    root's; root inside writes its / (the upper, owned by the range's root) and a volume
+    seeded from the image, whose owners are shifted into the range at first use."""
+    from test_userns import UID0, GID0, idmap_fs, subids, state
+    if not idmap_fs(tmp):
+        pytest.skip(f"{tmp}: its filesystem has no idmapped mounts")
+    lay = tmp / "ulayout"
+    shutil.copytree(images / "layout", lay)
+    add_layer(lay, "base", "owned", tar_owned(("owned", "d", None, 1000),
+                                              ("owned/f", "f", b"mine\n", 1000),
+                                              ("data", "d", None, 1000),
+                                              ("data/seed", "f", b"seed\n", 1000)))
+    probe = ("stat -c %u:%g /owned/f /data/seed /bin/busybox /; id -u; "
+             "echo r > /new && echo wrote-root; echo v > /data/new && echo wrote-volume; "
+             "touch /owned/g && echo wrote-owned")
+    keys = subids(tmp)
+
+    class UserSup(ImgSup):
+        def write(self, services):
+            super().write(services)
+            self.ini.write_text(self.ini.read_text().replace("\n\n", "\n" + keys, 1))
+
+    s = UserSup(h, tmp, cgroot, isvc("u", f"oci:{lay}:owned", f"/bin/sh -c '{probe}'",
+                                     user_namespace="auto", rootfs_persist="true",
+                                     volume="vol:/data"))
+    rc, spec, err = s.run("--print-spec", "u")
+    assert rc == 0 and "rootfs_idmap = true" in spec, (spec, err)
+    for _ in range(2):   # the second time: the volume is already the range's
+        rc, out, err = s.run("run", "u")
+        assert rc == 0, err
+        assert out.splitlines() == ["1000:1000", "1000:1000", "0:0", "0:0", "0", "wrote-root",
+                                    "wrote-volume", "wrote-owned"], (out, err)
+    uid, gid = state(tmp)["u"]
+    assert UID0 <= uid and GID0 <= gid
+    # (`run` names its container run-NAME-PID: rootfs_persist keeps each run's)
+    runs = sorted((s.store / "containers").iterdir(), key=lambda p: p.stat().st_mtime)
+    assert len(runs) == 2 and all(p.name.startswith("run-u-") for p in runs), runs
+    upper, vol = runs[-1] / "upper", s.store / "volumes/vol"
+    own = lambda p: (p.lstat().st_uid, p.lstat().st_gid)  # noqa: E731
+    # on disk: the container's files belong to its range, the store's layers stay as unpacked
+    assert own(upper) == own(upper / "new") == (uid, gid)
+    assert own(upper / "owned/g") == (uid, gid)
+    assert own(upper / "owned") == (uid + 1000, gid + 1000)     # copied up
+    assert own(vol / "new") == (uid, gid)
+    assert own(vol) == own(vol / "seed") == (uid + 1000, gid + 1000)   # as /data in the image
+    _, _, man = manifest_of(lay, "owned")
+    top = s.store / "layers/sha256" / man["layers"][-1]["digest"][7:]
+    assert own(top / "owned/f") == (1000, 1000)
+    for p in runs:
+        shutil.rmtree(p)
+    assert_store_clean(s)
