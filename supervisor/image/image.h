@@ -90,6 +90,12 @@ long cr_image_map_id(const char *map, long id);
 long cr_image_unmap_id(const char *map, long host);
 /* Removes a container's dir (its container is gone, and rootfs_persist is not set). */
 int cr_image_container_remove(const char *ctdir, char *err, size_t errlen);
+/* The quick half of a removal, for the loop: renames the container's dir to a fresh
+ * STORE/containers/.gone-NAME-PID-N (its path in gone), so a next container of the name
+ * starts clean at once; the tree is then removed with cr_image_container_remove(gone) off
+ * the loop. -ENOENT when there is no dir. */
+int cr_image_container_retire(const char *ctdir, char *gone, size_t gonelen, char *err,
+                              size_t errlen);
 
 /* Named volumes: STORE/volumes/NAME. _make creates it unless it is there, seeded with a copy
  * of the image's directory at path (img may be NULL: empty). Blocking: run it off the loop. */

@@ -148,3 +148,22 @@ int cr_image_container_remove(const char *ctdir, char *err, size_t errlen)
         snprintf(err, errlen, "%s: removing: %s", ctdir, strerror(-r));
     return r;
 }
+
+int cr_image_container_retire(const char *ctdir, char *gone, size_t gonelen, char *err,
+                              size_t errlen)
+{
+    static unsigned long seq;
+    const char *slash = strrchr(ctdir, '/');
+    if (!slash || (size_t)snprintf(gone, gonelen, "%.*s/.gone-%s-%d-%lu", (int)(slash - ctdir),
+                                   ctdir, slash + 1, (int)getpid(), ++seq) >= gonelen) {
+        snprintf(err, errlen, "%s: bad container dir", ctdir);
+        return -EINVAL;
+    }
+    if (rename(ctdir, gone) < 0) {
+        int e = errno;
+        if (e != ENOENT)
+            snprintf(err, errlen, "%s: renaming to %s: %s", ctdir, gone, strerror(e));
+        return -e;
+    }
+    return 0;
+}

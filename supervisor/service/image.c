@@ -6,6 +6,7 @@
  * way of any failed start). */
 #include "service/image.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,12 @@ struct cr_image_job {
     int64_t bytes;               /* of the blobs unpacked */
     int rc;
     char err[1024];
+    /* A line per layer as its unpack begins ("unpacking layer N/M ..."), logged by the loop:
+     * the thread fills lines[nposted++] under mu and wakes the loop through async. */
+    uv_async_t async;
+    pthread_mutex_t mu;
+    char lines[CR_IMAGE_MAX_LAYERS][160];
+    size_t nposted, nlogged;
 };
 
 static uint64_t mono_ms(void)
@@ -39,6 +46,7 @@ static uint64_t mono_ms(void)
 
 static void job_free(struct cr_image_job *j)
 {
+    pthread_mutex_destroy(&j->mu);
     for (size_t i = 0; j->volumes && j->volumes[i]; i++)
         free(j->volumes[i]);
     free(j->volumes);
@@ -64,6 +72,18 @@ static void job_run(uv_work_t *w)
         for (size_t i = 0; i < img.nlayers && j->rc == 0; i++) {
             if (cr_image_layer_present(j->store, &img.layers[i]))
                 continue;
+            pthread_mutex_lock(&j->mu);
+            if (j->nposted < CR_IMAGE_MAX_LAYERS) {
+                const struct cr_image_layer *l = &img.layers[i];
+                char size[32] = "size unknown";
+                if (l->size >= 0)
+                    snprintf(size, sizeof size, "%.1f MB", (double)l->size / (1024 * 1024));
+                snprintf(j->lines[j->nposted++], sizeof j->lines[0],
+                         "unpacking layer %zu/%zu %.19s… (%s)", i + 1, img.nlayers, l->digest,
+                         size);
+            }
+            pthread_mutex_unlock(&j->mu);
+            uv_async_send(&j->async);
             j->rc = cr_image_unpack(j->store, &img, i, j->err, sizeof j->err);
             j->unpacked++;
             if (img.layers[i].size > 0)
@@ -90,9 +110,33 @@ static void job_run(uv_work_t *w)
         cr_image_free(&img);
 }
 
+/* The loop's side of the progress lines. */
+static void job_progress(uv_async_t *a)
+{
+    struct cr_image_job *j = a->data;
+    for (;;) {
+        char line[sizeof j->lines[0]];
+        pthread_mutex_lock(&j->mu);
+        bool more = j->nlogged < j->nposted;
+        if (more)
+            memcpy(line, j->lines[j->nlogged++], sizeof line);
+        pthread_mutex_unlock(&j->mu);
+        if (!more)
+            break;
+        if (j->svc)
+            cr_log(j->svc->name, "image %s: %s", j->ref, line);
+    }
+}
+
+static void job_closed(uv_handle_t *h)
+{
+    job_free(h->data);
+}
+
 static void job_done(uv_work_t *w, int status)
 {
     struct cr_image_job *j = w->data;
+    job_progress(&j->async);     /* the lines not logged yet come before the outcome */
     struct cr_svc *svc = j->svc;
     if (svc) {
         const char *what = j->ref ? j->ref : "volumes";
@@ -117,7 +161,7 @@ static void job_done(uv_work_t *w, int status)
         svc->why[0] = 0;
         cr_order_start_pending(j->all);
     }
-    job_free(j);
+    uv_close((uv_handle_t *)&j->async, job_closed);
 }
 
 /* Layers and volumes of c not in the store yet (bytes: of the missing blobs). */
@@ -174,6 +218,11 @@ bool cr_svc_image_wait(struct cr_svcs *all, struct cr_svc *svc)
         return false;
     struct cr_image_job *j = calloc(1, sizeof *j);
     bool oom = !j;
+    if (j && pthread_mutex_init(&j->mu, NULL) != 0) {
+        free(j);
+        j = NULL;
+        oom = true;
+    }
     if (j) {
         j->ref = c->image && c->img ? strdup(c->image) : NULL;
         j->store = strdup(c->image_store);
@@ -190,8 +239,13 @@ bool cr_svc_image_wait(struct cr_svcs *all, struct cr_svc *svc)
         j->svc = svc;
         j->work.data = j;
     }
-    if (oom || uv_queue_work(svc->rt->loop, &j->work, job_run, job_done) < 0) {
-        if (j)
+    bool async = !oom && uv_async_init(svc->rt->loop, &j->async, job_progress) == 0;
+    if (async)
+        j->async.data = j;
+    if (oom || !async || uv_queue_work(svc->rt->loop, &j->work, job_run, job_done) < 0) {
+        if (async)
+            uv_close((uv_handle_t *)&j->async, job_closed);
+        else if (j)
             job_free(j);
         snprintf(svc->image_err, sizeof svc->image_err, "%s: %s",
                  c->image ? c->image : "volumes", oom ? "out of memory" : "cannot queue");

@@ -198,6 +198,13 @@ def test_oci_image_layers_whiteouts_and_config(h, tmp, cgroot, images):
     _, _, man = manifest_of(lay, "zapp")
     assert s.layers() == sorted(l["digest"][7:] for l in man["layers"])
     assert "4 layers unpacked" in err
+    # a line per layer as it begins, before the outcome
+    progress = [l for l in err.splitlines() if ": unpacking layer " in l]
+    assert [l.split("unpacking layer ")[1][:4] for l in progress] == ["1/4 ", "2/4 ", "3/4 ",
+                                                                    "4/4 "], err
+    for l, d in zip(progress, [x["digest"] for x in man["layers"]]):
+        assert f" {d[:19]}… (" in l and l.endswith(" MB)"), l
+    assert err.index("4/4 ") < err.index("4 layers unpacked")
     assert_store_clean(s)
     # the image's Cmd when command is unset, in another run: the layers are not unpacked again
     s.write(isvc("app", f"oci:{lay}:zapp"))
