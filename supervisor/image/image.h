@@ -47,6 +47,7 @@ struct cr_image {
     char **entrypoint, **cmd, **env;     /* NULL-terminated */
     size_t nentrypoint, ncmd, nenv;
     char *workdir, *user, *stopsignal;
+    char *config_doc;                    /* the whole config document (JSON), for export */
 };
 
 /* Splits "oci:PATH[:TAG]" or "docker-archive:FILE[:REF]". -EINVAL with err otherwise. */
@@ -113,6 +114,22 @@ int cr_image_volume_make(const char *store, const char *name, const struct cr_im
 bool cr_image_volume_owned(const char *store, const char *name, long uid, long gid);
 int cr_image_volume_own(const char *store, const char *name, const char *uidmap,
                         const char *gidmap, char *err, size_t errlen);
+
+/* `export oci`: the image as an OCI image layout at dir (made if missing; an existing layout
+ * gains a tag), tagged tag: the same layers (OCI: the blobs copied; docker-archive: the layer
+ * members, uncompressed tars), a config whose process fields are the service's (the rest of
+ * the image's config kept), a manifest, index.json. Every blob is written under a temporary
+ * name, checked against its digest, then renamed. Blocking. */
+struct cr_image_export {
+    char *const *argv;                   /* Entrypoint (Cmd is dropped) */
+    char *const *env;                    /* NAME=VALUE */
+    const char *workdir;                 /* NULL: kept */
+    const char *user;                    /* "UID:GID"; NULL: kept */
+    const char *stopsignal;              /* "SIGTERM"...; NULL: kept */
+    const char *source;                  /* an annotation: what it came from */
+};
+int cr_image_export_oci(const struct cr_image *img, const struct cr_image_export *x,
+                        const char *dir, const char *tag, char *err, size_t errlen);
 
 /* Removes a directory tree without following symlinks or crossing mount points; -errno. */
 int cr_image_rmtree(const char *path);

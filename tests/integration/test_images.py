@@ -541,3 +541,124 @@ def test_image_in_a_user_namespace_keeps_its_owners(h, tmp, cgroot, images):
     for p in runs:
         shutil.rmtree(p)
     assert_store_clean(s)
+
+
+# ---- the way out: export oci / export kube --------------------------------------------------
+def export(s, *args):
+    p = subprocess.run(["build/asan/supervisor", "-c", str(s.ini), "export", *map(str, args)],
+                       capture_output=True, text=True, cwd=Path(__file__).parents[2], timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
+    """The service's image with its process as the config: skopeo reads the layout, umoci
+    unpacks it (whiteouts and opaque dirs as corral shows them), the layers keep their digests;
+    a docker-archive's layers come out as tars under their diff_ids; a second tag joins the
+    first in the same layout."""
+    lay = images / "layout"
+    s = ImgSup(h, tmp, cgroot,
+               isvc("app", f"oci:{lay}:app", "/bin/sh -c 'echo exported'", user="nobody",
+                    environment="EXTRA=one \"two\"", stopsignal="INT") +
+               isvc("arch", f"docker-archive:{images}/app.tar:corral/app:v1") +
+               svc("plain", "/bin/true"))
+    out = tmp / "out"
+    rc, o, e = export(s, "oci", "app", f"{out}:v1")
+    assert rc == 0 and f"app: oci:{out}:v1 (3 layers)" in o, e
+    cfg = json.loads(sh("skopeo", "inspect", "--config", f"oci:{out}:v1"))["config"]
+    assert cfg["Entrypoint"] == ["/bin/sh", "-c", "echo exported"] and "Cmd" not in cfg, cfg
+    assert "EXTRA=one \"two\"" in cfg["Env"] and "GREETING=hello-from-config" in cfg["Env"]
+    assert (cfg["User"], cfg["WorkingDir"], cfg["StopSignal"]) == ("65534:65534", "/opq",
+                                                                  "SIGINT"), cfg
+    _, _, man = manifest_of(lay, "app")
+    got = json.loads(sh("skopeo", "inspect", f"oci:{out}:v1"))
+    assert got["Layers"] == [l["digest"] for l in man["layers"]], got
+    sh("umoci", "unpack", "--image", f"{out}:v1", tmp / "bundle")
+    root = tmp / "bundle/rootfs"
+    assert (root / "app/hello").read_text() == "hello from layer 2\n"
+    assert not (root / "etc/removed").exists() and sorted(os.listdir(root / "opq")) == ["c"]
+    proc = json.loads((tmp / "bundle/config.json").read_text())["process"]
+    assert proc["args"] == ["/bin/sh", "-c", "echo exported"] and proc["user"]["uid"] == 65534
+    # a docker-archive, tagged by its name, into the same layout
+    rc, o, e = export(s, "oci", "arch", out)
+    assert rc == 0, e
+    arch = json.loads(sh("skopeo", "inspect", f"oci:{out}:arch"))
+    diff_ids = read_blob(lay, man["config"]["digest"])["rootfs"]["diff_ids"]
+    assert arch["Layers"] == diff_ids, arch
+    tags = [m["annotations"]["org.opencontainers.image.ref.name"]
+            for m in json.loads((out / "index.json").read_text())["manifests"]]
+    assert sorted(tags) == ["arch", "v1"], tags
+    assert not [p for p in (out / "blobs/sha256").iterdir() if p.name.startswith(".")]
+    # what cannot be exported
+    rc, o, e = export(s, "oci", "plain", out)
+    assert rc == 1 and "plain: has no image" in e, e
+    rc, o, e = export(s, "oci", "nosuch", out)
+    assert rc == 1 and "no service 'nosuch'" in e, e
+    rc, o, e = export(s, "tar", "app")
+    assert rc == 2 and "expected oci NAME DIR[:TAG] or kube [NAME...]" in e, e
+
+
+def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
+    """One Pod per service: command, env, restart policy, limits, user, probes, ports,
+    volumes as claims; podman kube play (a real consumer of Kubernetes YAML) creates it from
+    the image `export oci` wrote (not started: podman's runc here refuses its default
+    rlimits). The pod, its containers, the image and a pause image podman built are removed."""
+    import yaml
+    from test_where import podman, podman_usable
+    lay = images / "layout"
+    name = f"crtest-{os.getpid()}-kube"
+    s = ImgSup(h, tmp, cgroot,
+               isvc(name, f"oci:{lay}:app", "/bin/sh -c 'echo $GREETING; sleep 5'",
+                    user="nobody", memory_max="64M", cpu_max="50%", autorestart="unexpected",
+                    health_cmd="test -e /app/hello", health_interval="5s",
+                    volume="data_1:/data:ro", ports="18080:80", ready="tcp:80") +
+               isvc("other", f"oci:{lay}:base", "/bin/true", autorestart="false"))
+    rc, o, e = export(s, "kube")
+    assert rc == 0, e
+    docs = [d for d in yaml.safe_load_all(o) if d]
+    assert [d["metadata"]["name"] for d in docs] == [name, "other"]
+    pod = docs[0]
+    assert (pod["apiVersion"], pod["kind"], pod["spec"]["restartPolicy"]) == ("v1", "Pod",
+                                                                          "OnFailure")
+    assert docs[1]["spec"]["restartPolicy"] == "Never"
+    c = pod["spec"]["containers"][0]
+    assert c["image"] == f"localhost/{name}:latest"
+    assert c["command"] == ["/bin/sh", "-c", "echo $GREETING; sleep 5"]
+    assert {"name": "GREETING", "value": "hello-from-config"} in c["env"]
+    assert c["resources"]["limits"] == {"memory": str(64 << 20), "cpu": "500m"}
+    assert (c["securityContext"]["runAsUser"], c["securityContext"]["runAsGroup"]) == (65534,
+                                                                                      65534)
+    assert c["ports"] == [{"containerPort": 80, "hostPort": 18080, "protocol": "TCP"}]
+    assert c["readinessProbe"] == {"tcpSocket": {"port": 80}}
+    assert c["livenessProbe"]["exec"]["command"] == ["/bin/sh", "-c", "test -e /app/hello"]
+    assert c["livenessProbe"]["periodSeconds"] == 5
+    assert c["volumeMounts"] == [{"name": "data-1", "mountPath": "/data", "readOnly": True}]
+    assert pod["spec"]["volumes"] == [{"name": "data-1",
+                                       "persistentVolumeClaim": {"claimName": "data-1"}}]
+    rc, o1, e = export(s, "kube", name)
+    assert rc == 0 and o1.count("kind: Pod") == 1, e
+
+    why = podman_usable()
+    if why:
+        pytest.skip(why)
+    rc, _, e = export(s, "oci", name, tmp / "out")
+    assert rc == 0, e
+    images_before = set(podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
+    sh("skopeo", "copy", "-q", f"oci:{tmp}/out:{name}",
+       f"containers-storage:localhost/{name}:latest")
+    (tmp / "pod.yaml").write_text(o1)
+    try:
+        p = podman("kube", "play", "--start=false", tmp / "pod.yaml", check=False)
+        assert p.returncode == 0, p.stderr
+        ps = podman("ps", "-a", "--pod", "--format", "{{.Names}} {{.PodName}}").stdout
+        assert f"{name}-{name} {name}" in ps, ps
+        spec = json.loads(podman("inspect", f"{name}-{name}").stdout)[0]
+        assert spec["Config"]["Cmd"] == ["/bin/sh", "-c", "echo $GREETING; sleep 5"] or \
+            spec["Config"]["Entrypoint"] == "/bin/sh -c echo $GREETING; sleep 5" or \
+            "echo $GREETING" in json.dumps(spec["Config"]), spec["Config"]
+        assert spec["Config"]["User"] in ("65534:65534", "65534"), spec["Config"]["User"]
+    finally:
+        podman("pod", "rm", "-f", name, check=False)
+        podman("volume", "rm", "-f", "data-1", check=False)
+        after = set(podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
+        for img in after - images_before:
+            podman("rmi", "-f", img, check=False)
