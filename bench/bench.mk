@@ -60,3 +60,12 @@ $(B)/bench/logbench: $(BENCH_LOGS_SRC) | deps-build
 bench-logs: deps-bench-logs $(B)/init $(B)/supervisor $(B)/bench/logbench
 	$(B)/bench/logbench --ours $(B)/supervisor --init $(B)/init --log $(B)/bench/logbench.log \
 	  $(BENCH_LOGS_ARGS)
+
+# ---- bench-images: image containers against podman (issue 9) -------------------------------
+# Extra arguments, e.g. BENCH_IMAGES_ARGS='--runs 5 --cold-rounds 1'.
+BENCH_IMAGES_ARGS ?=
+
+.PHONY: bench-images
+bench: bench-images
+bench-images: deps-bench $(B)/init $(B)/supervisor image
+	/usr/bin/python3 bench/images/imgbench.py $(BENCH_IMAGES_ARGS)
