@@ -620,8 +620,9 @@ static void ct_exited(struct cr_container *ct)
     svc->last_oom = oom;
     svc->ran_ms = now_ms(svc) - ct->spawned_ms;
     svc->ct = NULL;
-    /* What the container wrote goes with it, unless rootfs_persist. */
-    if (svc->conf && svc->conf->image && !svc->conf->rootfs_persist) {
+    /* What the container wrote goes with it, unless rootfs_persist (not for `run`: its
+     * containers/run-NAME-PID is never used again). */
+    if (svc->conf && svc->conf->image && (!svc->conf->rootfs_persist || svc->rt->run_mode)) {
         char dir[4096];
         ct_dir(svc->conf, dir, sizeof dir);
         ct_dir_remove(svc->name, svc->rt->loop, dir);

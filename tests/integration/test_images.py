@@ -300,10 +300,19 @@ def test_shared_layers_images_listing_and_prune(h, tmp, cgroot, images):
     row = [l for l in out.splitlines() if l.startswith(shared + " ")]
     assert row and row[0].endswith("one, two"), out
     s.write(isvc("one", f"oci:{lay}:base", "/bin/true"))
+    # a container dir a killed supervisor renamed to remove (its pid gone), and one of a
+    # live supervisor's (this test's pid), under way
+    dead, live = (s.store / "containers/.gone-x-4194304-1/upper",
+                  s.store / f"containers/.gone-y-z-{os.getpid()}-2/upper")
+    for p in (dead, live):
+        p.mkdir(parents=True)
+        (p / "f").write_text("x")
     rc, out, err = s.run("images", "--prune")
     assert rc == 0, err
     assert s.layers() == [shared[7:]], out
-    assert "removed 3 unused" in out, out
+    assert "removed 3 unused" in out and "removed 1 container dir left by a killed" in out, out
+    assert not dead.parent.exists() and live.exists()
+    shutil.rmtree(live.parent)
 
 
 def test_daemon_unpacks_off_the_loop_and_other_services_run(h, tmp, cgroot, images):
@@ -514,20 +523,24 @@ def test_image_in_a_user_namespace_keeps_its_owners(h, tmp, cgroot, images):
 
     s = UserSup(h, tmp, cgroot, isvc("u", f"oci:{lay}:owned", f"/bin/sh -c '{probe}'",
                                      user_namespace="auto", rootfs_persist="true",
-                                     volume="vol:/data"))
+                                     volume="vol:/data", startsecs="0", autorestart="false"))
     rc, spec, err = s.run("--print-spec", "u")
     assert rc == 0 and "rootfs_idmap = true" in spec, (spec, err)
-    for _ in range(2):   # the second time: the volume is already the range's
-        rc, out, err = s.run("run", "u")
-        assert rc == 0, err
-        assert out.splitlines() == ["1000:1000", "1000:1000", "0:0", "0:0", "0", "wrote-root",
-                                    "wrote-volume", "wrote-owned"], (out, err)
+    want = ["1000:1000", "1000:1000", "0:0", "0:0", "0", "wrote-root", "wrote-volume",
+            "wrote-owned"]
+    rc, out, err = s.run("run", "u")
+    assert rc == 0, err
+    assert out.splitlines() == want, (out, err)
+    # the daemon, the volume already the range's; rootfs_persist keeps the upper to look at
+    s.start()
+    s.wait_out("u | wrote-owned")
+    s.stop()
+    assert [l.split("| ", 1)[1] for l in s.out().splitlines() if l.startswith("u | ")] == want
     uid, gid = state(tmp)["u"]
     assert UID0 <= uid and GID0 <= gid
-    # (`run` names its container run-NAME-PID: rootfs_persist keeps each run's)
-    runs = sorted((s.store / "containers").iterdir(), key=lambda p: p.stat().st_mtime)
-    assert len(runs) == 2 and all(p.name.startswith("run-u-") for p in runs), runs
-    upper, vol = runs[-1] / "upper", s.store / "volumes/vol"
+    # `run`'s container (run-NAME-PID) went with it, rootfs_persist or not
+    assert sorted(p.name for p in (s.store / "containers").iterdir()) == ["u"]
+    upper, vol = s.store / "containers/u/upper", s.store / "volumes/vol"
     own = lambda p: (p.lstat().st_uid, p.lstat().st_gid)  # noqa: E731
     # on disk: the container's files belong to its range, the store's layers stay as unpacked
     assert own(upper) == own(upper / "new") == (uid, gid)
@@ -538,8 +551,7 @@ def test_image_in_a_user_namespace_keeps_its_owners(h, tmp, cgroot, images):
     _, _, man = manifest_of(lay, "owned")
     top = s.store / "layers/sha256" / man["layers"][-1]["digest"][7:]
     assert own(top / "owned/f") == (1000, 1000)
-    for p in runs:
-        shutil.rmtree(p)
+    shutil.rmtree(s.store / "containers/u")
     assert_store_clean(s)
 
 
