@@ -113,18 +113,23 @@ static int put_layer(const struct cr_image *img, size_t i, const char *dir, cons
                      int64_t *size, char *err, size_t errlen)
 {
     const struct cr_image_layer *l = &img->layers[i];
-    static __thread char buf[1 << 16];
+    enum { BUFSZ = 1 << 16 };
     struct sink k;
     char got[CR_IMAGE_DIGEST_LEN];
-    int r = sink_open(&k, dir, err, errlen);
-    if (r)
+    char *buf = malloc(BUFSZ);      /* not per thread: a thread's TLS comes out of its stack */
+    int r = buf ? sink_open(&k, dir, err, errlen) : -ENOMEM;
+    if (r) {
+        if (!buf)
+            snprintf(err, errlen, "out of memory");
+        free(buf);
         return r;
+    }
     if (img->kind == CR_IMAGE_OCI) {
         int fd = open(l->blob, O_RDONLY | O_CLOEXEC);
         ssize_t n = 0;
         if (fd < 0)
             r = -errno;
-        while (!r && (n = read(fd, buf, sizeof buf)) > 0)
+        while (!r && (n = read(fd, buf, BUFSZ)) > 0)
             r = sink_write(&k, buf, (size_t)n, err, errlen);
         if (!r && n < 0)
             r = -errno;
@@ -144,7 +149,7 @@ static int put_layer(const struct cr_image *img, size_t i, const char *dir, cons
                     continue;
                 la_ssize_t n;
                 r = 0;
-                while (!r && (n = archive_read_data(a, buf, sizeof buf)) > 0)
+                while (!r && (n = archive_read_data(a, buf, BUFSZ)) > 0)
                     r = sink_write(&k, buf, (size_t)n, err, errlen);
                 if (!r && n < 0)
                     r = -EIO;
@@ -155,6 +160,7 @@ static int put_layer(const struct cr_image *img, size_t i, const char *dir, cons
                      r == -ENOENT ? "not found" : archive_error_string(a));
         archive_read_free(a);
     }
+    free(buf);
     if (r) {
         close(k.fd);
         unlink(k.tmp);
