@@ -198,6 +198,8 @@ def test_oci_image_layers_whiteouts_and_config(h, tmp, cgroot, images):
     _, _, man = manifest_of(lay, "zapp")
     assert s.layers() == sorted(l["digest"][7:] for l in man["layers"])
     assert "4 layers unpacked" in err
+    # image/'s per-thread buffers come out of every thread's stack: the log writer's too
+    assert "no writer thread" not in err, err
     # a line per layer as it begins, before the outcome
     progress = [l for l in err.splitlines() if ": unpacking layer " in l]
     assert [l.split("unpacking layer ")[1][:4] for l in progress] == ["1/4 ", "2/4 ", "3/4 ",
