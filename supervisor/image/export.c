@@ -237,7 +237,8 @@ int cr_image_export_oci(const struct cr_image *img, const struct cr_image_export
         goto out;
     /* The config: the service's process. */
     json_object *c;
-    if (!json_object_object_get_ex(cfg, "config", &c) || !json_object_is_type(c, json_type_object)) {
+    if (!json_object_object_get_ex(cfg, "config", &c) ||
+        !json_object_is_type(c, json_type_object)) {
         c = json_object_new_object();
         json_object_object_add(cfg, "config", c);
     }

@@ -64,7 +64,8 @@ static int idmapped_clone(const char *what, const char *src, int userns, bool *p
         return -e;
     }
     struct mount_attr_ a = {.attr_set = MOUNT_ATTR_IDMAP_, .userns_fd = (uint64_t)userns};
-    if (userns >= 0 && syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE_, &a, sizeof a) < 0) {
+    if (userns >= 0 &&
+        syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE_, &a, sizeof a) < 0) {
         int e = errno;
         if (plain && (e == EINVAL || e == ENOSYS)) {
             *plain = true;

@@ -483,7 +483,8 @@ static void test_bad_values(void **state)
     for (size_t i = 0; i < sizeof bad_opts / sizeof bad_opts[0]; i++) {
         char t[256], want[128];
         snprintf(t, sizeof t, HEAD "[container]\nbind = /a:/b:%s\n", bad_opts[i]);
-        snprintf(want, sizeof want, "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap][,clone]");
+        snprintf(want, sizeof want,
+                 "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap][,clone]");
         expect_errors(t, want, NULL);
     }
     expect_errors(HEAD "[container]\ndevice = /dev/fuse:/dev/fuse:c:10:229\n",
