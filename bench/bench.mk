@@ -69,3 +69,12 @@ BENCH_RPC_ARGS ?=
 bench: bench-rpc
 bench-rpc: deps-bench-supervisor $(B)/init $(B)/supervisor
 	/usr/bin/python3 bench/rpc/rpcbench.py --ours $(B)/supervisor --init $(B)/init $(BENCH_RPC_ARGS)
+
+# ---- bench-images: image containers against podman (issue 9) -------------------------------
+# Extra arguments, e.g. BENCH_IMAGES_ARGS='--runs 5 --cold-rounds 1'.
+BENCH_IMAGES_ARGS ?=
+
+.PHONY: bench-images
+bench: bench-images
+bench-images: deps-bench $(B)/init $(B)/supervisor image
+	/usr/bin/python3 bench/images/imgbench.py $(BENCH_IMAGES_ARGS)

@@ -192,12 +192,40 @@ static int mount_overlay(const struct cr_spec *s, char *root_out, size_t len)
     return 0;
 }
 
+/* A detached tree (the host's / cloned, or the idmapped overlay of an image) attached as the
+ * new root on a private staging tmpfs (/tmp, else /mnt, /run, /var/tmp) of this mount
+ * namespace: no path of the host's is needed (an image's store is root's alone, closed to a
+ * user namespace's root). Takes tree. */
+static int stage_tree(int tree, const char *what, char *root_out, size_t len)
+{
+    static const char *staging[] = {"/tmp", "/mnt", "/run", "/var/tmp"};
+    const char *st = NULL;
+    for (size_t i = 0; i < sizeof staging / sizeof staging[0] && !st; i++)
+        if (mount("corral-staging", staging[i], "tmpfs", MS_NOSUID | MS_NODEV, "size=16k,mode=700") == 0)
+            st = staging[i];
+    if (!st) {
+        close(tree);
+        return fail("%s: no directory to stage the new root on: %s", what, strerror(errno));
+    }
+    snprintf(root_out, len, "%s/root", st);
+    if (mkdir(root_out, 0755) < 0 ||
+        syscall(SYS_move_mount, tree, "", AT_FDCWD, root_out, MOVE_MOUNT_F_EMPTY_PATH_) < 0) {
+        int e = errno;
+        close(tree);
+        return fail("%s: move_mount: %s", what, strerror(e));
+    }
+    close(tree);
+    return 0;
+}
+
 /* Step 2: the new root as a mount of its own at *root_out. An idmapped root (rootfs_idmap)
  * arrives from the supervisor as a detached mount on CR_IDMAP_CHILD_FD: attached over the
- * rootfs's own path. */
+ * rootfs's own path, or staged (an image's overlay of idmapped layers). */
 static int prepare_root(const struct cr_spec *s, char *root_out, size_t len)
 {
     const char *rootfs = s->rootfs;
+    if (s->nlayers && s->rootfs_idmap)
+        return stage_tree(CR_IDMAP_CHILD_FD, "image root", root_out, len);
     if (s->nlayers)
         return mount_overlay(s, root_out, len);
     if (s->rootfs_idmap) {
@@ -220,24 +248,7 @@ static int prepare_root(const struct cr_spec *s, char *root_out, size_t len)
     int tree = (int)syscall(SYS_open_tree, AT_FDCWD, "/", OPEN_TREE_CLONE_ | AT_RECURSIVE_ | O_CLOEXEC);
     if (tree < 0)
         return fail("rootfs /: open_tree: %s", strerror(errno));
-    static const char *staging[] = {"/tmp", "/mnt", "/run", "/var/tmp"};
-    const char *st = NULL;
-    for (size_t i = 0; i < sizeof staging / sizeof staging[0] && !st; i++)
-        if (mount("corral-staging", staging[i], "tmpfs", MS_NOSUID | MS_NODEV, "size=16k,mode=700") == 0)
-            st = staging[i];
-    if (!st) {
-        close(tree);
-        return fail("rootfs /: no directory to stage the new root on: %s", strerror(errno));
-    }
-    snprintf(root_out, len, "%s/root", st);
-    if (mkdir(root_out, 0755) < 0 ||
-        syscall(SYS_move_mount, tree, "", AT_FDCWD, root_out, MOVE_MOUNT_F_EMPTY_PATH_) < 0) {
-        int e = errno;
-        close(tree);
-        return fail("rootfs /: move_mount: %s", strerror(e));
-    }
-    close(tree);
-    return 0;
+    return stage_tree(tree, "rootfs /", root_out, len);
 }
 
 /* Step 5: a minimal /dev on a fresh tmpfs: the six device nodes made with mknod (as runc
@@ -327,7 +338,7 @@ static int open_bind_sources(const struct cr_spec *s, int *fds)
 {
     int next = CR_IDMAP_CHILD_FD + (s->rootfs_idmap ? 1 : 0);
     for (size_t i = 0; i < s->nbinds; i++) {
-        if (s->binds[i].idmap) {
+        if (s->binds[i].idmap || s->binds[i].clone) {
             fds[i] = next++;
             continue;
         }
@@ -408,7 +419,7 @@ static int setup_tree(const struct cr_spec *s, const int *src, char *root, size_
     for (size_t i = 0; i < s->nbinds; i++) {
         in_root(p, plen, root, s->binds[i].dst);
         snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", src[i]);
-        if (s->binds[i].idmap
+        if (s->binds[i].idmap || s->binds[i].clone
                 ? syscall(SYS_move_mount, src[i], "", AT_FDCWD, p, MOVE_MOUNT_F_EMPTY_PATH_) < 0
                 : mount(fdpath, p, NULL, MS_BIND | MS_REC, NULL) < 0)
             return fail("bind %s: %s", s->binds[i].src, strerror(errno));

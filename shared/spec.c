@@ -334,11 +334,30 @@ int cr_bind_opts_parse(const char *s, bool *ro, bool *idmap)
     return 0;
 }
 
+/* A spec's bind options: cr_bind_opts_parse's, then optionally "clone" (last, or alone). */
+static int spec_bind_opts(const char *s, bool *ro, bool *idmap, bool *clone)
+{
+    char buf[64];
+    size_t n = strlen(s);
+    *ro = *idmap = *clone = false;
+    if (!strcmp(s, "clone")) {
+        *clone = true;
+        return 0;
+    }
+    if (n > 6 && n < sizeof buf && !strcmp(s + n - 6, ",clone")) {
+        memcpy(buf, s, n - 6);
+        buf[n - 6] = 0;
+        *clone = true;
+        s = buf;
+    }
+    return cr_bind_opts_parse(s, ro, idmap);
+}
+
 size_t cr_spec_nidmap(const struct cr_spec *s)
 {
     size_t n = s->rootfs_idmap ? 1 : 0;
     for (size_t i = 0; i < s->nbinds; i++)
-        n += s->binds[i].idmap;
+        n += s->binds[i].idmap || s->binds[i].clone;
     return n;
 }
 
@@ -351,7 +370,7 @@ int cr_spec_add_bind(struct cr_spec *s, const char *src, const char *dst, bool r
     nb[s->nbinds].src = strdup(src);
     nb[s->nbinds].dst = strdup(dst);
     nb[s->nbinds].ro = ro;
-    nb[s->nbinds].idmap = false;
+    nb[s->nbinds].idmap = nb[s->nbinds].clone = false;
     s->nbinds++;
     return nb[s->nbinds - 1].src && nb[s->nbinds - 1].dst ? 0 : -ENOMEM;
 }
@@ -547,9 +566,12 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
         r |= out_item(&o, "work", s->work, NULL);
     for (size_t i = 0; i < s->nbinds; i++) {
         const struct cr_bind *b = &s->binds[i];
-        const char *opts = b->ro && b->idmap ? "ro,idmap" : b->ro ? "ro" : "idmap";
+        char opts[32];
+        snprintf(opts, sizeof opts, "%s%s%s%s%s", b->ro ? "ro" : "",
+                 b->ro && b->idmap ? "," : "", b->idmap ? "idmap" : "",
+                 (b->ro || b->idmap) && b->clone ? "," : "", b->clone ? "clone" : "");
         const char *f[3] = {b->src, b->dst, opts};
-        r |= out_fields(&o, "bind", f, b->ro || b->idmap ? 3 : 2);
+        r |= out_fields(&o, "bind", f, opts[0] ? 3 : 2);
     }
     for (size_t i = 0; i < s->ntmpfs; i++) {
         char size[32];
@@ -915,9 +937,9 @@ static void convert(struct cr_spec *s, struct entry *e, const char *origin,
             return;
         }
         if (k->type == V_BIND) {
-            bool ro = false, idmap = false;
-            if (nf < 2 || (nf == 3 && cr_bind_opts_parse(f[2], &ro, &idmap) < 0)) {
-                SERR("%s", "expected SRC:DST[:ro|rw|idmap|ro,idmap]");
+            bool ro = false, idmap = false, clone = false;
+            if (nf < 2 || (nf == 3 && spec_bind_opts(f[2], &ro, &idmap, &clone) < 0)) {
+                SERR("%s", "expected SRC:DST[:ro|rw|idmap|ro,idmap][,clone]");
                 return;
             }
             if (!abs_path(f[0]) || !abs_path(f[1])) {
@@ -926,8 +948,10 @@ static void convert(struct cr_spec *s, struct entry *e, const char *origin,
             }
             if (cr_spec_add_bind(s, f[0], f[1], ro))
                 SERR("%s", "out of memory");
-            else
+            else {
                 s->binds[s->nbinds - 1].idmap = idmap;
+                s->binds[s->nbinds - 1].clone = clone;
+            }
         } else {
             int64_t size = 0;
             if (nf > 2 || (nf == 2 && cr_parse_size(f[1], &size)) || size == INT64_MAX) {

@@ -18,7 +18,9 @@
  *                                   ; ro,idmap. idmap: the supervisor passes a detached,
  *                                   ; idmapped clone of SRC (and of rootfs, with rootfs_idmap),
  *                                   ; one fd each from CR_IDMAP_CHILD_FD up: the root first,
- *                                   ; then the idmap binds in order; init moves it into place
+ *                                   ; then the idmap binds in order; init moves it into place.
+ *                                   ; clone (alone or after the others): the same, without
+ *                                   ; the idmapping
  *   layer = /var/lib/corral/layers/sha256/ab12… ; an image's unpacked layer, repeated, top
  *                                   ; first: rootfs is then the mount point of an overlay of
  *                                   ; them (no ':' or ',' in these paths)
@@ -138,6 +140,9 @@ struct cr_bind {
     char *src, *dst;
     bool ro;
     bool idmap;                  /* an idmapped clone of src arrives on an fd (see above) */
+    bool clone;                  /* a plain clone of src arrives so (spec option "clone": a
+                                  * source init could not reach from its user namespace, an
+                                  * image store's volume) */
 };
 
 /* The first fd of the idmapped mounts the supervisor passes to init (after the seccomp

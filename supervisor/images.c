@@ -5,9 +5,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "image/image.h"
 
@@ -102,7 +104,30 @@ int sv_images(const struct cr_config *cfg, bool prune)
     }
     closedir(d);
     human(total, size, sizeof size);
+    /* Container dirs a supervisor renamed to remove (service/container.c) and never did
+     * (it was killed meanwhile): .gone-NAME-PID-N whose PID is gone. */
+    size_t ngone = 0;
+    snprintf(dir, sizeof dir, "%s/containers", store);
+    if (prune && (d = opendir(dir))) {
+        while ((e = readdir(d))) {
+            const char *dash = strncmp(e->d_name, ".gone-", 6) ? NULL : strrchr(e->d_name, '-');
+            const char *p = dash;
+            while (p && p > e->d_name + 6 && p[-1] != '-')
+                p--;
+            long pid = p && p > e->d_name + 6 ? strtol(p, NULL, 10) : 0;
+            if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+                continue;
+            char path[4800];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (cr_image_rmtree(path) == 0)
+                ngone++;
+        }
+        closedir(d);
+    }
     printf("store %s: %zu layer%s, %s", store, nl, nl == 1 ? "" : "s", size);
+    if (ngone)
+        printf("; removed %zu container dir%s left by a killed supervisor", ngone,
+               ngone == 1 ? "" : "s");
     if (prune) {
         human(freed, size, sizeof size);
         printf("; removed %zu unused (%s)", nfree, size);
@@ -149,6 +174,10 @@ int sv_volumes(const struct cr_config *cfg, bool prune)
         nv++;
         if (prune && !users[0]) {
             int r = cr_image_rmtree(path);
+            char ids[4900];
+            snprintf(ids, sizeof ids, "%s/.%s.ids", dir, e->d_name);
+            if (r == 0)
+                unlink(ids);     /* whose ids its files had (image/volume.c) */
             printf("%s%s%s", r < 0 ? "  (prune failed: " : "  (removed)",
                    r < 0 ? strerror(-r) : "", r < 0 ? ")" : "");
             rc |= r < 0;

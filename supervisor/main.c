@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "export.h"
 #include "images.h"
 #include "log.h"
 #include "config/config.h"
@@ -26,6 +27,7 @@ static void usage(FILE *out)
             "       supervisor -c FILE --check [--syntax-only]\n"
             "       supervisor -c FILE --print-spec NAME\n"
             "       supervisor -c FILE images|volumes [--prune]\n"
+            "       supervisor -c FILE export oci NAME DIR[:TAG] | export kube [NAME...]\n"
             "       supervisor --list-keys[=man]\n"
             "       supervisor --print-seccomp\n"
             "\n"
@@ -48,6 +50,10 @@ static void usage(FILE *out)
             "                        their sizes and users; --prune removes unused layers\n"
             "  volumes [--prune]     the named volumes, their sizes and users; --prune\n"
             "                        removes those no service of FILE names\n"
+            "  export oci NAME DIR[:TAG]  NAME's image with its command, environment, user\n"
+            "                        as an OCI image layout (TAG: NAME by default)\n"
+            "  export kube [NAME...] a Kubernetes Pod per service (default: those with an\n"
+            "                        image) on stdout\n"
             "  -h, --help            this text\n"
             "  -V, --version         print the version\n"
             "\n"
@@ -227,7 +233,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (images)
+    bool export = !images && optind < argc && !strcmp(argv[optind], "export");
+    if (images || export)
         check = true;            /* read-only, as --check: nothing is persisted */
 
     /* The machine's init: never exits (pid1_main). */
@@ -277,6 +284,11 @@ int main(int argc, char **argv)
     }
     if (images) {
         r = strcmp(argv[optind], "images") ? sv_volumes(&cfg, prune) : sv_images(&cfg, prune);
+        cr_config_free(&cfg);
+        return r;
+    }
+    if (export) {
+        r = sv_export(&cfg, argc - optind - 1, argv + optind + 1);
         cr_config_free(&cfg);
         return r;
     }

@@ -76,10 +76,6 @@ void cr_service_image(struct cr_service *svc, const struct cr_global *g,
         if (svc->rootfs)
             cr_service_error(errors, svc, CR_K_ROOTFS, "not with image (line %d): the image "
                              "is the root", svc->key_line[CR_K_IMAGE]);
-        if (svc->namespaces & CR_NS_USER || (svc->user_namespace &&
-                                             !strcmp(svc->user_namespace, "auto")))
-            cr_service_error(errors, svc, CR_K_IMAGE, "an image with a user namespace is not "
-                             "supported yet (its layers are owned by host ids)");
         if (!(svc->namespaces & CR_NS_MOUNT))
             cr_service_error(errors, svc, CR_K_IMAGE, "needs mount in namespaces");
         if (!g->image_store || strpbrk(g->image_store, ":,"))
@@ -135,6 +131,9 @@ int cr_service_image_root(struct cr_service *svc, struct cr_errlist *errors)
         errors->oom = true;
         return -1;
     }
+    /* Under a user namespace the supervisor makes the overlay, of idmapped layers (their
+     * owners as the image gives them, inside), and init stages it (spawn/idmap.c). */
+    sp->rootfs_idmap = (svc->namespaces & CR_NS_USER) != 0;
     if (!img)
         return -1;
     for (size_t i = img->nlayers; i-- > 0;) {
@@ -207,5 +206,7 @@ void cr_service_volumes(struct cr_service *svc, struct cr_errlist *errors)
         snprintf(src, sizeof src, "%s/volumes/%s", svc->image_store, name);
         if (cr_spec_add_bind(&svc->spec, src, dst, ro))
             errors->oom = true;
+        else   /* the store is root's alone: init gets the volume as a mount (spawn/idmap.c) */
+            svc->spec.binds[svc->spec.nbinds - 1].clone = (svc->namespaces & CR_NS_USER) != 0;
     }
 }

@@ -47,6 +47,7 @@ struct cr_image {
     char **entrypoint, **cmd, **env;     /* NULL-terminated */
     size_t nentrypoint, ncmd, nenv;
     char *workdir, *user, *stopsignal;
+    char *config_doc;                    /* the whole config document (JSON), for export */
 };
 
 /* Splits "oci:PATH[:TAG]" or "docker-archive:FILE[:REF]". -EINVAL with err otherwise. */
@@ -76,10 +77,26 @@ int cr_image_unpack(const char *store, const struct cr_image *img, size_t i, cha
 
 /* A container's dir (STORE/containers/NAME: the parent of its spec's rootfs) and its upper,
  * work and root, made if missing (with the folders above it); with fresh, the upper and work
- * dirs are emptied first (a new container of a service without rootfs_persist). */
-int cr_image_container_dirs(const char *ctdir, bool fresh, char *err, size_t errlen);
+ * dirs are emptied first (a new container of a service without rootfs_persist). A user
+ * namespace's container: root_uid/root_gid (the host ids of its root; -1: none) own the
+ * upper's root, the container's / (what its root makes there is then its own, on disk the
+ * namespace's host ids). */
+int cr_image_container_dirs(const char *ctdir, bool fresh, long root_uid, long root_gid,
+                            char *err, size_t errlen);
+
+/* The host id that a user namespace's map ("C H N" lines, as /proc/PID/uid_map) gives
+ * container id id; -1 when it maps none (or map is NULL). */
+long cr_image_map_id(const char *map, long id);
+/* The container id of host id host under map; -1 when outside it. */
+long cr_image_unmap_id(const char *map, long host);
 /* Removes a container's dir (its container is gone, and rootfs_persist is not set). */
 int cr_image_container_remove(const char *ctdir, char *err, size_t errlen);
+/* The quick half of a removal, for the loop: renames the container's dir to a fresh
+ * STORE/containers/.gone-NAME-PID-N (its path in gone), so a next container of the name
+ * starts clean at once; the tree is then removed with cr_image_container_remove(gone) off
+ * the loop. -ENOENT when there is no dir. */
+int cr_image_container_retire(const char *ctdir, char *gone, size_t gonelen, char *err,
+                              size_t errlen);
 
 /* Named volumes: STORE/volumes/NAME. _make creates it unless it is there, seeded with a copy
  * of the image's directory at path (img may be NULL: empty). Blocking: run it off the loop. */
@@ -87,6 +104,32 @@ int cr_image_volume_dir(const char *store, const char *name, char *out, size_t l
 bool cr_image_volume_present(const char *store, const char *name);
 int cr_image_volume_make(const char *store, const char *name, const struct cr_image *img,
                          const char *path, char *err, size_t errlen);
+
+/* A volume for a user namespace's container: _owned says whether its files have the ids of
+ * the namespace whose root is uid:gid on the host (a missing volume counts as owned); _own
+ * shifts the owners of every file once, from the ids it had (the host's own, as copied from
+ * the image, or another namespace's range of 65536, as STORE/volumes/.NAME.ids records) to
+ * the map's ("C H N" lines): files seeded from the image show inside with the image's
+ * owners, whatever root inside makes is the namespace's. Blocking: run it off the loop. */
+bool cr_image_volume_owned(const char *store, const char *name, long uid, long gid);
+int cr_image_volume_own(const char *store, const char *name, const char *uidmap,
+                        const char *gidmap, char *err, size_t errlen);
+
+/* `export oci`: the image as an OCI image layout at dir (made if missing; an existing layout
+ * gains a tag), tagged tag: the same layers (OCI: the blobs copied; docker-archive: the layer
+ * members, uncompressed tars), a config whose process fields are the service's (the rest of
+ * the image's config kept), a manifest, index.json. Every blob is written under a temporary
+ * name, checked against its digest, then renamed. Blocking. */
+struct cr_image_export {
+    char *const *argv;                   /* Entrypoint (Cmd is dropped) */
+    char *const *env;                    /* NAME=VALUE */
+    const char *workdir;                 /* NULL: kept */
+    const char *user;                    /* "UID:GID"; NULL: kept */
+    const char *stopsignal;              /* "SIGTERM"...; NULL: kept */
+    const char *source;                  /* an annotation: what it came from */
+};
+int cr_image_export_oci(const struct cr_image *img, const struct cr_image_export *x,
+                        const char *dir, const char *tag, char *err, size_t errlen);
 
 /* Removes a directory tree without following symlinks or crossing mount points; -errno. */
 int cr_image_rmtree(const char *path);

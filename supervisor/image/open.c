@@ -275,6 +275,9 @@ static int strv_of(json_object *arr, char ***out, size_t *n)
 /* The image config's fields (Entrypoint, Cmd, Env, WorkingDir, User, StopSignal). */
 static int take_config(struct cr_image *img, json_object *cfgdoc)
 {
+    const char *doc = json_object_to_json_string_ext(cfgdoc, JSON_C_TO_STRING_PLAIN);
+    if (!doc || !(img->config_doc = strdup(doc)))
+        return -ENOMEM;
     json_object *c = jget(cfgdoc, "config", json_type_object);
     if (!c)
         return 0;
@@ -576,6 +579,7 @@ void cr_image_free(struct cr_image *img)
     free(img->workdir);
     free(img->user);
     free(img->stopsignal);
+    free(img->config_doc);
     free(img->path);
     free(img->tag);
     memset(img, 0, sizeof *img);

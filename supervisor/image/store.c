@@ -3,6 +3,7 @@
 #include "image/image.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,7 +76,33 @@ static int mkdir_p2(const char *a, const char *b, mode_t mode, char *err, size_t
     return 0;
 }
 
-int cr_image_container_dirs(const char *ctdir, bool fresh, char *err, size_t errlen)
+static long map_lookup(const char *map, long id, bool to_host)
+{
+    for (const char *l = map; l && *l;) {
+        long c, h, n;
+        if (sscanf(l, "%ld %ld %ld", &c, &h, &n) == 3) {
+            long from = to_host ? c : h, to = to_host ? h : c;
+            if (id >= from && id - from < n)
+                return to + (id - from);
+        }
+        l = strchr(l, '\n');
+        l = l ? l + 1 : NULL;
+    }
+    return -1;
+}
+
+long cr_image_map_id(const char *map, long id)
+{
+    return map_lookup(map, id, true);
+}
+
+long cr_image_unmap_id(const char *map, long host)
+{
+    return map_lookup(map, host, false);
+}
+
+int cr_image_container_dirs(const char *ctdir, bool fresh, long root_uid, long root_gid,
+                            char *err, size_t errlen)
 {
     char p[4300];
     size_t n = strlen(ctdir);
@@ -104,7 +131,13 @@ int cr_image_container_dirs(const char *ctdir, bool fresh, char *err, size_t err
     static const char *const all[] = {"/upper", "/work", "/root"};
     for (size_t i = 0; i < 3 && !r; i++)
         r = mkdir_p2(ctdir, all[i], i == 1 ? 0700 : 0755, err, errlen);
-    /* The upper dir's mode is the container's / (overlayfs takes the upper root's). */
+    /* The upper dir's mode and owner are the container's / (overlayfs takes the upper
+     * root's). */
+    snprintf(p, sizeof p, "%s/upper", ctdir);
+    if (!r && root_uid >= 0 && chown(p, (uid_t)root_uid, (gid_t)root_gid) < 0) {
+        r = -errno;
+        snprintf(err, errlen, "%s: chown to %ld:%ld: %s", p, root_uid, root_gid, strerror(-r));
+    }
     return r;
 }
 
@@ -114,4 +147,23 @@ int cr_image_container_remove(const char *ctdir, char *err, size_t errlen)
     if (r < 0)
         snprintf(err, errlen, "%s: removing: %s", ctdir, strerror(-r));
     return r;
+}
+
+int cr_image_container_retire(const char *ctdir, char *gone, size_t gonelen, char *err,
+                              size_t errlen)
+{
+    static unsigned long seq;
+    const char *slash = strrchr(ctdir, '/');
+    if (!slash || (size_t)snprintf(gone, gonelen, "%.*s/.gone-%s-%d-%lu", (int)(slash - ctdir),
+                                   ctdir, slash + 1, (int)getpid(), ++seq) >= gonelen) {
+        snprintf(err, errlen, "%s: bad container dir", ctdir);
+        return -EINVAL;
+    }
+    if (rename(ctdir, gone) < 0) {
+        int e = errno;
+        if (e != ENOENT)
+            snprintf(err, errlen, "%s: renaming to %s: %s", ctdir, gone, strerror(e));
+        return -e;
+    }
+    return 0;
 }

@@ -238,3 +238,109 @@ int cr_image_volume_make(const char *store, const char *name, const struct cr_im
     }
     return r;
 }
+
+/* STORE/volumes/.NAME.ids: "UID GID" of the root of the user namespace whose ids the
+ * volume's files have (absent: the host's own ids, as copied from the image). */
+static int ids_path(const char *store, const char *name, char *out, size_t len)
+{
+    return (size_t)snprintf(out, len, "%s/volumes/.%s.ids", store, name) >= len ? -ENAMETOOLONG
+                                                                                 : 0;
+}
+
+static void read_ids(const char *store, const char *name, long *uid, long *gid)
+{
+    char p[4400];
+    *uid = *gid = 0;
+    FILE *f = ids_path(store, name, p, sizeof p) == 0 ? fopen(p, "re") : NULL;
+    if (f) {
+        if (fscanf(f, "%ld %ld", uid, gid) != 2)
+            *uid = *gid = 0;
+        fclose(f);
+    }
+}
+
+bool cr_image_volume_owned(const char *store, const char *name, long uid, long gid)
+{
+    long u, g;
+    if (!cr_image_volume_present(store, name))
+        return true;
+    read_ids(store, name, &u, &g);
+    return u == uid && g == gid;
+}
+
+/* The shift of one tree (nftw has no user data: per thread, as the copy's). */
+static __thread const char *own_uidmap, *own_gidmap;
+static __thread long own_old_uid, own_old_gid;
+static __thread char *own_err;
+static __thread size_t own_errlen;
+
+/* Host id h under the old owner (base: its root's host id, 0: the host's own ids) → the new
+ * map's; unchanged when outside either. */
+static long shift(long h, long base, const char *map)
+{
+    long c = base == 0 ? h : (h >= base && h - base < 65536 ? h - base : -1);
+    long n = c < 0 ? -1 : cr_image_map_id(map, c);
+    return n < 0 ? h : n;
+}
+
+static int own_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)flag;
+    (void)ftw;
+    long u = shift(st->st_uid, own_old_uid, own_uidmap),
+         g = shift(st->st_gid, own_old_gid, own_gidmap);
+    if ((long)st->st_uid == u && (long)st->st_gid == g)
+        return 0;
+    /* chown drops set-id bits: put them back (not on symlinks: they have no mode). */
+    if (lchown(path, (uid_t)u, (gid_t)g) < 0 ||
+        (!S_ISLNK(st->st_mode) && (st->st_mode & (S_ISUID | S_ISGID)) &&
+         chmod(path, st->st_mode & 07777) < 0)) {
+        snprintf(own_err, own_errlen, "%s: chown: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int cr_image_volume_own(const char *store, const char *name, const char *uidmap,
+                        const char *gidmap, char *err, size_t errlen)
+{
+    char dir[4400], ids[4400], tmp[4500];
+    long ru = cr_image_map_id(uidmap, 0), rg = cr_image_map_id(gidmap, 0);
+    if (ru < 0 || rg < 0) {
+        snprintf(err, errlen, "volume %s: the user namespace maps no root", name);
+        return -EINVAL;
+    }
+    if (cr_image_volume_dir(store, name, dir, sizeof dir) < 0 ||
+        ids_path(store, name, ids, sizeof ids) < 0) {
+        snprintf(err, errlen, "volume %s: path too long", name);
+        return -ENAMETOOLONG;
+    }
+    read_ids(store, name, &own_old_uid, &own_old_gid);
+    if (own_old_uid == ru && own_old_gid == rg)
+        return 0;
+    own_uidmap = uidmap;
+    own_gidmap = gidmap;
+    own_err = err;
+    own_errlen = errlen;
+    err[0] = 0;
+    errno = 0;
+    if (nftw(dir, own_one, 16, FTW_PHYS | FTW_MOUNT) != 0) {
+        int e = errno ? errno : EIO;
+        if (!err[0])
+            snprintf(err, errlen, "%s: %s", dir, strerror(e));
+        return -e;
+    }
+    /* Recorded once the whole tree is shifted (an interrupted shift is redone from the
+     * old ids: files already shifted are outside them and stay). */
+    snprintf(tmp, sizeof tmp, "%s.tmp", ids);
+    FILE *f = fopen(tmp, "we");
+    int ok = f && fprintf(f, "%ld %ld\n", ru, rg) > 0;
+    ok = f && !fclose(f) && ok && rename(tmp, ids) == 0;
+    if (!ok) {
+        int e = errno ? errno : EIO;
+        snprintf(err, errlen, "%s: %s", ids, strerror(e));
+        unlink(tmp);
+        return -e;
+    }
+    return 0;
+}

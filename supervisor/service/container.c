@@ -281,6 +281,56 @@ const struct cr_container_ops cr_container_ops_real = {
 #endif
 
 /* The container's dir of an image service: the parent of its spec's rootfs. */
+/* A gone container's dir, removed on the thread pool (a big upper dir takes a while). */
+struct rm_work {
+    uv_work_t req;
+    char name[64];
+    char dir[4400];
+    char err[4600];
+    int rc;
+};
+
+static void rm_work_run(uv_work_t *req)
+{
+    struct rm_work *w = req->data;
+    w->rc = cr_image_container_remove(w->dir, w->err, sizeof w->err);
+}
+
+static void rm_work_done(uv_work_t *req, int status)
+{
+    struct rm_work *w = req->data;
+    if (status == 0 && w->rc < 0)
+        cr_log(w->name, "%s", w->err);
+    free(w);
+}
+
+/* Renames the dir out of the way now (a next container may start at once), removes it off
+ * the loop (inline where the thread pool cannot take it). */
+static void ct_dir_remove(const char *name, uv_loop_t *loop, const char *dir)
+{
+    struct rm_work *w = calloc(1, sizeof *w);
+    char err[4600];
+    if (!w) {
+        if (cr_image_container_remove(dir, err, sizeof err) < 0)
+            cr_log(name, "%s", err);
+        return;
+    }
+    snprintf(w->name, sizeof w->name, "%s", name);
+    int r = cr_image_container_retire(dir, w->dir, sizeof w->dir, w->err, sizeof w->err);
+    if (r < 0) {
+        if (r != -ENOENT)
+            cr_log(name, "%s", w->err);
+        free(w);
+        return;
+    }
+    w->req.data = w;
+    if (uv_queue_work(loop, &w->req, rm_work_run,
+                      rm_work_done) < 0) {
+        rm_work_run(&w->req);
+        rm_work_done(&w->req, 0);
+    }
+}
+
 static void ct_dir(const struct cr_service *conf, char *out, size_t len)
 {
     snprintf(out, len, "%s", conf->spec.rootfs);
@@ -570,12 +620,12 @@ static void ct_exited(struct cr_container *ct)
     svc->last_oom = oom;
     svc->ran_ms = now_ms(svc) - ct->spawned_ms;
     svc->ct = NULL;
-    /* What the container wrote goes with it, unless rootfs_persist. */
-    if (svc->conf && svc->conf->image && !svc->conf->rootfs_persist) {
-        char dir[4096], err[4200];
+    /* What the container wrote goes with it, unless rootfs_persist (not for `run`: its
+     * containers/run-NAME-PID is never used again). */
+    if (svc->conf && svc->conf->image && (!svc->conf->rootfs_persist || svc->rt->run_mode)) {
+        char dir[4096];
         ct_dir(svc->conf, dir, sizeof dir);
-        if (cr_image_container_remove(dir, err, sizeof err) < 0)
-            cr_log(svc->name, "%s", err);
+        ct_dir_remove(svc->name, svc->rt->loop, dir);
     }
     cr_container_report report = ct->report;
     cr_container_release(ct);
@@ -621,7 +671,11 @@ static int image_root(struct cr_svc *svc)
     if (!conf->image)
         return 0;
     ct_dir(conf, dir, sizeof dir);
-    int r = cr_image_container_dirs(dir, !conf->rootfs_persist, err, sizeof err);
+    bool userns = conf->namespaces & CR_NS_USER;
+    int r = cr_image_container_dirs(dir, !conf->rootfs_persist,
+                                    userns ? cr_image_map_id(conf->uid_map_text, 0) : -1,
+                                    userns ? cr_image_map_id(conf->gid_map_text, 0) : -1, err,
+                                    sizeof err);
     if (r < 0)
         cr_log(svc->name, "cannot start its container: %s", err);
     return r;

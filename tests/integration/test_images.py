@@ -198,6 +198,15 @@ def test_oci_image_layers_whiteouts_and_config(h, tmp, cgroot, images):
     _, _, man = manifest_of(lay, "zapp")
     assert s.layers() == sorted(l["digest"][7:] for l in man["layers"])
     assert "4 layers unpacked" in err
+    # image/'s per-thread buffers come out of every thread's stack: the log writer's too
+    assert "no writer thread" not in err, err
+    # a line per layer as it begins, before the outcome
+    progress = [l for l in err.splitlines() if ": unpacking layer " in l]
+    assert [l.split("unpacking layer ")[1][:4] for l in progress] == ["1/4 ", "2/4 ", "3/4 ",
+                                                                    "4/4 "], err
+    for l, d in zip(progress, [x["digest"] for x in man["layers"]]):
+        assert f" {d[:19]}… (" in l and l.endswith(" MB)"), l
+    assert err.index("4/4 ") < err.index("4 layers unpacked")
     assert_store_clean(s)
     # the image's Cmd when command is unset, in another run: the layers are not unpacked again
     s.write(isvc("app", f"oci:{lay}:zapp"))
@@ -293,10 +302,19 @@ def test_shared_layers_images_listing_and_prune(h, tmp, cgroot, images):
     row = [l for l in out.splitlines() if l.startswith(shared + " ")]
     assert row and row[0].endswith("one, two"), out
     s.write(isvc("one", f"oci:{lay}:base", "/bin/true"))
+    # a container dir a killed supervisor renamed to remove (its pid gone), and one of a
+    # live supervisor's (this test's pid), under way
+    dead, live = (s.store / "containers/.gone-x-4194304-1/upper",
+                  s.store / f"containers/.gone-y-z-{os.getpid()}-2/upper")
+    for p in (dead, live):
+        p.mkdir(parents=True)
+        (p / "f").write_text("x")
     rc, out, err = s.run("images", "--prune")
     assert rc == 0, err
     assert s.layers() == [shared[7:]], out
-    assert "removed 3 unused" in out, out
+    assert "removed 3 unused" in out and "removed 1 container dir left by a killed" in out, out
+    assert not dead.parent.exists() and live.exists()
+    shutil.rmtree(live.parent)
 
 
 def test_daemon_unpacks_off_the_loop_and_other_services_run(h, tmp, cgroot, images):
@@ -462,3 +480,199 @@ def test_bad_volume_items(h, tmp, cgroot, images):
     assert rc == 1
     for item in ("../x:/data", "ok:relative", "ok2:/a:rx"):
         assert f"volume: '{item}' is not NAME:/path[:ro]" in err, err
+
+
+# ---- user namespaces ------------------------------------------------------------------------
+def tar_owned(*entries):
+    """A tar from (name, kind, payload, uid): 'f' file or 'd' dir, owned uid:uid."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, payload, uid in entries:
+            ti = tarfile.TarInfo(name)
+            ti.mtime, ti.uid, ti.gid = 1, uid, uid
+            if kind == "f":
+                ti.size, ti.mode = len(payload), 0o644
+                t.addfile(ti, io.BytesIO(payload))
+            else:
+                ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(ti)
+    return buf.getvalue()
+
+
+def test_image_in_a_user_namespace_keeps_its_owners(h, tmp, cgroot, images):
+    """user_namespace = auto: the layers (owned by host ids as the image gives them) are
+    idmapped under the overlay, so the image's uid 1000 is 1000 inside and its root's files
+    root's; root inside writes its / (the upper, owned by the range's root) and a volume
+    seeded from the image, whose owners are shifted into the range at first use."""
+    from test_userns import UID0, GID0, idmap_fs, subids, state
+    if not idmap_fs(tmp):
+        pytest.skip(f"{tmp}: its filesystem has no idmapped mounts")
+    lay = tmp / "ulayout"
+    shutil.copytree(images / "layout", lay)
+    add_layer(lay, "base", "owned", tar_owned(("owned", "d", None, 1000),
+                                              ("owned/f", "f", b"mine\n", 1000),
+                                              ("data", "d", None, 1000),
+                                              ("data/seed", "f", b"seed\n", 1000)))
+    probe = ("stat -c %u:%g /owned/f /data/seed /bin/busybox /; id -u; "
+             "echo r > /new && echo wrote-root; echo v > /data/new && echo wrote-volume; "
+             "touch /owned/g && echo wrote-owned")
+    keys = subids(tmp)
+
+    class UserSup(ImgSup):
+        def write(self, services):
+            super().write(services)
+            self.ini.write_text(self.ini.read_text().replace("\n\n", "\n" + keys, 1))
+
+    s = UserSup(h, tmp, cgroot, isvc("u", f"oci:{lay}:owned", f"/bin/sh -c '{probe}'",
+                                     user_namespace="auto", rootfs_persist="true",
+                                     volume="vol:/data", startsecs="0", autorestart="false"))
+    rc, spec, err = s.run("--print-spec", "u")
+    assert rc == 0 and "rootfs_idmap = true" in spec, (spec, err)
+    want = ["1000:1000", "1000:1000", "0:0", "0:0", "0", "wrote-root", "wrote-volume",
+            "wrote-owned"]
+    rc, out, err = s.run("run", "u")
+    assert rc == 0, err
+    assert out.splitlines() == want, (out, err)
+    # the daemon, the volume already the range's; rootfs_persist keeps the upper to look at
+    s.start()
+    s.wait_out("u | wrote-owned")
+    s.stop()
+    assert [l.split("| ", 1)[1] for l in s.out().splitlines() if l.startswith("u | ")] == want
+    uid, gid = state(tmp)["u"]
+    assert UID0 <= uid and GID0 <= gid
+    # `run`'s container (run-NAME-PID) went with it, rootfs_persist or not
+    assert sorted(p.name for p in (s.store / "containers").iterdir()) == ["u"]
+    upper, vol = s.store / "containers/u/upper", s.store / "volumes/vol"
+    own = lambda p: (p.lstat().st_uid, p.lstat().st_gid)  # noqa: E731
+    # on disk: the container's files belong to its range, the store's layers stay as unpacked
+    assert own(upper) == own(upper / "new") == (uid, gid)
+    assert own(upper / "owned/g") == (uid, gid)
+    assert own(upper / "owned") == (uid + 1000, gid + 1000)     # copied up
+    assert own(vol / "new") == (uid, gid)
+    assert own(vol) == own(vol / "seed") == (uid + 1000, gid + 1000)   # as /data in the image
+    _, _, man = manifest_of(lay, "owned")
+    top = s.store / "layers/sha256" / man["layers"][-1]["digest"][7:]
+    assert own(top / "owned/f") == (1000, 1000)
+    shutil.rmtree(s.store / "containers/u")
+    assert_store_clean(s)
+
+
+# ---- the way out: export oci / export kube --------------------------------------------------
+def export(s, *args):
+    p = subprocess.run(["build/asan/supervisor", "-c", str(s.ini), "export", *map(str, args)],
+                       capture_output=True, text=True, cwd=Path(__file__).parents[2], timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
+    """The service's image with its process as the config: skopeo reads the layout, umoci
+    unpacks it (whiteouts and opaque dirs as corral shows them), the layers keep their digests;
+    a docker-archive's layers come out as tars under their diff_ids; a second tag joins the
+    first in the same layout."""
+    lay = images / "layout"
+    s = ImgSup(h, tmp, cgroot,
+               isvc("app", f"oci:{lay}:app", "/bin/sh -c 'echo exported'", user="nobody",
+                    environment="EXTRA=one \"two\"", stopsignal="INT") +
+               isvc("arch", f"docker-archive:{images}/app.tar:corral/app:v1") +
+               svc("plain", "/bin/true"))
+    out = tmp / "out"
+    rc, o, e = export(s, "oci", "app", f"{out}:v1")
+    assert rc == 0 and f"app: oci:{out}:v1 (3 layers)" in o, e
+    cfg = json.loads(sh("skopeo", "inspect", "--config", f"oci:{out}:v1"))["config"]
+    assert cfg["Entrypoint"] == ["/bin/sh", "-c", "echo exported"] and "Cmd" not in cfg, cfg
+    assert "EXTRA=one \"two\"" in cfg["Env"] and "GREETING=hello-from-config" in cfg["Env"]
+    assert (cfg["User"], cfg["WorkingDir"], cfg["StopSignal"]) == ("65534:65534", "/opq",
+                                                                  "SIGINT"), cfg
+    _, _, man = manifest_of(lay, "app")
+    got = json.loads(sh("skopeo", "inspect", f"oci:{out}:v1"))
+    assert got["Layers"] == [l["digest"] for l in man["layers"]], got
+    sh("umoci", "unpack", "--image", f"{out}:v1", tmp / "bundle")
+    root = tmp / "bundle/rootfs"
+    assert (root / "app/hello").read_text() == "hello from layer 2\n"
+    assert not (root / "etc/removed").exists() and sorted(os.listdir(root / "opq")) == ["c"]
+    proc = json.loads((tmp / "bundle/config.json").read_text())["process"]
+    assert proc["args"] == ["/bin/sh", "-c", "echo exported"] and proc["user"]["uid"] == 65534
+    # a docker-archive, tagged by its name, into the same layout
+    rc, o, e = export(s, "oci", "arch", out)
+    assert rc == 0, e
+    arch = json.loads(sh("skopeo", "inspect", f"oci:{out}:arch"))
+    diff_ids = read_blob(lay, man["config"]["digest"])["rootfs"]["diff_ids"]
+    assert arch["Layers"] == diff_ids, arch
+    tags = [m["annotations"]["org.opencontainers.image.ref.name"]
+            for m in json.loads((out / "index.json").read_text())["manifests"]]
+    assert sorted(tags) == ["arch", "v1"], tags
+    assert not [p for p in (out / "blobs/sha256").iterdir() if p.name.startswith(".")]
+    # what cannot be exported
+    rc, o, e = export(s, "oci", "plain", out)
+    assert rc == 1 and "plain: has no image" in e, e
+    rc, o, e = export(s, "oci", "nosuch", out)
+    assert rc == 1 and "no service 'nosuch'" in e, e
+    rc, o, e = export(s, "tar", "app")
+    assert rc == 2 and "expected oci NAME DIR[:TAG] or kube [NAME...]" in e, e
+
+
+def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
+    """One Pod per service: command, env, restart policy, limits, user, probes, ports,
+    volumes as claims; podman kube play (a real consumer of Kubernetes YAML) creates it from
+    the image `export oci` wrote (not started: podman's runc here refuses its default
+    rlimits). The pod, its containers, the image and a pause image podman built are removed."""
+    import yaml
+    from test_where import podman, podman_usable
+    lay = images / "layout"
+    name = f"crtest-{os.getpid()}-kube"
+    s = ImgSup(h, tmp, cgroot,
+               isvc(name, f"oci:{lay}:app", "/bin/sh -c 'echo $GREETING; sleep 5'",
+                    user="nobody", memory_max="64M", cpu_max="50%", autorestart="unexpected",
+                    health_cmd="test -e /app/hello", health_interval="5s",
+                    volume="data_1:/data:ro", ports="18080:80", ready="tcp:80") +
+               isvc("other", f"oci:{lay}:base", "/bin/true", autorestart="false"))
+    rc, o, e = export(s, "kube")
+    assert rc == 0, e
+    docs = [d for d in yaml.safe_load_all(o) if d]
+    assert [d["metadata"]["name"] for d in docs] == [name, "other"]
+    pod = docs[0]
+    assert (pod["apiVersion"], pod["kind"], pod["spec"]["restartPolicy"]) == ("v1", "Pod",
+                                                                          "OnFailure")
+    assert docs[1]["spec"]["restartPolicy"] == "Never"
+    c = pod["spec"]["containers"][0]
+    assert c["image"] == f"localhost/{name}:latest"
+    assert c["command"] == ["/bin/sh", "-c", "echo $GREETING; sleep 5"]
+    assert {"name": "GREETING", "value": "hello-from-config"} in c["env"]
+    assert c["resources"]["limits"] == {"memory": str(64 << 20), "cpu": "500m"}
+    assert (c["securityContext"]["runAsUser"], c["securityContext"]["runAsGroup"]) == (65534,
+                                                                                      65534)
+    assert c["ports"] == [{"containerPort": 80, "hostPort": 18080, "protocol": "TCP"}]
+    assert c["readinessProbe"] == {"tcpSocket": {"port": 80}}
+    assert c["livenessProbe"]["exec"]["command"] == ["/bin/sh", "-c", "test -e /app/hello"]
+    assert c["livenessProbe"]["periodSeconds"] == 5
+    assert c["volumeMounts"] == [{"name": "data-1", "mountPath": "/data", "readOnly": True}]
+    assert pod["spec"]["volumes"] == [{"name": "data-1",
+                                       "persistentVolumeClaim": {"claimName": "data-1"}}]
+    rc, o1, e = export(s, "kube", name)
+    assert rc == 0 and o1.count("kind: Pod") == 1, e
+
+    why = podman_usable()
+    if why:
+        pytest.skip(why)
+    rc, _, e = export(s, "oci", name, tmp / "out")
+    assert rc == 0, e
+    images_before = set(podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
+    sh("skopeo", "copy", "-q", f"oci:{tmp}/out:{name}",
+       f"containers-storage:localhost/{name}:latest")
+    (tmp / "pod.yaml").write_text(o1)
+    try:
+        p = podman("kube", "play", "--start=false", tmp / "pod.yaml", check=False)
+        assert p.returncode == 0, p.stderr
+        ps = podman("ps", "-a", "--pod", "--format", "{{.Names}} {{.PodName}}").stdout
+        assert f"{name}-{name} {name}" in ps, ps
+        spec = json.loads(podman("inspect", f"{name}-{name}").stdout)[0]
+        assert spec["Config"]["Cmd"] == ["/bin/sh", "-c", "echo $GREETING; sleep 5"] or \
+            spec["Config"]["Entrypoint"] == "/bin/sh -c echo $GREETING; sleep 5" or \
+            "echo $GREETING" in json.dumps(spec["Config"]), spec["Config"]
+        assert spec["Config"]["User"] in ("65534:65534", "65534"), spec["Config"]["User"]
+    finally:
+        podman("pod", "rm", "-f", name, check=False)
+        podman("volume", "rm", "-f", "data-1", check=False)
+        after = set(podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
+        for img in after - images_before:
+            podman("rmi", "-f", img, check=False)

@@ -30,6 +30,10 @@ static void full_spec(struct cr_spec *s)
     s->binds[2].idmap = true;
     cr_spec_add_bind(s, "/owned2", "/o2", false);
     s->binds[3].idmap = true;
+    cr_spec_add_bind(s, "/store/volumes/v", "/v", false);
+    s->binds[4].clone = true;
+    cr_spec_add_bind(s, "/store/volumes/w", "/w", true);
+    s->binds[5].clone = true;
     s->rootfs_idmap = true;
     cr_spec_add_tmpfs(s, "/tmp", 64 << 20);
     cr_spec_add_tmpfs(s, "/run", 0);
@@ -121,6 +125,7 @@ static void assert_same(const struct cr_spec *a, const struct cr_spec *b)
         assert_string_equal(a->binds[i].dst, b->binds[i].dst);
         assert_int_equal(a->binds[i].ro, b->binds[i].ro);
         assert_int_equal(a->binds[i].idmap, b->binds[i].idmap);
+        assert_int_equal(a->binds[i].clone, b->binds[i].clone);
     }
     assert_int_equal(a->ndevices, b->ndevices);
     for (size_t i = 0; i < a->ndevices; i++) {
@@ -465,7 +470,9 @@ static void test_bad_values(void **state)
     expect_errors(HEAD "[container]\nrootfs = relative\n",
                   "spec:7: rootfs: 'relative' is not an absolute path", NULL);
     expect_errors(HEAD "[container]\nbind = /a\n",
-                  "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap]", NULL);
+                  "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap][,clone]", NULL);
+    expect_errors(HEAD "[container]\nbind = /a:/b:clone,ro\n",
+                  "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap][,clone]", NULL);
     /* idmap only with a user namespace (the supervisor passes its mounts then) */
     expect_errors(HEAD "[container]\nbind = /a:/b:idmap\n",
                   "spec: [container]: idmap binds and rootfs_idmap need the user namespace", NULL);
@@ -476,7 +483,8 @@ static void test_bad_values(void **state)
     for (size_t i = 0; i < sizeof bad_opts / sizeof bad_opts[0]; i++) {
         char t[256], want[128];
         snprintf(t, sizeof t, HEAD "[container]\nbind = /a:/b:%s\n", bad_opts[i]);
-        snprintf(want, sizeof want, "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap]");
+        snprintf(want, sizeof want,
+                 "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap][,clone]");
         expect_errors(t, want, NULL);
     }
     expect_errors(HEAD "[container]\ndevice = /dev/fuse:/dev/fuse:c:10:229\n",
@@ -496,7 +504,9 @@ static void test_bad_values(void **state)
     expect_errors(HEAD "[security]\ncapabilities = 0x1\nambient = 0x2\n",
                   "spec: [security]: ambient holds capabilities outside capabilities", NULL);
     expect_errors(HEAD "[container]\nbind = /a:/b:rx\n",
-                  "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap]", NULL);
+                  "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap][,clone]", NULL);
+    expect_errors(HEAD "[container]\nbind = /a:/b:clone,ro\n",
+                  "spec:7: bind: expected SRC:DST[:ro|rw|idmap|ro,idmap][,clone]", NULL);
     expect_errors(HEAD "[container]\nbind = /a:/b:ro:x\n", "spec:7: bind: too many ':' fields",
                   NULL);
     expect_errors(HEAD "[container]\nbind = a:/b\n",
