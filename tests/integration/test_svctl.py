@@ -382,8 +382,11 @@ def test_nothing_starts_while_the_supervisor_drains(h, tmp, cgroot, rootfs):
                sleeper("db", autostart="false") + sleeper("app", depends_on="db")).start()
     s.init("slow")
     os.kill(s.init("flappy"), signal.SIGKILL)             # init dies: the supervisor's BACKOFF
-    st = s.wait_state("flappy", "BACKOFF")
-    due = time.monotonic() + st["next_try_ms"] / 1000
+    s.wait_state("flappy", "BACKOFF")
+    # The delay is due once the dead container is cleaned up (until then: no next_try_ms).
+    st = wait_until(lambda: s.status("flappy")["flappy"].get("next_try_ms") is not None
+                    and s.status("flappy")["flappy"], 10, what="flappy's next try")
+    due = time.monotonic() + int(st["next_try_ms"]) / 1000
     assert s.status("app")["app"]["state"] == "STOPPED"   # waits for db, which is not started
     s.p.send_signal(signal.SIGTERM)
     s.wait_log(r"^supervisor: SIGTERM: stopping all services$")
