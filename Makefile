@@ -95,7 +95,7 @@ all: deps-build $(BINS)
 # once, only when something is missing.
 BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev libnftables-dev pkg-config \
               libarchive-dev nettle-dev libzstd-dev libacl1-dev zlib1g-dev
-TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 nftables valgrind procps \
+TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 nftables valgrind procps bindfs \
               supervisor \
               golang-github-containers-common umoci skopeo zstd podman runc
 BENCH_PKGS := tini dumb-init catatonit

@@ -270,7 +270,7 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     if (signum == SIGUSR2) {
-        cr_logs_rotate_all();
+        cr_logs_rotate_all(NULL, NULL);
         return;
     }
     api_shutdown(&sv->rt, signum == SIGINT ? "SIGINT" : "SIGTERM");
