@@ -44,6 +44,8 @@ struct sv {
     char reexec_path[4096];
     uv_timer_t reexec_timer;
     bool reexec_timer_init;
+    uv_timer_t starts_timer;     /* the next slice of starts (service/order.h) */
+    bool starts_timer_init;
     void (*log_want_write)(int fd, bool on);   /* daemon.c's, for cr_log_nonblocking() */
 };
 
