@@ -230,6 +230,18 @@ test-faults: test-build
 	/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/faults $(FAULTS_PYTEST)
 	$(MAKE) --no-print-directory vm-pytest VM_PYTEST='-m cgroup tests/faults -q $(FAULTS_PYTEST)'
 
+# The flake check (issue 13 item 9): `make test` FLAKE_RUNS times in a row while stress-ng
+# (Debian's) loads the machine with FLAKE_STRESS, then every failure and in how many runs.
+# FLAKE_TESTS narrows its pytest part (e.g. FLAKE_TESTS='tests/integration/test_logs.py').
+# It loads the whole machine for as long as it runs: not for a machine others share.
+FLAKE_RUNS ?= 3
+FLAKE_STRESS ?= --cpu 4 --io 2
+FLAKE_TESTS ?=
+.PHONY: flake-check
+flake-check: test-build
+	$(call apt_ensure,stress-ng)
+	tests/flake-check $(FLAKE_RUNS) '$(FLAKE_STRESS)' $(FLAKE_TESTS)
+
 # The include rules of DESIGN.md's Layout (tests/run counts it as one test too).
 .PHONY: check-layers
 check-layers:

@@ -706,6 +706,14 @@ def test_run_reports_oom(h, tmp, cgroot, rootfs):
     assert "OOM" in err, err
 
 
+def cmdline(pid):
+    """pid's command line with spaces, or "" when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def test_run_passes_stdin_through_and_stops_on_sigterm(h, tmp, cgroot, rootfs):
     s = Sup(h, tmp, cgroot, svc("job", f"{WL} sleep 1000", stopwaitsecs="5s"))
     inp = Path(tmp) / "in"
@@ -716,9 +724,11 @@ def test_run_passes_stdin_through_and_stops_on_sigterm(h, tmp, cgroot, rootfs):
     assert rc == 0 and out == "got hello\n", err
     p, out, err = h.popen([ASAN_SUPERVISOR, "-c", s.ini, "run", "job"],
                           env={"CORRAL_INIT": str(INIT)})
-    wait_until(lambda: any(d.glob("run-job-*/cgroup.procs") for d in cg_dirs(cgroot)),
-               what="the run cgroup")
-    time.sleep(0.3)
+    # The workload itself runs (not only its cgroup made: a TERM during set-up is another
+    # test), seen in the run's cgroup; before, a 0.3 s sleep stood for it.
+    wait_until(lambda: any("sleep" in cmdline(pid) for d in cg_dirs(cgroot)
+                           for procs in d.glob("run-job-*/cgroup.procs")
+                           for pid in read_text(procs).split()), what="the run's workload")
     p.send_signal(signal.SIGTERM)
     assert p.wait(T(10)) == 128 + signal.SIGTERM, read_text(err)
     assert not [d for d in cg_dirs(cgroot) if list(d.glob("run-*"))]
