@@ -97,7 +97,7 @@ all: deps-build $(BINS)
 # once, only when something is missing.
 BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-dev libcap-dev libjson-c-dev libmnl-dev libnftables-dev pkg-config \
               libarchive-dev nettle-dev libzstd-dev libacl1-dev zlib1g-dev libexpat1-dev
-TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 nftables valgrind procps \
+TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 nftables valgrind procps bindfs \
               supervisor \
               golang-github-containers-common umoci skopeo zstd podman runc catatonit python3-yaml
 BENCH_PKGS := tini dumb-init catatonit
@@ -231,6 +231,18 @@ FAULTS_PYTEST ?=
 test-faults: test-build
 	/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/faults $(FAULTS_PYTEST)
 	$(MAKE) --no-print-directory vm-pytest VM_PYTEST='-m cgroup tests/faults -q $(FAULTS_PYTEST)'
+
+# The flake check (issue 13 item 9): `make test` FLAKE_RUNS times in a row while stress-ng
+# (Debian's) loads the machine with FLAKE_STRESS, then every failure and in how many runs.
+# FLAKE_TESTS narrows its pytest part (e.g. FLAKE_TESTS='tests/integration/test_logs.py').
+# It loads the whole machine for as long as it runs: not for a machine others share.
+FLAKE_RUNS ?= 3
+FLAKE_STRESS ?= --cpu 4 --io 2
+FLAKE_TESTS ?=
+.PHONY: flake-check
+flake-check: test-build
+	$(call apt_ensure,stress-ng)
+	tests/flake-check $(FLAKE_RUNS) '$(FLAKE_STRESS)' $(FLAKE_TESTS)
 
 # The include rules of DESIGN.md's Layout (tests/run counts it as one test too).
 .PHONY: check-layers

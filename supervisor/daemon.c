@@ -36,6 +36,25 @@ static void schedule_starts(struct sv *sv)
     cr_order_start_pending(&sv->all);
 }
 
+static void on_starts_timer(uv_timer_t *t)
+{
+    schedule_starts(t->data);
+}
+
+/* More starts wait (service/order.h): after the loop has polled for what came meanwhile. */
+static void starts_again(void *arg)
+{
+    struct sv *sv = arg;
+    if (!sv->starts_timer_init) {
+        uv_timer_init(sv->rt.loop, &sv->starts_timer);
+        sv->starts_timer.data = sv;
+        sv->starts_timer_init = true;
+    }
+    /* 1 ms, not 0: libuv (1.44) runs a timer armed for 0 from a timer callback in the same
+     * pass, before any polling, and the slices would run back to back */
+    uv_timer_start(&sv->starts_timer, on_starts_timer, 1, 0);
+}
+
 static struct cr_svc *find_svc(struct cr_runtime *rt, const char *name)
 {
     return cr_svcs_find(&sv_of(rt)->all, name);
@@ -181,6 +200,10 @@ static void finish(struct sv *sv, int status)
     if (sv->reexec_timer_init)
         uv_close((uv_handle_t *)&sv->reexec_timer, close_handle_cb);
     sv->reexec_timer_init = false;
+    sv->all.again = NULL;
+    if (sv->starts_timer_init)
+        uv_close((uv_handle_t *)&sv->starts_timer, close_handle_cb);
+    sv->starts_timer_init = false;
     for (int i = 0; i < sv->nsigs; i++)
         uv_close((uv_handle_t *)&sv->sigs[i], close_handle_cb);
     sv->nsigs = 0;
@@ -283,7 +306,7 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     if (signum == SIGUSR2) {
-        cr_logs_rotate_all();
+        cr_logs_rotate_all(NULL, NULL);
         return;
     }
     api_shutdown(&sv->rt, signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -637,6 +660,10 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                     cr_svc_request(sv->all.v[i], CR_REQ_START);
             }
             free(resumed);
+            if (!sv->rt.run_mode) {
+                sv->all.again = starts_again;
+                sv->all.again_arg = sv;
+            }
             schedule_starts(sv);
             free(order);
             notify_status(sv);   /* nothing to start: ready at once */

@@ -47,8 +47,10 @@ struct sv {
     char reexec_path[4096];
     uv_timer_t reexec_timer;
     bool reexec_timer_init;
-    uint64_t reexec_since_us;
-    int reexec_signal;           /* [supervisor] reexec_signal as watched since the start; -1 */    /* CLOCK_MONOTONIC when the handover began (the gap's start) */
+    uint64_t reexec_since_us;    /* CLOCK_MONOTONIC when the handover began (the gap's start) */
+    int reexec_signal;           /* [supervisor] reexec_signal as watched since the start; -1 */
+    uv_timer_t starts_timer;     /* the next slice of starts (service/order.h) */
+    bool starts_timer_init;
     void (*log_want_write)(int fd, bool on);   /* daemon.c's, for cr_log_nonblocking() */
 };
 

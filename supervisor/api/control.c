@@ -56,6 +56,15 @@ struct client {
     struct cr_hist *follow;
     struct cr_hist_listener listener;
     uint64_t dropped;
+    /* A request answered later, once a writer thread has done its disk work (a log's tail, a
+     * rotation): no further line is read until then (answers keep their order), and what
+     * was read past its line waits in rbuf. */
+    bool paused;
+    bool in_feed;                /* on_line() is running for this client */
+    int async;                   /* such answers under way: freed only after them */
+    char *rest;
+    size_t rest_len;
+    uint64_t deadline_at;        /* uv_now when the deadline timer is due */
     struct client *next, **pprev;
 };
 
@@ -164,14 +173,20 @@ static void ctl_unref(struct cr_control *ctl)
     }
 }
 
-static void on_client_closed(uv_handle_t *h)
+static void client_free_if_done(struct client *c)
 {
-    struct client *c = h->data;
-    if (--c->open_handles)
+    if (c->open_handles || c->async)
         return;
     struct cr_control *ctl = c->ctl;
     free(c);
     ctl_unref(ctl);
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+    struct client *c = h->data;
+    --c->open_handles;
+    client_free_if_done(c);
 }
 
 static void client_unfollow(struct client *c)
@@ -773,6 +788,138 @@ static struct cr_svc *view_named(struct client *c, const char *name, struct obuf
     return s;
 }
 
+/* ---- answers that come later ------------------------------------------------------------ */
+
+static void feed(struct client *c, char *data, size_t n);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void defer_begin(struct client *c)
+{
+    c->paused = true;
+    c->async++;
+    uv_timer_stop(&c->timer);   /* a stalled disk is no client's idleness */
+}
+
+/* The deferred answer is ready: false when the client is gone meanwhile (then freed). */
+static bool defer_end(struct client *c)
+{
+    c->async--;
+    if (c->closing) {
+        client_free_if_done(c);
+        return false;
+    }
+    return true;
+}
+
+/* After the deferred answer was sent: reads on, the lines already read first. */
+static void client_resume(struct client *c)
+{
+    c->paused = false;
+    if (c->in_feed || c->closing || c->linger)
+        return;   /* in_feed: answered at once, within its own line: the feed goes on */
+    if (!c->follow && !c->wait)
+        arm_deadline(c);
+    char *rest = c->rest;
+    size_t n = c->rest_len;
+    c->rest = NULL;
+    c->rest_len = 0;
+    if (n)
+        feed(c, rest, n);
+    if (!c->paused && !c->closing && !c->linger &&
+        uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) < 0)
+        client_close(c);
+}
+
+/* `logs NAME N [follow]` from log files: each file's tail read by a writer thread. */
+struct logs_job {
+    struct client *c;
+    char *name;
+    char *files[2];
+    int i;
+    unsigned n;
+    bool follow;
+    struct obuf o;
+};
+
+static void logs_job_free(struct logs_job *j)
+{
+    free(j->name);
+    free(j->files[0]);
+    free(j->files[1]);
+    free(j->o.p);
+    free(j);
+}
+
+static void logs_finish(struct logs_job *j)
+{
+    struct client *c = j->c;
+    if (!defer_end(c)) {
+        logs_job_free(j);
+        return;
+    }
+    struct cr_svc_view v;
+    struct cr_svc *s = j->follow ? view_named(c, j->name, &j->o, &v) : NULL;
+    if (!j->follow) {
+        ob_put(&j->o, "ok\n", 3);
+    } else if (s && !v.hist) {
+        ob_error(&j->o, CR_CTL_E_FAILED, "out of memory");
+    } else if (s) {
+        /* the service may have gone while its files were read: looked up again */
+        c->follow = v.hist;
+        c->listener.fn = on_follow;
+        c->listener.arg = c;
+        cr_hist_listen(v.hist, &c->listener);
+    }
+    client_send_ob(c, &j->o);
+    logs_job_free(j);
+    client_resume(c);
+}
+
+static void logs_next(struct logs_job *j);
+
+static void on_tail(void *arg, int err, char *text, size_t tl)
+{
+    struct logs_job *j = arg;
+    if (err == 0) {
+        for (char *p = text, *e = text + tl; p < e;) {
+            char *nl = memchr(p, '\n', (size_t)(e - p));
+            size_t ll = nl ? (size_t)(nl - p) : (size_t)(e - p);
+            ob_line(&j->o, p, ll);
+            p += ll + 1;
+        }
+    }
+    free(text);
+    j->i++;
+    logs_next(j);
+}
+
+static void logs_next(struct logs_job *j)
+{
+    while (j->i < 2 && !j->files[j->i])
+        j->i++;
+    if (j->i == 2 || j->c->closing) {
+        logs_finish(j);
+        return;
+    }
+    ob_put(&j->o, "rec", 3);
+    ob_kv(&j->o, "file", j->files[j->i]);
+    ob_put(&j->o, "\n", 1);
+    if (cr_logs_tail_async(j->files[j->i], j->n, on_tail, j) < 0)
+        on_tail(j, -ENOMEM, NULL, 0);
+}
+
+static void on_rotated(void *arg, int n)
+{
+    struct client *c = arg;
+    if (!defer_end(c))
+        return;
+    char msg[64];
+    int len = snprintf(msg, sizeof msg, "ok rotated %d file%s\n", n, n == 1 ? "" : "s");
+    client_send(c, msg, (size_t)len, CR_CTL_OUTQ_MAX);
+    client_resume(c);
+}
+
 static void do_logs(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
 {
     struct cr_svc_view v;
@@ -796,24 +943,21 @@ static void do_logs(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
     if (files[1] && files[0] && !strcmp(files[0], files[1]))
         files[1] = NULL;
     if (files[0] || files[1]) {
-        for (int i = 0; i < 2; i++) {
-            if (!files[i])
-                continue;
-            char *text = NULL;
-            size_t tl = 0;
-            ob_put(o, "rec", 3);
-            ob_kv(o, "file", files[i]);
-            ob_put(o, "\n", 1);
-            if (cr_logs_tail(files[i], n, &text, &tl) == 0) {
-                for (char *p = text, *e = text + tl; p < e;) {
-                    char *nl = memchr(p, '\n', (size_t)(e - p));
-                    size_t ll = nl ? (size_t)(nl - p) : (size_t)(e - p);
-                    ob_line(o, p, ll);
-                    p += ll + 1;
-                }
-            }
-            free(text);
+        struct logs_job *j = calloc(1, sizeof *j);
+        if (!j || !(j->name = strdup(rq->argv[0])) ||
+            (files[0] && !(j->files[0] = strdup(files[0]))) ||
+            (files[1] && !(j->files[1] = strdup(files[1])))) {
+            if (j)
+                logs_job_free(j);
+            ob_error(o, CR_CTL_E_FAILED, "out of memory");
+            return;
         }
+        j->c = c;
+        j->n = n;
+        j->follow = follow;
+        defer_begin(c);
+        logs_next(j);   /* the answer comes from logs_finish() */
+        return;
     } else {
         cr_hist_tail(hist, n, tail_line, o);
     }
@@ -981,16 +1125,19 @@ static int on_line(void *arg, char *line, size_t len)
             }
             break;
         }
-        case CR_CTL_ROTATE: {
-            int n = cr_logs_rotate_all();
-            ob_printf(&o, "ok rotated %d file%s\n", n, n == 1 ? "" : "s");
+        case CR_CTL_ROTATE:
+            defer_begin(c);
+            cr_logs_rotate_all(on_rotated, c);   /* the answer comes from on_rotated() */
             break;
-        }
         default: ob_error(&o, CR_CTL_E_USAGE, "unknown command"); break;
         }
     }
     if (c->closing)
         return 1;
+    if (c->paused) {
+        free(o.p);
+        return 1;   /* answered later; the lines after this one wait */
+    }
     client_send_ob(c, &o);
     if (c->closing)
         return 1;
@@ -1030,14 +1177,27 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0 || c->closing || c->linger)
         return;
+    feed(c, buf->base, (size_t)nread);
+}
+
+static void feed(struct client *c, char *data, size_t n)
+{
     size_t used;
-    int r = cr_ctl_lines_feed(&c->lb, buf->base, (size_t)nread, on_line, c, &used);
+    c->in_feed = true;
+    int r = cr_ctl_lines_feed(&c->lb, data, n, on_line, c, &used);
+    c->in_feed = false;
     if (r == -E2BIG && !c->closing) {
         char msg[96];
-        int n = snprintf(msg, sizeof msg, "error %s request line longer than %d bytes\n",
+        int k = snprintf(msg, sizeof msg, "error %s request line longer than %d bytes\n",
                          cr_ctl_err_name(CR_CTL_E_TOOLONG), CR_CTL_LINE_MAX);
-        client_send(c, msg, (size_t)n, CR_CTL_OUTQ_MAX);
+        client_send(c, msg, (size_t)k, CR_CTL_OUTQ_MAX);
         client_linger(c);
+    }
+    if (c->paused && !c->closing && !c->linger) {
+        /* an answer comes later: the rest stays in rbuf, which nothing reads into now */
+        c->rest = data + used;
+        c->rest_len = n - used;
+        uv_read_stop((uv_stream_t *)&c->pipe);
     }
     /* Bytes after a line that stopped the reading (linger, follow) are dropped. */
 }
@@ -1045,6 +1205,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_deadline(uv_timer_t *t)
 {
     struct client *c = t->data;
+    if (!c->linger && uv_now(t->loop) >= c->deadline_at + 1000) {
+        /* The loop itself was a second late (a slow machine, a long stretch of work): the
+         * line may be waiting unread, as libuv runs timers before it polls. Not the
+         * client's fault: it gets its time again. A client cannot make the loop late. */
+        arm_deadline(c);
+        return;
+    }
     if (c->linger) {
         client_close(c);   /* it does not read even the last answer */
         return;
@@ -1059,6 +1226,7 @@ static void on_deadline(uv_timer_t *t)
 
 static void arm_deadline(struct client *c)
 {
+    c->deadline_at = uv_now(c->timer.loop) + CR_CTL_TIMEOUT_MS;
     uv_timer_start(&c->timer, on_deadline, CR_CTL_TIMEOUT_MS, 0);
 }
 

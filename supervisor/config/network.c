@@ -331,11 +331,38 @@ static void check_ports(struct cr_config *cfg)
     }
 }
 
+/* A service on a bridge network takes one of its IPv4 addresses (host numbers 2 .. size-2,
+ * net/addr.c); more services than addresses would leave the rest failing at start, so the
+ * file is refused. A subnet left unset is a /24, chosen when the network is first set up. */
+static void check_room(struct cr_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nnetworks; i++) {
+        const struct cr_network *n = &cfg->networks[i];
+        int prefix = n->subnet ? n->net4.prefix : 24;
+        if (prefix < 0 || prefix > 30)
+            continue;                    /* reported already */
+        unsigned long room = (1ul << (32 - prefix)) - 3, users = 0;
+        for (size_t k = 0; k < cfg->nservices; k++) {
+            const struct cr_service *svc = &cfg->services[k];
+            for (size_t j = 0; svc->net_mode == CR_NETMODE_BRIDGE && j < svc->nnets; j++)
+                users += svc->nets[j] == n;
+        }
+        if (users <= room)
+            continue;
+        char a[32], b[96];
+        snprintf(a, sizeof a, "%lu", users);
+        snprintf(b, sizeof b, "%lu addresses (a /%d)%s", room, prefix,
+                 n->subnet ? "" : "; set a larger subnet in [network:default]");
+        net_error(cfg, n, CR_K_SUBNET, "%s services are on it, its subnet has %s", a, b);
+    }
+}
+
 void cr_network_config_check(struct cr_config *cfg, bool machine_checks)
 {
     check_networks(cfg, machine_checks);
     for (size_t i = 0; i < cfg->nservices; i++)
         check_service_refs(cfg, &cfg->services[i]);
+    check_room(cfg);
     check_ports(cfg);
 }
 

@@ -241,10 +241,12 @@ static uint64_t file_write(struct cr_logfile *f, const char *p, size_t n)
 /* One hand-over: rotate first when asked, then write the queue taken at hand-over. */
 static void run_job(struct cr_logfile *f)
 {
+    f->jrotated = false;
     if (f->jrotate && !(f->fd >= 0 && f->regular && f->size == 0)) {
         int r = rotate_now(f);
         if (r < 0)
             note(f, CR_NOTE_NO_ROTATE, -r, 0);
+        f->jrotated = r == 0;
     }
     if (f->jlen)
         f->jdropped = file_write(f, f->jbuf, f->jlen);
@@ -267,6 +269,18 @@ static void run_job(struct cr_logfile *f)
 #define REUSE_MIN (64u << 10)         /* a hand-over this big keeps its buffer for the next */
 #define STALL_MS 2000                   /* a write stuck this long: readers read (and drop) */
 
+/* A tail read (cr_logs_tail_async), done by a writer thread. */
+struct tail_job {
+    struct tail_job *next;
+    char *path;
+    size_t n;
+    int err;
+    char *text;
+    size_t len;
+    cr_logs_tail_fn fn;
+    void *arg;
+};
+
 static struct {
     uv_loop_t *loop;
     uv_async_t async;
@@ -276,6 +290,8 @@ static struct {
     pthread_cond_t done_cv;                 /* a job was done: cr_logs_quiesce() waits on it */
     struct cr_logfile *todo, **todo_tail;   /* handed over, waiting for a thread (mu) */
     struct cr_logfile *done;                /* written, waiting for the loop (mu) */
+    struct tail_job *tails, **tails_tail;   /* tail reads waiting for a thread (mu) */
+    struct tail_job *tails_done;            /* read, waiting for the loop (mu) */
     int ntodo, threads, idle;               /* (mu) */
     bool abandoned;                         /* (mu) at exit, past the deadline */
     int busy;                               /* files handed over (loop) */
@@ -283,17 +299,32 @@ static struct {
     uv_timer_t tick;                        /* while waiting: looks for stalled writes */
     size_t queued;                          /* bytes queued or being written (loop) */
 } wr = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
-        .done_cv = PTHREAD_COND_INITIALIZER, .todo_tail = &wr.todo};
+        .done_cv = PTHREAD_COND_INITIALIZER, .todo_tail = &wr.todo, .tails_tail = &wr.tails};
 
 static void *writer(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&wr.mu);
     for (;;) {
-        while (!wr.todo) {
+        while (!wr.todo && !wr.tails) {
             wr.idle++;
             pthread_cond_wait(&wr.cv, &wr.mu);
             wr.idle--;
+        }
+        if (wr.tails) {
+            struct tail_job *t = wr.tails;
+            if (!(wr.tails = t->next))
+                wr.tails_tail = &wr.tails;
+            wr.ntodo--;
+            pthread_mutex_unlock(&wr.mu);
+            t->err = cr_logs_tail(t->path, t->n, &t->text, &t->len);
+            pthread_mutex_lock(&wr.mu);
+            if (wr.abandoned)
+                continue;   /* the loop is gone */
+            t->next = wr.tails_done;
+            wr.tails_done = t;
+            uv_async_send(&wr.async);
+            continue;
         }
         struct cr_logfile *f = wr.todo;
         wr.todo = f->jnext;
@@ -334,6 +365,44 @@ static int spawn_writer(void)
     return 0;
 }
 
+/* ---- rotation batches: one cr_logs_rotate_all() call, done when each of its files is ---- */
+
+struct rot_batch {
+    int pending, n;
+    cr_logs_rotated_fn fn;
+    void *arg;
+};
+
+struct cr_log_rot_ref {
+    struct rot_batch *b;
+    struct cr_log_rot_ref *next;
+};
+
+static void batch_done(struct rot_batch *b)
+{
+    if (--b->pending > 0)
+        return;
+    cr_log(NULL, "rotated %d log file%s", b->n, b->n == 1 ? "" : "s");
+    if (b->fn)
+        b->fn(b->arg, b->n);
+    free(b);
+}
+
+/* The rotations f's finished hand-over did (or did not: an empty file is left alone). */
+static void rotations_done(struct cr_logfile *f)
+{
+    struct cr_log_rot_ref *r = f->rot_job;
+    f->rot_job = NULL;
+    while (r) {
+        struct cr_log_rot_ref *next = r->next;
+        r->b->n += f->jrotated;
+        batch_done(r->b);
+        free(r);
+        r = next;
+    }
+    f->jrotated = false;
+}
+
 static void submit(struct cr_logfile *f)
 {
     f->jbuf = f->q;
@@ -343,6 +412,8 @@ static void submit(struct cr_logfile *f)
     f->qlen = f->qcap = 0;
     f->jrotate = f->rotate_req;
     f->rotate_req = false;
+    f->rot_job = f->rot_req;   /* job_done() found rot_job empty */
+    f->rot_req = NULL;
     f->jmax = f->maxbytes;
     f->jbackups = f->backups;
     f->jnonempty = f->fd < 0 || f->size > 0;   /* the thread owns both from here */
@@ -451,6 +522,7 @@ static void job_done(struct cr_logfile *f)
     f->dropped_total += f->jdropped;
     f->jdropped = 0;
     say_notes(f);
+    rotations_done(f);
     if (f->qdropped && !f->qlen) {
         /* drained after drops: said now, not only when a next line comes (there may be none) */
         cr_log(f->who, "log %s: writing again; %llu line%s dropped", f->path,
@@ -469,7 +541,16 @@ static void take_done(void)
     pthread_mutex_lock(&wr.mu);
     struct cr_logfile *f = wr.done;
     wr.done = NULL;
+    struct tail_job *t = wr.tails_done;
+    wr.tails_done = NULL;
     pthread_mutex_unlock(&wr.mu);
+    while (t) {
+        struct tail_job *next = t->next;
+        t->fn(t->arg, t->err, t->text, t->len);
+        free(t->path);
+        free(t);
+        t = next;
+    }
     while (f) {
         struct cr_logfile *next = f->jnext;
         job_done(f);
@@ -675,32 +756,56 @@ void cr_logfile_write(struct cr_logfile *f, const char *p, size_t n)
         submit(f);
 }
 
-int cr_logs_rotate_all(void)
+int cr_logs_rotate_all(cr_logs_rotated_fn done, void *arg)
 {
-    int n = 0;
+    struct rot_batch *b = calloc(1, sizeof *b);
+    if (!b) {
+        cr_log(NULL, "rotating log files: out of memory");
+        if (done)
+            done(arg, 0);
+        return 0;
+    }
+    b->fn = done;
+    b->arg = arg;
+    b->pending = 1;   /* this call's own, so that it cannot end before every file is asked */
+    int asked = 0;
     for (struct cr_logfile *f = files; f; f = f->next) {
         if (f->refs == 0)
             continue;   /* being closed */
-        if (f->busy) {
-            /* A thread is writing it: it rotates before the next lines (now queued). */
-            if (f->jlen || f->qlen || f->jnonempty) {
-                f->rotate_req = true;
-                n++;
-            }
+        if (!wr.loop) {
+            if (f->busy || (f->fd >= 0 && f->regular && f->size == 0))
+                continue;   /* abandoned by a thread at exit; or empty */
+            f->jbackups = f->backups;
+            int r = rotate_now(f);
+            say_notes(f);
+            if (r < 0)
+                cr_log(f->who, "log %s: cannot rotate: %s", f->path, strerror(-r));
+            else
+                b->n++;
+            asked++;
             continue;
         }
-        if (f->fd >= 0 && f->regular && f->size == 0)
+        /* A busy one is rotated before its next lines (queued now) unless it is empty; an
+         * idle empty one is left alone; the rest go to a writer now. */
+        if (f->busy ? !(f->jlen || f->qlen || f->jnonempty)
+                    : f->fd >= 0 && f->regular && f->size == 0)
             continue;
-        f->jbackups = f->backups;
-        int r = rotate_now(f);
-        say_notes(f);
-        if (r < 0)
-            cr_log(f->who, "log %s: cannot rotate: %s", f->path, strerror(-r));
-        else
-            n++;
+        struct cr_log_rot_ref *r = malloc(sizeof *r);
+        if (!r) {
+            cr_log(f->who, "log %s: cannot rotate: out of memory", f->path);
+            continue;
+        }
+        r->b = b;
+        r->next = f->rot_req;
+        f->rot_req = r;
+        f->rotate_req = true;
+        b->pending++;
+        asked++;
+        if (!f->busy)
+            submit(f);
     }
-    cr_log(NULL, "rotated %d log file%s", n, n == 1 ? "" : "s");
-    return n;
+    batch_done(b);
+    return asked;
 }
 
 size_t cr_log_stamp(char *buf)
@@ -821,12 +926,18 @@ static int tail_one(const char *path, size_t n, char **out, size_t *len, size_t 
     }
     off_t end = st.st_size, pos = end, start = 0;
     size_t nls = 0;
-    char blk[65536];
+    enum { BLK = 65536 };
+    char *blk = malloc(BLK);   /* not on a writer thread's small stack */
+    if (!blk) {
+        close(fd);
+        return -ENOMEM;
+    }
     bool found = false;
     while (pos > 0 && !found && end - pos < (off_t)TAIL_MAX_BYTES) {
-        size_t k = pos > (off_t)sizeof blk ? sizeof blk : (size_t)pos;
+        size_t k = pos > (off_t)BLK ? BLK : (size_t)pos;
         pos -= (off_t)k;
         if (pread(fd, blk, k, pos) != (ssize_t)k) {
+            free(blk);
             close(fd);
             return -EIO;
         }
@@ -840,6 +951,7 @@ static int tail_one(const char *path, size_t n, char **out, size_t *len, size_t 
             }
         }
     }
+    free(blk);
     if (!found)
         start = pos;
     size_t add = (size_t)(end - start);
@@ -891,5 +1003,33 @@ int cr_logs_tail(const char *path, size_t n, char **out, size_t *len)
     }
     if (!*out && !(*out = calloc(1, 1)))
         return -ENOMEM;
+    return 0;
+}
+
+int cr_logs_tail_async(const char *path, size_t n, cr_logs_tail_fn fn, void *arg)
+{
+    if (!wr.loop) {
+        char *text;
+        size_t len;
+        int r = cr_logs_tail(path, n, &text, &len);
+        fn(arg, r, text, r < 0 ? 0 : len);
+        return 0;
+    }
+    struct tail_job *t = calloc(1, sizeof *t);
+    if (!t || !(t->path = strdup(path))) {
+        free(t);
+        return -ENOMEM;
+    }
+    t->n = n;
+    t->fn = fn;
+    t->arg = arg;
+    pthread_mutex_lock(&wr.mu);
+    *wr.tails_tail = t;
+    wr.tails_tail = &t->next;
+    wr.ntodo++;
+    if (wr.ntodo > wr.idle && wr.threads < WRITERS_MAX)
+        spawn_writer();
+    pthread_cond_signal(&wr.cv);
+    pthread_mutex_unlock(&wr.mu);
     return 0;
 }

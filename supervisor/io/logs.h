@@ -67,11 +67,13 @@ struct cr_logfile {
     bool jnonempty;              /* at hand-over: not open, or not empty */
     uint64_t jstart_ms;          /* when the thread got it (CLOCK_MONOTONIC) */
     struct cr_log_waiter *waiters;
+    struct cr_log_rot_ref *rot_req;   /* rotations asked for, done at the next hand-over */
+    struct cr_log_rot_ref *rot_job;   /* rotations the hand-over in progress does */
     struct cr_logfile *jnext;    /* in the writers' lists */
     /* the hand-over: what to write and how (set by the loop before, read back after) */
     char *jbuf;
     size_t jlen, jcap;
-    bool jrotate;
+    bool jrotate, jrotated;
     int64_t jmax, jbackups;
     uint64_t jdropped;
     /* the writer's side */
@@ -106,9 +108,14 @@ int cr_logs_set_dir(const char *dir);
  * file it cannot open is retried, and said so (as who's). */
 void cr_logs_attach(struct cr_out_stream *s, const char *who, const char *spec,
                     const char *kind, int64_t maxbytes, int64_t backups, bool stamps);
-/* Rotates every open, non-empty log file now: on the loop when no thread is writing it (a
- * few renames and an open), else by its writer before the next lines. Returns how many. */
-int cr_logs_rotate_all(void);
+/* Rotates every open, non-empty log file now, each by its writer thread (renames and an open
+ * may stall on a slow disk as writes do), before the lines that come after. Once all are
+ * done, logs "rotated N log files" and calls done(arg, N) (when given) with how many were
+ * rotated, on the loop; without a loop everything happens in the caller, done included.
+ * Returns how many files were asked to rotate. */
+struct cr_log_rot_ref;
+typedef void (*cr_logs_rotated_fn)(void *arg, int n);
+int cr_logs_rotate_all(cr_logs_rotated_fn done, void *arg);
 /* The supervisor's own log ([supervisor] logfile): AUTO is <log_dir>/supervisor.log (call
  * cr_logs_set_dir() first), a path is used as it is, NONE or NULL closes it. The file is one
  * of the registry's, so it rotates by size like a service's and with cr_logs_rotate_all().
@@ -120,8 +127,16 @@ void cr_logs_own_open(const char *spec, int64_t maxbytes, int64_t backups);
  * message about the file's own troubles goes to stderr only). */
 void cr_logs_own_write(const char *msg, size_t n);
 /* The last n lines of the file at path (and of path.1 when path has fewer), oldest first, in
- * *out (malloc'ed, *len bytes, NUL-terminated). Returns 0 or a negative errno. */
+ * *out (malloc'ed, *len bytes, NUL-terminated). Returns 0 or a negative errno. Reads the
+ * disk, which may stall: call it off the loop (the control socket uses the thread pool).
+ * Touches nothing shared, so any thread can. */
 int cr_logs_tail(const char *path, size_t n, char **out, size_t *len);
+/* cr_logs_tail() on a writer thread: fn(arg, 0 or -errno, text, len) is called on the loop
+ * once read (text is fn's to free). A log on a disk that stalls holds that thread, never the
+ * loop. Without a loop it reads in the caller and calls fn before returning. Returns 0, or
+ * -ENOMEM (fn is not called). */
+typedef void (*cr_logs_tail_fn)(void *arg, int err, char *text, size_t len);
+int cr_logs_tail_async(const char *path, size_t n, cr_logs_tail_fn fn, void *arg);
 
 /* For output.c: */
 /* Takes a reference to the file at path, opening it (O_APPEND) when nobody has it open. */

@@ -1187,6 +1187,7 @@ static int net_new(const char *cgroup_root, const char *run_dir, pid_t run_pid,
         free(n);
         return r;
     }
+    cr_nft_reserve();
     *out = n;
     return 0;
 }

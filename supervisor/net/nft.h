@@ -8,6 +8,9 @@
 
 struct cr_nft;
 
+/* Holds a low fd number for libnftables' socket (it uses select()): call while few fds are
+ * open (net_new does); cr_nft_open() uses it. */
+void cr_nft_reserve(void);
 int cr_nft_open(struct cr_nft **out, char *err, size_t errlen);
 void cr_nft_close(struct cr_nft *n);
 /* Runs nft commands (one transaction). Returns 0 or -EINVAL with nft's message in err. */

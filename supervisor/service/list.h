@@ -9,6 +9,11 @@
 struct cr_svcs {
     struct cr_svc **v;
     size_t n, cap;
+    /* When set, cr_order_start_pending() starts for a slice of time at most and asks for
+     * the rest through again(again_arg) (the daemon: a timer, so that the loop handles what
+     * came in between); unset, it starts everything at once. */
+    void (*again)(void *arg);
+    void *again_arg;
 };
 
 /* A new service for conf (in STOPPED), appended. 0 or -ENOMEM. */

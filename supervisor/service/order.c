@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "service/image.h"
@@ -61,15 +62,27 @@ static int deps_state(const struct cr_svcs *all, const struct cr_svc *s, char *w
     return r;
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 void cr_order_start_pending(struct cr_svcs *all)
 {
     /* First every start that may happen, then the reasons of those that wait (so they name
      * the state their dependencies are in after this round). */
+    uint64_t t0 = all->again ? mono_ms() : 0;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < all->n; i++) {
             struct cr_svc *s = all->v[i];
             if (!s->pending || !cr_svc_settled(s))
                 continue;    /* one still stopping starts once down (its on_settled) */
+            if (pass == 0 && t0 && mono_ms() - t0 >= CR_ORDER_SLICE_MS) {
+                all->again(all->again_arg);   /* the rest (and the reasons) in a moment */
+                return;
+            }
             if (!s->conf) {
                 s->pending = false;
                 continue;

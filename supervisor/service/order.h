@@ -17,7 +17,11 @@
 /* These read the list's v and n afresh at every step: a start or a stop may change them. */
 
 /* Starts every settled service whose start is pending and whose dependencies are met; the
- * others keep waiting, and say why once (in the log and their view's why). */
+ * others keep waiting, and say why once (in the log and their view's why). With s->again
+ * set, it stops after CR_ORDER_SLICE_MS of starts (each start is tens of ms of clone, cgroup
+ * and network work on the loop: 200 at once held svctl for half a minute) and calls
+ * s->again to be called back for the rest. */
+#define CR_ORDER_SLICE_MS 20
 void cr_order_start_pending(struct cr_svcs *s);
 /* One step of a shutdown: no start waits any more, and the services that may stop now are
  * sent CR_EV_STOP. False when every service is down. */

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import T
 from test_vm import qemu_unusable, run_in_vm, TIMEOUT, TIMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,9 +263,18 @@ def test_poweroff_from_svctl(vm):
 def sendkey_ctrl_alt_del(share):
     """qemu's monitor: the keyboard's ctrl-alt-del, as a user at the console would press it."""
     with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(T(60))
         s.connect(str(share / "monitor.sock"))
         s.sendall(b"sendkey ctrl-alt-delete\n")
-        time.sleep(0.5)   # let the monitor read it before the connection closes
+        # The monitor's prompt comes once on connecting and again once the command ran: the
+        # second one says the key was sent (a fixed 0.5 s stood for it; under TCG on a loaded
+        # machine that is not always enough).
+        got = b""
+        while got.count(b"(qemu)") < 2:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
     (share / "key-sent").write_text("1")
 
 

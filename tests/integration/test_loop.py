@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ASAN_SUPERVISOR, INIT, T, alive, children, drain_until_exit, need,
-                      read_available, read_text, wait_until)
+from conftest import (ASAN_SUPERVISOR, INIT, T, alive, base_env, children, drain_until_exit,
+                      need, read_available, read_text, wait_until)
 from test_supervisor import V2, WL, cg_dirs, cg_procs, cgroot, ctrl_dir, rootfs, svc  # noqa: F401
-from test_svctl import CtlSup
+from test_svctl import ASAN_SVCTL, CtlSup
 
 pytestmark = pytest.mark.cgroup
 
@@ -103,6 +103,63 @@ class LogSup(CtlSup):
         text = self.ini.read_text()
         self.ini.write_text(text.replace("[supervisor]\n",
                                          f"[supervisor]\nlogfile = {self.logfile}\n", 1))
+
+
+def test_log_reads_and_rotations_on_a_stalled_disk_hold_nobody(h, tmp, cgroot, rootfs):
+    """A service's log file is on a FUSE mount whose daemon is stopped (SIGSTOP): every
+    access to it hangs, as on a hung NFS server. `svctl logs NAME` (a tail read) and `svctl
+    logs --rotate` wait for the disk, on writer threads; meanwhile `svctl status` answers,
+    every time. Once the daemon runs again both get their answers. Before: the tail read and
+    an idle file's rotation ran on the loop, and nothing answered until the disk did."""
+    bindfs = Path("/usr/bin/bindfs")
+    if not bindfs.exists():
+        pytest.fail("bindfs is missing: run `make deps` (TEST_PKGS)")
+    src, mnt = Path(tmp) / "src", Path(tmp) / "mnt"
+    src.mkdir()
+    mnt.mkdir()
+    fs = subprocess.Popen([str(bindfs), "-f", str(src), str(mnt)], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    h.track(fs.pid)
+    out = mnt / "slow.out.log"
+    conf = svc("slow", "/bin/sh -c 'echo one; echo two; exec sleep 1000'", startsecs=0,
+               stdout_logfile=out, redirect_stderr="true")
+    s = CtlSup(h, tmp, cgroot, conf)
+    waiting = []
+    try:
+        wait_until(lambda: os.path.ismount(mnt) or fs.poll() is not None, 10, what="bindfs")
+        assert fs.poll() is None, "bindfs did not mount"
+        s.start()
+        wait_until(lambda: read_text(src / "slow.out.log") == "one\ntwo\n", 10,
+                   what="slow's two lines in its file")
+        fs.send_signal(signal.SIGSTOP)
+        for args in (["logs", "-n", "5", "slow"], ["logs", "--rotate"]):
+            p = subprocess.Popen([str(ASAN_SVCTL), "-c", str(s.ini)] + args, env=base_env(),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            h.track(p.pid)
+            waiting.append(p)
+        # Both are asked (the supervisor logs the rotation request's outcome only later):
+        # status answers again and again meanwhile, and neither of them has an answer.
+        for _ in range(5):
+            st = s.status()
+            assert st["slow"]["state"] == "RUNNING", st
+        assert all(p.poll() is None for p in waiting), [p.poll() for p in waiting]
+        fs.send_signal(signal.SIGCONT)
+        logs, rot = (p.communicate(timeout=T(30)) for p in waiting)
+        assert waiting[0].returncode == 0 and logs[0].splitlines()[-2:] == ["one", "two"], logs
+        assert waiting[1].returncode == 0 and rot[0] == "rotated 1 file\n", rot
+        assert read_text(src / "slow.out.log.1") == "one\ntwo\n"
+        assert s.stop() == 0
+    finally:
+        fs.send_signal(signal.SIGCONT)
+        for p in waiting:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if s.p and s.p.poll() is None:
+            s.p.send_signal(signal.SIGTERM)
+            s.p.wait(T(30))
+        subprocess.run(["umount", str(mnt)], stderr=subprocess.DEVNULL)
+        fs.wait(T(10))
 
 
 def freezer_dir(cgroot, leaf):

@@ -293,18 +293,33 @@ def test_container_dev_nodes_signal_state_and_cgroup_view(h, tmp, cgroot, rootfs
     assert cg and all(path == "/" for _, _, path in cg), cg
 
 
+def cmdline(pid):
+    """pid's command line with spaces, or "" when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def test_run_v1_cgroup_only_where_its_limits_need_one(h, tmp, cgroot, rootfs):
     if V2:
         pytest.skip("cgroup v2 has one hierarchy")
     s = Sup(h, tmp, cgroot, svc("job", f"{WL} sleep 1000", memory_max="64M"))
     p, out, err = h.popen([ASAN_SUPERVISOR, "-c", s.ini, "run", "job"],
                           env={"CORRAL_INIT": str(INIT)})
-    wait_until(lambda: list((CG / "freezer" / cgroot).glob("run-job-*/cgroup.procs")),
-               what="the run cgroup")
-    made = sorted(d.parent.name for d in cg_dirs(cgroot) if list(d.glob("run-job-*")))
+    want = ["cpuset", "devices", "freezer", "memory", "pids", "systemd"]
+
+    def made():
+        return sorted(d.parent.name for d in cg_dirs(cgroot) if list(d.glob("run-job-*")))
     # limits need memory (and pids: pids_max defaults to 2048), devices its device rules;
-    # freezer kills all; cpuset and name=systemd make its cgroup namespace's root its own
-    assert made == ["cpuset", "devices", "freezer", "memory", "pids", "systemd"], made
+    # freezer kills all; cpuset and name=systemd make its cgroup namespace's root its own.
+    # Made one after another: waited for whole (the workload runs once all are made), not
+    # read as soon as the freezer's appears (under load name=systemd's came later).
+    wait_until(lambda: "sleep" in "".join(cmdline(pid) for d in cg_dirs(cgroot)
+                                          for f in d.glob("run-job-*/cgroup.procs")
+                                          for pid in read_text(f).split()),
+               what="the run's workload")
+    assert made() == want, made()
     p.send_signal(signal.SIGTERM)
     assert p.wait(T(10)) == 128 + signal.SIGTERM, read_text(err)
     assert not cg_dirs(cgroot)                      # and its root only where it made it
@@ -716,9 +731,11 @@ def test_run_passes_stdin_through_and_stops_on_sigterm(h, tmp, cgroot, rootfs):
     assert rc == 0 and out == "got hello\n", err
     p, out, err = h.popen([ASAN_SUPERVISOR, "-c", s.ini, "run", "job"],
                           env={"CORRAL_INIT": str(INIT)})
-    wait_until(lambda: any(d.glob("run-job-*/cgroup.procs") for d in cg_dirs(cgroot)),
-               what="the run cgroup")
-    time.sleep(0.3)
+    # The workload itself runs (not only its cgroup made: a TERM during set-up is another
+    # test), seen in the run's cgroup; before, a 0.3 s sleep stood for it.
+    wait_until(lambda: any("sleep" in cmdline(pid) for d in cg_dirs(cgroot)
+                           for procs in d.glob("run-job-*/cgroup.procs")
+                           for pid in read_text(procs).split()), what="the run's workload")
     p.send_signal(signal.SIGTERM)
     assert p.wait(T(10)) == 128 + signal.SIGTERM, read_text(err)
     assert not [d for d in cg_dirs(cgroot) if list(d.glob("run-*"))]

@@ -410,6 +410,21 @@ static void test_network_errors(void **state)
                   "of numprocs: publish one port per copy, e.g. 808%(process_num)d:80)", NULL);
     expect_errors("[service:w]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnumprocs = 2\n"
                   "process_name = w%(process_num)d\nports = 808%(process_num)d:80\n", NULL);
+    /* more services on a network than it has addresses: refused, not left failing at start */
+    expect_errors("[network:s]\nsubnet = 10.201.4.0/29\n[service:w]\nrootfs = %(here)s/rootfs\n"
+                  "command = sleep 1\nnumprocs = 6\nprocess_name = w%(process_num)d\n"
+                  "network = bridge:s\n",
+                  "$/main.ini:2: subnet: 6 services are on it, its subnet has 5 addresses (a /29)",
+                  NULL);
+    expect_errors("[network:s]\nsubnet = 10.201.4.0/29\n[service:w]\nrootfs = %(here)s/rootfs\n"
+                  "command = sleep 1\nnumprocs = 5\nprocess_name = w%(process_num)d\n"
+                  "network = bridge:s\n", NULL);
+    expect_errors("[service:w]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnumprocs = 254\n"
+                  "process_name = w%(process_num)d\n",
+                  "$/main.ini: the default network: 254 services are on it, its subnet has 253 "
+                  "addresses (a /24); set a larger subnet in [network:default]", NULL);
+    expect_errors("[service:w]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nnumprocs = 254\n"
+                  "process_name = w%(process_num)d\nnetwork = none\n", NULL);
 }
 
 static void test_network_host_route(void **state)
