@@ -19,7 +19,7 @@ import pytest
 
 import json
 
-from conftest import SVCTL, T, read_text, wait_until
+from conftest import ASAN_SUPERVISOR, INIT, SVCTL, T, read_text, wait_until
 from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 
 pytestmark = pytest.mark.cgroup
@@ -400,6 +400,51 @@ def test_run_alone_makes_and_removes_its_network(h, net_env, cgroot):
     assert ".run-" not in s.state()
     # the run's pick of the network's subnet is kept, for the supervisor and later runs
     assert re.search(r"^subnet default 10\.89\.\d+\.0/24$", s.state(), re.M), s.state()
+
+
+def test_a_killed_run_is_swept_by_the_next_run_and_supervisor(h, net_env, cgroot):
+    """A `run` killed -9 leaves its bridge and its table (corral-ROOT-rPID): the next run of
+    the root removes them (its mark, STATE/run-PID, is no longer locked), and keeps a live
+    run's; a supervisor's start does the same."""
+    s = NetSup(h, net_env, cgroot, server("srv"))
+    s.write(server("srv"))
+    table = f"corral-{cgroot}"
+    prefix = ifprefix(cgroot)
+    state = net_env / "run" / cgroot
+
+    def run_bg():
+        p, _, err = h.popen([ASAN_SUPERVISOR, "-c", s.ini, "run", "srv", "--", "/bin/sleep",
+                             "1000"], env={"CORRAL_INIT": str(INIT)})
+        wait_until(lambda: f"{table}-r{p.pid}" in nft_tables() or p.poll() is not None,
+                   what=f"the table of run {p.pid}")
+        assert p.poll() is None, read_text(err)
+        return p, err
+
+    k, _ = run_bg()
+    assert (state / f"run-{k.pid}").exists() and links(prefix)
+    k.send_signal(signal.SIGKILL)
+    k.wait(T(10))
+    assert f"{table}-r{k.pid}" in nft_tables()
+    live, live_err = run_bg()      # sweeps k's table and bridge, makes its own
+    log = read_text(live_err)
+    assert f"{table}-r{k.pid}" not in nft_tables(), log
+    assert re.search(rf"removed the nftables table {re.escape(table)}-r{k.pid}, left by a "
+                     r"killed run", log), log
+    assert not (state / f"run-{k.pid}").exists()
+    rc, out, err = s.run("run", "srv", "--", "/bin/true")
+    assert rc == 0, (out, err)
+    assert f"{table}-r{live.pid}" in nft_tables(), err        # the live run's: kept
+    assert (state / f"run-{live.pid}").exists()
+    live.send_signal(signal.SIGKILL)
+    live.wait(T(10))
+    s.start()                       # a supervisor's start sweeps the second one
+    s.wait_log(rf"removed the nftables table {re.escape(table)}-r{live.pid}, left by a killed run")
+    s.wait_log(r"^supervisor: srv: started")
+    assert [t for t in nft_tables() if t.startswith(table)] == [table]
+    assert not [p for p in state.iterdir() if p.name.startswith("run-")]
+    assert s.stop() == 0
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+    assert not [t for t in nft_tables() if t.startswith(table)]
 
 
 def test_print_spec_shows_the_network(h, net_env, cgroot):
