@@ -85,14 +85,20 @@ static int from_dir(const char *layer, const char *path, char **buf, size_t *len
     return r;
 }
 
-/* The inner archive's bytes: the outer archive's current member. */
+/* The inner archive's bytes: the outer archive's current member, through a buffer of its own
+ * (not a thread-local one: 64 KiB of TLS is zeroed in every thread the process starts). */
+struct outer {
+    struct archive *a;
+    char b[65536];
+};
+
 static la_ssize_t outer_read(struct archive *a, void *arg, const void **out)
 {
-    static __thread char b[65536];
-    la_ssize_t n = archive_read_data(arg, b, sizeof b);
+    struct outer *o = arg;
+    la_ssize_t n = archive_read_data(o->a, o->b, sizeof o->b);
     if (n < 0)
-        archive_set_error(a, EIO, "%s", archive_error_string(arg));
-    *out = b;
+        archive_set_error(a, EIO, "%s", archive_error_string(o->a));
+    *out = o->b;
     return n;
 }
 
@@ -101,6 +107,7 @@ static int from_blob(const struct cr_image *img, const struct cr_image_layer *l,
                      const char *path, char **buf, size_t *len)
 {
     struct archive *outer = NULL, *a = archive_read_new();
+    struct outer *ob = NULL;
     if (!a)
         return ABSENT;
     archive_read_support_filter_gzip(a);
@@ -124,9 +131,11 @@ static int from_blob(const struct cr_image *img, const struct cr_image_layer *l,
             at = !strcmp(n + (strncmp(n, "./", 2) ? 0 : 2), l->blob) &&
                  archive_entry_filetype(e) == AE_IFREG;
         }
-        ok = ok && at;
-        if (ok)
-            ok = archive_read_open(a, outer, NULL, outer_read, NULL) == ARCHIVE_OK;
+        ok = ok && at && (ob = malloc(sizeof *ob)) != NULL;
+        if (ok) {
+            ob->a = outer;
+            ok = archive_read_open(a, ob, NULL, outer_read, NULL) == ARCHIVE_OK;
+        }
     }
     char dir[4096], wh[4200], opq[4200];
     const char *base;
@@ -156,6 +165,7 @@ static int from_blob(const struct cr_image *img, const struct cr_image_layer *l,
         }
     }
     archive_read_free(a);
+    free(ob);
     if (outer)
         archive_read_free(outer);
     return r;

@@ -46,7 +46,7 @@ int cr_image_file_digest(const char *path, char out[CR_IMAGE_DIGEST_LEN])
         return -errno;
     struct sha256_ctx c;
     sha256_init(&c);
-    static __thread uint8_t buf[65536];
+    uint8_t buf[65536];   /* on the stack: TLS this big is zeroed in every new thread */
     ssize_t n;
     while ((n = read(fd, buf, sizeof buf)) > 0)
         sha256_update(&c, (size_t)n, buf);

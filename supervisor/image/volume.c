@@ -120,7 +120,7 @@ static int copy_file(const char *src, const char *dst, const struct stat *st)
         close(in);
         return copy_fail("creating", dst);
     }
-    static __thread char buf[65536];
+    char buf[65536];   /* on the stack: TLS this big is zeroed in every new thread */
     ssize_t n;
     int r = 0;
     while ((n = read(in, buf, sizeof buf)) > 0)

@@ -83,7 +83,10 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
         w->rt = rt;
         w->go_fd = go_fd;
         snprintf(w->name, sizeof w->name, "%s", svc->name);
-        r = uv_queue_work(rt->loop, &w->req, net_work_run, net_work_done);
+        /* A `run` has nothing else to do meanwhile: here, without starting the thread pool's
+         * four threads for one job (that cost more than the job) */
+        r = cr_net_is_run(rt->net) ? -1 : uv_queue_work(rt->loop, &w->req, net_work_run,
+                                                            net_work_done);
         if (r == 0)
             return 0;
         cr_net_job_run(w->job);             /* no thread pool: here, then */
