@@ -130,12 +130,17 @@ struct cni_work {
     char addrs[128];
     int r;
     char err[512];
+    char state[4200];            /* STATE/cni: what a DEL needs after a kill -9 (cr_cni_record) */
+    char rec_err[512];           /* why it could not be recorded ("": it was) */
+    struct cr_port ports[64];    /* runtimeConfig.portMappings */
+    size_t nports;
 };
 
 static struct cr_cni cni_of(struct cni_work *w)
 {
     return (struct cr_cni){.conf_dir = w->conf_dir, .plugin_dir = w->plugin_dir, .name = w->list,
-                           .container_id = w->id, .netns = w->netns, .ifname = "eth0"};
+                           .container_id = w->id, .netns = w->netns, .ifname = "eth0",
+                           .ports = w->ports, .nports = w->nports};
 }
 
 static void cni_run(uv_work_t *req)
@@ -144,6 +149,10 @@ static void cni_run(uv_work_t *req)
     struct cr_cni c = cni_of(w);
     w->r = w->del ? cr_cni_del(&c, w->result, w->err, sizeof w->err)
                   : cr_cni_add(&c, &w->result, w->addrs, sizeof w->addrs, w->err, sizeof w->err);
+    if (w->del)
+        cr_cni_forget(w->state, w->id);
+    else if (w->r == 0)
+        cr_cni_record(w->state, &c, w->result, w->nsfd, w->rec_err, sizeof w->rec_err);
 }
 
 static void cni_queue(struct cni_work *w);
@@ -160,6 +169,10 @@ static void cni_done(uv_work_t *req, int status)
         free(w);
         return;
     }
+    if (w->rec_err[0])
+        cr_log(w->name, "cni:%s: %s (a kill -9 of the supervisor would leave its DEL undone)",
+               w->list, w->rec_err);
+    w->rec_err[0] = '\0';
     struct cr_svc *svc = w->rt->find ? w->rt->find(w->rt, w->name) : NULL;
     bool here = svc && svc->ct && svc->ct->pid == w->pid && !svc->ct->exited;
     if (w->r == 0 && status == 0 && here) {
@@ -213,6 +226,10 @@ static struct cni_work *cni_work_new(struct cr_svc *svc, pid_t pid)
     snprintf(w->name, sizeof w->name, "%s", svc->name);
     snprintf(w->conf_dir, sizeof w->conf_dir, "%s", svc->rt->cni_config_dir);
     snprintf(w->plugin_dir, sizeof w->plugin_dir, "%s", svc->rt->cni_plugin_dir);
+    cr_cni_state_dir(svc->rt->run_dir, svc->rt->cgroup_root, w->state, sizeof w->state);
+    w->nports = svc->conf->nport < 64 ? svc->conf->nport : 64;
+    if (w->nports)
+        memcpy(w->ports, svc->conf->port, w->nports * sizeof *w->ports);
     return w;
 }
 

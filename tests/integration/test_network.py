@@ -537,11 +537,10 @@ def test_ipv6_dual_stack(h, net_env, cgroot):
     assert s.stop() == 0
 
 
-def test_cni_bridge_host_local_portmap(h, net_env, cgroot, request):
-    """network = cni:NAME with Debian's containernetworking-plugins (bridge + host-local +
-    portmap): ADD before init runs (eth0 with host-local's address, lo up, a default route),
-    the address in svctl status, reachable from the host; DEL at the stop, while the
-    namespace is still held: the lease and the plugins' masquerade rules are gone."""
+@pytest.fixture
+def cni_net(net_env, request):
+    """A conflist (bridge + host-local + portmap) of the test's own: (list dir, bridge, subnet
+    prefix, host-local's lease folder, a host port)."""
     plugins = Path("/usr/lib/cni")
     if not (plugins / "bridge").exists():
         pytest.skip("containernetworking-plugins is not installed")
@@ -560,28 +559,81 @@ def test_cni_bridge_host_local_portmap(h, net_env, cgroot, request):
              "ipam": {"type": "host-local", "ranges": [[{"subnet": f"{sub}.0/24"}]],
                       "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(net_env / "ipam")}},
             {"type": "portmap", "capabilities": {"portMappings": True}}]}))
-    s = NetSup(h, net_env, cgroot, server("web", network="cni:tnet"))
+    return cni, br, sub, net_env / "ipam" / f"crtest-{tag}", 30000 + os.getpid() % 20000
+
+
+def cni_sup(h, net_env, cgroot, cni, port):
+    s = NetSup(h, net_env, cgroot, server("web", network="cni:tnet", ports=f"{port}:8000"))
     s.ini.write_text(s.ini.read_text().replace("[supervisor]\n",
                                                f"[supervisor]\ncni_config_dir = {cni}\n", 1))
-    s.start()
-    s.wait_log(r"^supervisor: web: started \(pid")
+    return s
+
+
+def cni_addr(net_env):
     p = subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "--json", "status"],
                        capture_output=True, text=True, timeout=T(10))
-    addr = json.loads(p.stdout)[0]["addr"]
-    assert re.fullmatch(rf"{re.escape(sub)}\.\d+/24", addr), p.stdout
+    return json.loads(p.stdout)[0]["addr"]
+
+
+def nat_rules():
+    return subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+
+
+def test_cni_bridge_host_local_portmap(h, net_env, cgroot, cni_net):
+    """network = cni:NAME with Debian's containernetworking-plugins (bridge + host-local +
+    portmap): ADD before init runs (eth0 with host-local's address, lo up, a default route),
+    the address in svctl status, reachable from the host, and its `ports` published by the
+    portmap plugin (runtimeConfig.portMappings); DEL at the stop, while the namespace is still
+    held: the lease and the plugins' rules are gone."""
+    cni, br, sub, leases, port = cni_net
+    s = cni_sup(h, net_env, cgroot, cni, port).start()
+    s.wait_log(r"^supervisor: web: started \(pid")
+    addr = cni_addr(net_env)
+    assert re.fullmatch(rf"{re.escape(sub)}\.\d+/24", addr), addr
     ip = addr.split("/")[0]
-    leases = net_env / "ipam" / f"crtest-{tag}"
     assert (leases / ip).exists(), list(leases.iterdir())
     ans = wait_until(lambda: (lambda a: a if a.startswith("hello") else None)(host_client(ip, 8000)),
                      what="web answering at its CNI address")
     assert ans == f"hello from web to {sub}.1", ans            # the host, through the bridge
+    # the published port, at a host address (the bridge's: portmap's DNAT of local traffic)
+    ans = wait_until(lambda: (lambda a: a if a.startswith("hello") else None)(
+        host_client(f"{sub}.1", port)), what=f"web answering at the host's port {port}")
+    assert ans.startswith("hello from web"), ans
     cid = (leases / ip).read_text().split()[0]
     assert cid.startswith(f"corral-{cgroot}-web-"), cid
+    assert f"--dport {port}" in nat_rules(), nat_rules()
+    state = net_env / "run" / cgroot / "cni"
+    assert sorted(p.name for p in state.iterdir()) == [f"{cid}.json", f"{cid}.netns"]
     subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "stop", "web"],
                    capture_output=True, timeout=T(30))
     wait_until(lambda: not (leases / ip).exists(), what="host-local's lease given back")
     # the bridge plugin takes its masquerade out after the lease, in the same DEL
-    nat = lambda: subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True,
-                                 text=True).stdout
-    wait_until(lambda: cid not in nat(), what="the plugins' rules gone")
+    wait_until(lambda: cid not in nat_rules() and f"--dport {port}" not in nat_rules(),
+               what="the plugins' rules gone")
+    wait_until(lambda: not list(state.iterdir()), what="its DEL record gone")
     assert s.stop() == 0
+
+
+def test_cni_del_after_kill9(h, net_env, cgroot, cni_net):
+    """A supervisor killed -9 leaves its CNI container's lease and the plugins' rules: it kept
+    the ADD result and the namespace (bind-mounted) in its state folder, so the next one runs
+    the DEL first."""
+    cni, br, sub, leases, port = cni_net
+    s = cni_sup(h, net_env, cgroot, cni, port).start()
+    s.wait_log(r"^supervisor: web: started \(pid")
+    ip = cni_addr(net_env).split("/")[0]
+    cid = (leases / ip).read_text().split()[0]
+    s.p.send_signal(signal.SIGKILL)
+    s.p.wait(T(10))
+    assert (leases / ip).exists() and cid in nat_rules()       # left behind...
+    state = net_env / "run" / cgroot / "cni"
+    s.start()
+    s.wait_log(rf"cni:tnet: DEL of {re.escape(cid)}, left by an earlier supervisor$")
+    s.wait_log(r"^supervisor: web: started \(pid")
+    assert cid not in nat_rules(), nat_rules()                  # ...and taken away
+    new = cni_addr(net_env).split("/")[0]
+    assert new == ip or not (leases / ip).exists()
+    assert [p.name for p in state.iterdir() if p.name.startswith(cid)] == []
+    assert s.stop() == 0
+    wait_until(lambda: not list(state.iterdir()), what="every DEL record gone")
+    assert not [p for p in leases.iterdir() if re.fullmatch(r"[\d.]+", p.name)]
