@@ -30,6 +30,8 @@ struct bridge {
     struct cr_cidr6 net6;
     bool internal;
     bool adopted;                /* a `run`'s: the supervisor's bridge, used, never changed */
+    bool dead;                   /* forgotten (cr_net_forget): a free slot; slots never move,
+                                    attachments point at them */
 };
 
 struct lease {                   /* kept in the state file */
@@ -241,7 +243,8 @@ static void state_write(struct cr_net *n)
     if (n->table_made)
         fprintf(f, "table %s\n", n->table);
     for (size_t i = 0; i < n->nbr; i++)
-        fprintf(f, "bridge %s\n", n->br[i].name);
+        if (!n->br[i].dead)
+            fprintf(f, "bridge %s\n", n->br[i].name);
     for (size_t i = 0; i < n->nsub; i++) {
         char c[32];
         cr_cidr4_format(&n->sub[i].c, c, sizeof c);
@@ -407,7 +410,7 @@ static int apply_rules(struct cr_net *n, char *err, size_t errlen)
     }
     for (size_t i = 0; i < n->nbr; i++) {
         const struct bridge *br = &n->br[i];
-        if (br->adopted)
+        if (br->adopted || br->dead)
             continue;   /* a run's use of the supervisor's: its rules are the supervisor's */
         if (br->internal) {
             ADD("add rule inet %s forward iifname \"%s\" oifname != \"%s\" drop\n", n->table,
@@ -433,7 +436,7 @@ static int apply_rules(struct cr_net *n, char *err, size_t errlen)
                 br->name);
         }
         for (size_t j = 0; j < n->nbr; j++)
-            if (j != i && !n->br[j].internal && !n->br[j].adopted)
+            if (j != i && !n->br[j].internal && !n->br[j].adopted && !n->br[j].dead)
                 ADD("add rule inet %s forward iifname \"%s\" oifname \"%s\" drop\n", n->table,
                     br->name, n->br[j].name);
     }
@@ -486,7 +489,7 @@ static int auto_subnet(struct cr_net *n, const char *net, struct cr_cidr4 *out, 
         for (size_t i = 0; i < n->nsub && !used; i++)
             used = cr_cidr4_overlap(&n->sub[i].c, &c);
         for (size_t i = 0; i < n->nbr && !used; i++)
-            used = cr_cidr4_overlap(&n->br[i].net4, &c);
+            used = !n->br[i].dead && cr_cidr4_overlap(&n->br[i].net4, &c);
         if (used)
             continue;
         struct subnet *v = realloc(n->sub, (n->nsub + 1) * sizeof *v);
@@ -514,10 +517,13 @@ static int auto_subnet(struct cr_net *n, const char *net, struct cr_cidr4 *out, 
 static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_def *d,
                                           char *err, size_t errlen)
 {
+    size_t slot = n->nbr;
     for (size_t i = 0; i < n->nbr; i++)
-        if (!strcmp(n->br[i].net, d->name))
+        if (!n->br[i].dead && !strcmp(n->br[i].net, d->name))
             return &n->br[i];
-    if (n->nbr == MAX_BRIDGES) {
+        else if (n->br[i].dead && slot == n->nbr)
+            slot = i;
+    if (slot == MAX_BRIDGES) {
         snprintf(err, errlen, "more than %d networks", MAX_BRIDGES);
         return NULL;
     }
@@ -538,8 +544,9 @@ static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_
     }
     if (r == -EEXIST && n->guest) {
         b.adopted = true;
-        n->br[n->nbr++] = b;
-        return &n->br[n->nbr - 1];
+        n->br[slot] = b;
+        n->nbr += slot == n->nbr;
+        return &n->br[slot];
     }
     if (r == -EEXIST && listed(n->kept, n->nkept, b.name)) {
         r = 0;   /* a live run's (it made it alone): ours from now on, as it is */
@@ -550,8 +557,9 @@ static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_
     }
     if (r < 0)
         return NULL;
-    n->br[n->nbr++] = b;
-    struct bridge *br = &n->br[n->nbr - 1];
+    n->br[slot] = b;
+    n->nbr += slot == n->nbr;
+    struct bridge *br = &n->br[slot];
     int idx = cr_nl_ifindex(&n->nl, br->name);
     uint32_t gw = htonl(cr_gateway4(&br->net4));
     r = idx > 0 ? cr_nl_addr_add(&n->nl, idx, AF_INET, &gw, br->net4.prefix, err, errlen)
@@ -588,7 +596,7 @@ static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_
         r = apply_rules(n, err, errlen);
     if (r < 0) {
         cr_nl_link_del(&n->nl, br->name, NULL, 0);
-        n->nbr--;
+        *br = (struct bridge){.dead = true};
         return NULL;
     }
     state_save(n);
@@ -1133,6 +1141,47 @@ void cr_net_reclaim(struct cr_net *n, bool (*wanted)(const char *svc, const char
     state_unlock(fd);
 }
 
+int cr_net_forget(struct cr_net *n, const char *net, char *err, size_t errlen)
+{
+    struct bridge *br = NULL;
+    for (size_t i = 0; n && i < n->nbr && !br; i++)
+        if (!n->br[i].dead && !strcmp(n->br[i].net, net))
+            br = &n->br[i];
+    if (!br)
+        return 0;   /* not set up: made from the new definition at its first use */
+    char users[256] = "";
+    size_t ul = 0;
+    for (size_t i = 0; i < n->nat; i++)
+        for (size_t k = 0; k < n->at[i].n; k++)
+            if (n->at[i].br[k] == br && ul < sizeof users)
+                ul += (size_t)snprintf(users + ul, sizeof users - ul, "%s%s", ul ? ", " : "",
+                                       n->at[i].svc);
+    for (struct cr_net_job *j = n->jobs; j; j = j->next)
+        for (size_t k = 0; k < j->a.n; k++)
+            if (j->a.br[k] == br && ul < sizeof users)
+                ul += (size_t)snprintf(users + ul, sizeof users - ul, "%s%s", ul ? ", " : "",
+                                       j->a.svc);
+    if (ul) {
+        snprintf(err, errlen, "network %s: its bridge %s is in use by %s", net, br->name, users);
+        return -EBUSY;
+    }
+    char name[sizeof br->name];
+    snprintf(name, sizeof name, "%s", br->name);
+    bool adopted = br->adopted;
+    *br = (struct bridge){.dead = true};
+    int r = adopted ? 0 : cr_nl_link_del(&n->nl, name, err, errlen);
+    if (r == -ENODEV)
+        r = 0;
+    char e2[256];
+    if (n->table_made && apply_rules(n, e2, sizeof e2) < 0)
+        cr_log(NULL, "%s", e2);
+    state_save(n);
+    if (r == 0)
+        cr_log(NULL, "network %s: bridge %s removed (its definition changed: made again at its "
+               "next use)", net, name);
+    return r;
+}
+
 void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len)
 {
     const struct attach *a = n ? attach_of(n, svc) : NULL;
@@ -1481,9 +1530,11 @@ void cr_net_close(struct cr_net *n)
         sup_bridges(n, &sup, &nsup);   /* a supervisor started since took them over */
     }
     for (size_t i = 0; i < n->nbr; i++)
-        if (!n->br[i].adopted && !listed(sup, nsup, n->br[i].name) &&
-            cr_nl_link_del(&n->nl, n->br[i].name, err, sizeof err) < 0)
-            cr_log(NULL, "%s", err);
+        if (!n->br[i].adopted && !n->br[i].dead && !listed(sup, nsup, n->br[i].name)) {
+            int r = cr_nl_link_del(&n->nl, n->br[i].name, err, sizeof err);
+            if (r < 0 && r != -ENODEV)   /* gone already: nothing to say */
+                cr_log(NULL, "%s", err);
+        }
     free(sup);
     if (n->nft) {
         char cmd[sizeof n->table + 64];

@@ -79,6 +79,10 @@ void cr_net_detach(struct cr_net *n, const char *svc);
  * detached. A run's leases are its own. */
 void cr_net_reclaim(struct cr_net *n, bool (*wanted)(const char *svc, const char *net, void *arg),
                     void *arg);
+/* A network whose definition changed (a reload): its bridge removed and forgotten, made
+ * again from the new definition at its next use; 0 also when it is not set up. -EBUSY with
+ * the services in err when a container is attached to it (or being attached). */
+int cr_net_forget(struct cr_net *n, const char *net, char *err, size_t errlen);
 /* "10.89.0.7" (and " fd00:89::7" on a dual-stack network; ", " between several networks')
  * of an attached service; "" when it is not attached. */
 void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len);

@@ -637,3 +637,37 @@ def test_cni_del_after_kill9(h, net_env, cgroot, cni_net):
     assert s.stop() == 0
     wait_until(lambda: not list(state.iterdir()), what="every DEL record gone")
     assert not [p for p in leases.iterdir() if re.fullmatch(r"[\d.]+", p.name)]
+
+
+def test_reload_of_a_changed_subnet(h, net_env, cgroot):
+    """A network's subnet changed in the file: while a container uses its bridge, check and
+    reload refuse, naming the service (nothing changes); once no container uses it, the reload
+    removes the bridge, and the service's next start makes it again on the new subnet."""
+    a, b = f"10.77.{os.getpid() % 250}", f"10.78.{os.getpid() % 250}"
+    text = lambda sub: f"[network:front]\nsubnet = {sub}.0/24\n\n" + server(
+        "web", network="bridge:front")
+    s = NetSup(h, net_env, cgroot, text(a)).start()
+    s.wait_log(r"^supervisor: web: started \(pid")
+    ctl = lambda *args: subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock")] + list(args),
+                                       capture_output=True, text=True, timeout=T(30))
+    assert ctl("status").stdout.count(f"{a}.") == 1, ctl("status").stdout
+    s.write(text(b))
+    for verb in ("check", "reload"):
+        p = ctl(verb)
+        assert p.returncode != 0, (verb, p.stdout, p.stderr)
+        msg = p.stdout + p.stderr
+        assert (f"[network:front]: subnet {a}.0/24 -> {b}.0/24 needs its bridge made again, "
+                "and the containers of web use it") in msg, (verb, msg)
+    s.wait_log(r"^supervisor: reload: 1 error; nothing changed$")
+    assert f"{a}." in ctl("status").stdout                   # untouched
+    ctl("stop", "web")
+    s.wait_log(r"^supervisor: web: STOPPING -> STOPPED")
+    p = ctl("reload")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    s.wait_log(rf"^supervisor: reload: notice: \[network:front\]: subnet {a}\.0/24 -> {b}\.0/24: "
+               r"no container uses it; its bridge is removed now")
+    s.wait_log(r"^supervisor: network front: bridge \S+ removed \(its definition changed")
+    ctl("start", "web")
+    s.wait_log(rf"^supervisor: network front: bridge \S+, {b}\.0/24$")
+    wait_until(lambda: f"{b}." in ctl("status").stdout, what="web on the new subnet")
+    assert s.stop() == 0
