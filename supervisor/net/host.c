@@ -1511,6 +1511,20 @@ int cr_net_bind_files(const char *run_dir, const char *cgroup_root, const char *
     return 0;
 }
 
+void cr_net_hosts_ensure(const char *path)
+{
+    if (access(path, F_OK) == 0)
+        return;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        mkdirs(dir);
+    }
+    put_file(path, HOSTS_HEAD, sizeof HOSTS_HEAD - 1);
+}
+
 bool cr_net_is_run(const struct cr_net *n)
 {
     return n && n->guest;

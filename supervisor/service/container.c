@@ -109,8 +109,11 @@ static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct
     const char *only = !run && svc->conf->nnets == 1 ? svc->conf->nets[0]->name : NULL;
     char files[128];
     cr_net_files_name(svc->rt->net, svc->name, files, sizeof files);
-    return cr_net_bind_files(svc->rt->run_dir, svc->rt->cgroup_root, files, only, spec, copy,
-                             paths);
+    int r = cr_net_bind_files(svc->rt->run_dir, svc->rt->cgroup_root, files, only, spec, copy,
+                              paths);
+    if (r == 0 && copy->binds != spec->binds)
+        cr_net_hosts_ensure(paths[0]);
+    return r;
 }
 
 /* ---- network = cni:NAME: the plugins' ADD while init waits, their DEL once it is gone, both
