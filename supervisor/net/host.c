@@ -571,6 +571,7 @@ static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_
         r = cr_nl_addr_add(&n->nl, idx, AF_INET6, g6, br->net6.prefix, err, errlen);
     }
     if (r == 0 && !br->internal && !n->forward_ours && read_forward() == 0) {
+        mark_add(n, "forward", NULL);
         r = write_forward(1);
         if (r == 0) {
             n->forward_ours = true;
@@ -1284,6 +1285,11 @@ static void sweep_run(struct cr_net *n, pid_t pid, FILE *f, char (*sup)[CR_IFNAM
         int k = sscanf(line, "%15s %63s", a, b);
         if (k == 1 && !strcmp(a, "table")) {
             table = true;
+        } else if (k == 1 && !strcmp(a, "forward") && !n->forward_ours) {
+            /* it set net.ipv4.ip_forward from 0: ours to give back now */
+            n->forward_ours = true;
+            cr_log(NULL, "net.ipv4.ip_forward was set to 1 by a killed run (pid %d): 0 again "
+                   "when this one exits", (int)pid);
         } else if (k == 2 && (!strcmp(a, "bridge") || !strcmp(a, "veth")) &&
                    cr_ifname_valid(b) && !listed(sup, nsup, b) &&
                    cr_nl_link_del(&n->nl, b, NULL, 0) == 0) {
@@ -1402,7 +1408,10 @@ int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **ou
     int fd = state_lock(n);
     sweep_runs(n);   /* killed runs' links and tables; live runs' links are kept */
     state_unlock(fd);
+    bool inherited = n->forward_ours;
     state_load(n);
+    if (inherited)
+        state_save(n);   /* forward-was 0: given back at our exit, or by the next one */
     write_resolv(n);
     /* What a killed supervisor of this root left: its links (by prefix, and the bridges
      * named in its state) and its table. libnftables is loaded only when there is one. */
@@ -1435,6 +1444,8 @@ int cr_net_open_run(const char *cgroup_root, const char *run_dir, struct cr_net 
     int fd = state_lock(n);
     sweep_runs(n);   /* what killed runs left: their links, tables, leases */
     mark_open(n);
+    if (n->forward_ours)
+        mark_add(n, "forward", NULL);   /* taken over from a killed run */
     state_load(n);   /* the automatic subnets and the addresses taken */
     state_unlock(fd);
     write_resolv(n);
