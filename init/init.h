@@ -27,6 +27,8 @@ struct init_opts {
     unsigned max_restarts;      /* 0: no limit */
     int events_fd;              /* -1: none */
     int spec_fd;                /* -1: standalone; else spec mode (the supervisor's) */
+    int go_fd;                  /* spec mode: one byte here before the workload runs (its
+                                   network is being set up meanwhile); EOF: exit 127; -1 */
     char **argv;                /* the workload */
     int64_t startsecs_ms;       /* a run shorter than this is a failed start */
     unsigned startretries;      /* give up after this many failed starts in a row; 0: never */

@@ -36,6 +36,8 @@ static const char usage_text[] =
 "      --events-fd N          write one event line per start/exit/restart to fd N\n"
 "      --spec-fd N            container mode: read the service spec from fd N, set up\n"
 "                             the container it describes, then run its command\n"
+"      --go-fd N              with --spec-fd: after the set-up, wait for one byte on fd N\n"
+"                             before the command runs (EOF: exit 127, nothing run)\n"
 "  -h, --help                 this text\n"
 "  -V, --version              print the version\n"
 "  -l, --license              print the version and license\n"
@@ -50,7 +52,7 @@ static const char usage_text[] =
 
 enum {
     OPT_GRACE = 256, OPT_RESTART, OPT_EXIT_CODES, OPT_DELAY, OPT_DELAY_MAX, OPT_RESET_AFTER,
-    OPT_MAX_RESTARTS, OPT_WINDOW, OPT_EVENTS_FD, OPT_SPEC_FD,
+    OPT_MAX_RESTARTS, OPT_WINDOW, OPT_EVENTS_FD, OPT_SPEC_FD, OPT_GO_FD,
 };
 
 static const struct option longopts[] = {
@@ -71,6 +73,7 @@ static const struct option longopts[] = {
     {"restart-window", required_argument, 0, OPT_WINDOW},
     {"events-fd", required_argument, 0, OPT_EVENTS_FD},
     {"spec-fd", required_argument, 0, OPT_SPEC_FD},
+    {"go-fd", required_argument, 0, OPT_GO_FD},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'},
     {"license", no_argument, 0, 'l'},
@@ -177,9 +180,11 @@ static int apply(struct init_opts *o, int id, const char *opt, const char *val)
         return 0;
     case OPT_EVENTS_FD:
     case OPT_SPEC_FD:
+    case OPT_GO_FD:
         if (cr_parse_uint(val, 1u << 20, &u))
             return bad("file descriptor", opt, val);
-        *(id == OPT_EVENTS_FD ? &o->events_fd : &o->spec_fd) = (int)u;
+        *(id == OPT_EVENTS_FD ? &o->events_fd : id == OPT_SPEC_FD ? &o->spec_fd : &o->go_fd) =
+            (int)u;
         return 0;
     }
     return 2;
@@ -217,6 +222,7 @@ static void defaults(struct init_opts *o)
     o->restart_window_ms = 0;
     o->events_fd = -1;
     o->spec_fd = -1;
+    o->go_fd = -1;
     o->umask = -1;
 }
 
@@ -242,7 +248,7 @@ int init_parse_args(int argc, char **argv, struct init_opts *o, bool *done)
     /* TINI_SUBREAPER: init is a subreaper whenever it is not PID 1 */
     for (const struct option *lo = longopts; lo->name; lo++) {
         if (lo->val == 'h' || lo->val == 'V' || lo->val == 'l' || lo->val == 'w' ||
-            lo->val == OPT_SPEC_FD)
+            lo->val == OPT_SPEC_FD || lo->val == OPT_GO_FD)
             continue;
         env_name(lo->name, name, sizeof name);
         const char *val = getenv(name);
@@ -307,6 +313,10 @@ int init_parse_args(int argc, char **argv, struct init_opts *o, bool *done)
         if (r)
             return r;
     }
+    if (o->go_fd >= 0 && (o->spec_fd < 0 || o->go_fd <= 2)) {
+        fprintf(stderr, "init: --go-fd %d: only with --spec-fd, and not a stdio fd\n", o->go_fd);
+        return 2;
+    }
     if (o->spec_fd >= 0) {
         if (optind < argc) {
             fprintf(stderr, "init: --spec-fd: the command comes from the spec\n");
@@ -354,6 +364,17 @@ int main(int argc, char **argv)
         r = init_spec_setup(o.spec_fd, &o);
         if (r)
             return r;
+        if (o.go_fd >= 0) {
+            /* The supervisor connects our network meanwhile: it could start us with a vfork
+             * (nothing of it copied) and need not wait for this set-up */
+            char go = 0;
+            ssize_t n;
+            while ((n = read(o.go_fd, &go, 1)) < 0 && errno == EINTR)
+                ;
+            close(o.go_fd);
+            if (n != 1)
+                return 127;   /* it gave up on us (or died): nothing runs */
+        }
         drop_dead_stack();
     }
     return pid1_run(&o);

@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "api/control.h"
 #include "io/logs.h"
+#include "net/cni.h"
 #include "api/metrics.h"
 #include "api/rpc.h"
 #include "service/order.h"
@@ -519,6 +520,13 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
             goto out;
     }
     sv_net_reclaim(sv);   /* the addresses of services gone from the file meanwhile */
+    if (!run_name) {
+        /* the CNI containers of a killed supervisor: their plugins' DEL, with the namespace
+         * and result it kept */
+        char cni_dir[4200];
+        cr_cni_state_dir(cfg->global.run_dir, cfg->global.cgroup_root, cni_dir, sizeof cni_dir);
+        cr_cni_sweep(cni_dir, cfg->global.cni_config_dir, cfg->global.cni_plugin_dir);
+    }
     const char *none = cr_cg_root_none(sv->rt.cgroot);
     if (none && !run_name)
         snprintf(sv->missing, sizeof sv->missing, "no cgroups (%s): no limits, no memory/CPU "

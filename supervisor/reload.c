@@ -10,6 +10,7 @@
 #include "log.h"
 #include "notify.h"
 #include "io/logs.h"
+#include "net/host.h"
 
 /* ---- what the plan needs to know of the services ------------------------------------------- */
 
@@ -168,6 +169,11 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
 
     for (size_t i = 0; i < plan->notices.n; i++)
         cr_log(NULL, "reload: notice: %s", plan->notices.v[i]);
+    for (size_t i = 0; i < plan->nrenet; i++) {
+        char err[512];
+        if (sv->rt.net && cr_net_forget(sv->rt.net, plan->renet[i], err, sizeof err) < 0)
+            cr_log(NULL, "reload: %s", err);
+    }
     struct counts c = {0};
     for (size_t i = 0; i < plan->n; i++)
         walk(sv, &plan->v[i], ncfg, &c);

@@ -3,7 +3,8 @@
  *   --ours PATH (build/supervisor)  --init PATH (build/init)  --rootfs DIR (build/rootfs)
  *   --containers N (100)   starts per runtime, sequential and two at a time
  *   --services LIST (100,1000)  --idle SECS (10)  --kills N (5)
- *   --only LIST            containers,services (default both)
+ *   --only LIST            containers,bridge,services (default all)
+ *   --podman-runs N (20)   1c: podman's starts per network mode (ours: --containers)
  *   --no-pid-only          skip the `namespaces = pid` column
  *   --no-bare              skip the bare floor
  *   --no-userns            skip the user_namespace = auto columns of the container starts
@@ -38,7 +39,8 @@ static void on_signal(int sig)
 static void usage(void)
 {
 	fprintf(stderr, "usage: supbench [--ours P] [--init P] [--rootfs DIR] [--containers N]\n"
-			"       [--services N,N] [--idle SECS] [--kills N] [--only containers,services]\n"
+			"       [--services N,N] [--idle SECS] [--kills N] [--only containers,bridge,services]\n"
+			"       [--podman-runs N]\n"
 			"       [--no-pid-only] [--no-bare] [--no-userns] [--quick] [--log FILE]\n");
 	exit(2);
 }
@@ -80,7 +82,8 @@ static void parse(int argc, char **argv, struct sb_opts *o, const char **log)
 	o->sizes[1] = 1000;
 	o->idle_s = 10;
 	o->kills = 5;
-	o->run_containers = o->run_services = o->pid_only = o->bare = o->userns = true;
+	o->podman_runs = 20;
+	o->run_containers = o->run_bridge = o->run_services = o->pid_only = o->bare = o->userns = true;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--quick")) {
@@ -89,6 +92,7 @@ static void parse(int argc, char **argv, struct sb_opts *o, const char **log)
 			o->sizes[0] = 50;
 			o->idle_s = 2;
 			o->kills = 2;
+			o->podman_runs = 5;
 			continue;
 		}
 		if (!strcmp(a, "--no-pid-only")) {
@@ -116,6 +120,8 @@ static void parse(int argc, char **argv, struct sb_opts *o, const char **log)
 			o->containers = num(v, 1, 100000);
 		else if (!strcmp(a, "--idle"))
 			o->idle_s = num(v, 1, 600);
+		else if (!strcmp(a, "--podman-runs"))
+			o->podman_runs = num(v, 1, 1000);
 		else if (!strcmp(a, "--kills"))
 			o->kills = num(v, 1, 32);
 		else if (!strcmp(a, "--log"))
@@ -126,6 +132,7 @@ static void parse(int argc, char **argv, struct sb_opts *o, const char **log)
 				o->sizes[o->nsizes++] = num(p, 1, 4000);
 		} else if (!strcmp(a, "--only")) {
 			o->run_containers = strstr(v, "container") != NULL;
+			o->run_bridge = strstr(v, "bridge") != NULL;
 			o->run_services = strstr(v, "service") != NULL;
 		} else
 			usage();
@@ -207,6 +214,13 @@ int main(int argc, char **argv)
 			failures++;
 		sb_table_print(&seq, &pass, &miss);
 		sb_table_print(&conc, &pass, &miss);
+	}
+	if (o->run_bridge) {
+		struct sb_table t;
+		memset(&t, 0, sizeof(t));
+		if (bench_bridge(o, &t) < 0)
+			failures++;
+		sb_table_print(&t, &pass, &miss);
 	}
 	if (o->run_services)
 		for (int i = 0; i < o->nsizes; i++) {

@@ -26,8 +26,9 @@ struct sb_opts {
 	int nsizes, sizes[4];      /* service counts */
 	int idle_s;                /* idle window */
 	int kills;                 /* restart measurements per system and size */
+	int podman_runs;           /* 1c: podman's starts per network mode (ours: containers) */
 	int log_fd;
-	bool run_containers, run_services, pid_only, bare, userns;
+	bool run_containers, run_bridge, run_services, pid_only, bare, userns;
 };
 
 /* util.c: time, processes, /proc */
@@ -102,5 +103,7 @@ void sb_table_print(const struct sb_table *t, int *pass, int *miss);
 /* containers.c, services.c */
 int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_table *conc);
 int bench_services(const struct sb_opts *o, int n, struct sb_table *t);
+/* bridge.c: 1c, a container on a bridge network against podman's */
+int bench_bridge(const struct sb_opts *o, struct sb_table *t);
 
 #endif

@@ -282,6 +282,75 @@ static int plan_global(struct cr_plan *p, const struct cr_global *a, const struc
     return 0;
 }
 
+static bool net_def_differs(const struct cr_network *a, const struct cr_network *b)
+{
+    return a->net4.prefix != b->net4.prefix || (a->net4.prefix >= 0 && a->net4.addr != b->net4.addr) ||
+           a->net6.prefix != b->net6.prefix ||
+           (a->net6.prefix >= 0 && memcmp(a->net6.addr, b->net6.addr, 16)) ||
+           a->internal != b->internal || str_differs(a->bridge, b->bridge);
+}
+
+static bool uses_net(const struct cr_service *s, const struct cr_network *n)
+{
+    for (size_t i = 0; s->net_mode == CR_NETMODE_BRIDGE && i < s->nnets; i++)
+        if (s->nets[i] == n)
+            return true;
+    return false;
+}
+
+/* The networks whose definition changed: plan->renet, or an error naming the services whose
+ * containers use them now. 0, -EINVAL or -ENOMEM. */
+static int plan_networks(struct cr_plan *p, const struct cr_config *old,
+                         const struct cr_config *new, const struct cr_plan_svc *svcs,
+                         size_t nsvcs)
+{
+    int r = 0;
+    for (size_t i = 0; i < new->nnetworks; i++) {
+        const struct cr_network *nn = &new->networks[i], *on = NULL;
+        for (size_t k = 0; k < old->nnetworks && !on; k++)
+            if (!strcmp(old->networks[k].name, nn->name))
+                on = &old->networks[k];
+        if (!on || !net_def_differs(on, nn))
+            continue;
+        char what[256], users[512] = "";
+        snprintf(what, sizeof what, "subnet %s -> %s%s%s%s", on->subnet ? on->subnet : "(auto)",
+                 nn->subnet ? nn->subnet : "(auto)",
+                 str_differs(on->subnet6, nn->subnet6) ? ", subnet6 changed" : "",
+                 on->internal != nn->internal ? ", internal changed" : "",
+                 str_differs(on->bridge, nn->bridge) ? ", bridge changed" : "");
+        size_t ul = 0;
+        for (size_t k = 0; k < old->nservices; k++) {
+            const struct cr_service *s = &old->services[k];
+            if (!uses_net(s, on))
+                continue;
+            for (size_t j = 0; j < nsvcs; j++)
+                if (!strcmp(svcs[j].name, s->name) && svcs[j].state == CR_PLAN_ACTIVE &&
+                    ul < sizeof users)
+                    ul += (size_t)snprintf(users + ul, sizeof users - ul, "%s%s", ul ? ", " : "",
+                                           s->name);
+        }
+        const char *where = nn->file ? nn->file : new->path;
+        if (ul) {
+            cr_errlist_add(&p->errors, "%s:%d: [network:%s]: %s needs its bridge made again, "
+                           "and the containers of %s use it: stop them, reload, then start "
+                           "them (or restart the supervisor)", where, nn->line, nn->name, what,
+                           users);
+            r = -EINVAL;
+            continue;
+        }
+        char **v = realloc(p->renet, (p->nrenet + 1) * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        p->renet = v;
+        if (!(v[p->nrenet] = strdup(nn->name)))
+            return -ENOMEM;
+        p->nrenet++;
+        cr_errlist_add(&p->notices, "[network:%s]: %s: no container uses it; its bridge is "
+                       "removed now and made again at its next use", nn->name, what);
+    }
+    return r;
+}
+
 int cr_plan_compute(const struct cr_config *old, const struct cr_config *new,
                     const struct cr_plan_svc *svcs, size_t nsvcs, struct cr_plan *plan)
 {
@@ -343,6 +412,8 @@ int cr_plan_compute(const struct cr_config *old, const struct cr_config *new,
             goto out;
     }
     r = plan_global(plan, &old->global, &new->global);
+    if (r == 0)
+        r = plan_networks(plan, old, new, svcs, nsvcs);
 out:
     free(by_svc);
     free(by_old);
@@ -365,6 +436,9 @@ void cr_plan_free(struct cr_plan *p)
     free(p->v);
     cr_errlist_free(&p->errors);
     cr_errlist_free(&p->notices);
+    for (size_t i = 0; i < p->nrenet; i++)
+        free(p->renet[i]);
+    free(p->renet);
     memset(p, 0, sizeof *p);
 }
 

@@ -58,6 +58,12 @@ struct cr_plan {
     size_t n, cap;
     struct cr_errlist errors;    /* the new config's errors (then nothing is applied) */
     struct cr_errlist notices;
+    /* [network:] sections whose subnet, subnet6, internal or bridge changed and that no
+     * running container uses: their bridges are removed before the items are walked, and
+     * made again from the new definition at their next use. One that a running container
+     * uses is an error naming the services (a bridge cannot change under them). */
+    char **renet;
+    size_t nrenet;
 };
 
 /* The plan from the config in use (old), the new one and the services that exist (svcs,

@@ -346,7 +346,8 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_PORTS] = {"ports", "publish", CR_T_LIST, NULL, S, RESTART, SV(ports),
         .doc = "[IP:]HOST:CONTAINER[/tcp|/udp] published on the host (repeatable; needs a "
                "bridge network that is not internal): reachable at 127.0.0.1:HOST, the "
-               "host's addresses and from outside, the client's address preserved"},
+               "host's addresses and from outside, the client's address preserved. With "
+               "network = cni:NAME: given to the plugins that ask for portMappings (portmap)"},
     [CR_K_IMAGE] = {"image", NULL, CR_T_STRING, NULL, S, RESTART, SV(image),
         .doc = "oci:PATH[:TAG] (an OCI image layout) or docker-archive:FILE[:REF] (a docker "
                "save tarball): the root is an overlay of its layers (digest-checked, unpacked "

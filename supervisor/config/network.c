@@ -107,8 +107,8 @@ void cr_network_service_check(struct cr_service *svc, bool program, struct cr_er
             cr_errlist_add(errors, "%s:%d: ports: %s", svc->file, line, err);
             continue;
         }
-        if (mode != CR_NETMODE_BRIDGE) {
-            cr_errlist_add(errors, "%s:%d: ports: needs a bridge network (network = %s%s)",
+        if (mode != CR_NETMODE_BRIDGE && mode != CR_NETMODE_CNI) {
+            cr_errlist_add(errors, "%s:%d: ports: needs a bridge or cni network (network = %s%s)",
                            svc->file, line, mode_names[mode],
                            mode == CR_NETMODE_SERVICE ? ": publish them on the service whose "
                            "namespace this one joins" : "");

@@ -2,16 +2,23 @@
 #include "net/cni.h"
 #include "net/netlink.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #define OUT_MAX (1 << 20)        /* a plugin's result: far more than any real one */
 
@@ -44,13 +51,48 @@ static const char *str_of(struct json_object *o, const char *key)
                : NULL;
 }
 
-/* One plugin's network config: the plugin's object with the list's name and cniVersion, and
- * prevResult when there is one. Returns malloc'd text. */
-static char *plugin_conf(struct json_object *list, struct json_object *plugin, const char *prev)
+/* [{"hostPort", "containerPort", "protocol", "hostIP"}...]: the CNI convention's portMappings. */
+static struct json_object *port_mappings(const struct cr_port *p, size_t n)
+{
+    struct json_object *a = json_object_new_array();
+    for (size_t i = 0; a && i < n; i++) {
+        struct json_object *m = json_object_new_object();
+        json_object_object_add(m, "hostPort", json_object_new_int(p[i].host));
+        json_object_object_add(m, "containerPort", json_object_new_int(p[i].container));
+        json_object_object_add(m, "protocol",
+                               json_object_new_string(p[i].proto == CR_PROTO_UDP ? "udp" : "tcp"));
+        if (p[i].ip) {
+            char ip[16];
+            cr_ip4_format(p[i].ip, ip, sizeof ip);
+            json_object_object_add(m, "hostIP", json_object_new_string(ip));
+        }
+        json_object_array_add(a, m);
+    }
+    return a;
+}
+
+/* Whether the plugin's "capabilities" ask for key. */
+static bool wants(struct json_object *plugin, const char *key)
+{
+    struct json_object *caps, *v;
+    return json_object_object_get_ex(plugin, "capabilities", &caps) &&
+           json_object_object_get_ex(caps, key, &v) && json_object_get_boolean(v);
+}
+
+/* One plugin's network config: the plugin's object with the list's name and cniVersion,
+ * runtimeConfig.portMappings when it asks for them, and prevResult when there is one.
+ * Returns malloc'd text. */
+static char *plugin_conf(const struct cr_cni *c, struct json_object *list,
+                         struct json_object *plugin, const char *prev)
 {
     struct json_object *o = json_tokener_parse(json_object_to_json_string(plugin));
     if (!o)
         return NULL;
+    if (c->nports && wants(plugin, "portMappings")) {
+        struct json_object *rc = json_object_new_object();
+        json_object_object_add(rc, "portMappings", port_mappings(c->ports, c->nports));
+        json_object_object_add(o, "runtimeConfig", rc);
+    }
     const char *name = str_of(list, "name"), *ver = str_of(list, "cniVersion");
     json_object_object_add(o, "name", json_object_new_string(name ? name : ""));
     json_object_object_add(o, "cniVersion", json_object_new_string(ver ? ver : "0.4.0"));
@@ -174,7 +216,7 @@ static int del_upto(const struct cr_cni *c, struct json_object *list, size_t upt
     for (size_t i = upto; i-- > 0;) {
         struct json_object *p = json_object_array_get_idx(plugins, i);
         const char *type = str_of(p, "type");
-        char *conf = type ? plugin_conf(list, p, result) : NULL, *out = NULL, e[512];
+        char *conf = type ? plugin_conf(c, list, p, result) : NULL, *out = NULL, e[512];
         int r = conf ? run_plugin(c, "DEL", type, conf, &out, e, sizeof e) : -EINVAL;
         if (r < 0 && !first) {
             first = r;
@@ -235,7 +277,7 @@ int cr_cni_add(const struct cr_cni *c, char **result, char *addrs, size_t alen, 
             r = -EINVAL;
             break;
         }
-        char *conf = plugin_conf(list, p, prev), *out = NULL;
+        char *conf = plugin_conf(c, list, p, prev), *out = NULL;
         r = conf ? run_plugin(c, "ADD", type, conf, &out, err, errlen) : -ENOMEM;
         free(conf);
         if (r < 0)
@@ -264,4 +306,120 @@ int cr_cni_del(const struct cr_cni *c, const char *result, char *err, size_t err
     int r = del_upto(c, list, json_object_array_length(plugins), result, err, errlen);
     json_object_put(list);
     return r;
+}
+
+/* ---- what a DEL needs after a kill -9 ------------------------------------------------------ */
+
+static void rec_path(const char *dir, const char *id, const char *ext, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s.%s", dir, id, ext);
+}
+
+void cr_cni_state_dir(const char *run_dir, const char *cgroup_root, char *buf, size_t len)
+{
+    char d[PATH_MAX];
+    cr_net_state_dir(run_dir, cgroup_root, NULL, d, sizeof d);
+    snprintf(buf, len, "%s/cni", d);
+}
+
+int cr_cni_record(const char *dir, const struct cr_cni *c, const char *result, int nsfd,
+                  char *err, size_t errlen)
+{
+    char json[PATH_MAX + 300], tmp[PATH_MAX + 310], ns[PATH_MAX + 300], src[64];
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -errno;
+    }
+    rec_path(dir, c->container_id, "netns", ns, sizeof ns);
+    snprintf(src, sizeof src, "/proc/self/fd/%d", nsfd);
+    int fd = open(ns, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || (close(fd), mount(src, ns, NULL, MS_BIND, NULL)) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "keeping its network namespace at %s: %s", ns, strerror(e));
+        unlink(ns);
+        return -e;
+    }
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "list", json_object_new_string(c->name));
+    json_object_object_add(o, "ifname", json_object_new_string(c->ifname));
+    json_object_object_add(o, "result", result ? json_tokener_parse(result) : NULL);
+    json_object_object_add(o, "portMappings", port_mappings(c->ports, c->nports));
+    rec_path(dir, c->container_id, "json", json, sizeof json);
+    snprintf(tmp, sizeof tmp, "%s.new", json);
+    int r = json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PLAIN) < 0 || rename(tmp, json) < 0
+                ? -EIO
+                : 0;
+    json_object_put(o);
+    if (r < 0) {
+        snprintf(err, errlen, "writing %s", json);
+        cr_cni_forget(dir, c->container_id);
+    }
+    return r;
+}
+
+void cr_cni_forget(const char *dir, const char *container_id)
+{
+    char p[PATH_MAX + 300];
+    rec_path(dir, container_id, "json", p, sizeof p);
+    unlink(p);
+    rec_path(dir, container_id, "netns", p, sizeof p);
+    umount2(p, MNT_DETACH);
+    unlink(p);
+}
+
+int cr_cni_sweep(const char *dir, const char *conf_dir, const char *plugin_dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l <= 5 || strcmp(e->d_name + l - 5, ".json"))
+            continue;
+        char id[256], path[PATH_MAX + 300], ns[PATH_MAX + 300], err[512];
+        snprintf(id, sizeof id, "%.*s", (int)(l - 5), e->d_name);
+        rec_path(dir, id, "json", path, sizeof path);
+        rec_path(dir, id, "netns", ns, sizeof ns);
+        struct json_object *o = json_object_from_file(path), *res = NULL, *pm = NULL;
+        const char *list = o ? str_of(o, "list") : NULL, *ifname = o ? str_of(o, "ifname") : NULL;
+        struct cr_port ports[64];
+        size_t np = 0;
+        if (o && json_object_object_get_ex(o, "portMappings", &pm) &&
+            json_object_is_type(pm, json_type_array))
+            for (size_t i = 0; i < json_object_array_length(pm) && np < 64; i++) {
+                struct json_object *m = json_object_array_get_idx(pm, i), *v;
+                const char *proto = str_of(m, "protocol"), *ip = str_of(m, "hostIP");
+                struct cr_port p = {0};
+                if (json_object_object_get_ex(m, "hostPort", &v))
+                    p.host = (uint16_t)json_object_get_int(v);
+                if (json_object_object_get_ex(m, "containerPort", &v))
+                    p.container = (uint16_t)json_object_get_int(v);
+                p.proto = proto && !strcmp(proto, "udp") ? CR_PROTO_UDP : CR_PROTO_TCP;
+                struct in_addr in;
+                if (ip && inet_pton(AF_INET, ip, &in) == 1)
+                    p.ip = ntohl(in.s_addr);
+                ports[np++] = p;
+            }
+        if (o)
+            json_object_object_get_ex(o, "result", &res);
+        struct stat st;
+        struct cr_cni c = {.conf_dir = conf_dir, .plugin_dir = plugin_dir, .name = list,
+                           .container_id = id, .netns = stat(ns, &st) == 0 ? ns : NULL,
+                           .ifname = ifname ? ifname : "eth0", .ports = ports, .nports = np};
+        if (!list) {
+            cr_log(NULL, "cni: %s: not a record of a container (removed)", path);
+        } else if (cr_cni_del(&c, res ? json_object_to_json_string(res) : NULL, err,
+                              sizeof err) < 0) {
+            cr_log(NULL, "cni:%s: DEL of %s, left by an earlier supervisor: %s", list, id, err);
+        } else {
+            cr_log(NULL, "cni:%s: DEL of %s, left by an earlier supervisor", list, id);
+        }
+        if (o)
+            json_object_put(o);
+        cr_cni_forget(dir, id);
+        n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
 }

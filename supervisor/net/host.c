@@ -30,6 +30,8 @@ struct bridge {
     struct cr_cidr6 net6;
     bool internal;
     bool adopted;                /* a `run`'s: the supervisor's bridge, used, never changed */
+    bool dead;                   /* forgotten (cr_net_forget): a free slot; slots never move,
+                                    attachments point at them */
 };
 
 struct lease {                   /* kept in the state file */
@@ -81,6 +83,10 @@ struct cr_net {
      * own and leaves the rest to that supervisor. */
     bool guest;
     char tag[24];
+    int mark;                    /* a run's STATE/run-PID, flock'ed while it lives; or -1 */
+    /* links that live runs made (from their marks): a supervisor's sweep leaves them */
+    char (*kept)[CR_IFNAME_MAX + 1];
+    size_t nkept;
 };
 
 /* ---- the state file: automatic subnets, addresses, whether ip_forward is ours ---------- */
@@ -173,9 +179,9 @@ static void runs_refresh(struct cr_net *n)
         fclose(f);
 }
 
-/* A run's change of the file: every line as it is but those of its own tag (drop_own), plus
- * add (a line, or NULL). */
-static void guest_edit(struct cr_net *n, const char *add, bool drop_own)
+/* A run's change of the file: every line as it is but the leases of drop (a run's tag,
+ * ".run-PID"; NULL: none), plus add (a line, or NULL). */
+static void guest_edit(struct cr_net *n, const char *add, const char *drop)
 {
     char path[sizeof n->dir + 16], tmp[sizeof n->dir + 32], line[512];
     snprintf(path, sizeof path, "%s/state", n->dir);
@@ -191,7 +197,9 @@ static void guest_edit(struct cr_net *n, const char *add, bool drop_own)
         fprintf(out, "# corral: the networks' automatic subnets and the services' addresses\n");
     while (in && fgets(line, sizeof line, in)) {
         struct lease l;
-        if (drop_own && parse_addr(line, &l) && strstr(l.svc, n->tag))
+        size_t sl, dl = drop ? strlen(drop) : 0;
+        if (drop && parse_addr(line, &l) && (sl = strlen(l.svc)) > dl &&
+            !strcmp(l.svc + sl - dl, drop))
             continue;
         fputs(line, out);
     }
@@ -204,6 +212,9 @@ static void guest_edit(struct cr_net *n, const char *add, bool drop_own)
 }
 
 static void state_write(struct cr_net *n);
+static void remove_tag_files(struct cr_net *n, const char *tag);
+static void mark_add(struct cr_net *n, const char *what, const char *name);
+static bool listed(char (*v)[CR_IFNAME_MAX + 1], size_t nv, const char *name);
 
 /* The supervisor's whole state, written under the lock with the runs' leases kept. */
 static void state_save(struct cr_net *n)
@@ -232,7 +243,8 @@ static void state_write(struct cr_net *n)
     if (n->table_made)
         fprintf(f, "table %s\n", n->table);
     for (size_t i = 0; i < n->nbr; i++)
-        fprintf(f, "bridge %s\n", n->br[i].name);
+        if (!n->br[i].dead)
+            fprintf(f, "bridge %s\n", n->br[i].name);
     for (size_t i = 0; i < n->nsub; i++) {
         char c[32];
         cr_cidr4_format(&n->sub[i].c, c, sizeof c);
@@ -398,7 +410,7 @@ static int apply_rules(struct cr_net *n, char *err, size_t errlen)
     }
     for (size_t i = 0; i < n->nbr; i++) {
         const struct bridge *br = &n->br[i];
-        if (br->adopted)
+        if (br->adopted || br->dead)
             continue;   /* a run's use of the supervisor's: its rules are the supervisor's */
         if (br->internal) {
             ADD("add rule inet %s forward iifname \"%s\" oifname != \"%s\" drop\n", n->table,
@@ -424,11 +436,13 @@ static int apply_rules(struct cr_net *n, char *err, size_t errlen)
                 br->name);
         }
         for (size_t j = 0; j < n->nbr; j++)
-            if (j != i && !n->br[j].internal && !n->br[j].adopted)
+            if (j != i && !n->br[j].internal && !n->br[j].adopted && !n->br[j].dead)
                 ADD("add rule inet %s forward iifname \"%s\" oifname \"%s\" drop\n", n->table,
                     br->name, n->br[j].name);
     }
 #undef ADD
+    if (!n->table_made)
+        mark_add(n, "table", NULL);
     int r = len < cap ? cr_nft_run(n->nft, b, err, errlen) : -E2BIG;
     free(b);
     if (r == 0 && !n->table_made) {
@@ -475,7 +489,7 @@ static int auto_subnet(struct cr_net *n, const char *net, struct cr_cidr4 *out, 
         for (size_t i = 0; i < n->nsub && !used; i++)
             used = cr_cidr4_overlap(&n->sub[i].c, &c);
         for (size_t i = 0; i < n->nbr && !used; i++)
-            used = cr_cidr4_overlap(&n->br[i].net4, &c);
+            used = !n->br[i].dead && cr_cidr4_overlap(&n->br[i].net4, &c);
         if (used)
             continue;
         struct subnet *v = realloc(n->sub, (n->nsub + 1) * sizeof *v);
@@ -490,7 +504,7 @@ static int auto_subnet(struct cr_net *n, const char *net, struct cr_cidr4 *out, 
             cr_cidr4_format(&c, t, sizeof t);
             snprintf(line, sizeof line, "subnet %s %s\n", net, t);
             int fd = state_lock(n);
-            guest_edit(n, line, false);
+            guest_edit(n, line, NULL);
             state_unlock(fd);
         }
         state_save(n);
@@ -503,10 +517,13 @@ static int auto_subnet(struct cr_net *n, const char *net, struct cr_cidr4 *out, 
 static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_def *d,
                                           char *err, size_t errlen)
 {
+    size_t slot = n->nbr;
     for (size_t i = 0; i < n->nbr; i++)
-        if (!strcmp(n->br[i].net, d->name))
+        if (!n->br[i].dead && !strcmp(n->br[i].net, d->name))
             return &n->br[i];
-    if (n->nbr == MAX_BRIDGES) {
+        else if (n->br[i].dead && slot == n->nbr)
+            slot = i;
+    if (slot == MAX_BRIDGES) {
         snprintf(err, errlen, "more than %d networks", MAX_BRIDGES);
         return NULL;
     }
@@ -520,23 +537,29 @@ static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_
     if (b.net4.prefix < 0 && auto_subnet(n, d->name, &b.net4, err, errlen) < 0)
         return NULL;
     /* A run on a network whose bridge the supervisor has up: that one, as it is. */
-    int r = n->guest && cr_nl_ifindex(&n->nl, b.name) > 0 ? -EEXIST
-                                                           : cr_nl_bridge_add(&n->nl, b.name,
-                                                                              err, errlen);
+    int r = -EEXIST;
+    if (!n->guest || cr_nl_ifindex(&n->nl, b.name) <= 0) {
+        mark_add(n, "bridge", b.name);   /* before: a kill -9 may come at any point */
+        r = cr_nl_bridge_add(&n->nl, b.name, err, errlen);
+    }
     if (r == -EEXIST && n->guest) {
         b.adopted = true;
-        n->br[n->nbr++] = b;
-        return &n->br[n->nbr - 1];
+        n->br[slot] = b;
+        n->nbr += slot == n->nbr;
+        return &n->br[slot];
     }
-    if (r == -EEXIST) {
+    if (r == -EEXIST && listed(n->kept, n->nkept, b.name)) {
+        r = 0;   /* a live run's (it made it alone): ours from now on, as it is */
+    } else if (r == -EEXIST) {
         /* an explicit bridge name left over by a supervisor killed before: ours again */
         cr_nl_link_del(&n->nl, b.name, NULL, 0);
         r = cr_nl_bridge_add(&n->nl, b.name, err, errlen);
     }
     if (r < 0)
         return NULL;
-    n->br[n->nbr++] = b;
-    struct bridge *br = &n->br[n->nbr - 1];
+    n->br[slot] = b;
+    n->nbr += slot == n->nbr;
+    struct bridge *br = &n->br[slot];
     int idx = cr_nl_ifindex(&n->nl, br->name);
     uint32_t gw = htonl(cr_gateway4(&br->net4));
     r = idx > 0 ? cr_nl_addr_add(&n->nl, idx, AF_INET, &gw, br->net4.prefix, err, errlen)
@@ -548,6 +571,7 @@ static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_
         r = cr_nl_addr_add(&n->nl, idx, AF_INET6, g6, br->net6.prefix, err, errlen);
     }
     if (r == 0 && !br->internal && !n->forward_ours && read_forward() == 0) {
+        mark_add(n, "forward", NULL);
         r = write_forward(1);
         if (r == 0) {
             n->forward_ours = true;
@@ -573,7 +597,7 @@ static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_
         r = apply_rules(n, err, errlen);
     if (r < 0) {
         cr_nl_link_del(&n->nl, br->name, NULL, 0);
-        n->nbr--;
+        *br = (struct bridge){.dead = true};
         return NULL;
     }
     state_save(n);
@@ -644,7 +668,7 @@ static const struct lease *lease_of(struct cr_net *n, const struct bridge *br, c
             inet_ntop(AF_INET6, l->a6, a6, sizeof a6);
         snprintf(line, sizeof line, "addr %s %s %s%s%s\n", l->net, l->svc, a4, *a6 ? " " : "",
                  a6);
-        guest_edit(n, line, false);
+        guest_edit(n, line, NULL);
     } else if (l) {
         state_write(n);
     }
@@ -959,6 +983,7 @@ int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *d
         j->a.ls[k] = *l;
         j->master[k] = cr_nl_ifindex(&n->nl, br->name);
         veth_name(n, br->net, svc, n->gen++, j->a.veth[k]);
+        mark_add(n, "veth", j->a.veth[k]);
     }
     j->a.n = ndefs;
     for (size_t k = 0; k < ndefs; k++)
@@ -1117,6 +1142,47 @@ void cr_net_reclaim(struct cr_net *n, bool (*wanted)(const char *svc, const char
     state_unlock(fd);
 }
 
+int cr_net_forget(struct cr_net *n, const char *net, char *err, size_t errlen)
+{
+    struct bridge *br = NULL;
+    for (size_t i = 0; n && i < n->nbr && !br; i++)
+        if (!n->br[i].dead && !strcmp(n->br[i].net, net))
+            br = &n->br[i];
+    if (!br)
+        return 0;   /* not set up: made from the new definition at its first use */
+    char users[256] = "";
+    size_t ul = 0;
+    for (size_t i = 0; i < n->nat; i++)
+        for (size_t k = 0; k < n->at[i].n; k++)
+            if (n->at[i].br[k] == br && ul < sizeof users)
+                ul += (size_t)snprintf(users + ul, sizeof users - ul, "%s%s", ul ? ", " : "",
+                                       n->at[i].svc);
+    for (struct cr_net_job *j = n->jobs; j; j = j->next)
+        for (size_t k = 0; k < j->a.n; k++)
+            if (j->a.br[k] == br && ul < sizeof users)
+                ul += (size_t)snprintf(users + ul, sizeof users - ul, "%s%s", ul ? ", " : "",
+                                       j->a.svc);
+    if (ul) {
+        snprintf(err, errlen, "network %s: its bridge %s is in use by %s", net, br->name, users);
+        return -EBUSY;
+    }
+    char name[sizeof br->name];
+    snprintf(name, sizeof name, "%s", br->name);
+    bool adopted = br->adopted;
+    *br = (struct bridge){.dead = true};
+    int r = adopted ? 0 : cr_nl_link_del(&n->nl, name, err, errlen);
+    if (r == -ENODEV)
+        r = 0;
+    char e2[256];
+    if (n->table_made && apply_rules(n, e2, sizeof e2) < 0)
+        cr_log(NULL, "%s", e2);
+    state_save(n);
+    if (r == 0)
+        cr_log(NULL, "network %s: bridge %s removed (its definition changed: made again at its "
+               "next use)", net, name);
+    return r;
+}
+
 void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len)
 {
     const struct attach *a = n ? attach_of(n, svc) : NULL;
@@ -1148,11 +1214,151 @@ int cr_net_traffic(struct cr_net *n, const char *svc, uint64_t *rx, uint64_t *tx
     return 0;
 }
 
+/* ---- what killed runs left ------------------------------------------------------------------ */
+
+/* A run marks what it makes on the host in STATE/run-PID ("bridge NAME", "veth NAME",
+ * "table" lines, each written before the thing is made), a file it holds an flock on as long
+ * as it lives: whoever gets that lock knows the run is gone, whatever its pid became since. */
+static void mark_add(struct cr_net *n, const char *what, const char *name)
+{
+    if (!n->guest || n->mark < 0)
+        return;
+    char line[64];
+    int len = snprintf(line, sizeof line, "%s%s%s\n", what, name ? " " : "", name ? name : "");
+    if (write(n->mark, line, (size_t)len) != len)
+        cr_log(NULL, "network state run-%d: %s", (int)getpid(), strerror(errno));
+}
+
+/* Under the state lock, after sweep_runs (which would take a stale run-PID of a reused pid). */
+static void mark_open(struct cr_net *n)
+{
+    char path[sizeof n->dir + 32];
+    snprintf(path, sizeof path, "%s/run-%d", n->dir, (int)getpid());
+    n->mark = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (n->mark >= 0 && flock(n->mark, LOCK_EX | LOCK_NB) < 0) {
+        close(n->mark);
+        n->mark = -1;
+    }
+    if (n->mark < 0)
+        cr_log(NULL, "network state %s: %s (a kill -9 of this run will leave its links)", path,
+               strerror(errno));
+}
+
+static bool listed(char (*v)[CR_IFNAME_MAX + 1], size_t nv, const char *name)
+{
+    for (size_t i = 0; i < nv; i++)
+        if (!strcmp(v[i], name))
+            return true;
+    return false;
+}
+
+static void keep_link(char (**v)[CR_IFNAME_MAX + 1], size_t *nv, const char *name)
+{
+    void *nvv = realloc(*v, (*nv + 1) * sizeof **v);
+    if (!nvv)
+        return;
+    *v = nvv;
+    snprintf((*v)[(*nv)++], CR_IFNAME_MAX + 1, "%s", name);
+}
+
+/* The bridges the state file names as the supervisor's. */
+static void sup_bridges(struct cr_net *n, char (**v)[CR_IFNAME_MAX + 1], size_t *nv)
+{
+    char path[sizeof n->dir + 16], line[128], a[16], b[64];
+    snprintf(path, sizeof path, "%s/state", n->dir);
+    FILE *st = fopen(path, "re");
+    while (st && fgets(line, sizeof line, st))
+        if (sscanf(line, "%15s %63s", a, b) == 2 && !strcmp(a, "bridge"))
+            keep_link(v, nv, b);
+    if (st)
+        fclose(st);
+}
+
+/* One dead run's leftovers (its mark read from f): links (but the bridges the state names as
+ * the supervisor's: a supervisor took them over), its table, leases and files. */
+static void sweep_run(struct cr_net *n, pid_t pid, FILE *f, char (*sup)[CR_IFNAME_MAX + 1],
+                      size_t nsup)
+{
+    char line[128], a[16], b[64], err[256];
+    bool table = false;
+    while (fgets(line, sizeof line, f)) {
+        int k = sscanf(line, "%15s %63s", a, b);
+        if (k == 1 && !strcmp(a, "table")) {
+            table = true;
+        } else if (k == 1 && !strcmp(a, "forward") && !n->forward_ours) {
+            /* it set net.ipv4.ip_forward from 0: ours to give back now */
+            n->forward_ours = true;
+            cr_log(NULL, "net.ipv4.ip_forward was set to 1 by a killed run (pid %d): 0 again "
+                   "when this one exits", (int)pid);
+        } else if (k == 2 && (!strcmp(a, "bridge") || !strcmp(a, "veth")) &&
+                   cr_ifname_valid(b) && !listed(sup, nsup, b) &&
+                   cr_nl_link_del(&n->nl, b, NULL, 0) == 0) {
+            cr_log(NULL, "removed %s, left by a killed run (pid %d)", b, (int)pid);
+        }
+    }
+    if (table) {
+        char base[sizeof n->table], cmd[sizeof n->table * 2 + 96];
+        cr_net_table(n->root, base, sizeof base);
+        snprintf(cmd, sizeof cmd, "add table inet %.280s-r%d\ndelete table inet %.280s-r%d\n",
+                 base, (int)pid, base, (int)pid);
+        if ((n->nft || cr_nft_open(&n->nft, err, sizeof err) == 0) &&
+            cr_nft_run(n->nft, cmd, err, sizeof err) == 0)
+            cr_log(NULL, "removed the nftables table %.280s-r%d, left by a killed run", base,
+                   (int)pid);
+        else
+            cr_log(NULL, "removing the table of a killed run (pid %d): %s", (int)pid, err);
+    }
+    char tag[24];
+    snprintf(tag, sizeof tag, ".run-%d", (int)pid);
+    guest_edit(n, NULL, tag);
+    remove_tag_files(n, tag);
+}
+
+/* Under the state lock: every run mark whose lock can be had is a dead run's; the others'
+ * links are kept (n->kept) from a supervisor's sweep by prefix. */
+static void sweep_runs(struct cr_net *n)
+{
+    char (*sup)[CR_IFNAME_MAX + 1] = NULL;
+    size_t nsup = 0;
+    char path[sizeof n->dir + 300], line[128], a[16], b[64];
+    sup_bridges(n, &sup, &nsup);
+    DIR *d = opendir(n->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char *end;
+        long pid = strncmp(e->d_name, "run-", 4) ? 0 : strtol(e->d_name + 4, &end, 10);
+        if (pid <= 0 || *end)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", n->dir, e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
+        if (!f) {
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            sweep_run(n, (pid_t)pid, f, sup, nsup);
+            unlink(path);
+        } else {
+            while (fgets(line, sizeof line, f))
+                if (sscanf(line, "%15s %63s", a, b) == 2 && strcmp(a, "table"))
+                    keep_link(&n->kept, &n->nkept, b);
+        }
+        fclose(f);
+    }
+    if (d)
+        closedir(d);
+    free(sup);
+}
+
 /* ---- the supervisor's networking, whole --------------------------------------------------- */
 
 static void sweep_link(const char *name, void *arg)
 {
     struct cr_net *n = arg;
+    if (listed(n->kept, n->nkept, name))
+        return;   /* a live run's */
     if (cr_nl_link_del(&n->nl, name, NULL, 0) == 0)
         cr_log(NULL, "removed %s, left by an earlier supervisor", name);
 }
@@ -1165,6 +1371,7 @@ static int net_new(const char *cgroup_root, const char *run_dir, pid_t run_pid,
     struct cr_net *n = calloc(1, sizeof *n);
     if (!n)
         return -ENOMEM;
+    n->mark = -1;
     snprintf(n->root, sizeof n->root, "%s", cgroup_root);
     snprintf(n->run_dir, sizeof n->run_dir, "%s", run_dir);
     cr_net_state_dir(run_dir, cgroup_root, NULL, n->dir, sizeof n->dir);
@@ -1199,7 +1406,13 @@ int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **ou
     int r = net_new(cgroup_root, run_dir, 0, &n, err, errlen);
     if (r < 0)
         return r;
+    int fd = state_lock(n);
+    sweep_runs(n);   /* killed runs' links and tables; live runs' links are kept */
+    state_unlock(fd);
+    bool inherited = n->forward_ours;
     state_load(n);
+    if (inherited)
+        state_save(n);   /* forward-was 0: given back at our exit, or by the next one */
     write_resolv(n);
     /* What a killed supervisor of this root left: its links (by prefix, and the bridges
      * named in its state) and its table. libnftables is loaded only when there is one. */
@@ -1230,6 +1443,10 @@ int cr_net_open_run(const char *cgroup_root, const char *run_dir, struct cr_net 
     if (r < 0)
         return r;
     int fd = state_lock(n);
+    sweep_runs(n);   /* what killed runs left: their links, tables, leases */
+    mark_open(n);
+    if (n->forward_ours)
+        mark_add(n, "forward", NULL);   /* taken over from a killed run */
     state_load(n);   /* the automatic subnets and the addresses taken */
     state_unlock(fd);
     write_resolv(n);
@@ -1237,18 +1454,15 @@ int cr_net_open_run(const char *cgroup_root, const char *run_dir, struct cr_net 
     return 0;
 }
 
-/* A run's end: its lines of the state file and its own files. */
-static void guest_close(struct cr_net *n)
+/* The own files of the runs of tag (".run-PID"): STATE/SVC.run-PID/hosts. */
+static void remove_tag_files(struct cr_net *n, const char *tag)
 {
-    int fd = state_lock(n);
-    guest_edit(n, NULL, true);
-    state_unlock(fd);
     DIR *d = opendir(n->dir);
     struct dirent *e;
-    size_t tl = strlen(n->tag);
+    size_t tl = strlen(tag);
     while (d && (e = readdir(d))) {
         size_t l = strlen(e->d_name);
-        if (l <= tl || strcmp(e->d_name + l - tl, n->tag))
+        if (l <= tl || strcmp(e->d_name + l - tl, tag))
             continue;
         char p[sizeof n->dir + 600];
         snprintf(p, sizeof p, "%s/%s/hosts", n->dir, e->d_name);
@@ -1258,6 +1472,22 @@ static void guest_close(struct cr_net *n)
     }
     if (d)
         closedir(d);
+}
+
+/* A run's end: its lines of the state file, its own files and its mark. */
+static void guest_close(struct cr_net *n)
+{
+    int fd = state_lock(n);
+    guest_edit(n, NULL, n->tag);
+    remove_tag_files(n, n->tag);
+    if (n->mark >= 0) {
+        char path[sizeof n->dir + 32];
+        snprintf(path, sizeof path, "%s/run-%d", n->dir, (int)getpid());
+        unlink(path);
+        close(n->mark);
+        n->mark = -1;
+    }
+    state_unlock(fd);
 }
 
 void cr_net_files_name(const struct cr_net *n, const char *svc, char *buf, size_t len)
@@ -1293,6 +1523,20 @@ int cr_net_bind_files(const char *run_dir, const char *cgroup_root, const char *
     return 0;
 }
 
+void cr_net_hosts_ensure(const char *path)
+{
+    if (access(path, F_OK) == 0)
+        return;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        mkdirs(dir);
+    }
+    put_file(path, HOSTS_HEAD, sizeof HOSTS_HEAD - 1);
+}
+
 bool cr_net_is_run(const struct cr_net *n)
 {
     return n && n->guest;
@@ -1305,11 +1549,19 @@ void cr_net_close(struct cr_net *n)
     char err[256];
     while (n->nat)
         cr_net_detach(n, n->at[n->nat - 1].svc);
-    if (n->guest)
+    char (*sup)[CR_IFNAME_MAX + 1] = NULL;
+    size_t nsup = 0;
+    if (n->guest) {
         guest_close(n);
+        sup_bridges(n, &sup, &nsup);   /* a supervisor started since took them over */
+    }
     for (size_t i = 0; i < n->nbr; i++)
-        if (!n->br[i].adopted && cr_nl_link_del(&n->nl, n->br[i].name, err, sizeof err) < 0)
-            cr_log(NULL, "%s", err);
+        if (!n->br[i].adopted && !n->br[i].dead && !listed(sup, nsup, n->br[i].name)) {
+            int r = cr_nl_link_del(&n->nl, n->br[i].name, err, sizeof err);
+            if (r < 0 && r != -ENODEV)   /* gone already: nothing to say */
+                cr_log(NULL, "%s", err);
+        }
+    free(sup);
     if (n->nft) {
         char cmd[sizeof n->table + 64];
         snprintf(cmd, sizeof cmd, "delete table inet %s\n", n->table);
@@ -1327,6 +1579,9 @@ void cr_net_close(struct cr_net *n)
     state_save(n);
     cr_nft_close(n->nft);
     cr_nl_close(&n->nl);
+    if (n->mark >= 0)
+        close(n->mark);
+    free(n->kept);
     free(n->ls);
     free(n->sub);
     free(n->at);

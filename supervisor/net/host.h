@@ -50,6 +50,10 @@ void cr_net_files_name(const struct cr_net *n, const char *svc, char *buf, size_
 int cr_net_bind_files(const char *run_dir, const char *cgroup_root, const char *files_name,
                       const char *only_net, const struct cr_spec *spec, struct cr_spec *copy,
                       char paths[2][4200]);
+/* The hosts file of cr_net_bind_files (paths[0]) made (with localhost only) when missing:
+ * init binds it during its set-up, which may run before the container's network is
+ * finished (init waits for the go-ahead after its set-up); written in place later. */
+void cr_net_hosts_ensure(const char *path);
 /* Whether n is a run's (cr_net_open_run): its container's hosts file is its own. */
 bool cr_net_is_run(const struct cr_net *n);
 
@@ -79,6 +83,10 @@ void cr_net_detach(struct cr_net *n, const char *svc);
  * detached. A run's leases are its own. */
 void cr_net_reclaim(struct cr_net *n, bool (*wanted)(const char *svc, const char *net, void *arg),
                     void *arg);
+/* A network whose definition changed (a reload): its bridge removed and forgotten, made
+ * again from the new definition at its next use; 0 also when it is not set up. -EBUSY with
+ * the services in err when a container is attached to it (or being attached). */
+int cr_net_forget(struct cr_net *n, const char *net, char *err, size_t errlen);
 /* "10.89.0.7" (and " fd00:89::7" on a dual-stack network; ", " between several networks')
  * of an attached service; "" when it is not attached. */
 void cr_net_addresses(struct cr_net *n, const char *svc, char *buf, size_t len);

@@ -83,7 +83,10 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
         w->rt = rt;
         w->go_fd = go_fd;
         snprintf(w->name, sizeof w->name, "%s", svc->name);
-        r = uv_queue_work(rt->loop, &w->req, net_work_run, net_work_done);
+        /* A `run` has nothing else to do meanwhile: here, without starting the thread pool's
+         * four threads for one job (that cost more than the job) */
+        r = cr_net_is_run(rt->net) ? -1 : uv_queue_work(rt->loop, &w->req, net_work_run,
+                                                            net_work_done);
         if (r == 0)
             return 0;
         cr_net_job_run(w->job);             /* no thread pool: here, then */
@@ -106,8 +109,11 @@ static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct
     const char *only = !run && svc->conf->nnets == 1 ? svc->conf->nets[0]->name : NULL;
     char files[128];
     cr_net_files_name(svc->rt->net, svc->name, files, sizeof files);
-    return cr_net_bind_files(svc->rt->run_dir, svc->rt->cgroup_root, files, only, spec, copy,
-                             paths);
+    int r = cr_net_bind_files(svc->rt->run_dir, svc->rt->cgroup_root, files, only, spec, copy,
+                              paths);
+    if (r == 0 && copy->binds != spec->binds)
+        cr_net_hosts_ensure(paths[0]);
+    return r;
 }
 
 /* ---- network = cni:NAME: the plugins' ADD while init waits, their DEL once it is gone, both
@@ -127,12 +133,17 @@ struct cni_work {
     char addrs[128];
     int r;
     char err[512];
+    char state[4200];            /* STATE/cni: what a DEL needs after a kill -9 (cr_cni_record) */
+    char rec_err[512];           /* why it could not be recorded ("": it was) */
+    struct cr_port ports[64];    /* runtimeConfig.portMappings */
+    size_t nports;
 };
 
 static struct cr_cni cni_of(struct cni_work *w)
 {
     return (struct cr_cni){.conf_dir = w->conf_dir, .plugin_dir = w->plugin_dir, .name = w->list,
-                           .container_id = w->id, .netns = w->netns, .ifname = "eth0"};
+                           .container_id = w->id, .netns = w->netns, .ifname = "eth0",
+                           .ports = w->ports, .nports = w->nports};
 }
 
 static void cni_run(uv_work_t *req)
@@ -141,6 +152,10 @@ static void cni_run(uv_work_t *req)
     struct cr_cni c = cni_of(w);
     w->r = w->del ? cr_cni_del(&c, w->result, w->err, sizeof w->err)
                   : cr_cni_add(&c, &w->result, w->addrs, sizeof w->addrs, w->err, sizeof w->err);
+    if (w->del)
+        cr_cni_forget(w->state, w->id);
+    else if (w->r == 0)
+        cr_cni_record(w->state, &c, w->result, w->nsfd, w->rec_err, sizeof w->rec_err);
 }
 
 static void cni_queue(struct cni_work *w);
@@ -157,6 +172,10 @@ static void cni_done(uv_work_t *req, int status)
         free(w);
         return;
     }
+    if (w->rec_err[0])
+        cr_log(w->name, "cni:%s: %s (a kill -9 of the supervisor would leave its DEL undone)",
+               w->list, w->rec_err);
+    w->rec_err[0] = '\0';
     struct cr_svc *svc = w->rt->find ? w->rt->find(w->rt, w->name) : NULL;
     bool here = svc && svc->ct && svc->ct->pid == w->pid && !svc->ct->exited;
     if (w->r == 0 && status == 0 && here) {
@@ -210,6 +229,10 @@ static struct cni_work *cni_work_new(struct cr_svc *svc, pid_t pid)
     snprintf(w->name, sizeof w->name, "%s", svc->name);
     snprintf(w->conf_dir, sizeof w->conf_dir, "%s", svc->rt->cni_config_dir);
     snprintf(w->plugin_dir, sizeof w->plugin_dir, "%s", svc->rt->cni_plugin_dir);
+    cr_cni_state_dir(svc->rt->run_dir, svc->rt->cgroup_root, w->state, sizeof w->state);
+    w->nports = svc->conf->nport < 64 ? svc->conf->nport : 64;
+    if (w->nports)
+        memcpy(w->ports, svc->conf->port, w->nports * sizeof *w->ports);
     return w;
 }
 

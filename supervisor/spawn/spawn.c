@@ -256,6 +256,8 @@ struct child_args {
                                     them */
     int nfd;                     /* 6, or 7 with a seccomp program */
     int nidmap;                  /* idmapped mounts, sent with the go-ahead byte */
+    bool go_in_init;             /* defer_go's byte read by init after its exec (--go-fd),
+                                    not here: the child can then be vforked */
     unsigned unshare_cut;        /* CLONE_FILES: keep only fds below this one (0: no) */
     uint64_t ignored;            /* signals (bit s-1) the supervisor ignores */
 };
@@ -309,7 +311,7 @@ CHILD_SIDE static void child_main(const struct child_args *a)
             fds[nfd++] = -1;     /* no seccomp program: fd 6 stays closed */
         nfd += a->nidmap;
     }
-    if (!a->vforked && (!a->nidmap || req->defer_go)) {
+    if (!a->vforked && !a->go_in_init && (!a->nidmap || req->defer_go)) {
         /* The go-ahead (after the idmapped mounts, defer_go's own byte). */
         char go = 0;
         ssize_t n;
@@ -337,6 +339,11 @@ CHILD_SIDE static void child_main(const struct child_args *a)
         if (syscall(SYS_write, a->cg_fds[i], "0", 1) != 1)
             child_report(evfd, "joining its cgroup", errno);
 
+    if (a->go_in_init) {   /* the go-ahead's read end, for init: fd 7 (no idmaps here) */
+        if (nfd == CHILD_NFDS - 1)
+            fds[nfd++] = -1;
+        fds[nfd++] = a->sync_fd;
+    }
     if (child_place_fds(fds, nfd) < 0)
         child_report(evfd, "arranging fds", errno);
     evfd = CHILD_EVENTS_FD;
@@ -352,7 +359,9 @@ CHILD_SIDE static void child_main(const struct child_args *a)
      * it could not be arranged under the lower limit). */
     if (req->nofile)
         setrlimit(RLIMIT_NOFILE, req->nofile);
-    char *argv[] = {"init", "--spec-fd", "3", "--events-fd", "4", NULL};
+    _Static_assert(CHILD_NFDS == 7, "init's --go-fd below");
+    char *argv[] = {"init", "--spec-fd", "3", "--events-fd", "4", a->go_in_init ? "--go-fd" : NULL,
+                    "7", NULL};
     /* init gets no environment from the supervisor (the spec carries the workload's), except
      * the sanitizer settings of a test build. */
     char *envp[4];
@@ -611,8 +620,11 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
     /* v1 (the child joins its cgroup itself): no need to wait for the child's clone. A user
      * namespace's maps are written while the child waits (before its exec, so that init keeps
      * its capabilities in the namespace): no vfork then. */
+    /* defer_go without a user namespace or idmapped mounts: init waits for the go-ahead
+     * itself (--go-fd), after its exec, so the child need not wait as a copy of us. */
+    a.go_in_init = req->defer_go && !(ns & CR_NS_USER) && !nidmap;
     a.vforked = a.ncg > 0 && cr_cg_dirfd(req->cg) < 0 && !(ns & CR_NS_USER) &&
-                !req->defer_go && req->join_netns_fd < 0;
+                (!req->defer_go || a.go_in_init) && req->join_netns_fd < 0;
     a.sync_wr = sync_wr;
     a.ignored = ignored_signals();
     int cg_fds[8];
@@ -668,7 +680,7 @@ int cr_spawn(const struct cr_spawn_req *req, struct cr_spawned *out, char *err, 
      * or, with defer_go, the write end for the caller (a second byte after the idmapped
      * mounts' one). */
     out->go_fd = -1;
-    if (req->defer_go && !a.vforked) {
+    if (req->defer_go && (!a.vforked || a.go_in_init)) {
         out->go_fd = cr_steal_fd(&sync_wr);
     } else {
         ssize_t w = 0;

@@ -19,7 +19,7 @@ import pytest
 
 import json
 
-from conftest import SVCTL, T, read_text, wait_until
+from conftest import ASAN_SUPERVISOR, INIT, SVCTL, T, read_text, wait_until
 from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 
 pytestmark = pytest.mark.cgroup
@@ -402,6 +402,51 @@ def test_run_alone_makes_and_removes_its_network(h, net_env, cgroot):
     assert re.search(r"^subnet default 10\.89\.\d+\.0/24$", s.state(), re.M), s.state()
 
 
+def test_a_killed_run_is_swept_by_the_next_run_and_supervisor(h, net_env, cgroot):
+    """A `run` killed -9 leaves its bridge and its table (corral-ROOT-rPID): the next run of
+    the root removes them (its mark, STATE/run-PID, is no longer locked), and keeps a live
+    run's; a supervisor's start does the same."""
+    s = NetSup(h, net_env, cgroot, server("srv"))
+    s.write(server("srv"))
+    table = f"corral-{cgroot}"
+    prefix = ifprefix(cgroot)
+    state = net_env / "run" / cgroot
+
+    def run_bg():
+        p, _, err = h.popen([ASAN_SUPERVISOR, "-c", s.ini, "run", "srv", "--", "/bin/sleep",
+                             "1000"], env={"CORRAL_INIT": str(INIT)})
+        wait_until(lambda: f"{table}-r{p.pid}" in nft_tables() or p.poll() is not None,
+                   what=f"the table of run {p.pid}")
+        assert p.poll() is None, read_text(err)
+        return p, err
+
+    k, _ = run_bg()
+    assert (state / f"run-{k.pid}").exists() and links(prefix)
+    k.send_signal(signal.SIGKILL)
+    k.wait(T(10))
+    assert f"{table}-r{k.pid}" in nft_tables()
+    live, live_err = run_bg()      # sweeps k's table and bridge, makes its own
+    log = read_text(live_err)
+    assert f"{table}-r{k.pid}" not in nft_tables(), log
+    assert re.search(rf"removed the nftables table {re.escape(table)}-r{k.pid}, left by a "
+                     r"killed run", log), log
+    assert not (state / f"run-{k.pid}").exists()
+    rc, out, err = s.run("run", "srv", "--", "/bin/true")
+    assert rc == 0, (out, err)
+    assert f"{table}-r{live.pid}" in nft_tables(), err        # the live run's: kept
+    assert (state / f"run-{live.pid}").exists()
+    live.send_signal(signal.SIGKILL)
+    live.wait(T(10))
+    s.start()                       # a supervisor's start sweeps the second one
+    s.wait_log(rf"removed the nftables table {re.escape(table)}-r{live.pid}, left by a killed run")
+    s.wait_log(r"^supervisor: srv: started")
+    assert [t for t in nft_tables() if t.startswith(table)] == [table]
+    assert not [p for p in state.iterdir() if p.name.startswith("run-")]
+    assert s.stop() == 0
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+    assert not [t for t in nft_tables() if t.startswith(table)]
+
+
 def test_print_spec_shows_the_network(h, net_env, cgroot):
     """--print-spec: the network as comments (the supervisor's to set up), the hosts and
     resolv.conf binds init gets (the file of the network, shared by its single-network
@@ -492,11 +537,10 @@ def test_ipv6_dual_stack(h, net_env, cgroot):
     assert s.stop() == 0
 
 
-def test_cni_bridge_host_local_portmap(h, net_env, cgroot, request):
-    """network = cni:NAME with Debian's containernetworking-plugins (bridge + host-local +
-    portmap): ADD before init runs (eth0 with host-local's address, lo up, a default route),
-    the address in svctl status, reachable from the host; DEL at the stop, while the
-    namespace is still held: the lease and the plugins' masquerade rules are gone."""
+@pytest.fixture
+def cni_net(net_env, request):
+    """A conflist (bridge + host-local + portmap) of the test's own: (list dir, bridge, subnet
+    prefix, host-local's lease folder, a host port)."""
     plugins = Path("/usr/lib/cni")
     if not (plugins / "bridge").exists():
         pytest.skip("containernetworking-plugins is not installed")
@@ -515,28 +559,115 @@ def test_cni_bridge_host_local_portmap(h, net_env, cgroot, request):
              "ipam": {"type": "host-local", "ranges": [[{"subnet": f"{sub}.0/24"}]],
                       "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(net_env / "ipam")}},
             {"type": "portmap", "capabilities": {"portMappings": True}}]}))
-    s = NetSup(h, net_env, cgroot, server("web", network="cni:tnet"))
+    return cni, br, sub, net_env / "ipam" / f"crtest-{tag}", 30000 + os.getpid() % 20000
+
+
+def cni_sup(h, net_env, cgroot, cni, port):
+    s = NetSup(h, net_env, cgroot, server("web", network="cni:tnet", ports=f"{port}:8000"))
     s.ini.write_text(s.ini.read_text().replace("[supervisor]\n",
                                                f"[supervisor]\ncni_config_dir = {cni}\n", 1))
-    s.start()
-    s.wait_log(r"^supervisor: web: started \(pid")
+    return s
+
+
+def cni_addr(net_env):
     p = subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "--json", "status"],
                        capture_output=True, text=True, timeout=T(10))
-    addr = json.loads(p.stdout)[0]["addr"]
-    assert re.fullmatch(rf"{re.escape(sub)}\.\d+/24", addr), p.stdout
+    return json.loads(p.stdout)[0]["addr"]
+
+
+def nat_rules():
+    return subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+
+
+def test_cni_bridge_host_local_portmap(h, net_env, cgroot, cni_net):
+    """network = cni:NAME with Debian's containernetworking-plugins (bridge + host-local +
+    portmap): ADD before init runs (eth0 with host-local's address, lo up, a default route),
+    the address in svctl status, reachable from the host, and its `ports` published by the
+    portmap plugin (runtimeConfig.portMappings); DEL at the stop, while the namespace is still
+    held: the lease and the plugins' rules are gone."""
+    cni, br, sub, leases, port = cni_net
+    s = cni_sup(h, net_env, cgroot, cni, port).start()
+    s.wait_log(r"^supervisor: web: started \(pid")
+    addr = cni_addr(net_env)
+    assert re.fullmatch(rf"{re.escape(sub)}\.\d+/24", addr), addr
     ip = addr.split("/")[0]
-    leases = net_env / "ipam" / f"crtest-{tag}"
     assert (leases / ip).exists(), list(leases.iterdir())
     ans = wait_until(lambda: (lambda a: a if a.startswith("hello") else None)(host_client(ip, 8000)),
                      what="web answering at its CNI address")
     assert ans == f"hello from web to {sub}.1", ans            # the host, through the bridge
+    # the published port, at a host address (the bridge's: portmap's DNAT of local traffic)
+    ans = wait_until(lambda: (lambda a: a if a.startswith("hello") else None)(
+        host_client(f"{sub}.1", port)), what=f"web answering at the host's port {port}")
+    assert ans.startswith("hello from web"), ans
     cid = (leases / ip).read_text().split()[0]
     assert cid.startswith(f"corral-{cgroot}-web-"), cid
+    assert f"--dport {port}" in nat_rules(), nat_rules()
+    state = net_env / "run" / cgroot / "cni"
+    assert sorted(p.name for p in state.iterdir()) == [f"{cid}.json", f"{cid}.netns"]
     subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "stop", "web"],
                    capture_output=True, timeout=T(30))
     wait_until(lambda: not (leases / ip).exists(), what="host-local's lease given back")
     # the bridge plugin takes its masquerade out after the lease, in the same DEL
-    nat = lambda: subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True,
-                                 text=True).stdout
-    wait_until(lambda: cid not in nat(), what="the plugins' rules gone")
+    wait_until(lambda: cid not in nat_rules() and f"--dport {port}" not in nat_rules(),
+               what="the plugins' rules gone")
+    wait_until(lambda: not list(state.iterdir()), what="its DEL record gone")
+    assert s.stop() == 0
+
+
+def test_cni_del_after_kill9(h, net_env, cgroot, cni_net):
+    """A supervisor killed -9 leaves its CNI container's lease and the plugins' rules: it kept
+    the ADD result and the namespace (bind-mounted) in its state folder, so the next one runs
+    the DEL first."""
+    cni, br, sub, leases, port = cni_net
+    s = cni_sup(h, net_env, cgroot, cni, port).start()
+    s.wait_log(r"^supervisor: web: started \(pid")
+    ip = cni_addr(net_env).split("/")[0]
+    cid = (leases / ip).read_text().split()[0]
+    s.p.send_signal(signal.SIGKILL)
+    s.p.wait(T(10))
+    assert (leases / ip).exists() and cid in nat_rules()       # left behind...
+    state = net_env / "run" / cgroot / "cni"
+    s.start()
+    s.wait_log(rf"cni:tnet: DEL of {re.escape(cid)}, left by an earlier supervisor$")
+    s.wait_log(r"^supervisor: web: started \(pid")
+    assert cid not in nat_rules(), nat_rules()                  # ...and taken away
+    new = cni_addr(net_env).split("/")[0]
+    assert new == ip or not (leases / ip).exists()
+    assert [p.name for p in state.iterdir() if p.name.startswith(cid)] == []
+    assert s.stop() == 0
+    wait_until(lambda: not list(state.iterdir()), what="every DEL record gone")
+    assert not [p for p in leases.iterdir() if re.fullmatch(r"[\d.]+", p.name)]
+
+
+def test_reload_of_a_changed_subnet(h, net_env, cgroot):
+    """A network's subnet changed in the file: while a container uses its bridge, check and
+    reload refuse, naming the service (nothing changes); once no container uses it, the reload
+    removes the bridge, and the service's next start makes it again on the new subnet."""
+    a, b = f"10.77.{os.getpid() % 250}", f"10.78.{os.getpid() % 250}"
+    text = lambda sub: f"[network:front]\nsubnet = {sub}.0/24\n\n" + server(
+        "web", network="bridge:front")
+    s = NetSup(h, net_env, cgroot, text(a)).start()
+    s.wait_log(r"^supervisor: web: started \(pid")
+    ctl = lambda *args: subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock")] + list(args),
+                                       capture_output=True, text=True, timeout=T(30))
+    assert ctl("status").stdout.count(f"{a}.") == 1, ctl("status").stdout
+    s.write(text(b))
+    for verb in ("check", "reload"):
+        p = ctl(verb)
+        assert p.returncode != 0, (verb, p.stdout, p.stderr)
+        msg = p.stdout + p.stderr
+        assert (f"[network:front]: subnet {a}.0/24 -> {b}.0/24 needs its bridge made again, "
+                "and the containers of web use it") in msg, (verb, msg)
+    s.wait_log(r"^supervisor: reload: 1 error; nothing changed$")
+    assert f"{a}." in ctl("status").stdout                   # untouched
+    ctl("stop", "web")
+    s.wait_log(r"^supervisor: web: STOPPING -> STOPPED")
+    p = ctl("reload")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    s.wait_log(rf"^supervisor: reload: notice: \[network:front\]: subnet {a}\.0/24 -> {b}\.0/24: "
+               r"no container uses it; its bridge is removed now")
+    s.wait_log(r"^supervisor: network front: bridge \S+ removed \(its definition changed")
+    ctl("start", "web")
+    s.wait_log(rf"^supervisor: network front: bridge \S+, {b}\.0/24$")
+    wait_until(lambda: f"{b}." in ctl("status").stdout, what="web on the new subnet")
     assert s.stop() == 0

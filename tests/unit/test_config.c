@@ -394,7 +394,7 @@ static void test_network_errors(void **state)
                   "$/main.ini:4: ports: '8080' is not [IP:]HOST:CONTAINER[/tcp|/udp] (e.g. "
                   "8080:80, 127.0.0.1:5353:53/udp)", NULL);
     expect_errors(SVC "network = none\nports = 8080:80\n",
-                  "$/main.ini:5: ports: needs a bridge network (network = none)", NULL);
+                  "$/main.ini:5: ports: needs a bridge or cni network (network = none)", NULL);
     expect_errors("[network:i]\ninternal = true\n" SVC "network = bridge:i\nports = 8080:80\n",
                   "$/main.ini:7: ports: its networks are all internal: nothing can reach a "
                   "published port", NULL);
