@@ -1,5 +1,6 @@
 /* The running supervisor: one libuv loop, the services, signals, start-up and shutdown. The
  * order of starts and stops is service/order.c's, reload is reload.c's, `run` oneshot.c's. */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -399,6 +400,36 @@ static int watch_signals(struct sv *sv, const int *sigs, int n)
 
 /* ---- start-up ------------------------------------------------------------------------------ */
 
+/* Started by systemd (INVOCATION_ID) on cgroup v2, the supervisor may manage only the subtree
+ * its unit's Delegate=yes gives it: cgroup_root goes below its own cgroup
+ * ("system.slice/corral.service/corral"). Elsewhere (cgroup v1, a shell, a container whose
+ * cgroup namespace makes its cgroup the root) cgroup_root is below the hierarchy's root. */
+static const char *cgroup_root_below_self(const struct cr_config *cfg)
+{
+    static char buf[512];
+    const char *root = cfg->global.cgroup_root;
+    struct cr_cgroup_caps caps;
+    char self[300];
+    if (!getenv("INVOCATION_ID"))
+        return root;
+    cr_cgroup_probe_last(CR_CGROUP_MOUNT, &caps);
+    if (caps.version != 2 || cr_cg_self_path(self, sizeof self) < 0 || !self[0])
+        return root;
+    /* Re-executed (svctl reexec), it is in its leaf already: "<unit>/<root>/supervisor" */
+    size_t n = strlen(self), rl = strlen(root), tail = rl + sizeof "//supervisor" - 1;
+    if (n > tail && self[n - tail] == '/' && !strncmp(self + n - tail + 1, root, rl) &&
+        !strcmp(self + n - tail + 1 + rl, "/supervisor"))
+        self[n - tail] = '\0';
+    for (const char *p = self; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("_.-/", *p)) {
+            fprintf(stderr, "supervisor: own cgroup /%s: a name cgroup_root cannot take; "
+                    "services go below /%s instead\n", self, root);
+            return root;
+        }
+    snprintf(buf, sizeof buf, "%s/%s", self, root);
+    return buf;
+}
+
 static int make_devnull(void)
 {
     return open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -482,10 +513,11 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     cr_cg_limits_init(&run_lim);
     if (run_conf)
         cr_svc_limits(run_conf, &run_lim);
+    const char *cgroot = run_name ? cfg->global.cgroup_root : cgroup_root_below_self(cfg);
     int r = run_name ? cr_cg_root_open_shared(CR_CGROUP_MOUNT, cfg->global.cgroup_root,
                                               &run_lim, &sv->rt.cgroot, err, sizeof err)
-                     : cr_cg_root_open(CR_CGROUP_MOUNT, cfg->global.cgroup_root, true,
-                                       &sv->rt.cgroot, err, sizeof err);
+                     : cr_cg_root_open(CR_CGROUP_MOUNT, cgroot, true, &sv->rt.cgroot, err,
+                                       sizeof err);
     if (r < 0) {
         fprintf(stderr, "supervisor: cgroup root '%s': %s\n", cfg->global.cgroup_root, err);
         goto out;
@@ -586,7 +618,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
             cr_log(NULL, "%s (pid %d%s, %zu service%s, cgroup root %s)",
                    state ? "resumed after reexec" : "started", (int)getpid(),
                    sv->pid1 ? ", the machine's init" : "", cfg->nservices,
-                   cfg->nservices == 1 ? "" : "s", cfg->global.cgroup_root);
+                   cfg->nservices == 1 ? "" : "s", cgroot);
             if (cfg->global.pidfile && (sv->pidfile = strdup(cfg->global.pidfile)))
                 cr_own_pidfile_write(sv->pidfile);
             if (sv->missing[0])

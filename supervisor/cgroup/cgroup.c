@@ -72,6 +72,49 @@ static int check_limits(const struct cr_cg_limits *l, char *err, size_t errlen)
 
 /* ---- root ------------------------------------------------------------------------------------ */
 
+int cr_cg_self_path(char *buf, size_t len)
+{
+    char all[8192];
+    if (cg_read("/proc/self/cgroup", all, sizeof all) < 0)
+        return -ENOENT;
+    for (char *line = all, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (strncmp(line, "0::/", 4))
+            continue;
+        const char *p = line + 4;
+        size_t n = strlen(p);
+        while (n && p[n - 1] == '/')
+            n--;
+        if (n >= len)
+            return -ENAMETOOLONG;
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+        return 0;
+    }
+    return -ENOENT;
+}
+
+/* Some process other than the caller in <root>/leaf (the caller may have moved into its
+ * own leaf early: v2.c's move_early). */
+static bool has_other_procs(const struct cg_hier *h, const char *root, const char *leaf)
+{
+    char dir[PATH_MAX], procs[PATH_MAX + 16];
+    if (cg_dir(h, root, leaf, dir, sizeof dir) < 0)
+        return false;
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
+    pid_t *pids;
+    size_t n;
+    if (cg_read_pids(procs, &pids, &n) < 0)
+        return false;
+    bool other = false;
+    for (size_t i = 0; i < n; i++)
+        other |= pids[i] != getpid();
+    free(pids);
+    return other;
+}
+
 static bool has_procs(const struct cg_hier *h, const char *root, const char *leaf)
 {
     char dir[PATH_MAX], procs[PATH_MAX + 16];
@@ -208,7 +251,8 @@ static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
     bool live_sup = false;
     for (int i = 0; i < r->nh; i++)
         if (r->version == 2 || (r->h[i].ctrls & CG1_BASE))
-            live_sup |= has_procs(&r->h[i], r->root, "supervisor");
+            live_sup |= r->early ? has_other_procs(&r->h[i], r->root, "supervisor")
+                                 : has_procs(&r->h[i], r->root, "supervisor");
     struct cr_cg **v;
     size_t n;
     sweep_list(r, live_sup, &v, &n);
@@ -351,11 +395,15 @@ static int root_open(const char *mount, const char *root, bool move_self, bool s
      * if that happens between our mkdir and our use of it, the next step sees ENOENT, and
      * doing it all again is enough. */
     int rc;
+    /* Where the caller is now, before any move (v2 may move it early, in root_prepare:
+     * move_early; v1 knows its hierarchies only after root_prepare). */
+    if (move_self && r->version == 2)
+        remember_origin(r);
     for (int tries = 0;; tries++) {
         rc = root_prepare(r, err, errlen);
         if (rc == 0 && !shared)
             rc = sweep_leftovers(r, err, errlen);
-        if (rc == 0 && move_self)
+        if (rc == 0 && move_self && r->version != 2)
             remember_origin(r);
         if (rc == 0)
             rc = root_enter(r, move_self, err, errlen);
@@ -405,7 +453,15 @@ int cr_cg_root_leave(struct cr_cg_root *r, char *err, size_t errlen)
             const char *o = r->origin[i][0] ? r->origin[i] : "/";
             snprintf(procs, sizeof procs, "%s%s%scgroup.procs", h->dir, o,
                      o[strlen(o) - 1] == '/' ? "" : "/");
-            int rc = cg_write(procs, pid, ret ? NULL : err, errlen);
+            int rc = cg_write(procs, pid, NULL, 0);
+            /* EBUSY: it passes controllers down now (we turned them on, after an early
+             * move): turn them off again first. */
+            if (rc == -EBUSY && r->early && cg_ops(r->version)->root_unwind) {
+                cg_ops(r->version)->root_unwind(r);
+                rc = cg_write(procs, pid, NULL, 0);
+            }
+            if (rc < 0 && !ret)
+                cg_err(err, errlen, rc, "%s: %s", procs, strerror(-rc));
             if (rc < 0) {
                 snprintf(procs, sizeof procs, "%s/cgroup.procs", h->dir);
                 if (cg_write(procs, pid, NULL, 0) == 0)

@@ -87,6 +87,10 @@ int cr_cg_root_open_shared(const char *mount, const char *root, const struct cr_
 int cr_cg_root_leave(struct cr_cg_root *r, char *err, size_t errlen);
 void cr_cg_root_close(struct cr_cg_root *r);   /* frees; removes nothing */
 const struct cr_cgroup_caps *cr_cg_root_caps(const struct cr_cg_root *r);
+/* The caller's cgroup on v2, relative to the hierarchy's root as this process sees it (""
+ * at the root, e.g. a private cgroup namespace's; "system.slice/corral.service" under
+ * systemd), from /proc/self/cgroup's "0::" line. 0, or -ENOENT (no v2 line) / -ENAMETOOLONG. */
+int cr_cg_self_path(char *buf, size_t len);
 /* Without cgroups (no usable hierarchy: read-only, absent, not ours), why; else NULL. Then
  * every cgroup is the process group of the service's init (none.c): no limits, no
  * statistics, no device rules, and kills reach init's group (and, with a pid namespace,

@@ -42,6 +42,11 @@ struct cr_cg_root {
     unsigned only;          /* v1: CG1_* hierarchies to make <root> in; 0: all of them */
     bool lean;              /* v1: cgroups only where their limits need them (`run`) */
     bool moved;             /* the caller moved itself into the leaf */
+    bool early;             /* v2: it did so before passing controllers down, from a level
+                               above <root> (v2.c's move_early) */
+    size_t self_len;        /* v2, early: length of the caller's own cgroup, a prefix of
+                               <root> ("" at a cgroup namespace's root: 0) */
+    unsigned early_added;   /* v2, early: wanted[] controllers turned on in that cgroup */
     size_t made_from;       /* length of the shortest level of <root> this open created
                                ("apps" of "apps/corral-2": 4); SIZE_MAX when none */
     struct cr_cg_reaper *reaper;        /* reap.c's, once started; NULL: kills wait */
@@ -117,6 +122,9 @@ struct cg_ops {
      * (cgroup.c). */
     int (*root_prepare)(struct cr_cg_root *r, char *err, size_t errlen);
     int (*root_enter)(struct cr_cg_root *r, bool move_self, char *err, size_t errlen);
+    /* v2 after an early move: turns off what root_prepare/enter turned on in the caller's
+     * own cgroup and below, so that cr_cg_root_leave() can move it back there. v1: NULL. */
+    void (*root_unwind)(struct cr_cg_root *r);
     /* v1: the CG1_* hierarchies a cgroup with these limits needs (CG1_BASE and more). lean
      * (`run`, whose statistics nobody reads): freezer and the hierarchies of its limits
      * only. v2: 0. */

@@ -18,8 +18,9 @@ static const char *const wanted[] = {"memory", "cpu", "pids", "io"};
 
 
 /* Enables in dir's cgroup.subtree_control each wanted controller that dir has (its
- * cgroup.controllers) and has not enabled yet. Writes nothing when all are on already. */
-static int enable_controllers(const char *dir, char *err, size_t errlen)
+ * cgroup.controllers) and has not enabled yet. Writes nothing when all are on already.
+ * *added (may be NULL) gets a bit per wanted[] index this call turned on. */
+static int enable_controllers(const char *dir, unsigned *added, char *err, size_t errlen)
 {
     char path[PATH_MAX + 32], have[512], on[512];
     snprintf(path, sizeof path, "%s/cgroup.controllers", dir);
@@ -42,11 +43,62 @@ static int enable_controllers(const char *dir, char *err, size_t errlen)
                           "cgroup without processes)", path, v);
         if (rc < 0)
             return rc;
+        if (added)
+            *added |= 1u << i;
     }
     return 0;
 }
 
+/* Turns off in dir's cgroup.subtree_control the wanted[] controllers of mask; best effort
+ * (a child still using one refuses with EBUSY, and then the caller cannot move up anyway). */
+static void disable_controllers(const char *dir, unsigned mask)
+{
+    char path[PATH_MAX + 32], v[32];
+    snprintf(path, sizeof path, "%s/cgroup.subtree_control", dir);
+    for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++)
+        if (mask & (1u << i)) {
+            snprintf(v, sizeof v, "-%s", wanted[i]);
+            cg_write(path, v, NULL, 0);
+        }
+}
+
 static int cg2_kill(struct cr_cg *cg, char *err, size_t errlen);
+
+/* The caller lives in a level above <root>: at a private cgroup namespace's root (podman's
+ * and Kubernetes' default on v2), or in its own cgroup as systemd delegated it (<root> below
+ * it, daemon.c). v2 lets a cgroup pass controllers to its children only while it holds no
+ * process, so the caller first makes <root> and its leaf and moves there; the controllers
+ * are enabled after. */
+static int move_early(struct cr_cg_root *r, char *err, size_t errlen)
+{
+    char self[PATH_MAX], dir[PATH_MAX], path[PATH_MAX + 32], pid[24];
+    if (!r->leaf || cr_cg_self_path(self, sizeof self) < 0)
+        return 0;
+    size_t n = strlen(self);      /* "" at the root, else "system.slice/corral.service" */
+    if (n && (strncmp(r->root, self, n) || r->root[n] != '/'))
+        return 0;
+    r->self_len = n;
+    size_t len = strlen(r->root);
+    for (size_t end = 1; end <= len; end++) {
+        if (r->root[end] != '/' && r->root[end] != '\0')
+            continue;
+        int rc = cg_make_root_level(r, r->mount, end, dir, sizeof dir, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    if (cg_dir(&r->h[0], r->root, "supervisor", dir, sizeof dir) < 0)
+        return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", r->mount);
+    bool created;
+    int rc = cg_make_dir(dir, &created, err, errlen);
+    if (rc < 0)
+        return rc;
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    rc = cg_write(path, pid, err, errlen);
+    if (rc == 0)
+        r->early = true;
+    return rc;
+}
 
 static int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
 {
@@ -54,6 +106,9 @@ static int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
     if (!(r->h[0].dir = cg_intern(r->mount)))
         return cg_err(err, errlen, -ENOMEM, "out of memory");
     r->h[0].ctrls = 0;
+    int erc = move_early(r, err, errlen);
+    if (erc < 0)
+        return erc;
     /* For every level of <root> ("apps/corral-2" has two), its parent must pass the
      * controllers down. This is the only change made to cgroups we did not create — the
      * hierarchy root and pre-existing levels above <root> — and cannot be avoided: without
@@ -61,10 +116,19 @@ static int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
     char parent[PATH_MAX], dir[PATH_MAX];
     snprintf(parent, sizeof parent, "%s", r->mount);
     size_t len = strlen(r->root);
-    for (size_t end = 0; end <= len; end++) {
+    /* Moved early, the levels above the caller's own cgroup are not ours (systemd's slices):
+     * systemd's Delegate=yes has passed the controllers down to it already. */
+    size_t from = r->early ? r->self_len : 0;
+    if (from && snprintf(parent, sizeof parent, "%s/%.*s", r->mount, (int)from, r->root) >=
+                    (int)sizeof parent)
+        return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", r->mount);
+    bool first = true;    /* parent is the caller's own cgroup (or the hierarchy's root) */
+    for (size_t end = from; end <= len; end++) {
         if (r->root[end] != '/' && r->root[end] != '\0')
             continue;
-        int rc = enable_controllers(parent, err, errlen);
+        int rc = enable_controllers(parent, first && r->early ? &r->early_added : NULL, err,
+                                    errlen);
+        first = false;
         if (rc < 0)
             return rc;
         rc = cg_make_root_level(r, r->mount, end, dir, sizeof dir, err, errlen);
@@ -78,6 +142,25 @@ static int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
         return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", r->mount);
     bool created;
     return cg_make_dir(dir, &created, err, errlen);
+}
+
+/* Undoes what cg2_root_prepare/enter turned on after an early move, deepest level first, so
+ * that the caller may go back to its own cgroup (which then holds no controllers for
+ * children again, so it may hold a process): in <root> and the levels it made below the
+ * caller's cgroup every controller, in the caller's cgroup those this open added. */
+static void cg2_root_unwind(struct cr_cg_root *r)
+{
+    char dir[PATH_MAX];
+    unsigned all = (1u << (sizeof wanted / sizeof wanted[0])) - 1;
+    for (size_t end = strlen(r->root); end > r->self_len; end--) {
+        if (r->root[end] != '/' && r->root[end] != '\0')
+            continue;
+        if (snprintf(dir, sizeof dir, "%s/%.*s", r->mount, (int)end, r->root) < (int)sizeof dir)
+            disable_controllers(dir, all);
+    }
+    if (snprintf(dir, sizeof dir, "%s/%.*s", r->mount, (int)r->self_len, r->root) <
+        (int)sizeof dir)
+        disable_controllers(dir, r->early_added);
 }
 
 static int cg2_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t errlen)
@@ -95,7 +178,7 @@ static int cg2_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_
     /* Now that <root> holds no process (we are in its leaf), pass the controllers on to
      * the services. */
     cg_dir(&r->h[0], r->root, NULL, dir, sizeof dir);
-    int rc = enable_controllers(dir, err, errlen);
+    int rc = enable_controllers(dir, NULL, err, errlen);
     if (rc < 0)
         return rc;
     /* What the services really get is what <root> passes down, which may be less than
@@ -362,6 +445,7 @@ const struct cg_ops cg2_ops = {
     .kill_pass = cg2_kill_pass,
     .root_prepare = cg2_root_prepare,
     .root_enter = cg2_root_enter,
+    .root_unwind = cg2_root_unwind,
     .needs = cg2_needs,
     .select = cg2_select,
     .ctrl_bits = cg2_ctrl_bits,

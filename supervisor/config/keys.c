@@ -27,7 +27,9 @@
 const struct cr_key cr_keys[CR_NKEYS] = {
     /* ---- [supervisor] ---- */
     [CR_K_CGROUP_ROOT] = {"cgroup_root", NULL, CR_T_CGPATH, "corral", G, RESTART, GL(cgroup_root),
-        .doc = "cgroup below the hierarchy's root that holds the supervisor and its services"},
+        .doc = "cgroup below the hierarchy's root that holds the supervisor and its services "
+               "(started by systemd on cgroup v2: below the supervisor's own cgroup, the "
+               "subtree Delegate=yes gives it)"},
     [CR_K_CONTROL_SOCKET] = {"control_socket", NULL, CR_T_PATH, CR_CTL_DEFAULT_SOCKET, G,
         RESTART, GL(control_socket), .doc = "unix socket svctl talks to"},
     [CR_K_LOG_DIR] = {"log_dir", "childlogdir", CR_T_PATH, "/var/log/corral", G, RESTART,

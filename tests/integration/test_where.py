@@ -239,6 +239,76 @@ def test_podman_pid1_services_status_and_ordered_stop(image):
     assert "supervisor: all services stopped" in log
 
 
+POD_YAML = """apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 20
+  containers:
+  - name: corral
+    image: localhost/{name}:latest
+    command: ["/usr/sbin/supervisor"]
+"""
+
+
+def test_podman_kube_play_pod_with_corral_as_entrypoint(image, tmp):
+    """A Kubernetes Pod (YAML) whose container's entrypoint is the supervisor, run by `podman
+    kube play`: it is PID 1 there, its services come up, `svctl status` works through podman
+    exec, and stopping the pod (SIGTERM, the grace period) stops web before db, exit 0.
+    kube play takes no --ulimit: containers.conf's default_ulimits (CONTAINERS_CONF, ours)
+    gives the same explicit limits as PODMAN_RUN."""
+    name = image
+    yaml = Path(tmp) / "pod.yaml"
+    yaml.write_text(POD_YAML.format(name=name))
+    conf = Path(tmp) / "containers.conf"
+    conf.write_text('[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=8192:8192"]\n')
+    env = dict(os.environ, CONTAINERS_CONF=str(conf))
+    # the pod's infra image, which podman builds locally (catatonit) the first time
+    pause = "localhost/podman-pause:" + podman("version", "--format",
+                                               "{{.Client.Version}}").stdout.strip() + "-0"
+    had_pause = subprocess.run(["podman", "image", "exists", pause]).returncode == 0
+    ctr = f"{name}-corral"
+    pod_id = None
+    try:
+        p = subprocess.run(["podman", "--runtime", "runc", "kube", "play", str(yaml)], env=env,
+                           capture_output=True, text=True, timeout=T(120))
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        pod_id = podman("pod", "inspect", name, "--format", "{{.Id}}").stdout.strip()
+
+        def logs():
+            q = podman("logs", ctr)
+            return q.stdout + q.stderr
+        wait_until(lambda: "supervisor: web: STARTING -> RUNNING" in logs(), 60, interval=0.2,
+                   what="web RUNNING in the pod")
+        # kube play sets no PATH for an image that has no config of its own: full paths
+        assert podman("exec", ctr, "/bin/cat", "/proc/1/cmdline").stdout.split("\0")[0] == \
+            "/usr/sbin/supervisor"
+        st = podman("exec", ctr, "/usr/bin/svctl", "status", check=False)
+        assert st.returncode == 0, (st.stdout, st.stderr)
+        assert re.search(r"^db +RUNNING", st.stdout, re.M) and \
+            re.search(r"^web +RUNNING", st.stdout, re.M), st.stdout
+        podman("pod", "stop", "-t", "20", name)
+        assert podman("inspect", ctr, "--format", "{{.State.ExitCode}}").stdout.strip() == "0"
+        log = logs()
+        assert log.index("web | web stopping") < log.index("db: stopping (SIGTERM to init)"), log
+        assert "supervisor: all services stopped" in log
+    finally:
+        podman("pod", "rm", "-f", "-t", "0", name, check=False)
+        if not had_pause:
+            podman("rmi", "-f", pause, check=False)
+        # the pod's own cgroups below podman's libpod_parent (the image fixture removes
+        # libpod_parent itself when it made it)
+        for d in Path("/sys/fs/cgroup").glob(f"*/libpod_parent/{pod_id}") if pod_id else []:
+            for sub in sorted(d.rglob("*"), key=lambda x: len(x.parts), reverse=True) + [d]:
+                if sub.is_dir():
+                    try:
+                        sub.rmdir()
+                    except OSError:
+                        pass
+
+
 # ---- under systemd: sd_notify -------------------------------------------------------------------
 class NotifySup(CtlSup):
     """A supervisor started as systemd would start a Type=notify service: NOTIFY_SOCKET (ours,
@@ -332,3 +402,73 @@ def test_reexec_under_systemd_goes_on_notifying(h, tmp, cgroot):
         s.until(lambda m: m.startswith("STOPPING=1"), timeout=5)
     finally:
         s.nsock.close()
+
+
+# ---- cgroup v2: placement below the supervisor's own cgroup (the VM: make vm-pytest) ----------
+CG = Path("/sys/fs/cgroup")
+V2 = (CG / "cgroup.controllers").exists()
+
+
+class WrappedSup(CtlSup):
+    """A supervisor started through a shell script (which ends in exec: same pid)."""
+
+    def __init__(self, h, tmp, base, services, script, env=None):
+        self.script = Path(tmp) / "wrap.sh"
+        self.script.write_text("#!/bin/sh\nset -e\n" + script)
+        self.script.chmod(0o755)
+        self.base, self.env = base, env or {}
+        super().__init__(h, tmp, "corral", services)
+
+    def start(self):
+        need(ASAN_SVCTL)
+        need(ASAN_SUPERVISOR)
+        self.p, self.out_path, self.err_path = self.h.popen(
+            [self.script, ASAN_SUPERVISOR, "-c", self.ini],
+            env={"CORRAL_INIT": str(INIT), "BASE": str(self.base), **self.env})
+        self.pid = self.p.pid
+        wait_until(lambda: self.sock.exists() or self.p.poll() is not None, 20,
+                   what="the control socket")
+        assert self.p.poll() is None, (self.p.returncode, read_text(self.err_path))
+        return self
+
+
+def procs(d):
+    return [int(x) for x in read_text(d / "cgroup.procs").split()]
+
+
+@pytest.mark.cgroup
+@pytest.mark.skipif(not V2, reason="cgroup v2 only (run in the VM: make vm-pytest)")
+@pytest.mark.parametrize("where", ["cgroupns", "systemd"])
+def test_v2_services_below_its_own_cgroup(h, tmp, cgroot, rootfs, where):
+    """cgroupns: as in a podman/Kubernetes container, its cgroup is a private cgroup
+    namespace's root: it moves into <root>/supervisor before passing controllers down (no
+    process may stay in a cgroup that does) and the services' cgroups are made beside it.
+    systemd: started by systemd (INVOCATION_ID) in its unit's delegated cgroup, cgroup_root
+    goes below that cgroup, not below the hierarchy's root."""
+    base = CG / cgroot
+    enable = 'echo "+memory +pids" > /sys/fs/cgroup/cgroup.subtree_control\n'
+    if where == "cgroupns":
+        script = (enable + 'mkdir -p "$BASE"\necho $$ > "$BASE/cgroup.procs"\n'
+                  # a cgroup2 mount cannot go on top of its own superblock's (EBUSY)
+                  "exec unshare -C -m --propagation private sh -c 'umount /sys/fs/cgroup && "
+                  "mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"' sh \"$@\"\n")
+        home, env = base, {}
+    else:
+        script = (enable + 'mkdir -p "$BASE/corral.service"\n'
+                  'echo $$ > "$BASE/corral.service/cgroup.procs"\n'
+                  'echo "+memory +pids" > "$BASE/cgroup.subtree_control"\nexec "$@"\n')
+        home, env = base / "corral.service", {"INVOCATION_ID": "0123456789abcdef"}
+    s = WrappedSup(h, tmp, base, svc("web", f"{WL} sleep 1000", startsecs=0, memory_max="64M"),
+                   script, env).start()
+    s.wait_state("web", "RUNNING")
+    root = home / "corral"
+    assert read_text(root / "svc-web" / "memory.max").strip() == "67108864"
+    assert procs(root / "supervisor") == [s.pid]
+    assert procs(home) == []                                   # no internal process
+    assert "memory" in read_text(home / "cgroup.subtree_control").split()
+    assert not (CG / "corral").exists() or where == "cgroupns" and not (
+        CG / "corral" / "svc-web").exists()
+    assert s.stop() == 0
+    assert not root.exists(), list(root.rglob("*"))
+    # it turned off what it turned on in its own cgroup, to go back there and remove <root>
+    assert read_text(home / "cgroup.subtree_control").split() == []

@@ -8,7 +8,11 @@
 #   make vm-pytest   only the pytest selection inside the VM: VM_PYTEST='-m cgroup tests/integration'
 #   make test-appliance  the supervisor as the VM's PID 1: boot, services, poweroff, reboot
 #                    (tests/integration/test_appliance.py, pytest -m appliance)
-#   tests/vm/run-in-vm [--timeout S] [--pid1] -- CMD ARGS...   anything else
+#   make test-systemd    corral.service under real systemd: a Debian 12 root (mmdebstrap, cached
+#                    in build/sysvm) booted with systemd as PID 1, the .deb installed, systemctl
+#                    start/reload/stop, the watchdog, Delegate=yes, and the 100-service bench
+#                    against 100 systemd units (tests/integration/test_systemd.py, minutes)
+#   tests/vm/run-in-vm [--timeout S] [--pid1] [--root DIR] -- CMD ARGS...   anything else
 #
 # `make test` builds the VM too (test-build: vm-try), but a machine where that fails still
 # tests: test_vm.py then skips (qemu missing) or fails with the reason.
@@ -17,7 +21,9 @@ VM_PKGS   := qemu-system-x86 busybox-static python3
 VM_PYTEST ?= -m cgroup tests/integration tests/security
 VM_PYTEST_TIMEOUT ?= 900
 
-.PHONY: deps-vm vm vm-try test-vm vm-pytest test-appliance
+SYSVM_PKGS := mmdebstrap
+
+.PHONY: deps-vm vm vm-try test-vm vm-pytest test-appliance test-systemd
 deps-vm:
 	$(call apt_ensure,$(VM_PKGS))
 
@@ -39,3 +45,8 @@ vm-pytest: vm test-build
 
 test-appliance: vm all rootfs
 	/usr/bin/python3 -m pytest -p no:cacheprovider -v -m appliance tests/integration/test_appliance.py
+
+test-systemd: vm deb
+	$(call apt_ensure,$(SYSVM_PKGS))
+	tests/vm/mksysvm $(B)/sysvm
+	/usr/bin/python3 -m pytest -p no:cacheprovider -v -s -m systemd_vm tests/integration/test_systemd.py
