@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from conftest import (ASAN_SUPERVISOR, INIT, SANITIZER_RE, T, alive, base_env, gone,  # noqa: E402,F401
-                      kill_quiet, need, read_text, wait_until, _subreaper, h, tmp)
+                      kill_quiet, need, read_text, wait_until, _subreaper, _net_state, h, tmp)
 from test_supervisor import (WL, Sup, cg_dirs, cg_procs, cg_tree_procs, cgroot, ctrl_dir,  # noqa: E402,F401
                              rootfs, svc)
 from test_svctl import CtlSup, free_port, read_until_eof  # noqa: E402,F401

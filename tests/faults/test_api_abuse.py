@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from faultlib import (WL, FaultSup, _subreaper, cgroot, free_port, h, http_get,  # noqa: F401
+from faultlib import (WL, FaultSup, _subreaper, _net_state, cgroot, free_port, h, http_get,  # noqa: F401
                       raise_own_nofile, read_until_eof, rootfs, svc, tmp, T, wait_until)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from faultlib import (WL, FaultSup, _subreaper, cg_dirs, cg_procs, cgroot, ctrl_dir, h,  # noqa: F401
+from faultlib import (WL, FaultSup, _subreaper, _net_state, cg_dirs, cg_procs, cgroot, ctrl_dir, h,  # noqa: F401
                       procs_left, read_text, rootfs, svc, tmp, wait_until)
 
 pytestmark = pytest.mark.cgroup

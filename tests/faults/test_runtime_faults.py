@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from faultlib import (WL, FaultSup, _subreaper, alive, cg_dirs, cg_procs, cgroot, ctrl_dir,  # noqa: F401
+from faultlib import (WL, FaultSup, _subreaper, _net_state, alive, cg_dirs, cg_procs, cgroot, ctrl_dir,  # noqa: F401
                       T, gone, h, procs_left, read_text, rootfs, svc, tmp, wait_until)
 
 pytestmark = pytest.mark.cgroup

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from faultlib import (INIT, T, WL, FaultSup, _subreaper, cg_dirs, cgroot, h, need,  # noqa: F401
+from faultlib import (INIT, T, WL, FaultSup, _subreaper, _net_state, cg_dirs, cgroot, h, need,  # noqa: F401
                       procs_left, rootfs, svc, tmp, wait_nothing_left, wait_until)
 from conftest import ASAN_SUPERVISOR, WORKLOAD
 

@@ -14,6 +14,7 @@ import os
 import re
 import select
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
@@ -640,6 +641,16 @@ def _ip_forward():
     yield
     if IP_FORWARD.read_text() != before:
         IP_FORWARD.write_text(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _net_state():
+    """A supervisor keeps its network state (leases, hosts files) in /run/corral-net/ROOT
+    after it exits; the roots of this session (crtest-PID-…) are removed at its end."""
+    yield
+    base = Path("/run/corral-net")
+    for d in base.glob(f"crtest-{os.getpid()}-*") if base.is_dir() else ():
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from conftest import BUILD, _subreaper, h, need, read_text, tmp, wait_until  # noqa: E402,F401
+from conftest import BUILD, _net_state, _subreaper, h, need, read_text, tmp, wait_until  # noqa: E402,F401
 from test_supervisor import Sup, cgroot, svc  # noqa: E402,F401
 from test_userns import subids  # noqa: E402
 
