@@ -617,7 +617,7 @@ def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
     the image `export oci` wrote (not started: podman's runc here refuses its default
     rlimits). The pod, its containers, the image and a pause image podman built are removed."""
     import yaml
-    from test_where import podman, podman_usable
+    from test_where import podman, podman_cgroups, podman_usable
     lay = images / "layout"
     name = f"crtest-{os.getpid()}-kube"
     s = ImgSup(h, tmp, cgroot,
@@ -660,19 +660,20 @@ def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
     sh("skopeo", "copy", "-q", f"oci:{tmp}/out:{name}",
        f"containers-storage:localhost/{name}:latest")
     (tmp / "pod.yaml").write_text(o1)
-    try:
-        p = podman("kube", "play", "--start=false", tmp / "pod.yaml", check=False)
-        assert p.returncode == 0, p.stderr
-        ps = podman("ps", "-a", "--pod", "--format", "{{.Names}} {{.PodName}}").stdout
-        assert f"{name}-{name} {name}" in ps, ps
-        spec = json.loads(podman("inspect", f"{name}-{name}").stdout)[0]
-        assert spec["Config"]["Cmd"] == ["/bin/sh", "-c", "echo $GREETING; sleep 5"] or \
-            spec["Config"]["Entrypoint"] == "/bin/sh -c echo $GREETING; sleep 5" or \
-            "echo $GREETING" in json.dumps(spec["Config"]), spec["Config"]
-        assert spec["Config"]["User"] in ("65534:65534", "65534"), spec["Config"]["User"]
-    finally:
-        podman("pod", "rm", "-f", name, check=False)
-        podman("volume", "rm", "-f", "data-1", check=False)
-        after = set(podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
-        for img in after - images_before:
-            podman("rmi", "-f", img, check=False)
+    with podman_cgroups():
+        try:
+            p = podman("kube", "play", "--start=false", tmp / "pod.yaml", check=False)
+            assert p.returncode == 0, p.stderr
+            ps = podman("ps", "-a", "--pod", "--format", "{{.Names}} {{.PodName}}").stdout
+            assert f"{name}-{name} {name}" in ps, ps
+            spec = json.loads(podman("inspect", f"{name}-{name}").stdout)[0]
+            assert spec["Config"]["Cmd"] == ["/bin/sh", "-c", "echo $GREETING; sleep 5"] or \
+                spec["Config"]["Entrypoint"] == "/bin/sh -c echo $GREETING; sleep 5" or \
+                "echo $GREETING" in json.dumps(spec["Config"]), spec["Config"]
+            assert spec["Config"]["User"] in ("65534:65534", "65534"), spec["Config"]["User"]
+        finally:
+            podman("pod", "rm", "-f", name, check=False)
+            podman("volume", "rm", "-f", "data-1", check=False)
+            after = set(podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
+            for img in after - images_before:
+                podman("rmi", "-f", img, check=False)

@@ -4,6 +4,7 @@ read-only or absent), black-box with the real build/asan/supervisor, build/init 
 The no-cgroups cases run the supervisor in a mount namespace of its own where a read-only,
 empty tmpfs hides /sys/fs/cgroup (`unshare -m`, private propagation: the host's mounts are
 untouched); the podman cases are further down."""
+import contextlib
 import os
 import re
 import shutil
@@ -144,6 +145,23 @@ def podman(*args, timeout=120, check=True):
     return p
 
 
+@contextlib.contextmanager
+def podman_cgroups():
+    """podman (cgroupfs manager) makes libpod_parent (with conmon's cgroup) in every
+    hierarchy: removed afterwards when it was not there before, and only what is empty."""
+    before = set(Path("/sys/fs/cgroup").glob("*/libpod_parent"))
+    try:
+        yield
+    finally:
+        for parent in set(Path("/sys/fs/cgroup").glob("*/libpod_parent")) - before:
+            for d in sorted(parent.rglob("*"), key=lambda p: len(p.parts), reverse=True) + [parent]:
+                if d.is_dir():
+                    try:
+                        d.rmdir()
+                    except OSError:
+                        pass   # still in use: not ours to force
+
+
 def podman_usable():
     """None when podman can run a container here, else why not."""
     if os.environ.get("RUN_IN_VM"):
@@ -188,22 +206,13 @@ def image(tmp):
         # an image needs them, as a Debian-based one with libmnl0 has them.
         for lib in shared_libs(BUILD / "supervisor"):
             t.add(os.path.realpath(lib), arcname=lib.lstrip("/"))
-    # podman (cgroupfs manager) makes libpod_parent in every hierarchy: the test's to remove
-    # when it was not there before
-    parents_before = set(Path("/sys/fs/cgroup").glob("*/libpod_parent"))
-    podman("import", tar, f"localhost/{name}:latest")
-    try:
-        yield name
-    finally:
-        podman("rm", "-f", "-t", "0", name, check=False)
-        podman("rmi", "-f", f"localhost/{name}:latest", check=False)
-        for parent in set(Path("/sys/fs/cgroup").glob("*/libpod_parent")) - parents_before:
-            for d in sorted(parent.rglob("*"), key=lambda p: len(p.parts), reverse=True) + [parent]:
-                if d.is_dir():
-                    try:
-                        d.rmdir()
-                    except OSError:
-                        pass   # still in use: not ours to force
+    with podman_cgroups():
+        podman("import", tar, f"localhost/{name}:latest")
+        try:
+            yield name
+        finally:
+            podman("rm", "-f", "-t", "0", name, check=False)
+            podman("rmi", "-f", f"localhost/{name}:latest", check=False)
 
 
 def test_podman_pid1_services_status_and_ordered_stop(image):
