@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "api/host.h"
+#include "api/http.h"
 #include "cgroup/cgroup.h"
 #include "ctl_proto.h"
 #include "service/history.h"
@@ -1325,19 +1326,6 @@ static int make_dirs(const char *path, char *err, size_t errlen)
 }
 
 /* Is a server answering at path? (A leftover socket file of a dead supervisor is not.) */
-static bool someone_listens(const char *path)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return false;
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-    int r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-    bool live = r == 0 || errno == EAGAIN || errno == EINPROGRESS;
-    close(fd);
-    return live;
-}
-
 static void on_server_closed(uv_handle_t *h)
 {
     ctl_unref(h->data);
@@ -1360,18 +1348,9 @@ int cr_control_open(const struct cr_api_host *host, const char *path, struct cr_
     int r = make_dirs(path, err, errlen);
     if (r < 0)
         return r;
-    struct stat st;
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            snprintf(err, errlen, "exists and is not a socket");
-            return -EEXIST;
-        }
-        if (someone_listens(path)) {
-            snprintf(err, errlen, "another supervisor answers there");
-            return -EADDRINUSE;
-        }
-        unlink(path);
-    }
+    r = cr_unix_path_claim(path, "supervisor", err, errlen);
+    if (r < 0)
+        return r;
     struct cr_control *ctl = calloc(1, sizeof *ctl);
     if (!ctl || !(ctl->path = strdup(path))) {
         free(ctl);
@@ -1391,6 +1370,7 @@ int cr_control_open(const struct cr_api_host *host, const char *path, struct cr_
         r = -errno;
     if (r == 0) {
         ctl->bound = true;
+        struct stat st;
         if (stat(path, &st) == 0) {
             ctl->dev = st.st_dev;
             ctl->ino = st.st_ino;

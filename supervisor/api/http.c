@@ -604,6 +604,23 @@ static bool someone_listens(const char *path)
     return live;
 }
 
+int cr_unix_path_claim(const char *path, const char *who, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return 0;
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "exists and is not a socket");
+        return -EEXIST;
+    }
+    if (someone_listens(path)) {
+        snprintf(err, errlen, "another %s answers there", who);
+        return -EADDRINUSE;
+    }
+    unlink(path);
+    return 0;
+}
+
 int cr_http_open_unix(uv_loop_t *loop, const char *path, unsigned mode, uid_t uid, gid_t gid,
                       const struct cr_http_opts *o, struct cr_http **out, char *err,
                       size_t errlen)
@@ -614,18 +631,9 @@ int cr_http_open_unix(uv_loop_t *loop, const char *path, unsigned mode, uid_t ui
         snprintf(err, errlen, "path longer than %zu bytes", sizeof sa.sun_path - 1);
         return -ENAMETOOLONG;
     }
-    struct stat st;
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            snprintf(err, errlen, "exists and is not a socket");
-            return -EEXIST;
-        }
-        if (someone_listens(path)) {
-            snprintf(err, errlen, "another server answers there");
-            return -EADDRINUSE;
-        }
-        unlink(path);
-    }
+    int r = cr_unix_path_claim(path, "server", err, errlen);
+    if (r < 0)
+        return r;
     struct cr_http *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) {
         free(s);
@@ -639,8 +647,9 @@ int cr_http_open_unix(uv_loop_t *loop, const char *path, unsigned mode, uid_t ui
     s->server.pipe.data = s;
     /* Born without access for others; then the mode asked for. */
     mode_t old = umask(0177);
-    int r = uv_pipe_bind(&s->server.pipe, path);
+    r = uv_pipe_bind(&s->server.pipe, path);
     umask(old);
+    struct stat st;
     if (r == 0 && lstat(path, &st) == 0) {
         s->dev = st.st_dev;
         s->ino = st.st_ino;
