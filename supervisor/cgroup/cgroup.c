@@ -96,9 +96,9 @@ int cr_cg_self_path(char *buf, size_t len)
     return -ENOENT;
 }
 
-/* Some process other than the caller in <root>/leaf (the caller may have moved into its
- * own leaf early: v2.c's move_early). */
-static bool has_other_procs(const struct cg_hier *h, const char *root, const char *leaf)
+/* Some process in <root>/leaf; with but_me, other than the caller (the caller may have moved
+ * into its own leaf early: v2.c's move_early). */
+static bool has_procs(const struct cg_hier *h, const char *root, const char *leaf, bool but_me)
 {
     char dir[PATH_MAX], procs[PATH_MAX + 16];
     if (cg_dir(h, root, leaf, dir, sizeof dir) < 0)
@@ -108,25 +108,11 @@ static bool has_other_procs(const struct cg_hier *h, const char *root, const cha
     size_t n;
     if (cg_read_pids(procs, &pids, &n) < 0)
         return false;
-    bool other = false;
+    bool any = false;
     for (size_t i = 0; i < n; i++)
-        other |= pids[i] != getpid();
+        any |= !but_me || pids[i] != getpid();
     free(pids);
-    return other;
-}
-
-static bool has_procs(const struct cg_hier *h, const char *root, const char *leaf)
-{
-    char dir[PATH_MAX], procs[PATH_MAX + 16];
-    if (cg_dir(h, root, leaf, dir, sizeof dir) < 0)
-        return false;
-    snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
-    pid_t *pids;
-    size_t n;
-    if (cg_read_pids(procs, &pids, &n) < 0)
-        return false;
-    free(pids);
-    return n > 0;
+    return any;
 }
 
 /* (Re)fills a cgroup made by cg_new() from its root. */
@@ -196,7 +182,7 @@ static bool sweep_wanted(struct cr_cg_root *r, const char *name, bool live_sup)
     if (strncmp(name, "run-", 4))
         return !live_sup;
     for (int j = 0; j < r->nh; j++)
-        if (has_procs(&r->h[j], r->root, name))
+        if (has_procs(&r->h[j], r->root, name, false))
             return false;
     return !cg_run_leaf_alive(name);
 }
@@ -251,8 +237,7 @@ static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
     bool live_sup = false;
     for (int i = 0; i < r->nh; i++)
         if (r->version == 2 || (r->h[i].ctrls & CG1_BASE))
-            live_sup |= r->early ? has_other_procs(&r->h[i], r->root, "supervisor")
-                                 : has_procs(&r->h[i], r->root, "supervisor");
+            live_sup |= has_procs(&r->h[i], r->root, "supervisor", r->early);
     struct cr_cg **v;
     size_t n;
     sweep_list(r, live_sup, &v, &n);
