@@ -704,6 +704,18 @@ static int image_root(struct cr_svc *svc)
     return r;
 }
 
+/* The container's two fds on the loop: its init's exit (pidfd) and its events. */
+static void watch(struct cr_runtime *rt, struct cr_svc *svc, struct cr_container *ct)
+{
+    uv_poll_init(rt->loop, &ct->pid_poll, ct->pidfd);
+    uv_poll_init(rt->loop, &ct->ev_poll, ct->ev_fd);
+    ct->pid_poll.data = ct->ev_poll.data = ct;
+    ct->open_handles = 2;
+    uv_poll_start(&ct->ev_poll, UV_READABLE, on_events);
+    uv_poll_start(&ct->pid_poll, UV_READABLE, on_pidfd);
+    svc->ct = ct;
+}
+
 int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
 {
     struct cr_runtime *rt = svc->rt;
@@ -866,13 +878,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     /* A cgroup made now has counted nothing; a re-used leftover may have. */
     int64_t oom = cr_cg_is_fresh(cg) ? 0 : cr_cg_oom_kills(cg);
     ct->oom_seen = oom > 0 ? oom : 0;
-    uv_poll_init(rt->loop, &ct->pid_poll, ct->pidfd);
-    uv_poll_init(rt->loop, &ct->ev_poll, ct->ev_fd);
-    ct->pid_poll.data = ct->ev_poll.data = ct;
-    ct->open_handles = 2;
-    uv_poll_start(&ct->ev_poll, UV_READABLE, on_events);
-    uv_poll_start(&ct->pid_poll, UV_READABLE, on_pidfd);
-    svc->ct = ct;
+    watch(rt, svc, ct);
     /* A failure here closes the go-ahead: the child exits, seen as the container's exit. */
     if (sp.go_fd >= 0 && cni)
         cni_connect(svc, sp.pid, sp.go_fd);
@@ -915,15 +921,9 @@ int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid
     ct->spawned_ms = now_ms(svc);
     int64_t oom = cr_cg_oom_kills(cg);
     ct->oom_seen = oom > 0 ? oom : 0;
-    uv_poll_init(rt->loop, &ct->pid_poll, ct->pidfd);
-    uv_poll_init(rt->loop, &ct->ev_poll, ct->ev_fd);
-    ct->pid_poll.data = ct->ev_poll.data = ct;
-    ct->open_handles = 2;
     /* What init said while no supervisor listened waits in the pipe: read on the first turn
      * of the loop, like any event. */
-    uv_poll_start(&ct->ev_poll, UV_READABLE, on_events);
-    uv_poll_start(&ct->pid_poll, UV_READABLE, on_pidfd);
-    svc->ct = ct;
+    watch(rt, svc, ct);
     return 0;
 }
 
