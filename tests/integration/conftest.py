@@ -326,6 +326,13 @@ class EventReader:
         return self.eof
 
     def close(self):
+        # Close only once the thread is done with the fd: closed under a thread between two
+        # reads, the number could be reused by the next test's event pipe and this thread would
+        # then read (steal) that test's lines. The writers are dead by now, so EOF is near; a
+        # thread still blocked (a writer survived) keeps its fd open rather than risk that.
+        self.thread.join(T(5))
+        if self.thread.is_alive():
+            return
         try:
             os.close(self.rfd)
         except OSError:
