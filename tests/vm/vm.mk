@@ -19,7 +19,7 @@
 
 VM_PKGS   := qemu-system-x86 busybox-static python3
 VM_PYTEST ?= -m cgroup tests/integration tests/security
-VM_PYTEST_TIMEOUT ?= 900
+VM_PYTEST_TIMEOUT ?= 1800
 
 SYSVM_PKGS := mmdebstrap
 
