@@ -319,8 +319,11 @@ static void read_env_file(struct ctx *c)
  * supervisor's own sockets and fds (systemd's notify socket and socket activation). */
 static bool not_inherited(const char *item)
 {
+    /* systemd's words to the supervisor itself. The supervisor unsets the sd_notify ones once
+     * it has read them, so the environment a reload sees lacks them: inherited, they made
+     * every service's spec differ at the first reload under systemd (all restarted). */
     static const char *const names[] = {"NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
-                                        "LISTEN_FDNAMES="};
+                                        "LISTEN_FDNAMES=", "WATCHDOG_USEC=", "WATCHDOG_PID="};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strncmp(item, names[i], strlen(names[i])))
             return true;

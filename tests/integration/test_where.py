@@ -413,6 +413,28 @@ def test_reexec_under_systemd_goes_on_notifying(h, tmp, cgroot):
         s.nsock.close()
 
 
+def test_reload_under_systemd_restarts_only_what_changed(h, tmp, cgroot):
+    """Under a Type=notify unit with WatchdogSec, services that inherit the supervisor's
+    environment (every [program:] by default) are not restarted by a reload that only adds a
+    service: systemd's NOTIFY_SOCKET/WATCHDOG_* (which the supervisor unsets once read) are
+    not passed on, so the reloaded specs equal the running ones."""
+    web = sleeper("web", network="none", inherit_environment="true")
+    s = NotifySup(h, tmp, cgroot, web)
+    s.start(watchdog_usec=400000)
+    try:
+        s.until(lambda m: "READY=1" in m.split("\n"))
+        pid = s.wait_state("web", "RUNNING")["pid"]
+        s.write(web + sleeper("two", network="none", inherit_environment="true"))
+        s.p.send_signal(signal.SIGHUP)
+        s.until(lambda m: m.startswith("RELOADING=1"))
+        s.until(lambda m: m.startswith("READY=1"))
+        s.wait_state("two", "RUNNING")
+        assert s.status("web")["web"]["pid"] == pid
+        assert s.stop() == 0
+    finally:
+        s.nsock.close()
+
+
 # ---- cgroup v2: placement below the supervisor's own cgroup (the VM: make vm-pytest) ----------
 CG = Path("/sys/fs/cgroup")
 V2 = (CG / "cgroup.controllers").exists()
