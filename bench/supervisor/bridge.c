@@ -7,6 +7,7 @@
  * comparable (conmon leaves the process tree), so its column says n/a there. */
 #include "supbench.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -147,6 +149,57 @@ static double run_one(struct bctx *c, int k, double *cpu_ms)
 	return ms;
 }
 
+/* podman (cgroupfs manager) puts conmon under a libpod_parent cgroup per hierarchy and leaves
+ * it. Those it made during the bench (not there before: bit i of made) are removed once empty,
+ * depth first; a busy one is left as it is. */
+static const char *lp_ctrls[] = { "cpu", "cpuacct", "cpu,cpuacct", "memory", "pids", "blkio",
+				  "devices", "freezer", "cpuset", "net_cls", "net_prio",
+				  "net_cls,net_prio", "perf_event", "hugetlb", "rdma", "misc",
+				  "systemd", "unified", "" };
+#define NLP (sizeof(lp_ctrls) / sizeof(lp_ctrls[0]))
+
+static unsigned lp_present(void)
+{
+	unsigned m = 0;
+	char p[256];
+	struct stat st;
+	for (unsigned i = 0; i < NLP; i++) {
+		snprintf(p, sizeof(p), "/sys/fs/cgroup/%s%slibpod_parent", lp_ctrls[i],
+			 *lp_ctrls[i] ? "/" : "");
+		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			m |= 1u << i;
+	}
+	return m;
+}
+
+static void lp_rmdir(const char *dir, int depth)
+{
+	DIR *d = depth < 8 ? opendir(dir) : NULL;
+	struct dirent *e;
+	char sub[512];
+	while (d && (e = readdir(d))) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+		lp_rmdir(sub, depth + 1);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+static void lp_remove_new(unsigned before)
+{
+	unsigned made = lp_present() & ~before;
+	char p[256];
+	for (unsigned i = 0; i < NLP; i++)
+		if (made & 1u << i) {
+			snprintf(p, sizeof(p), "/sys/fs/cgroup/%s%slibpod_parent", lp_ctrls[i],
+				 *lp_ctrls[i] ? "/" : "");
+			lp_rmdir(p, 0);
+		}
+}
+
 int bench_bridge(const struct sb_opts *o, struct sb_table *t)
 {
 	struct bctx c;
@@ -154,6 +207,7 @@ int bench_bridge(const struct sb_opts *o, struct sb_table *t)
 	c.o = o;
 	c.keeper = -1;
 	c.podman = "/usr/bin/podman";
+	unsigned lp_before = lp_present();
 	snprintf(c.sock, sizeof(c.sock), "%s/net.sock", o->tmp);
 	snprintf(c.net, sizeof(c.net), "%s", o->cgprefix);
 	int failed = 0;
@@ -205,6 +259,7 @@ int bench_bridge(const struct sb_opts *o, struct sb_table *t)
 		char *rm[] = { "network", "rm", "-f", c.net, NULL };
 		podman(&c, rm);
 	}
+	lp_remove_new(lp_before);
 	double p50[NB], c50[NB];
 	for (int k = 0; k < NB; k++) {
 		bool ok = have[k] && cnt[k] == n[k];
