@@ -231,7 +231,10 @@ def test_cgroup_tests_in_vm(vm):
     if "CORRAL_TEST_RUN" in os.environ:
         env += ["-e", "CORRAL_TEST_RUN=" + os.environ["CORRAL_TEST_RUN"]]
     r = vm(env + ["--",
-            "/usr/bin/python3", "-m", "pytest", "-p", "no:cacheprovider", "-q", *VM_PYTEST],
+            # -v: a test's name before it runs, so a run cut by the timeout names the test it
+            # was in; the slowest ones listed at the end
+            "/usr/bin/python3", "-m", "pytest", "-p", "no:cacheprovider", "-v",
+            "--durations=30", *VM_PYTEST],
            timeout=VM_PYTEST_TIMEOUT, what=f"boot + pytest {shlex.join(VM_PYTEST)}")
     print(r.out)
     assert r.rc == 0, r
