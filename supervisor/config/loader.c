@@ -58,6 +58,7 @@ struct loader {
     bool included;               /* reading an included file */
     bool last_rejected;          /* the last key line was refused: skip its continuations */
     bool oom;
+    struct cr_roots *roots;      /* the machine facts services share (NULL: not kept) */
 };
 
 static bool valid_name(const char *s)
@@ -907,7 +908,7 @@ static bool supervisord_meaning(const struct raw_sec *rs)
 
 static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int64_t num,
                            int64_t numprocs, const struct cr_config_opts *opts,
-                           const char *host)
+                           const char *host, struct cr_roots *roots)
 {
     /* The array doubles when nservices reaches a power of two: growing it by one each time
      * copied it whole for every service (seconds for 4096 services under ASan). */
@@ -977,13 +978,14 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
     cr_service_image(svc, &cfg->global, &cfg->errors);
     check_service(svc, &cfg->errors);
     cr_network_service_check(svc, !strncmp(rs->header, "program:", 8), &cfg->errors);
-    cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->global, &cfg->errors);
+    cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->global, roots, &cfg->errors);
     cr_security_resolve(svc, &cfg->global, &cfg->errors);
     cr_network_spec(svc, &cfg->global, &cfg->errors);
 }
 
 static void build_section(struct cr_config *cfg, const struct raw_sec *rs,
-                          const struct cr_config_opts *opts, const char *host)
+                          const struct cr_config_opts *opts, const char *host,
+                          struct cr_roots *roots)
 {
     struct cr_service tmp;
     tmp.numprocs = 1;
@@ -1026,7 +1028,7 @@ static void build_section(struct cr_config *cfg, const struct raw_sec *rs,
         return;
     }
     for (int64_t i = 0; i < tmp.numprocs; i++)
-        build_instance(cfg, rs, tmp.numprocs_start + i, tmp.numprocs, opts, host);
+        build_instance(cfg, rs, tmp.numprocs_start + i, tmp.numprocs, opts, host, roots);
 }
 
 /* The values of one section whose keys are struct cr_global's. */
@@ -1186,9 +1188,11 @@ int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
     if (!have_default)
         build_network(cfg, NULL);
     read_groups(&L);
+    L.roots = cr_roots_new();
     for (size_t i = 0; i < L.nsecs; i++)
         if (L.secs[i].kind == SEC_SERVICE)
-            build_section(cfg, &L.secs[i], &opts, host);
+            build_section(cfg, &L.secs[i], &opts, host, L.roots);
+    cr_roots_free(L.roots);
 
     /* Process names are the services' identity: unique across all sections. */
     for (size_t i = 0; i < cfg->nservices; i++) {
