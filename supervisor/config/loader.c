@@ -59,6 +59,8 @@ struct loader {
     bool last_rejected;          /* the last key line was refused: skip its continuations */
     bool oom;
     struct cr_roots *roots;      /* the machine facts services share (NULL: not kept) */
+    size_t cap;                  /* of secs */
+    char *here_file, *here_dir;  /* a file and its directory (its sections share it) */
 };
 
 static bool valid_name(const char *s)
@@ -119,23 +121,37 @@ static void on_section(struct cr_ini *ini, const char *header)
     bool broken = !header;       /* a broken header (reported): its keys are ignored */
     if (broken)
         header = "";
-    struct raw_sec *ns = realloc(L->secs, (L->nsecs + 1) * sizeof *ns);
-    if (!ns) {
-        L->oom = true;
-        L->cur = -1;
-        return;
+    /* doubling: one more each time copied the array whole for every section */
+    if (L->nsecs == L->cap) {
+        size_t cap = L->cap ? 2 * L->cap : 16;
+        struct raw_sec *ns = realloc(L->secs, cap * sizeof *ns);
+        if (!ns) {
+            L->oom = true;
+            L->cur = -1;
+            return;
+        }
+        L->secs = ns;
+        L->cap = cap;
     }
-    L->secs = ns;
-    struct raw_sec *s = &ns[L->nsecs];
+    struct raw_sec *s = &L->secs[L->nsecs];
     memset(s, 0, sizeof *s);
     s->file = ini->file;
     s->line = ini->lineno;
     s->header = strdup(header);
-    /* %(here)s and relative paths: the file's directory, absolute */
-    char *dir = strdup(ini->file), real[PATH_MAX];
-    if (dir)
-        s->here = strdup(realpath(dirname(dir), real) ? real : ".");
-    free(dir);
+    /* %(here)s and relative paths: the file's directory, absolute (realpath once a file) */
+    if (!L->here_dir || strcmp(L->here_file, ini->file)) {
+        char *dir = strdup(ini->file), real[PATH_MAX];
+        free(L->here_dir);
+        free(L->here_file);
+        L->here_dir = dir ? strdup(realpath(dirname(dir), real) ? real : ".") : NULL;
+        L->here_file = strdup(ini->file);
+        if (!L->here_file) {
+            free(L->here_dir);
+            L->here_dir = NULL;
+        }
+        free(dir);
+    }
+    s->here = L->here_dir ? strdup(L->here_dir) : NULL;
     L->cur = (long)L->nsecs++;
     if (!s->header || !s->here) {
         L->oom = true;
@@ -1220,6 +1236,8 @@ int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
         free(L.secs[i].here);
     }
     free(L.secs);
+    free(L.here_dir);
+    free(L.here_file);
     if (L.oom || cfg->errors.oom)
         return -ENOMEM;
     return cfg->errors.n ? -EINVAL : 0;
