@@ -605,6 +605,9 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
             fprintf(stderr, "supervisor: cannot watch signals\n");
             finish(sv, 1);
         } else {
+            /* Resuming, the log files' writers start once every service is back (run:) */
+            if (mode->resume_fd >= 0)
+                cr_logs_hold(true);
             cr_logs_set_dir(cfg->global.log_dir);
             cr_logs_own_open(cfg->global.logfile, cfg->global.logfile_maxbytes,
                              cfg->global.logfile_backups);
@@ -631,7 +634,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                        sw->failed ? " (some could not be removed)" : "");
             /* Neither is needed to run services: a failure is reported, not fatal. */
             const char *ctl_line = state ? strstr(state, "\ncontrol ") : NULL;
-            uint64_t since = state ? sv_resume_since(state) : 0;
+            struct sv_gap since = state ? sv_resume_since(state) : (struct sv_gap){0};
             int r2 = ctl_line ? cr_control_adopt(&sv->api, cfg->global.control_socket,
                                                  atoi(ctl_line + 9), &sv->ctl, err, sizeof err)
                               : cr_control_open(&sv->api, cfg->global.control_socket,
@@ -708,11 +711,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
             free(order);
             notify_status(sv);   /* nothing to start: ready at once */
             free(state);
-            if (since)
+            if (since.since_us)
                 sv_resume_gap(since);
         }
     }
 run:
+    cr_logs_hold(false);
     uv_run(sv->rt.loop, UV_RUN_DEFAULT);
     status = sv->exit_status;
 

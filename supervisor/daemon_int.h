@@ -48,6 +48,7 @@ struct sv {
     uv_timer_t reexec_timer;
     bool reexec_timer_init;
     uint64_t reexec_since_us;    /* CLOCK_MONOTONIC when the handover began (the gap's start) */
+    uint64_t reexec_cpu_us;      /* and the process's CPU time then */
     int reexec_signal;           /* [supervisor] reexec_signal as watched since the start; -1 */
     uv_timer_t starts_timer;     /* the next slice of starts (service/order.h) */
     bool starts_timer_init;
@@ -62,8 +63,11 @@ char *sv_resume_read(int fd);
 /* reexec.c: when the old program's handover began (the state's "since" line; 0: none), and
  * the log line saying how long no event was handled since, called just before the new
  * program's loop runs. */
-uint64_t sv_resume_since(const char *state);
-void sv_resume_gap(uint64_t since);
+struct sv_gap {
+    uint64_t since_us, cpu_us;   /* CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID */
+};
+struct sv_gap sv_resume_since(const char *state);
+void sv_resume_gap(struct sv_gap since);
 
 static inline struct sv *sv_of(struct cr_runtime *rt)
 {

@@ -167,6 +167,7 @@ static int write_state(struct sv *sv)
     }
     fputs(STATE_MAGIC, f);
     fprintf(f, "since %llu\n", (unsigned long long)sv->reexec_since_us);
+    fprintf(f, "since_cpu %llu\n", (unsigned long long)sv->reexec_cpu_us);
     int cfd = cr_control_fd(sv->ctl);
     if (cfd >= 0)
         fprintf(f, "control %d\n", cfd);
@@ -205,6 +206,8 @@ static void do_reexec(uv_timer_t *t)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     sv->reexec_since_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);   /* goes on across the execve */
+    sv->reexec_cpu_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     /* Checked again: the services may have moved since the reply. */
     char resolved[sizeof sv->reexec_path];
     if (reexec_ok(sv, sv->reexec_path, resolved, sizeof resolved, why, sizeof why) < 0) {
@@ -299,21 +302,32 @@ int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, si
     return 0;
 }
 
-uint64_t sv_resume_since(const char *state)
+struct sv_gap sv_resume_since(const char *state)
 {
     const char *p = strstr(state, "\nsince ");
-    return p ? strtoull(p + 7, NULL, 10) : 0;
+    const char *c = strstr(state, "\nsince_cpu ");
+    return (struct sv_gap){p ? strtoull(p + 7, NULL, 10) : 0, c ? strtoull(c + 11, NULL, 10) : 0};
 }
 
-void sv_resume_gap(uint64_t since)
+static uint64_t clock_us(clockid_t id)
 {
-    if (!since)
-        return;
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The gap in wall time, and the CPU time the process spent in it (the first says as much
+ * about the machine's load as about the supervisor; the second does not). */
+void sv_resume_gap(struct sv_gap since)
+{
+    if (!since.since_us)
+        return;
+    uint64_t now = clock_us(CLOCK_MONOTONIC), cpu = clock_us(CLOCK_PROCESS_CPUTIME_ID);
+    char used[48] = "";
+    if (since.cpu_us && cpu >= since.cpu_us)
+        snprintf(used, sizeof used, "; %.2f ms of CPU", (double)(cpu - since.cpu_us) / 1000.0);
     cr_log(NULL, "reexec: no event handled for %.2f ms (from the old program's last to the "
-           "new one's loop)", (double)(now - since) / 1000.0);
+           "new one's loop%s)", (double)(now - since.since_us) / 1000.0, used);
 }
 
 char *sv_resume_read(int fd)

@@ -230,9 +230,16 @@ bool cr_service_needs_restart(const struct cr_service *a, const struct cr_servic
 
 /* Internal to config*.c: the checks that look at the machine (rootfs, the command inside
  * it, users and groups, bind sources, environment_file, cgroup controllers), then the spec. */
+struct cr_roots;
 void cr_service_resolve(struct cr_service *svc, const char *here,
                         const struct cr_config_opts *opts, const struct cr_cgroup_caps *caps,
-                        const struct cr_global *g, struct cr_errlist *errors);
+                        const struct cr_global *g, struct cr_roots *roots,
+                        struct cr_errlist *errors);
+/* What one load learns of the roots its services share (machine.c): a rootfs's stat and
+ * real path, an open fd on it, its /etc/passwd and /etc/group, each read once per load
+ * instead of once per service; freed (the fds closed) at the end of the load. */
+struct cr_roots *cr_roots_new(void);
+void cr_roots_free(struct cr_roots *roots);
 /* image, entrypoint and command → the spec's argv; the image's config fills directory, user,
  * group and stopsignal left unset (image.c). Before the machine checks. */
 void cr_service_image(struct cr_service *svc, const struct cr_global *g,

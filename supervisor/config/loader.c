@@ -58,6 +58,9 @@ struct loader {
     bool included;               /* reading an included file */
     bool last_rejected;          /* the last key line was refused: skip its continuations */
     bool oom;
+    struct cr_roots *roots;      /* the machine facts services share (NULL: not kept) */
+    size_t cap;                  /* of secs */
+    char *here_file, *here_dir;  /* a file and its directory (its sections share it) */
 };
 
 static bool valid_name(const char *s)
@@ -118,23 +121,37 @@ static void on_section(struct cr_ini *ini, const char *header)
     bool broken = !header;       /* a broken header (reported): its keys are ignored */
     if (broken)
         header = "";
-    struct raw_sec *ns = realloc(L->secs, (L->nsecs + 1) * sizeof *ns);
-    if (!ns) {
-        L->oom = true;
-        L->cur = -1;
-        return;
+    /* doubling: one more each time copied the array whole for every section */
+    if (L->nsecs == L->cap) {
+        size_t cap = L->cap ? 2 * L->cap : 16;
+        struct raw_sec *ns = realloc(L->secs, cap * sizeof *ns);
+        if (!ns) {
+            L->oom = true;
+            L->cur = -1;
+            return;
+        }
+        L->secs = ns;
+        L->cap = cap;
     }
-    L->secs = ns;
-    struct raw_sec *s = &ns[L->nsecs];
+    struct raw_sec *s = &L->secs[L->nsecs];
     memset(s, 0, sizeof *s);
     s->file = ini->file;
     s->line = ini->lineno;
     s->header = strdup(header);
-    /* %(here)s and relative paths: the file's directory, absolute */
-    char *dir = strdup(ini->file), real[PATH_MAX];
-    if (dir)
-        s->here = strdup(realpath(dirname(dir), real) ? real : ".");
-    free(dir);
+    /* %(here)s and relative paths: the file's directory, absolute (realpath once a file) */
+    if (!L->here_dir || strcmp(L->here_file, ini->file)) {
+        char *dir = strdup(ini->file), real[PATH_MAX];
+        free(L->here_dir);
+        free(L->here_file);
+        L->here_dir = dir ? strdup(realpath(dirname(dir), real) ? real : ".") : NULL;
+        L->here_file = strdup(ini->file);
+        if (!L->here_file) {
+            free(L->here_dir);
+            L->here_dir = NULL;
+        }
+        free(dir);
+    }
+    s->here = L->here_dir ? strdup(L->here_dir) : NULL;
     L->cur = (long)L->nsecs++;
     if (!s->header || !s->here) {
         L->oom = true;
@@ -907,7 +924,7 @@ static bool supervisord_meaning(const struct raw_sec *rs)
 
 static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int64_t num,
                            int64_t numprocs, const struct cr_config_opts *opts,
-                           const char *host)
+                           const char *host, struct cr_roots *roots)
 {
     /* The array doubles when nservices reaches a power of two: growing it by one each time
      * copied it whole for every service (seconds for 4096 services under ASan). */
@@ -977,13 +994,14 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
     cr_service_image(svc, &cfg->global, &cfg->errors);
     check_service(svc, &cfg->errors);
     cr_network_service_check(svc, !strncmp(rs->header, "program:", 8), &cfg->errors);
-    cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->global, &cfg->errors);
+    cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->global, roots, &cfg->errors);
     cr_security_resolve(svc, &cfg->global, &cfg->errors);
     cr_network_spec(svc, &cfg->global, &cfg->errors);
 }
 
 static void build_section(struct cr_config *cfg, const struct raw_sec *rs,
-                          const struct cr_config_opts *opts, const char *host)
+                          const struct cr_config_opts *opts, const char *host,
+                          struct cr_roots *roots)
 {
     struct cr_service tmp;
     tmp.numprocs = 1;
@@ -1026,7 +1044,7 @@ static void build_section(struct cr_config *cfg, const struct raw_sec *rs,
         return;
     }
     for (int64_t i = 0; i < tmp.numprocs; i++)
-        build_instance(cfg, rs, tmp.numprocs_start + i, tmp.numprocs, opts, host);
+        build_instance(cfg, rs, tmp.numprocs_start + i, tmp.numprocs, opts, host, roots);
 }
 
 /* The values of one section whose keys are struct cr_global's. */
@@ -1186,9 +1204,11 @@ int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
     if (!have_default)
         build_network(cfg, NULL);
     read_groups(&L);
+    L.roots = cr_roots_new();
     for (size_t i = 0; i < L.nsecs; i++)
         if (L.secs[i].kind == SEC_SERVICE)
-            build_section(cfg, &L.secs[i], &opts, host);
+            build_section(cfg, &L.secs[i], &opts, host, L.roots);
+    cr_roots_free(L.roots);
 
     /* Process names are the services' identity: unique across all sections. */
     for (size_t i = 0; i < cfg->nservices; i++) {
@@ -1216,6 +1236,8 @@ int cr_config_load(const char *path, const struct cr_config_opts *opts_in,
         free(L.secs[i].here);
     }
     free(L.secs);
+    free(L.here_dir);
+    free(L.here_file);
     if (L.oom || cfg->errors.oom)
         return -ENOMEM;
     return cfg->errors.n ? -EINVAL : 0;

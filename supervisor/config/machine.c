@@ -32,8 +32,111 @@ struct ctx {
     const char *here;
     const char *rootname;        /* the rootfs as the user wrote it, for messages */
     int rootfd;                  /* -1 when the root could not be opened */
+    struct root_fd *root;        /* rootfd's entry in roots (not closed here), or NULL */
+    struct cr_roots *roots;      /* NULL: nothing shared, every look done again */
     bool checks;
 };
+
+/* ---- what services sharing a root share (config.h: cr_roots) ------------------------------ */
+
+#define ROOTS_MAX 64             /* distinct roots remembered; more are looked at each time */
+
+struct root_path {               /* a rootfs as written */
+    char *as_written, *real;     /* real: NULL when realpath() failed */
+    bool stat_done, is_dir;
+    int stat_errno;              /* 0, or why stat() failed */
+};
+
+struct root_fd {                 /* an opened root, by its real path */
+    char *path;
+    int fd;
+    bool passwd_read, group_read;
+    char *passwd, *group;        /* NULL: absent */
+};
+
+struct cr_roots {
+    struct root_path paths[ROOTS_MAX];
+    struct root_fd fds[ROOTS_MAX];
+    size_t npaths, nfds;
+    char *specbuf;               /* CR_SPEC_MAX + 1 bytes for check_spec_fits */
+};
+
+struct cr_roots *cr_roots_new(void)
+{
+    return calloc(1, sizeof(struct cr_roots));
+}
+
+void cr_roots_free(struct cr_roots *roots)
+{
+    if (!roots)
+        return;
+    for (size_t i = 0; i < roots->npaths; i++) {
+        free(roots->paths[i].as_written);
+        free(roots->paths[i].real);
+    }
+    for (size_t i = 0; i < roots->nfds; i++) {
+        close(roots->fds[i].fd);
+        free(roots->fds[i].path);
+        free(roots->fds[i].passwd);
+        free(roots->fds[i].group);
+    }
+    free(roots->specbuf);
+    free(roots);
+}
+
+/* The rootfs's entry, made (stat when checking, realpath) on its first use; NULL when not
+ * kept (no roots, full, out of memory): the caller looks itself. */
+static struct root_path *root_path(struct cr_roots *roots, const char *rootfs, bool checks)
+{
+    if (!roots)
+        return NULL;
+    struct root_path *e = NULL;
+    for (size_t i = 0; i < roots->npaths && !e; i++)
+        if (!strcmp(roots->paths[i].as_written, rootfs))
+            e = &roots->paths[i];
+    if (!e) {
+        if (roots->npaths == ROOTS_MAX)
+            return NULL;
+        char real[PATH_MAX];
+        e = &roots->paths[roots->npaths];
+        *e = (struct root_path){.as_written = strdup(rootfs)};
+        if (!e->as_written)
+            return NULL;
+        if (realpath(rootfs, real) && !(e->real = strdup(real))) {
+            free(e->as_written);
+            return NULL;
+        }
+        roots->npaths++;
+    }
+    if (checks && !e->stat_done) {
+        struct stat st;
+        e->stat_errno = stat(rootfs, &st) < 0 ? errno : 0;
+        e->is_dir = !e->stat_errno && S_ISDIR(st.st_mode);
+        e->stat_done = true;
+    }
+    return e;
+}
+
+/* An O_PATH fd on the root (the real path), kept open for the load; its entry in *out. */
+static int root_open(struct cr_roots *roots, const char *path, struct root_fd **out)
+{
+    *out = NULL;
+    for (size_t i = 0; roots && i < roots->nfds; i++)
+        if (!strcmp(roots->fds[i].path, path)) {
+            *out = &roots->fds[i];
+            return roots->fds[i].fd;
+        }
+    int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || !roots || roots->nfds == ROOTS_MAX)
+        return fd;
+    struct root_fd *e = &roots->fds[roots->nfds];
+    *e = (struct root_fd){.path = strdup(path), .fd = fd};
+    if (!e->path)
+        return fd;
+    roots->nfds++;
+    *out = e;
+    return fd;
+}
 
 /* Opens path (absolute, inside the container) below rootfd as chroot would see it. */
 static int open_in_root(int rootfd, const char *path, int flags)
@@ -147,6 +250,17 @@ static const char *group_id(struct ctx *c, const char *group, const char *name,
  * or not); NULL if absent. */
 static char *root_file(struct ctx *c, const char *path)
 {
+    if (c->rootfd >= 0 && c->root) {
+        /* read once per load for every service in this root */
+        bool pw = !strcmp(path, "/etc/passwd");
+        bool *done = pw ? &c->root->passwd_read : &c->root->group_read;
+        char **text = pw ? &c->root->passwd : &c->root->group;
+        if (!*done) {
+            *text = read_in_root(c->rootfd, path);
+            *done = true;
+        }
+        return *text ? strdup(*text) : NULL;
+    }
     if (c->rootfd >= 0)
         return read_in_root(c->rootfd, path);
     if (!c->svc->img || !c->checks)
@@ -657,7 +771,11 @@ static void check_spec_fits(struct ctx *c)
     ok &= spec_list_fits(c, CR_K_HEALTH_CMD, sp->health_argv);
     if (!ok || !sp->argc)
         return;                  /* it would not write at all; the reason is reported */
-    char *buf = malloc(CR_SPEC_MAX + 1);
+    /* one buffer for the whole load: 64 kB allocated and freed per service went back to the
+     * kernel (brk) and was faulted in again each time */
+    char *buf = c->roots ? c->roots->specbuf : NULL;
+    if (!buf)
+        buf = malloc(CR_SPEC_MAX + 1);
     if (!buf) {
         c->errors->oom = true;
         return;
@@ -666,16 +784,20 @@ static void check_spec_fits(struct ctx *c)
     if (n == -ENOSPC)
         cr_service_error(c->errors, c->svc, -1, "the spec init receives would be larger than "
                          "%d bytes (environment, binds, command)", CR_SPEC_MAX);
-    free(buf);
+    if (c->roots)
+        c->roots->specbuf = buf;
+    else
+        free(buf);
 }
 
 void cr_service_resolve(struct cr_service *svc, const char *here,
                         const struct cr_config_opts *opts, const struct cr_cgroup_caps *caps,
-                        const struct cr_global *g, struct cr_errlist *errors)
+                        const struct cr_global *g, struct cr_roots *roots,
+                        struct cr_errlist *errors)
 {
     struct cr_spec *sp = &svc->spec;
     struct ctx c = {.svc = svc, .errors = errors, .here = here, .rootname = "/", .rootfd = -1,
-                    .checks = !opts->no_machine_checks};
+                    .roots = roots, .checks = !opts->no_machine_checks};
     char real[PATH_MAX], home[PATH_MAX];
     bool root_ok = true;
 
@@ -695,14 +817,22 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
     } else if (svc->rootfs) {
         struct stat st;
         c.rootname = svc->rootfs;
-        if (c.checks && stat(svc->rootfs, &st) < 0) {
-            cr_service_error(errors, svc, CR_K_ROOTFS, "%s: %s", svc->rootfs, strerror(errno));
+        struct root_path *rp = root_path(roots, svc->rootfs, c.checks);
+        int st_errno = rp ? rp->stat_errno : 0;
+        bool is_dir = rp ? rp->is_dir : false;
+        if (c.checks && !rp) {
+            st_errno = stat(svc->rootfs, &st) < 0 ? errno : 0;
+            is_dir = !st_errno && S_ISDIR(st.st_mode);
+        }
+        if (c.checks && st_errno) {
+            cr_service_error(errors, svc, CR_K_ROOTFS, "%s: %s", svc->rootfs, strerror(st_errno));
             root_ok = false;
-        } else if (c.checks && !S_ISDIR(st.st_mode)) {
+        } else if (c.checks && !is_dir) {
             cr_service_error(errors, svc, CR_K_ROOTFS, "%s: not a directory", svc->rootfs);
             root_ok = false;
         }
-        sp->rootfs = strdup(realpath(svc->rootfs, real) ? real : svc->rootfs);
+        const char *rreal = rp ? rp->real : realpath(svc->rootfs, real) ? real : NULL;
+        sp->rootfs = strdup(rreal ? rreal : svc->rootfs);
         /* Its files keep their owners inside (root's are root's), as without a user
          * namespace; the host's own / (no rootfs) is never idmapped. */
         sp->rootfs_idmap = svc->userns_auto && sp->rootfs && strcmp(sp->rootfs, "/");
@@ -715,7 +845,7 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
         sp->read_only = true;
     }
     if (c.checks && root_ok)
-        c.rootfd = open(sp->rootfs ? sp->rootfs : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        c.rootfd = root_open(roots, sp->rootfs ? sp->rootfs : "/", &c.root);
     if (svc->directory)
         sp->directory = strdup(svc->directory);
     sp->umask = svc->umask;
@@ -742,6 +872,6 @@ void cr_service_resolve(struct cr_service *svc, const char *here,
     sp->stopsignal = svc->stopsignal;
     sp->stopwait_ms = svc->stopwaitsecs;
     check_spec_fits(&c);
-    if (c.rootfd >= 0)
+    if (c.rootfd >= 0 && !c.root)
         close(c.rootfd);
 }

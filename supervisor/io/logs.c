@@ -294,6 +294,7 @@ static struct {
     struct tail_job *tails_done;            /* read, waiting for the loop (mu) */
     int ntodo, threads, idle;               /* (mu) */
     bool abandoned;                         /* (mu) at exit, past the deadline */
+    bool held;                              /* (mu) cr_logs_hold(): no thread woken */
     int busy;                               /* files handed over (loop) */
     int waiting;                            /* files with waiters (loop) */
     uv_timer_t tick;                        /* while waiting: looks for stalled writes */
@@ -425,9 +426,24 @@ static void submit(struct cr_logfile *f)
     *wr.todo_tail = f;
     wr.todo_tail = &f->jnext;
     wr.ntodo++;
-    if (wr.ntodo > wr.idle && wr.threads < WRITERS_MAX)
-        spawn_writer();   /* failing that, the threads there are take it in turn */
-    pthread_cond_signal(&wr.cv);
+    if (!wr.held) {
+        if (wr.ntodo > wr.idle && wr.threads < WRITERS_MAX)
+            spawn_writer();   /* failing that, the threads there are take it in turn */
+        pthread_cond_signal(&wr.cv);
+    }
+    pthread_mutex_unlock(&wr.mu);
+}
+
+void cr_logs_hold(bool hold)
+{
+    if (!wr.loop)
+        return;
+    pthread_mutex_lock(&wr.mu);
+    wr.held = hold;
+    while (!hold && wr.ntodo > wr.idle && wr.threads < WRITERS_MAX && spawn_writer() == 0)
+        ;
+    if (!hold)
+        pthread_cond_broadcast(&wr.cv);
     pthread_mutex_unlock(&wr.mu);
 }
 

@@ -100,6 +100,11 @@ void cr_logs_finish(unsigned deadline_ms);
  * lines are still queued and go on being written). */
 int cr_logs_quiesce(unsigned deadline_ms, char *why, size_t whylen);
 
+/* Live re-exec: while held, files handed to the writers (opened, written) wait for them
+ * without waking or starting one, so that the threads do not take the CPU from the loop's
+ * thread while it resumes every service; the release starts what is needed. Nothing is
+ * lost or reordered: each file's lines stay in its queue. */
+void cr_logs_hold(bool hold);
 /* The directory of AUTO files ([supervisor] log_dir); copied. Call before cr_logs_attach(). */
 int cr_logs_set_dir(const char *dir);
 /* (Re)applies one stream's log keys: opens, switches or closes its file (spec: AUTO, NONE or a

@@ -437,9 +437,8 @@ int cr_out_adopt(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
     s->console = c;
     s->name = name;
     s->rfd = s->wfd = -1;
-    /* Only our end is non-blocking: the write end is the workload's, and it must block as
-     * usual when the pipe is full (we drain it promptly). */
-    fcntl(rfd, F_SETFL, fcntl(rfd, F_GETFL) | O_NONBLOCK);
+    /* Only our end is non-blocking (uv_poll_init makes it so): the write end is the
+     * workload's, and it must block as usual when the pipe is full (we drain it promptly). */
     fcntl(rfd, F_SETFD, FD_CLOEXEC);
     fcntl(wfd, F_SETFD, FD_CLOEXEC);
     int r = uv_poll_init(loop, &s->poll, rfd);

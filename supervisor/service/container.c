@@ -891,7 +891,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
 }
 
 int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid, int pidfd,
-                       int ev_fd)
+                       int ev_fd, int64_t oom_seen)
 {
     struct cr_runtime *rt = svc->rt;
     char err[512], leaf[96];
@@ -909,9 +909,9 @@ int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid
         cr_cg_destroy(cg, err, sizeof err);
         return -ENOMEM;
     }
+    /* O_NONBLOCK (a file status flag) went through the execve; close-on-exec did not */
     fcntl(pidfd, F_SETFD, FD_CLOEXEC);
     fcntl(ev_fd, F_SETFD, FD_CLOEXEC);
-    fcntl(ev_fd, F_SETFL, fcntl(ev_fd, F_GETFL) | O_NONBLOCK);
     ct->svc = svc;
     ct->report = report;
     ct->pid = pid;
@@ -919,7 +919,7 @@ int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid
     ct->ev_fd = ev_fd;
     ct->cg = cg;
     ct->spawned_ms = now_ms(svc);
-    int64_t oom = cr_cg_oom_kills(cg);
+    int64_t oom = oom_seen >= 0 ? oom_seen : cr_cg_oom_kills(cg);
     ct->oom_seen = oom > 0 ? oom : 0;
     /* What init said while no supervisor listened waits in the pipe: read on the first turn
      * of the loop, like any event. */

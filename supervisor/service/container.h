@@ -13,10 +13,11 @@
 int cr_container_spawn(struct cr_svc *svc, cr_container_report report);
 /* Live re-exec: takes over a running container from the supervisor that ran before this
  * one in the same process (its init pid, pidfd and events pipe; its cgroup svc-NAME as it
- * is) and watches it as cr_container_spawn() does. 0 (svc->ct set) or a negative errno
- * (the fds are left to the caller). */
+ * is) and watches it as cr_container_spawn() does; oom_seen: the OOM kills the earlier
+ * program had counted in its cgroup (-1: unknown, read from the cgroup). 0 (svc->ct set) or
+ * a negative errno (the fds are left to the caller). */
 int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid, int pidfd,
-                       int ev_fd);
+                       int ev_fd, int64_t oom_seen);
 /* Sends sig to init (the stop signal); 0 or a negative errno. */
 int cr_container_stop_signal(struct cr_svc *svc, int sig);
 /* stopwaitsecs passed: kills everything in the cgroup (init by SIGKILL if that fails). */

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "cgroup/cgroup.h"
 #include "service/container.h"
+#include "service/history.h"
 #include "service/internal.h"
 #include "spawn/spawn.h"
 
@@ -91,6 +92,74 @@ static int put_partial(char *buf, size_t len, int n, const char *key, bool open,
     return n;
 }
 
+_Static_assert(CR_SVC_STATE_MAX >= 4 * CR_OUT_PART_MAX + CR_HIST_STATE_MAX + 2048,
+               "a service's state line holds its partial lines and its crash history");
+
+/* The restart counters and window, health and STATUS= as " key=value" at buf+n; the new
+ * length, or -1 (no room). */
+static int put_counters(const struct cr_svc *svc, char *buf, size_t len, int n)
+{
+    unsigned max = svc->conf && svc->restarts && svc->conf->max_restarts > 0
+                       ? (unsigned)svc->conf->max_restarts : 0;
+    if ((size_t)n + 200 + 21 * (size_t)max + 2 * strlen(svc->status_text) >= len)
+        return -1;
+    n += sprintf(buf + n, " attempt=%u failed=%u healthy=%d hstop=%d lastoom=%d ran=%" PRIu64
+                 " gaveup=%d rwin=%u:%u:", svc->attempt, svc->failed_starts, svc->healthy,
+                 svc->health_stop, svc->last_oom, svc->ran_ms, svc->gave_up, max,
+                 svc->nrestarts);
+    for (unsigned i = 0; i < max; i++)
+        n += sprintf(buf + n, "%s%" PRId64, i ? "," : "", svc->restarts[i]);
+    n += sprintf(buf + n, " stext=");
+    for (const char *p = svc->status_text; *p; p++)
+        n += sprintf(buf + n, "%02x", (unsigned char)*p);
+    return n;
+}
+
+/* put_counters() read back; a line without them leaves the service as made. */
+static void take_counters(struct cr_svc *svc, const char *line)
+{
+    const char *p = strstr(line, " attempt=");
+    if (!p)
+        return;
+    svc->attempt = (unsigned)strtoul(p + 9, NULL, 10);
+    if ((p = strstr(line, " failed=")))
+        svc->failed_starts = (unsigned)strtoul(p + 8, NULL, 10);
+    if ((p = strstr(line, " healthy=")))
+        svc->healthy = atoi(p + 9);
+    if ((p = strstr(line, " hstop=")))
+        svc->health_stop = atoi(p + 7);
+    if ((p = strstr(line, " lastoom=")))
+        svc->last_oom = atoi(p + 9);
+    if ((p = strstr(line, " ran=")))
+        svc->ran_ms = strtoull(p + 5, NULL, 10);
+    if ((p = strstr(line, " gaveup=")))
+        svc->gave_up = atoi(p + 8);
+    unsigned max, count;
+    int used = 0;
+    /* The window goes on only with the same max_restarts (a reload starts it anew too). */
+    if ((p = strstr(line, " rwin=")) && sscanf(p + 6, "%u:%u:%n", &max, &count, &used) == 2 &&
+        used && svc->conf && svc->restarts && max == (unsigned)svc->conf->max_restarts) {
+        p += 6 + used;
+        for (unsigned i = 0; i < max; i++) {
+            char *end;
+            svc->restarts[i] = strtoll(p, &end, 10);
+            p = *end == ',' ? end + 1 : end;
+        }
+        svc->nrestarts = count;
+    }
+    if ((p = strstr(line, " stext="))) {
+        p += 7;
+        size_t i = 0;
+        for (; i + 1 < sizeof svc->status_text && isxdigit((unsigned char)p[0]) &&
+               isxdigit((unsigned char)p[1]); p += 2) {
+            unsigned v;
+            sscanf(p, "%2x", &v);
+            svc->status_text[i++] = (char)v;
+        }
+        svc->status_text[i] = 0;
+    }
+}
+
 int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len)
 {
     /* Nothing more is read from the output pipes (the loop does not run again before the
@@ -105,11 +174,25 @@ int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len)
                      svc->err_open ? svc->err.rfd : -1, svc->err_open ? svc->err.wfd : -1,
                      svc->wl.up, svc->wl.ready, svc->wl.started_mono,
                      ct ? ct->spawned_ms : (uint64_t)0, svc->exit_status);
+    /* The OOM kills already counted: one during the gap is then still reported, and the
+     * next program reads no memory.events to resume. */
+    if (n >= 0 && (size_t)n < len && ct)
+        n += snprintf(buf + n, len - (size_t)n, " oom=%" PRId64, ct->oom_seen);
     if (n < 0 || (size_t)n >= len)
         return -ENOSPC;
     n = put_partial(buf, len, n, "outpart", svc->out_open, &svc->out);
     n = put_partial(buf, len, n, "errpart", svc->err_open, &svc->err);
-    if (n < 0 || (size_t)n + 2 > len)
+    if (n < 0)
+        return -ENOSPC;
+    /* What makes its next restart decision and its status: counted on, not from zero */
+    int k = put_counters(svc, buf, len, n);
+    k = k < 0 ? -1 : cr_hist_put(svc->hist, buf, len, k);
+    if (k < 0)
+        cr_log(svc->name, "reexec: its crash history does not fit in the state: it starts "
+               "anew");
+    n = k < 0 ? n : k;
+    buf[n] = 0;
+    if ((size_t)n + 2 > len)
         return -ENOSPC;
     buf[n++] = '\n';
     buf[n] = 0;
@@ -230,6 +313,8 @@ int cr_svc_resume(struct cr_svc *svc, const char *line)
     }
     cr_svc_open_output(svc);   /* what was not passed on, and the taps and log files */
     svc->exit_status = s.status;
+    take_counters(svc, line);
+    cr_hist_take(svc->hist, line);
     if (s.pidfd < 0) {
         svc->state = st == CR_ST_EXITED || st == CR_ST_FATAL ? (enum cr_state)st : CR_ST_STOPPED;
         return 0;
@@ -237,7 +322,9 @@ int cr_svc_resume(struct cr_svc *svc, const char *line)
     if (st != CR_ST_RUNNING || !svc->conf) {
         r = -EINVAL;
     } else {
-        r = cr_container_adopt(svc, cr_svc_event, s.pid, s.pidfd, s.ev);
+        const char *oom = strstr(line, " oom=");   /* absent from an older program's line */
+        r = cr_container_adopt(svc, cr_svc_event, s.pid, s.pidfd, s.ev,
+                               oom ? strtoll(oom + 5, NULL, 10) : -1);
     }
     if (r < 0) {
         /* A container we cannot watch is one we cannot stop: it goes now. */

@@ -1,7 +1,9 @@
 /* Crash history and the per-service ring of recent output lines. */
 #include "service/history.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,5 +352,121 @@ void cr_hist_unlisten(struct cr_hist *h, struct cr_hist_listener *l)
             l->next = NULL;
             return;
         }
+    }
+}
+
+/* ---- across a re-exec --------------------------------------------------------------------- */
+
+/* The last max bytes of text (NULL: none) in hex at buf+n ("" for none); the new length or -1. */
+static int put_hex(char *buf, size_t len, int n, const char *text, size_t max)
+{
+    size_t k = text ? strlen(text) : 0;
+    const char *p = text ? text + (k > max ? k - max : 0) : NULL;
+    k = k > max ? max : k;
+    if (n < 0 || (size_t)n + 2 * k + 1 >= len)
+        return -1;
+    for (size_t i = 0; i < k; i++)
+        n += sprintf(buf + n, "%02x", (unsigned char)p[i]);
+    buf[n] = 0;
+    return n;
+}
+
+/* Hex at *pp up to the first non-hex byte, decoded into a malloc'd string (NULL: empty). */
+static char *get_hex(const char **pp)
+{
+    const char *p = *pp;
+    size_t k = 0;
+    while (isxdigit((unsigned char)p[2 * k]) && isxdigit((unsigned char)p[2 * k + 1]))
+        k++;
+    *pp = p + 2 * k;
+    if (!k)
+        return NULL;
+    char *out = malloc(k + 1);
+    for (size_t i = 0; out && i < k; i++) {
+        unsigned v;
+        sscanf(p + 2 * i, "%2x", &v);
+        out[i] = (char)v;
+    }
+    if (out)
+        out[k] = 0;
+    return out;
+}
+
+int cr_hist_put(const struct cr_hist *h, char *buf, size_t len, int n)
+{
+    if (!h)
+        return n;
+    if (n < 0 || (size_t)n >= len)
+        return -1;
+    n += snprintf(buf + n, len - (size_t)n, " restarts=%" PRIu64 " ooms=%" PRIu64 " nexits=%zu "
+                  "reason=", h->restarts, h->oom_kills, h->nexits);
+    n = put_hex(buf, len, n, h->reason, CR_HIST_STATE_LINES);
+    if (n < 0 || (size_t)n + 8 >= len)
+        return -1;
+    n += sprintf(buf + n, " exits=");
+    for (size_t i = 0; i < cr_hist_count(h); i++) {
+        const struct cr_exit *e = cr_hist_at(h, i);
+        if ((size_t)n + 160 >= len)
+            return -1;
+        n += sprintf(buf + n, "%s%" PRId64 ":%" PRIu64 ":%" PRId64 ":%d:%d:%d:%" PRId64 ":",
+                     i ? ";" : "", e->when_ms, e->mono_ms, e->runtime_ms, e->code, e->sig,
+                     e->oom | e->container << 1 | e->stopped << 2 | e->setup_failed << 3,
+                     e->mem_peak);
+        n = put_hex(buf, len, n, e->reason, CR_HIST_STATE_LINES);
+        if (n < 0 || (size_t)n + 2 >= len)
+            return -1;
+        buf[n++] = ':';
+        n = put_hex(buf, len, n, e->lines, CR_HIST_STATE_LINES);
+        if (n < 0)
+            return -1;
+    }
+    return n;
+}
+
+void cr_hist_take(struct cr_hist *h, const char *line)
+{
+    const char *p = strstr(line, " nexits="), *q;
+    if (!h || !p)
+        return;
+    size_t nexits = strtoull(p + 8, NULL, 10);
+    if ((p = strstr(line, " restarts=")))
+        h->restarts = strtoull(p + 10, NULL, 10);
+    if ((p = strstr(line, " ooms=")))
+        h->oom_kills = strtoull(p + 6, NULL, 10);
+    if ((p = strstr(line, " reason="))) {
+        p += 8;
+        free(h->reason);
+        h->reason = get_hex(&p);
+    }
+    if (!(p = strstr(line, " exits=")) || !nexits)
+        return;
+    size_t count = nexits < CR_HIST_EXITS ? nexits : CR_HIST_EXITS;
+    if (!h->exits && !(h->exits = calloc(CR_HIST_EXITS, sizeof *h->exits)))
+        return;
+    /* Where the earlier program had them, so that cr_hist_at() finds them in order. */
+    h->nexits = nexits;
+    p += 7;
+    for (size_t i = 0; i < count; i++) {
+        struct cr_exit *e = &h->exits[(nexits - count + i) % CR_HIST_EXITS];
+        exit_clear(e);
+        int flags = 0, used = 0;
+        if (sscanf(p, "%" SCNd64 ":%" SCNu64 ":%" SCNd64 ":%d:%d:%d:%" SCNd64 ":%n",
+                   &e->when_ms, &e->mono_ms, &e->runtime_ms, &e->code, &e->sig, &flags,
+                   &e->mem_peak, &used) < 7 || !used) {
+            h->nexits = nexits - count + i;   /* the rest unreadable: kept out */
+            return;
+        }
+        e->oom = flags & 1;
+        e->container = flags & 2;
+        e->stopped = flags & 4;
+        e->setup_failed = flags & 8;
+        p += used;
+        e->reason = get_hex(&p);
+        if (*p == ':')
+            p++;
+        e->lines = get_hex(&p);
+        q = p;
+        if (*q == ';')
+            p = q + 1;
     }
 }

@@ -91,6 +91,16 @@ void cr_hist_summary(const struct cr_hist *h, int64_t window_ms, int64_t next_ms
 void cr_hist_tail(const struct cr_hist *h, size_t n, void (*fn)(void *arg, const char *line),
                   void *arg);
 
+/* Live re-exec: the counters, the last setup failure and the exit records (each one's output
+ * lines cut to their last CR_HIST_STATE_LINES bytes) as " key=value" fields of a service's
+ * state line, appended at buf+n; the new length, or -1 (no room: nothing written). The
+ * ring of recent output lines is not carried (the next exit's lines start after the re-exec).
+ * cr_hist_take() reads them back into an empty history; a line without them leaves it so. */
+#define CR_HIST_STATE_LINES 384
+#define CR_HIST_STATE_MAX (CR_HIST_EXITS * (4 * CR_HIST_STATE_LINES + 200) + 1024)
+int cr_hist_put(const struct cr_hist *h, char *buf, size_t len, int n);
+void cr_hist_take(struct cr_hist *h, const char *line);
+
 int cr_hist_listen(struct cr_hist *h, struct cr_hist_listener *l);
 void cr_hist_unlisten(struct cr_hist *h, struct cr_hist_listener *l);
 

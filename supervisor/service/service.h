@@ -172,14 +172,16 @@ bool cr_svc_handover_ok(const struct cr_svc *svc, char *why, size_t whylen);
  * events pipe); cr_svc_handover_undo() sets it again (a failed execve). The output pipes are
  * not read any more: what is in them stays for the next program, and the start of a line
  * already read goes in the line (hex). Returns the length, or -ENOSPC. */
-#define CR_SVC_STATE_MAX (4 * 16384 + 1024)   /* two partial lines (io/output.h), in hex */
+#define CR_SVC_STATE_MAX (4 * 16384 + 32768)  /* two partial lines (io/output.h) in hex, the
+                                                crash history (history.h) */
 int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len);
 void cr_svc_handover_undo(struct cr_svc *svc);
 /* The name a state line is for (copied into name), or false for a line that is not one. */
 bool cr_svc_state_name(const char *line, char *name, size_t len);
 /* Takes the state a line gives (made by cr_svc_handover() in the supervisor before the
- * execve) for a service just made with rt->resuming: its output pipes, and its running
- * container (adopted, not restarted). 0 or a negative errno (said in the log; the fds
+ * execve) for a service just made with rt->resuming: its output pipes, its running
+ * container (adopted, not restarted), its crash history, restart counters and window (when
+ * max_restarts is unchanged) and health. 0 or a negative errno (said in the log; the fds
  * the line names are closed, and its container, if any, is killed). */
 int cr_svc_resume(struct cr_svc *svc, const char *line);
 /* A state line no service takes (the configuration read after the execve lacks it): its

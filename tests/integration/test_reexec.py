@@ -1,6 +1,7 @@
 """Live re-exec (`svctl reexec [PATH]`), black-box on the host (it does not need PID 1): the
 supervisor execs its own binary in place, hands over its services through a memfd, and the new
 program adopts the running containers instead of starting them again."""
+import json
 import os
 import re
 import signal
@@ -11,7 +12,7 @@ import threading
 import pytest
 
 from conftest import SUPERVISOR, base_env, alive, descendants, gone, wait_for_line, wait_until
-from test_supervisor import cg_dirs, cgroot, svc  # noqa: F401  (cgroot is a fixture)
+from test_supervisor import WL, cg_dirs, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 from test_svctl import ASAN_SVCTL, CtlSup, sleeper
 from test_images import ImgSup, assert_store_clean, images, isvc  # noqa: F401
 from test_where import NoCgroupSup
@@ -36,7 +37,7 @@ def test_reexec_keeps_containers_and_stops_after(h, tmp, cgroot):
     s.wait_log(r"^supervisor: took over 2 running containers$")
     # The new program says how long no event was handled (bench/supervisor/reexec_gap.py)
     s.wait_log(r"^supervisor: reexec: no event handled for \d+\.\d\d ms \(from the old "
-               r"program's last to the new one's loop\)$")
+               r"program's last to the new one's loop; \d+\.\d\d ms of CPU\)$")
     assert s.p.poll() is None, "the supervisor's process is the same one"
 
     after = s.status()
@@ -68,6 +69,56 @@ def test_reexec_keeps_containers_and_stops_after(h, tmp, cgroot):
     # removes the cgroup root all the same.
     assert not cg_dirs(cgroot), cg_dirs(cgroot)
 
+
+
+def test_reexec_keeps_crash_history_restart_counts_and_health(h, tmp, cgroot):
+    """What a service went through goes on after a re-exec instead of starting from zero: its
+    exits (codes, times, the lines each run wrote), its restart count, the crash-loop summary,
+    and its health as the last check said."""
+    st_dir = tmp / "flaky-state"
+    st_dir.mkdir()
+    # crashes twice (init restarts it in its container), then stays up
+    flaky = svc("flaky", "/bin/sh -c 'n=$(cat /st/n 2>/dev/null || echo 0); echo $((n+1)) > "
+                f"/st/n; echo run $n; [ $n -ge 2 ] && exec {WL} sleep 1000; exit 3'",
+                network="none", startsecs=0, autorestart="true", restart_delay="100ms",
+                restart_delay_max="200ms", max_restarts=10, restart_window="10m",
+                bind=f"{st_dir}:/st")
+    sick = svc("sick", f"{WL} sleep 1000", network="none", startsecs=0,
+               health_cmd="/bin/false", health_interval="100ms", health_retries=2,
+               health_action="none")
+    s = CtlSup(h, tmp, cgroot, flaky + sick).start()
+    wait_until(lambda: s.status("flaky")["flaky"].get("exits", 0) == 2 and
+               s.status("flaky")["flaky"]["state"] == "RUNNING", 20, what="2 exits, then up")
+    s.wait_log(r"^supervisor: sick: unhealthy after 2 failed checks")
+    # (2 exits and RUNNING: the third run is up; no deadline is pending for either service)
+    keys = ("pid", "state", "restarts", "exits", "last_exit", "last_code", "healthy")
+
+    def seen():
+        st = s.status()
+        hist = json.loads(s.ctl("--json", "history", "flaky", check=0)[1])
+        return {n: {k: st[n].get(k) for k in keys} for n in st}, hist
+
+    before, hist0 = seen()
+    assert before["flaky"]["restarts"] == 2 and before["flaky"]["last_exit"] == "exit 3", before
+    assert before["sick"]["healthy"] == 0, before
+    assert [e["code"] for e in hist0["exits"]] == [3, 3], hist0
+    assert ["run 0" in e["lines"] for e in hist0["exits"]] == [True, False], hist0
+    assert ["run 1" in e["lines"] for e in hist0["exits"]] == [False, True], hist0
+    assert hist0["summary"].startswith("2 exits in "), hist0
+
+    s.ctl("reexec", check=0)
+    s.wait_log(r"^supervisor: reexec: no event handled for ")
+    after, hist1 = seen()
+    assert after == before, (before, after)
+    assert hist1["exits"] == hist0["exits"], (hist0, hist1)
+    assert hist1["summary"].startswith("2 exits in "), hist1
+    assert "does not fit" not in s.log(), s.log()
+    # ... and a re-exec after that one still has them (what was taken is handed on again)
+    s.ctl("reexec", check=0)
+    wait_until(lambda: len(re.findall(r"^supervisor: reexec: no event handled", s.log(),
+                                      re.M)) == 2, 20, what="the second re-exec")
+    assert seen()[0] == before
+    assert s.stop() == 0
 
 def test_reexec_to_a_missing_or_broken_binary_is_refused(h, tmp, cgroot):
     """The new program is tried (--version) before anything is handed over: a missing one, a
