@@ -181,11 +181,11 @@ def table(names, runs, nsvc, boots):
     print(f"\nappliance boot and poweroff, {nsvc} services, qemu TCG (2 vCPUs), "
           f"median of {boots} boots each (min-max below it)")
     print(f"{'':{w}}" + "".join(f"{n:>13}" for n in names) +
-          "".join(f"{o + '/' + a:>20}" for o, a in pairs))
+          "".join(f"{o + '/' + a:>22}" for o, a in pairs))
     for k, what, unit in ROWS:
         line = f"{what + ' (' + unit + ')':{w}}"
         line += "".join(f"{med[n][k]:13.3f}" for n in names)
-        line += "".join(f"{med[o][k] / med[a][k]:19.2f}x" for o, a in pairs)
+        line += "".join(f"{med[o][k] / med[a][k]:21.2f}x" for o, a in pairs)
         print(line)
         print(f"{'':{w}}" + "".join(
             f"{min(r[k] for r in runs[n]):>7.2f}-{max(r[k] for r in runs[n]):<5.2f}"
