@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "spec.h"
 
 extern char **environ;
 
@@ -337,6 +338,21 @@ int init_parse_args(int argc, char **argv, struct init_opts *o, bool *done)
     o->argv = argv + optind;
     return 0;
 }
+
+/* The note the supervisor looks for (shared/spec.h): allocated, so it is in a PT_NOTE
+ * segment found from the program headers; kept by --gc-sections as every note is. */
+__asm__(".pushsection .note.corral,\"a\",@note\n"
+        ".balign 4\n"
+        ".long 7\n"                                /* namesz: the owner and its NUL */
+        ".long 5\n"                                /* descsz: "init" and its NUL */
+        ".long 1\n"                                /* CR_INIT_NOTE_TYPE */
+        ".asciz \"" CR_INIT_NOTE_NAME "\"\n"
+        ".balign 4\n"
+        ".asciz \"init\"\n"
+        ".balign 4\n"
+        ".popsection\n");
+_Static_assert(sizeof CR_INIT_NOTE_NAME == 7 && CR_INIT_NOTE_TYPE == 1,
+               "the note above spells out the owner's size and the type");
 
 /* The container's setup runs deep, with path buffers of 4 KiB on the stack: ~24 KiB of stack
  * pages stay dirty for as long as init lives (and there is one init per service). Once it is

@@ -92,6 +92,11 @@
 #include "units.h"
 
 #define CR_SPEC_VERSION 1
+/* init carries an ELF note (owner CR_INIT_NOTE_NAME, type CR_INIT_NOTE_TYPE) that says it is
+ * corral's init: the supervisor tells it from a few header reads (spawn.c), and never takes
+ * another program called "init" (the system's own, next to an installed supervisor). */
+#define CR_INIT_NOTE_NAME "corral"
+#define CR_INIT_NOTE_TYPE 1
 #define CR_SPEC_MAX (64 * 1024)
 #define CR_SPEC_MAX_ITEM 4096          /* longest single value (a path, an argv item) */
 

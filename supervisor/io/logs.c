@@ -366,6 +366,52 @@ static int spawn_writer(void)
     return 0;
 }
 
+/* Called with mu held, a job just queued: a thread for it if every one is busy (the first
+ * is made here too, so a `supervisor run` whose output goes nowhere but its terminal makes
+ * none). False when no thread is there to take it: the caller does the job itself. */
+static bool writer_for_job(void)
+{
+    if (wr.ntodo > wr.idle && wr.threads < WRITERS_MAX)
+        spawn_writer();   /* failing that, the threads there are take it in turn */
+    return wr.threads > 0;
+}
+
+/* After a job done by the loop for want of a thread, mu released: said once. */
+static void say_no_writer(void)
+{
+    static bool said;
+    if (!said) {
+        said = true;
+        cr_log(NULL, "log files: no writer thread; writing them from the loop");
+    }
+}
+
+/* No writer thread at all: the queued file jobs are written here, on the loop, and handed
+ * back as a thread would hand them. mu released. */
+static void run_here(void)
+{
+    for (;;) {
+        pthread_mutex_lock(&wr.mu);
+        struct cr_logfile *f = wr.todo;
+        if (f) {
+            wr.todo = f->jnext;
+            if (!wr.todo)
+                wr.todo_tail = &wr.todo;
+            wr.ntodo--;
+        }
+        pthread_mutex_unlock(&wr.mu);
+        if (!f)
+            break;
+        run_job(f);
+        pthread_mutex_lock(&wr.mu);
+        f->jnext = wr.done;
+        wr.done = f;
+        pthread_mutex_unlock(&wr.mu);
+    }
+    uv_async_send(&wr.async);
+    say_no_writer();
+}
+
 /* ---- rotation batches: one cr_logs_rotate_all() call, done when each of its files is ---- */
 
 struct rot_batch {
@@ -426,11 +472,16 @@ static void submit(struct cr_logfile *f)
     *wr.todo_tail = f;
     wr.todo_tail = &f->jnext;
     wr.ntodo++;
-    if (!wr.held) {
-        if (wr.ntodo > wr.idle && wr.threads < WRITERS_MAX)
-            spawn_writer();   /* failing that, the threads there are take it in turn */
-        pthread_cond_signal(&wr.cv);
+    if (wr.held) {
+        pthread_mutex_unlock(&wr.mu);
+        return;
     }
+    if (!writer_for_job()) {
+        pthread_mutex_unlock(&wr.mu);
+        run_here();
+        return;
+    }
+    pthread_cond_signal(&wr.cv);
     pthread_mutex_unlock(&wr.mu);
 }
 
@@ -444,7 +495,10 @@ void cr_logs_hold(bool hold)
         ;
     if (!hold)
         pthread_cond_broadcast(&wr.cv);
+    bool stranded = !hold && wr.threads == 0 && wr.todo;
     pthread_mutex_unlock(&wr.mu);
+    if (stranded)
+        run_here();
 }
 
 static void file_free(struct cr_logfile *f)
@@ -595,15 +649,9 @@ int cr_logs_set_loop(uv_loop_t *loop)
      * cr_logs_finish() waits for what is still being written. */
     uv_unref((uv_handle_t *)&wr.async);
     uv_unref((uv_handle_t *)&wr.deadline);
-    pthread_mutex_lock(&wr.mu);
-    int r = wr.threads ? 0 : spawn_writer();
-    pthread_mutex_unlock(&wr.mu);
+    /* The first writer thread is made with the first job (writer_for_job). */
     wr.loop = loop;
-    if (r < 0) {
-        cr_logs_finish(0);
-        cr_log(NULL, "log files: no writer thread; writing them from the loop");
-    }
-    return r;
+    return 0;
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -1043,8 +1091,22 @@ int cr_logs_tail_async(const char *path, size_t n, cr_logs_tail_fn fn, void *arg
     *wr.tails_tail = t;
     wr.tails_tail = &t->next;
     wr.ntodo++;
-    if (wr.ntodo > wr.idle && wr.threads < WRITERS_MAX)
-        spawn_writer();
+    if (!writer_for_job()) {
+        /* No thread at all (so t is the only tail queued): read here, answered at once as
+         * without a loop. */
+        wr.tails = NULL;
+        wr.tails_tail = &wr.tails;
+        wr.ntodo--;
+        pthread_mutex_unlock(&wr.mu);
+        char *text;
+        size_t len;
+        int r = cr_logs_tail(path, n, &text, &len);
+        free(t->path);
+        free(t);
+        say_no_writer();
+        fn(arg, r, text, r < 0 ? 0 : len);
+        return 0;
+    }
     pthread_cond_signal(&wr.cv);
     pthread_mutex_unlock(&wr.mu);
     return 0;

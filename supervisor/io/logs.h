@@ -87,8 +87,10 @@ struct cr_logfile {
     int nnotes;
 };
 
-/* From now on files are written by writer threads, their results taken on loop. Without it
- * (or when no thread can be made: -1, said once) writes happen in the caller. */
+/* From now on files are written by writer threads, their results taken on loop; the first
+ * thread is made with the first write or tail (none when nothing is ever logged to a file).
+ * Without it (or, job by job, when no thread can be made: said once) writes happen in the
+ * caller. Returns 0, or -1 when the loop's handles could not be made. */
 int cr_logs_set_loop(uv_loop_t *loop);
 /* After the loop's last run: waits (running the loop) up to deadline_ms for what the threads
  * still write, says which files could not be written in time, and goes back to writing in

@@ -23,22 +23,42 @@
 
 /* ---- the console --------------------------------------------------------------------------- */
 
+/* The buffers (~800 KiB) are made when first needed: the queue with the first line, the
+ * read and stamp buffers with the first stream (cr_out_adopt). A `supervisor run` gives its
+ * container its own stdout and stderr and needs none of them. */
+static int console_stream_bufs(struct cr_console *c)
+{
+    /* +1: a line cut at the end of the data gets its newline in place (stream_cut) */
+    if (!c->rbuf && !(c->rbuf = malloc(CR_OUT_PART_MAX + CR_OUT_CHUNK + 1)))
+        return -ENOMEM;
+    if (!c->sbuf && !(c->sbuf = malloc(SBUF_SIZE)))
+        return -ENOMEM;
+    return 0;
+}
+
+/* The queue, for n more bytes: false (the line dropped and counted) when it has no room. */
+static bool console_room(struct cr_console *c, size_t n)
+{
+    if (!c->q && !(c->q = malloc(CR_CONSOLE_QUEUE))) {
+        c->dropped++;
+        return false;
+    }
+    if (c->qlen + n > CR_CONSOLE_QUEUE) {
+        if (!c->polling)
+            cr_console_flush(c);
+        if (c->qlen + n > CR_CONSOLE_QUEUE) {
+            c->dropped++;
+            return false;
+        }
+    }
+    return true;
+}
+
 int cr_console_open(struct cr_console *c, uv_loop_t *loop, int fd)
 {
     memset(c, 0, sizeof *c);
     c->loop = loop;
     c->fd = -1;
-    c->q = malloc(CR_CONSOLE_QUEUE);
-    /* +1: a line cut at the end of the data gets its newline in place (stream_cut) */
-    c->rbuf = malloc(CR_OUT_PART_MAX + CR_OUT_CHUNK + 1);
-    c->sbuf = malloc(SBUF_SIZE);
-    if (!c->q || !c->rbuf || !c->sbuf) {
-        free(c->q);
-        free(c->rbuf);
-        free(c->sbuf);
-        c->q = c->rbuf = c->sbuf = NULL;
-        return -ENOMEM;
-    }
     struct stat st;
     if (fstat(fd, &st) < 0)
         return 0;   /* closed stdout: everything is dropped silently */
@@ -163,14 +183,8 @@ static void console_piece(struct cr_console *c, const char *name, size_t nl, con
     /* "\e[36m" name " |\e[0m " text "\n": the colour adds "\e[" col "m" (3 + its length)
      * and "\e[0m" (4). Counting more queued stale bytes after every line. */
     size_t need = nl + 3 + len + 1 + (col ? 3 + strlen(col) + 4 : 0);
-    if (c->qlen + need > CR_CONSOLE_QUEUE) {
-        if (!c->polling)
-            cr_console_flush(c);
-        if (c->qlen + need > CR_CONSOLE_QUEUE) {
-            c->dropped++;
-            return;
-        }
-    }
+    if (!console_room(c, need))
+        return;
     char *p = c->q + c->qlen;
     if (col) {
         size_t cl = strlen(col);
@@ -208,16 +222,8 @@ void cr_console_line(struct cr_console *c, const char *name, const char *text, s
 
 void cr_console_raw(struct cr_console *c, const char *text, size_t len)
 {
-    if (c->fd < 0)
+    if (c->fd < 0 || !console_room(c, len + 1))
         return;
-    if (c->qlen + len + 1 > CR_CONSOLE_QUEUE) {
-        if (!c->polling)
-            cr_console_flush(c);
-        if (c->qlen + len + 1 > CR_CONSOLE_QUEUE) {
-            c->dropped++;
-            return;
-        }
-    }
     memcpy(c->q + c->qlen, text, len);
     c->q[c->qlen + len] = '\n';
     c->qlen += len + 1;
@@ -437,6 +443,8 @@ int cr_out_adopt(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
     s->console = c;
     s->name = name;
     s->rfd = s->wfd = -1;
+    if (console_stream_bufs(c) < 0)
+        return -ENOMEM;
     /* Only our end is non-blocking (uv_poll_init makes it so): the write end is the
      * workload's, and it must block as usual when the pipe is full (we drain it promptly). */
     fcntl(rfd, F_SETFD, FD_CLOEXEC);

@@ -2,9 +2,11 @@
 #include "spawn/spawn.h"
 #include "policy/syscall_filter.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -42,25 +45,47 @@ enum { CHILD_SPEC_FD = 3, CHILD_EVENTS_FD = 4, CHILD_INIT_FD = 5, CHILD_SECCOMP_
        CHILD_NFDS = 7, CHILD_MAXFDS = CR_IDMAP_CHILD_FD + CR_IDMAP_MAX };
 _Static_assert(CR_IDMAP_CHILD_FD == CHILD_NFDS, "the idmapped mounts follow the seccomp fd");
 
-/* True when path is corral's init (its version text is in the binary): next to an installed
- * supervisor, "init" may well be the system's own init, which must never become a container's
- * PID 1 by accident. */
+/* True when path is corral's init (it has corral's ELF note: shared/spec.h): next to an
+ * installed supervisor, "init" may well be the system's own init, which must never become a
+ * container's PID 1 by accident. A few small reads of the headers; no scan of the file. */
 static bool is_corral_init(const char *path)
 {
-    static const char mark[] = "init (corral)";
     CR_AUTOFD int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    struct stat st;
-    bool found = false;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m != MAP_FAILED) {
-            found = memmem(m, (size_t)st.st_size, mark, sizeof mark - 1) != NULL;
-            munmap(m, (size_t)st.st_size);
+    ElfW(Ehdr) eh;
+    ElfW(Phdr) ph[32];
+    if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh ||
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_phentsize != sizeof ph[0] ||
+        eh.e_phnum == 0 || eh.e_phnum > sizeof ph / sizeof ph[0])
+        return false;
+    size_t phlen = eh.e_phnum * sizeof ph[0];
+    if (pread(fd, ph, phlen, (off_t)eh.e_phoff) != (ssize_t)phlen)
+        return false;
+    static const char owner[] = CR_INIT_NOTE_NAME;
+    for (size_t i = 0; i < eh.e_phnum; i++) {
+        char buf[1024];
+        if (ph[i].p_type != PT_NOTE || ph[i].p_filesz > sizeof buf)
+            continue;
+        size_t len = ph[i].p_filesz;
+        if (pread(fd, buf, len, (off_t)ph[i].p_offset) != (ssize_t)len)
+            continue;
+        /* notes one after another: three 32-bit words, the owner, the description, each
+         * padded to 4 bytes */
+        for (size_t off = 0; off + 12 <= len;) {
+            uint32_t w[3];
+            memcpy(w, buf + off, sizeof w);
+            size_t name = off + 12, desc = name + (((size_t)w[0] + 3) & ~(size_t)3);
+            size_t next = desc + (((size_t)w[1] + 3) & ~(size_t)3);
+            if (desc > len || next > len || next <= off)
+                break;
+            if (w[2] == CR_INIT_NOTE_TYPE && w[0] == sizeof owner &&
+                !memcmp(buf + name, owner, sizeof owner))
+                return true;
+            off = next;
         }
     }
-    return found;
+    return false;
 }
 
 /* $CORRAL_INIT, else <dir of the supervisor>/../libexec/corral/init (make install), else
@@ -102,6 +127,18 @@ int cr_init_memfd(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "memfd_create: %s", strerror(e));
         return -e;
     }
+    /* In the kernel, page cache to memfd: no pass through a buffer of ours. */
+    ssize_t sent;
+    while ((sent = sendfile(fd, src, NULL, 1 << 30)) > 0 || (sent < 0 && errno == EINTR))
+        ;
+    if (sent == 0)
+        goto sealed;
+    if (errno != EINVAL && errno != ENOSYS) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    /* Where sendfile cannot (and then nothing was sent): read and write. */
     char buf[65536];
     for (;;) {
         ssize_t n = read(src, buf, sizeof buf);
@@ -126,6 +163,7 @@ int cr_init_memfd(const char *path, char *err, size_t errlen)
             off += w;
         }
     }
+sealed:
     if (fchmod(fd, 0555) < 0 ||
         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
         int e = errno;

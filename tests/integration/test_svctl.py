@@ -384,8 +384,12 @@ def test_nothing_starts_while_the_supervisor_drains(h, tmp, cgroot, rootfs):
     os.kill(s.init("flappy"), signal.SIGKILL)             # init dies: the supervisor's BACKOFF
     s.wait_state("flappy", "BACKOFF")
     # The delay is due once the dead container is cleaned up (until then: no next_try_ms).
-    st = wait_until(lambda: s.status("flappy")["flappy"].get("next_try_ms") is not None
-                    and s.status("flappy")["flappy"], 10, what="flappy's next try")
+    # One status per look: a second one could come after the new container started (no
+    # next_try_ms any more: KeyError under load).
+    def next_try():
+        f = s.status("flappy")["flappy"]
+        return f if f.get("next_try_ms") is not None else None
+    st = wait_until(next_try, 10, what="flappy's next try")
     due = time.monotonic() + int(st["next_try_ms"]) / 1000
     assert s.status("app")["app"]["state"] == "STOPPED"   # waits for db, which is not started
     s.p.send_signal(signal.SIGTERM)
