@@ -618,6 +618,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                 finish(sv, 1);
                 goto run;
             }
+            cr_cg_root_resume(sv->rt.cgroot, state);
             cr_log(NULL, "%s (pid %d%s, %zu service%s, cgroup root %s)",
                    state ? "resumed after reexec" : "started", (int)getpid(),
                    sv->pid1 ? ", the machine's init" : "", cfg->nservices,

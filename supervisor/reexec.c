@@ -22,12 +22,14 @@
 #include "log.h"
 #include "notify.h"
 #include "api/control.h"
+#include "cgroup/cgroup.h"
 #include "io/logs.h"
 #include "io/output.h"
 
 extern char **environ;
 
 #define STATE_MAGIC "corral-state 1\n"
+#define CG_HOME_MAX 512           /* a cgroup-home line: 3 numbers and a path */
 #define REEXEC_LOG_WAIT_MS 2000   /* for log files and the console, before the execve */
 
 static int resolve(const char *path, char *out, size_t len, char *why, size_t whylen)
@@ -171,6 +173,9 @@ static int write_state(struct sv *sv)
     int cfd = cr_control_fd(sv->ctl);
     if (cfd >= 0)
         fprintf(f, "control %d\n", cfd);
+    char home[CG_HOME_MAX];
+    if (cr_cg_root_handover(sv->rt.cgroot, home, sizeof home) > 0)
+        fputs(home, f);
     char *line = malloc(CR_SVC_STATE_MAX);
     for (size_t i = 0; line && i < sv->all.n; i++) {
         int n = cr_svc_handover(sv->all.v[i], line, CR_SVC_STATE_MAX);

@@ -311,6 +311,36 @@ const struct cr_cg_sweep *cr_cg_root_swept(const struct cr_cg_root *r)
     return &r->swept;
 }
 
+int cr_cg_root_handover(const struct cr_cg_root *r, char *buf, size_t len)
+{
+    if (!r || r->version != 2 || !r->moved || !r->origin[0][0])
+        return 0;
+    int n = snprintf(buf, len, "cgroup-home %d %zu %u %s\n", r->early ? 1 : 0, r->self_len,
+                     r->early_added, r->origin[0]);
+    return n > 0 && (size_t)n < len ? n : 0;
+}
+
+void cr_cg_root_resume(struct cr_cg_root *r, const char *state)
+{
+    const char *p = state ? strstr(state, "\ncgroup-home ") : NULL;
+    if (!r || r->version != 2 || !p)
+        return;
+    int early, used = 0;
+    size_t self_len;
+    unsigned added;
+    if (sscanf(p + 13, "%d %zu %u %n", &early, &self_len, &added, &used) != 3 || !used)
+        return;
+    const char *o = p + 13 + used, *end = strchr(o, '\n');
+    size_t olen = end ? (size_t)(end - o) : strlen(o);
+    if (o[0] != '/' || olen >= sizeof r->origin[0] || self_len > strlen(r->root))
+        return;
+    memcpy(r->origin[0], o, olen);
+    r->origin[0][olen] = '\0';
+    r->early = early != 0;
+    r->self_len = self_len;
+    r->early_added = added;
+}
+
 /* Where the caller is now, per hierarchy, from /proc/self/cgroup ("0::/path" on v2;
  * "N:cpu,cpuacct:/path" on v1): cr_cg_root_leave() moves it back there. */
 static void remember_origin(struct cr_cg_root *r)

@@ -186,6 +186,15 @@ struct cr_cg_sweep {
 };
 const struct cr_cg_sweep *cr_cg_root_swept(const struct cr_cg_root *r);
 
+/* Across a live re-exec the new program finds itself in its leaf already, so it cannot tell
+ * where it came from or which controllers it turned on there (v2, moved early: a cgroup
+ * namespace's root, systemd's unit) — what cr_cg_root_leave() needs to move back and remove
+ * <root>. The old program writes them as one line of text ("cgroup-home ...\n", into buf,
+ * its length or 0 when there is nothing to say); the new one reads that line back from the
+ * whole state text (absent: unchanged). */
+int cr_cg_root_handover(const struct cr_cg_root *r, char *buf, size_t len);
+void cr_cg_root_resume(struct cr_cg_root *r, const char *state);
+
 /* v1 conversions of the systemd-style weights (1..10000, default 100), systemd's own:
  * proportional, so the ratio of two services' weights is kept. cpu.shares = weight*1024/100
  * clamped to 2..262144 (100 → 1024, 1 → 10, 10000 → 102400). blkio.bfq.weight (BFQ, and

@@ -470,12 +470,15 @@ def procs(d):
 @pytest.mark.cgroup
 @pytest.mark.skipif(not V2, reason="cgroup v2 only (run in the VM: make vm-pytest)")
 @pytest.mark.parametrize("where", ["cgroupns", "systemd"])
-def test_v2_services_below_its_own_cgroup(h, tmp, cgroot, rootfs, where):
+@pytest.mark.parametrize("reexec", [False, True], ids=["", "reexec"])
+def test_v2_services_below_its_own_cgroup(h, tmp, cgroot, rootfs, where, reexec):
     """cgroupns: as in a podman/Kubernetes container, its cgroup is a private cgroup
     namespace's root: it moves into <root>/supervisor before passing controllers down (no
     process may stay in a cgroup that does) and the services' cgroups are made beside it.
     systemd: started by systemd (INVOCATION_ID) in its unit's delegated cgroup, cgroup_root
-    goes below that cgroup, not below the hierarchy's root."""
+    goes below that cgroup, not below the hierarchy's root. reexec: the same after a live
+    re-exec (the new program, born in its leaf, is told where it came from and what it turned
+    on there, so it still goes back and removes <root> at exit)."""
     base = CG / cgroot
     enable = 'echo "+memory +pids" > /sys/fs/cgroup/cgroup.subtree_control\n'
     if where == "cgroupns":
@@ -491,7 +494,11 @@ def test_v2_services_below_its_own_cgroup(h, tmp, cgroot, rootfs, where):
         home, env = base / "corral.service", {"INVOCATION_ID": "0123456789abcdef"}
     s = WrappedSup(h, tmp, base, svc("web", f"{WL} sleep 1000", startsecs=0, memory_max="64M"),
                    script, env).start()
-    s.wait_state("web", "RUNNING")
+    web = s.wait_state("web", "RUNNING")["pid"]
+    if reexec:
+        s.ctl("reexec", check=0)
+        s.wait_log(r"^supervisor: resumed after reexec \(pid %d" % s.pid)
+        assert s.status("web")["web"]["pid"] == web
     root = home / "corral"
     assert read_text(root / "svc-web" / "memory.max").strip() == "67108864"
     assert procs(root / "supervisor") == [s.pid]
