@@ -408,6 +408,8 @@ static void stream_read(struct cr_out_stream *s, int rounds, bool flush_tail)
         if (n <= 0)
             break;
         rounds--;
+        if (s->raw)
+            s->raw(s->raw_arg, b + len, (size_t)n);
         len = stream_chunk(s, b, len + (size_t)n);
         if ((size_t)n < CR_OUT_CHUNK / 2)
             break;   /* the pipe is (nearly) empty: poll says when there is more */

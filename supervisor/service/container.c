@@ -825,6 +825,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
                 return r;
             }
             req.stdio[0] = in[0];
+            /* our end never blocks the loop (an event listener's events are written there) */
+            fcntl(in[1], F_SETFL, O_NONBLOCK);
         }
         req.stdio[1] = svc->out.wfd;
         req.stdio[2] = svc->err_open ? svc->err.wfd : svc->out.wfd;

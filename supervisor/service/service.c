@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "io/logs.h"
@@ -118,8 +119,11 @@ void cr_svc_view(const struct cr_svc *svc, struct cr_svc_view *v)
     *v = (struct cr_svc_view){
         .name = svc->name,
         .state = svc->state,
+        .from_state = svc->from_state,
+        .tries = svc->tries,
         .removed = svc->removed || !svc->conf,
         .pid = svc->ct ? svc->ct->pid : 0,
+        .last_pid = svc->ct ? svc->ct->pid : svc->last_pid,
         .ready = svc->state == CR_ST_RUNNING || (svc->wl.ready && svc->ct),
         .healthy = svc->healthy,
         .uptime_ms = -1,
@@ -209,8 +213,33 @@ int cr_svc_open_output(struct cr_svc *svc)
     }
     svc->out.tap = svc->err.tap = cr_hist_line;
     svc->out.tap_arg = svc->err.tap_arg = svc;
+    svc->out.raw = svc->out_raw;
+    svc->out.raw_arg = svc->out_raw_arg;
     logs_attach(svc);
     return r;
+}
+
+void cr_svc_set_stdout_raw(struct cr_svc *svc, void (*fn)(void *arg, const char *data,
+                                                         size_t len), void *arg)
+{
+    svc->out_raw = svc->out.raw = fn;
+    svc->out_raw_arg = svc->out.raw_arg = arg;
+}
+
+int cr_svc_write_stdin(struct cr_svc *svc, const char *data, size_t len)
+{
+    if (!svc->ct || svc->ct->stdin_wfd < 0)
+        return -EPIPE;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(svc->ct->stdin_wfd, data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return done ? (int)done : -errno;
+        done += (size_t)n;
+    }
+    return (int)done;
 }
 
 void cr_svc_set_removed(struct cr_svc *svc)
