@@ -138,6 +138,14 @@ static void on_change(struct cr_runtime *rt, struct cr_svc *svc)
     notify_status(sv_of(rt));
 }
 
+/* stdout_events_enabled: supervisord's PROCESS_LOG events. */
+static void on_output(struct cr_runtime *rt, struct cr_svc *svc, int stream, const char *lines,
+                      size_t len)
+{
+    sv_evl_output(sv_of(rt)->evl, svc, stream == CR_LOG_STDERR ? "stderr" : "stdout", lines,
+                  len);
+}
+
 /* ---- our own stderr, never blocking the loop (log.h) ---------------------------------------- */
 
 static uv_loop_t *log_loop;
@@ -456,6 +464,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     sv->rt.on_ready = on_ready;
     sv->rt.find = find_svc;
     sv->rt.on_change = on_change;
+    sv->rt.on_output = on_output;
     sv->api = (struct cr_api_host){
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,

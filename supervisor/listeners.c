@@ -388,6 +388,42 @@ void sv_evl_changed(struct sv_evl *e, struct cr_svc *svc)
     }
 }
 
+#define EVL_LOG_MAX 8192         /* of output per PROCESS_LOG event: an envelope never fills
+                                    the listener's stdin pipe (64 KiB) */
+
+void sv_evl_output(struct sv_evl *e, struct cr_svc *svc, const char *channel, const char *data,
+                   size_t len)
+{
+    if (!e || !e->npools || !len)
+        return;
+    const struct cr_service *c = cr_svc_conf(svc);
+    struct cr_svc_view v;
+    cr_svc_view(svc, &v);
+    char name[32];
+    snprintf(name, sizeof name, "PROCESS_LOG_%s", !strcmp(channel, "stderr") ? "STDERR"
+                                                                             : "STDOUT");
+    char *buf = malloc(512 + EVL_LOG_MAX);
+    if (!buf)
+        return;
+    while (len) {
+        size_t n = len;
+        if (n > EVL_LOG_MAX) {   /* at a line's end when one is in reach */
+            const char *nl = memrchr(data, '\n', EVL_LOG_MAX);
+            n = nl ? (size_t)(nl - data) + 1 : EVL_LOG_MAX;
+        }
+        int h = snprintf(buf, 512, "processname:%s groupname:%s pid:%d channel:%s\n", v.name,
+                         c && c->sd_group ? c->sd_group : v.name,
+                         (int)(v.pid > 0 ? v.pid : v.last_pid), channel);
+        if (h < 0 || h >= 512)
+            break;
+        memcpy(buf + h, data, n);
+        emit(e, name, buf, (size_t)h + n);
+        data += n;
+        len -= n;
+    }
+    free(buf);
+}
+
 void sv_evl_supervisor(struct sv_evl *e, const char *state)
 {
     if (!e)

@@ -11,7 +11,8 @@
  * the oldest is dropped and logged), and from there to one RUNNING listener of the pool that
  * said READY. A listener that exits, or leaves RUNNING, while it holds an event gives it back
  * to the head of the buffer. Events: PROCESS_STATE_* on every change of a service's state
- * (payloads as supervisord writes them), TICK_5/60/3600, SUPERVISOR_STATE_CHANGE_RUNNING and
+ * (payloads as supervisord writes them), PROCESS_LOG_STDOUT/STDERR of the services with
+ * stdout_events_enabled (stderr_events_enabled), TICK_5/60/3600, SUPERVISOR_STATE_CHANGE_RUNNING and
  * _STOPPING. */
 #ifndef CORRAL_LISTENERS_H
 #define CORRAL_LISTENERS_H
@@ -32,6 +33,10 @@ void sv_evl_config(struct sv_evl *e, const struct cr_config *cfg, struct cr_svc 
                    size_t n);
 /* A service changed state (the runtime's on_change). */
 void sv_evl_changed(struct sv_evl *e, struct cr_svc *svc);
+/* PROCESS_LOG_STDOUT or _STDERR (channel "stdout", "stderr"): whole lines of its output, in
+ * events of at most EVL_LOG_MAX bytes of them. */
+void sv_evl_output(struct sv_evl *e, struct cr_svc *svc, const char *channel, const char *data,
+                   size_t len);
 /* SUPERVISOR_STATE_CHANGE_<state>: "RUNNING" or "STOPPING". */
 void sv_evl_supervisor(struct sv_evl *e, const char *state);
 /* Before the services are freed: stops the timer, lets go of every listener. */

@@ -22,7 +22,6 @@
 #define NONE CR_RELOAD_NONE
 #define WHOLE_CGROUP "accepted and ignored: a stop always reaches every process in the " \
     "service's cgroup"
-#define NO_LOG_EVENTS "accepted and ignored: corral sends no PROCESS_LOG events yet"
 #define NO_CAPTURE "accepted and ignored: corral has no capture mode (no " \
     "PROCESS_COMMUNICATION events)"
 
@@ -296,10 +295,11 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         SV(stderr_capture_maxbytes), .doc = "as stdout_capture_maxbytes",
         .notice = NO_CAPTURE},
     [CR_K_STDOUT_EVENTS_ENABLED] = {"stdout_events_enabled", NULL, CR_T_BOOL, "false", S, NONE,
-        SV(stdout_events_enabled), .doc = "supervisord's PROCESS_LOG events (for event "
-               "listeners); accepted, with a notice, and ignored", .notice = NO_LOG_EVENTS},
+        SV(stdout_events_enabled), .doc = "send its stdout to the event listeners that take "
+               "PROCESS_LOG_STDOUT (supervisord's events, a few lines each)"},
     [CR_K_STDERR_EVENTS_ENABLED] = {"stderr_events_enabled", NULL, CR_T_BOOL, "false", S, NONE,
-        SV(stderr_events_enabled), .doc = "as stdout_events_enabled", .notice = NO_LOG_EVENTS},
+        SV(stderr_events_enabled), .doc = "as stdout_events_enabled, for stderr "
+               "(PROCESS_LOG_STDERR)"},
     [CR_K_STDOUT_SYSLOG] = {"stdout_syslog", NULL, CR_T_BOOL, "false", S, NONE,
         SV(stdout_syslog), .doc = "supervisord's copy of the output to syslog; accepted, with "
                "a notice, and ignored", .notice = "accepted and ignored: output goes to the "
@@ -317,8 +317,9 @@ const struct cr_key cr_keys[CR_NKEYS] = {
         .doc = "the event types the listener's pool receives on its stdin, supervisord's names: "
                "EVENT (all), PROCESS_STATE and PROCESS_STATE_STARTING, _RUNNING, _BACKOFF, "
                "_STOPPING, _STOPPED, _EXITED, _FATAL, TICK, TICK_5, TICK_60, TICK_3600, "
-               "SUPERVISOR_STATE_CHANGE, _RUNNING, _STOPPING (supervisord's other names are "
-               "accepted; corral sends none of them yet)"},
+               "SUPERVISOR_STATE_CHANGE, _RUNNING, _STOPPING, PROCESS_LOG, _STDOUT, _STDERR (of "
+               "programs with stdout_events_enabled, stderr_events_enabled); supervisord's "
+               "other names are accepted, corral sends none of them yet"},
     [CR_K_BUFFER_SIZE] = {"buffer_size", NULL, CR_T_INT, "10", CR_SEC_LISTENER, NONE,
         SV(buffer_size), 1, 1000000, .doc = "events the pool keeps while its listeners are "
                "busy; when full, the oldest is dropped (and logged)"},

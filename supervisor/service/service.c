@@ -197,6 +197,25 @@ void cr_svc_set_conf(struct cr_svc *svc, const struct cr_service *conf)
     logs_attach(svc);   /* the log keys apply live (a no-op until the pipes exist) */
 }
 
+/* Its output: to the crash history's ring, and to the owner's on_output when the config
+ * asks for supervisord's PROCESS_LOG events (an event listener's own stdout is its protocol). */
+static void out_tap(void *arg, const char *lines, size_t len)
+{
+    struct cr_svc *svc = arg;
+    cr_hist_line(svc, lines, len);
+    if (svc->rt->on_output && svc->conf && svc->conf->stdout_events_enabled &&
+        !svc->conf->listener)
+        svc->rt->on_output(svc->rt, svc, CR_LOG_STDOUT, lines, len);
+}
+
+static void err_tap(void *arg, const char *lines, size_t len)
+{
+    struct cr_svc *svc = arg;
+    cr_hist_line(svc, lines, len);
+    if (svc->rt->on_output && svc->conf && svc->conf->stderr_events_enabled)
+        svc->rt->on_output(svc->rt, svc, CR_LOG_STDERR, lines, len);
+}
+
 int cr_svc_open_output(struct cr_svc *svc)
 {
     struct cr_runtime *rt = svc->rt;
@@ -211,7 +230,8 @@ int cr_svc_open_output(struct cr_svc *svc)
         r = cr_out_open(&svc->err, rt->loop, &rt->console, svc->name);
         svc->err_open = r == 0;
     }
-    svc->out.tap = svc->err.tap = cr_hist_line;
+    svc->out.tap = out_tap;
+    svc->err.tap = err_tap;
     svc->out.tap_arg = svc->err.tap_arg = svc;
     svc->out.raw = svc->out_raw;
     svc->out.raw_arg = svc->out_raw_arg;
@@ -272,7 +292,8 @@ int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_s
             cr_log(svc->name, "output pipe: %s (tried again at its start)", strerror(-r));
     }
     svc->hist = cr_hist_new();
-    svc->out.tap = svc->err.tap = cr_hist_line;
+    svc->out.tap = out_tap;
+    svc->err.tap = err_tap;
     svc->out.tap_arg = svc->err.tap_arg = svc;
     svc->state = CR_ST_STOPPED;
     *out = svc;

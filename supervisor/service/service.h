@@ -73,6 +73,10 @@ struct cr_runtime {
     struct cr_svc *(*find)(struct cr_runtime *rt, const char *name);
     /* Called after every change of state (after on_ready; before on_settled). */
     void (*on_change)(struct cr_runtime *rt, struct cr_svc *svc);
+    /* Whole lines of its output (stream: CR_LOG_STDOUT or CR_LOG_STDERR, io/logs.h), for a
+     * service whose stdout_events_enabled (stderr_events_enabled) is set. */
+    void (*on_output)(struct cr_runtime *rt, struct cr_svc *svc, int stream, const char *lines,
+                      size_t len);
 };
 
 /* Seeds rt->rnd (getrandom, else the clock and the pid). */

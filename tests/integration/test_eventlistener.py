@@ -221,3 +221,37 @@ def test_fatal_listener_shuts_down(h, tmp, cgroot):
     ours = Daemon(h, d, cgroot, programs=progs).start()
     assert ours.p.wait(T(60)) == 0
     assert "shutdown" in read_text(ours.err_path) or "stopping all" in read_text(ours.err_path)
+
+
+def test_process_log_as_with_supervisord(h, tmp, cgroot):
+    """stdout_events_enabled, stderr_events_enabled: PROCESS_LOG_STDOUT and _STDERR carry the
+    output (supervisord's payload: a header line, then the data), as under supervisord."""
+    def progs(d):
+        return ("[program:talker]\ncommand = /bin/sh -c 'echo hello; echo oops >&2; "
+                "echo world; exec sleep 1000'\nstdout_events_enabled = true\n"
+                f"stderr_events_enabled = true\nstdout_logfile = {d}/talker.out\n"
+                f"stderr_logfile = {d}/talker.err\n\n"
+                "[program:quiet]\ncommand = /bin/sh -c 'echo unheard; exec sleep 1000'\n"
+                f"stdout_logfile = {d}/quiet.out\n\n" + listener_section(d, events="PROCESS_LOG"))
+    got = []
+    for d in (Daemon(h, Path(tmp) / "corral", cgroot, programs=progs(Path(tmp) / "corral")),
+              Daemon(h, Path(tmp) / "supervisord", programs=progs(Path(tmp) / "supervisord"))):
+        d.start()
+
+        def streams():
+            out = {}
+            for e in events(d.dir):
+                head, _, data = e["raw"].partition("\n")
+                p = e["p"]
+                assert e["h"]["eventname"] == f"PROCESS_LOG_{p['channel'].upper()}", e
+                assert re.fullmatch(r"[1-9]\d*", p["pid"]), e
+                key = (p["processname"], p["groupname"], p["channel"])
+                out[key] = out.get(key, "") + data
+            return out
+        wait_until(lambda: streams().get(("talker", "talker", "stdout")) == "hello\nworld\n" and
+                   streams().get(("talker", "talker", "stderr")) == "oops\n", 30,
+                   what=f"talker's output as events ({events(d.dir)})")
+        assert d.stop() == 0
+        got.append(streams())
+    assert got[0] == got[1] == {("talker", "talker", "stdout"): "hello\nworld\n",
+                                ("talker", "talker", "stderr"): "oops\n"}

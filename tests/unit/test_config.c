@@ -870,8 +870,6 @@ static void test_supervisord_sections_ignored(void **state)
         "(it needs root for cgroups and namespaces)",
         "$/main.ini:3: command: not a key of [supervisord]; ignored",
         "$/main.ini:7: pidfile: not a key of [program:t]; ignored",
-        "$/main.ini:8: stdout_events_enabled: accepted and ignored: corral sends no "
-        "PROCESS_LOG events yet",
         "$/main.ini:9: stderr_capture_maxbytes: accepted and ignored: corral has no capture "
         "mode (no PROCESS_COMMUNICATION events)",
         "$/main.ini:10: serverurl: accepted and ignored: corral serves no XML-RPC yet, "
