@@ -346,11 +346,11 @@ void sv_evl_changed(struct sv_evl *e, struct cr_svc *svc)
     cr_svc_view(svc, &v);
     struct evl_member *m = c && c->listener ? member_attach(e, svc, c)
                                             : member_of(e, cr_svc_name(svc));
-    /* a new process (STARTING) starts unacknowledged; one leaving RUNNING gives back what
-     * it holds */
+    /* a new process (STARTING) starts unacknowledged; one that is gone gives back what it
+     * held (as supervisord: a listener STOPPING may still answer) */
     if (m && v.state == CR_ST_STARTING)
         member_reset(m, EVL_ACKNOWLEDGED);
-    else if (m && v.state != CR_ST_RUNNING && m->held)
+    else if (m && v.state != CR_ST_RUNNING && v.state != CR_ST_STOPPING && m->held)
         member_reset(m, m->st == EVL_BUSY ? EVL_ACKNOWLEDGED : m->st);
 
     char payload[512];

@@ -9,8 +9,8 @@
  *
  * An event goes to every pool whose `events` take it, into its buffer (buffer_size; when full
  * the oldest is dropped and logged), and from there to one RUNNING listener of the pool that
- * said READY. A listener that exits, or leaves RUNNING, while it holds an event gives it back
- * to the head of the buffer. Events: PROCESS_STATE_* on every change of a service's state
+ * said READY. A listener that exits while it holds an event gives it back to the head of the
+ * buffer. Events: PROCESS_STATE_* on every change of a service's state
  * (payloads as supervisord writes them), PROCESS_LOG_STDOUT/STDERR of the services with
  * stdout_events_enabled (stderr_events_enabled), TICK_5/60/3600, SUPERVISOR_STATE_CHANGE_RUNNING and
  * _STOPPING. */

@@ -255,3 +255,64 @@ def test_process_log_as_with_supervisord(h, tmp, cgroot):
         got.append(streams())
     assert got[0] == got[1] == {("talker", "talker", "stdout"): "hello\nworld\n",
                                 ("talker", "talker", "stderr"): "oops\n"}
+
+
+# Exits without an answer at its first event (the marker file tells a restart from the first).
+CRASHER = r'''
+import json, os, sys
+from supervisor import childutils
+out, mark = sys.argv[1], sys.argv[2]
+while True:
+    headers, payload = childutils.listener.wait(sys.stdin, sys.stdout)
+    with open(out, "a") as f:
+        f.write(json.dumps({"h": headers, "p": {}, "raw": payload}) + "\n")
+    if not os.path.exists(mark):
+        open(mark, "w").close()
+        os._exit(1)
+    childutils.listener.ok(sys.stdout)
+'''
+
+
+def test_listener_dies_busy_event_sent_again(h, tmp, cgroot):
+    """A listener that exits holding an event: its restart gets the same event."""
+    def progs(d):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "crasher.py").write_text(CRASHER)
+        return (PROGRAMS + f"[eventlistener:lis]\ncommand = /usr/bin/python3 {d}/crasher.py "
+                f"{d}/lis.jsonl {d}/crashed\nevents = PROCESS_STATE_FATAL\n"
+                f"stdout_logfile = {d}/lis.out\n")
+    for d in (Daemon(h, Path(tmp) / "corral", cgroot, programs=progs(Path(tmp) / "corral")),
+              Daemon(h, Path(tmp) / "supervisord", programs=progs(Path(tmp) / "supervisord"))):
+        d.start()
+        wait_until(lambda: len(events(d.dir)) >= 2, 30, what=f"the event twice in {d.dir}")
+        assert d.stop() == 0
+        evs = events(d.dir)
+        assert evs[0]["h"]["serial"] == evs[1]["h"]["serial"], evs
+        assert evs[0]["raw"] == evs[1]["raw"] and "processname:bad" in evs[0]["raw"], evs
+
+
+def test_numprocs_pool(h, tmp, cgroot):
+    """numprocs listeners form one pool: each event goes to one of them, once."""
+    def progs(d):
+        return PROGRAMS + listener_section(
+            d, events="PROCESS_STATE", extra="numprocs = 2\nprocess_name = "
+            "%(program_name)s_%(process_num)d\nbuffer_size = 100").replace(
+                f"{d}/lis.jsonl", f"{d}/%(process_num)d.jsonl")
+    for d in (Daemon(h, Path(tmp) / "corral", cgroot, programs=progs(Path(tmp) / "corral")),
+              Daemon(h, Path(tmp) / "supervisord", programs=progs(Path(tmp) / "supervisord"))):
+        d.start()
+
+        def both():
+            return events(d.dir, "0") + events(d.dir, "1")
+        wait_until(lambda: any(e["h"]["eventname"] == "PROCESS_STATE_FATAL" for e in both()) and
+                   sum(e["h"]["eventname"] == "PROCESS_STATE_RUNNING" for e in both()) >= 3,
+                   30, what=f"the pool's events in {d.dir}")
+        assert d.stop() == 0
+        evs = both()
+        assert {e["h"]["pool"] for e in evs} == {"lis"}
+        serials = [int(e["h"]["serial"]) for e in evs]
+        assert len(serials) == len(set(serials)), serials   # each event once
+        poolserials = sorted(int(e["h"]["poolserial"]) for e in evs)
+        assert poolserials == list(range(poolserials[0], poolserials[0] + len(evs))), poolserials
+        names = {e["p"]["processname"] for e in evs}
+        assert {"lis_0", "lis_1"} <= names, names
