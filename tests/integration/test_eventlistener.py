@@ -316,3 +316,31 @@ def test_numprocs_pool(h, tmp, cgroot):
         assert poolserials == list(range(poolserials[0], poolserials[0] + len(evs))), poolserials
         names = {e["p"]["processname"] for e in evs}
         assert {"lis_0", "lis_1"} <= names, names
+
+
+@pytest.mark.skipif(not os.path.exists(SUPERVISORCTL), reason="Debian's supervisor package")
+def test_listener_added_and_removed_by_update(h, tmp, cgroot):
+    """supervisorctl update adds a listener (its pool takes events from then on) and removes
+    it; a changed `events` restarts it with the new subscription."""
+    d = Path(tmp) / "corral"
+    ours = Daemon(h, d, cgroot, programs=PROGRAMS).start()
+    ours.wait_state({"ok": "RUNNING"})
+    ours.write(PROGRAMS + listener_section(d, events="PROCESS_STATE_RUNNING"))
+    assert ours.ctl("update")[0] == 0
+    ours.wait_state({"lis": "RUNNING"})
+    assert ours.ctl("start", "manual")[0] == 0
+    wait_until(lambda: has(d, "PROCESS_STATE_RUNNING", "manual"), 20, what="manual's RUNNING")
+    assert not has(d, "PROCESS_STATE_STOPPED", "manual")
+    ours.write(PROGRAMS + listener_section(d, events="PROCESS_STATE_STOPPED"))
+    assert ours.ctl("update")[0] == 0
+    ours.wait_state({"lis": "RUNNING"})
+    assert ours.ctl("stop", "manual")[0] == 0
+    wait_until(lambda: has(d, "PROCESS_STATE_STOPPED", "manual"), 20, what="manual's STOPPED")
+    n = len(events(d))
+    ours.write(PROGRAMS)
+    assert ours.ctl("update")[0] == 0
+    wait_until(lambda: "lis" not in ours.status(), 20, what="lis removed")
+    assert ours.ctl("start", "manual")[0] == 0
+    ours.wait_state({"manual": "RUNNING"})
+    assert len(events(d)) == n
+    assert ours.stop() == 0
