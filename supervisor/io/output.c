@@ -304,7 +304,7 @@ static void stream_lines(struct cr_out_stream *s, const char *p, size_t n)
             cr_logfile_write(s->file, p, n);
     }
     struct cr_console *c = s->console;
-    if (c->fd < 0)
+    if (c->fd < 0 || s->raw)
         return;
     for (const char *e = p + n; p < e;) {
         const char *nl = memchr(p, '\n', (size_t)(e - p));

@@ -93,7 +93,9 @@ struct cr_out_stream {
     void (*tap)(void *arg, const char *lines, size_t len);
     void *tap_arg;
     /* Sees every byte as it is read, before lines are made of them (an event listener's
-     * protocol: its tokens need not end in '\n'). Set after cr_out_open(); NULL: none. */
+     * protocol: its tokens need not end in '\n'); the lines then go to the file only, not
+     * to the console (as supervisord keeps a listener's stdout out of its own output). Set
+     * after cr_out_open(); NULL: none. */
     void (*raw)(void *arg, const char *data, size_t len);
     void *raw_arg;
 };
