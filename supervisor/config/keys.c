@@ -307,10 +307,10 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_STDERR_SYSLOG] = {"stderr_syslog", NULL, CR_T_BOOL, "false", S, NONE,
         SV(stderr_syslog), .doc = "as stdout_syslog", .notice = "accepted and ignored: output "
                "goes to the log files and svctl logs, not to syslog"},
-    [CR_K_SERVERURL] = {"serverurl", NULL, CR_T_STRING, NULL, S, NONE, SV(serverurl),
-        .doc = "supervisord's SUPERVISOR_SERVER_URL for the program; accepted, with a notice, "
-               "and ignored", .notice = "accepted and ignored: corral serves no XML-RPC yet, "
-               "SUPERVISOR_SERVER_URL is not set"},
+    [CR_K_SERVERURL] = {"serverurl", NULL, CR_T_STRING, NULL, S, RESTART, SV(serverurl),
+        .doc = "SUPERVISOR_SERVER_URL in its environment (with inherit_environment), as "
+               "supervisord: a URL, or AUTO (unset): unix://[unix_http_server] file, else "
+               "http://[inet_http_server] port; childutils.getRPCInterface() reads it"},
 
     /* ---- [eventlistener:NAME] ---- */
     [CR_K_EVENTS] = {"events", NULL, CR_T_LIST, NULL, CR_SEC_LISTENER, RESTART, SV(events),

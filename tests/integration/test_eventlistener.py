@@ -204,15 +204,16 @@ def test_buffer_overflow_drops_oldest(h, tmp, cgroot):
 
 @pytest.mark.skipif(not os.path.exists(SUPERVISORCTL), reason="Debian's supervisor package")
 def test_fatal_listener_shuts_down(h, tmp, cgroot):
-    """supervisord's FAQ listener: when any program goes FATAL, shut the supervisor down
-    (here with Debian's supervisorctl, run by the listener)."""
+    """supervisord's FAQ listener: when any program goes FATAL, shut the supervisor down,
+    through the XML-RPC interface childutils finds in SUPERVISOR_SERVER_URL."""
     d = Path(tmp) / "corral"
     d.mkdir(parents=True)
     (d / "fatal.py").write_text(
-        "import subprocess, sys\nfrom supervisor import childutils\n"
+        "import os, sys\nfrom supervisor import childutils\n"
+        f"open('{d}/url', 'w').write(os.environ['SUPERVISOR_SERVER_URL'])\n"
         "while True:\n"
         "    headers, payload = childutils.listener.wait(sys.stdin, sys.stdout)\n"
-        f"    subprocess.run(['{SUPERVISORCTL}', '-c', '{d}/supervisord.conf', 'shutdown'])\n"
+        "    childutils.getRPCInterface(os.environ).supervisor.shutdown()\n"
         "    childutils.listener.ok(sys.stdout)\n")
     progs = ("[program:doomed]\ncommand = /bin/sh -c 'exit 1'\nstartretries = 0\n"
              f"stdout_logfile = {d}/doomed.out\n\n"
@@ -220,6 +221,7 @@ def test_fatal_listener_shuts_down(h, tmp, cgroot):
              f"command = /usr/bin/python3 {d}/fatal.py\nstdout_logfile = {d}/fatal.out\n")
     ours = Daemon(h, d, cgroot, programs=progs).start()
     assert ours.p.wait(T(60)) == 0
+    assert (d / "url").read_text() == f"unix://{d}/rpc.sock"   # the [unix_http_server]
     assert "shutdown" in read_text(ours.err_path) or "stopping all" in read_text(ours.err_path)
 
 

@@ -252,7 +252,7 @@ static const struct change {
     {"stderr_events_enabled", NULL, "true", NULL, 'N'},
     {"stdout_syslog", NULL, "true", NULL, 'N'},
     {"stderr_syslog", NULL, "true", NULL, 'N'},
-    {"serverurl", NULL, "AUTO", NULL, 'N'},
+    {"serverurl", NULL, "AUTO", NULL, 'R'},
     {"rootfs", "%(here)s/rootfs", "%(here)s/rootfs2", NULL, 'R'},
     {"hostname", NULL, "h1", NULL, 'R'},
     {"reexec_signal", NULL, "QUIT", NULL, 'R'},
