@@ -340,20 +340,18 @@ static void set_env_item(struct cr_spec *sp, char *item)
 
 /* supervisord's SUPERVISOR_SERVER_URL (what childutils.getRPCInterface reads): serverurl,
  * or with AUTO (or unset) the [unix_http_server]'s socket, else the [inet_http_server]'s
- * address. False: none of them. */
-static bool server_url(const struct cr_service *svc, const struct cr_global *g, char *buf,
-                       size_t len)
+ * address (made in buf). NULL: none of them. */
+static const char *server_url(const struct cr_service *svc, const struct cr_global *g,
+                              char *buf, size_t len)
 {
-    if (svc->serverurl && strcasecmp(svc->serverurl, "AUTO")) {
-        snprintf(buf, len, "%s", svc->serverurl);
-        return true;
-    }
+    if (svc->serverurl && strcasecmp(svc->serverurl, "AUTO"))
+        return svc->serverurl;
     if (g && g->rpc_unix_file) {
         snprintf(buf, len, "unix://%s", g->rpc_unix_file);
-        return true;
+        return buf;
     }
     if (!g || !g->rpc_inet_port)
-        return false;
+        return NULL;
     const char *colon = strrchr(g->rpc_inet_port, ':');
     const char *port = colon ? colon + 1 : g->rpc_inet_port;
     int hl = colon ? (int)(colon - g->rpc_inet_port) : 0;
@@ -361,7 +359,7 @@ static bool server_url(const struct cr_service *svc, const struct cr_global *g, 
         snprintf(buf, len, "http://localhost:%s", port);
     else
         snprintf(buf, len, "http://%.*s:%s", hl, g->rpc_inet_port, port);
-    return true;
+    return buf;
 }
 
 /* The environment: clean (PATH, HOME), or with inherit_environment supervisord's: the
@@ -384,8 +382,9 @@ static void build_env(struct ctx *c, const struct cr_global *g, const char *home
         for (size_t i = 0; g && i < g->environment.n; i++)
             set_env_item(&svc->spec, g->environment.v[i]);
         cr_spec_set_env(&svc->spec, "SUPERVISOR_ENABLED", "1");
-        char url[4200];
-        if (server_url(svc, g, url, sizeof url))
+        char buf[PATH_MAX + 16];
+        const char *url = server_url(svc, g, buf, sizeof buf);
+        if (url)
             cr_spec_set_env(&svc->spec, "SUPERVISOR_SERVER_URL", url);
         cr_spec_set_env(&svc->spec, "SUPERVISOR_PROCESS_NAME", svc->name);
         cr_spec_set_env(&svc->spec, "SUPERVISOR_GROUP_NAME", svc->program);

@@ -247,6 +247,22 @@ static void test_host_root_default(void **state)
     assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_PROCESS_NAME"), "h");
     assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_GROUP_NAME"), "h");
     assert_string_equal(cr_spec_get_env(&s->spec, "PATH"), getenv("PATH"));
+    assert_null(cr_spec_get_env(&s->spec, "SUPERVISOR_SERVER_URL"));   /* no server */
+    cr_config_free(&cfg);
+    /* SUPERVISOR_SERVER_URL: serverurl, else the unix socket, else the inet address */
+    s = load_ok("[inet_http_server]\nport = *:9001\n[program:h]\ncommand = /bin/true\n", &cfg);
+    assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_SERVER_URL"),
+                        "http://localhost:9001");
+    cr_config_free(&cfg);
+    s = load_ok("[inet_http_server]\nport = 127.0.0.1:9001\n[unix_http_server]\n"
+                "file = /tmp/sxev.sock\n[program:h]\ncommand = /bin/true\n", &cfg);
+    assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_SERVER_URL"),
+                        "unix:///tmp/sxev.sock");
+    cr_config_free(&cfg);
+    s = load_ok("[unix_http_server]\nfile = /tmp/sxev.sock\n[program:h]\ncommand = /bin/true\n"
+                "serverurl = http://127.0.0.1:9002\n", &cfg);
+    assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_SERVER_URL"),
+                        "http://127.0.0.1:9002");
     cr_config_free(&cfg);
     /* [service:x] starts clean and keeps every default confinement */
     s = load_ok("[supervisord]\nenvironment = SXD_GLOBAL=g\n[service:h]\ncommand = /bin/true\n",
