@@ -61,6 +61,8 @@ stdout_logfile = {d}/ok.out
 [program:bad]
 command = /bin/sh -c "exit 3"
 startretries = 1
+; long: a loaded machine's supervisord may reap the exit after startsecs (then RUNNING)
+startsecs = 10
 stdout_logfile = {d}/bad.out
 
 [program:once]
