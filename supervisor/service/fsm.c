@@ -267,8 +267,11 @@ static bool exit_expected(const struct cr_svc *svc)
  * and supervisorctl see the same states. */
 static void give_up(struct cr_svc *svc)
 {
-    if (svc->state == CR_ST_STARTING)
+    if (svc->state == CR_ST_STARTING) {
+        svc->giving_up = true;
         set_state(svc, CR_ST_BACKOFF);
+        svc->giving_up = false;
+    }
     settle(svc, CR_ST_FATAL);
 }
 

@@ -78,6 +78,7 @@ struct cr_svc {
     enum cr_state state;
     enum cr_state from_state;        /* the state before the last change */
     pid_t last_pid;                  /* the last container's init (kept at each change) */
+    bool giving_up;                  /* in the BACKOFF that FATAL follows at once */
     unsigned tries;                  /* supervisord's backoff count: BACKOFFs since it last
                                         ran, gave up or exited */
     uv_timer_t timer;

@@ -121,6 +121,7 @@ void cr_svc_view(const struct cr_svc *svc, struct cr_svc_view *v)
         .state = svc->state,
         .from_state = svc->from_state,
         .tries = svc->tries,
+        .giving_up = svc->giving_up,
         .removed = svc->removed || !svc->conf,
         .pid = svc->ct ? svc->ct->pid : 0,
         .last_pid = svc->ct ? svc->ct->pid : svc->last_pid,

@@ -104,6 +104,8 @@ struct cr_svc_view {
     enum cr_state from_state;    /* the state before the last change */
     unsigned tries;              /* supervisord's backoff count (its STARTING and BACKOFF
                                     events' tries) */
+    bool giving_up;              /* BACKOFF on the way to FATAL (within one change): a
+                                    failed start's outcome is FATAL */
     bool removed;                /* a reload took it out of the config (it stops, then goes) */
     pid_t pid;                   /* init's pid on the host; 0: no container */
     pid_t last_pid;              /* the last container's init, also once it is gone */
