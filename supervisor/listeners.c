@@ -576,6 +576,13 @@ struct sv_evl *sv_evl_open(struct cr_runtime *rt, const struct cr_config *cfg,
     e->rt = rt;
     if (any)
         sv_evl_config(e, cfg, svcs, n);
+    /* After a re-exec a listener that runs on said READY to the program before: it is
+     * taken as READY (one that was busy then answers, and is told off as UNKNOWN). */
+    for (size_t i = 0; i < e->nmembers; i++) {
+        struct cr_svc *svc = rt->find(rt, e->members[i]->name);
+        if (svc && cr_svc_state(svc) == CR_ST_RUNNING)
+            e->members[i]->st = EVL_READY;
+    }
     return e;
 }
 

@@ -919,6 +919,7 @@ int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid
     ct->pid = pid;
     ct->pidfd = pidfd;
     ct->ev_fd = ev_fd;
+    ct->stdin_wfd = -1;   /* resume: cr_svc_resume() gives the one handed over */
     ct->cg = cg;
     ct->spawned_ms = now_ms(svc);
     int64_t oom = cr_cg_oom_kills(cg);
