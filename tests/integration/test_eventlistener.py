@@ -7,6 +7,7 @@ and says so, and a listener that shuts the supervisor down when a program goes F
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from conftest import T, read_text, wait_until
 from test_supervisor import cgroot  # noqa: F401 (a fixture)
 from test_supervisorctl import SUPERVISORCTL, SUPERVISORD, Daemon
+from test_svctl import ASAN_SVCTL
 
 pytestmark = [pytest.mark.cgroup,
               pytest.mark.skipif(not os.path.exists(SUPERVISORD),
@@ -347,4 +349,27 @@ def test_listener_added_and_removed_by_update(h, tmp, cgroot):
     assert ours.ctl("start", "manual")[0] == 0
     ours.wait_state({"manual": "RUNNING"})
     assert len(events(d)) == n
+    assert ours.stop() == 0
+
+
+def test_listener_across_reexec(h, tmp, cgroot):
+    """svctl reexec: the listener (and a program reading its stdin) keep their stdin pipe;
+    events after the handover still reach the listener."""
+    d = Path(tmp) / "corral"
+    progs = (PROGRAMS + f"[program:cat]\ncommand = /bin/cat\nstdout_logfile = {d}/cat.out\n\n"
+             + listener_section(d, events="PROCESS_STATE_RUNNING,PROCESS_STATE_STOPPED"))
+    ours = Daemon(h, d, cgroot, programs=progs).start()
+    ours.wait_state({"lis": "RUNNING", "cat": "RUNNING", "ok": "RUNNING"})
+    wait_until(lambda: has(d, "PROCESS_STATE_RUNNING", "ok"), 20, what="ok's RUNNING")
+    p = subprocess.run([str(ASAN_SVCTL), "-s", str(d / "ctl.sock"), "reexec"],
+                       capture_output=True, text=True, timeout=T(30))
+    assert "re-executing" in p.stdout, (p.stdout, p.stderr)
+    wait_until(lambda: "took over" in read_text(ours.err_path), 20, what="the re-exec")
+    assert ours.ctl("stop", "manual")[0] == 0 and ours.ctl("start", "manual")[0] == 0
+    wait_until(lambda: has(d, "PROCESS_STATE_RUNNING", "manual"), 20,
+               what="manual's RUNNING after the re-exec")
+    status = ours.status()
+    assert status["cat"] == "RUNNING" and status["lis"] == "RUNNING", status
+    log = read_text(ours.err_path)
+    assert "Traceback" not in log and "cannot send" not in log, log[-3000:]
     assert ours.stop() == 0
