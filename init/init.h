@@ -31,7 +31,8 @@ struct init_opts {
                                    network is being set up meanwhile); EOF: exit 127; -1 */
     char **argv;                /* the workload */
     int64_t startsecs_ms;       /* a run shorter than this is a failed start */
-    unsigned startretries;      /* give up after this many failed starts in a row; 0: never */
+    unsigned startretries;      /* give up after more failed starts in a row than this (0:
+                                   at the first, as supervisord); UINT_MAX: never */
     int stop_signal;            /* besides TERM and INT, the signal that means "stop" */
 
     /* Spec mode (set by init_spec_setup): who and where the workload runs. */

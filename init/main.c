@@ -1,6 +1,7 @@
 /* init's command line and environment. Everything here runs before the workload exists, so
  * every error is fatal and explained (exit 2). */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +215,7 @@ static int apply_env_list(struct init_opts *o, int id, const char *name, const c
 static void defaults(struct init_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->startretries = UINT_MAX;
     o->grace_ms = 5000;
     o->restart = RESTART_NO;
     cr_codeset_add(&o->exit_codes, 0);

@@ -621,7 +621,7 @@ static void workload_ended(int st)
     else
         S.failed_starts = 0;
     if (wants_restart(st)) {
-        if (S.o->startretries && S.failed_starts > S.o->startretries) {
+        if (S.failed_starts > S.o->startretries) {
             cr_event(S.o->events_fd, CR_EVT_GAVE_UP, "code=%d restarts=%u reason=exited too "
                      "quickly %u times in a row", S.status, S.restarts, S.failed_starts);
             fprintf(stderr, "init: giving up: exited too quickly %u times in a row\n",

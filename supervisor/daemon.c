@@ -24,6 +24,7 @@
 #include "api/rpc.h"
 #include "service/order.h"
 #include "service/service.h"
+#include "listeners.h"
 #include "notify.h"
 #include "orphans.h"
 #include "policy/syscall_filter.h"
@@ -131,10 +132,18 @@ static void notify_status(struct sv *sv)
  * to know. */
 static void on_change(struct cr_runtime *rt, struct cr_svc *svc)
 {
-    (void)svc;
+    sv_evl_changed(sv_of(rt)->evl, svc);
     cr_control_changed(sv_of(rt)->ctl);
     cr_rpc_changed(sv_of(rt)->rpc);
     notify_status(sv_of(rt));
+}
+
+/* stdout_events_enabled: supervisord's PROCESS_LOG events. */
+static void on_output(struct cr_runtime *rt, struct cr_svc *svc, int stream, const char *lines,
+                      size_t len)
+{
+    sv_evl_output(sv_of(rt)->evl, svc, stream == CR_LOG_STDERR ? "stderr" : "stdout", lines,
+                  len);
 }
 
 /* ---- our own stderr, never blocking the loop (log.h) ---------------------------------------- */
@@ -196,6 +205,8 @@ static void finish(struct sv *sv, int status)
     sv->metrics = NULL;
     cr_rpc_close(sv->rpc);
     sv->rpc = NULL;
+    sv_evl_close(sv->evl);
+    sv->evl = NULL;
     for (size_t i = 0; i < sv->all.n; i++)
         cr_svc_free(sv->all.v[i]);
     sv->all.n = 0;
@@ -349,6 +360,7 @@ static void api_shutdown(struct cr_runtime *rt, const char *why)
     sv_notify("STOPPING=1\nSTATUS=stopping every service (%s)", why);
     sv->shutting_down = true;
     sv->rt.stopping_all = true;
+    sv_evl_supervisor(sv->evl, "STOPPING");
     shutdown_step(sv);
 }
 
@@ -452,6 +464,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     sv->rt.on_ready = on_ready;
     sv->rt.find = find_svc;
     sv->rt.on_change = on_change;
+    sv->rt.on_output = on_output;
     sv->api = (struct cr_api_host){
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,
@@ -693,6 +706,9 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                        adopted == 1 ? "" : "s");
                 sv_orphans_sweep();   /* now that the inits are known (orphans.h) */
             }
+            /* supervisord's event listeners hear of every start (and of this one) */
+            sv->evl = sv_evl_open(&sv->rt, cfg, sv->all.v, sv->all.n);
+            sv_evl_supervisor(sv->evl, "RUNNING");
             /* Start after every service exists, lower priority first, each once its
              * dependencies are ready; after a re-exec only those that had no state. */
             for (size_t i = 0; i < sv->all.n && !sv->finished; i++) {

@@ -7,6 +7,7 @@
 
 #include "daemon_int.h"
 #include "fd_budget.h"
+#include "listeners.h"
 #include "log.h"
 #include "notify.h"
 #include "io/logs.h"
@@ -183,6 +184,7 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
         free(sv->cfg);
     sv->cfg = ncfg;
     sv->cfg_heap = true;
+    sv_evl_config(sv->evl, ncfg, sv->all.v, sv->all.n);
     sv_net_reclaim(sv);
     cr_log(NULL, "reloaded: %zu added, %zu removed, %zu restarted, %zu unchanged", c.added,
            c.removed, c.restarted, c.kept);

@@ -504,6 +504,8 @@ static int wait_judge(struct cr_control *ctl, const char *name, bool up)
         return -1;
     if (v.start_pending)
         return 0;                      /* still stopping, or waiting for a dependency */
+    if (v.giving_up)
+        return 0;                      /* FATAL follows at once: that is the outcome */
     switch (v.state) {
     case CR_ST_RUNNING: return 1;
     case CR_ST_STARTING: return 0;

@@ -117,6 +117,11 @@ struct cr_service {
     char *environment_file;
     bool inherit_environment;    /* start from the supervisor's environment */
     char *stdin_mode;            /* null | pipe */
+    /* [eventlistener:NAME]: its events come on stdin (events.c at the top) */
+    bool listener;
+    struct cr_strv events;       /* the event types its pool takes */
+    int64_t buffer_size;
+    char *result_handler;
     bool autostart;
     int64_t priority;
     int autorestart;             /* enum cr_restart */
@@ -280,5 +285,11 @@ void cr_network_free(struct cr_network *n);
 void cr_keys_print_markdown(FILE *out);
 /* Prints it as roff, services.ini(5)'s KEYS section (supervisor --list-keys=man). */
 void cr_keys_print_man(FILE *out);
+
+/* supervisord's event types (evtypes.c): name as known (the table's copy), or NULL with *hint
+ * the closest (or NULL); whether subscribing to sub delivers name (PROCESS_STATE delivers
+ * PROCESS_STATE_RUNNING, EVENT everything). */
+const char *cr_evtype_check(const char *name, const char **hint);
+bool cr_evtype_matches(const char *sub, const char *name);
 
 #endif

@@ -92,7 +92,7 @@ bool cr_service_key_differs(const struct cr_service *a, const struct cr_service 
                 return true;
         return false;
     }
-    if (!(k->sections & CR_SEC_SERVICE))
+    if (!(k->sections & CR_SEC_SERVICES))
         return false;
     return field_differs(k, (const char *)a + k->off, (const char *)b + k->off);
 }

@@ -22,7 +22,8 @@
 #define NONE CR_RELOAD_NONE
 #define WHOLE_CGROUP "accepted and ignored: a stop always reaches every process in the " \
     "service's cgroup"
-#define NO_LISTENERS "accepted and ignored: corral runs no event listeners yet"
+#define NO_CAPTURE "accepted and ignored: corral has no capture mode (no " \
+    "PROCESS_COMMUNICATION events)"
 
 const struct cr_key cr_keys[CR_NKEYS] = {
     /* ---- [supervisor] ---- */
@@ -207,7 +208,8 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_AUTOSTART] = {"autostart", NULL, CR_T_BOOL, "true", S, NONE, SV(autostart),
         .doc = "start when the supervisor starts"},
     [CR_K_PRIORITY] = {"priority", NULL, CR_T_INT, "999", S, NONE, SV(priority), -100000,
-        100000, .doc = "lower starts first and stops last"},
+        100000, .doc = "lower starts first and stops last (an [eventlistener:x]'s default: -1, "
+               "as supervisord's)"},
     [CR_K_AUTORESTART] = {"autorestart", "restart", CR_T_RESTART, "unexpected", S, RESTART,
         SV(autorestart), .doc = "false|unexpected|true (or no|on-failure|always): restart "
                "after an exit, after an exit code not in exitcodes, or always"},
@@ -287,16 +289,17 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_LOG_TIMESTAMPS] = {"log_timestamps", "stdout_logfile_timestamps", CR_T_BOOL, "false",
         S, NONE, SV(log_timestamps), .doc = "prefix each logged line with the time"},
     [CR_K_STDOUT_CAPTURE_MAXBYTES] = {"stdout_capture_maxbytes", NULL, CR_T_SIZE, "0", S, NONE,
-        SV(stdout_capture_maxbytes), .doc = "supervisord's capture mode (for event listeners); "
-               "accepted, with a notice, and ignored", .notice = NO_LISTENERS},
+        SV(stdout_capture_maxbytes), .doc = "supervisord's capture mode (PROCESS_COMMUNICATION "
+               "events); accepted, with a notice, and ignored", .notice = NO_CAPTURE},
     [CR_K_STDERR_CAPTURE_MAXBYTES] = {"stderr_capture_maxbytes", NULL, CR_T_SIZE, "0", S, NONE,
         SV(stderr_capture_maxbytes), .doc = "as stdout_capture_maxbytes",
-        .notice = NO_LISTENERS},
+        .notice = NO_CAPTURE},
     [CR_K_STDOUT_EVENTS_ENABLED] = {"stdout_events_enabled", NULL, CR_T_BOOL, "false", S, NONE,
-        SV(stdout_events_enabled), .doc = "supervisord's PROCESS_LOG events (for event "
-               "listeners); accepted, with a notice, and ignored", .notice = NO_LISTENERS},
+        SV(stdout_events_enabled), .doc = "send its stdout to the event listeners that take "
+               "PROCESS_LOG_STDOUT (supervisord's events, a few lines each)"},
     [CR_K_STDERR_EVENTS_ENABLED] = {"stderr_events_enabled", NULL, CR_T_BOOL, "false", S, NONE,
-        SV(stderr_events_enabled), .doc = "as stdout_events_enabled", .notice = NO_LISTENERS},
+        SV(stderr_events_enabled), .doc = "as stdout_events_enabled, for stderr "
+               "(PROCESS_LOG_STDERR)"},
     [CR_K_STDOUT_SYSLOG] = {"stdout_syslog", NULL, CR_T_BOOL, "false", S, NONE,
         SV(stdout_syslog), .doc = "supervisord's copy of the output to syslog; accepted, with "
                "a notice, and ignored", .notice = "accepted and ignored: output goes to the "
@@ -304,10 +307,26 @@ const struct cr_key cr_keys[CR_NKEYS] = {
     [CR_K_STDERR_SYSLOG] = {"stderr_syslog", NULL, CR_T_BOOL, "false", S, NONE,
         SV(stderr_syslog), .doc = "as stdout_syslog", .notice = "accepted and ignored: output "
                "goes to the log files and svctl logs, not to syslog"},
-    [CR_K_SERVERURL] = {"serverurl", NULL, CR_T_STRING, NULL, S, NONE, SV(serverurl),
-        .doc = "supervisord's SUPERVISOR_SERVER_URL for the program; accepted, with a notice, "
-               "and ignored", .notice = "accepted and ignored: corral serves no XML-RPC yet, "
-               "SUPERVISOR_SERVER_URL is not set"},
+    [CR_K_SERVERURL] = {"serverurl", NULL, CR_T_STRING, NULL, S, RESTART, SV(serverurl),
+        .doc = "SUPERVISOR_SERVER_URL in its environment (with inherit_environment), as "
+               "supervisord: a URL, or AUTO (unset): unix://[unix_http_server] file, else "
+               "http://[inet_http_server] port; childutils.getRPCInterface() reads it"},
+
+    /* ---- [eventlistener:NAME] ---- */
+    [CR_K_EVENTS] = {"events", NULL, CR_T_LIST, NULL, CR_SEC_LISTENER, RESTART, SV(events),
+        .doc = "the event types the listener's pool receives on its stdin, supervisord's names: "
+               "EVENT (all), PROCESS_STATE and PROCESS_STATE_STARTING, _RUNNING, _BACKOFF, "
+               "_STOPPING, _STOPPED, _EXITED, _FATAL, TICK, TICK_5, TICK_60, TICK_3600, "
+               "SUPERVISOR_STATE_CHANGE, _RUNNING, _STOPPING, PROCESS_LOG, _STDOUT, _STDERR (of "
+               "programs with stdout_events_enabled, stderr_events_enabled); supervisord's "
+               "other names are accepted, corral sends none of them yet"},
+    [CR_K_BUFFER_SIZE] = {"buffer_size", NULL, CR_T_INT, "10", CR_SEC_LISTENER, NONE,
+        SV(buffer_size), 1, 1000000, .doc = "events the pool keeps while its listeners are "
+               "busy; when full, the oldest is dropped (and logged)"},
+    [CR_K_RESULT_HANDLER] = {"result_handler", NULL, CR_T_STRING,
+        "supervisor.dispatchers:default_handler", CR_SEC_LISTENER, RESTART,
+        SV(result_handler), .doc = "supervisord's default only: RESULT OK acknowledges an "
+               "event, any other result sends it again"},
 
     /* ---- container ---- */
     [CR_K_ROOTFS] = {"rootfs", "root_directory", CR_T_PATH, NULL, S, RESTART, SV(rootfs),

@@ -39,6 +39,7 @@ struct raw_sec {
     const char *file;            /* one of cfg->files */
     char *here;                  /* its directory, for %(here)s and relative paths */
     int line;
+    bool listener;               /* [eventlistener:NAME] */
     bool lenient;                /* supervisord's own section ([program:x], [supervisord]):
                                     an unknown key that is no typo is a notice, as supervisord
                                     ignores it */
@@ -84,7 +85,6 @@ static const struct { const char *name; const char *notice; } ignored_sections[]
     {"supervisorctl", "supervisorctl's settings; svctl reads this file's control_socket"},
     {"rpcinterface:", "corral's XML-RPC API ([unix_http_server], [inet_http_server]) is "
                       "supervisord's supervisor namespace, always on"},
-    {"eventlistener:", "corral runs no event listeners yet"},
     {"fcgi-program:", "corral runs no FastCGI programs yet"},
 };
 
@@ -182,15 +182,19 @@ static void on_section(struct cr_ini *ini, const char *header)
         else
             s->kind = SEC_GROUP;
         s->lenient = true;
-    } else if (!strncmp(header, "service:", 8) || !strncmp(header, "program:", 8)) {
-        if (!valid_name(header + 8))
+    } else if (!strncmp(header, "service:", 8) || !strncmp(header, "program:", 8) ||
+               !strncmp(header, "eventlistener:", 14)) {
+        /* an event listener is a program whose stdin and stdout carry the events */
+        const char *name = strchr(header, ':') + 1;
+        if (!valid_name(name))
             cr_ini_error(ini, "[%s]: the name must be 1 to %d of A-Z a-z 0-9 _ . -", header,
                          CR_NAME_MAX);
-        else if (!(s->name = strdup(header + 8)))
+        else if (!(s->name = strdup(name)))
             L->oom = true;
         else
             s->kind = SEC_SERVICE;
-        s->lenient = header[0] == 'p';
+        s->lenient = header[0] != 's';
+        s->listener = header[0] == 'e';
     } else if (!strncmp(header, "network:", 8)) {
         if (!valid_name(header + 8))
             cr_ini_error(ini, "[%s]: the name must be 1 to %d of A-Z a-z 0-9 _ . -", header,
@@ -274,7 +278,8 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
                  : s->kind == SEC_NETWORK ? CR_SEC_NETWORK
                  : s->kind == SEC_GROUP ? CR_SEC_GROUP
                  : s->kind == SEC_UNIX_HTTP ? CR_SEC_UNIX_HTTP
-                 : s->kind == SEC_INET_HTTP ? CR_SEC_INET_HTTP : CR_SEC_SERVICE;
+                 : s->kind == SEC_INET_HTTP ? CR_SEC_INET_HTTP
+                 : s->listener ? CR_SEC_SERVICES : CR_SEC_SERVICE;
     const struct cr_key *k = cr_key_find(key, bit);
     if (!k || !(k->sections & bit)) {
         const char *hint = k ? NULL : cr_key_suggest(key);
@@ -501,7 +506,7 @@ static void read_includes(struct loader *L, size_t main_secs)
 static void free_service(struct cr_service *svc)
 {
     for (int i = 0; i < CR_NKEYS; i++)
-        if (cr_keys[i].sections & CR_SEC_SERVICE)
+        if (cr_keys[i].sections & CR_SEC_SERVICES)
             cr_cfg_free_field(&cr_keys[i], (char *)svc + cr_keys[i].off);
     free(svc->name);
     free(svc->program);
@@ -655,6 +660,36 @@ static char *id_map_text(struct cr_service *svc, int key, const struct cr_strv *
 }
 
 /* Checks between keys, needing nothing but the service itself. */
+/* [eventlistener:x]: what supervisord refuses there, and stdin is the events' pipe. */
+static void check_listener(struct cr_service *svc, struct cr_errlist *errors)
+{
+    if (!svc->events.n)
+        cr_service_error(errors, svc, -1, "events is missing (the event types its listener "
+                         "takes, e.g. events = PROCESS_STATE)");
+    for (size_t i = 0; i < svc->events.n; i++) {
+        const char *hint;
+        if (!cr_evtype_check(svc->events.v[i], &hint))
+            cr_service_error(errors, svc, CR_K_EVENTS, "'%s' is not an event type%s%s%s",
+                             svc->events.v[i], hint ? " (did you mean " : "", hint ? hint : "",
+                             hint ? "?)" : "");
+    }
+    if (svc->redirect_stderr)
+        cr_service_error(errors, svc, CR_K_REDIRECT_STDERR, "must be false in an event "
+                         "listener (its stdout carries the protocol)");
+    if (svc->result_handler && strcmp(svc->result_handler,
+                                      cr_keys[CR_K_RESULT_HANDLER].def))
+        cr_service_error(errors, svc, CR_K_RESULT_HANDLER, "'%s': corral has supervisord's "
+                         "default handler only (OK acknowledges, anything else sends again); "
+                         "leave it unset", svc->result_handler);
+    if (svc->key_line[CR_K_STDIN] && svc->stdin_mode && strcmp(svc->stdin_mode, "pipe"))
+        cr_service_error(errors, svc, CR_K_STDIN, "must be pipe in an event listener (events "
+                         "come on stdin)");
+    free(svc->stdin_mode);
+    svc->stdin_mode = strdup("pipe");
+    if (!svc->stdin_mode)
+        errors->oom = true;
+}
+
 static void check_service(struct cr_service *svc, struct cr_errlist *errors)
 {
     if (svc->image || svc->entrypoint) {
@@ -683,6 +718,8 @@ static void check_service(struct cr_service *svc, struct cr_errlist *errors)
     }
     if (svc->stdin_mode && strcmp(svc->stdin_mode, "null") && strcmp(svc->stdin_mode, "pipe"))
         cr_service_error(errors, svc, CR_K_STDIN, "'%s' is not null or pipe", svc->stdin_mode);
+    if (svc->listener)
+        check_listener(svc, errors);
     if (svc->user_namespace && !strcmp(svc->user_namespace, "auto")) {
         svc->userns_auto = true;
         svc->namespaces |= CR_NS_USER;
@@ -914,7 +951,7 @@ static bool supervisord_meaning(const struct raw_sec *rs)
         CR_K_ROOTFS, CR_K_NAMESPACES, CR_K_BIND, CR_K_TMPFS, CR_K_READ_ONLY, CR_K_HOSTNAME,
         CR_K_USER_NAMESPACE, CR_K_UID_MAP, CR_K_GID_MAP,
     };
-    if (strncmp(rs->header, "program:", 8))
+    if (strncmp(rs->header, "program:", 8) && !rs->listener)
         return false;
     for (size_t i = 0; i < sizeof container_keys / sizeof container_keys[0]; i++)
         if (rs->seen[container_keys[i]])
@@ -950,10 +987,11 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
                      .numprocs = numprocs};
     char err[1024];
     bool program = supervisord_meaning(rs);
+    bool listener = svc->listener = rs->listener;
 
     for (int i = 0; i < CR_NKEYS; i++) {
         const struct cr_key *k = &cr_keys[i];
-        if (!(k->sections & CR_SEC_SERVICE))
+        if (!(k->sections & (listener ? CR_SEC_SERVICES : CR_SEC_SERVICE)))
             continue;
         cr_cfg_set_unset(k, svc);
         const char *def = k->def;
@@ -984,6 +1022,9 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
     svc->sd_group = strdup(rs->group ? rs->group->name : rs->name);
     if (rs->group && !rs->seen[CR_K_PRIORITY])
         svc->priority = rs->group_priority;
+    /* supervisord's listeners start first and stop last (their pools' priority is -1) */
+    if (listener && !rs->seen[CR_K_PRIORITY])
+        svc->priority = -1;
     if (!svc->program || !svc->section || !svc->name || !svc->sd_group) {
         cfg->errors.oom = true;
         return;
@@ -993,7 +1034,8 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
                          "0-9 _ . -", svc->name, CR_NAME_MAX);
     cr_service_image(svc, &cfg->global, &cfg->errors);
     check_service(svc, &cfg->errors);
-    cr_network_service_check(svc, !strncmp(rs->header, "program:", 8), &cfg->errors);
+    cr_network_service_check(svc, !strncmp(rs->header, "program:", 8) || listener,
+                             &cfg->errors);
     cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->global, roots, &cfg->errors);
     cr_security_resolve(svc, &cfg->global, &cfg->errors);
     cr_network_spec(svc, &cfg->global, &cfg->errors);
@@ -1281,6 +1323,7 @@ void cr_keys_print_markdown(FILE *out)
         {CR_SEC_NETWORK, "`[network:NAME]`"},
         {CR_SEC_INCLUDE, "`[include]`"},
         {CR_SEC_GROUP, "`[group:NAME]`"},
+        {CR_SEC_LISTENER, "`[eventlistener:NAME]` (besides every `[program:NAME]` key)"},
         {CR_SEC_UNIX_HTTP, "`[unix_http_server]`"},
         {CR_SEC_INET_HTTP, "`[inet_http_server]`"},
     };
@@ -1334,6 +1377,7 @@ void cr_keys_print_man(FILE *out)
         {CR_SEC_NETWORK, "[network:NAME]"},
         {CR_SEC_INCLUDE, "[include]"},
         {CR_SEC_GROUP, "[group:NAME]"},
+        {CR_SEC_LISTENER, "[eventlistener:NAME] (besides every [program:NAME] key)"},
         {CR_SEC_UNIX_HTTP, "[unix_http_server]"},
         {CR_SEC_INET_HTTP, "[inet_http_server]"},
     };
@@ -1380,7 +1424,7 @@ void cr_keys_print_man(FILE *out)
                 fputs("On reload: read again.\n", out);
             else
                 fprintf(out, "On reload: \\fB%s\\fR%s.\n", restart ? "restart" : "live",
-                        !restart ? "" : k->sections & CR_SEC_SERVICE
+                        !restart ? "" : k->sections & CR_SEC_SERVICES
                                                ? " (the service restarts)"
                                                : k->sections & CR_SEC_NETWORK
                                                ? " (its services restart)"

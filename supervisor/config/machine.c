@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -454,6 +455,30 @@ static void set_env_item(struct cr_spec *sp, char *item)
     *eq = '=';
 }
 
+/* supervisord's SUPERVISOR_SERVER_URL (what childutils.getRPCInterface reads): serverurl,
+ * or with AUTO (or unset) the [unix_http_server]'s socket, else the [inet_http_server]'s
+ * address (made in buf). NULL: none of them. */
+static const char *server_url(const struct cr_service *svc, const struct cr_global *g,
+                              char *buf, size_t len)
+{
+    if (svc->serverurl && strcasecmp(svc->serverurl, "AUTO"))
+        return svc->serverurl;
+    if (g && g->rpc_unix_file) {
+        snprintf(buf, len, "unix://%s", g->rpc_unix_file);
+        return buf;
+    }
+    if (!g || !g->rpc_inet_port)
+        return NULL;
+    const char *colon = strrchr(g->rpc_inet_port, ':');
+    const char *port = colon ? colon + 1 : g->rpc_inet_port;
+    int hl = colon ? (int)(colon - g->rpc_inet_port) : 0;
+    if (!hl || (hl == 1 && g->rpc_inet_port[0] == '*'))
+        snprintf(buf, len, "http://localhost:%s", port);
+    else
+        snprintf(buf, len, "http://%.*s:%s", hl, g->rpc_inet_port, port);
+    return buf;
+}
+
 /* The environment: clean (PATH, HOME), or with inherit_environment supervisord's: the
  * supervisor's own, then [supervisord] environment, then SUPERVISOR_* (HOME is the user's
  * when user is set); then environment_file and environment. */
@@ -474,6 +499,10 @@ static void build_env(struct ctx *c, const struct cr_global *g, const char *home
         for (size_t i = 0; g && i < g->environment.n; i++)
             set_env_item(&svc->spec, g->environment.v[i]);
         cr_spec_set_env(&svc->spec, "SUPERVISOR_ENABLED", "1");
+        char buf[PATH_MAX + 16];
+        const char *url = server_url(svc, g, buf, sizeof buf);
+        if (url)
+            cr_spec_set_env(&svc->spec, "SUPERVISOR_SERVER_URL", url);
         cr_spec_set_env(&svc->spec, "SUPERVISOR_PROCESS_NAME", svc->name);
         cr_spec_set_env(&svc->spec, "SUPERVISOR_GROUP_NAME", svc->program);
         if (!cr_spec_get_env(&svc->spec, "PATH"))

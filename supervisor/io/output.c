@@ -310,7 +310,7 @@ static void stream_lines(struct cr_out_stream *s, const char *p, size_t n)
             cr_logfile_write(s->file, p, n);
     }
     struct cr_console *c = s->console;
-    if (c->fd < 0)
+    if (c->fd < 0 || s->raw)
         return;
     for (const char *e = p + n; p < e;) {
         const char *nl = memchr(p, '\n', (size_t)(e - p));
@@ -414,6 +414,8 @@ static void stream_read(struct cr_out_stream *s, int rounds, bool flush_tail)
         if (n <= 0)
             break;
         rounds--;
+        if (s->raw)
+            s->raw(s->raw_arg, b + len, (size_t)n);
         len = stream_chunk(s, b, len + (size_t)n);
         if ((size_t)n < CR_OUT_CHUNK / 2)
             break;   /* the pipe is (nearly) empty: poll says when there is more */

@@ -92,6 +92,12 @@ struct cr_out_stream {
      * Set after cr_out_open(); NULL: none. */
     void (*tap)(void *arg, const char *lines, size_t len);
     void *tap_arg;
+    /* Sees every byte as it is read, before lines are made of them (an event listener's
+     * protocol: its tokens need not end in '\n'); the lines then go to the file only, not
+     * to the console (as supervisord keeps a listener's stdout out of its own output). Set
+     * after cr_out_open(); NULL: none. */
+    void (*raw)(void *arg, const char *data, size_t len);
+    void *raw_arg;
 };
 
 /* Keeps buf's len bytes (the start of a line whose end has not come yet) in *slot, a

@@ -825,6 +825,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
                 return r;
             }
             req.stdio[0] = in[0];
+            /* our end never blocks the loop (an event listener's events are written there) */
+            fcntl(in[1], F_SETFL, O_NONBLOCK);
         }
         req.stdio[1] = svc->out.wfd;
         req.stdio[2] = svc->err_open ? svc->err.wfd : svc->out.wfd;
@@ -917,6 +919,7 @@ int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid
     ct->pid = pid;
     ct->pidfd = pidfd;
     ct->ev_fd = ev_fd;
+    ct->stdin_wfd = -1;   /* resume: cr_svc_resume() gives the one handed over */
     ct->cg = cg;
     ct->spawned_ms = now_ms(svc);
     int64_t oom = oom_seen >= 0 ? oom_seen : cr_cg_oom_kills(cg);

@@ -78,7 +78,14 @@ static void set_state(struct cr_svc *svc, enum cr_state s)
         return;
     if (!svc->rt->quiet)
         cr_log(svc->name, "%s -> %s", cr_state_name(svc->state), cr_state_name(s));
+    svc->from_state = svc->state;
     svc->state = s;
+    if (svc->ct)
+        svc->last_pid = svc->ct->pid;
+    if (s == CR_ST_BACKOFF)
+        svc->tries++;
+    else if (s == CR_ST_RUNNING || s == CR_ST_FATAL || s == CR_ST_EXITED)
+        svc->tries = 0;
     /* RUNNING is ready: after startsecs, or when init saw the `ready` key's signal. */
     if (s == CR_ST_RUNNING && svc->rt->on_ready)
         svc->rt->on_ready(svc->rt, svc);
@@ -255,6 +262,19 @@ static bool exit_expected(const struct cr_svc *svc)
     return st >= 0 && st < 128 && svc->conf && cr_codeset_has(&svc->conf->exitcodes, st);
 }
 
+/* Gives up: FATAL. A start that failed passes through BACKOFF first, as supervisord's does
+ * (an exit before startsecs is BACKOFF, then the retries are over): its event listeners
+ * and supervisorctl see the same states. */
+static void give_up(struct cr_svc *svc)
+{
+    if (svc->state == CR_ST_STARTING) {
+        svc->giving_up = true;
+        set_state(svc, CR_ST_BACKOFF);
+        svc->giving_up = false;
+    }
+    settle(svc, CR_ST_FATAL);
+}
+
 /* STARTING, RUNNING, BACKOFF + init exited (also: a container that could not be started). */
 static void container_gone(struct cr_svc *svc)
 {
@@ -275,7 +295,7 @@ static void container_gone(struct cr_svc *svc)
         return;
     }
     if (svc->gave_up) {
-        settle(svc, CR_ST_FATAL);
+        give_up(svc);
         return;
     }
     if (!svc->reached_running) {
@@ -283,7 +303,7 @@ static void container_gone(struct cr_svc *svc)
         if (svc->failed_starts > (unsigned)c->startretries) {
             cr_log(svc->name, "%u failed start%s in a row: giving up", svc->failed_starts,
                    svc->failed_starts == 1 ? "" : "s");
-            settle(svc, CR_ST_FATAL);
+            give_up(svc);
             return;
         }
         schedule_restart(svc, svc->ran_ms);

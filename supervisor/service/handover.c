@@ -75,6 +75,7 @@ static void keep_fds(struct cr_svc *svc, bool keep)
     if (svc->ct) {
         keep_open(svc->ct->pidfd, keep);
         keep_open(svc->ct->ev_fd, keep);
+        keep_open(svc->ct->stdin_wfd, keep);
     }
 }
 
@@ -180,6 +181,11 @@ int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len)
         n += snprintf(buf + n, len - (size_t)n, " oom=%" PRId64, ct->oom_seen);
     if (n < 0 || (size_t)n >= len)
         return -ENOSPC;
+    /* stdin = pipe: its write end (an event listener's events come there) */
+    if (n >= 0 && ct && ct->stdin_wfd >= 0)
+        n += snprintf(buf + n, len - (size_t)n, " in=%d", ct->stdin_wfd);
+    if (n < 0 || (size_t)n >= len)
+        return -ENOSPC;
     n = put_partial(buf, len, n, "outpart", svc->out_open, &svc->out);
     n = put_partial(buf, len, n, "errpart", svc->err_open, &svc->err);
     if (n < 0)
@@ -212,7 +218,7 @@ bool cr_svc_state_name(const char *line, char *name, size_t len)
 
 struct saved {
     char name[128], state[16];
-    int pid, pidfd, ev, outr, outw, errr, errw, up, ready, status;
+    int pid, pidfd, ev, outr, outw, errr, errw, up, ready, status, in;
     uint64_t started, spawned;
 };
 
@@ -223,7 +229,11 @@ static int parse(const char *line, struct saved *s)
                    "started=%" SCNu64 " spawned=%" SCNu64 " status=%d",
                    s->name, s->state, &s->pid, &s->pidfd, &s->ev, &s->outr, &s->outw, &s->errr,
                    &s->errw, &s->up, &s->ready, &s->started, &s->spawned, &s->status);
-    return n == 14 ? 0 : -EINVAL;
+    if (n != 14)
+        return -EINVAL;
+    const char *in = strstr(line, " in=");   /* absent: no stdin pipe (or an older line) */
+    s->in = in ? atoi(in + 4) : -1;
+    return 0;
 }
 
 /* The partial line after " key=" in line, decoded into out (CR_OUT_PART_MAX bytes); its
@@ -333,8 +343,10 @@ int cr_svc_resume(struct cr_svc *svc, const char *line)
         kill_and_collect(s.pidfd);
         close_fd(s.pidfd);
         close_fd(s.ev);
+        close_fd(s.in);
         return r;
     }
+    svc->ct->stdin_wfd = s.in;
     svc->ct->spawned_ms = s.spawned;
     svc->state = CR_ST_RUNNING;
     svc->reached_running = true;
@@ -365,6 +377,7 @@ void cr_svc_state_discard(struct cr_runtime *rt, const char *line)
     }
     close_fd(s.pidfd);
     close_fd(s.ev);
+    close_fd(s.in);
     close_fd(s.outr);
     close_fd(s.outw);
     close_fd(s.errr);

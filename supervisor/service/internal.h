@@ -76,7 +76,15 @@ struct cr_svc {
     char *name;
     const struct cr_service *conf;   /* the current config's; NULL once removed from it */
     enum cr_state state;
+    enum cr_state from_state;        /* the state before the last change */
+    pid_t last_pid;                  /* the last container's init (kept at each change) */
+    bool giving_up;                  /* in the BACKOFF that FATAL follows at once */
+    unsigned tries;                  /* supervisord's backoff count: BACKOFFs since it last
+                                        ran, gave up or exited */
     uv_timer_t timer;
+    /* its stdout's bytes as read, for an event listener (cr_svc_set_stdout_raw) */
+    void (*out_raw)(void *arg, const char *data, size_t len);
+    void *out_raw_arg;
     struct cr_out_stream out, err;   /* err unused with redirect_stderr or in run mode */
     bool out_open, err_open;
     struct cr_container *ct;         /* NULL when no container exists */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "io/logs.h"
@@ -118,8 +119,12 @@ void cr_svc_view(const struct cr_svc *svc, struct cr_svc_view *v)
     *v = (struct cr_svc_view){
         .name = svc->name,
         .state = svc->state,
+        .from_state = svc->from_state,
+        .tries = svc->tries,
+        .giving_up = svc->giving_up,
         .removed = svc->removed || !svc->conf,
         .pid = svc->ct ? svc->ct->pid : 0,
+        .last_pid = svc->ct ? svc->ct->pid : svc->last_pid,
         .ready = svc->state == CR_ST_RUNNING || (svc->wl.ready && svc->ct),
         .healthy = svc->healthy,
         .uptime_ms = -1,
@@ -193,6 +198,25 @@ void cr_svc_set_conf(struct cr_svc *svc, const struct cr_service *conf)
     logs_attach(svc);   /* the log keys apply live (a no-op until the pipes exist) */
 }
 
+/* Its output: to the crash history's ring, and to the owner's on_output when the config
+ * asks for supervisord's PROCESS_LOG events (an event listener's own stdout is its protocol). */
+static void out_tap(void *arg, const char *lines, size_t len)
+{
+    struct cr_svc *svc = arg;
+    cr_hist_line(svc, lines, len);
+    if (svc->rt->on_output && svc->conf && svc->conf->stdout_events_enabled &&
+        !svc->conf->listener)
+        svc->rt->on_output(svc->rt, svc, CR_LOG_STDOUT, lines, len);
+}
+
+static void err_tap(void *arg, const char *lines, size_t len)
+{
+    struct cr_svc *svc = arg;
+    cr_hist_line(svc, lines, len);
+    if (svc->rt->on_output && svc->conf && svc->conf->stderr_events_enabled)
+        svc->rt->on_output(svc->rt, svc, CR_LOG_STDERR, lines, len);
+}
+
 int cr_svc_open_output(struct cr_svc *svc)
 {
     struct cr_runtime *rt = svc->rt;
@@ -207,10 +231,36 @@ int cr_svc_open_output(struct cr_svc *svc)
         r = cr_out_open(&svc->err, rt->loop, &rt->console, svc->name);
         svc->err_open = r == 0;
     }
-    svc->out.tap = svc->err.tap = cr_hist_line;
+    svc->out.tap = out_tap;
+    svc->err.tap = err_tap;
     svc->out.tap_arg = svc->err.tap_arg = svc;
+    svc->out.raw = svc->out_raw;
+    svc->out.raw_arg = svc->out_raw_arg;
     logs_attach(svc);
     return r;
+}
+
+void cr_svc_set_stdout_raw(struct cr_svc *svc, void (*fn)(void *arg, const char *data,
+                                                         size_t len), void *arg)
+{
+    svc->out_raw = svc->out.raw = fn;
+    svc->out_raw_arg = svc->out.raw_arg = arg;
+}
+
+int cr_svc_write_stdin(struct cr_svc *svc, const char *data, size_t len)
+{
+    if (!svc->ct || svc->ct->stdin_wfd < 0)
+        return -EPIPE;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(svc->ct->stdin_wfd, data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return done ? (int)done : -errno;
+        done += (size_t)n;
+    }
+    return (int)done;
 }
 
 void cr_svc_set_removed(struct cr_svc *svc)
@@ -243,7 +293,8 @@ int cr_svc_new(struct cr_runtime *rt, const struct cr_service *conf, struct cr_s
             cr_log(svc->name, "output pipe: %s (tried again at its start)", strerror(-r));
     }
     svc->hist = cr_hist_new();
-    svc->out.tap = svc->err.tap = cr_hist_line;
+    svc->out.tap = out_tap;
+    svc->err.tap = err_tap;
     svc->out.tap_arg = svc->err.tap_arg = svc;
     svc->state = CR_ST_STOPPED;
     *out = svc;

@@ -73,6 +73,10 @@ struct cr_runtime {
     struct cr_svc *(*find)(struct cr_runtime *rt, const char *name);
     /* Called after every change of state (after on_ready; before on_settled). */
     void (*on_change)(struct cr_runtime *rt, struct cr_svc *svc);
+    /* Whole lines of its output (stream: CR_LOG_STDOUT or CR_LOG_STDERR, io/logs.h), for a
+     * service whose stdout_events_enabled (stderr_events_enabled) is set. */
+    void (*on_output)(struct cr_runtime *rt, struct cr_svc *svc, int stream, const char *lines,
+                      size_t len);
 };
 
 /* Seeds rt->rnd (getrandom, else the clock and the pid). */
@@ -97,8 +101,14 @@ void cr_svc_request(struct cr_svc *svc, enum cr_svc_req req);
 struct cr_svc_view {
     const char *name;
     enum cr_state state;
+    enum cr_state from_state;    /* the state before the last change */
+    unsigned tries;              /* supervisord's backoff count (its STARTING and BACKOFF
+                                    events' tries) */
+    bool giving_up;              /* BACKOFF on the way to FATAL (within one change): a
+                                    failed start's outcome is FATAL */
     bool removed;                /* a reload took it out of the config (it stops, then goes) */
     pid_t pid;                   /* init's pid on the host; 0: no container */
+    pid_t last_pid;              /* the last container's init, also once it is gone */
     bool ready;                  /* RUNNING, or its workload said it is ready (`ready` key) */
     int healthy;                 /* -1 not known (no checks, or none done yet), 0, 1 */
     int64_t uptime_ms;           /* how long the current workload has run; -1: none runs */
@@ -160,6 +170,14 @@ int cr_svc_signal(struct cr_svc *svc, int sig);
  * run mode). With redirect_stderr both answer stdout's file. The string lives until the next
  * reload. */
 const char *cr_svc_log_path(const struct cr_svc *svc, int stream);
+
+/* An event listener's side ([eventlistener:x]): fn sees its stdout's bytes as they are
+ * read (they are logged too); NULL stops it. */
+void cr_svc_set_stdout_raw(struct cr_svc *svc, void (*fn)(void *arg, const char *data,
+                                                         size_t len), void *arg);
+/* Writes to its stdin pipe (stdin = pipe, without blocking): the bytes written (fewer when
+ * the pipe is full), -EPIPE without a container or a pipe, or a negative errno. */
+int cr_svc_write_stdin(struct cr_svc *svc, const char *data, size_t len);
 
 /* ---- live re-exec: a service's state across execve ---------------------------------------- */
 

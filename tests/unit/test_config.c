@@ -247,6 +247,22 @@ static void test_host_root_default(void **state)
     assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_PROCESS_NAME"), "h");
     assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_GROUP_NAME"), "h");
     assert_string_equal(cr_spec_get_env(&s->spec, "PATH"), getenv("PATH"));
+    assert_null(cr_spec_get_env(&s->spec, "SUPERVISOR_SERVER_URL"));   /* no server */
+    cr_config_free(&cfg);
+    /* SUPERVISOR_SERVER_URL: serverurl, else the unix socket, else the inet address */
+    s = load_ok("[inet_http_server]\nport = *:9001\n[program:h]\ncommand = /bin/true\n", &cfg);
+    assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_SERVER_URL"),
+                        "http://localhost:9001");
+    cr_config_free(&cfg);
+    s = load_ok("[inet_http_server]\nport = 127.0.0.1:9001\n[unix_http_server]\n"
+                "file = /tmp/sxev.sock\n[program:h]\ncommand = /bin/true\n", &cfg);
+    assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_SERVER_URL"),
+                        "unix:///tmp/sxev.sock");
+    cr_config_free(&cfg);
+    s = load_ok("[unix_http_server]\nfile = /tmp/sxev.sock\n[program:h]\ncommand = /bin/true\n"
+                "serverurl = http://127.0.0.1:9002\n", &cfg);
+    assert_string_equal(cr_spec_get_env(&s->spec, "SUPERVISOR_SERVER_URL"),
+                        "http://127.0.0.1:9002");
     cr_config_free(&cfg);
     /* [service:x] starts clean and keeps every default confinement */
     s = load_ok("[supervisord]\nenvironment = SXD_GLOBAL=g\n[service:h]\ncommand = /bin/true\n",
@@ -783,13 +799,50 @@ static void test_structure_errors(void **state)
                   "$/main.ini:7: priority: 'z' is not an integer from -100000 to 100000", NULL);
 }
 
+/* [eventlistener:x]: what supervisord refuses there is an error naming file, line and key;
+ * its keys belong to it alone. */
+static void test_eventlistener_errors(void **state)
+{
+    (void)state;
+    expect_errors("[eventlistener:e]\ncommand = /bin/cat\n",
+                  "$/main.ini:1: [eventlistener:e]: events is missing (the event types its "
+                  "listener takes, e.g. events = PROCESS_STATE)", NULL);
+    expect_errors("[eventlistener:e]\ncommand = /bin/cat\nevents = PROCESS_STATE,PROCES_STATE_FATAL"
+                  "\nredirect_stderr = true\nresult_handler = mod:fn\nstdin = null\n"
+                  "buffer_size = 0\n",
+                  "$/main.ini:7: buffer_size: '0' is not an integer from 1 to 1000000",
+                  "$/main.ini:3: events: 'PROCES_STATE_FATAL' is not an event type (did you "
+                  "mean PROCESS_STATE_FATAL?)",
+                  "$/main.ini:4: redirect_stderr: must be false in an event listener (its "
+                  "stdout carries the protocol)",
+                  "$/main.ini:5: result_handler: 'mod:fn': corral has supervisord's default "
+                  "handler only (OK acknowledges, anything else sends again); leave it unset",
+                  "$/main.ini:6: stdin: must be pipe in an event listener (events come on "
+                  "stdin)", NULL);
+    expect_errors(SVC "events = TICK_5\n", "$/main.ini:4: events: not allowed in [service:t]",
+                  NULL);
+    struct cr_config cfg;
+    load_ok("[program:t]\ncommand = /bin/cat\nbuffer_size = 3\n", &cfg);
+    assert_int_equal(cfg.notices.n, 1);
+    assert_string_equal(cfg.notices.v[0], subst("$/main.ini:3: buffer_size: not a key of "
+                                                "[program:t]; ignored"));
+    cr_config_free(&cfg);
+    /* the hierarchy of event types, as supervisord subscribes */
+    assert_true(cr_evtype_matches("EVENT", "TICK_5"));
+    assert_true(cr_evtype_matches("PROCESS_STATE", "PROCESS_STATE_RUNNING"));
+    assert_true(cr_evtype_matches("PROCESS_STATE_RUNNING", "PROCESS_STATE_RUNNING"));
+    assert_false(cr_evtype_matches("PROCESS_STATE_RUNNING", "PROCESS_STATE_FATAL"));
+    assert_false(cr_evtype_matches("PROCESS_STATE", "PROCESS_LOG_STDOUT"));
+    assert_true(cr_evtype_matches("TICK", "TICK_60"));
+}
+
 static void test_supervisord_sections_ignored(void **state)
 {
     (void)state;
     struct cr_config cfg;
     load_ok("[supervisord]\nnodaemon = true\n[unix_http_server]\nfile = /tmp/s\n"
             "[rpcinterface:supervisor]\nx = y\n" SVC "stopasgroup = true\nkillasgroup = true\n"
-            "[group:g]\nprograms = t\n[eventlistener:e]\ncommand = x\nevents = TICK_5\n"
+            "[group:g]\nprograms = t\n[eventlistener:e]\ncommand = /bin/cat\nevents = TICK_5\n"
             "[fcgi-program:f]\nsocket = unix:///tmp/f.sock\n",
             &cfg);
     static const char *const want[] = {
@@ -801,14 +854,22 @@ static void test_supervisord_sections_ignored(void **state)
         "in the service's cgroup",
         "$/main.ini:11: killasgroup: accepted and ignored: a stop always reaches every process "
         "in the service's cgroup",
-        "$/main.ini:14: [eventlistener:e]: supervisord's section, accepted and ignored: corral "
-        "runs no event listeners yet",
         "$/main.ini:17: [fcgi-program:f]: supervisord's section, accepted and ignored: corral "
         "runs no FastCGI programs yet",
     };
     assert_int_equal(cfg.notices.n, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < cfg.notices.n; i++)
         assert_string_equal(cfg.notices.v[i], subst(want[i]));
+    /* [eventlistener:e] is a program whose stdin is a pipe, started first (priority -1) */
+    const struct cr_service *e = cr_config_find(&cfg, "e");
+    assert_non_null(e);
+    assert_true(e->listener);
+    assert_int_equal(e->events.n, 1);
+    assert_string_equal(e->events.v[0], "TICK_5");
+    assert_int_equal(e->buffer_size, 10);
+    assert_int_equal(e->priority, -1);
+    assert_string_equal(e->stdin_mode, "pipe");
+    assert_false(cr_config_find(&cfg, "t")->listener);
     /* [unix_http_server] is served (api/rpc.h) */
     assert_string_equal(cfg.global.rpc_unix_file, "/tmp/s");
     assert_int_equal(cfg.global.rpc_unix_chmod, 0700);
@@ -825,12 +886,8 @@ static void test_supervisord_sections_ignored(void **state)
         "(it needs root for cgroups and namespaces)",
         "$/main.ini:3: command: not a key of [supervisord]; ignored",
         "$/main.ini:7: pidfile: not a key of [program:t]; ignored",
-        "$/main.ini:8: stdout_events_enabled: accepted and ignored: corral runs no event "
-        "listeners yet",
-        "$/main.ini:9: stderr_capture_maxbytes: accepted and ignored: corral runs no event "
-        "listeners yet",
-        "$/main.ini:10: serverurl: accepted and ignored: corral serves no XML-RPC yet, "
-        "SUPERVISOR_SERVER_URL is not set",
+        "$/main.ini:9: stderr_capture_maxbytes: accepted and ignored: corral has no capture "
+        "mode (no PROCESS_COMMUNICATION events)",
     };
     assert_int_equal(cfg.notices.n, sizeof want2 / sizeof want2[0]);
     for (size_t i = 0; i < cfg.notices.n; i++)
@@ -1836,6 +1893,7 @@ int main(void)
         cmocka_unit_test(test_split_command),
         cmocka_unit_test(test_structure_errors),
         cmocka_unit_test(test_supervisord_sections_ignored),
+        cmocka_unit_test(test_eventlistener_errors),
         cmocka_unit_test(test_groups),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_supervisord_parsing),

@@ -252,7 +252,7 @@ static const struct change {
     {"stderr_events_enabled", NULL, "true", NULL, 'N'},
     {"stdout_syslog", NULL, "true", NULL, 'N'},
     {"stderr_syslog", NULL, "true", NULL, 'N'},
-    {"serverurl", NULL, "AUTO", NULL, 'N'},
+    {"serverurl", NULL, "AUTO", NULL, 'R'},
     {"rootfs", "%(here)s/rootfs", "%(here)s/rootfs2", NULL, 'R'},
     {"hostname", NULL, "h1", NULL, 'R'},
     {"reexec_signal", NULL, "QUIT", NULL, 'R'},
@@ -288,6 +288,9 @@ static const struct change {
     {"cpu_weight", NULL, "200", NULL, 'L'},
     {"pids_max", NULL, "100", NULL, 'L'},
     {"io_weight", NULL, "200", NULL, 'L'},
+    /* [eventlistener:t] */
+    {"events", "TICK_5", "TICK_60", NULL, 'R'},
+    {"buffer_size", NULL, "20", NULL, 'N'},
 };
 
 /* The key of a change: "global:NAME" is NAME's [supervisor] row, "unix:NAME" and
@@ -330,6 +333,9 @@ static void write_conf(char *buf, size_t len, const struct cr_key *k, const stru
                  !strcmp(name, "password") ? "username = u\n" : "", BASE, OTHER);
     } else if (k->sections & CR_SEC_GLOBAL)
         snprintf(buf, len, "[supervisor]\n%s\n%s%s", line, BASE, OTHER);
+    else if (k->sections == CR_SEC_LISTENER)
+        snprintf(buf, len, "[eventlistener:t]\ncommand = /bin/cat\n%s%s%s\n%s",
+                 strcmp(k->name, "events") ? "events = TICK_5\n" : "", with, line, OTHER);
     else if (k->sections & CR_SEC_NETWORK)
         snprintf(buf, len, "%snetwork = bridge:n\n%s\n[network:n]\n%s", BASE, OTHER, line);
     else if (!strcmp(k->name, "image"))      /* an image is the root: no rootfs */
@@ -379,8 +385,9 @@ static void test_every_key(void **state)
     static const enum cr_plan_state states[] = {CR_PLAN_ACTIVE, CR_PLAN_STOPPED, CR_PLAN_DOWN};
     for (int key = 0; key < CR_NKEYS; key++) {
         const struct cr_key *k = &cr_keys[key];
-        if (k->sections == CR_SEC_INCLUDE || k->sections == CR_SEC_GROUP)
-            continue;   /* read by the loader itself, as [include]: a [group:]'s priority
+        if (k->sections == CR_SEC_INCLUDE || k->sections == CR_SEC_GROUP ||
+            key == CR_K_RESULT_HANDLER)
+            continue;   /* result_handler: one value only (supervisord's default) */   /* read by the loader itself, as [include]: a [group:]'s priority
                            becomes its programs' own (compared as theirs) */   /* [include] files: a reload reads them all again (test_include) */
         const struct change *c = change_of(k);
         if (!c)
