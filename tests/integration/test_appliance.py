@@ -514,6 +514,10 @@ def test_appliance_serves_then_powers_off(machine):
               r"inet 10\.0\.2\.15/24", r"default via 10\.0\.2\.2 dev eth0"):
         m.wait_for([p], 60, end)
     end = len(m.text)
+    m.type("echo pid1_rss_kb=$(awk '$1 == \"VmRSS:\" { print $2 }' /proc/1/status)")
+    end = m.wait_for([r"pid1_rss_kb=\d+"], 60, end)
+    rss = int(re.findall(r"pid1_rss_kb=(\d+)", m.text[:end])[-1])
+    TIMES.append(("appliance: the supervisor's (PID 1) RSS with 4 services, MiB", rss / 1024))
     t = time.monotonic()
     m.type("svctl poweroff")
     assert m.exit_status(120) == 0, m.text[-4000:]
