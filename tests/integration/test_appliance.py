@@ -122,20 +122,23 @@ def vm(request):
         assert p.exists(), f"{p} is missing (make test-build)"
     first = len(TIMES)
     request.addfinalizer(lambda: report_times(
-        request, first, "appliance VM timings (seconds, TCG; host wall clock unless 'guest'):"))
+        request, first, "appliance VM timings (seconds, TCG; host wall clock unless 'guest'):",
+        lambda what: not what.startswith("appliance: ")))   # the machine fixture's own
     return run_in_vm
 
 
-def report_times(request, first, title):
-    """Prints the figures TIMES got since first at the end of the test run's output."""
+def report_times(request, first, title, mine=lambda what: True):
+    """Prints the figures TIMES got since first (those mine() picks) at the end of the test
+    run's output."""
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     capman = request.config.pluginmanager.get_plugin("capturemanager")
-    if not (tr and capman and len(TIMES) > first):
+    rows = [(what, v) for what, v in TIMES[first:] if mine(what)]
+    if not (tr and capman and rows):
         return
     with capman.global_and_fixture_disabled():
         tr.write_line("")
         tr.write_line(title)
-        for what, v in TIMES[first:]:
+        for what, v in rows:
             tr.write_line(f"  {v:7.2f}  {what}")
 
 
