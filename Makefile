@@ -7,6 +7,8 @@
 #   build/test/...                              test helpers (workload: static, musl) and unit tests
 #   build/rootfs/                               busybox root filesystem (make rootfs)
 #   build/image/                                an OCI image layout of it (make image)
+#   build/vm/, build/appliance/, build/kernel-deb/  the test VM, the bootable appliance (make
+#                                               appliance) and the Debian kernel .deb they share
 # Sources are picked up by wildcard: a new file in init/, supervisor/ (or a folder of it), shared/ or
 # tests/unit/test_*.c needs no edit here (a new folder of supervisor/ is a new layer: see LAYERS).
 

@@ -11,11 +11,17 @@ written here into the shared folder ($RUN_IN_VM_SHARE, /run/vm-share in the gues
             ready for the test's ctrl-alt-del)
 ctrl-alt-del is the real key press (qemu's monitor, sendkey). The VM ends by itself: qemu runs with -no-reboot, so a poweroff and a reboot both end it, and
 the kernel's last line says which. Skipped only when qemu cannot run here.
+
+The last tests boot `make appliance`'s own kernel and initramfs (conf/appliance.ini) with
+nothing else, as `make appliance-run` does: its net service configures eth0 by qemu's DHCP, its
+web service answers the host on a forwarded port of 127.0.0.1, and `svctl poweroff` typed at
+its console or ctrl-alt-del (monitor) ends qemu after the stop sequence.
 """
 import os
 import re
 import shlex
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -115,19 +121,25 @@ def vm(request):
     for p in (SUPERVISOR, SVCTL, ROOTFS / "bin" / "sh"):
         assert p.exists(), f"{p} is missing (make test-build)"
     first = len(TIMES)
-
-    def report():
-        tr = request.config.pluginmanager.get_plugin("terminalreporter")
-        capman = request.config.pluginmanager.get_plugin("capturemanager")
-        if not (tr and capman and len(TIMES) > first):
-            return
-        with capman.global_and_fixture_disabled():
-            tr.write_line("")
-            tr.write_line("appliance VM timings (seconds, TCG; host wall clock unless 'guest'):")
-            for what, v in TIMES[first:]:
-                tr.write_line(f"  {v:7.2f}  {what}")
-    request.addfinalizer(report)
+    request.addfinalizer(lambda: report_times(
+        request, first, "appliance VM timings (seconds, TCG; host wall clock unless 'guest'):",
+        lambda what: not what.startswith("appliance: ")))   # the machine fixture's own
     return run_in_vm
+
+
+def report_times(request, first, title, mine=lambda what: True):
+    """Prints the figures TIMES got since first (those mine() picks) at the end of the test
+    run's output."""
+    tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    capman = request.config.pluginmanager.get_plugin("capturemanager")
+    rows = [(what, v) for what, v in TIMES[first:] if mine(what)]
+    if not (tr and capman and rows):
+        return
+    with capman.global_and_fixture_disabled():
+        tr.write_line("")
+        tr.write_line(title)
+        for what, v in rows:
+            tr.write_line(f"  {v:7.2f}  {what}")
 
 
 def boot(vm, d, what, action, on_ready=None, cmdline=False):
@@ -342,3 +354,208 @@ def test_reexec_as_pid1(vm):
     missing = in_order(con, [r"svctl poweroff: stopping all services, then poweroff"] +
                        [s.format(p="poweroff", verb="powering off") for s in STOP_STEPS])
     assert missing is None, f"console lacks, in order: {missing}\n{con[-4000:]}"
+
+
+# ---- make appliance: the bootable initramfs, booted with nothing else ----------------------
+# build/appliance (contrib/appliance/mkappliance, conf/appliance.ini) under qemu as
+# `make appliance-run` boots it: no disk, no 9p share; the host reaches it only through qemu's
+# user network, which forwards a free port of 127.0.0.1 to its port 80 and answers its DHCP.
+APPLIANCE = ROOT / "build" / "appliance"
+# As tests/vm/vm.mk's appliance-run: no_timer_check (a loaded host makes the kernel's IO-APIC
+# timer check fail under TCG, a panic), panic=-1 (a panic ends the VM at once).
+APPLIANCE_APPEND = "console=ttyS0 no_timer_check panic=-1"
+APPLIANCE_READY = [r"supervisor: net: RUNNING -> EXITED", r"supervisor: status: STARTING -> RUNNING",
+                   r"supervisor: web: STARTING -> RUNNING",
+                   r"supervisor: console: STARTING -> RUNNING"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Machine:
+    """qemu running the appliance: its serial console on stdin/stdout (kept in console.log
+    and in .text), its monitor on a unix socket in d."""
+
+    def __init__(self, d):
+        self.d = Path(d)
+        self.port = free_port()
+        self.text = ""
+        self.cond = threading.Condition()
+        cmd = ["qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
+               "-kernel", str(APPLIANCE / "vmlinuz"),
+               "-initrd", str(APPLIANCE / "initramfs.cpio.gz"), "-append", APPLIANCE_APPEND,
+               "-netdev", f"user,id=n,hostfwd=tcp:127.0.0.1:{self.port}-:80",
+               "-device", "virtio-net-pci,netdev=n",
+               "-monitor", f"unix:{self.d / 'monitor.sock'},server=on,wait=off"]
+        self.start = time.monotonic()
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        with open(self.d / "console.log", "wb") as log:
+            while True:
+                chunk = self.p.stdout.read1(65536)
+                if not chunk:
+                    break
+                log.write(chunk)
+                with self.cond:
+                    self.text += chunk.decode(errors="replace").replace("\r", "")
+                    self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_for(self, patterns, timeout, since=0):
+        """Waits until every pattern was printed, in order, after offset since; returns the
+        end of the last one. Fails with the console's tail after timeout (scaled)."""
+        deadline = time.monotonic() + T(timeout)
+        with self.cond:
+            while True:
+                if in_order(self.text[since:], patterns) is None:
+                    end = since
+                    for p in patterns:
+                        end = re.compile(p).search(self.text, end).end()
+                    return end
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.p.poll() is not None and not self.reader.is_alive()):
+                    missing = in_order(self.text[since:], patterns)
+                    pytest.fail(f"console lacks {missing!r} (qemu status {self.p.poll()}):\n"
+                                f"{self.text[-4000:]}")
+                self.cond.wait(min(left, 1))
+
+    def type(self, line):
+        """A line typed at the serial console."""
+        self.p.stdin.write(line.encode() + b"\n")
+        self.p.stdin.flush()
+
+    def exit_status(self, timeout):
+        try:
+            rc = self.p.wait(timeout=T(timeout))
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"qemu still runs after {T(timeout)} s:\n{self.text[-4000:]}")
+        self.reader.join(T(10))
+        return rc
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()   # by its PID
+        self.p.wait()
+        self.p.stdin.close()
+        self.p.stdout.close()
+
+
+def http_get(port, path, timeout):
+    """GET from the host, through qemu's forward; a refused or reset connection is retried
+    until timeout (the forward exists before the guest listens)."""
+    deadline = time.monotonic() + T(timeout)
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=T(10)) as s:
+                s.sendall(f"GET {path} HTTP/1.0\r\nHost: appliance\r\n\r\n".encode())
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            if data:
+                return data.decode(errors="replace")
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"no HTTP answer on 127.0.0.1:{port}{path}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def machine(request):
+    reason = qemu_unusable()
+    if reason:
+        pytest.skip(f"qemu cannot run here: {reason}")
+    for f in ("vmlinuz", "initramfs.cpio.gz"):
+        assert (APPLIANCE / f).exists(), f"{APPLIANCE / f} is missing (make appliance)"
+    with tempfile.TemporaryDirectory(prefix="vm-appliance-image.") as d:
+        first = len(TIMES)
+        m = Machine(d)
+        try:
+            yield m
+        finally:
+            m.close()
+            report_times(request, first, "appliance timings (seconds, TCG, host wall clock):")
+
+
+def serves(m):
+    """Boot -> every service ready; HTTP answers from the host through the forwarded port."""
+    start = m.wait_for([r"Run /init as init process",
+                        r"supervisor: started \(pid 1, the machine's init, 4 services"], 300)
+    end = max(m.wait_for([p], 120, start) for p in APPLIANCE_READY)   # in any order
+    boot = time.monotonic() - m.start
+    page = http_get(m.port, "/", 60)
+    assert page.startswith("HTTP/1.") and " 200 " in page.split("\n")[0], page
+    assert (ROOT / "conf" / "www" / "index.html").read_text() in page, page
+    # The status service (no network) wrote it; web reads it through a read-only bind.
+    status = http_get(m.port, "/live/status.txt", 60)
+    assert re.search(r"(?m)^hostname: status$", status), status
+    TIMES.append(("appliance: qemu start -> every service ready (host clock)", boot))
+    return end
+
+
+def test_appliance_serves_then_powers_off(machine):
+    """make appliance's initramfs booted with nothing else: eth0 configured by its own net
+    service (DHCP from qemu), HTTP answers on the forwarded port, and `svctl poweroff` typed
+    at its console stops every service in order and powers off (qemu exits 0)."""
+    m = machine
+    end = serves(m)
+    m.wait_for([r"appliance# "], 60)   # the console's shell (it may have come before web)
+    m.type("svctl status; ip -4 addr show dev eth0; ip route")
+    # what svctl says, and eth0 as the net service left it (qemu's DHCP: 10.0.2.15)
+    for p in (r"(?m)^web\s+RUNNING", r"(?m)^status\s+RUNNING", r"(?m)^net\s+EXITED",
+              r"inet 10\.0\.2\.15/24", r"default via 10\.0\.2\.2 dev eth0"):
+        m.wait_for([p], 60, end)
+    end = len(m.text)
+    m.type("echo pid1_rss_kb=$(awk '$1 == \"VmRSS:\" { print $2 }' /proc/1/status)")
+    end = m.wait_for([r"pid1_rss_kb=\d+"], 60, end)
+    rss = int(re.findall(r"pid1_rss_kb=(\d+)", m.text[:end])[-1])
+    TIMES.append(("appliance: the supervisor's (PID 1) RSS with 4 services, MiB", rss / 1024))
+    t = time.monotonic()
+    m.type("svctl poweroff")
+    assert m.exit_status(120) == 0, m.text[-4000:]
+    TIMES.append(("appliance: svctl poweroff typed -> qemu exited (host clock)",
+                  time.monotonic() - t))
+    missing = in_order(m.text[end:], [
+        r"svctl poweroff: stopping all services, then poweroff",
+        r"supervisor: web: RUNNING -> STOPPING",   # web depends on status: it stops first
+        r"supervisor: status: RUNNING -> STOPPING",
+        r"supervisor: all services stopped",
+        r"supervisor: poweroff: sending SIGTERM to every process",
+        r"supervisor: poweroff: every process is gone \(\d+ ms\); syncing",
+        r"supervisor: file systems: \d+ unmounted, \d+ remounted read-only",
+        r"supervisor: poweroff: powering off now",
+        r"reboot: Power down"])
+    assert missing is None, f"console lacks, in order: {missing}\n{m.text[-4000:]}"
+
+
+def test_appliance_ctrl_alt_del_reboots(machine):
+    """Ctrl-alt-del on the appliance's keyboard (qemu monitor: sendkey): every service stops in
+    order and the machine reboots, which ends qemu -no-reboot (status 0)."""
+    m = machine
+    end = serves(m)
+    t = time.monotonic()
+    sendkey_ctrl_alt_del(m.d)
+    assert m.exit_status(120) == 0, m.text[-4000:]
+    TIMES.append(("appliance: ctrl-alt-del -> qemu exited (host clock)", time.monotonic() - t))
+    missing = in_order(m.text[end:], [
+        r"supervisor: SIGINT: stopping all services, then reboot",
+        r"supervisor: web: RUNNING -> STOPPING",
+        r"supervisor: status: RUNNING -> STOPPING",
+        r"supervisor: all services stopped",
+        r"supervisor: reboot: sending SIGTERM to every process",
+        r"supervisor: reboot: every process is gone \(\d+ ms\); syncing",
+        r"supervisor: file systems: \d+ unmounted, \d+ remounted read-only",
+        r"supervisor: reboot: rebooting now",
+        r"reboot: Restarting system"])
+    assert missing is None, f"console lacks, in order: {missing}\n{m.text[-4000:]}"

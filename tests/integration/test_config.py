@@ -86,13 +86,40 @@ def check_fails(path, *expected):
 
 
 # ---- the examples ---------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(p.name for p in CONF.glob("*.ini")))
+# appliance.ini names the appliance's paths (/srv/rootfs, /sbin/udhcpc): checked in its root
+@pytest.mark.parametrize("name", sorted(p.name for p in CONF.glob("*.ini")
+                                        if p.name != "appliance.ini"))
 def test_examples_pass_check(conf_dir, name):
     path = conf_dir / name
     p = sup("-c", path, "--check")
     assert p.returncode == 0, p.stderr
     assert re.fullmatch(rf"{re.escape(str(path))}: OK, \d+ services?\n", p.stdout)
     assert errors(p) == []
+
+
+def test_appliance_conf_checked_in_its_root(tmp_path):
+    """conf/appliance.ini passes --check inside the appliance's root (make appliance's, without
+    kernel or archive), and a bad key fails the build with the file, line and key."""
+    if not Path("/bin/busybox").exists() or os.geteuid() != 0:
+        pytest.skip("needs busybox-static and root (chroot)")
+    mk = [str(ROOT / "contrib" / "appliance" / "mkappliance"), "--root-only"]
+    bins = [str(ROOT / "build" / b) for b in ("supervisor", "init", "svctl")]
+    p = subprocess.run(mk + [str(tmp_path / "good")] + bins + [str(CONF / "appliance.ini")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    for f in ("usr/sbin/supervisor", "usr/libexec/corral/init", "usr/bin/svctl", "init",
+              "sbin/udhcpc", "srv/rootfs/usr/sbin/httpd", "srv/rootfs/www/index.html"):
+        assert (tmp_path / "good" / f).exists(), f
+    text = (CONF / "appliance.ini").read_text().replace("[service:web]\n",
+                                                        "[service:web]\nlisten = 80\n")
+    bad = tmp_path / "bad.ini"
+    bad.write_text(text)
+    line = text.splitlines().index("listen = 80") + 1
+    p = subprocess.run(mk + [str(tmp_path / "bad")] + bins + [str(bad)],
+                       capture_output=True, text=True)
+    assert p.returncode == 1, p.stderr
+    assert f"/etc/corral/appliance.ini:{line}: listen: unknown key" in p.stderr, p.stderr
+    assert f"mkappliance: {bad} has errors" in p.stderr, p.stderr
 
 
 def test_demo_specs(conf_dir, rootfs):
