@@ -476,6 +476,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     cr_runtime_seed(&sv->rt);
     cr_log_set_sink(cr_logs_own_write);
     char err[512];
+    char *state = NULL;     /* a re-exec's: read before the cgroup root is opened */
     struct cr_service *run_conf = NULL;
     int status = sv_oneshot_args(cfg, argc, argv, &run_conf);
     if (status != 0)
@@ -527,10 +528,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     if (run_conf)
         cr_svc_limits(run_conf, &run_lim);
     const char *cgroot = run_name ? cfg->global.cgroup_root : cgroup_root_below_self(cfg);
+    if (!run_name && mode->resume_fd >= 0)
+        state = sv_resume_read(mode->resume_fd);
     int r = run_name ? cr_cg_root_open_shared(CR_CGROUP_MOUNT, cfg->global.cgroup_root,
                                               &run_lim, &sv->rt.cgroot, err, sizeof err)
-                     : cr_cg_root_open(CR_CGROUP_MOUNT, cgroot, true, &sv->rt.cgroot, err,
-                                       sizeof err);
+                     : cr_cg_root_reopen(CR_CGROUP_MOUNT, cgroot, state, &sv->rt.cgroot, err,
+                                         sizeof err);
     if (r < 0) {
         fprintf(stderr, "supervisor: cgroup root '%s': %s\n", cfg->global.cgroup_root, err);
         goto out;
@@ -624,14 +627,12 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
             cr_logs_set_dir(cfg->global.log_dir);
             cr_logs_own_open(cfg->global.logfile, cfg->global.logfile_maxbytes,
                              cfg->global.logfile_backups);
-            char *state = mode->resume_fd >= 0 ? sv_resume_read(mode->resume_fd) : NULL;
             if (mode->resume_fd >= 0 && !state) {
                 /* Starting anew would re-use (so empty) the cgroups of containers that run */
                 cr_log(NULL, "cannot resume: the state is not one this supervisor reads");
                 finish(sv, 1);
                 goto run;
             }
-            cr_cg_root_resume(sv->rt.cgroot, state);
             cr_log(NULL, "%s (pid %d%s, %zu service%s, cgroup root %s)",
                    state ? "resumed after reexec" : "started", (int)getpid(),
                    sv->pid1 ? ", the machine's init" : "", cfg->nservices,
@@ -728,6 +729,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
             free(order);
             notify_status(sv);   /* nothing to start: ready at once */
             free(state);
+            state = NULL;
             if (since.since_us)
                 sv_resume_gap(since);
         }
@@ -748,6 +750,7 @@ out_loop:
         fprintf(stderr, "supervisor: warning: handles left open at exit\n");
     free(sv->rt.loop);
 out:
+    free(state);
     cr_net_close(sv->rt.net);   /* every container is gone: the bridges and the table */
     free(sv->rt.run_dir);
     free(sv->rt.cgroup_root);

@@ -320,26 +320,6 @@ int cr_cg_root_handover(const struct cr_cg_root *r, char *buf, size_t len)
     return n > 0 && (size_t)n < len ? n : 0;
 }
 
-void cr_cg_root_resume(struct cr_cg_root *r, const char *state)
-{
-    const char *p = state ? strstr(state, "\ncgroup-home ") : NULL;
-    if (!r || r->version != 2 || !p)
-        return;
-    int early, used = 0;
-    size_t self_len;
-    unsigned added;
-    if (sscanf(p + 13, "%d %zu %u %n", &early, &self_len, &added, &used) != 3 || !used)
-        return;
-    const char *o = p + 13 + used, *end = strchr(o, '\n');
-    size_t olen = end ? (size_t)(end - o) : strlen(o);
-    if (o[0] != '/' || olen >= sizeof r->origin[0] || self_len > strlen(r->root))
-        return;
-    memcpy(r->origin[0], o, olen);
-    r->origin[0][olen] = '\0';
-    r->early = early != 0;
-    r->self_len = self_len;
-    r->early_added = added;
-}
 
 /* Where the caller is now, per hierarchy, from /proc/self/cgroup ("0::/path" on v2;
  * "N:cpu,cpuacct:/path" on v1): cr_cg_root_leave() moves it back there. */
@@ -374,6 +354,31 @@ static void remember_origin(struct cr_cg_root *r)
     }
 }
 
+/* The "cgroup-home" line of a re-exec's state (cr_cg_root_handover), if any: where the old
+ * program came from and what it turned on there. true when r took it. */
+static bool resume_home(struct cr_cg_root *r, const char *state)
+{
+    const char *p = state ? strstr(state, "\ncgroup-home ") : NULL;
+    if (r->version != 2 || !p)
+        return false;
+    int early, used = 0;
+    size_t self_len;
+    unsigned added;
+    if (sscanf(p + 13, "%d %zu %u %n", &early, &self_len, &added, &used) != 3 || !used)
+        return false;
+    const char *o = p + 13 + used, *end = strchr(o, '\n');
+    size_t olen = end ? (size_t)(end - o) : strlen(o);
+    if (o[0] != '/' || olen >= sizeof r->origin[0] || self_len > strlen(r->root))
+        return false;
+    memcpy(r->origin[0], o, olen);
+    r->origin[0][olen] = '\0';
+    r->early = early != 0;
+    r->self_len = self_len;
+    r->early_added = added;
+    r->resumed = true;
+    return true;
+}
+
 static int root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
 {
     return cg_ops(r->version)->root_prepare(r, err, errlen);
@@ -386,8 +391,8 @@ static int root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t er
 
 /* The one way in: shared (`supervisor run`) makes no leaf, sweeps nothing, moves nothing. */
 static int root_open(const char *mount, const char *root, bool move_self, bool shared,
-                     const struct cr_cg_limits *lim, struct cr_cg_root **out, char *err,
-                     size_t errlen)
+                     const struct cr_cg_limits *lim, const char *state,
+                     struct cr_cg_root **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (!mount)
@@ -412,7 +417,7 @@ static int root_open(const char *mount, const char *root, bool move_self, bool s
     int rc;
     /* Where the caller is now, before any move (v2 may move it early, in root_prepare:
      * move_early; v1 knows its hierarchies only after root_prepare). */
-    if (move_self && r->version == 2)
+    if (move_self && r->version == 2 && !resume_home(r, state))
         remember_origin(r);
     for (int tries = 0;; tries++) {
         rc = root_prepare(r, err, errlen);
@@ -437,13 +442,19 @@ static int root_open(const char *mount, const char *root, bool move_self, bool s
 int cr_cg_root_open(const char *mount, const char *root, bool move_self,
                     struct cr_cg_root **out, char *err, size_t errlen)
 {
-    return root_open(mount, root, move_self, false, NULL, out, err, errlen);
+    return root_open(mount, root, move_self, false, NULL, NULL, out, err, errlen);
+}
+
+int cr_cg_root_reopen(const char *mount, const char *root, const char *state,
+                      struct cr_cg_root **out, char *err, size_t errlen)
+{
+    return root_open(mount, root, true, false, NULL, state, out, err, errlen);
 }
 
 int cr_cg_root_open_shared(const char *mount, const char *root, const struct cr_cg_limits *lim,
                            struct cr_cg_root **out, char *err, size_t errlen)
 {
-    return root_open(mount, root, false, true, lim, out, err, errlen);
+    return root_open(mount, root, false, true, lim, NULL, out, err, errlen);
 }
 
 /* rmdir that counts "not there" as done; -errno otherwise. */

@@ -191,9 +191,12 @@ const struct cr_cg_sweep *cr_cg_root_swept(const struct cr_cg_root *r);
  * namespace's root, systemd's unit) — what cr_cg_root_leave() needs to move back and remove
  * <root>. The old program writes them as one line of text ("cgroup-home ...\n", into buf,
  * its length or 0 when there is nothing to say); the new one reads that line back from the
- * whole state text (absent: unchanged). */
+ * whole state text before it opens the root (cr_cg_root_reopen). */
 int cr_cg_root_handover(const struct cr_cg_root *r, char *buf, size_t len);
-void cr_cg_root_resume(struct cr_cg_root *r, const char *state);
+/* cr_cg_root_open(mount, root, true, ...) for the new program, with the old one's state
+ * text: its cgroup-home line (if any) stands for what a fresh open would find out. */
+int cr_cg_root_reopen(const char *mount, const char *root, const char *state,
+                      struct cr_cg_root **out, char *err, size_t errlen);
 
 /* v1 conversions of the systemd-style weights (1..10000, default 100), systemd's own:
  * proportional, so the ratio of two services' weights is kept. cpu.shares = weight*1024/100

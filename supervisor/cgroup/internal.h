@@ -47,6 +47,8 @@ struct cr_cg_root {
     size_t self_len;        /* v2, early: length of the caller's own cgroup, a prefix of
                                <root> ("" at a cgroup namespace's root: 0) */
     unsigned early_added;   /* v2, early: wanted[] controllers turned on in that cgroup */
+    bool resumed;           /* v2: the above came from a re-exec's state (the caller is in
+                               its leaf already: nothing to move early) */
     size_t made_from;       /* length of the shortest level of <root> this open created
                                ("apps" of "apps/corral-2": 4); SIZE_MAX when none */
     struct cr_cg_reaper *reaper;        /* reap.c's, once started; NULL: kills wait */

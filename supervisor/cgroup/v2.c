@@ -72,7 +72,7 @@ static int cg2_kill(struct cr_cg *cg, char *err, size_t errlen);
 static int move_early(struct cr_cg_root *r, char *err, size_t errlen)
 {
     char self[PATH_MAX], dir[PATH_MAX], path[PATH_MAX + 32], pid[24];
-    if (!r->leaf || cr_cg_self_path(self, sizeof self) < 0)
+    if (r->resumed || !r->leaf || cr_cg_self_path(self, sizeof self) < 0)
         return 0;
     size_t n = strlen(self);      /* "" at the root, else "system.slice/corral.service" */
     if (n && (strncmp(r->root, self, n) || r->root[n] != '/'))
