@@ -23,6 +23,11 @@ sleeps() { pgrep -xc sleep || true; }
 
 dpkg -i $S/corral.deb >$S/dpkg.log 2>&1
 say dpkg $?
+# dh_installsystemd: the install enabled the unit and started it with the example services.ini
+say installed_enabled "$(systemctl is-enabled corral)"
+say installed_active "$(systemctl is-active corral)"
+say installed_running "$(running)"
+systemctl stop corral
 # The unit's WatchdogSec=30s is for real machines: under TCG on a busy host everything runs
 # ~50x slower, and a reload that restarts 100 services kept the loop from answering for 30 s
 # (measured). The watchdog itself is checked below with 3 s and a SIGSTOP.

@@ -8,7 +8,8 @@
 #   make vm-pytest   only the pytest selection inside the VM: VM_PYTEST='-m cgroup tests/integration'
 #   make test-appliance  the supervisor as the VM's PID 1: boot, services, poweroff, reboot
 #                    (tests/integration/test_appliance.py, pytest -m appliance)
-#   make test-systemd    corral.service under real systemd: a Debian 12 root (mmdebstrap, cached
+#   make test-systemd    the .deb's contents (tests/integration/test_deb.py), then corral.service
+#                    under real systemd: a Debian 12 root (mmdebstrap, cached
 #                    in build/sysvm) booted with systemd as PID 1, the .deb installed, systemctl
 #                    start/reload/stop, the watchdog, Delegate=yes, and the 100-service bench
 #                    against 100 systemd units (tests/integration/test_systemd.py, minutes)
@@ -49,4 +50,5 @@ test-appliance: vm all rootfs
 test-systemd: vm deb
 	$(call apt_ensure,$(SYSVM_PKGS))
 	tests/vm/mksysvm $(B)/sysvm
+	/usr/bin/python3 -m pytest -p no:cacheprovider -v tests/integration/test_deb.py
 	/usr/bin/python3 -m pytest -p no:cacheprovider -v -s -m systemd_vm tests/integration/test_systemd.py
