@@ -27,6 +27,8 @@ say dpkg $?
 say installed_enabled "$(systemctl is-enabled corral)"
 say installed_active "$(systemctl is-active corral)"
 say installed_running "$(running)"
+svctl status >$S/status-install.txt 2>&1
+journalctl -u corral --no-pager >$S/journal-install.txt 2>&1
 systemctl stop corral
 # The unit's WatchdogSec=30s is for real machines: under TCG on a busy host everything runs
 # ~50x slower, and a reload that restarts 100 services kept the loop from answering for 30 s
