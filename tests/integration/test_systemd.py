@@ -73,7 +73,8 @@ def test_corral_service_under_systemd(deb, request):
                         what="systemd VM")
         got = results(share / "results") if (share / "results").exists() else {}
         extra = {f: (share / f).read_text()[-3000:] for f in ("stderr", "dpkg.log",
-                 "status-install.txt", "journal-install.txt", "journal-watchdog.txt") if (share / f).exists()}
+                 "status-install.txt", "journal-install.txt", "journal-restart.txt",
+                 "journal-watchdog.txt") if (share / f).exists()}
         assert "done" in got, (res, got, extra)
     one = {k: v[0] for k, v in got.items()}
     ctx = (got, extra)

@@ -68,9 +68,12 @@ mkdir -p /run/systemd/system/corral.service.d
 printf '[Service]\nWatchdogSec=3s\n' >/run/systemd/system/corral.service.d/wd.conf
 systemctl daemon-reload
 systemctl restart corral
-say restart "$?"
+rc=$?
+say restart "$rc"
+[ "$rc" = 0 ] || journalctl -u corral --no-pager >$S/journal-restart.txt 2>&1
 old=$(systemctl show -p MainPID --value corral)
-kill -STOP "$old"
+# never `kill -STOP 0` (this script's own group) when the restart left no main process
+[ "${old:-0}" -gt 0 ] && kill -STOP "$old"
 t0=$(ms)
 wait_for 60 sh -c "[ \$(systemctl show -p NRestarts --value corral) -ge 1 ] &&
 	[ \"\$(systemctl show -p ActiveState --value corral)\" = active ]"
