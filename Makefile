@@ -21,6 +21,10 @@ MUSLCC  ?= musl-gcc
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CSTD    := -std=gnu11 -D_GNU_SOURCE
 CFLAGS  ?= -O2 -g
+# CPPFLAGS and LDFLAGS (empty here) reach the release supervisor and svctl: the package build
+# (contrib/debian/rules) passes Debian's hardening flags through them.
+CPPFLAGS ?=
+LDFLAGS  ?=
 SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 DEFS    := -DCORRAL_VERSION='"$(VERSION)"'
@@ -149,7 +153,7 @@ $(B)/test/init-vg: $(INIT_SRC) $(SHARED_SRC) $(HDRS)
 
 # ---- supervisor and svctl -----------------------------------------------------------------
 # Objects: build/obj/... (release: PIE, for the static-pie supervisor) and build/asan/obj/...
-OBJ_FLAGS      := $(CSTD) $(WARN) $(CFLAGS) -fPIE $(DEFS)
+OBJ_FLAGS      := $(CSTD) $(WARN) $(CPPFLAGS) $(CFLAGS) -fPIE $(DEFS)
 ASAN_OBJ_FLAGS := $(CSTD) $(WARN) $(SANFLAGS) $(DEFS)
 $(B)/obj/%.o: %.c $(HDRS) | deps-build
 	@mkdir -p $(@D)
@@ -191,11 +195,11 @@ $(eval $(call archive,$(B)/asan,shared,$(SHARED_SRC)))
 libs = $(patsubst %,$(1)/lib/%.a,$(2)) $(1)/lib/shared.a
 
 $(B)/supervisor: $(B)/obj/supervisor/main.o $(call libs,$(B),$(LINK_supervisor))
-	$(CC) $(CFLAGS) $(SUP_STATIC) -o $@ $^ $(SUP_STATIC_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(SUP_STATIC) -o $@ $^ $(SUP_STATIC_LIBS)
 # static-pie like the supervisor: both run in any image (a busybox container has no glibc)
 # svctl stays a static PIE (it links inih alone): it runs in any image.
 $(B)/svctl: $(patsubst %.c,$(B)/obj/%.o,$(SVCTL_SRC)) $(B)/lib/shared.a
-	$(CC) $(CFLAGS) -static-pie -fPIE -o $@ $^ -l:libinih.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -static-pie -fPIE -o $@ $^ -l:libinih.a
 $(B)/asan/supervisor: $(B)/asan/obj/supervisor/main.o $(call libs,$(B)/asan,$(LINK_supervisor))
 	$(CC) $(SANFLAGS) -o $@ $^ $(SUP_LIBS)
 $(B)/asan/svctl: $(patsubst %.c,$(B)/asan/obj/%.o,$(SVCTL_SRC)) $(B)/asan/lib/shared.a
@@ -291,26 +295,30 @@ install: all
 	  install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/$$n; done
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 
-# A Debian package built with dpkg-deb: `make install` into a staging root (PREFIX=/usr), the
-# systemd unit, an example /etc/corral/services.ini (a conffile), /var/lib/corral and
-# /var/log/corral, maintainer scripts from contrib/debian/. Output: build/corral_V_ARCH.deb.
-DEB_ROOT := $(B)/deb/root
+# The Debian package, built by Debian's tools: contrib/debian/ is the debian/ folder (debhelper
+# compat 13). `make deb` copies what the build needs into a staging source tree, build/deb/src
+# (the unit from contrib/systemd/ as debian/corral.service), runs dpkg-buildpackage there (it
+# builds with `make all` and `make install PREFIX=/usr`), moves the .deb, .buildinfo and .changes
+# to build/ and runs lintian, which fails the target on an error. Nothing is written into the
+# source tree. Output: build/corral_VERSION_ARCH.deb.
+DEB_PKGS := build-essential debhelper dpkg-dev lintian
+DEB_SRC  := $(B)/deb/src
 DEB_ARCH = $(shell dpkg --print-architecture)
-DEB_FILE = $(B)/corral_$(shell cat VERSION)_$(DEB_ARCH).deb
-deb: all
-	rm -rf $(B)/deb
-	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr
-	install -D -m 0644 contrib/systemd/corral.service $(DEB_ROOT)/lib/systemd/system/corral.service
-	install -D -m 0644 contrib/debian/services.ini $(DEB_ROOT)/etc/corral/services.ini
-	install -D -m 0644 contrib/debian/copyright $(DEB_ROOT)/usr/share/doc/corral/copyright
-	install -d -m 0755 $(DEB_ROOT)/var/lib/corral $(DEB_ROOT)/var/log/corral $(DEB_ROOT)/DEBIAN
-	gzip -9n $(DEB_ROOT)/usr/share/man/man*/*
-	install -m 0644 contrib/debian/conffiles $(DEB_ROOT)/DEBIAN/conffiles
-	install -m 0755 contrib/debian/postinst contrib/debian/prerm contrib/debian/postrm $(DEB_ROOT)/DEBIAN/
-	sed -e "s/@VERSION@/$$(cat VERSION)/" -e "s/@ARCH@/$(DEB_ARCH)/" \
-	    -e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" \
-	    contrib/debian/control.in > $(DEB_ROOT)/DEBIAN/control
-	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE)
+DEB_FILE = $(B)/corral_$(VERSION)_$(DEB_ARCH).deb
+.PHONY: deps-deb
+deps-deb: deps-build
+	$(call apt_ensure,$(DEB_PKGS))
+deb: deps-deb
+	@cl=$$(dpkg-parsechangelog -l contrib/debian/changelog -SVersion); [ "$$cl" = "$(VERSION)" ] || \
+	  { echo "contrib/debian/changelog: its newest entry is $$cl, VERSION says $(VERSION): add an entry" >&2; exit 1; }
+	rm -rf $(B)/deb $(B)/corral_*.deb $(B)/corral_*.changes $(B)/corral_*.buildinfo
+	mkdir -p $(DEB_SRC)
+	cp -a Makefile VERSION README.md init supervisor shared man contrib $(DEB_SRC)/
+	cp -a contrib/debian $(DEB_SRC)/debian
+	cp contrib/systemd/corral.service $(DEB_SRC)/debian/corral.service
+	cd $(DEB_SRC) && dpkg-buildpackage --build=binary --no-sign
+	mv $(B)/deb/corral_$(VERSION)_* $(B)/
+	lintian --fail-on error $(B)/corral_$(VERSION)_$(DEB_ARCH).changes
 	@echo "built $(DEB_FILE)"
 
 clean:

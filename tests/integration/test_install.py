@@ -48,39 +48,3 @@ def test_installed_layout_and_init_lookup(tmp):
     p = run_once(sup, tmp / "b.ini", cgroot)
     assert p.returncode != 0 and "FOREIGN" not in p.stdout + p.stderr, (p.stdout, p.stderr)
     assert "init" in p.stderr
-
-
-def test_make_deb(tmp):
-    """make deb: a .deb (dpkg-deb) with the binaries, init in libexec, man pages, completion,
-    the systemd unit (Type=notify, Delegate=yes, a watchdog, reload by SIGHUP, ordered stop),
-    a conffile example config that --check accepts, /var/lib/corral and /var/log/corral."""
-    p = subprocess.run(["make", "-s", "--no-print-directory", "deb"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=T(300))
-    assert p.returncode == 0, p.stderr
-    ver = (ROOT / "VERSION").read_text().strip()
-    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
-                          text=True).stdout.strip()
-    deb = ROOT / "build" / f"corral_{ver}_{arch}.deb"
-    info = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True,
-                          check=True).stdout
-    assert f"Package: corral\nVersion: {ver}\nArchitecture: {arch}\n" in info, info
-    root = tmp / "x"
-    subprocess.run(["dpkg-deb", "-R", str(deb), str(root)], check=True)
-    for f in ["usr/sbin/supervisor", "usr/bin/svctl", "usr/libexec/corral/init",
-              "usr/share/man/man8/supervisor.8.gz", "usr/share/man/man8/svctl.8.gz",
-              "usr/share/man/man8/corral-init.8.gz", "usr/share/man/man5/services.ini.5.gz",
-              "usr/share/bash-completion/completions/svctl", "lib/systemd/system/corral.service",
-              "etc/corral/services.ini", "usr/share/doc/corral/copyright"]:
-        assert (root / f).is_file(), f
-    assert (root / "var/lib/corral").is_dir() and (root / "var/log/corral").is_dir()
-    assert (root / "DEBIAN/conffiles").read_text() == "/etc/corral/services.ini\n"
-    unit = dict(l.split("=", 1) for l in (root / "lib/systemd/system/corral.service")
-                .read_text().splitlines() if "=" in l and not l.startswith("#"))
-    assert unit["Type"] == "notify" and unit["Delegate"] == "yes" and unit["KillMode"] == "mixed"
-    assert unit["ExecStart"] == "/usr/sbin/supervisor -c /etc/corral/services.ini"
-    assert unit["ExecReload"] == "/bin/kill -HUP $MAINPID" and "WatchdogSec" in unit
-    # the packaged binaries run, and take the packaged example
-    r = subprocess.run([str(root / "usr/sbin/supervisor"), "-c",
-                        str(root / "etc/corral/services.ini"), "--check"],
-                       capture_output=True, text=True, timeout=T(60))
-    assert r.returncode == 0 and "OK, 1 service" in r.stdout + r.stderr, (r.stdout, r.stderr)

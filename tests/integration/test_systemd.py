@@ -2,6 +2,7 @@
 mmdebstrap, cached in build/sysvm) booted by tests/vm/run-in-vm with systemd as PID 1 on pure
 cgroup v2. In the guest, tests/vm/sysjob.sh installs the .deb that `make deb` built and drives
 the unit with systemctl; it writes what it saw to the shared folder and this test judges it:
+  - the install enables corral.service and starts it with the example services.ini
   - `systemctl start corral` returns once every service is RUNNING (Type=notify, READY=1)
   - Delegate=yes: the supervisor in corral.service/corral/supervisor, each service in
     corral.service/corral/svc-NAME, nothing in corral.service itself or at /sys/fs/cgroup/corral
@@ -72,11 +73,15 @@ def test_corral_service_under_systemd(deb, request):
                         what="systemd VM")
         got = results(share / "results") if (share / "results").exists() else {}
         extra = {f: (share / f).read_text()[-3000:] for f in ("stderr", "dpkg.log",
+                 "status-install.txt", "journal-install.txt", "journal-restart.txt",
                  "journal-watchdog.txt") if (share / f).exists()}
         assert "done" in got, (res, got, extra)
     one = {k: v[0] for k, v in got.items()}
     ctx = (got, extra)
     assert one["dpkg"] == ["0"], ctx
+    # enabled and started on install (dh_installsystemd), with the example's one service
+    assert one["installed_enabled"] == ["enabled"] and one["installed_active"] == ["active"], ctx
+    assert one["installed_running"] == ["1"], ctx
     assert one["start"][0] == "0", ctx
     # Type=notify: every service is RUNNING when `systemctl start` returns
     assert one["running_after_start"] == [str(N)], ctx

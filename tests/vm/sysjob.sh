@@ -23,6 +23,13 @@ sleeps() { pgrep -xc sleep || true; }
 
 dpkg -i $S/corral.deb >$S/dpkg.log 2>&1
 say dpkg $?
+# dh_installsystemd: the install enabled the unit and started it with the example services.ini
+say installed_enabled "$(systemctl is-enabled corral)"
+say installed_active "$(systemctl is-active corral)"
+say installed_running "$(running)"
+svctl status >$S/status-install.txt 2>&1
+journalctl -u corral --no-pager >$S/journal-install.txt 2>&1
+systemctl stop corral
 # The unit's WatchdogSec=30s is for real machines: under TCG on a busy host everything runs
 # ~50x slower, and a reload that restarts 100 services kept the loop from answering for 30 s
 # (measured). The watchdog itself is checked below with 3 s and a SIGSTOP.
@@ -61,9 +68,12 @@ mkdir -p /run/systemd/system/corral.service.d
 printf '[Service]\nWatchdogSec=3s\n' >/run/systemd/system/corral.service.d/wd.conf
 systemctl daemon-reload
 systemctl restart corral
-say restart "$?"
+rc=$?
+say restart "$rc"
+[ "$rc" = 0 ] || journalctl -u corral --no-pager >$S/journal-restart.txt 2>&1
 old=$(systemctl show -p MainPID --value corral)
-kill -STOP "$old"
+# never `kill -STOP 0` (this script's own group) when the restart left no main process
+[ "${old:-0}" -gt 0 ] && kill -STOP "$old"
 t0=$(ms)
 wait_for 60 sh -c "[ \$(systemctl show -p NRestarts --value corral) -ge 1 ] &&
 	[ \"\$(systemctl show -p ActiveState --value corral)\" = active ]"

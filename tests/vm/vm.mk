@@ -12,7 +12,8 @@
 #   make appliance   build/appliance/vmlinuz and initramfs.cpio.gz: a machine whose PID 1 is
 #                    the supervisor, with conf/appliance.ini (contrib/appliance/mkappliance)
 #   make appliance-run   boots it under qemu; its port 80 is 127.0.0.1:$(APPLIANCE_PORT)
-#   make test-systemd    corral.service under real systemd: a Debian 12 root (mmdebstrap, cached
+#   make test-systemd    the .deb's contents (tests/integration/test_deb.py), then corral.service
+#                    under real systemd: a Debian 12 root (mmdebstrap, cached
 #                    in build/sysvm) booted with systemd as PID 1, the .deb installed, systemctl
 #                    start/reload/stop, the watchdog, Delegate=yes, and the 100-service bench
 #                    against 100 systemd units (tests/integration/test_systemd.py, minutes)
@@ -77,4 +78,5 @@ appliance-run: appliance
 test-systemd: vm deb
 	$(call apt_ensure,$(SYSVM_PKGS))
 	tests/vm/mksysvm $(B)/sysvm
+	/usr/bin/python3 -m pytest -p no:cacheprovider -v tests/integration/test_deb.py
 	/usr/bin/python3 -m pytest -p no:cacheprovider -v -s -m systemd_vm tests/integration/test_systemd.py
