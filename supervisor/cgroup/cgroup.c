@@ -237,7 +237,9 @@ static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
     bool live_sup = false;
     for (int i = 0; i < r->nh; i++)
         if (r->version == 2 || (r->h[i].ctrls & CG1_BASE))
-            live_sup |= has_procs(&r->h[i], r->root, "supervisor", r->early);
+            /* Moved early, this open put the caller there: it does not count. Resumed
+             * after a re-exec, it is the live supervisor whose services these are. */
+            live_sup |= has_procs(&r->h[i], r->root, "supervisor", r->early && !r->resumed);
     struct cr_cg **v;
     size_t n;
     sweep_list(r, live_sup, &v, &n);
