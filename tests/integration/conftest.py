@@ -8,6 +8,7 @@ are found and killed.
 
 Timeouts scale with CRTEST_SLOW (a factor, default 1) for slow or loaded machines.
 """
+import contextlib
 import ctypes
 import errno
 import os
@@ -61,6 +62,42 @@ def wait_until(pred, timeout=10, interval=0.01, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {T(timeout):.1f}s waiting for {what}")
         time.sleep(interval)
+
+
+def _nft_tables():
+    p = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    return set(re.findall(r"^table (\S+ \S+)$", p.stdout, re.M)) if p.returncode == 0 else set()
+
+
+def _cni_bridges():
+    return {d.name for d in Path("/sys/class/net").glob("cni-podman*")}
+
+
+def _podman_networks():
+    if not shutil.which("podman"):
+        return set()
+    p = subprocess.run(["podman", "network", "ls", "--format", "{{.Name}}"],
+                       capture_output=True, text=True)
+    return set(p.stdout.split()) if p.returncode == 0 else set()
+
+
+@contextlib.contextmanager
+def host_network_restored():
+    """What CNI plugins and podman make on the host and leave at the end — the iptables-nft
+    tables ("ip nat", "ip filter": portmap's and the bridge plugin's top chains, kept after
+    the last DEL), podman's cni-podmanN bridges and networks it creates on demand (`podman
+    kube play`'s podman-default-kube-network) — removed afterwards when they were not there
+    before. What was there is left alone."""
+    tables, bridges, nets = _nft_tables(), _cni_bridges(), _podman_networks()
+    try:
+        yield
+    finally:
+        for n in _podman_networks() - nets:
+            subprocess.run(["podman", "network", "rm", "-f", n], capture_output=True)
+        for b in _cni_bridges() - bridges:
+            subprocess.run(["ip", "link", "del", b], capture_output=True)
+        for t in _nft_tables() - tables:
+            subprocess.run(["nft", "delete", "table", *t.split()], capture_output=True)
 
 
 def read_text(path):

@@ -19,7 +19,8 @@ import pytest
 
 import json
 
-from conftest import ASAN_SUPERVISOR, INIT, SVCTL, T, read_text, wait_until
+from conftest import (ASAN_SUPERVISOR, INIT, SVCTL, T, host_network_restored, read_text,
+                      wait_until)
 from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 
 pytestmark = pytest.mark.cgroup
@@ -539,6 +540,11 @@ def test_ipv6_dual_stack(h, net_env, cgroot):
 
 @pytest.fixture
 def cni_net(net_env, request):
+    with host_network_restored():   # the bridge/portmap plugins' nft tables, kept after DEL
+        yield from _cni_net(net_env, request)
+
+
+def _cni_net(net_env, request):
     """A conflist (bridge + host-local + portmap) of the test's own: (list dir, bridge, subnet
     prefix, host-local's lease folder, a host port)."""
     plugins = Path("/usr/lib/cni")
@@ -559,7 +565,7 @@ def cni_net(net_env, request):
              "ipam": {"type": "host-local", "ranges": [[{"subnet": f"{sub}.0/24"}]],
                       "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(net_env / "ipam")}},
             {"type": "portmap", "capabilities": {"portMappings": True}}]}))
-    return cni, br, sub, net_env / "ipam" / f"crtest-{tag}", 30000 + os.getpid() % 20000
+    yield cni, br, sub, net_env / "ipam" / f"crtest-{tag}", 30000 + os.getpid() % 20000
 
 
 def cni_sup(h, net_env, cgroot, cni, port):

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ASAN_SUPERVISOR, BUILD, INIT, ROOTFS, T, gone, need, read_text,
-                      wait_until)
+from conftest import (ASAN_SUPERVISOR, BUILD, INIT, ROOTFS, T, gone, host_network_restored,
+                      need, read_text, wait_until)
 from test_supervisor import WL, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 from test_svctl import ASAN_SVCTL, CtlSup, sleeper
 
@@ -151,7 +151,8 @@ def podman_cgroups():
     hierarchy: removed afterwards when it was not there before, and only what is empty."""
     before = set(Path("/sys/fs/cgroup").glob("*/libpod_parent"))
     try:
-        yield
+        with host_network_restored():   # and its bridges, networks, nft tables
+            yield
     finally:
         for parent in set(Path("/sys/fs/cgroup").glob("*/libpod_parent")) - before:
             for d in sorted(parent.rglob("*"), key=lambda p: len(p.parts), reverse=True) + [parent]:
