@@ -450,8 +450,12 @@ static void rotations_done(struct cr_logfile *f)
     f->jrotated = false;
 }
 
+/* Hands f's queue (and any rotation asked) to a writer. Only an idle file is handed over: a
+ * busy one takes its next lines when its job is done (job_done). */
 static void submit(struct cr_logfile *f)
 {
+    if (f->busy)
+        return;
     f->jbuf = f->q;
     f->jlen = f->qlen;
     f->jcap = f->qcap;
@@ -575,10 +579,11 @@ void cr_logfile_unwait(struct cr_logfile *f, struct cr_log_waiter *w)
     }
 }
 
+/* f's job is done. f stays busy until the end: a line said here about it (it may be the
+ * supervisor's own log) is queued, not handed over, so that no writer touches f's job fields
+ * (notes, jrotated) while they are read, and f is handed over once, with all of it. */
 static void job_done(struct cr_logfile *f)
 {
-    f->busy = false;
-    wr.busy--;
     wr.queued -= f->jlen;
     if (!f->q && f->jlen >= REUSE_MIN) {
         /* A busy stream: its buffer takes the next lines (no allocation, no page faults) */
@@ -599,6 +604,8 @@ static void job_done(struct cr_logfile *f)
                (unsigned long long)f->qdropped, f->qdropped == 1 ? "" : "s");
         f->qdropped = 0;
     }
+    f->busy = false;
+    wr.busy--;
     if (f->qlen || f->rotate_req)
         submit(f);   /* takes the whole queue: its readers may read again */
     wake_all(f);
