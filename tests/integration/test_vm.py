@@ -33,6 +33,7 @@ GUEST_CHECKS = ROOT / "tests" / "vm" / "guest_checks.py"
 TIMEOUT = float(os.environ.get("RUN_IN_VM_TIMEOUT", "120"))
 VM_PYTEST = shlex.split(os.environ.get("CORRAL_VM_PYTEST", "-m cgroup tests/integration tests/security"))
 VM_PYTEST_TIMEOUT = float(os.environ.get("CORRAL_VM_PYTEST_TIMEOUT", "1800"))
+VM_STALLED = 124   # tests/vm/run-in-vm: the guest kernel reported a soft lockup of 120 s or more
 # The guest runs under TCG: its tests get more time (conftest.T scales by CRTEST_SLOW).
 GUEST_SLOW = str(max(float(os.environ.get("CRTEST_SLOW", "1")), 1.0) * 5)
 
@@ -230,11 +231,17 @@ def test_cgroup_tests_in_vm(vm):
     env = ["-e", f"CRTEST_SLOW={GUEST_SLOW}", "-e", "PYTHONDONTWRITEBYTECODE=1"]
     if "CORRAL_TEST_RUN" in os.environ:
         env += ["-e", "CORRAL_TEST_RUN=" + os.environ["CORRAL_TEST_RUN"]]
-    r = vm(env + ["--",
-            # -v: a test's name before it runs, so a run cut by the timeout names the test it
-            # was in; the slowest ones listed at the end
-            "/usr/bin/python3", "-m", "pytest", "-p", "no:cacheprovider", "-v",
-            "--durations=30", *VM_PYTEST],
-           timeout=VM_PYTEST_TIMEOUT, what=f"boot + pytest {shlex.join(VM_PYTEST)}")
+    argv = env + ["--",
+                  # -v: a test's name before it runs, so a run cut by the timeout names the
+                  # test it was in; the slowest ones listed at the end
+                  "/usr/bin/python3", "-m", "pytest", "-p", "no:cacheprovider", "-v",
+                  "--durations=30", *VM_PYTEST]
+    r = vm(argv, timeout=VM_PYTEST_TIMEOUT, what=f"boot + pytest {shlex.join(VM_PYTEST)}")
+    if r.rc == VM_STALLED:
+        # The guest's kernel, emulated by TCG, had a CPU stuck for minutes (seen once in CI,
+        # at the first test, never reproduced): the whole selection runs once more in a new
+        # VM, and that run's result is the test's. The stall report is printed either way.
+        print(f"the VM stalled; running the selection once more:\n{r.err}", flush=True)
+        r = vm(argv, timeout=VM_PYTEST_TIMEOUT, what=f"again: boot + pytest {shlex.join(VM_PYTEST)}")
     print(r.out)
     assert r.rc == 0, r
