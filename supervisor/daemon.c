@@ -554,6 +554,8 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     if ((!run_name || run_bridge) &&
         (run_name ? cr_net_open_run(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net,
                                     err, sizeof err)
+         : state  ? cr_net_resume(cfg->global.cgroup_root, cfg->global.run_dir, state,
+                                  &sv->rt.net, err, sizeof err)
                   : cr_net_open(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net, err,
                                 sizeof err)) < 0) {
         /* A run on a bridge cannot go on; a supervisor runs what needs no bridge (inside a
@@ -695,6 +697,8 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
                     k++;
                 if (!s || !resumed || resumed[k]) {
                     cr_svc_state_discard(&sv->rt, line);
+                    if (sv->rt.net && !s)
+                        cr_net_detach(sv->rt.net, name);   /* its container is gone */
                     continue;
                 }
                 resumed[k] = true;

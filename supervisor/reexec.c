@@ -176,6 +176,12 @@ static int write_state(struct sv *sv)
     char home[CG_HOME_MAX];
     if (cr_cg_root_handover(sv->rt.cgroot, home, sizeof home) > 0)
         fputs(home, f);
+    if (cr_net_handover(sv->rt.net, f) < 0) {
+        fclose(f);
+        close(mfd);
+        cr_log(NULL, "reexec: cannot write the network state");
+        return -1;
+    }
     char *line = malloc(CR_SVC_STATE_MAX);
     for (size_t i = 0; line && i < sv->all.n; i++) {
         int n = cr_svc_handover(sv->all.v[i], line, CR_SVC_STATE_MAX);
@@ -280,7 +286,7 @@ static int reexec_ok(struct sv *sv, const char *path, char *resolved, size_t len
     for (size_t i = 0; i < sv->all.n; i++)
         if (!cr_svc_handover_ok(sv->all.v[i], why, whylen))
             return -EBUSY;
-    return 0;
+    return cr_net_handover_ok(sv->rt.net, why, whylen);
 }
 
 int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, size_t whylen)

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1449,6 +1450,164 @@ int cr_net_open_run(const char *cgroup_root, const char *run_dir, struct cr_net 
         mark_add(n, "forward", NULL);   /* taken over from a killed run */
     state_load(n);   /* the automatic subnets and the addresses taken */
     state_unlock(fd);
+    write_resolv(n);
+    *out = n;
+    return 0;
+}
+
+/* ---- live re-exec: the host side handed to the next program ------------------------------ */
+
+int cr_net_handover_ok(const struct cr_net *n, char *why, size_t whylen)
+{
+    if (!n || !n->jobs)
+        return 0;
+    snprintf(why, whylen, "%s is being connected to its networks: try again when it settles",
+             n->jobs->a.svc);
+    return -EBUSY;
+}
+
+int cr_net_handover(const struct cr_net *n, FILE *f)
+{
+    if (!n || n->guest)
+        return 0;
+    fprintf(f, "net gen %" PRIu32 "\n", n->gen);
+    for (size_t i = 0; i < n->nbr; i++) {
+        const struct bridge *b = &n->br[i];
+        if (b->dead)
+            continue;
+        fprintf(f, "net bridge %zu %s %s %" PRIu32 " %d %d %d ", i, b->net, b->name,
+                b->net4.addr, b->net4.prefix, b->net6.prefix, b->internal);
+        for (int k = 0; k < 16; k++)
+            fprintf(f, "%02x", b->net6.addr[k]);
+        fputc('\n', f);
+    }
+    for (size_t i = 0; i < n->nat; i++) {
+        const struct attach *a = &n->at[i];
+        fprintf(f, "net attach %s %zu %zu %d", a->svc, a->pnet, a->n, a->release);
+        for (size_t k = 0; k < a->n; k++)
+            fprintf(f, " %zu:%s", (size_t)(a->br[k] - n->br), a->veth[k]);
+        for (size_t k = 0; k < a->nport; k++)
+            fprintf(f, " p%" PRIu32 ":%u:%u:%u", a->port[k].ip, a->port[k].host,
+                    a->port[k].container, a->port[k].proto);
+        fputc('\n', f);
+    }
+    return ferror(f) ? -EIO : 0;
+}
+
+/* One "net bridge" line read back into its slot. */
+static int resume_bridge(struct cr_net *n, const char *line)
+{
+    size_t slot;
+    struct bridge b = {0};
+    char hex[33];
+    int internal;
+    if (sscanf(line, "net bridge %zu %63s %15s %" SCNu32 " %d %d %d %32s", &slot, b.net, b.name,
+               &b.net4.addr, &b.net4.prefix, &b.net6.prefix, &internal, hex) != 8 ||
+        slot >= MAX_BRIDGES || strlen(hex) != 32 || !cr_ifname_valid(b.name))
+        return -EINVAL;
+    for (int k = 0; k < 16; k++)
+        if (sscanf(hex + 2 * k, "%2hhx", &b.net6.addr[k]) != 1)
+            return -EINVAL;
+    b.internal = internal != 0;
+    for (size_t i = n->nbr; i < slot; i++)
+        n->br[i] = (struct bridge){.dead = true};   /* forgotten ones keep their slots */
+    n->br[slot] = b;
+    if (slot >= n->nbr)
+        n->nbr = slot + 1;
+    return 0;
+}
+
+/* One "net attach" line read back; its addresses are the state file's. */
+static int resume_attach(struct cr_net *n, const char *line)
+{
+    struct attach a = {0};
+    int release, off = 0;
+    if (sscanf(line, "net attach %63s %zu %zu %d%n", a.svc, &a.pnet, &a.n, &release, &off) != 4 ||
+        a.n == 0 || a.n > MAX_NETS || a.pnet >= a.n)
+        return -EINVAL;
+    a.release = release != 0;
+    const char *p = line + off;
+    for (size_t k = 0; k < a.n; k++) {
+        size_t slot;
+        int used = 0;
+        if (sscanf(p, " %zu:%15s%n", &slot, a.veth[k], &used) != 2 || slot >= n->nbr ||
+            n->br[slot].dead)
+            return -EINVAL;
+        p += used;
+        a.br[k] = &n->br[slot];
+        const struct lease *l = NULL;
+        for (size_t i = 0; i < n->nls && !l; i++)
+            if (!strcmp(n->ls[i].svc, a.svc) && !strcmp(n->ls[i].net, a.br[k]->net))
+                l = &n->ls[i];
+        if (!l)
+            return -ENOENT;
+        a.ls[k] = *l;
+    }
+    struct cr_port port;
+    unsigned host, ctr, proto;
+    int used = 0;
+    while (sscanf(p, " p%" SCNu32 ":%u:%u:%u%n", &port.ip, &host, &ctr, &proto, &used) == 4) {
+        p += used;
+        port.host = (uint16_t)host;
+        port.container = (uint16_t)ctr;
+        port.proto = (uint8_t)proto;
+        struct cr_port *v = realloc(a.port, (a.nport + 1) * sizeof *v);
+        if (!v) {
+            free(a.port);
+            return -ENOMEM;
+        }
+        a.port = v;
+        a.port[a.nport++] = port;
+    }
+    struct attach *v = realloc(n->at, (n->nat + 1) * sizeof *v);
+    if (!v) {
+        free(a.port);
+        return -ENOMEM;
+    }
+    n->at = v;
+    n->at[n->nat++] = a;
+    return 0;
+}
+
+int cr_net_resume(const char *cgroup_root, const char *run_dir, const char *state,
+                  struct cr_net **out, char *err, size_t errlen)
+{
+    struct cr_net *n;
+    int r = net_new(cgroup_root, run_dir, 0, &n, err, errlen);
+    if (r < 0)
+        return r;
+    int fd = state_lock(n);
+    sweep_runs(n);   /* killed runs' links; live runs' are kept */
+    state_unlock(fd);
+    state_load(n);   /* the addresses, the subnets, the table, ip_forward: as they are */
+    for (const char *line = state; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
+        if (strncmp(line, "net ", 4))
+            continue;
+        if (!strncmp(line, "net gen ", 8))
+            r = sscanf(line, "net gen %" SCNu32, &n->gen) == 1 ? 0 : -EINVAL;
+        else if (!strncmp(line, "net bridge ", 11))
+            r = resume_bridge(n, line);
+        else if (!strncmp(line, "net attach ", 11))
+            r = resume_attach(n, line);
+        if (r < 0) {
+            const char *end = strchr(line, '\n');
+            snprintf(err, errlen, "the handed-over network state: %s: %.*s",
+                     r == -ENOENT ? "no address kept for" : "cannot read",
+                     (int)(end ? end - line : (long)strlen(line)), line);
+            cr_net_close(n);
+            return r;
+        }
+    }
+    /* The bridges of the state file that are no longer ours: swept as a killed one's. */
+    for (size_t i = 0; i < n->nleft; i++) {
+        bool live = false;
+        for (size_t k = 0; k < n->nbr && !live; k++)
+            live = !n->br[k].dead && !strcmp(n->br[k].name, n->left[i]);
+        if (!live)
+            sweep_link(n->left[i], n);
+    }
+    free(n->left);
+    n->left = NULL;
     write_resolv(n);
     *out = n;
     return 0;

@@ -11,6 +11,7 @@
 #define CORRAL_NET_HOST_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,6 +32,15 @@ struct cr_net_def {
 int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **out, char *err,
                 size_t errlen);
 void cr_net_close(struct cr_net *n);
+/* Live re-exec (svctl reexec): cr_net_handover() writes the host side (bridges, each
+ * container's attachment, veth names, published ports) as "net ..." lines of the state handed
+ * to the next program, whose cr_net_resume() takes them back instead of sweeping: the
+ * containers' networks, the bridges and the table stay as they are. cr_net_handover_ok():
+ * -EBUSY (why said) while a container is being connected. */
+int cr_net_handover_ok(const struct cr_net *n, char *why, size_t whylen);
+int cr_net_handover(const struct cr_net *n, FILE *f);
+int cr_net_resume(const char *cgroup_root, const char *run_dir, const char *state,
+                  struct cr_net **out, char *err, size_t errlen);
 /* A `supervisor run`'s networking, beside the supervisor of the same root and other runs: it
  * sweeps nothing; it uses the bridges that are up as they are, and makes (and removes at
  * close) only those that are missing, with a table of its own (corral-ROOT-rPID) for their

@@ -42,15 +42,12 @@ bool cr_svc_handover_ok(const struct cr_svc *svc, char *why, size_t whylen)
                  cr_state_name(svc->state), no);
         return false;
     }
-    /* A container's host side of networking is the old program's memory (net/: its veths,
-     * leases and nftables rules; a CNI result for the DEL), which the state line does not
-     * carry, and the new program's cr_net_open() would sweep the links and the table as a
-     * killed supervisor's. */
+    /* A bridge network's host side is handed over by net/ (cr_net_handover); a CNI
+     * attachment's result (what its DEL needs) is the old program's memory alone. */
     enum cr_net_mode m = svc->ct ? cr_svc_conf(svc)->net_mode : CR_NETMODE_HOST;
-    if (m == CR_NETMODE_BRIDGE || m == CR_NETMODE_CNI) {
-        snprintf(why, whylen, "%s is %s on a %s network, which a re-exec cannot hand over "
-                 "yet: stop it first", svc->name, cr_state_name(svc->state),
-                 m == CR_NETMODE_CNI ? "CNI" : "bridge");
+    if (m == CR_NETMODE_CNI) {
+        snprintf(why, whylen, "%s is %s on a CNI network, which a re-exec cannot hand over "
+                 "yet: stop it first", svc->name, cr_state_name(svc->state));
         return false;
     }
     return true;

@@ -16,9 +16,10 @@ from test_supervisor import WL, cg_dirs, cgroot, svc  # noqa: F401  (cgroot is a
 from test_svctl import ASAN_SVCTL, CtlSup, sleeper
 from test_images import ImgSup, assert_store_clean, images, isvc  # noqa: F401
 from test_where import NoCgroupSup
+from test_network import client, ifprefix, links, net_env, nft_tables, server  # noqa: F401
 
-# The services here have network = none: a container on a bridge (the default for
-# [service:]) is not handed over (test_reexec_is_refused_while_a_container_is_on_a_bridge).
+# Most services here have network = none (quicker); a container on a bridge (the default
+# for [service:]) is handed over too (test_reexec_keeps_bridge_containers_connected).
 
 pytestmark = pytest.mark.cgroup
 
@@ -205,30 +206,70 @@ def test_reexec_kills_a_container_whose_service_left_the_file(h, tmp, cgroot):
     assert not cg_dirs(cgroot), cg_dirs(cgroot)   # db's cgroup went with its container
 
 
-def test_reexec_is_refused_while_a_container_is_on_a_bridge(h, tmp, cgroot):
-    # A bridge container's veths, address and nftables rules are the old program's memory,
-    # and the new one would sweep them as a killed supervisor's: no handover then.
+def test_reexec_keeps_bridge_containers_connected(h, net_env, cgroot):
+    """A container on a bridge network is handed over with its host side (net/:
+    cr_net_handover): after the re-exec its veth, address, published port and the table are
+    the same ones and still work, a service started afterwards reaches it by name on the same
+    bridge, and the stop removes all of it."""
+    port = 18000 + os.getpid() % 1000
+
     class NetCtlSup(CtlSup):
         def write(self, services):   # the network's state under tmp, not the default run_dir
             super().write(services)
             self.ini.write_text(self.ini.read_text().replace(
-                "[supervisor]\n", f"[supervisor]\nrun_dir = {tmp}/run\n", 1))
+                "[supervisor]\n", f"[supervisor]\nrun_dir = {net_env}/run\n", 1))
 
-    s = NetCtlSup(h, tmp, cgroot, sleeper("web", network="none") + sleeper("br")).start()
+    s = NetCtlSup(h, net_env, cgroot,
+                  server("srv", ports=f"127.0.0.1:{port}:8000") + sleeper("web", network="none")
+                  + client("cli", "srv", autostart="false")).start()
+    srv = s.wait_state("srv", "RUNNING")["pid"]
     web = s.wait_state("web", "RUNNING")["pid"]
-    br = s.wait_state("br", "RUNNING")["pid"]
-    rc, out, err = s.ctl("reexec")
-    assert rc == 1 and "br is RUNNING on a bridge network" in err, (rc, out, err)
-    assert "resumed" not in s.log()
+    state_file = net_env / "run" / cgroot / "state"
+    wait_until(lambda: re.search(r"^addr default srv ", state_file.read_text(), re.M), 10,
+               what="srv's address")
+    addr = re.search(r"^addr default srv (\S+)", state_file.read_text(), re.M).group(1)
+    prefix = ifprefix(cgroot)
+
+    def published():
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            return c.recv(200).decode().strip()
+
+    wait_until(lambda: published().startswith("hello from srv"), 10, what="the published port")
+    links_before = sorted(links(prefix))
+    assert len(links_before) == 2, links_before            # the bridge and srv's veth
+
+    rc, out, err = s.ctl("reexec", check=0)
+    s.wait_log(r"^supervisor: resumed after reexec \(pid %d" % s.pid)
+    s.wait_log(r"^supervisor: took over 2 running containers$")
     st = s.status()
-    assert st["web"]["pid"] == web and st["br"]["pid"] == br, st
-    # Once it is stopped, the rest is handed over.
-    s.ctl("stop", "br", check=0)
-    s.wait_state("br", "STOPPED")
+    assert st["srv"]["pid"] == srv and st["web"]["pid"] == web, st
+    assert st["srv"]["addr"] == addr, st["srv"]
+    # nothing swept as a killed supervisor's: the same links, the table, the port
+    assert sorted(links(prefix)) == links_before
+    assert f"corral-{cgroot}" in nft_tables()
+    assert published().startswith("hello from srv"), "the published port after the re-exec"
+    assert "left by an earlier supervisor" not in s.log(), s.log()
+
+    # a container started by the new program joins the same bridge and finds srv by name
+    s.ctl("start", "cli", check=0)
+    out_file = net_env / "out" / "cli"
+    wait_until(out_file.exists, 20, what="cli's answer")
+    answer = out_file.read_text().strip()
+    cli = re.search(r"^addr default cli (\S+)", state_file.read_text(), re.M).group(1)
+    assert answer == f"hello from srv to {cli}", answer
+    assert cli != addr
+    assert len(links(prefix)) == 3, links(prefix)
+    # and once more, with what the first re-exec took back
     s.ctl("reexec", check=0)
-    s.wait_log(r"^supervisor: took over 1 running container$")
-    assert s.status("web")["web"]["pid"] == web
+    s.wait_log(r"^supervisor: took over 3 running containers$")
+    st = s.status()
+    assert (st["srv"]["addr"], st["cli"]["addr"]) == (addr, cli), st
+    assert published().startswith("hello from srv")
+    assert len(links(prefix)) == 3, links(prefix)
+
     assert s.stop() == 0
+    assert f"corral-{cgroot}" not in nft_tables()
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
     assert not cg_dirs(cgroot), cg_dirs(cgroot)
 
 

@@ -493,7 +493,7 @@ def test_v2_services_below_its_own_cgroup(h, tmp, cgroot, rootfs, where, reexec)
                   'echo $$ > "$BASE/corral.service/cgroup.procs"\n'
                   'echo "+memory +pids" > "$BASE/cgroup.subtree_control"\nexec "$@"\n')
         home, env = base / "corral.service", {"INVOCATION_ID": "0123456789abcdef"}
-    # (a re-exec cannot hand over a container on a bridge yet)
+    # (network none: a bridge is handed over too, test_reexec.py; not needed here)
     net = {"network": "none"} if reexec else {}
     s = WrappedSup(h, tmp, base, svc("web", f"{WL} sleep 1000", startsecs=0, memory_max="64M",
                                      **net), script, env).start()
