@@ -1580,23 +1580,23 @@ int cr_net_resume(const char *cgroup_root, const char *run_dir, const char *stat
     sweep_runs(n);   /* killed runs' links; live runs' are kept */
     state_unlock(fd);
     state_load(n);   /* the addresses, the subnets, the table, ip_forward: as they are */
-    for (const char *line = state; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
-        if (strncmp(line, "net ", 4))
-            continue;
+    for (const char *line = state; line && *line;) {
+        const char *end = strchr(line, '\n');
+        int len = (int)(end ? end - line : (long)strlen(line));
         if (!strncmp(line, "net gen ", 8))
             r = sscanf(line, "net gen %" SCNu32, &n->gen) == 1 ? 0 : -EINVAL;
         else if (!strncmp(line, "net bridge ", 11))
             r = resume_bridge(n, line);
         else if (!strncmp(line, "net attach ", 11))
             r = resume_attach(n, line);
-        if (r < 0) {
-            const char *end = strchr(line, '\n');
-            snprintf(err, errlen, "the handed-over network state: %s: %.*s",
-                     r == -ENOENT ? "no address kept for" : "cannot read",
-                     (int)(end ? end - line : (long)strlen(line)), line);
-            cr_net_close(n);
-            return r;
-        }
+        else
+            r = 0;
+        /* One line not taken back costs that container its network's bookkeeping (its
+         * hosts entry, its ports at a reload), not the others theirs. */
+        if (r < 0)
+            cr_log(NULL, "reexec: network state not taken back (%s): %.*s",
+                   r == -ENOENT ? "no address kept" : strerror(-r), len, line);
+        line = end ? end + 1 : line + len;
     }
     /* The bridges of the state file that are no longer ours: swept as a killed one's. */
     for (size_t i = 0; i < n->nleft; i++) {
