@@ -447,6 +447,35 @@ static int make_devnull(void)
     return open("/dev/null", O_RDWR | O_CLOEXEC);
 }
 
+/* A re-exec's CNI containers whose service is still in the file: their DEL records are
+ * their services' (cr_svc_state_cni), not a killed supervisor's leftovers. */
+struct cni_keep {
+    const char *state;
+    const struct cr_config *cfg;
+};
+
+static bool cni_handed_over(const char *id, void *arg)
+{
+    const struct cni_keep *k = arg;
+    char *one = malloc(CR_SVC_STATE_MAX), name[128], cid[320];
+    bool kept = false;
+    for (const char *line = k->state; one && line && *line && !kept;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len < CR_SVC_STATE_MAX) {   /* one line alone: its keys are searched for */
+            memcpy(one, line, len);
+            one[len] = 0;
+            if (cr_svc_state_name(one, name, sizeof name) &&
+                cr_svc_state_cni(one, cid, sizeof cid) && !strcmp(cid, id))
+                for (size_t i = 0; i < k->cfg->nservices && !kept; i++)
+                    kept = !strcmp(k->cfg->services[i].name, name);
+        }
+        line = end ? end + 1 : line + len;
+    }
+    free(one);
+    return kept;
+}
+
 int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode *mode)
 {
     struct sv *sv = calloc(1, sizeof *sv);
@@ -575,7 +604,9 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
          * and result it kept */
         char cni_dir[4200];
         cr_cni_state_dir(cfg->global.run_dir, cfg->global.cgroup_root, cni_dir, sizeof cni_dir);
-        cr_cni_sweep(cni_dir, cfg->global.cni_config_dir, cfg->global.cni_plugin_dir);
+        struct cni_keep k = {state, cfg};
+        cr_cni_sweep(cni_dir, cfg->global.cni_config_dir, cfg->global.cni_plugin_dir,
+                     state ? cni_handed_over : NULL, &k);
     }
     const char *none = cr_cg_root_none(sv->rt.cgroot);
     if (none && !run_name)

@@ -367,7 +367,35 @@ void cr_cni_forget(const char *dir, const char *container_id)
     unlink(p);
 }
 
-int cr_cni_sweep(const char *dir, const char *conf_dir, const char *plugin_dir)
+int cr_cni_recall(const char *dir, const char *container_id, char **list, char **result,
+                  char *addrs, size_t alen)
+{
+    char path[PATH_MAX + 300];
+    rec_path(dir, container_id, "json", path, sizeof path);
+    struct json_object *o = json_object_from_file(path), *res = NULL;
+    const char *l = o ? str_of(o, "list") : NULL;
+    if (!l) {
+        if (o)
+            json_object_put(o);
+        return -ENOENT;
+    }
+    const char *r = json_object_object_get_ex(o, "result", &res) && res
+                        ? json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN) : NULL;
+    *list = strdup(l);
+    *result = r ? strdup(r) : NULL;
+    result_addrs(r ? r : "", addrs, alen);
+    json_object_put(o);
+    if (!*list || (r && !*result)) {
+        free(*list);
+        free(*result);
+        *list = *result = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int cr_cni_sweep(const char *dir, const char *conf_dir, const char *plugin_dir,
+                 bool (*keep)(const char *container_id, void *arg), void *arg)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -378,6 +406,8 @@ int cr_cni_sweep(const char *dir, const char *conf_dir, const char *plugin_dir)
             continue;
         char id[256], path[PATH_MAX + 300], ns[PATH_MAX + 300], err[512];
         snprintf(id, sizeof id, "%.*s", (int)(l - 5), e->d_name);
+        if (keep && keep(id, arg))
+            continue;   /* a container handed over by a re-exec: its service's */
         rec_path(dir, id, "json", path, sizeof path);
         rec_path(dir, id, "netns", ns, sizeof ns);
         struct json_object *o = json_object_from_file(path), *res = NULL, *pm = NULL;

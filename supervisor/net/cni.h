@@ -5,6 +5,7 @@
 #ifndef CORRAL_NET_CNI_H
 #define CORRAL_NET_CNI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "net/addr.h"
@@ -44,6 +45,12 @@ void cr_cni_forget(const char *dir, const char *container_id);
 /* At a supervisor's start: DEL for every container recorded in dir (its supervisor was
  * killed), with its kept namespace and result, then forgets it. Blocking (plugins). Logs
  * each. Returns how many. */
-int cr_cni_sweep(const char *dir, const char *conf_dir, const char *plugin_dir);
+int cr_cni_sweep(const char *dir, const char *conf_dir, const char *plugin_dir,
+                 bool (*keep)(const char *container_id, void *arg), void *arg);
+/* A live re-exec's new program: the list and ADD result recorded for container_id (strings
+ * to free) and the result's addresses ("A/P A/P"), so that its service can run the DEL
+ * later; 0 or a negative errno. keep() above spares such a record from the sweep. */
+int cr_cni_recall(const char *dir, const char *container_id, char **list, char **result,
+                  char *addrs, size_t alen);
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net/cni.h"
 #include "cgroup/cgroup.h"
 #include "service/container.h"
 #include "service/history.h"
@@ -42,14 +43,6 @@ bool cr_svc_handover_ok(const struct cr_svc *svc, char *why, size_t whylen)
                  cr_state_name(svc->state), no);
         return false;
     }
-    /* A bridge network's host side is handed over by net/ (cr_net_handover); a CNI
-     * attachment's result (what its DEL needs) is the old program's memory alone. */
-    enum cr_net_mode m = svc->ct ? cr_svc_conf(svc)->net_mode : CR_NETMODE_HOST;
-    if (m == CR_NETMODE_CNI) {
-        snprintf(why, whylen, "%s is %s on a CNI network, which a re-exec cannot hand over "
-                 "yet: stop it first", svc->name, cr_state_name(svc->state));
-        return false;
-    }
     return true;
 }
 
@@ -73,6 +66,8 @@ static void keep_fds(struct cr_svc *svc, bool keep)
         keep_open(svc->ct->pidfd, keep);
         keep_open(svc->ct->ev_fd, keep);
         keep_open(svc->ct->stdin_wfd, keep);
+        if (svc->cni_id)
+            keep_open(svc->cni_nsfd, keep);   /* for the DEL (net/cni.h) */
     }
 }
 
@@ -181,6 +176,10 @@ int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len)
     /* stdin = pipe: its write end (an event listener's events come there) */
     if (n >= 0 && ct && ct->stdin_wfd >= 0)
         n += snprintf(buf + n, len - (size_t)n, " in=%d", ct->stdin_wfd);
+    /* network = cni:NAME: its namespace's fd and its CNI id; the list and the ADD result
+     * are in the DEL record (net/cni.h), which the next program reads back */
+    if (n >= 0 && (size_t)n < len && ct && svc->cni_id)
+        n += snprintf(buf + n, len - (size_t)n, " cni=%d:%s", svc->cni_nsfd, svc->cni_id);
     if (n < 0 || (size_t)n >= len)
         return -ENOSPC;
     n = put_partial(buf, len, n, "outpart", svc->out_open, &svc->out);
@@ -211,6 +210,47 @@ void cr_svc_handover_undo(struct cr_svc *svc)
 bool cr_svc_state_name(const char *line, char *name, size_t len)
 {
     return sscanf(line, "svc %127s", name) == 1 && strlen(name) < len;
+}
+
+/* " cni=FD:ID" of a state line: the fd (-1 when absent) and the id into id. */
+static int state_cni(const char *line, char *id, size_t len)
+{
+    const char *p = strstr(line, " cni=");
+    char buf[320];
+    int fd;
+    if (!p || sscanf(p + 5, "%d:%319s", &fd, buf) != 2 || strlen(buf) >= len)
+        return -1;
+    memcpy(id, buf, strlen(buf) + 1);
+    return fd;
+}
+
+bool cr_svc_state_cni(const char *line, char *id, size_t len)
+{
+    return state_cni(line, id, len) >= 0;
+}
+
+/* The CNI attachment a resumed container had: its DEL stays this program's to run. */
+static void take_cni(struct cr_svc *svc, const char *line)
+{
+    char id[320], dir[4200];
+    int fd = state_cni(line, id, sizeof id);
+    if (fd < 0)
+        return;
+    cr_cni_state_dir(svc->rt->run_dir, svc->rt->cgroup_root, dir, sizeof dir);
+    int r = cr_cni_recall(dir, id, &svc->cni_list, &svc->cni_result, svc->cni_addrs,
+                          sizeof svc->cni_addrs);
+    if (r < 0 || !(svc->cni_id = strdup(id))) {
+        cr_log(svc->name, "resume: its CNI record %s/%s.json: %s (its DEL is left undone)",
+               dir, id, strerror(r < 0 ? -r : ENOMEM));
+        free(svc->cni_list);
+        free(svc->cni_result);
+        svc->cni_list = svc->cni_result = NULL;
+        svc->cni_addrs[0] = '\0';
+        close(fd);
+        return;
+    }
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    svc->cni_nsfd = fd;
 }
 
 struct saved {
@@ -341,10 +381,13 @@ int cr_svc_resume(struct cr_svc *svc, const char *line)
         close_fd(s.pidfd);
         close_fd(s.ev);
         close_fd(s.in);
+        char id[320];
+        close_fd(state_cni(line, id, sizeof id));   /* its record: the next start's sweep */
         return r;
     }
     svc->ct->stdin_wfd = s.in;
     svc->ct->spawned_ms = s.spawned;
+    take_cni(svc, line);
     svc->state = CR_ST_RUNNING;
     svc->reached_running = true;
     svc->wl = (struct cr_workload){.up = s.up, .ready = s.ready, .started_mono = s.started};
@@ -375,6 +418,8 @@ void cr_svc_state_discard(struct cr_runtime *rt, const char *line)
     close_fd(s.pidfd);
     close_fd(s.ev);
     close_fd(s.in);
+    char id[320];
+    close_fd(state_cni(line, id, sizeof id));   /* its DEL: the sweep's (not kept) */
     close_fd(s.outr);
     close_fd(s.outw);
     close_fd(s.errr);

@@ -620,6 +620,37 @@ def test_cni_bridge_host_local_portmap(h, net_env, cgroot, cni_net):
     assert s.stop() == 0
 
 
+def test_cni_container_handed_over_by_reexec(h, net_env, cgroot, cni_net):
+    """svctl reexec with a container on a CNI network: the new program keeps its record (no
+    DEL as for a killed supervisor's), the container keeps its address, lease and published
+    port, and the new program runs the DEL at its stop with the kept namespace and result."""
+    cni, br, sub, leases, port = cni_net
+    s = cni_sup(h, net_env, cgroot, cni, port).start()
+    s.wait_log(r"^supervisor: web: started \(pid")
+    addr = cni_addr(net_env)
+    ip = addr.split("/")[0]
+    cid = (leases / ip).read_text().split()[0]
+    answers = lambda: (lambda a: a if a.startswith("hello") else None)(host_client(ip, 8000))
+    wait_until(answers, what="web answering at its CNI address")
+    ctl = lambda *args: subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock")] + list(args),
+                                       capture_output=True, text=True, timeout=T(30))
+    r = ctl("reexec")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    assert "left by an earlier supervisor" not in s.log(), s.log()
+    assert cni_addr(net_env) == addr
+    assert (leases / ip).exists() and f"--dport {port}" in nat_rules(), nat_rules()
+    assert answers(), "web at its CNI address after the re-exec"
+    state = net_env / "run" / cgroot / "cni"
+    assert sorted(p.name for p in state.iterdir()) == [f"{cid}.json", f"{cid}.netns"]
+    ctl("stop", "web")
+    wait_until(lambda: not (leases / ip).exists(), what="host-local's lease given back")
+    wait_until(lambda: cid not in nat_rules() and f"--dport {port}" not in nat_rules(),
+               what="the plugins' rules gone")
+    wait_until(lambda: not list(state.iterdir()), what="its DEL record gone")
+    assert s.stop() == 0
+
+
 def test_cni_del_after_kill9(h, net_env, cgroot, cni_net):
     """A supervisor killed -9 leaves its CNI container's lease and the plugins' rules: it kept
     the ADD result and the namespace (bind-mounted) in its state folder, so the next one runs
