@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/webui.h"
 #include "api/xmlrpc.h"
 #include "io/logs.h"
 #include "log.h"
@@ -92,6 +93,7 @@ struct follow {
 
 struct cr_rpc {
     const struct cr_api_host *host;
+    struct cr_webui ui;
     struct srv unix_srv, inet_srv;
     char *identity, *logfile;
     struct wait *waits;
@@ -1425,9 +1427,11 @@ static void on_request(void *arg, const struct cr_http_req *req, struct cr_http_
         tail_follow(sv, req, a);
         return;
     }
+    if (cr_webui_route(sv->r->host, &sv->r->ui, sv->r->identity, req, a))
+        return;
     size_t tl = strcspn(req->target, "?");
     if (tl != 5 || strncmp(req->target, "/RPC2", 5)) {
-        answer_text(a, 404, "Not Found", "XML-RPC is at /RPC2\n", NULL);
+        answer_text(a, 404, "Not Found", "XML-RPC is at /RPC2, the web UI at /\n", NULL);
         return;
     }
     if (strcmp(req->method, "POST")) {
@@ -1594,6 +1598,8 @@ int cr_rpc_open(const struct cr_api_host *host, const struct cr_global *g, struc
     if (!r->identity) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
+    } else if ((rc = cr_webui_init(&r->ui)) < 0) {
+        snprintf(err, errlen, "the web UI's token: %s", strerror(-rc));
     }
     if (!rc && g->rpc_unix_file) {
         uid_t uid;

@@ -1,0 +1,314 @@
+/* The web UI (webui.h): one HTML page of every service and a form per action, on the HTTP
+ * server of [inet_http_server] / [unix_http_server], as supervisord's. */
+#include "api/webui.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "service/history.h"
+#include "service/service.h"
+
+struct page {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void put(struct page *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 8192;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *v = realloc(b->p, cap);
+        if (!v) {
+            b->oom = true;
+            return;
+        }
+        b->p = v;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void add(struct page *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+static void __attribute__((format(printf, 2, 3))) putf(struct page *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* s as HTML text or attribute value: a workload's STATUS= or a service name never becomes
+ * markup. Control bytes are dropped. */
+static void put_esc(struct page *b, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        switch (c) {
+        case '&': add(b, "&amp;"); break;
+        case '<': add(b, "&lt;"); break;
+        case '>': add(b, "&gt;"); break;
+        case '"': add(b, "&quot;"); break;
+        case '\'': add(b, "&#39;"); break;
+        default:
+            if (c >= 0x20 && c != 0x7f)
+                put(b, (const char *)&c, 1);
+        }
+    }
+}
+
+int cr_webui_init(struct cr_webui *w)
+{
+    unsigned char r[16];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t n = getrandom(r + got, sizeof r - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(w->token + 2 * i, 3, "%02x", r[i]);
+    return 0;
+}
+
+static const char *state_class(enum cr_state s)
+{
+    switch (s) {
+    case CR_ST_RUNNING: return "running";
+    case CR_ST_STARTING: case CR_ST_STOPPING: return "moving";
+    case CR_ST_BACKOFF: case CR_ST_FATAL: return "failed";
+    default: return "stopped";
+    }
+}
+
+/* supervisord's description column: "pid N, uptime H:MM:SS", or why it is not running. */
+static void describe(struct page *b, const struct cr_svc_view *v)
+{
+    if (v->pid > 0 && v->uptime_ms >= 0) {
+        int64_t s = v->uptime_ms / 1000;
+        putf(b, "pid %d, uptime %lld:%02lld:%02lld", (int)v->pid, (long long)(s / 3600),
+             (long long)(s / 60 % 60), (long long)(s % 60));
+    } else if (v->reason) {
+        put_esc(b, v->reason);
+    } else if (v->why && *v->why) {
+        put_esc(b, v->why);
+    } else if ((v->state == CR_ST_FATAL || v->state == CR_ST_EXITED ||
+                v->state == CR_ST_BACKOFF) && v->last_exit) {
+        if (v->state != CR_ST_EXITED)
+            add(b, "Exited too quickly (process log may have details); ");
+        if (v->last_exit->sig)
+            putf(b, "killed by signal %d%s", v->last_exit->sig,
+                 v->last_exit->oom ? " (out of memory)" : "");
+        else
+            putf(b, "exit status %d", v->last_exit->code);
+    } else {
+        add(b, "not running");
+    }
+    if (v->status_text && *v->status_text) {
+        add(b, " &mdash; ");
+        put_esc(b, v->status_text);
+    }
+}
+
+static void action_form(struct page *b, const struct cr_webui *w, const char *name,
+                        const char *what)
+{
+    add(b, "<form method=\"post\" action=\"/action\"><input type=\"hidden\" name=\"token\" "
+           "value=\"");
+    put(b, w->token, strlen(w->token));
+    add(b, "\"><input type=\"hidden\" name=\"name\" value=\"");
+    put_esc(b, name);
+    putf(b, "\"><button type=\"submit\" name=\"do\" value=\"%s\" id=\"%s-", what, what);
+    put_esc(b, name);
+    putf(b, "\">%s</button></form>", what);
+}
+
+static char *page(const struct cr_api_host *host, const struct cr_webui *w, const char *identity,
+                  size_t *len)
+{
+    struct page b = {0};
+    add(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+    put_esc(&b, identity);
+    add(&b, " &mdash; corral</title><style>"
+            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}"
+            ".running{color:#080}.moving{color:#a60}.failed{color:#c00}.stopped{color:#666}"
+            "form{display:inline}</style></head><body>\n<h1>");
+    put_esc(&b, identity);
+    add(&b, "</h1>\n<p><a href=\"/\">Refresh</a></p>\n<table id=\"services\">\n"
+            "<tr><th>State</th><th>Description</th><th>Name</th><th>Health</th>"
+            "<th>Restarts</th><th>Action</th></tr>\n");
+    struct cr_svc *const *v;
+    size_t n = host->services(host->rt, &v);
+    for (size_t i = 0; i < n; i++) {
+        struct cr_svc_view sv;
+        cr_svc_view(v[i], &sv);
+        add(&b, "<tr id=\"svc-");
+        put_esc(&b, sv.name);
+        putf(&b, "\"><td class=\"state %s\">%s</td><td class=\"desc\">",
+             state_class(sv.state), cr_state_name(sv.state));
+        describe(&b, &sv);
+        add(&b, "</td><td class=\"name\"><a href=\"/logtail/");
+        put_esc(&b, sv.name);
+        add(&b, "\">");
+        put_esc(&b, sv.name);
+        putf(&b, "</a></td><td>%s</td><td>%llu</td><td>",
+             sv.healthy < 0 ? "" : sv.healthy ? "healthy" : "unhealthy",
+             (unsigned long long)sv.restarts);
+        bool up = sv.state == CR_ST_RUNNING || sv.state == CR_ST_STARTING ||
+                  sv.state == CR_ST_BACKOFF;
+        if (up) {
+            action_form(&b, w, sv.name, "restart");
+            action_form(&b, w, sv.name, "stop");
+        } else {
+            action_form(&b, w, sv.name, "start");
+        }
+        add(&b, "</td></tr>\n");
+    }
+    add(&b, "</table>\n</body></html>\n");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}
+
+/* The value of key in an application/x-www-form-urlencoded body, decoded into out. */
+static bool form_value(const char *body, const char *key, char *out, size_t len)
+{
+    size_t kl = strlen(key);
+    for (const char *p = body; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+        if (strncmp(p, key, kl) || p[kl] != '=')
+            continue;
+        size_t o = 0;
+        for (p += kl + 1; *p && *p != '&'; p++) {
+            char c = *p;
+            if (c == '+') {
+                c = ' ';
+            } else if (c == '%') {
+                unsigned v;
+                if (sscanf(p + 1, "%2x", &v) != 1)
+                    return false;
+                c = (char)v;
+                p += 2;
+            }
+            if (o + 1 >= len)
+                return false;
+            out[o++] = c;
+        }
+        out[o] = 0;
+        return true;
+    }
+    return false;
+}
+
+static void text(struct cr_http_answer *a, int code, const char *reason, const char *msg)
+{
+    char *b = strdup(msg);
+    *a = (struct cr_http_answer){code, reason, "text/plain; charset=utf-8", b,
+                                 b ? strlen(b) : 0, NULL, NULL};
+}
+
+/* Equal without telling by its time how much of it was. */
+static bool same_token(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char d = la != lb;
+    for (size_t i = 0; i < la && i < lb; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+static void action(const struct cr_api_host *host, const struct cr_webui *w,
+                   const struct cr_http_req *req, struct cr_http_answer *a)
+{
+    char token[64], name[256], what[16];
+    if (!form_value(req->body, "token", token, sizeof token) || !same_token(token, w->token)) {
+        /* a page of another site posting with the browser's credentials */
+        text(a, 403, "Forbidden", "missing or wrong form token: reload the page\n");
+        return;
+    }
+    if (!form_value(req->body, "name", name, sizeof name) ||
+        !form_value(req->body, "do", what, sizeof what)) {
+        text(a, 400, "Bad Request", "the form needs name and do\n");
+        return;
+    }
+    enum cr_svc_req r;
+    if (!strcmp(what, "start"))
+        r = CR_REQ_START;
+    else if (!strcmp(what, "stop"))
+        r = CR_REQ_STOP;
+    else if (!strcmp(what, "restart"))
+        r = CR_REQ_RESTART;
+    else {
+        text(a, 400, "Bad Request", "do is start, stop or restart\n");
+        return;
+    }
+    struct cr_svc *const *v;
+    size_t n = host->services(host->rt, &v);
+    struct cr_svc *svc = NULL;
+    for (size_t i = 0; i < n && !svc; i++)
+        if (!strcmp(cr_svc_name(v[i]), name))
+            svc = v[i];
+    if (!svc) {
+        text(a, 404, "Not Found", "no such service\n");
+        return;
+    }
+    host->request(host->rt, svc, r);
+    /* Post/redirect/get: a reload of the page does not post again */
+    *a = (struct cr_http_answer){303, "See Other", "text/plain; charset=utf-8", strdup(""), 0,
+                                 "Location: /\r\n", NULL};
+}
+
+bool cr_webui_route(const struct cr_api_host *host, const struct cr_webui *w,
+                    const char *identity, const struct cr_http_req *req,
+                    struct cr_http_answer *a)
+{
+    size_t tl = strcspn(req->target, "?");
+    bool root = (tl == 1 && req->target[0] == '/') ||
+                (tl == 11 && !strncmp(req->target, "/index.html", 11));
+    if (root && (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))) {
+        size_t len = 0;
+        char *body = page(host, w, identity, &len);
+        if (!body) {
+            text(a, 503, "Service Unavailable", "out of memory\n");
+            return true;
+        }
+        *a = (struct cr_http_answer){200, "OK", "text/html; charset=utf-8", body, len,
+                                     "Cache-Control: no-store\r\n"
+                                     "Content-Security-Policy: default-src 'none'; "
+                                     "style-src 'unsafe-inline'; form-action 'self'\r\n"
+                                     "X-Frame-Options: DENY\r\n", NULL};
+        return true;
+    }
+    if (tl == 7 && !strncmp(req->target, "/action", 7)) {
+        if (strcmp(req->method, "POST"))
+            *a = (struct cr_http_answer){405, "Method Not Allowed", "text/plain", strdup(""),
+                                         0, "Allow: POST\r\n", NULL};
+        else
+            action(host, w, req, a);
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,28 @@
+/* The web UI, on the same HTTP server as supervisorctl's XML-RPC ([inet_http_server],
+ * [unix_http_server]) and behind its Basic authentication: GET / is a page of every service
+ * (state, supervisord's description, health, restarts, a link to its log's tail -f) with a
+ * start, stop or restart button each; POST /action (name, do, token) asks the service as
+ * svctl does and redirects to /. Every form carries the server's token, random per
+ * supervisor: a page of another site cannot post with the browser's credentials. No
+ * JavaScript. */
+#ifndef CORRAL_API_WEBUI_H
+#define CORRAL_API_WEBUI_H
+
+#include <stdbool.h>
+
+#include "api/host.h"
+#include "api/http.h"
+
+struct cr_webui {
+    char token[33];              /* 16 random bytes, hex */
+};
+
+/* The token. 0 or a negative errno (getrandom). */
+int cr_webui_init(struct cr_webui *w);
+/* Answers req when it is the UI's (GET /, /index.html; POST /action): true; false leaves it
+ * to the caller. identity: the page's title ([supervisord] identifier). */
+bool cr_webui_route(const struct cr_api_host *host, const struct cr_webui *w,
+                    const char *identity, const struct cr_http_req *req,
+                    struct cr_http_answer *a);
+
+#endif
