@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
+#include "cgroup/cgroup.h"
 #include "service/history.h"
 #include "service/service.h"
 
@@ -68,7 +70,7 @@ static void put_esc(struct page *b, const char *s)
         case '"': add(b, "&quot;"); break;
         case '\'': add(b, "&#39;"); break;
         default:
-            if (c >= 0x20 && c != 0x7f)
+            if ((c >= 0x20 && c != 0x7f) || c == '\n')
                 put(b, (const char *)&c, 1);
         }
     }
@@ -168,11 +170,13 @@ static char *page(const struct cr_api_host *host, const struct cr_webui *w, cons
         putf(&b, "\"><td class=\"state %s\">%s</td><td class=\"desc\">",
              state_class(sv.state), cr_state_name(sv.state));
         describe(&b, &sv);
-        add(&b, "</td><td class=\"name\"><a href=\"/logtail/");
+        add(&b, "</td><td class=\"name\"><a href=\"/service/");
         put_esc(&b, sv.name);
         add(&b, "\">");
         put_esc(&b, sv.name);
-        putf(&b, "</a></td><td>%s</td><td>%llu</td><td>",
+        add(&b, "</a> <a class=\"tail\" href=\"/logtail/");
+        put_esc(&b, sv.name);
+        putf(&b, "\">tail -f</a></td><td>%s</td><td>%llu</td><td>",
              sv.healthy < 0 ? "" : sv.healthy ? "healthy" : "unhealthy",
              (unsigned long long)sv.restarts);
         bool up = sv.state == CR_ST_RUNNING || sv.state == CR_ST_STARTING ||
@@ -186,6 +190,100 @@ static char *page(const struct cr_api_host *host, const struct cr_webui *w, cons
         add(&b, "</td></tr>\n");
     }
     add(&b, "</table>\n</body></html>\n");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}
+
+static void tail_line(void *arg, const char *line)
+{
+    struct page *b = arg;
+    put_esc(b, line);
+    add(b, "\n");
+}
+
+static void figure(struct page *b, const char *what, int64_t v, const char *unit, int64_t div)
+{
+    if (v < 0)
+        return;
+    putf(b, "<tr><th>%s</th><td>%.1f %s</td></tr>", what, (double)v / (double)div, unit);
+}
+
+/* GET /service/NAME: what `svctl status NAME` and `svctl history NAME` say, as a page. */
+static char *service_page(const struct cr_webui *w, struct cr_svc *svc, size_t *len)
+{
+    struct page b = {0};
+    struct cr_svc_view v;
+    cr_svc_view(svc, &v);
+    add(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+    put_esc(&b, v.name);
+    add(&b, " &mdash; corral</title><style>body{font-family:sans-serif;margin:2em}"
+            "table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid "
+            "#ddd;text-align:left}pre{background:#f4f4f4;padding:.5em}form{display:inline}"
+            "</style></head><body>\n<p><a href=\"/\">All services</a></p>\n<h1>");
+    put_esc(&b, v.name);
+    putf(&b, "</h1>\n<table id=\"facts\"><tr><th>State</th><td id=\"state\">%s</td></tr>"
+             "<tr><th>Description</th><td>", cr_state_name(v.state));
+    describe(&b, &v);
+    putf(&b, "</td></tr><tr><th>Restarts</th><td>%llu</td></tr><tr><th>Exits</th><td>%llu"
+             "</td></tr><tr><th>OOM kills</th><td>%llu</td></tr>",
+         (unsigned long long)v.restarts, (unsigned long long)v.exits,
+         (unsigned long long)v.oom_kills);
+    struct cr_cg_stats st;
+    cr_svc_stats(svc, &st);
+    figure(&b, "Memory", st.memory_current, "MiB", 1 << 20);
+    figure(&b, "Memory peak", st.memory_peak, "MiB", 1 << 20);
+    figure(&b, "CPU time", st.cpu_usage_us, "s", 1000000);
+    if (st.pids_current >= 0)
+        putf(&b, "<tr><th>Processes</th><td>%lld</td></tr>", (long long)st.pids_current);
+    add(&b, "</table>\n<p>");
+    bool up = v.state == CR_ST_RUNNING || v.state == CR_ST_STARTING || v.state == CR_ST_BACKOFF;
+    action_form(&b, w, v.name, up ? "restart" : "start");
+    if (up)
+        action_form(&b, w, v.name, "stop");
+    add(&b, " <a href=\"/logtail/");
+    put_esc(&b, v.name);
+    add(&b, "\">tail -f</a></p>\n<h2>Crash history</h2>\n");
+    char line[512];
+    if (v.hist) {
+        cr_hist_summary(v.hist, v.window_ms, v.next_try_ms, line, sizeof line);
+        if (*line) {
+            add(&b, "<p id=\"summary\">");
+            put_esc(&b, line);
+            add(&b, "</p>\n");
+        }
+    }
+    size_t n = v.hist ? cr_hist_count(v.hist) : 0;
+    add(&b, "<table id=\"exits\"><tr><th>When</th><th>Exit</th><th>Ran</th>"
+            "<th>Last lines</th></tr>\n");
+    for (size_t i = n; i-- > 0;) {   /* newest first */
+        const struct cr_exit *e = cr_hist_at(v.hist, i);
+        char when[64] = "", what[128];
+        time_t t = (time_t)(e->when_ms / 1000);
+        struct tm tm;
+        if (localtime_r(&t, &tm))
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+        cr_exit_describe(e, what, sizeof what);
+        putf(&b, "<tr class=\"exit\"><td>%s</td><td>", when);
+        put_esc(&b, what);
+        if (e->reason) {
+            add(&b, ": ");
+            put_esc(&b, e->reason);
+        }
+        if (e->runtime_ms >= 0)
+            putf(&b, "</td><td>%.1f s</td><td><pre>", (double)e->runtime_ms / 1000);
+        else
+            add(&b, "</td><td></td><td><pre>");
+        put_esc(&b, e->lines ? e->lines : "");
+        add(&b, "</pre></td></tr>\n");
+    }
+    add(&b, "</table>\n<h2>Recent output</h2>\n<pre id=\"output\">");
+    if (v.hist)
+        cr_hist_tail(v.hist, 50, tail_line, &b);
+    add(&b, "</pre>\n</body></html>\n");
     if (b.oom) {
         free(b.p);
         return NULL;
@@ -281,6 +379,13 @@ static void action(const struct cr_api_host *host, const struct cr_webui *w,
                                  "Location: /\r\n", NULL};
 }
 
+/* No caching, no scripts, no frames, forms to this server only. */
+#define HTML_HEADERS                                                                        \
+    "Cache-Control: no-store\r\n"                                                           \
+    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "              \
+    "form-action 'self'\r\n"                                                                \
+    "X-Frame-Options: DENY\r\n"
+
 bool cr_webui_route(const struct cr_api_host *host, const struct cr_webui *w,
                     const char *identity, const struct cr_http_req *req,
                     struct cr_http_answer *a)
@@ -296,10 +401,27 @@ bool cr_webui_route(const struct cr_api_host *host, const struct cr_webui *w,
             return true;
         }
         *a = (struct cr_http_answer){200, "OK", "text/html; charset=utf-8", body, len,
-                                     "Cache-Control: no-store\r\n"
-                                     "Content-Security-Policy: default-src 'none'; "
-                                     "style-src 'unsafe-inline'; form-action 'self'\r\n"
-                                     "X-Frame-Options: DENY\r\n", NULL};
+                                     HTML_HEADERS, NULL};
+        return true;
+    }
+    if (tl > 9 && !strncmp(req->target, "/service/", 9) &&
+        (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))) {
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(tl - 9), req->target + 9);
+        struct cr_svc *const *v;
+        size_t n = host->services(host->rt, &v), len = 0;
+        struct cr_svc *svc = NULL;
+        for (size_t i = 0; i < n && !svc; i++)
+            if (!strcmp(cr_svc_name(v[i]), name))
+                svc = v[i];
+        char *body = svc ? service_page(w, svc, &len) : NULL;
+        if (!svc)
+            text(a, 404, "Not Found", "no such service\n");
+        else if (!body)
+            text(a, 503, "Service Unavailable", "out of memory\n");
+        else
+            *a = (struct cr_http_answer){200, "OK", "text/html; charset=utf-8", body, len,
+                                         HTML_HEADERS, NULL};
         return true;
     }
     if (tl == 7 && !strncmp(req->target, "/action", 7)) {

@@ -41,7 +41,7 @@ class UiSup:
             + ("username = user\npassword = secret\n" if auth else "")
             + "\n[program:web]\ncommand = /bin/sleep 1000\n\n"
             "[program:idle]\ncommand = /bin/sleep 1000\nautostart = false\n\n"
-            "[program:quick]\ncommand = /bin/sh -c 'exit 3'\nstartretries = 0\n")
+            "[program:quick]\ncommand = /bin/sh -c 'echo boom; exit 3'\nstartretries = 0\n")
         self.auth = "Basic " + base64.b64encode(b"user:secret").decode() if auth else None
 
     def start(self):
@@ -128,8 +128,19 @@ def test_web_ui_in_a_real_browser(h, tmp, cgroot):
         drv.find_element(By.ID, "start-idle").click()
         wait_until(lambda: shows("idle", "RUNNING"), 20, what="idle RUNNING in the page")
         # a link to each log's tail -f, as supervisord's page has
-        link = drv.find_element(By.CSS_SELECTOR, "#svc-idle .name a")
+        link = drv.find_element(By.CSS_SELECTOR, "#svc-idle .name a.tail")
         assert link.get_attribute("href") == s.base + "/logtail/idle"
+        # each name leads to its page: its facts, its crash history with the last lines
+        drv.find_element(By.LINK_TEXT, "quick").click()
+        assert drv.current_url == s.base + "/service/quick"
+        assert drv.find_element(By.ID, "state").text == "FATAL"
+        exits = drv.find_elements(By.CSS_SELECTOR, "#exits tr.exit")
+        assert len(exits) == 1 and "exit 3" in exits[0].text and "boom" in exits[0].text, \
+            [e.text for e in exits]
+        drv.find_element(By.ID, "start-quick").click()          # its button, as on the list
+        wait_until(lambda: (drv.get(s.base + "/service/quick"),
+                            len(drv.find_elements(By.CSS_SELECTOR, "#exits tr.exit")))[1] == 2,
+                   20, what="a second exit of quick in its history")
     finally:
         drv.quit()
     assert s.state("web") == "STOPPED" and s.state("idle") == "RUNNING"
@@ -157,6 +168,9 @@ def test_web_ui_needs_the_credentials_and_the_form_token(h, tmp, cgroot):
     assert s.http("/action", {"name": "nope", "do": "stop", "token": token})[0] == 404
     assert s.http("/action", {"name": "web", "do": "kill", "token": token})[0] == 400
     assert s.http("/action")[0] == 405
+    assert s.http("/service/nope")[0] == 404
+    code, _, page = s.http("/service/web")
+    assert code == 200 and '<td id="state">RUNNING</td>' in page, page
     code, hdr, _ = s.http("/action", {"name": "web", "do": "stop", "token": token})
     assert code == 303 and hdr["Location"] == "/", code
     wait_until(lambda: s.state("web") == "STOPPED", 20, what="web STOPPED")
