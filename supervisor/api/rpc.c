@@ -1598,7 +1598,7 @@ int cr_rpc_open(const struct cr_api_host *host, const struct cr_global *g, struc
     if (!r->identity) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
-    } else if ((rc = cr_webui_init(&r->ui)) < 0) {
+    } else if ((rc = cr_webui_init(&r->ui, host)) < 0) {
         snprintf(err, errlen, "the web UI's token: %s", strerror(-rc));
     }
     if (!rc && g->rpc_unix_file) {
@@ -1658,6 +1658,7 @@ void cr_rpc_close(struct cr_rpc *r)
     for (size_t i = 0; i < r->nadded; i++)
         free(r->added[i]);
     free(r->added);
+    cr_webui_close(&r->ui);
     free(r->identity);
     free(r->logfile);
     free(r);

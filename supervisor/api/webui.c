@@ -10,6 +10,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <uv.h>
+
 #include "cgroup/cgroup.h"
 #include "service/history.h"
 #include "service/service.h"
@@ -76,7 +78,151 @@ static void put_esc(struct page *b, const char *s)
     }
 }
 
-int cr_webui_init(struct cr_webui *w)
+/* ---- memory and CPU over the last hour --------------------------------------------------- */
+
+#define SAMPLES 60
+
+struct series {
+    char name[128];
+    uint64_t t_ms[SAMPLES];
+    int64_t mem[SAMPLES], cpu_us[SAMPLES];
+    unsigned head, count;        /* head: the next slot */
+    bool seen;
+};
+
+struct cr_webui_sampler {
+    uv_timer_t timer;
+    const struct cr_api_host *host;
+    struct series *v;
+    size_t n;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct series *series_of(struct cr_webui_sampler *m, const char *name, bool make)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (!strcmp(m->v[i].name, name))
+            return &m->v[i];
+    if (!make)
+        return NULL;
+    struct series *v = realloc(m->v, (m->n + 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    m->v = v;
+    memset(&v[m->n], 0, sizeof *v);
+    snprintf(v[m->n].name, sizeof v[m->n].name, "%s", name);
+    return &v[m->n++];
+}
+
+static void on_sample(uv_timer_t *t)
+{
+    struct cr_webui_sampler *m = t->data;
+    struct cr_svc *const *v;
+    size_t n = m->host->services(m->host->rt, &v);
+    for (size_t i = 0; i < m->n; i++)
+        m->v[i].seen = false;
+    uint64_t now = now_ms();
+    for (size_t i = 0; i < n; i++) {
+        struct series *s = series_of(m, cr_svc_name(v[i]), true);
+        if (!s)
+            continue;
+        struct cr_cg_stats st;
+        cr_svc_stats(v[i], &st);
+        s->seen = true;
+        s->t_ms[s->head] = now;
+        s->mem[s->head] = st.memory_current;
+        s->cpu_us[s->head] = st.cpu_usage_us;
+        s->head = (s->head + 1) % SAMPLES;
+        if (s->count < SAMPLES)
+            s->count++;
+    }
+    for (size_t i = 0; i < m->n;)   /* services a reload took away */
+        if (!m->v[i].seen)
+            m->v[i] = m->v[--m->n];
+        else
+            i++;
+}
+
+static void on_sampler_closed(uv_handle_t *h)
+{
+    struct cr_webui_sampler *m = h->data;
+    free(m->v);
+    free(m);
+}
+
+void cr_webui_close(struct cr_webui *w)
+{
+    if (!w->smp)
+        return;
+    uv_timer_stop(&w->smp->timer);
+    uv_close((uv_handle_t *)&w->smp->timer, on_sampler_closed);
+    w->smp = NULL;
+}
+
+/* Sample k of s, oldest first. */
+static unsigned at(const struct series *s, unsigned k)
+{
+    return (s->head + SAMPLES - s->count + k) % SAMPLES;
+}
+
+/* One small line chart (inline SVG: no script) of n values over their times. */
+static void chart(struct page *b, const char *id, const char *title, const char *unit,
+                  const double *val, const uint64_t *t, unsigned n)
+{
+    double max = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (val[i] > max)
+            max = val[i];
+    double top = max > 0 ? max * 1.1 : 1, span = n > 1 && t[n - 1] > t[0]
+                                                    ? (double)(t[n - 1] - t[0]) : 1;
+    putf(b, "<figure><figcaption>%s, last %.0f min (max %.1f %s)</figcaption>"
+            "<svg id=\"%s\" width=\"360\" height=\"80\" viewBox=\"0 0 360 80\" "
+            "role=\"img\"><rect width=\"360\" height=\"80\" fill=\"#f8f8f8\"/>"
+            "<polyline fill=\"none\" stroke=\"#36c\" stroke-width=\"1.5\" points=\"",
+         title, span / 60000.0, max, unit, id);
+    for (unsigned i = 0; i < n; i++)
+        putf(b, "%s%.1f,%.1f", i ? " " : "", 360.0 * (double)(t[i] - t[0]) / span,
+             78.0 - 76.0 * val[i] / top);
+    add(b, "\"/></svg></figure>\n");
+}
+
+static void charts(struct page *b, const struct cr_webui *w, const char *name)
+{
+    const struct series *s = w->smp ? series_of(w->smp, name, false) : NULL;
+    if (!s || s->count < 2) {
+        add(b, "<p>Charts: memory and CPU are read once a minute; they show from the second "
+               "reading on.</p>\n");
+        return;
+    }
+    double mem[SAMPLES], cpu[SAMPLES];
+    uint64_t t[SAMPLES];
+    unsigned n = 0;
+    for (unsigned k = 0; k < s->count; k++) {
+        unsigned i = at(s, k);
+        if (s->mem[i] < 0)
+            continue;
+        t[n] = s->t_ms[i];
+        mem[n] = (double)s->mem[i] / (1 << 20);
+        /* CPU between this reading and the one before, in % of one CPU */
+        unsigned p = k ? at(s, k - 1) : i;
+        double dt = (double)(s->t_ms[i] - s->t_ms[p]) * 1000.0;
+        cpu[n] = k && dt > 0 && s->cpu_us[i] >= s->cpu_us[p] && s->cpu_us[p] >= 0
+                     ? 100.0 * (double)(s->cpu_us[i] - s->cpu_us[p]) / dt : 0;
+        n++;
+    }
+    if (n < 2)
+        return;
+    chart(b, "mem-chart", "Memory", "MiB", mem, t, n);
+    chart(b, "cpu-chart", "CPU", "% of one CPU", cpu, t, n);
+}
+
+int cr_webui_init(struct cr_webui *w, const struct cr_api_host *host)
 {
     unsigned char r[16];
     size_t got = 0;
@@ -90,6 +236,19 @@ int cr_webui_init(struct cr_webui *w)
     }
     for (size_t i = 0; i < sizeof r; i++)
         snprintf(w->token + 2 * i, 3, "%02x", r[i]);
+    const char *env = getenv("CORRAL_WEBUI_SAMPLE_MS");
+    long every = env ? strtol(env, NULL, 10) : 60000;
+    if (every < 10 || every > 3600000)
+        every = 60000;
+    struct cr_webui_sampler *m = calloc(1, sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    m->host = host;
+    uv_timer_init(host->rt->loop, &m->timer);
+    m->timer.data = m;
+    uv_unref((uv_handle_t *)&m->timer);   /* it never keeps the supervisor up */
+    uv_timer_start(&m->timer, on_sample, 0, (uint64_t)every);
+    w->smp = m;
     return 0;
 }
 
@@ -239,7 +398,9 @@ static char *service_page(const struct cr_webui *w, struct cr_svc *svc, size_t *
     figure(&b, "CPU time", st.cpu_usage_us, "s", 1000000);
     if (st.pids_current >= 0)
         putf(&b, "<tr><th>Processes</th><td>%lld</td></tr>", (long long)st.pids_current);
-    add(&b, "</table>\n<p>");
+    add(&b, "</table>\n");
+    charts(&b, w, v.name);
+    add(&b, "<p>");
     bool up = v.state == CR_ST_RUNNING || v.state == CR_ST_STARTING || v.state == CR_ST_BACKOFF;
     action_form(&b, w, v.name, up ? "restart" : "start");
     if (up)

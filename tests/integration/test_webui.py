@@ -47,8 +47,10 @@ class UiSup:
     def start(self):
         need(ASAN_SUPERVISOR)
         need(INIT)
+        # memory and CPU read every 200 ms instead of every minute, for the charts
         self.p, self.out, self.err = self.h.popen([ASAN_SUPERVISOR, "-c", self.conf],
-                                                  env={"CORRAL_INIT": str(INIT)})
+                                                  env={"CORRAL_INIT": str(INIT),
+                                                       "CORRAL_WEBUI_SAMPLE_MS": "200"})
         wait_until(self.listening, 20, what="the HTTP server")
         return self
 
@@ -118,6 +120,17 @@ def test_web_ui_in_a_real_browser(h, tmp, cgroot):
         assert cell("quick", "state") == "FATAL"
         assert "exit status 3" in cell("quick", "desc"), cell("quick", "desc")
 
+        # web's page: memory and CPU as charts the browser draws (inline SVG, no script)
+        def charted():
+            drv.get(s.base + "/service/web")
+            return drv.find_elements(By.CSS_SELECTOR, "#mem-chart polyline")
+        wait_until(charted, 20, what="web's memory chart")
+        for cid in ("mem-chart", "cpu-chart"):
+            svg = drv.find_element(By.ID, cid)
+            assert svg.is_displayed() and svg.size["width"] == 360, (cid, svg.size)
+            pts = svg.find_element(By.TAG_NAME, "polyline").get_attribute("points").split()
+            assert len(pts) >= 2, pts
+        drv.get(s.base + "/")
         drv.find_element(By.ID, "stop-web").click()
 
         def shows(name, want):
