@@ -444,7 +444,32 @@ static char *service_page(const struct cr_webui *w, struct cr_svc *svc, size_t *
     add(&b, "</table>\n<h2>Recent output</h2>\n<pre id=\"output\">");
     if (v.hist)
         cr_hist_tail(v.hist, 50, tail_line, &b);
-    add(&b, "</pre>\n</body></html>\n");
+    /* Live: a frame that reloads itself every 2 s (no script, no connection held open) */
+    add(&b, "</pre>\n<h2>Live output</h2>\n<iframe id=\"live\" title=\"live output\" "
+            "width=\"100%\" height=\"240\" src=\"/service/");
+    put_esc(&b, v.name);
+    add(&b, "/live\"></iframe>\n</body></html>\n");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}
+
+/* GET /service/NAME/live: its last 100 output lines, newest at the bottom, reloaded by the
+ * browser every 2 s (the service page shows it in a frame). */
+static char *live_page(struct cr_svc *svc, size_t *len)
+{
+    struct page b = {0};
+    struct cr_svc_view v;
+    cr_svc_view(svc, &v);
+    add(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            "<meta http-equiv=\"refresh\" content=\"2\"><style>body{margin:0}"
+            "pre{margin:0;padding:.5em;font-size:85%}</style></head><body><pre id=\"lines\">");
+    if (v.hist)
+        cr_hist_tail(v.hist, 100, tail_line, &b);
+    add(&b, "</pre></body></html>\n");
     if (b.oom) {
         free(b.p);
         return NULL;
@@ -544,8 +569,8 @@ static void action(const struct cr_api_host *host, const struct cr_webui *w,
 #define HTML_HEADERS                                                                        \
     "Cache-Control: no-store\r\n"                                                           \
     "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "              \
-    "form-action 'self'\r\n"                                                                \
-    "X-Frame-Options: DENY\r\n"
+    "form-action 'self'; frame-src 'self'; frame-ancestors 'self'\r\n"                       \
+    "X-Frame-Options: SAMEORIGIN\r\n"
 
 bool cr_webui_route(const struct cr_api_host *host, const struct cr_webui *w,
                     const char *identity, const struct cr_http_req *req,
@@ -569,13 +594,17 @@ bool cr_webui_route(const struct cr_api_host *host, const struct cr_webui *w,
         (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))) {
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)(tl - 9), req->target + 9);
+        char *slash = strchr(name, '/');
+        bool live = slash && !strcmp(slash, "/live");
+        if (live)
+            *slash = 0;
         struct cr_svc *const *v;
         size_t n = host->services(host->rt, &v), len = 0;
         struct cr_svc *svc = NULL;
         for (size_t i = 0; i < n && !svc; i++)
             if (!strcmp(cr_svc_name(v[i]), name))
                 svc = v[i];
-        char *body = svc ? service_page(w, svc, &len) : NULL;
+        char *body = !svc ? NULL : live ? live_page(svc, &len) : service_page(w, svc, &len);
         if (!svc)
             text(a, 404, "Not Found", "no such service\n");
         else if (!body)

@@ -41,7 +41,9 @@ class UiSup:
             + ("username = user\npassword = secret\n" if auth else "")
             + "\n[program:web]\ncommand = /bin/sleep 1000\n\n"
             "[program:idle]\ncommand = /bin/sleep 1000\nautostart = false\n\n"
-            "[program:quick]\ncommand = /bin/sh -c 'echo boom; exit 3'\nstartretries = 0\n")
+            "[program:quick]\ncommand = /bin/sh -c 'echo boom; exit 3'\nstartretries = 0\n\n"
+            "[program:talker]\ncommand = /bin/sh -c 'i=0; while :; do echo tick $i; "
+            "i=$((i+1)); sleep 0.2; done'\n")
         self.auth = "Basic " + base64.b64encode(b"user:secret").decode() if auth else None
 
     def start(self):
@@ -100,6 +102,7 @@ def test_web_ui_in_a_real_browser(h, tmp, cgroot):
         pytest.skip("chromium under TCG takes minutes; the page is the same (tested on the host)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     s = UiSup(h, tmp, cgroot).start()
@@ -114,6 +117,20 @@ def test_web_ui_in_a_real_browser(h, tmp, cgroot):
         drv.set_page_load_timeout(T(30))
         drv.get(s.base + "/")
         cell = lambda name, cls: drv.find_element(By.CSS_SELECTOR, f"#svc-{name} .{cls}").text
+
+        def press(button_id):
+            """Clicks and waits for the post, the redirect and the new page (a navigation of
+            our own started before that would cancel the post)."""
+            old = drv.find_element(By.ID, button_id)
+            old.click()
+
+            def replaced():
+                try:
+                    old.is_enabled()
+                    return False
+                except StaleElementReferenceException:
+                    return True
+            wait_until(replaced, 20, what=f"the page after {button_id}")
         assert cell("web", "state") == "RUNNING"
         assert re.fullmatch(r"pid \d+, uptime 0:00:\d\d", cell("web", "desc")), cell("web", "desc")
         assert cell("idle", "state") == "STOPPED"
@@ -130,27 +147,42 @@ def test_web_ui_in_a_real_browser(h, tmp, cgroot):
             assert svg.is_displayed() and svg.size["width"] == 360, (cid, svg.size)
             pts = svg.find_element(By.TAG_NAME, "polyline").get_attribute("points").split()
             assert len(pts) >= 2, pts
+        # talker's page: its output live in the page (a frame that reloads itself)
+        drv.get(s.base + "/service/talker")
+        drv.switch_to.frame(drv.find_element(By.ID, "live"))
+        def ticks():
+            try:   # the frame reloads itself every 2 s: an element may go stale under us
+                return [int(x) for x in re.findall(r"tick (\d+)",
+                                                   drv.find_element(By.ID, "lines").text)]
+            except (StaleElementReferenceException, NoSuchElementException):
+                return []
+        wait_until(ticks, 20, what="talker's lines in the live log")
+        first = max(ticks())
+        wait_until(lambda: max(ticks() or [0]) >= first + 3, 20, what="new lines arriving live")
+        drv.switch_to.default_content()
         drv.get(s.base + "/")
-        drv.find_element(By.ID, "stop-web").click()
+        press("stop-web")
 
         def shows(name, want):
             drv.get(s.base + "/")
             return cell(name, "state") == want
         wait_until(lambda: shows("web", "STOPPED"), 20, what="web STOPPED in the page")
         assert drv.current_url.rstrip("/") == s.base, drv.current_url   # redirected back
-        drv.find_element(By.ID, "start-idle").click()
+        press("start-idle")
         wait_until(lambda: shows("idle", "RUNNING"), 20, what="idle RUNNING in the page")
         # a link to each log's tail -f, as supervisord's page has
         link = drv.find_element(By.CSS_SELECTOR, "#svc-idle .name a.tail")
         assert link.get_attribute("href") == s.base + "/logtail/idle"
         # each name leads to its page: its facts, its crash history with the last lines
         drv.find_element(By.LINK_TEXT, "quick").click()
-        assert drv.current_url == s.base + "/service/quick"
+        wait_until(lambda: drv.current_url == s.base + "/service/quick", 20,
+                   what="quick's page")
+        wait_until(lambda: drv.find_elements(By.ID, "state"), 20, what="quick's page loaded")
         assert drv.find_element(By.ID, "state").text == "FATAL"
         exits = drv.find_elements(By.CSS_SELECTOR, "#exits tr.exit")
         assert len(exits) == 1 and "exit 3" in exits[0].text and "boom" in exits[0].text, \
             [e.text for e in exits]
-        drv.find_element(By.ID, "start-quick").click()          # its button, as on the list
+        press("start-quick")          # its button, as on the list
         wait_until(lambda: (drv.get(s.base + "/service/quick"),
                             len(drv.find_elements(By.CSS_SELECTOR, "#exits tr.exit")))[1] == 2,
                    20, what="a second exit of quick in its history")
