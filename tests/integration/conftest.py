@@ -516,14 +516,18 @@ class Harness:
         the pty its controlling terminal, so init's group is the foreground). Run.pty is a Pty."""
         t = Pty()
         self.fds.append(t)
+        # ^C and ^\ must reach a workload that does not ignore them: a suite started in the
+        # background by a shell without job control inherits SIGINT and SIGQUIT ignored, and
+        # init passes ignored signals on as they are (as tini does)
+        wrapper = ["env", "--default-signal=INT,QUIT", "setsid", "-c"]
         if mode == "pid1":
             args = list(args)
             r = self.start(args, mode="pid1", stdin=t.slave, stdout=t.slave, stderr=t.slave,
-                           wrapper=["setsid", "-c"], pty=t, **kw)
+                           wrapper=wrapper, pty=t, **kw)
             # unshare is the session leader; init is its child in the same (foreground) group.
         else:
             r = self.start(args, mode="subreaper", stdin=t.slave, stdout=t.slave,
-                           stderr=t.slave, wrapper=["setsid", "-c"], pty=t, **kw)
+                           stderr=t.slave, wrapper=wrapper, pty=t, **kw)
         os.close(t.slave)
         t.slave = None
         return r
