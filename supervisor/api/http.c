@@ -95,10 +95,30 @@ static void client_close(struct hclient *c)
     uv_close((uv_handle_t *)&c->timer, on_client_closed);
 }
 
+static bool same_peer(const struct hclient *a, const struct sockaddr_storage *p);
+static void deadline(struct hclient *c, uint64_t ms);
+
+static int peer_count(const struct cr_http *s, const struct hclient *of)
+{
+    int n = 0;
+    for (const struct hclient *c = s->oldest; c; c = c->next)
+        n += same_peer(c, &of->peer);
+    return n;
+}
+
 static void on_timeout(uv_timer_t *t)
 {
     struct hclient *c = t->data;
-    c->s->st.timed_out++;
+    struct cr_http *s = c->s;
+    /* Silent since it connected: closed at once only where room is short (an idle-connection
+     * flood); with room to spare, a client slowed down by a loaded machine (supervisorctl's
+     * Python, say) gets until the request's own deadline to start. */
+    if (!c->got_byte && !c->answered && uv_now(c->u.h.loop) < c->since + CR_HTTP_HEAD_MS &&
+        s->nclients < CR_HTTP_CLIENTS_MAX / 4 && peer_count(s, c) < CR_HTTP_PEER_MAX / 4) {
+        deadline(c, CR_HTTP_HEAD_MS);
+        return;
+    }
+    s->st.timed_out++;
     client_close(c);
 }
 

@@ -4,7 +4,9 @@
  *
  * What a client may hold: at most CR_HTTP_CLIENTS_MAX connections are open at once, at most
  * CR_HTTP_PEER_MAX from one address. A connection must send its first byte within
- * CR_HTTP_FIRST_BYTE_MS and its whole request (a head of at most CR_HTTP_HEAD_MAX bytes, and
+ * CR_HTTP_FIRST_BYTE_MS (while the server, and its peer's share, are less than a quarter
+ * full, it gets until CR_HTTP_HEAD_MS: a client slowed down by a loaded machine is not an
+ * attack) and its whole request (a head of at most CR_HTTP_HEAD_MAX bytes, and
  * a body of at most the server's body_max) within CR_HTTP_HEAD_MS of connecting, and take
  * its answer within CR_HTTP_SEND_MS. When a new connection finds its peer's share, or the
  * whole server, full, the oldest connection still sending its request (of that peer, or of

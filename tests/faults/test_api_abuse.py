@@ -163,3 +163,19 @@ def test_svctl_works_while_the_control_socket_is_abused(h, tmp, cgroot, rootfs):
         close_all(abusers)
     assert s.running() == ["web"]
     assert s.stop() == 0
+
+
+def test_a_slow_client_is_answered_when_there_is_room(h, tmp, cgroot, rootfs):
+    """A client that connects and only writes its request 2 s later (past the 1 s first-byte
+    deadline: supervisorctl's Python on a loaded machine did) is answered while the server
+    has room; the short deadline is for floods (the tests above)."""
+    s, port = metrics_sup(h, tmp, cgroot)
+    c = socket.create_connection(("127.0.0.1", port), timeout=T(10))
+    try:
+        time.sleep(2)
+        c.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        answer = read_until_eof(c)
+    finally:
+        c.close()
+    assert answer.startswith(b"HTTP/1.0 200"), answer[:200]
+    assert s.stop() == 0
