@@ -12,43 +12,23 @@
 
 #include <uv.h>
 
+#include "api/xmlrpc.h"
 #include "cgroup/cgroup.h"
 #include "service/history.h"
 #include "service/service.h"
 
-struct page {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void put(struct page *b, const char *s, size_t n)
+/* Pages are written into xmlrpc.c's growable text (struct cr_xw). */
+static void put(struct cr_xw *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 8192;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *v = realloc(b->p, cap);
-        if (!v) {
-            b->oom = true;
-            return;
-        }
-        b->p = v;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
+    cr_xw_rawn(b, s, n);
 }
 
-static void add(struct page *b, const char *s)
+static void add(struct cr_xw *b, const char *s)
 {
-    put(b, s, strlen(s));
+    cr_xw_raw(b, s);
 }
 
-static void __attribute__((format(printf, 2, 3))) putf(struct page *b, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) putf(struct cr_xw *b, const char *fmt, ...)
 {
     char tmp[1024];
     va_list ap;
@@ -60,8 +40,8 @@ static void __attribute__((format(printf, 2, 3))) putf(struct page *b, const cha
 }
 
 /* s as HTML text or attribute value: a workload's STATUS= or a service name never becomes
- * markup. Control bytes are dropped. */
-static void put_esc(struct page *b, const char *s)
+ * markup. Control bytes but the newline are dropped. */
+static void put_esc(struct cr_xw *b, const char *s)
 {
     for (; s && *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -172,7 +152,7 @@ static unsigned at(const struct series *s, unsigned k)
 }
 
 /* One small line chart (inline SVG: no script) of n values over their times. */
-static void chart(struct page *b, const char *id, const char *title, const char *unit,
+static void chart(struct cr_xw *b, const char *id, const char *title, const char *unit,
                   const double *val, const uint64_t *t, unsigned n)
 {
     double max = 0;
@@ -192,7 +172,7 @@ static void chart(struct page *b, const char *id, const char *title, const char 
     add(b, "\"/></svg></figure>\n");
 }
 
-static void charts(struct page *b, const struct cr_webui *w, const char *name)
+static void charts(struct cr_xw *b, const struct cr_webui *w, const char *name)
 {
     const struct series *s = w->smp ? series_of(w->smp, name, false) : NULL;
     if (!s || s->count < 2) {
@@ -263,7 +243,7 @@ static const char *state_class(enum cr_state s)
 }
 
 /* supervisord's description column: "pid N, uptime H:MM:SS", or why it is not running. */
-static void describe(struct page *b, const struct cr_svc_view *v)
+static void describe(struct cr_xw *b, const struct cr_svc_view *v)
 {
     if (v->pid > 0 && v->uptime_ms >= 0) {
         int64_t s = v->uptime_ms / 1000;
@@ -291,7 +271,7 @@ static void describe(struct page *b, const struct cr_svc_view *v)
     }
 }
 
-static void action_form(struct page *b, const struct cr_webui *w, const char *name,
+static void action_form(struct cr_xw *b, const struct cr_webui *w, const char *name,
                         const char *what)
 {
     add(b, "<form method=\"post\" action=\"/action\"><input type=\"hidden\" name=\"token\" "
@@ -307,7 +287,7 @@ static void action_form(struct page *b, const struct cr_webui *w, const char *na
 static char *page(const struct cr_api_host *host, const struct cr_webui *w, const char *identity,
                   size_t *len)
 {
-    struct page b = {0};
+    struct cr_xw b = {0};
     add(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
     put_esc(&b, identity);
     add(&b, " &mdash; corral</title><style>"
@@ -359,12 +339,12 @@ static char *page(const struct cr_api_host *host, const struct cr_webui *w, cons
 
 static void tail_line(void *arg, const char *line)
 {
-    struct page *b = arg;
+    struct cr_xw *b = arg;
     put_esc(b, line);
     add(b, "\n");
 }
 
-static void figure(struct page *b, const char *what, int64_t v, const char *unit, int64_t div)
+static void figure(struct cr_xw *b, const char *what, int64_t v, const char *unit, int64_t div)
 {
     if (v < 0)
         return;
@@ -374,7 +354,7 @@ static void figure(struct page *b, const char *what, int64_t v, const char *unit
 /* GET /service/NAME: what `svctl status NAME` and `svctl history NAME` say, as a page. */
 static char *service_page(const struct cr_webui *w, struct cr_svc *svc, size_t *len)
 {
-    struct page b = {0};
+    struct cr_xw b = {0};
     struct cr_svc_view v;
     cr_svc_view(svc, &v);
     add(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
@@ -461,7 +441,7 @@ static char *service_page(const struct cr_webui *w, struct cr_svc *svc, size_t *
  * browser every 2 s (the service page shows it in a frame). */
 static char *live_page(struct cr_svc *svc, size_t *len)
 {
-    struct page b = {0};
+    struct cr_xw b = {0};
     struct cr_svc_view v;
     cr_svc_view(svc, &v);
     add(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"

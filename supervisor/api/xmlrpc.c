@@ -383,6 +383,11 @@ void cr_xw_raw(struct cr_xw *w, const char *s)
     put(w, s, strlen(s));
 }
 
+void cr_xw_rawn(struct cr_xw *w, const char *s, size_t n)
+{
+    put(w, s, n);
+}
+
 /* The length of the valid UTF-8 sequence at s (n bytes left), or 0. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {

@@ -65,7 +65,8 @@ void cr_xw_member(struct cr_xw *w, const char *name);
 void cr_xw_member_end(struct cr_xw *w);
 /* Copies a value read from a request (system.multicall's echo of its arguments). */
 void cr_xw_value(struct cr_xw *w, const struct cr_xv *v);
-/* Raw text, appended as is. */
+/* Raw text, appended as is (also the web UI's page writer: webui.c). */
 void cr_xw_raw(struct cr_xw *w, const char *s);
+void cr_xw_rawn(struct cr_xw *w, const char *s, size_t n);
 
 #endif
