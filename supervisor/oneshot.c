@@ -40,6 +40,12 @@ static int run_override(struct cr_service *svc, char **cmd, int ncmd)
     if (s->nlayers && (run_dir(&s->rootfs, svc->name) || run_dir(&s->upper, svc->name) ||
                        run_dir(&s->work, svc->name)))
         return -ENOMEM;
+    /* On a terminal, the container gets the caller's TERM unless the file sets one (as
+     * `docker run -t` gives TERM): clear, top and vi need it. */
+    const char *term = getenv("TERM");
+    if (term && *term && (isatty(STDIN_FILENO) || isatty(STDOUT_FILENO)) &&
+        !cr_spec_get_env(s, "TERM") && cr_spec_set_env(s, "TERM", term) < 0)
+        return -ENOMEM;
     if (ncmd <= 0)
         return 0;
     for (size_t i = 0; i < s->argc; i++)

@@ -700,6 +700,41 @@ def test_run_exits_with_the_workload_status(h, tmp, cgroot, rootfs):
     assert not cg_dirs(cgroot), "run removes its cgroup, and the root it made"
 
 
+def test_run_on_a_terminal_gives_the_container_the_callers_term(h, tmp, cgroot, rootfs):
+    """`supervisor run` with a terminal: the container gets the caller's TERM (clear, top and
+    vi need it), unless the file sets its own; without a terminal, none."""
+    import pty
+    show = ["run", "job", "--", "/bin/sh", "-c", "echo term=$TERM"]
+    s = Sup(h, tmp, cgroot, svc("job", f"{WL} exit 0"))
+    master, slave = pty.openpty()
+    try:
+        p, out, err = h.popen([ASAN_SUPERVISOR, "-c", s.ini] + show, stdin=slave, stdout=slave,
+                              env={"CORRAL_INIT": str(INIT), "TERM": "xterm-sxtest"})
+        os.close(slave)
+        slave = -1
+        assert p.wait(T(30)) == 0, read_text(err)
+        got = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break            # EIO: every slave end closed
+            if not chunk:
+                break
+            got += chunk
+        assert b"term=xterm-sxtest" in got, got
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    rc, out, err = s.run(*show, stdin=subprocess.DEVNULL)      # pipes: no terminal
+    assert rc == 0 and out == "term=\n", (out, err)
+    s.write(svc("job", f"{WL} exit 0", environment="TERM=vt100"))
+    p, out, err = h.popen([ASAN_SUPERVISOR, "-c", s.ini] + show,
+                          env={"CORRAL_INIT": str(INIT), "TERM": "xterm-sxtest"})
+    assert p.wait(T(30)) == 0 and read_text(out) == "term=vt100\n", read_text(err)
+
+
 def test_run_leaves_a_running_supervisor_alone(h, tmp, cgroot, rootfs):
     s = Sup(h, tmp, cgroot, svc("web", f"{WL} sleep 1000", startsecs=0)).start()
     ipid = s.init("web")
