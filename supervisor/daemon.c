@@ -457,23 +457,14 @@ struct cni_keep {
 static bool cni_handed_over(const char *id, void *arg)
 {
     const struct cni_keep *k = arg;
-    char *one = malloc(CR_SVC_STATE_MAX), name[128], cid[320];
-    bool kept = false;
-    for (const char *line = k->state; one && line && *line && !kept;) {
-        const char *end = strchr(line, '\n');
-        size_t len = end ? (size_t)(end - line) : strlen(line);
-        if (len < CR_SVC_STATE_MAX) {   /* one line alone: its keys are searched for */
-            memcpy(one, line, len);
-            one[len] = 0;
-            if (cr_svc_state_name(one, name, sizeof name) &&
-                cr_svc_state_cni(one, cid, sizeof cid) && !strcmp(cid, id))
-                for (size_t i = 0; i < k->cfg->nservices && !kept; i++)
-                    kept = !strcmp(k->cfg->services[i].name, name);
-        }
-        line = end ? end + 1 : line + len;
+    char name[128], cid[320];
+    for (const char *line = k->state; line && *line; line = strchr(line, '\n')) {
+        line += *line == '\n';
+        if (cr_svc_state_name(line, name, sizeof name) &&
+            cr_svc_state_cni(line, cid, sizeof cid) && !strcmp(cid, id))
+            return cr_config_find(k->cfg, name) != NULL;
     }
-    free(one);
-    return kept;
+    return false;
 }
 
 int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode *mode)

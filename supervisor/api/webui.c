@@ -232,6 +232,32 @@ int cr_webui_init(struct cr_webui *w, const struct cr_api_host *host)
     return 0;
 }
 
+/* The page written into b, or NULL (b freed) when memory ran out. */
+static char *done(struct cr_xw *b, size_t *len)
+{
+    if (b->oom) {
+        free(b->p);
+        return NULL;
+    }
+    *len = b->len;
+    return b->p;
+}
+
+static bool is_up(enum cr_state st)
+{
+    return st == CR_ST_RUNNING || st == CR_ST_STARTING || st == CR_ST_BACKOFF;
+}
+
+static struct cr_svc *find_svc(const struct cr_api_host *host, const char *name)
+{
+    struct cr_svc *const *v;
+    size_t n = host->services(host->rt, &v);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(cr_svc_name(v[i]), name))
+            return v[i];
+    return NULL;
+}
+
 static const char *state_class(enum cr_state s)
 {
     switch (s) {
@@ -318,9 +344,7 @@ static char *page(const struct cr_api_host *host, const struct cr_webui *w, cons
         putf(&b, "\">tail -f</a></td><td>%s</td><td>%llu</td><td>",
              sv.healthy < 0 ? "" : sv.healthy ? "healthy" : "unhealthy",
              (unsigned long long)sv.restarts);
-        bool up = sv.state == CR_ST_RUNNING || sv.state == CR_ST_STARTING ||
-                  sv.state == CR_ST_BACKOFF;
-        if (up) {
+        if (is_up(sv.state)) {
             action_form(&b, w, sv.name, "restart");
             action_form(&b, w, sv.name, "stop");
         } else {
@@ -329,12 +353,7 @@ static char *page(const struct cr_api_host *host, const struct cr_webui *w, cons
         add(&b, "</td></tr>\n");
     }
     add(&b, "</table>\n</body></html>\n");
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    *len = b.len;
-    return b.p;
+    return done(&b, len);
 }
 
 static void tail_line(void *arg, const char *line)
@@ -381,7 +400,7 @@ static char *service_page(const struct cr_webui *w, struct cr_svc *svc, size_t *
     add(&b, "</table>\n");
     charts(&b, w, v.name);
     add(&b, "<p>");
-    bool up = v.state == CR_ST_RUNNING || v.state == CR_ST_STARTING || v.state == CR_ST_BACKOFF;
+    bool up = is_up(v.state);
     action_form(&b, w, v.name, up ? "restart" : "start");
     if (up)
         action_form(&b, w, v.name, "stop");
@@ -429,12 +448,7 @@ static char *service_page(const struct cr_webui *w, struct cr_svc *svc, size_t *
             "width=\"100%\" height=\"240\" src=\"/service/");
     put_esc(&b, v.name);
     add(&b, "/live\"></iframe>\n</body></html>\n");
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    *len = b.len;
-    return b.p;
+    return done(&b, len);
 }
 
 /* GET /service/NAME/live: its last 100 output lines, newest at the bottom, reloaded by the
@@ -450,12 +464,7 @@ static char *live_page(struct cr_svc *svc, size_t *len)
     if (v.hist)
         cr_hist_tail(v.hist, 100, tail_line, &b);
     add(&b, "</pre></body></html>\n");
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    *len = b.len;
-    return b.p;
+    return done(&b, len);
 }
 
 /* The value of key in an application/x-www-form-urlencoded body, decoded into out. */
@@ -529,12 +538,7 @@ static void action(const struct cr_api_host *host, const struct cr_webui *w,
         text(a, 400, "Bad Request", "do is start, stop or restart\n");
         return;
     }
-    struct cr_svc *const *v;
-    size_t n = host->services(host->rt, &v);
-    struct cr_svc *svc = NULL;
-    for (size_t i = 0; i < n && !svc; i++)
-        if (!strcmp(cr_svc_name(v[i]), name))
-            svc = v[i];
+    struct cr_svc *svc = find_svc(host, name);
     if (!svc) {
         text(a, 404, "Not Found", "no such service\n");
         return;
@@ -545,7 +549,7 @@ static void action(const struct cr_api_host *host, const struct cr_webui *w,
                                  "Location: /\r\n", NULL};
 }
 
-/* No caching, no scripts, no frames, forms to this server only. */
+/* No caching, no scripts; frames and form targets of this server only. */
 #define HTML_HEADERS                                                                        \
     "Cache-Control: no-store\r\n"                                                           \
     "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "              \
@@ -578,12 +582,8 @@ bool cr_webui_route(const struct cr_api_host *host, const struct cr_webui *w,
         bool live = slash && !strcmp(slash, "/live");
         if (live)
             *slash = 0;
-        struct cr_svc *const *v;
-        size_t n = host->services(host->rt, &v), len = 0;
-        struct cr_svc *svc = NULL;
-        for (size_t i = 0; i < n && !svc; i++)
-            if (!strcmp(cr_svc_name(v[i]), name))
-                svc = v[i];
+        struct cr_svc *svc = find_svc(host, name);
+        size_t len = 0;
         char *body = !svc ? NULL : live ? live_page(svc, &len) : service_page(w, svc, &len);
         if (!svc)
             text(a, 404, "Not Found", "no such service\n");

@@ -212,10 +212,12 @@ bool cr_svc_state_name(const char *line, char *name, size_t len)
     return sscanf(line, "svc %127s", name) == 1 && strlen(name) < len;
 }
 
-/* " cni=FD:ID" of a state line: the fd (-1 when absent) and the id into id. */
+/* " cni=FD:ID" of a state line (up to its end: the next line is not looked at): the fd (-1
+ * when absent) and the id into id. */
 static int state_cni(const char *line, char *id, size_t len)
 {
-    const char *p = strstr(line, " cni=");
+    const char *end = strchr(line, '\n');
+    const char *p = memmem(line, end ? (size_t)(end - line) : strlen(line), " cni=", 5);
     char buf[320];
     int fd;
     if (!p || sscanf(p + 5, "%d:%319s", &fd, buf) != 2 || strlen(buf) >= len)

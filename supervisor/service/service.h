@@ -196,7 +196,8 @@ int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len);
 void cr_svc_handover_undo(struct cr_svc *svc);
 /* The name a state line is for (copied into name), or false for a line that is not one. */
 bool cr_svc_state_name(const char *line, char *name, size_t len);
-/* The CNI container id a state line hands over (its DEL record is kept from the sweep). */
+/* The CNI container id a state line hands over (its DEL record is kept from the sweep); the
+ * line may go on with others after its '\n'. */
 bool cr_svc_state_cni(const char *line, char *id, size_t len);
 /* Takes the state a line gives (made by cr_svc_handover() in the supervisor before the
  * execve) for a service just made with rt->resuming: its output pipes, its running
