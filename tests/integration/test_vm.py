@@ -13,6 +13,8 @@ Skipped only when qemu cannot run here at all (the reason is printed). Environme
                              (default: -m cgroup tests/integration tests/security)
   CORRAL_VM_PYTEST_TIMEOUT   seconds for that run (1800: the selection takes ~14 min in TCG on a quiet machine; CI has 90 min in all)
 """
+import importlib.machinery
+import importlib.util
 import json
 import os
 import select
@@ -245,3 +247,25 @@ def test_cgroup_tests_in_vm(vm):
         r = vm(argv, timeout=VM_PYTEST_TIMEOUT, what=f"again: boot + pytest {shlex.join(VM_PYTEST)}")
     print(r.out)
     assert r.rc == 0, r
+
+
+def test_run_in_vm_tells_a_stalled_guest_from_a_slow_one(tmp_path):
+    """run-in-vm's console watch (no VM needed): a soft lockup report of 120 s or more is a
+    stall (qemu is killed, exit 124, the report printed from its first line); a shorter one,
+    which a guest starved by a busy host may print and survive, or a partial line, is not."""
+    loader = importlib.machinery.SourceFileLoader("run_in_vm", str(RUN_IN_VM))
+    riv = importlib.util.module_from_spec(importlib.util.spec_from_loader("run_in_vm", loader))
+    loader.exec_module(riv)
+    con = tmp_path / "console.log"
+    short = "[   30.1] watchdog: BUG: soft lockup - CPU#0 stuck for 23s! [python3:133]\n"
+    long_ = "[ 1796.6] watchdog: BUG: soft lockup - CPU#1 stuck for 1658s! [supervisor:135]\n"
+    con.write_text("[    1.0] booting\n" + short + "[ 1796.6] watchdog: BUG: soft lockup - "
+                   "CPU#1 stuck for 1658s!")          # the long one not yet a whole line
+    scanned, stalled = riv.scan_stall(str(con), 0)
+    assert not stalled and scanned == len("[    1.0] booting\n" + short)
+    con.write_text("[    1.0] booting\n" + short + long_ + "[ 1796.7] Call Trace:\n")
+    scanned, stalled = riv.scan_stall(str(con), scanned)
+    assert stalled
+    report = riv.stall_report(str(con))
+    assert report.splitlines()[0].strip() == short.strip() and "Call Trace" in report
+    assert riv.VM_STALLED == VM_STALLED == 124
