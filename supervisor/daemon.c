@@ -70,21 +70,6 @@ static void api_request(struct cr_runtime *rt, struct cr_svc *svc, enum cr_svc_r
     schedule_starts(sv_of(rt));
 }
 
-static bool lease_wanted(const char *svc, const char *net, void *arg)
-{
-    const struct cr_service *c = cr_config_find(arg, svc);
-    for (size_t i = 0; c && c->net_mode == CR_NETMODE_BRIDGE && i < c->nnets; i++)
-        if (!strcmp(c->nets[i]->name, net))
-            return true;
-    return false;
-}
-
-void sv_net_reclaim(struct sv *sv)
-{
-    if (!sv->rt.run_mode)
-        cr_net_reclaim(sv->rt.net, lease_wanted, sv->cfg);
-}
-
 static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
 {
     (void)svc;
@@ -615,7 +600,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     cr_log_nonblocking(log_want_write);
     cr_logs_set_loop(sv->rt.loop);   /* log files on writer threads from here on */
     if (!run_name) {
-        sv_notify_open(sv->rt.loop);
+        sv_notify_open(sv->rt.loop, mode->resume_fd >= 0);
         /* PID 1 (of a machine or a container) reaps what is re-parented to it; without
          * cgroups the supervisor is a subreaper too, so nothing a container leaves escapes
          * it. orphans.c is the one reaper: its first sweep takes what whoever ran before us

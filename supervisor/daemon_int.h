@@ -80,8 +80,8 @@ static inline struct sv *sv_of(struct cr_runtime *rt)
  * apply, acts on it. 0, -EINVAL (the new config has errors: nothing changes), -ENOMEM. */
 int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan);
 
-/* daemon.c: the networks' kept addresses of services gone from sv->cfg (or from one of their
- * networks) given back. */
+/* reload.c: the networks' kept addresses of services gone from sv->cfg (or from one of their
+ * networks) given back (at start-up and after a reload). */
 void sv_net_reclaim(struct sv *sv);
 
 /* oneshot.c: `supervisor run NAME [-- CMD ARGS...]` (its signals are watched by daemon.c).

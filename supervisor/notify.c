@@ -24,14 +24,32 @@ static bool watchdog_on;
 static char env_socket[sizeof addr.sun_path + 1];   /* as $NOTIFY_SOCKET said, for a re-exec */
 static uint64_t env_usec;                            /* our WATCHDOG_USEC, or 0 */
 
+static uint64_t watchdog_every, watchdog_last;   /* ms; uv_now() of the last ping */
+/* Pings go out once READY=1 has: systemd arms a unit's watchdog at its first WATCHDOG=1 even
+ * while it starts, and a start-up of many services (each start a clone, a cgroup and
+ * an init, seconds under emulation) is TimeoutStartSec's to judge, as systemd.service(5)
+ * says: "the watchdog is activated when the start-up is completed". */
+static bool watchdog_armed;
+
+/* The keep-alive; one that comes late says how long the loop was kept from running (systemd
+ * kills us once that reaches the whole period). */
 static void on_watchdog(uv_timer_t *t)
 {
-    (void)t;
+    uint64_t now = uv_now(t->loop);
+    if (!watchdog_armed) {
+        watchdog_last = now;
+        return;
+    }
+    if (now - watchdog_last > watchdog_every * 3 / 2)
+        cr_log(NULL, "systemd watchdog: a ping %llu ms late (the loop was busy)",
+               (unsigned long long)(now - watchdog_last - watchdog_every));
+    watchdog_last = now;
     sv_notify("WATCHDOG=1");
 }
 
-bool sv_notify_open(uv_loop_t *loop)
+bool sv_notify_open(uv_loop_t *loop, bool running)
 {
+    watchdog_armed = running;
     const char *path = getenv("NOTIFY_SOCKET");
     const char *usec = getenv("WATCHDOG_USEC"), *wpid = getenv("WATCHDOG_PID");
     bool ours = !wpid || strtol(wpid, NULL, 10) == (long)getpid();
@@ -58,7 +76,8 @@ bool sv_notify_open(uv_loop_t *loop)
     }
     if (period >= 2000 && uv_timer_init(loop, &watchdog) == 0) {
         watchdog_on = true;
-        uint64_t every = period / 2000;   /* half the period, in ms */
+        uint64_t every = watchdog_every = period / 2000;   /* half the period, in ms */
+        watchdog_last = uv_now(loop);
         uv_timer_start(&watchdog, on_watchdog, every, every);
         uv_unref((uv_handle_t *)&watchdog);
         cr_log(NULL, "systemd watchdog: WATCHDOG=1 every %llu ms",
@@ -80,9 +99,12 @@ void sv_notify(const char *fmt, ...)
         return;
     if ((size_t)n >= sizeof msg)
         n = sizeof msg - 1;
-    if (sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&addr, addrlen) < 0 &&
-        errno != EAGAIN)
-        cr_log(NULL, "NOTIFY_SOCKET: %s", strerror(errno));
+    if (sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&addr, addrlen) < 0) {
+        if (errno != EAGAIN)
+            cr_log(NULL, "NOTIFY_SOCKET: %s", strerror(errno));
+    } else if (!watchdog_armed && (!strncmp(msg, "READY=1\n", 8) || !strcmp(msg, "READY=1"))) {
+        watchdog_armed = true;
+    }
 }
 
 void sv_notify_reloading(const char *status)

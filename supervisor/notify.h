@@ -10,9 +10,10 @@
 #include <uv.h>
 
 /* Reads (and removes from our environment) NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID;
- * with a watchdog for us, WATCHDOG=1 goes out from loop every half period. True when systemd
- * listens. */
-bool sv_notify_open(uv_loop_t *loop);
+ * with a watchdog for us, WATCHDOG=1 goes out from loop every half period once READY=1 has
+ * gone out, or at once when running (a re-exec: systemd counts the pid as started). True
+ * when systemd listens. */
+bool sv_notify_open(uv_loop_t *loop, bool running);
 /* Sends one message, e.g. "READY=1\nSTATUS=3 services running". Never blocks; a message
  * the socket does not take is dropped. */
 void sv_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

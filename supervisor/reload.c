@@ -13,6 +13,23 @@
 #include "io/logs.h"
 #include "net/host.h"
 
+/* ---- the networks' kept addresses ------------------------------------------------------------ */
+
+static bool lease_wanted(const char *svc, const char *net, void *arg)
+{
+    const struct cr_service *c = cr_config_find(arg, svc);
+    for (size_t i = 0; c && c->net_mode == CR_NETMODE_BRIDGE && i < c->nnets; i++)
+        if (!strcmp(c->nets[i]->name, net))
+            return true;
+    return false;
+}
+
+void sv_net_reclaim(struct sv *sv)
+{
+    if (!sv->rt.run_mode)
+        cr_net_reclaim(sv->rt.net, lease_wanted, sv->cfg);
+}
+
 /* ---- what the plan needs to know of the services ------------------------------------------- */
 
 static struct cr_plan_svc *plan_input(const struct cr_svcs *all)

@@ -41,8 +41,10 @@ struct hclient {
     } u;
     uv_timer_t timer;
     uv_write_t wreq;
+    uv_shutdown_t shut;
     int open_handles;
     bool closing, answered, got_byte;
+    bool lingering;              /* answered: what the client still sends is read and dropped */
     bool pending;                /* the handler answers later (cr_http_reply) */
     bool streaming;              /* a chunked answer that goes on (cr_http_stream_write) */
     bool in_body;                /* the head is read; the body comes */
@@ -110,6 +112,10 @@ static void on_timeout(uv_timer_t *t)
 {
     struct hclient *c = t->data;
     struct cr_http *s = c->s;
+    if (c->lingering) {
+        client_close(c);
+        return;
+    }
     /* Silent since it connected: closed at once only where room is short (an idle-connection
      * flood); with room to spare, a client slowed down by a loaded machine (supervisorctl's
      * Python, say) gets until the request's own deadline to start. */
@@ -131,10 +137,44 @@ static void deadline(struct hclient *c, uint64_t ms)
 
 /* ---- the answer ----------------------------------------------------------------------------- */
 
+static void on_shut(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+static void on_linger_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct hclient *c = h->data;
+    *buf = uv_buf_init(c->head, sizeof c->head);
+}
+
+static void on_linger_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    if (nread < 0)
+        client_close(st->data);   /* the client is done (EOF) */
+}
+
+/* The answer is out: our side is shut, and the connection stays open, reading and dropping,
+ * until the client closes (at most CR_HTTP_LINGER_MS). Closing at once made a client that
+ * was still sending bytes after the head (supervisorctl's tail -f sends one more line end,
+ * in a write of its own) fail with EPIPE on a unix socket, or be reset on TCP, whenever
+ * the answer beat that write. */
 static void on_written(uv_write_t *req, int status)
 {
-    (void)status;
-    client_close(req->data);
+    struct hclient *c = req->data;
+    if (status < 0 || c->closing) {
+        client_close(c);
+        return;
+    }
+    c->lingering = true;
+    c->since = uv_now(c->u.h.loop);
+    deadline(c, CR_HTTP_LINGER_MS);
+    if (uv_shutdown(&c->shut, &c->u.st, on_shut) < 0 ||
+        uv_read_start(&c->u.st, on_linger_alloc, on_linger_read) < 0)
+        client_close(c);
 }
 
 int cr_http_stream_begin(struct cr_http_conn *conn, const char *ctype);
@@ -471,7 +511,7 @@ static bool make_room(struct cr_http *s, const struct sockaddr_storage *peer)
     int mine = 0;
     struct hclient *my_oldest = NULL, *oldest = NULL;
     for (struct hclient *c = s->oldest; c; c = c->next) {
-        bool idle = !c->answered;
+        bool idle = !c->answered || c->lingering;
         if (same_peer(c, peer)) {
             mine++;
             if (idle && !my_oldest)

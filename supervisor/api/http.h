@@ -14,7 +14,9 @@
  * ever push each other out, and a scraper, which sends its request at once, is answered.
  * Only when every slot is busy answering is the new connection refused (closed at once). A
  * handler may answer later (an XML-RPC start that waits for RUNNING): such a connection is
- * busy, and closed after CR_HTTP_PENDING_MS without an answer. The fds all this takes are
+ * busy, and closed after CR_HTTP_PENDING_MS without an answer. Once answered, a connection
+ * lingers until the client closes (at most CR_HTTP_LINGER_MS, reading and dropping what it
+ * still sends), and may be pushed out like an idle one. The fds all this takes are
  * bounded, and part of the supervisor's fd budget (fd_budget.h). */
 #ifndef CORRAL_HTTP_H
 #define CORRAL_HTTP_H
@@ -29,6 +31,7 @@
 #define CR_HTTP_FIRST_BYTE_MS 1000
 #define CR_HTTP_HEAD_MS 5000
 #define CR_HTTP_SEND_MS 10000
+#define CR_HTTP_LINGER_MS 2000   /* after the answer, for the client to close */
 #define CR_HTTP_HEAD_MAX 8192
 
 #define CR_HTTP_PENDING_MS (10 * 60 * 1000)

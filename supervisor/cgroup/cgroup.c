@@ -134,6 +134,7 @@ static void cg_from_root(struct cr_cg *cg, const struct cr_cg_root *r, const cha
         snprintf(cg->path, cg->pathlen, "none");   /* no cgroups: a process group */
     cg->dirfd = -1;
     cg->rp = r->reaper;
+    cg->rhooks = r->hooks;
 }
 
 /* v1: the hierarchies a cgroup with limits lim is made in (r's policy: lean for `run`, whose
@@ -557,7 +558,8 @@ int cr_cg_create(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limi
     if (rc < 0)
         return rc;
     /* The reaper may still be removing an earlier cgroup of this name: that is done now. */
-    cg_reap_claim(r->reaper, leaf);
+    if (r->reaper)
+        r->hooks->claim(r->reaper, leaf);
     struct cr_cg *cg = cg_new(r, leaf);
     if (!cg)
         return cg_err(err, errlen, -ENOMEM, "out of memory");
@@ -731,7 +733,8 @@ int cr_cg_destroy(struct cr_cg *cg, char *err, size_t errlen)
 {
     if (!cg)
         return 0;
-    cg_reap_unlink(cg);
+    if (cg->rp)
+        cg->rhooks->unlink(cg);
     int rc = 0;
     if (!cr_cg_is_empty(cg))
         rc = cg_ops(cg->version)->kill(cg, err, errlen);

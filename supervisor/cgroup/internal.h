@@ -52,6 +52,7 @@ struct cr_cg_root {
     size_t made_from;       /* length of the shortest level of <root> this open created
                                ("apps" of "apps/corral-2": 4); SIZE_MAX when none */
     struct cr_cg_reaper *reaper;        /* reap.c's, once started; NULL: kills wait */
+    const struct cg_reap_hooks *hooks;  /* the reaper's, for cgroup.c (which calls down only) */
     struct cr_cg_sweep swept;           /* what root_open's sweep found */
     char origin[CG1_MAXH][CG_NAMELEN];  /* per hierarchy, the caller's cgroup before the
                                            move (from /proc/self/cgroup); "" unknown */
@@ -72,6 +73,7 @@ struct cr_cg {
     bool fresh;             /* mkdir created it now (no old limits to reset) */
     /* While the reaper (reap.c) kills or removes it: */
     struct cr_cg_reaper *rp;        /* the reaper of its root, if it has one */
+    const struct cg_reap_hooks *rhooks;   /* and its hooks */
     struct cr_cg *rnext;            /* in rp's list */
     bool rqueued, rremove;          /* queued; removed (and freed) when empty */
     int rstate;
@@ -172,11 +174,14 @@ static inline const struct cg_ops *cg_ops(int version)
     return version == 2 ? &cg2_ops : version == 1 ? &cg1_ops : &cg0_ops;
 }
 
-/* The reaper's: a queued job for <root>/leaf is finished now, synchronously (a new cgroup of
- * the same name is about to be made). */
-void cg_reap_claim(struct cr_cg_reaper *rp, const char *leaf);
-/* cg leaves its reaper's list (it is destroyed now, by the caller); done is not called. */
-void cg_reap_unlink(struct cr_cg *cg);
+/* What cgroup.c asks of the reaper (reap.c, the layer above, fills them in when it starts:
+ * calls point one way). claim: a queued job for <root>/leaf is finished now, synchronously (a
+ * new cgroup of the same name is about to be made). unlink: cg leaves its reaper's list (it is
+ * destroyed now, by the caller); done is not called. */
+struct cg_reap_hooks {
+    void (*claim)(struct cr_cg_reaper *rp, const char *leaf);
+    void (*unlink)(struct cr_cg *cg);
+};
 /* A cgroup named leaf under r (cgroup.c); NULL without memory. */
 struct cr_cg *cg_new(const struct cr_cg_root *r, const char *leaf);
 

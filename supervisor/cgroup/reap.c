@@ -148,6 +148,10 @@ static void arm(struct cr_cg_reaper *rp, int64_t now)
     uv_timer_start(&rp->timer, on_tick, next > now ? (uint64_t)(next - now) : 0, 0);
 }
 
+static void cg_reap_claim(struct cr_cg_reaper *rp, const char *leaf);
+static void cg_reap_unlink(struct cr_cg *cg);
+static const struct cg_reap_hooks hooks = {cg_reap_claim, cg_reap_unlink};
+
 int cr_cg_reaper_start(struct cr_cg_root *r, struct uv_loop_s *loop)
 {
     struct cr_cg_reaper *rp = calloc(1, sizeof *rp);
@@ -159,6 +163,7 @@ int cr_cg_reaper_start(struct cr_cg_root *r, struct uv_loop_s *loop)
         return rc;
     }
     rp->timer.data = rp;
+    r->hooks = &hooks;
     r->reaper = rp;
     return 0;
 }
@@ -229,7 +234,7 @@ void cr_cg_destroy_async(struct cr_cg *cg, cr_cg_reap_done done, void *arg)
     enqueue(cg, true, done, arg);
 }
 
-void cg_reap_claim(struct cr_cg_reaper *rp, const char *leaf)
+static void cg_reap_claim(struct cr_cg_reaper *rp, const char *leaf)
 {
     if (!rp)
         return;
@@ -259,7 +264,7 @@ void cg_reap_claim(struct cr_cg_reaper *rp, const char *leaf)
     }
 }
 
-void cg_reap_unlink(struct cr_cg *cg)
+static void cg_reap_unlink(struct cr_cg *cg)
 {
     struct cr_cg_reaper *rp = cg->rp;
     if (!cg->rqueued || !rp)

@@ -784,12 +784,6 @@ static void check_service(struct cr_service *svc, struct cr_errlist *errors)
 
 /* ---- depends_on: the graph ------------------------------------------------------------------ */
 
-bool cr_service_matches(const struct cr_service *svc, const char *name)
-{
-    return (svc->name && !strcmp(svc->name, name)) ||
-           (svc->program && !strcmp(svc->program, name));
-}
-
 struct dep_walk {
     struct cr_config *cfg;
     char *color;                 /* 0 not seen, 1 on the path, 2 done */
@@ -1303,14 +1297,6 @@ void cr_config_free(struct cr_config *cfg)
     cr_errlist_free(&cfg->errors);
     cr_errlist_free(&cfg->notices);
     memset(cfg, 0, sizeof *cfg);
-}
-
-const struct cr_service *cr_config_find(const struct cr_config *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->nservices; i++)
-        if (cfg->services[i].name && !strcmp(cfg->services[i].name, name))
-            return &cfg->services[i];
-    return NULL;
 }
 
 /* ---- docs ----------------------------------------------------------------------------------- */

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "io/output.h"
 
 /* Every open log file, so streams naming the same path share it and SIGUSR2 finds them. */
 static struct cr_logfile *files;
@@ -950,32 +949,19 @@ void cr_logs_own_write(const char *msg, size_t n)
 
 /* ---- per stream ----------------------------------------------------------------------------- */
 
-void cr_logs_attach(struct cr_out_stream *s, const char *who, const char *spec,
-                    const char *kind, int64_t maxbytes, int64_t backups, bool stamps)
+char *cr_logs_path(const char *who, const char *spec, const char *kind)
 {
     char *path = NULL;
-    if (spec && strcmp(spec, "NONE")) {
-        if (strcmp(spec, "AUTO"))
-            path = strdup(spec);
-        else if (log_dir && asprintf(&path, "%s/%s.%s.log", log_dir, who, kind) < 0)
-            path = NULL;
-        if (!path)
-            cr_log(who, "%s log: %s", kind,
-                   strcmp(spec, "AUTO") || log_dir ? "out of memory" : "no log_dir");
-    }
-    s->timestamps = stamps;
-    if (s->file && path && !strcmp(s->file->path, path)) {
-        s->file->maxbytes = maxbytes;
-        s->file->backups = backups;
-        free(path);
-        return;
-    }
-    cr_out_unwait(s);
-    s->log_dropped = cr_out_log_dropped(s);
-    cr_logfile_release(s->file);
-    s->file = path ? cr_logfile_get(path, who, maxbytes, backups) : NULL;
-    s->file_dropped0 = s->file ? s->file->dropped_total : 0;
-    free(path);
+    if (!spec || !strcmp(spec, "NONE"))
+        return NULL;
+    if (strcmp(spec, "AUTO"))
+        path = strdup(spec);
+    else if (log_dir && asprintf(&path, "%s/%s.%s.log", log_dir, who, kind) < 0)
+        path = NULL;
+    if (!path)
+        cr_log(who, "%s log: %s", kind,
+               strcmp(spec, "AUTO") || log_dir ? "out of memory" : "no log_dir");
+    return path;
 }
 
 /* ---- tail ----------------------------------------------------------------------------------- */

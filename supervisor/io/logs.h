@@ -34,9 +34,12 @@
 #include <stdint.h>
 #include <uv.h>
 
-struct cr_out_stream;
-
-struct cr_log_waiter;   /* output.h */
+/* A reader that stopped reading its pipe until a log file's queue drains (cr_logfile_wait):
+ * output.c's streams. */
+struct cr_log_waiter {
+    struct cr_log_waiter *next;
+    void (*wake)(struct cr_log_waiter *w);
+};
 
 enum cr_log_note { CR_NOTE_DROPPING = 1, CR_NOTE_RESUMED, CR_NOTE_NO_OPEN, CR_NOTE_NO_ROTATE };
 struct cr_log_noted {
@@ -107,14 +110,11 @@ int cr_logs_quiesce(unsigned deadline_ms, char *why, size_t whylen);
  * thread while it resumes every service; the release starts what is needed. Nothing is
  * lost or reordered: each file's lines stay in its queue. */
 void cr_logs_hold(bool hold);
-/* The directory of AUTO files ([supervisor] log_dir); copied. Call before cr_logs_attach(). */
+/* The directory of AUTO files ([supervisor] log_dir); copied. Call before cr_logs_path(). */
 int cr_logs_set_dir(const char *dir);
-/* (Re)applies one stream's log keys: opens, switches or closes its file (spec: AUTO, NONE or a
- * path; AUTO is <log_dir>/<who>.<kind>.log), takes new maxbytes, backups and timestamps.
- * Called when a service is created and on reload (the log keys apply live). Never fails: a
- * file it cannot open is retried, and said so (as who's). */
-void cr_logs_attach(struct cr_out_stream *s, const char *who, const char *spec,
-                    const char *kind, int64_t maxbytes, int64_t backups, bool stamps);
+/* The file of a log spec (AUTO, NONE or a path; AUTO is <log_dir>/<who>.<kind>.log), malloc'd;
+ * NULL for NONE, or when it cannot be made (said so, as who's). */
+char *cr_logs_path(const char *who, const char *spec, const char *kind);
 /* Rotates every open, non-empty log file now, each by its writer thread (renames and an open
  * may stall on a slow disk as writes do), before the lines that come after. Once all are
  * done, logs "rotated N log files" and calls done(arg, N) (when given) with how many were

@@ -521,6 +521,25 @@ uint64_t cr_out_log_dropped(const struct cr_out_stream *s)
     return s->log_dropped + (s->file ? s->file->dropped_total - s->file_dropped0 : 0);
 }
 
+void cr_out_attach_log(struct cr_out_stream *s, const char *who, const char *spec,
+                       const char *kind, int64_t maxbytes, int64_t backups, bool stamps)
+{
+    char *path = cr_logs_path(who, spec, kind);
+    s->timestamps = stamps;
+    if (s->file && path && !strcmp(s->file->path, path)) {
+        s->file->maxbytes = maxbytes;
+        s->file->backups = backups;
+        free(path);
+        return;
+    }
+    cr_out_unwait(s);
+    s->log_dropped = cr_out_log_dropped(s);
+    cr_logfile_release(s->file);
+    s->file = path ? cr_logfile_get(path, who, maxbytes, backups) : NULL;
+    s->file_dropped0 = s->file ? s->file->dropped_total : 0;
+    free(path);
+}
+
 void cr_out_close(struct cr_out_stream *s, void (*done)(void *arg), void *arg)
 {
     cr_out_drain(s);

@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "io/logs.h"
+
 #define CR_OUT_LINE_MAX 4096                 /* console lines are cut at this length */
 #define CR_OUT_PART_MAX (16 * 1024)          /* log lines are cut at this length */
 #define CR_OUT_CHUNK (256 * 1024)            /* one read */
@@ -31,11 +33,6 @@
 
 struct cr_logfile;
 
-/* A reader that stopped reading its pipe until a log file's queue drains (cr_logfile_wait). */
-struct cr_log_waiter {
-    struct cr_log_waiter *next;
-    void (*wake)(struct cr_log_waiter *w);
-};
 
 /* The supervisor's stdout, and the scratch buffers every stream shares (one loop, one
  * thread: a stream uses them only within one callback). */
@@ -109,6 +106,12 @@ bool cr_keep_partial(char **slot, size_t cap, const char *buf, size_t len);
 void cr_out_unwait(struct cr_out_stream *s);
 /* Lines this stream's log files could not take (a full disk, a stalled one), all told. */
 uint64_t cr_out_log_dropped(const struct cr_out_stream *s);
+/* (Re)applies one stream's log keys: opens, switches or closes its file (spec: AUTO, NONE or a
+ * path: cr_logs_path()), takes new maxbytes, backups and timestamps. Called when a service is
+ * created and on reload (the log keys apply live). Never fails: a file it cannot open is
+ * retried, and said so (as who's). */
+void cr_out_attach_log(struct cr_out_stream *s, const char *who, const char *spec,
+                       const char *kind, int64_t maxbytes, int64_t backups, bool stamps);
 /* Creates the pipe and starts reading it. Returns 0 or a negative errno. */
 int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
                 const char *name);

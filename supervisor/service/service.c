@@ -38,7 +38,7 @@ static void logs_attach_one(struct cr_svc *svc, struct cr_out_stream *s, const c
                             const char *kind, int64_t maxbytes, int64_t backups)
 {
     s->direct = own_stdio(svc->rt, spec);
-    cr_logs_attach(s, svc->name, s->direct ? "NONE" : spec, kind, maxbytes, backups,
+    cr_out_attach_log(s, svc->name, s->direct ? "NONE" : spec, kind, maxbytes, backups,
                    svc->conf->log_timestamps);
 }
 

@@ -81,17 +81,40 @@ def _podman_networks():
     return set(p.stdout.split()) if p.returncode == 0 else set()
 
 
+def _mounted(path):
+    """True when path is a mount point (a bind mount on the same filesystem too)."""
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == str(path) for line in f)
+
+
 @contextlib.contextmanager
 def host_network_restored():
     """What CNI plugins and podman make on the host and leave at the end — the iptables-nft
     tables ("ip nat", "ip filter": portmap's and the bridge plugin's top chains, kept after
     the last DEL), podman's cni-podmanN bridges and networks it creates on demand (`podman
     kube play`'s podman-default-kube-network) — removed afterwards when they were not there
-    before. What was there is left alone."""
+    before; net.ipv4.ip_forward, which the bridge plugin sets to 1 and keeps, given back;
+    /run/netns, which podman makes a mount point of its own on first use (as `ip netns add`
+    does), unmounted and removed when it was not there and is empty. What was there is left
+    alone."""
     tables, bridges, nets = _nft_tables(), _cni_bridges(), _podman_networks()
+    fwd = Path("/proc/sys/net/ipv4/ip_forward")
+    forward = fwd.read_text()
+    netns = Path("/run/netns")
+    netns_there = netns.exists()
     try:
         yield
     finally:
+        if fwd.read_text() != forward:
+            fwd.write_text(forward)
+        if not netns_there and netns.is_dir() and not any(netns.iterdir()):
+            if _mounted(netns):
+                subprocess.run(["umount", str(netns)], capture_output=True)
+            if not _mounted(netns):
+                try:
+                    netns.rmdir()
+                except OSError:
+                    pass
         for n in _podman_networks() - nets:
             subprocess.run(["podman", "network", "rm", "-f", n], capture_output=True)
         for b in _cni_bridges() - bridges:

@@ -359,3 +359,24 @@ def test_tail_f_follows_the_log_until_the_client_goes(h, tmp, cgroot):
     rc, text = d.ctl("tail", "-f", "nosuch")
     assert "Cannot read, status code 404" in text, text
     assert d.stop() == 0
+
+
+def test_a_client_still_writing_after_its_answer_is_not_cut_off(h, tmp, cgroot):
+    """supervisorctl's tail -f writes its request in many small writes, the last an extra
+    line end after the head; on a loaded machine the answer (404 here) came first and the
+    server had closed the connection, so that write failed ("Cannot connect, error:
+    BrokenPipeError"). The server now shuts its side and reads on until the client closes."""
+    d = Daemon(h, Path(tmp) / "corral", cgroot).start()
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.settimeout(T(10))
+    try:
+        c.connect(str(d.sock))
+        c.sendall(b"GET /logtail/nosuch/stdout HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        answer = b""
+        while chunk := c.recv(4096):     # the whole answer, then the server's end (EOF)
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.0 404 "), answer
+        c.sendall(b"\r\n")               # the client's last write: EPIPE when closed
+    finally:
+        c.close()
+    assert d.stop() == 0

@@ -378,14 +378,15 @@ def test_nothing_starts_while_the_supervisor_drains(h, tmp, cgroot, rootfs):
     slow = "/bin/sh -c 'trap \"\" TERM; while [ ! -e /o/go ]; do sleep 0.05; done'"
     s = CtlSup(h, tmp, cgroot,
                svc("slow", slow, startsecs=0, stopwaitsecs="60s", bind=f"{go}:/o") +
-               sleeper("flappy", restart_delay="1s", restart_delay_max="1s") +
+               sleeper("flappy", restart_delay="4s", restart_delay_max="4s") +
                sleeper("db", autostart="false") + sleeper("app", depends_on="db")).start()
     s.init("slow")
     os.kill(s.init("flappy"), signal.SIGKILL)             # init dies: the supervisor's BACKOFF
     s.wait_state("flappy", "BACKOFF")
     # The delay is due once the dead container is cleaned up (until then: no next_try_ms).
     # One status per look: a second one could come after the new container started (no
-    # next_try_ms any more: KeyError under load).
+    # next_try_ms any more: KeyError under load). The delay is 4 s, not 1: under load the
+    # looks came more than a second apart and missed the whole BACKOFF (a flake).
     def next_try():
         f = s.status("flappy")["flappy"]
         return f if f.get("next_try_ms") is not None else None

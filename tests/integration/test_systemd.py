@@ -71,6 +71,9 @@ def test_corral_service_under_systemd(deb, request):
         res = run_in_vm(["--root", SYSVM / "root", "--pid1", "--share", share, "-C", "/",
                          "--mem", "2G", "--", "/lib/systemd/systemd"], timeout=TIMEOUT,
                         what="systemd VM")
+        # what the VM wrote, kept for a look after the run (build/ is not in git)
+        shutil.rmtree(SYSVM / "last-share", ignore_errors=True)
+        shutil.copytree(share, SYSVM / "last-share", ignore=shutil.ignore_patterns("*.deb"))
         got = results(share / "results") if (share / "results").exists() else {}
         extra = {f: (share / f).read_text()[-3000:] for f in ("stderr", "dpkg.log",
                  "status-install.txt", "journal-install.txt", "journal-restart.txt",

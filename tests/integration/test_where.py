@@ -354,7 +354,8 @@ class NotifySup(CtlSup):
 # no-cgroups tests; this test or the v2 placement ones, branch where-v2, were not told apart).
 def test_sd_notify_ready_status_watchdog_reload_stopping(h, tmp, cgroot, rootfs):
     """READY=1 only once every autostart service is ready (slow says READY=1 itself after
-    1 s), with a STATUS= of counts; WATCHDOG=1 every half WATCHDOG_USEC; SIGHUP is
+    1 s), with a STATUS= of counts; WATCHDOG=1 every half WATCHDOG_USEC from then on (none
+    before: systemd would count start-up against the watchdog); SIGHUP is
     RELOADING=1 (with MONOTONIC_USEC) then READY=1; SIGTERM sends STOPPING=1."""
     s = NotifySup(h, tmp, cgroot,
                   svc("slow", f"{WL} sleep 1 -- notify -- sleep 1000", ready="notify") +
@@ -365,6 +366,8 @@ def test_sd_notify_ready_status_watchdog_reload_stopping(h, tmp, cgroot, rootfs)
     try:
         msgs = s.until(lambda m: "READY=1" in m.split("\n"))
         assert time.monotonic() - t0 >= 1.0
+        # no WATCHDOG=1 while starting: it would arm systemd's watchdog during start-up
+        assert "WATCHDOG=1" not in msgs, msgs
         ready = msgs[-1].split("\n")
         assert "STATUS=2 running, 0 failed, 0 starting or stopping, 1 stopped" in ready, msgs
         assert s.status("slow")["slow"]["state"] == "RUNNING"
