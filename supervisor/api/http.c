@@ -143,18 +143,20 @@ static void on_shut(uv_shutdown_t *req, int status)
     (void)status;
 }
 
-static void on_linger_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Once the answer is going out (a lingering or a streaming connection), what the client
+ * sends is dropped: only EOF (or an error) matters, the client went away. */
+static void on_drop_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     struct hclient *c = h->data;
     *buf = uv_buf_init(c->head, sizeof c->head);
 }
 
-static void on_linger_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+static void on_drop_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     if (nread < 0)
-        client_close(st->data);   /* the client is done (EOF) */
+        client_close(st->data);
 }
 
 /* The answer is out: our side is shut, and the connection stays open, reading and dropping,
@@ -173,7 +175,7 @@ static void on_written(uv_write_t *req, int status)
     c->since = uv_now(c->u.h.loop);
     deadline(c, CR_HTTP_LINGER_MS);
     if (uv_shutdown(&c->shut, &c->u.st, on_shut) < 0 ||
-        uv_read_start(&c->u.st, on_linger_alloc, on_linger_read) < 0)
+        uv_read_start(&c->u.st, on_drop_alloc, on_drop_read) < 0)
         client_close(c);
 }
 
@@ -241,21 +243,6 @@ static void on_chunk_written(uv_write_t *req, int status)
         client_close(c);
 }
 
-/* Only EOF (or an error) matters once a stream runs: the client went away. */
-static void on_stream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)suggested;
-    struct hclient *c = h->data;
-    *buf = uv_buf_init(c->head, sizeof c->head);
-}
-
-static void on_stream_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
-{
-    (void)buf;
-    if (nread < 0)
-        client_close(st->data);
-}
-
 static int stream_put(struct hclient *c, const char *data, size_t len)
 {
     if (c->closing)
@@ -290,7 +277,7 @@ int cr_http_stream_begin(struct cr_http_conn *conn, const char *ctype)
     char head[256];
     int hl = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
                       "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n", ctype);
-    if (uv_read_start(&c->u.st, on_stream_alloc, on_stream_read) < 0) {
+    if (uv_read_start(&c->u.st, on_drop_alloc, on_drop_read) < 0) {
         client_close(c);
         return -EPIPE;
     }

@@ -23,16 +23,13 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "io/logs.h"
+#include "io/logs.h"   /* struct cr_logfile, struct cr_log_waiter */
 
 #define CR_OUT_LINE_MAX 4096                 /* console lines are cut at this length */
 #define CR_OUT_PART_MAX (16 * 1024)          /* log lines are cut at this length */
 #define CR_OUT_CHUNK (256 * 1024)            /* one read */
 #define CR_OUT_PIPE_SIZE (1024 * 1024)       /* asked for with F_SETPIPE_SZ */
 #define CR_CONSOLE_QUEUE (256 * 1024)
-
-struct cr_logfile;
-
 
 /* The supervisor's stdout, and the scratch buffers every stream shares (one loop, one
  * thread: a stream uses them only within one callback). */

@@ -179,3 +179,19 @@ def test_a_slow_client_is_answered_when_there_is_room(h, tmp, cgroot, rootfs):
         c.close()
     assert answer.startswith(b"HTTP/1.0 200"), answer[:200]
     assert s.stop() == 0
+
+
+def test_answered_connections_left_open_are_pushed_out_for_a_scrape(h, tmp, cgroot, rootfs):
+    """After its answer a connection lingers (the server reads on until the client closes,
+    for a client still writing); 16 such connections, a whole peer's share, kept open by a
+    client that read its answers, do not keep that peer's next scrape out."""
+    s, port = metrics_sup(h, tmp, cgroot)
+    held = connect_many(port, 16, first=b"GET /metrics HTTP/1.0\r\n\r\n")
+    try:
+        assert len(held) == 16
+        for c in held:
+            assert read_until_eof(c).startswith(b"HTTP/1.0 200"), "an answer, then the EOF"
+        assert http_get(port)[0] == 200
+    finally:
+        close_all(held)
+    assert s.stop() == 0

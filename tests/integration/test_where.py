@@ -374,6 +374,11 @@ def test_sd_notify_ready_status_watchdog_reload_stopping(h, tmp, cgroot, rootfs)
         # the watchdog keeps coming (200 ms apart), and nothing else while nothing changes
         for _ in range(4):
             assert s.next_msg(5) == "WATCHDOG=1"
+        # a loop kept from running (stopped for 1 s) is said once it runs again
+        os.kill(s.pid, signal.SIGSTOP)
+        time.sleep(1)
+        os.kill(s.pid, signal.SIGCONT)
+        s.wait_log(r"^supervisor: systemd watchdog: a ping \d+ ms late \(the loop was busy\)$")
         # a state change: a new STATUS= line
         s.ctl("start", "later", check=0)
         msgs = s.until(lambda m: m.startswith("STATUS=3 running"))
