@@ -427,6 +427,20 @@ static const char *cgroup_root_below_self(const struct cr_config *cfg)
     return buf;
 }
 
+/* The reaper removed one of the sweep's leftovers (or gave up on it). */
+static void on_leftover_removed(void *arg, int rc, const char *err)
+{
+    struct sv *sv = arg;
+    if (rc < 0) {
+        sv->leftovers_failed++;
+        cr_log(NULL, "a leftover cgroup could not be removed: %s", err ? err : strerror(-rc));
+    }
+    if (--sv->leftovers == 0)
+        cr_log(NULL, "leftover cgroups removed in %llu ms%s",
+               (unsigned long long)(uv_now(sv->rt.loop) - sv->leftovers_since),
+               sv->leftovers_failed ? " (some could not be)" : "");
+}
+
 static int make_devnull(void)
 {
     return open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -606,7 +620,9 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
          * it. orphans.c is the one reaper: its first sweep takes what whoever ran before us
          * left (after a re-exec, once the inits are adopted). */
         sv_orphans_start(sv, none != NULL, mode->resume_fd >= 0);
-        if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop) < 0)
+        sv->leftovers = cr_cg_root_swept(sv->rt.cgroot)->cgroups;
+        sv->leftovers_since = uv_now(sv->rt.loop);
+        if (cr_cg_reaper_start(sv->rt.cgroot, sv->rt.loop, on_leftover_removed, sv) < 0)
             cr_log(NULL, "no cgroup reaper: kills and removals will wait");
     }
     if (cr_console_open(&sv->rt.console, sv->rt.loop, STDOUT_FILENO) < 0 ||

@@ -55,6 +55,8 @@ struct sv {
     uv_timer_t starts_timer;     /* the next slice of starts (service/order.h) */
     bool starts_timer_init;
     void (*log_want_write)(int fd, bool on);   /* daemon.c's, for cr_log_nonblocking() */
+    int leftovers, leftovers_failed;   /* the sweep's, still being removed by the reaper */
+    uint64_t leftovers_since;          /* uv_now() when the reaper took them */
 };
 
 /* reexec.c: the api host's reexec (api/host.h). */

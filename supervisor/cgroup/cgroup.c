@@ -229,9 +229,76 @@ static int sweep_list(struct cr_cg_root *r, bool live_sup, struct cr_cg ***out, 
     return 0;
 }
 
+/* The sweep's SIGKILL, before the freeze and once frozen: v1 reads one hierarchy's list
+ * (the freezer's: what forks meanwhile is in it), not all seven. A process moved into
+ * another hierarchy's copy only, or into a cgroup below, is killed when the copy is removed
+ * (EBUSY: the subtree is killed) or by the full pass the wait makes every 8th round. */
+static int first_pass(struct cr_cg *cg)
+{
+    char procs[PATH_MAX];
+    pid_t *pids;
+    size_t n;
+    if (cg->version != 1 || cg_ops(1)->procs_path(cg, procs, sizeof procs) < 0 ||
+        cg_read_pids(procs, &pids, &n) < 0)
+        return cg_ops(cg->version)->kill_pass(cg);
+    for (size_t k = 0; k < n; k++)
+        kill(pids[k], SIGKILL);
+    free(pids);
+    return (int)n;
+}
+
+/* Removed as each empties: the kills run in parallel in the kernel. Frees v. */
+static int sweep_wait(struct cr_cg_root *r, struct cr_cg **v, size_t n, char *err,
+                      size_t errlen)
+{
+    const struct cg_ops *ops = cg_ops(r->version);
+    int ret = 0;
+    size_t left = n;
+    int64_t deadline = cg_now_ms() + CG_KILL_WAIT_MS;
+    for (int round = 0; left; round++) {
+        bool last = cg_now_ms() >= deadline;
+        for (size_t i = 0; i < n; i++) {
+            if (!v[i])
+                continue;
+            /* Killed, frozen and thawed: nothing in it can fork now, so one file says when
+             * it is empty; the full pass again now and then, and at the end. */
+            bool busy_now = round % 8 == 7 || last ? ops->kill_pass(v[i]) > 0
+                                                   : !cr_cg_is_empty(v[i]);
+            int rc = busy_now ? -EBUSY : ops->remove(v[i], 0, err, errlen);
+            if ((rc == -EBUSY || rc == -ENOTEMPTY) && !last)
+                continue;
+            if (rc < 0) {
+                if (rc == -EBUSY)
+                    cg_err(err, errlen, rc, "%s: still populated %d ms after SIGKILL",
+                           v[i]->path, CG_KILL_WAIT_MS);
+                if (!ret)
+                    ret = rc;
+                r->swept.failed++;
+            }
+            free(v[i]);
+            v[i] = NULL;
+            left--;
+        }
+        if (left)
+            cg_sleep_ms(round < 20 ? 1 : 5);
+    }
+    free(v);
+    return ret;
+}
+
+int cg_sweep_finish(struct cr_cg_root *r, char *err, size_t errlen)
+{
+    struct cr_cg **v = r->left;
+    size_t n = r->nleft;
+    r->left = NULL;
+    r->nleft = 0;
+    return v ? sweep_wait(r, v, n, err, errlen) : 0;
+}
+
 static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
 {
     int64_t t0 = cg_now_ms();
+    cg_sweep_finish(r, NULL, 0);   /* an earlier try's (root_open retries) */
     memset(&r->swept, 0, sizeof r->swept);
     /* v1: only where every service has its own cgroup; in cpu or blkio, a service without
      * such a limit stays in the supervisor leaf it was forked from, after its end too. */
@@ -255,7 +322,7 @@ static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
     int procs = 0;
     size_t nbusy = 0;
     for (size_t i = 0; i < n; i++) {
-        int k = ops->kill_pass(v[i]);
+        int k = first_pass(v[i]);
         if (k > 0 && busy) {
             procs += k;
             busy[i] = true;
@@ -269,43 +336,24 @@ static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
                 cg_sleep_ms(1);
         for (size_t i = 0; i < n; i++)
             if (busy[i])
-                ops->kill_pass(v[i]);
+                first_pass(v[i]);
         for (size_t i = 0; i < n; i++)
             if (busy[i])
                 ops->freeze(v[i], false);
     }
-    /* Removed as each empties: the kills above run in parallel in the kernel. */
-    int ret = 0;
-    size_t left = n;
-    int64_t deadline = cg_now_ms() + CG_KILL_WAIT_MS;
-    for (int round = 0; left; round++) {
-        bool last = cg_now_ms() >= deadline;
-        for (size_t i = 0; i < n; i++) {
-            if (!v[i])
-                continue;
-            int rc = ops->kill_pass(v[i]) > 0 ? -EBUSY : ops->remove(v[i], 0, err, errlen);
-            if ((rc == -EBUSY || rc == -ENOTEMPTY) && !last)
-                continue;
-            if (rc < 0) {
-                if (rc == -EBUSY)
-                    cg_err(err, errlen, rc, "%s: still populated %d ms after SIGKILL",
-                           v[i]->path, CG_KILL_WAIT_MS);
-                if (!ret)
-                    ret = rc;
-                r->swept.failed++;
-            }
-            free(v[i]);
-            v[i] = NULL;
-            left--;
-        }
-        if (left)
-            cg_sleep_ms(round < 20 ? 1 : 5);
-    }
+    free(busy);
     r->swept.cgroups = (int)n;
     r->swept.procs = procs;
+    int ret = 0;
+    if (r->defer) {
+        /* The supervisor's reaper removes them as they empty, between the first starts (a
+         * new cgroup of the same name takes its leftover over first: the claim hook). */
+        r->left = v;
+        r->nleft = n;
+    } else {
+        ret = sweep_wait(r, v, n, err, errlen);
+    }
     r->swept.ms = cg_now_ms() - t0;
-    free(busy);
-    free(v);
     return ret;
 }
 
@@ -394,7 +442,7 @@ static int root_enter(struct cr_cg_root *r, bool move_self, char *err, size_t er
 
 /* The one way in: shared (`supervisor run`) makes no leaf, sweeps nothing, moves nothing. */
 static int root_open(const char *mount, const char *root, bool move_self, bool shared,
-                     const struct cr_cg_limits *lim, const char *state,
+                     bool defer, const struct cr_cg_limits *lim, const char *state,
                      struct cr_cg_root **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -412,6 +460,7 @@ static int root_open(const char *mount, const char *root, bool move_self, bool s
     r->lean = shared;
     r->only = lim && r->version ? cg_ops(r->version)->needs(lim, r->lean) : 0;
     r->made_from = SIZE_MAX;
+    r->defer = defer;
     snprintf(r->root, sizeof r->root, "%s", root);
     snprintf(r->mount, sizeof r->mount, "%s", mount);
     /* A supervisor or `run` that exits removes <root> when it is empty (cr_cg_root_leave):
@@ -434,6 +483,7 @@ static int root_open(const char *mount, const char *root, bool move_self, bool s
             break;
     }
     if (rc < 0) {
+        cg_sweep_finish(r, NULL, 0);
         free(r);
         return rc;
     }
@@ -445,19 +495,19 @@ static int root_open(const char *mount, const char *root, bool move_self, bool s
 int cr_cg_root_open(const char *mount, const char *root, bool move_self,
                     struct cr_cg_root **out, char *err, size_t errlen)
 {
-    return root_open(mount, root, move_self, false, NULL, NULL, out, err, errlen);
+    return root_open(mount, root, move_self, false, false, NULL, NULL, out, err, errlen);
 }
 
 int cr_cg_root_reopen(const char *mount, const char *root, const char *state,
                       struct cr_cg_root **out, char *err, size_t errlen)
 {
-    return root_open(mount, root, true, false, NULL, state, out, err, errlen);
+    return root_open(mount, root, true, false, true, NULL, state, out, err, errlen);
 }
 
 int cr_cg_root_open_shared(const char *mount, const char *root, const struct cr_cg_limits *lim,
                            struct cr_cg_root **out, char *err, size_t errlen)
 {
-    return root_open(mount, root, false, true, lim, NULL, out, err, errlen);
+    return root_open(mount, root, false, true, false, lim, NULL, out, err, errlen);
 }
 
 /* rmdir that counts "not there" as done; -errno otherwise. */
@@ -468,6 +518,7 @@ static int rmdir_gone(const char *dir)
 
 int cr_cg_root_leave(struct cr_cg_root *r, char *err, size_t errlen)
 {
+    cg_sweep_finish(r, NULL, 0);   /* no reaper took them: <root> is removed only empty */
     int ret = 0;
     char pid[24];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
@@ -526,6 +577,8 @@ int cr_cg_root_leave(struct cr_cg_root *r, char *err, size_t errlen)
 
 void cr_cg_root_close(struct cr_cg_root *r)
 {
+    if (r)
+        cg_sweep_finish(r, NULL, 0);
     free(r);
 }
 

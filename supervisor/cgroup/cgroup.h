@@ -163,7 +163,10 @@ const char *cr_cg_path(const struct cr_cg *cg);
 #define CG_REAP_WAIT_MS 10000
 typedef void (*cr_cg_reap_done)(void *arg, int rc, const char *err);
 struct uv_loop_s;
-int cr_cg_reaper_start(struct cr_cg_root *r, struct uv_loop_s *loop);
+/* It takes over what the sweep of cr_cg_root_reopen() killed and left to it: each is
+ * removed once empty, then leftover_done(arg, rc, err) (may be NULL). */
+int cr_cg_reaper_start(struct cr_cg_root *r, struct uv_loop_s *loop,
+                       cr_cg_reap_done leftover_done, void *arg);
 /* After the loop ran out (its timer keeps the loop alive while a job is queued): finishes
  * what is still queued by waiting, and closes the timer's handle (run the loop once more for
  * its close callback). Call it once every cgroup made under r is destroyed. */
@@ -178,8 +181,9 @@ void cr_cg_destroy_async(struct cr_cg *cg, cr_cg_reap_done done, void *arg);
 /* Jobs queued now. */
 int cr_cg_reaper_pending(const struct cr_cg_root *r);
 
-/* What cr_cg_root_open() swept: leftover cgroups removed (empty ones included), the
- * processes killed in them, and how long it took. */
+/* What cr_cg_root_open() swept: leftover cgroups removed (empty ones included; after a
+ * reopen: handed to the reaper to remove), the processes killed in them, how long it took,
+ * and how many could not be removed. */
 struct cr_cg_sweep {
     int cgroups, procs, failed;
     int64_t ms;
@@ -193,8 +197,10 @@ const struct cr_cg_sweep *cr_cg_root_swept(const struct cr_cg_root *r);
  * its length or 0 when there is nothing to say); the new one reads that line back from the
  * whole state text before it opens the root (cr_cg_root_reopen). */
 int cr_cg_root_handover(const struct cr_cg_root *r, char *buf, size_t len);
-/* cr_cg_root_open(mount, root, true, ...) for the new program, with the old one's state
- * text: its cgroup-home line (if any) stands for what a fresh open would find out. */
+/* cr_cg_root_open(mount, root, true, ...) for the supervisor (and the program a re-exec
+ * starts, with the old one's state text: its cgroup-home line, if any, stands for what a
+ * fresh open would find out). Its sweep kills the leftovers and leaves their removal to the
+ * reaper (cr_cg_reaper_start); without one, cr_cg_root_leave or _close waits for them. */
 int cr_cg_root_reopen(const char *mount, const char *root, const char *state,
                       struct cr_cg_root **out, char *err, size_t errlen);
 

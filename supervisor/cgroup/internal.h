@@ -54,6 +54,9 @@ struct cr_cg_root {
     struct cr_cg_reaper *reaper;        /* reap.c's, once started; NULL: kills wait */
     const struct cg_reap_hooks *hooks;  /* the reaper's, for cgroup.c (which calls down only) */
     struct cr_cg_sweep swept;           /* what root_open's sweep found */
+    bool defer;                         /* the sweep leaves the removals to the reaper */
+    struct cr_cg **left;                /* so: killed leftovers the reaper is to remove */
+    size_t nleft;
     char origin[CG1_MAXH][CG_NAMELEN];  /* per hierarchy, the caller's cgroup before the
                                            move (from /proc/self/cgroup); "" unknown */
 };
@@ -182,6 +185,9 @@ struct cg_reap_hooks {
     void (*claim)(struct cr_cg_reaper *rp, const char *leaf);
     void (*unlink)(struct cr_cg *cg);
 };
+/* Waits for the sweep's killed leftovers still held in r->left to empty, and removes them
+ * (cgroup.c): what a root whose reaper never started does with them. */
+int cg_sweep_finish(struct cr_cg_root *r, char *err, size_t errlen);
 /* A cgroup named leaf under r (cgroup.c); NULL without memory. */
 struct cr_cg *cg_new(const struct cr_cg_root *r, const char *leaf);
 
@@ -194,5 +200,7 @@ const char *cg_intern(const char *s);
 /* How long kill waits, in total, for a cgroup to empty; the v1 freeze bound. */
 #define CG_KILL_WAIT_MS 1000
 #define CG_FREEZE_WAIT_MS 100
+/* The reaper's checks and removals, at most this long in one turn of the loop. */
+#define CG_REAP_SLICE_MS 4
 
 #endif

@@ -112,6 +112,11 @@ static void on_tick(uv_timer_t *t)
     for (size_t ph = 0; ph < sizeof phases / sizeof phases[0]; ph++) {
         for (struct cr_cg **pp = &rp->head; *pp;) {
             struct cr_cg *cg = *pp;
+            /* Checks and removals (a v1 rmdir is ~0.1 ms a hierarchy) a slice at a time:
+             * the rest are still due, so the timer fires again on the loop's next turn,
+             * after what else is ready (a thousand leftovers do not hold up the starts). */
+            if (phases[ph] >= R_DRAIN && cg_now_ms() - now >= CG_REAP_SLICE_MS)
+                break;
             if (cg->rstate != phases[ph] || cg->rnext_ms > now) {
                 pp = &cg->rnext;
                 continue;
@@ -152,19 +157,33 @@ static void cg_reap_claim(struct cr_cg_reaper *rp, const char *leaf);
 static void cg_reap_unlink(struct cr_cg *cg);
 static const struct cg_reap_hooks hooks = {cg_reap_claim, cg_reap_unlink};
 
-int cr_cg_reaper_start(struct cr_cg_root *r, struct uv_loop_s *loop)
+static void enqueue(struct cr_cg *cg, bool remove, cr_cg_reap_done done, void *arg);
+
+int cr_cg_reaper_start(struct cr_cg_root *r, struct uv_loop_s *loop,
+                       cr_cg_reap_done leftover_done, void *arg)
 {
     struct cr_cg_reaper *rp = calloc(1, sizeof *rp);
-    if (!rp)
-        return -ENOMEM;
-    int rc = uv_timer_init(loop, &rp->timer);
+    int rc = rp ? uv_timer_init(loop, &rp->timer) : -ENOMEM;
     if (rc < 0) {
         free(rp);
+        char err[512];
+        cg_sweep_finish(r, err, sizeof err);   /* the sweep's leftovers: waited for now */
         return rc;
     }
     rp->timer.data = rp;
     r->hooks = &hooks;
     r->reaper = rp;
+    /* The sweep's leftovers: killed and thawed already, removed as they empty. */
+    for (size_t i = 0; i < r->nleft; i++) {
+        struct cr_cg *cg = r->left[i];
+        cg->rp = rp;
+        cg->rhooks = &hooks;
+        enqueue(cg, true, leftover_done, arg);
+        cg->rstate = R_REMOVE;
+    }
+    free(r->left);
+    r->left = NULL;
+    r->nleft = 0;
     return 0;
 }
 
@@ -247,10 +266,10 @@ static void cg_reap_claim(struct cr_cg_reaper *rp, const char *leaf)
         /* The old one is killed and removed now, as cr_cg_destroy does; a kill-only job's
          * cgroup is still its owner's: only killed. */
         char err[512];
-        int rc;
         if (cg->rstate == R_THAW || cg->rstate == R_FREEZING)
             cg_ops(cg->version)->freeze(cg, false);
-        rc = cr_cg_kill(cg, err, sizeof err);
+        /* Killed already and empty (the sweep's leftovers, mostly): removed at once. */
+        int rc = cg->rstate == R_REMOVE && cr_cg_is_empty(cg) ? 0 : cr_cg_kill(cg, err, sizeof err);
         if (cg->rremove) {
             int r = cg_ops(cg->version)->remove(cg, rc < 0 ? 0 : CG_KILL_WAIT_MS,
                                                 rc < 0 ? NULL : err, sizeof err);
