@@ -153,6 +153,7 @@ int probe_reaped(struct init_probe *p, pid_t pid, int st, bool *ok, char *why, s
 
 static struct {
     const struct init_opts *o;
+    pid1_stop_fn stop;
     bool on;                    /* the workload is ready: checks are scheduled */
     int64_t begin_ms;           /* when checks began (start period counts from here) */
     int64_t next_ms;            /* the next check; -1 while one runs */
@@ -161,9 +162,10 @@ static struct {
     struct init_probe probe;
 } H = {.probe = {.out = -1}};
 
-void health_begin(const struct init_opts *o, int64_t now)
+void health_begin(const struct init_opts *o, int64_t now, pid1_stop_fn stop)
 {
     H.o = o;
+    H.stop = stop;
     if (!o->health_argv || H.on)
         return;
     H.on = true;
@@ -239,8 +241,8 @@ bool health_reaped(pid_t pid, int st, int64_t now)
             o->health_action == CR_HEALTH_RESTART ? ": restarting it"
             : o->health_action == CR_HEALTH_STOP ? ": stopping it" : "");
     if (o->health_action == CR_HEALTH_RESTART)
-        pid1_stop_workload(PID1_RESTART);
+        H.stop(PID1_RESTART);
     else if (o->health_action == CR_HEALTH_STOP)
-        pid1_stop_workload(PID1_STOP);
+        H.stop(PID1_STOP);
     return true;
 }

@@ -92,12 +92,12 @@ int init_parse_args(int argc, char **argv, struct init_opts *o, bool *done);
 /* The PID-1 loop: runs the workload per policy, reaps, forwards. Returns init's exit status. */
 int pid1_run(const struct init_opts *o);
 
-/* pid1.c, for ready.c and health.c: the workload's host of probes. */
+/* What ready.c and health.c ask of pid1.c, the workload's host: send the stop signal to the
+ * workload (then KILL after the grace), and decide what its exit means: a failed start
+ * (restarted as one), a restart, or the end (init exits). Handed down (ready_init,
+ * health_begin): calls point one way, from pid1.c to ready.c to health.c. */
 enum pid1_stop_why { PID1_FAILED_START, PID1_RESTART, PID1_STOP };
-/* Sends the stop signal to the workload (then KILL after the grace), and decides what its
- * exit means: a failed start (restarted as one), a restart, or the end (init exits). */
-void pid1_stop_workload(enum pid1_stop_why why);
-int64_t pid1_now_ms(void);
+typedef void (*pid1_stop_fn)(enum pid1_stop_why why);
 
 /* An exec probe: a child in its own process group, as the workload's user, its output
  * captured (the last line explains a failure). */
@@ -120,7 +120,7 @@ void probe_cancel(struct init_probe *p);
 
 /* ready.c: readiness detection. ready_init binds the notify socket (before any workload;
  * 0 or an exit status after reporting setup-failed). The rest follow the workload's life. */
-int ready_init(const struct init_opts *o);
+int ready_init(const struct init_opts *o, pid1_stop_fn stop);
 int ready_before_fork(void);              /* fd:N: the pipe; 0 or -errno */
 void ready_in_child(void);                /* the workload's side, before exec */
 void ready_started(int64_t now);          /* the workload runs: start detecting */
@@ -133,7 +133,7 @@ void ready_tick(int64_t now);
 bool ready_reaped(pid_t pid, int st, int64_t now);
 
 /* health.c: health checks, from readiness on. */
-void health_begin(const struct init_opts *o, int64_t now);
+void health_begin(const struct init_opts *o, int64_t now, pid1_stop_fn stop);
 void health_stopped(void);
 int64_t health_deadline(void);
 void health_tick(int64_t now);

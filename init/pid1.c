@@ -101,16 +101,13 @@ static struct {
     uint64_t rnd;
 } S;
 
+static void pid1_stop_workload(enum pid1_stop_why why);
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t pid1_now_ms(void)
-{
-    return now_ms();
 }
 
 /* Probes (readiness exec, health checks) are init's children whose status matters: with
@@ -838,10 +835,10 @@ static int setup(const struct init_opts *o)
     S.rnd |= 1;
     S.pidfd_ok = true;
     S.exit_info = kernel_keeps_exit_info();
-    return ready_init(o);
+    return ready_init(o, pid1_stop_workload);
 }
 
-void pid1_stop_workload(enum pid1_stop_why why)
+static void pid1_stop_workload(enum pid1_stop_why why)
 {
     if (!S.wpid || S.phase != RUNNING)
         return;

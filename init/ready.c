@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "events.h"
@@ -43,6 +44,7 @@
 
 static struct {
     const struct init_opts *o;
+    pid1_stop_fn stop;
     bool active;                /* the workload runs and is not ready yet */
     bool ready;
     int64_t deadline_ms;        /* ready_timeout; -1: none */
@@ -79,7 +81,7 @@ static void became_ready(int64_t now)
     close_fd(&R.tcp);
     probe_cancel(&R.probe);
     cr_event(R.o->events_fd, CR_EVT_READY, "kind=%s", kind_name());
-    health_begin(R.o, now);
+    health_begin(R.o, now, R.stop);
 }
 
 /* ---- set-up ---------------------------------------------------------------------------------- */
@@ -105,8 +107,10 @@ static int bind_notify(const struct init_opts *o, char *env, size_t envlen)
         snprintf(env, envlen, "%s", sun.sun_path);
     } else {
         /* abstract: "\0corral-notify-<pid>-<ns pid>" in the network namespace */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         int n = snprintf(sun.sun_path + 1, sizeof sun.sun_path - 1, "corral-notify-%d-%lld",
-                         (int)getpid(), (long long)pid1_now_ms());
+                         (int)getpid(), (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
         len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
         snprintf(env, envlen, "@%s", sun.sun_path + 1);
     }
@@ -122,9 +126,10 @@ fail:;
     return -e;
 }
 
-int ready_init(const struct init_opts *o)
+int ready_init(const struct init_opts *o, pid1_stop_fn stop)
 {
     R.o = o;
+    R.stop = stop;
     if (o->ready != CR_READY_NOTIFY)
         return 0;
     char path[128];
@@ -176,7 +181,7 @@ void ready_started(int64_t now)
         return;
     if (o->ready == CR_READY_NONE) {
         R.ready = true;
-        health_begin(o, now);
+        health_begin(o, now, R.stop);
         return;
     }
     R.active = true;
@@ -387,7 +392,7 @@ void ready_tick(int64_t now)
                  (long long)R.o->ready_timeout_ms, kind_name());
         fprintf(stderr, "init: not ready within %lld ms (ready = %s): a failed start\n",
                 (long long)R.o->ready_timeout_ms, kind_name());
-        pid1_stop_workload(PID1_FAILED_START);
+        R.stop(PID1_FAILED_START);
         return;
     }
     if (R.probe.pid && now >= R.probe.deadline_ms)

@@ -16,11 +16,11 @@
 #include "log.h"
 #include "service/internal.h"
 #include "service/list.h"
-#include "service/order.h"
 
 struct cr_image_job {
     uv_work_t work;
     struct cr_svcs *all;
+    void (*ended)(struct cr_svcs *all);   /* the start pass to run again (order.c's) */
     struct cr_svc *svc;          /* NULL once the service is freed */
     char *ref, *store;           /* ref: NULL without an image */
     char **volumes;              /* "NAME:/path[:ro]" items, NULL-terminated */
@@ -159,7 +159,7 @@ static void job_done(uv_work_t *w, int status)
             cr_log(svc->name, "%zu volume%s made%s", j->made, j->made == 1 ? "" : "s",
                    j->uidmap ? ", owned for its user namespace" : "");
         svc->why[0] = 0;
-        cr_order_start_pending(j->all);
+        j->ended(j->all);
     }
     uv_close((uv_handle_t *)&j->async, job_closed);
 }
@@ -189,7 +189,8 @@ static size_t missing_parts(const struct cr_service *c, size_t *layers, int64_t 
     return n;
 }
 
-bool cr_svc_image_wait(struct cr_svcs *all, struct cr_svc *svc)
+bool cr_svc_image_wait(struct cr_svcs *all, struct cr_svc *svc,
+                       void (*ended)(struct cr_svcs *all))
 {
     const struct cr_service *c = svc->conf;
     if (!c || ((!c->image || !c->img) && !c->volume.n))
@@ -236,6 +237,7 @@ bool cr_svc_image_wait(struct cr_svcs *all, struct cr_svc *svc)
         for (size_t i = 0; !oom && i < c->volume.n; i++)
             oom = !(j->volumes[i] = strdup(c->volume.v[i]));
         j->all = all;
+        j->ended = ended;
         j->svc = svc;
         j->work.data = j;
     }

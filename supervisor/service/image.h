@@ -8,9 +8,11 @@
 
 struct cr_svcs;
 /* For a pending start: true while its image's layers are being unpacked (a job is queued the
- * first time; cr_order_start_pending(all) runs again when it ends). False when there is no
- * image, every layer is there, or the last unpack ended (its error, if any, in image_err). */
-bool cr_svc_image_wait(struct cr_svcs *all, struct cr_svc *svc);
+ * first time; ended(all) is called when it ends: the start pass, order.c's, runs again).
+ * False when there is no image, every layer is there, or the last unpack ended (its error,
+ * if any, in image_err). */
+bool cr_svc_image_wait(struct cr_svcs *all, struct cr_svc *svc,
+                       void (*ended)(struct cr_svcs *all));
 /* The service is freed: a running job forgets it. */
 void cr_svc_image_forget(struct cr_svc *svc);
 

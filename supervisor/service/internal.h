@@ -30,6 +30,10 @@ enum cr_svc_event {
 
 const char *cr_svc_event_name(enum cr_svc_event ev);
 
+/* streams.c: its log files as its config says (again after a reload), its taps. */
+void cr_svc_logs_attach(struct cr_svc *svc);
+void cr_svc_taps(struct cr_svc *svc);
+
 /* How a container reports an event to the service that owns it (cr_svc_event). */
 typedef void (*cr_container_report)(struct cr_svc *svc, enum cr_svc_event ev);
 

@@ -91,7 +91,7 @@ void cr_order_start_pending(struct cr_svcs *all)
             int r = deps_state(all, s, why, sizeof why);
             if (pass == 1)
                 s->blocked = r < 0;
-            if (r > 0 && pass == 0 && cr_svc_image_wait(all, s))
+            if (r > 0 && pass == 0 && cr_svc_image_wait(all, s, cr_order_start_pending))
                 continue;            /* its layers are being unpacked: why says so */
             if (r > 0 && pass == 0) {
                 s->pending = false;
