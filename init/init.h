@@ -132,6 +132,23 @@ int64_t ready_deadline(void);             /* -1: none */
 void ready_tick(int64_t now);
 bool ready_reaped(pid_t pid, int st, int64_t now);
 
+/* console.c: the container's own terminal (spec key console). console_open, from the
+ * set-up: a pty of the container's devpts (dev: its /dev, before pivot_root), bound on
+ * /dev/console, owned by the workload's user; 0, or -1 with err. The rest: the caller's
+ * terminal made raw and the window size copied (start), the workload's side (in_child: a
+ * session of its own with the pty as its controlling terminal and stdio), the copying both
+ * ways from init's loop (pollfds, on_poll), SIGWINCH (resize), and the end (end: the last
+ * output, the caller's terminal as it was). */
+struct pollfd;
+int console_open(const char *dev, uid_t uid, gid_t gid, char *err, size_t errlen);
+bool console_on(void);
+void console_start(void);
+void console_in_child(void);
+int console_pollfds(struct pollfd *p, int max);
+void console_on_poll(const struct pollfd *p, int n);
+void console_resize(void);
+void console_end(void);
+
 /* health.c: health checks, from readiness on. */
 void health_begin(const struct init_opts *o, int64_t now, pid1_stop_fn stop);
 void health_stopped(void);

@@ -171,9 +171,13 @@ static void child_exec(int errpipe)
 {
     const struct init_opts *o = S.o;
     pid_t me = (pid_t)syscall(SYS_getpid);
-    setpgid(0, 0);
-    if (S.tty_fg)
-        tcsetpgrp(STDIN_FILENO, me);   /* SIGTTOU is still blocked here, so this works */
+    if (console_on()) {
+        console_in_child();            /* its own session, the container's pty */
+    } else {
+        setpgid(0, 0);
+        if (S.tty_fg)
+            tcsetpgrp(STDIN_FILENO, me);   /* SIGTTOU is still blocked here, so this works */
+    }
     if (o->umask >= 0)
         umask((mode_t)o->umask);
     if (o->directory && chdir(o->directory) < 0)
@@ -278,7 +282,11 @@ static int start_workload(void)
         cr_event(S.o->events_fd, CR_EVT_EXEC_FAILED, "errno=%d reason=fork: %s", e, strerror(e));
         return 1;
     }
-    setpgid(pid, pid);   /* also in the parent, so -g works before the child ran */
+    /* Also in the parent, so -g works before the child ran; not with a console: the child
+     * makes a session of its own, which a group leader cannot (a signal to the group before
+     * it ran reaches the child alone: on_signal's fallback). */
+    if (!console_on())
+        setpgid(pid, pid);
     struct child_err ce;
     ssize_t n;
     do
@@ -728,6 +736,10 @@ static void on_signal(const struct signalfd_siginfo *si)
     int sig = (int)si->ssi_signo;
     if (sig == PDEATH_SIG && S.parent && getppid() != S.parent)
         end_with_parent();
+    if (sig == SIGWINCH && console_on()) {
+        console_resize();   /* the pty tells its foreground group itself */
+        return;
+    }
     if (sig == SIGCHLD) {
         check_workload();
         if (S.phase == DRAINING || !S.autoreap)
@@ -829,7 +841,10 @@ static int setup(const struct init_opts *o)
             return 1;
         }
     }
-    S.tty_fg = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+    /* With a console of its own the workload's terminal is the pty: the caller's stays
+     * init's, raw, and only copied to and from. */
+    S.tty_fg = !console_on() && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+    console_start();
     if (getrandom(&S.rnd, sizeof S.rnd, GRND_NONBLOCK) != (ssize_t)sizeof S.rnd)
         S.rnd = (uint64_t)now_ms() ^ ((uint64_t)S.self << 32);
     S.rnd |= 1;
@@ -916,12 +931,15 @@ int pid1_run(const struct init_opts *o)
          * of the signalfd: the shortest path from a signal to its forwarding. Only with a
          * deadline pending, or a readiness fd to watch (notify socket, notification pipe, a
          * connect), does it poll first, with a timeout. */
-        struct pollfd pfd[4] = {{S.sfd, POLLIN, 0}};
-        int nfd = 1 + ready_pollfds(pfd + 1, 3);
+        struct pollfd pfd[6] = {{S.sfd, POLLIN, 0}};
+        int nready = ready_pollfds(pfd + 1, 3);
+        int ncon = console_pollfds(pfd + 1 + nready, 2);
+        int nfd = 1 + nready + ncon;
         if (deadline >= 0 || nfd > 1) {
             int timeout = deadline < 0 ? -1 : deadline > now ? (int)(deadline - now) : 0;
             if (poll(pfd, (nfds_t)nfd, timeout) > 0) {
-                ready_on_poll(pfd + 1, nfd - 1, now_ms());
+                ready_on_poll(pfd + 1, nready, now_ms());
+                console_on_poll(pfd + 1 + nready, ncon);
                 if (pfd[0].revents & POLLIN)
                     read_signals();
             }
@@ -931,6 +949,7 @@ int pid1_run(const struct init_opts *o)
         if (S.phase == DRAINING)
             reap_all();
     }
+    console_end();
     if (cr_codeset_has(&o->remap_exit, S.status))
         return 0;
     return S.status;

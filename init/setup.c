@@ -323,6 +323,8 @@ static int setup_dev(const char *root, const struct cr_spec *s)
     if (mkdir(p, 0755) < 0 ||
         mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620") < 0)
         return fail("mount /dev/pts: %s", strerror(errno));
+    if (s->console && console_open(dev, s->uid, s->gid, setup_err, sizeof setup_err) < 0)
+        return -1;
     snprintf(p, sizeof p, "%s/shm", dev);
     if (mkdir(p, 01777) < 0 ||
         mount("shm", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k") < 0)

@@ -602,6 +602,8 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
     out_str(&o, "\n");
     if (s->umask >= 0)
         out_fmt(&o, "umask = %04o\n", (unsigned)s->umask);
+    if (s->console)
+        out_str(&o, "console = true\n");
     for (size_t i = 0; i < s->nenv; i++)
         r |= out_item(&o, "env", s->env[i], NULL);
 
@@ -717,6 +719,7 @@ static const struct skey {
     {"process", "gid", V_ID, false, F(gid)},
     {"process", "groups", V_GROUPS, false, 0},
     {"process", "umask", V_UMASK, false, F(umask)},
+    {"process", "console", V_BOOL, false, F(console)},
     {"process", "env", V_ENV, true, 0},
     {"lifecycle", "autorestart", V_RESTART, false, F(autorestart)},
     {"lifecycle", "exitcodes", V_CODES, false, F(exitcodes)},

@@ -40,6 +40,7 @@
  *   gid = 0
  *   groups = 0,10                   ; supplementary groups, may be empty
  *   umask = 0022                    ; absent: inherited
+ *   console = true                  ; a pty of the container's own (`run` on a terminal)
  *   env = PATH=/usr/bin:/bin        ; one NAME=VALUE per line, the complete environment
  *   [lifecycle]
  *   autorestart = unexpected        ; false | unexpected | true
@@ -193,6 +194,8 @@ struct cr_spec {
     gid_t *groups;
     size_t ngroups;
     int umask;                   /* -1: inherited */
+    bool console;                /* a pty of the container's own, init between it and init's
+                                    stdio (a terminal): init/console.c */
     char **env;                  /* NULL-terminated "NAME=VALUE"; NULL when empty */
     size_t nenv;
     /* [lifecycle] */

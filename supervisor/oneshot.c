@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "daemon_int.h"
@@ -31,6 +32,23 @@ static int run_dir(char **path, const char *name)
     return 0;
 }
 
+/* The caller's terminal as it was: init makes it raw while the container's pty is in use
+ * and gives it back, and so does our exit, should init have been killed first. */
+static struct termios run_tty;
+
+static void run_tty_restore(void)
+{
+    tcsetattr(STDIN_FILENO, TCSADRAIN, &run_tty);
+}
+
+static void run_console(struct cr_spec *s)
+{
+    if (tcgetattr(STDIN_FILENO, &run_tty) < 0)
+        return;
+    s->console = true;
+    atexit(run_tty_restore);
+}
+
 /* `run NAME -- CMD ARGS`: the service's spec with another command, and no restarts. */
 static int run_override(struct cr_service *svc, char **cmd, int ncmd)
 {
@@ -46,6 +64,10 @@ static int run_override(struct cr_service *svc, char **cmd, int ncmd)
     if (term && *term && (isatty(STDIN_FILENO) || isatty(STDOUT_FILENO)) &&
         !cr_spec_get_env(s, "TERM") && cr_spec_set_env(s, "TERM", term) < 0)
         return -ENOMEM;
+    /* On a terminal (stdin), a pty of the container's own: `tty` names it, it is
+     * /dev/console, its size follows the caller's (init copies between the two). */
+    if (isatty(STDIN_FILENO) && s->rootfs)
+        run_console(s);
     if (ncmd <= 0)
         return 0;
     for (size_t i = 0; i < s->argc; i++)

@@ -62,6 +62,7 @@ static void full_spec(struct cr_spec *s)
     cr_spec_add_group(s, 4);
     cr_spec_add_group(s, 27);
     s->umask = 027;
+    s->console = true;
     cr_spec_set_env(s, "PATH", "/usr/bin:/bin");
     cr_spec_set_env(s, "HOME", "/home/u");
     cr_spec_set_env(s, "WEIRD", " =;%#\"' ");
@@ -153,6 +154,7 @@ static void assert_same(const struct cr_spec *a, const struct cr_spec *b)
     for (size_t i = 0; i < a->ngroups; i++)
         assert_int_equal(a->groups[i], b->groups[i]);
     assert_int_equal(a->umask, b->umask);
+    assert_int_equal(a->console, b->console);
     assert_int_equal(a->nenv, b->nenv);
     for (size_t i = 0; i < a->nenv; i++)
         assert_string_equal(a->env[i], b->env[i]);
@@ -242,6 +244,7 @@ static void test_round_trip_minimal(void **state)
     assert_true(n > 0);
     assert_null(strstr(text, "rootfs"));
     assert_null(strstr(text, "umask"));
+    assert_null(strstr(text, "console"));   /* written only when set */
     assert_int_equal(cr_spec_parse(text, (size_t)n, "spec", &b, &errs), 0);
     assert_same(&a, &b);
     assert_null(b.rootfs);
