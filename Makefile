@@ -107,7 +107,7 @@ BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-de
 TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 nftables valgrind procps bindfs \
               supervisor \
               golang-github-containers-common umoci skopeo zstd podman runc catatonit python3-yaml \
-              chromium chromium-driver python3-selenium
+              chromium chromium-driver python3-selenium fcgiwrap
 BENCH_PKGS := tini dumb-init catatonit
 LINT_PKGS  := cppcheck clang-tidy
 define apt_ensure

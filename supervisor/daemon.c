@@ -22,6 +22,7 @@
 #include "net/cni.h"
 #include "api/metrics.h"
 #include "api/rpc.h"
+#include "service/fcgi.h"
 #include "service/order.h"
 #include "service/service.h"
 #include "listeners.h"
@@ -779,6 +780,7 @@ out_loop:
 out:
     free(state);
     cr_net_close(sv->rt.net);   /* every container is gone: the bridges and the table */
+    cr_fcgi_close_all();        /* and FastCGI programs' sockets */
     free(sv->rt.run_dir);
     free(sv->rt.cgroup_root);
     free(sv->rt.cni_config_dir);

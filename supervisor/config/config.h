@@ -122,6 +122,12 @@ struct cr_service {
     struct cr_strv events;       /* the event types its pool takes */
     int64_t buffer_size;
     char *result_handler;
+    /* [fcgi-program:NAME]: every process's stdin is one listening socket (service/fcgi.c) */
+    bool fcgi;
+    char *socket;                /* tcp://HOST:PORT or unix:///PATH */
+    int64_t socket_backlog;
+    char *socket_owner;
+    int socket_mode;
     bool autostart;
     int64_t priority;
     int autorestart;             /* enum cr_restart */

@@ -312,6 +312,19 @@ const struct cr_key cr_keys[CR_NKEYS] = {
                "supervisord: a URL, or AUTO (unset): unix://[unix_http_server] file, else "
                "http://[inet_http_server] port; childutils.getRPCInterface() reads it"},
 
+    /* ---- [fcgi-program:NAME] ---- */
+    [CR_K_SOCKET] = {"socket", NULL, CR_T_STRING, NULL, CR_SEC_FCGI, RESTART, SV(socket),
+        .doc = "the listening socket every process of the program gets as its stdin, made by "
+               "the supervisor before the first starts and kept until the supervisor exits: "
+               "tcp://HOST:PORT or unix:///PATH (required)"},
+    [CR_K_SOCKET_BACKLOG] = {"socket_backlog", NULL, CR_T_INT, "4096", CR_SEC_FCGI, RESTART,
+        SV(socket_backlog), 1, 65535, .doc = "its listen(2) backlog"},
+    [CR_K_SOCKET_OWNER] = {"socket_owner", NULL, CR_T_STRING, NULL, CR_SEC_FCGI, RESTART,
+        SV(socket_owner), .doc = "unix: USER or USER:GROUP owning the socket file; unset: "
+               "the supervisor's"},
+    [CR_K_SOCKET_MODE] = {"socket_mode", NULL, CR_T_UMASK, "0700", CR_SEC_FCGI, RESTART,
+        SV(socket_mode), .doc = "unix: the socket file's mode (octal)"},
+
     /* ---- [eventlistener:NAME] ---- */
     [CR_K_EVENTS] = {"events", NULL, CR_T_LIST, NULL, CR_SEC_LISTENER, RESTART, SV(events),
         .doc = "the event types the listener's pool receives on its stdin, supervisord's names: "

@@ -38,9 +38,10 @@ enum {
     CR_SEC_UNIX_HTTP = 32,       /* [unix_http_server] (supervisord's XML-RPC) */
     CR_SEC_INET_HTTP = 64,       /* [inet_http_server] */
     CR_SEC_LISTENER = 128,       /* [eventlistener:NAME] only (it takes every service key) */
+    CR_SEC_FCGI = 256,           /* [fcgi-program:NAME] only (it takes every service key) */
 };
 /* The sections whose keys are struct cr_service's. */
-#define CR_SEC_SERVICES (CR_SEC_SERVICE | CR_SEC_LISTENER)
+#define CR_SEC_SERVICES (CR_SEC_SERVICE | CR_SEC_LISTENER | CR_SEC_FCGI)
 /* The sections whose keys are struct cr_global's. */
 #define CR_SEC_GLOBALS (CR_SEC_GLOBAL | CR_SEC_UNIX_HTTP | CR_SEC_INET_HTTP)
 
@@ -94,6 +95,8 @@ enum cr_key_id {
     CR_K_STDOUT_SYSLOG, CR_K_STDERR_SYSLOG, CR_K_SERVERURL,
     /* [eventlistener:NAME] */
     CR_K_EVENTS, CR_K_BUFFER_SIZE, CR_K_RESULT_HANDLER,
+    /* [fcgi-program:NAME] */
+    CR_K_SOCKET, CR_K_SOCKET_BACKLOG, CR_K_SOCKET_OWNER, CR_K_SOCKET_MODE,
     /* container */
     CR_K_ROOTFS, CR_K_HOSTNAME, CR_K_NAMESPACES, CR_K_USER_NAMESPACE, CR_K_UID_MAP,
     CR_K_GID_MAP, CR_K_BIND, CR_K_TMPFS, CR_K_READ_ONLY, CR_K_NETWORK, CR_K_PORTS,

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 
 /* ---- raw sections, as read ------------------------------------------------------------- */
@@ -40,6 +41,7 @@ struct raw_sec {
     char *here;                  /* its directory, for %(here)s and relative paths */
     int line;
     bool listener;               /* [eventlistener:NAME] */
+    bool fcgi;                   /* [fcgi-program:NAME] */
     bool lenient;                /* supervisord's own section ([program:x], [supervisord]):
                                     an unknown key that is no typo is a notice, as supervisord
                                     ignores it */
@@ -75,6 +77,12 @@ static bool valid_name(const char *s)
     return true;
 }
 
+/* The key sections a service section takes: every service key, and its own kind's. */
+static unsigned sec_bits(const struct raw_sec *rs)
+{
+    return CR_SEC_SERVICE | (rs->listener ? CR_SEC_LISTENER : 0) | (rs->fcgi ? CR_SEC_FCGI : 0);
+}
+
 static struct raw_sec *cur_sec(struct loader *L)
 {
     return L->cur >= 0 ? &L->secs[L->cur] : NULL;
@@ -85,7 +93,6 @@ static const struct { const char *name; const char *notice; } ignored_sections[]
     {"supervisorctl", "supervisorctl's settings; svctl reads this file's control_socket"},
     {"rpcinterface:", "corral's XML-RPC API ([unix_http_server], [inet_http_server]) is "
                       "supervisord's supervisor namespace, always on"},
-    {"fcgi-program:", "corral runs no FastCGI programs yet"},
 };
 
 /* "did you mean" for a section header: the closest known name (or prefix, for NAME:x). */
@@ -183,7 +190,7 @@ static void on_section(struct cr_ini *ini, const char *header)
             s->kind = SEC_GROUP;
         s->lenient = true;
     } else if (!strncmp(header, "service:", 8) || !strncmp(header, "program:", 8) ||
-               !strncmp(header, "eventlistener:", 14)) {
+               !strncmp(header, "eventlistener:", 14) || !strncmp(header, "fcgi-program:", 13)) {
         /* an event listener is a program whose stdin and stdout carry the events */
         const char *name = strchr(header, ':') + 1;
         if (!valid_name(name))
@@ -195,6 +202,7 @@ static void on_section(struct cr_ini *ini, const char *header)
             s->kind = SEC_SERVICE;
         s->lenient = header[0] != 's';
         s->listener = header[0] == 'e';
+        s->fcgi = header[0] == 'f';   /* a program whose stdin is a listening socket */
     } else if (!strncmp(header, "network:", 8)) {
         if (!valid_name(header + 8))
             cr_ini_error(ini, "[%s]: the name must be 1 to %d of A-Z a-z 0-9 _ . -", header,
@@ -279,7 +287,7 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
                  : s->kind == SEC_GROUP ? CR_SEC_GROUP
                  : s->kind == SEC_UNIX_HTTP ? CR_SEC_UNIX_HTTP
                  : s->kind == SEC_INET_HTTP ? CR_SEC_INET_HTTP
-                 : s->listener ? CR_SEC_SERVICES : CR_SEC_SERVICE;
+                 : sec_bits(s);
     const struct cr_key *k = cr_key_find(key, bit);
     if (!k || !(k->sections & bit)) {
         const char *hint = k ? NULL : cr_key_suggest(key);
@@ -690,6 +698,38 @@ static void check_listener(struct cr_service *svc, struct cr_errlist *errors)
         errors->oom = true;
 }
 
+/* [fcgi-program:x]: a socket supervisord would take; stdin is that socket. */
+static void check_fcgi(struct cr_service *svc, struct cr_errlist *errors)
+{
+    const char *s = svc->socket;
+    if (!s) {
+        if (!svc->key_line[CR_K_SOCKET])
+            cr_service_error(errors, svc, -1, "socket is missing (tcp://HOST:PORT or "
+                             "unix:///PATH, the listening socket its processes share)");
+    } else if (!strncmp(s, "unix://", 7)) {
+        if (s[7] != '/' || strlen(s + 7) >= sizeof ((struct sockaddr_un *)0)->sun_path)
+            cr_service_error(errors, svc, CR_K_SOCKET, "'%s': unix:// takes an absolute path "
+                             "of at most %zu bytes", s,
+                             sizeof ((struct sockaddr_un *)0)->sun_path - 1);
+    } else if (!strncmp(s, "tcp://", 6)) {
+        const char *colon = strrchr(s + 6, ':');
+        char *end;
+        long port = colon ? strtol(colon + 1, &end, 10) : 0;
+        if (!colon || colon == s + 6 || !colon[1] || *end || port < 1 || port > 65535)
+            cr_service_error(errors, svc, CR_K_SOCKET, "'%s': tcp:// takes HOST:PORT", s);
+    } else {
+        cr_service_error(errors, svc, CR_K_SOCKET, "'%s' is not tcp://HOST:PORT or "
+                         "unix:///PATH", s);
+    }
+    if (svc->socket_owner && s && strncmp(s, "unix://", 7))
+        cr_service_error(errors, svc, CR_K_SOCKET_OWNER, "only for a unix:// socket");
+    if (svc->key_line[CR_K_STDIN] && svc->stdin_mode && !strcmp(svc->stdin_mode, "pipe"))
+        cr_service_error(errors, svc, CR_K_STDIN, "cannot be pipe in a FastCGI program (its "
+                         "stdin is the socket)");
+    free(svc->stdin_mode);           /* a program's default (pipe) does not apply */
+    svc->stdin_mode = NULL;
+}
+
 static void check_service(struct cr_service *svc, struct cr_errlist *errors)
 {
     if (svc->image || svc->entrypoint) {
@@ -720,6 +760,8 @@ static void check_service(struct cr_service *svc, struct cr_errlist *errors)
         cr_service_error(errors, svc, CR_K_STDIN, "'%s' is not null or pipe", svc->stdin_mode);
     if (svc->listener)
         check_listener(svc, errors);
+    if (svc->fcgi)
+        check_fcgi(svc, errors);
     if (svc->user_namespace && !strcmp(svc->user_namespace, "auto")) {
         svc->userns_auto = true;
         svc->namespaces |= CR_NS_USER;
@@ -945,7 +987,7 @@ static bool supervisord_meaning(const struct raw_sec *rs)
         CR_K_ROOTFS, CR_K_NAMESPACES, CR_K_BIND, CR_K_TMPFS, CR_K_READ_ONLY, CR_K_HOSTNAME,
         CR_K_USER_NAMESPACE, CR_K_UID_MAP, CR_K_GID_MAP,
     };
-    if (strncmp(rs->header, "program:", 8) && !rs->listener)
+    if (strncmp(rs->header, "program:", 8) && !rs->listener && !rs->fcgi)
         return false;
     for (size_t i = 0; i < sizeof container_keys / sizeof container_keys[0]; i++)
         if (rs->seen[container_keys[i]])
@@ -982,10 +1024,11 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
     char err[1024];
     bool program = supervisord_meaning(rs);
     bool listener = svc->listener = rs->listener;
+    svc->fcgi = rs->fcgi;
 
     for (int i = 0; i < CR_NKEYS; i++) {
         const struct cr_key *k = &cr_keys[i];
-        if (!(k->sections & (listener ? CR_SEC_SERVICES : CR_SEC_SERVICE)))
+        if (!(k->sections & sec_bits(rs)))
             continue;
         cr_cfg_set_unset(k, svc);
         const char *def = k->def;
@@ -1028,7 +1071,7 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
                          "0-9 _ . -", svc->name, CR_NAME_MAX);
     cr_service_image(svc, &cfg->global, &cfg->errors);
     check_service(svc, &cfg->errors);
-    cr_network_service_check(svc, !strncmp(rs->header, "program:", 8) || listener,
+    cr_network_service_check(svc, !strncmp(rs->header, "program:", 8) || listener || rs->fcgi,
                              &cfg->errors);
     cr_service_resolve(svc, rs->here, opts, opts->caps, &cfg->global, roots, &cfg->errors);
     cr_security_resolve(svc, &cfg->global, &cfg->errors);
@@ -1310,6 +1353,7 @@ void cr_keys_print_markdown(FILE *out)
         {CR_SEC_INCLUDE, "`[include]`"},
         {CR_SEC_GROUP, "`[group:NAME]`"},
         {CR_SEC_LISTENER, "`[eventlistener:NAME]` (besides every `[program:NAME]` key)"},
+        {CR_SEC_FCGI, "`[fcgi-program:NAME]` (besides every `[program:NAME]` key)"},
         {CR_SEC_UNIX_HTTP, "`[unix_http_server]`"},
         {CR_SEC_INET_HTTP, "`[inet_http_server]`"},
     };
@@ -1364,6 +1408,7 @@ void cr_keys_print_man(FILE *out)
         {CR_SEC_INCLUDE, "[include]"},
         {CR_SEC_GROUP, "[group:NAME]"},
         {CR_SEC_LISTENER, "[eventlistener:NAME] (besides every [program:NAME] key)"},
+        {CR_SEC_FCGI, "[fcgi\\-program:NAME] (besides every [program:NAME] key)"},
         {CR_SEC_UNIX_HTTP, "[unix_http_server]"},
         {CR_SEC_INET_HTTP, "[inet_http_server]"},
     };

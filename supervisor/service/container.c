@@ -17,6 +17,7 @@
 #include "log.h"
 #include "cgroup/cgroup.h"
 #include "policy/syscall_filter.h"
+#include "service/fcgi.h"
 #include "service/history.h"
 #include "image/image.h"
 #include "spawn/spawn.h"
@@ -734,6 +735,12 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     }
     if ((conf->image || conf->volume.n) && (r = image_root(svc)) < 0)
         return r;
+    /* FastCGI: the program's listener, made at the first start (kept: not ours to close) */
+    int fcgi_fd = conf->fcgi ? cr_fcgi_socket(conf, err, sizeof err) : -1;
+    if (conf->fcgi && fcgi_fd < 0) {
+        cr_log(svc->name, "cannot start: %s", err);
+        return fcgi_fd;
+    }
     struct cr_cg_limits lim;
     cr_svc_limits(conf, &lim);
     struct cr_cg *cg = NULL;
@@ -831,6 +838,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         req.stdio[1] = svc->out.wfd;
         req.stdio[2] = svc->err_open ? svc->err.wfd : svc->out.wfd;
     }
+    if (fcgi_fd >= 0)
+        req.stdio[0] = fcgi_fd;   /* supervisord's FastCGI: stdin is the shared listener */
     struct cr_spawned sp;
     r = cr_spawn(&req, &sp, err, sizeof err);
     close(ev[1]);

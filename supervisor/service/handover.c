@@ -38,6 +38,11 @@ bool cr_svc_handover_ok(const struct cr_svc *svc, char *why, size_t whylen)
         no = "has half an event line from its init";
     else if (!svc->ct && !cr_svc_settled(svc))
         no = "is between states";
+    if (!no && svc->conf && svc->conf->fcgi && svc->ct) {
+        snprintf(why, whylen, "%s is a FastCGI program, whose socket a re-exec does not hand "
+                 "over yet: stop it first", svc->name);
+        return false;
+    }
     if (no) {
         snprintf(why, whylen, "%s is %s and %s: try again when it settles", svc->name,
                  cr_state_name(svc->state), no);

@@ -77,7 +77,8 @@ def test_list_keys_man_covers_every_key():
     assert [l for l in man.splitlines() if l.startswith(".SS ")] == [
         ".SS [supervisor]", ".SS [service:NAME] and [program:NAME]", ".SS [network:NAME]",
         ".SS [include]", ".SS [group:NAME]",
-        ".SS [eventlistener:NAME] (besides every [program:NAME] key)", ".SS [unix_http_server]",
+        ".SS [eventlistener:NAME] (besides every [program:NAME] key)",
+        ".SS [fcgi\\-program:NAME] (besides every [program:NAME] key)", ".SS [unix_http_server]",
         ".SS [inet_http_server]"]
     tags = re.findall(r"^\.TP\n\\fB([a-z_0-9]+)\\fR = \\fI([^\\]+)\\fR(.*)$", man, re.M)
     assert [t[0] for t in tags] == [k[0] for k in keys]

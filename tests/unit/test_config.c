@@ -843,7 +843,7 @@ static void test_supervisord_sections_ignored(void **state)
     load_ok("[supervisord]\nnodaemon = true\n[unix_http_server]\nfile = /tmp/s\n"
             "[rpcinterface:supervisor]\nx = y\n" SVC "stopasgroup = true\nkillasgroup = true\n"
             "[group:g]\nprograms = t\n[eventlistener:e]\ncommand = /bin/cat\nevents = TICK_5\n"
-            "[fcgi-program:f]\nsocket = unix:///tmp/f.sock\n",
+            "[fcgi-program:f]\ncommand = /usr/sbin/fcgiwrap\nsocket = unix:///tmp/f.sock\n",
             &cfg);
     static const char *const want[] = {
         "$/main.ini:2: nodaemon: accepted: the supervisor always runs in the foreground",
@@ -854,8 +854,6 @@ static void test_supervisord_sections_ignored(void **state)
         "in the service's cgroup",
         "$/main.ini:11: killasgroup: accepted and ignored: a stop always reaches every process "
         "in the service's cgroup",
-        "$/main.ini:17: [fcgi-program:f]: supervisord's section, accepted and ignored: corral "
-        "runs no FastCGI programs yet",
     };
     assert_int_equal(cfg.notices.n, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < cfg.notices.n; i++)
@@ -868,6 +866,14 @@ static void test_supervisord_sections_ignored(void **state)
     assert_string_equal(e->events.v[0], "TICK_5");
     assert_int_equal(e->buffer_size, 10);
     assert_int_equal(e->priority, -1);
+    /* [fcgi-program:f] is a program whose stdin is its socket (not a pipe) */
+    const struct cr_service *f = cr_config_find(&cfg, "f");
+    assert_non_null(f);
+    assert_true(f->fcgi);
+    assert_string_equal(f->socket, "unix:///tmp/f.sock");
+    assert_null(f->stdin_mode);
+    assert_int_equal(f->socket_mode, 0700);
+    assert_int_equal(f->socket_backlog, 4096);
     assert_string_equal(e->stdin_mode, "pipe");
     assert_false(cr_config_find(&cfg, "t")->listener);
     /* [unix_http_server] is served (api/rpc.h) */

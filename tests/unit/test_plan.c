@@ -291,6 +291,10 @@ static const struct change {
     /* [eventlistener:t] */
     {"events", "TICK_5", "TICK_60", NULL, 'R'},
     {"buffer_size", NULL, "20", NULL, 'N'},
+    {"socket", "unix:///tmp/sxr-plan-a.sock", "unix:///tmp/sxr-plan-b.sock", NULL, 'R'},
+    {"socket_backlog", NULL, "16", NULL, 'R'},
+    {"socket_owner", NULL, "root", NULL, 'R'},
+    {"socket_mode", NULL, "0770", NULL, 'R'},
 };
 
 /* The key of a change: "global:NAME" is NAME's [supervisor] row, "unix:NAME" and
@@ -333,6 +337,10 @@ static void write_conf(char *buf, size_t len, const struct cr_key *k, const stru
                  !strcmp(name, "password") ? "username = u\n" : "", BASE, OTHER);
     } else if (k->sections & CR_SEC_GLOBAL)
         snprintf(buf, len, "[supervisor]\n%s\n%s%s", line, BASE, OTHER);
+    else if (k->sections == CR_SEC_FCGI)
+        snprintf(buf, len, "[fcgi-program:t]\ncommand = /bin/cat\n%s%s%s\n%s",
+                 strcmp(k->name, "socket") ? "socket = unix:///tmp/sxr-plan.sock\n" : "", with,
+                 line, OTHER);
     else if (k->sections == CR_SEC_LISTENER)
         snprintf(buf, len, "[eventlistener:t]\ncommand = /bin/cat\n%s%s%s\n%s",
                  strcmp(k->name, "events") ? "events = TICK_5\n" : "", with, line, OTHER);

@@ -1,0 +1,165 @@
+/* The listening sockets of [fcgi-program:x] (fcgi.h): supervisord's tcp://HOST:PORT and
+ * unix:///PATH, with socket_backlog, socket_mode and socket_owner. */
+#include "service/fcgi.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config/config.h"
+
+struct fcgi_sock {
+    char *program, *url;
+    int fd;
+    bool unlink_path;            /* unix: the file is ours to remove */
+};
+
+static struct fcgi_sock *socks;
+static size_t nsocks;
+
+static int fail(char *err, size_t errlen, int e, const char *what, const char *url)
+{
+    snprintf(err, errlen, "socket %s: %s: %s", url, what, strerror(e));
+    return -e;
+}
+
+static int owner_of(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+    char u[256];
+    snprintf(u, sizeof u, "%s", spec);
+    char *g = strchr(u, ':');
+    if (g)
+        *g++ = 0;
+    struct passwd *pw = getpwnam(u);
+    struct group *gr = g ? getgrnam(g) : NULL;
+    if (!pw || (g && !gr)) {
+        snprintf(err, errlen, "socket_owner %s: no %s '%s'", spec, pw ? "group" : "user",
+                 pw ? g : u);
+        return -EINVAL;
+    }
+    *uid = pw->pw_uid;
+    *gid = gr ? gr->gr_gid : pw->pw_gid;
+    return 0;
+}
+
+/* A live listener on path is left alone (an error); a stale file is replaced. */
+static int open_unix(const struct cr_service *c, const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    uid_t uid = (uid_t)-1;
+    gid_t gid = (gid_t)-1;
+    if (c->socket_owner && owner_of(c->socket_owner, &uid, &gid, err, errlen) < 0)
+        return -EINVAL;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(err, errlen, errno, "socket", c->socket);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            close(fd);
+            snprintf(err, errlen, "socket %s: the path is there and is not a socket", c->socket);
+            return -EEXIST;
+        }
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(fd);
+            snprintf(err, errlen, "socket %s: another process listens there", c->socket);
+            return -EADDRINUSE;
+        }
+        unlink(path);
+    }
+    int e = 0;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+        e = errno;
+    else if (chmod(path, (mode_t)(c->socket_mode >= 0 ? c->socket_mode : 0700)) < 0 ||
+             ((uid != (uid_t)-1) && chown(path, uid, gid) < 0) ||
+             listen(fd, (int)c->socket_backlog) < 0)
+        e = errno, unlink(path);
+    if (e) {
+        close(fd);
+        return fail(err, errlen, e, "bind", c->socket);
+    }
+    return fd;
+}
+
+static int open_tcp(const struct cr_service *c, const char *hostport, char *err, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(hostport, ':');
+    snprintf(host, sizeof host, "%.*s", (int)(colon - hostport), hostport);
+    /* [::1]:9000 and *:9000 as supervisord writes them */
+    char *h = host;
+    if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+        h[strlen(h) - 1] = 0;
+        h++;
+    }
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM}, *ai;
+    int g = getaddrinfo(!strcmp(h, "*") || !*h ? NULL : h, colon + 1, &hints, &ai);
+    if (g) {
+        snprintf(err, errlen, "socket %s: %s", c->socket, gai_strerror(g));
+        return -EINVAL;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, e = 0;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, (int)c->socket_backlog) < 0)
+        e = errno;
+    freeaddrinfo(ai);
+    if (e) {
+        if (fd >= 0)
+            close(fd);
+        return fail(err, errlen, e, "bind", c->socket);
+    }
+    return fd;
+}
+
+int cr_fcgi_socket(const struct cr_service *c, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < nsocks; i++)
+        if (!strcmp(socks[i].program, c->program) && !strcmp(socks[i].url, c->socket))
+            return socks[i].fd;
+    struct fcgi_sock *ns = realloc(socks, (nsocks + 1) * sizeof *ns);
+    if (!ns)
+        return fail(err, errlen, ENOMEM, "out of memory", c->socket);
+    socks = ns;
+    bool unix_path = !strncmp(c->socket, "unix://", 7);
+    int fd = unix_path ? open_unix(c, c->socket + 7, err, errlen)
+                       : open_tcp(c, c->socket + 6, err, errlen);
+    if (fd < 0)
+        return fd;
+    struct fcgi_sock *s = &socks[nsocks];
+    s->program = strdup(c->program);
+    s->url = strdup(c->socket);
+    s->fd = fd;
+    s->unlink_path = unix_path;
+    if (!s->program || !s->url) {
+        free(s->program);
+        free(s->url);
+        close(fd);
+        return fail(err, errlen, ENOMEM, "out of memory", c->socket);
+    }
+    nsocks++;
+    return fd;
+}
+
+void cr_fcgi_close_all(void)
+{
+    for (size_t i = 0; i < nsocks; i++) {
+        close(socks[i].fd);
+        if (socks[i].unlink_path)
+            unlink(socks[i].url + 7);
+        free(socks[i].program);
+        free(socks[i].url);
+    }
+    free(socks);
+    socks = NULL;
+    nsocks = 0;
+}
