@@ -132,6 +132,13 @@ def test_fcgi_program_on_tcp(h, tmp, cgroot):
     script = cgi_script(tmp)
     got = fcgi_get(lambda: socket.create_connection(("127.0.0.1", port)), script, "tcp")
     assert "hello tcp from" in got, got
+    # A re-exec would lose the socket under it: refused, saying why; nothing changes.
+    pid = s.status("cgi")["cgi"]["pid"]
+    rc, out, err = s.ctl("reexec")
+    assert rc == 1 and "cgi is a FastCGI program" in err and "stop it first" in err, (rc, err)
+    assert s.status("cgi")["cgi"]["pid"] == pid and "resumed" not in s.log()
+    assert "hello still from" in fcgi_get(lambda: socket.create_connection(("127.0.0.1", port)),
+                                          script, "still")
     assert s.stop() == 0
 
 
