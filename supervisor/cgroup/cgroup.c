@@ -229,22 +229,16 @@ static int sweep_list(struct cr_cg_root *r, bool live_sup, struct cr_cg ***out, 
     return 0;
 }
 
+static int signal_procs(const struct cr_cg *cg, int sig);
+
 /* The sweep's SIGKILL, before the freeze and once frozen: v1 reads one hierarchy's list
  * (the freezer's: what forks meanwhile is in it), not all seven. A process moved into
  * another hierarchy's copy only, or into a cgroup below, is killed when the copy is removed
  * (EBUSY: the subtree is killed) or by the full pass the wait makes every 8th round. */
 static int first_pass(struct cr_cg *cg)
 {
-    char procs[PATH_MAX];
-    pid_t *pids;
-    size_t n;
-    if (cg->version != 1 || cg_ops(1)->procs_path(cg, procs, sizeof procs) < 0 ||
-        cg_read_pids(procs, &pids, &n) < 0)
-        return cg_ops(cg->version)->kill_pass(cg);
-    for (size_t k = 0; k < n; k++)
-        kill(pids[k], SIGKILL);
-    free(pids);
-    return (int)n;
+    int n = cg->version == 1 ? signal_procs(cg, SIGKILL) : -1;
+    return n >= 0 ? n : cg_ops(cg->version)->kill_pass(cg);
 }
 
 /* Removed as each empties: the kills run in parallel in the kernel. Frees v. */
@@ -721,7 +715,8 @@ static int procs_path(const struct cr_cg *cg, char *buf, size_t len)
     return cg_ops(cg->version)->procs_path(cg, buf, len);
 }
 
-int cr_cg_signal(struct cr_cg *cg, int sig)
+/* sig to every process of cg's list (v1: the freezer hierarchy's); how many, or -errno. */
+static int signal_procs(const struct cr_cg *cg, int sig)
 {
     char procs[PATH_MAX];
     int r = procs_path(cg, procs, sizeof procs);
@@ -735,7 +730,13 @@ int cr_cg_signal(struct cr_cg *cg, int sig)
     for (size_t i = 0; i < n; i++)
         kill(pids[i], sig);
     free(pids);
-    return 0;
+    return (int)n;
+}
+
+int cr_cg_signal(struct cr_cg *cg, int sig)
+{
+    int n = signal_procs(cg, sig);
+    return n < 0 ? n : 0;
 }
 
 bool cr_cg_is_empty(struct cr_cg *cg)

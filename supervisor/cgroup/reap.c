@@ -269,7 +269,8 @@ static void cg_reap_claim(struct cr_cg_reaper *rp, const char *leaf)
         if (cg->rstate == R_THAW || cg->rstate == R_FREEZING)
             cg_ops(cg->version)->freeze(cg, false);
         /* Killed already and empty (the sweep's leftovers, mostly): removed at once. */
-        int rc = cg->rstate == R_REMOVE && cr_cg_is_empty(cg) ? 0 : cr_cg_kill(cg, err, sizeof err);
+        int rc = cg->rstate == R_REMOVE && cr_cg_is_empty(cg) ? 0
+                                                              : cr_cg_kill(cg, err, sizeof err);
         if (cg->rremove) {
             int r = cg_ops(cg->version)->remove(cg, rc < 0 ? 0 : CG_KILL_WAIT_MS,
                                                 rc < 0 ? NULL : err, sizeof err);
