@@ -284,16 +284,16 @@ int bench_bridge(const struct sb_opts *o, struct sb_table *t)
 	*t = (struct sb_table){ .title = title, .ncol = 2, .nours = 1, .cols = { "ours", "podman" } };
 	struct sb_row *row = t->rows;
 	*row++ = (struct sb_row){ "bridge: start to exit, p50 ms", { p50[B_OURS], p50[B_PODMAN] },
-				  T_LE_FRAC, 1, 0.5, 2 };
+				  T_LE_FRAC, 1, 0.5, 2, 0 };
 	*row++ = (struct sb_row){ "none: start to exit, p50 ms",
-				  { p50[B_OURS_NONE], p50[B_PODMAN_NONE] }, T_NONE, 0, 0, 2 };
+				  { p50[B_OURS_NONE], p50[B_PODMAN_NONE] }, T_NONE, 0, 0, 2, 0 };
 	*row++ = (struct sb_row){ "added by the bridge, p50 ms",
 				  { p50[B_OURS] - p50[B_OURS_NONE], p50[B_PODMAN] - p50[B_PODMAN_NONE] },
-				  T_NONE, 0, 0, 2 };
-	*row++ = (struct sb_row){ "bridge: CPU, p50 ms", { c50[B_OURS], NAN }, T_NONE, 0, 0, 2 };
-	*row++ = (struct sb_row){ "none: CPU, p50 ms", { c50[B_OURS_NONE], NAN }, T_NONE, 0, 0, 2 };
+				  T_NONE, 0, 0, 2, 0 };
+	*row++ = (struct sb_row){ "bridge: CPU, p50 ms", { c50[B_OURS], NAN }, T_NONE, 0, 0, 2, 0 };
+	*row++ = (struct sb_row){ "none: CPU, p50 ms", { c50[B_OURS_NONE], NAN }, T_NONE, 0, 0, 2, 0 };
 	*row++ = (struct sb_row){ "CPU added by the bridge, ms", { c50[B_OURS] - c50[B_OURS_NONE], NAN },
-				  T_LE_ABS, 0, 1, 2 };
+				  T_LE_ABS, 0, 1, 2, 0 };
 	t->nrows = (int)(row - t->rows);
 	return failed ? -1 : 0;
 }

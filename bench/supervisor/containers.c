@@ -430,10 +430,10 @@ int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_ta
 	*seq = (struct sb_table){ .title = t1, .ncol = 5, .nours = 3,
 				  .cols = { "ours", "ours userns", "ours idmap", "crun", "runc" } };
 	struct sb_row *row = seq->rows;
-	*row++ = table_row((struct sb_row){ "start to exit, p50 (ms)", {0}, T_LE_FRAC, 3, 0.5, 2 }, sp50, 1);
-	*row++ = table_row((struct sb_row){ "start to exit, p90 (ms)", {0}, T_NONE, 0, 0, 2 }, sp90, 1);
-	*row++ = table_row((struct sb_row){ "start to exit, mean (ms)", {0}, T_NONE, 0, 0, 2 }, smean, 1);
-	*row++ = table_row((struct sb_row){ "p50 / bare floor p50 (stretch)", {0}, T_LE_ABS, 0, 1.5, 2 },
+	*row++ = table_row((struct sb_row){ "start to exit, p50 (ms)", {0}, T_LE_FRAC, 3, 0.5, 2, 0 }, sp50, 1);
+	*row++ = table_row((struct sb_row){ "start to exit, p90 (ms)", {0}, T_NONE, 0, 0, 2, 0 }, sp90, 1);
+	*row++ = table_row((struct sb_row){ "start to exit, mean (ms)", {0}, T_NONE, 0, 0, 2, 0 }, smean, 1);
+	*row++ = table_row((struct sb_row){ "p50 / bare floor p50 (stretch)", {0}, T_LE_ABS, 0, 1.5, 2, 0 },
 			   sp50, bare);
 	seq->nrows = (int)(row - seq->rows);
 
@@ -444,9 +444,9 @@ int bench_containers(const struct sb_opts *o, struct sb_table *seq, struct sb_ta
 	*conc = (struct sb_table){ .title = t2, .ncol = 5, .nours = 3,
 				   .cols = { "ours", "ours userns", "ours idmap", "crun", "runc" } };
 	row = conc->rows;
-	*row++ = table_row((struct sb_row){ "start to exit, p50 (ms)", {0}, T_LE_FRAC, 3, 0.5, 2 }, cp50, 1);
-	*row++ = table_row((struct sb_row){ "start to exit, p90 (ms)", {0}, T_NONE, 0, 0, 2 }, cp90, 1);
-	*row++ = table_row((struct sb_row){ "wall / container (ms)", {0}, T_LE_FRAC, 3, 0.5, 2 }, cwall, 1);
+	*row++ = table_row((struct sb_row){ "start to exit, p50 (ms)", {0}, T_LE_FRAC, 3, 0.5, 2, 0 }, cp50, 1);
+	*row++ = table_row((struct sb_row){ "start to exit, p90 (ms)", {0}, T_NONE, 0, 0, 2, 0 }, cp90, 1);
+	*row++ = table_row((struct sb_row){ "wall / container (ms)", {0}, T_LE_FRAC, 3, 0.5, 2, 0 }, cwall, 1);
 	conc->nrows = (int)(row - conc->rows);
 	return failures ? -1 : 0;
 }

@@ -22,8 +22,8 @@
 
 extern char **environ;
 
-enum { S_OURS, S_OURS_PID, S_S6, S_RUNIT, S_SUPD, NSYS };
-static const char *sys_name[NSYS] = { "ours", "ours-pid", "s6", "runit", "supervisord" };
+enum { S_OURS, S_OURS_PID, S_OURS_PLAIN, S_S6, S_RUNIT, S_SUPD, NSYS };
+static const char *sys_name[NSYS] = { "ours", "ours-pid", "ours-plain", "s6", "runit", "supervisord" };
 
 struct sys_result {
 	double start_ms, pss_kb, cpu_ms, vcs, nvcs, restart_p50, restart_max, restart_missed, stop_ms, tree_n;
@@ -90,6 +90,7 @@ static int prepare(struct run *r)
 	switch (r->sys) {
 	case S_OURS:
 	case S_OURS_PID:
+	case S_OURS_PLAIN:
 		if (!(f = open_conf(r, "services.ini")))
 			return -1;
 		fprintf(f, "[supervisor]\ncgroup_root = %s-%s-%d\nlog_dir = %s\ncontrol_socket = %s/control.sock\n",
@@ -99,8 +100,10 @@ static int prepare(struct run *r)
 				"restart_delay = 0\n", i, o->magic);
 			if (r->sys == S_OURS)   /* a net namespace with lo only, as before bridges */
 				fprintf(f, "rootfs = %s\nnetwork = none\n", o->rootfs);
-			else
+			else if (r->sys == S_OURS_PID)
 				fprintf(f, "namespaces = pid\n");
+			else    /* plain processes in their own cgroup: the work s6 does */
+				fprintf(f, "namespaces =\n");
 		}
 		if (fclose(f) != 0)
 			return -1;
@@ -396,12 +399,12 @@ out:
 int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 {
 	struct sys_result res[NSYS];
-	const char *bins[NSYS] = { o->ours, o->ours, o->s6svscan, o->runsvdir, o->supervisord };
+	const char *bins[NSYS] = { o->ours, o->ours, o->ours, o->s6svscan, o->runsvdir, o->supervisord };
 	int failed = 0;
 	for (int s = 0; s < NSYS; s++) {
 		struct sys_result none = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
 		res[s] = none;
-		if (s == S_OURS_PID && !o->pid_only)
+		if ((s == S_OURS_PID || s == S_OURS_PLAIN) && !o->pid_only)
 			continue;
 		if (access(bins[s], X_OK) != 0) {
 			fprintf(stderr, "supbench: %s (%s) is missing: its column is n/a\n", sys_name[s], bins[s]);
@@ -422,15 +425,17 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 			fprintf(stderr, "supbench: bare floor for %d services: could not be measured\n", n);
 	}
 
-	/* columns: ours [, ours-pid], s6, runit, supervisord */
-	int map[NSYS], nc = 0;
+	/* columns: ours [, ours-pid, ours-plain], s6, runit, supervisord */
+	int map[NSYS], nc = 0, c_plain = -1;
 	t->nours = 0;
 	for (int s = 0; s < NSYS; s++) {
-		if (s == S_OURS_PID && !o->pid_only)
+		if ((s == S_OURS_PID || s == S_OURS_PLAIN) && !o->pid_only)
 			continue;
+		if (s == S_OURS_PLAIN)
+			c_plain = nc;
 		map[nc] = s;
 		t->cols[nc++] = sys_name[s];
-		if (s <= S_OURS_PID)
+		if (s <= S_OURS_PLAIN)
 			t->nours++;
 	}
 	t->ncol = nc;
@@ -456,7 +461,8 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 		 "   Issue's anchors (%s): start s6 %s, runit %s, supervisord %s; per service s6 ~135 KiB, runit ~100,"
 		 " supervisord %s;\n"
 		 "   restart s6/supervisord ~1 s, runit ~4 ms; supervisord wakes 1/s idle, s6 never.%s",
-		 n >= 1000 ? "b" : "a", n, o->pid_only ? "; ours-pid: namespaces = pid only, no rootfs (host's /)" : "",
+		 n >= 1000 ? "b" : "a", n, o->pid_only ? ";\n   ours-pid: namespaces = pid only, no rootfs (host's /); ours-plain: namespaces = (none: plain"
+		 " processes, each in its own cgroup)" : "",
 		 o->idle_s, SETTLE_MS / 1000, o->kills, n >= 1000 ? "1,000" : "100", n >= 1000 ? "~3.3 s" : "~370 ms",
 		 n >= 1000 ? "~5.1 s" : "~350 ms", n >= 1000 ? "~4.3 s" : "~1.5 s", n >= 1000 ? "~37 KiB" : "~280 KiB",
 		 floor_txt);
@@ -465,44 +471,56 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 #define FILL(field, scale) for (int c = 0; c < nc; c++) row->v[c] = res[map[c]].field * (scale)
 	static char lab_start[2][64], lab_cpu[2][64], lab_wake[2][64];
 	snprintf(lab_start[n >= 1000], 64, "start all %d (ms)", n);
-	*row = (struct sb_row){ lab_start[n >= 1000], {0}, T_LE_FRAC, c_s6, 0.5, 0 };
+	*row = (struct sb_row){ lab_start[n >= 1000], {0}, T_LE_FRAC, c_s6, 0.5, 0, 0 };
 	FILL(start_ms, 1);
 	row++;
-	*row = (struct sb_row){ "tree PSS (MiB)", {0}, T_NONE, 0, 0, 2 };
+	if (c_plain >= 0) {     /* the issue's: plain processes start faster than s6's */
+		*row = (struct sb_row){ "  same, ours-plain", {0}, T_LT, c_s6, 0, 0, c_plain };
+		FILL(start_ms, 1);
+		row++;
+	}
+	if (floor_ms > 0) {     /* the issue's: the default isolation within 1.25x the bare floor */
+		*row = (struct sb_row){ "  start / bare floor", {0}, T_LE_ABS, 0, 1.25, 2, 0 };
+		row->v[0] = res[S_OURS].start_ms / floor_ms;
+		for (int c = 1; c < nc; c++)
+			row->v[c] = NAN;       /* only the default isolation starts the floor's containers */
+		row++;
+	}
+	*row = (struct sb_row){ "tree PSS (MiB)", {0}, T_NONE, 0, 0, 2, 0 };
 	FILL(pss_kb, 1.0 / 1024);
 	row++;
-	*row = (struct sb_row){ "tree PSS / service (KiB)", {0}, T_LT, c_runit, 0, 1 };
+	*row = (struct sb_row){ "tree PSS / service (KiB)", {0}, T_LT, c_runit, 0, 1, 0 };
 	FILL(pss_kb, 1.0 / n);
 	row++;
 	if (n >= 1000) {
-		*row = (struct sb_row){ "  same, stretch", {0}, T_LT, c_supd, 0, 1 };
+		*row = (struct sb_row){ "  same, stretch", {0}, T_LT, c_supd, 0, 1, 0 };
 		FILL(pss_kb, 1.0 / n);
 		row++;
 	}
-	*row = (struct sb_row){ "tree processes", {0}, T_NONE, 0, 0, 0 };
+	*row = (struct sb_row){ "tree processes", {0}, T_NONE, 0, 0, 0, 0 };
 	FILL(tree_n, 1);
 	row++;
 	snprintf(lab_cpu[n >= 1000], 64, "idle CPU in %d s (ms)", o->idle_s);
-	*row = (struct sb_row){ lab_cpu[n >= 1000], {0}, T_NONE, 0, 0, 2 };
+	*row = (struct sb_row){ lab_cpu[n >= 1000], {0}, T_NONE, 0, 0, 2, 0 };
 	FILL(cpu_ms, 1);
 	row++;
 	snprintf(lab_wake[n >= 1000], 64, "idle wakeups in %d s", o->idle_s);
-	*row = (struct sb_row){ lab_wake[n >= 1000], {0}, T_LE_ABS, 0, 0, 0 };
+	*row = (struct sb_row){ lab_wake[n >= 1000], {0}, T_LE_ABS, 0, 0, 0, 0 };
 	FILL(vcs, 1);
 	row++;
-	*row = (struct sb_row){ "  involuntary switches", {0}, T_NONE, 0, 0, 0 };
+	*row = (struct sb_row){ "  involuntary switches", {0}, T_NONE, 0, 0, 0, 0 };
 	FILL(nvcs, 1);
 	row++;
-	*row = (struct sb_row){ "restart after SIGKILL p50 (ms)", {0}, T_LE_ABS, 0, 2, 2 };
+	*row = (struct sb_row){ "restart after SIGKILL p50 (ms)", {0}, T_LE_ABS, 0, 2, 2, 0 };
 	FILL(restart_p50, 1);
 	row++;
-	*row = (struct sb_row){ "restart after SIGKILL max (ms)", {0}, T_NONE, 0, 0, 2 };
+	*row = (struct sb_row){ "restart after SIGKILL max (ms)", {0}, T_NONE, 0, 0, 2, 0 };
 	FILL(restart_max, 1);
 	row++;
-	*row = (struct sb_row){ "  kills not restarted in 5 s", {0}, T_NONE, 0, 0, 0 };
+	*row = (struct sb_row){ "  kills not restarted in 5 s", {0}, T_NONE, 0, 0, 0, 0 };
 	FILL(restart_missed, 1);
 	row++;
-	*row = (struct sb_row){ "stop all (ms)", {0}, T_NONE, 0, 0, 0 };
+	*row = (struct sb_row){ "stop all (ms)", {0}, T_NONE, 0, 0, 0, 0 };
 	FILL(stop_ms, 1);
 	row++;
 #undef FILL

@@ -76,7 +76,7 @@ void sb_cleanup_register(const struct sb_opts *o);
 int role_run(void);                    /* the s6/runit run "script": exec busybox sleep MAGIC */
 
 /* table.c */
-#define SB_MAXCOL 6
+#define SB_MAXCOL 7
 enum sb_target {
 	T_NONE,
 	T_LE_FRAC,      /* ours <= frac * v[col] */
@@ -90,6 +90,7 @@ struct sb_row {
 	int col;                /* reference column of T_LE_FRAC/T_LT */
 	double frac_or_abs;
 	int decimals;
+	int judge;              /* the column the target judges (0: ours) */
 };
 struct sb_table {
 	const char *title;

@@ -38,7 +38,7 @@ void sb_table_print(const struct sb_table *t, int *pass, int *miss)
 		for (int c = t->nours; c < t->ncol; c++)
 			if (!isnan(r->v[c]) && (isnan(best) || r->v[c] < best))
 				best = r->v[c];
-		double ours = r->v[0];
+		double ours = r->v[r->judge];
 		double ratio = (!isnan(ours) && !isnan(best) && best > 0) ? ours / best : NAN;
 		char tt[64];
 		target_text(t, r, tt, sizeof(tt));

@@ -56,7 +56,8 @@ def test_notify_env_points_into_the_containers_own_dev(h, tmp, cgroot, rootfs):
     cmd = f"{WL} env -- notify -- sleep 1000"
     s = Sup(h, tmp, cgroot, svc("envy", cmd, ready="notify", user="nobody")).start()
     s.wait_log(r"^supervisor: envy: STARTING -> RUNNING$")
-    assert "envy | NOTIFY_SOCKET=/dev/.corral/notify" in s.out().splitlines()
+    # Its output pipe and the notify socket are two channels: the line may come after READY.
+    s.wait_out("envy | NOTIFY_SOCKET=/dev/.corral/notify")
     assert not Path("/dev/.corral").exists()
     ipid = s.init("envy")
     sock = Path(f"/proc/{ipid}/root/dev/.corral/notify")

@@ -17,6 +17,7 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import re
 import select
 import shlex
 import shutil
@@ -246,7 +247,23 @@ def test_cgroup_tests_in_vm(vm):
         print(f"the VM stalled; running the selection once more:\n{r.err}", flush=True)
         r = vm(argv, timeout=VM_PYTEST_TIMEOUT, what=f"again: boot + pytest {shlex.join(VM_PYTEST)}")
     print(r.out)
-    assert r.rc == 0, r
+    assert r.rc == 0, failure_digest(r.out) + repr(r)
+
+
+def failure_digest(out, per_test=4, width=240):
+    """The guest's failures first, short: each failed test's name and its first `E` lines
+    (CI shows only the head and the tail of a long log, and the guest's own failure
+    sections sit in the middle of it)."""
+    lines, name, n = [], None, 0
+    for line in out.splitlines():
+        m = re.match(r"^_{3,} (\S.*?) _{3,}$", line)
+        if m:
+            name, n = m.group(1), 0
+            lines.append(f"[guest] {name}:")
+        elif name and line.startswith("E ") and n < per_test:
+            lines.append("    " + line[1:].strip()[:width])
+            n += 1
+    return ("\n".join(lines) + "\n") if lines else ""
 
 
 def test_run_in_vm_tells_a_stalled_guest_from_a_slow_one(tmp_path):
@@ -269,3 +286,15 @@ def test_run_in_vm_tells_a_stalled_guest_from_a_slow_one(tmp_path):
     report = riv.stall_report(str(con))
     assert report.splitlines()[0].strip() == short.strip() and "Call Trace" in report
     assert riv.VM_STALLED == VM_STALLED == 124
+
+
+def test_failure_digest_names_each_guest_failure():
+    """The guest's failures lead the VM test's message (no VM needed)."""
+    out = ("tests/a.py::test_x PASSED\n= FAILURES =\n____ test_one ____\n\n    def test_one():\n"
+           ">       assert 1 == 2\nE       assert 1 == 2\nE        +  where ...\n\ntests/a.py:3: "
+           "AssertionError\n____ test_two[p] ____\nE       TimeoutError: the pool's events\n"
+           "= short test summary info =\n")
+    d = failure_digest(out)
+    assert d == ("[guest] test_one:\n    assert 1 == 2\n    +  where ...\n"
+                 "[guest] test_two[p]:\n    TimeoutError: the pool's events\n"), d
+    assert failure_digest("== 3 passed ==\n") == ""
