@@ -12,6 +12,7 @@
 #include "notify.h"
 #include "io/logs.h"
 #include "net/host.h"
+#include "service/fcgi.h"
 
 /* ---- the networks' kept addresses ------------------------------------------------------------ */
 
@@ -203,6 +204,10 @@ int sv_reload(struct sv *sv, const char *why, bool apply, struct cr_plan *plan)
     sv->cfg_heap = true;
     sv_evl_config(sv->evl, ncfg, sv->all.v, sv->all.n);
     sv_net_reclaim(sv);
+    size_t nfcgi = cr_fcgi_keep_only(ncfg->services, ncfg->nservices);
+    if (nfcgi)
+        cr_log(NULL, "reload: %zu FastCGI socket%s closed (program removed or socket changed)",
+               nfcgi, nfcgi == 1 ? "" : "s");
     cr_log(NULL, "reloaded: %zu added, %zu removed, %zu restarted, %zu unchanged", c.added,
            c.removed, c.restarted, c.kept);
     cr_plan_free(&own);

@@ -260,15 +260,19 @@ int cg_make_dir(const char *dir, bool *created, char *err, size_t errlen)
     return cg_err(err, errlen, -errno, "%s: mkdir: %s", dir, strerror(errno));
 }
 
-int cg_make_root_level(struct cr_cg_root *r, const char *base, size_t end, char *dir,
+int cg_make_root_level(struct cr_cg_root *r, const char *base, size_t end, bool *created, char *dir,
                        size_t dirlen, char *err, size_t errlen)
 {
+    bool made = false;
+    if (created)
+        *created = false;
     if (snprintf(dir, dirlen, "%s/%.*s", base, (int)end, r->root) >= (int)dirlen)
         return cg_err(err, errlen, -ENAMETOOLONG, "%s/%s: path too long", base, r->root);
-    bool created;
-    int rc = cg_make_dir(dir, &created, err, errlen);
-    if (created && end < r->made_from)
+    int rc = cg_make_dir(dir, &made, err, errlen);
+    if (made && end < r->made_from)
         r->made_from = end;
+    if (created)
+        *created = made;
     return rc;
 }
 

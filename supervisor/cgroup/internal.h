@@ -28,6 +28,8 @@ struct cg_hier {
                                cg_intern()'s copy, so that a cgroup's copy of its hierarchies
                                costs 16 bytes each, not CG_NAMELEN */
     unsigned ctrls;         /* CG1_* it carries (v2: unused) */
+    bool cloned;            /* v1 cpuset: <root> has cgroup.clone_children set, so a cgroup
+                               made under it starts with its CPUs and memory nodes */
 };
 
 struct cr_cg_root {
@@ -118,7 +120,7 @@ bool cg_run_leaf_alive(const char *name);
 int cg_make_dir(const char *dir, bool *created, char *err, size_t errlen);
 /* Makes the level of <root> that ends at root[end] (e.g. "apps" of "apps/corral-2") under
  * base, its path left in dir, and notes in r->made_from when this call created it. */
-int cg_make_root_level(struct cr_cg_root *r, const char *base, size_t end, char *dir,
+int cg_make_root_level(struct cr_cg_root *r, const char *base, size_t end, bool *created, char *dir,
                        size_t dirlen, char *err, size_t errlen);
 
 /* ---- backends: each fills one table (v1.c, v2.c); cgroup.c knows only the tables ---- */

@@ -82,7 +82,7 @@ static int move_early(struct cr_cg_root *r, char *err, size_t errlen)
     for (size_t end = 1; end <= len; end++) {
         if (r->root[end] != '/' && r->root[end] != '\0')
             continue;
-        int rc = cg_make_root_level(r, r->mount, end, dir, sizeof dir, err, errlen);
+        int rc = cg_make_root_level(r, r->mount, end, NULL, dir, sizeof dir, err, errlen);
         if (rc < 0)
             return rc;
     }
@@ -131,7 +131,7 @@ static int cg2_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
         first = false;
         if (rc < 0)
             return rc;
-        rc = cg_make_root_level(r, r->mount, end, dir, sizeof dir, err, errlen);
+        rc = cg_make_root_level(r, r->mount, end, NULL, dir, sizeof dir, err, errlen);
         if (rc < 0)
             return rc;
         snprintf(parent, sizeof parent, "%s", dir);

@@ -150,15 +150,38 @@ int cr_fcgi_socket(const struct cr_service *c, char *err, size_t errlen)
     return fd;
 }
 
+static void sock_close(struct fcgi_sock *s)
+{
+    close(s->fd);
+    if (s->unlink_path)
+        unlink(s->url + 7);
+    free(s->program);
+    free(s->url);
+}
+
+size_t cr_fcgi_keep_only(const struct cr_service *services, size_t n)
+{
+    size_t closed = 0;
+    for (size_t i = 0; i < nsocks;) {
+        bool wanted = false;
+        for (size_t k = 0; k < n && !wanted; k++)
+            wanted = services[k].fcgi && !strcmp(services[k].program, socks[i].program) &&
+                     !strcmp(services[k].socket, socks[i].url);
+        if (wanted) {
+            i++;
+            continue;
+        }
+        sock_close(&socks[i]);
+        socks[i] = socks[--nsocks];
+        closed++;
+    }
+    return closed;
+}
+
 void cr_fcgi_close_all(void)
 {
-    for (size_t i = 0; i < nsocks; i++) {
-        close(socks[i].fd);
-        if (socks[i].unlink_path)
-            unlink(socks[i].url + 7);
-        free(socks[i].program);
-        free(socks[i].url);
-    }
+    for (size_t i = 0; i < nsocks; i++)
+        sock_close(&socks[i]);
     free(socks);
     socks = NULL;
     nsocks = 0;

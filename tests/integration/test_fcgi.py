@@ -161,3 +161,39 @@ def test_fcgi_program_bad_socket_is_an_error_naming_the_line(h, tmp, cgroot, lin
                        text=True, timeout=30)
     assert p.returncode != 0
     assert re.search(want, p.stderr), p.stderr
+
+
+def test_fcgi_socket_follows_a_reload(h, tmp, cgroot):
+    """A reload that changes a program's socket: the old one is closed and its file removed,
+    the restarted process listens on the new one; a reload that removes the program closes
+    its socket too (supervisord's update re-creates the group, socket included)."""
+    need(FCGIWRAP)
+    old, new = Path(tmp) / "old.sock", Path(tmp) / "new.sock"
+
+    def sections(sock):
+        return (f"[fcgi-program:cgi]\ncommand = {FCGIWRAP}\nsocket = unix://{sock}\n"
+                "startsecs = 0\n\n[program:keep]\ncommand = /bin/sleep 1000\n")
+    s = CtlSup(h, tmp, cgroot, sections(old)).start()
+    s.wait_state("cgi", "RUNNING")
+    script = cgi_script(tmp)
+
+    def via(path):
+        def connect():
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(str(path))
+            return c
+        return connect
+    assert "hello a from" in fcgi_get(via(old), script, "a")
+    first = workload(s, "cgi")
+    s.write(sections(new))
+    assert s.ctl("reload")[0] == 0
+    wait_until(lambda: children(s.init("cgi")) and children(s.init("cgi"))[0] != first, 10,
+               what="cgi restarted")
+    assert not old.exists()
+    assert "hello b from" in fcgi_get(via(new), script, "b")
+    assert "1 FastCGI socket closed" in s.log()
+    s.write("[program:keep]\ncommand = /bin/sleep 1000\n")
+    assert s.ctl("reload")[0] == 0
+    wait_until(lambda: "cgi" not in s.status(), 10, what="cgi removed")
+    assert not new.exists()
+    assert s.stop() == 0

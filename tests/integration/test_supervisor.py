@@ -326,6 +326,30 @@ def test_run_v1_cgroup_only_where_its_limits_need_one(h, tmp, cgroot, rootfs):
     assert not cg_dirs(cgroot)                      # and its root only where it made it
 
 
+@pytest.mark.skipif(V2, reason="v1's cpuset hierarchy")
+@pytest.mark.parametrize("made_by", ["supervisor", "test"])
+def test_cpuset_cgroups_start_with_their_parents_cpus(h, tmp, cgroot, rootfs, made_by):
+    """A new v1 cpuset cgroup has no CPUs: a service's gets its root's. The supervisor sets
+    cgroup.clone_children on a root it made (the kernel copies them); on a root it did not make
+    that flag is left as it was (each service's are copied by hand)."""
+    root = CG / "cpuset" / cgroot
+    if made_by == "test":
+        root.mkdir()
+        for f in ("cpuset.cpus", "cpuset.mems"):
+            (root / f).write_text((CG / "cpuset" / f).read_text())
+    try:
+        s = Sup(h, tmp, cgroot, svc("cpus", f"{WL} sleep 1000")).start()
+        s.wait_log(r"^supervisor: cpus: STARTING -> RUNNING$")
+        clone = read_text(root / "cgroup.clone_children").strip()
+        assert clone == ("1" if made_by == "supervisor" else "0")
+        for f in ("cpuset.cpus", "cpuset.mems"):
+            assert read_text(root / "svc-cpus" / f).strip() == read_text(root / f).strip() != ""
+        assert s.stop() == 0
+    finally:
+        if made_by == "test" and root.is_dir():
+            root.rmdir()
+
+
 def children_of(pid):
     try:
         return [int(x) for x in
