@@ -1701,6 +1701,43 @@ bool cr_net_is_run(const struct cr_net *n)
     return n && n->guest;
 }
 
+/* A supervisor's clean exit: the state is saved, unless nothing in it is worth keeping (no
+ * automatic subnet, no address of a live run, nothing of ours on the host): then the folder
+ * goes, with its hosts and resolv.conf files (it stayed behind for every cgroup root). */
+static void state_close(struct cr_net *n)
+{
+    if (n->guest)
+        return;
+    int fd = state_lock(n);
+    runs_refresh(n);
+    bool keep = n->nsub || n->nls || n->forward_ours || n->table_made;
+    for (size_t i = 0; i < n->nbr && !keep; i++)
+        keep = !n->br[i].dead;
+    if (keep) {
+        state_write(n);
+        state_unlock(fd);
+        return;
+    }
+    DIR *d = opendir(n->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        const char *f = e->d_name;
+        if (!strcmp(f, "state") || !strcmp(f, "state.new") || !strcmp(f, "resolv.conf") ||
+            !strncmp(f, "hosts.", 6)) {
+            char p[sizeof n->dir + 300];
+            snprintf(p, sizeof p, "%s/%s", n->dir, f);
+            unlink(p);
+        }
+    }
+    if (d)
+        closedir(d);
+    char lock[sizeof n->dir + 16];
+    snprintf(lock, sizeof lock, "%s/lock", n->dir);
+    unlink(lock);
+    rmdir(n->dir);          /* not empty (a service's own folder): it stays */
+    state_unlock(fd);
+}
+
 void cr_net_close(struct cr_net *n)
 {
     if (!n)
@@ -1735,7 +1772,7 @@ void cr_net_close(struct cr_net *n)
             cr_log(NULL, "giving net.ipv4.ip_forward back its 0: %s", strerror(-r));
         n->forward_ours = false;
     }
-    state_save(n);
+    state_close(n);
     cr_nft_close(n->nft);
     cr_nl_close(&n->nl);
     if (n->mark >= 0)

@@ -350,6 +350,24 @@ def test_cpuset_cgroups_start_with_their_parents_cpus(h, tmp, cgroot, rootfs, ma
             root.rmdir()
 
 
+@pytest.mark.parametrize("network", ["none", "bridge"])
+def test_network_state_folder_kept_only_with_something_in_it(h, tmp, cgroot, rootfs, network):
+    """/run/corral-net/ROOT after a clean stop: with only `network = none` services nothing
+    is worth keeping, and the folder goes; a bridge network's automatic subnet and its
+    services' addresses stay (the next start gives them the same ones)."""
+    state = Path("/run/corral-net") / cgroot
+    s = Sup(h, tmp, cgroot, svc("n", f"{WL} sleep 1000", network=None if network == "bridge"
+                                else "none")).start()
+    s.wait_log(r"^supervisor: n: STARTING -> RUNNING$")
+    assert state.is_dir()
+    assert s.stop() == 0
+    if network == "none":
+        assert not state.exists(), list(state.iterdir())
+    else:
+        text = read_text(state / "state")
+        assert "subnet default " in text and "addr default n " in text, text
+
+
 def children_of(pid):
     try:
         return [int(x) for x in
