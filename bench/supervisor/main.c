@@ -5,7 +5,7 @@
  *   --services LIST (100,1000)  --idle SECS (10)  --kills N (5)
  *   --only LIST            containers,bridge,services (default all)
  *   --podman-runs N (20)   1c: podman's starts per network mode (ours: --containers)
- *   --no-pid-only          skip the `namespaces = pid` and `namespaces =` columns
+ *   --no-pid-only          skip the ours-nohard, `namespaces = pid` and `namespaces =` columns
  *   --no-bare              skip the bare floor
  *   --no-userns            skip the user_namespace = auto columns of the container starts
  *   --quick                --containers 20 --services 50 --idle 2 --kills 2

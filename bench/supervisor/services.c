@@ -22,8 +22,8 @@
 
 extern char **environ;
 
-enum { S_OURS, S_OURS_PID, S_OURS_PLAIN, S_S6, S_RUNIT, S_SUPD, NSYS };
-static const char *sys_name[NSYS] = { "ours", "ours-pid", "ours-plain", "s6", "runit", "supervisord" };
+enum { S_OURS, S_OURS_NOHARD, S_OURS_PID, S_OURS_PLAIN, S_S6, S_RUNIT, S_SUPD, NSYS };
+static const char *sys_name[NSYS] = { "ours", "ours-nohard", "ours-pid", "ours-plain", "s6", "runit", "supervisord" };
 
 struct sys_result {
 	double start_ms, pss_kb, cpu_ms, vcs, nvcs, restart_p50, restart_max, restart_missed, stop_ms, tree_n;
@@ -89,6 +89,7 @@ static int prepare(struct run *r)
 	FILE *f;
 	switch (r->sys) {
 	case S_OURS:
+	case S_OURS_NOHARD:
 	case S_OURS_PID:
 	case S_OURS_PLAIN:
 		if (!(f = open_conf(r, "services.ini")))
@@ -98,8 +99,11 @@ static int prepare(struct run *r)
 		for (int i = 0; i < r->n; i++) {
 			fprintf(f, "\n[service:s%04d]\ncommand = /bin/busybox sleep %s\nautorestart = true\n"
 				"restart_delay = 0\n", i, o->magic);
-			if (r->sys == S_OURS)   /* a net namespace with lo only, as before bridges */
+			if (r->sys == S_OURS || r->sys == S_OURS_NOHARD)   /* a net namespace with lo only */
 				fprintf(f, "rootfs = %s\nnetwork = none\n", o->rootfs);
+			if (r->sys == S_OURS_NOHARD)   /* the floor's containers: the hardening off */
+				fprintf(f, "seccomp = unconfined\nunmask = ALL\nconfine_devices = false\n"
+					"cap_add = ALL\nno_new_privileges = false\n");
 			else if (r->sys == S_OURS_PID)
 				fprintf(f, "namespaces = pid\n");
 			else    /* plain processes in their own cgroup: the work s6 does */
@@ -399,12 +403,12 @@ out:
 int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 {
 	struct sys_result res[NSYS];
-	const char *bins[NSYS] = { o->ours, o->ours, o->ours, o->s6svscan, o->runsvdir, o->supervisord };
+	const char *bins[NSYS] = { o->ours, o->ours, o->ours, o->ours, o->s6svscan, o->runsvdir, o->supervisord };
 	int failed = 0;
 	for (int s = 0; s < NSYS; s++) {
 		struct sys_result none = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
 		res[s] = none;
-		if ((s == S_OURS_PID || s == S_OURS_PLAIN) && !o->pid_only)
+		if ((s == S_OURS_NOHARD || s == S_OURS_PID || s == S_OURS_PLAIN) && !o->pid_only)
 			continue;
 		if (access(bins[s], X_OK) != 0) {
 			fprintf(stderr, "supbench: %s (%s) is missing: its column is n/a\n", sys_name[s], bins[s]);
@@ -425,14 +429,16 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 			fprintf(stderr, "supbench: bare floor for %d services: could not be measured\n", n);
 	}
 
-	/* columns: ours [, ours-pid, ours-plain], s6, runit, supervisord */
-	int map[NSYS], nc = 0, c_plain = -1;
+	/* columns: ours [, ours-nohard, ours-pid, ours-plain], s6, runit, supervisord */
+	int map[NSYS], nc = 0, c_plain = -1, c_nohard = -1;
 	t->nours = 0;
 	for (int s = 0; s < NSYS; s++) {
-		if ((s == S_OURS_PID || s == S_OURS_PLAIN) && !o->pid_only)
+		if ((s == S_OURS_NOHARD || s == S_OURS_PID || s == S_OURS_PLAIN) && !o->pid_only)
 			continue;
 		if (s == S_OURS_PLAIN)
 			c_plain = nc;
+		if (s == S_OURS_NOHARD)
+			c_nohard = nc;
 		map[nc] = s;
 		t->cols[nc++] = sys_name[s];
 		if (s <= S_OURS_PLAIN)
@@ -440,7 +446,7 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 	}
 	t->ncol = nc;
 	int c_s6 = t->nours, c_runit = c_s6 + 1, c_supd = c_s6 + 2;
-	static char titles[2][1600];
+	static char titles[2][2400];
 	char *title = titles[n >= 1000 ? 1 : 0];
 	char floor_txt[400] = "";
 	if (floor_ms >= 0)
@@ -448,7 +454,7 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 			 "\n   bare floor: the harness itself starts the %d containers (ours' namespaces, 4 v1 cgroups,"
 			 " pivot_root into the rootfs,\n   /proc, /dev, hostname; no supervision): %.0f ms, %.2f ms per"
 			 " container.", n, floor_ms, floor_ms / n);
-	snprintf(title, 1600,
+	snprintf(title, 2400,
 		 "== 2%s. %d sleeping services (busybox sleep), each under its own supervision ==\n"
 		 "   ours: supervisor -c FILE, default isolation (pid,mount,uts,ipc,net,cgroup namespaces + own cgroup"
 		 " in each v1 hierarchy),\n"
@@ -461,7 +467,9 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 		 "   Issue's anchors (%s): start s6 %s, runit %s, supervisord %s; per service s6 ~135 KiB, runit ~100,"
 		 " supervisord %s;\n"
 		 "   restart s6/supervisord ~1 s, runit ~4 ms; supervisord wakes 1/s idle, s6 never.%s",
-		 n >= 1000 ? "b" : "a", n, o->pid_only ? ";\n   ours-pid: namespaces = pid only, no rootfs (host's /); ours-plain: namespaces = (none: plain"
+		 n >= 1000 ? "b" : "a", n, o->pid_only ? ";\n   ours-nohard: the same containers with the hardening off (seccomp = unconfined, unmask = ALL,"
+		 " confine_devices = false, cap_add = ALL, no_new_privileges = false): the floor's own;\n"
+		 "   ours-pid: namespaces = pid only, no rootfs (host's /); ours-plain: namespaces = (none: plain"
 		 " processes, each in its own cgroup)" : "",
 		 o->idle_s, SETTLE_MS / 1000, o->kills, n >= 1000 ? "1,000" : "100", n >= 1000 ? "~3.3 s" : "~370 ms",
 		 n >= 1000 ? "~5.1 s" : "~350 ms", n >= 1000 ? "~4.3 s" : "~1.5 s", n >= 1000 ? "~37 KiB" : "~280 KiB",
@@ -484,6 +492,8 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 		row->v[0] = res[S_OURS].start_ms / floor_ms;
 		for (int c = 1; c < nc; c++)
 			row->v[c] = NAN;       /* only the default isolation starts the floor's containers */
+		if (c_nohard >= 0)     /* what supervision adds to the floor's own containers */
+			row->v[c_nohard] = res[S_OURS_NOHARD].start_ms / floor_ms;
 		row++;
 	}
 	*row = (struct sb_row){ "tree PSS (MiB)", {0}, T_NONE, 0, 0, 2, 0 };

@@ -76,7 +76,7 @@ void sb_cleanup_register(const struct sb_opts *o);
 int role_run(void);                    /* the s6/runit run "script": exec busybox sleep MAGIC */
 
 /* table.c */
-#define SB_MAXCOL 7
+#define SB_MAXCOL 8
 enum sb_target {
 	T_NONE,
 	T_LE_FRAC,      /* ours <= frac * v[col] */

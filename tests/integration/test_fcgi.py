@@ -72,6 +72,14 @@ def children(pid):
         return []
 
 
+def dead(pid):
+    """Exited (a zombie counts: it accepts nothing)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except OSError:
+        return True
+
+
 def workload(s, name):
     """The pid of the program's process (init's child: no pid namespace for a program)."""
     return wait_until(lambda: children(s.init(name)) and children(s.init(name))[0], 10,
@@ -109,6 +117,8 @@ def test_fcgi_program_shares_one_unix_socket_as_stdin(h, tmp, cgroot):
     assert all(f"hello q{i} from" in a for i, a in enumerate(answers)), answers
     # One process killed: started again on the same socket; the other answers meanwhile.
     os.kill(pids["cgi_0"], signal.SIGKILL)
+    # gone first: a connection made as the kill lands may be the dying process's (reset)
+    wait_until(lambda: dead(pids["cgi_0"]), 10, what="cgi_0 gone")
     assert "hello during from" in fcgi_get(connect, script, "during")
     wait_until(lambda: children(s.init("cgi_0")) and children(s.init("cgi_0"))[0] != pids["cgi_0"],
                10, what="cgi_0 started again")
