@@ -101,7 +101,9 @@ static int prepare(struct run *r)
 				"restart_delay = 0\n", i, o->magic);
 			if (r->sys == S_OURS || r->sys == S_OURS_NOHARD)   /* a net namespace with lo only */
 				fprintf(f, "rootfs = %s\nnetwork = none\n", o->rootfs);
-			if (r->sys == S_OURS_NOHARD)   /* the floor's containers: the hardening off */
+			if (r->sys == S_OURS)
+				;
+			else if (r->sys == S_OURS_NOHARD)   /* the floor's containers: no hardening */
 				fprintf(f, "seccomp = unconfined\nunmask = ALL\nconfine_devices = false\n"
 					"cap_add = ALL\nno_new_privileges = false\n");
 			else if (r->sys == S_OURS_PID)
