@@ -23,6 +23,7 @@
 #include "io/logs.h"
 #include "service/service.h"
 #include "units.h"
+#include "net/unixsock.h"
 
 /* ---- the server and its clients ----------------------------------------------------------- */
 

@@ -1,5 +1,6 @@
 /* The HTTP server that cannot be jammed (http.h). */
 #include "api/http.h"
+#include "net/unixsock.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -634,37 +635,6 @@ int cr_http_open(uv_loop_t *loop, const char *listen, const struct cr_http_opts 
         return r;
     }
     *out = s;
-    return 0;
-}
-
-/* Is a server answering at path? (A leftover socket file of a dead process is not.) */
-static bool someone_listens(const char *path)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return false;
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-    int r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-    bool live = r == 0 || errno == EAGAIN || errno == EINPROGRESS;
-    close(fd);
-    return live;
-}
-
-int cr_unix_path_claim(const char *path, const char *who, char *err, size_t errlen)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return 0;
-    if (!S_ISSOCK(st.st_mode)) {
-        snprintf(err, errlen, "exists and is not a socket");
-        return -EEXIST;
-    }
-    if (someone_listens(path)) {
-        snprintf(err, errlen, "another %s answers there", who);
-        return -EADDRINUSE;
-    }
-    unlink(path);
     return 0;
 }
 

@@ -88,10 +88,6 @@ int cr_http_open(uv_loop_t *loop, const char *listen, const struct cr_http_opts 
 int cr_http_open_unix(uv_loop_t *loop, const char *path, unsigned mode, uid_t uid, gid_t gid,
                       const struct cr_http_opts *o, struct cr_http **out, char *err,
                       size_t errlen);
-/* Makes path free for a new unix socket server: a stale socket there is removed; a path that
- * is not a socket (-EEXIST) or where a server answers (-EADDRINUSE, "another WHO answers
- * there") is left alone. Also the control socket's (control.c). */
-int cr_unix_path_claim(const char *path, const char *who, char *err, size_t errlen);
 /* A request its handler deferred can instead be answered by a stream that has no end
  * (supervisorctl's tail -f): 200, chunked, then each cr_http_stream_write() one chunk. The
  * connection then has no deadline; it closes when the client goes away (then `aborted` is

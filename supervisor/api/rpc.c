@@ -3,10 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <nettle/base64.h>
 #include <nettle/sha1.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +22,7 @@
 #include "log.h"
 #include "service/history.h"
 #include "units.h"
+#include "net/unixsock.h"
 
 /* supervisord's fault codes (supervisor/xmlrpc.py's Faults) */
 enum {
@@ -1529,34 +1528,16 @@ static int srv_auth(struct srv *sv, const char *user, const char *pass)
     return sv->user && sv->pass ? 0 : -ENOMEM;
 }
 
-/* "user" or "user:group" → ids. */
+/* "user" or "user:group" → ids (none: both -1). */
 static int owner_of(const char *chown_to, uid_t *uid, gid_t *gid, char *err, size_t errlen)
 {
     *uid = (uid_t)-1;
     *gid = (gid_t)-1;
-    if (!chown_to)
+    char why[300];
+    if (!chown_to || cr_owner_parse(chown_to, uid, gid, why, sizeof why) == 0)
         return 0;
-    char u[256];
-    snprintf(u, sizeof u, "%s", chown_to);
-    char *g = strchr(u, ':');
-    if (g)
-        *g++ = 0;
-    struct passwd *pw = getpwnam(u);
-    if (!pw) {
-        snprintf(err, errlen, "chown: no user '%s'", u);
-        return -EINVAL;
-    }
-    *uid = pw->pw_uid;
-    *gid = pw->pw_gid;
-    if (g) {
-        struct group *gr = getgrnam(g);
-        if (!gr) {
-            snprintf(err, errlen, "chown: no group '%s'", g);
-            return -EINVAL;
-        }
-        *gid = gr->gr_gid;
-    }
-    return 0;
+    snprintf(err, errlen, "chown: %s", why);
+    return -EINVAL;
 }
 
 /* supervisord's port: "HOST:PORT", ":PORT", "*:PORT" or "PORT" (every address). */

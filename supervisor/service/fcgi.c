@@ -3,9 +3,7 @@
 #include "service/fcgi.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <netdb.h>
-#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "net/unixsock.h"
 
 struct fcgi_sock {
     char *program, *url;
@@ -32,25 +31,6 @@ static int fail(char *err, size_t errlen, int e, const char *what, const char *u
     return -e;
 }
 
-static int owner_of(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t errlen)
-{
-    char u[256];
-    snprintf(u, sizeof u, "%s", spec);
-    char *g = strchr(u, ':');
-    if (g)
-        *g++ = 0;
-    struct passwd *pw = getpwnam(u);
-    struct group *gr = g ? getgrnam(g) : NULL;
-    if (!pw || (g && !gr)) {
-        snprintf(err, errlen, "socket_owner %s: no %s '%s'", spec, pw ? "group" : "user",
-                 pw ? g : u);
-        return -EINVAL;
-    }
-    *uid = pw->pw_uid;
-    *gid = gr ? gr->gr_gid : pw->pw_gid;
-    return 0;
-}
-
 /* A live listener on path is left alone (an error); a stale file is replaced. */
 static int open_unix(const struct cr_service *c, const char *path, char *err, size_t errlen)
 {
@@ -58,25 +38,19 @@ static int open_unix(const struct cr_service *c, const char *path, char *err, si
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
     uid_t uid = (uid_t)-1;
     gid_t gid = (gid_t)-1;
-    if (c->socket_owner && owner_of(c->socket_owner, &uid, &gid, err, errlen) < 0)
+    char why[300];
+    if (c->socket_owner && cr_owner_parse(c->socket_owner, &uid, &gid, why, sizeof why) < 0) {
+        snprintf(err, errlen, "socket_owner %s: %s", c->socket_owner, why);
         return -EINVAL;
+    }
+    int r = cr_unix_path_claim(path, "process", why, sizeof why);
+    if (r < 0) {
+        snprintf(err, errlen, "socket %s: %s", c->socket, why);
+        return r;
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fail(err, errlen, errno, "socket", c->socket);
-    struct stat st;
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            close(fd);
-            snprintf(err, errlen, "socket %s: the path is there and is not a socket", c->socket);
-            return -EEXIST;
-        }
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
-            close(fd);
-            snprintf(err, errlen, "socket %s: another process listens there", c->socket);
-            return -EADDRINUSE;
-        }
-        unlink(path);
-    }
     int e = 0;
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
         e = errno;

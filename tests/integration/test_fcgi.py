@@ -207,3 +207,36 @@ def test_fcgi_socket_follows_a_reload(h, tmp, cgroot):
     wait_until(lambda: "cgi" not in s.status(), 10, what="cgi removed")
     assert not new.exists()
     assert s.stop() == 0
+
+
+def test_fcgi_socket_path_taken_over_only_from_a_dead_server(h, tmp, cgroot):
+    """A stale socket file at the path (its server gone) is replaced; a path where a server
+    answers is left alone and the program does not start, saying why."""
+    need(FCGIWRAP)
+    stale, live = Path(tmp) / "stale.sock", Path(tmp) / "live.sock"
+    old = socket.socket(socket.AF_UNIX)
+    old.bind(str(stale))
+    old.close()                                # the file stays, nobody listens
+    other = socket.socket(socket.AF_UNIX)
+    other.bind(str(live))
+    other.listen(1)
+    try:
+        sections = "".join(f"[fcgi-program:{n}]\ncommand = {FCGIWRAP}\nsocket = unix://{p}\n"
+                           "startsecs = 0\nautorestart = false\n\n"
+                           for n, p in (("a", stale), ("b", live)))
+        s = CtlSup(h, tmp, cgroot, sections).start()
+        s.wait_state("a", "RUNNING")
+        assert "hello x from" in fcgi_get(lambda: _unix(stale), cgi_script(tmp), "x")
+        wait_until(lambda: f"socket unix://{live}: another process answers there" in s.log(),
+                   10, what="b's refusal")
+        assert s.status("b")["b"]["state"] != "RUNNING"
+        assert s.stop() == 0
+        assert live.exists()                   # not ours: left as it was
+    finally:
+        other.close()
+
+
+def _unix(path):
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(str(path))
+    return c
