@@ -25,6 +25,23 @@ extern char **environ;
 enum { S_OURS, S_OURS_NOHARD, S_OURS_PID, S_OURS_PLAIN, S_S6, S_RUNIT, S_SUPD, NSYS };
 static const char *sys_name[NSYS] = { "ours", "ours-nohard", "ours-pid", "ours-plain", "s6", "runit", "supervisord" };
 
+/* Each of our columns' own keys (beside rootfs and network = none for the first two). */
+static const char *const ours_keys[S_OURS_PLAIN + 1] = {
+	[S_OURS] = "",
+	/* the bare floor's containers: the hardening off */
+	[S_OURS_NOHARD] = "seccomp = unconfined\nunmask = ALL\nconfine_devices = false\n"
+			  "cap_add = ALL\nno_new_privileges = false\n",
+	[S_OURS_PID] = "namespaces = pid\n",
+	/* plain processes, each in its own cgroup: the work s6 does */
+	[S_OURS_PLAIN] = "namespaces =\n",
+};
+
+/* The columns --no-pid-only leaves out. */
+static bool optional(int sys)
+{
+	return sys > S_OURS && sys <= S_OURS_PLAIN;
+}
+
 struct sys_result {
 	double start_ms, pss_kb, cpu_ms, vcs, nvcs, restart_p50, restart_max, restart_missed, stop_ms, tree_n;
 };
@@ -101,15 +118,7 @@ static int prepare(struct run *r)
 				"restart_delay = 0\n", i, o->magic);
 			if (r->sys == S_OURS || r->sys == S_OURS_NOHARD)   /* a net namespace with lo only */
 				fprintf(f, "rootfs = %s\nnetwork = none\n", o->rootfs);
-			if (r->sys == S_OURS)
-				;
-			else if (r->sys == S_OURS_NOHARD)   /* the floor's containers: no hardening */
-				fprintf(f, "seccomp = unconfined\nunmask = ALL\nconfine_devices = false\n"
-					"cap_add = ALL\nno_new_privileges = false\n");
-			else if (r->sys == S_OURS_PID)
-				fprintf(f, "namespaces = pid\n");
-			else    /* plain processes in their own cgroup: the work s6 does */
-				fprintf(f, "namespaces =\n");
+			fputs(ours_keys[r->sys], f);
 		}
 		if (fclose(f) != 0)
 			return -1;
@@ -410,7 +419,7 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 	for (int s = 0; s < NSYS; s++) {
 		struct sys_result none = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
 		res[s] = none;
-		if ((s == S_OURS_NOHARD || s == S_OURS_PID || s == S_OURS_PLAIN) && !o->pid_only)
+		if (optional(s) && !o->pid_only)
 			continue;
 		if (access(bins[s], X_OK) != 0) {
 			fprintf(stderr, "supbench: %s (%s) is missing: its column is n/a\n", sys_name[s], bins[s]);
@@ -435,7 +444,7 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 	int map[NSYS], nc = 0, c_plain = -1, c_nohard = -1;
 	t->nours = 0;
 	for (int s = 0; s < NSYS; s++) {
-		if ((s == S_OURS_NOHARD || s == S_OURS_PID || s == S_OURS_PLAIN) && !o->pid_only)
+		if (optional(s) && !o->pid_only)
 			continue;
 		if (s == S_OURS_PLAIN)
 			c_plain = nc;

@@ -21,9 +21,9 @@
 #include "ctl_proto.h"
 #include "service/history.h"
 #include "io/logs.h"
+#include "net/unixsock.h"
 #include "service/service.h"
 #include "units.h"
-#include "net/unixsock.h"
 
 /* ---- the server and its clients ----------------------------------------------------------- */
 

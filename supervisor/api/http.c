@@ -1,6 +1,5 @@
 /* The HTTP server that cannot be jammed (http.h). */
 #include "api/http.h"
-#include "net/unixsock.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,6 +13,8 @@
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <unistd.h>
+
+#include "net/unixsock.h"
 
 struct cr_http {
     union {

@@ -20,9 +20,9 @@
 #include "api/xmlrpc.h"
 #include "io/logs.h"
 #include "log.h"
+#include "net/unixsock.h"
 #include "service/history.h"
 #include "units.h"
-#include "net/unixsock.h"
 
 /* supervisord's fault codes (supervisor/xmlrpc.py's Faults) */
 enum {

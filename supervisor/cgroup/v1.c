@@ -66,6 +66,16 @@ static void cpuset_clone_children(struct cg_hier *h, const char *dir, bool made)
     h->cloned = cg_read(path, val, sizeof val) == 0 && val[0] == '1';
 }
 
+/* A directory made (or found) in hierarchy h: a cpuset one gets its CPUs and memory nodes,
+ * unless the kernel gave them (made just now below a <root> with clone_children). */
+static int cpuset_fill(const struct cg_hier *h, const char *dir, bool made, char *err,
+                       size_t errlen)
+{
+    if (!(h->ctrls & CG1_CPUSET) || (made && h->cloned))
+        return 0;
+    return cpuset_inherit(dir, made, err, errlen);
+}
+
 static int missing(char *err, size_t errlen, const char *key, const char *what);
 
 static const struct cg_hier *hier(const struct cr_cg *cg, unsigned bit)
@@ -150,8 +160,8 @@ static int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
                 continue;
             bool made;
             rc = cg_make_root_level(r, h->dir, end, &made, dir, sizeof dir, err, errlen);
-            if (rc == 0 && (h->ctrls & CG1_CPUSET))
-                rc = cpuset_inherit(dir, made, err, errlen);
+            if (rc == 0)
+                rc = cpuset_fill(h, dir, made, err, errlen);
             if (rc < 0)
                 return rc;
             if ((h->ctrls & CG1_CPUSET) && end == len)
@@ -163,8 +173,8 @@ static int cg1_root_prepare(struct cr_cg_root *r, char *err, size_t errlen)
         if (cg_dir(h, r->root, "supervisor", dir, sizeof dir) < 0)
             return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", h->dir);
         rc = cg_make_dir(dir, &created, err, errlen);
-        if (rc == 0 && (h->ctrls & CG1_CPUSET) && !h->cloned)
-            rc = cpuset_inherit(dir, created, err, errlen);
+        if (rc == 0)
+            rc = cpuset_fill(h, dir, created, err, errlen);
         if (rc < 0)
             return rc;
     }
@@ -251,8 +261,8 @@ static int cg1_create(struct cr_cg *cg, char *err, size_t errlen)
         if (cg_dir(&cg->h[i], cg->root, cg->leaf, dir, sizeof dir) < 0)
             return cg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", cg->h[i].dir);
         int rc = cg_make_dir(dir, &created, err, errlen);
-        if (rc == 0 && (cg->h[i].ctrls & CG1_CPUSET) && !(created && cg->h[i].cloned))
-            rc = cpuset_inherit(dir, created, err, errlen);
+        if (rc == 0)
+            rc = cpuset_fill(&cg->h[i], dir, created, err, errlen);
         if (rc < 0)
             return rc;
         cg->fresh &= created;

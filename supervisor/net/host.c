@@ -1701,9 +1701,29 @@ bool cr_net_is_run(const struct cr_net *n)
     return n && n->guest;
 }
 
-/* A supervisor's clean exit: the state is saved, unless nothing in it is worth keeping (no
+/* The folder and what the supervisor writes in it (state, hosts.NET, resolv.conf, lock); a
+ * service's own folder left in it keeps it. Under the lock. */
+static void state_remove(struct cr_net *n)
+{
+    DIR *d = opendir(n->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        const char *f = e->d_name;
+        if (!strcmp(f, "state") || !strcmp(f, "state.new") || !strcmp(f, "resolv.conf") ||
+            !strcmp(f, "lock") || !strncmp(f, "hosts.", 6)) {
+            char p[sizeof n->dir + 300];
+            snprintf(p, sizeof p, "%s/%s", n->dir, f);
+            unlink(p);
+        }
+    }
+    if (d)
+        closedir(d);
+    rmdir(n->dir);
+}
+
+/* A supervisor's clean exit: state_save(), unless nothing in the state is worth keeping (no
  * automatic subnet, no address of a live run, nothing of ours on the host): then the folder
- * goes, with its hosts and resolv.conf files (it stayed behind for every cgroup root). */
+ * goes (it stayed behind for every cgroup root). */
 static void state_close(struct cr_net *n)
 {
     if (n->guest)
@@ -1713,28 +1733,10 @@ static void state_close(struct cr_net *n)
     bool keep = n->nsub || n->nls || n->forward_ours || n->table_made;
     for (size_t i = 0; i < n->nbr && !keep; i++)
         keep = !n->br[i].dead;
-    if (keep) {
+    if (keep)
         state_write(n);
-        state_unlock(fd);
-        return;
-    }
-    DIR *d = opendir(n->dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        const char *f = e->d_name;
-        if (!strcmp(f, "state") || !strcmp(f, "state.new") || !strcmp(f, "resolv.conf") ||
-            !strncmp(f, "hosts.", 6)) {
-            char p[sizeof n->dir + 300];
-            snprintf(p, sizeof p, "%s/%s", n->dir, f);
-            unlink(p);
-        }
-    }
-    if (d)
-        closedir(d);
-    char lock[sizeof n->dir + 16];
-    snprintf(lock, sizeof lock, "%s/lock", n->dir);
-    unlink(lock);
-    rmdir(n->dir);          /* not empty (a service's own folder): it stays */
+    else
+        state_remove(n);
     state_unlock(fd);
 }
 

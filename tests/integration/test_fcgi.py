@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ASAN_SUPERVISOR, wait_until
+from conftest import ASAN_SUPERVISOR, alive, wait_until
 from test_supervisor import cgroot, need  # noqa: F401 (cgroot: a fixture)
 from test_svctl import CtlSup
 
@@ -72,18 +72,16 @@ def children(pid):
         return []
 
 
-def dead(pid):
-    """Exited (a zombie counts: it accepts nothing)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
-    except OSError:
-        return True
-
-
 def workload(s, name):
     """The pid of the program's process (init's child: no pid namespace for a program)."""
     return wait_until(lambda: children(s.init(name)) and children(s.init(name))[0], 10,
                       what=f"{name}'s process")
+
+
+def unix_conn(path):
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(str(path))
+    return c
 
 
 def cgi_script(tmp):
@@ -110,15 +108,13 @@ def test_fcgi_program_shares_one_unix_socket_as_stdin(h, tmp, cgroot):
     script = cgi_script(tmp)
 
     def connect():
-        c = socket.socket(socket.AF_UNIX)
-        c.connect(str(sock))
-        return c
+        return unix_conn(sock)
     answers = [fcgi_get(connect, script, f"q{i}") for i in range(6)]
     assert all(f"hello q{i} from" in a for i, a in enumerate(answers)), answers
     # One process killed: started again on the same socket; the other answers meanwhile.
     os.kill(pids["cgi_0"], signal.SIGKILL)
     # gone first: a connection made as the kill lands may be the dying process's (reset)
-    wait_until(lambda: dead(pids["cgi_0"]), 10, what="cgi_0 gone")
+    wait_until(lambda: not alive(pids["cgi_0"]), 10, what="cgi_0 gone")
     assert "hello during from" in fcgi_get(connect, script, "during")
     wait_until(lambda: children(s.init("cgi_0")) and children(s.init("cgi_0"))[0] != pids["cgi_0"],
                10, what="cgi_0 started again")
@@ -186,21 +182,14 @@ def test_fcgi_socket_follows_a_reload(h, tmp, cgroot):
     s = CtlSup(h, tmp, cgroot, sections(old)).start()
     s.wait_state("cgi", "RUNNING")
     script = cgi_script(tmp)
-
-    def via(path):
-        def connect():
-            c = socket.socket(socket.AF_UNIX)
-            c.connect(str(path))
-            return c
-        return connect
-    assert "hello a from" in fcgi_get(via(old), script, "a")
+    assert "hello a from" in fcgi_get(lambda: unix_conn(old), script, "a")
     first = workload(s, "cgi")
     s.write(sections(new))
     assert s.ctl("reload")[0] == 0
     wait_until(lambda: children(s.init("cgi")) and children(s.init("cgi"))[0] != first, 10,
                what="cgi restarted")
     assert not old.exists()
-    assert "hello b from" in fcgi_get(via(new), script, "b")
+    assert "hello b from" in fcgi_get(lambda: unix_conn(new), script, "b")
     assert "1 FastCGI socket closed" in s.log()
     s.write("[program:keep]\ncommand = /bin/sleep 1000\n")
     assert s.ctl("reload")[0] == 0
@@ -226,7 +215,7 @@ def test_fcgi_socket_path_taken_over_only_from_a_dead_server(h, tmp, cgroot):
                            for n, p in (("a", stale), ("b", live)))
         s = CtlSup(h, tmp, cgroot, sections).start()
         s.wait_state("a", "RUNNING")
-        assert "hello x from" in fcgi_get(lambda: _unix(stale), cgi_script(tmp), "x")
+        assert "hello x from" in fcgi_get(lambda: unix_conn(stale), cgi_script(tmp), "x")
         wait_until(lambda: f"socket unix://{live}: another process answers there" in s.log(),
                    10, what="b's refusal")
         assert s.status("b")["b"]["state"] != "RUNNING"
@@ -234,9 +223,3 @@ def test_fcgi_socket_path_taken_over_only_from_a_dead_server(h, tmp, cgroot):
         assert live.exists()                   # not ours: left as it was
     finally:
         other.close()
-
-
-def _unix(path):
-    c = socket.socket(socket.AF_UNIX)
-    c.connect(str(path))
-    return c
