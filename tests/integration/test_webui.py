@@ -21,6 +21,8 @@ from test_supervisor import cgroot  # noqa: F401  (a fixture)
 pytestmark = pytest.mark.cgroup
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+# what chromedriver says instead of "stale element" when a node's document was replaced under it
+GONE = "does not belong to the document"
 
 
 def free_port():
@@ -102,7 +104,8 @@ def test_web_ui_in_a_real_browser(h, tmp, cgroot):
         pytest.skip("chromium under TCG takes minutes; the page is the same (tested on the host)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,
+                                            WebDriverException)
     from selenium.webdriver.common.by import By
 
     s = UiSup(h, tmp, cgroot).start()
@@ -130,6 +133,10 @@ def test_web_ui_in_a_real_browser(h, tmp, cgroot):
                     return False
                 except StaleElementReferenceException:
                     return True
+                except WebDriverException as e:   # chromium's other words for "stale"
+                    if GONE in str(e):
+                        return True
+                    raise
             wait_until(replaced, 20, what=f"the page after {button_id}")
         assert cell("web", "state") == "RUNNING"
         assert re.fullmatch(r"pid \d+, uptime 0:00:\d\d", cell("web", "desc")), cell("web", "desc")
@@ -156,6 +163,10 @@ def test_web_ui_in_a_real_browser(h, tmp, cgroot):
                                                    drv.find_element(By.ID, "lines").text)]
             except (StaleElementReferenceException, NoSuchElementException):
                 return []
+            except WebDriverException as e:   # chromium's other words for "stale"
+                if GONE in str(e):
+                    return []
+                raise
         wait_until(ticks, 20, what="talker's lines in the live log")
         first = max(ticks())
         wait_until(lambda: max(ticks() or [0]) >= first + 3, 20, what="new lines arriving live")
