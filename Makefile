@@ -71,6 +71,7 @@ UNIT_LINK_test_ctl_proto := $(LINK_service)
 UNIT_LINK_test_fsm       := service io log
 UNIT_LINK_test_output    := $(LINK_io)
 UNIT_LINK_test_logs      := $(LINK_io)
+UNIT_LINK_test_watch     := $(LINK_io)
 UNIT_LINK_test_net       := $(LINK_net)
 UNIT_LINK_test_pid1      := $(LINK_pid1)
 UNIT_LINK_test_spec      :=

@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "api/control.h"
 #include "io/logs.h"
+#include "io/watch.h"
 #include "net/cni.h"
 #include "api/metrics.h"
 #include "api/rpc.h"
@@ -513,7 +514,10 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     /* Every service holds a few pipes and a pidfd: take the hard limit for ourselves; each
      * container gets the limit we were started with back. A file that needs more than that
      * is refused before anything is made (fd_budget.h). */
-    sv->fd_inherited = cr_fd_count_open();
+    if (!run_name && mode->resume_fd >= 0)
+        state = sv_resume_read(mode->resume_fd);
+    /* After a re-exec, what the first supervisor inherited (the rest is the services'). */
+    sv->fd_inherited = state ? sv_resume_inherited(state) : cr_fd_count_open();
     if (getrlimit(RLIMIT_NOFILE, &sv->rt.nofile) < 0)
         sv->rt.nofile = (struct rlimit){1024, 1024};
     /* [supervisord] umask, minfds, minprocs: for us and (inherited) the containers */
@@ -548,8 +552,6 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     if (run_conf)
         cr_svc_limits(run_conf, &run_lim);
     const char *cgroot = run_name ? cfg->global.cgroup_root : cgroup_root_below_self(cfg);
-    if (!run_name && mode->resume_fd >= 0)
-        state = sv_resume_read(mode->resume_fd);
     int r = run_name ? cr_cg_root_open_shared(CR_CGROUP_MOUNT, cfg->global.cgroup_root,
                                               &run_lim, &sv->rt.cgroot, err, sizeof err)
                      : cr_cg_root_reopen(CR_CGROUP_MOUNT, cgroot, state, &sv->rt.cgroot, err,
@@ -612,6 +614,8 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
         goto out;
     }
     log_loop = sv->rt.loop;
+    if (state)   /* before any service takes its fds back */
+        cr_watch_take_set(sv->rt.loop, sv_resume_watchset(state));
     cr_log_nonblocking(log_want_write);
     cr_logs_set_loop(sv->rt.loop);   /* log files on writer threads from here on */
     if (!run_name) {

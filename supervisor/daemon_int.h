@@ -72,6 +72,10 @@ struct sv_gap {
 };
 struct sv_gap sv_resume_since(const char *state);
 void sv_resume_gap(struct sv_gap since);
+/* reexec.c: the fds the first supervisor inherited (fd_budget.h), from the state. */
+unsigned long sv_resume_inherited(const char *state);
+/* reexec.c: the fd of the set of watched fds handed over (io/watch.h), or -1. */
+int sv_resume_watchset(const char *state);
 
 static inline struct sv *sv_of(struct cr_runtime *rt)
 {

@@ -148,6 +148,7 @@ static void keep_all(struct sv *sv, bool keep)
     int fd = cr_control_fd(sv->ctl);
     if (fd >= 0)
         fcntl(fd, F_SETFD, keep ? 0 : FD_CLOEXEC);
+    cr_watch_handover(keep);   /* the services' fds with their registrations (io/watch.h) */
     if (!keep)
         for (size_t i = 0; i < sv->all.n; i++)
             cr_svc_handover_undo(sv->all.v[i]);
@@ -170,9 +171,13 @@ static int write_state(struct sv *sv)
     fputs(STATE_MAGIC, f);
     fprintf(f, "since %llu\n", (unsigned long long)sv->reexec_since_us);
     fprintf(f, "since_cpu %llu\n", (unsigned long long)sv->reexec_cpu_us);
+    fprintf(f, "fds_inherited %lu\n", sv->fd_inherited);
     int cfd = cr_control_fd(sv->ctl);
     if (cfd >= 0)
         fprintf(f, "control %d\n", cfd);
+    int wfd = cr_watch_handover(false);   /* kept open by keep_all() below */
+    if (wfd >= 0)
+        fprintf(f, "watchset %d\n", wfd);
     char home[CG_HOME_MAX];
     if (cr_cg_root_handover(sv->rt.cgroot, home, sizeof home) > 0)
         fputs(home, f);
@@ -318,6 +323,18 @@ struct sv_gap sv_resume_since(const char *state)
     const char *p = strstr(state, "\nsince ");
     const char *c = strstr(state, "\nsince_cpu ");
     return (struct sv_gap){p ? strtoull(p + 7, NULL, 10) : 0, c ? strtoull(c + 11, NULL, 10) : 0};
+}
+
+int sv_resume_watchset(const char *state)
+{
+    const char *p = strstr(state, "\nwatchset ");
+    return p ? atoi(p + 10) : -1;
+}
+
+unsigned long sv_resume_inherited(const char *state)
+{
+    const char *p = strstr(state, "\nfds_inherited ");
+    return p ? strtoul(p + 15, NULL, 10) : 3;
 }
 
 static uint64_t clock_us(clockid_t id)

@@ -48,11 +48,21 @@ struct root_path {               /* a rootfs as written */
     int stat_errno;              /* 0, or why stat() failed */
 };
 
+#define LOOKS_MAX 16             /* paths inside one root whose stat is remembered */
+
+struct look {                    /* a path inside a root, stat'ed once per load */
+    char *path;
+    int err;                     /* 0, or why the stat failed */
+    struct stat st;
+};
+
 struct root_fd {                 /* an opened root, by its real path */
     char *path;
     int fd;
     bool passwd_read, group_read;
     char *passwd, *group;        /* NULL: absent */
+    struct look *looks;          /* LOOKS_MAX, on the first stat */
+    size_t nlooks;
 };
 
 struct cr_roots {
@@ -80,6 +90,9 @@ void cr_roots_free(struct cr_roots *roots)
         free(roots->fds[i].path);
         free(roots->fds[i].passwd);
         free(roots->fds[i].group);
+        for (size_t k = 0; k < roots->fds[i].nlooks; k++)
+            free(roots->fds[i].looks[k].path);
+        free(roots->fds[i].looks);
     }
     free(roots->specbuf);
     free(roots);
@@ -660,11 +673,27 @@ static int stat_in_container(struct ctx *c, const char *path, struct stat *st)
     }
     if (c->rootfd < 0)
         return -1;
+    struct root_fd *rt = c->root;
+    for (size_t i = 0; rt && i < rt->nlooks; i++)
+        if (!strcmp(rt->looks[i].path, path)) {   /* services sharing a root and a command */
+            *st = rt->looks[i].st;
+            errno = rt->looks[i].err;
+            return errno ? -1 : 0;
+        }
     int fd = open_in_root(c->rootfd, path, O_PATH);
-    if (fd < 0)
-        return -1;
-    int r = fstat(fd, st);
-    close(fd);
+    int r = fd < 0 ? -1 : fstat(fd, st);
+    int err = r < 0 ? errno : 0;
+    if (fd >= 0)
+        close(fd);
+    if (rt && !rt->looks)
+        rt->looks = calloc(LOOKS_MAX, sizeof *rt->looks);
+    if (rt && rt->looks && rt->nlooks < LOOKS_MAX &&
+        (rt->looks[rt->nlooks].path = strdup(path))) {
+        rt->looks[rt->nlooks].err = err;
+        rt->looks[rt->nlooks].st = *st;
+        rt->nlooks++;
+    }
+    errno = err;
     return r;
 }
 

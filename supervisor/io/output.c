@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "io/logs.h"
+#include "io/watch.h"
 
 /* Stamped lines are gathered here before one write: the longest line a chunk can hold, with
  * its stamp, always fits. */
@@ -363,7 +364,7 @@ bool cr_keep_partial(char **slot, size_t cap, const char *buf, size_t len)
     return true;
 }
 
-static void on_stream_readable(uv_poll_t *h, int status, int events);
+static void on_stream_readable(struct cr_watch *w, int events);
 
 static void on_file_drained(struct cr_log_waiter *w)
 {
@@ -371,7 +372,7 @@ static void on_file_drained(struct cr_log_waiter *w)
                                                                              waiter));
     s->waiting = false;
     if (s->poll_init)
-        uv_poll_start(&s->poll, UV_READABLE, on_stream_readable);
+        cr_watch_start(s->loop, &s->watch, s->rfd, UV_READABLE, on_stream_readable, s, false);
 }
 
 void cr_out_unwait(struct cr_out_stream *s)
@@ -388,7 +389,7 @@ static bool stream_hold(struct cr_out_stream *s)
 {
     if (!s->file || !s->poll_init || !cr_logfile_congested(s->file))
         return false;
-    uv_poll_stop(&s->poll);
+    cr_watch_stop(&s->watch);
     s->waiter.wake = on_file_drained;
     cr_logfile_wait(s->file, &s->waiter);
     s->waiting = true;
@@ -431,15 +432,15 @@ static void stream_read(struct cr_out_stream *s, int rounds, bool flush_tail)
         cr_console_flush(c);
 }
 
-static void on_stream_readable(uv_poll_t *h, int status, int events)
+static void on_stream_readable(struct cr_watch *w, int events)
 {
-    (void)status;
     (void)events;
-    stream_read(h->data, 16, false);
+    stream_read(w->data, 16, false);
 }
 
-int cr_out_adopt(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
-                 const char *name, int rfd, int wfd)
+/* adopted: a re-exec's pipe, watched by the set the old program handed over (watch.h). */
+static int stream_start(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
+                        const char *name, int rfd, int wfd, bool adopted)
 {
     memset(s, 0, sizeof *s);
     s->console = c;
@@ -447,19 +448,21 @@ int cr_out_adopt(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
     s->rfd = s->wfd = -1;
     if (console_stream_bufs(c) < 0)
         return -ENOMEM;
-    /* Only our end is non-blocking (uv_poll_init makes it so): the write end is the
-     * workload's, and it must block as usual when the pipe is full (we drain it promptly). */
-    fcntl(rfd, F_SETFD, FD_CLOEXEC);
-    fcntl(wfd, F_SETFD, FD_CLOEXEC);
-    int r = uv_poll_init(loop, &s->poll, rfd);
+    int r = cr_watch_start(loop, &s->watch, rfd, UV_READABLE, on_stream_readable, s, adopted);
     if (r < 0)
         return r;
+    s->loop = loop;
     s->rfd = rfd;
     s->wfd = wfd;
-    s->poll.data = s;
     s->poll_init = true;
-    uv_poll_start(&s->poll, UV_READABLE, on_stream_readable);
     return 0;
+}
+
+int cr_out_adopt(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
+                 const char *name, int rfd, int wfd)
+{
+    /* O_NONBLOCK, a file status flag, went through the execve with the pipe */
+    return stream_start(s, loop, c, name, rfd, wfd, true);
 }
 
 int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
@@ -472,7 +475,11 @@ int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
      * Unprivileged, it would count against the user's pipe quota, so only root asks. */
     if (geteuid() == 0)
         fcntl(p[0], F_SETPIPE_SZ, CR_OUT_PIPE_SIZE);
-    int r = cr_out_adopt(s, loop, c, name, p[0], p[1]);
+    /* Only our end is non-blocking: the write end is the workload's, and it must block as
+     * usual when the pipe is full (we drain it promptly). */
+    int r = fcntl(p[0], F_SETFL, O_NONBLOCK) < 0 ? -errno
+                                                  : stream_start(s, loop, c, name, p[0], p[1],
+                                                                 false);
     if (r < 0) {
         close(p[0]);
         close(p[1]);
@@ -506,9 +513,9 @@ struct close_ctx {
     void *arg;
 };
 
-static void on_stream_closed(uv_handle_t *h)
+static void on_stream_closed(struct cr_watch *w)
 {
-    struct close_ctx *cc = h->data;
+    struct close_ctx *cc = w->data;
     if (cc) {
         if (cc->done)
             cc->done(cc->arg);
@@ -558,9 +565,8 @@ void cr_out_close(struct cr_out_stream *s, void (*done)(void *arg), void *arg)
             cc->done = done;
             cc->arg = arg;
         }
-        s->poll.data = cc;
-        uv_poll_stop(&s->poll);
-        uv_close((uv_handle_t *)&s->poll, on_stream_closed);
+        s->watch.data = cc;
+        cr_watch_close(&s->watch, on_stream_closed);
         s->poll_init = false;
         if (!cc && done)
             done(arg);

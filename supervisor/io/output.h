@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "io/watch.h"
+
 #include "io/logs.h"   /* struct cr_logfile, struct cr_log_waiter */
 
 #define CR_OUT_LINE_MAX 4096                 /* console lines are cut at this length */
@@ -67,7 +69,8 @@ struct cr_out_stream {
     struct cr_console *console;
     const char *name;            /* the prefix; owned by the caller, must outlive the stream */
     int rfd, wfd;                /* rfd non-blocking; wfd is what the container gets */
-    uv_poll_t poll;
+    uv_loop_t *loop;
+    struct cr_watch watch;       /* rfd's (io/watch.h) */
     bool poll_init;
     struct cr_logfile *file;     /* NULL: not logged to a file (logs.c attaches it) */
     struct cr_console *direct;   /* set: each line goes there as it is, once, instead of to a

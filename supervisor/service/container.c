@@ -388,9 +388,9 @@ void cr_svc_limits(const struct cr_service *c, struct cr_cg_limits *lim)
     lim->ndevices = c->ndev_rules;
 }
 
-static void ct_handle_closed(uv_handle_t *h)
+static void ct_watch_closed(struct cr_watch *w)
 {
-    struct cr_container *ct = h->data;
+    struct cr_container *ct = w->data;
     if (--ct->open_handles == 0) {
         free(ct->evpart);
         free(ct);
@@ -400,14 +400,14 @@ static void ct_handle_closed(uv_handle_t *h)
 void cr_container_release(struct cr_container *ct)
 {
     ct->svc = NULL;
-    uv_poll_stop(&ct->pid_poll);
-    uv_poll_stop(&ct->ev_poll);
-    uv_close((uv_handle_t *)&ct->pid_poll, ct_handle_closed);
-    uv_close((uv_handle_t *)&ct->ev_poll, ct_handle_closed);
-    close(ct->pidfd);
-    close(ct->ev_fd);
-    if (ct->stdin_wfd >= 0)
-        close(ct->stdin_wfd);
+    int pidfd = ct->pidfd, ev_fd = ct->ev_fd, in = ct->stdin_wfd;
+    ct->pid_watch.data = ct->ev_watch.data = ct;   /* a watch that never started, too */
+    cr_watch_close(&ct->pid_watch, ct_watch_closed);   /* ct may be gone after these */
+    cr_watch_close(&ct->ev_watch, ct_watch_closed);
+    close(pidfd);
+    close(ev_fd);
+    if (in >= 0)
+        close(in);
 }
 
 static void check_oom(struct cr_svc *svc, struct cr_container *ct)
@@ -582,15 +582,14 @@ static bool ct_read_events(struct cr_container *ct)
     return eof;
 }
 
-static void on_events(uv_poll_t *h, int status, int events)
+static void on_events(struct cr_watch *w, int events)
 {
-    (void)status;
     (void)events;
-    struct cr_container *ct = h->data;
+    struct cr_container *ct = w->data;
     /* At end of file the pipe stays readable: stop watching it, or the loop would spin
      * until the pidfd says init is gone (its namespaces' teardown comes first). */
     if (ct_read_events(ct))
-        uv_poll_stop(h);
+        cr_watch_stop(w);
 }
 
 /* The reaper removed a container's cgroup (arg: the service's name, malloc'd). */
@@ -656,11 +655,10 @@ static void ct_exited(struct cr_container *ct)
     report(svc, CR_EV_INIT_EXITED);
 }
 
-static void on_pidfd(uv_poll_t *h, int status, int events)
+static void on_pidfd(struct cr_watch *w, int events)
 {
-    (void)status;
     (void)events;
-    struct cr_container *ct = h->data;
+    struct cr_container *ct = w->data;
     if (ct->svc && !ct->exited)
         ct_exited(ct);
 }
@@ -706,14 +704,18 @@ static int image_root(struct cr_svc *svc)
 }
 
 /* The container's two fds on the loop: its init's exit (pidfd) and its events. */
-static void watch(struct cr_runtime *rt, struct cr_svc *svc, struct cr_container *ct)
+static void watch(struct cr_runtime *rt, struct cr_svc *svc, struct cr_container *ct,
+                  bool adopted)
 {
-    uv_poll_init(rt->loop, &ct->pid_poll, ct->pidfd);
-    uv_poll_init(rt->loop, &ct->ev_poll, ct->ev_fd);
-    ct->pid_poll.data = ct->ev_poll.data = ct;
     ct->open_handles = 2;
-    uv_poll_start(&ct->ev_poll, UV_READABLE, on_events);
-    uv_poll_start(&ct->pid_poll, UV_READABLE, on_pidfd);
+    int r = cr_watch_start(rt->loop, &ct->ev_watch, ct->ev_fd, UV_READABLE, on_events, ct,
+                           adopted);
+    if (r == 0)
+        r = cr_watch_start(rt->loop, &ct->pid_watch, ct->pidfd, UV_READABLE, on_pidfd, ct,
+                           adopted);
+    if (r < 0)   /* its exit goes unseen until the loop can watch it: said, not hidden */
+        cr_log(svc->name, "cannot watch its container's init (pid %d): %s", (int)ct->pid,
+               strerror(-r));
     svc->ct = ct;
 }
 
@@ -889,7 +891,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
     /* A cgroup made now has counted nothing; a re-used leftover may have. */
     int64_t oom = cr_cg_is_fresh(cg) ? 0 : cr_cg_oom_kills(cg);
     ct->oom_seen = oom > 0 ? oom : 0;
-    watch(rt, svc, ct);
+    watch(rt, svc, ct, false);
     /* A failure here closes the go-ahead: the child exits, seen as the container's exit. */
     if (sp.go_fd >= 0 && cni)
         cni_connect(svc, sp.pid, sp.go_fd);
@@ -920,9 +922,8 @@ int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid
         cr_cg_destroy(cg, err, sizeof err);
         return -ENOMEM;
     }
-    /* O_NONBLOCK (a file status flag) went through the execve; close-on-exec did not */
-    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-    fcntl(ev_fd, F_SETFD, FD_CLOEXEC);
+    /* O_NONBLOCK (a file status flag) went through the execve; close-on-exec is back
+     * (main.c: cloexec_all) */
     ct->svc = svc;
     ct->report = report;
     ct->pid = pid;
@@ -935,7 +936,7 @@ int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid
     ct->oom_seen = oom > 0 ? oom : 0;
     /* What init said while no supervisor listened waits in the pipe: read on the first turn
      * of the loop, like any event. */
-    watch(rt, svc, ct);
+    watch(rt, svc, ct, true);
     return 0;
 }
 

@@ -59,6 +59,12 @@ static void keep_open(int fd, bool keep)
 
 static void keep_fds(struct cr_svc *svc, bool keep)
 {
+    /* Every fd handed over is in the watch set when the new program takes it (io/watch.h):
+     * a stream held for its log file is read again first */
+    if (keep && svc->out_open)
+        cr_out_unwait(&svc->out);
+    if (keep && svc->err_open)
+        cr_out_unwait(&svc->err);
     if (svc->out_open) {
         keep_open(svc->out.rfd, keep);
         keep_open(svc->out.wfd, keep);
@@ -256,7 +262,6 @@ static void take_cni(struct cr_svc *svc, const char *line)
         close(fd);
         return;
     }
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
     svc->cni_nsfd = fd;
 }
 

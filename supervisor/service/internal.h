@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "io/output.h"
+#include "io/watch.h"
 #include "service/service.h"
 
 enum cr_svc_event {
@@ -52,11 +53,11 @@ struct cr_container {
     cr_container_report report;
     pid_t pid;
     int pidfd;
-    uv_poll_t pid_poll;
+    struct cr_watch pid_watch;   /* io/watch.h */
     int ev_fd;
     int stdin_wfd;               /* stdin = pipe: the write end of its stdin, else -1 */
-    uv_poll_t ev_poll;
-    int open_handles;
+    struct cr_watch ev_watch;
+    int open_handles;            /* watches not closed yet */
     char *evpart;                /* the start of an event line whose end has not come yet
                                     (malloc'd while there is one: most reads end in '\n') */
     size_t evlen;
