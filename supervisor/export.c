@@ -13,6 +13,8 @@
  * `export oci` + skopeo put it. */
 #include "export.h"
 
+#include "bundle.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -232,8 +234,11 @@ int sv_export(const struct cr_config *cfg, int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[0], "oci"))
         return export_oci(cfg, argv[1], argv[2]);
+    if (argc == 3 && !strcmp(argv[0], "bundle"))
+        return sv_export_bundle(cfg, argv[1], argv[2]);
     if (argc < 1 || strcmp(argv[0], "kube")) {
-        fprintf(stderr, "supervisor: export: expected oci NAME DIR[:TAG] or kube [NAME...]\n");
+        fprintf(stderr, "supervisor: export: expected oci NAME DIR[:TAG], bundle NAME DIR or "
+                        "kube [NAME...]\n");
         return 2;
     }
     for (int i = 1; i < argc; i++)

@@ -22,6 +22,12 @@ static const struct cr_device defaults[] = {
 };
 #define NDEFAULTS (sizeof defaults / sizeof *defaults)
 
+size_t cr_cg_devices_defaults(const struct cr_device **out)
+{
+    *out = defaults;
+    return NDEFAULTS;
+}
+
 /* "c 1:3 rwm", "b *:* m" */
 static void rule_text(const struct cr_device *d, char *buf, size_t len)
 {

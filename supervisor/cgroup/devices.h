@@ -15,6 +15,8 @@ struct cr_device {
     int access;                  /* CR_DEV_* */
 };
 
+/* The rules every confined container gets (after "deny all"), before its own. */
+size_t cr_cg_devices_defaults(const struct cr_device **out);
 /* cgroup v1: writes the rules into the devices cgroup directory dirfd. */
 int cr_cg_devices_v1(int dirfd, const struct cr_device *extra, size_t nextra, char *err,
                      size_t len);

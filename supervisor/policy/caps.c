@@ -41,3 +41,16 @@ int cr_cap_number(const char *word)
         return -1;
     return v;
 }
+
+int cr_cap_name(int n, char *buf, size_t len)
+{
+    char *name = n >= 0 && n <= 63 ? cap_to_name((cap_value_t)n) : NULL;
+    if (!name)
+        return -1;
+    size_t i = 0;
+    for (; name[i] && i + 1 < len; i++)
+        buf[i] = (char)toupper((unsigned char)name[i]);
+    buf[i] = '\0';
+    cap_free(name);
+    return 0;
+}

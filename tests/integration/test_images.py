@@ -677,3 +677,99 @@ def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
             after = set(podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
             for img in after - images_before:
                 podman("rmi", "-f", img, check=False)
+
+
+# ---- export bundle: the same container under crun ----------------------------------------------
+PROBE = r"""#!/bin/sh
+hostname
+id
+grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status
+cat /proc/kcore >/dev/null 2>&1 && echo kcore-readable || echo kcore-hidden
+(echo x > /proc/sys/kernel/hostname) 2>/dev/null && echo proc-sys-writable || echo proc-sys-ro
+cat /bound/word
+echo "pid1 reaps: $(cat /proc/1/status | grep -c '^PPid:	0')"
+exit 7
+"""
+
+
+def crun_run(bundle, state, cgpath):
+    """`crun run` of the bundle, in a private mount namespace where this machine's hybrid
+    cgroup2 mount (which crun refuses) is covered, as the bench does; the bundle's cgroup is
+    cgpath (below the test's own cgroup name)."""
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["linux"]["cgroupsPath"] = cgpath
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    script = ("mount --make-rprivate / && if mountpoint -q /sys/fs/cgroup/unified && "
+              "[ ! -e /sys/fs/cgroup/unified/cgroup.subtree_control -o -e /sys/fs/cgroup/memory ]; "
+              "then umount -l /sys/fs/cgroup/unified && mount -t tmpfs none /sys/fs/cgroup/unified; "
+              f"fi; exec crun --root {state} run --bundle {bundle} probe-{os.getpid()}")
+    p = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                       timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def remove_cgroup_tree(name):
+    for top in Path("/sys/fs/cgroup").iterdir():
+        d = top / name
+        if d.is_dir():
+            for sub in sorted(d.rglob("*"), key=lambda x: -len(x.parts)):
+                if sub.is_dir():
+                    sub.rmdir()
+            d.rmdir()
+    d = Path("/sys/fs/cgroup") / name   # cgroup v2
+    if d.is_dir():
+        d.rmdir()
+
+
+@pytest.mark.parametrize("hardening", ["default", "relaxed"])
+def test_export_bundle_runs_the_same_container_under_crun(h, tmp, cgroot, hardening):
+    """`export bundle NAME DIR` writes config.json and corral's init; `crun run` on it gives
+    what `supervisor run NAME` gives: hostname, user, the five capability sets,
+    no_new_privileges, seccomp, masked /proc/kcore, read-only /proc/sys, a bind, init as PID 1,
+    the exit status. The relaxed service (cap_add = ALL, seccomp =
+    unconfined, no_new_privileges = false, unmask = ALL, confine_devices = false) changes
+    those lines under both alike: the bundle follows the service, it is not one fixed file."""
+    if not shutil.which("crun"):
+        pytest.skip("crun is not installed (make test installs it)")
+    (tmp / "probe.sh").write_text(PROBE)
+    (tmp / "probe.sh").chmod(0o755)
+    (tmp / "word").write_text("bound-word\n")
+    keys = dict(hostname="probe1", network="none", memory_max="64M", pids_max="100",
+                autorestart="false",
+                bind=[f"{tmp}/probe.sh:/probe.sh:ro", f"{tmp}:/bound:ro"])
+    if hardening == "relaxed":
+        keys.update(cap_add="ALL", seccomp="unconfined", no_new_privileges="false",
+                    unmask="ALL", confine_devices="false")
+    s = Sup(h, tmp, cgroot, svc("probe", "/probe.sh", **keys))
+    rc, out, err = s.run("export", "bundle", "probe", tmp / "bundle")
+    assert rc == 0, err
+    cfg = json.loads((tmp / "bundle/config.json").read_text())
+    assert cfg["process"]["args"][:1] == ["/dev/.corral-init"], cfg["process"]["args"]
+    assert cfg["process"]["args"][-2:] == ["--", "/probe.sh"], cfg["process"]["args"]
+    assert cfg["linux"]["resources"]["memory"]["limit"] == 64 << 20
+    assert cfg["linux"]["resources"]["pids"]["limit"] == 100
+    assert {n["type"] for n in cfg["linux"]["namespaces"]} == {"pid", "mount", "uts", "ipc",
+                                                               "network", "cgroup"}
+    assert ("seccomp" in cfg["linux"]) == (hardening == "default")
+    assert os.access(tmp / "bundle/init", os.X_OK)
+
+    rc_ours, ours, err = s.run("run", "probe")
+    assert rc_ours == 7, err
+    oci = f"{cgroot}-oci"
+    try:
+        rc_crun, theirs, err = crun_run(tmp / "bundle", tmp / "crun-state", f"/{oci}/probe")
+    finally:
+        remove_cgroup_tree(oci)
+    assert rc_crun == 7, (theirs, err)
+    assert ours.splitlines() == theirs.splitlines(), (ours, theirs)
+    lines = ours.splitlines()
+    assert lines[0] == "probe1" and "bound-word" in lines
+    bnd = next(l for l in lines if l.startswith("CapBnd:"))
+    if hardening == "default":
+        assert "kcore-hidden" in lines and "proc-sys-ro" in lines and "Seccomp:\t2" in lines
+        assert int(bnd.split()[1], 16) == 0x800405fb   # podman's 11, as the README says
+        assert "NoNewPrivs:\t1" in lines
+    else:
+        assert ("Seccomp:\t0" in lines and "NoNewPrivs:\t0" in lines and
+                "proc-sys-writable" in lines), "\n".join(lines)
+        assert int(bnd.split()[1], 16) > 0x800405fb
