@@ -72,125 +72,205 @@ static void list(FILE *f, const char *indent, char *const *v)
     }
 }
 
-static void sh_probe(FILE *f, const char *what, const char *cmd, int64_t interval_ms,
-                     int64_t timeout_ms, int64_t retries)
+static void sh_probe(FILE *f, const char *ind, const char *what, const char *cmd,
+                     int64_t interval_ms, int64_t timeout_ms, int64_t retries)
 {
-    fprintf(f, "      %s:\n        exec:\n          command: [\"/bin/sh\", \"-c\", ", what);
+    fprintf(f, "%s  %s:\n%s    exec:\n%s      command: [\"/bin/sh\", \"-c\", ", ind, what, ind,
+            ind);
     yq(f, cmd);
     fprintf(f, "]\n");
     if (interval_ms > 0)
-        fprintf(f, "        periodSeconds: %lld\n", (long long)((interval_ms + 999) / 1000));
+        fprintf(f, "%s    periodSeconds: %lld\n", ind, (long long)((interval_ms + 999) / 1000));
     if (timeout_ms > 0)
-        fprintf(f, "        timeoutSeconds: %lld\n", (long long)((timeout_ms + 999) / 1000));
+        fprintf(f, "%s    timeoutSeconds: %lld\n", ind, (long long)((timeout_ms + 999) / 1000));
     if (retries > 0)
-        fprintf(f, "        failureThreshold: %lld\n", (long long)retries);
+        fprintf(f, "%s    failureThreshold: %lld\n", ind, (long long)retries);
 }
 
-static void kube_pod(FILE *f, const struct cr_service *s)
+/* One container of a Pod: the service's process, image, limits, security, probes. */
+static void kube_container(FILE *f, const struct cr_service *s, const char *ind)
 {
     const struct cr_spec *sp = &s->spec;
     char name[64];
     dns_name(s->name, name, sizeof name);
-    fprintf(f, "---\n# corral service %s", s->name);
-    if (s->image)
-        fprintf(f, ", image %s (export oci %s DIR, then skopeo copy oci:DIR:%s "
-                   "containers-storage:localhost/%s:latest)", s->image, s->name, s->name, name);
-    fprintf(f, "\napiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  labels:\n"
-               "    app.kubernetes.io/managed-by: corral\nspec:\n", name);
-    fprintf(f, "  restartPolicy: %s\n", s->autorestart == CR_RESTART_ALWAYS ? "Always"
-                                        : s->autorestart == CR_RESTART_UNEXPECTED ? "OnFailure"
-                                                                                  : "Never");
-    if (s->stopwaitsecs > 0)
-        fprintf(f, "  terminationGracePeriodSeconds: %lld\n",
-                (long long)((s->stopwaitsecs + 999) / 1000));
-    if (sp->hostname)
-        fprintf(f, "  hostname: %s\n", sp->hostname);
-    fprintf(f, "  containers:\n    - name: %s\n      image: localhost/%s:latest\n", name, name);
+    fprintf(f, "%s- name: %s\n%s  image: localhost/%s:latest\n", ind, name, ind, name);
+#define P(...) (fputs(ind, f), fprintf(f, __VA_ARGS__))
+    char deeper[32];
+    snprintf(deeper, sizeof deeper, "%s    ", ind);
     if (sp->argv) {
-        fprintf(f, "      command:\n");
-        list(f, "        ", sp->argv);
+        P("  command:\n");
+        list(f, deeper, sp->argv);
     }
     if (sp->directory)
-        fprintf(f, "      workingDir: %s\n", sp->directory);
+        P("  workingDir: %s\n", sp->directory);
     if (sp->env) {
-        fprintf(f, "      env:\n");
+        P("  env:\n");
         for (size_t i = 0; sp->env[i]; i++) {
             const char *eq = strchr(sp->env[i], '=');
             if (!eq)
                 continue;
-            fprintf(f, "        - name: %.*s\n          value: ", (int)(eq - sp->env[i]),
-                    sp->env[i]);
+            P("    - name: %.*s\n", (int)(eq - sp->env[i]), sp->env[i]);
+            P("      value: ");
             yq(f, eq + 1);
             fputc('\n', f);
         }
     }
     for (size_t i = 0; i < s->nport; i++) {
         if (!i)
-            fprintf(f, "      ports:\n");
-        fprintf(f, "        - containerPort: %u\n          hostPort: %u\n          protocol: %s\n",
-                s->port[i].container, s->port[i].host, s->port[i].proto == CR_PROTO_UDP ? "UDP"
-                                                                                     : "TCP");
+            P("  ports:\n");
+        P("    - containerPort: %u\n", s->port[i].container);
+        P("      hostPort: %u\n", s->port[i].host);
+        P("      protocol: %s\n", s->port[i].proto == CR_PROTO_UDP ? "UDP" : "TCP");
     }
     bool mem = s->memory_max > 0 && s->memory_max != INT64_MAX;
     bool cpu = s->cpu_max.quota_us > 0 && s->cpu_max.period_us > 0;
     if (mem || cpu) {
-        fprintf(f, "      resources:\n        limits:\n");
+        P("  resources:\n");
+        P("    limits:\n");
         if (mem)
-            fprintf(f, "          memory: \"%lld\"\n", (long long)s->memory_max);
+            P("      memory: \"%lld\"\n", (long long)s->memory_max);
         if (cpu)
-            fprintf(f, "          cpu: %lldm\n",
-                    (long long)(s->cpu_max.quota_us * 1000 / s->cpu_max.period_us));
+            P("      cpu: %lldm\n", (long long)(s->cpu_max.quota_us * 1000 / s->cpu_max.period_us));
     }
-    fprintf(f, "      securityContext:\n        runAsUser: %u\n        runAsGroup: %u\n",
-            (unsigned)sp->uid, (unsigned)sp->gid);
+    P("  securityContext:\n");
+    P("    runAsUser: %u\n", (unsigned)sp->uid);
+    P("    runAsGroup: %u\n", (unsigned)sp->gid);
     if (s->read_only)
-        fprintf(f, "        readOnlyRootFilesystem: true\n");
+        P("    readOnlyRootFilesystem: true\n");
     if (s->no_new_privileges)
-        fprintf(f, "        allowPrivilegeEscalation: false\n");
+        P("    allowPrivilegeEscalation: false\n");
     if (s->cap_add.n || s->cap_drop.n) {
-        fprintf(f, "        capabilities:\n");
+        snprintf(deeper, sizeof deeper, "%s        ", ind);
+        P("    capabilities:\n");
         if (s->cap_add.n) {
-            fprintf(f, "          add:\n");
-            list(f, "            ", s->cap_add.v);
+            P("      add:\n");
+            list(f, deeper, s->cap_add.v);
         }
         if (s->cap_drop.n) {
-            fprintf(f, "          drop:\n");
-            list(f, "            ", s->cap_drop.v);
+            P("      drop:\n");
+            list(f, deeper, s->cap_drop.v);
         }
     }
-    if (s->seccomp && !strcmp(s->seccomp, "unconfined"))
-        fprintf(f, "        seccompProfile:\n          type: Unconfined\n");
-    else
-        fprintf(f, "        seccompProfile:\n          type: RuntimeDefault\n");
-    if (s->ready && !strncmp(s->ready, "tcp:", 4))
-        fprintf(f, "      readinessProbe:\n        tcpSocket:\n          port: %s\n",
-                s->ready + 4);
-    else if (s->ready && !strncmp(s->ready, "exec:", 5))
-        sh_probe(f, "readinessProbe", s->ready + 5, 0, 0, 0);
+    P("    seccompProfile:\n");
+    P("      type: %s\n", s->seccomp && !strcmp(s->seccomp, "unconfined") ? "Unconfined"
+                                                                          : "RuntimeDefault");
+    if (s->ready && !strncmp(s->ready, "tcp:", 4)) {
+        P("  readinessProbe:\n");
+        P("    tcpSocket:\n");
+        P("      port: %s\n", s->ready + 4);
+    } else if (s->ready && !strncmp(s->ready, "exec:", 5)) {
+        sh_probe(f, ind, "readinessProbe", s->ready + 5, 0, 0, 0);
+    }
     if (s->health_cmd)
-        sh_probe(f, "livenessProbe", s->health_cmd, s->health_interval, s->health_timeout,
+        sh_probe(f, ind, "livenessProbe", s->health_cmd, s->health_interval, s->health_timeout,
                  s->health_retries);
-    if (s->volume.n) {
-        fprintf(f, "      volumeMounts:\n");
-        for (size_t i = 0; i < s->volume.n; i++) {
-            char vn[128], dn[64], at[4096];
-            cr_volume_name(s->volume.v[i], vn, sizeof vn);
-            dns_name(vn, dn, sizeof dn);
-            const char *rest = s->volume.v[i] + strlen(vn) + 1;
-            snprintf(at, sizeof at, "%.*s", (int)strcspn(rest, ":"), rest);
-            fprintf(f, "        - name: %s\n          mountPath: ", dn);
-            yq(f, at);
-            fprintf(f, "\n%s", strstr(rest, ":ro") ? "          readOnly: true\n" : "");
-        }
-        fprintf(f, "  volumes:\n");
-        for (size_t i = 0; i < s->volume.n; i++) {
-            char vn[128], dn[64];
-            cr_volume_name(s->volume.v[i], vn, sizeof vn);
-            dns_name(vn, dn, sizeof dn);
-            fprintf(f, "    - name: %s\n      persistentVolumeClaim:\n        claimName: %s\n",
-                    dn, dn);
-        }
+    for (size_t i = 0; i < s->volume.n; i++) {
+        char vn[128], dn[64], at[4096];
+        cr_volume_name(s->volume.v[i], vn, sizeof vn);
+        dns_name(vn, dn, sizeof dn);
+        const char *rest = s->volume.v[i] + strlen(vn) + 1;
+        snprintf(at, sizeof at, "%.*s", (int)strcspn(rest, ":"), rest);
+        if (!i)
+            P("  volumeMounts:\n");
+        P("    - name: %s\n", dn);
+        P("      mountPath: ");
+        yq(f, at);
+        fputc('\n', f);
+        if (strstr(rest, ":ro"))
+            P("      readOnly: true\n");
     }
+#undef P
+}
+
+/* The services that share s's network namespace (`network = service:S`): the containers of
+ * its Pod, s first. Returns how many (at most max). */
+static size_t pod_members(const struct cr_config *cfg, const struct cr_service *s,
+                          const struct cr_service **out, size_t max)
+{
+    size_t n = 0;
+    out[n++] = s;
+    for (size_t i = 0; i < cfg->nservices && n < max; i++) {
+        const struct cr_service *o = &cfg->services[i];
+        if (o != s && o->net_mode == CR_NETMODE_SERVICE && o->join && !strcmp(o->join, s->name))
+            out[n++] = o;
+    }
+    return n;
+}
+
+/* A Pod (or a Deployment of one replica whose template it is) for s and the services that
+ * join its network namespace. */
+static void kube_pod(FILE *f, const struct cr_config *cfg, const struct cr_service *s,
+                     bool deployment)
+{
+    const struct cr_service *m[64];
+    size_t nm = pod_members(cfg, s, m, 64);
+    const struct cr_spec *sp = &s->spec;
+    char name[64];
+    dns_name(s->name, name, sizeof name);
+    fprintf(f, "---\n# corral service %s", s->name);
+    for (size_t i = 1; i < nm; i++)
+        fprintf(f, "%s%s", i == 1 ? " with " : ", ", m[i]->name);
+    for (size_t i = 0; i < nm; i++)
+        if (m[i]->image) {
+            char n2[64];
+            dns_name(m[i]->name, n2, sizeof n2);
+            fprintf(f, "\n# %s: image %s (export oci %s DIR, then skopeo copy oci:DIR:%s "
+                       "containers-storage:localhost/%s:latest)", m[i]->name, m[i]->image,
+                    m[i]->name, m[i]->name, n2);
+        }
+    const char *restart = s->autorestart == CR_RESTART_ALWAYS        ? "Always"
+                          : s->autorestart == CR_RESTART_UNEXPECTED ? "OnFailure"
+                                                                    : "Never";
+    const char *ind = "";
+    if (deployment) {
+        /* a Deployment's Pods restart whatever their status (its only policy) */
+        if (strcmp(restart, "Always"))
+            fprintf(f, "\n# autorestart %s: a Deployment restarts its Pod whatever the exit",
+                    cr_restart_name(s->autorestart));
+        restart = "Always";
+        fprintf(f, "\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: %s\n"
+                   "  labels:\n    app.kubernetes.io/managed-by: corral\nspec:\n  replicas: 1\n"
+                   "  selector:\n    matchLabels:\n      app: %s\n  template:\n    metadata:\n"
+                   "      labels:\n        app: %s\n    spec:\n", name, name, name);
+        ind = "      ";
+    } else {
+        fprintf(f, "\napiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  labels:\n"
+                   "    app.kubernetes.io/managed-by: corral\nspec:\n", name);
+        ind = "  ";
+    }
+    fprintf(f, "%srestartPolicy: %s\n", ind, restart);
+    if (s->stopwaitsecs > 0)
+        fprintf(f, "%sterminationGracePeriodSeconds: %lld\n", ind,
+                (long long)((s->stopwaitsecs + 999) / 1000));
+    if (sp->hostname)
+        fprintf(f, "%shostname: %s\n", ind, sp->hostname);
+    fprintf(f, "%scontainers:\n", ind);
+    char cind[16];
+    snprintf(cind, sizeof cind, "%s  ", ind);
+    for (size_t i = 0; i < nm; i++)
+        kube_container(f, m[i], cind);
+    /* the claims of every member, each once */
+    bool any = false;
+    for (size_t i = 0; i < nm; i++)
+        for (size_t k = 0; k < m[i]->volume.n; k++) {
+            char vn[128], dn[64];
+            cr_volume_name(m[i]->volume.v[k], vn, sizeof vn);
+            bool seen = false;
+            for (size_t j = 0; j <= i && !seen; j++)
+                for (size_t l = 0; l < (j < i ? m[j]->volume.n : k) && !seen; l++) {
+                    char v2[128];
+                    cr_volume_name(m[j]->volume.v[l], v2, sizeof v2);
+                    seen = !strcmp(v2, vn);
+                }
+            if (seen)
+                continue;
+            dns_name(vn, dn, sizeof dn);
+            if (!any)
+                fprintf(f, "%svolumes:\n", ind);
+            any = true;
+            fprintf(f, "%s  - name: %s\n%s    persistentVolumeClaim:\n%s      claimName: %s\n",
+                    ind, dn, ind, ind, dn);
+        }
 }
 
 static int export_oci(const struct cr_config *cfg, const char *name, const char *target)
@@ -238,23 +318,34 @@ int sv_export(const struct cr_config *cfg, int argc, char **argv)
         return sv_export_bundle(cfg, argv[1], argv[2]);
     if (argc < 1 || strcmp(argv[0], "kube")) {
         fprintf(stderr, "supervisor: export: expected oci NAME DIR[:TAG], bundle NAME DIR or "
-                        "kube [NAME...]\n");
+                        "kube [--deployment] [NAME...]\n");
         return 2;
     }
-    for (int i = 1; i < argc; i++)
+    bool deployment = argc > 1 && !strcmp(argv[1], "--deployment");
+    int first = deployment ? 2 : 1;
+    for (int i = first; i < argc; i++)
         if (!cr_config_find(cfg, argv[i])) {
             fprintf(stderr, "supervisor: export kube: no service '%s'\n", argv[i]);
             return 1;
         }
+    /* A service that joins another's network namespace is a container of that one's Pod:
+     * naming it names its Pod. */
     size_t n = 0;
     for (size_t i = 0; i < cfg->nservices; i++) {
         const struct cr_service *s = &cfg->services[i];
-        bool named = argc == 1 && s->image;
-        for (int k = 1; k < argc && !named; k++)
-            named = !strcmp(argv[k], s->name);
+        if (s->net_mode == CR_NETMODE_SERVICE && s->join && cr_config_find(cfg, s->join))
+            continue;
+        const struct cr_service *m[64];
+        size_t nm = pod_members(cfg, s, m, 64);
+        bool named = false;
+        for (size_t k = 0; k < nm && !named; k++) {
+            named = argc == first && m[k]->image;
+            for (int a = first; a < argc && !named; a++)
+                named = !strcmp(argv[a], m[k]->name);
+        }
         if (!named)
             continue;
-        kube_pod(stdout, s);
+        kube_pod(stdout, cfg, s, deployment);
         n++;
     }
     if (!n) {

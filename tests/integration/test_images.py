@@ -608,7 +608,8 @@ def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
     rc, o, e = export(s, "oci", "nosuch", out)
     assert rc == 1 and "no service 'nosuch'" in e, e
     rc, o, e = export(s, "tar", "app")
-    assert rc == 2 and "expected oci NAME DIR[:TAG] or kube [NAME...]" in e, e
+    assert rc == 2 and ("expected oci NAME DIR[:TAG], bundle NAME DIR or kube [--deployment] "
+                        "[NAME...]") in e, e
 
 
 def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
@@ -773,3 +774,69 @@ def test_export_bundle_runs_the_same_container_under_crun(h, tmp, cgroot, harden
         assert ("Seccomp:\t0" in lines and "NoNewPrivs:\t0" in lines and
                 "proc-sys-writable" in lines), "\n".join(lines)
         assert int(bnd.split()[1], 16) > 0x800405fb
+
+
+def test_export_kube_deployment_and_joined_services(h, tmp, cgroot, images):
+    """`export kube --deployment`: a Deployment of one replica per Pod (restartPolicy Always,
+    a selector matching its template's label); a service with `network = service:web` is a
+    container of web's Pod, not a Pod of its own, and naming it names that Pod; a volume two
+    of the Pod's services mount is claimed once. podman kube play creates the Pod with both
+    containers (not started, as above); what it made is removed."""
+    import yaml
+    from test_where import podman, podman_cgroups, podman_usable
+    lay = images / "layout"
+    web = f"crtest-{os.getpid()}-dep"
+    s = ImgSup(h, tmp, cgroot,
+               isvc(web, f"oci:{lay}:app", "/bin/sh -c 'sleep 5'", autorestart="unexpected",
+                    volume="data_1:/data") +
+               isvc("side", f"oci:{lay}:base", "/bin/sh -c 'sleep 5'", network=f"service:{web}",
+                    volume="data_1:/shared:ro") +
+               isvc("other", f"oci:{lay}:base", "/bin/true", autorestart="false"))
+    rc, o, e = export(s, "kube", "--deployment")
+    assert rc == 0, e
+    docs = [d for d in yaml.safe_load_all(o) if d]
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [("Deployment", web),
+                                                                 ("Deployment", "other")]
+    dep = docs[0]
+    assert dep["apiVersion"] == "apps/v1" and dep["spec"]["replicas"] == 1
+    assert dep["spec"]["selector"]["matchLabels"] == dep["spec"]["template"]["metadata"]["labels"]
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Always"
+    assert docs[1]["spec"]["template"]["spec"]["restartPolicy"] == "Always"
+    assert [c["name"] for c in pod["containers"]] == [web, "side"]
+    assert pod["containers"][1]["volumeMounts"] == [{"name": "data-1", "mountPath": "/shared",
+                                                     "readOnly": True}]
+    assert pod["volumes"] == [{"name": "data-1", "persistentVolumeClaim": {"claimName": "data-1"}}]
+    rc, o2, e = export(s, "kube", "side")          # the sidecar names its Pod
+    assert rc == 0, e
+    pods = [d for d in yaml.safe_load_all(o2) if d]
+    assert [(d["kind"], d["metadata"]["name"]) for d in pods] == [("Pod", web)]
+    assert [c["name"] for c in pods[0]["spec"]["containers"]] == [web, "side"]
+
+    why = podman_usable()
+    if why:
+        pytest.skip(why)
+    images_before = set(podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
+    for name in (web, "side"):
+        rc, _, e = export(s, "oci", name, tmp / f"out-{name}")
+        assert rc == 0, e
+        sh("skopeo", "copy", "-q", f"oci:{tmp}/out-{name}:{name}",
+           f"containers-storage:localhost/{name}:latest")
+    (tmp / "dep.yaml").write_text(yaml.safe_dump(dep))
+    with podman_cgroups():
+        try:
+            p = podman("kube", "play", "--start=false", tmp / "dep.yaml", check=False)
+            assert p.returncode == 0, p.stderr
+            ps = podman("ps", "-a", "--pod", "--format", "{{.Names}} {{.PodName}}").stdout
+            mine = [l.split()[0] for l in ps.splitlines() if web in l.split()[-1]]
+            assert any(n.endswith(f"-{web}") for n in mine) and \
+                any(n.endswith("-side") for n in mine), ps
+        finally:
+            pods_now = podman("pod", "ps", "--format", "{{.Name}}").stdout.split()
+            for pn in pods_now:
+                if pn.startswith(web):
+                    podman("pod", "rm", "-f", pn, check=False)
+            podman("volume", "rm", "-f", "data-1", check=False)
+            after = set(podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
+            for img in after - images_before:
+                podman("rmi", "-f", img, check=False)
