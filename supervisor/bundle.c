@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cgroup/devices.h"
+#include "image/image.h"
 #include "policy/caps.h"
 #include "policy/syscall_filter.h"
 #include "spawn/spawn.h"
@@ -306,6 +307,39 @@ static int copy_init(const char *dir, char *err, size_t errlen)
     return r;
 }
 
+/* An image service's root: its layers (unpacked first where they are not yet) merged into
+ * DIR/rootfs, a plain directory a runtime can pivot into. */
+static int image_root(const struct cr_service *s, const char *dir, char *root, size_t len)
+{
+    char err[4600];
+    if (!s->img) {
+        fprintf(stderr, "supervisor: export bundle: %s: its image could not be read\n", s->name);
+        return -1;
+    }
+    for (size_t i = 0; i < s->img->nlayers; i++)
+        if (!cr_image_layer_present(s->image_store, &s->img->layers[i]) &&
+            cr_image_unpack(s->image_store, s->img, i, err, sizeof err) < 0) {
+            fprintf(stderr, "supervisor: export bundle: %s: %s\n", s->name, err);
+            return -1;
+        }
+    snprintf(root, len, "%s/rootfs", dir);
+    struct stat st;
+    if (lstat(root, &st) == 0) {
+        fprintf(stderr, "supervisor: export bundle: %s exists: remove it first (a bundle's root "
+                        "is made whole, never merged into)\n", root);
+        return -1;
+    }
+    if (cr_image_flatten(s->spec.layers, s->spec.nlayers, root, err, sizeof err) < 0) {
+        fprintf(stderr, "supervisor: export bundle: %s: %s\n", s->name, err);
+        return -1;
+    }
+    char real[PATH_MAX];
+    if (!realpath(root, real))
+        return -1;
+    snprintf(root, len, "%s", real);
+    return 0;
+}
+
 int sv_export_bundle(const struct cr_config *cfg, const char *name, const char *dir)
 {
     const struct cr_service *s = cr_config_find(cfg, name);
@@ -314,19 +348,15 @@ int sv_export_bundle(const struct cr_config *cfg, const char *name, const char *
         fprintf(stderr, "supervisor: export bundle: no service '%s'\n", name);
         return 1;
     }
-    if (s->spec.nlayers || s->image) {
-        fprintf(stderr, "supervisor: export bundle: %s runs an image: its root is layers, not "
-                        "a directory a bundle can name (export oci %s DIR gives the image)\n",
-                name, name);
-        return 1;
-    }
-    if (!realpath(s->spec.rootfs ? s->spec.rootfs : "/", root)) {
-        fprintf(stderr, "supervisor: export bundle: %s: rootfs %s: %s\n", name,
-                s->spec.rootfs, strerror(errno));
-        return 1;
-    }
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
         fprintf(stderr, "supervisor: export bundle: %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    if (s->image && image_root(s, dir, root, sizeof root) < 0)
+        return 1;
+    if (!s->image && !realpath(s->spec.rootfs ? s->spec.rootfs : "/", root)) {
+        fprintf(stderr, "supervisor: export bundle: %s: rootfs %s: %s\n", name,
+                s->spec.rootfs, strerror(errno));
         return 1;
     }
     jo *sc;

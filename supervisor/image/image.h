@@ -75,6 +75,12 @@ bool cr_image_layer_present(const char *store, const struct cr_image_layer *l);
 int cr_image_unpack(const char *store, const struct cr_image *img, size_t i, char *err,
                     size_t errlen);
 
+/* The unpacked layers (directories, top first, as a spec's) merged by a read-only overlay
+ * in a child's own mount namespace and copied into dst (made if missing) as one plain tree:
+ * owners, modes, times, xattrs, devices and symlinks as they are, whiteouts applied. For a
+ * runtime bundle's root (export bundle). Blocking. Returns 0 or a negative errno with err. */
+int cr_image_flatten(char *const *layers, size_t n, const char *dst, char *err, size_t errlen);
+
 /* A container's dir (STORE/containers/NAME: the parent of its spec's rootfs) and its upper,
  * work and root, made if missing (with the folders above it); with fresh, the upper and work
  * dirs are emptied first (a new container of a service without rootfs_persist). A user

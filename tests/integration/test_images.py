@@ -722,6 +722,21 @@ def remove_cgroup_tree(name):
         d.rmdir()
 
 
+def same_under_crun(s, tmp, cgroot):
+    """The probe under `supervisor run` and under `crun run` of tmp/bundle: both exit 7 with
+    the same lines, which it returns."""
+    rc_ours, ours, err = s.run("run", "probe")
+    assert rc_ours == 7, err
+    oci = f"{cgroot}-oci"
+    try:
+        rc_crun, theirs, err = crun_run(tmp / "bundle", tmp / "crun-state", f"/{oci}/probe")
+    finally:
+        remove_cgroup_tree(oci)
+    assert rc_crun == 7, (theirs, err)
+    assert ours.splitlines() == theirs.splitlines(), (ours, theirs)
+    return ours
+
+
 @pytest.mark.parametrize("hardening", ["default", "relaxed"])
 def test_export_bundle_runs_the_same_container_under_crun(h, tmp, cgroot, hardening):
     """`export bundle NAME DIR` writes config.json and corral's init; `crun run` on it gives
@@ -754,15 +769,7 @@ def test_export_bundle_runs_the_same_container_under_crun(h, tmp, cgroot, harden
     assert ("seccomp" in cfg["linux"]) == (hardening == "default")
     assert os.access(tmp / "bundle/init", os.X_OK)
 
-    rc_ours, ours, err = s.run("run", "probe")
-    assert rc_ours == 7, err
-    oci = f"{cgroot}-oci"
-    try:
-        rc_crun, theirs, err = crun_run(tmp / "bundle", tmp / "crun-state", f"/{oci}/probe")
-    finally:
-        remove_cgroup_tree(oci)
-    assert rc_crun == 7, (theirs, err)
-    assert ours.splitlines() == theirs.splitlines(), (ours, theirs)
+    ours = same_under_crun(s, tmp, cgroot)
     lines = ours.splitlines()
     assert lines[0] == "probe1" and "bound-word" in lines
     bnd = next(l for l in lines if l.startswith("CapBnd:"))
@@ -840,3 +847,33 @@ def test_export_kube_deployment_and_joined_services(h, tmp, cgroot, images):
             after = set(podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
             for img in after - images_before:
                 podman("rmi", "-f", img, check=False)
+
+
+def test_export_bundle_of_an_image_service(h, tmp, cgroot, images):
+    """An image service's bundle: its layers merged (the whiteout and the opaque directory
+    applied) into DIR/rootfs, a plain tree crun pivots into; the same probe gives the same
+    lines under `supervisor run` and `crun run`, the image's removed file absent and its
+    opaque directory's lower content hidden in both. A second export into the same DIR is
+    refused (a root is made whole, never merged into)."""
+    if not shutil.which("crun"):
+        pytest.skip("crun is not installed (make test installs it)")
+    (tmp / "probe.sh").write_text(PROBE.replace("exit 7", "ls /etc/removed /opq 2>&1\nexit 7"))
+    (tmp / "probe.sh").chmod(0o755)
+    (tmp / "word").write_text("bound-word\n")
+    s = ImgSup(h, tmp, cgroot,
+               isvc("probe", f"oci:{images / 'layout'}:app", "/probe.sh", hostname="probe1",
+                    network="none", autorestart="false",
+                    bind=f"{tmp}/probe.sh:/probe.sh:ro\nbind = {tmp}:/bound:ro"))
+    rc, out, err = s.run("export", "bundle", "probe", tmp / "bundle")
+    assert rc == 0, err
+    root = tmp / "bundle/rootfs"
+    assert (root / "bin/busybox").exists() and not (root / "etc/removed").exists()
+    cfg = json.loads((tmp / "bundle/config.json").read_text())
+    assert cfg["root"] == {"path": str(root), "readonly": False}
+    rc, _, err = s.run("export", "bundle", "probe", tmp / "bundle")
+    assert rc == 1 and "exists: remove it first" in err, err
+    ours = same_under_crun(s, tmp, cgroot)
+    assert "bound-word" in ours and "No such file" in ours, ours   # /etc/removed: whited out
+    assert ours.splitlines()[-1] == "c", ours                      # /opq: only the upper's c
+    assert sorted(p.name for p in (root / "opq").iterdir()) == ["c"]
+    shutil.rmtree(tmp / "bundle")
