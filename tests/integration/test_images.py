@@ -700,9 +700,8 @@ def crun_run(bundle, state, cgpath):
     cfg = json.loads((bundle / "config.json").read_text())
     cfg["linux"]["cgroupsPath"] = cgpath
     (bundle / "config.json").write_text(json.dumps(cfg))
-    script = ("mount --make-rprivate / && if mountpoint -q /sys/fs/cgroup/unified && "
-              "[ ! -e /sys/fs/cgroup/unified/cgroup.subtree_control -o -e /sys/fs/cgroup/memory ]; "
-              "then umount -l /sys/fs/cgroup/unified && mount -t tmpfs none /sys/fs/cgroup/unified; "
+    script = ("mount --make-rprivate / && if mountpoint -q /sys/fs/cgroup/unified; then "
+              "umount -l /sys/fs/cgroup/unified && mount -t tmpfs none /sys/fs/cgroup/unified; "
               f"fi; exec crun --root {state} run --bundle {bundle} probe-{os.getpid()}")
     p = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
                        timeout=60)
@@ -710,16 +709,16 @@ def crun_run(bundle, state, cgpath):
 
 
 def remove_cgroup_tree(name):
-    for top in Path("/sys/fs/cgroup").iterdir():
-        d = top / name
+    """Removes the cgroup NAME crun's bundles were put under (cgroupsPath /NAME/...), deepest
+    first, in every v1 hierarchy and on v2."""
+    root = Path("/sys/fs/cgroup")
+    tops = [root / name] + [t / name for t in root.iterdir() if t.is_dir()]
+    for d in tops:
         if d.is_dir():
             for sub in sorted(d.rglob("*"), key=lambda x: -len(x.parts)):
                 if sub.is_dir():
                     sub.rmdir()
             d.rmdir()
-    d = Path("/sys/fs/cgroup") / name   # cgroup v2
-    if d.is_dir():
-        d.rmdir()
 
 
 def same_under_crun(s, tmp, cgroot):
