@@ -685,7 +685,7 @@ PROBE = r"""#!/bin/sh
 hostname
 id
 grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status
-cat /proc/kcore >/dev/null 2>&1 && echo kcore-readable || echo kcore-hidden
+[ "$(stat -c %s /proc/kcore 2>/dev/null || echo 0)" = 0 ] && echo kcore-hidden || echo kcore-visible  # (absent on some kernels)
 (echo x > /proc/sys/kernel/hostname) 2>/dev/null && echo proc-sys-writable || echo proc-sys-ro
 cat /bound/word
 echo "pid1 reaps: $(cat /proc/1/status | grep -c '^PPid:	0')"
