@@ -688,6 +688,7 @@ grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/s
 [ "$(stat -c %s /proc/kcore 2>/dev/null || echo 0)" = 0 ] && echo kcore-hidden || echo kcore-visible  # (absent on some kernels)
 (echo x > /proc/sys/kernel/hostname) 2>/dev/null && echo proc-sys-writable || echo proc-sys-ro
 cat /bound/word
+echo "mounts: $(awk '$2 == "/" || $2 == "/proc" || $2 == "/sys" || $2 == "/bound" || $2 == "/dev/pts" {print $2}' /proc/self/mounts | sort | tr '\n' ' ')"
 echo "pid1 reaps: $(cat /proc/1/status | grep -c '^PPid:	0')"
 exit 7
 """
@@ -771,6 +772,7 @@ def test_export_bundle_runs_the_same_container_under_crun(h, tmp, cgroot, harden
     ours = same_under_crun(s, tmp, cgroot)
     lines = ours.splitlines()
     assert lines[0] == "probe1" and "bound-word" in lines
+    assert "mounts: / /bound /dev/pts /proc /sys " in lines, lines
     bnd = next(l for l in lines if l.startswith("CapBnd:"))
     if hardening == "default":
         assert "kcore-hidden" in lines and "proc-sys-ro" in lines and "Seccomp:\t2" in lines
