@@ -137,8 +137,10 @@ int cr_watch_start(uv_loop_t *loop, struct cr_watch *w, int fd, int events, cr_w
         maybe_off();
         return r;
     }
-    if (set.byfd[fd] && set.byfd[fd] != w)
+    if (set.byfd[fd] && set.byfd[fd] != w) {
+        maybe_off();
         return -EEXIST;
+    }
     struct epoll_event ev = {.events = (events & UV_READABLE ? EPOLLIN : 0u) |
                                        (events & UV_WRITABLE ? EPOLLOUT : 0u),
                              .data.u64 = (uint64_t)fd};
