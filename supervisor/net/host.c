@@ -21,6 +21,7 @@
 #include "net/netlink.h"
 #include "net/nft.h"
 
+#define STATE_END "end\n"     /* the state file's last line (state_replace) */
 #define NAME_LEN 64
 #define MAX_NETS 8
 
@@ -155,7 +156,7 @@ static void runs_refresh(struct cr_net *n)
     char path[sizeof n->dir + 16], line[512];
     snprintf(path, sizeof path, "%s/state", n->dir);
     FILE *f = fopen(path, "re");
-    while (f && fgets(line, sizeof line, f)) {
+    while (f && fgets(line, sizeof line, f) && strcmp(line, STATE_END)) {
         struct lease l;
         char a[16], net[NAME_LEN], c[64];
         if (parse_addr(line, &l)) {
@@ -180,23 +181,43 @@ static void runs_refresh(struct cr_net *n)
         fclose(f);
 }
 
+/* Under the lock: the state file becomes the text written to out (an open_memstream of
+ * *text), ended by STATE_END, rewritten in place — one pwrite of the whole, then the length
+ * cut — and out closed, *text freed. A new file renamed over the old one made ext4 (/run is
+ * ext4 on some machines) write the file out at each rename, on every container start; in
+ * place it stays in the page cache. A reader stops at STATE_END, so the tail of a longer old
+ * text, should the cut never come, is never read. */
+static void state_replace(struct cr_net *n, FILE *out, char **text, size_t *len)
+{
+    char path[sizeof n->dir + 16];
+    snprintf(path, sizeof path, "%s/state", n->dir);
+    fputs(STATE_END, out);
+    int fd = fclose(out) != 0 ? -1 : open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || pwrite(fd, *text, *len, 0) != (ssize_t)*len || ftruncate(fd, (off_t)*len) < 0)
+        cr_log(NULL, "network state %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    free(*text);
+    *text = NULL;
+}
+
 /* A run's change of the file: every line as it is but the leases of drop (a run's tag,
  * ".run-PID"; NULL: none), plus add (a line, or NULL). */
 static void guest_edit(struct cr_net *n, const char *add, const char *drop)
 {
-    char path[sizeof n->dir + 16], tmp[sizeof n->dir + 32], line[512];
+    char path[sizeof n->dir + 16], line[512], *text = NULL;
+    size_t len = 0;
     snprintf(path, sizeof path, "%s/state", n->dir);
-    snprintf(tmp, sizeof tmp, "%s/state.%d", n->dir, (int)getpid());
-    FILE *in = fopen(path, "re"), *out = fopen(tmp, "we");
+    FILE *in = fopen(path, "re"), *out = open_memstream(&text, &len);
     if (!out) {
-        cr_log(NULL, "network state %s: %s", tmp, strerror(errno));
+        cr_log(NULL, "network state %s: out of memory", path);
         if (in)
             fclose(in);
         return;
     }
     if (!in)
         fprintf(out, "# corral: the networks' automatic subnets and the services' addresses\n");
-    while (in && fgets(line, sizeof line, in)) {
+    while (in && fgets(line, sizeof line, in) && strcmp(line, STATE_END)) {
         struct lease l;
         size_t sl, dl = drop ? strlen(drop) : 0;
         if (drop && parse_addr(line, &l) && (sl = strlen(l.svc)) > dl &&
@@ -208,8 +229,7 @@ static void guest_edit(struct cr_net *n, const char *add, const char *drop)
         fputs(add, out);
     if (in)
         fclose(in);
-    if (fclose(out) != 0 || rename(tmp, path) < 0)
-        cr_log(NULL, "network state %s: %s", path, strerror(errno));
+    state_replace(n, out, &text, &len);
 }
 
 static void state_write(struct cr_net *n);
@@ -230,12 +250,11 @@ static void state_save(struct cr_net *n)
 
 static void state_write(struct cr_net *n)
 {
-    char path[sizeof n->dir + 16], tmp[sizeof n->dir + 16];
-    snprintf(path, sizeof path, "%s/state", n->dir);
-    snprintf(tmp, sizeof tmp, "%s/state.new", n->dir);
-    FILE *f = fopen(tmp, "we");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
     if (!f) {
-        cr_log(NULL, "network state %s: %s", tmp, strerror(errno));
+        cr_log(NULL, "network state %s/state: out of memory", n->dir);
         return;
     }
     fprintf(f, "# corral: the networks' automatic subnets and the services' addresses\n");
@@ -258,8 +277,7 @@ static void state_write(struct cr_net *n)
             inet_ntop(AF_INET6, n->ls[i].a6, a6, sizeof a6);
         fprintf(f, "addr %s %s %s%s%s\n", n->ls[i].net, n->ls[i].svc, a, *a6 ? " " : "", a6);
     }
-    if (fclose(f) != 0 || rename(tmp, path) < 0)
-        cr_log(NULL, "network state %s: %s", path, strerror(errno));
+    state_replace(n, f, &text, &len);
 }
 
 static struct lease *lease_new(struct cr_net *n)
@@ -284,7 +302,7 @@ static void state_load(struct cr_net *n)
     FILE *f = fopen(path, "re");
     if (!f)
         return;
-    while (fgets(line, sizeof line, f)) {
+    while (fgets(line, sizeof line, f) && strcmp(line, STATE_END)) {
         char a[NAME_LEN], b[NAME_LEN], c[64], d[64];
         int k = sscanf(line, "%63s %63s %63s %63s %63s", a, b, c, d, d);
         if (n->guest && strcmp(a, "subnet") && strcmp(a, "addr"))

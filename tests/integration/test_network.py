@@ -354,6 +354,24 @@ def test_nothing_left_after_kill9_and_restart(h, net_env, cgroot):
     wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
 
 
+def test_state_file_is_read_up_to_its_end_line(h, net_env, cgroot):
+    """The state file is rewritten in place (no rename: /run is ext4 on some machines, and a
+    rename there writes the file out on every start) and ends with an `end` line; what
+    follows it — the tail of a longer old text, were the process killed between the write
+    and the cut — is never read: the subnet named there is not taken, the one before it is."""
+    d = net_env / "run" / cgroot
+    d.mkdir(parents=True)
+    (d / "state").write_text("# corral\nsubnet default 10.89.77.0/24\nend\n"
+                             "subnet default 10.89.78.0/24\naddr default srv 10.89.78.9\n")
+    s = NetSup(h, net_env, cgroot, server("srv")).start()
+    s.wait_log(r"^supervisor: srv: started")
+    wait_until(lambda: s.addr("srv"), what="srv's address in the state file")
+    assert s.addr("srv").startswith("10.89.77."), s.state()
+    assert s.state().endswith("\nend\n") and "10.89.78" not in s.state(), s.state()
+    assert not (d / "state.new").exists()
+    assert s.stop() == 0
+
+
 # `supervisor run NAME`: the service's networks, beside the supervisor of the same root
 ASK = ("import socket, sys, time\n"
        "end = time.time() + 30\n"
