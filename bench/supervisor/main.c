@@ -196,6 +196,9 @@ int main(int argc, char **argv)
 	/* Orphans of a stopped supervision tree come back to us, to be reaped (and, if they should
 	 * not be there, killed by pid). */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	/* podman (1c) makes /run/netns and mounts it on itself: the mount stays in our namespace,
+	 * the folder would stay on the host (and then look like someone else's to the tests). */
+	bool netns_there = access("/run/netns", F_OK) == 0;
 	if (private_mounts() < 0) {
 		sb_cleanup();
 		return 1;
@@ -233,5 +236,9 @@ int main(int argc, char **argv)
 	printf("\nsupbench: %d PASS, %d MISS%s\n", pass, miss,
 	       failures ? " (some measurements FAILED, see above and the log)" : "");
 	sb_cleanup();
+	if (!netns_there) {
+		umount2("/run/netns", MNT_DETACH);   /* ours: this namespace is private */
+		rmdir("/run/netns");                 /* only when empty */
+	}
 	return failures ? 1 : 0;
 }

@@ -95,22 +95,22 @@ def host_network_restored():
     kube play`'s podman-default-kube-network) — removed afterwards when they were not there
     before; net.ipv4.ip_forward, which the bridge plugin sets to 1 and keeps, given back;
     /run/netns, which podman makes a mount point of its own on first use (as `ip netns add`
-    does), unmounted and removed when it was not there and is empty. What was there is left
-    alone."""
+    does), unmounted when it was not a mount point before and is empty, and removed when it
+    did not exist (a bench run may leave the empty folder). What was there is left alone."""
     tables, bridges, nets = _nft_tables(), _cni_bridges(), _podman_networks()
     fwd = Path("/proc/sys/net/ipv4/ip_forward")
     forward = fwd.read_text()
     netns = Path("/run/netns")
-    netns_there = netns.exists()
+    netns_there, netns_mounted = netns.exists(), _mounted(netns)
     try:
         yield
     finally:
         if fwd.read_text() != forward:
             fwd.write_text(forward)
-        if not netns_there and netns.is_dir() and not any(netns.iterdir()):
+        if not netns_mounted and netns.is_dir() and not any(netns.iterdir()):
             if _mounted(netns):
                 subprocess.run(["umount", str(netns)], capture_output=True)
-            if not _mounted(netns):
+            if not netns_there and not _mounted(netns):
                 try:
                     netns.rmdir()
                 except OSError:
