@@ -159,6 +159,26 @@ static int private_mounts(void)
 	return 0;
 }
 
+/* CNI's bridge and portmap plugins (podman, 1c) leave iptables-nft's "ip nat" and "ip filter"
+ * tables behind them; bit i: CNI_TABLES[i] is there now. */
+static const char *const CNI_TABLES[] = {"ip nat", "ip filter"};
+
+static unsigned cni_tables(void)
+{
+	FILE *f = popen("nft list tables 2>/dev/null", "r");
+	char line[128];
+	unsigned have = 0;
+	while (f && fgets(line, sizeof(line), f))
+		for (unsigned i = 0; i < 2; i++)
+			if (!strncmp(line, "table ", 6) && !strncmp(line + 6, CNI_TABLES[i],
+								    strlen(CNI_TABLES[i])) &&
+			    line[6 + strlen(CNI_TABLES[i])] == '\n')
+				have |= 1u << i;
+	if (f)
+		pclose(f);
+	return have;
+}
+
 int main(int argc, char **argv)
 {
 	const char *base = strrchr(argv[0], '/');
@@ -199,6 +219,7 @@ int main(int argc, char **argv)
 	/* podman (1c) makes /run/netns and mounts it on itself: the mount stays in our namespace,
 	 * the folder would stay on the host (and then look like someone else's to the tests). */
 	bool netns_there = access("/run/netns", F_OK) == 0;
+	unsigned tables_there = cni_tables();
 	if (private_mounts() < 0) {
 		sb_cleanup();
 		return 1;
@@ -236,6 +257,14 @@ int main(int argc, char **argv)
 	printf("\nsupbench: %d PASS, %d MISS%s\n", pass, miss,
 	       failures ? " (some measurements FAILED, see above and the log)" : "");
 	sb_cleanup();
+	unsigned made = cni_tables() & ~tables_there;
+	for (unsigned i = 0; i < 2; i++)
+		if (made >> i & 1) {
+			char cmd[64];
+			snprintf(cmd, sizeof(cmd), "nft delete table %s", CNI_TABLES[i]);
+			if (system(cmd) != 0)
+				fprintf(stderr, "supbench: %s failed\n", cmd);
+		}
 	if (!netns_there) {
 		umount2("/run/netns", MNT_DETACH);   /* ours: this namespace is private */
 		rmdir("/run/netns");                 /* only when empty */

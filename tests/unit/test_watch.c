@@ -26,6 +26,16 @@ static void pipe_nb(int p[2])
     assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
 }
 
+static void on_read(struct cr_watch *w, int events);
+
+/* A new loop, and a's pipe watched for reading on it. */
+static void watched_pipe(uv_loop_t *loop, struct side *a)
+{
+    assert_int_equal(uv_loop_init(loop), 0);
+    pipe_nb(a->p);
+    assert_int_equal(cr_watch_start(loop, &a->w, a->p[0], UV_READABLE, on_read, a, false), 0);
+}
+
 static void on_read(struct cr_watch *w, int events)
 {
     struct side *s = w->data;
@@ -54,10 +64,8 @@ static void test_readable_then_quiet(void **state)
 {
     (void)state;
     uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
     struct side a = {0};
-    pipe_nb(a.p);
-    assert_int_equal(cr_watch_start(&loop, &a.w, a.p[0], UV_READABLE, on_read, &a, false), 0);
+    watched_pipe(&loop, &a);
     uv_run(&loop, UV_RUN_NOWAIT);
     assert_int_equal(a.calls, 0);                 /* nothing written: no call */
     assert_int_equal(write(a.p[1], "x", 1), 1);
@@ -85,10 +93,8 @@ static void test_stopped_never_called(void **state)
 {
     (void)state;
     uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
     struct side a = {0};
-    pipe_nb(a.p);
-    assert_int_equal(cr_watch_start(&loop, &a.w, a.p[0], UV_READABLE, on_read, &a, false), 0);
+    watched_pipe(&loop, &a);
     assert_int_equal(write(a.p[1], "x", 1), 1);
     cr_watch_stop(&a.w);
     uv_run(&loop, UV_RUN_NOWAIT);
