@@ -1,6 +1,5 @@
 /* supervisor: command line. The configuration modes (--check, --print-spec, --list-keys)
  * live here; running services is supervisor_run() (daemon.c). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -143,22 +142,6 @@ static int print_spec(const struct cr_config *cfg, const struct cr_service *svc)
     return r;
 }
 
-/* The supervisor before the execve handed its fds over without close-on-exec (the state memfd,
- * the services' pipes and pidfds, its sockets): all get it back at once, before anything else
- * is opened or spawned; one by one before Linux 5.11. */
-static void cloexec_all(void)
-{
-    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
-        return;
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *de;
-    while (d && (de = readdir(d)))
-        if (atoi(de->d_name) > 2 && atoi(de->d_name) != dirfd(d))
-            fcntl(atoi(de->d_name), F_SETFD, FD_CLOEXEC);
-    if (d)
-        closedir(d);
-}
-
 int main(int argc, char **argv)
 {
     enum { OPT_PRINT_SPEC = 256, OPT_LIST_KEYS, OPT_PRINT_SECCOMP, OPT_SYNTAX_ONLY, OPT_PID1,
@@ -219,8 +202,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "supervisor: --resume: '%s' is not an open fd\n", optarg);
                 return 2;
             }
+            /* The fds handed over keep no close-on-exec (io/handed.h); this one is read
+             * and closed before anything is spawned. */
             resume_fd = (int)v;
-            cloexec_all();
             break;
         }
         case 'h':

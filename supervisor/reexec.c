@@ -79,6 +79,7 @@ static int preflight(const char *path, char *why, size_t whylen)
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
     posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);   /* the services' fds: io/handed.h */
     char *argv[] = {(char *)path, "--version", NULL};
     pid_t pid;
     int r = posix_spawn(&pid, path, &fa, NULL, argv, environ);
@@ -143,15 +144,13 @@ static int preflight(const char *path, char *why, size_t whylen)
     return 0;
 }
 
+/* The control socket through the execve (or not again: it failed). The services' fds and
+ * their watch set have no close-on-exec from the start (io/handed.h). */
 static void keep_all(struct sv *sv, bool keep)
 {
     int fd = cr_control_fd(sv->ctl);
     if (fd >= 0)
         fcntl(fd, F_SETFD, keep ? 0 : FD_CLOEXEC);
-    cr_watch_handover(keep);   /* the services' fds with their registrations (io/watch.h) */
-    if (!keep)
-        for (size_t i = 0; i < sv->all.n; i++)
-            cr_svc_handover_undo(sv->all.v[i]);
 }
 
 /* The state memfd (without close-on-exec), or -1 (said in the log, nothing kept open). */
@@ -175,7 +174,7 @@ static int write_state(struct sv *sv)
     int cfd = cr_control_fd(sv->ctl);
     if (cfd >= 0)
         fprintf(f, "control %d\n", cfd);
-    int wfd = cr_watch_handover(false);   /* kept open by keep_all() below */
+    int wfd = cr_watch_handover();
     if (wfd >= 0)
         fprintf(f, "watchset %d\n", wfd);
     char home[CG_HOME_MAX];
@@ -230,9 +229,20 @@ static void do_reexec(uv_timer_t *t)
         cr_log(NULL, "reexec: not now: %s", why);
         return;
     }
-    int mfd = write_state(sv);
-    if (mfd < 0)
+    cr_log(NULL, "reexec: %s (%zu service%s handed over)", sv->reexec_path, sv->all.n,
+           sv->all.n == 1 ? "" : "s");
+    /* Every line read so far is written before the execve ends the writer threads and the
+     * console's queue: the next program starts with the bytes still in the pipes. */
+    if (cr_logs_quiesce(REEXEC_LOG_WAIT_MS, why, sizeof why) < 0) {
+        cr_log(NULL, "reexec: not now: %s (its lines would be lost)", why);
         return;
+    }
+    cr_logs_retire(true);   /* they end while the state is written */
+    int mfd = write_state(sv);
+    if (mfd < 0) {
+        cr_logs_retire(false);
+        return;
+    }
     char fdarg[16];
     snprintf(fdarg, sizeof fdarg, "%d", mfd);
     char *argv[8];
@@ -245,16 +255,6 @@ static void do_reexec(uv_timer_t *t)
     argv[n++] = "--resume";
     argv[n++] = fdarg;
     argv[n] = NULL;
-    cr_log(NULL, "reexec: %s (%zu service%s handed over)", sv->reexec_path, sv->all.n,
-           sv->all.n == 1 ? "" : "s");
-    /* Every line read so far is written before the execve ends the writer threads and the
-     * console's queue: the next program starts with the bytes still in the pipes. */
-    if (cr_logs_quiesce(REEXEC_LOG_WAIT_MS, why, sizeof why) < 0) {
-        keep_all(sv, false);
-        close(mfd);
-        cr_log(NULL, "reexec: not now: %s (its lines would be lost)", why);
-        return;
-    }
     cr_control_reexec_notice(sv->ctl);
     cr_console_flush_wait(&sv->rt.console, REEXEC_LOG_WAIT_MS);
     cr_console_flush_wait(&sv->rt.console_err, REEXEC_LOG_WAIT_MS);
@@ -269,6 +269,7 @@ static void do_reexec(uv_timer_t *t)
     sv_notify("READY=1\nSTATUS=%s", sv->notified_status);   /* the old program goes on */
     keep_all(sv, false);
     close(mfd);
+    cr_logs_retire(false);
     cr_log_nonblocking(sv->log_want_write);
     cr_log(NULL, "reexec: %s: %s; this supervisor goes on", sv->reexec_path, strerror(e));
 }

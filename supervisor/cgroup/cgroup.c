@@ -195,6 +195,10 @@ static int sweep_list(struct cr_cg_root *r, bool live_sup, struct cr_cg ***out, 
     size_t n = 0, cap = 0;
     for (int i = 0; i < r->nh; i++) {
         char dir[PATH_MAX];
+        /* A live supervisor's leftovers can only be run-NAME-PID cgroups, which v1 makes in
+         * the freezer hierarchy always (cg1_needs): the one listing read (a re-exec's). */
+        if (live_sup && r->version == 1 && !(r->h[i].ctrls & CG1_FREEZER))
+            continue;
         if (cg_dir(&r->h[i], r->root, NULL, dir, sizeof dir) < 0)
             continue;
         DIR *d = opendir(dir);
@@ -297,11 +301,11 @@ static int sweep_leftovers(struct cr_cg_root *r, char *err, size_t errlen)
     /* v1: only where every service has its own cgroup; in cpu or blkio, a service without
      * such a limit stays in the supervisor leaf it was forked from, after its end too. */
     bool live_sup = false;
-    for (int i = 0; i < r->nh; i++)
+    for (int i = 0; i < r->nh && !live_sup; i++)
         if (r->version == 2 || (r->h[i].ctrls & CG1_BASE))
             /* Moved early, this open put the caller there: it does not count. Resumed
              * after a re-exec, it is the live supervisor whose services these are. */
-            live_sup |= has_procs(&r->h[i], r->root, "supervisor", r->early && !r->resumed);
+            live_sup = has_procs(&r->h[i], r->root, "supervisor", r->early && !r->resumed);
     struct cr_cg **v;
     size_t n;
     sweep_list(r, live_sup, &v, &n);
@@ -371,6 +375,7 @@ int cr_cg_root_handover(const struct cr_cg_root *r, char *buf, size_t len)
 static void remember_origin(struct cr_cg_root *r)
 {
     char buf[8192];
+    r->inside = 0;
     if (cg_read("/proc/self/cgroup", buf, sizeof buf) < 0)
         return;
     for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
@@ -385,8 +390,11 @@ static void remember_origin(struct cr_cg_root *r)
          * is not known, so leaving goes to the hierarchy's root. */
         size_t rl = strlen(r->root);
         if (path[0] == '/' && !strncmp(path + 1, r->root, rl) &&
-            !strcmp(path + 1 + rl, "/supervisor"))
+            !strcmp(path + 1 + rl, "/supervisor")) {
+            if (r->version == 1)
+                r->inside |= cg_ops(1)->ctrl_bits(c1 + 1, (size_t)(c2 - c1 - 1));
             continue;
+        }
         if (r->version == 2) {
             if (c2 == c1 + 1 && !strncmp(line, "0:", 2))
                 snprintf(r->origin[0], sizeof r->origin[0], "%s", path);
@@ -666,9 +674,10 @@ int cr_cg_adopt(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limit
         *out = cg;
         return 0;
     }
-    /* v2: the same read-only directory fd cr_cg_create() keeps; v1: its first directory. */
-    int fd = open(cg->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
+    /* v2: the same read-only directory fd cr_cg_create() keeps; v1: its first directory,
+     * which only has to be there (one system call, not an open and a close). */
+    int fd = cg->version == 2 ? open(cg->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (cg->version == 2 ? fd < 0 : access(cg->path, F_OK) < 0) {
         int e = errno;
         cg_err(err, errlen, -e, "%s: %s", cg->path, strerror(e));
         free(cg);
@@ -676,8 +685,6 @@ int cr_cg_adopt(struct cr_cg_root *r, const char *leaf, const struct cr_cg_limit
     }
     if (cg->version == 2)
         cg->dirfd = fd;
-    else
-        close(fd);
     *out = cg;
     return 0;
 }

@@ -61,6 +61,8 @@ struct cr_cg_root {
     size_t nleft;
     char origin[CG1_MAXH][CG_NAMELEN];  /* per hierarchy, the caller's cgroup before the
                                            move (from /proc/self/cgroup); "" unknown */
+    unsigned inside;        /* v1: CG1_* hierarchies where the caller is in <root>/supervisor
+                               already (a live re-exec): nothing to write there */
 };
 
 /* Self-contained (copies what it needs from the root), so the root may be closed first. */

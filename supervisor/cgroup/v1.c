@@ -189,6 +189,8 @@ static int cg1_root_enter(struct cr_cg_root *r, bool move_self, char *err, size_
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     for (int i = 0; i < r->nh; i++) {
         char dir[PATH_MAX], procs[PATH_MAX + 16];
+        if (r->h[i].ctrls & r->inside)
+            continue;   /* there already (remember_origin): a write would only cost */
         cg_dir(&r->h[i], r->root, "supervisor", dir, sizeof dir);
         snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
         int rc = cg_write(procs, pid, err, errlen);

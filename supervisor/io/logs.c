@@ -294,6 +294,7 @@ static struct {
     int ntodo, threads, idle;               /* (mu) */
     bool abandoned;                         /* (mu) at exit, past the deadline */
     bool held;                              /* (mu) cr_logs_hold(): no thread woken */
+    bool retire;                            /* (mu) cr_logs_retire(): idle threads end */
     int busy;                               /* files handed over (loop) */
     int waiting;                            /* files with waiters (loop) */
     uv_timer_t tick;                        /* while waiting: looks for stalled writes */
@@ -307,6 +308,11 @@ static void *writer(void *arg)
     pthread_mutex_lock(&wr.mu);
     for (;;) {
         while (!wr.todo && !wr.tails) {
+            if (wr.retire) {
+                wr.threads--;
+                pthread_mutex_unlock(&wr.mu);
+                return NULL;
+            }
             wr.idle++;
             pthread_cond_wait(&wr.cv, &wr.mu);
             wr.idle--;
@@ -370,6 +376,8 @@ static int spawn_writer(void)
  * none). False when no thread is there to take it: the caller does the job itself. */
 static bool writer_for_job(void)
 {
+    if (wr.retire)
+        return false;     /* the caller writes until the execve */
     if (wr.ntodo > wr.idle && wr.threads < WRITERS_MAX)
         spawn_writer();   /* failing that, the threads there are take it in turn */
     return wr.threads > 0;
@@ -379,7 +387,7 @@ static bool writer_for_job(void)
 static void say_no_writer(void)
 {
     static bool said;
-    if (!said) {
+    if (!said && !wr.retire) {
         said = true;
         cr_log(NULL, "log files: no writer thread; writing them from the loop");
     }
@@ -723,6 +731,15 @@ int cr_logs_quiesce(unsigned deadline_ms, char *why, size_t whylen)
             return -ETIMEDOUT;
         }
     }
+}
+
+void cr_logs_retire(bool retire)
+{
+    pthread_mutex_lock(&wr.mu);
+    wr.retire = retire;
+    if (retire)
+        pthread_cond_broadcast(&wr.cv);
+    pthread_mutex_unlock(&wr.mu);
 }
 
 /* ---- the loop's side ----------------------------------------------------------------------- */

@@ -104,6 +104,11 @@ void cr_logs_finish(unsigned deadline_ms);
  * the threads at the execve. 0, or -ETIMEDOUT with why set (a file whose disk stalls: its
  * lines are still queued and go on being written). */
 int cr_logs_quiesce(unsigned deadline_ms, char *why, size_t whylen);
+/* Live re-exec, once quiesced: the idle writer threads end now, beside what the caller does
+ * before its execve, rather than in the execve (which waits for each in turn); what is
+ * queued from here on is written by the caller. cr_logs_retire(false) undoes it (the
+ * execve failed): threads are made again as jobs come. */
+void cr_logs_retire(bool retire);
 
 /* Live re-exec: while held, files handed to the writers (opened, written) wait for them
  * without waking or starting one, so that the threads do not take the CPU from the loop's

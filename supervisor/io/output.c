@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "io/handed.h"
 #include "io/logs.h"
 #include "io/watch.h"
 
@@ -469,7 +470,8 @@ int cr_out_open(struct cr_out_stream *s, uv_loop_t *loop, struct cr_console *c,
                 const char *name)
 {
     int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
+    /* Without close-on-exec: the pipe outlives a re-exec as it is (CR_HANDED_FD) */
+    if (pipe2(p, CR_HANDED_FD) < 0)
         return -errno;
     /* A larger pipe lets a burst through while we write; it costs pages only while full.
      * Unprivileged, it would count against the user's pipe quota, so only root asks. */

@@ -7,6 +7,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "io/handed.h"
+
 #define ROUND_MAX 64             /* events taken per wake-up; the rest come next round */
 
 static struct {
@@ -88,7 +90,7 @@ static int set_on(uv_loop_t *loop)
 {
     if (set.poll)
         return set.loop == loop ? 0 : -EBUSY;
-    if (set.epfd < 0 && (set.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+    if (set.epfd < 0 && (set.epfd = epoll_create1(CR_HANDED_FD)) < 0) {
         int e = -errno;
         set.epfd = -1;
         return e;
@@ -201,11 +203,10 @@ void cr_watch_close(struct cr_watch *w, void (*closed)(struct cr_watch *w))
     uv_idle_start(set.idle, on_idle);
 }
 
-int cr_watch_handover(bool keep)
+int cr_watch_handover(void)
 {
     if (set.epfd < 0)
         return -1;
-    fcntl(set.epfd, F_SETFD, keep ? 0 : FD_CLOEXEC);
     return set.epfd;
 }
 

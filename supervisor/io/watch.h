@@ -40,10 +40,10 @@ void cr_watch_stop(struct cr_watch *w);
  * be inside w's own callback. */
 void cr_watch_close(struct cr_watch *w, void (*closed)(struct cr_watch *w));
 
-/* Live re-exec. The set's epoll fd (-1: none) to hand over, close-on-exec cleared (keep) or
- * set again (the exec failed). Every fd handed over must be watched for reading then (a
- * stopped watch started again): the new program takes the registrations as they are. */
-int cr_watch_handover(bool keep);
+/* Live re-exec. The set's epoll fd (-1: none) to hand over (made without close-on-exec:
+ * io/handed.h). Every fd handed over must be watched for reading then (a stopped watch
+ * started again): the new program takes the registrations as they are. */
+int cr_watch_handover(void);
 /* The new program: takes the set the old one handed over (fd from its state) before any
  * watch is adopted. */
 void cr_watch_take_set(uv_loop_t *loop, int fd);

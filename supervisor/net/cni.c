@@ -153,6 +153,7 @@ static int run_plugin(const struct cr_cni *c, const char *cmd, const char *type,
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, op[1], 1);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);   /* the services' fds: io/handed.h */
     pid_t pid;
     int r = posix_spawn(&pid, path, &fa, NULL, argv, envp);
     posix_spawn_file_actions_destroy(&fa);

@@ -204,6 +204,7 @@ static bool emergency_shell(void)
             signal(s, SIG_DFL);
         setsid();
         ioctl(STDIN_FILENO, TIOCSCTTY, 1);
+        close_range(3, ~0U, 0);   /* the services' fds (io/handed.h) are not the shell's */
         execl(sh, "sh", (char *)NULL);
         _exit(127);
     }

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "cgroup/cgroup.h"
+#include "io/handed.h"
 #include "policy/syscall_filter.h"
 #include "service/fcgi.h"
 #include "service/history.h"
@@ -248,7 +249,7 @@ static int cni_connect(struct cr_svc *svc, pid_t pid, int go_fd)
     w->go_fd = go_fd;
     snprintf(w->list, sizeof w->list, "%s", svc->conf->join);
     snprintf(w->netns, sizeof w->netns, "/proc/%d/ns/net", (int)pid);
-    w->nsfd = open(w->netns, O_RDONLY | O_CLOEXEC);
+    w->nsfd = open(w->netns, O_RDONLY | CR_HANDED_FD);   /* kept until the DEL */
     /* unique per container (host-local keeps its leases by it), CNI's characters only */
     int n = snprintf(w->id, sizeof w->id, "corral-%s-%s-%d", svc->rt->cgroup_root, svc->name,
                      (int)pid);
@@ -752,7 +753,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         return r;
     }
     int ev[2], in[2] = {-1, -1};
-    if (pipe2(ev, O_CLOEXEC) < 0) {
+    if (pipe2(ev, CR_HANDED_FD) < 0) {   /* ev[0] outlives a re-exec */
         r = -errno;
         cr_log(svc->name, "pipe: %s", strerror(-r));
         cr_cg_destroy(cg, err, sizeof err);
@@ -825,7 +826,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
          * program reading stdin waits instead of seeing EOF) */
         req.stdio[0] = rt->devnull;
         if (conf->stdin_mode && !strcmp(conf->stdin_mode, "pipe")) {
-            if (pipe2(in, O_CLOEXEC) < 0) {
+            if (pipe2(in, CR_HANDED_FD) < 0) {   /* in[1] outlives a re-exec */
                 r = -errno;
                 cr_log(svc->name, "pipe: %s", strerror(-r));
                 close(ev[0]);
@@ -880,6 +881,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         cr_log(svc->name, "out of memory");
         return -ENOMEM;
     }
+    fcntl(sp.pidfd, F_SETFD, 0);   /* the kernel makes it close-on-exec: CR_HANDED_FD */
     ct->svc = svc;
     ct->report = report;
     ct->pid = sp.pid;
@@ -922,8 +924,8 @@ int cr_container_adopt(struct cr_svc *svc, cr_container_report report, pid_t pid
         cr_cg_destroy(cg, err, sizeof err);
         return -ENOMEM;
     }
-    /* O_NONBLOCK (a file status flag) went through the execve; close-on-exec is back
-     * (main.c: cloexec_all) */
+    /* O_NONBLOCK (a file status flag) went through the execve; no close-on-exec, as when
+     * they were made (io/handed.h) */
     ct->svc = svc;
     ct->report = report;
     ct->pid = pid;

@@ -51,35 +51,16 @@ bool cr_svc_handover_ok(const struct cr_svc *svc, char *why, size_t whylen)
     return true;
 }
 
-static void keep_open(int fd, bool keep)
+/* The fds handed over (pipes, pidfd, events pipe, a CNI container's namespace for its DEL)
+ * were made without close-on-exec (io/handed.h): the execve keeps them as they are. Every
+ * one is in the watch set when the new program takes it (io/watch.h): a stream held for its
+ * log file is read again first. */
+static void registered_all(struct cr_svc *svc)
 {
-    if (fd >= 0)
-        fcntl(fd, F_SETFD, keep ? 0 : FD_CLOEXEC);
-}
-
-static void keep_fds(struct cr_svc *svc, bool keep)
-{
-    /* Every fd handed over is in the watch set when the new program takes it (io/watch.h):
-     * a stream held for its log file is read again first */
-    if (keep && svc->out_open)
+    if (svc->out_open)
         cr_out_unwait(&svc->out);
-    if (keep && svc->err_open)
+    if (svc->err_open)
         cr_out_unwait(&svc->err);
-    if (svc->out_open) {
-        keep_open(svc->out.rfd, keep);
-        keep_open(svc->out.wfd, keep);
-    }
-    if (svc->err_open) {
-        keep_open(svc->err.rfd, keep);
-        keep_open(svc->err.wfd, keep);
-    }
-    if (svc->ct) {
-        keep_open(svc->ct->pidfd, keep);
-        keep_open(svc->ct->ev_fd, keep);
-        keep_open(svc->ct->stdin_wfd, keep);
-        if (svc->cni_id)
-            keep_open(svc->cni_nsfd, keep);   /* for the DEL (net/cni.h) */
-    }
 }
 
 /* " key=HEX" of a stream's partial line ("-" for none) at buf[n...]; the new length. */
@@ -209,13 +190,8 @@ int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len)
         return -ENOSPC;
     buf[n++] = '\n';
     buf[n] = 0;
-    keep_fds(svc, true);
+    registered_all(svc);
     return n;
-}
-
-void cr_svc_handover_undo(struct cr_svc *svc)
-{
-    keep_fds(svc, false);
 }
 
 bool cr_svc_state_name(const char *line, char *name, size_t len)

@@ -149,15 +149,14 @@ int cr_svc_write_stdin(struct cr_svc *svc, const char *data, size_t len);
  * deadline pending, and its container on no bridge or CNI network (their host side is not
  * handed over). False with why set (a sentence) otherwise. */
 bool cr_svc_handover_ok(const struct cr_svc *svc, char *why, size_t whylen);
-/* Writes its state as one line (ending in '\n', at most CR_SVC_STATE_MAX bytes) into buf and
- * clears FD_CLOEXEC on the fds the line names (its output pipes, its container's pidfd and
- * events pipe); cr_svc_handover_undo() sets it again (a failed execve). The output pipes are
- * not read any more: what is in them stays for the next program, and the start of a line
- * already read goes in the line (hex). Returns the length, or -ENOSPC. */
+/* Writes its state as one line (ending in '\n', at most CR_SVC_STATE_MAX bytes) into buf. The
+ * fds the line names (its output pipes, its container's pidfd and events pipe) have no
+ * close-on-exec (io/handed.h): the execve keeps them. The output pipes are not read any
+ * more: what is in them stays for the next program, and the start of a line already read
+ * goes in the line (hex). Returns the length, or -ENOSPC. */
 #define CR_SVC_STATE_MAX (4 * 16384 + 32768)  /* two partial lines (io/output.h) in hex, the
                                                 crash history (history.h) */
 int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len);
-void cr_svc_handover_undo(struct cr_svc *svc);
 /* The name a state line is for (copied into name), or false for a line that is not one. */
 bool cr_svc_state_name(const char *line, char *name, size_t len);
 /* The CNI container id a state line hands over (its DEL record is kept from the sweep); the

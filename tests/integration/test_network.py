@@ -685,6 +685,52 @@ def test_cni_container_handed_over_by_reexec(h, net_env, cgroot, cni_net):
     assert s.stop() == 0
 
 
+def test_cni_plugins_inherit_no_fd_of_the_supervisor(h, net_env, cgroot, cni_net):
+    """The services' pipes and pidfds have no close-on-exec (io/handed.h, for live re-exec):
+    a CNI plugin is not given one. The bridge plugin here is a wrapper that writes down its
+    open fds and then execs Debian's; ADD and DEL from the first program and, after a
+    re-exec, from the new one."""
+    cni, br, sub, leases, port = cni_net
+    plugins, record = net_env / "plugins", net_env / "fds.jsonl"
+    plugins.mkdir()
+    for p in ("host-local", "portmap"):
+        (plugins / p).symlink_to(f"/usr/lib/cni/{p}")
+    wrapper = plugins / "bridge"
+    wrapper.write_text(textwrap.dedent(f"""\
+        #!/usr/bin/python3
+        import json, os
+        fds = {{}}
+        for f in os.listdir("/proc/self/fd"):
+            try:
+                fds[f] = os.readlink("/proc/self/fd/" + f)
+            except OSError:
+                pass   # the listing's own, closed by now
+        with open("{record}", "a") as r:
+            r.write(json.dumps({{"cmd": os.environ.get("CNI_COMMAND"), "fds": fds}}) + "\\n")
+        os.execv("/usr/lib/cni/bridge", ["bridge"])
+        """))
+    wrapper.chmod(0o755)
+    s = cni_sup(h, net_env, cgroot, cni, port)
+    s.ini.write_text(s.ini.read_text().replace("[supervisor]\n",
+                                               f"[supervisor]\ncni_plugin_dir = {plugins}\n", 1))
+    s.start()
+    calls = lambda: [json.loads(l) for l in record.read_text().splitlines()] \
+        if record.exists() else []
+    s.wait_log(r"^supervisor: web: started \(pid")
+    ctl = lambda *args: subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock")] + list(args),
+                                       capture_output=True, text=True, timeout=T(30))
+    assert ctl("reexec").returncode == 0
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    assert ctl("restart", "web").returncode == 0
+    wait_until(lambda: sorted(c["cmd"] for c in calls()) == ["ADD", "ADD", "DEL"],
+               what="ADD, then DEL and ADD (in either order) after the re-exec")
+    ctl("stop", "web")
+    wait_until(lambda: len(calls()) == 4, what="the DEL at the stop")
+    for c in calls():
+        assert sorted(c["fds"]) == ["0", "1", "2"], c
+    assert s.stop() == 0
+
+
 def test_cni_del_after_kill9(h, net_env, cgroot, cni_net):
     """A supervisor killed -9 leaves its CNI container's lease and the plugins' rules: it kept
     the ADD result and the namespace (bind-mounted) in its state folder, so the next one runs

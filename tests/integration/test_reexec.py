@@ -206,6 +206,47 @@ def test_reexec_kills_a_container_whose_service_left_the_file(h, tmp, cgroot):
     assert not cg_dirs(cgroot), cg_dirs(cgroot)   # db's cgroup went with its container
 
 
+def test_handed_fds_reach_no_workload_and_none_is_left_behind(h, tmp, cgroot):
+    """The fds a re-exec hands over (output and stdin pipes, pidfds, events pipes, the watch
+    set) have no close-on-exec from the start (io/handed.h): no workload inherits one (in a
+    container, or with `namespaces =` and supervisord's stdin pipe), before or after re-execs,
+    and the supervisor holds as many fds after two re-execs as before."""
+    listing = "/bin/sh -c 'ls /proc/$$/fd; exec sleep 1000'"
+    s = CtlSup(h, tmp, cgroot,
+               svc("boxed", listing, network="none", startsecs=0) +
+               svc("plain", listing, rootfs=None, namespaces="", stdin="pipe", startsecs=0))
+    s.start()
+    for n in ("boxed", "plain"):
+        s.wait_state(n, "RUNNING")
+    fds = lambda n: (s.logdir / f"{n}.out.log").read_text().split()
+    for n in ("boxed", "plain"):
+        wait_until(lambda: len(fds(n)) >= 3, what=f"{n}'s fd list")
+        assert fds(n) == ["0", "1", "2"], (n, fds(n))
+    def held():
+        """The supervisor's pipes, pidfds and epoll sets (log files and the seccomp memfd are
+        opened again as needed)."""
+        out = []
+        for f in os.listdir(f"/proc/{s.pid}/fd"):
+            try:
+                t = os.readlink(f"/proc/{s.pid}/fd/{f}")
+            except OSError:
+                continue
+            if t.startswith(("pipe:", "anon_inode:")):
+                out.append(re.sub(r"\[\d+\]", "[N]", t))
+        return sorted(out)
+    before = held()
+    for k in (1, 2):
+        s.ctl("reexec", check=0)
+        s.wait_log(r"^supervisor: took over 2 running containers$", count=k)
+        s.wait_log(r"^supervisor: reexec: no event handled", count=k)
+    assert held() == before
+    s.ctl("restart", "boxed", "plain", check=0)
+    for n in ("boxed", "plain"):
+        wait_until(lambda: len(fds(n)) >= 6, what=f"{n}'s fd list after the restart")
+        assert fds(n) == ["0", "1", "2"] * 2, (n, fds(n))
+    assert s.stop() == 0
+
+
 def test_reexec_keeps_bridge_containers_connected(h, net_env, cgroot):
     """A container on a bridge network is handed over with its host side (net/:
     cr_net_handover): after the re-exec its veth, address, published port and the table are

@@ -181,14 +181,12 @@ static void test_one_loop_at_a_time(void **state)
     done(&l1);
     /* once the first loop's watches are closed, another loop may have the set */
     assert_int_equal(cr_watch_start(&l2, &b.w, b.p[0], UV_READABLE, on_read, &b, false), 0);
-    assert_int_equal(cr_watch_handover(true) >= 0, 1);
-    int fd = cr_watch_handover(true);
-    assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);   /* kept across an execve */
-    cr_watch_handover(false);
-    assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+    int fd = cr_watch_handover();
+    assert_int_equal(fd >= 0, 1);
+    assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);   /* kept across an execve as made */
     cr_watch_close(&b.w, NULL);
     done(&l2);
-    assert_int_equal(cr_watch_handover(true), -1);          /* no set, nothing to hand over */
+    assert_int_equal(cr_watch_handover(), -1);              /* no set, nothing to hand over */
     for (int i = 0; i < 2; i++) {
         close(a.p[i]);
         close(b.p[i]);
