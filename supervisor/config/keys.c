@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <stddef.h>
 #include <strings.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -467,13 +468,81 @@ static bool key_named(const struct cr_key *k, const char *name)
     return false;
 }
 
+/* Each name and alias of the table, sorted (case folded, then table order): a key of a file
+ * is found by a binary search, not by comparing it with 136 names and their aliases (a file
+ * of 100 services with five keys each made 500 such scans). Made on the first look-up. */
+static struct key_name {
+    const char *name;   /* not NUL-terminated when an alias */
+    size_t len;
+    int key;
+} by_name[CR_NKEYS * 3];
+static size_t nby_name;
+
+static int ncasecmp(const char *a, size_t na, const char *b, size_t nb)
+{
+    int c = strncasecmp(a, b, na < nb ? na : nb);
+    return c ? c : (na > nb) - (na < nb);
+}
+
+static int by_name_order(const void *x, const void *y)
+{
+    const struct key_name *a = x, *b = y;
+    int c = ncasecmp(a->name, a->len, b->name, b->len);
+    return c ? c : a->key - b->key;
+}
+
+static bool index_names(void)
+{
+    if (nby_name)
+        return true;
+    size_t n = 0;
+    for (int i = 0; i < CR_NKEYS; i++) {
+        const struct cr_key *k = &cr_keys[i];
+        if (!k->name)
+            continue;
+        by_name[n++] = (struct key_name){k->name, strlen(k->name), i};
+        for (const char *a = k->aliases; a && *a;) {
+            size_t len = strcspn(a, " ");
+            if (n == sizeof by_name / sizeof by_name[0])
+                return false;   /* (not with today's table) the scan below does it */
+            by_name[n++] = (struct key_name){a, len, i};
+            a += len;
+            while (*a == ' ')
+                a++;
+        }
+    }
+    qsort(by_name, n, sizeof by_name[0], by_name_order);
+    nby_name = n;
+    return true;
+}
+
+/* The first key named so (name or alias) whose sections include one of these, else the
+ * first named so at all. */
 const struct cr_key *cr_key_find(const char *name, unsigned sections)
 {
     const struct cr_key *any = NULL;
-    for (size_t i = 0; i < CR_NKEYS; i++) {
-        const struct cr_key *k = &cr_keys[i];
-        if (!key_named(k, name))
-            continue;
+    if (!index_names()) {
+        for (size_t i = 0; i < CR_NKEYS; i++) {
+            const struct cr_key *k = &cr_keys[i];
+            if (!key_named(k, name))
+                continue;
+            if (k->sections & sections)
+                return k;
+            if (!any)
+                any = k;
+        }
+        return any;
+    }
+    size_t len = strlen(name), lo = 0, hi = nby_name;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ncasecmp(by_name[mid].name, by_name[mid].len, name, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < nby_name && !ncasecmp(by_name[lo].name, by_name[lo].len, name, len); lo++) {
+        const struct cr_key *k = &cr_keys[by_name[lo].key];
         if (k->sections & sections)
             return k;
         if (!any)
