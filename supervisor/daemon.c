@@ -497,7 +497,8 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     cr_runtime_seed(&sv->rt);
     cr_log_set_sink(cr_logs_own_write);
     char err[512];
-    char *state = NULL;     /* a re-exec's: read before the cgroup root is opened */
+    char *state = mode->state;   /* a re-exec's (main.c read it): before the cgroup root */
+    mode->state = NULL;
     struct cr_service *run_conf = NULL;
     int status = sv_oneshot_args(cfg, argc, argv, &run_conf);
     if (status != 0)
@@ -514,8 +515,10 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     /* Every service holds a few pipes and a pidfd: take the hard limit for ourselves; each
      * container gets the limit we were started with back. A file that needs more than that
      * is refused before anything is made (fd_budget.h). */
-    if (!run_name && mode->resume_fd >= 0)
-        state = sv_resume_read(mode->resume_fd);
+    if (run_name) {
+        free(state);
+        state = NULL;
+    }
     /* After a re-exec, what the first supervisor inherited (the rest is the services'). */
     sv->fd_inherited = state ? sv_resume_inherited(state) : cr_fd_count_open();
     if (getrlimit(RLIMIT_NOFILE, &sv->rt.nofile) < 0)

@@ -61,9 +61,6 @@ struct sv {
 
 /* reexec.c: the api host's reexec (api/host.h). */
 int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, size_t whylen);
-/* reexec.c: the state a --resume FD gives, read into a malloc'd string (NULL: unreadable,
- * said on stderr); the fd is closed. */
-char *sv_resume_read(int fd);
 /* reexec.c: when the old program's handover began (the state's "since" line; 0: none), and
  * the log line saying how long no event was handled since, called just before the new
  * program's loop runs. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "own_process.h"
 #include "export.h"
 #include "images.h"
 #include "log.h"
@@ -261,11 +262,20 @@ int main(int argc, char **argv)
         cr_log(NULL, "configuration %s", path);
     }
 
+    /* A re-exec's state before the file: as many services as it hands over, the heap is
+     * set up for them before the file is read (own_process.h). */
+    if (resume_fd >= 0 && !check && !spec_name) {
+        mode.state = sv_resume_read(resume_fd);
+        if (sv_resume_services(mode.state) >= CR_HEAP_HUGE_MIN)
+            cr_own_heap_huge();
+    }
     struct cr_config cfg;
     /* Running (or `run`) keeps the id ranges given to new user_namespace = auto names. */
     struct cr_config_opts opts = {.userns_persist = !check && !spec_name,
                                   .no_machine_checks = syntax_only};
     int r = cr_config_load(path, &opts, &cfg);
+    if (r < 0)
+        free(mode.state);   /* nothing resumes */
     if (r == -ENOMEM) {
         fprintf(stderr, "supervisor: out of memory\n");
         cr_config_free(&cfg);
@@ -324,6 +334,8 @@ int main(int argc, char **argv)
     if (mode.pid1 && resume_fd < 0)
         cr_pid1_machine(cfg.global.hostname);
     mode.config_path = path;
+    if (resume_fd < 0 && cfg.nservices >= CR_HEAP_HUGE_MIN)
+        cr_own_heap_huge();   /* for the services' own state, on top of the file's */
     int status = supervisor_run(&cfg, argc - optind, argv + optind, &mode);
     if (!mode.pid1)
         return status;

@@ -2,9 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,4 +79,26 @@ void cr_own_pidfile_remove(const char *path)
     close(fd);
     if (n > 0 && atoi(buf) == (int)getpid())
         unlink(path);
+}
+
+void cr_own_heap_huge(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return;   /* not glibc's allocator: its heap is not the program break */
+#else
+    const uintptr_t huge = 2u << 20;
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);   /* the arrays of many services stay on the heap */
+    mallopt(M_TRIM_THRESHOLD, 8 << 20);   /* and the huge page is not given back */
+    /* The top chunk (what malloc carves from next) is [break - keepcost, break). One block
+     * that ends 16 bytes short of a 2 MiB boundary takes it and the address space up to
+     * there (never written: no memory), so that the next chunk's header lands just below
+     * the boundary and its data above; the break moves 2 MiB and more past it (top pad). */
+    uintptr_t end = (uintptr_t)sbrk(0), top = end - mallinfo2().keepcost;
+    uintptr_t at = (end + (64u << 10) + huge - 1) & ~(huge - 1);
+    mallopt(M_TOP_PAD, (int)(huge + (64u << 10)));
+    void *skip = malloc(at - 16 - top - sizeof(size_t));   /* kept for good */
+    mallopt(M_TOP_PAD, 128 << 10);                         /* glibc's default again */
+    if (skip && madvise((void *)at, huge, MADV_HUGEPAGE) < 0)
+        cr_log(NULL, "heap: no huge page (%s): 4 KiB pages", strerror(errno));
+#endif
 }

@@ -319,6 +319,14 @@ int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, si
     return 0;
 }
 
+size_t sv_resume_services(const char *state)
+{
+    size_t n = 0;
+    for (const char *p = state; p && (p = strstr(p, "\nsvc ")); p++)
+        n++;
+    return n;
+}
+
 struct sv_gap sv_resume_since(const char *state)
 {
     const char *p = strstr(state, "\nsince ");

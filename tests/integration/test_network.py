@@ -716,19 +716,21 @@ def test_cni_plugins_inherit_no_fd_of_the_supervisor(h, net_env, cgroot, cni_net
     s.start()
     calls = lambda: [json.loads(l) for l in record.read_text().splitlines()] \
         if record.exists() else []
-    s.wait_log(r"^supervisor: web: started \(pid")
     ctl = lambda *args: subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock")] + list(args),
                                        capture_output=True, text=True, timeout=T(30))
-    assert ctl("reexec").returncode == 0
-    s.wait_log(r"^supervisor: took over 1 running container$")
-    assert ctl("restart", "web").returncode == 0
-    wait_until(lambda: sorted(c["cmd"] for c in calls()) == ["ADD", "ADD", "DEL"],
-               what="ADD, then DEL and ADD (in either order) after the re-exec")
-    ctl("stop", "web")
-    wait_until(lambda: len(calls()) == 4, what="the DEL at the stop")
-    for c in calls():
-        assert sorted(c["fds"]) == ["0", "1", "2"], c
-    assert s.stop() == 0
+    try:
+        s.wait_log(r"^supervisor: web: started \(pid")
+        assert ctl("reexec").returncode == 0
+        s.wait_log(r"^supervisor: took over 1 running container$")
+        assert ctl("restart", "web").returncode == 0
+        wait_until(lambda: sorted(c["cmd"] for c in calls()) == ["ADD", "ADD", "DEL"],
+                   what="ADD, then DEL and ADD (in either order) after the re-exec")
+        ctl("stop", "web")
+        wait_until(lambda: len(calls()) == 4, what="the DEL at the stop")
+        for c in calls():
+            assert sorted(c["fds"]) == ["0", "1", "2"], c
+    finally:
+        assert s.stop() == 0   # a clean stop: its DEL, the namespace's bind mount undone
 
 
 def test_cni_del_after_kill9(h, net_env, cgroot, cni_net):
