@@ -3,7 +3,9 @@
  * `export oci NAME DIR[:TAG]` writes the service's image, with the service's process (argv,
  * environment, directory, user, stop signal) as the image's config, as an OCI image layout
  * (image/export.c): `skopeo copy oci:DIR:TAG containers-storage:...`, `podman run`, `umoci
- * unpack` take it. TAG defaults to the service's name.
+ * unpack` take it. TAG defaults to the service's name. One layer is added to every image:
+ * corral's (static) init at /.corral/init, about 130 KB, so that any Pod export kube writes
+ * for the service can use it; the image's entrypoint stays the service's process.
  *
  * `export kube [NAME...]` prints Kubernetes YAML, one Pod per service (every service with an
  * image when no NAME is given): the command and environment as the spec has them, the
@@ -22,7 +24,9 @@
 #include <string.h>
 
 #include "image/image.h"
+#include "init_policy.h"
 #include "net/addr.h"
+#include "spawn/spawn.h"
 
 /* A YAML double-quoted scalar (JSON's escapes are YAML's). */
 static void yq(FILE *f, const char *s)
@@ -298,15 +302,21 @@ static int export_oci(const struct cr_config *cfg, const char *name, const char 
     char sname[32];
     snprintf(sig, sizeof sig, "SIG%s",
              cr_signal_name(s->spec.stopsignal ? s->spec.stopsignal : 15, sname, sizeof sname));
+    char init[4096];
+    if (cr_init_find(init, sizeof init) < 0) {
+        fprintf(stderr, "supervisor: export oci %s: cannot find init (next to the supervisor, "
+                        "or set CORRAL_INIT)\n", name);
+        return 1;
+    }
     struct cr_image_export x = {.argv = s->spec.argv, .env = s->spec.env,
                                 .workdir = s->spec.directory, .user = user, .stopsignal = sig,
-                                .source = s->image};
+                                .source = s->image, .init = init, .init_at = SV_INIT_IN_IMAGE};
     if (cr_image_export_oci(s->img, &x, dir, tag, err, sizeof err) < 0) {
         fprintf(stderr, "supervisor: export oci %s: %s\n", name, err);
         return 1;
     }
-    printf("%s: oci:%s:%s (%zu layer%s)\n", name, dir, tag, s->img->nlayers,
-           s->img->nlayers == 1 ? "" : "s");
+    printf("%s: oci:%s:%s (%zu layer%s, and corral's init at %s)\n", name, dir, tag,
+           s->img->nlayers, s->img->nlayers == 1 ? "" : "s", SV_INIT_IN_IMAGE);
     return 0;
 }
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOTFS, read_text, wait_until
+from conftest import BUILD, ROOTFS, read_text, wait_until
 from test_svctl import ASAN_SVCTL
 from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 
@@ -558,10 +558,29 @@ def test_image_in_a_user_namespace_keeps_its_owners(h, tmp, cgroot, images):
 
 
 # ---- the way out: export oci / export kube --------------------------------------------------
-def export(s, *args):
+def export(s, *args, init=BUILD / "init"):
+    """`supervisor export ...`; init: the init export oci puts in the image (CORRAL_INIT: the
+    ASan supervisor would find the ASan init next to it, a dynamically linked one)."""
     p = subprocess.run(["build/asan/supervisor", "-c", str(s.ini), "export", *map(str, args)],
-                       capture_output=True, text=True, cwd=Path(__file__).parents[2], timeout=120)
+                       capture_output=True, text=True, cwd=Path(__file__).parents[2], timeout=120,
+                       env=dict(os.environ, CORRAL_INIT=str(init)))
     return p.returncode, p.stdout, p.stderr
+
+
+INIT_AT = "/.corral/init"
+
+
+def init_layer(layout, tag):
+    """The last layer of tag in layout: its tar's members, and its diff_id in the config."""
+    _, _, man = manifest_of(layout, tag)
+    last = man["layers"][-1]
+    data = (Path(layout) / "blobs/sha256" / last["digest"][7:]).read_bytes()
+    assert last["mediaType"] == "application/vnd.oci.image.layer.v1.tar", last
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        members = {m.name: (m.mode, m.uid, m.gid, t.extractfile(m).read() if m.isfile() else None)
+                   for m in t.getmembers()}
+    cfg = read_blob(layout, man["config"]["digest"])
+    return members, last["digest"], cfg["rootfs"]["diff_ids"][-1]
 
 
 def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
@@ -576,8 +595,13 @@ def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
                isvc("arch", f"docker-archive:{images}/app.tar:corral/app:v1") +
                svc("plain", "/bin/true"))
     out = tmp / "out"
+    # a dynamically linked init (the ASan build) would not run in the image: refused, and
+    # nothing of the image written
+    rc, o, e = export(s, "oci", "app", f"{out}:v1", init=BUILD / "asan/init")
+    assert rc == 1 and "asan/init is not a static program" in e, e
+    assert not list((out / "blobs/sha256").iterdir()) and not (out / "index.json").exists()
     rc, o, e = export(s, "oci", "app", f"{out}:v1")
-    assert rc == 0 and f"app: oci:{out}:v1 (3 layers)" in o, e
+    assert rc == 0 and f"app: oci:{out}:v1 (3 layers, and corral's init at {INIT_AT})" in o, e
     cfg = json.loads(sh("skopeo", "inspect", "--config", f"oci:{out}:v1"))["config"]
     assert cfg["Entrypoint"] == ["/bin/sh", "-c", "echo exported"] and "Cmd" not in cfg, cfg
     assert "EXTRA=one \"two\"" in cfg["Env"] and "GREETING=hello-from-config" in cfg["Env"]
@@ -585,9 +609,17 @@ def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
                                                                   "SIGINT"), cfg
     _, _, man = manifest_of(lay, "app")
     got = json.loads(sh("skopeo", "inspect", f"oci:{out}:v1"))
-    assert got["Layers"] == [l["digest"] for l in man["layers"]], got
-    sh("umoci", "unpack", "--image", f"{out}:v1", tmp / "bundle")
+    # the image's layers as they were, then one more: corral's static init alone, at
+    # /.corral/init, an uncompressed tar whose digest is its diff_id
+    assert got["Layers"][:-1] == [l["digest"] for l in man["layers"]], got
+    members, digest, diff_id = init_layer(out, "v1")
+    init_bytes = (BUILD / "init").read_bytes()
+    assert members == {".corral": (0o755, 0, 0, None),
+                       ".corral/init": (0o755, 0, 0, init_bytes)}, list(members)
+    assert got["Layers"][-1] == digest == diff_id, (got, diff_id)
+    sh("umoci", "unpack", "--image", f"{out}:v1", tmp / "bundle")   # umoci checks diff_ids
     root = tmp / "bundle/rootfs"
+    assert (root / ".corral/init").read_bytes() == init_bytes
     assert (root / "app/hello").read_text() == "hello from layer 2\n"
     assert not (root / "etc/removed").exists() and sorted(os.listdir(root / "opq")) == ["c"]
     proc = json.loads((tmp / "bundle/config.json").read_text())["process"]
@@ -597,7 +629,7 @@ def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
     assert rc == 0, e
     arch = json.loads(sh("skopeo", "inspect", f"oci:{out}:arch"))
     diff_ids = read_blob(lay, man["config"]["digest"])["rootfs"]["diff_ids"]
-    assert arch["Layers"] == diff_ids, arch
+    assert arch["Layers"] == diff_ids + [digest], arch   # the same init: the same blob
     tags = [m["annotations"]["org.opencontainers.image.ref.name"]
             for m in json.loads((out / "index.json").read_text())["manifests"]]
     assert sorted(tags) == ["arch", "v1"], tags
