@@ -109,7 +109,7 @@ BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-de
               libarchive-dev nettle-dev libzstd-dev libacl1-dev zlib1g-dev libexpat1-dev
 TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 nftables valgrind procps bindfs \
               supervisor \
-              golang-github-containers-common umoci skopeo zstd podman runc crun catatonit python3-yaml \
+              golang-github-containers-common umoci skopeo zstd podman runc crun catatonit python3-yaml python3-kubernetes \
               chromium chromium-driver python3-selenium fcgiwrap
 BENCH_PKGS := tini dumb-init catatonit
 LINT_PKGS  := cppcheck clang-tidy

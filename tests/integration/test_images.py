@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import kube_schema
 from conftest import BUILD, ROOTFS, read_text, wait_until
 from test_svctl import ASAN_SVCTL
 from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
@@ -567,6 +568,13 @@ def export(s, *args, init=BUILD / "init"):
     return p.returncode, p.stdout, p.stderr
 
 
+def kube_docs(text):
+    """The documents of export kube's output, each checked against the Kubernetes API schema
+    (kube_schema.py)."""
+    import yaml
+    return kube_schema.check_all(yaml.safe_load_all(text))
+
+
 INIT_AT = "/.corral/init"
 
 
@@ -646,10 +654,11 @@ def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
 
 def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
     """One Pod per service: command, env, restart policy, limits, user, probes, ports,
-    volumes as claims; podman kube play (a real consumer of Kubernetes YAML) creates it from
-    the image `export oci` wrote (not started: podman's runc here refuses its default
-    rlimits). The pod, its containers, the image and a pause image podman built are removed."""
-    import yaml
+    volumes as claims, every document as the Kubernetes API's schema has it; a policy
+    Kubernetes says (OnFailure, Never) keeps the command plain. podman kube play (a real
+    consumer of Kubernetes YAML) creates the Pod from the image `export oci` wrote (not
+    started: its host port and claim are the point here). The pod, its containers, the image and a pause image podman built are
+    removed."""
     from test_where import podman, podman_cgroups, podman_usable
     lay = images / "layout"
     name = f"crtest-{os.getpid()}-kube"
@@ -661,7 +670,7 @@ def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
                isvc("other", f"oci:{lay}:base", "/bin/true", autorestart="false"))
     rc, o, e = export(s, "kube")
     assert rc == 0, e
-    docs = [d for d in yaml.safe_load_all(o) if d]
+    docs = kube_docs(o)
     assert [d["metadata"]["name"] for d in docs] == [name, "other"]
     pod = docs[0]
     assert (pod["apiVersion"], pod["kind"], pod["spec"]["restartPolicy"]) == ("v1", "Pod",
@@ -681,8 +690,10 @@ def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
     assert c["volumeMounts"] == [{"name": "data-1", "mountPath": "/data", "readOnly": True}]
     assert pod["spec"]["volumes"] == [{"name": "data-1",
                                        "persistentVolumeClaim": {"claimName": "data-1"}}]
+    assert docs[1]["spec"]["containers"][0]["command"] == ["/bin/true"]
     rc, o1, e = export(s, "kube", name)
     assert rc == 0 and o1.count("kind: Pod") == 1, e
+    kube_docs(o1)
 
     why = podman_usable()
     if why:
@@ -820,8 +831,11 @@ def test_export_kube_deployment_and_joined_services(h, tmp, cgroot, images):
     """`export kube --deployment`: a Deployment of one replica per Pod (restartPolicy Always,
     a selector matching its template's label); a service with `network = service:web` is a
     container of web's Pod, not a Pod of its own, and naming it names that Pod; a volume two
-    of the Pod's services mount is claimed once. podman kube play creates the Pod with both
-    containers (not started, as above); what it made is removed."""
+    of the Pod's services mount is claimed once. A Deployment cannot say autorestart =
+    unexpected or false: those containers run their command under corral's init with the
+    service's policy (a comment says what happens when init gives up). Every document is as
+    the Kubernetes API's schema has it. podman kube play creates the Pod with both containers
+    (not started, as above); what it made is removed."""
     import yaml
     from test_where import podman, podman_cgroups, podman_usable
     lay = images / "layout"
@@ -834,7 +848,7 @@ def test_export_kube_deployment_and_joined_services(h, tmp, cgroot, images):
                isvc("other", f"oci:{lay}:base", "/bin/true", autorestart="false"))
     rc, o, e = export(s, "kube", "--deployment")
     assert rc == 0, e
-    docs = [d for d in yaml.safe_load_all(o) if d]
+    docs = kube_docs(o)
     assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [("Deployment", web),
                                                                  ("Deployment", "other")]
     dep = docs[0]
@@ -847,9 +861,18 @@ def test_export_kube_deployment_and_joined_services(h, tmp, cgroot, images):
     assert pod["containers"][1]["volumeMounts"] == [{"name": "data-1", "mountPath": "/shared",
                                                      "readOnly": True}]
     assert pod["volumes"] == [{"name": "data-1", "persistentVolumeClaim": {"claimName": "data-1"}}]
+    # autorestart unexpected (both: the default) and false under init; init's exit restarts
+    # the container, as the comment says
+    assert pod["containers"][0]["command"] == [
+        INIT_AT, "--restart", "on-failure", "--restart-delay", "0s", "--startsecs", "1s",
+        "--startretries", "3", "--", "/bin/sh", "-c", "sleep 5"]
+    assert pod["containers"][1]["command"][:3] == [INIT_AT, "--restart", "on-failure"]
+    other = docs[1]["spec"]["template"]["spec"]["containers"][0]
+    assert other["command"] == [INIT_AT, "--restart", "no", "--", "/bin/true"]
+    assert "init exits with its status and the Deployment starts the container again" in o
     rc, o2, e = export(s, "kube", "side")          # the sidecar names its Pod
     assert rc == 0, e
-    pods = [d for d in yaml.safe_load_all(o2) if d]
+    pods = kube_docs(o2)
     assert [(d["kind"], d["metadata"]["name"]) for d in pods] == [("Pod", web)]
     assert [c["name"] for c in pods[0]["spec"]["containers"]] == [web, "side"]
 
@@ -880,6 +903,139 @@ def test_export_kube_deployment_and_joined_services(h, tmp, cgroot, images):
             after = set(podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
             for img in after - images_before:
                 podman("rmi", "-f", img, check=False)
+
+
+def test_kube_schema_check_rejects_what_the_api_would():
+    """The schema check (kube_schema.py) can fail: a Pod it takes, then that Pod broken one way
+    at a time (an unknown or misspelled key, a wrong type at each level, a required field
+    missing, a null, a value outside an enum, a Deployment whose Pods would not restart
+    Always or whose selector misses its template) is refused, naming the place."""
+    import copy
+    good = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"restartPolicy": "Never",
+                     "containers": [{"name": "web", "image": "localhost/web:latest",
+                                     "command": ["/.corral/init", "--", "httpd"],
+                                     "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                                     "readinessProbe": {"tcpSocket": {"port": 80}},
+                                     "resources": {"limits": {"memory": "64M"}},
+                                     "securityContext": {"runAsUser": 0}}]}}
+    kube_schema.check(good)
+    named = copy.deepcopy(good)
+    named["spec"]["containers"][0]["readinessProbe"]["tcpSocket"]["port"] = "http"
+    kube_schema.check(named)                        # IntOrString: a port's name will do
+
+    def broken(change):
+        d = copy.deepcopy(good)
+        change(d, d["spec"]["containers"][0])
+        with pytest.raises(kube_schema.SchemaError) as e:
+            kube_schema.check(d)
+        return str(e.value)
+
+    assert "spec.restartPolicyy: not a field of V1PodSpec" in \
+        broken(lambda d, c: d["spec"].update(restartPolicyy=d["spec"].pop("restartPolicy")))
+    assert "containers[0].securityContext.runAsUserr: not a field" in \
+        broken(lambda d, c: c["securityContext"].update(runAsUserr=1))
+    assert "containers[0].ports[0].containerPort: str '80' where int" in \
+        broken(lambda d, c: c["ports"][0].update(containerPort="80"))
+    assert "containers[0].command: str" in broken(lambda d, c: c.update(command="httpd"))
+    assert "containers[0].command[1]: int" in broken(lambda d, c: c["command"].insert(1, 5))
+    assert "resources.limits.memory: int" in \
+        broken(lambda d, c: c["resources"]["limits"].update(memory=64))
+    assert "port: list" in broken(lambda d, c: c["readinessProbe"]["tcpSocket"].update(port=[80]))
+    assert "securityContext.runAsUser: bool" in \
+        broken(lambda d, c: c["securityContext"].update(runAsUser=True))
+    assert "`name`, must not be `None`" in broken(lambda d, c: c.pop("name"))
+    assert "`containers`, must not be `None`" in broken(lambda d, c: d["spec"].pop("containers"))
+    assert "image: null" in broken(lambda d, c: c.update(image=None))
+    assert "restartPolicy: 'Sometimes' is not one of" in \
+        broken(lambda d, c: d["spec"].update(restartPolicy="Sometimes"))
+    assert "protocol: 'tcp' is not one of" in \
+        broken(lambda d, c: c["ports"][0].update(protocol="tcp"))
+    assert "is not a DNS label" in broken(lambda d, c: c.update(name="Web_1"))
+    assert "not a Pod (v1) or Deployment" in broken(lambda d, c: d.update(apiVersion="v2"))
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": good["metadata"],
+                                 "spec": dict(good["spec"], restartPolicy="Always")}}}
+    kube_schema.check(dep)
+    for change, why in [(lambda d: d["spec"]["template"]["spec"].update(restartPolicy="Never"),
+                         "a Deployment's Pods restart Always"),
+                        (lambda d: d["spec"]["selector"]["matchLabels"].update(app="db"),
+                         "does not match the template's labels"),
+                        (lambda d: d["spec"].update(replicas="1"), "spec.replicas: str"),
+                        (lambda d: d["spec"].pop("selector"), "`selector`, must not be `None`")]:
+        d = copy.deepcopy(dep)
+        change(d)
+        with pytest.raises(kube_schema.SchemaError) as e:
+            kube_schema.check(d)
+        assert why in str(e.value), (why, str(e.value))
+
+
+def test_export_kube_init_where_the_restart_policy_needs_it(h, tmp, cgroot, images):
+    """Kubernetes has one restartPolicy per Pod (a Deployment: Always), and its OnFailure means
+    any exit but 0, forever. Where that cannot say a service's policy (other exitcodes,
+    max_restarts, members of one Pod that differ, a Deployment of anything but autorestart =
+    true), the container's command is corral's init from the image running the service's
+    command with the service's whole policy, and the Pod's restartPolicy is Never; a member
+    whose policy the Pod's is keeps its plain command. Where every member says the same, all
+    stays plain. Every document is as the Kubernetes API's schema has it."""
+    lay = images / "layout"
+    s = ImgSup(h, tmp, cgroot,
+               isvc("codes", f"oci:{lay}:base", "/bin/sh -c 'exit 2'", exitcodes="0,2",
+                    restart_delay="1500ms", restart_delay_max="1m", startsecs="0") +
+               isvc("limited", f"oci:{lay}:base", "/bin/true", autorestart="true",
+                    max_restarts="5", restart_window="10m", restart_reset_after="30s") +
+               isvc("web", f"oci:{lay}:base", "/bin/httpd -f", autorestart="true",
+                    startsecs="2s", startretries="1") +
+               isvc("once", f"oci:{lay}:base", "/bin/true", autorestart="false",
+                    network="service:web") +
+               isvc("again", f"oci:{lay}:base", "/bin/sleep 9", autorestart="unexpected",
+                    network="service:web") +
+               isvc("always", f"oci:{lay}:base", "/bin/sleep 9", autorestart="true") +
+               isvc("alsoalways", f"oci:{lay}:base", "/bin/sleep 9", autorestart="true",
+                    network="service:always"))
+    rc, o, e = export(s, "kube")
+    assert rc == 0, e
+    docs = {d["metadata"]["name"]: d["spec"] for d in kube_docs(o)}
+    assert list(docs) == ["codes", "limited", "web", "always"]
+    cmd = {c["name"]: c["command"] for d in docs.values() for c in d["containers"]}
+    assert docs["codes"]["restartPolicy"] == "Never"
+    assert cmd["codes"] == [INIT_AT, "--restart", "on-failure", "--exit-codes", "0,2",
+                            "--restart-delay", "1500ms", "--restart-delay-max", "60s", "--",
+                            "/bin/sh", "-c", "exit 2"]
+    assert docs["limited"]["restartPolicy"] == "Never"
+    assert cmd["limited"] == [INIT_AT, "--restart", "always", "--restart-delay", "0s",
+                              "--restart-reset-after", "30s", "--max-restarts", "5",
+                              "--restart-window", "600s", "--startsecs", "1s",
+                              "--startretries", "3", "--", "/bin/true"]
+    # three members, three policies: Never for the Pod, init for the two that restart
+    assert docs["web"]["restartPolicy"] == "Never"
+    assert [c["name"] for c in docs["web"]["containers"]] == ["web", "once", "again"]
+    assert cmd["web"] == [INIT_AT, "--restart", "always", "--restart-delay", "0s",
+                          "--startsecs", "2s", "--startretries", "1", "--", "/bin/httpd", "-f"]
+    assert cmd["once"] == ["/bin/true"]
+    assert cmd["again"][:3] == [INIT_AT, "--restart", "on-failure"] and \
+        cmd["again"][-3:] == ["--", "/bin/sleep", "9"]
+    assert "# again: autorestart unexpected (exitcodes 0): restartPolicy Never does not say it" \
+        in o and "# codes: autorestart unexpected (exitcodes 0,2)" in o
+    assert "# limited: autorestart true, max_restarts 5" in o
+    assert "the container stays exited (restartPolicy Never)" in o
+    # members that agree: their own policy, plain commands
+    assert docs["always"]["restartPolicy"] == "Always"
+    assert cmd["always"] == cmd["alsoalways"] == ["/bin/sleep", "9"]
+    assert "# always: autorestart" not in o
+    # a Deployment: Always, so init for every member whose policy is another
+    rc, o, e = export(s, "kube", "--deployment", "web", "always")
+    assert rc == 0, e
+    deps = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in kube_docs(o)}
+    assert {n: d["restartPolicy"] for n, d in deps.items()} == {"web": "Always",
+                                                                "always": "Always"}
+    dcmd = {c["name"]: c["command"] for d in deps.values() for c in d["containers"]}
+    assert dcmd["web"] == ["/bin/httpd", "-f"] and dcmd["always"] == ["/bin/sleep", "9"]
+    assert dcmd["once"] == [INIT_AT, "--restart", "no", "--", "/bin/true"]
+    assert dcmd["again"][:3] == [INIT_AT, "--restart", "on-failure"]
+    assert o.count("the Deployment starts the container again") == 1   # web's Pod only
 
 
 def test_export_bundle_of_an_image_service(h, tmp, cgroot, images):
