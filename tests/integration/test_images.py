@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import kube_schema
-from conftest import BUILD, ROOTFS, read_text, wait_until
+from conftest import BUILD, ROOTFS, T, read_text, wait_until
 from test_svctl import ASAN_SVCTL
 from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 
@@ -657,7 +657,8 @@ def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
     volumes as claims, every document as the Kubernetes API's schema has it; a policy
     Kubernetes says (OnFailure, Never) keeps the command plain. podman kube play (a real
     consumer of Kubernetes YAML) creates the Pod from the image `export oci` wrote (not
-    started: its host port and claim are the point here). The pod, its containers, the image and a pause image podman built are
+    started: its host port and claim are the point here; test_export_kube_pod_starts_under_
+    podman_and_its_services_answer starts one). The pod, its containers, the image and a pause image podman built are
     removed."""
     from test_where import podman, podman_cgroups, podman_usable
     lay = images / "layout"
@@ -1036,6 +1037,128 @@ def test_export_kube_init_where_the_restart_policy_needs_it(h, tmp, cgroot, imag
     assert dcmd["once"] == [INIT_AT, "--restart", "no", "--", "/bin/true"]
     assert dcmd["again"][:3] == [INIT_AT, "--restart", "on-failure"]
     assert o.count("the Deployment starts the container again") == 1   # web's Pod only
+
+
+WEB_CMD = ("/bin/sh -c 'mkdir -p /tmp/www && echo served-by-web > /tmp/www/index.html && "
+           "exec httpd -f -p 127.0.0.1:8080 -h /tmp/www'")
+CLI_CMD = ("/bin/sh -c 'until wget -q -O - http://127.0.0.1:8080/; do sleep 0.2; done; "
+           "exec sleep 600'")
+FLAKY_CMD = ("/bin/sh -c 'echo run >> /tmp/runs; n=$(wc -l < /tmp/runs); echo flaky run $n; "
+             "[ $n -ge 3 ] && exit 2; exit 3'")
+
+
+def remove_pod_cgroups(pod_id):
+    """The cgroups podman made for a pod below its libpod_parent, deepest first (podman_cgroups()
+    removes libpod_parent itself when it made it)."""
+    for d in Path("/sys/fs/cgroup").glob(f"*/libpod_parent/{pod_id}"):
+        for sub in sorted(d.rglob("*"), key=lambda x: len(x.parts), reverse=True) + [d]:
+            if sub.is_dir():
+                try:
+                    sub.rmdir()
+                except OSError:
+                    pass
+
+
+def test_export_kube_pod_starts_under_podman_and_its_services_answer(h, tmp, cgroot, images):
+    """The exported Pod really runs under `podman kube play` (runc and explicit rlimits from a
+    containers.conf of the test's own, as podman's defaults fail on this hybrid-cgroup
+    machine; --network none: the pod's own loopback and nothing else). Three services share
+    web's network namespace: web serves a page on 127.0.0.1 (autorestart = true, under
+    corral's init since the Pod is Never), cli fetches it from its own container over the
+    pod's loopback (autorestart = false: plain command), flaky exits 3 twice (unexpected:
+    init restarts it in its container) and then 2 (in exitcodes: expected, init exits 2 and
+    the container stays exited, podman never restarted it). web's httpd, killed, is
+    restarted by init. Pod, containers, images (the pause one too when podman built it
+    here) and cgroups are removed, also on failure."""
+    from test_where import podman, podman_cgroups, podman_usable
+    why = podman_usable()
+    if why:
+        pytest.skip(why)
+    lay = images / "layout"
+    pre = f"crtest-{os.getpid()}"
+    web, cli, flaky = f"{pre}-kweb", f"{pre}-kcli", f"{pre}-kflaky"
+    s = ImgSup(h, tmp, cgroot,
+               isvc(web, f"oci:{lay}:base", WEB_CMD, autorestart="true", startsecs="0",
+                    restart_delay="100ms") +
+               isvc(cli, f"oci:{lay}:base", CLI_CMD, autorestart="false",
+                    network=f"service:{web}") +
+               isvc(flaky, f"oci:{lay}:base", FLAKY_CMD, exitcodes="0,2", startsecs="0",
+                    restart_delay="100ms", user="nobody", network=f"service:{web}"))
+    rc, o, e = export(s, "kube", web)
+    assert rc == 0, e
+    (pod,) = kube_docs(o)
+    assert pod["spec"]["restartPolicy"] == "Never"
+    cmd = {c["name"]: c["command"] for c in pod["spec"]["containers"]}
+    assert cmd[web][:3] == [INIT_AT, "--restart", "always"], cmd[web]
+    assert cmd[flaky][:5] == [INIT_AT, "--restart", "on-failure", "--exit-codes", "0,2"]
+    assert cmd[cli] == ["/bin/sh", "-c", CLI_CMD[len("/bin/sh -c '"):-1]]
+    (tmp / "pod.yaml").write_text(o)
+    conf = tmp / "containers.conf"
+    conf.write_text('[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=8192:8192"]\n'
+                    '[engine]\nruntime = "runc"\n')
+    env = dict(os.environ, CONTAINERS_CONF=str(conf))
+    pause = "localhost/podman-pause:" + podman("version", "--format",
+                                               "{{.Client.Version}}").stdout.strip() + "-0"
+    had_pause = subprocess.run(["podman", "image", "exists", pause]).returncode == 0
+    made = []
+    pod_id = None
+    with podman_cgroups():
+        try:
+            for n in (web, cli, flaky):
+                rc, _, e = export(s, "oci", n, tmp / f"out-{n}")
+                assert rc == 0, e
+                made.append(f"localhost/{n}:latest")
+                sh("skopeo", "copy", "-q", f"oci:{tmp}/out-{n}:{n}",
+                   f"containers-storage:localhost/{n}:latest")
+            p = subprocess.run(["podman", "kube", "play", "--network", "none", tmp / "pod.yaml"],
+                               env=env, capture_output=True, text=True, timeout=T(120))
+            pod_id = podman("pod", "inspect", web, "--format", "{{.Id}}",
+                            check=False).stdout.strip() or None
+            assert p.returncode == 0, (p.stdout, p.stderr)
+
+            def logs(c):
+                q = podman("logs", f"{web}-{c}", check=False)
+                return q.stdout + q.stderr
+
+            def state(c):
+                return podman("inspect", f"{web}-{c}", "--format",
+                              "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}"
+                              ).stdout.split()
+
+            # cli reached web over the pod's loopback, and so does an exec in cli's container
+            wait_until(lambda: "served-by-web" in logs(cli), 60, interval=0.2,
+                       what="cli's fetch of web's page")
+            got = podman("exec", f"{web}-{cli}", "wget", "-q", "-O", "-",
+                         "http://127.0.0.1:8080/")
+            assert got.stdout == "served-by-web\n"
+            # flaky: 3 and 3 restarted by init inside the container, then 2: expected
+            wait_until(lambda: state(flaky)[0] == "exited", 60, interval=0.2,
+                       what="flaky's container to exit")
+            assert state(flaky) == ["exited", "2", "0"], (state(flaky), logs(flaky))
+            runs = [l for l in logs(flaky).splitlines() if l.startswith("flaky run")]
+            assert runs == ["flaky run 1", "flaky run 2", "flaky run 3"], logs(flaky)
+            # web's process runs under init, which restarts it when it is killed
+            ctr = f"{web}-{web}"
+            pid1 = podman("exec", ctr, "cat", "/proc/1/cmdline").stdout.split("\0")
+            assert pid1[:3] == [INIT_AT, "--restart", "always"], pid1
+            old = podman("exec", ctr, "pidof", "httpd").stdout.split()
+            assert len(old) == 1, old
+            podman("exec", ctr, "kill", old[0])
+            wait_until(lambda: (lambda p: p and p != old)(
+                podman("exec", ctr, "pidof", "httpd", check=False).stdout.split()), 60,
+                interval=0.2, what="init to start httpd again")
+            wait_until(lambda: podman("exec", f"{web}-{cli}", "wget", "-q", "-O", "-",
+                                      "http://127.0.0.1:8080/", check=False).stdout
+                       == "served-by-web\n", 60, interval=0.2, what="the new httpd to answer")
+            assert state(web)[0] == "running" and state(web)[2] == "0", state(web)
+        finally:
+            podman("pod", "rm", "-f", "-t", "0", web, check=False)
+            for img in made:
+                podman("rmi", "-f", img, check=False)
+            if not had_pause:
+                podman("rmi", "-f", pause, check=False)
+            if pod_id:
+                remove_pod_cgroups(pod_id)
 
 
 def test_export_bundle_of_an_image_service(h, tmp, cgroot, images):
