@@ -88,8 +88,10 @@ SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl -larchive -lnettle -lex
 # It was a static PIE (a fully dynamic one spent ~0.4 ms of every `supervisor run` in the
 # loader, bench 1a); networking needs libmnl, which Debian ships only as a shared library, and
 # libnftables (shared only too; dlopen'ed on first use, net/nft.c), so it is a PIE linked
-# against glibc and libmnl alone.
-SUP_STATIC := -pie -fPIE
+# against glibc and libmnl alone. --gc-sections: libarchive.a's tar writer (export oci's init
+# layer) sits in one object with its table of every format, whose xar and 7-Zip writers call
+# libxml2, liblzma and libbz2; nothing reaches them, and their sections are dropped unlinked.
+SUP_STATIC := -pie -fPIE -Wl,--gc-sections
 SUP_STATIC_LIBS := -l:libuv_a.a -l:libinih.a -l:libseccomp.a -l:libcap.a -l:libjson-c.a \
                    -l:libarchive.a -l:libnettle.a -l:libacl.a -l:libzstd.a -l:libz.a -l:libexpat.a -lpthread \
                    -lmnl
@@ -107,7 +109,7 @@ BUILD_PKGS := gcc make libc6-dev musl-tools libuv1-dev libinih-dev libseccomp-de
               libarchive-dev nettle-dev libzstd-dev libacl1-dev zlib1g-dev libexpat1-dev
 TEST_PKGS  := libcmocka-dev python3 python3-pytest busybox-static util-linux iproute2 nftables valgrind procps bindfs \
               supervisor \
-              golang-github-containers-common umoci skopeo zstd podman runc crun catatonit python3-yaml \
+              golang-github-containers-common umoci skopeo zstd podman runc crun catatonit python3-yaml python3-kubernetes \
               chromium chromium-driver python3-selenium fcgiwrap
 BENCH_PKGS := tini dumb-init catatonit
 LINT_PKGS  := cppcheck clang-tidy

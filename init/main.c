@@ -35,6 +35,8 @@ static const char usage_text[] =
 "      --restart-reset-after D  reset the backoff after this long up (10s)\n"
 "      --max-restarts N       give up after N restarts within --restart-window\n"
 "      --restart-window D     window for --max-restarts (forever)\n"
+"      --startsecs D          a run shorter than this is a failed start (0)\n"
+"      --startretries N       give up after more than N failed starts in a row (never)\n"
 "      --events-fd N          write one event line per start/exit/restart to fd N\n"
 "      --spec-fd N            container mode: read the service spec from fd N, set up\n"
 "                             the container it describes, then run its command\n"
@@ -54,7 +56,8 @@ static const char usage_text[] =
 
 enum {
     OPT_GRACE = 256, OPT_RESTART, OPT_EXIT_CODES, OPT_DELAY, OPT_DELAY_MAX, OPT_RESET_AFTER,
-    OPT_MAX_RESTARTS, OPT_WINDOW, OPT_EVENTS_FD, OPT_SPEC_FD, OPT_GO_FD,
+    OPT_MAX_RESTARTS, OPT_WINDOW, OPT_STARTSECS, OPT_STARTRETRIES, OPT_EVENTS_FD, OPT_SPEC_FD,
+    OPT_GO_FD,
 };
 
 static const struct option longopts[] = {
@@ -73,6 +76,8 @@ static const struct option longopts[] = {
     {"restart-reset-after", required_argument, 0, OPT_RESET_AFTER},
     {"max-restarts", required_argument, 0, OPT_MAX_RESTARTS},
     {"restart-window", required_argument, 0, OPT_WINDOW},
+    {"startsecs", required_argument, 0, OPT_STARTSECS},
+    {"startretries", required_argument, 0, OPT_STARTRETRIES},
     {"events-fd", required_argument, 0, OPT_EVENTS_FD},
     {"spec-fd", required_argument, 0, OPT_SPEC_FD},
     {"go-fd", required_argument, 0, OPT_GO_FD},
@@ -166,19 +171,22 @@ static int apply(struct init_opts *o, int id, const char *opt, const char *val)
     case OPT_DELAY:
     case OPT_DELAY_MAX:
     case OPT_RESET_AFTER:
-    case OPT_WINDOW: {
+    case OPT_WINDOW:
+    case OPT_STARTSECS: {
         int64_t ms;
         if (cr_parse_duration_ms(val, &ms))
             return bad("duration", opt, val);
         *(id == OPT_GRACE ? &o->grace_ms : id == OPT_DELAY ? &o->restart_delay_ms
           : id == OPT_DELAY_MAX ? &o->restart_delay_max_ms
-          : id == OPT_RESET_AFTER ? &o->restart_reset_after_ms : &o->restart_window_ms) = ms;
+          : id == OPT_RESET_AFTER ? &o->restart_reset_after_ms
+          : id == OPT_WINDOW ? &o->restart_window_ms : &o->startsecs_ms) = ms;
         return 0;
     }
     case OPT_MAX_RESTARTS:
+    case OPT_STARTRETRIES:
         if (cr_parse_uint(val, 1000000, &u))
             return bad("number", opt, val);
-        o->max_restarts = u;
+        *(id == OPT_MAX_RESTARTS ? &o->max_restarts : &o->startretries) = u;
         return 0;
     case OPT_EVENTS_FD:
     case OPT_SPEC_FD:

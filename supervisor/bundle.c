@@ -15,6 +15,7 @@
 
 #include "cgroup/devices.h"
 #include "image/image.h"
+#include "init_policy.h"
 #include "policy/caps.h"
 #include "policy/syscall_filter.h"
 #include "spawn/spawn.h"
@@ -41,6 +42,11 @@ static jo *strv(char *const *v, size_t n)
 static void add(jo *o, const char *key, jo *v)
 {
     json_object_object_add(o, key, v);
+}
+
+static void add_arg(void *args, const char *arg)
+{
+    json_object_array_add(args, str(arg));
 }
 
 static jo *mount(const char *dst, const char *type, const char *src, const char *opts)
@@ -184,15 +190,7 @@ static jo *config(const struct cr_service *s, const char *root, const char *init
     /* corral's init as PID 1 (tini's way: `init -- CMD`), with the service's restart policy */
     jo *proc = json_object_new_object(), *args = json_object_new_array();
     json_object_array_add(args, str(INIT_AT));
-    static const char *const policy[] = {"no", "on-failure", "always"};
-    if (sp->autorestart > 0 && sp->autorestart < 3) {
-        char d[32];
-        json_object_array_add(args, str("--restart"));
-        json_object_array_add(args, str(policy[sp->autorestart]));
-        snprintf(d, sizeof d, "%lldms", (long long)sp->restart_delay_ms);
-        json_object_array_add(args, str("--restart-delay"));
-        json_object_array_add(args, str(d));
-    }
+    sv_init_policy_args(sp, add_arg, args);
     json_object_array_add(args, str("--"));
     for (size_t i = 0; i < sp->argc; i++)
         json_object_array_add(args, str(i == 0 && sp->exec ? sp->exec : sp->argv[i]));

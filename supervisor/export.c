@@ -3,14 +3,18 @@
  * `export oci NAME DIR[:TAG]` writes the service's image, with the service's process (argv,
  * environment, directory, user, stop signal) as the image's config, as an OCI image layout
  * (image/export.c): `skopeo copy oci:DIR:TAG containers-storage:...`, `podman run`, `umoci
- * unpack` take it. TAG defaults to the service's name.
+ * unpack` take it. TAG defaults to the service's name. One layer is added to every image:
+ * corral's (static) init at /.corral/init, about 130 KB, so that any Pod export kube writes
+ * for the service can use it; the image's entrypoint stays the service's process.
  *
  * `export kube [NAME...]` prints Kubernetes YAML, one Pod per service (every service with an
  * image when no NAME is given): the command and environment as the spec has them, the
  * restart policy, resource limits, the user and capabilities as a securityContext,
  * readiness and liveness probes from `ready` and `health_cmd`, ports, and each named volume
  * as a persistentVolumeClaim of its name. The image is named localhost/NAME:latest, where
- * `export oci` + skopeo put it. */
+ * `export oci` + skopeo put it. Kubernetes has one restartPolicy per Pod (a Deployment:
+ * Always): a container whose service's policy it cannot say runs its command under
+ * /.corral/init with that policy (kube_pod). */
 #include "export.h"
 
 #include "bundle.h"
@@ -22,7 +26,9 @@
 #include <string.h>
 
 #include "image/image.h"
+#include "init_policy.h"
 #include "net/addr.h"
+#include "spawn/spawn.h"
 
 /* A YAML double-quoted scalar (JSON's escapes are YAML's). */
 static void yq(FILE *f, const char *s)
@@ -87,8 +93,23 @@ static void sh_probe(FILE *f, const char *ind, const char *what, const char *cmd
         fprintf(f, "%s    failureThreshold: %lld\n", ind, (long long)retries);
 }
 
-/* One container of a Pod: the service's process, image, limits, security, probes. */
-static void kube_container(FILE *f, const struct cr_service *s, const char *ind)
+struct item_out {
+    FILE *f;
+    const char *indent;
+};
+
+static void item(void *ctx, const char *arg)
+{
+    struct item_out *o = ctx;
+    fprintf(o->f, "%s- ", o->indent);
+    yq(o->f, arg);
+    fputc('\n', o->f);
+}
+
+/* One container of a Pod: the service's process (under corral's init, carrying the service's
+ * restart policy, with init_policy), image, limits, security, probes. */
+static void kube_container(FILE *f, const struct cr_service *s, const char *ind,
+                           bool init_policy)
 {
     const struct cr_spec *sp = &s->spec;
     char name[64];
@@ -97,7 +118,14 @@ static void kube_container(FILE *f, const struct cr_service *s, const char *ind)
 #define P(...) (fputs(ind, f), fprintf(f, __VA_ARGS__))
     char deeper[32];
     snprintf(deeper, sizeof deeper, "%s    ", ind);
-    if (sp->argv) {
+    if (init_policy) {
+        struct item_out o = {f, deeper};
+        P("  command:\n");
+        item(&o, SV_INIT_IN_IMAGE);
+        sv_init_policy_args(sp, item, &o);
+        item(&o, "--");
+        list(f, deeper, sp->argv);
+    } else if (sp->argv) {
         P("  command:\n");
         list(f, deeper, sp->argv);
     }
@@ -197,8 +225,29 @@ static size_t pod_members(const struct cr_config *cfg, const struct cr_service *
     return n;
 }
 
+/* The restartPolicy that says what s's own policy says, or NULL where Kubernetes has none:
+ * its OnFailure restarts on any exit but 0 (exitcodes must be just 0), and it never gives
+ * up (max_restarts). startsecs, startretries and the delays are left to Kubernetes' own
+ * start check and backoff where the policy itself matches. */
+static const char *kube_policy(const struct cr_service *s)
+{
+    const struct cr_spec *sp = &s->spec;
+    if (sp->autorestart == CR_RESTART_NEVER)
+        return "Never";
+    if (sp->max_restarts)
+        return NULL;
+    if (sp->autorestart == CR_RESTART_ALWAYS)
+        return "Always";
+    cr_codeset zero = {{0}};
+    cr_codeset_add(&zero, 0);
+    return memcmp(&zero, &sp->exitcodes, sizeof zero) ? NULL : "OnFailure";
+}
+
 /* A Pod (or a Deployment of one replica whose template it is) for s and the services that
- * join its network namespace. */
+ * join its network namespace. Its restartPolicy is its members' own when they all have the
+ * same one Kubernetes can say (a Deployment: Always); else Never (a Deployment: Always, its
+ * only one), and each member whose policy that is not runs under corral's init, which
+ * restarts its process as the service says. */
 static void kube_pod(FILE *f, const struct cr_config *cfg, const struct cr_service *s,
                      bool deployment)
 {
@@ -218,16 +267,48 @@ static void kube_pod(FILE *f, const struct cr_config *cfg, const struct cr_servi
                        "containers-storage:localhost/%s:latest)", m[i]->name, m[i]->image,
                     m[i]->name, m[i]->name, n2);
         }
-    const char *restart = s->autorestart == CR_RESTART_ALWAYS        ? "Always"
-                          : s->autorestart == CR_RESTART_UNEXPECTED ? "OnFailure"
-                                                                    : "Never";
+    const char *restart = kube_policy(m[0]);
+    for (size_t i = 1; i < nm && restart; i++)
+        if (!kube_policy(m[i]) || strcmp(kube_policy(m[i]), restart))
+            restart = NULL;
+    if (deployment)
+        restart = "Always";
+    else if (!restart)
+        restart = "Never";
+    bool wrap[64], any_wrap = false;
+    for (size_t i = 0; i < nm; i++) {
+        const char *own = kube_policy(m[i]);
+        wrap[i] = !own || strcmp(own, restart);
+        any_wrap = any_wrap || wrap[i];
+    }
+    for (size_t i = 0; i < nm; i++)
+        if (wrap[i]) {
+            const struct cr_spec *ms = &m[i]->spec;
+            fprintf(f, "\n# %s: autorestart %s", m[i]->name, cr_restart_name(ms->autorestart));
+            if (ms->autorestart == CR_RESTART_UNEXPECTED) {
+                fputs(" (exitcodes", f);
+                for (int c = 0, n = 0; c < 256; c++)
+                    if (cr_codeset_has(&ms->exitcodes, c))
+                        fprintf(f, "%c%d", n++ ? ',' : ' ', c);
+                fputc(')', f);
+            }
+            if (ms->max_restarts && ms->autorestart != CR_RESTART_NEVER)
+                fprintf(f, ", max_restarts %u", ms->max_restarts);
+            fprintf(f, ": restartPolicy %s does not say it; its command runs under corral's "
+                       "init (%s, in the image export oci writes), which restarts it as "
+                       "corral would", restart, SV_INIT_IN_IMAGE);
+        }
+    if (any_wrap)
+        fprintf(f, deployment ? "\n# when such a process ends for good (init does not restart "
+                                "it, or gives up), init exits with its status and the "
+                                "Deployment starts the container again (restartPolicy Always, "
+                                "the only one a Deployment has)"
+                              : "\n# when such a process ends for good (init does not restart "
+                                "it, or gives up), init exits with its status and the "
+                                "container stays exited (restartPolicy Never), as the service "
+                                "would stay EXITED or FATAL");
     const char *ind = "";
     if (deployment) {
-        /* a Deployment's Pods restart whatever their status (its only policy) */
-        if (strcmp(restart, "Always"))
-            fprintf(f, "\n# autorestart %s: a Deployment restarts its Pod whatever the exit",
-                    cr_restart_name(s->autorestart));
-        restart = "Always";
         fprintf(f, "\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: %s\n"
                    "  labels:\n    app.kubernetes.io/managed-by: corral\nspec:\n  replicas: 1\n"
                    "  selector:\n    matchLabels:\n      app: %s\n  template:\n    metadata:\n"
@@ -248,7 +329,7 @@ static void kube_pod(FILE *f, const struct cr_config *cfg, const struct cr_servi
     char cind[16];
     snprintf(cind, sizeof cind, "%s  ", ind);
     for (size_t i = 0; i < nm; i++)
-        kube_container(f, m[i], cind);
+        kube_container(f, m[i], cind, wrap[i]);
     /* the claims of every member, each once */
     bool any = false;
     for (size_t i = 0; i < nm; i++)
@@ -298,15 +379,21 @@ static int export_oci(const struct cr_config *cfg, const char *name, const char 
     char sname[32];
     snprintf(sig, sizeof sig, "SIG%s",
              cr_signal_name(s->spec.stopsignal ? s->spec.stopsignal : 15, sname, sizeof sname));
+    char init[4096];
+    if (cr_init_find(init, sizeof init) < 0) {
+        fprintf(stderr, "supervisor: export oci %s: cannot find init (next to the supervisor, "
+                        "or set CORRAL_INIT)\n", name);
+        return 1;
+    }
     struct cr_image_export x = {.argv = s->spec.argv, .env = s->spec.env,
                                 .workdir = s->spec.directory, .user = user, .stopsignal = sig,
-                                .source = s->image};
+                                .source = s->image, .init = init, .init_at = SV_INIT_IN_IMAGE};
     if (cr_image_export_oci(s->img, &x, dir, tag, err, sizeof err) < 0) {
         fprintf(stderr, "supervisor: export oci %s: %s\n", name, err);
         return 1;
     }
-    printf("%s: oci:%s:%s (%zu layer%s)\n", name, dir, tag, s->img->nlayers,
-           s->img->nlayers == 1 ? "" : "s");
+    printf("%s: oci:%s:%s (%zu layer%s, and corral's init at %s)\n", name, dir, tag,
+           s->img->nlayers, s->img->nlayers == 1 ? "" : "s", SV_INIT_IN_IMAGE);
     return 0;
 }
 

@@ -7,12 +7,16 @@
  *
  * A layer keeps its bytes, so its digest: an OCI layer is its blob as it is (gzip, zstd or
  * tar: the media type is told by its first bytes), a docker-archive layer is its member (a
- * tar; its digest is its diff_id). The config is the image's own with the process fields
- * (Entrypoint, Cmd, Env, WorkingDir, User, StopSignal) replaced by the service's. */
+ * tar; its digest is its diff_id). One layer follows them: corral's init alone (x->init,
+ * at x->init_at), an uncompressed tar libarchive writes. The config is the image's own with
+ * the process fields (Entrypoint, Cmd, Env, WorkingDir, User, StopSignal) replaced by the
+ * service's, and the init layer's diff_id (and history entry) added: the image still runs
+ * the service's process; export kube names init where it needs it. */
 #include "image/image.h"
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -25,6 +29,7 @@
 
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MT_TAR "application/vnd.oci.image.layer.v1.tar"
 
 struct sink {
     int fd;
@@ -170,8 +175,139 @@ static int put_layer(const struct cr_image *img, size_t i, const char *dir, cons
     *mt = k.head[0] == 0x1f && k.head[1] == 0x8b ? "application/vnd.oci.image.layer.v1.tar+gzip"
           : k.head[0] == 0x28 && k.head[1] == 0xb5 && k.head[2] == 0x2f && k.head[3] == 0xfd
               ? "application/vnd.oci.image.layer.v1.tar+zstd"
-              : "application/vnd.oci.image.layer.v1.tar";
+              : MT_TAR;
     return sink_close(&k, dir, l->digest, got, err, errlen);
+}
+
+/* True when the ELF file at fd asks for a program interpreter (it is dynamically linked). */
+static bool needs_interpreter(int fd)
+{
+    Elf64_Ehdr eh;
+    if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh ||
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_phentsize != sizeof(Elf64_Phdr))
+        return true;   /* not a program this check can vouch for */
+    for (size_t i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) != (ssize_t)sizeof ph ||
+            ph.p_type == PT_INTERP)
+            return true;
+    }
+    return false;
+}
+
+struct tar_out {
+    struct sink *k;
+    char *err;
+    size_t errlen;
+};
+
+static la_ssize_t tar_write(struct archive *a, void *data, const void *buf, size_t n)
+{
+    struct tar_out *t = data;
+    if (sink_write(t->k, buf, n, t->err, t->errlen) < 0) {
+        archive_set_error(a, EIO, "%s", t->err);
+        return -1;
+    }
+    return (la_ssize_t)n;
+}
+
+/* x->init, opened and checked before anything is written: a regular file that runs in any
+ * root (no program interpreter). Its fd in *fd. */
+static int open_init(const struct cr_image_export *x, int *fd, struct stat *st, char *err,
+                     size_t errlen)
+{
+    const char *at = x->init_at;
+    while (at && *at == '/')
+        at++;
+    if (!at || !*at || strstr(at, "..")) {
+        snprintf(err, errlen, "init: '%s' is not a path in the image", x->init_at);
+        return -EINVAL;
+    }
+    *fd = open(x->init, O_RDONLY | O_CLOEXEC);
+    int r = *fd < 0 || fstat(*fd, st) < 0 ? -errno : !S_ISREG(st->st_mode) ? -EINVAL : 0;
+    if (r)
+        snprintf(err, errlen, "init %s: %s", x->init, r == -EINVAL ? "not a file" : strerror(-r));
+    else if (needs_interpreter(*fd)) {
+        snprintf(err, errlen, "init %s is not a static program (an image has no loader of "
+                              "ours): point CORRAL_INIT at the static build", x->init);
+        r = -ENOEXEC;
+    }
+    if (r && *fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return r;
+}
+
+/* x->init (fd) as a layer of its own: an uncompressed tar (so its digest is its diff_id) with
+ * the folders of x->init_at and the file, written by libarchive. Owner 0, times 0: a given
+ * init makes the same blob in every export. */
+static int put_init_layer(const struct cr_image_export *x, int fd, const struct stat *st,
+                          const char *dir, char digest[CR_IMAGE_DIGEST_LEN], int64_t *size,
+                          char *err, size_t errlen)
+{
+    const char *at = x->init_at;
+    while (*at == '/')
+        at++;
+    struct sink k;
+    int r = sink_open(&k, dir, err, errlen);
+    if (r)
+        return r;
+    struct tar_out t = {&k, err, errlen};
+    struct archive *a = archive_write_new();
+    struct archive_entry *e = archive_entry_new();
+    char path[4096], buf[1 << 14];
+    r = !a || !e || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+                archive_write_add_filter_none(a) != ARCHIVE_OK ||
+                archive_write_open2(a, &t, NULL, tar_write, NULL, NULL) != ARCHIVE_OK
+            ? -EIO : 0;
+    /* each folder above the file, then the file */
+    ssize_t n = 0;
+    for (const char *p = at; !r; p++) {
+        bool end = !*p;
+        if (*p && *p != '/')
+            continue;
+        snprintf(path, sizeof path, "%.*s", (int)(p - at), at);
+        archive_entry_clear(e);
+        archive_entry_set_pathname(e, path);
+        archive_entry_set_uid(e, 0);
+        archive_entry_set_gid(e, 0);
+        archive_entry_set_mtime(e, 0, 0);
+        archive_entry_set_filetype(e, end ? AE_IFREG : AE_IFDIR);
+        archive_entry_set_perm(e, 0755);
+        if (end)
+            archive_entry_set_size(e, st->st_size);
+        if (archive_write_header(a, e) != ARCHIVE_OK) {
+            r = -EIO;
+            break;
+        }
+        if (!end)
+            continue;
+        while ((n = read(fd, buf, sizeof buf)) > 0)
+            if (archive_write_data(a, buf, (size_t)n) != n) {
+                r = -EIO;
+                break;
+            }
+        if (n < 0) {
+            r = -errno;
+            snprintf(err, errlen, "init %s: %s", x->init, strerror(errno));
+        }
+        break;
+    }
+    if (!r && archive_write_close(a) != ARCHIVE_OK)
+        r = -EIO;
+    if (r == -EIO && !err[0])
+        snprintf(err, errlen, "init layer: %s", a ? archive_error_string(a) : "out of memory");
+    archive_entry_free(e);
+    archive_write_free(a);
+    if (r) {
+        close(k.fd);
+        unlink(k.tmp);
+        return r;
+    }
+    *size = k.size;
+    return sink_close(&k, dir, NULL, digest, err, errlen);
 }
 
 static json_object *strv_json(char *const *v)
@@ -208,6 +344,36 @@ static json_object *descriptor(const char *mt, const char *digest, int64_t size)
     return d;
 }
 
+/* The init layer in the config: its diff_id (the tar's own digest) after the image's, and a
+ * history entry for it where the image keeps a history (one per layer). */
+static void add_init_config(json_object *cfg, const char *digest, const char *at)
+{
+    json_object *rootfs, *ids, *history;
+    if (!json_object_object_get_ex(cfg, "rootfs", &rootfs) ||
+        !json_object_is_type(rootfs, json_type_object)) {
+        rootfs = json_object_new_object();
+        json_object_object_add(rootfs, "type", json_object_new_string("layers"));
+        json_object_object_add(cfg, "rootfs", rootfs);
+    }
+    if (!json_object_object_get_ex(rootfs, "diff_ids", &ids) ||
+        !json_object_is_type(ids, json_type_array)) {
+        ids = json_object_new_array();
+        json_object_object_add(rootfs, "diff_ids", ids);
+    }
+    json_object_array_add(ids, json_object_new_string(digest));
+    if (json_object_object_get_ex(cfg, "history", &history) &&
+        json_object_is_type(history, json_type_array)) {
+        char what[4200];
+        snprintf(what, sizeof what, "corral export oci: corral's init at %s", at);
+        json_object *h = json_object_new_object();
+        json_object_object_add(h, "created_by", json_object_new_string(what));
+        json_object_object_add(h, "comment", json_object_new_string(
+            "the entrypoint export kube gives a container whose restart policy Kubernetes "
+            "cannot express"));
+        json_object_array_add(history, h);
+    }
+}
+
 int cr_image_export_oci(const struct cr_image *img, const struct cr_image_export *x,
                         const char *dir, const char *tag, char *err, size_t errlen)
 {
@@ -226,12 +392,21 @@ int cr_image_export_oci(const struct cr_image *img, const struct cr_image_export
     json_object *manifest = json_object_new_object(), *layers = json_object_new_array();
     json_object *cfg = img->config_doc ? json_tokener_parse(img->config_doc) : NULL;
     json_object *index = NULL;
+    int init_fd = -1;
+    struct stat init_st;
     if (!cfg)
         cfg = json_object_new_object();
+    if (x->init)
+        r = open_init(x, &init_fd, &init_st, err, errlen);
     for (size_t i = 0; i < img->nlayers && !r; i++) {
         const char *mt;
         if ((r = put_layer(img, i, dir, &mt, &size, err, errlen)) == 0)
             json_object_array_add(layers, descriptor(mt, img->layers[i].digest, size));
+    }
+    if (!r && x->init &&
+        (r = put_init_layer(x, init_fd, &init_st, dir, digest, &size, err, errlen)) == 0) {
+        json_object_array_add(layers, descriptor(MT_TAR, digest, size));
+        add_init_config(cfg, digest, x->init_at);
     }
     if (r)
         goto out;
@@ -304,6 +479,8 @@ int cr_image_export_oci(const struct cr_image *img, const struct cr_image_export
                        json_object_to_json_string_ext(index, JSON_C_TO_STRING_PLAIN), err,
                        errlen);
 out:
+    if (init_fd >= 0)
+        close(init_fd);
     json_object_put(layers);
     json_object_put(manifest);
     json_object_put(cfg);

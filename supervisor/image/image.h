@@ -123,9 +123,11 @@ int cr_image_volume_own(const char *store, const char *name, const char *uidmap,
 
 /* `export oci`: the image as an OCI image layout at dir (made if missing; an existing layout
  * gains a tag), tagged tag: the same layers (OCI: the blobs copied; docker-archive: the layer
- * members, uncompressed tars), a config whose process fields are the service's (the rest of
- * the image's config kept), a manifest, index.json. Every blob is written under a temporary
- * name, checked against its digest, then renamed. Blocking. */
+ * members, uncompressed tars), then x->init's layer, a config whose process fields are the
+ * service's (the rest of the image's config kept; the init layer's diff_id and history entry
+ * added), a manifest, index.json. x->init must need no program interpreter (a dynamically
+ * linked one would not run in another root): -ENOEXEC otherwise. Every blob is written
+ * under a temporary name, checked against its digest, then renamed. Blocking. */
 struct cr_image_export {
     char *const *argv;                   /* Entrypoint (Cmd is dropped) */
     char *const *env;                    /* NAME=VALUE */
@@ -133,6 +135,12 @@ struct cr_image_export {
     const char *user;                    /* "UID:GID"; NULL: kept */
     const char *stopsignal;              /* "SIGTERM"...; NULL: kept */
     const char *source;                  /* an annotation: what it came from */
+    const char *init;                    /* a static program (corral's init) added as one more
+                                            layer, an uncompressed tar holding it alone at
+                                            init_at (e.g. "/.corral/init", mode 0755, owner
+                                            0, time 0: the same file, the same digest);
+                                            NULL: none */
+    const char *init_at;
 };
 int cr_image_export_oci(const struct cr_image *img, const struct cr_image_export *x,
                         const char *dir, const char *tag, char *err, size_t errlen);

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOTFS, read_text, wait_until
+import kube_schema
+from conftest import BUILD, ROOTFS, T, read_text, wait_until
 from test_svctl import ASAN_SVCTL
 from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 
@@ -558,10 +559,36 @@ def test_image_in_a_user_namespace_keeps_its_owners(h, tmp, cgroot, images):
 
 
 # ---- the way out: export oci / export kube --------------------------------------------------
-def export(s, *args):
+def export(s, *args, init=BUILD / "init"):
+    """`supervisor export ...`; init: the init export oci puts in the image (CORRAL_INIT: the
+    ASan supervisor would find the ASan init next to it, a dynamically linked one)."""
     p = subprocess.run(["build/asan/supervisor", "-c", str(s.ini), "export", *map(str, args)],
-                       capture_output=True, text=True, cwd=Path(__file__).parents[2], timeout=120)
+                       capture_output=True, text=True, cwd=Path(__file__).parents[2], timeout=120,
+                       env=dict(os.environ, CORRAL_INIT=str(init)))
     return p.returncode, p.stdout, p.stderr
+
+
+def kube_docs(text):
+    """The documents of export kube's output, each checked against the Kubernetes API schema
+    (kube_schema.py)."""
+    import yaml
+    return kube_schema.check_all(yaml.safe_load_all(text))
+
+
+INIT_AT = "/.corral/init"
+
+
+def init_layer(layout, tag):
+    """The last layer of tag in layout: its tar's members, and its diff_id in the config."""
+    _, _, man = manifest_of(layout, tag)
+    last = man["layers"][-1]
+    data = (Path(layout) / "blobs/sha256" / last["digest"][7:]).read_bytes()
+    assert last["mediaType"] == "application/vnd.oci.image.layer.v1.tar", last
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        members = {m.name: (m.mode, m.uid, m.gid, t.extractfile(m).read() if m.isfile() else None)
+                   for m in t.getmembers()}
+    cfg = read_blob(layout, man["config"]["digest"])
+    return members, last["digest"], cfg["rootfs"]["diff_ids"][-1]
 
 
 def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
@@ -576,8 +603,13 @@ def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
                isvc("arch", f"docker-archive:{images}/app.tar:corral/app:v1") +
                svc("plain", "/bin/true"))
     out = tmp / "out"
+    # a dynamically linked init (the ASan build) would not run in the image: refused, and
+    # nothing of the image written
+    rc, o, e = export(s, "oci", "app", f"{out}:v1", init=BUILD / "asan/init")
+    assert rc == 1 and "asan/init is not a static program" in e, e
+    assert not list((out / "blobs/sha256").iterdir()) and not (out / "index.json").exists()
     rc, o, e = export(s, "oci", "app", f"{out}:v1")
-    assert rc == 0 and f"app: oci:{out}:v1 (3 layers)" in o, e
+    assert rc == 0 and f"app: oci:{out}:v1 (3 layers, and corral's init at {INIT_AT})" in o, e
     cfg = json.loads(sh("skopeo", "inspect", "--config", f"oci:{out}:v1"))["config"]
     assert cfg["Entrypoint"] == ["/bin/sh", "-c", "echo exported"] and "Cmd" not in cfg, cfg
     assert "EXTRA=one \"two\"" in cfg["Env"] and "GREETING=hello-from-config" in cfg["Env"]
@@ -585,9 +617,17 @@ def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
                                                                   "SIGINT"), cfg
     _, _, man = manifest_of(lay, "app")
     got = json.loads(sh("skopeo", "inspect", f"oci:{out}:v1"))
-    assert got["Layers"] == [l["digest"] for l in man["layers"]], got
-    sh("umoci", "unpack", "--image", f"{out}:v1", tmp / "bundle")
+    # the image's layers as they were, then one more: corral's static init alone, at
+    # /.corral/init, an uncompressed tar whose digest is its diff_id
+    assert got["Layers"][:-1] == [l["digest"] for l in man["layers"]], got
+    members, digest, diff_id = init_layer(out, "v1")
+    init_bytes = (BUILD / "init").read_bytes()
+    assert members == {".corral": (0o755, 0, 0, None),
+                       ".corral/init": (0o755, 0, 0, init_bytes)}, list(members)
+    assert got["Layers"][-1] == digest == diff_id, (got, diff_id)
+    sh("umoci", "unpack", "--image", f"{out}:v1", tmp / "bundle")   # umoci checks diff_ids
     root = tmp / "bundle/rootfs"
+    assert (root / ".corral/init").read_bytes() == init_bytes
     assert (root / "app/hello").read_text() == "hello from layer 2\n"
     assert not (root / "etc/removed").exists() and sorted(os.listdir(root / "opq")) == ["c"]
     proc = json.loads((tmp / "bundle/config.json").read_text())["process"]
@@ -597,7 +637,7 @@ def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
     assert rc == 0, e
     arch = json.loads(sh("skopeo", "inspect", f"oci:{out}:arch"))
     diff_ids = read_blob(lay, man["config"]["digest"])["rootfs"]["diff_ids"]
-    assert arch["Layers"] == diff_ids, arch
+    assert arch["Layers"] == diff_ids + [digest], arch   # the same init: the same blob
     tags = [m["annotations"]["org.opencontainers.image.ref.name"]
             for m in json.loads((out / "index.json").read_text())["manifests"]]
     assert sorted(tags) == ["arch", "v1"], tags
@@ -614,10 +654,12 @@ def test_export_oci_is_read_back_by_skopeo_and_umoci(h, tmp, cgroot, images):
 
 def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
     """One Pod per service: command, env, restart policy, limits, user, probes, ports,
-    volumes as claims; podman kube play (a real consumer of Kubernetes YAML) creates it from
-    the image `export oci` wrote (not started: podman's runc here refuses its default
-    rlimits). The pod, its containers, the image and a pause image podman built are removed."""
-    import yaml
+    volumes as claims, every document as the Kubernetes API's schema has it; a policy
+    Kubernetes says (OnFailure, Never) keeps the command plain. podman kube play (a real
+    consumer of Kubernetes YAML) creates the Pod from the image `export oci` wrote (not
+    started: its host port and claim are the point here; test_export_kube_pod_starts_under_
+    podman_and_its_services_answer starts one). The pod, its containers, the image and a pause image podman built are
+    removed."""
     from test_where import podman, podman_cgroups, podman_usable
     lay = images / "layout"
     name = f"crtest-{os.getpid()}-kube"
@@ -629,7 +671,7 @@ def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
                isvc("other", f"oci:{lay}:base", "/bin/true", autorestart="false"))
     rc, o, e = export(s, "kube")
     assert rc == 0, e
-    docs = [d for d in yaml.safe_load_all(o) if d]
+    docs = kube_docs(o)
     assert [d["metadata"]["name"] for d in docs] == [name, "other"]
     pod = docs[0]
     assert (pod["apiVersion"], pod["kind"], pod["spec"]["restartPolicy"]) == ("v1", "Pod",
@@ -649,8 +691,10 @@ def test_export_kube_is_a_pod_podman_takes(h, tmp, cgroot, images):
     assert c["volumeMounts"] == [{"name": "data-1", "mountPath": "/data", "readOnly": True}]
     assert pod["spec"]["volumes"] == [{"name": "data-1",
                                        "persistentVolumeClaim": {"claimName": "data-1"}}]
+    assert docs[1]["spec"]["containers"][0]["command"] == ["/bin/true"]
     rc, o1, e = export(s, "kube", name)
     assert rc == 0 and o1.count("kind: Pod") == 1, e
+    kube_docs(o1)
 
     why = podman_usable()
     if why:
@@ -788,8 +832,11 @@ def test_export_kube_deployment_and_joined_services(h, tmp, cgroot, images):
     """`export kube --deployment`: a Deployment of one replica per Pod (restartPolicy Always,
     a selector matching its template's label); a service with `network = service:web` is a
     container of web's Pod, not a Pod of its own, and naming it names that Pod; a volume two
-    of the Pod's services mount is claimed once. podman kube play creates the Pod with both
-    containers (not started, as above); what it made is removed."""
+    of the Pod's services mount is claimed once. A Deployment cannot say autorestart =
+    unexpected or false: those containers run their command under corral's init with the
+    service's policy (a comment says what happens when init gives up). Every document is as
+    the Kubernetes API's schema has it. podman kube play creates the Pod with both containers
+    (not started, as above); what it made is removed."""
     import yaml
     from test_where import podman, podman_cgroups, podman_usable
     lay = images / "layout"
@@ -802,7 +849,7 @@ def test_export_kube_deployment_and_joined_services(h, tmp, cgroot, images):
                isvc("other", f"oci:{lay}:base", "/bin/true", autorestart="false"))
     rc, o, e = export(s, "kube", "--deployment")
     assert rc == 0, e
-    docs = [d for d in yaml.safe_load_all(o) if d]
+    docs = kube_docs(o)
     assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [("Deployment", web),
                                                                  ("Deployment", "other")]
     dep = docs[0]
@@ -815,9 +862,18 @@ def test_export_kube_deployment_and_joined_services(h, tmp, cgroot, images):
     assert pod["containers"][1]["volumeMounts"] == [{"name": "data-1", "mountPath": "/shared",
                                                      "readOnly": True}]
     assert pod["volumes"] == [{"name": "data-1", "persistentVolumeClaim": {"claimName": "data-1"}}]
+    # autorestart unexpected (both: the default) and false under init; init's exit restarts
+    # the container, as the comment says
+    assert pod["containers"][0]["command"] == [
+        INIT_AT, "--restart", "on-failure", "--restart-delay", "0s", "--startsecs", "1s",
+        "--startretries", "3", "--", "/bin/sh", "-c", "sleep 5"]
+    assert pod["containers"][1]["command"][:3] == [INIT_AT, "--restart", "on-failure"]
+    other = docs[1]["spec"]["template"]["spec"]["containers"][0]
+    assert other["command"] == [INIT_AT, "--restart", "no", "--", "/bin/true"]
+    assert "init exits with its status and the Deployment starts the container again" in o
     rc, o2, e = export(s, "kube", "side")          # the sidecar names its Pod
     assert rc == 0, e
-    pods = [d for d in yaml.safe_load_all(o2) if d]
+    pods = kube_docs(o2)
     assert [(d["kind"], d["metadata"]["name"]) for d in pods] == [("Pod", web)]
     assert [c["name"] for c in pods[0]["spec"]["containers"]] == [web, "side"]
 
@@ -848,6 +904,261 @@ def test_export_kube_deployment_and_joined_services(h, tmp, cgroot, images):
             after = set(podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
             for img in after - images_before:
                 podman("rmi", "-f", img, check=False)
+
+
+def test_kube_schema_check_rejects_what_the_api_would():
+    """The schema check (kube_schema.py) can fail: a Pod it takes, then that Pod broken one way
+    at a time (an unknown or misspelled key, a wrong type at each level, a required field
+    missing, a null, a value outside an enum, a Deployment whose Pods would not restart
+    Always or whose selector misses its template) is refused, naming the place."""
+    import copy
+    good = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"restartPolicy": "Never",
+                     "containers": [{"name": "web", "image": "localhost/web:latest",
+                                     "command": ["/.corral/init", "--", "httpd"],
+                                     "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                                     "readinessProbe": {"tcpSocket": {"port": 80}},
+                                     "resources": {"limits": {"memory": "64M"}},
+                                     "securityContext": {"runAsUser": 0}}]}}
+    kube_schema.check(good)
+    named = copy.deepcopy(good)
+    named["spec"]["containers"][0]["readinessProbe"]["tcpSocket"]["port"] = "http"
+    kube_schema.check(named)                        # IntOrString: a port's name will do
+
+    def broken(change):
+        d = copy.deepcopy(good)
+        change(d, d["spec"]["containers"][0])
+        with pytest.raises(kube_schema.SchemaError) as e:
+            kube_schema.check(d)
+        return str(e.value)
+
+    assert "spec.restartPolicyy: not a field of V1PodSpec" in \
+        broken(lambda d, c: d["spec"].update(restartPolicyy=d["spec"].pop("restartPolicy")))
+    assert "containers[0].securityContext.runAsUserr: not a field" in \
+        broken(lambda d, c: c["securityContext"].update(runAsUserr=1))
+    assert "containers[0].ports[0].containerPort: str '80' where int" in \
+        broken(lambda d, c: c["ports"][0].update(containerPort="80"))
+    assert "containers[0].command: str" in broken(lambda d, c: c.update(command="httpd"))
+    assert "containers[0].command[1]: int" in broken(lambda d, c: c["command"].insert(1, 5))
+    assert "resources.limits.memory: int" in \
+        broken(lambda d, c: c["resources"]["limits"].update(memory=64))
+    assert "port: list" in broken(lambda d, c: c["readinessProbe"]["tcpSocket"].update(port=[80]))
+    assert "securityContext.runAsUser: bool" in \
+        broken(lambda d, c: c["securityContext"].update(runAsUser=True))
+    assert "`name`, must not be `None`" in broken(lambda d, c: c.pop("name"))
+    assert "`containers`, must not be `None`" in broken(lambda d, c: d["spec"].pop("containers"))
+    assert "image: null" in broken(lambda d, c: c.update(image=None))
+    assert "restartPolicy: 'Sometimes' is not one of" in \
+        broken(lambda d, c: d["spec"].update(restartPolicy="Sometimes"))
+    assert "protocol: 'tcp' is not one of" in \
+        broken(lambda d, c: c["ports"][0].update(protocol="tcp"))
+    assert "is not a DNS label" in broken(lambda d, c: c.update(name="Web_1"))
+    assert "not a Pod (v1) or Deployment" in broken(lambda d, c: d.update(apiVersion="v2"))
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": good["metadata"],
+                                 "spec": dict(good["spec"], restartPolicy="Always")}}}
+    kube_schema.check(dep)
+    for change, why in [(lambda d: d["spec"]["template"]["spec"].update(restartPolicy="Never"),
+                         "a Deployment's Pods restart Always"),
+                        (lambda d: d["spec"]["selector"]["matchLabels"].update(app="db"),
+                         "does not match the template's labels"),
+                        (lambda d: d["spec"].update(replicas="1"), "spec.replicas: str"),
+                        (lambda d: d["spec"].pop("selector"), "`selector`, must not be `None`")]:
+        d = copy.deepcopy(dep)
+        change(d)
+        with pytest.raises(kube_schema.SchemaError) as e:
+            kube_schema.check(d)
+        assert why in str(e.value), (why, str(e.value))
+
+
+def test_export_kube_init_where_the_restart_policy_needs_it(h, tmp, cgroot, images):
+    """Kubernetes has one restartPolicy per Pod (a Deployment: Always), and its OnFailure means
+    any exit but 0, forever. Where that cannot say a service's policy (other exitcodes,
+    max_restarts, members of one Pod that differ, a Deployment of anything but autorestart =
+    true), the container's command is corral's init from the image running the service's
+    command with the service's whole policy, and the Pod's restartPolicy is Never; a member
+    whose policy the Pod's is keeps its plain command. Where every member says the same, all
+    stays plain. Every document is as the Kubernetes API's schema has it."""
+    lay = images / "layout"
+    s = ImgSup(h, tmp, cgroot,
+               isvc("codes", f"oci:{lay}:base", "/bin/sh -c 'exit 2'", exitcodes="0,2",
+                    restart_delay="1500ms", restart_delay_max="1m", startsecs="0") +
+               isvc("limited", f"oci:{lay}:base", "/bin/true", autorestart="true",
+                    max_restarts="5", restart_window="10m", restart_reset_after="30s") +
+               isvc("web", f"oci:{lay}:base", "/bin/httpd -f", autorestart="true",
+                    startsecs="2s", startretries="1") +
+               isvc("once", f"oci:{lay}:base", "/bin/true", autorestart="false",
+                    network="service:web") +
+               isvc("again", f"oci:{lay}:base", "/bin/sleep 9", autorestart="unexpected",
+                    network="service:web") +
+               isvc("always", f"oci:{lay}:base", "/bin/sleep 9", autorestart="true") +
+               isvc("alsoalways", f"oci:{lay}:base", "/bin/sleep 9", autorestart="true",
+                    network="service:always"))
+    rc, o, e = export(s, "kube")
+    assert rc == 0, e
+    docs = {d["metadata"]["name"]: d["spec"] for d in kube_docs(o)}
+    assert list(docs) == ["codes", "limited", "web", "always"]
+    cmd = {c["name"]: c["command"] for d in docs.values() for c in d["containers"]}
+    assert docs["codes"]["restartPolicy"] == "Never"
+    assert cmd["codes"] == [INIT_AT, "--restart", "on-failure", "--exit-codes", "0,2",
+                            "--restart-delay", "1500ms", "--restart-delay-max", "60s", "--",
+                            "/bin/sh", "-c", "exit 2"]
+    assert docs["limited"]["restartPolicy"] == "Never"
+    assert cmd["limited"] == [INIT_AT, "--restart", "always", "--restart-delay", "0s",
+                              "--restart-reset-after", "30s", "--max-restarts", "5",
+                              "--restart-window", "600s", "--startsecs", "1s",
+                              "--startretries", "3", "--", "/bin/true"]
+    # three members, three policies: Never for the Pod, init for the two that restart
+    assert docs["web"]["restartPolicy"] == "Never"
+    assert [c["name"] for c in docs["web"]["containers"]] == ["web", "once", "again"]
+    assert cmd["web"] == [INIT_AT, "--restart", "always", "--restart-delay", "0s",
+                          "--startsecs", "2s", "--startretries", "1", "--", "/bin/httpd", "-f"]
+    assert cmd["once"] == ["/bin/true"]
+    assert cmd["again"][:3] == [INIT_AT, "--restart", "on-failure"] and \
+        cmd["again"][-3:] == ["--", "/bin/sleep", "9"]
+    assert "# again: autorestart unexpected (exitcodes 0): restartPolicy Never does not say it" \
+        in o and "# codes: autorestart unexpected (exitcodes 0,2)" in o
+    assert "# limited: autorestart true, max_restarts 5" in o
+    assert "the container stays exited (restartPolicy Never)" in o
+    # members that agree: their own policy, plain commands
+    assert docs["always"]["restartPolicy"] == "Always"
+    assert cmd["always"] == cmd["alsoalways"] == ["/bin/sleep", "9"]
+    assert "# always: autorestart" not in o
+    # a Deployment: Always, so init for every member whose policy is another
+    rc, o, e = export(s, "kube", "--deployment", "web", "always")
+    assert rc == 0, e
+    deps = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in kube_docs(o)}
+    assert {n: d["restartPolicy"] for n, d in deps.items()} == {"web": "Always",
+                                                                "always": "Always"}
+    dcmd = {c["name"]: c["command"] for d in deps.values() for c in d["containers"]}
+    assert dcmd["web"] == ["/bin/httpd", "-f"] and dcmd["always"] == ["/bin/sleep", "9"]
+    assert dcmd["once"] == [INIT_AT, "--restart", "no", "--", "/bin/true"]
+    assert dcmd["again"][:3] == [INIT_AT, "--restart", "on-failure"]
+    assert o.count("the Deployment starts the container again") == 1   # web's Pod only
+
+
+WEB_CMD = ("/bin/sh -c 'mkdir -p /tmp/www && echo served-by-web > /tmp/www/index.html && "
+           "exec httpd -f -p 127.0.0.1:8080 -h /tmp/www'")
+CLI_CMD = ("/bin/sh -c 'until wget -q -O - http://127.0.0.1:8080/; do sleep 0.2; done; "
+           "exec sleep 600'")
+FLAKY_CMD = ("/bin/sh -c 'echo run >> /tmp/runs; n=$(wc -l < /tmp/runs); echo flaky run $n; "
+             "[ $n -ge 3 ] && exit 2; exit 3'")
+
+
+def remove_pod_cgroups(pod_id):
+    """The cgroups podman made for a pod below its libpod_parent, deepest first (podman_cgroups()
+    removes libpod_parent itself when it made it)."""
+    for d in Path("/sys/fs/cgroup").glob(f"*/libpod_parent/{pod_id}"):
+        for sub in sorted(d.rglob("*"), key=lambda x: len(x.parts), reverse=True) + [d]:
+            if sub.is_dir():
+                try:
+                    sub.rmdir()
+                except OSError:
+                    pass
+
+
+def test_export_kube_pod_starts_under_podman_and_its_services_answer(h, tmp, cgroot, images):
+    """The exported Pod really runs under `podman kube play` (runc and explicit rlimits from a
+    containers.conf of the test's own, as podman's defaults fail on this hybrid-cgroup
+    machine; --network none: the pod's own loopback and nothing else). Three services share
+    web's network namespace: web serves a page on 127.0.0.1 (autorestart = true, under
+    corral's init since the Pod is Never), cli fetches it from its own container over the
+    pod's loopback (autorestart = false: plain command), flaky exits 3 twice (unexpected:
+    init restarts it in its container) and then 2 (in exitcodes: expected, init exits 2 and
+    the container stays exited, podman never restarted it). web's httpd, killed, is
+    restarted by init. Pod, containers, images (the pause one too when podman built it
+    here) and cgroups are removed, also on failure."""
+    from test_where import podman, podman_cgroups, podman_usable
+    why = podman_usable()
+    if why:
+        pytest.skip(why)
+    lay = images / "layout"
+    pre = f"crtest-{os.getpid()}"
+    web, cli, flaky = f"{pre}-kweb", f"{pre}-kcli", f"{pre}-kflaky"
+    s = ImgSup(h, tmp, cgroot,
+               isvc(web, f"oci:{lay}:base", WEB_CMD, autorestart="true", startsecs="0",
+                    restart_delay="100ms") +
+               isvc(cli, f"oci:{lay}:base", CLI_CMD, autorestart="false",
+                    network=f"service:{web}") +
+               isvc(flaky, f"oci:{lay}:base", FLAKY_CMD, exitcodes="0,2", startsecs="0",
+                    restart_delay="100ms", user="nobody", network=f"service:{web}"))
+    rc, o, e = export(s, "kube", web)
+    assert rc == 0, e
+    (pod,) = kube_docs(o)
+    assert pod["spec"]["restartPolicy"] == "Never"
+    cmd = {c["name"]: c["command"] for c in pod["spec"]["containers"]}
+    assert cmd[web][:3] == [INIT_AT, "--restart", "always"], cmd[web]
+    assert cmd[flaky][:5] == [INIT_AT, "--restart", "on-failure", "--exit-codes", "0,2"]
+    assert cmd[cli] == ["/bin/sh", "-c", CLI_CMD[len("/bin/sh -c '"):-1]]
+    (tmp / "pod.yaml").write_text(o)
+    conf = tmp / "containers.conf"
+    conf.write_text('[containers]\ndefault_ulimits = ["nofile=4096:4096", "nproc=8192:8192"]\n'
+                    '[engine]\nruntime = "runc"\n')
+    env = dict(os.environ, CONTAINERS_CONF=str(conf))
+    pause = "localhost/podman-pause:" + podman("version", "--format",
+                                               "{{.Client.Version}}").stdout.strip() + "-0"
+    had_pause = subprocess.run(["podman", "image", "exists", pause]).returncode == 0
+    made = []
+    pod_id = None
+    with podman_cgroups():
+        try:
+            for n in (web, cli, flaky):
+                rc, _, e = export(s, "oci", n, tmp / f"out-{n}")
+                assert rc == 0, e
+                made.append(f"localhost/{n}:latest")
+                sh("skopeo", "copy", "-q", f"oci:{tmp}/out-{n}:{n}",
+                   f"containers-storage:localhost/{n}:latest")
+            p = subprocess.run(["podman", "kube", "play", "--network", "none", tmp / "pod.yaml"],
+                               env=env, capture_output=True, text=True, timeout=T(120))
+            pod_id = podman("pod", "inspect", web, "--format", "{{.Id}}",
+                            check=False).stdout.strip() or None
+            assert p.returncode == 0, (p.stdout, p.stderr)
+
+            def logs(c):
+                q = podman("logs", f"{web}-{c}", check=False)
+                return q.stdout + q.stderr
+
+            def state(c):
+                return podman("inspect", f"{web}-{c}", "--format",
+                              "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}"
+                              ).stdout.split()
+
+            # cli reached web over the pod's loopback, and so does an exec in cli's container
+            wait_until(lambda: "served-by-web" in logs(cli), 60, interval=0.2,
+                       what="cli's fetch of web's page")
+            got = podman("exec", f"{web}-{cli}", "wget", "-q", "-O", "-",
+                         "http://127.0.0.1:8080/")
+            assert got.stdout == "served-by-web\n"
+            # flaky: 3 and 3 restarted by init inside the container, then 2: expected
+            wait_until(lambda: state(flaky)[0] == "exited", 60, interval=0.2,
+                       what="flaky's container to exit")
+            assert state(flaky) == ["exited", "2", "0"], (state(flaky), logs(flaky))
+            runs = [l for l in logs(flaky).splitlines() if l.startswith("flaky run")]
+            assert runs == ["flaky run 1", "flaky run 2", "flaky run 3"], logs(flaky)
+            # web's process runs under init, which restarts it when it is killed
+            ctr = f"{web}-{web}"
+            pid1 = podman("exec", ctr, "cat", "/proc/1/cmdline").stdout.split("\0")
+            assert pid1[:3] == [INIT_AT, "--restart", "always"], pid1
+            old = podman("exec", ctr, "pidof", "httpd").stdout.split()
+            assert len(old) == 1, old
+            podman("exec", ctr, "kill", old[0])
+            wait_until(lambda: (lambda p: p and p != old)(
+                podman("exec", ctr, "pidof", "httpd", check=False).stdout.split()), 60,
+                interval=0.2, what="init to start httpd again")
+            wait_until(lambda: podman("exec", f"{web}-{cli}", "wget", "-q", "-O", "-",
+                                      "http://127.0.0.1:8080/", check=False).stdout
+                       == "served-by-web\n", 60, interval=0.2, what="the new httpd to answer")
+            assert state(web)[0] == "running" and state(web)[2] == "0", state(web)
+        finally:
+            podman("pod", "rm", "-f", "-t", "0", web, check=False)
+            for img in made:
+                podman("rmi", "-f", img, check=False)
+            if not had_pause:
+                podman("rmi", "-f", pause, check=False)
+            if pod_id:
+                remove_pod_cgroups(pod_id)
 
 
 def test_export_bundle_of_an_image_service(h, tmp, cgroot, images):

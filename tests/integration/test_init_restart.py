@@ -111,6 +111,28 @@ def test_max_restarts_gave_up_by_signal(h, mode):
     assert r.events.named("gave-up")[0]["restarts"] == "1"
 
 
+def test_startretries_gives_up_on_runs_shorter_than_startsecs(h, mode):
+    """supervisord's start check (what `export kube` gives init from a service's keys): more
+    than --startretries runs in a row shorter than --startsecs end the restarts."""
+    r = h.run(["--restart", "always", "--startsecs", "10s", "--startretries", "2"] + FAST
+              + ["--"] + W("exit 5"), mode=mode, events=True)
+    assert r.rc == 5
+    assert names(r) == ["started", "exited", "restarting", "started", "exited", "restarting",
+                        "started", "exited", "gave-up"]
+    assert "exited too quickly 3 times in a row" in r.events.named("gave-up")[0].reason
+
+
+def test_startretries_counts_only_short_runs(h, mode, tmp):
+    """Runs longer than startsecs are not failed starts: with --startretries 0 init still
+    restarts each of them (the env spellings, as a pod spec's env gives them)."""
+    st = tmp / "state"
+    r = h.run(["--restart", "on-failure"] + FAST + ["--"]
+              + W("sleep 0.3", f"exit 4,4,0 state={st}"), mode=mode, events=True, timeout=30,
+              env={"INIT_STARTSECS": "100ms", "INIT_STARTRETRIES": "0"})
+    assert r.rc == 0 and not r.events.named("gave-up")
+    assert len(r.events.named("restarting")) == 2
+
+
 def test_restart_window_forgets_old_restarts(h, mode, tmp):
     st = tmp / "state"
     # Each run lasts 0.5 s, longer than the 300 ms window: there is never more than one
