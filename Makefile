@@ -81,20 +81,20 @@ UNIT_LINK_test_seccomp   := $(LINK_policy)
 UNIT_LINK_test_xmlrpc    := api log
 unit_link = $(if $(filter undefined,$(origin UNIT_LINK_$(1))),$(LINK_supervisor),$(UNIT_LINK_$(1)))
 
-SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -lmnl -larchive -lnettle -lexpat
+SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -larchive -lnettle -lexpat
 # The released supervisor links libuv, inih, libseccomp, libcap, json-c and image/'s libarchive
 # (tar, gzip, zstd, with what its objects call), nettle (sha256, sha1, base64) and expat (api/'s
 # XML-RPC requests) from their Debian .a files.
 # It was a static PIE (a fully dynamic one spent ~0.4 ms of every `supervisor run` in the
-# loader, bench 1a); networking needs libmnl, which Debian ships only as a shared library, and
-# libnftables (shared only too; dlopen'ed on first use, net/nft.c), so it is a PIE linked
-# against glibc and libmnl alone. --gc-sections: libarchive.a's tar writer (export oci's init
+# loader, bench 1a); networking needs libmnl and libnftables, which Debian ships only as shared
+# libraries, dlopen'ed on first use (net/netlink.c, net/nft.c), so it is a PIE linked against
+# glibc alone (a static glibc could not dlopen them safely: two C libraries, two errnos).
+# --gc-sections: libarchive.a's tar writer (export oci's init
 # layer) sits in one object with its table of every format, whose xar and 7-Zip writers call
 # libxml2, liblzma and libbz2; nothing reaches them, and their sections are dropped unlinked.
 SUP_STATIC := -pie -fPIE -Wl,--gc-sections
 SUP_STATIC_LIBS := -l:libuv_a.a -l:libinih.a -l:libseccomp.a -l:libcap.a -l:libjson-c.a \
-                   -l:libarchive.a -l:libnettle.a -l:libacl.a -l:libzstd.a -l:libz.a -l:libexpat.a -lpthread \
-                   -lmnl
+                   -l:libarchive.a -l:libnettle.a -l:libacl.a -l:libzstd.a -l:libz.a -l:libexpat.a -lpthread
 BINS       := $(B)/init $(if $(SUP_SRC),$(B)/supervisor) $(if $(SVCTL_SRC),$(B)/svctl)
 ASAN_BINS  := $(B)/asan/init $(if $(SUP_SRC),$(B)/asan/supervisor) $(if $(SVCTL_SRC),$(B)/asan/svctl)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/test/unit/%,$(UNIT_SRC))

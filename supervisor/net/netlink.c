@@ -1,6 +1,7 @@
 /* rtnetlink with libmnl; see netlink.h. */
 #include "net/netlink.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
@@ -13,6 +14,60 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+/* libmnl is dlopen'ed with the first socket, as libnftables is (nft.c): the supervisor then
+ * links glibc alone, and every start of it (a `supervisor run`, a re-exec) has one shared
+ * object less to map and relocate; a supervisor whose services need no bridge never loads
+ * it. Each function of it used here is called through this table, by its own name. */
+#define MNL_FUNCS(X)                                                                          \
+    X(socket_open2) X(socket_bind) X(socket_close) X(socket_get_portid) X(socket_sendto)      \
+    X(socket_recvfrom) X(cb_run) X(nlmsg_put_header) X(nlmsg_put_extra_header)                \
+    X(nlmsg_get_payload) X(nlmsg_get_payload_offset) X(nlmsg_get_payload_tail) X(attr_put)    \
+    X(attr_put_u32) X(attr_put_strz) X(attr_nest_start) X(attr_nest_end) X(attr_get_type)     \
+    X(attr_get_str) X(attr_get_payload) X(attr_get_payload_len) X(attr_ok) X(attr_next)
+#define MNL_FIELD(f) __typeof__(mnl_##f) *f;
+static struct {
+    MNL_FUNCS(MNL_FIELD)
+} mnl;
+static pthread_once_t mnl_once = PTHREAD_ONCE_INIT;
+static const char *mnl_missing;   /* why it could not be loaded (NULL: loaded) */
+
+static void mnl_load(void)
+{
+    void *lib = dlopen("libmnl.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        mnl_missing = "cannot load libmnl.so.0 (Debian's libmnl0)";
+        return;
+    }
+#define MNL_SYM(f)                                                                            \
+    if (!(*(void **)&mnl.f = dlsym(lib, "mnl_" #f)))                                          \
+        mnl_missing = "libmnl.so.0 lacks mnl_" #f;
+    MNL_FUNCS(MNL_SYM)
+}
+
+#define mnl_socket_open2 mnl.socket_open2
+#define mnl_socket_bind mnl.socket_bind
+#define mnl_socket_close mnl.socket_close
+#define mnl_socket_get_portid mnl.socket_get_portid
+#define mnl_socket_sendto mnl.socket_sendto
+#define mnl_socket_recvfrom mnl.socket_recvfrom
+#define mnl_cb_run mnl.cb_run
+#define mnl_nlmsg_put_header mnl.nlmsg_put_header
+#define mnl_nlmsg_put_extra_header mnl.nlmsg_put_extra_header
+#define mnl_nlmsg_get_payload mnl.nlmsg_get_payload
+#define mnl_nlmsg_get_payload_offset mnl.nlmsg_get_payload_offset
+#define mnl_nlmsg_get_payload_tail mnl.nlmsg_get_payload_tail
+#define mnl_attr_put mnl.attr_put
+#define mnl_attr_put_u32 mnl.attr_put_u32
+#define mnl_attr_put_strz mnl.attr_put_strz
+#define mnl_attr_nest_start mnl.attr_nest_start
+#define mnl_attr_nest_end mnl.attr_nest_end
+#define mnl_attr_get_type mnl.attr_get_type
+#define mnl_attr_get_str mnl.attr_get_str
+#define mnl_attr_get_payload mnl.attr_get_payload
+#define mnl_attr_get_payload_len mnl.attr_get_payload_len
+#define mnl_attr_ok mnl.attr_ok
+#define mnl_attr_next mnl.attr_next
 
 #define BUF 8192
 
@@ -56,6 +111,12 @@ static void *ns_thread(void *p)
 int cr_nl_open(struct cr_nl *nl, int netns_fd, char *err, size_t errlen)
 {
     memset(nl, 0, sizeof *nl);
+    pthread_once(&mnl_once, mnl_load);
+    if (mnl_missing) {
+        if (err)
+            snprintf(err, errlen, "netlink: %s", mnl_missing);
+        return -ENOENT;
+    }
     int r;
     if (netns_fd < 0) {
         r = open_here(nl);

@@ -2,7 +2,8 @@
 dpkg-deb. Building it (dpkg-buildpackage and lintian, a few minutes here) is no part of `make
 test`: these checks run when the .deb is there (`make deb`; `make test-systemd` builds it and
 runs them) and are skipped otherwise. `make deb` itself fails on any lintian error.
-  - control: name, VERSION's version, Depends computed by dpkg-shlibdeps (glibc, libmnl),
+  - control: name, VERSION's version, Depends computed by dpkg-shlibdeps (glibc) and the
+    dlopen'ed libmnl0 and libnftables1,
     Built-Using naming the statically linked libraries' sources
   - contents: binaries, init in libexec, man pages, completion, the unit, the example config
     (a conffile, found by debhelper), /var/lib/corral and /var/log/corral, the DEP-5 copyright
