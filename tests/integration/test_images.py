@@ -1047,18 +1047,6 @@ FLAKY_CMD = ("/bin/sh -c 'echo run >> /tmp/runs; n=$(wc -l < /tmp/runs); echo fl
              "[ $n -ge 3 ] && exit 2; exit 3'")
 
 
-def remove_pod_cgroups(pod_id):
-    """The cgroups podman made for a pod below its libpod_parent, deepest first (podman_cgroups()
-    removes libpod_parent itself when it made it)."""
-    for d in Path("/sys/fs/cgroup").glob(f"*/libpod_parent/{pod_id}"):
-        for sub in sorted(d.rglob("*"), key=lambda x: len(x.parts), reverse=True) + [d]:
-            if sub.is_dir():
-                try:
-                    sub.rmdir()
-                except OSError:
-                    pass
-
-
 def test_export_kube_pod_starts_under_podman_and_its_services_answer(h, tmp, cgroot, images):
     """The exported Pod really runs under `podman kube play` (runc and explicit rlimits from a
     containers.conf of the test's own, as podman's defaults fail on this hybrid-cgroup
@@ -1070,7 +1058,7 @@ def test_export_kube_pod_starts_under_podman_and_its_services_answer(h, tmp, cgr
     the container stays exited, podman never restarted it). web's httpd, killed, is
     restarted by init. Pod, containers, images (the pause one too when podman built it
     here) and cgroups are removed, also on failure."""
-    from test_where import podman, podman_cgroups, podman_usable
+    from test_where import podman, podman_cgroups, podman_usable, remove_pod_cgroups
     why = podman_usable()
     if why:
         pytest.skip(why)

@@ -163,6 +163,18 @@ def podman_cgroups():
                         pass   # still in use: not ours to force
 
 
+def remove_pod_cgroups(pod_id):
+    """The cgroups podman made for a pod below its libpod_parent, deepest first (podman_cgroups()
+    and the image fixture remove libpod_parent itself when they made it)."""
+    for d in Path("/sys/fs/cgroup").glob(f"*/libpod_parent/{pod_id}"):
+        for sub in sorted(d.rglob("*"), key=lambda x: len(x.parts), reverse=True) + [d]:
+            if sub.is_dir():
+                try:
+                    sub.rmdir()
+                except OSError:
+                    pass
+
+
 def podman_usable():
     """None when podman can run a container here, else why not."""
     if os.environ.get("RUN_IN_VM"):
@@ -308,15 +320,8 @@ def test_podman_kube_play_pod_with_corral_as_entrypoint(image, tmp):
         podman("pod", "rm", "-f", "-t", "0", name, check=False)
         if not had_pause:
             podman("rmi", "-f", pause, check=False)
-        # the pod's own cgroups below podman's libpod_parent (the image fixture removes
-        # libpod_parent itself when it made it)
-        for d in Path("/sys/fs/cgroup").glob(f"*/libpod_parent/{pod_id}") if pod_id else []:
-            for sub in sorted(d.rglob("*"), key=lambda x: len(x.parts), reverse=True) + [d]:
-                if sub.is_dir():
-                    try:
-                        sub.rmdir()
-                    except OSError:
-                        pass
+        if pod_id:
+            remove_pod_cgroups(pod_id)
 
 
 # ---- under systemd: sd_notify -------------------------------------------------------------------
