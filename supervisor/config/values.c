@@ -53,9 +53,18 @@ static char *expand_fail(struct sbuf *b)
 char *cr_cfg_expand(const char *in, const struct cr_xctx *x, char *err, size_t errlen)
 {
     struct sbuf b = {0};
+    size_t inlen = strlen(in);
+    if ((b.p = malloc(inlen + 16)))   /* room for the value as it is: most have no expansion */
+        b.cap = inlen + 16;
     sb_add(&b, "", 0);
     for (const char *p = in; *p;) {
-        if (p[0] != '%' || (p[1] != '(' && p[1] != '%')) {
+        size_t run = strcspn(p, "%");   /* the text up to the next '%', in one go */
+        if (run) {
+            sb_add(&b, p, run);
+            p += run;
+            continue;
+        }
+        if (p[1] != '(' && p[1] != '%') {
             sb_add(&b, p++, 1);
             continue;
         }
