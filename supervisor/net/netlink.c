@@ -111,26 +111,41 @@ static void *ns_thread(void *p)
 int cr_nl_open(struct cr_nl *nl, int netns_fd, char *err, size_t errlen)
 {
     memset(nl, 0, sizeof *nl);
+    if (netns_fd < 0) {
+        nl->lazy = true;   /* ready() */
+        return 0;
+    }
     pthread_once(&mnl_once, mnl_load);
     if (mnl_missing) {
         if (err)
             snprintf(err, errlen, "netlink: %s", mnl_missing);
         return -ENOENT;
     }
-    int r;
-    if (netns_fd < 0) {
-        r = open_here(nl);
-    } else {
-        struct ns_open a = {.nl = nl, .fd = netns_fd, .r = -EIO};
-        pthread_t t;
-        r = -pthread_create(&t, NULL, ns_thread, &a);
-        if (r == 0) {
-            pthread_join(t, NULL);
-            r = a.r;
-        }
+    struct ns_open a = {.nl = nl, .fd = netns_fd, .r = -EIO};
+    pthread_t t;
+    int r = -pthread_create(&t, NULL, ns_thread, &a);
+    if (r == 0) {
+        pthread_join(t, NULL);
+        r = a.r;
     }
-    return r < 0 ? fail(err, errlen, -r, "netlink socket", netns_fd >= 0 ? "in the container"
-                                                                           : NULL) : 0;
+    return r < 0 ? fail(err, errlen, -r, "netlink socket", "in the container") : 0;
+}
+
+/* A lazy socket's libmnl and socket, at its first request. */
+static int ready(struct cr_nl *nl, char *err, size_t errlen)
+{
+    if (nl->sock)
+        return 0;
+    if (!nl->lazy)
+        return fail(err, errlen, EBADF, "netlink socket", NULL);
+    pthread_once(&mnl_once, mnl_load);
+    if (mnl_missing) {
+        if (err)
+            snprintf(err, errlen, "netlink: %s", mnl_missing);
+        return -ENOENT;
+    }
+    int r = open_here(nl);
+    return r < 0 ? fail(err, errlen, -r, "netlink socket", NULL) : 0;
 }
 
 void cr_nl_close(struct cr_nl *nl)
@@ -174,6 +189,8 @@ static int link_index_cb(const struct nlmsghdr *nlh, void *data)
 
 int cr_nl_ifindex(struct cr_nl *nl, const char *name)
 {
+    if (ready(nl, NULL, 0) < 0)
+        return 0;
     char buf[BUF];
     struct nlmsghdr *nlh = request(buf, RTM_GETLINK, NLM_F_ACK);
     struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
@@ -195,6 +212,9 @@ static struct ifinfomsg *new_link(struct nlmsghdr *nlh, const char *name, bool u
 
 int cr_nl_bridge_add(struct cr_nl *nl, const char *name, char *err, size_t errlen)
 {
+    int ready_r = ready(nl, err, errlen);
+    if (ready_r < 0)
+        return ready_r;
     char buf[BUF];
     struct nlmsghdr *nlh = request(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
     new_link(nlh, name, true);
@@ -210,6 +230,9 @@ int cr_nl_bridge_add(struct cr_nl *nl, const char *name, char *err, size_t errle
 int cr_nl_veth_add(struct cr_nl *nl, const char *host, int master, const char *peer,
                    int netns_fd, char *err, size_t errlen)
 {
+    int ready_r = ready(nl, err, errlen);
+    if (ready_r < 0)
+        return ready_r;
     char buf[BUF];
     struct nlmsghdr *nlh = request(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
     new_link(nlh, host, true);
@@ -235,6 +258,9 @@ int cr_nl_veth_add(struct cr_nl *nl, const char *host, int master, const char *p
 
 int cr_nl_link_del(struct cr_nl *nl, const char *name, char *err, size_t errlen)
 {
+    int ready_r = ready(nl, err, errlen);
+    if (ready_r < 0)
+        return ready_r;
     char buf[BUF];
     struct nlmsghdr *nlh = request(buf, RTM_DELLINK, NLM_F_ACK);
     new_link(nlh, name, false);
@@ -244,6 +270,9 @@ int cr_nl_link_del(struct cr_nl *nl, const char *name, char *err, size_t errlen)
 
 int cr_nl_link_up(struct cr_nl *nl, int ifindex, char *err, size_t errlen)
 {
+    int ready_r = ready(nl, err, errlen);
+    if (ready_r < 0)
+        return ready_r;
     char buf[BUF];
     struct nlmsghdr *nlh = request(buf, RTM_NEWLINK, NLM_F_ACK);
     struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
@@ -257,6 +286,9 @@ int cr_nl_link_up(struct cr_nl *nl, int ifindex, char *err, size_t errlen)
 int cr_nl_addr_add(struct cr_nl *nl, int ifindex, int family, const void *addr, int prefix,
                    char *err, size_t errlen)
 {
+    int ready_r = ready(nl, err, errlen);
+    if (ready_r < 0)
+        return ready_r;
     char buf[BUF];
     struct nlmsghdr *nlh = request(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
     struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof *ifa);
@@ -276,6 +308,9 @@ int cr_nl_addr_add(struct cr_nl *nl, int ifindex, int family, const void *addr, 
 int cr_nl_route_default(struct cr_nl *nl, int family, const void *gw, char *err,
                         size_t errlen)
 {
+    int ready_r = ready(nl, err, errlen);
+    if (ready_r < 0)
+        return ready_r;
     char buf[BUF];
     struct nlmsghdr *nlh = request(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
     struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof *rtm);
@@ -321,6 +356,9 @@ static int names_cb(const struct nlmsghdr *nlh, void *data)
 int cr_nl_links(struct cr_nl *nl, const char *prefix, void (*fn)(const char *name, void *arg),
                 void *arg)
 {
+    int ready_r = ready(nl, NULL, 0);
+    if (ready_r < 0)
+        return ready_r;
     char buf[BUF];
     struct nlmsghdr *nlh = request(buf, RTM_GETLINK, NLM_F_DUMP);
     struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
@@ -347,6 +385,9 @@ static int stats_cb(const struct nlmsghdr *nlh, void *data)
 
 int cr_nl_link_stats(struct cr_nl *nl, const char *name, uint64_t *rx, uint64_t *tx)
 {
+    int ready_r = ready(nl, NULL, 0);
+    if (ready_r < 0)
+        return ready_r;
     char buf[BUF];
     struct nlmsghdr *nlh = request(buf, RTM_GETLINK, NLM_F_ACK);
     struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);

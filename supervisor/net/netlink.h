@@ -13,11 +13,14 @@ struct mnl_socket;
 struct cr_nl {
     struct mnl_socket *sock;
     uint32_t seq, portid;
+    bool lazy;   /* of the caller's namespace: made (libmnl loaded) by the first request */
 };
 
-/* A socket of the caller's network namespace; or (netns_fd >= 0) of that namespace, opened
- * by a short-lived thread that enters it (a netlink socket stays in the namespace it was
- * made in; the supervisor's own threads never change namespace). */
+/* A socket of the caller's network namespace, made with its first request (a supervisor
+ * resumed by a re-exec, or one whose services need no bridge, loads no libmnl: a failure
+ * to is that request's); or (netns_fd >= 0) of that namespace, opened now by a short-lived
+ * thread that enters it (a netlink socket stays in the namespace it was made in; the
+ * supervisor's own threads never change namespace). */
 int cr_nl_open(struct cr_nl *nl, int netns_fd, char *err, size_t errlen);
 void cr_nl_close(struct cr_nl *nl);
 
