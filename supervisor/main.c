@@ -266,8 +266,7 @@ int main(int argc, char **argv)
      * set up for them before the file is read (own_process.h). */
     if (resume_fd >= 0 && !check && !spec_name) {
         mode.state = sv_resume_read(resume_fd);
-        if (sv_resume_services(mode.state) >= CR_HEAP_HUGE_MIN)
-            cr_own_heap_huge();
+        cr_own_heap_huge(sv_resume_services(mode.state));
     }
     struct cr_config cfg;
     /* Running (or `run`) keeps the id ranges given to new user_namespace = auto names. */
@@ -334,8 +333,8 @@ int main(int argc, char **argv)
     if (mode.pid1 && resume_fd < 0)
         cr_pid1_machine(cfg.global.hostname);
     mode.config_path = path;
-    if (resume_fd < 0 && cfg.nservices >= CR_HEAP_HUGE_MIN)
-        cr_own_heap_huge();   /* for the services' own state, on top of the file's */
+    if (resume_fd < 0)
+        cr_own_heap_huge(cfg.nservices);   /* for the services' own state, on top of the file's */
     int status = supervisor_run(&cfg, argc - optind, argv + optind, &mode);
     if (!mode.pid1)
         return status;

@@ -81,11 +81,16 @@ void cr_own_pidfile_remove(const char *path)
         unlink(path);
 }
 
-void cr_own_heap_huge(void)
+#define HEAP_HUGE_MIN 64   /* services; fewer allocate too little to be worth 2 MiB */
+
+void cr_own_heap_huge(size_t services)
 {
 #if defined(__SANITIZE_ADDRESS__)
+    (void)services;
     return;   /* not glibc's allocator: its heap is not the program break */
 #else
+    if (services < HEAP_HUGE_MIN)
+        return;
     const uintptr_t huge = 2u << 20;
     mallopt(M_MMAP_THRESHOLD, 8 << 20);   /* the arrays of many services stay on the heap */
     mallopt(M_TRIM_THRESHOLD, 8 << 20);   /* and the huge page is not given back */

@@ -16,8 +16,8 @@
 int cr_own_process_apply(const struct cr_global *g, struct rlimit *nofile, char *err,
                          size_t len);
 
-/* A supervisor of many services (CR_HEAP_HUGE_MIN or more: a re-exec knows before it reads
- * the file, a start once it has) puts the rest of its heap on a transparent huge page. A first
+/* A supervisor of many services (64 or more: a re-exec knows before it reads the file, a
+ * start once it has) puts the rest of its heap on a transparent huge page. A first
  * touch of a 4 KiB page is dear where the supervisor runs in a VM with shadow page tables
  * (10-16 µs each on the machine this was measured on, ~0.5 ms a re-exec of 100 services
  * spent on its heap alone), one 2 MiB page ~0.2 ms. The program break is moved to the next
@@ -26,8 +26,7 @@ int cr_own_process_apply(const struct cr_global *g, struct rlimit *nofile, char 
  * (mmap threshold 8 MiB). Costs 2 MiB resident. Nothing changes where THP is off, where no
  * huge page can be had (the kernel falls back to 4 KiB pages), or under a sanitizer's
  * allocator. */
-#define CR_HEAP_HUGE_MIN 64
-void cr_own_heap_huge(void);
+void cr_own_heap_huge(size_t services);
 
 /* Writes the pid to path (replaced atomically); a failure is logged, not fatal (as
  * supervisord). */

@@ -72,6 +72,13 @@ static int sink_write(struct sink *k, const void *p, size_t n, char *err, size_t
     return 0;
 }
 
+/* Drops a blob half written (an error on the way). */
+static void sink_abort(struct sink *k)
+{
+    close(k->fd);
+    unlink(k->tmp);
+}
+
 /* Closes the blob; its name is its digest (want, when given, must be it). */
 static int sink_close(struct sink *k, const char *dir, const char *want,
                       char digest[CR_IMAGE_DIGEST_LEN], char *err, size_t errlen)
@@ -105,8 +112,7 @@ static int put_text(const char *dir, const char *text, char digest[CR_IMAGE_DIGE
     struct sink k;
     int r = sink_open(&k, dir, err, errlen);
     if (!r && (r = sink_write(&k, text, strlen(text), err, errlen)) < 0) {
-        close(k.fd);
-        unlink(k.tmp);
+        sink_abort(&k);
         return r;
     }
     *size = k.size;
@@ -167,8 +173,7 @@ static int put_layer(const struct cr_image *img, size_t i, const char *dir, cons
     }
     free(buf);
     if (r) {
-        close(k.fd);
-        unlink(k.tmp);
+        sink_abort(&k);
         return r;
     }
     *size = k.size;
@@ -302,8 +307,7 @@ static int put_init_layer(const struct cr_image_export *x, int fd, const struct 
     archive_entry_free(e);
     archive_write_free(a);
     if (r) {
-        close(k.fd);
-        unlink(k.tmp);
+        sink_abort(&k);
         return r;
     }
     *size = k.size;

@@ -21,12 +21,12 @@
  * start of 1,000 services opens 2,000). */
 static struct cr_logfile *files;
 static void *by_path;
+static char *log_dir;
 
 static int path_order(const void *a, const void *b)
 {
     return strcmp(((const struct cr_logfile *)a)->path, ((const struct cr_logfile *)b)->path);
 }
-static char *log_dir;
 
 static uint64_t mono_ms(void)
 {

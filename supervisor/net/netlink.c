@@ -45,6 +45,15 @@ static void mnl_load(void)
     MNL_FUNCS(MNL_SYM)
 }
 
+/* libmnl loaded (once, by whichever thread asks first), or -ENOENT saying why not. */
+static int loaded(char *err, size_t errlen)
+{
+    pthread_once(&mnl_once, mnl_load);
+    if (mnl_missing && err)
+        snprintf(err, errlen, "netlink: %s", mnl_missing);
+    return mnl_missing ? -ENOENT : 0;
+}
+
 #define mnl_socket_open2 mnl.socket_open2
 #define mnl_socket_bind mnl.socket_bind
 #define mnl_socket_close mnl.socket_close
@@ -115,15 +124,12 @@ int cr_nl_open(struct cr_nl *nl, int netns_fd, char *err, size_t errlen)
         nl->lazy = true;   /* ready() */
         return 0;
     }
-    pthread_once(&mnl_once, mnl_load);
-    if (mnl_missing) {
-        if (err)
-            snprintf(err, errlen, "netlink: %s", mnl_missing);
-        return -ENOENT;
-    }
+    int r = loaded(err, errlen);
+    if (r < 0)
+        return r;
     struct ns_open a = {.nl = nl, .fd = netns_fd, .r = -EIO};
     pthread_t t;
-    int r = -pthread_create(&t, NULL, ns_thread, &a);
+    r = -pthread_create(&t, NULL, ns_thread, &a);
     if (r == 0) {
         pthread_join(t, NULL);
         r = a.r;
@@ -138,13 +144,10 @@ static int ready(struct cr_nl *nl, char *err, size_t errlen)
         return 0;
     if (!nl->lazy)
         return fail(err, errlen, EBADF, "netlink socket", NULL);
-    pthread_once(&mnl_once, mnl_load);
-    if (mnl_missing) {
-        if (err)
-            snprintf(err, errlen, "netlink: %s", mnl_missing);
-        return -ENOENT;
-    }
-    int r = open_here(nl);
+    int r = loaded(err, errlen);
+    if (r < 0)
+        return r;
+    r = open_here(nl);
     return r < 0 ? fail(err, errlen, -r, "netlink socket", NULL) : 0;
 }
 
