@@ -247,6 +247,42 @@ def test_handed_fds_reach_no_workload_and_none_is_left_behind(h, tmp, cgroot):
     assert s.stop() == 0
 
 
+def test_reexec_sweeps_a_killed_runs_cgroups(h, tmp, cgroot):
+    """A `supervisor run` killed -9 leaves its run-NAME-PID cgroups under the root: the
+    supervisor's next open of the root removes them, a re-exec's too (it lists them in one
+    hierarchy only: a live supervisor's leftovers can only be those), and leaves the running
+    services' cgroups alone."""
+    s = CtlSup(h, tmp, cgroot, sleeper("web", network="none") +
+               svc("job", f"{WL} sleep 1000", network="none", autostart="false"))
+    s.start()
+    web = s.wait_state("web", "RUNNING")["pid"]
+    runs = lambda: sorted({str(d.relative_to(d.parent.parent)) for r in cg_dirs(cgroot)
+                           for d in r.glob("run-job-*")})
+    p, _, err = h.popen([SUPERVISOR, "-c", s.ini, "run", "job"], env={"CORRAL_INIT": str(INIT)})
+    wait_until(lambda: any(read_procs(d) for r in cg_dirs(cgroot) for d in r.glob("run-job-*")),
+               what="the run's container")
+    p.kill()
+    p.wait()
+    # its init and workload go with it (pdeathsig); its cgroups stay
+    wait_until(lambda: runs() and not any(read_procs(d) for r in cg_dirs(cgroot)
+                                          for d in r.glob("run-job-*")),
+               what="the killed run's empty cgroups")
+    s.ctl("reexec", check=0)
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    s.wait_log(r"^supervisor: swept \d+ leftover cgroup")
+    wait_until(lambda: not runs(), what="the killed run's cgroups removed")
+    assert s.status("web")["web"]["pid"] == web
+    assert all((r / "svc-web").is_dir() for r in cg_dirs(cgroot) if (r / "svc-web").exists())
+    assert s.stop() == 0
+
+
+def read_procs(d):
+    try:
+        return (d / "cgroup.procs").read_text().split()
+    except OSError:
+        return []
+
+
 def heap_huge_vmas(pid):
     """The [heap] mappings of pid marked MADV_HUGEPAGE (VmFlags hg), as (start, size)."""
     out = []
