@@ -213,8 +213,18 @@ def test_supervisor_logfile_auto_stamped_rotated_by_size_and_sigusr2(h, tmp, cgr
                                    restart_delay_max="50ms"),
                glob="logfile = AUTO\nlogfile_maxbytes = 2K\nlogfile_backups = 2\n").start()
     path = s.log_dir / "supervisor.log"
-    wait_until(lambda: Path(f"{path}.2").exists(), 30, what="two rotated supervisor logs")
-    s.p.send_signal(signal.SIGSTOP)                     # hold still while we look
+    # Held still while we look, at a moment between rotations: a rotation renames .1 to .2,
+    # then the file to .1, then makes a new one, so .2 alone can be seen half way through.
+    def held_with_all_three():
+        s.p.send_signal(signal.SIGSTOP)
+        wait_until(lambda: all(t.read_text().rsplit(")", 1)[1].split()[0] == "T"
+                               for t in Path(f"/proc/{s.p.pid}/task").glob("*/stat")),
+                   5, what="every thread of the supervisor stopped")
+        if len(rotated(path, 2)) == 3:
+            return True
+        s.p.send_signal(signal.SIGCONT)
+        return False
+    wait_until(held_with_all_three, 30, what="two rotated supervisor logs")
     try:
         files = rotated(path, 2)
         assert [f.name for f in files] == ["supervisor.log.2", "supervisor.log.1",
