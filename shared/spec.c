@@ -50,10 +50,14 @@ void cr_ns_format(unsigned ns, char *buf, size_t len)
     for (size_t i = 0; i < 7; i++) {
         if (!(ns & ns_names[i].bit))
             continue;
-        int r = snprintf(buf + used, len - used, "%s%s", used ? "," : "", ns_names[i].name);
-        if (r < 0 || (size_t)r >= len - used)
-            return;
-        used += (size_t)r;
+        const char *name = ns_names[i].name;
+        size_t n = strlen(name);
+        if (used + (used ? 1 : 0) + n >= len)
+            return;              /* the names so far, whole */
+        if (used)
+            buf[used++] = ',';
+        memcpy(buf + used, name, n + 1);
+        used += n;
     }
 }
 
@@ -201,11 +205,17 @@ void cr_spec_free(struct cr_spec *s)
 }
 
 /* Appends p to a NULL-terminated vector. */
+/* The array doubles when its n + 1 slots (the NULL) reach a power of two: growing it by one
+ * slot each time made a realloc of every push (a service's masked paths were a tenth of
+ * loading a file). Only pushes grow these arrays. */
 static int strv_push(char ***v, size_t *n, char *p)
 {
-    char **nv = realloc(*v, (*n + 2) * sizeof *nv);
-    if (!nv)
-        return -ENOMEM;
+    char **nv = *v;
+    if (!nv || ((*n + 1) & *n) == 0) {
+        nv = realloc(*v, 2 * (*n + 1) * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+    }
     nv[*n] = p;
     nv[++*n] = NULL;
     *v = nv;
@@ -437,14 +447,70 @@ static void out_str(struct out *o, const char *s)
     out_mem(o, s, strlen(s));
 }
 
-static void __attribute__((format(printf, 2, 3))) out_fmt(struct out *o, const char *fmt, ...)
+/* The writer formats numbers itself: vsnprintf per line was a third of a spec's writing,
+ * which every start and every service's check at load pay. */
+static void out_u64(struct out *o, uint64_t v)
 {
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    out_mem(o, tmp, n < 0 ? 0 : (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+    char b[24], *e = b + sizeof b, *p = e;
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10));
+    out_mem(o, p, (size_t)(e - p));
+}
+
+static void out_i64(struct out *o, int64_t v)
+{
+    if (v < 0)
+        out_mem(o, "-", 1);
+    out_u64(o, v < 0 ? -(uint64_t)v : (uint64_t)v);
+}
+
+/* value in octal, at least 4 digits (a mode, a umask) */
+static void out_oct4(struct out *o, unsigned v)
+{
+    char b[12], *e = b + sizeof b, *p = e;
+    do
+        *--p = (char)('0' + (v & 7));
+    while ((v >>= 3));
+    while (e - p < 4)
+        *--p = '0';
+    out_mem(o, p, (size_t)(e - p));
+}
+
+static void out_key(struct out *o, const char *key)
+{
+    out_str(o, key);
+    out_mem(o, " = ", 3);
+}
+
+/* "key = text\n" */
+static void out_kv(struct out *o, const char *key, const char *text)
+{
+    out_key(o, key);
+    out_str(o, text);
+    out_mem(o, "\n", 1);
+}
+
+/* "key = N\n" */
+static void out_kn(struct out *o, const char *key, int64_t n)
+{
+    out_key(o, key);
+    out_i64(o, n);
+    out_mem(o, "\n", 1);
+}
+
+static const char hex[] = "0123456789ABCDEF";
+
+/* "key = 0x" and 16 lowercase hex digits */
+static void out_mask(struct out *o, const char *key, uint64_t v)
+{
+    static const char lower[] = "0123456789abcdef";
+    char b[19] = "0x";
+    for (int i = 0; i < 16; i++)
+        b[2 + i] = lower[(v >> (60 - 4 * i)) & 15];
+    b[18] = '\n';
+    out_key(o, key);
+    out_mem(o, b, sizeof b);
 }
 
 #define CHUNK 120                /* encoded bytes per physical line, far below 197 */
@@ -454,7 +520,6 @@ static void __attribute__((format(printf, 2, 3))) out_fmt(struct out *o, const c
  * written (without the '\0'). */
 static size_t encode(char *dst, const char *s, const char *extra)
 {
-    static const char hex[] = "0123456789ABCDEF";
     char *const start = dst;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -468,6 +533,18 @@ static size_t encode(char *dst, const char *s, const char *extra)
     }
     *dst = '\0';
     return (size_t)(dst - start);
+}
+
+/* One token of a piece (an encoded byte: 1 character, or 3 for %XX) at a piece's edge: a
+ * blank there is escaped (inih strips blanks at a line's edges), and so is a '#' that
+ * starts it (a comment). */
+static void out_edge(struct out *o, const char *tok, size_t tl, bool first)
+{
+    char esc[3] = {'%', hex[(unsigned char)*tok >> 4], hex[*tok & 15]};
+    if (tl == 1 && (*tok == ' ' || *tok == '\t' || (first && *tok == '#')))
+        out_mem(o, esc, 3);
+    else
+        out_mem(o, tok, tl);
 }
 
 /* "key = v" with v split into CHUNK-sized pieces on indented continuation lines. A piece
@@ -484,23 +561,39 @@ static void out_value(struct out *o, const char *key, const char *enc, size_t n)
     }
     while (i < n) {
         out_str(o, first ? " " : "\n  ");
-        size_t start = i, used = 0;
+        /* the piece: whole tokens while fewer than CHUNK bytes are used */
+        size_t start = i, used = 0, last = i;
         while (i < n && used < CHUNK) {
             size_t tl = enc[i] == '%' ? 3 : 1;
-            bool edge = (i == start) || (i + tl == n) || (used + tl >= CHUNK);
-            if (tl == 1 && (enc[i] == ' ' || enc[i] == '\t') && edge) {
-                out_fmt(o, "%%%02X", (unsigned char)enc[i]);
-            } else if (tl == 1 && enc[i] == '#' && i == start) {
-                out_str(o, "%23");
-            } else {
-                out_mem(o, enc + i, tl);
-            }
+            last = i;
             used += tl;
             i += tl;
+        }
+        /* its first and last tokens are its edges; those between go out as they are */
+        size_t tl0 = enc[start] == '%' ? 3 : 1;
+        out_edge(o, enc + start, tl0, true);
+        if (last > start) {
+            out_mem(o, enc + start + tl0, last - start - tl0);
+            out_edge(o, enc + last, i - last, false);
         }
         first = false;
     }
     out_str(o, "\n");
+}
+
+/* A value that goes out as it is: one piece (at most CHUNK bytes), nothing to escape, no
+ * blank at its edges, no '#' first. Most are (paths, argv words, NAME=value). */
+static bool plain(const char *v, size_t n)
+{
+    if (n == 0 || n > CHUNK || v[0] == ' ' || v[0] == '\t' || v[0] == '#' ||
+        v[n - 1] == ' ' || v[n - 1] == '\t')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c == 0x7f || c == '%' || c == ';')
+            return false;
+    }
+    return true;
 }
 
 static int out_item(struct out *o, const char *key, const char *value, const char *extra)
@@ -508,6 +601,12 @@ static int out_item(struct out *o, const char *key, const char *value, const cha
     size_t n = strlen(value);
     if (n > CR_SPEC_MAX_ITEM)
         return -EINVAL;
+    if (!extra && plain(value, n)) {
+        out_key(o, key);
+        out_mem(o, value, n);
+        out_mem(o, "\n", 1);
+        return 0;
+    }
     char enc[3 * CR_SPEC_MAX_ITEM + 1];
     out_value(o, key, enc, encode(enc, value, extra));
     return 0;
@@ -532,7 +631,9 @@ static int out_fields(struct out *o, const char *key, const char *const *f, size
 
 static void out_ms(struct out *o, const char *key, int64_t ms)
 {
-    out_fmt(o, "%s = %lldms\n", key, (long long)ms);
+    out_key(o, key);
+    out_i64(o, ms);
+    out_mem(o, "ms\n", 3);
 }
 
 ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
@@ -545,7 +646,7 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
     if (len)
         buf[0] = '\0';
     out_str(&o, "; corral spec, written by the supervisor for init\n[spec]\n");
-    out_fmt(&o, "version = %d\n", CR_SPEC_VERSION);
+    out_kn(&o, "version", CR_SPEC_VERSION);
     r |= out_item(&o, "name", s->name, NULL);
 
     out_str(&o, "\n[container]\n");
@@ -554,8 +655,8 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
     if (s->rootfs)
         r |= out_item(&o, "rootfs", s->rootfs, NULL);
     cr_ns_format(s->namespaces, tmp, sizeof tmp);
-    out_fmt(&o, "namespaces = %s\n", tmp);
-    out_fmt(&o, "read_only = %s\n", s->read_only ? "true" : "false");
+    out_kv(&o, "namespaces", tmp);
+    out_kv(&o, "read_only", s->read_only ? "true" : "false");
     if (s->rootfs_idmap)
         out_str(&o, "rootfs_idmap = true\n");
     for (size_t i = 0; i < s->nlayers; i++)
@@ -596,40 +697,49 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
         r |= out_item(&o, "argv", s->argv[i], NULL);
     if (s->directory)
         r |= out_item(&o, "directory", s->directory, NULL);
-    out_fmt(&o, "uid = %u\ngid = %u\ngroups =", (unsigned)s->uid, (unsigned)s->gid);
-    for (size_t i = 0; i < s->ngroups; i++)
-        out_fmt(&o, "%s%u", i ? "," : " ", (unsigned)s->groups[i]);
+    out_kn(&o, "uid", (unsigned)s->uid);
+    out_kn(&o, "gid", (unsigned)s->gid);
+    out_str(&o, "groups =");
+    for (size_t i = 0; i < s->ngroups; i++) {
+        out_mem(&o, i ? "," : " ", 1);
+        out_u64(&o, (unsigned)s->groups[i]);
+    }
     out_str(&o, "\n");
-    if (s->umask >= 0)
-        out_fmt(&o, "umask = %04o\n", (unsigned)s->umask);
+    if (s->umask >= 0) {
+        out_key(&o, "umask");
+        out_oct4(&o, (unsigned)s->umask);
+        out_mem(&o, "\n", 1);
+    }
     if (s->console)
         out_str(&o, "console = true\n");
     for (size_t i = 0; i < s->nenv; i++)
         r |= out_item(&o, "env", s->env[i], NULL);
 
     out_str(&o, "\n[lifecycle]\n");
-    out_fmt(&o, "autorestart = %s\nexitcodes =", cr_restart_name(s->autorestart));
+    out_kv(&o, "autorestart", cr_restart_name(s->autorestart));
+    out_str(&o, "exitcodes =");
     bool any = false;
     for (int c = 0; c < 256; c++) {
         if (cr_codeset_has(&s->exitcodes, c)) {
-            out_fmt(&o, "%s%d", any ? "," : " ", c);
+            out_mem(&o, any ? "," : " ", 1);
+            out_u64(&o, (unsigned)c);
             any = true;
         }
     }
     out_str(&o, "\n");
     out_ms(&o, "startsecs", s->startsecs_ms);
-    out_fmt(&o, "startretries = %u\n", s->startretries);
+    out_kn(&o, "startretries", s->startretries);
     out_ms(&o, "restart_delay", s->restart_delay_ms);
     out_ms(&o, "restart_delay_max", s->restart_delay_max_ms);
     out_ms(&o, "restart_reset_after", s->restart_reset_after_ms);
-    out_fmt(&o, "max_restarts = %u\n", s->max_restarts);
+    out_kn(&o, "max_restarts", s->max_restarts);
     out_ms(&o, "restart_window", s->restart_window_ms);
-    out_fmt(&o, "stopsignal = %s\n", cr_signal_name(s->stopsignal, tmp, sizeof tmp));
+    out_kv(&o, "stopsignal", cr_signal_name(s->stopsignal, tmp, sizeof tmp));
     out_ms(&o, "stopwaitsecs", s->stopwait_ms);
 
     out_str(&o, "\n[readiness]\n");
     cr_ready_format(s->ready, s->ready_arg, tmp, sizeof tmp);
-    out_fmt(&o, "kind = %s\n", tmp);
+    out_kv(&o, "kind", tmp);
     for (size_t i = 0; i < s->ready_argc; i++)
         r |= out_item(&o, "argv", s->ready_argv[i], NULL);
     out_ms(&o, "timeout", s->ready_timeout_ms);
@@ -639,16 +749,16 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
         r |= out_item(&o, "argv", s->health_argv[i], NULL);
     out_ms(&o, "interval", s->health_interval_ms);
     out_ms(&o, "timeout", s->health_timeout_ms);
-    out_fmt(&o, "retries = %u\n", s->health_retries);
+    out_kn(&o, "retries", s->health_retries);
     out_ms(&o, "start_period", s->health_start_period_ms);
-    out_fmt(&o, "action = %s\n", cr_health_action_name(s->health_action));
+    out_kv(&o, "action", cr_health_action_name(s->health_action));
 
     out_str(&o, "\n[security]\n");
-    out_fmt(&o, "capabilities = 0x%016llx\n", (unsigned long long)s->caps);
-    out_fmt(&o, "ambient = 0x%016llx\n", (unsigned long long)s->ambient);
-    out_fmt(&o, "no_new_privs = %s\n", s->no_new_privs ? "true" : "false");
+    out_mask(&o, "capabilities", s->caps);
+    out_mask(&o, "ambient", s->ambient);
+    out_kv(&o, "no_new_privs", s->no_new_privs ? "true" : "false");
     if (s->seccomp_fd >= 0)
-        out_fmt(&o, "seccomp_fd = %d\n", s->seccomp_fd);
+        out_kn(&o, "seccomp_fd", s->seccomp_fd);
     for (size_t i = 0; i < s->nmasked; i++)
         r |= out_item(&o, "masked", s->masked[i], NULL);
     for (size_t i = 0; i < s->nreadonly; i++)

@@ -115,7 +115,7 @@
  * returns -EINVAL and points *bad at the offending word (a static copy). */
 int cr_ns_parse(const char *s, unsigned *out, const char **bad);
 /* Writes "pid,mount,..." in a fixed order. */
-void cr_ns_format(unsigned ns, char *buf, size_t len);
+void cr_ns_format(unsigned ns, char *buf, size_t len);   /* the names that fit, whole */
 
 enum cr_restart { CR_RESTART_NEVER = 0, CR_RESTART_UNEXPECTED = 1, CR_RESTART_ALWAYS = 2 };
 /* "false|unexpected|true" and the aliases "no|on-failure|always". -EINVAL if unknown. */

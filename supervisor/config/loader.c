@@ -995,6 +995,45 @@ static bool supervisord_meaning(const struct raw_sec *rs)
     return true;
 }
 
+/* The parsed defaults of fixed-size kinds (a number, a duration, a flag, a signal, exit
+ * codes), kept once parsed: the same text always gives the same bytes, and parsing some fifty
+ * defaults for every service was a fifth of loading a file of many services. Texts with a
+ * %(...)s expansion differ per service and are parsed each time. Loads run on one thread. */
+static struct {
+    const char *def;             /* the text these bytes are of (a key's def or def_program) */
+    unsigned char v[sizeof(cr_codeset)];
+} def_cache[CR_NKEYS];
+
+static size_t scalar_width(enum cr_key_type t)
+{
+    switch (t) {
+    case CR_T_BOOL: case CR_T_NOOP: return sizeof(bool);
+    case CR_T_DURATION: case CR_T_SIZE: case CR_T_INT: return sizeof(int64_t);
+    case CR_T_SIGNAL: case CR_T_RESTART: case CR_T_UMASK: return sizeof(int);
+    case CR_T_NAMESPACES: return sizeof(unsigned);
+    case CR_T_CODES: return sizeof(cr_codeset);
+    default: return 0;
+    }
+}
+
+static bool default_cached(int i, const char *def, struct cr_service *svc)
+{
+    size_t w = scalar_width(cr_keys[i].type);
+    if (!w || def_cache[i].def != def)
+        return false;
+    memcpy((char *)svc + cr_keys[i].off, def_cache[i].v, w);
+    return true;
+}
+
+static void default_cache(int i, const char *def, const struct cr_service *svc)
+{
+    size_t w = scalar_width(cr_keys[i].type);
+    if (w && !strchr(def, '%')) {
+        memcpy(def_cache[i].v, (const char *)svc + cr_keys[i].off, w);
+        def_cache[i].def = def;
+    }
+}
+
 static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int64_t num,
                            int64_t numprocs, const struct cr_config_opts *opts,
                            const char *host, struct cr_roots *roots)
@@ -1038,11 +1077,13 @@ static void build_instance(struct cr_config *cfg, const struct raw_sec *rs, int6
             def = "%(program_name)s_%(process_num)d";
         /* defaults first, even for keys the file sets: a value that fails to parse leaves
          * the default in place, so later checks do not trip over an empty field */
-        if (!def)
+        if (!def || default_cached(i, def, svc))
             continue;
         char *v = cr_cfg_expand(def, &x, err, sizeof err);
         if (!v || cr_cfg_parse_value(k, v, svc, rs->line, err, sizeof err))
             cr_service_error(&cfg->errors, svc, i, "bad default: %s", err);
+        else
+            default_cache(i, def, svc);
         free(v);
     }
     for (size_t j = 0; j < rs->n; j++) {

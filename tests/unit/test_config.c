@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1235,6 +1236,41 @@ static void test_numprocs(void **state)
                   NULL);
 }
 
+/* Parsed defaults of fixed size are kept across services and loads (loader.c def_cache):
+ * each service still gets the default, never another service's value, and a [program:x]
+ * its own default where it differs. */
+static void test_defaults_are_each_services_own(void **state)
+{
+    (void)state;
+    struct cr_config cfg;
+    for (int round = 0; round < 2; round++) {
+        load_ok("[service:a]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nexitcodes = 2\n"
+                "startsecs = 5\nnamespaces = pid,mount\nstopsignal = INT\nautorestart = false\n"
+                "[service:b]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\n"
+                "[program:c]\ncommand = sleep 1\n"
+                "[service:d]\nrootfs = %(here)s/rootfs\ncommand = sleep 1\nexitcodes = 3\n",
+                &cfg);
+        assert_int_equal(cfg.nservices, 4);
+        const struct cr_service *a = &cfg.services[0], *b = &cfg.services[1],
+                                *c = &cfg.services[2], *d = &cfg.services[3];
+        assert_true(cr_codeset_has(&a->exitcodes, 2) && !cr_codeset_has(&a->exitcodes, 0));
+        assert_true(cr_codeset_has(&b->exitcodes, 0) && !cr_codeset_has(&b->exitcodes, 2));
+        assert_true(cr_codeset_has(&c->exitcodes, 0) && !cr_codeset_has(&c->exitcodes, 2));
+        assert_true(cr_codeset_has(&d->exitcodes, 3) && !cr_codeset_has(&d->exitcodes, 0));
+        assert_int_equal(a->startsecs, 5000);
+        assert_int_equal(b->startsecs, 1000);
+        assert_int_equal(a->namespaces, CR_NS_PID | CR_NS_MOUNT);
+        assert_int_equal(b->namespaces, CR_NS_PID | CR_NS_MOUNT | CR_NS_UTS | CR_NS_IPC |
+                                            CR_NS_NET | CR_NS_CGROUP);
+        assert_int_equal(c->namespaces, 0);        /* supervisord's meaning: the host */
+        assert_int_equal(a->stopsignal, SIGINT);
+        assert_int_equal(b->stopsignal, SIGTERM);
+        assert_int_equal(a->autorestart, CR_RESTART_NEVER);
+        assert_int_equal(b->autorestart, CR_RESTART_UNEXPECTED);
+        cr_config_free(&cfg);
+    }
+}
+
 /* Finding of the fuzzing review: the ranges were checked in wrapping 64-bit arithmetic, so
  * huge ids passed and the map text (36 bytes a line) overran its buffer. */
 static void test_id_map_ranges(void **state)
@@ -1909,6 +1945,7 @@ int main(void)
         cmocka_unit_test(test_includes),
         cmocka_unit_test(test_expansions),
         cmocka_unit_test(test_numprocs),
+        cmocka_unit_test(test_defaults_are_each_services_own),
         cmocka_unit_test(test_id_map_ranges),
         cmocka_unit_test(test_too_large_values),
         cmocka_unit_test(test_dependency_cycle_numprocs),

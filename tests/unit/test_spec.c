@@ -231,6 +231,43 @@ static void test_round_trip(void **state)
     cr_spec_free(&b);
 }
 
+/* Random values (blanks, '#', '%', ';', control bytes, at every place and around the
+ * CHUNK-sized pieces' edges) come back from the text as they went in. */
+static void test_round_trip_random(void **state)
+{
+    (void)state;
+    static const char pool[] = " \t#%;:ab/=\x01\xc3";
+    static const size_t lens[] = {0, 1, 2, 3, 119, 120, 121, 122, 239, 240, 241, 360, 4096};
+    unsigned long long x = 42;
+    for (int round = 0; round < 3000; round++) {
+        struct cr_spec a, b;
+        struct cr_errlist errs = {0};
+        cr_spec_init(&a);
+        a.name = strdup("t");
+        size_t nargs = 1 + round % 4;
+        for (size_t i = 0; i < nargs; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t n = lens[x % (sizeof lens / sizeof lens[0])];
+            char v[4097];
+            for (size_t k = 0; k < n; k++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                /* mostly plain letters, so the plain path runs too */
+                v[k] = x % 3 ? "abcdefgh/.-"[x % 11] : pool[(x >> 8) % (sizeof pool - 1)];
+            }
+            v[n] = '\0';
+            assert_int_equal(cr_spec_add_arg(&a, v), 0);
+        }
+        ssize_t n = cr_spec_write(&a, text, sizeof text);
+        assert_true(n > 0);
+        assert_int_equal(cr_spec_parse(text, (size_t)n, "spec", &b, &errs), 0);
+        assert_int_equal(b.argc, a.argc);
+        for (size_t i = 0; i < a.argc; i++)
+            assert_string_equal(b.argv[i], a.argv[i]);
+        cr_spec_free(&a);
+        cr_spec_free(&b);
+    }
+}
+
 static void test_round_trip_minimal(void **state)
 {
     (void)state;
@@ -626,6 +663,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_minimal),
+        cmocka_unit_test(test_round_trip_random),
         cmocka_unit_test(test_round_trip_readiness),
         cmocka_unit_test(test_fd_round_trip),
         cmocka_unit_test(test_write_limits),
