@@ -51,6 +51,7 @@ struct sv {
     bool reexec_timer_init;
     uint64_t reexec_since_us;    /* CLOCK_MONOTONIC when the handover began (the gap's start) */
     uint64_t reexec_cpu_us;      /* and the process's CPU time then */
+    unsigned long reexec_faults; /* and its page faults */
     int reexec_signal;           /* [supervisor] reexec_signal as watched since the start; -1 */
     uv_timer_t starts_timer;     /* the next slice of starts (service/order.h) */
     bool starts_timer_init;
@@ -66,6 +67,7 @@ int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, si
  * program's loop runs. */
 struct sv_gap {
     uint64_t since_us, cpu_us;   /* CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID */
+    unsigned long faults;        /* the process's page faults (getrusage) */
 };
 struct sv_gap sv_resume_since(const char *state);
 void sv_resume_gap(struct sv_gap since);

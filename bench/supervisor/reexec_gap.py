@@ -3,8 +3,8 @@
 a bridge is not handed over) are started and, once all are RUNNING, the supervisor is
 re-executed ROUNDS times with `svctl reexec`. The gap is the time during which no event is
 handled: from the old program's handover to the new program's loop, as the new program logs
-it ("reexec: no event handled for X ms (...; Y ms of CPU)", CLOCK_MONOTONIC and the process's
-CPU clock across the execve: on a loaded machine the first also counts the wait for a CPU).
+it ("reexec: no event handled for X ms (...; Y ms of CPU, Z page faults)", CLOCK_MONOTONIC, the
+process's CPU clock and its page faults across the execve: on a loaded machine the first also counts the wait for a CPU).
 Prints each gap, their median and maximum against the goal (<= 10 ms), the CPU time in them,
 and the supervisor's RSS before and after the re-execs.
     bench/supervisor/reexec_gap.py [-n 100] [--rounds 10] [--root NAME] [--dir DIR]
@@ -66,7 +66,9 @@ def main():
     ini.write_text(config(a.n, a.root, d))
     log = d / "supervisor.log"
     gap_rx = re.compile(r"^supervisor: reexec: no event handled for ([\d.]+) ms", re.M)
-    cpu_rx = re.compile(r"^supervisor: reexec: no event handled for .*; ([\d.]+) ms of CPU\)",
+    cpu_rx = re.compile(r"^supervisor: reexec: no event handled for .*; ([\d.]+) ms of CPU",
+                        re.M)
+    flt_rx = re.compile(r"^supervisor: reexec: no event handled for .* (\d+) page faults\)",
                         re.M)
     took_rx = re.compile(r"^supervisor: took over (\d+) running container", re.M)
     p = start(ini, log)
@@ -83,6 +85,7 @@ def main():
         text = log.read_text(errors="replace")
         gaps = [float(g) for g in gap_rx.findall(text)]
         cpus = [float(c) for c in cpu_rx.findall(text)]
+        flts = [int(f) for f in flt_rx.findall(text)]
         rss1 = rss_kb(p.pid)
         print(f"{a.n} services RUNNING in {up:.2f} s; {a.rounds} re-execs, every container "
               f"taken over each time")
@@ -95,6 +98,8 @@ def main():
                   f"{statistics.median(cpus):.2f} ms, max {max(cpus):.2f} ms (the gap less "
                   f"this is waiting for a CPU: load average {os.getloadavg()[0]:.1f} on "
                   f"{os.cpu_count()} CPUs)")
+        if flts:
+            print(f"page faults in the gap: median {statistics.median(flts):.0f}, max {max(flts)}")
         print(f"supervisor RSS with {a.n} services: {rss0 / 1024:.1f} MiB before, "
               f"{rss1 / 1024:.1f} MiB after the re-execs")
     finally:
