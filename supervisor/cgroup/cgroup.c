@@ -460,6 +460,7 @@ static int root_open(const char *mount, const char *root, bool move_self, bool s
     r->version = r->caps.version;
     r->leaf = !shared;
     r->lean = shared;
+    r->keep_root = shared;
     r->only = lim && r->version ? cg_ops(r->version)->needs(lim, r->lean) : 0;
     r->made_from = SIZE_MAX;
     r->defer = defer;
@@ -560,7 +561,7 @@ int cr_cg_root_leave(struct cr_cg_root *r, char *err, size_t errlen)
                 ret = cg_err(err, errlen, rc, "%s: rmdir: %s", dir, strerror(-rc));
         }
         /* <root> itself, then each level above it that this open created. */
-        for (size_t end = strlen(r->root); rc == 0 && end > 0; end--) {
+        for (size_t end = strlen(r->root); !r->keep_root && rc == 0 && end > 0; end--) {
             if (r->root[end] != '/' && r->root[end] != '\0')
                 continue;
             if (end < strlen(r->root) && end < r->made_from)

@@ -43,6 +43,10 @@ struct cr_cg_root {
     bool leaf;              /* this open made (or re-used) <root>/supervisor */
     unsigned only;          /* v1: CG1_* hierarchies to make <root> in; 0: all of them */
     bool lean;              /* v1: cgroups only where their limits need them (`run`) */
+    bool keep_root;         /* `run`'s: <root> stays when it ends, made by it or not (as
+                               crun, runc and Docker leave their parent cgroups): making it
+                               again was a tenth of a v1 `run` (a cpuset cgroup below a
+                               hierarchy's root takes ~2 ms to make) */
     bool moved;             /* the caller moved itself into the leaf */
     bool early;             /* v2: it did so before passing controllers down, from a level
                                above <root> (v2.c's move_early) */
