@@ -250,6 +250,38 @@ def test_entrypoint_and_user_from_the_image(h, tmp, cgroot, images):
     assert_store_clean(s)
 
 
+def test_image_user_read_from_a_blob_once(h, tmp, cgroot, images):
+    """A user looked up in layers not unpacked yet is read from the layer's blob (streamed)
+    once: a reload finds the answer kept (a blob never changes under its digest), without
+    reading the blob again, which on the loop blocked every service for as long as it took.
+    Shown with the blob moved away before the reload: it still loads, with the same ids."""
+    lay = tmp / "layout"
+    shutil.copytree(images / "layout", lay)
+    s = ImgSup(h, tmp, cgroot, isvc("u", f"oci:{lay}:user", autostart="false",
+                                    startsecs="0")).start()
+    wait_until(lambda: (tmp / "ctl.sock").exists(), 10, what="the control socket")
+    assert "uid = 65534" in s.run("--print-spec", "u")[1]
+    assert not s.layers()                           # nothing unpacked: read from the blob
+    blobs = [p for p in (lay / "blobs/sha256").iterdir()
+             if p.stat().st_size > 100000]          # the layer (the rest is JSON)
+    assert len(blobs) == 1, blobs
+    moved = tmp / "moved-blob"
+    blobs[0].rename(moved)
+    try:
+        # what a fresh load says without the blob (a negative control: the blob is needed)
+        rc, out, err = s.run("--check")
+        assert rc != 0 and "no user 'nobody'" in err, (rc, out, err)
+        s.write(isvc("u", f"oci:{lay}:user", autostart="false", startsecs="1"))
+        p = subprocess.run([str(ASAN_SVCTL), "-c", str(s.ini), "reload"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, (p.stdout, p.stderr, s.log()[-2000:])
+        assert "no user" not in s.log(), s.log()[-2000:]
+    finally:
+        moved.rename(blobs[0])
+    assert s.stop() == 0
+    assert_store_clean(s)
+
+
 def test_rootfs_persist_keeps_the_upper_across_containers(h, tmp, cgroot, images):
     """A new container (svctl restart) starts from the image, unless rootfs_persist."""
     lay = images / "layout"
