@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT, T
+from test_supervisor import cgroot  # noqa: F401  (a fixture: the root a run leaves is removed)
 
 pytestmark = pytest.mark.cgroup
 
@@ -25,7 +26,7 @@ def run_once(sup, ini, cgroot):
                           env=env, timeout=T(60))
 
 
-def test_installed_layout_and_init_lookup(tmp):
+def test_installed_layout_and_init_lookup(tmp, cgroot):
     dest = tmp / "inst"
     install(dest)
     for f in ["usr/sbin/supervisor", "usr/bin/svctl", "usr/libexec/corral/init",
@@ -39,7 +40,6 @@ def test_installed_layout_and_init_lookup(tmp):
     foreign = dest / "usr/sbin/init"
     foreign.write_text("#!/bin/sh\necho FOREIGN; exit 99\n")
     foreign.chmod(0o755)
-    cgroot = f"crtest-{os.getpid()}-install"
     p = run_once(sup, tmp / "a.ini", cgroot)
     assert p.returncode == 7, (p.stdout, p.stderr)
     assert "--spec-fd" in p.stdout and "FOREIGN" not in p.stdout + p.stderr
