@@ -175,12 +175,18 @@ static int talk(struct cr_nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
     return r < 0 ? -errno : 0;
 }
 
-static struct nlmsghdr *request(char *buf, int type, int flags)
+/* A request begun in buf (*nlh), on a socket ready for it: a lazy one's libmnl and socket
+ * are made here, so no message is built before libmnl is loaded. */
+static int begin(struct cr_nl *nl, char *buf, int type, int flags, struct nlmsghdr **nlh,
+                 char *err, size_t errlen)
 {
-    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = (uint16_t)type;
-    nlh->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
-    return nlh;
+    int r = ready(nl, err, errlen);
+    if (r < 0)
+        return r;
+    *nlh = mnl_nlmsg_put_header(buf);
+    (*nlh)->nlmsg_type = (uint16_t)type;
+    (*nlh)->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
+    return 0;
 }
 
 static int link_index_cb(const struct nlmsghdr *nlh, void *data)
@@ -192,10 +198,10 @@ static int link_index_cb(const struct nlmsghdr *nlh, void *data)
 
 int cr_nl_ifindex(struct cr_nl *nl, const char *name)
 {
-    if (ready(nl, NULL, 0) < 0)
-        return 0;
     char buf[BUF];
-    struct nlmsghdr *nlh = request(buf, RTM_GETLINK, NLM_F_ACK);
+    struct nlmsghdr *nlh;
+    if (begin(nl, buf, RTM_GETLINK, NLM_F_ACK, &nlh, NULL, 0) < 0)
+        return 0;
     struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
     ifm->ifi_family = AF_UNSPEC;
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
@@ -215,11 +221,12 @@ static struct ifinfomsg *new_link(struct nlmsghdr *nlh, const char *name, bool u
 
 int cr_nl_bridge_add(struct cr_nl *nl, const char *name, char *err, size_t errlen)
 {
-    int ready_r = ready(nl, err, errlen);
-    if (ready_r < 0)
-        return ready_r;
     char buf[BUF];
-    struct nlmsghdr *nlh = request(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+    struct nlmsghdr *nlh;
+    int begun = begin(nl, buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &nlh,
+                      err, errlen);
+    if (begun < 0)
+        return begun;
     new_link(nlh, name, true);
     struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
     mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
@@ -233,11 +240,12 @@ int cr_nl_bridge_add(struct cr_nl *nl, const char *name, char *err, size_t errle
 int cr_nl_veth_add(struct cr_nl *nl, const char *host, int master, const char *peer,
                    int netns_fd, char *err, size_t errlen)
 {
-    int ready_r = ready(nl, err, errlen);
-    if (ready_r < 0)
-        return ready_r;
     char buf[BUF];
-    struct nlmsghdr *nlh = request(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+    struct nlmsghdr *nlh;
+    int begun = begin(nl, buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &nlh,
+                      err, errlen);
+    if (begun < 0)
+        return begun;
     new_link(nlh, host, true);
     if (master > 0)
         mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)master);
@@ -261,11 +269,11 @@ int cr_nl_veth_add(struct cr_nl *nl, const char *host, int master, const char *p
 
 int cr_nl_link_del(struct cr_nl *nl, const char *name, char *err, size_t errlen)
 {
-    int ready_r = ready(nl, err, errlen);
-    if (ready_r < 0)
-        return ready_r;
     char buf[BUF];
-    struct nlmsghdr *nlh = request(buf, RTM_DELLINK, NLM_F_ACK);
+    struct nlmsghdr *nlh;
+    int begun = begin(nl, buf, RTM_DELLINK, NLM_F_ACK, &nlh, err, errlen);
+    if (begun < 0)
+        return begun;
     new_link(nlh, name, false);
     int r = talk(nl, nlh, NULL, NULL);
     return r < 0 && r != -ENODEV ? fail(err, errlen, -r, "deleting", name) : r;
@@ -273,11 +281,11 @@ int cr_nl_link_del(struct cr_nl *nl, const char *name, char *err, size_t errlen)
 
 int cr_nl_link_up(struct cr_nl *nl, int ifindex, char *err, size_t errlen)
 {
-    int ready_r = ready(nl, err, errlen);
-    if (ready_r < 0)
-        return ready_r;
     char buf[BUF];
-    struct nlmsghdr *nlh = request(buf, RTM_NEWLINK, NLM_F_ACK);
+    struct nlmsghdr *nlh;
+    int begun = begin(nl, buf, RTM_NEWLINK, NLM_F_ACK, &nlh, err, errlen);
+    if (begun < 0)
+        return begun;
     struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
     ifm->ifi_family = AF_UNSPEC;
     ifm->ifi_index = ifindex;
@@ -289,11 +297,12 @@ int cr_nl_link_up(struct cr_nl *nl, int ifindex, char *err, size_t errlen)
 int cr_nl_addr_add(struct cr_nl *nl, int ifindex, int family, const void *addr, int prefix,
                    char *err, size_t errlen)
 {
-    int ready_r = ready(nl, err, errlen);
-    if (ready_r < 0)
-        return ready_r;
     char buf[BUF];
-    struct nlmsghdr *nlh = request(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+    struct nlmsghdr *nlh;
+    int begun = begin(nl, buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &nlh,
+                      err, errlen);
+    if (begun < 0)
+        return begun;
     struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof *ifa);
     ifa->ifa_family = (uint8_t)family;
     ifa->ifa_prefixlen = (uint8_t)prefix;
@@ -311,11 +320,12 @@ int cr_nl_addr_add(struct cr_nl *nl, int ifindex, int family, const void *addr, 
 int cr_nl_route_default(struct cr_nl *nl, int family, const void *gw, char *err,
                         size_t errlen)
 {
-    int ready_r = ready(nl, err, errlen);
-    if (ready_r < 0)
-        return ready_r;
     char buf[BUF];
-    struct nlmsghdr *nlh = request(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+    struct nlmsghdr *nlh;
+    int begun = begin(nl, buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &nlh,
+                      err, errlen);
+    if (begun < 0)
+        return begun;
     struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof *rtm);
     rtm->rtm_family = (uint8_t)family;
     rtm->rtm_table = RT_TABLE_MAIN;
@@ -359,11 +369,11 @@ static int names_cb(const struct nlmsghdr *nlh, void *data)
 int cr_nl_links(struct cr_nl *nl, const char *prefix, void (*fn)(const char *name, void *arg),
                 void *arg)
 {
-    int ready_r = ready(nl, NULL, 0);
-    if (ready_r < 0)
-        return ready_r;
     char buf[BUF];
-    struct nlmsghdr *nlh = request(buf, RTM_GETLINK, NLM_F_DUMP);
+    struct nlmsghdr *nlh;
+    int begun = begin(nl, buf, RTM_GETLINK, NLM_F_DUMP, &nlh, NULL, 0);
+    if (begun < 0)
+        return begun;
     struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
     ifm->ifi_family = AF_UNSPEC;
     struct names l = {.prefix = prefix};
@@ -388,11 +398,11 @@ static int stats_cb(const struct nlmsghdr *nlh, void *data)
 
 int cr_nl_link_stats(struct cr_nl *nl, const char *name, uint64_t *rx, uint64_t *tx)
 {
-    int ready_r = ready(nl, NULL, 0);
-    if (ready_r < 0)
-        return ready_r;
     char buf[BUF];
-    struct nlmsghdr *nlh = request(buf, RTM_GETLINK, NLM_F_ACK);
+    struct nlmsghdr *nlh;
+    int begun = begin(nl, buf, RTM_GETLINK, NLM_F_ACK, &nlh, NULL, 0);
+    if (begun < 0)
+        return begun;
     struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
     ifm->ifi_family = AF_UNSPEC;
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
