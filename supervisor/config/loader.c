@@ -1004,21 +1004,9 @@ static struct {
     unsigned char v[sizeof(cr_codeset)];
 } def_cache[CR_NKEYS];
 
-static size_t scalar_width(enum cr_key_type t)
-{
-    switch (t) {
-    case CR_T_BOOL: case CR_T_NOOP: return sizeof(bool);
-    case CR_T_DURATION: case CR_T_SIZE: case CR_T_INT: return sizeof(int64_t);
-    case CR_T_SIGNAL: case CR_T_RESTART: case CR_T_UMASK: return sizeof(int);
-    case CR_T_NAMESPACES: return sizeof(unsigned);
-    case CR_T_CODES: return sizeof(cr_codeset);
-    default: return 0;
-    }
-}
-
 static bool default_cached(int i, const char *def, struct cr_service *svc)
 {
-    size_t w = scalar_width(cr_keys[i].type);
+    size_t w = cr_cfg_value_width(cr_keys[i].type);
     if (!w || def_cache[i].def != def)
         return false;
     memcpy((char *)svc + cr_keys[i].off, def_cache[i].v, w);
@@ -1027,7 +1015,7 @@ static bool default_cached(int i, const char *def, struct cr_service *svc)
 
 static void default_cache(int i, const char *def, const struct cr_service *svc)
 {
-    size_t w = scalar_width(cr_keys[i].type);
+    size_t w = cr_cfg_value_width(cr_keys[i].type);
     if (w && !strchr(def, '%')) {
         memcpy(def_cache[i].v, (const char *)svc + cr_keys[i].off, w);
         def_cache[i].def = def;

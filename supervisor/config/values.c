@@ -478,6 +478,18 @@ void cr_cfg_set_unset(const struct cr_key *k, void *base)
     }
 }
 
+size_t cr_cfg_value_width(enum cr_key_type t)
+{
+    switch (t) {
+    case CR_T_BOOL: case CR_T_NOOP: return sizeof(bool);
+    case CR_T_DURATION: case CR_T_SIZE: case CR_T_INT: return sizeof(int64_t);
+    case CR_T_SIGNAL: case CR_T_RESTART: case CR_T_UMASK: return sizeof(int);
+    case CR_T_NAMESPACES: return sizeof(unsigned);
+    case CR_T_CODES: return sizeof(cr_codeset);
+    default: return 0;
+    }
+}
+
 void cr_cfg_free_field(const struct cr_key *k, void *field)
 {
     switch (k->type) {

@@ -23,6 +23,10 @@ int cr_cfg_parse_value(const struct cr_key *k, const char *v, void *base, int li
                        size_t errlen);
 /* Sets k's field to "not set" (-1, NULL, empty). */
 void cr_cfg_set_unset(const struct cr_key *k, void *base);
+/* The bytes of a field of type t that holds its value itself (a number, a flag, a signal, exit
+ * codes: parsing the same text always writes the same bytes); 0 for a field that points at
+ * what it holds (text, lists) or is more than one value (cpu_max). */
+size_t cr_cfg_value_width(enum cr_key_type t);
 /* Frees what k's field holds. */
 void cr_cfg_free_field(const struct cr_key *k, void *field);
 /* A decimal id of 32 bits at *p (1 to 10 plain digits, at most 2^32 - 1: no sign, blank or
