@@ -204,10 +204,9 @@ void cr_spec_free(struct cr_spec *s)
     cr_spec_init(s);
 }
 
-/* Appends p to a NULL-terminated vector. */
-/* The array doubles when its n + 1 slots (the NULL) reach a power of two: growing it by one
- * slot each time made a realloc of every push (a service's masked paths were a tenth of
- * loading a file). Only pushes grow these arrays. */
+/* Appends p to a NULL-terminated vector. The array doubles when its n + 1 slots (the NULL)
+ * reach a power of two: growing it by one slot each time made a realloc of every push (a
+ * service's masked paths were a tenth of loading a file). Only pushes grow these arrays. */
 static int strv_push(char ***v, size_t *n, char *p)
 {
     char **nv = *v;
@@ -515,6 +514,13 @@ static void out_mask(struct out *o, const char *key, uint64_t v)
 
 #define CHUNK 120                /* encoded bytes per physical line, far below 197 */
 
+/* A byte written %XX wherever it is in a value (control bytes, '%', and ';' which starts a
+ * comment). */
+static bool escaped(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f || c == '%' || c == ';';
+}
+
 /* Appends the encoding of s to dst (which has room for 3*strlen(s)+1). extra: more bytes to
  * escape. The blank-at-the-edges rule is applied later, per chunk. Returns the length
  * written (without the '\0'). */
@@ -523,7 +529,7 @@ static size_t encode(char *dst, const char *s, const char *extra)
     char *const start = dst;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f || c == '%' || c == ';' || (extra && strchr(extra, c))) {
+        if (escaped(c) || (extra && strchr(extra, c))) {
             *dst++ = '%';
             *dst++ = hex[c >> 4];
             *dst++ = hex[c & 15];
@@ -588,11 +594,9 @@ static bool plain(const char *v, size_t n)
     if (n == 0 || n > CHUNK || v[0] == ' ' || v[0] == '\t' || v[0] == '#' ||
         v[n - 1] == ' ' || v[n - 1] == '\t')
         return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c < 0x20 || c == 0x7f || c == '%' || c == ';')
+    for (size_t i = 0; i < n; i++)
+        if (escaped((unsigned char)v[i]))
             return false;
-    }
     return true;
 }
 
