@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from conftest import INIT, SUPERVISOR, base_env, alive, descendants, gone, wait_for_line, wait_until
-from test_supervisor import WL, cg_dirs, cgroot, svc  # noqa: F401  (cgroot is a fixture)
+from test_supervisor import WL, cg_dirs, cg_procs, cgroot, svc  # noqa: F401  (cgroot: a fixture)
 from test_svctl import ASAN_SVCTL, CtlSup, sleeper
 from test_images import ImgSup, assert_store_clean, images, isvc  # noqa: F401
 from test_where import NoCgroupSup
@@ -260,12 +260,12 @@ def test_reexec_sweeps_a_killed_runs_cgroups(h, tmp, cgroot):
     runs = lambda: sorted({str(d.relative_to(d.parent.parent)) for r in cg_dirs(cgroot)
                            for d in r.glob("run-job-*")})
     p, _, err = h.popen([SUPERVISOR, "-c", s.ini, "run", "job"], env={"CORRAL_INIT": str(INIT)})
-    wait_until(lambda: any(read_procs(d) for r in cg_dirs(cgroot) for d in r.glob("run-job-*")),
+    wait_until(lambda: any(cg_procs(d) for r in cg_dirs(cgroot) for d in r.glob("run-job-*")),
                what="the run's container")
     p.kill()
     p.wait()
     # its init and workload go with it (pdeathsig); its cgroups stay
-    wait_until(lambda: runs() and not any(read_procs(d) for r in cg_dirs(cgroot)
+    wait_until(lambda: runs() and not any(cg_procs(d) for r in cg_dirs(cgroot)
                                           for d in r.glob("run-job-*")),
                what="the killed run's empty cgroups")
     s.ctl("reexec", check=0)
@@ -275,13 +275,6 @@ def test_reexec_sweeps_a_killed_runs_cgroups(h, tmp, cgroot):
     assert s.status("web")["web"]["pid"] == web
     assert all((r / "svc-web").is_dir() for r in cg_dirs(cgroot) if (r / "svc-web").exists())
     assert s.stop() == 0
-
-
-def read_procs(d):
-    try:
-        return (d / "cgroup.procs").read_text().split()
-    except OSError:
-        return []
 
 
 def heap_huge_vmas(pid):
