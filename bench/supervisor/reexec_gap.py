@@ -3,8 +3,9 @@
 a bridge is not handed over) are started and, once all are RUNNING, the supervisor is
 re-executed ROUNDS times with `svctl reexec`. The gap is the time during which no event is
 handled: from the old program's handover to the new program's loop, as the new program logs
-it ("reexec: no event handled for X ms (...; Y ms of CPU, Z page faults)", CLOCK_MONOTONIC, the
-process's CPU clock and its page faults across the execve: on a loaded machine the first also counts the wait for a CPU).
+it ("reexec: no event handled for X ms (...; Y ms of CPU, Z page faults)": CLOCK_MONOTONIC,
+the process's CPU clock and its page faults across the execve; on a loaded machine the first
+also counts the wait for a CPU).
 Prints each gap, their median and maximum against the goal (<= 10 ms), the CPU time in them,
 and the supervisor's RSS before and after the re-execs.
     bench/supervisor/reexec_gap.py [-n 100] [--rounds 10] [--root NAME] [--dir DIR]
@@ -99,7 +100,8 @@ def main():
                   f"this is waiting for a CPU: load average {os.getloadavg()[0]:.1f} on "
                   f"{os.cpu_count()} CPUs)")
         if flts:
-            print(f"page faults in the gap: median {statistics.median(flts):.0f}, max {max(flts)}")
+            print(f"page faults in the gap: median {statistics.median(flts):.0f}, "
+                  f"max {max(flts)}")
         print(f"supervisor RSS with {a.n} services: {rss0 / 1024:.1f} MiB before, "
               f"{rss1 / 1024:.1f} MiB after the re-execs")
     finally:
