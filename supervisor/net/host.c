@@ -32,6 +32,7 @@ struct bridge {
     struct cr_cidr6 net6;
     bool internal;
     bool adopted;                /* a `run`'s: the supervisor's bridge, used, never changed */
+    int index;                   /* an adopted one's, as found (0: look it up) */
     bool dead;                   /* forgotten (cr_net_forget): a free slot; slots never move,
                                     attachments point at them */
 };
@@ -340,6 +341,8 @@ static void state_load(struct cr_net *n)
 
 static int mkdirs(const char *path)
 {
+    if (mkdir(path, 0755) < 0 && errno == EEXIST)
+        return 0;   /* made before (and given its mode then): most calls, one syscall */
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s", path);
     for (char *s = p + 1; *s; s++) {
@@ -557,7 +560,7 @@ static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_
         return NULL;
     /* A run on a network whose bridge the supervisor has up: that one, as it is. */
     int r = -EEXIST;
-    if (!n->guest || cr_nl_ifindex(&n->nl, b.name) <= 0) {
+    if (!n->guest || (b.index = cr_nl_ifindex(&n->nl, b.name)) <= 0) {
         mark_add(n, "bridge", b.name);   /* before: a kill -9 may come at any point */
         r = cr_nl_bridge_add(&n->nl, b.name, err, errlen);
     }
@@ -1000,7 +1003,7 @@ int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *d
         }
         j->a.br[k] = br;
         j->a.ls[k] = *l;
-        j->master[k] = cr_nl_ifindex(&n->nl, br->name);
+        j->master[k] = br->index > 0 ? br->index : cr_nl_ifindex(&n->nl, br->name);
         veth_name(n, br->net, svc, n->gen++, j->a.veth[k]);
         mark_add(n, "veth", j->a.veth[k]);
     }
@@ -1339,8 +1342,8 @@ static void sweep_runs(struct cr_net *n)
 {
     char (*sup)[CR_IFNAME_MAX + 1] = NULL;
     size_t nsup = 0;
+    bool sup_read = false;   /* read with the first dead run: most sweeps find none */
     char path[sizeof n->dir + 300], line[128], a[16], b[64];
-    sup_bridges(n, &sup, &nsup);
     DIR *d = opendir(n->dir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
@@ -1357,6 +1360,9 @@ static void sweep_runs(struct cr_net *n)
             continue;
         }
         if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            if (!sup_read)
+                sup_bridges(n, &sup, &nsup);
+            sup_read = true;
             sweep_run(n, (pid_t)pid, f, sup, nsup);
             unlink(path);
         } else {
@@ -1767,9 +1773,13 @@ void cr_net_close(struct cr_net *n)
         cr_net_detach(n, n->at[n->nat - 1].svc);
     char (*sup)[CR_IFNAME_MAX + 1] = NULL;
     size_t nsup = 0;
+    bool own = false;   /* a bridge this run made (most runs use the supervisor's) */
+    for (size_t i = 0; i < n->nbr; i++)
+        own |= !n->br[i].adopted && !n->br[i].dead;
     if (n->guest) {
         guest_close(n);
-        sup_bridges(n, &sup, &nsup);   /* a supervisor started since took them over */
+        if (own)
+            sup_bridges(n, &sup, &nsup);   /* a supervisor started since took them over */
     }
     for (size_t i = 0; i < n->nbr; i++)
         if (!n->br[i].adopted && !n->br[i].dead && !listed(sup, nsup, n->br[i].name)) {

@@ -18,9 +18,9 @@ struct cr_nl {
 
 /* A socket of the caller's network namespace, made with its first request (a supervisor
  * resumed by a re-exec, or one whose services need no bridge, loads no libmnl: a failure
- * to is that request's); or (netns_fd >= 0) of that namespace, opened now by a short-lived
- * thread that enters it (a netlink socket stays in the namespace it was made in; the
- * supervisor's own threads never change namespace). */
+ * to is that request's); or (netns_fd >= 0) of that namespace, opened now: the calling
+ * thread enters it for the socket() and comes back (a netlink socket stays in the namespace
+ * it was made in); the thread's namespace is the same before and after. */
 int cr_nl_open(struct cr_nl *nl, int netns_fd, char *err, size_t errlen);
 void cr_nl_close(struct cr_nl *nl);
 
