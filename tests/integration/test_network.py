@@ -398,8 +398,12 @@ def test_run_gets_the_services_network(h, net_env, cgroot):
     s.wait_log(r"^supervisor: srv: started")
     prefix = ifprefix(cgroot)
     before = sorted(links(prefix))
+    resolv = net_env / "run" / cgroot / "resolv.conf"
+    resolv_made = resolv.stat().st_mtime_ns
     rc, out, err = s.run("run", "cli", "--", PY, "/x/ask.py", "srv")
     assert rc == 0, (out, err)
+    # the shared resolv.conf had the run's text already: left as it was, not written again
+    assert resolv.stat().st_mtime_ns == resolv_made
     lines = out.splitlines()
     m = re.fullmatch(r"hello from srv to (10\.89\.\d+\.\d+)", lines[0])
     assert m, out
