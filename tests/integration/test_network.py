@@ -593,6 +593,7 @@ def _cni_net(net_env, request):
     tag = os.getpid() % 100000
     br, sub = f"crtest{tag}c", f"10.242.{os.getpid() % 200}"
     request.addfinalizer(lambda: subprocess.run(["ip", "link", "del", br], capture_output=True))
+    request.addfinalizer(lambda: unmount_below(net_env))
     cni = net_env / "cni"
     cni.mkdir()
     (cni / "tnet.conflist").write_text(json.dumps({
@@ -603,6 +604,16 @@ def _cni_net(net_env, request):
                       "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(net_env / "ipam")}},
             {"type": "portmap", "capabilities": {"portMappings": True}}]}))
     yield cni, br, sub, net_env / "ipam" / f"crtest-{tag}", 30000 + os.getpid() % 20000
+
+
+def unmount_below(top):
+    """The mounts under top (this test's folder): the namespace files the supervisor binds
+    for its CNI containers stay when a test ends half-way, before their DEL ran."""
+    prefix = str(top).rstrip("/") + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for p in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", p], capture_output=True)
 
 
 def cni_sup(h, net_env, cgroot, cni, port):
