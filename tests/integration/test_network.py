@@ -576,9 +576,14 @@ def test_ipv6_dual_stack(h, net_env, cgroot):
 
 
 @pytest.fixture
-def cni_net(net_env, request):
+def cni_net(net_env, request, h):
     with host_network_restored():   # the bridge/portmap plugins' nft tables, kept after DEL
-        yield from _cni_net(net_env, request)
+        try:
+            yield from _cni_net(net_env, request)
+        finally:
+            # A test that ended half-way leaves its supervisor running, and its next start of
+            # a container (its ADD) would make the plugins' tables again after they are gone
+            h.cleanup()
 
 
 def _cni_net(net_env, request):
