@@ -53,14 +53,22 @@ def T(seconds):
 
 # ---- waiting ---------------------------------------------------------------------------------
 def wait_until(pred, timeout=10, interval=0.01, what="condition"):
-    """Polls pred() until it returns something true; returns it. Fails after timeout (scaled)."""
+    """Polls pred() until it returns something true; returns it. Fails after timeout (scaled).
+    A pred() that raises is asked again, as one that returned false: what it reads may be
+    half-made still (a pid file created but not yet written); the last error is the
+    failure's cause."""
     deadline = time.monotonic() + T(timeout)
+    last = None
     while True:
-        v = pred()
+        try:
+            v = pred()
+        except Exception as e:   # not pytest's outcomes (fail, skip): those end the test
+            v, last = None, e
         if v:
             return v
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {T(timeout):.1f}s waiting for {what}")
+            raise AssertionError(f"timed out after {T(timeout):.1f}s waiting for {what}"
+                                 + (f" (last: {last!r})" if last else "")) from last
         time.sleep(interval)
 
 
