@@ -1307,23 +1307,31 @@ static void keep_link(char (**v)[CR_IFNAME_MAX + 1], size_t *nv, const char *nam
     snprintf((*v)[(*nv)++], CR_IFNAME_MAX + 1, "%s", name);
 }
 
-/* The bridges the state file names as the supervisor's. */
-static void sup_bridges(struct cr_net *n, char (**v)[CR_IFNAME_MAX + 1], size_t *nv)
+/* The bridges the state file names as the supervisor's, read at the first question (most
+ * sweeps find no dead run, most runs' ends no bridge of their own). */
+struct sup_bridges {
+    char (*v)[CR_IFNAME_MAX + 1];
+    size_t n;
+    bool read;
+};
+
+static bool sup_bridge(struct cr_net *n, struct sup_bridges *s, const char *name)
 {
     char path[sizeof n->dir + 16], line[128], a[16], b[64];
     snprintf(path, sizeof path, "%s/state", n->dir);
-    FILE *st = fopen(path, "re");
+    FILE *st = s->read ? NULL : fopen(path, "re");
     while (st && fgets(line, sizeof line, st))
         if (sscanf(line, "%15s %63s", a, b) == 2 && !strcmp(a, "bridge"))
-            keep_link(v, nv, b);
+            keep_link(&s->v, &s->n, b);
     if (st)
         fclose(st);
+    s->read = true;
+    return listed(s->v, s->n, name);
 }
 
 /* One dead run's leftovers (its mark read from f): links (but the bridges the state names as
  * the supervisor's: a supervisor took them over), its table, leases and files. */
-static void sweep_run(struct cr_net *n, pid_t pid, FILE *f, char (*sup)[CR_IFNAME_MAX + 1],
-                      size_t nsup)
+static void sweep_run(struct cr_net *n, pid_t pid, FILE *f, struct sup_bridges *sup)
 {
     char line[128], a[16], b[64], err[256];
     bool table = false;
@@ -1337,7 +1345,7 @@ static void sweep_run(struct cr_net *n, pid_t pid, FILE *f, char (*sup)[CR_IFNAM
             cr_log(NULL, "net.ipv4.ip_forward was set to 1 by a killed run (pid %d): 0 again "
                    "when this one exits", (int)pid);
         } else if (k == 2 && (!strcmp(a, "bridge") || !strcmp(a, "veth")) &&
-                   cr_ifname_valid(b) && !listed(sup, nsup, b) &&
+                   cr_ifname_valid(b) && !sup_bridge(n, sup, b) &&
                    cr_nl_link_del(&n->nl, b, NULL, 0) == 0) {
             cr_log(NULL, "removed %s, left by a killed run (pid %d)", b, (int)pid);
         }
@@ -1364,9 +1372,7 @@ static void sweep_run(struct cr_net *n, pid_t pid, FILE *f, char (*sup)[CR_IFNAM
  * links are kept (n->kept) from a supervisor's sweep by prefix. */
 static void sweep_runs(struct cr_net *n)
 {
-    char (*sup)[CR_IFNAME_MAX + 1] = NULL;
-    size_t nsup = 0;
-    bool sup_read = false;   /* read with the first dead run: most sweeps find none */
+    struct sup_bridges sup = {0};
     char path[sizeof n->dir + 300], line[128], a[16], b[64];
     DIR *d = opendir(n->dir);
     struct dirent *e;
@@ -1384,10 +1390,7 @@ static void sweep_runs(struct cr_net *n)
             continue;
         }
         if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-            if (!sup_read)
-                sup_bridges(n, &sup, &nsup);
-            sup_read = true;
-            sweep_run(n, (pid_t)pid, f, sup, nsup);
+            sweep_run(n, (pid_t)pid, f, &sup);
             unlink(path);
         } else {
             while (fgets(line, sizeof line, f))
@@ -1398,7 +1401,7 @@ static void sweep_runs(struct cr_net *n)
     }
     if (d)
         closedir(d);
-    free(sup);
+    free(sup.v);
 }
 
 /* ---- the supervisor's networking, whole --------------------------------------------------- */
@@ -1795,23 +1798,18 @@ void cr_net_close(struct cr_net *n)
     char err[256];
     while (n->nat)
         cr_net_detach(n, n->at[n->nat - 1].svc);
-    char (*sup)[CR_IFNAME_MAX + 1] = NULL;
-    size_t nsup = 0;
-    bool own = false;   /* a bridge this run made (most runs use the supervisor's) */
-    for (size_t i = 0; i < n->nbr; i++)
-        own |= !n->br[i].adopted && !n->br[i].dead;
-    if (n->guest) {
+    struct sup_bridges sup = {0};
+    if (n->guest)
         guest_close(n);
-        if (own)
-            sup_bridges(n, &sup, &nsup);   /* a supervisor started since took them over */
-    }
+    /* a run's own bridges, but those a supervisor started since took over */
     for (size_t i = 0; i < n->nbr; i++)
-        if (!n->br[i].adopted && !n->br[i].dead && !listed(sup, nsup, n->br[i].name)) {
+        if (!n->br[i].adopted && !n->br[i].dead &&
+            !(n->guest && sup_bridge(n, &sup, n->br[i].name))) {
             int r = cr_nl_link_del(&n->nl, n->br[i].name, err, sizeof err);
             if (r < 0 && r != -ENODEV)   /* gone already: nothing to say */
                 cr_log(NULL, "%s", err);
         }
-    free(sup);
+    free(sup.v);
     if (n->nft) {
         char cmd[sizeof n->table + 64];
         snprintf(cmd, sizeof cmd, "delete table inet %s\n", n->table);

@@ -89,10 +89,15 @@ def _podman_networks():
     return set(p.stdout.split()) if p.returncode == 0 else set()
 
 
+def mount_points():
+    """Every mount point of our mount namespace (/proc/self/mountinfo's fifth field)."""
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f]
+
+
 def _mounted(path):
     """True when path is a mount point (a bind mount on the same filesystem too)."""
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == str(path) for line in f)
+    return str(path) in mount_points()
 
 
 @contextlib.contextmanager

@@ -19,8 +19,8 @@ import pytest
 
 import json
 
-from conftest import (ASAN_SUPERVISOR, INIT, SVCTL, T, host_network_restored, read_text,
-                      wait_until)
+from conftest import (ASAN_SUPERVISOR, INIT, SVCTL, T, host_network_restored, mount_points,
+                      read_text, wait_until)
 from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 
 pytestmark = pytest.mark.cgroup
@@ -615,9 +615,7 @@ def unmount_below(top):
     """The mounts under top (this test's folder): the namespace files the supervisor binds
     for its CNI containers stay when a test ends half-way, before their DEL ran."""
     prefix = str(top).rstrip("/") + "/"
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    for p in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+    for p in sorted((p for p in mount_points() if p.startswith(prefix)), key=len, reverse=True):
         subprocess.run(["umount", "-l", p], capture_output=True)
 
 
