@@ -24,6 +24,7 @@
 #define STATE_END "end\n"     /* the state file's last line (state_replace) */
 #define NAME_LEN 64
 #define MAX_NETS 8
+_Static_assert(2 * MAX_NETS <= CR_NL_ADDRS_MAX, "an address of each family on each network");
 
 struct bridge {
     char net[NAME_LEN];
@@ -194,7 +195,10 @@ static void state_replace(struct cr_net *n, FILE *out, char **text, size_t *len)
     snprintf(path, sizeof path, "%s/state", n->dir);
     fputs(STATE_END, out);
     int fd = fclose(out) != 0 ? -1 : open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0 || pwrite(fd, *text, *len, 0) != (ssize_t)*len || ftruncate(fd, (off_t)*len) < 0)
+    struct stat st;
+    /* cut only when shorter: a truncate to the same length is a change of the inode too */
+    if (fd < 0 || fstat(fd, &st) < 0 || pwrite(fd, *text, *len, 0) != (ssize_t)*len ||
+        (st.st_size > (off_t)*len && ftruncate(fd, (off_t)*len) < 0))
         cr_log(NULL, "network state %s: %s", path, strerror(errno));
     if (fd >= 0)
         close(fd);
@@ -339,9 +343,21 @@ static void state_load(struct cr_net *n)
     fclose(f);
 }
 
+/* Whatever our umask: a container in a user namespace reads its files through here. A stat
+ * rather than a chmod each time: a chmod is a change of the inode (ext4: its journal). */
+static int dir_mode(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 07777) == 0755)
+        return 0;
+    return chmod(path, 0755) < 0 ? -errno : 0;
+}
+
 static int mkdirs(const char *path)
 {
-    if (mkdir(path, 0755) < 0 && errno == EEXIST)
+    if (mkdir(path, 0755) == 0)
+        return dir_mode(path);
+    if (errno == EEXIST)
         return 0;   /* made before (and given its mode then): most calls, one syscall */
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s", path);
@@ -355,8 +371,7 @@ static int mkdirs(const char *path)
     }
     if (mkdir(p, 0755) < 0 && errno != EEXIST)
         return -errno;
-    /* whatever our umask: a container in a user namespace reads its files through here */
-    return chmod(p, 0755) < 0 ? -errno : 0;
+    return dir_mode(p);
 }
 
 /* ---- sysctl ---------------------------------------------------------------------------------- */
@@ -758,7 +773,8 @@ static bool holds(int fd, off_t size, const char *text, size_t len)
 /* Written in place (the same inode: the container has it bound on /etc/hosts), over the old
  * text and then cut to length, so that a reader never finds it empty. The same text is left
  * as it is: every `run` on a bridge puts the shared resolv.conf, and rewriting a file (ext4
- * here: its times, the journal) cost a run ~0.3 ms of CPU. */
+ * here: its times, the journal) cost a run ~0.3 ms of CPU; for the same reason its mode is
+ * set only when it is not 0644 already. */
 static void put_file(const char *path, const char *text, size_t len)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -768,7 +784,8 @@ static void put_file(const char *path, const char *text, size_t len)
         close(fd);
         return;
     }
-    if (fd < 0 || fchmod(fd, 0644) < 0 || pwrite(fd, text, len, 0) != (ssize_t)len ||
+    if (fd < 0 || (!(sized && (st.st_mode & 07777) == 0644) && fchmod(fd, 0644) < 0) ||
+        pwrite(fd, text, len, 0) != (ssize_t)len ||
         ((!sized || st.st_size > (off_t)len) && ftruncate(fd, (off_t)len) < 0))
         cr_log(NULL, "writing %s: %s", path, strerror(errno));
     if (fd >= 0)
@@ -917,16 +934,20 @@ static void veth_name(struct cr_net *n, const char *net, const char *svc, uint32
     cr_net_ifname(n->root, 'v', cr_net_hash(key) + gen * 7919u, out);
 }
 
-/* The container's side, through a socket of its namespace. */
+/* The container's side, through a socket of its namespace, in one message: each eth's
+ * addresses, lo and the eths up, the default routes. */
 static int setup_inside(const struct attach *a, int nsfd, char *err, size_t errlen)
 {
     struct cr_nl in;
     int r = cr_nl_open(&in, nsfd, err, errlen);
     if (r < 0)
         return r;
-    r = cr_nl_link_up(&in, 1, err, errlen);           /* lo is 1 in every namespace */
-    bool routed4 = false, routed6 = false;
-    for (size_t k = 0; r == 0 && k < a->n; k++) {
+    struct cr_nl_addr ad[2 * MAX_NETS];
+    int up[MAX_NETS + 1] = {1};   /* lo is 1 in every namespace */
+    uint32_t g4;
+    uint8_t g6[16];
+    struct cr_nl_setup c = {.addr = ad, .up = up, .nup = 1};
+    for (size_t k = 0; k < a->n; k++) {
         char eth[32];
         snprintf(eth, sizeof eth, "eth%zu", k);
         int idx = cr_nl_ifindex(&in, eth);
@@ -937,24 +958,27 @@ static int setup_inside(const struct attach *a, int nsfd, char *err, size_t errl
         }
         const struct bridge *br = a->br[k];
         uint32_t a4 = htonl(a->ls[k].a4);
-        r = cr_nl_addr_add(&in, idx, AF_INET, &a4, br->net4.prefix, err, errlen);
-        if (r == 0 && a->ls[k].has6)
-            r = cr_nl_addr_add(&in, idx, AF_INET6, a->ls[k].a6, br->net6.prefix, err, errlen);
-        if (r == 0)
-            r = cr_nl_link_up(&in, idx, err, errlen);
-        if (r == 0 && !br->internal && !routed4) {
-            uint32_t gw = htonl(cr_gateway4(&br->net4));
-            r = cr_nl_route_default(&in, AF_INET, &gw, err, errlen);
-            routed4 = true;
+        ad[c.naddr] = (struct cr_nl_addr){.ifindex = idx, .family = AF_INET,
+                                          .prefix = br->net4.prefix};
+        memcpy(ad[c.naddr++].addr, &a4, 4);
+        if (a->ls[k].has6) {
+            ad[c.naddr] = (struct cr_nl_addr){.ifindex = idx, .family = AF_INET6,
+                                              .prefix = br->net6.prefix};
+            memcpy(ad[c.naddr++].addr, a->ls[k].a6, 16);
         }
-        if (r == 0 && !br->internal && a->ls[k].has6 && !routed6) {
-            uint8_t g6[16];
+        up[c.nup++] = idx;
+        if (!br->internal && !c.gw4) {
+            g4 = htonl(cr_gateway4(&br->net4));
+            c.gw4 = &g4;
+        }
+        if (!br->internal && a->ls[k].has6 && !c.gw6) {
             memcpy(g6, br->net6.addr, 16);
             g6[15] |= 1;
-            r = cr_nl_route_default(&in, AF_INET6, g6, err, errlen);
-            routed6 = true;
+            c.gw6 = g6;
         }
     }
+    if (r == 0)
+        r = cr_nl_configure(&in, &c, err, errlen);
     cr_nl_close(&in);
     return r;
 }
@@ -964,6 +988,8 @@ struct cr_net_job {
     struct attach a;             /* the bridges' entries are read, never moved (MAX_BRIDGES) */
     int master[MAX_NETS];
     int nsfd;
+    struct cr_nl *host;          /* a run's own socket (its job runs in place), or NULL: the
+                                    job's own (on the thread pool, beside the loop's) */
     bool cancelled;              /* the container went before the job was finished */
     int r;
     char err[256];
@@ -1007,6 +1033,7 @@ int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *d
     if (!j)
         return -ENOMEM;
     snprintf(j->a.svc, NAME_LEN, "%s", svc);
+    j->host = n->guest ? &n->nl : NULL;   /* a run's job runs in place (service/container.c) */
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
     if ((j->nsfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -1053,13 +1080,13 @@ int cr_net_prepare(struct cr_net *n, const char *svc, const struct cr_net_def *d
 
 void cr_net_job_run(struct cr_net_job *j)
 {
-    struct cr_nl nl;
+    struct cr_nl own, *nl = j->host ? j->host : &own;
     size_t made = 0;
-    j->r = cr_nl_open(&nl, -1, j->err, sizeof j->err);
+    j->r = j->host ? 0 : cr_nl_open(&own, -1, j->err, sizeof j->err);
     for (size_t k = 0; j->r == 0 && k < j->a.n; k++) {
         char eth[32];
         snprintf(eth, sizeof eth, "eth%zu", k);
-        j->r = cr_nl_veth_add(&nl, j->a.veth[k], j->master[k], eth, j->nsfd, j->err,
+        j->r = cr_nl_veth_add(nl, j->a.veth[k], j->master[k], eth, j->nsfd, j->err,
                               sizeof j->err);
         if (j->r == 0)
             made = k + 1;
@@ -1068,9 +1095,9 @@ void cr_net_job_run(struct cr_net_job *j)
         j->r = setup_inside(&j->a, j->nsfd, j->err, sizeof j->err);
     if (j->r < 0)
         for (size_t k = 0; k < made; k++)
-            cr_nl_link_del(&nl, j->a.veth[k], NULL, 0);
-    if (nl.sock)
-        cr_nl_close(&nl);
+            cr_nl_link_del(nl, j->a.veth[k], NULL, 0);
+    if (!j->host)
+        cr_nl_close(&own);
 }
 
 int cr_net_finish(struct cr_net *n, struct cr_net_job *j, char *err, size_t errlen)
@@ -1744,7 +1771,14 @@ void cr_net_hosts_ensure(const char *path)
         *slash = '\0';
         mkdirs(dir);
     }
-    put_file(path, HOSTS_HEAD, sizeof HOSTS_HEAD - 1);
+    /* made empty: its text is written before the container's workload may run (the network's
+     * job, cr_net_finish, comes before the go-ahead) */
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    struct stat st;
+    if (fd < 0 || (fstat(fd, &st) == 0 && (st.st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0))
+        cr_log(NULL, "writing %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
 }
 
 bool cr_net_is_run(const struct cr_net *n)

@@ -60,9 +60,9 @@ void cr_net_files_name(const struct cr_net *n, const char *svc, char *buf, size_
 int cr_net_bind_files(const char *run_dir, const char *cgroup_root, const char *files_name,
                       const char *only_net, const struct cr_spec *spec, struct cr_spec *copy,
                       char paths[2][4200]);
-/* The hosts file of cr_net_bind_files (paths[0]) made (with localhost only) when missing:
- * init binds it during its set-up, which may run before the container's network is
- * finished (init waits for the go-ahead after its set-up); written in place later. */
+/* The hosts file of cr_net_bind_files (paths[0]) made (empty) when missing: init binds it
+ * during its set-up, which may run before the container's network is finished (init waits
+ * for the go-ahead after its set-up); its text is written in place before that go-ahead. */
 void cr_net_hosts_ensure(const char *path);
 /* Whether n is a run's (cr_net_open_run): its container's hosts file is its own. */
 bool cr_net_is_run(const struct cr_net *n);

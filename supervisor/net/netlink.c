@@ -14,19 +14,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* libmnl is dlopen'ed with the first socket, as libnftables is (nft.c): the supervisor then
- * links glibc alone, and every start of it (a `supervisor run`, a re-exec) has one shared
- * object less to map and relocate; a supervisor whose services need no bridge never loads
- * it. Each function of it used here is called through this table, by its own name. */
+/* libmnl is dlopen'ed with the first socket, as libnftables is (nft.c): a supervisor whose
+ * services need no bridge never loads it. It builds and reads the messages; the socket and
+ * its calls are ours (a failed call of libmnl's reports through errno, and a static
+ * supervisor's errno is not the one of the C library a dlopen'ed one calls into). Each
+ * function of it used here is called through this table, by its own name. */
 #define MNL_FUNCS(X)                                                                          \
-    X(socket_open2) X(socket_bind) X(socket_close) X(socket_get_portid) X(socket_sendto)      \
-    X(socket_recvfrom) X(cb_run) X(nlmsg_put_header) X(nlmsg_put_extra_header)                \
-    X(nlmsg_get_payload) X(nlmsg_get_payload_offset) X(nlmsg_get_payload_tail) X(attr_put)    \
-    X(attr_put_u32) X(attr_put_strz) X(attr_nest_start) X(attr_nest_end) X(attr_get_type)     \
-    X(attr_get_str) X(attr_get_payload) X(attr_get_payload_len) X(attr_ok) X(attr_next)
+    X(nlmsg_put_header) X(nlmsg_put_extra_header) X(nlmsg_get_payload)                        \
+    X(nlmsg_get_payload_offset) X(nlmsg_get_payload_tail) X(attr_put) X(attr_put_u32)         \
+    X(attr_put_strz) X(attr_nest_start) X(attr_nest_end) X(attr_get_type) X(attr_get_str)     \
+    X(attr_get_payload) X(attr_get_payload_len) X(attr_ok) X(attr_next)
 #define MNL_FIELD(f) __typeof__(mnl_##f) *f;
 static struct {
     MNL_FUNCS(MNL_FIELD)
@@ -56,13 +57,6 @@ static int loaded(char *err, size_t errlen)
     return mnl_missing ? -ENOENT : 0;
 }
 
-#define mnl_socket_open2 mnl.socket_open2
-#define mnl_socket_bind mnl.socket_bind
-#define mnl_socket_close mnl.socket_close
-#define mnl_socket_get_portid mnl.socket_get_portid
-#define mnl_socket_sendto mnl.socket_sendto
-#define mnl_socket_recvfrom mnl.socket_recvfrom
-#define mnl_cb_run mnl.cb_run
 #define mnl_nlmsg_put_header mnl.nlmsg_put_header
 #define mnl_nlmsg_put_extra_header mnl.nlmsg_put_extra_header
 #define mnl_nlmsg_get_payload mnl.nlmsg_get_payload
@@ -92,16 +86,19 @@ static int fail(char *err, size_t errlen, int e, const char *what, const char *n
 
 static int open_here(struct cr_nl *nl)
 {
-    nl->sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-    if (!nl->sock)
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0)
         return -errno;
-    if (mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
         int e = errno;
-        mnl_socket_close(nl->sock);
-        nl->sock = NULL;
+        close(fd);
         return -e;
     }
-    nl->portid = mnl_socket_get_portid(nl->sock);
+    nl->fd = fd;
+    nl->portid = sa.nl_pid;
     nl->seq = 1;
     return 0;
 }
@@ -112,6 +109,7 @@ static int open_here(struct cr_nl *nl)
 int cr_nl_open(struct cr_nl *nl, int netns_fd, char *err, size_t errlen)
 {
     memset(nl, 0, sizeof *nl);
+    nl->fd = -1;
     if (netns_fd < 0) {
         nl->lazy = true;   /* ready() */
         return 0;
@@ -138,7 +136,7 @@ int cr_nl_open(struct cr_nl *nl, int netns_fd, char *err, size_t errlen)
 /* A lazy socket's libmnl and socket, at its first request. */
 static int ready(struct cr_nl *nl, char *err, size_t errlen)
 {
-    if (nl->sock)
+    if (nl->fd >= 0)
         return 0;
     if (!nl->lazy)
         return fail(err, errlen, EBADF, "netlink socket", NULL);
@@ -151,26 +149,76 @@ static int ready(struct cr_nl *nl, char *err, size_t errlen)
 
 void cr_nl_close(struct cr_nl *nl)
 {
-    if (nl->sock)
-        mnl_socket_close(nl->sock);
-    nl->sock = NULL;
+    if (nl->fd >= 0)
+        close(nl->fd);
+    nl->fd = -1;
 }
 
-/* Sends one request and reads until its ACK (or DONE of a dump); cb sees each answer. */
+static int send_all(struct cr_nl *nl, const void *buf, size_t len)
+{
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    ssize_t n;
+    while ((n = sendto(nl->fd, buf, len, 0, (struct sockaddr *)&kernel, sizeof kernel)) < 0 &&
+           errno == EINTR)
+        ;
+    return n < 0 ? -errno : 0;
+}
+
+/* The message at *off of the n bytes read into buf (moving *off past it), or NULL at the end
+ * or at a message cut short. */
+static struct nlmsghdr *next_msg(char *buf, size_t n, size_t *off)
+{
+    if (n - *off < sizeof(struct nlmsghdr))
+        return NULL;
+    struct nlmsghdr *h = (struct nlmsghdr *)(buf + *off);
+    if (h->nlmsg_len < sizeof *h || h->nlmsg_len > n - *off)
+        return NULL;
+    *off += NLMSG_ALIGN(h->nlmsg_len) < n - *off ? NLMSG_ALIGN(h->nlmsg_len) : n - *off;
+    return h;
+}
+
+static ssize_t receive(struct cr_nl *nl, char *buf, size_t len)
+{
+    ssize_t n;
+    while ((n = recv(nl->fd, buf, len, 0)) < 0 && errno == EINTR)
+        ;
+    return n < 0 ? -errno : n;
+}
+
+/* Sends one request and reads until its ACK (or the DONE of a dump); cb sees each answer.
+ * A negative errno: the kernel's answer, or the socket's failure. */
 static int talk(struct cr_nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
     nlh->nlmsg_seq = ++nl->seq;
-    if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
-        return -errno;
+    int r = send_all(nl, nlh, nlh->nlmsg_len);
+    if (r < 0)
+        return r;
     char buf[BUF * 4];
-    int r;
-    do {
-        ssize_t n = mnl_socket_recvfrom(nl->sock, buf, sizeof buf);
+    for (;;) {
+        ssize_t n = receive(nl, buf, sizeof buf);
         if (n < 0)
-            return -errno;
-        r = mnl_cb_run(buf, (size_t)n, nl->seq, nl->portid, cb, data);
-    } while (r > MNL_CB_STOP);
-    return r < 0 ? -errno : 0;
+            return (int)n;
+        size_t off = 0;
+        for (struct nlmsghdr *h; (h = next_msg(buf, (size_t)n, &off));) {
+            if (h->nlmsg_seq != nl->seq || h->nlmsg_pid != nl->portid)
+                continue;   /* not the answer to this request */
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *e = NLMSG_DATA(h);
+                return h->nlmsg_len < NLMSG_LENGTH(sizeof *e) ? -EBADMSG : e->error;
+            }
+            if (h->nlmsg_type == NLMSG_DONE)
+                return 0;
+            if (h->nlmsg_type == NLMSG_OVERRUN)
+                return -ENOBUFS;
+            if (h->nlmsg_type < NLMSG_MIN_TYPE || !cb)
+                continue;
+            int c = cb(h, data);
+            if (c == MNL_CB_ERROR)
+                return -ENOMEM;
+            if (c == MNL_CB_STOP)
+                return 0;
+        }
+    }
 }
 
 /* A request begun in buf (*nlh), on a socket ready for it: a lazy one's libmnl and socket
@@ -187,24 +235,16 @@ static int begin(struct cr_nl *nl, char *buf, int type, int flags, struct nlmsgh
     return 0;
 }
 
-static int link_index_cb(const struct nlmsghdr *nlh, void *data)
-{
-    const struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
-    *(int *)data = ifm->ifi_index;
-    return MNL_CB_OK;
-}
-
+/* One ioctl on the socket (SIOCGIFINDEX answers for the namespace the socket was made in)
+ * rather than a request and its answer. */
 int cr_nl_ifindex(struct cr_nl *nl, const char *name)
 {
-    char buf[BUF];
-    struct nlmsghdr *nlh;
-    if (begin(nl, buf, RTM_GETLINK, NLM_F_ACK, &nlh, NULL, 0) < 0)
+    struct ifreq ifr;
+    if (strlen(name) >= sizeof ifr.ifr_name || ready(nl, NULL, 0) < 0)
         return 0;
-    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
-    ifm->ifi_family = AF_UNSPEC;
-    mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
-    int idx = 0;
-    return talk(nl, nlh, link_index_cb, &idx) < 0 ? 0 : idx;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, name, strlen(name));
+    return ioctl(nl->fd, SIOCGIFINDEX, &ifr) < 0 ? 0 : ifr.ifr_ifindex;
 }
 
 static struct ifinfomsg *new_link(struct nlmsghdr *nlh, const char *name, bool up)
@@ -292,15 +332,9 @@ int cr_nl_link_up(struct cr_nl *nl, int ifindex, char *err, size_t errlen)
     return r < 0 ? fail(err, errlen, -r, "setting a link up", NULL) : 0;
 }
 
-int cr_nl_addr_add(struct cr_nl *nl, int ifindex, int family, const void *addr, int prefix,
-                   char *err, size_t errlen)
+static void put_addr(struct nlmsghdr *nlh, int ifindex, int family, const void *addr,
+                     int prefix)
 {
-    char buf[BUF];
-    struct nlmsghdr *nlh;
-    int begun = begin(nl, buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &nlh,
-                      err, errlen);
-    if (begun < 0)
-        return begun;
     struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof *ifa);
     ifa->ifa_family = (uint8_t)family;
     ifa->ifa_prefixlen = (uint8_t)prefix;
@@ -311,19 +345,10 @@ int cr_nl_addr_add(struct cr_nl *nl, int ifindex, int family, const void *addr, 
     /* IPv6: usable at once, no duplicate detection (the supervisor hands out addresses) */
     if (family == AF_INET6)
         mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD);
-    int r = talk(nl, nlh, NULL, NULL);
-    return r < 0 && r != -EEXIST ? fail(err, errlen, -r, "adding an address", NULL) : 0;
 }
 
-int cr_nl_route_default(struct cr_nl *nl, int family, const void *gw, char *err,
-                        size_t errlen)
+static void put_default_route(struct nlmsghdr *nlh, int family, const void *gw)
 {
-    char buf[BUF];
-    struct nlmsghdr *nlh;
-    int begun = begin(nl, buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &nlh,
-                      err, errlen);
-    if (begun < 0)
-        return begun;
     struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof *rtm);
     rtm->rtm_family = (uint8_t)family;
     rtm->rtm_table = RT_TABLE_MAIN;
@@ -331,8 +356,114 @@ int cr_nl_route_default(struct cr_nl *nl, int family, const void *gw, char *err,
     rtm->rtm_scope = RT_SCOPE_UNIVERSE;
     rtm->rtm_type = RTN_UNICAST;
     mnl_attr_put(nlh, RTA_GATEWAY, family == AF_INET ? 4 : 16, gw);
+}
+
+int cr_nl_addr_add(struct cr_nl *nl, int ifindex, int family, const void *addr, int prefix,
+                   char *err, size_t errlen)
+{
+    char buf[BUF];
+    struct nlmsghdr *nlh;
+    int begun = begin(nl, buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &nlh,
+                      err, errlen);
+    if (begun < 0)
+        return begun;
+    put_addr(nlh, ifindex, family, addr, prefix);
     int r = talk(nl, nlh, NULL, NULL);
-    return r < 0 ? fail(err, errlen, -r, "adding the default route", NULL) : 0;
+    return r < 0 && r != -EEXIST ? fail(err, errlen, -r, "adding an address", NULL) : 0;
+}
+
+/* Requests laid one after another in buf (one send), each with its own sequence number. */
+struct batch {
+    char buf[BUF];
+    size_t len;
+    int n;
+    uint32_t first;
+    struct {
+        const char *what;
+        int fine;   /* an errno that is no failure (0: none) */
+    } req[2 * CR_NL_ADDRS_MAX + 2];   /* addresses, links up, routes */
+};
+
+static struct nlmsghdr *batch_add(struct cr_nl *nl, struct batch *b, int type, int flags,
+                                  const char *what, int fine)
+{
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(b->buf + b->len);
+    nlh->nlmsg_type = (uint16_t)type;
+    nlh->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | NLM_F_ACK | flags);
+    nlh->nlmsg_seq = ++nl->seq;
+    if (!b->n)
+        b->first = nlh->nlmsg_seq;
+    b->req[b->n].what = what;
+    b->req[b->n++].fine = fine;
+    return nlh;
+}
+
+/* Sends the batch and reads an answer for each request (the kernel goes on after a failed
+ * one): the first failure is the result, an address already there none. */
+static int batch_talk(struct cr_nl *nl, struct batch *b, char *err, size_t errlen)
+{
+    int r = send_all(nl, b->buf, b->len);
+    if (r < 0)
+        return fail(err, errlen, -r, "netlink", "(sending)");
+    int got = 0;
+    char buf[BUF];
+    while (got < b->n) {
+        ssize_t n = receive(nl, buf, sizeof buf);
+        if (n < 0)
+            return r < 0 ? r : fail(err, errlen, (int)-n, "netlink", "(reading)");
+        size_t off = 0;
+        for (struct nlmsghdr *h; (h = next_msg(buf, (size_t)n, &off));) {
+            uint32_t i = h->nlmsg_seq - b->first;
+            if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_pid != nl->portid ||
+                i >= (uint32_t)b->n || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+                continue;
+            got++;
+            int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+            if (e > 0 && r == 0 && e != b->req[i].fine)
+                r = fail(err, errlen, e, b->req[i].what, NULL);
+        }
+    }
+    return r;
+}
+
+int cr_nl_configure(struct cr_nl *nl, const struct cr_nl_setup *c, char *err, size_t errlen)
+{
+    int r = ready(nl, err, errlen);
+    if (r < 0)
+        return r;
+    if (c->naddr > CR_NL_ADDRS_MAX || c->nup > CR_NL_ADDRS_MAX)
+        return fail(err, errlen, E2BIG, "setting up links", NULL);
+    struct batch *b = malloc(sizeof *b);
+    if (!b)
+        return fail(err, errlen, ENOMEM, "setting up links", NULL);
+    b->len = 0;
+    b->n = 0;
+    for (size_t i = 0; i < c->naddr; i++) {
+        const struct cr_nl_addr *a = &c->addr[i];
+        struct nlmsghdr *nlh = batch_add(nl, b, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,
+                                         "adding an address", EEXIST);
+        put_addr(nlh, a->ifindex, a->family, a->addr, a->prefix);
+        b->len += MNL_ALIGN(nlh->nlmsg_len);
+    }
+    for (size_t i = 0; i < c->nup; i++) {
+        struct nlmsghdr *nlh = batch_add(nl, b, RTM_NEWLINK, 0, "setting a link up", 0);
+        struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+        ifm->ifi_family = AF_UNSPEC;
+        ifm->ifi_index = c->up[i];
+        ifm->ifi_flags = ifm->ifi_change = IFF_UP;
+        b->len += MNL_ALIGN(nlh->nlmsg_len);
+    }
+    const void *gw[2] = {c->gw4, c->gw6};
+    for (int f = 0; f < 2; f++)
+        if (gw[f]) {
+            struct nlmsghdr *nlh = batch_add(nl, b, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL,
+                                             "adding the default route", 0);
+            put_default_route(nlh, f ? AF_INET6 : AF_INET, gw[f]);
+            b->len += MNL_ALIGN(nlh->nlmsg_len);
+        }
+    r = b->n ? batch_talk(nl, b, err, errlen) : 0;
+    free(b);
+    return r;
 }
 
 struct names {

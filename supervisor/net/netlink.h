@@ -1,6 +1,7 @@
 /* rtnetlink through libmnl: links (bridges, veth pairs), addresses, routes. One request at a
- * time on a socket, each acknowledged (NLM_F_ACK) before the next. Errors: negative errno and
- * a message naming the operation. Internal to net/. */
+ * time on a socket, each acknowledged (NLM_F_ACK) before the next (cr_nl_configure: several
+ * in one message). Errors: negative errno and a message naming the operation. Internal to
+ * net/. */
 #ifndef CORRAL_NET_NETLINK_H
 #define CORRAL_NET_NETLINK_H
 
@@ -8,10 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct mnl_socket;
-
 struct cr_nl {
-    struct mnl_socket *sock;
+    int fd;      /* -1: none (yet) */
     uint32_t seq, portid;
     bool lazy;   /* of the caller's namespace: made (libmnl loaded) by the first request */
 };
@@ -37,9 +36,22 @@ int cr_nl_link_up(struct cr_nl *nl, int ifindex, char *err, size_t errlen);
 /* family AF_INET (addr: 4 bytes, network order) or AF_INET6 (16 bytes). */
 int cr_nl_addr_add(struct cr_nl *nl, int ifindex, int family, const void *addr, int prefix,
                    char *err, size_t errlen);
-/* The default route through gw. */
-int cr_nl_route_default(struct cr_nl *nl, int family, const void *gw, char *err,
-                        size_t errlen);
+/* An address of a link: family AF_INET (addr's first 4 bytes, network order) or AF_INET6. */
+struct cr_nl_addr {
+    int ifindex, family, prefix;
+    uint8_t addr[16];
+};
+#define CR_NL_ADDRS_MAX 16
+struct cr_nl_setup {
+    const struct cr_nl_addr *addr;   /* at most CR_NL_ADDRS_MAX */
+    size_t naddr;
+    const int *up;                   /* links to set up, by index (at most CR_NL_ADDRS_MAX) */
+    size_t nup;
+    const void *gw4, *gw6;           /* default routes through them (NULL: none) */
+};
+/* The addresses, then the links up, then the default routes, sent as one message: the kernel
+ * answers each request in turn. An address already there is no failure. */
+int cr_nl_configure(struct cr_nl *nl, const struct cr_nl_setup *c, char *err, size_t errlen);
 /* Calls fn for every link whose name starts with prefix. */
 int cr_nl_links(struct cr_nl *nl, const char *prefix, void (*fn)(const char *name, void *arg),
                 void *arg);
