@@ -85,14 +85,20 @@ SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -larchive -lnettle -lexpat
 # The released supervisor links libuv, inih, libseccomp, libcap, json-c and image/'s libarchive
 # (tar, gzip, zstd, with what its objects call), nettle (sha256, sha1, base64) and expat (api/'s
 # XML-RPC requests) from their Debian .a files.
-# It was a static PIE (a fully dynamic one spent ~0.4 ms of every `supervisor run` in the
-# loader, bench 1a); networking needs libmnl and libnftables, which Debian ships only as shared
-# libraries, dlopen'ed on first use (net/netlink.c, net/nft.c), so it is a PIE linked against
-# glibc alone (a static glibc could not dlopen them safely: two C libraries, two errnos).
+# It is a static PIE: linked against glibc dynamically it spent ~1.1 ms of every `supervisor
+# run` (~10%, bench 1a) and of every re-exec in the loader (mapping and relocating libc,
+# resolving its symbols, the page faults of both). Networking needs libmnl and libnftables,
+# which Debian ships only as shared libraries: they are dlopen'ed on first use (net/netlink.c,
+# net/nft.c) and bring a glibc of their own (libc.so.6, the same version: the package depends
+# on it). Nothing crosses between the two C libraries: libmnl only builds and reads messages
+# (the socket and its calls, and so errno, are ours), libnftables keeps its memory and its
+# output to itself. Loading them costs a bridge's first container ~0.6 ms more than in a
+# dynamic supervisor. The linker's warnings about dlopen and the name service (getpwnam:
+# files and dns are built into the static glibc) are expected and filtered out (ld_quiet).
 # --gc-sections: libarchive.a's tar writer (export oci's init
 # layer) sits in one object with its table of every format, whose xar and 7-Zip writers call
 # libxml2, liblzma and libbz2; nothing reaches them, and their sections are dropped unlinked.
-SUP_STATIC := -pie -fPIE -Wl,--gc-sections
+SUP_STATIC := -static-pie -fPIE -Wl,--gc-sections
 SUP_STATIC_LIBS := -l:libuv_a.a -l:libinih.a -l:libseccomp.a -l:libcap.a -l:libjson-c.a \
                    -l:libarchive.a -l:libnettle.a -l:libacl.a -l:libzstd.a -l:libz.a -l:libexpat.a -lpthread
 BINS       := $(B)/init $(if $(SUP_SRC),$(B)/supervisor) $(if $(SVCTL_SRC),$(B)/svctl)
@@ -199,8 +205,12 @@ $(eval $(call archive,$(B),shared,$(SHARED_SRC)))
 $(eval $(call archive,$(B)/asan,shared,$(SHARED_SRC)))
 libs = $(patsubst %,$(1)/lib/%.a,$(2)) $(1)/lib/shared.a
 
+# The linker's output without its expected warnings about a static glibc (see SUP_STATIC).
+ld_quiet = 2>$@.ld || { cat $@.ld >&2; rm -f $@.ld; exit 1; }; \
+	grep -v -e 'requires at runtime the shared libraries from the glibc version' \
+	        -e ': in function `' $@.ld >&2; rm -f $@.ld
 $(B)/supervisor: $(B)/obj/supervisor/main.o $(call libs,$(B),$(LINK_supervisor))
-	$(CC) $(CFLAGS) $(LDFLAGS) $(SUP_STATIC) -o $@ $^ $(SUP_STATIC_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(SUP_STATIC) -o $@ $^ $(SUP_STATIC_LIBS) $(ld_quiet)
 # static-pie like the supervisor: both run in any image (a busybox container has no glibc)
 # svctl stays a static PIE (it links inih alone): it runs in any image.
 $(B)/svctl: $(patsubst %.c,$(B)/obj/%.o,$(SVCTL_SRC)) $(B)/lib/shared.a

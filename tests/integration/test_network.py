@@ -19,8 +19,8 @@ import pytest
 
 import json
 
-from conftest import (ASAN_SUPERVISOR, INIT, SVCTL, T, host_network_restored, mount_points,
-                      read_text, wait_until)
+from conftest import (ASAN_SUPERVISOR, INIT, SUPERVISOR, SVCTL, T, host_network_restored,
+                      mount_points, read_text, wait_until)
 from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 
 pytestmark = pytest.mark.cgroup
@@ -285,10 +285,14 @@ def host_client(host, port):
         return f"error {e}"
 
 
-def test_published_ports(h, net_env, cgroot, outside):
+@pytest.mark.parametrize("binary", [ASAN_SUPERVISOR, SUPERVISOR], ids=["asan", "release"])
+def test_published_ports(h, net_env, cgroot, outside, binary):
+    """Also with the release binary: a static PIE that dlopens libmnl and libnftables (each
+    with a C library of its own), which the sanitizers' build (dynamic) does not show."""
     port = 20000 + os.getpid() % 20000
     s = NetSup(h, net_env, cgroot, server("web", ports=f"{port}:8000")
-               + server("udpless", port=8001, ports=f"127.0.0.1:{port + 1}:8001")).start()
+               + server("udpless", port=8001, ports=f"127.0.0.1:{port + 1}:8001"),
+               binary=binary).start()
     s.wait_log(r"^supervisor: udpless: started \(pid")
     web = s.addr("web")
     # from the host at 127.0.0.1 (masqueraded: the container sees its gateway), at a host

@@ -107,9 +107,10 @@ def cgroot():
 class Sup:
     """One supervisor process over one config file."""
 
-    def __init__(self, h, tmp, cgroot, services, name="services.ini"):
+    def __init__(self, h, tmp, cgroot, services, name="services.ini", binary=ASAN_SUPERVISOR):
         self.h, self.tmp, self.cgroot = h, Path(tmp), cgroot
         self.ini = self.tmp / name
+        self.binary = binary   # the sanitizers' build; the release one where it matters
         self.write(services)
         self.p = None
 
@@ -119,16 +120,16 @@ class Sup:
         self.ini.write_text(text)
 
     def start(self):
-        need(ASAN_SUPERVISOR)
+        need(self.binary)
         need(INIT)
         self.p, self.out_path, self.err_path = self.h.popen(
-            [ASAN_SUPERVISOR, "-c", self.ini], env={"CORRAL_INIT": str(INIT)})
+            [self.binary, "-c", self.ini], env={"CORRAL_INIT": str(INIT)})
         self.pid = self.p.pid
         return self
 
     def run(self, *args, timeout=30, **kw):
         """`supervisor -c INI ARGS`, waited for; returns (rc, stdout, stderr)."""
-        p, out, err = self.h.popen([ASAN_SUPERVISOR, "-c", self.ini] + list(args),
+        p, out, err = self.h.popen([self.binary, "-c", self.ini] + list(args),
                                    env={"CORRAL_INIT": str(INIT)}, **kw)
         rc = p.wait(T(timeout))
         return rc, read_text(out), read_text(err)

@@ -215,9 +215,10 @@ def image(tmp):
         t.add(BUILD / "svctl", arcname="usr/bin/svctl")
         t.add(BUILD / "init", arcname="usr/libexec/corral/init")
         t.add(ini, arcname="etc/corral/services.ini")
-        # The supervisor links glibc dynamically and dlopens libmnl (Debian ships no static
-        # libmnl): an image needs them, as a Debian-based one with libmnl0 has them.
-        for lib in shared_libs(BUILD / "supervisor") + ["/lib/x86_64-linux-gnu/libmnl.so.0"]:
+        # The supervisor is static but dlopens libmnl (Debian ships no static libmnl), which
+        # loads glibc: an image needs them, as a Debian-based one with libmnl0 has them.
+        mnl = "/lib/x86_64-linux-gnu/libmnl.so.0"
+        for lib in shared_libs(BUILD / "supervisor") + shared_libs(mnl) + [mnl]:
             t.add(os.path.realpath(lib), arcname=lib.lstrip("/"))
     with podman_cgroups():
         podman("import", tar, f"localhost/{name}:latest")
