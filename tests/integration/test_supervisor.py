@@ -907,12 +907,25 @@ def test_run_on_a_terminal_has_a_console_of_its_own(h, tmp, cgroot, rootfs, init
         assert re.search(rb"^33 101\r$", got, re.M), got            # the caller's size
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
 
+        # One ping at a time (the next once the last was answered, or a second went by): a
+        # slow machine never has a queue of them between the two terminals.
+        pings = {"sent": 0, "at": 0.0}
+
         def resized():
-            os.write(master, b"ping\r")
+            answered = len(re.findall(rb"got=ping", got))
+            if answered >= pings["sent"] or time.monotonic() - pings["at"] > T(1):
+                os.write(master, b"ping\r")
+                pings["sent"] += 1
+                pings["at"] = time.monotonic()
             return seen(rb"size=40 120 got=ping")
-        wait_until(resized, T(10), interval=0.2, what=f"the new size in {got!r}")
+        wait_until(resized, T(10), interval=0.05, what=f"the new size in {got!r}")
         os.write(master, b"\x03")                                   # ^C, a key like any
-        assert p.wait(T(30)) == 130, read_text(err)
+        # the caller's terminal read meanwhile, as a terminal is: the run's last words
+        def ended():
+            seen(rb"got=")
+            return p.poll() is not None
+        wait_until(ended, T(30), what=f"the run's end after ^C ({got[-300:]!r})")
+        assert p.wait(T(5)) == 130, read_text(err)
         assert not re.search(SANITIZER_RE, read_text(err)), read_text(err)
         after = termios.tcgetattr(slave)
         assert after == before                                      # raw no more
