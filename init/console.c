@@ -3,7 +3,9 @@
  * and the caller's terminal (init's stdin and stdout). The caller's terminal is raw while the
  * container runs: its keys (^C, ^Z included) go to the pty, whose line discipline turns them
  * into the workload's signals; its window size is copied to the pty at the start and at every
- * SIGWINCH. */
+ * SIGWINCH. Neither direction waits for the other: output the caller's terminal does not take
+ * yet waits in init (and the pty, then the workload, wait behind it) while keys still go in,
+ * so that a ^C reaches a workload whose output nobody reads. */
 #include "init.h"
 
 #include <errno.h>
@@ -23,7 +25,12 @@ static struct {
     bool in_open;               /* stdin is still read */
     char buf[4096];             /* read from stdin, not yet written to the pty */
     size_t len, off;
-} C = {.master = -1, .slave = -1};
+    int out;                    /* the caller's terminal opened again, non-blocking: a file
+                                   description of init's own (the caller's stays as it is);
+                                   -1: stdout, blocking (it could not be opened) */
+    char obuf[4096];            /* read from the pty, not yet written to the caller */
+    size_t olen, ooff;
+} C = {.master = -1, .slave = -1, .out = -1};
 
 int console_open(const char *dev, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
@@ -76,6 +83,7 @@ void console_start(void)
     if (C.master < 0)
         return;
     C.in_open = true;
+    C.out = open("/proc/self/fd/1", O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     console_resize();
     struct termios t;
     if (tcgetattr(STDIN_FILENO, &C.saved) == 0) {
@@ -95,27 +103,37 @@ void console_in_child(void)
         dup2(C.slave, fd);
 }
 
-/* All of it, to the caller's terminal (a failed write drops the rest: nobody reads). */
-static void out_all(const char *b, size_t n)
+/* The pending output, to the caller's terminal, as far as it takes it now (or, without a
+ * non-blocking one, all of it). A failed write drops the rest: nobody reads. */
+static int out_fd(void)
 {
-    while (n) {
-        ssize_t w = write(STDOUT_FILENO, b, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        b += w;
-        n -= (size_t)w;
-    }
+    return C.out >= 0 ? C.out : STDOUT_FILENO;
 }
 
-/* What the pty has for the caller, now (the master is non-blocking). */
+static void to_caller(void)
+{
+    while (C.ooff < C.olen) {
+        ssize_t w = write(out_fd(), C.obuf + C.ooff, C.olen - C.ooff);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN)
+            return;              /* full: POLLOUT says when to go on */
+        if (w <= 0)
+            break;
+        C.ooff += (size_t)w;
+    }
+    C.ooff = C.olen = 0;
+}
+
+/* What the pty has for the caller, while the caller takes it (the master is non-blocking). */
 static void from_pty(void)
 {
-    char b[4096];
     ssize_t n;
-    while ((n = read(C.master, b, sizeof b)) > 0)
-        out_all(b, (size_t)n);
+    while (C.olen == 0 && (n = read(C.master, C.obuf, sizeof C.obuf)) > 0) {
+        C.olen = (size_t)n;
+        C.ooff = 0;
+        to_caller();
+    }
 }
 
 static void to_pty(void)
@@ -137,12 +155,16 @@ static void to_pty(void)
 
 int console_pollfds(struct pollfd *p, int max)
 {
-    if (C.master < 0 || max < 2)
+    if (C.master < 0 || max < 3)
         return 0;
     int n = 0;
-    p[n++] = (struct pollfd){C.master, (short)(POLLIN | (C.len ? POLLOUT : 0)), 0};
+    short ev = (short)((C.olen ? 0 : POLLIN) | (C.len ? POLLOUT : 0));
+    if (ev)
+        p[n++] = (struct pollfd){C.master, ev, 0};
     if (C.in_open && !C.len)
         p[n++] = (struct pollfd){STDIN_FILENO, POLLIN, 0};
+    if (C.olen)
+        p[n++] = (struct pollfd){out_fd(), POLLOUT, 0};
     return n;
 }
 
@@ -154,6 +176,9 @@ void console_on_poll(const struct pollfd *p, int n)
                 from_pty();
             if (p[i].revents & POLLOUT)
                 to_pty();
+        } else if (p[i].fd == out_fd() && p[i].events == POLLOUT && p[i].revents) {
+            to_caller();
+            from_pty();          /* what the pty held back meanwhile */
         } else if (p[i].fd == STDIN_FILENO && p[i].revents) {
             ssize_t r = read(STDIN_FILENO, C.buf, sizeof C.buf);
             if (r > 0) {
@@ -171,7 +196,12 @@ void console_end(void)
 {
     if (C.master < 0)
         return;
-    from_pty();   /* the workload's last words */
+    /* the workload's last words: what the caller's terminal takes of them now */
+    to_caller();
+    from_pty();
+    if (C.out >= 0)
+        close(C.out);
+    C.out = -1;
     if (C.raw)
         tcsetattr(STDIN_FILENO, TCSADRAIN, &C.saved);
     C.raw = false;

@@ -931,9 +931,9 @@ int pid1_run(const struct init_opts *o)
          * of the signalfd: the shortest path from a signal to its forwarding. Only with a
          * deadline pending, or a readiness fd to watch (notify socket, notification pipe, a
          * connect), does it poll first, with a timeout. */
-        struct pollfd pfd[6] = {{S.sfd, POLLIN, 0}};
+        struct pollfd pfd[7] = {{S.sfd, POLLIN, 0}};
         int nready = ready_pollfds(pfd + 1, 3);
-        int ncon = console_pollfds(pfd + 1 + nready, 2);
+        int ncon = console_pollfds(pfd + 1 + nready, 3);
         int nfd = 1 + nready + ncon;
         if (deadline >= 0 || nfd > 1) {
             int timeout = deadline < 0 ? -1 : deadline > now ? (int)(deadline - now) : 0;

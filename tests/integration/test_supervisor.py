@@ -934,6 +934,44 @@ def test_run_on_a_terminal_has_a_console_of_its_own(h, tmp, cgroot, rootfs, init
         os.close(slave)
 
 
+@pytest.mark.parametrize("init", ["init", "asan-init"])
+def test_run_on_a_terminal_takes_keys_while_its_output_waits(h, tmp, cgroot, rootfs, init):
+    """A workload writing more than the caller's terminal takes (nobody reads it): its ^C
+    still reaches it. init keeps the output waiting (and the workload behind it), not the
+    keys; it once wrote to the caller's terminal blocking, and stopped reading keys."""
+    init_path = INIT if init == "init" else ASAN_INIT
+    need(init_path)
+    import fcntl
+    import pty
+    import termios
+    s = Sup(h, tmp, cgroot, svc("job", f"{WL} exit 0"))
+    master, slave = pty.openpty()
+    try:
+        p, out, err = h.popen(["setsid", "-c", ASAN_SUPERVISOR, "-c", s.ini, "run", "job", "--",
+                               "/bin/sh", "-c", "echo go; while :; do echo " + "x" * 70 + "; done"],
+                              stdin=slave, stdout=slave,
+                              env={"CORRAL_INIT": str(init_path), "TERM": "xterm"})
+        got = b""
+
+        def waiting():
+            """The caller's terminal full: its line discipline holds all it takes."""
+            nonlocal got
+            if b"go" not in got:
+                r, _, _ = select.select([master], [], [], 0.1)
+                if r:
+                    got += os.read(master, 4096)
+                return False
+            n = fcntl.ioctl(master, termios.FIONREAD, b"\0\0\0\0")
+            return int.from_bytes(n, "little") >= 4000
+        wait_until(waiting, T(30), what=f"the caller's terminal full ({got[-200:]!r})")
+        os.write(master, b"\x03")                    # ^C; the output is still not read
+        assert p.wait(T(20)) == 130, read_text(err)
+        assert not re.search(SANITIZER_RE, read_text(err)), read_text(err)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 def test_run_leaves_a_running_supervisor_alone(h, tmp, cgroot, rootfs):
     s = Sup(h, tmp, cgroot, svc("web", f"{WL} sleep 1000", startsecs=0)).start()
     ipid = s.init("web")
