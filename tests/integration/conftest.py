@@ -100,13 +100,26 @@ def _mounted(path):
     return str(path) in mount_points()
 
 
+# What the CNI plugins and podman of these tests make on the host and leave: iptables-nft's
+# tables (portmap's and the bridge plugin's top chains, kept after the last DEL), networks
+# podman makes on demand (`podman kube play`'s) or the tests name crtest-*, and their bridges
+# (and the default network's, made by its first container).
+_IPTABLES_NFT = {f"{f} {t}" for f in ("ip", "ip6") for t in ("nat", "filter", "mangle", "raw")}
+_PODMAN_ON_DEMAND = {"podman-default-kube-network"}
+
+
+def _podman_bridge(net):
+    p = subprocess.run(["podman", "network", "inspect", net, "--format",
+                        "{{.NetworkInterface}}"], capture_output=True, text=True)
+    return p.stdout.strip() if p.returncode == 0 else ""
+
+
 @contextlib.contextmanager
 def host_network_restored():
-    """What CNI plugins and podman make on the host and leave at the end — the iptables-nft
-    tables ("ip nat", "ip filter": portmap's and the bridge plugin's top chains, kept after
-    the last DEL), podman's cni-podmanN bridges and networks it creates on demand (`podman
-    kube play`'s podman-default-kube-network) — removed afterwards when they were not there
-    before; net.ipv4.ip_forward, which the bridge plugin sets to 1 and keeps, given back;
+    """Of what CNI plugins and podman make on the host and leave at the end (_IPTABLES_NFT,
+    _PODMAN_ON_DEMAND), what was not there before is removed afterwards — and nothing else
+    that appeared meanwhile (another program's table, network or bridge on a shared
+    machine); net.ipv4.ip_forward, which the bridge plugin sets to 1 and keeps, given back;
     /run/netns, which podman makes a mount point of its own on first use (as `ip netns add`
     does), unmounted when it was not a mount point before and is empty, and removed when it
     did not exist (a bench run may leave the empty folder). What was there is left alone."""
@@ -128,11 +141,15 @@ def host_network_restored():
                     netns.rmdir()
                 except OSError:
                     pass
-        for n in _podman_networks() - nets:
-            subprocess.run(["podman", "network", "rm", "-f", n], capture_output=True)
-        for b in _cni_bridges() - bridges:
+        new_nets = _podman_networks() - nets
+        ours = {_podman_bridge("podman")} if "podman" in nets | new_nets else set()
+        for n in new_nets:
+            if n.startswith("crtest") or n in _PODMAN_ON_DEMAND:
+                ours.add(_podman_bridge(n))
+                subprocess.run(["podman", "network", "rm", "-f", n], capture_output=True)
+        for b in (_cni_bridges() - bridges) & ours:
             subprocess.run(["ip", "link", "del", b], capture_output=True)
-        for t in _nft_tables() - tables:
+        for t in (_nft_tables() - tables) & _IPTABLES_NFT:
             subprocess.run(["nft", "delete", "table", *t.split()], capture_output=True)
 
 
