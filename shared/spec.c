@@ -772,6 +772,44 @@ ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len)
     return o.full ? -ENOSPC : (ssize_t)o.used;
 }
 
+/* For cr_spec_size_bound: a value's bytes are at most three each once encoded (%XX), plus the
+ * continuation lines and blanks escaped at their edges (~6 %): four each; its key, " = ",
+ * the newline and a bind's options under ITEM_EXTRA; the section headers and every scalar
+ * (all 256 exit codes, the two masks, the numbers) under FIXED_MAX. */
+#define ITEM_EXTRA 64
+#define FIXED_MAX (8 * 1024)
+
+static size_t bound_str(const char *v)
+{
+    return v ? 4 * strlen(v) + ITEM_EXTRA : 0;
+}
+
+static size_t bound_strv(char *const *v, size_t n)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t += bound_str(v[i]);
+    return t;
+}
+
+size_t cr_spec_size_bound(const struct cr_spec *s)
+{
+    size_t t = FIXED_MAX + bound_str(s->name) + bound_str(s->hostname) + bound_str(s->rootfs) +
+               bound_strv(s->layers, s->nlayers) + bound_str(s->upper) + bound_str(s->work) +
+               bound_str(s->exec) + bound_strv(s->argv, s->argc) + bound_str(s->directory) +
+               16 * s->ngroups + bound_strv(s->env, s->nenv) +
+               bound_strv(s->ready_argv, s->ready_argc) +
+               bound_strv(s->health_argv, s->health_argc) + bound_strv(s->masked, s->nmasked) +
+               bound_strv(s->readonly, s->nreadonly);
+    for (size_t i = 0; i < s->nbinds; i++)
+        t += bound_str(s->binds[i].src) + bound_str(s->binds[i].dst);
+    for (size_t i = 0; i < s->ntmpfs; i++)
+        t += bound_str(s->tmpfs[i].dst) + 32;
+    for (size_t i = 0; i < s->ndevices; i++)
+        t += bound_str(s->devices[i].host) + bound_str(s->devices[i].dst) + 48;
+    return t;
+}
+
 int cr_spec_write_fd(const struct cr_spec *s, int fd)
 {
     char *buf = malloc(CR_SPEC_MAX + 1);

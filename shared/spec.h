@@ -262,6 +262,9 @@ int cr_spec_add_readonly(struct cr_spec *s, const char *path);
  * item over CR_SPEC_MAX_ITEM bytes). */
 ssize_t cr_spec_write(const struct cr_spec *s, char *buf, size_t len);
 /* The same, written in full to fd (retrying short writes). Returns 0 or a negative errno. */
+/* A length cr_spec_write never exceeds for s (cheap: no text made): a spec whose bound is
+ * within CR_SPEC_MAX surely fits, and only one beyond it needs writing to know. */
+size_t cr_spec_size_bound(const struct cr_spec *s);
 int cr_spec_write_fd(const struct cr_spec *s, int fd);
 
 /* Parses text (len bytes, need not be NUL-terminated). origin names it in messages. Returns
