@@ -277,6 +277,35 @@ int cr_spec_add_layer(struct cr_spec *s, const char *path)
     return 0;
 }
 
+int cr_spec_add_new_paths(struct cr_spec *s, bool readonly, const char *const *paths, size_t k)
+{
+    char ***v = readonly ? &s->readonly : &s->masked;
+    size_t *n = readonly ? &s->nreadonly : &s->nmasked, m = *n + k, p = 1;
+    if (*n) {                    /* not the first: each one searched for */
+        for (size_t i = 0; i < k; i++)
+            if (path_push(v, n, paths[i]))
+                return -ENOMEM;
+        return 0;
+    }
+    if (!k)
+        return 0;
+    /* the size strv_push's doubling has for m entries: twice the largest power of two <= m */
+    while (2 * p <= m)
+        p *= 2;
+    char **nv = realloc(*v, 2 * p * sizeof *nv);
+    if (!nv)
+        return -ENOMEM;
+    *v = nv;
+    for (size_t i = 0; i < k; i++) {
+        if (!(nv[*n] = strdup(paths[i]))) {
+            nv[*n] = NULL;
+            return -ENOMEM;
+        }
+        nv[++*n] = NULL;
+    }
+    return 0;
+}
+
 int cr_spec_add_masked(struct cr_spec *s, const char *path)
 {
     return path_push(&s->masked, &s->nmasked, path);

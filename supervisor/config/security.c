@@ -35,6 +35,7 @@ static const char *const default_masked[] = {
 static const char *const default_readonly[] = {
     "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 };
+_Static_assert(sizeof default_readonly <= sizeof default_masked, "resolve_paths' keep[]");
 
 /* The names of key into a mask; *all when ALL is among them. Unknown names are errors. */
 static uint64_t cap_list(struct cr_service *svc, int key, const struct cr_strv *v, bool *all,
@@ -107,13 +108,21 @@ static void resolve_paths(struct cr_service *svc, const struct cr_global *g,
     struct cr_spec *sp = &svc->spec;
     if (!(sp->namespaces & CR_NS_MOUNT) || !sp->rootfs)
         return;
+    /* the defaults first, each list in one go (a search and a copy per path were ~10 % of a
+     * load's instructions) */
+    const char *keep[sizeof default_masked / sizeof *default_masked];
+    size_t k = 0;
     for (size_t i = 0; i < sizeof default_masked / sizeof *default_masked; i++)
-        if (!listed(&svc->unmask, default_masked[i]) && cr_spec_add_masked(sp, default_masked[i]))
-            errors->oom = true;
+        if (!listed(&svc->unmask, default_masked[i]))
+            keep[k++] = default_masked[i];
+    if (cr_spec_add_new_paths(sp, false, keep, k))
+        errors->oom = true;
+    k = 0;
     for (size_t i = 0; i < sizeof default_readonly / sizeof *default_readonly; i++)
-        if (!listed(&svc->unmask, default_readonly[i]) &&
-            cr_spec_add_readonly(sp, default_readonly[i]))
-            errors->oom = true;
+        if (!listed(&svc->unmask, default_readonly[i]))
+            keep[k++] = default_readonly[i];
+    if (cr_spec_add_new_paths(sp, true, keep, k))
+        errors->oom = true;
     for (size_t i = 0; i < svc->unmask.n; i++)
         if (strcasecmp(svc->unmask.v[i], "ALL") && svc->unmask.v[i][0] != '/')
             cr_errlist_add(errors, "%s:%d: unmask: '%s' is neither ALL nor an absolute path",

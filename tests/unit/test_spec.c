@@ -424,6 +424,37 @@ static void test_size_bound(void **state)
     cr_spec_free(&a);
 }
 
+/* cr_spec_add_new_paths: a list's defaults in one go, then (the list not empty) each searched
+ * for; the array stays NULL-terminated and grows on as strv_push's doubling expects. */
+static void test_add_new_paths(void **state)
+{
+    (void)state;
+    struct cr_spec a;
+    cr_spec_init(&a);
+    static const char *const defs[] = {"/a", "/b", "/c", "/d", "/e"};
+    assert_int_equal(cr_spec_add_new_paths(&a, false, defs, 5), 0);
+    assert_int_equal(a.nmasked, 5);
+    assert_null(a.masked[5]);
+    static const char *const more[] = {"/c", "/f"};
+    assert_int_equal(cr_spec_add_new_paths(&a, false, more, 2), 0);
+    assert_int_equal(a.nmasked, 6);
+    assert_string_equal(a.masked[5], "/f");
+    for (int i = 0; i < 20; i++) {
+        char p[16];
+        snprintf(p, sizeof p, "/x%d", i);
+        assert_int_equal(cr_spec_add_masked(&a, p), 0);
+    }
+    assert_int_equal(a.nmasked, 26);
+    assert_null(a.masked[26]);
+    assert_string_equal(a.masked[25], "/x19");
+    assert_int_equal(cr_spec_add_new_paths(&a, true, defs, 0), 0);
+    assert_int_equal(a.nreadonly, 0);
+    assert_int_equal(cr_spec_add_new_paths(&a, true, defs, 1), 0);
+    assert_int_equal(a.nreadonly, 1);
+    assert_null(a.readonly[1]);
+    cr_spec_free(&a);
+}
+
 /* ---- malformed specs ---------------------------------------------------------------------- */
 
 #define HEAD "[spec]\nversion = 1\nname = t\n[process]\nargv = true\n"
@@ -708,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_fd_round_trip),
         cmocka_unit_test(test_write_limits),
         cmocka_unit_test(test_size_bound),
+        cmocka_unit_test(test_add_new_paths),
         cmocka_unit_test(test_valid_minimal),
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_structure),
