@@ -19,8 +19,8 @@ import pytest
 
 import json
 
-from conftest import (ASAN_SUPERVISOR, INIT, SUPERVISOR, SVCTL, T, host_network_restored,
-                      mount_points, read_text, wait_until)
+from conftest import (ASAN_SUPERVISOR, INIT, SANITIZER_RE, SUPERVISOR, SVCTL, T,
+                      host_network_restored, mount_points, read_text, wait_until)
 from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
 
 pytestmark = pytest.mark.cgroup
@@ -484,6 +484,46 @@ def test_a_killed_run_is_swept_by_the_next_run_and_supervisor(h, net_env, cgroot
     s.wait_log(r"^supervisor: srv: started")
     assert [t for t in nft_tables() if t.startswith(table)] == [table]
     assert not [p for p in state.iterdir() if p.name.startswith("run-")]
+    assert s.stop() == 0
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+    assert not [t for t in nft_tables() if t.startswith(table)]
+
+
+def bridge_links(prefix):
+    out = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True,
+                         text=True).stdout
+    return [n for n in re.findall(r"^\d+: ([^:@]+)", out, re.M) if n.startswith(prefix)]
+
+
+def test_a_run_leaves_its_bridge_to_a_supervisor_that_took_it_over(h, net_env, cgroot):
+    """A `run` alone makes the network's bridge; a supervisor of the root started meanwhile
+    takes that bridge over for its services; when the run ends it removes its own table
+    only, and the bridge stays the supervisor's (its services still reached over it) until
+    the supervisor's own end."""
+    s = NetSup(h, net_env, cgroot, server("srv"))
+    s.write(server("srv"))
+    table = f"corral-{cgroot}"
+    prefix = ifprefix(cgroot)
+    p, _, err = h.popen([ASAN_SUPERVISOR, "-c", s.ini, "run", "srv", "--", "/bin/sleep",
+                         "1000"], env={"CORRAL_INIT": str(INIT)})
+    wait_until(lambda: f"{table}-r{p.pid}" in nft_tables() or p.poll() is not None,
+               what=f"the table of run {p.pid}")
+    assert p.poll() is None, read_text(err)
+    bridge = bridge_links(prefix)
+    assert len(bridge) == 1, bridge
+    s.start()
+    s.wait_log(r"^supervisor: srv: started")
+    assert re.search(rf"^bridge {bridge[0]}$", s.state(), re.M), s.state()
+    srv = s.addr("srv")
+    wait_until(lambda: host_client(srv, 8000).startswith("hello from srv"), 20,
+               what="srv over the bridge")
+    p.send_signal(signal.SIGTERM)          # the run ends
+    assert p.wait(T(20)) in (0, 143, -15), read_text(err)
+    assert not re.search(SANITIZER_RE, read_text(err)), read_text(err)
+    assert f"{table}-r{p.pid}" not in nft_tables()
+    assert bridge_links(prefix) == bridge               # the supervisor's now: left
+    assert table in nft_tables()
+    assert host_client(srv, 8000).startswith("hello from srv")
     assert s.stop() == 0
     wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
     assert not [t for t in nft_tables() if t.startswith(table)]
