@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <nss.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,16 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    /* Names of users, groups, hosts and services from the files (and DNS) only, never through
+     * a module named in /etc/nsswitch.conf: the static glibc would dlopen it with a C library
+     * of its own, and a lookup it did not find in the files (an owner `nosuchuser` with
+     * "passwd: files systemd") crashed there. Containers' users never come from here (their
+     * own /etc/passwd: config/machine.c). */
+    static const char *const nss[][2] = {{"passwd", "files"}, {"group", "files"},
+                                         {"shadow", "files"}, {"hosts", "files dns"},
+                                         {"services", "files"}, {"netgroup", "files"}};
+    for (size_t i = 0; i < sizeof nss / sizeof nss[0]; i++)
+        __nss_configure_lookup(nss[i][0], nss[i][1]);
     const char *path = DEFAULT_CONFIG, *spec_name = NULL;
     bool check = false, syntax_only = false, pid1_opt = false;
     int resume_fd = -1;

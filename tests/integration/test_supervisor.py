@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ASAN_INIT, ASAN_SUPERVISOR, INIT, IP_FORWARD, ROOTFS, SANITIZER_RE, T, alive,
+from conftest import (ASAN_INIT, ASAN_SUPERVISOR, INIT, IP_FORWARD, ROOTFS, SANITIZER_RE,
+                      SUPERVISOR, T, alive,
                       drain_until_exit, gone, kill_quiet, need, net_cleanup, read_available,
                       read_text, wait_until)
 
@@ -970,6 +971,21 @@ def test_run_on_a_terminal_takes_keys_while_its_output_waits(h, tmp, cgroot, roo
     finally:
         os.close(master)
         os.close(slave)
+
+
+@pytest.mark.parametrize("binary", [ASAN_SUPERVISOR, SUPERVISOR], ids=["asan", "release"])
+def test_unknown_socket_owner_is_an_error_not_a_crash(h, tmp, cgroot, binary):
+    """A socket owner (`chown`) no /etc/passwd names: the supervisor says so and goes on. The
+    release binary is static: a lookup glibc did not find in the files went on to a module
+    of /etc/nsswitch.conf ("passwd: files systemd"), which a static glibc loads with a C
+    library of its own — it crashed there."""
+    s = Sup(h, tmp, cgroot, f"[unix_http_server]\nfile = {tmp}/http.sock\n"
+            f"chown = crtestnosuchuser\n\n" + svc("a", "/bin/sleep 1000", namespaces="",
+                                                   rootfs=None, startsecs=0), binary=binary).start()
+    s.wait_log(r"chown: no user 'crtestnosuchuser'")
+    s.wait_log(r"^supervisor: a: started")
+    assert s.p.poll() is None, s.log()
+    assert s.stop() == 0, s.log()
 
 
 def test_run_leaves_a_running_supervisor_alone(h, tmp, cgroot, rootfs):
