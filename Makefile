@@ -94,7 +94,8 @@ SUP_LIBS   := -luv -linih -lseccomp -lcap -ljson-c -larchive -lnettle -lexpat
 # (the socket and its calls, and so errno, are ours), libnftables keeps its memory and its
 # output to itself. Loading them costs a bridge's first container ~0.6 ms more than in a
 # dynamic supervisor. The linker's warnings about dlopen and the name service (getpwnam:
-# files and dns are built into the static glibc) are expected and filtered out (ld_quiet).
+# the supervisor asks the files and DNS only, built into the static glibc: main.c) are
+# expected and filtered out (ld_quiet).
 # --gc-sections: libarchive.a's tar writer (export oci's init
 # layer) sits in one object with its table of every format, whose xar and 7-Zip writers call
 # libxml2, liblzma and libbz2; nothing reaches them, and their sections are dropped unlinked.

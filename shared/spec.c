@@ -221,34 +221,30 @@ static int strv_push(char ***v, size_t *n, char *p)
     return 0;
 }
 
-int cr_spec_add_arg(struct cr_spec *s, const char *arg)
+/* Appends a copy of str. */
+static int strv_push_copy(char ***v, size_t *n, const char *str)
 {
-    char *p = strdup(arg);
-    if (!p || strv_push(&s->argv, &s->argc, p)) {
+    char *p = strdup(str);
+    if (!p || strv_push(v, n, p)) {
         free(p);
         return -ENOMEM;
     }
     return 0;
+}
+
+int cr_spec_add_arg(struct cr_spec *s, const char *arg)
+{
+    return strv_push_copy(&s->argv, &s->argc, arg);
 }
 
 int cr_spec_add_ready_arg(struct cr_spec *s, const char *arg)
 {
-    char *p = strdup(arg);
-    if (!p || strv_push(&s->ready_argv, &s->ready_argc, p)) {
-        free(p);
-        return -ENOMEM;
-    }
-    return 0;
+    return strv_push_copy(&s->ready_argv, &s->ready_argc, arg);
 }
 
 int cr_spec_add_health_arg(struct cr_spec *s, const char *arg)
 {
-    char *p = strdup(arg);
-    if (!p || strv_push(&s->health_argv, &s->health_argc, p)) {
-        free(p);
-        return -ENOMEM;
-    }
-    return 0;
+    return strv_push_copy(&s->health_argv, &s->health_argc, arg);
 }
 
 /* Appends a path once (a repeat is a no-op). */
@@ -257,52 +253,24 @@ static int path_push(char ***v, size_t *n, const char *path)
     for (size_t i = 0; i < *n; i++)
         if (!strcmp((*v)[i], path))
             return 0;
-    char *p = strdup(path);
-    if (!p || strv_push(v, n, p)) {
-        free(p);
-        return -ENOMEM;
-    }
-    return 0;
+    return strv_push_copy(v, n, path);
 }
 
 int cr_spec_add_layer(struct cr_spec *s, const char *path)
 {
     if (path[0] != '/' || strpbrk(path, ":,"))
         return -EINVAL;
-    char *p = strdup(path);
-    if (!p || strv_push(&s->layers, &s->nlayers, p)) {
-        free(p);
-        return -ENOMEM;
-    }
-    return 0;
+    return strv_push_copy(&s->layers, &s->nlayers, path);
 }
 
 int cr_spec_add_new_paths(struct cr_spec *s, bool readonly, const char *const *paths, size_t k)
 {
     char ***v = readonly ? &s->readonly : &s->masked;
-    size_t *n = readonly ? &s->nreadonly : &s->nmasked, m = *n + k, p = 1;
-    if (*n) {                    /* not the first: each one searched for */
-        for (size_t i = 0; i < k; i++)
-            if (path_push(v, n, paths[i]))
-                return -ENOMEM;
-        return 0;
-    }
-    if (!k)
-        return 0;
-    /* the size strv_push's doubling has for m entries: twice the largest power of two <= m */
-    while (2 * p <= m)
-        p *= 2;
-    char **nv = realloc(*v, 2 * p * sizeof *nv);
-    if (!nv)
-        return -ENOMEM;
-    *v = nv;
-    for (size_t i = 0; i < k; i++) {
-        if (!(nv[*n] = strdup(paths[i]))) {
-            nv[*n] = NULL;
+    size_t *n = readonly ? &s->nreadonly : &s->nmasked;
+    bool search = *n > 0;        /* the first ones are new by the caller's word */
+    for (size_t i = 0; i < k; i++)
+        if ((search ? path_push(v, n, paths[i]) : strv_push_copy(v, n, paths[i])) < 0)
             return -ENOMEM;
-        }
-        nv[++*n] = NULL;
-    }
     return 0;
 }
 

@@ -255,7 +255,7 @@ int cr_spec_add_tmpfs(struct cr_spec *s, const char *dst, int64_t size);
 int cr_spec_add_device(struct cr_spec *s, const struct cr_devnode *d);
 int cr_spec_add_group(struct cr_spec *s, gid_t gid);
 /* paths (k of them, each copied, none repeated: a list's defaults) as s's read-only or masked
- * paths when it has none yet: one allocation, no search (else each is added as by
+ * paths when it has none yet, without searching for each (else each is added as by
  * cr_spec_add_masked, if not there). */
 int cr_spec_add_new_paths(struct cr_spec *s, bool readonly, const char *const *paths, size_t k);
 int cr_spec_add_masked(struct cr_spec *s, const char *path);

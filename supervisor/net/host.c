@@ -780,13 +780,10 @@ static void put_file(const char *path, const char *text, size_t len)
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     struct stat st;
     bool sized = fd >= 0 && fstat(fd, &st) == 0;
-    if (sized && holds(fd, st.st_size, text, len)) {
-        close(fd);
-        return;
-    }
     if (fd < 0 || (!(sized && (st.st_mode & 07777) == 0644) && fchmod(fd, 0644) < 0) ||
-        pwrite(fd, text, len, 0) != (ssize_t)len ||
-        ((!sized || st.st_size > (off_t)len) && ftruncate(fd, (off_t)len) < 0))
+        (!(sized && holds(fd, st.st_size, text, len)) &&
+         (pwrite(fd, text, len, 0) != (ssize_t)len ||
+          ((!sized || st.st_size > (off_t)len) && ftruncate(fd, (off_t)len) < 0))))
         cr_log(NULL, "writing %s: %s", path, strerror(errno));
     if (fd >= 0)
         close(fd);
@@ -1773,12 +1770,7 @@ void cr_net_hosts_ensure(const char *path)
     }
     /* made empty: its text is written before the container's workload may run (the network's
      * job, cr_net_finish, comes before the go-ahead) */
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    struct stat st;
-    if (fd < 0 || (fstat(fd, &st) == 0 && (st.st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0))
-        cr_log(NULL, "writing %s: %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
+    put_file(path, "", 0);
 }
 
 bool cr_net_is_run(const struct cr_net *n)

@@ -317,6 +317,14 @@ int cr_nl_link_del(struct cr_nl *nl, const char *name, char *err, size_t errlen)
     return r < 0 && r != -ENODEV ? fail(err, errlen, -r, "deleting", name) : r;
 }
 
+static void put_link_up(struct nlmsghdr *nlh, int ifindex)
+{
+    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+    ifm->ifi_family = AF_UNSPEC;
+    ifm->ifi_index = ifindex;
+    ifm->ifi_flags = ifm->ifi_change = IFF_UP;
+}
+
 int cr_nl_link_up(struct cr_nl *nl, int ifindex, char *err, size_t errlen)
 {
     char buf[BUF];
@@ -324,10 +332,7 @@ int cr_nl_link_up(struct cr_nl *nl, int ifindex, char *err, size_t errlen)
     int begun = begin(nl, buf, RTM_NEWLINK, NLM_F_ACK, &nlh, err, errlen);
     if (begun < 0)
         return begun;
-    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
-    ifm->ifi_family = AF_UNSPEC;
-    ifm->ifi_index = ifindex;
-    ifm->ifi_flags = ifm->ifi_change = IFF_UP;
+    put_link_up(nlh, ifindex);
     int r = talk(nl, nlh, NULL, NULL);
     return r < 0 ? fail(err, errlen, -r, "setting a link up", NULL) : 0;
 }
@@ -433,9 +438,7 @@ int cr_nl_configure(struct cr_nl *nl, const struct cr_nl_setup *c, char *err, si
         return r;
     if (c->naddr > CR_NL_ADDRS_MAX || c->nup > CR_NL_ADDRS_MAX)
         return fail(err, errlen, E2BIG, "setting up links", NULL);
-    struct batch *b = malloc(sizeof *b);
-    if (!b)
-        return fail(err, errlen, ENOMEM, "setting up links", NULL);
+    struct batch batch, *b = &batch;
     b->len = 0;
     b->n = 0;
     for (size_t i = 0; i < c->naddr; i++) {
@@ -447,10 +450,7 @@ int cr_nl_configure(struct cr_nl *nl, const struct cr_nl_setup *c, char *err, si
     }
     for (size_t i = 0; i < c->nup; i++) {
         struct nlmsghdr *nlh = batch_add(nl, b, RTM_NEWLINK, 0, "setting a link up", 0);
-        struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
-        ifm->ifi_family = AF_UNSPEC;
-        ifm->ifi_index = c->up[i];
-        ifm->ifi_flags = ifm->ifi_change = IFF_UP;
+        put_link_up(nlh, c->up[i]);
         b->len += MNL_ALIGN(nlh->nlmsg_len);
     }
     const void *gw[2] = {c->gw4, c->gw6};
@@ -461,9 +461,7 @@ int cr_nl_configure(struct cr_nl *nl, const struct cr_nl_setup *c, char *err, si
             put_default_route(nlh, f ? AF_INET6 : AF_INET, gw[f]);
             b->len += MNL_ALIGN(nlh->nlmsg_len);
         }
-    r = b->n ? batch_talk(nl, b, err, errlen) : 0;
-    free(b);
-    return r;
+    return b->n ? batch_talk(nl, b, err, errlen) : 0;
 }
 
 struct names {
