@@ -80,6 +80,33 @@ def nft_tables():
     return p.stdout.split()
 
 
+def no_links_left(prefix, timeout=30):
+    """Waits until no link named prefix* is left: the bridges the supervisor removes itself,
+    the veths going with their containers' namespaces (the kernel's cleanup, soon after). On
+    a timeout the failure says what is left and why it may be: each link's details (a veth's
+    peer namespace), the processes in a network namespace not the host's, and the kernel's
+    lines about devices it could not free."""
+    try:
+        wait_until(lambda: links(prefix) == [], timeout, what=f"no link {prefix}*")
+    except AssertionError as e:
+        left = [subprocess.run(["ip", "-d", "-o", "link", "show", "dev", n], capture_output=True,
+                               text=True).stdout.strip() for n in links(prefix)]
+        host = os.readlink("/proc/self/ns/net")
+        procs = []
+        for d in os.listdir("/proc"):
+            try:
+                if d.isdigit() and os.readlink(f"/proc/{d}/ns/net") != host:
+                    procs.append(f"{d} {os.readlink(f'/proc/{d}/ns/net')} "
+                                 + read_text(f"/proc/{d}/cmdline").replace("\0", " ")[:120])
+            except OSError:
+                pass
+        kernel = [line for line in subprocess.run(["dmesg"], capture_output=True,
+                                                  text=True).stdout.splitlines()
+                  if "unregister_netdevice" in line or "to become free" in line][-5:]
+        raise AssertionError("\n".join([str(e), "left:", *left, "processes in other network "
+                                        "namespaces:", *procs, "kernel:", *kernel])) from None
+
+
 def ifprefix(cgroot):
     """The supervisor's interface prefix: the last part of the root's first 6 letters/digits,
     then 4 base-36 digits of the root's FNV-1a hash (net/addr.c), so that a colleague's
@@ -166,7 +193,7 @@ def test_services_reach_each_other_by_name_over_the_default_bridge(h, net_env, c
     assert s.stop() == 0
     assert f"corral-{cgroot}" not in nft_tables()
     # the veths go with the containers' namespaces (the kernel's cleanup, soon after)
-    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+    no_links_left(prefix)
 
 
 def test_addresses_are_stable_across_restarts(h, net_env, cgroot):
@@ -355,7 +382,7 @@ def test_nothing_left_after_kill9_and_restart(h, net_env, cgroot):
     assert s.stop() == 0
     # ...and the next one takes them away, and gives ip_forward back (NetSup.stop checks)
     assert f"corral-{cgroot}" not in nft_tables()
-    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+    no_links_left(prefix)
 
 
 def test_state_file_is_read_up_to_its_end_line(h, net_env, cgroot):
@@ -420,7 +447,7 @@ def test_run_gets_the_services_network(h, net_env, cgroot):
     assert [t for t in nft_tables() if t.startswith(f"corral-{cgroot}")] == [f"corral-{cgroot}"]
     # srv still answers its own clients: nothing of the supervisor's was changed
     assert s.stop() == 0
-    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+    no_links_left(prefix)
 
 
 def test_run_alone_makes_and_removes_its_network(h, net_env, cgroot):
@@ -436,7 +463,7 @@ def test_run_alone_makes_and_removes_its_network(h, net_env, cgroot):
     assert out.splitlines()[1] == "route eth0", out
     assert re.match(r"hello from srv to 127\.0\.0\.1", out), out
     prefix = ifprefix(cgroot)
-    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+    no_links_left(prefix)
     assert not [t for t in nft_tables() if t.startswith(f"corral-{cgroot}")]
     assert forward() == before
     assert ".run-" not in s.state()
@@ -485,7 +512,7 @@ def test_a_killed_run_is_swept_by_the_next_run_and_supervisor(h, net_env, cgroot
     assert [t for t in nft_tables() if t.startswith(table)] == [table]
     assert not [p for p in state.iterdir() if p.name.startswith("run-")]
     assert s.stop() == 0
-    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+    no_links_left(prefix)
     assert not [t for t in nft_tables() if t.startswith(table)]
 
 
@@ -525,7 +552,8 @@ def test_a_run_leaves_its_bridge_to_a_supervisor_that_took_it_over(h, net_env, c
     assert table in nft_tables()
     assert host_client(srv, 8000).startswith("hello from srv")
     assert s.stop() == 0
-    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+    assert bridge_links(prefix) == []                   # removed by the supervisor itself
+    no_links_left(prefix)
     assert not [t for t in nft_tables() if t.startswith(table)]
 
 
