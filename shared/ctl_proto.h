@@ -53,6 +53,15 @@
  *                              service, then every process, unmounts, and powers off, reboots
  *                              or halts; `ok ...` first, or `error failed` when it is not
  *                              PID 1 (added within version 1, as rotate)
+ *   net-connect NAME RUNPID INITPID NET ...
+ *                              a `supervisor run` of this supervisor's cgroup root (the
+ *                              peer, whose pid is RUNPID) asks it to connect its container
+ *                              (INITPID, RUNPID's child, waiting for its go-ahead) to the
+ *                              networks NET, which must be this supervisor's: `ok ADDRESSES`
+ *                              once connected, `error failed WHY` and nothing done otherwise
+ *                              (the run then does it itself). The address and files are
+ *                              NAME.run-RUNPID's, given back when RUNPID ends. Not an svctl
+ *                              command (added within version 1, as rotate)
  *
  * A client that sends nothing, or trickles a line slower than CR_CTL_TIMEOUT_MS, or does not
  * read its responses, is disconnected; the supervisor never waits for one. */
@@ -76,7 +85,8 @@
 enum cr_ctl_verb {
     CR_CTL_HELLO, CR_CTL_STATUS, CR_CTL_START, CR_CTL_STOP, CR_CTL_RESTART, CR_CTL_SIGNAL,
     CR_CTL_LOGS, CR_CTL_RELOAD, CR_CTL_CHECK, CR_CTL_HISTORY, CR_CTL_SHUTDOWN, CR_CTL_ROTATE,
-    CR_CTL_POWEROFF, CR_CTL_REBOOT, CR_CTL_HALT, CR_CTL_REEXEC, CR_CTL_NVERBS
+    CR_CTL_POWEROFF, CR_CTL_REBOOT, CR_CTL_HALT, CR_CTL_REEXEC, CR_CTL_NET_CONNECT,
+    CR_CTL_NVERBS
 };
 
 /* Error codes on the wire (the word after `error`) and what svctl exits with. */

@@ -29,6 +29,7 @@
 #include "listeners.h"
 #include "notify.h"
 #include "orphans.h"
+#include "run_net.h"
 #include "policy/syscall_filter.h"
 #include "spawn/spawn.h"
 
@@ -490,7 +491,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,
         .request = api_request, .missing = api_missing, .power = api_power,
-        .reexec = sv_reexec,
+        .reexec = sv_reexec, .net_connect = sv_net_connect,
     };
     sv->config_path = mode->config_path ? mode->config_path : cfg->path;
     sv->log_want_write = log_want_write;
@@ -573,26 +574,24 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
         goto out;
     }
     /* The networks' host side (and a sweep of what a killed supervisor left). `run` shares
-     * its root with the supervisor and other runs: a guest's (net/host.h), and only when its
-     * service is on a bridge network. */
-    bool run_bridge = run_conf && run_conf->net_mode == CR_NETMODE_BRIDGE;
-    if ((!run_name || run_bridge) &&
-        (run_name ? cr_net_open_run(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net,
-                                    err, sizeof err)
-         : state  ? cr_net_resume(cfg->global.cgroup_root, cfg->global.run_dir, state,
-                                  &sv->rt.net, err, sizeof err)
-                  : cr_net_open(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net, err,
-                                sizeof err)) < 0) {
-        /* A run on a bridge cannot go on; a supervisor runs what needs no bridge (inside a
-         * container without CAP_NET_ADMIN, say), and each bridge service's start fails
-         * saying "no networking". */
+     * its root with the supervisor and other runs: the supervisor of the root connects its
+     * container, or the run does as a guest (net/host.h), made when its container is
+     * (run_net.h). */
+    sv->rt.keeper_connect = sv_keeper_connect;
+    sv->rt.net_open = sv_run_net_open;
+    if (!run_name &&
+        (state ? cr_net_resume(cfg->global.cgroup_root, cfg->global.run_dir, state, &sv->rt.net,
+                               err, sizeof err)
+               : cr_net_open(cfg->global.cgroup_root, cfg->global.run_dir, &sv->rt.net, err,
+                             sizeof err)) < 0) {
+        /* A supervisor runs what needs no bridge (inside a container without
+         * CAP_NET_ADMIN, say), and each bridge service's start fails saying "no
+         * networking". */
         bool needed = false;
-        for (size_t i = 0; !run_name && i < cfg->nservices; i++)
+        for (size_t i = 0; i < cfg->nservices; i++)
             needed |= cfg->services[i].net_mode == CR_NETMODE_BRIDGE;
         fprintf(stderr, "supervisor: networking: %s%s\n", err,
                 needed ? " (services on a bridge network cannot start)" : "");
-        if (run_bridge)
-            goto out;
     }
     sv_net_reclaim(sv);   /* the addresses of services gone from the file meanwhile */
     if (!run_name) {
@@ -617,8 +616,10 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
         goto out;
     }
     log_loop = sv->rt.loop;
-    if (state)   /* before any service takes its fds back */
+    if (state) {   /* before any service takes its fds back */
         cr_watch_take_set(sv->rt.loop, sv_resume_watchset(state));
+        sv_run_nets_resume(sv);
+    }
     cr_log_nonblocking(log_want_write);
     cr_logs_set_loop(sv->rt.loop);   /* log files on writer threads from here on */
     if (!run_name) {
@@ -786,6 +787,7 @@ out_loop:
     free(sv->rt.loop);
 out:
     free(state);
+    sv_run_nets_close(sv);
     cr_net_close(sv->rt.net);   /* every container is gone: the bridges and the table */
     cr_fcgi_close_all();        /* and FastCGI programs' sockets */
     free(sv->rt.run_dir);

@@ -18,6 +18,7 @@ struct cr_control;
 struct cr_metrics;
 struct cr_rpc;
 struct sv_evl;
+struct sv_run_net;
 
 struct sv {
     struct cr_runtime rt;
@@ -34,6 +35,7 @@ struct sv {
     struct cr_metrics *metrics;  /* metrics_listen's HTTP server (metrics.h); NULL: off */
     struct cr_rpc *rpc;          /* supervisord's XML-RPC servers (rpc.h); NULL: none */
     struct sv_evl *evl;          /* supervisord's event listeners (listeners.h) */
+    struct sv_run_net *run_nets; /* the runs whose containers it connected (run_net.h) */
     struct cr_api_host api;      /* what both act on (api/host.h) */
     unsigned long fd_inherited;  /* fds open when it started (fd_budget.h) */
     char *pidfile;               /* [supervisord] pidfile as written at start (a reload does

@@ -924,6 +924,52 @@ static void on_rotated(void *arg, int n)
     client_resume(c);
 }
 
+/* net-connect: the answer comes from on_connected(). The peer must be the run itself, as
+ * root, and the container its child. */
+static void on_connected(void *arg, int r, const char *text)
+{
+    struct client *c = arg;
+    if (!defer_end(c))
+        return;
+    struct obuf o = {0};
+    if (r < 0)
+        ob_error(&o, CR_CTL_E_FAILED, "net-connect: %s", text);
+    else
+        ob_printf(&o, "ok %s\n", text);
+    client_send_ob(c, &o);
+    client_resume(c);
+}
+
+static void do_net_connect(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
+{
+    unsigned run, init;
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (cr_parse_uint(rq->argv[1], INT32_MAX, &run) < 0 || run < 1 ||
+        cr_parse_uint(rq->argv[2], INT32_MAX, &init) < 0 || init < 1) {
+        ob_error(o, CR_CTL_E_USAGE, "net-connect: bad pid: %s %s", rq->argv[1], rq->argv[2]);
+        return;
+    }
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof cred ||
+        cred.uid != 0 || cred.pid != (pid_t)run) {
+        ob_error(o, CR_CTL_E_DENIED, "net-connect: only the run itself (pid %u, as root) may ask",
+                 run);
+        return;
+    }
+    char why[256];
+    defer_begin(c);
+    int r = c->ctl->host->net_connect(c->ctl->rt, rq->argv[0], (pid_t)run, (pid_t)init,
+                                      rq->argv + 3, (size_t)rq->argc - 3, on_connected, c, why,
+                                      sizeof why);
+    if (r < 0) {
+        c->paused = false;
+        c->async--;
+        ob_error(o, CR_CTL_E_FAILED, "net-connect: %s", why);
+    }
+}
+
 static void do_logs(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
 {
     struct cr_svc_view v;
@@ -1129,6 +1175,7 @@ static int on_line(void *arg, char *line, size_t len)
             }
             break;
         }
+        case CR_CTL_NET_CONNECT: do_net_connect(c, &rq, &o); break;
         case CR_CTL_ROTATE:
             defer_begin(c);
             cr_logs_rotate_all(on_rotated, c);   /* the answer comes from on_rotated() */

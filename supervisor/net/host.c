@@ -792,19 +792,24 @@ static void put_file(const char *path, const char *text, size_t len)
 #define HOSTS_HEAD "# written by corral: the services on this container's networks\n" \
                    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
-/* o's lines in a hosts file: its address on br (v4, v6). */
+/* o's lines in a hosts file: its address on br (v4, v6), under its service's name (a run's
+ * SVC.run-PID as SVC). */
 static size_t hosts_lines(char *b, size_t cap, size_t len, const struct attach *o,
                           const struct bridge *br)
 {
     char ip[INET6_ADDRSTRLEN];
+    const char *tag = strstr(o->svc, ".run-");
+    int nl = tag ? (int)(tag - o->svc) : (int)strlen(o->svc);
     for (size_t k = 0; k < o->n; k++) {
         if (o->br[k] != br)
             continue;
         cr_ip4_format(o->ls[k].a4, ip, sizeof ip);
-        len += (size_t)snprintf(b + len, len < cap ? cap - len : 0, "%s\t%s\n", ip, o->svc);
+        len += (size_t)snprintf(b + len, len < cap ? cap - len : 0, "%s\t%.*s\n", ip, nl,
+                                o->svc);
         if (o->ls[k].has6) {
             inet_ntop(AF_INET6, o->ls[k].a6, ip, sizeof ip);
-            len += (size_t)snprintf(b + len, len < cap ? cap - len : 0, "%s\t%s\n", ip, o->svc);
+            len += (size_t)snprintf(b + len, len < cap ? cap - len : 0, "%s\t%.*s\n", ip, nl,
+                                    o->svc);
         }
     }
     return len;
@@ -820,7 +825,8 @@ static void write_net_hosts(struct cr_net *n, const struct bridge *br)
         return;
     len += (size_t)snprintf(b, cap, HOSTS_HEAD);
     for (size_t i = 0; i < n->nat; i++)
-        len = hosts_lines(b, cap, len, &n->at[i], br);
+        if (!run_pid(n->at[i].svc))   /* a run connected by us is in no service's hosts */
+            len = hosts_lines(b, cap, len, &n->at[i], br);
     cr_net_hosts_file(n->run_dir, n->root, NULL, br->net, path, sizeof path);
     if (len < cap)
         put_file(path, b, len);
@@ -831,7 +837,7 @@ static void write_net_hosts(struct cr_net *n, const struct bridge *br)
  * service on a network it is on, at its address there. */
 static void write_hosts(struct cr_net *n, const struct attach *a)
 {
-    size_t cap = 256 + (n->nat + 1) * MAX_NETS * 120 + (n->guest ? n->nls * 120 : 0), len = 0;
+    size_t cap = 256 + (n->nat + 1) * MAX_NETS * 120 + n->nls * 120, len = 0;
     char *b = malloc(cap), path[sizeof n->dir + NAME_LEN + 16];
     if (!b)
         return;
@@ -840,21 +846,22 @@ static void write_hosts(struct cr_net *n, const struct attach *a)
         len = hosts_lines(b, cap, len, a, a->br[k]);
     if (!a->n)
         len += (size_t)snprintf(b + len, len < cap ? cap - len : 0, "127.0.1.1\t%s\n", a->svc);
+    bool run = n->guest || run_pid(a->svc);
     for (size_t i = 0; i < n->nat; i++) {
         const struct attach *o = &n->at[i];
-        if (strcmp(o->svc, a->svc))
+        if (strcmp(o->svc, a->svc) && !run_pid(o->svc))
             for (size_t k = 0; k < a->n; k++)
                 len = hosts_lines(b, cap, len, o, a->br[k]);
     }
     /* A run: the services of its networks, at the addresses the supervisor keeps for them
-     * (stable: whether they run now or not) */
-    for (size_t i = 0; n->guest && i < n->nls; i++) {
+     * (stable: whether they run now or not; those up are listed above) */
+    for (size_t i = 0; run && i < n->nls; i++) {
         const struct lease *l = &n->ls[i];
         char ip[INET6_ADDRSTRLEN];
         bool on = false;
         for (size_t k = 0; k < a->n && !on; k++)
             on = !strcmp(a->br[k]->net, l->net);
-        if (!on || run_pid(l->svc) || len >= cap)
+        if (!on || run_pid(l->svc) || len >= cap || (!n->guest && attach_of(n, l->svc)))
             continue;
         cr_ip4_format(l->a4, ip, sizeof ip);
         len += (size_t)snprintf(b + len, cap - len, "%s\t%s\n", ip, l->svc);
@@ -905,8 +912,8 @@ static void hosts_refresh(struct cr_net *n, const struct attach *a)
         write_net_hosts(n, a->br[k]);
     for (size_t i = 0; i < n->nat; i++) {
         const struct attach *o = &n->at[i];
-        if (o->n == 1)
-            continue;
+        if (o->n == 1 && !run_pid(o->svc))
+            continue;   /* the shared file's, written above; a run's file is its own */
         bool shared = !strcmp(o->svc, a->svc);
         for (size_t k = 0; k < o->n && !shared; k++)
             for (size_t j = 0; j < a->n; j++)
@@ -1110,7 +1117,8 @@ int cr_net_finish(struct cr_net *n, struct cr_net_job *j, char *err, size_t errl
         snprintf(err, errlen, "%s", j->err);
     char dir[sizeof n->dir + NAME_LEN + 26];
     snprintf(dir, sizeof dir, "%s/%s%s", n->dir, j->a.svc, n->tag);
-    if (r == 0 && !j->cancelled && (j->a.n != 1 || n->guest) && (r = mkdirs(dir)) < 0)
+    if (r == 0 && !j->cancelled && (j->a.n != 1 || n->guest || run_pid(j->a.svc)) &&
+        (r = mkdirs(dir)) < 0)
         snprintf(err, errlen, "%s: %s", dir, strerror(-r));
     struct attach *v = r == 0 && !j->cancelled ? realloc(n->at, (n->nat + 1) * sizeof *v)
                                                  : NULL;
@@ -1176,7 +1184,22 @@ void cr_net_detach(struct cr_net *n, const char *svc)
         if (apply_rules(n, err, sizeof err) < 0)
             cr_log(NULL, "%s", err);
     }
-    if (gone.release) {
+    pid_t run = n->guest ? 0 : run_pid(gone.svc);
+    if (run) {
+        /* a run connected by us (cr_net_connect_run's key): its address and files go now,
+         * from the state file too (a state_save would keep the line while the run is a
+         * zombie: a live run's) */
+        char tag[24], path[sizeof n->dir + NAME_LEN + 8];
+        snprintf(tag, sizeof tag, ".run-%d", (int)run);
+        int fd = state_lock(n);
+        drop_leases(n, gone.svc, NULL);
+        guest_edit(n, NULL, tag);
+        state_unlock(fd);
+        snprintf(path, sizeof path, "%s/%s/hosts", n->dir, gone.svc);
+        unlink(path);
+        *strrchr(path, '/') = '\0';
+        rmdir(path);
+    } else if (gone.release) {
         drop_leases(n, gone.svc, NULL);
         state_save(n);
     }
@@ -1614,6 +1637,16 @@ static int resume_attach(struct cr_net *n, const char *line)
         for (size_t i = 0; i < n->nls && !l; i++)
             if (!strcmp(n->ls[i].svc, a.svc) && !strcmp(n->ls[i].net, a.br[k]->net))
                 l = &n->ls[i];
+        if (!l && run_pid(a.svc)) {
+            /* a run we connected, gone during the re-exec (state_load left its address
+             * out): its files go, nothing else is left of it */
+            char path[sizeof n->dir + NAME_LEN + 8];
+            snprintf(path, sizeof path, "%s/%s/hosts", n->dir, a.svc);
+            unlink(path);
+            *strrchr(path, '/') = '\0';
+            rmdir(path);
+            return 0;
+        }
         if (!l)
             return -ENOENT;
         a.ls[k] = *l;
@@ -1722,6 +1755,26 @@ static void guest_close(struct cr_net *n)
         n->mark = -1;
     }
     state_unlock(fd);
+}
+
+void cr_net_run_key(const char *svc, pid_t run, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s.run-%d", svc, (int)run);
+}
+
+void cr_net_each_run(struct cr_net *n, void (*fn)(const char *key, pid_t run, void *arg),
+                     void *arg)
+{
+    for (size_t i = 0; n && !n->guest && i < n->nat; i++) {
+        char key[NAME_LEN];
+        snprintf(key, sizeof key, "%s", n->at[i].svc);
+        pid_t run = run_pid(key);
+        if (run) {
+            fn(key, run, arg);   /* it may detach it: looked at again */
+            if (i < n->nat && strcmp(n->at[i].svc, key))
+                i--;
+        }
+    }
 }
 
 void cr_net_files_name(const struct cr_net *n, const char *svc, char *buf, size_t len)

@@ -52,6 +52,14 @@ int cr_net_open_run(const char *cgroup_root, const char *run_dir, struct cr_net 
                     char *err, size_t errlen);
 /* The name of svc's own files in the state folder: svc, or a run's SVC.run-PID. */
 void cr_net_files_name(const struct cr_net *n, const char *svc, char *buf, size_t len);
+/* A run's name for svc, SVC.run-PID: its files' (above), and the key under which a
+ * supervisor connects the run's container for it (supervisor/run_net.h) — that attachment's
+ * address and files go at its cr_net_detach, and it is in no service's hosts file. */
+void cr_net_run_key(const char *svc, pid_t run, char *buf, size_t len);
+/* fn for each run's container connected by this supervisor (after a re-exec: watched
+ * again), with its key and the run's pid; fn may cr_net_detach it. */
+void cr_net_each_run(struct cr_net *n, void (*fn)(const char *key, pid_t run, void *arg),
+                     void *arg);
 /* spec with /etc/hosts and /etc/resolv.conf bound read-only from the run_dir files of
  * files_name (only_net: the shared file of that one network; cr_net_hosts_file), unless it
  * binds its own, when it has a root of its own: into *copy, which borrows everything of spec

@@ -62,7 +62,28 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
 {
     const struct cr_service *conf = svc->conf;
     struct cr_runtime *rt = svc->rt;
-    char err[512];
+    char err[512] = "";
+    /* A run: the supervisor of its root connects it, if there is one that will (if not, it
+     * is done here, without a word: an older supervisor, another network) */
+    int k = rt->run_mode && !rt->net && rt->keeper_connect
+                ? rt->keeper_connect(rt, svc, pid, err, sizeof err) : -EAGAIN;
+    if (k == 0) {
+        ssize_t n;
+        while ((n = write(go_fd, "g", 1)) < 0 && errno == EINTR)
+            ;
+        close(go_fd);
+        return 0;
+    }
+    if (k != -EAGAIN) {
+        cr_log(svc->name, "cannot connect its container to its networks: %s", err);
+        close(go_fd);
+        return k;
+    }
+    if (rt->run_mode && !rt->net && rt->net_open && rt->net_open(rt, err, sizeof err) < 0) {
+        cr_log(svc->name, "cannot connect its container to its networks: %s", err);
+        close(go_fd);
+        return -ENODEV;
+    }
     if (!rt->net) {
         cr_log(svc->name, "cannot connect its container to its networks: no networking");
         close(go_fd);
@@ -107,14 +128,22 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
 static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct cr_spec *copy,
                     char paths[2][4200])
 {
-    bool run = cr_net_is_run(svc->rt->net);
+    /* a run's files are SVC.run-PID's whoever connects it (net/host.h, run_net.h) */
+    bool run = svc->rt->run_mode;
     const char *only = !run && svc->conf->nnets == 1 ? svc->conf->nets[0]->name : NULL;
     char files[128];
-    cr_net_files_name(svc->rt->net, svc->name, files, sizeof files);
+    if (run)
+        cr_net_run_key(svc->name, getpid(), files, sizeof files);
+    else
+        cr_net_files_name(svc->rt->net, svc->name, files, sizeof files);
     int r = cr_net_bind_files(svc->rt->run_dir, svc->rt->cgroup_root, files, only, spec, copy,
                               paths);
     if (r == 0 && copy->binds != spec->binds)
         cr_net_hosts_ensure(paths[0]);
+    /* a run alone writes the shared resolv.conf only when it connects its container, after
+     * init's binds (a supervisor of the root wrote it at its start) */
+    if (r == 0 && copy->binds != spec->binds && run)
+        cr_net_hosts_ensure(paths[1]);
     return r;
 }
 

@@ -19,7 +19,8 @@ struct cr_net;
 struct cr_runtime {
     uv_loop_t *loop;
     struct cr_cg_root *cgroot;
-    struct cr_net *net;          /* the host side of the bridge networks; NULL in run mode */
+    struct cr_net *net;          /* the host side of the bridge networks; in run mode NULL
+                                    until a container is connected here (net_open) */
     char *run_dir;               /* [supervisor] run_dir, as the supervisor started */
     char *cgroup_root;           /* [supervisor] cgroup_root, likewise */
     char *cni_config_dir, *cni_plugin_dir;   /* [supervisor]'s, likewise */
@@ -47,6 +48,12 @@ struct cr_runtime {
      * service whose stdout_events_enabled (stderr_events_enabled) is set. */
     void (*on_output)(struct cr_runtime *rt, struct cr_svc *svc, int stream, const char *lines,
                       size_t len);
+    /* Run mode, a container on a bridge network (supervisor/run_net.h): asks the supervisor
+     * of the root to connect it (0: done; -EAGAIN: do it here, why says why when there was
+     * one to ask; else the start fails), and makes net when it is done here. */
+    int (*keeper_connect)(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char *why,
+                          size_t whylen);
+    int (*net_open)(struct cr_runtime *rt, char *err, size_t errlen);
 };
 
 /* Seeds rt->rnd (getrandom, else the clock and the pid). */

@@ -419,9 +419,10 @@ ASK = ("import socket, sys, time\n"
 
 
 def test_run_gets_the_services_network(h, net_env, cgroot):
-    """A `run` of a bridge service beside its supervisor: an address of its own on the
-    service's network (leased as NAME.run-PID, given back after), the default route, the
-    services by name; no published port; the supervisor's bridge and table untouched."""
+    """A `run` of a bridge service beside its supervisor: the supervisor connects its
+    container (net-connect on its control socket): an address of its own on the service's
+    network (leased as NAME.run-PID, given back after), the default route, the services by
+    name; no published port; the supervisor's bridge and table untouched."""
     (net_env / "x" / "ask.py").write_text(ASK)
     s = NetSup(h, net_env, cgroot, server("srv") + svc(
         "cli", "/bin/true", rootfs=None, bind="%(here)s/x:/x", autostart="false",
@@ -440,14 +441,107 @@ def test_run_gets_the_services_network(h, net_env, cgroot):
     assert m, out
     assert m.group(1) not in (s.addr("srv"), s.addr("cli")), (out, s.state())
     assert lines[1] == "route eth0" and "srv" in lines[2].split(), out
-    # its lease and files given back; the supervisor's bridge still there, its table alone
-    assert ".run-" not in s.state(), s.state()
-    assert not [p for p in (net_env / "run" / cgroot).iterdir() if ".run-" in p.name]
+    # the supervisor connected it, at the address the run's container had
+    said = s.wait_log(r"^supervisor: run cli\.run-(\d+) \(pid \1\): connected, (\S+)$")
+    assert said[0][1] == m.group(1), (said, out)
+    # its lease and files given back once the run is gone; the supervisor's bridge still
+    # there, its table alone (the run made no table of its own)
+    wait_until(lambda: ".run-" not in s.state(), what="the run's lease given back")
+    wait_until(lambda: not [p for p in (net_env / "run" / cgroot).iterdir()
+                            if ".run-" in p.name or p.name.startswith("run-")],
+               what="the run's files removed")
     wait_until(lambda: sorted(links(prefix)) == before, 30, what="the run's veth gone")
     assert [t for t in nft_tables() if t.startswith(f"corral-{cgroot}")] == [f"corral-{cgroot}"]
     # srv still answers its own clients: nothing of the supervisor's was changed
     assert s.stop() == 0
     no_links_left(prefix)
+
+
+def test_a_connected_run_is_let_go_after_a_reexec(h, net_env, cgroot):
+    """A run the supervisor connected, then `svctl reexec`: the new program watches it
+    again, and gives its address and files back when it ends; a second run meanwhile is
+    connected by the new program."""
+    s = NetSup(h, net_env, cgroot, server("srv")).start()
+    s.wait_log(r"^supervisor: srv: started")
+    state_dir = net_env / "run" / cgroot
+    p, _, err = h.popen([ASAN_SUPERVISOR, "-c", s.ini, "run", "srv", "--", "/bin/sleep",
+                         "1000"], env={"CORRAL_INIT": str(INIT)})
+    s.wait_log(rf"^supervisor: run srv\.run-{p.pid} \(pid {p.pid}\): connected, ")
+    assert f"srv.run-{p.pid}" in s.state()
+    r = subprocess.run([str(SVCTL), "-c", str(s.ini), "reexec"], capture_output=True, text=True,
+                       timeout=T(30))
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    s.wait_log(r"^supervisor: reexec: no event handled for ")
+    assert "not taken back" not in s.log(), s.log()
+    rc, out, e = s.run("run", "srv", "--", "/bin/true")
+    assert rc == 0, (out, e)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(T(20)) in (0, 143, -15), read_text(err)
+    assert not re.search(SANITIZER_RE, read_text(err)), read_text(err)
+    wait_until(lambda: ".run-" not in s.state(), what="the runs' leases given back")
+    wait_until(lambda: not [d for d in state_dir.iterdir() if ".run-" in d.name],
+               what="the runs' files removed")
+    assert len(re.findall(r"^supervisor: run srv\.run-\d+ \(pid \d+\): connected, ", s.log(),
+                          re.M)) == 2, s.log()
+    assert s.stop() == 0
+    no_links_left(ifprefix(cgroot))
+
+
+def test_run_connects_itself_when_the_supervisor_lacks_its_network(h, net_env, cgroot):
+    """The supervisor of the root has not the run's network in its config: it says no to
+    net-connect (nothing done), and the run connects its container itself, as alone (its
+    own bridge for that network, removed at its end), while the supervisor's stay."""
+    s = NetSup(h, net_env, cgroot, server("srv")).start()
+    s.wait_log(r"^supervisor: srv: started")
+    prefix = ifprefix(cgroot)
+    before = sorted(links(prefix))
+    other = net_env / "other.ini"
+    other.write_text(s.ini.read_text() + svc(
+        "cli", "/bin/true", rootfs=None, bind="%(here)s/x:/x", network="bridge:side")
+        + "[network:side]\nsubnet = 10.123.7.0/24\n")
+    p, out, err = h.popen([ASAN_SUPERVISOR, "-c", other, "run", "cli", "--", "/bin/cat",
+                           "/proc/net/route"], env={"CORRAL_INIT": str(INIT)})
+    assert p.wait(T(30)) == 0, read_text(err)
+    assert not re.search(SANITIZER_RE, read_text(err)), read_text(err)
+    assert re.search(r"^eth0\t00000000\t", read_text(out), re.M), (read_text(out), read_text(err))
+    assert "connected" not in s.log(), s.log()
+    assert f"{p.pid}" not in s.log(), s.log()
+    wait_until(lambda: sorted(links(prefix)) == before, 30, what="the run's links gone")
+    assert ".run-" not in s.state(), s.state()
+    assert s.stop() == 0
+    no_links_left(prefix)
+
+
+def test_net_connect_is_only_for_the_run_itself(h, net_env, cgroot):
+    """net-connect answers only the run whose pid it names, for a child of it, on the
+    supervisor's networks, with a plain name; each refusal changes nothing."""
+    s = NetSup(h, net_env, cgroot, server("srv")).start()
+    s.wait_log(r"^supervisor: srv: started")
+    state = s.state()
+    me = os.getpid()
+    child = subprocess.Popen(["/bin/sleep", "100"])
+    try:
+        def ask(line):
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(str(net_env / "ctl.sock"))
+            c.sendall(line.encode() + b"\n")
+            r = c.makefile().readline().strip()
+            c.close()
+            return r
+        assert ask(f"net-connect x {me + 1} {child.pid} default").startswith("error denied ")
+        assert ask(f"net-connect x {me} {me} default") == \
+            f"error failed net-connect: pid {me} is not a child of pid {me}"
+        assert ask(f"net-connect ../x {me} {child.pid} default") == \
+            "error failed net-connect: bad service name: ../x"
+        assert ask(f"net-connect x {me} {child.pid} nope") == \
+            "error failed net-connect: network nope is not one of this supervisor's"
+        assert ask(f"net-connect x {me} {child.pid}").startswith("error usage ")
+    finally:
+        child.kill()
+        child.wait()
+    assert s.state() == state
+    assert "connected" not in s.log()
+    assert s.stop() == 0
 
 
 def test_run_alone_makes_and_removes_its_network(h, net_env, cgroot):

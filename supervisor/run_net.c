@@ -1,0 +1,294 @@
+/* A run's network through the supervisor of its root; see run_net.h. */
+#include "run_net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "ctl_proto.h"
+#include "daemon_int.h"
+#include "log.h"
+#include "net/host.h"
+
+/* ---- the supervisor's side ------------------------------------------------------------------ */
+
+struct sv_run_net {
+    uv_work_t req;
+    uv_poll_t poll;              /* the run's pidfd, once connected */
+    struct sv *sv;
+    struct cr_net_job *job;
+    char key[64];                /* SVC.run-PID */
+    pid_t run;
+    int pidfd;
+    void (*done)(void *arg, int r, const char *text);
+    void *arg;
+    struct sv_run_net *next;     /* sv->run_nets: connected, watched */
+};
+
+static void unlink_run(struct sv_run_net *w)
+{
+    for (struct sv_run_net **p = &w->sv->run_nets; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    struct sv_run_net *w = h->data;
+    close(w->pidfd);
+    free(w);
+}
+
+/* The run ended: its address and files go (its veth went with its container's namespace). */
+static void on_run_gone(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct sv_run_net *w = p->data;
+    unlink_run(w);
+    if (w->sv->rt.net)
+        cr_net_detach(w->sv->rt.net, w->key);
+    uv_close((uv_handle_t *)&w->poll, on_poll_closed);
+}
+
+static void work_run(uv_work_t *req)
+{
+    cr_net_job_run(((struct sv_run_net *)req)->job);
+}
+
+static void work_done(uv_work_t *req, int status)
+{
+    struct sv_run_net *w = (struct sv_run_net *)req;
+    char err[512], addrs[256];
+    int r = cr_net_finish(w->sv->rt.net, w->job, err, sizeof err);
+    w->poll.data = w;
+    if (r == 0 && (status < 0 || uv_poll_init(w->sv->rt.loop, &w->poll, w->pidfd) < 0)) {
+        cr_net_detach(w->sv->rt.net, w->key);
+        snprintf(err, sizeof err, status < 0 ? "cancelled" : "cannot watch the run's pid");
+        r = -EIO;
+    } else if (r == 0 && uv_poll_start(&w->poll, UV_READABLE, on_run_gone) < 0) {
+        cr_net_detach(w->sv->rt.net, w->key);
+        w->done(w->arg, -EIO, "cannot watch the run's pid");
+        uv_close((uv_handle_t *)&w->poll, on_poll_closed);
+        return;
+    }
+    if (r < 0) {
+        w->done(w->arg, r, err);
+        close(w->pidfd);
+        free(w);
+        return;
+    }
+    cr_net_addresses(w->sv->rt.net, w->key, addrs, sizeof addrs);
+    w->next = w->sv->run_nets;
+    w->sv->run_nets = w;
+    cr_log(NULL, "run %s (pid %d): connected, %s", w->key, (int)w->run, addrs);
+    w->done(w->arg, 0, addrs);
+}
+
+/* A service name as a file name and a hosts entry: letters, digits, '-', '_', '.', not first. */
+static bool plain_name(const char *s)
+{
+    if (!*s || *s == '.' || strlen(s) > 40)
+        return false;
+    for (; *s; s++)
+        if (!(('a' <= *s && *s <= 'z') || ('A' <= *s && *s <= 'Z') || ('0' <= *s && *s <= '9') ||
+              *s == '-' || *s == '_' || *s == '.'))
+            return false;
+    return true;
+}
+
+/* init's parent, from /proc/INIT/stat (after the command's last ')'); -1 when gone. */
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    int ppid;
+    return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? (pid_t)ppid : -1;
+}
+
+int sv_net_connect(struct cr_runtime *rt, const char *name, pid_t run, pid_t init,
+                   char *const *nets, size_t nnets,
+                   void (*done)(void *arg, int r, const char *text), void *arg, char *why,
+                   size_t whylen)
+{
+    struct sv *sv = sv_of(rt);
+    struct cr_net_def defs[8];
+    if (sv->shutting_down || sv->finished || rt->run_mode) {
+        snprintf(why, whylen, "the supervisor is shutting down");
+        return -ESHUTDOWN;
+    }
+    if (!rt->net) {
+        snprintf(why, whylen, "this supervisor has no networking");
+        return -ENODEV;
+    }
+    if (!plain_name(name)) {
+        snprintf(why, whylen, "bad service name: %s", name);
+        return -EINVAL;
+    }
+    if (nnets > sizeof defs / sizeof defs[0]) {
+        snprintf(why, whylen, "more than %zu networks", sizeof defs / sizeof defs[0]);
+        return -E2BIG;
+    }
+    for (size_t i = 0; i < nnets; i++) {
+        const struct cr_network *nw = NULL;
+        for (size_t k = 0; k < sv->cfg->nnetworks && !nw; k++)
+            if (!strcmp(sv->cfg->networks[k].name, nets[i]))
+                nw = &sv->cfg->networks[k];
+        if (!nw) {
+            snprintf(why, whylen, "network %s is not one of this supervisor's", nets[i]);
+            return -ENOENT;
+        }
+        defs[i] = (struct cr_net_def){.name = nw->name, .bridge = nw->bridge, .net4 = nw->net4,
+                                      .net6 = nw->net6, .internal = nw->internal};
+    }
+    if (parent_of(init) != run) {
+        snprintf(why, whylen, "pid %d is not a child of pid %d", (int)init, (int)run);
+        return -EPERM;
+    }
+    struct sv_run_net *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    w->sv = sv;
+    w->run = run;
+    w->done = done;
+    w->arg = arg;
+    cr_net_run_key(name, run, w->key, sizeof w->key);
+    if ((w->pidfd = (int)syscall(SYS_pidfd_open, run, 0)) < 0) {
+        snprintf(why, whylen, "pidfd_open %d: %s", (int)run, strerror(errno));
+        free(w);
+        return -ESRCH;
+    }
+    int r = cr_net_prepare(rt->net, w->key, defs, nnets, NULL, 0, init, &w->job, why, whylen);
+    if (r == 0 && (r = uv_queue_work(rt->loop, &w->req, work_run, work_done)) < 0) {
+        cr_net_job_run(w->job);   /* no thread pool: here, then, answered at once */
+        work_done(&w->req, 0);
+        return 0;
+    }
+    if (r < 0) {
+        close(w->pidfd);
+        free(w);
+    }
+    return r;
+}
+
+/* After a re-exec: a connected run handed over, watched again (gone meanwhile: let go). */
+static void rewatch(const char *key, pid_t run, void *arg)
+{
+    struct sv *sv = arg;
+    struct sv_run_net *w = calloc(1, sizeof *w);
+    if (w && (w->pidfd = (int)syscall(SYS_pidfd_open, run, 0)) >= 0 &&
+        uv_poll_init(sv->rt.loop, &w->poll, w->pidfd) == 0) {
+        w->sv = sv;
+        w->run = run;
+        snprintf(w->key, sizeof w->key, "%s", key);
+        w->poll.data = w;
+        w->next = sv->run_nets;
+        sv->run_nets = w;
+        if (uv_poll_start(&w->poll, UV_READABLE, on_run_gone) == 0)
+            return;
+        on_run_gone(&w->poll, 0, 0);   /* let go now, as if it ended */
+        return;
+    }
+    if (w && w->pidfd > 0)
+        close(w->pidfd);
+    free(w);
+    cr_net_detach(sv->rt.net, key);
+}
+
+void sv_run_nets_resume(struct sv *sv)
+{
+    cr_net_each_run(sv->rt.net, rewatch, sv);
+}
+
+void sv_run_nets_close(struct sv *sv)
+{
+    while (sv->run_nets) {
+        struct sv_run_net *w = sv->run_nets;
+        sv->run_nets = w->next;
+        uv_close((uv_handle_t *)&w->poll, on_poll_closed);
+    }
+}
+
+/* ---- the run's side -------------------------------------------------------------------------- */
+
+int sv_keeper_connect(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char *why,
+                      size_t whylen)
+{
+    struct sv *sv = sv_of(rt);
+    const struct cr_service *conf = cr_svc_conf(svc);
+    const char *path = sv->cfg->global.control_socket;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    why[0] = '\0';
+    if (!path || strlen(path) >= sizeof sa.sun_path)
+        return -EAGAIN;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -EAGAIN;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        return -EAGAIN;   /* no supervisor there */
+    }
+    char line[CR_CTL_LINE_MAX];
+    int len = snprintf(line, sizeof line, "net-connect %s %d %d", cr_svc_name(svc),
+                       (int)getpid(), (int)pid);
+    for (size_t i = 0; i < conf->nnets && len < (int)sizeof line; i++)
+        len += snprintf(line + len, sizeof line - (size_t)len, " %s", conf->nets[i]->name);
+    if (len + 1 >= (int)sizeof line) {
+        close(fd);
+        return -EAGAIN;
+    }
+    line[len++] = '\n';
+    /* The answer comes once the veth is made (milliseconds); a supervisor that takes longer
+     * than this is stuck, and may have connected it or not: the start fails. */
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (send(fd, line, (size_t)len, MSG_NOSIGNAL) != len) {
+        close(fd);
+        return -EAGAIN;   /* not sent: nothing was done */
+    }
+    char ans[512];
+    size_t got = 0;
+    ssize_t n = 0;
+    while (got < sizeof ans - 1 && !memchr(ans, '\n', got) &&
+           ((n = recv(fd, ans + got, sizeof ans - 1 - got, 0)) > 0 || (n < 0 && errno == EINTR)))
+        got += n > 0 ? (size_t)n : 0;
+    close(fd);
+    ans[got] = '\0';
+    char *end = strchr(ans, '\n');
+    if (!end) {
+        snprintf(why, whylen, "the supervisor at %s did not answer", path);
+        return -ETIMEDOUT;
+    }
+    *end = '\0';
+    if (!strncmp(ans, "ok", 2))
+        return 0;
+    /* "error CODE TEXT": an older supervisor (unknown command), a network it does not have */
+    snprintf(why, whylen, "%s", ans);
+    return -EAGAIN;
+}
+
+int sv_run_net_open(struct cr_runtime *rt, char *err, size_t errlen)
+{
+    return cr_net_open_run(rt->cgroup_root, rt->run_dir, &rt->net, err, errlen);
+}
