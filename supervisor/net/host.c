@@ -908,6 +908,10 @@ static void hosts_refresh(struct cr_net *n, const struct attach *a)
             write_hosts(n, a);   /* a run's own; the supervisor's files are the supervisor's */
         return;
     }
+    if (run_pid(a->svc)) {
+        write_hosts(n, a);       /* a run we connect: in no other file */
+        return;
+    }
     for (size_t k = 0; k < a->n; k++)
         write_net_hosts(n, a->br[k]);
     for (size_t i = 0; i < n->nat; i++) {
@@ -1186,7 +1190,7 @@ void cr_net_detach(struct cr_net *n, const char *svc)
     }
     pid_t run = n->guest ? 0 : run_pid(gone.svc);
     if (run) {
-        /* a run connected by us (cr_net_connect_run's key): its address and files go now,
+        /* a run connected by us (cr_net_run_key): its address and files go now,
          * from the state file too (a state_save would keep the line while the run is a
          * zombie: a live run's) */
         char tag[24], path[sizeof n->dir + NAME_LEN + 8];
@@ -1199,7 +1203,9 @@ void cr_net_detach(struct cr_net *n, const char *svc)
         unlink(path);
         *strrchr(path, '/') = '\0';
         rmdir(path);
-    } else if (gone.release) {
+        return;   /* in no other container's hosts file */
+    }
+    if (gone.release) {
         drop_leases(n, gone.svc, NULL);
         state_save(n);
     }
