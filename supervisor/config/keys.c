@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <strings.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,27 +469,40 @@ static bool key_named(const struct cr_key *k, const char *name)
     return false;
 }
 
-/* Each name and alias of the table, sorted (case folded, then table order): a key of a file
- * is found by a binary search, not by comparing it with 136 names and their aliases (a file
- * of 100 services with five keys each made 500 such scans). Made on the first look-up. */
+/* Each name and alias of the table in a hash (case folded): a key of a file is found by one
+ * or two probes, not by comparing it with 136 names and their aliases (a file of 100
+ * services with five keys each made 500 such scans); keys of one name are chained in table
+ * order. Made on the first look-up (a sorted index made then cost a qsort, ~2 % of a load). */
 static struct key_name {
     const char *name;   /* not NUL-terminated when an alias */
     size_t len;
     int key;
+    int next;           /* the next key of this name, in table order; -1: none */
 } by_name[CR_NKEYS * 3];
+#define NAME_SLOTS 1024   /* a power of two, over twice the names */
+_Static_assert(NAME_SLOTS > 2 * CR_NKEYS * 3, "the hash of key names stays sparse");
+static int16_t name_slot[NAME_SLOTS];   /* index + 1 into by_name of a name's first key */
 static size_t nby_name;
 
-static int ncasecmp(const char *a, size_t na, const char *b, size_t nb)
+static unsigned name_hash(const char *s, size_t n)
 {
-    int c = strncasecmp(a, b, na < nb ? na : nb);
-    return c ? c : (na > nb) - (na < nb);
+    unsigned h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)tolower((unsigned char)s[i])) * 16777619u;
+    return h;
 }
 
-static int by_name_order(const void *x, const void *y)
+/* The slot of that name: its first key's, or the empty one where it would go. */
+static unsigned name_find(const char *s, size_t n)
 {
-    const struct key_name *a = x, *b = y;
-    int c = ncasecmp(a->name, a->len, b->name, b->len);
-    return c ? c : a->key - b->key;
+    unsigned i = name_hash(s, n) & (NAME_SLOTS - 1);
+    while (name_slot[i]) {
+        const struct key_name *e = &by_name[name_slot[i] - 1];
+        if (e->len == n && !strncasecmp(e->name, s, n))
+            break;
+        i = (i + 1) & (NAME_SLOTS - 1);
+    }
+    return i;
 }
 
 static bool index_names(void)
@@ -500,18 +514,26 @@ static bool index_names(void)
         const struct cr_key *k = &cr_keys[i];
         if (!k->name)
             continue;
-        by_name[n++] = (struct key_name){k->name, strlen(k->name), i};
-        for (const char *a = k->aliases; a && *a;) {
-            size_t len = strcspn(a, " ");
+        for (const char *a = k->name; a && *a;) {
+            size_t len = a == k->name ? strlen(a) : strcspn(a, " ");
             if (n == sizeof by_name / sizeof by_name[0])
                 return false;   /* (not with today's table) the scan below does it */
-            by_name[n++] = (struct key_name){a, len, i};
-            a += len;
-            while (*a == ' ')
+            by_name[n] = (struct key_name){a, len, i, -1};
+            unsigned slot = name_find(a, len);
+            if (!name_slot[slot]) {
+                name_slot[slot] = (int16_t)(n + 1);
+            } else {
+                int t = name_slot[slot] - 1;
+                while (by_name[t].next >= 0)
+                    t = by_name[t].next;
+                by_name[t].next = (int)n;
+            }
+            n++;
+            a = a == k->name ? k->aliases : a + len;
+            while (a && *a == ' ')
                 a++;
         }
     }
-    qsort(by_name, n, sizeof by_name[0], by_name_order);
     nby_name = n;
     return true;
 }
@@ -533,16 +555,9 @@ const struct cr_key *cr_key_find(const char *name, unsigned sections)
         }
         return any;
     }
-    size_t len = strlen(name), lo = 0, hi = nby_name;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ncasecmp(by_name[mid].name, by_name[mid].len, name, len) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (; lo < nby_name && !ncasecmp(by_name[lo].name, by_name[lo].len, name, len); lo++) {
-        const struct cr_key *k = &cr_keys[by_name[lo].key];
+    unsigned slot = name_find(name, strlen(name));
+    for (int e = name_slot[slot] - 1; e >= 0; e = by_name[e].next) {
+        const struct cr_key *k = &cr_keys[by_name[e].key];
         if (k->sections & sections)
             return k;
         if (!any)

@@ -54,7 +54,13 @@ char *cr_cfg_expand(const char *in, const struct cr_xctx *x, char *err, size_t e
 {
     struct sbuf b = {0};
     size_t inlen = strlen(in);
-    if ((b.p = malloc(inlen + 16)))   /* room for the value as it is: most have no expansion */
+    if (!memchr(in, '%', inlen)) {   /* most values: as they are */
+        char *copy = malloc(inlen + 1);
+        if (!copy)
+            snprintf(err, errlen, "out of memory");
+        return copy ? memcpy(copy, in, inlen + 1) : NULL;
+    }
+    if ((b.p = malloc(inlen + 16)))   /* room for the value as it is */
         b.cap = inlen + 16;
     sb_add(&b, "", 0);
     for (const char *p = in; *p;) {
@@ -570,7 +576,10 @@ int cr_split_command(const char *s, char ***argvp, size_t *argcp, const char **e
             }
             sb_add(&w, ++p, 1);
         } else {
-            sb_add(&w, p, 1);
+            /* plain characters up to the next space, quote or backslash, in one go */
+            size_t m = strcspn(p, " \t\n'\"\\");
+            sb_add(&w, p, m);
+            p += m - 1;
         }
     }
     if (!*err && argc == 0)
