@@ -511,6 +511,9 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
         fprintf(stderr, "supervisor: `run` is not for the machine's PID 1\n");
         goto out;
     }
+    /* a run on a bridge: the supervisor of its root connects its container meanwhile */
+    if (run_conf && run_conf->net_mode == CR_NETMODE_BRIDGE)
+        sv->rt.netns_inherited = sv_keeper_early(sv, run_conf);
 
     signal(SIGPIPE, SIG_IGN);
     /* Every service holds a few pipes and a pidfd: take the hard limit for ourselves; each

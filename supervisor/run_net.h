@@ -7,10 +7,12 @@
 #ifndef CORRAL_RUN_NET_H
 #define CORRAL_RUN_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 struct cr_runtime;
+struct cr_service;
 struct cr_svc;
 struct sv;
 
@@ -26,8 +28,17 @@ void sv_run_nets_resume(struct sv *sv);
 /* At the supervisor's end (before cr_net_close): stops watching the runs it connected. */
 void sv_run_nets_close(struct sv *sv);
 
-/* The run's side (rt->keeper_connect, service/runtime.h): asks the supervisor at the
- * config's control socket to connect the container whose init is pid. 0: connected;
+/* The run's side, at its start: when a supervisor listens at the config's control socket,
+ * makes a network namespace for the container (the run moves into it: the container
+ * inherits it) and asks that supervisor to connect it now, while the run goes on. True when
+ * asked (the container must then be cloned without a namespace of its own: the run's is
+ * it); false with nothing changed (no such supervisor; a user namespace, whose container's
+ * network namespace must be its own). */
+bool sv_keeper_early(struct sv *sv, const struct cr_service *conf);
+/* (rt->keeper_connect, service/runtime.h): the answer to the early question (connected: the
+ * run stays in the container's namespace; else back in its own); or, without one, asks the
+ * supervisor at the config's control socket to connect the container whose init is pid,
+ * and waits for the answer. 0: connected;
  * -EAGAIN: no such supervisor, or it said no (why says, "" when there is none): connect it
  * here; another negative errno: it may or may not have (no answer): the start fails. */
 int sv_keeper_connect(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char *why,

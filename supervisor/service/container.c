@@ -828,7 +828,7 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
         .uid_map = conf->uid_map_text,
         .gid_map = conf->gid_map_text,
         .seccomp_fd = -1,
-        .new_netns = bridge || cni,
+        .new_netns = (bridge && !rt->netns_inherited) || cni,
         .defer_go = bridge || cni,
     };
     if (conf->spec.seccomp_fd >= 0) {

@@ -53,6 +53,8 @@ struct cr_runtime {
      * one to ask; else the start fails), and makes net when it is done here. */
     int (*keeper_connect)(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char *why,
                           size_t whylen);
+    bool netns_inherited;        /* run mode: the container's network namespace is the one
+                                    the run made and moved into (its clone makes none) */
     int (*net_open)(struct cr_runtime *rt, char *err, size_t errlen);
 };
 

@@ -529,8 +529,14 @@ def test_net_connect_is_only_for_the_run_itself(h, net_env, cgroot):
             c.close()
             return r
         assert ask(f"net-connect x {me + 1} {child.pid} default").startswith("error denied ")
+        assert ask(f"net-connect x {me} {os.getppid()} default") == \
+            f"error failed net-connect: pid {os.getppid()} is not a child of pid {me}"
+        # the run's own namespace (made at its start) or its child's, never the supervisor's
         assert ask(f"net-connect x {me} {me} default") == \
-            f"error failed net-connect: pid {me} is not a child of pid {me}"
+            f"error failed net-connect: pid {me} is in the supervisor's own network namespace"
+        assert ask(f"net-connect x {me} {child.pid} default") == \
+            f"error failed net-connect: pid {child.pid} is in the supervisor's own network " \
+            "namespace"
         assert ask(f"net-connect ../x {me} {child.pid} default") == \
             "error failed net-connect: bad service name: ../x"
         assert ask(f"net-connect x {me} {child.pid} nope") == \
