@@ -29,7 +29,7 @@ static const struct {
     [CR_CTL_REBOOT] = {"reboot", 0, 0, true, 0},
     [CR_CTL_HALT] = {"halt", 0, 0, true, 0},
     [CR_CTL_REEXEC] = {"reexec", 0, 1, true, 1},
-    [CR_CTL_NET_CONNECT] = {"net-connect", 4, 3 + 8, false, 0},   /* `run` (oneshot.c) */
+    [CR_CTL_NET_CONNECT] = {"net-connect", 5, 4 + 8, false, 0},   /* `run` (run_net.h) */
 };
 #undef ANY
 

@@ -53,10 +53,12 @@
  *                              service, then every process, unmounts, and powers off, reboots
  *                              or halts; `ok ...` first, or `error failed` when it is not
  *                              PID 1 (added within version 1, as rotate)
- *   net-connect NAME RUNPID INITPID NET ...
- *                              a `supervisor run` of this supervisor's cgroup root (the
- *                              peer, whose pid is RUNPID) asks it to connect its container
- *                              (INITPID, RUNPID's child, waiting for its go-ahead) to the
+ *   net-connect NAME RUNPID NSPID ROOT NET ...
+ *                              a `supervisor run` of cgroup root ROOT, which must be this
+ *                              supervisor's (the peer, whose pid is RUNPID), asks it to
+ *                              connect the network namespace of NSPID (the run itself, which
+ *                              made it for its container, or its container's init, its
+ *                              child; never the supervisor's own namespace) to the
  *                              networks NET, which must be this supervisor's: `ok ADDRESSES`
  *                              once connected, `error failed WHY` and nothing done otherwise
  *                              (the run then does it itself). The address and files are

@@ -3,10 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -136,7 +136,7 @@ static pid_t parent_of(pid_t pid)
 }
 
 int sv_net_connect(struct cr_runtime *rt, const char *name, pid_t run, pid_t init,
-                   char *const *nets, size_t nnets,
+                   const char *root, char *const *nets, size_t nnets,
                    void (*done)(void *arg, int r, const char *text), void *arg, char *why,
                    size_t whylen)
 {
@@ -153,6 +153,11 @@ int sv_net_connect(struct cr_runtime *rt, const char *name, pid_t run, pid_t ini
     if (!plain_name(name)) {
         snprintf(why, whylen, "bad service name: %s", name);
         return -EINVAL;
+    }
+    if (strcmp(root, rt->cgroup_root)) {
+        snprintf(why, whylen, "cgroup root %s is not this supervisor's (%s)", root,
+                 rt->cgroup_root);
+        return -EXDEV;
     }
     if (nnets > sizeof defs / sizeof defs[0]) {
         snprintf(why, whylen, "more than %zu networks", sizeof defs / sizeof defs[0]);
@@ -255,11 +260,12 @@ void sv_run_nets_close(struct sv *sv)
 static int early_fd = -1, home_fd = -1;
 
 /* The request on a connected socket (timeouts set): 0, or -EAGAIN when it was not sent. */
-static int ask(int fd, const char *name, pid_t nspid, const struct cr_service *conf)
+static int ask(int fd, const char *name, pid_t nspid, const char *root,
+               const struct cr_service *conf)
 {
     char line[CR_CTL_LINE_MAX];
-    int len = snprintf(line, sizeof line, "net-connect %s %d %d", name, (int)getpid(),
-                       (int)nspid);
+    int len = snprintf(line, sizeof line, "net-connect %s %d %d %s", name, (int)getpid(),
+                       (int)nspid, root);
     for (size_t i = 0; i < conf->nnets && len < (int)sizeof line; i++)
         len += snprintf(line + len, sizeof line - (size_t)len, " %s", conf->nets[i]->name);
     if (len + 1 >= (int)sizeof line)
@@ -304,7 +310,7 @@ bool sv_keeper_early(struct sv *sv, const struct cr_service *conf)
         close(fd);
         return false;
     }
-    if (ask(fd, conf->name, getpid(), conf) < 0) {
+    if (ask(fd, conf->name, getpid(), sv->cfg->global.cgroup_root, conf) < 0) {
         if (setns(home, CLONE_NEWNET) < 0)
             abort();   /* back where it was a moment ago: only the kernel's memory can fail */
         close(home);
@@ -324,7 +330,8 @@ int sv_keeper_connect(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char
     int fd = early_fd;
     early_fd = -1;
     if (fd < 0 && ((fd = keeper_socket(sv)) < 0 ||
-                   ask(fd, cr_svc_name(svc), pid, cr_svc_conf(svc)) < 0)) {
+                   ask(fd, cr_svc_name(svc), pid, sv->cfg->global.cgroup_root,
+                       cr_svc_conf(svc)) < 0)) {
         if (fd >= 0)
             close(fd);
         return -EAGAIN;

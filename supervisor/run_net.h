@@ -19,7 +19,7 @@ struct sv;
 /* The supervisor's side: the api host's net_connect (api/host.h). The address and files are
  * the run's (SVC.run-PID, net/host.h) until the run's pid ends, watched by its pidfd. */
 int sv_net_connect(struct cr_runtime *rt, const char *name, pid_t run, pid_t init,
-                   char *const *nets, size_t nnets,
+                   const char *root, char *const *nets, size_t nnets,
                    void (*done)(void *arg, int r, const char *text), void *arg, char *why,
                    size_t whylen);
 /* After a re-exec, once the loop is made: watches again the runs the old program had

@@ -961,8 +961,8 @@ static void do_net_connect(struct client *c, struct cr_ctl_req *rq, struct obuf 
     char why[256];
     defer_begin(c);
     int r = c->ctl->host->net_connect(c->ctl->rt, rq->argv[0], (pid_t)run, (pid_t)init,
-                                      rq->argv + 3, (size_t)rq->argc - 3, on_connected, c, why,
-                                      sizeof why);
+                                      rq->argv[3], rq->argv + 4, (size_t)rq->argc - 4,
+                                      on_connected, c, why, sizeof why);
     if (r < 0) {
         c->paused = false;
         c->async--;

@@ -39,13 +39,13 @@ struct cr_api_host {
     /* Asks a service to start, stop or restart (cr_svc_request, service.h): a start waits
      * for its dependencies as at start-up and says what it waits for; a stop cancels it. */
     void (*request)(struct cr_runtime *rt, struct cr_svc *svc, enum cr_svc_req req);
-    /* net-connect (ctl_proto.h): connects the container whose init is init (run's child,
-     * waiting for its go-ahead) of `supervisor run` run's service name to the networks nets
-     * (this supervisor's). 0: under way, and done(arg, 0, its addresses) or done(arg, -errno,
+    /* net-connect (ctl_proto.h): connects the network namespace of init (run's container's
+     * init, or run itself) of `supervisor run` run's service name (of cgroup root root) to
+     * the networks nets (this supervisor's). 0: under way, and done(arg, 0, its addresses) or done(arg, -errno,
      * why) follows, always later; or a negative errno with why filled: refused, nothing
      * done. */
     int (*net_connect)(struct cr_runtime *rt, const char *name, pid_t run, pid_t init,
-                       char *const *nets, size_t nnets,
+                       const char *root, char *const *nets, size_t nnets,
                        void (*done)(void *arg, int r, const char *text), void *arg,
                        char *why, size_t whylen);
     /* The guarantees the supervisor cannot give where it runs, and why (no cgroups in a

@@ -513,8 +513,9 @@ def test_run_connects_itself_when_the_supervisor_lacks_its_network(h, net_env, c
 
 
 def test_net_connect_is_only_for_the_run_itself(h, net_env, cgroot):
-    """net-connect answers only the run whose pid it names, for a child of it, on the
-    supervisor's networks, with a plain name; each refusal changes nothing."""
+    """net-connect answers only the run whose pid it names, of the supervisor's cgroup root,
+    for its own new network namespace or its child's, on the supervisor's networks, with a
+    plain name; each refusal changes nothing."""
     s = NetSup(h, net_env, cgroot, server("srv")).start()
     s.wait_log(r"^supervisor: srv: started")
     state = s.state()
@@ -528,20 +529,22 @@ def test_net_connect_is_only_for_the_run_itself(h, net_env, cgroot):
             r = c.makefile().readline().strip()
             c.close()
             return r
-        assert ask(f"net-connect x {me + 1} {child.pid} default").startswith("error denied ")
-        assert ask(f"net-connect x {me} {os.getppid()} default") == \
+        assert ask(f"net-connect x {me + 1} {child.pid} {cgroot} default").startswith("error denied ")
+        assert ask(f"net-connect x {me} {os.getppid()} {cgroot} default") == \
             f"error failed net-connect: pid {os.getppid()} is not a child of pid {me}"
         # the run's own namespace (made at its start) or its child's, never the supervisor's
-        assert ask(f"net-connect x {me} {me} default") == \
+        assert ask(f"net-connect x {me} {me} {cgroot} default") == \
             f"error failed net-connect: pid {me} is in the supervisor's own network namespace"
-        assert ask(f"net-connect x {me} {child.pid} default") == \
+        assert ask(f"net-connect x {me} {child.pid} {cgroot} default") == \
             f"error failed net-connect: pid {child.pid} is in the supervisor's own network " \
             "namespace"
-        assert ask(f"net-connect ../x {me} {child.pid} default") == \
+        assert ask(f"net-connect ../x {me} {child.pid} {cgroot} default") == \
             "error failed net-connect: bad service name: ../x"
-        assert ask(f"net-connect x {me} {child.pid} nope") == \
+        assert ask(f"net-connect x {me} {child.pid} {cgroot} nope") == \
             "error failed net-connect: network nope is not one of this supervisor's"
-        assert ask(f"net-connect x {me} {child.pid}").startswith("error usage ")
+        assert ask(f"net-connect x {me} {child.pid} other default") == \
+            f"error failed net-connect: cgroup root other is not this supervisor's ({cgroot})"
+        assert ask(f"net-connect x {me} {child.pid} {cgroot}").startswith("error usage ")
     finally:
         child.kill()
         child.wait()

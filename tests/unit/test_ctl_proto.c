@@ -52,9 +52,10 @@ static void test_request_valid(void **state)
     assert_int_equal(parse("hello 1", &rq, buf, sizeof buf), 0);
     assert_int_equal(parse("shutdown", &rq, buf, sizeof buf), 0);
     assert_int_equal(rq.verb, CR_CTL_SHUTDOWN);
-    assert_int_equal(parse("net-connect web 10 11 default front", &rq, buf, sizeof buf), 0);
+    assert_int_equal(parse("net-connect web 10 11 corral default front", &rq, buf, sizeof buf),
+                     0);
     assert_int_equal(rq.verb, CR_CTL_NET_CONNECT);
-    assert_int_equal(rq.argc, 5);
+    assert_int_equal(rq.argc, 6);
     for (int v = 0; v < CR_CTL_NVERBS; v++)
         assert_string_not_equal(cr_ctl_verb_name((enum cr_ctl_verb)v), "?");
 }
@@ -66,7 +67,7 @@ static void test_request_invalid(void **state)
     struct cr_ctl_req rq;
     static const char *const bad[] = {
         "", "   ", "bogus", "STATUS", "start", "stop", "signal HUP", "history", "history a b",
-        "logs", "logs a 1 follow extra", "reload now", "shutdown please", "hello", "net-connect web 10 11",
+        "logs", "logs a 1 follow extra", "reload now", "shutdown please", "hello", "net-connect web 10 11 corral",
         "status w\x01", "status w\x7f", "status caf\xc3\xa9", "status a\vb",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
