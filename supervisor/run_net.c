@@ -62,6 +62,21 @@ static void on_run_gone(uv_poll_t *p, int status, int events)
     uv_close((uv_handle_t *)&w->poll, on_poll_closed);
 }
 
+/* Watches w's run by its pidfd, listed in sv->run_nets: 0; -1: not watched (nothing to undo
+ * but w); -2: its watch failed once made, and it was let go as if it ended (w is freed). */
+static int watch(struct sv_run_net *w)
+{
+    if (uv_poll_init(w->sv->rt.loop, &w->poll, w->pidfd) < 0)
+        return -1;
+    w->poll.data = w;
+    w->next = w->sv->run_nets;
+    w->sv->run_nets = w;
+    if (uv_poll_start(&w->poll, UV_READABLE, on_run_gone) == 0)
+        return 0;
+    on_run_gone(&w->poll, 0, 0);
+    return -2;
+}
+
 static void work_run(uv_work_t *req)
 {
     cr_net_job_run(((struct sv_run_net *)req)->job);
@@ -71,29 +86,30 @@ static void work_done(uv_work_t *req, int status)
 {
     struct sv_run_net *w = (struct sv_run_net *)req;
     char err[512], addrs[256];
-    int r = cr_net_finish(w->sv->rt.net, w->job, err, sizeof err);
-    w->poll.data = w;
-    if (r == 0 && (status < 0 || uv_poll_init(w->sv->rt.loop, &w->poll, w->pidfd) < 0)) {
+    void (*done)(void *arg, int r, const char *text) = w->done;
+    void *arg = w->arg;
+    int r = cr_net_finish(w->sv->rt.net, w->job, err, sizeof err), watched = -1;
+    if (r == 0 && status < 0) {
         cr_net_detach(w->sv->rt.net, w->key);
-        snprintf(err, sizeof err, status < 0 ? "cancelled" : "cannot watch the run's pid");
+        snprintf(err, sizeof err, "cancelled");
+        r = -ECANCELED;
+    } else if (r == 0 && (watched = watch(w)) < 0) {
+        if (watched == -1)
+            cr_net_detach(w->sv->rt.net, w->key);
+        snprintf(err, sizeof err, "cannot watch the run's pid");
         r = -EIO;
-    } else if (r == 0 && uv_poll_start(&w->poll, UV_READABLE, on_run_gone) < 0) {
-        cr_net_detach(w->sv->rt.net, w->key);
-        w->done(w->arg, -EIO, "cannot watch the run's pid");
-        uv_close((uv_handle_t *)&w->poll, on_poll_closed);
-        return;
     }
     if (r < 0) {
-        w->done(w->arg, r, err);
-        close(w->pidfd);
-        free(w);
+        if (watched != -2) {   /* -2: freed, let go */
+            close(w->pidfd);
+            free(w);
+        }
+        done(arg, r, err);
         return;
     }
     cr_net_addresses(w->sv->rt.net, w->key, addrs, sizeof addrs);
-    w->next = w->sv->run_nets;
-    w->sv->run_nets = w;
     cr_log(NULL, "run %s (pid %d): connected, %s", w->key, (int)w->run, addrs);
-    w->done(w->arg, 0, addrs);
+    done(arg, 0, addrs);
 }
 
 /* A service name as a file name and a hosts entry: letters, digits, '-', '_', '.', not first. */
@@ -164,16 +180,12 @@ int sv_net_connect(struct cr_runtime *rt, const char *name, pid_t run, pid_t ini
         return -E2BIG;
     }
     for (size_t i = 0; i < nnets; i++) {
-        const struct cr_network *nw = NULL;
-        for (size_t k = 0; k < sv->cfg->nnetworks && !nw; k++)
-            if (!strcmp(sv->cfg->networks[k].name, nets[i]))
-                nw = &sv->cfg->networks[k];
+        const struct cr_network *nw = cr_config_network(sv->cfg, nets[i]);
         if (!nw) {
             snprintf(why, whylen, "network %s is not one of this supervisor's", nets[i]);
             return -ENOENT;
         }
-        defs[i] = (struct cr_net_def){.name = nw->name, .bridge = nw->bridge, .net4 = nw->net4,
-                                      .net6 = nw->net6, .internal = nw->internal};
+        cr_network_def(nw, &defs[i]);
     }
     /* init: the run's container's init, or the run itself, in the namespace it made for it
      * at its start (run_net.h) */
@@ -218,23 +230,18 @@ static void rewatch(const char *key, pid_t run, void *arg)
 {
     struct sv *sv = arg;
     struct sv_run_net *w = calloc(1, sizeof *w);
-    if (w && (w->pidfd = (int)syscall(SYS_pidfd_open, run, 0)) >= 0 &&
-        uv_poll_init(sv->rt.loop, &w->poll, w->pidfd) == 0) {
+    int r = -1;
+    if (w) {
         w->sv = sv;
         w->run = run;
         snprintf(w->key, sizeof w->key, "%s", key);
-        w->poll.data = w;
-        w->next = sv->run_nets;
-        sv->run_nets = w;
-        if (uv_poll_start(&w->poll, UV_READABLE, on_run_gone) == 0)
-            return;
-        on_run_gone(&w->poll, 0, 0);   /* let go now, as if it ended */
-        return;
+        if ((w->pidfd = (int)syscall(SYS_pidfd_open, run, 0)) >= 0 && (r = watch(w)) == -1)
+            close(w->pidfd);
     }
-    if (w && w->pidfd > 0)
-        close(w->pidfd);
-    free(w);
-    cr_net_detach(sv->rt.net, key);
+    if (r == -1) {   /* gone meanwhile, or not to be watched: let go now */
+        free(w);
+        cr_net_detach(sv->rt.net, key);
+    }
 }
 
 void sv_run_nets_resume(struct sv *sv)

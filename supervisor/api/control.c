@@ -805,6 +805,13 @@ static void defer_begin(struct client *c)
     uv_timer_stop(&c->timer);   /* a stalled disk is no client's idleness */
 }
 
+/* The answer is not deferred after all (refused at once): read on as before defer_begin. */
+static void defer_cancel(struct client *c)
+{
+    c->paused = false;
+    c->async--;
+}
+
 /* The deferred answer is ready: false when the client is gone meanwhile (then freed). */
 static bool defer_end(struct client *c)
 {
@@ -925,7 +932,7 @@ static void on_rotated(void *arg, int n)
 }
 
 /* net-connect: the answer comes from on_connected(). The peer must be the run itself, as
- * root, and the container its child. */
+ * root (the host's net_connect checks the rest). */
 static void on_connected(void *arg, int r, const char *text)
 {
     struct client *c = arg;
@@ -964,8 +971,7 @@ static void do_net_connect(struct client *c, struct cr_ctl_req *rq, struct obuf 
                                       rq->argv[3], rq->argv + 4, (size_t)rq->argc - 4,
                                       on_connected, c, why, sizeof why);
     if (r < 0) {
-        c->paused = false;
-        c->async--;
+        defer_cancel(c);
         ob_error(o, CR_CTL_E_FAILED, "net-connect: %s", why);
     }
 }

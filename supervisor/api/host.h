@@ -41,9 +41,9 @@ struct cr_api_host {
     void (*request)(struct cr_runtime *rt, struct cr_svc *svc, enum cr_svc_req req);
     /* net-connect (ctl_proto.h): connects the network namespace of init (run's container's
      * init, or run itself) of `supervisor run` run's service name (of cgroup root root) to
-     * the networks nets (this supervisor's). 0: under way, and done(arg, 0, its addresses) or done(arg, -errno,
-     * why) follows, always later; or a negative errno with why filled: refused, nothing
-     * done. */
+     * the networks nets (this supervisor's). 0: under way, and done(arg, 0, its addresses)
+     * or done(arg, -errno, why) follows (later, or within the call when the thread pool
+     * cannot take the job); or a negative errno with why filled: refused, nothing done. */
     int (*net_connect)(struct cr_runtime *rt, const char *name, pid_t run, pid_t init,
                        const char *root, char *const *nets, size_t nnets,
                        void (*done)(void *arg, int r, const char *text), void *arg,

@@ -285,6 +285,9 @@ void cr_network_config_check(struct cr_config *cfg, bool machine_checks);
  * namespace and sets it up before init runs). */
 void cr_network_spec(struct cr_service *svc, const struct cr_global *g, struct cr_errlist *errors);
 const struct cr_network *cr_config_network(const struct cr_config *cfg, const char *name);
+/* nw as the networks' host side takes it (net/host.h): borrows nw's strings. */
+struct cr_net_def;
+void cr_network_def(const struct cr_network *nw, struct cr_net_def *out);
 void cr_network_free(struct cr_network *n);
 
 /* Prints the key table as markdown (supervisor --list-keys). */

@@ -9,6 +9,7 @@
  * namespace with lo only (none); [service:] gets the default bridge. */
 #include "config/config.h"
 #include "config/values.h"
+#include "net/host.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,12 @@ const struct cr_network *cr_config_network(const struct cr_config *cfg, const ch
         if (!strcmp(cfg->networks[i].name, name))
             return &cfg->networks[i];
     return NULL;
+}
+
+void cr_network_def(const struct cr_network *nw, struct cr_net_def *out)
+{
+    *out = (struct cr_net_def){.name = nw->name, .bridge = nw->bridge, .net4 = nw->net4,
+                               .net6 = nw->net6, .internal = nw->internal};
 }
 
 /* One item of `network`: its mode; *arg what follows the colon (NULL for a bare word). */

@@ -55,10 +55,10 @@ char *cr_cfg_expand(const char *in, const struct cr_xctx *x, char *err, size_t e
     struct sbuf b = {0};
     size_t inlen = strlen(in);
     if (!memchr(in, '%', inlen)) {   /* most values: as they are */
-        char *copy = malloc(inlen + 1);
+        char *copy = strdup(in);
         if (!copy)
             snprintf(err, errlen, "out of memory");
-        return copy ? memcpy(copy, in, inlen + 1) : NULL;
+        return copy;
     }
     if ((b.p = malloc(inlen + 16)))   /* room for the value as it is */
         b.cap = inlen + 16;

@@ -239,6 +239,7 @@ static void guest_edit(struct cr_net *n, const char *add, const char *drop)
 
 static void state_write(struct cr_net *n);
 static void remove_tag_files(struct cr_net *n, const char *tag);
+static void remove_own_files(struct cr_net *n, const char *name);
 static void mark_add(struct cr_net *n, const char *what, const char *name);
 static bool listed(char (*v)[CR_IFNAME_MAX + 1], size_t nv, const char *name);
 
@@ -1193,16 +1194,13 @@ void cr_net_detach(struct cr_net *n, const char *svc)
         /* a run connected by us (cr_net_run_key): its address and files go now,
          * from the state file too (a state_save would keep the line while the run is a
          * zombie: a live run's) */
-        char tag[24], path[sizeof n->dir + NAME_LEN + 8];
+        char tag[24];
         snprintf(tag, sizeof tag, ".run-%d", (int)run);
         int fd = state_lock(n);
         drop_leases(n, gone.svc, NULL);
         guest_edit(n, NULL, tag);
         state_unlock(fd);
-        snprintf(path, sizeof path, "%s/%s/hosts", n->dir, gone.svc);
-        unlink(path);
-        *strrchr(path, '/') = '\0';
-        rmdir(path);
+        remove_own_files(n, gone.svc);
         return;   /* in no other container's hosts file */
     }
     if (gone.release) {
@@ -1646,11 +1644,7 @@ static int resume_attach(struct cr_net *n, const char *line)
         if (!l && run_pid(a.svc)) {
             /* a run we connected, gone during the re-exec (state_load left its address
              * out): its files go, nothing else is left of it */
-            char path[sizeof n->dir + NAME_LEN + 8];
-            snprintf(path, sizeof path, "%s/%s/hosts", n->dir, a.svc);
-            unlink(path);
-            *strrchr(path, '/') = '\0';
-            rmdir(path);
+            remove_own_files(n, a.svc);
             return 0;
         }
         if (!l)
@@ -1727,6 +1721,16 @@ int cr_net_resume(const char *cgroup_root, const char *run_dir, const char *stat
     return 0;
 }
 
+/* The own files of name (STATE/NAME/hosts, and its folder). */
+static void remove_own_files(struct cr_net *n, const char *name)
+{
+    char p[sizeof n->dir + 600];
+    snprintf(p, sizeof p, "%s/%s/hosts", n->dir, name);
+    unlink(p);
+    *strrchr(p, '/') = '\0';
+    rmdir(p);
+}
+
 /* The own files of the runs of tag (".run-PID"): STATE/SVC.run-PID/hosts. */
 static void remove_tag_files(struct cr_net *n, const char *tag)
 {
@@ -1735,13 +1739,8 @@ static void remove_tag_files(struct cr_net *n, const char *tag)
     size_t tl = strlen(tag);
     while (d && (e = readdir(d))) {
         size_t l = strlen(e->d_name);
-        if (l <= tl || strcmp(e->d_name + l - tl, tag))
-            continue;
-        char p[sizeof n->dir + 600];
-        snprintf(p, sizeof p, "%s/%s/hosts", n->dir, e->d_name);
-        unlink(p);
-        snprintf(p, sizeof p, "%s/%s", n->dir, e->d_name);
-        rmdir(p);
+        if (l > tl && !strcmp(e->d_name + l - tl, tag))
+            remove_own_files(n, e->d_name);
     }
     if (d)
         closedir(d);
@@ -1830,11 +1829,6 @@ void cr_net_hosts_ensure(const char *path)
     /* made empty: its text is written before the container's workload may run (the network's
      * job, cr_net_finish, comes before the go-ahead) */
     put_file(path, "", 0);
-}
-
-bool cr_net_is_run(const struct cr_net *n)
-{
-    return n && n->guest;
 }
 
 /* The folder and what the supervisor writes in it (state, hosts.NET, resolv.conf, lock); a

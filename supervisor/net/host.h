@@ -72,8 +72,6 @@ int cr_net_bind_files(const char *run_dir, const char *cgroup_root, const char *
  * during its set-up, which may run before the container's network is finished (init waits
  * for the go-ahead after its set-up); its text is written in place before that go-ahead. */
 void cr_net_hosts_ensure(const char *path);
-/* Whether n is a run's (cr_net_open_run): its container's hosts file is its own. */
-bool cr_net_is_run(const struct cr_net *n);
 
 /* Connects the container whose init (waiting, not yet exec'd) is pid to the networks defs
  * (eth0, eth1, ... inside, in that order), sets up its lo, addresses and default route, and

@@ -41,16 +41,26 @@ static void net_work_run(uv_work_t *req)
     cr_net_job_run(((struct net_work *)req)->job);
 }
 
+/* Lets init go (its network is ready): one byte on the go-ahead, which is closed. */
+static void go(int go_fd)
+{
+    ssize_t n;
+    while ((n = write(go_fd, "g", 1)) < 0 && errno == EINTR)
+        ;
+    close(go_fd);
+}
+
 static void net_work_done(uv_work_t *req, int status)
 {
     struct net_work *w = (struct net_work *)req;
     char err[512];
     int r = cr_net_finish(w->rt->net, w->job, err, sizeof err);
     if (r == 0 && status == 0) {
-        ssize_t n;
-        while ((n = write(w->go_fd, "g", 1)) < 0 && errno == EINTR)
-            ;
-    } else if (r != -ESRCH) {
+        go(w->go_fd);
+        free(w);
+        return;
+    }
+    if (r != -ESRCH) {
         cr_log(w->name, "cannot connect its container to its networks: %s",
                r < 0 ? err : "cancelled");
     }
@@ -68,10 +78,7 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
     int k = rt->run_mode && !rt->net && rt->keeper_connect
                 ? rt->keeper_connect(rt, svc, pid, err, sizeof err) : -EAGAIN;
     if (k == 0) {
-        ssize_t n;
-        while ((n = write(go_fd, "g", 1)) < 0 && errno == EINTR)
-            ;
-        close(go_fd);
+        go(go_fd);
         return 0;
     }
     if (k != -EAGAIN) {
@@ -91,14 +98,11 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
     }
     struct cr_net_def defs[8];
     size_t nd = conf->nnets < 8 ? conf->nnets : 8;
-    for (size_t i = 0; i < nd; i++) {
-        const struct cr_network *nw = conf->nets[i];
-        defs[i] = (struct cr_net_def){.name = nw->name, .bridge = nw->bridge, .net4 = nw->net4,
-                                      .net6 = nw->net6, .internal = nw->internal};
-    }
+    for (size_t i = 0; i < nd; i++)
+        cr_network_def(conf->nets[i], &defs[i]);
     struct net_work *w = calloc(1, sizeof *w);
     /* `supervisor run` publishes no ports (the service may run beside it, holding them) */
-    size_t nport = cr_net_is_run(rt->net) ? 0 : conf->nport;
+    size_t nport = rt->run_mode ? 0 : conf->nport;
     int r = w ? cr_net_prepare(rt->net, svc->name, defs, nd, conf->port, nport, pid,
                                &w->job, err, sizeof err)
               : -ENOMEM;
@@ -108,8 +112,7 @@ static int net_connect(struct cr_svc *svc, pid_t pid, int go_fd)
         snprintf(w->name, sizeof w->name, "%s", svc->name);
         /* A `run` has nothing else to do meanwhile: here, without starting the thread pool's
          * four threads for one job (that cost more than the job) */
-        r = cr_net_is_run(rt->net) ? -1 : uv_queue_work(rt->loop, &w->req, net_work_run,
-                                                            net_work_done);
+        r = rt->run_mode ? -1 : uv_queue_work(rt->loop, &w->req, net_work_run, net_work_done);
         if (r == 0)
             return 0;
         cr_net_job_run(w->job);             /* no thread pool: here, then */
@@ -138,12 +141,13 @@ static int net_spec(const struct cr_svc *svc, const struct cr_spec *spec, struct
         cr_net_files_name(svc->rt->net, svc->name, files, sizeof files);
     int r = cr_net_bind_files(svc->rt->run_dir, svc->rt->cgroup_root, files, only, spec, copy,
                               paths);
-    if (r == 0 && copy->binds != spec->binds)
+    if (r == 0 && copy->binds != spec->binds) {
         cr_net_hosts_ensure(paths[0]);
-    /* a run alone writes the shared resolv.conf only when it connects its container, after
-     * init's binds (a supervisor of the root wrote it at its start) */
-    if (r == 0 && copy->binds != spec->binds && run)
-        cr_net_hosts_ensure(paths[1]);
+        /* a run alone writes the shared resolv.conf only when it connects its container,
+         * after init's binds (a supervisor of the root wrote it at its start) */
+        if (run)
+            cr_net_hosts_ensure(paths[1]);
+    }
     return r;
 }
 
