@@ -8,9 +8,11 @@ crtestXXXX... and its nftables table corral-crtest-<pid>-<n> (tests/leftovers ch
 net.ipv4.ip_forward is read before each test and must be the same after it."""
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -21,7 +23,7 @@ import json
 
 from conftest import (ASAN_SUPERVISOR, INIT, SANITIZER_RE, SUPERVISOR, SVCTL, T,
                       host_network_restored, mount_points, read_text, wait_until)
-from test_supervisor import Sup, cgroot, svc  # noqa: F401  (cgroot is a fixture)
+from test_supervisor import Sup, cgroot, children_of, svc  # noqa: F401  (cgroot is a fixture)
 
 pytestmark = pytest.mark.cgroup
 
@@ -484,6 +486,61 @@ def test_a_connected_run_is_let_go_after_a_reexec(h, net_env, cgroot):
     assert len(re.findall(r"^supervisor: run srv\.run-\d+ \(pid \d+\): connected, ", s.log(),
                           re.M)) == 2, s.log()
     assert s.stop() == 0
+    no_links_left(ifprefix(cgroot))
+
+
+def test_a_connected_run_is_in_its_own_files_only_and_shares_its_namespace(h, net_env, cgroot):
+    """A run the supervisor connects: it made its container's network namespace at its start
+    and is in it (its init inherited it: not the host's); its own hosts file lists it under
+    its service's name beside the services of its network; no service's file lists it."""
+    s = NetSup(h, net_env, cgroot, server("srv") + svc(
+        "cli", "/bin/true", rootfs=None, autostart="false")).start()
+    s.wait_log(r"^supervisor: srv: started")
+    p, _, err = h.popen([ASAN_SUPERVISOR, "-c", s.ini, "run", "cli", "--", "/bin/sleep",
+                         "1000"], env={"CORRAL_INIT": str(INIT)})
+    said = s.wait_log(rf"^supervisor: run cli\.run-{p.pid} \(pid {p.pid}\): connected, (\S+)$")
+    addr = said[0]
+    init = wait_until(lambda: children_of(p.pid), what="the run's init")[0]
+    ns = lambda pid: os.readlink(f"/proc/{pid}/ns/net")
+    assert ns(p.pid) == ns(init) != ns(os.getpid())
+    state_dir = net_env / "run" / cgroot
+    own = read_text(state_dir / f"cli.run-{p.pid}" / "hosts")
+    assert re.search(rf"^{re.escape(addr)}\tcli$", own, re.M), own
+    assert re.search(rf"^{re.escape(s.addr('srv'))}\tsrv$", own, re.M), own
+    shared = read_text(state_dir / "hosts.default")
+    assert "srv" in shared and addr not in shared and "cli" not in shared, shared
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(T(20)) in (0, 143, -15), read_text(err)
+    assert not re.search(SANITIZER_RE, read_text(err)), read_text(err)
+    assert s.stop() == 0
+    no_links_left(ifprefix(cgroot))
+
+
+def test_a_run_in_a_user_namespace_gets_a_network_namespace_of_that_user_namespace(
+        h, net_env, cgroot):
+    """A run with a user namespace is connected after its clone, in the network namespace
+    made with that user namespace: its root may bind port 80 there."""
+    bind = ("import socket; s = socket.socket(); s.bind(('0.0.0.0', 80)); "
+            "print('bound', flush=True)")
+    s = NetSup(h, net_env, cgroot, server("srv") + svc(
+        "u", f"{PY} -c \"{bind}\"", rootfs=None, autostart="false",
+        namespaces="pid,mount,uts,ipc,net,user", uid_map="0:3100000:65536",
+        gid_map="0:3100000:65536"))
+    # the hosts files where the user namespace's root can reach them (pytest's folder is
+    # its owner's only)
+    run_dir = Path(tempfile.mkdtemp(prefix="crtest-run-", dir="/tmp"))
+    try:
+        run_dir.chmod(0o755)
+        s.ini.write_text(s.ini.read_text().replace(f"run_dir = {net_env}/run",
+                                                   f"run_dir = {run_dir}"))
+        s.start()
+        s.wait_log(r"^supervisor: srv: started")
+        rc, out, err = s.run("run", "u")
+        assert rc == 0 and out.strip() == "bound", (rc, out, err)
+        s.wait_log(r"^supervisor: run u\.run-\d+ \(pid \d+\): connected, ")
+        assert s.stop() == 0
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
     no_links_left(ifprefix(cgroot))
 
 
