@@ -69,6 +69,7 @@ UNIT_LINK_test_ctl_proto := $(LINK_service)
 # The lifecycle table with a fake container: service/ without cgroup/ or spawn/ (it would not
 # link if fsm.c reached for them).
 UNIT_LINK_test_fsm       := service io log
+UNIT_LINK_test_state_line := service
 UNIT_LINK_test_output    := $(LINK_io)
 UNIT_LINK_test_logs      := $(LINK_io)
 UNIT_LINK_test_watch     := $(LINK_io)

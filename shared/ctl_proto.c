@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "text.h"
+
 #define ANY CR_CTL_ARGS_MAX
 static const struct {
     const char *name;
@@ -205,27 +207,16 @@ size_t cr_ctl_encode(char *dst, size_t cap, const char *src, size_t n)
     return o;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long cr_ctl_decode(char *s)
 {
     size_t n = strlen(s);
     for (size_t i = 0; i < n; i++)
-        if (s[i] == '%' && (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0))
+        if (s[i] == '%' && (i + 2 >= n || cr_hexval(s[i + 1]) < 0 || cr_hexval(s[i + 2]) < 0))
             return -1;
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
-            s[o++] = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+            s[o++] = (char)(cr_hexval(s[i + 1]) << 4 | cr_hexval(s[i + 2]));
             i += 2;
         } else {
             s[o++] = s[i];

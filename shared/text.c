@@ -34,3 +34,14 @@ bool cr_text_needs_escape(const char *src, bool keep_nl)
             return true;
     return false;
 }
+
+int cr_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -15,5 +15,7 @@
 size_t cr_text_escape(char *dst, size_t cap, const char *src, bool keep_nl);
 /* True when src holds a byte cr_text_escape would change. */
 bool cr_text_needs_escape(const char *src, bool keep_nl);
+/* A hex digit's value (either case), -1 for any other byte. */
+int cr_hexval(char c);
 
 #endif

@@ -984,8 +984,18 @@ char *cr_logs_path(const char *who, const char *spec, const char *kind)
         return NULL;
     if (strcmp(spec, "AUTO"))
         path = strdup(spec);
-    else if (log_dir && asprintf(&path, "%s/%s.%s.log", log_dir, who, kind) < 0)
-        path = NULL;
+    else if (log_dir) {
+        /* "DIR/WHO.KIND.log", for every service at each start and re-exec: no printf */
+        size_t d = strlen(log_dir), w = strlen(who), k = strlen(kind);
+        if ((path = malloc(d + w + k + 7))) {
+            memcpy(path, log_dir, d);
+            path[d] = '/';
+            memcpy(path + d + 1, who, w);
+            path[d + 1 + w] = '.';
+            memcpy(path + d + 2 + w, kind, k);
+            memcpy(path + d + 2 + w + k, ".log", 5);
+        }
+    }
     if (!path)
         cr_log(who, "%s log: %s", kind,
                strcmp(spec, "AUTO") || log_dir ? "out of memory" : "no log_dir");

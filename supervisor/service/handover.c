@@ -19,6 +19,7 @@
 #include "service/container.h"
 #include "service/history.h"
 #include "service/internal.h"
+#include "service/state_line.h"
 #include "spawn/spawn.h"
 
 #ifndef P_PIDFD
@@ -63,85 +64,85 @@ static void registered_all(struct cr_svc *svc)
         cr_out_unwait(&svc->err);
 }
 
-/* " key=HEX" of a stream's partial line ("-" for none) at buf[n...]; the new length. */
-static int put_partial(char *buf, size_t len, int n, const char *key, bool open,
-                       const struct cr_out_stream *s)
+/* " key=HEX" of a stream's partial line ("-" for none). */
+static void put_partial(struct cr_sl_out *o, const char *key, bool open,
+                        const struct cr_out_stream *s)
 {
     const char *p = NULL;
     size_t k = open ? cr_out_partial(s, &p) : 0;
-    if (n < 0 || (size_t)n + strlen(key) + 3 + 2 * k >= len)
-        return -1;
-    n += sprintf(buf + n, " %s=%s", key, k ? "" : "-");
-    for (size_t i = 0; i < k; i++)
-        n += sprintf(buf + n, "%02x", (unsigned char)p[i]);
-    return n;
+    cr_sl_key(o, key);
+    if (k)
+        cr_sl_hex(o, p, k);
+    else
+        cr_sl_raw(o, "-", 1);
 }
 
 _Static_assert(CR_SVC_STATE_MAX >= 4 * CR_OUT_PART_MAX + CR_HIST_STATE_MAX + 2048,
                "a service's state line holds its partial lines and its crash history");
 
-/* The restart counters and window, health and STATUS= as " key=value" at buf+n; the new
- * length, or -1 (no room). */
-static int put_counters(const struct cr_svc *svc, char *buf, size_t len, int n)
+/* The restart counters and window, health and STATUS= as " key=value". */
+static void put_counters(const struct cr_svc *svc, struct cr_sl_out *o)
 {
     unsigned max = svc->conf && svc->restarts && svc->conf->max_restarts > 0
                        ? (unsigned)svc->conf->max_restarts : 0;
-    if ((size_t)n + 200 + 21 * (size_t)max + 2 * strlen(svc->status_text) >= len)
-        return -1;
-    n += sprintf(buf + n, " attempt=%u failed=%u healthy=%d hstop=%d lastoom=%d ran=%" PRIu64
-                 " gaveup=%d rwin=%u:%u:", svc->attempt, svc->failed_starts, svc->healthy,
-                 svc->health_stop, svc->last_oom, svc->ran_ms, svc->gave_up, max,
-                 svc->nrestarts);
-    for (unsigned i = 0; i < max; i++)
-        n += sprintf(buf + n, "%s%" PRId64, i ? "," : "", svc->restarts[i]);
-    n += sprintf(buf + n, " stext=");
-    for (const char *p = svc->status_text; *p; p++)
-        n += sprintf(buf + n, "%02x", (unsigned char)*p);
-    return n;
+    cr_sl_ufield(o, "attempt", svc->attempt);
+    cr_sl_ufield(o, "failed", svc->failed_starts);
+    cr_sl_field(o, "healthy", svc->healthy);
+    cr_sl_field(o, "hstop", svc->health_stop);
+    cr_sl_field(o, "lastoom", svc->last_oom);
+    cr_sl_ufield(o, "ran", svc->ran_ms);
+    cr_sl_field(o, "gaveup", svc->gave_up);
+    cr_sl_ufield(o, "rwin", max);
+    cr_sl_raw(o, ":", 1);
+    cr_sl_u64(o, svc->nrestarts);
+    cr_sl_raw(o, ":", 1);
+    for (unsigned i = 0; i < max; i++) {
+        if (i)
+            cr_sl_raw(o, ",", 1);
+        cr_sl_i64(o, svc->restarts[i]);
+    }
+    cr_sl_key(o, "stext");
+    cr_sl_hex(o, svc->status_text, strlen(svc->status_text));
 }
 
 /* put_counters() read back; a line without them leaves the service as made. */
-static void take_counters(struct cr_svc *svc, const char *line)
+static void take_counters(struct cr_svc *svc, struct cr_sl_in *in)
 {
-    const char *p = strstr(line, " attempt=");
-    if (!p)
+    int64_t v;
+    if (!cr_sl_int(in, "attempt", &v))
         return;
-    svc->attempt = (unsigned)strtoul(p + 9, NULL, 10);
-    if ((p = strstr(line, " failed=")))
-        svc->failed_starts = (unsigned)strtoul(p + 8, NULL, 10);
-    if ((p = strstr(line, " healthy=")))
-        svc->healthy = atoi(p + 9);
-    if ((p = strstr(line, " hstop=")))
-        svc->health_stop = atoi(p + 7);
-    if ((p = strstr(line, " lastoom=")))
-        svc->last_oom = atoi(p + 9);
-    if ((p = strstr(line, " ran=")))
-        svc->ran_ms = strtoull(p + 5, NULL, 10);
-    if ((p = strstr(line, " gaveup=")))
-        svc->gave_up = atoi(p + 8);
-    unsigned max, count;
-    int used = 0;
+    svc->attempt = (unsigned)v;
+    if (cr_sl_int(in, "failed", &v))
+        svc->failed_starts = (unsigned)v;
+    if (cr_sl_int(in, "healthy", &v))
+        svc->healthy = (int)v;
+    if (cr_sl_int(in, "hstop", &v))
+        svc->health_stop = (int)v;
+    if (cr_sl_int(in, "lastoom", &v))
+        svc->last_oom = (int)v;
+    if (cr_sl_int(in, "ran", &v))
+        svc->ran_ms = (uint64_t)v;
+    if (cr_sl_int(in, "gaveup", &v))
+        svc->gave_up = (int)v;
     /* The window goes on only with the same max_restarts (a reload starts it anew too). */
-    if ((p = strstr(line, " rwin=")) && sscanf(p + 6, "%u:%u:%n", &max, &count, &used) == 2 &&
-        used && svc->conf && svc->restarts && max == (unsigned)svc->conf->max_restarts) {
-        p += 6 + used;
-        for (unsigned i = 0; i < max; i++) {
-            char *end;
-            svc->restarts[i] = strtoll(p, &end, 10);
-            p = *end == ',' ? end + 1 : end;
+    size_t len;
+    const char *p = cr_sl_get(in, "rwin", &len), *end = p ? p + len : NULL;
+    int64_t max, count;
+    if (p && cr_sl_num(&p, end, &max) && p < end && *p++ == ':' && cr_sl_num(&p, end, &count) &&
+        p < end && *p++ == ':' && svc->conf && svc->restarts && max >= 0 &&
+        max == svc->conf->max_restarts) {
+        for (int64_t i = 0; i < max; i++) {
+            int64_t t = 0;
+            cr_sl_num(&p, end, &t);
+            svc->restarts[i] = t;
+            if (p < end && *p == ',')
+                p++;
         }
-        svc->nrestarts = count;
+        svc->nrestarts = (unsigned)count;
     }
-    if ((p = strstr(line, " stext="))) {
-        p += 7;
-        size_t i = 0;
-        for (; i + 1 < sizeof svc->status_text && isxdigit((unsigned char)p[0]) &&
-               isxdigit((unsigned char)p[1]); p += 2) {
-            unsigned v;
-            sscanf(p, "%2x", &v);
-            svc->status_text[i++] = (char)v;
-        }
-        svc->status_text[i] = 0;
+    if ((p = cr_sl_get(in, "stext", &len))) {
+        size_t k = cr_sl_unhex(p, len, svc->status_text, sizeof svc->status_text - 1);
+        svc->status_text[k] = 0;
     }
 }
 
@@ -150,79 +151,96 @@ int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len)
     /* Nothing more is read from the output pipes (the loop does not run again before the
      * execve): the bytes in them are the next program's to read, in order. */
     const struct cr_container *ct = svc->ct;
-    int n = snprintf(buf, len,
-                     "svc %s %s pid=%d pidfd=%d ev=%d out=%d,%d err=%d,%d up=%d ready=%d "
-                     "started=%" PRIu64 " spawned=%" PRIu64 " status=%d",
-                     svc->name, cr_state_name(svc->state), ct ? (int)ct->pid : 0,
-                     ct ? ct->pidfd : -1, ct ? ct->ev_fd : -1,
-                     svc->out_open ? svc->out.rfd : -1, svc->out_open ? svc->out.wfd : -1,
-                     svc->err_open ? svc->err.rfd : -1, svc->err_open ? svc->err.wfd : -1,
-                     svc->wl.up, svc->wl.ready, svc->wl.started_mono,
-                     ct ? ct->spawned_ms : (uint64_t)0, svc->exit_status);
+    struct cr_sl_out o = {buf, len, 0, false};
+    cr_sl_str(&o, "svc ");
+    cr_sl_str(&o, svc->name);
+    cr_sl_raw(&o, " ", 1);
+    cr_sl_str(&o, cr_state_name(svc->state));
+    cr_sl_field(&o, "pid", ct ? ct->pid : 0);
+    cr_sl_field(&o, "pidfd", ct ? ct->pidfd : -1);
+    cr_sl_field(&o, "ev", ct ? ct->ev_fd : -1);
+    cr_sl_field(&o, "out", svc->out_open ? svc->out.rfd : -1);
+    cr_sl_raw(&o, ",", 1);
+    cr_sl_i64(&o, svc->out_open ? svc->out.wfd : -1);
+    cr_sl_field(&o, "err", svc->err_open ? svc->err.rfd : -1);
+    cr_sl_raw(&o, ",", 1);
+    cr_sl_i64(&o, svc->err_open ? svc->err.wfd : -1);
+    cr_sl_field(&o, "up", svc->wl.up);
+    cr_sl_field(&o, "ready", svc->wl.ready);
+    cr_sl_ufield(&o, "started", svc->wl.started_mono);
+    cr_sl_ufield(&o, "spawned", ct ? ct->spawned_ms : 0);
+    cr_sl_field(&o, "status", svc->exit_status);
     /* The OOM kills already counted: one during the gap is then still reported, and the
      * next program reads no memory.events to resume. */
-    if (n >= 0 && (size_t)n < len && ct)
-        n += snprintf(buf + n, len - (size_t)n, " oom=%" PRId64, ct->oom_seen);
-    if (n < 0 || (size_t)n >= len)
-        return -ENOSPC;
+    if (ct)
+        cr_sl_field(&o, "oom", ct->oom_seen);
     /* stdin = pipe: its write end (an event listener's events come there) */
-    if (n >= 0 && ct && ct->stdin_wfd >= 0)
-        n += snprintf(buf + n, len - (size_t)n, " in=%d", ct->stdin_wfd);
+    if (ct && ct->stdin_wfd >= 0)
+        cr_sl_field(&o, "in", ct->stdin_wfd);
     /* network = cni:NAME: its namespace's fd and its CNI id; the list and the ADD result
      * are in the DEL record (net/cni.h), which the next program reads back */
-    if (n >= 0 && (size_t)n < len && ct && svc->cni_id)
-        n += snprintf(buf + n, len - (size_t)n, " cni=%d:%s", svc->cni_nsfd, svc->cni_id);
-    if (n < 0 || (size_t)n >= len)
-        return -ENOSPC;
-    n = put_partial(buf, len, n, "outpart", svc->out_open, &svc->out);
-    n = put_partial(buf, len, n, "errpart", svc->err_open, &svc->err);
-    if (n < 0)
+    if (ct && svc->cni_id) {
+        cr_sl_field(&o, "cni", svc->cni_nsfd);
+        cr_sl_raw(&o, ":", 1);
+        cr_sl_str(&o, svc->cni_id);
+    }
+    put_partial(&o, "outpart", svc->out_open, &svc->out);
+    put_partial(&o, "errpart", svc->err_open, &svc->err);
+    if (o.full)
         return -ENOSPC;
     /* What makes its next restart decision and its status: counted on, not from zero */
-    int k = put_counters(svc, buf, len, n);
-    k = k < 0 ? -1 : cr_hist_put(svc->hist, buf, len, k);
-    if (k < 0)
+    size_t before = o.n;
+    put_counters(svc, &o);
+    cr_hist_put(svc->hist, &o);
+    if (o.full) {
         cr_log(svc->name, "reexec: its crash history does not fit in the state: it starts "
                "anew");
-    n = k < 0 ? n : k;
-    buf[n] = 0;
-    if ((size_t)n + 2 > len)
+        o.full = false;
+        o.n = before;
+        buf[o.n] = 0;
+    }
+    cr_sl_raw(&o, "\n", 1);
+    if (o.full)
         return -ENOSPC;
-    buf[n++] = '\n';
-    buf[n] = 0;
     registered_all(svc);
-    return n;
+    return (int)o.n;
 }
 
 bool cr_svc_state_name(const char *line, char *name, size_t len)
 {
-    return sscanf(line, "svc %127s", name) == 1 && strlen(name) < len;
+    struct cr_sl_in in;
+    if (!cr_sl_index(&in, line) || in.name_len >= len || in.name_len > 127)
+        return false;
+    memcpy(name, in.name, in.name_len);
+    name[in.name_len] = 0;
+    return true;
 }
 
-/* " cni=FD:ID" of a state line (up to its end: the next line is not looked at): the fd (-1
- * when absent) and the id into id. */
-static int state_cni(const char *line, char *id, size_t len)
+/* " cni=FD:ID" of a state line: the fd (-1 when absent) and the id into id. */
+static int state_cni(struct cr_sl_in *in, char *id, size_t len)
 {
-    const char *end = strchr(line, '\n');
-    const char *p = memmem(line, end ? (size_t)(end - line) : strlen(line), " cni=", 5);
-    char buf[320];
-    int fd;
-    if (!p || sscanf(p + 5, "%d:%319s", &fd, buf) != 2 || strlen(buf) >= len)
+    size_t n;
+    const char *p = cr_sl_get(in, "cni", &n), *end = p ? p + n : NULL;
+    int64_t fd;
+    if (!p || !cr_sl_num(&p, end, &fd) || p >= end || *p++ != ':' || p == end ||
+        (size_t)(end - p) >= len || (size_t)(end - p) >= 320 || fd < 0 || fd > INT32_MAX)
         return -1;
-    memcpy(id, buf, strlen(buf) + 1);
-    return fd;
+    memcpy(id, p, (size_t)(end - p));
+    id[end - p] = 0;
+    return (int)fd;
 }
 
 bool cr_svc_state_cni(const char *line, char *id, size_t len)
 {
-    return state_cni(line, id, len) >= 0;
+    struct cr_sl_in in;
+    return cr_sl_index(&in, line) && state_cni(&in, id, len) >= 0;
 }
 
 /* The CNI attachment a resumed container had: its DEL stays this program's to run. */
-static void take_cni(struct cr_svc *svc, const char *line)
+static void take_cni(struct cr_svc *svc, struct cr_sl_in *in)
 {
     char id[320], dir[4200];
-    int fd = state_cni(line, id, sizeof id);
+    int fd = state_cni(in, id, sizeof id);
     if (fd < 0)
         return;
     cr_cni_state_dir(svc->rt->run_dir, svc->rt->cgroup_root, dir, sizeof dir);
@@ -242,50 +260,79 @@ static void take_cni(struct cr_svc *svc, const char *line)
 }
 
 struct saved {
-    char name[128], state[16];
+    char name[128];
     int pid, pidfd, ev, outr, outw, errr, errw, up, ready, status, in;
     uint64_t started, spawned;
+    enum cr_state state;
 };
 
-static int parse(const char *line, struct saved *s)
+/* "A,B" at key's value */
+static bool int_pair(struct cr_sl_in *in, const char *key, int *a, int *b)
 {
-    int n = sscanf(line,
-                   "svc %127s %15s pid=%d pidfd=%d ev=%d out=%d,%d err=%d,%d up=%d ready=%d "
-                   "started=%" SCNu64 " spawned=%" SCNu64 " status=%d",
-                   s->name, s->state, &s->pid, &s->pidfd, &s->ev, &s->outr, &s->outw, &s->errr,
-                   &s->errw, &s->up, &s->ready, &s->started, &s->spawned, &s->status);
-    if (n != 14)
+    size_t n;
+    const char *p = cr_sl_get(in, key, &n), *end = p ? p + n : NULL;
+    int64_t x, y;
+    if (!p || !cr_sl_num(&p, end, &x) || p >= end || *p++ != ',' || !cr_sl_num(&p, end, &y))
+        return false;
+    *a = (int)x;
+    *b = (int)y;
+    return true;
+}
+
+static int state_of(const char *name, size_t len)
+{
+    for (int s = 0; s < CR_NSTATES; s++) {
+        const char *n = cr_state_name((enum cr_state)s);
+        if (strlen(n) == len && !memcmp(name, n, len))
+            return s;
+    }
+    return -1;
+}
+
+/* The fields every line has (an earlier program's too), read in the order they are
+ * written; in=, absent, is -1. */
+static int parse(struct cr_sl_in *in, struct saved *s)
+{
+    int64_t v[8];
+    static const char *const first[] = {"pid", "pidfd", "ev"}, *const then[] = {
+        "up", "ready", "started", "spawned", "status"};
+    if (in->name_len >= sizeof s->name || in->state_len > 15)
         return -EINVAL;
-    const char *in = strstr(line, " in=");   /* absent: no stdin pipe (or an older line) */
-    s->in = in ? atoi(in + 4) : -1;
+    memcpy(s->name, in->name, in->name_len);
+    s->name[in->name_len] = 0;
+    int st = state_of(in->state, in->state_len);
+    s->state = st < 0 ? CR_ST_STOPPED : (enum cr_state)st;
+    for (size_t i = 0; i < 3; i++)
+        if (!cr_sl_int(in, first[i], &v[i]))
+            return -EINVAL;
+    if (!int_pair(in, "out", &s->outr, &s->outw) || !int_pair(in, "err", &s->errr, &s->errw))
+        return -EINVAL;
+    for (size_t i = 0; i < 5; i++)
+        if (!cr_sl_int(in, then[i], &v[3 + i]))
+            return -EINVAL;
+    s->pid = (int)v[0];
+    s->pidfd = (int)v[1];
+    s->ev = (int)v[2];
+    s->up = (int)v[3];
+    s->ready = (int)v[4];
+    s->started = (uint64_t)v[5];
+    s->spawned = (uint64_t)v[6];
+    s->status = (int)v[7];
+    int64_t fd;
+    s->in = cr_sl_int(in, "in", &fd) ? (int)fd : -1;   /* absent: no stdin pipe */
     return 0;
 }
 
-/* The partial line after " key=" in line, decoded into out (CR_OUT_PART_MAX bytes); its
- * length, 0 for none ("-", or an older program's line without it). */
-static size_t get_partial(const char *line, const char *key, char *out)
-{
-    char pat[16];
-    snprintf(pat, sizeof pat, " %s=", key);
-    const char *p = strstr(line, pat);
-    size_t n = 0;
-    if (!p)
-        return 0;
-    for (p += strlen(pat); n + 1 < CR_OUT_PART_MAX && isxdigit((unsigned char)p[0]) &&
-                           isxdigit((unsigned char)p[1]); p += 2) {
-        unsigned v;
-        sscanf(p, "%2x", &v);
-        out[n++] = (char)v;
-    }
-    return n;
-}
-
 /* The stream takes back the start of its line (cr_out_partial in the earlier program). */
-static void adopt_partial(struct cr_svc *svc, struct cr_out_stream *s, const char *line,
-                          const char *key)
+static void adopt_partial(struct cr_svc *svc, struct cr_out_stream *s,
+                          struct cr_sl_in *in, const char *key)
 {
+    size_t len;
+    const char *p = cr_sl_get(in, key, &len);
+    if (!p || len < 2)
+        return;   /* "-" or an older program's line without it */
     char *b = malloc(CR_OUT_PART_MAX);
-    size_t n = b ? get_partial(line, key, b) : 0;
+    size_t n = b ? cr_sl_unhex(p, len, b, CR_OUT_PART_MAX - 1) : 0;
     if (n && cr_out_set_partial(s, b, n) < 0)
         cr_log(svc->name, "resume: out of memory: %zu bytes of a line lost", n);
     free(b);
@@ -308,28 +355,29 @@ static void kill_and_collect(int pidfd)
         ;
 }
 
-static int state_of(const char *name)
-{
-    for (int s = 0; s < CR_NSTATES; s++)
-        if (!strcmp(name, cr_state_name((enum cr_state)s)))
-            return s;
-    return -1;
-}
+static int resume(struct cr_svc *svc, struct cr_sl_in *in, const struct saved *sp);
 
 int cr_svc_resume(struct cr_svc *svc, const char *line)
 {
     struct saved s;
-    if (parse(line, &s) < 0) {
+    struct cr_sl_in in;
+    if (!cr_sl_index(&in, line) || parse(&in, &s) < 0) {
         cr_log(svc->name, "resume: cannot read its state: %s", line);
         return -EINVAL;
     }
-    int st = state_of(s.state);
+    return resume(svc, &in, &s);
+}
+
+static int resume(struct cr_svc *svc, struct cr_sl_in *in, const struct saved *sp)
+{
+    const struct saved s = *sp;
+    enum cr_state st = s.state;
     int r = 0;
     if (s.outr >= 0 && s.outw >= 0) {
         r = cr_out_adopt(&svc->out, svc->rt->loop, &svc->rt->console, svc->name, s.outr, s.outw);
         svc->out_open = r == 0;
         if (r == 0)
-            adopt_partial(svc, &svc->out, line, "outpart");
+            adopt_partial(svc, &svc->out, in, "outpart");
         if (r < 0) {
             close_fd(s.outr);
             close_fd(s.outw);
@@ -340,7 +388,7 @@ int cr_svc_resume(struct cr_svc *svc, const char *line)
                              s.errw);
         svc->err_open = e == 0;
         if (e == 0)
-            adopt_partial(svc, &svc->err, line, "errpart");
+            adopt_partial(svc, &svc->err, in, "errpart");
         if (e < 0) {
             close_fd(s.errr);
             close_fd(s.errw);
@@ -348,18 +396,18 @@ int cr_svc_resume(struct cr_svc *svc, const char *line)
     }
     cr_svc_open_output(svc);   /* what was not passed on, and the taps and log files */
     svc->exit_status = s.status;
-    take_counters(svc, line);
-    cr_hist_take(svc->hist, line);
+    take_counters(svc, in);
+    cr_hist_take(svc->hist, in);
     if (s.pidfd < 0) {
-        svc->state = st == CR_ST_EXITED || st == CR_ST_FATAL ? (enum cr_state)st : CR_ST_STOPPED;
+        svc->state = st == CR_ST_EXITED || st == CR_ST_FATAL ? st : CR_ST_STOPPED;
         return 0;
     }
     if (st != CR_ST_RUNNING || !svc->conf) {
         r = -EINVAL;
     } else {
-        const char *oom = strstr(line, " oom=");   /* absent from an older program's line */
-        r = cr_container_adopt(svc, cr_svc_event, s.pid, s.pidfd, s.ev,
-                               oom ? strtoll(oom + 5, NULL, 10) : -1);
+        int64_t oom = -1;   /* absent from an older program's line */
+        cr_sl_int(in, "oom", &oom);
+        r = cr_container_adopt(svc, cr_svc_event, s.pid, s.pidfd, s.ev, oom);
     }
     if (r < 0) {
         /* A container we cannot watch is one we cannot stop: it goes now. */
@@ -370,12 +418,12 @@ int cr_svc_resume(struct cr_svc *svc, const char *line)
         close_fd(s.ev);
         close_fd(s.in);
         char id[320];
-        close_fd(state_cni(line, id, sizeof id));   /* its record: the next start's sweep */
+        close_fd(state_cni(in, id, sizeof id));   /* its record: the next start's sweep */
         return r;
     }
     svc->ct->stdin_wfd = s.in;
     svc->ct->spawned_ms = s.spawned;
-    take_cni(svc, line);
+    take_cni(svc, in);
     svc->state = CR_ST_RUNNING;
     svc->reached_running = true;
     svc->wl = (struct cr_workload){.up = s.up, .ready = s.ready, .started_mono = s.started};
@@ -385,7 +433,8 @@ int cr_svc_resume(struct cr_svc *svc, const char *line)
 void cr_svc_state_discard(struct cr_runtime *rt, const char *line)
 {
     struct saved s;
-    if (parse(line, &s) < 0)
+    struct cr_sl_in in;
+    if (!cr_sl_index(&in, line) || parse(&in, &s) < 0)
         return;
     if (s.pidfd >= 0) {
         cr_log(s.name, "not in the configuration any more: killing its container (init pid %d)",
@@ -407,7 +456,7 @@ void cr_svc_state_discard(struct cr_runtime *rt, const char *line)
     close_fd(s.ev);
     close_fd(s.in);
     char id[320];
-    close_fd(state_cni(line, id, sizeof id));   /* its DEL: the sweep's (not kept) */
+    close_fd(state_cni(&in, id, sizeof id));   /* its DEL: the sweep's (not kept) */
     close_fd(s.outr);
     close_fd(s.outw);
     close_fd(s.errr);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "service/internal.h"
+#include "service/state_line.h"
 #include "units.h"
 
 static uint64_t clock_ms(clockid_t id)
@@ -358,101 +359,88 @@ void cr_hist_unlisten(struct cr_hist *h, struct cr_hist_listener *l)
 /* ---- across a re-exec --------------------------------------------------------------------- */
 
 /* The last max bytes of text (NULL: none) in hex at buf+n ("" for none); the new length or -1. */
-static int put_hex(char *buf, size_t len, int n, const char *text, size_t max)
+/* The last max bytes of text as hex. */
+static void put_hex(struct cr_sl_out *o, const char *text, size_t max)
 {
     size_t k = text ? strlen(text) : 0;
-    const char *p = text ? text + (k > max ? k - max : 0) : NULL;
-    k = k > max ? max : k;
-    if (n < 0 || (size_t)n + 2 * k + 1 >= len)
-        return -1;
-    for (size_t i = 0; i < k; i++)
-        n += sprintf(buf + n, "%02x", (unsigned char)p[i]);
-    buf[n] = 0;
-    return n;
+    if (k)
+        cr_sl_hex(o, text + (k > max ? k - max : 0), k > max ? max : k);
 }
 
-/* Hex at *pp up to the first non-hex byte, decoded into a malloc'd string (NULL: empty). */
-static char *get_hex(const char **pp)
+/* Hex at *pp (up to end) up to the first non-hex pair, decoded into a malloc'd string
+ * (NULL: empty); *pp moves past it. */
+static char *get_hex(const char **pp, const char *end)
 {
     const char *p = *pp;
     size_t k = 0;
-    while (isxdigit((unsigned char)p[2 * k]) && isxdigit((unsigned char)p[2 * k + 1]))
+    while (p + 2 * k + 1 < end && isxdigit((unsigned char)p[2 * k]) &&
+           isxdigit((unsigned char)p[2 * k + 1]))
         k++;
     *pp = p + 2 * k;
-    if (!k)
-        return NULL;
-    char *out = malloc(k + 1);
-    for (size_t i = 0; out && i < k; i++) {
-        unsigned v;
-        sscanf(p + 2 * i, "%2x", &v);
-        out[i] = (char)v;
-    }
+    char *out = k ? malloc(k + 1) : NULL;
     if (out)
-        out[k] = 0;
+        out[cr_sl_unhex(p, 2 * k, out, k)] = 0;
     return out;
 }
 
-int cr_hist_put(const struct cr_hist *h, char *buf, size_t len, int n)
+void cr_hist_put(const struct cr_hist *h, struct cr_sl_out *o)
 {
     if (!h)
-        return n;
-    if (n < 0 || (size_t)n >= len)
-        return -1;
-    n += snprintf(buf + n, len - (size_t)n, " restarts=%" PRIu64 " ooms=%" PRIu64 " nexits=%zu "
-                  "reason=", h->restarts, h->oom_kills, h->nexits);
-    n = put_hex(buf, len, n, h->reason, CR_HIST_STATE_LINES);
-    if (n < 0 || (size_t)n + 8 >= len)
-        return -1;
-    n += sprintf(buf + n, " exits=");
+        return;
+    cr_sl_ufield(o, "restarts", h->restarts);
+    cr_sl_ufield(o, "ooms", h->oom_kills);
+    cr_sl_ufield(o, "nexits", h->nexits);
+    cr_sl_key(o, "reason");
+    put_hex(o, h->reason, CR_HIST_STATE_LINES);
+    cr_sl_key(o, "exits");
     for (size_t i = 0; i < cr_hist_count(h); i++) {
         const struct cr_exit *e = cr_hist_at(h, i);
-        if ((size_t)n + 160 >= len)
-            return -1;
-        n += sprintf(buf + n, "%s%" PRId64 ":%" PRIu64 ":%" PRId64 ":%d:%d:%d:%" PRId64 ":",
-                     i ? ";" : "", e->when_ms, e->mono_ms, e->runtime_ms, e->code, e->sig,
-                     e->oom | e->container << 1 | e->stopped << 2 | e->setup_failed << 3,
-                     e->mem_peak);
-        n = put_hex(buf, len, n, e->reason, CR_HIST_STATE_LINES);
-        if (n < 0 || (size_t)n + 2 >= len)
-            return -1;
-        buf[n++] = ':';
-        n = put_hex(buf, len, n, e->lines, CR_HIST_STATE_LINES);
-        if (n < 0)
-            return -1;
+        if (i)
+            cr_sl_raw(o, ";", 1);
+        const int64_t f[] = {e->when_ms, (int64_t)e->mono_ms, e->runtime_ms, e->code, e->sig,
+                             e->oom | e->container << 1 | e->stopped << 2 | e->setup_failed << 3,
+                             e->mem_peak};
+        for (size_t k = 0; k < sizeof f / sizeof *f; k++) {
+            cr_sl_i64(o, f[k]);
+            cr_sl_raw(o, ":", 1);
+        }
+        put_hex(o, e->reason, CR_HIST_STATE_LINES);
+        cr_sl_raw(o, ":", 1);
+        put_hex(o, e->lines, CR_HIST_STATE_LINES);
     }
-    return n;
 }
 
-void cr_hist_take(struct cr_hist *h, const char *line)
+void cr_hist_take(struct cr_hist *h, struct cr_sl_in *in)
 {
-    const char *p = strstr(line, " nexits="), *q;
-    if (!h || !p)
+    int64_t v;
+    if (!h || !cr_sl_int(in, "nexits", &v) || v < 0)
         return;
-    size_t nexits = strtoull(p + 8, NULL, 10);
-    if ((p = strstr(line, " restarts=")))
-        h->restarts = strtoull(p + 10, NULL, 10);
-    if ((p = strstr(line, " ooms=")))
-        h->oom_kills = strtoull(p + 6, NULL, 10);
-    if ((p = strstr(line, " reason="))) {
-        p += 8;
+    size_t nexits = (size_t)v, len;
+    if (cr_sl_int(in, "restarts", &v))
+        h->restarts = (uint64_t)v;
+    if (cr_sl_int(in, "ooms", &v))
+        h->oom_kills = (uint64_t)v;
+    const char *p = cr_sl_get(in, "reason", &len);
+    if (p) {
         free(h->reason);
-        h->reason = get_hex(&p);
+        h->reason = get_hex(&p, p + len);
     }
-    if (!(p = strstr(line, " exits=")) || !nexits)
+    if (!(p = cr_sl_get(in, "exits", &len)) || !nexits)
         return;
+    const char *end = p + len;
     size_t count = nexits < CR_HIST_EXITS ? nexits : CR_HIST_EXITS;
     if (!h->exits && !(h->exits = calloc(CR_HIST_EXITS, sizeof *h->exits)))
         return;
     /* Where the earlier program had them, so that cr_hist_at() finds them in order. */
     h->nexits = nexits;
-    p += 7;
     for (size_t i = 0; i < count; i++) {
         struct cr_exit *e = &h->exits[(nexits - count + i) % CR_HIST_EXITS];
         exit_clear(e);
         int flags = 0, used = 0;
-        if (sscanf(p, "%" SCNd64 ":%" SCNu64 ":%" SCNd64 ":%d:%d:%d:%" SCNd64 ":%n",
+        if (p >= end ||
+            sscanf(p, "%" SCNd64 ":%" SCNu64 ":%" SCNd64 ":%d:%d:%d:%" SCNd64 ":%n",
                    &e->when_ms, &e->mono_ms, &e->runtime_ms, &e->code, &e->sig, &flags,
-                   &e->mem_peak, &used) < 7 || !used) {
+                   &e->mem_peak, &used) < 7 || !used || p + used > end) {
             h->nexits = nexits - count + i;   /* the rest unreadable: kept out */
             return;
         }
@@ -461,12 +449,11 @@ void cr_hist_take(struct cr_hist *h, const char *line)
         e->stopped = flags & 4;
         e->setup_failed = flags & 8;
         p += used;
-        e->reason = get_hex(&p);
-        if (*p == ':')
+        e->reason = get_hex(&p, end);
+        if (p < end && *p == ':')
             p++;
-        e->lines = get_hex(&p);
-        q = p;
-        if (*q == ';')
-            p = q + 1;
+        e->lines = get_hex(&p, end);
+        if (p < end && *p == ';')
+            p++;
     }
 }

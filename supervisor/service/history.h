@@ -93,13 +93,15 @@ void cr_hist_tail(const struct cr_hist *h, size_t n, void (*fn)(void *arg, const
 
 /* Live re-exec: the counters, the last setup failure and the exit records (each one's output
  * lines cut to their last CR_HIST_STATE_LINES bytes) as " key=value" fields of a service's
- * state line, appended at buf+n; the new length, or -1 (no room: nothing written). The
+ * state line (service/state_line.h), appended to o (full set when they did not fit). The
  * ring of recent output lines is not carried (the next exit's lines start after the re-exec).
  * cr_hist_take() reads them back into an empty history; a line without them leaves it so. */
 #define CR_HIST_STATE_LINES 384
 #define CR_HIST_STATE_MAX (CR_HIST_EXITS * (4 * CR_HIST_STATE_LINES + 200) + 1024)
-int cr_hist_put(const struct cr_hist *h, char *buf, size_t len, int n);
-void cr_hist_take(struct cr_hist *h, const char *line);
+struct cr_sl_out;
+struct cr_sl_in;
+void cr_hist_put(const struct cr_hist *h, struct cr_sl_out *o);
+void cr_hist_take(struct cr_hist *h, struct cr_sl_in *in);
 
 int cr_hist_listen(struct cr_hist *h, struct cr_hist_listener *l);
 void cr_hist_unlisten(struct cr_hist *h, struct cr_hist_listener *l);

@@ -1,0 +1,179 @@
+/* A service's state line: written and read without printf/scanf (state_line.h). */
+#include "service/state_line.h"
+
+#include <string.h>
+
+#include "text.h"
+
+void cr_sl_raw(struct cr_sl_out *o, const char *s, size_t n)
+{
+    if (o->full || o->n + n >= o->cap) {
+        o->full = true;
+        return;
+    }
+    memcpy(o->buf + o->n, s, n);
+    o->n += n;
+    o->buf[o->n] = 0;
+}
+
+void cr_sl_str(struct cr_sl_out *o, const char *s)
+{
+    cr_sl_raw(o, s, strlen(s));
+}
+
+void cr_sl_key(struct cr_sl_out *o, const char *key)
+{
+    size_t k = strlen(key);
+    char tmp[64];
+    if (k + 2 > sizeof tmp) {
+        o->full = true;
+        return;
+    }
+    tmp[0] = ' ';
+    memcpy(tmp + 1, key, k);
+    tmp[k + 1] = '=';
+    cr_sl_raw(o, tmp, k + 2);
+}
+
+void cr_sl_u64(struct cr_sl_out *o, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    cr_sl_raw(o, tmp + i, sizeof tmp - i);
+}
+
+void cr_sl_i64(struct cr_sl_out *o, int64_t v)
+{
+    if (v < 0) {
+        cr_sl_raw(o, "-", 1);
+        cr_sl_u64(o, -(uint64_t)v);   /* INT64_MIN too */
+    } else {
+        cr_sl_u64(o, (uint64_t)v);
+    }
+}
+
+void cr_sl_hex(struct cr_sl_out *o, const char *bytes, size_t n)
+{
+    static const char digit[] = "0123456789abcdef";
+    if (o->full || o->n + 2 * n >= o->cap) {
+        o->full = true;
+        return;
+    }
+    char *d = o->buf + o->n;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)bytes[i];
+        *d++ = digit[c >> 4];
+        *d++ = digit[c & 15];
+    }
+    o->n += 2 * n;
+    o->buf[o->n] = 0;
+}
+
+void cr_sl_field(struct cr_sl_out *o, const char *key, int64_t v)
+{
+    cr_sl_key(o, key);
+    cr_sl_i64(o, v);
+}
+
+void cr_sl_ufield(struct cr_sl_out *o, const char *key, uint64_t v)
+{
+    cr_sl_key(o, key);
+    cr_sl_u64(o, v);
+}
+
+int cr_sl_end(struct cr_sl_out *o)
+{
+    return o->full ? -1 : (int)o->n;
+}
+
+/* The token at *pp up to a space, '\n' or the end; *pp moves past it and its spaces. */
+static const char *token(const char **pp, size_t *len)
+{
+    const char *p = *pp, *t = p;
+    while (*p && *p != ' ' && *p != '\n')
+        p++;
+    *len = (size_t)(p - t);
+    while (*p == ' ')
+        p++;
+    *pp = p;
+    return t;
+}
+
+bool cr_sl_index(struct cr_sl_in *in, const char *line)
+{
+    const char *p = line;
+    size_t len;
+    in->n = in->next = 0;
+    const char *svc = token(&p, &len);
+    if (len != 3 || memcmp(svc, "svc", 3))
+        return false;
+    in->name = token(&p, &in->name_len);
+    in->state = token(&p, &in->state_len);
+    if (!in->name_len || !in->state_len)
+        return false;
+    while (*p && *p != '\n' && in->n < CR_SL_FIELDS) {
+        const char *t = token(&p, &len);
+        const char *eq = memchr(t, '=', len);
+        if (!eq)
+            continue;   /* not a field: as the earlier program's strstr would, passed over */
+        in->f[in->n].key = t;
+        in->f[in->n].key_len = (size_t)(eq - t);
+        in->f[in->n].val = eq + 1;
+        in->f[in->n].val_len = len - (size_t)(eq + 1 - t);
+        in->n++;
+    }
+    return true;
+}
+
+const char *cr_sl_get(struct cr_sl_in *in, const char *key, size_t *len)
+{
+    size_t k = strlen(key);
+    for (int j = 0; j < in->n; j++) {
+        int i = (in->next + j) % in->n;
+        if (in->f[i].key_len == k && !memcmp(in->f[i].key, key, k)) {
+            in->next = i + 1;
+            if (len)
+                *len = in->f[i].val_len;
+            return in->f[i].val;
+        }
+    }
+    return NULL;
+}
+
+bool cr_sl_num(const char **pp, const char *end, int64_t *v)
+{
+    const char *p = *pp;
+    bool neg = p < end && *p == '-';
+    p += neg;
+    if (p >= end || *p < '0' || *p > '9')
+        return false;
+    uint64_t x = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++)
+        x = x * 10 + (uint64_t)(*p - '0');
+    *v = neg ? -(int64_t)x : (int64_t)x;
+    *pp = p;
+    return true;
+}
+
+bool cr_sl_int(struct cr_sl_in *in, const char *key, int64_t *v)
+{
+    size_t len;
+    const char *p = cr_sl_get(in, key, &len);
+    return p && cr_sl_num(&p, p + len, v);
+}
+
+size_t cr_sl_unhex(const char *p, size_t n, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i + 1 < n && k < cap; i += 2) {
+        int hi = cr_hexval(p[i]), lo = cr_hexval(p[i + 1]);
+        if (hi < 0 || lo < 0)
+            break;
+        out[k++] = (char)(hi << 4 | lo);
+    }
+    return k;
+}
