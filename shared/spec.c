@@ -294,10 +294,14 @@ static int env_find(const struct cr_spec *s, const char *name, size_t nlen)
 
 int cr_spec_set_env(struct cr_spec *s, const char *name, const char *value)
 {
-    char *p;
-    if (asprintf(&p, "%s=%s", name, value) < 0)
+    size_t nl = strlen(name), vl = strlen(value);
+    char *p = malloc(nl + vl + 2);   /* "NAME=VALUE": every service sets a few at its load */
+    if (!p)
         return -ENOMEM;
-    int i = env_find(s, name, strlen(name));
+    memcpy(p, name, nl);
+    p[nl] = '=';
+    memcpy(p + nl + 1, value, vl + 1);
+    int i = env_find(s, name, nl);
     if (i >= 0) {
         free(s->env[i]);
         s->env[i] = p;

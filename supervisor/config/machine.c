@@ -291,9 +291,10 @@ static void resolve_identity(struct ctx *c, char *home, size_t homelen)
     struct cr_spec *sp = &svc->spec;
     char *passwd = root_file(c, "/etc/passwd");
     char *group = root_file(c, "/etc/group");
+    /* The file named in an error (written once, when one is: every service comes here) */
     char where[PATH_MAX + 32];
-    snprintf(where, sizeof where, "%s%s", strcmp(c->rootname, "/") ? c->rootname : "",
-             "/etc/passwd");
+    const char *root = strcmp(c->rootname, "/") ? c->rootname : "";
+    snprintf(where, sizeof where, "%s/etc/passwd", root);
     char f[256], uname[256] = "root";
     const char *pw;
     unsigned id = 0;
@@ -343,8 +344,7 @@ static void resolve_identity(struct ctx *c, char *home, size_t homelen)
     if (!home[0])
         snprintf(home, homelen, "/");
 
-    snprintf(where, sizeof where, "%s%s", strcmp(c->rootname, "/") ? c->rootname : "",
-             "/etc/group");
+    snprintf(where, sizeof where, "%s/etc/group", root);
     if (svc->group) {
         const char *gid = group_id(c, group, svc->group, where, CR_K_GROUP,
                                    svc->key_line[CR_K_GROUP], f, sizeof f);

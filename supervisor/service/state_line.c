@@ -90,43 +90,42 @@ int cr_sl_end(struct cr_sl_out *o)
     return o->full ? -1 : (int)o->n;
 }
 
-/* The token at *pp up to a space, '\n' or the end; *pp moves past it and its spaces. */
-static const char *token(const char **pp, size_t *len)
-{
-    const char *p = *pp, *t = p;
-    while (*p && *p != ' ' && *p != '\n')
-        p++;
-    *len = (size_t)(p - t);
-    while (*p == ' ')
-        p++;
-    *pp = p;
-    return t;
-}
-
 bool cr_sl_index(struct cr_sl_in *in, const char *line)
 {
     const char *p = line;
-    size_t len;
     in->n = in->next = 0;
-    const char *svc = token(&p, &len);
-    if (len != 3 || memcmp(svc, "svc", 3))
+    if (strncmp(p, "svc ", 4))
         return false;
-    in->name = token(&p, &in->name_len);
-    in->state = token(&p, &in->state_len);
-    if (!in->name_len || !in->state_len)
-        return false;
-    while (*p && *p != '\n' && in->n < CR_SL_FIELDS) {
-        const char *t = token(&p, &len);
-        const char *eq = memchr(t, '=', len);
-        if (!eq)
-            continue;   /* not a field: as the earlier program's strstr would, passed over */
-        in->f[in->n].key = t;
-        in->f[in->n].key_len = (size_t)(eq - t);
-        in->f[in->n].val = eq + 1;
-        in->f[in->n].val_len = len - (size_t)(eq + 1 - t);
-        in->n++;
+    /* one pass: each token ends at a space, '\n' or the end; a field's at its first '=' */
+    const char *tok[2] = {NULL, NULL};
+    size_t toklen[2] = {0, 0};
+    int k = 0;
+    for (p += 4; *p && *p != '\n';) {
+        while (*p == ' ')
+            p++;
+        const char *t = p;
+        p += strcspn(p, " \n");
+        if (p == t)
+            break;
+        const char *eq = memchr(t, '=', (size_t)(p - t));
+        if (k < 2) {   /* NAME and STATE */
+            tok[k] = t;
+            toklen[k++] = (size_t)(p - t);
+        } else if (eq && in->n < CR_SL_FIELDS) {
+            /* a token without '=' is not a field: as the earlier program's strstr would,
+             * passed over */
+            in->f[in->n].key = t;
+            in->f[in->n].key_len = (size_t)(eq - t);
+            in->f[in->n].val = eq + 1;
+            in->f[in->n].val_len = (size_t)(p - eq - 1);
+            in->n++;
+        }
     }
-    return true;
+    in->name = tok[0];
+    in->name_len = toklen[0];
+    in->state = tok[1];
+    in->state_len = toklen[1];
+    return k == 2;
 }
 
 const char *cr_sl_get(struct cr_sl_in *in, const char *key, size_t *len)
