@@ -54,6 +54,7 @@ struct sv {
     uint64_t reexec_since_us;    /* CLOCK_MONOTONIC when the handover began (the gap's start) */
     uint64_t reexec_cpu_us;      /* and the process's CPU time then */
     unsigned long reexec_faults; /* and its page faults */
+    uint64_t reexec_asked_ms;    /* uv_now when it was asked (the writer threads then end) */
     int reexec_signal;           /* [supervisor] reexec_signal as watched since the start; -1 */
     uv_timer_t starts_timer;     /* the next slice of starts (service/order.h) */
     bool starts_timer_init;

@@ -239,17 +239,19 @@ static void do_reexec(uv_timer_t *t)
     char resolved[sizeof sv->reexec_path];
     if (reexec_ok(sv, sv->reexec_path, resolved, sizeof resolved, why, sizeof why) < 0) {
         cr_log(NULL, "reexec: not now: %s", why);
+        cr_logs_retire(false);
         return;
     }
     cr_log(NULL, "reexec: %s (%zu service%s handed over)", sv->reexec_path, sv->all.n,
            sv->all.n == 1 ? "" : "s");
-    /* Every line read so far is written before the execve ends the writer threads and the
-     * console's queue: the next program starts with the bytes still in the pipes. */
+    /* Every line read so far is written before the execve ends the console's queue (and a
+     * writer thread still there): the next program starts with the bytes still in the
+     * pipes. */
     if (cr_logs_quiesce(REEXEC_LOG_WAIT_MS, why, sizeof why) < 0) {
         cr_log(NULL, "reexec: not now: %s (its lines would be lost)", why);
+        cr_logs_retire(false);
         return;
     }
-    cr_logs_retire(true);   /* they end while the state is written */
     int mfd = write_state(sv);
     if (mfd < 0) {
         cr_logs_retire(false);
@@ -307,6 +309,17 @@ static int reexec_ok(struct sv *sv, const char *path, char *resolved, size_t len
     return cr_net_handover_ok(sv->rt.net, why, whylen);
 }
 
+/* Every millisecond until the writer threads are gone (a writer held up by its disk: after
+ * REEXEC_LOG_WAIT_MS the re-exec goes on, and cr_logs_quiesce() says whether it can). */
+static void when_alone(uv_timer_t *t)
+{
+    struct sv *sv = t->data;
+    if (!cr_logs_alone() && uv_now(sv->rt.loop) - sv->reexec_asked_ms < REEXEC_LOG_WAIT_MS)
+        return;
+    uv_timer_stop(t);
+    do_reexec(t);
+}
+
 int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, size_t whylen)
 {
     struct sv *sv = sv_of(rt);
@@ -327,7 +340,11 @@ int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, si
         sv->reexec_timer.data = sv;
         sv->reexec_timer_init = true;
     }
-    uv_timer_start(&sv->reexec_timer, do_reexec, 0, 0);
+    /* The log writer threads end first, the loop running meanwhile (cr_logs_retire): the
+     * gap starts when this process is its only thread. */
+    cr_logs_retire(true);
+    sv->reexec_asked_ms = uv_now(rt->loop);
+    uv_timer_start(&sv->reexec_timer, when_alone, 0, 1);
     return 0;
 }
 

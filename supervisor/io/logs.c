@@ -359,23 +359,46 @@ static void *writer(void *arg)
     return NULL;
 }
 
+/* The writer threads made and not joined yet (mu): joinable, so that a re-exec knows when
+ * every one is gone from the kernel too (cr_logs_alone). */
+static pthread_t writer_tid[WRITERS_MAX];
+static bool writer_made[WRITERS_MAX];
+
+/* Called with mu held: joins the writers that have ended; how many are left. */
+static int join_ended(void)
+{
+    int left = 0;
+    for (int i = 0; i < WRITERS_MAX; i++) {
+        if (!writer_made[i])
+            continue;
+        if (pthread_tryjoin_np(writer_tid[i], NULL) == 0)
+            writer_made[i] = false;
+        else
+            left++;
+    }
+    return left;
+}
+
 /* Called with mu held. Signals stay with the loop's thread. */
 static int spawn_writer(void)
 {
+    int slot = 0;
+    join_ended();   /* ones a failed re-exec retired */
+    while (slot < WRITERS_MAX && writer_made[slot])
+        slot++;
     pthread_attr_t a;
-    pthread_t t;
     sigset_t all, old;
-    if (pthread_attr_init(&a))
+    if (slot == WRITERS_MAX || pthread_attr_init(&a))
         return -1;
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, WRITER_STACK);
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int r = pthread_create(&t, &a, writer, NULL);
+    int r = pthread_create(&writer_tid[slot], &a, writer, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&a);
     if (r)
         return -1;
+    writer_made[slot] = true;
     wr.threads++;
     return 0;
 }
@@ -750,6 +773,14 @@ void cr_logs_retire(bool retire)
     if (retire)
         pthread_cond_broadcast(&wr.cv);
     pthread_mutex_unlock(&wr.mu);
+}
+
+bool cr_logs_alone(void)
+{
+    pthread_mutex_lock(&wr.mu);
+    bool alone = wr.threads == 0 && join_ended() == 0;
+    pthread_mutex_unlock(&wr.mu);
+    return alone;
 }
 
 /* ---- the loop's side ----------------------------------------------------------------------- */

@@ -104,11 +104,14 @@ void cr_logs_finish(unsigned deadline_ms);
  * the threads at the execve. 0, or -ETIMEDOUT with why set (a file whose disk stalls: its
  * lines are still queued and go on being written). */
 int cr_logs_quiesce(unsigned deadline_ms, char *why, size_t whylen);
-/* Live re-exec, once quiesced: the idle writer threads end now, beside what the caller does
- * before its execve, rather than in the execve (which waits for each in turn); what is
- * queued from here on is written by the caller. cr_logs_retire(false) undoes it (the
- * execve failed): threads are made again as jobs come. */
+/* Live re-exec: the writer threads end once idle, before the execve rather than in it
+ * (which kills and waits for each: on a virtual machine a thread on another CPU can take
+ * milliseconds to be woken, all of it in the re-exec's gap); what is queued from here on is
+ * written by the caller. cr_logs_retire(false) undoes it (the re-exec did not happen):
+ * threads are made again as jobs come. */
 void cr_logs_retire(bool retire);
+/* True once no writer thread is left, in the kernel too (each joined). */
+bool cr_logs_alone(void);
 
 /* Live re-exec: while held, files handed to the writers (opened, written) wait for them
  * without waking or starting one, so that the threads do not take the CPU from the loop's

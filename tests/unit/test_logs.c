@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -105,6 +106,82 @@ static void test_own_log_rotated_twice_while_busy(void **state)
     assert_int_equal(last, 1);
 }
 
+static int threads(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[256];
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "Threads:", 8))
+            n = atoi(line + 8);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static void run_for(uv_loop_t *loop, unsigned ms)
+{
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    uv_timer_start(&t, on_timeout, ms, 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* A live re-exec retires the writer threads and waits, the loop running, until none is left
+ * in the kernel either (cr_logs_alone): an execve kills and waits for every other thread, and
+ * on a virtual machine waking one on another CPU took milliseconds of the gap. Meanwhile
+ * lines are written by the caller; once the re-exec is off, threads are made again. */
+static void test_retired_writers_end_and_come_back(void **state)
+{
+    (void)state;
+    alarm(20);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(cr_logs_set_dir(dir), 0);
+    assert_int_equal(cr_logs_set_loop(&loop), 0);
+    cr_log_set_sink(cr_logs_own_write);
+    cr_logs_own_open("AUTO", 0, 3);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/supervisor.log", dir);
+
+    cr_log(NULL, "by a thread");
+    run_for(&loop, 300);
+    assert_int_equal(count(path, "by a thread\n"), 1);
+    assert_true(threads() > 1);
+    assert_false(cr_logs_alone());
+
+    cr_logs_retire(true);
+    for (int i = 0; i < 2000 && !cr_logs_alone(); i++)
+        run_for(&loop, 1);
+    assert_true(cr_logs_alone());
+    /* joined, each is past its last step but one: gone from the thread count at once */
+    int n = threads();
+    for (int i = 0; i < 3 && n != 1; i++) {
+        usleep(200);
+        n = threads();
+    }
+    assert_int_equal(n, 1);
+    cr_log(NULL, "by the caller");   /* written before cr_log returns */
+    assert_int_equal(count(path, "by the caller\n"), 1);
+    assert_int_equal(threads(), 1);
+
+    cr_logs_retire(false);           /* the re-exec did not happen */
+    cr_log(NULL, "by a thread again");
+    run_for(&loop, 300);
+    assert_int_equal(count(path, "by a thread again\n"), 1);
+    assert_true(threads() > 1);
+    assert_false(cr_logs_alone());
+
+    cr_logs_own_open("NONE", 0, 0);
+    cr_logs_finish(5000);
+    cr_log_set_sink(NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    alarm(0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -121,6 +198,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_own_log_rotated_twice_while_busy),
+        cmocka_unit_test(test_retired_writers_end_and_come_back),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
