@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Live re-exec gap (issue 11): N services (the busybox rootfs, network = none: a container on
-a bridge is not handed over) are started and, once all are RUNNING, the supervisor is
+"""Live re-exec gap (issue 11): N services (the busybox rootfs, network = none; containers on a
+bridge are handed over too, but their veths are not what is measured) are started and, once
+all are RUNNING, the supervisor is
 re-executed ROUNDS times with `svctl reexec`. The gap is the time during which no event is
 handled: from the old program's handover to the new program's loop, as the new program logs
 it ("reexec: no event handled for X ms (...; Y ms of CPU, Z page faults)": CLOCK_MONOTONIC,
