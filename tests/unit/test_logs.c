@@ -47,6 +47,27 @@ static size_t count(const char *path, const char *needle)
     return k;
 }
 
+/* The writers on a loop of the test's, the supervisor's own log in dir (alarm: a hang fails) */
+static void open_logs(uv_loop_t *loop)
+{
+    alarm(20);
+    assert_int_equal(uv_loop_init(loop), 0);
+    assert_int_equal(cr_logs_set_dir(dir), 0);
+    assert_int_equal(cr_logs_set_loop(loop), 0);
+    cr_log_set_sink(cr_logs_own_write);
+    cr_logs_own_open("AUTO", 0, 3);
+}
+
+static void close_logs(uv_loop_t *loop)
+{
+    cr_logs_own_open("NONE", 0, 0);
+    cr_logs_finish(5000);
+    cr_log_set_sink(NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(loop), 0);
+    alarm(0);
+}
+
 /* Two rotations asked while the supervisor's own log is being written end in one job; each
  * says "rotated" into that same log, the first handing it over again, the second queued behind
  * that job. It was handed over twice, its second job's buffer overwrote the first's, and the
@@ -54,13 +75,8 @@ static size_t count(const char *path, const char *needle)
 static void test_own_log_rotated_twice_while_busy(void **state)
 {
     (void)state;
-    alarm(20);
     uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(cr_logs_set_dir(dir), 0);
-    assert_int_equal(cr_logs_set_loop(&loop), 0);
-    cr_log_set_sink(cr_logs_own_write);
-    cr_logs_own_open("AUTO", 0, 3);
+    open_logs(&loop);
 
     uv_timer_t t;
     uv_timer_init(&loop, &t);
@@ -80,12 +96,7 @@ static void test_own_log_rotated_twice_while_busy(void **state)
     assert_int_equal(rotated_calls, 2);
 
     cr_log(NULL, "last line");
-    cr_logs_own_open("NONE", 0, 0);
-    cr_logs_finish(5000);
-    cr_log_set_sink(NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    alarm(0);
+    close_logs(&loop);
 
     char path[PATH_MAX];
     size_t rot = 0, last = 0, first = 0, second = 0;
@@ -136,13 +147,8 @@ static void run_for(uv_loop_t *loop, unsigned ms)
 static void test_retired_writers_end_and_come_back(void **state)
 {
     (void)state;
-    alarm(20);
     uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(cr_logs_set_dir(dir), 0);
-    assert_int_equal(cr_logs_set_loop(&loop), 0);
-    cr_log_set_sink(cr_logs_own_write);
-    cr_logs_own_open("AUTO", 0, 3);
+    open_logs(&loop);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/supervisor.log", dir);
 
@@ -174,12 +180,7 @@ static void test_retired_writers_end_and_come_back(void **state)
     assert_true(threads() > 1);
     assert_false(cr_logs_alone());
 
-    cr_logs_own_open("NONE", 0, 0);
-    cr_logs_finish(5000);
-    cr_log_set_sink(NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    alarm(0);
+    close_logs(&loop);
 }
 
 static int setup(void **state)
