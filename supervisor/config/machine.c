@@ -291,7 +291,7 @@ static void resolve_identity(struct ctx *c, char *home, size_t homelen)
     struct cr_spec *sp = &svc->spec;
     char *passwd = root_file(c, "/etc/passwd");
     char *group = root_file(c, "/etc/group");
-    /* The file named in an error (written once, when one is: every service comes here) */
+    /* the file named in an error */
     char where[PATH_MAX + 32];
     const char *root = strcmp(c->rootname, "/") ? c->rootname : "";
     snprintf(where, sizeof where, "%s/etc/passwd", root);

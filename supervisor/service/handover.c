@@ -2,10 +2,9 @@
  * and the fds that line names kept open through it. The daemon collects the lines into the
  * state memfd; the supervisor after the execve gives each line back to the service of that
  * name, which adopts its pipes and its running container instead of starting one. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,15 +127,14 @@ static void take_counters(struct cr_svc *svc, struct cr_sl_in *in)
     size_t len;
     const char *p = cr_sl_get(in, "rwin", &len), *end = p ? p + len : NULL;
     int64_t max, count;
-    if (p && cr_sl_num(&p, end, &max) && p < end && *p++ == ':' && cr_sl_num(&p, end, &count) &&
-        p < end && *p++ == ':' && svc->conf && svc->restarts && max >= 0 &&
-        max == svc->conf->max_restarts) {
+    if (p && cr_sl_num(&p, end, &max) && cr_sl_skip(&p, end, ':') &&
+        cr_sl_num(&p, end, &count) && cr_sl_skip(&p, end, ':') && svc->conf && svc->restarts &&
+        max >= 0 && max == svc->conf->max_restarts) {
         for (int64_t i = 0; i < max; i++) {
             int64_t t = 0;
             cr_sl_num(&p, end, &t);
             svc->restarts[i] = t;
-            if (p < end && *p == ',')
-                p++;
+            cr_sl_skip(&p, end, ',');
         }
         svc->nrestarts = (unsigned)count;
     }
@@ -195,15 +193,14 @@ int cr_svc_handover(struct cr_svc *svc, char *buf, size_t len)
     if (o.full) {
         cr_log(svc->name, "reexec: its crash history does not fit in the state: it starts "
                "anew");
-        o.full = false;
-        o.n = before;
-        buf[o.n] = 0;
+        cr_sl_rewind(&o, before);
     }
     cr_sl_raw(&o, "\n", 1);
-    if (o.full)
+    int n = cr_sl_end(&o);
+    if (n < 0)
         return -ENOSPC;
     registered_all(svc);
-    return (int)o.n;
+    return n;
 }
 
 bool cr_svc_state_name(const char *line, char *name, size_t len)
@@ -222,7 +219,7 @@ static int state_cni(struct cr_sl_in *in, char *id, size_t len)
     size_t n;
     const char *p = cr_sl_get(in, "cni", &n), *end = p ? p + n : NULL;
     int64_t fd;
-    if (!p || !cr_sl_num(&p, end, &fd) || p >= end || *p++ != ':' || p == end ||
+    if (!p || !cr_sl_num(&p, end, &fd) || !cr_sl_skip(&p, end, ':') || p == end ||
         (size_t)(end - p) >= len || (size_t)(end - p) >= 320 || fd < 0 || fd > INT32_MAX)
         return -1;
     memcpy(id, p, (size_t)(end - p));
@@ -272,7 +269,7 @@ static bool int_pair(struct cr_sl_in *in, const char *key, int *a, int *b)
     size_t n;
     const char *p = cr_sl_get(in, key, &n), *end = p ? p + n : NULL;
     int64_t x, y;
-    if (!p || !cr_sl_num(&p, end, &x) || p >= end || *p++ != ',' || !cr_sl_num(&p, end, &y))
+    if (!p || !cr_sl_num(&p, end, &x) || !cr_sl_skip(&p, end, ',') || !cr_sl_num(&p, end, &y))
         return false;
     *a = (int)x;
     *b = (int)y;
@@ -293,32 +290,27 @@ static int state_of(const char *name, size_t len)
  * written; in=, absent, is -1. */
 static int parse(struct cr_sl_in *in, struct saved *s)
 {
-    int64_t v[8];
-    static const char *const first[] = {"pid", "pidfd", "ev"}, *const then[] = {
-        "up", "ready", "started", "spawned", "status"};
+    int64_t pid, pidfd, ev, up, ready, started, spawned, status, fd;
     if (in->name_len >= sizeof s->name || in->state_len > 15)
         return -EINVAL;
     memcpy(s->name, in->name, in->name_len);
     s->name[in->name_len] = 0;
     int st = state_of(in->state, in->state_len);
     s->state = st < 0 ? CR_ST_STOPPED : (enum cr_state)st;
-    for (size_t i = 0; i < 3; i++)
-        if (!cr_sl_int(in, first[i], &v[i]))
-            return -EINVAL;
-    if (!int_pair(in, "out", &s->outr, &s->outw) || !int_pair(in, "err", &s->errr, &s->errw))
+    if (!cr_sl_int(in, "pid", &pid) || !cr_sl_int(in, "pidfd", &pidfd) ||
+        !cr_sl_int(in, "ev", &ev) || !int_pair(in, "out", &s->outr, &s->outw) ||
+        !int_pair(in, "err", &s->errr, &s->errw) || !cr_sl_int(in, "up", &up) ||
+        !cr_sl_int(in, "ready", &ready) || !cr_sl_int(in, "started", &started) ||
+        !cr_sl_int(in, "spawned", &spawned) || !cr_sl_int(in, "status", &status))
         return -EINVAL;
-    for (size_t i = 0; i < 5; i++)
-        if (!cr_sl_int(in, then[i], &v[3 + i]))
-            return -EINVAL;
-    s->pid = (int)v[0];
-    s->pidfd = (int)v[1];
-    s->ev = (int)v[2];
-    s->up = (int)v[3];
-    s->ready = (int)v[4];
-    s->started = (uint64_t)v[5];
-    s->spawned = (uint64_t)v[6];
-    s->status = (int)v[7];
-    int64_t fd;
+    s->pid = (int)pid;
+    s->pidfd = (int)pidfd;
+    s->ev = (int)ev;
+    s->up = (int)up;
+    s->ready = (int)ready;
+    s->started = (uint64_t)started;
+    s->spawned = (uint64_t)spawned;
+    s->status = (int)status;
     s->in = cr_sl_int(in, "in", &fd) ? (int)fd : -1;   /* absent: no stdin pipe */
     return 0;
 }

@@ -1,7 +1,6 @@
 /* Crash history and the per-service ring of recent output lines. */
 #include "service/history.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -358,8 +357,7 @@ void cr_hist_unlisten(struct cr_hist *h, struct cr_hist_listener *l)
 
 /* ---- across a re-exec --------------------------------------------------------------------- */
 
-/* The last max bytes of text (NULL: none) in hex at buf+n ("" for none); the new length or -1. */
-/* The last max bytes of text as hex. */
+/* The last max bytes of text (NULL: none) as hex ("" for none). */
 static void put_hex(struct cr_sl_out *o, const char *text, size_t max)
 {
     size_t k = text ? strlen(text) : 0;
@@ -371,15 +369,15 @@ static void put_hex(struct cr_sl_out *o, const char *text, size_t max)
  * (NULL: empty); *pp moves past it. */
 static char *get_hex(const char **pp, const char *end)
 {
-    const char *p = *pp;
-    size_t k = 0;
-    while (p + 2 * k + 1 < end && isxdigit((unsigned char)p[2 * k]) &&
-           isxdigit((unsigned char)p[2 * k + 1]))
-        k++;
-    *pp = p + 2 * k;
-    char *out = k ? malloc(k + 1) : NULL;
+    size_t room = (size_t)(end - *pp) / 2, k = 0;
+    char *out = malloc(room + 1);
     if (out)
-        out[cr_sl_unhex(p, 2 * k, out, k)] = 0;
+        out[k = cr_sl_unhex(*pp, (size_t)(end - *pp), out, room)] = 0;
+    *pp += 2 * k;
+    if (!k) {
+        free(out);
+        out = NULL;
+    }
     return out;
 }
 

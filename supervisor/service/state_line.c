@@ -23,16 +23,9 @@ void cr_sl_str(struct cr_sl_out *o, const char *s)
 
 void cr_sl_key(struct cr_sl_out *o, const char *key)
 {
-    size_t k = strlen(key);
-    char tmp[64];
-    if (k + 2 > sizeof tmp) {
-        o->full = true;
-        return;
-    }
-    tmp[0] = ' ';
-    memcpy(tmp + 1, key, k);
-    tmp[k + 1] = '=';
-    cr_sl_raw(o, tmp, k + 2);
+    cr_sl_raw(o, " ", 1);
+    cr_sl_str(o, key);
+    cr_sl_raw(o, "=", 1);
 }
 
 void cr_sl_u64(struct cr_sl_out *o, uint64_t v)
@@ -90,6 +83,15 @@ int cr_sl_end(struct cr_sl_out *o)
     return o->full ? -1 : (int)o->n;
 }
 
+void cr_sl_rewind(struct cr_sl_out *o, size_t n)
+{
+    if (n < o->cap) {
+        o->n = n;
+        o->buf[n] = 0;
+        o->full = false;
+    }
+}
+
 bool cr_sl_index(struct cr_sl_in *in, const char *line)
 {
     const char *p = line;
@@ -107,7 +109,7 @@ bool cr_sl_index(struct cr_sl_in *in, const char *line)
         p += strcspn(p, " \n");
         if (p == t)
             break;
-        const char *eq = memchr(t, '=', (size_t)(p - t));
+        const char *eq = k < 2 ? NULL : memchr(t, '=', (size_t)(p - t));
         if (k < 2) {   /* NAME and STATE */
             tok[k] = t;
             toklen[k++] = (size_t)(p - t);
@@ -155,6 +157,14 @@ bool cr_sl_num(const char **pp, const char *end, int64_t *v)
         x = x * 10 + (uint64_t)(*p - '0');
     *v = neg ? -(int64_t)x : (int64_t)x;
     *pp = p;
+    return true;
+}
+
+bool cr_sl_skip(const char **pp, const char *end, char c)
+{
+    if (*pp >= end || **pp != c)
+        return false;
+    (*pp)++;
     return true;
 }
 

@@ -29,6 +29,8 @@ void cr_sl_field(struct cr_sl_out *o, const char *key, int64_t v);
 void cr_sl_ufield(struct cr_sl_out *o, const char *key, uint64_t v);
 /* Its length, or -1 when something did not fit (the buffer then ends at a whole call). */
 int cr_sl_end(struct cr_sl_out *o);
+/* Back to length n (n <= o->n), full or not: what was appended since is dropped. */
+void cr_sl_rewind(struct cr_sl_out *o, size_t n);
 
 /* ---- reading ------------------------------------------------------------------------------ */
 #define CR_SL_FIELDS 64
@@ -52,6 +54,8 @@ bool cr_sl_int(struct cr_sl_in *in, const char *key, int64_t *v);
 /* The number (an optional '-', then digits) at *pp, before end; *pp moves past it. False,
  * and nothing moved, when there is none: "3:4,5" is read in turns. */
 bool cr_sl_num(const char **pp, const char *end, int64_t *v);
+/* The separator c at *pp, before end: true and *pp past it; false and nothing moved. */
+bool cr_sl_skip(const char **pp, const char *end, char c);
 /* Decodes n bytes of hex at p into out (a byte per two digits, up to the first non-hex
  * pair); the bytes decoded. */
 size_t cr_sl_unhex(const char *p, size_t n, char *out, size_t cap);

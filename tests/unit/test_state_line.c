@@ -78,6 +78,31 @@ static void test_a_full_buffer_says_so_and_ends_at_a_whole_call(void **state)
     assert_int_equal(cr_sl_end(&o2), -1);
 }
 
+/* Rewound (a crash history that did not fit is dropped): what was there before stays, and
+ * the line goes on; a separator is taken only when it is there. */
+static void test_rewind_and_separators(void **state)
+{
+    (void)state;
+    char buf[16];
+    struct cr_sl_out o = {buf, sizeof buf, 0, false};
+    cr_sl_field(&o, "a", 1);
+    size_t before = o.n;
+    cr_sl_str(&o, "a text that does not fit");
+    assert_int_equal(cr_sl_end(&o), -1);
+    cr_sl_rewind(&o, before);
+    cr_sl_raw(&o, "\n", 1);
+    assert_int_equal(cr_sl_end(&o), 5);
+    assert_string_equal(buf, " a=1\n");
+    static const char v[] = "1:2";
+    const char *p = v, *end = v + 3;
+    assert_false(cr_sl_skip(&p, end, ','));
+    assert_ptr_equal(p, v);
+    int64_t x;
+    assert_true(cr_sl_num(&p, end, &x) && cr_sl_skip(&p, end, ':') && cr_sl_num(&p, end, &x));
+    assert_int_equal(x, 2);
+    assert_false(cr_sl_skip(&p, end, ':'));   /* at the end */
+}
+
 /* A line as the earlier program's snprintf wrote it */
 static const char line[] =
     "svc web-1 RUNNING pid=4242 pidfd=17 ev=18 out=19,20 err=-1,-1 up=1 ready=0 "
@@ -183,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_hex_both_ways),
         cmocka_unit_test(test_a_full_buffer_says_so_and_ends_at_a_whole_call),
         cmocka_unit_test(test_the_index_finds_every_field_of_an_earlier_line),
+        cmocka_unit_test(test_rewind_and_separators),
         cmocka_unit_test(test_numbers_in_turns),
         cmocka_unit_test(test_what_is_not_a_state_line),
     };
