@@ -1889,6 +1889,10 @@ void cr_net_close(struct cr_net *n)
                 cr_log(NULL, "%s", err);
         }
     free(sup.v);
+    /* A supervisor that took the table over at a re-exec has not loaded libnftables yet:
+     * it is loaded here, so that the table goes with the bridges. */
+    if (n->table_made && !n->nft && cr_nft_open(&n->nft, err, sizeof err) < 0)
+        cr_log(NULL, "nftables table %s left in place: %s", n->table, err);
     if (n->nft) {
         char cmd[sizeof n->table + 64];
         snprintf(cmd, sizeof cmd, "delete table inet %s\n", n->table);

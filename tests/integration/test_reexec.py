@@ -397,6 +397,33 @@ def test_reexec_keeps_bridge_containers_connected(h, net_env, cgroot):
     assert not cg_dirs(cgroot), cg_dirs(cgroot)
 
 
+def test_stop_after_a_reexec_removes_the_bridge_and_the_table(h, net_env, cgroot):
+    """A supervisor that took a bridge over at a re-exec and changed nothing since (so it
+    never loaded libnftables itself) still removes the bridge, the veth and its nftables
+    table when it stops, and keeps no "table" line in its state file."""
+
+    class NetCtlSup(CtlSup):
+        def write(self, services):   # the network's state under tmp, not the default run_dir
+            super().write(services)
+            self.ini.write_text(self.ini.read_text().replace(
+                "[supervisor]\n", f"[supervisor]\nrun_dir = {net_env}/run\n", 1))
+
+    s = NetCtlSup(h, net_env, cgroot, sleeper("web", network="bridge")).start()
+    web = s.wait_state("web", "RUNNING")["pid"]
+    prefix = ifprefix(cgroot)
+    wait_until(lambda: len(links(prefix)) == 2, 10, what="the bridge and web's veth")
+    assert f"corral-{cgroot}" in nft_tables()
+    s.ctl("reexec", check=0)
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    assert s.status()["web"]["pid"] == web
+    assert s.stop() == 0
+    assert f"corral-{cgroot}" not in nft_tables(), "the table outlived a clean stop"
+    state_file = net_env / "run" / cgroot / "state"
+    assert not state_file.exists() or not re.search(r"^table ", state_file.read_text(), re.M)
+    wait_until(lambda: links(prefix) == [], what=f"no link {prefix}*")
+    assert not cg_dirs(cgroot), cg_dirs(cgroot)
+
+
 def test_reexec_without_cgroups(h, tmp, cgroot):
     """No cgroup hierarchy (a container's read-only /sys/fs/cgroup): the containers are
     handed over all the same, and a stop after it still reaches each one's whole tree."""
