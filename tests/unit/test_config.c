@@ -1128,6 +1128,36 @@ static void test_all_errors_reported(void **state)
                   "$/main.ini:11: [service:a]: defined twice (first at $/main.ini:3)", NULL);
 }
 
+/* Names are checked through an index (loader.c name_index) that grows past 64 entries:
+ * many sections, a name given three times (each later one points at the first), a network
+ * and a group twice, and a process name that repeats a section's name. */
+static void test_duplicates_among_many(void **state)
+{
+    (void)state;
+    size_t cap = 64 * 1024, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    for (int i = 0; i < 200; i++)
+        len += (size_t)snprintf(text + len, cap - len, "[service:s%d]\nrootfs = %%(here)s/rootfs\n"
+                                "command = sleep 1\n", i);
+    len += (size_t)snprintf(text + len, cap - len,
+                            "[service:s7]\n"                                 /* line 601 */
+                            "[network:n]\n[network:n]\n"                     /* 602, 603 */
+                            "[group:g]\nprograms = s1\n[group:g]\n"          /* 604, 606 */
+                            "[program:s7]\n"                                 /* 607 */
+                            "[service:x]\nrootfs = %%(here)s/rootfs\ncommand = sleep 1\n"
+                            "process_name = s150\n");                        /* 608 */
+    assert_true(len < cap);
+    expect_errors(text,
+                  "$/main.ini:601: [service:s7]: defined twice (first at $/main.ini:22)",
+                  "$/main.ini:603: [network:n]: defined twice (first at $/main.ini:602)",
+                  "$/main.ini:606: [group:g]: defined twice (first at $/main.ini:604)",
+                  "$/main.ini:607: [program:s7]: defined twice (first at $/main.ini:22)",
+                  "$/main.ini:608: [service:x]: process name 's150' is already used by "
+                  "[service:s150] at $/main.ini:451", NULL);
+    free(text);
+}
+
 /* ---- includes ------------------------------------------------------------------------------- */
 
 static void test_includes(void **state)
@@ -1942,6 +1972,7 @@ int main(void)
         cmocka_unit_test(test_nul_and_crlf),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_all_errors_reported),
+        cmocka_unit_test(test_duplicates_among_many),
         cmocka_unit_test(test_includes),
         cmocka_unit_test(test_expansions),
         cmocka_unit_test(test_numprocs),
