@@ -581,6 +581,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
      * container, or the run does as a guest (net/host.h), made when its container is
      * (run_net.h). */
     sv->rt.keeper_connect = sv_keeper_connect;
+    sv->rt.keeper_settle = sv_keeper_settle;
     sv->rt.net_open = sv_run_net_open;
     if (!run_name &&
         (state ? cr_net_resume(cfg->global.cgroup_root, cfg->global.run_dir, state, &sv->rt.net,

@@ -2,6 +2,9 @@
 #include "run_net.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
@@ -151,6 +154,16 @@ static pid_t parent_of(pid_t pid)
     return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? (pid_t)ppid : -1;
 }
 
+/* Whether tid is a thread of pid other than its first (a run makes its container's
+ * namespace on one: run_net.h). */
+static bool thread_of(pid_t tid, pid_t pid)
+{
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d/task/%d", (int)pid, (int)tid);
+    return tid != pid && stat(path, &st) == 0;
+}
+
 int sv_net_connect(struct cr_runtime *rt, const char *name, pid_t run, pid_t init,
                    const char *root, char *const *nets, size_t nnets,
                    void (*done)(void *arg, int r, const char *text), void *arg, char *why,
@@ -189,8 +202,9 @@ int sv_net_connect(struct cr_runtime *rt, const char *name, pid_t run, pid_t ini
     }
     /* init: the run's container's init, or the run itself, in the namespace it made for it
      * at its start (run_net.h) */
-    if (init != run && parent_of(init) != run) {
-        snprintf(why, whylen, "pid %d is not a child of pid %d", (int)init, (int)run);
+    if (init != run && parent_of(init) != run && !thread_of(init, run)) {
+        snprintf(why, whylen, "pid %d is not a child or a thread of pid %d", (int)init,
+                 (int)run);
         return -EPERM;
     }
     if (own_netns(init)) {
@@ -260,29 +274,41 @@ void sv_run_nets_close(struct sv *sv)
 
 /* ---- the run's side -------------------------------------------------------------------------- */
 
-/* A run asks at its start, from a network namespace it has just made for its container (the
- * container then inherits it): the supervisor makes the veth pair while the run makes its
- * cgroup and clones init, and init sets itself up — not after. Then: the connection with
- * the question asked, and the run's own namespace to go back to. */
+/* A run asks at its start: a thread of the run makes a network namespace for the container
+ * and asks from it, while the run goes on (making a namespace is ~0.4 ms of the kernel's
+ * time; on the run's own thread it came before everything else); the supervisor makes the
+ * veth pair meanwhile. Before the clone the run moves into that namespace (the container
+ * inherits it), and the thread stays until the answer: the supervisor finds the namespace
+ * through the thread's id. Then: the connection with the question asked, the run's own
+ * namespace to go back to. */
 static int early_fd = -1, home_fd = -1;
 
-/* The request on a connected socket (timeouts set): 0, or -EAGAIN when it was not sent. */
-static int ask(int fd, const char *name, pid_t nspid, const char *root,
-               const struct cr_service *conf)
+/* The question but for the pid of the namespace: "net-connect NAME RUN " and its tail. */
+struct question {
+    char head[128];
+    char tail[CR_CTL_LINE_MAX];
+};
+
+static int question(struct question *q, const char *name, const char *root,
+                    const struct cr_service *conf)
 {
-    char line[CR_CTL_LINE_MAX];
-    int len = snprintf(line, sizeof line, "net-connect %s %d %d %s", name, (int)getpid(),
-                       (int)nspid, root);
-    for (size_t i = 0; i < conf->nnets && len < (int)sizeof line; i++)
-        len += snprintf(line + len, sizeof line - (size_t)len, " %s", conf->nets[i]->name);
-    if (len + 1 >= (int)sizeof line)
+    int h = snprintf(q->head, sizeof q->head, "net-connect %s %d ", name, (int)getpid());
+    int len = snprintf(q->tail, sizeof q->tail, " %s", root);
+    for (size_t i = 0; i < conf->nnets && len < (int)sizeof q->tail; i++)
+        len += snprintf(q->tail + len, sizeof q->tail - (size_t)len, " %s", conf->nets[i]->name);
+    /* the pid takes at most 10 bytes, the newline one */
+    if (h >= (int)sizeof q->head || h + len + 11 >= CR_CTL_LINE_MAX)
         return -EAGAIN;
-    line[len++] = '\n';
-    /* The answer comes once the veth is made (milliseconds); a supervisor that takes longer
-     * than this is stuck, and may have connected it or not: the start fails. */
-    struct timeval tv = {.tv_sec = 10};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    q->tail[len] = '\n';
+    q->tail[len + 1] = '\0';
+    return 0;
+}
+
+/* The question on a connected socket: 0, or -EAGAIN when it was not sent. Any thread. */
+static int ask(int fd, const struct question *q, pid_t nspid)
+{
+    char line[CR_CTL_LINE_MAX + 16];
+    int len = snprintf(line, sizeof line, "%s%d%s", q->head, (int)nspid, q->tail);
     return send(fd, line, (size_t)len, MSG_NOSIGNAL) == len ? 0 : -EAGAIN;
 }
 
@@ -298,35 +324,116 @@ static int keeper_socket(const struct sv *sv)
         close(fd);
         return -1;   /* no supervisor there */
     }
+    /* The answer comes once the veth is made (milliseconds); a supervisor that takes longer
+     * than this is stuck, and may have connected it or not: the start fails. */
+    struct timeval tv = {.tv_sec = 10};
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     return fd;
+}
+
+/* The asking thread's part; it touches nothing but this (the run may free its config). */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state;                   /* 0: not yet; 1: asked from nsfd's namespace; -1: not */
+    int nsfd;
+    int hold[2];                 /* the thread reads hold[0] until hold[1] is closed */
+    struct question q;
+} early = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .nsfd = -1,
+           .hold = {-1, -1}};
+
+static void *early_main(void *arg)
+{
+    (void)arg;
+    int st = -1, nsfd = -1;
+    if (unshare(CLONE_NEWNET) == 0 &&
+        (nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) >= 0 &&
+        ask(early_fd, &early.q, gettid()) == 0)
+        st = 1;
+    pthread_mutex_lock(&early.mu);
+    early.nsfd = nsfd;
+    early.state = st;
+    pthread_cond_signal(&early.cv);
+    pthread_mutex_unlock(&early.mu);
+    char c;
+    while (st == 1 && read(early.hold[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+static void early_close(void)
+{
+    for (int i = 0; i < 2; i++)
+        if (early.hold[i] >= 0) {
+            close(early.hold[i]);
+            early.hold[i] = -1;
+        }
 }
 
 bool sv_keeper_early(struct sv *sv, const struct cr_service *conf)
 {
     /* In a user namespace the container's network namespace must be that namespace's (for
      * its root to bind low ports): made with it, in the clone, as without a supervisor. */
-    if (conf->spec.namespaces & CR_NS_USER)
+    if (conf->spec.namespaces & CR_NS_USER ||
+        question(&early.q, conf->name, sv->cfg->global.cgroup_root, conf) < 0)
         return false;
     int fd = keeper_socket(sv);
     if (fd < 0)
         return false;
     int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (home < 0 || unshare(CLONE_NEWNET) < 0) {
+    if (home < 0 || pipe2(early.hold, O_CLOEXEC) < 0) {
         if (home >= 0)
             close(home);
         close(fd);
         return false;
     }
-    if (ask(fd, conf->name, getpid(), sv->cfg->global.cgroup_root, conf) < 0) {
-        if (setns(home, CLONE_NEWNET) < 0)
-            abort();   /* back where it was a moment ago: only the kernel's memory can fail */
+    early_fd = fd;
+    pthread_attr_t a;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, PTHREAD_STACK_MIN > 65536 ? PTHREAD_STACK_MIN : 65536);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_sigmask(SIG_SETMASK, &all, &old);   /* the thread takes no signal */
+    pthread_t t;
+    int r = pthread_create(&t, &a, early_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&a);
+    if (r != 0) {
+        early_close();
         close(home);
         close(fd);
+        early_fd = -1;
         return false;
     }
-    early_fd = fd;
     home_fd = home;
     return true;
+}
+
+bool sv_keeper_settle(struct cr_runtime *rt)
+{
+    (void)rt;
+    if (home_fd < 0)
+        return false;
+    pthread_mutex_lock(&early.mu);
+    while (!early.state)
+        pthread_cond_wait(&early.cv, &early.mu);
+    pthread_mutex_unlock(&early.mu);
+    if (early.state == 1 && setns(early.nsfd, CLONE_NEWNET) == 0)
+        return true;
+    /* Not asked (or not movable into it): the clone makes the namespace, and the question
+     * is asked after it, as without an early one. */
+    early_close();
+    if (early.nsfd >= 0)
+        close(early.nsfd);
+    early.nsfd = -1;
+    close(early_fd);
+    close(home_fd);
+    early_fd = home_fd = -1;
+    return false;
 }
 
 int sv_keeper_connect(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char *why,
@@ -336,9 +443,10 @@ int sv_keeper_connect(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char
     why[0] = '\0';
     int fd = early_fd;
     early_fd = -1;
-    if (fd < 0 && ((fd = keeper_socket(sv)) < 0 ||
-                   ask(fd, cr_svc_name(svc), pid, sv->cfg->global.cgroup_root,
-                       cr_svc_conf(svc)) < 0)) {
+    struct question q;
+    if (fd < 0 && (question(&q, cr_svc_name(svc), sv->cfg->global.cgroup_root,
+                            cr_svc_conf(svc)) < 0 ||
+                   (fd = keeper_socket(sv)) < 0 || ask(fd, &q, pid) < 0)) {
         if (fd >= 0)
             close(fd);
         return -EAGAIN;
@@ -350,6 +458,11 @@ int sv_keeper_connect(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char
            ((n = recv(fd, ans + got, sizeof ans - 1 - got, 0)) > 0 || (n < 0 && errno == EINTR)))
         got += n > 0 ? (size_t)n : 0;
     close(fd);
+    early_close();   /* the asking thread goes: the supervisor has the namespace */
+    if (early.nsfd >= 0) {
+        close(early.nsfd);
+        early.nsfd = -1;
+    }
     ans[got] = '\0';
     char *end = strchr(ans, '\n');
     if (end)

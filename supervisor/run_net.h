@@ -29,12 +29,17 @@ void sv_run_nets_resume(struct sv *sv);
 void sv_run_nets_close(struct sv *sv);
 
 /* The run's side, at its start: when a supervisor listens at the config's control socket,
- * makes a network namespace for the container (the run moves into it: the container
- * inherits it) and asks that supervisor to connect it now, while the run goes on. True when
- * asked (the container must then be cloned without a namespace of its own: the run's is
- * it); false with nothing changed (no such supervisor; a user namespace, whose container's
+ * a thread of the run makes a network namespace for the container and asks that supervisor
+ * from it to connect it now, while the run goes on. True when the thread was started (the
+ * container is then cloned without a namespace of its own if sv_keeper_settle says so);
+ * false with nothing changed (no such supervisor; a user namespace, whose container's
  * network namespace must be its own). */
 bool sv_keeper_early(struct sv *sv, const struct cr_service *conf);
+/* (rt->keeper_settle, service/runtime.h) Before the clone, after sv_keeper_early said true:
+ * waits for the thread's question; true when it was asked, and the run has moved into that
+ * namespace (the container inherits it); false: the clone must make one, and the question
+ * is asked after it. */
+bool sv_keeper_settle(struct cr_runtime *rt);
 /* (rt->keeper_connect, service/runtime.h): the answer to the early question (connected: the
  * run stays in the container's namespace; else back in its own); or, without one, asks the
  * supervisor at the config's control socket to connect the container whose init is pid,

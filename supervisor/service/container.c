@@ -821,6 +821,8 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
             return -ESRCH;
         }
     }
+    if (rt->run_mode && bridge && rt->netns_inherited && rt->keeper_settle)
+        rt->netns_inherited = rt->keeper_settle(rt);
     struct cr_spawn_req req = {
         .join_netns_fd = join_fd,
         .spec = bridge ? &netspec : &conf->spec,

@@ -588,7 +588,7 @@ def test_net_connect_is_only_for_the_run_itself(h, net_env, cgroot):
             return r
         assert ask(f"net-connect x {me + 1} {child.pid} {cgroot} default").startswith("error denied ")
         assert ask(f"net-connect x {me} {os.getppid()} {cgroot} default") == \
-            f"error failed net-connect: pid {os.getppid()} is not a child of pid {me}"
+            f"error failed net-connect: pid {os.getppid()} is not a child or a thread of pid {me}"
         # the run's own namespace (made at its start) or its child's, never the supervisor's
         assert ask(f"net-connect x {me} {me} {cgroot} default") == \
             f"error failed net-connect: pid {me} is in the supervisor's own network namespace"
