@@ -283,6 +283,8 @@ int cr_seccomp_json(const char *file, const char *text, size_t tlen, uint64_t ca
                  defname ? defname : "(missing)");
     else if (!(ctx = seccomp_init(def_act)))
         r = PERR("%s: seccomp_init failed", file);
+    else
+        cr_seccomp_tree(ctx);
     /* Architectures: OCI's list, or Docker's archMap entry for the native one. */
     json_object *arches = r ? NULL : array_at(root, "architectures");
     json_object *archmap = r ? NULL : array_at(root, "archMap");

@@ -245,6 +245,7 @@ static int build(const char *profile, uint64_t caps, scmp_filter_ctx *out, char 
         snprintf(err, len, "seccomp_init failed");
         return -ENOMEM;
     }
+    cr_seccomp_tree(ctx);
     /* 32-bit and x32 programs get the same rules (otherwise they would be killed at their
      * first call, the filter's default for a foreign architecture). */
     seccomp_arch_add(ctx, SCMP_ARCH_X86);
