@@ -364,9 +364,10 @@ static void *early_main(void *arg)
     return NULL;
 }
 
+/* The write end first: the thread's read then ends (EOF) on the read end it still holds. */
 static void early_close(void)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 1; i >= 0; i--)
         if (early.hold[i] >= 0) {
             close(early.hold[i]);
             early.hold[i] = -1;
