@@ -45,3 +45,11 @@ int cr_hexval(char c)
         return c - 'A' + 10;
     return -1;
 }
+
+uint32_t cr_fnv1a(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}

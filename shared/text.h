@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Writes src into dst (cap > 0; always NUL-terminated, cut only at a whole escape) with
  * control bytes escaped; '\n' passes when keep_nl. Returns the length written. */
@@ -17,5 +18,7 @@ size_t cr_text_escape(char *dst, size_t cap, const char *src, bool keep_nl);
 bool cr_text_needs_escape(const char *src, bool keep_nl);
 /* A hex digit's value (either case), -1 for any other byte. */
 int cr_hexval(char c);
+/* FNV-1a (32 bits) of the n bytes at s: names to numbers (hash tables, stable addresses). */
+uint32_t cr_fnv1a(const char *s, size_t n);
 
 #endif

@@ -279,9 +279,7 @@ void sv_run_nets_close(struct sv *sv)
  * time; on the run's own thread it came before everything else); the supervisor makes the
  * veth pair meanwhile. Before the clone the run moves into that namespace (the container
  * inherits it), and the thread stays until the answer: the supervisor finds the namespace
- * through the thread's id. Then: the connection with the question asked, the run's own
- * namespace to go back to. */
-static int early_fd = -1, home_fd = -1;
+ * through the thread's id. */
 
 /* The question but for the pid of the namespace: "net-connect NAME RUN " and its tail. */
 struct question {
@@ -334,16 +332,19 @@ static int keeper_socket(const struct sv *sv)
     return fd;
 }
 
-/* The asking thread's part; it touches nothing but this (the run may free its config). */
+/* The early question; the asking thread touches nothing but this (the run may free its
+ * config meanwhile). */
 static struct {
+    int fd;                      /* the connection the question went on (-1: none) */
+    int home;                    /* the run's own network namespace, to go back to */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int state;                   /* 0: not yet; 1: asked from nsfd's namespace; -1: not */
     int nsfd;
     int hold[2];                 /* the thread reads hold[0] until hold[1] is closed */
     struct question q;
-} early = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .nsfd = -1,
-           .hold = {-1, -1}};
+} early = {.fd = -1, .home = -1, .mu = PTHREAD_MUTEX_INITIALIZER,
+           .cv = PTHREAD_COND_INITIALIZER, .nsfd = -1, .hold = {-1, -1}};
 
 static void *early_main(void *arg)
 {
@@ -351,7 +352,7 @@ static void *early_main(void *arg)
     int st = -1, nsfd = -1;
     if (unshare(CLONE_NEWNET) == 0 &&
         (nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) >= 0 &&
-        ask(early_fd, &early.q, gettid()) == 0)
+        ask(early.fd, &early.q, gettid()) == 0)
         st = 1;
     pthread_mutex_lock(&early.mu);
     early.nsfd = nsfd;
@@ -391,7 +392,7 @@ bool sv_keeper_early(struct sv *sv, const struct cr_service *conf)
         close(fd);
         return false;
     }
-    early_fd = fd;
+    early.fd = fd;
     pthread_attr_t a;
     sigset_t all, old;
     sigfillset(&all);
@@ -407,17 +408,17 @@ bool sv_keeper_early(struct sv *sv, const struct cr_service *conf)
         early_close();
         close(home);
         close(fd);
-        early_fd = -1;
+        early.fd = -1;
         return false;
     }
-    home_fd = home;
+    early.home = home;
     return true;
 }
 
 bool sv_keeper_settle(struct cr_runtime *rt)
 {
     (void)rt;
-    if (home_fd < 0)
+    if (early.home < 0)
         return false;
     pthread_mutex_lock(&early.mu);
     while (!early.state)
@@ -431,9 +432,9 @@ bool sv_keeper_settle(struct cr_runtime *rt)
     if (early.nsfd >= 0)
         close(early.nsfd);
     early.nsfd = -1;
-    close(early_fd);
-    close(home_fd);
-    early_fd = home_fd = -1;
+    close(early.fd);
+    close(early.home);
+    early.fd = early.home = -1;
     return false;
 }
 
@@ -442,8 +443,8 @@ int sv_keeper_connect(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char
 {
     struct sv *sv = sv_of(rt);
     why[0] = '\0';
-    int fd = early_fd;
-    early_fd = -1;
+    int fd = early.fd;
+    early.fd = -1;
     struct question q;
     if (fd < 0 && (question(&q, cr_svc_name(svc), sv->cfg->global.cgroup_root,
                             cr_svc_conf(svc)) < 0 ||
@@ -468,14 +469,14 @@ int sv_keeper_connect(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char
     char *end = strchr(ans, '\n');
     if (end)
         *end = '\0';
-    if (home_fd >= 0) {
+    if (early.home >= 0) {
         /* Connected: the run stays in the container's namespace (it needs no network of
          * its own from here on; going back cost ~0.3 ms more per run, paired). Else back to
          * its own: a guest run connecting it here needs the host's netlink. */
-        if (!(end && !strncmp(ans, "ok", 2)) && setns(home_fd, CLONE_NEWNET) < 0)
+        if (!(end && !strncmp(ans, "ok", 2)) && setns(early.home, CLONE_NEWNET) < 0)
             abort();
-        close(home_fd);
-        home_fd = -1;
+        close(early.home);
+        early.home = -1;
     }
     if (!end) {
         snprintf(why, whylen, "the supervisor at %s did not answer",

@@ -5,6 +5,7 @@
 #include "config/config.h"
 #include "config/values.h"
 #include "image/image.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -55,19 +56,12 @@ struct raw_sec {
 
 /* Names to the index of what holds them (a section, a service), for "defined twice" and
  * "already used" in one pass: comparing each with every earlier one was a quarter of loading
- * a file of 1,000 services. Open addressing; slots hold index + 1 (0: free). */
+ * a file of 1,000 services. Open addressing over cr_fnv1a (text.h); slots hold index + 1
+ * (0: free). */
 struct name_index {
     size_t cap, n;               /* cap: a power of two, or 0 */
     size_t *slot;
 };
-
-static size_t name_hash(const char *s)
-{
-    size_t h = 14695981039346656037u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
-}
 
 /* The index stored under name (the name of index i is name_of(ctx, i)), or -1 once i is
  * added under it; -2: out of memory. */
@@ -81,7 +75,8 @@ static long name_index_add(struct name_index *x, const char *name, size_t i,
             return -2;
         for (size_t k = 0; k < x->cap; k++)
             if (x->slot[k]) {
-                size_t j = name_hash(name_of(ctx, x->slot[k] - 1)) & (cap - 1);
+                const char *old = name_of(ctx, x->slot[k] - 1);
+                size_t j = cr_fnv1a(old, strlen(old)) & (cap - 1);
                 while (v[j])
                     j = (j + 1) & (cap - 1);
                 v[j] = x->slot[k];
@@ -90,7 +85,7 @@ static long name_index_add(struct name_index *x, const char *name, size_t i,
         x->slot = v;
         x->cap = cap;
     }
-    size_t j = name_hash(name) & (x->cap - 1);
+    size_t j = cr_fnv1a(name, strlen(name)) & (x->cap - 1);
     for (; x->slot[j]; j = (j + 1) & (x->cap - 1))
         if (!strcmp(name_of(ctx, x->slot[j] - 1), name))
             return (long)(x->slot[j] - 1);

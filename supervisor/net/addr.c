@@ -1,5 +1,6 @@
 /* Pure address arithmetic and names; see addr.h. */
 #include "net/addr.h"
+#include "text.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -97,10 +98,7 @@ void cr_cidr4_format(const struct cr_cidr4 *c, char *buf, size_t len)
 
 uint32_t cr_net_hash(const char *s)
 {
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
+    return cr_fnv1a(s, strlen(s));
 }
 
 int cr_net_pick4(const struct cr_cidr4 *net, const char *name,

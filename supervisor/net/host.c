@@ -401,12 +401,19 @@ static int write_forward(int v)
 
 /* ---- nftables -------------------------------------------------------------------------------- */
 
+/* libnftables, loaded at its first use (a supervisor without bridges never loads it; one
+ * that took the table over at a re-exec has not yet): 0, or -ENOENT with err said. */
+static int nft_ready(struct cr_net *n, char *err, size_t errlen)
+{
+    return n->nft || cr_nft_open(&n->nft, err, errlen) == 0 ? 0 : -ENOENT;
+}
+
 /* The whole table, made again from the bridges up now (one transaction): NAT out of every
  * network that is not internal, nothing forwarded between two networks, nothing in or out of
  * an internal one. */
 static int apply_rules(struct cr_net *n, char *err, size_t errlen)
 {
-    if (!n->nft && cr_nft_open(&n->nft, err, errlen) < 0)
+    if (nft_ready(n, err, errlen) < 0)
         return -ENOENT;
     size_t nports = 0;
     for (size_t i = 0; i < n->nat; i++)
@@ -1406,8 +1413,7 @@ static void sweep_run(struct cr_net *n, pid_t pid, FILE *f, struct sup_bridges *
         cr_net_table(n->root, base, sizeof base);
         snprintf(cmd, sizeof cmd, "add table inet %.280s-r%d\ndelete table inet %.280s-r%d\n",
                  base, (int)pid, base, (int)pid);
-        if ((n->nft || cr_nft_open(&n->nft, err, sizeof err) == 0) &&
-            cr_nft_run(n->nft, cmd, err, sizeof err) == 0)
+        if (nft_ready(n, err, sizeof err) == 0 && cr_nft_run(n->nft, cmd, err, sizeof err) == 0)
             cr_log(NULL, "removed the nftables table %.280s-r%d, left by a killed run", base,
                    (int)pid);
         else
@@ -1528,7 +1534,7 @@ int cr_net_open(const char *cgroup_root, const char *run_dir, struct cr_net **ou
         char cmd[sizeof n->table * 2 + 64];
         snprintf(cmd, sizeof cmd, "add table inet %s\ndelete table inet %s\n", n->table,
                  n->table);
-        if (cr_nft_open(&n->nft, err, errlen) == 0 && cr_nft_run(n->nft, cmd, err, errlen) == 0)
+        if (nft_ready(n, err, errlen) == 0 && cr_nft_run(n->nft, cmd, err, errlen) == 0)
             cr_log(NULL, "removed the nftables table %s, left by an earlier supervisor",
                    n->table);
         n->table_made = false;
@@ -1889,9 +1895,7 @@ void cr_net_close(struct cr_net *n)
                 cr_log(NULL, "%s", err);
         }
     free(sup.v);
-    /* A supervisor that took the table over at a re-exec has not loaded libnftables yet:
-     * it is loaded here, so that the table goes with the bridges. */
-    if (n->table_made && !n->nft && cr_nft_open(&n->nft, err, sizeof err) < 0)
+    if (n->table_made && nft_ready(n, err, sizeof err) < 0)
         cr_log(NULL, "nftables table %s left in place: %s", n->table, err);
     if (n->nft) {
         char cmd[sizeof n->table + 64];
