@@ -513,7 +513,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     }
     /* a run on a bridge: the supervisor of its root connects its container meanwhile */
     if (run_conf && run_conf->net_mode == CR_NETMODE_BRIDGE)
-        sv->rt.netns_inherited = sv_keeper_early(sv, run_conf);
+        sv_keeper_early(sv, run_conf);
 
     signal(SIGPIPE, SIG_IGN);
     /* Every service holds a few pipes and a pidfd: take the hard limit for ourselves; each
@@ -581,7 +581,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
      * container, or the run does as a guest (net/host.h), made when its container is
      * (run_net.h). */
     sv->rt.keeper_connect = sv_keeper_connect;
-    sv->rt.keeper_settle = sv_keeper_settle;
+    sv->rt.netns_settle = sv_netns_settle;
     sv->rt.net_open = sv_run_net_open;
     if (!run_name &&
         (state ? cr_net_resume(cfg->global.cgroup_root, cfg->global.run_dir, state, &sv->rt.net,

@@ -18,6 +18,7 @@
 #include "ctl_proto.h"
 #include "net/host.h"
 #include "pid1/pid1.h"
+#include "run_net.h"
 #include "policy/syscall_filter.h"
 
 #define DEFAULT_CONFIG CR_DEFAULT_CONFIG
@@ -279,6 +280,10 @@ int main(int argc, char **argv)
         mode.state = sv_resume_read(resume_fd);
         cr_own_heap_huge(sv_resume_services(mode.state));
     }
+    /* `run`: its container's network namespace is made while the file is read (run_net.h) */
+    if (!check && !spec_name && !mode.pid1 && resume_fd < 0 && optind < argc &&
+        !strcmp(argv[optind], "run"))
+        sv_netns_ahead();
     struct cr_config cfg;
     /* Running (or `run`) keeps the id ranges given to new user_namespace = auto names. */
     struct cr_config_opts opts = {.userns_persist = !check && !spec_name,

@@ -2,7 +2,7 @@
 #include "run_net.h"
 
 #include <errno.h>
-#include <limits.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -274,12 +275,14 @@ void sv_run_nets_close(struct sv *sv)
 
 /* ---- the run's side -------------------------------------------------------------------------- */
 
-/* A run asks at its start: a thread of the run makes a network namespace for the container
- * and asks from it, while the run goes on (making a namespace is ~0.4 ms of the kernel's
- * time; on the run's own thread it came before everything else); the supervisor makes the
- * veth pair meanwhile. Before the clone the run moves into that namespace (the container
- * inherits it), and the thread stays until the answer: the supervisor finds the namespace
- * through the thread's id. */
+/* A run makes its container's network namespace ahead (sv_netns_ahead): a thread of the run
+ * unshares one from the start, while the run reads its config (making a namespace is ~0.5
+ * ms of the kernel's time; in init's set-up, or the run's clone, it came before the
+ * workload). Before the clone the run moves into it (the container inherits it). On a
+ * bridge, the thread then asks the supervisor of the root from that namespace to connect
+ * it, while the run goes on (sv_keeper_early); the supervisor makes the veth pair
+ * meanwhile, finding the namespace through the thread's id, so the thread stays until the
+ * answer. */
 
 /* The question but for the pid of the namespace: "net-connect NAME RUN " and its tail. */
 struct question {
@@ -310,9 +313,8 @@ static int ask(int fd, const struct question *q, pid_t nspid)
     return send(fd, line, (size_t)len, MSG_NOSIGNAL) == len ? 0 : -EAGAIN;
 }
 
-static int keeper_socket(const struct sv *sv)
+static int keeper_socket(const char *path)
 {
-    const char *path = sv->cfg->global.control_socket;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (!path || strlen(path) >= sizeof sa.sun_path)
         return -1;
@@ -332,35 +334,86 @@ static int keeper_socket(const struct sv *sv)
     return fd;
 }
 
-/* The early question; the asking thread touches nothing but this (the run may free its
- * config meanwhile). */
+/* lo up in the namespace just made (init does it in a namespace of its own making). */
+static void loopback_up(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The namespace made ahead, and the early question; the thread touches nothing but this
+ * (the run may free its config meanwhile). */
 static struct {
-    int fd;                      /* the connection the question went on (-1: none) */
-    int home;                    /* the run's own network namespace, to go back to */
+    bool started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int state;                   /* 0: not yet; 1: asked from nsfd's namespace; -1: not */
+    int state;                   /* the namespace: 0: not yet; 1: made (nsfd); -1: not */
     int nsfd;
+    bool want;                   /* the question is posted (q, path): the thread asks it */
+    bool quit;                   /* or it never will be: the thread ends */
+    int asked;                   /* 0: not yet; 1: asked on fd; -1: not (no supervisor);
+                                    -2: not (no namespace) */
+    int fd;                      /* the connection the question went on (-1: none) */
+    int home;                    /* the run's own network namespace, to go back to */
     int hold[2];                 /* the thread reads hold[0] until hold[1] is closed */
     struct question q;
-} early = {.fd = -1, .home = -1, .mu = PTHREAD_MUTEX_INITIALIZER,
-           .cv = PTHREAD_COND_INITIALIZER, .nsfd = -1, .hold = {-1, -1}};
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+} early = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .nsfd = -1,
+           .fd = -1, .home = -1, .hold = {-1, -1}};
+
+static void early_publish(int *field, int value)
+{
+    pthread_mutex_lock(&early.mu);
+    *field = value;
+    pthread_cond_broadcast(&early.cv);
+    pthread_mutex_unlock(&early.mu);
+}
+
+/* Waits until *field is set; its value. */
+static int early_wait(const int *field)
+{
+    pthread_mutex_lock(&early.mu);
+    while (!*field)
+        pthread_cond_wait(&early.cv, &early.mu);
+    int v = *field;
+    pthread_mutex_unlock(&early.mu);
+    return v;
+}
 
 static void *early_main(void *arg)
 {
     (void)arg;
-    int st = -1, nsfd = -1;
+    int nsfd = -1;
     if (unshare(CLONE_NEWNET) == 0 &&
-        (nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) >= 0 &&
-        ask(early.fd, &early.q, gettid()) == 0)
-        st = 1;
-    pthread_mutex_lock(&early.mu);
+        (nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) >= 0)
+        loopback_up();
     early.nsfd = nsfd;
-    early.state = st;
-    pthread_cond_signal(&early.cv);
+    early_publish(&early.state, nsfd >= 0 ? 1 : -1);
+    /* Asked by sv_keeper_early, or let go by sv_netns_settle (not asked: the thread ends),
+     * or neither (not used: it waits until the run ends). */
+    pthread_mutex_lock(&early.mu);
+    while (!early.want && !early.quit)
+        pthread_cond_wait(&early.cv, &early.mu);
+    bool want = early.want;
     pthread_mutex_unlock(&early.mu);
+    if (!want)
+        return NULL;
+    int fd = nsfd >= 0 ? keeper_socket(early.path) : -1;
+    if (fd >= 0 && ask(fd, &early.q, gettid()) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    early.fd = fd;
+    early_publish(&early.asked, fd >= 0 ? 1 : nsfd >= 0 ? -1 : -2);
     char c;
-    while (st == 1 && read(early.hold[0], &c, 1) < 0 && errno == EINTR)
+    while (fd >= 0 && read(early.hold[0], &c, 1) < 0 && errno == EINTR)
         ;
     return NULL;
 }
@@ -375,67 +428,97 @@ static void early_close(void)
         }
 }
 
-bool sv_keeper_early(struct sv *sv, const struct cr_service *conf)
+void sv_netns_ahead(void)
 {
-    /* In a user namespace the container's network namespace must be that namespace's (for
-     * its root to bind low ports): made with it, in the clone, as without a supervisor. */
-    if (conf->spec.namespaces & CR_NS_USER ||
-        question(&early.q, conf->name, sv->cfg->global.cgroup_root, conf) < 0)
-        return false;
-    int fd = keeper_socket(sv);
-    if (fd < 0)
-        return false;
-    int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (home < 0 || pipe2(early.hold, O_CLOEXEC) < 0) {
-        if (home >= 0)
-            close(home);
-        close(fd);
-        return false;
-    }
-    early.fd = fd;
+    static char stack[64 * 1024] __attribute__((aligned(64)));
+    if (early.started || pipe2(early.hold, O_CLOEXEC) < 0)
+        return;
     pthread_attr_t a;
     sigset_t all, old;
     sigfillset(&all);
     pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, PTHREAD_STACK_MIN > 65536 ? PTHREAD_STACK_MIN : 65536);
+    pthread_attr_setstack(&a, stack, sizeof stack);   /* no mmap, no guard page to make */
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    /* On another CPU than this one: left to the scheduler, the thread was often put
+     * behind the run on its CPU and ran only when the run first waited (~1.6 ms later,
+     * median, on 2 CPUs), which the namespace was to be made during. */
+    cpu_set_t cpus;
+    int here = sched_getcpu(), others = 0;
+    if (here >= 0 && here < CPU_SETSIZE && sched_getaffinity(0, sizeof cpus, &cpus) == 0) {
+        CPU_CLR(here, &cpus);
+        others = CPU_COUNT(&cpus);
+    }
+    if (others > 0)
+        pthread_attr_setaffinity_np(&a, sizeof cpus, &cpus);
     pthread_sigmask(SIG_SETMASK, &all, &old);   /* the thread takes no signal */
     pthread_t t;
     int r = pthread_create(&t, &a, early_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&a);
-    if (r != 0) {
+    if (r != 0)
         early_close();
-        close(home);
-        close(fd);
-        early.fd = -1;
-        return false;
-    }
-    early.home = home;
-    return true;
+    else
+        early.started = true;
 }
 
-bool sv_keeper_settle(struct cr_runtime *rt)
+void sv_keeper_early(struct sv *sv, const struct cr_service *conf)
+{
+    /* In a user namespace the container's network namespace must be that namespace's (for
+     * its root to bind low ports): made with it, in the clone, as without a supervisor. */
+    const char *path = sv->cfg->global.control_socket;
+    if (!early.started || conf->spec.namespaces & CR_NS_USER || !path ||
+        strlen(path) >= sizeof early.path ||
+        question(&early.q, conf->name, sv->cfg->global.cgroup_root, conf) < 0)
+        return;
+    memcpy(early.path, path, strlen(path) + 1);
+    pthread_mutex_lock(&early.mu);
+    early.want = true;
+    pthread_cond_broadcast(&early.cv);
+    pthread_mutex_unlock(&early.mu);
+}
+
+bool sv_netns_settle(struct cr_runtime *rt, bool bridge)
 {
     (void)rt;
-    if (early.home < 0)
+    if (!early.started || early_wait(&early.state) != 1)
         return false;
     pthread_mutex_lock(&early.mu);
-    while (!early.state)
-        pthread_cond_wait(&early.cv, &early.mu);
+    early.quit = !early.want;
+    pthread_cond_broadcast(&early.cv);
     pthread_mutex_unlock(&early.mu);
-    if (early.state == 1 && setns(early.nsfd, CLONE_NEWNET) == 0)
-        return true;
-    /* Not asked (or not movable into it): the clone makes the namespace, and the question
-     * is asked after it, as without an early one. */
-    early_close();
-    if (early.nsfd >= 0)
+    /* On a bridge: the way back if the supervisor says no (a guest run connecting it here
+     * needs the host's netlink) */
+    if (bridge && early.home < 0)
+        early.home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if ((!bridge || early.home >= 0) && setns(early.nsfd, CLONE_NEWNET) == 0) {
         close(early.nsfd);
-    early.nsfd = -1;
-    close(early.fd);
-    close(early.home);
-    early.fd = early.home = -1;
+        early.nsfd = -1;
+        return true;
+    }
+    /* Not movable into it: the clone makes the namespace, and the question is asked after
+     * it, as without an early one (the thread's, if asked, is let go). */
+    if (early.want && early_wait(&early.asked) == 1) {
+        close(early.fd);
+        early.fd = -1;
+    }
+    early.want = false;
+    early_close();
+    if (early.home >= 0)
+        close(early.home);
+    early.home = -1;
     return false;
+}
+
+/* Back in the run's own namespace unless it stays in the container's (connected): a guest
+ * run connecting it here needs the host's netlink. */
+static void early_home(bool stay)
+{
+    if (early.home < 0)
+        return;
+    if (!stay && setns(early.home, CLONE_NEWNET) < 0)
+        abort();   /* it would connect the wrong namespace */
+    close(early.home);
+    early.home = -1;
 }
 
 int sv_keeper_connect(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char *why,
@@ -443,14 +526,22 @@ int sv_keeper_connect(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char
 {
     struct sv *sv = sv_of(rt);
     why[0] = '\0';
-    int fd = early.fd;
-    early.fd = -1;
+    int fd = -1, asked = early.want ? early_wait(&early.asked) : 0;
+    early.want = false;
+    if (asked == 1) {
+        fd = early.fd;
+        early.fd = -1;
+    }
     struct question q;
-    if (fd < 0 && (question(&q, cr_svc_name(svc), sv->cfg->global.cgroup_root,
+    if (fd < 0 && (asked == -1 ||   /* no supervisor there a moment ago */
+                   question(&q, cr_svc_name(svc), sv->cfg->global.cgroup_root,
                             cr_svc_conf(svc)) < 0 ||
-                   (fd = keeper_socket(sv)) < 0 || ask(fd, &q, pid) < 0)) {
+                   (fd = keeper_socket(sv->cfg->global.control_socket)) < 0 ||
+                   ask(fd, &q, pid) < 0)) {
         if (fd >= 0)
             close(fd);
+        early_close();
+        early_home(false);
         return -EAGAIN;
     }
     char ans[512];
@@ -461,23 +552,13 @@ int sv_keeper_connect(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char
         got += n > 0 ? (size_t)n : 0;
     close(fd);
     early_close();   /* the asking thread goes: the supervisor has the namespace */
-    if (early.nsfd >= 0) {
-        close(early.nsfd);
-        early.nsfd = -1;
-    }
     ans[got] = '\0';
     char *end = strchr(ans, '\n');
     if (end)
         *end = '\0';
-    if (early.home >= 0) {
-        /* Connected: the run stays in the container's namespace (it needs no network of
-         * its own from here on; going back cost ~0.3 ms more per run, paired). Else back to
-         * its own: a guest run connecting it here needs the host's netlink. */
-        if (!(end && !strncmp(ans, "ok", 2)) && setns(early.home, CLONE_NEWNET) < 0)
-            abort();
-        close(early.home);
-        early.home = -1;
-    }
+    /* Connected: the run stays in the container's namespace (it needs no network of its own
+     * from here on; going back cost ~0.3 ms more per run, paired). */
+    early_home(end && !strncmp(ans, "ok", 2));
     if (!end) {
         snprintf(why, whylen, "the supervisor at %s did not answer",
                  sv->cfg->global.control_socket);

@@ -28,18 +28,17 @@ void sv_run_nets_resume(struct sv *sv);
 /* At the supervisor's end (before cr_net_close): stops watching the runs it connected. */
 void sv_run_nets_close(struct sv *sv);
 
-/* The run's side, at its start: when a supervisor listens at the config's control socket,
- * a thread of the run makes a network namespace for the container and asks that supervisor
- * from it to connect it now, while the run goes on. True when the thread was started (the
- * container is then cloned without a namespace of its own if sv_keeper_settle says so);
- * false with nothing changed (no such supervisor; a user namespace, whose container's
- * network namespace must be its own). */
-bool sv_keeper_early(struct sv *sv, const struct cr_service *conf);
-/* (rt->keeper_settle, service/runtime.h) Before the clone, after sv_keeper_early said true:
- * waits for the thread's question; true when it was asked, and the run has moved into that
- * namespace (the container inherits it); false: the clone must make one, and the question
- * is asked after it. */
-bool sv_keeper_settle(struct cr_runtime *rt);
+/* The run's side. At its start (main.c, for `run`): a thread of the run makes a network
+ * namespace for its container while the run reads its config; nothing else changes. */
+void sv_netns_ahead(void);
+/* A run on a bridge network, when a supervisor may listen at the config's control socket:
+ * the thread asks it from that namespace to connect it, while the run goes on (not in a
+ * user namespace, whose container's network namespace must be its own). */
+void sv_keeper_early(struct sv *sv, const struct cr_service *conf);
+/* (rt->netns_settle, service/runtime.h) Before the clone: waits for the namespace; true when
+ * the run has moved into it (the container inherits it; on a bridge the run can go back);
+ * false: the clone, or init, must make one, and a bridge's question is asked after it. */
+bool sv_netns_settle(struct cr_runtime *rt, bool bridge);
 /* (rt->keeper_connect, service/runtime.h): the answer to the early question (connected: the
  * run stays in the container's namespace; else back in its own); or, without one, asks the
  * supervisor at the config's control socket to connect the container whose init is pid,

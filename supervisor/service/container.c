@@ -821,11 +821,19 @@ int cr_container_spawn(struct cr_svc *svc, cr_container_report report)
             return -ESRCH;
         }
     }
-    if (rt->run_mode && bridge && rt->netns_inherited && rt->keeper_settle)
-        rt->netns_inherited = rt->keeper_settle(rt);
+    /* A run: its container's namespace is the one the run made ahead (run_net.h), without
+     * a user namespace (which must own it) */
+    bool none = conf->net_mode == CR_NETMODE_NONE && conf->spec.namespaces & CR_NS_NET;
+    struct cr_spec nonespec;
+    rt->netns_inherited = rt->run_mode && (bridge || none) && rt->netns_settle &&
+                          !(conf->spec.namespaces & CR_NS_USER) && rt->netns_settle(rt, bridge);
+    if (none && rt->netns_inherited) {
+        nonespec = conf->spec;
+        nonespec.namespaces &= ~(unsigned)CR_NS_NET;   /* init makes none of its own */
+    }
     struct cr_spawn_req req = {
         .join_netns_fd = join_fd,
-        .spec = bridge ? &netspec : &conf->spec,
+        .spec = bridge ? &netspec : none && rt->netns_inherited ? &nonespec : &conf->spec,
         .init_fd = rt->init_fd,
         .cg = cg,
         .events_fd = ev[1],

@@ -53,9 +53,10 @@ struct cr_runtime {
      * one to ask; else the start fails), and makes net when it is done here. */
     int (*keeper_connect)(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char *why,
                           size_t whylen);
-    /* Run mode, before the clone, when netns_inherited: whether it still is (false: the
-     * clone makes the container's namespace). */
-    bool (*keeper_settle)(struct cr_runtime *rt);
+    /* Run mode, before the clone of a container with a network namespace of its own (bridge
+     * or none, no user namespace): moves the run into the namespace it made ahead; false
+     * when it did not (the clone, or init, makes one). */
+    bool (*netns_settle)(struct cr_runtime *rt, bool bridge);
     bool netns_inherited;        /* run mode: the container's network namespace is the one
                                     the run made and moved into (its clone makes none) */
     int (*net_open)(struct cr_runtime *rt, char *err, size_t errlen);

@@ -610,6 +610,46 @@ def test_net_connect_is_only_for_the_run_itself(h, net_env, cgroot):
     assert s.stop() == 0
 
 
+LO = ("import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+      "c = socket.create_connection(s.getsockname(), timeout=2); print('lo answers')")
+
+
+def test_a_runs_namespace_is_made_ahead_for_none_and_bridge_and_not_for_host(h, net_env, cgroot):
+    """A run makes its container's network namespace while it reads its file (run_net.h):
+    with network = none the container gets it (its own: lo, up, and nothing else), as with
+    network = bridge (lo and eth0, whether a supervisor of the root connects it or the run
+    does), and with network = host the host's, the one made ahead left unused."""
+    s = NetSup(h, net_env, cgroot, "")
+    s.write(svc("iso", "/bin/true", rootfs=None, network="none", startsecs=0) +
+            svc("hostnet", "/bin/true", rootfs=None, network="host", startsecs=0) +
+            server("srv"))
+    show = ("readlink /proc/self/ns/net; "
+            "sed -n 's/^ *\\([a-z0-9]*\\):.*/if \\1/p' /proc/net/dev; "
+            f"{PY} -c \"{LO}\"")
+    host_ns = os.readlink("/proc/self/ns/net")
+    rc, out, err = s.run("run", "iso", "--", "/bin/sh", "-c", show)
+    assert rc == 0, (out, err)
+    lines = out.splitlines()
+    assert lines[0] != host_ns and lines[0].startswith("net:["), out
+    assert sorted(lines[1:-1]) == ["if lo"] and lines[-1] == "lo answers", out
+    rc, out, err = s.run("run", "hostnet", "--", "/bin/sh", "-c", "readlink /proc/self/ns/net")
+    assert rc == 0 and out.strip() == host_ns, (out, err)
+    # a bridge, alone (the run connects it), then beside a supervisor that does
+    prefix = ifprefix(cgroot)
+    for alone in (True, False):
+        if not alone:
+            s.start()
+            s.wait_log("srv: STARTING -> RUNNING")
+        rc, out, err = s.run("run", "srv", "--", "/bin/sh", "-c", show)
+        assert rc == 0, (out, err)
+        lines = out.splitlines()
+        assert lines[0] != host_ns, out
+        assert sorted(lines[1:-1]) == ["if eth0", "if lo"] and lines[-1] == "lo answers", out
+        assert alone or re.search(r"run srv\.run-\d+ \(pid \d+\): connected", s.log()), s.log()
+    assert s.stop() == 0
+    no_links_left(prefix)
+
+
 def test_run_alone_makes_and_removes_its_network(h, net_env, cgroot):
     """No supervisor of the root runs: the run makes the bridge (and its NAT table) for its
     container, and removes both when it ends."""
