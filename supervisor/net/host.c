@@ -960,9 +960,10 @@ static int setup_inside(const struct attach *a, int nsfd, char *err, size_t errl
         return r;
     struct cr_nl_addr ad[2 * MAX_NETS];
     int up[MAX_NETS + 1] = {1};   /* lo is 1 in every namespace */
+    int no_ll6[MAX_NETS];
     uint32_t g4;
     uint8_t g6[16];
-    struct cr_nl_setup c = {.addr = ad, .up = up, .nup = 1};
+    struct cr_nl_setup c = {.addr = ad, .up = up, .nup = 1, .no_ll6 = no_ll6};
     for (size_t k = 0; k < a->n; k++) {
         char eth[32];
         snprintf(eth, sizeof eth, "eth%zu", k);
@@ -983,6 +984,8 @@ static int setup_inside(const struct attach *a, int nsfd, char *err, size_t errl
             memcpy(ad[c.naddr++].addr, a->ls[k].a6, 16);
         }
         up[c.nup++] = idx;
+        if (!a->ls[k].has6)
+            no_ll6[c.nno_ll6++] = idx;
         if (!br->internal && !c.gw4) {
             g4 = htonl(cr_gateway4(&br->net4));
             c.gw4 = &g4;

@@ -273,18 +273,94 @@ int cr_nl_bridge_add(struct cr_nl *nl, const char *name, char *err, size_t errle
     return r < 0 && r != -EEXIST ? fail(err, errlen, -r, "creating the bridge", name) : r;
 }
 
-/* One request: the host end enslaved and up, the peer made in the container's namespace
- * (down: the kernel would open it before pairing it, ENOTCONN; setup_inside brings it up). */
+/* Requests laid one after another in buf (one send), each with its own sequence number. */
+struct batch {
+    char buf[BUF];
+    size_t len;
+    int n;
+    uint32_t first;
+    struct {
+        const char *what;
+        int fine;   /* an errno that is no failure (0: none) */
+    } req[3 * CR_NL_ADDRS_MAX + 2];   /* addresses, links without link-local, up, routes */
+};
+
+static struct nlmsghdr *batch_add(struct cr_nl *nl, struct batch *b, int type, int flags,
+                                  const char *what, int fine)
+{
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(b->buf + b->len);
+    nlh->nlmsg_type = (uint16_t)type;
+    nlh->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | NLM_F_ACK | flags);
+    nlh->nlmsg_seq = ++nl->seq;
+    if (!b->n)
+        b->first = nlh->nlmsg_seq;
+    b->req[b->n].what = what;
+    b->req[b->n++].fine = fine;
+    return nlh;
+}
+
+/* Sends the batch and reads an answer for each request (the kernel goes on after a failed
+ * one): the first failure is the result, an address already there none. */
+static int batch_talk(struct cr_nl *nl, struct batch *b, char *err, size_t errlen)
+{
+    int r = send_all(nl, b->buf, b->len);
+    if (r < 0)
+        return fail(err, errlen, -r, "netlink", "(sending)");
+    int got = 0;
+    char buf[BUF];
+    while (got < b->n) {
+        ssize_t n = receive(nl, buf, sizeof buf);
+        if (n < 0)
+            return r < 0 ? r : fail(err, errlen, (int)-n, "netlink", "(reading)");
+        size_t off = 0;
+        for (struct nlmsghdr *h; (h = next_msg(buf, (size_t)n, &off));) {
+            uint32_t i = h->nlmsg_seq - b->first;
+            if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_pid != nl->portid ||
+                i >= (uint32_t)b->n || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+                continue;
+            got++;
+            int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+            if (e > 0 && r == 0 && e != b->req[i].fine)
+                r = fail(err, errlen, e, b->req[i].what, NULL);
+        }
+    }
+    return r;
+}
+
+/* No IPv6 link-local address on a link (IN6_ADDR_GEN_MODE_NONE), asked before it goes up:
+ * a bridge's port needs none, nor does a container's eth without an IPv6 address (as
+ * Docker's); no address, no duplicate detection, no router solicitation. A kernel without
+ * IPv6 answers EAFNOSUPPORT: no failure. By index, or by name when ifindex is 0. */
+static void put_no_ll6(struct nlmsghdr *nlh, int ifindex, const char *name)
+{
+    struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+    ifm->ifi_family = AF_UNSPEC;
+    ifm->ifi_index = ifindex;
+    if (name)
+        mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+    struct nlattr *spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
+    struct nlattr *in6 = mnl_attr_nest_start(nlh, AF_INET6);
+    uint8_t mode = IN6_ADDR_GEN_MODE_NONE;
+    mnl_attr_put(nlh, IFLA_INET6_ADDR_GEN_MODE, sizeof mode, &mode);
+    mnl_attr_nest_end(nlh, in6);
+    mnl_attr_nest_end(nlh, spec);
+}
+
+/* One message: the pair made with the host end enslaved, the peer in the container's
+ * namespace (down: the kernel would open it before pairing it, ENOTCONN; setup_inside brings
+ * it up); then the host end without an IPv6 link-local address (put_no_ll6), then up. */
 int cr_nl_veth_add(struct cr_nl *nl, const char *host, int master, const char *peer,
                    int netns_fd, char *err, size_t errlen)
 {
-    char buf[BUF];
-    struct nlmsghdr *nlh;
-    int begun = begin(nl, buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &nlh,
-                      err, errlen);
-    if (begun < 0)
-        return begun;
-    new_link(nlh, host, true);
+    int r = ready(nl, err, errlen);
+    if (r < 0)
+        return r;
+    struct batch batch, *b = &batch;
+    b->len = 0;
+    b->n = 0;
+    struct nlmsghdr *nlh = batch_add(nl, b, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
+                                     "creating the veth pair", 0);
+    new_link(nlh, host, false);
     if (master > 0)
         mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)master);
     struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
@@ -301,8 +377,14 @@ int cr_nl_veth_add(struct cr_nl *nl, const char *host, int master, const char *p
     mnl_attr_nest_end(nlh, p);
     mnl_attr_nest_end(nlh, data);
     mnl_attr_nest_end(nlh, info);
-    int r = talk(nl, nlh, NULL, NULL);
-    return r < 0 ? fail(err, errlen, -r, "creating the veth pair", host) : 0;
+    b->len += MNL_ALIGN(nlh->nlmsg_len);
+    nlh = batch_add(nl, b, RTM_NEWLINK, 0, "creating the veth pair", EAFNOSUPPORT);
+    put_no_ll6(nlh, 0, host);
+    b->len += MNL_ALIGN(nlh->nlmsg_len);
+    nlh = batch_add(nl, b, RTM_NEWLINK, 0, "creating the veth pair", 0);
+    new_link(nlh, host, true);
+    b->len += MNL_ALIGN(nlh->nlmsg_len);
+    return batch_talk(nl, b, err, errlen);
 }
 
 int cr_nl_link_del(struct cr_nl *nl, const char *name, char *err, size_t errlen)
@@ -377,66 +459,12 @@ int cr_nl_addr_add(struct cr_nl *nl, int ifindex, int family, const void *addr, 
     return r < 0 && r != -EEXIST ? fail(err, errlen, -r, "adding an address", NULL) : 0;
 }
 
-/* Requests laid one after another in buf (one send), each with its own sequence number. */
-struct batch {
-    char buf[BUF];
-    size_t len;
-    int n;
-    uint32_t first;
-    struct {
-        const char *what;
-        int fine;   /* an errno that is no failure (0: none) */
-    } req[2 * CR_NL_ADDRS_MAX + 2];   /* addresses, links up, routes */
-};
-
-static struct nlmsghdr *batch_add(struct cr_nl *nl, struct batch *b, int type, int flags,
-                                  const char *what, int fine)
-{
-    struct nlmsghdr *nlh = mnl_nlmsg_put_header(b->buf + b->len);
-    nlh->nlmsg_type = (uint16_t)type;
-    nlh->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | NLM_F_ACK | flags);
-    nlh->nlmsg_seq = ++nl->seq;
-    if (!b->n)
-        b->first = nlh->nlmsg_seq;
-    b->req[b->n].what = what;
-    b->req[b->n++].fine = fine;
-    return nlh;
-}
-
-/* Sends the batch and reads an answer for each request (the kernel goes on after a failed
- * one): the first failure is the result, an address already there none. */
-static int batch_talk(struct cr_nl *nl, struct batch *b, char *err, size_t errlen)
-{
-    int r = send_all(nl, b->buf, b->len);
-    if (r < 0)
-        return fail(err, errlen, -r, "netlink", "(sending)");
-    int got = 0;
-    char buf[BUF];
-    while (got < b->n) {
-        ssize_t n = receive(nl, buf, sizeof buf);
-        if (n < 0)
-            return r < 0 ? r : fail(err, errlen, (int)-n, "netlink", "(reading)");
-        size_t off = 0;
-        for (struct nlmsghdr *h; (h = next_msg(buf, (size_t)n, &off));) {
-            uint32_t i = h->nlmsg_seq - b->first;
-            if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_pid != nl->portid ||
-                i >= (uint32_t)b->n || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
-                continue;
-            got++;
-            int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
-            if (e > 0 && r == 0 && e != b->req[i].fine)
-                r = fail(err, errlen, e, b->req[i].what, NULL);
-        }
-    }
-    return r;
-}
-
 int cr_nl_configure(struct cr_nl *nl, const struct cr_nl_setup *c, char *err, size_t errlen)
 {
     int r = ready(nl, err, errlen);
     if (r < 0)
         return r;
-    if (c->naddr > CR_NL_ADDRS_MAX || c->nup > CR_NL_ADDRS_MAX)
+    if (c->naddr > CR_NL_ADDRS_MAX || c->nup > CR_NL_ADDRS_MAX || c->nno_ll6 > CR_NL_ADDRS_MAX)
         return fail(err, errlen, E2BIG, "setting up links", NULL);
     struct batch batch, *b = &batch;
     b->len = 0;
@@ -446,6 +474,12 @@ int cr_nl_configure(struct cr_nl *nl, const struct cr_nl_setup *c, char *err, si
         struct nlmsghdr *nlh = batch_add(nl, b, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,
                                          "adding an address", EEXIST);
         put_addr(nlh, a->ifindex, a->family, a->addr, a->prefix);
+        b->len += MNL_ALIGN(nlh->nlmsg_len);
+    }
+    for (size_t i = 0; i < c->nno_ll6; i++) {
+        struct nlmsghdr *nlh = batch_add(nl, b, RTM_NEWLINK, 0, "setting a link up",
+                                         EAFNOSUPPORT);
+        put_no_ll6(nlh, c->no_ll6[i], NULL);
         b->len += MNL_ALIGN(nlh->nlmsg_len);
     }
     for (size_t i = 0; i < c->nup; i++) {

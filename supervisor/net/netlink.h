@@ -47,6 +47,8 @@ struct cr_nl_setup {
     size_t naddr;
     const int *up;                   /* links to set up, by index (at most CR_NL_ADDRS_MAX) */
     size_t nup;
+    const int *no_ll6;               /* of those, without an IPv6 link-local address */
+    size_t nno_ll6;
     const void *gw4, *gw6;           /* default routes through them (NULL: none) */
 };
 /* The addresses, then the links up, then the default routes, sent as one message: the kernel

@@ -618,7 +618,8 @@ def test_a_runs_namespace_is_made_ahead_for_none_and_bridge_and_not_for_host(h, 
     """A run makes its container's network namespace while it reads its file (run_net.h):
     with network = none the container gets it (its own: lo, up, and nothing else), as with
     network = bridge (lo and eth0, whether a supervisor of the root connects it or the run
-    does), and with network = host the host's, the one made ahead left unused."""
+    does; eth0 without an IPv6 link-local address on a network without subnet6), and with
+    network = host the host's, the one made ahead left unused."""
     s = NetSup(h, net_env, cgroot, "")
     s.write(svc("iso", "/bin/true", rootfs=None, network="none", startsecs=0) +
             svc("hostnet", "/bin/true", rootfs=None, network="host", startsecs=0) +
@@ -645,6 +646,8 @@ def test_a_runs_namespace_is_made_ahead_for_none_and_bridge_and_not_for_host(h, 
         lines = out.splitlines()
         assert lines[0] != host_ns, out
         assert sorted(lines[1:-1]) == ["if eth0", "if lo"] and lines[-1] == "lo answers", out
+        rc, out, err = s.run("run", "srv", "--", "/bin/cat", "/proc/net/if_inet6")
+        assert rc == 0 and "lo" in out and "eth0" not in out, (out, err)
         assert alone or re.search(r"run srv\.run-\d+ \(pid \d+\): connected", s.log()), s.log()
     assert s.stop() == 0
     no_links_left(prefix)
@@ -839,6 +842,14 @@ def test_ipv6_dual_stack(h, net_env, cgroot):
         assert f"{m[n].group(1)}\t{n}\n" in hosts and f"{m[n].group(2)}\t{n}\n" in hosts, hosts
     # the host, on the bridge (its gateway fd00:...::1), reaches srv6 at its IPv6 address
     assert host_client(m["srv6"].group(2), 8000) == f"hello from srv6 to {sub6}1"
+    # through the bridge's ports, which have no IPv6 address of their own (the bridge has)
+    ports = [l for l in links(ifprefix(cgroot))
+             if " master " in subprocess.run(["ip", "-o", "link", "show", "dev", l],
+                                             capture_output=True, text=True).stdout]
+    assert len(ports) == 2, ports
+    for l in ports:
+        assert not subprocess.run(["ip", "-6", "-o", "addr", "show", "dev", l],
+                                  capture_output=True, text=True).stdout.strip(), l
     # svctl status: both addresses
     p = subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "--json", "status"],
                        capture_output=True, text=True, timeout=T(10))
