@@ -22,13 +22,11 @@
  * fd ("setup-failed reason=bind /srv/data: No such file or directory") and init exits 125. */
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,6 +36,7 @@
 
 #include "events.h"
 #include "init.h"
+#include "loopback.h"
 #include "spec.h"
 
 #ifndef SYS_open_tree
@@ -451,20 +450,8 @@ static int setup_tree(const struct cr_spec *s, const int *src, char *root, size_
 
 static int loopback_up(void)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return fail("loopback: socket: %s", strerror(errno));
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, "lo");
-    int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
-    if (r == 0) {
-        ifr.ifr_flags |= IFF_UP;
-        r = ioctl(fd, SIOCSIFFLAGS, &ifr);
-    }
-    int e = errno;
-    close(fd);
-    return r < 0 ? fail("loopback up: %s", strerror(e)) : 0;
+    int r = cr_loopback_up();
+    return r < 0 ? fail("loopback up: %s", strerror(-r)) : 0;
 }
 
 static enum init_restart restart_of(int r)

@@ -2,7 +2,6 @@
 #include "run_net.h"
 
 #include <errno.h>
-#include <net/if.h>
 #include <pthread.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -12,7 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -21,6 +19,7 @@
 #include "ctl_proto.h"
 #include "daemon_int.h"
 #include "log.h"
+#include "loopback.h"
 #include "net/host.h"
 
 /* ---- the supervisor's side ------------------------------------------------------------------ */
@@ -334,20 +333,6 @@ static int keeper_socket(const char *path)
     return fd;
 }
 
-/* lo up in the namespace just made (init does it in a namespace of its own making). */
-static void loopback_up(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct ifreq ifr = {0};
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
-    if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-        ifr.ifr_flags |= IFF_UP;
-        ioctl(fd, SIOCSIFFLAGS, &ifr);
-    }
-    if (fd >= 0)
-        close(fd);
-}
-
 /* The namespace made ahead, and the early question; the thread touches nothing but this
  * (the run may free its config meanwhile). */
 static struct {
@@ -356,8 +341,8 @@ static struct {
     pthread_cond_t cv;
     int state;                   /* the namespace: 0: not yet; 1: made (nsfd); -1: not */
     int nsfd;
-    bool want;                   /* the question is posted (q, path): the thread asks it */
-    bool quit;                   /* or it never will be: the thread ends */
+    int want;                    /* 1: the question is posted (q, path): the thread asks it */
+    int quit;                    /* 1: or it never will be: the thread ends */
     int asked;                   /* 0: not yet; 1: asked on fd; -1: not (no supervisor);
                                     -2: not (no namespace) */
     int fd;                      /* the connection the question went on (-1: none) */
@@ -393,7 +378,7 @@ static void *early_main(void *arg)
     int nsfd = -1;
     if (unshare(CLONE_NEWNET) == 0 &&
         (nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) >= 0)
-        loopback_up();
+        cr_loopback_up();   /* init does it in a namespace of its own making */
     early.nsfd = nsfd;
     early_publish(&early.state, nsfd >= 0 ? 1 : -1);
     /* Asked by sv_keeper_early, or let go by sv_netns_settle (not asked: the thread ends),
@@ -401,7 +386,7 @@ static void *early_main(void *arg)
     pthread_mutex_lock(&early.mu);
     while (!early.want && !early.quit)
         pthread_cond_wait(&early.cv, &early.mu);
-    bool want = early.want;
+    int want = early.want;
     pthread_mutex_unlock(&early.mu);
     if (!want)
         return NULL;
@@ -471,10 +456,7 @@ void sv_keeper_early(struct sv *sv, const struct cr_service *conf)
         question(&early.q, conf->name, sv->cfg->global.cgroup_root, conf) < 0)
         return;
     memcpy(early.path, path, strlen(path) + 1);
-    pthread_mutex_lock(&early.mu);
-    early.want = true;
-    pthread_cond_broadcast(&early.cv);
-    pthread_mutex_unlock(&early.mu);
+    early_publish(&early.want, 1);
 }
 
 bool sv_netns_settle(struct cr_runtime *rt, bool bridge)
@@ -482,10 +464,7 @@ bool sv_netns_settle(struct cr_runtime *rt, bool bridge)
     (void)rt;
     if (!early.started || early_wait(&early.state) != 1)
         return false;
-    pthread_mutex_lock(&early.mu);
-    early.quit = !early.want;
-    pthread_cond_broadcast(&early.cv);
-    pthread_mutex_unlock(&early.mu);
+    early_publish(&early.quit, !early.want);
     /* On a bridge: the way back if the supervisor says no (a guest run connecting it here
      * needs the host's netlink) */
     if (bridge && early.home < 0)
@@ -501,7 +480,7 @@ bool sv_netns_settle(struct cr_runtime *rt, bool bridge)
         close(early.fd);
         early.fd = -1;
     }
-    early.want = false;
+    early.want = 0;
     early_close();
     if (early.home >= 0)
         close(early.home);
@@ -527,7 +506,7 @@ int sv_keeper_connect(struct cr_runtime *rt, struct cr_svc *svc, pid_t pid, char
     struct sv *sv = sv_of(rt);
     why[0] = '\0';
     int fd = -1, asked = early.want ? early_wait(&early.asked) : 0;
-    early.want = false;
+    early.want = 0;
     if (asked == 1) {
         fd = early.fd;
         early.fd = -1;

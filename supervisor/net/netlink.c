@@ -279,6 +279,7 @@ struct batch {
     size_t len;
     int n;
     uint32_t first;
+    const char *name;   /* what the requests are about, in a failure's text (NULL: none) */
     struct {
         const char *what;
         int fine;   /* an errno that is no failure (0: none) */
@@ -321,7 +322,7 @@ static int batch_talk(struct cr_nl *nl, struct batch *b, char *err, size_t errle
             got++;
             int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
             if (e > 0 && r == 0 && e != b->req[i].fine)
-                r = fail(err, errlen, e, b->req[i].what, NULL);
+                r = fail(err, errlen, e, b->req[i].what, b->name);
         }
     }
     return r;
@@ -358,6 +359,7 @@ int cr_nl_veth_add(struct cr_nl *nl, const char *host, int master, const char *p
     struct batch batch, *b = &batch;
     b->len = 0;
     b->n = 0;
+    b->name = host;
     struct nlmsghdr *nlh = batch_add(nl, b, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
                                      "creating the veth pair", 0);
     new_link(nlh, host, false);
@@ -378,10 +380,10 @@ int cr_nl_veth_add(struct cr_nl *nl, const char *host, int master, const char *p
     mnl_attr_nest_end(nlh, data);
     mnl_attr_nest_end(nlh, info);
     b->len += MNL_ALIGN(nlh->nlmsg_len);
-    nlh = batch_add(nl, b, RTM_NEWLINK, 0, "creating the veth pair", EAFNOSUPPORT);
+    nlh = batch_add(nl, b, RTM_NEWLINK, 0, "no IPv6 link-local address on", EAFNOSUPPORT);
     put_no_ll6(nlh, 0, host);
     b->len += MNL_ALIGN(nlh->nlmsg_len);
-    nlh = batch_add(nl, b, RTM_NEWLINK, 0, "creating the veth pair", 0);
+    nlh = batch_add(nl, b, RTM_NEWLINK, 0, "setting up", 0);
     new_link(nlh, host, true);
     b->len += MNL_ALIGN(nlh->nlmsg_len);
     return batch_talk(nl, b, err, errlen);
@@ -469,6 +471,7 @@ int cr_nl_configure(struct cr_nl *nl, const struct cr_nl_setup *c, char *err, si
     struct batch batch, *b = &batch;
     b->len = 0;
     b->n = 0;
+    b->name = NULL;
     for (size_t i = 0; i < c->naddr; i++) {
         const struct cr_nl_addr *a = &c->addr[i];
         struct nlmsghdr *nlh = batch_add(nl, b, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,
