@@ -33,9 +33,10 @@ deps-bench-supervisor: deps
 	$(call apt_ensure,$(BENCH_SUP_PKGS))
 
 # Static: it is also the run file of every s6/runit service (one exec into the workload).
-$(B)/bench/supbench: $(BENCH_SUP_SRC) $(BENCH_SUP_HDR) | deps-build
+# The bare floor of 2a/2b loads ours' default seccomp filter, as compiled at build time.
+$(B)/bench/supbench: $(BENCH_SUP_SRC) $(BENCH_SUP_HDR) $(B)/gen/seccomp_default.c | deps-build
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) $(WARN) -O2 -static -o $@ $(BENCH_SUP_SRC) -lm
+	$(CC) $(CSTD) $(WARN) -O2 -static -Isupervisor -o $@ $(BENCH_SUP_SRC) $(B)/gen/seccomp_default.c -lm
 
 bench-supervisor: deps-bench-supervisor $(B)/init $(B)/supervisor rootfs $(B)/bench/supbench
 	$(B)/bench/supbench --ours $(B)/supervisor --init $(B)/init --rootfs $(B)/rootfs \

@@ -214,7 +214,7 @@ static int bare_container(const struct sb_opts *o, int id)
 		if (read(sync[0], &c, 1) != 1)
 			_exit(122);
 		char *argv[] = { "/bin/true", NULL };
-		_exit(122 + sb_bare_enter(o->rootfs, argv));
+		_exit(122 + sb_bare_enter(o->rootfs, argv, false));
 	}
 	close(sync[0]);
 	if (pid < 0)

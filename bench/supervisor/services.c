@@ -44,9 +44,11 @@ static bool optional(int sys)
 
 struct sys_result {
 	double start_ms, pss_kb, cpu_ms, vcs, nvcs, restart_p50, restart_max, restart_missed, stop_ms, tree_n;
+	char print[300];           /* one workload's container (sb_container_print), ours only */
 };
 
 #define SETTLE_MS 2000
+#define FLOOR_ROUNDS 3
 #define MAXPIDS 8192
 
 struct run {
@@ -238,64 +240,12 @@ static double restart_once(const struct sb_opts *o, pid_t victim)
 	return NAN;
 }
 
-static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result *res)
+/* The running tree's figures (memory, idle, restarts) into *x; returns the tree's size, its
+ * pids in pids and their start times in st0 (for the stop). */
+static int measure_running(const struct sb_opts *o, int sys, pid_t root, pid_t *pids, pid_t *work, long *st0,
+			   struct sys_result *res)
 {
-	struct run r = { .o = o, .sys = sys, .n = n };
-	struct sys_result x = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
-	*res = x;
-	if (prepare(&r) < 0)
-		return -1;
-	pid_t *pids = calloc(MAXPIDS, sizeof(pid_t)), *work = calloc(MAXPIDS, sizeof(pid_t));
-	long *st0 = calloc(MAXPIDS, sizeof(long));
-	int rc = -1, st;
-	char **env = environ;
-	char envmagic[64];
-	snprintf(envmagic, sizeof(envmagic), "SUPBENCH_MAGIC=%s", o->magic);
-	char **env2 = NULL;
-	if (sys == S_S6 || sys == S_RUNIT) {
-		int ne = 0;
-		while (env[ne])
-			ne++;
-		env2 = calloc((size_t)ne + 2, sizeof(char *));
-		memcpy(env2, env, (size_t)ne * sizeof(char *));
-		env2[ne] = envmagic;
-		env = env2;
-	}
-
-	/* start: counted from exec events where the kernel has them (see sb_execwatch_read),
-	 * confirmed by one full scan; by scanning /proc every millisecond otherwise. */
-	int ew = sb_execwatch_open();
-	int seen = 0;
-	int64_t t0 = bc_now_ns();
-	pid_t root = sb_spawn(r.argv, env, o->log_fd, o->log_fd, r.dir);
-	if (root < 0) {
-		if (ew >= 0)
-			close(ew);
-		goto out;
-	}
-	for (;;) {
-		if (sb_started_step(&ew, o->magic, n, &seen, t0, &x.start_ms))
-			break;
-		int k = seen;
-		if (sb_wait(root, 0, &st) == 1) {
-			fprintf(stderr, "supbench: %s: exited while starting (status 0x%x), %d of %d running; see the log\n",
-				sys_name[sys], st, k, n);
-			root = -1;
-			if (ew >= 0)
-				close(ew);
-			goto out;
-		}
-		if (bc_now_ns() - t0 > 180000000000LL) {
-			fprintf(stderr, "supbench: %s: only %d of %d services running after 180 s\n", sys_name[sys], k, n);
-			if (ew >= 0)
-				close(ew);
-			goto out;
-		}
-	}
-	if (ew >= 0)
-		close(ew);
-	sb_sleep_ms(SETTLE_MS);
-
+	struct sys_result x = *res;
 	/* memory and the idle window */
 	int nt = sb_tree(root, o->magic, pids, MAXPIDS);
 	double pss = 0;
@@ -353,6 +303,77 @@ static int one_system(const struct sb_opts *o, int sys, int n, struct sys_result
 	nt = sb_tree(root, o->magic, pids, MAXPIDS);
 	for (int i = 0; i < nt; i++)
 		st0[i] = starttime(pids[i]);
+	*res = x;
+	return nt;
+}
+
+static int one_system(const struct sb_opts *o, int sys, int n, bool start_only, struct sys_result *res)
+{
+	struct run r = { .o = o, .sys = sys, .n = n };
+	struct sys_result x = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, "" };
+	*res = x;
+	if (prepare(&r) < 0)
+		return -1;
+	pid_t *pids = calloc(MAXPIDS, sizeof(pid_t)), *work = calloc(MAXPIDS, sizeof(pid_t));
+	long *st0 = calloc(MAXPIDS, sizeof(long));
+	int rc = -1, st;
+	char **env = environ;
+	char envmagic[64];
+	snprintf(envmagic, sizeof(envmagic), "SUPBENCH_MAGIC=%s", o->magic);
+	char **env2 = NULL;
+	if (sys == S_S6 || sys == S_RUNIT) {
+		int ne = 0;
+		while (env[ne])
+			ne++;
+		env2 = calloc((size_t)ne + 2, sizeof(char *));
+		memcpy(env2, env, (size_t)ne * sizeof(char *));
+		env2[ne] = envmagic;
+		env = env2;
+	}
+
+	/* start: counted from exec events where the kernel has them (see sb_execwatch_read),
+	 * confirmed by one full scan; by scanning /proc every millisecond otherwise. */
+	int ew = sb_execwatch_open();
+	int seen = 0;
+	int64_t t0 = bc_now_ns();
+	pid_t root = sb_spawn(r.argv, env, o->log_fd, o->log_fd, r.dir);
+	if (root < 0) {
+		if (ew >= 0)
+			close(ew);
+		goto out;
+	}
+	for (;;) {
+		if (sb_started_step(&ew, o->magic, n, &seen, t0, &x.start_ms))
+			break;
+		int k = seen;
+		if (sb_wait(root, 0, &st) == 1) {
+			fprintf(stderr, "supbench: %s: exited while starting (status 0x%x), %d of %d running; see the log\n",
+				sys_name[sys], st, k, n);
+			root = -1;
+			if (ew >= 0)
+				close(ew);
+			goto out;
+		}
+		if (bc_now_ns() - t0 > 180000000000LL) {
+			fprintf(stderr, "supbench: %s: only %d of %d services running after 180 s\n", sys_name[sys], k, n);
+			if (ew >= 0)
+				close(ew);
+			goto out;
+		}
+	}
+	if (ew >= 0)
+		close(ew);
+	if (sys == S_OURS && sb_scan_workloads(o->magic, work, 1) > 0)
+		sb_container_print(work[0], x.print, sizeof(x.print));
+	int nt;
+	if (start_only) {       /* the floors' pairing: the start alone, then the stop */
+		nt = sb_tree(root, o->magic, pids, MAXPIDS);
+		for (int i = 0; i < nt; i++)
+			st0[i] = starttime(pids[i]);
+	} else {
+		sb_sleep_ms(SETTLE_MS);
+		nt = measure_running(o, sys, root, pids, work, st0, &x);
+	}
 
 	/* stop */
 	t0 = bc_now_ns();
@@ -417,7 +438,7 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 	const char *bins[NSYS] = { o->ours, o->ours, o->ours, o->ours, o->s6svscan, o->runsvdir, o->supervisord };
 	int failed = 0;
 	for (int s = 0; s < NSYS; s++) {
-		struct sys_result none = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN };
+		struct sys_result none = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, "" };
 		res[s] = none;
 		if (optional(s) && !o->pid_only)
 			continue;
@@ -427,17 +448,41 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 		}
 		if (getenv("SUPBENCH_DEBUG"))
 			fprintf(stderr, "supbench: %s, %d services\n", sys_name[s], n);
-		if (one_system(o, s, n, &res[s]) < 0)
+		if (one_system(o, s, n, false, &res[s]) < 0)
 			failed++;
 	}
 
-	double floor_ms = -1;
+	/* The floors, each in FLOOR_ROUNDS rounds alternating with a start (and stop) of ours alone:
+	 * the ratio is of medians measured side by side (this machine's speed drifts by the
+	 * minute, and a single start of 1,000 swings by a quarter). */
+	double floor_ms = -1, min_ms = -1, paired_ms = -1;
+	char floor_print[300] = "", min_print[300] = "";
 	if (o->bare) {
-		if (getenv("SUPBENCH_DEBUG"))
-			fprintf(stderr, "supbench: bare floor, %d containers\n", n);
-		floor_ms = sb_bare_services(o, n);
-		if (floor_ms < 0)
-			fprintf(stderr, "supbench: bare floor for %d services: could not be measured\n", n);
+		double fs[FLOOR_ROUNDS], fm[FLOOR_ROUNDS], os[FLOOR_ROUNDS];
+		int nfs = 0, nfm = 0, nos = 0;
+		for (int k = 0; k < FLOOR_ROUNDS; k++) {
+			if (getenv("SUPBENCH_DEBUG"))
+				fprintf(stderr, "supbench: floors and ours' start, %d containers, round %d\n", n, k + 1);
+			double v = sb_bare_services(o, n, true, k ? NULL : floor_print, sizeof(floor_print));
+			if (v >= 0)
+				fs[nfs++] = v;
+			struct sys_result r1;
+			if (one_system(o, S_OURS, n, true, &r1) == 0 && !isnan(r1.start_ms))
+				os[nos++] = r1.start_ms;
+			v = sb_bare_services(o, n, false, k ? NULL : min_print, sizeof(min_print));
+			if (v >= 0)
+				fm[nfm++] = v;
+		}
+		if (nfs)
+			floor_ms = bc_pct(fs, nfs, 50);
+		else
+			fprintf(stderr, "supbench: same-container floor for %d services: could not be measured\n", n);
+		if (nfm)
+			min_ms = bc_pct(fm, nfm, 50);
+		else
+			fprintf(stderr, "supbench: minimal floor for %d services: could not be measured\n", n);
+		if (nos)
+			paired_ms = bc_pct(os, nos, 50);
 	}
 
 	/* columns: ours [, ours-nohard, ours-pid, ours-plain], s6, runit, supervisord */
@@ -457,15 +502,26 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 	}
 	t->ncol = nc;
 	int c_s6 = t->nours, c_runit = c_s6 + 1, c_supd = c_s6 + 2;
-	static char titles[2][2400];
+	static char titles[2][4000];
 	char *title = titles[n >= 1000 ? 1 : 0];
-	char floor_txt[400] = "";
-	if (floor_ms >= 0)
+	char floor_txt[1800] = "";
+	if (floor_ms >= 0 || min_ms >= 0) {
+		const char *ours_print = res[S_OURS].print;
+		bool alike = *ours_print && !strcmp(ours_print, floor_print);
 		snprintf(floor_txt, sizeof(floor_txt),
-			 "\n   bare floor: the harness itself starts the %d containers (ours' namespaces, 4 v1 cgroups,"
-			 " pivot_root into the rootfs,\n   /proc, /dev, hostname; no supervision): %.0f ms, %.2f ms per"
-			 " container.", n, floor_ms, floor_ms / n);
-	snprintf(title, 2400,
+			 "\n   bare floor: the harness itself starts the %d containers ours makes by default, with no"
+			 " supervision and no init\n   (barefloor.c: same namespaces, lo up, cgroups, device rules, pids.max, /dev, /sys,"
+			 " masked and read-only paths,\n   capabilities, no_new_privs, seccomp filter; the workload is PID 1):"
+			 " %.0f ms, %.2f ms per container, median of %d rounds,\n   each followed by a start (and stop) of ours"
+			 " alone: median %.0f ms, the \"start / bare floor\" row's numerator;\n   %s: floor's %s%s%s.\n"
+			 "   minimal floor (namespaces, 4 v1 cgroups, pivot_root, /proc, empty /dev, hostname; no hardening),"
+			 " in the same rounds: %.0f ms, %.2f ms per container.",
+			 n, floor_ms, floor_ms / n, FLOOR_ROUNDS, paired_ms,
+			 alike ? "its containers are ours' (seen from the host)" : "ITS CONTAINERS DIFFER FROM OURS",
+			 *floor_print ? floor_print : "(none)", alike ? "" : "; ours': ",
+			 alike ? "" : (*ours_print ? ours_print : "(none)"), min_ms, min_ms / n);
+	}
+	snprintf(title, 4000,
 		 "== 2%s. %d sleeping services (busybox sleep), each under its own supervision ==\n"
 		 "   ours: supervisor -c FILE, default isolation (pid,mount,uts,ipc,net,cgroup namespaces + own cgroup"
 		 " in each v1 hierarchy),\n"
@@ -479,7 +535,7 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 		 " supervisord %s;\n"
 		 "   restart s6/supervisord ~1 s, runit ~4 ms; supervisord wakes 1/s idle, s6 never.%s",
 		 n >= 1000 ? "b" : "a", n, o->pid_only ? ";\n   ours-nohard: the same containers with the hardening off (seccomp = unconfined, unmask = ALL,"
-		 " confine_devices = false, cap_add = ALL, no_new_privileges = false): the floor's own;\n"
+		 " confine_devices = false, cap_add = ALL, no_new_privileges = false): the minimal floor's kind;\n"
 		 "   ours-pid: namespaces = pid only, no rootfs (host's /); ours-plain: namespaces = (none: plain"
 		 " processes, each in its own cgroup)" : "",
 		 o->idle_s, SETTLE_MS / 1000, o->kills, n >= 1000 ? "1,000" : "100", n >= 1000 ? "~3.3 s" : "~370 ms",
@@ -498,13 +554,20 @@ int bench_services(const struct sb_opts *o, int n, struct sb_table *t)
 		FILL(start_ms, 1);
 		row++;
 	}
-	if (floor_ms > 0) {     /* the issue's: the default isolation within 1.25x the bare floor */
+	if (floor_ms > 0 && paired_ms > 0) {   /* the issue's: the default isolation within 1.25x the bare floor */
 		*row = (struct sb_row){ "  start / bare floor", {0}, T_LE_ABS, 0, 1.25, 2, 0 };
-		row->v[0] = res[S_OURS].start_ms / floor_ms;
+		row->v[0] = paired_ms / floor_ms;
 		for (int c = 1; c < nc; c++)
 			row->v[c] = NAN;       /* only the default isolation starts the floor's containers */
-		if (c_nohard >= 0)     /* what supervision adds to the floor's own containers */
-			row->v[c_nohard] = res[S_OURS_NOHARD].start_ms / floor_ms;
+		row++;
+	}
+	if (min_ms > 0) {       /* what the hardening and the rest cost on top of bare isolation */
+		*row = (struct sb_row){ "  start / minimal floor", {0}, T_NONE, 0, 0, 2, 0 };
+		row->v[0] = (paired_ms > 0 ? paired_ms : res[S_OURS].start_ms) / min_ms;
+		for (int c = 1; c < nc; c++)
+			row->v[c] = NAN;
+		if (c_nohard >= 0)     /* its containers are the closest to the minimal floor's */
+			row->v[c_nohard] = res[S_OURS_NOHARD].start_ms / min_ms;
 		row++;
 	}
 	*row = (struct sb_row){ "tree PSS (MiB)", {0}, T_NONE, 0, 0, 2, 0 };

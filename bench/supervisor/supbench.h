@@ -52,11 +52,17 @@ int sb_scan_workloads(const char *magic, pid_t *out, int max);
  * event; -1 when events were lost. */
 int sb_execwatch_open(void);
 int sb_execwatch_read(int fd, const char *magic, int wait_ms);
-/* 2a/2b's floor (barefloor.c): ms for the harness itself to start n sleeping containers
- * with ours' default isolation; -1 when it could not. */
-double sb_bare_services(const struct sb_opts *o, int n);
-/* The bare floors' container side (util.c): returns only on failure, the step that failed. */
-int sb_bare_enter(const char *rootfs, char *const argv[]);
+/* 2a/2b's floors (barefloor.c): ms for the harness itself to start n sleeping containers,
+ * minimal ones or (same) the containers ours makes by default; -1 when it could not. print
+ * (plen bytes) gets one container's print (sb_container_print). */
+double sb_bare_services(const struct sb_opts *o, int n, bool same, char *print, size_t plen);
+/* The bare floors' container side (util.c): returns only on failure, the step that failed.
+ * same: with the rest of ours' default container (devices, /sys, masks, privileges). */
+int sb_bare_enter(const char *rootfs, char *const argv[], bool same);
+/* What a container's process pid has, seen from the host: its mounts, capabilities,
+ * no_new_privs, seccomp filters and the v1 hierarchies it has a cgroup of its own in, as
+ * text (util.c). 0, or -1 when pid is gone. */
+int sb_container_print(pid_t pid, char *buf, size_t len);
 /* One step of waiting for n workloads to exec (util.c); 1 with *at_ms when all run. */
 int sb_started_step(int *ew, const char *magic, int n, int *seen, int64_t t0, double *at_ms);
 /* The supervision tree: root and every descendant that is not a workload (nor below one). */

@@ -1,5 +1,6 @@
 /* Time, child processes, /proc readers and the cleanup of everything the harness made. */
 #include "supbench.h"
+#include "policy/internal.h"      /* cr_seccomp_builtin: ours' default filter */
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,7 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -532,27 +542,210 @@ int sb_execwatch_read(int fd, const char *magic, int wait_ms)
 
 /* ---- the bare floors' container side ----
  * In a new mount namespace: the rootfs bound and pivot_root'ed into, /proc, a /dev tmpfs,
- * hostname "c", then exec argv. Only returns on failure: the step that failed (1..5). */
-int sb_bare_enter(const char *rootfs, char *const argv[])
+ * hostname "c", then exec argv. With same, the rest of what ours' default container has
+ * (init/setup.c, supervisor/config/security.c): lo up, /dev's nodes and links, devpts, /dev/shm, a
+ * read-only /sys, the masked and read-only paths, the default capabilities (bounding set
+ * too), no_new_privs and the default seccomp filter. Only returns on failure: the step that
+ * failed (1..). */
+static const struct { const char *name; unsigned major, minor; } floor_nodes[] = {
+	{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 }, { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
+};
+static const char *const floor_links[][2] = {
+	{ "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
+	{ "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" },
+};
+static const char *const floor_masked[] = {
+	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+	"/sys/devices/virtual/powercap",
+};
+static const char *const floor_readonly[] = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger" };
+/* ours' default: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE
+ * SYS_CHROOT SETFCAP */
+#define FLOOR_CAPS ((1ULL << 0) | (1ULL << 1) | (1ULL << 3) | (1ULL << 4) | (1ULL << 5) | (1ULL << 6) | \
+		    (1ULL << 7) | (1ULL << 8) | (1ULL << 10) | (1ULL << 18) | (1ULL << 31))
+
+static int floor_dev(const char *dev)
+{
+	char p[700];
+	mode_t old = umask(0);
+	for (size_t i = 0; i < sizeof(floor_nodes) / sizeof(*floor_nodes); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dev, floor_nodes[i].name);
+		if (mknod(p, S_IFCHR | 0666, makedev(floor_nodes[i].major, floor_nodes[i].minor)) < 0)
+			return 1;
+	}
+	umask(old);
+	for (size_t i = 0; i < sizeof(floor_links) / sizeof(*floor_links); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dev, floor_links[i][1]);
+		if (symlink(floor_links[i][0], p) < 0)
+			return 1;
+	}
+	snprintf(p, sizeof(p), "%s/pts", dev);
+	if (mkdir(p, 0755) < 0 ||
+	    mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620,gid=5") < 0)
+		return 2;
+	snprintf(p, sizeof(p), "%s/shm", dev);
+	if (mkdir(p, 01777) < 0 || mount("shm", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k") < 0)
+		return 3;
+	return 0;
+}
+
+/* After pivot_root: what ours masks and makes read-only (what this kernel has of it). */
+static int floor_paths(void)
+{
+	for (size_t i = 0; i < sizeof(floor_readonly) / sizeof(*floor_readonly); i++)
+		if (mount(floor_readonly[i], floor_readonly[i], NULL, MS_BIND | MS_REC, NULL) == 0 &&
+		    mount(NULL, floor_readonly[i], NULL, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_REMOUNT | MS_BIND, NULL) < 0)
+			return 1;
+	for (size_t i = 0; i < sizeof(floor_masked) / sizeof(*floor_masked); i++) {
+		struct stat st;
+		if (stat(floor_masked[i], &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode) ? mount("corral-masked", floor_masked[i], "tmpfs",
+						MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+						"size=0,nr_inodes=1,mode=555") < 0
+					: mount("/dev/null", floor_masked[i], NULL, MS_BIND, NULL) < 0)
+			return 2;
+	}
+	return 0;
+}
+
+static int floor_privileges(void)
+{
+	for (int c = 0; c < 64; c++)
+		if (!(FLOOR_CAPS & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno == EINVAL)
+			break;                 /* past the kernel's last capability */
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2] = {
+		{ (uint32_t)FLOOR_CAPS, (uint32_t)FLOOR_CAPS, 0 },
+		{ (uint32_t)(FLOOR_CAPS >> 32), (uint32_t)(FLOOR_CAPS >> 32), 0 },
+	};
+	if (syscall(SYS_capset, &h, d) < 0)
+		return 1;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return 2;
+	/* ours' default filter for the default capabilities, as compiled at build time */
+	const struct cr_bpf_image *img = &cr_seccomp_builtin[0];
+	struct sock_fprog prog = { (unsigned short)(img->len / sizeof(struct sock_filter)),
+				   (struct sock_filter *)(uintptr_t)img->code };
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return 3;
+	return 0;
+}
+
+/* lo up in the new network namespace, as ours' init does (SIOCSIFFLAGS). */
+static int floor_lo(void)
+{
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+	ifr.ifr_flags |= IFF_UP;
+	if (rc == 0)
+		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	close(fd);
+	return rc;
+}
+
+int sb_bare_enter(const char *rootfs, char *const argv[], bool same)
 {
 	char p[600];
+	if (same && floor_lo() < 0)
+		return 11;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return 1;
+	snprintf(p, sizeof(p), "%s/dev", rootfs);
+	if (mount("tmpfs", p, "tmpfs", same ? MS_NOSUID | MS_NOEXEC : MS_NOSUID, "mode=755,size=64k") < 0)
+		return 3;
+	if (same && floor_dev(p) != 0)
+		return 7;
 	snprintf(p, sizeof(p), "%s/proc", rootfs);
 	if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return 2;
-	snprintf(p, sizeof(p), "%s/dev", rootfs);
-	if (mount("tmpfs", p, "tmpfs", MS_NOSUID, "mode=755,size=64k") < 0)
-		return 3;
+	snprintf(p, sizeof(p), "%s/sys", rootfs);
+	if (same && mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return 8;
 	if (chdir(rootfs) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
 	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
 		return 4;
+	if (same && floor_paths() != 0)
+		return 9;
 	if (sethostname("c", 1) < 0)
 		return 5;
+	if (same && floor_privileges() != 0)
+		return 10;
 	char *envp[] = { NULL };
 	execve(argv[0], argv, envp);
 	return 6;
+}
+
+/* The value of "Key:" in /proc/PID/status (its first word), or "?". */
+static void status_field(const char *status, const char *key, char *out, size_t len)
+{
+	const char *p = strstr(status, key);
+	snprintf(out, len, "?");
+	if (p) {
+		p += strlen(key);
+		p += strspn(p, " \t");
+		snprintf(out, len, "%.*s", (int)strcspn(p, " \t\n"), p);
+	}
+}
+
+/* The cgroup of each v1 hierarchy in /proc/PID/cgroup (host view: we are in the host's
+ * cgroup namespace) that is the container's own: not the harness's, nor a supervisor's own
+ * (ours' containers stay in the supervisor's cgroup of the hierarchies it sets no limit in). */
+static int own_cgroups(pid_t pid)
+{
+	char path[64], mine[4096], theirs[4096];
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if (bc_read_small("/proc/self/cgroup", mine, sizeof(mine)) < 0 || bc_read_small(path, theirs, sizeof(theirs)) < 0)
+		return -1;
+	int n = 0;
+	for (char *line = theirs, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!strncmp(line, "0::", 3))
+			continue;      /* cgroup2's: not a v1 hierarchy */
+		const char *leaf = strrchr(line, '/');
+		size_t ll = strlen(line);
+		bool harness = false;      /* the same line in ours: a whole line of /proc/self/cgroup */
+		for (const char *m = strstr(mine, line); m && !harness; m = strstr(m + 1, line))
+			harness = (m == mine || m[-1] == '\n') && (m[ll] == '\n' || m[ll] == '\0');
+		if (!harness && !(leaf && !strcmp(leaf, "/supervisor")))
+			n++;
+	}
+	return n;
+}
+
+int sb_container_print(pid_t pid, char *buf, size_t len)
+{
+	char path[64], status[8192], bnd[32], eff[32], nnp[8], filters[8];
+	static char mounts[1 << 16];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (bc_read_small(path, status, sizeof(status)) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
+	ssize_t k = bc_read_small(path, mounts, sizeof(mounts));
+	if (k < 0)
+		return -1;
+	int nm = 0;
+	for (ssize_t i = 0; i < k; i++)
+		nm += mounts[i] == '\n';
+	/* lo is up when the local table has 127.0.0.1 */
+	snprintf(path, sizeof(path), "/proc/%d/net/fib_trie", (int)pid);
+	bool lo = bc_read_small(path, mounts, sizeof(mounts)) > 0 && strstr(mounts, "127.0.0.1");
+	status_field(status, "CapBnd:", bnd, sizeof(bnd));
+	status_field(status, "CapEff:", eff, sizeof(eff));
+	status_field(status, "NoNewPrivs:", nnp, sizeof(nnp));
+	status_field(status, "Seccomp_filters:", filters, sizeof(filters));
+	snprintf(buf, len, "%d mounts, lo %s, CapBnd %s, CapEff %s, no_new_privs %s, %s seccomp filter(s), own cgroups in %d v1 hierarchies",
+		 nm, lo ? "up" : "down", bnd, eff, nnp, filters, own_cgroups(pid));
+	return 0;
 }
 
 /* One step of waiting for n workloads to exec: reads exec events (ew; on lost events it
