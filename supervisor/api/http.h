@@ -31,7 +31,10 @@
 #define CR_HTTP_FIRST_BYTE_MS 1000
 #define CR_HTTP_HEAD_MS 5000
 #define CR_HTTP_SEND_MS 10000
-#define CR_HTTP_LINGER_MS 2000   /* after the answer, for the client to close */
+/* after the answer, for the client to close: as long as a loaded machine's client gets to send its
+ * request (a guest starved by a host under stress-ng was past 2 s between reading the answer and
+ * its last write, and got EPIPE) */
+#define CR_HTTP_LINGER_MS CR_HTTP_HEAD_MS
 #define CR_HTTP_HEAD_MAX 8192
 
 #define CR_HTTP_PENDING_MS (10 * 60 * 1000)
