@@ -743,8 +743,8 @@ int sb_container_print(pid_t pid, char *buf, size_t len)
 	status_field(status, "CapEff:", eff, sizeof(eff));
 	status_field(status, "NoNewPrivs:", nnp, sizeof(nnp));
 	status_field(status, "Seccomp_filters:", filters, sizeof(filters));
-	snprintf(buf, len, "%d mounts, lo %s, CapBnd %s, CapEff %s, no_new_privs %s, %s seccomp filter(s), own cgroups in %d v1 hierarchies",
-		 nm, lo ? "up" : "down", bnd, eff, nnp, filters, own_cgroups(pid));
+	snprintf(buf, len, "%d mounts, lo %s, CapBnd %s, CapEff %s, no_new_privs %s, %s seccomp filter(s),"
+		 " own cgroups in %d v1 hierarchies", nm, lo ? "up" : "down", bnd, eff, nnp, filters, own_cgroups(pid));
 	return 0;
 }
 
