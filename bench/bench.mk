@@ -33,10 +33,12 @@ deps-bench-supervisor: deps
 	$(call apt_ensure,$(BENCH_SUP_PKGS))
 
 # Static: it is also the run file of every s6/runit service (one exec into the workload).
-# The bare floor of 2a/2b loads ours' default seccomp filter, as compiled at build time.
-$(B)/bench/supbench: $(BENCH_SUP_SRC) $(BENCH_SUP_HDR) $(B)/gen/seccomp_default.c | deps-build
+# The bare floor of 2a/2b makes ours' default containers with ours' own pieces: the seccomp
+# filter as compiled at build time, the device rules, lo up.
+BENCH_SUP_OURS := $(B)/gen/seccomp_default.c supervisor/cgroup/devices.c shared/loopback.c
+$(B)/bench/supbench: $(BENCH_SUP_SRC) $(BENCH_SUP_HDR) $(BENCH_SUP_OURS) | deps-build
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) $(WARN) -O2 -static -Isupervisor -o $@ $(BENCH_SUP_SRC) $(B)/gen/seccomp_default.c -lm
+	$(CC) $(CSTD) $(WARN) -O2 -static -Isupervisor -Ishared -o $@ $(BENCH_SUP_SRC) $(BENCH_SUP_OURS) -lm
 
 bench-supervisor: deps-bench-supervisor $(B)/init $(B)/supervisor rootfs $(B)/bench/supbench
 	$(B)/bench/supbench --ours $(B)/supervisor --init $(B)/init --rootfs $(B)/rootfs \

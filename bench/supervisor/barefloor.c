@@ -14,6 +14,7 @@
  *     start less this one; the two containers' prints (mounts, capabilities, filters, cgroups)
  *     are compared in the table's title. */
 #include "supbench.h"
+#include "cgroup/devices.h"      /* ours' default device rules */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,12 +49,6 @@ static void leaf_dir(char *buf, size_t len, const struct floor *f, int c, int id
 		snprintf(buf, len, "/sys/fs/cgroup/%s/%s-%s/c%d", f->ctrl[c], f->o->cgprefix, tag, id);
 }
 
-/* ours' device rules (supervisor/cgroup/devices.c, confine_devices = true) */
-static const char *const floor_allow[] = {
-	"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
-	"c 5:2 rwm", "c 136:* rwm",
-};
-
 static int write_in(const char *dir, const char *file, const char *const *texts, size_t n)
 {
 	char p[700];
@@ -69,19 +64,23 @@ static int write_in(const char *dir, const char *file, const char *const *texts,
 }
 
 /* A same-container's limits and device rules, written by the harness before the clone as
- * ours' supervisor does. */
+ * ours' supervisor does (the device rules by ours' own code, cgroup/devices.c). */
 static int floor_limits(const struct floor *f, int id)
 {
-	char d[600];
-	static const char *const deny[] = { "a" }, *const pids[] = { "2048" };
+	char d[600], err[256];
+	static const char *const pids[] = { "2048" };
 	for (int c = 0; c < f->nctrl; c++) {
 		leaf_dir(d, sizeof(d), f, c, id);
 		if (!strcmp(f->ctrl[c], "pids") && write_in(d, "pids.max", pids, 1) < 0)
 			return -1;
-		if (!strcmp(f->ctrl[c], "devices") &&
-		    (write_in(d, "devices.deny", deny, 1) < 0 ||
-		     write_in(d, "devices.allow", floor_allow, sizeof(floor_allow) / sizeof(*floor_allow)) < 0))
-			return -1;
+		if (!strcmp(f->ctrl[c], "devices")) {
+			int dirfd = open(d, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			int r = dirfd < 0 ? -1 : cr_cg_devices_v1(dirfd, NULL, 0, err, sizeof(err));
+			if (dirfd >= 0)
+				close(dirfd);
+			if (r < 0)
+				return -1;
+		}
 	}
 	return 0;
 }

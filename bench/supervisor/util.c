@@ -1,5 +1,6 @@
 /* Time, child processes, /proc readers and the cleanup of everything the harness made. */
 #include "supbench.h"
+#include "loopback.h"             /* shared/: lo up, as init does it */
 #include "policy/internal.h"      /* cr_seccomp_builtin: ours' default filter */
 
 #include <dirent.h>
@@ -15,8 +16,6 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <net/if.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -582,7 +581,7 @@ static int floor_dev(const char *dev)
 	}
 	snprintf(p, sizeof(p), "%s/pts", dev);
 	if (mkdir(p, 0755) < 0 ||
-	    mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620,gid=5") < 0)
+	    mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620") < 0)
 		return 2;
 	snprintf(p, sizeof(p), "%s/shm", dev);
 	if (mkdir(p, 01777) < 0 || mount("shm", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k") < 0)
@@ -633,27 +632,10 @@ static int floor_privileges(void)
 	return 0;
 }
 
-/* lo up in the new network namespace, as ours' init does (SIOCSIFFLAGS). */
-static int floor_lo(void)
-{
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
-	ifr.ifr_flags |= IFF_UP;
-	if (rc == 0)
-		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
-	close(fd);
-	return rc;
-}
-
 int sb_bare_enter(const char *rootfs, char *const argv[], bool same)
 {
 	char p[600];
-	if (same && floor_lo() < 0)
+	if (same && cr_loopback_up() < 0)   /* as ours' init */
 		return 11;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 import xmlrpc.client
 from pathlib import Path
 
@@ -377,6 +378,27 @@ def test_a_client_still_writing_after_its_answer_is_not_cut_off(h, tmp, cgroot):
             answer += chunk
         assert answer.startswith(b"HTTP/1.0 404 "), answer
         c.sendall(b"\r\n")               # the client's last write: EPIPE when closed
+    finally:
+        c.close()
+    assert d.stop() == 0
+
+
+def test_an_answered_connection_waits_for_a_slow_client_as_long_as_for_its_request(h, tmp, cgroot):
+    """After the answer the connection stays open as long as a request may take to come
+    (5 s): a client starved by a loaded machine, 2.5 s between reading the answer and its last
+    write, is not cut off (it was at 2 s, with EPIPE)."""
+    d = Daemon(h, Path(tmp) / "corral", cgroot).start()
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.settimeout(T(10))
+    try:
+        c.connect(str(d.sock))
+        c.sendall(b"GET /logtail/nosuch/stdout HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        answer = b""
+        while chunk := c.recv(4096):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.0 404 "), answer
+        time.sleep(2.5)                  # the starved client (past the old 2 s, within 5 s)
+        c.sendall(b"\r\n")
     finally:
         c.close()
     assert d.stop() == 0
