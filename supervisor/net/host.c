@@ -1835,9 +1835,19 @@ void cr_net_hosts_ensure(const char *path)
         *slash = '\0';
         mkdirs(dir);
     }
-    /* made empty: its text is written before the container's workload may run (the network's
-     * job, cr_net_finish, comes before the go-ahead) */
-    put_file(path, "", 0);
+    /* Made empty, if it is still not there: its text is written before the container's
+     * workload may run (the network's job, cr_net_finish, comes before the go-ahead). Only
+     * made, never emptied: the supervisor connecting a run (run_net.h) writes the run's file
+     * while the run gets here, and an emptying write after its text lost the services' names
+     * in the run's container. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        if (fchmod(fd, 0644) < 0)
+            cr_log(NULL, "making %s: %s", path, strerror(errno));
+        close(fd);
+    } else if (errno != EEXIST) {
+        cr_log(NULL, "making %s: %s", path, strerror(errno));
+    }
 }
 
 /* The folder and what the supervisor writes in it (state, hosts.NET, resolv.conf, lock); a

@@ -7,10 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "net/addr.h"
+#include "net/host.h"
 
 static void test_cidr4(void **state)
 {
@@ -209,13 +214,76 @@ static void test_ifnames(void **state)
     assert_true(cr_ifname_valid("br-front"));
 }
 
+/* cr_net_hosts_ensure beside a writer of the same file (a supervisor connecting a run writes
+ * the run's hosts file while the run makes it, run_net.h): the file is made, never emptied
+ * once it holds text. Run many times over so that the writer lands between the look and the
+ * making: an ensure that emptied a file there lost the services' names (a run got "Name or
+ * service not known"). */
+#define ENSURE_ROUNDS 3000
+static const char hosts_text[] = "10.89.0.2\tsrv\n";
+static pthread_barrier_t ensure_go;
+
+static void *hosts_writer(void *arg)
+{
+    const char *path = arg;
+    for (int i = 0; i < ENSURE_ROUNDS; i++) {
+        pthread_barrier_wait(&ensure_go);
+        /* as the supervisor writes it: in place (a bind of the file keeps its inode) */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            if (pwrite(fd, hosts_text, sizeof hosts_text - 1, 0) < 0)
+                abort();
+            close(fd);
+        }
+        pthread_barrier_wait(&ensure_go);
+    }
+    return NULL;
+}
+
+static void test_hosts_ensure_never_empties(void **state)
+{
+    (void)state;
+    char top[] = "/tmp/test_net.XXXXXX", path[64];
+    assert_non_null(mkdtemp(top));
+    snprintf(path, sizeof path, "%s/sub", top);
+    assert_int_equal(mkdir(path, 0755), 0);   /* both writers make it first */
+    snprintf(path, sizeof path, "%s/sub/hosts", top);
+    pthread_t t;
+    assert_int_equal(pthread_barrier_init(&ensure_go, NULL, 2), 0);
+    assert_int_equal(pthread_create(&t, NULL, hosts_writer, path), 0);
+    int lost = 0;
+    for (int i = 0; i < ENSURE_ROUNDS; i++) {
+        unlink(path);
+        pthread_barrier_wait(&ensure_go);
+        cr_net_hosts_ensure(path);
+        pthread_barrier_wait(&ensure_go);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0644);
+        lost += st.st_size != (off_t)sizeof hosts_text - 1;
+    }
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&ensure_go);
+    assert_int_equal(lost, 0);
+    /* alone: made empty where there is none, and an existing file is left as it is */
+    unlink(path);
+    cr_net_hosts_ensure(path);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/sub", top);
+    assert_int_equal(rmdir(path), 0);
+    assert_int_equal(rmdir(top), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cidr4), cmocka_unit_test(test_cidr6),
         cmocka_unit_test(test_overlap4), cmocka_unit_test(test_pick4),
         cmocka_unit_test(test_pick6), cmocka_unit_test(test_ports),
-        cmocka_unit_test(test_ifnames),
+        cmocka_unit_test(test_ifnames), cmocka_unit_test(test_hosts_ensure_never_empties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
