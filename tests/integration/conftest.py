@@ -802,3 +802,25 @@ def workload_bin():
 def rootfs():
     need(ROOTFS / "usr/local/bin/workload")
     return ROOTFS
+
+
+# ---- the VM's pytest selection, beside the host's tests (test_vm.py) ----
+
+def pytest_collection_finish(session):
+    """test_vm.py's longest test (the cgroup selection in a VM, ~14 min) starts now and runs
+    beside the host's tests; the test itself takes its result in its turn (not when only
+    collecting, as the selection's own count of its tests does)."""
+    if session.config.option.collectonly:
+        return
+    for item in session.items:
+        if item.name == "test_cgroup_tests_in_vm" and hasattr(item.module, "start_early"):
+            item.module.start_early()
+            break
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A selection still running (its test not reached) is ended with the session."""
+    for item in session.items:
+        if item.name == "test_cgroup_tests_in_vm" and hasattr(item.module, "stop_early"):
+            item.module.stop_early()
+            break

@@ -5,13 +5,17 @@ cgroup_no_v1=all, so /sys/fs/cgroup is cgroup2 with every controller, and sees t
 only, under a tmpfs overlay), so the same binaries run there. TCG is slow (a boot is 3-7 s, more
 when the machine is busy), so the checks share boots: one for the cgroup checks
 (tests/vm/guest_checks.py), one for init as the VM's PID 1, one for the pytest selection of
-cgroup tests (only when there are some).
+cgroup tests (only when there are some). That selection, the longest (~14 min on a quiet
+machine), starts as soon as pytest has collected test_cgroup_tests_in_vm (conftest.py's
+pytest_collection_finish calls start_early) and runs beside the host's tests, which mostly
+wait on their processes; the test then takes its result.
 
 Skipped only when qemu cannot run here at all (the reason is printed). Environment:
   RUN_IN_VM_TIMEOUT          seconds per boot (120)
   CORRAL_VM_PYTEST           pytest arguments for the run inside the VM
                              (default: -m cgroup tests/integration tests/security)
   CORRAL_VM_PYTEST_TIMEOUT   seconds for that run (1800: the selection takes ~14 min in TCG on a quiet machine; CI has 90 min in all)
+  CORRAL_VM_EARLY            0: the selection runs in its turn, not from the start
 """
 import importlib.machinery
 import importlib.util
@@ -25,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +46,8 @@ VM_STALLED = 124   # tests/vm/run-in-vm: the guest kernel reported a soft lockup
 GUEST_SLOW = str(max(float(os.environ.get("CRTEST_SLOW", "1")), 1.0) * 5)
 
 TIMES = []  # (what, seconds), printed at the end of the session
+RUNNING = set()  # run-in-vm processes under way (stop_early ends them at the session's end)
+BUILD_LOCK = threading.Lock()  # build/vm: made once, by the early run or the fixture
 
 
 class Result:
@@ -59,6 +66,7 @@ def run_in_vm(args, timeout=TIMEOUT, what=None):
     t = time.monotonic()
     p = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
+    RUNNING.add(p)
     try:
         out, err = p.communicate(timeout=timeout + 60)
     except subprocess.TimeoutExpired:
@@ -69,6 +77,8 @@ def run_in_vm(args, timeout=TIMEOUT, what=None):
             p.kill()
             out, err = p.communicate()
         err += "\n(run-in-vm overran its own timeout)"
+    finally:
+        RUNNING.discard(p)
     r = Result(p.returncode, out, err, time.monotonic() - t)
     if what:
         TIMES.append((what, r.seconds))
@@ -101,16 +111,23 @@ def qemu_unusable():
             f"{err.decode(errors='replace').strip()}")
 
 
+def build_vm():
+    """build/vm (cached after the first time): None, or why it could not be made."""
+    with BUILD_LOCK:
+        t = time.monotonic()
+        r = subprocess.run([str(RUN_IN_VM), "--build-only"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=900)
+        TIMES.append(("build/vm (cached after the first time)", time.monotonic() - t))
+    return None if r.returncode == 0 else r.stderr
+
+
 @pytest.fixture(scope="session")
 def vm(request):
     reason = qemu_unusable()
     if reason:
         pytest.skip(f"qemu cannot run here: {reason}")
-    t = time.monotonic()
-    r = subprocess.run([str(RUN_IN_VM), "--build-only"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=900)
-    assert r.returncode == 0, f"building build/vm failed:\n{r.stderr}"
-    TIMES.append(("build/vm (cached after the first time)", time.monotonic() - t))
+    err = build_vm()
+    assert err is None, f"building build/vm failed:\n{err}"
 
     def report():
         tr = request.config.pluginmanager.get_plugin("terminalreporter")
@@ -222,15 +239,21 @@ def test_init_as_vm_pid1(vm, init_bin):
     assert r.rc == 7, r
 
 
-def test_cgroup_tests_in_vm(vm):
-    """The hook for the cgroup-dependent integration tests: runs the pytest selection
-    CORRAL_VM_PYTEST (tests marked `cgroup`) inside the VM, against the same binaries."""
+def selection():
+    """CORRAL_VM_PYTEST in a VM: ("skip", why), ("fail", message) or ("ran", Result)."""
+    why = qemu_unusable()
+    if why:
+        return "skip", f"qemu cannot run here: {why}"
+    err = build_vm()
+    if err is not None:
+        return "fail", f"building build/vm failed:\n{err}"
     collect = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
                               "-p", "no:cacheprovider", *VM_PYTEST], cwd=ROOT,
                              capture_output=True, text=True, timeout=300)
     if collect.returncode == 5:
-        pytest.skip(f"no tests selected by `{shlex.join(VM_PYTEST)}` yet")
-    assert collect.returncode == 0, collect.stdout[-3000:] + collect.stderr[-3000:]
+        return "skip", f"no tests selected by `{shlex.join(VM_PYTEST)}` yet"
+    if collect.returncode != 0:
+        return "fail", collect.stdout[-3000:] + collect.stderr[-3000:]
     env = ["-e", f"CRTEST_SLOW={GUEST_SLOW}", "-e", "PYTHONDONTWRITEBYTECODE=1"]
     if "CORRAL_TEST_RUN" in os.environ:
         env += ["-e", "CORRAL_TEST_RUN=" + os.environ["CORRAL_TEST_RUN"]]
@@ -239,13 +262,63 @@ def test_cgroup_tests_in_vm(vm):
                   # test it was in; the slowest ones listed at the end
                   "/usr/bin/python3", "-m", "pytest", "-p", "no:cacheprovider", "-v",
                   "--durations=30", *VM_PYTEST]
-    r = vm(argv, timeout=VM_PYTEST_TIMEOUT, what=f"boot + pytest {shlex.join(VM_PYTEST)}")
-    if r.rc == VM_STALLED:
+    r = run_in_vm(argv, timeout=VM_PYTEST_TIMEOUT, what=f"boot + pytest {shlex.join(VM_PYTEST)}")
+    if r.rc == VM_STALLED and not EARLY["stop"]:
         # The guest's kernel, emulated by TCG, had a CPU stuck for minutes (seen once in CI,
         # at the first test, never reproduced): the whole selection runs once more in a new
         # VM, and that run's result is the test's. The stall report is printed either way.
-        print(f"the VM stalled; running the selection once more:\n{r.err}", flush=True)
-        r = vm(argv, timeout=VM_PYTEST_TIMEOUT, what=f"again: boot + pytest {shlex.join(VM_PYTEST)}")
+        r.out = f"the VM stalled; running the selection once more:\n{r.err}\n"
+        again = run_in_vm(argv, timeout=VM_PYTEST_TIMEOUT,
+                          what=f"again: boot + pytest {shlex.join(VM_PYTEST)}")
+        again.out, r = r.out + again.out, again
+    return "ran", r
+
+
+# The selection started early (start_early), in a thread of its own: its outcome once done.
+EARLY = {"thread": None, "outcome": None, "stop": False}
+
+
+def start_early():
+    """From conftest.py once test_cgroup_tests_in_vm is collected: the selection starts
+    now, beside the host's tests (not under CORRAL_VM_EARLY=0, nor inside the guest)."""
+    if EARLY["thread"] or os.environ.get("CORRAL_VM_EARLY", "1") == "0" or \
+            os.environ.get("RUN_IN_VM"):
+        return
+
+    def run():
+        try:
+            EARLY["outcome"] = selection()
+        except Exception as e:  # noqa: BLE001 -- the test reports it
+            EARLY["outcome"] = ("fail", f"the early VM run failed: {e!r}")
+    EARLY["thread"] = threading.Thread(target=run, name="vm-selection", daemon=True)
+    EARLY["thread"].start()
+
+
+def stop_early():
+    """From conftest.py at the session's end: a selection still under way (its test was
+    not reached: pytest -x, an interrupt) is ended, its qemu killed by run-in-vm by PID."""
+    t = EARLY["thread"]
+    if not t or not t.is_alive():
+        return
+    EARLY["stop"] = True
+    for p in list(RUNNING):
+        p.send_signal(signal.SIGTERM)
+    t.join(120)
+
+
+def test_cgroup_tests_in_vm():
+    """The hook for the cgroup-dependent integration tests: runs the pytest selection
+    CORRAL_VM_PYTEST (tests marked `cgroup`) inside the VM, against the same binaries
+    (started early: start_early; else now)."""
+    if EARLY["thread"]:
+        EARLY["thread"].join()
+        outcome = EARLY["outcome"]
+    else:
+        outcome = selection()
+    kind, r = outcome
+    if kind == "skip":
+        pytest.skip(r)
+    assert kind == "ran", r
     print(r.out)
     assert r.rc == 0, failure_digest(r.out) + repr(r)
 
