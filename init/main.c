@@ -379,6 +379,21 @@ static void __attribute__((noinline)) drop_dead_stack(void)
     madvise((void *)(top - span), span, MADV_DONTNEED);
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23   /* Linux 5.14 */
+#endif
+
+/* The same ~24 KiB, made in one call before the setup runs through them: page by page, each
+ * first touch was a fault of its own (six per start, ~10-20 us each on a virtual machine
+ * whose faults trap to the host). Older kernels say EINVAL: then they fault in as before. */
+static void __attribute__((noinline)) make_setup_stack(void)
+{
+    char here;
+    const uintptr_t page = 4096, span = 28 * 1024;
+    uintptr_t top = ((uintptr_t)&here) & ~(page - 1);
+    madvise((void *)(top - span), span, MADV_POPULATE_WRITE);
+}
+
 int main(int argc, char **argv)
 {
     struct init_opts o;
@@ -387,6 +402,7 @@ int main(int argc, char **argv)
     if (r || done)
         return r;
     if (o.spec_fd >= 0) {
+        make_setup_stack();
         r = init_spec_setup(o.spec_fd, &o);
         if (r)
             return r;

@@ -84,7 +84,7 @@ static void on_ready(struct cr_runtime *rt, struct cr_svc *svc)
  * STATUS= line whenever the counts change. */
 static void notify_status(struct sv *sv)
 {
-    if (sv->shutting_down || sv->finished || sv->rt.run_mode)
+    if (!sv->notify || sv->shutting_down || sv->finished || sv->rt.run_mode)
         return;
     size_t up = 0, failed = 0, down = 0, busy = 0;
     for (size_t i = 0; i < sv->all.n; i++) {
@@ -627,7 +627,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
     cr_log_nonblocking(log_want_write);
     cr_logs_set_loop(sv->rt.loop);   /* log files on writer threads from here on */
     if (!run_name) {
-        sv_notify_open(sv->rt.loop, mode->resume_fd >= 0);
+        sv->notify = sv_notify_open(sv->rt.loop, mode->resume_fd >= 0);
         /* PID 1 (of a machine or a container) reaps what is re-parented to it; without
          * cgroups the supervisor is a subreaper too, so nothing a container leaves escapes
          * it. orphans.c is the one reaper: its first sweep takes what whoever ran before us

@@ -40,6 +40,8 @@ struct sv {
     unsigned long fd_inherited;  /* fds open when it started (fd_budget.h) */
     char *pidfile;               /* [supervisord] pidfile as written at start (a reload does
                                     not move it), removed at exit; NULL: none */
+    bool notify;                 /* systemd listens (sv_notify_open): else no status is
+                                    counted (a walk of every service at each change) */
     bool notified_ready;         /* READY=1 went to systemd (notify.h) */
     char notified_status[160];   /* the last STATUS= sent */
     char missing[384];           /* the guarantees this place lacks (no cgroups), or "" */
