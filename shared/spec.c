@@ -914,7 +914,7 @@ struct reader {
     const char *section;         /* known section name, or NULL */
     bool section_bad;
     struct entry *e;
-    size_t n;
+    size_t n, cap;
     int seen[NSKEYS];            /* line of a non-list key, 0 = not yet */
     bool oom;
     struct cr_ini *ini;
@@ -981,12 +981,19 @@ static void on_value(struct cr_ini *ini, const char *key, const char *value)
         }
         rd->seen[k] = ini->lineno;
     }
-    struct entry *ne = realloc(rd->e, (rd->n + 1) * sizeof *ne);
-    if (!ne) {
-        rd->oom = true;
-        return;
+    /* Doubling: grown by one entry each time, a spec of ~50 keys made ~50 reallocs through
+     * as many of musl's size classes in init, each class's first group a page of its own
+     * (four of init's page faults per start) */
+    struct entry *ne = rd->e;
+    if (rd->n == rd->cap) {
+        size_t cap = rd->cap ? 2 * rd->cap : 64;
+        if (!(ne = realloc(rd->e, cap * sizeof *ne))) {
+            rd->oom = true;
+            return;
+        }
+        rd->e = ne;
+        rd->cap = cap;
     }
-    rd->e = ne;
     ne[rd->n].key = (int)k;
     ne[rd->n].line = ini->lineno;
     ne[rd->n].val = strdup(value);
