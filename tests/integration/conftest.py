@@ -231,14 +231,51 @@ def children(pid):
     return out
 
 
-def descendants(pid):
+def descendants(pid, keep=()):
+    """Every process below pid, but those in keep and what is below them."""
     out, todo = [], [pid]
     while todo:
         for c in children(todo.pop()):
-            if c not in out:
+            if c not in out and c not in keep:
                 out.append(c)
                 todo.append(c)
     return out
+
+
+# Processes of pytest's that outlive any one test (test_vm.py's VM run, started at the
+# session's start, on a thread of its own): no test's cleanup kills or reaps them. Held only
+# while they run; started and listed under KEEP_LOCK, which a cleanup holds while it looks
+# for its victims and kills them.
+KEEP = set()
+KEEP_LOCK = threading.Lock()
+
+
+def kept_popen(argv, **kw):
+    """subprocess.Popen, listed in KEEP until kept_done(p)."""
+    with KEEP_LOCK:
+        p = subprocess.Popen(argv, **kw)
+        KEEP.add(p.pid)
+    return p
+
+
+def kept_done(p):
+    with KEEP_LOCK:
+        KEEP.discard(p.pid)
+
+
+def kept_run(argv, timeout, **kw):
+    """subprocess.run(argv, capture_output=True, text=True) for a kept process."""
+    p = kept_popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE, text=True, **kw)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise
+    finally:
+        kept_done(p)
+    return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
 
 def proc_stat(pid):
@@ -590,18 +627,19 @@ class Harness:
         # orphan, so a final sweep over our own descendants catches what escaped.
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            victims = set()
-            for pid in list(self.pids):
-                if not gone(pid):
-                    victims.add(pid)
-                    victims.update(descendants(pid))
-            victims.update(descendants(os.getpid()))
-            victims = {v for v in victims if alive(v)}
-            if not victims:
-                break
-            for v in victims:
-                kill_quiet(v)
-            self._reap()
+            with KEEP_LOCK:
+                victims = set()
+                for pid in list(self.pids):
+                    if not gone(pid):
+                        victims.add(pid)
+                        victims.update(descendants(pid))
+                victims.update(descendants(os.getpid(), KEEP))
+                victims = {v for v in victims if alive(v)}
+                if not victims:
+                    break
+                for v in victims:
+                    kill_quiet(v)
+                self._reap()
             time.sleep(0.02)
         for p in self.popens:
             try:
@@ -615,7 +653,7 @@ class Harness:
     def _reap(self):
         for p in self.popens:
             p.poll()
-        known = {p.pid for p in self.popens}
+        known = {p.pid for p in self.popens} | KEEP
         for c in children(os.getpid()):
             if c in known:
                 continue

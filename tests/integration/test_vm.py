@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import kept_done, kept_popen, kept_run
+
 ROOT = Path(__file__).resolve().parents[2]
 RUN_IN_VM = ROOT / "tests" / "vm" / "run-in-vm"
 GUEST_CHECKS = ROOT / "tests" / "vm" / "guest_checks.py"
@@ -64,8 +66,9 @@ def run_in_vm(args, timeout=TIMEOUT, what=None):
     overruns anyway, it gets SIGTERM (it then kills qemu by PID and removes its folder)."""
     argv = [str(RUN_IN_VM), "--timeout", str(timeout)] + [str(a) for a in args]
     t = time.monotonic()
-    p = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    # kept: not a test's leftover, which a test's cleanup kills (conftest.py)
+    p = kept_popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE, text=True)
     RUNNING.add(p)
     try:
         out, err = p.communicate(timeout=timeout + 60)
@@ -79,6 +82,7 @@ def run_in_vm(args, timeout=TIMEOUT, what=None):
         err += "\n(run-in-vm overran its own timeout)"
     finally:
         RUNNING.discard(p)
+        kept_done(p)
     r = Result(p.returncode, out, err, time.monotonic() - t)
     if what:
         TIMES.append((what, r.seconds))
@@ -94,9 +98,9 @@ def qemu_unusable():
         return "qemu-system-x86_64 is not installed (make deps-vm)"
     # Start an empty, stopped machine: qemu runs when it greets on its QMP channel.
     try:
-        p = subprocess.Popen([qemu, "-accel", "tcg", "-M", "none", "-nodefaults", "-display",
-                              "none", "-S", "-qmp", "stdio"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p = kept_popen([qemu, "-accel", "tcg", "-M", "none", "-nodefaults", "-display",
+                        "none", "-S", "-qmp", "stdio"], stdin=subprocess.PIPE,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as e:
         return f"qemu-system-x86_64 cannot be executed: {e}"
     try:
@@ -105,6 +109,7 @@ def qemu_unusable():
     finally:
         p.kill()  # by its PID
         _, err = p.communicate()
+        kept_done(p)
     if b'"QMP"' in greeting:
         return None
     return (f"qemu-system-x86_64 -accel tcg does not start (status {p.returncode}): "
@@ -115,8 +120,7 @@ def build_vm():
     """build/vm (cached after the first time): None, or why it could not be made."""
     with BUILD_LOCK:
         t = time.monotonic()
-        r = subprocess.run([str(RUN_IN_VM), "--build-only"], cwd=ROOT, capture_output=True,
-                           text=True, timeout=900)
+        r = kept_run([str(RUN_IN_VM), "--build-only"], 900, cwd=ROOT)
         TIMES.append(("build/vm (cached after the first time)", time.monotonic() - t))
     return None if r.returncode == 0 else r.stderr
 
@@ -247,9 +251,8 @@ def selection():
     err = build_vm()
     if err is not None:
         return "fail", f"building build/vm failed:\n{err}"
-    collect = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
-                              "-p", "no:cacheprovider", *VM_PYTEST], cwd=ROOT,
-                             capture_output=True, text=True, timeout=300)
+    collect = kept_run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                        "-p", "no:cacheprovider", *VM_PYTEST], 300, cwd=ROOT)
     if collect.returncode == 5:
         return "skip", f"no tests selected by `{shlex.join(VM_PYTEST)}` yet"
     if collect.returncode != 0:
