@@ -69,6 +69,7 @@ struct cr_net {
     struct cr_nl nl;
     struct cr_nft *nft;
     bool forward_ours;           /* we set net.ipv4.ip_forward to 1: give back 0 at close */
+    bool forward_held;           /* we hold it at 1 (forward_hold): one of the host's holders */
     bool table_made;             /* our nftables table exists */
     char (*left)[CR_IFNAME_MAX + 1];  /* bridges a killed supervisor left (from the state) */
     size_t nleft;
@@ -399,6 +400,189 @@ static int write_forward(int v)
     return r == 2 ? 0 : -e;
 }
 
+/* ---- net.ipv4.ip_forward's holders: every supervisor and run of the host ------------------ *
+ * ip_forward is the host's, one value for every cgroup root: a supervisor that set it from 0
+ * and gave it back at its exit cut off the bridges of another root's supervisor still running
+ * (and of the tests of two suites at once). So each one that needs it holds it: a file
+ * PIDNS.PID.STARTTIME in FORWARD_DIR, and the marker `from0` while a holder set it from 0;
+ * the last live holder to go gives back the 0. A holder whose process is gone (kill -9) is
+ * dropped by the next one to look; one of another pid namespace, which cannot be looked up,
+ * counts as live (the value stays 1). Under flock on the folder, removed with the last one. */
+#define FORWARD_DIR "/run/corral-ip-forward"
+
+/* A process's start time (field 22 of /proc/PID/stat, path); 0 when it cannot be read. */
+static unsigned long long start_time(const char *path)
+{
+    char buf[1024];
+    unsigned long long start;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    char *p = n > 0 ? (buf[n] = '\0', strrchr(buf, ')')) : NULL;
+    /* after the command: state (3) ... starttime (22) */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d "
+                     "%*d %*d %*d %*d %*d %llu", &start) != 1)
+        return 0;
+    return start;
+}
+
+/* This process as a holder's name: its pid namespace, pid and start time (a pid used again
+ * is another process). */
+static void holder_self(char *out, size_t len)
+{
+    struct stat ns;
+    if (stat("/proc/self/ns/pid", &ns) < 0)
+        ns.st_ino = 0;
+    snprintf(out, len, "%llu.%d.%llu", (unsigned long long)ns.st_ino, (int)getpid(),
+             start_time("/proc/self/stat"));
+}
+
+/* Whether the holder named name still runs (or cannot be told: another pid namespace). */
+static bool holder_alive(const char *name, const char *self)
+{
+    unsigned long long ino, start, my_ino;
+    int pid;
+    if (sscanf(name, "%llu.%d.%llu", &ino, &pid, &start) != 3)
+        return false;   /* not a holder's name: dropped */
+    if (sscanf(self, "%llu.", &my_ino) != 1 || ino != my_ino)
+        return true;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    /* the same pid: the same process when its start time is the same */
+    return start != 0 && start_time(path) == start;
+}
+
+/* The holders' folder, made if need be, locked (flock): its fd, or -errno. A folder removed
+ * by the last holder while we waited for its lock is made again. */
+static int forward_lock(void)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        if (mkdir(FORWARD_DIR, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        int fd = open(FORWARD_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT)
+                continue;
+            return -errno;
+        }
+        struct stat st;
+        while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+            ;
+        if (fstat(fd, &st) == 0 && st.st_nlink > 0)
+            return fd;
+        close(fd);   /* removed meanwhile */
+    }
+    return -EAGAIN;
+}
+
+/* Drops the holders that are gone; the number still live but self; whether from0 is there. */
+static size_t holders_live(int dfd, const char *self, bool *from0)
+{
+    size_t live = 0;
+    *from0 = false;
+    int fd = dup(dfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 1;   /* cannot tell: as if another held it */
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (!strcmp(e->d_name, "from0"))
+            *from0 = true;
+        else if (!strcmp(e->d_name, self))
+            continue;
+        else if (holder_alive(e->d_name, self))
+            live++;
+        else
+            unlinkat(dfd, e->d_name, 0);
+    }
+    closedir(d);
+    return live;
+}
+
+/* Holds ip_forward at 1 for n (no-op when it does): 0, or -errno (err says). */
+static int forward_hold(struct cr_net *n, const char *net, char *err, size_t errlen)
+{
+    if (n->forward_held)
+        return 0;
+    char self[96];
+    holder_self(self, sizeof self);
+    int dfd = forward_lock(), r = 0;
+    if (dfd < 0) {
+        snprintf(err, errlen, "%s: %s", FORWARD_DIR, strerror(-dfd));
+        return dfd;
+    }
+    int fd = openat(dfd, self, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        r = -errno;
+        snprintf(err, errlen, "%s/%s: %s", FORWARD_DIR, self, strerror(errno));
+    } else {
+        close(fd);
+        n->forward_held = true;
+    }
+    if (r == 0 && read_forward() == 0) {
+        mark_add(n, "forward", NULL);
+        int m = openat(dfd, "from0", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (m >= 0)
+            close(m);
+        r = write_forward(1);
+        if (r == 0) {
+            n->forward_ours = true;
+            state_save(n);
+            cr_log(NULL, "net.ipv4.ip_forward was 0: set to 1 for network %s (0 again when "
+                   "the last supervisor using it exits)", net);
+        } else {
+            snprintf(err, errlen, "setting net.ipv4.ip_forward: %s", strerror(-r));
+        }
+    } else if (r == 0 && n->forward_ours) {
+        /* set from 0 by a killed predecessor of ours: the marker says so for every holder */
+        int m = openat(dfd, "from0", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (m >= 0)
+            close(m);
+    }
+    close(dfd);   /* and its lock */
+    return r;
+}
+
+/* n holds ip_forward no longer; the last live holder gives back the 0 a holder found. */
+static void forward_release(struct cr_net *n)
+{
+    char self[96];
+    holder_self(self, sizeof self);
+    int dfd = forward_lock();
+    if (dfd < 0) {
+        cr_log(NULL, "%s: %s: net.ipv4.ip_forward left as it is", FORWARD_DIR, strerror(-dfd));
+        return;
+    }
+    unlinkat(dfd, self, 0);
+    bool from0;
+    size_t live = holders_live(dfd, self, &from0);
+    if (live == 0 && (from0 || n->forward_ours)) {
+        int r = write_forward(0);
+        if (r < 0)
+            cr_log(NULL, "giving net.ipv4.ip_forward back its 0: %s", strerror(-r));
+        unlinkat(dfd, "from0", 0);
+    } else if (live > 0 && n->forward_ours && !from0) {
+        int m = openat(dfd, "from0", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (m >= 0)
+            close(m);
+    }
+    if (live > 0 && (from0 || n->forward_ours))
+        cr_log(NULL, "net.ipv4.ip_forward stays 1 for %zu other supervisor%s or run%s using "
+               "it (the last one gives back its 0)", live, live == 1 ? "" : "s",
+               live == 1 ? "" : "s");
+    if (live == 0)
+        rmdir(FORWARD_DIR);   /* under its lock: a waiter sees it removed and makes it again */
+    close(dfd);
+    n->forward_ours = false;
+    n->forward_held = false;
+}
+
 /* ---- nftables -------------------------------------------------------------------------------- */
 
 /* libnftables, loaded at its first use (a supervisor without bridges never loads it; one
@@ -615,18 +799,8 @@ static const struct bridge *ensure_bridge(struct cr_net *n, const struct cr_net_
         g6[15] |= 1;
         r = cr_nl_addr_add(&n->nl, idx, AF_INET6, g6, br->net6.prefix, err, errlen);
     }
-    if (r == 0 && !br->internal && !n->forward_ours && read_forward() == 0) {
-        mark_add(n, "forward", NULL);
-        r = write_forward(1);
-        if (r == 0) {
-            n->forward_ours = true;
-            state_save(n);
-            cr_log(NULL, "net.ipv4.ip_forward was 0: set to 1 for network %s (0 again when "
-                   "the supervisor exits)", br->net);
-        } else {
-            snprintf(err, errlen, "setting net.ipv4.ip_forward: %s", strerror(-r));
-        }
-    }
+    if (r == 0 && !br->internal)
+        r = forward_hold(n, br->net, err, errlen);
     if (r == 0 && !br->internal && !n->guest) {
         /* published ports reached at 127.0.0.1: our bridge's own setting, gone with it */
         char path[128];
@@ -1507,6 +1681,11 @@ static int net_new(const char *cgroup_root, const char *run_dir, pid_t run_pid,
         return r;
     }
     cr_nft_reserve();
+    /* after a re-exec (the same pid and start time): still one of ip_forward's holders */
+    char self[96], held[sizeof FORWARD_DIR + 100];
+    holder_self(self, sizeof self);
+    snprintf(held, sizeof held, "%s/%s", FORWARD_DIR, self);
+    n->forward_held = access(held, F_OK) == 0;
     *out = n;
     return 0;
 }
@@ -1918,12 +2097,8 @@ void cr_net_close(struct cr_net *n)
         n->table_made = false;
     }
     n->nbr = 0;
-    if (n->forward_ours) {
-        int r = write_forward(0);
-        if (r < 0)
-            cr_log(NULL, "giving net.ipv4.ip_forward back its 0: %s", strerror(-r));
-        n->forward_ours = false;
-    }
+    if (n->forward_ours || n->forward_held)
+        forward_release(n);
     state_close(n);
     cr_nft_close(n->nft);
     cr_nl_close(&n->nl);

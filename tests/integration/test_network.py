@@ -22,8 +22,9 @@ import pytest
 import json
 
 from conftest import (ASAN_SUPERVISOR, INIT, SANITIZER_RE, SUPERVISOR, SVCTL, T,
-                      host_network_restored, mount_points, read_text, wait_until)
-from test_supervisor import Sup, cgroot, children_of, svc  # noqa: F401  (cgroot is a fixture)
+                      host_network_restored, mount_points, net_cleanup, read_text, wait_until)
+from test_supervisor import (Sup, cg_cleanup, cg_dirs, cgroot, children_of,  # noqa: F401
+                             svc)  # (cgroot is a fixture)
 
 pytestmark = pytest.mark.cgroup
 
@@ -418,6 +419,62 @@ ASK = ("import socket, sys, time\n"
        "print('route', ' '.join(l.split()[0] for l in open('/proc/net/route').readlines()[1:]"
        " if l.split()[1] == '00000000'))\n"
        "print('hosts', ' '.join(l.split()[1] for l in open('/etc/hosts') if l[0].isdigit()))\n")
+
+
+FORWARD_DIR = Path("/run/corral-ip-forward")
+
+
+@pytest.fixture
+def two_roots(net_env, cgroot):
+    """A second cgroup root beside cgroot (its own folder net_env/b: x, out, run), removed
+    after as cgroot is."""
+    other = f"{cgroot}-b"
+    b = net_env / "b"
+    shutil.copytree(net_env / "x", b / "x")
+    (b / "out").mkdir()
+    yield other, b
+    cg_cleanup(other)
+    net_cleanup(other)
+    assert not cg_dirs(other), f"cgroup root {other} left behind"
+
+
+@pytest.mark.parametrize("first_ends", ["stops", "is killed"])
+def test_ip_forward_is_given_back_by_the_last_supervisor_using_it(h, net_env, cgroot,
+                                                                   two_roots, outside,
+                                                                   first_ends):
+    """net.ipv4.ip_forward is the host's: two supervisors of two cgroup roots on bridges
+    both need it. The first sets it from 0; when it ends (a clean stop, or kill -9) the other
+    still holds it at 1 and its services still reach out; the last one gives back the 0 and
+    leaves no holders' folder."""
+    if forward() != "0":
+        pytest.skip("net.ipv4.ip_forward is 1 on this host: there is no 0 to give back")
+    other, b_env = two_roots
+    a = NetSup(h, net_env, cgroot, server("srv")).start()
+    a.wait_log(r"^supervisor: srv: started")
+    assert forward() == "1"
+    b = NetSup(h, b_env, other, server("srv2") + client("cli", outside.addr, port=9000,
+                                                          wait=30, autostart="false")).start()
+    b.wait_log(r"^supervisor: srv2: started")
+    assert len([p for p in FORWARD_DIR.iterdir() if p.name != "from0"]) == 2, \
+        list(FORWARD_DIR.iterdir())
+    if first_ends == "stops":
+        a.forward = "1"            # what NetSup.stop checks: kept for b
+        assert a.stop() == 0
+        assert "net.ipv4.ip_forward stays 1 for 1 other supervisor" in a.log(), a.log()
+    else:
+        a.p.send_signal(signal.SIGKILL)
+        a.p.wait(T(10))
+    assert forward() == "1"
+    # b's containers still get out: routed (forwarded) and masqueraded to the outside
+    r = subprocess.run([str(SVCTL), "-s", str(b_env / "ctl.sock"), "start", "cli"],
+                       capture_output=True, text=True, timeout=T(30))
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert b.result("cli") == "hello from outside to 198.51.100.1", b.result("cli")
+    assert forward() == "1"
+    b.forward = "0"                # the last one: 0 again, its dead neighbour's hold dropped
+    assert b.stop() == 0
+    assert forward() == "0"
+    assert not FORWARD_DIR.exists(), list(FORWARD_DIR.iterdir())
 
 
 def test_run_gets_the_services_network(h, net_env, cgroot):
