@@ -768,7 +768,43 @@ def net_cleanup(root):
             if subprocess.run(["nft", "delete", "table", "inet", t],
                               capture_output=True).returncode == 0:
                 gone.append(t)
+    ip_forward_holders_pruned()
     return gone
+
+
+IP_FORWARD_HOLDERS = Path("/run/corral-ip-forward")
+
+
+def ip_forward_holders_pruned():
+    """net.ipv4.ip_forward's holders (net/host.c): a supervisor killed by a test stays one
+    until the next supervisor looks; its file is dropped here (pid gone, or another process
+    since), and the folder with the last one (the test gives the value back itself)."""
+    try:
+        names = os.listdir(IP_FORWARD_HOLDERS)
+    except FileNotFoundError:
+        return
+    my_ns = os.stat("/proc/self/ns/pid").st_ino
+    live = 0
+    for n in names:
+        m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", n)
+        if not m:
+            continue
+        ns, pid, start = (int(x) for x in m.groups())
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            alive = ns != my_ns or int(stat.rsplit(")", 1)[1].split()[19]) == start
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            alive = False
+        if alive:
+            live += 1
+        else:
+            (IP_FORWARD_HOLDERS / n).unlink(missing_ok=True)
+    if not live:
+        (IP_FORWARD_HOLDERS / "from0").unlink(missing_ok=True)
+        try:
+            IP_FORWARD_HOLDERS.rmdir()
+        except OSError:
+            pass
 
 
 # ---- fixtures --------------------------------------------------------------------------------
