@@ -512,40 +512,44 @@ static int forward_hold(struct cr_net *n, const char *net, char *err, size_t err
         return 0;
     char self[96];
     holder_self(self, sizeof self);
+    /* Without the holders' folder (no writable /run): as before it, this one alone gives
+     * back what it set (said once in the log) */
+    static bool said;
     int dfd = forward_lock(), r = 0;
-    if (dfd < 0) {
-        snprintf(err, errlen, "%s: %s", FORWARD_DIR, strerror(-dfd));
-        return dfd;
+    if (dfd < 0 && !said) {
+        said = true;
+        cr_log(NULL, "%s: %s: net.ipv4.ip_forward's holders not kept (a 0 this supervisor "
+               "sets to 1 goes back to 0 at its exit, whoever else uses it)", FORWARD_DIR,
+               strerror(-dfd));
     }
-    int fd = openat(dfd, self, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        r = -errno;
-        snprintf(err, errlen, "%s/%s: %s", FORWARD_DIR, self, strerror(errno));
-    } else {
+    int fd = dfd >= 0 ? openat(dfd, self, O_WRONLY | O_CREAT | O_CLOEXEC, 0600) : -1;
+    if (fd >= 0) {
         close(fd);
         n->forward_held = true;
+    } else if (dfd >= 0) {
+        cr_log(NULL, "%s/%s: %s: net.ipv4.ip_forward not held", FORWARD_DIR, self,
+               strerror(errno));
     }
-    if (r == 0 && read_forward() == 0) {
+    bool from0 = n->forward_ours;   /* a killed predecessor of ours set it from 0 */
+    if (read_forward() == 0) {
         mark_add(n, "forward", NULL);
-        int m = openat(dfd, "from0", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        if (m >= 0)
-            close(m);
         r = write_forward(1);
         if (r == 0) {
-            n->forward_ours = true;
+            n->forward_ours = from0 = true;
             state_save(n);
             cr_log(NULL, "net.ipv4.ip_forward was 0: set to 1 for network %s (0 again when "
                    "the last supervisor using it exits)", net);
         } else {
             snprintf(err, errlen, "setting net.ipv4.ip_forward: %s", strerror(-r));
         }
-    } else if (r == 0 && n->forward_ours) {
-        /* set from 0 by a killed predecessor of ours: the marker says so for every holder */
+    }
+    if (from0 && dfd >= 0) {   /* the marker: for every holder, the last one gives back 0 */
         int m = openat(dfd, "from0", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (m >= 0)
             close(m);
     }
-    close(dfd);   /* and its lock */
+    if (dfd >= 0)
+        close(dfd);   /* and its lock */
     return r;
 }
 
@@ -555,8 +559,11 @@ static void forward_release(struct cr_net *n)
     char self[96];
     holder_self(self, sizeof self);
     int dfd = forward_lock();
-    if (dfd < 0) {
-        cr_log(NULL, "%s: %s: net.ipv4.ip_forward left as it is", FORWARD_DIR, strerror(-dfd));
+    if (dfd < 0) {   /* no holders' folder: this one gives back what it set, as before it */
+        int r = n->forward_ours ? write_forward(0) : 0;
+        if (r < 0)
+            cr_log(NULL, "giving net.ipv4.ip_forward back its 0: %s", strerror(-r));
+        n->forward_ours = n->forward_held = false;
         return;
     }
     unlinkat(dfd, self, 0);

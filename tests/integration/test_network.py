@@ -477,6 +477,25 @@ def test_ip_forward_is_given_back_by_the_last_supervisor_using_it(h, net_env, cg
     assert not FORWARD_DIR.exists(), list(FORWARD_DIR.iterdir())
 
 
+def test_ip_forward_without_the_holders_folder(h, net_env, cgroot):
+    """Where the holders' folder cannot be made (here: a file in its place), a supervisor on a
+    bridge still starts, sets net.ipv4.ip_forward from 0, says so once, and gives back its 0
+    at its exit, as before there were holders."""
+    if forward() != "0":
+        pytest.skip("net.ipv4.ip_forward is 1 on this host: there is no 0 to give back")
+    if FORWARD_DIR.exists():
+        pytest.skip(f"{FORWARD_DIR} is in use (another supervisor on a bridge)")
+    FORWARD_DIR.write_text("")
+    try:
+        s = NetSup(h, net_env, cgroot, server("srv")).start()
+        s.wait_log(r"^supervisor: srv: started")
+        assert forward() == "1"
+        assert s.log().count("net.ipv4.ip_forward's holders not kept") == 1, s.log()
+        assert s.stop() == 0       # NetSup.stop: given back (0)
+    finally:
+        FORWARD_DIR.unlink()
+
+
 def test_run_gets_the_services_network(h, net_env, cgroot):
     """A `run` of a bridge service beside its supervisor: the supervisor connects its
     container (net-connect on its control socket): an address of its own on the service's

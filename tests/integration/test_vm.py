@@ -14,7 +14,7 @@ Skipped only when qemu cannot run here at all (the reason is printed). Environme
   RUN_IN_VM_TIMEOUT          seconds per boot (120)
   CORRAL_VM_PYTEST           pytest arguments for the run inside the VM
                              (default: -m cgroup tests/integration tests/security)
-  CORRAL_VM_PYTEST_TIMEOUT   seconds for that run (1800: the selection takes ~14 min in TCG on a quiet machine; CI has 90 min in all)
+  CORRAL_VM_PYTEST_TIMEOUT   seconds for that run (1800: the selection takes ~14 min in TCG on a quiet machine; CI has 90 min in all); its output is kept in build/test/vm-pytest.log
   CORRAL_VM_EARLY            0: the selection runs in its turn, not from the start
   CORRAL_VM_SHARDS           VMs the selection is split over, by file, run at once (1: on
                              this 2-CPU host one guest already keeps both CPUs busy; two took
@@ -392,6 +392,9 @@ def test_cgroup_tests_in_vm():
         pytest.skip(r)
     assert kind == "ran", r
     print(r.out)
+    # kept whether it passed or not: its --durations say where the guest's time goes
+    (ROOT / "build" / "test").mkdir(parents=True, exist_ok=True)
+    (ROOT / "build" / "test" / "vm-pytest.log").write_text(r.out)
     assert r.rc == 0, failure_digest(r.out) + repr(r)
 
 
