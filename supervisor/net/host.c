@@ -70,6 +70,7 @@ struct cr_net {
     struct cr_nft *nft;
     bool forward_ours;           /* we set net.ipv4.ip_forward to 1: give back 0 at close */
     bool forward_held;           /* we hold it at 1 (forward_hold): one of the host's holders */
+    char holder[96];             /* our name among them (holder_self), made at the start */
     bool table_made;             /* our nftables table exists */
     char (*left)[CR_IFNAME_MAX + 1];  /* bridges a killed supervisor left (from the state) */
     size_t nleft;
@@ -505,13 +506,20 @@ static size_t holders_live(int dfd, const char *self, bool *from0)
     return live;
 }
 
+/* The marker from0 in the locked folder dfd: a holder set ip_forward from 0, and the last
+ * one gives it back. */
+static void mark_from0(int dfd)
+{
+    int m = openat(dfd, "from0", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (m >= 0)
+        close(m);
+}
+
 /* Holds ip_forward at 1 for n (no-op when it does): 0, or -errno (err says). */
 static int forward_hold(struct cr_net *n, const char *net, char *err, size_t errlen)
 {
     if (n->forward_held)
         return 0;
-    char self[96];
-    holder_self(self, sizeof self);
     /* Without the holders' folder (no writable /run): as before it, this one alone gives
      * back what it set (said once in the log) */
     static bool said;
@@ -522,12 +530,12 @@ static int forward_hold(struct cr_net *n, const char *net, char *err, size_t err
                "sets to 1 goes back to 0 at its exit, whoever else uses it)", FORWARD_DIR,
                strerror(-dfd));
     }
-    int fd = dfd >= 0 ? openat(dfd, self, O_WRONLY | O_CREAT | O_CLOEXEC, 0600) : -1;
+    int fd = dfd >= 0 ? openat(dfd, n->holder, O_WRONLY | O_CREAT | O_CLOEXEC, 0600) : -1;
     if (fd >= 0) {
         close(fd);
         n->forward_held = true;
     } else if (dfd >= 0) {
-        cr_log(NULL, "%s/%s: %s: net.ipv4.ip_forward not held", FORWARD_DIR, self,
+        cr_log(NULL, "%s/%s: %s: net.ipv4.ip_forward not held", FORWARD_DIR, n->holder,
                strerror(errno));
     }
     bool from0 = n->forward_ours;   /* a killed predecessor of ours set it from 0 */
@@ -543,11 +551,8 @@ static int forward_hold(struct cr_net *n, const char *net, char *err, size_t err
             snprintf(err, errlen, "setting net.ipv4.ip_forward: %s", strerror(-r));
         }
     }
-    if (from0 && dfd >= 0) {   /* the marker: for every holder, the last one gives back 0 */
-        int m = openat(dfd, "from0", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        if (m >= 0)
-            close(m);
-    }
+    if (from0 && dfd >= 0)
+        mark_from0(dfd);
     if (dfd >= 0)
         close(dfd);   /* and its lock */
     return r;
@@ -556,8 +561,6 @@ static int forward_hold(struct cr_net *n, const char *net, char *err, size_t err
 /* n holds ip_forward no longer; the last live holder gives back the 0 a holder found. */
 static void forward_release(struct cr_net *n)
 {
-    char self[96];
-    holder_self(self, sizeof self);
     int dfd = forward_lock();
     if (dfd < 0) {   /* no holders' folder: this one gives back what it set, as before it */
         int r = n->forward_ours ? write_forward(0) : 0;
@@ -566,18 +569,16 @@ static void forward_release(struct cr_net *n)
         n->forward_ours = n->forward_held = false;
         return;
     }
-    unlinkat(dfd, self, 0);
+    unlinkat(dfd, n->holder, 0);
     bool from0;
-    size_t live = holders_live(dfd, self, &from0);
+    size_t live = holders_live(dfd, n->holder, &from0);
     if (live == 0 && (from0 || n->forward_ours)) {
         int r = write_forward(0);
         if (r < 0)
             cr_log(NULL, "giving net.ipv4.ip_forward back its 0: %s", strerror(-r));
         unlinkat(dfd, "from0", 0);
     } else if (live > 0 && n->forward_ours && !from0) {
-        int m = openat(dfd, "from0", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        if (m >= 0)
-            close(m);
+        mark_from0(dfd);
     }
     if (live > 0 && (from0 || n->forward_ours))
         cr_log(NULL, "net.ipv4.ip_forward stays 1 for %zu other supervisor%s or run%s using "
@@ -1689,9 +1690,9 @@ static int net_new(const char *cgroup_root, const char *run_dir, pid_t run_pid,
     }
     cr_nft_reserve();
     /* after a re-exec (the same pid and start time): still one of ip_forward's holders */
-    char self[96], held[sizeof FORWARD_DIR + 100];
-    holder_self(self, sizeof self);
-    snprintf(held, sizeof held, "%s/%s", FORWARD_DIR, self);
+    char held[sizeof FORWARD_DIR + sizeof n->holder];
+    holder_self(n->holder, sizeof n->holder);
+    snprintf(held, sizeof held, "%s/%s", FORWARD_DIR, n->holder);
     n->forward_held = access(held, F_OK) == 0;
     *out = n;
     return 0;

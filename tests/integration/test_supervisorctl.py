@@ -368,6 +368,17 @@ def test_a_client_still_writing_after_its_answer_is_not_cut_off(h, tmp, cgroot):
     server had closed the connection, so that write failed ("Cannot connect, error:
     BrokenPipeError"). The server now shuts its side and reads on until the client closes."""
     d = Daemon(h, Path(tmp) / "corral", cgroot).start()
+    c = answered_404(d)
+    try:
+        c.sendall(b"\r\n")               # the client's last write: EPIPE when closed
+    finally:
+        c.close()
+    assert d.stop() == 0
+
+
+def answered_404(d):
+    """A connection to d's socket whose request (a log of no such program) got its whole
+    answer, 404, and the server's end of it (EOF); still open on the client's side."""
     c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     c.settimeout(T(10))
     try:
@@ -377,10 +388,10 @@ def test_a_client_still_writing_after_its_answer_is_not_cut_off(h, tmp, cgroot):
         while chunk := c.recv(4096):     # the whole answer, then the server's end (EOF)
             answer += chunk
         assert answer.startswith(b"HTTP/1.0 404 "), answer
-        c.sendall(b"\r\n")               # the client's last write: EPIPE when closed
-    finally:
+    except BaseException:
         c.close()
-    assert d.stop() == 0
+        raise
+    return c
 
 
 def test_an_answered_connection_waits_for_a_slow_client_as_long_as_for_its_request(h, tmp, cgroot):
@@ -388,15 +399,8 @@ def test_an_answered_connection_waits_for_a_slow_client_as_long_as_for_its_reque
     (5 s): a client starved by a loaded machine, 2.5 s between reading the answer and its last
     write, is not cut off (it was at 2 s, with EPIPE)."""
     d = Daemon(h, Path(tmp) / "corral", cgroot).start()
-    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    c.settimeout(T(10))
+    c = answered_404(d)
     try:
-        c.connect(str(d.sock))
-        c.sendall(b"GET /logtail/nosuch/stdout HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        answer = b""
-        while chunk := c.recv(4096):
-            answer += chunk
-        assert answer.startswith(b"HTTP/1.0 404 "), answer
         time.sleep(2.5)                  # the starved client (past the old 2 s, within 5 s)
         c.sendall(b"\r\n")
     finally:

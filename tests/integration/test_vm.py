@@ -16,11 +16,6 @@ Skipped only when qemu cannot run here at all (the reason is printed). Environme
                              (default: -m cgroup tests/integration tests/security)
   CORRAL_VM_PYTEST_TIMEOUT   seconds for that run (1800: the selection takes ~14 min in TCG on a quiet machine; CI has 90 min in all); its output is kept in build/test/vm-pytest.log
   CORRAL_VM_EARLY            0: the selection runs in its turn, not from the start
-  CORRAL_VM_SHARDS           VMs the selection is split over, by file, run at once (1: on
-                             this 2-CPU host one guest already keeps both CPUs busy; two took
-                             12 and 25+ min for halves where one took 15 min for all; its
-                             files' times are uneven: eventlistener, health and images hold
-                             half of it)
 """
 import importlib.machinery
 import importlib.util
@@ -48,7 +43,6 @@ GUEST_CHECKS = ROOT / "tests" / "vm" / "guest_checks.py"
 TIMEOUT = float(os.environ.get("RUN_IN_VM_TIMEOUT", "120"))
 VM_PYTEST = shlex.split(os.environ.get("CORRAL_VM_PYTEST", "-m cgroup tests/integration tests/security"))
 VM_PYTEST_TIMEOUT = float(os.environ.get("CORRAL_VM_PYTEST_TIMEOUT", "1800"))
-VM_SHARDS = max(1, int(os.environ.get("CORRAL_VM_SHARDS", "1")))
 VM_STALLED = 124   # tests/vm/run-in-vm: the guest kernel reported a soft lockup of 120 s or more
 # The guest runs under TCG: its tests get more time (conftest.T scales by CRTEST_SLOW).
 GUEST_SLOW = str(max(float(os.environ.get("CRTEST_SLOW", "1")), 1.0) * 5)
@@ -277,49 +271,12 @@ def selection():
         return "skip", f"no tests selected by `{shlex.join(VM_PYTEST)}` yet"
     if collect.returncode != 0:
         return "fail", collect.stdout[-3000:] + collect.stderr[-3000:]
-    groups = shards(collect.stdout, VM_SHARDS)
-    results = [None] * len(groups)
-
-    def one(i):
-        results[i] = guest_pytest(shard_args(groups[i]), f"VM {i + 1}/{len(groups)}")
-    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(groups))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if len(results) == 1:
-        return "ran", results[0]
-    bad = [r for r in results if r.rc != 0]
-    return "ran", Result(bad[0].rc if bad else 0,
-                         "".join(f"==== VM {i + 1}/{len(groups)}: {shlex.join(groups[i])}\n{r.out}\n"
-                                 for i, r in enumerate(results)),
-                         "".join(f"==== VM {i + 1}/{len(groups)}\n{r.err}\n"
-                                 for i, r in enumerate(results) if r.rc != 0),
-                         max(r.seconds for r in results))
+    if EARLY["stop"]:   # the session ended meanwhile
+        return "skip", "the session ended before the VM started"
+    return "ran", guest_pytest(VM_PYTEST)
 
 
-def shards(collected, n):
-    """The collected tests' files in up to n groups of about as many tests each (a file's
-    tests stay together: their module's fixtures run once)."""
-    counts = {}
-    for line in collected.splitlines():
-        if "::" in line:
-            f = line.split("::")[0]
-            counts[f] = counts.get(f, 0) + 1
-    groups, sizes = [[] for _ in range(n)], [0] * n
-    for f, c in sorted(counts.items(), key=lambda x: (-x[1], x[0])):
-        i = sizes.index(min(sizes))
-        groups[i].append(f)
-        sizes[i] += c
-    return [sorted(g) for g in groups if g]
-
-
-def shard_args(files):
-    """CORRAL_VM_PYTEST with its paths replaced by files (its options kept)."""
-    return [a for a in VM_PYTEST if a.startswith("-") or not (ROOT / a).exists()] + files
-
-
-def guest_pytest(args, name):
+def guest_pytest(args):
     """pytest ARGS in a VM of its own: its Result."""
     env = ["-e", f"CRTEST_SLOW={GUEST_SLOW}", "-e", "PYTHONDONTWRITEBYTECODE=1"]
     if "CORRAL_TEST_RUN" in os.environ:
@@ -329,14 +286,14 @@ def guest_pytest(args, name):
                   # test it was in; the slowest ones listed at the end
                   "/usr/bin/python3", "-m", "pytest", "-p", "no:cacheprovider", "-v",
                   "--durations=30", *args]
-    r = run_in_vm(argv, timeout=VM_PYTEST_TIMEOUT, what=f"{name}: boot + pytest {shlex.join(args)}")
+    r = run_in_vm(argv, timeout=VM_PYTEST_TIMEOUT, what=f"boot + pytest {shlex.join(args)}")
     if r.rc == VM_STALLED and not EARLY["stop"]:
         # The guest's kernel, emulated by TCG, had a CPU stuck for minutes (seen once in CI,
-        # at the first test, never reproduced): its part of the selection runs once more in a
-        # new VM, and that run's result is the test's. The stall report is printed either way.
-        r.out = f"the VM stalled; running its part once more:\n{r.err}\n"
+        # at the first test, never reproduced): the whole selection runs once more in a new
+        # VM, and that run's result is the test's. The stall report is printed either way.
+        r.out = f"the VM stalled; running the selection once more:\n{r.err}\n"
         again = run_in_vm(argv, timeout=VM_PYTEST_TIMEOUT,
-                          what=f"{name} again: boot + pytest {shlex.join(args)}")
+                          what=f"again: boot + pytest {shlex.join(args)}")
         again.out, r = r.out + again.out, again
     return r
 
@@ -370,7 +327,7 @@ def stop_early():
     if not t or EARLY["outcome"] is not None:
         return
     EARLY["stop"] = True
-    for _ in range(2):   # a shard's VM may have been starting: its Popen comes a moment later
+    for _ in range(2):   # its VM may have been starting: its Popen comes a moment later
         for p in list(RUNNING):
             p.send_signal(signal.SIGTERM)
         for p in list(RUNNING):
