@@ -125,7 +125,7 @@ define apt_ensure
 	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "need root to install:$$missing" >&2; exit 1; fi; \
-	  exec 9>/run/lock/corral-apt.lock && flock 9; \
+	  mkdir -p /run/lock && exec 9>/run/lock/corral-apt.lock && flock 9; \
 	  guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=/usr/sbin/policy-rc.d; \
 	    printf '#!/bin/sh\nexit 101\n' > $$guard && chmod 755 $$guard; fi; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
