@@ -46,6 +46,20 @@ while True:
 '''
 
 
+# supervisord uses no cgroups: its half of a comparison answers alike under v1 and v2. The v2
+# VM (TCG, where each Python supervisord and its listener take tens of seconds) runs ours'
+# half alone, checked against what the host's run compared with supervisord.
+IN_VM = bool(os.environ.get("RUN_IN_VM"))
+
+
+def pair(h, tmp, cgroot, progs):
+    """Ours over progs(its dir), then (not in the VM) supervisord over the same, unstarted."""
+    ours = Daemon(h, Path(tmp) / "corral", cgroot, programs=progs(Path(tmp) / "corral"))
+    if IN_VM:
+        return [ours]
+    return [ours, Daemon(h, Path(tmp) / "supervisord", programs=progs(Path(tmp) / "supervisord"))]
+
+
 def listener_section(d, name="lis", events="PROCESS_STATE,SUPERVISOR_STATE_CHANGE,TICK_5",
                      fails=0, gate="-", extra=""):
     Path(d).mkdir(parents=True, exist_ok=True)
@@ -138,18 +152,18 @@ def scenario(d):
 def test_events_as_with_supervisord(h, tmp, cgroot):
     # room for every event of the start-up: corral's restarts come faster than supervisord's
     progs = lambda d: PROGRAMS + listener_section(d, extra="buffer_size = 100")  # noqa: E731
-    ours = Daemon(h, Path(tmp) / "corral", cgroot, programs=progs(Path(tmp) / "corral")).start()
-    theirs = Daemon(h, Path(tmp) / "supervisord",
-                    programs=progs(Path(tmp) / "supervisord")).start()
+    both = pair(h, tmp, cgroot, progs)
+    ours = both[0]
     got = {}
-    for d in (ours, theirs):
-        got[d] = scenario(d)
+    for d in both:
+        got[d] = scenario(d.start())
         assert d.stop() == 0
-    a, b = per_process(got[ours]), per_process(got[theirs])
-    assert a.keys() == b.keys()
-    for name in a:
-        assert a[name] == b[name], name
-    for d in (ours, theirs):
+    if len(both) == 2:
+        a, b = per_process(got[ours]), per_process(got[both[1]])
+        assert a.keys() == b.keys()
+        for name in a:
+            assert a[name] == b[name], name
+    for d in both:
         evs = got[d]
         check_headers(evs)
         # the supervisor's own state comes first, before any process's
@@ -173,8 +187,7 @@ def test_events_as_with_supervisord(h, tmp, cgroot):
 def test_fail_sends_again(h, tmp, cgroot):
     """RESULT 4\\nFAIL: the same event (serial) comes again, to a listener READY again."""
     progs = lambda d: PROGRAMS + listener_section(d, events="PROCESS_STATE_FATAL", fails=1)  # noqa
-    for d in (Daemon(h, Path(tmp) / "corral", cgroot, programs=progs(Path(tmp) / "corral")),
-              Daemon(h, Path(tmp) / "supervisord", programs=progs(Path(tmp) / "supervisord"))):
+    for d in pair(h, tmp, cgroot, progs):
         d.start()
         wait_until(lambda: len(events(d.dir)) >= 2, 30, what=f"two events in {d.dir}")
         assert d.stop() == 0
@@ -257,8 +270,7 @@ def test_process_log_as_with_supervisord(h, tmp, cgroot):
                 "[program:quiet]\ncommand = /bin/sh -c 'echo unheard; exec sleep 1000'\n"
                 f"stdout_logfile = {d}/quiet.out\n\n" + listener_section(d, events="PROCESS_LOG"))
     got = []
-    for d in (Daemon(h, Path(tmp) / "corral", cgroot, programs=progs(Path(tmp) / "corral")),
-              Daemon(h, Path(tmp) / "supervisord", programs=progs(Path(tmp) / "supervisord"))):
+    for d in pair(h, tmp, cgroot, progs):
         d.start()
 
         def streams():
@@ -276,8 +288,9 @@ def test_process_log_as_with_supervisord(h, tmp, cgroot):
                    what=f"talker's output as events ({events(d.dir)})")
         assert d.stop() == 0
         got.append(streams())
-    assert got[0] == got[1] == {("talker", "talker", "stdout"): "hello\nworld\n",
-                                ("talker", "talker", "stderr"): "oops\n"}
+    want = {("talker", "talker", "stdout"): "hello\nworld\n",
+            ("talker", "talker", "stderr"): "oops\n"}
+    assert got == [want] * (1 if IN_VM else 2)
 
 
 # Exits without an answer at its first event (the marker file tells a restart from the first).
@@ -304,8 +317,7 @@ def test_listener_dies_busy_event_sent_again(h, tmp, cgroot):
         return (PROGRAMS + f"[eventlistener:lis]\ncommand = /usr/bin/python3 {d}/crasher.py "
                 f"{d}/lis.jsonl {d}/crashed\nevents = PROCESS_STATE_FATAL\n"
                 f"stdout_logfile = {d}/lis.out\n")
-    for d in (Daemon(h, Path(tmp) / "corral", cgroot, programs=progs(Path(tmp) / "corral")),
-              Daemon(h, Path(tmp) / "supervisord", programs=progs(Path(tmp) / "supervisord"))):
+    for d in pair(h, tmp, cgroot, progs):
         d.start()
         wait_until(lambda: len(events(d.dir)) >= 2, 30, what=f"the event twice in {d.dir}")
         assert d.stop() == 0
@@ -321,8 +333,7 @@ def test_numprocs_pool(h, tmp, cgroot):
             d, events="PROCESS_STATE", extra="numprocs = 2\nprocess_name = "
             "%(program_name)s_%(process_num)d\nbuffer_size = 100").replace(
                 f"{d}/lis.jsonl", f"{d}/%(process_num)d.jsonl")
-    for d in (Daemon(h, Path(tmp) / "corral", cgroot, programs=progs(Path(tmp) / "corral")),
-              Daemon(h, Path(tmp) / "supervisord", programs=progs(Path(tmp) / "supervisord"))):
+    for d in pair(h, tmp, cgroot, progs):
         d.start()
 
         def both():
