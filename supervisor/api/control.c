@@ -1418,21 +1418,20 @@ int cr_control_open(const struct cr_api_host *host, const char *path, struct cr_
     ctl->refs = 1;
     uv_pipe_init(rt->loop, &ctl->server, 0);
     ctl->server.data = ctl;
-    /* Born 0600: there is no moment when another user could connect. */
-    mode_t old = umask(0177);
-    r = uv_pipe_bind(&ctl->server, path);
-    umask(old);
-    if (r == 0 && chmod(path, 0600) < 0)
-        r = -errno;
-    if (r == 0) {
-        ctl->bound = true;
-        struct stat st;
-        if (stat(path, &st) == 0) {
-            ctl->dev = st.st_dev;
-            ctl->ino = st.st_ino;
-        }
-        r = uv_listen((uv_stream_t *)&ctl->server, 128, on_connection);
+    /* Born 0600 (no moment when another user could connect), there only once it listens
+     * (svctl is never refused by a supervisor still starting: unixsock.h). */
+    int fd = cr_unix_listen(path, 0600, (uid_t)-1, (gid_t)-1, 128, &ctl->dev, &ctl->ino, err,
+                            errlen);
+    if (fd < 0) {
+        cr_control_close(ctl);
+        return fd;
     }
+    ctl->bound = true;
+    r = uv_pipe_open(&ctl->server, fd);
+    if (r < 0)
+        close(fd);   /* not the handle's */
+    else
+        r = uv_listen((uv_stream_t *)&ctl->server, 128, on_connection);
     if (r < 0) {
         snprintf(err, errlen, "%s", uv_strerror(r));
         cr_control_close(ctl);

@@ -663,22 +663,16 @@ int cr_http_open_unix(uv_loop_t *loop, const char *path, unsigned mode, uid_t ui
     s->is_unix = true;
     uv_pipe_init(loop, &s->server.pipe, 0);
     s->server.pipe.data = s;
-    /* Born without access for others; then the mode asked for. */
-    mode_t old = umask(0177);
-    r = uv_pipe_bind(&s->server.pipe, path);
-    umask(old);
-    struct stat st;
-    if (r == 0 && lstat(path, &st) == 0) {
-        s->dev = st.st_dev;
-        s->ino = st.st_ino;
-    } else if (r == 0) {
-        r = -errno;
+    /* There only once it listens, with the mode and owner asked for (unixsock.h). */
+    int fd = cr_unix_listen(path, mode, uid, gid, 128, &s->dev, &s->ino, err, errlen);
+    if (fd < 0) {
+        cr_http_close(s);
+        return fd;
     }
-    if (r == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1) && lchown(path, uid, gid) < 0)
-        r = -errno;
-    if (r == 0 && chmod(path, mode) < 0)
-        r = -errno;
-    if (r == 0)
+    r = uv_pipe_open(&s->server.pipe, fd);
+    if (r < 0)
+        close(fd);   /* not the handle's */
+    else
         r = uv_listen((uv_stream_t *)&s->server.pipe, 128, on_connection);
     if (r < 0) {
         snprintf(err, errlen, "%s", uv_strerror(r));

@@ -55,32 +55,37 @@ static bool is_nf_socket(int fd)
            proto == NETLINK_NETFILTER;
 }
 
-/* Makes the context, its socket on a number select() can take; NULL (err said) if not. */
+/* Makes the context, its socket on a number select() can take; NULL (err said) if not. A
+ * writer thread opening a log file between our close of the kept number and the library's
+ * socket() takes that number first (seen under load: a bridge service's first start failed):
+ * then the number the file left is kept and the context made again, a few times. */
 static struct nft_ctx *ctx_low(struct cr_nft *n, char *err, size_t errlen)
 {
-    if (low_slot >= 0)
-        close(low_slot);
-    low_slot = -1;
-    int low = open("/dev/null", O_RDONLY | O_CLOEXEC);   /* the number the socket will get */
-    if (low >= 0)
-        close(low);
-    if (low < 0 || low >= FD_SETSIZE) {
-        snprintf(err, errlen, "libnftables needs a file descriptor below %d (it uses "
-                 "select()) and none is free", FD_SETSIZE);
-        return NULL;
-    }
-    struct nft_ctx *ctx = n->ctx_new(0);
-    if (ctx && !is_nf_socket(low)) {
-        /* a writer thread's file took the number first: the socket may be out of reach */
-        n->ctx_free(ctx);
-        snprintf(err, errlen, "libnftables needs a file descriptor below %d (it uses "
-                 "select()); the one kept for it was taken", FD_SETSIZE);
+    for (int attempt = 0; attempt < 8; attempt++) {
+        if (low_slot >= 0)
+            close(low_slot);
+        low_slot = -1;
+        int low = open("/dev/null", O_RDONLY | O_CLOEXEC);   /* the number the socket will get */
+        if (low >= 0)
+            close(low);
+        if (low < 0 || low >= FD_SETSIZE) {
+            snprintf(err, errlen, "libnftables needs a file descriptor below %d (it uses "
+                     "select()) and none is free", FD_SETSIZE);
+            return NULL;
+        }
+        struct nft_ctx *ctx = n->ctx_new(0);
+        if (!ctx) {
+            snprintf(err, errlen, "libnftables.so.1: cannot make a context");
+            return NULL;
+        }
+        if (is_nf_socket(low))
+            return ctx;
+        n->ctx_free(ctx);   /* its socket may be out of select()'s reach */
         cr_nft_reserve();
-        return NULL;
     }
-    if (!ctx)
-        snprintf(err, errlen, "libnftables.so.1: cannot make a context");
-    return ctx;
+    snprintf(err, errlen, "libnftables needs a file descriptor below %d (it uses select()); "
+             "the one kept for it was taken again and again", FD_SETSIZE);
+    return NULL;
 }
 
 int cr_nft_open(struct cr_nft **out, char *err, size_t errlen)
