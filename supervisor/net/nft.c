@@ -58,13 +58,13 @@ static bool is_nf_socket(int fd)
 /* Makes the context, its socket on a number select() can take; NULL (err said) if not. A
  * writer thread opening a log file between our close of the kept number and the library's
  * socket() takes that number first (seen under load: a bridge service's first start failed):
- * then the number the file left is kept and the context made again, a few times. */
+ * then the context is made again, a few times, on the lowest number free then. */
 static struct nft_ctx *ctx_low(struct cr_nft *n, char *err, size_t errlen)
 {
+    if (low_slot >= 0)
+        close(low_slot);
+    low_slot = -1;
     for (int attempt = 0; attempt < 8; attempt++) {
-        if (low_slot >= 0)
-            close(low_slot);
-        low_slot = -1;
         int low = open("/dev/null", O_RDONLY | O_CLOEXEC);   /* the number the socket will get */
         if (low >= 0)
             close(low);
@@ -81,8 +81,8 @@ static struct nft_ctx *ctx_low(struct cr_nft *n, char *err, size_t errlen)
         if (is_nf_socket(low))
             return ctx;
         n->ctx_free(ctx);   /* its socket may be out of select()'s reach */
-        cr_nft_reserve();
     }
+    cr_nft_reserve();   /* a low number kept again for the next try */
     snprintf(err, errlen, "libnftables needs a file descriptor below %d (it uses select()); "
              "the one kept for it was taken again and again", FD_SETSIZE);
     return NULL;

@@ -2,7 +2,6 @@
 #include "net/unixsock.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdbool.h>

@@ -112,8 +112,8 @@ class Daemon:
         """{name: state} as `supervisorctl status` names them (group:name in a group), asked
         over XML-RPC in this process: polling through supervisorctl cost a Python start-up
         per look (seconds each in the VM's TCG), the tests' commands still go through it."""
-        code, text = post(self.sock, xmlrpc.client.dumps((), "supervisor.getAllProcessInfo")
-                          .encode(), {"Connection": "close"})
+        code, text = call(self.sock, "supervisor.getAllProcessInfo",
+                          headers={"Connection": "close"})   # supervisord keeps it open else
         assert code == 200, (code, text)
         (infos,), _ = xmlrpc.client.loads(text)
         return {(i["name"] if i["name"] == i["group"] else f'{i["group"]}:{i["name"]}'):
@@ -288,8 +288,8 @@ def post(sock_path, body, headers=None, raw=None):
     return int(head.split()[1]), rest
 
 
-def call(sock_path, method, *params):
-    return post(sock_path, xmlrpc.client.dumps(params, method).encode())
+def call(sock_path, method, *params, headers=None):
+    return post(sock_path, xmlrpc.client.dumps(params, method).encode(), headers)
 
 
 def test_bad_requests_get_errors_and_change_nothing(h, tmp, cgroot):
