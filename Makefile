@@ -232,6 +232,12 @@ $(B)/test/workload: tests/helper/workload.c
 	@mkdir -p $(@D)
 	$(MUSLCC) $(CSTD) $(WARN) -O2 -static -o $@ $<
 
+# A listen() that waits when told to (tests/faults/test_socket_window.py); LD_PRELOADed into the
+# ASan supervisor (the static one takes no preload).
+$(B)/test/holdlisten.so: tests/helper/holdlisten.c
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) -O2 -shared -fPIC -o $@ $< -ldl
+
 # The escape suite's attacker (tests/security): static, so it runs in any rootfs.
 $(B)/test/probe: tests/security/probe.c
 	@mkdir -p $(@D)
@@ -244,7 +250,7 @@ $(B)/test/unit/%: tests/unit/%.c $$(call libs,$(B)/asan,$$(call unit_link,$$*)) 
 	$(CC) $(CSTD) $(WARN) $(SANFLAGS) $(DEFS) -Ishared -Isupervisor -Iinit -o $@ $< \
 	  $(call libs,$(B)/asan,$(call unit_link,$*)) -Wl,--as-needed $(SUP_LIBS) -lcmocka
 
-test-build: deps all asan $(B)/test/workload $(B)/test/probe $(B)/test/init-vg $(UNIT_BINS) rootfs \
+test-build: deps all asan $(B)/test/workload $(B)/test/probe $(B)/test/holdlisten.so $(B)/test/init-vg $(UNIT_BINS) rootfs \
             image
 
 test: test-build

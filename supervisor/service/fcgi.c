@@ -3,6 +3,7 @@
 #include "service/fcgi.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -34,8 +34,6 @@ static int fail(char *err, size_t errlen, int e, const char *what, const char *u
 /* A live listener on path is left alone (an error); a stale file is replaced. */
 static int open_unix(const struct cr_service *c, const char *path, char *err, size_t errlen)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
     uid_t uid = (uid_t)-1;
     gid_t gid = (gid_t)-1;
     char why[300];
@@ -48,19 +46,22 @@ static int open_unix(const struct cr_service *c, const char *path, char *err, si
         snprintf(err, errlen, "socket %s: %s", c->socket, why);
         return r;
     }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return fail(err, errlen, errno, "socket", c->socket);
-    int e = 0;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-        e = errno;
-    else if (chmod(path, (mode_t)(c->socket_mode >= 0 ? c->socket_mode : 0700)) < 0 ||
-             ((uid != (uid_t)-1) && chown(path, uid, gid) < 0) ||
-             listen(fd, (int)c->socket_backlog) < 0)
-        e = errno, unlink(path);
-    if (e) {
+    /* there only once it listens, as the control socket (a web server that finds the file
+     * at once is not refused); the program's accept() blocks, so the fd is made blocking */
+    dev_t dev;
+    ino_t ino;
+    int fd = cr_unix_listen(path, (mode_t)(c->socket_mode >= 0 ? c->socket_mode : 0700), uid,
+                            gid, (int)c->socket_backlog, &dev, &ino, why, sizeof why);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket %s: %s", c->socket, why);
+        return fd;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        int e = errno;
         close(fd);
-        return fail(err, errlen, e, "bind", c->socket);
+        unlink(path);
+        return fail(err, errlen, e, "fcntl", c->socket);
     }
     return fd;
 }
