@@ -151,7 +151,10 @@ $(B)/musl-include/ini.h: | deps-build
 	@mkdir -p $(@D)
 	cp /usr/include/ini.h $@
 
-INIT_MUSL_FLAGS := $(CSTD) $(WARN) -Os -static -ffunction-sections -fdata-sections -Wl,--gc-sections \
+# -z noseparate-code: headers, code and read-only data in one mapping, so that the kernel's
+# fault-around maps them in two faults rather than four at every container's start (a fault
+# costs ~15 us of CPU on this kind of virtual machine).
+INIT_MUSL_FLAGS := $(CSTD) $(WARN) -Os -static -ffunction-sections -fdata-sections -Wl,--gc-sections -Wl,-z,noseparate-code \
                    -fno-asynchronous-unwind-tables -fno-stack-protector -I$(B)/musl-include -Ishared
 $(B)/init: $(INIT_SRC) $(SHARED_SRC) $(HDRS) $(B)/musl-include/ini.h
 	@mkdir -p $(@D)

@@ -36,6 +36,7 @@ static const char usage[] =
 "Destinations (DEST): a file path (appended), fd:N, '-' (stdout) or 'err' (stderr).\n"
 "  out DEST                       later reports (trap, mark, info, env) go to DEST\n"
 "  mark TEXT...                   write TEXT as one line to the current out\n"
+"  stamp                          write CLOCK_MONOTONIC now, in seconds, as a line to the out\n"
 "  pidfile PATH                   append our pid to PATH\n"
 "  exit CODES [state=PATH] [after=SECS]\n"
 "                                 exit; CODES is N or a signal name (die by it), or a list\n"
@@ -336,6 +337,14 @@ static void st_mark(char **a, int n)
             strncat(buf, " ", sizeof buf - strlen(buf) - 2);
     }
     put(out_fd, "%s\n", buf);
+}
+
+static void st_stamp(char **a, int n)
+{
+    (void)a;
+    if (n)
+        die_usage("stamp takes no argument");
+    put(out_fd, "%.6f\n", now());
 }
 
 static void st_pidfile(char **a, int n)
@@ -717,7 +726,7 @@ static void st_raise(char **a, int n)
 }
 
 static const struct { const char *name; step_fn *fn; } steps[] = {
-    {"out", st_out}, {"mark", st_mark}, {"pidfile", st_pidfile}, {"exit", st_exit},
+    {"out", st_out}, {"mark", st_mark}, {"stamp", st_stamp}, {"pidfile", st_pidfile}, {"exit", st_exit},
     {"sleep", st_sleep}, {"pause", st_sleep}, {"ignore", st_ignore}, {"untrap", st_untrap},
     {"block", st_block}, {"trap", st_trap}, {"waitsig", st_waitsig}, {"orphans", st_orphans},
     {"storm", st_storm}, {"release", st_release}, {"linger", st_linger},
