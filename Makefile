@@ -77,6 +77,7 @@ UNIT_LINK_test_net       := $(LINK_net)
 UNIT_LINK_test_pid1      := $(LINK_pid1)
 UNIT_LINK_test_spec      :=
 UNIT_LINK_test_restart   :=
+UNIT_LINK_test_alloc     :=
 UNIT_LINK_test_units     :=
 UNIT_LINK_test_seccomp   := $(LINK_policy)
 UNIT_LINK_test_xmlrpc    := api log
@@ -154,7 +155,7 @@ $(B)/musl-include/ini.h: | deps-build
 # -z noseparate-code: headers, code and read-only data in one mapping, so that the kernel's
 # fault-around maps them in two faults rather than four at every container's start (a fault
 # costs ~15 us of CPU on this kind of virtual machine).
-INIT_MUSL_FLAGS := $(CSTD) $(WARN) -Os -static -ffunction-sections -fdata-sections -Wl,--gc-sections -Wl,-z,noseparate-code \
+INIT_MUSL_FLAGS := $(CSTD) $(WARN) -DCR_INIT_ALLOC -Os -static -ffunction-sections -fdata-sections -Wl,--gc-sections -Wl,-z,noseparate-code \
                    -fno-asynchronous-unwind-tables -fno-stack-protector -I$(B)/musl-include -Ishared
 $(B)/init: $(INIT_SRC) $(SHARED_SRC) $(HDRS) $(B)/musl-include/ini.h
 	@mkdir -p $(@D)
