@@ -187,6 +187,7 @@ static void finish(struct sv *sv, int status)
     sv->exit_status = status;
     sv_orphans_stop();
     sv_notify_close();
+    sv_reexec_cancel(sv);   /* a client waiting for its check hears why, before it goes */
     cr_control_close(sv->ctl);
     sv->ctl = NULL;
     cr_metrics_close(sv->metrics);
@@ -269,6 +270,21 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
 static void api_shutdown(struct cr_runtime *rt, const char *why);
 static int api_power(struct cr_runtime *rt, const char *action, const char *why, bool check);
 
+
+/* reexec_signal's check ended: the re-exec goes on, or the log says why not. */
+static void on_reexec_checked(void *arg, int r, const char *said)
+{
+    struct sv *sv = arg;
+    char why[512], name[32];
+    int sig = sv->reexec_signal;
+    snprintf(name, sizeof name, "SIG%s", sig > 0 && sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+    if (r < 0)
+        cr_log(NULL, "%s (reexec_signal): not re-executing: %s", name, said);
+    else if (sv_reexec(&sv->rt, NULL, why, sizeof why) < 0)
+        cr_log(NULL, "%s (reexec_signal): not re-executing: %s", name, why);
+    else
+        cr_log(NULL, "%s (reexec_signal): re-executing %s", name, sv->reexec_path);
+}
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct sv *sv = h->data;
@@ -281,12 +297,8 @@ static void on_signal(uv_signal_t *h, int signum)
     if (signum == sv->reexec_signal) {
         /* an appliance's upgrade: as `svctl reexec` with no path (the binary on disk) */
         char why[512];
-        char name[32];
-        snprintf(name, sizeof name, "SIG%s", sigabbrev_np(signum) ? sigabbrev_np(signum) : "?");
-        if (sv_reexec(&sv->rt, NULL, true, why, sizeof why) < 0)
-            cr_log(NULL, "%s (reexec_signal): not re-executing: %s", name, why);
-        else if (sv_reexec(&sv->rt, NULL, false, why, sizeof why) == 0)
-            cr_log(NULL, "%s (reexec_signal): re-executing %s", name, sv->reexec_path);
+        if (sv_reexec_check(&sv->rt, NULL, on_reexec_checked, sv, why, sizeof why) < 0)
+            on_reexec_checked(sv, -1, why);
         return;
     }
     if (signum == SIGHUP) {
@@ -491,7 +503,7 @@ int supervisor_run(struct cr_config *cfg, int argc, char **argv, struct sv_mode 
         .rt = &sv->rt, .services = api_services, .reload = api_reload,
         .shutdown = api_shutdown, .shutting_down = api_shutting_down,
         .request = api_request, .missing = api_missing, .power = api_power,
-        .reexec = sv_reexec, .net_connect = sv_net_connect,
+        .reexec = sv_reexec, .reexec_check = sv_reexec_check, .net_connect = sv_net_connect,
     };
     sv->config_path = mode->config_path ? mode->config_path : cfg->path;
     sv->log_want_write = log_want_write;

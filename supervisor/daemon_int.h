@@ -58,6 +58,7 @@ struct sv {
     unsigned long reexec_faults; /* and its page faults */
     uint64_t reexec_asked_ms;    /* uv_now when it was asked (the writer threads then end) */
     int reexec_signal;           /* [supervisor] reexec_signal as watched since the start; -1 */
+    struct preflight *preflight; /* the new program's --version check under way, or NULL */
     uv_timer_t starts_timer;     /* the next slice of starts (service/order.h) */
     bool starts_timer_init;
     void (*log_want_write)(int fd, bool on);   /* daemon.c's, for cr_log_nonblocking() */
@@ -65,8 +66,15 @@ struct sv {
     uint64_t leftovers_since;          /* uv_now() when the reaper took them */
 };
 
-/* reexec.c: the api host's reexec (api/host.h). */
-int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, size_t whylen);
+/* reexec.c: the api host's reexec and reexec_check (api/host.h). */
+int sv_reexec(struct cr_runtime *rt, const char *path, char *why, size_t whylen);
+int sv_reexec_check(struct cr_runtime *rt, const char *path,
+                    void (*done)(void *arg, int r, const char *said), void *arg, char *why,
+                    size_t whylen);
+/* reexec.c: whether pid is the --version check's child (the orphans' reaper leaves it); the
+ * check under way ended (its done told -ESHUTDOWN) as the supervisor stops. */
+bool sv_reexec_child(const struct sv *sv, pid_t pid);
+void sv_reexec_cancel(struct sv *sv);
 /* reexec.c: when the old program's handover began (the state's "since" line; 0: none), and
  * the log line saying how long no event was handled since, called just before the new
  * program's loop runs. */

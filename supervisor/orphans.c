@@ -56,7 +56,7 @@ static void reap_orphans(struct sv *sv)
         long pid;
         while (fscanf(f, "%ld", &pid) == 1) {   /* any number of them: an orphan storm */
             int st;
-            if (pid <= 0 || is_init(sv, (pid_t)pid))
+            if (pid <= 0 || is_init(sv, (pid_t)pid) || sv_reexec_child(sv, (pid_t)pid))
                 continue;
             if (kill_orphans && waitpid((pid_t)pid, &st, WNOHANG | __WALL) == 0) {
                 kill((pid_t)pid, SIGKILL);   /* its own children come to us in turn */

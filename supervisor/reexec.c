@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,74 +65,41 @@ static int resolve(const char *path, char *out, size_t len, char *why, size_t wh
 /* The new program runs once with --version before anything is handed over, and must say it
  * is a supervisor: a broken binary (truncated, another architecture, a missing library, a
  * script that fails) is refused while this one still runs, since after the execve nothing
- * would be left to go back to (as PID 1: a kernel panic). */
-#define PREFLIGHT_MS 5000
+ * would be left to go back to (as PID 1: a kernel panic). The check runs beside the loop
+ * (its exit watched through a pidfd, the limit on a timer): the services are served
+ * meanwhile, and a binary that starts slowly on a loaded machine (an ASan build in an
+ * emulated VM took more than 5 s) has PREFLIGHT_MS, within svctl's 60 s for an answer. */
+#define PREFLIGHT_MS 30000
 
-static int preflight(const char *path, char *why, size_t whylen)
-{
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) {
-        snprintf(why, whylen, "pipe: %s", strerror(errno));
-        return -errno;
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);   /* the services' fds: io/handed.h */
-    char *argv[] = {(char *)path, "--version", NULL};
+struct preflight {
+    struct sv *sv;
+    uv_poll_t poll;              /* the child's pidfd: readable once it ended */
+    uv_timer_t timer;            /* PREFLIGHT_MS */
     pid_t pid;
-    int r = posix_spawn(&pid, path, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(p[1]);
-    if (r != 0) {
-        close(p[0]);
-        snprintf(why, whylen, "%s: %s", path, strerror(r));
-        return -r;
-    }
-    char out[256];
-    size_t n = 0;
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    bool late = false;
-    for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        long left = PREFLIGHT_MS - ((t.tv_sec - t0.tv_sec) * 1000 +
-                                    (t.tv_nsec - t0.tv_nsec) / 1000000);
-        struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-        if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
-            late = true;
-            break;
-        }
-        ssize_t k = read(p[0], out + n, sizeof out - 1 - n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        n += (size_t)k;
-        if (n == sizeof out - 1)
-            break;
-    }
-    close(p[0]);
-    out[n] = 0;
+    int pidfd, out;              /* out: the read end of its stdout and stderr */
+    int open;                    /* handles not closed yet */
+    bool late;
+    char path[sizeof ((struct sv *)0)->reexec_path];
+    void (*done)(void *arg, int r, const char *said);
+    void *arg;
+};
+
+/* What the check's outcome means: 0 (said: the program), or -errno with why. */
+static int judge(const char *path, bool late, const siginfo_t *si, char *out, char *why,
+                 size_t whylen)
+{
     out[strcspn(out, "\n")] = 0;
-    if (late)
-        kill(pid, SIGKILL);
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
     if (late) {
         snprintf(why, whylen, "%s --version did not end within %d ms: not re-executing", path,
                  PREFLIGHT_MS);
         return -ETIMEDOUT;
     }
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    if (si->si_code != CLD_EXITED || si->si_status != 0) {
         char how[48];
-        if (WIFSIGNALED(st))
-            snprintf(how, sizeof how, "killed by SIG%s", sigabbrev_np(WTERMSIG(st)));
+        if (si->si_code == CLD_EXITED)
+            snprintf(how, sizeof how, "exit %d", si->si_status);
         else
-            snprintf(how, sizeof how, "exit %d", WEXITSTATUS(st));
+            snprintf(how, sizeof how, "killed by SIG%s", sigabbrev_np(si->si_status));
         snprintf(why, whylen, "%s --version: %s%s%s: a broken binary, not re-executing", path,
                  how, out[0] ? ": " : "", out);
         return -ENOEXEC;
@@ -142,6 +109,109 @@ static int preflight(const char *path, char *why, size_t whylen)
                  "re-executing", path, out);
         return -ENOEXEC;
     }
+    snprintf(why, whylen, "%s", path);
+    return 0;
+}
+
+static void preflight_closed(uv_handle_t *h)
+{
+    struct preflight *pf = h->data;
+    if (--pf->open == 0)
+        free(pf);
+}
+
+/* The child ended (or was killed at the limit, or the supervisor stops): its output and
+ * status read, the answer given, the handles closed. */
+static void preflight_end(struct preflight *pf, bool cancel)
+{
+    struct sv *sv = pf->sv;
+    char out[256], why[sizeof pf->path + 600];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof out - 1 &&
+           ((k = read(pf->out, out + n, sizeof out - 1 - n)) > 0 || (k < 0 && errno == EINTR)))
+        n += k > 0 ? (size_t)k : 0;
+    out[n] = 0;
+    siginfo_t si = {0};
+    if (cancel)
+        syscall(SYS_pidfd_send_signal, pf->pidfd, SIGKILL, NULL, 0);
+    /* the pidfd is non-blocking (libuv's poll made it so): clear that to collect the child */
+    int fl = fcntl(pf->pidfd, F_GETFL);
+    if (fl >= 0)
+        fcntl(pf->pidfd, F_SETFL, fl & ~O_NONBLOCK);
+    while (waitid((idtype_t)P_PIDFD, (id_t)pf->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+        ;
+    int r = cancel ? -ESHUTDOWN : judge(pf->path, pf->late, &si, out, why, sizeof why);
+    if (cancel)
+        snprintf(why, sizeof why, "the supervisor is stopping");
+    sv->preflight = NULL;
+    uv_close((uv_handle_t *)&pf->poll, preflight_closed);
+    uv_close((uv_handle_t *)&pf->timer, preflight_closed);
+    close(pf->out);
+    close(pf->pidfd);
+    pf->done(pf->arg, r, why);
+}
+
+static void on_preflight_exit(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    preflight_end(p->data, false);
+}
+
+static void on_preflight_limit(uv_timer_t *t)
+{
+    struct preflight *pf = t->data;
+    pf->late = true;
+    syscall(SYS_pidfd_send_signal, pf->pidfd, SIGKILL, NULL, 0);   /* the poll then ends it */
+}
+
+/* Starts path --version with its output on a pipe; 0, or -errno with why. */
+static int preflight_start(struct sv *sv, const char *path, struct preflight *pf, char *why,
+                           size_t whylen)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        int e = errno;
+        snprintf(why, whylen, "pipe: %s", strerror(e));
+        return -e;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);   /* the services' fds: io/handed.h */
+    char *argv[] = {(char *)path, "--version", NULL};
+    int r = posix_spawn(&pf->pid, path, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    if (r != 0) {
+        close(p[0]);
+        snprintf(why, whylen, "%s: %s", path, strerror(r));
+        return -r;
+    }
+    pf->out = p[0];
+    pf->pidfd = (int)syscall(SYS_pidfd_open, pf->pid, 0);
+    int e = pf->pidfd < 0 ? errno : 0;
+    if (!e)
+        fcntl(pf->out, F_SETFL, O_NONBLOCK);   /* read once it ended: never waits */
+    if (e || uv_poll_init(sv->rt.loop, &pf->poll, pf->pidfd) < 0) {
+        e = e ? e : EIO;
+        kill(pf->pid, SIGKILL);
+        while (waitpid(pf->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        if (pf->pidfd >= 0)
+            close(pf->pidfd);
+        close(pf->out);
+        snprintf(why, whylen, "watching %s --version: %s", path, strerror(e));
+        return -e;
+    }
+    uv_timer_init(sv->rt.loop, &pf->timer);
+    pf->poll.data = pf->timer.data = pf;
+    pf->open = 2;
+    uv_poll_start(&pf->poll, UV_READABLE, on_preflight_exit);
+    uv_timer_start(&pf->timer, on_preflight_limit, PREFLIGHT_MS, 0);
     return 0;
 }
 
@@ -320,20 +390,52 @@ static void when_alone(uv_timer_t *t)
     do_reexec(t);
 }
 
-int sv_reexec(struct cr_runtime *rt, const char *path, bool check, char *why, size_t whylen)
+int sv_reexec_check(struct cr_runtime *rt, const char *path,
+                    void (*done)(void *arg, int r, const char *said), void *arg, char *why,
+                    size_t whylen)
+{
+    struct sv *sv = sv_of(rt);
+    if (sv->preflight) {
+        snprintf(why, whylen, "a re-exec is being checked already");
+        return -EBUSY;
+    }
+    struct preflight *pf = calloc(1, sizeof *pf);
+    if (!pf) {
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    int r = reexec_ok(sv, path, pf->path, sizeof pf->path, why, whylen);
+    if (r == 0)
+        r = preflight_start(sv, pf->path, pf, why, whylen);
+    if (r < 0) {
+        free(pf);
+        return r;
+    }
+    pf->sv = sv;
+    pf->done = done;
+    pf->arg = arg;
+    sv->preflight = pf;
+    return 0;
+}
+
+bool sv_reexec_child(const struct sv *sv, pid_t pid)
+{
+    return sv->preflight && sv->preflight->pid == pid;
+}
+
+void sv_reexec_cancel(struct sv *sv)
+{
+    if (sv->preflight)
+        preflight_end(sv->preflight, true);
+}
+
+int sv_reexec(struct cr_runtime *rt, const char *path, char *why, size_t whylen)
 {
     struct sv *sv = sv_of(rt);
     char resolved[sizeof sv->reexec_path];
     int r = reexec_ok(sv, path, resolved, sizeof resolved, why, whylen);
     if (r < 0)
         return r;
-    if (check) {
-        /* before the answer, so that svctl hears why a binary is refused */
-        r = preflight(resolved, why, whylen);
-        if (r == 0)
-            snprintf(why, whylen, "%s", resolved);
-        return r;
-    }
     memcpy(sv->reexec_path, resolved, sizeof resolved);
     if (!sv->reexec_timer_init) {
         uv_timer_init(rt->loop, &sv->reexec_timer);

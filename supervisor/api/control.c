@@ -976,6 +976,57 @@ static void do_net_connect(struct client *c, struct cr_ctl_req *rq, struct obuf 
     }
 }
 
+/* reexec: its check runs beside the loop (the answer comes from on_reexec_checked); the
+ * re-exec itself follows the answer. */
+struct reexec_ask {
+    struct client *c;
+    char path[4096];             /* as asked ("": the supervisor's own) */
+};
+
+static void on_reexec_checked(void *arg, int r, const char *said)
+{
+    struct reexec_ask *ask = arg;
+    struct client *c = ask->c;
+    char path[sizeof ask->path], why[512];
+    memcpy(path, ask->path, sizeof path);
+    free(ask);
+    if (!defer_end(c))
+        return;   /* the client went: no re-exec it can no longer hear of */
+    struct obuf o = {0};
+    if (r < 0)
+        ob_error(&o, r == -ESHUTDOWN || r == -EBUSY ? CR_CTL_E_BUSY : CR_CTL_E_FAILED,
+                 "reexec: %s", said);
+    else
+        ob_printf(&o, "ok re-executing %s\n", said);
+    client_send_ob(c, &o);
+    if (r == 0 && !c->closing &&
+        c->ctl->host->reexec(c->ctl->rt, *path ? path : NULL, why, sizeof why) < 0)
+        cr_log(NULL, "reexec: %s", why);   /* became impossible meanwhile (a stop began) */
+    client_resume(c);
+}
+
+static void do_reexec(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
+{
+    struct reexec_ask *ask = calloc(1, sizeof *ask);
+    if (!ask) {
+        ob_error(o, CR_CTL_E_FAILED, "reexec: out of memory");
+        return;
+    }
+    ask->c = c;
+    if (rq->argc)
+        snprintf(ask->path, sizeof ask->path, "%s", rq->argv[0]);
+    char why[512];
+    defer_begin(c);
+    int r = c->ctl->host->reexec_check(c->ctl->rt, rq->argc ? rq->argv[0] : NULL,
+                                       on_reexec_checked, ask, why, sizeof why);
+    if (r < 0) {
+        defer_cancel(c);
+        free(ask);
+        ob_error(o, r == -ESHUTDOWN || r == -EBUSY ? CR_CTL_E_BUSY : CR_CTL_E_FAILED,
+                 "reexec: %s", why);
+    }
+}
+
 static void do_logs(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
 {
     struct cr_svc_view v;
@@ -1168,19 +1219,7 @@ static int on_line(void *arg, char *line, size_t len)
                 e = -1;   /* not acted on below */
             break;
         }
-        case CR_CTL_REEXEC: {
-            char said[512];
-            const char *path = rq.argc ? rq.argv[0] : NULL;
-            int r = c->ctl->host->reexec(c->ctl->rt, path, true, said, sizeof said);
-            if (r < 0) {
-                ob_error(&o, r == -ESHUTDOWN ? CR_CTL_E_BUSY : CR_CTL_E_FAILED, "reexec: %s",
-                         said);
-                e = -1;
-            } else {
-                ob_printf(&o, "ok re-executing %s\n", said);
-            }
-            break;
-        }
+        case CR_CTL_REEXEC: do_reexec(c, &rq, &o); break;
         case CR_CTL_NET_CONNECT: do_net_connect(c, &rq, &o); break;
         case CR_CTL_ROTATE:
             defer_begin(c);
@@ -1206,11 +1245,6 @@ static int on_line(void *arg, char *line, size_t len)
         char what[32];
         snprintf(what, sizeof what, "svctl %s", rq.name);
         c->ctl->host->power(c->ctl->rt, rq.name, what, false);
-        return c->closing;
-    }
-    if (!e && rq.verb == CR_CTL_REEXEC) {
-        char said[512];
-        c->ctl->host->reexec(c->ctl->rt, rq.argc ? rq.argv[0] : NULL, false, said, sizeof said);
         return c->closing;
     }
     if (!c->follow && !c->wait)

@@ -30,12 +30,17 @@ struct cr_api_host {
      * whether it would: 0, -EPERM (not the machine's PID 1), -ESHUTDOWN (already stopping). */
     int (*power)(struct cr_runtime *rt, const char *action, const char *why, bool check);
     /* Live re-exec: replaces the supervisor's program with path (NULL: its own) in the same
-     * process, the running containers kept. With check, only says whether it can now (path
-     * is run once with --version and must answer as a supervisor): 0,
-     * or a negative errno with why (a sentence) filled; without, it happens once this turn
-     * of the loop is over (a failed execve is logged, and the supervisor goes on). */
-    int (*reexec)(struct cr_runtime *rt, const char *path, bool check, char *why,
-                  size_t whylen);
+     * process, the running containers kept: it happens once this turn of the loop is over
+     * (a failed execve is logged, and the supervisor goes on); 0, or a negative errno with
+     * why (a sentence) when it cannot now. */
+    int (*reexec)(struct cr_runtime *rt, const char *path, char *why, size_t whylen);
+    /* Whether it can: path is run once with --version and must answer as a supervisor. 0:
+     * under way, and done(arg, 0, the program) or done(arg, -errno, why) follows, from the
+     * loop (-EBUSY while another check runs, -ESHUTDOWN when the supervisor stops first);
+     * or a negative errno with why at once. */
+    int (*reexec_check)(struct cr_runtime *rt, const char *path,
+                        void (*done)(void *arg, int r, const char *said), void *arg, char *why,
+                        size_t whylen);
     /* Asks a service to start, stop or restart (cr_svc_request, service.h): a start waits
      * for its dependencies as at start-up and says what it waits for; a stop cancels it. */
     void (*request)(struct cr_runtime *rt, struct cr_svc *svc, enum cr_svc_req req);

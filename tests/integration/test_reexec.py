@@ -152,6 +152,82 @@ def test_reexec_to_a_missing_or_broken_binary_is_refused(h, tmp, cgroot):
     assert s.stop() == 0
 
 
+def slow_version(tmp, real, secs):
+    """A program that answers --version only after secs (as a binary that starts slowly on
+    a loaded machine), then is real; one process (python3 sleeping, then exec'ing), so that
+    killing it leaves nothing behind."""
+    p = tmp / "slow-supervisor"
+    p.write_text("#!/usr/bin/python3\nimport os, sys, time\n"
+                 f"if sys.argv[1:] == ['--version']:\n    time.sleep({secs})\n"
+                 f"os.execv({str(real)!r}, [{str(real)!r}] + sys.argv[1:])\n")
+    p.chmod(0o755)
+    return p
+
+
+def test_reexec_check_runs_beside_the_loop(h, tmp, cgroot):
+    """The new program's --version check runs beside the loop: while a binary takes 6 s to
+    answer (more than the 5 s the check once allowed, blocking the loop; an ASan build in the
+    emulated VM under load took that long), svctl status is answered; then the re-exec goes
+    on with that binary."""
+    s = CtlSup(h, tmp, cgroot, sleeper("web", network="none")).start()
+    pid = s.wait_state("web", "RUNNING")["pid"]
+    slow = slow_version(tmp, s.binary, 6)
+    got = []
+    t = threading.Thread(target=lambda: got.append(s.ctl("reexec", slow)))
+    t.start()
+    try:
+        wait_until(lambda: any(f"{slow} --version" in " ".join(c) for c in
+                               (read_cmdline(p) for p in children_of(s.pid))), 10,
+                   what="the check's child")
+        assert s.status("web")["web"]["pid"] == pid    # answered while the check runs
+        assert t.is_alive(), got
+    finally:
+        t.join(60)
+    assert got and got[0][0] == 0 and f"re-executing {slow}" in got[0][1], got
+    s.wait_log(r"^supervisor: took over 1 running container$")
+    assert s.status("web")["web"]["pid"] == pid
+    assert s.stop() == 0
+
+
+def test_a_stop_ends_the_reexec_check_saying_so(h, tmp, cgroot):
+    """A stop while the check runs: the waiting svctl hears why (busy: the supervisor is
+    stopping), the checked program is killed, and the supervisor exits as usual."""
+    s = CtlSup(h, tmp, cgroot, sleeper("web", network="none")).start()
+    s.wait_state("web", "RUNNING")
+    slow = slow_version(tmp, s.binary, 600)
+    got = []
+    t = threading.Thread(target=lambda: got.append(s.ctl("reexec", slow)))
+    t.start()
+    try:
+        child = wait_until(lambda: next((p for p in children_of(s.pid) if
+                                         f"{slow} --version" in " ".join(read_cmdline(p))),
+                                        None), 10, what="the check's child")
+        rc, out, err = s.ctl("reexec")
+        assert rc != 0 and "a re-exec is being checked already" in err, (rc, out, err)
+        s.p.send_signal(signal.SIGTERM)
+        assert s.p.wait(30) == 0, s.log()
+    finally:
+        t.join(60)
+    assert got and got[0][0] != 0 and "the supervisor is stopping" in got[0][2], got
+    assert gone(child)
+    assert "resumed" not in s.log()
+
+
+def children_of(pid):
+    try:
+        return [int(c) for t in os.listdir(f"/proc/{pid}/task")
+                for c in open(f"/proc/{pid}/task/{t}/children").read().split()]
+    except OSError:
+        return []
+
+
+def read_cmdline(pid):
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
 def test_reexec_ends_a_log_follower_saying_so(h, tmp, cgroot):
     """`svctl logs -f` follows the program it is connected to: at a re-exec it ends, saying
     that the supervisor re-executed itself, and a new one follows the new program."""
