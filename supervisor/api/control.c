@@ -992,6 +992,11 @@ static void on_reexec_checked(void *arg, int r, const char *said)
     free(ask);
     if (!defer_end(c))
         return;   /* the client went: no re-exec it can no longer hear of */
+    /* asked for before the answer (the execve waits for a later turn of the loop): what
+     * became impossible during the check (a stop began, a service left its state) is said */
+    if (r == 0 && (r = c->ctl->host->reexec(c->ctl->rt, *path ? path : NULL, why,
+                                             sizeof why)) < 0)
+        said = why;
     struct obuf o = {0};
     if (r < 0)
         ob_error(&o, r == -ESHUTDOWN || r == -EBUSY ? CR_CTL_E_BUSY : CR_CTL_E_FAILED,
@@ -999,9 +1004,6 @@ static void on_reexec_checked(void *arg, int r, const char *said)
     else
         ob_printf(&o, "ok re-executing %s\n", said);
     client_send_ob(c, &o);
-    if (r == 0 && !c->closing &&
-        c->ctl->host->reexec(c->ctl->rt, *path ? path : NULL, why, sizeof why) < 0)
-        cr_log(NULL, "reexec: %s", why);   /* became impossible meanwhile (a stop began) */
     client_resume(c);
 }
 
