@@ -118,6 +118,10 @@ int probe_reaped(struct init_probe *p, pid_t pid, int st, bool *ok, char *why, s
 /* Kills it and forgets it (its zombie is reaped as any orphan). */
 void probe_cancel(struct init_probe *p);
 
+/* pid1.c: CLOCK_MONOTONIC in ms, by the system call (not musl's vDSO lookup: three page
+ * faults at every container's start). */
+int64_t now_ms(void);
+
 /* ready.c: readiness detection. ready_init binds the notify socket (before any workload;
  * 0 or an exit status after reporting setup-failed). The rest follow the workload's life. */
 int ready_init(const struct init_opts *o, pid1_stop_fn stop);

@@ -103,7 +103,7 @@ static struct {
 
 static void pid1_stop_workload(enum pid1_stop_why why);
 
-static int64_t now_ms(void)
+int64_t now_ms(void)
 {
     struct timespec ts;
     /* the system call, not musl's vDSO path: its first use looks the symbol up in the vDSO

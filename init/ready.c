@@ -31,8 +31,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "events.h"
@@ -108,10 +106,8 @@ static int bind_notify(const struct init_opts *o, char *env, size_t envlen)
         snprintf(env, envlen, "%s", sun.sun_path);
     } else {
         /* abstract: "\0corral-notify-<pid>-<ns pid>" in the network namespace */
-        struct timespec ts;
-        syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);   /* not the vDSO: pid1.c's now_ms */
         int n = snprintf(sun.sun_path + 1, sizeof sun.sun_path - 1, "corral-notify-%d-%lld",
-                         (int)getpid(), (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+                         (int)getpid(), (long long)now_ms());
         len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
         snprintf(env, envlen, "@%s", sun.sun_path + 1);
     }

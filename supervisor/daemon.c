@@ -270,7 +270,6 @@ static void on_settled(struct cr_runtime *rt, struct cr_svc *svc)
 static void api_shutdown(struct cr_runtime *rt, const char *why);
 static int api_power(struct cr_runtime *rt, const char *action, const char *why, bool check);
 
-
 /* reexec_signal's check ended: the re-exec goes on, or the log says why not. */
 static void on_reexec_checked(void *arg, int r, const char *said)
 {
@@ -280,11 +279,12 @@ static void on_reexec_checked(void *arg, int r, const char *said)
     snprintf(name, sizeof name, "SIG%s", sig > 0 && sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
     if (r < 0)
         cr_log(NULL, "%s (reexec_signal): not re-executing: %s", name, said);
-    else if (sv_reexec(&sv->rt, NULL, why, sizeof why) < 0)
+    else if (sv_reexec(&sv->rt, said, why, sizeof why) < 0)
         cr_log(NULL, "%s (reexec_signal): not re-executing: %s", name, why);
     else
         cr_log(NULL, "%s (reexec_signal): re-executing %s", name, sv->reexec_path);
 }
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct sv *sv = h->data;

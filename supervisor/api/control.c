@@ -976,26 +976,17 @@ static void do_net_connect(struct client *c, struct cr_ctl_req *rq, struct obuf 
     }
 }
 
-/* reexec: its check runs beside the loop (the answer comes from on_reexec_checked); the
- * re-exec itself follows the answer. */
-struct reexec_ask {
-    struct client *c;
-    char path[4096];             /* as asked ("": the supervisor's own) */
-};
-
+/* reexec: its check runs beside the loop (the answer comes from on_reexec_checked), and
+ * says which program it checked (said); the re-exec of that one follows. */
 static void on_reexec_checked(void *arg, int r, const char *said)
 {
-    struct reexec_ask *ask = arg;
-    struct client *c = ask->c;
-    char path[sizeof ask->path], why[512];
-    memcpy(path, ask->path, sizeof path);
-    free(ask);
+    struct client *c = arg;
+    char why[512];
     if (!defer_end(c))
         return;   /* the client went: no re-exec it can no longer hear of */
     /* asked for before the answer (the execve waits for a later turn of the loop): what
      * became impossible during the check (a stop began, a service left its state) is said */
-    if (r == 0 && (r = c->ctl->host->reexec(c->ctl->rt, *path ? path : NULL, why,
-                                             sizeof why)) < 0)
+    if (r == 0 && (r = c->ctl->host->reexec(c->ctl->rt, said, why, sizeof why)) < 0)
         said = why;
     struct obuf o = {0};
     if (r < 0)
@@ -1009,21 +1000,12 @@ static void on_reexec_checked(void *arg, int r, const char *said)
 
 static void do_reexec(struct client *c, struct cr_ctl_req *rq, struct obuf *o)
 {
-    struct reexec_ask *ask = calloc(1, sizeof *ask);
-    if (!ask) {
-        ob_error(o, CR_CTL_E_FAILED, "reexec: out of memory");
-        return;
-    }
-    ask->c = c;
-    if (rq->argc)
-        snprintf(ask->path, sizeof ask->path, "%s", rq->argv[0]);
     char why[512];
     defer_begin(c);
     int r = c->ctl->host->reexec_check(c->ctl->rt, rq->argc ? rq->argv[0] : NULL,
-                                       on_reexec_checked, ask, why, sizeof why);
+                                       on_reexec_checked, c, why, sizeof why);
     if (r < 0) {
         defer_cancel(c);
-        free(ask);
         ob_error(o, r == -ESHUTDOWN || r == -EBUSY ? CR_CTL_E_BUSY : CR_CTL_E_FAILED,
                  "reexec: %s", why);
     }

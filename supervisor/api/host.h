@@ -35,9 +35,9 @@ struct cr_api_host {
      * why (a sentence) when it cannot now. */
     int (*reexec)(struct cr_runtime *rt, const char *path, char *why, size_t whylen);
     /* Whether it can: path is run once with --version and must answer as a supervisor. 0:
-     * under way, and done(arg, 0, the program) or done(arg, -errno, why) follows, from the
-     * loop (-EBUSY while another check runs, -ESHUTDOWN when the supervisor stops first);
-     * or a negative errno with why at once. */
+     * under way, and done(arg, 0, the program checked: the path to give reexec) or
+     * done(arg, -errno, why) follows, from the loop (-EBUSY while another check runs,
+     * -ESHUTDOWN when the supervisor stops first); or a negative errno with why at once. */
     int (*reexec_check)(struct cr_runtime *rt, const char *path,
                         void (*done)(void *arg, int r, const char *said), void *arg, char *why,
                         size_t whylen);

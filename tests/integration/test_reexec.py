@@ -11,7 +11,8 @@ import threading
 
 import pytest
 
-from conftest import INIT, SUPERVISOR, base_env, alive, descendants, gone, wait_for_line, wait_until
+from conftest import (INIT, SUPERVISOR, base_env, alive, children, descendants, gone,  # noqa: F401
+                      read_text, wait_for_line, wait_until)
 from test_supervisor import WL, cg_dirs, cg_procs, cgroot, svc  # noqa: F401  (cgroot: a fixture)
 from test_svctl import ASAN_SVCTL, CtlSup, sleeper
 from test_images import ImgSup, assert_store_clean, images, isvc  # noqa: F401
@@ -164,6 +165,13 @@ def slow_version(tmp, real, secs):
     return p
 
 
+def check_child(s, slow):
+    """The supervisor's child running `slow --version` (the check), once there."""
+    return wait_until(lambda: next((p for p in children(s.pid) if f"{slow} --version" in
+                                    read_text(f"/proc/{p}/cmdline").replace("\0", " ")), None),
+                      10, what="the check's child")
+
+
 def test_reexec_check_runs_beside_the_loop(h, tmp, cgroot):
     """The new program's --version check runs beside the loop: while a binary takes 6 s to
     answer (more than the 5 s the check once allowed, blocking the loop; an ASan build in the
@@ -176,9 +184,7 @@ def test_reexec_check_runs_beside_the_loop(h, tmp, cgroot):
     t = threading.Thread(target=lambda: got.append(s.ctl("reexec", slow)))
     t.start()
     try:
-        wait_until(lambda: any(f"{slow} --version" in " ".join(c) for c in
-                               (read_cmdline(p) for p in children_of(s.pid))), 10,
-                   what="the check's child")
+        check_child(s, slow)
         assert s.status("web")["web"]["pid"] == pid    # answered while the check runs
         assert t.is_alive(), got
     finally:
@@ -199,9 +205,7 @@ def test_a_stop_ends_the_reexec_check_saying_so(h, tmp, cgroot):
     t = threading.Thread(target=lambda: got.append(s.ctl("reexec", slow)))
     t.start()
     try:
-        child = wait_until(lambda: next((p for p in children_of(s.pid) if
-                                         f"{slow} --version" in " ".join(read_cmdline(p))),
-                                        None), 10, what="the check's child")
+        child = check_child(s, slow)
         rc, out, err = s.ctl("reexec")
         assert rc != 0 and "a re-exec is being checked already" in err, (rc, out, err)
         s.p.send_signal(signal.SIGTERM)
@@ -211,21 +215,6 @@ def test_a_stop_ends_the_reexec_check_saying_so(h, tmp, cgroot):
     assert got and got[0][0] != 0 and "the supervisor is stopping" in got[0][2], got
     assert gone(child)
     assert "resumed" not in s.log()
-
-
-def children_of(pid):
-    try:
-        return [int(c) for t in os.listdir(f"/proc/{pid}/task")
-                for c in open(f"/proc/{pid}/task/{t}/children").read().split()]
-    except OSError:
-        return []
-
-
-def read_cmdline(pid):
-    try:
-        return open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").split("\0")
-    except OSError:
-        return []
 
 
 def test_reexec_ends_a_log_follower_saying_so(h, tmp, cgroot):
