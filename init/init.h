@@ -8,7 +8,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "units.h"
 
@@ -118,9 +121,16 @@ int probe_reaped(struct init_probe *p, pid_t pid, int st, bool *ok, char *why, s
 /* Kills it and forgets it (its zombie is reaped as any orphan). */
 void probe_cancel(struct init_probe *p);
 
-/* pid1.c: CLOCK_MONOTONIC in ms, by the system call (not musl's vDSO lookup: three page
- * faults at every container's start). */
-int64_t now_ms(void);
+/* CLOCK_MONOTONIC in ms, for every file of init (inline here: pid1.c and ready.c both read
+ * the clock, and neither owns it). The system call, not musl's vDSO path: its first use looks
+ * the symbol up in the vDSO (three page faults, ~15 us each on a virtual machine, at every
+ * container's start); init reads the clock a few times per event. */
+static inline int64_t now_ms(void)
+{
+    struct timespec ts;
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ready.c: readiness detection. ready_init binds the notify socket (before any workload;
  * 0 or an exit status after reporting setup-failed). The rest follow the workload's life. */

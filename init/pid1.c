@@ -103,16 +103,6 @@ static struct {
 
 static void pid1_stop_workload(enum pid1_stop_why why);
 
-int64_t now_ms(void)
-{
-    struct timespec ts;
-    /* the system call, not musl's vDSO path: its first use looks the symbol up in the vDSO
-     * (three page faults, ~15 us each on a virtual machine, at every container's start);
-     * init reads the clock a few times per event */
-    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Probes (readiness exec, health checks) are init's children whose status matters: with
  * any configured, init reaps classically instead of letting the kernel autoreap. */
 static bool probes_used(const struct init_opts *o)

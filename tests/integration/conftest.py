@@ -821,9 +821,14 @@ def _ip_forward():
 @pytest.fixture(scope="session", autouse=True)
 def _net_state():
     """A supervisor keeps its network state (leases, hosts files) in /run/corral-net/ROOT
-    after it exits; the roots of this session (crtest-PID-…) are removed at its end."""
-    yield
+    after it exits; the roots of this session (crtest-PID-…) are removed at its end, and those
+    of an earlier session that was killed before its end (its PID gone) at the start."""
     base = Path("/run/corral-net")
+    for d in base.glob("crtest-*-*") if base.is_dir() else ():
+        pid = d.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(d, ignore_errors=True)
+    yield
     for d in base.glob(f"crtest-{os.getpid()}-*") if base.is_dir() else ():
         shutil.rmtree(d, ignore_errors=True)
 
