@@ -25,6 +25,20 @@ static char env_socket[sizeof addr.sun_path + 1];   /* as $NOTIFY_SOCKET said, f
 static uint64_t env_usec;                            /* our WATCHDOG_USEC, or 0 */
 
 static uint64_t watchdog_every, watchdog_last;   /* ms; uv_now() of the last ping */
+
+/* What systemd's queue did not take when sent (full: it had not read for a while; a unix
+ * datagram queue holds net.unix.max_dgram_qlen messages, 10 by default), in order, sent again
+ * on a timer: READY=1, RELOADING=1 and STOPPING=1 are never lost, and never overtaken. A ping
+ * (WATCHDOG=1) is not kept: the next comes anyway. A STATUS= alone replaces one queued last. */
+#define MSG_MAX 512
+#define PENDING_MAX 16
+#define RETRY_MS 20
+static char pending[PENDING_MAX][MSG_MAX];
+static size_t pending_len[PENDING_MAX];
+static unsigned pending_head, pending_n;
+static bool pending_dropped;   /* said once */
+static uv_timer_t retry;
+static bool retry_on;
 /* Pings go out once READY=1 has: systemd arms a unit's watchdog at its first WATCHDOG=1 even
  * while it starts, and a start-up of many services (each start a clone, a cgroup and
  * an init, seconds under emulation) is TimeoutStartSec's to judge, as systemd.service(5)
@@ -74,6 +88,10 @@ bool sv_notify_open(uv_loop_t *loop, bool running)
         cr_log(NULL, "NOTIFY_SOCKET: socket: %s", strerror(errno));
         return false;
     }
+    if (uv_timer_init(loop, &retry) == 0) {
+        retry_on = true;
+        uv_unref((uv_handle_t *)&retry);   /* never what keeps the loop going */
+    }
     if (period >= 2000 && uv_timer_init(loop, &watchdog) == 0) {
         watchdog_on = true;
         uint64_t every = watchdog_every = period / 2000;   /* half the period, in ms */
@@ -86,11 +104,66 @@ bool sv_notify_open(uv_loop_t *loop, bool running)
     return true;
 }
 
+/* 0 sent, -EAGAIN not taken now (systemd's queue is full), else dropped (said). */
+static int send_one(const char *msg, size_t n)
+{
+    if (sendto(fd, msg, n, MSG_NOSIGNAL, (struct sockaddr *)&addr, addrlen) < 0) {
+        int e = errno;
+        if (e != EAGAIN)
+            cr_log(NULL, "NOTIFY_SOCKET: %s", strerror(e));
+        return -e;
+    }
+    bool ready = n >= 7 && !memcmp(msg, "READY=1", 7) && (n == 7 || msg[7] == '\n');
+    if (ready)
+        watchdog_armed = true;
+    return 0;
+}
+
+/* Sends what waits, oldest first, until systemd's queue is full again. */
+static void flush(void)
+{
+    while (pending_n && send_one(pending[pending_head], pending_len[pending_head]) != -EAGAIN) {
+        pending_head = (pending_head + 1) % PENDING_MAX;
+        pending_n--;
+    }
+    if (!pending_n && retry_on)
+        uv_timer_stop(&retry);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    flush();
+}
+
+static void keep(const char *msg, size_t n)
+{
+    bool status_only = !strncmp(msg, "STATUS=", 7);
+    unsigned last = (pending_head + pending_n - 1) % PENDING_MAX;
+    if (status_only && pending_n && !strncmp(pending[last], "STATUS=", 7)) {
+        memcpy(pending[last], msg, n);
+        pending_len[last] = n;
+        return;
+    }
+    if (pending_n == PENDING_MAX) {   /* systemd has not read for long: the oldest goes */
+        if (!pending_dropped)
+            cr_log(NULL, "NOTIFY_SOCKET: systemd reads no messages; the oldest are dropped");
+        pending_dropped = true;
+        pending_head = (pending_head + 1) % PENDING_MAX;
+        pending_n--;
+    }
+    unsigned at = (pending_head + pending_n) % PENDING_MAX;
+    memcpy(pending[at], msg, n);
+    pending_len[at] = n;
+    pending_n++;
+    if (retry_on && !uv_is_active((uv_handle_t *)&retry))
+        uv_timer_start(&retry, on_retry, RETRY_MS, RETRY_MS);
+}
+
 void sv_notify(const char *fmt, ...)
 {
     if (fd < 0)
         return;
-    char msg[512];
+    char msg[MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
@@ -99,11 +172,13 @@ void sv_notify(const char *fmt, ...)
         return;
     if ((size_t)n >= sizeof msg)
         n = sizeof msg - 1;
-    if (sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&addr, addrlen) < 0) {
-        if (errno != EAGAIN)
-            cr_log(NULL, "NOTIFY_SOCKET: %s", strerror(errno));
-    } else if (!watchdog_armed && (!strncmp(msg, "READY=1\n", 8) || !strcmp(msg, "READY=1"))) {
-        watchdog_armed = true;
+    bool ping = !strcmp(msg, "WATCHDOG=1");
+    if (pending_n) {   /* after what waits, never before it */
+        if (!ping)
+            keep(msg, (size_t)n);
+        flush();
+    } else if (send_one(msg, (size_t)n) == -EAGAIN && !ping) {
+        keep(msg, (size_t)n);
     }
 }
 
@@ -126,6 +201,7 @@ void sv_notify_pass_on(bool on)
         unsetenv("WATCHDOG_PID");
         return;
     }
+    flush();   /* what waits, as far as systemd takes it now: the execve ends this queue */
     setenv("NOTIFY_SOCKET", env_socket, 1);
     if (env_usec) {
         char v[32];
@@ -138,6 +214,16 @@ void sv_notify_pass_on(bool on)
 
 void sv_notify_close(void)
 {
+    if (pending_n)   /* a last try: nothing waits for systemd at the end */
+        flush();
+    if (pending_n)
+        cr_log(NULL, "NOTIFY_SOCKET: systemd reads no messages; %u not sent", pending_n);
+    pending_n = 0;
+    if (retry_on) {
+        uv_timer_stop(&retry);
+        uv_close((uv_handle_t *)&retry, NULL);
+        retry_on = false;
+    }
     if (watchdog_on) {
         uv_timer_stop(&watchdog);
         uv_close((uv_handle_t *)&watchdog, NULL);

@@ -15,7 +15,8 @@
  * when systemd listens. */
 bool sv_notify_open(uv_loop_t *loop, bool running);
 /* Sends one message, e.g. "READY=1\nSTATUS=3 services running". Never blocks; a message
- * the socket does not take is dropped. */
+ * systemd's queue does not take now waits (in order, sent again on a timer), but for
+ * WATCHDOG=1, dropped: the next comes. */
 void sv_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* RELOADING=1 with MONOTONIC_USEC (systemd 253's reload protocol; older ones ignore it) and
  * STATUS=status. */

@@ -348,12 +348,36 @@ class NotifySup(CtlSup):
         return self.nsock.recv(4096).decode()
 
     def until(self, pred, timeout=20):
-        """Messages up to the first that pred accepts (that one last)."""
+        """Messages up to the first that pred accepts (that one last), within timeout in all:
+        the watchdog's pings never let a single receive time out."""
         seen = []
+        deadline = time.monotonic() + T(timeout)
         while True:
-            seen.append(self.next_msg(timeout))
+            left = deadline - time.monotonic()
+            assert left > 0, f"no message accepted in {T(timeout)} s; seen: {seen[-20:]}"
+            self.nsock.settimeout(left)
+            try:
+                seen.append(self.nsock.recv(4096).decode())
+            except TimeoutError:
+                raise AssertionError(f"no message accepted in {T(timeout)} s; seen: {seen[-20:]}")
             if pred(seen[-1]):
                 return seen
+
+    def fill_queue(self):
+        """Fills our notify socket's queue (net.unix.max_dgram_qlen datagrams) as a systemd
+        that does not read for a while would have it: the supervisor's sends find it full.
+        Returns how many fillers were queued."""
+        fill = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        fill.setblocking(False)
+        n = 0
+        try:
+            while True:
+                fill.sendto(b"FILLER=1", str(Path(self.tmp) / "notify.sock"))
+                n += 1
+        except BlockingIOError:
+            return n
+        finally:
+            fill.close()
 
 
 # Not marked cgroup: not yet run in the v2 VM (a VM run of this file timed out after the
@@ -398,6 +422,30 @@ def test_sd_notify_ready_status_watchdog_reload_stopping(h, tmp, cgroot, rootfs)
         assert s.stop() == 0
         msgs = s.until(lambda m: m.startswith("STOPPING=1"), timeout=5)
         assert msgs[-1] == "STOPPING=1\nSTATUS=stopping every service (SIGTERM)", msgs
+    finally:
+        s.nsock.close()
+
+
+def test_sd_notify_messages_wait_while_systemds_queue_is_full(h, tmp, cgroot):
+    """A systemd that has not read for a while (its notify socket's queue full: 10 datagrams
+    by default) still gets RELOADING=1 and READY=1, in order, once it reads again: the
+    supervisor keeps what the queue did not take and sends it again (it dropped them, and a
+    test reading no faster than the watchdog's pings came waited forever for RELOADING=1)."""
+    s = NotifySup(h, tmp, cgroot, sleeper("web", network="none"))
+    s.start(watchdog_usec=0)
+    try:
+        s.until(lambda m: "READY=1" in m.split("\n"))
+        s.wait_state("web", "RUNNING")
+        fillers = s.fill_queue()
+        assert fillers > 0
+        s.p.send_signal(signal.SIGHUP)
+        s.wait_log(r"^supervisor: reloaded: ")
+        msgs = s.until(lambda m: m.startswith("READY=1"))
+        assert msgs[:fillers] == ["FILLER=1"] * fillers, msgs
+        rest = msgs[fillers:]
+        assert len(rest) == 2 and rest[0].startswith("RELOADING=1\n"), msgs
+        assert rest[1].startswith("READY=1\nSTATUS=reloaded; 1 running"), msgs
+        assert s.stop() == 0
     finally:
         s.nsock.close()
 
