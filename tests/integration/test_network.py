@@ -21,10 +21,12 @@ import pytest
 
 import json
 
-from conftest import (ASAN_SUPERVISOR, INIT, SANITIZER_RE, SUPERVISOR, SVCTL, T,
-                      host_network_restored, mount_points, net_cleanup, read_text, wait_until)
+from conftest import (ASAN_SUPERVISOR, INIT, ROOT, ROOTFS, SANITIZER_RE, SUPERVISOR, SVCTL, T,
+                      host_network_restored, mount_points, need, net_cleanup, read_text,
+                      wait_until)
 from test_supervisor import (Sup, cg_cleanup, cg_dirs, cgroot, children_of,  # noqa: F401
                              svc)  # (cgroot is a fixture)
+from test_svctl import free_port
 
 pytestmark = pytest.mark.cgroup
 
@@ -356,6 +358,47 @@ def test_published_ports(h, net_env, cgroot, outside, binary):
     assert outside_client(outside, "198.51.100.1", port + 1).startswith("error")
     assert s.stop() == 0
     assert host_client("127.0.0.1", port).startswith("error")     # gone with the table
+
+
+class FileSup(NetSup):
+    """A supervisor over a whole file as it is (services: its text)."""
+
+    def write(self, services):
+        self.ini.write_text(services)
+
+
+def test_the_network_example_runs(h, tmp_path, cgroot):
+    """conf/network.ini as shipped (but for its cgroup root and published port, the test's
+    own): app reaches db by name over the internal network, web answers at its published port
+    from the host, and nothing of it is left after the stop."""
+    need(ROOTFS / "bin/busybox")
+    top = tmp_path / "top"
+    shutil.copytree(ROOT / "conf", top / "conf")
+    (top / "build").mkdir()
+    (top / "build" / "rootfs").symlink_to(ROOTFS)
+    text = (top / "conf" / "network.ini").read_text()
+    assert "cgroup_root = corral-net\n" in text and "ports = 18080:8080\n" in text
+    port = free_port()
+    text = text.replace("cgroup_root = corral-net\n", f"cgroup_root = {cgroot}\n")
+    text = text.replace("ports = 18080:8080\n", f"ports = {port}:8080\n")
+    s = FileSup(h, top / "conf", cgroot, text, name="network.ini").start()
+    log = top / "build" / "logs" / "app.out.log"
+    wait_until(lambda: "db says: +PONG" in read_text(log), 30, what="app's answer from db")
+
+    def page():
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as c:
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := c.recv(65536):
+                data += chunk
+            return data.decode(errors="replace")
+    r = wait_until(lambda: "Hello from a corral container" in page() and page(), 30,
+                   what="web at its published port")
+    assert r.startswith("HTTP/1.") and " 200 " in r.splitlines()[0], r
+    assert s.stop() == 0
+    no_links_left(ifprefix(cgroot))
+    assert f"corral-{cgroot}" not in nft_tables()
+    assert host_client("127.0.0.1", port).startswith("error")
 
 
 def test_published_port_in_use_is_that_services_error(h, net_env, cgroot):

@@ -167,8 +167,8 @@ def test_web_ui_in_a_real_browser(h, tmp, cgroot):
                 if GONE in str(e):
                     return []
                 raise
-        wait_until(ticks, 20, what="talker's lines in the live log")
-        first = max(ticks())
+        # the lines wait_until saw: asking again may meet the frame reloading (no lines)
+        first = max(wait_until(ticks, 20, what="talker's lines in the live log"))
         wait_until(lambda: max(ticks() or [0]) >= first + 3, 20, what="new lines arriving live")
         drv.switch_to.default_content()
         drv.get(s.base + "/")
