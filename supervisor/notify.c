@@ -214,8 +214,7 @@ void sv_notify_pass_on(bool on)
 
 void sv_notify_close(void)
 {
-    if (pending_n)   /* a last try: nothing waits for systemd at the end */
-        flush();
+    flush();   /* a last try: nothing waits for systemd at the end */
     if (pending_n)
         cr_log(NULL, "NOTIFY_SOCKET: systemd reads no messages; %u not sent", pending_n);
     pending_n = 0;

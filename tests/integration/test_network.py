@@ -386,14 +386,15 @@ def test_the_network_example_runs(h, tmp_path, cgroot):
     wait_until(lambda: "db says: +PONG" in read_text(log), 30, what="app's answer from db")
 
     def page():
+        """web's page, once it is the example's (one request a try)."""
         with socket.create_connection(("127.0.0.1", port), timeout=3) as c:
             c.sendall(b"GET / HTTP/1.0\r\n\r\n")
             data = b""
             while chunk := c.recv(65536):
                 data += chunk
-            return data.decode(errors="replace")
-    r = wait_until(lambda: "Hello from a corral container" in page() and page(), 30,
-                   what="web at its published port")
+        text = data.decode(errors="replace")
+        return text if "Hello from a corral container" in text else None
+    r = wait_until(page, 30, what="web at its published port")
     assert r.startswith("HTTP/1.") and " 200 " in r.splitlines()[0], r
     assert s.stop() == 0
     no_links_left(ifprefix(cgroot))
