@@ -85,11 +85,12 @@ def nft_tables():
     return p.stdout.split()
 
 
-def no_links_left(prefix, timeout=90):
+def no_links_left(prefix, timeout=300):
     """Waits until no link named prefix* is left: the bridges the supervisor removes itself,
     the veths going with their containers' namespaces (the kernel's cleanup, soon after: its
     work queue tears namespaces down one after another, and under `make flake-check`'s load
-    one veth outlived 30 s with nothing in or holding its namespace). On a timeout the
+    one veth outlived 30 s, and on 2026-12-07 one 90 s, with no process in or holding its
+    namespace, and was gone by the run's end). On a timeout the
     failure says what is left and why it may be: each link's details (a veth's peer
     namespace), the processes in a network namespace not the host's or holding one open, and
     the kernel's lines about devices it could not free."""
@@ -195,6 +196,17 @@ def test_services_reach_each_other_by_name_over_the_default_bridge(h, net_env, c
     assert f"{s.addr('srv')}\tsrv" in hosts and f"{cli}\tcli" in hosts, hosts
     prefix = ifprefix(cgroot)
     assert len(links(prefix)) == 3, links(prefix)       # the bridge and two veths
+    # a veth end has one queue each way (the kernel's default: one per possible CPU, each made
+    # with the device), on the host and in the container
+    details = [subprocess.run(["ip", "-d", "-o", "link", "show", "dev", n], capture_output=True,
+                              text=True).stdout for n in links(prefix)]
+    veths = [d for d in details if " veth " in d]
+    assert len(veths) == 2, details
+    for d in veths:
+        assert "numtxqueues 1 numrxqueues 1 " in d, d
+    inside = subprocess.run(["nsenter", "-t", str(s.init("srv")), "-n", "ip", "-d", "-o",
+                             "link", "show", "dev", "eth0"], capture_output=True, text=True)
+    assert "numtxqueues 1 numrxqueues 1 " in inside.stdout, inside
     # svctl status: each service's address and its traffic
     p = subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "--json", "status"],
                        capture_output=True, text=True, timeout=T(10))
