@@ -883,6 +883,71 @@ def rootfs():
     return ROOTFS
 
 
+# ---- a time limit per test -------------------------------------------------------------------
+
+class TimeLimitExceeded(BaseException):
+    """A test phase ran past its time limit. A BaseException, so that a test's own
+    `except Exception` (a polling loop's) does not take it for a passing failure."""
+
+
+class _TimeLimit:
+    """Every test phase (setup, call, teardown) of the whole session, security and faults too
+    (a plugin of the session's, not this conftest's own hooks, which pytest keeps to the tests
+    of this folder), ends with TimeLimitExceeded after CRTEST_TIME_LIMIT seconds (default 900,
+    scaled by CRTEST_SLOW; 0: none) or a test's `time_limit(SECONDS)` mark: a hang is a
+    failure with its stack (every thread's, on stderr), not a run stuck until CI's own limit.
+    SIGALRM: the main thread's blocking calls (recv, poll, wait, sleep) give way to it."""
+
+    def __init__(self):
+        self.default = T(float(os.environ.get("CRTEST_TIME_LIMIT", "900")))
+
+    def _limit(self, item):
+        m = item.get_closest_marker("time_limit")
+        return float(m.args[0]) if m else self.default
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(self, item):
+        yield from self._under(item, "setup")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        yield from self._under(item, "call")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_teardown(self, item):
+        yield from self._under(item, "teardown")
+
+    def _under(self, item, phase):
+        limit = self._limit(item)
+        if limit <= 0 or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_alarm(signum, frame):
+            import faulthandler
+            import sys
+            sys.stderr.write(f"\n{item.nodeid}: {phase} still running after {limit:.0f} s; "
+                             "every thread's stack:\n")
+            faulthandler.dump_traceback(all_threads=True)
+            raise TimeLimitExceeded(f"{item.nodeid}: {phase} ran past its {limit:.0f} s "
+                                    "(CRTEST_TIME_LIMIT, or the test's time_limit mark)")
+
+        old = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "time_limit(seconds): this test's own time limit per "
+                            "phase, for the few that take longer than CRTEST_TIME_LIMIT")
+    if not config.pluginmanager.has_plugin("corral-time-limit"):
+        config.pluginmanager.register(_TimeLimit(), "corral-time-limit")
+
+
 # ---- the VM's pytest selection, beside the host's tests (test_vm.py) ----
 
 def pytest_collection_finish(session):

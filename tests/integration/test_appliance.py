@@ -38,7 +38,8 @@ SVCTL = ROOT / "build" / "svctl"
 ROOTFS = ROOT / "build" / "rootfs"
 SHARE = "/run/vm-share"
 
-pytestmark = pytest.mark.appliance
+# booting and building the appliance: minutes under TCG, past conftest's limit per test
+pytestmark = [pytest.mark.appliance, pytest.mark.time_limit(1800)]
 
 CONFIG = """\
 [supervisor]

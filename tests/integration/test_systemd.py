@@ -29,7 +29,7 @@ SYSVM = ROOT / "build" / "sysvm"
 N = int(os.environ.get("CORRAL_SYSTEMD_N", "100"))
 TIMEOUT = float(os.environ.get("CORRAL_SYSTEMD_TIMEOUT", "1200"))
 
-pytestmark = pytest.mark.systemd_vm
+pytestmark = [pytest.mark.systemd_vm, pytest.mark.time_limit(2 * TIMEOUT + 900)]
 
 
 def services_ini(n):

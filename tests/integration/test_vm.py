@@ -50,6 +50,9 @@ GUEST_SLOW = str(max(float(os.environ.get("CRTEST_SLOW", "1")), 1.0) * 5)
 TIMES = []  # (what, seconds), printed at the end of the session
 RUNNING = set()  # run-in-vm processes under way (stop_early ends them at the session's end)
 BUILD_LOCK = threading.Lock()  # build/vm: made once, by the early run or the fixture
+# Boots take minutes under TCG, and test_cgroup_tests_in_vm waits for the whole selection
+# (run twice if the guest stalls): past conftest's time limit per test.
+pytestmark = pytest.mark.time_limit(2 * (VM_PYTEST_TIMEOUT + 90) + 900)
 
 
 class Result:
