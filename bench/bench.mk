@@ -73,6 +73,19 @@ bench: bench-rpc
 bench-rpc: deps-bench-supervisor $(B)/init $(B)/supervisor
 	/usr/bin/python3 bench/rpc/rpcbench.py --ours $(B)/supervisor --init $(B)/init $(BENCH_RPC_ARGS)
 
+# ---- bench-net: throughput over corral's networks against the floor and podman (issue 8) ----
+# iperf3 between two services on a bridge and from the host to a published port, against two
+# namespaces on a plain veth pair and podman, same run. E.g. BENCH_NET_ARGS='--seconds 3'.
+BENCH_NET_PKGS := iperf3 podman runc
+BENCH_NET_ARGS ?=
+
+.PHONY: bench-net
+bench: bench-net
+bench-net: deps-bench $(B)/init $(B)/supervisor rootfs
+	$(call apt_ensure,$(BENCH_NET_PKGS))
+	/usr/bin/python3 bench/net/netbench.py --ours $(B)/supervisor --init $(B)/init \
+	  --rootfs $(B)/rootfs $(BENCH_NET_ARGS)
+
 # ---- bench-images: image containers against podman (issue 9) -------------------------------
 # Extra arguments, e.g. BENCH_IMAGES_ARGS='--runs 5 --cold-rounds 1'.
 BENCH_IMAGES_ARGS ?=
