@@ -1371,8 +1371,9 @@ void cr_net_detach(struct cr_net *n, const char *svc)
     struct attach *a = attach_of(n, svc);
     if (!a)
         return;
-    /* Its veth pairs go with its namespace: deleting one here took ~20 ms of the loop (the
-     * kernel waits for an RCU grace period), for nothing. */
+    /* Its veth pairs go with its namespace, or before, by the caller on its thread pool
+     * (cr_net_links_del): deleting one here took ~20 ms of the loop (the kernel waits for an
+     * RCU grace period). */
     struct attach gone = *a;
     *a = n->at[--n->nat];
     if (gone.nport) {
@@ -1402,6 +1403,27 @@ void cr_net_detach(struct cr_net *n, const char *svc)
     /* the others that shared a network with it: without it */
     gone.svc[0] = '\0';
     hosts_refresh(n, &gone);
+}
+
+size_t cr_net_veths(const struct cr_net *n, const char *svc, char (*out)[CR_IFNAME_MAX + 1],
+                    size_t max)
+{
+    const struct attach *a = n && !n->guest ? attach_of((struct cr_net *)n, svc) : NULL;
+    size_t k = 0;
+    for (; a && k < a->n && k < max; k++)
+        memcpy(out[k], a->veth[k], sizeof out[k]);
+    return k;
+}
+
+void cr_net_links_del(char (*names)[CR_IFNAME_MAX + 1], size_t count)
+{
+    struct cr_nl nl;
+    char err[256];
+    if (cr_nl_open(&nl, -1, err, sizeof err) < 0)
+        return;
+    for (size_t i = 0; i < count; i++)
+        cr_nl_link_del(&nl, names[i], NULL, 0);   /* -ENODEV: gone with its namespace */
+    cr_nl_close(&nl);
 }
 
 void cr_net_reclaim(struct cr_net *n, bool (*wanted)(const char *svc, const char *net, void *arg),

@@ -94,6 +94,15 @@ int cr_net_finish(struct cr_net *n, struct cr_net_job *j, char *err, size_t errl
 /* After the container is gone: others' hosts without it (its veth pairs go with its
  * namespace); a job under way for it is cancelled. */
 void cr_net_detach(struct cr_net *n, const char *svc);
+/* The host ends of svc's veth pairs while it is attached (before its cr_net_detach): at most
+ * max names into out, their count. cr_net_links_del then removes them (any thread, a netlink
+ * socket of its own; one already gone is no failure): a pair goes with its container's
+ * namespace, but only once nothing holds that namespace, which may be long after the
+ * container (a process of the host holding it open, or the kernel's clean-up running late
+ * under load); removing the host end removes the pair at once. */
+size_t cr_net_veths(const struct cr_net *n, const char *svc, char (*out)[CR_IFNAME_MAX + 1],
+                    size_t max);
+void cr_net_links_del(char (*names)[CR_IFNAME_MAX + 1], size_t count);
 /* Gives back the kept addresses that wanted() says no to (the service is gone from the config,
  * or no longer on that network): at once, or, for a container still up, when it is
  * detached. A run's leases are its own. */

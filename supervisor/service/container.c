@@ -320,12 +320,39 @@ static void cni_detach(struct cr_svc *svc)
     svc->cni_addrs[0] = '\0';
 }
 
+/* Its veth pairs' host ends, removed on the thread pool (cr_net_links_del: each removal
+ * waits for the kernel's RCU, ~20 ms, which the loop must not). */
+struct veths_del {
+    uv_work_t req;
+    size_t n;
+    char name[8][CR_IFNAME_MAX + 1];
+};
+
+static void veths_del_run(uv_work_t *req)
+{
+    struct veths_del *d = (struct veths_del *)req;
+    cr_net_links_del(d->name, d->n);
+}
+
+static void veths_del_done(uv_work_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
 static void net_detach(struct cr_svc *svc)
 {
     cni_detach(svc);
     /* also when a reload removed it (no conf any more): a no-op unless attached */
-    if (svc->rt->net)
-        cr_net_detach(svc->rt->net, svc->name);
+    if (!svc->rt->net)
+        return;
+    struct veths_del *d = calloc(1, sizeof *d);
+    if (d)
+        d->n = cr_net_veths(svc->rt->net, svc->name, d->name, 8);
+    cr_net_detach(svc->rt->net, svc->name);
+    if (d && d->n && uv_queue_work(svc->rt->loop, &d->req, veths_del_run, veths_del_done) == 0)
+        return;
+    free(d);   /* none, or no pool: they go with the namespace */
 }
 
 const struct cr_container_ops cr_container_ops_real = {

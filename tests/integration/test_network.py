@@ -228,6 +228,35 @@ def test_services_reach_each_other_by_name_over_the_default_bridge(h, net_env, c
     no_links_left(prefix)
 
 
+def veths(prefix):
+    return [n for n in links(prefix)
+            if " veth " in subprocess.run(["ip", "-d", "-o", "link", "show", "dev", n],
+                                          capture_output=True, text=True).stdout]
+
+
+def test_a_containers_veth_pair_goes_with_it_while_its_namespace_is_held(h, net_env, cgroot):
+    """A container's veth pair goes when the container does, not only when its namespace
+    does: here the test holds both services' namespaces open (as the kernel's clean-up
+    running late under load, or a socket outliving its process, would) and each pair is gone
+    all the same, after its service's stop and after the supervisor's."""
+    s = NetSup(h, net_env, cgroot, server("srv") + server("two", port=8001)).start()
+    s.wait_log(r"^supervisor: srv: started")
+    s.wait_log(r"^supervisor: two: started")
+    prefix = ifprefix(cgroot)
+    held = [os.open(f"/proc/{s.init(n)}/ns/net", os.O_RDONLY) for n in ("srv", "two")]
+    try:
+        assert len(veths(prefix)) == 2, links(prefix)
+        subprocess.run([str(SVCTL), "-s", str(net_env / "ctl.sock"), "stop", "srv"],
+                       capture_output=True, timeout=T(30))
+        wait_until(lambda: len(veths(prefix)) == 1, 20, what="srv's veth pair gone")
+        assert s.stop() == 0
+        wait_until(lambda: veths(prefix) == [], 20, what="two's veth pair gone")
+    finally:
+        for fd in held:
+            os.close(fd)
+    no_links_left(prefix)
+
+
 def test_addresses_are_stable_across_restarts(h, net_env, cgroot):
     s = NetSup(h, net_env, cgroot, server("a") + server("b") + server("c")).start()
     s.wait_log(r"^supervisor: c: started \(pid")
