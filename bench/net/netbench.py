@@ -214,25 +214,27 @@ class Podman:
             run([PODMAN, "rm", "-f", "-t", "0", self.name])
         if self.made_net:
             run([PODMAN, "network", "rm", "-f", self.net])
-        # conmon's libpod_parent cgroups podman made now (not there before), once empty
+        # conmon's libpod_parent cgroups podman made now (not there before), and the
+        # --cgroup-parent of our name (conmon/ and the containers' under it), once empty
         for c in self.libpod_parents() - self.before:
-            top = Path("/sys/fs/cgroup", c, "libpod_parent")
-            for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                try:
-                    d.rmdir()
-                except OSError:
-                    pass
-            try:
-                top.rmdir()
-            except OSError:
-                pass
-        for c in CGROUP_V1:   # --cgroup-parent's own, made by runc under our name
-            d = Path("/sys/fs/cgroup", c, self.parent)
-            if d.is_dir():
-                try:
-                    d.rmdir()
-                except OSError:
-                    pass
+            remove_empty_tree(Path("/sys/fs/cgroup", c, "libpod_parent"))
+        for c in CGROUP_V1:
+            remove_empty_tree(Path("/sys/fs/cgroup", c, self.parent))
+
+
+def remove_empty_tree(top):
+    """top's cgroup folders, deepest first (a busy one stays, and so do those above it)."""
+    if not top.is_dir():
+        return
+    for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+    try:
+        top.rmdir()
+    except OSError:
+        pass
 
 
 class HostRestored:
