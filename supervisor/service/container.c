@@ -348,7 +348,7 @@ static void net_detach(struct cr_svc *svc)
         return;
     struct veths_del *d = calloc(1, sizeof *d);
     if (d)
-        d->n = cr_net_veths(svc->rt->net, svc->name, d->name, 8);
+        d->n = cr_net_veths(svc->rt->net, svc->name, d->name, sizeof d->name / sizeof *d->name);
     cr_net_detach(svc->rt->net, svc->name);
     if (d && d->n && uv_queue_work(svc->rt->loop, &d->req, veths_del_run, veths_del_done) == 0)
         return;

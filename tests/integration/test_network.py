@@ -185,6 +185,13 @@ class NetSup(Sup):
         return m.group(1) if m else None
 
 
+def veths(prefix):
+    """The `ip -d` lines of the veths named prefix*."""
+    details = [subprocess.run(["ip", "-d", "-o", "link", "show", "dev", n], capture_output=True,
+                              text=True).stdout for n in links(prefix)]
+    return [d for d in details if " veth " in d]
+
+
 def test_services_reach_each_other_by_name_over_the_default_bridge(h, net_env, cgroot):
     s = NetSup(h, net_env, cgroot, server("srv") + client("cli", "srv")).start()
     answer = s.result("cli")
@@ -198,11 +205,9 @@ def test_services_reach_each_other_by_name_over_the_default_bridge(h, net_env, c
     assert len(links(prefix)) == 3, links(prefix)       # the bridge and two veths
     # a veth end has one queue each way (the kernel's default: one per possible CPU, each made
     # with the device), on the host and in the container
-    details = [subprocess.run(["ip", "-d", "-o", "link", "show", "dev", n], capture_output=True,
-                              text=True).stdout for n in links(prefix)]
-    veths = [d for d in details if " veth " in d]
-    assert len(veths) == 2, details
-    for d in veths:
+    pairs = veths(prefix)
+    assert len(pairs) == 2, links(prefix)
+    for d in pairs:
         assert "numtxqueues 1 numrxqueues 1 " in d, d
     inside = subprocess.run(["nsenter", "-t", str(s.init("srv")), "-n", "ip", "-d", "-o",
                              "link", "show", "dev", "eth0"], capture_output=True, text=True)
@@ -226,12 +231,6 @@ def test_services_reach_each_other_by_name_over_the_default_bridge(h, net_env, c
     assert f"corral-{cgroot}" not in nft_tables()
     # the veths go with the containers' namespaces (the kernel's cleanup, soon after)
     no_links_left(prefix)
-
-
-def veths(prefix):
-    return [n for n in links(prefix)
-            if " veth " in subprocess.run(["ip", "-d", "-o", "link", "show", "dev", n],
-                                          capture_output=True, text=True).stdout]
 
 
 def test_a_containers_veth_pair_goes_with_it_while_its_namespace_is_held(h, net_env, cgroot):
