@@ -10,6 +10,7 @@ Timeouts scale with CRTEST_SLOW (a factor, default 1) for slow or loaded machine
 """
 import contextlib
 import ctypes
+import datetime
 import errno
 import os
 import re
@@ -171,7 +172,12 @@ def lines(path):
 
 
 def first_seen(s, patterns, timeout=15):
-    """Polls s.log() (a supervisor's log); returns {pattern: monotonic time it first appeared}."""
+    """Polls s.log() (a supervisor's log, each pattern starting `^supervisor: `) until every
+    pattern is there; returns {pattern: time}. The time is when the supervisor logged the
+    first matching line if s keeps a stamped log (s.stamps: its `[supervisor] logfile`, whose
+    microsecond stamps its loop takes as it logs; Sup(stamped=True)): a loaded machine delays
+    the test's reading, which would shorten the gap between two lines the test saw late and
+    early. Otherwise it is the monotonic time the test first saw the line."""
     seen = {}
     deadline = time.monotonic() + T(timeout)
     while len(seen) < len(patterns):
@@ -183,7 +189,27 @@ def first_seen(s, patterns, timeout=15):
             missing = [p for p in patterns if p not in seen]
             raise AssertionError(f"never saw {missing} in the log:\n{log[-4000:]}")
         time.sleep(0.01)
-    return seen
+    stamps = getattr(s, "stamps", None)
+    if not stamps:
+        return seen
+    return wait_until(lambda: stamped_times(stamps, patterns), timeout,
+                      what=f"{patterns} in {stamps}")
+
+
+def stamped_times(path, patterns):
+    """{pattern: seconds since the epoch} of the first line of path (a supervisor's own log
+    file: `STAMP NAME: message`, without the `supervisor: ` of its stderr) that matches each
+    pattern, or None while one has none."""
+    prefix = "^supervisor: "
+    rxs = {p: re.compile("^" + p[len(prefix):] if p.startswith(prefix) else p)
+           for p in patterns}
+    found = {}
+    for line in read_text(path).splitlines():
+        stamp, _, rest = line.partition(" ")
+        for p, rx in rxs.items():
+            if p not in found and rx.search(rest):
+                found[p] = datetime.datetime.fromisoformat(stamp).timestamp()
+    return found if len(found) == len(patterns) else None
 
 
 # ---- pipes nobody reads until the test says so ------------------------------------------------

@@ -108,15 +108,20 @@ def cgroot():
 class Sup:
     """One supervisor process over one config file."""
 
-    def __init__(self, h, tmp, cgroot, services, name="services.ini", binary=ASAN_SUPERVISOR):
+    def __init__(self, h, tmp, cgroot, services, name="services.ini", binary=ASAN_SUPERVISOR,
+                 stamped=False):
         self.h, self.tmp, self.cgroot = h, Path(tmp), cgroot
         self.ini = self.tmp / name
         self.binary = binary   # the sanitizers' build; the release one where it matters
+        # stamped: the supervisor also logs to a file of its own, each line stamped by its loop
+        # (conftest.first_seen then gives the supervisor's times, not the test's)
+        self.stamps = self.tmp / "supervisor-stamped.log" if stamped else None
         self.write(services)
         self.p = None
 
     def write(self, services):
-        text = (f"[supervisor]\ncgroup_root = {self.cgroot}\nlog_dir = {self.tmp}/logs\n\n"
+        own = f"logfile = {self.stamps}\n" if self.stamps else ""
+        text = (f"[supervisor]\ncgroup_root = {self.cgroot}\nlog_dir = {self.tmp}/logs\n{own}\n"
                 + services)
         self.ini.write_text(text)
 
