@@ -159,24 +159,62 @@ static int private_mounts(void)
 	return 0;
 }
 
-/* CNI's bridge and portmap plugins (podman, 1c) leave iptables-nft's "ip nat" and "ip filter"
- * tables behind them; bit i: CNI_TABLES[i] is there now. */
-static const char *const CNI_TABLES[] = {"ip nat", "ip filter"};
+/* What podman's CNI plugins (1c) leave on the host: iptables-nft tables (the bridge and portmap
+ * plugins' top chains; "ip6 nat" too, on a host with IPv6) and net.ipv4.ip_forward set to 1.
+ * Bit i of cni_tables(): CNI_TABLES[i] is there now. At the end, what was not there before is
+ * deleted and ip_forward given back, as bench-net does and the tests' host_network_restored. */
+static const char *const CNI_TABLES[] = {
+	"ip nat", "ip filter", "ip mangle", "ip raw", "ip6 nat", "ip6 filter", "ip6 mangle", "ip6 raw",
+};
+#define NCNI (sizeof(CNI_TABLES) / sizeof(CNI_TABLES[0]))
+static const char IP_FORWARD[] = "/proc/sys/net/ipv4/ip_forward";
 
 static unsigned cni_tables(void)
 {
 	FILE *f = popen("nft list tables 2>/dev/null", "r");
 	char line[128];
 	unsigned have = 0;
-	while (f && fgets(line, sizeof(line), f))
-		for (unsigned i = 0; i < 2; i++)
-			if (!strncmp(line, "table ", 6) && !strncmp(line + 6, CNI_TABLES[i],
-								    strlen(CNI_TABLES[i])) &&
-			    line[6 + strlen(CNI_TABLES[i])] == '\n')
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		for (unsigned i = 0; i < NCNI; i++)
+			if (!strncmp(line, "table ", 6) && !strcmp(line + 6, CNI_TABLES[i]))
 				have |= 1u << i;
+	}
 	if (f)
 		pclose(f);
 	return have;
+}
+
+/* ip_forward's value (its one character), or '\0' when it cannot be read. */
+static char ip_forward(void)
+{
+	char v = '\0';
+	int fd = open(IP_FORWARD, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &v, 1) != 1)
+			v = '\0';
+		close(fd);
+	}
+	return v;
+}
+
+static void host_network_restore(unsigned tables_there, char forward_was)
+{
+	unsigned made = cni_tables() & ~tables_there;
+	for (unsigned i = 0; i < NCNI; i++)
+		if (made >> i & 1) {
+			char cmd[64];
+			snprintf(cmd, sizeof(cmd), "nft delete table %s", CNI_TABLES[i]);
+			if (system(cmd) != 0)
+				fprintf(stderr, "supbench: %s failed\n", cmd);
+		}
+	if (forward_was && ip_forward() != forward_was) {
+		int fd = open(IP_FORWARD, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, &forward_was, 1) != 1)
+			perror("supbench: giving net.ipv4.ip_forward back");
+		if (fd >= 0)
+			close(fd);
+	}
 }
 
 int main(int argc, char **argv)
@@ -220,6 +258,7 @@ int main(int argc, char **argv)
 	 * the folder would stay on the host (and then look like someone else's to the tests). */
 	bool netns_there = access("/run/netns", F_OK) == 0;
 	unsigned tables_there = cni_tables();
+	char forward_was = ip_forward();
 	if (private_mounts() < 0) {
 		sb_cleanup();
 		return 1;
@@ -257,14 +296,7 @@ int main(int argc, char **argv)
 	printf("\nsupbench: %d PASS, %d MISS%s\n", pass, miss,
 	       failures ? " (some measurements FAILED, see above and the log)" : "");
 	sb_cleanup();
-	unsigned made = cni_tables() & ~tables_there;
-	for (unsigned i = 0; i < 2; i++)
-		if (made >> i & 1) {
-			char cmd[64];
-			snprintf(cmd, sizeof(cmd), "nft delete table %s", CNI_TABLES[i]);
-			if (system(cmd) != 0)
-				fprintf(stderr, "supbench: %s failed\n", cmd);
-		}
+	host_network_restore(tables_there, forward_was);
 	if (!netns_there) {
 		umount2("/run/netns", MNT_DETACH);   /* ours: this namespace is private */
 		rmdir("/run/netns");                 /* only when empty */
