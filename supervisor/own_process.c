@@ -97,13 +97,36 @@ void cr_own_heap_huge(size_t services)
     /* The top chunk (what malloc carves from next) is [break - keepcost, break). One block
      * that ends 16 bytes short of a 2 MiB boundary takes it and the address space up to
      * there (never written: no memory), so that the next chunk's header lands just below
-     * the boundary and its data above; the break moves 2 MiB and more past it (top pad). */
-    uintptr_t end = (uintptr_t)sbrk(0), top = end - mallinfo2().keepcost;
-    uintptr_t at = (end + (64u << 10) + huge - 1) & ~(huge - 1);
-    mallopt(M_TOP_PAD, (int)(huge + (64u << 10)));
-    void *skip = malloc(at - 16 - top - sizeof(size_t));   /* kept for good */
-    mallopt(M_TOP_PAD, 128 << 10);                         /* glibc's default again */
-    if (skip && madvise((void *)at, huge, MADV_HUGEPAGE) < 0)
-        cr_log(NULL, "heap: no huge page (%s): 4 KiB pages", strerror(errno));
+     * the boundary and its data above; the break moves 2 MiB and more past it (top pad).
+     * Checked, not assumed: a block served from a free hole elsewhere instead (the top left
+     * where it was), or a break that could not move (malloc then maps elsewhere), would leave
+     * the 2 MiB unmapped (madvise: ENOMEM, seen once under load); one more try from where
+     * the top then is, and a misfit block is given back after. */
+    void *misfit = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        uintptr_t end = (uintptr_t)sbrk(0), top = end - mallinfo2().keepcost;
+        uintptr_t at = (end + (64u << 10) + huge - 1) & ~(huge - 1);
+        mallopt(M_TOP_PAD, (int)(huge + (64u << 10)));
+        void *skip = malloc(at - 16 - top - sizeof(size_t));   /* kept for good */
+        mallopt(M_TOP_PAD, 128 << 10);                         /* glibc's default again */
+        if (!skip)
+            break;
+        uintptr_t brk_now = (uintptr_t)sbrk(0);
+        if ((uintptr_t)skip == top + 2 * sizeof(size_t) && brk_now >= at + huge) {
+            if (madvise((void *)at, huge, MADV_HUGEPAGE) < 0)
+                cr_log(NULL, "heap: no huge page (%s; at %#lx, break %#lx): 4 KiB pages",
+                       strerror(errno), (unsigned long)at, (unsigned long)brk_now);
+            break;
+        }
+        cr_log(NULL, "heap: the block below the huge page is at %p, not at the top %#lx, or the "
+               "break %#lx is short of %#lx%s", skip, (unsigned long)top,
+               (unsigned long)brk_now, (unsigned long)(at + huge),
+               attempt ? ": 4 KiB pages" : ": once more");
+        if (attempt)
+            free(skip);
+        else
+            misfit = skip;
+    }
+    free(misfit);
 #endif
 }

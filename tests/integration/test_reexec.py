@@ -379,11 +379,15 @@ def test_many_services_put_the_heap_on_a_huge_page(h, tmp, cgroot):
     wait_until(lambda: sum(r["state"] == "RUNNING" for r in s.status().values()) == n, 60,
                what=f"{n} services RUNNING")
     marked = heap_huge_vmas(s.pid)
-    assert [size for at, size in marked] == [2 << 20] and marked[0][0] % (2 << 20) == 0, marked
+    said = [l for l in open(s.err_path).read().splitlines() if "heap:" in l]
+    assert [size for at, size in marked] == [2 << 20] and marked[0][0] % (2 << 20) == 0, \
+        (marked, said)
     s.ctl("reexec", check=0)
     s.wait_log(r"^supervisor: took over %d running containers$" % n)
     marked = heap_huge_vmas(s.pid)
-    assert [size for at, size in marked] == [2 << 20] and marked[0][0] % (2 << 20) == 0, marked
+    said = [l for l in open(s.err_path).read().splitlines() if "heap:" in l]
+    assert [size for at, size in marked] == [2 << 20] and marked[0][0] % (2 << 20) == 0, \
+        (marked, said)
     assert all(r["state"] == "RUNNING" for r in s.status().values())
     assert s.stop() == 0
 

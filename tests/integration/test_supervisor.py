@@ -66,28 +66,34 @@ def cg_tree_procs(root):
 
 
 def cg_cleanup(root):
-    """Kills what is left under our own root and removes it, deepest first."""
-    deadline = time.monotonic() + 10
-    for d in cg_dirs(root):
-        for sub in sorted([p for p in d.rglob("*") if p.is_dir()] + [d],
-                          key=lambda p: len(p.parts), reverse=True):
+    """Kills what is left under our own root and removes it, deepest first. Each pass lists
+    the tree again and kills every process in it before removing: a supervisor left running
+    (a test that failed before stopping it) restarts the containers killed under it, in
+    cgroups made after the last listing, until its own cgroup's turn comes (a flake run
+    left 64 services' cgroups so, the 10 s this had then spent by one listing)."""
+    deadline = time.monotonic() + 30
+    while True:
+        subs = sorted([p for d in cg_dirs(root) for p in d.rglob("*") if p.is_dir()] +
+                      cg_dirs(root), key=lambda p: len(p.parts), reverse=True)
+        if not subs:
+            return
+        for sub in subs:
             fz = sub / "freezer.state"
             if fz.exists():
                 try:
                     fz.write_text("THAWED")
                 except OSError:
                     pass
-            while time.monotonic() < deadline:
-                pids = cg_procs(sub)
-                for p in pids:
-                    kill_quiet(p)
-                try:
-                    sub.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
+            for p in cg_procs(sub):
+                kill_quiet(p)
+        for sub in subs:
+            try:
+                sub.rmdir()
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.02)
 
 
 @pytest.fixture
