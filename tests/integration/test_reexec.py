@@ -354,6 +354,14 @@ def heap_huge_vmas(pid):
     return out
 
 
+def assert_heap_marked(s):
+    """One 2 MiB [heap] mapping of s's, 2 MiB aligned, marked; else what its log said."""
+    marked = heap_huge_vmas(s.pid)
+    said = [l for l in open(s.err_path).read().splitlines() if "heap:" in l]
+    assert [size for at, size in marked] == [2 << 20] and marked[0][0] % (2 << 20) == 0, \
+        (marked, said)
+
+
 def test_many_services_put_the_heap_on_a_huge_page(h, tmp, cgroot):
     """64 services or more: the release supervisor marks 2 MiB of its heap, aligned,
     MADV_HUGEPAGE before it allocates for them (own_process.h: a first touch of each 4 KiB page
@@ -378,16 +386,10 @@ def test_many_services_put_the_heap_on_a_huge_page(h, tmp, cgroot):
     s.start()
     wait_until(lambda: sum(r["state"] == "RUNNING" for r in s.status().values()) == n, 60,
                what=f"{n} services RUNNING")
-    marked = heap_huge_vmas(s.pid)
-    said = [l for l in open(s.err_path).read().splitlines() if "heap:" in l]
-    assert [size for at, size in marked] == [2 << 20] and marked[0][0] % (2 << 20) == 0, \
-        (marked, said)
+    assert_heap_marked(s)
     s.ctl("reexec", check=0)
     s.wait_log(r"^supervisor: took over %d running containers$" % n)
-    marked = heap_huge_vmas(s.pid)
-    said = [l for l in open(s.err_path).read().splitlines() if "heap:" in l]
-    assert [size for at, size in marked] == [2 << 20] and marked[0][0] % (2 << 20) == 0, \
-        (marked, said)
+    assert_heap_marked(s)
     assert all(r["state"] == "RUNNING" for r in s.status().values())
     assert s.stop() == 0
 

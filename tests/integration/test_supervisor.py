@@ -57,12 +57,13 @@ def cg_procs(d):
         return []
 
 
+def cg_tree(root):
+    """root and every cgroup below it, in every hierarchy that has it."""
+    return [p for d in cg_dirs(root) for p in [d, *d.rglob("*")] if p.is_dir()]
+
+
 def cg_tree_procs(root):
-    out = set()
-    for d in cg_dirs(root):
-        for sub in [d] + [p for p in d.rglob("*") if p.is_dir()]:
-            out.update(cg_procs(sub))
-    return out
+    return {pid for sub in cg_tree(root) for pid in cg_procs(sub)}
 
 
 def cg_cleanup(root):
@@ -73,8 +74,7 @@ def cg_cleanup(root):
     left 64 services' cgroups so, the 10 s this had then spent by one listing)."""
     deadline = time.monotonic() + 30
     while True:
-        subs = sorted([p for d in cg_dirs(root) for p in d.rglob("*") if p.is_dir()] +
-                      cg_dirs(root), key=lambda p: len(p.parts), reverse=True)
+        subs = sorted(cg_tree(root), key=lambda p: len(p.parts), reverse=True)
         if not subs:
             return
         for sub in subs:
