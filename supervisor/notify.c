@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,7 +30,9 @@ static uint64_t watchdog_every, watchdog_last;   /* ms; uv_now() of the last pin
 /* What systemd's queue did not take when sent (full: it had not read for a while; a unix
  * datagram queue holds net.unix.max_dgram_qlen messages, 10 by default), in order, sent again
  * on a timer: READY=1, RELOADING=1 and STOPPING=1 are never lost, and never overtaken. A ping
- * (WATCHDOG=1) is not kept: the next comes anyway. A STATUS= alone replaces one queued last. */
+ * (WATCHDOG=1) is not kept: the next comes anyway. A STATUS= alone replaces one queued last.
+ * Before a re-exec's execve and the exit, which end the queue, what waits is sent blocking, for
+ * up to DRAIN_MS (drain). */
 #define MSG_MAX 512
 #define PENDING_MAX 16
 #define RETRY_MS 20
@@ -109,7 +112,7 @@ static int send_one(const char *msg, size_t n)
 {
     if (sendto(fd, msg, n, MSG_NOSIGNAL, (struct sockaddr *)&addr, addrlen) < 0) {
         int e = errno;
-        if (e != EAGAIN)
+        if (e != EAGAIN && e != EINTR)
             cr_log(NULL, "NOTIFY_SOCKET: %s", strerror(e));
         return -e;
     }
@@ -133,6 +136,48 @@ static void flush(void)
 static void on_retry(uv_timer_t *t)
 {
     flush();
+}
+
+/* Sends what waits, oldest first, waiting up to DRAIN_MS in all for systemd's queue to take
+ * it: before the execve of a re-exec or the exit, which end this queue. What is not taken by
+ * then is said and dropped (a systemd that reads nothing for that long). */
+#define DRAIN_MS 2000
+static void drain(const char *before)
+{
+    flush();
+    if (!pending_n)
+        return;
+    cr_log(NULL, "NOTIFY_SOCKET: systemd's queue is full; up to %d ms for it to take %u "
+           "message%s before %s", DRAIN_MS, pending_n, pending_n == 1 ? "" : "s", before);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        return;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (pending_n) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long left = DRAIN_MS * 1000LL - ((now.tv_sec - t0.tv_sec) * 1000000LL +
+                                              (now.tv_nsec - t0.tv_nsec) / 1000);
+        if (left <= 0)
+            break;
+        struct timeval tv = {.tv_sec = left / 1000000, .tv_usec = left % 1000000};
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
+            break;
+        int r = send_one(pending[pending_head], pending_len[pending_head]);
+        if (r == -EAGAIN || r == -EINTR)
+            continue;   /* the time left decides */
+        pending_head = (pending_head + 1) % PENDING_MAX;   /* sent, or dropped (said) */
+        pending_n--;
+    }
+    struct timeval zero = {0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof zero);
+    fcntl(fd, F_SETFL, fl);
+    if (pending_n)
+        cr_log(NULL, "NOTIFY_SOCKET: systemd took no message for %d ms; %u not sent", DRAIN_MS,
+               pending_n);
+    pending_n = 0;
+    if (retry_on)
+        uv_timer_stop(&retry);
 }
 
 static void keep(const char *msg, size_t n)
@@ -201,7 +246,7 @@ void sv_notify_pass_on(bool on)
         unsetenv("WATCHDOG_PID");
         return;
     }
-    flush();   /* what waits, as far as systemd takes it now: the execve ends this queue */
+    drain("the re-exec");
     setenv("NOTIFY_SOCKET", env_socket, 1);
     if (env_usec) {
         char v[32];
@@ -214,10 +259,7 @@ void sv_notify_pass_on(bool on)
 
 void sv_notify_close(void)
 {
-    flush();   /* a last try: nothing waits for systemd at the end */
-    if (pending_n)
-        cr_log(NULL, "NOTIFY_SOCKET: systemd reads no messages; %u not sent", pending_n);
-    pending_n = 0;
+    drain("the exit");
     if (retry_on) {
         uv_timer_stop(&retry);
         uv_close((uv_handle_t *)&retry, NULL);

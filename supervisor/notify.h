@@ -23,9 +23,11 @@ void sv_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sv_notify_reloading(const char *status);
 /* Live re-exec (reexec.c): on puts NOTIFY_SOCKET (and WATCHDOG_USEC, WATCHDOG_PID: this pid,
  * which the execve keeps) back into the environment for the next program, which reads them
- * as sv_notify_open() does; off removes them again (the execve failed). Nothing without
- * NOTIFY_SOCKET. */
+ * as sv_notify_open() does; off removes them again (the execve failed). On first sends what
+ * waits, blocking up to 2 s for systemd's queue to take it (the execve would lose it). Nothing
+ * without NOTIFY_SOCKET. */
 void sv_notify_pass_on(bool on);
+/* At the exit: what waits is sent as pass_on sends it, then the socket is closed. */
 void sv_notify_close(void);
 
 #endif

@@ -260,8 +260,11 @@ def test_subreaper_mode_is_silent_and_reaps(h, tmp):
     pidf = tmp / "pids"
     r = h.start(["--"] + W(f"orphans 3 1 pidfile={pidf}", "mark forked", "sleep 2", "exit 0"),
                 stdout=None)
-    wait_until(lambda: len(read_text(pidf).split()) == 3, what="3 orphan pids")
+    # "forked" comes once the workload has reaped the middle child that forked them (the
+    # pidfile is written before it exits: a flake run read the ppid while it still lived)
+    wait_until(lambda: "forked" in r.stdout().split(), what="the orphans' middle child gone")
     pids = [int(p) for p in read_text(pidf).split()]
+    assert len(pids) == 3, pids
     # The orphans were reparented to init (the subreaper), not to pytest or the host's init.
     for pid in pids:
         st = proc_stat(pid)

@@ -448,6 +448,33 @@ def test_sd_notify_messages_wait_while_systemds_queue_is_full(h, tmp, cgroot):
         s.nsock.close()
 
 
+def test_reexec_waits_for_systemds_full_queue(h, tmp, cgroot):
+    """A re-exec while systemd's notify queue is full: the old program waits (up to 2 s) for
+    the queue to take RELOADING=1 before the execve, which would end its own queue (it did: a
+    flake run's test that read late under load waited in vain for RELOADING=1)."""
+    s = NotifySup(h, tmp, cgroot, sleeper("web", network="none"))
+    s.start(watchdog_usec=0)
+    try:
+        s.until(lambda m: "READY=1" in m.split("\n"))
+        s.wait_state("web", "RUNNING")
+        fillers = s.fill_queue()
+        assert fillers > 0
+        s.ctl("reexec", check=0)
+        s.wait_log(r"^supervisor: NOTIFY_SOCKET: systemd's queue is full; up to 2000 ms for it "
+                   r"to take 1 message before the re-exec$")
+        msgs = s.until(lambda m: m.startswith("READY=1"))
+        assert msgs[:fillers] == ["FILLER=1"] * fillers, msgs
+        rest = msgs[fillers:]
+        assert len(rest) == 2, msgs
+        assert re.match(r"RELOADING=1\nMONOTONIC_USEC=\d+\nSTATUS=re-executing$", rest[0]), msgs
+        assert rest[1].startswith("READY=1\nSTATUS=1 running"), msgs
+        s.wait_log(r"^supervisor: resumed after reexec \(pid %d" % s.pid)
+        assert "not sent" not in read_text(s.err_path)
+        assert s.stop() == 0
+    finally:
+        s.nsock.close()
+
+
 def test_reexec_under_systemd_goes_on_notifying(h, tmp, cgroot):
     """svctl reexec under a Type=notify unit with WatchdogSec: the old program says
     RELOADING=1, the new one gets NOTIFY_SOCKET and the watchdog back, says READY=1 and keeps
