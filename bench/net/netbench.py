@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Throughput over corral's networks against the kernel's floor and podman, in one run (issue 8:
-at least 90 % of the floor). iperf3 (Debian's), SECONDS a test, ROUNDS rounds taking turns,
-median Gbit/s of each:
+at least 90 % of the floor). iperf3 (Debian's), SECONDS a test, ROUNDS rounds taking turns;
+each path's median Gbit/s, and its median ratio to the floor measured in the same round:
   service to service: a `supervisor run` client beside a supervisor whose service is the
     server, on one bridge network, the server found by its name;
   the host to the server's published port, at 127.0.0.1 and at one of the host's addresses;
@@ -80,7 +80,12 @@ def gbits(out, what):
 
 
 def client_args(host, port, seconds):
-    return [IPERF, "-c", host, "-p", str(port), "-t", str(seconds), "-J"]
+    # -A 0,1: the client on CPU 0, the server (for this test) on CPU 1, in every setup alike:
+    # left to the scheduler, the two sometimes shared a CPU, and the floor moved from 16 to 22
+    # Gbit/s between runs. iperf3 sets it itself, after any cgroup it is in was joined (a v1
+    # cpuset's attach resets a task's affinity).
+    pin = ["-A", "0,1"] if (os.cpu_count() or 1) >= 2 else []
+    return [IPERF, "-c", host, "-p", str(port), "-t", str(seconds), "-J"] + pin
 
 
 def host_address():
@@ -375,34 +380,44 @@ def bench(a, where):
             for k in names:
                 v = kinds[k]()
                 if v is not None:
-                    res.setdefault(k, []).append(v)
+                    res.setdefault(k, {})[r] = v
     finally:
         for u in reversed(up):
             u.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
     def med(k):
-        return statistics.median(res[k]) if res.get(k) else None
+        return statistics.median(res[k].values()) if res.get(k) else None
+
+    def ratios(k):
+        """k against the floor measured in the same round: the VM's drift between rounds
+        (the floor moves by 10 % and more) falls out of each pair."""
+        fl = res.get("floor", {})
+        return sorted(v / fl[r] for r, v in res.get(k, {}).items() if fl.get(r))
 
     def fmt(v):
         return f"{v:7.2f}" if v is not None else "    n/a"
 
+    def spread(rs):
+        return f"{rs[0]:.2f}-{rs[-1]:.2f}" if rs else "n/a"
+
     fl = med("floor")
-    print(f"== Network throughput, {where}: iperf3, {a.seconds} s a test, median of "
-          f"{a.rounds} (Gbit/s, taking turns); the floor: two namespaces on a plain veth pair, "
-          f"{fmt(fl).strip()}")
-    print(f"   {'path':42s} {'ours':>7s} {'podman':>7s}  ours/floor (target >= 0.90)  "
-          "ours/podman")
+    print(f"== Network throughput, {where}: iperf3, {a.seconds} s a test, {a.rounds} rounds "
+          f"taking turns (Gbit/s, medians); the floor: two namespaces on a plain veth pair, "
+          f"{fmt(fl).strip()} ({spread(sorted(res.get('floor', {}).values()))})")
+    print(f"   {'path':42s} {'ours':>7s} {'podman':>7s}  ours/floor, median of the rounds' "
+          "(their spread; target >= 0.90)  podman/floor")
     rows = [("service to service, one bridge", "s2s"),
             ("host to a published port, 127.0.0.1", "127"),
             (f"host to a published port, {addr or 'a host address'}", "addr")]
     for what, k in rows:
         o, p = med(f"ours {k}"), med(f"podman {k}")
-        vs_floor = o / fl if o is not None and fl else None
-        vs_pm = o / p if o is not None and p else None
-        verdict = "" if vs_floor is None else ("  ok" if vs_floor >= 0.9 else "  MISS")
-        print(f"   {what:42s} {fmt(o)} {fmt(p)}  {fmt(vs_floor)}{verdict:6s}"
-              f"{'':17s}{fmt(vs_pm)}")
+        ro, rp = ratios(f"ours {k}"), ratios(f"podman {k}")
+        vs = statistics.median(ro) if ro else None
+        verdict = "" if vs is None else ("  ok" if vs >= 0.9 else "  MISS")
+        pm = f"{statistics.median(rp):.2f} ({spread(rp)})" if rp else "n/a"
+        print(f"   {what:42s} {fmt(o)} {fmt(p)}  {fmt(vs)} ({spread(ro)}){verdict:6s}"
+              f"{'':10s}{pm}")
     return 0
 
 
