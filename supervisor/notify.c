@@ -122,10 +122,14 @@ static int send_one(const char *msg, size_t n)
     return 0;
 }
 
-/* Sends what waits, oldest first, until systemd's queue is full again. */
+/* Sends what waits, oldest first, until systemd's queue is full again (or, blocking in
+ * drain, a signal came). What is sent, or dropped (said), leaves the queue. */
 static void flush(void)
 {
-    while (pending_n && send_one(pending[pending_head], pending_len[pending_head]) != -EAGAIN) {
+    while (pending_n) {
+        int r = send_one(pending[pending_head], pending_len[pending_head]);
+        if (r == -EAGAIN || r == -EINTR)
+            break;
         pending_head = (pending_head + 1) % PENDING_MAX;
         pending_n--;
     }
@@ -150,28 +154,23 @@ static void drain(const char *before)
     cr_log(NULL, "NOTIFY_SOCKET: systemd's queue is full; up to %d ms for it to take %u "
            "message%s before %s", DRAIN_MS, pending_n, pending_n == 1 ? "" : "s", before);
     int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
-        return;
-    struct timespec t0, now;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (pending_n) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long long left = DRAIN_MS * 1000LL - ((now.tv_sec - t0.tv_sec) * 1000000LL +
-                                              (now.tv_nsec - t0.tv_nsec) / 1000);
-        if (left <= 0)
-            break;
-        struct timeval tv = {.tv_sec = left / 1000000, .tv_usec = left % 1000000};
-        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
-            break;
-        int r = send_one(pending[pending_head], pending_len[pending_head]);
-        if (r == -EAGAIN || r == -EINTR)
-            continue;   /* the time left decides */
-        pending_head = (pending_head + 1) % PENDING_MAX;   /* sent, or dropped (said) */
-        pending_n--;
+    if (fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0) {
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {   /* flush, now blocking up to the time left for each message */
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long long left = DRAIN_MS * 1000LL - ((now.tv_sec - t0.tv_sec) * 1000000LL +
+                                                  (now.tv_nsec - t0.tv_nsec) / 1000);
+            struct timeval tv = {.tv_sec = left / 1000000, .tv_usec = left % 1000000};
+            if (!pending_n || left <= 0 ||
+                setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0)
+                break;
+            flush();
+        }
+        struct timeval zero = {0};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof zero);
+        fcntl(fd, F_SETFL, fl);
     }
-    struct timeval zero = {0};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof zero);
-    fcntl(fd, F_SETFL, fl);
     if (pending_n)
         cr_log(NULL, "NOTIFY_SOCKET: systemd took no message for %d ms; %u not sent", DRAIN_MS,
                pending_n);

@@ -24,6 +24,7 @@ usage: netbench.py --ours build/supervisor --init build/init --rootfs build/root
                    [--seconds 5] [--rounds 3] [--one-pass]"""
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -395,11 +396,11 @@ def bench(a, where):
         fl = res.get("floor", {})
         return sorted(v / fl[r] for r, v in res.get(k, {}).items() if fl.get(r))
 
-    def fmt(v):
-        return f"{v:7.2f}" if v is not None else "    n/a"
+    def fmt(v, places=2):
+        return f"{v:7.{places}f}" if v is not None else "    n/a"
 
-    def ratio(v):   # three places: a median of 0.8996 is a miss, not "0.90"
-        return f"{v:7.3f}" if v is not None else "    n/a"
+    def cut3(v):   # a ratio's three places, cut: a median of 0.8996 is 0.899, a miss
+        return math.floor(v * 1000) / 1000 if v is not None else None
 
     def spread(rs):
         return f"{rs[0]:.2f}-{rs[-1]:.2f}" if rs else "n/a"
@@ -419,7 +420,7 @@ def bench(a, where):
         vs = statistics.median(ro) if ro else None
         verdict = "" if vs is None else ("  ok" if vs >= 0.9 else "  MISS")
         pm = f"{statistics.median(rp):.2f} ({spread(rp)})" if rp else "n/a"
-        print(f"   {what:42s} {fmt(o)} {fmt(p)}  {ratio(vs)} ({spread(ro)}){verdict:6s}"
+        print(f"   {what:42s} {fmt(o)} {fmt(p)}  {fmt(cut3(vs), 3)} ({spread(ro)}){verdict:6s}"
               f"{'':9s}{pm}")
     return 0
 

@@ -361,6 +361,14 @@ class NotifySup(CtlSup):
             if pred(seen[-1]):
                 return seen
 
+    def fill_once_running(self, name):
+        """After READY=1 and name RUNNING, fills our queue (fill_queue); how many fillers."""
+        self.until(lambda m: "READY=1" in m.split("\n"))
+        self.wait_state(name, "RUNNING")
+        fillers = self.fill_queue()
+        assert fillers > 0
+        return fillers
+
     def fill_queue(self):
         """Fills our notify socket's queue (net.unix.max_dgram_qlen datagrams) as a systemd
         that does not read for a while would have it: the supervisor's sends find it full.
@@ -432,10 +440,7 @@ def test_sd_notify_messages_wait_while_systemds_queue_is_full(h, tmp, cgroot):
     s = NotifySup(h, tmp, cgroot, sleeper("web", network="none"))
     s.start(watchdog_usec=0)
     try:
-        s.until(lambda m: "READY=1" in m.split("\n"))
-        s.wait_state("web", "RUNNING")
-        fillers = s.fill_queue()
-        assert fillers > 0
+        fillers = s.fill_once_running("web")
         s.p.send_signal(signal.SIGHUP)
         s.wait_log(r"^supervisor: reloaded: ")
         msgs = s.until(lambda m: m.startswith("READY=1"))
@@ -455,10 +460,7 @@ def test_reexec_waits_for_systemds_full_queue(h, tmp, cgroot):
     s = NotifySup(h, tmp, cgroot, sleeper("web", network="none"))
     s.start(watchdog_usec=0)
     try:
-        s.until(lambda m: "READY=1" in m.split("\n"))
-        s.wait_state("web", "RUNNING")
-        fillers = s.fill_queue()
-        assert fillers > 0
+        fillers = s.fill_once_running("web")
         s.ctl("reexec", check=0)
         s.wait_log(r"^supervisor: NOTIFY_SOCKET: systemd's queue is full; up to 2000 ms for it "
                    r"to take 1 message before the re-exec$")
