@@ -477,6 +477,27 @@ def test_reexec_waits_for_systemds_full_queue(h, tmp, cgroot):
         s.nsock.close()
 
 
+def test_exit_waits_for_systemds_full_queue(h, tmp, cgroot):
+    """The exit while systemd's notify queue is full: the supervisor waits (up to 2 s) for
+    the queue to take STOPPING=1 and what came after it before it closes the socket (it
+    tried once, then logged "systemd reads no messages; N not sent")."""
+    s = NotifySup(h, tmp, cgroot, sleeper("web", network="none"))
+    s.start(watchdog_usec=0)
+    try:
+        fillers = s.fill_once_running("web")
+        s.p.send_signal(signal.SIGTERM)
+        s.wait_log(r"^supervisor: NOTIFY_SOCKET: systemd's queue is full; up to 2000 ms for it "
+                   r"to take \d+ messages? before the exit$")
+        msgs = s.until(lambda m: m.startswith("STOPPING=1"))
+        assert msgs[:fillers] == ["FILLER=1"] * fillers, msgs
+        assert msgs[fillers:] == ["STOPPING=1\nSTATUS=stopping every service (SIGTERM)"], msgs
+        assert s.p.wait(T(30)) == 0
+        s.check_clean()
+        assert "not sent" not in read_text(s.err_path)
+    finally:
+        s.nsock.close()
+
+
 def test_reexec_under_systemd_goes_on_notifying(h, tmp, cgroot):
     """svctl reexec under a Type=notify unit with WatchdogSec: the old program says
     RELOADING=1, the new one gets NOTIFY_SOCKET and the watchdog back, says READY=1 and keeps
